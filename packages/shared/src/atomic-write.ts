@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto';
+import { open, rename, rm, utimes } from 'node:fs/promises';
+import { dirname, join, basename } from 'node:path';
+
+export interface AtomicWriteOptions {
+  /** Sets the file's mtime before the rename (ms since the epoch). */
+  mtimeMs?: number;
+  /** fsync the file and its directory; off only for caches that may be lost. */
+  durable?: boolean;
+  /** File mode for the new file. */
+  mode?: number;
+}
+
+/** A temp name beside `path`, so the rename stays on one filesystem. */
+export function tempPathFor(path: string): string {
+  return join(dirname(path), `.tmp-${basename(path)}-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/**
+ * Writes `data` to `path` so that a reader (or a crash) sees the old file or
+ * the new one, never a part: temp file, fsync, rename, fsync the directory.
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<void> {
+  const durable = options.durable ?? true;
+  const temp = tempPathFor(path);
+  const handle = await open(temp, 'wx', options.mode ?? 0o644);
+  try {
+    await handle.writeFile(data);
+    if (durable) await handle.sync();
+  } catch (err) {
+    await handle.close();
+    await rm(temp, { force: true });
+    throw err;
+  }
+  await handle.close();
+  try {
+    if (options.mtimeMs !== undefined) {
+      const seconds = options.mtimeMs / 1000;
+      await utimes(temp, seconds, seconds);
+    }
+    await rename(temp, path);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+  if (durable) await fsyncDir(dirname(path));
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The one error registry. Every user-reachable failure carries a stable string
+ * code from here; callers match on `code`, never on `instanceof`.
+ * `docs/errors.md` documents each code, and a test checks both directions.
+ */
+export const ERROR_CODES = {
+  METASYNC_ERR_CONFIG_INVALID: { status: 500, summary: 'configuration is invalid' },
+  METASYNC_ERR_PATH_INVALID: { status: 400, summary: 'repository path is not allowed' },
+  METASYNC_ERR_PATH_NOT_FOUND: { status: 404, summary: 'no such path in the repository' },
+  METASYNC_ERR_AUTH_MISSING: { status: 401, summary: 'credentials are required' },
+  METASYNC_ERR_AUTH_INVALID: { status: 403, summary: 'credentials are not valid for this call' },
+  METASYNC_ERR_REQUEST_INVALID: { status: 400, summary: 'request is malformed' },
+  METASYNC_ERR_REQUEST_TOO_LARGE: { status: 413, summary: 'request body exceeds the limit' },
+  METASYNC_ERR_RATE_LIMITED: { status: 429, summary: 'too many requests' },
+  METASYNC_ERR_PACKAGE_INVALID: { status: 422, summary: 'package metadata breaks a rule' },
+  METASYNC_ERR_PACKAGE_NOT_FOUND: { status: 404, summary: 'no such package or version' },
+  METASYNC_ERR_OBJECT_HASH_MISMATCH: { status: 502, summary: 'object bytes do not match their sha256' },
+  METASYNC_ERR_OBJECT_NOT_FOUND: { status: 404, summary: 'no object with that sha256' },
+  METASYNC_ERR_OBJECT_TOO_LARGE: { status: 502, summary: 'object is larger than announced' },
+  METASYNC_ERR_SIGNATURE_INVALID: { status: 502, summary: 'signature does not verify' },
+  METASYNC_ERR_SIGNATURE_UNKNOWN_KEY: { status: 502, summary: 'signed by a key that is not trusted' },
+  METASYNC_ERR_SYNC_RESYNC_REQUIRED: { status: 410, summary: 'journal no longer reaches back that far' },
+  METASYNC_ERR_SYNC_ROLLBACK: { status: 502, summary: 'primary sent state older than already applied' },
+  METASYNC_ERR_SYNC_PROTOCOL: { status: 502, summary: 'primary answered outside the sync protocol' },
+  METASYNC_ERR_SYNC_UNREACHABLE: { status: 503, summary: 'primary cannot be reached' },
+  METASYNC_ERR_JOURNAL_CORRUPT: { status: 500, summary: 'journal record failed its checksum' },
+  METASYNC_ERR_STORE_NO_SPACE: { status: 507, summary: 'disk is full' },
+  METASYNC_ERR_SOURCE_REFUSED: { status: 422, summary: 'source file refused' },
+  METASYNC_ERR_DNS_CALL_FAILED: { status: 502, summary: 'DNS provider call failed' },
+  METASYNC_ERR_S3_CALL_FAILED: { status: 502, summary: 'S3 call failed' },
+  METASYNC_ERR_CLI_USAGE: { status: 400, summary: 'command line is not valid' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class MetasyncError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'MetasyncError';
+    this.code = code;
+    this.statusCode = ERROR_CODES[code].status;
+    this.details = details;
+  }
+}
+
+/** Builds a project error; `details` names the offending path, URL or hash. */
+export function metasyncError(
+  code: ErrorCode,
+  message: string,
+  details: Record<string, unknown> = {},
+  cause?: unknown,
+): MetasyncError {
+  return new MetasyncError(code, message, details, cause === undefined ? undefined : { cause });
+}
+
+export function isMetasyncError(err: unknown, code?: ErrorCode): err is MetasyncError {
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    typeof (err as { code?: unknown }).code === 'string' &&
+    (err as { code: string }).code in ERROR_CODES &&
+    (code === undefined || (err as { code: string }).code === code)
+  );
+}
+
+/** True for a Node system error with the given errno code (ENOENT, EEXIST, ENOSPC...). */
+export function hasErrno(err: unknown, code: string): boolean {
+  return typeof err === 'object' && err !== null && (err as NodeJS.ErrnoException).code === code;
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Sets everything up, then runs the whole test suite: typecheck, lint, vitest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+pnpm run typecheck
+pnpm run lint
+METASYNC_SKIP_BUILD=1 pnpm exec vitest run
