@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Sets everything up, then runs the main job: a primary and two mirrors on
+# loopback with sample packages, printing the URLs a Composer client can use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec node --import tsx scripts/demo.ts "$@"
