@@ -1,0 +1,103 @@
+# One metasync region: N mirror instances, a security group, and their DNS
+# registration (through the operator CLI run by cloud-init once each mirror is caught up).
+terraform {
+  required_providers {
+    aws = { source = "hashicorp/aws", version = ">= 5.0" }
+  }
+}
+
+variable "region" { type = string }
+variable "mirror_count" {
+  type    = number
+  default = 2
+}
+variable "instance_type" {
+  type    = string
+  default = "t3.small"
+}
+variable "ami_id" {
+  type        = string
+  description = "Debian 12 AMI for the region"
+}
+variable "subnet_ids" { type = list(string) }
+variable "vpc_id" { type = string }
+variable "primary_url" { type = string }
+variable "primary_key" {
+  type        = string
+  description = "<keyId>:<base64url public key> of the primary, pinned by every mirror"
+}
+variable "repo_url" {
+  type        = string
+  description = "Where the instances clone metasync from"
+}
+variable "health_check_cidrs" {
+  type        = list(string)
+  description = "Route53 health checker ranges plus client ranges allowed to reach the mirrors"
+  default     = ["0.0.0.0/0"]
+}
+
+resource "aws_security_group" "mirror" {
+  name_prefix = "metasync-mirror-"
+  vpc_id      = var.vpc_id
+  ingress {
+    description = "Composer clients and Route53 health checks"
+    from_port   = 8080
+    to_port     = 8080
+    protocol    = "tcp"
+    cidr_blocks = var.health_check_cidrs
+  }
+  egress {
+    description = "the primary, S3 and Debian/npm packages"
+    from_port   = 0
+    to_port     = 0
+    protocol    = "-1"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+}
+
+resource "aws_iam_role" "mirror" {
+  name_prefix = "metasync-mirror-"
+  assume_role_policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Principal = { Service = "ec2.amazonaws.com" }, Action = "sts:AssumeRole" }]
+  })
+}
+
+resource "aws_iam_role_policy" "mirror_dns" {
+  role = aws_iam_role.mirror.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect = "Allow"
+      Action = [
+        "route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets", "route53:GetChange",
+        "route53:CreateHealthCheck", "route53:DeleteHealthCheck", "route53:GetHealthCheck",
+        "route53:ListHealthChecks", "route53:ChangeTagsForResource", "route53:ListTagsForResource"
+      ]
+      Resource = "*"
+    }]
+  })
+}
+
+resource "aws_iam_instance_profile" "mirror" {
+  name_prefix = "metasync-mirror-"
+  role        = aws_iam_role.mirror.name
+}
+
+resource "aws_instance" "mirror" {
+  count                  = var.mirror_count
+  ami                    = var.ami_id
+  instance_type          = var.instance_type
+  subnet_id              = element(var.subnet_ids, count.index)
+  vpc_security_group_ids = [aws_security_group.mirror.id]
+  iam_instance_profile   = aws_iam_instance_profile.mirror.name
+  user_data = templatefile("${path.module}/../../cloud-init/mirror.yaml", {
+    primary_url = var.primary_url
+    primary_key = var.primary_key
+    region      = var.region
+    repo_url    = var.repo_url
+  })
+  tags = { Name = "metasync-mirror-${var.region}-${count.index}", "managed-by" = "metasync" }
+}
+
+output "mirror_public_ips" { value = aws_instance.mirror[*].public_ip }
