@@ -9,3 +9,4 @@ export * from './record-log.js';
 export * from './http-cache.js';
 export * from './logger.js';
 export * from './cli-options.js';
+export * from './s3-layout.js';
