@@ -10,3 +10,4 @@ export * from './http-cache.js';
 export * from './logger.js';
 export * from './cli-options.js';
 export * from './s3-layout.js';
+export * from './s3-retry.js';

@@ -1,0 +1,158 @@
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { createLogger, generateSigningKeyPem, isMetasyncError, s3ClientConfig, s3ObjectKey, s3SnapshotKey, sha256Hex, signBody, signingKeyFromPem, type Snapshot } from '@metasync/shared';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startS3Server, testS3Connection, TEST_S3_CREDENTIALS, type S3TestServer } from '../../../test/helpers/s3-server.js';
+import { createS3Sink, type S3Sink } from './s3-sink.js';
+
+const log = createLogger({ name: 's3-sink-test', level: 'silent' });
+let server: S3TestServer;
+let client: S3Client;
+let bucket: string;
+let bucketCount = 0;
+
+beforeAll(async () => {
+  server = await startS3Server();
+  client = new S3Client({ ...s3ClientConfig(testS3Connection(server)), credentials: TEST_S3_CREDENTIALS });
+});
+afterAll(async () => {
+  client.destroy();
+  await server.stop();
+});
+beforeEach(async () => {
+  bucket = `sink-${++bucketCount}`;
+  await server.createBucket(bucket);
+});
+
+function sink(overrides: Partial<Parameters<typeof createS3Sink>[0]> = {}): S3Sink {
+  return createS3Sink({ client, bucket, prefix: 'repo', log, sleep: () => Promise.resolve(), ...overrides });
+}
+
+async function getBytes(key: string): Promise<{ bytes: Buffer; metadata: Record<string, string> }> {
+  const answer = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return { bytes: Buffer.from(await answer.Body!.transformToByteArray()), metadata: answer.Metadata ?? {} };
+}
+
+function object(text: string): { sha: string; bytes: Buffer } {
+  const bytes = Buffer.from(text);
+  return { sha: sha256Hex(bytes), bytes };
+}
+
+describe('S3 sink', () => {
+  it('writes an object through under its hash key and skips a second put of it', async () => {
+    const s = sink();
+    const { sha, bytes } = object('{"packages":{}}');
+    await expect(s.putObject(sha, bytes)).resolves.toBe('stored');
+    const stored = await getBytes(s3ObjectKey('repo/', sha));
+    expect(stored.bytes.equals(bytes)).toBe(true);
+    expect(stored.metadata['metasync-sha256']).toBe(sha);
+    await expect(s.putObject(sha, bytes)).resolves.toBe('existed');
+    expect(s.stats()).toMatchObject({ stored: 1, existed: 1, failed: 0, pending: 0 });
+  });
+
+  it('never overwrites an existing key, even when a fresh sink holds other bytes for it', async () => {
+    const { sha, bytes } = object('the real object');
+    const key = s3ObjectKey('repo/', sha);
+    const earlier = Buffer.from('bytes already in the bucket');
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: earlier }));
+    await expect(sink().putObject(sha, bytes)).resolves.toBe('existed');
+    expect((await getBytes(key)).bytes.equals(earlier)).toBe(true);
+  });
+
+  it('refuses bytes that do not hash to the key and leaves the stored object alone', async () => {
+    const s = sink();
+    const { sha, bytes } = object('version one');
+    await s.putObject(sha, bytes);
+    const err: unknown = await sink().putObject(sha, Buffer.from('version two')).catch((e: unknown) => e);
+    expect(isMetasyncError(err, 'METASYNC_ERR_OBJECT_HASH_MISMATCH')).toBe(true);
+    expect((await getBytes(s3ObjectKey('repo/', sha))).bytes.equals(bytes)).toBe(true);
+  });
+
+  it('shares one upload between concurrent puts of the same object', async () => {
+    const s = sink();
+    const { sha, bytes } = object('concurrent');
+    const outcomes = await Promise.all([s.putObject(sha, bytes), s.putObject(sha, bytes), s.putObject(sha, bytes)]);
+    expect(outcomes).toEqual(['stored', 'stored', 'stored']);
+    expect(s.stats().stored).toBe(1);
+  });
+
+  it('awaitDurable resolves only once in-flight objects are readable from the bucket', async () => {
+    const s = sink();
+    const objects = Array.from({ length: 40 }, (_, i) => object(`object ${i}`));
+    for (const o of objects) void s.putObject(o.sha, o.bytes);
+    await s.awaitDurable(objects.map((o) => o.sha));
+    for (const o of objects) expect((await getBytes(s3ObjectKey('repo/', o.sha))).bytes.equals(o.bytes)).toBe(true);
+  });
+
+  it('awaitDurable names a missing object, or uploads it when given a reader', async () => {
+    const present = object('present');
+    await sink().putObject(present.sha, present.bytes);
+    const missing = object('missing');
+    const s = sink();
+    const err: unknown = await s.awaitDurable([present.sha, missing.sha]).catch((e: unknown) => e);
+    expect(isMetasyncError(err, 'METASYNC_ERR_OBJECT_NOT_FOUND')).toBe(true);
+    expect((err as Error).message).toContain(`s3://${bucket}/${s3ObjectKey('repo/', missing.sha)}`);
+    const read = (sha: string): Promise<Uint8Array> => (sha === missing.sha ? Promise.resolve(missing.bytes) : Promise.reject(new Error(`unexpected read ${sha}`)));
+    await expect(s.awaitDurable([present.sha, missing.sha], read)).resolves.toEqual({ uploaded: 1 });
+    expect((await getBytes(s3ObjectKey('repo/', missing.sha))).bytes.equals(missing.bytes)).toBe(true);
+  });
+
+  it('checks many unknown objects with one listing and uploads only the missing ones', async () => {
+    const objects = Array.from({ length: 300 }, (_, i) => object(`listed ${i}`));
+    const writer = sink();
+    await Promise.all(objects.slice(0, 290).map((o) => writer.putObject(o.sha, o.bytes)));
+    const byId = new Map(objects.map((o) => [o.sha, o.bytes]));
+    const reads: string[] = [];
+    const result = await sink().awaitDurable(
+      objects.map((o) => o.sha),
+      (sha) => {
+        reads.push(sha);
+        return Promise.resolve(byId.get(sha)!);
+      },
+    );
+    expect(result).toEqual({ uploaded: 10 });
+    expect(reads.sort()).toEqual(objects.slice(290).map((o) => o.sha).sort());
+  });
+
+  it('writes a snapshot with its signature after uploading the objects it names', async () => {
+    const key = signingKeyFromPem(generateSigningKeyPem());
+    const files = [object('{"packages":[]}'), object('{"minified":"composer/2.0"}')];
+    const snapshot: Snapshot = {
+      kind: 'snapshot',
+      seq: 7,
+      time: 1_700_000_000_000,
+      entries: files.map((f, i) => ({ path: i === 0 ? 'packages.json' : 'p2/a/b.json', sha256: f.sha, size: f.bytes.length, mtime: 1_700_000_000_000 })),
+    };
+    const body = Buffer.from(JSON.stringify(snapshot));
+    const signature = signBody(key, body);
+    const byId = new Map(files.map((f) => [f.sha, f.bytes]));
+    const result = await sink().putSnapshot({ seq: 7, body, signature, readObject: (sha) => Promise.resolve(byId.get(sha)!) });
+    expect(result).toEqual({ key: s3SnapshotKey('repo/', 7), created: true, objectsUploaded: 2 });
+    const stored = await getBytes(result.key);
+    expect(stored.bytes.equals(body)).toBe(true);
+    expect(stored.metadata['metasync-signature']).toBe(signature);
+    await expect(sink().putSnapshot({ seq: 7, body, signature })).resolves.toMatchObject({ created: false, objectsUploaded: 0 });
+  });
+
+  it('fails with METASYNC_ERR_S3_CALL_FAILED naming bucket and key when the bucket does not exist', async () => {
+    const { sha, bytes } = object('nowhere');
+    const err: unknown = await sink({ bucket: 'no-such-bucket' }).putObject(sha, bytes).catch((e: unknown) => e);
+    expect(isMetasyncError(err, 'METASYNC_ERR_S3_CALL_FAILED')).toBe(true);
+    expect((err as Error).message).toContain(`s3://no-such-bucket/${s3ObjectKey('repo/', sha)}`);
+  });
+
+  it('retries an unreachable endpoint with backoff, then fails naming the key', async () => {
+    const down = await startS3Server();
+    const endpoint = down.endpoint;
+    await down.stop();
+    const deadClient = new S3Client({ ...s3ClientConfig({ ...testS3Connection(down), endpoint }), credentials: TEST_S3_CREDENTIALS, maxAttempts: 1 });
+    const delays: number[] = [];
+    const s = sink({ client: deadClient, retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 20 }, sleep: (ms) => (delays.push(ms), Promise.resolve()) });
+    const { sha, bytes } = object('unreachable');
+    const err: unknown = await s.putObject(sha, bytes).catch((e: unknown) => e);
+    deadClient.destroy();
+    expect(isMetasyncError(err, 'METASYNC_ERR_S3_CALL_FAILED')).toBe(true);
+    expect((err as Error).message).toMatch(/HeadObject .* failed after 3 attempt/);
+    expect(delays).toHaveLength(2);
+    expect(s.stats()).toMatchObject({ failed: 1, pending: 0 });
+  });
+});
