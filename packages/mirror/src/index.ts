@@ -1,1 +1,3 @@
-export {};
+export { buildApp, type AppOptions } from './app.js';
+export { loadConfig, MIRROR_OPTIONS, type MirrorConfig } from './config.js';
+export { openMirror, type Mirror } from './mirror.js';

@@ -114,7 +114,7 @@ describe('bootstrapFromS3', () => {
     const seeded = await seed(8, 5);
     const [badSha, goodBytes] = [...seeded.files][2]!;
     const corrupted = Buffer.from(goodBytes);
-    corrupted[corrupted.length - 2] ^= 0x01;
+    corrupted.writeUInt8(corrupted.readUInt8(corrupted.length - 2) ^ 0x01, corrupted.length - 2);
     await put(s3ObjectKey(PREFIX, badSha), corrupted);
     const store = memoryStore();
     const result = await bootstrap(store);

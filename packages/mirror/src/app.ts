@@ -1,0 +1,84 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { isMetasyncError, type Logger } from '@metasync/shared';
+import { assessFreshness, type FreshnessLimits, type SyncStatus } from './health.js';
+import type { HotCache } from './hot-cache.js';
+import type { IndexState } from './index-state.js';
+import type { MirrorMetrics } from './metrics.js';
+import type { Proxy } from './proxy.js';
+import { createRepositoryHandler } from './routes/repository.js';
+import type { ObjectStore } from './store.js';
+
+export interface AppOptions {
+  index: IndexState;
+  store: ObjectStore;
+  hotCache: HotCache;
+  metrics: MirrorMetrics;
+  proxy: Proxy;
+  status: SyncStatus;
+  limits: FreshnessLimits;
+  logger: Logger;
+  /** Injected clock for freshness (tests). */
+  nowMs?: () => number;
+}
+
+/**
+ * The mirror's HTTP surface, built without listening (tests use inject()).
+ * `/healthz`, `/health/fresh` and `/metrics` are exact routes; every other
+ * GET/HEAD is a repository path (the same handler serves unmatched URLs, so
+ * absolute-form request targets also end in its path check, as a 400).
+ */
+export function buildApp(options: AppOptions): FastifyInstance {
+  const nowMs = options.nowMs ?? Date.now;
+  const app = Fastify({
+    loggerInstance: options.logger,
+    disableRequestLogging: true,
+    // A closing server answers in-flight and keep-alive requests normally, never 503 (invariant 5).
+    return503OnClosing: false,
+    exposeHeadRoutes: false,
+    // Bigger than any valid path so the path check, not the router, answers overlong ones.
+    routerOptions: { maxParamLength: 2048 },
+  });
+  const serveRepository = createRepositoryHandler(options);
+
+  app.get('/healthz', async (_request, reply) => {
+    await reply.header('cache-control', 'no-store').type('text/plain').send('ok\n');
+  });
+  app.get('/health/fresh', async (_request, reply) => {
+    const freshness = assessFreshness(options.status, options.index.seq, nowMs(), options.limits);
+    options.metrics.lagSeq.set(freshness.lagSeq);
+    options.metrics.lagMs.set(freshness.lagMs);
+    await reply
+      .code(freshness.fresh ? 200 : 503)
+      .header('cache-control', 'no-store')
+      .type('text/plain')
+      .send(`${freshness.fresh ? '' : 'stale: '}${freshness.reason}\n`);
+  });
+  app.get('/metrics', async (_request, reply) => {
+    const freshness = assessFreshness(options.status, options.index.seq, nowMs(), options.limits);
+    options.metrics.lagSeq.set(freshness.lagSeq);
+    options.metrics.lagMs.set(freshness.lagMs);
+    options.metrics.headSeq.set(options.status.headSeq);
+    options.metrics.appliedSeq.set(options.index.seq);
+    await reply.header('cache-control', 'no-store').type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
+  });
+  app.route({ method: ['GET', 'HEAD'], url: '/*', handler: serveRepository });
+  app.setNotFoundHandler(async (request, reply) => {
+    if (request.method === 'GET' || request.method === 'HEAD') return serveRepository(request, reply);
+    await reply.code(405).header('allow', 'GET, HEAD').header('cache-control', 'no-store').send({ code: 'METASYNC_ERR_REQUEST_INVALID', message: `method ${request.method} is not allowed` });
+  });
+  app.setErrorHandler(async (err, request, reply) => {
+    if (isMetasyncError(err) && err.statusCode < 500) {
+      await reply.code(err.statusCode).header('cache-control', 'no-store').send({ code: err.code, message: err.message });
+      return;
+    }
+    const status = (err as { statusCode?: number }).statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      await reply.code(status).header('cache-control', 'no-store').send({ code: 'METASYNC_ERR_REQUEST_INVALID', message: 'request is malformed' });
+      return;
+    }
+    request.log.error({ err, url: request.raw.url?.slice(0, 300) }, 'request failed');
+    // A repository path must never see a 5xx (Composer aborts on it): report "not found now".
+    await reply.code(404).header('cache-control', 'no-store').send({ code: 'METASYNC_ERR_PATH_NOT_FOUND', message: 'no such path in the repository' });
+  });
+  return app as unknown as FastifyInstance;
+}

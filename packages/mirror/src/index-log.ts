@@ -1,0 +1,194 @@
+import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  changeEntrySchema,
+  decodeRecords,
+  encodeRecord,
+  fsyncDir,
+  hasErrno,
+  metasyncError,
+  tempPathFor,
+  writeFileAtomic,
+  type ChangeEntry,
+  type Snapshot,
+} from '@metasync/shared';
+import { z } from 'zod';
+import { applyEntries, emptyIndex, replaceWithSnapshot, type Dereference, type IndexState } from './index-state.js';
+
+/**
+ * The applied-index log: how the mirror remembers which generation it serves.
+ *
+ *   index/base   one framed record: {seq, time, paths, derefs}  (temp + rename)
+ *   index/log    framed records, one per applied batch: {from, to, time, entries}
+ *
+ * Appending a batch record (then fdatasync) IS the commit point of a generation:
+ * its objects are all on disk before it, and the in-memory switch follows it.
+ * Restart = base + every record whose `from` chains on, a torn tail cut off.
+ * The log grows by O(changed paths) per batch; `compact` folds it into a new
+ * base (O(corpus), so it runs after an apply, never inside one, and only once
+ * the log outweighs the base, which keeps its amortized cost O(changes)).
+ *
+ * A crash between writing a new base and emptying the log is harmless: records
+ * with `to <= base.seq` are skipped on replay.
+ */
+const baseSchema = z.object({
+  seq: z.number().int().nonnegative(),
+  time: z.number().int().nonnegative(),
+  /** [path, sha256, size, mtime] tuples: a third the size of objects at 100k paths. */
+  paths: z.array(z.tuple([z.string(), z.string(), z.number(), z.number()])),
+  derefs: z.array(z.object({ sha256: z.string(), atMs: z.number() })),
+});
+
+const recordSchema = z.object({
+  from: z.number().int().nonnegative(),
+  to: z.number().int().nonnegative(),
+  time: z.number().int().nonnegative(),
+  appliedAt: z.number().int().nonnegative(),
+  entries: z.array(changeEntrySchema),
+});
+export type IndexRecord = z.infer<typeof recordSchema>;
+
+export interface IndexLog {
+  readonly state: IndexState;
+  /** Objects dereferenced by applied generations and not yet collected. */
+  readonly derefs: Dereference[];
+  /** Bytes in the log since the last base; drives compaction. */
+  logBytes(): number;
+  /** Durably appends the batch record (the commit point), then switches the in-memory index. */
+  commitBatch(record: IndexRecord): Promise<Dereference[]>;
+  /** Durably writes a snapshot as the new base (the commit point), then switches memory to it. */
+  commitSnapshot(snapshot: Snapshot, appliedAt: number): Promise<Dereference[]>;
+  compact(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OpenIndexLogResult {
+  log: IndexLog;
+  /** True when a torn tail (crash mid-append) was cut off. */
+  repairedTail: boolean;
+}
+
+export async function openIndexLog(dataDir: string): Promise<OpenIndexLogResult> {
+  const dir = join(dataDir, 'index');
+  await mkdir(dir, { recursive: true });
+  const basePath = join(dir, 'base');
+  const logPath = join(dir, 'log');
+  const state = emptyIndex();
+  const derefs: Dereference[] = [];
+
+  const baseBytes = await readOptional(basePath);
+  if (baseBytes !== undefined) {
+    const decoded = decodeRecords(baseBytes);
+    const payload = decoded.records[0];
+    if (payload === undefined || decoded.tornTail) {
+      throw metasyncError('METASYNC_ERR_JOURNAL_CORRUPT', `index base ${basePath} failed its checksum`, { path: basePath });
+    }
+    const base = baseSchema.parse(JSON.parse(payload.toString('utf8')));
+    state.seq = base.seq;
+    state.time = base.time;
+    for (const [path, sha256, size, mtime] of base.paths) {
+      state.paths.set(path, { sha256, size, mtime });
+      state.refs.set(sha256, (state.refs.get(sha256) ?? 0) + 1);
+    }
+    derefs.push(...base.derefs);
+  }
+
+  const logData = (await readOptional(logPath)) ?? Buffer.alloc(0);
+  const decoded = decodeRecords(logData);
+  for (const payload of decoded.records) {
+    const record = recordSchema.parse(JSON.parse(payload.toString('utf8')));
+    if (record.to <= state.seq) continue;
+    if (record.from !== state.seq) {
+      throw metasyncError('METASYNC_ERR_JOURNAL_CORRUPT', `index log ${logPath} record (${record.from}, ${record.to}] does not follow seq ${state.seq}`, {
+        path: logPath,
+        from: record.from,
+        to: record.to,
+        seq: state.seq,
+      });
+    }
+    derefs.push(...applyEntries(state, record.entries, record.appliedAt));
+    state.seq = record.to;
+    state.time = record.time;
+  }
+
+  let handle: FileHandle = await open(logPath, 'a');
+  if (decoded.tornTail) {
+    await handle.truncate(decoded.validBytes);
+    await handle.sync();
+  }
+  let bytes = decoded.validBytes;
+
+  async function writeBase(base: { seq: number; time: number; paths: [string, string, number, number][]; derefs: Dereference[] }): Promise<void> {
+    const payload = Buffer.from(JSON.stringify(base));
+    await writeFileAtomic(basePath, encodeRecord(payload));
+    // The base now covers every record: start an empty log (temp + rename, so a crash keeps one of the two).
+    const emptyTemp = tempPathFor(logPath);
+    await (await open(emptyTemp, 'wx')).close();
+    await handle.close();
+    await rename(emptyTemp, logPath);
+    await fsyncDir(dir);
+    handle = await open(logPath, 'a');
+    bytes = 0;
+  }
+
+  const log: IndexLog = {
+    state,
+    derefs,
+    logBytes: () => bytes,
+    async commitBatch(record) {
+      if (record.from !== state.seq || record.to <= record.from) {
+        throw new Error(`batch (${record.from}, ${record.to}] does not follow applied seq ${state.seq}`);
+      }
+      const frame = encodeRecord(Buffer.from(JSON.stringify(record)));
+      try {
+        await handle.write(frame);
+        await handle.datasync();
+      } catch (err) {
+        // A partial frame (ENOSPC) must not stay in front of the next append: cut back to the last commit.
+        await handle.truncate(bytes);
+        throw err;
+      }
+      bytes += frame.length;
+      const dropped = applyEntries(state, record.entries, record.appliedAt);
+      state.seq = record.to;
+      state.time = record.time;
+      derefs.push(...dropped);
+      return dropped;
+    },
+    async commitSnapshot(snapshot, appliedAt) {
+      const paths: [string, string, number, number][] = snapshot.entries.map((e) => [e.path, e.sha256, e.size, e.mtime]);
+      const kept = new Set(paths.map((p) => p[1]));
+      const dropped = [...state.refs.keys()].filter((sha256) => !kept.has(sha256)).map((sha256) => ({ sha256, atMs: appliedAt }));
+      // Durable first, then the synchronous in-memory switch: memory never runs ahead of disk.
+      await writeBase({ seq: snapshot.seq, time: snapshot.time, paths, derefs: [...derefs, ...dropped] });
+      replaceWithSnapshot(state, snapshot, appliedAt);
+      derefs.push(...dropped);
+      return dropped;
+    },
+    async compact() {
+      const paths: [string, string, number, number][] = [];
+      for (const [path, entry] of state.paths) paths.push([path, entry.sha256, entry.size, entry.mtime]);
+      await writeBase({ seq: state.seq, time: state.time, paths, derefs });
+    },
+    async close() {
+      await handle.close();
+    },
+  };
+  return { log, repairedTail: decoded.tornTail };
+}
+
+async function readOptional(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    if (hasErrno(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
+
+/** Removes the index entirely (tests and `--reset`); objects stay and are reused by hash. */
+export async function removeIndex(dataDir: string): Promise<void> {
+  await rm(join(dataDir, 'index'), { recursive: true, force: true });
+}
+
+export type { ChangeEntry };

@@ -1,0 +1,117 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { hasErrno, writeFileAtomic, type Logger } from '@metasync/shared';
+import { buildApp } from './app.js';
+import type { MirrorConfig } from './config.js';
+import { createSyncStatus, noteApplied, type SyncStatus } from './health.js';
+import { createHotCache } from './hot-cache.js';
+import { openIndexLog, type IndexLog } from './index-log.js';
+import { createMetrics, type MirrorMetrics } from './metrics.js';
+import { createProxy } from './proxy.js';
+import { openObjectStore } from './store.js';
+import { parsePinnedKey } from './sync/keys.js';
+import { createPrimaryClient } from './sync/primary-client.js';
+import { createSyncer, type Syncer } from './sync/syncer.js';
+
+/**
+ * Wires one mirror: data dir -> index log + object store -> app + syncer.
+ * Listening and process signals stay in main.ts; tests call this directly.
+ */
+export interface Mirror {
+  app: FastifyInstance;
+  syncer: Syncer;
+  log: IndexLog;
+  status: SyncStatus;
+  metrics: MirrorMetrics;
+  mirrorId: string;
+  /** Starts syncing; `publicUrl` is what acks report (known only after listen). */
+  startSync(publicUrl: string): void;
+  /** Stops syncing, closes the server (finishing in-flight requests) and the log. */
+  close(): Promise<void>;
+}
+
+export async function openMirror(config: MirrorConfig, logger: Logger, options: { defaultMetrics?: boolean; useEvents?: boolean } = {}): Promise<Mirror> {
+  await mkdir(config.data, { recursive: true });
+  const mirrorId = config.mirrorId ?? (await loadOrCreateMirrorId(config.data));
+  const pinnedKeys = config.primaryKey === undefined ? undefined : [parsePinnedKey(config.primaryKey)];
+  const { log, repairedTail } = await openIndexLog(config.data);
+  if (repairedTail) logger.warn({ seq: log.state.seq }, 'cut a torn tail off the index log');
+  logger.info({ seq: log.state.seq, paths: log.state.paths.size, mirrorId }, 'index loaded');
+  const store = await openObjectStore(config.data);
+  const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? true });
+  metrics.appliedSeq.set(log.state.seq);
+  const status = createSyncStatus();
+  noteApplied(status, log.state.seq, Date.now());
+  const client = createPrimaryClient({
+    primaryUrl: config.primary,
+    mirrorId,
+    connections: config.fetchConcurrency,
+    connectTimeoutMs: config.connectTimeoutMs,
+    requestTimeoutMs: config.requestTimeoutMs,
+  });
+  const proxy = createProxy({ primaryUrl: config.primary, connectTimeoutMs: config.connectTimeoutMs, totalTimeoutMs: config.proxyTimeoutMs, metrics, logger });
+  const app = buildApp({
+    index: log.state,
+    store,
+    hotCache: createHotCache(config.hotCacheBytes),
+    metrics,
+    proxy,
+    status,
+    limits: { maxLagMs: config.maxLagMs, maxLagSeq: config.maxLagSeq },
+    logger,
+  });
+  let publicUrl = config.publicUrl ?? `http://${config.listen.host}:${config.listen.port}`;
+  const syncer = createSyncer({
+    dataDir: config.data,
+    mirrorId,
+    region: config.region,
+    publicUrl: () => publicUrl,
+    log,
+    store,
+    client,
+    status,
+    metrics,
+    logger,
+    primaryUrl: config.primary,
+    pinnedKeys,
+    fetchConcurrency: config.fetchConcurrency,
+    pollIntervalMs: config.pollIntervalMs,
+    gcGraceMs: config.gcGraceMs,
+    connectTimeoutMs: config.connectTimeoutMs,
+    ...(options.useEvents === undefined ? {} : { useEvents: options.useEvents }),
+  });
+  return {
+    app,
+    syncer,
+    log,
+    status,
+    metrics,
+    mirrorId,
+    startSync(url) {
+      publicUrl = config.publicUrl ?? url;
+      syncer.start();
+    },
+    async close() {
+      // Sync first: an apply in progress finishes its commit (or never starts it), then serving stops.
+      await syncer.stop();
+      await app.close();
+      await proxy.close();
+      await client.close();
+      await log.close();
+    },
+  };
+}
+
+async function loadOrCreateMirrorId(dataDir: string): Promise<string> {
+  const path = join(dataDir, 'mirror-id');
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch (err) {
+    if (!hasErrno(err, 'ENOENT')) throw err;
+  }
+  const id = `m-${randomBytes(6).toString('hex')}`;
+  await writeFileAtomic(path, `${id}\n`);
+  return id;
+}

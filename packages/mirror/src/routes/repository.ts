@@ -1,0 +1,117 @@
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import {
+  HEADERS,
+  cacheControlFor,
+  chooseEncoding,
+  contentTypeFor,
+  etagFor,
+  formatHttpDate,
+  isMetasyncError,
+  isNotModified,
+  repoPathFromUrl,
+  type ContentEncoding,
+  type Logger,
+} from '@metasync/shared';
+import type { HotCache } from '../hot-cache.js';
+import type { IndexEntry, IndexState } from '../index-state.js';
+import type { MirrorMetrics } from '../metrics.js';
+import { VARIANT_SUFFIX, variantsOf, type ObjectStore, type Variant } from '../store.js';
+import type { Proxy } from '../proxy.js';
+
+/**
+ * GET/HEAD of any repository path. The entry is resolved ONCE, synchronously,
+ * at the start: everything after (headers, body) comes from that immutable
+ * object, so a response is all generation N or all N+1 (invariant 3), and the
+ * object stays on disk for the grace window even if N+1 dropped it (invariant 6).
+ *
+ * Paths absent from the index go to the proxy fallback (invariant 5). Invalid
+ * paths are refused before anything is read or fetched.
+ */
+export interface RepositoryRouteOptions {
+  index: IndexState;
+  store: ObjectStore;
+  hotCache: HotCache;
+  metrics: MirrorMetrics;
+  proxy: Proxy;
+  logger: Logger;
+}
+
+type Sizes = Partial<Record<Variant, number>>;
+/** Variant sizes per object, learned on first serve; bounded so it cannot outgrow the corpus. */
+const MAX_KNOWN_VARIANTS = 500_000;
+
+export function createRepositoryHandler(options: RepositoryRouteOptions) {
+  const { index, store, hotCache, metrics, proxy } = options;
+  const knownVariants = new Map<string, Sizes>();
+
+  async function sizesOf(entry: IndexEntry): Promise<Sizes> {
+    let sizes = knownVariants.get(entry.sha256);
+    if (sizes === undefined) {
+      const found = await variantsOf(store, entry.sha256);
+      sizes = { identity: entry.size, ...(found.gzipSize === undefined ? {} : { gzip: found.gzipSize }), ...(found.brSize === undefined ? {} : { br: found.brSize }) };
+      if (knownVariants.size >= MAX_KNOWN_VARIANTS) knownVariants.clear();
+      knownVariants.set(entry.sha256, sizes);
+    }
+    return sizes;
+  }
+
+  return async function serveRepository(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    let path: string;
+    try {
+      path = repoPathFromUrl(request.raw.url ?? '');
+    } catch (err) {
+      if (!isMetasyncError(err, 'METASYNC_ERR_PATH_INVALID')) throw err;
+      metrics.responses.inc({ source: 'refused', status: '400' });
+      await reply.code(400).header('cache-control', 'no-store').send({ code: err.code, message: err.message });
+      return;
+    }
+    const seq = index.seq;
+    const entry = index.paths.get(path);
+    if (entry === undefined) {
+      await proxy.forward({ path, request, reply, seq });
+      return;
+    }
+    const etag = etagFor(entry.sha256);
+    reply
+      .header('etag', etag)
+      .header('last-modified', formatHttpDate(entry.mtime))
+      .header('cache-control', cacheControlFor(path))
+      .header('vary', 'Accept-Encoding')
+      .header(HEADERS.seq, String(seq));
+    if (isNotModified(request.headers, { etag, lastModifiedMs: entry.mtime })) {
+      metrics.responses.inc({ source: 'store', status: '304' });
+      await reply.code(304).send();
+      return;
+    }
+    const sizes = await sizesOf(entry);
+    const available = (['br', 'gzip'] as const).filter((v) => sizes[v] !== undefined);
+    const encoding: ContentEncoding = chooseEncoding(request.headers['accept-encoding'], available);
+    const variant: Variant = encoding;
+    const length = sizes[variant] ?? entry.size;
+    reply.header('content-type', contentTypeFor(path)).header('content-length', length);
+    if (encoding !== 'identity') reply.header('content-encoding', encoding);
+    metrics.responses.inc({ source: 'store', status: '200' });
+    if (request.method === 'HEAD') {
+      await reply.send();
+      return;
+    }
+    const key = entry.sha256 + VARIANT_SUFFIX[variant];
+    const cached = hotCache.get(key);
+    if (cached !== undefined) {
+      metrics.cacheHits.inc();
+      await reply.send(cached);
+      return;
+    }
+    metrics.cacheMisses.inc();
+    const file = store.pathOf(entry.sha256, variant);
+    if (hotCache.admits(length)) {
+      const body = await readFile(file);
+      hotCache.set(key, body);
+      await reply.send(body);
+      return;
+    }
+    await reply.send(createReadStream(file));
+  };
+}

@@ -1,0 +1,128 @@
+import PQueue from 'p-queue';
+import { hasErrno, isDeletion, isMetasyncError, metasyncError, type ChangeEntry, type ChangesBatch, type Logger, type Snapshot } from '@metasync/shared';
+import type { IndexLog } from '../index-log.js';
+import type { ObjectStore } from '../store.js';
+import type { MirrorMetrics } from '../metrics.js';
+import type { PrimaryClient } from './primary-client.js';
+
+/**
+ * Two-phase apply (invariants 1-3):
+ *
+ *   phase 1  every object the batch names and the store lacks is fetched,
+ *            decoded, hashed, size-checked, written (temp, fsync, rename);
+ *            shard directories fsynced
+ *   commit   one record appended to the index log and fdatasynced
+ *   phase 2  the in-memory index switches in one synchronous step, root last
+ *
+ * A crash before the commit leaves only unreferenced objects (reused by hash on
+ * the retry); a crash after it replays the record on restart. Nothing is ever
+ * visible whose bytes are not on disk and verified.
+ */
+export interface ApplyContext {
+  log: IndexLog;
+  store: ObjectStore;
+  client: PrimaryClient;
+  queue: PQueue;
+  metrics: MirrorMetrics;
+  logger: Logger;
+  /** Attempts per object before the whole apply fails (and is retried with backoff). */
+  objectAttempts: number;
+  /** Called with (done, total) while fetching, for a progress line on long work. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface ApplyResult {
+  seq: number;
+  paths: number;
+  objectsFetched: number;
+  durationMs: number;
+}
+
+export async function applyChanges(context: ApplyContext, batch: ChangesBatch): Promise<ApplyResult> {
+  const started = performance.now();
+  const fetched = await fetchMissing(context, batch.entries);
+  try {
+    await context.log.commitBatch({ from: batch.from, to: batch.to, time: batch.time, appliedAt: Date.now(), entries: batch.entries });
+  } catch (err) {
+    throw storeError(err, context.store.dir);
+  }
+  return finish(context, { seq: batch.to, paths: batch.entries.length, objectsFetched: fetched, started });
+}
+
+export async function applySnapshot(context: ApplyContext, snapshot: Snapshot): Promise<ApplyResult> {
+  const started = performance.now();
+  const fetched = await fetchMissing(context, snapshot.entries);
+  try {
+    await context.log.commitSnapshot(snapshot, Date.now());
+  } catch (err) {
+    throw storeError(err, context.store.dir);
+  }
+  return finish(context, { seq: snapshot.seq, paths: snapshot.entries.length, objectsFetched: fetched, started });
+}
+
+function finish(context: ApplyContext, result: { seq: number; paths: number; objectsFetched: number; started: number }): ApplyResult {
+  const durationMs = Math.round((performance.now() - result.started) * 10) / 10;
+  context.metrics.appliedSeq.set(result.seq);
+  context.metrics.applyDuration.observe(durationMs / 1000);
+  return { seq: result.seq, paths: result.paths, objectsFetched: result.objectsFetched, durationMs };
+}
+
+async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry[]): Promise<number> {
+  const wanted = new Map<string, number>();
+  for (const entry of entries) {
+    if (isDeletion(entry) || context.log.state.refs.has(entry.sha256)) continue;
+    wanted.set(entry.sha256, entry.size);
+  }
+  const total = wanted.size;
+  let done = 0;
+  let fetched = 0;
+  const tasks = [...wanted].map(([sha256, size]) =>
+    context.queue.add(async () => {
+      if (!(await context.store.has(sha256))) {
+        await fetchOne(context, sha256, size);
+        fetched++;
+      }
+      done++;
+      context.onProgress?.(done, total);
+    }),
+  );
+  const results = await Promise.allSettled(tasks);
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure !== undefined) throw failure.reason;
+  try {
+    await context.store.syncDirs();
+  } catch (err) {
+    throw storeError(err, context.store.dir);
+  }
+  return fetched;
+}
+
+async function fetchOne(context: ApplyContext, sha256: string, size: number): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const object = await context.client.fetchObject(sha256, size);
+      context.metrics.bytesFetched.inc(object.wireBytes);
+      try {
+        await context.store.put({ sha256, raw: object.raw, brotli: object.brotli });
+      } catch (err) {
+        throw storeError(err, context.store.pathOf(sha256));
+      }
+      context.metrics.objectsFetched.inc();
+      return;
+    } catch (err) {
+      const retryable = isMetasyncError(err, 'METASYNC_ERR_OBJECT_HASH_MISMATCH') || isMetasyncError(err, 'METASYNC_ERR_OBJECT_TOO_LARGE') || isMetasyncError(err, 'METASYNC_ERR_SYNC_UNREACHABLE');
+      if (isMetasyncError(err, 'METASYNC_ERR_OBJECT_HASH_MISMATCH') || isMetasyncError(err, 'METASYNC_ERR_OBJECT_TOO_LARGE')) {
+        context.metrics.objectsRejected.inc();
+        context.logger.warn({ err, sha256, attempt }, 'object rejected');
+      }
+      if (!retryable || attempt >= context.objectAttempts) throw err;
+    }
+  }
+}
+
+function storeError(err: unknown, path: string): unknown {
+  if (hasErrno(err, 'ENOSPC') || hasErrno(err, 'EDQUOT')) {
+    return metasyncError('METASYNC_ERR_STORE_NO_SPACE', `no space left writing ${path}; the current generation keeps serving`, { path }, err);
+  }
+  return err;
+}

@@ -1,0 +1,158 @@
+import { Pool, type Dispatcher } from 'undici';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import {
+  HEADERS,
+  SYNC_ROUTES,
+  isMetasyncError,
+  metasyncError,
+  sha256Hex,
+  type AckRequest,
+} from '@metasync/shared';
+
+/**
+ * The mirror's side of the sync protocol's transport: one keep-alive undici
+ * Pool to the primary (no handshake per object), requests relative to the
+ * primary's base URL only. Parsing and signature checks live in the callers;
+ * this file turns HTTP outcomes into project errors with the URL in them.
+ */
+export interface PrimaryClientOptions {
+  primaryUrl: string;
+  mirrorId: string;
+  connections: number;
+  connectTimeoutMs: number;
+  /** Per-request budget for headers and for body inactivity. */
+  requestTimeoutMs: number;
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+export interface FetchedObject {
+  raw: Buffer;
+  /** The primary's brotli bytes, decoded and hashed: kept as the `.br` variant. */
+  brotli?: Buffer;
+  /** Bytes that crossed the wire. */
+  wireBytes: number;
+}
+
+export interface PrimaryClient {
+  readonly origin: string;
+  /** `/base` + route: never anything but the primary's own namespace. */
+  urlPath(route: string): string;
+  get(route: string, options?: { maxBytes?: number; query?: Record<string, string> }): Promise<RawResponse>;
+  fetchObject(sha256: string, size: number): Promise<FetchedObject>;
+  ack(body: AckRequest): Promise<void>;
+  /** The pool, for the proxy (repository paths) and the events stream. */
+  readonly dispatcher: Dispatcher;
+  close(): Promise<void>;
+}
+
+/** Compressed bodies may exceed their raw size a little for tiny or incompressible objects. */
+const COMPRESSED_SLACK_BYTES = 64 * 1024;
+
+export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClient {
+  const base = new URL(options.primaryUrl);
+  const basePath = base.pathname.replace(/\/+$/, '');
+  const pool = new Pool(base.origin, {
+    connections: options.connections,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    connect: { timeout: options.connectTimeoutMs },
+    headersTimeout: options.requestTimeoutMs,
+    bodyTimeout: options.requestTimeoutMs,
+  });
+  const commonHeaders = { [HEADERS.mirrorId]: options.mirrorId };
+  const urlPath = (route: string): string => `${basePath}${route.startsWith('/') ? '' : '/'}${route}`;
+
+  async function request(path: string, init: { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string; maxBytes: number }): Promise<RawResponse> {
+    const where = `${base.origin}${path}`;
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await pool.request({
+        path,
+        method: init.method ?? 'GET',
+        headers: { ...commonHeaders, ...init.headers },
+        ...(init.body === undefined ? {} : { body: init.body }),
+      });
+    } catch (err) {
+      throw metasyncError('METASYNC_ERR_SYNC_UNREACHABLE', `primary ${where} could not be reached: ${(err as Error).message}`, { url: where }, err);
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    try {
+      for await (const chunk of response.body) {
+        const buffer = chunk as Buffer;
+        total += buffer.length;
+        if (total > init.maxBytes) {
+          response.body.destroy();
+          throw metasyncError('METASYNC_ERR_OBJECT_TOO_LARGE', `response from ${where} exceeds ${init.maxBytes} bytes`, { url: where, maxBytes: init.maxBytes });
+        }
+        chunks.push(buffer);
+      }
+    } catch (err) {
+      if (isMetasyncError(err)) throw err;
+      throw metasyncError('METASYNC_ERR_SYNC_UNREACHABLE', `response body from ${where} broke off: ${(err as Error).message}`, { url: where }, err);
+    }
+    return { status: response.statusCode, headers: response.headers, body: Buffer.concat(chunks, total) };
+  }
+
+  return {
+    origin: base.origin,
+    urlPath,
+    dispatcher: pool,
+    async get(route, getOptions = {}) {
+      const query = getOptions.query === undefined ? '' : `?${new URLSearchParams(getOptions.query).toString()}`;
+      return request(urlPath(route) + query, { maxBytes: getOptions.maxBytes ?? 512 * 1024 * 1024 });
+    },
+    async fetchObject(sha256, size) {
+      const path = urlPath(`${SYNC_ROUTES.objects}/${sha256}`);
+      const response = await request(path, { headers: { 'accept-encoding': 'br, gzip' }, maxBytes: size + COMPRESSED_SLACK_BYTES });
+      if (response.status === 404) {
+        throw metasyncError('METASYNC_ERR_OBJECT_NOT_FOUND', `primary has no object ${sha256}`, { sha256, url: `${base.origin}${path}` });
+      }
+      if (response.status !== 200) {
+        throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `object ${sha256} answered HTTP ${response.status}`, { sha256, status: response.status });
+      }
+      const encoding = String(response.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+      const raw = decodeBounded(response.body, encoding, size, sha256);
+      if (raw.length !== size) {
+        throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `object ${sha256} is ${raw.length} bytes, expected ${size}`, { sha256, expected: size, got: raw.length });
+      }
+      const actual = sha256Hex(raw);
+      if (actual !== sha256) {
+        throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `object ${sha256} hashes to ${actual}`, { sha256, actual });
+      }
+      return { raw, wireBytes: response.body.length, ...(encoding === 'br' ? { brotli: response.body } : {}) };
+    },
+    async ack(body) {
+      const path = urlPath(SYNC_ROUTES.ack);
+      const response = await request(path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        maxBytes: 64 * 1024,
+      });
+      if (response.status >= 300) {
+        throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `ack of seq ${body.seq} answered HTTP ${response.status}`, { seq: body.seq, status: response.status });
+      }
+    },
+    async close() {
+      await pool.close();
+    },
+  };
+}
+
+/** Decodes a transfer encoding with the output capped just above the announced size. */
+function decodeBounded(body: Buffer, encoding: string, size: number, sha256: string): Buffer {
+  try {
+    if (encoding === 'br') return brotliDecompressSync(body, { maxOutputLength: size + 1 });
+    if (encoding === 'gzip') return gunzipSync(body, { maxOutputLength: size + 1 });
+  } catch (err) {
+    throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `object ${sha256} (${encoding}) does not decode: ${(err as Error).message}`, { sha256, encoding }, err);
+  }
+  if (encoding === 'identity' || encoding === '') return body;
+  throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `object ${sha256} came with unsupported content-encoding ${encoding}`, { sha256, encoding });
+}

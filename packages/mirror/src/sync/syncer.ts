@@ -1,0 +1,322 @@
+import PQueue from 'p-queue';
+import {
+  HEADERS,
+  SYNC_ROUTES,
+  changesBatchSchema,
+  isMetasyncError,
+  metasyncError,
+  snapshotSchema,
+  stateResponseSchema,
+  verifyBody,
+  type Logger,
+  type PublicKeyInfo,
+  type StateResponse,
+} from '@metasync/shared';
+import type { z } from 'zod';
+import { noteApplied, noteHead, type SyncStatus } from '../health.js';
+import type { IndexLog } from '../index-log.js';
+import type { MirrorMetrics } from '../metrics.js';
+import type { ObjectStore } from '../store.js';
+import { applyChanges, applySnapshot, type ApplyContext } from './apply.js';
+import { backoffMs, followEvents, type EventStream } from './events.js';
+import { collectGarbage } from './gc.js';
+import { pinKeys, readPinnedKeys } from './keys.js';
+import type { PrimaryClient } from './primary-client.js';
+
+/**
+ * The sync loop. Triggers (SSE head, poll, reconnect, retry timer, GC timer)
+ * only set a flag; one worker runs at a time (single flight) and loops while
+ * triggers arrived during its run, so bursts coalesce into few pulls.
+ *
+ *   trigger --> [running?] --yes--> again = true
+ *                   | no
+ *                   v
+ *   pull: changes?since=applied --200--> verify signature -> checks -> apply -> ack
+ *                   |                     (loop while to < head, bounded)
+ *                   +--410--> snapshot -> verify -> apply (bootstrap/resync)
+ *   then: GC of expired dereferenced objects, compaction when the log is big
+ *
+ * Failures set `status.lastError`, and a retry timer with backoff + jitter.
+ */
+export interface SyncerOptions {
+  dataDir: string;
+  mirrorId: string;
+  region: string;
+  publicUrl: () => string;
+  log: IndexLog;
+  store: ObjectStore;
+  client: PrimaryClient;
+  status: SyncStatus;
+  metrics: MirrorMetrics;
+  logger: Logger;
+  primaryUrl: string;
+  /** Pinned with --primary-key; otherwise trust on first use. */
+  pinnedKeys: PublicKeyInfo[] | undefined;
+  fetchConcurrency: number;
+  pollIntervalMs: number;
+  gcGraceMs: number;
+  connectTimeoutMs: number;
+  /** Disable the SSE stream (tests of the poll fallback). */
+  useEvents?: boolean;
+}
+
+export interface Syncer {
+  start(): void;
+  /** Request a pull; returns when the worker that will see it finishes. */
+  trigger(reason: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Most batches pulled in one run before yielding to other triggers. */
+const MAX_ROUNDS_PER_RUN = 1000;
+
+export function createSyncer(options: SyncerOptions): Syncer {
+  const { log, status, metrics, logger, client } = options;
+  const queue = new PQueue({ concurrency: options.fetchConcurrency });
+  let keys = options.pinnedKeys;
+  let running: Promise<void> | undefined;
+  let again = false;
+  let stopped = false;
+  let failures = 0;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let pollTimer: NodeJS.Timeout | undefined;
+  let gcTimer: NodeJS.Timeout | undefined;
+  let events: EventStream | undefined;
+  let polling = false;
+  let ackInFlight = false;
+  let ackedSeq = 0;
+  let lastProgressLogMs = 0;
+
+  const context: ApplyContext = {
+    log,
+    store: options.store,
+    client,
+    queue,
+    metrics,
+    logger,
+    objectAttempts: 3,
+    onProgress(done, total) {
+      const now = Date.now();
+      if (total < 500 || (now - lastProgressLogMs < 2_000 && done !== total)) return;
+      lastProgressLogMs = now;
+      logger.info({ done, total, percent: Math.floor((done / total) * 100) }, 'fetching objects');
+    },
+  };
+
+  async function trustedKeys(state?: StateResponse): Promise<PublicKeyInfo[]> {
+    if (keys !== undefined) return keys;
+    const pinned = await readPinnedKeys(options.dataDir);
+    if (pinned !== undefined) return (keys = pinned);
+    const offered = state ?? (await fetchState());
+    await pinKeys(options.dataDir, offered.keys);
+    logger.warn({ keyIds: offered.keys.map((k) => k.keyId), primary: options.primaryUrl }, 'trusting primary keys on first use; pin them with --primary-key');
+    return (keys = offered.keys);
+  }
+
+  async function fetchState(): Promise<StateResponse> {
+    const response = await client.get(SYNC_ROUTES.state, { maxBytes: 1024 * 1024 });
+    if (response.status !== 200) throw protocolError(`state answered HTTP ${response.status}`);
+    const state = parseJson(response.body, stateResponseSchema, 'state');
+    noteHead(status, state.seq, log.state.seq, Date.now());
+    metrics.headSeq.set(status.headSeq);
+    return state;
+  }
+
+  async function signed<T>(route: string, query: Record<string, string> | undefined, schema: z.ZodType<T>, what: string, body: Buffer, signature: unknown): Promise<T> {
+    const trusted = await trustedKeys();
+    try {
+      verifyBody(body, typeof signature === 'string' ? signature : undefined, { keys: trusted, nowMs: Date.now(), what });
+    } catch (err) {
+      metrics.batchesRefused.inc();
+      logger.error({ err, route, query }, 'refused unsigned or forged document');
+      throw err;
+    }
+    return parseJson(body, schema, what);
+  }
+
+  async function resync(reason: string): Promise<void> {
+    logger.info({ reason, seq: log.state.seq }, 'resyncing from snapshot');
+    const response = await client.get(SYNC_ROUTES.snapshot);
+    if (response.status !== 200) throw protocolError(`snapshot answered HTTP ${response.status}`);
+    const snapshot = await signed(SYNC_ROUTES.snapshot, undefined, snapshotSchema, 'snapshot', response.body, response.headers[HEADERS.signature]);
+    if (snapshot.seq < log.state.seq) {
+      metrics.batchesRefused.inc();
+      throw metasyncError('METASYNC_ERR_SYNC_ROLLBACK', `snapshot at seq ${snapshot.seq} is older than applied seq ${log.state.seq}`, { snapshotSeq: snapshot.seq, applied: log.state.seq });
+    }
+    if (snapshot.seq === log.state.seq && log.state.seq > 0) return;
+    const result = await applySnapshot(context, snapshot);
+    logger.info({ ...result }, 'snapshot applied');
+    afterApply();
+  }
+
+  async function pull(): Promise<void> {
+    await trustedKeys();
+    if (log.state.seq === 0) {
+      const state = await fetchState();
+      if (state.snapshotSeq > 0) await resync('bootstrap');
+    }
+    for (let round = 0; round < MAX_ROUNDS_PER_RUN && !stopped; round++) {
+      const since = log.state.seq;
+      const query = { since: String(since) };
+      const response = await client.get(SYNC_ROUTES.changes, { query });
+      status.heardAtMs = Date.now();
+      if (response.status === 410) {
+        await resync(`changes since ${since} answered 410`);
+        continue;
+      }
+      if (response.status !== 200) throw protocolError(`changes since ${since} answered HTTP ${response.status}`);
+      const batch = await signed(SYNC_ROUTES.changes, query, changesBatchSchema, `changes since ${since}`, response.body, response.headers[HEADERS.signature]);
+      noteHead(status, batch.head, since, Date.now());
+      if (batch.to < since || batch.head < since) {
+        metrics.batchesRefused.inc();
+        throw metasyncError('METASYNC_ERR_SYNC_ROLLBACK', `primary offered seq ${batch.to} (head ${batch.head}) below applied seq ${since}`, { to: batch.to, head: batch.head, applied: since });
+      }
+      if (batch.to === since) return;
+      if (batch.from !== since) {
+        metrics.batchesRefused.inc();
+        throw protocolError(`batch (${batch.from}, ${batch.to}] does not start at applied seq ${since}`);
+      }
+      const result = await applyChanges(context, batch);
+      logger.info({ ...result, from: batch.from }, 'generation applied');
+      afterApply();
+      if (batch.to >= batch.head) return;
+    }
+  }
+
+  function afterApply(): void {
+    noteApplied(status, log.state.seq, Date.now());
+    metrics.appliedSeq.set(log.state.seq);
+    void sendAck();
+  }
+
+  async function sendAck(): Promise<void> {
+    if (ackInFlight || stopped) return;
+    ackInFlight = true;
+    try {
+      while (ackedSeq < log.state.seq && !stopped) {
+        const seq = log.state.seq;
+        await client.ack({ mirrorId: options.mirrorId, region: options.region, url: options.publicUrl(), seq, appliedAt: Date.now() });
+        ackedSeq = seq;
+      }
+    } catch (err) {
+      logger.warn({ err, seq: log.state.seq }, 'ack failed');
+    } finally {
+      ackInFlight = false;
+    }
+  }
+
+  async function housekeeping(): Promise<void> {
+    const collected = await collectGarbage({ log, store: options.store, graceMs: options.gcGraceMs, nowMs: Date.now() });
+    if (collected > 0) logger.info({ collected }, 'collected dereferenced objects');
+    if (log.logBytes() > Math.max(1024 * 1024, log.state.paths.size * 120)) {
+      const started = performance.now();
+      await log.compact();
+      logger.info({ seq: log.state.seq, paths: log.state.paths.size, durationMs: Math.round(performance.now() - started) }, 'index compacted');
+    }
+  }
+
+  async function work(): Promise<void> {
+    do {
+      again = false;
+      try {
+        await pull();
+        await housekeeping();
+        failures = 0;
+        status.lastError = undefined;
+      } catch (err) {
+        failures++;
+        status.lastError = isMetasyncError(err) ? err.code : (err as Error).message;
+        const delayMs = backoffMs(failures, 100, 10_000);
+        logger.warn({ err, failures, retryInMs: delayMs }, 'sync failed');
+        scheduleRetry(delayMs);
+        return;
+      }
+    } while (again && !stopped);
+  }
+
+  function scheduleRetry(delayMs: number): void {
+    if (stopped) return;
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(() => void trigger('retry'), delayMs);
+    retryTimer.unref();
+  }
+
+  function trigger(reason: string): Promise<void> {
+    if (stopped) return Promise.resolve();
+    if (running !== undefined) {
+      again = true;
+      logger.trace({ reason }, 'sync coalesced');
+      return running;
+    }
+    running = work().finally(() => {
+      running = undefined;
+    });
+    return running;
+  }
+
+  async function poll(): Promise<void> {
+    if (polling || stopped) return;
+    polling = true;
+    try {
+      const state = await fetchState();
+      if (state.seq !== log.state.seq) void trigger('poll');
+    } catch (err) {
+      status.lastError = isMetasyncError(err) ? err.code : (err as Error).message;
+      logger.debug({ err }, 'poll failed');
+    } finally {
+      polling = false;
+    }
+  }
+
+  return {
+    start() {
+      void trigger('start');
+      pollTimer = setInterval(() => void poll(), options.pollIntervalMs);
+      gcTimer = setInterval(() => void trigger('gc'), Math.max(1_000, Math.min(60_000, Math.floor(options.gcGraceMs / 4))));
+      if (options.useEvents !== false) {
+        events = followEvents({
+          primaryUrl: options.primaryUrl,
+          mirrorId: options.mirrorId,
+          connectTimeoutMs: options.connectTimeoutMs,
+          logger,
+          onHead(head) {
+            noteHead(status, head.seq, log.state.seq, Date.now());
+            if (head.seq > log.state.seq) void trigger('head');
+          },
+          onActivity() {
+            status.heardAtMs = Date.now();
+          },
+          onConnected() {
+            void trigger('connected');
+          },
+        });
+      }
+    },
+    trigger,
+    async stop() {
+      stopped = true;
+      clearTimeout(retryTimer);
+      clearInterval(pollTimer);
+      clearInterval(gcTimer);
+      queue.clear();
+      await events?.stop();
+      await running;
+    },
+  };
+}
+
+function protocolError(message: string): Error {
+  return metasyncError('METASYNC_ERR_SYNC_PROTOCOL', message);
+}
+
+function parseJson<T>(body: Buffer, schema: z.ZodType<T>, what: string): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} is not JSON`, { what }, err);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} has the wrong shape: ${parsed.error.message.slice(0, 500)}`, { what });
+  return parsed.data;
+}
