@@ -1,0 +1,182 @@
+/**
+ * The publish API's package operations. The journal stays the one source of
+ * truth: a package's current versions are read back from its committed p2
+ * files, changed, re-rendered, and submitted as ONE generation together with
+ * the root packages.json when the set of package names changed.
+ *
+ *   request -> [package lock] read p2 files -> mutate -> render
+ *                  names changed? -> [root lock] render packages.json -> submit(p2 + root)
+ *                  otherwise      -> submit(p2)
+ *
+ * The package lock serializes updates of one package (no lost update between
+ * concurrent POSTs). The root lock serializes submits that carry packages.json,
+ * held until the submit commits, because the publisher may commit concurrent
+ * submits in any order and the last packages.json committed must be the newest.
+ */
+import { metasyncError, packageKeyFromP2Path, p2PathFor, sha256Hex } from '@metasync/shared';
+import type { VersionData } from './composer/minify.js';
+import { MAX_AVAILABLE_PACKAGES, packageFileChanges, parseP2File, renderPackage, renderRootPackagesJson } from './composer/render.js';
+import { normalizeVersion } from './composer/version.js';
+import { DEFAULT_API_LIMITS, type ApiLimits } from './api-validation.js';
+import type { Publisher, SourceChange } from './publisher.js';
+
+export const ROOT_PATH = 'packages.json';
+
+export interface PublishResult {
+  /** The generation that contains the change (the current head when nothing changed). */
+  seq: number;
+  package: string;
+  /** Versions the package holds afterwards. */
+  versions: number;
+}
+
+export interface PackageOperations {
+  replace(name: string, versions: readonly VersionData[]): Promise<PublishResult>;
+  upsertVersion(name: string, version: VersionData): Promise<PublishResult>;
+  removePackage(name: string): Promise<PublishResult>;
+  removeVersion(name: string, version: string): Promise<PublishResult>;
+}
+
+type Lock = <T>(key: string, task: () => Promise<T>) => Promise<T>;
+
+/** Runs tasks with the same key one after another, in call order. */
+export function createKeyedLock(): Lock {
+  const tails = new Map<string, Promise<unknown>>();
+  return async (key, task) => {
+    const previous = tails.get(key) ?? Promise.resolve();
+    const run = previous.then(task, task);
+    const tail = run.catch(() => undefined);
+    tails.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (tails.get(key) === tail) tails.delete(key);
+    }
+  };
+}
+
+function sameVersion(a: string, b: string): boolean {
+  return a === b || (normalizeVersion(a) ?? a) === (normalizeVersion(b) ?? b);
+}
+
+export function createPackageOperations(options: { publisher: Publisher; limits?: ApiLimits }): PackageOperations {
+  const { publisher } = options;
+  const limits = options.limits ?? DEFAULT_API_LIMITS;
+  const lock = createKeyedLock();
+  // Package names known to the repository; undefined = not yet scanned (or invalidated).
+  let names: Set<string> | undefined;
+  let tooManyNames = false;
+  let lastRootSha: string | undefined;
+
+  function scanNames(): Set<string> {
+    const found = new Set<string>();
+    tooManyNames = false;
+    for (const [path] of publisher.entries()) {
+      const key = packageKeyFromP2Path(path);
+      if (key === undefined) continue;
+      found.add(key.replace(/~dev$/, ''));
+      if (found.size > MAX_AVAILABLE_PACKAGES) {
+        tooManyNames = true;
+        break;
+      }
+    }
+    return found;
+  }
+
+  async function readVersions(name: string): Promise<VersionData[]> {
+    const versions: VersionData[] = [];
+    for (const dev of [false, true]) {
+      const path = p2PathFor(name, dev);
+      const entry = publisher.getEntry(path);
+      if (entry === undefined) continue;
+      versions.push(...parseP2File(name, await publisher.readObject(entry.sha256), path));
+    }
+    return versions;
+  }
+
+  function p2Changes(name: string, versions: readonly VersionData[]): SourceChange[] {
+    const rendered = renderPackage(name, versions);
+    const changes: SourceChange[] = [];
+    for (const { path, content } of packageFileChanges(name, rendered)) {
+      const current = publisher.getEntry(path);
+      if (content === undefined) {
+        if (current !== undefined) changes.push({ path, deleted: true });
+      } else if (current?.sha256 !== sha256Hex(content)) {
+        changes.push({ path, content });
+      }
+    }
+    return changes;
+  }
+
+  /** Adds or drops `name` from the known names; true when packages.json must change. */
+  function updateNames(name: string, exists: boolean): boolean {
+    names ??= scanNames();
+    if (names.has(name) === exists) return false;
+    if (exists) names.add(name);
+    else names.delete(name);
+    if (tooManyNames && !exists) names = undefined; // may have dropped under the limit: rescan next time
+    return true;
+  }
+
+  function rootChange(): SourceChange | undefined {
+    names ??= scanNames();
+    const content = renderRootPackagesJson({ availablePackages: tooManyNames ? undefined : [...names] });
+    const sha = sha256Hex(content);
+    lastRootSha ??= publisher.getEntry(ROOT_PATH)?.sha256;
+    if (sha === lastRootSha) return undefined;
+    lastRootSha = sha;
+    return { path: ROOT_PATH, content };
+  }
+
+  async function commit(name: string, after: readonly VersionData[]): Promise<PublishResult> {
+    if (after.length > limits.maxVersionsPerPackage) {
+      throw metasyncError('METASYNC_ERR_PACKAGE_INVALID', `versions: ${name} would hold ${after.length} versions, more than ${limits.maxVersionsPerPackage}`, {
+        field: 'versions',
+        rule: 'max-items',
+      });
+    }
+    const changes = p2Changes(name, after);
+    const namesChanged = updateNames(name, after.length > 0);
+    try {
+      const { seq } = namesChanged
+        ? await lock(ROOT_PATH, async () => {
+            const root = rootChange();
+            return publisher.submit(root === undefined ? changes : [...changes, root], 'api');
+          })
+        : await publisher.submit(changes, 'api');
+      return { seq, package: name, versions: after.length };
+    } catch (err) {
+      // The in-memory view may now be ahead of the journal: rebuild it from the journal next time.
+      names = undefined;
+      lastRootSha = undefined;
+      throw err;
+    }
+  }
+
+  return {
+    replace: (name, versions) => lock(name, () => commit(name, versions)),
+    upsertVersion: (name, version) =>
+      lock(name, async () => {
+        const before = await readVersions(name);
+        const pretty = version.version as string;
+        const index = before.findIndex((existing) => sameVersion(String(existing.version), pretty));
+        const after = index === -1 ? [...before, version] : before.map((existing, i) => (i === index ? version : existing));
+        return commit(name, after);
+      }),
+    removePackage: (name) =>
+      lock(name, async () => {
+        const before = await readVersions(name);
+        if (before.length === 0) throw metasyncError('METASYNC_ERR_PACKAGE_NOT_FOUND', `package ${name} does not exist`, { package: name });
+        return commit(name, []);
+      }),
+    removeVersion: (name, version) =>
+      lock(name, async () => {
+        const before = await readVersions(name);
+        const after = before.filter((existing) => !sameVersion(String(existing.version), version));
+        if (after.length === before.length) {
+          throw metasyncError('METASYNC_ERR_PACKAGE_NOT_FOUND', `package ${name} has no version ${JSON.stringify(version)}`, { package: name, version });
+        }
+        return commit(name, after);
+      }),
+  };
+}

@@ -1,0 +1,128 @@
+/**
+ * The publish API (bearer token):
+ *
+ *   PUT    /api/v1/packages/{vendor}/{name}                      {versions:[...]}  replace the version list
+ *   POST   /api/v1/packages/{vendor}/{name}/versions             {version object}  add or replace one version
+ *   DELETE /api/v1/packages/{vendor}/{name}                                        remove the package
+ *   DELETE /api/v1/packages/{vendor}/{name}/versions/{version}                     remove one version
+ *
+ * Answers `{seq, package, versions}`: seq is the generation holding the change.
+ * Authentication runs in onRequest, before the body is read. Every rejection is
+ * `{code, message, field, rule}` with the code's status; nothing is half-applied
+ * because each call ends in at most one publisher.submit.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { ERROR_CODES, isMetasyncError, metasyncError, type MetasyncError } from '@metasync/shared';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { createPackageOperations, type PackageOperations } from '../api-packages.js';
+import { DEFAULT_API_LIMITS, validatePackageName, validateVersion, validateVersionList, validateVersionString, type ApiLimits } from '../api-validation.js';
+import type { VersionData } from '../composer/minify.js';
+import type { Publisher } from '../publisher.js';
+
+export interface PublishApiOptions {
+  publisher: Publisher;
+  /** Accepted bearer tokens; an empty list refuses every call. */
+  tokens: readonly string[];
+  maxBodyBytes: number;
+  limits?: ApiLimits;
+}
+
+export const PUBLISH_API_PREFIX = '/api/v1/packages';
+
+type PackageParams = { vendor: string; name: string };
+type VersionParams = PackageParams & { version: string };
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+/** Constant time per configured token: equal-length digests, no early exit. */
+export function createTokenCheck(tokens: readonly string[]): (presented: string) => boolean {
+  const digests = tokens.filter((token) => token.length > 0).map(digest);
+  return (presented) => {
+    const candidate = digest(presented);
+    let ok = false;
+    for (const expected of digests) ok = timingSafeEqual(candidate, expected) || ok;
+    return ok;
+  };
+}
+
+function authenticate(isValidToken: (token: string) => boolean, request: FastifyRequest): void {
+  const header = request.headers.authorization;
+  if (header === undefined || header === '') {
+    throw metasyncError('METASYNC_ERR_AUTH_MISSING', `${request.method} ${request.url} needs Authorization: Bearer <token>`, { field: 'authorization', rule: 'bearer-token' });
+  }
+  const match = /^Bearer +(\S+) *$/i.exec(header);
+  if (match?.[1] === undefined || !isValidToken(match[1])) {
+    throw metasyncError('METASYNC_ERR_AUTH_INVALID', `${request.method} ${request.url}: the bearer token is not valid`, { field: 'authorization', rule: 'bearer-token' });
+  }
+}
+
+/** Fastify's own body errors, in the project's terms. */
+function toProjectError(err: FastifyError, maxBodyBytes: number): MetasyncError | undefined {
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return metasyncError('METASYNC_ERR_REQUEST_TOO_LARGE', `request body is larger than ${maxBodyBytes} bytes`, { field: 'body', rule: 'max-bytes' });
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return metasyncError('METASYNC_ERR_REQUEST_INVALID', 'request body is not valid JSON', { field: 'body', rule: 'json' });
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return metasyncError('METASYNC_ERR_REQUEST_INVALID', 'request body must be application/json', { field: 'content-type', rule: 'application/json' });
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return metasyncError('METASYNC_ERR_REQUEST_INVALID', 'request body length does not match Content-Length', { field: 'body', rule: 'content-length' });
+    default:
+      return undefined;
+  }
+}
+
+function sendError(reply: FastifyReply, err: MetasyncError): FastifyReply {
+  const field = typeof err.details.field === 'string' ? err.details.field : undefined;
+  const rule = typeof err.details.rule === 'string' ? err.details.rule : undefined;
+  return reply.code(ERROR_CODES[err.code].status).send({ code: err.code, message: err.message, field, rule });
+}
+
+export async function publishApiPlugin(app: FastifyInstance, options: PublishApiOptions): Promise<void> {
+  const limits = options.limits ?? DEFAULT_API_LIMITS;
+  const isValidToken = createTokenCheck(options.tokens);
+  const operations: PackageOperations = createPackageOperations({ publisher: options.publisher, limits });
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const known = isMetasyncError(err) ? err : toProjectError(err, options.maxBodyBytes);
+    if (known !== undefined) {
+      if (known.statusCode >= 500) request.log.error({ err: known }, 'publish failed');
+      return sendError(reply, known);
+    }
+    // Not ours to describe: the app's error handler logs it and answers a bare 500.
+    throw err;
+  });
+  app.addHook('onRequest', async (request) => {
+    authenticate(isValidToken, request);
+  });
+
+  const routeOptions = { bodyLimit: options.maxBodyBytes };
+  const packageName = (params: PackageParams): string => validatePackageName(params.vendor, params.name);
+
+  app.put<{ Params: PackageParams; Body: unknown }>(`${PUBLISH_API_PREFIX}/:vendor/:name`, routeOptions, async (request) => {
+    const name = packageName(request.params);
+    return operations.replace(name, validateVersionList(name, request.body, limits));
+  });
+  app.post<{ Params: PackageParams; Body: unknown }>(`${PUBLISH_API_PREFIX}/:vendor/:name/versions`, routeOptions, async (request) => {
+    const name = packageName(request.params);
+    const version: VersionData = validateVersion(name, request.body, 'body', limits);
+    return operations.upsertVersion(name, version);
+  });
+  app.delete<{ Params: PackageParams }>(`${PUBLISH_API_PREFIX}/:vendor/:name`, routeOptions, async (request) => {
+    return operations.removePackage(packageName(request.params));
+  });
+  app.delete<{ Params: VersionParams }>(`${PUBLISH_API_PREFIX}/:vendor/:name/versions/:version`, routeOptions, async (request) => {
+    const name = packageName(request.params);
+    return operations.removeVersion(name, validateVersionString(request.params.version));
+  });
+  // Anything else under the prefix (`a/b/c`, a missing name) is a bad package name, not a 404.
+  app.all<{ Params: { '*': string } }>(`${PUBLISH_API_PREFIX}/*`, routeOptions, async (request) => {
+    throw metasyncError('METASYNC_ERR_PACKAGE_INVALID', `name: ${JSON.stringify(request.params['*'].slice(0, 220))} is not a vendor/name Composer package path`, {
+      field: 'name',
+      rule: 'composer-package-name',
+    });
+  });
+}
