@@ -1,0 +1,177 @@
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import type { Agent } from 'node:http';
+import { join } from 'node:path';
+import { runRsync } from '../../test/helpers/rsync.js';
+import type { Bench } from '../lib/bench.js';
+import type { BenchContext } from '../lib/context.js';
+import { buildCorpusTree } from '../lib/corpus.js';
+import { EVENTS_PATH, pollUntilVisible, startMirror, startPrimary, waitForIngest, waitForMirrorSeq } from '../lib/fleet.js';
+import { createKeepAliveAgent, subscribeSse } from '../lib/http.js';
+import { putPackage } from '../lib/publish.js';
+import { figure } from '../lib/report.js';
+import { median, summarizeLatencies } from '../lib/stats.js';
+import { touchJson } from './apply-one.js';
+
+const VISIBLE_TIMEOUT_MS = 10_000;
+const PACKAGES_IN_ROTATION = 50;
+const WARMUP_PUBLISHES = 5;
+const RSYNC_ROUNDS = 5;
+
+interface PublishSample {
+  /** Publish call start -> the last mirror answering with the new version. */
+  allMirrorsMs: number;
+  perMirrorMs: number[];
+  putMs: number;
+  /** Publish call returned -> head event for its seq on the push stream (may be < 0). */
+  announcedAfterReturnMs: number | undefined;
+  timedOut: boolean;
+}
+
+/**
+ * A primary and `mirrors` mirrors on loopback; publishes through the API at a
+ * fixed rate (open loop: the schedule does not wait for earlier publishes).
+ * A publish is visible when every mirror answers a plain client GET of the
+ * package's p2 file with the version just published. The baseline is what a
+ * static mirror fleet does for one change: `rsync -a` of the same small tree
+ * to each mirror in turn.
+ */
+export const publishVisibleBench: Bench = async (ctx) => {
+  const { mirrors: mirrorCount, publishes, publishRatePerSec } = ctx.options;
+  const root = join(ctx.workDir, 'fleet');
+  const tree = await buildCorpusTree({ dir: join(root, 'source'), paths: ctx.options.fleetPaths, seed: ctx.options.seed + 1 });
+  const rsyncMs = await measureRsyncFanOut(ctx, tree.dir, tree.p2Paths, root);
+
+  const publishToken = 'bench-fleet-token';
+  const primary = await startPrimary({ sourceDir: tree.dir, dataDir: join(root, 'primary-data'), publishToken });
+  ctx.defer(() => primary.stop());
+  const head = await waitForIngest({ primaryUrl: primary.url, expectedPaths: tree.paths.length, timeoutMs: 5 * 60_000, quietMs: 300 });
+  const mirrors = await Promise.all(
+    Array.from({ length: mirrorCount }, async (_, index) => {
+      const mirror = await startMirror({ primaryUrl: primary.url, dataDir: join(root, `mirror-${index}-data`), hotCacheMb: ctx.options.hotCacheMb });
+      ctx.defer(() => mirror.stop());
+      return mirror;
+    }),
+  );
+  await Promise.all(mirrors.map((mirror) => waitForMirrorSeq({ mirrorUrl: mirror.url, seq: head.seq, timeoutMs: 5 * 60_000 })));
+  ctx.log(`fleet ready: primary + ${mirrorCount} mirrors at seq ${head.seq}; publishing ${publishes} at ${publishRatePerSec}/s`);
+
+  const heads: { seq: number; receivedNs: bigint }[] = [];
+  const events = subscribeSse(`${primary.url}${EVENTS_PATH}`, (event, data, receivedNs) => {
+    if (event === 'head') heads.push({ seq: (JSON.parse(data) as { seq: number }).seq, receivedNs });
+  });
+  const publishAgent = createKeepAliveAgent(64);
+  const mirrorAgents = mirrors.map(() => createKeepAliveAgent(64));
+  const publishOne = async (index: number): Promise<PublishSample> => {
+    const packageName = `bench-visible/package-${index % PACKAGES_IN_ROTATION}`;
+    const version = `2.0.${index}`;
+    const startNs = process.hrtime.bigint();
+    const result = await putPackage({ primaryUrl: primary.url, token: publishToken, packageName, versions: ['1.0.0', version], agent: publishAgent });
+    const returnedNs = process.hrtime.bigint();
+    const marker = `"${version}"`;
+    let timedOut = false;
+    const perMirrorMs = await Promise.all(
+      mirrors.map(async (mirror, mirrorIndex) => {
+        try {
+          const visibleNs = await pollUntilVisible({
+            url: `${mirror.url}/p2/${packageName}.json`,
+            isVisible: (status, body) => status === 200 && body.includes(marker),
+            intervalMs: ctx.options.pollIntervalMs,
+            timeoutMs: VISIBLE_TIMEOUT_MS,
+            agent: mirrorAgents[mirrorIndex] as Agent,
+          });
+          return Number(visibleNs - startNs) / 1e6;
+        } catch {
+          timedOut = true;
+          return VISIBLE_TIMEOUT_MS;
+        }
+      }),
+    );
+    const announced = heads.find((candidate) => candidate.seq >= result.seq);
+    return {
+      allMirrorsMs: Math.max(...perMirrorMs),
+      perMirrorMs,
+      putMs: result.durationMs,
+      announcedAfterReturnMs: announced === undefined ? undefined : Number(announced.receivedNs - returnedNs) / 1e6,
+      timedOut,
+    };
+  };
+
+  let samples: PublishSample[];
+  let achievedRate: number;
+  try {
+    for (let index = 0; index < WARMUP_PUBLISHES; index++) await publishOne(publishes + index);
+    const intervalMs = 1000 / publishRatePerSec;
+    const startMs = performance.now();
+    const pending: Promise<PublishSample>[] = [];
+    for (let index = 0; index < publishes; index++) {
+      const dueMs = startMs + index * intervalMs;
+      const waitMs = dueMs - performance.now();
+      if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+      pending.push(publishOne(index));
+    }
+    achievedRate = publishes / ((performance.now() - startMs) / 1000) ;
+    samples = await Promise.all(pending);
+  } finally {
+    events.close();
+    publishAgent.destroy();
+    for (const agent of mirrorAgents) agent.destroy();
+  }
+  return report(ctx, { samples, achievedRate, rsyncMs, fleetPaths: tree.paths.length });
+};
+
+function report(ctx: BenchContext, input: { samples: PublishSample[]; achievedRate: number; rsyncMs: number[]; fleetPaths: number }): Awaited<ReturnType<Bench>> {
+  const { samples, rsyncMs } = input;
+  const all = summarizeLatencies(samples.map((sample) => sample.allMirrorsMs));
+  const put = summarizeLatencies(samples.map((sample) => sample.putMs));
+  const perMirror = summarizeLatencies(samples.flatMap((sample) => sample.perMirrorMs));
+  const announced = samples.map((sample) => sample.announcedAfterReturnMs).filter((value): value is number => value !== undefined);
+  const announcedSummary = summarizeLatencies(announced);
+  const timedOut = samples.filter((sample) => sample.timedOut).length;
+  const rsyncMedian = median(rsyncMs);
+  const baselineName = `rsync -a to ${ctx.options.mirrors} trees in turn`;
+  return {
+    title: `publish -> visible on all of ${ctx.options.mirrors} mirrors at ${ctx.options.publishRatePerSec} publishes/s`,
+    params: { mirrors: ctx.options.mirrors, publishes: samples.length, ratePerSec: ctx.options.publishRatePerSec, achievedRatePerSec: Number(input.achievedRate.toFixed(2)), fleetPaths: input.fleetPaths, pollIntervalMs: ctx.options.pollIntervalMs },
+    figures: [
+      figure({
+        metric: `publish -> visible on all ${ctx.options.mirrors} mirrors, p50`,
+        unit: 'ms',
+        metasync: all.p50Ms,
+        baseline: { name: baselineName, value: rsyncMedian },
+        ratioOf: 'baseline/metasync',
+        ratioLabel: 'x faster',
+        target: { text: 'p50 <= 50 ms', on: 'value', atMost: 50 },
+      }),
+      figure({ metric: `publish -> visible on all ${ctx.options.mirrors} mirrors, p99`, unit: 'ms', metasync: all.p99Ms, target: { text: 'p99 <= 250 ms', on: 'value', atMost: 250 } }),
+      figure({ metric: 'publishes not visible everywhere within 10 s', unit: 'publishes', metasync: timedOut, target: { text: '0', on: 'value', atMost: 0 } }),
+      figure({ metric: 'publish returned -> head on the push stream, p50', unit: 'ms', metasync: announcedSummary.p50Ms }),
+      figure({ metric: 'publish returned -> head on the push stream, max', unit: 'ms', metasync: announcedSummary.maxMs, target: { text: '<= 50 ms (issue 2)', on: 'value', atMost: 50 } }),
+    ],
+    notes: [
+      `${samples.length} publishes at an achieved ${input.achievedRate.toFixed(1)}/s (after ${WARMUP_PUBLISHES} warm-up publishes) over a ${input.fleetPaths}-path repository; visibility polled per mirror every ${ctx.options.pollIntervalMs} ms with plain GETs`,
+      `all mirrors: p50 ${all.p50Ms.toFixed(1)} ms, p90 ${all.p90Ms.toFixed(1)} ms, p99 ${all.p99Ms.toFixed(1)} ms, max ${all.maxMs.toFixed(1)} ms; any one mirror: p50 ${perMirror.p50Ms.toFixed(1)} ms, p99 ${perMirror.p99Ms.toFixed(1)} ms`,
+      `publish call (PUT -> 2xx): p50 ${put.p50Ms.toFixed(1)} ms, p99 ${put.p99Ms.toFixed(1)} ms; head events seen for ${announced.length}/${samples.length} publishes, p99 ${announcedSummary.p99Ms.toFixed(1)} ms after the call returned`,
+      `rsync baseline per round (ms): ${rsyncMs.map((ms) => ms.toFixed(1)).join(', ')} (no poll delay counted; composer/mirror-style pull would add its poll interval)`,
+    ],
+  };
+}
+
+/** One file changed, then `rsync -a` to every mirror tree in turn: what a push-by-rsync fleet pays per change. */
+async function measureRsyncFanOut(ctx: BenchContext, sourceDir: string, p2Paths: readonly string[], root: string): Promise<number[]> {
+  const origin = join(root, 'rsync-origin');
+  await runRsync({ src: sourceDir, dst: origin });
+  const targets = Array.from({ length: ctx.options.mirrors }, (_, index) => join(root, `rsync-mirror-${index}`));
+  for (const target of targets) await runRsync({ src: origin, dst: target });
+  const rounds: number[] = [];
+  for (let round = 0; round < RSYNC_ROUNDS; round++) {
+    const path = p2Paths[(round * 7919) % p2Paths.length];
+    if (path === undefined) throw new Error('the fleet corpus has no p2 paths');
+    const file = join(origin, path);
+    await writeFile(`${file}.bench.tmp`, touchJson(await readFile(file, 'utf8'), `rsync-${round}`));
+    await rename(`${file}.bench.tmp`, file);
+    const startNs = process.hrtime.bigint();
+    for (const target of targets) await runRsync({ src: origin, dst: target });
+    rounds.push(Number(process.hrtime.bigint() - startNs) / 1e6);
+  }
+  return rounds;
+}

@@ -1,0 +1,134 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { Daemon } from '../../test/helpers/daemon.js';
+import { readProcMemory, type ProcMemory } from '../../test/helpers/proc-stats.js';
+import { runRsync } from '../../test/helpers/rsync.js';
+import { buildCorpusTree, type CorpusTree } from './corpus.js';
+import type { CpuPlan } from './cpu.js';
+import { readPrimaryState, startMirror, startPrimary, waitForIngest, waitForMirrorSeq, type PrimaryState } from './fleet.js';
+import type { BenchOptions } from './options.js';
+import { elapsedMs, nowNs } from './stats.js';
+
+export interface BenchContext {
+  options: BenchOptions;
+  workDir: string;
+  cpu: CpuPlan;
+  /** Progress on stderr; the report goes to stdout. */
+  log(message: string): void;
+  /** Registers a stop function run (last first) when the run ends, even on failure. */
+  defer(stop: () => Promise<void>): void;
+  large: LargeFixture;
+  observations: Observations;
+}
+
+/** Figures one bench takes that another reports (e.g. RSS after the serve bench warmed the cache). */
+export interface Observations {
+  mirrorMemoryAfterServe?: ProcMemory;
+  nginxWorkerMemoryAfterServe?: ProcMemory;
+}
+
+export interface IngestedPrimary {
+  daemon: Daemon;
+  url: string;
+  sourceDir: string;
+  publishToken: string;
+  /** Head once the tree was ingested. */
+  head: PrimaryState;
+  /** From spawning the primary to the commit of the last ingest generation. */
+  ingestMs: number;
+}
+
+export interface BootstrappedMirror {
+  daemon: Daemon;
+  url: string;
+  /** From spawning the mirror (empty data dir) to it serving the primary's head. */
+  bootstrapMs: number;
+  memoryAfterBootstrap: ProcMemory;
+}
+
+export interface RsyncCopies {
+  /** `rsync -a source/ a/` into an empty directory. */
+  coldCopyMs: number;
+  /** `rsync -a a/ b/` into an empty directory, a second cold sample. */
+  secondColdCopyMs: number;
+  dirA: string;
+  dirB: string;
+}
+
+/**
+ * The large corpus and the daemons built on it, created on first use and
+ * shared: with `--only serve` the serve bench still needs an ingested primary
+ * and a bootstrapped mirror, and with all benches they are built once.
+ */
+export interface LargeFixture {
+  corpus(): Promise<CorpusTree & { writeMs: number }>;
+  rsyncCopies(): Promise<RsyncCopies>;
+  primary(): Promise<IngestedPrimary>;
+  mirror(): Promise<BootstrappedMirror>;
+  stopMirror(): Promise<void>;
+}
+
+function once<T>(build: () => Promise<T>): { get: () => Promise<T>; peek: () => Promise<T> | undefined; reset: () => void } {
+  let promise: Promise<T> | undefined;
+  return { get: () => (promise ??= build()), peek: () => promise, reset: () => (promise = undefined) };
+}
+
+export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixture {
+  const root = join(ctx.workDir, 'large');
+  const corpus = once(async () => {
+    ctx.log(`writing a ${ctx.options.paths}-path corpus`);
+    const startedNs = nowNs();
+    const tree = await buildCorpusTree({ dir: join(root, 'source'), paths: ctx.options.paths, seed: ctx.options.seed });
+    const writeMs = elapsedMs(startedNs);
+    ctx.log(`corpus: ${tree.paths.length} paths, ${(tree.bytes / 1e6).toFixed(1)} MB in ${(writeMs / 1000).toFixed(1)} s`);
+    return { ...tree, writeMs };
+  });
+  const rsyncCopies = once(async () => {
+    const tree = await corpus.get();
+    const dirA = join(root, 'rsync-a');
+    const dirB = join(root, 'rsync-b');
+    ctx.log('rsync -a cold copies');
+    const first = await runRsync({ src: tree.dir, dst: dirA });
+    const second = await runRsync({ src: dirA, dst: dirB });
+    return { coldCopyMs: first.durationMs, secondColdCopyMs: second.durationMs, dirA, dirB };
+  });
+  const primary = once(async () => {
+    const tree = await corpus.get();
+    const publishToken = randomBytes(24).toString('hex');
+    ctx.log('starting the primary on the corpus');
+    const spawnedAtMs = Date.now();
+    const daemon = await startPrimary({ sourceDir: tree.dir, dataDir: join(root, 'primary-data'), publishToken, readyTimeoutMs: 30 * 60_000 });
+    ctx.defer(() => daemon.stop());
+    const head = await waitForIngest({ primaryUrl: daemon.url, expectedPaths: tree.paths.length, timeoutMs: 60 * 60_000 });
+    const ingestMs = head.time - spawnedAtMs;
+    ctx.log(`primary ingested ${tree.paths.length} paths at seq ${head.seq} in ${(ingestMs / 1000).toFixed(1)} s`);
+    return { daemon, url: daemon.url, sourceDir: tree.dir, publishToken, head, ingestMs };
+  });
+  const mirror = once(async () => {
+    const ingested = await primary.get();
+    const head = await readPrimaryState(ingested.url);
+    ctx.log(`starting a cold mirror (primary head ${head.seq})`);
+    const startedNs = nowNs();
+    const daemon = await startMirror({ primaryUrl: ingested.url, dataDir: join(root, 'mirror-data'), hotCacheMb: ctx.options.hotCacheMb, readyTimeoutMs: 60 * 60_000 });
+    ctx.defer(() => daemon.stop());
+    await waitForMirrorSeq({ mirrorUrl: daemon.url, seq: head.seq, timeoutMs: 60 * 60_000, intervalMs: 50 });
+    const bootstrapMs = elapsedMs(startedNs);
+    const pid = daemon.child.pid;
+    if (pid === undefined) throw new Error('mirror process has no pid');
+    const memoryAfterBootstrap = await readProcMemory(pid);
+    ctx.log(`mirror bootstrapped in ${(bootstrapMs / 1000).toFixed(1)} s, RSS ${(memoryAfterBootstrap.rssBytes / 2 ** 20).toFixed(0)} MiB`);
+    return { daemon, url: daemon.url, bootstrapMs, memoryAfterBootstrap };
+  });
+  return {
+    corpus: corpus.get,
+    rsyncCopies: rsyncCopies.get,
+    primary: primary.get,
+    mirror: mirror.get,
+    async stopMirror() {
+      const running = mirror.peek();
+      if (running === undefined) return;
+      mirror.reset();
+      await (await running).daemon.stop();
+    },
+  };
+}

@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import type { Agent } from 'node:http';
+import { startDaemon, type Daemon } from '../../test/helpers/daemon.js';
+import { getJson, httpRequest, readMetric } from './http.js';
+import { elapsedMs, nowNs } from './stats.js';
+
+/** Matches packages/shared/src/protocol.ts; the bench talks HTTP only, as a client would. */
+export const STATE_PATH = '/sync/v1/state';
+export const SNAPSHOT_PATH = '/sync/v1/snapshot';
+export const EVENTS_PATH = '/sync/v1/events';
+export const MIRRORS_PATH = '/sync/v1/mirrors';
+export const MIRROR_APPLIED_SEQ_METRIC = 'metasync_mirror_applied_seq';
+
+export interface PrimaryState {
+  seq: number;
+  time: number;
+}
+
+export interface StartPrimaryOptions {
+  sourceDir: string;
+  dataDir: string;
+  publishToken: string;
+  readyTimeoutMs?: number;
+}
+
+export async function startPrimary(options: StartPrimaryOptions): Promise<Daemon> {
+  return await startDaemon({
+    bin: 'primary',
+    args: ['--source', options.sourceDir, '--data', options.dataDir, '--listen', '127.0.0.1:0'],
+    env: { METASYNC_PUBLISH_TOKEN: options.publishToken, METASYNC_LOG_LEVEL: 'warn' },
+    readyTimeoutMs: options.readyTimeoutMs ?? 120_000,
+  });
+}
+
+export interface StartMirrorOptions {
+  primaryUrl: string;
+  dataDir: string;
+  hotCacheMb: number;
+  readyTimeoutMs?: number;
+}
+
+export async function startMirror(options: StartMirrorOptions): Promise<Daemon> {
+  return await startDaemon({
+    bin: 'mirror',
+    args: ['--primary', options.primaryUrl, '--data', options.dataDir, '--listen', '127.0.0.1:0'],
+    env: { METASYNC_LOG_LEVEL: 'warn' },
+    readyTimeoutMs: options.readyTimeoutMs ?? 120_000,
+  });
+}
+
+export async function readPrimaryState(primaryUrl: string, agent?: Agent): Promise<PrimaryState> {
+  return await getJson<PrimaryState>(`${primaryUrl}${STATE_PATH}`, agent);
+}
+
+/**
+ * Waits until the primary has committed every path of a tree it ingests:
+ * its head stops moving and its snapshot lists at least `expectedPaths`.
+ * Returns the head; `time` is the commit time of the last ingest generation.
+ */
+export async function waitForIngest(options: { primaryUrl: string; expectedPaths: number; timeoutMs: number; quietMs?: number }): Promise<PrimaryState> {
+  const quietMs = options.quietMs ?? 1000;
+  const deadline = Date.now() + options.timeoutMs;
+  let last: PrimaryState = { seq: -1, time: 0 };
+  let stableSince = Date.now();
+  let lastCounted = -1;
+  for (let attempt = 0; Date.now() < deadline && attempt < 1_000_000; attempt++) {
+    const state = await readPrimaryState(options.primaryUrl);
+    if (state.seq !== last.seq) {
+      last = state;
+      stableSince = Date.now();
+    } else if (state.seq > 0 && state.seq !== lastCounted && Date.now() - stableSince >= quietMs) {
+      lastCounted = state.seq;
+      const snapshot = await getJson<{ seq: number; entries: unknown[] }>(`${options.primaryUrl}${SNAPSHOT_PATH}`);
+      if (snapshot.entries.length >= options.expectedPaths) return last;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`primary ${options.primaryUrl} did not ingest ${options.expectedPaths} paths within ${options.timeoutMs} ms (head seq ${last.seq})`);
+}
+
+/** Waits until a mirror reports (in /metrics) that it serves generation `seq` or later. */
+export async function waitForMirrorSeq(options: { mirrorUrl: string; seq: number; timeoutMs: number; intervalMs?: number; agent?: Agent }): Promise<number> {
+  const deadline = Date.now() + options.timeoutMs;
+  let applied: number | undefined;
+  for (let attempt = 0; Date.now() < deadline && attempt < 10_000_000; attempt++) {
+    applied = await readMetric(options.mirrorUrl, MIRROR_APPLIED_SEQ_METRIC, options.agent);
+    if (applied !== undefined && applied >= options.seq) return applied;
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 50));
+  }
+  throw new Error(`mirror ${options.mirrorUrl} did not reach seq ${options.seq} within ${options.timeoutMs} ms (applied ${applied})`);
+}
+
+export function sha256Hex(body: Buffer | string): string {
+  return createHash('sha256').update(body).digest('hex');
+}
+
+/**
+ * Polls one path on a server until `isVisible` accepts the response; returns
+ * the hrtime of the first accepted response. Each poll waits for the previous
+ * answer, so a slow server is not buried under requests.
+ */
+export async function pollUntilVisible(options: {
+  url: string;
+  isVisible: (status: number, body: Buffer) => boolean;
+  intervalMs: number;
+  timeoutMs: number;
+  agent: Agent;
+}): Promise<bigint> {
+  const startedNs = nowNs();
+  for (let attempt = 0; attempt < 10_000_000; attempt++) {
+    const response = await httpRequest(options.url, { agent: options.agent, timeoutMs: options.timeoutMs });
+    if (options.isVisible(response.status, response.body)) return process.hrtime.bigint();
+    if (elapsedMs(startedNs) > options.timeoutMs) break;
+    if (options.intervalMs > 0) await new Promise((resolve) => setTimeout(resolve, options.intervalMs));
+  }
+  throw new Error(`${options.url} did not show the expected content within ${options.timeoutMs} ms`);
+}

@@ -1,0 +1,129 @@
+import { parseArgs } from 'node:util';
+
+export const BENCH_IDS = ['ingest', 'bootstrap', 'apply-one', 'serve', 'mirror-rss', 'publish-api', 'publish-visible'] as const;
+export type BenchId = (typeof BENCH_IDS)[number];
+
+export interface BenchOptions {
+  /** Paths in the large corpus (ingest, bootstrap, apply-one, serve, mirror-rss). */
+  paths: number;
+  /** Paths in the publish-visible fleet's corpus (a small repository: the figure is about latency). */
+  fleetPaths: number;
+  mirrors: number;
+  publishRatePerSec: number;
+  publishes: number;
+  /** Mirror polling interval while a publish is not yet visible. */
+  pollIntervalMs: number;
+  wrkSeconds: number;
+  wrkWarmupSeconds: number;
+  connections: number;
+  wrkThreads: number;
+  /** Publish API throughput: concurrent clients and total requests. */
+  publishClients: number;
+  publishRequests: number;
+  /** apply-one: how many single-file changes (and rsync runs) to take the median of. */
+  applyRounds: number;
+  /** Mirror hot-cache budget (MB) passed to the mirror; RSS is judged beyond it. */
+  hotCacheMb: number;
+  /** Pin servers and load generator to separate cores (taskset), when there are at least 2. */
+  pin: boolean;
+  only: BenchId[];
+  seed: number;
+  workDir: string | undefined;
+  keep: boolean;
+  out: string | undefined;
+}
+
+const HELP = `pnpm bench [-- options]   (every option also reads METASYNC_BENCH_<NAME>, e.g. METASYNC_BENCH_PATHS)
+  --paths N              large corpus paths (default 100000)
+  --fleet-paths N        publish-visible fleet corpus paths (default 1000)
+  --mirrors N            mirrors in the publish-visible fleet (default 5)
+  --publish-rate N       publishes per second (default 20)
+  --publishes N          publishes measured (default 400)
+  --poll-interval-ms N   visibility poll interval per mirror (default 2)
+  --wrk-seconds N        measured wrk run per server (default 10)
+  --wrk-warmup-seconds N warm-up run per server (default 2)
+  --connections N        wrk connections (default 64)
+  --wrk-threads N        wrk threads (default 1)
+  --publish-clients N    concurrent publish API clients (default 16)
+  --publish-requests N   publish API requests (default 2000)
+  --apply-rounds N       single-file changes measured (default 5)
+  --hot-cache-mb N       mirror hot-cache budget (default 64)
+  --no-pin               do not pin servers and wrk to separate cores
+  --only a,b             run only these: ${BENCH_IDS.join(', ')}
+  --seed N               corpus and path-choice seed (default 1)
+  --work-dir DIR         scratch directory (default: a new one under the OS temp dir)
+  --keep                 keep the scratch directory
+  --out FILE             result JSON (default bench/results/<timestamp>.json)`;
+
+export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEnv): { help: true; text: string } | { help: false; options: BenchOptions } {
+  const args = argv[0] === '--' ? argv.slice(1) : [...argv];
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      paths: { type: 'string' },
+      'fleet-paths': { type: 'string' },
+      mirrors: { type: 'string' },
+      'publish-rate': { type: 'string' },
+      publishes: { type: 'string' },
+      'poll-interval-ms': { type: 'string' },
+      'wrk-seconds': { type: 'string' },
+      'wrk-warmup-seconds': { type: 'string' },
+      connections: { type: 'string' },
+      'wrk-threads': { type: 'string' },
+      'publish-clients': { type: 'string' },
+      'publish-requests': { type: 'string' },
+      'apply-rounds': { type: 'string' },
+      'hot-cache-mb': { type: 'string' },
+      'no-pin': { type: 'boolean' },
+      only: { type: 'string' },
+      seed: { type: 'string' },
+      'work-dir': { type: 'string' },
+      keep: { type: 'boolean' },
+      out: { type: 'string' },
+    },
+  });
+  if (values.help === true) return { help: true, text: HELP };
+  const read = (name: keyof typeof values): string | undefined => {
+    const fromArgv = values[name];
+    if (typeof fromArgv === 'string') return fromArgv;
+    const fromEnv = env[`METASYNC_BENCH_${String(name).toUpperCase().replaceAll('-', '_')}`];
+    return fromEnv === '' ? undefined : fromEnv;
+  };
+  const problems: string[] = [];
+  const int = (name: keyof typeof values, fallback: number, min: number): number => {
+    const text = read(name);
+    if (text === undefined) return fallback;
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < min) problems.push(`--${String(name)}: expected an integer >= ${min}, got ${JSON.stringify(text)}`);
+    return value;
+  };
+  const onlyText = read('only');
+  const only = onlyText === undefined ? [...BENCH_IDS] : onlyText.split(',').map((id) => id.trim()).filter((id) => id !== '');
+  for (const id of only) if (!(BENCH_IDS as readonly string[]).includes(id)) problems.push(`--only: unknown bench ${JSON.stringify(id)}, expected one of ${BENCH_IDS.join(', ')}`);
+  const options: BenchOptions = {
+    paths: int('paths', 100_000, 10),
+    fleetPaths: int('fleet-paths', 1000, 10),
+    mirrors: int('mirrors', 5, 1),
+    publishRatePerSec: int('publish-rate', 20, 1),
+    publishes: int('publishes', 400, 1),
+    pollIntervalMs: int('poll-interval-ms', 2, 0),
+    wrkSeconds: int('wrk-seconds', 10, 1),
+    wrkWarmupSeconds: int('wrk-warmup-seconds', 2, 0),
+    connections: int('connections', 64, 1),
+    wrkThreads: int('wrk-threads', 1, 1),
+    publishClients: int('publish-clients', 16, 1),
+    publishRequests: int('publish-requests', 2000, 1),
+    applyRounds: int('apply-rounds', 5, 1),
+    hotCacheMb: int('hot-cache-mb', 64, 0),
+    pin: values['no-pin'] !== true && env.METASYNC_BENCH_NO_PIN !== '1',
+    only: only as BenchId[],
+    seed: int('seed', 1, 0),
+    workDir: read('work-dir'),
+    keep: values.keep === true || env.METASYNC_BENCH_KEEP === '1',
+    out: read('out'),
+  };
+  if (problems.length > 0) throw new Error(`invalid bench options: ${problems.join('; ')}`);
+  return { help: false, options };
+}
