@@ -1,0 +1,215 @@
+import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fsyncDir, hasErrno, metasyncError, type Logger } from '@metasync/shared';
+import { encodeGeneration, type JournalGeneration } from './journal-record.js';
+import { listSegments, readSegment, segmentName, type SegmentFile } from './journal-segments.js';
+
+/**
+ * The durable, append-only history of generations.
+ *
+ *   snapshot S (full manifest)      segments: [s1: 1..400] [s2: 401..812] [s3: 813..head]  <- appends
+ *   replay = snapshot S + every journal generation with seq > S
+ *
+ * `append` returns once the record is fsynced: only then may the publisher
+ * resolve submits or announce the seq. A crash mid-append leaves a torn tail,
+ * which `openJournal` cuts off. Cutting is safe, and re-using that seq for a
+ * different generation later is safe, because a torn record was by
+ * construction never fsynced, so no submit was acknowledged for it and no
+ * mirror or client was ever told its seq: no one can hold the old content.
+ * A record that was written completely but not yet fsynced when the process
+ * died survives in the page cache and is simply replayed as committed.
+ *
+ * Retention: generations with seq <= head - keepGenerations are no longer
+ * offered (`oldestSeq`); whole segments are deleted once a snapshot covers
+ * them (`dropSegmentsCoveredBy`), so replay always starts from a snapshot.
+ */
+export interface JournalOptions {
+  dir: string;
+  keepGenerations: number;
+  /** Rotate to a new segment past this size. */
+  segmentMaxBytes?: number;
+  /** The snapshot replay starts from (0/0 when none). */
+  baseSeq: number;
+  baseTime: number;
+  log: Logger;
+}
+
+export interface Journal {
+  headSeq(): number;
+  headTime(): number;
+  /** Oldest M for which `generationsAfter(M)` still has the whole history. */
+  oldestSeq(): number;
+  /** Commit time of a generation still in memory, else undefined. */
+  timeOf(seq: number): number | undefined;
+  /** Committed generations with seq > afterSeq, oldest first, at most `maxCount`. */
+  generationsAfter(afterSeq: number, maxCount?: number): JournalGeneration[];
+  /** Appends and fsyncs; `generation.seq` must be headSeq() + 1. */
+  append(generation: JournalGeneration): Promise<void>;
+  /** Deletes closed segments whose generations all have seq <= `seq`. */
+  dropSegmentsCoveredBy(seq: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface OpenedJournal {
+  journal: Journal;
+  /** Every generation found on disk, oldest first (the caller replays those after its snapshot). */
+  replayed: JournalGeneration[];
+}
+
+export const DEFAULT_SEGMENT_MAX_BYTES = 16 * 1024 * 1024;
+
+interface LiveSegment extends SegmentFile {
+  lastSeq: number;
+}
+
+export async function openJournal(options: JournalOptions): Promise<OpenedJournal> {
+  const { dir, log } = options;
+  const segmentMaxBytes = options.segmentMaxBytes ?? DEFAULT_SEGMENT_MAX_BYTES;
+  await mkdir(dir, { recursive: true });
+  const files = await listSegments(dir);
+  const segments: LiveSegment[] = [];
+  const replayed: JournalGeneration[] = [];
+  let activeSize = 0;
+  for (const [index, file] of files.entries()) {
+    const isLast = index === files.length - 1;
+    const contents = await readSegment(file);
+    if (contents.tailBytes > 0 && !isLast) {
+      throw corrupt(`journal segment ${file.path} has ${contents.tailBytes} bad bytes at ${contents.validBytes} but is not the last segment`, file.path);
+    }
+    let expectedSeq = file.firstSeq;
+    for (const generation of contents.generations) {
+      if (generation.seq !== expectedSeq) {
+        throw corrupt(`journal segment ${file.path} holds seq ${generation.seq} where ${expectedSeq} was expected`, file.path);
+      }
+      const previous = replayed.at(-1);
+      if (previous !== undefined && generation.seq !== previous.seq + 1) {
+        throw corrupt(`journal segment ${file.path} starts at seq ${generation.seq} after ${previous.seq}`, file.path);
+      }
+      replayed.push(generation);
+      expectedSeq++;
+    }
+    if (isLast && contents.tailBytes > 0) {
+      log.warn({ path: file.path, validBytes: contents.validBytes, tailBytes: contents.tailBytes }, 'journal torn tail cut');
+      const handle = await open(file.path, 'r+');
+      await handle.truncate(contents.validBytes);
+      await handle.sync();
+      await handle.close();
+    }
+    if (isLast) activeSize = contents.validBytes;
+    segments.push({ ...file, lastSeq: expectedSeq - 1 });
+  }
+  const first = replayed[0];
+  if (first !== undefined && first.seq > options.baseSeq + 1) {
+    throw corrupt(`journal starts at seq ${first.seq} but the latest snapshot is at seq ${options.baseSeq}: generations are missing`, dir);
+  }
+  const last = replayed.at(-1);
+  let headSeq = Math.max(options.baseSeq, last?.seq ?? 0);
+  let headTime = last !== undefined && last.seq >= options.baseSeq ? last.time : options.baseTime;
+
+  let active: { segment: LiveSegment; handle: FileHandle; size: number };
+  const lastSegment = segments.at(-1);
+  if (lastSegment === undefined) {
+    active = await createSegment(headSeq + 1);
+  } else if (lastSegment.lastSeq === headSeq) {
+    active = { segment: lastSegment, handle: await open(lastSegment.path, 'r+'), size: activeSize };
+  } else {
+    // Snapshots are written only of committed generations and the segment holding the head is never dropped.
+    throw corrupt(`journal ends at seq ${lastSegment.lastSeq} but the latest snapshot is at seq ${headSeq}`, lastSegment.path);
+  }
+
+  let history = replayed.slice(-options.keepGenerations);
+  let broken: unknown;
+
+  async function createSegment(firstSeq: number): Promise<{ segment: LiveSegment; handle: FileHandle; size: number }> {
+    const segment: LiveSegment = { path: join(dir, segmentName(firstSeq)), firstSeq, lastSeq: firstSeq - 1 };
+    const handle = await open(segment.path, 'wx');
+    await fsyncDir(dir);
+    segments.push(segment);
+    return { segment, handle, size: 0 };
+  }
+
+  async function append(generation: JournalGeneration): Promise<void> {
+    if (broken !== undefined) throw broken;
+    if (generation.seq !== headSeq + 1) throw new Error(`journal append of seq ${generation.seq}, expected ${headSeq + 1}`);
+    const frame = encodeGeneration(generation);
+    const before = active.size;
+    try {
+      await active.handle.write(frame, 0, frame.length, before);
+    } catch (err) {
+      await active.handle.truncate(before).catch((truncateErr: unknown) => {
+        broken = truncateErr;
+      });
+      if (hasErrno(err, 'ENOSPC')) {
+        throw metasyncError('METASYNC_ERR_STORE_NO_SPACE', `no space left appending seq ${generation.seq} to ${active.segment.path}`, { path: active.segment.path }, err);
+      }
+      throw err;
+    }
+    try {
+      await active.handle.datasync();
+    } catch (err) {
+      // After a failed fsync the page cache state is unknown: refuse further appends.
+      broken = err;
+      throw err;
+    }
+    active.size = before + frame.length;
+    active.segment.lastSeq = generation.seq;
+    headSeq = generation.seq;
+    headTime = generation.time;
+    history.push(generation);
+    if (history.length > options.keepGenerations + 1024) history = history.slice(-options.keepGenerations);
+    if (active.size >= segmentMaxBytes) {
+      const previous = active.handle;
+      active = await createSegment(headSeq + 1);
+      await previous.close();
+    }
+  }
+
+  function oldestSeq(): number {
+    const firstKept = history[0];
+    if (firstKept === undefined) return headSeq;
+    return Math.max(firstKept.seq - 1, headSeq - options.keepGenerations, 0);
+  }
+
+  function generationsAfter(afterSeq: number, maxCount = Number.POSITIVE_INFINITY): JournalGeneration[] {
+    if (afterSeq < oldestSeq()) throw new RangeError(`seq ${afterSeq} is older than the journal keeps (${oldestSeq()})`);
+    const firstKept = history[0];
+    if (firstKept === undefined || afterSeq >= headSeq) return [];
+    const start = afterSeq + 1 - firstKept.seq;
+    return history.slice(start, start + Math.min(maxCount, history.length));
+  }
+
+  function timeOf(seq: number): number | undefined {
+    if (seq === headSeq) return headTime;
+    const firstKept = history[0];
+    return firstKept === undefined ? undefined : history[seq - firstKept.seq]?.time;
+  }
+
+  async function dropSegmentsCoveredBy(seq: number): Promise<number> {
+    const drop = segments.filter((segment) => segment !== active.segment && segment.lastSeq <= seq);
+    for (const segment of drop) {
+      await unlink(segment.path);
+      segments.splice(segments.indexOf(segment), 1);
+    }
+    if (drop.length > 0) {
+      await fsyncDir(dir);
+      log.info({ segments: drop.length, coveredSeq: seq }, 'journal segments dropped');
+    }
+    return drop.length;
+  }
+
+  const journal: Journal = {
+    headSeq: () => headSeq,
+    headTime: () => headTime,
+    oldestSeq,
+    timeOf,
+    generationsAfter,
+    append,
+    dropSegmentsCoveredBy,
+    close: () => active.handle.close(),
+  };
+  return { journal, replayed };
+}
+
+function corrupt(message: string, path: string): Error {
+  return metasyncError('METASYNC_ERR_JOURNAL_CORRUPT', message, { path });
+}

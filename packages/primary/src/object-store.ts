@@ -1,0 +1,211 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, open, readFile, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { fsyncDir, hasErrno, metasyncError, objectRelPath, sha256Hex } from '@metasync/shared';
+import { createLimiter } from './concurrency-limit.js';
+import { compressObject } from './object-compression.js';
+
+/**
+ * Content-addressed object store, pnpm cafs style:
+ *
+ *   <dir>/ab/cdef...        raw bytes, named by their sha256
+ *   <dir>/ab/cdef....gz     gzip, written at ingest
+ *   <dir>/ab/cdef....br     brotli, written at ingest
+ *   <dir>/tmp/              temp files (same filesystem, cleared on open)
+ *
+ * Each file is written to a temp file then `link()`ed into place: link fails
+ * with EEXIST instead of replacing, so an existing object is never rewritten,
+ * even by two concurrent puts of the same bytes. The raw file is linked last,
+ * so "raw exists" implies its siblings were created first.
+ *
+ * Durability is batched: puts do not fsync; `sync()` (called by the publisher
+ * once per generation, before the journal record that references the objects)
+ * makes every file and directory entry created since the last sync durable.
+ * Measured here (ext4 on virtio): an fsync costs 0.2-3 ms, 500 parallel fsyncs
+ * ~80 ms, one `syncfs` (`sync -f`) after 5,000 new files ~80 ms with ~9 ms of
+ * process start. So a small generation fsyncs its few files in parallel, and a
+ * burst uses one syncfs instead of thousands of fsyncs.
+ *
+ * A put that finds an object already there checks its sizes (a power loss
+ * before the sync can leave a linked but empty file, which is then re-created).
+ */
+export type ObjectEncoding = 'identity' | 'br' | 'gzip';
+
+export interface StoredObject {
+  sha256: string;
+  size: number;
+  /** False when the object already existed. */
+  created: boolean;
+}
+
+export interface ObjectStore {
+  readonly dir: string;
+  /** Stores `content`; rejects with METASYNC_ERR_OBJECT_HASH_MISMATCH when it does not hash to `expectedSha256`. */
+  put(content: Buffer, expectedSha256?: string): Promise<StoredObject>;
+  has(sha256: string): Promise<boolean>;
+  /** The raw bytes; METASYNC_ERR_OBJECT_NOT_FOUND when absent. */
+  read(sha256: string): Promise<Buffer>;
+  /** One stored variant's bytes; METASYNC_ERR_OBJECT_NOT_FOUND when absent. */
+  readVariant(sha256: string, encoding: ObjectEncoding): Promise<Buffer>;
+  pathOf(sha256: string, encoding: ObjectEncoding): string;
+  /** Makes every file and directory entry created since the last sync durable. */
+  sync(): Promise<void>;
+}
+
+const SUFFIX: Record<ObjectEncoding, string> = { identity: '', br: '.br', gzip: '.gz' };
+
+/** Above this many new files, one syncfs is cheaper than one fsync each (see above). */
+export const SYNCFS_THRESHOLD_FILES = 64;
+const execFileAsync = promisify(execFile);
+
+/** Puts in progress at once: bounds open files and memory under a burst of thousands. */
+export const DEFAULT_PUT_CONCURRENCY = 32;
+
+export async function openObjectStore(options: { dir: string; putConcurrency?: number }): Promise<ObjectStore> {
+  const { dir } = options;
+  const limit = createLimiter(options.putConcurrency ?? DEFAULT_PUT_CONCURRENCY);
+  const tmpDir = join(dir, 'tmp');
+  await rm(tmpDir, { recursive: true, force: true });
+  await mkdir(tmpDir, { recursive: true });
+  const knownShards = new Set<string>(await readdir(dir));
+  let dirtyShards = new Set<string>();
+  let unsyncedFiles: string[] = [];
+
+  const pathOf = (sha256: string, encoding: ObjectEncoding): string => join(dir, objectRelPath(sha256) + SUFFIX[encoding]);
+
+  async function ensureShard(sha256: string): Promise<void> {
+    const shard = sha256.slice(0, 2);
+    if (knownShards.has(shard)) return;
+    await mkdir(join(dir, shard), { recursive: true });
+    knownShards.add(shard);
+    dirtyShards.add('.');
+  }
+
+  /** Exclusive create: temp + link. Returns false when the file already existed. */
+  async function createFile(finalPath: string, data: Buffer, shard: string): Promise<boolean> {
+    const temp = join(tmpDir, randomBytes(12).toString('hex'));
+    try {
+      await writeFile(temp, data, { flag: 'wx', mode: 0o644 });
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+    try {
+      await link(temp, finalPath);
+      dirtyShards.add(shard);
+      unsyncedFiles.push(finalPath);
+      return true;
+    } catch (err) {
+      if (hasErrno(err, 'EEXIST')) return false;
+      throw err;
+    } finally {
+      await unlink(temp);
+    }
+  }
+
+  /** Size of the file, or undefined when absent. */
+  async function sizeOf(path: string): Promise<number | undefined> {
+    try {
+      return (await stat(path)).size;
+    } catch (err) {
+      if (hasErrno(err, 'ENOENT')) return undefined;
+      throw err;
+    }
+  }
+
+  /** Removes a damaged file so it can be re-created (see the size check in put). */
+  async function dropDamaged(path: string): Promise<void> {
+    await rm(path, { force: true });
+    dirtyShards.add(basename(dirname(path)));
+  }
+
+  async function put(content: Buffer, expectedSha256?: string): Promise<StoredObject> {
+    const sha256 = sha256Hex(content);
+    if (expectedSha256 !== undefined && expectedSha256 !== sha256) {
+      throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `object bytes hash to ${sha256}, expected ${expectedSha256}`, {
+        expected: expectedSha256,
+        got: sha256,
+      });
+    }
+    const shard = sha256.slice(0, 2);
+    const rawPath = pathOf(sha256, 'identity');
+    let rawSize = await sizeOf(rawPath);
+    if (rawSize !== undefined && rawSize !== content.length) {
+      await dropDamaged(rawPath);
+      rawSize = undefined;
+    }
+    const missing: ('br' | 'gzip')[] = [];
+    for (const encoding of ['gzip', 'br'] as const) {
+      const siblingPath = pathOf(sha256, encoding);
+      const siblingSize = rawSize === undefined ? undefined : await sizeOf(siblingPath);
+      if (siblingSize === 0) await dropDamaged(siblingPath);
+      if (!siblingSize) missing.push(encoding);
+    }
+    if (rawSize !== undefined && missing.length === 0) return { sha256, size: content.length, created: false };
+    try {
+      await ensureShard(sha256);
+      const compressed = await compressObject(content);
+      // Siblings first, raw last: "raw exists" implies the siblings were created.
+      await Promise.all(missing.map((encoding) => createFile(pathOf(sha256, encoding), compressed[encoding], shard)));
+      const created = rawSize === undefined ? await createFile(rawPath, content, shard) : false;
+      return { sha256, size: content.length, created };
+    } catch (err) {
+      throw storeError(err, rawPath);
+    }
+  }
+
+  async function readVariant(sha256: string, encoding: ObjectEncoding): Promise<Buffer> {
+    const path = pathOf(sha256, encoding);
+    try {
+      return await readFile(path);
+    } catch (err) {
+      if (hasErrno(err, 'ENOENT')) {
+        throw metasyncError('METASYNC_ERR_OBJECT_NOT_FOUND', `no object ${sha256} (${encoding}) in ${dir}`, { sha256, encoding });
+      }
+      throw err;
+    }
+  }
+
+  async function sync(): Promise<void> {
+    const files = unsyncedFiles;
+    const shards = dirtyShards;
+    unsyncedFiles = [];
+    dirtyShards = new Set();
+    if (files.length > SYNCFS_THRESHOLD_FILES) {
+      await execFileAsync('sync', ['-f', dir]);
+      return;
+    }
+    await Promise.all([
+      ...files.map((path) => fsyncFile(path)),
+      ...[...shards].map((shard) => fsyncDir(shard === '.' ? dir : join(dir, shard))),
+    ]);
+  }
+
+  return {
+    dir,
+    put: (content, expectedSha256) => limit(() => put(content, expectedSha256)),
+    has: async (sha256) => (await sizeOf(pathOf(sha256, 'identity'))) !== undefined,
+    read: (sha256) => readVariant(sha256, 'identity'),
+    readVariant,
+    pathOf,
+    sync,
+  };
+}
+
+async function fsyncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function storeError(err: unknown, path: string): unknown {
+  if (hasErrno(err, 'ENOSPC')) {
+    return metasyncError('METASYNC_ERR_STORE_NO_SPACE', `no space left writing ${path}`, { path }, err);
+  }
+  return err;
+}

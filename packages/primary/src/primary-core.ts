@@ -1,0 +1,88 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger, SigningKey } from '@metasync/shared';
+import { openJournal } from './journal.js';
+import type { Manifest } from './manifest.js';
+import { openObjectStore } from './object-store.js';
+import { applyToManifest, createPublisher, type PrimaryPublisher } from './publisher.js';
+import { loadSigningKey } from './signing-key.js';
+import { createSnapshotScheduler, type SnapshotScheduler } from './snapshot-scheduler.js';
+import { loadLatestSnapshot } from './snapshots.js';
+
+/**
+ * The primary's durable state, opened from its data dir:
+ *
+ *   <data>/signing-key.pem   (only when no --signing-key-file)
+ *   <data>/objects/          content-addressed store
+ *   <data>/journal/          generation segments
+ *   <data>/snapshots/        signed full manifests
+ */
+export interface PrimaryCoreOptions {
+  dataDir: string;
+  signingKeyFile: string | undefined;
+  keepGenerations: number;
+  snapshotEveryGenerations: number;
+  snapshotIntervalMs: number;
+  snapshotKeepFiles?: number;
+  maxGenerationEntries?: number;
+  segmentMaxBytes?: number;
+  log: Logger;
+}
+
+export interface PrimaryCore {
+  key: SigningKey;
+  manifest: Manifest;
+  publisher: PrimaryPublisher;
+  snapshots: SnapshotScheduler;
+  /** Stops accepting submits, finishes queued commits, closes the journal. */
+  close(): Promise<void>;
+}
+
+export async function openPrimaryCore(options: PrimaryCoreOptions): Promise<PrimaryCore> {
+  const { dataDir, log } = options;
+  await mkdir(dataDir, { recursive: true });
+  const key = await loadSigningKey({ keyFile: options.signingKeyFile, dataDir, log });
+  const store = await openObjectStore({ dir: join(dataDir, 'objects') });
+  const snapshotDir = join(dataDir, 'snapshots');
+  const base = await loadLatestSnapshot(snapshotDir);
+  const { journal, replayed } = await openJournal({
+    dir: join(dataDir, 'journal'),
+    keepGenerations: options.keepGenerations,
+    baseSeq: base?.seq ?? 0,
+    baseTime: base?.time ?? 0,
+    log,
+    ...(options.segmentMaxBytes === undefined ? {} : { segmentMaxBytes: options.segmentMaxBytes }),
+  });
+  const manifest: Manifest = base?.manifest ?? new Map();
+  for (const generation of replayed) if (generation.seq > (base?.seq ?? 0)) applyToManifest(manifest, generation);
+  log.info({ seq: journal.headSeq(), snapshotSeq: base?.seq ?? 0, replayed: replayed.length, paths: manifest.size }, 'journal replayed');
+  const publisher = createPublisher({
+    store,
+    journal,
+    manifest,
+    log,
+    ...(options.maxGenerationEntries === undefined ? {} : { maxGenerationEntries: options.maxGenerationEntries }),
+  });
+  const snapshots = createSnapshotScheduler({
+    publisher,
+    manifest,
+    key,
+    dir: snapshotDir,
+    initialSeq: base?.seq ?? 0,
+    everyGenerations: options.snapshotEveryGenerations,
+    intervalMs: options.snapshotIntervalMs,
+    keepFiles: options.snapshotKeepFiles ?? 3,
+    log,
+  });
+  return {
+    key,
+    manifest,
+    publisher,
+    snapshots,
+    async close() {
+      await publisher.close();
+      await snapshots.close();
+      await journal.close();
+    },
+  };
+}

@@ -1,0 +1,199 @@
+import { assertRepoPath, metasyncError, type Logger } from '@metasync/shared';
+import type { Journal } from './journal.js';
+import type { JournalEntry, JournalGeneration, Origin } from './journal-record.js';
+import type { Manifest, ManifestEntry } from './manifest.js';
+import type { ObjectStore } from './object-store.js';
+
+export type { Origin } from './journal-record.js';
+export type { ManifestEntry } from './manifest.js';
+
+export type SourceChange = { path: string; content: Buffer } | { path: string; deleted: true };
+
+export interface Publisher {
+  /** All `changes` land in ONE generation (never split; may be merged with concurrent submits).
+   *  Resolves once that generation is durable (fsynced) and announced; returns its seq. Unchanged
+   *  content (same sha256 at same path) is a no-op and resolves with the current seq.
+   *  Paths are validated with assertRepoPath; an invalid one rejects the whole submit, nothing applied. */
+  submit(changes: readonly SourceChange[], origin: Origin): Promise<{ seq: number }>;
+  getEntry(path: string): ManifestEntry | undefined;
+  entries(): IterableIterator<[string, ManifestEntry]>;
+  readObject(sha256: string): Promise<Buffer>;
+  headSeq(): number;
+}
+
+export interface CommitInfo {
+  generation: JournalGeneration;
+  /** Per submit in the generation: submit call to durable commit, ms. */
+  submitLatenciesMs: number[];
+}
+
+export interface PrimaryPublisher extends Publisher {
+  readonly journal: Journal;
+  readonly store: ObjectStore;
+  headTime(): number;
+  /** Called synchronously after each generation is durable, before submits resolve. */
+  onCommit(listener: (info: CommitInfo) => void): () => void;
+  /** Refuses new submits and waits for queued ones to commit. */
+  close(): Promise<void>;
+}
+
+export interface PublisherOptions {
+  store: ObjectStore;
+  journal: Journal;
+  /** The head manifest (replayed); the publisher owns and mutates it. */
+  manifest: Manifest;
+  log: Logger;
+  /** Cap on paths per generation; a single larger submit still commits whole. */
+  maxGenerationEntries?: number;
+  now?: () => number;
+}
+
+export const DEFAULT_MAX_GENERATION_ENTRIES = 5_000;
+
+type PreparedChange = { path: string; sha256: string; size: number } | { path: string; deleted: true };
+
+interface PendingSubmit {
+  changes: PreparedChange[];
+  origin: Origin;
+  startedMs: number;
+  resolve: (result: { seq: number }) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Group commit:
+ *
+ *   submit -> validate -> store objects (fsynced) -> pending[] --pump--> one generation
+ *                                                                        store.sync, journal append + fsync,
+ *                                                                        manifest, listeners, resolve
+ *
+ * A lone submit finds the pump idle and commits at once (no timer). Submits
+ * that arrive while a commit's fsync is in flight wait in `pending` and all go
+ * into the next generation, up to `maxGenerationEntries` paths; a submit is
+ * never split across generations.
+ */
+export function createPublisher(options: PublisherOptions): PrimaryPublisher {
+  const { store, journal, manifest, log } = options;
+  const maxEntries = options.maxGenerationEntries ?? DEFAULT_MAX_GENERATION_ENTRIES;
+  const now = options.now ?? Date.now;
+  const listeners = new Set<(info: CommitInfo) => void>();
+  const pending: PendingSubmit[] = [];
+  const inFlight = new Set<Promise<unknown>>();
+  let pumping: Promise<void> | undefined;
+  let closed = false;
+
+  function submit(changes: readonly SourceChange[], origin: Origin): Promise<{ seq: number }> {
+    if (closed) return Promise.reject(metasyncError('METASYNC_ERR_SYNC_UNREACHABLE', 'publisher is shutting down; submit refused'));
+    const promise = ingestAndCommit(changes, origin);
+    const settled = promise.catch(() => undefined);
+    inFlight.add(settled);
+    void settled.then(() => inFlight.delete(settled));
+    return promise;
+  }
+
+  async function ingestAndCommit(changes: readonly SourceChange[], origin: Origin): Promise<{ seq: number }> {
+    const startedMs = now();
+    for (const change of changes) assertRepoPath(change.path);
+    const prepared = await Promise.all(
+      changes.map(async (change): Promise<PreparedChange> => {
+        if ('deleted' in change) return { path: change.path, deleted: true };
+        const stored = await store.put(change.content);
+        return { path: change.path, sha256: stored.sha256, size: stored.size };
+      }),
+    );
+    return new Promise((resolve, reject) => {
+      pending.push({ changes: prepared, origin, startedMs, resolve, reject });
+      pump();
+    });
+  }
+
+  function pump(): void {
+    if (pumping !== undefined) return;
+    pumping = (async () => {
+      while (pending.length > 0) {
+        const batch = takeBatch();
+        try {
+          await commitBatch(batch);
+        } catch (err) {
+          log.error({ err, submits: batch.length }, 'generation commit failed');
+          for (const item of batch) item.reject(err);
+        }
+      }
+    })().finally(() => {
+      pumping = undefined;
+      if (pending.length > 0) pump();
+    });
+  }
+
+  function takeBatch(): PendingSubmit[] {
+    const batch: PendingSubmit[] = [];
+    let entries = 0;
+    while (pending.length > 0) {
+      const next = pending[0] as PendingSubmit;
+      if (batch.length > 0 && entries + next.changes.length > maxEntries) break;
+      batch.push(next);
+      entries += next.changes.length;
+      pending.shift();
+    }
+    return batch;
+  }
+
+  async function commitBatch(batch: PendingSubmit[]): Promise<void> {
+    const merged = new Map<string, PreparedChange & { origin: Origin }>();
+    for (const item of batch) for (const change of item.changes) merged.set(change.path, { ...change, origin: item.origin });
+    const effective = [...merged.values()].filter((change) => {
+      const current = manifest.get(change.path);
+      return 'deleted' in change ? current !== undefined : current?.sha256 !== change.sha256;
+    });
+    if (effective.length === 0) {
+      for (const item of batch) item.resolve({ seq: journal.headSeq() });
+      return;
+    }
+    const time = Math.max(now(), journal.headTime());
+    const generation: JournalGeneration = {
+      seq: journal.headSeq() + 1,
+      time,
+      entries: effective.map((change): JournalEntry => ({ ...change, mtime: time })),
+    };
+    await store.sync();
+    await journal.append(generation);
+    applyToManifest(manifest, generation);
+    const committedMs = now();
+    const info: CommitInfo = { generation, submitLatenciesMs: batch.map((item) => committedMs - item.startedMs) };
+    for (const listener of listeners) {
+      try {
+        listener(info);
+      } catch (err) {
+        log.error({ err, seq: generation.seq }, 'commit listener failed');
+      }
+    }
+    log.debug({ seq: generation.seq, paths: generation.entries.length, submits: batch.length }, 'generation committed');
+    for (const item of batch) item.resolve({ seq: generation.seq });
+  }
+
+  return {
+    journal,
+    store,
+    submit,
+    getEntry: (path) => manifest.get(path),
+    entries: () => manifest.entries(),
+    readObject: (sha256) => store.read(sha256),
+    headSeq: () => journal.headSeq(),
+    headTime: () => journal.headTime(),
+    onCommit(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async close() {
+      closed = true;
+      await Promise.all(inFlight);
+    },
+  };
+}
+
+export function applyToManifest(manifest: Manifest, generation: JournalGeneration): void {
+  for (const entry of generation.entries) {
+    if ('deleted' in entry) manifest.delete(entry.path);
+    else manifest.set(entry.path, { sha256: entry.sha256, size: entry.size, mtime: entry.mtime, origin: entry.origin });
+  }
+}

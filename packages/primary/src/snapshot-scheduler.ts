@@ -1,0 +1,89 @@
+import type { Logger, SigningKey } from '@metasync/shared';
+import type { Manifest } from './manifest.js';
+import type { PrimaryPublisher } from './publisher.js';
+import { pruneSnapshots, signSnapshot, writeSnapshotFile, type SignedSnapshot } from './snapshots.js';
+
+/**
+ * Writes a signed snapshot file every `everyGenerations` commits, every
+ * `intervalMs` when something changed, and on demand; then drops journal
+ * segments the snapshot covers and that are older than the retention.
+ * `current()` serves `GET /sync/v1/snapshot`: the head manifest, signed once
+ * per head seq and cached.
+ */
+export interface SnapshotScheduler {
+  /** The signed snapshot of the head generation (cached per seq). */
+  current(): SignedSnapshot;
+  /** Writes a snapshot file of the head now; concurrent calls share one write. */
+  take(): Promise<{ seq: number; path: string }>;
+  lastSnapshotSeq(): number;
+  close(): Promise<void>;
+}
+
+export interface SnapshotSchedulerOptions {
+  publisher: PrimaryPublisher;
+  manifest: Manifest;
+  key: SigningKey;
+  dir: string;
+  /** Seq of the snapshot replay started from. */
+  initialSeq: number;
+  everyGenerations: number;
+  intervalMs: number;
+  /** Snapshot files kept on disk. */
+  keepFiles: number;
+  log: Logger;
+}
+
+export function createSnapshotScheduler(options: SnapshotSchedulerOptions): SnapshotScheduler {
+  const { publisher, manifest, key, dir, log } = options;
+  const journal = publisher.journal;
+  let cached: SignedSnapshot | undefined;
+  let lastSeq = options.initialSeq;
+  let running: Promise<{ seq: number; path: string }> | undefined;
+
+  function current(): SignedSnapshot {
+    const seq = journal.headSeq();
+    if (cached?.seq !== seq) cached = signSnapshot({ seq, time: journal.headTime(), manifest, key });
+    return cached;
+  }
+
+  async function write(): Promise<{ seq: number; path: string }> {
+    const snapshot = current();
+    const startedMs = Date.now();
+    const path = await writeSnapshotFile({ dir, snapshot });
+    lastSeq = Math.max(lastSeq, snapshot.seq);
+    await pruneSnapshots(dir, options.keepFiles);
+    const dropped = await journal.dropSegmentsCoveredBy(Math.min(snapshot.seq, journal.oldestSeq()));
+    log.info({ seq: snapshot.seq, paths: manifest.size, bytes: snapshot.body.length, durationMs: Date.now() - startedMs, droppedSegments: dropped }, 'snapshot written');
+    return { seq: snapshot.seq, path };
+  }
+
+  function take(): Promise<{ seq: number; path: string }> {
+    running ??= write().finally(() => {
+      running = undefined;
+    });
+    return running;
+  }
+
+  function takeInBackground(reason: string): void {
+    take().catch((err: unknown) => log.error({ err, reason }, 'snapshot failed'));
+  }
+
+  const unsubscribe = publisher.onCommit(({ generation }) => {
+    if (generation.seq - lastSeq >= options.everyGenerations && running === undefined) takeInBackground('generations');
+  });
+  const timer = setInterval(() => {
+    if (journal.headSeq() > lastSeq && running === undefined) takeInBackground('interval');
+  }, options.intervalMs);
+  timer.unref();
+
+  return {
+    current,
+    take,
+    lastSnapshotSeq: () => lastSeq,
+    async close() {
+      unsubscribe();
+      clearInterval(timer);
+      if (running !== undefined) await running.catch(() => undefined);
+    },
+  };
+}

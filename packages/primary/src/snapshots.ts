@@ -1,0 +1,100 @@
+import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { decodeRecords, encodeRecord, metasyncError, signBody, writeFileAtomic, type SigningKey, type Snapshot } from '@metasync/shared';
+import type { Manifest, ManifestEntry } from './manifest.js';
+
+/**
+ * Snapshot files: `<dir>/snapshot-<seq, 16 digits>.bin`, written atomically,
+ * two record-log frames:
+ *
+ *   [0] the signed Snapshot JSON bytes (exactly what `GET /sync/v1/snapshot` serves)
+ *   [1] {"signature": "<keyId>.<sig>", "origins": "wwaw..."}  (internal: one origin per entry)
+ *
+ * Replay starts from the newest snapshot; journal segments it covers can go.
+ */
+export interface SignedSnapshot {
+  seq: number;
+  time: number;
+  /** Exact JSON bytes of the Snapshot. */
+  body: Buffer;
+  /** HEADERS.signature value over `body`. */
+  signature: string;
+  /** Internal: one origin letter (`w`/`a`) per entry, in entry order. */
+  origins: string;
+}
+
+export interface LoadedSnapshot {
+  seq: number;
+  time: number;
+  manifest: Manifest;
+}
+
+const SNAPSHOT_NAME = /^snapshot-(\d{16})\.bin$/;
+
+export function snapshotFileName(seq: number): string {
+  return `snapshot-${String(seq).padStart(16, '0')}.bin`;
+}
+
+/** The Snapshot of `manifest` at `seq`, paths sorted, signed with `key`. */
+export function signSnapshot(options: { seq: number; time: number; manifest: Manifest; key: SigningKey }): SignedSnapshot {
+  const paths = [...options.manifest.keys()].sort();
+  let origins = '';
+  const snapshot: Snapshot = {
+    kind: 'snapshot',
+    seq: options.seq,
+    time: options.time,
+    entries: paths.map((path) => {
+      const entry = options.manifest.get(path) as ManifestEntry;
+      origins += entry.origin === 'api' ? 'a' : 'w';
+      return { path, sha256: entry.sha256, size: entry.size, mtime: entry.mtime };
+    }),
+  };
+  const body = Buffer.from(JSON.stringify(snapshot));
+  return { seq: options.seq, time: options.time, body, signature: signBody(options.key, body), origins };
+}
+
+export async function writeSnapshotFile(options: { dir: string; snapshot: SignedSnapshot }): Promise<string> {
+  await mkdir(options.dir, { recursive: true });
+  const meta = Buffer.from(JSON.stringify({ signature: options.snapshot.signature, origins: options.snapshot.origins }));
+  const path = join(options.dir, snapshotFileName(options.snapshot.seq));
+  await writeFileAtomic(path, Buffer.concat([encodeRecord(options.snapshot.body), encodeRecord(meta)]));
+  return path;
+}
+
+async function listSnapshotFiles(dir: string): Promise<{ path: string; seq: number }[]> {
+  await mkdir(dir, { recursive: true });
+  return (await readdir(dir))
+    .map((name) => ({ name, match: SNAPSHOT_NAME.exec(name) }))
+    .filter((item): item is { name: string; match: RegExpExecArray } => item.match !== null)
+    .map(({ name, match }) => ({ path: join(dir, name), seq: Number(match[1]) }))
+    .sort((a, b) => a.seq - b.seq);
+}
+
+/** The newest snapshot, or undefined when there is none yet. */
+export async function loadLatestSnapshot(dir: string): Promise<LoadedSnapshot | undefined> {
+  const latest = (await listSnapshotFiles(dir)).at(-1);
+  if (latest === undefined) return undefined;
+  const decoded = decodeRecords(await readFile(latest.path));
+  const [body, metaBytes] = decoded.records;
+  if (decoded.tornTail || body === undefined || metaBytes === undefined) {
+    throw metasyncError('METASYNC_ERR_JOURNAL_CORRUPT', `snapshot file ${latest.path} is damaged`, { path: latest.path });
+  }
+  const snapshot = JSON.parse(body.toString('utf8')) as Snapshot;
+  const meta = JSON.parse(metaBytes.toString('utf8')) as { origins: string };
+  if (snapshot.seq !== latest.seq || meta.origins.length !== snapshot.entries.length) {
+    throw metasyncError('METASYNC_ERR_JOURNAL_CORRUPT', `snapshot file ${latest.path} does not match its name or origins`, { path: latest.path });
+  }
+  const manifest: Manifest = new Map();
+  snapshot.entries.forEach((entry, index) => {
+    manifest.set(entry.path, { sha256: entry.sha256, size: entry.size, mtime: entry.mtime, origin: meta.origins[index] === 'a' ? 'api' : 'watch' });
+  });
+  return { seq: snapshot.seq, time: snapshot.time, manifest };
+}
+
+/** Keeps the newest `keepCount` snapshot files. */
+export async function pruneSnapshots(dir: string, keepCount: number): Promise<number> {
+  const files = await listSnapshotFiles(dir);
+  const drop = files.slice(0, Math.max(0, files.length - keepCount));
+  for (const file of drop) await unlink(file.path);
+  return drop.length;
+}
