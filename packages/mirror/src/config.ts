@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { formatIssues, metasyncError, parseListen, parseOptions, type OptionSpec } from '@metasync/shared';
+import { MIRROR_S3_OPTIONS, MIRROR_S3_SCHEMA_SHAPE } from './sync/s3-source.js';
 
 export const MIRROR_OPTIONS = [
   { key: 'primary', flag: '--primary <url>', env: 'METASYNC_PRIMARY', description: "primary's base URL (sync API and repository)" },
@@ -19,6 +20,7 @@ export const MIRROR_OPTIONS = [
   { key: 'connectTimeoutMs', flag: '--connect-timeout-ms <ms>', env: 'METASYNC_CONNECT_TIMEOUT_MS', description: 'TCP connect timeout to the primary', defaultValue: '2000' },
   { key: 'requestTimeoutMs', flag: '--request-timeout-ms <ms>', env: 'METASYNC_REQUEST_TIMEOUT_MS', description: 'sync request headers/body inactivity timeout', defaultValue: '15000' },
   { key: 'logLevel', flag: '--log-level <level>', env: 'METASYNC_LOG_LEVEL', description: 'pino log level', defaultValue: 'info' },
+  ...MIRROR_S3_OPTIONS,
 ] as const satisfies readonly OptionSpec[];
 
 const int = (min: number) => z.coerce.number().int().min(min);
@@ -49,6 +51,7 @@ const schema = z.object({
   connectTimeoutMs: int(50),
   requestTimeoutMs: int(100),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  ...MIRROR_S3_SCHEMA_SHAPE,
 });
 
 export type MirrorConfig = Readonly<z.infer<typeof schema>>;

@@ -12,6 +12,7 @@ import { createMetrics, type MirrorMetrics } from './metrics.js';
 import { createProxy } from './proxy.js';
 import { openObjectStore } from './store.js';
 import { parsePinnedKey } from './sync/keys.js';
+import { createS3BootstrapSource } from './sync/s3-source.js';
 import { createPrimaryClient } from './sync/primary-client.js';
 import { createSyncer, type Syncer } from './sync/syncer.js';
 
@@ -63,6 +64,7 @@ export async function openMirror(config: MirrorConfig, logger: Logger, options: 
     logger,
   });
   let publicUrl = config.publicUrl ?? `http://${config.listen.host}:${config.listen.port}`;
+  const s3Bootstrap = createS3BootstrapSource({ config, store, logger, concurrency: config.fetchConcurrency });
   const syncer = createSyncer({
     dataDir: config.data,
     mirrorId,
@@ -81,6 +83,7 @@ export async function openMirror(config: MirrorConfig, logger: Logger, options: 
     gcGraceMs: config.gcGraceMs,
     connectTimeoutMs: config.connectTimeoutMs,
     ...(options.useEvents === undefined ? {} : { useEvents: options.useEvents }),
+    s3Bootstrap,
   });
   return {
     app,
@@ -100,6 +103,7 @@ export async function openMirror(config: MirrorConfig, logger: Logger, options: 
       await proxy.close();
       await client.close();
       await log.close();
+      s3Bootstrap?.close();
     },
   };
 }

@@ -75,8 +75,8 @@ export const S3_CHECKSUM_MODES = ['when-required', 'when-supported'] as const;
 export type S3ChecksumMode = (typeof S3_CHECKSUM_MODES)[number];
 
 export interface S3ConnectionOptions {
-  /** e.g. `eu-west-1`; S3-compatible servers usually accept any region. */
-  region: string;
+  /** e.g. `eu-west-1`; absent = the SDK's standard chain (AWS_REGION, profile). */
+  region?: string | undefined;
   /** Override for S3-compatible servers (`http://127.0.0.1:9000`); absent = AWS. */
   endpoint?: string | undefined;
   /** Path-style URLs (`endpoint/bucket/key`), needed by most S3-compatible servers. */
@@ -86,7 +86,7 @@ export interface S3ConnectionOptions {
 
 /** The subset of the SDK's S3ClientConfig this project sets; credentials come from the SDK's standard chain. */
 export interface S3ClientConfigShape {
-  region: string;
+  region?: string;
   endpoint?: string;
   forcePathStyle: boolean;
   requestChecksumCalculation: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
@@ -96,7 +96,7 @@ export interface S3ClientConfigShape {
 export function s3ClientConfig(options: S3ConnectionOptions): S3ClientConfigShape {
   const checksum = (options.checksumMode ?? 'when-required') === 'when-required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
   return {
-    region: options.region,
+    ...(options.region === undefined ? {} : { region: options.region }),
     ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
     forcePathStyle: options.forcePathStyle ?? false,
     requestChecksumCalculation: checksum,

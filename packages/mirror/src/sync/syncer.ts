@@ -22,6 +22,7 @@ import { backoffMs, followEvents, type EventStream } from './events.js';
 import { collectGarbage } from './gc.js';
 import { pinKeys, readPinnedKeys } from './keys.js';
 import type { PrimaryClient } from './primary-client.js';
+import type { S3BootstrapSource } from './s3-source.js';
 
 /**
  * The sync loop. Triggers (SSE head, poll, reconnect, retry timer, GC timer)
@@ -58,6 +59,8 @@ export interface SyncerOptions {
   connectTimeoutMs: number;
   /** Disable the SSE stream (tests of the poll fallback). */
   useEvents?: boolean;
+  /** Cold start from the primary's S3 bucket while the mirror is empty (falls back to the primary's snapshot). */
+  s3Bootstrap?: S3BootstrapSource | undefined;
 }
 
 export interface Syncer {
@@ -151,7 +154,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
 
   async function pull(): Promise<void> {
     await trustedKeys();
-    if (log.state.seq === 0) {
+    if (log.state.seq === 0 && !(await bootstrapFromBucket())) {
       const state = await fetchState();
       if (state.snapshotSeq > 0) await resync('bootstrap');
     }
@@ -180,6 +183,22 @@ export function createSyncer(options: SyncerOptions): Syncer {
       logger.info({ ...result, from: batch.from }, 'generation applied');
       afterApply();
       if (batch.to >= batch.head) return;
+    }
+  }
+
+  /** True once a snapshot from S3 is applied; any failure falls back to the primary's snapshot. */
+  async function bootstrapFromBucket(): Promise<boolean> {
+    if (options.s3Bootstrap === undefined) return false;
+    try {
+      const snapshot = await options.s3Bootstrap.bootstrap(await trustedKeys(), log.state.seq);
+      if (snapshot === undefined) return false;
+      const result = await applySnapshot(context, snapshot);
+      logger.info({ ...result, source: 's3' }, 'snapshot applied');
+      afterApply();
+      return true;
+    } catch (err) {
+      logger.warn({ err }, 's3 bootstrap failed; bootstrapping from the primary');
+      return false;
     }
   }
 

@@ -1,0 +1,92 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { S3_CHECKSUM_MODES, normalizeS3Prefix, s3ClientConfig, type Logger, type OptionSpec, type PublicKeyInfo, type S3ChecksumMode, type Snapshot } from '@metasync/shared';
+import type { ObjectStore } from '../store.js';
+import { bootstrapFromS3 } from './s3-bootstrap.js';
+
+/**
+ * The mirror's optional S3 cold start: config options, and a source the syncer
+ * calls once while the mirror is empty. Credentials come from the AWS SDK's
+ * standard chain (env, profile, instance role), never from flags.
+ */
+export const MIRROR_S3_OPTIONS = [
+  { key: 'bootstrapS3Bucket', flag: '--bootstrap-s3-bucket <name>', env: 'METASYNC_BOOTSTRAP_S3_BUCKET', description: "bootstrap an empty mirror from the primary's S3 bucket, then follow the primary" },
+  { key: 'bootstrapS3Prefix', flag: '--bootstrap-s3-prefix <prefix>', env: 'METASYNC_BOOTSTRAP_S3_PREFIX', description: 'key prefix inside the bucket (as the primary writes it)', defaultValue: '' },
+  { key: 'bootstrapS3Region', flag: '--bootstrap-s3-region <region>', env: 'METASYNC_BOOTSTRAP_S3_REGION', description: "the bucket's region (default: the AWS SDK chain, e.g. AWS_REGION)" },
+  { key: 'bootstrapS3Endpoint', flag: '--bootstrap-s3-endpoint <url>', env: 'METASYNC_BOOTSTRAP_S3_ENDPOINT', description: 'S3-compatible endpoint instead of AWS' },
+  { key: 'bootstrapS3ForcePathStyle', flag: '--bootstrap-s3-force-path-style', env: 'METASYNC_BOOTSTRAP_S3_FORCE_PATH_STYLE', description: 'path-style URLs (most S3-compatible servers)', boolean: true },
+  { key: 'bootstrapS3Checksums', flag: '--bootstrap-s3-checksums <mode>', env: 'METASYNC_BOOTSTRAP_S3_CHECKSUMS', description: 'SDK checksums: when-required | when-supported', defaultValue: 'when-required' },
+] as const satisfies readonly OptionSpec[];
+
+/** zod fields for MIRROR_S3_OPTIONS, spread into the mirror's config schema. */
+export const MIRROR_S3_SCHEMA_SHAPE = {
+  bootstrapS3Bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name').optional(),
+  bootstrapS3Prefix: z.string().transform((value, ctx) => {
+    try {
+      return normalizeS3Prefix(value);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  }),
+  bootstrapS3Region: z.string().regex(/^[a-z0-9-]{2,32}$/, 'must be a region name like eu-west-1').optional(),
+  bootstrapS3Endpoint: z.string().url().refine((u) => /^https?:$/.test(new URL(u).protocol), 'must be an http(s) URL').optional(),
+  bootstrapS3ForcePathStyle: z.boolean(),
+  bootstrapS3Checksums: z.enum(S3_CHECKSUM_MODES),
+};
+
+export interface MirrorS3Config {
+  bootstrapS3Bucket?: string | undefined;
+  bootstrapS3Prefix: string;
+  bootstrapS3Region?: string | undefined;
+  bootstrapS3Endpoint?: string | undefined;
+  bootstrapS3ForcePathStyle: boolean;
+  bootstrapS3Checksums: S3ChecksumMode;
+}
+
+export interface S3BootstrapSource {
+  /** Fills the store with the bucket's newest verified snapshot's objects; the snapshot to apply, or undefined if the bucket has none. */
+  bootstrap(trustedKeys: readonly PublicKeyInfo[], minSeq: number): Promise<Snapshot | undefined>;
+  close(): void;
+}
+
+export function createS3BootstrapSource(options: { config: MirrorS3Config; store: ObjectStore; logger: Logger; concurrency: number }): S3BootstrapSource | undefined {
+  const { config, store, logger } = options;
+  const bucket = config.bootstrapS3Bucket;
+  if (bucket === undefined) return undefined;
+  const client = new S3Client(
+    s3ClientConfig({
+      region: config.bootstrapS3Region,
+      endpoint: config.bootstrapS3Endpoint,
+      forcePathStyle: config.bootstrapS3ForcePathStyle,
+      checksumMode: config.bootstrapS3Checksums,
+    }),
+  );
+  let lastProgressLogMs = 0;
+  return {
+    async bootstrap(trustedKeys, minSeq) {
+      const result = await bootstrapFromS3({
+        client,
+        bucket,
+        prefix: config.bootstrapS3Prefix,
+        trustedKeys,
+        log: logger,
+        minSeq,
+        concurrency: options.concurrency,
+        hasObject: (sha256) => store.has(sha256),
+        writeObject: (object) => store.put(object),
+        flush: () => store.syncDirs(),
+        onProgress(done, total) {
+          const now = Date.now();
+          if (total < 500 || (now - lastProgressLogMs < 2_000 && done !== total)) return;
+          lastProgressLogMs = now;
+          logger.info({ done, total, percent: Math.floor((done / total) * 100), source: 's3' }, 'fetching objects');
+        },
+      });
+      if (result === undefined) return undefined;
+      if (result.refused.length > 0) logger.warn({ refused: result.refused.length, bucket }, 's3 bootstrap left objects for the primary');
+      return result.snapshot;
+    },
+    close: () => client.destroy(),
+  };
+}

@@ -1,0 +1,107 @@
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { HEADERS, SYNC_ROUTES, createLogger, s3ClientConfig, s3ObjectKey, s3SnapshotKey, sha256Hex, snapshotSchema } from '@metasync/shared';
+import { startS3Server, testS3Connection, TEST_S3_CREDENTIALS, TEST_S3_ENV, type S3TestServer } from '../../../test/helpers/s3-server.js';
+import { loadConfig } from '../src/config.js';
+import { openMirror, type Mirror } from '../src/mirror.js';
+import { startFakePrimary, type FakePrimary } from './fake-primary.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  vi.unstubAllEnvs();
+});
+
+async function until<T>(check: () => T | undefined | false, what: string, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 10_000; i++) {
+    const value = check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Copies the primary's signed snapshot and its objects into the bucket, laid out as the primary's S3 sink does. */
+async function uploadSnapshot(primary: FakePrimary, client: S3Client, bucket: string, corrupt?: string): Promise<number> {
+  const response = await fetch(`${primary.url}${SYNC_ROUTES.snapshot}`);
+  const body = Buffer.from(await response.arrayBuffer());
+  const snapshot = snapshotSchema.parse(JSON.parse(body.toString('utf8')));
+  for (const entry of snapshot.entries) {
+    const object = Buffer.from(await (await fetch(`${primary.url}${SYNC_ROUTES.objects}/${entry.sha256}`)).arrayBuffer());
+    const stored = entry.path === corrupt ? Buffer.from(object.toString('utf8').replace('1', '9')) : object;
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: s3ObjectKey('repo/', entry.sha256), Body: stored }));
+  }
+  await client.send(
+    new PutObjectCommand({ Bucket: bucket, Key: s3SnapshotKey('repo/', snapshot.seq), Body: body, Metadata: { 'metasync-signature': response.headers.get(HEADERS.signature)! } }),
+  );
+  primary.requests.length = 0;
+  return snapshot.seq;
+}
+
+async function setup(): Promise<{ primary: FakePrimary; s3: S3TestServer; client: S3Client; start(): Promise<Mirror> }> {
+  const primary = await startFakePrimary();
+  cleanups.push(() => primary.close());
+  const s3 = await startS3Server(['mirror-boot']);
+  cleanups.push(() => s3.stop());
+  const client = new S3Client({ ...s3ClientConfig(testS3Connection(s3)), credentials: TEST_S3_CREDENTIALS });
+  cleanups.push(() => Promise.resolve(client.destroy()));
+  for (const [name, value] of Object.entries(TEST_S3_ENV)) vi.stubEnv(name, value);
+  const start = async (): Promise<Mirror> => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'mirror-s3-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const pinned = `${primary.key.keyId}:${primary.key.publicKey}`;
+    const argv = ['--primary', primary.url, '--data', dataDir, '--primary-key', pinned, '--poll-interval-ms', '100'];
+    argv.push('--bootstrap-s3-bucket', 'mirror-boot', '--bootstrap-s3-prefix', 'repo', '--bootstrap-s3-endpoint', s3.endpoint, '--bootstrap-s3-region', 'us-east-1', '--bootstrap-s3-force-path-style');
+    const loaded = loadConfig(argv, {});
+    if (loaded.help) throw new Error('unexpected help');
+    const mirror = await openMirror(loaded.config, createLogger({ name: 'test', level: 'silent' }), { defaultMetrics: false });
+    cleanups.push(() => mirror.close());
+    mirror.startSync('http://127.0.0.1:1');
+    return mirror;
+  };
+  return { primary, s3, client, start };
+}
+
+describe('mirror cold start from S3', () => {
+  it('bootstraps from the bucket without fetching objects from the primary, then follows the primary', async () => {
+    const { primary, client, start } = await setup();
+    const files: Record<string, string> = { 'packages.json': '{"packages":[]}' };
+    for (let i = 0; i < 20; i++) files[`p2/acme/pkg${i}.json`] = JSON.stringify({ v: i });
+    primary.publish(files);
+    primary.publish({ 'p2/acme/pkg1.json': '{"v":"1b"}' });
+    const snapshotSeq = await uploadSnapshot(primary, client, 'mirror-boot');
+    const mirror = await start();
+    await until(() => mirror.log.state.seq === snapshotSeq, `seq ${snapshotSeq}`);
+    expect((await mirror.app.inject({ url: '/p2/acme/pkg1.json' })).body).toBe('{"v":"1b"}');
+    expect(primary.requests.filter((r) => r.startsWith(SYNC_ROUTES.objects) || r.startsWith(SYNC_ROUTES.snapshot))).toEqual([]);
+    primary.publish({ 'p2/acme/new.json': '{"v":"after"}' });
+    await until(() => mirror.log.state.seq === snapshotSeq + 1, 'the publish after bootstrap');
+    expect((await mirror.app.inject({ url: '/p2/acme/new.json' })).body).toBe('{"v":"after"}');
+    expect(primary.requests).toContain(`${SYNC_ROUTES.changes}?since=${snapshotSeq}`);
+  });
+
+  it('refuses a corrupted object from the bucket and fetches that one from the primary', async () => {
+    const { primary, client, start } = await setup();
+    primary.publish({ 'p2/acme/good.json': '{"v":1,"ok":true}', 'p2/acme/bad.json': '{"v":1,"ok":false}' });
+    await uploadSnapshot(primary, client, 'mirror-boot', 'p2/acme/bad.json');
+    const mirror = await start();
+    await until(() => mirror.log.state.seq === 1, 'seq 1');
+    const served = await mirror.app.inject({ url: '/p2/acme/bad.json' });
+    expect(served.body).toBe('{"v":1,"ok":false}');
+    expect(primary.requests.filter((r) => r.startsWith(`${SYNC_ROUTES.objects}/`))).toEqual([`${SYNC_ROUTES.objects}/${sha256Hex('{"v":1,"ok":false}')}`]);
+  });
+
+  it('falls back to the primary when the bucket holds no snapshot', async () => {
+    const { primary, start } = await setup();
+    primary.publish({ 'p2/acme/only.json': '{"v":1}' });
+    const mirror = await start();
+    await until(() => mirror.log.state.seq === 1, 'seq 1');
+    expect((await mirror.app.inject({ url: '/p2/acme/only.json' })).body).toBe('{"v":1}');
+    expect(primary.requests.some((r) => r.startsWith(SYNC_ROUTES.snapshot))).toBe(true);
+  });
+});
