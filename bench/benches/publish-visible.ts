@@ -47,7 +47,7 @@ export const publishVisibleBench: Bench = async (ctx) => {
   const head = await waitForIngest({ primaryUrl: primary.url, expectedPaths: tree.paths.length, timeoutMs: 5 * 60_000, quietMs: 300 });
   const mirrors = await Promise.all(
     Array.from({ length: mirrorCount }, async (_, index) => {
-      const mirror = await startMirror({ primaryUrl: primary.url, dataDir: join(root, `mirror-${index}-data`), hotCacheMb: ctx.options.hotCacheMb });
+      const mirror = await startMirror({ primaryUrl: primary.url, dataDir: join(root, `mirror-${index}-data`), hotCacheMib: ctx.options.hotCacheMib });
       ctx.defer(() => mirror.stop());
       return mirror;
     }),

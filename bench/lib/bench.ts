@@ -10,7 +10,3 @@ export interface BenchOutcome {
 }
 
 export type Bench = (ctx: BenchContext) => Promise<BenchOutcome>;
-
-export function mb(bytes: number): number {
-  return bytes / 2 ** 20;
-}

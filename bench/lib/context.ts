@@ -109,7 +109,7 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
     const head = await readPrimaryState(ingested.url);
     ctx.log(`starting a cold mirror (primary head ${head.seq})`);
     const startedNs = nowNs();
-    const daemon = await startMirror({ primaryUrl: ingested.url, dataDir: join(root, 'mirror-data'), hotCacheMb: ctx.options.hotCacheMb, readyTimeoutMs: 60 * 60_000 });
+    const daemon = await startMirror({ primaryUrl: ingested.url, dataDir: join(root, 'mirror-data'), hotCacheMib: ctx.options.hotCacheMib, readyTimeoutMs: 60 * 60_000 });
     ctx.defer(() => daemon.stop());
     await waitForMirrorSeq({ mirrorUrl: daemon.url, seq: head.seq, timeoutMs: 60 * 60_000, intervalMs: 50 });
     const bootstrapMs = elapsedMs(startedNs);

@@ -27,7 +27,7 @@ export async function startPrimary(options: StartPrimaryOptions): Promise<Daemon
   return await startDaemon({
     bin: 'primary',
     args: ['--source', options.sourceDir, '--data', options.dataDir, '--listen', '127.0.0.1:0'],
-    env: { METASYNC_PUBLISH_TOKEN: options.publishToken, METASYNC_LOG_LEVEL: 'warn' },
+    env: { METASYNC_PUBLISH_TOKEN: options.publishToken },
     readyTimeoutMs: options.readyTimeoutMs ?? 120_000,
   });
 }
@@ -35,15 +35,14 @@ export async function startPrimary(options: StartPrimaryOptions): Promise<Daemon
 export interface StartMirrorOptions {
   primaryUrl: string;
   dataDir: string;
-  hotCacheMb: number;
+  hotCacheMib: number;
   readyTimeoutMs?: number;
 }
 
 export async function startMirror(options: StartMirrorOptions): Promise<Daemon> {
   return await startDaemon({
     bin: 'mirror',
-    args: ['--primary', options.primaryUrl, '--data', options.dataDir, '--listen', '127.0.0.1:0'],
-    env: { METASYNC_LOG_LEVEL: 'warn' },
+    args: ['--primary', options.primaryUrl, '--data', options.dataDir, '--listen', '127.0.0.1:0', '--hot-cache-bytes', String(options.hotCacheMib * 2 ** 20)],
     readyTimeoutMs: options.readyTimeoutMs ?? 120_000,
   });
 }

@@ -22,8 +22,8 @@ export interface BenchOptions {
   publishRequests: number;
   /** apply-one: how many single-file changes (and rsync runs) to take the median of. */
   applyRounds: number;
-  /** Mirror hot-cache budget (MB) passed to the mirror; RSS is judged beyond it. */
-  hotCacheMb: number;
+  /** Mirror hot-cache budget (MiB) passed to the mirror as --hot-cache-bytes; RSS is judged beyond it. */
+  hotCacheMib: number;
   /** Pin servers and load generator to separate cores (taskset), when there are at least 2. */
   pin: boolean;
   only: BenchId[];
@@ -47,7 +47,7 @@ const HELP = `pnpm bench [-- options]   (every option also reads METASYNC_BENCH_
   --publish-clients N    concurrent publish API clients (default 16)
   --publish-requests N   publish API requests (default 2000)
   --apply-rounds N       single-file changes measured (default 5)
-  --hot-cache-mb N       mirror hot-cache budget (default 64)
+  --hot-cache-mib N      mirror hot-cache budget, MiB (default 64, the mirror's default)
   --no-pin               do not pin servers and wrk to separate cores
   --only a,b             run only these: ${BENCH_IDS.join(', ')}
   --seed N               corpus and path-choice seed (default 1)
@@ -75,7 +75,7 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
       'publish-clients': { type: 'string' },
       'publish-requests': { type: 'string' },
       'apply-rounds': { type: 'string' },
-      'hot-cache-mb': { type: 'string' },
+      'hot-cache-mib': { type: 'string' },
       'no-pin': { type: 'boolean' },
       only: { type: 'string' },
       seed: { type: 'string' },
@@ -116,7 +116,7 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
     publishClients: int('publish-clients', 16, 1),
     publishRequests: int('publish-requests', 2000, 1),
     applyRounds: int('apply-rounds', 5, 1),
-    hotCacheMb: int('hot-cache-mb', 64, 0),
+    hotCacheMib: int('hot-cache-mib', 64, 0),
     pin: values['no-pin'] !== true && env.METASYNC_BENCH_NO_PIN !== '1',
     only: only as BenchId[],
     seed: int('seed', 1, 0),
