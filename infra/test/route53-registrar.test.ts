@@ -145,6 +145,18 @@ describe('route53 registrar against the REST-XML fake', () => {
     expect(order.lastIndexOf('GetChange')).toBeLessThan(order.indexOf('DeleteHealthCheck'));
   });
 
+  it('withdraw takes the record out and keeps the check; a following retire deletes the check without a second TTL wait', async () => {
+    await registrar().register(m1);
+    await registrar().withdraw(m1);
+    expect(records()).toEqual([]);
+    expect(fake.healthChecks()).toHaveLength(1);
+    const sleptBefore = clock.slept.reduce((a, b) => a + b, 0);
+    expect(sleptBefore).toBeGreaterThanOrEqual(TTL_S * 1000 + MARGIN_MS);
+    await registrar().retire(m1);
+    expect(fake.healthChecks()).toEqual([]);
+    expect(clock.slept.reduce((a, b) => a + b, 0) - sleptBefore).toBeLessThan(1_000);
+  });
+
   it('finishes a register after a crash at any step, leaving one owned check referenced by the record', async () => {
     const steps = await recordEvents((onStep) => registrar().register(m1, { onStep }));
     expect(steps.length).toBeGreaterThanOrEqual(8);

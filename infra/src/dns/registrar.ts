@@ -56,7 +56,13 @@ export interface RegistrarCallOptions {
 export interface DnsRegistrar {
   readonly kind: 'route53' | 'powerdns';
   register(mirror: MirrorEndpoint, options?: RegistrarCallOptions): Promise<void>;
-  /** DNS out first, wait until the change is live and one TTL has passed, then delete the health check. */
+  /**
+   * Takes the mirror out of the answers and returns once the change is live
+   * and one TTL plus a margin has passed: clients have stopped using it, so
+   * it may be stopped now. Its health check stays until `retire`.
+   */
+  withdraw(mirror: MirrorRef, options?: RegistrarCallOptions): Promise<void>;
+  /** `withdraw` (if not done yet), then delete the mirror's health check and forget it. */
   retire(mirror: MirrorRef, options?: RegistrarCallOptions): Promise<void>;
   list(): Promise<DnsEntry[]>;
 }

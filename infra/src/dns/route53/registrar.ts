@@ -189,14 +189,17 @@ export function createRoute53Registrar(options: Route53RegistrarOptions): DnsReg
   }
 
   /** Deletes the mirror's answer record exactly as listed (and the region's alias with its last mirror). */
-  async function deleteAnswerRecords(mirror: MirrorRef, st: MirrorState, onStep: StepListener | undefined): Promise<Set<string>> {
+  async function deleteAnswerRecords(mirror: MirrorRef, st: MirrorState, onStep: StepListener | undefined): Promise<void> {
     const regionalName = regionalNameFor(mirror.region);
-    const referenced = new Set<string>();
     for (const type of ADDRESS_TYPES) {
       const sets = await listRecordSets(ctx, regionalName, type);
       const mine = sets.find((set) => set.SetIdentifier === mirror.mirrorId);
       if (mine === undefined) continue;
-      if (mine.HealthCheckId !== undefined) referenced.add(mine.HealthCheckId);
+      // Remember the check the record used before the record goes, so retire deletes it even without other state.
+      if (mine.HealthCheckId !== undefined && mine.HealthCheckId !== st.healthCheckId && !st.obsoleteHealthCheckIds.includes(mine.HealthCheckId)) {
+        st.obsoleteHealthCheckIds.push(mine.HealthCheckId);
+        await options.state.put(stateKey(mirror.mirrorId), st);
+      }
       const changes: Change[] = [];
       if (sets.length === 1) {
         const alias = (await listRecordSets(ctx, serviceName, type)).find((set) => set.SetIdentifier === mirror.region && set.AliasTarget?.DNSName === regionalName);
@@ -220,15 +223,11 @@ export function createRoute53Registrar(options: Route53RegistrarOptions): DnsReg
       st.recordGoneAtMs = ctx.clock.now();
       await options.state.put(stateKey(mirror.mirrorId), st);
     }
-    return referenced;
   }
 
-  async function retire(mirror: MirrorRef, callOptions: { onStep?: StepListener } = {}): Promise<void> {
-    const onStep = callOptions.onStep;
+  async function withdrawWithState(mirror: MirrorRef, st: MirrorState, onStep: StepListener | undefined): Promise<void> {
     const key = stateKey(mirror.mirrorId);
-    const regionalName = regionalNameFor(mirror.region);
-    const st: MirrorState = (await options.state.get(key)) ?? { generation: 0, obsoleteHealthCheckIds: [] };
-    const referenced = await deleteAnswerRecords(mirror, st, onStep);
+    await deleteAnswerRecords(mirror, st, onStep);
     if (st.recordGoneAtMs === undefined) {
       // Gone before we looked (an earlier run crashed after its DELETE): count the TTL from now.
       st.recordGoneAtMs = ctx.clock.now();
@@ -238,7 +237,20 @@ export function createRoute53Registrar(options: Route53RegistrarOptions): DnsReg
     if (changeId !== undefined) await step(onStep, 'wait-insync', { changeId }, () => waitInsync(ctx, changeId));
     const waitMs = st.recordGoneAtMs + ttlS * 1000 + drainMarginMs - ctx.clock.now();
     await step(onStep, 'wait-ttl', { waitMs: Math.max(0, waitMs) }, () => (waitMs > 0 ? ctx.clock.sleep(waitMs) : Promise.resolve()));
-    const checkIds = new Set<string>([...referenced, ...st.obsoleteHealthCheckIds]);
+  }
+
+  async function withdraw(mirror: MirrorRef, callOptions: { onStep?: StepListener } = {}): Promise<void> {
+    const st: MirrorState = (await options.state.get(stateKey(mirror.mirrorId))) ?? { generation: 0, obsoleteHealthCheckIds: [] };
+    await withdrawWithState(mirror, st, callOptions.onStep);
+  }
+
+  async function retire(mirror: MirrorRef, callOptions: { onStep?: StepListener } = {}): Promise<void> {
+    const onStep = callOptions.onStep;
+    const key = stateKey(mirror.mirrorId);
+    const regionalName = regionalNameFor(mirror.region);
+    const st: MirrorState = (await options.state.get(key)) ?? { generation: 0, obsoleteHealthCheckIds: [] };
+    await withdrawWithState(mirror, st, onStep);
+    const checkIds = new Set<string>(st.obsoleteHealthCheckIds);
     if (st.healthCheckId !== undefined) checkIds.add(st.healthCheckId);
     for (const owned of await ownedChecksOf(mirror.mirrorId, regionalName, st)) checkIds.add(owned.id);
     for (const id of checkIds) {
@@ -283,5 +295,5 @@ export function createRoute53Registrar(options: Route53RegistrarOptions): DnsReg
     return entries;
   }
 
-  return { kind: 'route53', register, retire, list };
+  return { kind: 'route53', register, withdraw, retire, list };
 }
