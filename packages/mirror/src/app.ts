@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { isMetasyncError, type Logger } from '@metasync/shared';
 import { assessFreshness, type FreshnessLimits, type SyncStatus } from './health.js';
 import type { HotCache } from './hot-cache.js';
@@ -31,7 +31,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const nowMs = options.nowMs ?? Date.now;
   const app = Fastify({
     loggerInstance: options.logger,
-    disableRequestLogging: true,
+    // Per-request logs would cost more than serving a hot file; metrics count responses instead.
+    logController: new LogController({ disableRequestLogging: true }),
     // A closing server answers in-flight and keep-alive requests normally, never 503 (invariant 5).
     return503OnClosing: false,
     exposeHeadRoutes: false,

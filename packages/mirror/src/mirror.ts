@@ -85,6 +85,7 @@ export async function openMirror(config: MirrorConfig, logger: Logger, options: 
     ...(options.useEvents === undefined ? {} : { useEvents: options.useEvents }),
     s3Bootstrap,
   });
+  let closed = false;
   return {
     app,
     syncer,
@@ -97,6 +98,8 @@ export async function openMirror(config: MirrorConfig, logger: Logger, options: 
       syncer.start();
     },
     async close() {
+      if (closed) return;
+      closed = true;
       // Sync first: an apply in progress finishes its commit (or never starts it), then serving stops.
       await syncer.stop();
       await app.close();

@@ -1,0 +1,98 @@
+import { copyFile, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { sha256Hex } from '@metasync/shared';
+import { openIndexLog, type IndexRecord } from './index-log.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'index-log-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const entry = (path: string, content: string, mtime = 1000) => ({ path, sha256: sha256Hex(content), size: content.length, mtime });
+const record = (from: number, entries: IndexRecord['entries']): IndexRecord => ({ from, to: from + 1, time: 5000 + from, appliedAt: 9000 + from, entries });
+
+describe('applied-index log', () => {
+  it('replays committed batches after a restart', async () => {
+    const { log } = await openIndexLog(dir);
+    await log.commitBatch(record(0, [entry('packages.json', 'a'), entry('p2/x/y.json', 'b')]));
+    await log.commitBatch(record(1, [{ path: 'p2/x/y.json', deleted: true, mtime: 2000 }]));
+    await log.close();
+    const { log: again } = await openIndexLog(dir);
+    expect(again.state.seq).toBe(2);
+    expect([...again.state.paths.keys()]).toEqual(['packages.json']);
+    expect(again.derefs.map((d) => d.sha256)).toEqual([sha256Hex('b')]);
+    await again.close();
+  });
+
+  it('cuts a torn tail at every crash offset and keeps the last whole generation', async () => {
+    const { log } = await openIndexLog(dir);
+    await log.commitBatch(record(0, [entry('p2/x/a.json', 'a')]));
+    const committed = log.logBytes();
+    await log.commitBatch(record(1, [entry('p2/x/b.json', 'b')]));
+    const whole = log.logBytes();
+    await log.close();
+    const logPath = join(dir, 'index', 'log');
+    await copyFile(logPath, `${logPath}.whole`);
+    for (let cut = committed; cut < whole; cut += 7) {
+      await copyFile(`${logPath}.whole`, logPath);
+      await truncate(logPath, cut);
+      const { log: reopened, repairedTail } = await openIndexLog(dir);
+      expect(reopened.state.seq).toBe(1);
+      expect(repairedTail).toBe(cut > committed);
+      expect((await readFile(logPath)).length).toBe(committed);
+      await reopened.close();
+    }
+  });
+
+  it('compacts into a base and still replays batches appended after it', async () => {
+    const { log } = await openIndexLog(dir);
+    await log.commitBatch(record(0, [entry('p2/x/a.json', 'a')]));
+    await log.compact();
+    expect(log.logBytes()).toBe(0);
+    await log.commitBatch(record(1, [entry('p2/x/a.json', 'a2')]));
+    await log.close();
+    const { log: again } = await openIndexLog(dir);
+    expect(again.state.seq).toBe(2);
+    expect(again.state.paths.get('p2/x/a.json')?.sha256).toBe(sha256Hex('a2'));
+    await again.close();
+  });
+
+  it('skips records a newer base already covers (crash between base rename and log reset)', async () => {
+    const { log } = await openIndexLog(dir);
+    await log.commitBatch(record(0, [entry('p2/x/a.json', 'a')]));
+    await log.close();
+    const logPath = join(dir, 'index', 'log');
+    const oldLog = await readFile(logPath);
+    const { log: second } = await openIndexLog(dir);
+    await second.compact();
+    await second.close();
+    await writeFile(logPath, oldLog);
+    const { log: third } = await openIndexLog(dir);
+    expect(third.state.seq).toBe(1);
+    expect(third.state.paths.size).toBe(1);
+    await third.close();
+  });
+
+  it('refuses a batch that does not follow the applied seq', async () => {
+    const { log } = await openIndexLog(dir);
+    await expect(log.commitBatch(record(3, []))).rejects.toThrow(/does not follow applied seq 0/);
+    await log.close();
+  });
+
+  it('writes a snapshot as the new base and lists the objects it dropped', async () => {
+    const { log } = await openIndexLog(dir);
+    await log.commitBatch(record(0, [entry('p2/x/a.json', 'a'), entry('p2/x/b.json', 'b')]));
+    const dropped = await log.commitSnapshot({ kind: 'snapshot', seq: 10, time: 1, entries: [entry('p2/x/b.json', 'b')] }, 7);
+    expect(dropped).toEqual([{ sha256: sha256Hex('a'), atMs: 7 }]);
+    await log.close();
+    const { log: again } = await openIndexLog(dir);
+    expect(again.state.seq).toBe(10);
+    expect([...again.state.paths.keys()]).toEqual(['p2/x/b.json']);
+    await again.close();
+  });
+});

@@ -1,0 +1,163 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { brotliCompressSync } from 'node:zlib';
+import {
+  HEADERS,
+  SYNC_ROUTES,
+  etagFor,
+  formatHttpDate,
+  generateSigningKeyPem,
+  sha256Hex,
+  signBody,
+  signingKeyFromPem,
+  type ChangeEntry,
+  type SigningKey,
+} from '@metasync/shared';
+
+/**
+ * A protocol-level stand-in for the primary, for the mirror's package tests:
+ * it speaks packages/shared/src/protocol.ts from an in-memory journal so sync
+ * edge cases (forged signatures, rollbacks, 410, lost events) can be staged
+ * exactly. Root test/ scenarios use the real primary process instead.
+ */
+export interface FakePrimary {
+  url: string;
+  key: SigningKey;
+  /** Commits one generation: files to write (path -> content) and paths to delete. */
+  publish(files: Record<string, string>, deletions?: string[]): number;
+  /** Raw request targets received, in order. */
+  requests: string[];
+  acks: unknown[];
+  /** Overrides for staging faults. */
+  faults: {
+    /** Sign with this key instead (forgery). */
+    signWith?: SigningKey;
+    /** Answer changes with this status. */
+    changesStatus?: number;
+    /** Drop SSE notifications. */
+    silentEvents?: boolean;
+    oldestSeq?: number;
+    /** Rewrite a batch before signing. */
+    rewriteBatch?: (batch: Record<string, unknown>) => Record<string, unknown>;
+  };
+  seq(): number;
+  close(): Promise<void>;
+}
+
+export async function startFakePrimary(): Promise<FakePrimary> {
+  const key = signingKeyFromPem(generateSigningKeyPem());
+  const objects = new Map<string, Buffer>();
+  const generations: { seq: number; time: number; entries: ChangeEntry[] }[] = [];
+  const current = new Map<string, { sha256: string; size: number; mtime: number }>();
+  const sse = new Set<ServerResponse>();
+  const requests: string[] = [];
+  const acks: unknown[] = [];
+  const faults: FakePrimary['faults'] = {};
+  let head = 0;
+  let lastTime = 0;
+
+  const send = (res: ServerResponse, status: number, body: Buffer | string, headers: Record<string, string> = {}): void => {
+    res.writeHead(status, { 'content-length': String(Buffer.byteLength(body)), ...headers });
+    res.end(body);
+  };
+  const sendSigned = (res: ServerResponse, doc: Record<string, unknown>): void => {
+    const body = Buffer.from(JSON.stringify(doc));
+    send(res, 200, body, { 'content-type': 'application/json', [HEADERS.signature]: signBody(faults.signWith ?? key, body) });
+  };
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '/';
+    requests.push(url);
+    const [path, query = ''] = url.split('?') as [string, string?];
+    const params = new URLSearchParams(query);
+    if (path === SYNC_ROUTES.state) {
+      send(res, 200, JSON.stringify({ protocol: 1, seq: head, time: lastTime, oldestSeq: faults.oldestSeq ?? 0, snapshotSeq: head, keys: [{ keyId: key.keyId, publicKey: key.publicKey, active: true }] }));
+      return;
+    }
+    if (path === SYNC_ROUTES.events) {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(`event: head\ndata: ${JSON.stringify({ seq: head, time: lastTime })}\n\n`);
+      sse.add(res);
+      res.on('close', () => sse.delete(res));
+      return;
+    }
+    if (path === SYNC_ROUTES.changes) {
+      const since = Number(params.get('since'));
+      if (faults.changesStatus !== undefined) return send(res, faults.changesStatus, '{}');
+      if (since < (faults.oldestSeq ?? 0)) {
+        return send(res, 410, JSON.stringify({ code: 'METASYNC_ERR_SYNC_RESYNC_REQUIRED', message: 'too old', oldestSeq: faults.oldestSeq, snapshotSeq: head }));
+      }
+      const merged = new Map<string, ChangeEntry>();
+      let time = 0;
+      for (const generation of generations.filter((g) => g.seq > since)) {
+        for (const entry of generation.entries) merged.set(entry.path, entry);
+        time = generation.time;
+      }
+      const batch = { kind: 'changes', from: since, to: Math.max(head, since), head, time, entries: [...merged.values()] };
+      sendSigned(res, faults.rewriteBatch?.(batch) ?? batch);
+      return;
+    }
+    if (path === SYNC_ROUTES.snapshot) {
+      sendSigned(res, { kind: 'snapshot', seq: head, time: lastTime, entries: [...current].map(([p, e]) => ({ path: p, ...e })) });
+      return;
+    }
+    if (path.startsWith(`${SYNC_ROUTES.objects}/`)) {
+      const object = objects.get(path.slice(SYNC_ROUTES.objects.length + 1));
+      if (object === undefined) return send(res, 404, '{}');
+      if (/\bbr\b/.test(String(req.headers['accept-encoding'] ?? ''))) return send(res, 200, brotliCompressSync(object), { 'content-encoding': 'br' });
+      return send(res, 200, object);
+    }
+    if (path === SYNC_ROUTES.ack && req.method === 'POST') {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        acks.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        send(res, 204, '');
+      });
+      return;
+    }
+    const entry = current.get(decodeURIComponent(path.slice(1)));
+    if (entry === undefined) return send(res, 404, '{}');
+    send(res, 200, objects.get(entry.sha256)!, { etag: etagFor(entry.sha256), 'last-modified': formatHttpDate(entry.mtime), 'content-type': 'application/json' });
+  }
+
+  const server: Server = createServer(handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    url,
+    key,
+    requests,
+    acks,
+    faults,
+    seq: () => head,
+    publish(files, deletions = []) {
+      head++;
+      lastTime = Math.max(Date.now(), lastTime + 1);
+      const entries: ChangeEntry[] = [];
+      for (const [path, content] of Object.entries(files)) {
+        const raw = Buffer.from(content);
+        const sha256 = sha256Hex(raw);
+        objects.set(sha256, raw);
+        const entry = { sha256, size: raw.length, mtime: lastTime };
+        current.set(path, entry);
+        entries.push({ path, ...entry });
+      }
+      for (const path of deletions) {
+        current.delete(path);
+        entries.push({ path, deleted: true, mtime: lastTime });
+      }
+      generations.push({ seq: head, time: lastTime, entries });
+      if (faults.silentEvents !== true) {
+        for (const res of sse) res.write(`event: head\ndata: ${JSON.stringify({ seq: head, time: lastTime })}\n\n`);
+      }
+      return head;
+    },
+    async close() {
+      for (const res of sse) res.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,140 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger, generateSigningKeyPem, sha256Hex, signingKeyFromPem } from '@metasync/shared';
+import { loadConfig, type MirrorConfig } from '../src/config.js';
+import { openMirror, type Mirror } from '../src/mirror.js';
+import { startFakePrimary, type FakePrimary } from './fake-primary.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function until<T>(check: () => T | undefined | false, what: string, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 10_000; i++) {
+    const value = check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function setup(extra: string[] = [], options: { useEvents?: boolean } = {}): Promise<{ primary: FakePrimary; mirror: Mirror; config: MirrorConfig; dataDir: string }> {
+  const primary = await startFakePrimary();
+  cleanups.push(() => primary.close());
+  const dataDir = await mkdtemp(join(tmpdir(), 'mirror-sync-'));
+  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  const loaded = loadConfig(['--primary', primary.url, '--data', dataDir, '--poll-interval-ms', '100', '--proxy-timeout-ms', '500', ...extra], {});
+  if (loaded.help) throw new Error('unexpected help');
+  const mirror = await openMirror(loaded.config, createLogger({ name: 'test', level: 'silent' }), { defaultMetrics: false, ...options });
+  cleanups.push(() => mirror.close());
+  return { primary, mirror, config: loaded.config, dataDir };
+}
+
+describe('mirror sync against a protocol-level primary', () => {
+  it('bootstraps, then makes each publish visible, deletions included', async () => {
+    const primary = await startFakePrimary();
+    primary.publish({ 'packages.json': '{"packages":[]}', 'p2/acme/foo.json': '{"v":1}' });
+    await primary.close();
+    const { primary: live, mirror } = await setup();
+    live.publish({ 'packages.json': '{"packages":[],"x":1}', 'p2/acme/foo.json': '{"v":1}' });
+    mirror.startSync('http://127.0.0.1:1');
+    await until(() => mirror.log.state.seq === 1, 'seq 1');
+    const first = await mirror.app.inject({ url: '/p2/acme/foo.json', headers: { 'accept-encoding': 'gzip' } });
+    expect(first.statusCode).toBe(200);
+    expect(first.headers.etag).toBe(`"${sha256Hex('{"v":1}')}"`);
+    const publishedAt = Date.now();
+    live.publish({ 'p2/acme/bar.json': '{"v":2}' }, ['p2/acme/foo.json']);
+    await until(() => mirror.log.state.seq === 2, 'seq 2', 1_000);
+    expect(Date.now() - publishedAt).toBeLessThan(1_000);
+    expect((await mirror.app.inject({ url: '/p2/acme/bar.json' })).body).toBe('{"v":2}');
+    const gone = await mirror.app.inject({ url: '/p2/acme/foo.json' });
+    expect(gone.statusCode).toBe(404);
+    expect(gone.headers['cache-control']).toBe('no-store');
+    await until(() => live.acks.some((a) => (a as { seq: number }).seq === 2), 'ack of seq 2');
+  });
+
+  it('refuses a forged batch, keeps serving its generation, and converges once batches verify', async () => {
+    const { primary, mirror } = await setup();
+    primary.publish({ 'p2/acme/foo.json': '{"v":1}' });
+    mirror.startSync('http://127.0.0.1:1');
+    await until(() => mirror.log.state.seq === 1, 'seq 1');
+    primary.faults.signWith = signingKeyFromPem(generateSigningKeyPem());
+    primary.publish({ 'p2/acme/foo.json': '{"v":"forged"}' });
+    await until(() => mirror.status.lastError === 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY', 'refusal');
+    expect(mirror.log.state.seq).toBe(1);
+    expect((await mirror.app.inject({ url: '/p2/acme/foo.json' })).body).toBe('{"v":1}');
+    delete primary.faults.signWith;
+    await until(() => mirror.log.state.seq === 2, 'convergence');
+  });
+
+  it('refuses a rollback to an older generation', async () => {
+    const { primary, mirror } = await setup();
+    primary.publish({ 'p2/acme/foo.json': '{"v":1}' });
+    primary.publish({ 'p2/acme/foo.json': '{"v":2}' });
+    mirror.startSync('http://127.0.0.1:1');
+    await until(() => mirror.log.state.seq === 2, 'seq 2');
+    primary.faults.rewriteBatch = (batch) => ({ ...batch, from: 2, to: 1, head: 3 });
+    primary.publish({ 'p2/acme/foo.json': '{"v":3}' });
+    await until(() => mirror.status.lastError === 'METASYNC_ERR_SYNC_ROLLBACK', 'rollback refusal');
+    expect(mirror.log.state.seq).toBe(2);
+  });
+
+  it('resyncs from the snapshot when the journal no longer reaches back', async () => {
+    const { primary, mirror } = await setup();
+    primary.publish({ 'p2/acme/a.json': 'a' });
+    primary.publish({ 'p2/acme/b.json': 'b' });
+    primary.faults.oldestSeq = 2;
+    mirror.startSync('http://127.0.0.1:1');
+    await until(() => mirror.log.state.seq === 2, 'snapshot applied');
+    expect(primary.requests.some((r) => r.startsWith('/sync/v1/snapshot'))).toBe(true);
+    expect((await mirror.app.inject({ url: '/p2/acme/a.json' })).body).toBe('a');
+  });
+
+  it('converges by polling when push events are lost', async () => {
+    const { primary, mirror } = await setup([], { useEvents: false });
+    primary.faults.silentEvents = true;
+    mirror.startSync('http://127.0.0.1:1');
+    primary.publish({ 'p2/acme/a.json': 'a' });
+    await until(() => mirror.log.state.seq === 1, 'poll-driven apply');
+  });
+
+  it('restarts from its data dir into the same generation without refetching', async () => {
+    const { primary, mirror, config } = await setup();
+    primary.publish({ 'p2/acme/a.json': 'a'.repeat(500), 'packages.json': '{}' });
+    mirror.startSync('http://127.0.0.1:1');
+    await until(() => mirror.log.state.seq === 1, 'seq 1');
+    await mirror.close();
+    const objectRequests = primary.requests.filter((r) => r.startsWith('/sync/v1/objects/')).length;
+    const again = await openMirror(config, createLogger({ name: 'test', level: 'silent' }), { defaultMetrics: false });
+    cleanups.push(() => again.close());
+    expect(again.log.state.seq).toBe(1);
+    expect((await again.app.inject({ url: '/p2/acme/a.json' })).body).toBe('a'.repeat(500));
+    again.startSync('http://127.0.0.1:1');
+    primary.publish({ 'p2/acme/b.json': 'b' });
+    await until(() => again.log.state.seq === 2, 'seq 2 after restart');
+    expect(primary.requests.filter((r) => r.startsWith('/sync/v1/objects/')).length).toBe(objectRequests + 1);
+  });
+
+  it('pins the primary keys on first use and warns', async () => {
+    const { primary, mirror, dataDir } = await setup();
+    primary.publish({ 'p2/acme/a.json': 'a' });
+    mirror.startSync('http://127.0.0.1:1');
+    await until(() => mirror.log.state.seq === 1, 'seq 1');
+    const pinned = JSON.parse(await readFile(join(dataDir, 'primary-keys.json'), 'utf8')) as { keys: { keyId: string }[] };
+    expect(pinned.keys.map((k) => k.keyId)).toEqual([primary.key.keyId]);
+  });
+
+  it('trusts only the key given with --primary-key', async () => {
+    const other = signingKeyFromPem(generateSigningKeyPem());
+    const { primary, mirror } = await setup(['--primary-key', `${other.keyId}:${other.publicKey}`]);
+    primary.publish({ 'p2/acme/a.json': 'a' });
+    mirror.startSync('http://127.0.0.1:1');
+    await until(() => mirror.status.lastError === 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY', 'refusal of the unpinned key');
+    expect(mirror.log.state.seq).toBe(0);
+  });
+});
