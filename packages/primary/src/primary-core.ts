@@ -4,7 +4,7 @@ import type { Logger, SigningKey } from '@metasync/shared';
 import { openJournal } from './journal.js';
 import type { Manifest } from './manifest.js';
 import { openObjectStore } from './object-store.js';
-import { applyToManifest, createPublisher, type PrimaryPublisher } from './publisher.js';
+import { applyToManifest, createPublisher, type PrimaryPublisher, type PublisherOptions } from './publisher.js';
 import { loadSigningKey } from './signing-key.js';
 import { createSnapshotScheduler, type SnapshotScheduler } from './snapshot-scheduler.js';
 import { loadLatestSnapshot } from './snapshots.js';
@@ -27,6 +27,8 @@ export interface PrimaryCoreOptions {
   maxGenerationEntries?: number;
   segmentMaxBytes?: number;
   log: Logger;
+  /** Passed to the publisher: the S3 durability barrier before each journal append. */
+  beforeCommit?: PublisherOptions['beforeCommit'];
 }
 
 export interface PrimaryCore {
@@ -62,6 +64,7 @@ export async function openPrimaryCore(options: PrimaryCoreOptions): Promise<Prim
     manifest,
     log,
     ...(options.maxGenerationEntries === undefined ? {} : { maxGenerationEntries: options.maxGenerationEntries }),
+    ...(options.beforeCommit === undefined ? {} : { beforeCommit: options.beforeCommit }),
   });
   const snapshots = createSnapshotScheduler({
     publisher,

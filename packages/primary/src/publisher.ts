@@ -45,6 +45,12 @@ export interface PublisherOptions {
   log: Logger;
   /** Cap on paths per generation; a single larger submit still commits whole. */
   maxGenerationEntries?: number;
+  /**
+   * Runs after the generation's objects are fsynced and before its journal
+   * append, so nothing can read or announce the generation earlier (S3
+   * durability). A rejection aborts the commit: its submits reject, the seq is not used.
+   */
+  beforeCommit?: (generation: JournalGeneration) => Promise<void>;
   now?: () => number;
 }
 
@@ -156,6 +162,7 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
       entries: effective.map((change): JournalEntry => ({ ...change, mtime: time })),
     };
     await store.sync();
+    await options.beforeCommit?.(generation);
     await journal.append(generation);
     applyToManifest(manifest, generation);
     const committedMs = now();

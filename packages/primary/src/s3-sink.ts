@@ -233,6 +233,11 @@ export function createS3Sink(options: S3SinkOptions): S3Sink {
     }
     await Promise.all(waits);
     if (unknown.length === 0) return { uploaded: 0 };
+    if (readObject !== undefined && unknown.length <= LIST_INSTEAD_OF_HEAD) {
+      // A few objects with their bytes at hand (a new generation): putObject checks and uploads each in one pass.
+      const outcomes = await Promise.all(unknown.map(async (sha) => putObject(sha, await readObject(sha))));
+      return { uploaded: outcomes.filter((outcome) => outcome === 'stored').length };
+    }
     let missing: string[];
     if (unknown.length > LIST_INSTEAD_OF_HEAD) {
       const listed = await listObjectShas();
