@@ -1,0 +1,102 @@
+import { isDeletion, type ChangeEntry, type Logger } from '@metasync/shared';
+import type { ReadObject, S3Sink } from './s3-sink.js';
+
+/**
+ * Keeps the primary's S3 bucket in step with its local store:
+ *
+ *   commit of generation N:  store.sync -> beforeCommit: every new object durable in S3
+ *                            -> journal append (only now can N be read or announced)
+ *   every K generations / T ms, and at start: the signed head snapshot -> S3
+ *                            (after its objects; uploads any the bucket lacks)
+ *
+ * The start-up upload is also the backfill when S3 is enabled on a primary
+ * that already has content: the head snapshot names every live object.
+ */
+export interface SignedSnapshotSource {
+  /** The signed snapshot of the head generation. */
+  current(): { seq: number; body: Buffer; signature: string };
+}
+
+export interface S3ReplicationOptions {
+  sink: S3Sink;
+  readObject: ReadObject;
+  snapshots: SignedSnapshotSource;
+  /** Upload a snapshot once this many generations passed since the last one. */
+  everyGenerations: number;
+  /** ...or this long after a change, whichever comes first. */
+  intervalMs: number;
+  log: Logger;
+}
+
+export interface S3Replication {
+  /** The publisher's barrier: resolves once the generation's objects are durable in the bucket; rejects to abort the commit. */
+  beforeCommit(generation: { seq: number; entries: readonly ChangeEntry[] }): Promise<void>;
+  /** Called after each commit; schedules snapshot uploads. */
+  committed(seq: number): void;
+  /** Uploads the head snapshot now (single flight); resolves with its seq, or undefined when nothing is published yet. */
+  uploadSnapshot(): Promise<number | undefined>;
+  /** Starts the interval and the start-up upload (in the background; failures are logged and retried on the next tick). */
+  start(): void;
+  close(): Promise<void>;
+  lastSnapshotSeq(): number;
+}
+
+export function createS3Replication(options: S3ReplicationOptions): S3Replication {
+  const { sink, log } = options;
+  let lastSeq = 0;
+  let headSeq = 0;
+  let running: Promise<number | undefined> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  async function beforeCommit(generation: { seq: number; entries: readonly ChangeEntry[] }): Promise<void> {
+    const shas = generation.entries.filter((entry) => !isDeletion(entry)).map((entry) => (entry as { sha256: string }).sha256);
+    if (shas.length === 0) return;
+    const started = performance.now();
+    const { uploaded } = await sink.awaitDurable(shas, options.readObject);
+    log.debug({ seq: generation.seq, objects: shas.length, uploaded, durationMs: Math.round(performance.now() - started) }, 's3 generation objects durable');
+  }
+
+  async function upload(): Promise<number | undefined> {
+    const snapshot = options.snapshots.current();
+    if (snapshot.seq === 0 || snapshot.seq <= lastSeq) return snapshot.seq === 0 ? undefined : lastSeq;
+    await sink.putSnapshot({ seq: snapshot.seq, body: snapshot.body, signature: snapshot.signature, readObject: options.readObject });
+    lastSeq = Math.max(lastSeq, snapshot.seq);
+    return snapshot.seq;
+  }
+
+  function uploadSnapshot(): Promise<number | undefined> {
+    running ??= upload().finally(() => {
+      running = undefined;
+    });
+    return running;
+  }
+
+  function uploadInBackground(reason: string): void {
+    if (closed || running !== undefined) return;
+    uploadSnapshot().catch((err: unknown) => log.error({ err, reason, bucket: sink.bucket }, 's3 snapshot upload failed'));
+  }
+
+  return {
+    beforeCommit,
+    committed(seq) {
+      headSeq = Math.max(headSeq, seq);
+      if (seq - lastSeq >= options.everyGenerations) uploadInBackground('generations');
+    },
+    uploadSnapshot,
+    start() {
+      uploadInBackground('start');
+      timer = setInterval(() => {
+        if (headSeq > lastSeq || lastSeq === 0) uploadInBackground('interval');
+      }, options.intervalMs);
+      timer.unref();
+    },
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      if (running !== undefined) await running.catch(() => undefined);
+      await sink.drain();
+    },
+    lastSnapshotSeq: () => lastSeq,
+  };
+}
