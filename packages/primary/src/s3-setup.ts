@@ -1,0 +1,128 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { S3_CHECKSUM_MODES, normalizeS3Prefix, s3ClientConfig, type Logger, type OptionSpec, type S3ChecksumMode } from '@metasync/shared';
+import type { JournalGeneration } from './journal-record.js';
+import { createS3Replication, type S3Replication, type SignedSnapshotSource } from './s3-replication.js';
+import { createS3Sink } from './s3-sink.js';
+
+/**
+ * The primary's optional S3 write-through: its options, and the wiring main.ts
+ * calls. Credentials come from the AWS SDK's standard chain (env, profile,
+ * instance role), never from flags.
+ *
+ *   const s3 = createPrimaryS3({ config: config.s3, log });          // undefined when not configured
+ *   const core = await openPrimaryCore({ ..., beforeCommit: s3?.beforeCommit });
+ *   s3?.start({ publisher: core.publisher, snapshots: core.snapshots });
+ *   ... on shutdown, after the publisher closed: await s3?.close();
+ */
+export const PRIMARY_S3_OPTIONS = [
+  { key: 's3Bucket', flag: '--s3-bucket <name>', env: 'METASYNC_S3_BUCKET', description: 'also write every object and snapshot to this S3 bucket; a generation is announced only once its objects are there' },
+  { key: 's3Prefix', flag: '--s3-prefix <prefix>', env: 'METASYNC_S3_PREFIX', description: 'key prefix inside the bucket', defaultValue: '' },
+  { key: 's3Region', flag: '--s3-region <region>', env: 'METASYNC_S3_REGION', description: "the bucket's region (default: the AWS SDK chain, e.g. AWS_REGION)" },
+  { key: 's3Endpoint', flag: '--s3-endpoint <url>', env: 'METASYNC_S3_ENDPOINT', description: 'S3-compatible endpoint instead of AWS' },
+  { key: 's3ForcePathStyle', flag: '--s3-force-path-style', env: 'METASYNC_S3_FORCE_PATH_STYLE', description: 'path-style URLs (most S3-compatible servers)', boolean: true },
+  { key: 's3Checksums', flag: '--s3-checksums <mode>', env: 'METASYNC_S3_CHECKSUMS', description: 'SDK checksums: when-required | when-supported', defaultValue: 'when-required' },
+  { key: 's3NoUploadChecksum', flag: '--s3-no-upload-checksum', env: 'METASYNC_S3_NO_UPLOAD_CHECKSUM', description: 'do not send x-amz-checksum-sha256 (for servers that refuse it)', boolean: true },
+  { key: 's3Concurrency', flag: '--s3-concurrency <n>', env: 'METASYNC_S3_CONCURRENCY', description: 'parallel S3 calls', defaultValue: '16' },
+] as const satisfies readonly OptionSpec[];
+
+/** zod fields for PRIMARY_S3_OPTIONS, spread into the primary's config schema. */
+export const PRIMARY_S3_SCHEMA_SHAPE = {
+  s3Bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name').optional(),
+  s3Prefix: z.string().transform((value, ctx) => {
+    try {
+      return normalizeS3Prefix(value);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  }),
+  s3Region: z.string().regex(/^[a-z0-9-]{2,32}$/, 'must be a region name like eu-west-1').optional(),
+  s3Endpoint: z.string().url().refine((u) => /^https?:$/.test(new URL(u).protocol), 'must be an http(s) URL').optional(),
+  s3ForcePathStyle: z.boolean(),
+  s3Checksums: z.enum(S3_CHECKSUM_MODES),
+  s3NoUploadChecksum: z.boolean(),
+  s3Concurrency: z.coerce.number().int().min(1).max(256),
+};
+
+export interface PrimaryS3Config {
+  bucket: string;
+  prefix: string;
+  region: string | undefined;
+  endpoint: string | undefined;
+  forcePathStyle: boolean;
+  checksumMode: S3ChecksumMode;
+  uploadChecksum: boolean;
+  concurrency: number;
+}
+
+type ParsedS3Fields = { [K in keyof typeof PRIMARY_S3_SCHEMA_SHAPE]: z.output<(typeof PRIMARY_S3_SCHEMA_SHAPE)[K]> };
+
+/** The S3 part of the primary's config; undefined when no bucket is configured. */
+export function primaryS3Config(raw: ParsedS3Fields): PrimaryS3Config | undefined {
+  if (raw.s3Bucket === undefined) return undefined;
+  return {
+    bucket: raw.s3Bucket,
+    prefix: raw.s3Prefix,
+    region: raw.s3Region,
+    endpoint: raw.s3Endpoint,
+    forcePathStyle: raw.s3ForcePathStyle,
+    checksumMode: raw.s3Checksums,
+    uploadChecksum: !raw.s3NoUploadChecksum,
+    concurrency: raw.s3Concurrency,
+  };
+}
+
+export interface PrimaryS3 {
+  /** For openPrimaryCore: the durability barrier before each journal append. */
+  beforeCommit(generation: JournalGeneration): Promise<void>;
+  /** Attaches to the opened core and starts snapshot uploads (the first one backfills the bucket). */
+  start(core: {
+    publisher: { readObject(sha256: string): Promise<Buffer>; onCommit(listener: (info: { generation: { seq: number } }) => void): () => void };
+    snapshots: SignedSnapshotSource;
+  }): void;
+  readonly replication: S3Replication | undefined;
+  close(): Promise<void>;
+}
+
+export function createPrimaryS3(options: {
+  config: PrimaryS3Config | undefined;
+  log: Logger;
+  snapshotEveryGenerations: number;
+  snapshotIntervalMs: number;
+}): PrimaryS3 | undefined {
+  const { config, log } = options;
+  if (config === undefined) return undefined;
+  const client = new S3Client(s3ClientConfig({ region: config.region, endpoint: config.endpoint, forcePathStyle: config.forcePathStyle, checksumMode: config.checksumMode }));
+  const sink = createS3Sink({ client, bucket: config.bucket, prefix: config.prefix, log, concurrency: config.concurrency, uploadChecksum: config.uploadChecksum });
+  let replication: S3Replication | undefined;
+  let unsubscribe: (() => void) | undefined;
+  log.info({ bucket: config.bucket, prefix: sink.prefix, endpoint: config.endpoint ?? 'aws' }, 's3 write-through enabled');
+  return {
+    get replication() {
+      return replication;
+    },
+    beforeCommit(generation) {
+      if (replication === undefined) return Promise.reject(new Error('S3 write-through is not started: call start(core) before publishing'));
+      return replication.beforeCommit(generation);
+    },
+    start(core) {
+      replication = createS3Replication({
+        sink,
+        readObject: (sha) => core.publisher.readObject(sha),
+        snapshots: core.snapshots,
+        everyGenerations: options.snapshotEveryGenerations,
+        intervalMs: options.snapshotIntervalMs,
+        log,
+      });
+      const started = replication;
+      unsubscribe = core.publisher.onCommit(({ generation }) => started.committed(generation.seq));
+      started.start();
+    },
+    async close() {
+      unsubscribe?.();
+      await replication?.close();
+      client.destroy();
+    },
+  };
+}
