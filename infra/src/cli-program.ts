@@ -1,0 +1,118 @@
+import { Command, CommanderError, Option } from 'commander';
+import { isMetasyncError, metasyncError } from '@metasync/shared';
+import { CLI_ENV, loadCliConfig, type MirrorConfig } from './cli-config.js';
+import { runMirrorRetire } from './commands/mirror-retire.js';
+import { runMirrorUp } from './commands/mirror-up.js';
+import { runMirrorsList } from './commands/mirrors-list.js';
+import { runStatus } from './commands/status.js';
+import { runVerify } from './commands/verify.js';
+import type { CommandContext, Io } from './commands/context.js';
+import { systemClock, type Clock } from './dns/registrar.js';
+import { EXIT, EXIT_HELP, exitCodeFor } from './exit-codes.js';
+
+export interface RunCliOptions {
+  env: NodeJS.ProcessEnv;
+  io: Io;
+  clock?: Clock;
+}
+
+const ENV_HELP = `Environment (each overrides the config file):\n${Object.entries(CLI_ENV)
+  .map(([name, text]) => `  ${name.padEnd(30)} ${text}`)
+  .join('\n')}\n  AWS credentials come only from the standard AWS chain (AWS_PROFILE, AWS_ACCESS_KEY_ID..., SSO, instance role).`;
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw metasyncError('METASYNC_ERR_CLI_USAGE', `expected a positive integer, got ${JSON.stringify(value)}`, {});
+  return n;
+}
+
+function mirrorOverrides(opts: Record<string, string | undefined>): Partial<MirrorConfig> {
+  return { url: opts.url, region: opts.region, address: opts.address, healthUrl: opts.healthUrl, stopCommand: opts.stopCommand } as Partial<MirrorConfig>;
+}
+
+/** Parses argv (without node and script), runs one command, and returns its exit code. Never exits. */
+export async function runCli(argv: readonly string[], options: RunCliOptions): Promise<number> {
+  const { io, env } = options;
+  const clock = options.clock ?? systemClock;
+  let exitCode: number = EXIT.ok;
+  const program = new Command('metasync')
+    .description('Operate metasync mirrors: list, bring up, retire, check and verify them.')
+    .option('--config <file>', 'JSON config file [env: METASYNC_CONFIG]')
+    .option('--primary <url>', 'primary base URL [env: METASYNC_PRIMARY]')
+    .helpOption('-h, --help', 'show this help')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .addHelpText('after', `\n${EXIT_HELP}\n\n${ENV_HELP}`)
+    .showHelpAfterError();
+  const context = (): CommandContext => {
+    const globals = program.opts<{ config?: string; primary?: string }>();
+    return { config: loadCliConfig({ configPath: globals.config, primary: globals.primary, env }), io, clock };
+  };
+
+  const mirrors = program.command('mirrors').description('commands over all mirrors');
+  mirrors
+    .command('list')
+    .description('region, endpoint, applied seq, lag, health (live /health/fresh) and DNS state of every mirror')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (opts: { json?: boolean }) => {
+      exitCode = await runMirrorsList(context(), { json: opts.json === true });
+    });
+
+  const mirror = program.command('mirror').description('commands over one mirror');
+  const withMirrorFlags = (command: Command): Command =>
+    command
+      .argument('<mirror-id>', 'the mirror (as named in the config file and reported to the primary)')
+      .option('--url <url>', "mirror's base URL (else from the config file)")
+      .option('--region <region>', 'region (else from the config file)')
+      .option('--address <ip>', 'address DNS answers carry (default: the URL host when it is an IP)')
+      .option('--health-url <url>', 'freshness URL DNS checks (default: <url>/health/fresh)')
+      .addOption(new Option('--timeout-ms <ms>', 'give up waiting after this long').argParser(positiveInt).default(600_000));
+  withMirrorFlags(mirror.command('up'))
+    .description('wait (with progress) until the mirror is caught up and fresh, then register it in DNS')
+    .addOption(new Option('--poll-ms <ms>', 'probe interval').argParser(positiveInt).default(1_000))
+    .action(async (mirrorId: string, opts: Record<string, string | undefined> & { timeoutMs: number; pollMs: number }) => {
+      exitCode = await runMirrorUp(context(), { mirrorId, overrides: mirrorOverrides(opts), timeoutMs: opts.timeoutMs, pollMs: opts.pollMs });
+    });
+  withMirrorFlags(mirror.command('retire'))
+    .description('DNS out, wait INSYNC and one TTL, stop the mirror (--stop-command), then delete its health check')
+    .option('--stop-command <cmd>', 'shell command that stops the mirror (else from the config file)')
+    .action(async (mirrorId: string, opts: Record<string, string | undefined> & { timeoutMs: number }) => {
+      exitCode = await runMirrorRetire(context(), { mirrorId, overrides: mirrorOverrides(opts), timeoutMs: opts.timeoutMs });
+    });
+
+  program
+    .command('status')
+    .description('the primary and every mirror at a glance (exit 1 unless all are healthy)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      exitCode = await runStatus(context(), { json: opts.json === true });
+    });
+
+  program
+    .command('verify')
+    .description("compare a mirror's files with the primary's by sha256 and list the differences (exit 6 if any)")
+    .argument('[mirror-id]', 'a mirror from the config file')
+    .option('--url <url>', "mirror's base URL")
+    .option('--data <dir>', "also hash the mirror's objects on disk in this data dir")
+    .addOption(new Option('--concurrency <n>', 'parallel requests').argParser(positiveInt).default(16))
+    .option('--json', 'print JSON')
+    .action(async (mirrorId: string | undefined, opts: { url?: string; data?: string; json?: boolean; concurrency: number }) => {
+      exitCode = await runVerify(context(), { mirrorId, url: opts.url, dataDir: opts.data, json: opts.json === true, concurrency: opts.concurrency });
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') return EXIT.ok;
+      return EXIT.usage;
+    }
+    if (isMetasyncError(err)) {
+      io.err(`${err.code}: ${err.message}`);
+      return exitCodeFor(err.code);
+    }
+    io.err(`unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    return EXIT.failure;
+  }
+}

@@ -1,0 +1,62 @@
+import { exec } from 'node:child_process';
+import { promisify } from 'node:util';
+import { metasyncError } from '@metasync/shared';
+import type { MirrorConfig } from '../cli-config.js';
+import { createRegistrar } from '../dns/create-registrar.js';
+import { probeMirror } from '../remote.js';
+import { resolveMirror, type CommandContext } from './context.js';
+
+const execAsync = promisify(exec);
+
+export interface MirrorRetireOptions {
+  mirrorId: string;
+  overrides: Partial<MirrorConfig>;
+  timeoutMs: number;
+}
+
+/**
+ * DNS out first (wait until live and one TTL plus margin), then stop the
+ * mirror, then delete its health check. The mirror has no drain endpoint: once
+ * DNS no longer sends it clients, its graceful SIGTERM shutdown finishes the
+ * requests in flight, so the configured stop command is the drain.
+ */
+export async function runMirrorRetire(ctx: CommandContext, options: MirrorRetireOptions): Promise<number> {
+  const mirror = resolveMirror(ctx.config, options.mirrorId, options.overrides);
+  const dns = createRegistrar(ctx.config, ctx.clock);
+  const onStep = (e: { step: string; phase: string; detail?: Record<string, unknown> }): void => {
+    if (e.phase === 'start') ctx.io.err(`  dns: ${e.step}${e.step === 'wait-ttl' ? ` (${String(e.detail?.waitMs)} ms)` : ''}`);
+  };
+  try {
+    if (dns !== undefined) {
+      await dns.registrar.withdraw({ mirrorId: mirror.mirrorId, region: mirror.region }, { onStep });
+      ctx.io.err(`${mirror.mirrorId} is out of DNS`);
+    }
+    if (mirror.stopCommand === undefined) {
+      ctx.io.err(`no stopCommand for ${mirror.mirrorId}: stop it yourself now (it receives no new clients)`);
+    } else {
+      ctx.io.err(`stopping ${mirror.mirrorId}: ${mirror.stopCommand}`);
+      try {
+        await execAsync(mirror.stopCommand, { timeout: options.timeoutMs });
+      } catch (err) {
+        throw metasyncError('METASYNC_ERR_CLI_USAGE', `stop command for ${mirror.mirrorId} failed: ${(err as Error).message}`, { mirrorId: mirror.mirrorId }, err);
+      }
+      await waitUntilDown(ctx, mirror.url, options.timeoutMs, mirror.mirrorId);
+    }
+    if (dns !== undefined) await dns.registrar.retire({ mirrorId: mirror.mirrorId, region: mirror.region }, { onStep });
+  } finally {
+    dns?.close();
+  }
+  ctx.io.out(`retired ${mirror.mirrorId}`);
+  return 0;
+}
+
+async function waitUntilDown(ctx: CommandContext, url: string, timeoutMs: number, mirrorId: string): Promise<void> {
+  const started = ctx.clock.now();
+  for (let poll = 0; poll < 100_000; poll++) {
+    const probe = await probeMirror({ url, timeoutMs: 1_000 });
+    if (probe.health === 'down') return;
+    if (ctx.clock.now() - started > timeoutMs) break;
+    await ctx.clock.sleep(200);
+  }
+  throw metasyncError('METASYNC_ERR_CLI_TIMEOUT', `mirror ${mirrorId} still answers at ${url} ${timeoutMs} ms after its stop command`, { mirrorId, url });
+}

@@ -1,0 +1,40 @@
+import type { ErrorCode } from '@metasync/shared';
+
+/** The CLI's exit codes; `metasync --help` prints this table. */
+export const EXIT = {
+  ok: 0,
+  /** `status`: something is not healthy; or an unexpected error. */
+  failure: 1,
+  usage: 2,
+  dns: 3,
+  timeout: 4,
+  unreachable: 5,
+  /** `verify` found files that differ from the primary. */
+  differences: 6,
+} as const;
+
+export const EXIT_HELP = `Exit codes:
+  0  success
+  1  status: the primary or a mirror is not healthy; or an unexpected error
+  2  invalid command line or config (METASYNC_ERR_CLI_USAGE, METASYNC_ERR_CONFIG_INVALID)
+  3  a DNS provider call failed after retries (METASYNC_ERR_DNS_CALL_FAILED)
+  4  a wait ran past --timeout-ms (METASYNC_ERR_CLI_TIMEOUT)
+  5  the primary or a mirror could not be reached or answered outside the protocol
+  6  verify: the mirror's files differ from the primary's`;
+
+export function exitCodeFor(code: ErrorCode): number {
+  switch (code) {
+    case 'METASYNC_ERR_CLI_USAGE':
+    case 'METASYNC_ERR_CONFIG_INVALID':
+      return EXIT.usage;
+    case 'METASYNC_ERR_DNS_CALL_FAILED':
+      return EXIT.dns;
+    case 'METASYNC_ERR_CLI_TIMEOUT':
+      return EXIT.timeout;
+    case 'METASYNC_ERR_SYNC_UNREACHABLE':
+    case 'METASYNC_ERR_SYNC_PROTOCOL':
+      return EXIT.unreachable;
+    default:
+      return EXIT.failure;
+  }
+}

@@ -1,0 +1,109 @@
+import { request } from 'undici';
+import type { z } from 'zod';
+import {
+  changesBatchSchema,
+  HEADERS,
+  metasyncError,
+  mirrorsResponseSchema,
+  snapshotSchema,
+  stateResponseSchema,
+  SYNC_ROUTES,
+  type MirrorsResponse,
+  type StateResponse,
+} from '@metasync/shared';
+
+/** What the CLI reads from the primary and the mirrors, over plain HTTP with timeouts. */
+const TIMEOUT_MS = 5_000;
+
+export function joinUrl(base: string, path: string): string {
+  return `${base.replace(/\/+$/, '')}${path.startsWith('/') ? path : `/${path}`}`;
+}
+
+async function getJson<T>(url: string, schema: z.ZodType<T>, timeoutMs = TIMEOUT_MS): Promise<T> {
+  let response;
+  try {
+    response = await request(url, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, headers: { accept: 'application/json' } });
+  } catch (err) {
+    throw metasyncError('METASYNC_ERR_SYNC_UNREACHABLE', `GET ${url} failed: ${(err as Error).message}`, { url }, err);
+  }
+  const text = await response.body.text();
+  if (response.statusCode !== 200) {
+    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `GET ${url} answered HTTP ${response.statusCode}: ${text.slice(0, 200)}`, { url, status: response.statusCode });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `GET ${url} did not answer JSON`, { url }, err);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `GET ${url} answered an unexpected shape: ${parsed.error.message.slice(0, 300)}`, { url });
+  return parsed.data;
+}
+
+export function fetchPrimaryState(primary: string): Promise<StateResponse> {
+  return getJson(joinUrl(primary, SYNC_ROUTES.state), stateResponseSchema);
+}
+
+export function fetchPrimaryMirrors(primary: string): Promise<MirrorsResponse> {
+  return getJson(joinUrl(primary, SYNC_ROUTES.mirrors), mirrorsResponseSchema);
+}
+
+/** Every path of the primary's head generation with its sha256: the snapshot rolled forward by the changes since. */
+export async function fetchPrimaryManifest(primary: string): Promise<{ seq: number; entries: Map<string, string> }> {
+  const snapshot = await getJson(joinUrl(primary, SYNC_ROUTES.snapshot), snapshotSchema, 60_000);
+  const entries = new Map(snapshot.entries.map((entry) => [entry.path, entry.sha256]));
+  let seq = snapshot.seq;
+  for (let round = 0; round < 1_000; round++) {
+    const batch = await getJson(joinUrl(primary, `${SYNC_ROUTES.changes}?since=${seq}`), changesBatchSchema, 60_000);
+    for (const entry of batch.entries) {
+      if ('deleted' in entry) entries.delete(entry.path);
+      else entries.set(entry.path, entry.sha256);
+    }
+    seq = batch.to;
+    if (batch.to >= batch.head) return { seq, entries };
+  }
+  throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `changes from ${primary} did not reach the head after 1000 batches`, { primary });
+}
+
+export type Health = 'fresh' | 'stale' | 'down';
+
+export interface MirrorProbe {
+  health: Health;
+  /** The freshness body (why it is stale) or the connection error. */
+  detail: string;
+  /** Generation the mirror serves (its `x-metasync-seq` header), when it answered one. */
+  seq?: number;
+}
+
+/** Asks a mirror's freshness endpoint (what DNS checks) and which generation it serves. */
+export async function probeMirror(input: { url: string; healthUrl?: string | undefined; timeoutMs?: number }): Promise<MirrorProbe> {
+  const timeoutMs = input.timeoutMs ?? 2_000;
+  const probe: MirrorProbe = { health: 'down', detail: '' };
+  try {
+    const response = await request(input.healthUrl ?? joinUrl(input.url, '/health/fresh'), { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    const body = (await response.body.text()).trim();
+    probe.health = response.statusCode === 200 && body.startsWith('fresh') ? 'fresh' : 'stale';
+    probe.detail = body.slice(0, 200);
+  } catch (err) {
+    probe.detail = (err as Error).message;
+    return probe;
+  }
+  try {
+    const head = await request(joinUrl(input.url, '/packages.json'), { method: 'HEAD', headersTimeout: timeoutMs });
+    await head.body.dump();
+    const seq = Number(head.headers[HEADERS.seq]);
+    if (Number.isInteger(seq)) probe.seq = seq;
+  } catch (err) {
+    // The freshness answer above already says how the mirror is; only the seq is unknown.
+    probe.detail = `${probe.detail} (seq unknown: ${(err as Error).message})`;
+  }
+  return probe;
+}
+
+/** Raw bytes of one repository path as the mirror serves them (no content coding). */
+export async function fetchMirrorPath(mirrorUrl: string, path: string): Promise<{ status: number; body: Buffer }> {
+  const response = await request(joinUrl(mirrorUrl, `/${path}`), { headers: { 'accept-encoding': 'identity' }, headersTimeout: 10_000, bodyTimeout: 10_000 });
+  const body = Buffer.from(await response.body.arrayBuffer());
+  return { status: response.statusCode, body };
+}
