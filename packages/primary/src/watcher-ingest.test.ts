@@ -1,0 +1,161 @@
+import { createLogger, sha256Hex } from '@metasync/shared';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { ManifestEntry, Origin, Publisher, SourceChange } from './publisher.js';
+import { createSourceIngest, type SourceIngest } from './watcher-ingest.js';
+import type { SourceRead } from './watcher-paths.js';
+
+/** An in-memory publisher: records each submit, commits after `commitMs`. */
+function fakePublisher(commitMs = 5) {
+  const manifest = new Map<string, ManifestEntry>();
+  const submits: SourceChange[][] = [];
+  let seq = 0;
+  const publisher: Publisher = {
+    async submit(changes: readonly SourceChange[], origin: Origin) {
+      submits.push([...changes]);
+      await new Promise((resolve) => setTimeout(resolve, commitMs));
+      seq++;
+      for (const change of changes) {
+        if ('deleted' in change) manifest.delete(change.path);
+        else manifest.set(change.path, { sha256: sha256Hex(change.content), size: change.content.length, mtime: seq, origin });
+      }
+      return { seq };
+    },
+    getEntry: (path) => manifest.get(path),
+    entries: () => manifest.entries(),
+    readObject: () => Promise.reject(new Error('not used')),
+    headSeq: () => seq,
+  };
+  return { publisher, submits, manifest };
+}
+
+let files: Map<string, string>;
+let logged: Array<Record<string, unknown>>;
+let ingest: SourceIngest;
+let fake: ReturnType<typeof fakePublisher>;
+
+function start(options: { stabilityWindowMs?: number; jsonSettleMs?: number; maxBatchPaths?: number } = {}): void {
+  fake = fakePublisher();
+  const log = createLogger({ name: 'test', level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line) as Record<string, unknown>) });
+  ingest = createSourceIngest({
+    publisher: fake.publisher,
+    log,
+    read: async (path): Promise<SourceRead> => {
+      const content = files.get(path);
+      return content === undefined ? { kind: 'missing' } : { kind: 'file', file: { bytes: Buffer.from(content), size: content.length, mtimeMs: content.length } };
+    },
+    stat: async (path) => {
+      const content = files.get(path);
+      return content === undefined ? undefined : { size: content.length, mtimeMs: content.length };
+    },
+    ...options,
+  });
+}
+
+function write(path: string, content: string): void {
+  files.set(path, content);
+  ingest.touch(path);
+}
+
+const published = (path: string) => fake.submits.flat().filter((c) => c.path === path);
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  files = new Map();
+  logged = [];
+});
+
+afterEach(async () => {
+  const closing = ingest.close();
+  await vi.runAllTimersAsync();
+  await closing;
+  vi.useRealTimers();
+});
+
+describe('source ingest', () => {
+  it('publishes a JSON file written in three chunks 50 ms apart once, complete', async () => {
+    start();
+    const full = JSON.stringify({ packages: { 'acme/foo': [{ version: '1.0.0' }] }, minified: 'composer/2.0' });
+    const thirds = [full.slice(0, 20), full.slice(0, 40), full];
+    write('p2/acme/foo.json', thirds[0]!);
+    await vi.advanceTimersByTimeAsync(50);
+    write('p2/acme/foo.json', thirds[1]!);
+    await vi.advanceTimersByTimeAsync(50);
+    write('p2/acme/foo.json', thirds[2]!);
+    await vi.advanceTimersByTimeAsync(100);
+    const changes = published('p2/acme/foo.json');
+    expect(changes).toHaveLength(1);
+    expect((changes[0] as { content: Buffer }).content.toString()).toBe(full);
+  });
+
+  it('publishes a complete JSON file on the next turn, without waiting for a window', async () => {
+    start({ stabilityWindowMs: 10_000 });
+    write('packages.json', '{"packages":[]}');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(fake.submits).toHaveLength(1);
+  });
+
+  it('finds the end of a JSON write whose event was lost, by re-reading', async () => {
+    start();
+    write('p2/acme/foo.json', '{"packages":');
+    await vi.advanceTimersByTimeAsync(10);
+    files.set('p2/acme/foo.json', '{"packages":{}}'); // no event
+    await vi.advanceTimersByTimeAsync(500);
+    expect(published('p2/acme/foo.json')).toHaveLength(1);
+  });
+
+  it('refuses JSON that never parses and keeps the published version', async () => {
+    start({ jsonSettleMs: 1_000 });
+    write('p2/acme/foo.json', '{"ok":true}');
+    await vi.advanceTimersByTimeAsync(100);
+    write('p2/acme/foo.json', '{"broken":');
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(published('p2/acme/foo.json')).toHaveLength(1);
+    expect(logged.some((l) => l.msg === 'source file refused' && (l.err as { code?: string }).code === 'METASYNC_ERR_SOURCE_REFUSED')).toBe(true);
+  });
+
+  it('waits for the stability window before publishing a non-JSON file', async () => {
+    start({ stabilityWindowMs: 200 });
+    write('dist/readme.txt', 'part one');
+    await vi.advanceTimersByTimeAsync(150);
+    write('dist/readme.txt', 'part one, part two');
+    await vi.advanceTimersByTimeAsync(150);
+    expect(fake.submits).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(published('dist/readme.txt').map((c) => (c as { content: Buffer }).content.toString())).toEqual(['part one, part two']);
+  });
+
+  it('coalesces a burst into far fewer submits than files, losing none', async () => {
+    start({ maxBatchPaths: 200 });
+    for (let i = 0; i < 1_000; i++) write(`p2/v/p${i}.json`, `{"i":${i}}`);
+    await vi.advanceTimersByTimeAsync(1_000);
+    await ingest.idle();
+    expect(fake.manifest.size).toBe(1_000);
+    expect(fake.submits.length).toBeLessThan(12);
+  });
+
+  it('deletes only what it published, and a re-created file wins over its deletion', async () => {
+    start();
+    write('p2/a/b.json', '{}');
+    await vi.advanceTimersByTimeAsync(20);
+    files.delete('p2/a/b.json');
+    ingest.remove('p2/a/b.json');
+    ingest.remove('p2/never/seen.json');
+    write('p2/a/b.json', '{"again":1}');
+    await vi.advanceTimersByTimeAsync(20);
+    expect(fake.manifest.has('p2/a/b.json')).toBe(true);
+    files.delete('p2/a/b.json');
+    ingest.remove('p2/a/b.json');
+    await vi.advanceTimersByTimeAsync(20);
+    expect(fake.manifest.has('p2/a/b.json')).toBe(false);
+    expect(fake.submits.flat().some((c) => c.path === 'p2/never/seen.json')).toBe(false);
+  });
+
+  it('skips a change whose bytes are already published', async () => {
+    start();
+    write('p2/a/b.json', '{}');
+    await vi.advanceTimersByTimeAsync(20);
+    write('p2/a/b.json', '{}');
+    await vi.advanceTimersByTimeAsync(20);
+    expect(fake.submits).toHaveLength(1);
+  });
+});

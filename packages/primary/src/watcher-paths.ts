@@ -1,0 +1,88 @@
+/**
+ * What the source watcher may read: the ignore rules for temp and editor files,
+ * the mapping from a file under --source to a repository path, and a read that
+ * refuses symlinks leading out of the tree (checked before any byte is read).
+ */
+import { lstat, readFile, realpath, stat } from 'node:fs/promises';
+import { relative, sep } from 'node:path';
+import { hasErrno, isRepoPath } from '@metasync/shared';
+
+/** Temp and editor files never published: `*.tmp`, `.#*`, `*~`, `*.swp`, and every dotfile or dot directory. */
+export function isIgnoredName(name: string): boolean {
+  return name.startsWith('.') || name.endsWith('.tmp') || name.endsWith('~') || name.endsWith('.swp');
+}
+
+/** True when any segment of a path relative to the source root is ignored. */
+export function isIgnoredRelative(relPath: string): boolean {
+  return relPath.split('/').some((segment) => segment !== '' && isIgnoredName(segment));
+}
+
+/** `/src/p2/acme/foo.json` under root `/src` -> `p2/acme/foo.json`; undefined for the root itself or outside. */
+export function relativeSourcePath(root: string, absolute: string): string | undefined {
+  const rel = relative(root, absolute);
+  if (rel === '' || rel.startsWith('..') || rel.startsWith(sep)) return undefined;
+  return sep === '/' ? rel : rel.split(sep).join('/');
+}
+
+export interface SourceFile {
+  bytes: Buffer;
+  size: number;
+  mtimeMs: number;
+}
+
+export type SourceRead =
+  | { kind: 'file'; file: SourceFile }
+  | { kind: 'missing' }
+  /** Not a regular file we may publish (a directory, a fifo): nothing to do. */
+  | { kind: 'skipped' }
+  | { kind: 'refused'; reason: string };
+
+export interface ReadSourceOptions {
+  /** realpath of --source. */
+  rootReal: string;
+  maxFileBytes: number;
+}
+
+function isInside(rootReal: string, target: string): boolean {
+  return target.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep);
+}
+
+/**
+ * Reads `relPath` under the root. A symlink is followed only when its target
+ * resolves inside the root; the bytes are then read from that resolved target,
+ * so a link swapped after the check cannot lead outside.
+ */
+export async function readSourceFile(options: ReadSourceOptions, relPath: string): Promise<SourceRead> {
+  if (!isRepoPath(relPath)) return { kind: 'refused', reason: 'not a valid repository path' };
+  const absolute = `${options.rootReal}${sep}${relPath.split('/').join(sep)}`;
+  try {
+    const link = await lstat(absolute);
+    let target = absolute;
+    if (link.isSymbolicLink()) {
+      target = await realpath(absolute);
+      if (!isInside(options.rootReal, target)) return { kind: 'refused', reason: `symlink points outside the source tree (to ${target})` };
+    } else if (!isInside(options.rootReal, await realpath(absolute))) {
+      return { kind: 'refused', reason: 'a parent directory is a symlink leading outside the source tree' };
+    }
+    const info = await stat(target);
+    if (!info.isFile()) return { kind: 'skipped' };
+    if (info.size > options.maxFileBytes) return { kind: 'refused', reason: `larger than ${options.maxFileBytes} bytes` };
+    const bytes = await readFile(target);
+    return { kind: 'file', file: { bytes, size: bytes.length, mtimeMs: info.mtimeMs } };
+  } catch (err) {
+    if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) return { kind: 'missing' };
+    if (hasErrno(err, 'ELOOP')) return { kind: 'refused', reason: 'symlink loop' };
+    throw err;
+  }
+}
+
+/** Size and mtime, or undefined when the file is gone. */
+export async function statSourceFile(options: ReadSourceOptions, relPath: string): Promise<{ size: number; mtimeMs: number } | undefined> {
+  try {
+    const info = await stat(`${options.rootReal}${sep}${relPath.split('/').join(sep)}`);
+    return { size: info.size, mtimeMs: info.mtimeMs };
+  } catch (err) {
+    if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) return undefined;
+    throw err;
+  }
+}
