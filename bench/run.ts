@@ -6,7 +6,7 @@
  * when a bench could not produce its figures.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readMachineInfo } from '../test/helpers/proc-stats.js';
@@ -68,13 +68,14 @@ async function main(): Promise<number> {
       if (!options.only.includes(id)) continue;
       ctx.log(`bench ${id}: start`);
       const startNs = nowNs();
+      const loadAtStart = loadAverage1m();
       try {
         const outcome = await BENCHES[id](ctx);
-        results.push({ id, status: 'ok', durationMs: elapsedMs(startNs), ...outcome });
+        results.push({ id, status: 'ok', durationMs: elapsedMs(startNs), loadAverage1m: { start: loadAtStart, end: loadAverage1m() }, ...outcome });
       } catch (err) {
         const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
         ctx.log(`bench ${id}: failed: ${message}`);
-        results.push({ id, title: id, status: 'failed', durationMs: elapsedMs(startNs), figures: [], notes: [], params: {}, error: err instanceof Error ? err.message : String(err) });
+        results.push({ id, title: id, status: 'failed', durationMs: elapsedMs(startNs), loadAverage1m: { start: loadAtStart, end: loadAverage1m() }, figures: [], notes: [], params: {}, error: err instanceof Error ? err.message : String(err) });
       }
       ctx.log(`bench ${id}: done in ${(elapsedMs(startNs) / 1000).toFixed(1)} s`);
     }
@@ -95,6 +96,10 @@ async function main(): Promise<number> {
   console.log(renderTable(report));
   console.log(`\nresults: ${out}${options.keep ? `\nscratch kept: ${workDir}` : ''}`);
   return results.some((result) => result.status === 'failed') ? 1 : 0;
+}
+
+function loadAverage1m(): number {
+  return Number((loadavg()[0] ?? 0).toFixed(2));
 }
 
 /** Last started, first stopped; every stop runs even when one fails. */

@@ -2,7 +2,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runRsync } from '../../test/helpers/rsync.js';
 import type { Bench } from '../lib/bench.js';
-import { EVENTS_PATH, pollUntilVisible, sha256Hex } from '../lib/fleet.js';
+import { EVENTS_PATH, pollUntilVisible, servedFromMirror, sha256Hex, waitForMirrorSeq } from '../lib/fleet.js';
 import { createKeepAliveAgent, subscribeSse } from '../lib/http.js';
 import { putPackage } from '../lib/publish.js';
 import { figure } from '../lib/report.js';
@@ -33,11 +33,12 @@ export const applyOneBench: Bench = async (ctx) => {
   const rsyncMs: number[] = [];
   const apiVisibleMs: number[] = [];
   const apiPackage = `bench-apply/package-${ctx.options.seed}`;
-  const publish = async (version: string): Promise<void> => {
-    await putPackage({ primaryUrl: primary.url, token: primary.publishToken, packageName: apiPackage, versions: ['1.0.0', version], agent });
+  const publish = async (version: string): Promise<number> => {
+    return (await putPackage({ primaryUrl: primary.url, token: primary.publishToken, packageName: apiPackage, versions: ['1.0.0', version], agent })).seq;
   };
   try {
-    await publish('1.0.1');
+    // The package must exist on the mirror first, or its proxy fallback would answer the first poll.
+    await waitForMirrorSeq({ mirrorUrl: mirror.url, seq: await publish('1.0.1'), timeoutMs: 30_000 });
     for (let round = 0; round < ctx.options.applyRounds; round++) {
       const path = tree.p2Paths[(round * 7919 + ctx.options.seed * 104_729) % tree.p2Paths.length];
       if (path === undefined) throw new Error('the corpus has no p2 paths');
@@ -49,7 +50,7 @@ export const applyOneBench: Bench = async (ctx) => {
       await rename(`${target}.bench.tmp`, target);
       const visibleNs = await pollUntilVisible({
         url: `${mirror.url}/${path}`,
-        isVisible: (status, responseBody) => status === 200 && sha256Hex(responseBody) === expected,
+        isVisible: (response) => servedFromMirror(response, (responseBody) => sha256Hex(responseBody) === expected),
         intervalMs: 1,
         timeoutMs: 30_000,
         agent,
@@ -68,7 +69,7 @@ export const applyOneBench: Bench = async (ctx) => {
       await publish(version);
       const apiVisibleNs = await pollUntilVisible({
         url: `${mirror.url}/p2/${apiPackage}.json`,
-        isVisible: (status, responseBody) => status === 200 && responseBody.includes(`"${version}"`),
+        isVisible: (response) => servedFromMirror(response, (responseBody) => responseBody.includes(`"${version}"`)),
         intervalMs: 1,
         timeoutMs: 30_000,
         agent,

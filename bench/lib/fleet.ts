@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Agent } from 'node:http';
 import { startDaemon, type Daemon } from '../../test/helpers/daemon.js';
-import { getJson, httpRequest, readMetric } from './http.js';
+import { getJson, httpRequest, readMetric, type HttpResponse } from './http.js';
 import { elapsedMs, nowNs } from './stats.js';
 
 /** Matches packages/shared/src/protocol.ts; the bench talks HTTP only, as a client would. */
@@ -93,6 +93,14 @@ export function sha256Hex(body: Buffer | string): string {
   return createHash('sha256').update(body).digest('hex');
 }
 
+/** Set by a mirror on answers it proxied from the primary (packages/shared/src/protocol.ts HEADERS.proxied). */
+export const PROXIED_HEADER = 'x-metasync-proxied';
+
+/** A mirror answered from its own applied generation (not via its proxy fallback) with this content. */
+export function servedFromMirror(response: HttpResponse, test: (body: Buffer) => boolean): boolean {
+  return response.status === 200 && response.headers[PROXIED_HEADER] === undefined && test(response.body);
+}
+
 /**
  * Polls one path on a server until `isVisible` accepts the response; returns
  * the hrtime of the first accepted response. Each poll waits for the previous
@@ -100,7 +108,7 @@ export function sha256Hex(body: Buffer | string): string {
  */
 export async function pollUntilVisible(options: {
   url: string;
-  isVisible: (status: number, body: Buffer) => boolean;
+  isVisible: (response: HttpResponse) => boolean;
   intervalMs: number;
   timeoutMs: number;
   agent: Agent;
@@ -108,7 +116,7 @@ export async function pollUntilVisible(options: {
   const startedNs = nowNs();
   for (let attempt = 0; attempt < 10_000_000; attempt++) {
     const response = await httpRequest(options.url, { agent: options.agent, timeoutMs: options.timeoutMs });
-    if (options.isVisible(response.status, response.body)) return process.hrtime.bigint();
+    if (options.isVisible(response)) return process.hrtime.bigint();
     if (elapsedMs(startedNs) > options.timeoutMs) break;
     if (options.intervalMs > 0) await new Promise((resolve) => setTimeout(resolve, options.intervalMs));
   }

@@ -29,6 +29,8 @@ export interface BenchResult {
   figures: Figure[];
   notes: string[];
   params: Record<string, number | string | boolean>;
+  /** 1-minute load average before and after: other work on the machine disturbs the figures. */
+  loadAverage1m: { start: number; end: number };
   error?: string;
 }
 
@@ -119,8 +121,10 @@ export function renderTable(report: BenchReport): string {
     rule,
     ...rows.map(line),
   ];
+  lines.push('');
   for (const result of report.results) {
-    if (result.error !== undefined) lines.push('', `${result.id}: FAILED: ${result.error}`);
+    lines.push(`${result.id}: ${result.title}; ${(result.durationMs / 1000).toFixed(1)} s; load(1m) ${result.loadAverage1m.start} -> ${result.loadAverage1m.end} on ${machine.cores} cores`);
+    if (result.error !== undefined) lines.push(`${result.id}: FAILED: ${result.error}`);
     for (const note of result.notes) lines.push(`${result.id}: ${note}`);
   }
   return lines.join('\n');
