@@ -45,6 +45,7 @@ export async function openObjectStore(dataDir: string): Promise<ObjectStore> {
   const dir = join(dataDir, 'objects');
   await mkdir(dir, { recursive: true });
   const dirtyDirs = new Set<string>();
+  const knownShards = new Set<string>();
   const pathOf = (sha256: string, variant: Variant = 'identity'): string => join(dir, objectRelPath(sha256) + VARIANT_SUFFIX[variant]);
 
   async function writeDurable(path: string, data: Uint8Array): Promise<void> {
@@ -85,7 +86,10 @@ export async function openObjectStore(dataDir: string): Promise<ObjectStore> {
         throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `object ${object.sha256} hashes to ${actual}`, { sha256: object.sha256, actual });
       }
       const shard = join(dir, object.sha256.slice(0, 2));
-      await mkdir(shard, { recursive: true });
+      if (!knownShards.has(shard)) {
+        await mkdir(shard, { recursive: true });
+        knownShards.add(shard);
+      }
       if (object.raw.length >= MIN_COMPRESS_BYTES) {
         const [gz, br] = await Promise.all([
           gzipAsync(object.raw, { level: 6 }),

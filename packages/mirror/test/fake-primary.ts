@@ -1,8 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { brotliCompressSync } from 'node:zlib';
+import { brotliCompressSync, constants as zlibConstants } from 'node:zlib';
 import {
   HEADERS,
+  PACK_CONTENT_TYPE,
   SYNC_ROUTES,
   etagFor,
   formatHttpDate,
@@ -20,6 +21,8 @@ import {
  * edge cases (forged signatures, rollbacks, 410, lost events) can be staged
  * exactly. Root test/ scenarios use the real primary process instead.
  */
+const BR_FAST = { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 4 } };
+
 export interface FakePrimary {
   url: string;
   key: SigningKey;
@@ -39,7 +42,11 @@ export interface FakePrimary {
     oldestSeq?: number;
     /** Rewrite a batch before signing. */
     rewriteBatch?: (batch: Record<string, unknown>) => Record<string, unknown>;
+    /** Corrupt the pack frame at this index. */
+    corruptPackFrame?: number;
   };
+  /** Object counts of each pack request. */
+  packRequests: number[];
   seq(): number;
   close(): Promise<void>;
 }
@@ -52,6 +59,7 @@ export async function startFakePrimary(): Promise<FakePrimary> {
   const sse = new Set<ServerResponse>();
   const requests: string[] = [];
   const acks: unknown[] = [];
+  const packRequests: number[] = [];
   const faults: FakePrimary['faults'] = {};
   let head = 0;
   let lastTime = 0;
@@ -101,11 +109,31 @@ export async function startFakePrimary(): Promise<FakePrimary> {
       sendSigned(res, { kind: 'snapshot', seq: head, time: lastTime, entries: [...current].map(([p, e]) => ({ path: p, ...e })) });
       return;
     }
-    if (path.startsWith(`${SYNC_ROUTES.objects}/`)) {
+    if (path.startsWith(`${SYNC_ROUTES.objects}/`) && path !== SYNC_ROUTES.objectPack) {
       const object = objects.get(path.slice(SYNC_ROUTES.objects.length + 1));
       if (object === undefined) return send(res, 404, '{}');
-      if (/\bbr\b/.test(String(req.headers['accept-encoding'] ?? ''))) return send(res, 200, brotliCompressSync(object), { 'content-encoding': 'br' });
+      if (/\bbr\b/.test(String(req.headers['accept-encoding'] ?? ''))) return send(res, 200, brotliCompressSync(object, BR_FAST), { 'content-encoding': 'br' });
       return send(res, 200, object);
+    }
+    if (path === SYNC_ROUTES.objectPack && req.method === 'POST') {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const { objects: wanted } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { objects: string[] };
+        packRequests.push(wanted.length);
+        res.writeHead(200, { 'content-type': PACK_CONTENT_TYPE });
+        wanted.forEach((sha256, i) => {
+          const object = objects.get(sha256);
+          let bytes = object === undefined ? Buffer.alloc(0) : brotliCompressSync(object, BR_FAST);
+          if (faults.corruptPackFrame === i) bytes = Buffer.concat([bytes, Buffer.from('x')]).subarray(1);
+          const header = Buffer.from(JSON.stringify(object === undefined ? { sha256, length: 0, encoding: 'identity', missing: true } : { sha256, length: bytes.length, encoding: 'br' }));
+          const prefix = Buffer.alloc(4);
+          prefix.writeUInt32BE(header.length, 0);
+          res.write(Buffer.concat([prefix, header, bytes]));
+        });
+        res.end();
+      });
+      return;
     }
     if (path === SYNC_ROUTES.ack && req.method === 'POST') {
       const chunks: Buffer[] = [];
@@ -131,6 +159,7 @@ export async function startFakePrimary(): Promise<FakePrimary> {
     requests,
     acks,
     faults,
+    packRequests,
     seq: () => head,
     publish(files, deletions = []) {
       head++;

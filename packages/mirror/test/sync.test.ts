@@ -137,4 +137,19 @@ describe('mirror sync against a protocol-level primary', () => {
     await until(() => mirror.status.lastError === 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY', 'refusal of the unpinned key');
     expect(mirror.log.state.seq).toBe(0);
   });
+
+  it('bootstraps many objects through object packs, fetching a corrupt frame again one by one', async () => {
+    const { primary, mirror } = await setup();
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 300; i++) files[`p2/acme/p${i}.json`] = JSON.stringify({ i, pad: 'y'.repeat(i) });
+    primary.publish(files);
+    primary.faults.corruptPackFrame = 5;
+    mirror.startSync('http://127.0.0.1:1');
+    await until(() => mirror.log.state.seq === 1, 'seq 1', 10_000);
+    expect(primary.packRequests.length).toBeGreaterThan(0);
+    expect(primary.requests.filter((r) => r.startsWith('/sync/v1/objects/') && r !== '/sync/v1/objects/pack').length).toBeGreaterThan(0);
+    for (const i of [0, 5, 6, 299]) {
+      expect((await mirror.app.inject({ url: `/p2/acme/p${i}.json` })).body).toBe(files[`p2/acme/p${i}.json`]);
+    }
+  });
 });

@@ -3,7 +3,7 @@ import { hasErrno, isDeletion, isMetasyncError, metasyncError, type ChangeEntry,
 import type { IndexLog } from '../index-log.js';
 import type { ObjectStore } from '../store.js';
 import type { MirrorMetrics } from '../metrics.js';
-import type { PrimaryClient } from './primary-client.js';
+import type { FetchedObject, PrimaryClient } from './primary-client.js';
 
 /**
  * Two-phase apply (invariants 1-3):
@@ -67,54 +67,90 @@ function finish(context: ApplyContext, result: { seq: number; paths: number; obj
   return { seq: result.seq, paths: result.paths, objectsFetched: result.objectsFetched, durationMs };
 }
 
+/** Below this many absent objects, parallel single GETs beat a pack stream. */
+const PACK_THRESHOLD = 64;
+const MAX_PACK_OBJECTS_PER_REQUEST = 500;
+
 async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry[]): Promise<number> {
   const wanted = new Map<string, number>();
   for (const entry of entries) {
     if (isDeletion(entry) || context.log.state.refs.has(entry.sha256)) continue;
     wanted.set(entry.sha256, entry.size);
   }
-  const total = wanted.size;
-  let done = 0;
-  let fetched = 0;
-  const tasks = [...wanted].map(([sha256, size]) =>
-    context.queue.add(async () => {
-      if (!(await context.store.has(sha256))) {
-        await fetchOne(context, sha256, size);
-        fetched++;
-      }
-      done++;
-      context.onProgress?.(done, total);
-    }),
+  // Objects in the grace window, or left by an apply that crashed before its commit, are reused by hash.
+  const absent: { sha256: string; size: number }[] = [];
+  await settleAll(
+    [...wanted].map(([sha256, size]) =>
+      context.queue.add(async () => {
+        if (!(await context.store.has(sha256))) absent.push({ sha256, size });
+      }),
+    ),
   );
-  const results = await Promise.allSettled(tasks);
-  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failure !== undefined) throw failure.reason;
+  const total = absent.length;
+  let done = 0;
+  const progress = (): void => {
+    done++;
+    context.onProgress?.(done, total);
+  };
+  const put = async (sha256: string, object: FetchedObject): Promise<void> => {
+    context.metrics.bytesFetched.inc(object.wireBytes);
+    try {
+      await context.store.put({ sha256, raw: object.raw, brotli: object.brotli });
+    } catch (err) {
+      throw storeError(err, context.store.pathOf(sha256));
+    }
+    context.metrics.objectsFetched.inc();
+    progress();
+  };
+  const single = (object: { sha256: string; size: number }) => context.queue.add(() => fetchOne(context, object.sha256, object.size, put));
+  if (absent.length < PACK_THRESHOLD) {
+    await settleAll(absent.map(single));
+  } else {
+    const perPack = Math.min(MAX_PACK_OBJECTS_PER_REQUEST, Math.max(32, Math.ceil(absent.length / context.queue.concurrency)));
+    const packs: (typeof absent)[] = [];
+    for (let i = 0; i < absent.length; i += perPack) packs.push(absent.slice(i, i + perPack));
+    await settleAll(
+      packs.map((pack) =>
+        context.queue.add(async () => {
+          const outcome = await context.client.fetchPack(pack, put);
+          if (outcome.error !== undefined) {
+            if (isMetasyncError(outcome.error, 'METASYNC_ERR_STORE_NO_SPACE')) throw outcome.error;
+            context.logger.warn({ err: outcome.error, delivered: outcome.delivered.size, asked: pack.length }, 'object pack broke off; fetching the rest one by one');
+          }
+          // Awaited inside the pack's task would deadlock a full queue: hand the rest back as separate tasks.
+          return pack.filter((o) => !outcome.delivered.has(o.sha256));
+        }),
+      ),
+    ).then((rests) => settleAll(rests.flat().map(single)));
+  }
   try {
     await context.store.syncDirs();
   } catch (err) {
     throw storeError(err, context.store.dir);
   }
-  return fetched;
+  return total;
 }
 
-async function fetchOne(context: ApplyContext, sha256: string, size: number): Promise<void> {
+/** Like Promise.all, but waits for every task before rethrowing the first failure (no orphaned writes). */
+async function settleAll<T>(tasks: Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(tasks);
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure !== undefined) throw failure.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+async function fetchOne(context: ApplyContext, sha256: string, size: number, put: (sha256: string, object: FetchedObject) => Promise<void>): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      const object = await context.client.fetchObject(sha256, size);
-      context.metrics.bytesFetched.inc(object.wireBytes);
-      try {
-        await context.store.put({ sha256, raw: object.raw, brotli: object.brotli });
-      } catch (err) {
-        throw storeError(err, context.store.pathOf(sha256));
-      }
-      context.metrics.objectsFetched.inc();
+      await put(sha256, await context.client.fetchObject(sha256, size));
       return;
     } catch (err) {
-      const retryable = isMetasyncError(err, 'METASYNC_ERR_OBJECT_HASH_MISMATCH') || isMetasyncError(err, 'METASYNC_ERR_OBJECT_TOO_LARGE') || isMetasyncError(err, 'METASYNC_ERR_SYNC_UNREACHABLE');
-      if (isMetasyncError(err, 'METASYNC_ERR_OBJECT_HASH_MISMATCH') || isMetasyncError(err, 'METASYNC_ERR_OBJECT_TOO_LARGE')) {
+      const rejected = isMetasyncError(err, 'METASYNC_ERR_OBJECT_HASH_MISMATCH') || isMetasyncError(err, 'METASYNC_ERR_OBJECT_TOO_LARGE');
+      if (rejected) {
         context.metrics.objectsRejected.inc();
         context.logger.warn({ err, sha256, attempt }, 'object rejected');
       }
+      const retryable = rejected || isMetasyncError(err, 'METASYNC_ERR_SYNC_UNREACHABLE');
       if (!retryable || attempt >= context.objectAttempts) throw err;
     }
   }

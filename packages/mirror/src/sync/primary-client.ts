@@ -5,8 +5,10 @@ import {
   SYNC_ROUTES,
   isMetasyncError,
   metasyncError,
+  packFrameHeaderSchema,
   sha256Hex,
   type AckRequest,
+  type PackFrameHeader,
 } from '@metasync/shared';
 
 /**
@@ -38,12 +40,25 @@ export interface FetchedObject {
   wireBytes: number;
 }
 
+export interface PackOutcome {
+  delivered: Set<string>;
+  /** Why the pack stopped early, if it did. */
+  error?: unknown;
+}
+
 export interface PrimaryClient {
   readonly origin: string;
   /** `/base` + route: never anything but the primary's own namespace. */
   urlPath(route: string): string;
   get(route: string, options?: { maxBytes?: number; query?: Record<string, string> }): Promise<RawResponse>;
   fetchObject(sha256: string, size: number): Promise<FetchedObject>;
+  /**
+   * Fetches many objects in one framed stream (`objects/pack`), handing each
+   * verified one to `onObject` as it arrives. Never throws for a bad frame or a
+   * broken stream: it stops there and returns the hashes delivered, so the
+   * caller fetches the rest one by one.
+   */
+  fetchPack(objects: readonly { sha256: string; size: number }[], onObject: (sha256: string, object: FetchedObject) => Promise<void>): Promise<PackOutcome>;
   ack(body: AckRequest): Promise<void>;
   /** The pool, for the proxy (repository paths) and the events stream. */
   readonly dispatcher: Dispatcher;
@@ -105,7 +120,17 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
     dispatcher: pool,
     async get(route, getOptions = {}) {
       const query = getOptions.query === undefined ? '' : `?${new URLSearchParams(getOptions.query).toString()}`;
-      return request(urlPath(route) + query, { maxBytes: getOptions.maxBytes ?? 512 * 1024 * 1024 });
+      const maxBytes = getOptions.maxBytes ?? 512 * 1024 * 1024;
+      // Signed bodies (changes, snapshots) may come gzipped; the signature covers the decoded bytes.
+      const response = await request(urlPath(route) + query, { headers: { 'accept-encoding': 'gzip' }, maxBytes });
+      const encoding = String(response.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+      if (encoding === 'identity' || encoding === '') return response;
+      if (encoding !== 'gzip') throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${route} came with unsupported content-encoding ${encoding}`, { route, encoding });
+      try {
+        return { ...response, body: gunzipSync(response.body, { maxOutputLength: maxBytes }) };
+      } catch (err) {
+        throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${route} body does not gunzip: ${(err as Error).message}`, { route }, err);
+      }
     },
     async fetchObject(sha256, size) {
       const path = urlPath(`${SYNC_ROUTES.objects}/${sha256}`);
@@ -118,14 +143,42 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
       }
       const encoding = String(response.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
       const raw = decodeBounded(response.body, encoding, size, sha256);
-      if (raw.length !== size) {
-        throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `object ${sha256} is ${raw.length} bytes, expected ${size}`, { sha256, expected: size, got: raw.length });
-      }
-      const actual = sha256Hex(raw);
-      if (actual !== sha256) {
-        throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `object ${sha256} hashes to ${actual}`, { sha256, actual });
-      }
+      verifyRaw(raw, sha256, size);
       return { raw, wireBytes: response.body.length, ...(encoding === 'br' ? { brotli: response.body } : {}) };
+    },
+    async fetchPack(objects, onObject) {
+      const delivered = new Set<string>();
+      const sizes = new Map(objects.map((o) => [o.sha256, o.size]));
+      const path = urlPath(SYNC_ROUTES.objectPack);
+      try {
+        const response = await pool.request({
+          path,
+          method: 'POST',
+          headers: { ...commonHeaders, 'content-type': 'application/json' },
+          body: JSON.stringify({ objects: objects.map((o) => o.sha256) }),
+        });
+        if (response.statusCode !== 200) {
+          response.body.resume();
+          throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `object pack answered HTTP ${response.statusCode}`, { status: response.statusCode });
+        }
+        let pending: Buffer = Buffer.alloc(0);
+        for await (const chunk of response.body) {
+          pending = pending.length === 0 ? (chunk as Buffer) : Buffer.concat([pending, chunk as Buffer]);
+          for (;;) {
+            const frame = takePackFrame(pending, sizes);
+            if (frame === undefined) break;
+            pending = pending.subarray(frame.consumed);
+            if (frame.header.missing === true) continue;
+            const raw = decodeBounded(frame.bytes, frame.header.encoding, frame.size, frame.header.sha256);
+            verifyRaw(raw, frame.header.sha256, frame.size);
+            await onObject(frame.header.sha256, { raw, wireBytes: frame.bytes.length, ...(frame.header.encoding === 'br' ? { brotli: Buffer.from(frame.bytes) } : {}) });
+            delivered.add(frame.header.sha256);
+          }
+        }
+        return { delivered };
+      } catch (err) {
+        return { delivered, error: err };
+      }
     },
     async ack(body) {
       const path = urlPath(SYNC_ROUTES.ack);
@@ -155,4 +208,38 @@ function decodeBounded(body: Buffer, encoding: string, size: number, sha256: str
   }
   if (encoding === 'identity' || encoding === '') return body;
   throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `object ${sha256} came with unsupported content-encoding ${encoding}`, { sha256, encoding });
+}
+
+function verifyRaw(raw: Buffer, sha256: string, size: number): void {
+  if (raw.length !== size) {
+    throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `object ${sha256} is ${raw.length} bytes, expected ${size}`, { sha256, expected: size, got: raw.length });
+  }
+  const actual = sha256Hex(raw);
+  if (actual !== sha256) {
+    throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `object ${sha256} hashes to ${actual}`, { sha256, actual });
+  }
+}
+
+const MAX_PACK_HEADER_BYTES = 4096;
+
+/** Parses one whole frame off the front of `data` (see PackFrameHeader), or undefined if incomplete. */
+function takePackFrame(data: Buffer, sizes: ReadonlyMap<string, number>): { header: PackFrameHeader; bytes: Buffer; size: number; consumed: number } | undefined {
+  if (data.length < 4) return undefined;
+  const headLength = data.readUInt32BE(0);
+  if (headLength > MAX_PACK_HEADER_BYTES) throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `pack frame header of ${headLength} bytes`, { headLength });
+  if (data.length < 4 + headLength) return undefined;
+  let header: PackFrameHeader;
+  try {
+    header = packFrameHeaderSchema.parse(JSON.parse(data.subarray(4, 4 + headLength).toString('utf8')));
+  } catch (err) {
+    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', 'pack frame header is malformed', {}, err);
+  }
+  const size = sizes.get(header.sha256);
+  if (size === undefined) throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `pack sent object ${header.sha256}, which was not asked for`, { sha256: header.sha256 });
+  if (header.length > size + COMPRESSED_SLACK_BYTES) {
+    throw metasyncError('METASYNC_ERR_OBJECT_TOO_LARGE', `pack frame of ${header.sha256} is ${header.length} bytes for a ${size} byte object`, { sha256: header.sha256 });
+  }
+  const end = 4 + headLength + header.length;
+  if (data.length < end) return undefined;
+  return { header, bytes: data.subarray(4 + headLength, end), size, consumed: end };
 }
