@@ -45,7 +45,7 @@ export const publishVisibleBench: Bench = async (ctx) => {
   const publishToken = 'bench-fleet-token';
   const primary = await startPrimary({ sourceDir: tree.dir, dataDir: join(root, 'primary-data'), publishToken });
   ctx.defer(() => primary.stop());
-  const head = await waitForIngest({ primaryUrl: primary.url, expectedPaths: tree.paths.length, timeoutMs: 5 * 60_000, quietMs: 300 });
+  const head = await waitForIngest({ primaryUrl: primary.url, paths: tree.paths, timeoutMs: 5 * 60_000, quietMs: 300 });
   const mirrors = await Promise.all(
     Array.from({ length: mirrorCount }, async (_, index) => {
       const mirror = await startMirror({ primaryUrl: primary.url, dataDir: join(root, `mirror-${index}-data`), hotCacheMib: ctx.options.hotCacheMib });

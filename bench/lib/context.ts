@@ -99,7 +99,7 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
     const spawnedAtMs = Date.now();
     const daemon = await startPrimary({ sourceDir: tree.dir, dataDir: join(root, 'primary-data'), publishToken, readyTimeoutMs: 30 * 60_000 });
     ctx.defer(() => daemon.stop());
-    const head = await waitForIngest({ primaryUrl: daemon.url, expectedPaths: tree.paths.length, timeoutMs: 60 * 60_000 });
+    const head = await waitForIngest({ primaryUrl: daemon.url, paths: tree.paths, timeoutMs: 60 * 60_000 });
     const ingestMs = head.time - spawnedAtMs;
     ctx.log(`primary ingested ${tree.paths.length} paths at seq ${head.seq} in ${(ingestMs / 1000).toFixed(1)} s`);
     return { daemon, url: daemon.url, sourceDir: tree.dir, publishToken, head, ingestMs };

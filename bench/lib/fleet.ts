@@ -6,7 +6,6 @@ import { elapsedMs, nowNs } from './stats.js';
 
 /** Matches packages/shared/src/protocol.ts; the bench talks HTTP only, as a client would. */
 export const STATE_PATH = '/sync/v1/state';
-export const SNAPSHOT_PATH = '/sync/v1/snapshot';
 export const EVENTS_PATH = '/sync/v1/events';
 export const MIRRORS_PATH = '/sync/v1/mirrors';
 export const MIRROR_APPLIED_SEQ_METRIC = 'metasync_mirror_applied_seq';
@@ -52,29 +51,40 @@ export async function readPrimaryState(primaryUrl: string, agent?: Agent): Promi
 }
 
 /**
- * Waits until the primary has committed every path of a tree it ingests:
- * its head stops moving and its snapshot lists at least `expectedPaths`.
- * Returns the head; `time` is the commit time of the last ingest generation.
+ * Waits until the primary has committed every path of a tree it ingests: its
+ * head is above 0 and has not moved for `quietMs`, and the primary serves
+ * every one of ~200 paths sampled evenly from the tree (including the first
+ * and last). Returns the head; `time` is the commit time of the last ingest
+ * generation.
  */
-export async function waitForIngest(options: { primaryUrl: string; expectedPaths: number; timeoutMs: number; quietMs?: number }): Promise<PrimaryState> {
+export async function waitForIngest(options: { primaryUrl: string; paths: readonly string[]; timeoutMs: number; quietMs?: number }): Promise<PrimaryState> {
   const quietMs = options.quietMs ?? 1000;
   const deadline = Date.now() + options.timeoutMs;
+  const step = Math.max(1, Math.floor(options.paths.length / 200));
+  const sample = options.paths.filter((_, index) => index % step === 0 || index === options.paths.length - 1);
   let last: PrimaryState = { seq: -1, time: 0 };
   let stableSince = Date.now();
-  let lastCounted = -1;
+  let checkedSeq = -1;
   for (let attempt = 0; Date.now() < deadline && attempt < 1_000_000; attempt++) {
     const state = await readPrimaryState(options.primaryUrl);
     if (state.seq !== last.seq) {
       last = state;
       stableSince = Date.now();
-    } else if (state.seq > 0 && state.seq !== lastCounted && Date.now() - stableSince >= quietMs) {
-      lastCounted = state.seq;
-      const snapshot = await getJson<{ seq: number; entries: unknown[] }>(`${options.primaryUrl}${SNAPSHOT_PATH}`);
-      if (snapshot.entries.length >= options.expectedPaths) return last;
+    } else if (state.seq > 0 && state.seq !== checkedSeq && Date.now() - stableSince >= quietMs) {
+      checkedSeq = state.seq;
+      if (await servesAll(options.primaryUrl, sample)) return last;
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  throw new Error(`primary ${options.primaryUrl} did not ingest ${options.expectedPaths} paths within ${options.timeoutMs} ms (head seq ${last.seq})`);
+  throw new Error(`primary ${options.primaryUrl} did not ingest ${options.paths.length} paths within ${options.timeoutMs} ms (head seq ${last.seq})`);
+}
+
+async function servesAll(baseUrl: string, paths: readonly string[]): Promise<boolean> {
+  for (const path of paths) {
+    const response = await httpRequest(`${baseUrl}/${path}`, { method: 'HEAD' });
+    if (response.status !== 200) return false;
+  }
+  return true;
 }
 
 /** Waits until a mirror reports (in /metrics) that it serves generation `seq` or later. */
