@@ -1,0 +1,63 @@
+import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+/**
+ * An HTTP forwarder on loopback that a test can shut like a gate: while
+ * closed, every connection (new and open, SSE streams included) is dropped,
+ * as if the network path to the target had failed. Used to make ONE mirror
+ * lose its primary (and go stale) while the others stay fresh.
+ */
+export interface GateProxy {
+  url: string;
+  /** Drop every open connection and refuse new requests. */
+  shut(): void;
+  open(): void;
+  close(): Promise<void>;
+}
+
+export async function startGateProxy(target: string): Promise<GateProxy> {
+  const targetUrl = new URL(target);
+  let shut = false;
+  const sockets = new Set<Socket>();
+  const forward = (req: IncomingMessage, res: ServerResponse): void => {
+    if (shut) {
+      req.socket.destroy();
+      return;
+    }
+    const upstream = request(
+      { host: targetUrl.hostname, port: targetUrl.port, method: req.method, path: req.url, headers: { ...req.headers, host: targetUrl.host } },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('socket', (socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  };
+  const server = createServer(forward);
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    shut() {
+      shut = true;
+      for (const socket of sockets) socket.destroy();
+    },
+    open() {
+      shut = false;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        shut = true;
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
