@@ -155,7 +155,8 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
       for (const item of batch) item.resolve({ seq: journal.headSeq() });
       return;
     }
-    const time = Math.max(now(), journal.headTime());
+    // Strictly increasing commit times: the Packagist feed's `since` cursor relies on it.
+    const time = Math.max(now(), journal.headTime() + 1);
     const generation: JournalGeneration = {
       seq: journal.headSeq() + 1,
       time,

@@ -1,0 +1,101 @@
+import { isMetasyncError, type Logger } from '@metasync/shared';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { createPrimaryMetrics } from './metrics.js';
+import { createMirrorRegistry, type MirrorRegistry } from './mirror-registry.js';
+import { createNotifier, type Notifier } from './notifier.js';
+import type { PrimaryCore } from './primary-core.js';
+import { adminRoutes } from './routes/admin.js';
+import { packagistChangesRoutes } from './routes/packagist-changes.js';
+import { publishApiPlugin } from './routes/publish-api.js';
+import { repositoryRoutes } from './routes/repository.js';
+import { syncObjectRoutes } from './routes/sync-objects.js';
+import { syncRoutes } from './routes/sync.js';
+
+export interface AppDeps {
+  core: Pick<PrimaryCore, 'publisher' | 'snapshots' | 'key'>;
+  logger: Logger;
+  /** Bearer tokens for the publish and admin API; empty disables both. */
+  publishTokens: readonly string[];
+  maxBodyBytes: number;
+  heartbeatMs: number;
+  now?: () => number;
+}
+
+export interface PrimaryApp {
+  app: FastifyInstance;
+  notifier: Notifier;
+  registry: MirrorRegistry;
+}
+
+/**
+ * Builds the primary's HTTP app without listening (tests use `app.inject()`).
+ *
+ *   /sync/v1/*                 sync protocol (routes/sync.ts, routes/sync-objects.ts)
+ *   /metadata/changes.json     Packagist-compatible change feed
+ *   /metrics                   Prometheus
+ *   /api/v1/packages/*         publish API (H2: routes/publish-api.ts), when a token is configured
+ *   /admin/*                   admin calls with the publish token (routes/admin.ts)
+ *   /*                         the repository itself (routes/repository.ts)
+ */
+export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
+  const { core, logger } = deps;
+  const now = deps.now ?? Date.now;
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // Per-request logs would dominate serving cost; errors are logged by the error handler.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: deps.maxBodyBytes,
+    routerOptions: { maxParamLength: 1024 },
+    return503OnClosing: true,
+  });
+  const notifier = createNotifier({ publisher: core.publisher, heartbeatMs: deps.heartbeatMs, log: logger });
+  const registry = createMirrorRegistry({ journal: core.publisher.journal, isConnected: notifier.isConnected });
+  const metrics = createPrimaryMetrics({ publisher: core.publisher, connectedMirrors: notifier.connectedCount });
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (isMetasyncError(err)) {
+      if (err.statusCode >= 500) request.log.error({ err, url: request.url }, 'request failed');
+      return reply.code(err.statusCode).send({ ...err.details, code: err.code, message: err.message });
+    }
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(413).send({ code: 'METASYNC_ERR_REQUEST_TOO_LARGE', message: `request body exceeds ${deps.maxBodyBytes} bytes`, limit: deps.maxBodyBytes });
+    }
+    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      return reply.code(err.statusCode === 415 ? 415 : 400).send({ code: 'METASYNC_ERR_REQUEST_INVALID', message: err.message });
+    }
+    request.log.error({ err, url: request.url }, 'request failed');
+    return reply.code(500).send({ message: 'internal server error' });
+  });
+
+  app.addHook('preClose', (done) => {
+    notifier.close();
+    done();
+  });
+  app.addHook('onClose', (_instance, done) => {
+    metrics.close();
+    done();
+  });
+
+  syncRoutes(app, {
+    publisher: core.publisher,
+    snapshots: core.snapshots,
+    key: core.key,
+    notifier,
+    registry,
+    observeVisible: metrics.observeVisible,
+    now,
+  });
+  syncObjectRoutes(app, { store: core.publisher.store });
+  packagistChangesRoutes(app, { journal: core.publisher.journal, now });
+  app.get('/metrics', async (_request, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.header('content-type', metrics.registry.contentType).header('cache-control', 'no-store').send(text);
+  });
+  if (deps.publishTokens.length > 0) {
+    await app.register(publishApiPlugin, { publisher: core.publisher, tokens: deps.publishTokens, maxBodyBytes: deps.maxBodyBytes });
+  }
+  adminRoutes(app, { snapshots: core.snapshots, tokens: deps.publishTokens });
+  // H4: a status page route (routes/status-page.ts) registers here.
+  repositoryRoutes(app, { publisher: core.publisher });
+  return { app, notifier, registry };
+}

@@ -1,0 +1,101 @@
+import { z } from 'zod';
+import { formatIssues, metasyncError, parseListen, parseOptions, readSecret, type OptionSpec } from '@metasync/shared';
+
+export const OPTION_SPECS = [
+  { key: 'source', flag: '--source <dir>', env: 'METASYNC_SOURCE', description: 'Composer repository tree to watch and publish' },
+  { key: 'data', flag: '--data <dir>', env: 'METASYNC_DATA', description: 'data dir: object store, journal, snapshots (required)' },
+  { key: 'listen', flag: '--listen <host:port>', env: 'METASYNC_LISTEN', description: 'address to serve on', defaultValue: '127.0.0.1:8080' },
+  { key: 'signingKeyFile', flag: '--signing-key-file <path>', env: 'METASYNC_SIGNING_KEY_FILE', description: 'Ed25519 private key (PEM); without it one is created in the data dir' },
+  { key: 'publishToken', flag: '--publish-token <token>', env: 'METASYNC_PUBLISH_TOKEN', description: 'bearer token(s), comma-separated, enabling the publish and admin API', secret: true },
+  { key: 'publishTokenFile', flag: '--publish-token-file <path>', env: 'METASYNC_PUBLISH_TOKEN_FILE', description: 'file holding the publish token(s), one per line' },
+  { key: 'journalKeep', flag: '--journal-keep <generations>', env: 'METASYNC_JOURNAL_KEEP', description: 'generations `changes?since=` still answers; older asks get a resync', defaultValue: '10000' },
+  { key: 'snapshotEvery', flag: '--snapshot-every <generations>', env: 'METASYNC_SNAPSHOT_EVERY', description: 'write a signed snapshot file every N generations', defaultValue: '1000' },
+  { key: 'snapshotIntervalMs', flag: '--snapshot-interval-ms <ms>', env: 'METASYNC_SNAPSHOT_INTERVAL_MS', description: 'also write one this often when something changed', defaultValue: '600000' },
+  { key: 'maxGenerationEntries', flag: '--max-generation-entries <paths>', env: 'METASYNC_MAX_GENERATION_ENTRIES', description: 'cap on paths coalesced into one generation', defaultValue: '5000' },
+  { key: 'maxBodyBytes', flag: '--max-body-bytes <bytes>', env: 'METASYNC_MAX_BODY_BYTES', description: 'largest accepted request body', defaultValue: '8388608' },
+  { key: 'heartbeatMs', flag: '--heartbeat-ms <ms>', env: 'METASYNC_HEARTBEAT_MS', description: 'SSE heartbeat comment interval on the events stream', defaultValue: '15000' },
+  { key: 'logLevel', flag: '--log-level <level>', env: 'METASYNC_LOG_LEVEL', description: 'fatal, error, warn, info, debug or trace', defaultValue: 'info' },
+] as const satisfies readonly OptionSpec[];
+
+const positiveInt = z.string().regex(/^\d+$/, 'must be a positive integer').transform(Number).pipe(z.number().int().positive());
+
+const rawSchema = z.object({
+  source: z.string().min(1).optional(),
+  data: z.string({ error: 'is required' }).min(1, 'is required'),
+  listen: z.string().transform((value, ctx) => {
+    try {
+      return parseListen(value);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  }),
+  signingKeyFile: z.string().min(1).optional(),
+  publishToken: z.string().optional(),
+  publishTokenFile: z.string().optional(),
+  journalKeep: positiveInt,
+  snapshotEvery: positiveInt,
+  snapshotIntervalMs: positiveInt,
+  maxGenerationEntries: positiveInt,
+  maxBodyBytes: positiveInt,
+  heartbeatMs: positiveInt,
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+});
+
+export interface PrimaryConfig {
+  sourceDir: string | undefined;
+  dataDir: string;
+  listen: { host: string; port: number };
+  signingKeyFile: string | undefined;
+  /** Empty: the publish and admin API is disabled. */
+  publishTokens: readonly string[];
+  journalKeep: number;
+  snapshotEvery: number;
+  snapshotIntervalMs: number;
+  maxGenerationEntries: number;
+  maxBodyBytes: number;
+  heartbeatMs: number;
+  logLevel: string;
+}
+
+export type LoadedConfig = { help: true; helpText: string } | { help: false; config: Readonly<PrimaryConfig> };
+
+/** Pure apart from reading a token file; every problem is reported in one METASYNC_ERR_CONFIG_INVALID. */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): LoadedConfig {
+  const parsed = parseOptions('metasync-primary', 'the metasync primary: publishes a Composer repository as signed generations', OPTION_SPECS, argv, env);
+  if (parsed.help) return { help: true, helpText: parsed.helpText };
+  const result = rawSchema.safeParse(parsed.raw);
+  if (!result.success) {
+    throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `metasync-primary: ${formatIssues(result.error.issues, OPTION_SPECS)}`, {
+      problems: result.error.issues.length,
+    });
+  }
+  const raw = result.data;
+  let tokenText: string | undefined;
+  try {
+    tokenText = readSecret(raw.publishToken, raw.publishTokenFile);
+  } catch (err) {
+    throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `metasync-primary: --publish-token-file ${raw.publishTokenFile ?? ''} cannot be read`, { path: raw.publishTokenFile }, err);
+  }
+  const publishTokens = (tokenText ?? '')
+    .split(/[\n,]/)
+    .map((token) => token.trim())
+    .filter((token) => token.length > 0);
+  return {
+    help: false,
+    config: Object.freeze({
+      sourceDir: raw.source,
+      dataDir: raw.data,
+      listen: raw.listen,
+      signingKeyFile: raw.signingKeyFile,
+      publishTokens: Object.freeze(publishTokens),
+      journalKeep: raw.journalKeep,
+      snapshotEvery: raw.snapshotEvery,
+      snapshotIntervalMs: raw.snapshotIntervalMs,
+      maxGenerationEntries: raw.maxGenerationEntries,
+      maxBodyBytes: raw.maxBodyBytes,
+      heartbeatMs: raw.heartbeatMs,
+      logLevel: raw.logLevel,
+    }),
+  };
+}

@@ -1,0 +1,78 @@
+import { createLogger, isMetasyncError } from '@metasync/shared';
+import { buildApp } from './app.js';
+import { loadConfig } from './config.js';
+import { openPrimaryCore } from './primary-core.js';
+import { startSourceWatcher } from './watcher.js';
+
+/**
+ * The metasync-primary daemon: the only file that reads process.env, listens or exits.
+ * SIGTERM/SIGINT: stop accepting, end event streams, finish in-flight requests
+ * and queued commits, close the journal, exit 0.
+ */
+async function main(): Promise<void> {
+  let loaded;
+  try {
+    loaded = loadConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  }
+  if (loaded.help) {
+    process.stdout.write(loaded.helpText);
+    process.exit(0);
+  }
+  const config = loaded.config;
+  const log = createLogger({ name: 'metasync-primary', level: config.logLevel });
+  const core = await openPrimaryCore({
+    dataDir: config.dataDir,
+    signingKeyFile: config.signingKeyFile,
+    keepGenerations: config.journalKeep,
+    snapshotEveryGenerations: config.snapshotEvery,
+    snapshotIntervalMs: config.snapshotIntervalMs,
+    maxGenerationEntries: config.maxGenerationEntries,
+    log,
+  });
+  const { app } = await buildApp({
+    core,
+    logger: log,
+    publishTokens: config.publishTokens,
+    maxBodyBytes: config.maxBodyBytes,
+    heartbeatMs: config.heartbeatMs,
+  });
+  if (config.publishTokens.length === 0) log.info('no publish token configured: publish API disabled');
+  // Reconciles the tree against the manifest before resolving, so listening means "caught up with --source".
+  const watcher = config.sourceDir === undefined ? undefined : await startSourceWatcher({ sourceDir: config.sourceDir, publisher: core.publisher, log });
+
+  await app.listen({ host: config.listen.host, port: config.listen.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.listen.port;
+  const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+  log.info({ url: `http://${host}:${port}`, seq: core.publisher.headSeq() }, 'listening');
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    void (async () => {
+      try {
+        await watcher?.close();
+        await app.close();
+        await core.close();
+        log.info({ seq: core.publisher.headSeq() }, 'stopped');
+        process.exit(0);
+      } catch (err) {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      }
+    })();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  const code = isMetasyncError(err) ? err.code : undefined;
+  process.stderr.write(`metasync-primary: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(code === 'METASYNC_ERR_CONFIG_INVALID' ? 2 : 1);
+});

@@ -1,0 +1,92 @@
+import type { AckRequest, MirrorStatus, MirrorsResponse } from '@metasync/shared';
+import type { Journal } from './journal.js';
+
+/**
+ * Every mirror the primary has heard of (by ack or by an events stream), its
+ * applied seq and its lag:
+ *
+ *   lagSeq = head - acked seq
+ *   lagMs  = now - commit time of the oldest generation it has not acked (0 when caught up)
+ *
+ * Each ack that advances a mirror also yields a publish-to-visible sample:
+ * ack receive time minus the commit time of the acked seq.
+ */
+export interface MirrorRegistry {
+  /** Records an ack; returns the publish-to-visible latency when the ack advanced the mirror. */
+  ack(request: AckRequest, receivedAtMs: number): { visibleMs: number | undefined };
+  /** Notes a mirror seen on the events stream (listed even before its first ack). */
+  seen(mirrorId: string, atMs: number): void;
+  list(nowMs: number): MirrorsResponse;
+  /** The latest publish-to-visible samples, newest last. */
+  recentVisibleMs(): readonly VisibleSample[];
+}
+
+export interface VisibleSample {
+  mirrorId: string;
+  seq: number;
+  latencyMs: number;
+  atMs: number;
+}
+
+interface MirrorRecord {
+  mirrorId: string;
+  region: string;
+  url: string;
+  seq: number;
+  lastSeenAt: number;
+}
+
+export const VISIBLE_SAMPLES_KEPT = 1000;
+
+export function createMirrorRegistry(options: { journal: Journal; isConnected: (mirrorId: string) => boolean }): MirrorRegistry {
+  const { journal } = options;
+  const mirrors = new Map<string, MirrorRecord>();
+  const samples: VisibleSample[] = [];
+
+  function lagMsOf(seq: number, nowMs: number): number {
+    const head = journal.headSeq();
+    if (seq >= head) return 0;
+    // The oldest unacked generation; beyond the journal's memory, its oldest kept one stands in.
+    const firstUnacked = Math.max(seq + 1, journal.oldestSeq() + 1);
+    const time = journal.timeOf(firstUnacked) ?? journal.headTime();
+    return Math.max(0, Math.round(nowMs - time));
+  }
+
+  return {
+    ack(request, receivedAtMs) {
+      const previous = mirrors.get(request.mirrorId);
+      mirrors.set(request.mirrorId, {
+        mirrorId: request.mirrorId,
+        region: request.region,
+        url: request.url,
+        seq: request.seq,
+        lastSeenAt: receivedAtMs,
+      });
+      if (previous !== undefined && request.seq <= previous.seq) return { visibleMs: undefined };
+      const committedAt = journal.timeOf(request.seq);
+      if (committedAt === undefined || request.seq === 0) return { visibleMs: undefined };
+      const latencyMs = Math.max(0, receivedAtMs - committedAt);
+      samples.push({ mirrorId: request.mirrorId, seq: request.seq, latencyMs, atMs: receivedAtMs });
+      if (samples.length > VISIBLE_SAMPLES_KEPT * 2) samples.splice(0, samples.length - VISIBLE_SAMPLES_KEPT);
+      return { visibleMs: latencyMs };
+    },
+    seen(mirrorId, atMs) {
+      const record = mirrors.get(mirrorId);
+      if (record === undefined) mirrors.set(mirrorId, { mirrorId, region: '', url: '', seq: 0, lastSeenAt: atMs });
+      else record.lastSeenAt = atMs;
+    },
+    list(nowMs) {
+      const head = journal.headSeq();
+      const list: MirrorStatus[] = [...mirrors.values()]
+        .sort((a, b) => a.mirrorId.localeCompare(b.mirrorId))
+        .map((record) => ({
+          ...record,
+          lagSeq: Math.max(0, head - record.seq),
+          lagMs: lagMsOf(record.seq, nowMs),
+          connected: options.isConnected(record.mirrorId),
+        }));
+      return { seq: head, time: journal.headTime(), mirrors: list };
+    },
+    recentVisibleMs: () => samples.slice(-VISIBLE_SAMPLES_KEPT),
+  };
+}

@@ -1,0 +1,48 @@
+import {
+  HEADERS,
+  cacheControlFor,
+  chooseEncoding,
+  contentTypeFor,
+  etagFor,
+  formatHttpDate,
+  isNotModified,
+  metasyncError,
+  repoPathFromUrl,
+} from '@metasync/shared';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { PrimaryPublisher } from '../publisher.js';
+
+/**
+ * GET/HEAD `/<repository path>`: the head generation's files, as Composer wants
+ * them. The path is validated (shared repoPathFromUrl) before anything is
+ * looked up, and only the manifest decides what exists: a request can name a
+ * manifest path or nothing, so no request reaches the filesystem by its own
+ * path. Answers use the shared http-cache helpers, identical to the mirror's.
+ */
+export function repositoryRoutes(app: FastifyInstance, options: { publisher: PrimaryPublisher }): void {
+  const { publisher } = options;
+
+  const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const path = repoPathFromUrl(request.raw.url ?? '/');
+    const entry = publisher.getEntry(path);
+    void reply.header(HEADERS.seq, String(publisher.headSeq()));
+    if (entry === undefined) {
+      const error = metasyncError('METASYNC_ERR_PATH_NOT_FOUND', `no path ${path} in the repository`, { path });
+      return reply.code(404).header('cache-control', 'no-store').send({ code: error.code, message: error.message, path });
+    }
+    const etag = etagFor(entry.sha256);
+    void reply
+      .header('etag', etag)
+      .header('last-modified', formatHttpDate(entry.mtime))
+      .header('cache-control', cacheControlFor(path))
+      .header('vary', 'accept-encoding')
+      .header('content-type', contentTypeFor(path));
+    if (isNotModified(request.headers, { etag, lastModifiedMs: entry.mtime })) return reply.code(304).send();
+    const encoding = chooseEncoding(request.headers['accept-encoding'], ['br', 'gzip']);
+    const body = await publisher.store.readVariant(entry.sha256, encoding);
+    if (encoding !== 'identity') void reply.header('content-encoding', encoding);
+    return reply.send(body);
+  };
+
+  app.get('/*', handler);
+}

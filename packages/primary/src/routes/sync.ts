@@ -1,0 +1,121 @@
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import {
+  HEADERS,
+  PROTOCOL_VERSION,
+  SYNC_ROUTES,
+  ackRequestSchema,
+  chooseEncoding,
+  metasyncError,
+  signBody,
+  type SigningKey,
+  type StateResponse,
+} from '@metasync/shared';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { buildChangesBatch, parseSeqParam } from '../changes-batch.js';
+import type { MirrorRegistry } from '../mirror-registry.js';
+import type { Notifier } from '../notifier.js';
+import type { PrimaryPublisher } from '../publisher.js';
+import type { SnapshotScheduler } from '../snapshot-scheduler.js';
+
+/** Sync API under /sync/v1 (see packages/shared/src/protocol.ts and docs/protocol.md); objects are in sync-objects.ts. */
+export interface SyncRoutesOptions {
+  publisher: PrimaryPublisher;
+  snapshots: SnapshotScheduler;
+  key: SigningKey;
+  notifier: Notifier;
+  registry: MirrorRegistry;
+  observeVisible: (latencyMs: number) => void;
+  now: () => number;
+}
+
+/** Bodies above this are gzipped when the client accepts it (signatures cover the uncompressed bytes). */
+const COMPRESS_ABOVE_BYTES = 8 * 1024;
+
+export function syncRoutes(app: FastifyInstance, options: SyncRoutesOptions): void {
+  const { publisher, snapshots, key, notifier, registry, now } = options;
+  const journal = publisher.journal;
+
+  app.get(SYNC_ROUTES.state, (_request, reply) => {
+    const state: StateResponse = {
+      protocol: PROTOCOL_VERSION,
+      seq: journal.headSeq(),
+      time: journal.headTime(),
+      oldestSeq: journal.oldestSeq(),
+      snapshotSeq: snapshots.lastSnapshotSeq(),
+      keys: [{ keyId: key.keyId, publicKey: key.publicKey, active: true }],
+    };
+    void reply.header('cache-control', 'no-store').send(state);
+  });
+
+  app.get(SYNC_ROUTES.changes, async (request: FastifyRequest<{ Querystring: Record<string, string | undefined> }>, reply) => {
+    const since = parseSeqParam('since', request.query.since, true) as number;
+    const limit = parseSeqParam('limit', request.query.limit, false);
+    if (limit === 0) throw metasyncError('METASYNC_ERR_REQUEST_INVALID', 'query parameter limit must be at least 1', { field: 'limit', rule: '>= 1' });
+    const batch = buildChangesBatch({ journal, since, snapshotSeq: snapshots.lastSnapshotSeq(), ...(limit === undefined ? {} : { limit }) });
+    return sendSigned(request, reply, Buffer.from(JSON.stringify(batch)), key);
+  });
+
+  // A snapshot of 100k paths is ~15 MB of JSON: sign and gzip it once per head seq, off the event loop.
+  let gzipped: { seq: number; body: Promise<Buffer> } | undefined;
+  app.get(SYNC_ROUTES.snapshot, async (request, reply) => {
+    const snapshot = snapshots.current();
+    void reply
+      .header(HEADERS.signature, snapshot.signature)
+      .header(HEADERS.seq, String(snapshot.seq))
+      .header('content-type', 'application/json')
+      .header('cache-control', 'no-store')
+      .header('vary', 'accept-encoding');
+    if (chooseEncoding(request.headers['accept-encoding'], ['gzip']) !== 'gzip') return reply.send(snapshot.body);
+    if (gzipped?.seq !== snapshot.seq) gzipped = { seq: snapshot.seq, body: gzipAsync(snapshot.body, { level: 6 }) };
+    return reply.header('content-encoding', 'gzip').send(await gzipped.body);
+  });
+
+  app.post(SYNC_ROUTES.ack, (request, reply) => {
+    const parsed = ackRequestSchema.safeParse(request.body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw metasyncError('METASYNC_ERR_REQUEST_INVALID', `ack body is invalid: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(), {
+        field: issue?.path.join('.') ?? '',
+        rule: issue?.message ?? '',
+      });
+    }
+    if (parsed.data.seq > journal.headSeq()) {
+      throw metasyncError('METASYNC_ERR_REQUEST_INVALID', `ack of seq ${parsed.data.seq} is ahead of the head seq ${journal.headSeq()}`, {
+        field: 'seq',
+        rule: 'at most head',
+      });
+    }
+    const { visibleMs } = registry.ack(parsed.data, now());
+    if (visibleMs !== undefined) options.observeVisible(visibleMs);
+    void reply.code(204).send();
+  });
+
+  app.get(SYNC_ROUTES.mirrors, (_request, reply) => {
+    void reply.header('cache-control', 'no-store').send(registry.list(now()));
+  });
+
+  app.get(SYNC_ROUTES.events, (request: FastifyRequest<{ Querystring: Record<string, string | undefined> }>, reply) => {
+    const header = request.headers[HEADERS.mirrorId];
+    const fromHeader = Array.isArray(header) ? header[0] : header;
+    const candidate = fromHeader ?? request.query.mirror;
+    const mirrorId = candidate !== undefined && /^[A-Za-z0-9_.:-]{1,64}$/.test(candidate) ? candidate : undefined;
+    if (mirrorId !== undefined) registry.seen(mirrorId, now());
+    reply.hijack();
+    notifier.attach(reply.raw, mirrorId);
+  });
+}
+
+const gzipAsync = promisify(gzip);
+
+async function sendSigned(request: FastifyRequest, reply: FastifyReply, body: Buffer, key: SigningKey): Promise<FastifyReply> {
+  void reply
+    .header(HEADERS.signature, signBody(key, body))
+    .header('content-type', 'application/json')
+    .header('cache-control', 'no-store')
+    .header('vary', 'accept-encoding');
+  if (body.length > COMPRESS_ABOVE_BYTES && chooseEncoding(request.headers['accept-encoding'], ['gzip']) === 'gzip') {
+    return reply.header('content-encoding', 'gzip').send(await gzipAsync(body, { level: 1 }));
+  }
+  return reply.send(body);
+}
