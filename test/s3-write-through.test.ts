@@ -29,7 +29,7 @@ describe('S3 write-through from the primary, bootstrap of a new mirror store fro
     for (const [name, value] of Object.entries(TEST_S3_ENV)) vi.stubEnv(name, value);
 
     const primaryS3 = createPrimaryS3({
-      config: { bucket: 'metasync', prefix: 'eu/', region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, checksumMode: 'when-required', uploadChecksum: true, concurrency: 8 },
+      config: { bucket: 'metasync', prefix: 'eu/', region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, checksumMode: 'when-required', uploadChecksum: true, conditionalWrites: false, concurrency: 8 },
       log,
       snapshotEveryGenerations: 1000,
       snapshotIntervalMs: 60_000,

@@ -23,6 +23,7 @@ export const PRIMARY_S3_OPTIONS = [
   { key: 's3ForcePathStyle', flag: '--s3-force-path-style', env: 'METASYNC_S3_FORCE_PATH_STYLE', description: 'path-style URLs (most S3-compatible servers)', boolean: true },
   { key: 's3Checksums', flag: '--s3-checksums <mode>', env: 'METASYNC_S3_CHECKSUMS', description: 'SDK checksums: when-required | when-supported', defaultValue: 'when-required' },
   { key: 's3NoUploadChecksum', flag: '--s3-no-upload-checksum', env: 'METASYNC_S3_NO_UPLOAD_CHECKSUM', description: 'do not send x-amz-checksum-sha256 (for servers that refuse it)', boolean: true },
+  { key: 's3ConditionalWrites', flag: '--s3-conditional-writes', env: 'METASYNC_S3_CONDITIONAL_WRITES', description: 'the server enforces If-None-Match (AWS S3, MinIO): skip the HEAD before each upload', boolean: true },
   { key: 's3Concurrency', flag: '--s3-concurrency <n>', env: 'METASYNC_S3_CONCURRENCY', description: 'parallel S3 calls', defaultValue: '16' },
 ] as const satisfies readonly OptionSpec[];
 
@@ -42,6 +43,7 @@ export const PRIMARY_S3_SCHEMA_SHAPE = {
   s3ForcePathStyle: z.boolean(),
   s3Checksums: z.enum(S3_CHECKSUM_MODES),
   s3NoUploadChecksum: z.boolean(),
+  s3ConditionalWrites: z.boolean(),
   s3Concurrency: z.coerce.number().int().min(1).max(256),
 };
 
@@ -53,6 +55,7 @@ export interface PrimaryS3Config {
   forcePathStyle: boolean;
   checksumMode: S3ChecksumMode;
   uploadChecksum: boolean;
+  conditionalWrites: boolean;
   concurrency: number;
 }
 
@@ -69,6 +72,7 @@ export function primaryS3Config(raw: ParsedS3Fields): PrimaryS3Config | undefine
     forcePathStyle: raw.s3ForcePathStyle,
     checksumMode: raw.s3Checksums,
     uploadChecksum: !raw.s3NoUploadChecksum,
+    conditionalWrites: raw.s3ConditionalWrites,
     concurrency: raw.s3Concurrency,
   };
 }
@@ -94,7 +98,15 @@ export function createPrimaryS3(options: {
   const { config, log } = options;
   if (config === undefined) return undefined;
   const client = new S3Client(s3ClientConfig({ region: config.region, endpoint: config.endpoint, forcePathStyle: config.forcePathStyle, checksumMode: config.checksumMode }));
-  const sink = createS3Sink({ client, bucket: config.bucket, prefix: config.prefix, log, concurrency: config.concurrency, uploadChecksum: config.uploadChecksum });
+  const sink = createS3Sink({
+    client,
+    bucket: config.bucket,
+    prefix: config.prefix,
+    log,
+    concurrency: config.concurrency,
+    uploadChecksum: config.uploadChecksum,
+    conditionalWrites: config.conditionalWrites,
+  });
   let replication: S3Replication | undefined;
   let unsubscribe: (() => void) | undefined;
   log.info({ bucket: config.bucket, prefix: sink.prefix, endpoint: config.endpoint ?? 'aws' }, 's3 write-through enabled');

@@ -1,4 +1,4 @@
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createLogger, generateSigningKeyPem, isMetasyncError, s3ClientConfig, s3ObjectKey, s3SnapshotKey, sha256Hex, signBody, signingKeyFromPem, type Snapshot } from '@metasync/shared';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startS3Server, testS3Connection, TEST_S3_CREDENTIALS, type S3TestServer } from '../../../test/helpers/s3-server.js';
@@ -154,5 +154,23 @@ describe('S3 sink', () => {
     expect((err as Error).message).toMatch(/HeadObject .* failed after 3 attempt/);
     expect(delays).toHaveLength(2);
     expect(s.stats()).toMatchObject({ failed: 1, pending: 0 });
+  });
+
+  it('with conditional writes, skips the HEAD and treats 412 PreconditionFailed as an existing object', async () => {
+    const sent: unknown[] = [];
+    const conditionalClient = {
+      send(command: unknown): Promise<never> {
+        sent.push(command);
+        const input = (command as PutObjectCommand).input;
+        if (command instanceof PutObjectCommand && input.IfNoneMatch === '*') {
+          return Promise.reject(Object.assign(new Error('At least one of the pre-conditions you specified did not hold'), { name: 'PreconditionFailed', $metadata: { httpStatusCode: 412 } }));
+        }
+        return Promise.reject(new Error('unexpected command'));
+      },
+    } as unknown as S3Client;
+    const { sha, bytes } = object('raced');
+    await expect(sink({ client: conditionalClient, conditionalWrites: true }).putObject(sha, bytes)).resolves.toBe('existed');
+    expect(sent).toHaveLength(1);
+    expect(sent.some((command) => command instanceof HeadObjectCommand)).toBe(false);
   });
 });

@@ -38,6 +38,12 @@ export interface S3SinkOptions {
   /** Concurrent S3 calls; default 16. */
   concurrency?: number;
   retry?: S3RetryPolicy;
+  /**
+   * Trust the server to enforce `If-None-Match: *` (AWS S3 since 2024, MinIO) and skip
+   * the HeadObject before each upload: one round trip per new object instead of two.
+   * Off by default: servers that ignore the header (fauxqs, older ones) would overwrite.
+   */
+  conditionalWrites?: boolean;
   /** Sends `x-amz-checksum-sha256` so AWS verifies each upload; off for servers that refuse the header. Default true. */
   uploadChecksum?: boolean;
   /** How many durable shas the sink remembers to skip repeat HEADs; default 200 000 (~20 MB). */
@@ -151,7 +157,7 @@ export function createS3Sink(options: S3SinkOptions): S3Sink {
 
   async function upload(sha256: string, bytes: Uint8Array): Promise<PutObjectOutcome> {
     const key = s3ObjectKey(prefix, sha256);
-    if (await exists(key)) return 'existed';
+    if (options.conditionalWrites !== true && (await exists(key))) return 'existed';
     const created = await putIfAbsent(key, {
       Body: bytes,
       ContentLength: bytes.byteLength,
@@ -273,7 +279,7 @@ export function createS3Sink(options: S3SinkOptions): S3Sink {
     const key = s3SnapshotKey(prefix, seq);
     const created = await queue.add(
       async () =>
-        !(await exists(key)) &&
+        (options.conditionalWrites === true || !(await exists(key))) &&
         (await putIfAbsent(key, {
           Body: body,
           ContentLength: body.byteLength,
