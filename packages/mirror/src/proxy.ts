@@ -29,7 +29,7 @@ export interface ProxyOptions {
 }
 
 export interface Proxy {
-  forward(input: { path: string; request: FastifyRequest; reply: FastifyReply; seq: number }): Promise<void>;
+  forward(input: { path: string; query?: string; request: FastifyRequest; reply: FastifyReply; seq: number }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -61,7 +61,7 @@ export function createProxy(options: ProxyOptions): Proxy {
   }
 
   return {
-    async forward({ path, request, reply, seq }) {
+    async forward({ path, query = '', request, reply, seq }) {
       const method = request.method === 'HEAD' ? 'HEAD' : 'GET';
       const headers: Record<string, string> = {};
       const accept = request.headers['accept-encoding'];
@@ -70,7 +70,7 @@ export function createProxy(options: ProxyOptions): Proxy {
         const value = request.headers[name];
         if (typeof value === 'string') headers[name] = value.slice(0, 200);
       }
-      const target = `${basePath}/${assertRepoPath(path)}`;
+      const target = `${basePath}/${assertRepoPath(path)}${query === '' ? '' : `?${query}`}`;
       let response: Dispatcher.ResponseData;
       const signal = AbortSignal.timeout(options.totalTimeoutMs);
       try {

@@ -197,3 +197,16 @@ export const packFrameHeaderSchema = z.object({
 });
 export type PackFrameHeader = z.infer<typeof packFrameHeaderSchema>;
 export const PACK_CONTENT_TYPE = 'application/x-metasync-pack';
+
+/**
+ * First path segments the daemons use for their own APIs (sync, publish,
+ * health, metrics). A path under one of them is never a repository path: the
+ * primary must not publish one, and a mirror must not proxy one (its proxy
+ * fallback would otherwise reach the primary's sync or admin API).
+ */
+export const RESERVED_TOP_SEGMENTS = ['sync', 'api', 'admin', 'metrics', 'healthz', 'health'] as const;
+
+export function isReservedPath(path: string): boolean {
+  const top = path.split('/', 1)[0] ?? '';
+  return (RESERVED_TOP_SEGMENTS as readonly string[]).includes(top);
+}

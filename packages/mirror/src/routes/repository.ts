@@ -10,6 +10,7 @@ import {
   formatHttpDate,
   isMetasyncError,
   isNotModified,
+  isReservedPath,
   repoPathFromUrl,
   type ContentEncoding,
   type Logger,
@@ -70,7 +71,14 @@ export function createRepositoryHandler(options: RepositoryRouteOptions) {
     const seq = index.seq;
     const entry = index.paths.get(path);
     if (entry === undefined) {
-      await proxy.forward({ path, request, reply, seq });
+      // The primary's own APIs live beside the repository: never reach them through the proxy.
+      if (isReservedPath(path)) {
+        metrics.notFound.inc();
+        metrics.responses.inc({ source: 'refused', status: '404' });
+        await reply.code(404).header('cache-control', 'no-store').send({ code: 'METASYNC_ERR_PATH_NOT_FOUND', message: 'no such path in the repository' });
+        return;
+      }
+      await proxy.forward({ path, query: safeQuery(request.raw.url ?? ''), request, reply, seq });
       return;
     }
     const etag = etagFor(entry.sha256);
@@ -114,4 +122,15 @@ export function createRepositoryHandler(options: RepositoryRouteOptions) {
     }
     await reply.send(createReadStream(file));
   };
+}
+
+/**
+ * The query string passed on to the primary (Packagist's `metadata/changes.json?since=T`
+ * needs it): only plain `key=value` pairs of URL-safe characters, else none.
+ */
+export function safeQuery(url: string): string {
+  const at = url.indexOf('?');
+  if (at === -1) return '';
+  const query = url.slice(at + 1);
+  return query.length <= 200 && /^[A-Za-z0-9_.~-]+=[A-Za-z0-9_.~-]*(&[A-Za-z0-9_.~-]+=[A-Za-z0-9_.~-]*)*$/.test(query) ? query : '';
 }

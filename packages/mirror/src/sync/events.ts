@@ -77,7 +77,7 @@ export function followEvents(options: EventStreamOptions): EventStream {
       if (field === 'event') event = value;
       else if (field === 'data') data.push(value);
     }
-    if (event !== 'head' && event !== 'message') return;
+    if ((event !== 'head' && event !== 'message') || data.length === 0) return;
     let parsed: unknown;
     try {
       parsed = JSON.parse(data.join('\n'));
