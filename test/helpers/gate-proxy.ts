@@ -32,6 +32,7 @@ export async function startGateProxy(target: string): Promise<GateProxy> {
       },
     );
     upstream.on('socket', (socket) => {
+      if (sockets.has(socket)) return;
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
     });
