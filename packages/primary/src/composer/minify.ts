@@ -39,24 +39,28 @@ export function jsonIdentical(a: JsonValue | undefined, b: JsonValue | undefined
 /** MetadataMinifier::minify: versions in file order (newest first) -> diffs. */
 export function minifyVersions(versions: readonly VersionData[]): VersionData[] {
   const minified: VersionData[] = [];
-  let last: VersionData | undefined;
+  // A Map, not an object: `delete` would push an object into slow dictionary mode.
+  let last: Map<string, JsonValue> | undefined;
   for (const version of versions) {
     if (last === undefined) {
-      last = { ...version };
+      last = new Map(Object.entries(version));
       minified.push(version);
       continue;
     }
     const diff: VersionData = {};
-    for (const [key, value] of Object.entries(version)) {
-      if (!isSet(last, key) || !jsonIdentical(last[key], value)) {
+    const keys = Object.keys(version);
+    for (const key of keys) {
+      const value = version[key]!;
+      const previous = last.get(key);
+      if (previous === undefined || previous === null || !jsonIdentical(previous, value)) {
         diff[key] = value;
-        last[key] = value;
+        last.set(key, value);
       }
     }
-    for (const key of Object.keys(last)) {
+    for (const key of last.keys()) {
       if (!isSet(version, key)) {
         diff[key] = UNSET_MARKER;
-        delete last[key];
+        last.delete(key);
       }
     }
     minified.push(diff);

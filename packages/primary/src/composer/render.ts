@@ -48,9 +48,12 @@ function renderP2(name: string, versions: readonly VersionData[]): Buffer {
 
 /** Splits a package's versions into its tagged and dev files, each sorted newest first and minified. */
 export function renderPackage(name: string, versions: readonly VersionData[]): RenderedPackage {
-  const complete = versions.map((version) => completeVersion(name, version));
-  const tagged = complete.filter((version) => !isDevVersion(String(version.version)));
-  const dev = complete.filter((version) => isDevVersion(String(version.version)));
+  const tagged: VersionData[] = [];
+  const dev: VersionData[] = [];
+  for (const version of versions) {
+    const complete = completeVersion(name, version);
+    (isDevVersion(String(complete.version)) ? dev : tagged).push(complete);
+  }
   return {
     tagged: tagged.length === 0 ? undefined : renderP2(name, tagged),
     dev: dev.length === 0 ? undefined : renderP2(name, dev),
