@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { formatIssues, metasyncError, parseListen, parseOptions, readSecret, type OptionSpec } from '@metasync/shared';
+import { PRIMARY_S3_OPTIONS, PRIMARY_S3_SCHEMA_SHAPE, primaryS3Config, type PrimaryS3Config } from './s3-setup.js';
 
 export const OPTION_SPECS = [
   { key: 'source', flag: '--source <dir>', env: 'METASYNC_SOURCE', description: 'Composer repository tree to watch and publish' },
@@ -15,6 +16,7 @@ export const OPTION_SPECS = [
   { key: 'maxBodyBytes', flag: '--max-body-bytes <bytes>', env: 'METASYNC_MAX_BODY_BYTES', description: 'largest accepted request body', defaultValue: '8388608' },
   { key: 'heartbeatMs', flag: '--heartbeat-ms <ms>', env: 'METASYNC_HEARTBEAT_MS', description: 'SSE heartbeat comment interval on the events stream', defaultValue: '15000' },
   { key: 'logLevel', flag: '--log-level <level>', env: 'METASYNC_LOG_LEVEL', description: 'fatal, error, warn, info, debug or trace', defaultValue: 'info' },
+  ...PRIMARY_S3_OPTIONS,
 ] as const satisfies readonly OptionSpec[];
 
 const positiveInt = z.string().regex(/^\d+$/, 'must be a positive integer').transform(Number).pipe(z.number().int().positive());
@@ -40,6 +42,7 @@ const rawSchema = z.object({
   maxBodyBytes: positiveInt,
   heartbeatMs: positiveInt,
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  ...PRIMARY_S3_SCHEMA_SHAPE,
 });
 
 export interface PrimaryConfig {
@@ -56,6 +59,8 @@ export interface PrimaryConfig {
   maxBodyBytes: number;
   heartbeatMs: number;
   logLevel: string;
+  /** S3 write-through; undefined without --s3-bucket. */
+  s3: PrimaryS3Config | undefined;
 }
 
 export type LoadedConfig = { help: true; helpText: string } | { help: false; config: Readonly<PrimaryConfig> };
@@ -96,6 +101,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
       maxBodyBytes: raw.maxBodyBytes,
       heartbeatMs: raw.heartbeatMs,
       logLevel: raw.logLevel,
+      s3: primaryS3Config(raw),
     }),
   };
 }

@@ -2,6 +2,7 @@ import { createLogger, isMetasyncError } from '@metasync/shared';
 import { buildApp } from './app.js';
 import { loadConfig } from './config.js';
 import { openPrimaryCore } from './primary-core.js';
+import { createPrimaryS3 } from './s3-setup.js';
 import { startSourceWatcher } from './watcher.js';
 
 /**
@@ -23,6 +24,8 @@ async function main(): Promise<void> {
   }
   const config = loaded.config;
   const log = createLogger({ name: 'metasync-primary', level: config.logLevel });
+  // With --s3-bucket, a generation is appended (and so announced) only once its objects are in the bucket.
+  const s3 = createPrimaryS3({ config: config.s3, log, snapshotEveryGenerations: config.snapshotEvery, snapshotIntervalMs: config.snapshotIntervalMs });
   const core = await openPrimaryCore({
     dataDir: config.dataDir,
     signingKeyFile: config.signingKeyFile,
@@ -31,7 +34,9 @@ async function main(): Promise<void> {
     snapshotIntervalMs: config.snapshotIntervalMs,
     maxGenerationEntries: config.maxGenerationEntries,
     log,
+    ...(s3 === undefined ? {} : { beforeCommit: (generation) => s3.beforeCommit(generation) }),
   });
+  s3?.start(core);
   const { app } = await buildApp({
     core,
     logger: log,
@@ -59,6 +64,7 @@ async function main(): Promise<void> {
         await watcher?.close();
         await app.close();
         await core.close();
+        await s3?.close();
         log.info({ seq: core.publisher.headSeq() }, 'stopped');
         process.exit(0);
       } catch (err) {

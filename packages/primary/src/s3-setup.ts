@@ -59,7 +59,7 @@ export interface PrimaryS3Config {
   concurrency: number;
 }
 
-type ParsedS3Fields = { [K in keyof typeof PRIMARY_S3_SCHEMA_SHAPE]: z.output<(typeof PRIMARY_S3_SCHEMA_SHAPE)[K]> };
+type ParsedS3Fields = z.output<z.ZodObject<typeof PRIMARY_S3_SCHEMA_SHAPE>>;
 
 /** The S3 part of the primary's config; undefined when no bucket is configured. */
 export function primaryS3Config(raw: ParsedS3Fields): PrimaryS3Config | undefined {
