@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { expandVersions, minifyVersions, UNSET_MARKER, type JsonValue, type VersionData } from './minify.js';
-import { runPhpOracle } from './php-oracle.test-helper.js';
+import { runComposerPhpOracle as runPhpOracle } from '../../../../test/helpers/composer-client.js';
 
 // Keys that PHP and JS order alike (no integer-like keys) and non-empty objects
 // (PHP would turn `{}` into `[]`), so the PHP oracle can compare byte for byte.

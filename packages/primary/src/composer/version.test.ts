@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { runPhpOracle } from './php-oracle.test-helper.js';
+import { runComposerPhpOracle as runPhpOracle } from '../../../../test/helpers/composer-client.js';
 import { compareVersionsNewestFirst, isDevVersion, normalizeBranch, normalizeVersion, parseStability, phpVersionCompare } from './version.js';
 
 const SAMPLES = [
