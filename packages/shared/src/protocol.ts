@@ -204,7 +204,7 @@ export const PACK_CONTENT_TYPE = 'application/x-metasync-pack';
  * primary must not publish one, and a mirror must not proxy one (its proxy
  * fallback would otherwise reach the primary's sync or admin API).
  */
-export const RESERVED_TOP_SEGMENTS = ['sync', 'api', 'admin', 'metrics', 'healthz', 'health'] as const;
+export const RESERVED_TOP_SEGMENTS = ['sync', 'api', 'admin', 'metrics', 'healthz', 'health', 'status'] as const;
 
 export function isReservedPath(path: string): boolean {
   const top = path.split('/', 1)[0] ?? '';

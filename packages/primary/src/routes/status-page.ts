@@ -1,0 +1,18 @@
+import type { FastifyInstance } from 'fastify';
+import type { MirrorRegistry } from '../mirror-registry.js';
+import { collectStatus } from '../status/status-data.js';
+import { STATUS_PAGE_HTML } from '../status/status-page-html.js';
+
+/**
+ *   GET /status            HTML status page (mirrors, lag, health, latency chart)
+ *   GET /status/data.json  the data it polls
+ * Both read-only and public, like the mirrors list they summarise.
+ */
+export function statusPageRoutes(app: FastifyInstance, options: { registry: MirrorRegistry; now: () => number; staleAfterMs: number }): void {
+  app.get('/status', (_request, reply) =>
+    reply.header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store').header('content-security-policy', "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'").send(STATUS_PAGE_HTML),
+  );
+  app.get('/status/data.json', (_request, reply) =>
+    reply.header('cache-control', 'no-store').send(collectStatus({ registry: options.registry, nowMs: options.now(), staleAfterMs: options.staleAfterMs, maxSamples: 300 })),
+  );
+}
