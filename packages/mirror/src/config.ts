@@ -15,7 +15,7 @@ export const MIRROR_OPTIONS = [
   { key: 'gcGraceMs', flag: '--gc-grace-ms <ms>', env: 'METASYNC_GC_GRACE_MS', description: 'how long a dereferenced object stays servable', defaultValue: '600000' },
   { key: 'maxLagMs', flag: '--max-lag-ms <ms>', env: 'METASYNC_MAX_LAG_MS', description: 'freshness: longest time behind (or without news from) the primary', defaultValue: '10000' },
   { key: 'maxLagSeq', flag: '--max-lag-seq <n>', env: 'METASYNC_MAX_LAG_SEQ', description: 'freshness: most generations behind the primary head', defaultValue: '100' },
-  { key: 'pollIntervalMs', flag: '--poll-interval-ms <ms>', env: 'METASYNC_POLL_INTERVAL_MS', description: 'state poll (fallback for lost push events, and liveness)', defaultValue: '2000' },
+  { key: 'pollIntervalMs', flag: '--poll-interval-ms <ms>', env: 'METASYNC_POLL_INTERVAL_MS', description: 'state poll (fallback for lost push events, and liveness)', defaultValue: '1000' },
   { key: 'proxyTimeoutMs', flag: '--proxy-timeout-ms <ms>', env: 'METASYNC_PROXY_TIMEOUT_MS', description: 'total budget of a proxy fallback request', defaultValue: '3000' },
   { key: 'connectTimeoutMs', flag: '--connect-timeout-ms <ms>', env: 'METASYNC_CONNECT_TIMEOUT_MS', description: 'TCP connect timeout to the primary', defaultValue: '2000' },
   { key: 'requestTimeoutMs', flag: '--request-timeout-ms <ms>', env: 'METASYNC_REQUEST_TIMEOUT_MS', description: 'sync request headers/body inactivity timeout', defaultValue: '15000' },

@@ -103,7 +103,7 @@ export function followEvents(options: EventStreamOptions): EventStream {
       // A stream that stayed up a while resets the backoff.
       attempt = Date.now() - startedAt > 10_000 ? 0 : attempt + 1;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, backoffMs(attempt, 100, 5_000));
+        const timer = setTimeout(resolve, backoffMs(attempt, 100, 1_000));
         wake = () => {
           clearTimeout(timer);
           resolve();

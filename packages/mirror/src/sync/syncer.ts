@@ -245,7 +245,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
       } catch (err) {
         failures++;
         status.lastError = isMetasyncError(err) ? err.code : (err as Error).message;
-        const delayMs = backoffMs(failures, 100, 10_000);
+        const delayMs = backoffMs(failures, 100, 5_000);
         logger.warn({ err, failures, retryInMs: delayMs }, 'sync failed');
         scheduleRetry(delayMs);
         return;
