@@ -1,5 +1,5 @@
 import { isMetasyncError, type Logger } from '@metasync/shared';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { createPrimaryMetrics } from './metrics.js';
 import { createMirrorRegistry, type MirrorRegistry } from './mirror-registry.js';
 import { createNotifier, type Notifier } from './notifier.js';
@@ -8,6 +8,7 @@ import { adminRoutes } from './routes/admin.js';
 import { packagistChangesRoutes } from './routes/packagist-changes.js';
 import { publishApiPlugin } from './routes/publish-api.js';
 import { repositoryRoutes } from './routes/repository.js';
+import { statusPageRoutes } from './routes/status-page.js';
 import { syncObjectRoutes } from './routes/sync-objects.js';
 import { syncRoutes } from './routes/sync.js';
 
@@ -18,6 +19,8 @@ export interface AppDeps {
   publishTokens: readonly string[];
   maxBodyBytes: number;
   heartbeatMs: number;
+  /** A mirror more than this behind shows as unhealthy on the status page. */
+  statusStaleAfterMs?: number;
   now?: () => number;
 }
 
@@ -46,6 +49,14 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.maxBodyBytes,
     routerOptions: { maxParamLength: 1024 },
+    // A URL the router cannot even decode (`%zz`) is a refused path, in our error shape.
+    frameworkErrors: (error, _request, reply) => {
+      const path = error.code === 'FST_ERR_BAD_URL';
+      void (reply as FastifyReply).code(400).send({
+        code: path ? 'METASYNC_ERR_PATH_INVALID' : 'METASYNC_ERR_REQUEST_INVALID',
+        message: path ? 'request path has a malformed percent-escape' : error.message,
+      });
+    },
     return503OnClosing: true,
   });
   const notifier = createNotifier({ publisher: core.publisher, heartbeatMs: deps.heartbeatMs, log: logger });
@@ -95,7 +106,7 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
     await app.register(publishApiPlugin, { publisher: core.publisher, tokens: deps.publishTokens, maxBodyBytes: deps.maxBodyBytes });
   }
   adminRoutes(app, { snapshots: core.snapshots, tokens: deps.publishTokens });
-  // H4: a status page route (routes/status-page.ts) registers here.
+  statusPageRoutes(app, { registry, now, staleAfterMs: deps.statusStaleAfterMs ?? 5_000 });
   repositoryRoutes(app, { publisher: core.publisher });
   return { app, notifier, registry };
 }

@@ -121,6 +121,9 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
     dirtyShards.add(basename(dirname(path)));
   }
 
+  /** Puts of the same bytes share one attempt, so no put ever sees another's half-made object. */
+  const inFlight = new Map<string, Promise<StoredObject>>();
+
   async function put(content: Buffer, expectedSha256?: string): Promise<StoredObject> {
     const sha256 = sha256Hex(content);
     if (expectedSha256 !== undefined && expectedSha256 !== sha256) {
@@ -129,27 +132,39 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
         got: sha256,
       });
     }
+    const running = inFlight.get(sha256);
+    if (running !== undefined) return { ...(await running), created: false };
+    const attempt = limit(() => putOnce(sha256, content));
+    inFlight.set(sha256, attempt);
+    try {
+      return await attempt;
+    } finally {
+      inFlight.delete(sha256);
+    }
+  }
+
+  async function putOnce(sha256: string, content: Buffer): Promise<StoredObject> {
     const shard = sha256.slice(0, 2);
     const rawPath = pathOf(sha256, 'identity');
-    let rawSize = await sizeOf(rawPath);
-    if (rawSize !== undefined && rawSize !== content.length) {
-      await dropDamaged(rawPath);
-      rawSize = undefined;
-    }
+    const rawSize = await sizeOf(rawPath);
+    const rawIntact = rawSize === content.length;
     const missing: ('br' | 'gzip')[] = [];
     for (const encoding of ['gzip', 'br'] as const) {
       const siblingPath = pathOf(sha256, encoding);
-      const siblingSize = rawSize === undefined ? undefined : await sizeOf(siblingPath);
-      if (siblingSize === 0) await dropDamaged(siblingPath);
-      if (!siblingSize) missing.push(encoding);
+      const siblingSize = await sizeOf(siblingPath);
+      if (rawIntact && siblingSize !== undefined && siblingSize > 0) continue;
+      // Without an intact raw file, a sibling is a leftover of a put that never completed.
+      if (siblingSize !== undefined) await dropDamaged(siblingPath);
+      missing.push(encoding);
     }
-    if (rawSize !== undefined && missing.length === 0) return { sha256, size: content.length, created: false };
+    if (rawIntact && missing.length === 0) return { sha256, size: content.length, created: false };
     try {
+      if (rawSize !== undefined && !rawIntact) await dropDamaged(rawPath);
       await ensureShard(sha256);
       const compressed = await compressObject(content);
       // Siblings first, raw last: "raw exists" implies the siblings were created.
       await Promise.all(missing.map((encoding) => createFile(pathOf(sha256, encoding), compressed[encoding], shard)));
-      const created = rawSize === undefined ? await createFile(rawPath, content, shard) : false;
+      const created = rawIntact ? false : await createFile(rawPath, content, shard);
       return { sha256, size: content.length, created };
     } catch (err) {
       throw storeError(err, rawPath);
@@ -185,7 +200,7 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
 
   return {
     dir,
-    put: (content, expectedSha256) => limit(() => put(content, expectedSha256)),
+    put,
     has: async (sha256) => (await sizeOf(pathOf(sha256, 'identity'))) !== undefined,
     read: (sha256) => readVariant(sha256, 'identity'),
     readVariant,

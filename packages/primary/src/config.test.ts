@@ -1,0 +1,60 @@
+import { isMetasyncError } from '@metasync/shared';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { OPTION_SPECS, loadConfig } from './config.js';
+
+describe('primary config', () => {
+  it('reads flags with defaults and env twins, argv winning', () => {
+    const loaded = loadConfig(['--data', '/d', '--listen', '127.0.0.1:0', '--journal-keep', '50'], {
+      METASYNC_JOURNAL_KEEP: '7',
+      METASYNC_SOURCE: '/src',
+      METASYNC_PUBLISH_TOKEN: 'a, b',
+    });
+    expect(loaded.help).toBe(false);
+    if (loaded.help) return;
+    expect(loaded.config).toMatchObject({
+      dataDir: '/d',
+      sourceDir: '/src',
+      listen: { host: '127.0.0.1', port: 0 },
+      journalKeep: 50,
+      publishTokens: ['a', 'b'],
+      heartbeatMs: 15_000,
+    });
+    expect(Object.isFrozen(loaded.config)).toBe(true);
+  });
+
+  it('reads publish tokens from a file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'metasync-config-'));
+    try {
+      await writeFile(join(dir, 'token'), 'from-file\n');
+      const loaded = loadConfig(['--data', '/d', '--publish-token-file', join(dir, 'token')], {});
+      expect(!loaded.help && loaded.config.publishTokens).toEqual(['from-file']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reports every problem in one METASYNC_ERR_CONFIG_INVALID', () => {
+    let error: unknown;
+    try {
+      loadConfig(['--listen', 'nope', '--journal-keep', '0'], { METASYNC_LOG_LEVEL: 'loud' });
+    } catch (err) {
+      error = err;
+    }
+    expect(isMetasyncError(error, 'METASYNC_ERR_CONFIG_INVALID')).toBe(true);
+    const message = (error as Error).message;
+    for (const name of ['--data', '--listen', '--journal-keep', '--log-level']) expect(message).toContain(name);
+  });
+
+  it('lists every option and its env twin in --help', () => {
+    const loaded = loadConfig(['--help'], {});
+    expect(loaded.help).toBe(true);
+    if (!loaded.help) return;
+    for (const spec of OPTION_SPECS) {
+      expect(loaded.helpText).toContain(spec.flag.split(' ')[0]);
+      expect(loaded.helpText).toContain(spec.env);
+    }
+  });
+});

@@ -1,0 +1,141 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger, isMetasyncError, sha256Hex } from '@metasync/shared';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { openJournal, type Journal } from './journal.js';
+import type { Manifest } from './manifest.js';
+import type { ObjectStore } from './object-store.js';
+import { createPublisher, type CommitInfo, type PrimaryPublisher } from './publisher.js';
+
+const log = createLogger({ name: 'test', level: 'silent' });
+let dir: string;
+let journal: Journal;
+
+/** An in-memory store: the coalescing tests measure the publisher, not the disk. */
+function memoryStore(): ObjectStore & { syncs: number } {
+  const objects = new Map<string, Buffer>();
+  const store = {
+    dir: '(memory)',
+    syncs: 0,
+    async put(content: Buffer) {
+      const sha256 = sha256Hex(content);
+      const created = !objects.has(sha256);
+      objects.set(sha256, content);
+      return { sha256, size: content.length, created };
+    },
+    async has(sha256: string) {
+      return objects.has(sha256);
+    },
+    async read(sha256: string) {
+      return objects.get(sha256) as Buffer;
+    },
+    async readVariant(sha256: string) {
+      return objects.get(sha256) as Buffer;
+    },
+    pathOf: (sha256: string) => sha256,
+    async sync() {
+      store.syncs++;
+    },
+  };
+  return store;
+}
+
+async function setUp(options: { maxGenerationEntries?: number; now?: () => number } = {}): Promise<{ publisher: PrimaryPublisher; commits: CommitInfo[]; manifest: Manifest }> {
+  journal = (await openJournal({ dir, keepGenerations: 100_000, baseSeq: 0, baseTime: 0, log })).journal;
+  const manifest: Manifest = new Map();
+  const publisher = createPublisher({ store: memoryStore(), journal, manifest, log, ...options });
+  const commits: CommitInfo[] = [];
+  publisher.onCommit((info) => commits.push(info));
+  return { publisher, commits, manifest };
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'metasync-publisher-'));
+});
+afterEach(async () => {
+  vi.useRealTimers();
+  await journal.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const change = (path: string, text: string) => ({ path, content: Buffer.from(text) });
+
+describe('publisher', () => {
+  it('commits a lone change at once, without waiting on any timer', async () => {
+    const { publisher } = await setUp();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'setInterval', 'setImmediate'] });
+    const startedMs = performance.now();
+    const result = await publisher.submit([change('p2/acme/foo.json', '{"v":1}')], 'api');
+    const elapsedMs = performance.now() - startedMs;
+    expect(result).toEqual({ seq: 1 });
+    expect(vi.getTimerCount()).toBe(0);
+    // One journal append + fsync; generous bound for a loaded CI disk.
+    expect(elapsedMs).toBeLessThan(250);
+  });
+
+  it('coalesces a burst of 10,000 path changes into a few generations, every change committed', async () => {
+    const { publisher, commits, manifest } = await setUp({ maxGenerationEntries: 5_000 });
+    const results = await Promise.all(
+      Array.from({ length: 10_000 }, (_, i) => publisher.submit([change(`p2/acme/pkg${i}.json`, `{"n":${i}}`)], 'watch')),
+    );
+    expect(manifest.size).toBe(10_000);
+    expect(commits.length).toBeLessThanOrEqual(5);
+    expect(commits.every((commit) => commit.generation.entries.length <= 5_000)).toBe(true);
+    expect(new Set(results.map((r) => r.seq)).size).toBe(commits.length);
+    expect(publisher.headSeq()).toBe(commits.length);
+  });
+
+  it('puts all changes of one submit in one generation even above the generation cap', async () => {
+    const { publisher, commits } = await setUp({ maxGenerationEntries: 10 });
+    const changes = Array.from({ length: 25 }, (_, i) => change(`p2/acme/pkg${i}.json`, `{"n":${i}}`));
+    await publisher.submit(changes, 'api');
+    expect(commits).toHaveLength(1);
+    expect(commits[0]!.generation.entries).toHaveLength(25);
+  });
+
+  it('rejects a whole submit with one invalid path and applies nothing', async () => {
+    const { publisher, commits, manifest } = await setUp();
+    const error = await publisher
+      .submit([change('p2/acme/ok.json', '{}'), change('p2/../etc/passwd', 'x')], 'api')
+      .catch((err: unknown) => err);
+    expect(isMetasyncError(error, 'METASYNC_ERR_PATH_INVALID')).toBe(true);
+    expect(commits).toHaveLength(0);
+    expect(manifest.size).toBe(0);
+  });
+
+  it('treats unchanged content and deletion of an absent path as no-ops that resolve with the current seq', async () => {
+    const { publisher, commits } = await setUp();
+    await publisher.submit([change('p2/acme/foo.json', '{"v":1}')], 'api');
+    expect(await publisher.submit([change('p2/acme/foo.json', '{"v":1}')], 'watch')).toEqual({ seq: 1 });
+    expect(await publisher.submit([{ path: 'p2/acme/none.json', deleted: true }], 'api')).toEqual({ seq: 1 });
+    expect(commits).toHaveLength(1);
+  });
+
+  it('sets each path mtime to the commit time of the generation that last changed it, strictly increasing', async () => {
+    let clock = 1_000_000;
+    const { publisher } = await setUp({ now: () => clock });
+    await publisher.submit([change('p2/acme/a.json', '1'), change('p2/acme/b.json', '1')], 'api');
+    await publisher.submit([change('p2/acme/b.json', '2')], 'api');
+    expect(publisher.getEntry('p2/acme/a.json')?.mtime).toBe(1_000_000);
+    expect(publisher.getEntry('p2/acme/b.json')?.mtime).toBe(1_000_001);
+    clock = 2_000_000;
+    await publisher.submit([{ path: 'p2/acme/a.json', deleted: true }], 'api');
+    expect(publisher.getEntry('p2/acme/a.json')).toBeUndefined();
+    expect(publisher.headTime()).toBe(2_000_000);
+  });
+
+  it('applies concurrent submits to the same path in submit order', async () => {
+    const { publisher } = await setUp();
+    await Promise.all([1, 2, 3, 4, 5].map((n) => publisher.submit([change('p2/acme/foo.json', `{"v":${n}}`)], 'api')));
+    expect(publisher.getEntry('p2/acme/foo.json')?.sha256).toBe(sha256Hex('{"v":5}'));
+  });
+
+  it('refuses submits once closed, after finishing the queued ones', async () => {
+    const { publisher } = await setUp();
+    const queued = publisher.submit([change('p2/acme/foo.json', '{}')], 'api');
+    await publisher.close();
+    await expect(queued).resolves.toEqual({ seq: 1 });
+    await expect(publisher.submit([change('p2/acme/bar.json', '{}')], 'api')).rejects.toThrow(/shutting down/);
+  });
+});

@@ -1,0 +1,49 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '@metasync/shared';
+import { buildApp, type PrimaryApp } from '../src/app.js';
+import { openPrimaryCore, type PrimaryCore } from '../src/primary-core.js';
+
+export interface TestPrimary extends PrimaryApp {
+  core: PrimaryCore;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+export const TEST_TOKEN = 'test-publish-token';
+
+/** A real primary core on a temp data dir and its app (not listening unless the test calls listen). */
+export async function startTestPrimary(options: { keepGenerations?: number; heartbeatMs?: number; now?: () => number } = {}): Promise<TestPrimary> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'metasync-primary-'));
+  const log = createLogger({ name: 'test-primary', level: 'silent' });
+  const core = await openPrimaryCore({
+    dataDir,
+    signingKeyFile: undefined,
+    keepGenerations: options.keepGenerations ?? 1000,
+    snapshotEveryGenerations: 1000,
+    snapshotIntervalMs: 3_600_000,
+    log,
+  });
+  const built = await buildApp({
+    core,
+    logger: log,
+    publishTokens: [TEST_TOKEN],
+    maxBodyBytes: 1024 * 1024,
+    heartbeatMs: options.heartbeatMs ?? 15_000,
+    ...(options.now === undefined ? {} : { now: options.now }),
+  });
+  return {
+    ...built,
+    core,
+    dataDir,
+    async close() {
+      await built.app.close();
+      await core.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const publish = (primary: TestPrimary, path: string, text: string) =>
+  primary.core.publisher.submit([{ path, content: Buffer.from(text) }], 'api');

@@ -1,0 +1,113 @@
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import { formatHttpDate, sha256Hex } from '@metasync/shared';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { publish, startTestPrimary, type TestPrimary } from './primary-fixture.js';
+
+let primary: TestPrimary;
+afterEach(async () => {
+  await primary.close();
+});
+
+const P2 = '{"packages":{"acme/foo":[{"name":"acme/foo","version":"1.0.0"}]},"minified":"composer/2.0"}';
+
+describe('repository serving', () => {
+  it('serves a published file with exact Last-Modified, content-hash ETag, type and cache headers', async () => {
+    primary = await startTestPrimary();
+    await publish(primary, 'p2/acme/foo.json', P2);
+    const entry = primary.core.publisher.getEntry('p2/acme/foo.json')!;
+    const response = await primary.app.inject({ url: '/p2/acme/foo.json' });
+    expect(response.statusCode).toBe(200);
+    expect(response.body).toBe(P2);
+    expect(response.headers).toMatchObject({
+      etag: `"${sha256Hex(P2)}"`,
+      'last-modified': formatHttpDate(entry.mtime),
+      'content-type': 'application/json',
+      vary: 'accept-encoding',
+      'cache-control': 'public, max-age=60, stale-while-revalidate=30',
+      'x-metasync-seq': '1',
+    });
+  });
+
+  it('answers If-Modified-Since and If-None-Match with 304', async () => {
+    primary = await startTestPrimary();
+    await publish(primary, 'p2/acme/foo.json', P2);
+    const first = await primary.app.inject({ url: '/p2/acme/foo.json' });
+    const byDate = await primary.app.inject({ url: '/p2/acme/foo.json', headers: { 'if-modified-since': first.headers['last-modified'] as string } });
+    expect(byDate.statusCode).toBe(304);
+    expect(byDate.body).toBe('');
+    const byTag = await primary.app.inject({ url: '/p2/acme/foo.json', headers: { 'if-none-match': first.headers.etag as string } });
+    expect(byTag.statusCode).toBe(304);
+    const stale = await primary.app.inject({ url: '/p2/acme/foo.json', headers: { 'if-modified-since': formatHttpDate(Date.parse(first.headers['last-modified'] as string) - 1000) } });
+    expect(stale.statusCode).toBe(200);
+  });
+
+  it('serves the precompressed brotli or gzip variant the client accepts', async () => {
+    primary = await startTestPrimary();
+    await publish(primary, 'p2/acme/foo.json', P2);
+    const br = await primary.app.inject({ url: '/p2/acme/foo.json', headers: { 'accept-encoding': 'gzip, deflate, br' } });
+    expect(br.headers['content-encoding']).toBe('br');
+    expect(brotliDecompressSync(br.rawPayload).toString()).toBe(P2);
+    const gz = await primary.app.inject({ url: '/p2/acme/foo.json', headers: { 'accept-encoding': 'gzip' } });
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(gz.rawPayload).toString()).toBe(P2);
+  });
+
+  it('answers HEAD with the headers and no body', async () => {
+    primary = await startTestPrimary();
+    await publish(primary, 'packages.json', '{"packages":[],"metadata-url":"/p2/%package%.json"}');
+    const head = await primary.app.inject({ method: 'HEAD', url: '/packages.json' });
+    expect(head.statusCode).toBe(200);
+    expect(head.body).toBe('');
+    expect(head.headers.etag).toBeDefined();
+    expect(head.headers['cache-control']).toBe('public, max-age=0, must-revalidate');
+  });
+
+  it('answers a fast 404 with no-store for an unknown path, and for a deleted one', async () => {
+    primary = await startTestPrimary();
+    await publish(primary, 'p2/acme/foo.json', P2);
+    await primary.core.publisher.submit([{ path: 'p2/acme/foo.json', deleted: true }], 'api');
+    for (const url of ['/p2/acme/foo.json', '/p2/acme/unknown.json']) {
+      const response = await primary.app.inject({ url });
+      expect(response.statusCode).toBe(404);
+      expect(response.headers['cache-control']).toBe('no-store');
+      expect(response.json()).toMatchObject({ code: 'METASYNC_ERR_PATH_NOT_FOUND' });
+    }
+  });
+
+  it.each([
+    '/p2/../../etc/passwd',
+    '/p2/%2e%2e/%2e%2e/etc/passwd',
+    '/p2/..%2f..%2fetc%2fpasswd',
+    '/p2/%2E%2E%5C..%5Cetc%5Cpasswd',
+    '/p2/acme/foo.json%00.txt',
+    '/p2//acme/foo.json',
+    '/.git/config',
+    '/p2/acme/%zz.json',
+  ])('refuses %s over a real socket with 400 and reads nothing', async (url) => {
+    primary = await startTestPrimary();
+    await publish(primary, 'p2/acme/foo.json', P2);
+    const readVariant = vi.spyOn(primary.core.publisher.store, 'readVariant');
+    const getEntry = vi.spyOn(primary.core.publisher, 'getEntry');
+    await primary.app.listen({ host: '127.0.0.1', port: 0 });
+    // A real request keeps the raw request target (inject would normalize dot segments away).
+    const response = await rawGet((primary.app.server.address() as AddressInfo).port, url);
+    expect(response.statusCode).toBe(400);
+    expect(JSON.parse(response.body)).toMatchObject({ code: 'METASYNC_ERR_PATH_INVALID' });
+    expect(readVariant).not.toHaveBeenCalled();
+    expect(getEntry).not.toHaveBeenCalled();
+  });
+});
+
+function rawGet(port: number, path: string): Promise<{ statusCode: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, method: 'GET', agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
