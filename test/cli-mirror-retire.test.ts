@@ -1,0 +1,111 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fakeClientConfig, startRoute53Fake, type Route53Fake } from '../infra/test/route53-fake/server.js';
+import { startCluster, type Cluster } from './helpers/cluster.js';
+import { BINS, type Daemon } from './helpers/daemon.js';
+
+const execFileAsync = promisify(execFile);
+
+describe('metasync mirror retire and exit codes (real primary and mirror, Route53 fake)', () => {
+  let cluster: Cluster;
+  let fake: Route53Fake;
+  let dir: string;
+  let mirror: Daemon;
+
+  const cli = async (args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> => {
+    const credentials = fakeClientConfig(fake).credentials;
+    try {
+      const { stdout, stderr } = await execFileAsync(process.execPath, [BINS.cli, ...args], {
+        env: {
+          ...process.env,
+          METASYNC_PRIMARY: cluster.primary.url,
+          METASYNC_DNS_PROVIDER: 'route53',
+          METASYNC_ROUTE53_ZONE_ID: fake.zoneIds[0]!,
+          METASYNC_ROUTE53_SERVICE_NAME: 'repo.example.com',
+          METASYNC_ROUTE53_ENDPOINT: fake.url,
+          METASYNC_DNS_STATE_FILE: join(dir, 'dns-state.json'),
+          METASYNC_DNS_TTL_S: '1',
+          METASYNC_DNS_DRAIN_MARGIN_MS: '200',
+          AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+          AWS_REGION: 'us-east-1',
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+          ...env,
+        },
+        timeout: 60_000,
+      });
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      const e = err as { code?: number; stdout?: string; stderr?: string };
+      return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+    }
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'metasync-cli-retire-'));
+    fake = await startRoute53Fake({ zones: [{ name: 'example.com' }], insyncAfterPolls: 1 });
+    cluster = await startCluster();
+    await cluster.publish('acme/widget', '1.0.0');
+    mirror = (await cluster.startMirror({ mirrorId: 'old', region: 'eu-west-1' })).daemon;
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+    await fake?.close();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('documents its exit codes in --help and exits 2 on a usage error', async () => {
+    const help = await cli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Exit codes:[\s\S]*3 {2}a DNS provider call failed/);
+    expect(help.stdout).toContain('METASYNC_ROUTE53_ZONE_ID');
+    const usage = await cli(['mirror', 'up', 'nobody']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('METASYNC_ERR_CLI_USAGE: mirror nobody is not in the config file');
+  });
+
+  it('exits 3 naming the call when Route53 refuses, and 1 from status while the primary is down', async () => {
+    fake.inject({ action: 'CreateHealthCheck', code: 'AccessDenied', status: 403, message: 'User is not authorized to perform route53:CreateHealthCheck' });
+    const refused = await cli(['mirror', 'up', 'old', '--url', mirror.url, '--region', 'eu-west-1', '--poll-ms', '100']);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toMatch(/METASYNC_ERR_DNS_CALL_FAILED: CreateHealthCheck metasync-[0-9a-f]+ for mirror old failed: AccessDenied: User is not authorized/);
+    const down = await cli(['status'], { METASYNC_PRIMARY: 'http://127.0.0.1:9' });
+    expect(down.code).toBe(1);
+    expect(down.stdout).toContain('primary http://127.0.0.1:9: DOWN');
+  });
+
+  it('retires: record out and INSYNC, one TTL, then the stop command, and only then the health check goes', async () => {
+    const up = await cli(['mirror', 'up', 'old', '--url', mirror.url, '--region', 'eu-west-1', '--poll-ms', '100']);
+    expect(up.code, up.stderr).toBe(0);
+    const listed = await cli(['mirrors', 'list']);
+    expect(listed.stdout).toMatch(/old .*eu-west-1 .*fresh .*registered/);
+    const zone = fake.zoneIds[0]!;
+    const stopCommand = [
+      `curl -sf ${fake.url}/2013-04-01/hostedzone/${zone}/rrset > ${join(dir, 'records-at-stop.xml')}`,
+      `curl -sf ${fake.url}/2013-04-01/healthcheck > ${join(dir, 'checks-at-stop.xml')}`,
+      `kill -TERM ${mirror.child.pid}`,
+    ].join(' && ');
+    const retired = await cli(['mirror', 'retire', 'old', '--url', mirror.url, '--region', 'eu-west-1', '--stop-command', stopCommand, '--timeout-ms', '20000']);
+    expect(retired.code, retired.stderr).toBe(0);
+    // One TTL (1 s) plus the 200 ms margin, counted from the DELETE (INSYNC polling already used some of it).
+    const ttlWaitMs = Number(/dns: wait-ttl \((\d+) ms\)/.exec(retired.stderr)?.[1]);
+    expect(ttlWaitMs).toBeGreaterThan(0);
+    expect(ttlWaitMs).toBeLessThanOrEqual(1200);
+    expect(retired.stderr.indexOf('dns: wait-ttl')).toBeLessThan(retired.stderr.indexOf('stopping old'));
+    expect(retired.stderr.indexOf('stopping old')).toBeLessThan(retired.stderr.indexOf('dns: delete-health-check'));
+    const recordsAtStop = await readFile(join(dir, 'records-at-stop.xml'), 'utf8');
+    const checksAtStop = await readFile(join(dir, 'checks-at-stop.xml'), 'utf8');
+    expect(recordsAtStop).toContain('<ListResourceRecordSetsResponse');
+    expect(recordsAtStop).not.toContain('<SetIdentifier>old</SetIdentifier>');
+    expect(checksAtStop).toMatch(/<CallerReference>metasync-/);
+    expect(await mirror.exited).toMatchObject({ code: 0 });
+    expect(fake.zone(zone).records).toEqual([]);
+    expect(fake.healthChecks()).toEqual([]);
+    const order = fake.calls.filter((call) => ['ChangeResourceRecordSets', 'DeleteHealthCheck'].includes(call));
+    expect(order.slice(-2)).toEqual(['ChangeResourceRecordSets', 'DeleteHealthCheck']);
+  });
+});
