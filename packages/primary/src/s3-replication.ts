@@ -46,6 +46,8 @@ export function createS3Replication(options: S3ReplicationOptions): S3Replicatio
   let lastSeq = 0;
   let headSeq = 0;
   let running: Promise<number | undefined> | undefined;
+  /** A trigger arrived during an upload: run once more after it, so the head is never left behind. */
+  let again = false;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
 
@@ -73,8 +75,19 @@ export function createS3Replication(options: S3ReplicationOptions): S3Replicatio
   }
 
   function uploadInBackground(reason: string): void {
-    if (closed || running !== undefined) return;
-    uploadSnapshot().catch((err: unknown) => log.error({ err, reason, bucket: sink.bucket }, 's3 snapshot upload failed'));
+    if (closed) return;
+    if (running !== undefined) {
+      again = true;
+      return;
+    }
+    uploadSnapshot()
+      .catch((err: unknown) => log.error({ err, reason, bucket: sink.bucket }, 's3 snapshot upload failed'))
+      .finally(() => {
+        if (again) {
+          again = false;
+          uploadInBackground('coalesced');
+        }
+      });
   }
 
   return {

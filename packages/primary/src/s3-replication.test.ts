@@ -1,0 +1,79 @@
+import { createLogger } from '@metasync/shared';
+import { describe, expect, it } from 'vitest';
+import { createS3Replication } from './s3-replication.js';
+import type { PutSnapshotOptions, S3Sink } from './s3-sink.js';
+
+const log = createLogger({ name: 's3-replication-unit', level: 'silent' });
+
+function fakeSink(): { sink: S3Sink; uploads: number[]; release: () => void; durableCalls: string[][] } {
+  const uploads: number[] = [];
+  const durableCalls: string[][] = [];
+  let releaseCurrent: () => void = () => undefined;
+  const sink = {
+    bucket: 'b',
+    prefix: '',
+    putObject: () => Promise.resolve('stored' as const),
+    awaitDurable: (shas: Iterable<string>) => {
+      durableCalls.push([...shas]);
+      return Promise.resolve({ uploaded: 0 });
+    },
+    putSnapshot: (options: PutSnapshotOptions) =>
+      new Promise((resolve) => {
+        uploads.push(options.seq);
+        releaseCurrent = () => resolve({ key: `k${options.seq}`, created: true, objectsUploaded: 0 });
+      }),
+    stats: () => ({ stored: 0, existed: 0, failed: 0, pending: 0 }),
+    drain: () => Promise.resolve(),
+  } as unknown as S3Sink;
+  return { sink, uploads, durableCalls, release: () => releaseCurrent() };
+}
+
+const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('S3 replication', () => {
+  it('uploads the head again when commits arrive during a snapshot upload', async () => {
+    const fake = fakeSink();
+    let head = 1;
+    const replication = createS3Replication({
+      sink: fake.sink,
+      readObject: () => Promise.reject(new Error('not used')),
+      snapshots: { current: () => ({ seq: head, body: Buffer.from('{}'), signature: 'sig' }) },
+      everyGenerations: 1,
+      intervalMs: 60_000,
+      log,
+    });
+    replication.committed(1);
+    await flush();
+    expect(fake.uploads).toEqual([1]);
+    head = 2;
+    replication.committed(2);
+    head = 3;
+    replication.committed(3);
+    await flush();
+    expect(fake.uploads).toEqual([1]);
+    fake.release();
+    await flush();
+    await flush();
+    expect(fake.uploads).toEqual([1, 3]);
+    fake.release();
+    await replication.close();
+    expect(replication.lastSnapshotSeq()).toBe(3);
+  });
+
+  it('waits for exactly the new objects of a generation, not its deletions', async () => {
+    const fake = fakeSink();
+    const replication = createS3Replication({
+      sink: fake.sink,
+      readObject: () => Promise.reject(new Error('not used')),
+      snapshots: { current: () => ({ seq: 0, body: Buffer.from('{}'), signature: 'sig' }) },
+      everyGenerations: 100,
+      intervalMs: 60_000,
+      log,
+    });
+    const sha = 'a'.repeat(64);
+    await replication.beforeCommit({ seq: 1, entries: [{ path: 'p2/a/b.json', sha256: sha, size: 1, mtime: 1 }, { path: 'p2/a/c.json', deleted: true, mtime: 1 }] });
+    await replication.beforeCommit({ seq: 2, entries: [{ path: 'p2/a/c.json', deleted: true, mtime: 2 }] });
+    expect(fake.durableCalls).toEqual([[sha]]);
+    await replication.close();
+  });
+});
