@@ -9,7 +9,7 @@ import { hasErrno, metasyncError, readSecret } from '@metasync/shared';
  * METASYNC_* environment overrides. AWS credentials never appear here: the
  * Route53 client uses the standard AWS chain (env, profile, SSO, instance role).
  */
-const httpUrl = z.string().url().refine((u) => /^https?:$/.test(new URL(u).protocol), 'must be an http(s) URL');
+const httpUrl = z.string().refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), 'must be an http(s) URL');
 
 const mirrorSchema = z.object({
   /** Base URL the CLI reaches the mirror on. */
