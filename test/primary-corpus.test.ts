@@ -11,7 +11,7 @@ describe('corpus generator', () => {
   });
 
   it('has a Packagist-like size distribution: most files a few KB, a long tail', () => {
-    const corpus = generateCorpus({ packages: 3_000, seed: 1 });
+    const corpus = generateCorpus({ packages: 2_000, seed: 1 });
     const sizes = corpus.packages.flatMap((pkg) => renderCorpusPackage(pkg).map((file) => file.content.length)).sort((x, y) => x - y);
     const quantile = (q: number) => sizes[Math.floor(q * (sizes.length - 1))]!;
     expect(quantile(0.5)).toBeGreaterThan(1_000);

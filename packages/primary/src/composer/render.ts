@@ -5,7 +5,7 @@
  */
 import { metasyncError, p2PathFor } from '@metasync/shared';
 import { expandVersions, minifyVersions, type VersionData } from './minify.js';
-import { compareVersionsNewestFirst, isDevVersion, normalizeVersion } from './version.js';
+import { isDevVersion, normalizeVersion, sortNewestFirst } from './version.js';
 
 export const MINIFIED_FORMAT = 'composer/2.0';
 /** Root `metadata-url`: relative, so a mirror serves the file under its own host name. */
@@ -35,15 +35,12 @@ export function completeVersion(name: string, version: VersionData): VersionData
   return complete;
 }
 
-function sortNewestFirst(versions: readonly VersionData[]): VersionData[] {
-  return versions
-    .map((data) => ({ data, version: String(data.version), normalized: String(data.version_normalized) }))
-    .sort(compareVersionsNewestFirst)
-    .map((entry) => entry.data);
+function sortVersions(versions: readonly VersionData[]): VersionData[] {
+  return sortNewestFirst(versions.map((data) => ({ data, version: String(data.version), normalized: String(data.version_normalized) }))).map((entry) => entry.data);
 }
 
 function renderP2(name: string, versions: readonly VersionData[]): Buffer {
-  return Buffer.from(JSON.stringify({ packages: { [name]: minifyVersions(sortNewestFirst(versions)) }, minified: MINIFIED_FORMAT }));
+  return Buffer.from(JSON.stringify({ packages: { [name]: minifyVersions(sortVersions(versions)) }, minified: MINIFIED_FORMAT }));
 }
 
 /** Splits a package's versions into its tagged and dev files, each sorted newest first and minified. */

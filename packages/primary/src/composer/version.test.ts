@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runComposerPhpOracle as runPhpOracle } from '../../../../test/helpers/composer-client.js';
-import { compareVersionsNewestFirst, isDevVersion, normalizeBranch, normalizeVersion, parseStability, phpVersionCompare } from './version.js';
+import { isDevVersion, sortNewestFirst, normalizeBranch, normalizeVersion, parseStability, phpVersionCompare } from './version.js';
 
 const SAMPLES = [
   '1.0.0', 'v1.2', '2.0-beta1', '2.0.0-RC2', '1.0.0-alpha.3', '1.0.0-a2', '1.0.0-b', '1.0.0-pl1', '1.0.0-patch2',
@@ -59,6 +59,13 @@ describe('Composer version rules', () => {
 
   it('sorts newest first with a deterministic tie-break', () => {
     const list = ['1.0.0', '2.0.0-beta1', '2.0.0', '1.10.0', '1.9.0'].map((version) => ({ version, normalized: normalizeVersion(version)! }));
-    expect(list.sort(compareVersionsNewestFirst).map((v) => v.version)).toEqual(['2.0.0', '2.0.0-beta1', '1.10.0', '1.9.0', '1.0.0']);
+    expect(sortNewestFirst(list).map((v) => v.version)).toEqual(['2.0.0', '2.0.0-beta1', '1.10.0', '1.9.0', '1.0.0']);
+    // Tagged versions only: PHP's version_compare is not transitive across arbitrary branch names.
+    const sample = fc
+      .sample(versionLike, { numRuns: 300, seed: 3 })
+      .filter((version) => normalizeVersion(version) !== undefined && !isDevVersion(version))
+      .map((version) => ({ version, normalized: normalizeVersion(version)! }));
+    const sorted = sortNewestFirst(sample);
+    for (let i = 1; i < sorted.length; i++) expect(phpVersionCompare(sorted[i - 1]!.normalized, sorted[i]!.normalized)).toBeGreaterThanOrEqual(0);
   });
 });

@@ -152,15 +152,22 @@ function comparePart(left: string, right: string): number {
  */
 export function phpVersionCompare(a: string, b: string): number {
   if (a === '' || b === '') return a === b ? 0 : a === '' ? -1 : 1;
-  const left = (a.startsWith('#') ? a : canonicalizeVersion(a)).split('.');
-  const right = (b.startsWith('#') ? b : canonicalizeVersion(b)).split('.');
+  return compareCanonicalParts(canonicalParts(a), canonicalParts(b));
+}
+
+/** The parts PHP compares, for callers that compare one version many times (sorting). */
+export function canonicalParts(version: string): string[] {
+  return (version.startsWith('#') ? version : canonicalizeVersion(version)).split('.');
+}
+
+function compareCanonicalParts(left: readonly string[], right: readonly string[]): number {
   let i = 0;
   let j = 0;
   let leftHasNext = true;
   let rightHasNext = true;
   let compare = 0;
   // C checks the first character of the remaining string, so only an empty tail stops here.
-  const restEmpty = (parts: string[], k: number): boolean => k === parts.length - 1 && parts[k] === '';
+  const restEmpty = (parts: readonly string[], k: number): boolean => k === parts.length - 1 && parts[k] === '';
   while (!restEmpty(left, i) && !restEmpty(right, j) && leftHasNext && rightHasNext) {
     leftHasNext = i < left.length - 1;
     rightHasNext = j < right.length - 1;
@@ -181,12 +188,18 @@ export function phpVersionCompare(a: string, b: string): number {
   return 0;
 }
 
-/** Packagist's order inside a p2 file: newest first by normalized version, ties by version string. */
-export function compareVersionsNewestFirst(
-  a: { version: string; normalized: string },
-  b: { version: string; normalized: string },
-): number {
-  const byNormalized = phpVersionCompare(b.normalized, a.normalized);
-  if (byNormalized !== 0) return byNormalized;
-  return a.version < b.version ? -1 : a.version > b.version ? 1 : 0;
+export interface SortableVersion {
+  version: string;
+  normalized: string;
+}
+
+/** Sorts newest first (Packagist's order inside a p2 file), canonicalizing each version once. */
+export function sortNewestFirst<T extends SortableVersion>(versions: readonly T[]): T[] {
+  const keyed = versions.map((entry) => ({ entry, parts: entry.normalized === '' ? undefined : canonicalParts(entry.normalized) }));
+  keyed.sort((a, b) => {
+    const byNormalized = a.parts === undefined || b.parts === undefined ? phpVersionCompare(b.entry.normalized, a.entry.normalized) : compareCanonicalParts(b.parts, a.parts);
+    if (byNormalized !== 0) return byNormalized;
+    return a.entry.version < b.entry.version ? -1 : a.entry.version > b.entry.version ? 1 : 0;
+  });
+  return keyed.map((item) => item.entry);
 }
