@@ -79,6 +79,7 @@ describe('route53 registrar (aws-sdk-client-mock)', () => {
     r53.on(GetChangeCommand).resolvesOnce({ ChangeInfo: { Id: '/change/C1', Status: 'PENDING', SubmittedAt: new Date() } }).resolves({ ChangeInfo: { Id: '/change/C1', Status: 'INSYNC', SubmittedAt: new Date() } });
     r53.on(ListHealthChecksCommand).resolves({ HealthChecks: [], Marker: '', IsTruncated: false, MaxItems: 100 });
     r53.on(DeleteHealthCheckCommand).resolves({});
+    r53.on(ListResourceRecordSetsCommand).resolves({ ResourceRecordSets: [], IsTruncated: false, MaxItems: 300 });
   });
 
   it('derives the CallerReference from zone, regional name, mirror and generation only', () => {
@@ -166,13 +167,14 @@ describe('route53 registrar (aws-sdk-client-mock)', () => {
     expect(state.snapshot()[`route53/${ZONE}/m1`]).toEqual({ generation: 3, obsoleteHealthCheckIds: [] });
   });
 
-  it('refuses to delete a health check that a record still uses', async () => {
-    r53.on(ListResourceRecordSetsCommand, { StartRecordType: 'A' }).resolves({ ResourceRecordSets: [{ ...listedRecord, SetIdentifier: 'other' }], IsTruncated: false, MaxItems: 100 });
-    r53.on(ListResourceRecordSetsCommand, { StartRecordType: 'AAAA' }).resolves({ ResourceRecordSets: [], IsTruncated: false, MaxItems: 100 });
+  it('refuses to delete a health check that a record anywhere in the zone still uses (e.g. retire with the wrong region)', async () => {
+    const inOtherRegion = { ...listedRecord, Name: 'us-east-1.regions.repo.example.com.' };
+    r53.on(ListResourceRecordSetsCommand).resolves({ ResourceRecordSets: [listedAlias, inOtherRegion], IsTruncated: false, MaxItems: 300 });
+    r53.on(ListResourceRecordSetsCommand, { StartRecordName: REGIONAL }).resolves({ ResourceRecordSets: [], IsTruncated: false, MaxItems: 100 });
     await state.put(`route53/${ZONE}/m1`, { generation: 0, healthCheckId: 'hc-1', obsoleteHealthCheckIds: [] });
     await expect(registrar().retire({ mirrorId: 'm1', region: 'eu-west-1' })).rejects.toMatchObject({
       code: 'METASYNC_ERR_DNS_CALL_FAILED',
-      message: expect.stringContaining('health check hc-1 is still used by') as unknown,
+      message: expect.stringContaining('health check hc-1 is still used by us-east-1.regions.repo.example.com. A m1') as unknown,
     });
     expect(r53.commandCalls(DeleteHealthCheckCommand)).toHaveLength(0);
   });

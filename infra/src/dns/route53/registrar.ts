@@ -121,20 +121,14 @@ export function createRoute53Registrar(options: Route53RegistrarOptions): DnsReg
     });
   }
 
-  /** Record sets on the regional name that still name `healthCheckId`. */
-  async function recordsUsingCheck(regionalName: string, healthCheckId: string): Promise<string[]> {
-    const users: string[] = [];
-    for (const type of ADDRESS_TYPES) {
-      for (const set of await listRecordSets(ctx, regionalName, type)) {
-        if (set.HealthCheckId === healthCheckId) users.push(`${set.Name} ${set.Type} ${set.SetIdentifier ?? ''}`);
-      }
-    }
-    return users;
+  /** Record sets anywhere in the zone that still name `healthCheckId` (a wrong --region must not hide one). */
+  async function recordsUsingCheck(healthCheckId: string): Promise<string[]> {
+    return (await listZoneRecordSets(ctx)).filter((set) => set.HealthCheckId === healthCheckId).map((set) => `${set.Name} ${set.Type} ${set.SetIdentifier ?? ''}`);
   }
 
   /** Deletes a check only once no record uses it; NoSuchHealthCheck means an earlier run did it. */
-  async function deleteUnusedCheck(regionalName: string, healthCheckId: string): Promise<void> {
-    const users = await recordsUsingCheck(regionalName, healthCheckId);
+  async function deleteUnusedCheck(healthCheckId: string): Promise<void> {
+    const users = await recordsUsingCheck(healthCheckId);
     if (users.length > 0) {
       throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `health check ${healthCheckId} is still used by ${users.join(', ')}; not deleting it`, { healthCheckId, records: users });
     }
@@ -182,7 +176,7 @@ export function createRoute53Registrar(options: Route53RegistrarOptions): DnsReg
     });
     await step(onStep, 'wait-insync', { changeId }, () => waitInsync(ctx, changeId));
     for (const obsoleteId of [...st.obsoleteHealthCheckIds]) {
-      await step(onStep, 'delete-obsolete-health-check', { healthCheckId: obsoleteId }, () => deleteUnusedCheck(regionalName, obsoleteId));
+      await step(onStep, 'delete-obsolete-health-check', { healthCheckId: obsoleteId }, () => deleteUnusedCheck(obsoleteId));
       st.obsoleteHealthCheckIds = st.obsoleteHealthCheckIds.filter((id) => id !== obsoleteId);
       await options.state.put(key, st);
     }
@@ -254,7 +248,7 @@ export function createRoute53Registrar(options: Route53RegistrarOptions): DnsReg
     if (st.healthCheckId !== undefined) checkIds.add(st.healthCheckId);
     for (const owned of await ownedChecksOf(mirror.mirrorId, regionalName, st)) checkIds.add(owned.id);
     for (const id of checkIds) {
-      await step(onStep, 'delete-health-check', { healthCheckId: id }, () => deleteUnusedCheck(regionalName, id));
+      await step(onStep, 'delete-health-check', { healthCheckId: id }, () => deleteUnusedCheck(id));
     }
     await options.state.put(key, { generation: st.generation + 1, obsoleteHealthCheckIds: [] });
   }
