@@ -28,12 +28,12 @@ describe('S3 write-through from the primary, bootstrap of a new mirror store fro
     cleanups.push(() => s3.stop());
     for (const [name, value] of Object.entries(TEST_S3_ENV)) vi.stubEnv(name, value);
 
-    const primaryS3 = createPrimaryS3({
+    const primaryS3 = (await createPrimaryS3({
       config: { bucket: 'metasync', prefix: 'eu/', region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, checksumMode: 'when-required', uploadChecksum: true, conditionalWrites: false, concurrency: 8 },
       log,
       snapshotEveryGenerations: 1000,
       snapshotIntervalMs: 60_000,
-    })!;
+    }))!;
     const core = await openPrimaryCore({
       dataDir: await tempDir('primary-'),
       signingKeyFile: undefined,

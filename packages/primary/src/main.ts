@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   const config = loaded.config;
   const log = createLogger({ name: 'metasync-primary', level: config.logLevel });
   // With --s3-bucket, a generation is appended (and so announced) only once its objects are in the bucket.
-  const s3 = createPrimaryS3({ config: config.s3, log, snapshotEveryGenerations: config.snapshotEvery, snapshotIntervalMs: config.snapshotIntervalMs });
+  const s3 = await createPrimaryS3({ config: config.s3, log, snapshotEveryGenerations: config.snapshotEvery, snapshotIntervalMs: config.snapshotIntervalMs });
   const core = await openPrimaryCore({
     dataDir: config.dataDir,
     signingKeyFile: config.signingKeyFile,

@@ -1,16 +1,15 @@
-import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { S3_CHECKSUM_MODES, normalizeS3Prefix, s3ClientConfig, type Logger, type OptionSpec, type S3ChecksumMode } from '@metasync/shared';
 import type { JournalGeneration } from './journal-record.js';
-import { createS3Replication, type S3Replication, type SignedSnapshotSource } from './s3-replication.js';
-import { createS3Sink } from './s3-sink.js';
+import type { S3Replication, SignedSnapshotSource } from './s3-replication.js';
 
 /**
  * The primary's optional S3 write-through: its options, and the wiring main.ts
  * calls. Credentials come from the AWS SDK's standard chain (env, profile,
- * instance role), never from flags.
+ * instance role), never from flags. The AWS SDK (~0.5 s and ~20 MB to load) is
+ * imported only when a bucket is configured.
  *
- *   const s3 = createPrimaryS3({ config: config.s3, log });          // undefined when not configured
+ *   const s3 = await createPrimaryS3({ config: config.s3, log, ... });   // undefined when not configured
  *   const core = await openPrimaryCore({ ..., beforeCommit: s3?.beforeCommit });
  *   s3?.start({ publisher: core.publisher, snapshots: core.snapshots });
  *   ... on shutdown, after the publisher closed: await s3?.close();
@@ -89,14 +88,19 @@ export interface PrimaryS3 {
   close(): Promise<void>;
 }
 
-export function createPrimaryS3(options: {
+export async function createPrimaryS3(options: {
   config: PrimaryS3Config | undefined;
   log: Logger;
   snapshotEveryGenerations: number;
   snapshotIntervalMs: number;
-}): PrimaryS3 | undefined {
+}): Promise<PrimaryS3 | undefined> {
   const { config, log } = options;
   if (config === undefined) return undefined;
+  const [{ S3Client }, { createS3Sink }, { createS3Replication }] = await Promise.all([
+    import('@aws-sdk/client-s3'),
+    import('./s3-sink.js'),
+    import('./s3-replication.js'),
+  ]);
   const client = new S3Client(s3ClientConfig({ region: config.region, endpoint: config.endpoint, forcePathStyle: config.forcePathStyle, checksumMode: config.checksumMode }));
   const sink = createS3Sink({
     client,
