@@ -98,18 +98,18 @@ describe('source ingest', () => {
     start();
     write('p2/acme/foo.json', '{"packages":');
     await vi.advanceTimersByTimeAsync(10);
-    files.set('p2/acme/foo.json', '{"packages":{}}'); // no event
+    files.set('p2/acme/foo.json', '{"packages":{"acme/foo":[]}}'); // no event
     await vi.advanceTimersByTimeAsync(500);
     expect(published('p2/acme/foo.json')).toHaveLength(1);
   });
 
   it('refuses JSON that never parses and keeps the published version', async () => {
     start({ jsonSettleMs: 1_000 });
-    write('p2/acme/foo.json', '{"ok":true}');
+    write('include/all.json', '{"ok":true}');
     await vi.advanceTimersByTimeAsync(100);
-    write('p2/acme/foo.json', '{"broken":');
+    write('include/all.json', '{"broken":');
     await vi.advanceTimersByTimeAsync(3_000);
-    expect(published('p2/acme/foo.json')).toHaveLength(1);
+    expect(published('include/all.json')).toHaveLength(1);
     expect(logged.some((l) => l.msg === 'source file refused' && (l.err as { code?: string }).code === 'METASYNC_ERR_SOURCE_REFUSED')).toBe(true);
   });
 
@@ -126,7 +126,7 @@ describe('source ingest', () => {
 
   it('coalesces a burst into far fewer submits than files, losing none', async () => {
     start({ maxBatchPaths: 200 });
-    for (let i = 0; i < 1_000; i++) write(`p2/v/p${i}.json`, `{"i":${i}}`);
+    for (let i = 0; i < 1_000; i++) write(`p2/v/p${i}.json`, `{"packages":{"v/p${i}":[]}}`);
     await vi.advanceTimersByTimeAsync(1_000);
     await ingest.idle();
     expect(fake.manifest.size).toBe(1_000);
@@ -135,26 +135,36 @@ describe('source ingest', () => {
 
   it('deletes only what it published, and a re-created file wins over its deletion', async () => {
     start();
-    write('p2/a/b.json', '{}');
+    write('include/b.json', '{}');
     await vi.advanceTimersByTimeAsync(20);
-    files.delete('p2/a/b.json');
-    ingest.remove('p2/a/b.json');
-    ingest.remove('p2/never/seen.json');
-    write('p2/a/b.json', '{"again":1}');
+    files.delete('include/b.json');
+    ingest.remove('include/b.json');
+    ingest.remove('include/never-seen.json');
+    write('include/b.json', '{"again":1}');
     await vi.advanceTimersByTimeAsync(20);
-    expect(fake.manifest.has('p2/a/b.json')).toBe(true);
-    files.delete('p2/a/b.json');
-    ingest.remove('p2/a/b.json');
+    expect(fake.manifest.has('include/b.json')).toBe(true);
+    files.delete('include/b.json');
+    ingest.remove('include/b.json');
     await vi.advanceTimersByTimeAsync(20);
-    expect(fake.manifest.has('p2/a/b.json')).toBe(false);
-    expect(fake.submits.flat().some((c) => c.path === 'p2/never/seen.json')).toBe(false);
+    expect(fake.manifest.has('include/b.json')).toBe(false);
+    expect(fake.submits.flat().some((c) => c.path === 'include/never-seen.json')).toBe(false);
+  });
+
+  it('refuses a p2 file that holds another package than its path names', async () => {
+    start();
+    write('p2/acme/foo.json', '{"packages":{"evil/other":[]},"minified":"composer/2.0"}');
+    write('p2/acme/bar~dev.json', '{"packages":{"acme/bar":[]},"minified":"composer/2.0"}');
+    await vi.advanceTimersByTimeAsync(20);
+    expect(published('p2/acme/foo.json')).toHaveLength(0);
+    expect(published('p2/acme/bar~dev.json')).toHaveLength(1);
+    expect(logged.some((l) => l.msg === 'source file refused' && l.path === 'p2/acme/foo.json')).toBe(true);
   });
 
   it('skips a change whose bytes are already published', async () => {
     start();
-    write('p2/a/b.json', '{}');
+    write('include/b.json', '{}');
     await vi.advanceTimersByTimeAsync(20);
-    write('p2/a/b.json', '{}');
+    write('include/b.json', '{}');
     await vi.advanceTimersByTimeAsync(20);
     expect(fake.submits).toHaveLength(1);
   });

@@ -20,7 +20,7 @@
  *   event -> touch(path) -> [timer] -> read (p-queue) -> complete? -> batch -> submit
  *                                                          \-> not yet: retry/wait
  */
-import { metasyncError, sha256Hex, type Logger } from '@metasync/shared';
+import { metasyncError, packageKeyFromP2Path, sha256Hex, type Logger } from '@metasync/shared';
 import PQueue from 'p-queue';
 import type { Publisher, SourceChange } from './publisher.js';
 import type { SourceFile, SourceRead } from './watcher-paths.js';
@@ -189,7 +189,8 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
       refuse(path, result.reason);
       return;
     }
-    if (path.endsWith('.json') && !parsesAsJson(result.file.bytes)) {
+    const document = path.endsWith('.json') ? parseJson(result.file.bytes) : undefined;
+    if (document === NOT_JSON) {
       state.jsonFailSince ??= Date.now();
       if (Date.now() - state.jsonFailSince >= jsonSettleMs) {
         state.jsonFailSince = undefined;
@@ -201,6 +202,11 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
       return;
     }
     state.jsonFailSince = undefined;
+    const problem = p2Problem(path, document);
+    if (problem !== undefined) {
+      refuse(path, problem);
+      return;
+    }
     accept(path, result.file);
     wait(state, recheckMs, () => void recheck(path, token, result.file), false);
   }
@@ -306,11 +312,24 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
   };
 }
 
-function parsesAsJson(bytes: Buffer): boolean {
+const NOT_JSON = Symbol('not json');
+
+function parseJson(bytes: Buffer): unknown {
   try {
-    JSON.parse(bytes.toString('utf8'));
-    return true;
+    return JSON.parse(bytes.toString('utf8')) as unknown;
   } catch {
-    return false;
+    return NOT_JSON; // expected while a writer is mid-file
   }
+}
+
+/** composer/mirror's rule: a p2 file must hold exactly the package its path names. */
+export function p2Problem(path: string, document: unknown): string | undefined {
+  const key = packageKeyFromP2Path(path);
+  if (key === undefined) return undefined;
+  const name = key.replace(/~dev$/, '');
+  const packages = (document as { packages?: unknown } | null)?.packages;
+  if (typeof packages !== 'object' || packages === null || Array.isArray(packages)) return 'p2 file has no "packages" object';
+  const names = Object.keys(packages);
+  if (names.length !== 1 || names[0] !== name) return `p2 file for ${name} holds ${JSON.stringify(names.slice(0, 3))}`;
+  return undefined;
 }

@@ -42,7 +42,7 @@ const generationsTouching = (path: string) => commits.filter((c) => c.generation
 beforeEach(async () => {
   base = await mkdtemp(join(tmpdir(), 'metasync-watch-'));
   source = join(base, 'source');
-  await mkdir(join(source, 'p2', 'acme'), { recursive: true });
+  await mkdir(join(source, 'include', 'acme'), { recursive: true });
   logs = [];
   commits = [];
   log = createLogger({ name: 'test', level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
@@ -56,21 +56,21 @@ afterEach(async () => {
 describe('watched source tree', () => {
   it('reconciles on start: publishes the tree, then changes and deletions made while down', async () => {
     await writeFile(join(source, 'packages.json'), '{"packages":[]}');
-    await writeFile(join(source, 'p2/acme/foo.json'), '{"v":1}');
-    await writeFile(join(source, 'p2/acme/bar.json'), '{"v":1}');
+    await writeFile(join(source, 'include/acme/foo.json'), '{"v":1}');
+    await writeFile(join(source, 'include/acme/bar.json'), '{"v":1}');
     await open();
     await startWatching();
-    expect(entryOf('p2/acme/foo.json')).toMatchObject({ sha256: sha('{"v":1}'), origin: 'watch' });
+    expect(entryOf('include/acme/foo.json')).toMatchObject({ sha256: sha('{"v":1}'), origin: 'watch' });
     expect(entryOf('packages.json')).toBeDefined();
     await stopAll();
 
-    await writeFile(join(source, 'p2/acme/foo.json'), '{"v":2}');
-    await unlink(join(source, 'p2/acme/bar.json'));
+    await writeFile(join(source, 'include/acme/foo.json'), '{"v":2}');
+    await unlink(join(source, 'include/acme/bar.json'));
     await open();
     const seqBefore = core!.publisher.headSeq();
     await startWatching();
-    expect(entryOf('p2/acme/foo.json')?.sha256).toBe(sha('{"v":2}'));
-    expect(entryOf('p2/acme/bar.json')).toBeUndefined();
+    expect(entryOf('include/acme/foo.json')?.sha256).toBe(sha('{"v":2}'));
+    expect(entryOf('include/acme/bar.json')).toBeUndefined();
     expect(core!.publisher.headSeq()).toBe(seqBefore + 1);
     await stopAll();
 
@@ -83,42 +83,43 @@ describe('watched source tree', () => {
   it('publishes creates, changes, renames and deletes as they happen', async () => {
     await open();
     await startWatching();
-    await writeFile(join(source, 'p2/acme/foo.json'), '{"v":1}');
-    await waitFor(() => entryOf('p2/acme/foo.json')?.sha256 === sha('{"v":1}'), { what: 'create published', timeoutMs: 5_000 });
-    await writeFile(join(source, 'p2/acme/foo.json'), '{"v":2}');
-    await waitFor(() => entryOf('p2/acme/foo.json')?.sha256 === sha('{"v":2}'), { what: 'change published', timeoutMs: 5_000 });
-    await rename(join(source, 'p2/acme/foo.json'), join(source, 'p2/acme/moved.json'));
-    await waitFor(() => entryOf('p2/acme/foo.json') === undefined && entryOf('p2/acme/moved.json') !== undefined, { what: 'rename published', timeoutMs: 5_000 });
-    await unlink(join(source, 'p2/acme/moved.json'));
-    await waitFor(() => entryOf('p2/acme/moved.json') === undefined, { what: 'delete published', timeoutMs: 5_000 });
-    await mkdir(join(source, 'p2/gone'));
-    await writeFile(join(source, 'p2/gone/a.json'), '{}');
-    await waitFor(() => entryOf('p2/gone/a.json') !== undefined, { what: 'file in new dir', timeoutMs: 5_000 });
-    await rm(join(source, 'p2/gone'), { recursive: true });
-    await waitFor(() => entryOf('p2/gone/a.json') === undefined, { what: 'directory removal published', timeoutMs: 5_000 });
+    await writeFile(join(source, 'include/acme/foo.json'), '{"v":1}');
+    await waitFor(() => entryOf('include/acme/foo.json')?.sha256 === sha('{"v":1}'), { what: 'create published', timeoutMs: 5_000 });
+    await writeFile(join(source, 'include/acme/foo.json'), '{"v":2}');
+    await waitFor(() => entryOf('include/acme/foo.json')?.sha256 === sha('{"v":2}'), { what: 'change published', timeoutMs: 5_000 });
+    await rename(join(source, 'include/acme/foo.json'), join(source, 'include/acme/moved.json'));
+    await waitFor(() => entryOf('include/acme/foo.json') === undefined && entryOf('include/acme/moved.json') !== undefined, { what: 'rename published', timeoutMs: 5_000 });
+    await unlink(join(source, 'include/acme/moved.json'));
+    await waitFor(() => entryOf('include/acme/moved.json') === undefined, { what: 'delete published', timeoutMs: 5_000 });
+    await mkdir(join(source, 'include/gone'));
+    await writeFile(join(source, 'include/gone/a.json'), '{}');
+    await waitFor(() => entryOf('include/gone/a.json') !== undefined, { what: 'file in new dir', timeoutMs: 5_000 });
+    await rm(join(source, 'include/gone'), { recursive: true });
+    await waitFor(() => entryOf('include/gone/a.json') === undefined, { what: 'directory removal published', timeoutMs: 5_000 });
   });
 
   it('ignores temp and editor files and publishes an atomic-rename write once', async () => {
     await open();
     await startWatching();
     for (const name of ['foo.json.tmp', '.#foo.json', 'foo.json~', '.foo.json.swp', 'foo.swp', '.hidden.json']) {
-      await writeFile(join(source, 'p2/acme', name), '{"partial":');
+      await writeFile(join(source, 'include/acme', name), '{"partial":');
     }
     await mkdir(join(source, '.git'));
     await writeFile(join(source, '.git/config.json'), '{}');
     const content = JSON.stringify({ packages: { 'acme/foo': [] } });
-    await writeFile(join(source, 'p2/acme/.foo.json.tmp-1'), content);
-    await rename(join(source, 'p2/acme/.foo.json.tmp-1'), join(source, 'p2/acme/foo.json'));
-    await waitFor(() => entryOf('p2/acme/foo.json')?.sha256 === sha(content), { what: 'atomic write published', timeoutMs: 5_000 });
+    await writeFile(join(source, 'include/acme/.foo.json.tmp-1'), content);
+    await rename(join(source, 'include/acme/.foo.json.tmp-1'), join(source, 'include/acme/foo.json'));
+    await waitFor(() => entryOf('include/acme/foo.json')?.sha256 === sha(content), { what: 'atomic write published', timeoutMs: 5_000 });
     await new Promise((resolve) => setTimeout(resolve, 300)); // let any stray event for the ignored files arrive
-    expect([...core!.publisher.entries()].map(([path]) => path)).toEqual(['p2/acme/foo.json']);
-    expect(generationsTouching('p2/acme/foo.json')).toHaveLength(1);
+    expect([...core!.publisher.entries()].map(([path]) => path)).toEqual(['include/acme/foo.json']);
+    expect(generationsTouching('include/acme/foo.json')).toHaveLength(1);
   });
 
   it('publishes a file written in three chunks 50 ms apart once, complete', async () => {
     await open();
     await startWatching();
     const full = JSON.stringify({ packages: { 'acme/foo': [{ name: 'acme/foo', version: '1.0.0', description: 'x'.repeat(3000) }] }, minified: 'composer/2.0' });
+    await mkdir(join(source, 'p2/acme'), { recursive: true });
     const path = join(source, 'p2/acme/foo.json');
     const third = Math.ceil(full.length / 3);
     await writeFile(path, full.slice(0, third));
@@ -133,18 +134,18 @@ describe('watched source tree', () => {
 
   it('refuses a symlink pointing outside the tree, logging METASYNC_ERR_SOURCE_REFUSED, and follows one inside', async () => {
     await writeFile(join(base, 'secret.json'), '{"secret":true}');
-    await writeFile(join(source, 'p2/acme/real.json'), '{"real":true}');
-    await symlink(join(base, 'secret.json'), join(source, 'p2/acme/outside.json'));
-    await symlink(join(source, 'p2/acme/real.json'), join(source, 'p2/acme/inside.json'));
+    await writeFile(join(source, 'include/acme/real.json'), '{"real":true}');
+    await symlink(join(base, 'secret.json'), join(source, 'include/acme/outside.json'));
+    await symlink(join(source, 'include/acme/real.json'), join(source, 'include/acme/inside.json'));
     await open();
     await startWatching();
-    expect(entryOf('p2/acme/outside.json')).toBeUndefined();
-    expect(entryOf('p2/acme/inside.json')?.sha256).toBe(sha('{"real":true}'));
-    const refusal = logs.find((l) => l.msg === 'source file refused' && l.path === 'p2/acme/outside.json');
+    expect(entryOf('include/acme/outside.json')).toBeUndefined();
+    expect(entryOf('include/acme/inside.json')?.sha256).toBe(sha('{"real":true}'));
+    const refusal = logs.find((l) => l.msg === 'source file refused' && l.path === 'include/acme/outside.json');
     expect((refusal?.err as { code?: string } | undefined)?.code).toBe('METASYNC_ERR_SOURCE_REFUSED');
-    await symlink('/etc/hostname', join(source, 'p2/acme/live.json'));
-    await waitFor(() => logs.some((l) => l.msg === 'source file refused' && l.path === 'p2/acme/live.json'), { what: 'live symlink refused', timeoutMs: 5_000 });
-    expect(entryOf('p2/acme/live.json')).toBeUndefined();
+    await symlink('/etc/hostname', join(source, 'include/acme/live.json'));
+    await waitFor(() => logs.some((l) => l.msg === 'source file refused' && l.path === 'include/acme/live.json'), { what: 'live symlink refused', timeoutMs: 5_000 });
+    expect(entryOf('include/acme/live.json')).toBeUndefined();
   });
 
   it('takes a burst of 10,000 files in far fewer generations than files', async () => {
@@ -153,9 +154,9 @@ describe('watched source tree', () => {
     const seqBefore = core!.publisher.headSeq();
     const startedMs = Date.now();
     const count = 10_000;
-    for (let d = 0; d < 100; d++) await mkdir(join(source, 'p2', `v${d}`));
+    for (let d = 0; d < 100; d++) await mkdir(join(source, 'include', `v${d}`));
     for (let i = 0; i < count; i += 500) {
-      await Promise.all(Array.from({ length: 500 }, (_, k) => writeFile(join(source, 'p2', `v${(i + k) % 100}`, `p${i + k}.json`), `{"n":${i + k}}`)));
+      await Promise.all(Array.from({ length: 500 }, (_, k) => writeFile(join(source, 'include', `v${(i + k) % 100}`, `p${i + k}.json`), `{"n":${i + k}}`)));
     }
     await waitFor(() => [...core!.publisher.entries()].length === count, { what: `${count} files published`, timeoutMs: 60_000, intervalMs: 100 });
     const generations = core!.publisher.headSeq() - seqBefore;
