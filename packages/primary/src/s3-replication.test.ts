@@ -76,4 +76,21 @@ describe('S3 replication', () => {
     expect(fake.durableCalls).toEqual([[sha]]);
     await replication.close();
   });
+
+  it('checks a large generation in slices the sink handles per object, never one bucket listing', async () => {
+    const fake = fakeSink();
+    const replication = createS3Replication({
+      sink: fake.sink,
+      readObject: () => Promise.reject(new Error('not used')),
+      snapshots: { current: () => ({ seq: 0, body: Buffer.from('{}'), signature: 'sig' }) },
+      everyGenerations: 100,
+      intervalMs: 60_000,
+      log,
+    });
+    const entries = Array.from({ length: 600 }, (_, i) => ({ path: `p2/a/p${i}.json`, sha256: i.toString(16).padStart(64, '0'), size: 1, mtime: 1 }));
+    await replication.beforeCommit({ seq: 1, entries });
+    expect(fake.durableCalls.map((call) => call.length)).toEqual([256, 256, 88]);
+    expect(fake.durableCalls.flat()).toEqual(entries.map((e) => e.sha256));
+    await replication.close();
+  });
 });

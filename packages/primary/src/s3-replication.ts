@@ -1,5 +1,5 @@
 import { isDeletion, type ChangeEntry, type Logger } from '@metasync/shared';
-import type { ReadObject, S3Sink } from './s3-sink.js';
+import { LIST_INSTEAD_OF_HEAD, type ReadObject, type S3Sink } from './s3-sink.js';
 
 /**
  * Keeps the primary's S3 bucket in step with its local store:
@@ -55,7 +55,12 @@ export function createS3Replication(options: S3ReplicationOptions): S3Replicatio
     const shas = generation.entries.filter((entry) => !isDeletion(entry)).map((entry) => (entry as { sha256: string }).sha256);
     if (shas.length === 0) return;
     const started = performance.now();
-    const { uploaded } = await sink.awaitDurable(shas, options.readObject);
+    // In slices the sink checks per object (HEAD, PUT): cost follows the generation, never a listing of
+    // the whole bucket, and at most one slice of object bytes is read into memory at a time.
+    let uploaded = 0;
+    for (let i = 0; i < shas.length; i += LIST_INSTEAD_OF_HEAD) {
+      uploaded += (await sink.awaitDurable(shas.slice(i, i + LIST_INSTEAD_OF_HEAD), options.readObject)).uploaded;
+    }
     log.debug({ seq: generation.seq, objects: shas.length, uploaded, durationMs: Math.round(performance.now() - started) }, 's3 generation objects durable');
   }
 

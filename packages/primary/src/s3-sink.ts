@@ -100,7 +100,7 @@ export interface S3Sink {
 }
 
 /** Above this many unknown shas, one listing of the objects folder beats a HEAD each. */
-const LIST_INSTEAD_OF_HEAD = 256;
+export const LIST_INSTEAD_OF_HEAD = 256;
 
 export function createS3Sink(options: S3SinkOptions): S3Sink {
   const { client, bucket, log } = options;
