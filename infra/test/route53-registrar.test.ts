@@ -209,6 +209,17 @@ describe('route53 registrar against the REST-XML fake', () => {
     expect(fake.healthChecks()[0]?.HealthCheckConfig.Port).toBe('9090');
   });
 
+  it('moves a mirror that changed region or address family: the old record (and an alias left empty) go in the same batch', async () => {
+    await registrar().register(m1);
+    await registrar().register(m2);
+    await registrar().register({ ...m1, region: 'us-east-1' });
+    expect(records().filter((r) => r.SetIdentifier === 'm1').map((r) => r.Name)).toEqual(['us-east-1.regions.repo.example.com.']);
+    expect(records().filter((r) => r.Name === 'repo.example.com.').map((r) => r.SetIdentifier).sort()).toEqual(['eu-west-1', 'us-east-1']);
+    await registrar().register({ ...m2, address: '2001:db8::12' });
+    expect(records().filter((r) => r.Name === 'repo.example.com.').map((r) => `${r.SetIdentifier} ${r.Type}`).sort()).toEqual(['eu-west-1 AAAA', 'us-east-1 A']);
+    expectClean([m1, m2]);
+  });
+
   it('retries Throttling and PriorRequestNotComplete with backoff and succeeds', async () => {
     fake.inject({ action: 'CreateHealthCheck', code: 'Throttling', times: 2 });
     fake.inject({ action: 'ChangeResourceRecordSets', code: 'PriorRequestNotComplete', times: 2 });

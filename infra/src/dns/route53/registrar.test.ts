@@ -108,7 +108,7 @@ describe('route53 registrar (aws-sdk-client-mock)', () => {
 
   it('registers in order: save reference, create check, tag, upsert, poll until INSYNC', async () => {
     await registrar().register(mirror);
-    expect(order()).toEqual(['CreateHealthCheck', 'ChangeTagsForResource', 'ChangeResourceRecordSets', 'GetChange', 'GetChange']);
+    expect(order()).toEqual(['CreateHealthCheck', 'ChangeTagsForResource', 'ListResourceRecordSets', 'ChangeResourceRecordSets', 'GetChange', 'GetChange']);
     const ref = deriveCallerReference({ hostedZoneId: ZONE, regionalName: REGIONAL, mirrorId: 'm1', generation: 0 });
     expect(r53.commandCalls(CreateHealthCheckCommand)[0]?.args[0].input.CallerReference).toBe(ref);
     expect(state.snapshot()[`route53/${ZONE}/m1`]).toMatchObject({ callerReference: ref, healthCheckId: 'hc-1', generation: 0 });

@@ -11,6 +11,7 @@ import { metasyncError } from '@metasync/shared';
 import { absoluteName, systemClock, type Clock, type DnsEntry, type DnsRegistrar, type MirrorEndpoint, type MirrorRef, type StepListener } from '../registrar.js';
 import { awsCall, DEFAULT_RETRY, type RetryPolicy } from './aws-call.js';
 import type { Route53Context } from './context.js';
+import { movedRecordDeletes } from './moved-records.js';
 import {
   deriveCallerReference,
   healthCheckConfigFor,
@@ -165,6 +166,7 @@ export function createRoute53Registrar(options: Route53RegistrarOptions): DnsReg
       ),
     );
     const changes: Change[] = [
+      ...(await movedRecordDeletes(ctx, { mirrorId: mirror.mirrorId, keepName: regionalName, keepType: type, regionalSuffix, serviceName })),
       { Action: 'UPSERT', ResourceRecordSet: mirrorRecordSet({ regionalName, mirror, ttlS, healthCheckId }) },
       { Action: 'UPSERT', ResourceRecordSet: latencyAliasRecordSet({ serviceName, regionalName, region: mirror.region, type, hostedZoneId: ctx.hostedZoneId }) },
     ];
