@@ -1,46 +1,52 @@
 import { promisify } from 'node:util';
-import { brotliCompress, constants, gzip } from 'node:zlib';
+import { brotliCompress, brotliCompressSync, constants, gzip, gzipSync } from 'node:zlib';
 
 const brotliAsync = promisify(brotliCompress);
 const gzipAsync = promisify(gzip);
 
 /**
- * Objects are compressed once, at ingest, never per request. The qualities are
- * chosen for the publish latency target, measured on this project's p2-like
- * JSON (Node 20, one core):
+ * Objects are compressed once, at ingest, never per request. Measured on
+ * Packagist-like p2 JSON (Node 20, one core of this 2-core machine; time per
+ * object, compressed size):
  *
- *   size     br q5    br q6    br q9    br q11     gzip 9   gzip 6
- *   2 KB     0.25 ms  0.34 ms  0.90 ms  4.1 ms     0.13 ms  0.04 ms
- *   9 KB     0.13 ms  0.17 ms  1.7 ms   14.5 ms    0.08 ms  0.05 ms
- *   90 KB    0.56 ms  0.65 ms  7.8 ms   132 ms     0.87 ms  0.39 ms
- *   900 KB   7.6 ms   6.9 ms   28 ms    1722 ms    12 ms    6.4 ms
+ *   input    br q4          br q5          br q6          br q9           gzip 6         gzip 9
+ *   1.5 KB   -              38 us  279 B   49 us  279 B   751 us  283 B   26 us  326 B   32 us  326 B
+ *   15 KB    89 us 1182 B   151 us 1051 B  187 us 1051 B  2.0 ms 1063 B   93 us 1426 B   107 us 1305 B
+ *   150 KB   531 us 9872 B  1.1 ms 7765 B  1.2 ms 7784 B  49 ms  7896 B   1.3 ms 11642 B 8.8 ms 10816 B
+ *   (br q11: 4-15 ms for a few KB, 1.7 s for 900 KB.)
  *
- * q11 is 10-100x slower for 5-15% fewer bytes: too slow for "visible in 50 ms"
- * and for a 10k-file burst. q9 costs 10x q6 and was no smaller on this JSON.
- * So: br q6 / gzip 9 up to 64 KiB (sub-ms, the typical p2 file), and br q5 /
- * gzip 6 for the long tail, which keeps a 1 MB object under ~10 ms each.
+ * q9 and q11 cost 10-100x more for no gain on this JSON, so brotli runs at q5
+ * everywhere (q6 was never smaller). gzip 9 is cheap below 64 KiB and 7x the
+ * cost of gzip 6 above for 7% fewer bytes, so large objects use 6.
+ *
+ * Small objects are compressed synchronously: async zlib costs ~2 ms of
+ * threadpool and allocation overhead per call under a burst (measured 2.3 ms vs
+ * 0.34 ms per 1.2 KB object for 2,000 objects), far more than the work itself,
+ * and blocking the loop for well under a millisecond is harmless. Objects above
+ * LARGE_OBJECT_BYTES go to the threadpool so a 1 MB file never stalls serving.
  */
 export const LARGE_OBJECT_BYTES = 64 * 1024;
-
-export function brotliQualityFor(sizeBytes: number): number {
-  return sizeBytes <= LARGE_OBJECT_BYTES ? 6 : 5;
-}
+export const BROTLI_QUALITY = 5;
 
 export function gzipLevelFor(sizeBytes: number): number {
   return sizeBytes <= LARGE_OBJECT_BYTES ? 9 : 6;
 }
 
-/** Both precompressed variants, computed in parallel on the libuv pool. */
+function brotliOptions(sizeBytes: number) {
+  return {
+    params: {
+      [constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY,
+      [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT,
+      [constants.BROTLI_PARAM_SIZE_HINT]: sizeBytes,
+    },
+  };
+}
+
+/** Both precompressed variants of `content`. */
 export async function compressObject(content: Buffer): Promise<{ br: Buffer; gzip: Buffer }> {
-  const [br, gz] = await Promise.all([
-    brotliAsync(content, {
-      params: {
-        [constants.BROTLI_PARAM_QUALITY]: brotliQualityFor(content.length),
-        [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT,
-        [constants.BROTLI_PARAM_SIZE_HINT]: content.length,
-      },
-    }),
-    gzipAsync(content, { level: gzipLevelFor(content.length) }),
-  ]);
+  if (content.length <= LARGE_OBJECT_BYTES) {
+    return { br: brotliCompressSync(content, brotliOptions(content.length)), gzip: gzipSync(content, { level: gzipLevelFor(content.length) }) };
+  }
+  const [br, gz] = await Promise.all([brotliAsync(content, brotliOptions(content.length)), gzipAsync(content, { level: gzipLevelFor(content.length) })]);
   return { br, gzip: gz };
 }

@@ -69,6 +69,24 @@ describe('object store', () => {
     expect(brotliDecompressSync(await store.readVariant(sha256, 'br'))).toEqual(content);
   });
 
+  it('re-creates a leftover object whose bytes are damaged though its size is right (power loss before sync)', async () => {
+    const store = await openObjectStore({ dir });
+    const content = Buffer.from('{"c":3}');
+    const { sha256 } = await store.put(content);
+    await writeFile(store.pathOf(sha256, 'identity'), Buffer.alloc(content.length));
+    expect((await store.put(content)).created).toBe(true);
+    expect(await store.read(sha256)).toEqual(content);
+  });
+
+  it('re-creates an object whose brotli sibling does not decode', async () => {
+    const store = await openObjectStore({ dir });
+    const content = Buffer.from('{"d":4}'.repeat(30));
+    const { sha256 } = await store.put(content);
+    await writeFile(store.pathOf(sha256, 'br'), Buffer.from('garbage'));
+    expect((await store.put(content)).created).toBe(true);
+    expect(brotliDecompressSync(await store.readVariant(sha256, 'br'))).toEqual(content);
+  });
+
   it('answers METASYNC_ERR_OBJECT_NOT_FOUND for an unknown object', async () => {
     const store = await openObjectStore({ dir });
     const error = await store.read(sha256Hex('nope')).catch((err: unknown) => err);

@@ -1,8 +1,10 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readFile, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import * as fsCallback from 'node:fs';
+import { mkdir, open, readFile, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { fsyncDir, hasErrno, metasyncError, objectRelPath, sha256Hex } from '@metasync/shared';
 import { createLimiter } from './concurrency-limit.js';
 import { compressObject } from './object-compression.js';
@@ -10,15 +12,18 @@ import { compressObject } from './object-compression.js';
 /**
  * Content-addressed object store, pnpm cafs style:
  *
- *   <dir>/ab/cdef...        raw bytes, named by their sha256
+ *   <dir>/ab/cdef...        raw bytes, named by their sha256 (the object "exists" iff this does)
  *   <dir>/ab/cdef....gz     gzip, written at ingest
  *   <dir>/ab/cdef....br     brotli, written at ingest
  *   <dir>/tmp/              temp files (same filesystem, cleared on open)
  *
- * Each file is written to a temp file then `link()`ed into place: link fails
- * with EEXIST instead of replacing, so an existing object is never rewritten,
- * even by two concurrent puts of the same bytes. The raw file is linked last,
- * so "raw exists" implies its siblings were created first.
+ * A new object: hash, compress, write the two siblings, then write the raw
+ * bytes to a temp file and `link()` it into place. link fails with EEXIST
+ * instead of replacing, so an existing object is never rewritten, and the raw
+ * file appears whole and last: "raw exists" implies both siblings were written.
+ * Siblings are written in place (no temp + link: 4 fewer syscalls per object,
+ * which is most of a 10k-file burst) because nothing reads a sibling before
+ * its raw file exists, and a put only rewrites siblings while the raw is absent.
  *
  * Durability is batched: puts do not fsync; `sync()` (called by the publisher
  * once per generation, before the journal record that references the objects)
@@ -28,8 +33,11 @@ import { compressObject } from './object-compression.js';
  * process start. So a small generation fsyncs its few files in parallel, and a
  * burst uses one syncfs instead of thousands of fsyncs.
  *
- * A put that finds an object already there checks its sizes (a power loss
- * before the sync can leave a linked but empty file, which is then re-created).
+ * An object found already present may be a leftover of a put whose generation
+ * never committed, unsynced when the power went: so a put that finds one
+ * checks it (raw bytes equal, siblings decode to them) before trusting it, and
+ * re-creates it when damaged. The publisher skips the put for a path whose
+ * content is unchanged, so this check runs only on a true dedupe hit.
  */
 export type ObjectEncoding = 'identity' | 'br' | 'gzip';
 
@@ -59,6 +67,11 @@ const SUFFIX: Record<ObjectEncoding, string> = { identity: '', br: '.br', gzip: 
 /** Above this many new files, one syncfs is cheaper than one fsync each (see above). */
 export const SYNCFS_THRESHOLD_FILES = 64;
 const execFileAsync = promisify(execFile);
+// The callback API skips a FileHandle per call: measurably cheaper on the 10k-file burst path.
+const writeFile = promisify(fsCallback.writeFile);
+const link = promisify(fsCallback.link);
+const unlink = promisify(fsCallback.unlink);
+const stat = promisify(fsCallback.stat);
 
 /** Puts in progress at once: bounds open files and memory under a burst of thousands. */
 export const DEFAULT_PUT_CONCURRENCY = 32;
@@ -72,40 +85,41 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
   const knownShards = new Set<string>(await readdir(dir));
   let dirtyShards = new Set<string>();
   let unsyncedFiles: string[] = [];
+  /** Puts of the same bytes share one attempt, so no put ever sees another's half-made object. */
+  const inFlight = new Map<string, Promise<StoredObject>>();
 
   const pathOf = (sha256: string, encoding: ObjectEncoding): string => join(dir, objectRelPath(sha256) + SUFFIX[encoding]);
 
-  async function ensureShard(sha256: string): Promise<void> {
-    const shard = sha256.slice(0, 2);
+  async function ensureShard(shard: string): Promise<void> {
     if (knownShards.has(shard)) return;
     await mkdir(join(dir, shard), { recursive: true });
     knownShards.add(shard);
     dirtyShards.add('.');
   }
 
-  /** Exclusive create: temp + link. Returns false when the file already existed. */
-  async function createFile(finalPath: string, data: Buffer, shard: string): Promise<boolean> {
+  function written(path: string, shard: string): void {
+    dirtyShards.add(shard);
+    unsyncedFiles.push(path);
+  }
+
+  /** Raw bytes appear whole: temp + link. Returns false when the file already existed. */
+  async function linkRaw(finalPath: string, data: Buffer, shard: string): Promise<boolean> {
     const temp = join(tmpDir, randomBytes(12).toString('hex'));
     try {
       await writeFile(temp, data, { flag: 'wx', mode: 0o644 });
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
-    }
-    try {
       await link(temp, finalPath);
-      dirtyShards.add(shard);
-      unsyncedFiles.push(finalPath);
+      written(finalPath, shard);
       return true;
     } catch (err) {
       if (hasErrno(err, 'EEXIST')) return false;
       throw err;
     } finally {
-      await unlink(temp);
+      await unlink(temp).catch((err: unknown) => {
+        if (!hasErrno(err, 'ENOENT')) throw err;
+      });
     }
   }
 
-  /** Size of the file, or undefined when absent. */
   async function sizeOf(path: string): Promise<number | undefined> {
     try {
       return (await stat(path)).size;
@@ -115,14 +129,29 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
     }
   }
 
-  /** Removes a damaged file so it can be re-created (see the size check in put). */
-  async function dropDamaged(path: string): Promise<void> {
-    await rm(path, { force: true });
-    dirtyShards.add(basename(dirname(path)));
+  async function readIfPresent(path: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(path);
+    } catch (err) {
+      if (hasErrno(err, 'ENOENT')) return undefined;
+      throw err;
+    }
   }
 
-  /** Puts of the same bytes share one attempt, so no put ever sees another's half-made object. */
-  const inFlight = new Map<string, Promise<StoredObject>>();
+  /** True when raw and both siblings are present and decode to `content`. */
+  async function isIntact(sha256: string, content: Buffer): Promise<boolean> {
+    const [raw, gz, br] = await Promise.all([
+      readIfPresent(pathOf(sha256, 'identity')),
+      readIfPresent(pathOf(sha256, 'gzip')),
+      readIfPresent(pathOf(sha256, 'br')),
+    ]);
+    if (raw === undefined || gz === undefined || br === undefined || !raw.equals(content)) return false;
+    try {
+      return gunzipSync(gz).equals(content) && brotliDecompressSync(br).equals(content);
+    } catch {
+      return false; // a truncated or garbage sibling does not decode: re-create it
+    }
+  }
 
   async function put(content: Buffer, expectedSha256?: string): Promise<StoredObject> {
     const sha256 = sha256Hex(content);
@@ -146,25 +175,23 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
   async function putOnce(sha256: string, content: Buffer): Promise<StoredObject> {
     const shard = sha256.slice(0, 2);
     const rawPath = pathOf(sha256, 'identity');
-    const rawSize = await sizeOf(rawPath);
-    const rawIntact = rawSize === content.length;
-    const missing: ('br' | 'gzip')[] = [];
-    for (const encoding of ['gzip', 'br'] as const) {
-      const siblingPath = pathOf(sha256, encoding);
-      const siblingSize = await sizeOf(siblingPath);
-      if (rawIntact && siblingSize !== undefined && siblingSize > 0) continue;
-      // Without an intact raw file, a sibling is a leftover of a put that never completed.
-      if (siblingSize !== undefined) await dropDamaged(siblingPath);
-      missing.push(encoding);
-    }
-    if (rawIntact && missing.length === 0) return { sha256, size: content.length, created: false };
     try {
-      if (rawSize !== undefined && !rawIntact) await dropDamaged(rawPath);
-      await ensureShard(sha256);
+      const rawSize = await sizeOf(rawPath);
+      if (rawSize !== undefined) {
+        if (rawSize === content.length && (await isIntact(sha256, content))) return { sha256, size: content.length, created: false };
+        await rm(rawPath, { force: true });
+        dirtyShards.add(shard);
+      }
+      await ensureShard(shard);
       const compressed = await compressObject(content);
-      // Siblings first, raw last: "raw exists" implies the siblings were created.
-      await Promise.all(missing.map((encoding) => createFile(pathOf(sha256, encoding), compressed[encoding], shard)));
-      const created = rawIntact ? false : await createFile(rawPath, content, shard);
+      await Promise.all(
+        (['gzip', 'br'] as const).map(async (encoding) => {
+          const path = pathOf(sha256, encoding);
+          await writeFile(path, compressed[encoding], { mode: 0o644 });
+          written(path, shard);
+        }),
+      );
+      const created = await linkRaw(rawPath, content, shard);
       return { sha256, size: content.length, created };
     } catch (err) {
       throw storeError(err, rawPath);

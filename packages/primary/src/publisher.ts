@@ -1,4 +1,4 @@
-import { assertRepoPath, metasyncError, type Logger } from '@metasync/shared';
+import { assertRepoPath, metasyncError, sha256Hex, type Logger } from '@metasync/shared';
 import type { Journal } from './journal.js';
 import type { JournalEntry, JournalGeneration, Origin } from './journal-record.js';
 import type { Manifest, ManifestEntry } from './manifest.js';
@@ -103,7 +103,11 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
     const prepared = await Promise.all(
       changes.map(async (change): Promise<PreparedChange> => {
         if ('deleted' in change) return { path: change.path, deleted: true };
-        const stored = await store.put(change.content);
+        // Unchanged content (a reconcile, a rewrite of the same bytes) needs no store work: the
+        // object is already committed, and the primary never deletes objects.
+        const sha256 = sha256Hex(change.content);
+        if (manifest.get(change.path)?.sha256 === sha256) return { path: change.path, sha256, size: change.content.length };
+        const stored = await store.put(change.content, sha256);
         return { path: change.path, sha256: stored.sha256, size: stored.size };
       }),
     );
