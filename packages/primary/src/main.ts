@@ -11,9 +11,6 @@ import { startSourceWatcher } from './watcher.js';
  * and queued commits, close the journal, exit 0.
  */
 async function main(): Promise<void> {
-  // The object store and journal are fs-bound: more libuv threads overlap I/O waits in a burst.
-  // (Read lazily by libuv at its first pool use, which comes after this line.)
-  process.env.UV_THREADPOOL_SIZE ??= '16';
   let loaded;
   try {
     loaded = loadConfig(process.argv.slice(2), process.env);
