@@ -3,7 +3,8 @@
  * the mapping from a file under --source to a repository path, and a read that
  * refuses symlinks leading out of the tree (checked before any byte is read).
  */
-import { lstat, readFile, realpath, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readlink, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { relative, sep } from 'node:path';
 import { hasErrno, isRepoPath } from '@metasync/shared';
 
@@ -48,31 +49,43 @@ function isInside(rootReal: string, target: string): boolean {
 }
 
 /**
- * Reads `relPath` under the root. A symlink is followed only when its target
- * resolves inside the root; the bytes are then read from that resolved target,
- * so a link swapped after the check cannot lead outside.
+ * Reads `relPath` under the root without a check-then-use race: the file is
+ * opened first (following symlinks), then the path the kernel actually opened
+ * (`/proc/self/fd/N`, realpath where /proc is missing) must lie inside the
+ * root before a single byte is read. A symlink leading out, directly or through
+ * a parent directory, is refused; nothing outside is ever read.
  */
 export async function readSourceFile(options: ReadSourceOptions, relPath: string): Promise<SourceRead> {
   if (!isRepoPath(relPath)) return { kind: 'refused', reason: 'not a valid repository path' };
   const absolute = `${options.rootReal}${sep}${relPath.split('/').join(sep)}`;
+  let handle: FileHandle;
   try {
-    const link = await lstat(absolute);
-    let target = absolute;
-    if (link.isSymbolicLink()) {
-      target = await realpath(absolute);
-      if (!isInside(options.rootReal, target)) return { kind: 'refused', reason: `symlink points outside the source tree (to ${target})` };
-    } else if (!isInside(options.rootReal, await realpath(absolute))) {
-      return { kind: 'refused', reason: 'a parent directory is a symlink leading outside the source tree' };
-    }
-    const info = await stat(target);
-    if (!info.isFile()) return { kind: 'skipped' };
-    if (info.size > options.maxFileBytes) return { kind: 'refused', reason: `larger than ${options.maxFileBytes} bytes` };
-    const bytes = await readFile(target);
-    return { kind: 'file', file: { bytes, size: bytes.length, mtimeMs: info.mtimeMs } };
+    // O_NONBLOCK: a FIFO dropped into the tree must not block the open.
+    handle = await open(absolute, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) return { kind: 'missing' };
     if (hasErrno(err, 'ELOOP')) return { kind: 'refused', reason: 'symlink loop' };
     throw err;
+  }
+  try {
+    const opened = await openedPath(handle, absolute);
+    if (!isInside(options.rootReal, opened)) return { kind: 'refused', reason: `resolves outside the source tree (to ${opened})` };
+    const info = await handle.stat();
+    if (!info.isFile()) return { kind: 'skipped' };
+    if (info.size > options.maxFileBytes) return { kind: 'refused', reason: `larger than ${options.maxFileBytes} bytes` };
+    const bytes = await handle.readFile();
+    return { kind: 'file', file: { bytes, size: bytes.length, mtimeMs: info.mtimeMs } };
+  } finally {
+    await handle.close();
+  }
+}
+
+async function openedPath(handle: FileHandle, absolute: string): Promise<string> {
+  try {
+    return await readlink(`/proc/self/fd/${handle.fd}`);
+  } catch (err) {
+    if (!hasErrno(err, 'ENOENT')) throw err;
+    return realpath(absolute); // no /proc: fall back to resolving the name
   }
 }
 

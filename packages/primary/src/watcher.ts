@@ -68,6 +68,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
   watcher.on('unlinkDir', (absolute: string) => withPath(toPath(absolute), (prefix) => removeTree(publisher, ingest, prefix)));
   watcher.on('error', (err: unknown) => log.error({ err, sourceDir: rootReal }, 'source watcher failed'));
   await once(watcher, 'ready');
+  const watchingMs = Date.now() - startedMs;
 
   try {
     ingest.hold();
@@ -83,7 +84,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
     await ingest.settled();
     ingest.release();
     await ingest.idle();
-    log.info({ sourceDir: rootReal, files: files.size, deleted, seq: publisher.headSeq(), durationMs: Date.now() - startedMs }, 'source tree reconciled');
+    log.info({ sourceDir: rootReal, files: files.size, deleted, seq: publisher.headSeq(), watchingMs, durationMs: Date.now() - startedMs }, 'source tree reconciled');
   } catch (err) {
     await watcher.close();
     await ingest.close();
