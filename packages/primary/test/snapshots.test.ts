@@ -1,0 +1,116 @@
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger, generateSigningKeyPem, signingKeyFromPem, snapshotSchema, verifyBody } from '@metasync/shared';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../../../test/helpers/wait-for.js';
+import { openPrimaryCore, type PrimaryCore, type PrimaryCoreOptions } from '../src/primary-core.js';
+import { GENERATED_KEY_FILE } from '../src/signing-key.js';
+import { loadLatestSnapshot } from '../src/snapshots.js';
+import { TEST_TOKEN, startTestPrimary, type TestPrimary } from './primary-fixture.js';
+
+let dataDir: string;
+let core: PrimaryCore | undefined;
+let primary: TestPrimary | undefined;
+let warnings: string[];
+
+beforeEach(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'metasync-snapshots-'));
+  warnings = [];
+});
+afterEach(async () => {
+  await core?.close();
+  core = undefined;
+  await primary?.close();
+  primary = undefined;
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+async function open(options: Partial<PrimaryCoreOptions> = {}): Promise<PrimaryCore> {
+  const log = createLogger({ name: 'test', level: 'warn' }, {
+    write: (line: string) => void warnings.push((JSON.parse(line) as { msg: string }).msg),
+  });
+  core = await openPrimaryCore({
+    dataDir,
+    signingKeyFile: undefined,
+    keepGenerations: 1000,
+    snapshotEveryGenerations: 1000,
+    snapshotIntervalMs: 3_600_000,
+    log,
+    ...options,
+  });
+  return core;
+}
+
+const publish = (c: PrimaryCore, i: number) => c.publisher.submit([{ path: `p2/acme/p${i}.json`, content: Buffer.from(`{"i":${i}}`) }], i % 2 === 0 ? 'api' : 'watch');
+
+describe('snapshots and retention', () => {
+  it('writes a signed snapshot file every N generations that verifies with the primary key', async () => {
+    const c = await open({ snapshotEveryGenerations: 3 });
+    for (let i = 1; i <= 4; i++) await publish(c, i);
+    await waitFor(() => c.snapshots.lastSnapshotSeq() >= 3, { timeoutMs: 5_000, what: 'snapshot at seq 3' });
+    const loaded = await loadLatestSnapshot(join(dataDir, 'snapshots'));
+    expect(loaded?.seq).toBeGreaterThanOrEqual(3);
+    expect(loaded?.manifest.get('p2/acme/p2.json')?.origin).toBe('api');
+    expect(loaded?.manifest.get('p2/acme/p1.json')?.origin).toBe('watch');
+    const current = c.snapshots.current();
+    verifyBody(current.body, current.signature, {
+      keys: [{ keyId: c.key.keyId, publicKey: c.key.publicKey, active: true }],
+      nowMs: Date.now(),
+      what: 'snapshot',
+    });
+    expect(snapshotSchema.parse(JSON.parse(current.body.toString())).entries).toHaveLength(4);
+  });
+
+  it('drops journal segments a snapshot covers and restarts from the snapshot with the same state', async () => {
+    const c = await open({ keepGenerations: 5, segmentMaxBytes: 400 });
+    for (let i = 1; i <= 30; i++) await publish(c, i);
+    const segmentsBefore = (await readdir(join(dataDir, 'journal'))).length;
+    await c.snapshots.take();
+    const segmentsAfter = (await readdir(join(dataDir, 'journal'))).length;
+    expect(segmentsAfter).toBeLessThan(segmentsBefore);
+    await publish(c, 31);
+    const before = new Map(c.publisher.entries());
+    await c.close();
+    core = undefined;
+    const reopened = await open({ keepGenerations: 5, segmentMaxBytes: 400 });
+    expect(reopened.publisher.headSeq()).toBe(31);
+    expect(new Map(reopened.publisher.entries())).toEqual(before);
+    expect(reopened.publisher.journal.oldestSeq()).toBe(26);
+  });
+
+  it('creates a 0600 signing key in the data dir once, warns, and reuses it', async () => {
+    const first = await open();
+    const keyId = first.key.keyId;
+    expect((await stat(join(dataDir, GENERATED_KEY_FILE))).mode & 0o777).toBe(0o600);
+    expect(warnings.filter((w) => w.includes('signing-key-file'))).toHaveLength(1);
+    await first.close();
+    core = undefined;
+    expect((await open()).key.keyId).toBe(keyId);
+  });
+
+  it('signs with --signing-key-file when given and creates no key', async () => {
+    const pem = generateSigningKeyPem();
+    const keyFile = join(dataDir, '..', `${Date.now()}-key.pem`);
+    await writeFile(keyFile, pem, { mode: 0o600 });
+    try {
+      const c = await open({ signingKeyFile: keyFile });
+      expect(c.key.keyId).toBe(signingKeyFromPem(pem).keyId);
+      await expect(stat(join(dataDir, GENERATED_KEY_FILE))).rejects.toThrow();
+      expect(warnings).toHaveLength(0);
+    } finally {
+      await rm(keyFile, { force: true });
+    }
+  });
+
+  it('writes a snapshot on demand through the admin call, which needs the publish token', async () => {
+    primary = await startTestPrimary();
+    await primary.core.publisher.submit([{ path: 'p2/acme/a.json', content: Buffer.from('1') }], 'api');
+    expect((await primary.app.inject({ method: 'POST', url: '/admin/snapshot' })).statusCode).toBe(401);
+    expect((await primary.app.inject({ method: 'POST', url: '/admin/snapshot', headers: { authorization: 'Bearer wrong' } })).statusCode).toBe(403);
+    const response = await primary.app.inject({ method: 'POST', url: '/admin/snapshot', headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ seq: 1 });
+    expect((await loadLatestSnapshot(join(primary.dataDir, 'snapshots')))?.seq).toBe(1);
+  });
+});
