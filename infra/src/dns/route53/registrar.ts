@@ -174,7 +174,8 @@ export function createRoute53Registrar(options: Route53RegistrarOptions): DnsReg
       const out = await call(`ChangeResourceRecordSets UPSERT ${regionalName} ${type} ${mirror.mirrorId}`, { record: regionalName, setIdentifier: mirror.mirrorId }, () =>
         ctx.client.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ctx.hostedZoneId, ChangeBatch: { Comment: `metasync register ${mirror.mirrorId}`, Changes: changes } })),
       );
-      return out.ChangeInfo?.Id ?? '';
+      if (out.ChangeInfo?.Id === undefined) throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `ChangeResourceRecordSets for ${mirror.mirrorId} answered without a change Id`, { record: regionalName });
+      return out.ChangeInfo.Id;
     });
     await step(onStep, 'wait-insync', { changeId }, () => waitInsync(ctx, changeId));
     for (const obsoleteId of [...st.obsoleteHealthCheckIds]) {
