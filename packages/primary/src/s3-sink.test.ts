@@ -1,3 +1,4 @@
+import { createServer, type Socket } from 'node:net';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createLogger, generateSigningKeyPem, isMetasyncError, s3ClientConfig, s3ObjectKey, s3SnapshotKey, sha256Hex, signBody, signingKeyFromPem, type Snapshot } from '@metasync/shared';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -172,5 +173,31 @@ describe('S3 sink', () => {
     await expect(sink({ client: conditionalClient, conditionalWrites: true }).putObject(sha, bytes)).resolves.toBe('existed');
     expect(sent).toHaveLength(1);
     expect(sent.some((command) => command instanceof HeadObjectCommand)).toBe(false);
+  });
+
+  it('gives up on an endpoint that accepts connections but never answers, instead of stalling the publish', async () => {
+    const sockets = new Set<Socket>();
+    const hung = createServer((socket) => {
+      sockets.add(socket);
+    });
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    const { port } = hung.address() as { port: number };
+    const hungClient = new S3Client({
+      ...s3ClientConfig({ region: 'us-east-1', endpoint: `http://127.0.0.1:${port}`, forcePathStyle: true, requestTimeoutMs: 150 }),
+      credentials: TEST_S3_CREDENTIALS,
+      maxAttempts: 1,
+    });
+    try {
+      const { sha, bytes } = object('hung');
+      const started = Date.now();
+      const err: unknown = await sink({ client: hungClient, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 1 } }).putObject(sha, bytes).catch((e: unknown) => e);
+      expect(isMetasyncError(err, 'METASYNC_ERR_S3_CALL_FAILED')).toBe(true);
+      expect((err as Error).message).toMatch(/HeadObject .* after 2 attempt/);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      hungClient.destroy();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => hung.close(resolve));
+    }
   });
 });

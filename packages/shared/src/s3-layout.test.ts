@@ -39,6 +39,7 @@ describe('s3 layout', () => {
       forcePathStyle: true,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000, throwOnRequestTimeout: true },
     });
     expect(s3ClientConfig({ region: 'eu-west-1', checksumMode: 'when-supported' })).toMatchObject({ forcePathStyle: false, requestChecksumCalculation: 'WHEN_SUPPORTED' });
   });

@@ -82,6 +82,10 @@ export interface S3ConnectionOptions {
   /** Path-style URLs (`endpoint/bucket/key`), needed by most S3-compatible servers. */
   forcePathStyle?: boolean | undefined;
   checksumMode?: S3ChecksumMode | undefined;
+  /** TCP connect budget; default 5 s. */
+  connectTimeoutMs?: number | undefined;
+  /** Whole-request budget, so a hung endpoint cannot stall a publish forever; default 30 s. */
+  requestTimeoutMs?: number | undefined;
 }
 
 /** The subset of the SDK's S3ClientConfig this project sets; credentials come from the SDK's standard chain. */
@@ -91,6 +95,8 @@ export interface S3ClientConfigShape {
   forcePathStyle: boolean;
   requestChecksumCalculation: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
   responseChecksumValidation: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
+  /** NodeHttpHandler options (the SDK's default has no timeouts at all). */
+  requestHandler: { connectionTimeout: number; requestTimeout: number; throwOnRequestTimeout: true };
 }
 
 export function s3ClientConfig(options: S3ConnectionOptions): S3ClientConfigShape {
@@ -101,5 +107,6 @@ export function s3ClientConfig(options: S3ConnectionOptions): S3ClientConfigShap
     forcePathStyle: options.forcePathStyle ?? false,
     requestChecksumCalculation: checksum,
     responseChecksumValidation: checksum,
+    requestHandler: { connectionTimeout: options.connectTimeoutMs ?? 5_000, requestTimeout: options.requestTimeoutMs ?? 30_000, throwOnRequestTimeout: true },
   };
 }
