@@ -51,7 +51,7 @@ async function main(): Promise<number> {
     options,
     workDir,
     cpu: planCpus(options.pin),
-    log: (message) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`),
+    log: (message) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)} rss ${(process.memoryUsage.rss() / 2 ** 20).toFixed(0)}M] ${message}\n`),
     defer: (stop) => stops.push(stop),
     observations: {},
   };
@@ -81,7 +81,6 @@ async function main(): Promise<number> {
     }
   } finally {
     await runStops(stops);
-    if (!options.keep && options.workDir === undefined) await rm(workDir, { recursive: true, force: true });
   }
   const report: BenchReport = {
     startedAt: startedAt.toISOString(),
@@ -94,7 +93,11 @@ async function main(): Promise<number> {
   const out = options.out ?? join(REPO_ROOT, 'bench', 'results', `${startedAt.toISOString().replaceAll(':', '-').slice(0, 19)}.json`);
   await writeReport(out, report);
   console.log(renderTable(report));
-  console.log(`\nresults: ${out}${options.keep ? `\nscratch kept: ${workDir}` : ''}`);
+  console.log(`\nresults: ${out}${options.keep || options.workDir !== undefined ? `\nscratch kept: ${workDir}` : ''}`);
+  if (!options.keep && options.workDir === undefined) {
+    ctx.log(`removing ${workDir}`);
+    await rm(workDir, { recursive: true, force: true });
+  }
   return results.some((result) => result.status === 'failed') ? 1 : 0;
 }
 

@@ -44,6 +44,9 @@ export const serveBench: Bench = async (ctx) => {
       notes.push('not pinned: servers and wrk share all cores');
     }
     const nginxResult = await measure(ctx, nginx.url, paths);
+    if (nginxResult.statusErrors + nginxResult.socketErrors > 0) {
+      throw new Error(`the nginx baseline failed ${nginxResult.statusErrors} responses with status >= 400 and ${nginxResult.socketErrors} socket errors (see ${join(ctx.workDir, 'nginx-prefix', 'error.log')}): the comparison would be void`);
+    }
     const nginxWorker = nginxWorkers[0];
     if (nginxWorker !== undefined) ctx.observations.nginxWorkerMemoryAfterServe = await readProcMemory(nginxWorker);
     const mirrorResult = await measure(ctx, mirror.url, paths);

@@ -25,12 +25,17 @@ export interface Nginx {
 
 /**
  * Renders a static-serving config the way a performance-minded operator would
- * write it: one worker, sendfile, keep-alive, open_file_cache, `gzip_static on`
+ * write it: one worker, sendfile, keep-alive, open_file_cache (sized to the fd
+ * limit), `gzip_static on`
  * (precompressed siblings, no per-request compression), no access log.
  */
-export function renderNginxConfig(options: { root: string; prefix: string; port: number; workerProcesses: number; runAsRoot: boolean }): string {
+export function renderNginxConfig(options: { root: string; prefix: string; port: number; workerProcesses: number; runAsRoot: boolean; maxOpenFiles: number }): string {
   const { root, prefix, port } = options;
+  // open_file_cache holds descriptors open: keep it well under the fd limit
+  // nginx can actually get (it cannot raise past the hard limit).
+  const openFileCacheMax = Math.max(1000, Math.min(200_000, Math.floor(options.maxOpenFiles * 0.8)));
   return `${options.runAsRoot ? 'user root;\n' : ''}worker_processes ${options.workerProcesses};
+worker_rlimit_nofile ${options.maxOpenFiles};
 error_log ${join(prefix, 'error.log')} warn;
 pid ${join(prefix, 'nginx.pid')};
 events { worker_connections 4096; }
@@ -48,7 +53,7 @@ http {
   tcp_nodelay on;
   keepalive_timeout 65;
   keepalive_requests 1000000;
-  open_file_cache max=200000 inactive=60s;
+  open_file_cache max=${openFileCacheMax} inactive=60s;
   open_file_cache_valid 60s;
   gzip_static on;
   server {
@@ -71,6 +76,7 @@ export async function startNginx(options: StartNginxOptions): Promise<Nginx> {
     port,
     workerProcesses: options.workerProcesses ?? 1,
     runAsRoot: process.getuid?.() === 0,
+    maxOpenFiles: await readHardOpenFilesLimit(),
   });
   await writeFile(configPath, config);
   const child = spawn(NGINX_BIN, ['-c', configPath, '-p', options.prefix, '-e', join(options.prefix, 'error.log'), '-g', 'daemon off;'], {
@@ -110,6 +116,15 @@ async function stopChild(child: ChildProcess, exited: Promise<void>, graceMs: nu
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
+}
+
+/** The hard RLIMIT_NOFILE of this process (what nginx, started by it, can raise its soft limit to). */
+export async function readHardOpenFilesLimit(): Promise<number> {
+  const text = await readFile('/proc/self/limits', 'utf8');
+  const match = /^Max open files\s+\S+\s+(\S+)/m.exec(text);
+  const hard = match?.[1] === 'unlimited' ? 1_048_576 : Number(match?.[1]);
+  if (!Number.isInteger(hard) || hard <= 0) throw new Error(`expected a 'Max open files' line in /proc/self/limits, got ${JSON.stringify(match?.[0])}`);
+  return Math.min(hard, 1_048_576);
 }
 
 export async function readChildPids(pid: number): Promise<number[]> {
