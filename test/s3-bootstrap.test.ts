@@ -1,5 +1,5 @@
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { getChecked, publishMany, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
+import { PUBLISH_TOKEN, getChecked, publishMany, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
 import { startS3Server, TEST_S3_ENV, type S3TestServer } from './helpers/s3-server.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -10,11 +10,13 @@ import { waitFor } from './helpers/wait-for.js';
 let s3: S3TestServer | undefined;
 let primary: RunningPrimary | undefined;
 let mirror: RunningMirror | undefined;
+let lonePrimary: RunningPrimary | undefined;
 
 afterEach(() => {
   vi.unstubAllEnvs();
 });
 afterAll(async () => {
+  await lonePrimary?.stop();
   await mirror?.stop();
   await primary?.stop();
   await s3?.stop();
@@ -72,5 +74,29 @@ describe('S3 bootstrap of a new mirror', () => {
     const synced = await getChecked(`${m.url}/p2/acme/after-bootstrap.json`);
     expect(synced.headers.get('x-metasync-proxied')).toBeNull();
     expect(synced.body.equals(served.body)).toBe(true);
+  }, 60_000);
+
+  it('refuses a publish and announces nothing while its objects cannot reach the bucket', async () => {
+    const server = s3 ?? (s3 = await startS3Server(['metasync']));
+    for (const [name, value] of Object.entries(TEST_S3_ENV)) vi.stubEnv(name, value);
+    lonePrimary = await startPrimary({
+      args: ['--s3-bucket', 'not-created-yet', '--s3-endpoint', server.endpoint, '--s3-region', 'us-east-1', '--s3-force-path-style'],
+    });
+    const response = await fetch(`${lonePrimary.url}/api/v1/packages/acme/refused`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${PUBLISH_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ versions: [{ version: '1.0.0', dist: { type: 'zip', url: 'https://example.invalid/a.zip' } }] }),
+      signal: AbortSignal.timeout(15_000),
+    });
+    const body = (await response.json()) as { code?: string; message?: string };
+    expect(response.status).toBe(502);
+    expect(body.code).toBe('METASYNC_ERR_S3_CALL_FAILED');
+    expect(body.message).toContain('s3://not-created-yet/objects/');
+    const state = (await (await fetch(`${lonePrimary.url}/sync/v1/state`)).json()) as { seq: number };
+    expect(state.seq).toBe(0);
+    expect((await getChecked(`${lonePrimary.url}/p2/acme/refused.json`)).status).toBe(404);
+
+    await server.createBucket('not-created-yet');
+    await expect(publishPackage(lonePrimary.url, 'acme/refused', [{ version: '1.0.0' }])).resolves.toBe(1);
   }, 60_000);
 });
