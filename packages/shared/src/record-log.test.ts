@@ -22,7 +22,8 @@ describe('record log framing', () => {
 
   it('stops at a record whose checksum fails', () => {
     const corrupt = Buffer.concat([a, b]);
-    corrupt[corrupt.length - 2] ^= 0xff;
+    const at = corrupt.length - 2;
+    corrupt.writeUInt8(corrupt.readUInt8(at) ^ 0xff, at);
     expect(decodeRecords(corrupt).records).toHaveLength(1);
     expect(decodeRecords(corrupt).tornTail).toBe(true);
   });
