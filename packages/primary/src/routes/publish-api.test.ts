@@ -90,7 +90,7 @@ describe('publish API', () => {
     expect(await rootNames()).toEqual(Array.from({ length: 30 }, (_, i) => `acme/p${i}`).sort());
   });
 
-  const rejections: Array<[string, { method: 'PUT' | 'POST' | 'DELETE'; url: string; headers?: Record<string, string>; payload?: string | object }, number, string, string | undefined]> = [
+  const rejections: Array<[string, { method: 'PUT' | 'POST' | 'DELETE' | 'PATCH'; url: string; headers?: Record<string, string>; payload?: string | object }, number, string, string | undefined]> = [
     ['no token', { method: 'PUT', url: '/api/v1/packages/acme/foo', headers: {}, payload: { versions: [version('1.0.0')] } }, 401, 'METASYNC_ERR_AUTH_MISSING', 'authorization'],
     ['a wrong token', { method: 'PUT', url: '/api/v1/packages/acme/foo', headers: { authorization: 'Bearer secret-token-2' }, payload: { versions: [version('1.0.0')] } }, 403, 'METASYNC_ERR_AUTH_INVALID', 'authorization'],
     ['malformed JSON', { method: 'PUT', url: '/api/v1/packages/acme/foo', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"versions": [' }, 400, 'METASYNC_ERR_REQUEST_INVALID', 'body'],
@@ -104,6 +104,7 @@ describe('publish API', () => {
     ['a body naming another package', { method: 'POST', url: '/api/v1/packages/acme/foo/versions', payload: version('1.0.0', { name: 'acme/bar' }) }, 422, 'METASYNC_ERR_PACKAGE_INVALID', 'body.name'],
     ['duplicate versions', { method: 'PUT', url: '/api/v1/packages/acme/foo', payload: { versions: [version('1.0'), version('1.0.0')] } }, 422, 'METASYNC_ERR_PACKAGE_INVALID', 'versions[1].version'],
     ['a versions field that is not a list', { method: 'PUT', url: '/api/v1/packages/acme/foo', payload: { versions: 'x' } }, 400, 'METASYNC_ERR_REQUEST_INVALID', 'versions'],
+    ['a method the route does not take', { method: 'PATCH', url: '/api/v1/packages/acme/foo' }, 400, 'METASYNC_ERR_REQUEST_INVALID', 'method'],
     ['bad require links', { method: 'PUT', url: '/api/v1/packages/acme/foo', payload: { versions: [version('1.0.0', { require: { php: 8 } })] } }, 422, 'METASYNC_ERR_PACKAGE_INVALID', 'versions[0].require'],
   ];
 

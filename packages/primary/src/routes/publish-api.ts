@@ -12,7 +12,7 @@
  * because each call ends in at most one publisher.submit.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { ERROR_CODES, isMetasyncError, metasyncError, type MetasyncError } from '@metasync/shared';
+import { ERROR_CODES, isComposerPackageName, isMetasyncError, metasyncError, type MetasyncError } from '@metasync/shared';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createPackageOperations, type PackageOperations } from '../api-packages.js';
 import { DEFAULT_API_LIMITS, validatePackageName, validateVersion, validateVersionList, validateVersionString, type ApiLimits } from '../api-validation.js';
@@ -118,8 +118,13 @@ export async function publishApiPlugin(app: FastifyInstance, options: PublishApi
     const name = packageName(request.params);
     return operations.removeVersion(name, validateVersionString(request.params.version));
   });
-  // Anything else under the prefix (`a/b/c`, a missing name) is a bad package name, not a 404.
+  // Anything else under the prefix: a known route with the wrong method, or a path that is no package name (`a/b/c`).
   app.all<{ Params: { '*': string } }>(`${PUBLISH_API_PREFIX}/*`, routeOptions, async (request) => {
+    const segments = request.params['*'].split('/');
+    const isRoute = (segments.length === 2 || (segments.length >= 3 && segments.length <= 4 && segments[2] === 'versions')) && isComposerPackageName(`${segments[0]}/${segments[1]}`);
+    if (isRoute) {
+      throw metasyncError('METASYNC_ERR_REQUEST_INVALID', `method: ${request.method} is not allowed on ${request.url}`, { field: 'method', rule: 'allowed-methods' });
+    }
     throw metasyncError('METASYNC_ERR_PACKAGE_INVALID', `name: ${JSON.stringify(request.params['*'].slice(0, 220))} is not a vendor/name Composer package path`, {
       field: 'name',
       rule: 'composer-package-name',
