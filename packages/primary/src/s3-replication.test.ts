@@ -93,4 +93,25 @@ describe('S3 replication', () => {
     expect(fake.durableCalls.flat()).toEqual(entries.map((e) => e.sha256));
     await replication.close();
   });
+
+  it('does not let a snapshot upload in progress hold up shutdown past closeTimeoutMs', async () => {
+    const fake = fakeSink();
+    const replication = createS3Replication({
+      sink: fake.sink,
+      readObject: () => Promise.reject(new Error('not used')),
+      snapshots: { current: () => ({ seq: 5, body: Buffer.from('{}'), signature: 'sig' }) },
+      everyGenerations: 1,
+      intervalMs: 60_000,
+      closeTimeoutMs: 20,
+      log,
+    });
+    replication.committed(5);
+    await flush();
+    expect(fake.uploads).toEqual([5]);
+    const started = Date.now();
+    await replication.close();
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(replication.lastSnapshotSeq()).toBe(0);
+    fake.release();
+  });
 });

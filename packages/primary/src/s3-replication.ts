@@ -26,6 +26,8 @@ export interface S3ReplicationOptions {
   /** ...or this long after a change, whichever comes first. */
   intervalMs: number;
   log: Logger;
+  /** Longest close() waits for a snapshot upload in progress; default 5 s. */
+  closeTimeoutMs?: number;
 }
 
 export interface S3Replication {
@@ -112,8 +114,19 @@ export function createS3Replication(options: S3ReplicationOptions): S3Replicatio
     async close() {
       closed = true;
       clearInterval(timer);
-      if (running !== undefined) await running.catch(() => undefined);
-      await sink.drain();
+      // Generation barriers are awaited by the publisher, so only snapshot uploads can be in flight here.
+      // A long backfill must not hold up shutdown: wait a bounded time, then leave it (a snapshot is
+      // written only after its objects, so an abandoned upload leaves the bucket consistent).
+      let timeout: NodeJS.Timeout | undefined;
+      const waited = await Promise.race([
+        Promise.all([running?.catch(() => undefined), sink.drain()]).then(() => true),
+        new Promise<false>((resolve) => {
+          timeout = setTimeout(() => resolve(false), options.closeTimeoutMs ?? 5_000);
+          timeout.unref();
+        }),
+      ]);
+      clearTimeout(timeout);
+      if (!waited) log.warn({ bucket: sink.bucket, pending: sink.stats().pending }, 's3 uploads abandoned at shutdown');
     },
     lastSnapshotSeq: () => lastSeq,
   };
