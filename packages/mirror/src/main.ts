@@ -4,6 +4,9 @@ import { openMirror } from './mirror.js';
 
 /** The only file that reads process.env, listens, or exits. */
 async function main(): Promise<void> {
+  // Applies are fsync-bound (every object is fsynced before its commit): more libuv threads keep the
+  // disk busy instead of queueing behind four. Read by libuv on first use of the pool, i.e. after this line.
+  process.env.UV_THREADPOOL_SIZE ??= '32';
   let loaded: ReturnType<typeof loadConfig>;
   try {
     loaded = loadConfig(process.argv.slice(2), process.env);

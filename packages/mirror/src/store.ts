@@ -96,8 +96,10 @@ export async function openObjectStore(dataDir: string): Promise<ObjectStore> {
           object.brotli ?? brotliAsync(object.raw, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 5 } }),
         ]);
         // A variant larger than the raw bytes is useless; serving falls back to identity.
-        if (gz.length < object.raw.length) await writeDurable(pathOf(object.sha256, 'gzip'), gz);
-        if (br.length < object.raw.length) await writeDurable(pathOf(object.sha256, 'br'), br);
+        await Promise.all([
+          gz.length < object.raw.length ? writeDurable(pathOf(object.sha256, 'gzip'), gz) : undefined,
+          br.length < object.raw.length ? writeDurable(pathOf(object.sha256, 'br'), br) : undefined,
+        ]);
       }
       await writeDurable(pathOf(object.sha256), object.raw);
       dirtyDirs.add(shard);
