@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger, SigningKey } from '@metasync/shared';
+import { lockDataDir } from './data-dir-lock.js';
 import { openJournal } from './journal.js';
 import type { Manifest } from './manifest.js';
 import { openObjectStore } from './object-store.js';
@@ -12,6 +13,7 @@ import { loadLatestSnapshot } from './snapshots.js';
 /**
  * The primary's durable state, opened from its data dir:
  *
+ *   <data>/primary.lock      one primary per data dir (pid)
  *   <data>/signing-key.pem   (only when no --signing-key-file)
  *   <data>/objects/          content-addressed store
  *   <data>/journal/          generation segments
@@ -41,8 +43,18 @@ export interface PrimaryCore {
 }
 
 export async function openPrimaryCore(options: PrimaryCoreOptions): Promise<PrimaryCore> {
+  await mkdir(options.dataDir, { recursive: true });
+  const lock = await lockDataDir(options.dataDir);
+  try {
+    return await openLocked(options, lock);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+}
+
+async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promise<void> }): Promise<PrimaryCore> {
   const { dataDir, log } = options;
-  await mkdir(dataDir, { recursive: true });
   const key = await loadSigningKey({ keyFile: options.signingKeyFile, dataDir, log });
   const store = await openObjectStore({ dir: join(dataDir, 'objects') });
   const snapshotDir = join(dataDir, 'snapshots');
@@ -86,6 +98,7 @@ export async function openPrimaryCore(options: PrimaryCoreOptions): Promise<Prim
       await publisher.close();
       await snapshots.close();
       await journal.close();
+      await lock.release();
     },
   };
 }

@@ -114,3 +114,18 @@ describe('snapshots and retention', () => {
     expect((await loadLatestSnapshot(join(primary.dataDir, 'snapshots')))?.seq).toBe(1);
   });
 });
+
+describe('data dir lock', () => {
+  it('refuses a second primary on the same data dir and frees it on close', async () => {
+    const first = await open();
+    await expect(openPrimaryCore({ dataDir, signingKeyFile: undefined, keepGenerations: 10, snapshotEveryGenerations: 10, snapshotIntervalMs: 60_000, log: createLogger({ name: 't', level: 'silent' }) })).rejects.toThrow(/in use by another primary/);
+    await first.close();
+    core = undefined;
+    await expect(open()).resolves.toBeDefined();
+  });
+
+  it('takes over a lock left by a dead process', async () => {
+    await writeFile(join(dataDir, 'primary.lock'), '2147483646\n');
+    await expect(open()).resolves.toBeDefined();
+  });
+});
