@@ -10,7 +10,7 @@ import { BINS, type Daemon } from './helpers/daemon.js';
 
 const execFileAsync = promisify(execFile);
 
-describe('metasync mirror retire and exit codes (real primary and mirror, Route53 fake)', () => {
+describe('metasync mirror retire and exit codes (real primary and mirror, Route53 fake)', { timeout: 90_000 }, () => {
   let cluster: Cluster;
   let fake: Route53Fake;
   let dir: string;
@@ -107,5 +107,5 @@ describe('metasync mirror retire and exit codes (real primary and mirror, Route5
     expect(fake.healthChecks()).toEqual([]);
     const order = fake.calls.filter((call) => ['ChangeResourceRecordSets', 'DeleteHealthCheck'].includes(call));
     expect(order.slice(-2)).toEqual(['ChangeResourceRecordSets', 'DeleteHealthCheck']);
-  });
+  }, 90_000);
 });

@@ -84,5 +84,5 @@ describe('metasync mirror up (real primary and mirror, Route53 fake)', () => {
     expect(record).toMatchObject({ Name: 'eu-west-1.regions.repo.example.com.', ResourceRecords: [{ Value: '127.0.0.1' }] });
     expect(fake.healthChecks()[0]?.HealthCheckConfig).toMatchObject({ ResourcePath: '/health/fresh', SearchString: 'fresh', Port: new URL(mirror.url).port });
     expect(fake.report()).toEqual({ recordsWithMissingCheck: [], unreferencedChecks: [] });
-  });
+  }, 90_000);
 });

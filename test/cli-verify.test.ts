@@ -49,7 +49,7 @@ describe('metasync verify (real primary and mirror)', () => {
     expect(result.stderr).not.toContain('METASYNC_ERR');
     expect(result.stdout).toContain('no differences');
     expect(result.code).toBe(0);
-  });
+  }, 60_000);
 
   it('finds a file that was tampered with on disk, by path and by object, and exits 6', async () => {
     const body = Buffer.from(await (await fetch(`${mirrorUrl}/p2/acme/widget.json`, { headers: { 'accept-encoding': 'identity' } })).arrayBuffer());
@@ -69,5 +69,5 @@ describe('metasync verify (real primary and mirror)', () => {
       ]),
     );
     expect(report.differences.every((d) => d.path.includes(hash) || d.path === 'p2/acme/widget.json')).toBe(true);
-  });
+  }, 60_000);
 });
