@@ -5,13 +5,16 @@
  * the root packages.json when the set of package names changed.
  *
  *   request -> [package lock] read p2 files -> mutate -> render
- *                  names changed? -> [root lock] render packages.json -> submit(p2 + root)
+ *                  names changed? -> root group: p2 changes of every waiting request
+ *                                    + packages.json rendered once -> ONE submit
  *                  otherwise      -> submit(p2)
  *
  * The package lock serializes updates of one package (no lost update between
- * concurrent POSTs). The root lock serializes submits that carry packages.json,
- * held until the submit commits, because the publisher may commit concurrent
- * submits in any order and the last packages.json committed must be the newest.
+ * concurrent POSTs). Submits that carry packages.json run one at a time, because
+ * the publisher may commit concurrent submits in any order and the last
+ * packages.json committed must be the newest; requests that arrive meanwhile
+ * are grouped into the next such submit, so new packages are not limited to one
+ * per commit. Each request's change still lands in one generation with the root.
  */
 import { metasyncError, packageKeyFromP2Path, p2PathFor, sha256Hex } from '@metasync/shared';
 import type { VersionData } from './composer/minify.js';
@@ -137,19 +140,46 @@ export function createPackageOperations(options: { publisher: Publisher; limits?
     }
     const changes = p2Changes(name, after);
     const namesChanged = updateNames(name, after.length > 0);
+    const { seq } = namesChanged ? await submitWithRoot(changes) : await publisher.submit(changes, 'api');
+    return { seq, package: name, versions: after.length };
+  }
+
+  interface RootGroup {
+    changes: SourceChange[];
+    waiters: Array<{ resolve: (result: { seq: number }) => void; reject: (err: unknown) => void }>;
+  }
+  let nextGroup: RootGroup | undefined;
+  let rootSubmitting = false;
+
+  function submitWithRoot(changes: readonly SourceChange[]): Promise<{ seq: number }> {
+    return new Promise((resolve, reject) => {
+      nextGroup ??= { changes: [], waiters: [] };
+      nextGroup.changes.push(...changes);
+      nextGroup.waiters.push({ resolve, reject });
+      void pumpRootGroups();
+    });
+  }
+
+  async function pumpRootGroups(): Promise<void> {
+    if (rootSubmitting) return;
+    rootSubmitting = true;
     try {
-      const { seq } = namesChanged
-        ? await lock(ROOT_PATH, async () => {
-            const root = rootChange();
-            return publisher.submit(root === undefined ? changes : [...changes, root], 'api');
-          })
-        : await publisher.submit(changes, 'api');
-      return { seq, package: name, versions: after.length };
-    } catch (err) {
-      // The in-memory view may now be ahead of the journal: rebuild it from the journal next time.
-      names = undefined;
-      lastRootSha = undefined;
-      throw err;
+      while (nextGroup !== undefined) {
+        const group = nextGroup;
+        nextGroup = undefined;
+        try {
+          const root = rootChange();
+          const result = await publisher.submit(root === undefined ? group.changes : [...group.changes, root], 'api');
+          for (const waiter of group.waiters) waiter.resolve(result);
+        } catch (err) {
+          // The in-memory view may now be ahead of the journal: rebuild it from the journal next time.
+          names = undefined;
+          lastRootSha = undefined;
+          for (const waiter of group.waiters) waiter.reject(err);
+        }
+      }
+    } finally {
+      rootSubmitting = false;
     }
   }
 
