@@ -66,6 +66,7 @@ export async function startMirror(options: { primaryUrl: string; keyArg?: string
 export interface VersionSpec {
   version: string;
   description?: string;
+  require?: Record<string, string>;
 }
 
 /** PUT /api/v1/packages/{vendor}/{name}: replaces the version list; returns the generation seq. */
@@ -74,6 +75,7 @@ export async function publishPackage(primaryUrl: string, name: string, versions:
     versions: versions.map((v) => ({
       version: v.version,
       ...(v.description === undefined ? {} : { description: v.description }),
+      ...(v.require === undefined ? {} : { require: v.require }),
       dist: { type: 'zip', url: `https://example.invalid/${name}/${v.version}.zip` },
     })),
   };
