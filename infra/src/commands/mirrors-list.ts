@@ -15,7 +15,8 @@ export interface MirrorRow {
   lagMs: number | null;
   health: Health | 'unknown';
   healthDetail: string;
-  dns: DnsEntry['state'] | 'absent' | 'unknown';
+  /** `none`: no DNS provider configured; `unknown`: the provider could not be asked. */
+  dns: DnsEntry['state'] | 'absent' | 'unknown' | 'none';
 }
 
 export interface MirrorsReport {
@@ -69,7 +70,7 @@ export async function collectMirrors(ctx: CommandContext): Promise<MirrorsReport
         lagMs: status?.lagMs ?? null,
         health: probe?.health ?? 'unknown',
         healthDetail: probe?.detail ?? '',
-        dns: dnsEntries === undefined ? 'unknown' : (entry?.state ?? 'absent'),
+        dns: dns === undefined ? 'none' : dnsEntries === undefined ? 'unknown' : (entry?.state ?? 'absent'),
       };
     }),
   );
