@@ -5,7 +5,7 @@
  * Benchmarks report; they do not pass or fail. The exit code is non-zero only
  * when a bench could not produce its figures.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +46,11 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const machine = readMachineInfo();
   const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), 'metasync-bench-')));
+  if (options.workDir !== undefined) {
+    // A reused directory would hold a warm primary and mirror: bootstrap and ingest would not be cold.
+    await mkdir(workDir, { recursive: true });
+    if ((await readdir(workDir)).length > 0) throw new Error(`--work-dir ${workDir} must be empty (or absent)`);
+  }
   const stops: (() => Promise<void>)[] = [];
   const base: Omit<BenchContext, 'large'> = {
     options,

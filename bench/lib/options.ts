@@ -51,7 +51,7 @@ const HELP = `pnpm bench [-- options]   (every option also reads METASYNC_BENCH_
   --no-pin               do not pin servers and wrk to separate cores
   --only a,b             run only these: ${BENCH_IDS.join(', ')}
   --seed N               corpus and path-choice seed (default 1)
-  --work-dir DIR         scratch directory (default: a new one under the OS temp dir)
+  --work-dir DIR         scratch directory, empty or absent; kept afterwards (default: a new temp dir, removed)
   --keep                 keep the scratch directory
   --out FILE             result JSON (default bench/results/<timestamp>.json)`;
 
