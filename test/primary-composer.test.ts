@@ -139,6 +139,8 @@ describe('primary with the real Composer client', () => {
     expect((await publish('DELETE', 'api-vendor/widget/versions/1.2.0')).status).toBe(200);
     const after = await resolveWithComposer({ repoUrl: primary.url, require: { 'api-vendor/widget': '^1.0' } });
     expect(after.versions).toEqual({ 'api-vendor/widget': '1.0.0' });
+    expect((await publish('DELETE', 'api-vendor/widget')).json).toMatchObject({ versions: 0 });
+    await expect(resolveWithComposer({ repoUrl: primary.url, require: { 'api-vendor/widget': '*' } })).rejects.toThrow(/could not be found/);
   }, 90_000);
 
   it('announces an API publish and a source-tree drop on the push stream within 50 ms', async () => {
