@@ -122,8 +122,15 @@ export async function openJournal(options: JournalOptions): Promise<OpenedJourna
 
   async function createSegment(firstSeq: number): Promise<{ segment: LiveSegment; handle: FileHandle; size: number }> {
     const segment: LiveSegment = { path: join(dir, segmentName(firstSeq)), firstSeq, lastSeq: firstSeq - 1 };
-    const handle = await open(segment.path, 'wx');
-    await fsyncDir(dir);
+    // 'w', not 'wx': a file of this name can only be an empty leftover of a failed rotation,
+    // since any record in it would have a seq above the head and would have been replayed.
+    const handle = await open(segment.path, 'w');
+    try {
+      await fsyncDir(dir);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
     segments.push(segment);
     return { segment, handle, size: 0 };
   }
@@ -157,11 +164,21 @@ export async function openJournal(options: JournalOptions): Promise<OpenedJourna
     headTime = generation.time;
     history.push(generation);
     if (history.length > options.keepGenerations + 1024) history = history.slice(-options.keepGenerations);
-    if (active.size >= segmentMaxBytes) {
-      const previous = active.handle;
-      active = await createSegment(headSeq + 1);
-      await previous.close();
+    if (active.size >= segmentMaxBytes) await rotate();
+  }
+
+  /** The record is already durable: a failed rotation must not fail the append, so it is retried next time. */
+  async function rotate(): Promise<void> {
+    let next: Awaited<ReturnType<typeof createSegment>>;
+    try {
+      next = await createSegment(headSeq + 1);
+    } catch (err) {
+      log.error({ err, path: active.segment.path, sizeBytes: active.size }, 'journal segment rotation failed');
+      return;
     }
+    const previous = active.handle;
+    active = next;
+    await previous.close().catch((err: unknown) => log.error({ err }, 'journal segment close failed'));
   }
 
   function oldestSeq(): number {
