@@ -1,0 +1,89 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import PQueue from 'p-queue';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger, metasyncError, sha256Hex, type ChangesBatch } from '@metasync/shared';
+import { openIndexLog, type IndexLog } from '../index-log.js';
+import { createMetrics } from '../metrics.js';
+import { openObjectStore, type ObjectStore } from '../store.js';
+import { applyChanges, type ApplyContext } from './apply.js';
+import type { PrimaryClient } from './primary-client.js';
+
+let dir: string;
+let log: IndexLog;
+let store: ObjectStore;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'apply-'));
+  log = (await openIndexLog(dir)).log;
+  store = await openObjectStore(dir);
+});
+afterEach(async () => {
+  await log.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const objects = new Map<string, Buffer>();
+function batchOf(from: number, files: Record<string, string>): ChangesBatch {
+  const entries = Object.entries(files).map(([path, content]) => {
+    const raw = Buffer.from(content);
+    const sha256 = sha256Hex(raw);
+    objects.set(sha256, raw);
+    return { path, sha256, size: raw.length, mtime: 1_000 };
+  });
+  return { kind: 'changes', from, to: from + 1, head: from + 1, time: 1_000, entries };
+}
+
+function contextWith(overrides: { store?: ObjectStore; fetchObject?: PrimaryClient['fetchObject'] } = {}): ApplyContext {
+  const client = {
+    fetchObject: overrides.fetchObject ?? (async (sha256: string) => ({ raw: objects.get(sha256)!, wireBytes: 1 })),
+    fetchPack: async () => ({ delivered: new Set<string>() }),
+  } as unknown as PrimaryClient;
+  return {
+    log,
+    store: overrides.store ?? store,
+    client,
+    queue: new PQueue({ concurrency: 4 }),
+    metrics: createMetrics({ defaultMetrics: false }),
+    logger: createLogger({ name: 'test', level: 'silent' }),
+    objectAttempts: 3,
+  };
+}
+
+describe('two-phase apply', () => {
+  it('makes a batch visible only after all its objects are stored', async () => {
+    const batch = batchOf(0, { 'p2/a/b.json': 'b', 'packages.json': '{}' });
+    await applyChanges(contextWith(), batch);
+    expect(log.state.seq).toBe(1);
+    for (const entry of batch.entries) expect(await store.has((entry as { sha256: string }).sha256)).toBe(true);
+  });
+
+  it('leaves the served generation untouched when the disk is full, with METASYNC_ERR_STORE_NO_SPACE', async () => {
+    await applyChanges(contextWith(), batchOf(0, { 'p2/a/b.json': 'b' }));
+    const full: ObjectStore = {
+      ...store,
+      put: async () => {
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      },
+    };
+    await expect(applyChanges(contextWith({ store: full }), batchOf(1, { 'p2/a/b.json': 'b2', 'p2/a/c.json': 'c' }))).rejects.toMatchObject({
+      code: 'METASYNC_ERR_STORE_NO_SPACE',
+    });
+    expect(log.state.seq).toBe(1);
+    expect(log.state.paths.get('p2/a/b.json')?.sha256).toBe(sha256Hex('b'));
+    expect(log.state.paths.has('p2/a/c.json')).toBe(false);
+  });
+
+  it('retries an object whose bytes fail their hash, and fails the batch if they keep failing', async () => {
+    let calls = 0;
+    const liar: PrimaryClient['fetchObject'] = async (sha256) => {
+      calls++;
+      throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `object ${sha256} hashes to something else`);
+    };
+    await expect(applyChanges(contextWith({ fetchObject: liar }), batchOf(0, { 'p2/a/b.json': 'b' }))).rejects.toMatchObject({
+      code: 'METASYNC_ERR_OBJECT_HASH_MISMATCH',
+    });
+    expect(calls).toBe(3);
+    expect(log.state.seq).toBe(0);
+  });
+});
