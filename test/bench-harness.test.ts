@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { parseBenchOptions } from '../bench/lib/options.js';
+import { readPrometheusValue } from '../bench/lib/http.js';
+import { figure } from '../bench/lib/report.js';
+import { percentile } from '../bench/lib/stats.js';
+import { renderNginxConfig } from './helpers/nginx.js';
+import { parseTransferredFiles } from './helpers/rsync.js';
+import { parseWrkOutput } from './helpers/wrk.js';
+
+describe('bench figures', () => {
+  it('reads a throughput ratio as metasync over baseline and judges the target on it', () => {
+    const item = figure({ metric: 'rps', unit: 'req/s', metasync: 900, baseline: { name: 'nginx', value: 1000 }, ratioOf: 'metasync/baseline', target: { text: '>= 1.0x', on: 'ratio', atLeast: 1 } });
+    expect(item.ratio?.value).toBeCloseTo(0.9);
+    expect(item.target).toEqual({ text: '>= 1.0x', met: false });
+  });
+
+  it('reads a speedup as baseline over metasync', () => {
+    const item = figure({ metric: 'apply', unit: 'ms', metasync: 10, baseline: { name: 'rsync', value: 800 }, ratioOf: 'baseline/metasync', target: { text: '>= 50x', on: 'ratio', atLeast: 50 } });
+    expect(item.ratio?.value).toBe(80);
+    expect(item.target?.met).toBe(true);
+  });
+
+  it('never counts a missing or non-finite figure as meeting its target', () => {
+    expect(figure({ metric: 'p99', unit: 'ms', metasync: Number.NaN, target: { text: '<= 250', on: 'value', atMost: 250 } }).target?.met).toBe(false);
+    expect(figure({ metric: 'x', unit: 'ms', metasync: 5, target: { text: '>= 2x', on: 'ratio', atLeast: 2 } }).target?.met).toBe(false);
+  });
+
+  it('takes nearest-rank percentiles', () => {
+    const samples = Array.from({ length: 100 }, (_, index) => index + 1);
+    expect(percentile(samples, 50)).toBe(50);
+    expect(percentile(samples, 99)).toBe(99);
+    expect(percentile([7], 99)).toBe(7);
+    expect(percentile([], 50)).toBeNaN();
+  });
+});
+
+describe('bench tool glue', () => {
+  it('parses the machine-readable line the wrk Lua script prints', () => {
+    const result = parseWrkOutput('Running 1s test\nWRK_JSON {"requests":2000,"durationUs":2000000,"bytes":4000,"connectErrors":1,"readErrors":0,"writeErrors":0,"statusErrors":3,"timeoutErrors":2,"p50Us":500,"p90Us":900,"p99Us":1500,"maxUs":9000}\n');
+    expect(result).toMatchObject({ requestsPerSec: 1000, latencyP50Ms: 0.5, latencyP99Ms: 1.5, statusErrors: 3, socketErrors: 3 });
+  });
+
+  it('refuses wrk output without the result line', () => {
+    expect(() => parseWrkOutput('unable to connect')).toThrow(/WRK_JSON/);
+  });
+
+  it('renders an nginx config serving precompressed siblings with one worker on loopback', () => {
+    const config = renderNginxConfig({ root: '/srv/r', prefix: '/tmp/p', port: 8089, workerProcesses: 1, runAsRoot: false, maxOpenFiles: 20_000 });
+    expect(config).toContain('worker_processes 1;');
+    expect(config).toContain('gzip_static on;');
+    expect(config).toContain('listen 127.0.0.1:8089;');
+    expect(config).toContain('open_file_cache max=16000 ');
+    expect(config).not.toContain('user root');
+  });
+
+  it('reads rsync --stats and unlabelled Prometheus samples', () => {
+    expect(parseTransferredFiles('Number of regular files transferred: 1,234\n')).toBe(1234);
+    expect(readPrometheusValue('# HELP x\nmetasync_mirror_applied_seq_total 9\nmetasync_mirror_applied_seq 42\n', 'metasync_mirror_applied_seq')).toBe(42);
+    expect(readPrometheusValue('other 1\n', 'metasync_mirror_applied_seq')).toBeUndefined();
+  });
+
+  it('reads bench options from flags, then METASYNC_BENCH_* env, and rejects unknown benches', () => {
+    const parsed = parseBenchOptions(['--', '--paths', '500', '--only', 'serve'], { METASYNC_BENCH_MIRRORS: '2' });
+    expect(parsed.help).toBe(false);
+    if (!parsed.help) expect(parsed.options).toMatchObject({ paths: 500, mirrors: 2, only: ['serve'] });
+    expect(() => parseBenchOptions(['--only', 'nope'], {})).toThrow(/unknown bench "nope"/);
+    expect(() => parseBenchOptions(['--paths', 'ten'], {})).toThrow(/--paths/);
+  });
+});
