@@ -104,6 +104,20 @@ describe('route53 fake (driven by the real SDK)', () => {
     expect(statuses).toEqual(['PENDING', 'INSYNC', 'INSYNC']);
   });
 
+  it('can also hold a change PENDING for a minimum time', async () => {
+    const slow = await startRoute53Fake({ zones: [{ name: 'example.com' }], insyncAfterPolls: 0, insyncAfterMs: 60_000 });
+    const slowClient = new Route53Client(fakeClientConfig(slow));
+    try {
+      const out = await slowClient.send(
+        new ChangeResourceRecordSetsCommand({ HostedZoneId: slow.zoneIds[0]!, ChangeBatch: { Changes: [{ Action: 'CREATE', ResourceRecordSet: mirrorSet('m1', '192.0.2.1') }] } }),
+      );
+      expect((await slowClient.send(new GetChangeCommand({ Id: out.ChangeInfo!.Id }))).ChangeInfo?.Status).toBe('PENDING');
+    } finally {
+      slowClient.destroy();
+      await slow.close();
+    }
+  });
+
   it('answers injected errors in the ErrorResponse shape the SDK maps to named errors', async () => {
     fake.inject({ action: 'ListResourceRecordSets', code: 'Throttling', message: 'Rate exceeded' });
     fake.inject({ action: 'CreateHealthCheck', code: 'PriorRequestNotComplete' });

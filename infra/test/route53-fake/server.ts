@@ -53,10 +53,13 @@ export interface Route53FakeOptions {
   zones: { name: string }[];
   /** GetChange answers PENDING this many times, then INSYNC. */
   insyncAfterPolls?: number;
+  /** ...and not before this long after the change (ms, default 0). */
+  insyncAfterMs?: number;
 }
 
 export async function startRoute53Fake(options: Route53FakeOptions): Promise<Route53Fake> {
   const insyncAfterPolls = options.insyncAfterPolls ?? 2;
+  const insyncAfterMs = options.insyncAfterMs ?? 0;
   const zones = new Map<string, FakeZone>();
   for (const zone of options.zones) {
     const id = `Z${randomUUID().replace(/-/g, '').slice(0, 12).toUpperCase()}`;
@@ -66,7 +69,7 @@ export async function startRoute53Fake(options: Route53FakeOptions): Promise<Rou
   /** Every CallerReference ever used, live or deleted. */
   const references = new Map<string, { id: string; config: string }>();
   const tagsById = new Map<string, Map<string, string>>();
-  const changes = new Map<string, { polls: number; submittedAt: string; comment?: string }>();
+  const changes = new Map<string, { polls: number; submittedAt: string; submittedMs: number; comment?: string }>();
   const injections: FakeInjection[] = [];
   const calls: string[] = [];
 
@@ -82,7 +85,8 @@ export async function startRoute53Fake(options: Route53FakeOptions): Promise<Rou
   };
   const changeInfo = (id: string): Record<string, unknown> => {
     const change = changes.get(id)!;
-    return { Id: `/change/${id}`, Status: change.polls >= insyncAfterPolls ? 'INSYNC' : 'PENDING', SubmittedAt: change.submittedAt, Comment: change.comment };
+    const insync = change.polls >= insyncAfterPolls && Date.now() - change.submittedMs >= insyncAfterMs;
+    return { Id: `/change/${id}`, Status: insync ? 'INSYNC' : 'PENDING', SubmittedAt: change.submittedAt, Comment: change.comment };
   };
 
   type Handler = (match: RegExpExecArray, query: URLSearchParams, body: string) => { status?: number; root: string; body: Record<string, unknown>; headers?: Record<string, string> };
@@ -100,7 +104,7 @@ export async function startRoute53Fake(options: Route53FakeOptions): Promise<Rou
         zone.records = applyBatch(zone, parsed, (id) => checks.has(id));
         const id = newChangeId();
         const comment = text(batch?.Comment);
-        changes.set(id, { polls: 0, submittedAt: new Date().toISOString(), ...(comment === undefined ? {} : { comment }) });
+        changes.set(id, { polls: 0, submittedAt: new Date().toISOString(), submittedMs: Date.now(), ...(comment === undefined ? {} : { comment }) });
         return { root: 'ChangeResourceRecordSetsResponse', body: { ChangeInfo: changeInfo(id) } };
       },
     },
