@@ -98,20 +98,24 @@ describe('S3 sink', () => {
   });
 
   it('checks many unknown objects with one listing and uploads only the missing ones', async () => {
-    const objects = Array.from({ length: 300 }, (_, i) => object(`listed ${i}`));
+    const objects = Array.from({ length: 30 }, (_, i) => object(`listed ${i}`));
     const writer = sink();
-    await Promise.all(objects.slice(0, 290).map((o) => writer.putObject(o.sha, o.bytes)));
+    await Promise.all(objects.slice(0, 26).map((o) => writer.putObject(o.sha, o.bytes)));
     const byId = new Map(objects.map((o) => [o.sha, o.bytes]));
     const reads: string[] = [];
-    const result = await sink().awaitDurable(
+    const sent: string[] = [];
+    const counting = { send: (command: { constructor: { name: string } }) => (sent.push(command.constructor.name), client.send(command as never)) } as unknown as S3Client;
+    const result = await sink({ client: counting, listThreshold: 8 }).awaitDurable(
       objects.map((o) => o.sha),
       (sha) => {
         reads.push(sha);
         return Promise.resolve(byId.get(sha)!);
       },
     );
-    expect(result).toEqual({ uploaded: 10 });
-    expect(reads.sort()).toEqual(objects.slice(290).map((o) => o.sha).sort());
+    expect(result).toEqual({ uploaded: 4 });
+    expect(reads.sort()).toEqual(objects.slice(26).map((o) => o.sha).sort());
+    expect(sent.filter((name) => name === 'ListObjectsV2Command')).toHaveLength(1);
+    expect(sent.filter((name) => name === 'HeadObjectCommand')).toHaveLength(4);
   });
 
   it('writes a snapshot with its signature after uploading the objects it names', async () => {

@@ -48,6 +48,8 @@ export interface S3SinkOptions {
   uploadChecksum?: boolean;
   /** How many durable shas the sink remembers to skip repeat HEADs; default 200 000 (~20 MB). */
   rememberMax?: number;
+  /** Above this many unchecked shas, awaitDurable lists the objects folder instead of a HEAD each; default LIST_INSTEAD_OF_HEAD. */
+  listThreshold?: number;
   /** Injected for tests (retry backoff). */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -107,6 +109,7 @@ export function createS3Sink(options: S3SinkOptions): S3Sink {
   const prefix = normalizeS3Prefix(options.prefix);
   const queue = new PQueue({ concurrency: options.concurrency ?? 16 });
   const rememberMax = options.rememberMax ?? 200_000;
+  const listThreshold = options.listThreshold ?? LIST_INSTEAD_OF_HEAD;
   const durable = new Set<string>();
   const inFlight = new Map<string, Promise<PutObjectOutcome>>();
   const counts = { stored: 0, existed: 0, failed: 0 };
@@ -239,13 +242,13 @@ export function createS3Sink(options: S3SinkOptions): S3Sink {
     }
     await Promise.all(waits);
     if (unknown.length === 0) return { uploaded: 0 };
-    if (readObject !== undefined && unknown.length <= LIST_INSTEAD_OF_HEAD) {
+    if (readObject !== undefined && unknown.length <= listThreshold) {
       // A few objects with their bytes at hand (a new generation): putObject checks and uploads each in one pass.
       const outcomes = await Promise.all(unknown.map(async (sha) => putObject(sha, await readObject(sha))));
       return { uploaded: outcomes.filter((outcome) => outcome === 'stored').length };
     }
     let missing: string[];
-    if (unknown.length > LIST_INSTEAD_OF_HEAD) {
+    if (unknown.length > listThreshold) {
       const listed = await listObjectShas();
       missing = unknown.filter((sha) => !listed.has(sha));
     } else {
