@@ -28,7 +28,7 @@ describe('pnpm bench at a tiny size', () => {
       '--import', 'tsx', 'bench/run.ts',
       '--paths', '500', '--fleet-paths', '100', '--mirrors', '2',
       '--publishes', '20', '--publish-rate', '20',
-      '--wrk-seconds', '2', '--wrk-warmup-seconds', '0', '--connections', '16',
+      '--wrk-seconds', '2', '--wrk-warmup-seconds', '0', '--connections', '16', '--serve-rounds', '1',
       '--publish-clients', '4', '--publish-requests', '60', '--apply-rounds', '2',
       '--work-dir', join(dir, 'work'), '--out', out,
     ];

@@ -43,14 +43,26 @@ export const serveBench: Bench = async (ctx) => {
     } else {
       notes.push('not pinned: servers and wrk share all cores');
     }
-    const nginxResult = await measure(ctx, nginx.url, paths);
-    if (nginxResult.statusErrors + nginxResult.socketErrors > 0) {
-      throw new Error(`the nginx baseline failed ${nginxResult.statusErrors} responses with status >= 400 and ${nginxResult.socketErrors} socket errors (see ${join(ctx.workDir, 'nginx-prefix', 'error.log')}): the comparison would be void`);
+    // Alternate the servers round by round so a burst of outside load hits both alike.
+    const nginxRounds: WrkResult[] = [];
+    const mirrorRounds: WrkResult[] = [];
+    for (let round = 0; round < ctx.options.serveRounds; round++) {
+      const nginxRound = await measure(ctx, nginx.url, paths);
+      if (nginxRound.statusErrors + nginxRound.socketErrors > 0) {
+        throw new Error(`the nginx baseline failed ${nginxRound.statusErrors} responses with status >= 400 and ${nginxRound.socketErrors} socket errors (see ${join(ctx.workDir, 'nginx-prefix', 'error.log')}): the comparison would be void`);
+      }
+      nginxRounds.push(nginxRound);
+      mirrorRounds.push(await measure(ctx, mirror.url, paths));
     }
     const nginxWorker = nginxWorkers[0];
     if (nginxWorker !== undefined) ctx.observations.nginxWorkerMemoryAfterServe = await readProcMemory(nginxWorker);
-    const mirrorResult = await measure(ctx, mirror.url, paths);
     ctx.observations.mirrorMemoryAfterServe = await readProcMemory(mirrorPid);
+    const nginxResult = best(nginxRounds);
+    const mirrorResult = best(mirrorRounds);
+    const mirrorErrors = mirrorRounds.reduce((total, result) => total + result.statusErrors + result.socketErrors, 0);
+    if (ctx.options.serveRounds > 1) {
+      notes.push(`best of ${ctx.options.serveRounds} alternating rounds per server (req/s by round: nginx ${nginxRounds.map((r) => r.requestsPerSec.toFixed(0)).join(', ')}; mirror ${mirrorRounds.map((r) => r.requestsPerSec.toFixed(0)).join(', ')})`);
+    }
     if (ctx.cpu.pin) for (const pid of [mirrorPid, primaryPid]) await pinProcess(pid, ctx.cpu.allCpus);
     for (const [name, result] of [['nginx', nginxResult], ['mirror', mirrorResult]] as const) {
       notes.push(`${name}: ${result.requests} requests in ${result.durationSec.toFixed(1)} s, p50 ${result.latencyP50Ms.toFixed(2)} ms, p90 ${result.latencyP90Ms.toFixed(2)} ms, max ${result.latencyMaxMs.toFixed(1)} ms, ${(result.bytesPerSec / 2 ** 20).toFixed(1)} MiB/s, ${result.statusErrors} status >= 400, ${result.socketErrors} socket errors`);
@@ -78,10 +90,10 @@ export const serveBench: Bench = async (ctx) => {
           target: { text: '<= 1.5x nginx', on: 'ratio', atMost: 1.5 },
         }),
         figure({
-          metric: 'failed responses (status >= 400 or socket errors)',
+          metric: 'failed responses, all rounds (status >= 400 or socket errors)',
           unit: 'req',
-          metasync: mirrorResult.statusErrors + mirrorResult.socketErrors,
-          baseline: { name: 'nginx', value: nginxResult.statusErrors + nginxResult.socketErrors },
+          metasync: mirrorErrors,
+          baseline: { name: 'nginx', value: 0 },
           target: { text: '0', on: 'value', atMost: 0 },
         }),
       ],
@@ -91,6 +103,13 @@ export const serveBench: Bench = async (ctx) => {
     await nginx.stop();
   }
 };
+
+/** The round with the most requests per second: the least disturbed by the rest of the machine. */
+function best(rounds: readonly WrkResult[]): WrkResult {
+  const [first, ...rest] = rounds;
+  if (first === undefined) throw new Error('no wrk rounds were run');
+  return rest.reduce((winner, round) => (round.requestsPerSec > winner.requestsPerSec ? round : winner), first);
+}
 
 async function measure(ctx: BenchContext, url: string, paths: string[]): Promise<WrkResult> {
   const common = {

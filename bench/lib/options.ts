@@ -17,6 +17,8 @@ export interface BenchOptions {
   wrkWarmupSeconds: number;
   connections: number;
   wrkThreads: number;
+  /** Alternating wrk rounds per server in the serve bench; the best round of each is reported. */
+  serveRounds: number;
   /** Publish API throughput: concurrent clients and total requests. */
   publishClients: number;
   publishRequests: number;
@@ -44,6 +46,7 @@ const HELP = `pnpm bench [-- options]   (every option also reads METASYNC_BENCH_
   --wrk-warmup-seconds N warm-up run per server (default 2)
   --connections N        wrk connections (default 64)
   --wrk-threads N        wrk threads (default 1)
+  --serve-rounds N       alternating wrk rounds per server, best reported (default 2)
   --publish-clients N    concurrent publish API clients (default 16)
   --publish-requests N   publish API requests (default 2000)
   --apply-rounds N       single-file changes measured (default 5)
@@ -72,6 +75,7 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
       'wrk-warmup-seconds': { type: 'string' },
       connections: { type: 'string' },
       'wrk-threads': { type: 'string' },
+      'serve-rounds': { type: 'string' },
       'publish-clients': { type: 'string' },
       'publish-requests': { type: 'string' },
       'apply-rounds': { type: 'string' },
@@ -113,6 +117,7 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
     wrkWarmupSeconds: int('wrk-warmup-seconds', 2, 0),
     connections: int('connections', 64, 1),
     wrkThreads: int('wrk-threads', 1, 1),
+    serveRounds: int('serve-rounds', 2, 1),
     publishClients: int('publish-clients', 16, 1),
     publishRequests: int('publish-requests', 2000, 1),
     applyRounds: int('apply-rounds', 5, 1),
