@@ -196,7 +196,7 @@ export function createPackageOperations(options: { publisher: Publisher; limits?
     removePackage: (name) =>
       lock(name, async () => {
         const before = await readVersions(name);
-        if (before.length === 0) throw metasyncError('METASYNC_ERR_PACKAGE_NOT_FOUND', `package ${name} does not exist`, { package: name });
+        if (before.length === 0) throw metasyncError('METASYNC_ERR_PACKAGE_NOT_FOUND', `package ${name} does not exist`, { package: name, field: 'name', rule: 'exists' });
         return commit(name, []);
       }),
     removeVersion: (name, version) =>
@@ -204,7 +204,7 @@ export function createPackageOperations(options: { publisher: Publisher; limits?
         const before = await readVersions(name);
         const after = before.filter((existing) => !sameVersion(String(existing.version), version));
         if (after.length === before.length) {
-          throw metasyncError('METASYNC_ERR_PACKAGE_NOT_FOUND', `package ${name} has no version ${JSON.stringify(version)}`, { package: name, version });
+          throw metasyncError('METASYNC_ERR_PACKAGE_NOT_FOUND', `package ${name} has no version ${JSON.stringify(version)}`, { package: name, version, field: 'version', rule: 'exists' });
         }
         return commit(name, after);
       }),

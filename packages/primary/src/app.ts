@@ -55,6 +55,9 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
       void (reply as FastifyReply).code(400).send({
         code: path ? 'METASYNC_ERR_PATH_INVALID' : 'METASYNC_ERR_REQUEST_INVALID',
         message: path ? 'request path has a malformed percent-escape' : error.message,
+        // Same shape as the publish API's rejections, which this handler also answers for.
+        field: path ? 'path' : 'request',
+        rule: path ? 'percent-encoding' : String(error.code),
       });
     },
     return503OnClosing: true,

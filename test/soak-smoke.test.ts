@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { evaluateTargets, failedRequests, formatReport } from './soak/report.js';
+import { runSoak } from './soak/soak.js';
+
+/**
+ * The soak (`pnpm soak`, 10 minutes by default) in its one-minute CI form: the
+ * same code, a real primary, three real mirrors (two behind fault proxies
+ * cycling delay/drop/reset/truncate/corrupt/blackhole), continuous publishing
+ * and client load. runSoak stops every process it starts, also on failure.
+ *
+ * Tolerances for one minute: the correctness targets are the full soak's
+ * (zero failed requests for existing packages, zero bad bytes, no failed
+ * publish, convergence). Resource targets are looser: after a 15 s warm-up a
+ * daemon's V8 heap and a mirror's hot cache are still growing toward their
+ * steady state, and on a shared 2-core CI box GC timing moves RSS by several
+ * MiB, so RSS may grow up to 30% here (the 10-minute run holds it to 10% after
+ * a 60 s warm-up). Non-socket descriptors (files, pipes, event fds) must not
+ * grow by more than 2 (an object or log file open at the instant of a
+ * reading); sockets follow the connection pools and may differ by a pool's
+ * width (16). A leak per request or per fault switch, at the ~100 req/s and
+ * ~20 switches of this minute, would exceed all of these.
+ */
+describe('soak, one-minute form', () => {
+  it('serves every existing package with verified bytes under publishing and link faults, without leaking', async () => {
+    const result = await runSoak({
+      durationMs: 60_000,
+      warmupMs: 15_000,
+      faultPhaseMs: 3_000,
+      initialPackages: 80,
+      maxPackages: 200,
+      settleMs: 3_000,
+      seed: 20261122,
+    });
+    const verdicts = evaluateTargets(result, { rssGrowthPct: 30, fdGrowth: 2, socketGrowth: 16 });
+    const report = formatReport(result, verdicts);
+    console.log(report);
+    expect(failedRequests(result), report).toBe(0);
+    expect(result.outcomes['bad-bytes'], report).toBe(0);
+    expect(result.publishFailures, report).toEqual([]);
+    expect(result.convergence.mismatches, report).toEqual([]);
+    // The run did real work and the faults really happened.
+    expect(result.requests).toBeGreaterThan(1_000);
+    expect(result.publishes).toBeGreaterThan(100);
+    expect(Object.keys(result.faultSwitches)).toEqual(expect.arrayContaining(['delay', 'drop', 'reset', 'truncate', 'corrupt', 'blackhole']));
+    expect(verdicts.filter((v) => !v.pass).map((v) => `${v.name}: ${v.detail}`)).toEqual([]);
+  }, 240_000);
+});

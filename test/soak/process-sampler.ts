@@ -1,0 +1,61 @@
+import { readdir, readlink } from 'node:fs/promises';
+import { hasErrno } from '../../packages/shared/src/index.js';
+import { readProcMemory } from '../helpers/proc-stats.js';
+
+/**
+ * RSS and open file descriptors of a process (Linux /proc). One reading is
+ * noisy: V8 grows and shrinks its heap between collections and every live
+ * connection holds a descriptor. So a sample is `count` readings `gapMs`
+ * apart, summarised by the median RSS and the minimum descriptor counts (the
+ * floor without transient connections). Sockets are counted apart from the
+ * rest (files, pipes, epoll/event fds): the rest must not grow at all, while
+ * sockets follow the connection pools, whose width varies with load.
+ */
+export interface ProcessSample {
+  rssBytes: number;
+  /** All open descriptors (floor). */
+  fds: number;
+  /** Descriptors that are sockets (floor). */
+  sockets: number;
+  /** Descriptors that are not sockets (floor). */
+  otherFds: number;
+}
+
+export async function countOpenFds(pid: number): Promise<{ total: number; sockets: number }> {
+  const dir = `/proc/${pid}/fd`;
+  const names = await readdir(dir);
+  let sockets = 0;
+  let total = 0;
+  for (const name of names) {
+    try {
+      if ((await readlink(`${dir}/${name}`)).startsWith('socket:')) sockets++;
+      total++;
+    } catch (err) {
+      // Closed between readdir and readlink: no longer open.
+      if (!hasErrno(err, 'ENOENT')) throw err;
+    }
+  }
+  return { total, sockets };
+}
+
+export async function sampleProcess(pid: number, options: { count: number; gapMs: number }): Promise<ProcessSample> {
+  const rss: number[] = [];
+  const fds: number[] = [];
+  const sockets: number[] = [];
+  const others: number[] = [];
+  for (let i = 0; i < options.count; i++) {
+    if (i > 0) await new Promise((resolve) => setTimeout(resolve, options.gapMs));
+    rss.push((await readProcMemory(pid)).rssBytes);
+    const counted = await countOpenFds(pid);
+    fds.push(counted.total);
+    sockets.push(counted.sockets);
+    others.push(counted.total - counted.sockets);
+  }
+  rss.sort((a, b) => a - b);
+  return { rssBytes: rss[Math.floor(rss.length / 2)]!, fds: Math.min(...fds), sockets: Math.min(...sockets), otherFds: Math.min(...others) };
+}
+
+export async function sampleProcesses(pids: Record<string, number>, options: { count: number; gapMs: number }): Promise<Record<string, ProcessSample>> {
+  const entries = await Promise.all(Object.entries(pids).map(async ([name, pid]) => [name, await sampleProcess(pid, options)] as const));
+  return Object.fromEntries(entries);
+}

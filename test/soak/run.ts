@@ -1,0 +1,84 @@
+/**
+ * `pnpm soak [--duration-ms N] [--warmup-ms N] [--seed N] ...`: the long run of
+ * issue 5. Spawns the BUILT bins (run `pnpm build` first), prints progress and
+ * the report, and exits 1 when a target fails (2 on a harness error).
+ */
+import { parseArgs } from 'node:util';
+import { readMachineInfo } from '../helpers/proc-stats.js';
+import { evaluateTargets, formatReport } from './report.js';
+import { DEFAULT_SOAK_OPTIONS, runSoak, type SoakOptions } from './soak.js';
+
+/**
+ * Sockets may differ between two samples by what the pools in play can hold
+ * open idle: a mirror's sync pool and proxy pool to the primary (16 each), and
+ * the client workers' keep-alive connections. A leak grows past any bound over
+ * ten minutes; a pool does not.
+ */
+const DEFAULT_SOCKET_GROWTH = 16;
+
+const NUMERIC_FLAGS = {
+  'duration-ms': 'durationMs',
+  'warmup-ms': 'warmupMs',
+  mirrors: 'mirrors',
+  'faulted-mirrors': 'faultedMirrors',
+  workers: 'workers',
+  'pause-ms': 'pauseMs',
+  'publish-interval-ms': 'publishIntervalMs',
+  'fault-phase-ms': 'faultPhaseMs',
+  'initial-packages': 'initialPackages',
+  'max-packages': 'maxPackages',
+  'pad-bytes': 'padBytes',
+  'settle-ms': 'settleMs',
+  'proxy-timeout-ms': 'proxyTimeoutMs',
+  seed: 'seed',
+  'rss-growth-pct': 'rssGrowthPct',
+  'fd-growth': 'fdGrowth',
+  'socket-growth': 'socketGrowth',
+} as const;
+
+function usage(): string {
+  return `usage: pnpm soak [options]\n${Object.keys(NUMERIC_FLAGS)
+    .map((flag) => `  --${flag} <n>`)
+    .join('\n')}\ndefaults: duration 600000 ms (warm-up 60000 ms unless given: 10% of the duration, at least 10 s), RSS growth limit 10%, non-socket descriptor growth limit 0, socket growth limit ${DEFAULT_SOCKET_GROWTH}`;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: { ...Object.fromEntries(Object.keys(NUMERIC_FLAGS).map((flag) => [flag, { type: 'string' as const }])), help: { type: 'boolean' } },
+    strict: true,
+  });
+  if (values.help === true) {
+    process.stdout.write(`${usage()}\n`);
+    return 0;
+  }
+  const numbers: Record<string, number> = {};
+  for (const [flag, key] of Object.entries(NUMERIC_FLAGS)) {
+    const raw = (values as Record<string, string | undefined>)[flag];
+    if (raw === undefined) continue;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < 0) throw new Error(`--${flag} must be a non-negative number, got ${JSON.stringify(raw)}`);
+    numbers[key] = value;
+  }
+  const { rssGrowthPct = 10, fdGrowth = 0, socketGrowth = DEFAULT_SOCKET_GROWTH, ...soakNumbers } = numbers;
+  const durationMs = soakNumbers.durationMs ?? DEFAULT_SOAK_OPTIONS.durationMs;
+  const options: Partial<SoakOptions> = {
+    warmupMs: Math.max(10_000, Math.min(60_000, Math.round(durationMs / 10))),
+    ...soakNumbers,
+    progress: (line) => process.stdout.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${line}\n`),
+  };
+  const machine = readMachineInfo();
+  process.stdout.write(`[soak] ${machine.cores} cores (${machine.cpuModel}), ${(machine.ramBytes / 2 ** 30).toFixed(1)} GiB, node ${machine.node}, load ${machine.loadAverage1m}\n`);
+  const result = await runSoak(options);
+  const verdicts = evaluateTargets(result, { rssGrowthPct, fdGrowth, socketGrowth });
+  process.stdout.write(`${formatReport(result, verdicts)}\n`);
+  process.stdout.write(`[soak] load average at the end: ${readMachineInfo().loadAverage1m}\n`);
+  return verdicts.every((v) => v.pass) ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`soak harness failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(2);
+  },
+);
