@@ -4,13 +4,14 @@
  * files, changed, re-rendered, and submitted as ONE generation together with
  * the root packages.json when the set of package names changed.
  *
- *   request -> [package lock] read p2 files -> mutate -> render
- *                  names changed? -> root group: p2 changes of every waiting request
+ *   request -> [per-package batch] read p2 files -> apply each request's change in order -> render
+ *                  names changed? -> root group: p2 changes of every waiting batch
  *                                    + packages.json rendered once -> ONE submit
  *                  otherwise      -> submit(p2)
  *
- * The package lock serializes updates of one package (no lost update between
- * concurrent POSTs). Submits that carry packages.json run one at a time, because
+ * Updates of one package never run concurrently (no lost update between
+ * concurrent POSTs); requests that arrive while one runs are applied together
+ * in arrival order, in one render and one submit (api-batching.ts). Submits that carry packages.json run one at a time, because
  * the publisher may commit concurrent submits in any order and the last
  * packages.json committed must be the newest; requests that arrive meanwhile
  * are grouped into the next such submit, so new packages are not limited to one
@@ -21,6 +22,7 @@ import type { VersionData } from './composer/minify.js';
 import { MAX_AVAILABLE_PACKAGES, packageFileChanges, parseP2File, renderPackage, renderRootPackagesJson } from './composer/render.js';
 import { normalizeVersion } from './composer/version.js';
 import { DEFAULT_API_LIMITS, type ApiLimits } from './api-validation.js';
+import { createKeyedBatcher, type BatchItem } from './api-batching.js';
 import type { Publisher, SourceChange } from './publisher.js';
 
 export const ROOT_PATH = 'packages.json';
@@ -40,22 +42,10 @@ export interface PackageOperations {
   removeVersion(name: string, version: string): Promise<PublishResult>;
 }
 
-type Lock = <T>(key: string, task: () => Promise<T>) => Promise<T>;
-
-/** Runs tasks with the same key one after another, in call order. */
-export function createKeyedLock(): Lock {
-  const tails = new Map<string, Promise<unknown>>();
-  return async (key, task) => {
-    const previous = tails.get(key) ?? Promise.resolve();
-    const run = previous.then(task, task);
-    const tail = run.catch(() => undefined);
-    tails.set(key, tail);
-    try {
-      return await run;
-    } finally {
-      if (tails.get(key) === tail) tails.delete(key);
-    }
-  };
+/** One request's change to a package's version list; `current` is undefined when it does not need it. */
+interface Mutation {
+  needsCurrent: boolean;
+  apply(current: readonly VersionData[] | undefined): VersionData[];
 }
 
 function sameVersion(a: string, b: string): boolean {
@@ -65,7 +55,6 @@ function sameVersion(a: string, b: string): boolean {
 export function createPackageOperations(options: { publisher: Publisher; limits?: ApiLimits }): PackageOperations {
   const { publisher } = options;
   const limits = options.limits ?? DEFAULT_API_LIMITS;
-  const lock = createKeyedLock();
   // Package names known to the repository; undefined = not yet scanned (or invalidated).
   let names: Set<string> | undefined;
   let tooManyNames = false;
@@ -131,18 +120,42 @@ export function createPackageOperations(options: { publisher: Publisher; limits?
     return { path: ROOT_PATH, content };
   }
 
-  async function commit(name: string, after: readonly VersionData[]): Promise<PublishResult> {
-    if (after.length > limits.maxVersionsPerPackage) {
-      throw metasyncError('METASYNC_ERR_PACKAGE_INVALID', `versions: ${name} would hold ${after.length} versions, more than ${limits.maxVersionsPerPackage}`, {
+  function checkSize(name: string, versions: readonly VersionData[]): void {
+    if (versions.length > limits.maxVersionsPerPackage) {
+      throw metasyncError('METASYNC_ERR_PACKAGE_INVALID', `versions: ${name} would hold ${versions.length} versions, more than ${limits.maxVersionsPerPackage}`, {
         field: 'versions',
         rule: 'max-items',
       });
     }
-    const changes = p2Changes(name, after);
-    const namesChanged = updateNames(name, after.length > 0);
-    const { seq } = namesChanged ? await submitWithRoot(changes) : await publisher.submit(changes, 'api');
-    return { seq, package: name, versions: after.length };
   }
+
+  /** Applies a batch of requests to one package in order; each accepted one lands in the same submit. */
+  async function runBatch(name: string, batch: ReadonlyArray<BatchItem<Mutation, PublishResult>>): Promise<void> {
+    let current: VersionData[] | undefined;
+    const accepted: Array<{ item: BatchItem<Mutation, PublishResult>; count: number }> = [];
+    for (const item of batch) {
+      try {
+        if (item.op.needsCurrent && current === undefined) current = await readVersions(name);
+        const next = item.op.apply(current);
+        checkSize(name, next);
+        current = next;
+        accepted.push({ item, count: next.length });
+      } catch (err) {
+        item.reject(err);
+      }
+    }
+    if (accepted.length === 0 || current === undefined) return;
+    const changes = p2Changes(name, current);
+    const namesChanged = updateNames(name, current.length > 0);
+    try {
+      const { seq } = namesChanged ? await submitWithRoot(changes) : await publisher.submit(changes, 'api');
+      for (const { item, count } of accepted) item.resolve({ seq, package: name, versions: count });
+    } catch (err) {
+      for (const { item } of accepted) item.reject(err);
+    }
+  }
+
+  const enqueue = createKeyedBatcher<Mutation, PublishResult>(runBatch);
 
   interface RootGroup {
     changes: SourceChange[];
@@ -184,29 +197,34 @@ export function createPackageOperations(options: { publisher: Publisher; limits?
   }
 
   return {
-    replace: (name, versions) => lock(name, () => commit(name, versions)),
+    replace: (name, versions) => enqueue(name, { needsCurrent: false, apply: () => [...versions] }),
     upsertVersion: (name, version) =>
-      lock(name, async () => {
-        const before = await readVersions(name);
-        const pretty = version.version as string;
-        const index = before.findIndex((existing) => sameVersion(String(existing.version), pretty));
-        const after = index === -1 ? [...before, version] : before.map((existing, i) => (i === index ? version : existing));
-        return commit(name, after);
+      enqueue(name, {
+        needsCurrent: true,
+        apply: (current = []) => {
+          const pretty = version.version as string;
+          const index = current.findIndex((existing) => sameVersion(String(existing.version), pretty));
+          return index === -1 ? [...current, version] : current.map((existing, i) => (i === index ? version : existing));
+        },
       }),
     removePackage: (name) =>
-      lock(name, async () => {
-        const before = await readVersions(name);
-        if (before.length === 0) throw metasyncError('METASYNC_ERR_PACKAGE_NOT_FOUND', `package ${name} does not exist`, { package: name, field: 'name', rule: 'exists' });
-        return commit(name, []);
+      enqueue(name, {
+        needsCurrent: true,
+        apply: (current = []) => {
+          if (current.length === 0) throw metasyncError('METASYNC_ERR_PACKAGE_NOT_FOUND', `package ${name} does not exist`, { package: name, field: 'name', rule: 'exists' });
+          return [];
+        },
       }),
     removeVersion: (name, version) =>
-      lock(name, async () => {
-        const before = await readVersions(name);
-        const after = before.filter((existing) => !sameVersion(String(existing.version), version));
-        if (after.length === before.length) {
-          throw metasyncError('METASYNC_ERR_PACKAGE_NOT_FOUND', `package ${name} has no version ${JSON.stringify(version)}`, { package: name, version, field: 'version', rule: 'exists' });
-        }
-        return commit(name, after);
+      enqueue(name, {
+        needsCurrent: true,
+        apply: (current = []) => {
+          const after = current.filter((existing) => !sameVersion(String(existing.version), version));
+          if (after.length === current.length) {
+            throw metasyncError('METASYNC_ERR_PACKAGE_NOT_FOUND', `package ${name} has no version ${JSON.stringify(version)}`, { package: name, version, field: 'version', rule: 'exists' });
+          }
+          return after;
+        },
       }),
   };
 }

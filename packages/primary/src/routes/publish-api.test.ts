@@ -81,6 +81,19 @@ describe('publish API', () => {
     );
     expect(responses.map((r) => r.statusCode)).toEqual(Array.from({ length: 40 }, () => 200));
     expect((await versionsOf('acme/race')).length).toBe(40);
+    // Requests that queue behind a running update are applied together: far fewer commits than requests.
+    expect(new Set(responses.map((r) => r.json<{ seq: number }>().seq)).size).toBeLessThan(10);
+  });
+
+  it('rejects only the failing request of a batch of concurrent updates', async () => {
+    await app.inject({ method: 'PUT', url: '/api/v1/packages/acme/mixed', headers: auth, payload: { versions: [version('1.0.0')] } });
+    const [added, missing, alsoAdded] = await Promise.all([
+      app.inject({ method: 'POST', url: '/api/v1/packages/acme/mixed/versions', headers: auth, payload: version('1.1.0') }),
+      app.inject({ method: 'DELETE', url: '/api/v1/packages/acme/mixed/versions/9.0.0', headers: auth }),
+      app.inject({ method: 'POST', url: '/api/v1/packages/acme/mixed/versions', headers: auth, payload: version('1.2.0') }),
+    ]);
+    expect([added!.statusCode, missing!.statusCode, alsoAdded!.statusCode]).toEqual([200, 404, 200]);
+    expect(await versionsOf('acme/mixed')).toEqual(['1.2.0', '1.1.0', '1.0.0']);
   });
 
   it('lists every package in packages.json when new packages race', async () => {
