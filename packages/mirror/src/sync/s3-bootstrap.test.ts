@@ -1,4 +1,5 @@
-import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
 import {
   createLogger,
   generateSigningKeyPem,
@@ -181,5 +182,36 @@ describe('bootstrapFromS3', () => {
     const err: unknown = await bootstrap(memoryStore(), { bucket: 'absent-bucket' }).catch((e: unknown) => e);
     expect(isMetasyncError(err, 'METASYNC_ERR_S3_CALL_FAILED')).toBe(true);
     expect((err as Error).message).toContain('s3://absent-bucket/repo/snapshots/');
+  });
+
+  it('stops reading an object body without a length one byte past the announced size', async () => {
+    const bytes = Buffer.from('{"v":1}');
+    const sha = sha256Hex(bytes);
+    const snapshot: Snapshot = { kind: 'snapshot', seq: 1, time: 1, entries: [{ path: 'p2/a/b.json', sha256: sha, size: bytes.length, mtime: 1 }] };
+    const body = Buffer.from(JSON.stringify(snapshot));
+    let chunksServed = 0;
+    const endless = Readable.from(
+      (function* () {
+        for (;;) {
+          chunksServed++;
+          yield Buffer.alloc(4096, 0x20);
+        }
+      })(),
+    );
+    const fakeClient = {
+      send(command: unknown): Promise<unknown> {
+        if (command instanceof ListObjectsV2Command) return Promise.resolve({ Contents: [{ Key: s3SnapshotKey(PREFIX, 1) }], IsTruncated: false });
+        if (command instanceof GetObjectCommand && command.input.Key === s3SnapshotKey(PREFIX, 1)) {
+          return Promise.resolve({ Body: Readable.from([body]), Metadata: { 'metasync-signature': signBody(key, body) } });
+        }
+        if (command instanceof GetObjectCommand) return Promise.resolve({ Body: endless });
+        return Promise.reject(new Error('unexpected command'));
+      },
+    } as unknown as S3Client;
+    const store = memoryStore();
+    const result = await bootstrap(store, { client: fakeClient, objectAttempts: 1 });
+    expect(result?.refused).toEqual([{ sha256: sha, key: s3ObjectKey(PREFIX, sha), code: 'METASYNC_ERR_OBJECT_TOO_LARGE' }]);
+    expect(store.objects.size).toBe(0);
+    expect(chunksServed).toBeLessThan(50);
   });
 });

@@ -53,6 +53,8 @@ export interface S3BootstrapOptions {
   concurrency?: number | undefined;
   /** Downloads per object before it is refused (a corrupt transfer may succeed on retry); default 2. */
   objectAttempts?: number | undefined;
+  /** Largest snapshot body read; default 256 MiB (a 100k-path snapshot is ~15 MB). */
+  maxSnapshotBytes?: number | undefined;
   /** Refuse a snapshot older than this (the mirror already applied a later generation). */
   minSeq?: number | undefined;
   retry?: S3RetryPolicy | undefined;
@@ -103,7 +105,9 @@ export async function bootstrapFromS3(options: S3BootstrapOptions): Promise<S3Bo
   }
   const fetched = await retrying('GetObject', key.key, async () => {
     const answer = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key.key }));
-    return { body: Buffer.from(await answer.Body!.transformToByteArray()), signature: answer.Metadata?.[S3_SIGNATURE_METADATA] };
+    const maxBytes = options.maxSnapshotBytes ?? 256 * 1024 * 1024;
+    const body = await readBounded(answer.Body, maxBytes, () => tooLarge(`snapshot s3://${bucket}/${key.key}`, key.key, '', maxBytes, maxBytes + 1));
+    return { body, signature: answer.Metadata?.[S3_SIGNATURE_METADATA] };
   });
   const what = `snapshot s3://${bucket}/${key.key}`;
   verifyBody(fetched.body, fetched.signature, { keys: options.trustedKeys, nowMs: options.nowMs?.() ?? Date.now(), what });
@@ -232,10 +236,11 @@ async function download(options: S3BootstrapOptions, key: string, sha256: string
       throw err;
     }
     if (answer.ContentLength !== undefined && answer.ContentLength > size) {
-      answer.Body?.transformToWebStream().cancel().catch(() => undefined);
+      destroyBody(answer.Body);
       throw tooLarge(where, key, sha256, size, answer.ContentLength);
     }
-    return Buffer.from(await answer.Body!.transformToByteArray());
+    // Never trust the length header alone: stop reading one byte past the announced size.
+    return readBounded(answer.Body, size, () => tooLarge(where, key, sha256, size, size + 1));
   }).catch((err: unknown) => {
     // withS3Retry wraps every failure; unwrap the refusals this function raised itself.
     const cause = (err as { cause?: unknown }).cause;
@@ -253,6 +258,26 @@ async function download(options: S3BootstrapOptions, key: string, sha256: string
     });
   }
   return raw;
+}
+
+/** Reads an SDK response body (a Node Readable) into memory, refusing more than `maxBytes`. */
+async function readBounded(body: unknown, maxBytes: number, onTooLarge: () => Error): Promise<Buffer> {
+  if (body === undefined || body === null) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body as AsyncIterable<Uint8Array>) {
+    total += chunk.byteLength;
+    if (total > maxBytes) {
+      destroyBody(body);
+      throw onTooLarge();
+    }
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks, total);
+}
+
+function destroyBody(body: unknown): void {
+  (body as { destroy?: () => void } | undefined)?.destroy?.();
 }
 
 function tooLarge(where: string, key: string, sha256: string, size: number, got: number): Error {
