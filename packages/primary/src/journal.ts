@@ -45,6 +45,8 @@ export interface Journal {
   generationsAfter(afterSeq: number, maxCount?: number): JournalGeneration[];
   /** Appends and fsyncs; `generation.seq` must be headSeq() + 1. */
   append(generation: JournalGeneration): Promise<void>;
+  /** The error that made the journal refuse appends (a failed fsync or undo), if any: restart to recover. */
+  failure(): unknown;
   /** Deletes closed segments whose generations all have seq <= `seq`. */
   dropSegmentsCoveredBy(seq: number): Promise<number>;
   close(): Promise<void>;
@@ -219,6 +221,7 @@ export async function openJournal(options: JournalOptions): Promise<OpenedJourna
     headTime: () => headTime,
     oldestSeq,
     timeOf,
+    failure: () => broken,
     generationsAfter,
     append,
     dropSegmentsCoveredBy,

@@ -35,6 +35,11 @@ async function main(): Promise<void> {
     maxGenerationEntries: config.maxGenerationEntries,
     log,
     ...(s3 === undefined ? {} : { beforeCommit: (generation) => s3.beforeCommit(generation) }),
+    onFatal: (err) => {
+      // After a failed fsync the journal's on-disk state is unknown: restart and replay it.
+      log.fatal({ err }, 'journal failed, exiting for a restart');
+      process.exit(70);
+    },
   });
   s3?.start(core);
   const { app } = await buildApp({

@@ -31,6 +31,8 @@ export interface PrimaryCoreOptions {
   log: Logger;
   /** Passed to the publisher: the S3 durability barrier before each journal append. */
   beforeCommit?: PublisherOptions['beforeCommit'];
+  /** The journal failed for good (see Journal.failure); the daemon exits so its supervisor restarts it. */
+  onFatal?: PublisherOptions['onFatal'];
 }
 
 export interface PrimaryCore {
@@ -77,6 +79,7 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
     log,
     ...(options.maxGenerationEntries === undefined ? {} : { maxGenerationEntries: options.maxGenerationEntries }),
     ...(options.beforeCommit === undefined ? {} : { beforeCommit: options.beforeCommit }),
+    ...(options.onFatal === undefined ? {} : { onFatal: options.onFatal }),
   });
   const snapshots = createSnapshotScheduler({
     publisher,

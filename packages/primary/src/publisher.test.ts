@@ -139,3 +139,17 @@ describe('publisher', () => {
     await expect(publisher.submit([change('p2/acme/bar.json', '{}')], 'api')).rejects.toThrow(/shutting down/);
   });
 });
+
+describe('publisher on a failed journal', () => {
+  it('rejects the commit and reports the journal failure once', async () => {
+    journal = (await openJournal({ dir, keepGenerations: 10, baseSeq: 0, baseTime: 0, log })).journal;
+    const failure = new Error('EIO: fsync failed');
+    const failing: Journal = { ...journal, append: () => Promise.reject(failure), failure: () => failure };
+    const fatal: unknown[] = [];
+    const publisher = createPublisher({ store: memoryStore(), journal: failing, manifest: new Map(), log, onFatal: (err) => fatal.push(err) });
+    await expect(publisher.submit([change('p2/acme/a.json', '1')], 'api')).rejects.toThrow(/EIO/);
+    await expect(publisher.submit([change('p2/acme/b.json', '1')], 'api')).rejects.toThrow(/EIO/);
+    expect(fatal).toEqual([failure]);
+    expect(publisher.getEntry('p2/acme/a.json')).toBeUndefined();
+  });
+});

@@ -51,6 +51,8 @@ export interface PublisherOptions {
    * durability). A rejection aborts the commit: its submits reject, the seq is not used.
    */
   beforeCommit?: (generation: JournalGeneration) => Promise<void>;
+  /** Called once when the journal stops accepting appends (failed fsync): the process should restart. */
+  onFatal?: (err: unknown) => void;
   now?: () => number;
 }
 
@@ -87,6 +89,7 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
   const inFlight = new Set<Promise<unknown>>();
   let pumping: Promise<void> | undefined;
   let closed = false;
+  let fatalReported = false;
 
   function submit(changes: readonly SourceChange[], origin: Origin): Promise<{ seq: number }> {
     if (closed) return Promise.reject(metasyncError('METASYNC_ERR_SYNC_UNREACHABLE', 'publisher is shutting down; submit refused'));
@@ -127,6 +130,11 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
         } catch (err) {
           log.error({ err, submits: batch.length }, 'generation commit failed');
           for (const item of batch) item.reject(err);
+          const failure = journal.failure();
+          if (failure !== undefined && !fatalReported) {
+            fatalReported = true;
+            options.onFatal?.(failure);
+          }
         }
       }
     })().finally(() => {
