@@ -165,6 +165,9 @@ describe('primary with the real Composer client', () => {
       const head = await waitFor(() => stream.heads.find((h) => h.seq > seqBefore), { what: 'head after drop', timeoutMs: 5_000, intervalMs: 1 });
       sourceLatencies.push(Math.max(0, head.atMs - droppedMs));
     }
+    // The tree owns packages.json (the API left it alone), so a tree package added after API publishes resolves too.
+    const dropped = await resolveWithComposer({ repoUrl: primary.url, require: { 'acme/dropped': '^1.0' } });
+    expect(dropped.versions).toEqual({ 'acme/dropped': '1.0.4' });
     const fmt = (values: number[]) => values.map((v) => v.toFixed(1)).join(', ');
     console.log(`push stream: API publish response -> head event [${fmt(apiLatencies)}] ms; source drop (rename) -> head event [${fmt(sourceLatencies)}] ms`);
     // 50 ms is the target; the bound is generous for a loaded 2-core CI box, the figures above are the measurement.

@@ -111,6 +111,8 @@ export function createPackageOperations(options: { publisher: Publisher; limits?
   }
 
   function rootChange(): SourceChange | undefined {
+    // A packages.json from the watched tree belongs to its generator: the API leaves it alone.
+    if (publisher.getEntry(ROOT_PATH)?.origin === 'watch') return undefined;
     names ??= scanNames();
     const content = renderRootPackagesJson({ availablePackages: tooManyNames ? undefined : [...names] });
     const sha = sha256Hex(content);

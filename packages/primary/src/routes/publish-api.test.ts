@@ -85,6 +85,15 @@ describe('publish API', () => {
     expect(new Set(responses.map((r) => r.json<{ seq: number }>().seq)).size).toBeLessThan(10);
   });
 
+  it('leaves a packages.json that the watched tree published to the tree', async () => {
+    await core.publisher.submit([{ path: 'packages.json', content: Buffer.from('{"packages":[],"metadata-url":"/p2/%package%.json"}') }], 'watch');
+    const before = core.publisher.getEntry('packages.json');
+    const res = await app.inject({ method: 'PUT', url: '/api/v1/packages/acme/newcomer', headers: auth, payload: { versions: [version('1.0.0')] } });
+    expect(res.statusCode).toBe(200);
+    expect(core.publisher.getEntry('packages.json')).toEqual(before);
+    expect(await versionsOf('acme/newcomer')).toEqual(['1.0.0']);
+  });
+
   it('rejects only the failing request of a batch of concurrent updates', async () => {
     await app.inject({ method: 'PUT', url: '/api/v1/packages/acme/mixed', headers: auth, payload: { versions: [version('1.0.0')] } });
     const [added, missing, alsoAdded] = await Promise.all([
