@@ -8,7 +8,7 @@ import { createPowerDnsRegistrar } from '../infra/src/dns/powerdns/registrar.js'
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { BINS, type Daemon } from './helpers/daemon.js';
 import { startGateProxy, type GateProxy } from './helpers/gate-proxy.js';
-import { pdnsAvailable, startPdns, type Pdns } from './helpers/pdns.js';
+import { startPdns, type Pdns } from './helpers/pdns.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const execFileAsync = promisify(execFile);
@@ -23,7 +23,7 @@ const REGION_SUBNETS = { eu: ['10.1.0.0/16'], us: ['10.2.0.0/16'] };
  * DNS end to end: real PowerDNS (LUA ifurlextup + netmask on ECS), a real
  * primary and three real mirrors in two regions, queried with dig +subnet.
  */
-describe.skipIf(!pdnsAvailable())('DNS with PowerDNS, real mirrors, dig +subnet', () => {
+describe('DNS with PowerDNS, real mirrors, dig +subnet', () => {
   let pdns: Pdns;
   let cluster: Cluster;
   let gate: GateProxy;

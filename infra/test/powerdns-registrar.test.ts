@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pdnsAvailable, startPdns, type Pdns } from '../../test/helpers/pdns.js';
+import { startPdns, type Pdns } from '../../test/helpers/pdns.js';
 import { waitFor } from '../../test/helpers/wait-for.js';
 import { createPowerDnsRegistrar } from '../src/dns/powerdns/registrar.js';
 import type { Clock, MirrorEndpoint } from '../src/dns/registrar.js';
@@ -17,7 +17,7 @@ async function healthServer(): Promise<{ server: Server; url: string; fresh: { v
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/health/fresh`, fresh };
 }
 
-describe.skipIf(!pdnsAvailable())('PowerDNS registrar against a real pdns_server', () => {
+describe('PowerDNS registrar against a real pdns_server', () => {
   let pdns: Pdns;
   const servers: Awaited<ReturnType<typeof healthServer>>[] = [];
   const slept: number[] = [];

@@ -25,10 +25,6 @@ export interface Pdns {
   logs(): string;
 }
 
-export function pdnsAvailable(): boolean {
-  return existsSync(PDNS_BIN) && SCHEMA_CANDIDATES.some((path) => existsSync(path));
-}
-
 async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -44,9 +40,10 @@ async function freePort(): Promise<number> {
  * LUA health checks every `checkIntervalS` seconds. The caller must stop() it.
  */
 export async function startPdns(options: { checkIntervalS?: number } = {}): Promise<Pdns> {
-  const dir = await mkdtemp(join(tmpdir(), 'metasync-pdns-'));
+  if (!existsSync(PDNS_BIN)) throw new Error(`${PDNS_BIN} is missing: run scripts/setup.sh (Debian pdns-server, pdns-backend-sqlite3, sqlite3, dnsutils)`);
   const schema = SCHEMA_CANDIDATES.find((path) => existsSync(path));
   if (schema === undefined) throw new Error(`no sqlite schema for pdns at ${SCHEMA_CANDIDATES.join(' or ')}: run scripts/setup.sh`);
+  const dir = await mkdtemp(join(tmpdir(), 'metasync-pdns-'));
   const db = join(dir, 'pdns.sqlite3');
   execFileSync('sqlite3', [db], { input: await readFile(schema, 'utf8') });
   const dnsPort = await freePort();
