@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { isMetasyncError, type Logger } from '@metasync/shared';
 import { assessFreshness, type FreshnessLimits, type SyncStatus } from './health.js';
@@ -5,7 +6,9 @@ import type { HotCache } from './hot-cache.js';
 import type { IndexState } from './index-state.js';
 import type { MirrorMetrics } from './metrics.js';
 import type { Proxy } from './proxy.js';
+import { createFastPath } from './routes/fast-path.js';
 import { createRepositoryHandler } from './routes/repository.js';
+import { createVariantSizes } from './routes/variant-sizes.js';
 import type { ObjectStore } from './store.js';
 
 export interface AppOptions {
@@ -29,7 +32,14 @@ export interface AppOptions {
  */
 export function buildApp(options: AppOptions): FastifyInstance {
   const nowMs = options.nowMs ?? Date.now;
+  const variantSizes = createVariantSizes(options.store);
+  const fastPath = createFastPath({ index: options.index, hotCache: options.hotCache, variantSizes });
   const app = Fastify({
+    // Hot hits are answered before fastify (routes/fast-path.ts); everything else is routed as usual.
+    serverFactory: (handler) =>
+      createServer((req, res) => {
+        if (!fastPath.tryServe(req, res)) handler(req, res);
+      }),
     loggerInstance: options.logger,
     // Per-request logs would cost more than serving a hot file; metrics count responses instead.
     logController: new LogController({ disableRequestLogging: true }),
@@ -39,7 +49,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // Bigger than any valid path so the path check, not the router, answers overlong ones.
     routerOptions: { maxParamLength: 2048 },
   });
-  const serveRepository = createRepositoryHandler(options);
+  const serveRepository = createRepositoryHandler({ ...options, variantSizes });
+  let fastReported = 0;
 
   app.get('/healthz', async (_request, reply) => {
     await reply.header('cache-control', 'no-store').type('text/plain').send('ok\n');
@@ -60,6 +71,13 @@ export function buildApp(options: AppOptions): FastifyInstance {
     options.metrics.lagMs.set(freshness.lagMs);
     options.metrics.headSeq.set(options.status.headSeq);
     options.metrics.appliedSeq.set(options.index.seq);
+    // The fast path counts in a plain number (no label hashing per request); fold it in at scrape time.
+    const fastServed = fastPath.served();
+    if (fastServed > fastReported) {
+      options.metrics.cacheHits.inc(fastServed - fastReported);
+      options.metrics.responses.inc({ source: 'store', status: '200' }, fastServed - fastReported);
+      fastReported = fastServed;
+    }
     await reply.header('cache-control', 'no-store').type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
   });
   app.route({ method: ['GET', 'HEAD'], url: '/*', handler: serveRepository });

@@ -175,6 +175,29 @@ describe('mirror serving', () => {
     expect(response.body).toContain('never heard');
   });
 
+  it('answers hot hits over a real socket with the same headers and bytes as the first (cold) answer', async () => {
+    const { primary, mirror } = await syncedMirror();
+    const base = await mirror.app.listen({ host: '127.0.0.1', port: 0 });
+    const get = (path: string, method = 'GET') => fetch(`${base}${path}`, { method, headers: { 'accept-encoding': 'gzip' } });
+    const cold = await get('/p2/acme/foo.json');
+    const coldBody = await cold.text();
+    const hot = await get('/p2/acme/foo.json');
+    expect(await hot.text()).toBe(coldBody);
+    for (const name of ['etag', 'last-modified', 'cache-control', 'vary', 'content-type', 'content-encoding', HEADERS.seq]) {
+      expect(hot.headers.get(name)).toBe(cold.headers.get(name));
+    }
+    const head = await get('/p2/acme/foo.json', 'HEAD');
+    expect(head.headers.get('etag')).toBe(cold.headers.get('etag'));
+    const metrics = (await mirror.app.inject({ url: '/metrics' })).body;
+    expect(metrics).toMatch(/^metasync_mirror_hot_cache_hits_total [2-9]/m);
+    // A new generation changes the entry: the hot path must follow it at once.
+    primary.publish({ 'p2/acme/foo.json': '{"v":"next"}' });
+    for (let i = 0; i < 500 && mirror.log.state.seq < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    const next = await get('/p2/acme/foo.json');
+    expect(await next.text()).toBe('{"v":"next"}');
+    expect(next.headers.get(HEADERS.seq)).toBe('2');
+  });
+
   it('refuses methods other than GET and HEAD', async () => {
     const { mirror } = await syncedMirror();
     expect((await mirror.app.inject({ method: 'POST', url: '/p2/acme/foo.json' })).statusCode).toBe(405);

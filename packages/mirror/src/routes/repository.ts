@@ -16,9 +16,10 @@ import {
   type Logger,
 } from '@metasync/shared';
 import type { HotCache } from '../hot-cache.js';
-import type { IndexEntry, IndexState } from '../index-state.js';
+import type { IndexState } from '../index-state.js';
 import type { MirrorMetrics } from '../metrics.js';
-import { VARIANT_SUFFIX, variantsOf, type ObjectStore, type Variant } from '../store.js';
+import { VARIANT_SUFFIX, type ObjectStore, type Variant } from '../store.js';
+import type { VariantSizes } from './variant-sizes.js';
 import type { Proxy } from '../proxy.js';
 
 /**
@@ -36,27 +37,12 @@ export interface RepositoryRouteOptions {
   hotCache: HotCache;
   metrics: MirrorMetrics;
   proxy: Proxy;
+  variantSizes: VariantSizes;
   logger: Logger;
 }
 
-type Sizes = Partial<Record<Variant, number>>;
-/** Variant sizes per object, learned on first serve; bounded so it cannot outgrow the corpus. */
-const MAX_KNOWN_VARIANTS = 500_000;
-
 export function createRepositoryHandler(options: RepositoryRouteOptions) {
-  const { index, store, hotCache, metrics, proxy } = options;
-  const knownVariants = new Map<string, Sizes>();
-
-  async function sizesOf(entry: IndexEntry): Promise<Sizes> {
-    let sizes = knownVariants.get(entry.sha256);
-    if (sizes === undefined) {
-      const found = await variantsOf(store, entry.sha256);
-      sizes = { identity: entry.size, ...(found.gzipSize === undefined ? {} : { gzip: found.gzipSize }), ...(found.brSize === undefined ? {} : { br: found.brSize }) };
-      if (knownVariants.size >= MAX_KNOWN_VARIANTS) knownVariants.clear();
-      knownVariants.set(entry.sha256, sizes);
-    }
-    return sizes;
-  }
+  const { index, store, hotCache, metrics, proxy, variantSizes } = options;
 
   return async function serveRepository(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     let path: string;
@@ -93,8 +79,7 @@ export function createRepositoryHandler(options: RepositoryRouteOptions) {
       await reply.code(304).send();
       return;
     }
-    const sizes = await sizesOf(entry);
-    const available = (['br', 'gzip'] as const).filter((v) => sizes[v] !== undefined);
+    const { sizes, available } = await variantSizes.load(entry);
     const encoding: ContentEncoding = chooseEncoding(request.headers['accept-encoding'], available);
     const variant: Variant = encoding;
     const length = sizes[variant] ?? entry.size;
