@@ -3,10 +3,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { HEADERS, SYNC_ROUTES, createLogger, s3ClientConfig, s3ObjectKey, s3SnapshotKey, sha256Hex, snapshotSchema } from '@metasync/shared';
+import { HEADERS, SYNC_ROUTES, createLogger, generateSigningKeyPem, isMetasyncError, s3ClientConfig, s3ObjectKey, s3SnapshotKey, sha256Hex, signBody, signingKeyFromPem, snapshotSchema } from '@metasync/shared';
 import { startS3Server, testS3Connection, TEST_S3_CREDENTIALS, TEST_S3_ENV, type S3TestServer } from '../../../test/helpers/s3-server.js';
 import { loadConfig } from '../src/config.js';
 import { openMirror, type Mirror } from '../src/mirror.js';
+import { openObjectStore } from '../src/store.js';
+import { createS3BootstrapSource } from '../src/sync/s3-source.js';
 import { startFakePrimary, type FakePrimary } from './fake-primary.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -103,5 +105,37 @@ describe('mirror cold start from S3', () => {
     await until(() => mirror.log.state.seq === 1, 'seq 1');
     expect((await mirror.app.inject({ url: '/p2/acme/only.json' })).body).toBe('{"v":1}');
     expect(primary.requests.some((r) => r.startsWith(SYNC_ROUTES.snapshot))).toBe(true);
+  });
+
+  it('falls back to the primary when the bucket snapshot is forged, and asks the bucket only once', async () => {
+    const { primary, client, s3, start } = await setup();
+    primary.publish({ 'p2/acme/real.json': '{"v":"real"}' });
+    const forged = Buffer.from(JSON.stringify({ kind: 'snapshot', seq: 1, time: 1, entries: [] }));
+    const forger = signingKeyFromPem(generateSigningKeyPem());
+    await client.send(new PutObjectCommand({ Bucket: 'mirror-boot', Key: s3SnapshotKey('repo/', 1), Body: forged, Metadata: { 'metasync-signature': signBody(forger, forged) } }));
+    const mirror = await start();
+    await until(() => mirror.log.state.seq === 1, 'seq 1');
+    expect((await mirror.app.inject({ url: '/p2/acme/real.json' })).body).toBe('{"v":"real"}');
+
+    const dataDir = await mkdtemp(join(tmpdir(), 'mirror-s3-source-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const source = createS3BootstrapSource({
+      config: {
+        bootstrapS3Bucket: 'mirror-boot',
+        bootstrapS3Prefix: 'repo/',
+        bootstrapS3Region: 'us-east-1',
+        bootstrapS3Endpoint: s3.endpoint,
+        bootstrapS3ForcePathStyle: true,
+        bootstrapS3Checksums: 'when-required',
+      },
+      store: await openObjectStore(dataDir),
+      logger: createLogger({ name: 'test', level: 'silent' }),
+      concurrency: 4,
+    })!;
+    cleanups.push(() => Promise.resolve(source.close()));
+    const trusted = [{ keyId: primary.key.keyId, publicKey: primary.key.publicKey, active: true }];
+    const first: unknown = await source.bootstrap(trusted, 0).catch((e: unknown) => e);
+    expect(isMetasyncError(first, 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY')).toBe(true);
+    await expect(source.bootstrap(trusted, 0)).resolves.toBeUndefined();
   });
 });

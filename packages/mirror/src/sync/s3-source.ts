@@ -45,7 +45,11 @@ export interface MirrorS3Config {
 }
 
 export interface S3BootstrapSource {
-  /** Fills the store with the bucket's newest verified snapshot's objects; the snapshot to apply, or undefined if the bucket has none. */
+  /**
+   * Fills the store with the bucket's newest verified snapshot's objects; the snapshot to apply,
+   * or undefined if the bucket has none. After one failure it answers undefined for the rest of the
+   * process, so a broken or hung bucket costs one attempt, not one per sync retry.
+   */
   bootstrap(trustedKeys: readonly PublicKeyInfo[], minSeq: number): Promise<Snapshot | undefined>;
   close(): void;
 }
@@ -56,38 +60,48 @@ export function createS3BootstrapSource(options: { config: MirrorS3Config; store
   if (bucket === undefined) return undefined;
   let client: S3Client | undefined;
   let lastProgressLogMs = 0;
+  let failed = false;
+  const runBootstrap = async (trustedKeys: readonly PublicKeyInfo[], minSeq: number): Promise<Snapshot | undefined> => {
+    const [{ S3Client }, { bootstrapFromS3 }] = await Promise.all([import('@aws-sdk/client-s3'), import('./s3-bootstrap.js')]);
+    client ??= new S3Client(
+      s3ClientConfig({
+        region: config.bootstrapS3Region,
+        endpoint: config.bootstrapS3Endpoint,
+        forcePathStyle: config.bootstrapS3ForcePathStyle,
+        checksumMode: config.bootstrapS3Checksums,
+      }),
+    );
+    const result = await bootstrapFromS3({
+      client,
+      bucket,
+      prefix: config.bootstrapS3Prefix,
+      trustedKeys,
+      log: logger,
+      minSeq,
+      concurrency: options.concurrency,
+      hasObject: (sha256) => store.has(sha256),
+      writeObject: (object) => store.put(object),
+      flush: () => store.syncDirs(),
+      onProgress(done, total) {
+        const now = Date.now();
+        if (total < 500 || (now - lastProgressLogMs < 2_000 && done !== total)) return;
+        lastProgressLogMs = now;
+        logger.info({ done, total, percent: Math.floor((done / total) * 100), source: 's3' }, 'fetching objects');
+      },
+    });
+    if (result === undefined) return undefined;
+    if (result.refused.length > 0) logger.warn({ refused: result.refused.length, bucket }, 's3 bootstrap left objects for the primary');
+    return result.snapshot;
+  };
   return {
     async bootstrap(trustedKeys, minSeq) {
-      const [{ S3Client }, { bootstrapFromS3 }] = await Promise.all([import('@aws-sdk/client-s3'), import('./s3-bootstrap.js')]);
-      client ??= new S3Client(
-        s3ClientConfig({
-          region: config.bootstrapS3Region,
-          endpoint: config.bootstrapS3Endpoint,
-          forcePathStyle: config.bootstrapS3ForcePathStyle,
-          checksumMode: config.bootstrapS3Checksums,
-        }),
-      );
-      const result = await bootstrapFromS3({
-        client,
-        bucket,
-        prefix: config.bootstrapS3Prefix,
-        trustedKeys,
-        log: logger,
-        minSeq,
-        concurrency: options.concurrency,
-        hasObject: (sha256) => store.has(sha256),
-        writeObject: (object) => store.put(object),
-        flush: () => store.syncDirs(),
-        onProgress(done, total) {
-          const now = Date.now();
-          if (total < 500 || (now - lastProgressLogMs < 2_000 && done !== total)) return;
-          lastProgressLogMs = now;
-          logger.info({ done, total, percent: Math.floor((done / total) * 100), source: 's3' }, 'fetching objects');
-        },
-      });
-      if (result === undefined) return undefined;
-      if (result.refused.length > 0) logger.warn({ refused: result.refused.length, bucket }, 's3 bootstrap left objects for the primary');
-      return result.snapshot;
+      if (failed) return undefined;
+      try {
+        return await runBootstrap(trustedKeys, minSeq);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
     },
     close: () => client?.destroy(),
   };
