@@ -42,7 +42,7 @@ async function main(): Promise<void> {
     const primary = await startDaemon({
       bin: 'primary',
       args: ['--data', join(root, 'primary'), '--listen', '127.0.0.1:0'],
-      env: { METASYNC_PUBLISH_TOKEN: token, METASYNC_LOG_LEVEL: 'warn' },
+      env: { METASYNC_PUBLISH_TOKEN: token },
     });
     daemons.push(primary);
     let seq = 0;
@@ -60,7 +60,6 @@ async function main(): Promise<void> {
       const mirror = await startDaemon({
         bin: 'mirror',
         args: ['--primary', primary.url, '--data', join(root, `mirror-${region}`), '--listen', '127.0.0.1:0', '--region', region],
-        env: { METASYNC_LOG_LEVEL: 'warn' },
       });
       daemons.push(mirror);
       mirrors.push(mirror);
