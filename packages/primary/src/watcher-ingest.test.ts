@@ -41,11 +41,11 @@ function start(options: { stabilityWindowMs?: number; jsonSettleMs?: number; max
     log,
     read: async (path): Promise<SourceRead> => {
       const content = files.get(path);
-      return content === undefined ? { kind: 'missing' } : { kind: 'file', file: { bytes: Buffer.from(content), size: content.length, mtimeMs: content.length } };
+      return content === undefined ? { kind: 'missing' } : { kind: 'file', file: { bytes: Buffer.from(content), size: content.length, mtimeMs: content.length, ino: 1 } };
     },
     stat: async (path) => {
       const content = files.get(path);
-      return content === undefined ? undefined : { size: content.length, mtimeMs: content.length };
+      return content === undefined ? undefined : { size: content.length, mtimeMs: content.length, ino: 1 };
     },
     ...options,
   });
@@ -101,6 +101,19 @@ describe('source ingest', () => {
     files.set('p2/acme/foo.json', '{"packages":{"acme/foo":[]}}'); // no event
     await vi.advanceTimersByTimeAsync(500);
     expect(published('p2/acme/foo.json')).toHaveLength(1);
+  });
+
+  it('catches a complete rewrite whose event was lost, by stat after the last read', async () => {
+    start();
+    write('p2/acme/foo.json', '{"packages":{"acme/foo":[]}}');
+    await vi.advanceTimersByTimeAsync(5);
+    files.set('p2/acme/foo.json', '{"packages":{"acme/foo":[{"version":"1.0.0"}]}}'); // rename-over, no event
+    await vi.advanceTimersByTimeAsync(40);
+    expect(published('p2/acme/foo.json')).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(60);
+    files.set('p2/acme/foo.json', '{"packages":{"acme/foo":[{"version":"2.0.10"}]}}'); // later, still no event (size differs: the fake mtime is the length)
+    await vi.advanceTimersByTimeAsync(200);
+    expect(published('p2/acme/foo.json')).toHaveLength(3);
   });
 
   it('refuses JSON that never parses and keeps the published version', async () => {

@@ -10,8 +10,9 @@
  *   not parse `jsonSettleMs` after the last event is refused (logged), and the
  *   previously published version stays.
  * - any other file: when it has had no event for `stabilityWindowMs`.
- * - after publishing, one stat `recheckMs` later catches a write whose event the
- *   OS or chokidar merged into the one we already handled.
+ * - after an event-driven read, a stat 20 ms and 150 ms later catches a write
+ *   whose event was lost: chokidar throttles events 5 ms apart and re-arms its
+ *   watcher after a rename-over, and a write landing in between sends nothing.
  *
  * Batching: ready changes collect in `batch`; one submit is in flight at a time,
  * so a burst of thousands of files becomes a few generations while a lone
@@ -29,10 +30,11 @@ export interface SourceIngestOptions {
   publisher: Publisher;
   log: Logger;
   read(path: string): Promise<SourceRead>;
-  stat(path: string): Promise<{ size: number; mtimeMs: number } | undefined>;
+  stat(path: string): Promise<{ size: number; mtimeMs: number; ino: number } | undefined>;
   stabilityWindowMs?: number;
   jsonSettleMs?: number;
-  recheckMs?: number;
+  /** Delays after an event-driven read at which the file is stat'ed again for a lost event. */
+  recheckDelaysMs?: readonly number[];
   readConcurrency?: number;
   /** Most paths in one submit; reads pause while the batch is this full. */
   maxBatchPaths?: number;
@@ -40,7 +42,7 @@ export interface SourceIngestOptions {
 
 export interface SourceIngest {
   /** A file was created or changed. */
-  touch(path: string): void;
+  touch(path: string, options?: { recheck?: boolean }): void;
   /** A file was removed. */
   remove(path: string): void;
   /** Resolves once every pending read, wait and submit has finished. */
@@ -61,6 +63,8 @@ interface PathState {
   waiting: boolean;
   jsonFailSince: number | undefined;
   jsonAttempts: number;
+  /** Whether the read for the current token came from an event (the reconcile walk needs no recheck). */
+  recheck: boolean;
 }
 
 const DELETED = 'deleted';
@@ -69,7 +73,7 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
   const { publisher, log } = options;
   const stabilityWindowMs = options.stabilityWindowMs ?? 200;
   const jsonSettleMs = options.jsonSettleMs ?? 2_000;
-  const recheckMs = options.recheckMs ?? 50;
+  const recheckDelaysMs = options.recheckDelaysMs ?? [20, 150];
   const maxBatchPaths = options.maxBatchPaths ?? 2_000;
   const reads = new PQueue({ concurrency: options.readConcurrency ?? 64 });
   const states = new Map<string, PathState>();
@@ -87,7 +91,7 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
   function stateOf(path: string): PathState {
     let state = states.get(path);
     if (state === undefined) {
-      state = { token: 0, timer: undefined, waiting: false, jsonFailSince: undefined, jsonAttempts: 0 };
+      state = { token: 0, timer: undefined, waiting: false, jsonFailSince: undefined, jsonAttempts: 0, recheck: true };
       states.set(path, state);
     }
     return state;
@@ -143,10 +147,11 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
     return queued.get(path) ?? publisher.getEntry(path)?.sha256;
   }
 
-  function touch(path: string): void {
+  function touch(path: string, touchOptions: { recheck?: boolean } = {}): void {
     if (closed) return;
     const state = stateOf(path);
     state.token++;
+    state.recheck = touchOptions.recheck ?? true;
     state.jsonFailSince = undefined;
     state.jsonAttempts = 0;
     const token = state.token;
@@ -161,9 +166,9 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
   function enqueueRead(path: string, token: number): void {
     void reads.add(async () => {
       while (batch.size >= maxBatchPaths && !closed) {
-      scheduleFlush();
-      await new Promise<void>((resolve) => drainWaiters.push(resolve));
-    }
+        scheduleFlush();
+        await new Promise<void>((resolve) => drainWaiters.push(resolve));
+      }
       const state = states.get(path);
       if (closed || state === undefined || state.token !== token) return;
       let result: SourceRead;
@@ -208,17 +213,25 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
       return;
     }
     accept(path, result.file);
-    wait(state, recheckMs, () => void recheck(path, token, result.file), false);
+    if (state.recheck) scheduleRecheck(path, state, token, result.file, 0);
   }
 
-  async function recheck(path: string, token: number, seen: SourceFile): Promise<void> {
+  function scheduleRecheck(path: string, state: PathState, token: number, seen: SourceFile, attempt: number): void {
+    const delayMs = recheckDelaysMs[attempt];
+    if (delayMs === undefined) return;
+    const sincePrevious = delayMs - (recheckDelaysMs[attempt - 1] ?? 0);
+    wait(state, sincePrevious, () => void recheck(path, token, seen, attempt), false);
+  }
+
+  async function recheck(path: string, token: number, seen: SourceFile, attempt: number): Promise<void> {
     const now = await options.stat(path).catch((err: unknown) => {
       log.error({ err, path }, 'source file stat failed');
       return undefined;
     });
     const state = states.get(path);
     if (now === undefined || state === undefined || state.token !== token || closed) return;
-    if (now.size !== seen.size || now.mtimeMs !== seen.mtimeMs) touch(path);
+    if (now.size !== seen.size || now.mtimeMs !== seen.mtimeMs || now.ino !== seen.ino) touch(path);
+    else scheduleRecheck(path, state, token, seen, attempt + 1);
   }
 
   function accept(path: string, file: SourceFile): void {

@@ -29,6 +29,8 @@ export interface SourceFile {
   bytes: Buffer;
   size: number;
   mtimeMs: number;
+  /** Inode: a rename-over with the same size and mtime (rsync -t) still differs here. */
+  ino: number;
 }
 
 export type SourceRead =
@@ -74,7 +76,7 @@ export async function readSourceFile(options: ReadSourceOptions, relPath: string
     if (!info.isFile()) return { kind: 'skipped' };
     if (info.size > options.maxFileBytes) return { kind: 'refused', reason: `larger than ${options.maxFileBytes} bytes` };
     const bytes = await handle.readFile();
-    return { kind: 'file', file: { bytes, size: bytes.length, mtimeMs: info.mtimeMs } };
+    return { kind: 'file', file: { bytes, size: bytes.length, mtimeMs: info.mtimeMs, ino: info.ino } };
   } finally {
     await handle.close();
   }
@@ -90,10 +92,10 @@ async function openedPath(handle: FileHandle, absolute: string): Promise<string>
 }
 
 /** Size and mtime, or undefined when the file is gone. */
-export async function statSourceFile(options: ReadSourceOptions, relPath: string): Promise<{ size: number; mtimeMs: number } | undefined> {
+export async function statSourceFile(options: ReadSourceOptions, relPath: string): Promise<{ size: number; mtimeMs: number; ino: number } | undefined> {
   try {
     const info = await stat(`${options.rootReal}${sep}${relPath.split('/').join(sep)}`);
-    return { size: info.size, mtimeMs: info.mtimeMs };
+    return { size: info.size, mtimeMs: info.mtimeMs, ino: info.ino };
   } catch (err) {
     if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) return undefined;
     throw err;

@@ -73,7 +73,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
   try {
     ingest.hold();
     const files = await walkTree(rootReal);
-    for (const path of files) ingest.touch(path);
+    for (const path of files) ingest.touch(path, { recheck: false });
     let deleted = 0;
     for (const [path, entry] of publisher.entries()) {
       if (entry.origin === 'watch' && !files.has(path)) {
