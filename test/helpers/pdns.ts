@@ -40,6 +40,17 @@ async function freePort(): Promise<number> {
  * LUA health checks every `checkIntervalS` seconds. The caller must stop() it.
  */
 export async function startPdns(options: { checkIntervalS?: number } = {}): Promise<Pdns> {
+  // The free ports are picked before pdns binds them: retry if another process took one meanwhile.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launchPdns(options);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+}
+
+async function launchPdns(options: { checkIntervalS?: number }): Promise<Pdns> {
   if (!existsSync(PDNS_BIN)) throw new Error(`${PDNS_BIN} is missing: run scripts/setup.sh (Debian pdns-server, pdns-backend-sqlite3, sqlite3, dnsutils)`);
   const schema = SCHEMA_CANDIDATES.find((path) => existsSync(path));
   if (schema === undefined) throw new Error(`no sqlite schema for pdns at ${SCHEMA_CANDIDATES.join(' or ')}: run scripts/setup.sh`);
@@ -95,13 +106,14 @@ export async function startPdns(options: { checkIntervalS?: number } = {}): Prom
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    await waitFor(
+    const outcome = await waitFor(
       async () => {
-        if (child.exitCode !== null) throw new Error(`pdns_server exited ${child.exitCode}: ${output.join('').slice(-2000)}`);
+        if (child.exitCode !== null) return 'exited';
         return (await api('GET', '')).ok;
       },
       { timeoutMs: 15_000, intervalMs: 50, what: 'pdns_server API' },
     );
+    if (outcome === 'exited') throw new Error(`pdns_server exited ${child.exitCode}: ${output.join('').slice(-2000)}`);
   } catch (err) {
     await stop();
     throw err;
