@@ -11,8 +11,13 @@ import { pruneSnapshots, signSnapshot, writeSnapshotFile, type SignedSnapshot } 
  * per head seq and cached.
  */
 export interface SnapshotScheduler {
-  /** The signed snapshot of the head generation (cached per seq). */
-  current(): SignedSnapshot;
+  /**
+   * The signed snapshot of the head generation (cached per seq). With `maxAgeMs`, a cached
+   * snapshot of an older seq built within that time is served instead, as long as the journal
+   * still reaches back to it: the mirror continues with `changes?since=<its seq>`, and a busy
+   * primary does not re-sign 100k paths for every bootstrapping mirror.
+   */
+  current(options?: { maxAgeMs?: number }): SignedSnapshot;
   /** Writes a snapshot file of the head now; concurrent calls share one write. */
   take(): Promise<{ seq: number; path: string }>;
   lastSnapshotSeq(): number;
@@ -37,13 +42,18 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
   const { publisher, manifest, key, dir, log } = options;
   const journal = publisher.journal;
   let cached: SignedSnapshot | undefined;
+  let cachedAtMs = 0;
   let lastSeq = options.initialSeq;
   let running: Promise<{ seq: number; path: string }> | undefined;
 
-  function current(): SignedSnapshot {
+  function current(options: { maxAgeMs?: number } = {}): SignedSnapshot {
     const seq = journal.headSeq();
-    if (cached?.seq !== seq) cached = signSnapshot({ seq, time: journal.headTime(), manifest, key });
-    return cached;
+    const fresh = cached !== undefined && Date.now() - cachedAtMs <= (options.maxAgeMs ?? -1) && cached.seq >= journal.oldestSeq();
+    if (cached?.seq !== seq && !fresh) {
+      cached = signSnapshot({ seq, time: journal.headTime(), manifest, key });
+      cachedAtMs = Date.now();
+    }
+    return cached as SignedSnapshot;
   }
 
   async function write(): Promise<{ seq: number; path: string }> {

@@ -13,11 +13,12 @@ import {
   verifyBody,
   type PublicKeyInfo,
 } from '@metasync/shared';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { publish, startTestPrimary, type TestPrimary } from './primary-fixture.js';
 
 let primary: TestPrimary;
 afterEach(async () => {
+  vi.useRealTimers();
   await primary.close();
 });
 
@@ -146,6 +147,20 @@ describe('sync API', () => {
     const snapshot = snapshotSchema.parse(JSON.parse(body.toString()));
     expect(snapshot.seq).toBe(2);
     expect(snapshot.entries.map((e) => e.path)).toEqual(['p2/acme/a.json', 'p2/acme/b.json']);
+  });
+
+  it('serves a snapshot signed within the last second again instead of re-signing, and changes continue from it', async () => {
+    primary = await startTestPrimary();
+    vi.useFakeTimers({ toFake: ['Date'] });
+    await publish(primary, 'p2/acme/a.json', '{"a":1}');
+    const first = snapshotSchema.parse((await primary.app.inject({ url: SYNC_ROUTES.snapshot })).json());
+    await publish(primary, 'p2/acme/b.json', '{"b":2}');
+    const reused = snapshotSchema.parse((await primary.app.inject({ url: SYNC_ROUTES.snapshot })).json());
+    expect([first.seq, reused.seq]).toEqual([1, 1]);
+    const batch = changesBatchSchema.parse((await primary.app.inject({ url: `${SYNC_ROUTES.changes}?since=${reused.seq}` })).json());
+    expect(batch.entries.map((e) => e.path)).toEqual(['p2/acme/b.json']);
+    vi.setSystemTime(Date.now() + 1_001);
+    expect(snapshotSchema.parse((await primary.app.inject({ url: SYNC_ROUTES.snapshot })).json()).seq).toBe(2);
   });
 
   it('records acks and lists every mirror with its lag in seqs and ms', async () => {

@@ -29,6 +29,9 @@ export interface SyncRoutesOptions {
   now: () => number;
 }
 
+/** A snapshot signed this recently is served again rather than re-signed at every new head. */
+const SNAPSHOT_REUSE_MS = 1_000;
+
 /** Bodies above this are gzipped when the client accepts it (signatures cover the uncompressed bytes). */
 const COMPRESS_ABOVE_BYTES = 8 * 1024;
 
@@ -59,7 +62,7 @@ export function syncRoutes(app: FastifyInstance, options: SyncRoutesOptions): vo
   // A snapshot of 100k paths is ~15 MB of JSON: sign and gzip it once per head seq, off the event loop.
   let gzipped: { seq: number; body: Promise<Buffer> } | undefined;
   app.get(SYNC_ROUTES.snapshot, async (request, reply) => {
-    const snapshot = snapshots.current();
+    const snapshot = snapshots.current({ maxAgeMs: SNAPSHOT_REUSE_MS });
     void reply
       .header(HEADERS.signature, snapshot.signature)
       .header(HEADERS.seq, String(snapshot.seq))
