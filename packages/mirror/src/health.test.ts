@@ -39,4 +39,11 @@ describe('freshness', () => {
     noteApplied(status, 5, 1_250);
     expect(assessFreshness(status, 5, 1_300, limits)).toMatchObject({ fresh: true, lagMs: 0 });
   });
+
+  it('is stale while the primary reports a head below the applied seq', () => {
+    const status = createSyncStatus();
+    noteHead(status, 9, 9, 1_000);
+    status.primaryBehindSeq = 4;
+    expect(assessFreshness(status, 9, 1_000, limits).reason).toMatch(/refusing to roll back/);
+  });
 });

@@ -18,6 +18,8 @@ export interface SyncStatus {
   behindSinceMs: number | undefined;
   /** Short text of the last sync failure, shown in the health body. */
   lastError: string | undefined;
+  /** Set while the primary reports a head below the mirror's applied seq (restored from an old backup?). */
+  primaryBehindSeq: number | undefined;
 }
 
 export interface FreshnessLimits {
@@ -33,7 +35,7 @@ export interface Freshness {
 }
 
 export function createSyncStatus(): SyncStatus {
-  return { headSeq: 0, heardAtMs: undefined, behindSinceMs: undefined, lastError: undefined };
+  return { headSeq: 0, heardAtMs: undefined, behindSinceMs: undefined, lastError: undefined, primaryBehindSeq: undefined };
 }
 
 /** Records what the primary said its head is; keeps `behindSinceMs` consistent. */
@@ -56,6 +58,9 @@ export function assessFreshness(status: SyncStatus, appliedSeq: number, nowMs: n
   const silentMs = nowMs - status.heardAtMs;
   if (silentMs > limits.maxLagMs) {
     return { ...base, fresh: false, reason: `primary silent for ${silentMs} ms (max ${limits.maxLagMs})${errorSuffix(status)}` };
+  }
+  if (status.primaryBehindSeq !== undefined) {
+    return { ...base, fresh: false, reason: `primary reports seq ${status.primaryBehindSeq}, below the applied seq ${appliedSeq}: refusing to roll back` };
   }
   if (appliedSeq === 0 && status.headSeq > 0) return { ...base, fresh: false, reason: `bootstrapping towards seq ${status.headSeq}` };
   if (lagSeq > limits.maxLagSeq) return { ...base, fresh: false, reason: `behind by ${lagSeq} seq (max ${limits.maxLagSeq})${errorSuffix(status)}` };

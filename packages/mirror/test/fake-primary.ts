@@ -42,6 +42,8 @@ export interface FakePrimary {
     oldestSeq?: number;
     /** Rewrite a batch before signing. */
     rewriteBatch?: (batch: Record<string, unknown>) => Record<string, unknown>;
+    /** Report this head in `state` (a primary restored from an old backup). */
+    stateSeq?: number;
     /** Corrupt the pack frame at this index. */
     corruptPackFrame?: number;
   };
@@ -79,7 +81,7 @@ export async function startFakePrimary(): Promise<FakePrimary> {
     const [path, query = ''] = url.split('?') as [string, string?];
     const params = new URLSearchParams(query);
     if (path === SYNC_ROUTES.state) {
-      send(res, 200, JSON.stringify({ protocol: 1, seq: head, time: lastTime, oldestSeq: faults.oldestSeq ?? 0, snapshotSeq: head, keys: [{ keyId: key.keyId, publicKey: key.publicKey, active: true }] }));
+      send(res, 200, JSON.stringify({ protocol: 1, seq: faults.stateSeq ?? head, time: lastTime, oldestSeq: faults.oldestSeq ?? 0, snapshotSeq: head, keys: [{ keyId: key.keyId, publicKey: key.publicKey, active: true }] }));
       return;
     }
     if (path === SYNC_ROUTES.events) {

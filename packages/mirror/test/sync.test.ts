@@ -152,4 +152,20 @@ describe('mirror sync against a protocol-level primary', () => {
       expect((await mirror.app.inject({ url: `/p2/acme/p${i}.json` })).body).toBe(files[`p2/acme/p${i}.json`]);
     }
   });
+
+  it('refuses to follow a primary that went back to an older seq, and says so in its health', async () => {
+    const { primary, mirror } = await setup();
+    primary.publish({ 'p2/acme/a.json': 'a' });
+    primary.publish({ 'p2/acme/a.json': 'a2' });
+    mirror.startSync('http://127.0.0.1:1');
+    await until(() => mirror.log.state.seq === 2, 'seq 2');
+    primary.faults.stateSeq = 1;
+    primary.faults.changesStatus = 400;
+    await until(() => mirror.status.primaryBehindSeq === 1, 'rollback noticed by the poll');
+    const health = await mirror.app.inject({ url: '/health/fresh' });
+    expect(health.statusCode).toBe(503);
+    expect(health.body).toMatch(/refusing to roll back/);
+    expect((await mirror.app.inject({ url: '/p2/acme/a.json' })).body).toBe('a2');
+    expect(mirror.log.state.seq).toBe(2);
+  });
 });

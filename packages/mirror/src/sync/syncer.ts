@@ -117,10 +117,16 @@ export function createSyncer(options: SyncerOptions): Syncer {
   }
 
   async function fetchState(): Promise<StateResponse> {
+    // Compared with what was applied when the question left: an answer racing an apply is not a rollback.
+    const appliedWhenAsked = log.state.seq;
     const response = await client.get(SYNC_ROUTES.state, { maxBytes: 1024 * 1024 });
     if (response.status !== 200) throw protocolError(`state answered HTTP ${response.status}`);
     const state = parseJson(response.body, stateResponseSchema, 'state');
     noteHead(status, state.seq, log.state.seq, Date.now());
+    if (state.seq < appliedWhenAsked) {
+      if (status.primaryBehindSeq === undefined) logger.error({ primarySeq: state.seq, applied: appliedWhenAsked }, 'primary is behind the applied generation; refusing to roll back');
+      status.primaryBehindSeq = state.seq;
+    } else status.primaryBehindSeq = undefined;
     metrics.headSeq.set(status.headSeq);
     return state;
   }
@@ -167,7 +173,12 @@ export function createSyncer(options: SyncerOptions): Syncer {
         await resync(`changes since ${since} answered 410`);
         continue;
       }
-      if (response.status !== 200) throw protocolError(`changes since ${since} answered HTTP ${response.status}`);
+      if (response.status !== 200) {
+        if (status.primaryBehindSeq !== undefined) {
+          throw metasyncError('METASYNC_ERR_SYNC_ROLLBACK', `primary is at seq ${status.primaryBehindSeq}, below applied seq ${since}`, { primarySeq: status.primaryBehindSeq, applied: since });
+        }
+        throw protocolError(`changes since ${since} answered HTTP ${response.status}`);
+      }
       const batch = await signed(SYNC_ROUTES.changes, query, changesBatchSchema, `changes since ${since}`, response.body, response.headers[HEADERS.signature]);
       noteHead(status, batch.head, since, Date.now());
       if (batch.to < since || batch.head < since) {
