@@ -27,9 +27,9 @@ export function completeVersion(name: string, version: VersionData): VersionData
   const normalized = normalizeVersion(pretty);
   if (normalized === undefined) throw new TypeError(`version ${JSON.stringify(pretty)} of ${name} is not Composer-normalizable`);
   const complete: VersionData = { name };
-  for (const [key, value] of Object.entries(version)) {
+  for (const key of Object.keys(version)) {
     if (key === 'name' || key === 'version_normalized') continue;
-    complete[key] = value;
+    complete[key] = version[key]!;
     if (key === 'version') complete.version_normalized = normalized;
   }
   return complete;
