@@ -53,4 +53,17 @@ describe('Composer through mirrors', () => {
       expect(result.versions['acme/lib']).toBe('1.2.0');
     }
   }, 90_000);
+
+  it('stops cleanly on SIGTERM (exit 0, a request sent just before still answered) and restarts into the same generation', async () => {
+    const mirror = mirrors.pop()!;
+    const seq = (await getChecked(`${mirror.url}/packages.json`)).headers.get('x-metasync-seq');
+    const inFlight = getChecked(`${mirror.url}/p2/acme/lib.json`);
+    await mirror.stop();
+    expect((await inFlight).status).toBe(200);
+    expect(await mirror.exited).toEqual({ code: 0, signal: null });
+    expect(mirror.logs.some((line) => line.msg === 'stopped')).toBe(true);
+    const again = await startMirror({ primaryUrl: primary!.url, keyArg: primary!.keyArg, dataDir: mirror.dataDir });
+    mirrors.push(again);
+    expect(again.logs.find((line) => line.msg === 'listening')?.seq).toBe(Number(seq));
+  }, 30_000);
 });
