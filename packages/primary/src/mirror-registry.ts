@@ -37,11 +37,22 @@ interface MirrorRecord {
 }
 
 export const VISIBLE_SAMPLES_KEPT = 1000;
+/** Acks and event streams are unauthenticated: bound what a flood of made-up ids can cost. */
+export const MAX_KNOWN_MIRRORS = 1024;
 
 export function createMirrorRegistry(options: { journal: Journal; isConnected: (mirrorId: string) => boolean }): MirrorRegistry {
   const { journal } = options;
   const mirrors = new Map<string, MirrorRecord>();
   const samples: VisibleSample[] = [];
+
+  function remember(record: MirrorRecord): void {
+    mirrors.delete(record.mirrorId);
+    mirrors.set(record.mirrorId, record);
+    if (mirrors.size <= MAX_KNOWN_MIRRORS) return;
+    // Map order is insertion order and every touch re-inserts: the first key is the least recently seen.
+    const stalest = mirrors.keys().next().value;
+    if (stalest !== undefined) mirrors.delete(stalest);
+  }
 
   function lagMsOf(seq: number, nowMs: number): number {
     const head = journal.headSeq();
@@ -55,13 +66,7 @@ export function createMirrorRegistry(options: { journal: Journal; isConnected: (
   return {
     ack(request, receivedAtMs) {
       const previous = mirrors.get(request.mirrorId);
-      mirrors.set(request.mirrorId, {
-        mirrorId: request.mirrorId,
-        region: request.region,
-        url: request.url,
-        seq: request.seq,
-        lastSeenAt: receivedAtMs,
-      });
+      remember({ mirrorId: request.mirrorId, region: request.region, url: request.url, seq: request.seq, lastSeenAt: receivedAtMs });
       if (previous !== undefined && request.seq <= previous.seq) return { visibleMs: undefined };
       const committedAt = journal.timeOf(request.seq);
       if (committedAt === undefined || request.seq === 0) return { visibleMs: undefined };
@@ -72,8 +77,7 @@ export function createMirrorRegistry(options: { journal: Journal; isConnected: (
     },
     seen(mirrorId, atMs) {
       const record = mirrors.get(mirrorId);
-      if (record === undefined) mirrors.set(mirrorId, { mirrorId, region: '', url: '', seq: 0, lastSeenAt: atMs });
-      else record.lastSeenAt = atMs;
+      remember(record === undefined ? { mirrorId, region: '', url: '', seq: 0, lastSeenAt: atMs } : { ...record, lastSeenAt: atMs });
     },
     list(nowMs) {
       const head = journal.headSeq();
