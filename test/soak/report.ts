@@ -86,7 +86,7 @@ export function formatReport(result: SoakResult, verdicts: readonly TargetVerdic
   const lines: string[] = [];
   const o = result.options;
   lines.push('== metasync soak ==');
-  lines.push(`duration ${Math.round(o.durationMs / 1000)} s (warm-up ${Math.round(o.warmupMs / 1000)} s), wall ${Math.round(result.elapsedMs / 1000)} s; ${o.mirrors} mirrors, ${o.faultedMirrors} behind fault proxies (phase ${o.faultPhaseMs} ms); ${o.workers} client workers; publish every ${o.publishIntervalMs} ms; seed ${o.seed}`);
+  lines.push(`duration ${Math.round(o.durationMs / 1000)} s (warm-up ${Math.round(o.warmupMs / 1000)} s), wall ${Math.round(result.elapsedMs / 1000)} s; ${o.mirrors} mirrors, ${o.faultedMirrors} behind fault proxies (phase ${o.faultPhaseMs} ms); ${o.workers} client workers; publish every ${o.publishIntervalMs} ms; mirror hot cache ${o.hotCacheBytes} bytes; seed ${o.seed}`);
   lines.push(`fault switches: ${Object.entries(result.faultSwitches).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   lines.push(`requests served: ${result.requests} (${(result.requests / (o.durationMs / 1000)).toFixed(0)}/s)`);
   lines.push(`outcomes: ${Object.entries(result.outcomes).map(([k, v]) => `${k} ${v}`).join(', ')}`);

@@ -30,6 +30,7 @@ const NUMERIC_FLAGS = {
   'pad-bytes': 'padBytes',
   'settle-ms': 'settleMs',
   'proxy-timeout-ms': 'proxyTimeoutMs',
+  'hot-cache-bytes': 'hotCacheBytes',
   seed: 'seed',
   'rss-growth-pct': 'rssGrowthPct',
   'fd-growth': 'fdGrowth',

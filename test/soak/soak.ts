@@ -39,6 +39,11 @@ export interface SoakOptions {
   settleMs: number;
   /** Mirrors' proxy fallback budget; also the grace after a fault during which a 404 is excused. */
   proxyTimeoutMs: number;
+  /**
+   * Mirrors' hot cache budget. Kept small so the cache is full by the end of
+   * warm-up: a cache filling up to its budget is configured memory, not growth.
+   */
+  hotCacheBytes: number;
   seed: number;
   progress(line: string): void;
 }
@@ -57,6 +62,7 @@ export const DEFAULT_SOAK_OPTIONS: SoakOptions = {
   padBytes: 1_500,
   settleMs: 4_000,
   proxyTimeoutMs: 3_000,
+  hotCacheBytes: 1_048_576,
   seed: 1,
   progress: () => undefined,
 };
@@ -147,7 +153,7 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
       const mirror = await startMirror({
         primaryUrl: upstream,
         keyArg: primary.keyArg,
-        args: ['--mirror-id', `soak-${i}`, '--proxy-timeout-ms', String(options.proxyTimeoutMs), '--gc-grace-ms', '30000', '--request-timeout-ms', '5000'],
+        args: ['--mirror-id', `soak-${i}`, '--proxy-timeout-ms', String(options.proxyTimeoutMs), '--gc-grace-ms', '30000', '--request-timeout-ms', '5000', '--hot-cache-bytes', String(options.hotCacheBytes)],
       });
       mirrors.push(mirror);
       clientMirrors.push({ url: mirror.url, proxyIndex: faulted ? proxies.length - 1 : undefined });
