@@ -12,6 +12,7 @@ export interface MirrorMetrics {
   objectsFetched: Counter;
   objectsRejected: Counter;
   batchesRefused: Counter;
+  syncErrors: Counter<'code'>;
   responses: Counter<'source' | 'status'>;
   proxied: Counter<'outcome'>;
   notFound: Counter;
@@ -39,6 +40,7 @@ export function createMetrics(options: { defaultMetrics: boolean }): MirrorMetri
     objectsFetched: new Counter({ name: 'metasync_mirror_fetched_objects_total', help: 'objects fetched, verified and stored', registers }),
     objectsRejected: new Counter({ name: 'metasync_mirror_rejected_objects_total', help: 'object transfers discarded for hash or size mismatch', registers }),
     batchesRefused: new Counter({ name: 'metasync_mirror_refused_batches_total', help: 'batches or snapshots refused (signature, rollback, protocol)', registers }),
+    syncErrors: new Counter({ name: 'metasync_mirror_sync_errors_total', help: 'failed sync runs by error code (retried with backoff)', labelNames: ['code'] as const, registers }),
     responses: new Counter({ name: 'metasync_mirror_responses_total', help: 'repository responses by source and status', labelNames: ['source', 'status'] as const, registers }),
     proxied: new Counter({ name: 'metasync_mirror_proxied_responses_total', help: 'proxy fallback answers by outcome', labelNames: ['outcome'] as const, registers }),
     notFound: new Counter({ name: 'metasync_mirror_not_found_total', help: 'repository 404 answers', registers }),

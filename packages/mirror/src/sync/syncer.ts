@@ -256,6 +256,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
       } catch (err) {
         failures++;
         status.lastError = isMetasyncError(err) ? err.code : (err as Error).message;
+        metrics.syncErrors.inc({ code: isMetasyncError(err) ? err.code : 'unexpected' });
         const delayMs = backoffMs(failures, 100, 5_000);
         logger.warn({ err, failures, retryInMs: delayMs }, 'sync failed');
         scheduleRetry(delayMs);
