@@ -21,9 +21,10 @@
  *   event -> touch(path) -> [timer] -> read (p-queue) -> complete? -> batch -> submit
  *                                                          \-> not yet: retry/wait
  */
-import { metasyncError, packageKeyFromP2Path, sha256Hex, type Logger } from '@metasync/shared';
+import { metasyncError, sha256Hex, type Logger } from '@metasync/shared';
 import PQueue from 'p-queue';
 import type { Publisher, SourceChange } from './publisher.js';
+import { NOT_JSON, p2Problem, parseJson } from './watcher-content.js';
 import type { SourceFile, SourceRead } from './watcher-paths.js';
 
 export interface SourceIngestOptions {
@@ -323,26 +324,4 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
       checkIdle();
     },
   };
-}
-
-const NOT_JSON = Symbol('not json');
-
-function parseJson(bytes: Buffer): unknown {
-  try {
-    return JSON.parse(bytes.toString('utf8')) as unknown;
-  } catch {
-    return NOT_JSON; // expected while a writer is mid-file
-  }
-}
-
-/** composer/mirror's rule: a p2 file must hold exactly the package its path names. */
-export function p2Problem(path: string, document: unknown): string | undefined {
-  const key = packageKeyFromP2Path(path);
-  if (key === undefined) return undefined;
-  const name = key.replace(/~dev$/, '');
-  const packages = (document as { packages?: unknown } | null)?.packages;
-  if (typeof packages !== 'object' || packages === null || Array.isArray(packages)) return 'p2 file has no "packages" object';
-  const names = Object.keys(packages);
-  if (names.length !== 1 || names[0] !== name) return `p2 file for ${name} holds ${JSON.stringify(names.slice(0, 3))}`;
-  return undefined;
 }
