@@ -1,11 +1,12 @@
 import { createServer } from 'node:http';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { isMetasyncError, type Logger } from '@metasync/shared';
-import { assessFreshness, type FreshnessLimits, type SyncStatus } from './health.js';
+import { assessFreshness, createDrainState, type DrainState, type FreshnessLimits, type SyncStatus } from './health.js';
 import type { HotCache } from './hot-cache.js';
 import type { IndexState } from './index-state.js';
 import type { MirrorMetrics } from './metrics.js';
 import type { Proxy } from './proxy.js';
+import { registerAdminRoutes, type AdminRouteOptions } from './routes/admin.js';
 import { createFastPath } from './routes/fast-path.js';
 import { createRepositoryHandler } from './routes/repository.js';
 import { createVariantSizes } from './routes/variant-sizes.js';
@@ -22,6 +23,10 @@ export interface AppOptions {
   logger: Logger;
   /** Injected clock for freshness (tests). */
   nowMs?: () => number;
+  /** Set by a drain request: `/health/fresh` then answers 503 `draining`. */
+  drain?: DrainState;
+  /** `POST /admin/drain` (routes/admin.ts); without it (or without a token) the route answers 404. */
+  admin?: Pick<AdminRouteOptions, 'adminToken' | 'mirrorId' | 'withdrawFromDns'>;
 }
 
 /**
@@ -51,11 +56,24 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
   const serveRepository = createRepositoryHandler({ ...options, variantSizes });
   let fastReported = 0;
+  const drain = options.drain ?? createDrainState();
+  registerAdminRoutes(app as unknown as FastifyInstance, {
+    adminToken: options.admin?.adminToken,
+    mirrorId: options.admin?.mirrorId ?? '',
+    withdrawFromDns: options.admin?.withdrawFromDns,
+    drain,
+    appliedSeq: () => options.index.seq,
+    nowMs,
+  });
 
   app.get('/healthz', async (_request, reply) => {
     await reply.header('cache-control', 'no-store').type('text/plain').send('ok\n');
   });
   app.get('/health/fresh', async (_request, reply) => {
+    if (drain.draining) {
+      await reply.code(503).header('cache-control', 'no-store').type('text/plain').send('draining\n');
+      return;
+    }
     const freshness = assessFreshness(options.status, options.index.seq, nowMs(), options.limits);
     options.metrics.lagSeq.set(freshness.lagSeq);
     options.metrics.lagMs.set(freshness.lagMs);

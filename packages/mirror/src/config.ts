@@ -1,5 +1,8 @@
+import { isIP } from 'node:net';
+import { join } from 'node:path';
 import { z } from 'zod';
-import { formatIssues, metasyncError, parseListen, parseOptions, type OptionSpec } from '@metasync/shared';
+import { loadCliConfig, type CliConfig } from '@metasync/infra';
+import { formatIssues, isMetasyncError, metasyncError, parseListen, parseOptions, readSecret, type OptionSpec } from '@metasync/shared';
 import { MIRROR_S3_OPTIONS, MIRROR_S3_SCHEMA_SHAPE } from './sync/s3-source.js';
 
 export const MIRROR_OPTIONS = [
@@ -20,6 +23,18 @@ export const MIRROR_OPTIONS = [
   { key: 'connectTimeoutMs', flag: '--connect-timeout-ms <ms>', env: 'METASYNC_CONNECT_TIMEOUT_MS', description: 'TCP connect timeout to the primary', defaultValue: '2000' },
   { key: 'requestTimeoutMs', flag: '--request-timeout-ms <ms>', env: 'METASYNC_REQUEST_TIMEOUT_MS', description: 'sync request headers/body inactivity timeout', defaultValue: '15000' },
   { key: 'logLevel', flag: '--log-level <level>', env: 'METASYNC_LOG_LEVEL', description: 'pino log level', defaultValue: 'info' },
+  { key: 'adminToken', flag: '--admin-token <token>', env: 'METASYNC_ADMIN_TOKEN', description: 'bearer token for POST /admin/drain (secret; prefer the _FILE form; unset = route answers 404)', secret: true },
+  { key: 'adminTokenFile', flag: '--admin-token-file <path>', env: 'METASYNC_ADMIN_TOKEN_FILE', description: 'file holding the admin token' },
+  {
+    key: 'dnsSelfRegister',
+    flag: '--dns-self-register',
+    env: 'METASYNC_DNS_SELF_REGISTER',
+    description:
+      'enter DNS once fresh, leave it on drain and SIGTERM; DNS settings from env like the metasync CLI: METASYNC_DNS_PROVIDER, METASYNC_DNS_TTL_S, METASYNC_DNS_DRAIN_MARGIN_MS, METASYNC_DNS_STATE_FILE (default <data>/dns-state.json), METASYNC_ROUTE53_ZONE_ID, METASYNC_ROUTE53_SERVICE_NAME, METASYNC_ROUTE53_ENDPOINT, METASYNC_PDNS_API_URL, METASYNC_PDNS_API_KEY[_FILE], or a JSON file METASYNC_CONFIG',
+    boolean: true,
+  },
+  { key: 'publicAddress', flag: '--public-address <ip>', env: 'METASYNC_PUBLIC_ADDRESS', description: 'IP that DNS answers carry (default: the public URL host, else the listen host, when an IP)' },
+  { key: 'dnsTimeoutMs', flag: '--dns-timeout-ms <ms>', env: 'METASYNC_DNS_TIMEOUT_MS', description: 'bound on the DNS withdraw, and on the health-check delete, at SIGTERM', defaultValue: '120000' },
   ...MIRROR_S3_OPTIONS,
 ] as const satisfies readonly OptionSpec[];
 
@@ -51,10 +66,23 @@ const schema = z.object({
   connectTimeoutMs: int(50),
   requestTimeoutMs: int(100),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  adminToken: z.string().optional(),
+  adminTokenFile: z.string().optional(),
+  dnsSelfRegister: z.boolean(),
+  publicAddress: z.string().refine((a) => isIP(a) !== 0, 'must be an IPv4 or IPv6 address').optional(),
+  dnsTimeoutMs: int(1000),
   ...MIRROR_S3_SCHEMA_SHAPE,
 });
 
-export type MirrorConfig = Readonly<z.infer<typeof schema>>;
+/** Self-registration settings; present only with --dns-self-register. */
+export interface MirrorDnsConfig {
+  /** The registrar settings, parsed by infra's parser (the same env names as the metasync CLI). */
+  registrar: CliConfig;
+  /** What DNS answers carry (--public-address, else the public URL or listen host when an IP). */
+  address: string;
+}
+
+export type MirrorConfig = Readonly<Omit<z.infer<typeof schema>, 'adminTokenFile'> & { dns: MirrorDnsConfig | undefined }>;
 
 export type LoadConfigResult = { help: true; helpText: string } | { help: false; config: MirrorConfig };
 
@@ -66,5 +94,30 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
   if (!result.success) {
     throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `metasync-mirror: ${formatIssues(result.error.issues, MIRROR_OPTIONS)}`, {});
   }
-  return { help: false, config: Object.freeze(result.data) };
+  const { adminTokenFile, ...data } = result.data;
+  const adminToken = readSecret(data.adminToken, adminTokenFile);
+  const dns = data.dnsSelfRegister ? loadDnsConfig(data, env) : undefined;
+  return { help: false, config: Object.freeze({ ...data, adminToken, dns }) };
+}
+
+function loadDnsConfig(data: z.infer<typeof schema>, env: NodeJS.ProcessEnv): MirrorDnsConfig {
+  const problems: string[] = [];
+  let registrar: CliConfig | undefined;
+  try {
+    registrar = loadCliConfig({ env: { ...env, METASYNC_DNS_STATE_FILE: env.METASYNC_DNS_STATE_FILE ?? join(data.data, 'dns-state.json') } });
+  } catch (err) {
+    if (!isMetasyncError(err, 'METASYNC_ERR_CONFIG_INVALID')) throw err;
+    problems.push(err.message);
+  }
+  if (registrar !== undefined && registrar.dns.provider === 'none') problems.push('--dns-self-register needs METASYNC_DNS_PROVIDER (route53 or powerdns) and its settings');
+  const publicHost = data.publicUrl === undefined ? undefined : new URL(data.publicUrl).hostname.replace(/^\[(.*)\]$/, '$1');
+  const listenHost = data.listen.host;
+  const address =
+    data.publicAddress ??
+    (publicHost !== undefined ? (isIP(publicHost) === 0 ? undefined : publicHost) : isIP(listenHost) === 0 || /^(0\.0\.0\.0|::)$/.test(listenHost) ? undefined : listenHost);
+  if (address === undefined) problems.push('--dns-self-register needs --public-address / METASYNC_PUBLIC_ADDRESS (the public URL host or listen host is not a usable IP)');
+  if (problems.length > 0 || registrar === undefined || address === undefined) {
+    throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `metasync-mirror: ${problems.join('; ')}`, {});
+  }
+  return { registrar, address };
 }

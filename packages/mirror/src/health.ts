@@ -71,3 +71,22 @@ export function assessFreshness(status: SyncStatus, appliedSeq: number, nowMs: n
 function errorSuffix(status: SyncStatus): string {
   return status.lastError === undefined ? '' : `; last error: ${status.lastError}`;
 }
+
+/**
+ * Set by a drain request (routes/admin.ts) or shutdown: `/health/fresh` then
+ * answers 503 `draining` whatever the sync state, so DNS health checks fail
+ * closed while the mirror keeps serving the clients that still come.
+ */
+export interface DrainState {
+  draining: boolean;
+  sinceMs: number | undefined;
+}
+
+export function createDrainState(): DrainState {
+  return { draining: false, sinceMs: undefined };
+}
+
+export function startDraining(drain: DrainState, nowMs: number): void {
+  drain.draining = true;
+  drain.sinceMs ??= nowMs;
+}

@@ -1,5 +1,6 @@
-import { createLogger, isMetasyncError } from '@metasync/shared';
+import { createLogger, isMetasyncError, type Logger } from '@metasync/shared';
 import { loadConfig } from './config.js';
+import { startDraining } from './health.js';
 import { openMirror } from './mirror.js';
 
 /** The only file that reads process.env, listens, or exits. */
@@ -34,15 +35,28 @@ async function main(): Promise<void> {
     if (closing) return;
     closing = true;
     logger.info({ signal }, 'shutting down');
+    // A self-registered mirror leaves DNS before it stops listening, and deletes its health check last.
+    const dns = mirror.dns;
     const force = setTimeout(() => {
       logger.error({ signal }, 'shutdown timed out');
       process.exit(1);
-    }, 10_000);
+    }, 10_000 + (dns === undefined ? 0 : 2 * config.dnsTimeoutMs));
     force.unref();
-    mirror.close().then(
-      () => {
-        logger.info({ seq: mirror.log.state.seq }, 'stopped');
-        process.exit(0);
+    const stop = async (): Promise<boolean> => {
+      let dnsOk = true;
+      if (dns !== undefined) {
+        startDraining(mirror.drain, Date.now());
+        dnsOk = await bounded(dns.withdraw(), config.dnsTimeoutMs, 'dns withdraw', logger);
+      }
+      await mirror.close();
+      if (dns !== undefined) dnsOk = (await bounded(dns.retire(), config.dnsTimeoutMs, 'dns health check delete', logger)) && dnsOk;
+      return dnsOk;
+    };
+    stop().then(
+      (dnsOk) => {
+        logger.info({ seq: mirror.log.state.seq, dnsOk }, 'stopped');
+        // A DNS step that failed leaves work for `metasync mirror retire`: say so in the exit status.
+        process.exit(dnsOk ? 0 : 1);
       },
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
@@ -52,6 +66,24 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** Waits for a shutdown step at most `timeoutMs`; a failure or timeout is logged and the shutdown goes on. */
+async function bounded(step: Promise<void>, timeoutMs: number, what: string, logger: Logger): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  try {
+    if ((await Promise.race([step, timeout])) !== 'timeout') return true;
+    logger.error({ step: what, timeoutMs }, 'shutdown step timed out');
+    return false;
+  } catch (err) {
+    logger.error({ err, step: what }, 'shutdown step failed');
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 main().catch((err: unknown) => {

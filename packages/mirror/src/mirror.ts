@@ -2,10 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { createRegistrar } from '@metasync/infra';
 import { hasErrno, writeFileAtomic, type Logger } from '@metasync/shared';
 import { buildApp } from './app.js';
 import type { MirrorConfig } from './config.js';
-import { createSyncStatus, noteApplied, type SyncStatus } from './health.js';
+import { createSelfRegistration, type SelfRegistration } from './dns/self-register.js';
+import { assessFreshness, createDrainState, createSyncStatus, noteApplied, type DrainState, type SyncStatus } from './health.js';
 import { createHotCache } from './hot-cache.js';
 import { openIndexLog, type IndexLog } from './index-log.js';
 import { createMetrics, type MirrorMetrics } from './metrics.js';
@@ -27,6 +29,10 @@ export interface Mirror {
   status: SyncStatus;
   metrics: MirrorMetrics;
   mirrorId: string;
+  /** Set by POST /admin/drain (or a self-registered shutdown): /health/fresh answers 503 draining. */
+  drain: DrainState;
+  /** With --dns-self-register: withdraw (drain, SIGTERM) and retire (last step of a shutdown); undefined without. */
+  dns: { withdraw(): Promise<void>; retire(): Promise<void> } | undefined;
   /** Starts syncing; `publicUrl` is what acks report (known only after listen). */
   startSync(publicUrl: string): void;
   /** Stops syncing, closes the server (finishing in-flight requests) and the log. */
@@ -53,6 +59,20 @@ export async function openMirror(config: MirrorConfig, logger: Logger, options: 
     requestTimeoutMs: config.requestTimeoutMs,
   });
   const proxy = createProxy({ primaryUrl: config.primary, connectTimeoutMs: config.connectTimeoutMs, totalTimeoutMs: config.proxyTimeoutMs, metrics, logger });
+  const drain = createDrainState();
+  const limits = { maxLagMs: config.maxLagMs, maxLagSeq: config.maxLagSeq };
+  const dnsRegistrar = config.dns === undefined ? undefined : createRegistrar(config.dns.registrar);
+  let selfRegistration: SelfRegistration | undefined;
+  const dns =
+    dnsRegistrar === undefined
+      ? undefined
+      : {
+          withdraw: async () => selfRegistration?.withdraw(),
+          async retire() {
+            await selfRegistration?.retire();
+            dnsRegistrar.close();
+          },
+        };
   const app = buildApp({
     index: log.state,
     store,
@@ -60,8 +80,10 @@ export async function openMirror(config: MirrorConfig, logger: Logger, options: 
     metrics,
     proxy,
     status,
-    limits: { maxLagMs: config.maxLagMs, maxLagSeq: config.maxLagSeq },
+    limits,
     logger,
+    drain,
+    admin: { adminToken: config.adminToken, mirrorId, withdrawFromDns: dns?.withdraw },
   });
   let publicUrl = config.publicUrl ?? `http://${config.listen.host}:${config.listen.port}`;
   const s3Bootstrap = createS3BootstrapSource({ config, store, logger, concurrency: config.fetchConcurrency });
@@ -93,9 +115,20 @@ export async function openMirror(config: MirrorConfig, logger: Logger, options: 
     status,
     metrics,
     mirrorId,
+    drain,
+    dns,
     startSync(url) {
       publicUrl = config.publicUrl ?? url;
       syncer.start();
+      if (dnsRegistrar !== undefined && config.dns !== undefined && selfRegistration === undefined) {
+        selfRegistration = createSelfRegistration({
+          registrar: dnsRegistrar.registrar,
+          endpoint: { mirrorId, region: config.region, address: config.dns.address, healthUrl: `${publicUrl.replace(/\/+$/, '')}/health/fresh` },
+          isFresh: () => !drain.draining && assessFreshness(status, log.state.seq, Date.now(), limits).fresh,
+          logger,
+        });
+        selfRegistration.start();
+      }
     },
     async close() {
       if (closed) return;
