@@ -67,7 +67,7 @@ export const publishVisibleBench: Bench = async (ctx) => {
   });
   const publishAgent = createKeepAliveAgent(64);
   const mirrorAgents = mirrors.map(() => createKeepAliveAgent(8));
-  const watchers = mirrors.map((mirror, index) => createSeqWatcher({ baseUrl: mirror.url, agent: mirrorAgents[index]!, intervalMs: ctx.options.pollIntervalMs }));
+  const watchers = mirrors.map((mirror, index) => createSeqWatcher({ baseUrl: mirror.url, agent: mirrorAgents[index]!, intervalMs: ctx.options.pollIntervalMs, stdout: mirror.child.stdout }));
   /** Warm-up publishes use 1.9.x, measured ones 2.0.<index>; package = index mod the rotation. */
   const publishOne = async (index: number, warmup = false): Promise<PublishSample> => {
     const packageName = `bench-visible/package-${index % PACKAGES_IN_ROTATION}`;
@@ -113,6 +113,7 @@ export const publishVisibleBench: Bench = async (ctx) => {
     };
   };
 
+  const settledBy = { log: 0, probe: 0 };
   let samples: PublishSample[];
   let achievedRate: number;
   try {
@@ -137,14 +138,19 @@ export const publishVisibleBench: Bench = async (ctx) => {
     achievedRate = publishes / ((performance.now() - startMs) / 1000) ;
     samples = await Promise.all(pending);
   } finally {
+    for (const watcher of watchers) {
+      settledBy.log += watcher.settledBy().log;
+      settledBy.probe += watcher.settledBy().probe;
+      watcher.close();
+    }
     events.close();
     publishAgent.destroy();
     for (const agent of mirrorAgents) agent.destroy();
   }
-  return report(ctx, { samples, achievedRate, rsyncMs, fleetPaths: tree.paths.length });
+  return report(ctx, { samples, achievedRate, rsyncMs, fleetPaths: tree.paths.length, settledBy });
 };
 
-function report(ctx: BenchContext, input: { samples: PublishSample[]; achievedRate: number; rsyncMs: number[]; fleetPaths: number }): Awaited<ReturnType<Bench>> {
+function report(ctx: BenchContext, input: { samples: PublishSample[]; achievedRate: number; rsyncMs: number[]; fleetPaths: number; settledBy: { log: number; probe: number } }): Awaited<ReturnType<Bench>> {
   const { samples, rsyncMs } = input;
   const all = summarizeLatencies(samples.map((sample) => sample.allMirrorsMs));
   const put = summarizeLatencies(samples.map((sample) => sample.putMs));
@@ -175,7 +181,7 @@ function report(ctx: BenchContext, input: { samples: PublishSample[]; achievedRa
       figure({ metric: 'publish returned -> head on the push stream, max', unit: 'ms', metasync: announcedSummary.maxMs, target: { text: '<= 50 ms (issue 2)', on: 'value', atMost: 50 } }),
     ],
     notes: [
-      `${samples.length} publishes at an achieved ${input.achievedRate.toFixed(1)}/s (after ${WARMUP_PUBLISHES} warm-up publishes) over a ${input.fleetPaths}-path repository; visible = the first HEAD /packages.json served from the publish's generation or later (one poll loop per mirror, every ${ctx.options.pollIntervalMs} ms while a publish is pending), each then confirmed by a client GET of the p2 file`,
+      `${samples.length} publishes at an achieved ${input.achievedRate.toFixed(1)}/s (after ${WARMUP_PUBLISHES} warm-up publishes) over a ${input.fleetPaths}-path repository; visible = first evidence the mirror serves the publish's generation or later: its 'generation applied' log line (${input.settledBy.log} detections) or a HEAD /packages.json probe every ${ctx.options.pollIntervalMs} ms while a publish is pending (${input.settledBy.probe}); each then confirmed by a client GET of the p2 file`,
       `all mirrors: p50 ${all.p50Ms.toFixed(1)} ms, p90 ${all.p90Ms.toFixed(1)} ms, p99 ${all.p99Ms.toFixed(1)} ms, max ${all.maxMs.toFixed(1)} ms; any one mirror: p50 ${perMirror.p50Ms.toFixed(1)} ms, p99 ${perMirror.p99Ms.toFixed(1)} ms`,
       `publish call (PUT -> 2xx): p50 ${put.p50Ms.toFixed(1)} ms, p99 ${put.p99Ms.toFixed(1)} ms; head events seen for ${announced.length}/${samples.length} publishes, p99 ${announcedSummary.p99Ms.toFixed(1)} ms after the call returned`,
       `rsync baseline per round (ms): ${rsyncMs.map((ms) => ms.toFixed(1)).join(', ')} (no poll delay counted; composer/mirror-style pull would add its poll interval)`,

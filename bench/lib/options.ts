@@ -11,7 +11,7 @@ export interface BenchOptions {
   mirrors: number;
   publishRatePerSec: number;
   publishes: number;
-  /** Mirror polling interval while a publish is not yet visible. */
+  /** publish-visible: probe interval per mirror while a publish is pending (the mirror's log is the other evidence). */
   pollIntervalMs: number;
   wrkSeconds: number;
   wrkWarmupSeconds: number;
@@ -41,7 +41,7 @@ const HELP = `pnpm bench [-- options]   (every option also reads METASYNC_BENCH_
   --mirrors N            mirrors in the publish-visible fleet (default 5)
   --publish-rate N       publishes per second (default 20)
   --publishes N          publishes measured (default 400)
-  --poll-interval-ms N   visibility poll interval per mirror (default 2)
+  --poll-interval-ms N   publish-visible: HEAD probe interval per mirror, beside its log (default 20)
   --wrk-seconds N        measured wrk run per server (default 10)
   --wrk-warmup-seconds N warm-up run per server (default 2)
   --connections N        wrk connections (default 64)
@@ -112,7 +112,7 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
     mirrors: int('mirrors', 5, 1),
     publishRatePerSec: int('publish-rate', 20, 1),
     publishes: int('publishes', 400, 1),
-    pollIntervalMs: int('poll-interval-ms', 2, 0),
+    pollIntervalMs: int('poll-interval-ms', 20, 0),
     wrkSeconds: int('wrk-seconds', 10, 1),
     wrkWarmupSeconds: int('wrk-warmup-seconds', 2, 0),
     connections: int('connections', 64, 1),
