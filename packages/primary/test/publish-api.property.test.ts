@@ -27,7 +27,11 @@ interface Answer {
   body: Record<string, unknown>;
 }
 
+/** The last calls with the head before and after each, for the message when a head moves unexpectedly. */
+const recent: string[] = [];
+
 async function call(method: 'PUT' | 'POST' | 'DELETE', url: string, payload?: string, contentType = 'application/json'): Promise<Answer> {
+  const headBefore = primary.core.publisher.headSeq();
   const response = await primary.app.inject({
     method,
     url,
@@ -40,6 +44,8 @@ async function call(method: 'PUT' | 'POST' | 'DELETE', url: string, payload?: st
   } catch {
     body = { unparsable: response.body.slice(0, 200) };
   }
+  recent.push(`${method} ${url.slice(0, 80)} ${JSON.stringify(payload ?? '').slice(0, 80)} -> ${response.statusCode} head ${headBefore} -> ${primary.core.publisher.headSeq()}`);
+  if (recent.length > 8) recent.shift();
   return { status: response.statusCode, body };
 }
 
@@ -58,7 +64,7 @@ function expectWellFormed(answer: Answer, headBefore: number, context: string): 
   expect(ERROR_CODES[code as keyof typeof ERROR_CODES].status, where).toBe(answer.status);
   expect(typeof answer.body.field, where).toBe('string');
   expect(typeof answer.body.rule, where).toBe('string');
-  expect(primary.core.publisher.headSeq(), `${where}: a rejected call changed the head`).toBe(headBefore);
+  expect(primary.core.publisher.headSeq(), `${where}: a rejected call changed the head; recent calls:\n${recent.join('\n')}`).toBe(headBefore);
   return false;
 }
 
