@@ -168,4 +168,20 @@ describe('mirror sync against a protocol-level primary', () => {
     expect((await mirror.app.inject({ url: '/p2/acme/a.json' })).body).toBe('a2');
     expect(mirror.log.state.seq).toBe(2);
   });
+
+  it('stops promptly in the middle of a large apply, keeping its last committed generation', async () => {
+    const { primary, mirror, config } = await setup(['--fetch-concurrency', '2']);
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 1500; i++) files[`p2/acme/q${i}.json`] = JSON.stringify({ i, pad: 'z'.repeat(2000) });
+    primary.faults.oldestSeq = 0;
+    primary.publish(files);
+    mirror.startSync('http://127.0.0.1:1');
+    await until(() => primary.requests.some((r) => r.startsWith('/sync/v1/objects')), 'fetching started');
+    const stopStarted = Date.now();
+    await mirror.close();
+    expect(Date.now() - stopStarted).toBeLessThan(5_000);
+    const again = await openMirror(config, createLogger({ name: 'test', level: 'silent' }), { defaultMetrics: false });
+    cleanups.push(() => again.close());
+    expect([0, 1]).toContain(again.log.state.seq);
+  });
 });

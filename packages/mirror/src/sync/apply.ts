@@ -29,6 +29,8 @@ export interface ApplyContext {
   objectAttempts: number;
   /** Called with (done, total) while fetching, for a progress line on long work. */
   onProgress?: (done: number, total: number) => void;
+  /** True once the mirror is shutting down: queued fetches give up instead of starting. */
+  stopping?: () => boolean;
 }
 
 export interface ApplyResult {
@@ -93,6 +95,7 @@ async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry
     context.onProgress?.(done, total);
   };
   const put = async (sha256: string, object: FetchedObject): Promise<void> => {
+    assertRunning(context);
     context.metrics.bytesFetched.inc(object.wireBytes);
     try {
       await context.store.put({ sha256, raw: object.raw, brotli: object.brotli });
@@ -102,7 +105,11 @@ async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry
     context.metrics.objectsFetched.inc();
     progress();
   };
-  const single = (object: { sha256: string; size: number }) => context.queue.add(() => fetchOne(context, object.sha256, object.size, put));
+  const single = (object: { sha256: string; size: number }) =>
+    context.queue.add(() => {
+      assertRunning(context);
+      return fetchOne(context, object.sha256, object.size, put);
+    });
   if (absent.length < PACK_THRESHOLD) {
     await settleAll(absent.map(single));
   } else {
@@ -112,6 +119,7 @@ async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry
     await settleAll(
       packs.map((pack) =>
         context.queue.add(async () => {
+          assertRunning(context);
           const outcome = await context.client.fetchPack(pack, put);
           if (outcome.error !== undefined) {
             if (isMetasyncError(outcome.error, 'METASYNC_ERR_STORE_NO_SPACE')) throw outcome.error;
@@ -129,6 +137,11 @@ async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry
     throw storeError(err, context.store.dir);
   }
   return total;
+}
+
+/** Queued work is never dropped (its promise would never settle): it refuses to start instead. */
+function assertRunning(context: ApplyContext): void {
+  if (context.stopping?.() === true) throw new Error('apply abandoned: the mirror is stopping');
 }
 
 /** Like Promise.all, but waits for every task before rethrowing the first failure (no orphaned writes). */

@@ -98,6 +98,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
     metrics,
     logger,
     objectAttempts: 3,
+    stopping: () => stopped,
     onProgress(done, total) {
       const now = Date.now();
       if (total < 500 || (now - lastProgressLogMs < 2_000 && done !== total)) return;
@@ -329,7 +330,6 @@ export function createSyncer(options: SyncerOptions): Syncer {
       clearTimeout(retryTimer);
       clearInterval(pollTimer);
       clearInterval(gcTimer);
-      queue.clear();
       await events?.stop();
       await running;
     },
