@@ -62,8 +62,14 @@ const fileSchema = z.object({
     })
     .default({ provider: 'none', ttlS: 60, drainMarginMs: 10_000 }),
   mirrors: z.record(z.string(), mirrorSchema).default({}),
+  /** File holding the mirrors' admin token (for `mirror retire`'s POST /admin/drain). */
+  adminTokenFile: z.string().optional(),
 });
-export type CliConfig = z.infer<typeof fileSchema> & { stateFile: string };
+export type CliConfig = z.infer<typeof fileSchema> & {
+  stateFile: string;
+  /** Bearer token for the mirrors' POST /admin/drain; undefined = `mirror retire` does not call it. */
+  adminToken?: string | undefined;
+};
 
 /** Environment twins of the config file's fields (env wins over the file). */
 export const CLI_ENV = {
@@ -79,6 +85,8 @@ export const CLI_ENV = {
   METASYNC_PDNS_API_URL: 'PowerDNS API base URL (dns.powerdns.apiUrl)',
   METASYNC_PDNS_API_KEY: 'PowerDNS API key (secret; or METASYNC_PDNS_API_KEY_FILE)',
   METASYNC_PDNS_API_KEY_FILE: 'file holding the PowerDNS API key',
+  METASYNC_ADMIN_TOKEN: "mirrors' admin token: mirror retire then POSTs /admin/drain (secret; or METASYNC_ADMIN_TOKEN_FILE)",
+  METASYNC_ADMIN_TOKEN_FILE: "file holding the mirrors' admin token (adminTokenFile)",
 } as const;
 
 function readConfigFile(path: string | undefined): unknown {
@@ -134,5 +142,6 @@ export function loadCliConfig(input: { configPath?: string | undefined; primary?
   }
   const stateHome = env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state');
   const stateFile = env.METASYNC_DNS_STATE_FILE ?? config.dns.route53?.stateFile ?? join(stateHome, 'metasync', 'dns-state.json');
-  return { ...config, stateFile };
+  const adminToken = readSecret(env.METASYNC_ADMIN_TOKEN, env.METASYNC_ADMIN_TOKEN_FILE ?? config.adminTokenFile);
+  return { ...config, stateFile, adminToken };
 }

@@ -107,3 +107,31 @@ export async function fetchMirrorPath(mirrorUrl: string, path: string): Promise<
   const body = Buffer.from(await response.body.arrayBuffer());
   return { status: response.statusCode, body };
 }
+
+export interface DrainAnswer {
+  /** `drained`: the mirror answered 200; `disabled`: it has no admin token configured (404). */
+  outcome: 'drained' | 'disabled';
+  body: string;
+}
+
+/**
+ * POST the mirror's /admin/drain: its /health/fresh turns 503 `draining` and,
+ * if it registered itself in DNS, it withdraws its record before answering
+ * (so this may take one TTL plus margin). It keeps serving until stopped.
+ */
+export async function drainMirror(input: { url: string; token: string; timeoutMs: number }): Promise<DrainAnswer> {
+  const url = joinUrl(input.url, '/admin/drain');
+  let response;
+  try {
+    response = await request(url, { method: 'POST', headers: { authorization: `Bearer ${input.token}` }, headersTimeout: input.timeoutMs, bodyTimeout: input.timeoutMs });
+  } catch (err) {
+    throw metasyncError('METASYNC_ERR_SYNC_UNREACHABLE', `POST ${url} failed: ${(err as Error).message}`, { url }, err);
+  }
+  const body = (await response.body.text()).slice(0, 500);
+  if (response.statusCode === 200) return { outcome: 'drained', body };
+  if (response.statusCode === 404) return { outcome: 'disabled', body };
+  if (response.statusCode === 401 || response.statusCode === 403) {
+    throw metasyncError('METASYNC_ERR_CLI_USAGE', `POST ${url} refused the admin token (HTTP ${response.statusCode}): check METASYNC_ADMIN_TOKEN[_FILE]`, { url, status: response.statusCode });
+  }
+  throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `POST ${url} answered HTTP ${response.statusCode}: ${body}`, { url, status: response.statusCode });
+}

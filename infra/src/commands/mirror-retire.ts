@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { metasyncError } from '@metasync/shared';
 import type { MirrorConfig } from '../cli-config.js';
 import { createRegistrar } from '../dns/create-registrar.js';
-import { probeMirror } from '../remote.js';
+import { drainMirror, probeMirror } from '../remote.js';
 import { resolveMirror, type CommandContext } from './context.js';
 
 const execAsync = promisify(exec);
@@ -15,10 +15,12 @@ export interface MirrorRetireOptions {
 }
 
 /**
- * DNS out first (wait until live and one TTL plus margin), then stop the
- * mirror, then delete its health check. The mirror has no drain endpoint: once
- * DNS no longer sends it clients, its graceful SIGTERM shutdown finishes the
- * requests in flight, so the configured stop command is the drain.
+ * DNS out first (wait until live and one TTL plus margin), then drain, then
+ * stop the mirror, then delete its health check. With an admin token
+ * configured (METASYNC_ADMIN_TOKEN[_FILE]) the drain is the mirror's
+ * POST /admin/drain: its freshness endpoint fails closed, and a self-registered
+ * mirror withdraws its own record too. Without one, the graceful SIGTERM
+ * shutdown of the stop command finishes the requests in flight.
  */
 export async function runMirrorRetire(ctx: CommandContext, options: MirrorRetireOptions): Promise<number> {
   const mirror = resolveMirror(ctx.config, options.mirrorId, options.overrides);
@@ -30,6 +32,12 @@ export async function runMirrorRetire(ctx: CommandContext, options: MirrorRetire
     if (dns !== undefined) {
       await dns.registrar.withdraw({ mirrorId: mirror.mirrorId, region: mirror.region }, { onStep });
       ctx.io.err(`${mirror.mirrorId} is out of DNS`);
+    }
+    if (ctx.config.adminToken !== undefined) {
+      ctx.io.err(`draining ${mirror.mirrorId}: POST ${mirror.url}/admin/drain`);
+      const drained = await drainMirror({ url: mirror.url, token: ctx.config.adminToken, timeoutMs: options.timeoutMs });
+      if (drained.outcome === 'disabled') ctx.io.err(`${mirror.mirrorId} has no admin token configured (its /admin/drain answered 404): going on without a drain`);
+      else ctx.io.err(`${mirror.mirrorId} is draining: ${drained.body}`);
     }
     if (mirror.stopCommand === undefined) {
       ctx.io.err(`no stopCommand for ${mirror.mirrorId}: stop it yourself now (it receives no new clients)`);
