@@ -7,7 +7,7 @@ describe('hot cache', () => {
     cache.set('a', Buffer.alloc(100));
     cache.set('b', Buffer.alloc(100));
     expect(cache.get('a')).toBeDefined();
-    for (let i = 0; i < 6; i++) cache.set(`c${i}`, Buffer.alloc(100));
+    for (let i = 0; i < 7; i++) cache.set(`c${i}`, Buffer.alloc(100));
     expect(cache.bytes).toBeLessThanOrEqual(800);
     expect(cache.get('b')).toBeUndefined();
     expect(cache.get('a')).toBeDefined();
