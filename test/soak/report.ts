@@ -102,6 +102,8 @@ export function formatReport(result: SoakResult, verdicts: readonly TargetVerdic
     const end = result.processes.end[name]!;
     lines.push(`  ${name}: RSS ${mib(start.rssBytes)} -> ${mib(end.rssBytes)} (${signed(((end.rssBytes - start.rssBytes) / start.rssBytes) * 100)}%), fds ${start.fds} -> ${end.fds} (${signed(((end.fds - start.fds) / start.fds) * 100)}%; sockets ${start.sockets} -> ${end.sockets}, other ${start.otherFds} -> ${end.otherFds})`);
   }
+  lines.push('RSS every 30 s of load (MiB):');
+  for (const [name, series] of Object.entries(result.rssSeriesMiB)) lines.push(`  ${name}: ${series.join(' ')}`);
   for (const mismatch of result.convergence.mismatches.slice(0, 5)) lines.push(`  convergence: ${mismatch}`);
   lines.push('targets:');
   for (const verdict of verdicts) lines.push(`  ${verdict.pass ? 'PASS' : 'FAIL'}  ${verdict.name}: ${verdict.detail}`);

@@ -4,6 +4,7 @@ import { removeTempDirs, startMirror, startPrimary, type RunningMirror, type Run
 import { waitFor } from '../helpers/wait-for.js';
 import { createClientLoad, type ClientMirror, type OutcomeKind } from './client-load.js';
 import { startFaultSchedule, type FaultSchedule } from './fault-schedule.js';
+import { readProcMemory } from '../helpers/proc-stats.js';
 import { sampleProcesses, type ProcessSample } from './process-sampler.js';
 import { createPublishLoad } from './publish-load.js';
 import { startVisibilityTracker, type VisibilityTracker } from './visibility.js';
@@ -81,6 +82,8 @@ export interface SoakResult {
   visiblePerMirrorMs: number[][];
   faultSwitches: Record<string, number>;
   processes: { start: Record<string, ProcessSample>; end: Record<string, ProcessSample> };
+  /** RSS of each process (one reading) every 30 s of load, MiB: shows whether growth levels off. */
+  rssSeriesMiB: Record<string, number[]>;
   convergence: { headSeq: number; mirrorSeqs: number[]; pathsChecked: number; mismatches: string[] };
 }
 
@@ -180,7 +183,14 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
     });
     const loadStartedMs = Date.now();
     const running = Promise.all([clients.run(), publishLoad.run()]);
+    const rssSeriesMiB: Record<string, number[]> = Object.fromEntries(Object.keys(pids).map((name) => [name, []]));
     const report = setInterval(() => {
+      for (const [name, pid] of Object.entries(pids)) {
+        readProcMemory(pid).then(
+          (memory) => rssSeriesMiB[name]!.push(Math.round(memory.rssBytes / 104857.6) / 10),
+          (err: unknown) => options.progress(`rss reading of ${name} failed: ${(err as Error).message}`),
+        );
+      }
       const counts = clients.counts();
       options.progress(
         `t+${Math.round((Date.now() - loadStartedMs) / 1000)}s requests ${clients.requests()} ok ${counts.ok} 304 ${counts['not-modified']} excused-404 ${counts['404-link-down']} failed ${clients.requests() - counts.ok - counts['not-modified'] - counts['404-link-down']} publishes ${publishLoad.stats().publishes} pending-visible ${tracker?.pending()}`,
@@ -230,6 +240,7 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
       visiblePerMirrorMs: tracker.perMirrorMs(),
       faultSwitches: schedule.switches(),
       processes: { start, end },
+      rssSeriesMiB,
       convergence,
     };
   } finally {
