@@ -19,8 +19,9 @@ describe('mirror self-registration in DNS (real primary and mirror, Route53 fake
   let fake: Route53Fake;
   let gate: GateProxy;
   let mirror: Daemon;
+  let second: Daemon | undefined;
 
-  const myRecords = () => fake.zone(fake.zoneIds[0]!).records.filter((r) => r.SetIdentifier === MIRROR_ID);
+  const myRecords = (mirrorId = MIRROR_ID) => fake.zone(fake.zoneIds[0]!).records.filter((r) => r.SetIdentifier === mirrorId);
   const health = async (): Promise<{ status: number; body: string }> => {
     const response = await fetch(`${mirror.url}/health/fresh`);
     return { status: response.status, body: await response.text() };
@@ -32,10 +33,21 @@ describe('mirror self-registration in DNS (real primary and mirror, Route53 fake
     await cluster.publish('acme/widget', '1.0.0');
     gate = await startGateProxy(cluster.primary.url);
     gate.shut();
+    mirror = await startSelfRegistering(MIRROR_ID, gate.url);
+  });
+  afterAll(async () => {
+    await mirror?.stop(10_000);
+    await second?.stop(10_000);
+    await gate?.close();
+    await cluster?.stop();
+    await fake?.close();
+  });
+
+  function startSelfRegistering(mirrorId: string, primaryUrl: string): Promise<Daemon> {
     const credentials = fakeClientConfig(fake).credentials;
-    mirror = await startDaemon({
+    return startDaemon({
       bin: 'mirror',
-      args: ['--primary', gate.url, '--data', join(cluster.root, `mirror-${MIRROR_ID}`), '--listen', '127.0.0.1:0', '--region', 'eu-west-1', '--mirror-id', MIRROR_ID, '--dns-self-register'],
+      args: ['--primary', primaryUrl, '--data', join(cluster.root, `mirror-${mirrorId}`), '--listen', '127.0.0.1:0', '--region', 'eu-west-1', '--mirror-id', mirrorId, '--dns-self-register'],
       env: {
         METASYNC_ADMIN_TOKEN: ADMIN_TOKEN,
         METASYNC_DNS_PROVIDER: 'route53',
@@ -50,13 +62,7 @@ describe('mirror self-registration in DNS (real primary and mirror, Route53 fake
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       },
     });
-  });
-  afterAll(async () => {
-    await mirror?.stop(10_000);
-    await gate?.close();
-    await cluster?.stop();
-    await fake?.close();
-  });
+  }
 
   it('registers only once fresh, leaves DNS on drain while still serving, and leaves nothing behind at SIGTERM', async () => {
     // Cut off from the primary: not fresh, so nothing may enter DNS (the mirror polls freshness every 500 ms).
@@ -99,5 +105,24 @@ describe('mirror self-registration in DNS (real primary and mirror, Route53 fake
     expect(fake.zone(fake.zoneIds[0]!).records).toEqual([]);
     expect(fake.healthChecks()).toEqual([]);
     expect(fake.report()).toEqual({ recordsWithMissingCheck: [], unreferencedChecks: [] });
+  });
+
+  it('at SIGTERM withdraws its record while still answering, then stops and deletes its health check', async () => {
+    second = await startSelfRegistering('self2', cluster.primary.url);
+    const url = second.url;
+    await waitFor(() => myRecords('self2').length === 1, { timeoutMs: 15_000, what: 'the second mirror to register' });
+    expect(fake.healthChecks()).toHaveLength(1);
+    second.child.kill('SIGTERM');
+    // The record leaves first; the listener stays open for the TTL wait that follows.
+    await waitFor(() => myRecords('self2').length === 0, { timeoutMs: 10_000, what: 'the record to leave at SIGTERM' });
+    expect(second.child.exitCode).toBeNull();
+    expect(fake.healthChecks()).toHaveLength(1);
+    const during = await fetch(`${url}/health/fresh`);
+    expect(await during.text()).toBe('draining\n');
+    expect(await second.exited).toEqual({ code: 0, signal: null });
+    expect(fake.zone(fake.zoneIds[0]!).records).toEqual([]);
+    expect(fake.healthChecks()).toEqual([]);
+    const order = fake.calls.filter((call) => ['ChangeResourceRecordSets', 'DeleteHealthCheck'].includes(call));
+    expect(order.slice(-2)).toEqual(['ChangeResourceRecordSets', 'DeleteHealthCheck']);
   });
 });
