@@ -1,10 +1,12 @@
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { brotliCompress, constants as zlibConstants, gzip } from 'node:zlib';
 import { fsyncDir, hasErrno, metasyncError, objectRelPath, sha256Hex, tempPathFor } from '@metasync/shared';
 
 const gzipAsync = promisify(gzip);
+const execFileAsync = promisify(execFile);
 const brotliAsync = promisify(brotliCompress);
 
 /**
@@ -25,8 +27,14 @@ export interface ObjectStore {
   readonly dir: string;
   pathOf(sha256: string, variant?: Variant): string;
   has(sha256: string): Promise<boolean>;
-  /** Writes verified bytes (and variants); `brotli` is the primary's br body when it sent one. */
-  put(object: VerifiedObject): Promise<void>;
+  /**
+   * Writes verified bytes (and variants); `brotli` is the primary's br body when it sent one.
+   * `durable: false` skips the per-file fsync: the caller must call `syncFilesystem()` before
+   * anything refers to the object (bulk applies, where one flush beats thousands of fsyncs).
+   */
+  put(object: VerifiedObject, options?: { durable?: boolean }): Promise<void>;
+  /** One flush of the whole filesystem holding the store (`sync -f`, i.e. syncfs(2)). */
+  syncFilesystem(): Promise<void>;
   remove(sha256: string): Promise<void>;
   /** fsyncs the shard directories touched since the last call (the batch's rename barrier). */
   syncDirs(): Promise<void>;
@@ -48,12 +56,12 @@ export async function openObjectStore(dataDir: string): Promise<ObjectStore> {
   const knownShards = new Set<string>();
   const pathOf = (sha256: string, variant: Variant = 'identity'): string => join(dir, objectRelPath(sha256) + VARIANT_SUFFIX[variant]);
 
-  async function writeDurable(path: string, data: Uint8Array): Promise<void> {
+  async function writeDurable(path: string, data: Uint8Array, durable: boolean): Promise<void> {
     const temp = tempPathFor(path);
     const handle = await open(temp, 'wx', 0o644);
     try {
       await handle.writeFile(data);
-      await handle.sync();
+      if (durable) await handle.sync();
     } catch (err) {
       await handle.close();
       await rm(temp, { force: true });
@@ -80,7 +88,8 @@ export async function openObjectStore(dataDir: string): Promise<ObjectStore> {
         throw err;
       }
     },
-    async put(object) {
+    async put(object, options = {}) {
+      const durable = options.durable ?? true;
       const actual = sha256Hex(object.raw);
       if (actual !== object.sha256) {
         throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `object ${object.sha256} hashes to ${actual}`, { sha256: object.sha256, actual });
@@ -97,11 +106,11 @@ export async function openObjectStore(dataDir: string): Promise<ObjectStore> {
         ]);
         // A variant larger than the raw bytes is useless; serving falls back to identity.
         await Promise.all([
-          gz.length < object.raw.length ? writeDurable(pathOf(object.sha256, 'gzip'), gz) : undefined,
-          br.length < object.raw.length ? writeDurable(pathOf(object.sha256, 'br'), br) : undefined,
+          gz.length < object.raw.length ? writeDurable(pathOf(object.sha256, 'gzip'), gz, durable) : undefined,
+          br.length < object.raw.length ? writeDurable(pathOf(object.sha256, 'br'), br, durable) : undefined,
         ]);
       }
-      await writeDurable(pathOf(object.sha256), object.raw);
+      await writeDurable(pathOf(object.sha256), object.raw, durable);
       dirtyDirs.add(shard);
     },
     async remove(sha256) {
@@ -109,6 +118,11 @@ export async function openObjectStore(dataDir: string): Promise<ObjectStore> {
       for (const variant of ['identity', 'gzip', 'br'] as const) {
         await rm(pathOf(sha256, variant), { force: true });
       }
+    },
+    async syncFilesystem() {
+      dirtyDirs.clear();
+      // Node has no syncfs(2); coreutils `sync -f` is it, and waits until the data is on disk.
+      await execFileAsync('sync', ['-f', dir]);
     },
     async syncDirs() {
       const dirs = [...dirtyDirs];

@@ -71,6 +71,8 @@ function finish(context: ApplyContext, result: { seq: number; paths: number; obj
 
 /** Below this many absent objects, parallel single GETs beat a pack stream. */
 const PACK_THRESHOLD = 64;
+/** From this many new objects on, one filesystem flush is cheaper than an fsync per file. */
+const BULK_FLUSH_OBJECTS = 256;
 const MAX_PACK_OBJECTS_PER_REQUEST = 500;
 
 async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry[]): Promise<number> {
@@ -89,6 +91,8 @@ async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry
     ),
   );
   const total = absent.length;
+  // Bulk applies (bootstrap, resync, big bursts) flush the filesystem once instead of fsyncing every file.
+  const bulk = total >= BULK_FLUSH_OBJECTS;
   let done = 0;
   const progress = (): void => {
     done++;
@@ -98,7 +102,7 @@ async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry
     assertRunning(context);
     context.metrics.bytesFetched.inc(object.wireBytes);
     try {
-      await context.store.put({ sha256, raw: object.raw, brotli: object.brotli });
+      await context.store.put({ sha256, raw: object.raw, brotli: object.brotli }, { durable: !bulk });
     } catch (err) {
       throw storeError(err, context.store.pathOf(sha256));
     }
@@ -132,7 +136,8 @@ async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry
     ).then((rests) => settleAll(rests.flat().map(single)));
   }
   try {
-    await context.store.syncDirs();
+    if (bulk) await context.store.syncFilesystem();
+    else await context.store.syncDirs();
   } catch (err) {
     throw storeError(err, context.store.dir);
   }
