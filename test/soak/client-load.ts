@@ -48,6 +48,8 @@ export interface ClientLoadOptions {
   pauseMs: number;
   requestTimeoutMs: number;
   linkFaultedDuring(proxyIndex: number, fromMs: number, toMs: number): boolean;
+  /** The link's fault mode now (for failure details). */
+  linkMode(proxyIndex: number): string;
   random: () => number;
 }
 
@@ -97,6 +99,7 @@ export function createClientLoad(options: ClientLoadOptions): ClientLoad {
     if (conditional) headers['if-modified-since'] = since;
     const where = `${mirror.url}/${path}`;
     const startedMs = Date.now();
+    const modeAtStart = mirror.proxyIndex === undefined ? 'direct' : options.linkMode(mirror.proxyIndex);
     let response: Response;
     let body: Buffer;
     try {
@@ -135,7 +138,7 @@ export function createClientLoad(options: ClientLoadOptions): ClientLoad {
       const servedSeq = Number(response.headers.get(HEADERS.seq) ?? Number.NaN);
       const behind = !Number.isInteger(servedSeq) || servedSeq < existsSinceSeq;
       const faulted = mirror.proxyIndex !== undefined && options.linkFaultedDuring(mirror.proxyIndex, startedMs, Date.now());
-      record(behind && faulted ? '404-link-down' : '404-existing', `${where} (served seq ${servedSeq}, exists since ${existsSinceSeq}, link ${faulted ? 'faulted' : 'healthy'}, proxied ${response.headers.get(HEADERS.proxied)})`);
+      record(behind && faulted ? '404-link-down' : '404-existing', `${where} (served seq ${servedSeq}, exists since ${existsSinceSeq}, link ${faulted ? 'faulted' : 'healthy'} (${modeAtStart} -> ${mirror.proxyIndex === undefined ? 'direct' : options.linkMode(mirror.proxyIndex)}), proxied ${response.headers.get(HEADERS.proxied)}, took ${Date.now() - startedMs} ms, at ${new Date(startedMs).toISOString().slice(11, 23)})`);
       return;
     }
     record(status >= 500 ? '5xx' : 'other-status', `${where}: HTTP ${status} ${body.toString('utf8').slice(0, 200)}`);

@@ -179,6 +179,7 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
       pauseMs: options.pauseMs,
       requestTimeoutMs: 10_000,
       linkFaultedDuring: (index, fromMs, toMs) => faults.linkFaultedDuring(index, fromMs, toMs),
+      linkMode: (index) => proxies[index]?.mode().kind ?? 'unknown',
       random,
     });
     const loadStartedMs = Date.now();
