@@ -3,9 +3,9 @@ import type { FaultMode, FaultProxy } from '../helpers/fault-proxy.js';
 /**
  * Drives the fault proxies between mirrors and the primary through every mode
  * in turn, each proxy offset by a fraction of the cycle so the links are not
- * all down at once. Every switch drops the proxy's live connections so a mode
- * applies to fresh connections too (a blackholed keep-alive socket would
- * otherwise linger in a mirror's pool until its timeout).
+ * all down at once. A switch into or out of a broken mode drops the proxy's
+ * live connections (a blackholed keep-alive socket would otherwise linger in a
+ * mirror's pool until its timeout), and counts as a reset at that instant.
  *
  * It keeps, per proxy, the intervals during which the link was anything but
  * healthy: a 404 from a mirror whose link was broken (and which had not yet
@@ -71,9 +71,16 @@ export function startFaultSchedule(options: FaultScheduleOptions): FaultSchedule
     const open = list.at(-1);
     const now = Date.now();
     if (open !== undefined && open.endMs === undefined) open.endMs = now;
+    const previous = proxy.mode();
     proxy.setMode(mode);
-    proxy.destroyAll();
     counts[mode.kind] = (counts[mode.kind] ?? 0) + 1;
+    // Connections that crossed a broken link carry broken streams (or must start breaking now): drop them.
+    // Between healthy modes (pass <-> delay) the mode applies per chunk, so live connections stay.
+    if (!isHealthyLink(previous) || !isHealthyLink(mode)) {
+      proxy.destroyAll();
+      // Dropping live connections is itself a reset fault for requests in flight at this instant.
+      list.push({ kind: 'reset', startMs: now, endMs: now });
+    }
     if (!isHealthyLink(mode)) list.push({ kind: mode.kind, startMs: now, endMs: undefined });
   };
 
