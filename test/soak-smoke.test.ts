@@ -11,14 +11,17 @@ import { runSoak } from './soak/soak.js';
  * Tolerances for one minute: the correctness targets are the full soak's
  * (zero failed requests for existing packages, zero bad bytes, no failed
  * publish, convergence). Resource targets are looser: after a 15 s warm-up a
- * daemon's V8 heap and a mirror's hot cache are still growing toward their
- * steady state, and on a shared 2-core CI box GC timing moves RSS by several
- * MiB, so RSS may grow up to 30% here (the 10-minute run holds it to 10% after
- * a 60 s warm-up). Non-socket descriptors (files, pipes, event fds) must not
+ * daemon's V8 heap is still growing toward its steady state, and a single
+ * reading lands anywhere in a GC cycle: the primary's RSS was seen to swing
+ * by 25-30 MiB (116 -> 87 -> 103 MiB) within a 10-minute run, and its
+ * one-minute growth measured +17% and +20% here. So RSS may grow up to 50% in
+ * this minute (the 10-minute run holds it to 10% after a 60 s warm-up); a
+ * leak of a few KB per request, at ~400 req/s, would still exceed that.
+ * Non-socket descriptors (files, pipes, event fds) must not
  * grow by more than 2 (an object or log file open at the instant of a
  * reading); sockets follow the connection pools and may differ by a pool's
- * width (16). A leak per request or per fault switch, at the ~100 req/s and
- * ~20 switches of this minute, would exceed all of these.
+ * width (16). A descriptor leak per fault switch (~20 in this minute) would
+ * exceed these.
  */
 describe('soak, one-minute form', () => {
   it('serves every existing package with verified bytes under publishing and link faults, without leaking', async () => {
@@ -31,7 +34,7 @@ describe('soak, one-minute form', () => {
       settleMs: 3_000,
       seed: 20261122,
     });
-    const verdicts = evaluateTargets(result, { rssGrowthPct: 30, fdGrowth: 2, socketGrowth: 16 });
+    const verdicts = evaluateTargets(result, { rssGrowthPct: 50, fdGrowth: 2, socketGrowth: 16 });
     const report = formatReport(result, verdicts);
     console.log(report);
     expect(failedRequests(result), report).toBe(0);
