@@ -210,7 +210,9 @@ export function renderCorpusPackage(pkg: CorpusPackage): Array<{ path: string; c
 /** Writes the corpus as a Composer repository tree under `dir` (packages.json last). */
 export async function writeCorpusTree(dir: string, corpus: Corpus, options: { concurrency?: number } = {}): Promise<CorpusTree> {
   const concurrency = options.concurrency ?? 64;
-  const madeDirs = new Set<string>();
+  // The promise, not a flag: a second worker on the same vendor must wait for
+  // the first one's mkdir to finish, not just to start.
+  const madeDirs = new Map<string, Promise<unknown>>();
   const paths: string[] = [];
   let bytes = 0;
   let next = 0;
@@ -218,10 +220,12 @@ export async function writeCorpusTree(dir: string, corpus: Corpus, options: { co
     while (next < corpus.packages.length) {
       const pkg = corpus.packages[next++]!;
       const vendorDir = join(dir, 'p2', pkg.name.split('/')[0]!);
-      if (!madeDirs.has(vendorDir)) {
-        madeDirs.add(vendorDir);
-        await mkdir(vendorDir, { recursive: true });
+      let made = madeDirs.get(vendorDir);
+      if (!made) {
+        made = mkdir(vendorDir, { recursive: true });
+        madeDirs.set(vendorDir, made);
       }
+      await made;
       for (const file of renderCorpusPackage(pkg)) {
         await writeFile(join(dir, file.path), file.content);
         paths.push(file.path);
