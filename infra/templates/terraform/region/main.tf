@@ -1,5 +1,6 @@
 # One metasync region: N mirror instances, a security group, and their DNS
-# registration (through the operator CLI run by cloud-init once each mirror is caught up).
+# registration (each mirror registers itself with --dns-self-register once caught up and
+# fresh, and withdraws on drain or SIGTERM; see infra/templates/cloud-init/mirror.yaml).
 terraform {
   required_providers {
     aws = { source = "hashicorp/aws", version = ">= 5.0" }
@@ -29,6 +30,14 @@ variable "primary_key" {
 variable "repo_url" {
   type        = string
   description = "Where the instances clone metasync from"
+}
+variable "route53_zone_id" {
+  type        = string
+  description = "Hosted zone holding service_name"
+}
+variable "service_name" {
+  type        = string
+  description = "Name Composer clients resolve, e.g. repo.example.com"
 }
 variable "health_check_cidrs" {
   type        = list(string)
@@ -95,7 +104,9 @@ resource "aws_instance" "mirror" {
     primary_url = var.primary_url
     primary_key = var.primary_key
     region      = var.region
-    repo_url    = var.repo_url
+    repo_url        = var.repo_url
+    route53_zone_id = var.route53_zone_id
+    service_name    = var.service_name
   })
   tags = { Name = "metasync-mirror-${var.region}-${count.index}", "managed-by" = "metasync" }
 }
