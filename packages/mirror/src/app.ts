@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import { isMetasyncError, type Logger } from '@metasync/shared';
+import { isMetasyncError, landingPageText, type Logger } from '@metasync/shared';
 import { assessFreshness, createDrainState, type DrainState, type FreshnessLimits, type SyncStatus } from './health.js';
 import type { HotCache } from './hot-cache.js';
 import type { IndexState } from './index-state.js';
@@ -66,6 +66,13 @@ export function buildApp(options: AppOptions): FastifyInstance {
     nowMs,
   });
 
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/',
+    handler: async (_request, reply) => {
+      await reply.header('cache-control', 'public, max-age=300').type('text/plain; charset=utf-8').send(landingPageText('mirror'));
+    },
+  });
   app.get('/healthz', async (_request, reply) => {
     await reply.header('cache-control', 'no-store').type('text/plain').send('ok\n');
   });

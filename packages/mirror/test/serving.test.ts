@@ -39,6 +39,15 @@ async function syncedMirror(extra: string[] = []): Promise<{ primary: FakePrimar
 }
 
 describe('mirror serving', () => {
+  it('answers GET / with a plain-text page on how to use the repository, not a path error', async () => {
+    const { mirror } = await syncedMirror();
+    const response = await mirror.app.inject({ url: '/' });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^text\/plain/);
+    expect(response.body).toContain('composer config repositories.metasync composer');
+    expect(response.body).toContain('/health/fresh');
+  });
+
   it('serves exact Last-Modified, the hash as ETag, cache headers and the generation', async () => {
     const { mirror } = await syncedMirror();
     const response = await mirror.app.inject({ url: '/p2/acme/foo.json' });

@@ -1,4 +1,4 @@
-import { isMetasyncError, type Logger } from '@metasync/shared';
+import { isMetasyncError, landingPageText, type Logger } from '@metasync/shared';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { createPrimaryMetrics } from './metrics.js';
 import { createMirrorRegistry, type MirrorRegistry } from './mirror-registry.js';
@@ -101,6 +101,11 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
   });
   syncObjectRoutes(app, { store: core.publisher.store });
   packagistChangesRoutes(app, { journal: core.publisher.journal, now });
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/',
+    handler: async (_request, reply) => reply.header('cache-control', 'public, max-age=300').type('text/plain; charset=utf-8').send(landingPageText('primary')),
+  });
   app.get('/metrics', async (_request, reply) => {
     const text = await metrics.registry.metrics();
     return reply.header('content-type', metrics.registry.contentType).header('cache-control', 'no-store').send(text);

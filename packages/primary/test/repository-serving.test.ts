@@ -13,6 +13,15 @@ afterEach(async () => {
 const P2 = '{"packages":{"acme/foo":[{"name":"acme/foo","version":"1.0.0"}]},"minified":"composer/2.0"}';
 
 describe('repository serving', () => {
+  it('answers GET / with a plain-text page on how to use the repository, not a path error', async () => {
+    primary = await startTestPrimary();
+    const response = await primary.app.inject({ url: '/' });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^text\/plain/);
+    expect(response.body).toContain('composer config repositories.metasync composer');
+    expect(response.body).toContain('/status');
+  });
+
   it('serves a published file with exact Last-Modified, content-hash ETag, type and cache headers', async () => {
     primary = await startTestPrimary();
     await publish(primary, 'p2/acme/foo.json', P2);

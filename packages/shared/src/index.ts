@@ -11,3 +11,4 @@ export * from './logger.js';
 export * from './cli-options.js';
 export * from './s3-layout.js';
 export * from './s3-retry.js';
+export * from './landing-page.js';
