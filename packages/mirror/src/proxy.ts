@@ -71,15 +71,23 @@ export function createProxy(options: ProxyOptions): Proxy {
         if (typeof value === 'string') headers[name] = value.slice(0, 200);
       }
       const target = `${basePath}/${assertRepoPath(path)}${query === '' ? '' : `?${query}`}`;
-      let response: Dispatcher.ResponseData;
+      let response: Dispatcher.ResponseData | undefined;
       const signal = AbortSignal.timeout(options.totalTimeoutMs);
-      try {
-        response = await pool.request({ path: target, method, headers, signal });
-      } catch (err) {
-        logger.debug({ err, path }, 'proxy fallback failed');
-        await notFound(reply, 'unreachable', seq);
-        return;
+      // Two attempts within one total budget: a pooled keep-alive connection the
+      // primary (or a hop) closed while idle fails at once with a socket error,
+      // and a fresh connection then usually succeeds. A timeout is not retried.
+      for (let attempt = 1; attempt <= 2 && response === undefined; attempt++) {
+        try {
+          response = await pool.request({ path: target, method, headers, signal });
+        } catch (err) {
+          logger.debug({ err, path, attempt }, 'proxy fallback failed');
+          if (signal.aborted || attempt === 2) {
+            await notFound(reply, 'unreachable', seq);
+            return;
+          }
+        }
       }
+      if (response === undefined) return;
       const status = response.statusCode;
       if (status !== 200 && status !== 304) {
         response.body.resume();

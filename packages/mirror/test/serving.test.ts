@@ -155,6 +155,25 @@ describe('mirror serving', () => {
     }
   });
 
+  it('retries a proxied request once when its connection is reset before an answer', async () => {
+    let requests = 0;
+    const flaky: Server = createServer((req, res) => {
+      requests++;
+      if (requests === 1) {
+        req.socket.destroy();
+        return;
+      }
+      res.writeHead(200, { etag: `"${sha256Hex('{"flaky":true}')}"`, 'content-type': 'application/json' }).end('{"flaky":true}');
+    });
+    await new Promise<void>((resolve) => flaky.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => flaky.close(() => resolve())));
+    const mirror = await mirrorOf(`http://127.0.0.1:${(flaky.address() as AddressInfo).port}`);
+    const response = await mirror.app.inject({ url: '/p2/acme/flaky.json' });
+    expect(response.statusCode).toBe(200);
+    expect(response.body).toBe('{"flaky":true}');
+    expect(requests).toBe(2);
+  });
+
   it('refuses a proxied body that does not hash to its ETag', async () => {
     const lying: Server = createServer((_req, res) => {
       res.writeHead(200, { etag: `"${sha256Hex('honest')}"`, 'content-type': 'application/json' }).end('tampered');
