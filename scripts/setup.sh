@@ -11,6 +11,7 @@ APT_PACKAGES=(
   pdns-server pdns-backend-sqlite3 sqlite3 dnsutils      # real DNS end to end (PowerDNS + dig)
   chromium                                               # status page test (playwright-core)
   procps iproute2                                        # ps/ss for RSS and fd figures
+  faketime                                               # libfaketime: a mirror's clock an hour off (fault tests)
 )
 
 missing=()
