@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   METASYNC_ERR_SIGNATURE_UNKNOWN_KEY: { status: 502, summary: 'signed by a key that is not trusted' },
   METASYNC_ERR_SYNC_RESYNC_REQUIRED: { status: 410, summary: 'journal no longer reaches back that far' },
   METASYNC_ERR_SYNC_ROLLBACK: { status: 502, summary: 'primary sent state older than already applied' },
+  METASYNC_ERR_SYNC_CHALLENGE_FAILED: { status: 502, summary: 'state does not answer the mirror freshness challenge' },
   METASYNC_ERR_SYNC_PROTOCOL: { status: 502, summary: 'primary answered outside the sync protocol' },
   METASYNC_ERR_SYNC_UNREACHABLE: { status: 503, summary: 'primary cannot be reached' },
   METASYNC_ERR_JOURNAL_CORRUPT: { status: 500, summary: 'journal record failed its checksum' },

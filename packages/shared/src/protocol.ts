@@ -3,7 +3,7 @@
  * import each other). See docs/protocol.md for the prose version.
  *
  *   mirror                                   primary
- *     | GET  /sync/v1/state  ----------------> |  {seq, time, snapshotSeq, oldestSeq, keys}
+ *     | GET  /sync/v1/state[?nonce=N] -------> |  signed {seq, time, snapshotSeq, oldestSeq, keys, nonce}
  *     | GET  /sync/v1/events (SSE) ----------> |  "head" event now and on every commit
  *     | GET  /sync/v1/changes?since=M -------> |  signed ChangesBatch (M, to]  | 410 resync
  *     | GET  /sync/v1/objects/<sha256> ------> |  bytes (br/gzip in transit), immutable
@@ -96,8 +96,17 @@ export const publicKeyInfoSchema = z.object({
 });
 export type PublicKeyInfo = z.infer<typeof publicKeyInfoSchema>;
 
+/**
+ * The freshness challenge: a mirror sends `state?nonce=<n>` with a fresh random
+ * nonce; the primary echoes it in the state body and signs the body, so a
+ * recorded (replayed) state can never answer a new challenge. See docs/protocol.md.
+ */
+export const STATE_NONCE_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
+
 export const stateResponseSchema = z.object({
   protocol: z.literal(PROTOCOL_VERSION),
+  /** The challenge nonce of the request, echoed; absent when the request carried none. */
+  nonce: z.string().regex(STATE_NONCE_PATTERN).optional(),
   seq,
   /** Commit time of `seq`, ms. */
   time: epochMs,

@@ -3,6 +3,7 @@ import { gzip } from 'node:zlib';
 import {
   HEADERS,
   PROTOCOL_VERSION,
+  STATE_NONCE_PATTERN,
   SYNC_ROUTES,
   ackRequestSchema,
   chooseEncoding,
@@ -39,16 +40,22 @@ export function syncRoutes(app: FastifyInstance, options: SyncRoutesOptions): vo
   const { publisher, snapshots, key, notifier, registry, now } = options;
   const journal = publisher.journal;
 
-  app.get(SYNC_ROUTES.state, (_request, reply) => {
+  // Signed, and echoing the mirror's challenge nonce: a replayed state cannot answer a new nonce (freeze defence).
+  app.get(SYNC_ROUTES.state, async (request: FastifyRequest<{ Querystring: Record<string, string | undefined> }>, reply) => {
+    const nonce = request.query.nonce;
+    if (nonce !== undefined && !STATE_NONCE_PATTERN.test(nonce)) {
+      throw metasyncError('METASYNC_ERR_REQUEST_INVALID', `query parameter nonce must match ${STATE_NONCE_PATTERN.source}`, { field: 'nonce', rule: STATE_NONCE_PATTERN.source });
+    }
     const state: StateResponse = {
       protocol: PROTOCOL_VERSION,
+      ...(nonce === undefined ? {} : { nonce }),
       seq: journal.headSeq(),
       time: journal.headTime(),
       oldestSeq: journal.oldestSeq(),
       snapshotSeq: snapshots.lastSnapshotSeq(),
       keys: [{ keyId: key.keyId, publicKey: key.publicKey, active: true }],
     };
-    void reply.header('cache-control', 'no-store').send(state);
+    return sendSigned(request, reply, Buffer.from(JSON.stringify(state)), key);
   });
 
   app.get(SYNC_ROUTES.changes, async (request: FastifyRequest<{ Querystring: Record<string, string | undefined> }>, reply) => {
