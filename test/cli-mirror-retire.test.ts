@@ -1,14 +1,12 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeClientConfig, startRoute53Fake, type Route53Fake } from '../infra/test/route53-fake/server.js';
+import { startRoute53Fake, type Route53Fake } from '../infra/test/route53-fake/server.js';
+import { route53FakeEnv, runCli, type CliResult } from './helpers/cli.js';
 import { startCluster, type Cluster } from './helpers/cluster.js';
-import { BINS, type Daemon } from './helpers/daemon.js';
+import type { Daemon } from './helpers/daemon.js';
 
-const execFileAsync = promisify(execFile);
 
 describe('metasync mirror retire and exit codes (real primary and mirror, Route53 fake)', { timeout: 90_000 }, () => {
   let cluster: Cluster;
@@ -16,34 +14,11 @@ describe('metasync mirror retire and exit codes (real primary and mirror, Route5
   let dir: string;
   let mirror: Daemon;
 
-  const cli = async (args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> => {
-    const credentials = fakeClientConfig(fake).credentials;
-    try {
-      const { stdout, stderr } = await execFileAsync(process.execPath, [BINS.cli, ...args], {
-        env: {
-          ...process.env,
-          METASYNC_PRIMARY: cluster.primary.url,
-          METASYNC_DNS_PROVIDER: 'route53',
-          METASYNC_ROUTE53_ZONE_ID: fake.zoneIds[0]!,
-          METASYNC_ROUTE53_SERVICE_NAME: 'repo.example.com',
-          METASYNC_ROUTE53_ENDPOINT: fake.url,
-          METASYNC_DNS_STATE_FILE: join(dir, 'dns-state.json'),
-          METASYNC_DNS_TTL_S: '1',
-          METASYNC_DNS_DRAIN_MARGIN_MS: '200',
-          AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-          AWS_REGION: 'us-east-1',
-          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-          ...env,
-        },
-        timeout: 60_000,
-      });
-      return { code: 0, stdout, stderr };
-    } catch (err) {
-      const e = err as { code?: number; stdout?: string; stderr?: string };
-      return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-    }
-  };
+  const cli = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> =>
+    runCli(args, {
+      env: { METASYNC_PRIMARY: cluster.primary.url, ...route53FakeEnv(fake, { stateFile: join(dir, 'dns-state.json'), ttlS: 1, drainMarginMs: 200 }), ...env },
+      timeoutMs: 60_000,
+    });
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'metasync-cli-retire-'));

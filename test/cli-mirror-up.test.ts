@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeClientConfig, startRoute53Fake, type Route53Fake } from '../infra/test/route53-fake/server.js';
+import { startRoute53Fake, type Route53Fake } from '../infra/test/route53-fake/server.js';
+import { route53FakeEnv } from './helpers/cli.js';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { BINS } from './helpers/daemon.js';
 import { startGateProxy, type GateProxy } from './helpers/gate-proxy.js';
@@ -40,20 +41,8 @@ describe('metasync mirror up (real primary and mirror, Route53 fake)', () => {
     const head = await cluster.headSeq();
     await waitFor(async () => !(await fresh()), { timeoutMs: 10_000, what: 'mirror stale behind the shut gate' });
 
-    const credentials = fakeClientConfig(fake).credentials;
     const child = spawn(process.execPath, [BINS.cli, 'mirror', 'up', 'lagger', '--url', mirror.url, '--region', 'eu-west-1', '--poll-ms', '150', '--timeout-ms', '60000'], {
-      env: {
-        ...process.env,
-        METASYNC_PRIMARY: cluster.primary.url,
-        METASYNC_DNS_PROVIDER: 'route53',
-        METASYNC_ROUTE53_ZONE_ID: fake.zoneIds[0]!,
-        METASYNC_ROUTE53_SERVICE_NAME: 'repo.example.com',
-        METASYNC_ROUTE53_ENDPOINT: fake.url,
-        METASYNC_DNS_STATE_FILE: join(stateDir, 'dns-state.json'),
-        AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-        AWS_REGION: 'us-east-1',
-      },
+      env: { ...process.env, METASYNC_PRIMARY: cluster.primary.url, ...route53FakeEnv(fake, { stateFile: join(stateDir, 'dns-state.json') }) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -1,17 +1,15 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPowerDnsRegistrar } from '../infra/src/dns/powerdns/registrar.js';
 import { startCluster, type Cluster } from './helpers/cluster.js';
-import { BINS, type Daemon } from './helpers/daemon.js';
+import { runCli, type CliResult } from './helpers/cli.js';
+import type { Daemon } from './helpers/daemon.js';
 import { startGateProxy, type GateProxy } from './helpers/gate-proxy.js';
 import { startPdns, type Pdns } from './helpers/pdns.js';
 import { waitFor } from './helpers/wait-for.js';
 
-const execFileAsync = promisify(execFile);
 const EU = '10.1.2.0/24';
 const US = '10.2.2.0/24';
 const SERVICE = 'repo.example.test';
@@ -30,18 +28,7 @@ describe('DNS with PowerDNS, real mirrors, dig +subnet', () => {
   let dir: string;
   const mirrors: Record<string, Daemon> = {};
 
-  const cli = async (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
-    try {
-      const { stdout, stderr } = await execFileAsync(process.execPath, [BINS.cli, '--config', join(dir, 'metasync.json'), ...args], {
-        env: { ...process.env, METASYNC_PDNS_API_KEY: pdns.apiKey },
-        timeout: 60_000,
-      });
-      return { code: 0, stdout, stderr };
-    } catch (err) {
-      const e = err as { code?: number; stdout?: string; stderr?: string };
-      return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-    }
-  };
+  const cli = (args: string[]): Promise<CliResult> => runCli(['--config', join(dir, 'metasync.json'), ...args], { env: { METASYNC_PDNS_API_KEY: pdns.apiKey } });
   const answers = (subnet: string): Promise<string[]> => pdns.dig(SERVICE, { subnet });
   const expectAnswers = async (subnet: string, expected: string[], what: string): Promise<void> => {
     let last: string[] = [];

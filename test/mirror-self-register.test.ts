@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeClientConfig, startRoute53Fake, type Route53Fake } from '../infra/test/route53-fake/server.js';
+import { startRoute53Fake, type Route53Fake } from '../infra/test/route53-fake/server.js';
+import { route53FakeEnv } from './helpers/cli.js';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { startDaemon, type Daemon } from './helpers/daemon.js';
 import { startGateProxy, type GateProxy } from './helpers/gate-proxy.js';
@@ -44,22 +45,12 @@ describe('mirror self-registration in DNS (real primary and mirror, Route53 fake
   });
 
   function startSelfRegistering(mirrorId: string, primaryUrl: string): Promise<Daemon> {
-    const credentials = fakeClientConfig(fake).credentials;
     return startDaemon({
       bin: 'mirror',
       args: ['--primary', primaryUrl, '--data', join(cluster.root, `mirror-${mirrorId}`), '--listen', '127.0.0.1:0', '--region', 'eu-west-1', '--mirror-id', mirrorId, '--dns-self-register'],
       env: {
         METASYNC_ADMIN_TOKEN: ADMIN_TOKEN,
-        METASYNC_DNS_PROVIDER: 'route53',
-        METASYNC_ROUTE53_ZONE_ID: fake.zoneIds[0]!,
-        METASYNC_ROUTE53_SERVICE_NAME: 'repo.example.com',
-        METASYNC_ROUTE53_ENDPOINT: fake.url,
-        METASYNC_DNS_TTL_S: '1',
-        METASYNC_DNS_DRAIN_MARGIN_MS: '200',
-        AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-        AWS_REGION: 'us-east-1',
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        ...route53FakeEnv(fake, { ttlS: 1, drainMarginMs: 200 }),
       },
     });
   }
