@@ -173,6 +173,41 @@ describe('source ingest', () => {
     expect(logged.some((l) => l.msg === 'source file refused' && l.path === 'p2/acme/foo.json')).toBe(true);
   });
 
+  it('retries a change whose publish failed, with backoff, until it goes through', async () => {
+    start();
+    const submit = fake.publisher.submit.bind(fake.publisher);
+    let failuresLeft = 2;
+    fake.publisher.submit = async (changes, origin) => {
+      if (failuresLeft-- > 0) throw new Error('s3 unreachable');
+      return submit(changes, origin);
+    };
+    write('p2/acme/foo.json', '{"packages":{"acme/foo":[]}}');
+    await vi.advanceTimersByTimeAsync(20);
+    expect(fake.manifest.has('p2/acme/foo.json')).toBe(false);
+    expect(logged.filter((l) => l.msg === 'source changes not published').map((l) => l.retryInMs)).toEqual([500]);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(logged.filter((l) => l.msg === 'source changes not published').map((l) => l.retryInMs)).toEqual([500, 1_000]);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(fake.manifest.has('p2/acme/foo.json')).toBe(true);
+  });
+
+  it('drops a pending retry when the file is deleted meanwhile', async () => {
+    start();
+    const submit = fake.publisher.submit.bind(fake.publisher);
+    let failuresLeft = 1;
+    fake.publisher.submit = async (changes, origin) => {
+      if (failuresLeft-- > 0) throw new Error('disk full');
+      return submit(changes, origin);
+    };
+    write('include/gone.json', '{}');
+    await vi.advanceTimersByTimeAsync(20);
+    files.delete('include/gone.json');
+    ingest.remove('include/gone.json');
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(fake.manifest.has('include/gone.json')).toBe(false);
+    expect(fake.submits).toHaveLength(0);
+  });
+
   it('skips a change whose bytes are already published', async () => {
     start();
     write('include/b.json', '{}');

@@ -88,6 +88,15 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
   let held = false;
   let waiters: Array<{ ready: () => boolean; resolve: () => void }> = [];
   let drainWaiters: Array<() => void> = [];
+  /**
+   * Changes whose publish failed (S3 unreachable, disk full...): retried with
+   * backoff until they go through, unless a newer event for the path takes
+   * over. Without this a refused change waited for the file to change again.
+   * A pending retry does not count as busy: startup must not hang on an outage.
+   */
+  const retrying = new Map<string, { change: SourceChange; sha: string }>();
+  let retryTimer: NodeJS.Timeout | undefined;
+  let retryFailures = 0;
 
   function stateOf(path: string): PathState {
     let state = states.get(path);
@@ -151,6 +160,7 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
   function touch(path: string, touchOptions: { recheck?: boolean } = {}): void {
     if (closed) return;
     const state = stateOf(path);
+    retrying.delete(path);
     state.token++;
     state.recheck = touchOptions.recheck ?? true;
     state.jsonFailSince = undefined;
@@ -245,6 +255,7 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
 
   function remove(path: string): void {
     if (closed) return;
+    retrying.delete(path);
     const state = states.get(path);
     if (state !== undefined) {
       state.token++;
@@ -287,8 +298,15 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
     inFlight = publisher
       .submit(changes, 'watch')
       .then(
-        ({ seq }) => log.info({ seq, paths: changes.length, durationMs: Date.now() - startedMs }, 'source changes published'),
-        (err: unknown) => log.error({ err, paths: changes.length, firstPath: changes[0]?.path }, 'source changes not published'),
+        ({ seq }) => {
+          retryFailures = 0;
+          log.info({ seq, paths: changes.length, durationMs: Date.now() - startedMs }, 'source changes published');
+        },
+        (err: unknown) => {
+          for (const item of queuedChanges) if (!batch.has(item.change.path)) retrying.set(item.change.path, item);
+          const retryInMs = scheduleRetry();
+          log.error({ err, paths: changes.length, firstPath: changes[0]?.path, retryInMs }, 'source changes not published');
+        },
       )
       .finally(() => {
         for (const { change, sha } of queuedChanges) if (queued.get(change.path) === sha) queued.delete(change.path);
@@ -296,6 +314,20 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
         if (batch.size > 0) scheduleFlush();
         checkIdle();
       });
+  }
+
+  /** Backoff 500 ms doubling to 30 s; returns the delay chosen. */
+  function scheduleRetry(): number {
+    const delayMs = Math.min(500 * 2 ** retryFailures++, 30_000);
+    if (retryTimer !== undefined || closed) return delayMs;
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      for (const [path, item] of retrying) if (!batch.has(path)) batch.set(path, item);
+      retrying.clear();
+      scheduleFlush();
+    }, delayMs);
+    retryTimer.unref?.();
+    return delayMs;
   }
 
   return {
@@ -314,6 +346,7 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
     async close() {
       closed = true;
       held = false;
+      if (retryTimer !== undefined) clearTimeout(retryTimer);
       for (const state of states.values()) clearTimer(state);
       for (const resolve of drainWaiters) resolve();
       drainWaiters = [];
