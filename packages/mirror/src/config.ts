@@ -2,7 +2,8 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { loadCliConfig, type CliConfig } from '@metasync/infra';
-import { formatIssues, isMetasyncError, metasyncError, parseListen, parseOptions, readSecret, type OptionSpec } from '@metasync/shared';
+import { formatIssues, HTTP_LIMITS_SCHEMA_SHAPE, httpLimitOptions, isMetasyncError, metasyncError, parseListen, parseOptions, readSecret, type OptionSpec } from '@metasync/shared';
+import { MIRROR_HTTP_LIMITS } from './http-limits.js';
 import { MIRROR_S3_OPTIONS, MIRROR_S3_SCHEMA_SHAPE } from './sync/s3-source.js';
 
 export const MIRROR_OPTIONS = [
@@ -18,6 +19,13 @@ export const MIRROR_OPTIONS = [
   { key: 'gcGraceMs', flag: '--gc-grace-ms <ms>', env: 'METASYNC_GC_GRACE_MS', description: 'how long a dereferenced object stays servable', defaultValue: '600000' },
   { key: 'maxLagMs', flag: '--max-lag-ms <ms>', env: 'METASYNC_MAX_LAG_MS', description: 'freshness: longest time behind (or without news from) the primary', defaultValue: '10000' },
   { key: 'maxLagSeq', flag: '--max-lag-seq <n>', env: 'METASYNC_MAX_LAG_SEQ', description: 'freshness: most generations behind the primary head', defaultValue: '100' },
+  {
+    key: 'maxUnconfirmedMs',
+    flag: '--max-unconfirmed-ms <ms>',
+    env: 'METASYNC_MAX_UNCONFIRMED_MS',
+    description: 'freshness (freeze defence): longest time without a signed primary state answering this mirror\'s nonce challenge, by the mirror\'s own monotonic clock; 0 = off',
+    defaultValue: '30000',
+  },
   { key: 'pollIntervalMs', flag: '--poll-interval-ms <ms>', env: 'METASYNC_POLL_INTERVAL_MS', description: 'state poll (fallback for lost push events, and liveness)', defaultValue: '1000' },
   { key: 'proxyTimeoutMs', flag: '--proxy-timeout-ms <ms>', env: 'METASYNC_PROXY_TIMEOUT_MS', description: 'total budget of a proxy fallback request', defaultValue: '3000' },
   { key: 'connectTimeoutMs', flag: '--connect-timeout-ms <ms>', env: 'METASYNC_CONNECT_TIMEOUT_MS', description: 'TCP connect timeout to the primary', defaultValue: '2000' },
@@ -36,6 +44,7 @@ export const MIRROR_OPTIONS = [
   { key: 'publicAddress', flag: '--public-address <ip>', env: 'METASYNC_PUBLIC_ADDRESS', description: 'IP that DNS answers carry (default: the public URL host, else the listen host, when an IP)' },
   { key: 'dnsTimeoutMs', flag: '--dns-timeout-ms <ms>', env: 'METASYNC_DNS_TIMEOUT_MS', description: 'bound on the DNS withdraw, and on the health-check delete, at SIGTERM', defaultValue: '120000' },
   ...MIRROR_S3_OPTIONS,
+  ...httpLimitOptions(MIRROR_HTTP_LIMITS),
 ] as const satisfies readonly OptionSpec[];
 
 const int = (min: number) => z.coerce.number().int().min(min);
@@ -61,6 +70,7 @@ const schema = z.object({
   gcGraceMs: int(0),
   maxLagMs: int(1),
   maxLagSeq: int(0),
+  maxUnconfirmedMs: int(0),
   pollIntervalMs: int(50),
   proxyTimeoutMs: int(50),
   connectTimeoutMs: int(50),
@@ -72,6 +82,12 @@ const schema = z.object({
   publicAddress: z.string().refine((a) => isIP(a) !== 0, 'must be an IPv4 or IPv6 address').optional(),
   dnsTimeoutMs: int(1000),
   ...MIRROR_S3_SCHEMA_SHAPE,
+  ...HTTP_LIMITS_SCHEMA_SHAPE,
+}).superRefine((data, ctx) => {
+  // Each poll is one challenge: a bound under two polls would flap on one slow answer.
+  if (data.maxUnconfirmedMs > 0 && data.maxUnconfirmedMs < 2 * data.pollIntervalMs) {
+    ctx.addIssue({ code: 'custom', path: ['maxUnconfirmedMs'], message: `must be 0 (off) or at least twice --poll-interval-ms (${2 * data.pollIntervalMs}), got ${data.maxUnconfirmedMs}` });
+  }
 });
 
 /** Self-registration settings; present only with --dns-self-register. */

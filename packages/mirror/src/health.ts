@@ -7,7 +7,12 @@
  *   - it heard from the primary within maxLagMs (silence may hide new heads);
  *   - it is at most maxLagSeq generations behind the head it heard;
  *   - it has been behind for at most maxLagMs (the clock starts when it first
- *     heard of a head above its applied seq, so no clock sync with the primary).
+ *     heard of a head above its applied seq, so no clock sync with the primary);
+ *   - (freeze defence) a signed state answering its own random nonce was
+ *     verified within maxUnconfirmedMs, measured on the mirror's monotonic
+ *     clock. Replayed answers and events keep `heardAtMs` young but can never
+ *     answer a new nonce, so a frozen or replaying path turns the mirror stale.
+ *     When several rules fail the reasons are all listed.
  */
 export interface SyncStatus {
   /** Primary head as last heard. */
@@ -20,11 +25,22 @@ export interface SyncStatus {
   lastError: string | undefined;
   /** Set while the primary reports a head below the mirror's applied seq (restored from an old backup?). */
   primaryBehindSeq: number | undefined;
+  /**
+   * Monotonic time (see `monoNowMs`) a signed state answering the mirror's nonce
+   * was last verified, or when the syncer started; undefined = not syncing yet.
+   */
+  confirmedAtMonoMs: number | undefined;
+  /** Head seq of the last confirmed state. */
+  confirmedSeq: number | undefined;
+  /** The monotonic clock (ms) for the confirmation age: immune to wall-clock jumps and to the primary's clock. */
+  monoNowMs: () => number;
 }
 
 export interface FreshnessLimits {
   maxLagSeq: number;
   maxLagMs: number;
+  /** Longest time without a verified, nonce-matching signed state; 0 or absent = rule off. */
+  maxUnconfirmedMs?: number;
 }
 
 export interface Freshness {
@@ -34,8 +50,28 @@ export interface Freshness {
   reason: string;
 }
 
-export function createSyncStatus(): SyncStatus {
-  return { headSeq: 0, heardAtMs: undefined, behindSinceMs: undefined, lastError: undefined, primaryBehindSeq: undefined };
+export function createSyncStatus(options: { monoNowMs?: () => number } = {}): SyncStatus {
+  return {
+    headSeq: 0,
+    heardAtMs: undefined,
+    behindSinceMs: undefined,
+    lastError: undefined,
+    primaryBehindSeq: undefined,
+    confirmedAtMonoMs: undefined,
+    confirmedSeq: undefined,
+    monoNowMs: options.monoNowMs ?? (() => performance.now()),
+  };
+}
+
+/** Starts the confirmation clock (sync start): a mirror gets maxUnconfirmedMs for its first confirmation. */
+export function armConfirmation(status: SyncStatus): void {
+  status.confirmedAtMonoMs ??= status.monoNowMs();
+}
+
+/** Records a verified state whose nonce matched the challenge just sent. */
+export function noteConfirmed(status: SyncStatus, seq: number): void {
+  status.confirmedAtMonoMs = status.monoNowMs();
+  status.confirmedSeq = seq;
 }
 
 /** Records what the primary said its head is; keeps `behindSinceMs` consistent. */
@@ -51,6 +87,27 @@ export function noteApplied(status: SyncStatus, appliedSeq: number, nowMs: numbe
 }
 
 export function assessFreshness(status: SyncStatus, appliedSeq: number, nowMs: number, limits: FreshnessLimits): Freshness {
+  const lag = assessLag(status, appliedSeq, nowMs, limits);
+  const unconfirmed = unconfirmedReason(status, limits);
+  if (unconfirmed === undefined) return lag;
+  return { ...lag, fresh: false, reason: lag.fresh ? `${unconfirmed}${errorSuffix(status)}` : `${lag.reason}; ${unconfirmed}` };
+}
+
+/** Why the primary's signed state counts as unconfirmed, or undefined while it is confirmed recently enough. */
+function unconfirmedReason(status: SyncStatus, limits: FreshnessLimits): string | undefined {
+  const boundMs = limits.maxUnconfirmedMs ?? 0;
+  if (boundMs <= 0 || status.confirmedAtMonoMs === undefined) return undefined;
+  const ageMs = Math.round(status.monoNowMs() - status.confirmedAtMonoMs);
+  if (ageMs <= boundMs) return undefined;
+  const since = status.confirmedSeq === undefined ? 'never confirmed since sync start' : `last confirmed at head ${status.confirmedSeq}`;
+  return `primary signed state not confirmed for ${formatSeconds(ageMs)} (bound ${formatSeconds(boundMs)}; ${since})`;
+}
+
+function formatSeconds(ms: number): string {
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+}
+
+function assessLag(status: SyncStatus, appliedSeq: number, nowMs: number, limits: FreshnessLimits): Freshness {
   const lagSeq = Math.max(0, status.headSeq - appliedSeq);
   const lagMs = status.behindSinceMs === undefined ? 0 : Math.max(0, nowMs - status.behindSinceMs);
   const base = { lagSeq, lagMs };

@@ -3,7 +3,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createRegistrar } from '@metasync/infra';
-import { hasErrno, writeFileAtomic, type Logger } from '@metasync/shared';
+import { hasErrno, pickHttpLimits, writeFileAtomic, type Logger } from '@metasync/shared';
 import { buildApp } from './app.js';
 import type { MirrorConfig } from './config.js';
 import { createSelfRegistration, type SelfRegistration } from './dns/self-register.js';
@@ -60,7 +60,7 @@ export async function openMirror(config: MirrorConfig, logger: Logger, options: 
   });
   const proxy = createProxy({ primaryUrl: config.primary, connectTimeoutMs: config.connectTimeoutMs, totalTimeoutMs: config.proxyTimeoutMs, metrics, logger });
   const drain = createDrainState();
-  const limits = { maxLagMs: config.maxLagMs, maxLagSeq: config.maxLagSeq };
+  const limits = { maxLagMs: config.maxLagMs, maxLagSeq: config.maxLagSeq, maxUnconfirmedMs: config.maxUnconfirmedMs };
   const dnsRegistrar = config.dns === undefined ? undefined : createRegistrar(config.dns.registrar);
   let selfRegistration: SelfRegistration | undefined;
   const dns =
@@ -84,6 +84,7 @@ export async function openMirror(config: MirrorConfig, logger: Logger, options: 
     logger,
     drain,
     admin: { adminToken: config.adminToken, mirrorId, withdrawFromDns: dns?.withdraw },
+    httpLimits: pickHttpLimits(config),
   });
   let publicUrl = config.publicUrl ?? `http://${config.listen.host}:${config.listen.port}`;
   const s3Bootstrap = createS3BootstrapSource({ config, store, logger, concurrency: config.fetchConcurrency });

@@ -46,11 +46,26 @@ export interface FakePrimary {
     stateSeq?: number;
     /** Corrupt the pack frame at this index. */
     corruptPackFrame?: number;
+    /** Answer `state` with these recorded bytes (a replaying hop: the freeze attack). */
+    replayState?: SignedResponse;
+    /** Answer `changes` with these recorded bytes. */
+    replayChanges?: SignedResponse;
+    /** Answer `snapshot` with these recorded bytes. */
+    replaySnapshot?: SignedResponse;
+    /** Answer `state` without echoing the request's nonce (a primary without the challenge). */
+    ignoreNonce?: boolean;
   };
+  /** Every signed answer sent, by route name, oldest first: material for replays. */
+  signed: { state: SignedResponse[]; changes: SignedResponse[]; snapshot: SignedResponse[] };
   /** Object counts of each pack request. */
   packRequests: number[];
   seq(): number;
   close(): Promise<void>;
+}
+
+export interface SignedResponse {
+  body: Buffer;
+  signature: string;
 }
 
 export async function startFakePrimary(): Promise<FakePrimary> {
@@ -70,9 +85,15 @@ export async function startFakePrimary(): Promise<FakePrimary> {
     res.writeHead(status, { 'content-length': String(Buffer.byteLength(body)), ...headers });
     res.end(body);
   };
-  const sendSigned = (res: ServerResponse, doc: Record<string, unknown>): void => {
+  const signed: FakePrimary['signed'] = { state: [], changes: [], snapshot: [] };
+  const sendRecorded = (res: ServerResponse, answer: SignedResponse): void => {
+    send(res, 200, answer.body, { 'content-type': 'application/json', [HEADERS.signature]: answer.signature });
+  };
+  const sendSigned = (res: ServerResponse, doc: Record<string, unknown>, route: keyof FakePrimary['signed']): void => {
     const body = Buffer.from(JSON.stringify(doc));
-    send(res, 200, body, { 'content-type': 'application/json', [HEADERS.signature]: signBody(faults.signWith ?? key, body) });
+    const answer = { body, signature: signBody(faults.signWith ?? key, body) };
+    signed[route].push(answer);
+    sendRecorded(res, answer);
   };
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
@@ -81,7 +102,10 @@ export async function startFakePrimary(): Promise<FakePrimary> {
     const [path, query = ''] = url.split('?') as [string, string?];
     const params = new URLSearchParams(query);
     if (path === SYNC_ROUTES.state) {
-      send(res, 200, JSON.stringify({ protocol: 1, seq: faults.stateSeq ?? head, time: lastTime, oldestSeq: faults.oldestSeq ?? 0, snapshotSeq: head, keys: [{ keyId: key.keyId, publicKey: key.publicKey, active: true }] }));
+      if (faults.replayState !== undefined) return sendRecorded(res, faults.replayState);
+      const nonce = faults.ignoreNonce === true ? null : params.get('nonce');
+      const state = { protocol: 1, ...(nonce === null ? {} : { nonce }), seq: faults.stateSeq ?? head, time: lastTime, oldestSeq: faults.oldestSeq ?? 0, snapshotSeq: head, keys: [{ keyId: key.keyId, publicKey: key.publicKey, active: true }] };
+      sendSigned(res, state, 'state');
       return;
     }
     if (path === SYNC_ROUTES.events) {
@@ -94,6 +118,7 @@ export async function startFakePrimary(): Promise<FakePrimary> {
     if (path === SYNC_ROUTES.changes) {
       const since = Number(params.get('since'));
       if (faults.changesStatus !== undefined) return send(res, faults.changesStatus, '{}');
+      if (faults.replayChanges !== undefined) return sendRecorded(res, faults.replayChanges);
       if (since < (faults.oldestSeq ?? 0)) {
         return send(res, 410, JSON.stringify({ code: 'METASYNC_ERR_SYNC_RESYNC_REQUIRED', message: 'too old', oldestSeq: faults.oldestSeq, snapshotSeq: head }));
       }
@@ -104,11 +129,12 @@ export async function startFakePrimary(): Promise<FakePrimary> {
         time = generation.time;
       }
       const batch = { kind: 'changes', from: since, to: Math.max(head, since), head, time, entries: [...merged.values()] };
-      sendSigned(res, faults.rewriteBatch?.(batch) ?? batch);
+      sendSigned(res, faults.rewriteBatch?.(batch) ?? batch, 'changes');
       return;
     }
     if (path === SYNC_ROUTES.snapshot) {
-      sendSigned(res, { kind: 'snapshot', seq: head, time: lastTime, entries: [...current].map(([p, e]) => ({ path: p, ...e })) });
+      if (faults.replaySnapshot !== undefined) return sendRecorded(res, faults.replaySnapshot);
+      sendSigned(res, { kind: 'snapshot', seq: head, time: lastTime, entries: [...current].map(([p, e]) => ({ path: p, ...e })) }, 'snapshot');
       return;
     }
     if (path.startsWith(`${SYNC_ROUTES.objects}/`) && path !== SYNC_ROUTES.objectPack) {
@@ -161,6 +187,7 @@ export async function startFakePrimary(): Promise<FakePrimary> {
     requests,
     acks,
     faults,
+    signed,
     packRequests,
     seq: () => head,
     publish(files, deletions = []) {

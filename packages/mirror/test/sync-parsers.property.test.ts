@@ -75,7 +75,9 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
   }
   if (script === undefined) return send(503, '{}');
   if (url.pathname === SYNC_ROUTES.state) {
-    return send(200, JSON.stringify({ protocol: 1, seq: 0, time: 0, oldestSeq: 0, snapshotSeq: 0, keys: [{ keyId: key.keyId, publicKey: key.publicKey, active: true }] }));
+    const nonce = url.searchParams.get('nonce');
+    const state = Buffer.from(JSON.stringify({ protocol: 1, ...(nonce === null ? {} : { nonce }), seq: 0, time: 0, oldestSeq: 0, snapshotSeq: 0, keys: [{ keyId: key.keyId, publicKey: key.publicKey, active: true }] }));
+    return send(200, state, { [HEADERS.signature]: signBody(key, state) });
   }
   if (url.pathname === SYNC_ROUTES.changes) {
     const answer = script.changes(Number(url.searchParams.get('since')));

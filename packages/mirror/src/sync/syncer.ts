@@ -6,14 +6,13 @@ import {
   isMetasyncError,
   metasyncError,
   snapshotSchema,
-  stateResponseSchema,
   verifyBody,
   type Logger,
   type PublicKeyInfo,
   type StateResponse,
 } from '@metasync/shared';
 import type { z } from 'zod';
-import { noteApplied, noteHead, type SyncStatus } from '../health.js';
+import { armConfirmation, noteApplied, noteConfirmed, noteHead, type SyncStatus } from '../health.js';
 import type { IndexLog } from '../index-log.js';
 import type { MirrorMetrics } from '../metrics.js';
 import type { ObjectStore } from '../store.js';
@@ -23,6 +22,7 @@ import { collectGarbage } from './gc.js';
 import { pinKeys, readPinnedKeys } from './keys.js';
 import type { PrimaryClient } from './primary-client.js';
 import type { S3BootstrapSource } from './s3-source.js';
+import { newStateNonce, parseState, verifyStateAnswer } from './state-challenge.js';
 
 /**
  * The sync loop. Triggers (SSE head, poll, reconnect, retry timer, GC timer)
@@ -70,6 +70,9 @@ export interface Syncer {
   stop(): Promise<void>;
 }
 
+/** Errors of a state poll that mean its answer was refused, not that the primary was unreachable. */
+const REFUSED_STATE_CODES: ReadonlySet<string> = new Set(['METASYNC_ERR_SYNC_CHALLENGE_FAILED', 'METASYNC_ERR_SIGNATURE_INVALID', 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY']);
+
 /** Most batches pulled in one run before yielding to other triggers. */
 const MAX_ROUNDS_PER_RUN = 1000;
 
@@ -86,6 +89,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
   let gcTimer: NodeJS.Timeout | undefined;
   let events: EventStream | undefined;
   let polling = false;
+  let stateRefused = false;
   let ackInFlight = false;
   let ackedSeq = 0;
   let lastProgressLogMs = 0;
@@ -117,12 +121,16 @@ export function createSyncer(options: SyncerOptions): Syncer {
     return (keys = offered.keys);
   }
 
+  /** Every state request is a freshness challenge (state-challenge.ts): only a verified answer to its nonce counts. */
   async function fetchState(): Promise<StateResponse> {
     // Compared with what was applied when the question left: an answer racing an apply is not a rollback.
     const appliedWhenAsked = log.state.seq;
-    const response = await client.get(SYNC_ROUTES.state, { maxBytes: 1024 * 1024 });
+    const nonce = newStateNonce();
+    const response = await client.get(SYNC_ROUTES.state, { maxBytes: 1024 * 1024, query: { nonce } });
     if (response.status !== 200) throw protocolError(`state answered HTTP ${response.status}`);
-    const state = parseJson(response.body, stateResponseSchema, 'state');
+    const trusted = await trustedKeys(parseState(response.body));
+    const state = verifyStateAnswer({ body: response.body, signature: response.headers[HEADERS.signature] }, { nonce, keys: trusted, nowMs: Date.now() });
+    noteConfirmed(status, state.seq);
     noteHead(status, state.seq, log.state.seq, Date.now());
     if (state.seq < appliedWhenAsked) {
       if (status.primaryBehindSeq === undefined) logger.error({ primarySeq: state.seq, applied: appliedWhenAsked }, 'primary is behind the applied generation; refusing to roll back');
@@ -144,7 +152,8 @@ export function createSyncer(options: SyncerOptions): Syncer {
     return parseJson(body, schema, what);
   }
 
-  async function resync(reason: string): Promise<void> {
+  /** Applies the primary's snapshot; false when it is exactly the applied generation (nothing to do). */
+  async function resync(reason: string): Promise<boolean> {
     logger.info({ reason, seq: log.state.seq }, 'resyncing from snapshot');
     const response = await client.get(SYNC_ROUTES.snapshot);
     if (response.status !== 200) throw protocolError(`snapshot answered HTTP ${response.status}`);
@@ -153,10 +162,11 @@ export function createSyncer(options: SyncerOptions): Syncer {
       metrics.batchesRefused.inc();
       throw metasyncError('METASYNC_ERR_SYNC_ROLLBACK', `snapshot at seq ${snapshot.seq} is older than applied seq ${log.state.seq}`, { snapshotSeq: snapshot.seq, applied: log.state.seq });
     }
-    if (snapshot.seq === log.state.seq && log.state.seq > 0) return;
+    if (snapshot.seq === log.state.seq && log.state.seq > 0) return false;
     const result = await applySnapshot(context, snapshot);
     logger.info({ ...result }, 'snapshot applied');
     afterApply();
+    return true;
   }
 
   async function pull(): Promise<void> {
@@ -171,7 +181,8 @@ export function createSyncer(options: SyncerOptions): Syncer {
       const response = await client.get(SYNC_ROUTES.changes, { query });
       status.heardAtMs = Date.now();
       if (response.status === 410) {
-        await resync(`changes since ${since} answered 410`);
+        // A 410 for `since` with a snapshot at exactly `since` would loop; it means a stale (replayed) snapshot.
+        if (!(await resync(`changes since ${since} answered 410`))) throw protocolError(`changes since ${since} answered 410, but the snapshot is at that same seq`);
         continue;
       }
       if (response.status !== 200) {
@@ -291,10 +302,16 @@ export function createSyncer(options: SyncerOptions): Syncer {
     polling = true;
     try {
       const state = await fetchState();
+      stateRefused = false;
       if (state.seq !== log.state.seq) void trigger('poll');
     } catch (err) {
       status.lastError = isMetasyncError(err) ? err.code : (err as Error).message;
-      logger.debug({ err }, 'poll failed');
+      if (isMetasyncError(err) && REFUSED_STATE_CODES.has(err.code)) {
+        // A refused answer (replay, forgery) is an attack signal, unlike an unreachable primary: warn once per episode.
+        metrics.syncErrors.inc({ code: err.code });
+        if (!stateRefused) logger.warn({ err }, 'refused state answer');
+        stateRefused = true;
+      } else logger.debug({ err }, 'poll failed');
     } finally {
       polling = false;
     }
@@ -302,6 +319,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
 
   return {
     start() {
+      armConfirmation(status);
       void trigger('start');
       pollTimer = setInterval(() => void poll(), options.pollIntervalMs);
       gcTimer = setInterval(() => void trigger('gc'), Math.max(1_000, Math.min(60_000, Math.floor(options.gcGraceMs / 4))));
