@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { S3_CHECKSUM_MODES, normalizeS3Prefix, s3ClientConfig, type Logger, type OptionSpec, type S3ChecksumMode } from '@metasync/shared';
+import { S3_SETTING_SCHEMAS, s3ClientConfig, type Logger, type OptionSpec, type S3ChecksumMode } from '@metasync/shared';
 import type { JournalGeneration } from './journal-record.js';
 import type { S3Replication, SignedSnapshotSource } from './s3-replication.js';
 
@@ -28,19 +28,12 @@ export const PRIMARY_S3_OPTIONS = [
 
 /** zod fields for PRIMARY_S3_OPTIONS, spread into the primary's config schema. */
 export const PRIMARY_S3_SCHEMA_SHAPE = {
-  s3Bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name').optional(),
-  s3Prefix: z.string().transform((value, ctx) => {
-    try {
-      return normalizeS3Prefix(value);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      return z.NEVER;
-    }
-  }),
-  s3Region: z.string().regex(/^[a-z0-9-]{2,32}$/, 'must be a region name like eu-west-1').optional(),
-  s3Endpoint: z.string().url().refine((u) => /^https?:$/.test(new URL(u).protocol), 'must be an http(s) URL').optional(),
+  s3Bucket: S3_SETTING_SCHEMAS.bucket,
+  s3Prefix: S3_SETTING_SCHEMAS.prefix,
+  s3Region: S3_SETTING_SCHEMAS.region,
+  s3Endpoint: S3_SETTING_SCHEMAS.endpoint,
   s3ForcePathStyle: z.boolean(),
-  s3Checksums: z.enum(S3_CHECKSUM_MODES),
+  s3Checksums: S3_SETTING_SCHEMAS.checksums,
   s3NoUploadChecksum: z.boolean(),
   s3ConditionalWrites: z.boolean(),
   s3Concurrency: z.coerce.number().int().min(1).max(256),

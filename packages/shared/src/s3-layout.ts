@@ -14,6 +14,7 @@
  * This file has no SDK import: `s3ClientConfig` returns a plain object that
  * either side passes to `new S3Client(...)`.
  */
+import { z } from 'zod';
 import { objectRelPath } from './content-address.js';
 
 /** User-metadata key (without `x-amz-meta-`) carrying the SIGNATURE_HEADER value of a snapshot. */
@@ -110,3 +111,27 @@ export function s3ClientConfig(options: S3ConnectionOptions): S3ClientConfigShap
     requestHandler: { connectionTimeout: options.connectTimeoutMs ?? 5_000, requestTimeout: options.requestTimeoutMs ?? 30_000, throwOnRequestTimeout: true },
   };
 }
+
+/**
+ * zod fields for the bucket settings both daemons take (the primary's
+ * write-through, the mirror's cold start): one set of rules, so a value one
+ * side accepts the other cannot refuse.
+ */
+export const S3_SETTING_SCHEMAS = {
+  bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name').optional(),
+  prefix: z.string().transform((value, ctx) => {
+    try {
+      return normalizeS3Prefix(value);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  }),
+  region: z.string().regex(/^[a-z0-9-]{2,32}$/, 'must be a region name like eu-west-1').optional(),
+  endpoint: z
+    .string()
+    .url()
+    .refine((u) => /^https?:$/.test(new URL(u).protocol), 'must be an http(s) URL')
+    .optional(),
+  checksums: z.enum(S3_CHECKSUM_MODES),
+} as const;

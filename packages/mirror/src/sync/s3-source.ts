@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { S3_CHECKSUM_MODES, normalizeS3Prefix, s3ClientConfig, type Logger, type OptionSpec, type PublicKeyInfo, type S3ChecksumMode, type Snapshot } from '@metasync/shared';
+import { S3_SETTING_SCHEMAS, s3ClientConfig, type Logger, type OptionSpec, type PublicKeyInfo, type S3ChecksumMode, type Snapshot } from '@metasync/shared';
 import type { ObjectStore } from '../store.js';
 
 /**
@@ -20,19 +20,12 @@ export const MIRROR_S3_OPTIONS = [
 
 /** zod fields for MIRROR_S3_OPTIONS, spread into the mirror's config schema. */
 export const MIRROR_S3_SCHEMA_SHAPE = {
-  bootstrapS3Bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name').optional(),
-  bootstrapS3Prefix: z.string().transform((value, ctx) => {
-    try {
-      return normalizeS3Prefix(value);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      return z.NEVER;
-    }
-  }),
-  bootstrapS3Region: z.string().regex(/^[a-z0-9-]{2,32}$/, 'must be a region name like eu-west-1').optional(),
-  bootstrapS3Endpoint: z.string().url().refine((u) => /^https?:$/.test(new URL(u).protocol), 'must be an http(s) URL').optional(),
+  bootstrapS3Bucket: S3_SETTING_SCHEMAS.bucket,
+  bootstrapS3Prefix: S3_SETTING_SCHEMAS.prefix,
+  bootstrapS3Region: S3_SETTING_SCHEMAS.region,
+  bootstrapS3Endpoint: S3_SETTING_SCHEMAS.endpoint,
   bootstrapS3ForcePathStyle: z.boolean(),
-  bootstrapS3Checksums: z.enum(S3_CHECKSUM_MODES),
+  bootstrapS3Checksums: S3_SETTING_SCHEMAS.checksums,
 };
 
 export interface MirrorS3Config {
