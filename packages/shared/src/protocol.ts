@@ -10,6 +10,7 @@
  *     | POST /sync/v1/objects/pack ----------> |  many objects in one framed stream
  *     | GET  /sync/v1/snapshot --------------> |  signed Snapshot (full manifest)
  *     | POST /sync/v1/ack {seq} -------------> |  records the mirror's applied seq
+ *     | GET  /sync/v1/keys?signer=K ---------> |  KeySet signed by key K (key rotation)
  *
  * Signed documents (changes, snapshots) are sent as their exact JSON bytes with
  * the signature in the SIGNATURE_HEADER, so nothing needs canonical JSON: the
@@ -31,6 +32,7 @@ export const SYNC_ROUTES = {
   snapshot: `${SYNC_PREFIX}/snapshot`,
   ack: `${SYNC_PREFIX}/ack`,
   mirrors: `${SYNC_PREFIX}/mirrors`,
+  keys: `${SYNC_PREFIX}/keys`,
 } as const;
 
 export const HEADERS = {
@@ -116,6 +118,22 @@ export const stateResponseSchema = z.object({
   keys: z.array(publicKeyInfoSchema).min(1),
 });
 export type StateResponse = z.infer<typeof stateResponseSchema>;
+
+/**
+ * The primary's key set, signed by the key the mirror names in `?signer=`
+ * (one it already trusts): how a mirror learns a rotated-in key without
+ * trusting the network. `version` grows by one per rotation; a mirror never
+ * goes back to a lower version. See docs/protocol.md, "Key rotation".
+ */
+export const keySetSchema = z.object({
+  kind: z.literal('keys'),
+  version: seq,
+  /** When the primary answered, ms. */
+  issuedAt: epochMs,
+  /** The active key, then retired keys still within their overlap (each with `notAfter`). */
+  keys: z.array(publicKeyInfoSchema).min(1),
+});
+export type KeySet = z.infer<typeof keySetSchema>;
 
 export const changesBatchSchema = z.object({
   kind: z.literal('changes'),
