@@ -1,4 +1,5 @@
 import { HEADERS } from '../../packages/shared/src/index.js';
+import { createRandom } from '../helpers/corpus.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from '../helpers/mirror-cluster.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -87,18 +88,6 @@ export interface SoakResult {
   convergence: { headSeq: number; mirrorSeqs: number[]; pathsChecked: number; mismatches: string[] };
 }
 
-/** A small deterministic PRNG (mulberry32), so a run's choices can be replayed from its seed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 async function headSeq(primaryUrl: string): Promise<number> {
   const response = await fetch(`${primaryUrl}/sync/v1/state`, { signal: AbortSignal.timeout(5_000) });
   return ((await response.json()) as { seq: number }).seq;
@@ -120,7 +109,7 @@ async function waitConverged(primaryUrl: string, mirrors: readonly RunningMirror
 
 export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakResult> {
   const options: SoakOptions = { ...DEFAULT_SOAK_OPTIONS, ...input };
-  const random = seededRandom(options.seed);
+  const random = createRandom(options.seed);
   const startedMs = Date.now();
   let primary: RunningPrimary | undefined;
   const proxies: FaultProxy[] = [];
