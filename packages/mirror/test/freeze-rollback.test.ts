@@ -1,0 +1,185 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '@metasync/shared';
+import { loadConfig } from '../src/config.js';
+import { openMirror, type Mirror } from '../src/mirror.js';
+import { startFakePrimary, type FakePrimary, type SignedResponse } from './fake-primary.js';
+
+/**
+ * Rollback and freeze (docs/security.md): replays of validly signed but old
+ * batches, snapshots and states, staged on a protocol-level primary.
+ */
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function until<T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 10_000; i++) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function setup(extra: string[] = []): Promise<{ primary: FakePrimary; mirror: Mirror }> {
+  const primary = await startFakePrimary();
+  cleanups.push(() => primary.close());
+  const dataDir = await mkdtemp(join(tmpdir(), 'mirror-freeze-'));
+  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  const loaded = loadConfig(['--primary', primary.url, '--data', dataDir, '--poll-interval-ms', '100', '--proxy-timeout-ms', '500', ...extra], {});
+  if (loaded.help) throw new Error('unexpected help');
+  const mirror = await openMirror(loaded.config, createLogger({ name: 'test', level: 'silent' }), { defaultMetrics: false });
+  cleanups.push(() => mirror.close());
+  mirror.startSync('http://127.0.0.1:1');
+  return { primary, mirror };
+}
+
+/** A genuine signed answer of the primary, fetched now (what an attacker on the path records). */
+async function record(primary: FakePrimary, route: 'changes' | 'snapshot' | 'state', target: string): Promise<SignedResponse> {
+  const before = primary.signed[route].length;
+  expect((await fetch(`${primary.url}${target}`)).status).toBe(200);
+  const recorded = primary.signed[route][before];
+  if (recorded === undefined) throw new Error(`nothing recorded for ${target}`);
+  return recorded;
+}
+
+async function body(mirror: Mirror, path: string): Promise<string> {
+  const response = await mirror.app.inject({ url: path });
+  expect(response.statusCode).toBe(200);
+  return response.body;
+}
+
+describe('rollback', () => {
+  it('refuses a replayed older signed batch, keeps serving its generation, and converges once the replay stops', async () => {
+    const { primary, mirror } = await setup();
+    primary.publish({ 'p2/acme/foo.json': '{"v":1}' });
+    const old = await record(primary, 'changes', '/sync/v1/changes?since=0');
+    primary.publish({ 'p2/acme/foo.json': '{"v":2}' });
+    await until(() => mirror.log.state.seq === 2, 'seq 2');
+    primary.faults.replayChanges = old;
+    primary.publish({ 'p2/acme/foo.json': '{"v":3}' });
+    await until(() => mirror.status.lastError === 'METASYNC_ERR_SYNC_ROLLBACK', 'rollback refusal');
+    expect(mirror.log.state.seq).toBe(2);
+    expect(await body(mirror, '/p2/acme/foo.json')).toBe('{"v":2}');
+    delete primary.faults.replayChanges;
+    await until(() => mirror.log.state.seq === 3, 'convergence');
+    expect(await body(mirror, '/p2/acme/foo.json')).toBe('{"v":3}');
+  });
+
+  it('refuses an older signed snapshot offered by a 410 resync, and converges on a current one', async () => {
+    const { primary, mirror } = await setup();
+    primary.publish({ 'p2/acme/a.json': 'a1' });
+    const old = await record(primary, 'snapshot', '/sync/v1/snapshot');
+    primary.publish({ 'p2/acme/a.json': 'a2' });
+    primary.publish({ 'p2/acme/b.json': 'b3' });
+    await until(() => mirror.log.state.seq === 3, 'seq 3');
+    primary.faults.replaySnapshot = old;
+    primary.faults.oldestSeq = 4;
+    primary.publish({ 'p2/acme/b.json': 'b4' });
+    await until(() => mirror.status.lastError === 'METASYNC_ERR_SYNC_ROLLBACK', 'rollback refusal');
+    expect(primary.requests.some((r) => r.startsWith('/sync/v1/snapshot'))).toBe(true);
+    expect(mirror.log.state.seq).toBe(3);
+    expect(await body(mirror, '/p2/acme/a.json')).toBe('a2');
+    expect(await body(mirror, '/p2/acme/b.json')).toBe('b3');
+    delete primary.faults.replaySnapshot;
+    await until(() => mirror.log.state.seq === 4, 'resync to seq 4');
+    expect(await body(mirror, '/p2/acme/b.json')).toBe('b4');
+  });
+
+  it('treats a 410 answered with the applied generation snapshot as an error with backoff, not a loop', async () => {
+    const { primary, mirror } = await setup();
+    primary.publish({ 'p2/acme/a.json': 'a1' });
+    primary.publish({ 'p2/acme/a.json': 'a2' });
+    await until(() => mirror.log.state.seq === 2, 'seq 2');
+    primary.faults.replaySnapshot = await record(primary, 'snapshot', '/sync/v1/snapshot');
+    primary.faults.oldestSeq = 3;
+    primary.publish({ 'p2/acme/a.json': 'a3' });
+    await until(() => mirror.status.lastError === 'METASYNC_ERR_SYNC_PROTOCOL', 'refusal');
+    const snapshotsAtRefusal = primary.requests.filter((r) => r.startsWith('/sync/v1/snapshot')).length;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Retries back off (100 ms doubling): a handful of snapshot fetches, never hundreds.
+    expect(primary.requests.filter((r) => r.startsWith('/sync/v1/snapshot')).length - snapshotsAtRefusal).toBeLessThan(10);
+    expect(mirror.log.state.seq).toBe(2);
+  });
+});
+
+describe('freeze', () => {
+  it('stays fresh for many bounds while the primary answers each challenge', async () => {
+    const { primary, mirror } = await setup(['--max-unconfirmed-ms', '250']);
+    primary.publish({ 'p2/acme/a.json': 'a1' });
+    await until(async () => (await mirror.app.inject({ url: '/health/fresh' })).statusCode === 200, 'fresh');
+    const startedAt = Date.now();
+    const stale: string[] = [];
+    while (Date.now() - startedAt < 1_500) {
+      const health = await mirror.app.inject({ url: '/health/fresh' });
+      if (health.statusCode !== 200) stale.push(health.body);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    expect(stale).toEqual([]);
+    const challenges = primary.requests.filter((r) => r.startsWith('/sync/v1/state?nonce='));
+    expect(new Set(challenges).size).toBe(challenges.length);
+  });
+
+  it('turns stale within the bound while a replaying path keeps answering with old signed state, and keeps serving', async () => {
+    const boundMs = 800;
+    const { primary, mirror } = await setup(['--max-unconfirmed-ms', String(boundMs)]);
+    primary.publish({ 'p2/acme/a.json': 'a1' });
+    await until(() => mirror.log.state.seq === 1, 'seq 1');
+    await until(async () => (await mirror.app.inject({ url: '/health/fresh' })).statusCode === 200, 'fresh');
+    // The attacker recorded genuine signed answers at seq 1, and now replays them; events carry nothing new.
+    primary.faults.replayState = await record(primary, 'state', '/sync/v1/state?nonce=recordedNonce000000000');
+    primary.faults.replayChanges = await record(primary, 'changes', '/sync/v1/changes?since=1');
+    primary.faults.silentEvents = true;
+    const frozenAt = Date.now();
+    primary.publish({ 'p2/acme/a.json': 'a2' });
+    primary.publish({ 'p2/acme/b.json': 'b3' });
+    const health = await until(
+      async () => {
+        const answer = await mirror.app.inject({ url: '/health/fresh' });
+        return answer.statusCode === 503 ? answer : undefined;
+      },
+      'stale',
+      boundMs + 2_000,
+    );
+    const staleAfterMs = Date.now() - frozenAt;
+    expect(staleAfterMs).toBeLessThan(boundMs + 500);
+    // Only the confirmation rule saw it: by the lag rules the mirror was still "up to date".
+    expect(health.body).toMatch(/^stale: primary signed state not confirmed for [\d.]+ s \(bound 0\.8 s; last confirmed at head 1\); last error: METASYNC_ERR_SYNC_CHALLENGE_FAILED\n$/);
+    expect(health.body).not.toMatch(/silent|behind/);
+    expect(mirror.log.state.seq).toBe(1);
+    expect(await body(mirror, '/p2/acme/a.json')).toBe('a1');
+    delete primary.faults.replayState;
+    delete primary.faults.replayChanges;
+    await until(() => mirror.log.state.seq === 3, 'convergence after the replay stops');
+    await until(async () => (await mirror.app.inject({ url: '/health/fresh' })).statusCode === 200, 'fresh again');
+  });
+
+  it('turns stale against a primary that signs its state but ignores the nonce', async () => {
+    const { primary, mirror } = await setup(['--max-unconfirmed-ms', '300']);
+    primary.publish({ 'p2/acme/a.json': 'a1' });
+    await until(() => mirror.log.state.seq === 1, 'seq 1');
+    primary.faults.ignoreNonce = true;
+    const health = await until(
+      async () => {
+        const answer = await mirror.app.inject({ url: '/health/fresh' });
+        return answer.statusCode === 503 ? answer : undefined;
+      },
+      'stale',
+    );
+    expect(health.body).toMatch(/not confirmed .*METASYNC_ERR_SYNC_CHALLENGE_FAILED/);
+  });
+
+  it('rejects a bound shorter than two poll intervals', () => {
+    expect(() => loadConfig(['--primary', 'http://127.0.0.1:1', '--data', '/tmp/x', '--poll-interval-ms', '500', '--max-unconfirmed-ms', '900'], {})).toThrow(
+      /--max-unconfirmed-ms \/ METASYNC_MAX_UNCONFIRMED_MS: must be 0 \(off\) or at least twice --poll-interval-ms \(1000\), got 900/,
+    );
+    const off = loadConfig(['--primary', 'http://127.0.0.1:1', '--data', '/tmp/x', '--max-unconfirmed-ms', '0'], {});
+    expect(off.help === false && off.config.maxUnconfirmedMs).toBe(0);
+  });
+});
