@@ -13,7 +13,7 @@ import { syncObjectRoutes } from './routes/sync-objects.js';
 import { syncRoutes } from './routes/sync.js';
 
 export interface AppDeps {
-  core: Pick<PrimaryCore, 'publisher' | 'snapshots' | 'key'>;
+  core: Pick<PrimaryCore, 'publisher' | 'snapshots' | 'key' | 'keyRing'>;
   logger: Logger;
   /** Bearer tokens for the publish and admin API; empty disables both. */
   publishTokens: readonly string[];
@@ -93,7 +93,7 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
   syncRoutes(app, {
     publisher: core.publisher,
     snapshots: core.snapshots,
-    key: core.key,
+    keyRing: core.keyRing,
     notifier,
     registry,
     observeVisible: metrics.observeVisible,
@@ -113,7 +113,7 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
   if (deps.publishTokens.length > 0) {
     await app.register(publishApiPlugin, { publisher: core.publisher, tokens: deps.publishTokens, maxBodyBytes: deps.maxBodyBytes });
   }
-  adminRoutes(app, { snapshots: core.snapshots, tokens: deps.publishTokens });
+  adminRoutes(app, { snapshots: core.snapshots, keyRing: core.keyRing, tokens: deps.publishTokens });
   statusPageRoutes(app, { registry, now, staleAfterMs: deps.statusStaleAfterMs ?? 5_000 });
   repositoryRoutes(app, { publisher: core.publisher });
   return { app, notifier, registry };

@@ -2,11 +2,11 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger, SigningKey } from '@metasync/shared';
 import { lockDataDir } from './data-dir-lock.js';
+import { openKeyRing, type KeyRing } from './key-ring.js';
 import { openJournal } from './journal.js';
 import type { Manifest } from './manifest.js';
 import { openObjectStore } from './object-store.js';
 import { applyToManifest, createPublisher, type PrimaryPublisher, type PublisherOptions } from './publisher.js';
-import { loadSigningKey } from './signing-key.js';
 import { createSnapshotScheduler, type SnapshotScheduler } from './snapshot-scheduler.js';
 import { loadLatestSnapshot } from './snapshots.js';
 
@@ -14,7 +14,8 @@ import { loadLatestSnapshot } from './snapshots.js';
  * The primary's durable state, opened from its data dir:
  *
  *   <data>/primary.lock      one primary per data dir (pid)
- *   <data>/signing-key.pem   (only when no --signing-key-file)
+ *   <data>/signing-key.pem   (only when no --signing-key-file, until the first key rotation)
+ *   <data>/signing-keys.json (after a key rotation: the key set, key-ring.ts)
  *   <data>/objects/          content-addressed store
  *   <data>/journal/          generation segments
  *   <data>/snapshots/        signed full manifests
@@ -36,7 +37,9 @@ export interface PrimaryCoreOptions {
 }
 
 export interface PrimaryCore {
-  key: SigningKey;
+  /** The active signing key (read it at each use: a rotation replaces it). */
+  readonly key: SigningKey;
+  keyRing: KeyRing;
   manifest: Manifest;
   publisher: PrimaryPublisher;
   snapshots: SnapshotScheduler;
@@ -57,7 +60,7 @@ export async function openPrimaryCore(options: PrimaryCoreOptions): Promise<Prim
 
 async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promise<void> }): Promise<PrimaryCore> {
   const { dataDir, log } = options;
-  const key = await loadSigningKey({ keyFile: options.signingKeyFile, dataDir, log });
+  const keyRing = await openKeyRing({ keyFile: options.signingKeyFile, dataDir, log });
   const store = await openObjectStore({ dir: join(dataDir, 'objects') });
   const snapshotDir = join(dataDir, 'snapshots');
   const base = await loadLatestSnapshot(snapshotDir);
@@ -84,7 +87,7 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
   const snapshots = createSnapshotScheduler({
     publisher,
     manifest,
-    key,
+    signingKey: () => keyRing.active(),
     dir: snapshotDir,
     initialSeq: base?.seq ?? 0,
     everyGenerations: options.snapshotEveryGenerations,
@@ -93,7 +96,10 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
     log,
   });
   return {
-    key,
+    get key() {
+      return keyRing.active();
+    },
+    keyRing,
     manifest,
     publisher,
     snapshots,
@@ -101,6 +107,7 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
       await publisher.close();
       await snapshots.close();
       await journal.close();
+      keyRing.close();
       await lock.release();
     },
   };

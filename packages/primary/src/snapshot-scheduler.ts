@@ -27,7 +27,8 @@ export interface SnapshotScheduler {
 export interface SnapshotSchedulerOptions {
   publisher: PrimaryPublisher;
   manifest: Manifest;
-  key: SigningKey;
+  /** The active signing key at the time of signing (it changes when the key is rotated). */
+  signingKey: () => SigningKey;
   dir: string;
   /** Seq of the snapshot replay started from. */
   initialSeq: number;
@@ -39,7 +40,7 @@ export interface SnapshotSchedulerOptions {
 }
 
 export function createSnapshotScheduler(options: SnapshotSchedulerOptions): SnapshotScheduler {
-  const { publisher, manifest, key, dir, log } = options;
+  const { publisher, manifest, dir, log, signingKey } = options;
   const journal = publisher.journal;
   let cached: SignedSnapshot | undefined;
   let cachedAtMs = 0;
@@ -49,7 +50,9 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
   function current(options: { maxAgeMs?: number } = {}): SignedSnapshot {
     const seq = journal.headSeq();
     const fresh = cached !== undefined && Date.now() - cachedAtMs <= (options.maxAgeMs ?? -1) && cached.seq >= journal.oldestSeq();
-    if (cached?.seq !== seq && !fresh) {
+    // A snapshot signed by a key rotated out since is re-signed: after the overlap mirrors would refuse it.
+    const key = signingKey();
+    if ((cached?.seq !== seq && !fresh) || cached?.signature.startsWith(`${key.keyId}.`) !== true) {
       cached = signSnapshot({ seq, time: journal.headTime(), manifest, key });
       cachedAtMs = Date.now();
     }

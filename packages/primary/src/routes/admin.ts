@@ -1,14 +1,17 @@
 import { metasyncError } from '@metasync/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { KeyRing } from '../key-ring.js';
 import type { SnapshotScheduler } from '../snapshot-scheduler.js';
+import { keyRotationRoute } from './key-rotation.js';
 import { createTokenCheck } from './publish-api.js';
 
 /**
  * Admin calls, authenticated with the publish token (bearer, constant-time):
  *
  *   POST /admin/snapshot   write a signed snapshot file of the head now -> {seq}
+ *   POST /admin/keys/rotate  rotate the signing key with an overlap (key-rotation.ts)
  */
-export function adminRoutes(app: FastifyInstance, options: { snapshots: SnapshotScheduler; tokens: readonly string[] }): void {
+export function adminRoutes(app: FastifyInstance, options: { snapshots: SnapshotScheduler; keyRing: Pick<KeyRing, 'rotate'>; tokens: readonly string[] }): void {
   const isValidToken = createTokenCheck(options.tokens);
 
   function authenticate(request: FastifyRequest): void {
@@ -27,4 +30,5 @@ export function adminRoutes(app: FastifyInstance, options: { snapshots: Snapshot
     const { seq } = await options.snapshots.take();
     return reply.header('cache-control', 'no-store').send({ seq });
   });
+  keyRotationRoute(app, { keyRing: options.keyRing, onRequest: [], authorize: authenticate });
 }

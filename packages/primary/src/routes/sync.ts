@@ -8,12 +8,14 @@ import {
   ackRequestSchema,
   chooseEncoding,
   metasyncError,
+  type KeySet,
   signBody,
   type SigningKey,
   type StateResponse,
 } from '@metasync/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { buildChangesBatch, parseSeqParam } from '../changes-batch.js';
+import type { KeyRing } from '../key-ring.js';
 import type { MirrorRegistry } from '../mirror-registry.js';
 import type { Notifier } from '../notifier.js';
 import type { PrimaryPublisher } from '../publisher.js';
@@ -23,7 +25,8 @@ import type { SnapshotScheduler } from '../snapshot-scheduler.js';
 export interface SyncRoutesOptions {
   publisher: PrimaryPublisher;
   snapshots: SnapshotScheduler;
-  key: SigningKey;
+  /** Signing keys: the active one signs; retired ones within their overlap endorse the key set. */
+  keyRing: Pick<KeyRing, 'active' | 'publicKeys' | 'signer' | 'version'>;
   notifier: Notifier;
   registry: MirrorRegistry;
   observeVisible: (latencyMs: number) => void;
@@ -37,7 +40,7 @@ const SNAPSHOT_REUSE_MS = 1_000;
 const COMPRESS_ABOVE_BYTES = 8 * 1024;
 
 export function syncRoutes(app: FastifyInstance, options: SyncRoutesOptions): void {
-  const { publisher, snapshots, key, notifier, registry, now } = options;
+  const { publisher, snapshots, keyRing, notifier, registry, now } = options;
   const journal = publisher.journal;
 
   // Signed, and echoing the mirror's challenge nonce: a replayed state cannot answer a new nonce (freeze defence).
@@ -53,9 +56,9 @@ export function syncRoutes(app: FastifyInstance, options: SyncRoutesOptions): vo
       time: journal.headTime(),
       oldestSeq: journal.oldestSeq(),
       snapshotSeq: snapshots.lastSnapshotSeq(),
-      keys: [{ keyId: key.keyId, publicKey: key.publicKey, active: true }],
+      keys: keyRing.publicKeys(),
     };
-    return sendSigned(request, reply, Buffer.from(JSON.stringify(state)), key);
+    return sendSigned(request, reply, Buffer.from(JSON.stringify(state)), keyRing.active());
   });
 
   app.get(SYNC_ROUTES.changes, async (request: FastifyRequest<{ Querystring: Record<string, string | undefined> }>, reply) => {
@@ -63,7 +66,21 @@ export function syncRoutes(app: FastifyInstance, options: SyncRoutesOptions): vo
     const limit = parseSeqParam('limit', request.query.limit, false);
     if (limit === 0) throw metasyncError('METASYNC_ERR_REQUEST_INVALID', 'query parameter limit must be at least 1', { field: 'limit', rule: '>= 1' });
     const batch = buildChangesBatch({ journal, since, snapshotSeq: snapshots.lastSnapshotSeq(), ...(limit === undefined ? {} : { limit }) });
-    return sendSigned(request, reply, Buffer.from(JSON.stringify(batch)), key);
+    return sendSigned(request, reply, Buffer.from(JSON.stringify(batch)), keyRing.active());
+  });
+
+  // Key rotation: the key set signed by a key the mirror already trusts (`signer`), so it can learn the new key safely.
+  app.get(SYNC_ROUTES.keys, async (request: FastifyRequest<{ Querystring: Record<string, string | undefined> }>, reply) => {
+    const signerId = request.query.signer;
+    const signer = signerId === undefined ? keyRing.active() : keyRing.signer(signerId);
+    if (signer === undefined) {
+      throw metasyncError('METASYNC_ERR_REQUEST_INVALID', `signer ${String(signerId).slice(0, 40)} is not a key this primary can sign with (active, or retired within its overlap)`, {
+        field: 'signer',
+        rule: 'a current or overlapping key id',
+      });
+    }
+    const keySet: KeySet = { kind: 'keys', version: keyRing.version(), issuedAt: now(), keys: keyRing.publicKeys() };
+    return sendSigned(request, reply, Buffer.from(JSON.stringify(keySet)), signer);
   });
 
   // A snapshot of 100k paths is ~15 MB of JSON: sign and gzip it once per head seq, off the event loop.
