@@ -4,6 +4,8 @@ import { createPrimaryMetrics } from './metrics.js';
 import { createMirrorRegistry, type MirrorRegistry } from './mirror-registry.js';
 import { createNotifier, type Notifier } from './notifier.js';
 import type { PrimaryCore } from './primary-core.js';
+import { createStaticPublishAuth, type PublishAuth } from './publish-auth.js';
+import { registerRateLimiting, type RateLimitConfig } from './rate-limits.js';
 import { adminRoutes } from './routes/admin.js';
 import { packagistChangesRoutes } from './routes/packagist-changes.js';
 import { publishApiPlugin } from './routes/publish-api.js';
@@ -15,9 +17,13 @@ import { syncRoutes } from './routes/sync.js';
 export interface AppDeps {
   core: Pick<PrimaryCore, 'publisher' | 'snapshots' | 'key' | 'keyRing'>;
   logger: Logger;
-  /** Bearer tokens for the publish and admin API; empty disables both. */
+  /** Bearer tokens for the publish and admin API; empty disables both (unless `publishAuth` has a tokens file). */
   publishTokens: readonly string[];
   maxBodyBytes: number;
+  /** Scoped, reloadable tokens (publish-auth.ts); replaces `publishTokens`. The app closes it. */
+  publishAuth?: PublishAuth;
+  /** Publish and admin rate limits; default DEFAULT_RATE_LIMITS. */
+  rateLimits?: RateLimitConfig;
   heartbeatMs: number;
   /** A mirror more than this behind shows as unhealthy on the status page. */
   statusStaleAfterMs?: number;
@@ -37,7 +43,8 @@ export interface PrimaryApp {
  *   /metadata/changes.json     Packagist-compatible change feed
  *   /metrics                   Prometheus
  *   /api/v1/packages/*         publish API (H2: routes/publish-api.ts), when a token is configured
- *   /admin/*                   admin calls with the publish token (routes/admin.ts)
+ *   /admin/*                   admin calls with an admin publish token (routes/admin.ts)
+ *   (publish and admin routes are rate limited per token/address: rate-limits.ts; nothing else is)
  *   /*                         the repository itself (routes/repository.ts)
  */
 export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
@@ -90,8 +97,10 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
     done();
   });
 
+  const auth = deps.publishAuth ?? createStaticPublishAuth(deps.publishTokens);
   syncRoutes(app, {
     publisher: core.publisher,
+    auth.close();
     snapshots: core.snapshots,
     keyRing: core.keyRing,
     notifier,
@@ -110,10 +119,11 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
     const text = await metrics.registry.metrics();
     return reply.header('content-type', metrics.registry.contentType).header('cache-control', 'no-store').send(text);
   });
-  if (deps.publishTokens.length > 0) {
-    await app.register(publishApiPlugin, { publisher: core.publisher, tokens: deps.publishTokens, maxBodyBytes: deps.maxBodyBytes });
+  await registerRateLimiting(app);
+  if (auth.enabled()) {
+    await app.register(publishApiPlugin, { publisher: core.publisher, auth, maxBodyBytes: deps.maxBodyBytes, ...(deps.rateLimits === undefined ? {} : { rateLimit: deps.rateLimits.publish }) });
   }
-  adminRoutes(app, { snapshots: core.snapshots, keyRing: core.keyRing, tokens: deps.publishTokens });
+  await adminRoutes(app, { snapshots: core.snapshots, keyRing: core.keyRing, auth, ...(deps.rateLimits === undefined ? {} : { rateLimit: deps.rateLimits.admin }) });
   statusPageRoutes(app, { registry, now, staleAfterMs: deps.statusStaleAfterMs ?? 5_000 });
   repositoryRoutes(app, { publisher: core.publisher });
   return { app, notifier, registry };

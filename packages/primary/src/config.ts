@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { formatIssues, metasyncError, parseListen, parseOptions, readSecret, type OptionSpec } from '@metasync/shared';
+import { PUBLISH_LIMIT_OPTIONS, PUBLISH_LIMIT_SCHEMA_SHAPE, publishLimitsConfig, type PublishLimitsConfig } from './publish-options.js';
 import { PRIMARY_S3_OPTIONS, PRIMARY_S3_SCHEMA_SHAPE, primaryS3Config, type PrimaryS3Config } from './s3-setup.js';
 
 export const OPTION_SPECS = [
@@ -17,6 +18,7 @@ export const OPTION_SPECS = [
   { key: 'heartbeatMs', flag: '--heartbeat-ms <ms>', env: 'METASYNC_HEARTBEAT_MS', description: 'SSE heartbeat comment interval on the events stream', defaultValue: '15000' },
   { key: 'logLevel', flag: '--log-level <level>', env: 'METASYNC_LOG_LEVEL', description: 'fatal, error, warn, info, debug or trace', defaultValue: 'info' },
   ...PRIMARY_S3_OPTIONS,
+  ...PUBLISH_LIMIT_OPTIONS,
 ] as const satisfies readonly OptionSpec[];
 
 const positiveInt = z.string().regex(/^\d+$/, 'must be a positive integer').transform(Number).pipe(z.number().int().positive());
@@ -43,6 +45,7 @@ const rawSchema = z.object({
   heartbeatMs: positiveInt,
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   ...PRIMARY_S3_SCHEMA_SHAPE,
+  ...PUBLISH_LIMIT_SCHEMA_SHAPE,
 });
 
 export interface PrimaryConfig {
@@ -61,13 +64,15 @@ export interface PrimaryConfig {
   logLevel: string;
   /** S3 write-through; undefined without --s3-bucket. */
   s3: PrimaryS3Config | undefined;
+  /** Scoped tokens file and the publish/admin rate limits (publish-options.ts). */
+  publishLimits: PublishLimitsConfig;
 }
 
 export type LoadedConfig = { help: true; helpText: string } | { help: false; config: Readonly<PrimaryConfig> };
 
 /** Pure apart from reading a token file; every problem is reported in one METASYNC_ERR_CONFIG_INVALID. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): LoadedConfig {
-  const parsed = parseOptions('metasync-primary', 'the metasync primary: publishes a Composer repository as signed generations', OPTION_SPECS, argv, env);
+  const parsed = parseOptions('metasync-primary', 'the metasync primary: publishes a Composer repository as signed generations (`metasync-primary token --help`: manage scoped publish tokens)', OPTION_SPECS, argv, env);
   if (parsed.help) return { help: true, helpText: parsed.helpText };
   const result = rawSchema.safeParse(parsed.raw);
   if (!result.success) {
@@ -102,6 +107,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
       heartbeatMs: raw.heartbeatMs,
       logLevel: raw.logLevel,
       s3: primaryS3Config(raw),
+      publishLimits: publishLimitsConfig(raw),
     }),
   };
 }

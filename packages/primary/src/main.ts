@@ -2,9 +2,11 @@ import { createLogger, isMetasyncError } from '@metasync/shared';
 import { buildApp } from './app.js';
 import { loadConfig } from './config.js';
 import { openPrimaryCore } from './primary-core.js';
+import { openPublishAuth } from './publish-auth.js';
 import { createPrimaryS3 } from './s3-setup.js';
 import { startSourceWatcher } from './watcher.js';
 
+import { runTokenCommand } from './token-cli.js';
 /**
  * The metasync-primary daemon: the only file that reads process.env, listens or exits.
  * SIGTERM/SIGINT: stop accepting, end event streams, finish in-flight requests
@@ -12,6 +14,11 @@ import { startSourceWatcher } from './watcher.js';
  */
 async function main(): Promise<void> {
   let loaded;
+  if (process.argv[2] === 'token') {
+    const io = { stdout: (text: string) => process.stdout.write(text), stderr: (text: string) => process.stderr.write(text), nowMs: Date.now };
+    process.exitCode = await runTokenCommand(process.argv.slice(3), process.env, io);
+    return;
+  }
   try {
     loaded = loadConfig(process.argv.slice(2), process.env);
   } catch (err) {
@@ -25,6 +32,14 @@ async function main(): Promise<void> {
   const config = loaded.config;
   const log = createLogger({ name: 'metasync-primary', level: config.logLevel });
   // With --s3-bucket, a generation is appended (and so announced) only once its objects are in the bucket.
+  // A tokens file that cannot be read or parsed at start is a config error (exit 2); later edits reload live.
+  let publishAuth;
+  try {
+    publishAuth = await openPublishAuth({ staticTokens: config.publishTokens, tokensFile: config.publishLimits.tokensFile, pollMs: config.publishLimits.tokensPollMs, log });
+  } catch (err) {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  }
   const s3 = await createPrimaryS3({ config: config.s3, log, snapshotEveryGenerations: config.snapshotEvery, snapshotIntervalMs: config.snapshotIntervalMs });
   const core = await openPrimaryCore({
     dataDir: config.dataDir,
@@ -47,9 +62,11 @@ async function main(): Promise<void> {
     logger: log,
     publishTokens: config.publishTokens,
     maxBodyBytes: config.maxBodyBytes,
+    publishAuth,
+    rateLimits: config.publishLimits.rateLimits,
     heartbeatMs: config.heartbeatMs,
   });
-  if (config.publishTokens.length === 0) log.info('no publish token configured: publish API disabled');
+  if (!publishAuth.enabled()) log.info('no publish token configured: publish API disabled');
   // Reconciles the tree against the manifest before resolving, so listening means "caught up with --source".
   const watcher = config.sourceDir === undefined ? undefined : await startSourceWatcher({ sourceDir: config.sourceDir, publisher: core.publisher, log });
 

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { createLogger } from '@metasync/shared';
 import { buildApp, type PrimaryApp } from '../src/app.js';
 import { openPrimaryCore, type PrimaryCore } from '../src/primary-core.js';
+import type { PublishAuth } from '../src/publish-auth.js';
+import type { RateLimitConfig } from '../src/rate-limits.js';
 
 export interface TestPrimary extends PrimaryApp {
   core: PrimaryCore;
@@ -14,7 +16,9 @@ export interface TestPrimary extends PrimaryApp {
 export const TEST_TOKEN = 'test-publish-token';
 
 /** A real primary core on a temp data dir and its app (not listening unless the test calls listen). */
-export async function startTestPrimary(options: { keepGenerations?: number; heartbeatMs?: number; now?: () => number } = {}): Promise<TestPrimary> {
+export async function startTestPrimary(
+  options: { keepGenerations?: number; heartbeatMs?: number; now?: () => number; publishAuth?: PublishAuth; rateLimits?: RateLimitConfig } = {},
+): Promise<TestPrimary> {
   const dataDir = await mkdtemp(join(tmpdir(), 'metasync-primary-'));
   const log = createLogger({ name: 'test-primary', level: 'silent' });
   const core = await openPrimaryCore({
@@ -32,6 +36,8 @@ export async function startTestPrimary(options: { keepGenerations?: number; hear
     maxBodyBytes: 1024 * 1024,
     heartbeatMs: options.heartbeatMs ?? 15_000,
     ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.publishAuth === undefined ? {} : { publishAuth: options.publishAuth }),
+    ...(options.rateLimits === undefined ? {} : { rateLimits: options.rateLimits }),
   });
   return {
     ...built,

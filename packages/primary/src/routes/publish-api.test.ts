@@ -114,7 +114,7 @@ describe('publish API', () => {
 
   const rejections: Array<[string, { method: 'PUT' | 'POST' | 'DELETE' | 'PATCH'; url: string; headers?: Record<string, string>; payload?: string | object }, number, string, string | undefined]> = [
     ['no token', { method: 'PUT', url: '/api/v1/packages/acme/foo', headers: {}, payload: { versions: [version('1.0.0')] } }, 401, 'METASYNC_ERR_AUTH_MISSING', 'authorization'],
-    ['a wrong token', { method: 'PUT', url: '/api/v1/packages/acme/foo', headers: { authorization: 'Bearer secret-token-2' }, payload: { versions: [version('1.0.0')] } }, 403, 'METASYNC_ERR_AUTH_INVALID', 'authorization'],
+    ['a wrong token', { method: 'PUT', url: '/api/v1/packages/acme/foo', headers: { authorization: 'Bearer secret-token-2' }, payload: { versions: [version('1.0.0')] } }, 401, 'METASYNC_ERR_AUTH_INVALID', 'authorization'],
     ['malformed JSON', { method: 'PUT', url: '/api/v1/packages/acme/foo', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"versions": [' }, 400, 'METASYNC_ERR_REQUEST_INVALID', 'body'],
     ['an oversized body', { method: 'PUT', url: '/api/v1/packages/acme/foo', payload: { versions: [version('1.0.0', { description: 'x'.repeat(70_000) })] } }, 413, 'METASYNC_ERR_REQUEST_TOO_LARGE', 'body'],
     ['an uppercase name', { method: 'PUT', url: '/api/v1/packages/Acme/foo', payload: { versions: [version('1.0.0')] } }, 422, 'METASYNC_ERR_PACKAGE_INVALID', 'name'],

@@ -7,22 +7,29 @@
  *   DELETE /api/v1/packages/{vendor}/{name}/versions/{version}                     remove one version
  *
  * Answers `{seq, package, versions}`: seq is the generation holding the change.
- * Authentication runs in onRequest, before the body is read. Every rejection is
+ * Authentication and the rate limit run before the body is read (routes/bearer-auth.ts);
+ * a token publishes only the vendors it is scoped to (403 METASYNC_ERR_AUTH_SCOPE). Every rejection is
  * `{code, message, field, rule}` with the code's status; nothing is half-applied
  * because each call ends in at most one publisher.submit.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { ERROR_CODES, isComposerPackageName, isMetasyncError, metasyncError, type MetasyncError } from '@metasync/shared';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createPackageOperations, type PackageOperations } from '../api-packages.js';
 import { DEFAULT_API_LIMITS, validatePackageName, validateVersion, validateVersionList, validateVersionString, type ApiLimits } from '../api-validation.js';
 import type { VersionData } from '../composer/minify.js';
+import { createStaticPublishAuth, type PublishAuth } from '../publish-auth.js';
 import type { Publisher } from '../publisher.js';
+import { DEFAULT_RATE_LIMITS, rateLimitHook, registerRateLimiting, type RateLimitSettings } from '../rate-limits.js';
+import { callerKey, identifyHook, requireToken, requireVendor } from './bearer-auth.js';
 
 export interface PublishApiOptions {
   publisher: Publisher;
-  /** Accepted bearer tokens; an empty list refuses every call. */
-  tokens: readonly string[];
+  /** Accepted tokens and their vendor scopes (publish-auth.ts). */
+  auth?: PublishAuth;
+  /** Without `auth`: all-vendor bearer tokens in clear; an empty list refuses every call. */
+  tokens?: readonly string[];
+  /** Per token (or client address without a valid one); default DEFAULT_RATE_LIMITS.publish. */
+  rateLimit?: RateLimitSettings;
   maxBodyBytes: number;
   limits?: ApiLimits;
 }
@@ -31,32 +38,6 @@ export const PUBLISH_API_PREFIX = '/api/v1/packages';
 
 type PackageParams = { vendor: string; name: string };
 type VersionParams = PackageParams & { version: string };
-
-function digest(token: string): Buffer {
-  return createHash('sha256').update(token).digest();
-}
-
-/** Constant time per configured token: equal-length digests, no early exit. */
-export function createTokenCheck(tokens: readonly string[]): (presented: string) => boolean {
-  const digests = tokens.filter((token) => token.length > 0).map(digest);
-  return (presented) => {
-    const candidate = digest(presented);
-    let ok = false;
-    for (const expected of digests) ok = timingSafeEqual(candidate, expected) || ok;
-    return ok;
-  };
-}
-
-function authenticate(isValidToken: (token: string) => boolean, request: FastifyRequest): void {
-  const header = request.headers.authorization;
-  if (header === undefined || header === '') {
-    throw metasyncError('METASYNC_ERR_AUTH_MISSING', `${request.method} ${request.url} needs Authorization: Bearer <token>`, { field: 'authorization', rule: 'bearer-token' });
-  }
-  const match = /^Bearer +(\S+) *$/i.exec(header);
-  if (match?.[1] === undefined || !isValidToken(match[1])) {
-    throw metasyncError('METASYNC_ERR_AUTH_INVALID', `${request.method} ${request.url}: the bearer token is not valid`, { field: 'authorization', rule: 'bearer-token' });
-  }
-}
 
 /** Fastify's own body errors, in the project's terms. */
 function toProjectError(err: FastifyError, maxBodyBytes: number): MetasyncError | undefined {
@@ -78,12 +59,14 @@ function toProjectError(err: FastifyError, maxBodyBytes: number): MetasyncError 
 function sendError(reply: FastifyReply, err: MetasyncError): FastifyReply {
   const field = typeof err.details.field === 'string' ? err.details.field : undefined;
   const rule = typeof err.details.rule === 'string' ? err.details.rule : undefined;
-  return reply.code(ERROR_CODES[err.code].status).send({ code: err.code, message: err.message, field, rule });
+  // Scope refusals name the package and the token id; 429s say when to come back.
+  const { package: packageName, tokenId, retryAfterS, limit, windowMs } = err.details;
+  return reply.code(ERROR_CODES[err.code].status).send({ code: err.code, message: err.message, field, rule, package: packageName, tokenId, retryAfterS, limit, windowMs });
 }
 
 export async function publishApiPlugin(app: FastifyInstance, options: PublishApiOptions): Promise<void> {
   const limits = options.limits ?? DEFAULT_API_LIMITS;
-  const isValidToken = createTokenCheck(options.tokens);
+  const auth = options.auth ?? createStaticPublishAuth(options.tokens ?? []);
   const operations: PackageOperations = createPackageOperations({ publisher: options.publisher, limits });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
@@ -95,27 +78,35 @@ export async function publishApiPlugin(app: FastifyInstance, options: PublishApi
     // Not ours to describe: the app's error handler logs it and answers a bare 500.
     throw err;
   });
-  app.addHook('onRequest', async (request) => {
-    authenticate(isValidToken, request);
+  app.addHook('onRequest', identifyHook(auth));
+  await registerRateLimiting(app);
+  const limiter = rateLimitHook(app, { scope: 'publish', settings: options.rateLimit ?? DEFAULT_RATE_LIMITS.publish, key: callerKey });
+  if (limiter !== undefined) app.addHook('onRequest', limiter);
+  // 401 for a bad token, then 403 for a vendor outside its scope, both before the body is read.
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    requireToken(request);
+    const params = request.params as Partial<PackageParams>;
+    if (typeof params.vendor === 'string' && typeof params.name === 'string') requireVendor(request, `${params.vendor}/${params.name}`.slice(0, 220));
+    return payload;
   });
 
   const routeOptions = { bodyLimit: options.maxBodyBytes };
-  const packageName = (params: PackageParams): string => validatePackageName(params.vendor, params.name);
+  const packageName = (request: FastifyRequest<{ Params: PackageParams }>): string => validatePackageName(request.params.vendor, request.params.name);
 
   app.put<{ Params: PackageParams; Body: unknown }>(`${PUBLISH_API_PREFIX}/:vendor/:name`, routeOptions, async (request) => {
-    const name = packageName(request.params);
+    const name = packageName(request);
     return operations.replace(name, validateVersionList(name, request.body, limits));
   });
   app.post<{ Params: PackageParams; Body: unknown }>(`${PUBLISH_API_PREFIX}/:vendor/:name/versions`, routeOptions, async (request) => {
-    const name = packageName(request.params);
+    const name = packageName(request);
     const version: VersionData = validateVersion(name, request.body, 'body', limits);
     return operations.upsertVersion(name, version);
   });
   app.delete<{ Params: PackageParams }>(`${PUBLISH_API_PREFIX}/:vendor/:name`, routeOptions, async (request) => {
-    return operations.removePackage(packageName(request.params));
+    return operations.removePackage(packageName(request));
   });
   app.delete<{ Params: VersionParams }>(`${PUBLISH_API_PREFIX}/:vendor/:name/versions/:version`, routeOptions, async (request) => {
-    const name = packageName(request.params);
+    const name = packageName(request);
     return operations.removeVersion(name, validateVersionString(request.params.version));
   });
   // Anything else under the prefix: a known route with the wrong method, or a path that is no package name (`a/b/c`).
