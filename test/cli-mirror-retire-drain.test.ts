@@ -65,7 +65,7 @@ describe('metasync mirror retire drains the mirror through POST /admin/drain (re
     const otherFlags = ['--url', other.url, '--region', 'eu-west-1'];
     const refused = await cli(['mirror', 'retire', 'other', ...otherFlags, '--stop-command', `kill -TERM ${other.child.pid}`, '--timeout-ms', '20000'], { METASYNC_ADMIN_TOKEN: 'wrong' });
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain('refused the admin token (HTTP 403)');
+    expect(refused.stderr).toContain('refused the admin token (HTTP 401)');
     expect(other.child.exitCode).toBeNull();
     expect((await fetch(`${other.url}/health/fresh`)).status).toBe(200);
   });

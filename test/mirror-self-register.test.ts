@@ -78,7 +78,7 @@ describe('mirror self-registration in DNS (real primary and mirror, Route53 fake
 
     // Drain: a wrong token changes nothing; the right one answers once the record is out.
     const refused = await fetch(`${mirror.url}/admin/drain`, { method: 'POST', headers: { authorization: 'Bearer nope' } });
-    expect(refused.status).toBe(403);
+    expect(refused.status).toBe(401);
     expect(myRecords()).toHaveLength(1);
     const drained = await fetch(`${mirror.url}/admin/drain`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(drained.status).toBe(200);

@@ -184,7 +184,7 @@ describe('primary with the real Composer client', () => {
     const cases: Array<{ title: string; method: string; path: string; headers: Record<string, string>; body?: string; status: number; code: string }> = [
       { title: 'malformed JSON', method: 'PUT', path: '/api/v1/packages/acme/x', headers: { ...json, authorization: `Bearer ${TOKEN}` }, body: '{"versions":[', status: 400, code: 'METASYNC_ERR_REQUEST_INVALID' },
       { title: 'no token', method: 'PUT', path: '/api/v1/packages/acme/x', headers: json, body: good, status: 401, code: 'METASYNC_ERR_AUTH_MISSING' },
-      { title: 'wrong token', method: 'PUT', path: '/api/v1/packages/acme/x', headers: { ...json, authorization: 'Bearer nope' }, body: good, status: 403, code: 'METASYNC_ERR_AUTH_INVALID' },
+      { title: 'wrong token', method: 'PUT', path: '/api/v1/packages/acme/x', headers: { ...json, authorization: 'Bearer nope' }, body: good, status: 401, code: 'METASYNC_ERR_AUTH_INVALID' },
       // Announces 9 MiB (above the 8 MiB default) but sends little: the primary must refuse on the header alone,
       // and the client never writes into a closed socket (EPIPE) as it would while streaming 9 MiB.
       { title: 'oversized body', method: 'PUT', path: '/api/v1/packages/acme/x', headers: { ...json, authorization: `Bearer ${TOKEN}`, 'content-length': String(9 * 1024 * 1024) }, body: good, status: 413, code: 'METASYNC_ERR_REQUEST_TOO_LARGE' },
