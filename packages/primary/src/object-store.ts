@@ -5,7 +5,7 @@ import { mkdir, open, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { fsyncDir, hasErrno, metasyncError, objectRelPath, sha256Hex } from '@metasync/shared';
+import { fsyncDir, hasErrno, isSha256Hex, metasyncError, objectRelPath, sha256Hex } from '@metasync/shared';
 import { createLimiter } from './concurrency-limit.js';
 import { compressObject } from './object-compression.js';
 
@@ -38,6 +38,13 @@ import { compressObject } from './object-compression.js';
  * checks it (raw bytes equal, siblings decode to them) before trusting it, and
  * re-creates it when damaged. The publisher skips the put for a path whose
  * content is unchanged, so this check runs only on a true dedupe hit.
+ *
+ * Removal (object-gc.ts is the only caller) unlinks raw first, so the object
+ * stops "existing" before its siblings go; a crash in between leaves siblings
+ * that the next collection finds by name. It is refused while a put of the
+ * same bytes is in flight, and a put that arrives during a removal waits for
+ * it and then writes the object anew: there is no "exists" cache to go stale
+ * (every put stats the raw file; shard directories are never removed).
  */
 export type ObjectEncoding = 'identity' | 'br' | 'gzip';
 
@@ -60,6 +67,10 @@ export interface ObjectStore {
   pathOf(sha256: string, encoding: ObjectEncoding): string;
   /** Makes every file and directory entry created since the last sync durable. */
   sync(): Promise<void>;
+  /** Unlinks the raw file and its siblings; `removed: false` (nothing touched) while a put of it is in flight. */
+  remove(sha256: string): Promise<{ removed: boolean; bytesFreed: number }>;
+  /** The shas with any file (raw or sibling) in shard directory `shard` (2 hex digits); empty when it does not exist. */
+  listShard(shard: string): Promise<string[]>;
 }
 
 const SUFFIX: Record<ObjectEncoding, string> = { identity: '', br: '.br', gzip: '.gz' };
@@ -87,6 +98,8 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
   let unsyncedFiles: string[] = [];
   /** Puts of the same bytes share one attempt, so no put ever sees another's half-made object. */
   const inFlight = new Map<string, Promise<StoredObject>>();
+  /** Removals in progress: a put of the same bytes waits for one to finish, then writes anew. */
+  const removing = new Map<string, Promise<unknown>>();
 
   const pathOf = (sha256: string, encoding: ObjectEncoding): string => join(dir, objectRelPath(sha256) + SUFFIX[encoding]);
 
@@ -163,7 +176,12 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
     }
     const running = inFlight.get(sha256);
     if (running !== undefined) return { ...(await running), created: false };
-    const attempt = limit(() => putOnce(sha256, content));
+    const removal = removing.get(sha256);
+    const attempt = limit(async () => {
+      // Only the settling matters here: the removal's own caller handles its outcome.
+      if (removal !== undefined) await Promise.allSettled([removal]);
+      return putOnce(sha256, content);
+    });
     inFlight.set(sha256, attempt);
     try {
       return await attempt;
@@ -210,6 +228,46 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
     }
   }
 
+  function remove(sha256: string): Promise<{ removed: boolean; bytesFreed: number }> {
+    // Checked and claimed in the caller's tick: a put starting after this waits for the removal.
+    if (inFlight.has(sha256) || removing.has(sha256)) return Promise.resolve({ removed: false, bytesFreed: 0 });
+    const attempt = removeFiles(sha256);
+    removing.set(sha256, attempt);
+    return attempt.finally(() => removing.delete(sha256));
+  }
+
+  async function removeFiles(sha256: string): Promise<{ removed: boolean; bytesFreed: number }> {
+    let bytesFreed = 0;
+    for (const encoding of ['identity', 'gzip', 'br'] as const) {
+      const path = pathOf(sha256, encoding);
+      const size = await sizeOf(path);
+      if (size === undefined) continue;
+      try {
+        await unlink(path);
+        bytesFreed += size;
+      } catch (err) {
+        if (!hasErrno(err, 'ENOENT')) throw err;
+      }
+    }
+    return { removed: true, bytesFreed };
+  }
+
+  async function listShard(shard: string): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await readdir(join(dir, shard));
+    } catch (err) {
+      if (hasErrno(err, 'ENOENT')) return [];
+      throw err;
+    }
+    const shas = new Set<string>();
+    for (const name of names) {
+      const sha256 = shard + name.replace(/\.(gz|br)$/, '');
+      if (isSha256Hex(sha256)) shas.add(sha256);
+    }
+    return [...shas];
+  }
+
   async function sync(): Promise<void> {
     const files = unsyncedFiles;
     const shards = dirtyShards;
@@ -233,11 +291,20 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
     readVariant,
     pathOf,
     sync,
+    remove,
+    listShard,
   };
 }
 
 async function fsyncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r');
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    // Written, never committed, and collected as garbage since: nothing left to make durable.
+    if (hasErrno(err, 'ENOENT')) return;
+    throw err;
+  }
   try {
     await handle.sync();
   } finally {

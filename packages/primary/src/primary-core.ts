@@ -5,6 +5,7 @@ import { lockDataDir } from './data-dir-lock.js';
 import { openKeyRing, type KeyRing } from './key-ring.js';
 import { openJournal } from './journal.js';
 import type { Manifest } from './manifest.js';
+import { createObjectGc, type ObjectGc } from './object-gc.js';
 import { openObjectStore } from './object-store.js';
 import { applyToManifest, createPublisher, type PrimaryPublisher, type PublisherOptions } from './publisher.js';
 import { createSnapshotScheduler, type SnapshotScheduler } from './snapshot-scheduler.js';
@@ -34,6 +35,8 @@ export interface PrimaryCoreOptions {
   beforeCommit?: PublisherOptions['beforeCommit'];
   /** The journal failed for good (see Journal.failure); the daemon exits so its supervisor restarts it. */
   onFatal?: PublisherOptions['onFatal'];
+  /** Local object store GC (object-gc.ts); absent or intervalMs 0: objects are never deleted. */
+  objectGc?: { graceMs: number; intervalMs: number };
 }
 
 export interface PrimaryCore {
@@ -43,6 +46,8 @@ export interface PrimaryCore {
   manifest: Manifest;
   publisher: PrimaryPublisher;
   snapshots: SnapshotScheduler;
+  /** Undefined when the object GC is disabled. */
+  objectGc: ObjectGc | undefined;
   /** Stops accepting submits, finishes queued commits, closes the journal. */
   close(): Promise<void>;
 }
@@ -95,6 +100,9 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
     keepFiles: options.snapshotKeepFiles ?? 3,
     log,
   });
+  const gc = options.objectGc;
+  const objectGc = gc === undefined || gc.intervalMs <= 0 ? undefined : createObjectGc({ publisher, manifest, snapshotDir, graceMs: gc.graceMs, intervalMs: gc.intervalMs, log });
+  objectGc?.start();
   return {
     get key() {
       return keyRing.active();
@@ -103,7 +111,9 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
     manifest,
     publisher,
     snapshots,
+    objectGc,
     async close() {
+      await objectGc?.close();
       await publisher.close();
       await snapshots.close();
       await journal.close();

@@ -37,6 +37,12 @@ function memoryStore(): ObjectStore & { syncs: number } {
     async sync() {
       store.syncs++;
     },
+    async remove(sha256: string) {
+      return { removed: objects.delete(sha256), bytesFreed: 0 };
+    },
+    async listShard(shard: string) {
+      return [...objects.keys()].filter((sha256) => sha256.startsWith(shard));
+    },
   };
   return store;
 }

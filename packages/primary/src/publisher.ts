@@ -35,6 +35,8 @@ export interface PrimaryPublisher extends Publisher {
   onCommit(listener: (info: CommitInfo) => void): () => void;
   /** Refuses new submits and waits for queued ones to commit. */
   close(): Promise<void>;
+  /** True while a submit naming this object has not committed or failed yet (the object GC must keep it). */
+  isPending(sha256: string): boolean;
 }
 
 export interface PublisherOptions {
@@ -90,6 +92,18 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
   let pumping: Promise<void> | undefined;
   let closed = false;
   let fatalReported = false;
+  /** sha256 -> submits between their first hash and their commit (or failure) that name it. */
+  const pendingObjects = new Map<string, number>();
+
+  function pin(sha256: string): void {
+    pendingObjects.set(sha256, (pendingObjects.get(sha256) ?? 0) + 1);
+  }
+
+  function unpin(sha256: string): void {
+    const count = (pendingObjects.get(sha256) ?? 1) - 1;
+    if (count === 0) pendingObjects.delete(sha256);
+    else pendingObjects.set(sha256, count);
+  }
 
   function submit(changes: readonly SourceChange[], origin: Origin): Promise<{ seq: number }> {
     if (closed) return Promise.reject(metasyncError('METASYNC_ERR_SYNC_UNREACHABLE', 'publisher is shutting down; submit refused'));
@@ -103,21 +117,31 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
   async function ingestAndCommit(changes: readonly SourceChange[], origin: Origin): Promise<{ seq: number }> {
     const startedMs = now();
     for (const change of changes) assertRepoPath(change.path);
-    const prepared = await Promise.all(
-      changes.map(async (change): Promise<PreparedChange> => {
-        if ('deleted' in change) return { path: change.path, deleted: true };
-        // Unchanged content (a reconcile, a rewrite of the same bytes) needs no store work: the
-        // object is already committed, and the primary never deletes objects.
-        const sha256 = sha256Hex(change.content);
-        if (manifest.get(change.path)?.sha256 === sha256) return { path: change.path, sha256, size: change.content.length };
-        const stored = await store.put(change.content, sha256);
-        return { path: change.path, sha256: stored.sha256, size: stored.size };
-      }),
-    );
-    return new Promise((resolve, reject) => {
-      pending.push({ changes: prepared, origin, startedMs, resolve, reject });
-      pump();
-    });
+    // Pinned synchronously, before the first await, until the commit put them in the manifest (or
+    // failed): the object GC re-checks pins right before each unlink, so it never collects an
+    // object a submit in progress will reference.
+    const pinned: string[] = [];
+    try {
+      const prepared = await Promise.all(
+        changes.map(async (change): Promise<PreparedChange> => {
+          if ('deleted' in change) return { path: change.path, deleted: true };
+          const sha256 = sha256Hex(change.content);
+          pin(sha256);
+          pinned.push(sha256);
+          // Unchanged content (a reconcile, a rewrite of the same bytes) needs no store work: the
+          // object is in the manifest, which the GC never collects from, and it is pinned until this commits.
+          if (manifest.get(change.path)?.sha256 === sha256) return { path: change.path, sha256, size: change.content.length };
+          const stored = await store.put(change.content, sha256);
+          return { path: change.path, sha256: stored.sha256, size: stored.size };
+        }),
+      );
+      return await new Promise<{ seq: number }>((resolve, reject) => {
+        pending.push({ changes: prepared, origin, startedMs, resolve, reject });
+        pump();
+      });
+    } finally {
+      for (const sha256 of pinned) unpin(sha256);
+    }
   }
 
   function pump(): void {
@@ -200,6 +224,7 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
     readObject: (sha256) => store.read(sha256),
     headSeq: () => journal.headSeq(),
     headTime: () => journal.headTime(),
+    isPending: (sha256) => pendingObjects.has(sha256),
     onCommit(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -61,7 +61,8 @@ export async function writeSnapshotFile(options: { dir: string; snapshot: Signed
   return path;
 }
 
-async function listSnapshotFiles(dir: string): Promise<{ path: string; seq: number }[]> {
+/** Snapshot files on disk, oldest first. */
+export async function listSnapshotFiles(dir: string): Promise<{ path: string; seq: number }[]> {
   await mkdir(dir, { recursive: true });
   return (await readdir(dir))
     .map((name) => ({ name, match: SNAPSHOT_NAME.exec(name) }))

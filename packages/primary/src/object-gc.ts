@@ -1,0 +1,190 @@
+import type { Logger } from '@metasync/shared';
+import type { Manifest } from './manifest.js';
+import { createGcRoots } from './object-gc-roots.js';
+import type { PrimaryPublisher } from './publisher.js';
+
+/**
+ * Garbage collection of the primary's local object store (S3 objects are never
+ * deleted: their keys are immutable and bucket lifecycle rules are the
+ * operator's call, see docs/operations.md "Disk: object GC").
+ *
+ * An object is deleted only when none of the roots (object-gc-roots.ts: head
+ * manifest, journal window, snapshot files) names it, no submit in progress
+ * names it (publisher pins), AND scans have seen it unreferenced for at least
+ * `graceMs`:
+ *
+ *   run k:   scan shards [c, c+n) -> unreferenced and not yet a candidate: candidates[sha] = now
+ *                                 -> referenced: drop the candidate
+ *   run k+j: same shard again     -> candidate for >= graceMs: re-check pins and commits, unlink
+ *   commit:  every sha it names loses its candidacy (its clock restarts at the next sighting)
+ *
+ * "Unreferenced since" is when a scan first saw it, which is never before it
+ * really became unreferenced; the map lives in memory only, so a restart
+ * restarts every clock: deletion can be late, never early. A scan rather than
+ * a dereference log also reclaims what no log would know: objects of commits
+ * that failed, leftovers of a crash mid-removal, and everything a primary
+ * stored before it had a GC.
+ *
+ * Bounded per run: `shardsPerRun` of the 256 shard directories (a full pass
+ * every 256 / shardsPerRun runs) and at most `maxDeletesPerRun` unlinks. A run
+ * never holds the publisher: it reads the manifest and journal window
+ * synchronously (one instant), and decides each unlink in the same tick as the
+ * store's removal claims the hash (object-store.ts: a put that arrives later
+ * waits for the removal and writes the object anew).
+ */
+export interface ObjectGcOptions {
+  publisher: Pick<PrimaryPublisher, 'store' | 'journal' | 'onCommit' | 'isPending'>;
+  manifest: Manifest;
+  snapshotDir: string;
+  graceMs: number;
+  /** Time between runs; 0: no timer (runOnce still works). */
+  intervalMs: number;
+  shardsPerRun?: number;
+  maxDeletesPerRun?: number;
+  log: Logger;
+  now?: () => number;
+}
+
+export interface ObjectGcRun {
+  deleted: number;
+  bytesFreed: number;
+  durationMs: number;
+  /** Objects (by hash) found in the scanned shards. */
+  scanned: number;
+  /** Objects waiting out their grace after this run (all shards). */
+  candidates: number;
+}
+
+export interface ObjectGc {
+  /** One bounded run (single flight: a call during a run shares it). */
+  runOnce(): Promise<ObjectGcRun>;
+  /** Starts the interval timer (no-op when intervalMs is 0). */
+  start(): void;
+  onRun(listener: (run: ObjectGcRun) => void): () => void;
+  /** Stops the timer and waits for a run in progress. */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_OBJECT_GC_GRACE_MS = 3_600_000;
+export const DEFAULT_OBJECT_GC_INTERVAL_MS = 60_000;
+export const DEFAULT_GC_SHARDS_PER_RUN = 32;
+export const DEFAULT_GC_MAX_DELETES_PER_RUN = 5_000;
+
+const SHARDS = Array.from({ length: 256 }, (_, index) => index.toString(16).padStart(2, '0'));
+
+export function createObjectGc(options: ObjectGcOptions): ObjectGc {
+  const { publisher, log } = options;
+  const { store } = publisher;
+  const now = options.now ?? Date.now;
+  const shardsPerRun = Math.min(SHARDS.length, Math.max(1, options.shardsPerRun ?? DEFAULT_GC_SHARDS_PER_RUN));
+  const maxDeletes = options.maxDeletesPerRun ?? DEFAULT_GC_MAX_DELETES_PER_RUN;
+  const roots = createGcRoots({ manifest: options.manifest, journal: publisher.journal, snapshotDir: options.snapshotDir });
+  const listeners = new Set<(run: ObjectGcRun) => void>();
+  /** sha256 -> when a scan first saw it unreferenced (ms). */
+  const candidates = new Map<string, number>();
+  /** Shas committed while a run is in progress: referenced, whatever the run's earlier reads said. */
+  let committedDuringRun: Set<string> | undefined;
+  let cursor = 0;
+  let running: Promise<ObjectGcRun> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  const unsubscribe = publisher.onCommit(({ generation }) => {
+    for (const entry of generation.entries) {
+      if (!('sha256' in entry)) continue;
+      candidates.delete(entry.sha256);
+      committedDuringRun?.add(entry.sha256);
+    }
+  });
+
+  function nextShards(): string[] {
+    const shards: string[] = [];
+    for (let i = 0; i < shardsPerRun; i++) shards.push(SHARDS[(cursor + i) % SHARDS.length] as string);
+    cursor = (cursor + shardsPerRun) % SHARDS.length;
+    return shards;
+  }
+
+  function referencedNow(sha256: string, committed: ReadonlySet<string>): boolean {
+    return committed.has(sha256) || publisher.isPending(sha256);
+  }
+
+  async function run(): Promise<ObjectGcRun> {
+    const started = performance.now();
+    const committed = new Set<string>();
+    committedDuringRun = committed;
+    try {
+      const shards = nextShards();
+      const shardSet = new Set(shards);
+      const found = (await Promise.all(shards.map((shard) => store.listShard(shard)))).flat();
+      const live = await roots.collect(shardSet);
+      const nowMs = now();
+      const expired: string[] = [];
+      const present = new Set(found);
+      for (const sha256 of candidates.keys()) {
+        // Gone by other means (or removed by an earlier run that crashed half-way and was re-scanned).
+        if (shardSet.has(sha256.slice(0, 2)) && !present.has(sha256)) candidates.delete(sha256);
+      }
+      for (const sha256 of found) {
+        if (live.has(sha256) || referencedNow(sha256, committed)) {
+          candidates.delete(sha256);
+          continue;
+        }
+        const since = candidates.get(sha256);
+        if (since === undefined) candidates.set(sha256, nowMs);
+        else if (nowMs - since >= options.graceMs && expired.length < maxDeletes) expired.push(sha256);
+      }
+      let deleted = 0;
+      let bytesFreed = 0;
+      for (const sha256 of expired) {
+        // Same tick as store.remove claims the hash: a commit or submit since the scan wins.
+        if (!candidates.has(sha256) || referencedNow(sha256, committed)) continue;
+        const result = await store.remove(sha256);
+        if (!result.removed) continue;
+        candidates.delete(sha256);
+        deleted++;
+        bytesFreed += result.bytesFreed;
+      }
+      const report: ObjectGcRun = { deleted, bytesFreed, durationMs: Math.round(performance.now() - started), scanned: found.length, candidates: candidates.size };
+      if (deleted > 0) log.info(report, 'object gc run');
+      else log.debug(report, 'object gc run');
+      for (const listener of listeners) listener(report);
+      return report;
+    } finally {
+      committedDuringRun = undefined;
+    }
+  }
+
+  function runOnce(): Promise<ObjectGcRun> {
+    running ??= run().finally(() => {
+      running = undefined;
+    });
+    return running;
+  }
+
+  function schedule(): void {
+    if (closed || options.intervalMs <= 0) return;
+    timer = setTimeout(() => {
+      runOnce()
+        .catch((err: unknown) => log.error({ err }, 'object gc run failed'))
+        .finally(schedule);
+    }, options.intervalMs);
+    timer.unref();
+  }
+
+  return {
+    runOnce,
+    start() {
+      if (timer === undefined) schedule();
+    },
+    onRun(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      unsubscribe();
+      if (running !== undefined) await Promise.allSettled([running]);
+    },
+  };
+}
