@@ -44,7 +44,7 @@ export async function startPrimary(options: { dataDir?: string; listen?: string;
   return Object.assign(daemon, { dataDir, keyArg: `${key.keyId}:${key.publicKey}` });
 }
 
-export async function startMirror(options: { primaryUrl: string; keyArg?: string; dataDir?: string; args?: string[]; readyTimeoutMs?: number }): Promise<RunningMirror> {
+export async function startMirror(options: { primaryUrl: string; keyArg?: string; dataDir?: string; args?: string[]; readyTimeoutMs?: number; env?: NodeJS.ProcessEnv }): Promise<RunningMirror> {
   const dataDir = options.dataDir ?? (await makeTempDir('e2e-mirror-'));
   const daemon = await startDaemon({
     bin: 'mirror',
@@ -59,6 +59,7 @@ export async function startMirror(options: { primaryUrl: string; keyArg?: string
       ...(options.args ?? []),
     ],
     ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
+    ...(options.env === undefined ? {} : { env: options.env }),
   });
   return Object.assign(daemon, { dataDir });
 }

@@ -21,7 +21,7 @@ export interface AppOptions {
   status: SyncStatus;
   limits: FreshnessLimits;
   logger: Logger;
-  /** Injected clock for freshness (tests). */
+  /** Wall clock for drain timestamps (tests); freshness runs on `status.monoNowMs`. */
   nowMs?: () => number;
   /** Set by a drain request: `/health/fresh` then answers 503 `draining`. */
   drain?: DrainState;
@@ -81,7 +81,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
       await reply.code(503).header('cache-control', 'no-store').type('text/plain').send('draining\n');
       return;
     }
-    const freshness = assessFreshness(options.status, options.index.seq, nowMs(), options.limits);
+    const freshness = assessFreshness(options.status, options.index.seq, options.status.monoNowMs(), options.limits);
     options.metrics.lagSeq.set(freshness.lagSeq);
     options.metrics.lagMs.set(freshness.lagMs);
     await reply
@@ -91,7 +91,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
       .send(`${freshness.fresh ? '' : 'stale: '}${freshness.reason}\n`);
   });
   app.get('/metrics', async (_request, reply) => {
-    const freshness = assessFreshness(options.status, options.index.seq, nowMs(), options.limits);
+    const freshness = assessFreshness(options.status, options.index.seq, options.status.monoNowMs(), options.limits);
     options.metrics.lagSeq.set(freshness.lagSeq);
     options.metrics.lagMs.set(freshness.lagMs);
     options.metrics.headSeq.set(options.status.headSeq);

@@ -8,6 +8,9 @@
  *   - it is at most maxLagSeq generations behind the head it heard;
  *   - it has been behind for at most maxLagMs (the clock starts when it first
  *     heard of a head above its applied seq, so no clock sync with the primary);
+ *     silence and time behind run on the mirror's monotonic clock (`monoNowMs`),
+ *     so a wall-clock step (an NTP correction of an hour) neither hides silence
+ *     nor flaps the check;
  *   - (freeze defence) a signed state answering its own random nonce was
  *     verified within maxUnconfirmedMs, measured on the mirror's monotonic
  *     clock. Replayed answers and events keep `heardAtMs` young but can never
@@ -17,9 +20,9 @@
 export interface SyncStatus {
   /** Primary head as last heard. */
   headSeq: number;
-  /** When the primary last answered anything (ms, local clock); undefined = never. */
+  /** When the primary last answered anything (`monoNowMs`: a wall-clock step must not hide silence); undefined = never. */
   heardAtMs: number | undefined;
-  /** When the mirror first learned of a head above its applied seq; undefined when caught up. */
+  /** When the mirror first learned of a head above its applied seq (`monoNowMs`); undefined when caught up. */
   behindSinceMs: number | undefined;
   /** Short text of the last sync failure, shown in the health body. */
   lastError: string | undefined;

@@ -50,7 +50,7 @@ export async function openMirror(config: MirrorConfig, logger: Logger, options: 
   const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? true });
   metrics.appliedSeq.set(log.state.seq);
   const status = createSyncStatus();
-  noteApplied(status, log.state.seq, Date.now());
+  noteApplied(status, log.state.seq, status.monoNowMs());
   const client = createPrimaryClient({
     primaryUrl: config.primary,
     mirrorId,
@@ -83,7 +83,7 @@ export async function openMirror(config: MirrorConfig, logger: Logger, options: 
     limits,
     logger,
     drain,
-    admin: { adminToken: config.adminToken, mirrorId, withdrawFromDns: dns?.withdraw },
+    admin: { adminToken: config.adminToken, mirrorId, withdrawFromDns: dns?.withdraw, rateLimit: { max: config.adminRateLimit, windowMs: config.rateLimitWindowMs } },
     httpLimits: pickHttpLimits(config),
   });
   let publicUrl = config.publicUrl ?? `http://${config.listen.host}:${config.listen.port}`;
@@ -125,7 +125,7 @@ export async function openMirror(config: MirrorConfig, logger: Logger, options: 
         selfRegistration = createSelfRegistration({
           registrar: dnsRegistrar.registrar,
           endpoint: { mirrorId, region: config.region, address: config.dns.address, healthUrl: `${publicUrl.replace(/\/+$/, '')}/health/fresh` },
-          isFresh: () => !drain.draining && assessFreshness(status, log.state.seq, Date.now(), limits).fresh,
+          isFresh: () => !drain.draining && assessFreshness(status, log.state.seq, status.monoNowMs(), limits).fresh,
           logger,
         });
         selfRegistration.start();
