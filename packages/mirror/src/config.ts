@@ -33,6 +33,8 @@ export const MIRROR_OPTIONS = [
   { key: 'logLevel', flag: '--log-level <level>', env: 'METASYNC_LOG_LEVEL', description: 'pino log level', defaultValue: 'info' },
   { key: 'adminToken', flag: '--admin-token <token>', env: 'METASYNC_ADMIN_TOKEN', description: 'bearer token for POST /admin/drain (secret; prefer the _FILE form; unset = route answers 404)', secret: true },
   { key: 'adminTokenFile', flag: '--admin-token-file <path>', env: 'METASYNC_ADMIN_TOKEN_FILE', description: 'file holding the admin token' },
+  { key: 'adminRateLimit', flag: '--admin-rate-limit <requests>', env: 'METASYNC_ADMIN_RATE_LIMIT', description: 'admin calls per window per client address (429 beyond); 0 = unlimited; serving routes are never limited', defaultValue: '30' },
+  { key: 'rateLimitWindowMs', flag: '--rate-limit-window-ms <ms>', env: 'METASYNC_RATE_LIMIT_WINDOW_MS', description: 'window of the admin rate limit', defaultValue: '60000' },
   {
     key: 'dnsSelfRegister',
     flag: '--dns-self-register',
@@ -78,6 +80,8 @@ const schema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   adminToken: z.string().optional(),
   adminTokenFile: z.string().optional(),
+  adminRateLimit: int(0),
+  rateLimitWindowMs: int(1),
   dnsSelfRegister: z.boolean(),
   publicAddress: z.string().refine((a) => isIP(a) !== 0, 'must be an IPv4 or IPv6 address').optional(),
   dnsTimeoutMs: int(1000),

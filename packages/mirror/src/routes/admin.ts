@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import rateLimit, { normalizeIP } from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { isMetasyncError, metasyncError } from '@metasync/shared';
 import { startDraining, type DrainState } from '../health.js';
 
@@ -13,8 +14,10 @@ import { startDraining, type DrainState } from '../health.js';
  *   3. it keeps serving every client that still arrives, until SIGTERM.
  *
  * Without a configured admin token the route answers 404: there is no admin
- * surface to authenticate against, and a 403 would suggest that some other
- * token might work. Tokens are compared as sha256 digests with
+ * surface to authenticate against, and a 401 would suggest that some other
+ * token might work. Admin calls are rate limited per client address
+ * (`--admin-rate-limit` per `--rate-limit-window-ms`, 429 with Retry-After);
+ * nothing else on the mirror is: serving routes never see a 429. Tokens are compared as sha256 digests with
  * `timingSafeEqual`, so the time taken does not leak how much of one matched.
  */
 export const ADMIN_ROUTES = { drain: '/admin/drain' } as const;
@@ -37,7 +40,11 @@ export interface AdminRouteOptions {
   /** Self-registration's withdraw; undefined when the mirror does not manage its DNS record. */
   withdrawFromDns: (() => Promise<void>) | undefined;
   nowMs: () => number;
+  /** Admin calls per window per client address; max 0 turns the limit off. Default 30 per minute. */
+  rateLimit?: { max: number; windowMs: number };
 }
+
+export const DEFAULT_ADMIN_RATE_LIMIT = { max: 30, windowMs: 60_000 } as const;
 
 const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
 
@@ -61,7 +68,13 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
     return withdrawing;
   };
 
-  app.post(ADMIN_ROUTES.drain, async (request: FastifyRequest, reply: FastifyReply) => {
+  // A child context, so the limiter plugin is loaded before the route that uses it.
+  void app.register(async (admin) => {
+    const limiter = await adminRateLimiter(admin, options.rateLimit ?? DEFAULT_ADMIN_RATE_LIMIT);
+    admin.post(ADMIN_ROUTES.drain, limiter === undefined ? {} : { onRequest: limiter }, drainHandler);
+  });
+
+  async function drainHandler(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     void reply.header('cache-control', 'no-store');
     if (isValidToken === undefined) {
       throw metasyncError('METASYNC_ERR_PATH_NOT_FOUND', `${ADMIN_ROUTES.drain} is disabled: this mirror has no admin token (--admin-token-file / METASYNC_ADMIN_TOKEN_FILE)`, { path: ADMIN_ROUTES.drain });
@@ -85,7 +98,23 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
       drainingSinceMs: options.drain.sinceMs ?? options.nowMs(),
     };
     return reply.code(200).send(report);
+  }
+}
+
+async function adminRateLimiter(app: FastifyInstance, settings: { max: number; windowMs: number }): Promise<onRequestHookHandler | undefined> {
+  if (settings.max <= 0) return undefined;
+  await app.register(rateLimit, { global: false });
+  const hook = app.rateLimit({
+    max: settings.max,
+    timeWindow: settings.windowMs,
+    keyGenerator: (request) => `admin:ip:${normalizeIP(request.ip, 64)}`,
+    errorResponseBuilder: (request, context) =>
+      metasyncError('METASYNC_ERR_RATE_LIMITED', `${request.method} ${request.url}: more than ${settings.max} admin requests in ${settings.windowMs} ms from ${request.ip}; retry in ${Math.max(1, Math.ceil(context.ttl / 1000))} s`, {
+        limit: settings.max,
+        windowMs: settings.windowMs,
+      }),
   });
+  return hook as unknown as onRequestHookHandler;
 }
 
 function authenticate(isValidToken: (token: string) => boolean, request: FastifyRequest): void {
