@@ -2,17 +2,26 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { hasErrno, keyIdOf, metasyncError, publicKeyInfoSchema, writeFileAtomic, type PublicKeyInfo } from '@metasync/shared';
+import type { TrustedKeys } from './key-set.js';
 
 /**
- * Which primary keys the mirror trusts (invariant 8).
- *   --primary-key <keyId:base64url>  pins one key; nothing else is trusted.
+ * Which primary keys the mirror trusts (invariant 8), kept in
+ * `<data>/primary-keys.json` ({keys, version, anchor, pinnedAt}).
+ *   --primary-key <keyId:base64url>  pins one key; the file grows from it.
  *   otherwise: trust on first use. The keys the primary lists in `state` are
- *   pinned in `<data>/primary-keys.json` the first time and never replaced by
- *   what a later (possibly impostor) primary says; the caller warns once.
- * Rotating the primary's key therefore needs the new key pinned on mirrors
- * (or the file removed), by design: a mirror never widens its own trust.
+ *   pinned the first time; the caller warns once.
+ * Either way the set then follows the primary's key rotations, but only
+ * through key sets signed by a key already trusted (key-trust.ts): a mirror
+ * never widens its trust on what the network says alone.
  */
-const pinnedFileSchema = z.object({ keys: z.array(publicKeyInfoSchema).min(1), pinnedAt: z.number() });
+const pinnedFileSchema = z.object({
+  keys: z.array(publicKeyInfoSchema).min(1),
+  pinnedAt: z.number(),
+  /** The primary's key-set version the keys are at (absent in files written before key rotation). */
+  version: z.number().int().nonnegative().optional(),
+  /** The --primary-key id the set grew from. */
+  anchor: z.string().optional(),
+});
 
 export function parsePinnedKey(value: string): PublicKeyInfo {
   const match = /^([0-9a-f]{16}):([A-Za-z0-9_-]{43})$/.exec(value);
@@ -31,6 +40,10 @@ export function pinnedKeysPath(dataDir: string): string {
 }
 
 export async function readPinnedKeys(dataDir: string): Promise<PublicKeyInfo[] | undefined> {
+  return (await readTrustedKeys(dataDir))?.keys;
+}
+
+export async function readTrustedKeys(dataDir: string): Promise<TrustedKeys | undefined> {
   let text: string;
   try {
     text = await readFile(pinnedKeysPath(dataDir), 'utf8');
@@ -38,18 +51,29 @@ export async function readPinnedKeys(dataDir: string): Promise<PublicKeyInfo[] |
     if (hasErrno(err, 'ENOENT')) return undefined;
     throw err;
   }
-  const parsed = pinnedFileSchema.safeParse(JSON.parse(text));
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `pinned key file ${pinnedKeysPath(dataDir)} is not JSON`, { path: pinnedKeysPath(dataDir) }, err);
+  }
+  const parsed = pinnedFileSchema.safeParse(value);
   if (!parsed.success) {
     throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `pinned key file ${pinnedKeysPath(dataDir)} is malformed: ${parsed.error.message}`, { path: pinnedKeysPath(dataDir) });
   }
-  return parsed.data.keys;
+  return { version: parsed.data.version ?? 0, keys: parsed.data.keys, anchor: parsed.data.anchor };
 }
 
 export async function pinKeys(dataDir: string, keys: readonly PublicKeyInfo[]): Promise<void> {
-  for (const key of keys) {
+  await writeTrustedKeys(dataDir, { version: 0, keys: [...keys] });
+}
+
+export async function writeTrustedKeys(dataDir: string, trusted: TrustedKeys): Promise<void> {
+  for (const key of trusted.keys) {
     if (keyIdOf(key.publicKey) !== key.keyId) {
       throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `primary listed key ${key.keyId} whose id does not match its key`, { keyId: key.keyId });
     }
   }
-  await writeFileAtomic(pinnedKeysPath(dataDir), JSON.stringify({ keys, pinnedAt: Date.now() }, null, 2) + '\n');
+  const file = { keys: trusted.keys, version: trusted.version, ...(trusted.anchor === undefined ? {} : { anchor: trusted.anchor }), pinnedAt: Date.now() };
+  await writeFileAtomic(pinnedKeysPath(dataDir), JSON.stringify(file, null, 2) + '\n');
 }

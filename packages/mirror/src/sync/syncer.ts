@@ -19,7 +19,7 @@ import type { ObjectStore } from '../store.js';
 import { applyChanges, applySnapshot, type ApplyContext } from './apply.js';
 import { backoffMs, followEvents, type EventStream } from './events.js';
 import { collectGarbage } from './gc.js';
-import { pinKeys, readPinnedKeys } from './keys.js';
+import { createKeyTrust } from './key-trust.js';
 import type { PrimaryClient } from './primary-client.js';
 import type { S3BootstrapSource } from './s3-source.js';
 import { newStateNonce, parseState, verifyStateAnswer } from './state-challenge.js';
@@ -79,7 +79,16 @@ const MAX_ROUNDS_PER_RUN = 1000;
 export function createSyncer(options: SyncerOptions): Syncer {
   const { log, status, metrics, logger, client } = options;
   const queue = new PQueue({ concurrency: options.fetchConcurrency });
-  let keys = options.pinnedKeys;
+  // Pinned or first-use keys, following the primary's key rotations through endorsed key sets (key-trust.ts).
+  const trust = createKeyTrust({
+    dataDir: options.dataDir,
+    pinned: options.pinnedKeys?.[0],
+    fetchKeySet: async (signer) => {
+      const response = await client.get(SYNC_ROUTES.keys, { maxBytes: 64 * 1024, query: { signer } });
+      return { status: response.status, body: response.body, signature: response.headers[HEADERS.signature] };
+    },
+    logger,
+  });
   let running: Promise<void> | undefined;
   let again = false;
   let stopped = false;
@@ -112,13 +121,12 @@ export function createSyncer(options: SyncerOptions): Syncer {
   };
 
   async function trustedKeys(state?: StateResponse): Promise<PublicKeyInfo[]> {
-    if (keys !== undefined) return keys;
-    const pinned = await readPinnedKeys(options.dataDir);
-    if (pinned !== undefined) return (keys = pinned);
+    const known = await trust.load();
+    if (known !== undefined) return known;
     const offered = state ?? (await fetchState());
-    await pinKeys(options.dataDir, offered.keys);
+    const pinned = await trust.pinOnFirstUse(offered.keys);
     logger.warn({ keyIds: offered.keys.map((k) => k.keyId), primary: options.primaryUrl }, 'trusting primary keys on first use; pin them with --primary-key');
-    return (keys = offered.keys);
+    return pinned;
   }
 
   /** Every state request is a freshness challenge (state-challenge.ts): only a verified answer to its nonce counts. */
@@ -128,10 +136,10 @@ export function createSyncer(options: SyncerOptions): Syncer {
     const nonce = newStateNonce();
     const response = await client.get(SYNC_ROUTES.state, { maxBytes: 1024 * 1024, query: { nonce } });
     if (response.status !== 200) throw protocolError(`state answered HTTP ${response.status}`);
-    const trusted = await trustedKeys(parseState(response.body));
-    const state = verifyStateAnswer({ body: response.body, signature: response.headers[HEADERS.signature] }, { nonce, keys: trusted, nowMs: Date.now() });
+    await trustedKeys(parseState(response.body));
+    const state = await trust.verifying((keys) => verifyStateAnswer({ body: response.body, signature: response.headers[HEADERS.signature] }, { nonce, keys, nowMs: Date.now() }));
     noteConfirmed(status, state.seq);
-    noteHead(status, state.seq, log.state.seq, status.monoNowMs());
+    noteHead(status, state.seq, log.state.seq, Date.now());
     if (state.seq < appliedWhenAsked) {
       if (status.primaryBehindSeq === undefined) logger.error({ primarySeq: state.seq, applied: appliedWhenAsked }, 'primary is behind the applied generation; refusing to roll back');
       status.primaryBehindSeq = state.seq;
@@ -141,9 +149,9 @@ export function createSyncer(options: SyncerOptions): Syncer {
   }
 
   async function signed<T>(route: string, query: Record<string, string> | undefined, schema: z.ZodType<T>, what: string, body: Buffer, signature: unknown): Promise<T> {
-    const trusted = await trustedKeys();
+    await trustedKeys();
     try {
-      verifyBody(body, typeof signature === 'string' ? signature : undefined, { keys: trusted, nowMs: Date.now(), what });
+      await trust.verifying((keys) => verifyBody(body, typeof signature === 'string' ? signature : undefined, { keys, nowMs: Date.now(), what }));
     } catch (err) {
       metrics.batchesRefused.inc();
       logger.error({ err, route, query }, 'refused unsigned or forged document');
@@ -179,7 +187,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
       const since = log.state.seq;
       const query = { since: String(since) };
       const response = await client.get(SYNC_ROUTES.changes, { query });
-      status.heardAtMs = status.monoNowMs();
+      status.heardAtMs = Date.now();
       if (response.status === 410) {
         // A 410 for `since` with a snapshot at exactly `since` would loop; it means a stale (replayed) snapshot.
         if (!(await resync(`changes since ${since} answered 410`))) throw protocolError(`changes since ${since} answered 410, but the snapshot is at that same seq`);
@@ -192,7 +200,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
         throw protocolError(`changes since ${since} answered HTTP ${response.status}`);
       }
       const batch = await signed(SYNC_ROUTES.changes, query, changesBatchSchema, `changes since ${since}`, response.body, response.headers[HEADERS.signature]);
-      noteHead(status, batch.head, since, status.monoNowMs());
+      noteHead(status, batch.head, since, Date.now());
       if (batch.to < since || batch.head < since) {
         metrics.batchesRefused.inc();
         throw metasyncError('METASYNC_ERR_SYNC_ROLLBACK', `primary offered seq ${batch.to} (head ${batch.head}) below applied seq ${since}`, { to: batch.to, head: batch.head, applied: since });
@@ -226,7 +234,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
   }
 
   function afterApply(): void {
-    noteApplied(status, log.state.seq, status.monoNowMs());
+    noteApplied(status, log.state.seq, Date.now());
     metrics.appliedSeq.set(log.state.seq);
     void sendAck();
   }
@@ -330,11 +338,11 @@ export function createSyncer(options: SyncerOptions): Syncer {
           connectTimeoutMs: options.connectTimeoutMs,
           logger,
           onHead(head) {
-            noteHead(status, head.seq, log.state.seq, status.monoNowMs());
+            noteHead(status, head.seq, log.state.seq, Date.now());
             if (head.seq > log.state.seq) void trigger('head');
           },
           onActivity() {
-            status.heardAtMs = status.monoNowMs();
+            status.heardAtMs = Date.now();
           },
           onConnected() {
             void trigger('connected');

@@ -1,0 +1,136 @@
+import { isMetasyncError, keySetSchema, metasyncError, verifyBody, type Logger, type PublicKeyInfo } from '@metasync/shared';
+import { knowsKey, mergeKeySet, usableKeys, type TrustedKeys } from './key-set.js';
+import { readTrustedKeys, writeTrustedKeys } from './keys.js';
+
+/**
+ * Following the primary's key rotations without a restart and without
+ * trusting the network (docs/protocol.md, "Key rotation"):
+ *
+ *   document signed by key B, B unknown -> GET keys?signer=A for each usable trusted key A
+ *        -> verify the set's signature against A alone -> merge (key-set.ts) -> persist -> verify again
+ *
+ * A key set signed by anything but a key the mirror already trusts is refused,
+ * so an attacker's key never gets in; a document signed by a known but retired
+ * key is refused without asking (the caller logs it and keeps serving).
+ */
+export interface KeyTrustOptions {
+  dataDir: string;
+  /** From --primary-key; the trust starts from it unless the data dir already grew from it. */
+  pinned: PublicKeyInfo | undefined;
+  /** GET /sync/v1/keys?signer=<signerId>. */
+  fetchKeySet: (signerId: string) => Promise<{ status: number; body: Buffer; signature: unknown }>;
+  logger: Logger;
+  now?: () => number;
+  /** Least time between two attempts to learn keys (a flood of forged documents must not become a flood of requests). */
+  minLearnIntervalMs?: number;
+}
+
+export interface KeyTrust {
+  /** The trusted keys; undefined when nothing is pinned yet (the caller trusts on first use). */
+  load(): Promise<PublicKeyInfo[] | undefined>;
+  /** Pins `keys` when nothing was pinned (trust on first use). */
+  pinOnFirstUse(keys: readonly PublicKeyInfo[]): Promise<PublicKeyInfo[]>;
+  /**
+   * Runs `verify` with the trusted keys. When it throws SIGNATURE_UNKNOWN_KEY for a
+   * key the mirror has never seen, learns the endorsed key set once and runs it again.
+   */
+  verifying<T>(verify: (keys: readonly PublicKeyInfo[]) => T): Promise<T>;
+}
+
+/** Failures that mean the key set itself was refused (as opposed to not fetched). */
+const REFUSAL_CODES: ReadonlySet<string> = new Set(['METASYNC_ERR_SIGNATURE_INVALID', 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY', 'METASYNC_ERR_SYNC_PROTOCOL', 'METASYNC_ERR_SYNC_ROLLBACK']);
+
+export function createKeyTrust(options: KeyTrustOptions): KeyTrust {
+  const { logger } = options;
+  const now = options.now ?? Date.now;
+  const minLearnIntervalMs = options.minLearnIntervalMs ?? 1_000;
+  let trusted: TrustedKeys | undefined;
+  let loaded = false;
+  let lastLearnAtMs = -Infinity;
+  let learning: Promise<void> | undefined;
+
+  async function load(): Promise<PublicKeyInfo[] | undefined> {
+    if (!loaded) {
+      trusted = await initialTrust();
+      loaded = true;
+    }
+    return trusted?.keys;
+  }
+
+  async function initialTrust(): Promise<TrustedKeys | undefined> {
+    const stored = await readTrustedKeys(options.dataDir);
+    const pinned = options.pinned;
+    if (pinned === undefined) return stored;
+    if (stored?.keys.some((key) => key.keyId === pinned.keyId && key.publicKey === pinned.publicKey) === true) return stored;
+    if (stored !== undefined) logger.warn({ keyId: pinned.keyId, stored: stored.keys.map((k) => k.keyId) }, 'pinned primary key is not in the stored key set: starting over from --primary-key');
+    const fresh = { version: 0, keys: [pinned], anchor: pinned.keyId };
+    await writeTrustedKeys(options.dataDir, fresh);
+    return fresh;
+  }
+
+  async function learn(unknownKeyId: string): Promise<void> {
+    if (now() - lastLearnAtMs < minLearnIntervalMs) return;
+    lastLearnAtMs = now();
+    const current = trusted as TrustedKeys;
+    for (const signer of usableKeys(current, now())) {
+      const what = `key set signed by ${signer.keyId}`;
+      try {
+        const answer = await options.fetchKeySet(signer.keyId);
+        if (answer.status !== 200) {
+          logger.warn({ signer: signer.keyId, status: answer.status }, 'primary cannot endorse its key set with this key');
+          continue;
+        }
+        verifyBody(answer.body, typeof answer.signature === 'string' ? answer.signature : undefined, { keys: [signer], nowMs: now(), what });
+        const offered = parseKeySet(answer.body, what);
+        const { trusted: next, added } = mergeKeySet(current, offered, now());
+        await writeTrustedKeys(options.dataDir, next);
+        trusted = next;
+        logger.info({ added, version: next.version, signer: signer.keyId, keyIds: next.keys.map((k) => k.keyId) }, 'learned primary keys');
+        return;
+      } catch (err) {
+        if (!isMetasyncError(err)) throw err;
+        if (REFUSAL_CODES.has(err.code)) logger.error({ err, signer: signer.keyId, unknownKeyId }, 'refused primary key set');
+        else logger.warn({ err, signer: signer.keyId }, 'key set fetch failed');
+      }
+    }
+  }
+
+  return {
+    load,
+    async pinOnFirstUse(keys) {
+      const fresh = { version: 0, keys: [...keys] };
+      await writeTrustedKeys(options.dataDir, fresh);
+      trusted = fresh;
+      loaded = true;
+      return fresh.keys;
+    },
+    async verifying(verify) {
+      const keys = await load();
+      if (keys === undefined || trusted === undefined) throw new Error('key trust used before any key was pinned');
+      try {
+        return verify(keys);
+      } catch (err) {
+        const keyId = isMetasyncError(err, 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY') ? err.details.keyId : undefined;
+        if (typeof keyId !== 'string' || knowsKey(trusted, keyId)) throw err;
+        learning ??= learn(keyId).finally(() => {
+          learning = undefined;
+        });
+        await learning;
+        // Still unknown (a forged document, or the set could not be learned): this throws again.
+        return verify(trusted.keys);
+      }
+    },
+  };
+}
+
+function parseKeySet(body: Buffer, what: string) {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} is not JSON`, { what }, err);
+  }
+  const parsed = keySetSchema.safeParse(value);
+  if (!parsed.success) throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} has the wrong shape: ${parsed.error.message.slice(0, 300)}`, { what });
+  return parsed.data;
+}
