@@ -139,7 +139,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
     await trustedKeys(parseState(response.body));
     const state = await trust.verifying((keys) => verifyStateAnswer({ body: response.body, signature: response.headers[HEADERS.signature] }, { nonce, keys, nowMs: Date.now() }));
     noteConfirmed(status, state.seq);
-    noteHead(status, state.seq, log.state.seq, Date.now());
+    noteHead(status, state.seq, log.state.seq, status.monoNowMs());
     if (state.seq < appliedWhenAsked) {
       if (status.primaryBehindSeq === undefined) logger.error({ primarySeq: state.seq, applied: appliedWhenAsked }, 'primary is behind the applied generation; refusing to roll back');
       status.primaryBehindSeq = state.seq;
@@ -187,7 +187,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
       const since = log.state.seq;
       const query = { since: String(since) };
       const response = await client.get(SYNC_ROUTES.changes, { query });
-      status.heardAtMs = Date.now();
+      status.heardAtMs = status.monoNowMs();
       if (response.status === 410) {
         // A 410 for `since` with a snapshot at exactly `since` would loop; it means a stale (replayed) snapshot.
         if (!(await resync(`changes since ${since} answered 410`))) throw protocolError(`changes since ${since} answered 410, but the snapshot is at that same seq`);
@@ -200,7 +200,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
         throw protocolError(`changes since ${since} answered HTTP ${response.status}`);
       }
       const batch = await signed(SYNC_ROUTES.changes, query, changesBatchSchema, `changes since ${since}`, response.body, response.headers[HEADERS.signature]);
-      noteHead(status, batch.head, since, Date.now());
+      noteHead(status, batch.head, since, status.monoNowMs());
       if (batch.to < since || batch.head < since) {
         metrics.batchesRefused.inc();
         throw metasyncError('METASYNC_ERR_SYNC_ROLLBACK', `primary offered seq ${batch.to} (head ${batch.head}) below applied seq ${since}`, { to: batch.to, head: batch.head, applied: since });
@@ -234,7 +234,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
   }
 
   function afterApply(): void {
-    noteApplied(status, log.state.seq, Date.now());
+    noteApplied(status, log.state.seq, status.monoNowMs());
     metrics.appliedSeq.set(log.state.seq);
     void sendAck();
   }
@@ -338,11 +338,11 @@ export function createSyncer(options: SyncerOptions): Syncer {
           connectTimeoutMs: options.connectTimeoutMs,
           logger,
           onHead(head) {
-            noteHead(status, head.seq, log.state.seq, Date.now());
+            noteHead(status, head.seq, log.state.seq, status.monoNowMs());
             if (head.seq > log.state.seq) void trigger('head');
           },
           onActivity() {
-            status.heardAtMs = Date.now();
+            status.heardAtMs = status.monoNowMs();
           },
           onConnected() {
             void trigger('connected');
