@@ -1,0 +1,214 @@
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import { createLogger, sha256Hex } from '@metasync/shared';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createObjectGc, type ObjectGc, type ObjectGcOptions, type ObjectGcRun } from '../src/object-gc.js';
+import type { ObjectStore } from '../src/object-store.js';
+import { publish, startTestPrimary, type TestPrimary } from './primary-fixture.js';
+
+const log = createLogger({ name: 'object-gc-test', level: 'silent' });
+const GRACE_MS = 60_000;
+const P = 'p2/acme/foo.json';
+
+let primary: TestPrimary | undefined;
+let gcs: ObjectGc[] = [];
+let clockMs = 1_700_000_000_000;
+const now = () => clockMs;
+
+afterEach(async () => {
+  vi.useRealTimers();
+  for (const gc of gcs) await gc.close();
+  gcs = [];
+  await primary?.close();
+  primary = undefined;
+});
+
+async function setUp(keepGenerations: number): Promise<TestPrimary> {
+  primary = await startTestPrimary({ keepGenerations });
+  return primary;
+}
+
+function gcOf(target: TestPrimary, overrides: Partial<ObjectGcOptions> = {}): ObjectGc {
+  const gc = createObjectGc({
+    publisher: target.core.publisher,
+    manifest: target.core.manifest,
+    snapshotDir: join(target.dataDir, 'snapshots'),
+    graceMs: GRACE_MS,
+    intervalMs: 0,
+    shardsPerRun: 256,
+    log,
+    now,
+    ...overrides,
+  });
+  gcs.push(gc);
+  return gc;
+}
+
+const shaOf = (text: string) => sha256Hex(Buffer.from(text));
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+const filesOf = (store: ObjectStore, text: string) => Promise.all((['identity', 'gzip', 'br'] as const).map((encoding) => exists(store.pathOf(shaOf(text), encoding))));
+
+async function expectIntact(store: ObjectStore, text: string): Promise<void> {
+  const sha256 = shaOf(text);
+  expect((await store.read(sha256)).toString()).toBe(text);
+  expect(gunzipSync(await store.readVariant(sha256, 'gzip')).toString()).toBe(text);
+  expect(brotliDecompressSync(await store.readVariant(sha256, 'br')).toString()).toBe(text);
+}
+
+const version = (n: number) => JSON.stringify({ packages: { 'acme/foo': [{ version: `1.0.${n}` }] } });
+
+describe('primary object GC', () => {
+  it('deletes a superseded object (raw, gzip, brotli) once it has been unreferenced for the grace period, not a millisecond before', async () => {
+    const p = await setUp(1);
+    const store = p.core.publisher.store;
+    for (const n of [1, 2, 3]) await publish(p, P, version(n));
+    const gc = gcOf(p);
+    expect((await gc.runOnce()).deleted).toBe(0);
+    clockMs += GRACE_MS - 1;
+    expect((await gc.runOnce()).deleted).toBe(0);
+    expect(await filesOf(store, version(1))).toEqual([true, true, true]);
+    clockMs += 1;
+    const run = await gc.runOnce();
+    expect(run.deleted).toBe(2);
+    expect(run.bytesFreed).toBeGreaterThan(version(1).length + version(2).length);
+    expect(await filesOf(store, version(1))).toEqual([false, false, false]);
+    expect(await filesOf(store, version(2))).toEqual([false, false, false]);
+    await expectIntact(store, version(3));
+  });
+
+  it('keeps an object a kept snapshot file names, and collects it after the snapshot is pruned', async () => {
+    const p = await setUp(1);
+    const store = p.core.publisher.store;
+    await publish(p, P, version(1));
+    await p.core.snapshots.take();
+    for (const n of [2, 3]) await publish(p, P, version(n));
+    const gc = gcOf(p);
+    await gc.runOnce();
+    clockMs += GRACE_MS;
+    expect((await gc.runOnce()).deleted).toBe(1);
+    expect(await filesOf(store, version(2))).toEqual([false, false, false]);
+    await expectIntact(store, version(1));
+    // Three newer snapshots (the core keeps three files) push the seq-1 snapshot out.
+    for (const n of [4, 5, 6]) {
+      await publish(p, P, version(n));
+      await p.core.snapshots.take();
+    }
+    await gc.runOnce();
+    await expectIntact(store, version(1));
+    clockMs += GRACE_MS;
+    await gc.runOnce();
+    expect(await filesOf(store, version(1))).toEqual([false, false, false]);
+    await expectIntact(store, version(6));
+  });
+
+  it('keeps objects of journal records `changes?since=` still answers, and collects them once the window moves on', async () => {
+    const p = await setUp(3);
+    const store = p.core.publisher.store;
+    for (const n of [1, 2, 3]) await publish(p, P, version(n));
+    const gc = gcOf(p);
+    await gc.runOnce();
+    clockMs += GRACE_MS * 10;
+    expect((await gc.runOnce()).deleted).toBe(0);
+    for (const n of [1, 2]) await expectIntact(store, version(n));
+    for (const n of [1, 2, 3]) await publish(p, 'p2/acme/other.json', version(100 + n));
+    await gc.runOnce();
+    clockMs += GRACE_MS;
+    expect((await gc.runOnce()).deleted).toBe(2);
+    expect(await filesOf(store, version(1))).toEqual([false, false, false]);
+  });
+
+  it('a restart never deletes early: a new collector restarts every grace clock', async () => {
+    const p = await setUp(1);
+    for (const n of [1, 2]) await publish(p, P, version(n));
+    await gcOf(p).runOnce();
+    clockMs += GRACE_MS;
+    const restarted = gcOf(p);
+    expect((await restarted.runOnce()).deleted).toBe(0);
+    clockMs += GRACE_MS - 1;
+    expect((await restarted.runOnce()).deleted).toBe(0);
+    clockMs += 1;
+    expect((await restarted.runOnce()).deleted).toBe(1);
+  });
+
+  it('an object re-referenced by a commit loses its candidacy: its grace restarts when it is dropped again', async () => {
+    const p = await setUp(1);
+    for (const n of [1, 2]) await publish(p, P, version(n));
+    const gc = gcOf(p);
+    await gc.runOnce();
+    clockMs += GRACE_MS - 10;
+    await publish(p, P, version(1));
+    await publish(p, P, version(3));
+    await gc.runOnce();
+    clockMs += 10;
+    await gc.runOnce();
+    await expectIntact(p.core.publisher.store, version(1));
+  });
+
+  it('never loses the current object when a publish of the same content races the collection of it', async () => {
+    const p = await setUp(1);
+    const store = p.core.publisher.store;
+    // Deterministic worst case: the re-publish arrives right after the GC claimed the object for removal.
+    let republishing: Promise<unknown> | undefined;
+    const racedStore: ObjectStore = {
+      ...store,
+      remove(sha256) {
+        const removal = store.remove(sha256);
+        if (sha256 === shaOf(version(1))) republishing ??= publish(p, P, version(1));
+        return removal;
+      },
+    };
+    for (const n of [1, 2]) await publish(p, P, version(n));
+    const gc = gcOf(p, { publisher: { ...p.core.publisher, store: racedStore } });
+    await gc.runOnce();
+    clockMs += GRACE_MS;
+    expect((await gc.runOnce()).deleted).toBe(1);
+    expect(republishing).toBeDefined();
+    await republishing;
+    expect(p.core.publisher.getEntry(P)?.sha256).toBe(shaOf(version(1)));
+    await expectIntact(store, version(1));
+
+    // And every other interleaving over a few ticks: a publish of the superseded content against a run that collects it.
+    const raceGc = gcOf(p, { graceMs: 0 });
+    for (let delayTicks = 0; delayTicks < 30; delayTicks++) {
+      const [older, newer] = [version(1000 + 2 * delayTicks), version(1001 + 2 * delayTicks)];
+      await publish(p, P, older);
+      await publish(p, P, newer);
+      await raceGc.runOnce(); // older is now a candidate; the next run may delete it
+      const collecting = raceGc.runOnce();
+      for (let tick = 0; tick < delayTicks; tick++) await new Promise((resolve) => setImmediate(resolve));
+      await Promise.all([collecting, publish(p, P, older)]);
+      expect(p.core.publisher.getEntry(P)?.sha256).toBe(shaOf(older));
+      await expectIntact(store, older);
+    }
+  });
+
+  it('runs on its interval and stops on close', async () => {
+    const p = await setUp(1);
+    for (const n of [1, 2]) await publish(p, P, version(n));
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const gc = gcOf(p, { graceMs: 0, intervalMs: 60_000 });
+    const nextRun = () =>
+      new Promise<ObjectGcRun>((resolve) => {
+        const off = gc.onRun((run) => {
+          off();
+          resolve(run);
+        });
+      });
+    gc.start();
+    expect(vi.getTimerCount()).toBe(1);
+    let run = nextRun();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect((await run).deleted).toBe(0); // first sighting starts the (zero) grace clock
+    await vi.waitUntil(() => vi.getTimerCount() === 1); // the next run is scheduled once this one settled
+    run = nextRun();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect((await run).deleted).toBe(1);
+    await gc.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
