@@ -92,7 +92,8 @@ describe('mirror behind a blackholed primary', () => {
     expect(await appliedSeq(m.url)).toBe(head0);
     // The blackhole really held requests: a miss waited for the proxy timeout, not for a refused connect.
     expect(percentileMs(missLatencies, 50)).toBeGreaterThanOrEqual(PROXY_TIMEOUT_MS - 50);
-    expect(Math.max(...missLatencies)).toBeLessThan(PROXY_TIMEOUT_MS + 1_000);
+    expect(percentileMs(missLatencies, 90)).toBeLessThan(PROXY_TIMEOUT_MS + 500);
+    expect(Math.max(...missLatencies)).toBeLessThan(PROXY_TIMEOUT_MS + 1_500);
     // Known paths never wait for the primary: their latency stays that of a healthy hop.
     expect(percentileMs(duringKnown, 50)).toBeLessThan(Math.max(20, 4 * percentileMs(baseline, 50)));
     expect(percentileMs(duringKnown, 99)).toBeLessThan(250);
@@ -118,6 +119,6 @@ describe('mirror behind a blackholed primary', () => {
         `stale ${staleAfterMs} ms into the blackhole (max lag ${MAX_LAG_MS}); caught up ${catchUpMs} ms after the hop cleared; next publish visible in ${visibleMs} ms; ${paths} paths verified`,
     );
     expect(catchUpMs).toBeLessThan(5_000);
-    expect(visibleMs).toBeLessThan(1_000);
+    expect(visibleMs).toBeLessThan(2_000);
   }, 40_000);
 });

@@ -16,7 +16,7 @@ import { waitFor } from './helpers/wait-for.js';
  * before the stop, a SIGTERM exits cleanly, and at the end the mirror holds
  * exactly the primary's head.
  */
-const RESTARTS = 8;
+const RESTARTS = 6;
 const COUNT = 20;
 
 let primary: RunningPrimary | undefined;
@@ -85,7 +85,7 @@ describe('mirror restarting in a loop under client load', () => {
     const regressions: string[] = [];
     const exits: string[] = [];
     for (let restart = 0; restart < RESTARTS; restart++) {
-      await sleep(400 + Math.random() * 500);
+      await sleep(300 + Math.random() * 500);
       const running = mirror!;
       const before = await appliedSeq(mirrorUrl);
       const graceful = restart % 2 === 0;
@@ -129,7 +129,8 @@ describe('mirror restarting in a loop under client load', () => {
       other: 0,
       timeouts: 0,
     });
-    expect(stats.ok).toBeGreaterThan(500);
+    // Reads really ran while it was up (at least a few dozen per life of the process).
+    expect(stats.ok).toBeGreaterThan(20 * RESTARTS);
     expect(problems).toEqual([]);
     expect(stale).toEqual([]);
     expect(convergeMs).toBeLessThan(5_000);

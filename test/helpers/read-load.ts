@@ -68,7 +68,11 @@ export function startReadLoad(options: ReadLoadOptions): ReadLoad {
     } catch (err) {
       const name = (err as Error).name;
       if (name === 'TimeoutError' || name === 'AbortError') stats.timeouts++;
-      else stats.down++;
+      else {
+        stats.down++;
+        // A process that is down refuses at once: do not spin on it.
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
       return;
     }
     const where = `${target}/${pick.path} seq ${response.headers.get('x-metasync-seq')} proxied ${response.headers.get('x-metasync-proxied')}`;

@@ -112,10 +112,10 @@ function formatSeconds(ms: number): string {
 
 function assessLag(status: SyncStatus, appliedSeq: number, nowMs: number, limits: FreshnessLimits): Freshness {
   const lagSeq = Math.max(0, status.headSeq - appliedSeq);
-  const lagMs = status.behindSinceMs === undefined ? 0 : Math.max(0, nowMs - status.behindSinceMs);
+  const lagMs = status.behindSinceMs === undefined ? 0 : Math.max(0, Math.round(nowMs - status.behindSinceMs));
   const base = { lagSeq, lagMs };
   if (status.heardAtMs === undefined) return { ...base, fresh: false, reason: 'primary never heard from' };
-  const silentMs = nowMs - status.heardAtMs;
+  const silentMs = Math.round(nowMs - status.heardAtMs);
   if (silentMs > limits.maxLagMs) {
     return { ...base, fresh: false, reason: `primary silent for ${silentMs} ms (max ${limits.maxLagMs})${errorSuffix(status)}` };
   }
