@@ -15,7 +15,7 @@ import { syncObjectRoutes } from './routes/sync-objects.js';
 import { syncRoutes } from './routes/sync.js';
 
 export interface AppDeps {
-  core: Pick<PrimaryCore, 'publisher' | 'snapshots' | 'key' | 'keyRing'>;
+  core: Pick<PrimaryCore, 'publisher' | 'snapshots' | 'key' | 'keyRing' | 'objectGc'>;
   logger: Logger;
   /** Bearer tokens for the publish and admin API; empty disables both (unless `publishAuth` has a tokens file). */
   publishTokens: readonly string[];
@@ -71,7 +71,7 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
   });
   const notifier = createNotifier({ publisher: core.publisher, heartbeatMs: deps.heartbeatMs, log: logger });
   const registry = createMirrorRegistry({ journal: core.publisher.journal, isConnected: notifier.isConnected });
-  const metrics = createPrimaryMetrics({ publisher: core.publisher, connectedMirrors: notifier.connectedCount });
+  const metrics = createPrimaryMetrics({ publisher: core.publisher, connectedMirrors: notifier.connectedCount, objectGc: core.objectGc });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (isMetasyncError(err)) {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { formatIssues, metasyncError, parseListen, parseOptions, readSecret, type OptionSpec } from '@metasync/shared';
+import { OBJECT_GC_OPTIONS, OBJECT_GC_SCHEMA_SHAPE, objectGcConfig, type ObjectGcConfig } from './object-gc-options.js';
 import { PUBLISH_LIMIT_OPTIONS, PUBLISH_LIMIT_SCHEMA_SHAPE, publishLimitsConfig, type PublishLimitsConfig } from './publish-options.js';
 import { PRIMARY_S3_OPTIONS, PRIMARY_S3_SCHEMA_SHAPE, primaryS3Config, type PrimaryS3Config } from './s3-setup.js';
 
@@ -19,6 +20,7 @@ export const OPTION_SPECS = [
   { key: 'logLevel', flag: '--log-level <level>', env: 'METASYNC_LOG_LEVEL', description: 'fatal, error, warn, info, debug or trace', defaultValue: 'info' },
   ...PRIMARY_S3_OPTIONS,
   ...PUBLISH_LIMIT_OPTIONS,
+  ...OBJECT_GC_OPTIONS,
 ] as const satisfies readonly OptionSpec[];
 
 const positiveInt = z.string().regex(/^\d+$/, 'must be a positive integer').transform(Number).pipe(z.number().int().positive());
@@ -46,6 +48,7 @@ const rawSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   ...PRIMARY_S3_SCHEMA_SHAPE,
   ...PUBLISH_LIMIT_SCHEMA_SHAPE,
+  ...OBJECT_GC_SCHEMA_SHAPE,
 });
 
 export interface PrimaryConfig {
@@ -66,6 +69,8 @@ export interface PrimaryConfig {
   s3: PrimaryS3Config | undefined;
   /** Scoped tokens file and the publish/admin rate limits (publish-options.ts). */
   publishLimits: PublishLimitsConfig;
+  /** Local object store GC (object-gc-options.ts). */
+  objectGc: ObjectGcConfig;
 }
 
 export type LoadedConfig = { help: true; helpText: string } | { help: false; config: Readonly<PrimaryConfig> };
@@ -108,6 +113,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
       logLevel: raw.logLevel,
       s3: primaryS3Config(raw),
       publishLimits: publishLimitsConfig(raw),
+      objectGc: objectGcConfig(raw),
     }),
   };
 }

@@ -48,6 +48,7 @@ async function main(): Promise<void> {
     snapshotEveryGenerations: config.snapshotEvery,
     snapshotIntervalMs: config.snapshotIntervalMs,
     maxGenerationEntries: config.maxGenerationEntries,
+    objectGc: config.objectGc,
     log,
     ...(s3 === undefined ? {} : { beforeCommit: (generation) => s3.beforeCommit(generation) }),
     onFatal: (err) => {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { createLogger, sha256Hex } from '@metasync/shared';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createPrimaryMetrics } from '../src/metrics.js';
 import { createObjectGc, type ObjectGc, type ObjectGcOptions, type ObjectGcRun } from '../src/object-gc.js';
 import type { ObjectStore } from '../src/object-store.js';
 import { publish, startTestPrimary, type TestPrimary } from './primary-fixture.js';
@@ -210,5 +211,20 @@ describe('primary object GC', () => {
     expect((await run).deleted).toBe(1);
     await gc.close();
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('counts runs, deleted objects and freed bytes in Prometheus', async () => {
+    const p = await setUp(1);
+    for (const n of [1, 2]) await publish(p, P, version(n));
+    const gc = gcOf(p, { graceMs: 0 });
+    const metrics = createPrimaryMetrics({ publisher: p.core.publisher, connectedMirrors: () => 0, objectGc: gc });
+    await gc.runOnce();
+    const run = await gc.runOnce();
+    const text = await metrics.registry.metrics();
+    metrics.close();
+    expect(text).toMatch(/^metasync_object_gc_runs_total 2$/m);
+    expect(text).toMatch(/^metasync_object_gc_deleted_objects_total 1$/m);
+    expect(text).toContain(`metasync_object_gc_freed_bytes_total ${run.bytesFreed}`);
+    expect(run.bytesFreed).toBeGreaterThan(0);
   });
 });
