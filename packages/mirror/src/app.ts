@@ -38,7 +38,7 @@ export interface AppOptions {
 export function buildApp(options: AppOptions): FastifyInstance {
   const nowMs = options.nowMs ?? Date.now;
   const variantSizes = createVariantSizes(options.store);
-  const fastPath = createFastPath({ index: options.index, hotCache: options.hotCache, variantSizes });
+  const fastPath = createFastPath({ index: options.index, store: options.store, hotCache: options.hotCache, variantSizes });
   const app = Fastify({
     // Hot hits are answered before fastify (routes/fast-path.ts); everything else is routed as usual.
     serverFactory: (handler) =>
@@ -55,7 +55,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     routerOptions: { maxParamLength: 2048 },
   });
   const serveRepository = createRepositoryHandler({ ...options, variantSizes });
-  let fastReported = 0;
+  const fastReported = { ok: 0, notModified: 0, cacheHits: 0, cacheMisses: 0 };
   const drain = options.drain ?? createDrainState();
   registerAdminRoutes(app as unknown as FastifyInstance, {
     adminToken: options.admin?.adminToken,
@@ -97,12 +97,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
     options.metrics.headSeq.set(options.status.headSeq);
     options.metrics.appliedSeq.set(options.index.seq);
     // The fast path counts in a plain number (no label hashing per request); fold it in at scrape time.
-    const fastServed = fastPath.served();
-    if (fastServed > fastReported) {
-      options.metrics.cacheHits.inc(fastServed - fastReported);
-      options.metrics.responses.inc({ source: 'store', status: '200' }, fastServed - fastReported);
-      fastReported = fastServed;
-    }
+    const fast = fastPath.counts();
+    if (fast.ok > fastReported.ok) options.metrics.responses.inc({ source: 'store', status: '200' }, fast.ok - fastReported.ok);
+    if (fast.notModified > fastReported.notModified) options.metrics.responses.inc({ source: 'store', status: '304' }, fast.notModified - fastReported.notModified);
+    if (fast.cacheHits > fastReported.cacheHits) options.metrics.cacheHits.inc(fast.cacheHits - fastReported.cacheHits);
+    if (fast.cacheMisses > fastReported.cacheMisses) options.metrics.cacheMisses.inc(fast.cacheMisses - fastReported.cacheMisses);
+    Object.assign(fastReported, fast);
     await reply.header('cache-control', 'no-store').type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
   });
   app.route({ method: ['GET', 'HEAD'], url: '/*', handler: serveRepository });

@@ -1,8 +1,13 @@
 /**
- * A byte-budgeted LRU of object bodies, keyed by `<sha256><variant suffix>`.
+ * A byte-budgeted cache of object bodies, keyed by `<sha256><variant suffix>`.
  * Keys are content addresses, so an entry is never stale: a new generation
- * simply stops asking for old keys and they age out. A Map keeps insertion
- * order, so "touch" = delete + set and the oldest key is the first one.
+ * simply stops asking for old keys and they age out.
+ *
+ * Eviction is CLOCK (second chance), an LRU approximation whose hit costs one
+ * Map lookup and a flag write: a hit on the serving hot path must not reorder
+ * a 100k-entry Map. The Map's insertion order is the clock hand's sweep: the
+ * oldest entry is evicted unless it was read since it last came round, in
+ * which case it moves to the back with its flag cleared.
  */
 export interface HotCache {
   get(key: string): Buffer | undefined;
@@ -13,33 +18,47 @@ export interface HotCache {
   readonly size: number;
 }
 
+interface Slot {
+  body: Buffer;
+  referenced: boolean;
+}
+
 export function createHotCache(budgetBytes: number): HotCache {
-  const entries = new Map<string, Buffer>();
+  const entries = new Map<string, Slot>();
   let bytes = 0;
   const maxEntryBytes = Math.floor(budgetBytes / 8);
+
+  function evict(): void {
+    for (const [key, slot] of entries) {
+      if (bytes <= budgetBytes) return;
+      entries.delete(key);
+      if (slot.referenced) {
+        // Second chance; a moved entry comes round again at the end of this sweep, then unflagged.
+        slot.referenced = false;
+        entries.set(key, slot);
+      } else {
+        bytes -= slot.body.length;
+      }
+    }
+  }
+
   return {
     get(key) {
-      const body = entries.get(key);
-      if (body !== undefined) {
-        entries.delete(key);
-        entries.set(key, body);
-      }
-      return body;
+      const slot = entries.get(key);
+      if (slot === undefined) return undefined;
+      slot.referenced = true;
+      return slot.body;
     },
     set(key, body) {
       if (body.length > maxEntryBytes) return;
       const old = entries.get(key);
       if (old !== undefined) {
-        bytes -= old.length;
+        bytes -= old.body.length;
         entries.delete(key);
       }
-      entries.set(key, body);
+      entries.set(key, { body, referenced: false });
       bytes += body.length;
-      for (const [oldest, oldBody] of entries) {
-        if (bytes <= budgetBytes) break;
-        entries.delete(oldest);
-        bytes -= oldBody.length;
-      }
+      if (bytes > budgetBytes) evict();
     },
     admits: (size) => size <= maxEntryBytes,
     get bytes() {

@@ -217,7 +217,7 @@ describe('mirror serving', () => {
     const head = await get('/p2/acme/foo.json', 'HEAD');
     expect(head.headers.get('etag')).toBe(cold.headers.get('etag'));
     const metrics = (await mirror.app.inject({ url: '/metrics' })).body;
-    expect(metrics).toMatch(/^metasync_mirror_hot_cache_hits_total [2-9]/m);
+    expect(metrics).toMatch(/^metasync_mirror_hot_cache_hits_total [1-9]/m);
     // A new generation changes the entry: the hot path must follow it at once.
     primary.publish({ 'p2/acme/foo.json': '{"v":"next"}' });
     for (let i = 0; i < 500 && mirror.log.state.seq < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));

@@ -1,101 +1,269 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
-import { HEADERS, cacheControlFor, chooseEncoding, contentTypeFor, etagFor, formatHttpDate, isRepoPath, type ContentEncoding } from '@metasync/shared';
+import { HEADERS, cacheControlFor, chooseEncoding, contentTypeFor, etagFor, formatHttpDate, isNotModified, isRepoPath, type ContentEncoding } from '@metasync/shared';
 import type { HotCache } from '../hot-cache.js';
 import type { IndexEntry, IndexState } from '../index-state.js';
-import { VARIANT_SUFFIX } from '../store.js';
+import { VARIANT_SUFFIX, type ObjectStore } from '../store.js';
 import type { VariantSizes } from './variant-sizes.js';
 
 /**
  * The hot path of a mirror, in front of fastify: a GET/HEAD of a plain
- * repository path whose entry is in the index and whose chosen variant is in
- * the hot cache is answered straight from node's http server with headers
- * prebuilt once per index entry. Everything else (conditional requests, disk
- * reads, proxy fallback, odd URLs, health, metrics) returns false and goes to
- * fastify, which then fills the hot cache for the next request.
+ * repository path that is in the index is answered straight from node's http
+ * server, with headers prebuilt once per index entry, from the hot cache or,
+ * on a miss, by a synchronous read of the (small) object file. Everything else
+ * (proxy fallback, odd URLs, large objects, health, metrics, any read error)
+ * returns false and goes to fastify, which answers with the same headers.
  *
- * Why: the serve benchmark compares with nginx `gzip_static`; fastify's
- * per-request routing, hooks and reply object cost about as much as the rest
- * of the response together. Semantics are identical to routes/repository.ts
- * (same shared helpers, same headers), and the entry is still resolved once.
+ *   request --plain URL, GET/HEAD, entry in index?--no--> fastify
+ *       | yes: entry resolved ONCE, no await until the response is written
+ *       v
+ *   304 when If-None-Match / If-Modified-Since match
+ *   HEAD: headers only (variant sizes: one stat per variant, once per object)
+ *   GET: the best variant the client accepts: hot cache, else read from disk
+ *        (open, fstat, read, close; ENOENT = no such variant) -> hot cache
+ *
+ * Why synchronous reads: the serve benchmark compares with nginx, which also
+ * reads files with blocking calls in its worker. For a page-cached object of a
+ * few KiB, open+read+close costs a few microseconds, while the async route
+ * (four thread-pool round trips, promises, fastify's reply) costs ten times
+ * that in CPU. The block is bounded by MAX_SYNC_READ_BYTES.
+ *
+ * Invariant 3 holds more strictly here than in the route: nothing yields
+ * between resolving the entry and writing the whole response.
  */
 export interface FastPathOptions {
   index: IndexState;
+  store: ObjectStore;
   hotCache: HotCache;
   variantSizes: VariantSizes;
 }
 
+/** Responses answered here; the metrics endpoint folds them in at scrape time (no label hashing per request). */
+export interface FastPathCounts {
+  ok: number;
+  notModified: number;
+  cacheHits: number;
+  cacheMisses: number;
+}
+
 export interface FastPath {
   tryServe(req: IncomingMessage, res: ServerResponse): boolean;
-  /** Responses answered here (metrics read it at scrape time). */
-  served(): number;
+  counts(): Readonly<FastPathCounts>;
 }
 
 /** Only URLs built from repository-path characters, without a query: anything else takes the careful route. */
 const PLAIN_URL = /^\/[A-Za-z0-9_~@+$=-][A-Za-z0-9_.~@+$=/-]*$/;
-const MAX_ENCODING_CHOICES = 256;
+const MAX_ACCEPT_CHOICES = 256;
+/** Larger bodies are read asynchronously (or streamed) by fastify: a sync read must stay short. */
+export const MAX_SYNC_READ_BYTES = 1024 * 1024;
+
+/** What one index entry's responses share, built on its first request (entries are immutable). */
+interface EntryResponses {
+  /** isRepoPath(path), checked once. */
+  servable: boolean;
+  /** `<store>/ab/<rest>`: a variant's file is this plus its suffix. */
+  file: string;
+  etag: string;
+  /** etag, last-modified, cache-control, vary (the headers of a 304). */
+  validators: OutgoingHttpHeader[];
+  contentType: string;
+  /** Full 200 header lists per encoding, with the length and seq they were built for. */
+  ok: Partial<Record<ContentEncoding, { seq: number; length: number; headers: OutgoingHttpHeader[] }>>;
+  notModified?: { seq: number; headers: OutgoingHttpHeader[] };
+}
+
+interface RequestHeaders {
+  acceptEncoding: string | undefined;
+  ifNoneMatch: string | undefined;
+  ifModifiedSince: string | undefined;
+}
 
 export function createFastPath(options: FastPathOptions): FastPath {
-  const { index, hotCache, variantSizes } = options;
-  const prebuilt = new WeakMap<IndexEntry, Partial<Record<ContentEncoding, OutgoingHttpHeader[]>>>();
-  const encodingChoices = new Map<string, ContentEncoding>();
-  let served = 0;
-  let seqNumber = -1;
-  let seqText = '';
+  const { index, store, hotCache, variantSizes } = options;
+  const responses = new WeakMap<IndexEntry, EntryResponses>();
+  /** Accept-Encoding value -> the encodings it takes, best first (always ending in identity). */
+  const acceptChoices = new Map<string, readonly ContentEncoding[]>();
+  const counts: FastPathCounts = { ok: 0, notModified: 0, cacheHits: 0, cacheMisses: 0 };
 
-  function headersFor(path: string, entry: IndexEntry, encoding: ContentEncoding, length: number): OutgoingHttpHeader[] {
-    let perEntry = prebuilt.get(entry);
-    if (perEntry === undefined) prebuilt.set(entry, (perEntry = {}));
-    let headers = perEntry[encoding];
-    if (headers === undefined) {
-      headers = [
-        'etag', etagFor(entry.sha256),
-        'last-modified', formatHttpDate(entry.mtime),
-        'cache-control', cacheControlFor(path),
-        'vary', 'Accept-Encoding',
-        'content-type', contentTypeFor(path),
-        'content-length', String(length),
-        ...(encoding === 'identity' ? [] : ['content-encoding', encoding]),
-      ];
-      perEntry[encoding] = headers;
+  function responsesOf(path: string, entry: IndexEntry): EntryResponses {
+    let found = responses.get(entry);
+    if (found === undefined) {
+      const etag = etagFor(entry.sha256);
+      found = {
+        servable: isRepoPath(path),
+        file: store.pathOf(entry.sha256),
+        etag,
+        validators: ['etag', etag, 'last-modified', formatHttpDate(entry.mtime), 'cache-control', cacheControlFor(path), 'vary', 'Accept-Encoding'],
+        contentType: contentTypeFor(path),
+        ok: {},
+      };
+      responses.set(entry, found);
     }
-    return headers;
+    return found;
   }
 
-  function encodingFor(accept: string | undefined, available: readonly ContentEncoding[]): ContentEncoding {
-    const key = `${available.join(',')}|${accept ?? ''}`;
-    let encoding = encodingChoices.get(key);
-    if (encoding === undefined) {
-      encoding = chooseEncoding(accept, available);
-      if (encodingChoices.size >= MAX_ENCODING_CHOICES) encodingChoices.clear();
-      encodingChoices.set(key, encoding);
+  function okHeaders(found: EntryResponses, encoding: ContentEncoding, length: number): OutgoingHttpHeader[] {
+    let built = found.ok[encoding];
+    if (built === undefined || built.seq !== index.seq || built.length !== length) {
+      const headers = [...found.validators, 'content-type', found.contentType, 'content-length', String(length)];
+      if (encoding !== 'identity') headers.push('content-encoding', encoding);
+      headers.push(HEADERS.seq, String(index.seq));
+      built = { seq: index.seq, length, headers };
+      found.ok[encoding] = built;
     }
-    return encoding;
+    return built.headers;
+  }
+
+  function notModifiedHeaders(found: EntryResponses): OutgoingHttpHeader[] {
+    if (found.notModified === undefined || found.notModified.seq !== index.seq) {
+      found.notModified = { seq: index.seq, headers: [...found.validators, HEADERS.seq, String(index.seq)] };
+    }
+    return found.notModified.headers;
+  }
+
+  function acceptedEncodings(accept: string | undefined): readonly ContentEncoding[] {
+    const key = accept ?? '';
+    let choices = acceptChoices.get(key);
+    if (choices === undefined) {
+      // chooseEncoding's own order (br, gzip, identity), so a first found variant is its answer.
+      choices = [...(['br', 'gzip'] as const).filter((encoding) => chooseEncoding(accept, [encoding]) === encoding), 'identity'];
+      if (acceptChoices.size >= MAX_ACCEPT_CHOICES) acceptChoices.clear();
+      acceptChoices.set(key, choices);
+    }
+    return choices;
+  }
+
+  /** The best accepted variant and its bytes, from memory or disk; undefined sends the request to fastify. */
+  function bodyOf(entry: IndexEntry, found: EntryResponses, accept: string | undefined): { encoding: ContentEncoding; body: Buffer } | undefined {
+    const known = variantSizes.known(entry.sha256);
+    for (const encoding of acceptedEncodings(accept)) {
+      // Variants whose absence is known are skipped; unknown ones are tried on disk (ENOENT = absent).
+      if (known !== undefined && encoding !== 'identity' && known.sizes[encoding] === undefined) continue;
+      const key = entry.sha256 + VARIANT_SUFFIX[encoding];
+      const cached = hotCache.get(key);
+      if (cached !== undefined) {
+        counts.cacheHits++;
+        return { encoding, body: cached };
+      }
+      const read = readWholeSync(found.file + VARIANT_SUFFIX[encoding]);
+      if (read === 'absent') {
+        if (encoding === 'identity') return undefined;
+        // Learn which variants exist (one stat each), so later requests skip the missing one.
+        variantSizes.loadSync(entry);
+        continue;
+      }
+      if (read === undefined || (encoding === 'identity' && read.length !== entry.size)) return undefined;
+      counts.cacheMisses++;
+      if (hotCache.admits(read.length)) hotCache.set(key, read);
+      return { encoding, body: read };
+    }
+    return undefined;
   }
 
   return {
-    served: () => served,
+    counts: () => counts,
     tryServe(req, res) {
       const method = req.method;
       if (method !== 'GET' && method !== 'HEAD') return false;
       const url = req.url ?? '';
       if (!PLAIN_URL.test(url)) return false;
-      if (req.headers['if-none-match'] !== undefined || req.headers['if-modified-since'] !== undefined) return false;
       const path = url.slice(1);
       const entry = index.paths.get(path);
-      if (entry === undefined || !isRepoPath(path)) return false;
-      const sizes = variantSizes.known(entry.sha256);
-      if (sizes === undefined) return false;
-      const encoding = encodingFor(req.headers['accept-encoding'], sizes.available);
-      const body = hotCache.get(entry.sha256 + VARIANT_SUFFIX[encoding]);
-      if (body === undefined) return false;
-      if (index.seq !== seqNumber) {
-        seqNumber = index.seq;
-        seqText = String(seqNumber);
+      if (entry === undefined) return false;
+      const found = responsesOf(path, entry);
+      if (!found.servable) return false;
+      const headers = requestHeaders(req.rawHeaders);
+      if (headers === undefined) return false;
+      if (
+        (headers.ifNoneMatch !== undefined || headers.ifModifiedSince !== undefined) &&
+        isNotModified({ 'if-none-match': headers.ifNoneMatch, 'if-modified-since': headers.ifModifiedSince }, { etag: found.etag, lastModifiedMs: entry.mtime })
+      ) {
+        res.writeHead(304, notModifiedHeaders(found));
+        res.end();
+        counts.notModified++;
+        return true;
       }
-      res.writeHead(200, [...headersFor(path, entry, encoding, body.length), HEADERS.seq, seqText]);
-      res.end(method === 'HEAD' ? undefined : body);
-      served++;
+      if (method === 'HEAD') {
+        const sizes = variantSizes.known(entry.sha256) ?? variantSizes.loadSync(entry);
+        if (sizes === undefined) return false;
+        const encoding = chooseEncoding(headers.acceptEncoding, sizes.available);
+        res.writeHead(200, okHeaders(found, encoding, sizes.sizes[encoding] ?? entry.size));
+        res.end();
+        counts.ok++;
+        return true;
+      }
+      const chosen = bodyOf(entry, found, headers.acceptEncoding);
+      if (chosen === undefined) return false;
+      res.writeHead(200, okHeaders(found, chosen.encoding, chosen.body.length));
+      res.end(chosen.body);
+      counts.ok++;
       return true;
     },
   };
+}
+
+/**
+ * The three request headers the answer depends on, read from the raw list
+ * (building `req.headers` would copy every header). A repeated one returns
+ * undefined: node would merge it, so the careful route answers that request.
+ */
+function requestHeaders(raw: readonly string[]): RequestHeaders | undefined {
+  const found: RequestHeaders = { acceptEncoding: undefined, ifNoneMatch: undefined, ifModifiedSince: undefined };
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const length = name.length;
+    if (length !== 15 && length !== 13 && length !== 17) continue;
+    const lower = name.toLowerCase();
+    if (lower === 'accept-encoding') {
+      if (found.acceptEncoding !== undefined) return undefined;
+      found.acceptEncoding = raw[i + 1];
+    } else if (lower === 'if-none-match') {
+      if (found.ifNoneMatch !== undefined) return undefined;
+      found.ifNoneMatch = raw[i + 1];
+    } else if (lower === 'if-modified-since') {
+      if (found.ifModifiedSince !== undefined) return undefined;
+      found.ifModifiedSince = raw[i + 1];
+    }
+  }
+  return found;
+}
+
+/**
+ * A whole object file: 'absent' when it does not exist (a variant the object
+ * lacks), undefined when it cannot be served from here (larger than the cap,
+ * shorter than its size, EMFILE...): the careful route then reads it again and
+ * reports what it finds. Objects are immutable, so fstat's size is the file.
+ */
+function readWholeSync(file: string): Buffer | 'absent' | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return 'absent';
+    if (errnoOf(err) !== undefined) return undefined;
+    throw err;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size > MAX_SYNC_READ_BYTES) return undefined;
+    // Not from the shared pool: a cached slice would keep a whole 8 KiB pool slab alive.
+    const body = Buffer.allocUnsafeSlow(size);
+    let filled = 0;
+    while (filled < size) {
+      const read = readSync(fd, body, filled, size - filled, filled);
+      if (read === 0) return undefined;
+      filled += read;
+    }
+    return body;
+  } catch (err) {
+    if (errnoOf(err) !== undefined) return undefined;
+    throw err;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function errnoOf(err: unknown): string | undefined {
+  const code = err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
+  return typeof code === 'string' ? code : undefined;
 }

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import type { ContentEncoding } from '@metasync/shared';
 import type { IndexEntry } from '../index-state.js';
 import { variantsOf, type ObjectStore, type Variant } from '../store.js';
@@ -10,32 +11,47 @@ import { variantsOf, type ObjectStore, type Variant } from '../store.js';
 export interface ObjectSizes {
   sizes: Partial<Record<Variant, number>>;
   /** Compressed variants present, best first, for chooseEncoding. */
-  available: ContentEncoding[];
+  available: readonly ContentEncoding[];
 }
 
 export interface VariantSizes {
   known(sha256: string): ObjectSizes | undefined;
   load(entry: IndexEntry): Promise<ObjectSizes>;
+  /** The same with synchronous stats (the fast path never yields); undefined when a stat fails. */
+  loadSync(entry: IndexEntry): ObjectSizes | undefined;
 }
 
 const MAX_KNOWN = 500_000;
 
 export function createVariantSizes(store: ObjectStore): VariantSizes {
   const known = new Map<string, ObjectSizes>();
+  function remember(entry: IndexEntry, variants: { gzipSize?: number | undefined; brSize?: number | undefined }): ObjectSizes {
+    const sizes: Partial<Record<Variant, number>> = { identity: entry.size };
+    if (variants.brSize !== undefined) sizes.br = variants.brSize;
+    if (variants.gzipSize !== undefined) sizes.gzip = variants.gzipSize;
+    const found = { sizes, available: AVAILABLE[(sizes.br === undefined ? 0 : 2) + (sizes.gzip === undefined ? 0 : 1)] ?? [] };
+    if (known.size >= MAX_KNOWN) known.clear();
+    known.set(entry.sha256, found);
+    return found;
+  }
   return {
     known: (sha256) => known.get(sha256),
     async load(entry) {
-      let found = known.get(entry.sha256);
-      if (found === undefined) {
-        const variants = await variantsOf(store, entry.sha256);
-        const sizes: Partial<Record<Variant, number>> = { identity: entry.size };
-        if (variants.brSize !== undefined) sizes.br = variants.brSize;
-        if (variants.gzipSize !== undefined) sizes.gzip = variants.gzipSize;
-        found = { sizes, available: (['br', 'gzip'] as const).filter((v) => sizes[v] !== undefined) };
-        if (known.size >= MAX_KNOWN) known.clear();
-        known.set(entry.sha256, found);
+      return known.get(entry.sha256) ?? remember(entry, await variantsOf(store, entry.sha256));
+    },
+    loadSync(entry) {
+      try {
+        const gzip = statSync(store.pathOf(entry.sha256, 'gzip'), { throwIfNoEntry: false });
+        const br = statSync(store.pathOf(entry.sha256, 'br'), { throwIfNoEntry: false });
+        return remember(entry, { gzipSize: gzip?.size, brSize: br?.size });
+      } catch (err) {
+        // The careful route stats again and reports the error.
+        if (err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string') return undefined;
+        throw err;
       }
-      return found;
     },
   };
 }
+
+/** The four possible lists, shared by every object (best first): indexed by br * 2 + gzip. */
+const AVAILABLE: readonly (readonly ContentEncoding[])[] = [[], ['gzip'], ['br'], ['br', 'gzip']];
