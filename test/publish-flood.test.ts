@@ -1,9 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDaemon, type Daemon } from './helpers/daemon.js';
+import { BINS, startDaemon, type Daemon } from './helpers/daemon.js';
 import { waitFor } from './helpers/wait-for.js';
 
 /**
@@ -106,13 +107,9 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'metasync-flood-'));
   const tokensFile = join(root, 'tokens.json');
   await writeFile(tokensFile, JSON.stringify({ tokens: [] }));
-  const created = await import('../packages/primary/src/token-cli.js').then(async ({ runTokenCommand }) => {
-    const out: string[] = [];
-    const code = await runTokenCommand(['create', '--tokens-file', tokensFile, '--id', 'ci-acme', '--vendor', 'acme'], {}, { stdout: (t) => out.push(t), stderr: () => undefined, nowMs: Date.now });
-    return { code, secret: out.join('').trim() };
-  });
-  expect(created.code).toBe(0);
-  scopedSecret = created.secret;
+  // The operator's way: the built binary prints the new secret once on stdout.
+  scopedSecret = execFileSync(process.execPath, [BINS.primary, 'token', 'create', '--tokens-file', tokensFile, '--id', 'ci-acme', '--vendor', 'acme'], { encoding: 'utf8' }).trim();
+  expect(scopedSecret).toMatch(/^mst_/);
   primary = await startDaemon({
     bin: 'primary',
     args: ['--data', join(root, 'primary'), '--listen', '127.0.0.1:0', '--heartbeat-ms', '1000', '--tokens-file', tokensFile, '--publish-rate-limit', String(PUBLISH_LIMIT)],
