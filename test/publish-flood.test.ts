@@ -166,8 +166,10 @@ describe('a flood of publish requests', () => {
     // The mirror kept serving every request, at about its normal latency, and stayed fresh.
     expect([...during.statuses.keys()]).toEqual([200]);
     expect(during.latenciesMs.length).toBeGreaterThan(baseline.latenciesMs.length / 4);
-    expect(summary.during.p50).toBeLessThan(Math.max(5, 3 * summary.baseline.p50));
-    expect(summary.during.p99).toBeLessThan(Math.max(50, 5 * summary.baseline.p99));
+    // Floors absorb the noise of a shared 2-core CI box (other test files run beside this one); a mirror
+    // stalled by the flood (serving blocked behind applies, or starved) still fails them.
+    expect(summary.during.p50).toBeLessThan(Math.max(20, 4 * summary.baseline.p50));
+    expect(summary.during.p99).toBeLessThan(Math.max(250, 5 * summary.baseline.p99));
     expect(fresh.status).toBe(200);
   }, 30_000);
 });
