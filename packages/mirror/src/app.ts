@@ -1,8 +1,8 @@
-import { createServer } from 'node:http';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import { isMetasyncError, landingPageText, type Logger } from '@metasync/shared';
+import { createLimitedHttpServer, isMetasyncError, landingPageText, type HttpServerLimits, type Logger } from '@metasync/shared';
 import { assessFreshness, createDrainState, type DrainState, type FreshnessLimits, type SyncStatus } from './health.js';
 import type { HotCache } from './hot-cache.js';
+import { MIRROR_HTTP_LIMITS } from './http-limits.js';
 import type { IndexState } from './index-state.js';
 import type { MirrorMetrics } from './metrics.js';
 import type { Proxy } from './proxy.js';
@@ -27,6 +27,8 @@ export interface AppOptions {
   drain?: DrainState;
   /** `POST /admin/drain` (routes/admin.ts); without it (or without a token) the route answers 404. */
   admin?: Pick<AdminRouteOptions, 'adminToken' | 'mirrorId' | 'withdrawFromDns'>;
+  /** What the server tolerates from clients (timeouts, header size, connections); default MIRROR_HTTP_LIMITS. */
+  httpLimits?: HttpServerLimits;
 }
 
 /**
@@ -42,8 +44,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const app = Fastify({
     // Hot hits are answered before fastify (routes/fast-path.ts); everything else is routed as usual.
     serverFactory: (handler) =>
-      createServer((req, res) => {
-        if (!fastPath.tryServe(req, res)) handler(req, res);
+      createLimitedHttpServer({
+        limits: options.httpLimits ?? MIRROR_HTTP_LIMITS,
+        logger: options.logger,
+        handler: (req, res) => {
+          if (!fastPath.tryServe(req, res)) handler(req, res);
+        },
       }),
     loggerInstance: options.logger,
     // Per-request logs would cost more than serving a hot file; metrics count responses instead.

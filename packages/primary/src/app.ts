@@ -1,5 +1,6 @@
-import { isMetasyncError, landingPageText, type Logger } from '@metasync/shared';
+import { createLimitedHttpServer, isMetasyncError, landingPageText, type HttpServerLimits, type Logger } from '@metasync/shared';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import { PRIMARY_HTTP_LIMITS } from './http-limits.js';
 import { createPrimaryMetrics } from './metrics.js';
 import { createMirrorRegistry, type MirrorRegistry } from './mirror-registry.js';
 import { createNotifier, type Notifier } from './notifier.js';
@@ -25,6 +26,8 @@ export interface AppDeps {
   /** Publish and admin rate limits; default DEFAULT_RATE_LIMITS. */
   rateLimits?: RateLimitConfig;
   heartbeatMs: number;
+  /** What the server tolerates from clients (timeouts, header size, connections); default PRIMARY_HTTP_LIMITS. */
+  httpLimits?: HttpServerLimits;
   /** A mirror more than this behind shows as unhealthy on the status page. */
   statusStaleAfterMs?: number;
   now?: () => number;
@@ -52,6 +55,8 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
   const now = deps.now ?? Date.now;
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
+    // Timeouts, header size and connection cap are set on the node server itself (shared http-limits.ts).
+    serverFactory: (handler) => createLimitedHttpServer({ limits: deps.httpLimits ?? PRIMARY_HTTP_LIMITS, logger, handler }),
     // Per-request logs would dominate serving cost; errors are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.maxBodyBytes,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { formatIssues, metasyncError, parseListen, parseOptions, readSecret, type OptionSpec } from '@metasync/shared';
+import { formatIssues, HTTP_LIMITS_SCHEMA_SHAPE, httpLimitOptions, metasyncError, parseListen, parseOptions, pickHttpLimits, readSecret, type HttpServerLimits, type OptionSpec } from '@metasync/shared';
+import { PRIMARY_HTTP_LIMITS } from './http-limits.js';
 import { OBJECT_GC_OPTIONS, OBJECT_GC_SCHEMA_SHAPE, objectGcConfig, type ObjectGcConfig } from './object-gc-options.js';
 import { PUBLISH_LIMIT_OPTIONS, PUBLISH_LIMIT_SCHEMA_SHAPE, publishLimitsConfig, type PublishLimitsConfig } from './publish-options.js';
 import { PRIMARY_S3_OPTIONS, PRIMARY_S3_SCHEMA_SHAPE, primaryS3Config, type PrimaryS3Config } from './s3-setup.js';
@@ -19,6 +20,7 @@ export const OPTION_SPECS = [
   { key: 'heartbeatMs', flag: '--heartbeat-ms <ms>', env: 'METASYNC_HEARTBEAT_MS', description: 'SSE heartbeat comment interval on the events stream', defaultValue: '15000' },
   { key: 'logLevel', flag: '--log-level <level>', env: 'METASYNC_LOG_LEVEL', description: 'fatal, error, warn, info, debug or trace', defaultValue: 'info' },
   ...PRIMARY_S3_OPTIONS,
+  ...httpLimitOptions(PRIMARY_HTTP_LIMITS),
   ...PUBLISH_LIMIT_OPTIONS,
   ...OBJECT_GC_OPTIONS,
 ] as const satisfies readonly OptionSpec[];
@@ -47,6 +49,7 @@ const rawSchema = z.object({
   heartbeatMs: positiveInt,
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   ...PRIMARY_S3_SCHEMA_SHAPE,
+  ...HTTP_LIMITS_SCHEMA_SHAPE,
   ...PUBLISH_LIMIT_SCHEMA_SHAPE,
   ...OBJECT_GC_SCHEMA_SHAPE,
 });
@@ -67,6 +70,8 @@ export interface PrimaryConfig {
   logLevel: string;
   /** S3 write-through; undefined without --s3-bucket. */
   s3: PrimaryS3Config | undefined;
+  /** What the HTTP server tolerates from clients (timeouts, header size, connections). */
+  httpLimits: HttpServerLimits;
   /** Scoped tokens file and the publish/admin rate limits (publish-options.ts). */
   publishLimits: PublishLimitsConfig;
   /** Local object store GC (object-gc-options.ts). */
@@ -112,6 +117,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
       heartbeatMs: raw.heartbeatMs,
       logLevel: raw.logLevel,
       s3: primaryS3Config(raw),
+      httpLimits: Object.freeze(pickHttpLimits(raw)),
       publishLimits: publishLimitsConfig(raw),
       objectGc: objectGcConfig(raw),
     }),

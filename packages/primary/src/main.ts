@@ -66,6 +66,7 @@ async function main(): Promise<void> {
     publishAuth,
     rateLimits: config.publishLimits.rateLimits,
     heartbeatMs: config.heartbeatMs,
+    httpLimits: config.httpLimits,
   });
   if (!publishAuth.enabled()) log.info('no publish token configured: publish API disabled');
   // Reconciles the tree against the manifest before resolving, so listening means "caught up with --source".

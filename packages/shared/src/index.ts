@@ -12,3 +12,4 @@ export * from './cli-options.js';
 export * from './s3-layout.js';
 export * from './s3-retry.js';
 export * from './landing-page.js';
+export * from './http-limits.js';

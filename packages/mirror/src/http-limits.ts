@@ -1,0 +1,25 @@
+import type { HttpServerLimits } from '@metasync/shared';
+
+/**
+ * Defaults for what the mirror tolerates from its clients (flags in config.ts,
+ * mechanics in shared http-limits.ts). Its clients are Composer runs: up to 12
+ * parallel keep-alive connections each, sending a few hundred bytes of headers
+ * in one packet and never a body. None of these limits comes near that:
+ */
+export const MIRROR_HTTP_LIMITS: HttpServerLimits = {
+  // Composer's headers arrive in one segment; 10 s is long enough for a lossy mobile link and
+  // short enough that a slowloris socket is gone before it matters.
+  headersTimeoutMs: 10_000,
+  // GET/HEAD have no body, so this only backs up the headers timeout (and bounds POST /admin/drain).
+  requestTimeoutMs: 30_000,
+  // Composer reuses its connections within one run, where gaps are sub-second; an idle socket
+  // costs ~12 KiB here, so holding one longer than 10 s buys nothing.
+  keepAliveTimeoutMs: 10_000,
+  // Node's default. Composer sends under 1 KiB (even with an Authorization header).
+  maxHeaderBytes: 16 * 1024,
+  // ~12 KiB per idle connection (measured): 10,000 is ~120 MB at worst, ~830 Composer runs at
+  // 12 connections each, and well below the 65,536 open files the systemd unit allows.
+  maxConnections: 10_000,
+  // A Composer run makes hundreds of requests on one connection; closing it early only costs handshakes.
+  maxRequestsPerSocket: 0,
+};

@@ -1,0 +1,154 @@
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { z } from 'zod';
+import type { OptionSpec } from './cli-options.js';
+import type { Logger } from './logger.js';
+
+/**
+ * What a daemon's HTTP server tolerates from its clients (hostile or merely slow).
+ * Node enforces all of them before a request reaches fastify:
+ *
+ *   accept ──> maxConnections reached? ──yes──> socket closed at once, no response ('drop')
+ *     │
+ *   headers ── not complete within headersTimeoutMs (slowloris) ──> 408, closed
+ *     │        larger than maxHeaderBytes ──> 431, closed
+ *   body ───── request not fully received within requestTimeoutMs ──> 408, closed
+ *     │
+ *   response ─ then idle keep-alive: closed after keepAliveTimeoutMs (Node adds ~1 s)
+ *
+ * Node checks the two request timeouts every `connectionsCheckingInterval`
+ * (30 s by default, which would let a slowloris hold a socket 30 s past its
+ * limit); we check at most every second, a walk over the open sockets only.
+ */
+export interface HttpServerLimits {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxHeaderBytes: number;
+  maxConnections: number;
+  /** 0: unlimited. */
+  maxRequestsPerSocket: number;
+}
+
+/** The option table rows for one daemon, with that daemon's defaults (spread into its OPTIONS). */
+export function httpLimitOptions(defaults: HttpServerLimits): OptionSpec[] {
+  return [
+    {
+      key: 'httpHeadersTimeoutMs',
+      flag: '--http-headers-timeout-ms <ms>',
+      env: 'METASYNC_HTTP_HEADERS_TIMEOUT_MS',
+      description: 'a client must send its complete request headers within this (slowloris guard; 408 and close; the request timeout bounds it too)',
+      defaultValue: String(defaults.headersTimeoutMs),
+    },
+    {
+      key: 'httpRequestTimeoutMs',
+      flag: '--http-request-timeout-ms <ms>',
+      env: 'METASYNC_HTTP_REQUEST_TIMEOUT_MS',
+      description: 'a client must send its whole request, body included, within this (trickled bodies; 408 and close)',
+      defaultValue: String(defaults.requestTimeoutMs),
+    },
+    {
+      key: 'httpKeepAliveTimeoutMs',
+      flag: '--http-keep-alive-timeout-ms <ms>',
+      env: 'METASYNC_HTTP_KEEP_ALIVE_TIMEOUT_MS',
+      description: 'an idle keep-alive connection is closed after this (Node adds about 1 s)',
+      defaultValue: String(defaults.keepAliveTimeoutMs),
+    },
+    {
+      key: 'httpMaxHeaderBytes',
+      flag: '--http-max-header-bytes <bytes>',
+      env: 'METASYNC_HTTP_MAX_HEADER_BYTES',
+      description: 'largest request line plus headers (431 and close beyond)',
+      defaultValue: String(defaults.maxHeaderBytes),
+    },
+    {
+      key: 'httpMaxConnections',
+      flag: '--http-max-connections <n>',
+      env: 'METASYNC_HTTP_MAX_CONNECTIONS',
+      description: 'open client connections; beyond it a new connection is closed at once, without a response (keep it below the open-files limit)',
+      defaultValue: String(defaults.maxConnections),
+    },
+    {
+      key: 'httpMaxRequestsPerSocket',
+      flag: '--http-max-requests-per-socket <n>',
+      env: 'METASYNC_HTTP_MAX_REQUESTS_PER_SOCKET',
+      description: 'requests served on one keep-alive connection before it is closed (0: unlimited)',
+      defaultValue: String(defaults.maxRequestsPerSocket),
+    },
+  ];
+}
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** zod fields for the rows of `httpLimitOptions` (spread into the daemon's schema). */
+export const HTTP_LIMITS_SCHEMA_SHAPE = {
+  httpHeadersTimeoutMs: int(100, 3_600_000),
+  httpRequestTimeoutMs: int(100, 3_600_000),
+  httpKeepAliveTimeoutMs: int(100, 3_600_000),
+  // Node's parser needs room for a request line and Host; 1 MiB is far past anything legitimate.
+  httpMaxHeaderBytes: int(1024, 1024 * 1024),
+  httpMaxConnections: int(1, 1_000_000),
+  httpMaxRequestsPerSocket: int(0, 1_000_000),
+} as const;
+
+/** The parsed rows of `httpLimitOptions`, as they sit in a daemon's config. */
+export interface RawHttpLimits {
+  httpHeadersTimeoutMs: number;
+  httpRequestTimeoutMs: number;
+  httpKeepAliveTimeoutMs: number;
+  httpMaxHeaderBytes: number;
+  httpMaxConnections: number;
+  httpMaxRequestsPerSocket: number;
+}
+
+/** The limits out of a parsed config holding the rows of `httpLimitOptions`. */
+export function pickHttpLimits(raw: RawHttpLimits): HttpServerLimits {
+  return {
+    headersTimeoutMs: raw.httpHeadersTimeoutMs,
+    requestTimeoutMs: raw.httpRequestTimeoutMs,
+    keepAliveTimeoutMs: raw.httpKeepAliveTimeoutMs,
+    maxHeaderBytes: raw.httpMaxHeaderBytes,
+    maxConnections: raw.httpMaxConnections,
+    maxRequestsPerSocket: raw.httpMaxRequestsPerSocket,
+  };
+}
+
+/** How often refused connections are summed into one warning, so a flood cannot flood the log. */
+const DROP_LOG_WINDOW_MS = 10_000;
+
+/**
+ * A node http server with the limits applied (a fastify `serverFactory` builds it).
+ * Refused connections are logged once, then summed per 10 s window.
+ */
+export function createLimitedHttpServer(options: {
+  limits: HttpServerLimits;
+  logger: Logger;
+  handler: RequestListener<typeof IncomingMessage, typeof ServerResponse>;
+}): Server {
+  const { limits, logger } = options;
+  const checkEveryMs = Math.max(50, Math.min(1_000, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4)));
+  const server = createServer({ maxHeaderSize: limits.maxHeaderBytes, connectionsCheckingInterval: checkEveryMs }, options.handler);
+  // Set as properties, not constructor options: the constructor refuses a headers timeout above the
+  // request timeout, while at run time the shorter one simply wins (documented in docs/operations.md).
+  server.headersTimeout = limits.headersTimeoutMs;
+  server.requestTimeout = limits.requestTimeoutMs;
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.maxConnections = limits.maxConnections;
+  server.maxRequestsPerSocket = limits.maxRequestsPerSocket;
+  let droppedInWindow = 0;
+  let windowTimer: NodeJS.Timeout | undefined;
+  server.on('drop', () => {
+    if (windowTimer !== undefined) {
+      droppedInWindow += 1;
+      return;
+    }
+    logger.warn({ maxConnections: limits.maxConnections }, 'connection refused: max connections reached');
+    windowTimer = setTimeout(() => {
+      windowTimer = undefined;
+      if (droppedInWindow > 0) logger.warn({ maxConnections: limits.maxConnections, dropped: droppedInWindow, windowMs: DROP_LOG_WINDOW_MS }, 'connections refused: max connections reached');
+      droppedInWindow = 0;
+    }, DROP_LOG_WINDOW_MS);
+    windowTimer.unref();
+  });
+  server.on('close', () => clearTimeout(windowTimer));
+  return server;
+}
