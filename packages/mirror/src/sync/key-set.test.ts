@@ -37,9 +37,10 @@ describe('mergeKeySet', () => {
     expect(usableKeys(trusted, 4_001).map((k) => k.keyId)).toEqual([c.keyId, b.keyId]);
   });
 
-  it('refuses a set whose key id does not match its public key, or that swaps the public key of a known id', () => {
+  it('refuses a set whose key id does not match its public key, that swaps the public key of a known id, or lists an id twice', () => {
     expect(() => mergeKeySet({ version: 0, keys: [a] }, keySet(1, [{ ...b, keyId: c.keyId }]), 0)).toThrow(expect.objectContaining({ code: 'METASYNC_ERR_SYNC_PROTOCOL' }));
     expect(() => mergeKeySet({ version: 0, keys: [a] }, keySet(1, [{ ...a, publicKey: b.publicKey }]), 0)).toThrow(expect.objectContaining({ code: 'METASYNC_ERR_SYNC_PROTOCOL' }));
+    expect(() => mergeKeySet({ version: 0, keys: [a] }, keySet(1, [b, { ...b, active: false, notAfter: 5 }]), 0)).toThrow(expect.objectContaining({ code: 'METASYNC_ERR_SYNC_PROTOCOL' }));
   });
 
   it(`keeps at most ${MAX_TRUSTED_KEYS} keys, dropping the longest-retired first but never the pinned anchor`, () => {

@@ -35,6 +35,9 @@ export function mergeKeySet(current: TrustedKeys, offered: KeySet, nowMs: number
       trusted: current.version,
     });
   }
+  if (new Set(offered.keys.map((key) => key.keyId)).size !== offered.keys.length) {
+    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `primary key set version ${offered.version} lists a key id twice`, { version: offered.version });
+  }
   for (const key of offered.keys) {
     if (keyIdOf(key.publicKey) !== key.keyId) {
       throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `primary key set lists key ${key.keyId} whose id does not match its public key`, { keyId: key.keyId });

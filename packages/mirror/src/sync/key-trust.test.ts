@@ -114,6 +114,27 @@ describe('key trust', () => {
     expect(primary.calls).toHaveLength(2);
   });
 
+  it('asks at once about a key id it has not asked about yet, even right after a forged one (the real rotation is not delayed)', async () => {
+    const old = newKey();
+    const fresh = newKey();
+    const forger = newKey();
+    // Before the rotation the primary's set holds only `old`; the forged document comes first.
+    const beforeCalls: string[] = [];
+    const beforeBody = Buffer.from(JSON.stringify({ kind: 'keys', version: 0, issuedAt: 1_000_000, keys: [info(old)] } satisfies KeySet));
+    const after = rotatedPrimary(old, fresh);
+    let rotated = false;
+    const fetchKeySet = async (signerId: string) => {
+      if (rotated) return after.fetchKeySet(signerId);
+      beforeCalls.push(signerId);
+      return { status: 200, body: beforeBody, signature: signBody(old, beforeBody) };
+    };
+    const trust = createKeyTrust({ dataDir, pinned: info(old), fetchKeySet, logger, minLearnIntervalMs: 1_000 });
+    await expect(check(trust, document(forger))).rejects.toMatchObject({ code: 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY' });
+    rotated = true;
+    expect((await check(trust, document(fresh))).keyId).toBe(fresh.keyId);
+    expect([beforeCalls, after.calls]).toEqual([[old.keyId], [old.keyId]]);
+  });
+
   it('starts over from --primary-key when the stored set does not contain it (the operator re-pinned)', async () => {
     const old = newKey();
     const fresh = newKey();

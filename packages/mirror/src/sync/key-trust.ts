@@ -21,7 +21,7 @@ export interface KeyTrustOptions {
   fetchKeySet: (signerId: string) => Promise<{ status: number; body: Buffer; signature: unknown }>;
   logger: Logger;
   now?: () => number;
-  /** Least time between two attempts to learn keys (a flood of forged documents must not become a flood of requests). */
+  /** Least time between two attempts to learn the same unknown key id (a flood of forged documents must not become a flood of requests). */
   minLearnIntervalMs?: number;
 }
 
@@ -37,6 +37,9 @@ export interface KeyTrust {
   verifying<T>(verify: (keys: readonly PublicKeyInfo[]) => T): Promise<T>;
 }
 
+/** Bound on the per-key-id memory of `minLearnIntervalMs`. */
+const MAX_REMEMBERED_ASKS = 64;
+
 /** Failures that mean the key set itself was refused (as opposed to not fetched). */
 const REFUSAL_CODES: ReadonlySet<string> = new Set(['METASYNC_ERR_SIGNATURE_INVALID', 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY', 'METASYNC_ERR_SYNC_PROTOCOL', 'METASYNC_ERR_SYNC_ROLLBACK']);
 
@@ -46,7 +49,8 @@ export function createKeyTrust(options: KeyTrustOptions): KeyTrust {
   const minLearnIntervalMs = options.minLearnIntervalMs ?? 1_000;
   let trusted: TrustedKeys | undefined;
   let loaded = false;
-  let lastLearnAtMs = -Infinity;
+  /** Unknown key id -> when the mirror last asked about it. */
+  const askedAtMs = new Map<string, number>();
   let learning: Promise<void> | undefined;
 
   async function load(): Promise<PublicKeyInfo[] | undefined> {
@@ -69,8 +73,9 @@ export function createKeyTrust(options: KeyTrustOptions): KeyTrust {
   }
 
   async function learn(unknownKeyId: string): Promise<void> {
-    if (now() - lastLearnAtMs < minLearnIntervalMs) return;
-    lastLearnAtMs = now();
+    if (now() - (askedAtMs.get(unknownKeyId) ?? -Infinity) < minLearnIntervalMs) return;
+    if (askedAtMs.size >= MAX_REMEMBERED_ASKS) askedAtMs.clear();
+    askedAtMs.set(unknownKeyId, now());
     const current = trusted as TrustedKeys;
     for (const signer of usableKeys(current, now())) {
       const what = `key set signed by ${signer.keyId}`;
