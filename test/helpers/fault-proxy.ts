@@ -71,10 +71,15 @@ export async function startFaultProxy(options: { upstream: string; mode?: FaultM
       live.add(socket);
       socket.on('close', () => {
         live.delete(socket);
+        // A blackhole never closes: the client keeps a silent, open connection (as when the far end
+        // gave up behind a partition and its FIN or RST never arrived).
+        if (current.kind === 'blackhole') return;
         // Let queued (delayed) chunks drain before closing the client side.
         void chain.then(() => client.end());
       });
-      socket.on('error', () => client.destroy());
+      socket.on('error', () => {
+        if (current.kind !== 'blackhole') client.destroy();
+      });
       socket.on('data', (chunk: Buffer) => {
         const mode = current;
         if (mode.kind === 'blackhole') return;

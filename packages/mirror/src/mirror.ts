@@ -105,6 +105,7 @@ export async function openMirror(config: MirrorConfig, logger: Logger, options: 
     pollIntervalMs: config.pollIntervalMs,
     gcGraceMs: config.gcGraceMs,
     connectTimeoutMs: config.connectTimeoutMs,
+    eventsIdleTimeoutMs: config.eventsIdleTimeoutMs,
     ...(options.useEvents === undefined ? {} : { useEvents: options.useEvents }),
     s3Bootstrap,
   });

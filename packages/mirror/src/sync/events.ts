@@ -11,6 +11,12 @@ export interface EventStreamOptions {
   primaryUrl: string;
   mirrorId: string;
   connectTimeoutMs: number;
+  /**
+   * Longest silence on an open stream (the primary sends a heartbeat comment
+   * every --heartbeat-ms) before it counts as dead and is reconnected: the far
+   * end of a partition may be gone without its FIN ever arriving.
+   */
+  idleTimeoutMs?: number;
   logger: Logger;
   onHead(event: HeadEvent): void;
   /** Any bytes from the stream (comments included): the primary is alive. */
@@ -24,6 +30,8 @@ export interface EventStream {
 }
 
 const EVENT_BOUNDARY = /\r?\n\r?\n/;
+/** Three of the primary's default 15 s heartbeats. */
+const DEFAULT_IDLE_TIMEOUT_MS = 45_000;
 
 export function backoffMs(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
   const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 20));
@@ -39,7 +47,7 @@ export function followEvents(options: EventStreamOptions): EventStream {
   let wake: (() => void) | undefined;
 
   async function connectOnce(): Promise<void> {
-    client = new Client(base.origin, { connect: { timeout: options.connectTimeoutMs }, headersTimeout: options.connectTimeoutMs, bodyTimeout: 0 });
+    client = new Client(base.origin, { connect: { timeout: options.connectTimeoutMs }, headersTimeout: options.connectTimeoutMs, bodyTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS });
     abort = new AbortController();
     const response = await client.request({
       path,

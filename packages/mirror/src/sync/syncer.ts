@@ -57,6 +57,8 @@ export interface SyncerOptions {
   pollIntervalMs: number;
   gcGraceMs: number;
   connectTimeoutMs: number;
+  /** Silence after which the push stream is reconnected (events.ts). */
+  eventsIdleTimeoutMs?: number;
   /** Disable the SSE stream (tests of the poll fallback). */
   useEvents?: boolean;
   /** Cold start from the primary's S3 bucket while the mirror is empty (falls back to the primary's snapshot). */
@@ -336,6 +338,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
           primaryUrl: options.primaryUrl,
           mirrorId: options.mirrorId,
           connectTimeoutMs: options.connectTimeoutMs,
+          ...(options.eventsIdleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.eventsIdleTimeoutMs }),
           logger,
           onHead(head) {
             noteHead(status, head.seq, log.state.seq, status.monoNowMs());
