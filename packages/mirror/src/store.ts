@@ -1,13 +1,18 @@
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import * as fsCallback from 'node:fs';
+import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { brotliCompress, constants as zlibConstants, gzip } from 'node:zlib';
+import { brotliCompress, brotliCompressSync, constants as zlibConstants, gzip, gzipSync } from 'node:zlib';
 import { fsyncDir, hasErrno, metasyncError, objectRelPath, sha256Hex, tempPathFor } from '@metasync/shared';
 
 const gzipAsync = promisify(gzip);
 const execFileAsync = promisify(execFile);
 const brotliAsync = promisify(brotliCompress);
+// The callback API skips a FileHandle per call: a bulk apply writes tens of thousands of files.
+const writeFileFast = promisify(fsCallback.writeFile);
+const renameFast = promisify(fsCallback.rename);
+const unlinkFast = promisify(fsCallback.unlink);
 
 /**
  * The mirror's object store, content-addressed like the primary's (pnpm cafs
@@ -16,9 +21,14 @@ const brotliAsync = promisify(brotliCompress);
  * an index entry pointing at a hash, so a generation switch never rewrites files
  * and a file never changes once written (responses may hold it open freely).
  *
- * A variant exists only once the raw object exists and was verified, and the
- * raw object is renamed into place last, so "raw file present" means "all
- * variants present and every byte verified" (after a crash too).
+ * Variants are written (in place: nothing reads them before their raw file
+ * exists) from verified bytes only, and the raw object is renamed into place
+ * last, so "raw file present" means "all variants present and every byte
+ * verified" (after a crash too).
+ *
+ * Variants come from the primary when it sent them (pack frames carry both
+ * brotli and gzip, checked by decoding), so a bootstrap never recompresses;
+ * objects fetched without them (single GETs, S3) are compressed here.
  */
 export const VARIANT_SUFFIX = { identity: '', gzip: '.gz', br: '.br' } as const;
 export type Variant = keyof typeof VARIANT_SUFFIX;
@@ -27,6 +37,8 @@ export interface ObjectStore {
   readonly dir: string;
   pathOf(sha256: string, variant?: Variant): string;
   has(sha256: string): Promise<boolean>;
+  /** Which of `sha256s` are present: one stat each for a few, one listing per shard directory for many. */
+  presentAmong(sha256s: readonly string[]): Promise<Set<string>>;
   /**
    * Writes verified bytes (and variants); `brotli` is the primary's br body when it sent one.
    * `durable: false` skips the per-file fsync: the caller must call `syncFilesystem()` before
@@ -43,11 +55,30 @@ export interface ObjectStore {
 export interface VerifiedObject {
   sha256: string;
   raw: Buffer;
+  /** Brotli bytes known to decode to `raw` (the primary's, decoded and hashed). */
   brotli?: Buffer | undefined;
+  /** Gzip bytes known to decode to `raw` (the primary's, gunzipped and compared). */
+  gzip?: Buffer | undefined;
 }
 
 /** Objects smaller than this are not worth a compressed variant (headers dominate). */
 const MIN_COMPRESS_BYTES = 64;
+/** Compressed on the event loop up to this size (threadpool zlib costs more than the work); above, on the threadpool. */
+const SYNC_COMPRESS_MAX_BYTES = 64 * 1024;
+/** From this many hashes on, listing every shard directory beats one stat per hash. */
+const LIST_SHARDS_FROM = 2048;
+const BROTLI_OPTIONS = { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 5, [zlibConstants.BROTLI_PARAM_MODE]: zlibConstants.BROTLI_MODE_TEXT } };
+const GZIP_OPTIONS = { level: 6 };
+
+/** The variants the primary did not send, compressed here. */
+async function compressMissing(object: VerifiedObject): Promise<{ gzip: Buffer; brotli: Buffer }> {
+  const { raw } = object;
+  if (raw.length <= SYNC_COMPRESS_MAX_BYTES) {
+    return { gzip: object.gzip ?? gzipSync(raw, GZIP_OPTIONS), brotli: object.brotli ?? brotliCompressSync(raw, BROTLI_OPTIONS) };
+  }
+  const [gz, br] = await Promise.all([object.gzip ?? gzipAsync(raw, GZIP_OPTIONS), object.brotli ?? brotliAsync(raw, BROTLI_OPTIONS)]);
+  return { gzip: gz, brotli: br };
+}
 
 export async function openObjectStore(dataDir: string): Promise<ObjectStore> {
   const dir = join(dataDir, 'objects');
@@ -56,22 +87,50 @@ export async function openObjectStore(dataDir: string): Promise<ObjectStore> {
   const knownShards = new Set<string>();
   const pathOf = (sha256: string, variant: Variant = 'identity'): string => join(dir, objectRelPath(sha256) + VARIANT_SUFFIX[variant]);
 
-  async function writeDurable(path: string, data: Uint8Array, durable: boolean): Promise<void> {
-    const temp = tempPathFor(path);
-    const handle = await open(temp, 'wx', 0o644);
+  /** Creates `path` with `data`, fsynced when `durable`. */
+  async function createFile(path: string, data: Uint8Array, durable: boolean): Promise<void> {
+    if (!durable) {
+      await writeFileFast(path, data, { flag: 'wx', mode: 0o644 });
+      return;
+    }
+    const handle = await open(path, 'wx', 0o644);
     try {
       await handle.writeFile(data);
-      if (durable) await handle.sync();
-    } catch (err) {
+      await handle.sync();
+    } finally {
       await handle.close();
+    }
+  }
+
+  /** Writes a variant in place. A leftover of a put that crashed is replaced by a new file, never truncated. */
+  async function writeVariant(path: string, data: Uint8Array, durable: boolean): Promise<void> {
+    try {
+      await createFile(path, data, durable);
+    } catch (err) {
+      if (!hasErrno(err, 'EEXIST')) throw err;
+      await unlinkFast(path);
+      await createFile(path, data, durable);
+    }
+  }
+
+  /** The raw file appears whole: temp, then rename. */
+  async function writeRaw(path: string, data: Uint8Array, durable: boolean): Promise<void> {
+    const temp = tempPathFor(path);
+    try {
+      await createFile(temp, data, durable);
+      await renameFast(temp, path);
+    } catch (err) {
       await rm(temp, { force: true });
       throw err;
     }
-    await handle.close();
+  }
+
+  async function has(sha256: string): Promise<boolean> {
     try {
-      await rename(temp, path);
+      await stat(pathOf(sha256));
+      return true;
     } catch (err) {
-      await rm(temp, { force: true });
+      if (hasErrno(err, 'ENOENT')) return false;
       throw err;
     }
   }
@@ -79,14 +138,30 @@ export async function openObjectStore(dataDir: string): Promise<ObjectStore> {
   return {
     dir,
     pathOf,
-    async has(sha256) {
-      try {
-        await stat(pathOf(sha256));
-        return true;
-      } catch (err) {
-        if (hasErrno(err, 'ENOENT')) return false;
-        throw err;
+    has,
+    async presentAmong(sha256s) {
+      if (sha256s.length < LIST_SHARDS_FROM) {
+        const found = await Promise.all(sha256s.map(has));
+        return new Set(sha256s.filter((_, index) => found[index] === true));
       }
+      const present = new Set<string>();
+      const wanted = new Set(sha256s);
+      const shards = new Set(sha256s.map((sha256) => sha256.slice(0, 2)));
+      for (const shard of shards) {
+        let names: string[];
+        try {
+          names = await readdir(join(dir, shard));
+        } catch (err) {
+          if (hasErrno(err, 'ENOENT')) continue;
+          throw err;
+        }
+        // The raw file's name is the hash's remaining 62 hex digits; variants and temp files have longer names.
+        for (const name of names) {
+          const sha256 = shard + name;
+          if (name.length === 62 && wanted.has(sha256)) present.add(sha256);
+        }
+      }
+      return present;
     },
     async put(object, options = {}) {
       const durable = options.durable ?? true;
@@ -100,17 +175,14 @@ export async function openObjectStore(dataDir: string): Promise<ObjectStore> {
         knownShards.add(shard);
       }
       if (object.raw.length >= MIN_COMPRESS_BYTES) {
-        const [gz, br] = await Promise.all([
-          gzipAsync(object.raw, { level: 6 }),
-          object.brotli ?? brotliAsync(object.raw, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 5 } }),
-        ]);
+        const { gzip: gz, brotli: br } = await compressMissing(object);
         // A variant larger than the raw bytes is useless; serving falls back to identity.
         await Promise.all([
-          gz.length < object.raw.length ? writeDurable(pathOf(object.sha256, 'gzip'), gz, durable) : undefined,
-          br.length < object.raw.length ? writeDurable(pathOf(object.sha256, 'br'), br, durable) : undefined,
+          gz.length < object.raw.length ? writeVariant(pathOf(object.sha256, 'gzip'), gz, durable) : undefined,
+          br.length < object.raw.length ? writeVariant(pathOf(object.sha256, 'br'), br, durable) : undefined,
         ]);
       }
-      await writeDurable(pathOf(object.sha256), object.raw, durable);
+      await writeRaw(pathOf(object.sha256), object.raw, durable);
       dirtyDirs.add(shard);
     },
     async remove(sha256) {

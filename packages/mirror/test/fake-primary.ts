@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { brotliCompressSync, constants as zlibConstants } from 'node:zlib';
+import { brotliCompressSync, gzipSync, constants as zlibConstants } from 'node:zlib';
 import {
   HEADERS,
   PACK_CONTENT_TYPE,
@@ -46,6 +46,8 @@ export interface FakePrimary {
     stateSeq?: number;
     /** Corrupt the pack frame at this index. */
     corruptPackFrame?: number;
+    /** In packs asked for gzip variants, send a gzip variant of other bytes at this frame index. */
+    wrongPackGzip?: number;
     /** Answer `state` with these recorded bytes (a replaying hop: the freeze attack). */
     replayState?: SignedResponse;
     /** Answer `changes` with these recorded bytes. */
@@ -147,17 +149,20 @@ export async function startFakePrimary(): Promise<FakePrimary> {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const { objects: wanted } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { objects: string[] };
+        const { objects: wanted, gzip: withGzip } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { objects: string[]; gzip?: boolean };
         packRequests.push(wanted.length);
         res.writeHead(200, { 'content-type': PACK_CONTENT_TYPE });
         wanted.forEach((sha256, i) => {
           const object = objects.get(sha256);
           let bytes = object === undefined ? Buffer.alloc(0) : brotliCompressSync(object, BR_FAST);
           if (faults.corruptPackFrame === i) bytes = Buffer.concat([bytes, Buffer.from('x')]).subarray(1);
-          const header = Buffer.from(JSON.stringify(object === undefined ? { sha256, length: 0, encoding: 'identity', missing: true } : { sha256, length: bytes.length, encoding: 'br' }));
+          const gz = object === undefined || withGzip !== true ? undefined : gzipSync(faults.wrongPackGzip === i ? Buffer.concat([object, Buffer.from(' ')]) : object);
+          const header = Buffer.from(
+            JSON.stringify(object === undefined ? { sha256, length: 0, encoding: 'identity', missing: true } : { sha256, length: bytes.length, encoding: 'br', ...(gz === undefined ? {} : { gzipLength: gz.length }) }),
+          );
           const prefix = Buffer.alloc(4);
           prefix.writeUInt32BE(header.length, 0);
-          res.write(Buffer.concat([prefix, header, bytes]));
+          res.write(Buffer.concat(gz === undefined ? [prefix, header, bytes] : [prefix, header, bytes, gz]));
         });
         res.end();
       });

@@ -1,4 +1,5 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -151,6 +152,22 @@ describe('mirror sync against a protocol-level primary', () => {
     for (const i of [0, 5, 6, 299]) {
       expect((await mirror.app.inject({ url: `/p2/acme/p${i}.json` })).body).toBe(files[`p2/acme/p${i}.json`]);
     }
+  });
+
+  it('keeps the gzip variants a pack carries only when they gunzip to the object, fetching a wrong one again', async () => {
+    const { primary, mirror } = await setup();
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 300; i++) files[`p2/acme/g${i}.json`] = JSON.stringify({ i, pad: 'z'.repeat(100 + i) });
+    primary.publish(files);
+    primary.faults.wrongPackGzip = 7;
+    mirror.startSync('http://127.0.0.1:1');
+    await until(() => mirror.log.state.seq === 1, 'seq 1', 10_000);
+    for (let i = 0; i < 300; i++) {
+      const response = await mirror.app.inject({ url: `/p2/acme/g${i}.json`, headers: { 'accept-encoding': 'gzip' } });
+      expect(response.headers['content-encoding']).toBe('gzip');
+      expect(gunzipSync(response.rawPayload).toString()).toBe(files[`p2/acme/g${i}.json`]);
+    }
+    expect(primary.requests.filter((r) => r.startsWith('/sync/v1/objects/') && r !== '/sync/v1/objects/pack').length).toBeGreaterThan(0);
   });
 
   it('refuses to follow a primary that went back to an older seq, and says so in its health', async () => {

@@ -136,6 +136,25 @@ describe('sync API', () => {
     expect(bad.statusCode).toBe(400);
   });
 
+  it('appends the gzip variant of each object to its pack frame when the request asks for gzip', async () => {
+    primary = await startTestPrimary();
+    const text = '{"packages":{"acme/gz":[]}}'.repeat(10);
+    await publish(primary, 'p2/acme/gz.json', text);
+    const wanted = [sha256Hex(text), sha256Hex('nope')];
+    const response = await primary.app.inject({ method: 'POST', url: SYNC_ROUTES.objectPack, payload: { objects: wanted, gzip: true } });
+    const data = response.rawPayload;
+    const headLength = data.readUInt32BE(0);
+    const header = packFrameHeaderSchema.parse(JSON.parse(data.subarray(4, 4 + headLength).toString()));
+    const bodyEnd = 4 + headLength + header.length;
+    expect(header).toMatchObject({ sha256: wanted[0], encoding: 'br' });
+    expect(brotliDecompressSync(data.subarray(4 + headLength, bodyEnd)).toString()).toBe(text);
+    expect(gunzipSync(data.subarray(bodyEnd, bodyEnd + (header.gzipLength ?? 0))).toString()).toBe(text);
+    const rest = data.subarray(bodyEnd + (header.gzipLength ?? 0));
+    const missing = packFrameHeaderSchema.parse(JSON.parse(rest.subarray(4, 4 + rest.readUInt32BE(0)).toString()));
+    expect(missing).toEqual({ sha256: wanted[1], length: 0, encoding: 'identity', missing: true });
+    expect(rest.length).toBe(4 + rest.readUInt32BE(0));
+  });
+
   it('serves a signed snapshot of the head manifest, gzipped when accepted', async () => {
     primary = await startTestPrimary();
     await publish(primary, 'p2/acme/b.json', '{"b":2}');

@@ -203,6 +203,8 @@ export type MirrorsResponse = z.infer<typeof mirrorsResponseSchema>;
 
 export const packRequestSchema = z.object({
   objects: z.array(sha256).min(1).max(MAX_PACK_OBJECTS),
+  /** Also send each object's precompressed gzip variant (`gzipLength` in its frame), so the mirror need not recompress. */
+  gzip: z.boolean().optional(),
 });
 export type PackRequest = z.infer<typeof packRequestSchema>;
 
@@ -215,12 +217,16 @@ export type PackRequest = z.infer<typeof packRequestSchema>;
  *
  * `encoding` says how the bytes are compressed; the receiver decodes and checks
  * sha256 of the decoded bytes. A missing object has `missing: true, length: 0`.
+ * When the request asked for `gzip`, `gzipLength` more bytes follow the body:
+ * the object's gzip variant, which the receiver gunzips and compares with the
+ * verified bytes before keeping it.
  */
 export const packFrameHeaderSchema = z.object({
   sha256,
   length: z.number().int().nonnegative(),
   encoding: z.enum(['identity', 'br', 'gzip']),
   missing: z.boolean().optional(),
+  gzipLength: z.number().int().nonnegative().optional(),
 });
 export type PackFrameHeader = z.infer<typeof packFrameHeaderSchema>;
 export const PACK_CONTENT_TYPE = 'application/x-metasync-pack';

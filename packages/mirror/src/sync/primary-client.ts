@@ -36,6 +36,8 @@ export interface FetchedObject {
   raw: Buffer;
   /** The primary's brotli bytes, decoded and hashed: kept as the `.br` variant. */
   brotli?: Buffer;
+  /** The primary's gzip bytes (pack frames), gunzipped and compared with `raw`: kept as the `.gz` variant. */
+  gzip?: Buffer;
   /** Bytes that crossed the wire. */
   wireBytes: number;
 }
@@ -155,7 +157,8 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
           path,
           method: 'POST',
           headers: { ...commonHeaders, 'content-type': 'application/json' },
-          body: JSON.stringify({ objects: objects.map((o) => o.sha256) }),
+          // The primary's gzip variant too: checking it (gunzip) costs a fraction of recompressing it.
+          body: JSON.stringify({ objects: objects.map((o) => o.sha256), gzip: true }),
         });
         if (response.statusCode !== 200) {
           response.body.resume();
@@ -171,7 +174,14 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
             if (frame.header.missing === true) continue;
             const raw = decodeBounded(frame.bytes, frame.header.encoding, frame.size, frame.header.sha256);
             verifyRaw(raw, frame.header.sha256, frame.size);
-            await onObject(frame.header.sha256, { raw, wireBytes: frame.bytes.length, ...(frame.header.encoding === 'br' ? { brotli: Buffer.from(frame.bytes) } : {}) });
+            if (frame.gzip !== undefined) verifyGzip(frame.gzip, raw, frame.header.sha256);
+            // The frame's bytes are views of the received chunk; onObject is awaited before the next frame, then they are dropped.
+            await onObject(frame.header.sha256, {
+              raw,
+              wireBytes: frame.consumed,
+              ...(frame.header.encoding === 'br' ? { brotli: frame.bytes } : {}),
+              ...(frame.gzip === undefined ? {} : { gzip: frame.gzip }),
+            });
             delivered.add(frame.header.sha256);
           }
         }
@@ -210,6 +220,19 @@ function decodeBounded(body: Buffer, encoding: string, size: number, sha256: str
   throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `object ${sha256} came with unsupported content-encoding ${encoding}`, { sha256, encoding });
 }
 
+/** A gzip variant is kept only if it decodes to exactly the verified bytes. */
+function verifyGzip(gzip: Buffer, raw: Buffer, sha256: string): void {
+  let decoded: Buffer;
+  try {
+    decoded = gunzipSync(gzip, { maxOutputLength: raw.length + 1 });
+  } catch (err) {
+    throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `gzip variant of object ${sha256} does not decode: ${(err as Error).message}`, { sha256, encoding: 'gzip' }, err);
+  }
+  if (!decoded.equals(raw)) {
+    throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `gzip variant of object ${sha256} decodes to other bytes than the object`, { sha256, encoding: 'gzip' });
+  }
+}
+
 function verifyRaw(raw: Buffer, sha256: string, size: number): void {
   if (raw.length !== size) {
     throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `object ${sha256} is ${raw.length} bytes, expected ${size}`, { sha256, expected: size, got: raw.length });
@@ -223,7 +246,7 @@ function verifyRaw(raw: Buffer, sha256: string, size: number): void {
 const MAX_PACK_HEADER_BYTES = 4096;
 
 /** Parses one whole frame off the front of `data` (see PackFrameHeader), or undefined if incomplete. */
-function takePackFrame(data: Buffer, sizes: ReadonlyMap<string, number>): { header: PackFrameHeader; bytes: Buffer; size: number; consumed: number } | undefined {
+function takePackFrame(data: Buffer, sizes: ReadonlyMap<string, number>): { header: PackFrameHeader; bytes: Buffer; gzip?: Buffer; size: number; consumed: number } | undefined {
   if (data.length < 4) return undefined;
   const headLength = data.readUInt32BE(0);
   if (headLength > MAX_PACK_HEADER_BYTES) throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `pack frame header of ${headLength} bytes`, { headLength });
@@ -239,7 +262,13 @@ function takePackFrame(data: Buffer, sizes: ReadonlyMap<string, number>): { head
   if (header.length > size + COMPRESSED_SLACK_BYTES) {
     throw metasyncError('METASYNC_ERR_OBJECT_TOO_LARGE', `pack frame of ${header.sha256} is ${header.length} bytes for a ${size} byte object`, { sha256: header.sha256 });
   }
-  const end = 4 + headLength + header.length;
+  const gzipLength = header.gzipLength ?? 0;
+  if (gzipLength > size + COMPRESSED_SLACK_BYTES) {
+    throw metasyncError('METASYNC_ERR_OBJECT_TOO_LARGE', `pack frame of ${header.sha256} carries a ${gzipLength} byte gzip variant for a ${size} byte object`, { sha256: header.sha256 });
+  }
+  const bodyEnd = 4 + headLength + header.length;
+  const end = bodyEnd + gzipLength;
   if (data.length < end) return undefined;
-  return { header, bytes: data.subarray(4 + headLength, end), size, consumed: end };
+  const bytes = data.subarray(4 + headLength, bodyEnd);
+  return { header, bytes, ...(header.gzipLength === undefined ? {} : { gzip: data.subarray(bodyEnd, end) }), size, consumed: end };
 }

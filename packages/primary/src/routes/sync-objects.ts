@@ -17,7 +17,8 @@ import type { ObjectStore } from '../object-store.js';
 /**
  * `GET /sync/v1/objects/<sha256>`: one object, its precompressed br/gzip
  * sibling when accepted, immutable. `POST /sync/v1/objects/pack`: many objects
- * in one framed stream (see PackFrameHeader in protocol.ts), brotli frames.
+ * in one framed stream (see PackFrameHeader in protocol.ts), brotli frames,
+ * each followed by the gzip variant when the request asks for it.
  */
 export function syncObjectRoutes(app: FastifyInstance, options: { store: ObjectStore }): void {
   const { store } = options;
@@ -51,28 +52,54 @@ export function syncObjectRoutes(app: FastifyInstance, options: { store: ObjectS
       });
     }
     const shas = parsed.data.objects;
+    const withGzip = parsed.data.gzip === true;
+    const readFrame = async (sha256: string): Promise<Buffer> => {
+      try {
+        const [br, gz] = await Promise.all([store.readVariant(sha256, 'br'), withGzip ? readOptionalVariant(store, sha256, 'gzip') : undefined]);
+        const header: PackFrameHeader = { sha256, length: br.length, encoding: 'br', ...(gz === undefined ? {} : { gzipLength: gz.length }) };
+        return packFrame(header, br, gz);
+      } catch (err) {
+        if (!isMetasyncError(err, 'METASYNC_ERR_OBJECT_NOT_FOUND')) throw err;
+        return packFrame({ sha256, length: 0, encoding: 'identity', missing: true }, Buffer.alloc(0));
+      }
+    };
+    // Reads run a few objects ahead of the socket, so the stream is not one file read per round trip.
     async function* frames(): AsyncGenerator<Buffer> {
-      for (const sha256 of shas) {
-        let bytes: Buffer;
-        let header: PackFrameHeader;
-        try {
-          bytes = await store.readVariant(sha256, 'br');
-          header = { sha256, length: bytes.length, encoding: 'br' };
-        } catch (err) {
-          if (!isMetasyncError(err, 'METASYNC_ERR_OBJECT_NOT_FOUND')) throw err;
-          bytes = Buffer.alloc(0);
-          header = { sha256, length: 0, encoding: 'identity', missing: true };
-        }
-        yield packFrame(header, bytes);
+      const startRead = (sha256: string): Promise<Buffer> => {
+        const reading = readFrame(sha256);
+        // A stream cut short leaves reads nobody awaits; the consumer still sees each rejection through its own await.
+        void reading.catch(() => undefined);
+        return reading;
+      };
+      const ahead = shas.slice(0, PACK_READ_AHEAD).map(startRead);
+      for (const [index, sha256] of shas.entries()) {
+        const later = shas[index + PACK_READ_AHEAD];
+        if (later !== undefined) ahead.push(startRead(later));
+        const frame = ahead.shift();
+        if (frame === undefined) throw new Error(`pack read of ${sha256} was never started`);
+        yield await frame;
       }
     }
     void reply.header('content-type', PACK_CONTENT_TYPE).header('cache-control', 'no-store').send(Readable.from(frames()));
   });
 }
 
-export function packFrame(header: PackFrameHeader, bytes: Buffer): Buffer {
+/** Objects read ahead of the one being sent in a pack stream. */
+const PACK_READ_AHEAD = 8;
+
+async function readOptionalVariant(store: ObjectStore, sha256: string, encoding: 'gzip'): Promise<Buffer | undefined> {
+  try {
+    return await store.readVariant(sha256, encoding);
+  } catch (err) {
+    // The receiver compresses for itself when a frame carries no gzip variant.
+    if (isMetasyncError(err, 'METASYNC_ERR_OBJECT_NOT_FOUND')) return undefined;
+    throw err;
+  }
+}
+
+export function packFrame(header: PackFrameHeader, bytes: Buffer, gzipBytes?: Buffer): Buffer {
   const headerBytes = Buffer.from(JSON.stringify(header));
   const prefix = Buffer.allocUnsafe(4);
   prefix.writeUInt32BE(headerBytes.length, 0);
-  return Buffer.concat([prefix, headerBytes, bytes]);
+  return Buffer.concat(gzipBytes === undefined ? [prefix, headerBytes, bytes] : [prefix, headerBytes, bytes, gzipBytes]);
 }
