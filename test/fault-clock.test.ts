@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { getChecked, getText, makeTempDir, publishMany, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
 import { appliedSeq, headSeq } from './helpers/read-load.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -27,11 +27,14 @@ const COUNT = 5;
 let primary: RunningPrimary | undefined;
 let mirror: RunningMirror | undefined;
 
-afterAll(async () => {
+afterEach(async () => {
   await mirror?.stop();
   await primary?.stop();
-  await removeTempDirs();
+  mirror = undefined;
+  primary = undefined;
 });
+
+afterAll(removeTempDirs);
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -141,9 +144,5 @@ describe('mirror with its clock an hour off', () => {
     );
     expect(staleMs).toBeGreaterThanOrEqual(MAX_LAG_MS - 500);
     expect(staleMs).toBeLessThan(MAX_LAG_MS + 1_500);
-    await m.stop();
-    await primary.stop();
-    mirror = undefined;
-    primary = undefined;
   }, 40_000);
 });
