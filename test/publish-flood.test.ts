@@ -21,6 +21,7 @@ let root: string;
 let primary: Daemon | undefined;
 let mirror: Daemon | undefined;
 let scopedSecret: string;
+let tokensFile: string;
 
 const version = (name: string, v: string) => ({ version: v, dist: { type: 'zip', url: `https://example.test/${name}/${v}.zip`, reference: 'a'.repeat(40) } });
 
@@ -105,7 +106,7 @@ async function flood(url: string, durationMs: number, connections: number): Prom
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'metasync-flood-'));
-  const tokensFile = join(root, 'tokens.json');
+  tokensFile = join(root, 'tokens.json');
   await writeFile(tokensFile, JSON.stringify({ tokens: [] }));
   // The operator's way: the built binary prints the new secret once on stdout.
   scopedSecret = execFileSync(process.execPath, [BINS.primary, 'token', 'create', '--tokens-file', tokensFile, '--id', 'ci-acme', '--vendor', 'acme'], { encoding: 'utf8' }).trim();
@@ -137,6 +138,27 @@ afterAll(async () => {
   await mirror?.stop();
   await primary?.stop();
   await rm(root, { recursive: true, force: true });
+});
+
+describe('a token revoked while the primary runs', () => {
+  it('is refused with 401 within about a second of `metasync-primary token revoke`, no restart', async () => {
+    const cli = (...args: string[]) => execFileSync(process.execPath, [BINS.primary, 'token', ...args, '--tokens-file', tokensFile], { encoding: 'utf8' }).trim();
+    const secret = cli('create', '--id', 'ci-temp', '--vendor', 'flood');
+    const publishAs = async (token: string) =>
+      (
+        await fetch(`${primary!.url}/api/v1/packages/flood/pkg0/versions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify(version('flood/pkg0', '1.0.1')),
+        })
+      ).status;
+    await waitFor(async () => (await publishAs(secret)) === 200, { timeoutMs: 5_000, intervalMs: 50, what: 'the new token to be accepted' });
+    cli('revoke', '--id', 'ci-temp');
+    const revokedAt = Date.now();
+    await waitFor(async () => (await publishAs(secret)) === 401, { timeoutMs: 5_000, intervalMs: 50, what: 'the revoked token to be refused' });
+    process.stdout.write(`revocation took effect after ${Date.now() - revokedAt} ms\n`);
+    expect(primary!.logs.some((entry) => entry.msg === 'revoked publish token refused' && entry.tokenId === 'ci-temp')).toBe(true);
+  });
 });
 
 describe('a flood of publish requests', () => {
