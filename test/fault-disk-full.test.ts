@@ -134,6 +134,8 @@ describe('mirror with a full disk', () => {
     const errorsWhileFull = await metricValue(m.url, 'metasync_mirror_sync_errors_total', `code="${NO_SPACE}"`);
     const logged = m.logs.filter((entry) => entry.msg === 'sync failed' && (entry.err as { code?: string } | undefined)?.code === NO_SPACE);
     expect(logged.length).toBeGreaterThan(0);
+    // Where the writes failed: an object file (fetch phase) or the index log (the commit append).
+    const failedAt = [...new Set(logged.map((entry) => String((entry.err as { message?: string }).message ?? '').replace(dataDir, '<data>').replace(/objects\/[0-9a-f]{2}\/[0-9a-f]+/, 'objects/<sha>')))];
 
     await rm(filler);
     const freedAt = Date.now();
@@ -153,7 +155,7 @@ describe('mirror with a full disk', () => {
     expect(mirror.logs.some((entry) => entry.msg === 'cut a torn tail off the index log')).toBe(false);
     console.log(
       `disk full: tmpfs ${TMPFS_BYTES} B, filler ${fillerBytes} B; ${appliedBeforeFull} big publishes applied before ENOSPC at seq ${fullAt}; stuck at seq ${stuckSeq} serving ${servedPaths} verified paths; ` +
-        `${errorsWhileFull} failed sync runs counted with ${NO_SPACE}, ${logged.length} logged; health: "${stale.trim().slice(0, 120)}"; converged to seq ${head} ${convergeMs} ms after freeing space, same pid; ${final.paths} paths verified`,
+        `${errorsWhileFull} failed sync runs counted with ${NO_SPACE}, ${logged.length} logged (${failedAt.join(' | ')}); health: "${stale.trim().slice(0, 120)}"; converged to seq ${head} ${convergeMs} ms after freeing space, same pid; ${final.paths} paths verified`,
     );
     expect(appliedBeforeFull).toBeGreaterThan(0);
   }, 40_000);
