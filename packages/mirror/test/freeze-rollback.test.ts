@@ -160,6 +160,27 @@ describe('freeze', () => {
     await until(async () => (await mirror.app.inject({ url: '/health/fresh' })).statusCode === 200, 'fresh again');
   });
 
+  it('lets a confirmed head feed the lag rules when only the changes are replayed', async () => {
+    const { primary, mirror } = await setup(['--max-unconfirmed-ms', '5000', '--max-lag-ms', '600']);
+    primary.publish({ 'p2/acme/a.json': 'a1' });
+    await until(() => mirror.log.state.seq === 1, 'seq 1');
+    primary.faults.replayChanges = await record(primary, 'changes', '/sync/v1/changes?since=1');
+    primary.faults.silentEvents = true;
+    primary.publish({ 'p2/acme/a.json': 'a2' });
+    const health = await until(
+      async () => {
+        const answer = await mirror.app.inject({ url: '/health/fresh' });
+        return answer.statusCode === 503 ? answer : undefined;
+      },
+      'stale',
+    );
+    // The replayed batch says head 1; the challenge-confirmed state says head 2, and that is what counts.
+    expect(health.body).toMatch(/^stale: behind for \d+ ms \(max 600\)/);
+    expect(health.body).not.toMatch(/not confirmed/);
+    expect(mirror.status.confirmedSeq).toBe(2);
+    expect(await body(mirror, '/p2/acme/a.json')).toBe('a1');
+  });
+
   it('turns stale against a primary that signs its state but ignores the nonce', async () => {
     const { primary, mirror } = await setup(['--max-unconfirmed-ms', '300']);
     primary.publish({ 'p2/acme/a.json': 'a1' });
