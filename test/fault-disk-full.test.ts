@@ -45,7 +45,7 @@ async function mountTmpfs(dir: string, bytes: number): Promise<string | undefine
     return undefined;
   } catch (err) {
     const stderr = String((err as { stderr?: string }).stderr ?? '');
-    if (/permission denied|must be superuser|EPERM|not permitted/i.test(stderr)) return stderr.trim();
+    if (/permission denied|must be superuser|only root|EPERM|not permitted/i.test(stderr)) return stderr.trim();
     throw err;
   }
 }
