@@ -26,7 +26,7 @@ export interface AppOptions {
   /** Set by a drain request: `/health/fresh` then answers 503 `draining`. */
   drain?: DrainState;
   /** `POST /admin/drain` (routes/admin.ts); without it (or without a token) the route answers 404. */
-  admin?: Pick<AdminRouteOptions, 'adminToken' | 'mirrorId' | 'withdrawFromDns'>;
+  admin?: Pick<AdminRouteOptions, 'adminToken' | 'mirrorId' | 'withdrawFromDns' | 'rateLimit'>;
   /** What the server tolerates from clients (timeouts, header size, connections); default MIRROR_HTTP_LIMITS. */
   httpLimits?: HttpServerLimits;
 }
@@ -67,6 +67,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     adminToken: options.admin?.adminToken,
     mirrorId: options.admin?.mirrorId ?? '',
     withdrawFromDns: options.admin?.withdrawFromDns,
+    ...(options.admin?.rateLimit === undefined ? {} : { rateLimit: options.admin.rateLimit }),
     drain,
     appliedSeq: () => options.index.seq,
     nowMs,

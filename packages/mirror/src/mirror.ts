@@ -83,7 +83,7 @@ export async function openMirror(config: MirrorConfig, logger: Logger, options: 
     limits,
     logger,
     drain,
-    admin: { adminToken: config.adminToken, mirrorId, withdrawFromDns: dns?.withdraw },
+    admin: { adminToken: config.adminToken, mirrorId, withdrawFromDns: dns?.withdraw, rateLimit: { max: config.adminRateLimit, windowMs: config.rateLimitWindowMs } },
     httpLimits: pickHttpLimits(config),
   });
   let publicUrl = config.publicUrl ?? `http://${config.listen.host}:${config.listen.port}`;

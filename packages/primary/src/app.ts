@@ -4,9 +4,9 @@ import { PRIMARY_HTTP_LIMITS } from './http-limits.js';
 import { createPrimaryMetrics } from './metrics.js';
 import { createMirrorRegistry, type MirrorRegistry } from './mirror-registry.js';
 import { createNotifier, type Notifier } from './notifier.js';
-import type { PrimaryCore } from './primary-core.js';
 import { createStaticPublishAuth, type PublishAuth } from './publish-auth.js';
-import { registerRateLimiting, type RateLimitConfig } from './rate-limits.js';
+import { createRefusalCounter, registerRateLimiting, type RateLimitConfig } from './rate-limits.js';
+import type { PrimaryCore } from './primary-core.js';
 import { adminRoutes } from './routes/admin.js';
 import { packagistChangesRoutes } from './routes/packagist-changes.js';
 import { publishApiPlugin } from './routes/publish-api.js';
@@ -20,11 +20,11 @@ export interface AppDeps {
   logger: Logger;
   /** Bearer tokens for the publish and admin API; empty disables both (unless `publishAuth` has a tokens file). */
   publishTokens: readonly string[];
-  maxBodyBytes: number;
   /** Scoped, reloadable tokens (publish-auth.ts); replaces `publishTokens`. The app closes it. */
   publishAuth?: PublishAuth;
   /** Publish and admin rate limits; default DEFAULT_RATE_LIMITS. */
   rateLimits?: RateLimitConfig;
+  maxBodyBytes: number;
   heartbeatMs: number;
   /** What the server tolerates from clients (timeouts, header size, connections); default PRIMARY_HTTP_LIMITS. */
   httpLimits?: HttpServerLimits;
@@ -97,15 +97,15 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
     notifier.close();
     done();
   });
+  const auth = deps.publishAuth ?? createStaticPublishAuth(deps.publishTokens);
   app.addHook('onClose', (_instance, done) => {
     metrics.close();
+    auth.close();
     done();
   });
 
-  const auth = deps.publishAuth ?? createStaticPublishAuth(deps.publishTokens);
   syncRoutes(app, {
     publisher: core.publisher,
-    auth.close();
     snapshots: core.snapshots,
     keyRing: core.keyRing,
     notifier,
@@ -125,10 +125,11 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
     return reply.header('content-type', metrics.registry.contentType).header('cache-control', 'no-store').send(text);
   });
   await registerRateLimiting(app);
+  const refusals = createRefusalCounter(metrics.registry);
   if (auth.enabled()) {
-    await app.register(publishApiPlugin, { publisher: core.publisher, auth, maxBodyBytes: deps.maxBodyBytes, ...(deps.rateLimits === undefined ? {} : { rateLimit: deps.rateLimits.publish }) });
+    await app.register(publishApiPlugin, { publisher: core.publisher, auth, refusals, maxBodyBytes: deps.maxBodyBytes, ...(deps.rateLimits === undefined ? {} : { rateLimit: deps.rateLimits.publish }) });
   }
-  await adminRoutes(app, { snapshots: core.snapshots, keyRing: core.keyRing, auth, ...(deps.rateLimits === undefined ? {} : { rateLimit: deps.rateLimits.admin }) });
+  await adminRoutes(app, { snapshots: core.snapshots, keyRing: core.keyRing, auth, refusals, ...(deps.rateLimits === undefined ? {} : { rateLimit: deps.rateLimits.admin }) });
   statusPageRoutes(app, { registry, now, staleAfterMs: deps.statusStaleAfterMs ?? 5_000 });
   repositoryRoutes(app, { publisher: core.publisher });
   return { app, notifier, registry };

@@ -20,9 +20,9 @@ export const OPTION_SPECS = [
   { key: 'heartbeatMs', flag: '--heartbeat-ms <ms>', env: 'METASYNC_HEARTBEAT_MS', description: 'SSE heartbeat comment interval on the events stream', defaultValue: '15000' },
   { key: 'logLevel', flag: '--log-level <level>', env: 'METASYNC_LOG_LEVEL', description: 'fatal, error, warn, info, debug or trace', defaultValue: 'info' },
   ...PRIMARY_S3_OPTIONS,
-  ...httpLimitOptions(PRIMARY_HTTP_LIMITS),
   ...PUBLISH_LIMIT_OPTIONS,
   ...OBJECT_GC_OPTIONS,
+  ...httpLimitOptions(PRIMARY_HTTP_LIMITS),
 ] as const satisfies readonly OptionSpec[];
 
 const positiveInt = z.string().regex(/^\d+$/, 'must be a positive integer').transform(Number).pipe(z.number().int().positive());
@@ -49,9 +49,9 @@ const rawSchema = z.object({
   heartbeatMs: positiveInt,
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   ...PRIMARY_S3_SCHEMA_SHAPE,
-  ...HTTP_LIMITS_SCHEMA_SHAPE,
   ...PUBLISH_LIMIT_SCHEMA_SHAPE,
   ...OBJECT_GC_SCHEMA_SHAPE,
+  ...HTTP_LIMITS_SCHEMA_SHAPE,
 });
 
 export interface PrimaryConfig {
@@ -70,12 +70,12 @@ export interface PrimaryConfig {
   logLevel: string;
   /** S3 write-through; undefined without --s3-bucket. */
   s3: PrimaryS3Config | undefined;
-  /** What the HTTP server tolerates from clients (timeouts, header size, connections). */
-  httpLimits: HttpServerLimits;
   /** Scoped tokens file and the publish/admin rate limits (publish-options.ts). */
   publishLimits: PublishLimitsConfig;
   /** Local object store GC (object-gc-options.ts). */
   objectGc: ObjectGcConfig;
+  /** What the HTTP server tolerates from clients (timeouts, header size, connections). */
+  httpLimits: HttpServerLimits;
 }
 
 export type LoadedConfig = { help: true; helpText: string } | { help: false; config: Readonly<PrimaryConfig> };
@@ -117,9 +117,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
       heartbeatMs: raw.heartbeatMs,
       logLevel: raw.logLevel,
       s3: primaryS3Config(raw),
-      httpLimits: Object.freeze(pickHttpLimits(raw)),
       publishLimits: publishLimitsConfig(raw),
       objectGc: objectGcConfig(raw),
+      httpLimits: Object.freeze(pickHttpLimits(raw)),
     }),
   };
 }

@@ -5,20 +5,20 @@ import { openPrimaryCore } from './primary-core.js';
 import { openPublishAuth } from './publish-auth.js';
 import { createPrimaryS3 } from './s3-setup.js';
 import { startSourceWatcher } from './watcher.js';
-
 import { runTokenCommand } from './token-cli.js';
+
 /**
  * The metasync-primary daemon: the only file that reads process.env, listens or exits.
  * SIGTERM/SIGINT: stop accepting, end event streams, finish in-flight requests
  * and queued commits, close the journal, exit 0.
  */
 async function main(): Promise<void> {
-  let loaded;
   if (process.argv[2] === 'token') {
     const io = { stdout: (text: string) => process.stdout.write(text), stderr: (text: string) => process.stderr.write(text), nowMs: Date.now };
     process.exitCode = await runTokenCommand(process.argv.slice(3), process.env, io);
     return;
   }
+  let loaded;
   try {
     loaded = loadConfig(process.argv.slice(2), process.env);
   } catch (err) {
@@ -31,7 +31,6 @@ async function main(): Promise<void> {
   }
   const config = loaded.config;
   const log = createLogger({ name: 'metasync-primary', level: config.logLevel });
-  // With --s3-bucket, a generation is appended (and so announced) only once its objects are in the bucket.
   // A tokens file that cannot be read or parsed at start is a config error (exit 2); later edits reload live.
   let publishAuth;
   try {
@@ -40,6 +39,7 @@ async function main(): Promise<void> {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(2);
   }
+  // With --s3-bucket, a generation is appended (and so announced) only once its objects are in the bucket.
   const s3 = await createPrimaryS3({ config: config.s3, log, snapshotEveryGenerations: config.snapshotEvery, snapshotIntervalMs: config.snapshotIntervalMs });
   const core = await openPrimaryCore({
     dataDir: config.dataDir,
@@ -62,9 +62,9 @@ async function main(): Promise<void> {
     core,
     logger: log,
     publishTokens: config.publishTokens,
-    maxBodyBytes: config.maxBodyBytes,
     publishAuth,
     rateLimits: config.publishLimits.rateLimits,
+    maxBodyBytes: config.maxBodyBytes,
     heartbeatMs: config.heartbeatMs,
     httpLimits: config.httpLimits,
   });

@@ -10,7 +10,8 @@
  *   onRequest: identify token (no answer yet) -> limiter (429 + Retry-After) -> preParsing: 401/403
  */
 import rateLimit, { normalizeIP } from '@fastify/rate-limit';
-import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler, onResponseHookHandler } from 'fastify';
+import { Counter, type Registry } from 'prom-client';
 import { metasyncError } from '@metasync/shared';
 
 export interface RateLimitSettings {
@@ -64,4 +65,21 @@ export function rateLimitHook(
     },
   });
   return hook as unknown as onRequestHookHandler;
+}
+
+/** Counts refused publish/admin calls by scope and status, so a flood or a stolen-token probe shows on /metrics. */
+export type RefusalCounter = (scope: 'publish' | 'admin') => onResponseHookHandler;
+
+export function createRefusalCounter(registry: Registry): RefusalCounter {
+  const refused = new Counter({
+    name: 'metasync_api_refused_total',
+    help: 'publish and admin calls refused: 401 (no, unknown or revoked token), 403 (outside the token scope), 429 (rate limited)',
+    labelNames: ['scope', 'status'],
+    registers: [registry],
+  });
+  return (scope) =>
+    async (_request, reply): Promise<void> => {
+      const status = reply.statusCode;
+      if (status === 401 || status === 403 || status === 429) refused.inc({ scope, status: String(status) });
+    };
 }

@@ -78,6 +78,23 @@ describe('publish and admin rate limits', () => {
     }
   });
 
+  it('counts refused publish and admin calls by scope and status on /metrics', async () => {
+    const p = await start(2, 1);
+    await put(p, undefined); // 401
+    await put(p, 'wrong'); // 401
+    await put(p, TEST_TOKEN); // 200
+    await put(p, TEST_TOKEN); // 200
+    await put(p, TEST_TOKEN); // 429
+    const snapshot = () => p.app.inject({ method: 'POST', url: '/admin/snapshot', headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+    expect((await snapshot()).statusCode).toBe(200);
+    expect((await snapshot()).statusCode).toBe(429);
+    const text = (await p.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(text).toContain('metasync_api_refused_total{scope="publish",status="401"} 2');
+    expect(text).toContain('metasync_api_refused_total{scope="publish",status="429"} 1');
+    expect(text).toContain('metasync_api_refused_total{scope="admin",status="429"} 1');
+    expect(text).not.toContain('status="200"');
+  });
+
   it('turns a limit off with 0', async () => {
     const p = await start(0, 0);
     for (let i = 0; i < 20; i++) expect((await put(p, TEST_TOKEN)).statusCode).toBe(200);

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { PublishAuth } from '../publish-auth.js';
-import { DEFAULT_RATE_LIMITS, rateLimitHook, registerRateLimiting, type RateLimitSettings } from '../rate-limits.js';
+import { DEFAULT_RATE_LIMITS, rateLimitHook, registerRateLimiting, type RateLimitSettings, type RefusalCounter } from '../rate-limits.js';
 import type { SnapshotScheduler } from '../snapshot-scheduler.js';
 import type { KeyRing } from '../key-ring.js';
 import { callerKey, identifyHook, requireAdmin } from './bearer-auth.js';
@@ -14,13 +14,18 @@ import { keyRotationRoute } from './key-rotation.js';
  *   POST /admin/snapshot   write a signed snapshot file of the head now -> {seq}
  *   POST /admin/keys/rotate  rotate the signing key with an overlap (key-rotation.ts)
  */
-export async function adminRoutes(app: FastifyInstance, options: { snapshots: SnapshotScheduler; keyRing: Pick<KeyRing, 'rotate'>; auth: PublishAuth; rateLimit?: RateLimitSettings }): Promise<void> {
+export async function adminRoutes(app: FastifyInstance, options: { snapshots: SnapshotScheduler; keyRing: Pick<KeyRing, 'rotate'>; auth: PublishAuth; rateLimit?: RateLimitSettings; refusals?: RefusalCounter }): Promise<void> {
   await registerRateLimiting(app);
   const limiter = rateLimitHook(app, { scope: 'admin', settings: options.rateLimit ?? DEFAULT_RATE_LIMITS.admin, key: callerKey });
-  app.post('/admin/snapshot', { onRequest: limiter === undefined ? [identifyHook(options.auth)] : [identifyHook(options.auth), limiter] }, async (request, reply) => {
-    requireAdmin(request);
-    const { seq } = await options.snapshots.take();
-    return reply.header('cache-control', 'no-store').send({ seq });
+  const onRequest = limiter === undefined ? [identifyHook(options.auth)] : [identifyHook(options.auth), limiter];
+  // An encapsulated context, so the refusal counter sees only admin routes.
+  await app.register(async (admin) => {
+    if (options.refusals !== undefined) admin.addHook('onResponse', options.refusals('admin'));
+    admin.post('/admin/snapshot', { onRequest }, async (request, reply) => {
+      requireAdmin(request);
+      const { seq } = await options.snapshots.take();
+      return reply.header('cache-control', 'no-store').send({ seq });
+    });
+    keyRotationRoute(admin, { keyRing: options.keyRing, onRequest, authorize: requireAdmin });
   });
-  keyRotationRoute(app, { keyRing: options.keyRing, onRequest: limiter === undefined ? [identifyHook(options.auth)] : [identifyHook(options.auth), limiter], authorize: requireAdmin });
 }

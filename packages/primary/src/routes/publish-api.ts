@@ -19,7 +19,7 @@ import { DEFAULT_API_LIMITS, validatePackageName, validateVersion, validateVersi
 import type { VersionData } from '../composer/minify.js';
 import { createStaticPublishAuth, type PublishAuth } from '../publish-auth.js';
 import type { Publisher } from '../publisher.js';
-import { DEFAULT_RATE_LIMITS, rateLimitHook, registerRateLimiting, type RateLimitSettings } from '../rate-limits.js';
+import { DEFAULT_RATE_LIMITS, rateLimitHook, registerRateLimiting, type RateLimitSettings, type RefusalCounter } from '../rate-limits.js';
 import { callerKey, identifyHook, requireToken, requireVendor } from './bearer-auth.js';
 
 export interface PublishApiOptions {
@@ -30,6 +30,8 @@ export interface PublishApiOptions {
   tokens?: readonly string[];
   /** Per token (or client address without a valid one); default DEFAULT_RATE_LIMITS.publish. */
   rateLimit?: RateLimitSettings;
+  /** Counts 401/403/429 answers on /metrics. */
+  refusals?: RefusalCounter;
   maxBodyBytes: number;
   limits?: ApiLimits;
 }
@@ -79,6 +81,7 @@ export async function publishApiPlugin(app: FastifyInstance, options: PublishApi
     throw err;
   });
   app.addHook('onRequest', identifyHook(auth));
+  if (options.refusals !== undefined) app.addHook('onResponse', options.refusals('publish'));
   await registerRateLimiting(app);
   const limiter = rateLimitHook(app, { scope: 'publish', settings: options.rateLimit ?? DEFAULT_RATE_LIMITS.publish, key: callerKey });
   if (limiter !== undefined) app.addHook('onRequest', limiter);
