@@ -1,6 +1,7 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from '@metasync/shared';
 import type { Manifest } from './manifest.js';
-import { createGcRoots } from './object-gc-roots.js';
+import { createGcRoots, shardIndexOf } from './object-gc-roots.js';
 import type { PrimaryPublisher } from './publisher.js';
 
 /**
@@ -70,6 +71,7 @@ export const DEFAULT_OBJECT_GC_INTERVAL_MS = 60_000;
 export const DEFAULT_GC_SHARDS_PER_RUN = 32;
 export const DEFAULT_GC_MAX_DELETES_PER_RUN = 5_000;
 
+const YIELD_EVERY_OBJECTS = 4_096;
 const SHARDS = Array.from({ length: 256 }, (_, index) => index.toString(16).padStart(2, '0'));
 
 export function createObjectGc(options: ObjectGcOptions): ObjectGc {
@@ -114,17 +116,20 @@ export function createObjectGc(options: ObjectGcOptions): ObjectGc {
     committedDuringRun = committed;
     try {
       const shards = nextShards();
-      const shardSet = new Set(shards);
+      const mask = new Uint8Array(SHARDS.length);
+      for (const shard of shards) mask[Number.parseInt(shard, 16)] = 1;
       const found = (await Promise.all(shards.map((shard) => store.listShard(shard)))).flat();
-      const live = await roots.collect(shardSet);
+      const live = await roots.collect(mask);
       const nowMs = now();
       const expired: string[] = [];
       const present = new Set(found);
       for (const sha256 of candidates.keys()) {
-        // Gone by other means (or removed by an earlier run that crashed half-way and was re-scanned).
-        if (shardSet.has(sha256.slice(0, 2)) && !present.has(sha256)) candidates.delete(sha256);
+        // Gone by other means (an operator, a put that replaced a damaged leftover): forget it.
+        if (mask[shardIndexOf(sha256)] === 1 && !present.has(sha256)) candidates.delete(sha256);
       }
-      for (const sha256 of found) {
+      for (const [index, sha256] of found.entries()) {
+        // Publishes keep flowing during a large scan; a commit meanwhile lands in `committed`.
+        if (index > 0 && index % YIELD_EVERY_OBJECTS === 0) await nextTurn();
         if (live.has(sha256) || referencedNow(sha256, committed)) {
           candidates.delete(sha256);
           continue;
