@@ -90,15 +90,14 @@ afterAll(async () => {
 });
 
 describe('key rotation across real processes', () => {
-  it('follows a rotation without a restart, refuses a forged key set, and refuses the retired key after the overlap', async () => {
+  it('follows a rotation without a restart, refuses a forged key set and, after the overlap, the retired key; a restart keeps the learned set', async () => {
     primary = await startPrimary();
     const oldKey = signingKeyFromPem(await readFile(join(primary.dataDir, 'signing-key.pem'), 'utf8'));
     expect(primary.keyArg.startsWith(`${oldKey.keyId}:`)).toBe(true);
     forwarder = await startForwarder(primary.url);
     mirror = await startMirror({ primaryUrl: forwarder.url, keyArg: primary.keyArg });
-    const pkg = `${mirror.url}/p2/acme/one.json`;
     const serves = async (version: string) => {
-      const response = await getText(pkg);
+      const response = await getText(`${mirror!.url}/p2/acme/one.json`);
       return response.status === 200 && response.body.includes(`"${version}"`);
     };
 
@@ -166,5 +165,12 @@ describe('key rotation across real processes', () => {
     await waitFor(() => serves('4.0.0'), { what: 'mirror serves 4.0.0 once the retired-key batch is gone', timeoutMs: 8_000 });
     const state = (await (await fetch(`${primary.url}${SYNC_ROUTES.state}`)).json()) as { keys: { keyId: string }[] };
     expect(state.keys.map((k) => k.keyId)).toEqual([rotated.active.keyId]);
+
+    // 4. A restart with the same (old) --primary-key keeps the learned set: it follows the new key at once.
+    await mirror.stop();
+    mirror = await startMirror({ primaryUrl: forwarder.url, keyArg: primary.keyArg, dataDir: mirror.dataDir });
+    await publishPackage(primary.url, 'acme/one', [{ version: '5.0.0' }]);
+    await waitFor(() => serves('5.0.0'), { what: 'restarted mirror serves 5.0.0', timeoutMs: 5_000 });
+    expect(mirror.logs.some((line) => line.msg === 'learned primary keys' || line.msg === 'pinned primary key is not in the stored key set: starting over from --primary-key')).toBe(false);
   }, 40_000);
 });
