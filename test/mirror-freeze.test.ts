@@ -68,7 +68,7 @@ describe('mirror behind a replaying path (freeze attack)', () => {
     expect(failures).toEqual([]);
     expect(hop.replayed()).toBeGreaterThan(0);
     expect(stale, 'the mirror stayed fresh behind a replaying path').toBeDefined();
-    expect(stale!.body).toMatch(/^stale: primary signed state not confirmed for [\d.]+ s \(bound 1\.5 s; last confirmed at head \d+\); last error: METASYNC_ERR_SYNC_CHALLENGE_FAILED\n$/);
+    expect(stale!.body).toMatch(/^stale: primary signed state not confirmed for [\d.]+ s \(bound 1\.5 s; last confirmed at head \d+; answers refused: METASYNC_ERR_SYNC_CHALLENGE_FAILED\)\n$/);
     // Only the challenge caught it: replayed answers kept the lag rules satisfied.
     expect(stale!.body).not.toMatch(/silent|behind/);
     expect(staleAfterMs).toBeGreaterThanOrEqual(BOUND_MS - POLL_MS);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { armConfirmation, assessFreshness, createSyncStatus, noteConfirmed, noteHead } from './health.js';
+import { armConfirmation, assessFreshness, createSyncStatus, noteConfirmed, noteHead, noteStateRefused } from './health.js';
 
 /** The freeze defence's rule: a nonce-confirmed signed state within maxUnconfirmedMs, on the monotonic clock. */
 const limits = { maxLagSeq: 5, maxLagMs: 10_000, maxUnconfirmedMs: 3_000 };
@@ -65,16 +65,22 @@ describe('freshness: signed state confirmation (freeze defence)', () => {
     );
   });
 
-  it('names the refusal when replayed answers keep the mirror hearing from the primary', () => {
+  it('names the refusal when replayed answers keep the mirror hearing from the primary, until a confirmation', () => {
     const { status, advance } = fakeClockStatus();
     armConfirmation(status);
     noteConfirmed(status, 9);
     advance(4_000);
     noteHead(status, 9, 9, 50_000);
     status.lastError = 'METASYNC_ERR_SYNC_CHALLENGE_FAILED';
+    noteStateRefused(status, 'METASYNC_ERR_SYNC_CHALLENGE_FAILED');
     expect(assessFreshness(status, 9, 50_000, limits).reason).toBe(
-      'primary signed state not confirmed for 4.0 s (bound 3.0 s; last confirmed at head 9); last error: METASYNC_ERR_SYNC_CHALLENGE_FAILED',
+      'primary signed state not confirmed for 4.0 s (bound 3.0 s; last confirmed at head 9; answers refused: METASYNC_ERR_SYNC_CHALLENGE_FAILED)',
     );
+    status.lastError = 'METASYNC_ERR_SYNC_UNREACHABLE';
+    expect(assessFreshness(status, 9, 50_000, limits).reason).toMatch(/answers refused: METASYNC_ERR_SYNC_CHALLENGE_FAILED\); last error: METASYNC_ERR_SYNC_UNREACHABLE$/);
+    noteConfirmed(status, 10);
+    advance(3_500);
+    expect(assessFreshness(status, 9, 50_000, limits).reason).not.toMatch(/answers refused/);
   });
 
   it('is off with a bound of 0', () => {

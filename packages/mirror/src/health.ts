@@ -35,6 +35,8 @@ export interface SyncStatus {
   confirmedAtMonoMs: number | undefined;
   /** Head seq of the last confirmed state. */
   confirmedSeq: number | undefined;
+  /** Error code of the last state answer refused since the last confirmation (replayed, unsigned, forged). */
+  stateRefusal: string | undefined;
   /** The monotonic clock (ms) for the confirmation age: immune to wall-clock jumps and to the primary's clock. */
   monoNowMs: () => number;
 }
@@ -62,6 +64,7 @@ export function createSyncStatus(options: { monoNowMs?: () => number } = {}): Sy
     primaryBehindSeq: undefined,
     confirmedAtMonoMs: undefined,
     confirmedSeq: undefined,
+    stateRefusal: undefined,
     monoNowMs: options.monoNowMs ?? (() => performance.now()),
   };
 }
@@ -75,6 +78,12 @@ export function armConfirmation(status: SyncStatus): void {
 export function noteConfirmed(status: SyncStatus, seq: number): void {
   status.confirmedAtMonoMs = status.monoNowMs();
   status.confirmedSeq = seq;
+  status.stateRefusal = undefined;
+}
+
+/** Records a state answer that failed the challenge; it confirms nothing (and says why in the health body). */
+export function noteStateRefused(status: SyncStatus, code: string): void {
+  status.stateRefusal = code;
 }
 
 /** Records what the primary said its head is; keeps `behindSinceMs` consistent. */
@@ -93,7 +102,8 @@ export function assessFreshness(status: SyncStatus, appliedSeq: number, nowMs: n
   const lag = assessLag(status, appliedSeq, nowMs, limits);
   const unconfirmed = unconfirmedReason(status, limits);
   if (unconfirmed === undefined) return lag;
-  return { ...lag, fresh: false, reason: lag.fresh ? `${unconfirmed}${errorSuffix(status)}` : `${lag.reason}; ${unconfirmed}` };
+  const suffix = status.lastError === status.stateRefusal ? '' : errorSuffix(status);
+  return { ...lag, fresh: false, reason: lag.fresh ? `${unconfirmed}${suffix}` : `${lag.reason}; ${unconfirmed}` };
 }
 
 /** Why the primary's signed state counts as unconfirmed, or undefined while it is confirmed recently enough. */
@@ -103,7 +113,8 @@ function unconfirmedReason(status: SyncStatus, limits: FreshnessLimits): string 
   const ageMs = Math.round(status.monoNowMs() - status.confirmedAtMonoMs);
   if (ageMs <= boundMs) return undefined;
   const since = status.confirmedSeq === undefined ? 'never confirmed since sync start' : `last confirmed at head ${status.confirmedSeq}`;
-  return `primary signed state not confirmed for ${formatSeconds(ageMs)} (bound ${formatSeconds(boundMs)}; ${since})`;
+  const refused = status.stateRefusal === undefined ? '' : `; answers refused: ${status.stateRefusal}`;
+  return `primary signed state not confirmed for ${formatSeconds(ageMs)} (bound ${formatSeconds(boundMs)}; ${since}${refused})`;
 }
 
 function formatSeconds(ms: number): string {

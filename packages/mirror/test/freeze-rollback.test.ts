@@ -27,9 +27,10 @@ async function until<T>(check: () => T | undefined | false | Promise<T | undefin
   throw new Error(`timed out waiting for ${what}`);
 }
 
-async function setup(extra: string[] = []): Promise<{ primary: FakePrimary; mirror: Mirror }> {
+async function setup(extra: string[] = [], before?: (primary: FakePrimary) => void): Promise<{ primary: FakePrimary; mirror: Mirror }> {
   const primary = await startFakePrimary();
   cleanups.push(() => primary.close());
+  before?.(primary);
   const dataDir = await mkdtemp(join(tmpdir(), 'mirror-freeze-'));
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
   const loaded = loadConfig(['--primary', primary.url, '--data', dataDir, '--poll-interval-ms', '100', '--proxy-timeout-ms', '500', ...extra], {});
@@ -150,7 +151,7 @@ describe('freeze', () => {
     const staleAfterMs = Date.now() - frozenAt;
     expect(staleAfterMs).toBeLessThan(boundMs + 500);
     // Only the confirmation rule saw it: by the lag rules the mirror was still "up to date".
-    expect(health.body).toMatch(/^stale: primary signed state not confirmed for [\d.]+ s \(bound 0\.8 s; last confirmed at head 1\); last error: METASYNC_ERR_SYNC_CHALLENGE_FAILED\n$/);
+    expect(health.body).toMatch(/^stale: primary signed state not confirmed for [\d.]+ s \(bound 0\.8 s; last confirmed at head 1; answers refused: METASYNC_ERR_SYNC_CHALLENGE_FAILED\)\n$/);
     expect(health.body).not.toMatch(/silent|behind/);
     expect(mirror.log.state.seq).toBe(1);
     expect(await body(mirror, '/p2/acme/a.json')).toBe('a1');
@@ -181,11 +182,16 @@ describe('freeze', () => {
     expect(await body(mirror, '/p2/acme/a.json')).toBe('a1');
   });
 
-  it('turns stale against a primary that signs its state but ignores the nonce', async () => {
-    const { primary, mirror } = await setup(['--max-unconfirmed-ms', '300']);
-    primary.publish({ 'p2/acme/a.json': 'a1' });
-    await until(() => mirror.log.state.seq === 1, 'seq 1');
-    primary.faults.ignoreNonce = true;
+  it('still bootstraps and follows a primary that ignores the nonce, but reports itself stale', async () => {
+    const { primary, mirror } = await setup(['--max-unconfirmed-ms', '300'], (p) => {
+      p.publish({ 'p2/acme/a.json': 'a1' });
+      p.faults.ignoreNonce = true;
+    });
+    await until(() => mirror.log.state.seq === 1, 'bootstrap');
+    primary.publish({ 'p2/acme/a.json': 'a2' });
+    await until(() => mirror.log.state.seq === 2, 'seq 2');
+    expect(await body(mirror, '/p2/acme/a.json')).toBe('a2');
+    expect(mirror.status.confirmedSeq).toBeUndefined();
     const health = await until(
       async () => {
         const answer = await mirror.app.inject({ url: '/health/fresh' });
@@ -193,7 +199,7 @@ describe('freeze', () => {
       },
       'stale',
     );
-    expect(health.body).toMatch(/not confirmed .*METASYNC_ERR_SYNC_CHALLENGE_FAILED/);
+    expect(health.body).toMatch(/not confirmed for [\d.]+ s \(bound 0\.3 s; never confirmed since sync start; answers refused: METASYNC_ERR_SYNC_CHALLENGE_FAILED\)/);
   });
 
   it('rejects a bound shorter than two poll intervals', () => {

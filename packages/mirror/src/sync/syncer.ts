@@ -12,7 +12,7 @@ import {
   type StateResponse,
 } from '@metasync/shared';
 import type { z } from 'zod';
-import { armConfirmation, noteApplied, noteConfirmed, noteHead, type SyncStatus } from '../health.js';
+import { armConfirmation, noteApplied, noteConfirmed, noteHead, noteStateRefused, type SyncStatus } from '../health.js';
 import type { IndexLog } from '../index-log.js';
 import type { MirrorMetrics } from '../metrics.js';
 import type { ObjectStore } from '../store.js';
@@ -125,21 +125,35 @@ export function createSyncer(options: SyncerOptions): Syncer {
   async function trustedKeys(state?: StateResponse): Promise<PublicKeyInfo[]> {
     const known = await trust.load();
     if (known !== undefined) return known;
-    const offered = state ?? (await fetchState());
+    const offered = state ?? (await fetchState()).hint;
     const pinned = await trust.pinOnFirstUse(offered.keys);
     logger.warn({ keyIds: offered.keys.map((k) => k.keyId), primary: options.primaryUrl }, 'trusting primary keys on first use; pin them with --primary-key');
     return pinned;
   }
 
   /** Every state request is a freshness challenge (state-challenge.ts): only a verified answer to its nonce counts. */
-  async function fetchState(): Promise<StateResponse> {
+  /**
+   * Asks for the state with a fresh challenge. `hint` is the parsed answer either
+   * way (like an SSE head it may only trigger verified pulls); only a verified
+   * answer to this nonce confirms the primary, moves the head and checks rollback.
+   */
+  async function fetchState(): Promise<{ hint: StateResponse; confirmed: boolean }> {
     // Compared with what was applied when the question left: an answer racing an apply is not a rollback.
     const appliedWhenAsked = log.state.seq;
     const nonce = newStateNonce();
     const response = await client.get(SYNC_ROUTES.state, { maxBytes: 1024 * 1024, query: { nonce } });
     if (response.status !== 200) throw protocolError(`state answered HTTP ${response.status}`);
-    await trustedKeys(parseState(response.body));
-    const state = await trust.verifying((keys) => verifyStateAnswer({ body: response.body, signature: response.headers[HEADERS.signature] }, { nonce, keys, nowMs: Date.now() }));
+    const hint = parseState(response.body);
+    await trustedKeys(hint);
+    let state: StateResponse;
+    try {
+      state = await trust.verifying((keys) => verifyStateAnswer({ body: response.body, signature: response.headers[HEADERS.signature] }, { nonce, keys, nowMs: Date.now() }));
+    } catch (err) {
+      if (!isMetasyncError(err) || !REFUSED_STATE_CODES.has(err.code)) throw err;
+      refuseState(err.code, err);
+      return { hint, confirmed: false };
+    }
+    stateRefused = false;
     noteConfirmed(status, state.seq);
     noteHead(status, state.seq, log.state.seq, status.monoNowMs());
     if (state.seq < appliedWhenAsked) {
@@ -147,7 +161,16 @@ export function createSyncer(options: SyncerOptions): Syncer {
       status.primaryBehindSeq = state.seq;
     } else status.primaryBehindSeq = undefined;
     metrics.headSeq.set(status.headSeq);
-    return state;
+    return { hint: state, confirmed: true };
+  }
+
+  /** A refused answer (replay, forgery) is an attack signal, unlike an unreachable primary: counted, warned once per episode. */
+  function refuseState(code: string, err: unknown): void {
+    status.lastError = code;
+    noteStateRefused(status, code);
+    metrics.syncErrors.inc({ code });
+    if (!stateRefused) logger.warn({ err }, 'refused state answer');
+    stateRefused = true;
   }
 
   async function signed<T>(route: string, query: Record<string, string> | undefined, schema: z.ZodType<T>, what: string, body: Buffer, signature: unknown): Promise<T> {
@@ -182,8 +205,8 @@ export function createSyncer(options: SyncerOptions): Syncer {
   async function pull(): Promise<void> {
     await trustedKeys();
     if (log.state.seq === 0 && !(await bootstrapFromBucket())) {
-      const state = await fetchState();
-      if (state.snapshotSeq > 0) await resync('bootstrap');
+      const { hint } = await fetchState();
+      if (hint.snapshotSeq > 0) await resync('bootstrap');
     }
     for (let round = 0; round < MAX_ROUNDS_PER_RUN && !stopped; round++) {
       const since = log.state.seq;
@@ -311,17 +334,11 @@ export function createSyncer(options: SyncerOptions): Syncer {
     if (polling || stopped) return;
     polling = true;
     try {
-      const state = await fetchState();
-      stateRefused = false;
-      if (state.seq !== log.state.seq) void trigger('poll');
+      const { hint } = await fetchState();
+      if (hint.seq !== log.state.seq) void trigger('poll');
     } catch (err) {
       status.lastError = isMetasyncError(err) ? err.code : (err as Error).message;
-      if (isMetasyncError(err) && REFUSED_STATE_CODES.has(err.code)) {
-        // A refused answer (replay, forgery) is an attack signal, unlike an unreachable primary: warn once per episode.
-        metrics.syncErrors.inc({ code: err.code });
-        if (!stateRefused) logger.warn({ err }, 'refused state answer');
-        stateRefused = true;
-      } else logger.debug({ err }, 'poll failed');
+      logger.debug({ err }, 'poll failed');
     } finally {
       polling = false;
     }
