@@ -61,7 +61,10 @@ describe('key ring', () => {
     // The generated legacy key now lives in the key set only.
     await expect(stat(join(dataDir, GENERATED_KEY_FILE))).rejects.toMatchObject({ code: 'ENOENT' });
 
+    // A crash between writing the key set and removing the legacy file leaves it behind: the next start removes it.
+    await writeFile(join(dataDir, GENERATED_KEY_FILE), generateSigningKeyPem(), { mode: 0o600 });
     const second = await open();
+    await expect(stat(join(dataDir, GENERATED_KEY_FILE))).rejects.toMatchObject({ code: 'ENOENT' });
     expect(second.active().keyId).toBe(active.keyId);
     expect(second.version()).toBe(1);
     expect(second.publicKeys().map((k) => k.keyId)).toEqual([active.keyId, old.keyId]);

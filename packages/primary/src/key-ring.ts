@@ -92,6 +92,8 @@ export async function openKeyRing(options: { dataDir: string; keyFile: string | 
   } else if (stored !== undefined) {
     version = stored.version;
     entries = stored.keys.map((entry) => entryFromFile(entry, path));
+    // Left behind by a crash between the first rotation's write and its cleanup.
+    await removeLegacyPem(join(dataDir, GENERATED_KEY_FILE));
   } else {
     const base = await loadSigningKey({ keyFile: undefined, dataDir, log });
     entries = [{ key: base, keyId: base.keyId, publicKey: base.publicKey, createdAt: now(), notAfter: undefined, storePem: true }];
