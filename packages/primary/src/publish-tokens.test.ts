@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isMetasyncError } from '@metasync/shared';
 import { createTokenMatcher, mintToken, parseTokensFile, serializeTokensFile, sha256OfSecret, staticTokenEntries, vendorAllowed } from './publish-tokens.js';
@@ -18,6 +19,33 @@ describe('vendorAllowed', () => {
     [['other', 'acme'], 'acme', true],
   ] as const)('%j admits %s: %s', (patterns, vendor, expected) => {
     expect(vendorAllowed(patterns, vendor)).toBe(expected);
+  });
+});
+
+describe('vendorAllowed (properties)', () => {
+  const vendor = fc.stringMatching(/^[a-z0-9]([_.-]?[a-z0-9]+){0,4}$/);
+
+  it('an exact pattern admits only that vendor; `prefix*` admits exactly the vendors starting with prefix; `*` admits all', () => {
+    fc.assert(
+      fc.property(vendor, vendor, (a, b) => {
+        expect(vendorAllowed([a], b)).toBe(a === b);
+        expect(vendorAllowed([`${a}*`], b)).toBe(b.startsWith(a));
+        expect(vendorAllowed([`*${a}`], b)).toBe(b.endsWith(a));
+        expect(vendorAllowed(['*'], b)).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('never admits a vendor because of a regex metacharacter in the pattern', () => {
+    fc.assert(
+      fc.property(vendor, vendor, (a, b) => {
+        fc.pre(a.includes('.'));
+        expect(vendorAllowed([a], a.replaceAll('.', 'x'))).toBe(false);
+        expect(vendorAllowed([a], b)).toBe(a === b);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
