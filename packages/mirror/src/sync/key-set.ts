@@ -72,6 +72,18 @@ export function usableKeys(trusted: TrustedKeys, nowMs: number): PublicKeyInfo[]
   return trusted.keys.filter((key) => key.notAfter === undefined || key.notAfter >= nowMs).sort((a, b) => Number(b.active) - Number(a.active));
 }
 
+/**
+ * Keys whose endorsement of a key set the mirror accepts: the active key(s) only,
+ * as long as one is known. A retired key still within its overlap may sign
+ * documents, but once the mirror follows its successor it must not be able to
+ * bring in keys: that is what a leaked old key would be used for.
+ */
+export function endorsingKeys(trusted: TrustedKeys, nowMs: number): PublicKeyInfo[] {
+  const usable = usableKeys(trusted, nowMs);
+  const active = usable.filter((key) => key.active && key.notAfter === undefined);
+  return active.length > 0 ? active : usable;
+}
+
 function earliest(a: number | undefined, b: number | undefined): number | undefined {
   if (a === undefined) return b;
   if (b === undefined) return a;

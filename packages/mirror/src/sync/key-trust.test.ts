@@ -102,6 +102,34 @@ describe('key trust', () => {
     expect(next.calls).toEqual([fresh.keyId]);
   });
 
+  it('once it follows the new key, never lets the retired key (still within its overlap) bring in another key', async () => {
+    const old = newKey();
+    const fresh = newKey();
+    const intruder = newKey();
+    const calls: string[] = [];
+    let learned = false;
+    const trust = createKeyTrust({
+      dataDir,
+      pinned: info(old),
+      logger,
+      async fetchKeySet(signerId) {
+        calls.push(signerId);
+        // First the genuine rotation (signed by old); then a leaked `old` announcing an intruder, while `fresh` is refused on the path.
+        const set: KeySet = learned
+          ? { kind: 'keys', version: 2, issuedAt: 1_000_000, keys: [info(intruder), info(old, { active: false, notAfter: 1_060_000 })] }
+          : { kind: 'keys', version: 1, issuedAt: 1_000_000, keys: [info(fresh), info(old, { active: false, notAfter: 1_060_000 })] };
+        if (learned && signerId !== old.keyId) return { status: 400, body: Buffer.from('{}'), signature: undefined };
+        const body = Buffer.from(JSON.stringify(set));
+        return { status: 200, body, signature: signBody(old, body) };
+      },
+    });
+    await check(trust, document(fresh));
+    learned = true;
+    await expect(check(trust, document(intruder))).rejects.toMatchObject({ code: 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY' });
+    expect(calls).toEqual([old.keyId, fresh.keyId]);
+    expect(await readFile(pinnedKeysPath(dataDir), 'utf8')).not.toContain(intruder.keyId);
+  });
+
   it('asks the primary at most once per interval while forged documents keep coming', async () => {
     const old = newKey();
     const forger = newKey();

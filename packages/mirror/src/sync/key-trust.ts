@@ -1,12 +1,12 @@
 import { isMetasyncError, keySetSchema, metasyncError, verifyBody, type Logger, type PublicKeyInfo } from '@metasync/shared';
-import { knowsKey, mergeKeySet, usableKeys, type TrustedKeys } from './key-set.js';
+import { endorsingKeys, knowsKey, mergeKeySet, type TrustedKeys } from './key-set.js';
 import { readTrustedKeys, writeTrustedKeys } from './keys.js';
 
 /**
  * Following the primary's key rotations without a restart and without
  * trusting the network (docs/protocol.md, "Key rotation"):
  *
- *   document signed by key B, B unknown -> GET keys?signer=A for each usable trusted key A
+ *   document signed by key B, B unknown -> GET keys?signer=A for the trusted active key A
  *        -> verify the set's signature against A alone -> merge (key-set.ts) -> persist -> verify again
  *
  * A key set signed by anything but a key the mirror already trusts is refused,
@@ -77,7 +77,7 @@ export function createKeyTrust(options: KeyTrustOptions): KeyTrust {
     if (askedAtMs.size >= MAX_REMEMBERED_ASKS) askedAtMs.clear();
     askedAtMs.set(unknownKeyId, now());
     const current = trusted as TrustedKeys;
-    for (const signer of usableKeys(current, now())) {
+    for (const signer of endorsingKeys(current, now())) {
       const what = `key set signed by ${signer.keyId}`;
       try {
         const answer = await options.fetchKeySet(signer.keyId);
