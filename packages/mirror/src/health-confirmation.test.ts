@@ -83,6 +83,19 @@ describe('freshness: signed state confirmation (freeze defence)', () => {
     expect(assessFreshness(status, 9, 50_000, limits).reason).not.toMatch(/answers refused/);
   });
 
+  it('drops a head heard before the challenge and above the confirmed seq, but keeps one heard meanwhile', () => {
+    const { status } = fakeClockStatus();
+    armConfirmation(status);
+    noteHead(status, 500, 5, 0);
+    noteConfirmed(status, 5, 500);
+    expect(status.headSeq).toBe(5);
+    noteHead(status, 600, 5, 0);
+    const headWhenAsked = status.headSeq;
+    noteHead(status, 700, 5, 0);
+    noteConfirmed(status, 6, headWhenAsked);
+    expect(status.headSeq).toBe(700);
+  });
+
   it('is off with a bound of 0', () => {
     const { status, advance } = fakeClockStatus();
     armConfirmation(status);

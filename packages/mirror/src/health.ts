@@ -74,10 +74,18 @@ export function armConfirmation(status: SyncStatus): void {
   status.confirmedAtMonoMs ??= status.monoNowMs();
 }
 
-/** Records a verified state whose nonce matched the challenge just sent. */
-export function noteConfirmed(status: SyncStatus, seq: number): void {
+/**
+ * Records a verified state whose nonce matched the challenge just sent.
+ * `headWhenAsked` is `status.headSeq` when the challenge left: the primary's
+ * head only grows, so a head heard before that and above what it has just
+ * signed was false (an unsigned event or hint, e.g. forged) and is dropped,
+ * unless a newer head arrived meanwhile. Otherwise one forged event would keep
+ * the mirror "behind" after the attack ended.
+ */
+export function noteConfirmed(status: SyncStatus, seq: number, headWhenAsked?: number): void {
   status.confirmedAtMonoMs = status.monoNowMs();
   status.confirmedSeq = seq;
+  if (headWhenAsked !== undefined && headWhenAsked > seq && status.headSeq === headWhenAsked) status.headSeq = seq;
   status.stateRefusal = undefined;
 }
 

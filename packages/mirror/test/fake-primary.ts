@@ -62,6 +62,8 @@ export interface FakePrimary {
   /** Object counts of each pack request. */
   packRequests: number[];
   seq(): number;
+  /** Sends a head event for `seq` on every open event stream, whatever the journal holds (an unsigned, forged hint). */
+  announce(seq: number): void;
   close(): Promise<void>;
 }
 
@@ -195,6 +197,9 @@ export async function startFakePrimary(): Promise<FakePrimary> {
     signed,
     packRequests,
     seq: () => head,
+    announce(seq) {
+      for (const res of sse) res.write(`event: head\ndata: ${JSON.stringify({ seq, time: lastTime })}\n\n`);
+    },
     publish(files, deletions = []) {
       head++;
       lastTime = Math.max(Date.now(), lastTime + 1);

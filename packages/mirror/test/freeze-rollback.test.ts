@@ -182,6 +182,21 @@ describe('freeze', () => {
     expect(await body(mirror, '/p2/acme/a.json')).toBe('a1');
   });
 
+  it('drops a forged head event at the next confirmed state instead of staying "behind" for good', async () => {
+    const { primary, mirror } = await setup(['--max-unconfirmed-ms', '2000', '--max-lag-ms', '200']);
+    primary.publish({ 'p2/acme/a.json': 'a1' });
+    await until(() => mirror.log.state.seq === 1, 'seq 1');
+    await until(async () => (await mirror.app.inject({ url: '/health/fresh' })).statusCode === 200, 'fresh');
+    await until(() => {
+      primary.announce(1_000_000);
+      return mirror.status.headSeq === 1_000_000;
+    }, 'the forged head heard');
+    expect((await mirror.app.inject({ url: '/health/fresh' })).body).toMatch(/behind by 999999 seq/);
+    await until(() => mirror.status.headSeq === 1, 'the forged head dropped');
+    await until(async () => (await mirror.app.inject({ url: '/health/fresh' })).statusCode === 200, 'fresh again');
+    expect(mirror.status.confirmedSeq).toBe(1);
+  });
+
   it('still bootstraps and follows a primary that ignores the nonce, but reports itself stale', async () => {
     const { primary, mirror } = await setup(['--max-unconfirmed-ms', '300'], (p) => {
       p.publish({ 'p2/acme/a.json': 'a1' });

@@ -140,6 +140,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
   async function fetchState(): Promise<{ hint: StateResponse; confirmed: boolean }> {
     // Compared with what was applied when the question left: an answer racing an apply is not a rollback.
     const appliedWhenAsked = log.state.seq;
+    const headWhenAsked = status.headSeq;
     const nonce = newStateNonce();
     const response = await client.get(SYNC_ROUTES.state, { maxBytes: 1024 * 1024, query: { nonce } });
     if (response.status !== 200) throw protocolError(`state answered HTTP ${response.status}`);
@@ -154,7 +155,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
       return { hint, confirmed: false };
     }
     stateRefused = false;
-    noteConfirmed(status, state.seq);
+    noteConfirmed(status, state.seq, headWhenAsked);
     noteHead(status, state.seq, log.state.seq, status.monoNowMs());
     if (state.seq < appliedWhenAsked) {
       if (status.primaryBehindSeq === undefined) logger.error({ primarySeq: state.seq, applied: appliedWhenAsked }, 'primary is behind the applied generation; refusing to roll back');
