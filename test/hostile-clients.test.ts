@@ -1,5 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { generateCorpus, writeCorpusTree } from './helpers/corpus.js';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { generateCorpus, renderCorpusPackage, writeCorpusTree } from './helpers/corpus.js';
 import { measureLatency, openTracked, startSlowloris, type LatencySample, type Slowloris, type TrackedSocket } from './helpers/hostile-clients.js';
 import { makeTempDir, PUBLISH_TOKEN, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
 import { readProcMemory } from './helpers/proc-stats.js';
@@ -17,12 +19,14 @@ const MIRROR_KEEP_ALIVE_MS = 3_000;
 const PRIMARY_REQUEST_TIMEOUT_MS = 2_500;
 const PRIMARY_MAX_CONNECTIONS = 128;
 const PRIMARY_MAX_HEADER_BYTES = 8_192;
+const PRIMARY_SOCKET_TIMEOUT_MS = 2_000;
 /** Node checks the timeouts every min(1 s, timeout / 4) and adds ~1 s to keep-alive; scheduling on a busy box adds more. */
 const CLOSE_SLACK_MS = 2_000;
 
 let primary: RunningPrimary;
 let mirror: RunningMirror;
 let p2Paths: string[];
+let largest: { path: string; bytes: number };
 let baseline: LatencySample;
 const openSockets: TrackedSocket[] = [];
 let slowloris: Slowloris | undefined;
@@ -50,6 +54,11 @@ beforeAll(async () => {
   const source = await makeTempDir('hostile-source-');
   const tree = await writeCorpusTree(source, generateCorpus({ packages: 200, seed: 5 }));
   p2Paths = tree.p2Paths.map((path) => `/${path}`);
+  // One long-lived package (~1 MB p2 file), for a reader that stops reading.
+  const [big] = renderCorpusPackage({ name: 'big/history', tagged: 2_500, dev: 0, seed: 3 });
+  await mkdir(join(source, 'p2', 'big'), { recursive: true });
+  await writeFile(join(source, big!.path), big!.content);
+  largest = { path: `/${big!.path}`, bytes: big!.content.length };
   primary = await startPrimary({
     args: [
       '--source', source,
@@ -57,6 +66,9 @@ beforeAll(async () => {
       '--http-headers-timeout-ms', String(PRIMARY_REQUEST_TIMEOUT_MS),
       '--http-max-connections', String(PRIMARY_MAX_CONNECTIONS),
       '--http-max-header-bytes', String(PRIMARY_MAX_HEADER_BYTES),
+      '--http-socket-timeout-ms', String(PRIMARY_SOCKET_TIMEOUT_MS),
+      // The mirror's event stream stays busier than the socket timeout.
+      '--heartbeat-ms', '500',
     ],
   });
   mirror = await startMirror({
@@ -151,6 +163,41 @@ describe('hostile clients against the built mirror and primary', () => {
     await waitFor(() => refused.closedByServerAtMs !== undefined, { what: 'the primary closing the 12 KiB-header connection', timeoutMs: 5_000 });
     expect(refused.received).toMatch(/^HTTP\/1\.1 431 /);
     expect((await fetch(`${mirror.url}/healthz`, { signal: AbortSignal.timeout(5_000) })).status).toBe(200);
+    expect((await fetch(`${primary.url}/sync/v1/state`, { signal: AbortSignal.timeout(5_000) })).status).toBe(200);
+  });
+
+  it('destroys a connection that pipelines requests without reading the answers, before their responses pile up', async () => {
+    const requests = 2_000;
+    const before = await readProcMemory(primary.child.pid!);
+    const flooder = await openTracked(primary.url, `GET ${largest.path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`.repeat(requests));
+    openSockets.push(flooder);
+    await waitFor(() => flooder.closedByServerAtMs !== undefined, { what: 'the primary destroying the pipelining connection', timeoutMs: 5_000, intervalMs: 20 });
+    const after = await readProcMemory(primary.child.pid!);
+    const answered = flooder.received.split('HTTP/1.1 200 ').length - 1;
+    measured.pipelining = { requests, fileBytes: largest.bytes, receivedMb: mb(flooder.receivedBytes), rssBeforeMb: mb(before.rssBytes), rssAfterMb: mb(after.rssBytes), peakMb: mb(after.peakRssBytes) };
+    // Without the limit the primary would queue 2,000 x ~1 MB responses for a client that reads none.
+    expect(flooder.receivedBytes).toBeLessThan(20 * largest.bytes);
+    expect(answered).toBeLessThan(20);
+    expect(after.rssBytes - before.rssBytes).toBeLessThan(64 * 1024 * 1024);
+    expect((await fetch(`${primary.url}/sync/v1/state`, { signal: AbortSignal.timeout(5_000) })).status).toBe(200);
+  });
+
+  it('closes a connection whose client stopped reading its responses at the socket timeout', async () => {
+    // Within the pipelining limit, and more bytes than the loopback socket buffers take in (a few MB without reads).
+    const requests = 12;
+    const reader = await openTracked(primary.url);
+    openSockets.push(reader);
+    reader.socket.pause();
+    reader.socket.write(`GET ${largest.path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`.repeat(requests), 'latin1');
+    // Node arms the timer again once the last response it could write has finished: it fires within two timeouts.
+    await new Promise((resolve) => setTimeout(resolve, 2 * PRIMARY_SOCKET_TIMEOUT_MS + 1_000));
+    // A paused socket notices nothing: read what was buffered, then the end the server sent (or keep-alive goes on).
+    reader.socket.resume();
+    await waitFor(() => reader.closedByServerAtMs !== undefined, { what: 'the stalled reader finding its connection closed by the primary', timeoutMs: 3_000, intervalMs: 50 });
+    const askedBytes = requests * largest.bytes;
+    measured.slowReader = { requests, fileBytes: largest.bytes, askedMb: mb(askedBytes), receivedMb: mb(reader.receivedBytes) };
+    expect(reader.received).toMatch(/^HTTP\/1\.1 200 /);
+    expect(reader.receivedBytes).toBeLessThan(askedBytes);
     expect((await fetch(`${primary.url}/sync/v1/state`, { signal: AbortSignal.timeout(5_000) })).status).toBe(200);
   });
 

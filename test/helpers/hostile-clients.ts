@@ -15,6 +15,7 @@ export interface TrackedSocket {
   closedByServerAtMs?: number;
   /** First bytes the server sent, latin1 (e.g. `HTTP/1.1 408 ...`). */
   received: string;
+  receivedBytes: number;
   /** Destroys it from our side (not counted as closed by the server). */
   close(): void;
 }
@@ -35,12 +36,14 @@ export function openTracked(baseUrl: string, firstBytes?: string): Promise<Track
       socket,
       openedAtMs: performance.now(),
       received: '',
+      receivedBytes: 0,
       close() {
         if (!socket.destroyed && tracked.closedByServerAtMs === undefined) closingByUs = true;
         socket.destroy();
       },
     };
     socket.on('data', (chunk: Buffer) => {
+      tracked.receivedBytes += chunk.length;
       if (tracked.received.length < 256) tracked.received += chunk.toString('latin1');
     });
     socket.on('end', () => socket.end());

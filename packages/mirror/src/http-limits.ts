@@ -22,4 +22,9 @@ export const MIRROR_HTTP_LIMITS: HttpServerLimits = {
   maxConnections: 10_000,
   // A Composer run makes hundreds of requests on one connection; closing it early only costs handshakes.
   maxRequestsPerSocket: 0,
+  // Bounds a client that stops reading a response. Long, because POST /admin/drain answers only
+  // once the DNS withdrawal is live plus one TTL, with no byte sent meanwhile.
+  socketTimeoutMs: 300_000,
+  // Composer (curl) never pipelines; a few in flight would be harmless, hundreds are an attack.
+  maxPipelinedRequests: 16,
 };

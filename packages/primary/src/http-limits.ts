@@ -20,4 +20,9 @@ export const PRIMARY_HTTP_LIMITS: HttpServerLimits = {
   // A few connections per mirror and per publisher; thousands means someone is hostile.
   maxConnections: 4_096,
   maxRequestsPerSocket: 0,
+  // Bounds a client that stops reading a response. Far above the event stream's heartbeat
+  // (--heartbeat-ms, 15 s), the only response that is quiet by design.
+  socketTimeoutMs: 300_000,
+  // No client of the primary pipelines (undici's pools send one request at a time per connection).
+  maxPipelinedRequests: 16,
 };

@@ -6,7 +6,7 @@ import { parseOptions } from './cli-options.js';
 import { createLimitedHttpServer, HTTP_LIMITS_SCHEMA_SHAPE, httpLimitOptions, pickHttpLimits, type HttpServerLimits } from './http-limits.js';
 import type { Logger } from './logger.js';
 
-const DEFAULTS: HttpServerLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 10_000, maxHeaderBytes: 16_384, maxConnections: 100, maxRequestsPerSocket: 0 };
+const DEFAULTS: HttpServerLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 10_000, maxHeaderBytes: 16_384, maxConnections: 100, maxRequestsPerSocket: 0, socketTimeoutMs: 60_000, maxPipelinedRequests: 4 };
 const schema = z.object(HTTP_LIMITS_SCHEMA_SHAPE);
 
 function parse(argv: string[], env: NodeJS.ProcessEnv = {}) {
@@ -41,13 +41,39 @@ describe('createLimitedHttpServer', () => {
   it('sets the limits on the node server', () => {
     const logger = { warn: vi.fn() } as unknown as Logger;
     const server = createLimitedHttpServer({ limits: { ...DEFAULTS, maxRequestsPerSocket: 50 }, logger, handler: (_req, res) => res.end() });
-    expect({ headers: server.headersTimeout, request: server.requestTimeout, keepAlive: server.keepAliveTimeout, max: server.maxConnections, perSocket: server.maxRequestsPerSocket }).toEqual({
+    expect({ headers: server.headersTimeout, request: server.requestTimeout, keepAlive: server.keepAliveTimeout, max: server.maxConnections, perSocket: server.maxRequestsPerSocket, socket: server.timeout }).toEqual({
       headers: 10_000,
       request: 30_000,
       keepAlive: 10_000,
       max: 100,
       perSocket: 50,
+      socket: 60_000,
     });
+  });
+
+  it('serves up to maxPipelinedRequests pipelined requests and destroys a connection that queues more', async () => {
+    const server = createLimitedHttpServer({ limits: DEFAULTS, logger: { warn: vi.fn() } as unknown as Logger, handler: (_req, res) => void setTimeout(() => res.end('ok'), 20) });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    close = () => new Promise((resolve) => server.close(() => resolve()));
+    const { port } = server.address() as AddressInfo;
+    const pipeline = (count: number): Promise<{ responses: number; closed: boolean }> =>
+      new Promise((resolve) => {
+        const socket = connect(port, '127.0.0.1');
+        sockets.push(socket);
+        let text = '';
+        const count200 = (): number => text.split('HTTP/1.1 200 ').length - 1;
+        socket.on('error', () => undefined);
+        socket.on('data', (chunk: Buffer) => {
+          text += chunk.toString('latin1');
+          if (count200() === count) resolve({ responses: count, closed: false });
+        });
+        socket.on('close', () => resolve({ responses: count200(), closed: true }));
+        socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(count));
+      });
+    expect(await pipeline(4)).toEqual({ responses: 4, closed: false });
+    const flood = await pipeline(40);
+    expect(flood.closed).toBe(true);
+    expect(flood.responses).toBeLessThan(40);
   });
 
   it('refuses connections past maxConnections, warning once and then once per window with the count', async () => {

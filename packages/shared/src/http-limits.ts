@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { z } from 'zod';
 import type { OptionSpec } from './cli-options.js';
 import type { Logger } from './logger.js';
@@ -15,6 +16,12 @@ import type { Logger } from './logger.js';
  *     │
  *   response ─ then idle keep-alive: closed after keepAliveTimeoutMs (Node adds ~1 s)
  *
+ *   any time ── no byte moving either way for socketTimeoutMs (a reader that stopped
+ *               reading, a silent peer): closed, no response
+ *   pipelining  more than maxPipelinedRequests unanswered requests on one connection:
+ *               destroyed (Node parses a whole read chunk of pipelined requests before
+ *               it pauses, so without this one 64 KiB chunk could queue ~1,000 responses)
+ *
  * Node checks the two request timeouts every `connectionsCheckingInterval`
  * (30 s by default, which would let a slowloris hold a socket 30 s past its
  * limit); we check at most every second, a walk over the open sockets only.
@@ -27,6 +34,10 @@ export interface HttpServerLimits {
   maxConnections: number;
   /** 0: unlimited. */
   maxRequestsPerSocket: number;
+  /** Inactivity limit of a connection, in both directions; 0: off. */
+  socketTimeoutMs: number;
+  /** Requests received on one connection and not yet answered. */
+  maxPipelinedRequests: number;
 }
 
 /** The option table rows for one daemon, with that daemon's defaults (spread into its OPTIONS). */
@@ -74,6 +85,20 @@ export function httpLimitOptions(defaults: HttpServerLimits): OptionSpec[] {
       description: 'requests served on one keep-alive connection before it is closed (0: unlimited)',
       defaultValue: String(defaults.maxRequestsPerSocket),
     },
+    {
+      key: 'httpSocketTimeoutMs',
+      flag: '--http-socket-timeout-ms <ms>',
+      env: 'METASYNC_HTTP_SOCKET_TIMEOUT_MS',
+      description: 'a connection with no byte moving either way for this long is closed (clients that stop reading a response; 0: off)',
+      defaultValue: String(defaults.socketTimeoutMs),
+    },
+    {
+      key: 'httpMaxPipelinedRequests',
+      flag: '--http-max-pipelined-requests <n>',
+      env: 'METASYNC_HTTP_MAX_PIPELINED_REQUESTS',
+      description: 'unanswered requests one connection may have queued (HTTP/1.1 pipelining); beyond it the connection is destroyed',
+      defaultValue: String(defaults.maxPipelinedRequests),
+    },
   ];
 }
 
@@ -88,6 +113,8 @@ export const HTTP_LIMITS_SCHEMA_SHAPE = {
   httpMaxHeaderBytes: int(1024, 1024 * 1024),
   httpMaxConnections: int(1, 1_000_000),
   httpMaxRequestsPerSocket: int(0, 1_000_000),
+  httpSocketTimeoutMs: int(0, 3_600_000),
+  httpMaxPipelinedRequests: int(1, 10_000),
 } as const;
 
 /** The parsed rows of `httpLimitOptions`, as they sit in a daemon's config. */
@@ -98,6 +125,8 @@ export interface RawHttpLimits {
   httpMaxHeaderBytes: number;
   httpMaxConnections: number;
   httpMaxRequestsPerSocket: number;
+  httpSocketTimeoutMs: number;
+  httpMaxPipelinedRequests: number;
 }
 
 /** The limits out of a parsed config holding the rows of `httpLimitOptions`. */
@@ -109,6 +138,8 @@ export function pickHttpLimits(raw: RawHttpLimits): HttpServerLimits {
     maxHeaderBytes: raw.httpMaxHeaderBytes,
     maxConnections: raw.httpMaxConnections,
     maxRequestsPerSocket: raw.httpMaxRequestsPerSocket,
+    socketTimeoutMs: raw.httpSocketTimeoutMs,
+    maxPipelinedRequests: raw.httpMaxPipelinedRequests,
   };
 }
 
@@ -126,7 +157,7 @@ export function createLimitedHttpServer(options: {
 }): Server {
   const { limits, logger } = options;
   const checkEveryMs = Math.max(50, Math.min(1_000, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4)));
-  const server = createServer({ maxHeaderSize: limits.maxHeaderBytes, connectionsCheckingInterval: checkEveryMs }, options.handler);
+  const server = createServer({ maxHeaderSize: limits.maxHeaderBytes, connectionsCheckingInterval: checkEveryMs }, limitPipelining(limits.maxPipelinedRequests, options.handler));
   // Set as properties, not constructor options: the constructor refuses a headers timeout above the
   // request timeout, while at run time the shorter one simply wins (documented in docs/operations.md).
   server.headersTimeout = limits.headersTimeoutMs;
@@ -134,6 +165,8 @@ export function createLimitedHttpServer(options: {
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   server.maxConnections = limits.maxConnections;
   server.maxRequestsPerSocket = limits.maxRequestsPerSocket;
+  // No 'timeout' listener anywhere (fastify adds none), so Node destroys the socket when it fires.
+  server.setTimeout(limits.socketTimeoutMs);
   let droppedInWindow = 0;
   let windowTimer: NodeJS.Timeout | undefined;
   server.on('drop', () => {
@@ -151,4 +184,32 @@ export function createLimitedHttpServer(options: {
   });
   server.on('close', () => clearTimeout(windowTimer));
   return server;
+}
+
+const kUnanswered = Symbol('metasync.unansweredRequests');
+type CountedSocket = Socket & { [kUnanswered]?: number };
+
+/**
+ * Counts each connection's requests that have no finished response yet (a plain
+ * property on the socket: this wraps the hot path) and destroys a connection
+ * that queues more than `max`. Composer and curl never pipeline; a client that
+ * sends a stream of requests without reading the answers is refused before
+ * their responses pile up in memory.
+ */
+function limitPipelining(max: number, handler: RequestListener<typeof IncomingMessage, typeof ServerResponse>): RequestListener<typeof IncomingMessage, typeof ServerResponse> {
+  const answered = function (this: ServerResponse): void {
+    const socket = this.req.socket as CountedSocket;
+    socket[kUnanswered] = (socket[kUnanswered] ?? 1) - 1;
+  };
+  return (req, res) => {
+    const socket = req.socket as CountedSocket;
+    const unanswered = (socket[kUnanswered] ?? 0) + 1;
+    if (unanswered > max) {
+      socket.destroy();
+      return;
+    }
+    socket[kUnanswered] = unanswered;
+    res.once('close', answered);
+    handler(req, res);
+  };
 }
