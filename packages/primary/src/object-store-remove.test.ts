@@ -70,6 +70,17 @@ describe('object store removal (the GC path)', () => {
     }
   });
 
+  it('a put after a completed removal writes the object again (nothing remembers it existed)', async () => {
+    const store = await openObjectStore({ dir });
+    const content = Buffer.from('{"back":"again"}'.repeat(30));
+    const { sha256 } = await store.put(content);
+    await store.remove(sha256);
+    const again = await store.put(content);
+    expect(again.created).toBe(true);
+    expect(await variantsPresent(store, sha256)).toEqual([true, true, true]);
+    await expectIntact(store, content);
+  });
+
   it('sync tolerates a file written and then collected before the sync', async () => {
     const store = await openObjectStore({ dir });
     const { sha256 } = await store.put(Buffer.from('{"never":"committed"}'));
