@@ -71,7 +71,8 @@ describe('mirror behind a replaying path (freeze attack)', () => {
     expect(stale!.body).toMatch(/^stale: primary signed state not confirmed for [\d.]+ s \(bound 1\.5 s; last confirmed at head \d+; answers refused: METASYNC_ERR_SYNC_CHALLENGE_FAILED\)\n$/);
     // Only the challenge caught it: replayed answers kept the lag rules satisfied.
     expect(stale!.body).not.toMatch(/silent|behind/);
-    expect(staleAfterMs).toBeGreaterThanOrEqual(BOUND_MS - POLL_MS);
+    // The last confirmation came at most a poll or so before the replay began (more on a loaded box).
+    expect(staleAfterMs).toBeGreaterThanOrEqual(BOUND_MS - 3 * POLL_MS);
     expect(staleAfterMs).toBeLessThan(BOUND_MS + 2 * POLL_MS + 1_000);
     expect(served).toBeGreaterThan(5);
     // Still stale a while later (no flapping back to fresh on replayed answers).
