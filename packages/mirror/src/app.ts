@@ -8,6 +8,7 @@ import type { MirrorMetrics } from './metrics.js';
 import type { Proxy } from './proxy.js';
 import { registerAdminRoutes, type AdminRouteOptions } from './routes/admin.js';
 import { createFastPath } from './routes/fast-path.js';
+import { frontWithFastSockets } from './routes/fast-socket.js';
 import { createRepositoryHandler } from './routes/repository.js';
 import { createVariantSizes } from './routes/variant-sizes.js';
 import type { ObjectStore } from './store.js';
@@ -43,14 +44,18 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const fastPath = createFastPath({ index: options.index, store: options.store, hotCache: options.hotCache, variantSizes });
   const app = Fastify({
     // Hot hits are answered before fastify (routes/fast-path.ts); everything else is routed as usual.
-    serverFactory: (handler) =>
-      createLimitedHttpServer({
+    serverFactory: (handler) => {
+      const server = createLimitedHttpServer({
         limits: options.httpLimits ?? MIRROR_HTTP_LIMITS,
         logger: options.logger,
         handler: (req, res) => {
           if (!fastPath.tryServe(req, res)) handler(req, res);
         },
-      }),
+      });
+      // Plain GET/HEAD requests are answered on the socket before node parses them (routes/fast-socket.ts).
+      frontWithFastSockets({ server, fastPath });
+      return server;
+    },
     loggerInstance: options.logger,
     // Per-request logs would cost more than serving a hot file; metrics count responses instead.
     logController: new LogController({ disableRequestLogging: true }),

@@ -1,5 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -45,10 +45,14 @@ interface Answer {
   body: Buffer;
 }
 
-/** A raw HTTP/1.1 request: no automatic decompression, so the bytes on the wire are compared. */
-function overSocket(base: string, path: string, method: string, headers: Record<string, string>): Promise<Answer> {
+/**
+ * A raw HTTP/1.1 request: no automatic decompression, so the bytes on the wire are compared.
+ * With a keep-alive agent it reaches the socket front (routes/fast-socket.ts); without one node
+ * sends `Connection: close`, which the front hands to node's server, so the fast path answers there.
+ */
+function overSocket(base: string, path: string, method: string, headers: Record<string, string>, agent: Agent | false = false): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(`${base}${path}`, { method, headers, agent: false }, (res) => {
+    const req = httpRequest(`${base}${path}`, { method, headers, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -82,8 +86,15 @@ async function metric(mirror: Mirror, name: string): Promise<number> {
 }
 
 describe('mirror fast path', () => {
-  it('answers GET, HEAD and conditional requests over a socket exactly as the fastify route does', async () => {
+  it.each([
+    ['the socket front (keep-alive)', true],
+    ["node's http server (Connection: close)", false],
+  ])('answers GET, HEAD and conditional requests through %s exactly as the fastify route does', async (_via, keepAlive) => {
     const { mirror, base } = await servingMirror({ 'packages.json': '{"packages":[]}', 'p2/acme/foo.json': p2Body });
+    const agent = keepAlive ? new Agent({ keepAlive: true, maxSockets: 1 }) : false;
+    cleanups.push(async () => {
+      if (agent !== false) agent.destroy();
+    });
     const entry = mirror.log.state.paths.get('p2/acme/foo.json')!;
     const etag = `"${entry.sha256}"`;
     const conditions: Record<string, string>[] = [
@@ -104,7 +115,7 @@ describe('mirror fast path', () => {
         for (const condition of conditions) {
           for (const encoding of encodings) {
             const headers = { ...condition, ...(encoding === undefined ? {} : { 'accept-encoding': encoding }) };
-            pairs.push({ label: `${method} ${path} ${JSON.stringify(headers)}`, socket: await overSocket(base, path, method, headers), method, headers });
+            pairs.push({ label: `${method} ${path} ${JSON.stringify(headers)}`, socket: await overSocket(base, path, method, headers, agent), method, headers });
             socketRequests++;
           }
         }

@@ -46,7 +46,35 @@ export interface FastPathCounts {
   cacheMisses: number;
 }
 
+/** A request as the fast path sees it (the raw-socket front parses the same fields). */
+export interface FastRequest {
+  method: 'GET' | 'HEAD';
+  /** The request target as sent. */
+  url: string;
+  acceptEncoding: string | undefined;
+  ifNoneMatch: string | undefined;
+  ifModifiedSince: string | undefined;
+}
+
+/** A response's header list, built once per entry, encoding and seq; `raw` is its HTTP/1.1 text. */
+export interface BuiltHeaders {
+  seq: number;
+  length: number;
+  list: OutgoingHttpHeader[];
+  raw?: Buffer;
+}
+
+export interface FastAnswer {
+  status: 200 | 304;
+  headers: BuiltHeaders;
+  /** Undefined for HEAD and 304. */
+  body: Buffer | undefined;
+}
+
 export interface FastPath {
+  /** The answer for a plain GET/HEAD of a path in the index, or undefined: the careful route must answer. */
+  answer(request: FastRequest): FastAnswer | undefined;
+  /** The same for node's http server: true when it answered. */
   tryServe(req: IncomingMessage, res: ServerResponse): boolean;
   counts(): Readonly<FastPathCounts>;
 }
@@ -68,15 +96,11 @@ interface EntryResponses {
   validators: OutgoingHttpHeader[];
   contentType: string;
   /** Full 200 header lists per encoding, with the length and seq they were built for. */
-  ok: Partial<Record<ContentEncoding, { seq: number; length: number; headers: OutgoingHttpHeader[] }>>;
-  notModified?: { seq: number; headers: OutgoingHttpHeader[] };
+  ok: Partial<Record<ContentEncoding, BuiltHeaders>>;
+  notModified?: BuiltHeaders;
 }
 
-interface RequestHeaders {
-  acceptEncoding: string | undefined;
-  ifNoneMatch: string | undefined;
-  ifModifiedSince: string | undefined;
-}
+type RequestHeaders = Pick<FastRequest, 'acceptEncoding' | 'ifNoneMatch' | 'ifModifiedSince'>;
 
 export function createFastPath(options: FastPathOptions): FastPath {
   const { index, store, hotCache, variantSizes } = options;
@@ -102,23 +126,23 @@ export function createFastPath(options: FastPathOptions): FastPath {
     return found;
   }
 
-  function okHeaders(found: EntryResponses, encoding: ContentEncoding, length: number): OutgoingHttpHeader[] {
+  function okHeaders(found: EntryResponses, encoding: ContentEncoding, length: number): BuiltHeaders {
     let built = found.ok[encoding];
     if (built === undefined || built.seq !== index.seq || built.length !== length) {
-      const headers = [...found.validators, 'content-type', found.contentType, 'content-length', String(length)];
-      if (encoding !== 'identity') headers.push('content-encoding', encoding);
-      headers.push(HEADERS.seq, String(index.seq));
-      built = { seq: index.seq, length, headers };
+      const list = [...found.validators, 'content-type', found.contentType, 'content-length', String(length)];
+      if (encoding !== 'identity') list.push('content-encoding', encoding);
+      list.push(HEADERS.seq, String(index.seq));
+      built = { seq: index.seq, length, list };
       found.ok[encoding] = built;
     }
-    return built.headers;
+    return built;
   }
 
-  function notModifiedHeaders(found: EntryResponses): OutgoingHttpHeader[] {
+  function notModifiedHeaders(found: EntryResponses): BuiltHeaders {
     if (found.notModified === undefined || found.notModified.seq !== index.seq) {
-      found.notModified = { seq: index.seq, headers: [...found.validators, HEADERS.seq, String(index.seq)] };
+      found.notModified = { seq: index.seq, length: 0, list: [...found.validators, HEADERS.seq, String(index.seq)] };
     }
-    return found.notModified.headers;
+    return found.notModified;
   }
 
   function acceptedEncodings(accept: string | undefined): readonly ContentEncoding[] {
@@ -160,43 +184,46 @@ export function createFastPath(options: FastPathOptions): FastPath {
     return undefined;
   }
 
+  function answer(request: FastRequest): FastAnswer | undefined {
+    const { method, url } = request;
+    if (!PLAIN_URL.test(url)) return undefined;
+    const path = url.slice(1);
+    const entry = index.paths.get(path);
+    if (entry === undefined) return undefined;
+    const found = responsesOf(path, entry);
+    if (!found.servable) return undefined;
+    if (
+      (request.ifNoneMatch !== undefined || request.ifModifiedSince !== undefined) &&
+      isNotModified({ 'if-none-match': request.ifNoneMatch, 'if-modified-since': request.ifModifiedSince }, { etag: found.etag, lastModifiedMs: entry.mtime })
+    ) {
+      counts.notModified++;
+      return { status: 304, headers: notModifiedHeaders(found), body: undefined };
+    }
+    if (method === 'HEAD') {
+      const sizes = variantSizes.known(entry.sha256) ?? variantSizes.loadSync(entry);
+      if (sizes === undefined) return undefined;
+      const encoding = chooseEncoding(request.acceptEncoding, sizes.available);
+      counts.ok++;
+      return { status: 200, headers: okHeaders(found, encoding, sizes.sizes[encoding] ?? entry.size), body: undefined };
+    }
+    const chosen = bodyOf(entry, found, request.acceptEncoding);
+    if (chosen === undefined) return undefined;
+    counts.ok++;
+    return { status: 200, headers: okHeaders(found, chosen.encoding, chosen.body.length), body: chosen.body };
+  }
+
   return {
     counts: () => counts,
+    answer,
     tryServe(req, res) {
       const method = req.method;
       if (method !== 'GET' && method !== 'HEAD') return false;
-      const url = req.url ?? '';
-      if (!PLAIN_URL.test(url)) return false;
-      const path = url.slice(1);
-      const entry = index.paths.get(path);
-      if (entry === undefined) return false;
-      const found = responsesOf(path, entry);
-      if (!found.servable) return false;
       const headers = requestHeaders(req.rawHeaders);
       if (headers === undefined) return false;
-      if (
-        (headers.ifNoneMatch !== undefined || headers.ifModifiedSince !== undefined) &&
-        isNotModified({ 'if-none-match': headers.ifNoneMatch, 'if-modified-since': headers.ifModifiedSince }, { etag: found.etag, lastModifiedMs: entry.mtime })
-      ) {
-        res.writeHead(304, notModifiedHeaders(found));
-        res.end();
-        counts.notModified++;
-        return true;
-      }
-      if (method === 'HEAD') {
-        const sizes = variantSizes.known(entry.sha256) ?? variantSizes.loadSync(entry);
-        if (sizes === undefined) return false;
-        const encoding = chooseEncoding(headers.acceptEncoding, sizes.available);
-        res.writeHead(200, okHeaders(found, encoding, sizes.sizes[encoding] ?? entry.size));
-        res.end();
-        counts.ok++;
-        return true;
-      }
-      const chosen = bodyOf(entry, found, headers.acceptEncoding);
-      if (chosen === undefined) return false;
-      res.writeHead(200, okHeaders(found, chosen.encoding, chosen.body.length));
-      res.end(chosen.body);
-      counts.ok++;
+      const answered = answer({ method, url: req.url ?? '', ...headers });
+      if (answered === undefined) return false;
+      res.writeHead(answered.status, answered.headers.list);
+      res.end(answered.body);
       return true;
     },
   };
