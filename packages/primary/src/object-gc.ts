@@ -42,6 +42,8 @@ export interface ObjectGcOptions {
   intervalMs: number;
   shardsPerRun?: number;
   maxDeletesPerRun?: number;
+  /** Cap on objects tracked as unreferenced; past it new ones wait for a later pass (late, never early). */
+  maxCandidates?: number;
   log: Logger;
   now?: () => number;
 }
@@ -70,6 +72,8 @@ export const DEFAULT_OBJECT_GC_GRACE_MS = 3_600_000;
 export const DEFAULT_OBJECT_GC_INTERVAL_MS = 60_000;
 export const DEFAULT_GC_SHARDS_PER_RUN = 32;
 export const DEFAULT_GC_MAX_DELETES_PER_RUN = 5_000;
+/** ~70 MB of map at worst; a primary that ran for months without a GC holds far more garbage than a pass can delete anyway. */
+export const DEFAULT_GC_MAX_CANDIDATES = 500_000;
 
 const YIELD_EVERY_OBJECTS = 4_096;
 const SHARDS = Array.from({ length: 256 }, (_, index) => index.toString(16).padStart(2, '0'));
@@ -80,6 +84,7 @@ export function createObjectGc(options: ObjectGcOptions): ObjectGc {
   const now = options.now ?? Date.now;
   const shardsPerRun = Math.min(SHARDS.length, Math.max(1, options.shardsPerRun ?? DEFAULT_GC_SHARDS_PER_RUN));
   const maxDeletes = options.maxDeletesPerRun ?? DEFAULT_GC_MAX_DELETES_PER_RUN;
+  const maxCandidates = options.maxCandidates ?? DEFAULT_GC_MAX_CANDIDATES;
   const roots = createGcRoots({ manifest: options.manifest, journal: publisher.journal, snapshotDir: options.snapshotDir });
   const listeners = new Set<(run: ObjectGcRun) => void>();
   /** sha256 -> when a scan first saw it unreferenced (ms). */
@@ -135,7 +140,9 @@ export function createObjectGc(options: ObjectGcOptions): ObjectGc {
           continue;
         }
         const since = candidates.get(sha256);
-        if (since === undefined) candidates.set(sha256, nowMs);
+        if (since === undefined) {
+          if (candidates.size < maxCandidates) candidates.set(sha256, nowMs);
+        }
         else if (nowMs - since >= options.graceMs && expired.length < maxDeletes) expired.push(sha256);
       }
       let deleted = 0;

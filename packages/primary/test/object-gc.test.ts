@@ -136,6 +136,23 @@ describe('primary object GC', () => {
     expect((await restarted.runOnce()).deleted).toBe(1);
   });
 
+  it('tracks at most maxCandidates unreferenced objects; the rest wait for a later pass instead of being deleted untracked', async () => {
+    const p = await setUp(1);
+    for (const n of [1, 2, 3, 4]) await publish(p, P, version(n));
+    const gc = gcOf(p, { maxCandidates: 1 });
+    const deletedPerRun: number[] = [];
+    for (let run = 0; run < 8; run++) {
+      const report = await gc.runOnce();
+      expect(report.candidates).toBeLessThanOrEqual(1);
+      deletedPerRun.push(report.deleted);
+      clockMs += GRACE_MS;
+    }
+    // Tracked one at a time: each waits out a full grace after its first sighting, then goes.
+    expect(deletedPerRun).toEqual([0, 1, 0, 1, 0, 1, 0, 0]);
+    for (const n of [1, 2, 3]) expect(await filesOf(p.core.publisher.store, version(n))).toEqual([false, false, false]);
+    await expectIntact(p.core.publisher.store, version(4));
+  });
+
   it('an object re-referenced by a commit loses its candidacy: its grace restarts when it is dropped again', async () => {
     const p = await setUp(1);
     for (const n of [1, 2]) await publish(p, P, version(n));
