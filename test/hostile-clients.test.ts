@@ -201,6 +201,15 @@ describe('hostile clients against the built mirror and primary', () => {
     expect((await fetch(`${primary.url}/sync/v1/state`, { signal: AbortSignal.timeout(5_000) })).status).toBe(200);
   });
 
+  it('answers a publish declaring a body over --max-body-bytes with 413 at once, without reading it', async () => {
+    const head = ['PUT /api/v1/packages/acme/huge HTTP/1.1', 'Host: 127.0.0.1', `Authorization: Bearer ${PUBLISH_TOKEN}`, 'Content-Type: application/json', `Content-Length: ${100 * 1024 * 1024}`, '', ''].join('\r\n');
+    const sender = await openTracked(primary.url, head);
+    openSockets.push(sender);
+    await waitFor(() => sender.received.includes('\r\n\r\n'), { what: 'the primary answering the oversize declaration', timeoutMs: 2_000, intervalMs: 20 });
+    expect(sender.received).toMatch(/^HTTP\/1\.1 413 /);
+    expect(sender.received).toContain('METASYNC_ERR_REQUEST_TOO_LARGE');
+  });
+
   it("cuts a publish body trickled byte by byte at the primary's request timeout", async () => {
     const head = [
       'PUT /api/v1/packages/acme/slow HTTP/1.1',

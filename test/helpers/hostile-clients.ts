@@ -13,7 +13,7 @@ export interface TrackedSocket {
   openedAtMs: number;
   /** When the server closed it (undefined: still open, or closed by us). */
   closedByServerAtMs?: number;
-  /** First bytes the server sent, latin1 (e.g. `HTTP/1.1 408 ...`). */
+  /** First bytes (up to ~1 KiB) the server sent, latin1 (e.g. `HTTP/1.1 408 ...`). */
   received: string;
   receivedBytes: number;
   /** Destroys it from our side (not counted as closed by the server). */
@@ -44,7 +44,7 @@ export function openTracked(baseUrl: string, firstBytes?: string): Promise<Track
     };
     socket.on('data', (chunk: Buffer) => {
       tracked.receivedBytes += chunk.length;
-      if (tracked.received.length < 256) tracked.received += chunk.toString('latin1');
+      if (tracked.received.length < 1024) tracked.received += chunk.toString('latin1');
     });
     socket.on('end', () => socket.end());
     socket.on('close', () => {
