@@ -32,8 +32,13 @@ const openSockets: TrackedSocket[] = [];
 let slowloris: Slowloris | undefined;
 const measured: Record<string, unknown> = {};
 
-/** The bound a p99 under attack must meet: 3x the baseline p99, or 50 ms, whichever is larger (a 2-core CI box is noisy). */
-const latencyBoundMs = (baselineP99Ms: number): number => Math.max(3 * baselineP99Ms, 50);
+/**
+ * The bound a p99 under attack must meet: 3x the baseline p99, or 100 ms, whichever is larger.
+ * Quiet runs measure 3-10 ms under attack; with another test file busy on the other core of a
+ * 2-core box, a 1 s sample's p99 has reached 57 ms with no attack effect (its baseline right
+ * after was 5 ms). A mirror actually stalled by these attacks answers in seconds or not at all.
+ */
+const latencyBoundMs = (baselineP99Ms: number): number => Math.max(3 * baselineP99Ms, 100);
 const probe = (durationMs: number): Promise<LatencySample> => measureLatency({ baseUrl: mirror.url, paths: p2Paths, workers: 12, durationMs, maxRequests: 200_000 });
 
 /**
