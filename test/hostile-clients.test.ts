@@ -21,7 +21,7 @@ const PRIMARY_MAX_CONNECTIONS = 128;
 const PRIMARY_MAX_HEADER_BYTES = 8_192;
 const PRIMARY_SOCKET_TIMEOUT_MS = 2_000;
 /** Node checks the timeouts every min(1 s, timeout / 4) and adds ~1 s to keep-alive; scheduling on a busy box adds more. */
-const CLOSE_SLACK_MS = 2_000;
+const CLOSE_SLACK_MS = 3_000;
 
 let primary: RunningPrimary;
 let mirror: RunningMirror;
