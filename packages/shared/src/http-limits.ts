@@ -197,10 +197,6 @@ type CountedSocket = Socket & { [kUnanswered]?: number };
  * their responses pile up in memory.
  */
 function limitPipelining(max: number, handler: RequestListener<typeof IncomingMessage, typeof ServerResponse>): RequestListener<typeof IncomingMessage, typeof ServerResponse> {
-  const answered = function (this: ServerResponse): void {
-    const socket = this.req.socket as CountedSocket;
-    socket[kUnanswered] = (socket[kUnanswered] ?? 1) - 1;
-  };
   return (req, res) => {
     const socket = req.socket as CountedSocket;
     const unanswered = (socket[kUnanswered] ?? 0) + 1;
@@ -209,7 +205,10 @@ function limitPipelining(max: number, handler: RequestListener<typeof IncomingMe
       return;
     }
     socket[kUnanswered] = unanswered;
-    res.once('close', answered);
+    // 'close' follows 'finish', and also comes when the connection dies first.
+    res.once('close', () => {
+      socket[kUnanswered] = (socket[kUnanswered] ?? 1) - 1;
+    });
     handler(req, res);
   };
 }
