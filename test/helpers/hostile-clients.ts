@@ -187,7 +187,7 @@ export async function measureLatency(options: { baseUrl: string; paths: readonly
     failures,
     p50Ms: round(percentileMs(latencies, 50)),
     p99Ms: round(percentileMs(latencies, 99)),
-    maxMs: round(Math.max(...latencies)),
+    maxMs: round(latencies.reduce((max, ms) => Math.max(max, ms), 0)),
     failureSamples,
   };
 }
