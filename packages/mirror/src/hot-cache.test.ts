@@ -27,3 +27,27 @@ describe('hot cache', () => {
     expect(cache.size).toBe(0);
   });
 });
+
+describe('hot cache clock', () => {
+  it('gives a body read since the hand last passed a second chance, and evicts it once it stops being read', () => {
+    const cache = createHotCache(800);
+    for (let i = 0; i < 8; i++) cache.set(`k${i}`, Buffer.alloc(100));
+    expect(cache.get('k0')).toBeDefined();
+    cache.set('k8', Buffer.alloc(100));
+    expect(cache.get('k1')).toBeUndefined();
+    expect(cache.size).toBe(8);
+    // k0 was read once (just above, before k8): unread from now on, the hand takes it within two sweeps.
+    for (let i = 9; i < 30; i++) cache.set(`k${i}`, Buffer.alloc(100));
+    expect(cache.get('k0')).toBeUndefined();
+    expect(cache.bytes).toBe(800);
+  });
+
+  it('stays within budget over many inserts of varied sizes', () => {
+    const cache = createHotCache(10_000);
+    for (let i = 0; i < 5_000; i++) {
+      cache.set(`k${i}`, Buffer.alloc(1 + ((i * 7919) % 1250)));
+      if (i % 3 === 0) cache.get(`k${i - 1}`);
+      expect(cache.bytes).toBeLessThanOrEqual(10_000);
+    }
+  });
+});

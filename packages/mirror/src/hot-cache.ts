@@ -5,9 +5,9 @@
  *
  * Eviction is CLOCK (second chance), an LRU approximation whose hit costs one
  * Map lookup and a flag write: a hit on the serving hot path must not reorder
- * a 100k-entry Map. The Map's insertion order is the clock hand's sweep: the
- * oldest entry is evicted unless it was read since it last came round, in
- * which case it moves to the back with its flag cleared.
+ * a 100k-entry Map. The hand sweeps the Map in insertion order: an entry is
+ * evicted unless it was read since the hand last passed it, in which case it
+ * moves to the back with its flag cleared (FIFO with second chance).
  */
 export interface HotCache {
   get(key: string): Buffer | undefined;
@@ -28,17 +28,30 @@ export function createHotCache(budgetBytes: number): HotCache {
   let bytes = 0;
   const maxEntryBytes = Math.floor(budgetBytes / 8);
 
+  /**
+   * The clock hand: one live Map iterator, kept across calls (Map iterators follow inserts and
+   * deletes). A fresh iterator per eviction would walk every deleted slot at the front of the
+   * Map's table again, on every miss.
+   */
+  let hand = entries.entries();
+
   function evict(): void {
-    for (const [key, slot] of entries) {
-      if (bytes <= budgetBytes) return;
+    while (bytes > budgetBytes) {
+      let step = hand.next();
+      if (step.done === true) {
+        hand = entries.entries();
+        step = hand.next();
+        if (step.done === true) return;
+      }
+      const [key, slot] = step.value;
       entries.delete(key);
       if (slot.referenced) {
-        // Second chance; a moved entry comes round again at the end of this sweep, then unflagged.
+        // Second chance: back of the line with its flag cleared (the hand reaches it again after the others).
         slot.referenced = false;
         entries.set(key, slot);
-      } else {
-        bytes -= slot.body.length;
+        continue;
       }
+      bytes -= slot.body.length;
     }
   }
 
