@@ -3,6 +3,7 @@ import { hasErrno, isDeletion, isMetasyncError, metasyncError, type ChangeEntry,
 import type { IndexLog } from '../index-log.js';
 import type { ObjectStore } from '../store.js';
 import type { MirrorMetrics } from '../metrics.js';
+import { releaseMemory } from '../memory-release.js';
 import type { FetchedObject, PrimaryClient } from './primary-client.js';
 
 /**
@@ -63,8 +64,12 @@ export async function applySnapshot(context: ApplyContext, snapshot: Snapshot): 
   return finish(context, { seq: snapshot.seq, paths: snapshot.entries.length, objectsFetched: fetched, started });
 }
 
+/** Applies this large leave enough garbage behind to be worth one full collection (memory-release.ts). */
+const RELEASE_MEMORY_FROM_PATHS = 5_000;
+
 function finish(context: ApplyContext, result: { seq: number; paths: number; objectsFetched: number; started: number }): ApplyResult {
   const durationMs = Math.round((performance.now() - result.started) * 10) / 10;
+  if (result.paths >= RELEASE_MEMORY_FROM_PATHS) releaseMemory();
   context.metrics.appliedSeq.set(result.seq);
   context.metrics.applyDuration.observe(durationMs / 1000);
   return { seq: result.seq, paths: result.paths, objectsFetched: result.objectsFetched, durationMs };
