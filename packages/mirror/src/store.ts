@@ -85,6 +85,7 @@ export async function openObjectStore(dataDir: string): Promise<ObjectStore> {
   await mkdir(dir, { recursive: true });
   const dirtyDirs = new Set<string>();
   const knownShards = new Set<string>();
+  let createdShards = false;
   const pathOf = (sha256: string, variant: Variant = 'identity'): string => join(dir, objectRelPath(sha256) + VARIANT_SUFFIX[variant]);
 
   /** Creates `path` with `data`, fsynced when `durable`. */
@@ -110,18 +111,6 @@ export async function openObjectStore(dataDir: string): Promise<ObjectStore> {
       if (!hasErrno(err, 'EEXIST')) throw err;
       await unlinkFast(path);
       await createFile(path, data, durable);
-    }
-  }
-
-  /** The raw file appears whole: temp, then rename. */
-  async function writeRaw(path: string, data: Uint8Array, durable: boolean): Promise<void> {
-    const temp = tempPathFor(path);
-    try {
-      await createFile(temp, data, durable);
-      await renameFast(temp, path);
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
     }
   }
 
@@ -171,18 +160,30 @@ export async function openObjectStore(dataDir: string): Promise<ObjectStore> {
       }
       const shard = join(dir, object.sha256.slice(0, 2));
       if (!knownShards.has(shard)) {
-        await mkdir(shard, { recursive: true });
+        // A new shard's own entry in objects/ must reach the disk too (syncDirs).
+        if ((await mkdir(shard, { recursive: true })) !== undefined) createdShards = true;
         knownShards.add(shard);
       }
-      if (object.raw.length >= MIN_COMPRESS_BYTES) {
-        const { gzip: gz, brotli: br } = await compressMissing(object);
-        // A variant larger than the raw bytes is useless; serving falls back to identity.
-        await Promise.all([
-          gz.length < object.raw.length ? writeVariant(pathOf(object.sha256, 'gzip'), gz, durable) : undefined,
-          br.length < object.raw.length ? writeVariant(pathOf(object.sha256, 'br'), br, durable) : undefined,
+      const variants = object.raw.length >= MIN_COMPRESS_BYTES ? await compressMissing(object) : undefined;
+      const rawPath = pathOf(object.sha256);
+      const rawTemp = tempPathFor(rawPath);
+      try {
+        // The raw file appears whole (temp, then rename). Variants and the raw temp file are written
+        // (and fsynced) together, one fsync round; the raw file is renamed into place only after
+        // every variant is written, so "raw present" still means "all present".
+        const writes = await Promise.allSettled([
+          // A variant larger than the raw bytes is useless; serving falls back to identity.
+          variants !== undefined && variants.gzip.length < object.raw.length ? writeVariant(pathOf(object.sha256, 'gzip'), variants.gzip, durable) : undefined,
+          variants !== undefined && variants.brotli.length < object.raw.length ? writeVariant(pathOf(object.sha256, 'br'), variants.brotli, durable) : undefined,
+          createFile(rawTemp, object.raw, durable),
         ]);
+        const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected');
+        if (failed !== undefined) throw failed.reason;
+        await renameFast(rawTemp, rawPath);
+      } catch (err) {
+        await rm(rawTemp, { force: true });
+        throw err;
       }
-      await writeRaw(pathOf(object.sha256), object.raw, durable);
       dirtyDirs.add(shard);
     },
     async remove(sha256) {
@@ -193,14 +194,17 @@ export async function openObjectStore(dataDir: string): Promise<ObjectStore> {
     },
     async syncFilesystem() {
       dirtyDirs.clear();
+      createdShards = false;
       // Node has no syncfs(2); coreutils `sync -f` is it, and waits until the data is on disk.
       await execFileAsync('sync', ['-f', dir]);
     },
     async syncDirs() {
       const dirs = [...dirtyDirs];
       dirtyDirs.clear();
-      await Promise.all(dirs.map((d) => fsyncDir(d)));
-      if (dirs.length > 0) await fsyncDir(dir);
+      const withTop = createdShards;
+      createdShards = false;
+      // objects/ itself changes only when a shard directory is created: one fsync less per apply otherwise.
+      await Promise.all([...dirs.map((d) => fsyncDir(d)), withTop ? fsyncDir(dir) : undefined]);
     },
   };
 }
