@@ -97,7 +97,7 @@ describe('mirror request-target hardening (raw sockets)', () => {
     expect(lines.length).toBeGreaterThan(0);
     const outside = lines.filter((line) => {
       const target = line.split(' ')[1] ?? '';
-      if (/^\/sync\/v1\/(state|events|changes\?since=\d+|snapshot|ack|objects\/[0-9a-f]{64}|objects\/pack)$/.test(target)) return false;
+      if (/^\/sync\/v1\/(state(\?nonce=[A-Za-z0-9_-]+)?|events|changes\?since=\d+|snapshot|ack|objects\/[0-9a-f]{64}|objects\/pack|keys\?signer=[0-9a-f]{16})$/.test(target)) return false;
       const path = target.slice(1).split('?')[0] ?? '';
       return !(target.startsWith('/') && isRepoPath(path) && !isReservedPath(path));
     });
