@@ -289,7 +289,8 @@ describe('mirror sync parsers (property)', () => {
           refused++;
         }
       }),
-      { numRuns: 60 },
+      // The first example is a CI counterexample: at seq 0, a 410 whose snapshot is at seq 0 was re-applied in a loop with no error.
+      { numRuns: 60, examples: [[{ entries: [], fault: 'to-below', steps: 1, viaSnapshot: true }]] },
     );
     expect(applied).toBeGreaterThan(0);
     expect(refused).toBeGreaterThan(0);

@@ -196,7 +196,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
       metrics.batchesRefused.inc();
       throw metasyncError('METASYNC_ERR_SYNC_ROLLBACK', `snapshot at seq ${snapshot.seq} is older than applied seq ${log.state.seq}`, { snapshotSeq: snapshot.seq, applied: log.state.seq });
     }
-    if (snapshot.seq === log.state.seq && log.state.seq > 0) return false;
+    if (snapshot.seq === log.state.seq) return false;
     const result = await applySnapshot(context, snapshot);
     logger.info({ ...result }, 'snapshot applied');
     afterApply();
