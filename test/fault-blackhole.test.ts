@@ -1,9 +1,9 @@
-import { createServer } from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 import { getChecked, publishMany, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
 import { appliedSeq, compareWithPrimary, headSeq, percentileMs } from './helpers/read-load.js';
 import { waitFor } from './helpers/wait-for.js';
+import { freePort } from './helpers/free-port.js';
 
 /**
  * mirror -> fault proxy (blackhole: accepts, reads, never answers) -> primary.
@@ -36,13 +36,6 @@ afterEach(async () => {
 
 afterAll(removeTempDirs);
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function timedGet(url: string): Promise<{ ms: number; response: Awaited<ReturnType<typeof getChecked>> }> {
   const started = performance.now();

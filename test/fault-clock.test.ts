@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { getChecked, getText, makeTempDir, publishMany, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
 import { appliedSeq, headSeq } from './helpers/read-load.js';
 import { waitFor } from './helpers/wait-for.js';
+import { freePort } from './helpers/free-port.js';
 
 /**
  * A mirror whose wall clock is an hour off the primary's (libfaketime, Debian
@@ -36,13 +36,6 @@ afterEach(async () => {
 
 afterAll(removeTempDirs);
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function libfaketime(): string {
   const found = LIBFAKETIME_DIRS.map((dir) => join(dir, 'libfaketime.so.1')).find((path) => existsSync(path));

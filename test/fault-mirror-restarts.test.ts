@@ -1,8 +1,9 @@
-import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { getChecked, makeTempDir, publishMany, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
 import { appliedSeq, compareWithPrimary, headSeq, startReadLoad, type ReadablePath } from './helpers/read-load.js';
 import { waitFor } from './helpers/wait-for.js';
+import { freePort } from './helpers/free-port.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * One mirror (same data dir, same port) stopped and started RESTARTS times,
@@ -28,15 +29,6 @@ afterAll(async () => {
   await removeTempDirs();
 });
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('mirror restarting in a loop under client load', () => {
   it(`stays consistent across ${RESTARTS} SIGTERM/SIGKILL restarts, never answering a bad byte, 5xx or 404 for what exists, and converges`, async () => {

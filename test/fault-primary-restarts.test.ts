@@ -1,8 +1,9 @@
-import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { getChecked, publishMany, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
 import { appliedSeq, compareWithPrimary, headSeq, metricValue, startReadLoad } from './helpers/read-load.js';
 import { waitFor } from './helpers/wait-for.js';
+import { freePort } from './helpers/free-port.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * The primary is SIGKILLed and restarted (same data dir, same port) RESTARTS
@@ -25,15 +26,6 @@ afterAll(async () => {
   await removeTempDirs();
 });
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('primary restarting in a loop', () => {
   it(`mirrors serve only verified bytes and no 5xx or 404 for existing packages through ${RESTARTS} primary SIGKILLs, then converge on the final head`, async () => {

@@ -2,7 +2,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 import {
   getChecked,
-  getText,
   makeTempDir,
   primaryStateAt,
   publishMany,
@@ -12,6 +11,7 @@ import {
   type RunningMirror,
   type RunningPrimary,
 } from './helpers/mirror-cluster.js';
+import { appliedSeq, headSeq } from './helpers/read-load.js';
 import { waitFor } from './helpers/wait-for.js';
 
 /**
@@ -39,14 +39,6 @@ afterAll(async () => {
   await primary?.stop();
   await removeTempDirs();
 });
-
-async function appliedSeq(url: string): Promise<number> {
-  return Number(/^metasync_mirror_applied_seq (\d+)/m.exec((await getText(`${url}/metrics`)).body)?.[1] ?? -1);
-}
-
-async function headSeq(url: string): Promise<number> {
-  return Number((JSON.parse((await getText(`${url}/sync/v1/state`)).body) as { seq: number }).seq);
-}
 
 describe('mirror killed during large applies', () => {
   it(`restarts consistent after ${KILLS} SIGKILLs at random points, never serving bytes that fail their hash, and converges`, async () => {

@@ -1,7 +1,7 @@
-import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { getChecked, getText, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
 import { waitFor } from './helpers/wait-for.js';
+import { freePort } from './helpers/free-port.js';
 
 /**
  * The primary process goes away for a real (shortened) outage: OUTAGE_MS with
@@ -23,13 +23,6 @@ afterAll(async () => {
   await removeTempDirs();
 });
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('mirror during a primary outage', () => {
   it('keeps serving, 404s unknown paths without 5xx, turns stale after the lag, recovers within a second', async () => {

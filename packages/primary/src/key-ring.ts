@@ -1,5 +1,5 @@
-import { generateSigningKeyPem, hasErrno, metasyncError, signingKeyFromPem, writeFileAtomic, type Logger, type PublicKeyInfo, type SigningKey } from '@metasync/shared';
-import { readFile, unlink } from 'node:fs/promises';
+import { generateSigningKeyPem, hasErrno, metasyncError, readJsonFile, signingKeyFromPem, writeFileAtomic, type Logger, type PublicKeyInfo, type SigningKey } from '@metasync/shared';
+import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { GENERATED_KEY_FILE, loadSigningKey } from './signing-key.js';
@@ -197,25 +197,12 @@ export async function openKeyRing(options: { dataDir: string; keyFile: string | 
 }
 
 async function readRingFile(path: string): Promise<z.infer<typeof ringFileSchema> | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if (hasErrno(err, 'ENOENT')) return undefined;
-    throw err;
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `key set ${path} is not JSON`, { path }, err);
-  }
-  const parsed = ringFileSchema.safeParse(value);
-  if (!parsed.success) throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `key set ${path} is malformed: ${parsed.error.message.slice(0, 300)}`, { path });
-  if (parsed.data.keys.filter((entry) => entry.notAfter === undefined).length !== 1) {
+  const parsed = await readJsonFile(path, ringFileSchema, 'key set');
+  if (parsed === undefined) return undefined;
+  if (parsed.keys.filter((entry) => entry.notAfter === undefined).length !== 1) {
     throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `key set ${path} must have exactly one active key (one without notAfter)`, { path });
   }
-  return parsed.data;
+  return parsed;
 }
 
 function entryFromFile(entry: z.infer<typeof ringFileSchema>['keys'][number], path: string): Entry {

@@ -13,3 +13,4 @@ export * from './s3-layout.js';
 export * from './s3-retry.js';
 export * from './landing-page.js';
 export * from './http-limits.js';
+export * from './json-file.js';

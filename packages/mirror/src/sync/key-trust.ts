@@ -1,6 +1,7 @@
-import { isMetasyncError, keySetSchema, metasyncError, verifyBody, type Logger, type PublicKeyInfo } from '@metasync/shared';
+import { isMetasyncError, keySetSchema, verifyBody, type Logger, type PublicKeyInfo } from '@metasync/shared';
 import { endorsingKeys, knowsKey, mergeKeySet, type TrustedKeys } from './key-set.js';
 import { readTrustedKeys, writeTrustedKeys } from './keys.js';
+import { parseSyncDocument } from './parse-document.js';
 
 /**
  * Following the primary's key rotations without a restart and without
@@ -86,7 +87,7 @@ export function createKeyTrust(options: KeyTrustOptions): KeyTrust {
           continue;
         }
         verifyBody(answer.body, typeof answer.signature === 'string' ? answer.signature : undefined, { keys: [signer], nowMs: now(), what });
-        const offered = parseKeySet(answer.body, what);
+        const offered = parseSyncDocument(answer.body, keySetSchema, what);
         const { trusted: next, added } = mergeKeySet(current, offered, now());
         await writeTrustedKeys(options.dataDir, next);
         trusted = next;
@@ -126,16 +127,4 @@ export function createKeyTrust(options: KeyTrustOptions): KeyTrust {
       }
     },
   };
-}
-
-function parseKeySet(body: Buffer, what: string) {
-  let value: unknown;
-  try {
-    value = JSON.parse(body.toString('utf8'));
-  } catch (err) {
-    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} is not JSON`, { what }, err);
-  }
-  const parsed = keySetSchema.safeParse(value);
-  if (!parsed.success) throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} has the wrong shape: ${parsed.error.message.slice(0, 300)}`, { what });
-  return parsed.data;
 }

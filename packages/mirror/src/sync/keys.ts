@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { hasErrno, keyIdOf, metasyncError, publicKeyInfoSchema, writeFileAtomic, type PublicKeyInfo } from '@metasync/shared';
+import { keyIdOf, metasyncError, publicKeyInfoSchema, readJsonFile, writeFileAtomic, type PublicKeyInfo } from '@metasync/shared';
 import type { TrustedKeys } from './key-set.js';
 
 /**
@@ -44,24 +43,9 @@ export async function readPinnedKeys(dataDir: string): Promise<PublicKeyInfo[] |
 }
 
 export async function readTrustedKeys(dataDir: string): Promise<TrustedKeys | undefined> {
-  let text: string;
-  try {
-    text = await readFile(pinnedKeysPath(dataDir), 'utf8');
-  } catch (err) {
-    if (hasErrno(err, 'ENOENT')) return undefined;
-    throw err;
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `pinned key file ${pinnedKeysPath(dataDir)} is not JSON`, { path: pinnedKeysPath(dataDir) }, err);
-  }
-  const parsed = pinnedFileSchema.safeParse(value);
-  if (!parsed.success) {
-    throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `pinned key file ${pinnedKeysPath(dataDir)} is malformed: ${parsed.error.message}`, { path: pinnedKeysPath(dataDir) });
-  }
-  return { version: parsed.data.version ?? 0, keys: parsed.data.keys, anchor: parsed.data.anchor };
+  const parsed = await readJsonFile(pinnedKeysPath(dataDir), pinnedFileSchema, 'pinned key file');
+  if (parsed === undefined) return undefined;
+  return { version: parsed.version ?? 0, keys: parsed.keys, anchor: parsed.anchor };
 }
 
 export async function pinKeys(dataDir: string, keys: readonly PublicKeyInfo[]): Promise<void> {

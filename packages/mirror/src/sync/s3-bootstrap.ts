@@ -21,6 +21,7 @@ import {
   type S3RetryPolicy,
   type Snapshot,
 } from '@metasync/shared';
+import { parseSyncDocument } from './parse-document.js';
 
 /**
  * Cold start of a new mirror from the primary's S3 bucket (layout in
@@ -111,7 +112,7 @@ export async function bootstrapFromS3(options: S3BootstrapOptions): Promise<S3Bo
   });
   const what = `snapshot s3://${bucket}/${key.key}`;
   verifyBody(fetched.body, fetched.signature, { keys: options.trustedKeys, nowMs: options.nowMs?.() ?? Date.now(), what });
-  const snapshot = parseSnapshot(fetched.body, what);
+  const snapshot = parseSyncDocument(fetched.body, snapshotSchema, what);
   if (snapshot.seq !== key.seq) {
     throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} holds seq ${snapshot.seq}, but its key names seq ${key.seq}`, { bucket, key: key.key, seq: snapshot.seq });
   }
@@ -150,20 +151,6 @@ async function newestSnapshotKey(client: S3Client, bucket: string, prefix: strin
     token = answer.NextContinuationToken;
   }
   return undefined;
-}
-
-function parseSnapshot(body: Buffer, what: string): Snapshot {
-  let json: unknown;
-  try {
-    json = JSON.parse(body.toString('utf8'));
-  } catch (err) {
-    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} is not JSON`, { what }, err);
-  }
-  const parsed = snapshotSchema.safeParse(json);
-  if (!parsed.success) {
-    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} is not a snapshot: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ').slice(0, 500)}`, { what });
-  }
-  return parsed.data;
 }
 
 interface FetchCounts {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { metasyncError, stateResponseSchema, verifyBody, type PublicKeyInfo, type StateResponse } from '@metasync/shared';
+import { parseSyncDocument } from './parse-document.js';
 
 /**
  * The freeze defence's challenge (docs/protocol.md, "Freshness challenge").
@@ -55,13 +56,5 @@ export function verifyStateAnswer(answer: StateAnswer, options: VerifyStateOptio
 
 /** Parses a state body without trusting it (used for the keys offered on first use). */
 export function parseState(body: Buffer): StateResponse {
-  let value: unknown;
-  try {
-    value = JSON.parse(body.toString('utf8'));
-  } catch (err) {
-    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', 'state is not JSON', { what: 'state' }, err);
-  }
-  const parsed = stateResponseSchema.safeParse(value);
-  if (!parsed.success) throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `state has the wrong shape: ${parsed.error.message.slice(0, 500)}`, { what: 'state' });
-  return parsed.data;
+  return parseSyncDocument(body, stateResponseSchema, 'state');
 }

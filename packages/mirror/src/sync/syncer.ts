@@ -18,6 +18,7 @@ import type { MirrorMetrics } from '../metrics.js';
 import type { ObjectStore } from '../store.js';
 import { applyChanges, applySnapshot, type ApplyContext } from './apply.js';
 import { backoffMs, followEvents, type EventStream } from './events.js';
+import { parseSyncDocument } from './parse-document.js';
 import { collectGarbage } from './gc.js';
 import { createKeyTrust } from './key-trust.js';
 import type { PrimaryClient } from './primary-client.js';
@@ -183,7 +184,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
       logger.error({ err, route, query }, 'refused unsigned or forged document');
       throw err;
     }
-    return parseJson(body, schema, what);
+    return parseSyncDocument(body, schema, what);
   }
 
   /** Applies the primary's snapshot; false when it is exactly the applied generation (nothing to do). */
@@ -385,16 +386,4 @@ export function createSyncer(options: SyncerOptions): Syncer {
 
 function protocolError(message: string): Error {
   return metasyncError('METASYNC_ERR_SYNC_PROTOCOL', message);
-}
-
-function parseJson<T>(body: Buffer, schema: z.ZodType<T>, what: string): T {
-  let value: unknown;
-  try {
-    value = JSON.parse(body.toString('utf8'));
-  } catch (err) {
-    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} is not JSON`, { what }, err);
-  }
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} has the wrong shape: ${parsed.error.message.slice(0, 500)}`, { what });
-  return parsed.data;
 }
