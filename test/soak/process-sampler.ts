@@ -19,6 +19,12 @@ export interface ProcessSample {
   sockets: number;
   /** Descriptors that are not sockets (floor). */
   otherFds: number;
+  /**
+   * V8 heap in use (median), from the daemon's Prometheus `nodejs_heap_size_used_bytes`:
+   * RSS also holds heap V8 reserved but does not use and native memory, so a
+   * flat heap beside a rising RSS says "no JavaScript leak".
+   */
+  heapUsedBytes?: number | undefined;
 }
 
 export async function countOpenFds(pid: number): Promise<{ total: number; sockets: number }> {
@@ -38,8 +44,15 @@ export async function countOpenFds(pid: number): Promise<{ total: number; socket
   return { total, sockets };
 }
 
-export async function sampleProcess(pid: number, options: { count: number; gapMs: number }): Promise<ProcessSample> {
+async function heapUsedOf(metricsUrl: string): Promise<number | undefined> {
+  const response = await fetch(metricsUrl, { signal: AbortSignal.timeout(5_000) });
+  const match = /^nodejs_heap_size_used_bytes (\d+)/m.exec(await response.text());
+  return match === null ? undefined : Number(match[1]);
+}
+
+export async function sampleProcess(pid: number, options: { count: number; gapMs: number; metricsUrl?: string | undefined }): Promise<ProcessSample> {
   const rss: number[] = [];
+  const heap: number[] = [];
   const fds: number[] = [];
   const sockets: number[] = [];
   const others: number[] = [];
@@ -50,12 +63,21 @@ export async function sampleProcess(pid: number, options: { count: number; gapMs
     fds.push(counted.total);
     sockets.push(counted.sockets);
     others.push(counted.total - counted.sockets);
+    const heapUsed = options.metricsUrl === undefined ? undefined : await heapUsedOf(options.metricsUrl);
+    if (heapUsed !== undefined) heap.push(heapUsed);
   }
-  rss.sort((a, b) => a - b);
-  return { rssBytes: rss[Math.floor(rss.length / 2)]!, fds: Math.min(...fds), sockets: Math.min(...sockets), otherFds: Math.min(...others) };
+  return { rssBytes: median(rss)!, fds: Math.min(...fds), sockets: Math.min(...sockets), otherFds: Math.min(...others), heapUsedBytes: median(heap) };
 }
 
-export async function sampleProcesses(pids: Record<string, number>, options: { count: number; gapMs: number }): Promise<Record<string, ProcessSample>> {
-  const entries = await Promise.all(Object.entries(pids).map(async ([name, pid]) => [name, await sampleProcess(pid, options)] as const));
+function median(values: number[]): number | undefined {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+export async function sampleProcesses(
+  pids: Record<string, number>,
+  options: { count: number; gapMs: number; metricsUrls?: Record<string, string> },
+): Promise<Record<string, ProcessSample>> {
+  const entries = await Promise.all(Object.entries(pids).map(async ([name, pid]) => [name, await sampleProcess(pid, { ...options, metricsUrl: options.metricsUrls?.[name] })] as const));
   return Object.fromEntries(entries);
 }

@@ -1,5 +1,6 @@
 import { FAILURE_KINDS } from './client-load.js';
 import type { SoakResult } from './soak.js';
+import type { ProcessSample } from './process-sampler.js';
 
 /**
  * Turns a soak result into the printed report and a PASS/FAIL per target
@@ -7,6 +8,27 @@ import type { SoakResult } from './soak.js';
  * RSS growth after warm-up under a limit, no descriptor growth; plus no failed
  * publish and full convergence at the end.
  */
+/**
+ * How far a mirror's socket floor may move between two samples without a leak:
+ * what its connection pools can hold open at once. A faulted hop (blackhole,
+ * delay, drop) keeps pooled connections waiting out their timeouts, so a sample
+ * taken in such a phase sees the pools full: the sync pool (--fetch-concurrency,
+ * 16 by default), the proxy fallback pool (16), the push stream, and one
+ * keep-alive connection per client worker. A leak grows past any such bound
+ * within minutes (the run switches faults every few seconds); a pool does not.
+ */
+function heapLine(start: ProcessSample, end: ProcessSample): string {
+  if (start.heapUsedBytes === undefined || end.heapUsedBytes === undefined) return '';
+  return `, V8 heap used ${mib(start.heapUsedBytes)} -> ${mib(end.heapUsedBytes)}`;
+}
+
+export function poolSocketWidth(workers: number): number {
+  const SYNC_POOL = 16;
+  const PROXY_POOL = 16;
+  const PUSH_STREAM = 1;
+  return SYNC_POOL + PROXY_POOL + PUSH_STREAM + workers;
+}
+
 export interface TargetLimits {
   /** Largest allowed RSS growth from the start to the end sample, percent. */
   rssGrowthPct: number;
@@ -100,7 +122,7 @@ export function formatReport(result: SoakResult, verdicts: readonly TargetVerdic
   lines.push('processes (start = after warm-up, median RSS / descriptor floor of 5 readings):');
   for (const [name, start] of Object.entries(result.processes.start)) {
     const end = result.processes.end[name]!;
-    lines.push(`  ${name}: RSS ${mib(start.rssBytes)} -> ${mib(end.rssBytes)} (${signed(((end.rssBytes - start.rssBytes) / start.rssBytes) * 100)}%), fds ${start.fds} -> ${end.fds} (${signed(((end.fds - start.fds) / start.fds) * 100)}%; sockets ${start.sockets} -> ${end.sockets}, other ${start.otherFds} -> ${end.otherFds})`);
+    lines.push(`  ${name}: RSS ${mib(start.rssBytes)} -> ${mib(end.rssBytes)} (${signed(((end.rssBytes - start.rssBytes) / start.rssBytes) * 100)}%), fds ${start.fds} -> ${end.fds} (${signed(((end.fds - start.fds) / start.fds) * 100)}%; sockets ${start.sockets} -> ${end.sockets}, other ${start.otherFds} -> ${end.otherFds})${heapLine(start, end)}`);
   }
   lines.push('RSS every 30 s of load (MiB):');
   for (const [name, series] of Object.entries(result.rssSeriesMiB)) lines.push(`  ${name}: ${series.join(' ')}`);

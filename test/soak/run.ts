@@ -5,16 +5,9 @@
  */
 import { parseArgs } from 'node:util';
 import { readMachineInfo } from '../helpers/proc-stats.js';
-import { evaluateTargets, formatReport } from './report.js';
+import { evaluateTargets, formatReport, poolSocketWidth } from './report.js';
 import { DEFAULT_SOAK_OPTIONS, runSoak, type SoakOptions } from './soak.js';
 
-/**
- * Sockets may differ between two samples by what the pools in play can hold
- * open idle: a mirror's sync pool and proxy pool to the primary (16 each), and
- * the client workers' keep-alive connections. A leak grows past any bound over
- * ten minutes; a pool does not.
- */
-const DEFAULT_SOCKET_GROWTH = 16;
 
 const NUMERIC_FLAGS = {
   'duration-ms': 'durationMs',
@@ -40,7 +33,7 @@ const NUMERIC_FLAGS = {
 function usage(): string {
   return `usage: pnpm soak [options]\n${Object.keys(NUMERIC_FLAGS)
     .map((flag) => `  --${flag} <n>`)
-    .join('\n')}\ndefaults: duration 600000 ms (warm-up 60000 ms unless given: 10% of the duration, at least 10 s), RSS growth limit 10%, non-socket descriptor growth limit 0, socket growth limit ${DEFAULT_SOCKET_GROWTH}`;
+    .join('\n')}\ndefaults: duration 600000 ms (warm-up 60000 ms unless given: 10% of the duration, at least 10 s), RSS growth limit 10%, non-socket descriptor growth limit 0, socket growth limit: the pools' width (${poolSocketWidth(DEFAULT_SOAK_OPTIONS.workers)} with the default workers)`;
 }
 
 async function main(): Promise<number> {
@@ -60,7 +53,7 @@ async function main(): Promise<number> {
     if (!Number.isFinite(value) || value < 0) throw new Error(`--${flag} must be a non-negative number, got ${JSON.stringify(raw)}`);
     numbers[key] = value;
   }
-  const { rssGrowthPct = 10, fdGrowth = 0, socketGrowth = DEFAULT_SOCKET_GROWTH, ...soakNumbers } = numbers;
+  const { rssGrowthPct = 10, fdGrowth = 0, socketGrowth = poolSocketWidth(numbers.workers ?? DEFAULT_SOAK_OPTIONS.workers), ...soakNumbers } = numbers;
   const durationMs = soakNumbers.durationMs ?? DEFAULT_SOAK_OPTIONS.durationMs;
   const options: Partial<SoakOptions> = {
     warmupMs: Math.max(10_000, Math.min(60_000, Math.round(durationMs / 10))),

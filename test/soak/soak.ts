@@ -154,8 +154,11 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
     options.progress(`mirrors ${mirrors.map((m) => m.url).join(' ')} caught up`);
 
     const pids: Record<string, number> = { primary: primary.child.pid! };
+    const metricsUrls: Record<string, string> = { primary: `${primaryUrl}/metrics` };
     mirrors.forEach((mirror, i) => {
-      pids[`mirror-${i}${clientMirrors[i]!.proxyIndex === undefined ? '' : ' (faulted link)'}`] = mirror.child.pid!;
+      const name = `mirror-${i}${clientMirrors[i]!.proxyIndex === undefined ? '' : ' (faulted link)'}`;
+      pids[name] = mirror.child.pid!;
+      metricsUrls[name] = `${mirror.url}/metrics`;
     });
 
     tracker = startVisibilityTracker({ mirrorUrls: mirrors.map((m) => m.url), pollMs: 5 });
@@ -191,7 +194,7 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
       faults.pauseClean();
       await new Promise((resolve) => setTimeout(resolve, options.settleMs));
       await waitConverged(primaryUrl, mirrors, 30_000);
-      const sample = await sampleProcesses(pids, { count: 5, gapMs: 200 });
+      const sample = await sampleProcesses(pids, { count: 5, gapMs: 200, metricsUrls });
       options.progress(`${label} sample: ${Object.entries(sample).map(([name, s]) => `${name} rss ${(s.rssBytes / 1048576).toFixed(1)} MiB fds ${s.fds} (sockets ${s.sockets})`).join('; ')}`);
       return sample;
     };
