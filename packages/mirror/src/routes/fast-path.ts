@@ -4,6 +4,7 @@ import { HEADERS, cacheControlFor, chooseEncoding, contentTypeFor, etagFor, form
 import type { HotCache } from '../hot-cache.js';
 import type { IndexEntry, IndexState } from '../index-state.js';
 import { VARIANT_SUFFIX, type ObjectStore } from '../store.js';
+import { createBoundedMemo } from './bounded-memo.js';
 import type { VariantSizes } from './variant-sizes.js';
 
 /**
@@ -82,6 +83,14 @@ export interface FastPath {
 /** Only URLs built from repository-path characters, without a query: anything else takes the careful route. */
 const PLAIN_URL = /^\/[A-Za-z0-9_~@+$=-][A-Za-z0-9_.~@+$=/-]*$/;
 const MAX_ACCEPT_CHOICES = 256;
+/**
+ * Prebuilt headers are kept for about this many to twice this many entries.
+ * One entry's set costs ~1-2 KB of heap; kept for every path ever requested it
+ * grew a 100k-path mirror by ~250 MB under a long-tail load (bench serve ->
+ * mirror-rss). Hot paths stay memoised; a tail path rebuilds its headers (a few
+ * microseconds).
+ */
+const RESPONSE_MEMO_GENERATION = 8_192;
 /** Larger bodies are read asynchronously (or streamed) by fastify: a sync read must stay short. */
 export const MAX_SYNC_READ_BYTES = 1024 * 1024;
 
@@ -104,7 +113,7 @@ type RequestHeaders = Pick<FastRequest, 'acceptEncoding' | 'ifNoneMatch' | 'ifMo
 
 export function createFastPath(options: FastPathOptions): FastPath {
   const { index, store, hotCache, variantSizes } = options;
-  const responses = new WeakMap<IndexEntry, EntryResponses>();
+  const responses = createBoundedMemo<IndexEntry, EntryResponses>(RESPONSE_MEMO_GENERATION);
   /** Accept-Encoding value -> the encodings it takes, best first (always ending in identity). */
   const acceptChoices = new Map<string, readonly ContentEncoding[]>();
   const counts: FastPathCounts = { ok: 0, notModified: 0, cacheHits: 0, cacheMisses: 0 };

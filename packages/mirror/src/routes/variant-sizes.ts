@@ -2,11 +2,13 @@ import { statSync } from 'node:fs';
 import type { ContentEncoding } from '@metasync/shared';
 import type { IndexEntry } from '../index-state.js';
 import { variantsOf, type ObjectStore, type Variant } from '../store.js';
+import { createBoundedMemo } from './bounded-memo.js';
 
 /**
  * Which precompressed variants each object has, and their sizes: learned with
  * one stat per variant the first time an object is served, then kept (objects
- * never change). Bounded so it cannot outgrow the corpus by much.
+ * never change). Bounded (two generations of KNOWN_GENERATION, ~250 bytes an
+ * object) so a long tail of requests does not grow it with the repository.
  */
 export interface ObjectSizes {
   sizes: Partial<Record<Variant, number>>;
@@ -21,16 +23,15 @@ export interface VariantSizes {
   loadSync(entry: IndexEntry): ObjectSizes | undefined;
 }
 
-const MAX_KNOWN = 500_000;
+const KNOWN_GENERATION = 32_768;
 
 export function createVariantSizes(store: ObjectStore): VariantSizes {
-  const known = new Map<string, ObjectSizes>();
+  const known = createBoundedMemo<string, ObjectSizes>(KNOWN_GENERATION);
   function remember(entry: IndexEntry, variants: { gzipSize?: number | undefined; brSize?: number | undefined }): ObjectSizes {
     const sizes: Partial<Record<Variant, number>> = { identity: entry.size };
     if (variants.brSize !== undefined) sizes.br = variants.brSize;
     if (variants.gzipSize !== undefined) sizes.gzip = variants.gzipSize;
     const found = { sizes, available: AVAILABLE[(sizes.br === undefined ? 0 : 2) + (sizes.gzip === undefined ? 0 : 1)] ?? [] };
-    if (known.size >= MAX_KNOWN) known.clear();
     known.set(entry.sha256, found);
     return found;
   }
