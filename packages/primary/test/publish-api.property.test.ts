@@ -166,21 +166,25 @@ describe('publish API (property)', () => {
           expect((err as Error).message).toMatch(/url|URI|invalid/i);
           return;
         }
-        // HTTP clients (and inject) resolve `.`/`..` segments first: such a call may not reach the API at all.
-        if (!new URL(base, 'http://primary.invalid').pathname.startsWith('/api/v1/packages/')) {
+        // HTTP clients (and inject) parse the URL first: `.`/`..` segments are resolved (such a call
+        // may not reach the API at all), surrounding spaces are trimmed and inner ones encoded. The
+        // name the server judged is the one in the URL as sent, not the generated string.
+        const sent = new URL(base, 'http://primary.invalid').pathname;
+        if (!sent.startsWith('/api/v1/packages/')) {
           expect(answer.status).toBeLessThan(500);
           expect(primary.core.publisher.headSeq()).toBe(headBefore);
           return;
         }
         const ok = expectWellFormed(answer, headBefore, `${method} ${base}`);
         if (ok) {
-          const full = `${vendor}/${name}`;
+          const full = sent.slice('/api/v1/packages/'.length).split('/').map(decodeURIComponent).join('/');
           expect(isComposerPackageName(full), `${base} was accepted`).toBe(true);
           expect(answer.body.package).toBe(full);
           if (method !== 'DELETE') await expectOnlyItsPackage(full);
         }
       }),
-      { numRuns: 120 },
+      // A CI counterexample first: a raw trailing space is trimmed by the client, so `0/a` is what was published.
+      { numRuns: 120, examples: [['0', 'a ', true, 'PUT']] },
     );
   });
 

@@ -232,7 +232,15 @@ export function createSyncer(options: SyncerOptions): Syncer {
         metrics.batchesRefused.inc();
         throw metasyncError('METASYNC_ERR_SYNC_ROLLBACK', `primary offered seq ${batch.to} (head ${batch.head}) below applied seq ${since}`, { to: batch.to, head: batch.head, applied: since });
       }
-      if (batch.to === since) return;
+      if (batch.to === since) {
+        // The primary always includes at least one generation when its head is ahead: an empty
+        // batch below the head would leave the mirror behind with nothing to say why.
+        if (batch.head > since) {
+          metrics.batchesRefused.inc();
+          throw protocolError(`changes since ${since} are empty although the head is ${batch.head}`);
+        }
+        return;
+      }
       if (batch.from !== since) {
         metrics.batchesRefused.inc();
         throw protocolError(`batch (${batch.from}, ${batch.to}] does not start at applied seq ${since}`);
