@@ -1,12 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HEADERS, createLogger } from '@metasync/shared';
-import { loadConfig } from '../src/config.js';
-import { openMirror, type Mirror } from '../src/mirror.js';
-import { startFakePrimary } from './fake-primary.js';
+import { HEADERS } from '@metasync/shared';
+import { type Mirror } from '../src/mirror.js';
+import { syncedTestMirror } from './synced-mirror.js';
 
 /**
  * The fast path (routes/fast-path.ts) answers plain GET/HEAD requests before
@@ -23,18 +21,7 @@ const p2Body = JSON.stringify({ packages: { 'acme/foo': [{ version: '1.0.0', des
 const COMPARED = ['etag', 'last-modified', 'cache-control', 'vary', 'content-type', 'content-encoding', 'content-length', HEADERS.seq] as const;
 
 async function servingMirror(files: Record<string, string>, extra: string[] = []): Promise<{ mirror: Mirror; base: string; dataDir: string }> {
-  const primary = await startFakePrimary();
-  cleanups.push(() => primary.close());
-  primary.publish(files);
-  const dataDir = await mkdtemp(join(tmpdir(), 'mirror-fast-'));
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-  const loaded = loadConfig(['--primary', primary.url, '--data', dataDir, '--poll-interval-ms', '100', ...extra], {});
-  if (loaded.help) throw new Error('unexpected help');
-  const mirror = await openMirror(loaded.config, createLogger({ name: 'test', level: 'silent' }), { defaultMetrics: false });
-  cleanups.push(() => mirror.close());
-  mirror.startSync('http://127.0.0.1:1');
-  for (let i = 0; i < 500 && mirror.log.state.seq < 1; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-  expect(mirror.log.state.seq).toBe(1);
+  const { mirror, dataDir } = await syncedTestMirror(files, extra, cleanups);
   const base = await mirror.app.listen({ host: '127.0.0.1', port: 0 });
   return { mirror, base, dataDir };
 }

@@ -1,12 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '@metasync/shared';
-import { loadConfig } from '../src/config.js';
-import { openMirror, type Mirror } from '../src/mirror.js';
-import { startFakePrimary } from './fake-primary.js';
+import { type Mirror } from '../src/mirror.js';
+import { syncedTestMirror } from './synced-mirror.js';
 
 /** The socket front (routes/fast-socket.ts) over real sockets: order, hand-off, partial heads, shutdown. */
 const cleanups: (() => Promise<void>)[] = [];
@@ -17,22 +12,7 @@ afterEach(async () => {
 const FOO = '{"packages":{"acme/foo":[{"version":"1.0.0"}]}}';
 
 async function servingMirror(): Promise<{ mirror: Mirror; port: number }> {
-  const primary = await startFakePrimary();
-  cleanups.push(() => primary.close());
-  primary.publish({ 'packages.json': '{"packages":[]}', 'p2/acme/foo.json': FOO });
-  const dataDir = await mkdtemp(join(tmpdir(), 'mirror-front-'));
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-  const loaded = loadConfig(['--primary', primary.url, '--data', dataDir, '--poll-interval-ms', '100', '--proxy-timeout-ms', '300'], {});
-  if (loaded.help) throw new Error('unexpected help');
-  const mirror = await openMirror(loaded.config, createLogger({ name: 'test', level: 'silent' }), { defaultMetrics: false });
-  let closed = false;
-  cleanups.push(async () => {
-    if (!closed) await mirror.close();
-    closed = true;
-  });
-  mirror.startSync('http://127.0.0.1:1');
-  for (let i = 0; i < 500 && mirror.log.state.seq < 1; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-  expect(mirror.log.state.seq).toBe(1);
+  const { mirror } = await syncedTestMirror({ 'packages.json': '{"packages":[]}', 'p2/acme/foo.json': FOO }, ['--proxy-timeout-ms', '300'], cleanups);
   const base = await mirror.app.listen({ host: '127.0.0.1', port: 0 });
   return { mirror, port: Number(new URL(base).port) };
 }

@@ -1,14 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HEADERS, createLogger, sha256Hex } from '@metasync/shared';
-import { loadConfig } from '../src/config.js';
-import { openMirror, type Mirror } from '../src/mirror.js';
-import { startFakePrimary, type FakePrimary } from './fake-primary.js';
+import { HEADERS, sha256Hex } from '@metasync/shared';
+import { type Mirror } from '../src/mirror.js';
+import { type FakePrimary } from './fake-primary.js';
+import { openTestMirror, syncedTestMirror } from './synced-mirror.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -17,25 +14,15 @@ afterEach(async () => {
 
 const p2Body = JSON.stringify({ packages: { 'acme/foo': [{ version: '1.0.0', description: 'x'.repeat(2000) }] } });
 
+const SHORT_TIMEOUTS = ['--proxy-timeout-ms', '300', '--connect-timeout-ms', '300'];
+
 async function mirrorOf(primaryUrl: string, extra: string[] = []): Promise<Mirror> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'mirror-serve-'));
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-  const loaded = loadConfig(['--primary', primaryUrl, '--data', dataDir, '--poll-interval-ms', '100', '--proxy-timeout-ms', '300', '--connect-timeout-ms', '300', ...extra], {});
-  if (loaded.help) throw new Error('unexpected help');
-  const mirror = await openMirror(loaded.config, createLogger({ name: 'test', level: 'silent' }), { defaultMetrics: false });
-  cleanups.push(() => mirror.close());
-  return mirror;
+  return (await openTestMirror(primaryUrl, [...SHORT_TIMEOUTS, ...extra], cleanups)).mirror;
 }
 
 async function syncedMirror(extra: string[] = []): Promise<{ primary: FakePrimary; mirror: Mirror }> {
-  const primary = await startFakePrimary();
-  cleanups.push(() => primary.close());
-  primary.publish({ 'packages.json': '{"packages":[],"metadata-url":"/p2/%package%.json"}', 'p2/acme/foo.json': p2Body });
-  const mirror = await mirrorOf(primary.url, extra);
-  mirror.startSync('http://127.0.0.1:1');
-  for (let i = 0; i < 500 && mirror.log.state.seq < 1; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-  expect(mirror.log.state.seq).toBe(1);
-  return { primary, mirror };
+  const files = { 'packages.json': '{"packages":[],"metadata-url":"/p2/%package%.json"}', 'p2/acme/foo.json': p2Body };
+  return syncedTestMirror(files, [...SHORT_TIMEOUTS, ...extra], cleanups);
 }
 
 describe('mirror serving', () => {

@@ -3,11 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '@metasync/shared';
-import { startFakePrimary } from '../../test/fake-primary.js';
-import { loadConfig } from '../config.js';
+import { syncedTestMirror } from '../../test/synced-mirror.js';
 import { createDrainState } from '../health.js';
-import { openMirror, type Mirror } from '../mirror.js';
+import { type Mirror } from '../mirror.js';
 import { createAdminTokenCheck, registerAdminRoutes } from './admin.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -20,19 +18,8 @@ const p2Body = JSON.stringify({ packages: { 'acme/foo': [{ version: '1.0.0' }] }
 
 /** A real mirror (app + syncer) caught up with an in-process fake primary. */
 async function syncedMirror(extra: string[]): Promise<Mirror> {
-  const primary = await startFakePrimary();
-  cleanups.push(() => primary.close());
-  primary.publish({ 'packages.json': '{"packages":[],"metadata-url":"/p2/%package%.json"}', 'p2/acme/foo.json': p2Body });
-  const dataDir = await mkdtemp(join(tmpdir(), 'mirror-admin-'));
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-  const loaded = loadConfig(['--primary', primary.url, '--data', dataDir, '--poll-interval-ms', '100', ...extra], {});
-  if (loaded.help) throw new Error('unexpected help');
-  const mirror = await openMirror(loaded.config, createLogger({ name: 'test', level: 'silent' }), { defaultMetrics: false });
-  cleanups.push(() => mirror.close());
-  mirror.startSync('http://127.0.0.1:1');
-  for (let i = 0; i < 500 && mirror.log.state.seq < 1; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-  expect(mirror.log.state.seq).toBe(1);
-  return mirror;
+  const files = { 'packages.json': '{"packages":[],"metadata-url":"/p2/%package%.json"}', 'p2/acme/foo.json': p2Body };
+  return (await syncedTestMirror(files, extra, cleanups)).mirror;
 }
 
 const drainRequest = (token?: string) => ({ method: 'POST' as const, url: '/admin/drain', headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
