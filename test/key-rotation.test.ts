@@ -1,63 +1,20 @@
 import { readFile } from 'node:fs/promises';
-import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
-import { HEADERS, SYNC_ROUTES, generateSigningKeyPem, signBody, signingKeyFromPem, type ChangesBatch, type KeySet, type SigningKey } from '../packages/shared/src/index.js';
+import { SYNC_ROUTES, generateSigningKeyPem, signBody, signingKeyFromPem, type ChangesBatch, type KeySet, type SigningKey } from '../packages/shared/src/index.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PUBLISH_TOKEN, getText, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
+import { startGateProxy, type GateProxy } from './helpers/gate-proxy.js';
 import { waitFor } from './helpers/wait-for.js';
 
 /**
  * Key rotation end to end (docs/operations.md, "Key rotation"), with the real
  * primary and mirror processes. The mirror reaches the primary through a small
- * loopback forwarder that can answer a sync route itself, to stage a forged key
+ * loopback forwarder (helpers/gate-proxy.ts) that can answer a sync route itself, to stage a forged key
  * set and a batch signed by the retired key:
  *
  *   mirror --> forwarder --(everything else)--> primary
  *                 \-- staged answers for /sync/v1/changes and /sync/v1/keys
  */
-interface Forwarder {
-  url: string;
-  /** Answer these routes (path without query) here instead of forwarding. */
-  stage: Map<string, (url: URL) => { body: Buffer; signature: string }>;
-  close(): Promise<void>;
-}
-
-async function startForwarder(target: string): Promise<Forwarder> {
-  const targetUrl = new URL(target);
-  const stage: Forwarder['stage'] = new Map();
-  const sockets = new Set<Socket>();
-  const forward = (req: IncomingMessage, res: ServerResponse): void => {
-    const url = new URL(req.url ?? '/', 'http://forwarder');
-    const staged = stage.get(url.pathname);
-    if (staged !== undefined) {
-      const { body, signature } = staged(url);
-      res.writeHead(200, { 'content-type': 'application/json', [HEADERS.signature]: signature, 'cache-control': 'no-store' }).end(body);
-      return;
-    }
-    const upstream = request({ host: targetUrl.hostname, port: targetUrl.port, method: req.method, path: req.url, headers: { ...req.headers, host: targetUrl.host } }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
-  };
-  const server = createServer(forward);
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    stage,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 /** A batch on top of the mirror's `since` that deletes `path`: accepted, it would make the mirror answer 404. */
 function forgedBatch(key: SigningKey, path: string): (url: URL) => { body: Buffer; signature: string } {
@@ -80,7 +37,7 @@ const errMessage = (line: Record<string, unknown>) => String((line.err as { mess
 
 let primary: RunningPrimary | undefined;
 let mirror: RunningMirror | undefined;
-let forwarder: Forwarder | undefined;
+let forwarder: GateProxy | undefined;
 
 afterAll(async () => {
   await mirror?.stop();
@@ -94,7 +51,7 @@ describe('key rotation across real processes', () => {
     primary = await startPrimary();
     const oldKey = signingKeyFromPem(await readFile(join(primary.dataDir, 'signing-key.pem'), 'utf8'));
     expect(primary.keyArg.startsWith(`${oldKey.keyId}:`)).toBe(true);
-    forwarder = await startForwarder(primary.url);
+    forwarder = await startGateProxy(primary.url);
     mirror = await startMirror({ primaryUrl: forwarder.url, keyArg: primary.keyArg });
     const serves = async (version: string) => {
       const response = await getText(`${mirror!.url}/p2/acme/one.json`);
