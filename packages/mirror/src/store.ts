@@ -104,11 +104,16 @@ export async function openObjectStore(dataDir: string): Promise<ObjectStore> {
   }
 
   /** Writes a variant in place. A leftover of a put that crashed is replaced by a new file, never truncated. */
-  async function writeVariant(path: string, data: Uint8Array, durable: boolean): Promise<void> {
+  async function writeVariant(sha256: string, variant: 'gzip' | 'br', data: Uint8Array, durable: boolean): Promise<void> {
+    const path = pathOf(sha256, variant);
     try {
       await createFile(path, data, durable);
     } catch (err) {
       if (!hasErrno(err, 'EEXIST')) throw err;
+      // With its raw file present the object is complete and may be served this instant: its
+      // variant is whole (written before the raw rename) and must not be rewritten in place.
+      // Without it, the variant is a crashed put's leftover: replace it.
+      if (await has(sha256)) return;
       await unlinkFast(path);
       await createFile(path, data, durable);
     }
@@ -173,8 +178,8 @@ export async function openObjectStore(dataDir: string): Promise<ObjectStore> {
         // every variant is written, so "raw present" still means "all present".
         const writes = await Promise.allSettled([
           // A variant larger than the raw bytes is useless; serving falls back to identity.
-          variants !== undefined && variants.gzip.length < object.raw.length ? writeVariant(pathOf(object.sha256, 'gzip'), variants.gzip, durable) : undefined,
-          variants !== undefined && variants.brotli.length < object.raw.length ? writeVariant(pathOf(object.sha256, 'br'), variants.brotli, durable) : undefined,
+          variants !== undefined && variants.gzip.length < object.raw.length ? writeVariant(object.sha256, 'gzip', variants.gzip, durable) : undefined,
+          variants !== undefined && variants.brotli.length < object.raw.length ? writeVariant(object.sha256, 'br', variants.brotli, durable) : undefined,
           createFile(rawTemp, object.raw, durable),
         ]);
         const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected');
