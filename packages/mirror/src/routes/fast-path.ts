@@ -5,6 +5,7 @@ import type { HotCache } from '../hot-cache.js';
 import type { IndexEntry, IndexState } from '../index-state.js';
 import { VARIANT_SUFFIX, type ObjectStore } from '../store.js';
 import { createBoundedMemo } from './bounded-memo.js';
+import { takeAnswerHeader, type AnswerHeaders } from './request-headers.js';
 import type { VariantSizes } from './variant-sizes.js';
 
 /**
@@ -48,13 +49,10 @@ export interface FastPathCounts {
 }
 
 /** A request as the fast path sees it (the raw-socket front parses the same fields). */
-export interface FastRequest {
+export interface FastRequest extends AnswerHeaders {
   method: 'GET' | 'HEAD';
   /** The request target as sent. */
   url: string;
-  acceptEncoding: string | undefined;
-  ifNoneMatch: string | undefined;
-  ifModifiedSince: string | undefined;
 }
 
 /** A response's header list, built once per entry, encoding and seq; `raw` is its HTTP/1.1 text. */
@@ -108,8 +106,6 @@ interface EntryResponses {
   ok: Partial<Record<ContentEncoding, BuiltHeaders>>;
   notModified?: BuiltHeaders;
 }
-
-type RequestHeaders = Pick<FastRequest, 'acceptEncoding' | 'ifNoneMatch' | 'ifModifiedSince'>;
 
 export function createFastPath(options: FastPathOptions): FastPath {
   const { index, store, hotCache, variantSizes } = options;
@@ -243,23 +239,14 @@ export function createFastPath(options: FastPathOptions): FastPath {
  * (building `req.headers` would copy every header). A repeated one returns
  * undefined: node would merge it, so the careful route answers that request.
  */
-function requestHeaders(raw: readonly string[]): RequestHeaders | undefined {
-  const found: RequestHeaders = { acceptEncoding: undefined, ifNoneMatch: undefined, ifModifiedSince: undefined };
+function requestHeaders(raw: readonly string[]): AnswerHeaders | undefined {
+  const found: AnswerHeaders = { acceptEncoding: undefined, ifNoneMatch: undefined, ifModifiedSince: undefined };
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const length = name.length;
+    // Only the three names' lengths (15, 13, 17) are worth lowercasing.
     if (length !== 15 && length !== 13 && length !== 17) continue;
-    const lower = name.toLowerCase();
-    if (lower === 'accept-encoding') {
-      if (found.acceptEncoding !== undefined) return undefined;
-      found.acceptEncoding = raw[i + 1];
-    } else if (lower === 'if-none-match') {
-      if (found.ifNoneMatch !== undefined) return undefined;
-      found.ifNoneMatch = raw[i + 1];
-    } else if (lower === 'if-modified-since') {
-      if (found.ifModifiedSince !== undefined) return undefined;
-      found.ifModifiedSince = raw[i + 1];
-    }
+    if (takeAnswerHeader(found, name.toLowerCase(), raw[i + 1]!) === 'repeated') return undefined;
   }
   return found;
 }

@@ -1,6 +1,7 @@
 import { maxHeaderSize, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { BuiltHeaders, FastAnswer, FastPath, FastRequest } from './fast-path.js';
+import { takeAnswerHeader } from './request-headers.js';
 
 /**
  * A front for node's http server that answers the commonest requests itself,
@@ -213,22 +214,14 @@ export function parseHead(head: string): FastRequest | undefined {
     if (!FIELD_NAME.test(name)) return undefined;
     const value = head.slice(colon + 1, next).replace(/^[ \t]+|[ \t]+$/g, '');
     position = next + 2;
-    switch (name.toLowerCase()) {
+    const lower = name.toLowerCase();
+    const taken = takeAnswerHeader(request, lower, value);
+    if (taken === 'repeated') return undefined;
+    if (taken === 'taken') continue;
+    switch (lower) {
       case 'host':
         if (host) return undefined;
         host = true;
-        break;
-      case 'accept-encoding':
-        if (request.acceptEncoding !== undefined) return undefined;
-        request.acceptEncoding = value;
-        break;
-      case 'if-none-match':
-        if (request.ifNoneMatch !== undefined) return undefined;
-        request.ifNoneMatch = value;
-        break;
-      case 'if-modified-since':
-        if (request.ifModifiedSince !== undefined) return undefined;
-        request.ifModifiedSince = value;
         break;
       case 'connection':
         if (value.toLowerCase() !== 'keep-alive') return undefined;
