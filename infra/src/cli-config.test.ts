@@ -57,6 +57,14 @@ describe('CLI config', () => {
     expect(() => loadCliConfig({ configPath: path, env: {} })).toThrow(/API key is missing/);
   });
 
+  it('takes the primary admin token for keys rotate from env, else from the file the config names', () => {
+    const tokenFile = file('primary-token', 'from-file\n');
+    const path = file('e.json', { primaryTokenFile: tokenFile });
+    expect(loadCliConfig({ configPath: path, env: {} }).primaryToken).toBe('from-file');
+    expect(loadCliConfig({ configPath: path, env: { METASYNC_PRIMARY_TOKEN: 'from-env' } }).primaryToken).toBe('from-env');
+    expect(loadCliConfig({ env: {} }).primaryToken).toBeUndefined();
+  });
+
   it('resolves a mirror: the URL host is the DNS address when it is an IP, flags override the file', () => {
     const config = loadCliConfig({ configPath: file('e.json', { mirrors: { m1: { url: 'http://192.0.2.1:8081', region: 'eu-west-1' }, named: { url: 'https://m.example.net', region: 'us-east-1' } } }), env: {} });
     expect(resolveMirror(config, 'm1', {})).toMatchObject({ address: '192.0.2.1', healthUrl: 'http://192.0.2.1:8081/health/fresh', region: 'eu-west-1' });

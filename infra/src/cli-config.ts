@@ -64,11 +64,15 @@ const fileSchema = z.object({
   mirrors: z.record(z.string(), mirrorSchema).default({}),
   /** File holding the mirrors' admin token (for `mirror retire`'s POST /admin/drain). */
   adminTokenFile: z.string().optional(),
+  /** File holding a primary token with admin rights (for `keys rotate`'s POST /admin/keys/rotate). */
+  primaryTokenFile: z.string().optional(),
 });
 export type CliConfig = z.infer<typeof fileSchema> & {
   stateFile: string;
   /** Bearer token for the mirrors' POST /admin/drain; undefined = `mirror retire` does not call it. */
   adminToken?: string | undefined;
+  /** Bearer token with admin rights on the primary; undefined = `keys rotate` refuses to run. */
+  primaryToken?: string | undefined;
 };
 
 /** Environment twins of the config file's fields (env wins over the file). */
@@ -87,6 +91,8 @@ export const CLI_ENV = {
   METASYNC_PDNS_API_KEY_FILE: 'file holding the PowerDNS API key',
   METASYNC_ADMIN_TOKEN: "mirrors' admin token: mirror retire then POSTs /admin/drain (secret; or METASYNC_ADMIN_TOKEN_FILE)",
   METASYNC_ADMIN_TOKEN_FILE: "file holding the mirrors' admin token (adminTokenFile)",
+  METASYNC_PRIMARY_TOKEN: "a primary token with admin rights, for keys rotate (secret; or METASYNC_PRIMARY_TOKEN_FILE)",
+  METASYNC_PRIMARY_TOKEN_FILE: 'file holding that primary token (primaryTokenFile)',
 } as const;
 
 function readConfigFile(path: string | undefined): unknown {
@@ -143,5 +149,6 @@ export function loadCliConfig(input: { configPath?: string | undefined; primary?
   const stateHome = env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state');
   const stateFile = env.METASYNC_DNS_STATE_FILE ?? config.dns.route53?.stateFile ?? join(stateHome, 'metasync', 'dns-state.json');
   const adminToken = readSecret(env.METASYNC_ADMIN_TOKEN, env.METASYNC_ADMIN_TOKEN_FILE ?? config.adminTokenFile);
-  return { ...config, stateFile, adminToken };
+  const primaryToken = readSecret(env.METASYNC_PRIMARY_TOKEN, env.METASYNC_PRIMARY_TOKEN_FILE ?? config.primaryTokenFile);
+  return { ...config, stateFile, adminToken, primaryToken };
 }

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { isMetasyncError, metasyncError } from '@metasync/shared';
 import { CLI_ENV, loadCliConfig, type MirrorConfig } from './cli-config.js';
+import { runKeysList, runKeysRotate } from './commands/keys.js';
 import { runMirrorRetire } from './commands/mirror-retire.js';
 import { runMirrorUp } from './commands/mirror-up.js';
 import { runMirrorsList } from './commands/mirrors-list.js';
@@ -26,6 +27,12 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw metasyncError('METASYNC_ERR_CLI_USAGE', `expected a whole number of milliseconds (0 or more), got ${JSON.stringify(value)}`, {});
+  return n;
+}
+
 function mirrorOverrides(opts: Record<string, string | undefined>): Partial<MirrorConfig> {
   return { url: opts.url, region: opts.region, address: opts.address, healthUrl: opts.healthUrl, stopCommand: opts.stopCommand } as Partial<MirrorConfig>;
 }
@@ -36,7 +43,7 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
   const clock = options.clock ?? systemClock;
   let exitCode: number = EXIT.ok;
   const program = new Command('metasync')
-    .description('Operate metasync mirrors: list, bring up, retire, check and verify them.')
+    .description("Operate metasync mirrors: list, bring up, retire, check and verify them; list and rotate the primary's signing keys.")
     .option('--config <file>', 'JSON config file [env: METASYNC_CONFIG]')
     .option('--primary <url>', 'primary base URL [env: METASYNC_PRIMARY]')
     .helpOption('-h, --help', 'show this help')
@@ -78,6 +85,24 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
     .option('--stop-command <cmd>', 'shell command that stops the mirror (else from the config file)')
     .action(async (mirrorId: string, opts: Record<string, string | undefined> & { timeoutMs: number }) => {
       exitCode = await runMirrorRetire(context(), { mirrorId, overrides: mirrorOverrides(opts), timeoutMs: opts.timeoutMs });
+    });
+
+  const keys = program.command('keys').description("the primary's signing keys");
+  keys
+    .command('list')
+    .description('the active key and the retired keys still within their overlap, with the --primary-key value of each')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      exitCode = await runKeysList(context(), { json: opts.json === true });
+    });
+  keys
+    .command('rotate')
+    .description('rotate the signing key without a restart; running mirrors learn the new key during the overlap [needs METASYNC_PRIMARY_TOKEN]')
+    .addOption(new Option('--overlap-ms <ms>', 'how long the old key stays valid (longer than any mirror may be offline)').argParser(nonNegativeInt).default(86_400_000))
+    .option('--force', 'allow --overlap-ms 0 (every mirror must then be re-pinned by hand)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { overlapMs: number; force?: boolean; json?: boolean }) => {
+      exitCode = await runKeysRotate(context(), { overlapMs: opts.overlapMs, force: opts.force === true, json: opts.json === true });
     });
 
   program

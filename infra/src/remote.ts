@@ -1,10 +1,11 @@
 import { request } from 'undici';
-import type { z } from 'zod';
+import { z } from 'zod';
 import {
   changesBatchSchema,
   HEADERS,
   metasyncError,
   mirrorsResponseSchema,
+  publicKeyInfoSchema,
   snapshotSchema,
   stateResponseSchema,
   SYNC_ROUTES,
@@ -19,26 +20,43 @@ export function joinUrl(base: string, path: string): string {
   return `${base.replace(/\/+$/, '')}${path.startsWith('/') ? path : `/${path}`}`;
 }
 
-async function getJson<T>(url: string, schema: z.ZodType<T>, timeoutMs = TIMEOUT_MS): Promise<T> {
+interface JsonCall {
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+  timeoutMs?: number;
+  /** Throws its own error for a status that means something to the caller (e.g. a refused token). */
+  checkStatus?: (status: number) => void;
+}
+
+/** One HTTP call whose 200 answer is JSON of `schema`; every other outcome is a METASYNC_ERR_SYNC_* error naming the URL. */
+async function requestJson<T>(url: string, schema: z.ZodType<T>, call: JsonCall = {}): Promise<T> {
+  const method = call.method ?? 'GET';
+  const timeoutMs = call.timeoutMs ?? TIMEOUT_MS;
   let response;
   try {
-    response = await request(url, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, headers: { accept: 'application/json' } });
+    response = await request(url, { method, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, headers: { accept: 'application/json', ...call.headers }, body: call.body });
   } catch (err) {
-    throw metasyncError('METASYNC_ERR_SYNC_UNREACHABLE', `GET ${url} failed: ${(err as Error).message}`, { url }, err);
+    throw metasyncError('METASYNC_ERR_SYNC_UNREACHABLE', `${method} ${url} failed: ${(err as Error).message}`, { url }, err);
   }
   const text = await response.body.text();
+  call.checkStatus?.(response.statusCode);
   if (response.statusCode !== 200) {
-    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `GET ${url} answered HTTP ${response.statusCode}: ${text.slice(0, 200)}`, { url, status: response.statusCode });
+    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${method} ${url} answered HTTP ${response.statusCode}: ${text.slice(0, 200)}`, { url, status: response.statusCode });
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `GET ${url} did not answer JSON`, { url }, err);
+    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${method} ${url} did not answer JSON`, { url }, err);
   }
   const parsed = schema.safeParse(json);
-  if (!parsed.success) throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `GET ${url} answered an unexpected shape: ${parsed.error.message.slice(0, 300)}`, { url });
+  if (!parsed.success) throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${method} ${url} answered an unexpected shape: ${parsed.error.message.slice(0, 300)}`, { url });
   return parsed.data;
+}
+
+function getJson<T>(url: string, schema: z.ZodType<T>, timeoutMs = TIMEOUT_MS): Promise<T> {
+  return requestJson(url, schema, { timeoutMs });
 }
 
 export function fetchPrimaryState(primary: string): Promise<StateResponse> {
@@ -134,4 +152,30 @@ export async function drainMirror(input: { url: string; token: string; timeoutMs
     throw metasyncError('METASYNC_ERR_CLI_USAGE', `POST ${url} refused the admin token (HTTP ${response.statusCode}): check METASYNC_ADMIN_TOKEN[_FILE]`, { url, status: response.statusCode });
   }
   throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `POST ${url} answered HTTP ${response.statusCode}: ${body}`, { url, status: response.statusCode });
+}
+
+const rotationAnswerSchema = z.object({
+  version: z.number().int().nonnegative(),
+  active: publicKeyInfoSchema,
+  retired: z.array(z.object({ keyId: z.string(), notAfter: z.number() })),
+});
+export type RotationAnswer = z.infer<typeof rotationAnswerSchema>;
+
+/**
+ * POST the primary's /admin/keys/rotate: from its answer on the new key signs
+ * everything; the old one can still endorse the key set until `notAfter`, which
+ * is how mirrors learn the new key without a restart (docs/operations.md).
+ */
+export function rotatePrimaryKey(input: { primary: string; token: string; overlapMs: number }): Promise<RotationAnswer> {
+  const url = joinUrl(input.primary, '/admin/keys/rotate');
+  return requestJson(url, rotationAnswerSchema, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${input.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ overlapMs: input.overlapMs }),
+    checkStatus: (status) => {
+      if (status === 401 || status === 403) {
+        throw metasyncError('METASYNC_ERR_CLI_USAGE', `POST ${url} refused the token (HTTP ${status}): METASYNC_PRIMARY_TOKEN[_FILE] must be a primary token with admin rights`, { url, status });
+      }
+    },
+  });
 }

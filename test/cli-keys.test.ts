@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './helpers/cli.js';
+import { PUBLISH_TOKEN, getText, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
+import { waitFor } from './helpers/wait-for.js';
+
+/**
+ * `metasync keys list` and `metasync keys rotate` against a real primary, with a
+ * real mirror pinned to the first key: after the CLI rotates, the mirror must
+ * keep following (it learns the new key from the old one's endorsement).
+ */
+interface StateKey {
+  keyId: string;
+  publicKey: string;
+  active: boolean;
+  notAfter?: number;
+}
+
+let primary: RunningPrimary;
+let mirror: RunningMirror;
+
+async function stateKeys(): Promise<StateKey[]> {
+  return ((await (await fetch(`${primary.url}/sync/v1/state`)).json()) as { keys: StateKey[] }).keys;
+}
+
+beforeAll(async () => {
+  primary = await startPrimary();
+  mirror = await startMirror({ primaryUrl: primary.url, keyArg: primary.keyArg });
+  await publishPackage(primary.url, 'acme/keys', [{ version: '1.0.0' }]);
+  await waitFor(async () => (await getText(`${mirror.url}/p2/acme/keys.json`)).body.includes('"1.0.0"'), { what: 'mirror serves 1.0.0', timeoutMs: 10_000 });
+}, 60_000);
+
+afterAll(async () => {
+  await mirror?.stop();
+  await primary?.stop();
+  await removeTempDirs();
+});
+
+describe('metasync keys (real primary and mirror)', () => {
+  it('lists the active key with the value that pins it', async () => {
+    const result = await runCli(['keys', 'list', '--primary', primary.url, '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const listed = (JSON.parse(result.stdout) as { keys: StateKey[] }).keys;
+    expect(listed.map((key) => `${key.keyId}:${key.publicKey}`)).toEqual([primary.keyArg]);
+    const table = await runCli(['keys', 'list', '--primary', primary.url]);
+    expect(table.stdout).toContain(primary.keyArg);
+    expect(table.stdout).toContain('active');
+  });
+
+  it('refuses to rotate without a token, with a wrong token, or with overlap 0 unless forced, and changes nothing', async () => {
+    const before = await stateKeys();
+    const noToken = await runCli(['keys', 'rotate', '--primary', primary.url], { env: { METASYNC_PRIMARY_TOKEN: '' } });
+    expect(noToken.code).toBe(2);
+    expect(noToken.stderr).toContain('METASYNC_PRIMARY_TOKEN');
+    const wrong = await runCli(['keys', 'rotate', '--primary', primary.url], { env: { METASYNC_PRIMARY_TOKEN: 'not-the-token' } });
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/refused the token \(HTTP 40[13]\)/);
+    const zero = await runCli(['keys', 'rotate', '--primary', primary.url, '--overlap-ms', '0'], { env: { METASYNC_PRIMARY_TOKEN: PUBLISH_TOKEN } });
+    expect(zero.code).toBe(2);
+    expect(zero.stderr).toContain('--force');
+    const negative = await runCli(['keys', 'rotate', '--primary', primary.url, '--overlap-ms', '-5'], { env: { METASYNC_PRIMARY_TOKEN: PUBLISH_TOKEN } });
+    expect(negative.code).toBe(2);
+    expect(await stateKeys()).toEqual(before);
+  });
+
+  it('rotates with an overlap; the old key is listed as retired until then and the pinned mirror keeps following', async () => {
+    const [oldKey] = await stateKeys();
+    const overlapMs = 120_000;
+    const startedAt = Date.now();
+    const result = await runCli(['keys', 'rotate', '--primary', primary.url, '--overlap-ms', String(overlapMs)], { env: { METASYNC_PRIMARY_TOKEN: PUBLISH_TOKEN } });
+    expect(result.code, result.stderr).toBe(0);
+
+    const after = await stateKeys();
+    const active = after.find((key) => key.active);
+    const retired = after.find((key) => key.keyId === oldKey!.keyId);
+    expect(active?.keyId).not.toBe(oldKey!.keyId);
+    expect(retired?.active).toBe(false);
+    expect(retired?.notAfter).toBeGreaterThanOrEqual(startedAt + overlapMs);
+    expect(retired?.notAfter).toBeLessThanOrEqual(Date.now() + overlapMs);
+    expect(result.stdout).toContain(`new active key ${active!.keyId}`);
+    expect(result.stdout).toContain(`--primary-key ${active!.keyId}:${active!.publicKey}`);
+
+    // The mirror was pinned to the old key only: serving the next publish proves it verified the new one.
+    const mark = mirror.logs.length;
+    await publishPackage(primary.url, 'acme/keys', [{ version: '1.0.0' }, { version: '2.0.0' }]);
+    await waitFor(async () => (await getText(`${mirror.url}/p2/acme/keys.json`)).body.includes('"2.0.0"'), { what: 'mirror serves 2.0.0 signed by the new key', timeoutMs: 10_000 });
+    expect(mirror.logs.slice(mark).some((line) => line.msg === 'learned primary keys')).toBe(true);
+    expect((await fetch(`${mirror.url}/health/fresh`)).status).toBe(200);
+  }, 30_000);
+});
