@@ -66,6 +66,8 @@ describe('metasync keys (real primary and mirror)', () => {
     const [oldKey] = await stateKeys();
     const overlapMs = 120_000;
     const startedAt = Date.now();
+    // Marked before the rotation: the mirror may learn the new key at its next state poll, before any publish.
+    const mark = mirror.logs.length;
     const result = await runCli(['keys', 'rotate', '--primary', primary.url, '--overlap-ms', String(overlapMs)], { env: { METASYNC_PRIMARY_TOKEN: PUBLISH_TOKEN } });
     expect(result.code, result.stderr).toBe(0);
 
@@ -80,7 +82,6 @@ describe('metasync keys (real primary and mirror)', () => {
     expect(result.stdout).toContain(`--primary-key ${active!.keyId}:${active!.publicKey}`);
 
     // The mirror was pinned to the old key only: serving the next publish proves it verified the new one.
-    const mark = mirror.logs.length;
     await publishPackage(primary.url, 'acme/keys', [{ version: '1.0.0' }, { version: '2.0.0' }]);
     await waitFor(async () => (await getText(`${mirror.url}/p2/acme/keys.json`)).body.includes('"2.0.0"'), { what: 'mirror serves 2.0.0 signed by the new key', timeoutMs: 10_000 });
     expect(mirror.logs.slice(mark).some((line) => line.msg === 'learned primary keys')).toBe(true);
