@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.js';
 import { PUBLISH_TOKEN, getText, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
@@ -46,9 +48,10 @@ describe('metasync keys (real primary and mirror)', () => {
     expect(table.stdout).toContain('active');
   });
 
-  it('refuses to rotate without a token, with a wrong token, or with overlap 0 unless forced, and changes nothing', async () => {
+  it('refuses to rotate without a token, with a wrong token, with overlap 0 unless forced or an overlap out of range, and changes nothing', async () => {
     const before = await stateKeys();
-    const noToken = await runCli(['keys', 'rotate', '--primary', primary.url], { env: { METASYNC_PRIMARY_TOKEN: '' } });
+    // Every place a token could come from is blanked, so the caller's environment cannot supply one.
+    const noToken = await runCli(['keys', 'rotate', '--primary', primary.url], { env: { METASYNC_PRIMARY_TOKEN: '', METASYNC_PRIMARY_TOKEN_FILE: '', METASYNC_CONFIG: '' } });
     expect(noToken.code).toBe(2);
     expect(noToken.stderr).toContain('METASYNC_PRIMARY_TOKEN');
     const wrong = await runCli(['keys', 'rotate', '--primary', primary.url], { env: { METASYNC_PRIMARY_TOKEN: 'not-the-token' } });
@@ -59,7 +62,26 @@ describe('metasync keys (real primary and mirror)', () => {
     expect(zero.stderr).toContain('--force');
     const negative = await runCli(['keys', 'rotate', '--primary', primary.url, '--overlap-ms', '-5'], { env: { METASYNC_PRIMARY_TOKEN: PUBLISH_TOKEN } });
     expect(negative.code).toBe(2);
+    expect(negative.stderr).toContain('expected a whole number of milliseconds');
+    const tooLong = await runCli(['keys', 'rotate', '--primary', primary.url, '--overlap-ms', String(91 * 86_400_000)], { env: { METASYNC_PRIMARY_TOKEN: PUBLISH_TOKEN } });
+    expect(tooLong.code).toBe(2);
+    expect(tooLong.stderr).toContain('at most 7776000000 (90 days)');
     expect(await stateKeys()).toEqual(before);
+  });
+
+  it('says the key may already have rotated when the answer is a 5xx (not safe to retry blindly)', async () => {
+    // A gateway that lost the primary's answer: the rotation may have happened behind it.
+    const gateway = createServer((_req, res) => res.writeHead(502, { 'content-type': 'text/plain' }).end('bad gateway'));
+    await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`;
+      const result = await runCli(['keys', 'rotate', '--primary', url], { env: { METASYNC_PRIMARY_TOKEN: PUBLISH_TOKEN } });
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain('HTTP 502');
+      expect(result.stderr).toContain("The key may already have rotated: run 'metasync keys list' before retrying");
+    } finally {
+      await new Promise((resolve) => gateway.close(resolve));
+    }
   });
 
   it('rotates with an overlap; the old key is listed as retired until then and the pinned mirror keeps following', async () => {
@@ -84,7 +106,8 @@ describe('metasync keys (real primary and mirror)', () => {
     // The mirror was pinned to the old key only: serving the next publish proves it verified the new one.
     await publishPackage(primary.url, 'acme/keys', [{ version: '1.0.0' }, { version: '2.0.0' }]);
     await waitFor(async () => (await getText(`${mirror.url}/p2/acme/keys.json`)).body.includes('"2.0.0"'), { what: 'mirror serves 2.0.0 signed by the new key', timeoutMs: 10_000 });
-    expect(mirror.logs.slice(mark).some((line) => line.msg === 'learned primary keys')).toBe(true);
+    // Logs arrive over a pipe, possibly after the mirror already served 2.0.0.
+    await waitFor(() => mirror.logs.slice(mark).some((line) => line.msg === 'learned primary keys'), { what: "the mirror's 'learned primary keys' log line", timeoutMs: 5_000 });
     expect((await fetch(`${mirror.url}/health/fresh`)).status).toBe(200);
   }, 30_000);
 });

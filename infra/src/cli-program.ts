@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { isMetasyncError, metasyncError } from '@metasync/shared';
+import { MAX_KEY_OVERLAP_MS, isMetasyncError, metasyncError } from '@metasync/shared';
 import { CLI_ENV, loadCliConfig, type MirrorConfig } from './cli-config.js';
 import { runKeysList, runKeysRotate } from './commands/keys.js';
 import { runMirrorRetire } from './commands/mirror-retire.js';
@@ -30,6 +30,13 @@ function positiveInt(value: string): number {
 function nonNegativeInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw metasyncError('METASYNC_ERR_CLI_USAGE', `expected a whole number of milliseconds (0 or more), got ${JSON.stringify(value)}`, {});
+  return n;
+}
+
+/** Checked here too, so a too-long overlap is a usage error (exit 2) before anything is sent. */
+function keyOverlapMs(value: string): number {
+  const n = nonNegativeInt(value);
+  if (n > MAX_KEY_OVERLAP_MS) throw metasyncError('METASYNC_ERR_CLI_USAGE', `--overlap-ms may be at most ${MAX_KEY_OVERLAP_MS} (90 days), got ${n}`, {});
   return n;
 }
 
@@ -98,7 +105,7 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
   keys
     .command('rotate')
     .description('rotate the signing key without a restart; running mirrors learn the new key during the overlap [needs METASYNC_PRIMARY_TOKEN]')
-    .addOption(new Option('--overlap-ms <ms>', 'how long the old key stays valid (longer than any mirror may be offline)').argParser(nonNegativeInt).default(86_400_000))
+    .addOption(new Option('--overlap-ms <ms>', 'how long the old key stays valid (longer than any mirror may be offline)').argParser(keyOverlapMs).default(86_400_000))
     .option('--force', 'allow --overlap-ms 0 (every mirror must then be re-pinned by hand)')
     .option('--json', 'print JSON')
     .action(async (opts: { overlapMs: number; force?: boolean; json?: boolean }) => {

@@ -1,6 +1,6 @@
 import Table from 'cli-table3';
-import { metasyncError, type PublicKeyInfo } from '@metasync/shared';
-import { fetchPrimaryState, rotatePrimaryKey } from '../remote.js';
+import { isMetasyncError, metasyncError, type PublicKeyInfo } from '@metasync/shared';
+import { fetchPrimaryState, rotatePrimaryKey, type RotationAnswer } from '../remote.js';
 import { requirePrimary, type CommandContext } from './context.js';
 
 /** The `--primary-key` value a new mirror is pinned with. */
@@ -24,6 +24,24 @@ export async function runKeysList(ctx: CommandContext, options: { json: boolean 
 }
 
 /**
+ * A rotation whose answer never arrived (timeout, dropped connection, a 5xx or
+ * a body we cannot read) may still have happened on the primary; retrying
+ * blindly would rotate twice and retire the key just learned. Only a refused
+ * token or a 400 is known to have changed nothing.
+ */
+async function rotateOrExplain(primary: string, token: string, overlapMs: number): Promise<RotationAnswer> {
+  try {
+    return await rotatePrimaryKey({ primary, token, overlapMs });
+  } catch (err) {
+    if (!isMetasyncError(err)) throw err;
+    const status = err.details.status;
+    const knownUnchanged = err.code === 'METASYNC_ERR_CLI_USAGE' || (typeof status === 'number' && status >= 400 && status < 500);
+    if (knownUnchanged) throw err;
+    throw metasyncError(err.code, `${err.message}. The key may already have rotated: run 'metasync keys list' before retrying`, { ...err.details }, err);
+  }
+}
+
+/**
  * Rotates the primary's signing key. An overlap of 0 retires the old key at
  * once, so no mirror can learn the new one from it: every mirror must be
  * re-pinned by hand, which is why it takes --force.
@@ -41,7 +59,7 @@ export async function runKeysRotate(ctx: CommandContext, options: { overlapMs: n
       {},
     );
   }
-  const answer = await rotatePrimaryKey({ primary, token, overlapMs: options.overlapMs });
+  const answer = await rotateOrExplain(primary, token, options.overlapMs);
   if (options.json) {
     ctx.io.out(JSON.stringify(answer, null, 2));
     return 0;

@@ -1,4 +1,4 @@
-import { generateSigningKeyPem, hasErrno, metasyncError, readJsonFile, signingKeyFromPem, writeFileAtomic, type Logger, type PublicKeyInfo, type SigningKey } from '@metasync/shared';
+import { MAX_KEY_OVERLAP_MS, generateSigningKeyPem, hasErrno, metasyncError, readJsonFile, signingKeyFromPem, writeFileAtomic, type Logger, type PublicKeyInfo, type SigningKey } from '@metasync/shared';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -21,7 +21,6 @@ import { GENERATED_KEY_FILE, loadSigningKey } from './signing-key.js';
  */
 export const KEY_RING_FILE = 'signing-keys.json';
 export const DEFAULT_KEY_OVERLAP_MS = 24 * 60 * 60 * 1000;
-export const MAX_KEY_OVERLAP_MS = 90 * 24 * 60 * 60 * 1000;
 
 export interface KeyRing {
   /** The key that signs new documents. */

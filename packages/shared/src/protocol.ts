@@ -51,6 +51,9 @@ export const MAX_PACK_OBJECTS = 1000;
 /** Most generations merged into one changes batch before `more` is set. */
 export const DEFAULT_CHANGES_LIMIT = 10_000;
 
+/** POST /admin/keys/rotate: the longest overlap the primary accepts (90 days), so a leaked key cannot be kept valid forever. */
+export const MAX_KEY_OVERLAP_MS = 90 * 24 * 60 * 60 * 1000;
+
 const repoPath = z.string().refine(isRepoPath, 'must be a valid repository path');
 const sha256 = z.string().refine(isSha256Hex, 'must be a lowercase sha256 hex digest');
 const seq = z.number().int().nonnegative();
