@@ -32,6 +32,23 @@ export interface StartDaemonOptions {
 }
 
 /**
+ * Daemons still running. When this process exits (the end of a run, or a
+ * harness interrupted by a signal that calls process.exit), they are killed
+ * with it instead of living on as orphans holding ports and temp dirs.
+ */
+const live = new Set<ChildProcess>();
+let killOnExitInstalled = false;
+function killOnExit(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  if (killOnExitInstalled) return;
+  killOnExitInstalled = true;
+  process.once('exit', () => {
+    for (const orphan of live) orphan.kill('SIGKILL');
+  });
+}
+
+/**
  * Starts a built daemon and resolves once it logs `listening` with its URL.
  * Daemons log pino JSON to stdout; the ready line is `{"msg":"listening","url":...}`.
  */
@@ -40,6 +57,7 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
     env: { ...process.env, METASYNC_LOG_LEVEL: 'info', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  killOnExit(child);
   const logs: Record<string, unknown>[] = [];
   const stderr: string[] = [];
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {

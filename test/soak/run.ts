@@ -69,6 +69,14 @@ async function main(): Promise<number> {
   return verdicts.every((v) => v.pass) ? 0 : 1;
 }
 
+// Interrupted: exit, and the daemon helper kills what the soak started (test/helpers/daemon.ts).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`soak interrupted by ${signal}: stopping its daemons\n`);
+    process.exit(130);
+  });
+}
+
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {

@@ -115,6 +115,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     if (fast.cacheHits > fastReported.cacheHits) options.metrics.cacheHits.inc(fast.cacheHits - fastReported.cacheHits);
     if (fast.cacheMisses > fastReported.cacheMisses) options.metrics.cacheMisses.inc(fast.cacheMisses - fastReported.cacheMisses);
     Object.assign(fastReported, fast);
+    options.metrics.prebuiltHeaderPaths.set(fastPath.prebuiltPaths());
     await reply.header('cache-control', 'no-store').type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
   });
   app.route({ method: ['GET', 'HEAD'], url: '/*', handler: serveRepository });

@@ -18,6 +18,7 @@ export interface MirrorMetrics {
   notFound: Counter;
   cacheHits: Counter;
   cacheMisses: Counter;
+  prebuiltHeaderPaths: Gauge;
 }
 
 export function createMetrics(options: { defaultMetrics: boolean }): MirrorMetrics {
@@ -46,5 +47,6 @@ export function createMetrics(options: { defaultMetrics: boolean }): MirrorMetri
     notFound: new Counter({ name: 'metasync_mirror_not_found_total', help: 'repository 404 answers', registers }),
     cacheHits: new Counter({ name: 'metasync_mirror_hot_cache_hits_total', help: 'responses served from the in-memory hot cache', registers }),
     cacheMisses: new Counter({ name: 'metasync_mirror_hot_cache_misses_total', help: 'responses that read the object from disk', registers }),
+    prebuiltHeaderPaths: new Gauge({ name: 'metasync_mirror_prebuilt_header_paths', help: 'paths whose response headers the fast path holds prebuilt (bounded; never more than the paths requested)', registers }),
   };
 }

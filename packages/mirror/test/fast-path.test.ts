@@ -119,6 +119,23 @@ describe('mirror fast path', () => {
     }
   });
 
+  it('holds prebuilt headers per path, not per version: republishing one path 30 times keeps one set, and each answer is the new version', async () => {
+    // Keyed by index entry, each republish left the old version's headers (and raw buffers) behind: the soak's steady RSS growth.
+    const { primary, mirror } = await syncedTestMirror({ 'p2/acme/foo.json': p2Body }, [], cleanups);
+    const url = await mirror.app.listen({ host: '127.0.0.1', port: 0 });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    cleanups.push(async () => agent.destroy());
+    for (let version = 0; version < 30; version++) {
+      const body = JSON.stringify({ packages: { 'acme/foo': [{ version: `1.0.${version}` }] } });
+      const seq = primary.publish({ 'p2/acme/foo.json': body });
+      for (let i = 0; i < 500 && mirror.log.state.seq < seq; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(mirror.log.state.seq).toBe(seq);
+      const answer = await overSocket(url, '/p2/acme/foo.json', 'GET', {}, agent);
+      expect(answer.body.toString('utf8')).toBe(body);
+    }
+    expect(await metric(mirror, 'metasync_mirror_prebuilt_header_paths')).toBe(1);
+  });
+
   it('serves a cold object from disk with a budget too small to cache it, and keeps answering it right', async () => {
     const { mirror, base } = await servingMirror({ 'p2/acme/foo.json': p2Body }, ['--hot-cache-bytes', '1000']);
     for (let i = 0; i < 3; i++) {

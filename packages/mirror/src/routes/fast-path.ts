@@ -76,13 +76,15 @@ export interface FastPath {
   /** The same for node's http server: true when it answered. */
   tryServe(req: IncomingMessage, res: ServerResponse): boolean;
   counts(): Readonly<FastPathCounts>;
+  /** Paths whose headers are held prebuilt now. */
+  prebuiltPaths(): number;
 }
 
 /** Only URLs built from repository-path characters, without a query: anything else takes the careful route. */
 const PLAIN_URL = /^\/[A-Za-z0-9_~@+$=-][A-Za-z0-9_.~@+$=/-]*$/;
 const MAX_ACCEPT_CHOICES = 256;
 /**
- * Prebuilt headers are kept for about this many to twice this many entries.
+ * Prebuilt headers are kept for about this many to twice this many paths.
  * One entry's set costs ~1-2 KB of heap; kept for every path ever requested it
  * grew a 100k-path mirror by ~250 MB under a long-tail load (bench serve ->
  * mirror-rss). Hot paths stay memoised; a tail path rebuilds its headers (a few
@@ -94,6 +96,8 @@ export const MAX_SYNC_READ_BYTES = 1024 * 1024;
 
 /** What one index entry's responses share, built on its first request (entries are immutable). */
 interface EntryResponses {
+  /** The index entry these were built for: a republished path has a new entry, so they are rebuilt. */
+  entry: IndexEntry;
   /** isRepoPath(path), checked once. */
   servable: boolean;
   /** `<store>/ab/<rest>`: a variant's file is this plus its suffix. */
@@ -109,16 +113,20 @@ interface EntryResponses {
 
 export function createFastPath(options: FastPathOptions): FastPath {
   const { index, store, hotCache, variantSizes } = options;
-  const responses = createBoundedMemo<IndexEntry, EntryResponses>(RESPONSE_MEMO_GENERATION);
+  // Keyed by path, not by entry: keyed by entry, every republish left the old
+  // entry's headers (and their raw buffers) in the memo until 8k more sets
+  // rotated it, so a mirror following frequent publishes grew steadily (soak).
+  const responses = createBoundedMemo<string, EntryResponses>(RESPONSE_MEMO_GENERATION);
   /** Accept-Encoding value -> the encodings it takes, best first (always ending in identity). */
   const acceptChoices = new Map<string, readonly ContentEncoding[]>();
   const counts: FastPathCounts = { ok: 0, notModified: 0, cacheHits: 0, cacheMisses: 0 };
 
   function responsesOf(path: string, entry: IndexEntry): EntryResponses {
-    let found = responses.get(entry);
-    if (found === undefined) {
+    let found = responses.get(path);
+    if (found === undefined || found.entry !== entry) {
       const etag = etagFor(entry.sha256);
       found = {
+        entry,
         servable: isRepoPath(path),
         file: store.pathOf(entry.sha256),
         etag,
@@ -126,7 +134,7 @@ export function createFastPath(options: FastPathOptions): FastPath {
         contentType: contentTypeFor(path),
         ok: {},
       };
-      responses.set(entry, found);
+      responses.set(path, found);
     }
     return found;
   }
@@ -219,6 +227,7 @@ export function createFastPath(options: FastPathOptions): FastPath {
 
   return {
     counts: () => counts,
+    prebuiltPaths: () => responses.size(),
     answer,
     tryServe(req, res) {
       const method = req.method;

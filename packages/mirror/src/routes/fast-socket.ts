@@ -188,7 +188,10 @@ function rawHead(status: 200 | 304, headers: BuiltHeaders): Buffer {
   if (headers.raw === undefined) {
     let text: string = STATUS_LINE[status];
     for (let i = 0; i < headers.list.length; i += 2) text += `${String(headers.list[i])}: ${String(headers.list[i + 1])}\r\n`;
-    headers.raw = Buffer.from(text, 'latin1');
+    // Outside node's shared 8 KiB pool: a pooled slice would keep its whole slab alive for as long as the memo holds these headers.
+    const raw = Buffer.allocUnsafeSlow(Buffer.byteLength(text, 'latin1'));
+    raw.write(text, 'latin1');
+    headers.raw = raw;
   }
   return headers.raw;
 }
