@@ -26,8 +26,8 @@ export async function runKeysList(ctx: CommandContext, options: { json: boolean 
 /**
  * A rotation whose answer never arrived (timeout, dropped connection, a 5xx or
  * a body we cannot read) may still have happened on the primary; retrying
- * blindly would rotate twice and retire the key just learned. Only a refused
- * token or a 400 is known to have changed nothing.
+ * blindly would rotate twice and retire the key the first rotation made. Only
+ * a refused token or a 4xx is known to have changed nothing.
  */
 async function rotateOrExplain(primary: string, token: string, overlapMs: number): Promise<RotationAnswer> {
   try {
@@ -37,7 +37,7 @@ async function rotateOrExplain(primary: string, token: string, overlapMs: number
     const status = err.details.status;
     const knownUnchanged = err.code === 'METASYNC_ERR_CLI_USAGE' || (typeof status === 'number' && status >= 400 && status < 500);
     if (knownUnchanged) throw err;
-    throw metasyncError(err.code, `${err.message}. The key may already have rotated: run 'metasync keys list' before retrying`, { ...err.details }, err);
+    throw metasyncError(err.code, `${err.message}. The key may already have rotated: run 'metasync keys list' before retrying`, err.details, err);
   }
 }
 

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HEADERS } from '@metasync/shared';
+import { HEADERS, etagFor, sha256Hex } from '@metasync/shared';
 import { type Mirror } from '../src/mirror.js';
 import { syncedTestMirror } from './synced-mirror.js';
 
@@ -132,6 +132,8 @@ describe('mirror fast path', () => {
       expect(mirror.log.state.seq).toBe(seq);
       const answer = await overSocket(url, '/p2/acme/foo.json', 'GET', {}, agent);
       expect(answer.body.toString('utf8')).toBe(body);
+      // Headers built for an earlier version must never go out with this one.
+      expect(answer.headers.etag).toBe(etagFor(sha256Hex(body)));
     }
     expect(await metric(mirror, 'metasync_mirror_prebuilt_header_paths')).toBe(1);
   });

@@ -94,7 +94,7 @@ const RESPONSE_MEMO_GENERATION = 8_192;
 /** Larger bodies are read asynchronously (or streamed) by fastify: a sync read must stay short. */
 export const MAX_SYNC_READ_BYTES = 1024 * 1024;
 
-/** What one index entry's responses share, built on its first request (entries are immutable). */
+/** What the responses for one path's current index entry share, built on its first request and rebuilt when the path gets a new entry. */
 interface EntryResponses {
   /** The index entry these were built for: a republished path has a new entry, so they are rebuilt. */
   entry: IndexEntry;
