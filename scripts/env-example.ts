@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { CLI_ENV } from '../infra/src/cli-config.js';
 import { MIRROR_OPTIONS } from '../packages/mirror/src/config.js';
 import { OPTION_SPECS as PRIMARY_OPTIONS } from '../packages/primary/src/config.js';
-import type { OptionSpec } from '../packages/shared/src/cli-options.js';
+import type { OptionSpec } from '../packages/shared/src/daemon/cli-options.js';
 
 export const ENV_EXAMPLE_PATH = join(fileURLToPath(new URL('..', import.meta.url)), '.env.example');
 

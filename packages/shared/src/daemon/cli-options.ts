@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { metasyncError } from './errors.js';
+import { metasyncError } from '../errors.js';
 
 /**
  * One option of a daemon: a flag, its METASYNC_* environment twin and help.

@@ -6,7 +6,7 @@
  * inside each attempt; this outer loop rides out longer outages (a throttled
  * prefix, an endpoint restarting) before the caller gives up.
  */
-import { metasyncError } from './errors.js';
+import { metasyncError } from '../errors.js';
 
 export interface S3RetryPolicy {
   /** Total attempts, the first included. */

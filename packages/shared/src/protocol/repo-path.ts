@@ -1,4 +1,4 @@
-import { metasyncError } from './errors.js';
+import { metasyncError } from '../errors.js';
 
 /** Longest repository path we accept, in bytes; Composer paths are far shorter. */
 export const MAX_REPO_PATH_BYTES = 512;

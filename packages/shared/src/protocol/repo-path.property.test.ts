@@ -2,7 +2,7 @@ import { resolve, sep } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { objectRelPath } from './content-address.js';
-import { isMetasyncError } from './errors.js';
+import { isMetasyncError } from '../errors.js';
 import { assertRepoPath, isRepoPath, repoPathFromUrl } from './repo-path.js';
 
 /**

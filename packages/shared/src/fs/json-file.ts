@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
-import { hasErrno, metasyncError } from './errors.js';
+import { hasErrno, metasyncError } from '../errors.js';
 
 /**
  * Reads a JSON state or config file the process owns (key sets, pinned keys):

@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { sha256Hex } from './content-address.js';
-import { metasyncError } from './errors.js';
+import { metasyncError } from '../errors.js';
 import type { PublicKeyInfo } from './protocol.js';
 
 export interface SigningKey {

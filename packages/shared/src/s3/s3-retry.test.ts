@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { isMetasyncError } from './errors.js';
+import { isMetasyncError } from '../errors.js';
 import { isRetryableS3Error, s3BackoffMs, withS3Retry } from './s3-retry.js';
 
 function awsError(name: string, status?: number): Error {
