@@ -4,7 +4,7 @@ import { startDaemon, type Daemon } from '../../test/helpers/daemon.js';
 import { getJson, httpRequest, readMetric, type HttpResponse } from './http.js';
 import { elapsedMs, nowNs } from './stats.js';
 
-/** Matches packages/shared/src/protocol/protocol.ts; the bench talks HTTP only, as a client would. */
+/** Matches packages/shared/src/protocol/routes.ts; the bench talks HTTP only, as a client would. */
 export const STATE_PATH = '/sync/v1/state';
 export const EVENTS_PATH = '/sync/v1/events';
 export const MIRRORS_PATH = '/sync/v1/mirrors';
@@ -103,7 +103,7 @@ export function sha256Hex(body: Buffer | string): string {
   return createHash('sha256').update(body).digest('hex');
 }
 
-/** Set by a mirror on answers it proxied from the primary (packages/shared/src/protocol/protocol.ts HEADERS.proxied). */
+/** Set by a mirror on answers it proxied from the primary (packages/shared/src/protocol/routes.ts HEADERS.proxied). */
 export const PROXIED_HEADER = 'x-metasync-proxied';
 
 /** A mirror answered from its own applied generation (not via its proxy fallback) with this content. */

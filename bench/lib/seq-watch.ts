@@ -2,7 +2,7 @@ import type { Agent } from 'node:http';
 import type { Readable } from 'node:stream';
 import { httpRequest } from './http.js';
 
-/** The generation a mirror's response was served from (packages/shared/src/protocol/protocol.ts HEADERS.seq). */
+/** The generation a mirror's response was served from (packages/shared/src/protocol/routes.ts HEADERS.seq). */
 export const SEQ_HEADER = 'x-metasync-seq';
 /** The mirror's log line after it made a generation visible (packages/mirror/src/sync/syncer.ts). */
 const APPLIED_MESSAGES = new Set(['generation applied', 'snapshot applied']);

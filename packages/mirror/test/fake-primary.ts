@@ -17,7 +17,7 @@ import {
 
 /**
  * A protocol-level stand-in for the primary, for the mirror's package tests:
- * it speaks packages/shared/src/protocol/protocol.ts from an in-memory journal so sync
+ * it speaks packages/shared/src/protocol/ from an in-memory journal so sync
  * edge cases (forged signatures, rollbacks, 410, lost events) can be staged
  * exactly. Root test/ scenarios use the real primary process instead.
  */

@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { sha256Hex } from './content-address.js';
 import { metasyncError } from '../errors.js';
-import type { PublicKeyInfo } from './protocol.js';
+import type { PublicKeyInfo } from './documents.js';
 
 export interface SigningKey {
   keyId: string;

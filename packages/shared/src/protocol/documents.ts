@@ -1,58 +1,11 @@
 /**
- * The sync protocol: the only contract between primary and mirror (they never
- * import each other). See docs/protocol.md for the prose version.
- *
- *   mirror                                   primary
- *     | GET  /sync/v1/state[?nonce=N] -------> |  signed {seq, time, snapshotSeq, oldestSeq, keys, nonce}
- *     | GET  /sync/v1/events (SSE) ----------> |  "head" event now and on every commit
- *     | GET  /sync/v1/changes?since=M -------> |  signed ChangesBatch (M, to]  | 410 resync
- *     | GET  /sync/v1/objects/<sha256> ------> |  bytes (br/gzip in transit), immutable
- *     | POST /sync/v1/objects/pack ----------> |  many objects in one framed stream
- *     | GET  /sync/v1/snapshot --------------> |  signed Snapshot (full manifest)
- *     | POST /sync/v1/ack {seq} -------------> |  records the mirror's applied seq
- *     | GET  /sync/v1/keys?signer=K ---------> |  KeySet signed by key K (key rotation)
- *
- * Signed documents (changes, snapshots) are sent as their exact JSON bytes with
- * the signature in the SIGNATURE_HEADER, so nothing needs canonical JSON: the
- * verifier checks the bytes it received, then parses them.
+ * The documents of the sync protocol (see routes.ts for who sends which): a zod
+ * schema per body, so both sides parse with the same rules.
  */
 import { z } from 'zod';
 import { isSha256Hex } from './content-address.js';
 import { isRepoPath } from './repo-path.js';
-
-export const PROTOCOL_VERSION = 1;
-export const SYNC_PREFIX = '/sync/v1';
-
-export const SYNC_ROUTES = {
-  state: `${SYNC_PREFIX}/state`,
-  events: `${SYNC_PREFIX}/events`,
-  changes: `${SYNC_PREFIX}/changes`,
-  objects: `${SYNC_PREFIX}/objects`,
-  objectPack: `${SYNC_PREFIX}/objects/pack`,
-  snapshot: `${SYNC_PREFIX}/snapshot`,
-  ack: `${SYNC_PREFIX}/ack`,
-  mirrors: `${SYNC_PREFIX}/mirrors`,
-  keys: `${SYNC_PREFIX}/keys`,
-} as const;
-
-export const HEADERS = {
-  /** `<keyId>.<base64url signature>` over the exact response body bytes. */
-  signature: 'x-metasync-signature',
-  /** Sent by mirrors on every sync call so the primary can name them. */
-  mirrorId: 'x-metasync-mirror',
-  /** Set by a mirror on responses it proxied from the primary. */
-  proxied: 'x-metasync-proxied',
-  /** The generation a response was served from. */
-  seq: 'x-metasync-seq',
-} as const;
-
-/** Most objects one pack request may name. */
-export const MAX_PACK_OBJECTS = 1000;
-/** Most generations merged into one changes batch before `more` is set. */
-export const DEFAULT_CHANGES_LIMIT = 10_000;
-
-/** POST /admin/keys/rotate: the longest overlap the primary accepts (90 days), so a leaked key cannot be kept valid forever. */
-export const MAX_KEY_OVERLAP_MS = 90 * 24 * 60 * 60 * 1000;
+import { PROTOCOL_VERSION } from './routes.js';
 
 const repoPath = z.string().refine(isRepoPath, 'must be a valid repository path');
 const sha256 = z.string().refine(isSha256Hex, 'must be a lowercase sha256 hex digest');
@@ -203,46 +156,3 @@ export const mirrorsResponseSchema = z.object({
   mirrors: z.array(mirrorStatusSchema),
 });
 export type MirrorsResponse = z.infer<typeof mirrorsResponseSchema>;
-
-export const packRequestSchema = z.object({
-  objects: z.array(sha256).min(1).max(MAX_PACK_OBJECTS),
-  /** Also send each object's precompressed gzip variant (`gzipLength` in its frame), so the mirror need not recompress. */
-  gzip: z.boolean().optional(),
-});
-export type PackRequest = z.infer<typeof packRequestSchema>;
-
-/**
- * A pack response (`application/x-metasync-pack`) is a sequence of frames:
- *
- *   +----------------+----------------------+-------------------+
- *   | u32 BE headLen | PackFrameHeader JSON | `length` bytes    |
- *   +----------------+----------------------+-------------------+
- *
- * `encoding` says how the bytes are compressed; the receiver decodes and checks
- * sha256 of the decoded bytes. A missing object has `missing: true, length: 0`.
- * When the request asked for `gzip`, `gzipLength` more bytes follow the body:
- * the object's gzip variant, which the receiver gunzips and compares with the
- * verified bytes before keeping it.
- */
-export const packFrameHeaderSchema = z.object({
-  sha256,
-  length: z.number().int().nonnegative(),
-  encoding: z.enum(['identity', 'br', 'gzip']),
-  missing: z.boolean().optional(),
-  gzipLength: z.number().int().nonnegative().optional(),
-});
-export type PackFrameHeader = z.infer<typeof packFrameHeaderSchema>;
-export const PACK_CONTENT_TYPE = 'application/x-metasync-pack';
-
-/**
- * First path segments the daemons use for their own APIs (sync, publish,
- * health, metrics). A path under one of them is never a repository path: the
- * primary must not publish one, and a mirror must not proxy one (its proxy
- * fallback would otherwise reach the primary's sync or admin API).
- */
-export const RESERVED_TOP_SEGMENTS = ['sync', 'api', 'admin', 'metrics', 'healthz', 'health', 'status'] as const;
-
-export function isReservedPath(path: string): boolean {
-  const top = path.split('/', 1)[0] ?? '';
-  return (RESERVED_TOP_SEGMENTS as readonly string[]).includes(top);
-}
