@@ -1,18 +1,20 @@
+/**
+ * `@metasync/shared`: the contract between primary and mirror (protocol/) and
+ * the error registry. Helpers live under subpaths: `@metasync/shared/daemon`,
+ * `@metasync/shared/fs`, `@metasync/shared/s3`.
+ */
 export * from './errors.js';
-export * from './protocol/content-address.js';
-export * from './protocol/repo-path.js';
-export * from './protocol/composer-names.js';
 export * from './protocol/routes.js';
 export * from './protocol/documents.js';
 export * from './protocol/pack-frame.js';
 export * from './protocol/signing.js';
-export * from './fs/atomic-write.js';
-export * from './fs/record-log.js';
-export * from './protocol/http-cache.js';
-export * from './daemon/logger.js';
-export * from './daemon/cli-options.js';
+export * from './protocol/content-address.js';
+export * from './protocol/repo-path.js';
+export * from './protocol/composer-names.js';
 export * from './protocol/s3-layout.js';
-export * from './s3/s3-retry.js';
-export * from './daemon/landing-page.js';
-export * from './daemon/http-limits.js';
-export * from './fs/json-file.js';
+export * from './protocol/http-cache.js';
+
+// transitional: consumers move to subpaths; then these three lines go.
+export * from './daemon/index.js';
+export * from './fs/index.js';
+export * from './s3/index.js';
