@@ -1,9 +1,6 @@
 import { Route53Client } from '@aws-sdk/client-route-53';
 import type { CliConfig } from '../cli-config.js';
-import { createPowerDnsRegistrar } from './powerdns/registrar.js';
-import type { Clock, DnsRegistrar } from './registrar.js';
-import { createRoute53Registrar } from './route53/registrar.js';
-import { createFileStateStore } from './route53/state-file.js';
+import { createFileStateStore, createPowerDnsRegistrar, createRoute53Registrar, type Clock, type DnsRegistrar } from '@metasync/dns';
 
 /**
  * The configured registrar, or undefined for `dns.provider: none`. The Route53
