@@ -1,7 +1,6 @@
 import Table from 'cli-table3';
+import { createRegistrar, type DnsEntry } from '@metasync/dns';
 import { isMetasyncError, type MirrorStatus } from '@metasync/shared';
-import { createRegistrar } from '../dns/create-registrar.js';
-import type { DnsEntry } from '@metasync/dns';
 import { fetchPrimaryMirrors, probeMirror, type Health } from '../remote.js';
 import type { CommandContext } from './context.js';
 

@@ -7,3 +7,14 @@ export { systemClock } from './registrar.js';
 export { createRoute53Registrar, type Route53RegistrarOptions } from './route53/registrar.js';
 export { createFileStateStore, createMemoryStateStore, type StateStore } from './route53/state-file.js';
 export { createPowerDnsRegistrar, type PowerDnsRegistrarOptions } from './powerdns/registrar.js';
+export { createRegistrar } from './create-registrar.js';
+export {
+  completeDnsConfig,
+  DNS_ENV,
+  dnsSectionSchema,
+  loadDnsConfig,
+  mergeDnsEnv,
+  readConfigFile,
+  type DnsConfig,
+  type DnsSection,
+} from './dns-config.js';
