@@ -41,6 +41,10 @@ describe('metasync mirror retire and exit codes (real primary and mirror, Route5
     const usage = await cli(['mirror', 'up', 'nobody']);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('METASYNC_ERR_CLI_USAGE: mirror nobody is not in the config file');
+    const noPrimary = await cli(['mirrors', 'list'], { METASYNC_PRIMARY: '' });
+    expect(noPrimary.code).toBe(2);
+    expect(noPrimary.stderr).toContain('METASYNC_ERR_CLI_USAGE: no primary URL: pass --primary or set METASYNC_PRIMARY');
+    expect(noPrimary.stdout).toBe('');
   });
 
   it('exits 3 naming the call when Route53 refuses, and 1 from status while the primary is down', async () => {
