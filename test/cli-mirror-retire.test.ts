@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRoute53Fake, type Route53Fake } from '../infra/test/route53-fake/server.js';
+import { startRoute53Fake, type Route53Fake } from '../packages/dns/test/route53-fake/server.js';
 import { route53FakeEnv, runCli, type CliResult } from './helpers/cli.js';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import type { Daemon } from './helpers/daemon.js';
@@ -41,6 +41,10 @@ describe('metasync mirror retire and exit codes (real primary and mirror, Route5
     const usage = await cli(['mirror', 'up', 'nobody']);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('METASYNC_ERR_CLI_USAGE: mirror nobody is not in the config file');
+    const noPrimary = await cli(['mirrors', 'list'], { METASYNC_PRIMARY: '' });
+    expect(noPrimary.code).toBe(2);
+    expect(noPrimary.stderr).toContain('METASYNC_ERR_CLI_USAGE: no primary URL: pass --primary or set METASYNC_PRIMARY');
+    expect(noPrimary.stdout).toBe('');
   });
 
   it('exits 3 naming the call when Route53 refuses, and 1 from status while the primary is down', async () => {

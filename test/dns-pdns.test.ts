@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPowerDnsRegistrar } from '../infra/src/dns/powerdns/registrar.js';
+import { createPowerDnsRegistrar } from '@metasync/dns';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { runCli, type CliResult } from './helpers/cli.js';
 import type { Daemon } from './helpers/daemon.js';

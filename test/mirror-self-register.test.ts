@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRoute53Fake, type Route53Fake } from '../infra/test/route53-fake/server.js';
+import { startRoute53Fake, type Route53Fake } from '../packages/dns/test/route53-fake/server.js';
 import { route53FakeEnv } from './helpers/cli.js';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { startDaemon, type Daemon } from './helpers/daemon.js';

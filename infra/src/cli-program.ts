@@ -8,7 +8,7 @@ import { runMirrorsList } from './commands/mirrors-list.js';
 import { runStatus } from './commands/status.js';
 import { runVerify } from './commands/verify.js';
 import type { CommandContext, Io } from './commands/context.js';
-import { systemClock, type Clock } from './dns/registrar.js';
+import { systemClock, type Clock } from '@metasync/dns';
 import { EXIT, EXIT_HELP, exitCodeFor } from './exit-codes.js';
 
 export interface RunCliOptions {

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { fakeClientConfig, type Route53Fake } from '../../infra/test/route53-fake/server.js';
+import { fakeClientConfig, type Route53Fake } from '../../packages/dns/test/route53-fake/server.js';
 import { BINS } from './daemon.js';
 
 const execFileAsync = promisify(execFile);

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { metasyncError } from '@metasync/shared';
 import type { CliConfig, MirrorConfig } from '../cli-config.js';
-import type { Clock } from '../dns/registrar.js';
+import type { Clock } from '@metasync/dns';
 import { joinUrl } from '../remote.js';
 
 export interface Io {

@@ -1,8 +1,8 @@
 import { exec } from 'node:child_process';
 import { promisify } from 'node:util';
+import { createRegistrar } from '@metasync/dns';
 import { metasyncError } from '@metasync/shared';
 import type { MirrorConfig } from '../cli-config.js';
-import { createRegistrar } from '../dns/create-registrar.js';
 import { drainMirror, probeMirror } from '../remote.js';
 import { resolveMirror, type CommandContext } from './context.js';
 

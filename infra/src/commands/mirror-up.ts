@@ -1,7 +1,7 @@
 import { SingleBar } from 'cli-progress';
+import { createRegistrar } from '@metasync/dns';
 import { metasyncError } from '@metasync/shared';
 import type { MirrorConfig } from '../cli-config.js';
-import { createRegistrar } from '../dns/create-registrar.js';
 import { fetchPrimaryState, probeMirror } from '../remote.js';
 import { requirePrimary, resolveMirror, type CommandContext } from './context.js';
 

@@ -1,9 +1,8 @@
 import Table from 'cli-table3';
+import { createRegistrar, type DnsEntry } from '@metasync/dns';
 import { isMetasyncError, type MirrorStatus } from '@metasync/shared';
-import { createRegistrar } from '../dns/create-registrar.js';
-import type { DnsEntry } from '../dns/registrar.js';
 import { fetchPrimaryMirrors, probeMirror, type Health } from '../remote.js';
-import type { CommandContext } from './context.js';
+import { requirePrimary, type CommandContext } from './context.js';
 
 export interface MirrorRow {
   mirrorId: string;
@@ -25,20 +24,23 @@ export interface MirrorsReport {
   warnings: string[];
 }
 
-/** Everything known about every mirror: the primary's view, the config, DNS, and a live probe of each. */
+/**
+ * Everything known about every mirror: the primary's view, the config, DNS, and a
+ * live probe of each. No primary configured is a usage error: without it a
+ * mistyped METASYNC_PRIMARY would pass as an empty fleet.
+ */
 export async function collectMirrors(ctx: CommandContext): Promise<MirrorsReport> {
+  const primary = requirePrimary(ctx.config);
   const warnings: string[] = [];
   let fromPrimary: MirrorStatus[] = [];
   let primarySeq: number | null = null;
-  if (ctx.config.primary !== undefined) {
-    try {
-      const response = await fetchPrimaryMirrors(ctx.config.primary);
-      fromPrimary = response.mirrors;
-      primarySeq = response.seq;
-    } catch (err) {
-      if (!isMetasyncError(err)) throw err;
-      warnings.push(`primary: ${err.message}`);
-    }
+  try {
+    const response = await fetchPrimaryMirrors(primary);
+    fromPrimary = response.mirrors;
+    primarySeq = response.seq;
+  } catch (err) {
+    if (!isMetasyncError(err)) throw err;
+    warnings.push(`primary: ${err.message}`);
   }
   let dnsEntries: DnsEntry[] | undefined;
   const dns = createRegistrar(ctx.config);

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { loadCliConfig, type CliConfig } from '@metasync/infra';
+import { loadDnsConfig as loadRegistrarConfig, type DnsConfig } from '@metasync/dns';
 import { formatIssues, HTTP_LIMITS_SCHEMA_SHAPE, httpLimitOptions, isMetasyncError, metasyncError, parseListen, parseOptions, readSecret, type OptionSpec } from '@metasync/shared';
 import { MIRROR_HTTP_LIMITS } from './http-limits.js';
 import { MIRROR_S3_OPTIONS, MIRROR_S3_SCHEMA_SHAPE } from './sync/s3-source.js';
@@ -104,8 +104,8 @@ const schema = z.object({
 
 /** Self-registration settings; present only with --dns-self-register. */
 export interface MirrorDnsConfig {
-  /** The registrar settings, parsed by infra's parser (the same env names as the metasync CLI). */
-  registrar: CliConfig;
+  /** The registrar settings: METASYNC_CONFIG's `dns` section and the same env names as the metasync CLI. */
+  registrar: DnsConfig;
   /** What DNS answers carry (--public-address, else the public URL or listen host when an IP). */
   address: string;
 }
@@ -130,9 +130,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
 
 function loadDnsConfig(data: z.infer<typeof schema>, env: NodeJS.ProcessEnv): MirrorDnsConfig {
   const problems: string[] = [];
-  let registrar: CliConfig | undefined;
+  let registrar: DnsConfig | undefined;
   try {
-    registrar = loadCliConfig({ env: { ...env, METASYNC_DNS_STATE_FILE: env.METASYNC_DNS_STATE_FILE ?? join(data.data, 'dns-state.json') } });
+    registrar = loadRegistrarConfig({ env, defaultStateFile: join(data.data, 'dns-state.json') });
   } catch (err) {
     if (!isMetasyncError(err, 'METASYNC_ERR_CONFIG_INVALID')) throw err;
     problems.push(err.message);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { createRegistrar } from '@metasync/infra';
+import { createRegistrar } from '@metasync/dns';
 import { hasErrno, pickHttpLimits, writeFileAtomic, type Logger } from '@metasync/shared';
 import { buildApp } from './app.js';
 import type { MirrorConfig } from './config.js';

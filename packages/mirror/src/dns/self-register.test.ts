@@ -1,4 +1,4 @@
-import type { DnsRegistrar, MirrorEndpoint } from '@metasync/infra';
+import type { DnsRegistrar, MirrorEndpoint } from '@metasync/dns';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '@metasync/shared';
 import { createSelfRegistration } from './self-register.js';

@@ -1,4 +1,4 @@
-import type { DnsRegistrar, MirrorEndpoint } from '@metasync/infra';
+import type { DnsRegistrar, MirrorEndpoint } from '@metasync/dns';
 import type { Logger } from '@metasync/shared';
 
 /**

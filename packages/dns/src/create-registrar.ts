@@ -1,5 +1,5 @@
 import { Route53Client } from '@aws-sdk/client-route-53';
-import type { CliConfig } from '../cli-config.js';
+import type { DnsConfig } from './dns-config.js';
 import { createPowerDnsRegistrar } from './powerdns/registrar.js';
 import type { Clock, DnsRegistrar } from './registrar.js';
 import { createRoute53Registrar } from './route53/registrar.js';
@@ -11,7 +11,7 @@ import { createFileStateStore } from './route53/state-file.js';
  * nothing itself (maxAttempts 1) because the registrar's own retry does,
  * with backoff and a clear error when it gives up.
  */
-export function createRegistrar(config: CliConfig, clock?: Clock): { registrar: DnsRegistrar; close(): void } | undefined {
+export function createRegistrar(config: DnsConfig, clock?: Clock): { registrar: DnsRegistrar; close(): void } | undefined {
   const dns = config.dns;
   if (dns.provider === 'route53' && dns.route53 !== undefined) {
     const r53 = dns.route53;

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Route53Client } from '@aws-sdk/client-route-53';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Clock, DnsRegistrar, MirrorEndpoint, StepEvent } from '../src/dns/registrar.js';
-import { createRoute53Registrar } from '../src/dns/route53/registrar.js';
-import { createFileStateStore, type StateStore } from '../src/dns/route53/state-file.js';
+import type { Clock, DnsRegistrar, MirrorEndpoint, StepEvent } from '../src/registrar.js';
+import { createRoute53Registrar } from '../src/route53/registrar.js';
+import { createFileStateStore, type StateStore } from '../src/route53/state-file.js';
 import { fakeClientConfig, startRoute53Fake, type Route53Fake } from './route53-fake/server.js';
 
 const TTL_S = 60;

@@ -1,10 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPdns, type Pdns } from '../../test/helpers/pdns.js';
-import { waitFor } from '../../test/helpers/wait-for.js';
-import { createPowerDnsRegistrar } from '../src/dns/powerdns/registrar.js';
-import type { Clock, MirrorEndpoint } from '../src/dns/registrar.js';
+import { startPdns, type Pdns } from '../../../test/helpers/pdns.js';
+import { waitFor } from '../../../test/helpers/wait-for.js';
+import { createPowerDnsRegistrar } from '../src/powerdns/registrar.js';
+import type { Clock, MirrorEndpoint } from '../src/registrar.js';
 
 /** Freshness endpoints the test flips between 200 `fresh` and 503 `stale`. */
 async function healthServer(): Promise<{ server: Server; url: string; fresh: { value: boolean } }> {
