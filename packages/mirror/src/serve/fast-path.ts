@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
 import { HEADERS, cacheControlFor, chooseEncoding, contentTypeFor, etagFor, formatHttpDate, isNotModified, isRepoPath, type ContentEncoding } from '@metasync/shared';
-import type { HotCache } from '../hot-cache.js';
+import type { HotCache } from './hot-cache.js';
 import type { IndexEntry, IndexState } from '../index-state.js';
 import { VARIANT_SUFFIX, type ObjectStore } from '../store.js';
 import { createBoundedMemo } from './bounded-memo.js';
