@@ -3,7 +3,7 @@ import { createLimitedHttpServer, isMetasyncError, landingPageText, type HttpSer
 import { assessFreshness, createDrainState, type DrainState, type FreshnessLimits, type SyncStatus } from './health.js';
 import type { HotCache } from './serve/hot-cache.js';
 import { MIRROR_HTTP_LIMITS } from './serve/http-limits.js';
-import type { IndexState } from './index-state.js';
+import type { IndexState } from './index/index-state.js';
 import type { MirrorMetrics } from './metrics.js';
 import type { Proxy } from './serve/proxy.js';
 import { registerAdminRoutes, type AdminRouteOptions } from './serve/admin.js';
@@ -11,7 +11,7 @@ import { createFastPath } from './serve/fast-path.js';
 import { frontWithFastSockets } from './serve/fast-socket.js';
 import { createRepositoryHandler } from './serve/repository.js';
 import { createVariantSizes } from './serve/variant-sizes.js';
-import type { ObjectStore } from './store.js';
+import type { ObjectStore } from './index/store.js';
 
 export interface AppOptions {
   index: IndexState;

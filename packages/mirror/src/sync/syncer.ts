@@ -13,9 +13,9 @@ import {
 } from '@metasync/shared';
 import type { z } from 'zod';
 import { armConfirmation, noteApplied, noteConfirmed, noteHead, noteStateRefused, type SyncStatus } from '../health.js';
-import type { IndexLog } from '../index-log.js';
+import type { IndexLog } from '../index/index-log.js';
 import type { MirrorMetrics } from '../metrics.js';
-import type { ObjectStore } from '../store.js';
+import type { ObjectStore } from '../index/store.js';
 import { applyChanges, applySnapshot, type ApplyContext } from './apply.js';
 import { backoffMs, followEvents, type EventStream } from './events.js';
 import { parseSyncDocument } from './parse-document.js';
