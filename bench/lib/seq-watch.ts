@@ -4,7 +4,7 @@ import { httpRequest } from './http.js';
 
 /** The generation a mirror's response was served from (packages/shared/src/protocol/routes.ts HEADERS.seq). */
 export const SEQ_HEADER = 'x-metasync-seq';
-/** The mirror's log line after it made a generation visible (packages/mirror/src/sync/syncer.ts). */
+/** The mirror's log line after it made a generation visible (packages/mirror/src/sync/puller.ts). */
 const APPLIED_MESSAGES = new Set(['generation applied', 'snapshot applied']);
 
 export interface SeqWatcher {

@@ -1,17 +1,17 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { createLimitedHttpServer, isMetasyncError, landingPageText, type HttpServerLimits, type Logger } from '@metasync/shared';
 import { assessFreshness, createDrainState, type DrainState, type FreshnessLimits, type SyncStatus } from './health.js';
-import type { HotCache } from './hot-cache.js';
-import { MIRROR_HTTP_LIMITS } from './http-limits.js';
-import type { IndexState } from './index-state.js';
+import type { HotCache } from './serve/hot-cache.js';
+import { MIRROR_HTTP_LIMITS } from './serve/http-limits.js';
+import type { IndexState } from './index/index-state.js';
 import type { MirrorMetrics } from './metrics.js';
-import type { Proxy } from './proxy.js';
-import { registerAdminRoutes, type AdminRouteOptions } from './routes/admin.js';
-import { createFastPath } from './routes/fast-path.js';
-import { frontWithFastSockets } from './routes/fast-socket.js';
-import { createRepositoryHandler } from './routes/repository.js';
-import { createVariantSizes } from './routes/variant-sizes.js';
-import type { ObjectStore } from './store.js';
+import type { Proxy } from './serve/proxy.js';
+import { registerAdminRoutes, type AdminRouteOptions } from './serve/admin.js';
+import { createFastPath } from './serve/fast-path.js';
+import { frontWithFastSockets } from './serve/fast-socket.js';
+import { createRepositoryHandler } from './serve/repository.js';
+import { createVariantSizes } from './serve/variant-sizes.js';
+import type { ObjectStore } from './index/store.js';
 
 export interface AppOptions {
   index: IndexState;
@@ -26,7 +26,7 @@ export interface AppOptions {
   nowMs?: () => number;
   /** Set by a drain request: `/health/fresh` then answers 503 `draining`. */
   drain?: DrainState;
-  /** `POST /admin/drain` (routes/admin.ts); without it (or without a token) the route answers 404. */
+  /** `POST /admin/drain` (serve/admin.ts); without it (or without a token) the route answers 404. */
   admin?: Pick<AdminRouteOptions, 'adminToken' | 'mirrorId' | 'withdrawFromDns' | 'rateLimit'>;
   /** What the server tolerates from clients (timeouts, header size, connections); default MIRROR_HTTP_LIMITS. */
   httpLimits?: HttpServerLimits;
@@ -43,7 +43,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const variantSizes = createVariantSizes(options.store);
   const fastPath = createFastPath({ index: options.index, store: options.store, hotCache: options.hotCache, variantSizes });
   const app = Fastify({
-    // Hot hits are answered before fastify (routes/fast-path.ts); everything else is routed as usual.
+    // Hot hits are answered before fastify (serve/fast-path.ts); everything else is routed as usual.
     serverFactory: (handler) => {
       const server = createLimitedHttpServer({
         limits: options.httpLimits ?? MIRROR_HTTP_LIMITS,
@@ -52,7 +52,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
           if (!fastPath.tryServe(req, res)) handler(req, res);
         },
       });
-      // Plain GET/HEAD requests are answered on the socket before node parses them (routes/fast-socket.ts).
+      // Plain GET/HEAD requests are answered on the socket before node parses them (serve/fast-socket.ts).
       frontWithFastSockets({ server, fastPath });
       return server;
     },

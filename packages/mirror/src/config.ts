@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { loadDnsConfig as loadRegistrarConfig, type DnsConfig } from '@metasync/dns';
 import { formatIssues, HTTP_LIMITS_SCHEMA_SHAPE, httpLimitOptions, isMetasyncError, metasyncError, parseListen, parseOptions, readSecret, type OptionSpec } from '@metasync/shared';
-import { MIRROR_HTTP_LIMITS } from './http-limits.js';
+import { MIRROR_HTTP_LIMITS } from './serve/http-limits.js';
 import { MIRROR_S3_OPTIONS, MIRROR_S3_SCHEMA_SHAPE } from './sync/s3-source.js';
 
 export const MIRROR_OPTIONS = [

@@ -152,7 +152,7 @@ function errorSuffix(status: SyncStatus): string {
 }
 
 /**
- * Set by a drain request (routes/admin.ts) or shutdown: `/health/fresh` then
+ * Set by a drain request (serve/admin.ts) or shutdown: `/health/fresh` then
  * answers 503 `draining` whatever the sync state, so DNS health checks fail
  * closed while the mirror keeps serving the clients that still come.
  */

@@ -7,7 +7,7 @@ import { type Mirror } from '../src/mirror.js';
 import { syncedTestMirror } from './synced-mirror.js';
 
 /**
- * The fast path (routes/fast-path.ts) answers plain GET/HEAD requests before
+ * The fast path (serve/fast-path.ts) answers plain GET/HEAD requests before
  * fastify, but only over a real socket: `app.inject()` goes straight to
  * fastify's route. So the route's answer (inject) is the reference the fast
  * path's answer (socket) must equal, header for header and byte for byte.
@@ -34,7 +34,7 @@ interface Answer {
 
 /**
  * A raw HTTP/1.1 request: no automatic decompression, so the bytes on the wire are compared.
- * With a keep-alive agent it reaches the socket front (routes/fast-socket.ts); without one node
+ * With a keep-alive agent it reaches the socket front (serve/fast-socket.ts); without one node
  * sends `Connection: close`, which the front hands to node's server, so the fast path answers there.
  */
 function overSocket(base: string, path: string, method: string, headers: Record<string, string>, agent: Agent | false = false): Promise<Answer> {

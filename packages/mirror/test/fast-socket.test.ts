@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type Mirror } from '../src/mirror.js';
 import { syncedTestMirror } from './synced-mirror.js';
 
-/** The socket front (routes/fast-socket.ts) over real sockets: order, hand-off, partial heads, shutdown. */
+/** The socket front (serve/fast-socket.ts) over real sockets: order, hand-off, partial heads, shutdown. */
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();

@@ -7,7 +7,7 @@ import { HEADERS, SYNC_ROUTES, createLogger, generateSigningKeyPem, isMetasyncEr
 import { startS3Server, testS3Connection, TEST_S3_CREDENTIALS, TEST_S3_ENV, type S3TestServer } from '../../../test/helpers/s3-server.js';
 import { loadConfig } from '../src/config.js';
 import { openMirror, type Mirror } from '../src/mirror.js';
-import { openObjectStore } from '../src/store.js';
+import { openObjectStore } from '../src/index/store.js';
 import { createS3BootstrapSource } from '../src/sync/s3-source.js';
 import { startFakePrimary, type FakePrimary } from './fake-primary.js';
 

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import PQueue from 'p-queue';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger, metasyncError, sha256Hex, type ChangesBatch } from '@metasync/shared';
-import { openIndexLog, type IndexLog } from '../index-log.js';
+import { openIndexLog, type IndexLog } from '../index/index-log.js';
 import { createMetrics } from '../metrics.js';
-import { openObjectStore, type ObjectStore } from '../store.js';
+import { openObjectStore, type ObjectStore } from '../index/store.js';
 import { applyChanges, type ApplyContext } from './apply.js';
 import type { PrimaryClient } from './primary-client.js';
 

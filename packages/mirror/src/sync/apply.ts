@@ -1,7 +1,7 @@
 import PQueue from 'p-queue';
 import { hasErrno, isDeletion, isMetasyncError, metasyncError, type ChangeEntry, type ChangesBatch, type Logger, type Snapshot } from '@metasync/shared';
-import type { IndexLog } from '../index-log.js';
-import type { ObjectStore } from '../store.js';
+import type { IndexLog } from '../index/index-log.js';
+import type { ObjectStore } from '../index/store.js';
 import type { MirrorMetrics } from '../metrics.js';
 import { releaseMemory } from '../memory-release.js';
 import type { FetchedObject, PrimaryClient } from './primary-client.js';

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '@metasync/shared';
-import { openIndexLog, type IndexLog } from '../index-log.js';
-import { openObjectStore, type ObjectStore } from '../store.js';
+import { openIndexLog, type IndexLog } from '../index/index-log.js';
+import { openObjectStore, type ObjectStore } from '../index/store.js';
 import { collectGarbage } from './gc.js';
 
 let dir: string;

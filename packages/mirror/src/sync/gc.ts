@@ -1,5 +1,5 @@
-import type { IndexLog } from '../index-log.js';
-import type { ObjectStore } from '../store.js';
+import type { IndexLog } from '../index/index-log.js';
+import type { ObjectStore } from '../index/store.js';
 
 /**
  * Grace window (invariant 6): an object that generation N stopped referencing

@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { S3_SETTING_SCHEMAS, s3ClientConfig, type Logger, type OptionSpec, type PublicKeyInfo, type S3ChecksumMode, type Snapshot } from '@metasync/shared';
-import type { ObjectStore } from '../store.js';
+import type { ObjectStore } from '../index/store.js';
 
 /**
  * The mirror's optional S3 cold start: config options, and a source the syncer

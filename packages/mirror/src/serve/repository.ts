@@ -15,12 +15,12 @@ import {
   type ContentEncoding,
   type Logger,
 } from '@metasync/shared';
-import type { HotCache } from '../hot-cache.js';
-import type { IndexState } from '../index-state.js';
+import type { HotCache } from './hot-cache.js';
+import type { IndexState } from '../index/index-state.js';
 import type { MirrorMetrics } from '../metrics.js';
-import { VARIANT_SUFFIX, type ObjectStore, type Variant } from '../store.js';
+import { VARIANT_SUFFIX, type ObjectStore, type Variant } from '../index/store.js';
 import type { VariantSizes } from './variant-sizes.js';
-import type { Proxy } from '../proxy.js';
+import type { Proxy } from './proxy.js';
 
 /**
  * GET/HEAD of any repository path. The entry is resolved ONCE, synchronously,

@@ -1,11 +1,11 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
 import { HEADERS, cacheControlFor, chooseEncoding, contentTypeFor, etagFor, formatHttpDate, isNotModified, isRepoPath, type ContentEncoding } from '@metasync/shared';
-import type { HotCache } from '../hot-cache.js';
-import type { IndexEntry, IndexState } from '../index-state.js';
-import { VARIANT_SUFFIX, type ObjectStore } from '../store.js';
+import type { HotCache } from './hot-cache.js';
+import type { IndexEntry, IndexState } from '../index/index-state.js';
+import { VARIANT_SUFFIX, type ObjectStore } from '../index/store.js';
 import { createBoundedMemo } from './bounded-memo.js';
 import { takeAnswerHeader, type AnswerHeaders } from './request-headers.js';
+import { readWholeSync } from './read-whole-sync.js';
 import type { VariantSizes } from './variant-sizes.js';
 
 /**
@@ -28,7 +28,7 @@ import type { VariantSizes } from './variant-sizes.js';
  * reads files with blocking calls in its worker. For a page-cached object of a
  * few KiB, open+read+close costs a few microseconds, while the async route
  * (four thread-pool round trips, promises, fastify's reply) costs ten times
- * that in CPU. The block is bounded by MAX_SYNC_READ_BYTES.
+ * that in CPU. The block is bounded by MAX_SYNC_READ_BYTES (read-whole-sync.ts).
  *
  * Invariant 3 holds more strictly here than in the route: nothing yields
  * between resolving the entry and writing the whole response.
@@ -91,8 +91,6 @@ const MAX_ACCEPT_CHOICES = 256;
  * microseconds).
  */
 const RESPONSE_MEMO_GENERATION = 8_192;
-/** Larger bodies are read asynchronously (or streamed) by fastify: a sync read must stay short. */
-export const MAX_SYNC_READ_BYTES = 1024 * 1024;
 
 /** What the responses for one path's current index entry share, built on its first request and rebuilt when the path gets a new entry. */
 interface EntryResponses {
@@ -258,44 +256,4 @@ function requestHeaders(raw: readonly string[]): AnswerHeaders | undefined {
     if (takeAnswerHeader(found, name.toLowerCase(), raw[i + 1]!) === 'repeated') return undefined;
   }
   return found;
-}
-
-/**
- * A whole object file: 'absent' when it does not exist (a variant the object
- * lacks), undefined when it cannot be served from here (larger than the cap,
- * shorter than its size, EMFILE...): the careful route then reads it again and
- * reports what it finds. Objects are immutable, so fstat's size is the file.
- */
-function readWholeSync(file: string): Buffer | 'absent' | undefined {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch (err) {
-    if (errnoOf(err) === 'ENOENT') return 'absent';
-    if (errnoOf(err) !== undefined) return undefined;
-    throw err;
-  }
-  try {
-    const size = fstatSync(fd).size;
-    if (size > MAX_SYNC_READ_BYTES) return undefined;
-    // Not from the shared pool: a cached slice would keep a whole 8 KiB pool slab alive.
-    const body = Buffer.allocUnsafeSlow(size);
-    let filled = 0;
-    while (filled < size) {
-      const read = readSync(fd, body, filled, size - filled, filled);
-      if (read === 0) return undefined;
-      filled += read;
-    }
-    return body;
-  } catch (err) {
-    if (errnoOf(err) !== undefined) return undefined;
-    throw err;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function errnoOf(err: unknown): string | undefined {
-  const code = err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
-  return typeof code === 'string' ? code : undefined;
 }

@@ -2,7 +2,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { HEADERS, assertRepoPath, sha256Hex, type Logger } from '@metasync/shared';
-import type { MirrorMetrics } from './metrics.js';
+import type { MirrorMetrics } from '../metrics.js';
 
 /**
  * Proxy fallback (invariant 5): a repository path the mirror's generation

@@ -1,0 +1,28 @@
+import type { Logger } from '@metasync/shared';
+import type { IndexLog } from '../index/index-log.js';
+import type { ObjectStore } from '../index/store.js';
+import { collectGarbage } from './gc.js';
+
+export interface HousekeepingOptions {
+  log: IndexLog;
+  store: ObjectStore;
+  gcGraceMs: number;
+  logger: Logger;
+}
+
+/** After each sync run: collect objects dereferenced longer than the grace window, compact the index log once it is big. */
+export async function runHousekeeping(options: HousekeepingOptions): Promise<void> {
+  const { log, logger } = options;
+  const collected = await collectGarbage({ log, store: options.store, graceMs: options.gcGraceMs, nowMs: Date.now() });
+  if (collected > 0) logger.info({ collected }, 'collected dereferenced objects');
+  if (log.logBytes() > Math.max(1024 * 1024, log.state.paths.size * 120)) {
+    const started = performance.now();
+    await log.compact();
+    logger.info({ seq: log.state.seq, paths: log.state.paths.size, durationMs: Math.round(performance.now() - started) }, 'index compacted');
+  }
+}
+
+/** How often a sync run is triggered for collection alone: a quarter of the grace window, within 1 s to 1 min. */
+export function housekeepingIntervalMs(gcGraceMs: number): number {
+  return Math.max(1_000, Math.min(60_000, Math.floor(gcGraceMs / 4)));
+}
