@@ -1,0 +1,51 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sha256Hex } from '@metasync/shared';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LIST_SHARDS_FROM } from './presence.js';
+import { openObjectStore, type ObjectStore } from './store.js';
+
+let dir: string;
+let store: ObjectStore;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'metasync-store-presence-'));
+  store = await openObjectStore({ dir });
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('object presence', () => {
+  it.each([
+    ['a few (one stat each)', 40],
+    ['many (one listing per shard)', LIST_SHARDS_FROM + 10],
+  ])('finds exactly the present objects among %s', async (_, count) => {
+    const stored = await Promise.all(Array.from({ length: 40 }, (_, i) => store.put({ raw: Buffer.from(`{"present":${i}}`) })));
+    // A variant-only leftover (no raw file) is not present: the raw file is what makes an object exist.
+    const leftover = stored.pop()!.sha256;
+    await rm(store.pathOf(leftover));
+    await writeFile(store.pathOf(leftover, 'gzip'), 'x');
+    const absent = Array.from({ length: count - 40 }, (_, i) => sha256Hex(`absent ${i}`));
+    const found = await store.presentAmong([...absent, leftover, ...stored.map((s) => s.sha256)]);
+    expect([...found].sort()).toEqual(stored.map((s) => s.sha256).sort());
+  });
+
+  it('answers has() by the raw file alone', async () => {
+    const { sha256 } = await store.put({ raw: Buffer.from('{"has":1}') });
+    expect(await store.has(sha256)).toBe(true);
+    await rm(store.pathOf(sha256));
+    expect(await store.has(sha256)).toBe(false);
+  });
+
+  it('has the next sync cover present objects a caller found to reuse (a killed process may have left them unsynced)', async () => {
+    const { sha256 } = await store.put({ raw: Buffer.from('{"reuse":1}') });
+    await store.sync();
+    const reopened = await openObjectStore({ dir });
+    expect(reopened.unsynced()).toEqual({ files: 0, dirs: 0 });
+    expect(await reopened.presentAmong([sha256, sha256Hex('absent')])).toEqual(new Set([sha256]));
+    expect(reopened.unsynced().files).toBeGreaterThan(0);
+    await reopened.sync();
+    expect(reopened.unsynced()).toEqual({ files: 0, dirs: 0 });
+  });
+});

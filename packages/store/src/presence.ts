@@ -1,0 +1,63 @@
+import * as fsCallback from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { hasErrno, isSha256Hex } from '@metasync/shared';
+import { objectPath, RAW_NAME_LENGTH, shardOf } from './layout.js';
+
+const stat = promisify(fsCallback.stat);
+
+/** From this many hashes on, listing every shard directory they fall in beats one stat per hash. */
+export const LIST_SHARDS_FROM = 2048;
+
+/** The file's size, or undefined when it does not exist. */
+export async function sizeOf(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).size;
+  } catch (err) {
+    if (hasErrno(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
+
+/** A shard directory's names; empty when it does not exist yet. */
+async function namesIn(dir: string, shard: string): Promise<string[]> {
+  try {
+    return await readdir(join(dir, shard));
+  } catch (err) {
+    if (hasErrno(err, 'ENOENT')) return [];
+    throw err;
+  }
+}
+
+export async function hasObject(dir: string, sha256: string): Promise<boolean> {
+  return (await sizeOf(objectPath(dir, sha256))) !== undefined;
+}
+
+/** Which of `sha256s` are present (raw file exists): one stat each for a few, one listing per shard for many. */
+export async function presentAmong(dir: string, sha256s: readonly string[]): Promise<Set<string>> {
+  if (sha256s.length < LIST_SHARDS_FROM) {
+    const found = await Promise.all(sha256s.map((sha256) => hasObject(dir, sha256)));
+    return new Set(sha256s.filter((_, index) => found[index] === true));
+  }
+  const present = new Set<string>();
+  const wanted = new Set(sha256s);
+  for (const shard of new Set(sha256s.map(shardOf))) {
+    // The raw file's name is the hash's remaining 62 hex digits; variants have longer names.
+    for (const name of await namesIn(dir, shard)) {
+      if (name.length === RAW_NAME_LENGTH && wanted.has(shard + name)) present.add(shard + name);
+    }
+  }
+  return present;
+}
+
+/** The shas with any file (raw or variant) in shard `shard`, so a collector also finds a crashed removal's leftovers. */
+export async function listShard(dir: string, shard: string): Promise<string[]> {
+  const shas = new Set<string>();
+  for (const name of await namesIn(dir, shard)) {
+    const sha256 = shard + name.replace(/\.(gz|br)$/, '');
+    if (isSha256Hex(sha256)) shas.add(sha256);
+  }
+  return [...shas];
+}
+

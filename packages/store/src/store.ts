@@ -1,0 +1,208 @@
+import * as fsCallback from 'node:fs';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { fsyncDir, hasErrno, metasyncError, sha256Hex } from '@metasync/shared';
+import type { GivenVariants } from './compression.js';
+import { createDurability } from './durability.js';
+import { storeError } from './errors.js';
+import { objectPath, shardOf, VARIANTS, type Variant } from './layout.js';
+import { createLimiter } from './limiter.js';
+import { hasObject, listShard, presentAmong, sizeOf } from './presence.js';
+import { verifyObject, writeObject, type WriteContext } from './write-path.js';
+
+const unlink = promisify(fsCallback.unlink);
+
+/**
+ * The content-addressed object store shared by primary and mirror (layout in
+ * layout.ts, write path in write-path.ts, durability in durability.ts,
+ * compression policy in compression.ts). One process owns a store directory.
+ *
+ * Puts of the same bytes share one attempt, so no put sees another's
+ * half-made object. Removal unlinks the raw file first, so the object stops
+ * existing before its variants go (a crash in between leaves variants that the
+ * next collection finds by name). It is refused while a put of the same bytes
+ * is in flight, and a put that arrives during a removal waits for it and then
+ * writes the object anew: there is no "exists" cache to go stale (every put
+ * stats the raw file; shard directories are never removed).
+ */
+export interface ObjectInput extends GivenVariants {
+  raw: Buffer;
+  /** The address the caller expects; bytes that hash otherwise are refused (METASYNC_ERR_OBJECT_HASH_MISMATCH). */
+  sha256?: string | undefined;
+}
+
+export interface StoredObject {
+  sha256: string;
+  size: number;
+  /** False when an intact copy already existed. */
+  created: boolean;
+}
+
+export interface ObjectStore {
+  readonly dir: string;
+  /** Stores the bytes and their variants (`brotli`/`gzip` when the caller holds verified ones). Never fsyncs: see sync(). */
+  put(object: ObjectInput): Promise<StoredObject>;
+  /** Makes every file and directory entry created since the last sync durable. */
+  sync(): Promise<void>;
+  /** What the next sync() will make durable. */
+  unsynced(): { files: number; dirs: number };
+  has(sha256: string): Promise<boolean>;
+  /** Which of `sha256s` are present: one stat each for a few, one listing per shard directory for many. */
+  presentAmong(sha256s: readonly string[]): Promise<Set<string>>;
+  /**
+   * True when the object is present, hashes to its name and its variants decode to it. For reuse without the
+   * bytes at hand (after a restart, a present object may be an unsynced leftover damaged by a power loss).
+   */
+  verify(sha256: string): Promise<boolean>;
+  /** The raw bytes; METASYNC_ERR_OBJECT_NOT_FOUND when absent. */
+  read(sha256: string): Promise<Buffer>;
+  /** One variant's bytes; METASYNC_ERR_OBJECT_NOT_FOUND when absent (small or incompressible objects keep none). */
+  readVariant(sha256: string, variant: Variant): Promise<Buffer>;
+  /** The first of `variants` the object keeps; METASYNC_ERR_OBJECT_NOT_FOUND when none. List 'identity' last to always get bytes. */
+  readPreferred(sha256: string, variants: readonly Variant[]): Promise<{ variant: Variant; bytes: Buffer }>;
+  pathOf(sha256: string, variant?: Variant): string;
+  /** Unlinks the raw file and its variants; `removed: false` (nothing touched) while a put of it is in flight. */
+  remove(sha256: string): Promise<{ removed: boolean; bytesFreed: number }>;
+  /** The shas with any file (raw or variant) in shard directory `shard` (2 hex digits); empty when it does not exist. */
+  listShard(shard: string): Promise<string[]>;
+}
+
+/** Puts in progress at once: bounds open files and memory under a burst of thousands. */
+export const DEFAULT_PUT_CONCURRENCY = 32;
+
+export async function openObjectStore(options: { dir: string; putConcurrency?: number }): Promise<ObjectStore> {
+  const { dir } = options;
+  const limit = createLimiter(options.putConcurrency ?? DEFAULT_PUT_CONCURRENCY);
+  const tmpDir = join(dir, 'tmp');
+  await rm(tmpDir, { recursive: true, force: true });
+  await mkdir(tmpDir, { recursive: true });
+  const knownShards = new Set((await readdir(dir)).filter((name) => /^[0-9a-f]{2}$/.test(name)));
+  // A process killed before its sync may have left shard entries not yet durable; objects in them get re-synced when reused.
+  if (knownShards.size > 0) await fsyncDir(dir);
+  const durability = createDurability(dir);
+  const inFlight = new Map<string, Promise<StoredObject>>();
+  const removing = new Map<string, Promise<unknown>>();
+  const pathOf = (sha256: string, variant: Variant = 'identity'): string => objectPath(dir, sha256, variant);
+
+  /**
+   * A present object found by a caller about to reference it may be a killed process's leftover still
+   * only in the page cache: the next sync makes it durable too (an fsync of a clean file is nearly free).
+   */
+  function reused(sha256: string): void {
+    for (const variant of VARIANTS) durability.fileWritten(pathOf(sha256, variant), shardOf(sha256));
+  }
+
+  const context: WriteContext = { dir, tmpDir, durability, knownShards, reused };
+
+
+  async function put(object: ObjectInput): Promise<StoredObject> {
+    const sha256 = sha256Hex(object.raw);
+    if (object.sha256 !== undefined && object.sha256 !== sha256) {
+      throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `object bytes hash to ${sha256}, expected ${object.sha256}`, { expected: object.sha256, got: sha256 });
+    }
+    const running = inFlight.get(sha256);
+    if (running !== undefined) return { ...(await running), created: false };
+    const removal = removing.get(sha256);
+    const attempt = limit(async () => {
+      // Only the settling matters here: the removal's own caller handles its outcome.
+      if (removal !== undefined) await Promise.allSettled([removal]);
+      try {
+        const created = await writeObject(context, sha256, object.raw, object);
+        return { sha256, size: object.raw.length, created };
+      } catch (err) {
+        throw storeError(err, pathOf(sha256));
+      }
+    });
+    inFlight.set(sha256, attempt);
+    try {
+      return await attempt;
+    } finally {
+      inFlight.delete(sha256);
+    }
+  }
+
+  async function readVariant(sha256: string, variant: Variant): Promise<Buffer> {
+    try {
+      return await readFile(pathOf(sha256, variant));
+    } catch (err) {
+      if (hasErrno(err, 'ENOENT')) {
+        throw metasyncError('METASYNC_ERR_OBJECT_NOT_FOUND', `no object ${sha256} (${variant}) in ${dir}`, { sha256, encoding: variant });
+      }
+      throw err;
+    }
+  }
+
+  async function readPreferred(sha256: string, variants: readonly Variant[]): Promise<{ variant: Variant; bytes: Buffer }> {
+    for (const variant of variants) {
+      try {
+        return { variant, bytes: await readFile(pathOf(sha256, variant)) };
+      } catch (err) {
+        if (!hasErrno(err, 'ENOENT')) throw err;
+      }
+    }
+    throw metasyncError('METASYNC_ERR_OBJECT_NOT_FOUND', `no object ${sha256} (${variants.join(', ')}) in ${dir}`, { sha256, encoding: variants.join(',') });
+  }
+
+  function remove(sha256: string): Promise<{ removed: boolean; bytesFreed: number }> {
+    // Checked and claimed in the caller's tick: a put starting after this waits for the removal.
+    if (inFlight.has(sha256) || removing.has(sha256)) return Promise.resolve({ removed: false, bytesFreed: 0 });
+    const attempt = removeFiles(sha256);
+    removing.set(sha256, attempt);
+    return attempt.finally(() => removing.delete(sha256));
+  }
+
+  async function removeFiles(sha256: string): Promise<{ removed: boolean; bytesFreed: number }> {
+    let bytesFreed = 0;
+    // Raw first (VARIANTS order): once it is gone the object counts as absent, whatever variants linger.
+    for (const variant of VARIANTS) {
+      const path = pathOf(sha256, variant);
+      const size = await sizeOf(path);
+      if (size === undefined) continue;
+      try {
+        await unlink(path);
+        bytesFreed += size;
+      } catch (err) {
+        if (!hasErrno(err, 'ENOENT')) throw err;
+      }
+    }
+    return { removed: true, bytesFreed };
+  }
+
+  return {
+    dir,
+    put,
+    async sync() {
+      try {
+        await durability.sync();
+      } catch (err) {
+        throw storeError(err, dir);
+      }
+    },
+    unsynced: () => durability.pending(),
+    async has(sha256) {
+      const found = await hasObject(dir, sha256);
+      if (found) reused(sha256);
+      return found;
+    },
+    async presentAmong(sha256s) {
+      const found = await presentAmong(dir, sha256s);
+      for (const sha256 of found) reused(sha256);
+      return found;
+    },
+    verify: (sha256) => verifyObject(context, sha256),
+    read: (sha256) => readVariant(sha256, 'identity'),
+    readVariant,
+    readPreferred,
+    pathOf,
+    remove,
+    listShard: (shard) => listShard(dir, shard),
+  };
+}
+
+/** Which variants an object keeps and their sizes: checked once when an entry is first served, then cached. */
+export async function variantsOf(store: Pick<ObjectStore, 'pathOf'>, sha256: string): Promise<{ gzipSize?: number; brSize?: number }> {
+  const [gzipSize, brSize] = await Promise.all([sizeOf(store.pathOf(sha256, 'gzip')), sizeOf(store.pathOf(sha256, 'br'))]);
+  return { ...(gzipSize === undefined ? {} : { gzipSize }), ...(brSize === undefined ? {} : { brSize }) };
+}
+
