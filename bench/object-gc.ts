@@ -13,7 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { createObjectGc, type ObjectGcRun } from '../packages/primary/src/object-gc.js';
+import { createObjectGc, type ObjectGcRun } from '../packages/primary/src/store/gc.js';
 import { openPrimaryCore, type PrimaryCore } from '../packages/primary/src/primary-core.js';
 import { createLogger } from '../packages/shared/src/index.js';
 

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ObjectGc, ObjectGcRun } from './object-gc.js';
+import type { ObjectGc, ObjectGcRun } from './store/gc.js';
 import type { CommitInfo, PrimaryPublisher } from './publisher.js';
 
 /** Prometheus metrics of one primary app (own registry, so tests can build several apps). */

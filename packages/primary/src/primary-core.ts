@@ -2,21 +2,21 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger, SigningKey } from '@metasync/shared';
 import { lockDataDir } from './data-dir-lock.js';
-import { openKeyRing, type KeyRing } from './key-ring.js';
-import { openJournal } from './journal.js';
-import type { Manifest } from './manifest.js';
-import { createObjectGc, type ObjectGc } from './object-gc.js';
-import { openObjectStore } from './object-store.js';
+import { openKeyRing, type KeyRing } from './keys/key-ring.js';
+import { openJournal } from './journal/journal.js';
+import type { Manifest } from './journal/manifest.js';
+import { createObjectGc, type ObjectGc } from './store/gc.js';
+import { openObjectStore } from './store/object-store.js';
 import { applyToManifest, createPublisher, type PrimaryPublisher, type PublisherOptions } from './publisher.js';
-import { createSnapshotScheduler, type SnapshotScheduler } from './snapshot-scheduler.js';
-import { loadLatestSnapshot } from './snapshots.js';
+import { createSnapshotScheduler, type SnapshotScheduler } from './journal/snapshot-scheduler.js';
+import { loadLatestSnapshot } from './journal/snapshots.js';
 
 /**
  * The primary's durable state, opened from its data dir:
  *
  *   <data>/primary.lock      one primary per data dir (pid)
  *   <data>/signing-key.pem   (only when no --signing-key-file, until the first key rotation)
- *   <data>/signing-keys.json (after a key rotation: the key set, key-ring.ts)
+ *   <data>/signing-keys.json (after a key rotation: the key set, keys/key-ring.ts)
  *   <data>/objects/          content-addressed store
  *   <data>/journal/          generation segments
  *   <data>/snapshots/        signed full manifests
@@ -35,7 +35,7 @@ export interface PrimaryCoreOptions {
   beforeCommit?: PublisherOptions['beforeCommit'];
   /** The journal failed for good (see Journal.failure); the daemon exits so its supervisor restarts it. */
   onFatal?: PublisherOptions['onFatal'];
-  /** Local object store GC (object-gc.ts); absent or intervalMs 0: objects are never deleted. */
+  /** Local object store GC (store/gc.ts); absent or intervalMs 0: objects are never deleted. */
   objectGc?: { graceMs: number; intervalMs: number };
 }
 

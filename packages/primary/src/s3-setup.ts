@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { S3_SETTING_SCHEMAS, s3ClientConfig, type Logger, type OptionSpec, type S3ChecksumMode } from '@metasync/shared';
-import type { JournalGeneration } from './journal-record.js';
+import type { JournalGeneration } from './journal/record.js';
 import type { S3Replication, SignedSnapshotSource } from './s3-replication.js';
 
 /**

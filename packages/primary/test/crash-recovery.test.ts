@@ -5,8 +5,8 @@ import { SYNC_ROUTES, changesBatchSchema, createLogger } from '@metasync/shared'
 import { afterEach, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../../../test/helpers/daemon.js';
 import { waitFor } from '../../../test/helpers/wait-for.js';
-import { openJournal } from '../src/journal.js';
-import { loadLatestSnapshot } from '../src/snapshots.js';
+import { openJournal } from '../src/journal/journal.js';
+import { loadLatestSnapshot } from '../src/journal/snapshots.js';
 
 /**
  * SIGKILL the built daemon in the middle of a burst of 1,000 publishes through

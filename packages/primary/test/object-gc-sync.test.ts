@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { SYNC_ROUTES, createLogger, isDeletion, sha256Hex, type ChangesBatch, type Snapshot } from '@metasync/shared';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createObjectGc } from '../src/object-gc.js';
+import { createObjectGc } from '../src/store/gc.js';
 import { publish, startTestPrimary, type TestPrimary } from './primary-fixture.js';
 
 /**

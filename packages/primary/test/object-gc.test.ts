@@ -4,8 +4,8 @@ import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { createLogger, sha256Hex } from '@metasync/shared';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createPrimaryMetrics } from '../src/metrics.js';
-import { createObjectGc, type ObjectGc, type ObjectGcOptions, type ObjectGcRun } from '../src/object-gc.js';
-import type { ObjectStore } from '../src/object-store.js';
+import { createObjectGc, type ObjectGc, type ObjectGcOptions, type ObjectGcRun } from '../src/store/gc.js';
+import type { ObjectStore } from '../src/store/object-store.js';
 import { publish, startTestPrimary, type TestPrimary } from './primary-fixture.js';
 
 const log = createLogger({ name: 'object-gc-test', level: 'silent' });

@@ -5,8 +5,8 @@ import { createLogger, generateSigningKeyPem, signingKeyFromPem, snapshotSchema,
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../../test/helpers/wait-for.js';
 import { openPrimaryCore, type PrimaryCore, type PrimaryCoreOptions } from '../src/primary-core.js';
-import { GENERATED_KEY_FILE } from '../src/signing-key.js';
-import { loadLatestSnapshot } from '../src/snapshots.js';
+import { GENERATED_KEY_FILE } from '../src/keys/signing-key.js';
+import { loadLatestSnapshot } from '../src/journal/snapshots.js';
 import { TEST_TOKEN, startTestPrimary, type TestPrimary } from './primary-fixture.js';
 
 let dataDir: string;

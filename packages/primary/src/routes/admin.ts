@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { PublishAuth } from '../publish-auth.js';
 import { DEFAULT_RATE_LIMITS, rateLimitHook, registerRateLimiting, type RateLimitSettings, type RefusalCounter } from '../rate-limits.js';
-import type { SnapshotScheduler } from '../snapshot-scheduler.js';
-import type { KeyRing } from '../key-ring.js';
+import type { SnapshotScheduler } from '../journal/snapshot-scheduler.js';
+import type { KeyRing } from '../keys/key-ring.js';
 import { callerKey, identifyHook, requireAdmin } from './bearer-auth.js';
 import { keyRotationRoute } from './key-rotation.js';
 

@@ -1,6 +1,6 @@
 import { metasyncError } from '@metasync/shared';
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify';
-import { DEFAULT_KEY_OVERLAP_MS, type KeyRing } from '../key-ring.js';
+import { DEFAULT_KEY_OVERLAP_MS, type KeyRing } from '../keys/key-ring.js';
 
 /**
  * POST /admin/keys/rotate  {"overlapMs"?: n}  -> {version, active, retired}

@@ -1,6 +1,6 @@
 import { packageKeyFromP2Path } from '@metasync/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Journal } from '../journal.js';
+import type { Journal } from '../journal/journal.js';
 
 /**
  * Packagist-compatible change feed, `GET /metadata/changes.json?since=T`, so

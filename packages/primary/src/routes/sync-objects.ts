@@ -12,7 +12,7 @@ import {
   type PackFrameHeader,
 } from '@metasync/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ObjectStore } from '../object-store.js';
+import type { ObjectStore } from '../store/object-store.js';
 
 /**
  * `GET /sync/v1/objects/<sha256>`: one object, its precompressed br/gzip

@@ -14,12 +14,12 @@ import {
   type StateResponse,
 } from '@metasync/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { buildChangesBatch, parseSeqParam } from '../changes-batch.js';
-import type { KeyRing } from '../key-ring.js';
+import { buildChangesBatch, parseSeqParam } from '../journal/changes-batch.js';
+import type { KeyRing } from '../keys/key-ring.js';
 import type { MirrorRegistry } from '../mirror-registry.js';
 import type { Notifier } from '../notifier.js';
 import type { PrimaryPublisher } from '../publisher.js';
-import type { SnapshotScheduler } from '../snapshot-scheduler.js';
+import type { SnapshotScheduler } from '../journal/snapshot-scheduler.js';
 
 /** Sync API under /sync/v1 (see packages/shared/src/protocol.ts and docs/protocol.md); objects are in sync-objects.ts. */
 export interface SyncRoutesOptions {

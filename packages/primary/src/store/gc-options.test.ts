@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from './config.js';
+import { loadConfig } from '../config.js';
 
 function configOf(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const loaded = loadConfig(['--data', '/tmp/metasync-gc-config', ...argv], env);

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { createLogger, isMetasyncError, sha256Hex } from '@metasync/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openJournal, type Journal } from './journal.js';
-import { encodeGeneration, type JournalGeneration } from './journal-record.js';
-import { listSegments } from './journal-segments.js';
+import { encodeGeneration, type JournalGeneration } from './record.js';
+import { listSegments } from './segments.js';
 
 const log = createLogger({ name: 'test', level: 'silent' });
 let dir: string;

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { fsyncDir, hasErrno, isSha256Hex, metasyncError, objectRelPath, sha256Hex } from '@metasync/shared';
 import { createLimiter } from './concurrency-limit.js';
-import { compressObject } from './object-compression.js';
+import { compressObject } from './compression.js';
 
 /**
  * Content-addressed object store, pnpm cafs style:
@@ -39,7 +39,7 @@ import { compressObject } from './object-compression.js';
  * re-creates it when damaged. The publisher skips the put for a path whose
  * content is unchanged, so this check runs only on a true dedupe hit.
  *
- * Removal (object-gc.ts is the only caller) unlinks raw first, so the object
+ * Removal (gc.ts is the only caller) unlinks raw first, so the object
  * stops "existing" before its siblings go; a crash in between leaves siblings
  * that the next collection finds by name. It is refused while a put of the
  * same bytes is in flight, and a put that arrives during a removal waits for

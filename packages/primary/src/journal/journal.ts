@@ -1,8 +1,8 @@
 import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDir, hasErrno, metasyncError, type Logger } from '@metasync/shared';
-import { encodeGeneration, type JournalGeneration } from './journal-record.js';
-import { listSegments, readSegment, segmentName, type SegmentFile } from './journal-segments.js';
+import { encodeGeneration, type JournalGeneration } from './record.js';
+import { listSegments, readSegment, segmentName, type SegmentFile } from './segments.js';
 
 /**
  * The durable, append-only history of generations.

@@ -1,4 +1,4 @@
-import type { Origin } from './journal-record.js';
+import type { Origin } from './record.js';
 
 /** What the primary knows about one live path. `mtime` is the commit time of the generation that last changed it. */
 export interface ManifestEntry {

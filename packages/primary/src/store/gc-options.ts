@@ -1,10 +1,10 @@
 /**
- * The primary's options for its local object store GC (object-gc.ts), spread
+ * The primary's options for its local object store GC (gc.ts), spread
  * into config.ts's option table and schema (like publish-options.ts).
  */
 import { z } from 'zod';
 import type { OptionSpec } from '@metasync/shared';
-import { DEFAULT_OBJECT_GC_GRACE_MS, DEFAULT_OBJECT_GC_INTERVAL_MS } from './object-gc.js';
+import { DEFAULT_OBJECT_GC_GRACE_MS, DEFAULT_OBJECT_GC_INTERVAL_MS } from './gc.js';
 
 export const OBJECT_GC_OPTIONS = [
   {

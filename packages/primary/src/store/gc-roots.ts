@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { decodeRecords, hasErrno, isSha256Hex, metasyncError } from '@metasync/shared';
-import type { Journal } from './journal.js';
-import type { Manifest } from './manifest.js';
-import { listSnapshotFiles } from './snapshots.js';
+import type { Journal } from '../journal/journal.js';
+import type { Manifest } from '../journal/manifest.js';
+import { listSnapshotFiles } from '../journal/snapshots.js';
 
 /**
  * The object GC's roots: what may still ask for an object by hash.

@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { MAX_RECORD_BYTES, RECORD_HEADER_BYTES, metasyncError } from '@metasync/shared';
-import { parseGeneration, type JournalGeneration } from './journal-record.js';
+import { parseGeneration, type JournalGeneration } from './record.js';
 
 /**
  * Journal segments: `<dir>/segment-<first seq, 16 digits>.log`, each an

@@ -5,7 +5,7 @@ import { createLogger, isMetasyncError, sha256Hex } from '@metasync/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildChangesBatch } from './changes-batch.js';
 import { openJournal, type Journal } from './journal.js';
-import type { JournalEntry } from './journal-record.js';
+import type { JournalEntry } from './record.js';
 
 let dir: string;
 let journal: Journal;

@@ -1,15 +1,15 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from '@metasync/shared';
-import type { Manifest } from './manifest.js';
-import { createGcRoots, shardIndexOf } from './object-gc-roots.js';
-import type { PrimaryPublisher } from './publisher.js';
+import type { Manifest } from '../journal/manifest.js';
+import { createGcRoots, shardIndexOf } from './gc-roots.js';
+import type { PrimaryPublisher } from '../publisher.js';
 
 /**
  * Garbage collection of the primary's local object store (S3 objects are never
  * deleted: their keys are immutable and bucket lifecycle rules are the
  * operator's call, see docs/operations.md "Disk: object GC").
  *
- * An object is deleted only when none of the roots (object-gc-roots.ts: head
+ * An object is deleted only when none of the roots (gc-roots.ts: head
  * manifest, journal window, snapshot files) names it, no submit in progress
  * names it (publisher pins), AND scans have seen it unreferenced for at least
  * `graceMs`:

@@ -1,6 +1,6 @@
 import { DEFAULT_CHANGES_LIMIT, metasyncError, type ChangeEntry, type ChangesBatch, type ResyncResponse } from '@metasync/shared';
 import type { Journal } from './journal.js';
-import { publicEntry } from './journal-record.js';
+import { publicEntry } from './record.js';
 
 /** Past this many merged entries a batch stops at a generation boundary (bounds response size). */
 export const MAX_BATCH_ENTRIES = 50_000;
