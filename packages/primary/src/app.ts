@@ -2,8 +2,8 @@ import { createLimitedHttpServer, isMetasyncError, landingPageText, type HttpSer
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { PRIMARY_HTTP_LIMITS } from './http-limits.js';
 import { createPrimaryMetrics } from './metrics.js';
-import { createMirrorRegistry, type MirrorRegistry } from './mirror-registry.js';
-import { createNotifier, type Notifier } from './notifier.js';
+import { createMirrorRegistry, type MirrorRegistry } from './mirrors/registry.js';
+import { createNotifier, type Notifier } from './mirrors/notifier.js';
 import { createStaticPublishAuth, type PublishAuth } from './publish-auth.js';
 import { createRefusalCounter, registerRateLimiting, type RateLimitConfig } from './rate-limits.js';
 import type { PrimaryCore } from './primary-core.js';

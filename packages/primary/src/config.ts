@@ -3,7 +3,7 @@ import { formatIssues, HTTP_LIMITS_SCHEMA_SHAPE, httpLimitOptions, metasyncError
 import { PRIMARY_HTTP_LIMITS } from './http-limits.js';
 import { OBJECT_GC_OPTIONS, OBJECT_GC_SCHEMA_SHAPE, objectGcConfig, type ObjectGcConfig } from './store/gc-options.js';
 import { PUBLISH_LIMIT_OPTIONS, PUBLISH_LIMIT_SCHEMA_SHAPE, publishLimitsConfig, type PublishLimitsConfig } from './publish-options.js';
-import { PRIMARY_S3_OPTIONS, PRIMARY_S3_SCHEMA_SHAPE, primaryS3Config, type PrimaryS3Config } from './s3-setup.js';
+import { PRIMARY_S3_OPTIONS, PRIMARY_S3_SCHEMA_SHAPE, primaryS3Config, type PrimaryS3Config } from './s3/setup.js';
 
 export const OPTION_SPECS = [
   { key: 'source', flag: '--source <dir>', env: 'METASYNC_SOURCE', description: 'Composer repository tree to watch and publish' },

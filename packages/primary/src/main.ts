@@ -3,8 +3,8 @@ import { buildApp } from './app.js';
 import { loadConfig } from './config.js';
 import { openPrimaryCore } from './primary-core.js';
 import { openPublishAuth } from './publish-auth.js';
-import { createPrimaryS3 } from './s3-setup.js';
-import { startSourceWatcher } from './watcher.js';
+import { createPrimaryS3 } from './s3/setup.js';
+import { startSourceWatcher } from './watch/watcher.js';
 import { runTokenCommand } from './token-cli.js';
 
 /**

@@ -1,6 +1,6 @@
 /**
  * The primary's options for publish credentials and rate limits, spread into
- * config.ts's option table and schema (like s3-setup.ts's).
+ * config.ts's option table and schema (like s3/setup.ts's).
  */
 import { z } from 'zod';
 import type { OptionSpec } from '@metasync/shared';

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { MirrorRegistry } from '../mirror-registry.js';
+import type { MirrorRegistry } from '../mirrors/registry.js';
 import { collectStatus } from '../status/status-data.js';
 import { STATUS_PAGE_HTML } from '../status/status-page-html.js';
 

@@ -16,8 +16,8 @@ import {
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { buildChangesBatch, parseSeqParam } from '../journal/changes-batch.js';
 import type { KeyRing } from '../keys/key-ring.js';
-import type { MirrorRegistry } from '../mirror-registry.js';
-import type { Notifier } from '../notifier.js';
+import type { MirrorRegistry } from '../mirrors/registry.js';
+import type { Notifier } from '../mirrors/notifier.js';
 import type { PrimaryPublisher } from '../publisher.js';
 import type { SnapshotScheduler } from '../journal/snapshot-scheduler.js';
 

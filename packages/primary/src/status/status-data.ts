@@ -1,4 +1,4 @@
-import type { MirrorRegistry, VisibleSample } from '../mirror-registry.js';
+import type { MirrorRegistry, VisibleSample } from '../mirrors/registry.js';
 
 export interface StatusMirror {
   mirrorId: string;

@@ -23,9 +23,9 @@
  */
 import { metasyncError, sha256Hex, type Logger } from '@metasync/shared';
 import PQueue from 'p-queue';
-import type { Publisher, SourceChange } from './publisher.js';
-import { NOT_JSON, p2Problem, parseJson } from './watcher-content.js';
-import type { SourceFile, SourceRead } from './watcher-paths.js';
+import type { Publisher, SourceChange } from '../publisher.js';
+import { NOT_JSON, p2Problem, parseJson } from './content.js';
+import type { SourceFile, SourceRead } from './paths.js';
 
 export interface SourceIngestOptions {
   publisher: Publisher;

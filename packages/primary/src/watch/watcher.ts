@@ -1,8 +1,8 @@
 /**
  * The watched source tree (`--source`): any generator writes a Composer
  * repository tree there; every create, change, delete and rename becomes a
- * path change published with origin 'watch'. See watcher-ingest.ts for when a
- * file counts as complete, watcher-paths.ts for what is ignored or refused.
+ * path change published with origin 'watch'. See ingest.ts for when a
+ * file counts as complete, paths.ts for what is ignored or refused.
  *
  * Start-up: chokidar is watching before the tree is walked, so nothing written
  * during the walk is missed; the walk re-reads every file (same pipeline, so a
@@ -15,9 +15,9 @@ import { readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hasErrno, metasyncError, type Logger } from '@metasync/shared';
 import { watch } from 'chokidar';
-import type { Publisher } from './publisher.js';
-import { createSourceIngest, type SourceIngest } from './watcher-ingest.js';
-import { isIgnoredName, isIgnoredRelative, readSourceFile, relativeSourcePath, statSourceFile } from './watcher-paths.js';
+import type { Publisher } from '../publisher.js';
+import { createSourceIngest, type SourceIngest } from './ingest.js';
+import { isIgnoredName, isIgnoredRelative, readSourceFile, relativeSourcePath, statSourceFile } from './paths.js';
 
 export interface SourceWatcherOptions {
   sourceDir: string;

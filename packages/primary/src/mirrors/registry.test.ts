@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Journal } from './journal/journal.js';
-import { MAX_KNOWN_MIRRORS, createMirrorRegistry } from './mirror-registry.js';
+import type { Journal } from '../journal/journal.js';
+import { MAX_KNOWN_MIRRORS, createMirrorRegistry } from './registry.js';
 
 /** A journal at head 3 with commit times 1000, 2000, 3000. */
 const journal = {

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isIgnoredRelative, readSourceFile, relativeSourcePath } from './watcher-paths.js';
+import { isIgnoredRelative, readSourceFile, relativeSourcePath } from './paths.js';
 
 let base: string;
 let root: string;

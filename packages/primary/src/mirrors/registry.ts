@@ -1,5 +1,5 @@
 import type { AckRequest, MirrorStatus, MirrorsResponse } from '@metasync/shared';
-import type { Journal } from './journal/journal.js';
+import type { Journal } from '../journal/journal.js';
 
 /**
  * Every mirror the primary has heard of (by ack or by an events stream), its

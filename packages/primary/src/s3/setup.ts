@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { S3_SETTING_SCHEMAS, s3ClientConfig, type Logger, type OptionSpec, type S3ChecksumMode } from '@metasync/shared';
-import type { JournalGeneration } from './journal/record.js';
-import type { S3Replication, SignedSnapshotSource } from './s3-replication.js';
+import type { JournalGeneration } from '../journal/record.js';
+import type { S3Replication, SignedSnapshotSource } from './replication.js';
 
 /**
  * The primary's optional S3 write-through: its options, and the wiring main.ts
@@ -91,8 +91,8 @@ export async function createPrimaryS3(options: {
   if (config === undefined) return undefined;
   const [{ S3Client }, { createS3Sink }, { createS3Replication }] = await Promise.all([
     import('@aws-sdk/client-s3'),
-    import('./s3-sink.js'),
-    import('./s3-replication.js'),
+    import('./sink.js'),
+    import('./replication.js'),
   ]);
   const client = new S3Client(s3ClientConfig({ region: config.region, endpoint: config.endpoint, forcePathStyle: config.forcePathStyle, checksumMode: config.checksumMode }));
   const sink = createS3Sink({

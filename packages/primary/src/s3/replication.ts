@@ -1,5 +1,5 @@
 import { isDeletion, type ChangeEntry, type Logger } from '@metasync/shared';
-import { LIST_INSTEAD_OF_HEAD, type ReadObject, type S3Sink } from './s3-sink.js';
+import { LIST_INSTEAD_OF_HEAD, type ReadObject, type S3Sink } from './sink.js';
 
 /**
  * Keeps the primary's S3 bucket in step with its local store:

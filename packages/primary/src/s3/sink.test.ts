@@ -2,8 +2,8 @@ import { createServer, type Socket } from 'node:net';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createLogger, generateSigningKeyPem, isMetasyncError, s3ClientConfig, s3ObjectKey, s3SnapshotKey, sha256Hex, signBody, signingKeyFromPem, type Snapshot } from '@metasync/shared';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startS3Server, testS3Connection, TEST_S3_CREDENTIALS, type S3TestServer } from '../../../test/helpers/s3-server.js';
-import { createS3Sink, type S3Sink } from './s3-sink.js';
+import { startS3Server, testS3Connection, TEST_S3_CREDENTIALS, type S3TestServer } from '../../../../test/helpers/s3-server.js';
+import { createS3Sink, type S3Sink } from './sink.js';
 
 const log = createLogger({ name: 's3-sink-test', level: 'silent' });
 let server: S3TestServer;

@@ -4,7 +4,7 @@ import { join, resolve, sep } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRepoPath } from '@metasync/shared';
-import { readSourceFile, relativeSourcePath } from './watcher-paths.js';
+import { readSourceFile, relativeSourcePath } from './paths.js';
 
 /**
  * The watcher's mapping between files under --source and repository paths,

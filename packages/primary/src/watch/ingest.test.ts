@@ -1,8 +1,8 @@
 import { createLogger, sha256Hex } from '@metasync/shared';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { ManifestEntry, Origin, Publisher, SourceChange } from './publisher.js';
-import { createSourceIngest, type SourceIngest } from './watcher-ingest.js';
-import type { SourceRead } from './watcher-paths.js';
+import type { ManifestEntry, Origin, Publisher, SourceChange } from '../publisher.js';
+import { createSourceIngest, type SourceIngest } from './ingest.js';
+import type { SourceRead } from './paths.js';
 
 /** An in-memory publisher: records each submit, commits after `commitMs`. */
 function fakePublisher(commitMs = 5) {

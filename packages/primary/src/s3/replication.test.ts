@@ -1,7 +1,7 @@
 import { createLogger } from '@metasync/shared';
 import { describe, expect, it } from 'vitest';
-import { createS3Replication } from './s3-replication.js';
-import type { PutSnapshotOptions, S3Sink } from './s3-sink.js';
+import { createS3Replication } from './replication.js';
+import type { PutSnapshotOptions, S3Sink } from './sink.js';
 
 const log = createLogger({ name: 's3-replication-unit', level: 'silent' });
 
