@@ -14,7 +14,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createObjectGc, type ObjectGcRun } from '../packages/primary/src/store/gc.js';
-import { openPrimaryCore, type PrimaryCore } from '../packages/primary/src/primary-core.js';
+import { openPrimaryCore, type PrimaryCore } from '../packages/primary/src/data-dir.js';
 import { createLogger } from '../packages/shared/src/index.js';
 
 const PATHS = Number(process.argv[2] ?? 20_000);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger, sha256Hex } from '../packages/shared/src/index.js';
-import { openPrimaryCore } from '../packages/primary/src/primary-core.js';
+import { openPrimaryCore } from '../packages/primary/src/data-dir.js';
 import { createPrimaryS3 } from '../packages/primary/src/s3/setup.js';
 import { openObjectStore } from '../packages/mirror/src/index/store.js';
 import { createS3BootstrapSource } from '../packages/mirror/src/sync/s3-source.js';

@@ -4,9 +4,9 @@ import { PRIMARY_HTTP_LIMITS } from './http-limits.js';
 import { createPrimaryMetrics } from './metrics.js';
 import { createMirrorRegistry, type MirrorRegistry } from './mirrors/registry.js';
 import { createNotifier, type Notifier } from './mirrors/notifier.js';
-import { createStaticPublishAuth, type PublishAuth } from './publish-auth.js';
-import { createRefusalCounter, registerRateLimiting, type RateLimitConfig } from './rate-limits.js';
-import type { PrimaryCore } from './primary-core.js';
+import { createStaticPublishAuth, type PublishAuth } from './publish/auth.js';
+import { createRefusalCounter, registerRateLimiting, type RateLimitConfig } from './routes/rate-limits.js';
+import type { PrimaryCore } from './data-dir.js';
 import { adminRoutes } from './routes/admin.js';
 import { packagistChangesRoutes } from './routes/packagist-changes.js';
 import { publishApiPlugin } from './routes/publish-api.js';
@@ -20,7 +20,7 @@ export interface AppDeps {
   logger: Logger;
   /** Bearer tokens for the publish and admin API; empty disables both (unless `publishAuth` has a tokens file). */
   publishTokens: readonly string[];
-  /** Scoped, reloadable tokens (publish-auth.ts); replaces `publishTokens`. The app closes it. */
+  /** Scoped, reloadable tokens (publish/auth.ts); replaces `publishTokens`. The app closes it. */
   publishAuth?: PublishAuth;
   /** Publish and admin rate limits; default DEFAULT_RATE_LIMITS. */
   rateLimits?: RateLimitConfig;
@@ -47,7 +47,7 @@ export interface PrimaryApp {
  *   /metrics                   Prometheus
  *   /api/v1/packages/*         publish API (H2: routes/publish-api.ts), when a token is configured
  *   /admin/*                   admin calls with an admin publish token (routes/admin.ts)
- *   (publish and admin routes are rate limited per token/address: rate-limits.ts; nothing else is)
+ *   (publish and admin routes are rate limited per token/address: routes/rate-limits.ts; nothing else is)
  *   /*                         the repository itself (routes/repository.ts)
  */
 export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { formatIssues, HTTP_LIMITS_SCHEMA_SHAPE, httpLimitOptions, metasyncError, parseListen, parseOptions, pickHttpLimits, readSecret, type HttpServerLimits, type OptionSpec } from '@metasync/shared';
 import { PRIMARY_HTTP_LIMITS } from './http-limits.js';
 import { OBJECT_GC_OPTIONS, OBJECT_GC_SCHEMA_SHAPE, objectGcConfig, type ObjectGcConfig } from './store/gc-options.js';
-import { PUBLISH_LIMIT_OPTIONS, PUBLISH_LIMIT_SCHEMA_SHAPE, publishLimitsConfig, type PublishLimitsConfig } from './publish-options.js';
+import { PUBLISH_LIMIT_OPTIONS, PUBLISH_LIMIT_SCHEMA_SHAPE, publishLimitsConfig, type PublishLimitsConfig } from './publish/options.js';
 import { PRIMARY_S3_OPTIONS, PRIMARY_S3_SCHEMA_SHAPE, primaryS3Config, type PrimaryS3Config } from './s3/setup.js';
 
 export const OPTION_SPECS = [
@@ -70,7 +70,7 @@ export interface PrimaryConfig {
   logLevel: string;
   /** S3 write-through; undefined without --s3-bucket. */
   s3: PrimaryS3Config | undefined;
-  /** Scoped tokens file and the publish/admin rate limits (publish-options.ts). */
+  /** Scoped tokens file and the publish/admin rate limits (publish/options.ts). */
   publishLimits: PublishLimitsConfig;
   /** Local object store GC (store/gc-options.ts). */
   objectGc: ObjectGcConfig;

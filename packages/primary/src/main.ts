@@ -1,11 +1,11 @@
 import { createLogger, isMetasyncError } from '@metasync/shared';
 import { buildApp } from './app.js';
 import { loadConfig } from './config.js';
-import { openPrimaryCore } from './primary-core.js';
-import { openPublishAuth } from './publish-auth.js';
+import { openPrimaryCore } from './data-dir.js';
+import { openPublishAuth } from './publish/auth.js';
 import { createPrimaryS3 } from './s3/setup.js';
 import { startSourceWatcher } from './watch/watcher.js';
-import { runTokenCommand } from './token-cli.js';
+import { runTokenCommand } from './publish/token-cli.js';
 
 /**
  * The metasync-primary daemon: the only file that reads process.env, listens or exits.

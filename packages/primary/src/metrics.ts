@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ObjectGc, ObjectGcRun } from './store/gc.js';
-import type { CommitInfo, PrimaryPublisher } from './publisher.js';
+import type { CommitInfo, PrimaryPublisher } from './publish/publisher.js';
 
 /** Prometheus metrics of one primary app (own registry, so tests can build several apps). */
 export interface PrimaryMetrics {

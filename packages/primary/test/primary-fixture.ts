@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@metasync/shared';
 import { buildApp, type PrimaryApp } from '../src/app.js';
-import { openPrimaryCore, type PrimaryCore } from '../src/primary-core.js';
-import type { PublishAuth } from '../src/publish-auth.js';
-import type { RateLimitConfig } from '../src/rate-limits.js';
+import { openPrimaryCore, type PrimaryCore } from '../src/data-dir.js';
+import type { PublishAuth } from '../src/publish/auth.js';
+import type { RateLimitConfig } from '../src/routes/rate-limits.js';
 
 export interface TestPrimary extends PrimaryApp {
   core: PrimaryCore;

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { createLogger } from '@metasync/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../../test/helpers/wait-for.js';
-import { openPublishAuth, type PublishAuth } from '../src/publish-auth.js';
-import { runTokenCommand } from '../src/token-cli.js';
+import { openPublishAuth, type PublishAuth } from '../src/publish/auth.js';
+import { runTokenCommand } from '../src/publish/token-cli.js';
 import { startTestPrimary, TEST_TOKEN, type TestPrimary } from './primary-fixture.js';
 
 const log = createLogger({ name: 'test-tokens', level: 'silent' });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createStaticPublishAuth } from '../src/publish-auth.js';
+import { createStaticPublishAuth } from '../src/publish/auth.js';
 import { publish, startTestPrimary, TEST_TOKEN, type TestPrimary } from './primary-fixture.js';
 
 const OTHER_TOKEN = 'second-publish-token';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, isMetasyncError, s3ClientConfig, s3ObjectKey, s3SnapshotKey, sha256Hex, snapshotSchema, verifyBody } from '@metasync/shared';
 import { startS3Server, testS3Connection, TEST_S3_CREDENTIALS, type S3TestServer } from '../../../test/helpers/s3-server.js';
-import { openPrimaryCore, type PrimaryCore } from '../src/primary-core.js';
+import { openPrimaryCore, type PrimaryCore } from '../src/data-dir.js';
 import { createS3Replication, type S3Replication } from '../src/s3/replication.js';
 import { createS3Sink } from '../src/s3/sink.js';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createLogger, generateSigningKeyPem, signingKeyFromPem, snapshotSchema, verifyBody } from '@metasync/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../../test/helpers/wait-for.js';
-import { openPrimaryCore, type PrimaryCore, type PrimaryCoreOptions } from '../src/primary-core.js';
+import { openPrimaryCore, type PrimaryCore, type PrimaryCoreOptions } from '../src/data-dir.js';
 import { GENERATED_KEY_FILE } from '../src/keys/signing-key.js';
 import { loadLatestSnapshot } from '../src/journal/snapshots.js';
 import { TEST_TOKEN, startTestPrimary, type TestPrimary } from './primary-fixture.js';

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { validateVersion } from '../api-validation.js';
+import { validateVersion } from '../publish/api-validation.js';
 import type { JsonValue, VersionData } from './minify.js';
 import { completeVersion, MINIFIED_FORMAT, parseP2File, renderPackage } from './render.js';
 import { isDevVersion, normalizeVersion } from './version.js';

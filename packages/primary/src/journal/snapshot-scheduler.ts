@@ -1,6 +1,6 @@
 import type { Logger, SigningKey } from '@metasync/shared';
 import type { Manifest } from './manifest.js';
-import type { PrimaryPublisher } from '../publisher.js';
+import type { PrimaryPublisher } from '../publish/publisher.js';
 import { pruneSnapshots, signSnapshot, writeSnapshotFile, type SignedSnapshot } from './snapshots.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from '@metasync/shared';
-import type { PrimaryPublisher } from '../publisher.js';
+import type { PrimaryPublisher } from '../publish/publisher.js';
 
 /**
  * The push half of the sync protocol: Server-Sent Events on `GET /sync/v1/events`.

@@ -9,9 +9,9 @@
  */
 import { metasyncError, type MetasyncError } from '@metasync/shared';
 import type { FastifyRequest } from 'fastify';
-import type { PublishAuth } from '../publish-auth.js';
-import { vendorAllowed, type TokenIdentity } from '../publish-tokens.js';
-import { clientAddressKey } from '../rate-limits.js';
+import type { PublishAuth } from '../publish/auth.js';
+import { vendorAllowed, type TokenIdentity } from '../publish/tokens.js';
+import { clientAddressKey } from './rate-limits.js';
 
 type Outcome = { identity: TokenIdentity } | { error: MetasyncError };
 

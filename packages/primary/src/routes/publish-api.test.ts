@@ -6,7 +6,7 @@ import { createLogger } from '@metasync/shared';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseP2File } from '../composer/render.js';
-import { openPrimaryCore, type PrimaryCore } from '../primary-core.js';
+import { openPrimaryCore, type PrimaryCore } from '../data-dir.js';
 import { publishApiPlugin } from './publish-api.js';
 
 const TOKEN = 'secret-token-1';

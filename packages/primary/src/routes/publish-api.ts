@@ -14,17 +14,17 @@
  */
 import { ERROR_CODES, isComposerPackageName, isMetasyncError, metasyncError, type MetasyncError } from '@metasync/shared';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { createPackageOperations, type PackageOperations } from '../api-packages.js';
-import { DEFAULT_API_LIMITS, validatePackageName, validateVersion, validateVersionList, validateVersionString, type ApiLimits } from '../api-validation.js';
+import { createPackageOperations, type PackageOperations } from '../publish/api-packages.js';
+import { DEFAULT_API_LIMITS, validatePackageName, validateVersion, validateVersionList, validateVersionString, type ApiLimits } from '../publish/api-validation.js';
 import type { VersionData } from '../composer/minify.js';
-import { createStaticPublishAuth, type PublishAuth } from '../publish-auth.js';
-import type { Publisher } from '../publisher.js';
-import { DEFAULT_RATE_LIMITS, rateLimitHook, registerRateLimiting, type RateLimitSettings, type RefusalCounter } from '../rate-limits.js';
+import { createStaticPublishAuth, type PublishAuth } from '../publish/auth.js';
+import type { Publisher } from '../publish/publisher.js';
+import { DEFAULT_RATE_LIMITS, rateLimitHook, registerRateLimiting, type RateLimitSettings, type RefusalCounter } from './rate-limits.js';
 import { callerKey, identifyHook, requireToken, requireVendor } from './bearer-auth.js';
 
 export interface PublishApiOptions {
   publisher: Publisher;
-  /** Accepted tokens and their vendor scopes (publish-auth.ts). */
+  /** Accepted tokens and their vendor scopes (publish/auth.ts). */
   auth?: PublishAuth;
   /** Without `auth`: all-vendor bearer tokens in clear; an empty list refuses every call. */
   tokens?: readonly string[];

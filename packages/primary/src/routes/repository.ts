@@ -10,7 +10,7 @@ import {
   repoPathFromUrl,
 } from '@metasync/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { PrimaryPublisher } from '../publisher.js';
+import type { PrimaryPublisher } from '../publish/publisher.js';
 
 /**
  * GET/HEAD `/<repository path>`: the head generation's files, as Composer wants

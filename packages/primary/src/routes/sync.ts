@@ -18,7 +18,7 @@ import { buildChangesBatch, parseSeqParam } from '../journal/changes-batch.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { MirrorRegistry } from '../mirrors/registry.js';
 import type { Notifier } from '../mirrors/notifier.js';
-import type { PrimaryPublisher } from '../publisher.js';
+import type { PrimaryPublisher } from '../publish/publisher.js';
 import type { SnapshotScheduler } from '../journal/snapshot-scheduler.js';
 
 /** Sync API under /sync/v1 (see packages/shared/src/protocol.ts and docs/protocol.md); objects are in sync-objects.ts. */

@@ -1,6 +1,6 @@
 /**
  * The primary's options for its local object store GC (gc.ts), spread
- * into config.ts's option table and schema (like publish-options.ts).
+ * into config.ts's option table and schema (like publish/options.ts).
  */
 import { z } from 'zod';
 import type { OptionSpec } from '@metasync/shared';

@@ -2,7 +2,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from '@metasync/shared';
 import type { Manifest } from '../journal/manifest.js';
 import { createGcRoots, shardIndexOf } from './gc-roots.js';
-import type { PrimaryPublisher } from '../publisher.js';
+import type { PrimaryPublisher } from '../publish/publisher.js';
 
 /**
  * Garbage collection of the primary's local object store (S3 objects are never

@@ -1,6 +1,6 @@
 import { createLogger, sha256Hex } from '@metasync/shared';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { ManifestEntry, Origin, Publisher, SourceChange } from '../publisher.js';
+import type { ManifestEntry, Origin, Publisher, SourceChange } from '../publish/publisher.js';
 import { createSourceIngest, type SourceIngest } from './ingest.js';
 import type { SourceRead } from './paths.js';
 

@@ -23,7 +23,7 @@
  */
 import { metasyncError, sha256Hex, type Logger } from '@metasync/shared';
 import PQueue from 'p-queue';
-import type { Publisher, SourceChange } from '../publisher.js';
+import type { Publisher, SourceChange } from '../publish/publisher.js';
 import { NOT_JSON, p2Problem, parseJson } from './content.js';
 import type { SourceFile, SourceRead } from './paths.js';
 

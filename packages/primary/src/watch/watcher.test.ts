@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { createLogger, sha256Hex, type Logger } from '@metasync/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../../../test/helpers/wait-for.js';
-import { openPrimaryCore, type PrimaryCore } from '../primary-core.js';
-import type { CommitInfo } from '../publisher.js';
+import { openPrimaryCore, type PrimaryCore } from '../data-dir.js';
+import type { CommitInfo } from '../publish/publisher.js';
 import { startSourceWatcher, type SourceWatcher } from './watcher.js';
 
 let base: string;

@@ -15,7 +15,7 @@ import { readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hasErrno, metasyncError, type Logger } from '@metasync/shared';
 import { watch } from 'chokidar';
-import type { Publisher } from '../publisher.js';
+import type { Publisher } from '../publish/publisher.js';
 import { createSourceIngest, type SourceIngest } from './ingest.js';
 import { isIgnoredName, isIgnoredRelative, readSourceFile, relativeSourcePath, statSourceFile } from './paths.js';
 

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, isMetasyncError, sha256Hex } from '@metasync/shared';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { openJournal, type Journal } from './journal/journal.js';
-import type { Manifest } from './journal/manifest.js';
-import type { ObjectStore } from './store/object-store.js';
+import { openJournal, type Journal } from '../journal/journal.js';
+import type { Manifest } from '../journal/manifest.js';
+import type { ObjectStore } from '../store/object-store.js';
 import { createPublisher, type CommitInfo, type PrimaryPublisher } from './publisher.js';
 
 const log = createLogger({ name: 'test', level: 'silent' });

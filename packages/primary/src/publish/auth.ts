@@ -13,7 +13,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { hasErrno, metasyncError, type Logger } from '@metasync/shared';
-import { createTokenMatcher, parseTokensFile, staticTokenEntries, type TokenEntry, type TokenMatch } from './publish-tokens.js';
+import { createTokenMatcher, parseTokensFile, staticTokenEntries, type TokenEntry, type TokenMatch } from './tokens.js';
 
 export interface PublishAuth {
   /** Resolves a presented bearer secret against the current set. */

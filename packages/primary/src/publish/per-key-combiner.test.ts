@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createKeyedBatcher } from './api-batching.js';
+import { createKeyedBatcher } from './per-key-combiner.js';
 
 describe('keyed batcher', () => {
   it('runs one batch per key at a time and hands queued operations over together', async () => {

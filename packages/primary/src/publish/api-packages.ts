@@ -11,18 +11,18 @@
  *
  * Updates of one package never run concurrently (no lost update between
  * concurrent POSTs); requests that arrive while one runs are applied together
- * in arrival order, in one render and one submit (api-batching.ts). Submits that carry packages.json run one at a time, because
+ * in arrival order, in one render and one submit (per-key-combiner.ts). Submits that carry packages.json run one at a time, because
  * the publisher may commit concurrent submits in any order and the last
  * packages.json committed must be the newest; requests that arrive meanwhile
  * are grouped into the next such submit, so new packages are not limited to one
  * per commit. Each request's change still lands in one generation with the root.
  */
 import { metasyncError, packageKeyFromP2Path, p2PathFor, sha256Hex } from '@metasync/shared';
-import type { VersionData } from './composer/minify.js';
-import { MAX_AVAILABLE_PACKAGES, packageFileChanges, parseP2File, renderPackage, renderRootPackagesJson } from './composer/render.js';
-import { normalizeVersion } from './composer/version.js';
+import type { VersionData } from '../composer/minify.js';
+import { MAX_AVAILABLE_PACKAGES, packageFileChanges, parseP2File, renderPackage, renderRootPackagesJson } from '../composer/render.js';
+import { normalizeVersion } from '../composer/version.js';
 import { DEFAULT_API_LIMITS, type ApiLimits } from './api-validation.js';
-import { createKeyedBatcher, type BatchItem } from './api-batching.js';
+import { createKeyedBatcher, type BatchItem } from './per-key-combiner.js';
 import type { Publisher, SourceChange } from './publisher.js';
 
 export const ROOT_PATH = 'packages.json';

@@ -7,7 +7,7 @@ import { openJournal } from './journal/journal.js';
 import type { Manifest } from './journal/manifest.js';
 import { createObjectGc, type ObjectGc } from './store/gc.js';
 import { openObjectStore } from './store/object-store.js';
-import { applyToManifest, createPublisher, type PrimaryPublisher, type PublisherOptions } from './publisher.js';
+import { applyToManifest, createPublisher, type PrimaryPublisher, type PublisherOptions } from './publish/publisher.js';
 import { createSnapshotScheduler, type SnapshotScheduler } from './journal/snapshot-scheduler.js';
 import { loadLatestSnapshot } from './journal/snapshots.js';
 

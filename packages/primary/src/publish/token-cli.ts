@@ -1,6 +1,6 @@
 /**
  * `metasync-primary token <create|revoke|list>`: the operator's way to manage the
- * tokens file a running primary follows (publish-auth.ts reloads it, no restart).
+ * tokens file a running primary follows (auth.ts reloads it, no restart).
  *
  *   metasync-primary token create --tokens-file /etc/metasync/tokens.json --vendor acme --vendor 'acme-*' [--id ci-acme] [--admin]
  *       -> prints the new secret once on stdout; only its sha256 is written
@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError } from 'commander';
 import { hasErrno, metasyncError, writeFileAtomic } from '@metasync/shared';
-import { mintToken, parseTokensFile, serializeTokensFile, TOKEN_ID_PATTERN, VENDOR_PATTERN, type TokenEntry } from './publish-tokens.js';
+import { mintToken, parseTokensFile, serializeTokensFile, TOKEN_ID_PATTERN, VENDOR_PATTERN, type TokenEntry } from './tokens.js';
 
 export interface TokenCliIo {
   stdout: (text: string) => void;

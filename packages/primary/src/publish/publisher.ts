@@ -1,11 +1,11 @@
 import { assertRepoPath, metasyncError, sha256Hex, type Logger } from '@metasync/shared';
-import type { Journal } from './journal/journal.js';
-import type { JournalEntry, JournalGeneration, Origin } from './journal/record.js';
-import type { Manifest, ManifestEntry } from './journal/manifest.js';
-import type { ObjectStore } from './store/object-store.js';
+import type { Journal } from '../journal/journal.js';
+import type { JournalEntry, JournalGeneration, Origin } from '../journal/record.js';
+import type { Manifest, ManifestEntry } from '../journal/manifest.js';
+import type { ObjectStore } from '../store/object-store.js';
 
-export type { Origin } from './journal/record.js';
-export type { ManifestEntry } from './journal/manifest.js';
+export type { Origin } from '../journal/record.js';
+export type { ManifestEntry } from '../journal/manifest.js';
 
 export type SourceChange = { path: string; content: Buffer } | { path: string; deleted: true };
 

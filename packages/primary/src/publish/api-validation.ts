@@ -4,8 +4,8 @@
  * and the `rule` it broke, so callers can fix the exact spot.
  */
 import { isComposerPackageName, metasyncError, type MetasyncError } from '@metasync/shared';
-import { UNSET_MARKER, type JsonValue, type VersionData } from './composer/minify.js';
-import { MAX_VERSION_LENGTH, normalizeVersion } from './composer/version.js';
+import { UNSET_MARKER, type JsonValue, type VersionData } from '../composer/minify.js';
+import { MAX_VERSION_LENGTH, normalizeVersion } from '../composer/version.js';
 
 export interface ApiLimits {
   /** Most versions one package may hold (Packagist's largest have a few thousand). */

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTokenMatcher, parseTokensFile } from './publish-tokens.js';
+import { createTokenMatcher, parseTokensFile } from './tokens.js';
 import { runTokenCommand } from './token-cli.js';
 
 let dir: string;

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import type { OptionSpec } from '@metasync/shared';
-import { DEFAULT_RATE_LIMITS, type RateLimitConfig } from './rate-limits.js';
+import { DEFAULT_RATE_LIMITS, type RateLimitConfig } from '../routes/rate-limits.js';
 
 export const PUBLISH_LIMIT_OPTIONS = [
   {
