@@ -1,8 +1,10 @@
 /**
  * What the watcher checks in a file's bytes before publishing it: that JSON
- * parses (the completeness rule) and that a p2 file holds its own package.
+ * parses (the completeness rule) and that a p2 file holds its own package;
+ * `judgeRead` applies both to one read.
  */
 import { packageKeyFromP2Path } from '@metasync/shared';
+import type { SourceFile, SourceRead } from './paths.js';
 
 export const NOT_JSON = Symbol('not json');
 
@@ -24,4 +26,41 @@ export function p2Problem(path: string, document: unknown): string | undefined {
   const names = Object.keys(packages);
   if (names.length !== 1 || names[0] !== name) return `p2 file for ${name} holds ${JSON.stringify(names.slice(0, 3))}`;
   return undefined;
+}
+
+/** How long a path has been waiting for its JSON to parse. */
+export interface JsonWait {
+  failSinceMs: number | undefined;
+  attempts: number;
+}
+
+export type ReadVerdict =
+  /** Missing (an unlink event follows) or skipped: nothing to publish. */
+  | { kind: 'none' }
+  | { kind: 'refuse'; reason: string }
+  /** JSON that does not parse yet: read again after `delayMs`. */
+  | { kind: 'retry'; delayMs: number }
+  | { kind: 'complete'; file: SourceFile };
+
+/**
+ * The completeness rule applied to one read: is this file ready to publish,
+ * to be refused, or to be read again? Pure: returns the path's next JsonWait.
+ */
+export function judgeRead(options: { path: string; result: SourceRead; wait: JsonWait; nowMs: number; jsonSettleMs: number }): { verdict: ReadVerdict; wait: JsonWait } {
+  const { path, result, wait, nowMs, jsonSettleMs } = options;
+  if (result.kind === 'missing' || result.kind === 'skipped') return { verdict: { kind: 'none' }, wait };
+  if (result.kind === 'refused') return { verdict: { kind: 'refuse', reason: result.reason }, wait };
+  const document = path.endsWith('.json') ? parseJson(result.file.bytes) : undefined;
+  if (document === NOT_JSON) {
+    const failSinceMs = wait.failSinceMs ?? nowMs;
+    if (nowMs - failSinceMs >= jsonSettleMs) {
+      return { verdict: { kind: 'refuse', reason: `not valid JSON ${jsonSettleMs} ms after its last change` }, wait: { failSinceMs: undefined, attempts: wait.attempts } };
+    }
+    const delayMs = Math.min(25 * 2 ** wait.attempts, 400);
+    return { verdict: { kind: 'retry', delayMs }, wait: { failSinceMs, attempts: wait.attempts + 1 } };
+  }
+  const settled = { failSinceMs: undefined, attempts: wait.attempts };
+  const problem = p2Problem(path, document);
+  if (problem !== undefined) return { verdict: { kind: 'refuse', reason: problem }, wait: settled };
+  return { verdict: { kind: 'complete', file: result.file }, wait: settled };
 }

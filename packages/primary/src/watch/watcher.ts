@@ -1,7 +1,7 @@
 /**
  * The watched source tree (`--source`): any generator writes a Composer
  * repository tree there; every create, change, delete and rename becomes a
- * path change published with origin 'watch'. See ingest.ts for when a
+ * path change published with origin 'watch'. See path-settler.ts for when a
  * file counts as complete, paths.ts for what is ignored or refused.
  *
  * Start-up: chokidar is watching before the tree is walked, so nothing written
