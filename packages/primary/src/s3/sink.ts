@@ -1,22 +1,19 @@
-import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import PQueue from 'p-queue';
 import {
-  DEFAULT_S3_RETRY,
   S3_SHA256_METADATA,
   S3_SIGNATURE_METADATA,
   isSha256Hex,
   metasyncError,
   normalizeS3Prefix,
-  s3ErrorName,
   s3ObjectKey,
   s3SnapshotKey,
-  s3StatusOf,
   sha256Hex,
   snapshotSchema,
-  withS3Retry,
   type Logger,
   type S3RetryPolicy,
 } from '@metasync/shared';
+import { createBucket } from './bucket.js';
 
 /**
  * Write-through of the primary's objects and snapshots to S3 (layout in
@@ -113,17 +110,7 @@ export function createS3Sink(options: S3SinkOptions): S3Sink {
   const durable = new Set<string>();
   const inFlight = new Map<string, Promise<PutObjectOutcome>>();
   const counts = { stored: 0, existed: 0, failed: 0 };
-
-  function retrying<T>(operation: string, key: string, call: () => Promise<T>): Promise<T> {
-    return withS3Retry(call, {
-      operation,
-      bucket,
-      key,
-      policy: options.retry ?? DEFAULT_S3_RETRY,
-      ...(options.sleep === undefined ? {} : { sleep: options.sleep }),
-      onRetry: ({ attempt, delayMs, err }) => log.warn({ err, operation, bucket, key, attempt, delayMs }, 's3 call retrying'),
-    });
-  }
+  const { exists, putIfAbsent, listObjectShas } = createBucket({ client, bucket, prefix, log, retry: options.retry, sleep: options.sleep });
 
   function remember(sha256: string): void {
     durable.add(sha256);
@@ -131,31 +118,6 @@ export function createS3Sink(options: S3SinkOptions): S3Sink {
       const oldest = durable.values().next();
       if (oldest.done !== true) durable.delete(oldest.value);
     }
-  }
-
-  async function exists(key: string): Promise<boolean> {
-    return retrying('HeadObject', key, async () => {
-      try {
-        await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-        return true;
-      } catch (err) {
-        if (s3StatusOf(err) === 404 || s3ErrorName(err) === 'NotFound' || s3ErrorName(err) === 'NoSuchKey') return false;
-        throw err;
-      }
-    });
-  }
-
-  /** PUT with `If-None-Match: *`; a 412 means another writer created the key first. */
-  async function putIfAbsent(key: string, put: Omit<ConstructorParameters<typeof PutObjectCommand>[0], 'Bucket' | 'Key'>): Promise<boolean> {
-    return retrying('PutObject', key, async () => {
-      try {
-        await client.send(new PutObjectCommand({ ...put, Bucket: bucket, Key: key, IfNoneMatch: '*' }));
-        return true;
-      } catch (err) {
-        if (s3StatusOf(err) === 412 || s3ErrorName(err) === 'PreconditionFailed') return false;
-        throw err;
-      }
-    });
   }
 
   async function upload(sha256: string, bytes: Uint8Array): Promise<PutObjectOutcome> {
@@ -210,24 +172,6 @@ export function createS3Sink(options: S3SinkOptions): S3Sink {
       .finally(() => inFlight.delete(sha256));
     inFlight.set(sha256, task);
     return task;
-  }
-
-  async function listObjectShas(): Promise<Set<string>> {
-    const folder = `${prefix}objects/`;
-    const found = new Set<string>();
-    let token: string | undefined;
-    for (let page = 0; page < 1_000_000; page++) {
-      const answer = await retrying('ListObjectsV2', folder, () =>
-        client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: folder, ...(token === undefined ? {} : { ContinuationToken: token }) })),
-      );
-      for (const item of answer.Contents ?? []) {
-        const sha = item.Key?.slice(folder.length).replace('/', '');
-        if (isSha256Hex(sha)) found.add(sha);
-      }
-      if (answer.IsTruncated !== true || answer.NextContinuationToken === undefined) break;
-      token = answer.NextContinuationToken;
-    }
-    return found;
   }
 
   async function awaitDurable(shas: Iterable<string>, readObject?: ReadObject): Promise<{ uploaded: number }> {

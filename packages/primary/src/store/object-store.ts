@@ -1,13 +1,13 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fsCallback from 'node:fs';
-import { mkdir, open, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { fsyncDir, hasErrno, isSha256Hex, metasyncError, objectRelPath, sha256Hex } from '@metasync/shared';
+import { hasErrno, isSha256Hex, metasyncError, objectRelPath, sha256Hex } from '@metasync/shared';
 import { createLimiter } from './concurrency-limit.js';
 import { compressObject } from './compression.js';
+import { createDurability } from './durability.js';
 
 /**
  * Content-addressed object store, pnpm cafs style:
@@ -27,11 +27,8 @@ import { compressObject } from './compression.js';
  *
  * Durability is batched: puts do not fsync; `sync()` (called by the publisher
  * once per generation, before the journal record that references the objects)
- * makes every file and directory entry created since the last sync durable.
- * Measured here (ext4 on virtio): an fsync costs 0.2-3 ms, 500 parallel fsyncs
- * ~80 ms, one `syncfs` (`sync -f`) after 5,000 new files ~80 ms with ~9 ms of
- * process start. So a small generation fsyncs its few files in parallel, and a
- * burst uses one syncfs instead of thousands of fsyncs.
+ * makes every file and directory entry created since the last sync durable
+ * (durability.ts: parallel fsyncs for a few files, one syncfs for a burst).
  *
  * An object found already present may be a leftover of a put whose generation
  * never committed, unsynced when the power went: so a put that finds one
@@ -75,9 +72,6 @@ export interface ObjectStore {
 
 const SUFFIX: Record<ObjectEncoding, string> = { identity: '', br: '.br', gzip: '.gz' };
 
-/** Above this many new files, one syncfs is cheaper than one fsync each (see above). */
-export const SYNCFS_THRESHOLD_FILES = 64;
-const execFileAsync = promisify(execFile);
 // The callback API skips a FileHandle per call: measurably cheaper on the 10k-file burst path.
 const writeFile = promisify(fsCallback.writeFile);
 const link = promisify(fsCallback.link);
@@ -94,8 +88,7 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
   await rm(tmpDir, { recursive: true, force: true });
   await mkdir(tmpDir, { recursive: true });
   const knownShards = new Set<string>(await readdir(dir));
-  let dirtyShards = new Set<string>();
-  let unsyncedFiles: string[] = [];
+  const durability = createDurability(dir);
   /** Puts of the same bytes share one attempt, so no put ever sees another's half-made object. */
   const inFlight = new Map<string, Promise<StoredObject>>();
   /** Removals in progress: a put of the same bytes waits for one to finish, then writes anew. */
@@ -107,12 +100,7 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
     if (knownShards.has(shard)) return;
     await mkdir(join(dir, shard), { recursive: true });
     knownShards.add(shard);
-    dirtyShards.add('.');
-  }
-
-  function written(path: string, shard: string): void {
-    dirtyShards.add(shard);
-    unsyncedFiles.push(path);
+    durability.dirty('.');
   }
 
   /** Raw bytes appear whole: temp + link. Returns false when the file already existed. */
@@ -121,7 +109,7 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
     try {
       await writeFile(temp, data, { flag: 'wx', mode: 0o644 });
       await link(temp, finalPath);
-      written(finalPath, shard);
+      durability.written(finalPath, shard);
       return true;
     } catch (err) {
       if (hasErrno(err, 'EEXIST')) return false;
@@ -198,7 +186,7 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
       if (rawSize !== undefined) {
         if (rawSize === content.length && (await isIntact(sha256, content))) return { sha256, size: content.length, created: false };
         await rm(rawPath, { force: true });
-        dirtyShards.add(shard);
+        durability.dirty(shard);
       }
       await ensureShard(shard);
       const compressed = await compressObject(content);
@@ -206,7 +194,7 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
         (['gzip', 'br'] as const).map(async (encoding) => {
           const path = pathOf(sha256, encoding);
           await writeFile(path, compressed[encoding], { mode: 0o644 });
-          written(path, shard);
+          durability.written(path, shard);
         }),
       );
       const created = await linkRaw(rawPath, content, shard);
@@ -268,21 +256,6 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
     return [...shas];
   }
 
-  async function sync(): Promise<void> {
-    const files = unsyncedFiles;
-    const shards = dirtyShards;
-    unsyncedFiles = [];
-    dirtyShards = new Set();
-    if (files.length > SYNCFS_THRESHOLD_FILES) {
-      await execFileAsync('sync', ['-f', dir]);
-      return;
-    }
-    await Promise.all([
-      ...files.map((path) => fsyncFile(path)),
-      ...[...shards].map((shard) => fsyncDir(shard === '.' ? dir : join(dir, shard))),
-    ]);
-  }
-
   return {
     dir,
     put,
@@ -290,26 +263,10 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
     read: (sha256) => readVariant(sha256, 'identity'),
     readVariant,
     pathOf,
-    sync,
+    sync: durability.sync,
     remove,
     listShard,
   };
-}
-
-async function fsyncFile(path: string): Promise<void> {
-  let handle;
-  try {
-    handle = await open(path, 'r');
-  } catch (err) {
-    // Written, never committed, and collected as garbage since: nothing left to make durable.
-    if (hasErrno(err, 'ENOENT')) return;
-    throw err;
-  }
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 function storeError(err: unknown, path: string): unknown {

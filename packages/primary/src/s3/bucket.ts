@@ -1,0 +1,81 @@
+import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DEFAULT_S3_RETRY, isSha256Hex, s3ErrorName, s3StatusOf, withS3Retry, type Logger, type S3RetryPolicy } from '@metasync/shared';
+
+/** PutObject input without the bucket and key the caller names separately. */
+export type PutInput = Omit<ConstructorParameters<typeof PutObjectCommand>[0], 'Bucket' | 'Key'>;
+
+/** The three S3 calls the sink makes, each retried (shared withS3Retry) and with its expected failure mapped to a boolean. */
+export interface Bucket {
+  exists(key: string): Promise<boolean>;
+  /** PUT with `If-None-Match: *`; false (a 412) when another writer created the key first. */
+  putIfAbsent(key: string, put: PutInput): Promise<boolean>;
+  /** The shas of every object under `<prefix>objects/`. */
+  listObjectShas(): Promise<Set<string>>;
+}
+
+export function createBucket(options: {
+  client: S3Client;
+  bucket: string;
+  /** Already normalized: `''` or `a/b/`. */
+  prefix: string;
+  log: Logger;
+  retry?: S3RetryPolicy | undefined;
+  sleep?: ((ms: number) => Promise<void>) | undefined;
+}): Bucket {
+  const { client, bucket, prefix, log } = options;
+
+  function retrying<T>(operation: string, key: string, call: () => Promise<T>): Promise<T> {
+    return withS3Retry(call, {
+      operation,
+      bucket,
+      key,
+      policy: options.retry ?? DEFAULT_S3_RETRY,
+      ...(options.sleep === undefined ? {} : { sleep: options.sleep }),
+      onRetry: ({ attempt, delayMs, err }) => log.warn({ err, operation, bucket, key, attempt, delayMs }, 's3 call retrying'),
+    });
+  }
+
+  async function exists(key: string): Promise<boolean> {
+    return retrying('HeadObject', key, async () => {
+      try {
+        await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        return true;
+      } catch (err) {
+        if (s3StatusOf(err) === 404 || s3ErrorName(err) === 'NotFound' || s3ErrorName(err) === 'NoSuchKey') return false;
+        throw err;
+      }
+    });
+  }
+
+  async function putIfAbsent(key: string, put: PutInput): Promise<boolean> {
+    return retrying('PutObject', key, async () => {
+      try {
+        await client.send(new PutObjectCommand({ ...put, Bucket: bucket, Key: key, IfNoneMatch: '*' }));
+        return true;
+      } catch (err) {
+        if (s3StatusOf(err) === 412 || s3ErrorName(err) === 'PreconditionFailed') return false;
+        throw err;
+      }
+    });
+  }
+
+  async function listObjectShas(): Promise<Set<string>> {
+    const folder = `${prefix}objects/`;
+    const found = new Set<string>();
+    let token: string | undefined;
+    for (let page = 0; page < 1_000_000; page++) {
+      const answer = await retrying('ListObjectsV2', folder, () =>
+        client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: folder, ...(token === undefined ? {} : { ContinuationToken: token }) })),
+      );
+      for (const item of answer.Contents ?? []) {
+        const sha = item.Key?.slice(folder.length).replace('/', '');
+        if (isSha256Hex(sha)) found.add(sha);
+      }
+      if (answer.IsTruncated !== true || answer.NextContinuationToken === undefined) break;
+      token = answer.NextContinuationToken;
+    }
+    return found;
+  }
+
+  return { exists, putIfAbsent, listObjectShas };
+}
