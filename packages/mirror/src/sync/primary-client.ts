@@ -4,11 +4,11 @@ import {
   HEADERS,
   SYNC_ROUTES,
   isMetasyncError,
+  COMPRESSED_SLACK_BYTES,
   metasyncError,
-  packFrameHeaderSchema,
+  readPackFrames,
   sha256Hex,
   type AckRequest,
-  type PackFrameHeader,
 } from '@metasync/shared';
 
 /**
@@ -66,9 +66,6 @@ export interface PrimaryClient {
   readonly dispatcher: Dispatcher;
   close(): Promise<void>;
 }
-
-/** Compressed bodies may exceed their raw size a little for tiny or incompressible objects. */
-const COMPRESSED_SLACK_BYTES = 64 * 1024;
 
 export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClient {
   const base = new URL(options.primaryUrl);
@@ -164,26 +161,19 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
           response.body.resume();
           throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `object pack answered HTTP ${response.statusCode}`, { status: response.statusCode });
         }
-        let pending: Buffer = Buffer.alloc(0);
-        for await (const chunk of response.body) {
-          pending = pending.length === 0 ? (chunk as Buffer) : Buffer.concat([pending, chunk as Buffer]);
-          for (;;) {
-            const frame = takePackFrame(pending, sizes);
-            if (frame === undefined) break;
-            pending = pending.subarray(frame.consumed);
-            if (frame.header.missing === true) continue;
-            const raw = decodeBounded(frame.bytes, frame.header.encoding, frame.size, frame.header.sha256);
-            verifyRaw(raw, frame.header.sha256, frame.size);
-            if (frame.gzip !== undefined) verifyGzip(frame.gzip, raw, frame.header.sha256);
-            // The frame's bytes are views of the received chunk; onObject is awaited before the next frame, then they are dropped.
-            await onObject(frame.header.sha256, {
-              raw,
-              wireBytes: frame.consumed,
-              ...(frame.header.encoding === 'br' ? { brotli: frame.bytes } : {}),
-              ...(frame.gzip === undefined ? {} : { gzip: frame.gzip }),
-            });
-            delivered.add(frame.header.sha256);
-          }
+        for await (const frame of readPackFrames(response.body, sizes)) {
+          if (frame.header.missing === true) continue;
+          const raw = decodeBounded(frame.bytes, frame.header.encoding, frame.size, frame.header.sha256);
+          verifyRaw(raw, frame.header.sha256, frame.size);
+          if (frame.gzip !== undefined) verifyGzip(frame.gzip, raw, frame.header.sha256);
+          // The frame's bytes are views of the received chunk; onObject is awaited before the next frame, then they are dropped.
+          await onObject(frame.header.sha256, {
+            raw,
+            wireBytes: frame.consumed,
+            ...(frame.header.encoding === 'br' ? { brotli: frame.bytes } : {}),
+            ...(frame.gzip === undefined ? {} : { gzip: frame.gzip }),
+          });
+          delivered.add(frame.header.sha256);
         }
         return { delivered };
       } catch (err) {
@@ -241,34 +231,4 @@ function verifyRaw(raw: Buffer, sha256: string, size: number): void {
   if (actual !== sha256) {
     throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `object ${sha256} hashes to ${actual}`, { sha256, actual });
   }
-}
-
-const MAX_PACK_HEADER_BYTES = 4096;
-
-/** Parses one whole frame off the front of `data` (see PackFrameHeader), or undefined if incomplete. */
-function takePackFrame(data: Buffer, sizes: ReadonlyMap<string, number>): { header: PackFrameHeader; bytes: Buffer; gzip?: Buffer; size: number; consumed: number } | undefined {
-  if (data.length < 4) return undefined;
-  const headLength = data.readUInt32BE(0);
-  if (headLength > MAX_PACK_HEADER_BYTES) throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `pack frame header of ${headLength} bytes`, { headLength });
-  if (data.length < 4 + headLength) return undefined;
-  let header: PackFrameHeader;
-  try {
-    header = packFrameHeaderSchema.parse(JSON.parse(data.subarray(4, 4 + headLength).toString('utf8')));
-  } catch (err) {
-    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', 'pack frame header is malformed', {}, err);
-  }
-  const size = sizes.get(header.sha256);
-  if (size === undefined) throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `pack sent object ${header.sha256}, which was not asked for`, { sha256: header.sha256 });
-  if (header.length > size + COMPRESSED_SLACK_BYTES) {
-    throw metasyncError('METASYNC_ERR_OBJECT_TOO_LARGE', `pack frame of ${header.sha256} is ${header.length} bytes for a ${size} byte object`, { sha256: header.sha256 });
-  }
-  const gzipLength = header.gzipLength ?? 0;
-  if (gzipLength > size + COMPRESSED_SLACK_BYTES) {
-    throw metasyncError('METASYNC_ERR_OBJECT_TOO_LARGE', `pack frame of ${header.sha256} carries a ${gzipLength} byte gzip variant for a ${size} byte object`, { sha256: header.sha256 });
-  }
-  const bodyEnd = 4 + headLength + header.length;
-  const end = bodyEnd + gzipLength;
-  if (data.length < end) return undefined;
-  const bytes = data.subarray(4 + headLength, bodyEnd);
-  return { header, bytes, ...(header.gzipLength === undefined ? {} : { gzip: data.subarray(bodyEnd, end) }), size, consumed: end };
 }
