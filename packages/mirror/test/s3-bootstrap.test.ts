@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { HEADERS, SYNC_ROUTES, createLogger, generateSigningKeyPem, isMetasyncError, s3ClientConfig, s3ObjectKey, s3SnapshotKey, sha256Hex, signBody, signingKeyFromPem, snapshotSchema } from '@metasync/shared';
+import { openObjectStore } from '@metasync/store';
 import { startS3Server, testS3Connection, TEST_S3_CREDENTIALS, TEST_S3_ENV, type S3TestServer } from '../../../test/helpers/s3-server.js';
 import { loadConfig } from '../src/config.js';
 import { openMirror, type Mirror } from '../src/mirror.js';
-import { openObjectStore } from '../src/index/store.js';
 import { createS3BootstrapSource } from '../src/sync/s3-source.js';
 import { startFakePrimary, type FakePrimary } from './fake-primary.js';
 
@@ -128,7 +128,7 @@ describe('mirror cold start from S3', () => {
         bootstrapS3ForcePathStyle: true,
         bootstrapS3Checksums: 'when-required',
       },
-      store: await openObjectStore(dataDir),
+      store: await openObjectStore({ dir: join(dataDir, 'objects') }),
       logger: createLogger({ name: 'test', level: 'silent' }),
       concurrency: 4,
     })!;

@@ -1,9 +1,10 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, generateSigningKeyPem, sha256Hex, signingKeyFromPem } from '@metasync/shared';
+import { openObjectStore } from '@metasync/store';
 import { loadConfig, type MirrorConfig } from '../src/config.js';
 import { openMirror, type Mirror } from '../src/mirror.js';
 import { startFakePrimary, type FakePrimary } from './fake-primary.js';
@@ -119,6 +120,32 @@ describe('mirror sync against a protocol-level primary', () => {
     primary.publish({ 'p2/acme/b.json': 'b' });
     await until(() => again.log.state.seq === 2, 'seq 2 after restart');
     expect(primary.requests.filter((r) => r.startsWith('/sync/v1/objects/')).length).toBe(objectRequests + 1);
+  });
+
+  it('refetches an object a power loss damaged while the mirror was stopped, and never serves the damaged bytes', async () => {
+    const { primary, mirror, config, dataDir } = await setup();
+    primary.publish({ 'p2/acme/a.json': 'a'.repeat(500) });
+    mirror.startSync('http://127.0.0.1:1');
+    await until(() => mirror.log.state.seq === 1, 'seq 1');
+    await mirror.close();
+    // What an apply killed before its sync leaves after a power loss: the object present, right size, garbage bytes.
+    const content = JSON.stringify({ packages: { 'acme/b': [{ version: '1.0.0', description: 'b'.repeat(300) }] } });
+    const sha256 = sha256Hex(content);
+    const leftover = await openObjectStore({ dir: join(dataDir, 'objects') });
+    await leftover.put({ raw: Buffer.from(content) });
+    await writeFile(leftover.pathOf(sha256), Buffer.alloc(content.length, '!'));
+    primary.publish({ 'p2/acme/b.json': content });
+
+    const again = await openMirror(config, createLogger({ name: 'test', level: 'silent' }), { defaultMetrics: false });
+    cleanups.push(() => again.close());
+    again.startSync('http://127.0.0.1:1');
+    await until(() => again.log.state.seq === 2, 'seq 2 after restart');
+    expect((await again.app.inject({ url: '/p2/acme/b.json' })).body).toBe(content);
+    const gzipped = await again.app.inject({ url: '/p2/acme/b.json', headers: { 'accept-encoding': 'gzip' } });
+    expect(gzipped.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(gzipped.rawPayload).toString()).toBe(content);
+    expect(sha256Hex(await readFile(leftover.pathOf(sha256)))).toBe(sha256);
+    expect(primary.requests).toContain(`/sync/v1/objects/${sha256}`);
   });
 
   it('pins the primary keys on first use and warns', async () => {
