@@ -2,10 +2,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { openObjectStore } from '@metasync/store';
 import { createLogger, sha256Hex } from '../packages/shared/src/index.js';
 import { openPrimaryCore } from '../packages/primary/src/data-dir.js';
 import { createPrimaryS3 } from '../packages/primary/src/s3/setup.js';
-import { openObjectStore } from '../packages/mirror/src/index/store.js';
 import { createS3BootstrapSource } from '../packages/mirror/src/sync/s3-source.js';
 import { startS3Server, TEST_S3_ENV } from './helpers/s3-server.js';
 
@@ -55,7 +55,7 @@ describe('S3 write-through from the primary, bootstrap of a new mirror store fro
     }
     await expect(primaryS3.replication!.uploadSnapshot()).resolves.toBe(3);
 
-    const store = await openObjectStore(await tempDir('mirror-'));
+    const store = await openObjectStore({ dir: join(await tempDir('mirror-'), 'objects') });
     const source = createS3BootstrapSource({
       config: {
         bootstrapS3Bucket: 'metasync',

@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { createLimitedHttpServer, isMetasyncError, landingPageText, type HttpServerLimits, type Logger } from '@metasync/shared';
+import type { ObjectStore } from '@metasync/store';
 import { assessFreshness, createDrainState, type DrainState, type FreshnessLimits, type SyncStatus } from './health.js';
 import type { HotCache } from './serve/hot-cache.js';
 import { MIRROR_HTTP_LIMITS } from './serve/http-limits.js';
@@ -11,7 +12,6 @@ import { createFastPath } from './serve/fast-path.js';
 import { frontWithFastSockets } from './serve/fast-socket.js';
 import { createRepositoryHandler } from './serve/repository.js';
 import { createVariantSizes } from './serve/variant-sizes.js';
-import type { ObjectStore } from './index/store.js';
 
 export interface AppOptions {
   index: IndexState;

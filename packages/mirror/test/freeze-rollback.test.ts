@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '@metasync/shared';
+import { waitFor } from '../../../test/helpers/wait-for.js';
 import { loadConfig } from '../src/config.js';
 import { openMirror, type Mirror } from '../src/mirror.js';
 import { startFakePrimary, type FakePrimary, type SignedResponse } from './fake-primary.js';
@@ -16,16 +17,8 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function until<T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 10_000; i++) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) break;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+/** What each wait here allows unless it says otherwise (waitFor's own default is 10 s). */
+const timeoutMs = 5_000;
 
 async function setup(extra: string[] = [], before?: (primary: FakePrimary) => void): Promise<{ primary: FakePrimary; mirror: Mirror }> {
   const primary = await startFakePrimary();
@@ -62,14 +55,14 @@ describe('rollback', () => {
     primary.publish({ 'p2/acme/foo.json': '{"v":1}' });
     const old = await record(primary, 'changes', '/sync/v1/changes?since=0');
     primary.publish({ 'p2/acme/foo.json': '{"v":2}' });
-    await until(() => mirror.log.state.seq === 2, 'seq 2');
+    await waitFor(() => mirror.log.state.seq === 2, { timeoutMs, what: 'seq 2' });
     primary.faults.replayChanges = old;
     primary.publish({ 'p2/acme/foo.json': '{"v":3}' });
-    await until(() => mirror.status.lastError === 'METASYNC_ERR_SYNC_ROLLBACK', 'rollback refusal');
+    await waitFor(() => mirror.status.lastError === 'METASYNC_ERR_SYNC_ROLLBACK', { timeoutMs, what: 'rollback refusal' });
     expect(mirror.log.state.seq).toBe(2);
     expect(await body(mirror, '/p2/acme/foo.json')).toBe('{"v":2}');
     delete primary.faults.replayChanges;
-    await until(() => mirror.log.state.seq === 3, 'convergence');
+    await waitFor(() => mirror.log.state.seq === 3, { timeoutMs, what: 'convergence' });
     expect(await body(mirror, '/p2/acme/foo.json')).toBe('{"v":3}');
   });
 
@@ -79,17 +72,17 @@ describe('rollback', () => {
     const old = await record(primary, 'snapshot', '/sync/v1/snapshot');
     primary.publish({ 'p2/acme/a.json': 'a2' });
     primary.publish({ 'p2/acme/b.json': 'b3' });
-    await until(() => mirror.log.state.seq === 3, 'seq 3');
+    await waitFor(() => mirror.log.state.seq === 3, { timeoutMs, what: 'seq 3' });
     primary.faults.replaySnapshot = old;
     primary.faults.oldestSeq = 4;
     primary.publish({ 'p2/acme/b.json': 'b4' });
-    await until(() => mirror.status.lastError === 'METASYNC_ERR_SYNC_ROLLBACK', 'rollback refusal');
+    await waitFor(() => mirror.status.lastError === 'METASYNC_ERR_SYNC_ROLLBACK', { timeoutMs, what: 'rollback refusal' });
     expect(primary.requests.some((r) => r.startsWith('/sync/v1/snapshot'))).toBe(true);
     expect(mirror.log.state.seq).toBe(3);
     expect(await body(mirror, '/p2/acme/a.json')).toBe('a2');
     expect(await body(mirror, '/p2/acme/b.json')).toBe('b3');
     delete primary.faults.replaySnapshot;
-    await until(() => mirror.log.state.seq === 4, 'resync to seq 4');
+    await waitFor(() => mirror.log.state.seq === 4, { timeoutMs, what: 'resync to seq 4' });
     expect(await body(mirror, '/p2/acme/b.json')).toBe('b4');
   });
 
@@ -97,11 +90,11 @@ describe('rollback', () => {
     const { primary, mirror } = await setup();
     primary.publish({ 'p2/acme/a.json': 'a1' });
     primary.publish({ 'p2/acme/a.json': 'a2' });
-    await until(() => mirror.log.state.seq === 2, 'seq 2');
+    await waitFor(() => mirror.log.state.seq === 2, { timeoutMs, what: 'seq 2' });
     primary.faults.replaySnapshot = await record(primary, 'snapshot', '/sync/v1/snapshot');
     primary.faults.oldestSeq = 3;
     primary.publish({ 'p2/acme/a.json': 'a3' });
-    await until(() => mirror.status.lastError === 'METASYNC_ERR_SYNC_PROTOCOL', 'refusal');
+    await waitFor(() => mirror.status.lastError === 'METASYNC_ERR_SYNC_PROTOCOL', { timeoutMs, what: 'refusal' });
     const snapshotsAtRefusal = primary.requests.filter((r) => r.startsWith('/sync/v1/snapshot')).length;
     await new Promise((resolve) => setTimeout(resolve, 500));
     // Retries back off (100 ms doubling): a handful of snapshot fetches, never hundreds.
@@ -115,7 +108,7 @@ describe('freeze', () => {
     // Bound of five polls: loose enough for a loaded CI box, and the run spans four bounds.
     const { primary, mirror } = await setup(['--max-unconfirmed-ms', '500']);
     primary.publish({ 'p2/acme/a.json': 'a1' });
-    await until(async () => (await mirror.app.inject({ url: '/health/fresh' })).statusCode === 200, 'fresh');
+    await waitFor(async () => (await mirror.app.inject({ url: '/health/fresh' })).statusCode === 200, { timeoutMs, what: 'fresh' });
     const startedAt = Date.now();
     const stale: string[] = [];
     while (Date.now() - startedAt < 2_000) {
@@ -132,8 +125,8 @@ describe('freeze', () => {
     const boundMs = 800;
     const { primary, mirror } = await setup(['--max-unconfirmed-ms', String(boundMs)]);
     primary.publish({ 'p2/acme/a.json': 'a1' });
-    await until(() => mirror.log.state.seq === 1, 'seq 1');
-    await until(async () => (await mirror.app.inject({ url: '/health/fresh' })).statusCode === 200, 'fresh');
+    await waitFor(() => mirror.log.state.seq === 1, { timeoutMs, what: 'seq 1' });
+    await waitFor(async () => (await mirror.app.inject({ url: '/health/fresh' })).statusCode === 200, { timeoutMs, what: 'fresh' });
     // The attacker recorded genuine signed answers at seq 1, and now replays them; events carry nothing new.
     primary.faults.replayState = await record(primary, 'state', '/sync/v1/state?nonce=recordedNonce000000000');
     primary.faults.replayChanges = await record(primary, 'changes', '/sync/v1/changes?since=1');
@@ -141,13 +134,12 @@ describe('freeze', () => {
     const frozenAt = Date.now();
     primary.publish({ 'p2/acme/a.json': 'a2' });
     primary.publish({ 'p2/acme/b.json': 'b3' });
-    const health = await until(
+    const health = await waitFor(
       async () => {
         const answer = await mirror.app.inject({ url: '/health/fresh' });
         return answer.statusCode === 503 ? answer : undefined;
       },
-      'stale',
-      boundMs + 2_000,
+      { timeoutMs: boundMs + 2_000, what: 'stale' },
     );
     const staleAfterMs = Date.now() - frozenAt;
     expect(staleAfterMs).toBeLessThan(boundMs + 500);
@@ -158,23 +150,23 @@ describe('freeze', () => {
     expect(await body(mirror, '/p2/acme/a.json')).toBe('a1');
     delete primary.faults.replayState;
     delete primary.faults.replayChanges;
-    await until(() => mirror.log.state.seq === 3, 'convergence after the replay stops');
-    await until(async () => (await mirror.app.inject({ url: '/health/fresh' })).statusCode === 200, 'fresh again');
+    await waitFor(() => mirror.log.state.seq === 3, { timeoutMs, what: 'convergence after the replay stops' });
+    await waitFor(async () => (await mirror.app.inject({ url: '/health/fresh' })).statusCode === 200, { timeoutMs, what: 'fresh again' });
   });
 
   it('lets a confirmed head feed the lag rules when only the changes are replayed', async () => {
     const { primary, mirror } = await setup(['--max-unconfirmed-ms', '5000', '--max-lag-ms', '600']);
     primary.publish({ 'p2/acme/a.json': 'a1' });
-    await until(() => mirror.log.state.seq === 1, 'seq 1');
+    await waitFor(() => mirror.log.state.seq === 1, { timeoutMs, what: 'seq 1' });
     primary.faults.replayChanges = await record(primary, 'changes', '/sync/v1/changes?since=1');
     primary.faults.silentEvents = true;
     primary.publish({ 'p2/acme/a.json': 'a2' });
-    const health = await until(
+    const health = await waitFor(
       async () => {
         const answer = await mirror.app.inject({ url: '/health/fresh' });
         return answer.statusCode === 503 ? answer : undefined;
       },
-      'stale',
+      { timeoutMs, what: 'stale' },
     );
     // The replayed batch says head 1; the challenge-confirmed state says head 2, and that is what counts.
     expect(health.body).toMatch(/^stale: behind for \d+ ms \(max 600\)/);
@@ -186,15 +178,15 @@ describe('freeze', () => {
   it('drops a forged head event at the next confirmed state instead of staying "behind" for good', async () => {
     const { primary, mirror } = await setup(['--max-unconfirmed-ms', '2000', '--max-lag-ms', '200']);
     primary.publish({ 'p2/acme/a.json': 'a1' });
-    await until(() => mirror.log.state.seq === 1, 'seq 1');
-    await until(async () => (await mirror.app.inject({ url: '/health/fresh' })).statusCode === 200, 'fresh');
-    await until(() => {
+    await waitFor(() => mirror.log.state.seq === 1, { timeoutMs, what: 'seq 1' });
+    await waitFor(async () => (await mirror.app.inject({ url: '/health/fresh' })).statusCode === 200, { timeoutMs, what: 'fresh' });
+    await waitFor(() => {
       primary.announce(1_000_000);
       return mirror.status.headSeq === 1_000_000;
-    }, 'the forged head heard');
+    }, { timeoutMs, what: 'the forged head heard' });
     expect((await mirror.app.inject({ url: '/health/fresh' })).body).toMatch(/behind by 999999 seq/);
-    await until(() => mirror.status.headSeq === 1, 'the forged head dropped');
-    await until(async () => (await mirror.app.inject({ url: '/health/fresh' })).statusCode === 200, 'fresh again');
+    await waitFor(() => mirror.status.headSeq === 1, { timeoutMs, what: 'the forged head dropped' });
+    await waitFor(async () => (await mirror.app.inject({ url: '/health/fresh' })).statusCode === 200, { timeoutMs, what: 'fresh again' });
     expect(mirror.status.confirmedSeq).toBe(1);
   });
 
@@ -203,17 +195,17 @@ describe('freeze', () => {
       p.publish({ 'p2/acme/a.json': 'a1' });
       p.faults.ignoreNonce = true;
     });
-    await until(() => mirror.log.state.seq === 1, 'bootstrap');
+    await waitFor(() => mirror.log.state.seq === 1, { timeoutMs, what: 'bootstrap' });
     primary.publish({ 'p2/acme/a.json': 'a2' });
-    await until(() => mirror.log.state.seq === 2, 'seq 2');
+    await waitFor(() => mirror.log.state.seq === 2, { timeoutMs, what: 'seq 2' });
     expect(await body(mirror, '/p2/acme/a.json')).toBe('a2');
     expect(mirror.status.confirmedSeq).toBeUndefined();
-    const health = await until(
+    const health = await waitFor(
       async () => {
         const answer = await mirror.app.inject({ url: '/health/fresh' });
         return answer.statusCode === 503 ? answer : undefined;
       },
-      'stale',
+      { timeoutMs, what: 'stale' },
     );
     expect(health.body).toMatch(/not confirmed for [\d.]+ s \(bound 0\.3 s; never confirmed since sync start; answers refused: METASYNC_ERR_SYNC_CHALLENGE_FAILED\)/);
   });

@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { HEADERS, SYNC_ROUTES, createLogger, generateSigningKeyPem, isMetasyncError, s3ClientConfig, s3ObjectKey, s3SnapshotKey, sha256Hex, signBody, signingKeyFromPem, snapshotSchema } from '@metasync/shared';
+import { openObjectStore } from '@metasync/store';
 import { startS3Server, testS3Connection, TEST_S3_CREDENTIALS, TEST_S3_ENV, type S3TestServer } from '../../../test/helpers/s3-server.js';
+import { waitFor } from '../../../test/helpers/wait-for.js';
 import { loadConfig } from '../src/config.js';
 import { openMirror, type Mirror } from '../src/mirror.js';
-import { openObjectStore } from '../src/index/store.js';
 import { createS3BootstrapSource } from '../src/sync/s3-source.js';
 import { startFakePrimary, type FakePrimary } from './fake-primary.js';
 
@@ -17,16 +18,8 @@ afterEach(async () => {
   vi.unstubAllEnvs();
 });
 
-async function until<T>(check: () => T | undefined | false, what: string, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 10_000; i++) {
-    const value = check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) break;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+/** What each wait here allows unless it says otherwise (waitFor's own default is 10 s). */
+const timeoutMs = 5_000;
 
 /** Copies the primary's signed snapshot and its objects into the bucket, laid out as the primary's S3 sink does. */
 async function uploadSnapshot(primary: FakePrimary, client: S3Client, bucket: string, corrupt?: string): Promise<number> {
@@ -78,11 +71,11 @@ describe('mirror cold start from S3', () => {
     primary.publish({ 'p2/acme/pkg1.json': '{"v":"1b"}' });
     const snapshotSeq = await uploadSnapshot(primary, client, 'mirror-boot');
     const mirror = await start();
-    await until(() => mirror.log.state.seq === snapshotSeq, `seq ${snapshotSeq}`);
+    await waitFor(() => mirror.log.state.seq === snapshotSeq, { timeoutMs, what: `seq ${snapshotSeq}` });
     expect((await mirror.app.inject({ url: '/p2/acme/pkg1.json' })).body).toBe('{"v":"1b"}');
     expect(primary.requests.filter((r) => r.startsWith(SYNC_ROUTES.objects) || r.startsWith(SYNC_ROUTES.snapshot))).toEqual([]);
     primary.publish({ 'p2/acme/new.json': '{"v":"after"}' });
-    await until(() => mirror.log.state.seq === snapshotSeq + 1, 'the publish after bootstrap');
+    await waitFor(() => mirror.log.state.seq === snapshotSeq + 1, { timeoutMs, what: 'the publish after bootstrap' });
     expect((await mirror.app.inject({ url: '/p2/acme/new.json' })).body).toBe('{"v":"after"}');
     expect(primary.requests).toContain(`${SYNC_ROUTES.changes}?since=${snapshotSeq}`);
   });
@@ -92,7 +85,7 @@ describe('mirror cold start from S3', () => {
     primary.publish({ 'p2/acme/good.json': '{"v":1,"ok":true}', 'p2/acme/bad.json': '{"v":1,"ok":false}' });
     await uploadSnapshot(primary, client, 'mirror-boot', 'p2/acme/bad.json');
     const mirror = await start();
-    await until(() => mirror.log.state.seq === 1, 'seq 1');
+    await waitFor(() => mirror.log.state.seq === 1, { timeoutMs, what: 'seq 1' });
     const served = await mirror.app.inject({ url: '/p2/acme/bad.json' });
     expect(served.body).toBe('{"v":1,"ok":false}');
     expect(primary.requests.filter((r) => r.startsWith(`${SYNC_ROUTES.objects}/`))).toEqual([`${SYNC_ROUTES.objects}/${sha256Hex('{"v":1,"ok":false}')}`]);
@@ -102,7 +95,7 @@ describe('mirror cold start from S3', () => {
     const { primary, start } = await setup();
     primary.publish({ 'p2/acme/only.json': '{"v":1}' });
     const mirror = await start();
-    await until(() => mirror.log.state.seq === 1, 'seq 1');
+    await waitFor(() => mirror.log.state.seq === 1, { timeoutMs, what: 'seq 1' });
     expect((await mirror.app.inject({ url: '/p2/acme/only.json' })).body).toBe('{"v":1}');
     expect(primary.requests.some((r) => r.startsWith(SYNC_ROUTES.snapshot))).toBe(true);
   });
@@ -114,7 +107,7 @@ describe('mirror cold start from S3', () => {
     const forger = signingKeyFromPem(generateSigningKeyPem());
     await client.send(new PutObjectCommand({ Bucket: 'mirror-boot', Key: s3SnapshotKey('repo/', 1), Body: forged, Metadata: { 'metasync-signature': signBody(forger, forged) } }));
     const mirror = await start();
-    await until(() => mirror.log.state.seq === 1, 'seq 1');
+    await waitFor(() => mirror.log.state.seq === 1, { timeoutMs, what: 'seq 1' });
     expect((await mirror.app.inject({ url: '/p2/acme/real.json' })).body).toBe('{"v":"real"}');
 
     const dataDir = await mkdtemp(join(tmpdir(), 'mirror-s3-source-'));
@@ -128,7 +121,7 @@ describe('mirror cold start from S3', () => {
         bootstrapS3ForcePathStyle: true,
         bootstrapS3Checksums: 'when-required',
       },
-      store: await openObjectStore(dataDir),
+      store: await openObjectStore({ dir: join(dataDir, 'objects') }),
       logger: createLogger({ name: 'test', level: 'silent' }),
       concurrency: 4,
     })!;

@@ -1,9 +1,11 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, generateSigningKeyPem, sha256Hex, signingKeyFromPem } from '@metasync/shared';
+import { openObjectStore } from '@metasync/store';
+import { waitFor } from '../../../test/helpers/wait-for.js';
 import { loadConfig, type MirrorConfig } from '../src/config.js';
 import { openMirror, type Mirror } from '../src/mirror.js';
 import { startFakePrimary, type FakePrimary } from './fake-primary.js';
@@ -13,16 +15,8 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function until<T>(check: () => T | undefined | false, what: string, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 10_000; i++) {
-    const value = check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) break;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+/** What each wait here allows unless it says otherwise (waitFor's own default is 10 s). */
+const timeoutMs = 5_000;
 
 async function setup(extra: string[] = [], options: { useEvents?: boolean } = {}): Promise<{ primary: FakePrimary; mirror: Mirror; config: MirrorConfig; dataDir: string }> {
   const primary = await startFakePrimary();
@@ -44,33 +38,33 @@ describe('mirror sync against a protocol-level primary', () => {
     const { primary: live, mirror } = await setup();
     live.publish({ 'packages.json': '{"packages":[],"x":1}', 'p2/acme/foo.json': '{"v":1}' });
     mirror.startSync('http://127.0.0.1:1');
-    await until(() => mirror.log.state.seq === 1, 'seq 1');
+    await waitFor(() => mirror.log.state.seq === 1, { timeoutMs, what: 'seq 1' });
     const first = await mirror.app.inject({ url: '/p2/acme/foo.json', headers: { 'accept-encoding': 'gzip' } });
     expect(first.statusCode).toBe(200);
     expect(first.headers.etag).toBe(`"${sha256Hex('{"v":1}')}"`);
     const publishedAt = Date.now();
     live.publish({ 'p2/acme/bar.json': '{"v":2}' }, ['p2/acme/foo.json']);
-    await until(() => mirror.log.state.seq === 2, 'seq 2', 1_000);
+    await waitFor(() => mirror.log.state.seq === 2, { timeoutMs: 1_000, what: 'seq 2' });
     expect(Date.now() - publishedAt).toBeLessThan(1_000);
     expect((await mirror.app.inject({ url: '/p2/acme/bar.json' })).body).toBe('{"v":2}');
     const gone = await mirror.app.inject({ url: '/p2/acme/foo.json' });
     expect(gone.statusCode).toBe(404);
     expect(gone.headers['cache-control']).toBe('no-store');
-    await until(() => live.acks.some((a) => (a as { seq: number }).seq === 2), 'ack of seq 2');
+    await waitFor(() => live.acks.some((a) => (a as { seq: number }).seq === 2), { timeoutMs, what: 'ack of seq 2' });
   });
 
   it('refuses a forged batch, keeps serving its generation, and converges once batches verify', async () => {
     const { primary, mirror } = await setup();
     primary.publish({ 'p2/acme/foo.json': '{"v":1}' });
     mirror.startSync('http://127.0.0.1:1');
-    await until(() => mirror.log.state.seq === 1, 'seq 1');
+    await waitFor(() => mirror.log.state.seq === 1, { timeoutMs, what: 'seq 1' });
     primary.faults.signWith = signingKeyFromPem(generateSigningKeyPem());
     primary.publish({ 'p2/acme/foo.json': '{"v":"forged"}' });
-    await until(() => mirror.status.lastError === 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY', 'refusal');
+    await waitFor(() => mirror.status.lastError === 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY', { timeoutMs, what: 'refusal' });
     expect(mirror.log.state.seq).toBe(1);
     expect((await mirror.app.inject({ url: '/p2/acme/foo.json' })).body).toBe('{"v":1}');
     delete primary.faults.signWith;
-    await until(() => mirror.log.state.seq === 2, 'convergence');
+    await waitFor(() => mirror.log.state.seq === 2, { timeoutMs, what: 'convergence' });
   });
 
   it('refuses a rollback to an older generation', async () => {
@@ -78,10 +72,10 @@ describe('mirror sync against a protocol-level primary', () => {
     primary.publish({ 'p2/acme/foo.json': '{"v":1}' });
     primary.publish({ 'p2/acme/foo.json': '{"v":2}' });
     mirror.startSync('http://127.0.0.1:1');
-    await until(() => mirror.log.state.seq === 2, 'seq 2');
+    await waitFor(() => mirror.log.state.seq === 2, { timeoutMs, what: 'seq 2' });
     primary.faults.rewriteBatch = (batch) => ({ ...batch, from: 2, to: 1, head: 3 });
     primary.publish({ 'p2/acme/foo.json': '{"v":3}' });
-    await until(() => mirror.status.lastError === 'METASYNC_ERR_SYNC_ROLLBACK', 'rollback refusal');
+    await waitFor(() => mirror.status.lastError === 'METASYNC_ERR_SYNC_ROLLBACK', { timeoutMs, what: 'rollback refusal' });
     expect(mirror.log.state.seq).toBe(2);
   });
 
@@ -91,7 +85,7 @@ describe('mirror sync against a protocol-level primary', () => {
     primary.publish({ 'p2/acme/b.json': 'b' });
     primary.faults.oldestSeq = 2;
     mirror.startSync('http://127.0.0.1:1');
-    await until(() => mirror.log.state.seq === 2, 'snapshot applied');
+    await waitFor(() => mirror.log.state.seq === 2, { timeoutMs, what: 'snapshot applied' });
     expect(primary.requests.some((r) => r.startsWith('/sync/v1/snapshot'))).toBe(true);
     expect((await mirror.app.inject({ url: '/p2/acme/a.json' })).body).toBe('a');
   });
@@ -101,14 +95,14 @@ describe('mirror sync against a protocol-level primary', () => {
     primary.faults.silentEvents = true;
     mirror.startSync('http://127.0.0.1:1');
     primary.publish({ 'p2/acme/a.json': 'a' });
-    await until(() => mirror.log.state.seq === 1, 'poll-driven apply');
+    await waitFor(() => mirror.log.state.seq === 1, { timeoutMs, what: 'poll-driven apply' });
   });
 
   it('restarts from its data dir into the same generation without refetching', async () => {
     const { primary, mirror, config } = await setup();
     primary.publish({ 'p2/acme/a.json': 'a'.repeat(500), 'packages.json': '{}' });
     mirror.startSync('http://127.0.0.1:1');
-    await until(() => mirror.log.state.seq === 1, 'seq 1');
+    await waitFor(() => mirror.log.state.seq === 1, { timeoutMs, what: 'seq 1' });
     await mirror.close();
     const objectRequests = primary.requests.filter((r) => r.startsWith('/sync/v1/objects/')).length;
     const again = await openMirror(config, createLogger({ name: 'test', level: 'silent' }), { defaultMetrics: false });
@@ -117,15 +111,41 @@ describe('mirror sync against a protocol-level primary', () => {
     expect((await again.app.inject({ url: '/p2/acme/a.json' })).body).toBe('a'.repeat(500));
     again.startSync('http://127.0.0.1:1');
     primary.publish({ 'p2/acme/b.json': 'b' });
-    await until(() => again.log.state.seq === 2, 'seq 2 after restart');
+    await waitFor(() => again.log.state.seq === 2, { timeoutMs, what: 'seq 2 after restart' });
     expect(primary.requests.filter((r) => r.startsWith('/sync/v1/objects/')).length).toBe(objectRequests + 1);
+  });
+
+  it('refetches an object a power loss damaged while the mirror was stopped, and never serves the damaged bytes', async () => {
+    const { primary, mirror, config, dataDir } = await setup();
+    primary.publish({ 'p2/acme/a.json': 'a'.repeat(500) });
+    mirror.startSync('http://127.0.0.1:1');
+    await waitFor(() => mirror.log.state.seq === 1, { timeoutMs, what: 'seq 1' });
+    await mirror.close();
+    // What an apply killed before its sync leaves after a power loss: the object present, right size, garbage bytes.
+    const content = JSON.stringify({ packages: { 'acme/b': [{ version: '1.0.0', description: 'b'.repeat(300) }] } });
+    const sha256 = sha256Hex(content);
+    const leftover = await openObjectStore({ dir: join(dataDir, 'objects') });
+    await leftover.put({ raw: Buffer.from(content) });
+    await writeFile(leftover.pathOf(sha256), Buffer.alloc(content.length, '!'));
+    primary.publish({ 'p2/acme/b.json': content });
+
+    const again = await openMirror(config, createLogger({ name: 'test', level: 'silent' }), { defaultMetrics: false });
+    cleanups.push(() => again.close());
+    again.startSync('http://127.0.0.1:1');
+    await waitFor(() => again.log.state.seq === 2, { timeoutMs, what: 'seq 2 after restart' });
+    expect((await again.app.inject({ url: '/p2/acme/b.json' })).body).toBe(content);
+    const gzipped = await again.app.inject({ url: '/p2/acme/b.json', headers: { 'accept-encoding': 'gzip' } });
+    expect(gzipped.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(gzipped.rawPayload).toString()).toBe(content);
+    expect(sha256Hex(await readFile(leftover.pathOf(sha256)))).toBe(sha256);
+    expect(primary.requests).toContain(`/sync/v1/objects/${sha256}`);
   });
 
   it('pins the primary keys on first use and warns', async () => {
     const { primary, mirror, dataDir } = await setup();
     primary.publish({ 'p2/acme/a.json': 'a' });
     mirror.startSync('http://127.0.0.1:1');
-    await until(() => mirror.log.state.seq === 1, 'seq 1');
+    await waitFor(() => mirror.log.state.seq === 1, { timeoutMs, what: 'seq 1' });
     const pinned = JSON.parse(await readFile(join(dataDir, 'primary-keys.json'), 'utf8')) as { keys: { keyId: string }[] };
     expect(pinned.keys.map((k) => k.keyId)).toEqual([primary.key.keyId]);
   });
@@ -135,7 +155,7 @@ describe('mirror sync against a protocol-level primary', () => {
     const { primary, mirror } = await setup(['--primary-key', `${other.keyId}:${other.publicKey}`]);
     primary.publish({ 'p2/acme/a.json': 'a' });
     mirror.startSync('http://127.0.0.1:1');
-    await until(() => mirror.status.lastError === 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY', 'refusal of the unpinned key');
+    await waitFor(() => mirror.status.lastError === 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY', { timeoutMs, what: 'refusal of the unpinned key' });
     expect(mirror.log.state.seq).toBe(0);
   });
 
@@ -146,7 +166,7 @@ describe('mirror sync against a protocol-level primary', () => {
     primary.publish(files);
     primary.faults.corruptPackFrame = 5;
     mirror.startSync('http://127.0.0.1:1');
-    await until(() => mirror.log.state.seq === 1, 'seq 1', 10_000);
+    await waitFor(() => mirror.log.state.seq === 1, { timeoutMs: 10_000, what: 'seq 1' });
     expect(primary.packRequests.length).toBeGreaterThan(0);
     expect(primary.requests.filter((r) => r.startsWith('/sync/v1/objects/') && r !== '/sync/v1/objects/pack').length).toBeGreaterThan(0);
     for (const i of [0, 5, 6, 299]) {
@@ -161,7 +181,7 @@ describe('mirror sync against a protocol-level primary', () => {
     primary.publish(files);
     primary.faults.wrongPackGzip = 7;
     mirror.startSync('http://127.0.0.1:1');
-    await until(() => mirror.log.state.seq === 1, 'seq 1', 10_000);
+    await waitFor(() => mirror.log.state.seq === 1, { timeoutMs: 10_000, what: 'seq 1' });
     for (let i = 0; i < 300; i++) {
       const response = await mirror.app.inject({ url: `/p2/acme/g${i}.json`, headers: { 'accept-encoding': 'gzip' } });
       expect(response.headers['content-encoding']).toBe('gzip');
@@ -175,10 +195,10 @@ describe('mirror sync against a protocol-level primary', () => {
     primary.publish({ 'p2/acme/a.json': 'a' });
     primary.publish({ 'p2/acme/a.json': 'a2' });
     mirror.startSync('http://127.0.0.1:1');
-    await until(() => mirror.log.state.seq === 2, 'seq 2');
+    await waitFor(() => mirror.log.state.seq === 2, { timeoutMs, what: 'seq 2' });
     primary.faults.stateSeq = 1;
     primary.faults.changesStatus = 400;
-    await until(() => mirror.status.primaryBehindSeq === 1, 'rollback noticed by the poll');
+    await waitFor(() => mirror.status.primaryBehindSeq === 1, { timeoutMs, what: 'rollback noticed by the poll' });
     const health = await mirror.app.inject({ url: '/health/fresh' });
     expect(health.statusCode).toBe(503);
     expect(health.body).toMatch(/refusing to roll back/);
@@ -193,7 +213,7 @@ describe('mirror sync against a protocol-level primary', () => {
     primary.faults.oldestSeq = 0;
     primary.publish(files);
     mirror.startSync('http://127.0.0.1:1');
-    await until(() => primary.requests.some((r) => r.startsWith('/sync/v1/objects')), 'fetching started');
+    await waitFor(() => primary.requests.some((r) => r.startsWith('/sync/v1/objects')), { timeoutMs, what: 'fetching started' });
     const stopStarted = Date.now();
     await mirror.close();
     expect(Date.now() - stopStarted).toBeLessThan(5_000);

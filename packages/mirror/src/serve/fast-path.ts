@@ -1,8 +1,8 @@
 import type { IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
 import { HEADERS, cacheControlFor, chooseEncoding, contentTypeFor, etagFor, formatHttpDate, isNotModified, isRepoPath, type ContentEncoding } from '@metasync/shared';
+import { VARIANT_SUFFIX, type ObjectStore } from '@metasync/store';
 import type { HotCache } from './hot-cache.js';
 import type { IndexEntry, IndexState } from '../index/index-state.js';
-import { VARIANT_SUFFIX, type ObjectStore } from '../index/store.js';
 import { createBoundedMemo } from './bounded-memo.js';
 import { takeAnswerHeader, type AnswerHeaders } from './request-headers.js';
 import { readWholeSync } from './read-whole-sync.js';

@@ -15,10 +15,10 @@ import {
   type ContentEncoding,
   type Logger,
 } from '@metasync/shared';
+import { VARIANT_SUFFIX, type ObjectStore, type Variant } from '@metasync/store';
 import type { HotCache } from './hot-cache.js';
 import type { IndexState } from '../index/index-state.js';
 import type { MirrorMetrics } from '../metrics.js';
-import { VARIANT_SUFFIX, type ObjectStore, type Variant } from '../index/store.js';
 import type { VariantSizes } from './variant-sizes.js';
 import type { Proxy } from './proxy.js';
 

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import type { ContentEncoding } from '@metasync/shared';
+import { variantsOf, type ObjectStore, type Variant } from '@metasync/store';
 import type { IndexEntry } from '../index/index-state.js';
-import { variantsOf, type ObjectStore, type Variant } from '../index/store.js';
 import { createBoundedMemo } from './bounded-memo.js';
 
 /**

@@ -1,12 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger, metasyncError, sha256Hex, type ChangesBatch } from '@metasync/shared';
+import { openObjectStore, type ObjectStore } from '@metasync/store';
 import { openIndexLog, type IndexLog } from '../index/index-log.js';
 import { createMetrics } from '../metrics.js';
-import { openObjectStore, type ObjectStore } from '../index/store.js';
 import { applyChanges, type ApplyContext } from './apply.js';
 import type { PrimaryClient } from './primary-client.js';
 
@@ -16,7 +16,7 @@ let store: ObjectStore;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'apply-'));
   log = (await openIndexLog(dir)).log;
-  store = await openObjectStore(dir);
+  store = await openObjectStore({ dir: join(dir, 'objects') });
 });
 afterEach(async () => {
   await log.close();
@@ -85,5 +85,36 @@ describe('two-phase apply', () => {
     });
     expect(calls).toBe(3);
     expect(log.state.seq).toBe(0);
+  });
+});
+
+describe('objects an earlier run left behind', () => {
+  it('verifies present objects in its first apply and refetches a damaged one; once an apply committed, it trusts them', async () => {
+    const left = JSON.stringify({ c: 'c'.repeat(200) });
+    const leftSha = sha256Hex(left);
+    // A put whose apply never reached its sync, then a power loss: the raw file has the right size and garbage bytes.
+    await store.put({ raw: Buffer.from(left) });
+    await writeFile(store.pathOf(leftSha), Buffer.alloc(left.length, '!'));
+    const fetched: string[] = [];
+    let verified = 0;
+    const context = contextWith({
+      store: { ...store, verify: (sha256) => (verified++, store.verify(sha256)) },
+      fetchObject: async (sha256) => {
+        fetched.push(sha256);
+        return { raw: objects.get(sha256)!, wireBytes: 1 };
+      },
+    });
+    await applyChanges(context, batchOf(0, { 'p2/a/c.json': left }));
+    expect(fetched).toEqual([leftSha]);
+    expect(verified).toBe(1);
+    expect((await store.read(leftSha)).toString()).toBe(left);
+    expect(await store.verify(leftSha)).toBe(true);
+
+    const intact = JSON.stringify({ d: 'd'.repeat(200) });
+    await store.put({ raw: Buffer.from(intact) });
+    await applyChanges(context, batchOf(1, { 'p2/a/d.json': intact }));
+    expect(fetched).toEqual([leftSha]);
+    expect(verified).toBe(1);
+    expect(log.state.paths.get('p2/a/d.json')?.sha256).toBe(sha256Hex(intact));
   });
 });

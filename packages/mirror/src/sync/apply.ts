@@ -1,7 +1,7 @@
 import PQueue from 'p-queue';
 import { hasErrno, isDeletion, isMetasyncError, metasyncError, type ChangeEntry, type ChangesBatch, type Logger, type Snapshot } from '@metasync/shared';
+import type { ObjectStore } from '@metasync/store';
 import type { IndexLog } from '../index/index-log.js';
-import type { ObjectStore } from '../index/store.js';
 import type { MirrorMetrics } from '../metrics.js';
 import { releaseMemory } from '../memory-release.js';
 import type { FetchedObject, PrimaryClient } from './primary-client.js';
@@ -10,15 +10,16 @@ import type { FetchedObject, PrimaryClient } from './primary-client.js';
  * Two-phase apply (invariants 1-3):
  *
  *   phase 1  every object the batch names and the store lacks is fetched,
- *            decoded, hashed, size-checked, written (temp, fsync, rename);
- *            shard directories fsynced (bulk: no per-file fsync, one
- *            filesystem flush before the commit instead)
+ *            decoded, hashed, size-checked and put (never fsynced one by one);
+ *            then one store.sync() makes every new file and directory entry
+ *            durable (fsyncs for a few files, one syncfs for many)
  *   commit   one record appended to the index log and fdatasynced
  *   phase 2  the in-memory index switches in one synchronous step, root last
  *
  * A crash before the commit leaves only unreferenced objects (reused by hash on
- * the retry); a crash after it replays the record on restart. Nothing is ever
- * visible whose bytes are not on disk and verified.
+ * the retry; the first apply after a restart verifies them, since a power loss
+ * may have damaged what was never synced); a crash after it replays the record
+ * on restart. Nothing is ever visible whose bytes are not on disk and verified.
  */
 export interface ApplyContext {
   log: IndexLog;
@@ -33,6 +34,13 @@ export interface ApplyContext {
   onProgress?: (done: number, total: number) => void;
   /** True once the mirror is shutting down: queued fetches give up instead of starting. */
   stopping?: () => boolean;
+  /**
+   * Whether present objects are reused unread. Unset until an apply commits with this context: until then a
+   * present object may be the leftover of an earlier run's put that never reached its sync, damaged by a power
+   * loss (puts do not fsync), so each one is verified and refetched when damaged. Once an apply committed,
+   * everything it put or reused was synced before that commit.
+   */
+  trustPresent?: boolean;
 }
 
 export interface ApplyResult {
@@ -50,6 +58,7 @@ export async function applyChanges(context: ApplyContext, batch: ChangesBatch): 
   } catch (err) {
     throw storeError(err, context.store.dir);
   }
+  context.trustPresent = true;
   return finish(context, { seq: batch.to, paths: batch.entries.length, objectsFetched: fetched, started });
 }
 
@@ -61,6 +70,7 @@ export async function applySnapshot(context: ApplyContext, snapshot: Snapshot): 
   } catch (err) {
     throw storeError(err, context.store.dir);
   }
+  context.trustPresent = true;
   return finish(context, { seq: snapshot.seq, paths: snapshot.entries.length, objectsFetched: fetched, started });
 }
 
@@ -77,8 +87,6 @@ function finish(context: ApplyContext, result: { seq: number; paths: number; obj
 
 /** Below this many absent objects, parallel single GETs beat a pack stream. */
 const PACK_THRESHOLD = 64;
-/** From this many new objects on, one filesystem flush is cheaper than an fsync per file. */
-const BULK_FLUSH_OBJECTS = 256;
 const MAX_PACK_OBJECTS_PER_REQUEST = 500;
 
 async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry[]): Promise<number> {
@@ -89,11 +97,10 @@ async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry
   }
   // Objects in the grace window, or left by an apply that crashed before its commit, are reused by hash.
   const present = await context.store.presentAmong([...wanted.keys()]);
+  if (context.trustPresent !== true) await dropDamaged(context, present);
   const absent: { sha256: string; size: number }[] = [];
   for (const [sha256, size] of wanted) if (!present.has(sha256)) absent.push({ sha256, size });
   const total = absent.length;
-  // Bulk applies (bootstrap, resync, big bursts) flush the filesystem once instead of fsyncing every file.
-  const bulk = total >= BULK_FLUSH_OBJECTS;
   let done = 0;
   const progress = (): void => {
     done++;
@@ -103,7 +110,7 @@ async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry
     assertRunning(context);
     context.metrics.bytesFetched.inc(object.wireBytes);
     try {
-      await context.store.put({ sha256, raw: object.raw, brotli: object.brotli, gzip: object.gzip }, { durable: !bulk });
+      await context.store.put({ sha256, raw: object.raw, brotli: object.brotli, gzip: object.gzip });
     } catch (err) {
       throw storeError(err, context.store.pathOf(sha256));
     }
@@ -136,13 +143,31 @@ async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry
       ),
     ).then((rests) => settleAll(rests.flat().map(single)));
   }
+  // Before the commit that makes any of these paths visible (invariant 2), and covering present objects reused above.
   try {
-    if (bulk) await context.store.syncFilesystem();
-    else await context.store.syncDirs();
+    await context.store.sync();
   } catch (err) {
     throw storeError(err, context.store.dir);
   }
   return total;
+}
+
+/** Objects verified at once: bounds open files and memory when a restart finds thousands of leftovers. */
+const VERIFY_CONCURRENCY = 32;
+
+/** Removes from `present` every object that fails verification, so it is fetched again (put re-creates it). */
+async function dropDamaged(context: ApplyContext, present: Set<string>): Promise<void> {
+  const candidates = [...present];
+  const damaged: string[] = [];
+  for (let i = 0; i < candidates.length; i += VERIFY_CONCURRENCY) {
+    const chunk = candidates.slice(i, i + VERIFY_CONCURRENCY);
+    const intact = await Promise.all(chunk.map((sha256) => context.store.verify(sha256)));
+    chunk.forEach((sha256, index) => {
+      if (intact[index] !== true) damaged.push(sha256);
+    });
+  }
+  for (const sha256 of damaged) present.delete(sha256);
+  if (damaged.length > 0) context.logger.warn({ damaged: damaged.length, verified: candidates.length, sha256: damaged[0] }, 'refetching damaged objects left by an earlier run');
 }
 
 /** Queued work is never dropped (its promise would never settle): it refuses to start instead. */

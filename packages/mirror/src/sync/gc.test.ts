@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '@metasync/shared';
+import { openObjectStore, type ObjectStore } from '@metasync/store';
 import { openIndexLog, type IndexLog } from '../index/index-log.js';
-import { openObjectStore, type ObjectStore } from '../index/store.js';
 import { collectGarbage } from './gc.js';
 
 let dir: string;
@@ -15,7 +15,7 @@ const GRACE_MS = 600_000;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'gc-'));
   log = (await openIndexLog(dir)).log;
-  store = await openObjectStore(dir);
+  store = await openObjectStore({ dir: join(dir, 'objects') });
 });
 afterEach(async () => {
   await log.close();

@@ -1,5 +1,5 @@
+import type { ObjectStore } from '@metasync/store';
 import type { IndexLog } from '../index/index-log.js';
-import type { ObjectStore } from '../index/store.js';
 
 /**
  * Grace window (invariant 6): an object that generation N stopped referencing

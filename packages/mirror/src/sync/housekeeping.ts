@@ -1,6 +1,6 @@
 import type { Logger } from '@metasync/shared';
+import type { ObjectStore } from '@metasync/store';
 import type { IndexLog } from '../index/index-log.js';
-import type { ObjectStore } from '../index/store.js';
 import { collectGarbage } from './gc.js';
 
 export interface HousekeepingOptions {

@@ -1,8 +1,8 @@
 import type PQueue from 'p-queue';
 import { HEADERS, SYNC_ROUTES, changesBatchSchema, snapshotSchema, type Logger } from '@metasync/shared';
+import type { ObjectStore } from '@metasync/store';
 import { noteApplied, noteHead, type SyncStatus } from '../health.js';
 import type { IndexLog } from '../index/index-log.js';
-import type { ObjectStore } from '../index/store.js';
 import type { MirrorMetrics } from '../metrics.js';
 import { applyChanges, applySnapshot, type ApplyContext } from './apply.js';
 import { judgeChangesBatch, judgeSnapshot, judgeFailedChanges, protocolError, refusalError } from './batch-rules.js';

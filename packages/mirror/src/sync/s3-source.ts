@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { S3_SETTING_SCHEMAS, s3ClientConfig, type Logger, type OptionSpec, type PublicKeyInfo, type S3ChecksumMode, type Snapshot } from '@metasync/shared';
-import type { ObjectStore } from '../index/store.js';
+import type { ObjectStore } from '@metasync/store';
 
 /**
  * The mirror's optional S3 cold start: config options, and a source the syncer
@@ -73,8 +73,10 @@ export function createS3BootstrapSource(options: { config: MirrorS3Config; store
       minSeq,
       concurrency: options.concurrency,
       hasObject: (sha256) => store.has(sha256),
-      writeObject: (object) => store.put(object),
-      flush: () => store.syncDirs(),
+      writeObject: async (object) => {
+        await store.put(object);
+      },
+      flush: () => store.sync(),
       onProgress(done, total) {
         const now = Date.now();
         if (total < 500 || (now - lastProgressLogMs < 2_000 && done !== total)) return;

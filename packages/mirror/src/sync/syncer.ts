@@ -1,8 +1,8 @@
 import PQueue from 'p-queue';
 import type { Logger, PublicKeyInfo } from '@metasync/shared';
+import type { ObjectStore } from '@metasync/store';
 import type { SyncStatus } from '../health.js';
 import type { IndexLog } from '../index/index-log.js';
-import type { ObjectStore } from '../index/store.js';
 import type { MirrorMetrics } from '../metrics.js';
 import { createAcker } from './acker.js';
 import { housekeepingIntervalMs, runHousekeeping } from './housekeeping.js';
