@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import * as contract from './index.js';
 import * as daemon from './daemon/index.js';
 import * as fs from './fs/index.js';
+import * as http from './http/index.js';
 import * as s3 from './s3/index.js';
 
 const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -11,7 +12,7 @@ const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.
 
 describe('package entry points', () => {
   it('maps every subpath to a source file and the dist file tsc emits for it', () => {
-    expect(Object.keys(manifest.exports).sort()).toEqual(['.', './daemon', './fs', './s3']);
+    expect(Object.keys(manifest.exports).sort()).toEqual(['.', './daemon', './fs', './http', './s3']);
     for (const [subpath, target] of Object.entries(manifest.exports)) {
       expect(target.source, subpath).toMatch(/^\.\/src\/.+\.ts$/);
       expect(target.default, subpath).toBe(target.source.replace(/^\.\/src\//, './dist/').replace(/\.ts$/, '.js'));
@@ -21,7 +22,7 @@ describe('package entry points', () => {
 
   it('exports each helper name from exactly one subpath', () => {
     const seen = new Map<string, string>();
-    for (const [subpath, names] of [['daemon', Object.keys(daemon)], ['fs', Object.keys(fs)], ['s3', Object.keys(s3)]] as const) {
+    for (const [subpath, names] of [['daemon', Object.keys(daemon)], ['fs', Object.keys(fs)], ['http', Object.keys(http)], ['s3', Object.keys(s3)]] as const) {
       for (const name of names) {
         expect(seen.get(name), `${name} in ${subpath}`).toBeUndefined();
         seen.set(name, subpath);
@@ -35,5 +36,11 @@ describe('package entry points', () => {
     for (const helpers of [daemon, fs, s3]) {
       for (const [name, value] of Object.entries(helpers)) expect((contract as Record<string, unknown>)[name], name).toBe(value);
     }
+  });
+
+  it('keeps the fastify helpers out of the root entry, so the contract does not load fastify', () => {
+    const names = Object.keys(http);
+    expect(names.length).toBeGreaterThan(0);
+    for (const name of names) expect(Object.keys(contract), name).not.toContain(name);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * `@metasync/shared`: the contract between primary and mirror (protocol/) and
  * the error registry. Helpers live under subpaths: `@metasync/shared/daemon`,
- * `@metasync/shared/fs`, `@metasync/shared/s3`.
+ * `@metasync/shared/fs`, `@metasync/shared/http` (not re-exported here: it loads
+ * fastify), `@metasync/shared/s3`.
  */
 export * from './errors.js';
 export * from './protocol/routes.js';

@@ -1,7 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import rateLimit, { normalizeIP } from '@fastify/rate-limit';
-import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isMetasyncError, metasyncError } from '@metasync/shared';
+import { clientAddressKey, createTokenCheck, rateLimitHook, registerRateLimiting, verifyBearer, type RateLimitSettings } from '@metasync/shared/http';
 import { startDraining, type DrainState } from '../health.js';
 
 /**
@@ -17,8 +16,9 @@ import { startDraining, type DrainState } from '../health.js';
  * surface to authenticate against, and a 401 would suggest that some other
  * token might work. Admin calls are rate limited per client address
  * (`--admin-rate-limit` per `--rate-limit-window-ms`, 429 with Retry-After);
- * nothing else on the mirror is: serving routes never see a 429. Tokens are compared as sha256 digests with
- * `timingSafeEqual`, so the time taken does not leak how much of one matched.
+ * nothing else on the mirror is: serving routes never see a 429. The token is
+ * compared in constant time (`createTokenCheck`); bearer parsing, the 401s and the
+ * limiter are `@metasync/shared/http`, shared with the primary.
  */
 export const ADMIN_ROUTES = { drain: '/admin/drain' } as const;
 
@@ -41,21 +41,13 @@ export interface AdminRouteOptions {
   withdrawFromDns: (() => Promise<void>) | undefined;
   nowMs: () => number;
   /** Admin calls per window per client address; max 0 turns the limit off. Default 30 per minute. */
-  rateLimit?: { max: number; windowMs: number };
+  rateLimit?: RateLimitSettings;
 }
 
 export const DEFAULT_ADMIN_RATE_LIMIT = { max: 30, windowMs: 60_000 } as const;
 
-const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
-
-/** Constant-time check of a presented bearer token against the configured one. */
-export function createAdminTokenCheck(token: string): (presented: string) => boolean {
-  const expected = digest(token);
-  return (presented) => timingSafeEqual(digest(presented), expected);
-}
-
 export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOptions): void {
-  const isValidToken = options.adminToken === undefined || options.adminToken === '' ? undefined : createAdminTokenCheck(options.adminToken);
+  const isValidToken = options.adminToken === undefined || options.adminToken === '' ? undefined : createTokenCheck(options.adminToken);
   let withdrawing: Promise<void> | undefined;
 
   const withdrawOnce = (): Promise<void> => {
@@ -70,7 +62,9 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
 
   // A child context, so the limiter plugin is loaded before the route that uses it.
   void app.register(async (admin) => {
-    const limiter = await adminRateLimiter(admin, options.rateLimit ?? DEFAULT_ADMIN_RATE_LIMIT);
+    const settings = options.rateLimit ?? DEFAULT_ADMIN_RATE_LIMIT;
+    if (settings.max > 0) await registerRateLimiting(admin);
+    const limiter = rateLimitHook(admin, { scope: 'admin', settings, key: clientAddressKey });
     admin.post(ADMIN_ROUTES.drain, limiter === undefined ? {} : { onRequest: limiter }, drainHandler);
   });
 
@@ -101,29 +95,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
   }
 }
 
-async function adminRateLimiter(app: FastifyInstance, settings: { max: number; windowMs: number }): Promise<onRequestHookHandler | undefined> {
-  if (settings.max <= 0) return undefined;
-  await app.register(rateLimit, { global: false });
-  const hook = app.rateLimit({
-    max: settings.max,
-    timeWindow: settings.windowMs,
-    keyGenerator: (request) => `admin:ip:${normalizeIP(request.ip, 64)}`,
-    errorResponseBuilder: (request, context) =>
-      metasyncError('METASYNC_ERR_RATE_LIMITED', `${request.method} ${request.url}: more than ${settings.max} admin requests in ${settings.windowMs} ms from ${request.ip}; retry in ${Math.max(1, Math.ceil(context.ttl / 1000))} s`, {
-        limit: settings.max,
-        windowMs: settings.windowMs,
-      }),
-  });
-  return hook as unknown as onRequestHookHandler;
-}
-
 function authenticate(isValidToken: (token: string) => boolean, request: FastifyRequest): void {
-  const header = request.headers.authorization;
-  if (header === undefined || header === '') {
-    throw metasyncError('METASYNC_ERR_AUTH_MISSING', `${request.method} ${request.url} needs Authorization: Bearer <admin token>`, { field: 'authorization', rule: 'bearer-token' });
-  }
-  const match = /^Bearer +(\S+) *$/i.exec(header);
-  if (match?.[1] === undefined || !isValidToken(match[1])) {
-    throw metasyncError('METASYNC_ERR_AUTH_INVALID', `${request.method} ${request.url}: the bearer token is not valid`, { field: 'authorization', rule: 'bearer-token' });
-  }
+  const outcome = verifyBearer(request, (token) => (isValidToken(token) ? true : undefined), { tokenName: 'admin token', invalidDetail: '' });
+  if (!outcome.ok) throw outcome.error;
 }

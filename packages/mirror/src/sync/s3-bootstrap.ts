@@ -1,26 +1,22 @@
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import PQueue from 'p-queue';
 import {
-  DEFAULT_S3_RETRY,
   S3_SIGNATURE_METADATA,
   isMetasyncError,
   metasyncError,
   normalizeS3Prefix,
   parseS3SnapshotKey,
-  s3ErrorName,
   s3ObjectKey,
   s3SnapshotsPrefix,
-  s3StatusOf,
   sha256Hex,
   snapshotSchema,
   verifyBody,
-  withS3Retry,
   type ErrorCode,
   type Logger,
   type PublicKeyInfo,
-  type S3RetryPolicy,
   type Snapshot,
 } from '@metasync/shared';
+import { createS3Retrier, s3ErrorName, s3StatusOf, type S3Retrier, type S3RetryPolicy } from '@metasync/shared/s3';
 import { parseSyncDocument } from './parse-document.js';
 
 /**
@@ -89,15 +85,7 @@ export async function bootstrapFromS3(options: S3BootstrapOptions): Promise<S3Bo
   const started = performance.now();
   const { client, bucket, log } = options;
   const prefix = normalizeS3Prefix(options.prefix);
-  const retrying = <T>(operation: string, key: string, call: () => Promise<T>): Promise<T> =>
-    withS3Retry(call, {
-      operation,
-      bucket,
-      key,
-      policy: options.retry ?? DEFAULT_S3_RETRY,
-      ...(options.sleep === undefined ? {} : { sleep: options.sleep }),
-      onRetry: ({ attempt, delayMs, err }) => log.warn({ err, operation, bucket, key, attempt, delayMs }, 's3 call retrying'),
-    });
+  const retrying = createS3Retrier({ bucket, log, policy: options.retry, sleep: options.sleep });
 
   const key = await newestSnapshotKey(client, bucket, prefix, retrying);
   if (key === undefined) {
@@ -133,9 +121,8 @@ export async function bootstrapFromS3(options: S3BootstrapOptions): Promise<S3Bo
   return { snapshot, body: fetched.body, signature: fetched.signature!, key: key.key, ...counts, durationMs };
 }
 
-type Retrying = <T>(operation: string, key: string, call: () => Promise<T>) => Promise<T>;
 
-async function newestSnapshotKey(client: S3Client, bucket: string, prefix: string, retrying: Retrying): Promise<{ key: string; seq: number } | undefined> {
+async function newestSnapshotKey(client: S3Client, bucket: string, prefix: string, retrying: S3Retrier): Promise<{ key: string; seq: number } | undefined> {
   const folder = s3SnapshotsPrefix(prefix);
   let token: string | undefined;
   // Snapshot keys start with digits, so they sort before any stray key: the first page decides in practice.
@@ -160,7 +147,7 @@ interface FetchCounts {
   refused: RefusedObject[];
 }
 
-async function fetchObjects(options: S3BootstrapOptions, prefix: string, snapshot: Snapshot, retrying: Retrying): Promise<FetchCounts> {
+async function fetchObjects(options: S3BootstrapOptions, prefix: string, snapshot: Snapshot, retrying: S3Retrier): Promise<FetchCounts> {
   const sizes = new Map<string, number>();
   for (const entry of snapshot.entries) sizes.set(entry.sha256, entry.size);
   const queue = new PQueue({ concurrency: options.concurrency ?? 16 });
@@ -210,7 +197,7 @@ function refusalCode(err: unknown): ErrorCode | undefined {
 }
 
 /** GetObject with its size and sha256 checked before anything is returned. */
-async function download(options: S3BootstrapOptions, key: string, sha256: string, size: number, retrying: Retrying): Promise<Buffer> {
+async function download(options: S3BootstrapOptions, key: string, sha256: string, size: number, retrying: S3Retrier): Promise<Buffer> {
   const where = `s3://${options.bucket}/${key}`;
   const raw = await retrying('GetObject', key, async () => {
     let answer;

@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { z } from 'zod';
-import { S3_SETTING_SCHEMAS, s3ClientConfig, type Logger, type OptionSpec, type PublicKeyInfo, type S3ChecksumMode, type Snapshot } from '@metasync/shared';
+import { s3ClientConfig, type Logger, type PublicKeyInfo, type S3ChecksumMode, type Snapshot } from '@metasync/shared';
+import { s3ConnectionOptions, s3ConnectionSchemaShape } from '@metasync/shared/s3';
 import type { ObjectStore } from '@metasync/store';
 
 /**
@@ -9,24 +9,13 @@ import type { ObjectStore } from '@metasync/store';
  * standard chain (env, profile, instance role), never from flags. The AWS SDK
  * (~0.5 s and ~20 MB to load) is imported only when a bootstrap actually runs.
  */
-export const MIRROR_S3_OPTIONS = [
-  { key: 'bootstrapS3Bucket', flag: '--bootstrap-s3-bucket <name>', env: 'METASYNC_BOOTSTRAP_S3_BUCKET', description: "bootstrap an empty mirror from the primary's S3 bucket, then follow the primary" },
-  { key: 'bootstrapS3Prefix', flag: '--bootstrap-s3-prefix <prefix>', env: 'METASYNC_BOOTSTRAP_S3_PREFIX', description: 'key prefix inside the bucket (as the primary writes it)', defaultValue: '' },
-  { key: 'bootstrapS3Region', flag: '--bootstrap-s3-region <region>', env: 'METASYNC_BOOTSTRAP_S3_REGION', description: "the bucket's region (default: the AWS SDK chain, e.g. AWS_REGION)" },
-  { key: 'bootstrapS3Endpoint', flag: '--bootstrap-s3-endpoint <url>', env: 'METASYNC_BOOTSTRAP_S3_ENDPOINT', description: 'S3-compatible endpoint instead of AWS' },
-  { key: 'bootstrapS3ForcePathStyle', flag: '--bootstrap-s3-force-path-style', env: 'METASYNC_BOOTSTRAP_S3_FORCE_PATH_STYLE', description: 'path-style URLs (most S3-compatible servers)', boolean: true },
-  { key: 'bootstrapS3Checksums', flag: '--bootstrap-s3-checksums <mode>', env: 'METASYNC_BOOTSTRAP_S3_CHECKSUMS', description: 'SDK checksums: when-required | when-supported', defaultValue: 'when-required' },
-] as const satisfies readonly OptionSpec[];
+export const MIRROR_S3_OPTIONS = s3ConnectionOptions('bootstrapS3', {
+  bucket: "bootstrap an empty mirror from the primary's S3 bucket, then follow the primary",
+  prefix: 'key prefix inside the bucket (as the primary writes it)',
+});
 
 /** zod fields for MIRROR_S3_OPTIONS, spread into the mirror's config schema. */
-export const MIRROR_S3_SCHEMA_SHAPE = {
-  bootstrapS3Bucket: S3_SETTING_SCHEMAS.bucket,
-  bootstrapS3Prefix: S3_SETTING_SCHEMAS.prefix,
-  bootstrapS3Region: S3_SETTING_SCHEMAS.region,
-  bootstrapS3Endpoint: S3_SETTING_SCHEMAS.endpoint,
-  bootstrapS3ForcePathStyle: z.boolean(),
-  bootstrapS3Checksums: S3_SETTING_SCHEMAS.checksums,
-};
+export const MIRROR_S3_SCHEMA_SHAPE = s3ConnectionSchemaShape('bootstrapS3');
 
 export interface MirrorS3Config {
   bootstrapS3Bucket?: string | undefined;

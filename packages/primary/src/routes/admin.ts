@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { PublishAuth } from '../publish/auth.js';
-import { DEFAULT_RATE_LIMITS, rateLimitHook, registerRateLimiting, type RateLimitSettings, type RefusalCounter } from './rate-limits.js';
+import { rateLimitHook, registerRateLimiting, type RateLimitSettings } from '@metasync/shared/http';
+import { DEFAULT_RATE_LIMITS, type RefusalCounter } from './rate-limits.js';
 import type { SnapshotScheduler } from '../journal/snapshot-scheduler.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import { callerKey, identifyHook, requireAdmin } from './bearer-auth.js';

@@ -1,5 +1,6 @@
 /**
- * Bearer-token authentication shared by the publish API and the admin routes.
+ * Bearer-token authentication shared by the publish API and the admin routes
+ * (header syntax and the 401 errors: `verifyBearer` in `@metasync/shared/http`).
  *
  *   identify (onRequest, never answers)  ->  rate limit keyed by its result  ->  requireToken (preParsing: 401)
  *   -> handler: requireVendor / requireAdmin (403 METASYNC_ERR_AUTH_SCOPE naming the token id)
@@ -7,28 +8,27 @@
  * Identifying first and refusing later lets the limiter key valid tokens by id and
  * everything else by client address, and the refusal still comes before the body is read.
  */
-import { metasyncError, type MetasyncError } from '@metasync/shared';
+import { metasyncError } from '@metasync/shared';
+import { clientAddressKey, verifyBearer, type BearerOutcome } from '@metasync/shared/http';
 import type { FastifyRequest } from 'fastify';
 import type { PublishAuth } from '../publish/auth.js';
 import { vendorAllowed, type TokenIdentity } from '../publish/tokens.js';
-import { clientAddressKey } from './rate-limits.js';
 
-type Outcome = { identity: TokenIdentity } | { error: MetasyncError };
+const outcomes = new WeakMap<FastifyRequest, BearerOutcome<TokenIdentity>>();
 
-const outcomes = new WeakMap<FastifyRequest, Outcome>();
+const WORDING = { tokenName: 'token', invalidDetail: ' (unknown or revoked)' } as const;
 
-function resolve(auth: PublishAuth, request: FastifyRequest): Outcome {
-  const header = request.headers.authorization;
-  if (header === undefined || header === '') {
-    return { error: metasyncError('METASYNC_ERR_AUTH_MISSING', `${request.method} ${request.url} needs Authorization: Bearer <token>`, { field: 'authorization', rule: 'bearer-token' }) };
-  }
-  const match = /^Bearer +(\S+) *$/i.exec(header);
-  const result = match?.[1] === undefined ? undefined : auth.match(match[1]);
-  if (result?.ok === true) return { identity: result.identity };
-  if (result?.revokedId !== undefined) request.log.info({ tokenId: result.revokedId, url: request.url }, 'revoked publish token refused');
-  return {
-    error: metasyncError('METASYNC_ERR_AUTH_INVALID', `${request.method} ${request.url}: the bearer token is not valid (unknown or revoked)`, { field: 'authorization', rule: 'bearer-token' }),
-  };
+function resolve(auth: PublishAuth, request: FastifyRequest): BearerOutcome<TokenIdentity> {
+  return verifyBearer(
+    request,
+    (token) => {
+      const result = auth.match(token);
+      if (result.ok) return result.identity;
+      if (result.revokedId !== undefined) request.log.info({ tokenId: result.revokedId, url: request.url }, 'revoked publish token refused');
+      return undefined;
+    },
+    WORDING,
+  );
 }
 
 /** onRequest: works out who is calling, without answering. */
@@ -41,15 +41,15 @@ export function identifyHook(auth: PublishAuth) {
 /** The rate-limit key: `token:<id>` for a valid token, else the client address. */
 export function callerKey(request: FastifyRequest): string {
   const outcome = outcomes.get(request);
-  return outcome !== undefined && 'identity' in outcome ? `token:${outcome.identity.id}` : clientAddressKey(request);
+  return outcome?.ok === true ? `token:${outcome.caller.id}` : clientAddressKey(request);
 }
 
 /** preParsing (or first thing in a handler): 401 unless the token is valid. */
 export function requireToken(request: FastifyRequest): TokenIdentity {
   const outcome = outcomes.get(request);
   if (outcome === undefined) throw new Error(`requireToken: ${request.url} was not identified (identifyHook missing)`);
-  if ('error' in outcome) throw outcome.error;
-  return outcome.identity;
+  if (!outcome.ok) throw outcome.error;
+  return outcome.caller;
 }
 
 /** 403 unless the caller's token may publish `packageName`'s vendor. */

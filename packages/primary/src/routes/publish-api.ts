@@ -19,7 +19,8 @@ import { DEFAULT_API_LIMITS, validatePackageName, validateVersion, validateVersi
 import type { VersionData } from '../composer/minify.js';
 import { createStaticPublishAuth, type PublishAuth } from '../publish/auth.js';
 import type { Publisher } from '../publish/publisher.js';
-import { DEFAULT_RATE_LIMITS, rateLimitHook, registerRateLimiting, type RateLimitSettings, type RefusalCounter } from './rate-limits.js';
+import { rateLimitHook, registerRateLimiting, type RateLimitSettings } from '@metasync/shared/http';
+import { DEFAULT_RATE_LIMITS, type RefusalCounter } from './rate-limits.js';
 import { callerKey, identifyHook, requireToken, requireVendor } from './bearer-auth.js';
 
 export interface PublishApiOptions {

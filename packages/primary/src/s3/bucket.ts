@@ -1,10 +1,11 @@
 import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { DEFAULT_S3_RETRY, isSha256Hex, s3ErrorName, s3StatusOf, withS3Retry, type Logger, type S3RetryPolicy } from '@metasync/shared';
+import { isSha256Hex, type Logger } from '@metasync/shared';
+import { createS3Retrier, s3ErrorName, s3StatusOf, type S3RetryPolicy } from '@metasync/shared/s3';
 
 /** PutObject input without the bucket and key the caller names separately. */
 export type PutInput = Omit<ConstructorParameters<typeof PutObjectCommand>[0], 'Bucket' | 'Key'>;
 
-/** The three S3 calls the sink makes, each retried (shared withS3Retry) and with its expected failure mapped to a boolean. */
+/** The three S3 calls the sink makes, each retried (shared createS3Retrier) and with its expected failure mapped to a boolean. */
 export interface Bucket {
   exists(key: string): Promise<boolean>;
   /** PUT with `If-None-Match: *`; false (a 412) when another writer created the key first. */
@@ -23,17 +24,7 @@ export function createBucket(options: {
   sleep?: ((ms: number) => Promise<void>) | undefined;
 }): Bucket {
   const { client, bucket, prefix, log } = options;
-
-  function retrying<T>(operation: string, key: string, call: () => Promise<T>): Promise<T> {
-    return withS3Retry(call, {
-      operation,
-      bucket,
-      key,
-      policy: options.retry ?? DEFAULT_S3_RETRY,
-      ...(options.sleep === undefined ? {} : { sleep: options.sleep }),
-      onRetry: ({ attempt, delayMs, err }) => log.warn({ err, operation, bucket, key, attempt, delayMs }, 's3 call retrying'),
-    });
-  }
+  const retrying = createS3Retrier({ bucket, log, policy: options.retry, sleep: options.sleep });
 
   async function exists(key: string): Promise<boolean> {
     return retrying('HeadObject', key, async () => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { S3_SETTING_SCHEMAS, s3ClientConfig, type Logger, type OptionSpec, type S3ChecksumMode } from '@metasync/shared';
+import { s3ClientConfig, type Logger, type OptionSpec, type S3ChecksumMode } from '@metasync/shared';
+import { s3ConnectionOptions, s3ConnectionSchemaShape } from '@metasync/shared/s3';
 import type { JournalGeneration } from '../journal/record.js';
 import type { S3Replication, SignedSnapshotSource } from './replication.js';
 
@@ -15,12 +16,10 @@ import type { S3Replication, SignedSnapshotSource } from './replication.js';
  *   ... on shutdown, after the publisher closed: await s3?.close();
  */
 export const PRIMARY_S3_OPTIONS = [
-  { key: 's3Bucket', flag: '--s3-bucket <name>', env: 'METASYNC_S3_BUCKET', description: 'also write every object and snapshot to this S3 bucket; a generation is announced only once its objects are there' },
-  { key: 's3Prefix', flag: '--s3-prefix <prefix>', env: 'METASYNC_S3_PREFIX', description: 'key prefix inside the bucket', defaultValue: '' },
-  { key: 's3Region', flag: '--s3-region <region>', env: 'METASYNC_S3_REGION', description: "the bucket's region (default: the AWS SDK chain, e.g. AWS_REGION)" },
-  { key: 's3Endpoint', flag: '--s3-endpoint <url>', env: 'METASYNC_S3_ENDPOINT', description: 'S3-compatible endpoint instead of AWS' },
-  { key: 's3ForcePathStyle', flag: '--s3-force-path-style', env: 'METASYNC_S3_FORCE_PATH_STYLE', description: 'path-style URLs (most S3-compatible servers)', boolean: true },
-  { key: 's3Checksums', flag: '--s3-checksums <mode>', env: 'METASYNC_S3_CHECKSUMS', description: 'SDK checksums: when-required | when-supported', defaultValue: 'when-required' },
+  ...s3ConnectionOptions('s3', {
+    bucket: 'also write every object and snapshot to this S3 bucket; a generation is announced only once its objects are there',
+    prefix: 'key prefix inside the bucket',
+  }),
   { key: 's3NoUploadChecksum', flag: '--s3-no-upload-checksum', env: 'METASYNC_S3_NO_UPLOAD_CHECKSUM', description: 'do not send x-amz-checksum-sha256 (for servers that refuse it)', boolean: true },
   { key: 's3ConditionalWrites', flag: '--s3-conditional-writes', env: 'METASYNC_S3_CONDITIONAL_WRITES', description: 'the server enforces If-None-Match (AWS S3, MinIO): skip the HEAD before each upload', boolean: true },
   { key: 's3Concurrency', flag: '--s3-concurrency <n>', env: 'METASYNC_S3_CONCURRENCY', description: 'parallel S3 calls', defaultValue: '16' },
@@ -28,12 +27,7 @@ export const PRIMARY_S3_OPTIONS = [
 
 /** zod fields for PRIMARY_S3_OPTIONS, spread into the primary's config schema. */
 export const PRIMARY_S3_SCHEMA_SHAPE = {
-  s3Bucket: S3_SETTING_SCHEMAS.bucket,
-  s3Prefix: S3_SETTING_SCHEMAS.prefix,
-  s3Region: S3_SETTING_SCHEMAS.region,
-  s3Endpoint: S3_SETTING_SCHEMAS.endpoint,
-  s3ForcePathStyle: z.boolean(),
-  s3Checksums: S3_SETTING_SCHEMAS.checksums,
+  ...s3ConnectionSchemaShape('s3'),
   s3NoUploadChecksum: z.boolean(),
   s3ConditionalWrites: z.boolean(),
   s3Concurrency: z.coerce.number().int().min(1).max(256),

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { isMetasyncError } from '../errors.js';
-import { isRetryableS3Error, s3BackoffMs, withS3Retry } from './s3-retry.js';
+import { createS3Retrier, isRetryableS3Error, s3BackoffMs, withS3Retry } from './s3-retry.js';
 
 function awsError(name: string, status?: number): Error {
   return Object.assign(new Error(`${name} happened`), { name, $metadata: status === undefined ? {} : { httpStatusCode: status } });
@@ -68,5 +68,21 @@ describe('isRetryableS3Error', () => {
     expect(s3BackoffMs(policy, 8, () => 1)).toBe(500);
     expect(s3BackoffMs(policy, 1, () => 1)).toBe(200);
     expect(s3BackoffMs(policy, 3, () => 0)).toBe(0);
+  });
+});
+
+describe('createS3Retrier', () => {
+  it("retries one bucket's calls with the given policy and logs each retry as a warning naming operation, bucket and key", async () => {
+    const warn = vi.fn();
+    const log = { warn } as unknown as Parameters<typeof createS3Retrier>[0]['log'];
+    const retrying = createS3Retrier({ bucket: 'b', log, policy: { attempts: 2, baseDelayMs: 1, maxDelayMs: 1 }, sleep: noSleep });
+    const call = vi.fn<() => Promise<string>>().mockRejectedValueOnce(awsError('SlowDown', 503)).mockResolvedValueOnce('ok');
+    await expect(retrying('GetObject', 'snapshots/1.json', call)).resolves.toBe('ok');
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn).toHaveBeenCalledWith(expect.objectContaining({ operation: 'GetObject', bucket: 'b', key: 'snapshots/1.json', attempt: 1 }), 's3 call retrying');
+    const failing = vi.fn(() => Promise.reject(awsError('SlowDown', 503)));
+    const err: unknown = await retrying('PutObject', 'k', failing).catch((e: unknown) => e);
+    expect(failing).toHaveBeenCalledTimes(2);
+    expect(isMetasyncError(err, 'METASYNC_ERR_S3_CALL_FAILED')).toBe(true);
   });
 });

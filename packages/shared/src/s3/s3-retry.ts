@@ -6,6 +6,7 @@
  * inside each attempt; this outer loop rides out longer outages (a throttled
  * prefix, an endpoint restarting) before the caller gives up.
  */
+import type { Logger } from '../daemon/logger.js';
 import { metasyncError } from '../errors.js';
 
 export interface S3RetryPolicy {
@@ -112,6 +113,28 @@ export async function withS3Retry<T>(call: () => Promise<T>, options: S3RetryOpt
     }
   }
   throw s3CallFailed(options, lastErr, attempt);
+}
+
+/** One bucket's calls, each retried by `withS3Retry`: `retrying('GetObject', key, () => client.send(...))`. */
+export type S3Retrier = <T>(operation: string, key: string, call: () => Promise<T>) => Promise<T>;
+
+/** The retry wrapper both daemons put around their calls to one bucket: the given policy (default DEFAULT_S3_RETRY), each retry logged as a warning. */
+export function createS3Retrier(options: {
+  bucket: string;
+  log: Logger;
+  policy?: S3RetryPolicy | undefined;
+  sleep?: ((ms: number) => Promise<void>) | undefined;
+}): S3Retrier {
+  const { bucket, log } = options;
+  return (operation, key, call) =>
+    withS3Retry(call, {
+      operation,
+      bucket,
+      key,
+      policy: options.policy ?? DEFAULT_S3_RETRY,
+      ...(options.sleep === undefined ? {} : { sleep: options.sleep }),
+      onRetry: ({ attempt, delayMs, err }) => log.warn({ err, operation, bucket, key, attempt, delayMs }, 's3 call retrying'),
+    });
 }
 
 export function s3CallFailed(context: S3CallContext, err: unknown, attempts: number): Error {
