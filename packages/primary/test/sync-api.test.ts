@@ -155,6 +155,25 @@ describe('sync API', () => {
     expect(rest.length).toBe(4 + rest.readUInt32BE(0));
   });
 
+  it('serves an object that keeps no compressed variant as identity, alone and in a pack', async () => {
+    primary = await startTestPrimary();
+    const tiny = '{"packages":{}}';
+    await publish(primary, 'p2/acme/tiny.json', tiny);
+    const sha = sha256Hex(tiny);
+    for (const acceptEncoding of ['gzip, br', 'gzip', 'br']) {
+      const single = await primary.app.inject({ url: `${SYNC_ROUTES.objects}/${sha}`, headers: { 'accept-encoding': acceptEncoding } });
+      expect(single.statusCode).toBe(200);
+      expect(single.headers['content-encoding']).toBeUndefined();
+      expect(single.body).toBe(tiny);
+    }
+    const response = await primary.app.inject({ method: 'POST', url: SYNC_ROUTES.objectPack, payload: { objects: [sha], gzip: true } });
+    const data = response.rawPayload;
+    const headLength = data.readUInt32BE(0);
+    const header = packFrameHeaderSchema.parse(JSON.parse(data.subarray(4, 4 + headLength).toString()));
+    expect(header).toEqual({ sha256: sha, length: tiny.length, encoding: 'identity' });
+    expect(data.subarray(4 + headLength).toString()).toBe(tiny);
+  });
+
   it('serves a signed snapshot of the head manifest, gzipped when accepted', async () => {
     primary = await startTestPrimary();
     await publish(primary, 'p2/acme/b.json', '{"b":2}');

@@ -12,13 +12,14 @@ import {
   type PackFrameHeader,
 } from '@metasync/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore, Variant } from '@metasync/store';
 
 /**
  * `GET /sync/v1/objects/<sha256>`: one object, its precompressed br/gzip
- * sibling when accepted, immutable. `POST /sync/v1/objects/pack`: many objects
- * in one framed stream (see PackFrameHeader in protocol.ts), brotli frames,
- * each followed by the gzip variant when the request asks for it.
+ * variant when accepted and kept, immutable. `POST /sync/v1/objects/pack`: many
+ * objects in one framed stream (shared protocol/pack-frame.ts), each frame
+ * brotli when the object keeps a br variant and identity otherwise, followed
+ * by the gzip variant when the request asks for it and the object keeps one.
  */
 export function syncObjectRoutes(app: FastifyInstance, options: { store: ObjectStore }): void {
   const { store } = options;
@@ -31,15 +32,15 @@ export function syncObjectRoutes(app: FastifyInstance, options: { store: ObjectS
         rule: 'sha256 hex',
       });
     }
-    const encoding = chooseEncoding(request.headers['accept-encoding'], ['br', 'gzip']);
-    const body = await store.readVariant(sha256, encoding);
+    const wanted = chooseEncoding(request.headers['accept-encoding'], ['br', 'gzip']);
+    const { variant, bytes } = await store.readPreferred(sha256, preferenceFor(wanted));
     void reply
       .header('content-type', 'application/octet-stream')
       .header('cache-control', IMMUTABLE_CACHE_CONTROL)
       .header('etag', etagFor(sha256))
       .header('vary', 'accept-encoding');
-    if (encoding !== 'identity') void reply.header('content-encoding', encoding);
-    return reply.send(body);
+    if (variant !== 'identity') void reply.header('content-encoding', variant);
+    return reply.send(bytes);
   });
 
   app.post(SYNC_ROUTES.objectPack, (request, reply) => {
@@ -55,9 +56,9 @@ export function syncObjectRoutes(app: FastifyInstance, options: { store: ObjectS
     const withGzip = parsed.data.gzip === true;
     const readFrame = async (sha256: string): Promise<Buffer> => {
       try {
-        const [br, gz] = await Promise.all([store.readVariant(sha256, 'br'), withGzip ? readOptionalVariant(store, sha256, 'gzip') : undefined]);
-        const header: PackFrameHeader = { sha256, length: br.length, encoding: 'br', ...(gz === undefined ? {} : { gzipLength: gz.length }) };
-        return packFrame(header, br, gz);
+        const [body, gz] = await Promise.all([store.readPreferred(sha256, ['br', 'identity']), withGzip ? readOptionalVariant(store, sha256, 'gzip') : undefined]);
+        const header: PackFrameHeader = { sha256, length: body.bytes.length, encoding: body.variant, ...(gz === undefined ? {} : { gzipLength: gz.length }) };
+        return packFrame(header, body.bytes, gz);
       } catch (err) {
         if (!isMetasyncError(err, 'METASYNC_ERR_OBJECT_NOT_FOUND')) throw err;
         return packFrame({ sha256, length: 0, encoding: 'identity', missing: true }, Buffer.alloc(0));
@@ -82,6 +83,11 @@ export function syncObjectRoutes(app: FastifyInstance, options: { store: ObjectS
     }
     void reply.header('content-type', PACK_CONTENT_TYPE).header('cache-control', 'no-store').send(Readable.from(frames()));
   });
+}
+
+/** The wanted variant, then the raw bytes: small or incompressible objects keep no compressed variant. */
+function preferenceFor(wanted: Variant): Variant[] {
+  return wanted === 'identity' ? ['identity'] : [wanted, 'identity'];
 }
 
 /** Objects read ahead of the one being sent in a pack stream. */
