@@ -4,12 +4,13 @@ import {
   PACK_CONTENT_TYPE,
   SYNC_ROUTES,
   chooseEncoding,
+  encodeMissingPackFrame,
+  encodePackFrame,
   etagFor,
   isMetasyncError,
   isSha256Hex,
   metasyncError,
   packRequestSchema,
-  type PackFrameHeader,
 } from '@metasync/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ObjectStore, Variant } from '@metasync/store';
@@ -56,12 +57,11 @@ export function syncObjectRoutes(app: FastifyInstance, options: { store: ObjectS
     const withGzip = parsed.data.gzip === true;
     const readFrame = async (sha256: string): Promise<Buffer> => {
       try {
-        const [body, gz] = await Promise.all([store.readPreferred(sha256, ['br', 'identity']), withGzip ? readOptionalVariant(store, sha256, 'gzip') : undefined]);
-        const header: PackFrameHeader = { sha256, length: body.bytes.length, encoding: body.variant, ...(gz === undefined ? {} : { gzipLength: gz.length }) };
-        return packFrame(header, body.bytes, gz);
+        const [body, gzip] = await Promise.all([store.readPreferred(sha256, ['br', 'identity']), withGzip ? readOptionalVariant(store, sha256, 'gzip') : undefined]);
+        return encodePackFrame({ sha256, encoding: body.variant, bytes: body.bytes, gzip });
       } catch (err) {
         if (!isMetasyncError(err, 'METASYNC_ERR_OBJECT_NOT_FOUND')) throw err;
-        return packFrame({ sha256, length: 0, encoding: 'identity', missing: true }, Buffer.alloc(0));
+        return encodeMissingPackFrame(sha256);
       }
     };
     // Reads run a few objects ahead of the socket, so the stream is not one file read per round trip.
@@ -101,11 +101,4 @@ async function readOptionalVariant(store: ObjectStore, sha256: string, encoding:
     if (isMetasyncError(err, 'METASYNC_ERR_OBJECT_NOT_FOUND')) return undefined;
     throw err;
   }
-}
-
-export function packFrame(header: PackFrameHeader, bytes: Buffer, gzipBytes?: Buffer): Buffer {
-  const headerBytes = Buffer.from(JSON.stringify(header));
-  const prefix = Buffer.allocUnsafe(4);
-  prefix.writeUInt32BE(headerBytes.length, 0);
-  return Buffer.concat(gzipBytes === undefined ? [prefix, headerBytes, bytes] : [prefix, headerBytes, bytes, gzipBytes]);
 }
