@@ -1,12 +1,12 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger, SigningKey } from '@metasync/shared';
+import { openObjectStore } from '@metasync/store';
 import { lockDataDir } from './data-dir-lock.js';
 import { openKeyRing, type KeyRing } from './keys/key-ring.js';
 import { openJournal } from './journal/journal.js';
 import type { Manifest } from './journal/manifest.js';
 import { createObjectGc, type ObjectGc } from './store/gc.js';
-import { openObjectStore } from './store/object-store.js';
 import { applyToManifest, createPublisher, type PrimaryPublisher, type PublisherOptions } from './publish/publisher.js';
 import { createSnapshotScheduler, type SnapshotScheduler } from './journal/snapshot-scheduler.js';
 import { loadLatestSnapshot } from './journal/snapshots.js';

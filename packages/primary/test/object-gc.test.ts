@@ -2,10 +2,10 @@ import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { createLogger, sha256Hex } from '@metasync/shared';
+import type { ObjectStore } from '@metasync/store';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createPrimaryMetrics } from '../src/metrics.js';
 import { createObjectGc, type ObjectGc, type ObjectGcOptions, type ObjectGcRun } from '../src/store/gc.js';
-import type { ObjectStore } from '../src/store/object-store.js';
 import { publish, startTestPrimary, type TestPrimary } from './primary-fixture.js';
 
 const log = createLogger({ name: 'object-gc-test', level: 'silent' });
@@ -61,7 +61,8 @@ async function expectIntact(store: ObjectStore, text: string): Promise<void> {
   expect(brotliDecompressSync(await store.readVariant(sha256, 'br')).toString()).toBe(text);
 }
 
-const version = (n: number) => JSON.stringify({ packages: { 'acme/foo': [{ version: `1.0.${n}` }] } });
+// Long and repetitive enough (>= 64 bytes, compressible) that the store keeps both compressed variants.
+const version = (n: number) => JSON.stringify({ packages: { 'acme/foo': [{ version: `1.0.${n}`, description: 'padding '.repeat(16) }] } });
 
 describe('primary object GC', () => {
   it('deletes a superseded object (raw, gzip, brotli) once it has been unreferenced for the grace period, not a millisecond before', async () => {

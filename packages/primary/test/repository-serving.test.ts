@@ -11,6 +11,11 @@ afterEach(async () => {
 });
 
 const P2 = '{"packages":{"acme/foo":[{"name":"acme/foo","version":"1.0.0"}]},"minified":"composer/2.0"}';
+/** Compressible enough that the store keeps both a brotli and a gzip variant. */
+const LARGE_P2 = JSON.stringify({
+  packages: { 'acme/foo': Array.from({ length: 20 }, (_, n) => ({ name: 'acme/foo', version: `1.0.${n}`, description: 'A package' })) },
+  minified: 'composer/2.0',
+});
 
 describe('repository serving', () => {
   it('answers GET / with a plain-text page on how to use the repository, not a path error', async () => {
@@ -54,13 +59,26 @@ describe('repository serving', () => {
 
   it('serves the precompressed brotli or gzip variant the client accepts', async () => {
     primary = await startTestPrimary();
-    await publish(primary, 'p2/acme/foo.json', P2);
+    await publish(primary, 'p2/acme/foo.json', LARGE_P2);
     const br = await primary.app.inject({ url: '/p2/acme/foo.json', headers: { 'accept-encoding': 'gzip, deflate, br' } });
     expect(br.headers['content-encoding']).toBe('br');
-    expect(brotliDecompressSync(br.rawPayload).toString()).toBe(P2);
+    expect(brotliDecompressSync(br.rawPayload).toString()).toBe(LARGE_P2);
     const gz = await primary.app.inject({ url: '/p2/acme/foo.json', headers: { 'accept-encoding': 'gzip' } });
     expect(gz.headers['content-encoding']).toBe('gzip');
-    expect(gunzipSync(gz.rawPayload).toString()).toBe(P2);
+    expect(gunzipSync(gz.rawPayload).toString()).toBe(LARGE_P2);
+  });
+
+  it('serves the raw bytes without content-encoding when the object keeps no compressed variant', async () => {
+    primary = await startTestPrimary();
+    const tiny = '{"packages":[]}';
+    await publish(primary, 'p2/acme/tiny.json', tiny);
+    for (const acceptEncoding of ['gzip, deflate, br', 'gzip', 'br']) {
+      const response = await primary.app.inject({ url: '/p2/acme/tiny.json', headers: { 'accept-encoding': acceptEncoding } });
+      expect(response.statusCode).toBe(200);
+      expect(response.headers['content-encoding']).toBeUndefined();
+      expect(response.headers.vary).toBe('accept-encoding');
+      expect(response.body).toBe(tiny);
+    }
   });
 
   it('answers HEAD with the headers and no body', async () => {
@@ -97,14 +115,14 @@ describe('repository serving', () => {
   ])('refuses %s over a real socket with 400 and reads nothing', async (url) => {
     primary = await startTestPrimary();
     await publish(primary, 'p2/acme/foo.json', P2);
-    const readVariant = vi.spyOn(primary.core.publisher.store, 'readVariant');
+    const readPreferred = vi.spyOn(primary.core.publisher.store, 'readPreferred');
     const getEntry = vi.spyOn(primary.core.publisher, 'getEntry');
     await primary.app.listen({ host: '127.0.0.1', port: 0 });
     // A real request keeps the raw request target (inject would normalize dot segments away).
     const response = await rawGet((primary.app.server.address() as AddressInfo).port, url);
     expect(response.statusCode).toBe(400);
     expect(JSON.parse(response.body)).toMatchObject({ code: 'METASYNC_ERR_PATH_INVALID' });
-    expect(readVariant).not.toHaveBeenCalled();
+    expect(readPreferred).not.toHaveBeenCalled();
     expect(getEntry).not.toHaveBeenCalled();
   });
 });

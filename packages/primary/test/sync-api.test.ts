@@ -6,11 +6,13 @@ import {
   changesBatchSchema,
   mirrorsResponseSchema,
   packFrameHeaderSchema,
+  readPackFrames,
   resyncResponseSchema,
   sha256Hex,
   snapshotSchema,
   stateResponseSchema,
   verifyBody,
+  type PackFrame,
   type PublicKeyInfo,
 } from '@metasync/shared';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -21,6 +23,16 @@ afterEach(async () => {
   vi.useRealTimers();
   await primary.close();
 });
+
+/** A pack response through the shared decoder; it refuses frames not asked for, so each hash gets a generous size. */
+async function framesOf(data: Buffer, shas: readonly (string | undefined)[]): Promise<PackFrame[]> {
+  const frames: PackFrame[] = [];
+  const chunks = (async function* () {
+    yield data;
+  })();
+  for await (const frame of readPackFrames(chunks, new Map(shas.map((sha) => [sha ?? '', 1 << 20])))) frames.push(frame);
+  return frames;
+}
 
 async function keysOf(p: TestPrimary): Promise<PublicKeyInfo[]> {
   const response = await p.app.inject({ url: SYNC_ROUTES.state });
@@ -117,15 +129,10 @@ describe('sync API', () => {
     const response = await primary.app.inject({ method: 'POST', url: SYNC_ROUTES.objectPack, payload: { objects: wanted } });
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toBe(PACK_CONTENT_TYPE);
-    const data = response.rawPayload;
     const frames: { sha256: string; missing?: boolean; text: string }[] = [];
-    for (let offset = 0; offset < data.length; ) {
-      const headLength = data.readUInt32BE(offset);
-      const header = packFrameHeaderSchema.parse(JSON.parse(data.subarray(offset + 4, offset + 4 + headLength).toString()));
-      const bytes = data.subarray(offset + 4 + headLength, offset + 4 + headLength + header.length);
+    for (const { header, bytes } of await framesOf(response.rawPayload, wanted)) {
       const decoded = header.encoding === 'br' ? brotliDecompressSync(bytes) : bytes;
       frames.push({ sha256: header.sha256, ...(header.missing ? { missing: true } : {}), text: decoded.toString() });
-      offset += 4 + headLength + header.length;
     }
     expect(frames).toEqual([
       { sha256: wanted[0], text: '{"a":1}' },
@@ -146,13 +153,33 @@ describe('sync API', () => {
     const headLength = data.readUInt32BE(0);
     const header = packFrameHeaderSchema.parse(JSON.parse(data.subarray(4, 4 + headLength).toString()));
     const bodyEnd = 4 + headLength + header.length;
-    expect(header).toMatchObject({ sha256: wanted[0], encoding: 'br' });
+    // The header's exact bytes (key order included) are the wire format mirrors of any version parse.
+    expect(data.subarray(4, 4 + headLength).toString()).toBe(`{"sha256":"${wanted[0]}","length":${header.length},"encoding":"br","gzipLength":${header.gzipLength}}`);
     expect(brotliDecompressSync(data.subarray(4 + headLength, bodyEnd)).toString()).toBe(text);
     expect(gunzipSync(data.subarray(bodyEnd, bodyEnd + (header.gzipLength ?? 0))).toString()).toBe(text);
     const rest = data.subarray(bodyEnd + (header.gzipLength ?? 0));
-    const missing = packFrameHeaderSchema.parse(JSON.parse(rest.subarray(4, 4 + rest.readUInt32BE(0)).toString()));
-    expect(missing).toEqual({ sha256: wanted[1], length: 0, encoding: 'identity', missing: true });
+    expect(rest.subarray(4).toString()).toBe(`{"sha256":"${wanted[1]}","length":0,"encoding":"identity","missing":true}`);
     expect(rest.length).toBe(4 + rest.readUInt32BE(0));
+  });
+
+  it('serves an object that keeps no compressed variant as identity, alone and in a pack', async () => {
+    primary = await startTestPrimary();
+    const tiny = '{"packages":{}}';
+    await publish(primary, 'p2/acme/tiny.json', tiny);
+    const sha = sha256Hex(tiny);
+    for (const acceptEncoding of ['gzip, br', 'gzip', 'br']) {
+      const single = await primary.app.inject({ url: `${SYNC_ROUTES.objects}/${sha}`, headers: { 'accept-encoding': acceptEncoding } });
+      expect(single.statusCode).toBe(200);
+      expect(single.headers['content-encoding']).toBeUndefined();
+      expect(single.body).toBe(tiny);
+    }
+    const response = await primary.app.inject({ method: 'POST', url: SYNC_ROUTES.objectPack, payload: { objects: [sha], gzip: true } });
+    const frames = await framesOf(response.rawPayload, [sha]);
+    expect(frames).toHaveLength(1);
+    expect(frames[0]?.header).toEqual({ sha256: sha, length: tiny.length, encoding: 'identity' });
+    expect(frames[0]?.gzip).toBeUndefined();
+    expect(frames[0]?.bytes.toString()).toBe(tiny);
+    expect(frames[0]?.consumed).toBe(response.rawPayload.length);
   });
 
   it('serves a signed snapshot of the head manifest, gzipped when accepted', async () => {

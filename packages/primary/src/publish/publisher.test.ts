@@ -2,10 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, isMetasyncError, sha256Hex } from '@metasync/shared';
+import type { ObjectStore } from '@metasync/store';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openJournal, type Journal } from '../journal/journal.js';
 import type { Manifest } from '../journal/manifest.js';
-import type { ObjectStore } from '../store/object-store.js';
 import { createPublisher, type CommitInfo, type PrimaryPublisher } from './publisher.js';
 
 const log = createLogger({ name: 'test', level: 'silent' });
@@ -18,13 +18,19 @@ function memoryStore(): ObjectStore & { syncs: number } {
   const store = {
     dir: '(memory)',
     syncs: 0,
-    async put(content: Buffer) {
-      const sha256 = sha256Hex(content);
+    async put({ raw }: { raw: Buffer }) {
+      const sha256 = sha256Hex(raw);
       const created = !objects.has(sha256);
-      objects.set(sha256, content);
-      return { sha256, size: content.length, created };
+      objects.set(sha256, raw);
+      return { sha256, size: raw.length, created };
     },
     async has(sha256: string) {
+      return objects.has(sha256);
+    },
+    async presentAmong(sha256s: readonly string[]) {
+      return new Set(sha256s.filter((sha256) => objects.has(sha256)));
+    },
+    async verify(sha256: string) {
       return objects.has(sha256);
     },
     async read(sha256: string) {
@@ -33,10 +39,14 @@ function memoryStore(): ObjectStore & { syncs: number } {
     async readVariant(sha256: string) {
       return objects.get(sha256) as Buffer;
     },
+    async readPreferred(sha256: string) {
+      return { variant: 'identity' as const, bytes: objects.get(sha256) as Buffer };
+    },
     pathOf: (sha256: string) => sha256,
     async sync() {
       store.syncs++;
     },
+    unsynced: () => ({ files: 0, dirs: 0 }),
     async remove(sha256: string) {
       return { removed: objects.delete(sha256), bytesFreed: 0 };
     },

@@ -1,8 +1,8 @@
 import { assertRepoPath, metasyncError, sha256Hex, type Logger } from '@metasync/shared';
+import type { ObjectStore } from '@metasync/store';
 import type { Journal } from '../journal/journal.js';
 import type { JournalEntry, JournalGeneration, Origin } from '../journal/record.js';
 import type { Manifest, ManifestEntry } from '../journal/manifest.js';
-import type { ObjectStore } from '../store/object-store.js';
 
 export type { Origin } from '../journal/record.js';
 export type { ManifestEntry } from '../journal/manifest.js';
@@ -131,7 +131,7 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
           // Unchanged content (a reconcile, a rewrite of the same bytes) needs no store work: the
           // object is in the manifest, which the GC never collects from, and it is pinned until this commits.
           if (manifest.get(change.path)?.sha256 === sha256) return { path: change.path, sha256, size: change.content.length };
-          const stored = await store.put(change.content, sha256);
+          const stored = await store.put({ raw: change.content, sha256 });
           return { path: change.path, sha256: stored.sha256, size: stored.size };
         }),
       );

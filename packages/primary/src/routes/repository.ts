@@ -38,10 +38,11 @@ export function repositoryRoutes(app: FastifyInstance, options: { publisher: Pri
       .header('vary', 'accept-encoding')
       .header('content-type', contentTypeFor(path));
     if (isNotModified(request.headers, { etag, lastModifiedMs: entry.mtime })) return reply.code(304).send();
-    const encoding = chooseEncoding(request.headers['accept-encoding'], ['br', 'gzip']);
-    const body = await publisher.store.readVariant(entry.sha256, encoding);
-    if (encoding !== 'identity') void reply.header('content-encoding', encoding);
-    return reply.send(body);
+    const wanted = chooseEncoding(request.headers['accept-encoding'], ['br', 'gzip']);
+    // Small or incompressible objects keep no compressed variant: their raw bytes are the answer.
+    const { variant, bytes } = await publisher.store.readPreferred(entry.sha256, wanted === 'identity' ? ['identity'] : [wanted, 'identity']);
+    if (variant !== 'identity') void reply.header('content-encoding', variant);
+    return reply.send(bytes);
   };
 
   app.get('/*', handler);

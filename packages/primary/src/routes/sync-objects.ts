@@ -4,21 +4,23 @@ import {
   PACK_CONTENT_TYPE,
   SYNC_ROUTES,
   chooseEncoding,
+  encodeMissingPackFrame,
+  encodePackFrame,
   etagFor,
   isMetasyncError,
   isSha256Hex,
   metasyncError,
   packRequestSchema,
-  type PackFrameHeader,
 } from '@metasync/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore, Variant } from '@metasync/store';
 
 /**
  * `GET /sync/v1/objects/<sha256>`: one object, its precompressed br/gzip
- * sibling when accepted, immutable. `POST /sync/v1/objects/pack`: many objects
- * in one framed stream (see PackFrameHeader in protocol.ts), brotli frames,
- * each followed by the gzip variant when the request asks for it.
+ * variant when accepted and kept, immutable. `POST /sync/v1/objects/pack`: many
+ * objects in one framed stream (shared protocol/pack-frame.ts), each frame
+ * brotli when the object keeps a br variant and identity otherwise, followed
+ * by the gzip variant when the request asks for it and the object keeps one.
  */
 export function syncObjectRoutes(app: FastifyInstance, options: { store: ObjectStore }): void {
   const { store } = options;
@@ -31,15 +33,15 @@ export function syncObjectRoutes(app: FastifyInstance, options: { store: ObjectS
         rule: 'sha256 hex',
       });
     }
-    const encoding = chooseEncoding(request.headers['accept-encoding'], ['br', 'gzip']);
-    const body = await store.readVariant(sha256, encoding);
+    const wanted = chooseEncoding(request.headers['accept-encoding'], ['br', 'gzip']);
+    const { variant, bytes } = await store.readPreferred(sha256, preferenceFor(wanted));
     void reply
       .header('content-type', 'application/octet-stream')
       .header('cache-control', IMMUTABLE_CACHE_CONTROL)
       .header('etag', etagFor(sha256))
       .header('vary', 'accept-encoding');
-    if (encoding !== 'identity') void reply.header('content-encoding', encoding);
-    return reply.send(body);
+    if (variant !== 'identity') void reply.header('content-encoding', variant);
+    return reply.send(bytes);
   });
 
   app.post(SYNC_ROUTES.objectPack, (request, reply) => {
@@ -55,12 +57,11 @@ export function syncObjectRoutes(app: FastifyInstance, options: { store: ObjectS
     const withGzip = parsed.data.gzip === true;
     const readFrame = async (sha256: string): Promise<Buffer> => {
       try {
-        const [br, gz] = await Promise.all([store.readVariant(sha256, 'br'), withGzip ? readOptionalVariant(store, sha256, 'gzip') : undefined]);
-        const header: PackFrameHeader = { sha256, length: br.length, encoding: 'br', ...(gz === undefined ? {} : { gzipLength: gz.length }) };
-        return packFrame(header, br, gz);
+        const [body, gzip] = await Promise.all([store.readPreferred(sha256, ['br', 'identity']), withGzip ? readOptionalVariant(store, sha256, 'gzip') : undefined]);
+        return encodePackFrame({ sha256, encoding: body.variant, bytes: body.bytes, gzip });
       } catch (err) {
         if (!isMetasyncError(err, 'METASYNC_ERR_OBJECT_NOT_FOUND')) throw err;
-        return packFrame({ sha256, length: 0, encoding: 'identity', missing: true }, Buffer.alloc(0));
+        return encodeMissingPackFrame(sha256);
       }
     };
     // Reads run a few objects ahead of the socket, so the stream is not one file read per round trip.
@@ -84,6 +85,11 @@ export function syncObjectRoutes(app: FastifyInstance, options: { store: ObjectS
   });
 }
 
+/** The wanted variant, then the raw bytes: small or incompressible objects keep no compressed variant. */
+function preferenceFor(wanted: Variant): Variant[] {
+  return wanted === 'identity' ? ['identity'] : [wanted, 'identity'];
+}
+
 /** Objects read ahead of the one being sent in a pack stream. */
 const PACK_READ_AHEAD = 8;
 
@@ -95,11 +101,4 @@ async function readOptionalVariant(store: ObjectStore, sha256: string, encoding:
     if (isMetasyncError(err, 'METASYNC_ERR_OBJECT_NOT_FOUND')) return undefined;
     throw err;
   }
-}
-
-export function packFrame(header: PackFrameHeader, bytes: Buffer, gzipBytes?: Buffer): Buffer {
-  const headerBytes = Buffer.from(JSON.stringify(header));
-  const prefix = Buffer.allocUnsafe(4);
-  prefix.writeUInt32BE(headerBytes.length, 0);
-  return Buffer.concat(gzipBytes === undefined ? [prefix, headerBytes, bytes] : [prefix, headerBytes, bytes, gzipBytes]);
 }

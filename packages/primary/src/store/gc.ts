@@ -30,7 +30,7 @@ import type { PrimaryPublisher } from '../publish/publisher.js';
  * every 256 / shardsPerRun runs) and at most `maxDeletesPerRun` unlinks. A run
  * never holds the publisher: it reads the manifest and journal window
  * synchronously (one instant), and decides each unlink in the same tick as the
- * store's removal claims the hash (object-store.ts: a put that arrives later
+ * store's removal claims the hash (@metasync/store: a put that arrives later
  * waits for the removal and writes the object anew).
  */
 export interface ObjectGcOptions {
