@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/object-gc.ts [paths]` (default 20,000): measures the
+ * `node --conditions=source --import tsx bench/object-gc.ts [paths]` (default 20,000): measures the
  * primary's local object GC in process (not part of `pnpm bench`'s table: it has
  * no baseline to beat). It publishes `paths` p2 files of ~8 KB, supersedes every
  * one, moves the journal window and snapshots past them, then runs the GC with
@@ -13,9 +13,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { createObjectGc, type ObjectGcRun } from '../packages/primary/src/store/gc.js';
-import { openPrimaryCore, type PrimaryCore } from '../packages/primary/src/data-dir.js';
-import { createLogger } from '../packages/shared/src/index.js';
+import { createObjectGc, openPrimaryCore, type ObjectGcRun, type PrimaryCore } from '@metasync/primary';
+import { createLogger } from '@metasync/shared/daemon';
 
 const PATHS = Number(process.argv[2] ?? 20_000);
 const BATCH = 5_000;

@@ -2,15 +2,15 @@
  * Writes `.env.example`: every METASYNC_* variable the two daemons and the
  * operator CLI read, generated from their option tables so it cannot drift
  * (test/env-example.test.ts fails when the committed file is stale).
- * Run: `node --import tsx scripts/env-example.ts` (or `--check`).
+ * Run: `node --conditions=source --import tsx scripts/env-example.ts` (or `--check`).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLI_ENV } from '../infra/src/cli-config.js';
-import { MIRROR_OPTIONS } from '../packages/mirror/src/config.js';
-import { OPTION_SPECS as PRIMARY_OPTIONS } from '../packages/primary/src/config.js';
-import type { OptionSpec } from '../packages/shared/src/daemon/cli-options.js';
+import { MIRROR_OPTIONS } from '@metasync/mirror';
+import { OPTION_SPECS as PRIMARY_OPTIONS } from '@metasync/primary';
+import type { OptionSpec } from '@metasync/shared/daemon';
 
 export const ENV_EXAMPLE_PATH = join(fileURLToPath(new URL('..', import.meta.url)), '.env.example');
 
@@ -43,7 +43,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (process.argv.includes('--check')) {
     const current = readFileSync(ENV_EXAMPLE_PATH, 'utf8');
     if (current !== wanted) {
-      process.stderr.write('.env.example is stale: run node --import tsx scripts/env-example.ts\n');
+      process.stderr.write('.env.example is stale: run node --conditions=source --import tsx scripts/env-example.ts\n');
       process.exit(1);
     }
   } else {

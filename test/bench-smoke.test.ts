@@ -25,7 +25,7 @@ describe('pnpm bench at a tiny size', () => {
     dir = await mkdtemp(join(tmpdir(), 'metasync-bench-smoke-'));
     const out = join(dir, 'result.json');
     const args = [
-      '--import', 'tsx', 'bench/run.ts',
+      '--conditions=source', '--import', 'tsx', 'bench/run.ts',
       '--paths', '500', '--fleet-paths', '100', '--mirrors', '2',
       '--publishes', '20', '--publish-rate', '20',
       '--wrk-seconds', '2', '--wrk-warmup-seconds', '0', '--connections', '16', '--serve-rounds', '1',

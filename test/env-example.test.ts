@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ENV_EXAMPLE_PATH, renderEnvExample } from '../scripts/env-example.js';
 
 describe('.env.example', () => {
-  it('lists every option the daemons and the CLI read (regenerate with node --import tsx scripts/env-example.ts)', () => {
+  it('lists every option the daemons and the CLI read (regenerate with node --conditions=source --import tsx scripts/env-example.ts)', () => {
     expect(readFileSync(ENV_EXAMPLE_PATH, 'utf8')).toBe(renderEnvExample());
   });
 });

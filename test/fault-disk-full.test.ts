@@ -4,7 +4,7 @@ import { open, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hasErrno } from '../packages/shared/src/index.js';
+import { hasErrno } from '@metasync/shared';
 import { getChecked, getText, makeTempDir, publishMany, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
 import { appliedSeq, compareWithPrimary, headSeq, metricValue } from './helpers/read-load.js';
 import { waitFor } from './helpers/wait-for.js';

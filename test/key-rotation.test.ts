@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SYNC_ROUTES, generateSigningKeyPem, signBody, signingKeyFromPem, type ChangesBatch, type KeySet, type SigningKey } from '../packages/shared/src/index.js';
+import { SYNC_ROUTES, generateSigningKeyPem, signBody, signingKeyFromPem, type ChangesBatch, type KeySet, type SigningKey } from '@metasync/shared';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PUBLISH_TOKEN, getText, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
 import { startGateProxy, type GateProxy } from './helpers/gate-proxy.js';

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isRepoPath, isReservedPath } from '../packages/shared/src/index.js';
+import { isRepoPath, isReservedPath } from '@metasync/shared';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 import { getText, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
 import { waitFor } from './helpers/wait-for.js';

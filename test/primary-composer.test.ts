@@ -9,7 +9,7 @@ import { request as httpRequest, type ClientRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderPackage, renderRootPackagesJson } from '../packages/primary/src/composer/render.js';
+import { renderPackage, renderRootPackagesJson } from '@metasync/primary';
 import { resolveWithComposer } from './helpers/composer-client.js';
 import { generateCorpus, packageVersions, writeCorpusTree } from './helpers/corpus.js';
 import { startDaemon, type Daemon } from './helpers/daemon.js';

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openObjectStore } from '@metasync/store';
-import { createLogger, sha256Hex } from '../packages/shared/src/index.js';
-import { openPrimaryCore } from '../packages/primary/src/data-dir.js';
-import { createPrimaryS3 } from '../packages/primary/src/s3/setup.js';
-import { createS3BootstrapSource } from '../packages/mirror/src/sync/s3-source.js';
+import { sha256Hex } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
+import { createPrimaryS3, openPrimaryCore } from '@metasync/primary';
+import { createS3BootstrapSource } from '@metasync/mirror';
 import { startS3Server, TEST_S3_ENV } from './helpers/s3-server.js';
 
 const log = createLogger({ name: 's3-write-through', level: 'silent' });

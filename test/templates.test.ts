@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI_ENV } from '../infra/src/cli-config.js';
-import { loadConfig as loadMirrorConfig, MIRROR_OPTIONS } from '../packages/mirror/src/config.js';
-import { loadConfig as loadPrimaryConfig, OPTION_SPECS as PRIMARY_OPTIONS } from '../packages/primary/src/config.js';
+import { loadConfig as loadMirrorConfig, MIRROR_OPTIONS } from '@metasync/mirror';
+import { loadConfig as loadPrimaryConfig, OPTION_SPECS as PRIMARY_OPTIONS } from '@metasync/primary';
 import { REPO_ROOT } from './helpers/daemon.js';
 
 /**

@@ -2,7 +2,7 @@ import { copyFile, link, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { hasErrno } from '../../packages/shared/src/errors.js';
+import { hasErrno } from '@metasync/shared';
 
 const gzipAsync = promisify(gzip);
 

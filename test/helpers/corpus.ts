@@ -13,8 +13,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { VersionData } from '../../packages/primary/src/composer/minify.js';
-import { renderPackage, renderRootPackagesJson } from '../../packages/primary/src/composer/render.js';
+import { renderPackage, renderRootPackagesJson, type VersionData } from '@metasync/primary';
 
 export interface CorpusPackage {
   name: string;

@@ -1,6 +1,6 @@
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { HEADERS } from '../../packages/shared/src/index.js';
+import { HEADERS } from '@metasync/shared';
 
 /**
  * An HTTP forwarder on loopback that a test can shut like a gate: while

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { HEADERS } from '../../packages/shared/src/index.js';
+import { HEADERS } from '@metasync/shared';
 import type { SoakPackage } from './publish-load.js';
 
 /**

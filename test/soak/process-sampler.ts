@@ -1,5 +1,5 @@
 import { readdir, readlink } from 'node:fs/promises';
-import { hasErrno } from '../../packages/shared/src/index.js';
+import { hasErrno } from '@metasync/shared';
 import { readProcMemory } from '../helpers/proc-stats.js';
 
 /**

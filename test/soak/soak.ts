@@ -1,4 +1,4 @@
-import { HEADERS } from '../../packages/shared/src/index.js';
+import { HEADERS } from '@metasync/shared';
 import { createRandom } from '../helpers/corpus.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from '../helpers/mirror-cluster.js';

@@ -1,4 +1,4 @@
-import { HEADERS } from '../../packages/shared/src/index.js';
+import { HEADERS } from '@metasync/shared';
 
 /**
  * Publish-to-visible: from the moment a publish call returned seq S until

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { hasErrno, metasyncError, readSecret } from '@metasync/shared';
+import { hasErrno, metasyncError } from '@metasync/shared';
+import { readSecret } from '@metasync/shared/daemon';
 
 /**
  * What a registrar needs, and nothing else: the `dns` section of the metasync

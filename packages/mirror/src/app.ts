@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import { createLimitedHttpServer, isMetasyncError, landingPageText, type HttpServerLimits, type Logger } from '@metasync/shared';
+import { isMetasyncError } from '@metasync/shared';
+import { createLimitedHttpServer, landingPageText, type HttpServerLimits, type Logger } from '@metasync/shared/daemon';
 import type { ObjectStore } from '@metasync/store';
 import { assessFreshness, createDrainState, type DrainState, type FreshnessLimits, type SyncStatus } from './health.js';
 import type { HotCache } from './serve/hot-cache.js';

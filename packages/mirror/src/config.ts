@@ -2,7 +2,8 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { loadDnsConfig as loadRegistrarConfig, type DnsConfig } from '@metasync/dns';
-import { formatIssues, HTTP_LIMITS_SCHEMA_SHAPE, httpLimitOptions, isMetasyncError, metasyncError, parseListen, parseOptions, readSecret, type OptionSpec } from '@metasync/shared';
+import { isMetasyncError, metasyncError } from '@metasync/shared';
+import { formatIssues, HTTP_LIMITS_SCHEMA_SHAPE, httpLimitOptions, parseListen, parseOptions, readSecret, type OptionSpec } from '@metasync/shared/daemon';
 import { MIRROR_HTTP_LIMITS } from './serve/http-limits.js';
 import { MIRROR_S3_OPTIONS, MIRROR_S3_SCHEMA_SHAPE } from './sync/s3-source.js';
 

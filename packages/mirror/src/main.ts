@@ -1,4 +1,5 @@
-import { createLogger, isMetasyncError, type Logger } from '@metasync/shared';
+import { isMetasyncError } from '@metasync/shared';
+import { createLogger, type Logger } from '@metasync/shared/daemon';
 import { loadConfig } from './config.js';
 import { startDraining } from './health.js';
 import { openMirror } from './mirror.js';

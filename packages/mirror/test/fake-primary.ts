@@ -1,19 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { brotliCompressSync, gzipSync, constants as zlibConstants } from 'node:zlib';
-import {
-  HEADERS,
-  PACK_CONTENT_TYPE,
-  SYNC_ROUTES,
-  etagFor,
-  formatHttpDate,
-  generateSigningKeyPem,
-  sha256Hex,
-  signBody,
-  signingKeyFromPem,
-  type ChangeEntry,
-  type SigningKey,
-} from '@metasync/shared';
+import { HEADERS, PACK_CONTENT_TYPE, SYNC_ROUTES, etagFor, formatHttpDate, generateSigningKeyPem, sha256Hex, signBody, signingKeyFromPem, type ChangeEntry, type SigningKey } from '@metasync/shared';
 
 /**
  * A protocol-level stand-in for the primary, for the mirror's package tests:

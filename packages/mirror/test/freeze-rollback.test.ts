@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
 import { waitFor } from '../../../test/helpers/wait-for.js';
 import { loadConfig } from '../src/config.js';
 import { openMirror, type Mirror } from '../src/mirror.js';

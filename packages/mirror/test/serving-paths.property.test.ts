@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, isRepoPath, isReservedPath } from '@metasync/shared';
+import { isRepoPath, isReservedPath } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
 import { loadConfig } from '../src/config.js';
 import { openMirror, type Mirror } from '../src/mirror.js';
 

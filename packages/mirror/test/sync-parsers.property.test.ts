@@ -5,24 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ERROR_CODES,
-  HEADERS,
-  PACK_CONTENT_TYPE,
-  SYNC_ROUTES,
-  changesBatchSchema,
-  createLogger,
-  generateSigningKeyPem,
-  headEventSchema,
-  isMetasyncError,
-  isRepoPath,
-  isSha256Hex,
-  sha256Hex,
-  signBody,
-  signingKeyFromPem,
-  snapshotSchema,
-  type SigningKey,
-} from '@metasync/shared';
+import { ERROR_CODES, HEADERS, PACK_CONTENT_TYPE, SYNC_ROUTES, changesBatchSchema, generateSigningKeyPem, headEventSchema, isMetasyncError, isRepoPath, isSha256Hex, sha256Hex, signBody, signingKeyFromPem, snapshotSchema, type SigningKey } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
 import { loadConfig } from '../src/config.js';
 import { openMirror, type Mirror } from '../src/mirror.js';
 import { createPrimaryClient } from '../src/sync/primary-client.js';

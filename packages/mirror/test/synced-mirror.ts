@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { createLogger } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
 import { loadConfig } from '../src/config.js';
 import { openMirror, type Mirror } from '../src/mirror.js';
 import { startFakePrimary, type FakePrimary } from './fake-primary.js';

@@ -1,4 +1,5 @@
-import { createLimitedHttpServer, isMetasyncError, landingPageText, type HttpServerLimits, type Logger } from '@metasync/shared';
+import { isMetasyncError } from '@metasync/shared';
+import { createLimitedHttpServer, landingPageText, type HttpServerLimits, type Logger } from '@metasync/shared/daemon';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { PRIMARY_HTTP_LIMITS } from './http-limits.js';
 import { createPrimaryMetrics } from './metrics.js';

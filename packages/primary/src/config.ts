@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { formatIssues, HTTP_LIMITS_SCHEMA_SHAPE, httpLimitOptions, metasyncError, parseListen, parseOptions, pickHttpLimits, readSecret, type HttpServerLimits, type OptionSpec } from '@metasync/shared';
+import { metasyncError } from '@metasync/shared';
+import { formatIssues, HTTP_LIMITS_SCHEMA_SHAPE, httpLimitOptions, parseListen, parseOptions, pickHttpLimits, readSecret, type HttpServerLimits, type OptionSpec } from '@metasync/shared/daemon';
 import { PRIMARY_HTTP_LIMITS } from './http-limits.js';
 import { OBJECT_GC_OPTIONS, OBJECT_GC_SCHEMA_SHAPE, objectGcConfig, type ObjectGcConfig } from './store/gc-options.js';
 import { PUBLISH_LIMIT_OPTIONS, PUBLISH_LIMIT_SCHEMA_SHAPE, publishLimitsConfig, type PublishLimitsConfig } from './publish/options.js';

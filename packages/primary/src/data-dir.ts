@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger, SigningKey } from '@metasync/shared';
+import type { SigningKey } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import { openObjectStore } from '@metasync/store';
 import { lockDataDir } from './data-dir-lock.js';
 import { openKeyRing, type KeyRing } from './keys/key-ring.js';

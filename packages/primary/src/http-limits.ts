@@ -1,4 +1,4 @@
-import type { HttpServerLimits } from '@metasync/shared';
+import type { HttpServerLimits } from '@metasync/shared/daemon';
 
 /**
  * Defaults for what the primary tolerates from its clients (flags in config.ts,

@@ -1,4 +1,5 @@
-import { createLogger, isMetasyncError } from '@metasync/shared';
+import { isMetasyncError } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
 import { buildApp } from './app.js';
 import { loadConfig } from './config.js';
 import { openPrimaryCore } from './data-dir.js';

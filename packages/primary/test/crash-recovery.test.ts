@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SYNC_ROUTES, changesBatchSchema, createLogger } from '@metasync/shared';
+import { SYNC_ROUTES, changesBatchSchema } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../../../test/helpers/daemon.js';
 import { waitFor } from '../../../test/helpers/wait-for.js';

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { SYNC_ROUTES, createLogger, isDeletion, sha256Hex, type ChangesBatch, type Snapshot } from '@metasync/shared';
+import { SYNC_ROUTES, isDeletion, sha256Hex, type ChangesBatch, type Snapshot } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createObjectGc } from '../src/store/gc.js';
 import { publish, startTestPrimary, type TestPrimary } from './primary-fixture.js';

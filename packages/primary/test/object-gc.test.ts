@@ -1,7 +1,8 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { createLogger, sha256Hex } from '@metasync/shared';
+import { sha256Hex } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
 import type { ObjectStore } from '@metasync/store';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createPrimaryMetrics } from '../src/metrics.js';

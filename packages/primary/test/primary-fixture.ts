@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
 import { buildApp, type PrimaryApp } from '../src/app.js';
 import { openPrimaryCore, type PrimaryCore } from '../src/data-dir.js';
 import type { PublishAuth } from '../src/publish/auth.js';

@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../../test/helpers/wait-for.js';
 import { openPublishAuth, type PublishAuth } from '../src/publish/auth.js';

@@ -1,7 +1,8 @@
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, generateSigningKeyPem, signingKeyFromPem, snapshotSchema, verifyBody } from '@metasync/shared';
+import { generateSigningKeyPem, signingKeyFromPem, snapshotSchema, verifyBody } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../../test/helpers/wait-for.js';
 import { openPrimaryCore, type PrimaryCore, type PrimaryCoreOptions } from '../src/data-dir.js';

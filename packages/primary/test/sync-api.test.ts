@@ -1,20 +1,5 @@
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import {
-  HEADERS,
-  PACK_CONTENT_TYPE,
-  SYNC_ROUTES,
-  changesBatchSchema,
-  mirrorsResponseSchema,
-  packFrameHeaderSchema,
-  readPackFrames,
-  resyncResponseSchema,
-  sha256Hex,
-  snapshotSchema,
-  stateResponseSchema,
-  verifyBody,
-  type PackFrame,
-  type PublicKeyInfo,
-} from '@metasync/shared';
+import { HEADERS, PACK_CONTENT_TYPE, SYNC_ROUTES, changesBatchSchema, mirrorsResponseSchema, packFrameHeaderSchema, readPackFrames, resyncResponseSchema, sha256Hex, snapshotSchema, stateResponseSchema, verifyBody, type PackFrame, type PublicKeyInfo } from '@metasync/shared';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { publish, startTestPrimary, type TestPrimary } from './primary-fixture.js';
 

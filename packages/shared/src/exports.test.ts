@@ -31,16 +31,11 @@ describe('package entry points', () => {
     expect(seen.size).toBeGreaterThan(0);
   });
 
-  // transitional: consumers move to subpaths; when index.ts stops re-exporting the helpers, this expects none of them there.
-  it('keeps every helper reachable from the root entry while consumers move', () => {
-    for (const helpers of [daemon, fs, s3]) {
-      for (const [name, value] of Object.entries(helpers)) expect((contract as Record<string, unknown>)[name], name).toBe(value);
+  it('keeps every helper out of the root entry, so the contract is only protocol and errors', () => {
+    for (const helpers of [daemon, fs, http, s3]) {
+      const names = Object.keys(helpers);
+      expect(names.length).toBeGreaterThan(0);
+      for (const name of names) expect(Object.keys(contract), name).not.toContain(name);
     }
-  });
-
-  it('keeps the fastify helpers out of the root entry, so the contract does not load fastify', () => {
-    const names = Object.keys(http);
-    expect(names.length).toBeGreaterThan(0);
-    for (const name of names) expect(Object.keys(contract), name).not.toContain(name);
   });
 });

@@ -1,8 +1,8 @@
 /**
  * `@metasync/shared`: the contract between primary and mirror (protocol/) and
  * the error registry. Helpers live under subpaths: `@metasync/shared/daemon`,
- * `@metasync/shared/fs`, `@metasync/shared/http` (not re-exported here: it loads
- * fastify), `@metasync/shared/s3`.
+ * `@metasync/shared/fs`, `@metasync/shared/http`, `@metasync/shared/s3`; none is re-exported here, so
+ * importing the contract loads no server code.
  */
 export * from './errors.js';
 export * from './protocol/routes.js';
@@ -14,8 +14,3 @@ export * from './protocol/repo-path.js';
 export * from './protocol/composer-names.js';
 export * from './protocol/s3-layout.js';
 export * from './protocol/http-cache.js';
-
-// transitional: consumers move to subpaths; then these three lines go.
-export * from './daemon/index.js';
-export * from './fs/index.js';
-export * from './s3/index.js';

@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncDir, hasErrno } from '@metasync/shared';
+import { hasErrno } from '@metasync/shared';
+import { fsyncDir } from '@metasync/shared/fs';
 
 /**
  * The store's one durability API. Puts never fsync; they record what they

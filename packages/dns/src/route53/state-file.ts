@@ -1,7 +1,8 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { hasErrno, metasyncError, writeFileAtomic } from '@metasync/shared';
+import { hasErrno, metasyncError } from '@metasync/shared';
+import { writeFileAtomic } from '@metasync/shared/fs';
 
 /**
  * The registrar's local memory, written before each AWS call whose effect it

@@ -1,6 +1,6 @@
 import type { DnsRegistrar, MirrorEndpoint } from '@metasync/dns';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createLogger } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
 import { createSelfRegistration } from './self-register.js';
 
 const endpoint: MirrorEndpoint = { mirrorId: 'm1', region: 'eu-west-1', address: '192.0.2.1', healthUrl: 'http://192.0.2.1:8080/health/fresh' };

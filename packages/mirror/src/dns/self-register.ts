@@ -1,5 +1,5 @@
 import type { DnsRegistrar, MirrorEndpoint } from '@metasync/dns';
-import type { Logger } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 
 /**
  * Opt-in self-registration (`--dns-self-register`): an immutable server needs

@@ -1,17 +1,7 @@
 import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  changeEntrySchema,
-  decodeRecords,
-  encodeRecord,
-  fsyncDir,
-  hasErrno,
-  metasyncError,
-  tempPathFor,
-  writeFileAtomic,
-  type ChangeEntry,
-  type Snapshot,
-} from '@metasync/shared';
+import { changeEntrySchema, hasErrno, metasyncError, type ChangeEntry, type Snapshot } from '@metasync/shared';
+import { decodeRecords, encodeRecord, fsyncDir, tempPathFor, writeFileAtomic } from '@metasync/shared/fs';
 import { z } from 'zod';
 import { applyEntries, emptyIndex, replaceWithSnapshot, type Dereference, type IndexState } from './index-state.js';
 

@@ -1,7 +1,8 @@
 import { Pool, type Dispatcher } from 'undici';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { HEADERS, assertRepoPath, sha256Hex, type Logger } from '@metasync/shared';
+import { HEADERS, assertRepoPath, sha256Hex } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import type { MirrorMetrics } from '../metrics.js';
 
 /**

@@ -1,20 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import {
-  HEADERS,
-  cacheControlFor,
-  chooseEncoding,
-  contentTypeFor,
-  etagFor,
-  formatHttpDate,
-  isMetasyncError,
-  isNotModified,
-  isReservedPath,
-  repoPathFromUrl,
-  type ContentEncoding,
-  type Logger,
-} from '@metasync/shared';
+import { HEADERS, cacheControlFor, chooseEncoding, contentTypeFor, etagFor, formatHttpDate, isMetasyncError, isNotModified, isReservedPath, repoPathFromUrl, type ContentEncoding } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import { VARIANT_SUFFIX, type ObjectStore, type Variant } from '@metasync/store';
 import type { HotCache } from './hot-cache.js';
 import type { IndexState } from '../index/index-state.js';

@@ -1,4 +1,4 @@
-import type { Logger } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import type { IndexLog } from '../index/index-log.js';
 import type { PrimaryClient } from './primary-client.js';
 

@@ -1,5 +1,6 @@
 import PQueue from 'p-queue';
-import { hasErrno, isDeletion, isMetasyncError, metasyncError, type ChangeEntry, type ChangesBatch, type Logger, type Snapshot } from '@metasync/shared';
+import { hasErrno, isDeletion, isMetasyncError, metasyncError, type ChangeEntry, type ChangesBatch, type Snapshot } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import type { ObjectStore } from '@metasync/store';
 import type { IndexLog } from '../index/index-log.js';
 import type { MirrorMetrics } from '../metrics.js';

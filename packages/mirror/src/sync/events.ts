@@ -1,5 +1,6 @@
 import { Client } from 'undici';
-import { HEADERS, SYNC_ROUTES, headEventSchema, type HeadEvent, type Logger } from '@metasync/shared';
+import { HEADERS, SYNC_ROUTES, headEventSchema, type HeadEvent } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 
 /**
  * Follows the primary's push stream (`GET /sync/v1/events`, SSE) over its own

@@ -1,7 +1,8 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, generateSigningKeyPem, signBody, signingKeyFromPem, verifyBody, type KeySet, type PublicKeyInfo, type SigningKey } from '@metasync/shared';
+import { generateSigningKeyPem, signBody, signingKeyFromPem, verifyBody, type KeySet, type PublicKeyInfo, type SigningKey } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createKeyTrust, type KeyTrust } from './key-trust.js';
 import { pinnedKeysPath, readTrustedKeys } from './keys.js';

@@ -1,4 +1,5 @@
-import { isMetasyncError, keySetSchema, verifyBody, type Logger, type PublicKeyInfo } from '@metasync/shared';
+import { isMetasyncError, keySetSchema, verifyBody, type PublicKeyInfo } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import { endorsingKeys, knowsKey, mergeKeySet, type TrustedKeys } from './key-set.js';
 import { readTrustedKeys, writeTrustedKeys } from './keys.js';
 import { parseSyncDocument } from './parse-document.js';

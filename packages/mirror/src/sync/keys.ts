@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
-import { keyIdOf, metasyncError, publicKeyInfoSchema, readJsonFile, writeFileAtomic, type PublicKeyInfo } from '@metasync/shared';
+import { keyIdOf, metasyncError, publicKeyInfoSchema, type PublicKeyInfo } from '@metasync/shared';
+import { readJsonFile, writeFileAtomic } from '@metasync/shared/fs';
 import type { TrustedKeys } from './key-set.js';
 
 /**

@@ -1,15 +1,6 @@
 import { Pool, type Dispatcher } from 'undici';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import {
-  HEADERS,
-  SYNC_ROUTES,
-  isMetasyncError,
-  COMPRESSED_SLACK_BYTES,
-  metasyncError,
-  readPackFrames,
-  sha256Hex,
-  type AckRequest,
-} from '@metasync/shared';
+import { HEADERS, SYNC_ROUTES, isMetasyncError, COMPRESSED_SLACK_BYTES, metasyncError, readPackFrames, sha256Hex, type AckRequest } from '@metasync/shared';
 
 /**
  * The mirror's side of the sync protocol's transport: one keep-alive undici

@@ -1,5 +1,6 @@
 import type PQueue from 'p-queue';
-import { HEADERS, SYNC_ROUTES, changesBatchSchema, snapshotSchema, type Logger } from '@metasync/shared';
+import { HEADERS, SYNC_ROUTES, changesBatchSchema, snapshotSchema } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import type { ObjectStore } from '@metasync/store';
 import { noteApplied, noteHead, type SyncStatus } from '../health.js';
 import type { IndexLog } from '../index/index-log.js';

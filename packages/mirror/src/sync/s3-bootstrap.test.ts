@@ -1,19 +1,7 @@
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
-import {
-  createLogger,
-  generateSigningKeyPem,
-  isMetasyncError,
-  s3ClientConfig,
-  s3ObjectKey,
-  s3SnapshotKey,
-  sha256Hex,
-  signBody,
-  signingKeyFromPem,
-  type PublicKeyInfo,
-  type SigningKey,
-  type Snapshot,
-} from '@metasync/shared';
+import { generateSigningKeyPem, isMetasyncError, s3ClientConfig, s3ObjectKey, s3SnapshotKey, sha256Hex, signBody, signingKeyFromPem, type PublicKeyInfo, type SigningKey, type Snapshot } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startS3Server, testS3Connection, TEST_S3_CREDENTIALS, type S3TestServer } from '../../../../test/helpers/s3-server.js';
 import { bootstrapFromS3, type S3BootstrapOptions } from './s3-bootstrap.js';

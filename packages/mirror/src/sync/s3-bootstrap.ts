@@ -1,21 +1,7 @@
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import PQueue from 'p-queue';
-import {
-  S3_SIGNATURE_METADATA,
-  isMetasyncError,
-  metasyncError,
-  normalizeS3Prefix,
-  parseS3SnapshotKey,
-  s3ObjectKey,
-  s3SnapshotsPrefix,
-  sha256Hex,
-  snapshotSchema,
-  verifyBody,
-  type ErrorCode,
-  type Logger,
-  type PublicKeyInfo,
-  type Snapshot,
-} from '@metasync/shared';
+import { S3_SIGNATURE_METADATA, isMetasyncError, metasyncError, normalizeS3Prefix, parseS3SnapshotKey, s3ObjectKey, s3SnapshotsPrefix, sha256Hex, snapshotSchema, verifyBody, type ErrorCode, type PublicKeyInfo, type Snapshot } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import { createS3Retrier, s3ErrorName, s3StatusOf, type S3Retrier, type S3RetryPolicy } from '@metasync/shared/s3';
 import { parseSyncDocument } from './parse-document.js';
 

@@ -1,5 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { s3ClientConfig, type Logger, type PublicKeyInfo, type S3ChecksumMode, type Snapshot } from '@metasync/shared';
+import { s3ClientConfig, type PublicKeyInfo, type S3ChecksumMode, type Snapshot } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import { s3ConnectionOptions, s3ConnectionSchemaShape } from '@metasync/shared/s3';
 import type { ObjectStore } from '@metasync/store';
 

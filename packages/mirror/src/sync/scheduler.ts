@@ -1,4 +1,5 @@
-import { isMetasyncError, type Logger } from '@metasync/shared';
+import { isMetasyncError } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import { armConfirmation, noteHead, type SyncStatus } from '../health.js';
 import type { IndexLog } from '../index/index-log.js';
 import type { MirrorMetrics } from '../metrics.js';

@@ -1,4 +1,5 @@
-import { HEADERS, SYNC_ROUTES, isMetasyncError, type Logger, type StateResponse } from '@metasync/shared';
+import { HEADERS, SYNC_ROUTES, isMetasyncError, type StateResponse } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import { noteConfirmed, noteHead, noteStateRefused, type SyncStatus } from '../health.js';
 import type { IndexLog } from '../index/index-log.js';
 import type { MirrorMetrics } from '../metrics.js';

@@ -1,5 +1,6 @@
 import PQueue from 'p-queue';
-import type { Logger, PublicKeyInfo } from '@metasync/shared';
+import type { PublicKeyInfo } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import type { ObjectStore } from '@metasync/store';
 import type { SyncStatus } from '../health.js';
 import type { IndexLog } from '../index/index-log.js';

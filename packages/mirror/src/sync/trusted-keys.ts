@@ -1,4 +1,5 @@
-import { HEADERS, SYNC_ROUTES, verifyBody, type Logger, type PublicKeyInfo, type StateResponse } from '@metasync/shared';
+import { HEADERS, SYNC_ROUTES, verifyBody, type PublicKeyInfo, type StateResponse } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import type { z } from 'zod';
 import type { MirrorMetrics } from '../metrics.js';
 import { createKeyTrust, type KeyTrust } from './key-trust.js';

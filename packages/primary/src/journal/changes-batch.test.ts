@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, isMetasyncError, sha256Hex } from '@metasync/shared';
+import { isMetasyncError, sha256Hex } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildChangesBatch } from './changes-batch.js';
 import { openJournal, type Journal } from './journal.js';

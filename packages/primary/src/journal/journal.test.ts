@@ -1,7 +1,8 @@
 import { appendFile, mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, isMetasyncError, sha256Hex } from '@metasync/shared';
+import { isMetasyncError, sha256Hex } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openJournal, type Journal } from './journal.js';
 import { encodeGeneration, type JournalGeneration } from './record.js';

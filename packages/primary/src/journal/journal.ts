@@ -1,6 +1,8 @@
 import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncDir, hasErrno, metasyncError, type Logger } from '@metasync/shared';
+import { hasErrno, metasyncError } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
+import { fsyncDir } from '@metasync/shared/fs';
 import { encodeGeneration, type JournalGeneration } from './record.js';
 import { listSegments, readSegment, segmentName, type SegmentFile } from './segments.js';
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { encodeRecord, pathDeletionSchema, pathEntrySchema, type PathDeletion, type PathEntry } from '@metasync/shared';
+import { pathDeletionSchema, pathEntrySchema, type PathDeletion, type PathEntry } from '@metasync/shared';
+import { encodeRecord } from '@metasync/shared/fs';
 
 /** Which ingest published a path; the watcher reconciles only its own paths. */
 export type Origin = 'watch' | 'api';

@@ -1,7 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { MAX_RECORD_BYTES, RECORD_HEADER_BYTES, metasyncError } from '@metasync/shared';
+import { metasyncError } from '@metasync/shared';
+import { MAX_RECORD_BYTES, RECORD_HEADER_BYTES } from '@metasync/shared/fs';
 import { parseGeneration, type JournalGeneration } from './record.js';
 
 /**

@@ -1,4 +1,5 @@
-import type { Logger, SigningKey } from '@metasync/shared';
+import type { SigningKey } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import type { Manifest } from './manifest.js';
 import type { PrimaryPublisher } from '../publish/publisher.js';
 import { pruneSnapshots, signSnapshot, writeSnapshotFile, type SignedSnapshot } from './snapshots.js';

@@ -1,6 +1,7 @@
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decodeRecords, encodeRecord, metasyncError, signBody, writeFileAtomic, type SigningKey, type Snapshot } from '@metasync/shared';
+import { metasyncError, signBody, type SigningKey, type Snapshot } from '@metasync/shared';
+import { decodeRecords, encodeRecord, writeFileAtomic } from '@metasync/shared/fs';
 import type { Manifest, ManifestEntry } from './manifest.js';
 
 /**

@@ -1,7 +1,8 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, generateSigningKeyPem, signingKeyFromPem } from '@metasync/shared';
+import { generateSigningKeyPem, signingKeyFromPem } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { KEY_RING_FILE, openKeyRing, type KeyRing } from './key-ring.js';
 import { GENERATED_KEY_FILE } from './signing-key.js';

@@ -1,4 +1,6 @@
-import { MAX_KEY_OVERLAP_MS, generateSigningKeyPem, hasErrno, metasyncError, readJsonFile, signingKeyFromPem, writeFileAtomic, type Logger, type PublicKeyInfo, type SigningKey } from '@metasync/shared';
+import { MAX_KEY_OVERLAP_MS, generateSigningKeyPem, hasErrno, metasyncError, signingKeyFromPem, type PublicKeyInfo, type SigningKey } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
+import { readJsonFile, writeFileAtomic } from '@metasync/shared/fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';

@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generateSigningKeyPem, hasErrno, metasyncError, signingKeyFromPem, writeFileAtomic, type Logger, type SigningKey } from '@metasync/shared';
+import { generateSigningKeyPem, hasErrno, metasyncError, signingKeyFromPem, type SigningKey } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
+import { writeFileAtomic } from '@metasync/shared/fs';
 
 export const GENERATED_KEY_FILE = 'signing-key.pem';
 

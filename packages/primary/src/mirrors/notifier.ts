@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { Logger } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import type { PrimaryPublisher } from '../publish/publisher.js';
 
 /**

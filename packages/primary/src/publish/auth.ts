@@ -12,7 +12,8 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { hasErrno, metasyncError, type Logger } from '@metasync/shared';
+import { hasErrno, metasyncError } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import { createTokenMatcher, parseTokensFile, staticTokenEntries, type TokenEntry, type TokenMatch } from './tokens.js';
 
 export interface PublishAuth {

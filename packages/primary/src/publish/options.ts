@@ -3,7 +3,7 @@
  * config.ts's option table and schema (like s3/setup.ts's).
  */
 import { z } from 'zod';
-import type { OptionSpec } from '@metasync/shared';
+import type { OptionSpec } from '@metasync/shared/daemon';
 import { DEFAULT_RATE_LIMITS, type RateLimitConfig } from '../routes/rate-limits.js';
 
 export const PUBLISH_LIMIT_OPTIONS = [

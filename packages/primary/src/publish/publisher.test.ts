@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, isMetasyncError, sha256Hex } from '@metasync/shared';
+import { isMetasyncError, sha256Hex } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
 import type { ObjectStore } from '@metasync/store';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openJournal, type Journal } from '../journal/journal.js';

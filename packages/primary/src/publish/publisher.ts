@@ -1,4 +1,5 @@
-import { assertRepoPath, metasyncError, sha256Hex, type Logger } from '@metasync/shared';
+import { assertRepoPath, metasyncError, sha256Hex } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import type { ObjectStore } from '@metasync/store';
 import type { Journal } from '../journal/journal.js';
 import type { JournalEntry, JournalGeneration, Origin } from '../journal/record.js';

@@ -13,7 +13,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError } from 'commander';
-import { hasErrno, metasyncError, writeFileAtomic } from '@metasync/shared';
+import { hasErrno, metasyncError } from '@metasync/shared';
+import { writeFileAtomic } from '@metasync/shared/fs';
 import { mintToken, parseTokensFile, serializeTokensFile, TOKEN_ID_PATTERN, VENDOR_PATTERN, type TokenEntry } from './tokens.js';
 
 export interface TokenCliIo {

@@ -1,14 +1,4 @@
-import {
-  HEADERS,
-  cacheControlFor,
-  chooseEncoding,
-  contentTypeFor,
-  etagFor,
-  formatHttpDate,
-  isNotModified,
-  metasyncError,
-  repoPathFromUrl,
-} from '@metasync/shared';
+import { HEADERS, cacheControlFor, chooseEncoding, contentTypeFor, etagFor, formatHttpDate, isNotModified, metasyncError, repoPathFromUrl } from '@metasync/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PrimaryPublisher } from '../publish/publisher.js';
 

@@ -1,17 +1,5 @@
 import { Readable } from 'node:stream';
-import {
-  IMMUTABLE_CACHE_CONTROL,
-  PACK_CONTENT_TYPE,
-  SYNC_ROUTES,
-  chooseEncoding,
-  encodeMissingPackFrame,
-  encodePackFrame,
-  etagFor,
-  isMetasyncError,
-  isSha256Hex,
-  metasyncError,
-  packRequestSchema,
-} from '@metasync/shared';
+import { IMMUTABLE_CACHE_CONTROL, PACK_CONTENT_TYPE, SYNC_ROUTES, chooseEncoding, encodeMissingPackFrame, encodePackFrame, etagFor, isMetasyncError, isSha256Hex, metasyncError, packRequestSchema } from '@metasync/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ObjectStore, Variant } from '@metasync/store';
 

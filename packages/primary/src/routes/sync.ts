@@ -1,18 +1,6 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import {
-  HEADERS,
-  PROTOCOL_VERSION,
-  STATE_NONCE_PATTERN,
-  SYNC_ROUTES,
-  ackRequestSchema,
-  chooseEncoding,
-  metasyncError,
-  type KeySet,
-  signBody,
-  type SigningKey,
-  type StateResponse,
-} from '@metasync/shared';
+import { HEADERS, PROTOCOL_VERSION, STATE_NONCE_PATTERN, SYNC_ROUTES, ackRequestSchema, chooseEncoding, metasyncError, type KeySet, signBody, type SigningKey, type StateResponse } from '@metasync/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { buildChangesBatch, parseSeqParam } from '../journal/changes-batch.js';
 import type { KeyRing } from '../keys/key-ring.js';

@@ -1,5 +1,6 @@
 import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { isSha256Hex, type Logger } from '@metasync/shared';
+import { isSha256Hex } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import { createS3Retrier, s3ErrorName, s3StatusOf, type S3RetryPolicy } from '@metasync/shared/s3';
 
 /** PutObject input without the bucket and key the caller names separately. */

@@ -1,4 +1,4 @@
-import { createLogger } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
 import { describe, expect, it } from 'vitest';
 import { createS3Replication } from './replication.js';
 import type { PutSnapshotOptions, S3Sink } from './sink.js';

@@ -1,4 +1,5 @@
-import { isDeletion, type ChangeEntry, type Logger } from '@metasync/shared';
+import { isDeletion, type ChangeEntry } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import { LIST_INSTEAD_OF_HEAD, type ReadObject, type S3Sink } from './sink.js';
 
 /**

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { s3ClientConfig, type Logger, type OptionSpec, type S3ChecksumMode } from '@metasync/shared';
+import { s3ClientConfig, type S3ChecksumMode } from '@metasync/shared';
+import type { Logger, OptionSpec } from '@metasync/shared/daemon';
 import { s3ConnectionOptions, s3ConnectionSchemaShape } from '@metasync/shared/s3';
 import type { JournalGeneration } from '../journal/record.js';
 import type { S3Replication, SignedSnapshotSource } from './replication.js';

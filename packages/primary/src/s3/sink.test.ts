@@ -1,6 +1,7 @@
 import { createServer, type Socket } from 'node:net';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { createLogger, generateSigningKeyPem, isMetasyncError, s3ClientConfig, s3ObjectKey, s3SnapshotKey, sha256Hex, signBody, signingKeyFromPem, type Snapshot } from '@metasync/shared';
+import { generateSigningKeyPem, isMetasyncError, s3ClientConfig, s3ObjectKey, s3SnapshotKey, sha256Hex, signBody, signingKeyFromPem, type Snapshot } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startS3Server, testS3Connection, TEST_S3_CREDENTIALS, type S3TestServer } from '../../../../test/helpers/s3-server.js';
 import { createS3Sink, type S3Sink } from './sink.js';

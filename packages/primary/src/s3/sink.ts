@@ -1,18 +1,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import PQueue from 'p-queue';
-import {
-  S3_SHA256_METADATA,
-  S3_SIGNATURE_METADATA,
-  isSha256Hex,
-  metasyncError,
-  normalizeS3Prefix,
-  s3ObjectKey,
-  s3SnapshotKey,
-  sha256Hex,
-  snapshotSchema,
-  type Logger,
-  type S3RetryPolicy,
-} from '@metasync/shared';
+import { S3_SHA256_METADATA, S3_SIGNATURE_METADATA, isSha256Hex, metasyncError, normalizeS3Prefix, s3ObjectKey, s3SnapshotKey, sha256Hex, snapshotSchema } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
+import type { S3RetryPolicy } from '@metasync/shared/s3';
 import { createBucket } from './bucket.js';
 
 /**

@@ -3,7 +3,7 @@
  * into config.ts's option table and schema (like publish/options.ts).
  */
 import { z } from 'zod';
-import type { OptionSpec } from '@metasync/shared';
+import type { OptionSpec } from '@metasync/shared/daemon';
 import { DEFAULT_OBJECT_GC_GRACE_MS, DEFAULT_OBJECT_GC_INTERVAL_MS } from './gc.js';
 
 export const OBJECT_GC_OPTIONS = [

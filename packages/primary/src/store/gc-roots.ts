@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { decodeRecords, hasErrno, isSha256Hex, metasyncError } from '@metasync/shared';
+import { hasErrno, isSha256Hex, metasyncError } from '@metasync/shared';
+import { decodeRecords } from '@metasync/shared/fs';
 import type { Journal } from '../journal/journal.js';
 import type { Manifest } from '../journal/manifest.js';
 import { listSnapshotFiles } from '../journal/snapshots.js';

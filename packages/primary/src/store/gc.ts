@@ -1,5 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { Logger } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import type { Manifest } from '../journal/manifest.js';
 import { createGcRoots, shardIndexOf } from './gc-roots.js';
 import type { PrimaryPublisher } from '../publish/publisher.js';

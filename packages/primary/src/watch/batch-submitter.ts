@@ -13,7 +13,8 @@
  * (`cancelRetry`). Without this a refused change waited for the file to change
  * again. A pending retry does not count as busy: startup must not hang on an outage.
  */
-import { sha256Hex, type Logger } from '@metasync/shared';
+import { sha256Hex } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import type { Publisher, SourceChange } from '../publish/publisher.js';
 import { createConditions } from './conditions.js';
 import type { SourceFile } from './paths.js';

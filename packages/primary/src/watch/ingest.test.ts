@@ -1,4 +1,5 @@
-import { createLogger, sha256Hex } from '@metasync/shared';
+import { sha256Hex } from '@metasync/shared';
+import { createLogger } from '@metasync/shared/daemon';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ManifestEntry, Origin, Publisher, SourceChange } from '../publish/publisher.js';
 import { createSourceIngest, type SourceIngest } from './ingest.js';

@@ -7,7 +7,7 @@
  * and `idle()`, from one set of conditions re-checked whenever either part
  * reports progress.
  */
-import type { Logger } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import type { Publisher } from '../publish/publisher.js';
 import { createBatchSubmitter } from './batch-submitter.js';
 import { createConditions } from './conditions.js';

@@ -19,7 +19,8 @@
  *
  * Each event bumps the path's token; a read or timer of an older token is dropped.
  */
-import { metasyncError, type Logger } from '@metasync/shared';
+import { metasyncError } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import PQueue from 'p-queue';
 import { judgeRead, type JsonWait } from './content.js';
 import type { SourceFile, SourceRead } from './paths.js';

@@ -1,7 +1,8 @@
 import { mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, sha256Hex, type Logger } from '@metasync/shared';
+import { sha256Hex } from '@metasync/shared';
+import { createLogger, type Logger } from '@metasync/shared/daemon';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../../../test/helpers/wait-for.js';
 import { openPrimaryCore, type PrimaryCore } from '../data-dir.js';

@@ -13,7 +13,8 @@
 import { once } from 'node:events';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { hasErrno, metasyncError, type Logger } from '@metasync/shared';
+import { hasErrno, metasyncError } from '@metasync/shared';
+import type { Logger } from '@metasync/shared/daemon';
 import { watch } from 'chokidar';
 import type { Publisher } from '../publish/publisher.js';
 import { createSourceIngest, type SourceIngest } from './ingest.js';
