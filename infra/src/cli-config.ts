@@ -2,7 +2,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { completeDnsConfig, DNS_ENV, dnsSectionSchema, mergeDnsEnv, readConfigFile } from '@metasync/dns';
-import { metasyncError, readSecret } from '@metasync/shared';
+import { metasyncError } from '@metasync/shared';
+import { readSecret } from '@metasync/shared/daemon';
 
 /**
  * The operator CLI's config: a JSON file (`--config` / METASYNC_CONFIG) plus

@@ -1,17 +1,6 @@
 import { request } from 'undici';
 import { z } from 'zod';
-import {
-  changesBatchSchema,
-  HEADERS,
-  metasyncError,
-  mirrorsResponseSchema,
-  publicKeyInfoSchema,
-  snapshotSchema,
-  stateResponseSchema,
-  SYNC_ROUTES,
-  type MirrorsResponse,
-  type StateResponse,
-} from '@metasync/shared';
+import { changesBatchSchema, HEADERS, metasyncError, mirrorsResponseSchema, publicKeyInfoSchema, snapshotSchema, stateResponseSchema, SYNC_ROUTES, type MirrorsResponse, type StateResponse } from '@metasync/shared';
 
 /** What the CLI reads from the primary and the mirrors, over plain HTTP with timeouts. */
 const TIMEOUT_MS = 5_000;
