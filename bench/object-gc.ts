@@ -19,7 +19,8 @@ import { createLogger } from '@metasync/shared/daemon';
 const PATHS = Number(process.argv[2] ?? 20_000);
 const BATCH = 5_000;
 const log = createLogger({ name: 'object-gc-bench', level: 'silent' });
-const content = (k: number, v: number) => Buffer.from(JSON.stringify({ packages: { [`v/p${k}`]: [{ version: `${v}.0.0`, pad: 'x'.repeat(8_000) }] } }));
+const content = (k: number, v: number) =>
+  Buffer.from(JSON.stringify({ packages: { [`v/p${k}`]: [{ version: `${v}.0.0`, pad: 'x'.repeat(8_000) }] } }));
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
 
 async function publishAll(core: PrimaryCore, v: number): Promise<void> {
@@ -46,7 +47,14 @@ async function steadyPublishes(core: PrimaryCore, until: Promise<unknown>, versi
 
 const dataDir = await mkdtemp(join(tmpdir(), 'metasync-object-gc-bench-'));
 try {
-  const core = await openPrimaryCore({ dataDir, signingKeyFile: undefined, keepGenerations: 10, snapshotEveryGenerations: 1e9, snapshotIntervalMs: 3_600_000, log });
+  const core = await openPrimaryCore({
+    dataDir,
+    signingKeyFile: undefined,
+    keepGenerations: 10,
+    snapshotEveryGenerations: 1e9,
+    snapshotIntervalMs: 3_600_000,
+    log,
+  });
   await publishAll(core, 1);
   await publishAll(core, 2);
   // Past the 10-generation window and the three kept snapshots: version 1 is garbage.
@@ -55,12 +63,23 @@ try {
     await core.publisher.submit([{ path: 'p2/v/snap.json', content: content(-2, i) }], 'api');
     await core.snapshots.take();
   }
-  const du = () => execFileSync('du', ['-sm', join(dataDir, 'objects')]).toString().split('\t')[0];
+  const du = () =>
+    execFileSync('du', ['-sm', join(dataDir, 'objects')])
+      .toString()
+      .split('\t')[0];
   const duBefore = du();
   const baseline = await steadyPublishes(core, new Promise((resolve) => setTimeout(resolve, 15_000)), 1_000_000);
 
   let clockMs = 0;
-  const gc = createObjectGc({ publisher: core.publisher, manifest: core.manifest, snapshotDir: join(dataDir, 'snapshots'), graceMs: 1, intervalMs: 0, log, now: () => clockMs });
+  const gc = createObjectGc({
+    publisher: core.publisher,
+    manifest: core.manifest,
+    snapshotDir: join(dataDir, 'snapshots'),
+    graceMs: 1,
+    intervalMs: 0,
+    log,
+    now: () => clockMs,
+  });
   const runs: ObjectGcRun[] = [];
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
@@ -81,10 +100,18 @@ try {
 
   const durations = runs.map((run) => run.durationMs).sort((a, b) => a - b);
   console.log(`object GC, ${PATHS} paths superseded once (~8 KB each), load average ${loadavg()[0]?.toFixed(1)} on this machine`);
-  console.log(`  deleted ${runs.reduce((sum, run) => sum + run.deleted, 0)} objects, freed ${(runs.reduce((sum, run) => sum + run.bytesFreed, 0) / 2 ** 20).toFixed(0)} MiB (file bytes); du objects/ ${duBefore} -> ${du()} MiB`);
-  console.log(`  ${runs.length} runs: duration p50 ${percentile(durations, 0.5)} ms, max ${durations.at(-1)} ms; event-loop delay p99 ${(delay.percentile(99) / 1e6).toFixed(0)} ms, max ${(delay.max / 1e6).toFixed(0)} ms`);
-  console.log(`  publish latency without GC: p50 ${percentile(baseline, 0.5).toFixed(1)} ms, p99 ${percentile(baseline, 0.99).toFixed(1)} ms (n=${baseline.length})`);
-  console.log(`  publish latency during GC:  p50 ${percentile(during, 0.5).toFixed(1)} ms, p99 ${percentile(during, 0.99).toFixed(1)} ms (n=${during.length})`);
+  console.log(
+    `  deleted ${runs.reduce((sum, run) => sum + run.deleted, 0)} objects, freed ${(runs.reduce((sum, run) => sum + run.bytesFreed, 0) / 2 ** 20).toFixed(0)} MiB (file bytes); du objects/ ${duBefore} -> ${du()} MiB`,
+  );
+  console.log(
+    `  ${runs.length} runs: duration p50 ${percentile(durations, 0.5)} ms, max ${durations.at(-1)} ms; event-loop delay p99 ${(delay.percentile(99) / 1e6).toFixed(0)} ms, max ${(delay.max / 1e6).toFixed(0)} ms`,
+  );
+  console.log(
+    `  publish latency without GC: p50 ${percentile(baseline, 0.5).toFixed(1)} ms, p99 ${percentile(baseline, 0.99).toFixed(1)} ms (n=${baseline.length})`,
+  );
+  console.log(
+    `  publish latency during GC:  p50 ${percentile(during, 0.5).toFixed(1)} ms, p99 ${percentile(during, 0.99).toFixed(1)} ms (n=${during.length})`,
+  );
   console.log(`  head objects missing after GC: ${missing}`);
 } finally {
   await rm(dataDir, { recursive: true, force: true });

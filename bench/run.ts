@@ -56,7 +56,10 @@ async function main(): Promise<number> {
     options,
     workDir,
     cpu: planCpus(options.pin),
-    log: (message) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)} rss ${(process.memoryUsage.rss() / 2 ** 20).toFixed(0)}M] ${message}\n`),
+    log: (message) =>
+      process.stderr.write(
+        `[bench ${new Date().toISOString().slice(11, 19)} rss ${(process.memoryUsage.rss() / 2 ** 20).toFixed(0)}M] ${message}\n`,
+      ),
     defer: (stop) => stops.push(stop),
     observations: {},
   };
@@ -76,11 +79,27 @@ async function main(): Promise<number> {
       const loadAtStart = loadAverage1m();
       try {
         const outcome = await BENCHES[id](ctx);
-        results.push({ id, status: 'ok', durationMs: elapsedMs(startNs), loadAverage1m: { start: loadAtStart, end: loadAverage1m() }, ...outcome });
+        results.push({
+          id,
+          status: 'ok',
+          durationMs: elapsedMs(startNs),
+          loadAverage1m: { start: loadAtStart, end: loadAverage1m() },
+          ...outcome,
+        });
       } catch (err) {
         const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
         ctx.log(`bench ${id}: failed: ${message}`);
-        results.push({ id, title: id, status: 'failed', durationMs: elapsedMs(startNs), loadAverage1m: { start: loadAtStart, end: loadAverage1m() }, figures: [], notes: [], params: {}, error: err instanceof Error ? err.message : String(err) });
+        results.push({
+          id,
+          title: id,
+          status: 'failed',
+          durationMs: elapsedMs(startNs),
+          loadAverage1m: { start: loadAtStart, end: loadAverage1m() },
+          figures: [],
+          notes: [],
+          params: {},
+          error: err instanceof Error ? err.message : String(err),
+        });
       }
       ctx.log(`bench ${id}: done in ${(elapsedMs(startNs) / 1000).toFixed(1)} s`);
     }

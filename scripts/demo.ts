@@ -13,12 +13,28 @@ import { waitFor } from '../test/helpers/wait-for.js';
 
 const SAMPLE_PACKAGES: Record<string, object[]> = {
   'acme/hello': [
-    { version: '1.0.0', dist: { type: 'zip', url: 'https://example.invalid/acme/hello/1.0.0.zip', reference: 'a1' }, require: { php: '>=8.1' } },
-    { version: '1.1.0', dist: { type: 'zip', url: 'https://example.invalid/acme/hello/1.1.0.zip', reference: 'a2' }, require: { php: '>=8.1' } },
-    { version: 'dev-main', source: { type: 'git', url: 'https://example.invalid/acme/hello.git', reference: 'b7' }, require: { php: '>=8.1' } },
+    {
+      version: '1.0.0',
+      dist: { type: 'zip', url: 'https://example.invalid/acme/hello/1.0.0.zip', reference: 'a1' },
+      require: { php: '>=8.1' },
+    },
+    {
+      version: '1.1.0',
+      dist: { type: 'zip', url: 'https://example.invalid/acme/hello/1.1.0.zip', reference: 'a2' },
+      require: { php: '>=8.1' },
+    },
+    {
+      version: 'dev-main',
+      source: { type: 'git', url: 'https://example.invalid/acme/hello.git', reference: 'b7' },
+      require: { php: '>=8.1' },
+    },
   ],
   'acme/greeter': [
-    { version: '2.0.0', dist: { type: 'zip', url: 'https://example.invalid/acme/greeter/2.0.0.zip', reference: 'c3' }, require: { 'acme/hello': '^1.0' } },
+    {
+      version: '2.0.0',
+      dist: { type: 'zip', url: 'https://example.invalid/acme/greeter/2.0.0.zip', reference: 'c3' },
+      require: { 'acme/hello': '^1.0' },
+    },
   ],
 };
 
@@ -65,7 +81,10 @@ async function main(): Promise<void> {
       mirrors.push(mirror);
     }
     for (const mirror of mirrors) {
-      await waitFor(async () => (await fetch(`${mirror.url}/p2/acme/greeter.json`)).ok, { timeoutMs: 15_000, what: `${mirror.url} to sync` });
+      await waitFor(async () => (await fetch(`${mirror.url}/p2/acme/greeter.json`)).ok, {
+        timeoutMs: 15_000,
+        what: `${mirror.url} to sync`,
+      });
     }
     console.log(`
 metasync demo is running (generation ${seq}). Data in ${root}

@@ -9,19 +9,35 @@ import { parseWrkOutput } from './helpers/wrk.js';
 
 describe('bench figures', () => {
   it('reads a throughput ratio as metasync over baseline and judges the target on it', () => {
-    const item = figure({ metric: 'rps', unit: 'req/s', metasync: 900, baseline: { name: 'nginx', value: 1000 }, ratioOf: 'metasync/baseline', target: { text: '>= 1.0x', on: 'ratio', atLeast: 1 } });
+    const item = figure({
+      metric: 'rps',
+      unit: 'req/s',
+      metasync: 900,
+      baseline: { name: 'nginx', value: 1000 },
+      ratioOf: 'metasync/baseline',
+      target: { text: '>= 1.0x', on: 'ratio', atLeast: 1 },
+    });
     expect(item.ratio?.value).toBeCloseTo(0.9);
     expect(item.target).toEqual({ text: '>= 1.0x', met: false });
   });
 
   it('reads a speedup as baseline over metasync', () => {
-    const item = figure({ metric: 'apply', unit: 'ms', metasync: 10, baseline: { name: 'rsync', value: 800 }, ratioOf: 'baseline/metasync', target: { text: '>= 50x', on: 'ratio', atLeast: 50 } });
+    const item = figure({
+      metric: 'apply',
+      unit: 'ms',
+      metasync: 10,
+      baseline: { name: 'rsync', value: 800 },
+      ratioOf: 'baseline/metasync',
+      target: { text: '>= 50x', on: 'ratio', atLeast: 50 },
+    });
     expect(item.ratio?.value).toBe(80);
     expect(item.target?.met).toBe(true);
   });
 
   it('never counts a missing or non-finite figure as meeting its target', () => {
-    expect(figure({ metric: 'p99', unit: 'ms', metasync: Number.NaN, target: { text: '<= 250', on: 'value', atMost: 250 } }).target?.met).toBe(false);
+    expect(
+      figure({ metric: 'p99', unit: 'ms', metasync: Number.NaN, target: { text: '<= 250', on: 'value', atMost: 250 } }).target?.met,
+    ).toBe(false);
     expect(figure({ metric: 'x', unit: 'ms', metasync: 5, target: { text: '>= 2x', on: 'ratio', atLeast: 2 } }).target?.met).toBe(false);
   });
 
@@ -36,7 +52,9 @@ describe('bench figures', () => {
 
 describe('bench tool glue', () => {
   it('parses the machine-readable line the wrk Lua script prints', () => {
-    const result = parseWrkOutput('Running 1s test\nWRK_JSON {"requests":2000,"durationUs":2000000,"bytes":4000,"connectErrors":1,"readErrors":0,"writeErrors":0,"statusErrors":3,"timeoutErrors":2,"p50Us":500,"p90Us":900,"p99Us":1500,"maxUs":9000}\n');
+    const result = parseWrkOutput(
+      'Running 1s test\nWRK_JSON {"requests":2000,"durationUs":2000000,"bytes":4000,"connectErrors":1,"readErrors":0,"writeErrors":0,"statusErrors":3,"timeoutErrors":2,"p50Us":500,"p90Us":900,"p99Us":1500,"maxUs":9000}\n',
+    );
     expect(result).toMatchObject({ requestsPerSec: 1000, latencyP50Ms: 0.5, latencyP99Ms: 1.5, statusErrors: 3, socketErrors: 3 });
   });
 
@@ -45,7 +63,14 @@ describe('bench tool glue', () => {
   });
 
   it('renders an nginx config serving precompressed siblings with one worker on loopback', () => {
-    const config = renderNginxConfig({ root: '/srv/r', prefix: '/tmp/p', port: 8089, workerProcesses: 1, runAsRoot: false, maxOpenFiles: 20_000 });
+    const config = renderNginxConfig({
+      root: '/srv/r',
+      prefix: '/tmp/p',
+      port: 8089,
+      workerProcesses: 1,
+      runAsRoot: false,
+      maxOpenFiles: 20_000,
+    });
     expect(config).toContain('worker_processes 1;');
     expect(config).toContain('gzip_static on;');
     expect(config).toContain('listen 127.0.0.1:8089;');
@@ -55,7 +80,9 @@ describe('bench tool glue', () => {
 
   it('reads rsync --stats and unlabelled Prometheus samples', () => {
     expect(parseTransferredFiles('Number of regular files transferred: 1,234\n')).toBe(1234);
-    expect(readPrometheusValue('# HELP x\nmetasync_mirror_applied_seq_total 9\nmetasync_mirror_applied_seq 42\n', 'metasync_mirror_applied_seq')).toBe(42);
+    expect(
+      readPrometheusValue('# HELP x\nmetasync_mirror_applied_seq_total 9\nmetasync_mirror_applied_seq 42\n', 'metasync_mirror_applied_seq'),
+    ).toBe(42);
     expect(readPrometheusValue('other 1\n', 'metasync_mirror_applied_seq')).toBeUndefined();
   });
 

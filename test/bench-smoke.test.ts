@@ -25,12 +25,38 @@ describe('pnpm bench at a tiny size', () => {
     dir = await mkdtemp(join(tmpdir(), 'metasync-bench-smoke-'));
     const out = join(dir, 'result.json');
     const args = [
-      '--conditions=source', '--import', 'tsx', 'bench/run.ts',
-      '--paths', '500', '--fleet-paths', '100', '--mirrors', '2',
-      '--publishes', '20', '--publish-rate', '20',
-      '--wrk-seconds', '2', '--wrk-warmup-seconds', '0', '--connections', '16', '--serve-rounds', '1',
-      '--publish-clients', '4', '--publish-requests', '60', '--apply-rounds', '2',
-      '--work-dir', join(dir, 'work'), '--out', out,
+      '--conditions=source',
+      '--import',
+      'tsx',
+      'bench/run.ts',
+      '--paths',
+      '500',
+      '--fleet-paths',
+      '100',
+      '--mirrors',
+      '2',
+      '--publishes',
+      '20',
+      '--publish-rate',
+      '20',
+      '--wrk-seconds',
+      '2',
+      '--wrk-warmup-seconds',
+      '0',
+      '--connections',
+      '16',
+      '--serve-rounds',
+      '1',
+      '--publish-clients',
+      '4',
+      '--publish-requests',
+      '60',
+      '--apply-rounds',
+      '2',
+      '--work-dir',
+      join(dir, 'work'),
+      '--out',
+      out,
     ];
     const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     const chunks: string[] = [];
@@ -70,7 +96,9 @@ describe('pnpm bench at a tiny size', () => {
 
   it('runs the real baselines beside metasync in the same run', () => {
     const baselineOf = (id: string): string[] =>
-      (report.results.find((result) => result.id === id)?.figures ?? []).flatMap((item) => (item.baseline === undefined ? [] : [item.baseline.name]));
+      (report.results.find((result) => result.id === id)?.figures ?? []).flatMap((item) =>
+        item.baseline === undefined ? [] : [item.baseline.name],
+      );
     expect(baselineOf('serve').join()).toContain('nginx');
     expect(baselineOf('apply-one').join()).toContain('rsync');
     expect(baselineOf('bootstrap').join()).toContain('rsync');

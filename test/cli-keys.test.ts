@@ -2,7 +2,16 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.js';
-import { PUBLISH_TOKEN, getText, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
+import {
+  PUBLISH_TOKEN,
+  getText,
+  publishPackage,
+  removeTempDirs,
+  startMirror,
+  startPrimary,
+  type RunningMirror,
+  type RunningPrimary,
+} from './helpers/mirror-cluster.js';
 import { waitFor } from './helpers/wait-for.js';
 
 /**
@@ -28,7 +37,10 @@ beforeAll(async () => {
   primary = await startPrimary();
   mirror = await startMirror({ primaryUrl: primary.url, keyArg: primary.keyArg });
   await publishPackage(primary.url, 'acme/keys', [{ version: '1.0.0' }]);
-  await waitFor(async () => (await getText(`${mirror.url}/p2/acme/keys.json`)).body.includes('"1.0.0"'), { what: 'mirror serves 1.0.0', timeoutMs: 10_000 });
+  await waitFor(async () => (await getText(`${mirror.url}/p2/acme/keys.json`)).body.includes('"1.0.0"'), {
+    what: 'mirror serves 1.0.0',
+    timeoutMs: 10_000,
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -51,19 +63,27 @@ describe('metasync keys (real primary and mirror)', () => {
   it('refuses to rotate without a token, with a wrong token, with overlap 0 unless forced or an overlap out of range, and changes nothing', async () => {
     const before = await stateKeys();
     // Every place a token could come from is blanked, so the caller's environment cannot supply one.
-    const noToken = await runCli(['keys', 'rotate', '--primary', primary.url], { env: { METASYNC_PRIMARY_TOKEN: '', METASYNC_PRIMARY_TOKEN_FILE: '', METASYNC_CONFIG: '' } });
+    const noToken = await runCli(['keys', 'rotate', '--primary', primary.url], {
+      env: { METASYNC_PRIMARY_TOKEN: '', METASYNC_PRIMARY_TOKEN_FILE: '', METASYNC_CONFIG: '' },
+    });
     expect(noToken.code).toBe(2);
     expect(noToken.stderr).toContain('METASYNC_PRIMARY_TOKEN');
     const wrong = await runCli(['keys', 'rotate', '--primary', primary.url], { env: { METASYNC_PRIMARY_TOKEN: 'not-the-token' } });
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toMatch(/refused the token \(HTTP 40[13]\)/);
-    const zero = await runCli(['keys', 'rotate', '--primary', primary.url, '--overlap-ms', '0'], { env: { METASYNC_PRIMARY_TOKEN: PUBLISH_TOKEN } });
+    const zero = await runCli(['keys', 'rotate', '--primary', primary.url, '--overlap-ms', '0'], {
+      env: { METASYNC_PRIMARY_TOKEN: PUBLISH_TOKEN },
+    });
     expect(zero.code).toBe(2);
     expect(zero.stderr).toContain('--force');
-    const negative = await runCli(['keys', 'rotate', '--primary', primary.url, '--overlap-ms', '-5'], { env: { METASYNC_PRIMARY_TOKEN: PUBLISH_TOKEN } });
+    const negative = await runCli(['keys', 'rotate', '--primary', primary.url, '--overlap-ms', '-5'], {
+      env: { METASYNC_PRIMARY_TOKEN: PUBLISH_TOKEN },
+    });
     expect(negative.code).toBe(2);
     expect(negative.stderr).toContain('expected a whole number of milliseconds');
-    const tooLong = await runCli(['keys', 'rotate', '--primary', primary.url, '--overlap-ms', String(91 * 86_400_000)], { env: { METASYNC_PRIMARY_TOKEN: PUBLISH_TOKEN } });
+    const tooLong = await runCli(['keys', 'rotate', '--primary', primary.url, '--overlap-ms', String(91 * 86_400_000)], {
+      env: { METASYNC_PRIMARY_TOKEN: PUBLISH_TOKEN },
+    });
     expect(tooLong.code).toBe(2);
     expect(tooLong.stderr).toContain('at most 7776000000 (90 days)');
     expect(await stateKeys()).toEqual(before);
@@ -90,7 +110,9 @@ describe('metasync keys (real primary and mirror)', () => {
     const startedAt = Date.now();
     // Marked before the rotation: the mirror may learn the new key at its next state poll, before any publish.
     const mark = mirror.logs.length;
-    const result = await runCli(['keys', 'rotate', '--primary', primary.url, '--overlap-ms', String(overlapMs)], { env: { METASYNC_PRIMARY_TOKEN: PUBLISH_TOKEN } });
+    const result = await runCli(['keys', 'rotate', '--primary', primary.url, '--overlap-ms', String(overlapMs)], {
+      env: { METASYNC_PRIMARY_TOKEN: PUBLISH_TOKEN },
+    });
     expect(result.code, result.stderr).toBe(0);
 
     const after = await stateKeys();
@@ -105,9 +127,15 @@ describe('metasync keys (real primary and mirror)', () => {
 
     // The mirror was pinned to the old key only: serving the next publish proves it verified the new one.
     await publishPackage(primary.url, 'acme/keys', [{ version: '1.0.0' }, { version: '2.0.0' }]);
-    await waitFor(async () => (await getText(`${mirror.url}/p2/acme/keys.json`)).body.includes('"2.0.0"'), { what: 'mirror serves 2.0.0 signed by the new key', timeoutMs: 10_000 });
+    await waitFor(async () => (await getText(`${mirror.url}/p2/acme/keys.json`)).body.includes('"2.0.0"'), {
+      what: 'mirror serves 2.0.0 signed by the new key',
+      timeoutMs: 10_000,
+    });
     // Logs arrive over a pipe, possibly after the mirror already served 2.0.0.
-    await waitFor(() => mirror.logs.slice(mark).some((line) => line.msg === 'learned primary keys'), { what: "the mirror's 'learned primary keys' log line", timeoutMs: 5_000 });
+    await waitFor(() => mirror.logs.slice(mark).some((line) => line.msg === 'learned primary keys'), {
+      what: "the mirror's 'learned primary keys' log line",
+      timeoutMs: 5_000,
+    });
     expect((await fetch(`${mirror.url}/health/fresh`)).status).toBe(200);
   }, 30_000);
 });

@@ -7,7 +7,6 @@ import { route53FakeEnv, runCli, type CliResult } from './helpers/cli.js';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import type { Daemon } from './helpers/daemon.js';
 
-
 describe('metasync mirror retire and exit codes (real primary and mirror, Route53 fake)', { timeout: 90_000 }, () => {
   let cluster: Cluster;
   let fake: Route53Fake;
@@ -16,7 +15,11 @@ describe('metasync mirror retire and exit codes (real primary and mirror, Route5
 
   const cli = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> =>
     runCli(args, {
-      env: { METASYNC_PRIMARY: cluster.primary.url, ...route53FakeEnv(fake, { stateFile: join(dir, 'dns-state.json'), ttlS: 1, drainMarginMs: 200 }), ...env },
+      env: {
+        METASYNC_PRIMARY: cluster.primary.url,
+        ...route53FakeEnv(fake, { stateFile: join(dir, 'dns-state.json'), ttlS: 1, drainMarginMs: 200 }),
+        ...env,
+      },
       timeoutMs: 60_000,
     });
 
@@ -48,10 +51,17 @@ describe('metasync mirror retire and exit codes (real primary and mirror, Route5
   });
 
   it('exits 3 naming the call when Route53 refuses, and 1 from status while the primary is down', async () => {
-    fake.inject({ action: 'CreateHealthCheck', code: 'AccessDenied', status: 403, message: 'User is not authorized to perform route53:CreateHealthCheck' });
+    fake.inject({
+      action: 'CreateHealthCheck',
+      code: 'AccessDenied',
+      status: 403,
+      message: 'User is not authorized to perform route53:CreateHealthCheck',
+    });
     const refused = await cli(['mirror', 'up', 'old', '--url', mirror.url, '--region', 'eu-west-1', '--poll-ms', '100']);
     expect(refused.code).toBe(3);
-    expect(refused.stderr).toMatch(/METASYNC_ERR_DNS_CALL_FAILED: CreateHealthCheck metasync-[0-9a-f]+ for mirror old failed: AccessDenied: User is not authorized/);
+    expect(refused.stderr).toMatch(
+      /METASYNC_ERR_DNS_CALL_FAILED: CreateHealthCheck metasync-[0-9a-f]+ for mirror old failed: AccessDenied: User is not authorized/,
+    );
     const down = await cli(['status'], { METASYNC_PRIMARY: 'http://127.0.0.1:9' });
     expect(down.code).toBe(1);
     expect(down.stdout).toContain('primary http://127.0.0.1:9: DOWN');
@@ -68,7 +78,19 @@ describe('metasync mirror retire and exit codes (real primary and mirror, Route5
       `curl -sf ${fake.url}/2013-04-01/healthcheck > ${join(dir, 'checks-at-stop.xml')}`,
       `kill -TERM ${mirror.child.pid}`,
     ].join(' && ');
-    const retired = await cli(['mirror', 'retire', 'old', '--url', mirror.url, '--region', 'eu-west-1', '--stop-command', stopCommand, '--timeout-ms', '20000']);
+    const retired = await cli([
+      'mirror',
+      'retire',
+      'old',
+      '--url',
+      mirror.url,
+      '--region',
+      'eu-west-1',
+      '--stop-command',
+      stopCommand,
+      '--timeout-ms',
+      '20000',
+    ]);
     expect(retired.code, retired.stderr).toBe(0);
     // One TTL (1 s) plus the 200 ms margin, counted from the DELETE (INSYNC polling already used some of it).
     const ttlWaitMs = Number(/dns: wait-ttl \((\d+) ms\)/.exec(retired.stderr)?.[1]);

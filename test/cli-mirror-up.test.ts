@@ -31,7 +31,12 @@ describe('metasync mirror up (real primary and mirror, Route53 fake)', () => {
 
   it('waits while the mirror lags and registers it in DNS only once it has caught up and is fresh', async () => {
     await cluster.publish('acme/widget', '1.0.0');
-    const { daemon: mirror } = await cluster.startMirror({ mirrorId: 'lagger', region: 'eu-west-1', primaryUrl: gate.url, args: ['--max-lag-ms', '800', '--poll-interval-ms', '200'] });
+    const { daemon: mirror } = await cluster.startMirror({
+      mirrorId: 'lagger',
+      region: 'eu-west-1',
+      primaryUrl: gate.url,
+      args: ['--max-lag-ms', '800', '--poll-interval-ms', '200'],
+    });
     const fresh = async (): Promise<boolean> => (await fetch(`${mirror.url}/health/fresh`)).status === 200;
     await waitFor(fresh, { timeoutMs: 15_000, what: 'mirror fresh at first' });
 
@@ -41,10 +46,18 @@ describe('metasync mirror up (real primary and mirror, Route53 fake)', () => {
     const head = await cluster.headSeq();
     await waitFor(async () => !(await fresh()), { timeoutMs: 10_000, what: 'mirror stale behind the shut gate' });
 
-    const child = spawn(process.execPath, [BINS.cli, 'mirror', 'up', 'lagger', '--url', mirror.url, '--region', 'eu-west-1', '--poll-ms', '150', '--timeout-ms', '60000'], {
-      env: { ...process.env, METASYNC_PRIMARY: cluster.primary.url, ...route53FakeEnv(fake, { stateFile: join(stateDir, 'dns-state.json') }) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [BINS.cli, 'mirror', 'up', 'lagger', '--url', mirror.url, '--region', 'eu-west-1', '--poll-ms', '150', '--timeout-ms', '60000'],
+      {
+        env: {
+          ...process.env,
+          METASYNC_PRIMARY: cluster.primary.url,
+          ...route53FakeEnv(fake, { stateFile: join(stateDir, 'dns-state.json') }),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -52,7 +65,10 @@ describe('metasync mirror up (real primary and mirror, Route53 fake)', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       // Several probes of a stale, lagging mirror: nothing may reach DNS meanwhile.
-      await waitFor(() => (stderr.match(/health stale/g) ?? []).length >= 3, { timeoutMs: 15_000, what: `three stale probes; stderr: ${stderr}` });
+      await waitFor(() => (stderr.match(/health stale/g) ?? []).length >= 3, {
+        timeoutMs: 15_000,
+        what: `three stale probes; stderr: ${stderr}`,
+      });
       expect(fake.calls).toEqual([]);
       expect(child.exitCode).toBeNull();
 
@@ -71,7 +87,11 @@ describe('metasync mirror up (real primary and mirror, Route53 fake)', () => {
     expect(stderr.indexOf(`seq ${head}/${head}, health fresh`)).toBeLessThan(stderr.indexOf('dns: create-health-check'));
     const record = fake.zone(fake.zoneIds[0]!).records.find((r) => r.SetIdentifier === 'lagger');
     expect(record).toMatchObject({ Name: 'eu-west-1.regions.repo.example.com.', ResourceRecords: [{ Value: '127.0.0.1' }] });
-    expect(fake.healthChecks()[0]?.HealthCheckConfig).toMatchObject({ ResourcePath: '/health/fresh', SearchString: 'fresh', Port: new URL(mirror.url).port });
+    expect(fake.healthChecks()[0]?.HealthCheckConfig).toMatchObject({
+      ResourcePath: '/health/fresh',
+      SearchString: 'fresh',
+      Port: new URL(mirror.url).port,
+    });
     expect(fake.report()).toEqual({ recordsWithMissingCheck: [], unreferencedChecks: [] });
   }, 90_000);
 });

@@ -6,7 +6,6 @@ import { startCluster, type Cluster } from './helpers/cluster.js';
 import { runCli, type CliResult } from './helpers/cli.js';
 import { waitFor } from './helpers/wait-for.js';
 
-
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return runCli(args, { env });
 }
@@ -26,10 +25,13 @@ describe('metasync verify (real primary and mirror)', () => {
     mirrorUrl = mirror.daemon.url;
     dataDir = mirror.dataDir;
     const head = await cluster.headSeq();
-    await waitFor(async () => Number((await fetch(`${mirrorUrl}/packages.json`, { method: 'HEAD' })).headers.get('x-metasync-seq')) >= head, {
-      timeoutMs: 15_000,
-      what: `mirror at seq ${head}`,
-    });
+    await waitFor(
+      async () => Number((await fetch(`${mirrorUrl}/packages.json`, { method: 'HEAD' })).headers.get('x-metasync-seq')) >= head,
+      {
+        timeoutMs: 15_000,
+        what: `mirror at seq ${head}`,
+      },
+    );
   });
   afterAll(async () => {
     await cluster?.stop();
@@ -43,7 +45,9 @@ describe('metasync verify (real primary and mirror)', () => {
   }, 60_000);
 
   it('finds a file that was tampered with on disk, by path and by object, and exits 6', async () => {
-    const body = Buffer.from(await (await fetch(`${mirrorUrl}/p2/acme/widget.json`, { headers: { 'accept-encoding': 'identity' } })).arrayBuffer());
+    const body = Buffer.from(
+      await (await fetch(`${mirrorUrl}/p2/acme/widget.json`, { headers: { 'accept-encoding': 'identity' } })).arrayBuffer(),
+    );
     const hash = createHash('sha256').update(body).digest('hex');
     const objectPath = join(dataDir, 'objects', hash.slice(0, 2), hash.slice(2));
     const tampered = Buffer.from(body);

@@ -28,7 +28,8 @@ describe('DNS with PowerDNS, real mirrors, dig +subnet', () => {
   let dir: string;
   const mirrors: Record<string, Daemon> = {};
 
-  const cli = (args: string[]): Promise<CliResult> => runCli(['--config', join(dir, 'metasync.json'), ...args], { env: { METASYNC_PDNS_API_KEY: pdns.apiKey } });
+  const cli = (args: string[]): Promise<CliResult> =>
+    runCli(['--config', join(dir, 'metasync.json'), ...args], { env: { METASYNC_PDNS_API_KEY: pdns.apiKey } });
   const answers = (subnet: string): Promise<string[]> => pdns.dig(SERVICE, { subnet });
   const expectAnswers = async (subnet: string, expected: string[], what: string): Promise<void> => {
     let last: string[] = [];
@@ -85,9 +86,21 @@ describe('DNS with PowerDNS, real mirrors, dig +subnet', () => {
     // m1 through the CLI (waits for fresh, then registers); m2 and m3 through the same registrar in-process.
     const up = await cli(['mirror', 'up', 'm1', '--poll-ms', '100', '--timeout-ms', '30000']);
     expect(up.code, up.stderr).toBe(0);
-    const registrar = createPowerDnsRegistrar({ apiUrl: pdns.apiUrl, apiKey: pdns.apiKey, zone: 'example.test', serviceName: SERVICE, regionSubnets: REGION_SUBNETS, ttlS: 1 });
+    const registrar = createPowerDnsRegistrar({
+      apiUrl: pdns.apiUrl,
+      apiKey: pdns.apiKey,
+      zone: 'example.test',
+      serviceName: SERVICE,
+      regionSubnets: REGION_SUBNETS,
+      ttlS: 1,
+    });
     for (const id of ['m2', 'm3'] as const) {
-      await registrar.register({ mirrorId: id, region: id === 'm3' ? 'us' : 'eu', address: ADDRESS[id], healthUrl: `${mirrors[id]!.url}/health/fresh` });
+      await registrar.register({
+        mirrorId: id,
+        region: id === 'm3' ? 'us' : 'eu',
+        address: ADDRESS[id],
+        healthUrl: `${mirrors[id]!.url}/health/fresh`,
+      });
     }
     const listed = await cli(['mirrors', 'list', '--json']);
     const report = JSON.parse(listed.stdout) as { rows: { mirrorId: string; health: string; dns: string; region: string }[] };

@@ -1,6 +1,15 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
-import { getChecked, publishMany, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
+import {
+  getChecked,
+  publishMany,
+  publishPackage,
+  removeTempDirs,
+  startMirror,
+  startPrimary,
+  type RunningMirror,
+  type RunningPrimary,
+} from './helpers/mirror-cluster.js';
 import { appliedSeq, compareWithPrimary, headSeq, percentileMs } from './helpers/read-load.js';
 import { waitFor } from './helpers/wait-for.js';
 import { freePort } from './helpers/free-port.js';
@@ -36,7 +45,6 @@ afterEach(async () => {
 
 afterAll(removeTempDirs);
 
-
 async function timedGet(url: string): Promise<{ ms: number; response: Awaited<ReturnType<typeof getChecked>> }> {
   const started = performance.now();
   const response = await getChecked(url);
@@ -53,7 +61,18 @@ describe('mirror behind a blackholed primary', () => {
     mirror = await startMirror({
       primaryUrl: px.url,
       keyArg: p.keyArg,
-      args: ['--poll-interval-ms', '200', '--proxy-timeout-ms', String(PROXY_TIMEOUT_MS), '--connect-timeout-ms', '300', '--request-timeout-ms', '1000', '--max-lag-ms', String(MAX_LAG_MS)],
+      args: [
+        '--poll-interval-ms',
+        '200',
+        '--proxy-timeout-ms',
+        String(PROXY_TIMEOUT_MS),
+        '--connect-timeout-ms',
+        '300',
+        '--request-timeout-ms',
+        '1000',
+        '--max-lag-ms',
+        String(MAX_LAG_MS),
+      ],
     });
     const m = mirror;
     const head0 = await headSeq(p.url);
@@ -64,7 +83,8 @@ describe('mirror behind a blackholed primary', () => {
       const latencies: number[] = [];
       for (let i = 0; i < rounds; i++) {
         const { ms, response } = await timedGet(`${m.url}/${known[i % known.length]!}`);
-        if (response.status !== 200 || !response.hashOk || response.etagSha === undefined) problems.push(`known ${known[i % known.length]}: ${response.status} hashOk=${response.hashOk}`);
+        if (response.status !== 200 || !response.hashOk || response.etagSha === undefined)
+          problems.push(`known ${known[i % known.length]}: ${response.status} hashOk=${response.hashOk}`);
         latencies.push(ms);
       }
       return latencies;
@@ -87,14 +107,19 @@ describe('mirror behind a blackholed primary', () => {
           const path = unknown[i % unknown.length]!;
           const { ms, response } = await timedGet(`${m.url}/${path}`);
           missLatencies.push(ms);
-          if (response.status !== 404 || response.headers.get('cache-control') !== 'no-store') problems.push(`unknown ${path}: ${response.status} ${response.headers.get('cache-control')}`);
+          if (response.status !== 404 || response.headers.get('cache-control') !== 'no-store')
+            problems.push(`unknown ${path}: ${response.status} ${response.headers.get('cache-control')}`);
         }),
       );
       duringKnown.push(...(await readKnown(60)));
       await misses;
     }
     // Freshness does not hang on the hop either: silence beyond --max-lag-ms turns it stale.
-    await waitFor(async () => (await getChecked(`${m.url}/health/fresh`)).status === 503, { what: 'stale while blackholed', timeoutMs: MAX_LAG_MS + 2_000, intervalMs: 50 });
+    await waitFor(async () => (await getChecked(`${m.url}/health/fresh`)).status === 503, {
+      what: 'stale while blackholed',
+      timeoutMs: MAX_LAG_MS + 2_000,
+      intervalMs: 50,
+    });
     const staleAfterMs = Date.now() - blackholedAt;
     expect(problems).toEqual([]);
     expect(await appliedSeq(m.url)).toBe(head0);
@@ -109,9 +134,16 @@ describe('mirror behind a blackholed primary', () => {
     px.setMode({ kind: 'pass' });
     px.destroyAll();
     const cleanAt = Date.now();
-    await waitFor(async () => (await appliedSeq(m.url)) >= lateSeq, { what: `catch-up to seq ${lateSeq}`, timeoutMs: 10_000, intervalMs: 20 });
+    await waitFor(async () => (await appliedSeq(m.url)) >= lateSeq, {
+      what: `catch-up to seq ${lateSeq}`,
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
     const catchUpMs = Date.now() - cleanAt;
-    await waitFor(async () => (await getChecked(`${m.url}/health/fresh`)).status === 200, { what: 'fresh after the hop cleared', timeoutMs: 5_000 });
+    await waitFor(async () => (await getChecked(`${m.url}/health/fresh`)).status === 200, {
+      what: 'fresh after the hop cleared',
+      timeoutMs: 5_000,
+    });
     const seq = await publishPackage(p.url, 'acme/p0', [{ version: '1.0.0' }, { version: '1.1.0' }]);
     const publishedAt = Date.now();
     await waitFor(async () => (await appliedSeq(m.url)) >= seq, { what: `publish ${seq} visible`, timeoutMs: 5_000, intervalMs: 10 });
@@ -144,7 +176,18 @@ describe('mirror behind a blackholed primary', () => {
       primaryUrl: px.url,
       keyArg,
       // A slow poll: only the push stream can make a publish visible fast.
-      args: ['--poll-interval-ms', String(SLOW_POLL_MS), '--events-idle-timeout-ms', String(4 * HEARTBEAT_MS), '--request-timeout-ms', '1000', '--connect-timeout-ms', '300', '--max-lag-ms', '20000'],
+      args: [
+        '--poll-interval-ms',
+        String(SLOW_POLL_MS),
+        '--events-idle-timeout-ms',
+        String(4 * HEARTBEAT_MS),
+        '--request-timeout-ms',
+        '1000',
+        '--connect-timeout-ms',
+        '300',
+        '--max-lag-ms',
+        '20000',
+      ],
     });
     const m = mirror;
     await waitFor(async () => (await appliedSeq(m.url)) === (await headSeq(primaryUrl)), { what: 'mirror at head', timeoutMs: 15_000 });
@@ -154,7 +197,11 @@ describe('mirror behind a blackholed primary', () => {
       for (let i = 0; i < rounds; i++) {
         const seq = await publishPackage(primaryUrl, 'acme/push', [{ version: '1.0.0' }, { version: `1.${version++}.0` }]);
         const publishedAt = Date.now();
-        await waitFor(async () => (await appliedSeq(m.url)) >= seq, { what: `seq ${seq} visible`, timeoutMs: SLOW_POLL_MS + 3_000, intervalMs: 10 });
+        await waitFor(async () => (await appliedSeq(m.url)) >= seq, {
+          what: `seq ${seq} visible`,
+          timeoutMs: SLOW_POLL_MS + 3_000,
+          intervalMs: 10,
+        });
         times.push(Date.now() - publishedAt);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
@@ -172,7 +219,9 @@ describe('mirror behind a blackholed primary', () => {
     // Idle timeout plus the reconnect backoff.
     await new Promise((resolve) => setTimeout(resolve, 4 * HEARTBEAT_MS + 1_500));
     const after = await visibility(5);
-    console.log(`partition heal: publish -> visible ${before.join('/')} ms before, ${after.join('/')} ms after (poll every ${SLOW_POLL_MS} ms, heartbeat ${HEARTBEAT_MS} ms)`);
+    console.log(
+      `partition heal: publish -> visible ${before.join('/')} ms before, ${after.join('/')} ms after (poll every ${SLOW_POLL_MS} ms, heartbeat ${HEARTBEAT_MS} ms)`,
+    );
     // Without the stream's idle timeout only the poll would find these: a median near SLOW_POLL_MS / 2.
     expect(percentileMs(after, 50)).toBeLessThan(1_000);
   }, 40_000);

@@ -5,7 +5,18 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hasErrno } from '@metasync/shared';
-import { getChecked, getText, makeTempDir, publishMany, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
+import {
+  getChecked,
+  getText,
+  makeTempDir,
+  publishMany,
+  publishPackage,
+  removeTempDirs,
+  startMirror,
+  startPrimary,
+  type RunningMirror,
+  type RunningPrimary,
+} from './helpers/mirror-cluster.js';
 import { appliedSeq, compareWithPrimary, headSeq, metricValue } from './helpers/read-load.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -103,18 +114,23 @@ describe('mirror with a full disk', () => {
       const name = `acme/big${i}`;
       const seq = await publishPackage(p.url, name, [{ version: '1.0.0', description: randomBytes(24_000).toString('base64') }]);
       big.push(name);
-      await waitFor(async () => (await appliedSeq(m.url)) >= seq || (await metricValue(m.url, 'metasync_mirror_sync_errors_total', `code="${NO_SPACE}"`)) > 0, {
-        what: `seq ${seq} applied or a no-space error`,
-        timeoutMs: 5_000,
-        intervalMs: 20,
-      });
+      await waitFor(
+        async () =>
+          (await appliedSeq(m.url)) >= seq || (await metricValue(m.url, 'metasync_mirror_sync_errors_total', `code="${NO_SPACE}"`)) > 0,
+        {
+          what: `seq ${seq} applied or a no-space error`,
+          timeoutMs: 5_000,
+          intervalMs: 20,
+        },
+      );
       if ((await appliedSeq(m.url)) < seq) fullAt = seq;
     }
     expect(fullAt).toBeDefined();
     const stuckSeq = await appliedSeq(m.url);
     const appliedBeforeFull = big.length - 1;
     // More publishes while full: every retry fails the same way, nothing half-applied shows.
-    for (let i = 0; i < 3; i++) await publishPackage(p.url, `acme/late${i}`, [{ version: '1.0.0', description: randomBytes(24_000).toString('base64') }]);
+    for (let i = 0; i < 3; i++)
+      await publishPackage(p.url, `acme/late${i}`, [{ version: '1.0.0', description: randomBytes(24_000).toString('base64') }]);
 
     const stale = await waitFor(
       async () => {
@@ -130,19 +146,38 @@ describe('mirror with a full disk', () => {
     expect(problems).toEqual([]);
     // What the full disk keeps out comes through the proxy fallback, verified.
     const proxied = await getChecked(`${m.url}/p2/${big[big.length - 1]}.json`);
-    expect({ status: proxied.status, hashOk: proxied.hashOk, proxied: proxied.headers.get('x-metasync-proxied') }).toEqual({ status: 200, hashOk: true, proxied: '1' });
+    expect({ status: proxied.status, hashOk: proxied.hashOk, proxied: proxied.headers.get('x-metasync-proxied') }).toEqual({
+      status: 200,
+      hashOk: true,
+      proxied: '1',
+    });
     const errorsWhileFull = await metricValue(m.url, 'metasync_mirror_sync_errors_total', `code="${NO_SPACE}"`);
     const logged = m.logs.filter((entry) => entry.msg === 'sync failed' && (entry.err as { code?: string } | undefined)?.code === NO_SPACE);
     expect(logged.length).toBeGreaterThan(0);
     // Where the writes failed: an object file (fetch phase) or the index log (the commit append).
-    const failedAt = [...new Set(logged.map((entry) => String((entry.err as { message?: string }).message ?? '').replace(dataDir, '<data>').replace(/objects\/[0-9a-f]{2}\/[0-9a-f]+/, 'objects/<sha>')))];
+    const failedAt = [
+      ...new Set(
+        logged.map((entry) =>
+          String((entry.err as { message?: string }).message ?? '')
+            .replace(dataDir, '<data>')
+            .replace(/objects\/[0-9a-f]{2}\/[0-9a-f]+/, 'objects/<sha>'),
+        ),
+      ),
+    ];
 
     await rm(filler);
     const freedAt = Date.now();
     const head = await headSeq(p.url);
-    await waitFor(async () => (await appliedSeq(m.url)) === head, { what: `convergence to seq ${head} after freeing space`, timeoutMs: 10_000, intervalMs: 20 });
+    await waitFor(async () => (await appliedSeq(m.url)) === head, {
+      what: `convergence to seq ${head} after freeing space`,
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
     const convergeMs = Date.now() - freedAt;
-    await waitFor(async () => (await getText(`${m.url}/health/fresh`)).status === 200, { what: 'fresh after freeing space', timeoutMs: 5_000 });
+    await waitFor(async () => (await getText(`${m.url}/health/fresh`)).status === 200, {
+      what: 'fresh after freeing space',
+      timeoutMs: 5_000,
+    });
     expect(m.child.pid).toBe(pid);
     expect(m.child.exitCode).toBeNull();
     const final = await compareWithPrimary({ mirrorUrl: m.url, primaryUrl: p.url, seq: head });

@@ -1,5 +1,15 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { getChecked, makeTempDir, publishMany, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
+import {
+  getChecked,
+  makeTempDir,
+  publishMany,
+  publishPackage,
+  removeTempDirs,
+  startMirror,
+  startPrimary,
+  type RunningMirror,
+  type RunningPrimary,
+} from './helpers/mirror-cluster.js';
 import { appliedSeq, compareWithPrimary, headSeq, startReadLoad, type ReadablePath } from './helpers/read-load.js';
 import { waitFor } from './helpers/wait-for.js';
 import { freePort } from './helpers/free-port.js';
@@ -29,7 +39,6 @@ afterAll(async () => {
   await removeTempDirs();
 });
 
-
 describe('mirror restarting in a loop under client load', () => {
   it(`stays consistent across ${RESTARTS} SIGTERM/SIGKILL restarts, never answering a bad byte, 5xx or 404 for what exists, and converges`, async () => {
     primary = await startPrimary();
@@ -50,7 +59,9 @@ describe('mirror restarting in a loop under client load', () => {
     const head0 = await headSeq(p.url);
     await waitFor(async () => (await appliedSeq(mirrorUrl)) === head0, { what: `mirror at seq ${head0}`, timeoutMs: 15_000 });
 
-    const paths: ReadablePath[] = ['packages.json', ...Array.from({ length: COUNT }, (_, i) => `p2/acme/p${i}.json`)].map((path) => ({ path }));
+    const paths: ReadablePath[] = ['packages.json', ...Array.from({ length: COUNT }, (_, i) => `p2/acme/p${i}.json`)].map((path) => ({
+      path,
+    }));
     const load = startReadLoad({ targets: () => [mirrorUrl], paths: () => paths, workers: 4, pauseMs: 5 });
     let publishing = true;
     let published = 0;
@@ -90,7 +101,8 @@ describe('mirror restarting in a loop under client load', () => {
       restartMs.push(Date.now() - started);
       // Whatever it serves first was committed: never older than what it served before the stop.
       const after = await appliedSeq(mirrorUrl);
-      if (after < before) regressions.push(`restart ${restart} (${graceful ? 'SIGTERM' : 'SIGKILL'}): served seq ${before} before, ${after} after`);
+      if (after < before)
+        regressions.push(`restart ${restart} (${graceful ? 'SIGTERM' : 'SIGKILL'}): served seq ${before} before, ${after} after`);
     }
     await sleep(300);
     publishing = false;
@@ -99,12 +111,17 @@ describe('mirror restarting in a loop under client load', () => {
 
     const head = await headSeq(p.url);
     const settledAt = Date.now();
-    await waitFor(async () => (await appliedSeq(mirrorUrl)) === head, { what: `mirror at final head ${head}`, timeoutMs: 10_000, intervalMs: 20 });
+    await waitFor(async () => (await appliedSeq(mirrorUrl)) === head, {
+      what: `mirror at final head ${head}`,
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
     const convergeMs = Date.now() - settledAt;
     const { paths: verified, problems } = await compareWithPrimary({ mirrorUrl, primaryUrl: p.url, seq: head });
     const stale: string[] = [];
     for (const [name, version] of versions) {
-      if (!(await getChecked(`${mirrorUrl}/p2/${name}.json`)).body.toString('utf8').includes(`"${version}"`)) stale.push(`${name} lacks ${version}`);
+      if (!(await getChecked(`${mirrorUrl}/p2/${name}.json`)).body.toString('utf8').includes(`"${version}"`))
+        stale.push(`${name} lacks ${version}`);
     }
     console.log(
       `mirror restarts: ${RESTARTS} (alternating SIGTERM/SIGKILL), restart to listening ${Math.min(...restartMs)}-${Math.max(...restartMs)} ms; ${published} publishes during the loop, final head ${head}; ` +
@@ -114,7 +131,13 @@ describe('mirror restarting in a loop under client load', () => {
     expect(regressions).toEqual([]);
     expect(exits).toEqual([]);
     expect(stats.samples).toEqual([]);
-    expect({ bad: stats.badBytes, fivexx: stats.serverErrors, notFound: stats.notFoundExisting, other: stats.otherStatus, timeouts: stats.timeouts }).toEqual({
+    expect({
+      bad: stats.badBytes,
+      fivexx: stats.serverErrors,
+      notFound: stats.notFoundExisting,
+      other: stats.otherStatus,
+      timeouts: stats.timeouts,
+    }).toEqual({
       bad: 0,
       fivexx: 0,
       notFound: 0,

@@ -1,5 +1,14 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { getChecked, publishMany, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
+import {
+  getChecked,
+  publishMany,
+  publishPackage,
+  removeTempDirs,
+  startMirror,
+  startPrimary,
+  type RunningMirror,
+  type RunningPrimary,
+} from './helpers/mirror-cluster.js';
 import { appliedSeq, compareWithPrimary, headSeq, metricValue, startReadLoad } from './helpers/read-load.js';
 import { waitFor } from './helpers/wait-for.js';
 import { freePort } from './helpers/free-port.js';
@@ -26,7 +35,6 @@ afterAll(async () => {
   await removeTempDirs();
 });
 
-
 describe('primary restarting in a loop', () => {
   it(`mirrors serve only verified bytes and no 5xx or 404 for existing packages through ${RESTARTS} primary SIGKILLs, then converge on the final head`, async () => {
     const listen = `127.0.0.1:${await freePort()}`;
@@ -40,12 +48,24 @@ describe('primary restarting in a loop', () => {
         await startMirror({
           primaryUrl,
           keyArg,
-          args: ['--poll-interval-ms', '200', '--proxy-timeout-ms', '500', '--connect-timeout-ms', '300', '--request-timeout-ms', '1000', '--max-lag-ms', '3000'],
+          args: [
+            '--poll-interval-ms',
+            '200',
+            '--proxy-timeout-ms',
+            '500',
+            '--connect-timeout-ms',
+            '300',
+            '--request-timeout-ms',
+            '1000',
+            '--max-lag-ms',
+            '3000',
+          ],
         }),
       );
     }
     const head0 = await headSeq(primaryUrl);
-    for (const m of mirrors) await waitFor(async () => (await appliedSeq(m.url)) === head0, { what: `${m.url} at seq ${head0}`, timeoutMs: 15_000 });
+    for (const m of mirrors)
+      await waitFor(async () => (await appliedSeq(m.url)) === head0, { what: `${m.url} at seq ${head0}`, timeoutMs: 15_000 });
 
     const paths = ['packages.json', ...Array.from({ length: COUNT }, (_, i) => `p2/acme/p${i}.json`)].map((path) => ({ path }));
     const load = startReadLoad({ targets: () => mirrors.map((m) => m.url), paths: () => paths, workers: 4, pauseMs: 5 });
@@ -93,7 +113,12 @@ describe('primary restarting in a loop', () => {
 
     const head = await headSeq(primaryUrl);
     const settledAt = Date.now();
-    for (const m of mirrors) await waitFor(async () => (await appliedSeq(m.url)) === head, { what: `${m.url} at final head ${head}`, timeoutMs: 10_000, intervalMs: 20 });
+    for (const m of mirrors)
+      await waitFor(async () => (await appliedSeq(m.url)) === head, {
+        what: `${m.url} at final head ${head}`,
+        timeoutMs: 10_000,
+        intervalMs: 20,
+      });
     const convergeMs = Date.now() - settledAt;
     const verified: number[] = [];
     let checkedAcks = 0;
@@ -117,7 +142,14 @@ describe('primary restarting in a loop', () => {
         `mirrors converged ${convergeMs} ms after the last publish, ${verified.join('/')} paths verified; failed sync runs ${syncErrors.join('/')}, refused documents ${refused.join('/')}`,
     );
     expect(stats.samples).toEqual([]);
-    expect({ bad: stats.badBytes, fivexx: stats.serverErrors, notFound: stats.notFoundExisting, other: stats.otherStatus, timeouts: stats.timeouts, down: stats.down }).toEqual({
+    expect({
+      bad: stats.badBytes,
+      fivexx: stats.serverErrors,
+      notFound: stats.notFoundExisting,
+      other: stats.otherStatus,
+      timeouts: stats.timeouts,
+      down: stats.down,
+    }).toEqual({
       bad: 0,
       fivexx: 0,
       notFound: 0,

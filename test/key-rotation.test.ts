@@ -1,8 +1,25 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SYNC_ROUTES, generateSigningKeyPem, signBody, signingKeyFromPem, type ChangesBatch, type KeySet, type SigningKey } from '@metasync/shared';
+import {
+  SYNC_ROUTES,
+  generateSigningKeyPem,
+  signBody,
+  signingKeyFromPem,
+  type ChangesBatch,
+  type KeySet,
+  type SigningKey,
+} from '@metasync/shared';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PUBLISH_TOKEN, getText, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
+import {
+  PUBLISH_TOKEN,
+  getText,
+  publishPackage,
+  removeTempDirs,
+  startMirror,
+  startPrimary,
+  type RunningMirror,
+  type RunningPrimary,
+} from './helpers/mirror-cluster.js';
 import { startGateProxy, type GateProxy } from './helpers/gate-proxy.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -20,14 +37,22 @@ import { waitFor } from './helpers/wait-for.js';
 function forgedBatch(key: SigningKey, path: string): (url: URL) => { body: Buffer; signature: string } {
   return (url) => {
     const since = Number(url.searchParams.get('since'));
-    const batch: ChangesBatch = { kind: 'changes', from: since, to: since + 1, head: since + 1, time: Date.now(), entries: [{ path, deleted: true, mtime: Date.now() }] };
+    const batch: ChangesBatch = {
+      kind: 'changes',
+      from: since,
+      to: since + 1,
+      head: since + 1,
+      time: Date.now(),
+      entries: [{ path, deleted: true, mtime: Date.now() }],
+    };
     const body = Buffer.from(JSON.stringify(batch));
     return { body, signature: signBody(key, body) };
   };
 }
 
 async function trustedKeyIds(mirror: RunningMirror): Promise<{ keyId: string; notAfter?: number }[]> {
-  return (JSON.parse(await readFile(join(mirror.dataDir, 'primary-keys.json'), 'utf8')) as { keys: { keyId: string; notAfter?: number }[] }).keys;
+  return (JSON.parse(await readFile(join(mirror.dataDir, 'primary-keys.json'), 'utf8')) as { keys: { keyId: string; notAfter?: number }[] })
+    .keys;
 }
 
 const logged = (mirror: RunningMirror, msg: string, since: number, match: (line: Record<string, unknown>) => boolean = () => true) =>
@@ -63,7 +88,12 @@ describe('key rotation across real processes', () => {
 
     // 1. A forger between mirror and primary: a batch and a key set signed by its own key.
     const forger = signingKeyFromPem(generateSigningKeyPem());
-    const forgedSet: KeySet = { kind: 'keys', version: 7, issuedAt: Date.now(), keys: [{ keyId: forger.keyId, publicKey: forger.publicKey, active: true }] };
+    const forgedSet: KeySet = {
+      kind: 'keys',
+      version: 7,
+      issuedAt: Date.now(),
+      keys: [{ keyId: forger.keyId, publicKey: forger.publicKey, active: true }],
+    };
     const forgedSetBody = Buffer.from(JSON.stringify(forgedSet));
     let mark = mirror.logs.length;
     forwarder.stage.set(SYNC_ROUTES.changes, forgedBatch(forger, 'p2/acme/one.json'));
@@ -128,6 +158,12 @@ describe('key rotation across real processes', () => {
     mirror = await startMirror({ primaryUrl: forwarder.url, keyArg: primary.keyArg, dataDir: mirror.dataDir });
     await publishPackage(primary.url, 'acme/one', [{ version: '5.0.0' }]);
     await waitFor(() => serves('5.0.0'), { what: 'restarted mirror serves 5.0.0', timeoutMs: 5_000 });
-    expect(mirror.logs.some((line) => line.msg === 'learned primary keys' || line.msg === 'pinned primary key is not in the stored key set: starting over from --primary-key')).toBe(false);
+    expect(
+      mirror.logs.some(
+        (line) =>
+          line.msg === 'learned primary keys' ||
+          line.msg === 'pinned primary key is not in the stored key set: starting over from --primary-key',
+      ),
+    ).toBe(false);
   }, 40_000);
 });

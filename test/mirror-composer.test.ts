@@ -1,6 +1,14 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveWithComposer } from './helpers/composer-client.js';
-import { getChecked, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
+import {
+  getChecked,
+  publishPackage,
+  removeTempDirs,
+  startMirror,
+  startPrimary,
+  type RunningMirror,
+  type RunningPrimary,
+} from './helpers/mirror-cluster.js';
 import { waitFor } from './helpers/wait-for.js';
 
 /**
@@ -31,7 +39,10 @@ describe('Composer through mirrors', () => {
     const first = await resolveWithComposer({ repoUrl: mirrors[0]!.url, require: { 'acme/lib': '^1.0' } });
     expect(first.versions).toEqual({ 'acme/lib': '1.0.0', 'acme/util': '1.1.0' });
 
-    await publishPackage(primary.url, 'acme/lib', [{ version: '1.0.0', require: { 'acme/util': '^1.0' } }, { version: '1.2.0', require: { 'acme/util': '^1.1' } }]);
+    await publishPackage(primary.url, 'acme/lib', [
+      { version: '1.0.0', require: { 'acme/util': '^1.0' } },
+      { version: '1.2.0', require: { 'acme/util': '^1.1' } },
+    ]);
     const publishedAt = Date.now();
     const visibleMs = await Promise.all(
       mirrors.map(async (mirror) => {

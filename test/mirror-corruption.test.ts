@@ -75,13 +75,17 @@ describe('mirror behind a corrupting hop', () => {
       const until = Date.now() + 1_000;
       while (Date.now() < until) await sweep(m.url, bad);
       // More publishes while the hop is bad: the mirror must not take them in damaged.
-      if (mode.kind === 'corrupt') await publishMany(primary.url, { vendor: 'acme', count: 20, version: `1.0.${modes.indexOf(mode) + 1}`, padBytes: 3000 });
+      if (mode.kind === 'corrupt')
+        await publishMany(primary.url, { vendor: 'acme', count: 20, version: `1.0.${modes.indexOf(mode) + 1}`, padBytes: 3000 });
     }
     expect(bad).toEqual([]);
     const metrics = (await getText(`${m.url}/metrics`)).body;
     const rejected = Number(/^metasync_mirror_rejected_objects_total (\d+)/m.exec(metrics)?.[1] ?? 0);
     const refused = Number(/^metasync_mirror_refused_batches_total (\d+)/m.exec(metrics)?.[1] ?? 0);
-    const syncErrors = [...metrics.matchAll(/^metasync_mirror_sync_errors_total\{code="[A-Z_]+"\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    const syncErrors = [...metrics.matchAll(/^metasync_mirror_sync_errors_total\{code="[A-Z_]+"\} (\d+)/gm)].reduce(
+      (sum, m) => sum + Number(m[1]),
+      0,
+    );
     // The hop really did damage: the mirror saw (and refused) bad transfers.
     expect(rejected + refused + syncErrors).toBeGreaterThan(0);
 
@@ -101,6 +105,8 @@ describe('mirror behind a corrupting hop', () => {
       expect(response.etagSha).toBe(expected.get(path));
       expect(response.headers.get('x-metasync-proxied')).toBeNull();
     }
-    console.log(`corruption: rejected objects ${rejected}, refused documents ${refused}, failed sync runs ${syncErrors}, converged to seq ${head}`);
+    console.log(
+      `corruption: rejected objects ${rejected}, refused documents ${refused}, failed sync runs ${syncErrors}, converged to seq ${head}`,
+    );
   }, 60_000);
 });

@@ -51,7 +51,12 @@ describe('mirror killed during large applies', () => {
     const px = proxy;
     let dataDir = await makeTempDir('e2e-crash-mirror-');
     const start = async (): Promise<RunningMirror> =>
-      (mirror = await startMirror({ primaryUrl: px.url, keyArg: p.keyArg, dataDir, args: ['--poll-interval-ms', '200', '--connect-timeout-ms', '300', '--proxy-timeout-ms', '300'] }));
+      (mirror = await startMirror({
+        primaryUrl: px.url,
+        keyArg: p.keyArg,
+        dataDir,
+        args: ['--poll-interval-ms', '200', '--connect-timeout-ms', '300', '--proxy-timeout-ms', '300'],
+      }));
 
     // One clean bootstrap first, to learn how long a large apply takes here.
     const probe = await start();
@@ -94,7 +99,10 @@ describe('mirror killed during large applies', () => {
               response.etagSha === expected.get(path) &&
               response.headers.get('x-metasync-seq') === String(seq) &&
               response.headers.get('x-metasync-proxied') === null;
-            if (!ok) problems.push(`kill ${kill} seq ${seq} ${path}: ${response.status} hashOk=${response.hashOk} etag=${response.etagSha} want ${expected.get(path)}`);
+            if (!ok)
+              problems.push(
+                `kill ${kill} seq ${seq} ${path}: ${response.status} hashOk=${response.hashOk} etag=${response.etagSha} want ${expected.get(path)}`,
+              );
           }),
         );
       }
@@ -131,11 +139,14 @@ describe('mirror killed during large applies', () => {
       await Promise.all(
         paths.slice(i, i + 50).map(async (path) => {
           const response = await getChecked(`${final.url}/${path}`);
-          if (response.status !== 200 || !response.hashOk || response.etagSha !== expected.get(path)) bad.push(`${path}: ${response.status}`);
+          if (response.status !== 200 || !response.hashOk || response.etagSha !== expected.get(path))
+            bad.push(`${path}: ${response.status}`);
         }),
       );
     }
-    console.log(`crash: initial publish ${publishedMs} ms, bootstrap ${applyMs} ms, total ${Date.now() - t0} ms; ${KILLS} kills, ${killedMidApply} landed before the apply finished (final window ${Math.round(killWindowMs)} ms), ${round} rounds, converged to seq ${head} (${paths.length} paths)`);
+    console.log(
+      `crash: initial publish ${publishedMs} ms, bootstrap ${applyMs} ms, total ${Date.now() - t0} ms; ${KILLS} kills, ${killedMidApply} landed before the apply finished (final window ${Math.round(killWindowMs)} ms), ${round} rounds, converged to seq ${head} (${paths.length} paths)`,
+    );
     expect(bad.slice(0, 20)).toEqual([]);
     expect(killedMidApply).toBeGreaterThanOrEqual(KILLS / 4);
   }, 240_000);

@@ -1,5 +1,14 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { getChecked, getText, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
+import {
+  getChecked,
+  getText,
+  publishPackage,
+  removeTempDirs,
+  startMirror,
+  startPrimary,
+  type RunningMirror,
+  type RunningPrimary,
+} from './helpers/mirror-cluster.js';
 import { startReplayProxy, type ReplayProxy } from './helpers/replay-proxy.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -37,7 +46,16 @@ describe('mirror behind a replaying path (freeze attack)', () => {
     mirror = await startMirror({
       primaryUrl: hop.url,
       keyArg: p.keyArg,
-      args: ['--max-unconfirmed-ms', String(BOUND_MS), '--poll-interval-ms', String(POLL_MS), '--max-lag-ms', '5000', '--proxy-timeout-ms', '1000'],
+      args: [
+        '--max-unconfirmed-ms',
+        String(BOUND_MS),
+        '--poll-interval-ms',
+        String(POLL_MS),
+        '--max-lag-ms',
+        '5000',
+        '--proxy-timeout-ms',
+        '1000',
+      ],
     });
     const m = mirror;
     await waitFor(async () => (await getText(`${m.url}/health/fresh`)).status === 200, { what: 'fresh before the freeze' });
@@ -58,7 +76,8 @@ describe('mirror behind a replaying path (freeze attack)', () => {
     while (Date.now() - frozenAt < BOUND_MS + 3_000 && stale === undefined) {
       const file = await getChecked(`${m.url}/p2/acme/frozen.json`);
       served++;
-      if (file.status !== 200 || !file.hashOk || !file.body.equals(before.body)) failures.push(`p2/acme/frozen.json: ${file.status} hashOk=${file.hashOk}`);
+      if (file.status !== 200 || !file.hashOk || !file.body.equals(before.body))
+        failures.push(`p2/acme/frozen.json: ${file.status} hashOk=${file.hashOk}`);
       const health = await getText(`${m.url}/health/fresh`);
       if (health.status === 503) stale = health;
       else if (health.status !== 200) failures.push(`fresh: ${health.status} ${health.body}`);
@@ -68,7 +87,9 @@ describe('mirror behind a replaying path (freeze attack)', () => {
     expect(failures).toEqual([]);
     expect(hop.replayed()).toBeGreaterThan(0);
     expect(stale, 'the mirror stayed fresh behind a replaying path').toBeDefined();
-    expect(stale!.body).toMatch(/^stale: primary signed state not confirmed for [\d.]+ s \(bound 1\.5 s; last confirmed at head \d+; answers refused: METASYNC_ERR_SYNC_CHALLENGE_FAILED\)\n$/);
+    expect(stale!.body).toMatch(
+      /^stale: primary signed state not confirmed for [\d.]+ s \(bound 1\.5 s; last confirmed at head \d+; answers refused: METASYNC_ERR_SYNC_CHALLENGE_FAILED\)\n$/,
+    );
     // Only the challenge caught it: replayed answers kept the lag rules satisfied.
     expect(stale!.body).not.toMatch(/silent|behind/);
     // The last confirmation came at most a poll or so before the replay began (more on a loaded box).
@@ -81,8 +102,16 @@ describe('mirror behind a replaying path (freeze attack)', () => {
 
     hop.setMode('pass');
     const healedAt = Date.now();
-    await waitFor(async () => (await getChecked(`${m.url}/p2/acme/frozen.json`)).body.includes('2.0.0'), { what: 'the newer version after the path heals', timeoutMs: 5_000 });
-    await waitFor(async () => (await getText(`${m.url}/health/fresh`)).status === 200, { what: 'fresh after the path heals', timeoutMs: 5_000 });
-    console.log(`freeze: stale ${staleAfterMs} ms after the replay began (bound ${BOUND_MS} ms, poll ${POLL_MS} ms); ${served} file checks all verified; fresh and current ${Date.now() - healedAt} ms after healing`);
+    await waitFor(async () => (await getChecked(`${m.url}/p2/acme/frozen.json`)).body.includes('2.0.0'), {
+      what: 'the newer version after the path heals',
+      timeoutMs: 5_000,
+    });
+    await waitFor(async () => (await getText(`${m.url}/health/fresh`)).status === 200, {
+      what: 'fresh after the path heals',
+      timeoutMs: 5_000,
+    });
+    console.log(
+      `freeze: stale ${staleAfterMs} ms after the replay began (bound ${BOUND_MS} ms, poll ${POLL_MS} ms); ${served} file checks all verified; fresh and current ${Date.now() - healedAt} ms after healing`,
+    );
   }, 30_000);
 });

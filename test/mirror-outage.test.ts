@@ -1,5 +1,14 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { getChecked, getText, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
+import {
+  getChecked,
+  getText,
+  publishPackage,
+  removeTempDirs,
+  startMirror,
+  startPrimary,
+  type RunningMirror,
+  type RunningPrimary,
+} from './helpers/mirror-cluster.js';
 import { waitFor } from './helpers/wait-for.js';
 import { freePort } from './helpers/free-port.js';
 
@@ -22,7 +31,6 @@ afterAll(async () => {
   await primary?.stop();
   await removeTempDirs();
 });
-
 
 describe('mirror during a primary outage', () => {
   it('keeps serving, 404s unknown paths without 5xx, turns stale after the lag, recovers within a second', async () => {
@@ -52,7 +60,8 @@ describe('mirror during a primary outage', () => {
         if (response.status !== 200 || !response.hashOk) failures.push(`${path}: ${response.status} hashOk=${response.hashOk}`);
       }
       const unknown = await getChecked(`${m.url}/p2/acme/never-published.json`);
-      if (unknown.status !== 404 || unknown.headers.get('cache-control') !== 'no-store') failures.push(`unknown: ${unknown.status} ${unknown.headers.get('cache-control')}`);
+      if (unknown.status !== 404 || unknown.headers.get('cache-control') !== 'no-store')
+        failures.push(`unknown: ${unknown.status} ${unknown.headers.get('cache-control')}`);
       const fresh = await getText(`${m.url}/health/fresh`);
       if (fresh.status >= 500 && fresh.status !== 503) failures.push(`fresh: ${fresh.status}`);
       if (fresh.status === 503 && staleAt === undefined) staleAt = Date.now();
@@ -68,13 +77,21 @@ describe('mirror during a primary outage', () => {
 
     primary = await startPrimary({ dataDir, listen: `127.0.0.1:${port}` });
     const backAt = Date.now();
-    await waitFor(async () => (await getText(`${m.url}/health/fresh`)).status === 200, { what: 'fresh after the return', timeoutMs: 5_000 });
+    await waitFor(async () => (await getText(`${m.url}/health/fresh`)).status === 200, {
+      what: 'fresh after the return',
+      timeoutMs: 5_000,
+    });
     const freshAfterMs = Date.now() - backAt;
     const seq = await publishPackage(primary.url, 'acme/a', [{ version: '1.0.0' }, { version: '1.1.0' }]);
     const publishedAt = Date.now();
-    await waitFor(async () => (await getChecked(`${m.url}/p2/acme/a.json`)).body.includes('1.1.0'), { what: 'publish after the return', timeoutMs: 5_000 });
+    await waitFor(async () => (await getChecked(`${m.url}/p2/acme/a.json`)).body.includes('1.1.0'), {
+      what: 'publish after the return',
+      timeoutMs: 5_000,
+    });
     const visibleMs = Date.now() - publishedAt;
-    console.log(`outage: stale ${staleAt! - downAt} ms after kill (max lag ${MAX_LAG_MS}); fresh ${freshAfterMs} ms after return; seq ${seq} visible in ${visibleMs} ms`);
+    console.log(
+      `outage: stale ${staleAt! - downAt} ms after kill (max lag ${MAX_LAG_MS}); fresh ${freshAfterMs} ms after return; seq ${seq} visible in ${visibleMs} ms`,
+    );
     expect(freshAfterMs).toBeLessThan(1_000);
     expect(visibleMs).toBeLessThan(1_000);
   }, 40_000);

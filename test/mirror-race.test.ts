@@ -1,6 +1,15 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
-import { getChecked, getText, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
+import {
+  getChecked,
+  getText,
+  publishPackage,
+  removeTempDirs,
+  startMirror,
+  startPrimary,
+  type RunningMirror,
+  type RunningPrimary,
+} from './helpers/mirror-cluster.js';
 import { waitFor } from './helpers/wait-for.js';
 
 /**
@@ -37,7 +46,10 @@ describe('two mirrors, one slowed, a client alternating between them', () => {
     mirrors.push(await startMirror({ primaryUrl: primary.url, keyArg: primary.keyArg }));
     mirrors.push(await startMirror({ primaryUrl: proxy.url, keyArg: primary.keyArg, args: ['--proxy-timeout-ms', '5000'] }));
     for (const mirror of mirrors) {
-      await waitFor(async () => (await getChecked(`${mirror.url}/p2/acme/base9.json`)).status === 200, { what: `${mirror.url} bootstrapped`, timeoutMs: 10_000 });
+      await waitFor(async () => (await getChecked(`${mirror.url}/p2/acme/base9.json`)).status === 200, {
+        what: `${mirror.url} bootstrapped`,
+        timeoutMs: 10_000,
+      });
     }
 
     const failures: string[] = [];
@@ -70,14 +82,21 @@ describe('two mirrors, one slowed, a client alternating between them', () => {
           const mirror = nextMirror();
           const response = await getChecked(`${mirror.url}/p2/${name}.json`);
           requests++;
-          if (response.status !== 200 || !response.hashOk) failures.push(`${mirror.url} p2/${name}.json: ${response.status} hashOk=${response.hashOk}`);
+          if (response.status !== 200 || !response.hashOk)
+            failures.push(`${mirror.url} p2/${name}.json: ${response.status} hashOk=${response.hashOk}`);
         }
       }
     };
     await Promise.all([publisher, ...Array.from({ length: CLIENTS }, client)]);
 
-    const proxiedB = Number(/^metasync_mirror_proxied_responses_total\{outcome="verified"\} (\d+)/m.exec((await getText(`${mirrors[1]!.url}/metrics`)).body)?.[1] ?? 0);
-    console.log(`race: ${publishes} publishes, ${requests} requests, ${failures.length} failures, slowed mirror proxied ${proxiedB} responses`);
+    const proxiedB = Number(
+      /^metasync_mirror_proxied_responses_total\{outcome="verified"\} (\d+)/m.exec(
+        (await getText(`${mirrors[1]!.url}/metrics`)).body,
+      )?.[1] ?? 0,
+    );
+    console.log(
+      `race: ${publishes} publishes, ${requests} requests, ${failures.length} failures, slowed mirror proxied ${proxiedB} responses`,
+    );
     expect(failures.slice(0, 20)).toEqual([]);
     expect(publishes).toBeGreaterThan(100);
     expect(requests).toBeGreaterThan(400);

@@ -47,7 +47,19 @@ describe('mirror self-registration in DNS (real primary and mirror, Route53 fake
   function startSelfRegistering(mirrorId: string, primaryUrl: string): Promise<Daemon> {
     return startDaemon({
       bin: 'mirror',
-      args: ['--primary', primaryUrl, '--data', join(cluster.root, `mirror-${mirrorId}`), '--listen', '127.0.0.1:0', '--region', 'eu-west-1', '--mirror-id', mirrorId, '--dns-self-register'],
+      args: [
+        '--primary',
+        primaryUrl,
+        '--data',
+        join(cluster.root, `mirror-${mirrorId}`),
+        '--listen',
+        '127.0.0.1:0',
+        '--region',
+        'eu-west-1',
+        '--mirror-id',
+        mirrorId,
+        '--dns-self-register',
+      ],
       env: {
         METASYNC_ADMIN_TOKEN: ADMIN_TOKEN,
         ...route53FakeEnv(fake, { ttlS: 1, drainMarginMs: 200 }),
@@ -67,7 +79,10 @@ describe('mirror self-registration in DNS (real primary and mirror, Route53 fake
 
     gate.open();
     await waitFor(async () => (await health()).status === 200, { timeoutMs: 10_000, what: 'the mirror to be fresh' });
-    const [record] = await waitFor(() => (myRecords().length === 1 ? myRecords() : undefined), { timeoutMs: 15_000, what: 'the self-registered record' });
+    const [record] = await waitFor(() => (myRecords().length === 1 ? myRecords() : undefined), {
+      timeoutMs: 15_000,
+      what: 'the self-registered record',
+    });
     expect(record).toMatchObject({ Type: 'A', ResourceRecords: [{ Value: '127.0.0.1' }] });
     const [check] = fake.healthChecks();
     expect(record!.HealthCheckId).toBe(check!.Id);

@@ -4,7 +4,15 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRepoPath, isReservedPath } from '@metasync/shared';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
-import { getText, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
+import {
+  getText,
+  publishPackage,
+  removeTempDirs,
+  startMirror,
+  startPrimary,
+  type RunningMirror,
+  type RunningPrimary,
+} from './helpers/mirror-cluster.js';
 import { waitFor } from './helpers/wait-for.js';
 
 /**
@@ -97,7 +105,12 @@ describe('mirror request-target hardening (raw sockets)', () => {
     expect(lines.length).toBeGreaterThan(0);
     const outside = lines.filter((line) => {
       const target = line.split(' ')[1] ?? '';
-      if (/^\/sync\/v1\/(state(\?nonce=[A-Za-z0-9_-]+)?|events|changes\?since=\d+|snapshot|ack|objects\/[0-9a-f]{64}|objects\/pack|keys\?signer=[0-9a-f]{16})$/.test(target)) return false;
+      if (
+        /^\/sync\/v1\/(state(\?nonce=[A-Za-z0-9_-]+)?|events|changes\?since=\d+|snapshot|ack|objects\/[0-9a-f]{64}|objects\/pack|keys\?signer=[0-9a-f]{16})$/.test(
+          target,
+        )
+      )
+        return false;
       const path = target.slice(1).split('?')[0] ?? '';
       return !(target.startsWith('/') && isRepoPath(path) && !isReservedPath(path));
     });

@@ -16,7 +16,11 @@ import { startDaemon, type Daemon } from './helpers/daemon.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const TOKEN = 'e2e-publish-token';
-const dist = (name: string, version: string) => ({ type: 'zip', url: `https://dist.example.test/${name}/${version}.zip`, reference: `${name}-${version}`.replace(/\W/g, '') });
+const dist = (name: string, version: string) => ({
+  type: 'zip',
+  url: `https://dist.example.test/${name}/${version}.zip`,
+  reference: `${name}-${version}`.replace(/\W/g, ''),
+});
 const version = (name: string, v: string, extra: Record<string, unknown> = {}) => ({ version: v, dist: dist(name, v), ...extra });
 
 let base: string;
@@ -60,19 +64,34 @@ async function headSeq(): Promise<number> {
 }
 
 /** A raw HTTP call (no URL normalization, so `../x` reaches the server as sent). */
-function rawRequest(options: { method: string; path: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; body: string }> {
+function rawRequest(options: {
+  method: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+}): Promise<{ status: number; body: string }> {
   const { hostname, port } = new URL(primary.url);
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: hostname, port, method: options.method, path: options.path, headers: options.headers, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
+    const req = httpRequest(
+      { host: hostname, port, method: options.method, path: options.path, headers: options.headers, agent: false },
+      (res) => {
+        let text = '';
+        res
+          .setEncoding('utf8')
+          .on('data', (chunk: string) => (text += chunk))
+          .on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
     req.on('error', reject);
     req.end(options.body);
   });
 }
 
-async function publish(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown>; doneMs: number }> {
+async function publish(
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: Record<string, unknown>; doneMs: number }> {
   const res = await fetch(`${primary.url}/api/v1/packages/${path}`, {
     method,
     headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
@@ -94,7 +113,10 @@ beforeAll(async () => {
     version('acme/lib', '2.0.0'),
     version('acme/lib', 'dev-main', { extra: { 'branch-alias': { 'dev-main': '2.1.x-dev' } } }),
   ]);
-  const app = renderPackage('acme/app', [version('acme/app', '1.0.0', { require: { 'acme/lib': '^1.0' } }), version('acme/app', 'dev-main', { require: { 'acme/lib': 'dev-main' } })]);
+  const app = renderPackage('acme/app', [
+    version('acme/app', '1.0.0', { require: { 'acme/lib': '^1.0' } }),
+    version('acme/app', 'dev-main', { require: { 'acme/lib': 'dev-main' } }),
+  ]);
   await mkdir(join(source, 'p2/acme'), { recursive: true });
   await writeFile(join(source, 'p2/acme/lib.json'), lib.tagged!);
   await writeFile(join(source, 'p2/acme/lib~dev.json'), lib.dev!);
@@ -128,9 +150,15 @@ describe('primary with the real Composer client', () => {
   }, 60_000);
 
   it('resolves packages published through the API, and forgets a deleted version', async () => {
-    const put = await publish('PUT', 'api-vendor/widget', { versions: [version('api-vendor/widget', '1.0.0'), version('api-vendor/widget', 'dev-main')] });
+    const put = await publish('PUT', 'api-vendor/widget', {
+      versions: [version('api-vendor/widget', '1.0.0'), version('api-vendor/widget', 'dev-main')],
+    });
     expect(put.status).toBe(200);
-    const post = await publish('POST', 'api-vendor/widget/versions', version('api-vendor/widget', '1.2.0', { require: { 'acme/lib': '^2.0' } }));
+    const post = await publish(
+      'POST',
+      'api-vendor/widget/versions',
+      version('api-vendor/widget', '1.2.0', { require: { 'acme/lib': '^2.0' } }),
+    );
     expect(post.json).toMatchObject({ package: 'api-vendor/widget', versions: 3 });
     const tagged = await resolveWithComposer({ repoUrl: primary.url, require: { 'api-vendor/widget': '^1.0' } });
     expect(tagged.versions).toEqual({ 'api-vendor/widget': '1.2.0', 'acme/lib': '2.0.0' });
@@ -140,7 +168,9 @@ describe('primary with the real Composer client', () => {
     const after = await resolveWithComposer({ repoUrl: primary.url, require: { 'api-vendor/widget': '^1.0' } });
     expect(after.versions).toEqual({ 'api-vendor/widget': '1.0.0' });
     expect((await publish('DELETE', 'api-vendor/widget')).json).toMatchObject({ versions: 0 });
-    await expect(resolveWithComposer({ repoUrl: primary.url, require: { 'api-vendor/widget': '*' } })).rejects.toThrow(/could not be found/);
+    await expect(resolveWithComposer({ repoUrl: primary.url, require: { 'api-vendor/widget': '*' } })).rejects.toThrow(
+      /could not be found/,
+    );
   }, 90_000);
 
   it('announces an API publish and a source-tree drop on the push stream within 50 ms', async () => {
@@ -162,14 +192,20 @@ describe('primary with the real Composer client', () => {
       await writeFile(temp, rendered);
       await rename(temp, join(source, 'p2/acme/dropped.json'));
       const droppedMs = performance.now();
-      const head = await waitFor(() => stream.heads.find((h) => h.seq > seqBefore), { what: 'head after drop', timeoutMs: 5_000, intervalMs: 1 });
+      const head = await waitFor(() => stream.heads.find((h) => h.seq > seqBefore), {
+        what: 'head after drop',
+        timeoutMs: 5_000,
+        intervalMs: 1,
+      });
       sourceLatencies.push(Math.max(0, head.atMs - droppedMs));
     }
     // The tree owns packages.json (the API left it alone), so a tree package added after API publishes resolves too.
     const dropped = await resolveWithComposer({ repoUrl: primary.url, require: { 'acme/dropped': '^1.0' } });
     expect(dropped.versions).toEqual({ 'acme/dropped': '1.0.4' });
     const fmt = (values: number[]) => values.map((v) => v.toFixed(1)).join(', ');
-    console.log(`push stream: API publish response -> head event [${fmt(apiLatencies)}] ms; source drop (rename) -> head event [${fmt(sourceLatencies)}] ms`);
+    console.log(
+      `push stream: API publish response -> head event [${fmt(apiLatencies)}] ms; source drop (rename) -> head event [${fmt(sourceLatencies)}] ms`,
+    );
     // 50 ms is the target; the bound is generous for a loaded 2-core CI box, the figures above are the measurement.
     expect(Math.min(...apiLatencies)).toBeLessThan(50);
     expect(Math.max(...apiLatencies)).toBeLessThan(500);
@@ -181,22 +217,95 @@ describe('primary with the real Composer client', () => {
     const seq = await headSeq();
     const json = { 'content-type': 'application/json' };
     const good = JSON.stringify({ versions: [version('acme/x', '1.0.0')] });
-    const cases: Array<{ title: string; method: string; path: string; headers: Record<string, string>; body?: string; status: number; code: string }> = [
-      { title: 'malformed JSON', method: 'PUT', path: '/api/v1/packages/acme/x', headers: { ...json, authorization: `Bearer ${TOKEN}` }, body: '{"versions":[', status: 400, code: 'METASYNC_ERR_REQUEST_INVALID' },
-      { title: 'no token', method: 'PUT', path: '/api/v1/packages/acme/x', headers: json, body: good, status: 401, code: 'METASYNC_ERR_AUTH_MISSING' },
-      { title: 'wrong token', method: 'PUT', path: '/api/v1/packages/acme/x', headers: { ...json, authorization: 'Bearer nope' }, body: good, status: 401, code: 'METASYNC_ERR_AUTH_INVALID' },
+    const cases: Array<{
+      title: string;
+      method: string;
+      path: string;
+      headers: Record<string, string>;
+      body?: string;
+      status: number;
+      code: string;
+    }> = [
+      {
+        title: 'malformed JSON',
+        method: 'PUT',
+        path: '/api/v1/packages/acme/x',
+        headers: { ...json, authorization: `Bearer ${TOKEN}` },
+        body: '{"versions":[',
+        status: 400,
+        code: 'METASYNC_ERR_REQUEST_INVALID',
+      },
+      {
+        title: 'no token',
+        method: 'PUT',
+        path: '/api/v1/packages/acme/x',
+        headers: json,
+        body: good,
+        status: 401,
+        code: 'METASYNC_ERR_AUTH_MISSING',
+      },
+      {
+        title: 'wrong token',
+        method: 'PUT',
+        path: '/api/v1/packages/acme/x',
+        headers: { ...json, authorization: 'Bearer nope' },
+        body: good,
+        status: 401,
+        code: 'METASYNC_ERR_AUTH_INVALID',
+      },
       // Announces 9 MiB (above the 8 MiB default) but sends little: the primary must refuse on the header alone,
       // and the client never writes into a closed socket (EPIPE) as it would while streaming 9 MiB.
-      { title: 'oversized body', method: 'PUT', path: '/api/v1/packages/acme/x', headers: { ...json, authorization: `Bearer ${TOKEN}`, 'content-length': String(9 * 1024 * 1024) }, body: good, status: 413, code: 'METASYNC_ERR_REQUEST_TOO_LARGE' },
-      { title: '../x', method: 'PUT', path: '/api/v1/packages/../x', headers: { ...json, authorization: `Bearer ${TOKEN}` }, body: good, status: 422, code: 'METASYNC_ERR_PACKAGE_INVALID' },
-      { title: 'a/b/c', method: 'PUT', path: '/api/v1/packages/a/b/c', headers: { ...json, authorization: `Bearer ${TOKEN}` }, body: good, status: 422, code: 'METASYNC_ERR_PACKAGE_INVALID' },
-      { title: 'uppercase', method: 'PUT', path: '/api/v1/packages/Acme/X', headers: { ...json, authorization: `Bearer ${TOKEN}` }, body: good, status: 422, code: 'METASYNC_ERR_PACKAGE_INVALID' },
+      {
+        title: 'oversized body',
+        method: 'PUT',
+        path: '/api/v1/packages/acme/x',
+        headers: { ...json, authorization: `Bearer ${TOKEN}`, 'content-length': String(9 * 1024 * 1024) },
+        body: good,
+        status: 413,
+        code: 'METASYNC_ERR_REQUEST_TOO_LARGE',
+      },
+      {
+        title: '../x',
+        method: 'PUT',
+        path: '/api/v1/packages/../x',
+        headers: { ...json, authorization: `Bearer ${TOKEN}` },
+        body: good,
+        status: 422,
+        code: 'METASYNC_ERR_PACKAGE_INVALID',
+      },
+      {
+        title: 'a/b/c',
+        method: 'PUT',
+        path: '/api/v1/packages/a/b/c',
+        headers: { ...json, authorization: `Bearer ${TOKEN}` },
+        body: good,
+        status: 422,
+        code: 'METASYNC_ERR_PACKAGE_INVALID',
+      },
+      {
+        title: 'uppercase',
+        method: 'PUT',
+        path: '/api/v1/packages/Acme/X',
+        headers: { ...json, authorization: `Bearer ${TOKEN}` },
+        body: good,
+        status: 422,
+        code: 'METASYNC_ERR_PACKAGE_INVALID',
+      },
     ];
     for (const c of cases) {
-      const res = await rawRequest({ method: c.method, path: c.path, headers: c.headers, ...(c.body === undefined ? {} : { body: c.body }) });
+      const res = await rawRequest({
+        method: c.method,
+        path: c.path,
+        headers: c.headers,
+        ...(c.body === undefined ? {} : { body: c.body }),
+      });
       expect({ title: c.title, status: res.status }).toEqual({ title: c.title, status: c.status });
       const body = JSON.parse(res.body) as { code: string; field?: string; rule?: string };
-      expect({ title: c.title, code: body.code, named: typeof body.field === 'string' && typeof body.rule === 'string' }).toEqual({ title: c.title, code: c.code, named: true });
+      expect({ title: c.title, code: body.code, named: typeof body.field === 'string' && typeof body.rule === 'string' }).toEqual({
+        title: c.title,
+        code: c.code,
+        named: true,
+      });
     }
     expect(await headSeq()).toBe(seq);
   }, 60_000);

@@ -54,12 +54,21 @@ describe('primary object GC (built daemon)', () => {
     const supersededAtMs = Date.now();
     // Out of the one-generation journal window already, but inside its grace.
     expect(await objectStatus(first)).toBe(200);
-    await waitFor(async () => (await objectStatus(first)) === 404 && (await objectStatus(second)) === 404, { timeoutMs: 20_000, intervalMs: 100, what: 'superseded objects collected' });
+    await waitFor(async () => (await objectStatus(first)) === 404 && (await objectStatus(second)) === 404, {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      what: 'superseded objects collected',
+    });
     expect(Date.now() - supersededAtMs).toBeGreaterThanOrEqual(GRACE_MS - 200);
     expect(await objectStatus(head)).toBe(200);
     expect(await p2Sha()).toBe(head);
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(Number(/^metasync_object_gc_deleted_objects_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2);
-    expect(daemon.logs.some((line) => line.msg === 'object gc run' && typeof line.deleted === 'number' && line.deleted > 0 && typeof line.bytesFreed === 'number')).toBe(true);
+    expect(
+      daemon.logs.some(
+        (line) =>
+          line.msg === 'object gc run' && typeof line.deleted === 'number' && line.deleted > 0 && typeof line.bytesFreed === 'number',
+      ),
+    ).toBe(true);
   });
 });

@@ -23,10 +23,17 @@ let mirror: Daemon | undefined;
 let scopedSecret: string;
 let tokensFile: string;
 
-const version = (name: string, v: string) => ({ version: v, dist: { type: 'zip', url: `https://example.test/${name}/${v}.zip`, reference: 'a'.repeat(40) } });
+const version = (name: string, v: string) => ({
+  version: v,
+  dist: { type: 'zip', url: `https://example.test/${name}/${v}.zip`, reference: 'a'.repeat(40) },
+});
 
 /** One HTTP/1.1 request on a keep-alive agent (cheaper than fetch, so the load generator disturbs less). */
-function send(agent: Agent, url: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; retryAfter: string | undefined }> {
+function send(
+  agent: Agent,
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; retryAfter: string | undefined }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { agent, method: options.method ?? 'GET', headers: options.headers }, (res) => {
       res.resume();
@@ -44,7 +51,11 @@ function percentile(values: readonly number[], p: number): number {
 }
 
 /** Sequential GETs of random p2 files from `workers` loops for `durationMs`; every status and latency. */
-async function measureServing(url: string, durationMs: number, workers = 4): Promise<{ latenciesMs: number[]; statuses: Map<number, number> }> {
+async function measureServing(
+  url: string,
+  durationMs: number,
+  workers = 4,
+): Promise<{ latenciesMs: number[]; statuses: Map<number, number> }> {
   const agent = new Agent({ keepAlive: true, maxSockets: workers });
   const latenciesMs: number[] = [];
   const statuses = new Map<number, number>();
@@ -54,7 +65,9 @@ async function measureServing(url: string, durationMs: number, workers = 4): Pro
       Array.from({ length: workers }, async (_, w) => {
         for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
           const started = performance.now();
-          const { status } = await send(agent, `${url}/p2/flood/pkg${(i * workers + w) % PACKAGES}.json`, { headers: { 'accept-encoding': 'gzip' } });
+          const { status } = await send(agent, `${url}/p2/flood/pkg${(i * workers + w) % PACKAGES}.json`, {
+            headers: { 'accept-encoding': 'gzip' },
+          });
           latenciesMs.push(performance.now() - started);
           statuses.set(status, (statuses.get(status) ?? 0) + 1);
         }
@@ -109,11 +122,26 @@ beforeAll(async () => {
   tokensFile = join(root, 'tokens.json');
   await writeFile(tokensFile, JSON.stringify({ tokens: [] }));
   // The operator's way: the built binary prints the new secret once on stdout.
-  scopedSecret = execFileSync(process.execPath, [BINS.primary, 'token', 'create', '--tokens-file', tokensFile, '--id', 'ci-acme', '--vendor', 'acme'], { encoding: 'utf8' }).trim();
+  scopedSecret = execFileSync(
+    process.execPath,
+    [BINS.primary, 'token', 'create', '--tokens-file', tokensFile, '--id', 'ci-acme', '--vendor', 'acme'],
+    { encoding: 'utf8' },
+  ).trim();
   expect(scopedSecret).toMatch(/^mst_/);
   primary = await startDaemon({
     bin: 'primary',
-    args: ['--data', join(root, 'primary'), '--listen', '127.0.0.1:0', '--heartbeat-ms', '1000', '--tokens-file', tokensFile, '--publish-rate-limit', String(PUBLISH_LIMIT)],
+    args: [
+      '--data',
+      join(root, 'primary'),
+      '--listen',
+      '127.0.0.1:0',
+      '--heartbeat-ms',
+      '1000',
+      '--tokens-file',
+      tokensFile,
+      '--publish-rate-limit',
+      String(PUBLISH_LIMIT),
+    ],
     env: { METASYNC_PUBLISH_TOKEN: TOKEN },
   });
   // Seed through the API (these count against the admin token's budget: PACKAGES of PUBLISH_LIMIT).
@@ -131,7 +159,10 @@ beforeAll(async () => {
     args: ['--primary', primary.url, '--data', join(root, 'mirror'), '--listen', '127.0.0.1:0', '--poll-interval-ms', '200'],
   });
   const mirrorUrl = mirror.url;
-  await waitFor(async () => (await fetch(`${mirrorUrl}/p2/flood/pkg${PACKAGES - 1}.json`)).status === 200, { timeoutMs: 10_000, what: 'the mirror to serve the seeded packages' });
+  await waitFor(async () => (await fetch(`${mirrorUrl}/p2/flood/pkg${PACKAGES - 1}.json`)).status === 200, {
+    timeoutMs: 10_000,
+    what: 'the mirror to serve the seeded packages',
+  });
 }, 40_000);
 
 afterAll(async () => {
@@ -142,7 +173,8 @@ afterAll(async () => {
 
 describe('a token revoked while the primary runs', () => {
   it('is refused with 401 within about a second of `metasync-primary token revoke`, no restart', async () => {
-    const cli = (...args: string[]) => execFileSync(process.execPath, [BINS.primary, 'token', ...args, '--tokens-file', tokensFile], { encoding: 'utf8' }).trim();
+    const cli = (...args: string[]) =>
+      execFileSync(process.execPath, [BINS.primary, 'token', ...args, '--tokens-file', tokensFile], { encoding: 'utf8' }).trim();
     const secret = cli('create', '--id', 'ci-temp', '--vendor', 'flood');
     const publishAs = async (token: string) =>
       (
@@ -152,13 +184,24 @@ describe('a token revoked while the primary runs', () => {
           body: JSON.stringify(version('flood/pkg0', '1.0.1')),
         })
       ).status;
-    await waitFor(async () => (await publishAs(secret)) === 200, { timeoutMs: 5_000, intervalMs: 50, what: 'the new token to be accepted' });
+    await waitFor(async () => (await publishAs(secret)) === 200, {
+      timeoutMs: 5_000,
+      intervalMs: 50,
+      what: 'the new token to be accepted',
+    });
     cli('revoke', '--id', 'ci-temp');
     const revokedAt = Date.now();
-    await waitFor(async () => (await publishAs(secret)) === 401, { timeoutMs: 5_000, intervalMs: 50, what: 'the revoked token to be refused' });
+    await waitFor(async () => (await publishAs(secret)) === 401, {
+      timeoutMs: 5_000,
+      intervalMs: 50,
+      what: 'the revoked token to be refused',
+    });
     process.stdout.write(`revocation took effect after ${Date.now() - revokedAt} ms\n`);
     // The log line reaches us over the child's stdout, possibly after the response.
-    await waitFor(() => primary!.logs.some((entry) => entry.msg === 'revoked publish token refused' && entry.tokenId === 'ci-temp'), { timeoutMs: 5_000, what: 'the revoked token id in the primary log' });
+    await waitFor(() => primary!.logs.some((entry) => entry.msg === 'revoked publish token refused' && entry.tokenId === 'ci-temp'), {
+      timeoutMs: 5_000,
+      what: 'the revoked token id in the primary log',
+    });
   });
 });
 

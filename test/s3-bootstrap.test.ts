@@ -1,5 +1,15 @@
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { PUBLISH_TOKEN, getChecked, publishMany, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
+import {
+  PUBLISH_TOKEN,
+  getChecked,
+  publishMany,
+  publishPackage,
+  removeTempDirs,
+  startMirror,
+  startPrimary,
+  type RunningMirror,
+  type RunningPrimary,
+} from './helpers/mirror-cluster.js';
 import { startS3Server, TEST_S3_ENV, type S3TestServer } from './helpers/s3-server.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -25,7 +35,11 @@ afterAll(async () => {
 
 const COUNT = 24;
 
-function logged(daemon: RunningPrimary | RunningMirror, msg: string, match: (entry: Record<string, unknown>) => boolean = () => true): Record<string, unknown> | undefined {
+function logged(
+  daemon: RunningPrimary | RunningMirror,
+  msg: string,
+  match: (entry: Record<string, unknown>) => boolean = () => true,
+): Record<string, unknown> | undefined {
   return daemon.logs.find((entry) => entry.msg === msg && match(entry));
 }
 
@@ -35,13 +49,26 @@ describe('S3 bootstrap of a new mirror', () => {
     s3 = server;
     // The daemons read credentials through the AWS SDK's standard chain: the environment.
     for (const [name, value] of Object.entries(TEST_S3_ENV)) vi.stubEnv(name, value);
-    const s3Args = (flag: string): string[] => [`--${flag}bucket`, 'metasync', `--${flag}prefix`, 'eu', `--${flag}endpoint`, server.endpoint, `--${flag}region`, 'us-east-1', `--${flag}force-path-style`];
+    const s3Args = (flag: string): string[] => [
+      `--${flag}bucket`,
+      'metasync',
+      `--${flag}prefix`,
+      'eu',
+      `--${flag}endpoint`,
+      server.endpoint,
+      `--${flag}region`,
+      'us-east-1',
+      `--${flag}force-path-style`,
+    ];
 
     // Snapshots reach the bucket on the interval: the head is uploaded within 300 ms of the last publish.
     primary = await startPrimary({ args: [...s3Args('s3-'), '--snapshot-every', '1000', '--snapshot-interval-ms', '300'] });
     const p = primary;
     const seq = await publishMany(p.url, { vendor: 'acme', count: COUNT, version: '1.0.0', padBytes: 500 });
-    const uploaded = await waitFor(() => logged(p, 's3 snapshot durable', (entry) => entry.seq === seq), { timeoutMs: 15_000, what: `snapshot ${seq} in the bucket` });
+    const uploaded = await waitFor(() => logged(p, 's3 snapshot durable', (entry) => entry.seq === seq), {
+      timeoutMs: 15_000,
+      what: `snapshot ${seq} in the bucket`,
+    });
     expect(uploaded).toMatchObject({ bucket: 'metasync', key: expect.stringMatching(/^eu\/snapshots\/\d{16}-\d+\.json$/) as unknown });
 
     mirror = await startMirror({ primaryUrl: p.url, keyArg: p.keyArg, args: [...s3Args('bootstrap-s3-'), '--poll-interval-ms', '200'] });
@@ -52,24 +79,34 @@ describe('S3 bootstrap of a new mirror', () => {
     expect(logged(m, 'resyncing from snapshot')).toBeUndefined();
 
     for (let i = 0; i < COUNT; i++) {
-      const [fromMirror, fromPrimary] = await Promise.all([getChecked(`${m.url}/p2/acme/p${i}.json`), getChecked(`${p.url}/p2/acme/p${i}.json`)]);
+      const [fromMirror, fromPrimary] = await Promise.all([
+        getChecked(`${m.url}/p2/acme/p${i}.json`),
+        getChecked(`${p.url}/p2/acme/p${i}.json`),
+      ]);
       expect(fromMirror.status).toBe(200);
       expect(fromMirror.hashOk).toBe(true);
       expect(fromMirror.body.equals(fromPrimary.body)).toBe(true);
     }
 
     // Follows the primary after the bootstrap: a publish reaches it through changes?since=<snapshot seq>.
-    const next = await publishPackage(p.url, 'acme/after-bootstrap', [{ version: '2.0.0', description: 'published after the mirror bootstrapped' }]);
+    const next = await publishPackage(p.url, 'acme/after-bootstrap', [
+      { version: '2.0.0', description: 'published after the mirror bootstrapped' },
+    ]);
     expect(next).toBe(seq + 1);
     const served = await waitFor(
       async () => {
         const response = await getChecked(`${m.url}/p2/acme/after-bootstrap.json`);
-        return response.status === 200 && response.body.toString('utf8').includes('published after the mirror bootstrapped') ? response : undefined;
+        return response.status === 200 && response.body.toString('utf8').includes('published after the mirror bootstrapped')
+          ? response
+          : undefined;
       },
       { timeoutMs: 10_000, intervalMs: 50, what: 'the publish after bootstrap on the mirror' },
     );
     expect(served.hashOk).toBe(true);
-    const followed = await waitFor(() => logged(m, 'generation applied', (entry) => entry.seq === next), { timeoutMs: 10_000, what: `generation ${next} applied on the mirror` });
+    const followed = await waitFor(() => logged(m, 'generation applied', (entry) => entry.seq === next), {
+      timeoutMs: 10_000,
+      what: `generation ${next} applied on the mirror`,
+    });
     expect(followed).toMatchObject({ from: seq });
     const synced = await getChecked(`${m.url}/p2/acme/after-bootstrap.json`);
     expect(synced.headers.get('x-metasync-proxied')).toBeNull();

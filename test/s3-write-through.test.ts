@@ -29,7 +29,17 @@ describe('S3 write-through from the primary, bootstrap of a new mirror store fro
     for (const [name, value] of Object.entries(TEST_S3_ENV)) vi.stubEnv(name, value);
 
     const primaryS3 = (await createPrimaryS3({
-      config: { bucket: 'metasync', prefix: 'eu/', region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, checksumMode: 'when-required', uploadChecksum: true, conditionalWrites: false, concurrency: 8 },
+      config: {
+        bucket: 'metasync',
+        prefix: 'eu/',
+        region: 'us-east-1',
+        endpoint: s3.endpoint,
+        forcePathStyle: true,
+        checksumMode: 'when-required',
+        uploadChecksum: true,
+        conditionalWrites: false,
+        concurrency: 8,
+      },
       log,
       snapshotEveryGenerations: 1000,
       snapshotIntervalMs: 60_000,
@@ -49,7 +59,10 @@ describe('S3 write-through from the primary, bootstrap of a new mirror store fro
 
     const published = new Map<string, Buffer>();
     for (let round = 0; round < 3; round++) {
-      const files = Array.from({ length: 15 }, (_, i) => ({ path: `p2/vendor/pkg${i}.json`, content: Buffer.from(JSON.stringify({ round, i })) }));
+      const files = Array.from({ length: 15 }, (_, i) => ({
+        path: `p2/vendor/pkg${i}.json`,
+        content: Buffer.from(JSON.stringify({ round, i })),
+      }));
       await core.publisher.submit(files, 'api');
       for (const file of files) published.set(file.path, file.content);
     }

@@ -34,7 +34,11 @@ describe('soak, one-minute form', () => {
       settleMs: 3_000,
       seed: 20261122,
     });
-    const verdicts = evaluateTargets(result, { rssGrowthPct: 50, fdGrowth: 2, socketGrowth: poolSocketWidth(DEFAULT_SOAK_OPTIONS.workers) });
+    const verdicts = evaluateTargets(result, {
+      rssGrowthPct: 50,
+      fdGrowth: 2,
+      socketGrowth: poolSocketWidth(DEFAULT_SOAK_OPTIONS.workers),
+    });
     const report = formatReport(result, verdicts);
     console.log(report);
     expect(failedRequests(result), report).toBe(0);
@@ -44,7 +48,9 @@ describe('soak, one-minute form', () => {
     // The run did real work and the faults really happened.
     expect(result.requests).toBeGreaterThan(1_000);
     expect(result.publishes).toBeGreaterThan(100);
-    expect(Object.keys(result.faultSwitches)).toEqual(expect.arrayContaining(['delay', 'drop', 'reset', 'truncate', 'corrupt', 'blackhole']));
+    expect(Object.keys(result.faultSwitches)).toEqual(
+      expect.arrayContaining(['delay', 'drop', 'reset', 'truncate', 'corrupt', 'blackhole']),
+    );
     expect(verdicts.filter((v) => !v.pass).map((v) => `${v.name}: ${v.detail}`)).toEqual([]);
   }, 240_000);
 });

@@ -4,7 +4,15 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { makeTempDir, publishPackage, removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from './helpers/mirror-cluster.js';
+import {
+  makeTempDir,
+  publishPackage,
+  removeTempDirs,
+  startMirror,
+  startPrimary,
+  type RunningMirror,
+  type RunningPrimary,
+} from './helpers/mirror-cluster.js';
 import { waitFor } from './helpers/wait-for.js';
 
 /**
@@ -13,7 +21,15 @@ import { waitFor } from './helpers/wait-for.js';
  * of publish-to-visible latency fed by the mirrors' acknowledgements.
  */
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 let primary: RunningPrimary | undefined;
 const mirrors: RunningMirror[] = [];
@@ -37,7 +53,11 @@ describe('status page', () => {
     for (let i = 0; i < 5; i++) await publishPackage(p.url, `acme/pkg${i}`, [{ version: '1.0.0' }]);
     await waitFor(
       async () => {
-        const data = (await (await fetch(`${p.url}/status/data.json`)).json()) as { seq: number; mirrors: { seq: number }[]; visible: { samples: unknown[] } };
+        const data = (await (await fetch(`${p.url}/status/data.json`)).json()) as {
+          seq: number;
+          mirrors: { seq: number }[];
+          visible: { samples: unknown[] };
+        };
         return data.mirrors.length === 2 && data.mirrors.every((m) => m.seq === data.seq) && data.visible.samples.length > 0;
       },
       { timeoutMs: 15_000, what: 'both mirrors to acknowledge the head' },
@@ -48,7 +68,9 @@ describe('status page', () => {
     await page.goto(`${p.url}/status`);
     await page.waitForSelector('tr[data-mirror="m-us-east"]', { timeout: 10_000 });
 
-    const rows = await page.$$eval('#mirrors tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+    const rows = await page.$$eval('#mirrors tbody tr', (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)),
+    );
     expect(rows).toHaveLength(2);
     const byId = new Map(rows.map((cells) => [cells[0], cells]));
     expect(byId.get('m-eu-west')?.[1]).toBe('eu-west');
@@ -63,7 +85,11 @@ describe('status page', () => {
 
     // A stopped mirror turns from healthy to disconnected on the next refresh.
     await mirrors[1]!.stop();
-    await page.waitForFunction(() => document.querySelector('tr[data-mirror="m-us-east"] td:last-child')?.textContent === 'disconnected', undefined, { timeout: 10_000 });
+    await page.waitForFunction(
+      () => document.querySelector('tr[data-mirror="m-us-east"] td:last-child')?.textContent === 'disconnected',
+      undefined,
+      { timeout: 10_000 },
+    );
     // METASYNC_SCREENSHOT_DIR keeps the picture for a person to look at.
     const screenshotDir = process.env.METASYNC_SCREENSHOT_DIR ?? (await makeTempDir('status-page-'));
     await page.screenshot({ path: join(screenshotDir, 'status.png'), fullPage: true });

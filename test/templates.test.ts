@@ -45,7 +45,12 @@ function renderedCloudInitEnv(): NodeJS.ProcessEnv {
   };
   const rendered = read('cloud-init/mirror.yaml').replace(/\$\{([a-z0-9_]+)\}/g, (_, name: string) => values[name] ?? `<unset ${name}>`);
   const env = Object.fromEntries(envLines(rendered, { includeCommented: false }));
-  return { ...env, METASYNC_PUBLIC_URL: 'http://198.51.100.7:8080', METASYNC_PUBLIC_ADDRESS: '198.51.100.7', METASYNC_MIRROR_ID: 'eu-west-1-ip-10-0-0-7' };
+  return {
+    ...env,
+    METASYNC_PUBLIC_URL: 'http://198.51.100.7:8080',
+    METASYNC_PUBLIC_ADDRESS: '198.51.100.7',
+    METASYNC_MIRROR_ID: 'eu-west-1-ip-10-0-0-7',
+  };
 }
 
 describe('deployment templates', () => {
@@ -56,7 +61,9 @@ describe('deployment templates', () => {
 
   it('use only METASYNC_* names that some daemon or the CLI reads', () => {
     const files = ['systemd/mirror.env.example', 'systemd/primary.env.example', 'cloud-init/mirror.yaml'];
-    const unknown = files.flatMap((file) => [...envLines(read(file), { includeCommented: true }).keys()].filter((name) => !KNOWN_ENV.has(name)).map((name) => `${file}: ${name}`));
+    const unknown = files.flatMap((file) =>
+      [...envLines(read(file), { includeCommented: true }).keys()].filter((name) => !KNOWN_ENV.has(name)).map((name) => `${file}: ${name}`),
+    );
     expect(unknown).toEqual([]);
   });
 

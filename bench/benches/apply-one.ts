@@ -34,7 +34,15 @@ export const applyOneBench: Bench = async (ctx) => {
   const apiVisibleMs: number[] = [];
   const apiPackage = `bench-apply/package-${ctx.options.seed}`;
   const publish = async (version: string): Promise<number> => {
-    return (await putPackage({ primaryUrl: primary.url, token: primary.publishToken, packageName: apiPackage, versions: ['1.0.0', version], agent })).seq;
+    return (
+      await putPackage({
+        primaryUrl: primary.url,
+        token: primary.publishToken,
+        packageName: apiPackage,
+        versions: ['1.0.0', version],
+        agent,
+      })
+    ).seq;
   };
   try {
     // The package must exist on the mirror first, or its proxy fallback would answer the first poll.
@@ -85,7 +93,9 @@ export const applyOneBench: Bench = async (ctx) => {
     `median of ${ctx.options.applyRounds} rounds; per round (ms): source tree ${visibleMs.map((ms) => ms.toFixed(1)).join(', ')}; publish API ${apiVisibleMs.map((ms) => ms.toFixed(1)).join(', ')}; rsync ${rsyncMs.map((ms) => ms.toFixed(0)).join(', ')}`,
   ];
   if (announcedMs.length > 0) {
-    notes.push(`of which file replaced -> primary announced the new head (watch + commit): median ${median(announcedMs).toFixed(1)} ms; the rest is the mirror's fetch/verify/apply`);
+    notes.push(
+      `of which file replaced -> primary announced the new head (watch + commit): median ${median(announcedMs).toFixed(1)} ms; the rest is the mirror's fetch/verify/apply`,
+    );
   }
   return {
     title: `apply one changed file in a ${tree.paths.length}-path corpus`,

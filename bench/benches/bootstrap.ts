@@ -27,7 +27,9 @@ export const bootstrapBench: Bench = async (ctx) => {
       const response = await httpRequest(`${mirror.url}/${path}`, { agent });
       const expected = sha256Hex(await readFile(join(tree.dir, path)));
       if (response.status !== 200 || sha256Hex(response.body) !== expected) {
-        throw new Error(`mirror ${mirror.url}/${path}: expected 200 with sha256 ${expected}, got ${response.status} with ${sha256Hex(response.body)}`);
+        throw new Error(
+          `mirror ${mirror.url}/${path}: expected 200 with sha256 ${expected}, got ${response.status} with ${sha256Hex(response.body)}`,
+        );
       }
       if (response.headers[PROXIED_HEADER] !== undefined) proxied++;
     }
@@ -48,7 +50,12 @@ export const bootstrapBench: Bench = async (ctx) => {
         ratioLabel: 'x rsync time',
         target: { text: '<= rsync -a cold copy', on: 'ratio', atMost: 1 },
       }),
-      figure({ metric: `of ${SAMPLE_PATHS} sampled paths, answered by proxy fallback after bootstrap`, unit: 'paths', metasync: proxied, target: { text: '0', on: 'value', atMost: 0 } }),
+      figure({
+        metric: `of ${SAMPLE_PATHS} sampled paths, answered by proxy fallback after bootstrap`,
+        unit: 'paths',
+        metasync: proxied,
+        target: { text: '0', on: 'value', atMost: 0 },
+      }),
     ],
     notes: [
       `second rsync cold copy sample: ${(copies.secondColdCopyMs / 1000).toFixed(2)} s; sources in page cache for both`,

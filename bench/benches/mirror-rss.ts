@@ -33,7 +33,11 @@ export const mirrorRssBench: Bench = async (ctx) => {
         ...(nginx === undefined ? {} : { baseline: { name: 'nginx worker RSS, same files', value: nginx.rssBytes / MB } }),
         target: { text: '<= 200 MB', on: 'value', atMost: 200 },
       }),
-      figure({ metric: 'peak RSS (VmHWM, incl. bootstrap) beyond the hot-cache budget', unit: 'MB', metasync: (now.peakRssBytes - hotCacheBytes) / MB }),
+      figure({
+        metric: 'peak RSS (VmHWM, incl. bootstrap) beyond the hot-cache budget',
+        unit: 'MB',
+        metasync: (now.peakRssBytes - hotCacheBytes) / MB,
+      }),
     ],
     notes: [
       `RSS after bootstrap ${show(mirror.memoryAfterBootstrap.rssBytes)}, after serve ${afterServe === undefined ? 'n/a (serve did not run first)' : show(afterServe.rssBytes)}, now ${show(now.rssBytes)}, peak ${show(now.peakRssBytes)}; hot-cache budget ${show(hotCacheBytes)} (${ctx.options.hotCacheMib} MiB)`,

@@ -23,7 +23,13 @@ export const publishApiBench: Bench = async (ctx) => {
     const client = async (): Promise<void> => {
       for (let index = next++; index < total; index = next++) {
         const packageName = `bench-api/package-${ctx.options.seed}-${index}`;
-        const result = await putPackage({ primaryUrl: primary.url, token: primary.publishToken, packageName, versions: ['1.0.0', `1.1.${index}`], agent });
+        const result = await putPackage({
+          primaryUrl: primary.url,
+          token: primary.publishToken,
+          packageName,
+          versions: ['1.0.0', `1.1.${index}`],
+          agent,
+        });
         latencies.push(result.durationMs);
         seqs.push(result.seq);
       }

@@ -53,7 +53,11 @@ export const publishVisibleBench: Bench = async (ctx) => {
   const head = await waitForIngest({ primaryUrl: primary.url, paths: tree.paths, timeoutMs: 5 * 60_000, quietMs: 300 });
   const mirrors = await Promise.all(
     Array.from({ length: mirrorCount }, async (_, index) => {
-      const mirror = await startMirror({ primaryUrl: primary.url, dataDir: join(root, `mirror-${index}-data`), hotCacheMib: ctx.options.hotCacheMib });
+      const mirror = await startMirror({
+        primaryUrl: primary.url,
+        dataDir: join(root, `mirror-${index}-data`),
+        hotCacheMib: ctx.options.hotCacheMib,
+      });
       ctx.defer(() => mirror.stop());
       return mirror;
     }),
@@ -67,13 +71,26 @@ export const publishVisibleBench: Bench = async (ctx) => {
   });
   const publishAgent = createKeepAliveAgent(64);
   const mirrorAgents = mirrors.map(() => createKeepAliveAgent(8));
-  const watchers = mirrors.map((mirror, index) => createSeqWatcher({ baseUrl: mirror.url, agent: mirrorAgents[index]!, intervalMs: ctx.options.pollIntervalMs, stdout: mirror.child.stdout }));
+  const watchers = mirrors.map((mirror, index) =>
+    createSeqWatcher({
+      baseUrl: mirror.url,
+      agent: mirrorAgents[index]!,
+      intervalMs: ctx.options.pollIntervalMs,
+      stdout: mirror.child.stdout,
+    }),
+  );
   /** Warm-up publishes use 1.9.x, measured ones 2.0.<index>; package = index mod the rotation. */
   const publishOne = async (index: number, warmup = false): Promise<PublishSample> => {
     const packageName = `bench-visible/package-${index % PACKAGES_IN_ROTATION}`;
     const version = `${warmup ? '1.9' : '2.0'}.${index}`;
     const startNs = process.hrtime.bigint();
-    const result = await putPackage({ primaryUrl: primary.url, token: publishToken, packageName, versions: ['1.0.0', version], agent: publishAgent });
+    const result = await putPackage({
+      primaryUrl: primary.url,
+      token: publishToken,
+      packageName,
+      versions: ['1.0.0', version],
+      agent: publishAgent,
+    });
     const returnedNs = process.hrtime.bigint();
     // The same package is published again PACKAGES_IN_ROTATION publishes later; a
     // slow confirmation may see that later version instead, which still proves this one landed.
@@ -121,7 +138,13 @@ export const publishVisibleBench: Bench = async (ctx) => {
     // path a mirror lacks would be answered by its proxy fallback instead.
     let createdSeq = 0;
     for (let index = 0; index < PACKAGES_IN_ROTATION; index++) {
-      const created = await putPackage({ primaryUrl: primary.url, token: publishToken, packageName: `bench-visible/package-${index}`, versions: ['1.0.0'], agent: publishAgent });
+      const created = await putPackage({
+        primaryUrl: primary.url,
+        token: publishToken,
+        packageName: `bench-visible/package-${index}`,
+        versions: ['1.0.0'],
+        agent: publishAgent,
+      });
       createdSeq = Math.max(createdSeq, created.seq);
     }
     await Promise.all(mirrors.map((mirror) => waitForMirrorSeq({ mirrorUrl: mirror.url, seq: createdSeq, timeoutMs: 60_000 })));
@@ -135,7 +158,7 @@ export const publishVisibleBench: Bench = async (ctx) => {
       if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
       pending.push(publishOne(index));
     }
-    achievedRate = publishes / ((performance.now() - startMs) / 1000) ;
+    achievedRate = publishes / ((performance.now() - startMs) / 1000);
     samples = await Promise.all(pending);
   } finally {
     for (const watcher of watchers) {
@@ -150,7 +173,16 @@ export const publishVisibleBench: Bench = async (ctx) => {
   return report(ctx, { samples, achievedRate, rsyncMs, fleetPaths: tree.paths.length, settledBy });
 };
 
-function report(ctx: BenchContext, input: { samples: PublishSample[]; achievedRate: number; rsyncMs: number[]; fleetPaths: number; settledBy: { log: number; probe: number } }): Awaited<ReturnType<Bench>> {
+function report(
+  ctx: BenchContext,
+  input: {
+    samples: PublishSample[];
+    achievedRate: number;
+    rsyncMs: number[];
+    fleetPaths: number;
+    settledBy: { log: number; probe: number };
+  },
+): Awaited<ReturnType<Bench>> {
   const { samples, rsyncMs } = input;
   const all = summarizeLatencies(samples.map((sample) => sample.allMirrorsMs));
   const put = summarizeLatencies(samples.map((sample) => sample.putMs));
@@ -163,7 +195,14 @@ function report(ctx: BenchContext, input: { samples: PublishSample[]; achievedRa
   const baselineName = `rsync -a to ${ctx.options.mirrors} trees in turn`;
   return {
     title: `publish -> visible on all of ${ctx.options.mirrors} mirrors at ${ctx.options.publishRatePerSec} publishes/s`,
-    params: { mirrors: ctx.options.mirrors, publishes: samples.length, ratePerSec: ctx.options.publishRatePerSec, achievedRatePerSec: Number(input.achievedRate.toFixed(2)), fleetPaths: input.fleetPaths, pollIntervalMs: ctx.options.pollIntervalMs },
+    params: {
+      mirrors: ctx.options.mirrors,
+      publishes: samples.length,
+      ratePerSec: ctx.options.publishRatePerSec,
+      achievedRatePerSec: Number(input.achievedRate.toFixed(2)),
+      fleetPaths: input.fleetPaths,
+      pollIntervalMs: ctx.options.pollIntervalMs,
+    },
     figures: [
       figure({
         metric: `publish -> visible on all ${ctx.options.mirrors} mirrors, p50`,
@@ -174,11 +213,31 @@ function report(ctx: BenchContext, input: { samples: PublishSample[]; achievedRa
         ratioLabel: 'x faster',
         target: { text: 'p50 <= 50 ms', on: 'value', atMost: 50 },
       }),
-      figure({ metric: `publish -> visible on all ${ctx.options.mirrors} mirrors, p99`, unit: 'ms', metasync: all.p99Ms, target: { text: 'p99 <= 250 ms', on: 'value', atMost: 250 } }),
-      figure({ metric: 'publishes not visible everywhere within 10 s', unit: 'publishes', metasync: timedOut, target: { text: '0', on: 'value', atMost: 0 } }),
-      figure({ metric: "mirror served the publish's generation, p2 file lacked it", unit: 'responses', metasync: mismatches, target: { text: '0', on: 'value', atMost: 0 } }),
+      figure({
+        metric: `publish -> visible on all ${ctx.options.mirrors} mirrors, p99`,
+        unit: 'ms',
+        metasync: all.p99Ms,
+        target: { text: 'p99 <= 250 ms', on: 'value', atMost: 250 },
+      }),
+      figure({
+        metric: 'publishes not visible everywhere within 10 s',
+        unit: 'publishes',
+        metasync: timedOut,
+        target: { text: '0', on: 'value', atMost: 0 },
+      }),
+      figure({
+        metric: "mirror served the publish's generation, p2 file lacked it",
+        unit: 'responses',
+        metasync: mismatches,
+        target: { text: '0', on: 'value', atMost: 0 },
+      }),
       figure({ metric: 'publish returned -> head on the push stream, p50', unit: 'ms', metasync: announcedSummary.p50Ms }),
-      figure({ metric: 'publish returned -> head on the push stream, max', unit: 'ms', metasync: announcedSummary.maxMs, target: { text: '<= 50 ms (issue 2)', on: 'value', atMost: 50 } }),
+      figure({
+        metric: 'publish returned -> head on the push stream, max',
+        unit: 'ms',
+        metasync: announcedSummary.maxMs,
+        target: { text: '<= 50 ms (issue 2)', on: 'value', atMost: 50 },
+      }),
     ],
     notes: [
       `${samples.length} publishes at an achieved ${input.achievedRate.toFixed(1)}/s (after ${WARMUP_PUBLISHES} warm-up publishes) over a ${input.fleetPaths}-path repository; visible = first evidence the mirror serves the publish's generation or later: its 'generation applied' log line (${input.settledBy.log} detections) or a HEAD /packages.json probe every ${ctx.options.pollIntervalMs} ms while a publish is pending (${input.settledBy.probe}); each then confirmed by a client GET of the p2 file`,

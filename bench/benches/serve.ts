@@ -29,17 +29,25 @@ export const serveBench: Bench = async (ctx) => {
   const rootMs = elapsedMs(rootStartNs);
   const nginx = await startNginx({ root, prefix: join(ctx.workDir, 'nginx-prefix') });
   const paths = tree.p2Paths.map((path) => `/${path}`);
-  const notes: string[] = [`nginx root written in ${(rootMs / 1000).toFixed(1)} s (gzip -9 siblings); wrk picks among ${paths.length} p2 paths, seeded identically for both servers`];
+  const notes: string[] = [
+    `nginx root written in ${(rootMs / 1000).toFixed(1)} s (gzip -9 siblings); wrk picks among ${paths.length} p2 paths, seeded identically for both servers`,
+  ];
   try {
     const nginxWorkers = await nginx.workerPids();
     const mirrorPid = mirror.daemon.child.pid;
     const primaryPid = primary.daemon.child.pid;
     if (mirrorPid === undefined || primaryPid === undefined) throw new Error('daemon without a pid');
-    for (const [name, url] of [['nginx', nginx.url], ['mirror', mirror.url]] as const) notes.push(await checkGzip(name, url, paths[0] ?? '/packages.json'));
+    for (const [name, url] of [
+      ['nginx', nginx.url],
+      ['mirror', mirror.url],
+    ] as const)
+      notes.push(await checkGzip(name, url, paths[0] ?? '/packages.json'));
     if (ctx.cpu.pin) {
       for (const pid of [...nginxWorkers, mirrorPid]) await pinProcess(pid, ctx.cpu.serverCpus);
       await pinProcess(primaryPid, ctx.cpu.loadCpus);
-      notes.push(`pinned: servers (nginx worker, mirror) on cpu ${ctx.cpu.serverCpus}, wrk and the idle primary on cpu ${ctx.cpu.loadCpus}`);
+      notes.push(
+        `pinned: servers (nginx worker, mirror) on cpu ${ctx.cpu.serverCpus}, wrk and the idle primary on cpu ${ctx.cpu.loadCpus}`,
+      );
     } else {
       notes.push('not pinned: servers and wrk share all cores');
     }
@@ -49,7 +57,9 @@ export const serveBench: Bench = async (ctx) => {
     for (let round = 0; round < ctx.options.serveRounds; round++) {
       const nginxRound = await measure(ctx, nginx.url, paths);
       if (nginxRound.statusErrors + nginxRound.socketErrors > 0) {
-        throw new Error(`the nginx baseline failed ${nginxRound.statusErrors} responses with status >= 400 and ${nginxRound.socketErrors} socket errors (see ${join(ctx.workDir, 'nginx-prefix', 'error.log')}): the comparison would be void`);
+        throw new Error(
+          `the nginx baseline failed ${nginxRound.statusErrors} responses with status >= 400 and ${nginxRound.socketErrors} socket errors (see ${join(ctx.workDir, 'nginx-prefix', 'error.log')}): the comparison would be void`,
+        );
       }
       nginxRounds.push(nginxRound);
       mirrorRounds.push(await measure(ctx, mirror.url, paths));
@@ -61,15 +71,28 @@ export const serveBench: Bench = async (ctx) => {
     const mirrorResult = best(mirrorRounds);
     const mirrorErrors = mirrorRounds.reduce((total, result) => total + result.statusErrors + result.socketErrors, 0);
     if (ctx.options.serveRounds > 1) {
-      notes.push(`best of ${ctx.options.serveRounds} alternating rounds per server (req/s by round: nginx ${nginxRounds.map((r) => r.requestsPerSec.toFixed(0)).join(', ')}; mirror ${mirrorRounds.map((r) => r.requestsPerSec.toFixed(0)).join(', ')})`);
+      notes.push(
+        `best of ${ctx.options.serveRounds} alternating rounds per server (req/s by round: nginx ${nginxRounds.map((r) => r.requestsPerSec.toFixed(0)).join(', ')}; mirror ${mirrorRounds.map((r) => r.requestsPerSec.toFixed(0)).join(', ')})`,
+      );
     }
     if (ctx.cpu.pin) for (const pid of [mirrorPid, primaryPid]) await pinProcess(pid, ctx.cpu.allCpus);
-    for (const [name, result] of [['nginx', nginxResult], ['mirror', mirrorResult]] as const) {
-      notes.push(`${name}: ${result.requests} requests in ${result.durationSec.toFixed(1)} s, p50 ${result.latencyP50Ms.toFixed(2)} ms, p90 ${result.latencyP90Ms.toFixed(2)} ms, max ${result.latencyMaxMs.toFixed(1)} ms, ${(result.bytesPerSec / 2 ** 20).toFixed(1)} MiB/s, ${result.statusErrors} status >= 400, ${result.socketErrors} socket errors`);
+    for (const [name, result] of [
+      ['nginx', nginxResult],
+      ['mirror', mirrorResult],
+    ] as const) {
+      notes.push(
+        `${name}: ${result.requests} requests in ${result.durationSec.toFixed(1)} s, p50 ${result.latencyP50Ms.toFixed(2)} ms, p90 ${result.latencyP90Ms.toFixed(2)} ms, max ${result.latencyMaxMs.toFixed(1)} ms, ${(result.bytesPerSec / 2 ** 20).toFixed(1)} MiB/s, ${result.statusErrors} status >= 400, ${result.socketErrors} socket errors`,
+      );
     }
     return {
       title: `serve random p2 files, gzip, ${ctx.options.connections} connections`,
-      params: { files: paths.length, connections: ctx.options.connections, wrkSeconds: ctx.options.wrkSeconds, wrkThreads: ctx.options.wrkThreads, pinned: ctx.cpu.pin },
+      params: {
+        files: paths.length,
+        connections: ctx.options.connections,
+        wrkSeconds: ctx.options.wrkSeconds,
+        wrkThreads: ctx.options.wrkThreads,
+        pinned: ctx.cpu.pin,
+      },
       figures: [
         figure({
           metric: 'throughput',

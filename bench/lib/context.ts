@@ -97,7 +97,12 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
     const publishToken = randomBytes(24).toString('hex');
     ctx.log('starting the primary on the corpus');
     const spawnedAtMs = Date.now();
-    const daemon = await startPrimary({ sourceDir: tree.dir, dataDir: join(root, 'primary-data'), publishToken, readyTimeoutMs: 30 * 60_000 });
+    const daemon = await startPrimary({
+      sourceDir: tree.dir,
+      dataDir: join(root, 'primary-data'),
+      publishToken,
+      readyTimeoutMs: 30 * 60_000,
+    });
     ctx.defer(() => daemon.stop());
     const head = await waitForIngest({ primaryUrl: daemon.url, paths: tree.paths, timeoutMs: 60 * 60_000 });
     const ingestMs = head.time - spawnedAtMs;
@@ -109,7 +114,12 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
     const head = await readPrimaryState(ingested.url);
     ctx.log(`starting a cold mirror (primary head ${head.seq})`);
     const startedNs = nowNs();
-    const daemon = await startMirror({ primaryUrl: ingested.url, dataDir: join(root, 'mirror-data'), hotCacheMib: ctx.options.hotCacheMib, readyTimeoutMs: 60 * 60_000 });
+    const daemon = await startMirror({
+      primaryUrl: ingested.url,
+      dataDir: join(root, 'mirror-data'),
+      hotCacheMib: ctx.options.hotCacheMib,
+      readyTimeoutMs: 60 * 60_000,
+    });
     ctx.defer(() => daemon.stop());
     await waitForMirrorSeq({ mirrorUrl: daemon.url, seq: head.seq, timeoutMs: 60 * 60_000, intervalMs: 50 });
     const bootstrapMs = elapsedMs(startedNs);

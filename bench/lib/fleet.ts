@@ -41,7 +41,16 @@ export interface StartMirrorOptions {
 export async function startMirror(options: StartMirrorOptions): Promise<Daemon> {
   return await startDaemon({
     bin: 'mirror',
-    args: ['--primary', options.primaryUrl, '--data', options.dataDir, '--listen', '127.0.0.1:0', '--hot-cache-bytes', String(options.hotCacheMib * 2 ** 20)],
+    args: [
+      '--primary',
+      options.primaryUrl,
+      '--data',
+      options.dataDir,
+      '--listen',
+      '127.0.0.1:0',
+      '--hot-cache-bytes',
+      String(options.hotCacheMib * 2 ** 20),
+    ],
     readyTimeoutMs: options.readyTimeoutMs ?? 120_000,
   });
 }
@@ -57,7 +66,12 @@ export async function readPrimaryState(primaryUrl: string, agent?: Agent): Promi
  * and last). Returns the head; `time` is the commit time of the last ingest
  * generation.
  */
-export async function waitForIngest(options: { primaryUrl: string; paths: readonly string[]; timeoutMs: number; quietMs?: number }): Promise<PrimaryState> {
+export async function waitForIngest(options: {
+  primaryUrl: string;
+  paths: readonly string[];
+  timeoutMs: number;
+  quietMs?: number;
+}): Promise<PrimaryState> {
   const quietMs = options.quietMs ?? 1000;
   const deadline = Date.now() + options.timeoutMs;
   const step = Math.max(1, Math.floor(options.paths.length / 200));
@@ -76,7 +90,9 @@ export async function waitForIngest(options: { primaryUrl: string; paths: readon
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  throw new Error(`primary ${options.primaryUrl} did not ingest ${options.paths.length} paths within ${options.timeoutMs} ms (head seq ${last.seq})`);
+  throw new Error(
+    `primary ${options.primaryUrl} did not ingest ${options.paths.length} paths within ${options.timeoutMs} ms (head seq ${last.seq})`,
+  );
 }
 
 async function servesAll(baseUrl: string, paths: readonly string[]): Promise<boolean> {
@@ -88,7 +104,13 @@ async function servesAll(baseUrl: string, paths: readonly string[]): Promise<boo
 }
 
 /** Waits until a mirror reports (in /metrics) that it serves generation `seq` or later. */
-export async function waitForMirrorSeq(options: { mirrorUrl: string; seq: number; timeoutMs: number; intervalMs?: number; agent?: Agent }): Promise<number> {
+export async function waitForMirrorSeq(options: {
+  mirrorUrl: string;
+  seq: number;
+  timeoutMs: number;
+  intervalMs?: number;
+  agent?: Agent;
+}): Promise<number> {
   const deadline = Date.now() + options.timeoutMs;
   let applied: number | undefined;
   for (let attempt = 0; Date.now() < deadline && attempt < 10_000_000; attempt++) {

@@ -28,7 +28,9 @@ export async function httpRequest(url: string, options: HttpRequestOptions = {})
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
       res.on('error', reject);
     });
-    req.setTimeout(options.timeoutMs ?? 10_000, () => req.destroy(new Error(`${options.method ?? 'GET'} ${url} timed out after ${options.timeoutMs ?? 10_000} ms`)));
+    req.setTimeout(options.timeoutMs ?? 10_000, () =>
+      req.destroy(new Error(`${options.method ?? 'GET'} ${url} timed out after ${options.timeoutMs ?? 10_000} ms`)),
+    );
     req.on('error', reject);
     req.end(options.body);
   });
@@ -36,7 +38,8 @@ export async function httpRequest(url: string, options: HttpRequestOptions = {})
 
 export async function getJson<T>(url: string, agent?: Agent): Promise<T> {
   const response = await httpRequest(url, agent === undefined ? {} : { agent });
-  if (response.status !== 200) throw new Error(`GET ${url}: expected 200, got ${response.status}: ${response.body.toString('utf8').slice(0, 300)}`);
+  if (response.status !== 200)
+    throw new Error(`GET ${url}: expected 200, got ${response.status}: ${response.body.toString('utf8').slice(0, 300)}`);
   return JSON.parse(response.body.toString('utf8')) as T;
 }
 

@@ -58,7 +58,10 @@ const HELP = `pnpm bench [-- options]   (every option also reads METASYNC_BENCH_
   --keep                 keep the scratch directory
   --out FILE             result JSON (default bench/results/<timestamp>.json)`;
 
-export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEnv): { help: true; text: string } | { help: false; options: BenchOptions } {
+export function parseBenchOptions(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+): { help: true; text: string } | { help: false; options: BenchOptions } {
   const args = argv[0] === '--' ? argv.slice(1) : [...argv];
   const { values } = parseArgs({
     args,
@@ -100,12 +103,21 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
     const text = read(name);
     if (text === undefined) return fallback;
     const value = Number(text);
-    if (!Number.isInteger(value) || value < min) problems.push(`--${String(name)}: expected an integer >= ${min}, got ${JSON.stringify(text)}`);
+    if (!Number.isInteger(value) || value < min)
+      problems.push(`--${String(name)}: expected an integer >= ${min}, got ${JSON.stringify(text)}`);
     return value;
   };
   const onlyText = read('only');
-  const only = onlyText === undefined ? [...BENCH_IDS] : onlyText.split(',').map((id) => id.trim()).filter((id) => id !== '');
-  for (const id of only) if (!(BENCH_IDS as readonly string[]).includes(id)) problems.push(`--only: unknown bench ${JSON.stringify(id)}, expected one of ${BENCH_IDS.join(', ')}`);
+  const only =
+    onlyText === undefined
+      ? [...BENCH_IDS]
+      : onlyText
+          .split(',')
+          .map((id) => id.trim())
+          .filter((id) => id !== '');
+  for (const id of only)
+    if (!(BENCH_IDS as readonly string[]).includes(id))
+      problems.push(`--only: unknown bench ${JSON.stringify(id)}, expected one of ${BENCH_IDS.join(', ')}`);
   const options: BenchOptions = {
     paths: int('paths', 100_000, 10),
     fleetPaths: int('fleet-paths', 1000, 10),

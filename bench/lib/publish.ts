@@ -26,7 +26,13 @@ export function versionListBody(packageName: string, versions: readonly string[]
 }
 
 /** `PUT /api/v1/packages/{vendor}/{name}`: replaces the package's version list. */
-export async function putPackage(options: { primaryUrl: string; token: string; packageName: string; versions: readonly string[]; agent: Agent }): Promise<PublishResult> {
+export async function putPackage(options: {
+  primaryUrl: string;
+  token: string;
+  packageName: string;
+  versions: readonly string[];
+  agent: Agent;
+}): Promise<PublishResult> {
   const startNs = process.hrtime.bigint();
   const response = await httpRequest(`${options.primaryUrl}${PUBLISH_API_PREFIX}/${options.packageName}`, {
     method: 'PUT',
@@ -38,7 +44,9 @@ export async function putPackage(options: { primaryUrl: string; token: string; p
   const durationMs = Number(process.hrtime.bigint() - startNs) / 1e6;
   const text = response.body.toString('utf8');
   if (response.status < 200 || response.status > 299) {
-    throw new Error(`PUT ${options.primaryUrl}${PUBLISH_API_PREFIX}/${options.packageName}: expected 2xx, got ${response.status}: ${text.slice(0, 300)}`);
+    throw new Error(
+      `PUT ${options.primaryUrl}${PUBLISH_API_PREFIX}/${options.packageName}: expected 2xx, got ${response.status}: ${text.slice(0, 300)}`,
+    );
   }
   const { seq } = JSON.parse(text) as { seq: number };
   return { status: response.status, seq, durationMs };

@@ -123,7 +123,9 @@ export function renderTable(report: BenchReport): string {
   ];
   lines.push('');
   for (const result of report.results) {
-    lines.push(`${result.id}: ${result.title}; ${(result.durationMs / 1000).toFixed(1)} s; load(1m) ${result.loadAverage1m.start} -> ${result.loadAverage1m.end} on ${machine.cores} cores`);
+    lines.push(
+      `${result.id}: ${result.title}; ${(result.durationMs / 1000).toFixed(1)} s; load(1m) ${result.loadAverage1m.start} -> ${result.loadAverage1m.end} on ${machine.cores} cores`,
+    );
     if (result.error !== undefined) lines.push(`${result.id}: FAILED: ${result.error}`);
     for (const note of result.notes) lines.push(`${result.id}: ${note}`);
   }

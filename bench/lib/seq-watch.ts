@@ -77,7 +77,9 @@ export function createSeqWatcher(options: { baseUrl: string; agent: Agent; inter
         const atNs = process.hrtime.bigint();
         const observed = Number(response.headers[SEQ_HEADER]);
         if (response.status !== 200 || !Number.isInteger(observed)) {
-          throw new Error(`HEAD ${options.baseUrl}/packages.json: expected 200 with ${SEQ_HEADER}, got ${response.status} with ${String(response.headers[SEQ_HEADER])}`);
+          throw new Error(
+            `HEAD ${options.baseUrl}/packages.json: expected 200 with ${SEQ_HEADER}, got ${response.status} with ${String(response.headers[SEQ_HEADER])}`,
+          );
         }
         settle(observed, atNs, 'probe');
         if (waiters.length > 0 && options.intervalMs > 0) await new Promise((resolve) => setTimeout(resolve, options.intervalMs));

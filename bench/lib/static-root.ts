@@ -11,7 +11,12 @@ const gzipAsync = promisify(gzip);
  * or copied across file systems) plus a `.gz` sibling compressed once at
  * level 9, which is what `gzip_static on` serves to gzip clients.
  */
-export async function buildStaticRoot(options: { sourceDir: string; paths: readonly string[]; rootDir: string; concurrency?: number }): Promise<void> {
+export async function buildStaticRoot(options: {
+  sourceDir: string;
+  paths: readonly string[];
+  rootDir: string;
+  concurrency?: number;
+}): Promise<void> {
   const concurrency = options.concurrency ?? 32;
   let next = 0;
   const worker = async (): Promise<void> => {

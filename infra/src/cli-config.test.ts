@@ -19,12 +19,16 @@ describe('CLI config', () => {
       dns: { provider: 'route53', route53: { hostedZoneId: 'ZFILE', serviceName: 'repo.example.com' } },
       mirrors: { m1: { url: 'http://192.0.2.1:8081', region: 'eu-west-1' } },
     });
-    const config = loadCliConfig({ env: { METASYNC_CONFIG: path, METASYNC_ROUTE53_ZONE_ID: 'ZENV', METASYNC_DNS_STATE_FILE: '/tmp/s.json' } });
+    const config = loadCliConfig({
+      env: { METASYNC_CONFIG: path, METASYNC_ROUTE53_ZONE_ID: 'ZENV', METASYNC_DNS_STATE_FILE: '/tmp/s.json' },
+    });
     expect(config.primary).toBe('http://file.example:8080');
     expect(config.dns.route53).toMatchObject({ hostedZoneId: 'ZENV', serviceName: 'repo.example.com', awsRegion: 'us-east-1' });
     expect(config.dns.ttlS).toBe(60);
     expect(config.stateFile).toBe('/tmp/s.json');
-    expect(loadCliConfig({ configPath: path, primary: 'http://flag.example', env: { METASYNC_PRIMARY: 'http://env.example' } }).primary).toBe('http://flag.example');
+    expect(
+      loadCliConfig({ configPath: path, primary: 'http://flag.example', env: { METASYNC_PRIMARY: 'http://env.example' } }).primary,
+    ).toBe('http://flag.example');
     expect(loadCliConfig({ configPath: path, env: { METASYNC_PRIMARY: 'http://env.example' } }).primary).toBe('http://env.example');
   });
 
@@ -47,12 +51,16 @@ describe('CLI config', () => {
     expect(() => loadCliConfig({ configPath: join(dir, 'absent.json'), env: {} })).toThrow(/config file .*absent\.json does not exist/);
     expect(() => loadCliConfig({ configPath: file('c.json', '{'), env: {} })).toThrow(/is not valid JSON/);
     expect(() => loadCliConfig({ env: { METASYNC_DNS_PROVIDER: 'route53' } })).toThrow(/dns\.route53 .* is missing/);
-    expect(() => loadCliConfig({ env: { METASYNC_DNS_PROVIDER: 'powerdns', METASYNC_PDNS_API_URL: 'http://127.0.0.1:1' } })).toThrow(/dns.powerdns/);
+    expect(() => loadCliConfig({ env: { METASYNC_DNS_PROVIDER: 'powerdns', METASYNC_PDNS_API_URL: 'http://127.0.0.1:1' } })).toThrow(
+      /dns.powerdns/,
+    );
   });
 
   it('takes the PowerDNS API key from env or a file, never requiring it on the command line', () => {
     const keyFile = file('key', 'sekrit\n');
-    const path = file('d.json', { dns: { provider: 'powerdns', powerdns: { apiUrl: 'http://127.0.0.1:8081', zone: 'example.test', serviceName: 'repo.example.test' } } });
+    const path = file('d.json', {
+      dns: { provider: 'powerdns', powerdns: { apiUrl: 'http://127.0.0.1:8081', zone: 'example.test', serviceName: 'repo.example.test' } },
+    });
     expect(loadCliConfig({ configPath: path, env: { METASYNC_PDNS_API_KEY_FILE: keyFile } }).dns.powerdns?.apiKey).toBe('sekrit');
     expect(() => loadCliConfig({ configPath: path, env: {} })).toThrow(/API key is missing/);
   });
@@ -66,9 +74,24 @@ describe('CLI config', () => {
   });
 
   it('resolves a mirror: the URL host is the DNS address when it is an IP, flags override the file', () => {
-    const config = loadCliConfig({ configPath: file('e.json', { mirrors: { m1: { url: 'http://192.0.2.1:8081', region: 'eu-west-1' }, named: { url: 'https://m.example.net', region: 'us-east-1' } } }), env: {} });
-    expect(resolveMirror(config, 'm1', {})).toMatchObject({ address: '192.0.2.1', healthUrl: 'http://192.0.2.1:8081/health/fresh', region: 'eu-west-1' });
-    expect(resolveMirror(config, 'm1', { region: 'eu-central-1', url: undefined })).toMatchObject({ region: 'eu-central-1', url: 'http://192.0.2.1:8081' });
+    const config = loadCliConfig({
+      configPath: file('e.json', {
+        mirrors: {
+          m1: { url: 'http://192.0.2.1:8081', region: 'eu-west-1' },
+          named: { url: 'https://m.example.net', region: 'us-east-1' },
+        },
+      }),
+      env: {},
+    });
+    expect(resolveMirror(config, 'm1', {})).toMatchObject({
+      address: '192.0.2.1',
+      healthUrl: 'http://192.0.2.1:8081/health/fresh',
+      region: 'eu-west-1',
+    });
+    expect(resolveMirror(config, 'm1', { region: 'eu-central-1', url: undefined })).toMatchObject({
+      region: 'eu-central-1',
+      url: 'http://192.0.2.1:8081',
+    });
     expect(() => resolveMirror(config, 'named', {})).toThrow(/pass --address/);
     expect(() => resolveMirror(config, 'ghost', {})).toThrow(/not in the config file/);
   });

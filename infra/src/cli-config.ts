@@ -52,7 +52,7 @@ export const CLI_ENV = {
   METASYNC_DNS_STATE_FILE: 'local DNS state file (default ~/.local/state/metasync/dns-state.json)',
   METASYNC_ADMIN_TOKEN: "mirrors' admin token: mirror retire then POSTs /admin/drain (secret; or METASYNC_ADMIN_TOKEN_FILE)",
   METASYNC_ADMIN_TOKEN_FILE: "file holding the mirrors' admin token (adminTokenFile)",
-  METASYNC_PRIMARY_TOKEN: "a primary token with admin rights, for keys rotate (secret; or METASYNC_PRIMARY_TOKEN_FILE)",
+  METASYNC_PRIMARY_TOKEN: 'a primary token with admin rights, for keys rotate (secret; or METASYNC_PRIMARY_TOKEN_FILE)',
   METASYNC_PRIMARY_TOKEN_FILE: 'file holding that primary token (primaryTokenFile)',
 } as const;
 
@@ -70,7 +70,9 @@ export function loadCliConfig(input: { configPath?: string | undefined; primary?
     throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `metasync config: ${problems}`, {});
   }
   const stateHome = env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state');
-  const { dns, stateFile } = completeDnsConfig(parsed.data.dns, env, { defaultStateFile: parsed.data.dns.route53?.stateFile ?? join(stateHome, 'metasync', 'dns-state.json') });
+  const { dns, stateFile } = completeDnsConfig(parsed.data.dns, env, {
+    defaultStateFile: parsed.data.dns.route53?.stateFile ?? join(stateHome, 'metasync', 'dns-state.json'),
+  });
   const adminToken = readSecret(env.METASYNC_ADMIN_TOKEN, env.METASYNC_ADMIN_TOKEN_FILE ?? parsed.data.adminTokenFile);
   const primaryToken = readSecret(env.METASYNC_PRIMARY_TOKEN, env.METASYNC_PRIMARY_TOKEN_FILE ?? parsed.data.primaryTokenFile);
   return { ...parsed.data, dns, stateFile, adminToken, primaryToken };

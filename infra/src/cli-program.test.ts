@@ -10,7 +10,10 @@ import { EXIT } from './exit-codes.js';
 async function run(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runCli(argv, { env, io: { out: (text) => out.push(text), err: (text) => err.push(text), progressStream: new PassThrough() } });
+  const code = await runCli(argv, {
+    env,
+    io: { out: (text) => out.push(text), err: (text) => err.push(text), progressStream: new PassThrough() },
+  });
   return { code, stdout: out.join('\n'), stderr: err.join('\n') };
 }
 

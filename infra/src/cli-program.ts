@@ -23,25 +23,34 @@ const ENV_HELP = `Environment (each overrides the config file):\n${Object.entrie
 
 function positiveInt(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw metasyncError('METASYNC_ERR_CLI_USAGE', `expected a positive integer, got ${JSON.stringify(value)}`, {});
+  if (!Number.isInteger(n) || n <= 0)
+    throw metasyncError('METASYNC_ERR_CLI_USAGE', `expected a positive integer, got ${JSON.stringify(value)}`, {});
   return n;
 }
 
 function nonNegativeInt(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw metasyncError('METASYNC_ERR_CLI_USAGE', `expected a whole number of milliseconds (0 or more), got ${JSON.stringify(value)}`, {});
+  if (!Number.isInteger(n) || n < 0)
+    throw metasyncError('METASYNC_ERR_CLI_USAGE', `expected a whole number of milliseconds (0 or more), got ${JSON.stringify(value)}`, {});
   return n;
 }
 
 /** Checked here too, so a too-long overlap is a usage error (exit 2) before anything is sent. */
 function keyOverlapMs(value: string): number {
   const n = nonNegativeInt(value);
-  if (n > MAX_KEY_OVERLAP_MS) throw metasyncError('METASYNC_ERR_CLI_USAGE', `--overlap-ms may be at most ${MAX_KEY_OVERLAP_MS} (90 days), got ${n}`, {});
+  if (n > MAX_KEY_OVERLAP_MS)
+    throw metasyncError('METASYNC_ERR_CLI_USAGE', `--overlap-ms may be at most ${MAX_KEY_OVERLAP_MS} (90 days), got ${n}`, {});
   return n;
 }
 
 function mirrorOverrides(opts: Record<string, string | undefined>): Partial<MirrorConfig> {
-  return { url: opts.url, region: opts.region, address: opts.address, healthUrl: opts.healthUrl, stopCommand: opts.stopCommand } as Partial<MirrorConfig>;
+  return {
+    url: opts.url,
+    region: opts.region,
+    address: opts.address,
+    healthUrl: opts.healthUrl,
+    stopCommand: opts.stopCommand,
+  } as Partial<MirrorConfig>;
 }
 
 /** Parses argv (without node and script), runs one command, and returns its exit code. Never exits. */
@@ -85,7 +94,12 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
     .description('wait (with progress) until the mirror is caught up and fresh, then register it in DNS')
     .addOption(new Option('--poll-ms <ms>', 'probe interval').argParser(positiveInt).default(1_000))
     .action(async (mirrorId: string, opts: Record<string, string | undefined> & { timeoutMs: number; pollMs: number }) => {
-      exitCode = await runMirrorUp(context(), { mirrorId, overrides: mirrorOverrides(opts), timeoutMs: opts.timeoutMs, pollMs: opts.pollMs });
+      exitCode = await runMirrorUp(context(), {
+        mirrorId,
+        overrides: mirrorOverrides(opts),
+        timeoutMs: opts.timeoutMs,
+        pollMs: opts.pollMs,
+      });
     });
   withMirrorFlags(mirror.command('retire'))
     .description('DNS out, wait INSYNC and one TTL, stop the mirror (--stop-command), then delete its health check')
@@ -104,8 +118,14 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
     });
   keys
     .command('rotate')
-    .description('rotate the signing key without a restart; running mirrors learn the new key during the overlap [needs METASYNC_PRIMARY_TOKEN]')
-    .addOption(new Option('--overlap-ms <ms>', 'how long the old key stays valid (longer than any mirror may be offline)').argParser(keyOverlapMs).default(86_400_000))
+    .description(
+      'rotate the signing key without a restart; running mirrors learn the new key during the overlap [needs METASYNC_PRIMARY_TOKEN]',
+    )
+    .addOption(
+      new Option('--overlap-ms <ms>', 'how long the old key stays valid (longer than any mirror may be offline)')
+        .argParser(keyOverlapMs)
+        .default(86_400_000),
+    )
     .option('--force', 'allow --overlap-ms 0 (every mirror must then be re-pinned by hand)')
     .option('--json', 'print JSON')
     .action(async (opts: { overlapMs: number; force?: boolean; json?: boolean }) => {
@@ -129,7 +149,13 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
     .addOption(new Option('--concurrency <n>', 'parallel requests').argParser(positiveInt).default(16))
     .option('--json', 'print JSON')
     .action(async (mirrorId: string | undefined, opts: { url?: string; data?: string; json?: boolean; concurrency: number }) => {
-      exitCode = await runVerify(context(), { mirrorId, url: opts.url, dataDir: opts.data, json: opts.json === true, concurrency: opts.concurrency });
+      exitCode = await runVerify(context(), {
+        mirrorId,
+        url: opts.url,
+        dataDir: opts.data,
+        json: opts.json === true,
+        concurrency: opts.concurrency,
+      });
     });
 
   try {

@@ -1,6 +1,17 @@
 import { request } from 'undici';
 import { z } from 'zod';
-import { changesBatchSchema, HEADERS, metasyncError, mirrorsResponseSchema, publicKeyInfoSchema, snapshotSchema, stateResponseSchema, SYNC_ROUTES, type MirrorsResponse, type StateResponse } from '@metasync/shared';
+import {
+  changesBatchSchema,
+  HEADERS,
+  metasyncError,
+  mirrorsResponseSchema,
+  publicKeyInfoSchema,
+  snapshotSchema,
+  stateResponseSchema,
+  SYNC_ROUTES,
+  type MirrorsResponse,
+  type StateResponse,
+} from '@metasync/shared';
 
 /** What the CLI reads from the primary and the mirrors, over plain HTTP with timeouts. */
 const TIMEOUT_MS = 5_000;
@@ -24,14 +35,23 @@ async function requestJson<T>(url: string, schema: z.ZodType<T>, call: JsonCall 
   const timeoutMs = call.timeoutMs ?? TIMEOUT_MS;
   let response;
   try {
-    response = await request(url, { method, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, headers: { accept: 'application/json', ...call.headers }, body: call.body });
+    response = await request(url, {
+      method,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      headers: { accept: 'application/json', ...call.headers },
+      body: call.body,
+    });
   } catch (err) {
     throw metasyncError('METASYNC_ERR_SYNC_UNREACHABLE', `${method} ${url} failed: ${(err as Error).message}`, { url }, err);
   }
   const text = await response.body.text();
   call.checkStatus?.(response.statusCode);
   if (response.statusCode !== 200) {
-    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${method} ${url} answered HTTP ${response.statusCode}: ${text.slice(0, 200)}`, { url, status: response.statusCode });
+    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${method} ${url} answered HTTP ${response.statusCode}: ${text.slice(0, 200)}`, {
+      url,
+      status: response.statusCode,
+    });
   }
   let json: unknown;
   try {
@@ -40,7 +60,12 @@ async function requestJson<T>(url: string, schema: z.ZodType<T>, call: JsonCall 
     throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${method} ${url} did not answer JSON`, { url }, err);
   }
   const parsed = schema.safeParse(json);
-  if (!parsed.success) throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${method} ${url} answered an unexpected shape: ${parsed.error.message.slice(0, 300)}`, { url });
+  if (!parsed.success)
+    throw metasyncError(
+      'METASYNC_ERR_SYNC_PROTOCOL',
+      `${method} ${url} answered an unexpected shape: ${parsed.error.message.slice(0, 300)}`,
+      { url },
+    );
   return parsed.data;
 }
 
@@ -88,7 +113,10 @@ export async function probeMirror(input: { url: string; healthUrl?: string | und
   const timeoutMs = input.timeoutMs ?? 2_000;
   const probe: MirrorProbe = { health: 'down', detail: '' };
   try {
-    const response = await request(input.healthUrl ?? joinUrl(input.url, '/health/fresh'), { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    const response = await request(input.healthUrl ?? joinUrl(input.url, '/health/fresh'), {
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
     const body = (await response.body.text()).trim();
     probe.health = response.statusCode === 200 && body.startsWith('fresh') ? 'fresh' : 'stale';
     probe.detail = body.slice(0, 200);
@@ -110,7 +138,11 @@ export async function probeMirror(input: { url: string; healthUrl?: string | und
 
 /** Raw bytes of one repository path as the mirror serves them (no content coding). */
 export async function fetchMirrorPath(mirrorUrl: string, path: string): Promise<{ status: number; body: Buffer }> {
-  const response = await request(joinUrl(mirrorUrl, `/${path}`), { headers: { 'accept-encoding': 'identity' }, headersTimeout: 10_000, bodyTimeout: 10_000 });
+  const response = await request(joinUrl(mirrorUrl, `/${path}`), {
+    headers: { 'accept-encoding': 'identity' },
+    headersTimeout: 10_000,
+    bodyTimeout: 10_000,
+  });
   const body = Buffer.from(await response.body.arrayBuffer());
   return { status: response.statusCode, body };
 }
@@ -130,7 +162,12 @@ export async function drainMirror(input: { url: string; token: string; timeoutMs
   const url = joinUrl(input.url, '/admin/drain');
   let response;
   try {
-    response = await request(url, { method: 'POST', headers: { authorization: `Bearer ${input.token}` }, headersTimeout: input.timeoutMs, bodyTimeout: input.timeoutMs });
+    response = await request(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${input.token}` },
+      headersTimeout: input.timeoutMs,
+      bodyTimeout: input.timeoutMs,
+    });
   } catch (err) {
     throw metasyncError('METASYNC_ERR_SYNC_UNREACHABLE', `POST ${url} failed: ${(err as Error).message}`, { url }, err);
   }
@@ -138,9 +175,16 @@ export async function drainMirror(input: { url: string; token: string; timeoutMs
   if (response.statusCode === 200) return { outcome: 'drained', body };
   if (response.statusCode === 404) return { outcome: 'disabled', body };
   if (response.statusCode === 401 || response.statusCode === 403) {
-    throw metasyncError('METASYNC_ERR_CLI_USAGE', `POST ${url} refused the admin token (HTTP ${response.statusCode}): check METASYNC_ADMIN_TOKEN[_FILE]`, { url, status: response.statusCode });
+    throw metasyncError(
+      'METASYNC_ERR_CLI_USAGE',
+      `POST ${url} refused the admin token (HTTP ${response.statusCode}): check METASYNC_ADMIN_TOKEN[_FILE]`,
+      { url, status: response.statusCode },
+    );
   }
-  throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `POST ${url} answered HTTP ${response.statusCode}: ${body}`, { url, status: response.statusCode });
+  throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `POST ${url} answered HTTP ${response.statusCode}: ${body}`, {
+    url,
+    status: response.statusCode,
+  });
 }
 
 const rotationAnswerSchema = z.object({
@@ -163,7 +207,11 @@ export function rotatePrimaryKey(input: { primary: string; token: string; overla
     body: JSON.stringify({ overlapMs: input.overlapMs }),
     checkStatus: (status) => {
       if (status === 401 || status === 403) {
-        throw metasyncError('METASYNC_ERR_CLI_USAGE', `POST ${url} refused the token (HTTP ${status}): METASYNC_PRIMARY_TOKEN[_FILE] must be a primary token with admin rights`, { url, status });
+        throw metasyncError(
+          'METASYNC_ERR_CLI_USAGE',
+          `POST ${url} refused the token (HTTP ${status}): METASYNC_PRIMARY_TOKEN[_FILE] must be a primary token with admin rights`,
+          { url, status },
+        );
       }
     },
   });

@@ -15,7 +15,10 @@ export interface CliResult {
 /** Runs the built `metasync` CLI to completion; a non-zero exit is a result, not a throw. */
 export async function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
   try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [BINS.cli, ...args], { env: { ...process.env, ...options.env }, timeout: options.timeoutMs ?? 60_000 });
+    const { stdout, stderr } = await execFileAsync(process.execPath, [BINS.cli, ...args], {
+      env: { ...process.env, ...options.env },
+      timeout: options.timeoutMs ?? 60_000,
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const failed = err as { code?: number; stdout?: string; stderr?: string };
@@ -28,7 +31,10 @@ export async function runCli(args: readonly string[], options: { env?: NodeJS.Pr
  * in-repo Route53 fake, with its credentials and short DNS waits. Without a
  * state file the caller's default (e.g. the mirror's data dir) applies.
  */
-export function route53FakeEnv(fake: Route53Fake, options: { stateFile?: string; ttlS?: number; drainMarginMs?: number } = {}): NodeJS.ProcessEnv {
+export function route53FakeEnv(
+  fake: Route53Fake,
+  options: { stateFile?: string; ttlS?: number; drainMarginMs?: number } = {},
+): NodeJS.ProcessEnv {
   const credentials = fakeClientConfig(fake).credentials;
   return {
     METASYNC_DNS_PROVIDER: 'route53',

@@ -12,7 +12,12 @@ export interface Cluster {
   token: string;
   root: string;
   publish(name: string, version: string): Promise<void>;
-  startMirror(options: { mirrorId: string; region: string; primaryUrl?: string; args?: string[] }): Promise<{ daemon: Daemon; dataDir: string }>;
+  startMirror(options: {
+    mirrorId: string;
+    region: string;
+    primaryUrl?: string;
+    args?: string[];
+  }): Promise<{ daemon: Daemon; dataDir: string }>;
   headSeq(): Promise<number>;
   stop(): Promise<void>;
 }
@@ -35,7 +40,11 @@ export async function startCluster(): Promise<Cluster> {
       const response = await fetch(`${primary.url}/api/v1/packages/${name}/versions`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ name, version, dist: { type: 'zip', url: `https://example.test/${name}/${version}.zip`, reference: 'a'.repeat(40) } }),
+        body: JSON.stringify({
+          name,
+          version,
+          dist: { type: 'zip', url: `https://example.test/${name}/${version}.zip`, reference: 'a'.repeat(40) },
+        }),
       });
       if (!response.ok) throw new Error(`publishing ${name} ${version} answered ${response.status}: ${await response.text()}`);
     },
@@ -44,11 +53,16 @@ export async function startCluster(): Promise<Cluster> {
       const daemon = await startDaemon({
         bin: 'mirror',
         args: [
-          '--primary', options.primaryUrl ?? primary.url,
-          '--data', dataDir,
-          '--listen', '127.0.0.1:0',
-          '--region', options.region,
-          '--mirror-id', options.mirrorId,
+          '--primary',
+          options.primaryUrl ?? primary.url,
+          '--data',
+          dataDir,
+          '--listen',
+          '127.0.0.1:0',
+          '--region',
+          options.region,
+          '--mirror-id',
+          options.mirrorId,
           ...(options.args ?? []),
         ],
       });

@@ -36,7 +36,8 @@ export interface ResolveResult {
 
 function assertLoopback(repoUrl: string): void {
   const host = new URL(repoUrl).hostname;
-  if (host !== '127.0.0.1' && host !== 'localhost' && host !== '[::1]') throw new Error(`resolveWithComposer only talks to loopback, got ${repoUrl}`);
+  if (host !== '127.0.0.1' && host !== 'localhost' && host !== '[::1]')
+    throw new Error(`resolveWithComposer only talks to loopback, got ${repoUrl}`);
 }
 
 /** Resolves `require` from the repository at `repoUrl` with the real Composer client; throws with Composer's output on failure. */
@@ -65,19 +66,40 @@ export async function resolveWithComposer(options: ResolveOptions): Promise<Reso
       COMPOSER_DISABLE_XDEBUG_WARN: '1',
     };
     const startedMs = Date.now();
-    const args = ['update', '--no-install', '--no-interaction', '--no-progress', '--no-plugins', '--no-scripts', '--ignore-platform-reqs', '--no-ansi', '-v'];
+    const args = [
+      'update',
+      '--no-install',
+      '--no-interaction',
+      '--no-progress',
+      '--no-plugins',
+      '--no-scripts',
+      '--ignore-platform-reqs',
+      '--no-ansi',
+      '-v',
+    ];
     const output = await new Promise<string>((resolve, reject) => {
-      execFile('composer', args, { cwd: dir, env, timeout: options.timeoutMs ?? 60_000, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-        const text = `${stdout}\n${stderr}`;
-        if (err) reject(new Error(`composer update failed (${err.killed ? 'timed out' : `exit ${String(err.code)}`}): ${text.slice(-4000)}`));
-        else resolve(text);
-      });
+      execFile(
+        'composer',
+        args,
+        { cwd: dir, env, timeout: options.timeoutMs ?? 60_000, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 },
+        (err, stdout, stderr) => {
+          const text = `${stdout}\n${stderr}`;
+          if (err)
+            reject(new Error(`composer update failed (${err.killed ? 'timed out' : `exit ${String(err.code)}`}): ${text.slice(-4000)}`));
+          else resolve(text);
+        },
+      );
     });
     const lock = JSON.parse(await readFile(join(dir, 'composer.lock'), 'utf8')) as {
       packages: Array<{ name: string; version: string; dist?: { url?: string } }>;
     };
     const packages = lock.packages.map((pkg) => ({ name: pkg.name, version: pkg.version, distUrl: pkg.dist?.url }));
-    return { packages, versions: Object.fromEntries(packages.map((pkg) => [pkg.name, pkg.version])), durationMs: Date.now() - startedMs, output };
+    return {
+      packages,
+      versions: Object.fromEntries(packages.map((pkg) => [pkg.name, pkg.version])),
+      durationMs: Date.now() - startedMs,
+      output,
+    };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -54,7 +54,28 @@ function normal(random: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
 }
 
-const WORDS = ['http', 'cache', 'log', 'queue', 'mail', 'auth', 'json', 'yaml', 'orm', 'test', 'cli', 'image', 'pdf', 'search', 'event', 'config', 'router', 'view', 'crypto', 'uuid'];
+const WORDS = [
+  'http',
+  'cache',
+  'log',
+  'queue',
+  'mail',
+  'auth',
+  'json',
+  'yaml',
+  'orm',
+  'test',
+  'cli',
+  'image',
+  'pdf',
+  'search',
+  'event',
+  'config',
+  'router',
+  'view',
+  'crypto',
+  'uuid',
+];
 const LICENSES = ['MIT', 'BSD-3-Clause', 'Apache-2.0', 'GPL-3.0-or-later', 'LGPL-2.1-only'];
 const BRANCHES = ['dev-main', 'dev-master', 'dev-develop', '1.x-dev', '2.x-dev', 'dev-feature-next', 'dev-fix-ci'];
 

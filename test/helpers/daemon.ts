@@ -70,7 +70,11 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${options.bin} did not log 'listening' within ${options.readyTimeoutMs ?? 15_000} ms; stderr: ${stderr.join('').slice(-2000)}; logs: ${JSON.stringify(logs.slice(-5))}`));
+      reject(
+        new Error(
+          `${options.bin} did not log 'listening' within ${options.readyTimeoutMs ?? 15_000} ms; stderr: ${stderr.join('').slice(-2000)}; logs: ${JSON.stringify(logs.slice(-5))}`,
+        ),
+      );
     }, options.readyTimeoutMs ?? 15_000);
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
@@ -89,7 +93,11 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
     });
     void exited.then(({ code, signal }) => {
       clearTimeout(timer);
-      reject(new Error(`${options.bin} exited (code ${code}, signal ${signal}) before listening; stderr: ${stderr.join('').slice(-2000)}; logs: ${JSON.stringify(logs.slice(-5))}`));
+      reject(
+        new Error(
+          `${options.bin} exited (code ${code}, signal ${signal}) before listening; stderr: ${stderr.join('').slice(-2000)}; logs: ${JSON.stringify(logs.slice(-5))}`,
+        ),
+      );
     });
   });
   const stop = async (graceMs = 5_000): Promise<void> => {

@@ -75,7 +75,13 @@ export interface Slowloris {
  * byte every `trickleMs` (each socket on its own phase), and opens a replacement
  * whenever the server closes one, up to `maxOpens` sockets in all.
  */
-export async function startSlowloris(options: { baseUrl: string; connections: number; trickleMs: number; maxOpens: number; path: string }): Promise<Slowloris> {
+export async function startSlowloris(options: {
+  baseUrl: string;
+  connections: number;
+  trickleMs: number;
+  maxOpens: number;
+  path: string;
+}): Promise<Slowloris> {
   const sockets: TrackedSocket[] = [];
   const head = `GET ${options.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: `;
   let attacking = true;
@@ -134,7 +140,13 @@ export interface LatencySample {
  * paths (gzip accepted, bodies read) back to back for `durationMs`, at most
  * `maxRequests` in all. A fresh agent per call, destroyed at the end.
  */
-export async function measureLatency(options: { baseUrl: string; paths: readonly string[]; workers: number; durationMs: number; maxRequests: number }): Promise<LatencySample> {
+export async function measureLatency(options: {
+  baseUrl: string;
+  paths: readonly string[];
+  workers: number;
+  durationMs: number;
+  maxRequests: number;
+}): Promise<LatencySample> {
   const agent = new Agent({ keepAlive: true, maxSockets: options.workers });
   const { host, port } = hostPort(options.baseUrl);
   const latencies: number[] = [];

@@ -44,7 +44,14 @@ export async function startPrimary(options: { dataDir?: string; listen?: string;
   return Object.assign(daemon, { dataDir, keyArg: `${key.keyId}:${key.publicKey}` });
 }
 
-export async function startMirror(options: { primaryUrl: string; keyArg?: string; dataDir?: string; args?: string[]; readyTimeoutMs?: number; env?: NodeJS.ProcessEnv }): Promise<RunningMirror> {
+export async function startMirror(options: {
+  primaryUrl: string;
+  keyArg?: string;
+  dataDir?: string;
+  args?: string[];
+  readyTimeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}): Promise<RunningMirror> {
   const dataDir = options.dataDir ?? (await makeTempDir('e2e-mirror-'));
   const daemon = await startDaemon({
     bin: 'mirror',
@@ -92,14 +99,19 @@ export async function publishPackage(primaryUrl: string, name: string, versions:
 }
 
 /** Publishes `count` packages `vendor/p<i>` with a padded description, `concurrency` at a time. */
-export async function publishMany(primaryUrl: string, options: { vendor: string; count: number; version: string; padBytes?: number; concurrency?: number }): Promise<number> {
+export async function publishMany(
+  primaryUrl: string,
+  options: { vendor: string; count: number; version: string; padBytes?: number; concurrency?: number },
+): Promise<number> {
   let next = 0;
   let maxSeq = 0;
   const pad = 'lorem ipsum dolor sit amet '.repeat(Math.ceil((options.padBytes ?? 0) / 27)).slice(0, options.padBytes ?? 0);
   await Promise.all(
     Array.from({ length: options.concurrency ?? 8 }, async () => {
       for (let i = next++; i < options.count; i = next++) {
-        const seq = await publishPackage(primaryUrl, `${options.vendor}/p${i}`, [{ version: options.version, description: `${i} ${options.version} ${pad}` }]);
+        const seq = await publishPackage(primaryUrl, `${options.vendor}/p${i}`, [
+          { version: options.version, description: `${i} ${options.version} ${pad}` },
+        ]);
         maxSeq = Math.max(maxSeq, seq);
       }
     }),

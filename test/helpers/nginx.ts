@@ -29,7 +29,14 @@ export interface Nginx {
  * limit), `gzip_static on`
  * (precompressed siblings, no per-request compression), no access log.
  */
-export function renderNginxConfig(options: { root: string; prefix: string; port: number; workerProcesses: number; runAsRoot: boolean; maxOpenFiles: number }): string {
+export function renderNginxConfig(options: {
+  root: string;
+  prefix: string;
+  port: number;
+  workerProcesses: number;
+  runAsRoot: boolean;
+  maxOpenFiles: number;
+}): string {
   const { root, prefix, port } = options;
   // open_file_cache holds descriptors open: keep it well under the fd limit
   // nginx can actually get (it cannot raise past the hard limit).
@@ -123,13 +130,17 @@ export async function readHardOpenFilesLimit(): Promise<number> {
   const text = await readFile('/proc/self/limits', 'utf8');
   const match = /^Max open files\s+\S+\s+(\S+)/m.exec(text);
   const hard = match?.[1] === 'unlimited' ? 1_048_576 : Number(match?.[1]);
-  if (!Number.isInteger(hard) || hard <= 0) throw new Error(`expected a 'Max open files' line in /proc/self/limits, got ${JSON.stringify(match?.[0])}`);
+  if (!Number.isInteger(hard) || hard <= 0)
+    throw new Error(`expected a 'Max open files' line in /proc/self/limits, got ${JSON.stringify(match?.[0])}`);
   return Math.min(hard, 1_048_576);
 }
 
 export async function readChildPids(pid: number): Promise<number[]> {
   const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8');
-  return text.split(' ').filter((part) => part !== '').map(Number);
+  return text
+    .split(' ')
+    .filter((part) => part !== '')
+    .map(Number);
 }
 
 /** A port the kernel just handed out; released before returning, so a tiny race remains. */

@@ -11,7 +11,10 @@ const execFileAsync = promisify(execFile);
 
 export const PDNS_BIN = '/usr/sbin/pdns_server';
 /** Debian's pdns-backend-sqlite3 ships the schema in both places, depending on the version. */
-const SCHEMA_CANDIDATES = ['/usr/share/doc/pdns-backend-sqlite3/schema.sqlite3.sql', '/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql'];
+const SCHEMA_CANDIDATES = [
+  '/usr/share/doc/pdns-backend-sqlite3/schema.sqlite3.sql',
+  '/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql',
+];
 
 export interface Pdns {
   dnsPort: number;
@@ -24,7 +27,6 @@ export interface Pdns {
   stop(): Promise<void>;
   logs(): string;
 }
-
 
 /**
  * Starts Debian's pdns_server in the foreground on loopback ports: gsqlite3
@@ -43,7 +45,8 @@ export async function startPdns(options: { checkIntervalS?: number } = {}): Prom
 }
 
 async function launchPdns(options: { checkIntervalS?: number }): Promise<Pdns> {
-  if (!existsSync(PDNS_BIN)) throw new Error(`${PDNS_BIN} is missing: run scripts/setup.sh (Debian pdns-server, pdns-backend-sqlite3, sqlite3, dnsutils)`);
+  if (!existsSync(PDNS_BIN))
+    throw new Error(`${PDNS_BIN} is missing: run scripts/setup.sh (Debian pdns-server, pdns-backend-sqlite3, sqlite3, dnsutils)`);
   const schema = SCHEMA_CANDIDATES.find((path) => existsSync(path));
   if (schema === undefined) throw new Error(`no sqlite schema for pdns at ${SCHEMA_CANDIDATES.join(' or ')}: run scripts/setup.sh`);
   const dir = await mkdtemp(join(tmpdir(), 'metasync-pdns-'));
@@ -74,9 +77,13 @@ async function launchPdns(options: { checkIntervalS?: number }): Promise<Pdns> {
     'security-poll-suffix=',
   ].join('\n');
   await writeFile(join(dir, 'pdns.conf'), `${config}\n`);
-  const child: ChildProcess = spawn(PDNS_BIN, [`--config-dir=${dir}`, '--daemon=no', '--guardian=no', '--disable-syslog', `--socket-dir=${dir}`, '--write-pid=no'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    PDNS_BIN,
+    [`--config-dir=${dir}`, '--daemon=no', '--guardian=no', '--disable-syslog', `--socket-dir=${dir}`, '--write-pid=no'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const output: string[] = [];
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => output.push(chunk));
@@ -120,7 +127,17 @@ async function launchPdns(options: { checkIntervalS?: number }): Promise<Pdns> {
       if (!response.ok) throw new Error(`creating zone ${zone} answered ${response.status}: ${await response.text()}`);
     },
     async dig(name, digOptions = {}) {
-      const args = [`@127.0.0.1`, '-p', String(dnsPort), '+short', '+tries=1', '+time=2', ...(digOptions.subnet === undefined ? [] : [`+subnet=${digOptions.subnet}`]), name, digOptions.type ?? 'A'];
+      const args = [
+        `@127.0.0.1`,
+        '-p',
+        String(dnsPort),
+        '+short',
+        '+tries=1',
+        '+time=2',
+        ...(digOptions.subnet === undefined ? [] : [`+subnet=${digOptions.subnet}`]),
+        name,
+        digOptions.type ?? 'A',
+      ];
       const { stdout } = await execFileAsync('dig', args, { timeout: 10_000 });
       return stdout
         .split('\n')

@@ -32,7 +32,8 @@ export async function readProcCpuMs(pid: number): Promise<number> {
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
-  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`expected numeric utime/stime in ${statPath}, got ${JSON.stringify(fields.slice(11, 13))}`);
+  if (!Number.isFinite(utime) || !Number.isFinite(stime))
+    throw new Error(`expected numeric utime/stime in ${statPath}, got ${JSON.stringify(fields.slice(11, 13))}`);
   const clockTicksPerSecond = 100; // USER_HZ, 100 on every Linux ABI node supports
   return ((utime + stime) * 1000) / clockTicksPerSecond;
 }

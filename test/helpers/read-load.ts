@@ -45,7 +45,18 @@ export interface ReadLoad {
 }
 
 export function startReadLoad(options: ReadLoadOptions): ReadLoad {
-  const stats: ReadStats = { requests: 0, ok: 0, badBytes: 0, serverErrors: 0, notFoundExisting: 0, otherStatus: 0, down: 0, timeouts: 0, okLatenciesMs: [], samples: [] };
+  const stats: ReadStats = {
+    requests: 0,
+    ok: 0,
+    badBytes: 0,
+    serverErrors: 0,
+    notFoundExisting: 0,
+    otherStatus: 0,
+    down: 0,
+    timeouts: 0,
+    okLatenciesMs: [],
+    samples: [],
+  };
   let stopped = false;
   let turn = 0;
   const note = (key: 'badBytes' | 'serverErrors' | 'notFoundExisting' | 'otherStatus', detail: string): void => {
@@ -129,7 +140,11 @@ export async function metricValue(mirrorUrl: string, name: string, labels = ''):
  * hashing to its ETag, ETag equal to the primary's hash, not proxied.
  * Returns the problems (empty when the mirror serves exactly that generation).
  */
-export async function compareWithPrimary(input: { mirrorUrl: string; primaryUrl: string; seq: number }): Promise<{ paths: number; problems: string[] }> {
+export async function compareWithPrimary(input: {
+  mirrorUrl: string;
+  primaryUrl: string;
+  seq: number;
+}): Promise<{ paths: number; problems: string[] }> {
   const expected = await primaryStateAt(input.primaryUrl, input.seq);
   const paths = [...expected.keys()];
   const problems: string[] = [];
@@ -137,8 +152,15 @@ export async function compareWithPrimary(input: { mirrorUrl: string; primaryUrl:
     await Promise.all(
       paths.slice(i, i + 32).map(async (path) => {
         const response = await getChecked(`${input.mirrorUrl}/${path}`);
-        const ok = response.status === 200 && response.hashOk && response.etagSha === expected.get(path) && response.headers.get('x-metasync-proxied') === null;
-        if (!ok) problems.push(`${path}: ${response.status} hashOk=${response.hashOk} etag=${response.etagSha ?? 'none'} want ${expected.get(path)} proxied=${response.headers.get('x-metasync-proxied')}`);
+        const ok =
+          response.status === 200 &&
+          response.hashOk &&
+          response.etagSha === expected.get(path) &&
+          response.headers.get('x-metasync-proxied') === null;
+        if (!ok)
+          problems.push(
+            `${path}: ${response.status} hashOk=${response.hashOk} etag=${response.etagSha ?? 'none'} want ${expected.get(path)} proxied=${response.headers.get('x-metasync-proxied')}`,
+          );
       }),
     );
   }

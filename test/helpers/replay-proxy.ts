@@ -62,7 +62,13 @@ export async function startReplayProxy(target: string): Promise<ReplayProxy> {
 
   const forward = (req: IncomingMessage, res: ServerResponse, onAnswer?: (answer: Recorded) => void): void => {
     const upstream = request(
-      { host: targetUrl.hostname, port: targetUrl.port, method: req.method, path: req.url, headers: { ...req.headers, host: targetUrl.host } },
+      {
+        host: targetUrl.hostname,
+        port: targetUrl.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: targetUrl.host },
+      },
       (answer) => {
         if (onAnswer === undefined) {
           if (String(answer.headers['content-type'] ?? '').startsWith('text/event-stream')) {

@@ -41,7 +41,9 @@ export async function runRsync(options: RsyncOptions): Promise<RsyncResult> {
   const durationMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
   clearTimeout(timer);
   if (code !== 0) {
-    throw new Error(`rsync ${args.join(' ')} failed (code ${code}, signal ${signal}, timeout ${timeoutMs} ms): ${stderr.join('').slice(-2000)}`);
+    throw new Error(
+      `rsync ${args.join(' ')} failed (code ${code}, signal ${signal}, timeout ${timeoutMs} ms): ${stderr.join('').slice(-2000)}`,
+    );
   }
   return { durationMs, stats: stdout.join('') };
 }
@@ -49,6 +51,7 @@ export async function runRsync(options: RsyncOptions): Promise<RsyncResult> {
 /** Reads "Number of regular files transferred: N" from `--stats` output. */
 export function parseTransferredFiles(stats: string): number {
   const match = /Number of regular files transferred: ([\d,]+)/.exec(stats);
-  if (match?.[1] === undefined) throw new Error(`expected 'Number of regular files transferred' in rsync --stats output, got: ${stats.slice(0, 500)}`);
+  if (match?.[1] === undefined)
+    throw new Error(`expected 'Number of regular files transferred' in rsync --stats output, got: ${stats.slice(0, 500)}`);
   return Number(match[1].replaceAll(',', ''));
 }

@@ -66,7 +66,20 @@ const ENCODINGS = ['gzip', 'br', 'gzip, br'] as const;
 
 export function createClientLoad(options: ClientLoadOptions): ClientLoad {
   const counts = Object.fromEntries(
-    (['ok', 'not-modified', '404-existing', '404-link-down', '5xx', 'other-status', 'timeout', 'network', 'bad-bytes', 'unexpected-304'] as const).map((k) => [k, 0]),
+    (
+      [
+        'ok',
+        'not-modified',
+        '404-existing',
+        '404-link-down',
+        '5xx',
+        'other-status',
+        'timeout',
+        'network',
+        'bad-bytes',
+        'unexpected-304',
+      ] as const
+    ).map((k) => [k, 0]),
   ) as Record<OutcomeKind, number>;
   const samples: string[] = [];
   const lastModified = new Map<string, string>();
@@ -109,7 +122,12 @@ export function createClientLoad(options: ClientLoadOptions): ClientLoad {
       const name = (err as Error).name;
       if (name === 'TimeoutError' || name === 'AbortError') record('timeout', `${where} after ${Date.now() - startedMs} ms`);
       // A body that does not decode (bad gzip/br) surfaces here as well: bad bytes, not a network error.
-      else if (/decompress|incorrect header|unexpected end|zlib|brotli/i.test(`${(err as Error).message} ${String((err as { cause?: Error }).cause?.message)}`)) record('bad-bytes', `${where}: ${(err as Error).message}`);
+      else if (
+        /decompress|incorrect header|unexpected end|zlib|brotli/i.test(
+          `${(err as Error).message} ${String((err as { cause?: Error }).cause?.message)}`,
+        )
+      )
+        record('bad-bytes', `${where}: ${(err as Error).message}`);
       else record('network', `${where}: ${(err as Error).message} ${String((err as { cause?: Error }).cause?.message ?? '')}`);
       return;
     }
@@ -138,7 +156,10 @@ export function createClientLoad(options: ClientLoadOptions): ClientLoad {
       const servedSeq = Number(response.headers.get(HEADERS.seq) ?? Number.NaN);
       const behind = !Number.isInteger(servedSeq) || servedSeq < existsSinceSeq;
       const faulted = mirror.proxyIndex !== undefined && options.linkFaultedDuring(mirror.proxyIndex, startedMs, Date.now());
-      record(behind && faulted ? '404-link-down' : '404-existing', `${where} (served seq ${servedSeq}, exists since ${existsSinceSeq}, link ${faulted ? 'faulted' : 'healthy'} (${modeAtStart} -> ${mirror.proxyIndex === undefined ? 'direct' : options.linkMode(mirror.proxyIndex)}), proxied ${response.headers.get(HEADERS.proxied)}, took ${Date.now() - startedMs} ms, at ${new Date(startedMs).toISOString().slice(11, 23)})`);
+      record(
+        behind && faulted ? '404-link-down' : '404-existing',
+        `${where} (served seq ${servedSeq}, exists since ${existsSinceSeq}, link ${faulted ? 'faulted' : 'healthy'} (${modeAtStart} -> ${mirror.proxyIndex === undefined ? 'direct' : options.linkMode(mirror.proxyIndex)}), proxied ${response.headers.get(HEADERS.proxied)}, took ${Date.now() - startedMs} ms, at ${new Date(startedMs).toISOString().slice(11, 23)})`,
+      );
       return;
     }
     record(status >= 500 ? '5xx' : 'other-status', `${where}: HTTP ${status} ${body.toString('utf8').slice(0, 200)}`);

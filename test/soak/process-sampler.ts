@@ -50,7 +50,10 @@ async function heapUsedOf(metricsUrl: string): Promise<number | undefined> {
   return match === null ? undefined : Number(match[1]);
 }
 
-export async function sampleProcess(pid: number, options: { count: number; gapMs: number; metricsUrl?: string | undefined }): Promise<ProcessSample> {
+export async function sampleProcess(
+  pid: number,
+  options: { count: number; gapMs: number; metricsUrl?: string | undefined },
+): Promise<ProcessSample> {
   const rss: number[] = [];
   const heap: number[] = [];
   const fds: number[] = [];
@@ -66,7 +69,13 @@ export async function sampleProcess(pid: number, options: { count: number; gapMs
     const heapUsed = options.metricsUrl === undefined ? undefined : await heapUsedOf(options.metricsUrl);
     if (heapUsed !== undefined) heap.push(heapUsed);
   }
-  return { rssBytes: median(rss)!, fds: Math.min(...fds), sockets: Math.min(...sockets), otherFds: Math.min(...others), heapUsedBytes: median(heap) };
+  return {
+    rssBytes: median(rss)!,
+    fds: Math.min(...fds),
+    sockets: Math.min(...sockets),
+    otherFds: Math.min(...others),
+    heapUsedBytes: median(heap),
+  };
 }
 
 function median(values: number[]): number | undefined {
@@ -78,6 +87,10 @@ export async function sampleProcesses(
   pids: Record<string, number>,
   options: { count: number; gapMs: number; metricsUrls?: Record<string, string> },
 ): Promise<Record<string, ProcessSample>> {
-  const entries = await Promise.all(Object.entries(pids).map(async ([name, pid]) => [name, await sampleProcess(pid, { ...options, metricsUrl: options.metricsUrls?.[name] })] as const));
+  const entries = await Promise.all(
+    Object.entries(pids).map(
+      async ([name, pid]) => [name, await sampleProcess(pid, { ...options, metricsUrl: options.metricsUrls?.[name] })] as const,
+    ),
+  );
   return Object.fromEntries(entries);
 }

@@ -47,7 +47,9 @@ export function createPublishLoad(options: PublishLoadOptions): PublishLoad {
   const packages: SoakPackage[] = [];
   const failures: string[] = [];
   const latenciesMs: number[] = [];
-  const pad = 'lorem ipsum dolor sit amet, consectetur adipiscing elit '.repeat(Math.ceil(options.padBytes / 56)).slice(0, options.padBytes);
+  const pad = 'lorem ipsum dolor sit amet, consectetur adipiscing elit '
+    .repeat(Math.ceil(options.padBytes / 56))
+    .slice(0, options.padBytes);
   let created = 0;
   let publishes = 0;
   let stopped = false;
@@ -55,7 +57,10 @@ export function createPublishLoad(options: PublishLoadOptions): PublishLoad {
 
   const versionsOf = (index: number, count: number, hasDev: boolean): VersionSpec[] => {
     const first = Math.max(0, count - options.keepVersions);
-    const tagged = Array.from({ length: count - first }, (_, k) => ({ version: `1.${first + k}.0`, description: `p${index} v${first + k} ${pad}` }));
+    const tagged = Array.from({ length: count - first }, (_, k) => ({
+      version: `1.${first + k}.0`,
+      description: `p${index} v${first + k} ${pad}`,
+    }));
     return hasDev ? [...tagged, { version: 'dev-main', description: `p${index} dev ${count} ${pad}` }] : tagged;
   };
 

@@ -57,9 +57,21 @@ export function failedRequests(result: SoakResult): number {
 export function evaluateTargets(result: SoakResult, limits: TargetLimits): TargetVerdict[] {
   const verdicts: TargetVerdict[] = [];
   const failed = failedRequests(result);
-  verdicts.push({ name: 'zero failed requests for existing packages', pass: failed === 0, detail: `${failed} failed of ${result.requests}` });
-  verdicts.push({ name: 'zero bad bytes', pass: result.outcomes['bad-bytes'] === 0, detail: `${result.outcomes['bad-bytes']} responses failed their ETag hash or held another package` });
-  verdicts.push({ name: 'zero failed publishes', pass: result.publishFailures.length === 0, detail: `${result.publishFailures.length} of ${result.publishes + result.publishFailures.length}` });
+  verdicts.push({
+    name: 'zero failed requests for existing packages',
+    pass: failed === 0,
+    detail: `${failed} failed of ${result.requests}`,
+  });
+  verdicts.push({
+    name: 'zero bad bytes',
+    pass: result.outcomes['bad-bytes'] === 0,
+    detail: `${result.outcomes['bad-bytes']} responses failed their ETag hash or held another package`,
+  });
+  verdicts.push({
+    name: 'zero failed publishes',
+    pass: result.publishFailures.length === 0,
+    detail: `${result.publishFailures.length} of ${result.publishes + result.publishFailures.length}`,
+  });
   const { convergence } = result;
   const converged = convergence.mismatches.length === 0 && convergence.mirrorSeqs.every((seq) => seq >= convergence.headSeq);
   verdicts.push({
@@ -108,21 +120,39 @@ export function formatReport(result: SoakResult, verdicts: readonly TargetVerdic
   const lines: string[] = [];
   const o = result.options;
   lines.push('== metasync soak ==');
-  lines.push(`duration ${Math.round(o.durationMs / 1000)} s (warm-up ${Math.round(o.warmupMs / 1000)} s), wall ${Math.round(result.elapsedMs / 1000)} s; ${o.mirrors} mirrors, ${o.faultedMirrors} behind fault proxies (phase ${o.faultPhaseMs} ms); ${o.workers} client workers; publish every ${o.publishIntervalMs} ms; mirror hot cache ${o.hotCacheBytes} bytes; seed ${o.seed}`);
-  lines.push(`fault switches: ${Object.entries(result.faultSwitches).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  lines.push(
+    `duration ${Math.round(o.durationMs / 1000)} s (warm-up ${Math.round(o.warmupMs / 1000)} s), wall ${Math.round(result.elapsedMs / 1000)} s; ${o.mirrors} mirrors, ${o.faultedMirrors} behind fault proxies (phase ${o.faultPhaseMs} ms); ${o.workers} client workers; publish every ${o.publishIntervalMs} ms; mirror hot cache ${o.hotCacheBytes} bytes; seed ${o.seed}`,
+  );
+  lines.push(
+    `fault switches: ${Object.entries(result.faultSwitches)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
   lines.push(`requests served: ${result.requests} (${(result.requests / (o.durationMs / 1000)).toFixed(0)}/s)`);
-  lines.push(`outcomes: ${Object.entries(result.outcomes).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  lines.push('  (404-link-down: 404 from a mirror whose link to the primary was faulted and that had not applied the package yet; invariant 5 prescribes it, not counted as a failure)');
-  lines.push(`errors by kind: 404 for existing ${result.outcomes['404-existing']}, 5xx ${result.outcomes['5xx']}, hash mismatches ${result.outcomes['bad-bytes']}, timeouts ${result.outcomes.timeout}, network ${result.outcomes.network}, other status ${result.outcomes['other-status']}, unexpected 304 ${result.outcomes['unexpected-304']}`);
+  lines.push(
+    `outcomes: ${Object.entries(result.outcomes)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
+  lines.push(
+    '  (404-link-down: 404 from a mirror whose link to the primary was faulted and that had not applied the package yet; invariant 5 prescribes it, not counted as a failure)',
+  );
+  lines.push(
+    `errors by kind: 404 for existing ${result.outcomes['404-existing']}, 5xx ${result.outcomes['5xx']}, hash mismatches ${result.outcomes['bad-bytes']}, timeouts ${result.outcomes.timeout}, network ${result.outcomes.network}, other status ${result.outcomes['other-status']}, unexpected 304 ${result.outcomes['unexpected-304']}`,
+  );
   for (const sample of result.failureSamples.slice(0, 10)) lines.push(`  ${sample}`);
   lines.push(`publishes: ${result.publishes}, failed ${result.publishFailures.length}; publish call ${stats(result.publishLatenciesMs)}`);
   for (const failure of result.publishFailures.slice(0, 5)) lines.push(`  ${failure}`);
   lines.push(`publish-to-visible on all ${o.mirrors} mirrors: ${stats(result.visibleAllMs)}`);
-  result.visiblePerMirrorMs.forEach((values, i) => lines.push(`  mirror-${i}${i > 0 && i <= o.faultedMirrors ? ' (faulted link)' : ''}: ${stats(values)}`));
+  result.visiblePerMirrorMs.forEach((values, i) =>
+    lines.push(`  mirror-${i}${i > 0 && i <= o.faultedMirrors ? ' (faulted link)' : ''}: ${stats(values)}`),
+  );
   lines.push('processes (start = after warm-up, median RSS / descriptor floor of 5 readings):');
   for (const [name, start] of Object.entries(result.processes.start)) {
     const end = result.processes.end[name]!;
-    lines.push(`  ${name}: RSS ${mib(start.rssBytes)} -> ${mib(end.rssBytes)} (${signed(((end.rssBytes - start.rssBytes) / start.rssBytes) * 100)}%), fds ${start.fds} -> ${end.fds} (${signed(((end.fds - start.fds) / start.fds) * 100)}%; sockets ${start.sockets} -> ${end.sockets}, other ${start.otherFds} -> ${end.otherFds})${heapLine(start, end)}`);
+    lines.push(
+      `  ${name}: RSS ${mib(start.rssBytes)} -> ${mib(end.rssBytes)} (${signed(((end.rssBytes - start.rssBytes) / start.rssBytes) * 100)}%), fds ${start.fds} -> ${end.fds} (${signed(((end.fds - start.fds) / start.fds) * 100)}%; sockets ${start.sockets} -> ${end.sockets}, other ${start.otherFds} -> ${end.otherFds})${heapLine(start, end)}`,
+    );
   }
   lines.push('RSS every 30 s of load (MiB):');
   for (const [name, series] of Object.entries(result.rssSeriesMiB)) lines.push(`  ${name}: ${series.join(' ')}`);

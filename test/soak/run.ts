@@ -8,7 +8,6 @@ import { readMachineInfo } from '../helpers/proc-stats.js';
 import { evaluateTargets, formatReport, poolSocketWidth } from './report.js';
 import { DEFAULT_SOAK_OPTIONS, runSoak, type SoakOptions } from './soak.js';
 
-
 const NUMERIC_FLAGS = {
   'duration-ms': 'durationMs',
   'warmup-ms': 'warmupMs',
@@ -33,12 +32,17 @@ const NUMERIC_FLAGS = {
 function usage(): string {
   return `usage: pnpm soak [options]\n${Object.keys(NUMERIC_FLAGS)
     .map((flag) => `  --${flag} <n>`)
-    .join('\n')}\ndefaults: duration 600000 ms (warm-up 60000 ms unless given: 10% of the duration, at least 10 s), RSS growth limit 10%, non-socket descriptor growth limit 0, socket growth limit: the pools' width (${poolSocketWidth(DEFAULT_SOAK_OPTIONS.workers)} with the default workers)`;
+    .join(
+      '\n',
+    )}\ndefaults: duration 600000 ms (warm-up 60000 ms unless given: 10% of the duration, at least 10 s), RSS growth limit 10%, non-socket descriptor growth limit 0, socket growth limit: the pools' width (${poolSocketWidth(DEFAULT_SOAK_OPTIONS.workers)} with the default workers)`;
 }
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { ...Object.fromEntries(Object.keys(NUMERIC_FLAGS).map((flag) => [flag, { type: 'string' as const }])), help: { type: 'boolean' } },
+    options: {
+      ...Object.fromEntries(Object.keys(NUMERIC_FLAGS).map((flag) => [flag, { type: 'string' as const }])),
+      help: { type: 'boolean' },
+    },
     strict: true,
   });
   if (values.help === true) {
@@ -53,7 +57,12 @@ async function main(): Promise<number> {
     if (!Number.isFinite(value) || value < 0) throw new Error(`--${flag} must be a non-negative number, got ${JSON.stringify(raw)}`);
     numbers[key] = value;
   }
-  const { rssGrowthPct = 10, fdGrowth = 0, socketGrowth = poolSocketWidth(numbers.workers ?? DEFAULT_SOAK_OPTIONS.workers), ...soakNumbers } = numbers;
+  const {
+    rssGrowthPct = 10,
+    fdGrowth = 0,
+    socketGrowth = poolSocketWidth(numbers.workers ?? DEFAULT_SOAK_OPTIONS.workers),
+    ...soakNumbers
+  } = numbers;
   const durationMs = soakNumbers.durationMs ?? DEFAULT_SOAK_OPTIONS.durationMs;
   const options: Partial<SoakOptions> = {
     warmupMs: Math.max(10_000, Math.min(60_000, Math.round(durationMs / 10))),
@@ -61,7 +70,9 @@ async function main(): Promise<number> {
     progress: (line) => process.stdout.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${line}\n`),
   };
   const machine = readMachineInfo();
-  process.stdout.write(`[soak] ${machine.cores} cores (${machine.cpuModel}), ${(machine.ramBytes / 2 ** 30).toFixed(1)} GiB, node ${machine.node}, load ${machine.loadAverage1m}\n`);
+  process.stdout.write(
+    `[soak] ${machine.cores} cores (${machine.cpuModel}), ${(machine.ramBytes / 2 ** 30).toFixed(1)} GiB, node ${machine.node}, load ${machine.loadAverage1m}\n`,
+  );
   const result = await runSoak(options);
   const verdicts = evaluateTargets(result, { rssGrowthPct, fdGrowth, socketGrowth });
   process.stdout.write(`${formatReport(result, verdicts)}\n`);

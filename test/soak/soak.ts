@@ -145,7 +145,18 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
       const mirror = await startMirror({
         primaryUrl: upstream,
         keyArg: primary.keyArg,
-        args: ['--mirror-id', `soak-${i}`, '--proxy-timeout-ms', String(options.proxyTimeoutMs), '--gc-grace-ms', '30000', '--request-timeout-ms', '5000', '--hot-cache-bytes', String(options.hotCacheBytes)],
+        args: [
+          '--mirror-id',
+          `soak-${i}`,
+          '--proxy-timeout-ms',
+          String(options.proxyTimeoutMs),
+          '--gc-grace-ms',
+          '30000',
+          '--request-timeout-ms',
+          '5000',
+          '--hot-cache-bytes',
+          String(options.hotCacheBytes),
+        ],
       });
       mirrors.push(mirror);
       clientMirrors.push({ url: mirror.url, proxyIndex: faulted ? proxies.length - 1 : undefined });
@@ -195,7 +206,11 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
       await new Promise((resolve) => setTimeout(resolve, options.settleMs));
       await waitConverged(primaryUrl, mirrors, 30_000);
       const sample = await sampleProcesses(pids, { count: 5, gapMs: 200, metricsUrls });
-      options.progress(`${label} sample: ${Object.entries(sample).map(([name, s]) => `${name} rss ${(s.rssBytes / 1048576).toFixed(1)} MiB fds ${s.fds} (sockets ${s.sockets})`).join('; ')}`);
+      options.progress(
+        `${label} sample: ${Object.entries(sample)
+          .map(([name, s]) => `${name} rss ${(s.rssBytes / 1048576).toFixed(1)} MiB fds ${s.fds} (sockets ${s.sockets})`)
+          .join('; ')}`,
+      );
       return sample;
     };
 
@@ -216,7 +231,11 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
     schedule.stop();
     await waitConverged(primaryUrl, mirrors, 30_000);
     await tracker.stop();
-    const convergence = await checkConvergence(primaryUrl, mirrors, publishLoad.packages.flatMap((p) => [`p2/${p.name}.json`, ...(p.hasDev ? [`p2/${p.name}~dev.json`] : [])]));
+    const convergence = await checkConvergence(
+      primaryUrl,
+      mirrors,
+      publishLoad.packages.flatMap((p) => [`p2/${p.name}.json`, ...(p.hasDev ? [`p2/${p.name}~dev.json`] : [])]),
+    );
 
     const publishStats = publishLoad.stats();
     const { progress: _progress, ...reported } = options;
@@ -247,7 +266,11 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
 }
 
 /** Every mirror at the primary's head, answering every path with the primary's ETag. */
-async function checkConvergence(primaryUrl: string, mirrors: readonly RunningMirror[], paths: readonly string[]): Promise<SoakResult['convergence']> {
+async function checkConvergence(
+  primaryUrl: string,
+  mirrors: readonly RunningMirror[],
+  paths: readonly string[],
+): Promise<SoakResult['convergence']> {
   const head = await headSeq(primaryUrl);
   const mirrorSeqs = await Promise.all(mirrors.map((m) => mirrorSeq(m.url)));
   const mismatches: string[] = [];
@@ -257,7 +280,10 @@ async function checkConvergence(primaryUrl: string, mirrors: readonly RunningMir
       const response = await fetch(`${mirror.url}/${path}`, { method: 'HEAD', signal: AbortSignal.timeout(5_000) });
       const etag = response.headers.get('etag');
       if (response.status !== 200 || etag !== expected || response.headers.get(HEADERS.proxied) !== null) {
-        if (mismatches.length < 20) mismatches.push(`${mirror.url}/${path}: ${response.status} etag ${etag} proxied ${response.headers.get(HEADERS.proxied)}, primary etag ${expected}`);
+        if (mismatches.length < 20)
+          mismatches.push(
+            `${mirror.url}/${path}: ${response.status} etag ${etag} proxied ${response.headers.get(HEADERS.proxied)}, primary etag ${expected}`,
+          );
         else mismatches.push('...');
       }
     }

@@ -24,7 +24,12 @@ export interface ResolvedMirror extends MirrorConfig {
 }
 
 export function requirePrimary(config: CliConfig): string {
-  if (config.primary === undefined) throw metasyncError('METASYNC_ERR_CLI_USAGE', 'no primary URL: pass --primary or set METASYNC_PRIMARY (or "primary" in the config file)', {});
+  if (config.primary === undefined)
+    throw metasyncError(
+      'METASYNC_ERR_CLI_USAGE',
+      'no primary URL: pass --primary or set METASYNC_PRIMARY (or "primary" in the config file)',
+      {},
+    );
   return config.primary;
 }
 
@@ -38,7 +43,18 @@ export function resolveMirror(config: CliConfig, mirrorId: string, overrides: Pa
   const host = new URL(merged.url).hostname.replace(/^\[(.*)\]$/, '$1');
   const address = merged.address ?? (isIP(host) === 0 ? undefined : host);
   if (address === undefined) {
-    throw metasyncError('METASYNC_ERR_CLI_USAGE', `mirror ${mirrorId}: the DNS address is unknown (its URL host ${host} is not an IP): pass --address`, { mirrorId });
+    throw metasyncError(
+      'METASYNC_ERR_CLI_USAGE',
+      `mirror ${mirrorId}: the DNS address is unknown (its URL host ${host} is not an IP): pass --address`,
+      { mirrorId },
+    );
   }
-  return { ...merged, url: merged.url, region: merged.region, mirrorId, address, healthUrl: merged.healthUrl ?? joinUrl(merged.url, '/health/fresh') };
+  return {
+    ...merged,
+    url: merged.url,
+    region: merged.region,
+    mirrorId,
+    address,
+    healthUrl: merged.healthUrl ?? joinUrl(merged.url, '/health/fresh'),
+  };
 }

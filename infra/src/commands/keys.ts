@@ -11,7 +11,12 @@ export function pinFor(key: Pick<PublicKeyInfo, 'keyId' | 'publicKey'>): string 
 function keysTable(keys: readonly PublicKeyInfo[]): string {
   const table = new Table({ head: ['key id', 'state', 'refused after', '--primary-key'] });
   for (const key of keys) {
-    table.push([key.keyId, key.active ? 'active' : 'retired', key.notAfter === undefined ? '-' : new Date(key.notAfter).toISOString(), pinFor(key)]);
+    table.push([
+      key.keyId,
+      key.active ? 'active' : 'retired',
+      key.notAfter === undefined ? '-' : new Date(key.notAfter).toISOString(),
+      pinFor(key),
+    ]);
   }
   return table.toString();
 }
@@ -37,7 +42,12 @@ async function rotateOrExplain(primary: string, token: string, overlapMs: number
     const status = err.details.status;
     const knownUnchanged = err.code === 'METASYNC_ERR_CLI_USAGE' || (typeof status === 'number' && status >= 400 && status < 500);
     if (knownUnchanged) throw err;
-    throw metasyncError(err.code, `${err.message}. The key may already have rotated: run 'metasync keys list' before retrying`, err.details, err);
+    throw metasyncError(
+      err.code,
+      `${err.message}. The key may already have rotated: run 'metasync keys list' before retrying`,
+      err.details,
+      err,
+    );
   }
 }
 
@@ -50,12 +60,18 @@ export async function runKeysRotate(ctx: CommandContext, options: { overlapMs: n
   const primary = requirePrimary(ctx.config);
   const token = ctx.config.primaryToken;
   if (token === undefined) {
-    throw metasyncError('METASYNC_ERR_CLI_USAGE', 'keys rotate needs a primary token with admin rights: set METASYNC_PRIMARY_TOKEN or METASYNC_PRIMARY_TOKEN_FILE (or "primaryTokenFile" in the config file)', {});
+    throw metasyncError(
+      'METASYNC_ERR_CLI_USAGE',
+      'keys rotate needs a primary token with admin rights: set METASYNC_PRIMARY_TOKEN or METASYNC_PRIMARY_TOKEN_FILE (or "primaryTokenFile" in the config file)',
+      {},
+    );
   }
   if (options.overlapMs === 0 && !options.force) {
     throw metasyncError(
       'METASYNC_ERR_CLI_USAGE',
-      'an overlap of 0 retires the current key at once: no mirror can learn the new key, every one must be restarted with the new --primary-key. Pass --force if that is what you want (after a leak, a short overlap such as 600000 is usually better)',
+      'an overlap of 0 retires the current key at once: no mirror can learn the new key, every ' +
+        'one must be restarted with the new --primary-key. Pass --force if that is what you want ' +
+        '(after a leak, a short overlap such as 600000 is usually better)',
       {},
     );
   }
@@ -65,7 +81,10 @@ export async function runKeysRotate(ctx: CommandContext, options: { overlapMs: n
     return 0;
   }
   ctx.io.out(`rotated: key set version ${answer.version}, new active key ${answer.active.keyId}`);
-  for (const retired of answer.retired) ctx.io.out(`retired ${retired.keyId}: mirrors refuse what it signs after ${new Date(retired.notAfter).toISOString()}`);
-  ctx.io.out(`running mirrors learn the new key by themselves within the overlap; pin new mirrors with --primary-key ${pinFor(answer.active)}`);
+  for (const retired of answer.retired)
+    ctx.io.out(`retired ${retired.keyId}: mirrors refuse what it signs after ${new Date(retired.notAfter).toISOString()}`);
+  ctx.io.out(
+    `running mirrors learn the new key by themselves within the overlap; pin new mirrors with --primary-key ${pinFor(answer.active)}`,
+  );
   return 0;
 }

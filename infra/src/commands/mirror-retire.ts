@@ -36,7 +36,8 @@ export async function runMirrorRetire(ctx: CommandContext, options: MirrorRetire
     if (ctx.config.adminToken !== undefined) {
       ctx.io.err(`draining ${mirror.mirrorId}: POST ${mirror.url}/admin/drain`);
       const drained = await drainMirror({ url: mirror.url, token: ctx.config.adminToken, timeoutMs: options.timeoutMs });
-      if (drained.outcome === 'disabled') ctx.io.err(`${mirror.mirrorId} has no admin token configured (its /admin/drain answered 404): going on without a drain`);
+      if (drained.outcome === 'disabled')
+        ctx.io.err(`${mirror.mirrorId} has no admin token configured (its /admin/drain answered 404): going on without a drain`);
       else ctx.io.err(`${mirror.mirrorId} is draining: ${drained.body}`);
     }
     if (mirror.stopCommand === undefined) {
@@ -46,7 +47,12 @@ export async function runMirrorRetire(ctx: CommandContext, options: MirrorRetire
       try {
         await execAsync(mirror.stopCommand, { timeout: options.timeoutMs });
       } catch (err) {
-        throw metasyncError('METASYNC_ERR_CLI_USAGE', `stop command for ${mirror.mirrorId} failed: ${(err as Error).message}`, { mirrorId: mirror.mirrorId }, err);
+        throw metasyncError(
+          'METASYNC_ERR_CLI_USAGE',
+          `stop command for ${mirror.mirrorId} failed: ${(err as Error).message}`,
+          { mirrorId: mirror.mirrorId },
+          err,
+        );
       }
       await waitUntilDown(ctx, mirror.url, options.timeoutMs, mirror.mirrorId);
     }
@@ -66,5 +72,8 @@ async function waitUntilDown(ctx: CommandContext, url: string, timeoutMs: number
     if (ctx.clock.now() - started > timeoutMs) break;
     await ctx.clock.sleep(200);
   }
-  throw metasyncError('METASYNC_ERR_CLI_TIMEOUT', `mirror ${mirrorId} still answers at ${url} ${timeoutMs} ms after its stop command`, { mirrorId, url });
+  throw metasyncError('METASYNC_ERR_CLI_TIMEOUT', `mirror ${mirrorId} still answers at ${url} ${timeoutMs} ms after its stop command`, {
+    mirrorId,
+    url,
+  });
 }

@@ -23,7 +23,10 @@ export async function runMirrorUp(ctx: CommandContext, options: MirrorUpOptions)
   const dns = createRegistrar(ctx.config, ctx.clock);
   const target = (await fetchPrimaryState(primary)).seq;
   ctx.io.err(`waiting for ${mirror.mirrorId} (${mirror.url}) to reach seq ${target} and report fresh`);
-  const bar = ctx.io.progressStream.isTTY === true ? new SingleBar({ stream: ctx.io.progressStream, format: ' {bar} seq {value}/{total} | {health}', hideCursor: true }) : undefined;
+  const bar =
+    ctx.io.progressStream.isTTY === true
+      ? new SingleBar({ stream: ctx.io.progressStream, format: ' {bar} seq {value}/{total} | {health}', hideCursor: true })
+      : undefined;
   bar?.start(Math.max(1, target), 0, { health: 'probing' });
   const started = ctx.clock.now();
   let lastLine = '';
@@ -38,10 +41,14 @@ export async function runMirrorUp(ctx: CommandContext, options: MirrorUpOptions)
       lastLine = line;
       if (caughtUp) break;
       if (ctx.clock.now() - started + options.pollMs > options.timeoutMs || poll > 1_000_000) {
-        throw metasyncError('METASYNC_ERR_CLI_TIMEOUT', `mirror ${mirror.mirrorId} did not catch up within ${options.timeoutMs} ms (${line.trim()}); it was NOT registered in DNS`, {
-          mirrorId: mirror.mirrorId,
-          url: mirror.url,
-        });
+        throw metasyncError(
+          'METASYNC_ERR_CLI_TIMEOUT',
+          `mirror ${mirror.mirrorId} did not catch up within ${options.timeoutMs} ms (${line.trim()}); it was NOT registered in DNS`,
+          {
+            mirrorId: mirror.mirrorId,
+            url: mirror.url,
+          },
+        );
       }
       await ctx.clock.sleep(options.pollMs);
     }

@@ -54,7 +54,11 @@ export async function collectMirrors(ctx: CommandContext): Promise<MirrorsReport
       dns.close();
     }
   }
-  const ids = new Set<string>([...fromPrimary.map((m) => m.mirrorId), ...Object.keys(ctx.config.mirrors), ...(dnsEntries ?? []).map((e) => e.mirrorId)]);
+  const ids = new Set<string>([
+    ...fromPrimary.map((m) => m.mirrorId),
+    ...Object.keys(ctx.config.mirrors),
+    ...(dnsEntries ?? []).map((e) => e.mirrorId),
+  ]);
   const rows = await Promise.all(
     [...ids].sort().map(async (mirrorId): Promise<MirrorRow> => {
       const status = fromPrimary.find((m) => m.mirrorId === mirrorId);

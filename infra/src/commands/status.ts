@@ -17,7 +17,18 @@ export async function runStatus(ctx: CommandContext, options: { json: boolean })
   const report = await collectMirrors(ctx);
   const healthy = state !== undefined && report.rows.every((row) => row.health === 'fresh');
   if (options.json) {
-    ctx.io.out(JSON.stringify({ primary: { url: primary, state: state ?? null, error: primaryError ?? null }, dnsProvider: ctx.config.dns.provider, ...report, healthy }, null, 2));
+    ctx.io.out(
+      JSON.stringify(
+        {
+          primary: { url: primary, state: state ?? null, error: primaryError ?? null },
+          dnsProvider: ctx.config.dns.provider,
+          ...report,
+          healthy,
+        },
+        null,
+        2,
+      ),
+    );
   } else {
     ctx.io.out(
       state === undefined

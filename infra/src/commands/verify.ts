@@ -36,10 +36,19 @@ async function pool<T>(items: readonly T[], concurrency: number, work: (item: T)
 }
 
 /** Every on-disk object a manifest needs: the raw bytes and any precompressed variant must hash to its name. */
-async function verifyObjectsOnDisk(dataDir: string, hashes: ReadonlySet<string>, concurrency: number, differences: Difference[]): Promise<void> {
+async function verifyObjectsOnDisk(
+  dataDir: string,
+  hashes: ReadonlySet<string>,
+  concurrency: number,
+  differences: Difference[],
+): Promise<void> {
   await pool([...hashes], concurrency, async (hash) => {
     const base = join(dataDir, 'objects', objectRelPath(hash));
-    for (const [suffix, decode] of [['', (b: Buffer) => b], ['.gz', gunzipSync], ['.br', brotliDecompressSync]] as const) {
+    for (const [suffix, decode] of [
+      ['', (b: Buffer) => b],
+      ['.gz', gunzipSync],
+      ['.br', brotliDecompressSync],
+    ] as const) {
       let bytes: Buffer;
       try {
         bytes = await readFile(base + suffix);
@@ -67,7 +76,12 @@ export async function runVerify(ctx: CommandContext, options: VerifyOptions): Pr
   const primary = requirePrimary(ctx.config);
   const configured = options.mirrorId === undefined ? undefined : ctx.config.mirrors[options.mirrorId];
   const url = options.url ?? configured?.url;
-  if (url === undefined) throw metasyncError('METASYNC_ERR_CLI_USAGE', `verify needs a mirror: a configured mirror id or --url (got ${options.mirrorId ?? 'none'})`, {});
+  if (url === undefined)
+    throw metasyncError(
+      'METASYNC_ERR_CLI_USAGE',
+      `verify needs a mirror: a configured mirror id or --url (got ${options.mirrorId ?? 'none'})`,
+      {},
+    );
   const dataDir = options.dataDir ?? configured?.dataDir;
   const manifest = await fetchPrimaryManifest(primary);
   const probe = await probeMirror({ url });
@@ -81,11 +95,22 @@ export async function runVerify(ctx: CommandContext, options: VerifyOptions): Pr
   });
   if (dataDir !== undefined) await verifyObjectsOnDisk(dataDir, new Set(manifest.entries.values()), options.concurrency, differences);
   differences.sort((a, b) => a.path.localeCompare(b.path));
-  const summary = { primarySeq: manifest.seq, mirrorSeq: probe.seq ?? null, paths: paths.length, checkedDisk: dataDir !== undefined, differences };
+  const summary = {
+    primarySeq: manifest.seq,
+    mirrorSeq: probe.seq ?? null,
+    paths: paths.length,
+    checkedDisk: dataDir !== undefined,
+    differences,
+  };
   if (options.json) ctx.io.out(JSON.stringify(summary, null, 2));
   else {
-    ctx.io.out(`verified ${paths.length} paths of primary seq ${manifest.seq} against ${url} (serving seq ${probe.seq ?? 'unknown'})${dataDir === undefined ? '' : ` and its objects in ${dataDir}`}`);
-    if (probe.seq !== undefined && probe.seq !== manifest.seq) ctx.io.err(`note: the mirror serves seq ${probe.seq}, the primary is at ${manifest.seq}; paths changed in between show as differences`);
+    ctx.io.out(
+      `verified ${paths.length} paths of primary seq ${manifest.seq} against ${url} (serving seq ${probe.seq ?? 'unknown'})${dataDir === undefined ? '' : ` and its objects in ${dataDir}`}`,
+    );
+    if (probe.seq !== undefined && probe.seq !== manifest.seq)
+      ctx.io.err(
+        `note: the mirror serves seq ${probe.seq}, the primary is at ${manifest.seq}; paths changed in between show as differences`,
+      );
     for (const d of differences) ctx.io.out(`${d.problem}\t${d.path}\texpected ${d.expected}\tgot ${d.got}`);
     ctx.io.out(differences.length === 0 ? 'no differences' : `${differences.length} difference(s)`);
   }

@@ -15,7 +15,11 @@ export function createRegistrar(config: DnsConfig, clock?: Clock): { registrar: 
   const dns = config.dns;
   if (dns.provider === 'route53' && dns.route53 !== undefined) {
     const r53 = dns.route53;
-    const client = new Route53Client({ region: r53.awsRegion, maxAttempts: 1, ...(r53.endpoint === undefined ? {} : { endpoint: r53.endpoint }) });
+    const client = new Route53Client({
+      region: r53.awsRegion,
+      maxAttempts: 1,
+      ...(r53.endpoint === undefined ? {} : { endpoint: r53.endpoint }),
+    });
     const registrar = createRoute53Registrar({
       client,
       hostedZoneId: r53.hostedZoneId,

@@ -89,7 +89,11 @@ export function mergeDnsEnv(section: unknown, env: NodeJS.ProcessEnv): Record<st
   set(dns, 'provider', env.METASYNC_DNS_PROVIDER);
   if (env.METASYNC_DNS_TTL_S !== undefined) set(dns, 'ttlS', Number(env.METASYNC_DNS_TTL_S));
   if (env.METASYNC_DNS_DRAIN_MARGIN_MS !== undefined) set(dns, 'drainMarginMs', Number(env.METASYNC_DNS_DRAIN_MARGIN_MS));
-  if (env.METASYNC_ROUTE53_ZONE_ID !== undefined || env.METASYNC_ROUTE53_SERVICE_NAME !== undefined || env.METASYNC_ROUTE53_ENDPOINT !== undefined) {
+  if (
+    env.METASYNC_ROUTE53_ZONE_ID !== undefined ||
+    env.METASYNC_ROUTE53_SERVICE_NAME !== undefined ||
+    env.METASYNC_ROUTE53_ENDPOINT !== undefined
+  ) {
     const r53 = ((dns.route53 as Record<string, unknown> | undefined) ?? {}) as Record<string, unknown>;
     set(r53, 'hostedZoneId', env.METASYNC_ROUTE53_ZONE_ID);
     set(r53, 'serviceName', env.METASYNC_ROUTE53_SERVICE_NAME);
@@ -111,12 +115,22 @@ export function mergeDnsEnv(section: unknown, env: NodeJS.ProcessEnv): Record<st
  */
 export function completeDnsConfig(dns: DnsSection, env: NodeJS.ProcessEnv, options: { defaultStateFile: string }): DnsConfig {
   if (dns.provider === 'route53' && dns.route53 === undefined) {
-    throw metasyncError('METASYNC_ERR_CONFIG_INVALID', 'metasync config: dns.provider is route53 but dns.route53 (hostedZoneId, serviceName) is missing', {});
+    throw metasyncError(
+      'METASYNC_ERR_CONFIG_INVALID',
+      'metasync config: dns.provider is route53 but dns.route53 (hostedZoneId, serviceName) is missing',
+      {},
+    );
   }
   if (dns.provider === 'powerdns') {
-    if (dns.powerdns === undefined) throw metasyncError('METASYNC_ERR_CONFIG_INVALID', 'metasync config: dns.provider is powerdns but dns.powerdns is missing', {});
+    if (dns.powerdns === undefined)
+      throw metasyncError('METASYNC_ERR_CONFIG_INVALID', 'metasync config: dns.provider is powerdns but dns.powerdns is missing', {});
     const apiKey = readSecret(env.METASYNC_PDNS_API_KEY ?? dns.powerdns.apiKey, env.METASYNC_PDNS_API_KEY_FILE ?? dns.powerdns.apiKeyFile);
-    if (apiKey === undefined) throw metasyncError('METASYNC_ERR_CONFIG_INVALID', 'metasync config: the PowerDNS API key is missing (METASYNC_PDNS_API_KEY or _FILE)', {});
+    if (apiKey === undefined)
+      throw metasyncError(
+        'METASYNC_ERR_CONFIG_INVALID',
+        'metasync config: the PowerDNS API key is missing (METASYNC_PDNS_API_KEY or _FILE)',
+        {},
+      );
     dns.powerdns.apiKey = apiKey;
   }
   return { dns, stateFile: env.METASYNC_DNS_STATE_FILE ?? options.defaultStateFile };

@@ -44,7 +44,16 @@ describe('PowerDNS registrar against a real pdns_server', () => {
   });
 
   const registrar = () =>
-    createPowerDnsRegistrar({ apiUrl: pdns.apiUrl, apiKey: pdns.apiKey, zone: 'example.test', serviceName: 'repo.example.test', regionSubnets: { eu: ['10.1.0.0/16'] }, ttlS: 30, drainMarginMs: 1_000, clock });
+    createPowerDnsRegistrar({
+      apiUrl: pdns.apiUrl,
+      apiKey: pdns.apiKey,
+      zone: 'example.test',
+      serviceName: 'repo.example.test',
+      regionSubnets: { eu: ['10.1.0.0/16'] },
+      ttlS: 30,
+      drainMarginMs: 1_000,
+      clock,
+    });
   const answers = (): Promise<string[]> => pdns.dig('repo.example.test', { subnet: '10.1.0.0/24' });
 
   it('registers idempotently, answers only fresh mirrors, and withdraw waits one TTL plus margin', async () => {
@@ -52,10 +61,18 @@ describe('PowerDNS registrar against a real pdns_server', () => {
     await registrar().register(b);
     await registrar().register(a);
     expect((await registrar().list()).map((e) => e.mirrorId)).toEqual(['a', 'b']);
-    await waitFor(async () => JSON.stringify(await answers()) === JSON.stringify(['192.0.2.10', '192.0.2.11']), { timeoutMs: 10_000, intervalMs: 200, what: 'both answers' });
+    await waitFor(async () => JSON.stringify(await answers()) === JSON.stringify(['192.0.2.10', '192.0.2.11']), {
+      timeoutMs: 10_000,
+      intervalMs: 200,
+      what: 'both answers',
+    });
 
     servers[1]!.fresh.value = false;
-    await waitFor(async () => JSON.stringify(await answers()) === JSON.stringify(['192.0.2.10']), { timeoutMs: 10_000, intervalMs: 200, what: 'stale mirror leaves' });
+    await waitFor(async () => JSON.stringify(await answers()) === JSON.stringify(['192.0.2.10']), {
+      timeoutMs: 10_000,
+      intervalMs: 200,
+      what: 'stale mirror leaves',
+    });
 
     await registrar().withdraw(a);
     expect(slept).toEqual([31_000]);
@@ -69,7 +86,17 @@ describe('PowerDNS registrar against a real pdns_server', () => {
   });
 
   it('names the zone and status when the API refuses', async () => {
-    const bad = createPowerDnsRegistrar({ apiUrl: pdns.apiUrl, apiKey: 'wrong', zone: 'example.test', serviceName: 'repo.example.test', regionSubnets: {}, clock });
-    await expect(bad.register(a)).rejects.toMatchObject({ code: 'METASYNC_ERR_DNS_CALL_FAILED', message: expect.stringContaining('PowerDNS GET zone example.test. answered HTTP 401') as unknown });
+    const bad = createPowerDnsRegistrar({
+      apiUrl: pdns.apiUrl,
+      apiKey: 'wrong',
+      zone: 'example.test',
+      serviceName: 'repo.example.test',
+      regionSubnets: {},
+      clock,
+    });
+    await expect(bad.register(a)).rejects.toMatchObject({
+      code: 'METASYNC_ERR_DNS_CALL_FAILED',
+      message: expect.stringContaining('PowerDNS GET zone example.test. answered HTTP 401') as unknown,
+    });
   });
 });

@@ -11,7 +11,15 @@ import {
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fakeClientConfig, startRoute53Fake, type Route53Fake } from './route53-fake/server.js';
 
-const config: HealthCheckConfig = { Type: 'HTTP_STR_MATCH', IPAddress: '192.0.2.1', Port: 80, ResourcePath: '/health/fresh', SearchString: 'fresh', RequestInterval: 10, FailureThreshold: 2 };
+const config: HealthCheckConfig = {
+  Type: 'HTTP_STR_MATCH',
+  IPAddress: '192.0.2.1',
+  Port: 80,
+  ResourcePath: '/health/fresh',
+  SearchString: 'fresh',
+  RequestInterval: 10,
+  FailureThreshold: 2,
+};
 const mirrorSet = (id: string, address: string, ttl = 60): ResourceRecordSet => ({
   Name: 'eu-west-1.regions.repo.example.com.',
   Type: 'A',
@@ -79,21 +87,35 @@ describe('route53 fake (driven by the real SDK)', () => {
       change([
         {
           Action: 'CREATE',
-          ResourceRecordSet: { Name: 'repo.example.com.', Type: 'A', SetIdentifier: 'eu', Region: 'eu-west-1', AliasTarget: { HostedZoneId: zoneId, DNSName: 'nowhere.example.com.', EvaluateTargetHealth: true } },
+          ResourceRecordSet: {
+            Name: 'repo.example.com.',
+            Type: 'A',
+            SetIdentifier: 'eu',
+            Region: 'eu-west-1',
+            AliasTarget: { HostedZoneId: zoneId, DNSName: 'nowhere.example.com.', EvaluateTargetHealth: true },
+          },
         },
       ]),
     ).rejects.toMatchObject({ name: 'InvalidChangeBatch' });
-    await expect(change([{ Action: 'CREATE', ResourceRecordSet: { ...mirrorSet('m1', '192.0.2.1'), HealthCheckId: 'no-such-check' } }])).rejects.toMatchObject({ name: 'InvalidChangeBatch' });
+    await expect(
+      change([{ Action: 'CREATE', ResourceRecordSet: { ...mirrorSet('m1', '192.0.2.1'), HealthCheckId: 'no-such-check' } }]),
+    ).rejects.toMatchObject({ name: 'InvalidChangeBatch' });
   });
 
   it('returns the existing check for a repeated CallerReference and refuses a changed config or a deleted check', async () => {
     const first = await client.send(new CreateHealthCheckCommand({ CallerReference: 'ref-1', HealthCheckConfig: config }));
     const again = await client.send(new CreateHealthCheckCommand({ CallerReference: 'ref-1', HealthCheckConfig: config }));
     expect(again.HealthCheck?.Id).toBe(first.HealthCheck?.Id);
-    await expect(client.send(new CreateHealthCheckCommand({ CallerReference: 'ref-1', HealthCheckConfig: { ...config, Port: 8080 } }))).rejects.toMatchObject({ name: 'HealthCheckAlreadyExists' });
+    await expect(
+      client.send(new CreateHealthCheckCommand({ CallerReference: 'ref-1', HealthCheckConfig: { ...config, Port: 8080 } })),
+    ).rejects.toMatchObject({ name: 'HealthCheckAlreadyExists' });
     await client.send(new DeleteHealthCheckCommand({ HealthCheckId: first.HealthCheck!.Id }));
-    await expect(client.send(new CreateHealthCheckCommand({ CallerReference: 'ref-1', HealthCheckConfig: config }))).rejects.toMatchObject({ name: 'HealthCheckAlreadyExists' });
-    await expect(client.send(new DeleteHealthCheckCommand({ HealthCheckId: first.HealthCheck!.Id }))).rejects.toMatchObject({ name: 'NoSuchHealthCheck' });
+    await expect(client.send(new CreateHealthCheckCommand({ CallerReference: 'ref-1', HealthCheckConfig: config }))).rejects.toMatchObject({
+      name: 'HealthCheckAlreadyExists',
+    });
+    await expect(client.send(new DeleteHealthCheckCommand({ HealthCheckId: first.HealthCheck!.Id }))).rejects.toMatchObject({
+      name: 'NoSuchHealthCheck',
+    });
   });
 
   it('reports a change PENDING until polled enough, then INSYNC', async () => {
@@ -109,7 +131,10 @@ describe('route53 fake (driven by the real SDK)', () => {
     const slowClient = new Route53Client(fakeClientConfig(slow));
     try {
       const out = await slowClient.send(
-        new ChangeResourceRecordSetsCommand({ HostedZoneId: slow.zoneIds[0]!, ChangeBatch: { Changes: [{ Action: 'CREATE', ResourceRecordSet: mirrorSet('m1', '192.0.2.1') }] } }),
+        new ChangeResourceRecordSetsCommand({
+          HostedZoneId: slow.zoneIds[0]!,
+          ChangeBatch: { Changes: [{ Action: 'CREATE', ResourceRecordSet: mirrorSet('m1', '192.0.2.1') }] },
+        }),
       );
       expect((await slowClient.send(new GetChangeCommand({ Id: out.ChangeInfo!.Id }))).ChangeInfo?.Status).toBe('PENDING');
     } finally {
@@ -122,10 +147,21 @@ describe('route53 fake (driven by the real SDK)', () => {
     fake.inject({ action: 'ListResourceRecordSets', code: 'Throttling', message: 'Rate exceeded' });
     fake.inject({ action: 'CreateHealthCheck', code: 'PriorRequestNotComplete' });
     fake.inject({ action: 'ChangeResourceRecordSets', code: 'InvalidChangeBatch', message: 'injected refusal' });
-    await expect(client.send(new ListResourceRecordSetsCommand({ HostedZoneId: zoneId }))).rejects.toMatchObject({ name: 'Throttling', message: 'Rate exceeded', $metadata: { httpStatusCode: 400 } });
-    await expect(client.send(new CreateHealthCheckCommand({ CallerReference: 'x', HealthCheckConfig: config }))).rejects.toMatchObject({ name: 'PriorRequestNotComplete' });
-    await expect(change([{ Action: 'CREATE', ResourceRecordSet: mirrorSet('m1', '192.0.2.1') }])).rejects.toMatchObject({ name: 'InvalidChangeBatch', message: 'injected refusal' });
-    await expect(client.send(new ListResourceRecordSetsCommand({ HostedZoneId: zoneId }))).resolves.toMatchObject({ ResourceRecordSets: [] });
+    await expect(client.send(new ListResourceRecordSetsCommand({ HostedZoneId: zoneId }))).rejects.toMatchObject({
+      name: 'Throttling',
+      message: 'Rate exceeded',
+      $metadata: { httpStatusCode: 400 },
+    });
+    await expect(client.send(new CreateHealthCheckCommand({ CallerReference: 'x', HealthCheckConfig: config }))).rejects.toMatchObject({
+      name: 'PriorRequestNotComplete',
+    });
+    await expect(change([{ Action: 'CREATE', ResourceRecordSet: mirrorSet('m1', '192.0.2.1') }])).rejects.toMatchObject({
+      name: 'InvalidChangeBatch',
+      message: 'injected refusal',
+    });
+    await expect(client.send(new ListResourceRecordSetsCommand({ HostedZoneId: zoneId }))).resolves.toMatchObject({
+      ResourceRecordSets: [],
+    });
   });
 
   it('pages record sets in Route53 order with Next* markers', async () => {
@@ -134,7 +170,12 @@ describe('route53 fake (driven by the real SDK)', () => {
     expect(first.ResourceRecordSets?.map((s) => s.SetIdentifier)).toEqual(['m1', 'm2']);
     expect(first).toMatchObject({ IsTruncated: true, NextRecordIdentifier: 'm3' });
     const second = await client.send(
-      new ListResourceRecordSetsCommand({ HostedZoneId: zoneId, StartRecordName: first.NextRecordName, StartRecordType: first.NextRecordType, StartRecordIdentifier: first.NextRecordIdentifier }),
+      new ListResourceRecordSetsCommand({
+        HostedZoneId: zoneId,
+        StartRecordName: first.NextRecordName,
+        StartRecordType: first.NextRecordType,
+        StartRecordIdentifier: first.NextRecordIdentifier,
+      }),
     );
     expect(second.ResourceRecordSets?.map((s) => s.SetIdentifier)).toEqual(['m3']);
   });

@@ -12,7 +12,12 @@ const TTL_S = 60;
 const MARGIN_MS = 5_000;
 const m1: MirrorEndpoint = { mirrorId: 'm1', region: 'eu-west-1', address: '192.0.2.11', healthUrl: 'http://192.0.2.11:8080/health/fresh' };
 const m2: MirrorEndpoint = { mirrorId: 'm2', region: 'eu-west-1', address: '192.0.2.12', healthUrl: 'http://192.0.2.12:8080/health/fresh' };
-const m3: MirrorEndpoint = { mirrorId: 'm3', region: 'us-east-1', address: '198.51.100.13', healthUrl: 'https://m3.mirrors.example.net/health/fresh' };
+const m3: MirrorEndpoint = {
+  mirrorId: 'm3',
+  region: 'us-east-1',
+  address: '198.51.100.13',
+  healthUrl: 'https://m3.mirrors.example.net/health/fresh',
+};
 
 /** Virtual time: sleeps return at once and move the clock, so TTL waits cost nothing. */
 function virtualClock(): Clock & { slept: number[] } {
@@ -90,11 +95,25 @@ describe('route53 registrar against the REST-XML fake', () => {
   it('registers a mirror: tagged string-match check on the freshness path, multivalue record with it, latency alias per region', async () => {
     await registrar().register(m1);
     const [check] = fake.healthChecks();
-    expect(check?.HealthCheckConfig).toMatchObject({ Type: 'HTTP_STR_MATCH', IPAddress: '192.0.2.11', Port: '8080', ResourcePath: '/health/fresh', SearchString: 'fresh' });
+    expect(check?.HealthCheckConfig).toMatchObject({
+      Type: 'HTTP_STR_MATCH',
+      IPAddress: '192.0.2.11',
+      Port: '8080',
+      ResourcePath: '/health/fresh',
+      SearchString: 'fresh',
+    });
     expect(check?.CallerReference).toMatch(/^metasync-[0-9a-f]{40}$/);
     expect(records()).toEqual(
       expect.arrayContaining([
-        { Name: 'eu-west-1.regions.repo.example.com.', Type: 'A', SetIdentifier: 'm1', MultiValueAnswer: true, TTL: TTL_S, ResourceRecords: [{ Value: '192.0.2.11' }], HealthCheckId: check!.Id },
+        {
+          Name: 'eu-west-1.regions.repo.example.com.',
+          Type: 'A',
+          SetIdentifier: 'm1',
+          MultiValueAnswer: true,
+          TTL: TTL_S,
+          ResourceRecords: [{ Value: '192.0.2.11' }],
+          HealthCheckId: check!.Id,
+        },
         {
           Name: 'repo.example.com.',
           Type: 'A',
@@ -106,7 +125,9 @@ describe('route53 registrar against the REST-XML fake', () => {
     );
     expect(fake.calls.filter((c) => c === 'GetChange').length).toBeGreaterThanOrEqual(2);
     expectClean([m1]);
-    expect(await registrar().list()).toEqual([{ mirrorId: 'm1', region: 'eu-west-1', address: '192.0.2.11', healthCheckId: check!.Id, state: 'registered' }]);
+    expect(await registrar().list()).toEqual([
+      { mirrorId: 'm1', region: 'eu-west-1', address: '192.0.2.11', healthCheckId: check!.Id, state: 'registered' },
+    ]);
   });
 
   it('is idempotent: registering twice keeps one check and one record', async () => {
@@ -121,16 +142,27 @@ describe('route53 registrar against the REST-XML fake', () => {
     await registrar().register(m2);
     await registrar().register(m3);
     expectClean([m1, m2, m3]);
-    expect(fake.healthChecks().find((c) => c.HealthCheckConfig.FullyQualifiedDomainName === 'm3.mirrors.example.net')?.HealthCheckConfig).toMatchObject({
+    expect(
+      fake.healthChecks().find((c) => c.HealthCheckConfig.FullyQualifiedDomainName === 'm3.mirrors.example.net')?.HealthCheckConfig,
+    ).toMatchObject({
       Type: 'HTTPS_STR_MATCH',
       Port: '443',
       EnableSNI: 'true',
     });
-    expect(records().filter((r) => r.Name === 'repo.example.com.').map((r) => r.SetIdentifier).sort()).toEqual(['eu-west-1', 'us-east-1']);
+    expect(
+      records()
+        .filter((r) => r.Name === 'repo.example.com.')
+        .map((r) => r.SetIdentifier)
+        .sort(),
+    ).toEqual(['eu-west-1', 'us-east-1']);
     await registrar().retire(m1);
     expect(records().filter((r) => r.Name === 'repo.example.com.')).toHaveLength(2);
     await registrar().retire(m2);
-    expect(records().filter((r) => r.Name === 'repo.example.com.').map((r) => r.SetIdentifier)).toEqual(['us-east-1']);
+    expect(
+      records()
+        .filter((r) => r.Name === 'repo.example.com.')
+        .map((r) => r.SetIdentifier),
+    ).toEqual(['us-east-1']);
     expectClean([m3]);
   });
 
@@ -213,10 +245,24 @@ describe('route53 registrar against the REST-XML fake', () => {
     await registrar().register(m1);
     await registrar().register(m2);
     await registrar().register({ ...m1, region: 'us-east-1' });
-    expect(records().filter((r) => r.SetIdentifier === 'm1').map((r) => r.Name)).toEqual(['us-east-1.regions.repo.example.com.']);
-    expect(records().filter((r) => r.Name === 'repo.example.com.').map((r) => r.SetIdentifier).sort()).toEqual(['eu-west-1', 'us-east-1']);
+    expect(
+      records()
+        .filter((r) => r.SetIdentifier === 'm1')
+        .map((r) => r.Name),
+    ).toEqual(['us-east-1.regions.repo.example.com.']);
+    expect(
+      records()
+        .filter((r) => r.Name === 'repo.example.com.')
+        .map((r) => r.SetIdentifier)
+        .sort(),
+    ).toEqual(['eu-west-1', 'us-east-1']);
     await registrar().register({ ...m2, address: '2001:db8::12' });
-    expect(records().filter((r) => r.Name === 'repo.example.com.').map((r) => `${r.SetIdentifier} ${r.Type}`).sort()).toEqual(['eu-west-1 AAAA', 'us-east-1 A']);
+    expect(
+      records()
+        .filter((r) => r.Name === 'repo.example.com.')
+        .map((r) => `${r.SetIdentifier} ${r.Type}`)
+        .sort(),
+    ).toEqual(['eu-west-1 AAAA', 'us-east-1 A']);
     expectClean([m1, m2]);
   });
 
@@ -234,7 +280,9 @@ describe('route53 registrar against the REST-XML fake', () => {
     fake.inject({ action: 'CreateHealthCheck', code: 'Throttling', times: 10 });
     await expect(registrar().register(m1)).rejects.toMatchObject({
       code: 'METASYNC_ERR_DNS_CALL_FAILED',
-      message: expect.stringMatching(/CreateHealthCheck metasync-[0-9a-f]+ for mirror m1 still failing after 4 attempts: Throttling/) as unknown,
+      message: expect.stringMatching(
+        /CreateHealthCheck metasync-[0-9a-f]+ for mirror m1 still failing after 4 attempts: Throttling/,
+      ) as unknown,
     });
   });
 
@@ -242,7 +290,9 @@ describe('route53 registrar against the REST-XML fake', () => {
     fake.inject({ action: 'ChangeResourceRecordSets', code: 'InvalidChangeBatch', message: 'injected refusal' });
     await expect(registrar().register(m1)).rejects.toMatchObject({
       code: 'METASYNC_ERR_DNS_CALL_FAILED',
-      message: expect.stringContaining('UPSERT eu-west-1.regions.repo.example.com. A m1 failed: InvalidChangeBatch: injected refusal') as unknown,
+      message: expect.stringContaining(
+        'UPSERT eu-west-1.regions.repo.example.com. A m1 failed: InvalidChangeBatch: injected refusal',
+      ) as unknown,
     });
     await registrar().register(m1);
     expectClean([m1]);

@@ -112,17 +112,25 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // The fast path counts in a plain number (no label hashing per request); fold it in at scrape time.
     const fast = fastPath.counts();
     if (fast.ok > fastReported.ok) options.metrics.responses.inc({ source: 'store', status: '200' }, fast.ok - fastReported.ok);
-    if (fast.notModified > fastReported.notModified) options.metrics.responses.inc({ source: 'store', status: '304' }, fast.notModified - fastReported.notModified);
+    if (fast.notModified > fastReported.notModified)
+      options.metrics.responses.inc({ source: 'store', status: '304' }, fast.notModified - fastReported.notModified);
     if (fast.cacheHits > fastReported.cacheHits) options.metrics.cacheHits.inc(fast.cacheHits - fastReported.cacheHits);
     if (fast.cacheMisses > fastReported.cacheMisses) options.metrics.cacheMisses.inc(fast.cacheMisses - fastReported.cacheMisses);
     Object.assign(fastReported, fast);
     options.metrics.prebuiltHeaderPaths.set(fastPath.prebuiltPaths());
-    await reply.header('cache-control', 'no-store').type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
+    await reply
+      .header('cache-control', 'no-store')
+      .type(options.metrics.registry.contentType)
+      .send(await options.metrics.registry.metrics());
   });
   app.route({ method: ['GET', 'HEAD'], url: '/*', handler: serveRepository });
   app.setNotFoundHandler(async (request, reply) => {
     if (request.method === 'GET' || request.method === 'HEAD') return serveRepository(request, reply);
-    await reply.code(405).header('allow', 'GET, HEAD').header('cache-control', 'no-store').send({ code: 'METASYNC_ERR_REQUEST_INVALID', message: `method ${request.method} is not allowed` });
+    await reply
+      .code(405)
+      .header('allow', 'GET, HEAD')
+      .header('cache-control', 'no-store')
+      .send({ code: 'METASYNC_ERR_REQUEST_INVALID', message: `method ${request.method} is not allowed` });
   });
   app.setErrorHandler(async (err, request, reply) => {
     if (isMetasyncError(err) && err.statusCode < 500) {
@@ -131,12 +139,18 @@ export function buildApp(options: AppOptions): FastifyInstance {
     }
     const status = (err as { statusCode?: number }).statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500) {
-      await reply.code(status).header('cache-control', 'no-store').send({ code: 'METASYNC_ERR_REQUEST_INVALID', message: 'request is malformed' });
+      await reply
+        .code(status)
+        .header('cache-control', 'no-store')
+        .send({ code: 'METASYNC_ERR_REQUEST_INVALID', message: 'request is malformed' });
       return;
     }
     request.log.error({ err, url: request.raw.url?.slice(0, 300) }, 'request failed');
     // A repository path must never see a 5xx (Composer aborts on it): report "not found now".
-    await reply.code(404).header('cache-control', 'no-store').send({ code: 'METASYNC_ERR_PATH_NOT_FOUND', message: 'no such path in the repository' });
+    await reply
+      .code(404)
+      .header('cache-control', 'no-store')
+      .send({ code: 'METASYNC_ERR_PATH_NOT_FOUND', message: 'no such path in the repository' });
   });
   return app as unknown as FastifyInstance;
 }

@@ -10,7 +10,12 @@ describe('mirror config', () => {
   });
 
   it('reads every option from its METASYNC_* twin, argv winning', () => {
-    const loaded = loadConfig(['--region', 'eu-west'], { METASYNC_PRIMARY: 'http://p:1', METASYNC_DATA: '/d', METASYNC_REGION: 'us-east', METASYNC_MAX_LAG_SEQ: '3' });
+    const loaded = loadConfig(['--region', 'eu-west'], {
+      METASYNC_PRIMARY: 'http://p:1',
+      METASYNC_DATA: '/d',
+      METASYNC_REGION: 'us-east',
+      METASYNC_MAX_LAG_SEQ: '3',
+    });
     if (loaded.help) throw new Error('unexpected help');
     expect(loaded.config).toMatchObject({ primary: 'http://p:1', data: '/d', region: 'eu-west', maxLagSeq: 3 });
     for (const spec of MIRROR_OPTIONS) expect(spec.env).toMatch(/^METASYNC_[A-Z0-9_]+$/);

@@ -3,105 +3,248 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { loadDnsConfig as loadRegistrarConfig, type DnsConfig } from '@metasync/dns';
 import { isMetasyncError, metasyncError } from '@metasync/shared';
-import { formatIssues, HTTP_LIMITS_SCHEMA_SHAPE, httpLimitOptions, parseListen, parseOptions, readSecret, type OptionSpec } from '@metasync/shared/daemon';
+import {
+  formatIssues,
+  HTTP_LIMITS_SCHEMA_SHAPE,
+  httpLimitOptions,
+  parseListen,
+  parseOptions,
+  readSecret,
+  type OptionSpec,
+} from '@metasync/shared/daemon';
 import { MIRROR_HTTP_LIMITS } from './serve/http-limits.js';
 import { MIRROR_S3_OPTIONS, MIRROR_S3_SCHEMA_SHAPE } from './sync/s3-source.js';
 
 export const MIRROR_OPTIONS = [
   { key: 'primary', flag: '--primary <url>', env: 'METASYNC_PRIMARY', description: "primary's base URL (sync API and repository)" },
-  { key: 'data', flag: '--data <dir>', env: 'METASYNC_DATA', description: 'data directory (objects, applied index, pinned keys, mirror id)' },
-  { key: 'listen', flag: '--listen <host:port>', env: 'METASYNC_LISTEN', description: 'address to serve on', defaultValue: '127.0.0.1:8081' },
-  { key: 'primaryKey', flag: '--primary-key <keyId:base64url>', env: 'METASYNC_PRIMARY_KEY', description: "pin the primary's Ed25519 public key (else trust on first use)" },
-  { key: 'mirrorId', flag: '--mirror-id <id>', env: 'METASYNC_MIRROR_ID', description: 'name reported to the primary (default: generated once, kept in the data dir)' },
+  {
+    key: 'data',
+    flag: '--data <dir>',
+    env: 'METASYNC_DATA',
+    description: 'data directory (objects, applied index, pinned keys, mirror id)',
+  },
+  {
+    key: 'listen',
+    flag: '--listen <host:port>',
+    env: 'METASYNC_LISTEN',
+    description: 'address to serve on',
+    defaultValue: '127.0.0.1:8081',
+  },
+  {
+    key: 'primaryKey',
+    flag: '--primary-key <keyId:base64url>',
+    env: 'METASYNC_PRIMARY_KEY',
+    description: "pin the primary's Ed25519 public key (else trust on first use)",
+  },
+  {
+    key: 'mirrorId',
+    flag: '--mirror-id <id>',
+    env: 'METASYNC_MIRROR_ID',
+    description: 'name reported to the primary (default: generated once, kept in the data dir)',
+  },
   { key: 'region', flag: '--region <name>', env: 'METASYNC_REGION', description: 'region reported to the primary', defaultValue: 'local' },
-  { key: 'publicUrl', flag: '--public-url <url>', env: 'METASYNC_PUBLIC_URL', description: 'URL clients use for this mirror (default: the listen URL)' },
-  { key: 'hotCacheBytes', flag: '--hot-cache-bytes <n>', env: 'METASYNC_HOT_CACHE_BYTES', description: 'memory budget for hot object bodies', defaultValue: String(64 * 1024 * 1024) },
-  { key: 'fetchConcurrency', flag: '--fetch-concurrency <n>', env: 'METASYNC_FETCH_CONCURRENCY', description: 'parallel object fetches (and pool connections) to the primary', defaultValue: '16' },
-  { key: 'gcGraceMs', flag: '--gc-grace-ms <ms>', env: 'METASYNC_GC_GRACE_MS', description: 'how long a dereferenced object stays servable', defaultValue: '600000' },
-  { key: 'maxLagMs', flag: '--max-lag-ms <ms>', env: 'METASYNC_MAX_LAG_MS', description: 'freshness: longest time behind (or without news from) the primary', defaultValue: '10000' },
-  { key: 'maxLagSeq', flag: '--max-lag-seq <n>', env: 'METASYNC_MAX_LAG_SEQ', description: 'freshness: most generations behind the primary head', defaultValue: '100' },
+  {
+    key: 'publicUrl',
+    flag: '--public-url <url>',
+    env: 'METASYNC_PUBLIC_URL',
+    description: 'URL clients use for this mirror (default: the listen URL)',
+  },
+  {
+    key: 'hotCacheBytes',
+    flag: '--hot-cache-bytes <n>',
+    env: 'METASYNC_HOT_CACHE_BYTES',
+    description: 'memory budget for hot object bodies',
+    defaultValue: String(64 * 1024 * 1024),
+  },
+  {
+    key: 'fetchConcurrency',
+    flag: '--fetch-concurrency <n>',
+    env: 'METASYNC_FETCH_CONCURRENCY',
+    description: 'parallel object fetches (and pool connections) to the primary',
+    defaultValue: '16',
+  },
+  {
+    key: 'gcGraceMs',
+    flag: '--gc-grace-ms <ms>',
+    env: 'METASYNC_GC_GRACE_MS',
+    description: 'how long a dereferenced object stays servable',
+    defaultValue: '600000',
+  },
+  {
+    key: 'maxLagMs',
+    flag: '--max-lag-ms <ms>',
+    env: 'METASYNC_MAX_LAG_MS',
+    description: 'freshness: longest time behind (or without news from) the primary',
+    defaultValue: '10000',
+  },
+  {
+    key: 'maxLagSeq',
+    flag: '--max-lag-seq <n>',
+    env: 'METASYNC_MAX_LAG_SEQ',
+    description: 'freshness: most generations behind the primary head',
+    defaultValue: '100',
+  },
   {
     key: 'maxUnconfirmedMs',
     flag: '--max-unconfirmed-ms <ms>',
     env: 'METASYNC_MAX_UNCONFIRMED_MS',
-    description: 'freshness (freeze defence): longest time without a signed primary state answering this mirror\'s nonce challenge, by the mirror\'s own monotonic clock; 0 = off',
+    description:
+      "freshness (freeze defence): longest time without a signed primary state answering this mirror's nonce challenge, by the mirror's own monotonic clock; 0 = off",
     defaultValue: '30000',
   },
-  { key: 'pollIntervalMs', flag: '--poll-interval-ms <ms>', env: 'METASYNC_POLL_INTERVAL_MS', description: 'state poll (fallback for lost push events, and liveness)', defaultValue: '1000' },
-  { key: 'proxyTimeoutMs', flag: '--proxy-timeout-ms <ms>', env: 'METASYNC_PROXY_TIMEOUT_MS', description: 'total budget of a proxy fallback request', defaultValue: '3000' },
-  { key: 'connectTimeoutMs', flag: '--connect-timeout-ms <ms>', env: 'METASYNC_CONNECT_TIMEOUT_MS', description: 'TCP connect timeout to the primary', defaultValue: '2000' },
+  {
+    key: 'pollIntervalMs',
+    flag: '--poll-interval-ms <ms>',
+    env: 'METASYNC_POLL_INTERVAL_MS',
+    description: 'state poll (fallback for lost push events, and liveness)',
+    defaultValue: '1000',
+  },
+  {
+    key: 'proxyTimeoutMs',
+    flag: '--proxy-timeout-ms <ms>',
+    env: 'METASYNC_PROXY_TIMEOUT_MS',
+    description: 'total budget of a proxy fallback request',
+    defaultValue: '3000',
+  },
+  {
+    key: 'connectTimeoutMs',
+    flag: '--connect-timeout-ms <ms>',
+    env: 'METASYNC_CONNECT_TIMEOUT_MS',
+    description: 'TCP connect timeout to the primary',
+    defaultValue: '2000',
+  },
   {
     key: 'eventsIdleTimeoutMs',
     flag: '--events-idle-timeout-ms <ms>',
     env: 'METASYNC_EVENTS_IDLE_TIMEOUT_MS',
-    description: "reconnect the push stream after this long without a byte (keep above the primary's --heartbeat-ms; default 3x its default)",
+    description:
+      "reconnect the push stream after this long without a byte (keep above the primary's --heartbeat-ms; default 3x its default)",
     defaultValue: '45000',
   },
-  { key: 'requestTimeoutMs', flag: '--request-timeout-ms <ms>', env: 'METASYNC_REQUEST_TIMEOUT_MS', description: 'sync request headers/body inactivity timeout', defaultValue: '15000' },
+  {
+    key: 'requestTimeoutMs',
+    flag: '--request-timeout-ms <ms>',
+    env: 'METASYNC_REQUEST_TIMEOUT_MS',
+    description: 'sync request headers/body inactivity timeout',
+    defaultValue: '15000',
+  },
   { key: 'logLevel', flag: '--log-level <level>', env: 'METASYNC_LOG_LEVEL', description: 'pino log level', defaultValue: 'info' },
-  { key: 'adminToken', flag: '--admin-token <token>', env: 'METASYNC_ADMIN_TOKEN', description: 'bearer token for POST /admin/drain (secret; prefer the _FILE form; unset = route answers 404)', secret: true },
-  { key: 'adminTokenFile', flag: '--admin-token-file <path>', env: 'METASYNC_ADMIN_TOKEN_FILE', description: 'file holding the admin token' },
-  { key: 'adminRateLimit', flag: '--admin-rate-limit <requests>', env: 'METASYNC_ADMIN_RATE_LIMIT', description: 'admin calls per window per client address (429 beyond); 0 = unlimited; serving routes are never limited', defaultValue: '30' },
-  { key: 'rateLimitWindowMs', flag: '--rate-limit-window-ms <ms>', env: 'METASYNC_RATE_LIMIT_WINDOW_MS', description: 'window of the admin rate limit', defaultValue: '60000' },
+  {
+    key: 'adminToken',
+    flag: '--admin-token <token>',
+    env: 'METASYNC_ADMIN_TOKEN',
+    description: 'bearer token for POST /admin/drain (secret; prefer the _FILE form; unset = route answers 404)',
+    secret: true,
+  },
+  {
+    key: 'adminTokenFile',
+    flag: '--admin-token-file <path>',
+    env: 'METASYNC_ADMIN_TOKEN_FILE',
+    description: 'file holding the admin token',
+  },
+  {
+    key: 'adminRateLimit',
+    flag: '--admin-rate-limit <requests>',
+    env: 'METASYNC_ADMIN_RATE_LIMIT',
+    description: 'admin calls per window per client address (429 beyond); 0 = unlimited; serving routes are never limited',
+    defaultValue: '30',
+  },
+  {
+    key: 'rateLimitWindowMs',
+    flag: '--rate-limit-window-ms <ms>',
+    env: 'METASYNC_RATE_LIMIT_WINDOW_MS',
+    description: 'window of the admin rate limit',
+    defaultValue: '60000',
+  },
   {
     key: 'dnsSelfRegister',
     flag: '--dns-self-register',
     env: 'METASYNC_DNS_SELF_REGISTER',
     description:
-      'enter DNS once fresh, leave it on drain and SIGTERM; DNS settings from env like the metasync CLI: METASYNC_DNS_PROVIDER, METASYNC_DNS_TTL_S, METASYNC_DNS_DRAIN_MARGIN_MS, METASYNC_DNS_STATE_FILE (default <data>/dns-state.json), METASYNC_ROUTE53_ZONE_ID, METASYNC_ROUTE53_SERVICE_NAME, METASYNC_ROUTE53_ENDPOINT, METASYNC_PDNS_API_URL, METASYNC_PDNS_API_KEY[_FILE], or a JSON file METASYNC_CONFIG',
+      'enter DNS once fresh, leave it on drain and SIGTERM; DNS settings from env like the ' +
+      'metasync CLI: METASYNC_DNS_PROVIDER, METASYNC_DNS_TTL_S, METASYNC_DNS_DRAIN_MARGIN_MS, ' +
+      'METASYNC_DNS_STATE_FILE (default <data>/dns-state.json), METASYNC_ROUTE53_ZONE_ID, ' +
+      'METASYNC_ROUTE53_SERVICE_NAME, METASYNC_ROUTE53_ENDPOINT, METASYNC_PDNS_API_URL, ' +
+      'METASYNC_PDNS_API_KEY[_FILE], or a JSON file METASYNC_CONFIG',
     boolean: true,
   },
-  { key: 'publicAddress', flag: '--public-address <ip>', env: 'METASYNC_PUBLIC_ADDRESS', description: 'IP that DNS answers carry (default: the public URL host, else the listen host, when an IP)' },
-  { key: 'dnsTimeoutMs', flag: '--dns-timeout-ms <ms>', env: 'METASYNC_DNS_TIMEOUT_MS', description: 'bound on the DNS withdraw, and on the health-check delete, at SIGTERM', defaultValue: '120000' },
+  {
+    key: 'publicAddress',
+    flag: '--public-address <ip>',
+    env: 'METASYNC_PUBLIC_ADDRESS',
+    description: 'IP that DNS answers carry (default: the public URL host, else the listen host, when an IP)',
+  },
+  {
+    key: 'dnsTimeoutMs',
+    flag: '--dns-timeout-ms <ms>',
+    env: 'METASYNC_DNS_TIMEOUT_MS',
+    description: 'bound on the DNS withdraw, and on the health-check delete, at SIGTERM',
+    defaultValue: '120000',
+  },
   ...MIRROR_S3_OPTIONS,
   ...httpLimitOptions(MIRROR_HTTP_LIMITS),
 ] as const satisfies readonly OptionSpec[];
 
 const int = (min: number) => z.coerce.number().int().min(min);
-const httpUrl = z.string().url().refine((u) => /^https?:$/.test(new URL(u).protocol), 'must be an http(s) URL');
+const httpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:$/.test(new URL(u).protocol), 'must be an http(s) URL');
 
-const schema = z.object({
-  primary: httpUrl,
-  data: z.string().min(1),
-  listen: z.string().transform((value, ctx) => {
-    try {
-      return parseListen(value);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      return z.NEVER;
+const schema = z
+  .object({
+    primary: httpUrl,
+    data: z.string().min(1),
+    listen: z.string().transform((value, ctx) => {
+      try {
+        return parseListen(value);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    }),
+    primaryKey: z.string().optional(),
+    mirrorId: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 of [A-Za-z0-9_.:-]')
+      .optional(),
+    region: z.string().regex(/^[a-z0-9-]{1,32}$/, 'must be 1-32 of [a-z0-9-]'),
+    publicUrl: httpUrl.optional(),
+    hotCacheBytes: int(0),
+    fetchConcurrency: int(1).max(256),
+    gcGraceMs: int(0),
+    maxLagMs: int(1),
+    maxLagSeq: int(0),
+    maxUnconfirmedMs: int(0),
+    pollIntervalMs: int(50),
+    proxyTimeoutMs: int(50),
+    connectTimeoutMs: int(50),
+    eventsIdleTimeoutMs: int(100),
+    requestTimeoutMs: int(100),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    adminToken: z.string().optional(),
+    adminTokenFile: z.string().optional(),
+    adminRateLimit: int(0),
+    rateLimitWindowMs: int(1),
+    dnsSelfRegister: z.boolean(),
+    publicAddress: z
+      .string()
+      .refine((a) => isIP(a) !== 0, 'must be an IPv4 or IPv6 address')
+      .optional(),
+    dnsTimeoutMs: int(1000),
+    ...MIRROR_S3_SCHEMA_SHAPE,
+    ...HTTP_LIMITS_SCHEMA_SHAPE,
+  })
+  .superRefine((data, ctx) => {
+    // Each poll is one challenge: a bound under two polls would flap on one slow answer.
+    if (data.maxUnconfirmedMs > 0 && data.maxUnconfirmedMs < 2 * data.pollIntervalMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxUnconfirmedMs'],
+        message: `must be 0 (off) or at least twice --poll-interval-ms (${2 * data.pollIntervalMs}), got ${data.maxUnconfirmedMs}`,
+      });
     }
-  }),
-  primaryKey: z.string().optional(),
-  mirrorId: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 of [A-Za-z0-9_.:-]').optional(),
-  region: z.string().regex(/^[a-z0-9-]{1,32}$/, 'must be 1-32 of [a-z0-9-]'),
-  publicUrl: httpUrl.optional(),
-  hotCacheBytes: int(0),
-  fetchConcurrency: int(1).max(256),
-  gcGraceMs: int(0),
-  maxLagMs: int(1),
-  maxLagSeq: int(0),
-  maxUnconfirmedMs: int(0),
-  pollIntervalMs: int(50),
-  proxyTimeoutMs: int(50),
-  connectTimeoutMs: int(50),
-  eventsIdleTimeoutMs: int(100),
-  requestTimeoutMs: int(100),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
-  adminToken: z.string().optional(),
-  adminTokenFile: z.string().optional(),
-  adminRateLimit: int(0),
-  rateLimitWindowMs: int(1),
-  dnsSelfRegister: z.boolean(),
-  publicAddress: z.string().refine((a) => isIP(a) !== 0, 'must be an IPv4 or IPv6 address').optional(),
-  dnsTimeoutMs: int(1000),
-  ...MIRROR_S3_SCHEMA_SHAPE,
-  ...HTTP_LIMITS_SCHEMA_SHAPE,
-}).superRefine((data, ctx) => {
-  // Each poll is one challenge: a bound under two polls would flap on one slow answer.
-  if (data.maxUnconfirmedMs > 0 && data.maxUnconfirmedMs < 2 * data.pollIntervalMs) {
-    ctx.addIssue({ code: 'custom', path: ['maxUnconfirmedMs'], message: `must be 0 (off) or at least twice --poll-interval-ms (${2 * data.pollIntervalMs}), got ${data.maxUnconfirmedMs}` });
-  }
-});
+  });
 
 /** Self-registration settings; present only with --dns-self-register. */
 export interface MirrorDnsConfig {
@@ -117,7 +260,13 @@ export type LoadConfigResult = { help: true; helpText: string } | { help: false;
 
 /** Pure: argv (without node/script) and env in, a frozen config or one METASYNC_ERR_CONFIG_INVALID listing every problem out. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): LoadConfigResult {
-  const parsed = parseOptions('metasync-mirror', 'Serve a verified, continuously synced copy of a metasync primary.', MIRROR_OPTIONS, argv, env);
+  const parsed = parseOptions(
+    'metasync-mirror',
+    'Serve a verified, continuously synced copy of a metasync primary.',
+    MIRROR_OPTIONS,
+    argv,
+    env,
+  );
   if (parsed.help) return { help: true, helpText: parsed.helpText };
   const result = schema.safeParse(parsed.raw);
   if (!result.success) {
@@ -138,13 +287,23 @@ function loadDnsConfig(data: z.infer<typeof schema>, env: NodeJS.ProcessEnv): Mi
     if (!isMetasyncError(err, 'METASYNC_ERR_CONFIG_INVALID')) throw err;
     problems.push(err.message);
   }
-  if (registrar !== undefined && registrar.dns.provider === 'none') problems.push('--dns-self-register needs METASYNC_DNS_PROVIDER (route53 or powerdns) and its settings');
+  if (registrar !== undefined && registrar.dns.provider === 'none')
+    problems.push('--dns-self-register needs METASYNC_DNS_PROVIDER (route53 or powerdns) and its settings');
   const publicHost = data.publicUrl === undefined ? undefined : new URL(data.publicUrl).hostname.replace(/^\[(.*)\]$/, '$1');
   const listenHost = data.listen.host;
   const address =
     data.publicAddress ??
-    (publicHost !== undefined ? (isIP(publicHost) === 0 ? undefined : publicHost) : isIP(listenHost) === 0 || /^(0\.0\.0\.0|::)$/.test(listenHost) ? undefined : listenHost);
-  if (address === undefined) problems.push('--dns-self-register needs --public-address / METASYNC_PUBLIC_ADDRESS (the public URL host or listen host is not a usable IP)');
+    (publicHost !== undefined
+      ? isIP(publicHost) === 0
+        ? undefined
+        : publicHost
+      : isIP(listenHost) === 0 || /^(0\.0\.0\.0|::)$/.test(listenHost)
+        ? undefined
+        : listenHost);
+  if (address === undefined)
+    problems.push(
+      '--dns-self-register needs --public-address / METASYNC_PUBLIC_ADDRESS (the public URL host or listen host is not a usable IP)',
+    );
   if (problems.length > 0 || registrar === undefined || address === undefined) {
     throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `metasync-mirror: ${problems.join('; ')}`, {});
   }

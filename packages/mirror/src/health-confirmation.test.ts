@@ -38,7 +38,9 @@ describe('freshness: signed state confirmation (freeze defence)', () => {
     advance(2_999);
     expect(assessFreshness(status, 3, 0, limits).fresh).toBe(true);
     advance(2_000);
-    expect(assessFreshness(status, 3, 0, limits).reason).toMatch(/not confirmed for 5\.0 s \(bound 3\.0 s; never confirmed since sync start\)/);
+    expect(assessFreshness(status, 3, 0, limits).reason).toMatch(
+      /not confirmed for 5\.0 s \(bound 3\.0 s; never confirmed since sync start\)/,
+    );
   });
 
   it('re-arming does not reset an old confirmation', () => {
@@ -77,7 +79,9 @@ describe('freshness: signed state confirmation (freeze defence)', () => {
       'primary signed state not confirmed for 4.0 s (bound 3.0 s; last confirmed at head 9; answers refused: METASYNC_ERR_SYNC_CHALLENGE_FAILED)',
     );
     status.lastError = 'METASYNC_ERR_SYNC_UNREACHABLE';
-    expect(assessFreshness(status, 9, 50_000, limits).reason).toMatch(/answers refused: METASYNC_ERR_SYNC_CHALLENGE_FAILED\); last error: METASYNC_ERR_SYNC_UNREACHABLE$/);
+    expect(assessFreshness(status, 9, 50_000, limits).reason).toMatch(
+      /answers refused: METASYNC_ERR_SYNC_CHALLENGE_FAILED\); last error: METASYNC_ERR_SYNC_UNREACHABLE$/,
+    );
     noteConfirmed(status, 10);
     advance(3_500);
     expect(assessFreshness(status, 9, 50_000, limits).reason).not.toMatch(/answers refused/);

@@ -139,11 +139,17 @@ function assessLag(status: SyncStatus, appliedSeq: number, nowMs: number, limits
     return { ...base, fresh: false, reason: `primary silent for ${silentMs} ms (max ${limits.maxLagMs})${errorSuffix(status)}` };
   }
   if (status.primaryBehindSeq !== undefined) {
-    return { ...base, fresh: false, reason: `primary reports seq ${status.primaryBehindSeq}, below the applied seq ${appliedSeq}: refusing to roll back` };
+    return {
+      ...base,
+      fresh: false,
+      reason: `primary reports seq ${status.primaryBehindSeq}, below the applied seq ${appliedSeq}: refusing to roll back`,
+    };
   }
   if (appliedSeq === 0 && status.headSeq > 0) return { ...base, fresh: false, reason: `bootstrapping towards seq ${status.headSeq}` };
-  if (lagSeq > limits.maxLagSeq) return { ...base, fresh: false, reason: `behind by ${lagSeq} seq (max ${limits.maxLagSeq})${errorSuffix(status)}` };
-  if (lagMs > limits.maxLagMs) return { ...base, fresh: false, reason: `behind for ${lagMs} ms (max ${limits.maxLagMs})${errorSuffix(status)}` };
+  if (lagSeq > limits.maxLagSeq)
+    return { ...base, fresh: false, reason: `behind by ${lagSeq} seq (max ${limits.maxLagSeq})${errorSuffix(status)}` };
+  if (lagMs > limits.maxLagMs)
+    return { ...base, fresh: false, reason: `behind for ${lagMs} ms (max ${limits.maxLagMs})${errorSuffix(status)}` };
   return { ...base, fresh: true, reason: `fresh seq ${appliedSeq} head ${status.headSeq} lag ${lagSeq} seq ${lagMs} ms` };
 }
 

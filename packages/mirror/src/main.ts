@@ -38,10 +38,13 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down');
     // A self-registered mirror leaves DNS before it stops listening, and deletes its health check last.
     const dns = mirror.dns;
-    const force = setTimeout(() => {
-      logger.error({ signal }, 'shutdown timed out');
-      process.exit(1);
-    }, 10_000 + (dns === undefined ? 0 : 2 * config.dnsTimeoutMs));
+    const force = setTimeout(
+      () => {
+        logger.error({ signal }, 'shutdown timed out');
+        process.exit(1);
+      },
+      10_000 + (dns === undefined ? 0 : 2 * config.dnsTimeoutMs),
+    );
     force.unref();
     const stop = async (): Promise<boolean> => {
       let dnsOk = true;

@@ -41,7 +41,11 @@ export interface Mirror {
   close(): Promise<void>;
 }
 
-export async function openMirror(config: MirrorConfig, logger: Logger, options: { defaultMetrics?: boolean; useEvents?: boolean } = {}): Promise<Mirror> {
+export async function openMirror(
+  config: MirrorConfig,
+  logger: Logger,
+  options: { defaultMetrics?: boolean; useEvents?: boolean } = {},
+): Promise<Mirror> {
   await mkdir(config.data, { recursive: true });
   const mirrorId = config.mirrorId ?? (await loadOrCreateMirrorId(config.data));
   const pinnedKeys = config.primaryKey === undefined ? undefined : [parsePinnedKey(config.primaryKey)];
@@ -60,7 +64,13 @@ export async function openMirror(config: MirrorConfig, logger: Logger, options: 
     connectTimeoutMs: config.connectTimeoutMs,
     requestTimeoutMs: config.requestTimeoutMs,
   });
-  const proxy = createProxy({ primaryUrl: config.primary, connectTimeoutMs: config.connectTimeoutMs, totalTimeoutMs: config.proxyTimeoutMs, metrics, logger });
+  const proxy = createProxy({
+    primaryUrl: config.primary,
+    connectTimeoutMs: config.connectTimeoutMs,
+    totalTimeoutMs: config.proxyTimeoutMs,
+    metrics,
+    logger,
+  });
   const drain = createDrainState();
   const limits = { maxLagMs: config.maxLagMs, maxLagSeq: config.maxLagSeq, maxUnconfirmedMs: config.maxUnconfirmedMs };
   const dnsRegistrar = config.dns === undefined ? undefined : createRegistrar(config.dns.registrar);
@@ -85,7 +95,12 @@ export async function openMirror(config: MirrorConfig, logger: Logger, options: 
     limits,
     logger,
     drain,
-    admin: { adminToken: config.adminToken, mirrorId, withdrawFromDns: dns?.withdraw, rateLimit: { max: config.adminRateLimit, windowMs: config.rateLimitWindowMs } },
+    admin: {
+      adminToken: config.adminToken,
+      mirrorId,
+      withdrawFromDns: dns?.withdraw,
+      rateLimit: { max: config.adminRateLimit, windowMs: config.rateLimitWindowMs },
+    },
     httpLimits: pickHttpLimits(config),
   });
   let publicUrl = config.publicUrl ?? `http://${config.listen.host}:${config.listen.port}`;
@@ -127,7 +142,12 @@ export async function openMirror(config: MirrorConfig, logger: Logger, options: 
       if (dnsRegistrar !== undefined && config.dns !== undefined && selfRegistration === undefined) {
         selfRegistration = createSelfRegistration({
           registrar: dnsRegistrar.registrar,
-          endpoint: { mirrorId, region: config.region, address: config.dns.address, healthUrl: `${publicUrl.replace(/\/+$/, '')}/health/fresh` },
+          endpoint: {
+            mirrorId,
+            region: config.region,
+            address: config.dns.address,
+            healthUrl: `${publicUrl.replace(/\/+$/, '')}/health/fresh`,
+          },
           isFresh: () => !drain.draining && assessFreshness(status, log.state.seq, status.monoNowMs(), limits).fresh,
           logger,
         });

@@ -1,7 +1,19 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { brotliCompressSync, gzipSync, constants as zlibConstants } from 'node:zlib';
-import { HEADERS, PACK_CONTENT_TYPE, SYNC_ROUTES, etagFor, formatHttpDate, generateSigningKeyPem, sha256Hex, signBody, signingKeyFromPem, type ChangeEntry, type SigningKey } from '@metasync/shared';
+import {
+  HEADERS,
+  PACK_CONTENT_TYPE,
+  SYNC_ROUTES,
+  etagFor,
+  formatHttpDate,
+  generateSigningKeyPem,
+  sha256Hex,
+  signBody,
+  signingKeyFromPem,
+  type ChangeEntry,
+  type SigningKey,
+} from '@metasync/shared';
 
 /**
  * A protocol-level stand-in for the primary, for the mirror's package tests:
@@ -96,7 +108,15 @@ export async function startFakePrimary(): Promise<FakePrimary> {
     if (path === SYNC_ROUTES.state) {
       if (faults.replayState !== undefined) return sendRecorded(res, faults.replayState);
       const nonce = faults.ignoreNonce === true ? null : params.get('nonce');
-      const state = { protocol: 1, ...(nonce === null ? {} : { nonce }), seq: faults.stateSeq ?? head, time: lastTime, oldestSeq: faults.oldestSeq ?? 0, snapshotSeq: head, keys: [{ keyId: key.keyId, publicKey: key.publicKey, active: true }] };
+      const state = {
+        protocol: 1,
+        ...(nonce === null ? {} : { nonce }),
+        seq: faults.stateSeq ?? head,
+        time: lastTime,
+        oldestSeq: faults.oldestSeq ?? 0,
+        snapshotSeq: head,
+        keys: [{ keyId: key.keyId, publicKey: key.publicKey, active: true }],
+      };
       sendSigned(res, state, 'state');
       return;
     }
@@ -112,7 +132,11 @@ export async function startFakePrimary(): Promise<FakePrimary> {
       if (faults.changesStatus !== undefined) return send(res, faults.changesStatus, '{}');
       if (faults.replayChanges !== undefined) return sendRecorded(res, faults.replayChanges);
       if (since < (faults.oldestSeq ?? 0)) {
-        return send(res, 410, JSON.stringify({ code: 'METASYNC_ERR_SYNC_RESYNC_REQUIRED', message: 'too old', oldestSeq: faults.oldestSeq, snapshotSeq: head }));
+        return send(
+          res,
+          410,
+          JSON.stringify({ code: 'METASYNC_ERR_SYNC_RESYNC_REQUIRED', message: 'too old', oldestSeq: faults.oldestSeq, snapshotSeq: head }),
+        );
       }
       const merged = new Map<string, ChangeEntry>();
       let time = 0;
@@ -126,29 +150,44 @@ export async function startFakePrimary(): Promise<FakePrimary> {
     }
     if (path === SYNC_ROUTES.snapshot) {
       if (faults.replaySnapshot !== undefined) return sendRecorded(res, faults.replaySnapshot);
-      sendSigned(res, { kind: 'snapshot', seq: head, time: lastTime, entries: [...current].map(([p, e]) => ({ path: p, ...e })) }, 'snapshot');
+      sendSigned(
+        res,
+        { kind: 'snapshot', seq: head, time: lastTime, entries: [...current].map(([p, e]) => ({ path: p, ...e })) },
+        'snapshot',
+      );
       return;
     }
     if (path.startsWith(`${SYNC_ROUTES.objects}/`) && path !== SYNC_ROUTES.objectPack) {
       const object = objects.get(path.slice(SYNC_ROUTES.objects.length + 1));
       if (object === undefined) return send(res, 404, '{}');
-      if (/\bbr\b/.test(String(req.headers['accept-encoding'] ?? ''))) return send(res, 200, brotliCompressSync(object, BR_FAST), { 'content-encoding': 'br' });
+      if (/\bbr\b/.test(String(req.headers['accept-encoding'] ?? '')))
+        return send(res, 200, brotliCompressSync(object, BR_FAST), { 'content-encoding': 'br' });
       return send(res, 200, object);
     }
     if (path === SYNC_ROUTES.objectPack && req.method === 'POST') {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const { objects: wanted, gzip: withGzip } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { objects: string[]; gzip?: boolean };
+        const { objects: wanted, gzip: withGzip } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+          objects: string[];
+          gzip?: boolean;
+        };
         packRequests.push(wanted.length);
         res.writeHead(200, { 'content-type': PACK_CONTENT_TYPE });
         wanted.forEach((sha256, i) => {
           const object = objects.get(sha256);
           let bytes = object === undefined ? Buffer.alloc(0) : brotliCompressSync(object, BR_FAST);
           if (faults.corruptPackFrame === i) bytes = Buffer.concat([bytes, Buffer.from('x')]).subarray(1);
-          const gz = object === undefined || withGzip !== true ? undefined : gzipSync(faults.wrongPackGzip === i ? Buffer.concat([object, Buffer.from(' ')]) : object);
+          const gz =
+            object === undefined || withGzip !== true
+              ? undefined
+              : gzipSync(faults.wrongPackGzip === i ? Buffer.concat([object, Buffer.from(' ')]) : object);
           const header = Buffer.from(
-            JSON.stringify(object === undefined ? { sha256, length: 0, encoding: 'identity', missing: true } : { sha256, length: bytes.length, encoding: 'br', ...(gz === undefined ? {} : { gzipLength: gz.length }) }),
+            JSON.stringify(
+              object === undefined
+                ? { sha256, length: 0, encoding: 'identity', missing: true }
+                : { sha256, length: bytes.length, encoding: 'br', ...(gz === undefined ? {} : { gzipLength: gz.length }) },
+            ),
           );
           const prefix = Buffer.alloc(4);
           prefix.writeUInt32BE(header.length, 0);
@@ -169,7 +208,11 @@ export async function startFakePrimary(): Promise<FakePrimary> {
     }
     const entry = current.get(decodeURIComponent(path.slice(1)));
     if (entry === undefined) return send(res, 404, '{}');
-    send(res, 200, objects.get(entry.sha256)!, { etag: etagFor(entry.sha256), 'last-modified': formatHttpDate(entry.mtime), 'content-type': 'application/json' });
+    send(res, 200, objects.get(entry.sha256)!, {
+      etag: etagFor(entry.sha256),
+      'last-modified': formatHttpDate(entry.mtime),
+      'content-type': 'application/json',
+    });
   }
 
   const server: Server = createServer(handle);

@@ -18,9 +18,21 @@ afterEach(async () => {
 });
 
 const p2Body = JSON.stringify({ packages: { 'acme/foo': [{ version: '1.0.0', description: 'x'.repeat(3000) }] } });
-const COMPARED = ['etag', 'last-modified', 'cache-control', 'vary', 'content-type', 'content-encoding', 'content-length', HEADERS.seq] as const;
+const COMPARED = [
+  'etag',
+  'last-modified',
+  'cache-control',
+  'vary',
+  'content-type',
+  'content-encoding',
+  'content-length',
+  HEADERS.seq,
+] as const;
 
-async function servingMirror(files: Record<string, string>, extra: string[] = []): Promise<{ mirror: Mirror; base: string; dataDir: string }> {
+async function servingMirror(
+  files: Record<string, string>,
+  extra: string[] = [],
+): Promise<{ mirror: Mirror; base: string; dataDir: string }> {
   const { mirror, dataDir } = await syncedTestMirror(files, extra, cleanups);
   const base = await mirror.app.listen({ host: '127.0.0.1', port: 0 });
   return { mirror, base, dataDir };
@@ -37,7 +49,13 @@ interface Answer {
  * With a keep-alive agent it reaches the socket front (serve/fast-socket.ts); without one node
  * sends `Connection: close`, which the front hands to node's server, so the fast path answers there.
  */
-function overSocket(base: string, path: string, method: string, headers: Record<string, string>, agent: Agent | false = false): Promise<Answer> {
+function overSocket(
+  base: string,
+  path: string,
+  method: string,
+  headers: Record<string, string>,
+  agent: Agent | false = false,
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(`${base}${path}`, { method, headers, agent }, (res) => {
       const chunks: Buffer[] = [];
@@ -102,7 +120,12 @@ describe('mirror fast path', () => {
         for (const condition of conditions) {
           for (const encoding of encodings) {
             const headers = { ...condition, ...(encoding === undefined ? {} : { 'accept-encoding': encoding }) };
-            pairs.push({ label: `${method} ${path} ${JSON.stringify(headers)}`, socket: await overSocket(base, path, method, headers, agent), method, headers });
+            pairs.push({
+              label: `${method} ${path} ${JSON.stringify(headers)}`,
+              socket: await overSocket(base, path, method, headers, agent),
+              method,
+              headers,
+            });
             socketRequests++;
           }
         }
@@ -110,7 +133,10 @@ describe('mirror fast path', () => {
     }
     // Every one of those was answered before fastify: the fast path's counts reach the metrics.
     const served = await mirror.app.inject({ url: '/metrics' });
-    const storeAnswers = [...served.body.matchAll(/^metasync_mirror_responses_total\{source="store",status="(200|304)"\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[2]), 0);
+    const storeAnswers = [...served.body.matchAll(/^metasync_mirror_responses_total\{source="store",status="(200|304)"\} (\d+)$/gm)].reduce(
+      (sum, m) => sum + Number(m[2]),
+      0,
+    );
     expect(storeAnswers).toBe(socketRequests);
     for (const pair of pairs) {
       const path = pair.label.split(' ')[1]!;
@@ -160,7 +186,9 @@ describe('mirror fast path', () => {
   });
 
   it('leaves objects above the synchronous read cap to the route, which streams them whole', async () => {
-    const big = JSON.stringify({ packages: { 'acme/big': [{ version: '1.0.0', blob: Array.from({ length: 40_000 }, (_, i) => `${i * 7919}`).join(',') }] } });
+    const big = JSON.stringify({
+      packages: { 'acme/big': [{ version: '1.0.0', blob: Array.from({ length: 40_000 }, (_, i) => `${i * 7919}`).join(',') }] },
+    });
     // Identity only ("identity" accepted): the raw object is over the 1 MiB cap only uncompressed.
     const huge = big.repeat(Math.ceil((1.1 * 1024 * 1024) / big.length));
     const { base } = await servingMirror({ 'p2/acme/big.json': huge });

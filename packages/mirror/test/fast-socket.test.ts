@@ -12,13 +12,22 @@ afterEach(async () => {
 const FOO = '{"packages":{"acme/foo":[{"version":"1.0.0"}]}}';
 
 async function servingMirror(): Promise<{ mirror: Mirror; port: number }> {
-  const { mirror } = await syncedTestMirror({ 'packages.json': '{"packages":[]}', 'p2/acme/foo.json': FOO }, ['--proxy-timeout-ms', '300'], cleanups);
+  const { mirror } = await syncedTestMirror(
+    { 'packages.json': '{"packages":[]}', 'p2/acme/foo.json': FOO },
+    ['--proxy-timeout-ms', '300'],
+    cleanups,
+  );
   const base = await mirror.app.listen({ host: '127.0.0.1', port: 0 });
   return { mirror, port: Number(new URL(base).port) };
 }
 
 /** Opens a socket and collects everything it receives until `until` matches or it closes. */
-function rawClient(port: number): { socket: Socket; received: () => string; waitFor: (until: (text: string) => boolean) => Promise<string>; closed: Promise<void> } {
+function rawClient(port: number): {
+  socket: Socket;
+  received: () => string;
+  waitFor: (until: (text: string) => boolean) => Promise<string>;
+  closed: Promise<void>;
+} {
   const socket = connect(port, '127.0.0.1');
   let text = '';
   const waiters: { until: (text: string) => boolean; resolve: (text: string) => void }[] = [];

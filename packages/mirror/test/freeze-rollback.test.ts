@@ -26,7 +26,10 @@ async function setup(extra: string[] = [], before?: (primary: FakePrimary) => vo
   before?.(primary);
   const dataDir = await mkdtemp(join(tmpdir(), 'mirror-freeze-'));
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-  const loaded = loadConfig(['--primary', primary.url, '--data', dataDir, '--poll-interval-ms', '100', '--proxy-timeout-ms', '500', ...extra], {});
+  const loaded = loadConfig(
+    ['--primary', primary.url, '--data', dataDir, '--poll-interval-ms', '100', '--proxy-timeout-ms', '500', ...extra],
+    {},
+  );
   if (loaded.help) throw new Error('unexpected help');
   const mirror = await openMirror(loaded.config, createLogger({ name: 'test', level: 'silent' }), { defaultMetrics: false });
   cleanups.push(() => mirror.close());
@@ -144,7 +147,9 @@ describe('freeze', () => {
     const staleAfterMs = Date.now() - frozenAt;
     expect(staleAfterMs).toBeLessThan(boundMs + 500);
     // Only the confirmation rule saw it: by the lag rules the mirror was still "up to date".
-    expect(health.body).toMatch(/^stale: primary signed state not confirmed for [\d.]+ s \(bound 0\.8 s; last confirmed at head 1; answers refused: METASYNC_ERR_SYNC_CHALLENGE_FAILED\)\n$/);
+    expect(health.body).toMatch(
+      /^stale: primary signed state not confirmed for [\d.]+ s \(bound 0\.8 s; last confirmed at head 1; answers refused: METASYNC_ERR_SYNC_CHALLENGE_FAILED\)\n$/,
+    );
     expect(health.body).not.toMatch(/silent|behind/);
     expect(mirror.log.state.seq).toBe(1);
     expect(await body(mirror, '/p2/acme/a.json')).toBe('a1');
@@ -180,10 +185,13 @@ describe('freeze', () => {
     primary.publish({ 'p2/acme/a.json': 'a1' });
     await waitFor(() => mirror.log.state.seq === 1, { timeoutMs, what: 'seq 1' });
     await waitFor(async () => (await mirror.app.inject({ url: '/health/fresh' })).statusCode === 200, { timeoutMs, what: 'fresh' });
-    await waitFor(() => {
-      primary.announce(1_000_000);
-      return mirror.status.headSeq === 1_000_000;
-    }, { timeoutMs, what: 'the forged head heard' });
+    await waitFor(
+      () => {
+        primary.announce(1_000_000);
+        return mirror.status.headSeq === 1_000_000;
+      },
+      { timeoutMs, what: 'the forged head heard' },
+    );
     expect((await mirror.app.inject({ url: '/health/fresh' })).body).toMatch(/behind by 999999 seq/);
     await waitFor(() => mirror.status.headSeq === 1, { timeoutMs, what: 'the forged head dropped' });
     await waitFor(async () => (await mirror.app.inject({ url: '/health/fresh' })).statusCode === 200, { timeoutMs, what: 'fresh again' });
@@ -207,11 +215,15 @@ describe('freeze', () => {
       },
       { timeoutMs, what: 'stale' },
     );
-    expect(health.body).toMatch(/not confirmed for [\d.]+ s \(bound 0\.3 s; never confirmed since sync start; answers refused: METASYNC_ERR_SYNC_CHALLENGE_FAILED\)/);
+    expect(health.body).toMatch(
+      /not confirmed for [\d.]+ s \(bound 0\.3 s; never confirmed since sync start; answers refused: METASYNC_ERR_SYNC_CHALLENGE_FAILED\)/,
+    );
   });
 
   it('rejects a bound shorter than two poll intervals', () => {
-    expect(() => loadConfig(['--primary', 'http://127.0.0.1:1', '--data', '/tmp/x', '--poll-interval-ms', '500', '--max-unconfirmed-ms', '900'], {})).toThrow(
+    expect(() =>
+      loadConfig(['--primary', 'http://127.0.0.1:1', '--data', '/tmp/x', '--poll-interval-ms', '500', '--max-unconfirmed-ms', '900'], {}),
+    ).toThrow(
       /--max-unconfirmed-ms \/ METASYNC_MAX_UNCONFIRMED_MS: must be 0 \(off\) or at least twice --poll-interval-ms \(1000\), got 900/,
     );
     const off = loadConfig(['--primary', 'http://127.0.0.1:1', '--data', '/tmp/x', '--max-unconfirmed-ms', '0'], {});

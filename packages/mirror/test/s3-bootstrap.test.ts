@@ -3,7 +3,19 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { HEADERS, SYNC_ROUTES, generateSigningKeyPem, isMetasyncError, s3ClientConfig, s3ObjectKey, s3SnapshotKey, sha256Hex, signBody, signingKeyFromPem, snapshotSchema } from '@metasync/shared';
+import {
+  HEADERS,
+  SYNC_ROUTES,
+  generateSigningKeyPem,
+  isMetasyncError,
+  s3ClientConfig,
+  s3ObjectKey,
+  s3SnapshotKey,
+  sha256Hex,
+  signBody,
+  signingKeyFromPem,
+  snapshotSchema,
+} from '@metasync/shared';
 import { createLogger } from '@metasync/shared/daemon';
 import { openObjectStore } from '@metasync/store';
 import { startS3Server, testS3Connection, TEST_S3_CREDENTIALS, TEST_S3_ENV, type S3TestServer } from '../../../test/helpers/s3-server.js';
@@ -33,7 +45,12 @@ async function uploadSnapshot(primary: FakePrimary, client: S3Client, bucket: st
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: s3ObjectKey('repo/', entry.sha256), Body: stored }));
   }
   await client.send(
-    new PutObjectCommand({ Bucket: bucket, Key: s3SnapshotKey('repo/', snapshot.seq), Body: body, Metadata: { 'metasync-signature': response.headers.get(HEADERS.signature)! } }),
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: s3SnapshotKey('repo/', snapshot.seq),
+      Body: body,
+      Metadata: { 'metasync-signature': response.headers.get(HEADERS.signature)! },
+    }),
   );
   primary.requests.length = 0;
   return snapshot.seq;
@@ -52,7 +69,17 @@ async function setup(): Promise<{ primary: FakePrimary; s3: S3TestServer; client
     cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
     const pinned = `${primary.key.keyId}:${primary.key.publicKey}`;
     const argv = ['--primary', primary.url, '--data', dataDir, '--primary-key', pinned, '--poll-interval-ms', '100'];
-    argv.push('--bootstrap-s3-bucket', 'mirror-boot', '--bootstrap-s3-prefix', 'repo', '--bootstrap-s3-endpoint', s3.endpoint, '--bootstrap-s3-region', 'us-east-1', '--bootstrap-s3-force-path-style');
+    argv.push(
+      '--bootstrap-s3-bucket',
+      'mirror-boot',
+      '--bootstrap-s3-prefix',
+      'repo',
+      '--bootstrap-s3-endpoint',
+      s3.endpoint,
+      '--bootstrap-s3-region',
+      'us-east-1',
+      '--bootstrap-s3-force-path-style',
+    );
     const loaded = loadConfig(argv, {});
     if (loaded.help) throw new Error('unexpected help');
     const mirror = await openMirror(loaded.config, createLogger({ name: 'test', level: 'silent' }), { defaultMetrics: false });
@@ -89,7 +116,9 @@ describe('mirror cold start from S3', () => {
     await waitFor(() => mirror.log.state.seq === 1, { timeoutMs, what: 'seq 1' });
     const served = await mirror.app.inject({ url: '/p2/acme/bad.json' });
     expect(served.body).toBe('{"v":1,"ok":false}');
-    expect(primary.requests.filter((r) => r.startsWith(`${SYNC_ROUTES.objects}/`))).toEqual([`${SYNC_ROUTES.objects}/${sha256Hex('{"v":1,"ok":false}')}`]);
+    expect(primary.requests.filter((r) => r.startsWith(`${SYNC_ROUTES.objects}/`))).toEqual([
+      `${SYNC_ROUTES.objects}/${sha256Hex('{"v":1,"ok":false}')}`,
+    ]);
   });
 
   it('falls back to the primary when the bucket holds no snapshot', async () => {
@@ -106,7 +135,14 @@ describe('mirror cold start from S3', () => {
     primary.publish({ 'p2/acme/real.json': '{"v":"real"}' });
     const forged = Buffer.from(JSON.stringify({ kind: 'snapshot', seq: 1, time: 1, entries: [] }));
     const forger = signingKeyFromPem(generateSigningKeyPem());
-    await client.send(new PutObjectCommand({ Bucket: 'mirror-boot', Key: s3SnapshotKey('repo/', 1), Body: forged, Metadata: { 'metasync-signature': signBody(forger, forged) } }));
+    await client.send(
+      new PutObjectCommand({
+        Bucket: 'mirror-boot',
+        Key: s3SnapshotKey('repo/', 1),
+        Body: forged,
+        Metadata: { 'metasync-signature': signBody(forger, forged) },
+      }),
+    );
     const mirror = await start();
     await waitFor(() => mirror.log.state.seq === 1, { timeoutMs, what: 'seq 1' });
     expect((await mirror.app.inject({ url: '/p2/acme/real.json' })).body).toBe('{"v":"real"}');

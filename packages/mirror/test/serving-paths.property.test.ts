@@ -38,7 +38,10 @@ beforeAll(async () => {
   await writeFile(join(dirname(dataDir), `${CANARY}.json`), CANARY_CONTENT);
   const loaded = loadConfig(['--primary', upstreamUrl, '--data', dataDir, '--listen', '127.0.0.1:0', '--proxy-timeout-ms', '1000'], {});
   if (loaded.help) throw new Error('unexpected help');
-  mirror = await openMirror(loaded.config, createLogger({ name: 'property', level: 'silent' }), { defaultMetrics: false, useEvents: false });
+  mirror = await openMirror(loaded.config, createLogger({ name: 'property', level: 'silent' }), {
+    defaultMetrics: false,
+    useEvents: false,
+  });
   await mirror.app.listen({ host: '127.0.0.1', port: 0 });
   mirrorPort = (mirror.app.server.address() as AddressInfo).port;
 });
@@ -65,9 +68,53 @@ function rawGet(target: string, method: string): Promise<string> {
 
 const piece = fc.oneof(
   fc.constantFrom(
-    '..', '.', '/', '//', '%2e%2e', '%2E%2e', '.%2e', '%2f', '%2F', '%5c', '\\', '%00', '%252e%252e', '%252f', '%25', '%zz', '%c0%ae', '~', '$', '@',
-    'p2', 'acme', 'foo.json', '.git', 'etc', 'passwd', 'canary.json', CANARY, 'sync', 'v1', 'state', 'api', 'admin', 'metrics', 'health', 'objects',
-    'http://evil.example', '//evil.example', '?', '#', '?since=1', '?x=../../', ';', '%3f', '%23', 'é', '\u00ff',
+    '..',
+    '.',
+    '/',
+    '//',
+    '%2e%2e',
+    '%2E%2e',
+    '.%2e',
+    '%2f',
+    '%2F',
+    '%5c',
+    '\\',
+    '%00',
+    '%252e%252e',
+    '%252f',
+    '%25',
+    '%zz',
+    '%c0%ae',
+    '~',
+    '$',
+    '@',
+    'p2',
+    'acme',
+    'foo.json',
+    '.git',
+    'etc',
+    'passwd',
+    'canary.json',
+    CANARY,
+    'sync',
+    'v1',
+    'state',
+    'api',
+    'admin',
+    'metrics',
+    'health',
+    'objects',
+    'http://evil.example',
+    '//evil.example',
+    '?',
+    '#',
+    '?since=1',
+    '?x=../../',
+    ';',
+    '%3f',
+    '%23',
+    'é',
+    '\u00ff',
   ),
   fc.stringMatching(/^[a-z0-9_.~-]{1,8}$/),
   fc.string({ unit: fc.constantFrom(...'abc./\\%?#&=:@;'.split('')), maxLength: 6 }),
@@ -94,7 +141,8 @@ describe('mirror serving paths (property)', () => {
           expect(path.startsWith('/base/'), `upstream got ${sent}`).toBe(true);
           const repoPath = path.slice('/base/'.length);
           expect(isRepoPath(repoPath) && !isReservedPath(repoPath), `${requestTarget} reached upstream as ${sent}`).toBe(true);
-          if (query !== undefined) expect(query, `upstream query of ${sent}`).toMatch(/^[A-Za-z0-9_.~-]+=[A-Za-z0-9_.~-]*(&[A-Za-z0-9_.~-]+=[A-Za-z0-9_.~-]*)*$/);
+          if (query !== undefined)
+            expect(query, `upstream query of ${sent}`).toMatch(/^[A-Za-z0-9_.~-]+=[A-Za-z0-9_.~-]*(&[A-Za-z0-9_.~-]+=[A-Za-z0-9_.~-]*)*$/);
         }
       }),
       { numRuns: 300 },

@@ -55,7 +55,10 @@ describe('mirror serving', () => {
     const byTag = await mirror.app.inject({ url: '/p2/acme/foo.json', headers: { 'if-none-match': String(first.headers.etag) } });
     expect(byTag.statusCode).toBe(304);
     expect(byTag.body).toBe('');
-    const byDate = await mirror.app.inject({ url: '/p2/acme/foo.json', headers: { 'if-modified-since': String(first.headers['last-modified']) } });
+    const byDate = await mirror.app.inject({
+      url: '/p2/acme/foo.json',
+      headers: { 'if-modified-since': String(first.headers['last-modified']) },
+    });
     expect(byDate.statusCode).toBe(304);
     const older = await mirror.app.inject({ url: '/p2/acme/foo.json', headers: { 'if-modified-since': new Date(0).toUTCString() } });
     expect(older.statusCode).toBe(200);

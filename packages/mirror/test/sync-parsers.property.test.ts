@@ -5,7 +5,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ERROR_CODES, HEADERS, PACK_CONTENT_TYPE, SYNC_ROUTES, changesBatchSchema, generateSigningKeyPem, headEventSchema, isMetasyncError, isRepoPath, isSha256Hex, sha256Hex, signBody, signingKeyFromPem, snapshotSchema, type SigningKey } from '@metasync/shared';
+import {
+  ERROR_CODES,
+  HEADERS,
+  PACK_CONTENT_TYPE,
+  SYNC_ROUTES,
+  changesBatchSchema,
+  generateSigningKeyPem,
+  headEventSchema,
+  isMetasyncError,
+  isRepoPath,
+  isSha256Hex,
+  sha256Hex,
+  signBody,
+  signingKeyFromPem,
+  snapshotSchema,
+  type SigningKey,
+} from '@metasync/shared';
 import { createLogger } from '@metasync/shared/daemon';
 import { loadConfig } from '../src/config.js';
 import { openMirror, type Mirror } from '../src/mirror.js';
@@ -60,7 +76,17 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
   if (script === undefined) return send(503, '{}');
   if (url.pathname === SYNC_ROUTES.state) {
     const nonce = url.searchParams.get('nonce');
-    const state = Buffer.from(JSON.stringify({ protocol: 1, ...(nonce === null ? {} : { nonce }), seq: 0, time: 0, oldestSeq: 0, snapshotSeq: 0, keys: [{ keyId: key.keyId, publicKey: key.publicKey, active: true }] }));
+    const state = Buffer.from(
+      JSON.stringify({
+        protocol: 1,
+        ...(nonce === null ? {} : { nonce }),
+        seq: 0,
+        time: 0,
+        oldestSeq: 0,
+        snapshotSeq: 0,
+        keys: [{ keyId: key.keyId, publicKey: key.publicKey, active: true }],
+      }),
+    );
     return send(200, state, { [HEADERS.signature]: signBody(key, state) });
   }
   if (url.pathname === SYNC_ROUTES.changes) {
@@ -80,7 +106,13 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
       const { objects } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { objects: string[] };
       const frames = objects.map((sha) => {
         const bytes = script?.objects.get(sha);
-        const header = Buffer.from(JSON.stringify(bytes === undefined ? { sha256: sha, length: 0, encoding: 'identity', missing: true } : { sha256: sha, length: bytes.length, encoding: 'identity' }));
+        const header = Buffer.from(
+          JSON.stringify(
+            bytes === undefined
+              ? { sha256: sha, length: 0, encoding: 'identity', missing: true }
+              : { sha256: sha, length: bytes.length, encoding: 'identity' },
+          ),
+        );
         const prefix = Buffer.alloc(4);
         prefix.writeUInt32BE(header.length, 0);
         return Buffer.concat([prefix, header, bytes ?? Buffer.alloc(0)]);
@@ -110,7 +142,10 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   serverUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   dataDir = await mkdtemp(join(tmpdir(), 'mirror-parsers-'));
-  const loaded = loadConfig(['--primary', serverUrl, '--data', dataDir, '--primary-key', `${key.keyId}:${key.publicKey}`, '--request-timeout-ms', '2000'], {});
+  const loaded = loadConfig(
+    ['--primary', serverUrl, '--data', dataDir, '--primary-key', `${key.keyId}:${key.publicKey}`, '--request-timeout-ms', '2000'],
+    {},
+  );
   if (loaded.help) throw new Error('unexpected help');
   // Never started: each run triggers exactly one pull (no poll, no events).
   mirror = await openMirror(loaded.config, silent, { defaultMetrics: false, useEvents: false });
@@ -127,9 +162,25 @@ afterAll(async () => {
 // ---------- generated batches ----------
 
 const validSegment = fc.stringMatching(/^[a-z0-9][a-z0-9_.~-]{0,10}$/).filter((s) => !s.includes('..'));
-const validPath = fc.array(validSegment, { minLength: 1, maxLength: 4 }).map((segments) => segments.join('/')).filter(isRepoPath);
+const validPath = fc
+  .array(validSegment, { minLength: 1, maxLength: 4 })
+  .map((segments) => segments.join('/'))
+  .filter(isRepoPath);
 const hostilePath = fc.oneof(
-  fc.constantFrom('../etc/passwd', '/abs.json', 'p2/../../x', 'p2/./x', 'p2//x', '.git/config', 'p2\\x', 'p2/x\0', '', 'a'.repeat(600), '%2e%2e/x', 'p2/%2f'),
+  fc.constantFrom(
+    '../etc/passwd',
+    '/abs.json',
+    'p2/../../x',
+    'p2/./x',
+    'p2//x',
+    '.git/config',
+    'p2\\x',
+    'p2/x\0',
+    '',
+    'a'.repeat(600),
+    '%2e%2e/x',
+    'p2/%2f',
+  ),
   fc.string({ maxLength: 20 }),
 );
 
@@ -140,7 +191,14 @@ type EntryPlan =
   | { kind: 'hostile'; entry: unknown; objects?: [string, Buffer][] };
 
 const entryPlan: fc.Arbitrary<EntryPlan> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('valid' as const), path: validPath, content: fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a)) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('valid' as const),
+      path: validPath,
+      content: fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a)),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), path: validPath }) },
   {
     weight: 3,
@@ -148,17 +206,31 @@ const entryPlan: fc.Arbitrary<EntryPlan> = fc.oneof(
       // Invalid path with a correct object.
       fc.tuple(hostilePath, fc.uint8Array({ maxLength: 50 })).map(([path, bytes]) => {
         const content = Buffer.from(bytes);
-        return { kind: 'hostile' as const, entry: { path, sha256: sha256Hex(content), size: content.length, mtime: 1 }, objects: [[sha256Hex(content), content]] as [string, Buffer][] };
+        return {
+          kind: 'hostile' as const,
+          entry: { path, sha256: sha256Hex(content), size: content.length, mtime: 1 },
+          objects: [[sha256Hex(content), content]] as [string, Buffer][],
+        };
       }),
       // Invalid hash forms.
-      fc.tuple(validPath, fc.constantFrom('', 'ABC', 'g'.repeat(64), 'A'.repeat(64), '0'.repeat(63), '../../'.padEnd(64, 'a'))).map(([path, sha256]) => ({ kind: 'hostile' as const, entry: { path, sha256, size: 1, mtime: 1 } })),
+      fc
+        .tuple(validPath, fc.constantFrom('', 'ABC', 'g'.repeat(64), 'A'.repeat(64), '0'.repeat(63), '../../'.padEnd(64, 'a')))
+        .map(([path, sha256]) => ({ kind: 'hostile' as const, entry: { path, sha256, size: 1, mtime: 1 } })),
       // A well-formed hash whose served bytes are something else (or a size that lies).
       fc.tuple(validPath, fc.uint8Array({ minLength: 1, maxLength: 50 }), fc.boolean()).map(([path, bytes, lieAboutSize]) => {
         const content = Buffer.from(bytes);
         const sha256 = sha256Hex(content);
         return lieAboutSize
-          ? { kind: 'hostile' as const, entry: { path, sha256, size: content.length + 1, mtime: 1 }, objects: [[sha256, content]] as [string, Buffer][] }
-          : { kind: 'hostile' as const, entry: { path, sha256, size: content.length, mtime: 1 }, objects: [[sha256, Buffer.concat([content, Buffer.from('x')]).subarray(1)]] as [string, Buffer][] };
+          ? {
+              kind: 'hostile' as const,
+              entry: { path, sha256, size: content.length + 1, mtime: 1 },
+              objects: [[sha256, content]] as [string, Buffer][],
+            }
+          : {
+              kind: 'hostile' as const,
+              entry: { path, sha256, size: content.length, mtime: 1 },
+              objects: [[sha256, Buffer.concat([content, Buffer.from('x')]).subarray(1)]] as [string, Buffer][],
+            };
       }),
       // A hash nobody serves.
       validPath.map((path) => ({ kind: 'hostile' as const, entry: { path, sha256: sha256Hex(`absent ${path}`), size: 3, mtime: 1 } })),
@@ -170,7 +242,21 @@ const entryPlan: fc.Arbitrary<EntryPlan> = fc.oneof(
 );
 
 /** Top-level faults of a document (the entries aside). */
-const docFault = fc.constantFrom('none', 'none', 'none', 'from-mismatch', 'to-below', 'head-below', 'wrong-kind', 'not-json', 'truncated', 'bad-signature', 'extra-garbage', 'negative-seq', 'snapshot-instead');
+const docFault = fc.constantFrom(
+  'none',
+  'none',
+  'none',
+  'from-mismatch',
+  'to-below',
+  'head-below',
+  'wrong-kind',
+  'not-json',
+  'truncated',
+  'bad-signature',
+  'extra-garbage',
+  'negative-seq',
+  'snapshot-instead',
+);
 
 interface RunPlan {
   entries: EntryPlan[];
@@ -187,7 +273,11 @@ const runPlan: fc.Arbitrary<RunPlan> = fc.record({
 });
 
 function isCleanPlan(plan: RunPlan): boolean {
-  return plan.fault === 'none' && plan.entries.every((e) => e.kind !== 'hostile') && !(plan.viaSnapshot && plan.entries.some((e) => e.kind === 'delete'));
+  return (
+    plan.fault === 'none' &&
+    plan.entries.every((e) => e.kind !== 'hostile') &&
+    !(plan.viaSnapshot && plan.entries.some((e) => e.kind === 'delete'))
+  );
 }
 
 function scriptFor(plan: RunPlan, since: number): Script {
@@ -221,14 +311,37 @@ function scriptFor(plan: RunPlan, since: number): Script {
   if (plan.fault === 'head-below') batch.head = Math.max(0, since - 1);
   if (plan.fault === 'wrong-kind') batch.kind = 'snapshot';
   if (plan.fault === 'negative-seq') batch.to = -1;
-  const snapshot = { kind: plan.fault === 'wrong-kind' ? 'changes' : 'snapshot', seq: plan.fault === 'to-below' ? Math.max(0, since - 1) : to, time: 1_700_000_000_000, entries: wire.filter((e) => (e as { deleted?: unknown } | null)?.deleted !== true) };
+  const snapshot = {
+    kind: plan.fault === 'wrong-kind' ? 'changes' : 'snapshot',
+    seq: plan.fault === 'to-below' ? Math.max(0, since - 1) : to,
+    time: 1_700_000_000_000,
+    entries: wire.filter((e) => (e as { deleted?: unknown } | null)?.deleted !== true),
+  };
   return {
     objects,
     changes(requestedSince) {
       // Once the mirror is at `to` (e.g. after the snapshot), the journal has nothing newer: an empty batch.
-      if (requestedSince >= to) return { status: 200, body: Buffer.from(JSON.stringify({ kind: 'changes', from: requestedSince, to: requestedSince, head: requestedSince, time: 1_700_000_000_000, entries: [] })) };
+      if (requestedSince >= to)
+        return {
+          status: 200,
+          body: Buffer.from(
+            JSON.stringify({
+              kind: 'changes',
+              from: requestedSince,
+              to: requestedSince,
+              head: requestedSince,
+              time: 1_700_000_000_000,
+              entries: [],
+            }),
+          ),
+        };
       if (plan.viaSnapshot || plan.fault === 'snapshot-instead') {
-        return { status: 410, body: Buffer.from(JSON.stringify({ code: 'METASYNC_ERR_SYNC_RESYNC_REQUIRED', message: 'gone', oldestSeq: requestedSince + 1, snapshotSeq: to })) };
+        return {
+          status: 410,
+          body: Buffer.from(
+            JSON.stringify({ code: 'METASYNC_ERR_SYNC_RESYNC_REQUIRED', message: 'gone', oldestSeq: requestedSince + 1, snapshotSeq: to }),
+          ),
+        };
       }
       return { status: 200, body: encode(batch), badSignature: plan.fault === 'bad-signature' };
     },
@@ -277,7 +390,10 @@ describe('mirror sync parsers (property)', () => {
       // re-applied in a loop with no error; an empty batch below the head was taken as "up to date".
       {
         numRuns: 60,
-        examples: [[{ entries: [], fault: 'to-below', steps: 1, viaSnapshot: true }], [{ entries: [], fault: 'to-below', steps: 2, viaSnapshot: false }]],
+        examples: [
+          [{ entries: [], fault: 'to-below', steps: 1, viaSnapshot: true }],
+          [{ entries: [], fault: 'to-below', steps: 2, viaSnapshot: false }],
+        ],
       },
     );
     expect(applied).toBeGreaterThan(0);
@@ -287,9 +403,22 @@ describe('mirror sync parsers (property)', () => {
   it('accepts only documents whose every entry has a valid path and sha256 (schemas)', () => {
     fc.assert(
       fc.property(fc.array(entryPlan, { maxLength: 5 }), fc.jsonValue(), (entries, noise) => {
-        const wire = entries.map((e) => (e.kind === 'valid' ? { path: e.path, sha256: sha256Hex(e.content), size: e.content.length, mtime: 1 } : e.kind === 'delete' ? { path: e.path, deleted: true, mtime: 1 } : e.entry));
-        for (const doc of [{ kind: 'changes', from: 0, to: 1, head: 1, time: 1, entries: wire }, { kind: 'snapshot', seq: 1, time: 1, entries: wire }, noise]) {
-          const parsed = doc !== null && typeof doc === 'object' && (doc as { kind?: unknown }).kind === 'snapshot' ? snapshotSchema.safeParse(doc) : changesBatchSchema.safeParse(doc);
+        const wire = entries.map((e) =>
+          e.kind === 'valid'
+            ? { path: e.path, sha256: sha256Hex(e.content), size: e.content.length, mtime: 1 }
+            : e.kind === 'delete'
+              ? { path: e.path, deleted: true, mtime: 1 }
+              : e.entry,
+        );
+        for (const doc of [
+          { kind: 'changes', from: 0, to: 1, head: 1, time: 1, entries: wire },
+          { kind: 'snapshot', seq: 1, time: 1, entries: wire },
+          noise,
+        ]) {
+          const parsed =
+            doc !== null && typeof doc === 'object' && (doc as { kind?: unknown }).kind === 'snapshot'
+              ? snapshotSchema.safeParse(doc)
+              : changesBatchSchema.safeParse(doc);
           if (!parsed.success) continue;
           for (const entry of parsed.data.entries) {
             expect(isRepoPath(entry.path)).toBe(true);
@@ -302,40 +431,61 @@ describe('mirror sync parsers (property)', () => {
   });
 
   it('delivers only verified pack objects and stops a bad pack stream with a project error, never a throw', async () => {
-    const client = createPrimaryClient({ primaryUrl: `${serverUrl}/raw`, mirrorId: 'prop', connections: 2, connectTimeoutMs: 1_000, requestTimeoutMs: 2_000 });
+    const client = createPrimaryClient({
+      primaryUrl: `${serverUrl}/raw`,
+      mirrorId: 'prop',
+      connections: 2,
+      connectTimeoutMs: 1_000,
+      requestTimeoutMs: 2_000,
+    });
     const objectBytes = fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a));
     const frame = fc.oneof(
-      objectBytes.map((bytes) => ({ sha256: sha256Hex(bytes), bytes, header: { sha256: sha256Hex(bytes), length: bytes.length, encoding: 'identity' } as unknown })),
+      objectBytes.map((bytes) => ({
+        sha256: sha256Hex(bytes),
+        bytes,
+        header: { sha256: sha256Hex(bytes), length: bytes.length, encoding: 'identity' } as unknown,
+      })),
       fc.tuple(objectBytes, fc.jsonValue()).map(([bytes, header]) => ({ sha256: sha256Hex(bytes), bytes, header })),
-      fc.tuple(objectBytes, fc.integer({ min: -5, max: 100_000 }), fc.constantFrom('identity', 'br', 'gzip', 'zstd')).map(([bytes, length, encoding]) => ({ sha256: sha256Hex(bytes), bytes, header: { sha256: sha256Hex(bytes), length, encoding } as unknown })),
+      fc
+        .tuple(objectBytes, fc.integer({ min: -5, max: 100_000 }), fc.constantFrom('identity', 'br', 'gzip', 'zstd'))
+        .map(([bytes, length, encoding]) => ({
+          sha256: sha256Hex(bytes),
+          bytes,
+          header: { sha256: sha256Hex(bytes), length, encoding } as unknown,
+        })),
     );
     let deliveredTotal = 0;
     let stoppedEarly = 0;
     try {
       await fc.assert(
-        fc.asyncProperty(fc.array(frame, { minLength: 1, maxLength: 5 }), fc.uint8Array({ maxLength: 16 }), fc.boolean(), async (frames, tail, rawHeaderLength) => {
-          rawResponse = Buffer.concat([
-            ...frames.map(({ bytes, header }) => {
-              const head = Buffer.from(JSON.stringify(header) ?? 'null');
-              const prefix = Buffer.alloc(4);
-              prefix.writeUInt32BE(rawHeaderLength ? Math.min(head.length + tail.length, 0xffffffff) : head.length, 0);
-              return Buffer.concat([prefix, head, bytes]);
-            }),
-            Buffer.from(tail),
-          ]);
-          const asked = frames.map((f) => ({ sha256: f.sha256, size: f.bytes.length }));
-          const delivered: string[] = [];
-          const outcome = await client.fetchPack(asked, async (sha256, object) => {
-            expect(sha256Hex(object.raw)).toBe(sha256);
-            delivered.push(sha256);
-          });
-          expect([...outcome.delivered].sort()).toEqual([...new Set(delivered)].sort());
-          deliveredTotal += delivered.length;
-          if (outcome.error !== undefined) {
-            stoppedEarly++;
-            expect(isMetasyncError(outcome.error), String(outcome.error)).toBe(true);
-          }
-        }),
+        fc.asyncProperty(
+          fc.array(frame, { minLength: 1, maxLength: 5 }),
+          fc.uint8Array({ maxLength: 16 }),
+          fc.boolean(),
+          async (frames, tail, rawHeaderLength) => {
+            rawResponse = Buffer.concat([
+              ...frames.map(({ bytes, header }) => {
+                const head = Buffer.from(JSON.stringify(header) ?? 'null');
+                const prefix = Buffer.alloc(4);
+                prefix.writeUInt32BE(rawHeaderLength ? Math.min(head.length + tail.length, 0xffffffff) : head.length, 0);
+                return Buffer.concat([prefix, head, bytes]);
+              }),
+              Buffer.from(tail),
+            ]);
+            const asked = frames.map((f) => ({ sha256: f.sha256, size: f.bytes.length }));
+            const delivered: string[] = [];
+            const outcome = await client.fetchPack(asked, async (sha256, object) => {
+              expect(sha256Hex(object.raw)).toBe(sha256);
+              delivered.push(sha256);
+            });
+            expect([...outcome.delivered].sort()).toEqual([...new Set(delivered)].sort());
+            deliveredTotal += delivered.length;
+            if (outcome.error !== undefined) {
+              stoppedEarly++;
+              expect(isMetasyncError(outcome.error), String(outcome.error)).toBe(true);
+            }
+          },
+        ),
         { numRuns: 150 },
       );
     } finally {
@@ -350,7 +500,16 @@ describe('mirror sync parsers (property)', () => {
     const line = fc.oneof(
       fc.tuple(fc.nat(1_000_000), fc.nat()).map(([seq, time]) => `event: head\ndata: ${JSON.stringify({ seq, time })}\n\n`),
       fc.jsonValue().map((v) => `event: head\ndata: ${JSON.stringify(v)}\n\n`),
-      fc.constantFrom(': heartbeat\n\n', 'data: {\n\n', 'event: head\n\n', 'data: {"seq":-1,"time":0}\n\n', 'data:{"seq":1.5,"time":0}\r\n\r\n', '\n\n\n', 'event: other\ndata: {"seq":1,"time":1}\n\n', 'data: {"seq":1,\ndata: "time":2}\n\n'),
+      fc.constantFrom(
+        ': heartbeat\n\n',
+        'data: {\n\n',
+        'event: head\n\n',
+        'data: {"seq":-1,"time":0}\n\n',
+        'data:{"seq":1.5,"time":0}\r\n\r\n',
+        '\n\n\n',
+        'event: other\ndata: {"seq":1,"time":1}\n\n',
+        'data: {"seq":1,\ndata: "time":2}\n\n',
+      ),
       fc.string({ maxLength: 40 }),
       fc.string({ unit: 'binary', maxLength: 40 }),
     );

@@ -19,12 +19,18 @@ afterEach(async () => {
 /** What each wait here allows unless it says otherwise (waitFor's own default is 10 s). */
 const timeoutMs = 5_000;
 
-async function setup(extra: string[] = [], options: { useEvents?: boolean } = {}): Promise<{ primary: FakePrimary; mirror: Mirror; config: MirrorConfig; dataDir: string }> {
+async function setup(
+  extra: string[] = [],
+  options: { useEvents?: boolean } = {},
+): Promise<{ primary: FakePrimary; mirror: Mirror; config: MirrorConfig; dataDir: string }> {
   const primary = await startFakePrimary();
   cleanups.push(() => primary.close());
   const dataDir = await mkdtemp(join(tmpdir(), 'mirror-sync-'));
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-  const loaded = loadConfig(['--primary', primary.url, '--data', dataDir, '--poll-interval-ms', '100', '--proxy-timeout-ms', '500', ...extra], {});
+  const loaded = loadConfig(
+    ['--primary', primary.url, '--data', dataDir, '--poll-interval-ms', '100', '--proxy-timeout-ms', '500', ...extra],
+    {},
+  );
   if (loaded.help) throw new Error('unexpected help');
   const mirror = await openMirror(loaded.config, createLogger({ name: 'test', level: 'silent' }), { defaultMetrics: false, ...options });
   cleanups.push(() => mirror.close());
@@ -156,7 +162,10 @@ describe('mirror sync against a protocol-level primary', () => {
     const { primary, mirror } = await setup(['--primary-key', `${other.keyId}:${other.publicKey}`]);
     primary.publish({ 'p2/acme/a.json': 'a' });
     mirror.startSync('http://127.0.0.1:1');
-    await waitFor(() => mirror.status.lastError === 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY', { timeoutMs, what: 'refusal of the unpinned key' });
+    await waitFor(() => mirror.status.lastError === 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY', {
+      timeoutMs,
+      what: 'refusal of the unpinned key',
+    });
     expect(mirror.log.state.seq).toBe(0);
   });
 

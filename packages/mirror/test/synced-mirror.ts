@@ -22,7 +22,11 @@ export async function openTestMirror(primaryUrl: string, args: string[], cleanup
 }
 
 /** An in-process fake primary holding `files` as generation 1, and a mirror caught up with it. */
-export async function syncedTestMirror(files: Record<string, string>, args: string[], cleanups: Cleanups): Promise<{ primary: FakePrimary; mirror: Mirror; dataDir: string }> {
+export async function syncedTestMirror(
+  files: Record<string, string>,
+  args: string[],
+  cleanups: Cleanups,
+): Promise<{ primary: FakePrimary; mirror: Mirror; dataDir: string }> {
   const primary = await startFakePrimary();
   cleanups.push(() => primary.close());
   primary.publish(files);

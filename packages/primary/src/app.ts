@@ -86,7 +86,11 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
       return reply.code(err.statusCode).send({ ...err.details, code: err.code, message: err.message });
     }
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply.code(413).send({ code: 'METASYNC_ERR_REQUEST_TOO_LARGE', message: `request body exceeds ${deps.maxBodyBytes} bytes`, limit: deps.maxBodyBytes });
+      return reply.code(413).send({
+        code: 'METASYNC_ERR_REQUEST_TOO_LARGE',
+        message: `request body exceeds ${deps.maxBodyBytes} bytes`,
+        limit: deps.maxBodyBytes,
+      });
     }
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
       return reply.code(err.statusCode === 415 ? 415 : 400).send({ code: 'METASYNC_ERR_REQUEST_INVALID', message: err.message });
@@ -120,7 +124,8 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
   app.route({
     method: ['GET', 'HEAD'],
     url: '/',
-    handler: async (_request, reply) => reply.header('cache-control', 'public, max-age=300').type('text/plain; charset=utf-8').send(landingPageText('primary')),
+    handler: async (_request, reply) =>
+      reply.header('cache-control', 'public, max-age=300').type('text/plain; charset=utf-8').send(landingPageText('primary')),
   });
   app.get('/metrics', async (_request, reply) => {
     const text = await metrics.registry.metrics();
@@ -129,9 +134,21 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
   await registerRateLimiting(app);
   const refusals = createRefusalCounter(metrics.registry);
   if (auth.enabled()) {
-    await app.register(publishApiPlugin, { publisher: core.publisher, auth, refusals, maxBodyBytes: deps.maxBodyBytes, ...(deps.rateLimits === undefined ? {} : { rateLimit: deps.rateLimits.publish }) });
+    await app.register(publishApiPlugin, {
+      publisher: core.publisher,
+      auth,
+      refusals,
+      maxBodyBytes: deps.maxBodyBytes,
+      ...(deps.rateLimits === undefined ? {} : { rateLimit: deps.rateLimits.publish }),
+    });
   }
-  await adminRoutes(app, { snapshots: core.snapshots, keyRing: core.keyRing, auth, refusals, ...(deps.rateLimits === undefined ? {} : { rateLimit: deps.rateLimits.admin }) });
+  await adminRoutes(app, {
+    snapshots: core.snapshots,
+    keyRing: core.keyRing,
+    auth,
+    refusals,
+    ...(deps.rateLimits === undefined ? {} : { rateLimit: deps.rateLimits.admin }),
+  });
   statusPageRoutes(app, { registry, now, staleAfterMs: deps.statusStaleAfterMs ?? 5_000 });
   repositoryRoutes(app, { publisher: core.publisher });
   return { app, notifier, registry };

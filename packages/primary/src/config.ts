@@ -1,6 +1,16 @@
 import { z } from 'zod';
 import { metasyncError } from '@metasync/shared';
-import { formatIssues, HTTP_LIMITS_SCHEMA_SHAPE, httpLimitOptions, parseListen, parseOptions, pickHttpLimits, readSecret, type HttpServerLimits, type OptionSpec } from '@metasync/shared/daemon';
+import {
+  formatIssues,
+  HTTP_LIMITS_SCHEMA_SHAPE,
+  httpLimitOptions,
+  parseListen,
+  parseOptions,
+  pickHttpLimits,
+  readSecret,
+  type HttpServerLimits,
+  type OptionSpec,
+} from '@metasync/shared/daemon';
 import { PRIMARY_HTTP_LIMITS } from './http-limits.js';
 import { OBJECT_GC_OPTIONS, OBJECT_GC_SCHEMA_SHAPE, objectGcConfig, type ObjectGcConfig } from './store/gc-options.js';
 import { PUBLISH_LIMIT_OPTIONS, PUBLISH_LIMIT_SCHEMA_SHAPE, publishLimitsConfig, type PublishLimitsConfig } from './publish/options.js';
@@ -9,17 +19,81 @@ import { PRIMARY_S3_OPTIONS, PRIMARY_S3_SCHEMA_SHAPE, primaryS3Config, type Prim
 export const OPTION_SPECS = [
   { key: 'source', flag: '--source <dir>', env: 'METASYNC_SOURCE', description: 'Composer repository tree to watch and publish' },
   { key: 'data', flag: '--data <dir>', env: 'METASYNC_DATA', description: 'data dir: object store, journal, snapshots (required)' },
-  { key: 'listen', flag: '--listen <host:port>', env: 'METASYNC_LISTEN', description: 'address to serve on', defaultValue: '127.0.0.1:8080' },
-  { key: 'signingKeyFile', flag: '--signing-key-file <path>', env: 'METASYNC_SIGNING_KEY_FILE', description: 'Ed25519 private key (PEM); without it one is created in the data dir' },
-  { key: 'publishToken', flag: '--publish-token <token>', env: 'METASYNC_PUBLISH_TOKEN', description: 'bearer token(s), comma-separated, enabling the publish and admin API', secret: true },
-  { key: 'publishTokenFile', flag: '--publish-token-file <path>', env: 'METASYNC_PUBLISH_TOKEN_FILE', description: 'file holding the publish token(s), one per line' },
-  { key: 'journalKeep', flag: '--journal-keep <generations>', env: 'METASYNC_JOURNAL_KEEP', description: 'generations `changes?since=` still answers; older asks get a resync', defaultValue: '10000' },
-  { key: 'snapshotEvery', flag: '--snapshot-every <generations>', env: 'METASYNC_SNAPSHOT_EVERY', description: 'write a signed snapshot file every N generations', defaultValue: '1000' },
-  { key: 'snapshotIntervalMs', flag: '--snapshot-interval-ms <ms>', env: 'METASYNC_SNAPSHOT_INTERVAL_MS', description: 'also write one this often when something changed', defaultValue: '600000' },
-  { key: 'maxGenerationEntries', flag: '--max-generation-entries <paths>', env: 'METASYNC_MAX_GENERATION_ENTRIES', description: 'cap on paths coalesced into one generation', defaultValue: '5000' },
-  { key: 'maxBodyBytes', flag: '--max-body-bytes <bytes>', env: 'METASYNC_MAX_BODY_BYTES', description: 'largest accepted request body', defaultValue: '8388608' },
-  { key: 'heartbeatMs', flag: '--heartbeat-ms <ms>', env: 'METASYNC_HEARTBEAT_MS', description: 'SSE heartbeat comment interval on the events stream', defaultValue: '15000' },
-  { key: 'logLevel', flag: '--log-level <level>', env: 'METASYNC_LOG_LEVEL', description: 'fatal, error, warn, info, debug or trace', defaultValue: 'info' },
+  {
+    key: 'listen',
+    flag: '--listen <host:port>',
+    env: 'METASYNC_LISTEN',
+    description: 'address to serve on',
+    defaultValue: '127.0.0.1:8080',
+  },
+  {
+    key: 'signingKeyFile',
+    flag: '--signing-key-file <path>',
+    env: 'METASYNC_SIGNING_KEY_FILE',
+    description: 'Ed25519 private key (PEM); without it one is created in the data dir',
+  },
+  {
+    key: 'publishToken',
+    flag: '--publish-token <token>',
+    env: 'METASYNC_PUBLISH_TOKEN',
+    description: 'bearer token(s), comma-separated, enabling the publish and admin API',
+    secret: true,
+  },
+  {
+    key: 'publishTokenFile',
+    flag: '--publish-token-file <path>',
+    env: 'METASYNC_PUBLISH_TOKEN_FILE',
+    description: 'file holding the publish token(s), one per line',
+  },
+  {
+    key: 'journalKeep',
+    flag: '--journal-keep <generations>',
+    env: 'METASYNC_JOURNAL_KEEP',
+    description: 'generations `changes?since=` still answers; older asks get a resync',
+    defaultValue: '10000',
+  },
+  {
+    key: 'snapshotEvery',
+    flag: '--snapshot-every <generations>',
+    env: 'METASYNC_SNAPSHOT_EVERY',
+    description: 'write a signed snapshot file every N generations',
+    defaultValue: '1000',
+  },
+  {
+    key: 'snapshotIntervalMs',
+    flag: '--snapshot-interval-ms <ms>',
+    env: 'METASYNC_SNAPSHOT_INTERVAL_MS',
+    description: 'also write one this often when something changed',
+    defaultValue: '600000',
+  },
+  {
+    key: 'maxGenerationEntries',
+    flag: '--max-generation-entries <paths>',
+    env: 'METASYNC_MAX_GENERATION_ENTRIES',
+    description: 'cap on paths coalesced into one generation',
+    defaultValue: '5000',
+  },
+  {
+    key: 'maxBodyBytes',
+    flag: '--max-body-bytes <bytes>',
+    env: 'METASYNC_MAX_BODY_BYTES',
+    description: 'largest accepted request body',
+    defaultValue: '8388608',
+  },
+  {
+    key: 'heartbeatMs',
+    flag: '--heartbeat-ms <ms>',
+    env: 'METASYNC_HEARTBEAT_MS',
+    description: 'SSE heartbeat comment interval on the events stream',
+    defaultValue: '15000',
+  },
+  {
+    key: 'logLevel',
+    flag: '--log-level <level>',
+    env: 'METASYNC_LOG_LEVEL',
+    description: 'fatal, error, warn, info, debug or trace',
+    defaultValue: 'info',
+  },
   ...PRIMARY_S3_OPTIONS,
   ...PUBLISH_LIMIT_OPTIONS,
   ...OBJECT_GC_OPTIONS,
@@ -83,7 +157,13 @@ export type LoadedConfig = { help: true; helpText: string } | { help: false; con
 
 /** Pure apart from reading a token file; every problem is reported in one METASYNC_ERR_CONFIG_INVALID. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): LoadedConfig {
-  const parsed = parseOptions('metasync-primary', 'the metasync primary: publishes a Composer repository as signed generations (`metasync-primary token --help`: manage scoped publish tokens)', OPTION_SPECS, argv, env);
+  const parsed = parseOptions(
+    'metasync-primary',
+    'the metasync primary: publishes a Composer repository as signed generations (`metasync-primary token --help`: manage scoped publish tokens)',
+    OPTION_SPECS,
+    argv,
+    env,
+  );
   if (parsed.help) return { help: true, helpText: parsed.helpText };
   const result = rawSchema.safeParse(parsed.raw);
   if (!result.success) {
@@ -96,7 +176,12 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
   try {
     tokenText = readSecret(raw.publishToken, raw.publishTokenFile);
   } catch (err) {
-    throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `metasync-primary: --publish-token-file ${raw.publishTokenFile ?? ''} cannot be read`, { path: raw.publishTokenFile }, err);
+    throw metasyncError(
+      'METASYNC_ERR_CONFIG_INVALID',
+      `metasync-primary: --publish-token-file ${raw.publishTokenFile ?? ''} cannot be read`,
+      { path: raw.publishTokenFile },
+      err,
+    );
   }
   const publishTokens = (tokenText ?? '')
     .split(/[\n,]/)

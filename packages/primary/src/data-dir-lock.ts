@@ -38,10 +38,14 @@ export async function lockDataDir(dataDir: string): Promise<{ release(): Promise
 }
 
 function inUse(dataDir: string, path: string, pid: number): MetasyncError {
-  return metasyncError('METASYNC_ERR_CONFIG_INVALID', `data dir ${dataDir} is in use by another primary (pid ${pid}); if it is not running, remove ${path}`, {
-    path,
-    pid,
-  });
+  return metasyncError(
+    'METASYNC_ERR_CONFIG_INVALID',
+    `data dir ${dataDir} is in use by another primary (pid ${pid}); if it is not running, remove ${path}`,
+    {
+      path,
+      pid,
+    },
+  );
 }
 
 async function unlinkIfPresent(path: string): Promise<void> {

@@ -102,7 +102,10 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
     log,
   });
   const gc = options.objectGc;
-  const objectGc = gc === undefined || gc.intervalMs <= 0 ? undefined : createObjectGc({ publisher, manifest, snapshotDir, graceMs: gc.graceMs, intervalMs: gc.intervalMs, log });
+  const objectGc =
+    gc === undefined || gc.intervalMs <= 0
+      ? undefined
+      : createObjectGc({ publisher, manifest, snapshotDir, graceMs: gc.graceMs, intervalMs: gc.intervalMs, log });
   objectGc?.start();
   return {
     get key() {

@@ -15,7 +15,11 @@ import { runTokenCommand } from './publish/token-cli.js';
  */
 async function main(): Promise<void> {
   if (process.argv[2] === 'token') {
-    const io = { stdout: (text: string) => process.stdout.write(text), stderr: (text: string) => process.stderr.write(text), nowMs: Date.now };
+    const io = {
+      stdout: (text: string) => process.stdout.write(text),
+      stderr: (text: string) => process.stderr.write(text),
+      nowMs: Date.now,
+    };
     process.exitCode = await runTokenCommand(process.argv.slice(3), process.env, io);
     return;
   }
@@ -35,13 +39,23 @@ async function main(): Promise<void> {
   // A tokens file that cannot be read or parsed at start is a config error (exit 2); later edits reload live.
   let publishAuth;
   try {
-    publishAuth = await openPublishAuth({ staticTokens: config.publishTokens, tokensFile: config.publishLimits.tokensFile, pollMs: config.publishLimits.tokensPollMs, log });
+    publishAuth = await openPublishAuth({
+      staticTokens: config.publishTokens,
+      tokensFile: config.publishLimits.tokensFile,
+      pollMs: config.publishLimits.tokensPollMs,
+      log,
+    });
   } catch (err) {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(2);
   }
   // With --s3-bucket, a generation is appended (and so announced) only once its objects are in the bucket.
-  const s3 = await createPrimaryS3({ config: config.s3, log, snapshotEveryGenerations: config.snapshotEvery, snapshotIntervalMs: config.snapshotIntervalMs });
+  const s3 = await createPrimaryS3({
+    config: config.s3,
+    log,
+    snapshotEveryGenerations: config.snapshotEvery,
+    snapshotIntervalMs: config.snapshotIntervalMs,
+  });
   const core = await openPrimaryCore({
     dataDir: config.dataDir,
     signingKeyFile: config.signingKeyFile,
@@ -71,7 +85,8 @@ async function main(): Promise<void> {
   });
   if (!publishAuth.enabled()) log.info('no publish token configured: publish API disabled');
   // Reconciles the tree against the manifest before resolving, so listening means "caught up with --source".
-  const watcher = config.sourceDir === undefined ? undefined : await startSourceWatcher({ sourceDir: config.sourceDir, publisher: core.publisher, log });
+  const watcher =
+    config.sourceDir === undefined ? undefined : await startSourceWatcher({ sourceDir: config.sourceDir, publisher: core.publisher, log });
 
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address();
@@ -104,6 +119,6 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   const code = isMetasyncError(err) ? err.code : undefined;
-  process.stderr.write(`metasync-primary: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.stderr.write(`metasync-primary: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(code === 'METASYNC_ERR_CONFIG_INVALID' ? 2 : 1);
 });

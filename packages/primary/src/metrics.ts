@@ -10,12 +10,20 @@ export interface PrimaryMetrics {
 
 const LATENCY_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-export function createPrimaryMetrics(options: { publisher: PrimaryPublisher; connectedMirrors: () => number; objectGc?: Pick<ObjectGc, 'onRun'> | undefined }): PrimaryMetrics & { close(): void } {
+export function createPrimaryMetrics(options: {
+  publisher: PrimaryPublisher;
+  connectedMirrors: () => number;
+  objectGc?: Pick<ObjectGc, 'onRun'> | undefined;
+}): PrimaryMetrics & { close(): void } {
   const { publisher } = options;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const generations = new Counter({ name: 'metasync_generations_total', help: 'generations committed', registers: [registry] });
-  const paths = new Counter({ name: 'metasync_paths_published_total', help: 'path changes committed (updates and deletions)', registers: [registry] });
+  const paths = new Counter({
+    name: 'metasync_paths_published_total',
+    help: 'path changes committed (updates and deletions)',
+    registers: [registry],
+  });
   const commitSeconds = new Histogram({
     name: 'metasync_publish_commit_seconds',
     help: 'publish submit to durable commit, per submit',
@@ -63,9 +71,21 @@ export function createPrimaryMetrics(options: { publisher: PrimaryPublisher; con
 /** The local object store GC's counters (absent GC: the series stay at zero, so dashboards need no special case). */
 function observeObjectGc(registry: Registry, objectGc: Pick<ObjectGc, 'onRun'> | undefined): () => void {
   const runs = new Counter({ name: 'metasync_object_gc_runs_total', help: 'object GC runs completed', registers: [registry] });
-  const deleted = new Counter({ name: 'metasync_object_gc_deleted_objects_total', help: 'local objects deleted by the GC (raw and its compressed siblings count as one)', registers: [registry] });
-  const freed = new Counter({ name: 'metasync_object_gc_freed_bytes_total', help: 'bytes of local object files deleted by the GC', registers: [registry] });
-  const candidates = new Gauge({ name: 'metasync_object_gc_candidates', help: 'unreferenced local objects waiting out the grace period (as of the last run)', registers: [registry] });
+  const deleted = new Counter({
+    name: 'metasync_object_gc_deleted_objects_total',
+    help: 'local objects deleted by the GC (raw and its compressed siblings count as one)',
+    registers: [registry],
+  });
+  const freed = new Counter({
+    name: 'metasync_object_gc_freed_bytes_total',
+    help: 'bytes of local object files deleted by the GC',
+    registers: [registry],
+  });
+  const candidates = new Gauge({
+    name: 'metasync_object_gc_candidates',
+    help: 'unreferenced local objects waiting out the grace period (as of the last run)',
+    registers: [registry],
+  });
   if (objectGc === undefined) return () => undefined;
   return objectGc.onRun((run: ObjectGcRun) => {
     runs.inc();

@@ -26,7 +26,11 @@ afterEach(async () => {
 });
 
 async function start(dir: string): Promise<Daemon> {
-  const daemon = await startDaemon({ bin: 'primary', args: ['--data', dir, '--listen', '127.0.0.1:0', '--snapshot-every', '100'], env: { METASYNC_PUBLISH_TOKEN: TOKEN } });
+  const daemon = await startDaemon({
+    bin: 'primary',
+    args: ['--data', dir, '--listen', '127.0.0.1:0', '--snapshot-every', '100'],
+    env: { METASYNC_PUBLISH_TOKEN: TOKEN },
+  });
   daemons.push(daemon);
   return daemon;
 }
@@ -35,7 +39,9 @@ function publishPackage(baseUrl: string, name: string): Promise<Response> {
   return fetch(`${baseUrl}/api/v1/packages/${name}`, {
     method: 'PUT',
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ versions: [{ version: '1.0.0', dist: { type: 'zip', url: `https://example.com/${name}.zip`, reference: name.replace('/', '-') } }] }),
+    body: JSON.stringify({
+      versions: [{ version: '1.0.0', dist: { type: 'zip', url: `https://example.com/${name}.zip`, reference: name.replace('/', '-') } }],
+    }),
   });
 }
 
@@ -96,7 +102,13 @@ describe('primary crash recovery', () => {
     // The journal verifies: every frame's CRC, contiguous seqs, covered by the latest snapshot.
     const log = createLogger({ name: 'verify', level: 'silent' });
     const snapshot = await loadLatestSnapshot(join(dataDir, 'snapshots'));
-    const { journal, replayed } = await openJournal({ dir: join(dataDir, 'journal'), keepGenerations: 10_000, baseSeq: snapshot?.seq ?? 0, baseTime: snapshot?.time ?? 0, log });
+    const { journal, replayed } = await openJournal({
+      dir: join(dataDir, 'journal'),
+      keepGenerations: 10_000,
+      baseSeq: snapshot?.seq ?? 0,
+      baseTime: snapshot?.time ?? 0,
+      log,
+    });
     try {
       expect(journal.headSeq()).toBe(Math.max(...afterSeqs));
       expect(replayed.length).toBeGreaterThan(0);

@@ -1,4 +1,13 @@
-import { HEADERS, SYNC_ROUTES, changesBatchSchema, keySetSchema, snapshotSchema, stateResponseSchema, verifyBody, type PublicKeyInfo } from '@metasync/shared';
+import {
+  HEADERS,
+  SYNC_ROUTES,
+  changesBatchSchema,
+  keySetSchema,
+  snapshotSchema,
+  stateResponseSchema,
+  verifyBody,
+  type PublicKeyInfo,
+} from '@metasync/shared';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TEST_TOKEN, publish, startTestPrimary, type TestPrimary } from './primary-fixture.js';
 
@@ -9,7 +18,12 @@ afterEach(async () => {
 });
 
 const rotate = (p: TestPrimary, body: unknown, token = TEST_TOKEN) =>
-  p.app.inject({ method: 'POST', url: '/admin/keys/rotate', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+  p.app.inject({
+    method: 'POST',
+    url: '/admin/keys/rotate',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    payload: JSON.stringify(body),
+  });
 
 describe('key rotation on the primary', () => {
   it('rotates without a restart: state, changes and snapshot are signed by the new key, and the old key endorses the new set', async () => {

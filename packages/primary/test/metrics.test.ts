@@ -11,7 +11,13 @@ describe('metrics', () => {
   it('exposes generations, paths, commit latency, head seq, mirrors and publish-to-visible in Prometheus text', async () => {
     primary = await startTestPrimary();
     await publish(primary, 'p2/acme/a.json', '1');
-    await primary.core.publisher.submit([{ path: 'p2/acme/b.json', content: Buffer.from('2') }, { path: 'p2/acme/c.json', content: Buffer.from('3') }], 'api');
+    await primary.core.publisher.submit(
+      [
+        { path: 'p2/acme/b.json', content: Buffer.from('2') },
+        { path: 'p2/acme/c.json', content: Buffer.from('3') },
+      ],
+      'api',
+    );
     await primary.app.inject({
       method: 'POST',
       url: SYNC_ROUTES.ack,

@@ -23,7 +23,10 @@ afterEach(async () => {
 });
 
 const pathOf = (k: number) => `p2/acme/pkg${k}.json`;
-const contentOf = (k: number, v: number) => JSON.stringify({ packages: { [`acme/pkg${k}`]: [{ version: `${v}.0.0`, dist: { url: `https://example.test/${k}/${v}.zip`, type: 'zip' } }] } });
+const contentOf = (k: number, v: number) =>
+  JSON.stringify({
+    packages: { [`acme/pkg${k}`]: [{ version: `${v}.0.0`, dist: { url: `https://example.test/${k}/${v}.zip`, type: 'zip' } }] },
+  });
 
 async function fetchObject(p: TestPrimary, sha256: string): Promise<{ status: number; sha256: string }> {
   const response = await p.app.inject({ method: 'GET', url: `${SYNC_ROUTES.objects}/${sha256}` });

@@ -53,7 +53,8 @@ const exists = (path: string) =>
     () => true,
     () => false,
   );
-const filesOf = (store: ObjectStore, text: string) => Promise.all((['identity', 'gzip', 'br'] as const).map((encoding) => exists(store.pathOf(shaOf(text), encoding))));
+const filesOf = (store: ObjectStore, text: string) =>
+  Promise.all((['identity', 'gzip', 'br'] as const).map((encoding) => exists(store.pathOf(shaOf(text), encoding))));
 
 async function expectIntact(store: ObjectStore, text: string): Promise<void> {
   const sha256 = shaOf(text);

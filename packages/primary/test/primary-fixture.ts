@@ -17,7 +17,13 @@ export const TEST_TOKEN = 'test-publish-token';
 
 /** A real primary core on a temp data dir and its app (not listening unless the test calls listen). */
 export async function startTestPrimary(
-  options: { keepGenerations?: number; heartbeatMs?: number; now?: () => number; publishAuth?: PublishAuth; rateLimits?: RateLimitConfig } = {},
+  options: {
+    keepGenerations?: number;
+    heartbeatMs?: number;
+    now?: () => number;
+    publishAuth?: PublishAuth;
+    rateLimits?: RateLimitConfig;
+  } = {},
 ): Promise<TestPrimary> {
   const dataDir = await mkdtemp(join(tmpdir(), 'metasync-primary-'));
   const log = createLogger({ name: 'test-primary', level: 'silent' });

@@ -44,7 +44,9 @@ async function call(method: 'PUT' | 'POST' | 'DELETE', url: string, payload?: st
   } catch {
     body = { unparsable: response.body.slice(0, 200) };
   }
-  recent.push(`${method} ${url.slice(0, 80)} ${JSON.stringify(payload ?? '').slice(0, 80)} -> ${response.statusCode} head ${headBefore} -> ${primary.core.publisher.headSeq()}`);
+  recent.push(
+    `${method} ${url.slice(0, 80)} ${JSON.stringify(payload ?? '').slice(0, 80)} -> ${response.statusCode} head ${headBefore} -> ${primary.core.publisher.headSeq()}`,
+  );
   if (recent.length > 8) recent.shift();
   return { status: response.statusCode, body };
 }
@@ -64,7 +66,9 @@ function expectWellFormed(answer: Answer, headBefore: number, context: string): 
   expect(ERROR_CODES[code as keyof typeof ERROR_CODES].status, where).toBe(answer.status);
   expect(typeof answer.body.field, where).toBe('string');
   expect(typeof answer.body.rule, where).toBe('string');
-  expect(primary.core.publisher.headSeq(), `${where}: a rejected call changed the head; recent calls:\n${recent.join('\n')}`).toBe(headBefore);
+  expect(primary.core.publisher.headSeq(), `${where}: a rejected call changed the head; recent calls:\n${recent.join('\n')}`).toBe(
+    headBefore,
+  );
   return false;
 }
 
@@ -72,7 +76,9 @@ async function expectOnlyItsPackage(name: string): Promise<void> {
   for (const path of [`p2/${name}.json`, `p2/${name}~dev.json`]) {
     const entry = primary.core.publisher.getEntry(path);
     if (entry === undefined) continue;
-    const document = JSON.parse((await primary.core.publisher.readObject(entry.sha256)).toString('utf8')) as { packages: Record<string, unknown> };
+    const document = JSON.parse((await primary.core.publisher.readObject(entry.sha256)).toString('utf8')) as {
+      packages: Record<string, unknown>;
+    };
     expect(Object.keys(document.packages)).toEqual([name]);
     expect(parseP2File(name, await primary.core.publisher.readObject(entry.sha256), path).every((v) => v.name === name)).toBe(true);
   }
@@ -87,7 +93,24 @@ const nameSegment = fc.oneof(
 const encodeSegment = (s: string, raw: boolean): string => (raw ? s : encodeURIComponent(s));
 
 const versionString = fc.oneof(
-  fc.constantFrom('1.0.0', 'v2.3', '1.0.0-beta1', 'dev-main', '1.x-dev', '2.0.0-RC2', 'master', '1.0.0+build', '', ' ', 'not a version', '1.0.0.0.0', '9'.repeat(300), '__unset', 'dev-', 'dev-a b'),
+  fc.constantFrom(
+    '1.0.0',
+    'v2.3',
+    '1.0.0-beta1',
+    'dev-main',
+    '1.x-dev',
+    '2.0.0-RC2',
+    'master',
+    '1.0.0+build',
+    '',
+    ' ',
+    'not a version',
+    '1.0.0.0.0',
+    '9'.repeat(300),
+    '__unset',
+    'dev-',
+    'dev-a b',
+  ),
   fc.tuple(fc.nat(99), fc.nat(99), fc.nat(99)).map(([a, b, c]) => `${a}.${b}.${c}`),
   fc.string({ maxLength: 20 }),
 );
@@ -112,13 +135,25 @@ const versionObject = fc.record(
 );
 /** A valid version object with at most one field replaced by a hostile value: most are accepted, each rejection pinpoints one rule. */
 const validVersion = fc.record({
-  version: fc.oneof(fc.constantFrom('1.0.0', 'v2.3', '1.0.0-beta1', 'dev-main', '1.x-dev', '2.0.0-RC2'), fc.tuple(fc.nat(99), fc.nat(99), fc.nat(99)).map(([a, b, c]) => `${a}.${b}.${c}`)),
+  version: fc.oneof(
+    fc.constantFrom('1.0.0', 'v2.3', '1.0.0-beta1', 'dev-main', '1.x-dev', '2.0.0-RC2'),
+    fc.tuple(fc.nat(99), fc.nat(99), fc.nat(99)).map(([a, b, c]) => `${a}.${b}.${c}`),
+  ),
   dist: fc.record({ type: fc.constant('zip'), url: fc.webUrl(), reference: fc.stringMatching(/^[0-9a-f]{40}$/) }),
   description: fc.string({ maxLength: 30 }),
   require: fc.dictionary(fc.stringMatching(/^[a-z]{1,5}\/[a-z]{1,5}$/), fc.constantFrom('^1.0', '*', '>=2 <3')),
 });
 const nearlyValidVersion = fc
-  .tuple(validVersion, fc.option(fc.tuple(fc.constantFrom('version', 'dist', 'description', 'require', 'name', 'license', 'source', 'time'), fc.oneof(fc.jsonValue(), versionString, location)), { freq: 2 }))
+  .tuple(
+    validVersion,
+    fc.option(
+      fc.tuple(
+        fc.constantFrom('version', 'dist', 'description', 'require', 'name', 'license', 'source', 'time'),
+        fc.oneof(fc.jsonValue(), versionString, location),
+      ),
+      { freq: 2 },
+    ),
+  )
   .map(([version, mutation]) => (mutation === null ? version : { ...version, [mutation[0]]: mutation[1] }));
 const body = fc.oneof(
   { weight: 4, arbitrary: fc.record({ versions: fc.array(nearlyValidVersion, { minLength: 1, maxLength: 4 }) }) },
@@ -149,40 +184,46 @@ describe('publish API (property)', () => {
 
   it('answers any name in the URL with a success or a well-formed 4xx, accepting only Composer package names', async () => {
     await fc.assert(
-      fc.asyncProperty(nameSegment, nameSegment, fc.boolean(), fc.constantFrom('PUT', 'POST', 'DELETE'), async (vendor, name, raw, method) => {
-        const headBefore = primary.core.publisher.headSeq();
-        const base = `/api/v1/packages/${encodeSegment(vendor, raw)}/${encodeSegment(name, raw)}`;
-        const validVersion = { version: '1.0.0', dist: { type: 'zip', url: 'https://example.org/x.zip', reference: 'abc' } };
-        let answer: Answer;
-        try {
-          answer =
-            method === 'PUT'
-              ? await call('PUT', base, JSON.stringify({ versions: [validVersion] }))
-              : method === 'POST'
-                ? await call('POST', `${base}/versions`, JSON.stringify(validVersion))
-                : await call('DELETE', base);
-        } catch (err) {
-          // light-my-request refuses some raw URLs before they reach the server; nothing was sent.
-          expect((err as Error).message).toMatch(/url|URI|invalid/i);
-          return;
-        }
-        // HTTP clients (and inject) parse the URL first: `.`/`..` segments are resolved (such a call
-        // may not reach the API at all), surrounding spaces are trimmed and inner ones encoded. The
-        // name the server judged is the one in the URL as sent, not the generated string.
-        const sent = new URL(base, 'http://primary.invalid').pathname;
-        if (!sent.startsWith('/api/v1/packages/')) {
-          expect(answer.status).toBeLessThan(500);
-          expect(primary.core.publisher.headSeq()).toBe(headBefore);
-          return;
-        }
-        const ok = expectWellFormed(answer, headBefore, `${method} ${base}`);
-        if (ok) {
-          const full = sent.slice('/api/v1/packages/'.length).split('/').map(decodeURIComponent).join('/');
-          expect(isComposerPackageName(full), `${base} was accepted`).toBe(true);
-          expect(answer.body.package).toBe(full);
-          if (method !== 'DELETE') await expectOnlyItsPackage(full);
-        }
-      }),
+      fc.asyncProperty(
+        nameSegment,
+        nameSegment,
+        fc.boolean(),
+        fc.constantFrom('PUT', 'POST', 'DELETE'),
+        async (vendor, name, raw, method) => {
+          const headBefore = primary.core.publisher.headSeq();
+          const base = `/api/v1/packages/${encodeSegment(vendor, raw)}/${encodeSegment(name, raw)}`;
+          const validVersion = { version: '1.0.0', dist: { type: 'zip', url: 'https://example.org/x.zip', reference: 'abc' } };
+          let answer: Answer;
+          try {
+            answer =
+              method === 'PUT'
+                ? await call('PUT', base, JSON.stringify({ versions: [validVersion] }))
+                : method === 'POST'
+                  ? await call('POST', `${base}/versions`, JSON.stringify(validVersion))
+                  : await call('DELETE', base);
+          } catch (err) {
+            // light-my-request refuses some raw URLs before they reach the server; nothing was sent.
+            expect((err as Error).message).toMatch(/url|URI|invalid/i);
+            return;
+          }
+          // HTTP clients (and inject) parse the URL first: `.`/`..` segments are resolved (such a call
+          // may not reach the API at all), surrounding spaces are trimmed and inner ones encoded. The
+          // name the server judged is the one in the URL as sent, not the generated string.
+          const sent = new URL(base, 'http://primary.invalid').pathname;
+          if (!sent.startsWith('/api/v1/packages/')) {
+            expect(answer.status).toBeLessThan(500);
+            expect(primary.core.publisher.headSeq()).toBe(headBefore);
+            return;
+          }
+          const ok = expectWellFormed(answer, headBefore, `${method} ${base}`);
+          if (ok) {
+            const full = sent.slice('/api/v1/packages/'.length).split('/').map(decodeURIComponent).join('/');
+            expect(isComposerPackageName(full), `${base} was accepted`).toBe(true);
+            expect(answer.body.package).toBe(full);
+            if (method !== 'DELETE') await expectOnlyItsPackage(full);
+          }
+        },
+      ),
       // A CI counterexample first: a raw trailing space is trimmed by the client, so `0/a` is what was published.
       { numRuns: 120, examples: [['0', 'a ', true, 'PUT']] },
     );
@@ -191,7 +232,11 @@ describe('publish API (property)', () => {
   it('answers bodies that are not JSON, or not declared as JSON, with a well-formed 4xx', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: 'binary', maxLength: 200 }), fc.jsonValue().map((v) => JSON.stringify(v).slice(0, -1))),
+        fc.oneof(
+          fc.string({ maxLength: 200 }),
+          fc.string({ unit: 'binary', maxLength: 200 }),
+          fc.jsonValue().map((v) => JSON.stringify(v).slice(0, -1)),
+        ),
         fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1', ''),
         async (payload, contentType) => {
           const headBefore = primary.core.publisher.headSeq();
@@ -205,7 +250,16 @@ describe('publish API (property)', () => {
   });
 
   it('answers DELETE of any version string with a success or a well-formed 4xx', async () => {
-    await call('PUT', '/api/v1/packages/acme/del', JSON.stringify({ versions: [{ version: '1.0.0', dist: { type: 'zip', url: 'https://example.org/x.zip' } }, { version: '2.0.0', dist: { type: 'zip', url: 'https://example.org/y.zip' } }] }));
+    await call(
+      'PUT',
+      '/api/v1/packages/acme/del',
+      JSON.stringify({
+        versions: [
+          { version: '1.0.0', dist: { type: 'zip', url: 'https://example.org/x.zip' } },
+          { version: '2.0.0', dist: { type: 'zip', url: 'https://example.org/y.zip' } },
+        ],
+      }),
+    );
     await fc.assert(
       fc.asyncProperty(versionString, async (version) => {
         const headBefore = primary.core.publisher.headSeq();
@@ -219,7 +273,11 @@ describe('publish API (property)', () => {
 
 describe('publish API regressions found by the properties above', () => {
   it('names field and rule when deleting a version the package does not have (counterexample "0.0.0")', async () => {
-    await call('PUT', '/api/v1/packages/acme/reg', JSON.stringify({ versions: [{ version: '1.0.0', dist: { type: 'zip', url: 'https://example.org/x.zip' } }] }));
+    await call(
+      'PUT',
+      '/api/v1/packages/acme/reg',
+      JSON.stringify({ versions: [{ version: '1.0.0', dist: { type: 'zip', url: 'https://example.org/x.zip' } }] }),
+    );
     const headBefore = primary.core.publisher.headSeq();
     const answer = await call('DELETE', '/api/v1/packages/acme/reg/versions/0.0.0');
     expect(answer.status).toBe(404);

@@ -9,7 +9,9 @@ import { runTokenCommand } from '../src/publish/token-cli.js';
 import { startTestPrimary, TEST_TOKEN, type TestPrimary } from './primary-fixture.js';
 
 const log = createLogger({ name: 'test-tokens', level: 'silent' });
-const versionsBody = (name: string) => ({ versions: [{ version: '1.0.0', dist: { type: 'zip', url: `https://example.org/${name}.zip`, reference: 'r1' } }] });
+const versionsBody = (name: string) => ({
+  versions: [{ version: '1.0.0', dist: { type: 'zip', url: `https://example.org/${name}.zip`, reference: 'r1' } }],
+});
 
 let dir: string;
 let tokensFile: string;
@@ -30,19 +32,34 @@ afterEach(async () => {
 async function tokenCli(...argv: string[]): Promise<string> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runTokenCommand(argv, {}, { stdout: (t) => out.push(t), stderr: (t) => err.push(t), nowMs: () => Date.parse('2026-11-22T06:00:00Z') });
+  const code = await runTokenCommand(
+    argv,
+    {},
+    { stdout: (t) => out.push(t), stderr: (t) => err.push(t), nowMs: () => Date.parse('2026-11-22T06:00:00Z') },
+  );
   if (code !== 0) throw new Error(`token ${argv.join(' ')} exited ${code}: ${err.join('')}`);
   return out.join('').trim();
 }
 
 async function start(options: { pollMs?: number; watch?: boolean } = {}): Promise<{ primary: TestPrimary; auth: PublishAuth }> {
-  const auth = await openPublishAuth({ staticTokens: [TEST_TOKEN], tokensFile, pollMs: options.pollMs ?? 200, ...(options.watch === undefined ? {} : { watch: options.watch }), log });
+  const auth = await openPublishAuth({
+    staticTokens: [TEST_TOKEN],
+    tokensFile,
+    pollMs: options.pollMs ?? 200,
+    ...(options.watch === undefined ? {} : { watch: options.watch }),
+    log,
+  });
   primary = await startTestPrimary({ publishAuth: auth });
   return { primary, auth };
 }
 
 const put = (p: TestPrimary, name: string, token: string) =>
-  p.app.inject({ method: 'PUT', url: `/api/v1/packages/${name}`, headers: { authorization: `Bearer ${token}` }, payload: versionsBody(name) });
+  p.app.inject({
+    method: 'PUT',
+    url: `/api/v1/packages/${name}`,
+    headers: { authorization: `Bearer ${token}` },
+    payload: versionsBody(name),
+  });
 
 describe('scoped publish tokens', () => {
   it('publishes inside the scope and refuses outside it with 403 naming the package and token id, before changing anything', async () => {
@@ -53,8 +70,18 @@ describe('scoped publish tokens', () => {
     const seq = p.core.publisher.headSeq();
     const refused = await put(p, 'other/foo', secret);
     expect(refused.statusCode).toBe(403);
-    expect(refused.json()).toMatchObject({ code: 'METASYNC_ERR_AUTH_SCOPE', package: 'other/foo', tokenId: 'ci-acme', field: 'authorization', rule: 'token-scope' });
-    const deleteRefused = await p.app.inject({ method: 'DELETE', url: '/api/v1/packages/acmex/foo/versions/1.0.0', headers: { authorization: `Bearer ${secret}` } });
+    expect(refused.json()).toMatchObject({
+      code: 'METASYNC_ERR_AUTH_SCOPE',
+      package: 'other/foo',
+      tokenId: 'ci-acme',
+      field: 'authorization',
+      rule: 'token-scope',
+    });
+    const deleteRefused = await p.app.inject({
+      method: 'DELETE',
+      url: '/api/v1/packages/acmex/foo/versions/1.0.0',
+      headers: { authorization: `Bearer ${secret}` },
+    });
     expect(deleteRefused.statusCode).toBe(403);
     expect(p.core.publisher.headSeq()).toBe(seq);
     expect(p.core.publisher.getEntry('p2/other/foo.json')).toBeUndefined();
@@ -64,7 +91,9 @@ describe('scoped publish tokens', () => {
     await tokenCli('create', '--tokens-file', tokensFile, '--id', 'ci-acme', '--vendor', 'acme');
     const { primary: p } = await start();
     expect((await put(p, 'anyone/foo', TEST_TOKEN)).statusCode).toBe(200);
-    expect((await p.app.inject({ method: 'POST', url: '/admin/snapshot', headers: { authorization: `Bearer ${TEST_TOKEN}` } })).statusCode).toBe(200);
+    expect(
+      (await p.app.inject({ method: 'POST', url: '/admin/snapshot', headers: { authorization: `Bearer ${TEST_TOKEN}` } })).statusCode,
+    ).toBe(200);
   });
 
   it('lets only admin tokens call admin routes', async () => {
@@ -74,7 +103,9 @@ describe('scoped publish tokens', () => {
     const refused = await p.app.inject({ method: 'POST', url: '/admin/snapshot', headers: { authorization: `Bearer ${plain}` } });
     expect(refused.statusCode).toBe(403);
     expect(refused.json()).toMatchObject({ code: 'METASYNC_ERR_AUTH_SCOPE', tokenId: 'ci' });
-    expect((await p.app.inject({ method: 'POST', url: '/admin/snapshot', headers: { authorization: `Bearer ${admin}` } })).statusCode).toBe(200);
+    expect((await p.app.inject({ method: 'POST', url: '/admin/snapshot', headers: { authorization: `Bearer ${admin}` } })).statusCode).toBe(
+      200,
+    );
   });
 
   it('stores only the sha256 of a minted secret, in a file readable by its owner only', async () => {
@@ -106,11 +137,19 @@ describe('tokens file reload without a restart', () => {
     const first = await tokenCli('create', '--tokens-file', tokensFile, '--id', 'first', '--vendor', 'acme');
     const { primary: p, auth } = await start({ pollMs: 50, watch: false });
     const second = await tokenCli('create', '--tokens-file', tokensFile, '--id', 'second', '--vendor', 'acme');
-    await waitFor(async () => (await put(p, 'acme/foo', second)).statusCode === 200, { timeoutMs: 5_000, intervalMs: 20, what: 'the new token to be accepted' });
+    await waitFor(async () => (await put(p, 'acme/foo', second)).statusCode === 200, {
+      timeoutMs: 5_000,
+      intervalMs: 20,
+      what: 'the new token to be accepted',
+    });
     // Removing the entry (instead of revoking it) works too.
     const entries = JSON.parse(await readFile(tokensFile, 'utf8')) as { tokens: Array<{ id: string }> };
     await writeFile(tokensFile, JSON.stringify({ tokens: entries.tokens.filter((t) => t.id !== 'first') }));
-    await waitFor(async () => (await put(p, 'acme/foo', first)).statusCode === 401, { timeoutMs: 5_000, intervalMs: 20, what: 'the removed token to be refused' });
+    await waitFor(async () => (await put(p, 'acme/foo', first)).statusCode === 401, {
+      timeoutMs: 5_000,
+      intervalMs: 20,
+      what: 'the removed token to be refused',
+    });
     expect(auth.status()).toMatchObject({ activeTokens: 2, loads: 3, lastError: undefined });
   });
 
@@ -130,13 +169,19 @@ describe('tokens file reload without a restart', () => {
     expect((await put(p, 'acme/baz', secret)).statusCode).toBe(200);
     // A good file again: the revocation in it takes effect.
     await writeFile(tokensFile, good.replace('"revoked": false', '"revoked": true'));
-    await waitFor(async () => (await put(p, 'acme/foo', secret)).statusCode === 401, { timeoutMs: 5_000, intervalMs: 20, what: 'the good file to be taken' });
+    await waitFor(async () => (await put(p, 'acme/foo', secret)).statusCode === 401, {
+      timeoutMs: 5_000,
+      intervalMs: 20,
+      what: 'the good file to be taken',
+    });
     expect(auth.status().lastError).toBeUndefined();
   });
 
   it('refuses to start on a malformed tokens file', async () => {
     await writeFile(tokensFile, '{"tokens": [{"id": "x"}]}');
     await expect(openPublishAuth({ staticTokens: [], tokensFile, log })).rejects.toMatchObject({ code: 'METASYNC_ERR_CONFIG_INVALID' });
-    await expect(openPublishAuth({ staticTokens: [], tokensFile: join(dir, 'missing.json'), log })).rejects.toMatchObject({ code: 'METASYNC_ERR_CONFIG_INVALID' });
+    await expect(openPublishAuth({ staticTokens: [], tokensFile: join(dir, 'missing.json'), log })).rejects.toMatchObject({
+      code: 'METASYNC_ERR_CONFIG_INVALID',
+    });
   });
 });

@@ -21,7 +21,12 @@ async function start(publishMax: number, adminMax: number): Promise<TestPrimary>
 }
 
 const put = (p: TestPrimary, token: string | undefined, name = 'acme/foo') =>
-  p.app.inject({ method: 'PUT', url: `/api/v1/packages/${name}`, headers: token === undefined ? {} : { authorization: `Bearer ${token}` }, payload: body });
+  p.app.inject({
+    method: 'PUT',
+    url: `/api/v1/packages/${name}`,
+    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    payload: body,
+  });
 
 describe('publish and admin rate limits', () => {
   it('answers 429 with Retry-After and a JSON error once a token used up its window, without touching the journal', async () => {

@@ -48,12 +48,18 @@ describe('repository serving', () => {
     primary = await startTestPrimary();
     await publish(primary, 'p2/acme/foo.json', P2);
     const first = await primary.app.inject({ url: '/p2/acme/foo.json' });
-    const byDate = await primary.app.inject({ url: '/p2/acme/foo.json', headers: { 'if-modified-since': first.headers['last-modified'] as string } });
+    const byDate = await primary.app.inject({
+      url: '/p2/acme/foo.json',
+      headers: { 'if-modified-since': first.headers['last-modified'] as string },
+    });
     expect(byDate.statusCode).toBe(304);
     expect(byDate.body).toBe('');
     const byTag = await primary.app.inject({ url: '/p2/acme/foo.json', headers: { 'if-none-match': first.headers.etag as string } });
     expect(byTag.statusCode).toBe(304);
-    const stale = await primary.app.inject({ url: '/p2/acme/foo.json', headers: { 'if-modified-since': formatHttpDate(Date.parse(first.headers['last-modified'] as string) - 1000) } });
+    const stale = await primary.app.inject({
+      url: '/p2/acme/foo.json',
+      headers: { 'if-modified-since': formatHttpDate(Date.parse(first.headers['last-modified'] as string) - 1000) },
+    });
     expect(stale.statusCode).toBe(200);
   });
 

@@ -44,7 +44,14 @@ async function setup(bucket: string, createBucket = true): Promise<Setup> {
     beforeCommit: (generation) => (s3Enabled.value ? replication.beforeCommit(generation) : Promise.resolve()),
   });
   cleanups.push(() => core.close());
-  const replication = createS3Replication({ sink, readObject: (sha) => core.publisher.readObject(sha), snapshots: core.snapshots, everyGenerations: 1000, intervalMs: 60_000, log });
+  const replication = createS3Replication({
+    sink,
+    readObject: (sha) => core.publisher.readObject(sha),
+    snapshots: core.snapshots,
+    everyGenerations: 1000,
+    intervalMs: 60_000,
+    log,
+  });
   cleanups.push(() => replication.close());
   return { s3, client, core, replication, s3Enabled };
 }
@@ -60,12 +67,15 @@ describe('primary S3 write-through', () => {
     const files = Array.from({ length: 12 }, (_, i) => ({ path: `p2/acme/p${i}.json`, content: Buffer.from(JSON.stringify({ i })) }));
     const { seq } = await core.publisher.submit(files, 'api');
     expect(seq).toBe(1);
-    for (const file of files) expect((await read(client, 'wt', s3ObjectKey('repo/', sha256Hex(file.content)))).body.equals(file.content)).toBe(true);
+    for (const file of files)
+      expect((await read(client, 'wt', s3ObjectKey('repo/', sha256Hex(file.content)))).body.equals(file.content)).toBe(true);
   });
 
   it('does not commit (or announce) a generation whose objects cannot be made durable in S3', async () => {
     const { s3, core } = await setup('late', false);
-    const err: unknown = await core.publisher.submit([{ path: 'p2/acme/a.json', content: Buffer.from('{"a":1}') }], 'api').catch((e: unknown) => e);
+    const err: unknown = await core.publisher
+      .submit([{ path: 'p2/acme/a.json', content: Buffer.from('{"a":1}') }], 'api')
+      .catch((e: unknown) => e);
     expect(isMetasyncError(err, 'METASYNC_ERR_S3_CALL_FAILED')).toBe(true);
     expect((err as Error).message).toContain('s3://late/repo/objects/');
     expect(core.publisher.headSeq()).toBe(0);
@@ -84,9 +94,14 @@ describe('primary S3 write-through', () => {
     await core.publisher.submit([{ path: 'p2/acme/new.json', content: Buffer.from('{"new":true}') }], 'api');
     await expect(replication.uploadSnapshot()).resolves.toBe(2);
     const stored = await read(client, 'snap', s3SnapshotKey('repo/', 2));
-    verifyBody(stored.body, stored.metadata['metasync-signature'], { keys: [{ keyId: core.key.keyId, publicKey: core.key.publicKey, active: true }], nowMs: Date.now(), what: 'snapshot' });
+    verifyBody(stored.body, stored.metadata['metasync-signature'], {
+      keys: [{ keyId: core.key.keyId, publicKey: core.key.publicKey, active: true }],
+      nowMs: Date.now(),
+      what: 'snapshot',
+    });
     const snapshot = snapshotSchema.parse(JSON.parse(stored.body.toString('utf8')));
     expect(snapshot.entries.map((e) => e.path)).toEqual(['p2/acme/new.json', 'p2/acme/old.json']);
-    for (const entry of snapshot.entries) expect(sha256Hex((await read(client, 'snap', s3ObjectKey('repo/', entry.sha256))).body)).toBe(entry.sha256);
+    for (const entry of snapshot.entries)
+      expect(sha256Hex((await read(client, 'snap', s3ObjectKey('repo/', entry.sha256))).body)).toBe(entry.sha256);
   });
 });

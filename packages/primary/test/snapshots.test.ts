@@ -28,9 +28,12 @@ afterEach(async () => {
 });
 
 async function open(options: Partial<PrimaryCoreOptions> = {}): Promise<PrimaryCore> {
-  const log = createLogger({ name: 'test', level: 'warn' }, {
-    write: (line: string) => void warnings.push((JSON.parse(line) as { msg: string }).msg),
-  });
+  const log = createLogger(
+    { name: 'test', level: 'warn' },
+    {
+      write: (line: string) => void warnings.push((JSON.parse(line) as { msg: string }).msg),
+    },
+  );
   core = await openPrimaryCore({
     dataDir,
     signingKeyFile: undefined,
@@ -43,7 +46,8 @@ async function open(options: Partial<PrimaryCoreOptions> = {}): Promise<PrimaryC
   return core;
 }
 
-const publish = (c: PrimaryCore, i: number) => c.publisher.submit([{ path: `p2/acme/p${i}.json`, content: Buffer.from(`{"i":${i}}`) }], i % 2 === 0 ? 'api' : 'watch');
+const publish = (c: PrimaryCore, i: number) =>
+  c.publisher.submit([{ path: `p2/acme/p${i}.json`, content: Buffer.from(`{"i":${i}}`) }], i % 2 === 0 ? 'api' : 'watch');
 
 describe('snapshots and retention', () => {
   it('writes a signed snapshot file every N generations that verifies with the primary key', async () => {
@@ -108,8 +112,14 @@ describe('snapshots and retention', () => {
     primary = await startTestPrimary();
     await primary.core.publisher.submit([{ path: 'p2/acme/a.json', content: Buffer.from('1') }], 'api');
     expect((await primary.app.inject({ method: 'POST', url: '/admin/snapshot' })).statusCode).toBe(401);
-    expect((await primary.app.inject({ method: 'POST', url: '/admin/snapshot', headers: { authorization: 'Bearer wrong' } })).statusCode).toBe(401);
-    const response = await primary.app.inject({ method: 'POST', url: '/admin/snapshot', headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+    expect(
+      (await primary.app.inject({ method: 'POST', url: '/admin/snapshot', headers: { authorization: 'Bearer wrong' } })).statusCode,
+    ).toBe(401);
+    const response = await primary.app.inject({
+      method: 'POST',
+      url: '/admin/snapshot',
+      headers: { authorization: `Bearer ${TEST_TOKEN}` },
+    });
     expect(response.statusCode).toBe(200);
     expect(response.json()).toEqual({ seq: 1 });
     expect((await loadLatestSnapshot(join(primary.dataDir, 'snapshots')))?.seq).toBe(1);
@@ -119,7 +129,16 @@ describe('snapshots and retention', () => {
 describe('data dir lock', () => {
   it('refuses a second primary on the same data dir and frees it on close', async () => {
     const first = await open();
-    await expect(openPrimaryCore({ dataDir, signingKeyFile: undefined, keepGenerations: 10, snapshotEveryGenerations: 10, snapshotIntervalMs: 60_000, log: createLogger({ name: 't', level: 'silent' }) })).rejects.toThrow(/in use by another primary/);
+    await expect(
+      openPrimaryCore({
+        dataDir,
+        signingKeyFile: undefined,
+        keepGenerations: 10,
+        snapshotEveryGenerations: 10,
+        snapshotIntervalMs: 60_000,
+        log: createLogger({ name: 't', level: 'silent' }),
+      }),
+    ).rejects.toThrow(/in use by another primary/);
     await first.close();
     core = undefined;
     await expect(open()).resolves.toBeDefined();

@@ -1,5 +1,20 @@
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { HEADERS, PACK_CONTENT_TYPE, SYNC_ROUTES, changesBatchSchema, mirrorsResponseSchema, packFrameHeaderSchema, readPackFrames, resyncResponseSchema, sha256Hex, snapshotSchema, stateResponseSchema, verifyBody, type PackFrame, type PublicKeyInfo } from '@metasync/shared';
+import {
+  HEADERS,
+  PACK_CONTENT_TYPE,
+  SYNC_ROUTES,
+  changesBatchSchema,
+  mirrorsResponseSchema,
+  packFrameHeaderSchema,
+  readPackFrames,
+  resyncResponseSchema,
+  sha256Hex,
+  snapshotSchema,
+  stateResponseSchema,
+  verifyBody,
+  type PackFrame,
+  type PublicKeyInfo,
+} from '@metasync/shared';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { publish, startTestPrimary, type TestPrimary } from './primary-fixture.js';
 
@@ -79,12 +94,15 @@ describe('sync API', () => {
     expect((await primary.app.inject({ url: `${SYNC_ROUTES.changes}?since=3` })).statusCode).toBe(200);
   });
 
-  it.each(['', 'since=', 'since=-1', 'since=abc', 'since=1.5', 'since=99', 'since=0&limit=0'])('rejects changes?%s with 400', async (query) => {
-    primary = await startTestPrimary();
-    const response = await primary.app.inject({ url: `${SYNC_ROUTES.changes}?${query}` });
-    expect(response.statusCode).toBe(400);
-    expect(response.json()).toMatchObject({ code: 'METASYNC_ERR_REQUEST_INVALID' });
-  });
+  it.each(['', 'since=', 'since=-1', 'since=abc', 'since=1.5', 'since=99', 'since=0&limit=0'])(
+    'rejects changes?%s with 400',
+    async (query) => {
+      primary = await startTestPrimary();
+      const response = await primary.app.inject({ url: `${SYNC_ROUTES.changes}?${query}` });
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toMatchObject({ code: 'METASYNC_ERR_REQUEST_INVALID' });
+    },
+  );
 
   it('serves objects by hash, precompressed when accepted, immutable', async () => {
     primary = await startTestPrimary();
@@ -139,7 +157,9 @@ describe('sync API', () => {
     const header = packFrameHeaderSchema.parse(JSON.parse(data.subarray(4, 4 + headLength).toString()));
     const bodyEnd = 4 + headLength + header.length;
     // The header's exact bytes (key order included) are the wire format mirrors of any version parse.
-    expect(data.subarray(4, 4 + headLength).toString()).toBe(`{"sha256":"${wanted[0]}","length":${header.length},"encoding":"br","gzipLength":${header.gzipLength}}`);
+    expect(data.subarray(4, 4 + headLength).toString()).toBe(
+      `{"sha256":"${wanted[0]}","length":${header.length},"encoding":"br","gzipLength":${header.gzipLength}}`,
+    );
     expect(brotliDecompressSync(data.subarray(4 + headLength, bodyEnd)).toString()).toBe(text);
     expect(gunzipSync(data.subarray(bodyEnd, bodyEnd + (header.gzipLength ?? 0))).toString()).toBe(text);
     const rest = data.subarray(bodyEnd + (header.gzipLength ?? 0));

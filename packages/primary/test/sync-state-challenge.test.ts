@@ -21,7 +21,11 @@ describe('state challenge', () => {
       const response = await primary.app.inject({ url: `${SYNC_ROUTES.state}?nonce=${nonce}` });
       expect(response.statusCode).toBe(200);
       expect(response.headers['cache-control']).toBe('no-store');
-      verifyBody(response.rawPayload, response.headers[HEADERS.signature] as string, { keys: trusted(primary), nowMs: Date.now(), what: 'state' });
+      verifyBody(response.rawPayload, response.headers[HEADERS.signature] as string, {
+        keys: trusted(primary),
+        nowMs: Date.now(),
+        what: 'state',
+      });
       const state = stateResponseSchema.parse(response.json());
       expect(state).toMatchObject({ nonce, seq: 1 });
       answers.push(response.headers[HEADERS.signature]);
@@ -32,7 +36,11 @@ describe('state challenge', () => {
   it('signs the state without a nonce too, and leaves the nonce out', async () => {
     primary = await startTestPrimary();
     const response = await primary.app.inject({ url: SYNC_ROUTES.state });
-    verifyBody(response.rawPayload, response.headers[HEADERS.signature] as string, { keys: trusted(primary), nowMs: Date.now(), what: 'state' });
+    verifyBody(response.rawPayload, response.headers[HEADERS.signature] as string, {
+      keys: trusted(primary),
+      nowMs: Date.now(),
+      what: 'state',
+    });
     expect(stateResponseSchema.parse(response.json()).nonce).toBeUndefined();
   });
 

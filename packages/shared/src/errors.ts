@@ -51,12 +51,7 @@ export class MetasyncError extends Error {
 }
 
 /** Builds a project error; `details` names the offending path, URL or hash. */
-export function metasyncError(
-  code: ErrorCode,
-  message: string,
-  details: Record<string, unknown> = {},
-  cause?: unknown,
-): MetasyncError {
+export function metasyncError(code: ErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown): MetasyncError {
   return new MetasyncError(code, message, details, cause === undefined ? undefined : { cause });
 }
 

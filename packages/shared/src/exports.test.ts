@@ -22,7 +22,12 @@ describe('package entry points', () => {
 
   it('exports each helper name from exactly one subpath', () => {
     const seen = new Map<string, string>();
-    for (const [subpath, names] of [['daemon', Object.keys(daemon)], ['fs', Object.keys(fs)], ['http', Object.keys(http)], ['s3', Object.keys(s3)]] as const) {
+    for (const [subpath, names] of [
+      ['daemon', Object.keys(daemon)],
+      ['fs', Object.keys(fs)],
+      ['http', Object.keys(http)],
+      ['s3', Object.keys(s3)],
+    ] as const) {
       for (const name of names) {
         expect(seen.get(name), `${name} in ${subpath}`).toBeUndefined();
         seen.set(name, subpath);

@@ -6,7 +6,11 @@ import { decodesTo, gzipLevelFor, LARGE_OBJECT_BYTES, MIN_COMPRESS_BYTES, varian
 function p2Json(bytes: number): Buffer {
   const versions = [];
   for (let i = 0, length = 0; length < bytes; i++, length += JSON.stringify(versions.at(-1)).length) {
-    versions.push({ version: `1.${i}.0`, require: { php: '>=8.1', [`acme/dep${i % 7}`]: `^${i % 5}.0` }, time: `2026-01-${10 + (i % 18)}T10:00:00+00:00` });
+    versions.push({
+      version: `1.${i}.0`,
+      require: { php: '>=8.1', [`acme/dep${i % 7}`]: `^${i % 5}.0` },
+      time: `2026-01-${10 + (i % 18)}T10:00:00+00:00`,
+    });
   }
   return Buffer.from(JSON.stringify({ packages: { 'acme/foo': versions }, minified: 'composer/2.0' }));
 }

@@ -72,7 +72,10 @@ export async function variantsFor(raw: Buffer, given: GivenVariants = {}): Promi
     br ??= brotliCompressSync(raw, brotliOptions(raw.length));
     gz ??= gzipSync(raw, { level: gzipLevelFor(raw.length) });
   } else {
-    [br, gz] = await Promise.all([br ?? brotliAsync(raw, brotliOptions(raw.length)), gz ?? gzipAsync(raw, { level: gzipLevelFor(raw.length) })]);
+    [br, gz] = await Promise.all([
+      br ?? brotliAsync(raw, brotliOptions(raw.length)),
+      gz ?? gzipAsync(raw, { level: gzipLevelFor(raw.length) }),
+    ]);
   }
   const kept: KeptVariants = {};
   if (br.length < raw.length) kept.br = br;
@@ -83,7 +86,10 @@ export async function variantsFor(raw: Buffer, given: GivenVariants = {}): Promi
 /** True when `bytes` (a stored variant) decodes to exactly `raw`; a truncated or garbage file does not. */
 export function decodesTo(encoding: 'br' | 'gzip', bytes: Buffer, raw: Buffer): boolean {
   try {
-    const decoded = encoding === 'br' ? brotliDecompressSync(bytes, { maxOutputLength: raw.length + 1 }) : gunzipSync(bytes, { maxOutputLength: raw.length + 1 });
+    const decoded =
+      encoding === 'br'
+        ? brotliDecompressSync(bytes, { maxOutputLength: raw.length + 1 })
+        : gunzipSync(bytes, { maxOutputLength: raw.length + 1 });
     return decoded.equals(raw);
   } catch {
     return false; // any decode failure means damaged: the caller re-creates the object

@@ -43,9 +43,21 @@ describe('store durability', () => {
     open.mockClear();
     await store.sync();
     expect(execFile).not.toHaveBeenCalled();
-    const shard = join(dir, store.pathOf(sha256Hex(objectOf(1))).split('/').at(-2)!);
+    const shard = join(
+      dir,
+      store
+        .pathOf(sha256Hex(objectOf(1)))
+        .split('/')
+        .at(-2)!,
+    );
     expect(open.mock.calls.map((call) => call[0]).sort()).toEqual(
-      [store.pathOf(sha256Hex(objectOf(1))), store.pathOf(sha256Hex(objectOf(1)), 'gzip'), store.pathOf(sha256Hex(objectOf(1)), 'br'), shard, dir].sort(),
+      [
+        store.pathOf(sha256Hex(objectOf(1))),
+        store.pathOf(sha256Hex(objectOf(1)), 'gzip'),
+        store.pathOf(sha256Hex(objectOf(1)), 'br'),
+        shard,
+        dir,
+      ].sort(),
     );
     expect(store.unsynced()).toEqual({ files: 0, dirs: 0 });
   });

@@ -60,4 +60,3 @@ export async function listShard(dir: string, shard: string): Promise<string[]> {
   }
   return [...shas];
 }
-

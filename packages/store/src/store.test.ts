@@ -28,7 +28,10 @@ describe('object store: put and read', () => {
     expect(await readFile(join(dir, objectRelPath(sha)))).toEqual(json);
     expect(gunzipSync(await store.readVariant(sha, 'gzip'))).toEqual(json);
     expect(brotliDecompressSync(await store.readVariant(sha, 'br'))).toEqual(json);
-    expect(await variantsOf(store, sha)).toEqual({ gzipSize: (await stat(store.pathOf(sha, 'gzip'))).size, brSize: (await stat(store.pathOf(sha, 'br'))).size });
+    expect(await variantsOf(store, sha)).toEqual({
+      gzipSize: (await stat(store.pathOf(sha, 'gzip'))).size,
+      brSize: (await stat(store.pathOf(sha, 'br'))).size,
+    });
   });
 
   it('never rewrites an existing object: a second put of the same bytes leaves raw and variants untouched', async () => {
@@ -60,7 +63,9 @@ describe('object store: put and read', () => {
   it('answers METASYNC_ERR_OBJECT_NOT_FOUND for an unknown object and for a variant it does not keep', async () => {
     expect(isMetasyncError(await store.read(sha256Hex('nope')).catch((err: unknown) => err), 'METASYNC_ERR_OBJECT_NOT_FOUND')).toBe(true);
     const tiny = await store.put({ raw: Buffer.from('{"a":1}') });
-    expect(isMetasyncError(await store.readVariant(tiny.sha256, 'br').catch((err: unknown) => err), 'METASYNC_ERR_OBJECT_NOT_FOUND')).toBe(true);
+    expect(isMetasyncError(await store.readVariant(tiny.sha256, 'br').catch((err: unknown) => err), 'METASYNC_ERR_OBJECT_NOT_FOUND')).toBe(
+      true,
+    );
   });
 
   it('reads the first variant an object keeps, falling back to identity', async () => {
@@ -74,7 +79,6 @@ describe('object store: put and read', () => {
     const error = await store.readPreferred(sha256, ['gzip', 'br']).catch((err: unknown) => err);
     expect(isMetasyncError(error, 'METASYNC_ERR_OBJECT_NOT_FOUND')).toBe(true);
   });
-
 });
 
 describe('object store: variants the caller already holds', () => {

@@ -96,11 +96,13 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
 
   const context: WriteContext = { dir, tmpDir, durability, knownShards, reused };
 
-
   async function put(object: ObjectInput): Promise<StoredObject> {
     const sha256 = sha256Hex(object.raw);
     if (object.sha256 !== undefined && object.sha256 !== sha256) {
-      throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `object bytes hash to ${sha256}, expected ${object.sha256}`, { expected: object.sha256, got: sha256 });
+      throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `object bytes hash to ${sha256}, expected ${object.sha256}`, {
+        expected: object.sha256,
+        got: sha256,
+      });
     }
     const running = inFlight.get(sha256);
     if (running !== undefined) return { ...(await running), created: false };
@@ -142,7 +144,10 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
         if (!hasErrno(err, 'ENOENT')) throw err;
       }
     }
-    throw metasyncError('METASYNC_ERR_OBJECT_NOT_FOUND', `no object ${sha256} (${variants.join(', ')}) in ${dir}`, { sha256, encoding: variants.join(',') });
+    throw metasyncError('METASYNC_ERR_OBJECT_NOT_FOUND', `no object ${sha256} (${variants.join(', ')}) in ${dir}`, {
+      sha256,
+      encoding: variants.join(','),
+    });
   }
 
   function remove(sha256: string): Promise<{ removed: boolean; bytesFreed: number }> {
@@ -206,4 +211,3 @@ export async function variantsOf(store: Pick<ObjectStore, 'pathOf'>, sha256: str
   const [gzipSize, brSize] = await Promise.all([sizeOf(store.pathOf(sha256, 'gzip')), sizeOf(store.pathOf(sha256, 'br'))]);
   return { ...(gzipSize === undefined ? {} : { gzipSize }), ...(brSize === undefined ? {} : { brSize }) };
 }
-

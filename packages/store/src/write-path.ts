@@ -138,7 +138,10 @@ export async function verifyObject(context: WriteContext, sha256: string): Promi
 }
 
 async function variantsIntact(context: WriteContext, sha256: string, raw: Buffer, given: GivenVariants): Promise<boolean> {
-  const [gzip, br] = await Promise.all([readIfPresent(objectPath(context.dir, sha256, 'gzip')), readIfPresent(objectPath(context.dir, sha256, 'br'))]);
+  const [gzip, br] = await Promise.all([
+    readIfPresent(objectPath(context.dir, sha256, 'gzip')),
+    readIfPresent(objectPath(context.dir, sha256, 'br')),
+  ]);
   if (gzip !== undefined && !decodesTo('gzip', gzip, raw)) return false;
   if (br !== undefined && !decodesTo('br', br, raw)) return false;
   if (gzip !== undefined && br !== undefined) return true;

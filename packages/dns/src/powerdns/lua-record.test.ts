@@ -8,7 +8,9 @@ const v6 = { mirrorId: 'v6', region: 'us', address: '2001:db8::1', healthUrl: 'h
 
 describe('PowerDNS LUA record content', () => {
   it('prefers the client region by netmask and falls back to the other regions, checking each freshness URL for "fresh"', () => {
-    const content = luaRecordContent('A', [eu1, eu2, us1, v6], { regionSubnets: { us: ['10.2.0.0/16'], eu: ['10.1.0.0/16', '10.3.0.0/16'] } });
+    const content = luaRecordContent('A', [eu1, eu2, us1, v6], {
+      regionSubnets: { us: ['10.2.0.0/16'], eu: ['10.1.0.0/16', '10.3.0.0/16'] },
+    });
     expect(content).toBe(
       `A ";local o={selector='all',stringmatch='fresh',timeout=2} ` +
         `if netmask({'10.1.0.0/16','10.3.0.0/16'}) then return ifurlextup({{['192.0.2.1']='http://192.0.2.1:8080/health/fresh',['192.0.2.2']='http://192.0.2.2:8080/health/fresh'},{['198.51.100.1']='https://us-1.example.net/health/fresh'}},o) end ` +
@@ -25,7 +27,9 @@ describe('PowerDNS LUA record content', () => {
   });
 
   it('refuses values that could break out of the LUA string', () => {
-    expect(() => luaRecordContent('A', [{ ...eu1, healthUrl: "http://x/'..os.exit()..'" }], { regionSubnets: {} })).toThrow(/not allowed in a LUA record/);
+    expect(() => luaRecordContent('A', [{ ...eu1, healthUrl: "http://x/'..os.exit()..'" }], { regionSubnets: {} })).toThrow(
+      /not allowed in a LUA record/,
+    );
     expect(() => luaRecordContent('A', [eu1], { regionSubnets: { eu: ["10.0.0.0/8'"] } })).toThrow(/subnet/);
   });
 

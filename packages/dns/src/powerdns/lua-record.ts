@@ -23,7 +23,9 @@ const SAFE_LUA_STRING = /^[A-Za-z0-9:./_%?=&@[\]~+-]*$/;
 
 function luaString(value: string, what: string): string {
   if (!SAFE_LUA_STRING.test(value)) {
-    throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `${what} ${JSON.stringify(value)} has characters not allowed in a LUA record`, { value });
+    throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `${what} ${JSON.stringify(value)} has characters not allowed in a LUA record`, {
+      value,
+    });
   }
   return `'${value}'`;
 }
@@ -52,7 +54,10 @@ export function luaRecordContent(type: 'A' | 'AAAA', mirrors: readonly MirrorEnd
 /** One TXT string per mirror at `_metasync-mirrors.<service>`: the registrar's own list. */
 export function mirrorTxt(mirror: MirrorEndpoint): string {
   for (const [what, value] of Object.entries(mirror)) {
-    if (/[\s"\\]/.test(value)) throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `mirror ${what} ${JSON.stringify(value)} may not contain spaces or quotes`, { [what]: value });
+    if (/[\s"\\]/.test(value))
+      throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `mirror ${what} ${JSON.stringify(value)} may not contain spaces or quotes`, {
+        [what]: value,
+      });
   }
   return `"metasync id=${mirror.mirrorId} region=${mirror.region} address=${mirror.address} health=${mirror.healthUrl}"`;
 }

@@ -1,6 +1,15 @@
 import { request } from 'undici';
 import { metasyncError } from '@metasync/shared';
-import { absoluteName, systemClock, type Clock, type DnsEntry, type DnsRegistrar, type MirrorEndpoint, type MirrorRef, type StepListener } from '../registrar.js';
+import {
+  absoluteName,
+  systemClock,
+  type Clock,
+  type DnsEntry,
+  type DnsRegistrar,
+  type MirrorEndpoint,
+  type MirrorRef,
+  type StepListener,
+} from '../registrar.js';
 import { luaRecordContent, mirrorTxt, parseMirrorTxt, type LuaRecordOptions } from './lua-record.js';
 
 export interface PowerDnsRegistrarOptions extends LuaRecordOptions {
@@ -56,7 +65,10 @@ export function createPowerDnsRegistrar(options: PowerDnsRegistrarOptions): DnsR
     }
     const text = await response.body.text();
     if (response.statusCode >= 300) {
-      throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `${what} answered HTTP ${response.statusCode}: ${text.slice(0, 300)}`, { url: zoneUrl, status: response.statusCode });
+      throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `${what} answered HTTP ${response.statusCode}: ${text.slice(0, 300)}`, {
+        url: zoneUrl,
+        status: response.statusCode,
+      });
     }
     return text === '' ? undefined : (JSON.parse(text) as unknown);
   }
@@ -73,18 +85,35 @@ export function createPowerDnsRegistrar(options: PowerDnsRegistrarOptions): DnsR
     const rrsets: unknown[] = [
       sorted.length === 0
         ? { name: listName, type: 'TXT', changetype: 'DELETE' }
-        : { name: listName, type: 'TXT', ttl: ttlS, changetype: 'REPLACE', records: sorted.map((m) => ({ content: mirrorTxt(m), disabled: false })) },
+        : {
+            name: listName,
+            type: 'TXT',
+            ttl: ttlS,
+            changetype: 'REPLACE',
+            records: sorted.map((m) => ({ content: mirrorTxt(m), disabled: false })),
+          },
     ];
     const lua = (['A', 'AAAA'] as const).map((type) => luaRecordContent(type, sorted, options)).filter((c): c is string => c !== undefined);
     rrsets.push(
       lua.length === 0
         ? { name: serviceName, type: 'LUA', changetype: 'DELETE' }
-        : { name: serviceName, type: 'LUA', ttl: ttlS, changetype: 'REPLACE', records: lua.map((content) => ({ content, disabled: false })) },
+        : {
+            name: serviceName,
+            type: 'LUA',
+            ttl: ttlS,
+            changetype: 'REPLACE',
+            records: lua.map((content) => ({ content, disabled: false })),
+          },
     );
     await api('PATCH', { rrsets });
   }
 
-  async function step(onStep: StepListener | undefined, name: string, detail: Record<string, unknown>, fn: () => Promise<void>): Promise<void> {
+  async function step(
+    onStep: StepListener | undefined,
+    name: string,
+    detail: Record<string, unknown>,
+    fn: () => Promise<void>,
+  ): Promise<void> {
     await onStep?.({ step: name, phase: 'start', detail });
     await fn();
     await onStep?.({ step: name, phase: 'done', detail });

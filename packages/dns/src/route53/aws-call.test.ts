@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { Clock } from '../registrar.js';
 import { awsCall } from './aws-call.js';
 
-const awsError = (name: string, status = 400): Error => Object.assign(new Error(`${name} happened`), { name, $metadata: { httpStatusCode: status } });
+const awsError = (name: string, status = 400): Error =>
+  Object.assign(new Error(`${name} happened`), { name, $metadata: { httpStatusCode: status } });
 
 describe('awsCall', () => {
   const slept: number[] = [];
@@ -13,11 +14,20 @@ describe('awsCall', () => {
       return Promise.resolve();
     },
   };
-  const context = { what: 'GetChange C1', details: { changeId: 'C1' }, retry: { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 250 }, clock };
+  const context = {
+    what: 'GetChange C1',
+    details: { changeId: 'C1' },
+    retry: { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 250 },
+    clock,
+  };
 
   it('retries throttling, PriorRequestNotComplete, 5xx and dropped connections with capped, growing delays', async () => {
     slept.length = 0;
-    const failures = [awsError('Throttling'), awsError('PriorRequestNotComplete'), Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })];
+    const failures = [
+      awsError('Throttling'),
+      awsError('PriorRequestNotComplete'),
+      Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }),
+    ];
     let calls = 0;
     const result = await awsCall(context, () => {
       const failure = failures[calls++];
@@ -31,18 +41,26 @@ describe('awsCall', () => {
     expect(slept[2]).toBeGreaterThanOrEqual(125);
     expect(slept[2]).toBeLessThanOrEqual(250);
     let serverErrors = 0;
-    await expect(awsCall(context, () => (serverErrors++ === 0 ? Promise.reject(awsError('InternalError', 503)) : Promise.resolve('ok')))).resolves.toBe('ok');
+    await expect(
+      awsCall(context, () => (serverErrors++ === 0 ? Promise.reject(awsError('InternalError', 503)) : Promise.resolve('ok'))),
+    ).resolves.toBe('ok');
   });
 
   it('rethrows pass-through names untouched and wraps anything else at once', async () => {
     let calls = 0;
-    await expect(awsCall({ ...context, passThrough: ['NoSuchHealthCheck'] }, () => Promise.reject(awsError('NoSuchHealthCheck')))).rejects.toMatchObject({ name: 'NoSuchHealthCheck' });
+    await expect(
+      awsCall({ ...context, passThrough: ['NoSuchHealthCheck'] }, () => Promise.reject(awsError('NoSuchHealthCheck'))),
+    ).rejects.toMatchObject({ name: 'NoSuchHealthCheck' });
     await expect(
       awsCall(context, () => {
         calls++;
         return Promise.reject(awsError('InvalidInput'));
       }),
-    ).rejects.toMatchObject({ code: 'METASYNC_ERR_DNS_CALL_FAILED', message: 'GetChange C1 failed: InvalidInput: InvalidInput happened', details: { changeId: 'C1', awsError: 'InvalidInput' } });
+    ).rejects.toMatchObject({
+      code: 'METASYNC_ERR_DNS_CALL_FAILED',
+      message: 'GetChange C1 failed: InvalidInput: InvalidInput happened',
+      details: { changeId: 'C1', awsError: 'InvalidInput' },
+    });
     expect(calls).toBe(1);
   });
 

@@ -2,7 +2,14 @@ import { metasyncError } from '@metasync/shared';
 import type { Clock } from '../registrar.js';
 
 /** Route53 says "slow down" with these; they are normal and retried with backoff. */
-const RETRYABLE_NAMES = new Set(['Throttling', 'ThrottlingException', 'PriorRequestNotComplete', 'ServiceUnavailable', 'InternalFailure', 'TimeoutError']);
+const RETRYABLE_NAMES = new Set([
+  'Throttling',
+  'ThrottlingException',
+  'PriorRequestNotComplete',
+  'ServiceUnavailable',
+  'InternalFailure',
+  'TimeoutError',
+]);
 const RETRYABLE_ERRNOS = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']);
 
 export interface RetryPolicy {
@@ -56,7 +63,12 @@ export async function awsCall<T>(context: AwsCallContext, call: () => Promise<T>
       const name = awsErrorName(err);
       if (name !== undefined && context.passThrough?.includes(name) === true) throw err;
       if (!isRetryable(err)) {
-        throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `${context.what} failed: ${name ?? 'Error'}: ${messageOf(err)}`, { ...context.details, awsError: name }, err);
+        throw metasyncError(
+          'METASYNC_ERR_DNS_CALL_FAILED',
+          `${context.what} failed: ${name ?? 'Error'}: ${messageOf(err)}`,
+          { ...context.details, awsError: name },
+          err,
+        );
       }
       lastError = err;
       if (attempt === context.retry.maxAttempts) break;

@@ -19,7 +19,9 @@ export async function movedRecordDeletes(
     if (set.Name === input.keepName && set.Type === input.keepType) continue;
     const group = zone.filter((other) => other.Name === set.Name && other.Type === set.Type);
     if (group.length === 1) {
-      const alias = zone.find((other) => other.Name === input.serviceName && other.Type === set.Type && other.AliasTarget?.DNSName === set.Name);
+      const alias = zone.find(
+        (other) => other.Name === input.serviceName && other.Type === set.Type && other.AliasTarget?.DNSName === set.Name,
+      );
       if (alias !== undefined) changes.push({ Action: 'DELETE', ResourceRecordSet: alias });
     }
     changes.push({ Action: 'DELETE', ResourceRecordSet: set });

@@ -31,7 +31,9 @@ export function recordTypeFor(address: string): RRType {
   const family = isIP(address);
   if (family === 4) return 'A';
   if (family === 6) return 'AAAA';
-  throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `mirror address must be an IPv4 or IPv6 address, got ${JSON.stringify(address)}`, { address });
+  throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `mirror address must be an IPv4 or IPv6 address, got ${JSON.stringify(address)}`, {
+    address,
+  });
 }
 
 export interface HealthCheckTuning {
@@ -68,7 +70,12 @@ export function healthCheckConfigFor(healthUrl: string, tuning: HealthCheckTunin
 }
 
 /** The mirror's own answer on the regional name: multivalue, with its own health check. */
-export function mirrorRecordSet(input: { regionalName: string; mirror: MirrorEndpoint; ttlS: number; healthCheckId: string }): ResourceRecordSet {
+export function mirrorRecordSet(input: {
+  regionalName: string;
+  mirror: MirrorEndpoint;
+  ttlS: number;
+  healthCheckId: string;
+}): ResourceRecordSet {
   return {
     Name: input.regionalName,
     Type: recordTypeFor(input.mirror.address),
@@ -81,7 +88,13 @@ export function mirrorRecordSet(input: { regionalName: string; mirror: MirrorEnd
 }
 
 /** The region's one latency record on the service name, aliasing the regional name. */
-export function latencyAliasRecordSet(input: { serviceName: string; regionalName: string; region: string; type: RRType; hostedZoneId: string }): ResourceRecordSet {
+export function latencyAliasRecordSet(input: {
+  serviceName: string;
+  regionalName: string;
+  region: string;
+  type: RRType;
+  hostedZoneId: string;
+}): ResourceRecordSet {
   return {
     Name: input.serviceName,
     Type: input.type,

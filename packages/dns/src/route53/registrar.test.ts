@@ -66,17 +66,24 @@ describe('route53 registrar (aws-sdk-client-mock)', () => {
       retry: { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 1_000 },
       insyncPollMs: 500,
     });
-  const order = (): string[] => r53.calls().map((c) => (c.args[0] as { constructor: { name: string } }).constructor.name.replace(/Command$/, ''));
+  const order = (): string[] =>
+    r53.calls().map((c) => (c.args[0] as { constructor: { name: string } }).constructor.name.replace(/Command$/, ''));
 
   beforeEach(() => {
     r53.reset();
     state = createMemoryStateStore();
     nowMs = 1_000_000;
     slept.length = 0;
-    r53.on(CreateHealthCheckCommand).resolves({ HealthCheck: { Id: 'hc-1', CallerReference: 'x', HealthCheckConfig: { Type: 'HTTP_STR_MATCH' }, HealthCheckVersion: 1 }, Location: '' });
+    r53.on(CreateHealthCheckCommand).resolves({
+      HealthCheck: { Id: 'hc-1', CallerReference: 'x', HealthCheckConfig: { Type: 'HTTP_STR_MATCH' }, HealthCheckVersion: 1 },
+      Location: '',
+    });
     r53.on(ChangeTagsForResourceCommand).resolves({});
     r53.on(ChangeResourceRecordSetsCommand).resolves({ ChangeInfo: { Id: '/change/C1', Status: 'PENDING', SubmittedAt: new Date() } });
-    r53.on(GetChangeCommand).resolvesOnce({ ChangeInfo: { Id: '/change/C1', Status: 'PENDING', SubmittedAt: new Date() } }).resolves({ ChangeInfo: { Id: '/change/C1', Status: 'INSYNC', SubmittedAt: new Date() } });
+    r53
+      .on(GetChangeCommand)
+      .resolvesOnce({ ChangeInfo: { Id: '/change/C1', Status: 'PENDING', SubmittedAt: new Date() } })
+      .resolves({ ChangeInfo: { Id: '/change/C1', Status: 'INSYNC', SubmittedAt: new Date() } });
     r53.on(ListHealthChecksCommand).resolves({ HealthChecks: [], Marker: '', IsTruncated: false, MaxItems: 100 });
     r53.on(DeleteHealthCheckCommand).resolves({});
     r53.on(ListResourceRecordSetsCommand).resolves({ ResourceRecordSets: [], IsTruncated: false, MaxItems: 300 });
@@ -88,7 +95,12 @@ describe('route53 registrar (aws-sdk-client-mock)', () => {
     expect(ref).toMatch(/^metasync-[0-9a-f]{40}$/);
     expect(ref.length).toBeLessThanOrEqual(64);
     expect(deriveCallerReference({ ...base })).toBe(ref);
-    for (const change of [{ hostedZoneId: 'Z2' }, { regionalName: 'us-east-1.regions.repo.example.com.' }, { mirrorId: 'm2' }, { generation: 1 }]) {
+    for (const change of [
+      { hostedZoneId: 'Z2' },
+      { regionalName: 'us-east-1.regions.repo.example.com.' },
+      { mirrorId: 'm2' },
+      { generation: 1 },
+    ]) {
       expect(deriveCallerReference({ ...base, ...change })).not.toBe(ref);
     }
   });
@@ -108,7 +120,14 @@ describe('route53 registrar (aws-sdk-client-mock)', () => {
 
   it('registers in order: save reference, create check, tag, upsert, poll until INSYNC', async () => {
     await registrar().register(mirror);
-    expect(order()).toEqual(['CreateHealthCheck', 'ChangeTagsForResource', 'ListResourceRecordSets', 'ChangeResourceRecordSets', 'GetChange', 'GetChange']);
+    expect(order()).toEqual([
+      'CreateHealthCheck',
+      'ChangeTagsForResource',
+      'ListResourceRecordSets',
+      'ChangeResourceRecordSets',
+      'GetChange',
+      'GetChange',
+    ]);
     const ref = deriveCallerReference({ hostedZoneId: ZONE, regionalName: REGIONAL, mirrorId: 'm1', generation: 0 });
     expect(r53.commandCalls(CreateHealthCheckCommand)[0]?.args[0].input.CallerReference).toBe(ref);
     expect(state.snapshot()[`route53/${ZONE}/m1`]).toMatchObject({ callerReference: ref, healthCheckId: 'hc-1', generation: 0 });
@@ -129,17 +148,32 @@ describe('route53 registrar (aws-sdk-client-mock)', () => {
   });
 
   it('moves to the next generation when the CallerReference is taken by a deleted check', async () => {
-    r53.on(CreateHealthCheckCommand).rejectsOnce(error('HealthCheckAlreadyExists')).resolves({ HealthCheck: { Id: 'hc-2', CallerReference: 'x', HealthCheckConfig: { Type: 'HTTP' }, HealthCheckVersion: 1 }, Location: '' });
+    r53
+      .on(CreateHealthCheckCommand)
+      .rejectsOnce(error('HealthCheckAlreadyExists'))
+      .resolves({
+        HealthCheck: { Id: 'hc-2', CallerReference: 'x', HealthCheckConfig: { Type: 'HTTP' }, HealthCheckVersion: 1 },
+        Location: '',
+      });
     await registrar().register(mirror);
     const refs = r53.commandCalls(CreateHealthCheckCommand).map((c) => c.args[0].input.CallerReference);
-    expect(refs).toEqual([0, 1].map((generation) => deriveCallerReference({ hostedZoneId: ZONE, regionalName: REGIONAL, mirrorId: 'm1', generation })));
+    expect(refs).toEqual(
+      [0, 1].map((generation) => deriveCallerReference({ hostedZoneId: ZONE, regionalName: REGIONAL, mirrorId: 'm1', generation })),
+    );
     expect(state.snapshot()[`route53/${ZONE}/m1`]).toMatchObject({ generation: 1, healthCheckId: 'hc-2' });
   });
 
   it('retires: DELETE exactly the listed record and the last alias, INSYNC, wait TTL + margin, then DeleteHealthCheck', async () => {
-    r53.on(ListResourceRecordSetsCommand, { StartRecordName: REGIONAL, StartRecordType: 'A' }).resolvesOnce({ ResourceRecordSets: [listedRecord], IsTruncated: false, MaxItems: 100 }).resolves({ ResourceRecordSets: [], IsTruncated: false, MaxItems: 100 });
-    r53.on(ListResourceRecordSetsCommand, { StartRecordName: 'repo.example.com.', StartRecordType: 'A' }).resolves({ ResourceRecordSets: [listedAlias], IsTruncated: false, MaxItems: 100 });
-    r53.on(ListResourceRecordSetsCommand, { StartRecordType: 'AAAA' }).resolves({ ResourceRecordSets: [], IsTruncated: false, MaxItems: 100 });
+    r53
+      .on(ListResourceRecordSetsCommand, { StartRecordName: REGIONAL, StartRecordType: 'A' })
+      .resolvesOnce({ ResourceRecordSets: [listedRecord], IsTruncated: false, MaxItems: 100 })
+      .resolves({ ResourceRecordSets: [], IsTruncated: false, MaxItems: 100 });
+    r53
+      .on(ListResourceRecordSetsCommand, { StartRecordName: 'repo.example.com.', StartRecordType: 'A' })
+      .resolves({ ResourceRecordSets: [listedAlias], IsTruncated: false, MaxItems: 100 });
+    r53
+      .on(ListResourceRecordSetsCommand, { StartRecordType: 'AAAA' })
+      .resolves({ ResourceRecordSets: [], IsTruncated: false, MaxItems: 100 });
     await state.put(`route53/${ZONE}/m1`, { generation: 0, healthCheckId: 'hc-1', obsoleteHealthCheckIds: [] });
     await registrar().retire({ mirrorId: 'm1', region: 'eu-west-1' });
     expect(r53.commandCalls(ChangeResourceRecordSetsCommand)[0]?.args[0].input).toEqual({
@@ -170,7 +204,9 @@ describe('route53 registrar (aws-sdk-client-mock)', () => {
   it('refuses to delete a health check that a record anywhere in the zone still uses (e.g. retire with the wrong region)', async () => {
     const inOtherRegion = { ...listedRecord, Name: 'us-east-1.regions.repo.example.com.' };
     r53.on(ListResourceRecordSetsCommand).resolves({ ResourceRecordSets: [listedAlias, inOtherRegion], IsTruncated: false, MaxItems: 300 });
-    r53.on(ListResourceRecordSetsCommand, { StartRecordName: REGIONAL }).resolves({ ResourceRecordSets: [], IsTruncated: false, MaxItems: 100 });
+    r53
+      .on(ListResourceRecordSetsCommand, { StartRecordName: REGIONAL })
+      .resolves({ ResourceRecordSets: [], IsTruncated: false, MaxItems: 100 });
     await state.put(`route53/${ZONE}/m1`, { generation: 0, healthCheckId: 'hc-1', obsoleteHealthCheckIds: [] });
     await expect(registrar().retire({ mirrorId: 'm1', region: 'eu-west-1' })).rejects.toMatchObject({
       code: 'METASYNC_ERR_DNS_CALL_FAILED',
@@ -180,10 +216,21 @@ describe('route53 registrar (aws-sdk-client-mock)', () => {
   });
 
   it('accepts InvalidChangeBatch on DELETE when a re-list shows the record already gone', async () => {
-    r53.on(ListResourceRecordSetsCommand, { StartRecordName: REGIONAL, StartRecordType: 'A' })
-      .resolvesOnce({ ResourceRecordSets: [listedRecord, { ...listedRecord, SetIdentifier: 'm2', HealthCheckId: 'hc-9' }], IsTruncated: false, MaxItems: 100 })
-      .resolves({ ResourceRecordSets: [{ ...listedRecord, SetIdentifier: 'm2', HealthCheckId: 'hc-9' }], IsTruncated: false, MaxItems: 100 });
-    r53.on(ListResourceRecordSetsCommand, { StartRecordType: 'AAAA' }).resolves({ ResourceRecordSets: [], IsTruncated: false, MaxItems: 100 });
+    r53
+      .on(ListResourceRecordSetsCommand, { StartRecordName: REGIONAL, StartRecordType: 'A' })
+      .resolvesOnce({
+        ResourceRecordSets: [listedRecord, { ...listedRecord, SetIdentifier: 'm2', HealthCheckId: 'hc-9' }],
+        IsTruncated: false,
+        MaxItems: 100,
+      })
+      .resolves({
+        ResourceRecordSets: [{ ...listedRecord, SetIdentifier: 'm2', HealthCheckId: 'hc-9' }],
+        IsTruncated: false,
+        MaxItems: 100,
+      });
+    r53
+      .on(ListResourceRecordSetsCommand, { StartRecordType: 'AAAA' })
+      .resolves({ ResourceRecordSets: [], IsTruncated: false, MaxItems: 100 });
     r53.on(ChangeResourceRecordSetsCommand).rejects(error('InvalidChangeBatch', 'not found'));
     await registrar().retire({ mirrorId: 'm1', region: 'eu-west-1' });
     expect(r53.commandCalls(DeleteHealthCheckCommand).map((c) => c.args[0].input.HealthCheckId)).toEqual(['hc-1']);
@@ -207,7 +254,9 @@ describe('route53 registrar (aws-sdk-client-mock)', () => {
     ['GetChange', GetChangeCommand, 'GetChange /change/C1'],
   ] as const)('turns any other error of %s into METASYNC_ERR_DNS_CALL_FAILED naming the record or check', async (_name, command, named) => {
     r53.on(command as typeof CreateHealthCheckCommand).rejects(error('AccessDenied', 'User is not authorized'));
-    const err = await registrar().register(mirror).catch((e: unknown) => e);
+    const err = await registrar()
+      .register(mirror)
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'METASYNC_ERR_DNS_CALL_FAILED', details: { awsError: 'AccessDenied' } });
     expect((err as Error).message).toContain(named);
     expect((err as Error).message).toContain('User is not authorized');
@@ -224,8 +273,22 @@ describe('route53 registrar (aws-sdk-client-mock)', () => {
       IsTruncated: false,
       MaxItems: 100,
     });
-    r53.on(ListTagsForResourceCommand, { ResourceId: 'hc-7' }).resolves({ ResourceTagSet: { Tags: [{ Key: 'managed-by', Value: 'metasync' }, { Key: 'metasync:mirror-id', Value: 'm7' }] } });
-    r53.on(ListTagsForResourceCommand, { ResourceId: 'hc-1' }).resolves({ ResourceTagSet: { Tags: [{ Key: 'managed-by', Value: 'metasync' }, { Key: 'metasync:mirror-id', Value: 'm1' }] } });
+    r53.on(ListTagsForResourceCommand, { ResourceId: 'hc-7' }).resolves({
+      ResourceTagSet: {
+        Tags: [
+          { Key: 'managed-by', Value: 'metasync' },
+          { Key: 'metasync:mirror-id', Value: 'm7' },
+        ],
+      },
+    });
+    r53.on(ListTagsForResourceCommand, { ResourceId: 'hc-1' }).resolves({
+      ResourceTagSet: {
+        Tags: [
+          { Key: 'managed-by', Value: 'metasync' },
+          { Key: 'metasync:mirror-id', Value: 'm1' },
+        ],
+      },
+    });
     r53.on(ListResourceRecordSetsCommand).resolves({ ResourceRecordSets: [listedAlias, listedRecord], IsTruncated: false, MaxItems: 300 });
     expect(await registrar().list()).toEqual([
       { mirrorId: 'm1', region: 'eu-west-1', address: '192.0.2.11', healthCheckId: 'hc-1', state: 'registered' },

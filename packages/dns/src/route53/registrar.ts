@@ -8,7 +8,16 @@ import {
   type RRType,
 } from '@aws-sdk/client-route-53';
 import { metasyncError } from '@metasync/shared';
-import { absoluteName, systemClock, type Clock, type DnsEntry, type DnsRegistrar, type MirrorEndpoint, type MirrorRef, type StepListener } from '../registrar.js';
+import {
+  absoluteName,
+  systemClock,
+  type Clock,
+  type DnsEntry,
+  type DnsRegistrar,
+  type MirrorEndpoint,
+  type MirrorRef,
+  type StepListener,
+} from '../registrar.js';
 import { awsCall, DEFAULT_RETRY, type RetryPolicy } from './aws-call.js';
 import type { Route53Context } from './context.js';
 import { movedRecordDeletes } from './moved-records.js';
@@ -76,7 +85,12 @@ export function createRoute53Registrar(options: Route53RegistrarOptions): DnsReg
   const call = <T>(what: string, details: Record<string, unknown>, fn: () => Promise<T>, passThrough?: readonly string[]): Promise<T> =>
     awsCall({ what, details, retry: ctx.retry, clock: ctx.clock, passThrough }, fn);
 
-  async function step<T>(onStep: StepListener | undefined, name: string, detail: Record<string, unknown>, fn: () => Promise<T>): Promise<T> {
+  async function step<T>(
+    onStep: StepListener | undefined,
+    name: string,
+    detail: Record<string, unknown>,
+    fn: () => Promise<T>,
+  ): Promise<T> {
     await onStep?.({ step: name, phase: 'start', detail });
     const result = await fn();
     await onStep?.({ step: name, phase: 'done', detail });
@@ -89,18 +103,28 @@ export function createRoute53Registrar(options: Route53RegistrarOptions): DnsReg
     const regionalName = regionalNameFor(mirror.region);
     const config = healthCheckConfigFor(mirror.healthUrl, tuning);
     for (let bump = 0; bump <= MAX_GENERATION_BUMPS; bump++) {
-      const ref = deriveCallerReference({ hostedZoneId: ctx.hostedZoneId, regionalName, mirrorId: mirror.mirrorId, generation: st.generation });
+      const ref = deriveCallerReference({
+        hostedZoneId: ctx.hostedZoneId,
+        regionalName,
+        mirrorId: mirror.mirrorId,
+        generation: st.generation,
+      });
       if (st.callerReference !== ref) {
         st.callerReference = ref;
         await options.state.put(key, st);
       }
       try {
         const out = await step(onStep, 'create-health-check', { callerReference: ref }, () =>
-          call(`CreateHealthCheck ${ref} for mirror ${mirror.mirrorId}`, { callerReference: ref, mirrorId: mirror.mirrorId }, () =>
-            ctx.client.send(new CreateHealthCheckCommand({ CallerReference: ref, HealthCheckConfig: config })), ['HealthCheckAlreadyExists']),
+          call(
+            `CreateHealthCheck ${ref} for mirror ${mirror.mirrorId}`,
+            { callerReference: ref, mirrorId: mirror.mirrorId },
+            () => ctx.client.send(new CreateHealthCheckCommand({ CallerReference: ref, HealthCheckConfig: config })),
+            ['HealthCheckAlreadyExists'],
+          ),
         );
         const id = out.HealthCheck?.Id;
-        if (id === undefined) throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `CreateHealthCheck ${ref} answered without an Id`, { callerReference: ref });
+        if (id === undefined)
+          throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `CreateHealthCheck ${ref} answered without an Id`, { callerReference: ref });
         if (st.healthCheckId !== undefined && st.healthCheckId !== id && !st.obsoleteHealthCheckIds.includes(st.healthCheckId)) {
           st.obsoleteHealthCheckIds.push(st.healthCheckId);
         }
@@ -117,24 +141,39 @@ export function createRoute53Registrar(options: Route53RegistrarOptions): DnsReg
         await options.state.put(key, st);
       }
     }
-    throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `CreateHealthCheck for mirror ${mirror.mirrorId}: ${MAX_GENERATION_BUMPS} CallerReferences in a row already taken`, {
-      mirrorId: mirror.mirrorId,
-    });
+    throw metasyncError(
+      'METASYNC_ERR_DNS_CALL_FAILED',
+      `CreateHealthCheck for mirror ${mirror.mirrorId}: ${MAX_GENERATION_BUMPS} CallerReferences in a row already taken`,
+      {
+        mirrorId: mirror.mirrorId,
+      },
+    );
   }
 
   /** Record sets anywhere in the zone that still name `healthCheckId` (a wrong --region must not hide one). */
   async function recordsUsingCheck(healthCheckId: string): Promise<string[]> {
-    return (await listZoneRecordSets(ctx)).filter((set) => set.HealthCheckId === healthCheckId).map((set) => `${set.Name} ${set.Type} ${set.SetIdentifier ?? ''}`);
+    return (await listZoneRecordSets(ctx))
+      .filter((set) => set.HealthCheckId === healthCheckId)
+      .map((set) => `${set.Name} ${set.Type} ${set.SetIdentifier ?? ''}`);
   }
 
   /** Deletes a check only once no record uses it; NoSuchHealthCheck means an earlier run did it. */
   async function deleteUnusedCheck(healthCheckId: string): Promise<void> {
     const users = await recordsUsingCheck(healthCheckId);
     if (users.length > 0) {
-      throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `health check ${healthCheckId} is still used by ${users.join(', ')}; not deleting it`, { healthCheckId, records: users });
+      throw metasyncError(
+        'METASYNC_ERR_DNS_CALL_FAILED',
+        `health check ${healthCheckId} is still used by ${users.join(', ')}; not deleting it`,
+        { healthCheckId, records: users },
+      );
     }
     try {
-      await call(`DeleteHealthCheck ${healthCheckId}`, { healthCheckId }, () => ctx.client.send(new DeleteHealthCheckCommand({ HealthCheckId: healthCheckId })), ['NoSuchHealthCheck']);
+      await call(
+        `DeleteHealthCheck ${healthCheckId}`,
+        { healthCheckId },
+        () => ctx.client.send(new DeleteHealthCheckCommand({ HealthCheckId: healthCheckId })),
+        ['NoSuchHealthCheck'],
+      );
     } catch (err) {
       if ((err as { name?: unknown }).name !== 'NoSuchHealthCheck') throw err;
     }
@@ -166,15 +205,43 @@ export function createRoute53Registrar(options: Route53RegistrarOptions): DnsReg
       ),
     );
     const changes: Change[] = [
-      ...(await movedRecordDeletes(ctx, { mirrorId: mirror.mirrorId, keepName: regionalName, keepType: type, regionalSuffix, serviceName })),
+      ...(await movedRecordDeletes(ctx, {
+        mirrorId: mirror.mirrorId,
+        keepName: regionalName,
+        keepType: type,
+        regionalSuffix,
+        serviceName,
+      })),
       { Action: 'UPSERT', ResourceRecordSet: mirrorRecordSet({ regionalName, mirror, ttlS, healthCheckId }) },
-      { Action: 'UPSERT', ResourceRecordSet: latencyAliasRecordSet({ serviceName, regionalName, region: mirror.region, type, hostedZoneId: ctx.hostedZoneId }) },
+      {
+        Action: 'UPSERT',
+        ResourceRecordSet: latencyAliasRecordSet({
+          serviceName,
+          regionalName,
+          region: mirror.region,
+          type,
+          hostedZoneId: ctx.hostedZoneId,
+        }),
+      },
     ];
     const changeId = await step(onStep, 'upsert-records', { regionalName, serviceName }, async () => {
-      const out = await call(`ChangeResourceRecordSets UPSERT ${regionalName} ${type} ${mirror.mirrorId}`, { record: regionalName, setIdentifier: mirror.mirrorId }, () =>
-        ctx.client.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ctx.hostedZoneId, ChangeBatch: { Comment: `metasync register ${mirror.mirrorId}`, Changes: changes } })),
+      const out = await call(
+        `ChangeResourceRecordSets UPSERT ${regionalName} ${type} ${mirror.mirrorId}`,
+        { record: regionalName, setIdentifier: mirror.mirrorId },
+        () =>
+          ctx.client.send(
+            new ChangeResourceRecordSetsCommand({
+              HostedZoneId: ctx.hostedZoneId,
+              ChangeBatch: { Comment: `metasync register ${mirror.mirrorId}`, Changes: changes },
+            }),
+          ),
       );
-      if (out.ChangeInfo?.Id === undefined) throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `ChangeResourceRecordSets for ${mirror.mirrorId} answered without a change Id`, { record: regionalName });
+      if (out.ChangeInfo?.Id === undefined)
+        throw metasyncError(
+          'METASYNC_ERR_DNS_CALL_FAILED',
+          `ChangeResourceRecordSets for ${mirror.mirrorId} answered without a change Id`,
+          { record: regionalName },
+        );
       return out.ChangeInfo.Id;
     });
     await step(onStep, 'wait-insync', { changeId }, () => waitInsync(ctx, changeId));
@@ -193,29 +260,50 @@ export function createRoute53Registrar(options: Route53RegistrarOptions): DnsReg
       const mine = sets.find((set) => set.SetIdentifier === mirror.mirrorId);
       if (mine === undefined) continue;
       // Remember the check the record used before the record goes, so retire deletes it even without other state.
-      if (mine.HealthCheckId !== undefined && mine.HealthCheckId !== st.healthCheckId && !st.obsoleteHealthCheckIds.includes(mine.HealthCheckId)) {
+      if (
+        mine.HealthCheckId !== undefined &&
+        mine.HealthCheckId !== st.healthCheckId &&
+        !st.obsoleteHealthCheckIds.includes(mine.HealthCheckId)
+      ) {
         st.obsoleteHealthCheckIds.push(mine.HealthCheckId);
         await options.state.put(stateKey(mirror.mirrorId), st);
       }
       const changes: Change[] = [];
       if (sets.length === 1) {
-        const alias = (await listRecordSets(ctx, serviceName, type)).find((set) => set.SetIdentifier === mirror.region && set.AliasTarget?.DNSName === regionalName);
+        const alias = (await listRecordSets(ctx, serviceName, type)).find(
+          (set) => set.SetIdentifier === mirror.region && set.AliasTarget?.DNSName === regionalName,
+        );
         if (alias !== undefined) changes.push({ Action: 'DELETE', ResourceRecordSet: alias });
       }
       changes.push({ Action: 'DELETE', ResourceRecordSet: mine });
       const what = `ChangeResourceRecordSets DELETE ${regionalName} ${type} ${mirror.mirrorId}`;
       try {
         const out = await step(onStep, 'delete-record', { regionalName, type }, () =>
-          call(what, { record: regionalName, setIdentifier: mirror.mirrorId }, () =>
-            ctx.client.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ctx.hostedZoneId, ChangeBatch: { Comment: `metasync retire ${mirror.mirrorId}`, Changes: changes } })),
-          ['InvalidChangeBatch']),
+          call(
+            what,
+            { record: regionalName, setIdentifier: mirror.mirrorId },
+            () =>
+              ctx.client.send(
+                new ChangeResourceRecordSetsCommand({
+                  HostedZoneId: ctx.hostedZoneId,
+                  ChangeBatch: { Comment: `metasync retire ${mirror.mirrorId}`, Changes: changes },
+                }),
+              ),
+            ['InvalidChangeBatch'],
+          ),
         );
         if (out.ChangeInfo?.Id !== undefined) st.deleteChangeId = out.ChangeInfo.Id;
       } catch (err) {
         if ((err as { name?: unknown }).name !== 'InvalidChangeBatch') throw err;
         // A retried DELETE whose first attempt went through: fine if the record is gone now.
         const still = (await listRecordSets(ctx, regionalName, type)).some((set) => set.SetIdentifier === mirror.mirrorId);
-        if (still) throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `${what} refused: ${(err as Error).message}`, { record: regionalName, setIdentifier: mirror.mirrorId }, err);
+        if (still)
+          throw metasyncError(
+            'METASYNC_ERR_DNS_CALL_FAILED',
+            `${what} refused: ${(err as Error).message}`,
+            { record: regionalName, setIdentifier: mirror.mirrorId },
+            err,
+          );
       }
       st.recordGoneAtMs = ctx.clock.now();
       await options.state.put(stateKey(mirror.mirrorId), st);
@@ -285,7 +373,11 @@ export function createRoute53Registrar(options: Route53RegistrarOptions): DnsReg
     }
     for (const check of checks) {
       if (usedIds.has(check.id)) continue;
-      const entry: DnsEntry = { mirrorId: check.mirrorId ?? `(untagged ${check.callerReference})`, healthCheckId: check.id, state: 'check-only' };
+      const entry: DnsEntry = {
+        mirrorId: check.mirrorId ?? `(untagged ${check.callerReference})`,
+        healthCheckId: check.id,
+        state: 'check-only',
+      };
       if (check.region !== undefined) entry.region = check.region;
       entries.push(entry);
     }

@@ -25,7 +25,13 @@ export async function listRecordSets(ctx: Route53Context, name: string, type: RR
   for (let page = 0; page < MAX_PAGES; page++) {
     const out = await call(ctx, `ListResourceRecordSets ${name} ${type}`, { name, type }, () =>
       ctx.client.send(
-        new ListResourceRecordSetsCommand({ HostedZoneId: ctx.hostedZoneId, StartRecordName: name, StartRecordType: type, StartRecordIdentifier: identifier, MaxItems: 100 }),
+        new ListResourceRecordSetsCommand({
+          HostedZoneId: ctx.hostedZoneId,
+          StartRecordName: name,
+          StartRecordType: type,
+          StartRecordIdentifier: identifier,
+          MaxItems: 100,
+        }),
       ),
     );
     const sets = out.ResourceRecordSets ?? [];
@@ -35,7 +41,10 @@ export async function listRecordSets(ctx: Route53Context, name: string, type: RR
     if (out.NextRecordName !== name || out.NextRecordType !== type) return found;
     identifier = out.NextRecordIdentifier;
   }
-  throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `ListResourceRecordSets ${name} ${type} did not end after ${MAX_PAGES} pages`, { name, type });
+  throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `ListResourceRecordSets ${name} ${type} did not end after ${MAX_PAGES} pages`, {
+    name,
+    type,
+  });
 }
 
 /** Every record set in the zone. */
@@ -58,7 +67,11 @@ export async function listZoneRecordSets(ctx: Route53Context): Promise<ResourceR
     if (out.IsTruncated !== true) return found;
     next = { name: out.NextRecordName, type: out.NextRecordType, identifier: out.NextRecordIdentifier };
   }
-  throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `ListResourceRecordSets of zone ${ctx.hostedZoneId} did not end after ${MAX_PAGES} pages`, {});
+  throw metasyncError(
+    'METASYNC_ERR_DNS_CALL_FAILED',
+    `ListResourceRecordSets of zone ${ctx.hostedZoneId} did not end after ${MAX_PAGES} pages`,
+    {},
+  );
 }
 
 export interface OwnedHealthCheck {
@@ -76,7 +89,9 @@ export async function listOwnedHealthChecks(ctx: Route53Context): Promise<OwnedH
   const checks: HealthCheck[] = [];
   let marker: string | undefined;
   for (let page = 0; page < MAX_PAGES; page++) {
-    const out = await call(ctx, 'ListHealthChecks', {}, () => ctx.client.send(new ListHealthChecksCommand({ Marker: marker, MaxItems: 100 })));
+    const out = await call(ctx, 'ListHealthChecks', {}, () =>
+      ctx.client.send(new ListHealthChecksCommand({ Marker: marker, MaxItems: 100 })),
+    );
     checks.push(...(out.HealthChecks ?? []));
     if (out.IsTruncated !== true || out.NextMarker === undefined) break;
     marker = out.NextMarker;
@@ -114,5 +129,7 @@ export async function waitInsync(ctx: Route53Context, changeId: string): Promise
     await ctx.clock.sleep(delayMs);
     delayMs = Math.min(10_000, delayMs * 2);
   }
-  throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `change ${changeId} did not reach INSYNC within ${ctx.insyncTimeoutMs} ms`, { changeId });
+  throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `change ${changeId} did not reach INSYNC within ${ctx.insyncTimeoutMs} ms`, {
+    changeId,
+  });
 }

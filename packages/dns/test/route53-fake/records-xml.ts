@@ -3,8 +3,10 @@ import type { XmlObject, XmlValue } from './xml.js';
 
 /** Record sets between the parsed request XML and the fake's model. */
 export const text = (value: XmlValue | undefined): string | undefined => (typeof value === 'string' ? value : undefined);
-export const obj = (value: XmlValue | undefined): XmlObject | undefined => (typeof value === 'object' && value !== null && !Array.isArray(value) ? value : undefined);
-export const list = (value: XmlValue | undefined): XmlObject[] => (Array.isArray(value) ? (value.filter((v) => obj(v) !== undefined) as XmlObject[]) : []);
+export const obj = (value: XmlValue | undefined): XmlObject | undefined =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) ? value : undefined;
+export const list = (value: XmlValue | undefined): XmlObject[] =>
+  Array.isArray(value) ? (value.filter((v) => obj(v) !== undefined) as XmlObject[]) : [];
 export const num = (value: XmlValue | undefined): number | undefined => (text(value) === undefined ? undefined : Number(text(value)));
 
 export function recordFromXml(x: XmlObject): FakeRecordSet {
@@ -19,7 +21,11 @@ export function recordFromXml(x: XmlObject): FakeRecordSet {
   if (values.length > 0) set.ResourceRecords = values.map((r) => ({ Value: text(r.Value) ?? '' }));
   const alias = obj(x.AliasTarget);
   if (alias !== undefined) {
-    set.AliasTarget = { HostedZoneId: text(alias.HostedZoneId) ?? '', DNSName: absolute(text(alias.DNSName) ?? ''), EvaluateTargetHealth: text(alias.EvaluateTargetHealth) === 'true' };
+    set.AliasTarget = {
+      HostedZoneId: text(alias.HostedZoneId) ?? '',
+      DNSName: absolute(text(alias.DNSName) ?? ''),
+      EvaluateTargetHealth: text(alias.EvaluateTargetHealth) === 'true',
+    };
   }
   if (text(x.HealthCheckId) !== undefined) set.HealthCheckId = text(x.HealthCheckId)!;
   return set;

@@ -14,7 +14,17 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { absolute, applyBatch, canonical, FakeRoute53Error, newChangeId, recordOrderKey, type FakeChange, type FakeHealthCheck, type FakeZone } from './store.js';
+import {
+  absolute,
+  applyBatch,
+  canonical,
+  FakeRoute53Error,
+  newChangeId,
+  recordOrderKey,
+  type FakeChange,
+  type FakeHealthCheck,
+  type FakeZone,
+} from './store.js';
 import { list, obj, recordFromXml, recordToXml, text } from './records-xml.js';
 import { document, errorDocument, parseRequest } from './xml.js';
 
@@ -89,10 +99,16 @@ export async function startRoute53Fake(options: Route53FakeOptions): Promise<Rou
     return { Id: `/change/${id}`, Status: insync ? 'INSYNC' : 'PENDING', SubmittedAt: change.submittedAt, Comment: change.comment };
   };
 
-  type Handler = (match: RegExpExecArray, query: URLSearchParams, body: string) => { status?: number; root: string; body: Record<string, unknown>; headers?: Record<string, string> };
+  type Handler = (
+    match: RegExpExecArray,
+    query: URLSearchParams,
+    body: string,
+  ) => { status?: number; root: string; body: Record<string, unknown>; headers?: Record<string, string> };
   const routes: { method: string; pattern: RegExp; action: string; handle: Handler }[] = [
     {
-      method: 'POST', pattern: /^\/2013-04-01\/hostedzone\/([^/]+)\/rrset\/?$/, action: 'ChangeResourceRecordSets',
+      method: 'POST',
+      pattern: /^\/2013-04-01\/hostedzone\/([^/]+)\/rrset\/?$/,
+      action: 'ChangeResourceRecordSets',
       handle: (m, _q, body) => {
         const zone = zoneOf(m[1]!);
         const batch = obj(parseRequest(body, 'ChangeResourceRecordSetsRequest').ChangeBatch);
@@ -104,16 +120,25 @@ export async function startRoute53Fake(options: Route53FakeOptions): Promise<Rou
         zone.records = applyBatch(zone, parsed, (id) => checks.has(id));
         const id = newChangeId();
         const comment = text(batch?.Comment);
-        changes.set(id, { polls: 0, submittedAt: new Date().toISOString(), submittedMs: Date.now(), ...(comment === undefined ? {} : { comment }) });
+        changes.set(id, {
+          polls: 0,
+          submittedAt: new Date().toISOString(),
+          submittedMs: Date.now(),
+          ...(comment === undefined ? {} : { comment }),
+        });
         return { root: 'ChangeResourceRecordSetsResponse', body: { ChangeInfo: changeInfo(id) } };
       },
     },
     {
-      method: 'GET', pattern: /^\/2013-04-01\/hostedzone\/([^/]+)\/rrset\/?$/, action: 'ListResourceRecordSets',
+      method: 'GET',
+      pattern: /^\/2013-04-01\/hostedzone\/([^/]+)\/rrset\/?$/,
+      action: 'ListResourceRecordSets',
       handle: (m, q) => {
         const zone = zoneOf(m[1]!);
         const maxItems = Math.min(300, Number(q.get('maxitems') ?? '300'));
-        const sorted = [...zone.records].sort((a, b) => (recordOrderKey(a.Name, a.Type, a.SetIdentifier) < recordOrderKey(b.Name, b.Type, b.SetIdentifier) ? -1 : 1));
+        const sorted = [...zone.records].sort((a, b) =>
+          recordOrderKey(a.Name, a.Type, a.SetIdentifier) < recordOrderKey(b.Name, b.Type, b.SetIdentifier) ? -1 : 1,
+        );
         const start = q.get('name');
         const from = start === null ? '' : recordOrderKey(start, q.get('type') ?? '', q.get('identifier') ?? '');
         const rest = sorted.filter((set) => recordOrderKey(set.Name, set.Type, set.SetIdentifier) >= from);
@@ -133,53 +158,94 @@ export async function startRoute53Fake(options: Route53FakeOptions): Promise<Rou
       },
     },
     {
-      method: 'GET', pattern: /^\/2013-04-01\/change\/([^/]+)$/, action: 'GetChange',
+      method: 'GET',
+      pattern: /^\/2013-04-01\/change\/([^/]+)$/,
+      action: 'GetChange',
       handle: (m) => {
         const change = changes.get(m[1]!);
-        if (change === undefined) throw new FakeRoute53Error('NoSuchChange', 404, `A change with the specified change ID does not exist: ${m[1]}`);
+        if (change === undefined)
+          throw new FakeRoute53Error('NoSuchChange', 404, `A change with the specified change ID does not exist: ${m[1]}`);
         change.polls += 1;
         return { root: 'GetChangeResponse', body: { ChangeInfo: changeInfo(m[1]!) } };
       },
     },
     {
-      method: 'POST', pattern: /^\/2013-04-01\/healthcheck\/?$/, action: 'CreateHealthCheck',
+      method: 'POST',
+      pattern: /^\/2013-04-01\/healthcheck\/?$/,
+      action: 'CreateHealthCheck',
       handle: (_m, _q, body) => {
         const request = parseRequest(body, 'CreateHealthCheckRequest');
         const ref = text(request.CallerReference) ?? '';
         const config = obj(request.HealthCheckConfig) ?? {};
-        if (ref === '' || ref.length > 64) throw new FakeRoute53Error('InvalidInput', 400, `CallerReference must be 1..64 characters, got ${JSON.stringify(ref)}`);
+        if (ref === '' || ref.length > 64)
+          throw new FakeRoute53Error('InvalidInput', 400, `CallerReference must be 1..64 characters, got ${JSON.stringify(ref)}`);
         const used = references.get(ref);
         if (used !== undefined) {
           const live = checks.get(used.id);
           if (live === undefined || used.config !== canonical(config)) {
-            throw new FakeRoute53Error('HealthCheckAlreadyExists', 409, `A health check with CallerReference ${ref} already exists${live === undefined ? ' (deleted)' : ' with a different configuration'}.`);
+            throw new FakeRoute53Error(
+              'HealthCheckAlreadyExists',
+              409,
+              `A health check with CallerReference ${ref} already exists${live === undefined ? ' (deleted)' : ' with a different configuration'}.`,
+            );
           }
-          return { status: 201, root: 'CreateHealthCheckResponse', body: { HealthCheck: live }, headers: { location: `https://route53.amazonaws.com/2013-04-01/healthcheck/${live.Id}` } };
+          return {
+            status: 201,
+            root: 'CreateHealthCheckResponse',
+            body: { HealthCheck: live },
+            headers: { location: `https://route53.amazonaws.com/2013-04-01/healthcheck/${live.Id}` },
+          };
         }
         const check: FakeHealthCheck = { Id: randomUUID(), CallerReference: ref, HealthCheckConfig: config, HealthCheckVersion: 1 };
         checks.set(check.Id, check);
         references.set(ref, { id: check.Id, config: canonical(config) });
-        return { status: 201, root: 'CreateHealthCheckResponse', body: { HealthCheck: check }, headers: { location: `https://route53.amazonaws.com/2013-04-01/healthcheck/${check.Id}` } };
+        return {
+          status: 201,
+          root: 'CreateHealthCheckResponse',
+          body: { HealthCheck: check },
+          headers: { location: `https://route53.amazonaws.com/2013-04-01/healthcheck/${check.Id}` },
+        };
       },
     },
     {
-      method: 'GET', pattern: /^\/2013-04-01\/healthcheck\/?$/, action: 'ListHealthChecks',
+      method: 'GET',
+      pattern: /^\/2013-04-01\/healthcheck\/?$/,
+      action: 'ListHealthChecks',
       handle: (_m, q) => {
         const maxItems = Math.min(1000, Number(q.get('maxitems') ?? '100'));
         const all = [...checks.values()];
         const marker = q.get('marker');
-        const startIndex = marker === null ? 0 : Math.max(0, all.findIndex((c) => c.Id === marker));
+        const startIndex =
+          marker === null
+            ? 0
+            : Math.max(
+                0,
+                all.findIndex((c) => c.Id === marker),
+              );
         const page = all.slice(startIndex, startIndex + maxItems);
         const next = all[startIndex + maxItems];
-        return { root: 'ListHealthChecksResponse', body: { HealthChecks: { HealthCheck: page }, Marker: marker ?? '', IsTruncated: next !== undefined, NextMarker: next?.Id, MaxItems: maxItems } };
+        return {
+          root: 'ListHealthChecksResponse',
+          body: {
+            HealthChecks: { HealthCheck: page },
+            Marker: marker ?? '',
+            IsTruncated: next !== undefined,
+            NextMarker: next?.Id,
+            MaxItems: maxItems,
+          },
+        };
       },
     },
     {
-      method: 'GET', pattern: /^\/2013-04-01\/healthcheck\/([^/]+)$/, action: 'GetHealthCheck',
+      method: 'GET',
+      pattern: /^\/2013-04-01\/healthcheck\/([^/]+)$/,
+      action: 'GetHealthCheck',
       handle: (m) => ({ root: 'GetHealthCheckResponse', body: { HealthCheck: checkOf(m[1]!) } }),
     },
     {
-      method: 'DELETE', pattern: /^\/2013-04-01\/healthcheck\/([^/]+)$/, action: 'DeleteHealthCheck',
+      method: 'DELETE',
+      pattern: /^\/2013-04-01\/healthcheck\/([^/]+)$/,
+      action: 'DeleteHealthCheck',
       handle: (m) => {
         checkOf(m[1]!);
         checks.delete(m[1]!);
@@ -188,7 +254,9 @@ export async function startRoute53Fake(options: Route53FakeOptions): Promise<Rou
       },
     },
     {
-      method: 'POST', pattern: /^\/2013-04-01\/tags\/healthcheck\/([^/]+)$/, action: 'ChangeTagsForResource',
+      method: 'POST',
+      pattern: /^\/2013-04-01\/tags\/healthcheck\/([^/]+)$/,
+      action: 'ChangeTagsForResource',
       handle: (m, _q, body) => {
         checkOf(m[1]!);
         const request = parseRequest(body, 'ChangeTagsForResourceRequest');
@@ -202,11 +270,16 @@ export async function startRoute53Fake(options: Route53FakeOptions): Promise<Rou
       },
     },
     {
-      method: 'GET', pattern: /^\/2013-04-01\/tags\/healthcheck\/([^/]+)$/, action: 'ListTagsForResource',
+      method: 'GET',
+      pattern: /^\/2013-04-01\/tags\/healthcheck\/([^/]+)$/,
+      action: 'ListTagsForResource',
       handle: (m) => {
         checkOf(m[1]!);
         const tags = [...(tagsById.get(m[1]!) ?? new Map<string, string>())].map(([Key, Value]) => ({ Key, Value }));
-        return { root: 'ListTagsForResourceResponse', body: { ResourceTagSet: { ResourceType: 'healthcheck', ResourceId: m[1]!, Tags: { Tag: tags } } } };
+        return {
+          root: 'ListTagsForResourceResponse',
+          body: { ResourceTagSet: { ResourceType: 'healthcheck', ResourceId: m[1]!, Tags: { Tag: tags } } },
+        };
       },
     },
   ];
@@ -247,7 +320,9 @@ export async function startRoute53Fake(options: Route53FakeOptions): Promise<Rou
       try {
         handle(req, res, Buffer.concat(chunks).toString('utf8'));
       } catch (err) {
-        res.writeHead(500, { 'content-type': 'text/xml' }).end(errorDocument('InternalFailure', err instanceof Error ? err.message : String(err), 'fake'));
+        res
+          .writeHead(500, { 'content-type': 'text/xml' })
+          .end(errorDocument('InternalFailure', err instanceof Error ? err.message : String(err), 'fake'));
       }
     });
   });
@@ -269,7 +344,8 @@ export async function startRoute53Fake(options: Route53FakeOptions): Promise<Rou
         for (const set of zone.records) {
           if (set.HealthCheckId === undefined) continue;
           referenced.add(set.HealthCheckId);
-          if (!checks.has(set.HealthCheckId)) recordsWithMissingCheck.push(`${set.Name} ${set.Type} ${set.SetIdentifier ?? ''} -> ${set.HealthCheckId}`);
+          if (!checks.has(set.HealthCheckId))
+            recordsWithMissingCheck.push(`${set.Name} ${set.Type} ${set.SetIdentifier ?? ''} -> ${set.HealthCheckId}`);
         }
       }
       return { recordsWithMissingCheck, unreferencedChecks: [...checks.keys()].filter((id) => !referenced.has(id)) };
@@ -283,6 +359,16 @@ export async function startRoute53Fake(options: Route53FakeOptions): Promise<Rou
 }
 
 /** A Route53 SDK client pointed at the fake, with dummy credentials and no SDK-level retries. */
-export function fakeClientConfig(fake: Route53Fake): { endpoint: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string }; maxAttempts: number } {
-  return { endpoint: fake.url, region: 'us-east-1', credentials: { accessKeyId: 'AKIDFAKE', secretAccessKey: 'fake-secret' }, maxAttempts: 1 };
+export function fakeClientConfig(fake: Route53Fake): {
+  endpoint: string;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  maxAttempts: number;
+} {
+  return {
+    endpoint: fake.url,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'AKIDFAKE', secretAccessKey: 'fake-secret' },
+    maxAttempts: 1,
+  };
 }

@@ -88,7 +88,8 @@ export function applyBatch(zone: FakeZone, changes: readonly FakeChange[], healt
       else records.push(set);
     } else if (change.Action === 'DELETE') {
       if (index < 0) problems.push(`Tried to delete resource record set ${describe(set)} but it was not found`);
-      else if (canonical(records[index]) !== canonical(set)) problems.push(`Tried to delete resource record set ${describe(set)} but the values provided do not match the current values`);
+      else if (canonical(records[index]) !== canonical(set))
+        problems.push(`Tried to delete resource record set ${describe(set)} but the values provided do not match the current values`);
       else records.splice(index, 1);
     } else if (index >= 0) records[index] = set;
     else records.push(set);
@@ -116,7 +117,9 @@ function validateZone(zone: FakeZone, records: readonly FakeRecordSet[], healthC
       const target = absolute(set.AliasTarget.DNSName);
       if (set.AliasTarget.HostedZoneId !== zone.id) continue;
       if (!records.some((other) => other.Name === target && other.Type === set.Type)) {
-        problems.push(`Tried to create an alias that targets ${target}, type ${set.Type} in zone ${zone.id}, but that target was not found`);
+        problems.push(
+          `Tried to create an alias that targets ${target}, type ${set.Type} in zone ${zone.id}, but that target was not found`,
+        );
       }
     }
   }
@@ -124,16 +127,27 @@ function validateZone(zone: FakeZone, records: readonly FakeRecordSet[], healthC
     const first = sets[0]!;
     const withId = sets.filter((set) => set.SetIdentifier !== undefined);
     if (withId.length > 0 && withId.length !== sets.length) {
-      problems.push(`RRSet ${describe(first)} mixes routing policies: a record without SetIdentifier cannot share a name and type with others`);
+      problems.push(
+        `RRSet ${describe(first)} mixes routing policies: a record without SetIdentifier cannot share a name and type with others`,
+      );
     }
     if (withId.length === 0 && sets.length > 1) problems.push(`Duplicate RRSet ${describe(first)}`);
     const policy = (set: FakeRecordSet): string =>
-      set.Region !== undefined ? 'latency' : set.Weight !== undefined ? 'weighted' : set.MultiValueAnswer === true ? 'multivalue' : set.Failover !== undefined ? 'failover' : 'none';
+      set.Region !== undefined
+        ? 'latency'
+        : set.Weight !== undefined
+          ? 'weighted'
+          : set.MultiValueAnswer === true
+            ? 'multivalue'
+            : set.Failover !== undefined
+              ? 'failover'
+              : 'none';
     if (new Set(withId.map(policy)).size > 1) problems.push(`RRSet ${describe(first)} mixes routing policies`);
     if (withId.some((set) => policy(set) === 'none')) problems.push(`RRSet ${describe(first)} has a SetIdentifier but no routing policy`);
     const regions = withId.filter((set) => set.Region !== undefined).map((set) => set.Region!);
     const duplicate = regions.find((region, i) => regions.indexOf(region) !== i);
-    if (duplicate !== undefined) problems.push(`Only one latency record per region is allowed: ${first.Name} ${first.Type} has two in ${duplicate}`);
+    if (duplicate !== undefined)
+      problems.push(`Only one latency record per region is allowed: ${first.Name} ${first.Type} has two in ${duplicate}`);
   }
   return problems;
 }

@@ -3,7 +3,12 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '@metasync/shared/daemon';
 import { createSelfRegistration } from './self-register.js';
 
-const endpoint: MirrorEndpoint = { mirrorId: 'm1', region: 'eu-west-1', address: '192.0.2.1', healthUrl: 'http://192.0.2.1:8080/health/fresh' };
+const endpoint: MirrorEndpoint = {
+  mirrorId: 'm1',
+  region: 'eu-west-1',
+  address: '192.0.2.1',
+  healthUrl: 'http://192.0.2.1:8080/health/fresh',
+};
 const logger = createLogger({ name: 'test', level: 'silent' });
 
 /** Records calls in order; `register` can be held open or made to fail. */

@@ -61,7 +61,10 @@ export function createSelfRegistration(options: SelfRegistrationOptions): SelfRe
       schedule(pollMs);
       return;
     }
-    logger.info({ mirrorId: endpoint.mirrorId, region: endpoint.region, address: endpoint.address, healthUrl: endpoint.healthUrl }, 'dns: registering');
+    logger.info(
+      { mirrorId: endpoint.mirrorId, region: endpoint.region, address: endpoint.address, healthUrl: endpoint.healthUrl },
+      'dns: registering',
+    );
     registering = registrar.register(endpoint).then(
       () => {
         registered = true;

@@ -14,7 +14,13 @@ afterEach(async () => {
 });
 
 const entry = (path: string, content: string, mtime = 1000) => ({ path, sha256: sha256Hex(content), size: content.length, mtime });
-const record = (from: number, entries: IndexRecord['entries']): IndexRecord => ({ from, to: from + 1, time: 5000 + from, appliedAt: 9000 + from, entries });
+const record = (from: number, entries: IndexRecord['entries']): IndexRecord => ({
+  from,
+  to: from + 1,
+  time: 5000 + from,
+  appliedAt: 9000 + from,
+  entries,
+});
 
 describe('applied-index log', () => {
   it('replays committed batches after a restart', async () => {

@@ -89,12 +89,16 @@ export async function openIndexLog(dataDir: string): Promise<OpenIndexLogResult>
     const record = recordSchema.parse(JSON.parse(payload.toString('utf8')));
     if (record.to <= state.seq) continue;
     if (record.from !== state.seq) {
-      throw metasyncError('METASYNC_ERR_JOURNAL_CORRUPT', `index log ${logPath} record (${record.from}, ${record.to}] does not follow seq ${state.seq}`, {
-        path: logPath,
-        from: record.from,
-        to: record.to,
-        seq: state.seq,
-      });
+      throw metasyncError(
+        'METASYNC_ERR_JOURNAL_CORRUPT',
+        `index log ${logPath} record (${record.from}, ${record.to}] does not follow seq ${state.seq}`,
+        {
+          path: logPath,
+          from: record.from,
+          to: record.to,
+          seq: state.seq,
+        },
+      );
     }
     derefs.push(...applyEntries(state, record.entries, record.appliedAt));
     state.seq = record.to;
@@ -108,7 +112,12 @@ export async function openIndexLog(dataDir: string): Promise<OpenIndexLogResult>
   }
   let bytes = decoded.validBytes;
 
-  async function writeBase(base: { seq: number; time: number; paths: [string, string, number, number][]; derefs: Dereference[] }): Promise<void> {
+  async function writeBase(base: {
+    seq: number;
+    time: number;
+    paths: [string, string, number, number][];
+    derefs: Dereference[];
+  }): Promise<void> {
     const payload = Buffer.from(JSON.stringify(base));
     await writeFileAtomic(basePath, encodeRecord(payload));
     // The base now covers every record: start an empty log (temp + rename, so a crash keeps one of the two).

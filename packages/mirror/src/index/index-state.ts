@@ -71,7 +71,11 @@ export function applyEntries(state: IndexState, entries: readonly ChangeEntry[],
 }
 
 /** Replaces the whole state with a snapshot's entries; returns every object no longer referenced. */
-export function replaceWithSnapshot(state: IndexState, snapshot: { seq: number; time: number; entries: readonly PathEntry[] }, atMs: number): Dereference[] {
+export function replaceWithSnapshot(
+  state: IndexState,
+  snapshot: { seq: number; time: number; entries: readonly PathEntry[] },
+  atMs: number,
+): Dereference[] {
   const before = new Set(state.refs.keys());
   state.paths.clear();
   state.refs.clear();

@@ -11,14 +11,18 @@ const TOKEN = 'admin-secret-token';
 
 /** A real mirror (app + syncer) caught up with an in-process fake primary, built from real flags. */
 async function syncedMirror(extra: string[]): Promise<Mirror> {
-  const files = { 'packages.json': '{"packages":[],"metadata-url":"/p2/%package%.json"}', 'p2/acme/foo.json': JSON.stringify({ packages: { 'acme/foo': [{ version: '1.0.0' }] } }) };
+  const files = {
+    'packages.json': '{"packages":[],"metadata-url":"/p2/%package%.json"}',
+    'p2/acme/foo.json': JSON.stringify({ packages: { 'acme/foo': [{ version: '1.0.0' }] } }),
+  };
   return (await syncedTestMirror(files, ['--admin-token', TOKEN, ...extra], cleanups)).mirror;
 }
 
 describe('admin rate limit on the mirror', () => {
   it('answers 429 with Retry-After and a JSON error past --admin-rate-limit, wrong tokens included', async () => {
     const mirror = await syncedMirror(['--admin-rate-limit', '3', '--rate-limit-window-ms', '60000']);
-    const drain = (token: string) => mirror.app.inject({ method: 'POST', url: '/admin/drain', headers: { authorization: `Bearer ${token}` } });
+    const drain = (token: string) =>
+      mirror.app.inject({ method: 'POST', url: '/admin/drain', headers: { authorization: `Bearer ${token}` } });
     const statuses = [(await drain('wrong-1')).statusCode, (await drain('wrong-2')).statusCode, (await drain('wrong-3')).statusCode];
     expect(statuses).toEqual([401, 401, 401]);
     const limited = await drain(TOKEN);
@@ -45,7 +49,9 @@ describe('admin rate limit on the mirror', () => {
   it('turns the limit off with 0', async () => {
     const mirror = await syncedMirror(['--admin-rate-limit', '0']);
     for (let i = 0; i < 40; i++) {
-      expect((await mirror.app.inject({ method: 'POST', url: '/admin/drain', headers: { authorization: 'Bearer wrong' } })).statusCode).toBe(401);
+      expect(
+        (await mirror.app.inject({ method: 'POST', url: '/admin/drain', headers: { authorization: 'Bearer wrong' } })).statusCode,
+      ).toBe(401);
     }
   });
 });

@@ -22,7 +22,11 @@ async function syncedMirror(extra: string[]): Promise<Mirror> {
   return (await syncedTestMirror(files, extra, cleanups)).mirror;
 }
 
-const drainRequest = (token?: string) => ({ method: 'POST' as const, url: '/admin/drain', headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
+const drainRequest = (token?: string) => ({
+  method: 'POST' as const,
+  url: '/admin/drain',
+  headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+});
 
 describe('POST /admin/drain', () => {
   it('answers 401 without a token and with a wrong one, and stays fresh', async () => {

@@ -1,6 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isMetasyncError, metasyncError } from '@metasync/shared';
-import { clientAddressKey, createTokenCheck, rateLimitHook, registerRateLimiting, verifyBearer, type RateLimitSettings } from '@metasync/shared/http';
+import {
+  clientAddressKey,
+  createTokenCheck,
+  rateLimitHook,
+  registerRateLimiting,
+  verifyBearer,
+  type RateLimitSettings,
+} from '@metasync/shared/http';
 import { startDraining, type DrainState } from '../health.js';
 
 /**
@@ -71,7 +78,11 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
   async function drainHandler(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     void reply.header('cache-control', 'no-store');
     if (isValidToken === undefined) {
-      throw metasyncError('METASYNC_ERR_PATH_NOT_FOUND', `${ADMIN_ROUTES.drain} is disabled: this mirror has no admin token (--admin-token-file / METASYNC_ADMIN_TOKEN_FILE)`, { path: ADMIN_ROUTES.drain });
+      throw metasyncError(
+        'METASYNC_ERR_PATH_NOT_FOUND',
+        `${ADMIN_ROUTES.drain} is disabled: this mirror has no admin token (--admin-token-file / METASYNC_ADMIN_TOKEN_FILE)`,
+        { path: ADMIN_ROUTES.drain },
+      );
     }
     authenticate(isValidToken, request);
     startDraining(options.drain, options.nowMs());
@@ -82,7 +93,10 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
       // The app's error handler turns 5xx into 404 (repository paths must never see a 5xx); an operator must see this one.
       request.log.error({ err }, 'drain: dns withdraw failed');
       const known = isMetasyncError(err) ? err : undefined;
-      return reply.code(502).send({ code: known?.code ?? 'METASYNC_ERR_DNS_CALL_FAILED', message: `still draining, but the DNS withdraw failed (retry the request): ${(err as Error).message}` });
+      return reply.code(502).send({
+        code: known?.code ?? 'METASYNC_ERR_DNS_CALL_FAILED',
+        message: `still draining, but the DNS withdraw failed (retry the request): ${(err as Error).message}`,
+      });
     }
     const report: DrainReport = {
       draining: true,
@@ -96,6 +110,9 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
 }
 
 function authenticate(isValidToken: (token: string) => boolean, request: FastifyRequest): void {
-  const outcome = verifyBearer(request, (token) => (isValidToken(token) ? true : undefined), { tokenName: 'admin token', invalidDetail: '' });
+  const outcome = verifyBearer(request, (token) => (isValidToken(token) ? true : undefined), {
+    tokenName: 'admin token',
+    invalidDetail: '',
+  });
   if (!outcome.ok) throw outcome.error;
 }

@@ -1,5 +1,15 @@
 import type { IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
-import { HEADERS, cacheControlFor, chooseEncoding, contentTypeFor, etagFor, formatHttpDate, isNotModified, isRepoPath, type ContentEncoding } from '@metasync/shared';
+import {
+  HEADERS,
+  cacheControlFor,
+  chooseEncoding,
+  contentTypeFor,
+  etagFor,
+  formatHttpDate,
+  isNotModified,
+  isRepoPath,
+  type ContentEncoding,
+} from '@metasync/shared';
 import { VARIANT_SUFFIX, type ObjectStore } from '@metasync/store';
 import type { HotCache } from './hot-cache.js';
 import type { IndexEntry, IndexState } from '../index/index-state.js';
@@ -128,7 +138,16 @@ export function createFastPath(options: FastPathOptions): FastPath {
         servable: isRepoPath(path),
         file: store.pathOf(entry.sha256),
         etag,
-        validators: ['etag', etag, 'last-modified', formatHttpDate(entry.mtime), 'cache-control', cacheControlFor(path), 'vary', 'Accept-Encoding'],
+        validators: [
+          'etag',
+          etag,
+          'last-modified',
+          formatHttpDate(entry.mtime),
+          'cache-control',
+          cacheControlFor(path),
+          'vary',
+          'Accept-Encoding',
+        ],
         contentType: contentTypeFor(path),
         ok: {},
       };
@@ -169,7 +188,11 @@ export function createFastPath(options: FastPathOptions): FastPath {
   }
 
   /** The best accepted variant and its bytes, from memory or disk; undefined sends the request to fastify. */
-  function bodyOf(entry: IndexEntry, found: EntryResponses, accept: string | undefined): { encoding: ContentEncoding; body: Buffer } | undefined {
+  function bodyOf(
+    entry: IndexEntry,
+    found: EntryResponses,
+    accept: string | undefined,
+  ): { encoding: ContentEncoding; body: Buffer } | undefined {
     const known = variantSizes.known(entry.sha256);
     for (const encoding of acceptedEncodings(accept)) {
       // Variants whose absence is known are skipped; unknown ones are tried on disk (ENOENT = absent).
@@ -205,7 +228,10 @@ export function createFastPath(options: FastPathOptions): FastPath {
     if (!found.servable) return undefined;
     if (
       (request.ifNoneMatch !== undefined || request.ifModifiedSince !== undefined) &&
-      isNotModified({ 'if-none-match': request.ifNoneMatch, 'if-modified-since': request.ifModifiedSince }, { etag: found.etag, lastModifiedMs: entry.mtime })
+      isNotModified(
+        { 'if-none-match': request.ifNoneMatch, 'if-modified-since': request.ifModifiedSince },
+        { etag: found.etag, lastModifiedMs: entry.mtime },
+      )
     ) {
       counts.notModified++;
       return { status: 304, headers: notModifiedHeaders(found), body: undefined };

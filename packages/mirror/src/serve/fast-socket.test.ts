@@ -12,7 +12,10 @@ describe('fast socket request parsing', () => {
       ifNoneMatch: undefined,
       ifModifiedSince: 'Sun, 22 Nov 2026 06:00:00 GMT',
     });
-    expect(parseHead('HEAD /packages.json HTTP/1.1\r\nhost: m\r\nconnection: Keep-Alive\r\nif-none-match:  "abc" ')).toMatchObject({ method: 'HEAD', ifNoneMatch: '"abc"' });
+    expect(parseHead('HEAD /packages.json HTTP/1.1\r\nhost: m\r\nconnection: Keep-Alive\r\nif-none-match:  "abc" ')).toMatchObject({
+      method: 'HEAD',
+      ifNoneMatch: '"abc"',
+    });
   });
 
   it.each([

@@ -47,7 +47,10 @@ const STATUS_LINE = { 200: 'HTTP/1.1 200 OK\r\n', 304: 'HTTP/1.1 304 Not Modifie
 export function frontWithFastSockets(options: FastSocketOptions): void {
   const { server, fastPath } = options;
   const [httpConnectionListener, ...others] = server.listeners('connection') as ((socket: Socket) => void)[];
-  if (httpConnectionListener === undefined || others.length > 0) throw new Error(`expected node's one http connection listener, found ${others.length + (httpConnectionListener === undefined ? 0 : 1)}`);
+  if (httpConnectionListener === undefined || others.length > 0)
+    throw new Error(
+      `expected node's one http connection listener, found ${others.length + (httpConnectionListener === undefined ? 0 : 1)}`,
+    );
   server.removeListener('connection', httpConnectionListener);
   // Set by createServer({ maxHeaderSize }) though not in node's types; node's global default otherwise.
   const maxHeaderBytes = (server as Server & { maxHeaderSize?: number }).maxHeaderSize ?? maxHeaderSize;
@@ -63,7 +66,10 @@ export function frontWithFastSockets(options: FastSocketOptions): void {
     if (second !== dateSecond) {
       dateSecond = second;
       const keepAliveSec = Math.max(1, Math.floor(server.keepAliveTimeout / 1000));
-      dateLines = Buffer.from(`date: ${new Date(second * 1000).toUTCString()}\r\nconnection: keep-alive\r\nkeep-alive: timeout=${keepAliveSec}\r\n\r\n`, 'latin1');
+      dateLines = Buffer.from(
+        `date: ${new Date(second * 1000).toUTCString()}\r\nconnection: keep-alive\r\nkeep-alive: timeout=${keepAliveSec}\r\n\r\n`,
+        'latin1',
+      );
     }
     return dateLines;
   }
@@ -205,7 +211,13 @@ export function parseHead(head: string): FastRequest | undefined {
   const lineEnd = head.indexOf('\r\n');
   const requestLine = REQUEST_LINE.exec(lineEnd === -1 ? head : head.slice(0, lineEnd));
   if (requestLine === null) return undefined;
-  const request: FastRequest = { method: requestLine[1] as 'GET' | 'HEAD', url: requestLine[2]!, acceptEncoding: undefined, ifNoneMatch: undefined, ifModifiedSince: undefined };
+  const request: FastRequest = {
+    method: requestLine[1] as 'GET' | 'HEAD',
+    url: requestLine[2]!,
+    acceptEncoding: undefined,
+    ifNoneMatch: undefined,
+    ifModifiedSince: undefined,
+  };
   let host = false;
   let position = lineEnd === -1 ? head.length : lineEnd + 2;
   while (position < head.length) {

@@ -34,7 +34,15 @@ export interface Proxy {
   close(): Promise<void>;
 }
 
-const PASSED_RESPONSE_HEADERS = ['content-type', 'content-encoding', 'content-length', 'etag', 'last-modified', 'cache-control', 'vary'] as const;
+const PASSED_RESPONSE_HEADERS = [
+  'content-type',
+  'content-encoding',
+  'content-length',
+  'etag',
+  'last-modified',
+  'cache-control',
+  'vary',
+] as const;
 const SHA256_ETAG = /^"([0-9a-f]{64})"$/;
 
 export function createProxy(options: ProxyOptions): Proxy {
@@ -130,7 +138,13 @@ export function createProxy(options: ProxyOptions): Proxy {
         if (sha256Hex(decoded) !== etagHash) throw new Error(`proxied body does not hash to its etag ${etagHash}`);
       } catch (err) {
         logger.warn({ err, path }, 'proxied body rejected');
-        reply.removeHeader('etag').removeHeader('last-modified').removeHeader('content-encoding').removeHeader('content-type').removeHeader('content-length').removeHeader('vary');
+        reply
+          .removeHeader('etag')
+          .removeHeader('last-modified')
+          .removeHeader('content-encoding')
+          .removeHeader('content-type')
+          .removeHeader('content-length')
+          .removeHeader('vary');
         await notFound(reply, 'rejected', seq);
         return;
       }

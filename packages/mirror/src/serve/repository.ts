@@ -1,7 +1,19 @@
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { HEADERS, cacheControlFor, chooseEncoding, contentTypeFor, etagFor, formatHttpDate, isMetasyncError, isNotModified, isReservedPath, repoPathFromUrl, type ContentEncoding } from '@metasync/shared';
+import {
+  HEADERS,
+  cacheControlFor,
+  chooseEncoding,
+  contentTypeFor,
+  etagFor,
+  formatHttpDate,
+  isMetasyncError,
+  isNotModified,
+  isReservedPath,
+  repoPathFromUrl,
+  type ContentEncoding,
+} from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
 import { VARIANT_SUFFIX, type ObjectStore, type Variant } from '@metasync/store';
 import type { HotCache } from './hot-cache.js';
@@ -49,7 +61,10 @@ export function createRepositoryHandler(options: RepositoryRouteOptions) {
       if (isReservedPath(path)) {
         metrics.notFound.inc();
         metrics.responses.inc({ source: 'refused', status: '404' });
-        await reply.code(404).header('cache-control', 'no-store').send({ code: 'METASYNC_ERR_PATH_NOT_FOUND', message: 'no such path in the repository' });
+        await reply
+          .code(404)
+          .header('cache-control', 'no-store')
+          .send({ code: 'METASYNC_ERR_PATH_NOT_FOUND', message: 'no such path in the repository' });
         return;
       }
       await proxy.forward({ path, query: safeQuery(request.raw.url ?? ''), request, reply, seq });

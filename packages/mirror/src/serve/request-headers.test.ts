@@ -24,7 +24,8 @@ describe('takeAnswerHeader', () => {
 
   it('leaves every other header to the caller', () => {
     const headers = empty();
-    for (const name of ['host', 'connection', 'accept', 'Accept-Encoding', 'if-match']) expect(takeAnswerHeader(headers, name, 'x')).toBe('other');
+    for (const name of ['host', 'connection', 'accept', 'Accept-Encoding', 'if-match'])
+      expect(takeAnswerHeader(headers, name, 'x')).toBe('other');
     expect(headers).toEqual(empty());
   });
 });

@@ -67,9 +67,11 @@ describe('two-phase apply', () => {
         throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
       },
     };
-    await expect(applyChanges(contextWith({ store: full }), batchOf(1, { 'p2/a/b.json': 'b2', 'p2/a/c.json': 'c' }))).rejects.toMatchObject({
-      code: 'METASYNC_ERR_STORE_NO_SPACE',
-    });
+    await expect(applyChanges(contextWith({ store: full }), batchOf(1, { 'p2/a/b.json': 'b2', 'p2/a/c.json': 'c' }))).rejects.toMatchObject(
+      {
+        code: 'METASYNC_ERR_STORE_NO_SPACE',
+      },
+    );
     expect(log.state.seq).toBe(1);
     expect(log.state.paths.get('p2/a/b.json')?.sha256).toBe(sha256Hex('b'));
     expect(log.state.paths.has('p2/a/c.json')).toBe(false);

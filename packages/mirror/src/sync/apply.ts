@@ -136,7 +136,10 @@ async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry
           const outcome = await context.client.fetchPack(pack, put);
           if (outcome.error !== undefined) {
             if (isMetasyncError(outcome.error, 'METASYNC_ERR_STORE_NO_SPACE')) throw outcome.error;
-            context.logger.warn({ err: outcome.error, delivered: outcome.delivered.size, asked: pack.length }, 'object pack broke off; fetching the rest one by one');
+            context.logger.warn(
+              { err: outcome.error, delivered: outcome.delivered.size, asked: pack.length },
+              'object pack broke off; fetching the rest one by one',
+            );
           }
           // Awaited inside the pack's task would deadlock a full queue: hand the rest back as separate tasks.
           return pack.filter((o) => !outcome.delivered.has(o.sha256));
@@ -168,7 +171,11 @@ async function dropDamaged(context: ApplyContext, present: Set<string>): Promise
     });
   }
   for (const sha256 of damaged) present.delete(sha256);
-  if (damaged.length > 0) context.logger.warn({ damaged: damaged.length, verified: candidates.length, sha256: damaged[0] }, 'refetching damaged objects left by an earlier run');
+  if (damaged.length > 0)
+    context.logger.warn(
+      { damaged: damaged.length, verified: candidates.length, sha256: damaged[0] },
+      'refetching damaged objects left by an earlier run',
+    );
 }
 
 /** Queued work is never dropped (its promise would never settle): it refuses to start instead. */
@@ -184,7 +191,12 @@ async function settleAll<T>(tasks: Promise<T>[]): Promise<T[]> {
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
-async function fetchOne(context: ApplyContext, sha256: string, size: number, put: (sha256: string, object: FetchedObject) => Promise<void>): Promise<void> {
+async function fetchOne(
+  context: ApplyContext,
+  sha256: string,
+  size: number,
+  put: (sha256: string, object: FetchedObject) => Promise<void>,
+): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       await put(sha256, await context.client.fetchObject(sha256, size));
@@ -203,7 +215,12 @@ async function fetchOne(context: ApplyContext, sha256: string, size: number, put
 
 function storeError(err: unknown, path: string): unknown {
   if (hasErrno(err, 'ENOSPC') || hasErrno(err, 'EDQUOT')) {
-    return metasyncError('METASYNC_ERR_STORE_NO_SPACE', `no space left writing ${path}; the current generation keeps serving`, { path }, err);
+    return metasyncError(
+      'METASYNC_ERR_STORE_NO_SPACE',
+      `no space left writing ${path}; the current generation keeps serving`,
+      { path },
+      err,
+    );
   }
   return err;
 }

@@ -60,7 +60,10 @@ export function judgeSnapshot(snapshotSeq: number, appliedSeq: number): Snapshot
 export function judgeFailedChanges(options: { sinceSeq: number; httpStatus: number; primaryBehindSeq: number | undefined }): Refusal {
   const { sinceSeq, httpStatus, primaryBehindSeq } = options;
   if (primaryBehindSeq !== undefined) {
-    return rollback(`primary is at seq ${primaryBehindSeq}, below applied seq ${sinceSeq}`, { primarySeq: primaryBehindSeq, applied: sinceSeq });
+    return rollback(`primary is at seq ${primaryBehindSeq}, below applied seq ${sinceSeq}`, {
+      primarySeq: primaryBehindSeq,
+      applied: sinceSeq,
+    });
   }
   return protocol(`changes since ${sinceSeq} answered HTTP ${httpStatus}`);
 }

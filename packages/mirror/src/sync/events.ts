@@ -48,7 +48,11 @@ export function followEvents(options: EventStreamOptions): EventStream {
   let wake: (() => void) | undefined;
 
   async function connectOnce(): Promise<void> {
-    client = new Client(base.origin, { connect: { timeout: options.connectTimeoutMs }, headersTimeout: options.connectTimeoutMs, bodyTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS });
+    client = new Client(base.origin, {
+      connect: { timeout: options.connectTimeoutMs },
+      headersTimeout: options.connectTimeoutMs,
+      bodyTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    });
     abort = new AbortController();
     const response = await client.request({
       path,
@@ -99,7 +103,7 @@ export function followEvents(options: EventStreamOptions): EventStream {
   }
 
   async function loop(): Promise<void> {
-    for (let attempt = 0; !stopped; ) {
+    for (let attempt = 0; !stopped;) {
       const startedAt = Date.now();
       try {
         await connectOnce();

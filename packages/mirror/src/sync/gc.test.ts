@@ -26,7 +26,13 @@ async function publish(seq: number, path: string, content: string, appliedAt: nu
   const raw = Buffer.from(content.repeat(40));
   const sha256 = sha256Hex(raw);
   await store.put({ sha256, raw });
-  await log.commitBatch({ from: seq - 1, to: seq, time: appliedAt, appliedAt, entries: [{ path, sha256, size: raw.length, mtime: appliedAt }] });
+  await log.commitBatch({
+    from: seq - 1,
+    to: seq,
+    time: appliedAt,
+    appliedAt,
+    entries: [{ path, sha256, size: raw.length, mtime: appliedAt }],
+  });
   return sha256;
 }
 

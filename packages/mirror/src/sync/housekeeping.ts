@@ -18,7 +18,10 @@ export async function runHousekeeping(options: HousekeepingOptions): Promise<voi
   if (log.logBytes() > Math.max(1024 * 1024, log.state.paths.size * 120)) {
     const started = performance.now();
     await log.compact();
-    logger.info({ seq: log.state.seq, paths: log.state.paths.size, durationMs: Math.round(performance.now() - started) }, 'index compacted');
+    logger.info(
+      { seq: log.state.seq, paths: log.state.paths.size, durationMs: Math.round(performance.now() - started) },
+      'index compacted',
+    );
   }
 }
 

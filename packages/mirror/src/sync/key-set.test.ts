@@ -15,13 +15,19 @@ describe('mergeKeySet', () => {
   const c = newKey();
 
   it('adds the rotated-in key and takes the old key’s retirement time', () => {
-    const { trusted, added } = mergeKeySet({ version: 0, keys: [a], anchor: a.keyId }, keySet(1, [b, { ...a, active: false, notAfter: 5_000 }]), 1_000);
+    const { trusted, added } = mergeKeySet(
+      { version: 0, keys: [a], anchor: a.keyId },
+      keySet(1, [b, { ...a, active: false, notAfter: 5_000 }]),
+      1_000,
+    );
     expect(added).toEqual([b.keyId]);
     expect(trusted).toEqual({ version: 1, anchor: a.keyId, keys: [b, { ...a, active: false, notAfter: 5_000 }] });
   });
 
   it('refuses a key set older than the one already trusted (a replay)', () => {
-    expect(() => mergeKeySet({ version: 2, keys: [b] }, keySet(1, [a, b]), 1_000)).toThrow(expect.objectContaining({ code: 'METASYNC_ERR_SYNC_ROLLBACK' }));
+    expect(() => mergeKeySet({ version: 2, keys: [b] }, keySet(1, [a, b]), 1_000)).toThrow(
+      expect.objectContaining({ code: 'METASYNC_ERR_SYNC_ROLLBACK' }),
+    );
   });
 
   it('never extends a retirement: a known key keeps the earliest notAfter it was given', () => {
@@ -38,9 +44,15 @@ describe('mergeKeySet', () => {
   });
 
   it('refuses a set whose key id does not match its public key, that swaps the public key of a known id, or lists an id twice', () => {
-    expect(() => mergeKeySet({ version: 0, keys: [a] }, keySet(1, [{ ...b, keyId: c.keyId }]), 0)).toThrow(expect.objectContaining({ code: 'METASYNC_ERR_SYNC_PROTOCOL' }));
-    expect(() => mergeKeySet({ version: 0, keys: [a] }, keySet(1, [{ ...a, publicKey: b.publicKey }]), 0)).toThrow(expect.objectContaining({ code: 'METASYNC_ERR_SYNC_PROTOCOL' }));
-    expect(() => mergeKeySet({ version: 0, keys: [a] }, keySet(1, [b, { ...b, active: false, notAfter: 5 }]), 0)).toThrow(expect.objectContaining({ code: 'METASYNC_ERR_SYNC_PROTOCOL' }));
+    expect(() => mergeKeySet({ version: 0, keys: [a] }, keySet(1, [{ ...b, keyId: c.keyId }]), 0)).toThrow(
+      expect.objectContaining({ code: 'METASYNC_ERR_SYNC_PROTOCOL' }),
+    );
+    expect(() => mergeKeySet({ version: 0, keys: [a] }, keySet(1, [{ ...a, publicKey: b.publicKey }]), 0)).toThrow(
+      expect.objectContaining({ code: 'METASYNC_ERR_SYNC_PROTOCOL' }),
+    );
+    expect(() => mergeKeySet({ version: 0, keys: [a] }, keySet(1, [b, { ...b, active: false, notAfter: 5 }]), 0)).toThrow(
+      expect.objectContaining({ code: 'METASYNC_ERR_SYNC_PROTOCOL' }),
+    );
   });
 
   it(`keeps at most ${MAX_TRUSTED_KEYS} keys, dropping the longest-retired first but never the pinned anchor`, () => {

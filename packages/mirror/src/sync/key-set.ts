@@ -30,21 +30,33 @@ export interface MergeResult {
 
 export function mergeKeySet(current: TrustedKeys, offered: KeySet, nowMs: number): MergeResult {
   if (offered.version < current.version) {
-    throw metasyncError('METASYNC_ERR_SYNC_ROLLBACK', `primary key set version ${offered.version} is older than the trusted version ${current.version}`, {
-      offered: offered.version,
-      trusted: current.version,
-    });
+    throw metasyncError(
+      'METASYNC_ERR_SYNC_ROLLBACK',
+      `primary key set version ${offered.version} is older than the trusted version ${current.version}`,
+      {
+        offered: offered.version,
+        trusted: current.version,
+      },
+    );
   }
   if (new Set(offered.keys.map((key) => key.keyId)).size !== offered.keys.length) {
-    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `primary key set version ${offered.version} lists a key id twice`, { version: offered.version });
+    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `primary key set version ${offered.version} lists a key id twice`, {
+      version: offered.version,
+    });
   }
   for (const key of offered.keys) {
     if (keyIdOf(key.publicKey) !== key.keyId) {
-      throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `primary key set lists key ${key.keyId} whose id does not match its public key`, { keyId: key.keyId });
+      throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `primary key set lists key ${key.keyId} whose id does not match its public key`, {
+        keyId: key.keyId,
+      });
     }
     const known = current.keys.find((candidate) => candidate.keyId === key.keyId);
     if (known !== undefined && known.publicKey !== key.publicKey) {
-      throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `primary key set gives key ${key.keyId} a different public key than the trusted one`, { keyId: key.keyId });
+      throw metasyncError(
+        'METASYNC_ERR_SYNC_PROTOCOL',
+        `primary key set gives key ${key.keyId} a different public key than the trusted one`,
+        { keyId: key.keyId },
+      );
     }
   }
   const merged: PublicKeyInfo[] = [];
@@ -69,7 +81,9 @@ export function knowsKey(trusted: TrustedKeys, keyId: string): boolean {
 
 /** Keys that may still sign (no `notAfter`, or not yet past it), the active one first. */
 export function usableKeys(trusted: TrustedKeys, nowMs: number): PublicKeyInfo[] {
-  return trusted.keys.filter((key) => key.notAfter === undefined || key.notAfter >= nowMs).sort((a, b) => Number(b.active) - Number(a.active));
+  return trusted.keys
+    .filter((key) => key.notAfter === undefined || key.notAfter >= nowMs)
+    .sort((a, b) => Number(b.active) - Number(a.active));
 }
 
 /**

@@ -1,14 +1,27 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateSigningKeyPem, signBody, signingKeyFromPem, verifyBody, type KeySet, type PublicKeyInfo, type SigningKey } from '@metasync/shared';
+import {
+  generateSigningKeyPem,
+  signBody,
+  signingKeyFromPem,
+  verifyBody,
+  type KeySet,
+  type PublicKeyInfo,
+  type SigningKey,
+} from '@metasync/shared';
 import { createLogger } from '@metasync/shared/daemon';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createKeyTrust, type KeyTrust } from './key-trust.js';
 import { pinnedKeysPath, readTrustedKeys } from './keys.js';
 
 const logger = createLogger({ name: 'key-trust-test', level: 'silent' });
-const info = (key: SigningKey, extra: Partial<PublicKeyInfo> = {}): PublicKeyInfo => ({ keyId: key.keyId, publicKey: key.publicKey, active: true, ...extra });
+const info = (key: SigningKey, extra: Partial<PublicKeyInfo> = {}): PublicKeyInfo => ({
+  keyId: key.keyId,
+  publicKey: key.publicKey,
+  active: true,
+  ...extra,
+});
 const newKey = () => signingKeyFromPem(generateSigningKeyPem());
 
 let dataDir: string;
@@ -22,9 +35,18 @@ afterEach(async () => {
 });
 
 /** A primary that rotated from `old` to `fresh` at 1_000_000 with a 60 s overlap; answers key sets signed by `signWith(signer)`. */
-function rotatedPrimary(old: SigningKey, fresh: SigningKey, signWith: (signerId: string) => SigningKey | undefined = (id) => [old, fresh].find((k) => k.keyId === id)) {
+function rotatedPrimary(
+  old: SigningKey,
+  fresh: SigningKey,
+  signWith: (signerId: string) => SigningKey | undefined = (id) => [old, fresh].find((k) => k.keyId === id),
+) {
   const calls: string[] = [];
-  const set: KeySet = { kind: 'keys', version: 1, issuedAt: 1_000_000, keys: [info(fresh), info(old, { active: false, notAfter: 1_060_000 })] };
+  const set: KeySet = {
+    kind: 'keys',
+    version: 1,
+    issuedAt: 1_000_000,
+    keys: [info(fresh), info(old, { active: false, notAfter: 1_060_000 })],
+  };
   return {
     calls,
     async fetchKeySet(signerId: string) {
@@ -83,7 +105,10 @@ describe('key trust', () => {
     expect((await check(trust, document(old))).keyId).toBe(old.keyId);
 
     vi.setSystemTime(1_060_001);
-    await expect(check(trust, document(old))).rejects.toMatchObject({ code: 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY', message: expect.stringContaining('retired since') as string });
+    await expect(check(trust, document(old))).rejects.toMatchObject({
+      code: 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY',
+      message: expect.stringContaining('retired since') as string,
+    });
     expect((await check(trust, document(fresh))).keyId).toBe(fresh.keyId);
     expect(primary.calls).toEqual([old.keyId]);
   });
@@ -136,7 +161,8 @@ describe('key trust', () => {
     const forger = newKey();
     const primary = rotatedPrimary(old, old);
     const trust = createKeyTrust({ dataDir, pinned: info(old), fetchKeySet: primary.fetchKeySet, logger, minLearnIntervalMs: 1_000 });
-    for (let i = 0; i < 5; i++) await expect(check(trust, document(forger))).rejects.toMatchObject({ code: 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY' });
+    for (let i = 0; i < 5; i++)
+      await expect(check(trust, document(forger))).rejects.toMatchObject({ code: 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY' });
     expect(primary.calls).toHaveLength(1);
     vi.setSystemTime(Date.now() + 1_000);
     await expect(check(trust, document(forger))).rejects.toMatchObject({ code: 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY' });

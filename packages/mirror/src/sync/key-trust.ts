@@ -43,7 +43,12 @@ export interface KeyTrust {
 const MAX_REMEMBERED_ASKS = 64;
 
 /** Failures that mean the key set itself was refused (as opposed to not fetched). */
-const REFUSAL_CODES: ReadonlySet<string> = new Set(['METASYNC_ERR_SIGNATURE_INVALID', 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY', 'METASYNC_ERR_SYNC_PROTOCOL', 'METASYNC_ERR_SYNC_ROLLBACK']);
+const REFUSAL_CODES: ReadonlySet<string> = new Set([
+  'METASYNC_ERR_SIGNATURE_INVALID',
+  'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY',
+  'METASYNC_ERR_SYNC_PROTOCOL',
+  'METASYNC_ERR_SYNC_ROLLBACK',
+]);
 
 export function createKeyTrust(options: KeyTrustOptions): KeyTrust {
   const { logger } = options;
@@ -68,7 +73,11 @@ export function createKeyTrust(options: KeyTrustOptions): KeyTrust {
     const pinned = options.pinned;
     if (pinned === undefined) return stored;
     if (stored?.keys.some((key) => key.keyId === pinned.keyId && key.publicKey === pinned.publicKey) === true) return stored;
-    if (stored !== undefined) logger.warn({ keyId: pinned.keyId, stored: stored.keys.map((k) => k.keyId) }, 'pinned primary key is not in the stored key set: starting over from --primary-key');
+    if (stored !== undefined)
+      logger.warn(
+        { keyId: pinned.keyId, stored: stored.keys.map((k) => k.keyId) },
+        'pinned primary key is not in the stored key set: starting over from --primary-key',
+      );
     const fresh = { version: 0, keys: [pinned], anchor: pinned.keyId };
     await writeTrustedKeys(options.dataDir, fresh);
     return fresh;
@@ -87,7 +96,11 @@ export function createKeyTrust(options: KeyTrustOptions): KeyTrust {
           logger.warn({ signer: signer.keyId, status: answer.status }, 'primary cannot endorse its key set with this key');
           continue;
         }
-        verifyBody(answer.body, typeof answer.signature === 'string' ? answer.signature : undefined, { keys: [signer], nowMs: now(), what });
+        verifyBody(answer.body, typeof answer.signature === 'string' ? answer.signature : undefined, {
+          keys: [signer],
+          nowMs: now(),
+          what,
+        });
         const offered = parseSyncDocument(answer.body, keySetSchema, what);
         const { trusted: next, added } = mergeKeySet(current, offered, now());
         await writeTrustedKeys(options.dataDir, next);

@@ -26,11 +26,18 @@ const pinnedFileSchema = z.object({
 export function parsePinnedKey(value: string): PublicKeyInfo {
   const match = /^([0-9a-f]{16}):([A-Za-z0-9_-]{43})$/.exec(value);
   if (match === null) {
-    throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `--primary-key must be <16 hex keyId>:<43 char base64url key>, got ${JSON.stringify(value.slice(0, 80))}`);
+    throw metasyncError(
+      'METASYNC_ERR_CONFIG_INVALID',
+      `--primary-key must be <16 hex keyId>:<43 char base64url key>, got ${JSON.stringify(value.slice(0, 80))}`,
+    );
   }
   const [, keyId, publicKey] = match as unknown as [string, string, string];
   if (keyIdOf(publicKey) !== keyId) {
-    throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `--primary-key id ${keyId} does not match its key (expected ${keyIdOf(publicKey)})`, { keyId });
+    throw metasyncError(
+      'METASYNC_ERR_CONFIG_INVALID',
+      `--primary-key id ${keyId} does not match its key (expected ${keyIdOf(publicKey)})`,
+      { keyId },
+    );
   }
   return { keyId, publicKey, active: true };
 }
@@ -56,9 +63,16 @@ export async function pinKeys(dataDir: string, keys: readonly PublicKeyInfo[]): 
 export async function writeTrustedKeys(dataDir: string, trusted: TrustedKeys): Promise<void> {
   for (const key of trusted.keys) {
     if (keyIdOf(key.publicKey) !== key.keyId) {
-      throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `primary listed key ${key.keyId} whose id does not match its key`, { keyId: key.keyId });
+      throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `primary listed key ${key.keyId} whose id does not match its key`, {
+        keyId: key.keyId,
+      });
     }
   }
-  const file = { keys: trusted.keys, version: trusted.version, ...(trusted.anchor === undefined ? {} : { anchor: trusted.anchor }), pinnedAt: Date.now() };
+  const file = {
+    keys: trusted.keys,
+    version: trusted.version,
+    ...(trusted.anchor === undefined ? {} : { anchor: trusted.anchor }),
+    pinnedAt: Date.now(),
+  };
   await writeFileAtomic(pinnedKeysPath(dataDir), JSON.stringify(file, null, 2) + '\n');
 }

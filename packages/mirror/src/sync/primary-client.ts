@@ -1,6 +1,15 @@
 import { Pool, type Dispatcher } from 'undici';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { HEADERS, SYNC_ROUTES, isMetasyncError, COMPRESSED_SLACK_BYTES, metasyncError, readPackFrames, sha256Hex, type AckRequest } from '@metasync/shared';
+import {
+  HEADERS,
+  SYNC_ROUTES,
+  isMetasyncError,
+  COMPRESSED_SLACK_BYTES,
+  metasyncError,
+  readPackFrames,
+  sha256Hex,
+  type AckRequest,
+} from '@metasync/shared';
 
 /**
  * The mirror's side of the sync protocol's transport: one keep-alive undici
@@ -51,7 +60,10 @@ export interface PrimaryClient {
    * broken stream: it stops there and returns the hashes delivered, so the
    * caller fetches the rest one by one.
    */
-  fetchPack(objects: readonly { sha256: string; size: number }[], onObject: (sha256: string, object: FetchedObject) => Promise<void>): Promise<PackOutcome>;
+  fetchPack(
+    objects: readonly { sha256: string; size: number }[],
+    onObject: (sha256: string, object: FetchedObject) => Promise<void>,
+  ): Promise<PackOutcome>;
   ack(body: AckRequest): Promise<void>;
   /** The pool, for the proxy (repository paths) and the events stream. */
   readonly dispatcher: Dispatcher;
@@ -72,7 +84,10 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
   const commonHeaders = { [HEADERS.mirrorId]: options.mirrorId };
   const urlPath = (route: string): string => `${basePath}${route.startsWith('/') ? '' : '/'}${route}`;
 
-  async function request(path: string, init: { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string; maxBytes: number }): Promise<RawResponse> {
+  async function request(
+    path: string,
+    init: { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string; maxBytes: number },
+  ): Promise<RawResponse> {
     const where = `${base.origin}${path}`;
     let response: Dispatcher.ResponseData;
     try {
@@ -83,7 +98,12 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
         ...(init.body === undefined ? {} : { body: init.body }),
       });
     } catch (err) {
-      throw metasyncError('METASYNC_ERR_SYNC_UNREACHABLE', `primary ${where} could not be reached: ${(err as Error).message}`, { url: where }, err);
+      throw metasyncError(
+        'METASYNC_ERR_SYNC_UNREACHABLE',
+        `primary ${where} could not be reached: ${(err as Error).message}`,
+        { url: where },
+        err,
+      );
     }
     const chunks: Buffer[] = [];
     let total = 0;
@@ -93,13 +113,21 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
         total += buffer.length;
         if (total > init.maxBytes) {
           response.body.destroy();
-          throw metasyncError('METASYNC_ERR_OBJECT_TOO_LARGE', `response from ${where} exceeds ${init.maxBytes} bytes`, { url: where, maxBytes: init.maxBytes });
+          throw metasyncError('METASYNC_ERR_OBJECT_TOO_LARGE', `response from ${where} exceeds ${init.maxBytes} bytes`, {
+            url: where,
+            maxBytes: init.maxBytes,
+          });
         }
         chunks.push(buffer);
       }
     } catch (err) {
       if (isMetasyncError(err)) throw err;
-      throw metasyncError('METASYNC_ERR_SYNC_UNREACHABLE', `response body from ${where} broke off: ${(err as Error).message}`, { url: where }, err);
+      throw metasyncError(
+        'METASYNC_ERR_SYNC_UNREACHABLE',
+        `response body from ${where} broke off: ${(err as Error).message}`,
+        { url: where },
+        err,
+      );
     }
     return { status: response.statusCode, headers: response.headers, body: Buffer.concat(chunks, total) };
   }
@@ -113,9 +141,15 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
       const maxBytes = getOptions.maxBytes ?? 512 * 1024 * 1024;
       // Signed bodies (changes, snapshots) may come gzipped; the signature covers the decoded bytes.
       const response = await request(urlPath(route) + query, { headers: { 'accept-encoding': 'gzip' }, maxBytes });
-      const encoding = String(response.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+      const encoding = String(response.headers['content-encoding'] ?? 'identity')
+        .trim()
+        .toLowerCase();
       if (encoding === 'identity' || encoding === '') return response;
-      if (encoding !== 'gzip') throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${route} came with unsupported content-encoding ${encoding}`, { route, encoding });
+      if (encoding !== 'gzip')
+        throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${route} came with unsupported content-encoding ${encoding}`, {
+          route,
+          encoding,
+        });
       try {
         return { ...response, body: gunzipSync(response.body, { maxOutputLength: maxBytes }) };
       } catch (err) {
@@ -129,9 +163,14 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
         throw metasyncError('METASYNC_ERR_OBJECT_NOT_FOUND', `primary has no object ${sha256}`, { sha256, url: `${base.origin}${path}` });
       }
       if (response.status !== 200) {
-        throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `object ${sha256} answered HTTP ${response.status}`, { sha256, status: response.status });
+        throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `object ${sha256} answered HTTP ${response.status}`, {
+          sha256,
+          status: response.status,
+        });
       }
-      const encoding = String(response.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+      const encoding = String(response.headers['content-encoding'] ?? 'identity')
+        .trim()
+        .toLowerCase();
       const raw = decodeBounded(response.body, encoding, size, sha256);
       verifyRaw(raw, sha256, size);
       return { raw, wireBytes: response.body.length, ...(encoding === 'br' ? { brotli: response.body } : {}) };
@@ -150,7 +189,9 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
         });
         if (response.statusCode !== 200) {
           response.body.resume();
-          throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `object pack answered HTTP ${response.statusCode}`, { status: response.statusCode });
+          throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `object pack answered HTTP ${response.statusCode}`, {
+            status: response.statusCode,
+          });
         }
         for await (const frame of readPackFrames(response.body, sizes)) {
           if (frame.header.missing === true) continue;
@@ -180,7 +221,10 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
         maxBytes: 64 * 1024,
       });
       if (response.status >= 300) {
-        throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `ack of seq ${body.seq} answered HTTP ${response.status}`, { seq: body.seq, status: response.status });
+        throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `ack of seq ${body.seq} answered HTTP ${response.status}`, {
+          seq: body.seq,
+          status: response.status,
+        });
       }
     },
     async close() {
@@ -195,10 +239,18 @@ function decodeBounded(body: Buffer, encoding: string, size: number, sha256: str
     if (encoding === 'br') return brotliDecompressSync(body, { maxOutputLength: size + 1 });
     if (encoding === 'gzip') return gunzipSync(body, { maxOutputLength: size + 1 });
   } catch (err) {
-    throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `object ${sha256} (${encoding}) does not decode: ${(err as Error).message}`, { sha256, encoding }, err);
+    throw metasyncError(
+      'METASYNC_ERR_OBJECT_HASH_MISMATCH',
+      `object ${sha256} (${encoding}) does not decode: ${(err as Error).message}`,
+      { sha256, encoding },
+      err,
+    );
   }
   if (encoding === 'identity' || encoding === '') return body;
-  throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `object ${sha256} came with unsupported content-encoding ${encoding}`, { sha256, encoding });
+  throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `object ${sha256} came with unsupported content-encoding ${encoding}`, {
+    sha256,
+    encoding,
+  });
 }
 
 /** A gzip variant is kept only if it decodes to exactly the verified bytes. */
@@ -207,16 +259,28 @@ function verifyGzip(gzip: Buffer, raw: Buffer, sha256: string): void {
   try {
     decoded = gunzipSync(gzip, { maxOutputLength: raw.length + 1 });
   } catch (err) {
-    throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `gzip variant of object ${sha256} does not decode: ${(err as Error).message}`, { sha256, encoding: 'gzip' }, err);
+    throw metasyncError(
+      'METASYNC_ERR_OBJECT_HASH_MISMATCH',
+      `gzip variant of object ${sha256} does not decode: ${(err as Error).message}`,
+      { sha256, encoding: 'gzip' },
+      err,
+    );
   }
   if (!decoded.equals(raw)) {
-    throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `gzip variant of object ${sha256} decodes to other bytes than the object`, { sha256, encoding: 'gzip' });
+    throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `gzip variant of object ${sha256} decodes to other bytes than the object`, {
+      sha256,
+      encoding: 'gzip',
+    });
   }
 }
 
 function verifyRaw(raw: Buffer, sha256: string, size: number): void {
   if (raw.length !== size) {
-    throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `object ${sha256} is ${raw.length} bytes, expected ${size}`, { sha256, expected: size, got: raw.length });
+    throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `object ${sha256} is ${raw.length} bytes, expected ${size}`, {
+      sha256,
+      expected: size,
+      got: raw.length,
+    });
   }
   const actual = sha256Hex(raw);
   if (actual !== sha256) {

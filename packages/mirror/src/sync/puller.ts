@@ -78,7 +78,8 @@ export function createPuller(options: PullerOptions): Puller {
       status.heardAtMs = status.monoNowMs();
       if (response.status === 410) {
         // A 410 for `since` with a snapshot at exactly `since` would loop; it means a stale (replayed) snapshot.
-        if (!(await resync(`changes since ${since} answered 410`))) throw protocolError(`changes since ${since} answered 410, but the snapshot is at that same seq`);
+        if (!(await resync(`changes since ${since} answered 410`)))
+          throw protocolError(`changes since ${since} answered 410, but the snapshot is at that same seq`);
         continue;
       }
       if (response.status !== 200) {

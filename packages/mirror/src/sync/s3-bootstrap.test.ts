@@ -1,6 +1,18 @@
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
-import { generateSigningKeyPem, isMetasyncError, s3ClientConfig, s3ObjectKey, s3SnapshotKey, sha256Hex, signBody, signingKeyFromPem, type PublicKeyInfo, type SigningKey, type Snapshot } from '@metasync/shared';
+import {
+  generateSigningKeyPem,
+  isMetasyncError,
+  s3ClientConfig,
+  s3ObjectKey,
+  s3SnapshotKey,
+  sha256Hex,
+  signBody,
+  signingKeyFromPem,
+  type PublicKeyInfo,
+  type SigningKey,
+  type Snapshot,
+} from '@metasync/shared';
 import { createLogger } from '@metasync/shared/daemon';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startS3Server, testS3Connection, TEST_S3_CREDENTIALS, type S3TestServer } from '../../../../test/helpers/s3-server.js';
@@ -54,7 +66,11 @@ async function seed(seq: number, count: number, signer: SigningKey = key): Promi
   return { snapshot, files };
 }
 
-function memoryStore(): { objects: Map<string, Buffer>; options: Pick<S3BootstrapOptions, 'hasObject' | 'writeObject' | 'flush'>; flushes: number } {
+function memoryStore(): {
+  objects: Map<string, Buffer>;
+  options: Pick<S3BootstrapOptions, 'hasObject' | 'writeObject' | 'flush'>;
+  flushes: number;
+} {
   const objects = new Map<string, Buffer>();
   const state = {
     objects,
@@ -75,7 +91,16 @@ function memoryStore(): { objects: Map<string, Buffer>; options: Pick<S3Bootstra
 }
 
 function bootstrap(store: ReturnType<typeof memoryStore>, overrides: Partial<S3BootstrapOptions> = {}): ReturnType<typeof bootstrapFromS3> {
-  return bootstrapFromS3({ client, bucket, prefix: PREFIX, trustedKeys: trusted, log, sleep: () => Promise.resolve(), ...store.options, ...overrides });
+  return bootstrapFromS3({
+    client,
+    bucket,
+    prefix: PREFIX,
+    trustedKeys: trusted,
+    log,
+    sleep: () => Promise.resolve(),
+    ...store.options,
+    ...overrides,
+  });
 }
 
 describe('bootstrapFromS3', () => {
@@ -175,7 +200,12 @@ describe('bootstrapFromS3', () => {
   it('stops reading an object body without a length one byte past the announced size', async () => {
     const bytes = Buffer.from('{"v":1}');
     const sha = sha256Hex(bytes);
-    const snapshot: Snapshot = { kind: 'snapshot', seq: 1, time: 1, entries: [{ path: 'p2/a/b.json', sha256: sha, size: bytes.length, mtime: 1 }] };
+    const snapshot: Snapshot = {
+      kind: 'snapshot',
+      seq: 1,
+      time: 1,
+      entries: [{ path: 'p2/a/b.json', sha256: sha, size: bytes.length, mtime: 1 }],
+    };
     const body = Buffer.from(JSON.stringify(snapshot));
     let chunksServed = 0;
     const endless = Readable.from(
@@ -188,7 +218,8 @@ describe('bootstrapFromS3', () => {
     );
     const fakeClient = {
       send(command: unknown): Promise<unknown> {
-        if (command instanceof ListObjectsV2Command) return Promise.resolve({ Contents: [{ Key: s3SnapshotKey(PREFIX, 1) }], IsTruncated: false });
+        if (command instanceof ListObjectsV2Command)
+          return Promise.resolve({ Contents: [{ Key: s3SnapshotKey(PREFIX, 1) }], IsTruncated: false });
         if (command instanceof GetObjectCommand && command.input.Key === s3SnapshotKey(PREFIX, 1)) {
           return Promise.resolve({ Body: Readable.from([body]), Metadata: { 'metasync-signature': signBody(key, body) } });
         }

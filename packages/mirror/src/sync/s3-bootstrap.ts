@@ -1,6 +1,20 @@
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import PQueue from 'p-queue';
-import { S3_SIGNATURE_METADATA, isMetasyncError, metasyncError, normalizeS3Prefix, parseS3SnapshotKey, s3ObjectKey, s3SnapshotsPrefix, sha256Hex, snapshotSchema, verifyBody, type ErrorCode, type PublicKeyInfo, type Snapshot } from '@metasync/shared';
+import {
+  S3_SIGNATURE_METADATA,
+  isMetasyncError,
+  metasyncError,
+  normalizeS3Prefix,
+  parseS3SnapshotKey,
+  s3ObjectKey,
+  s3SnapshotsPrefix,
+  sha256Hex,
+  snapshotSchema,
+  verifyBody,
+  type ErrorCode,
+  type PublicKeyInfo,
+  type Snapshot,
+} from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
 import { createS3Retrier, s3ErrorName, s3StatusOf, type S3Retrier, type S3RetryPolicy } from '@metasync/shared/s3';
 import { parseSyncDocument } from './parse-document.js';
@@ -81,14 +95,20 @@ export async function bootstrapFromS3(options: S3BootstrapOptions): Promise<S3Bo
   const fetched = await retrying('GetObject', key.key, async () => {
     const answer = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key.key }));
     const maxBytes = options.maxSnapshotBytes ?? 256 * 1024 * 1024;
-    const body = await readBounded(answer.Body, maxBytes, () => tooLarge(`snapshot s3://${bucket}/${key.key}`, key.key, '', maxBytes, maxBytes + 1));
+    const body = await readBounded(answer.Body, maxBytes, () =>
+      tooLarge(`snapshot s3://${bucket}/${key.key}`, key.key, '', maxBytes, maxBytes + 1),
+    );
     return { body, signature: answer.Metadata?.[S3_SIGNATURE_METADATA] };
   });
   const what = `snapshot s3://${bucket}/${key.key}`;
   verifyBody(fetched.body, fetched.signature, { keys: options.trustedKeys, nowMs: options.nowMs?.() ?? Date.now(), what });
   const snapshot = parseSyncDocument(fetched.body, snapshotSchema, what);
   if (snapshot.seq !== key.seq) {
-    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} holds seq ${snapshot.seq}, but its key names seq ${key.seq}`, { bucket, key: key.key, seq: snapshot.seq });
+    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} holds seq ${snapshot.seq}, but its key names seq ${key.seq}`, {
+      bucket,
+      key: key.key,
+      seq: snapshot.seq,
+    });
   }
   if (options.minSeq !== undefined && snapshot.seq < options.minSeq) {
     throw metasyncError('METASYNC_ERR_SYNC_ROLLBACK', `${what} is at seq ${snapshot.seq}, older than the applied seq ${options.minSeq}`, {
@@ -107,14 +127,25 @@ export async function bootstrapFromS3(options: S3BootstrapOptions): Promise<S3Bo
   return { snapshot, body: fetched.body, signature: fetched.signature!, key: key.key, ...counts, durationMs };
 }
 
-
-async function newestSnapshotKey(client: S3Client, bucket: string, prefix: string, retrying: S3Retrier): Promise<{ key: string; seq: number } | undefined> {
+async function newestSnapshotKey(
+  client: S3Client,
+  bucket: string,
+  prefix: string,
+  retrying: S3Retrier,
+): Promise<{ key: string; seq: number } | undefined> {
   const folder = s3SnapshotsPrefix(prefix);
   let token: string | undefined;
   // Snapshot keys start with digits, so they sort before any stray key: the first page decides in practice.
   for (let page = 0; page < 1000; page++) {
     const answer = await retrying('ListObjectsV2', folder, () =>
-      client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: folder, MaxKeys: 10, ...(token === undefined ? {} : { ContinuationToken: token }) })),
+      client.send(
+        new ListObjectsV2Command({
+          Bucket: bucket,
+          Prefix: folder,
+          MaxKeys: 10,
+          ...(token === undefined ? {} : { ContinuationToken: token }),
+        }),
+      ),
     );
     for (const item of answer.Contents ?? []) {
       const seq = item.Key === undefined ? undefined : parseS3SnapshotKey(prefix, item.Key);
@@ -191,7 +222,12 @@ async function download(options: S3BootstrapOptions, key: string, sha256: string
       answer = await options.client.send(new GetObjectCommand({ Bucket: options.bucket, Key: key }));
     } catch (err) {
       if (s3StatusOf(err) === 404 && s3ErrorName(err) !== 'NoSuchBucket') {
-        throw metasyncError('METASYNC_ERR_OBJECT_NOT_FOUND', `no object ${where} for sha256 ${sha256}`, { bucket: options.bucket, key, sha256 }, err);
+        throw metasyncError(
+          'METASYNC_ERR_OBJECT_NOT_FOUND',
+          `no object ${where} for sha256 ${sha256}`,
+          { bucket: options.bucket, key, sha256 },
+          err,
+        );
       }
       throw err;
     }
@@ -241,5 +277,10 @@ function destroyBody(body: unknown): void {
 }
 
 function tooLarge(where: string, key: string, sha256: string, size: number, got: number): Error {
-  return metasyncError('METASYNC_ERR_OBJECT_TOO_LARGE', `${where} is ${got} bytes, the snapshot announces ${size}; not stored`, { key, sha256, expected: size, got });
+  return metasyncError('METASYNC_ERR_OBJECT_TOO_LARGE', `${where} is ${got} bytes, the snapshot announces ${size}; not stored`, {
+    key,
+    sha256,
+    expected: size,
+    got,
+  });
 }

@@ -37,7 +37,12 @@ export interface S3BootstrapSource {
   close(): void;
 }
 
-export function createS3BootstrapSource(options: { config: MirrorS3Config; store: ObjectStore; logger: Logger; concurrency: number }): S3BootstrapSource | undefined {
+export function createS3BootstrapSource(options: {
+  config: MirrorS3Config;
+  store: ObjectStore;
+  logger: Logger;
+  concurrency: number;
+}): S3BootstrapSource | undefined {
   const { config, store, logger } = options;
   const bucket = config.bootstrapS3Bucket;
   if (bucket === undefined) return undefined;

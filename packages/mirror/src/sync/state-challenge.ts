@@ -40,7 +40,11 @@ export interface VerifyStateOptions {
  * request's nonce (a replayed or recorded state).
  */
 export function verifyStateAnswer(answer: StateAnswer, options: VerifyStateOptions): StateResponse {
-  verifyBody(answer.body, typeof answer.signature === 'string' ? answer.signature : undefined, { keys: options.keys, nowMs: options.nowMs, what: 'state' });
+  verifyBody(answer.body, typeof answer.signature === 'string' ? answer.signature : undefined, {
+    keys: options.keys,
+    nowMs: options.nowMs,
+    what: 'state',
+  });
   const state = parseState(answer.body);
   if (state.nonce !== options.nonce) {
     throw metasyncError(

@@ -29,7 +29,11 @@ export interface StatePoll {
 }
 
 /** Errors of a state poll that mean its answer was refused, not that the primary was unreachable. */
-const REFUSED_STATE_CODES: ReadonlySet<string> = new Set(['METASYNC_ERR_SYNC_CHALLENGE_FAILED', 'METASYNC_ERR_SIGNATURE_INVALID', 'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY']);
+const REFUSED_STATE_CODES: ReadonlySet<string> = new Set([
+  'METASYNC_ERR_SYNC_CHALLENGE_FAILED',
+  'METASYNC_ERR_SIGNATURE_INVALID',
+  'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY',
+]);
 
 /** Every state request is a freshness challenge (state-challenge.ts): only a verified answer to its nonce counts. */
 export function createStatePoll(options: StatePollOptions): StatePoll {
@@ -47,7 +51,12 @@ export function createStatePoll(options: StatePollOptions): StatePoll {
     await keys.load(hint);
     let state: StateResponse;
     try {
-      state = await keys.verifying((trusted) => verifyStateAnswer({ body: response.body, signature: response.headers[HEADERS.signature] }, { nonce, keys: trusted, nowMs: Date.now() }));
+      state = await keys.verifying((trusted) =>
+        verifyStateAnswer(
+          { body: response.body, signature: response.headers[HEADERS.signature] },
+          { nonce, keys: trusted, nowMs: Date.now() },
+        ),
+      );
     } catch (err) {
       if (!isMetasyncError(err) || !REFUSED_STATE_CODES.has(err.code)) throw err;
       refuseState(err.code, err);
@@ -57,7 +66,11 @@ export function createStatePoll(options: StatePollOptions): StatePoll {
     noteConfirmed(status, state.seq, headWhenAsked);
     noteHead(status, state.seq, log.state.seq, status.monoNowMs());
     if (isPrimaryBehind(state.seq, appliedWhenAsked)) {
-      if (status.primaryBehindSeq === undefined) logger.error({ primarySeq: state.seq, applied: appliedWhenAsked }, 'primary is behind the applied generation; refusing to roll back');
+      if (status.primaryBehindSeq === undefined)
+        logger.error(
+          { primarySeq: state.seq, applied: appliedWhenAsked },
+          'primary is behind the applied generation; refusing to roll back',
+        );
       status.primaryBehindSeq = state.seq;
     } else status.primaryBehindSeq = undefined;
     metrics.headSeq.set(status.headSeq);

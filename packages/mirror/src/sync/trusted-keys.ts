@@ -55,14 +55,19 @@ export function createTrustedKeys(options: TrustedKeysOptions): TrustedKeys {
     if (known !== undefined) return known;
     const offered = state ?? (await options.offeredState());
     const pinned = await trust.pinOnFirstUse(offered.keys);
-    logger.warn({ keyIds: offered.keys.map((k) => k.keyId), primary: options.primaryUrl }, 'trusting primary keys on first use; pin them with --primary-key');
+    logger.warn(
+      { keyIds: offered.keys.map((k) => k.keyId), primary: options.primaryUrl },
+      'trusting primary keys on first use; pin them with --primary-key',
+    );
     return pinned;
   }
 
   async function readSigned<T>({ route, query, schema, what, body, signature }: SignedDocument<T>): Promise<T> {
     await load();
     try {
-      await trust.verifying((keys) => verifyBody(body, typeof signature === 'string' ? signature : undefined, { keys, nowMs: Date.now(), what }));
+      await trust.verifying((keys) =>
+        verifyBody(body, typeof signature === 'string' ? signature : undefined, { keys, nowMs: Date.now(), what }),
+      );
     } catch (err) {
       metrics.batchesRefused.inc();
       logger.error({ err, route, query }, 'refused unsigned or forged document');

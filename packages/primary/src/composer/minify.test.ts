@@ -6,7 +6,12 @@ import { runComposerPhpOracle as runPhpOracle } from '../../../../test/helpers/c
 // Keys that PHP and JS order alike (no integer-like keys) and non-empty objects
 // (PHP would turn `{}` into `[]`), so the PHP oracle can compare byte for byte.
 const key = fc.stringMatching(/^[a-z][a-z-]{0,6}$/);
-const leaf: fc.Arbitrary<JsonValue> = fc.oneof(fc.string({ maxLength: 6 }), fc.integer({ min: -5, max: 5 }), fc.boolean(), fc.constant(null));
+const leaf: fc.Arbitrary<JsonValue> = fc.oneof(
+  fc.string({ maxLength: 6 }),
+  fc.integer({ min: -5, max: 5 }),
+  fc.boolean(),
+  fc.constant(null),
+);
 const nested: fc.Arbitrary<JsonValue> = fc.letrec<{ value: JsonValue }>((tie) => ({
   value: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
@@ -18,7 +23,11 @@ const nested: fc.Arbitrary<JsonValue> = fc.letrec<{ value: JsonValue }>((tie) =>
 // Top-level values: never null and never the marker (the publish API refuses both).
 const topValue = nested.filter((v) => v !== null && v !== UNSET_MARKER);
 // Versions drawn from a small key pool so neighbours share, change and drop keys.
-const version: fc.Arbitrary<VersionData> = fc.dictionary(fc.constantFrom('name', 'version', 'license', 'require', 'dist', 'extra', 'time'), topValue, { minKeys: 1, maxKeys: 7 });
+const version: fc.Arbitrary<VersionData> = fc.dictionary(
+  fc.constantFrom('name', 'version', 'license', 'require', 'dist', 'extra', 'time'),
+  topValue,
+  { minKeys: 1, maxKeys: 7 },
+);
 const versionList = fc.array(version, { minLength: 1, maxLength: 6 });
 
 describe('composer/2.0 minified format', () => {

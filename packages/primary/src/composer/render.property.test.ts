@@ -18,20 +18,39 @@ const NAME = 'acme/prop-test';
 
 const number = fc.integer({ min: 0, max: 30 });
 const classical = fc
-  .tuple(fc.boolean(), fc.array(number, { minLength: 1, maxLength: 4 }), fc.option(fc.tuple(fc.constantFrom('-beta', '-alpha', '-RC', '-patch', 'beta', '-b', '.RC'), fc.option(fc.integer({ min: 1, max: 9 }), { nil: undefined })), { nil: undefined }))
+  .tuple(
+    fc.boolean(),
+    fc.array(number, { minLength: 1, maxLength: 4 }),
+    fc.option(
+      fc.tuple(
+        fc.constantFrom('-beta', '-alpha', '-RC', '-patch', 'beta', '-b', '.RC'),
+        fc.option(fc.integer({ min: 1, max: 9 }), { nil: undefined }),
+      ),
+      { nil: undefined },
+    ),
+  )
   .map(([v, parts, modifier]) => `${v ? 'v' : ''}${parts.join('.')}${modifier === undefined ? '' : `${modifier[0]}${modifier[1] ?? ''}`}`);
 const devBranch = fc.oneof(
   fc.stringMatching(/^[a-z][a-z0-9/_.-]{0,12}$/).map((branch) => `dev-${branch}`),
-  fc.tuple(number, fc.option(number, { nil: undefined })).map(([major, minor]) => `${major}${minor === undefined ? '' : `.${minor}`}.x-dev`),
+  fc
+    .tuple(number, fc.option(number, { nil: undefined }))
+    .map(([major, minor]) => `${major}${minor === undefined ? '' : `.${minor}`}.x-dev`),
   fc.constantFrom('dev-main', 'dev-master', '1.0.0-dev'),
 );
-const versionString = fc.oneof({ weight: 3, arbitrary: classical }, { weight: 1, arbitrary: devBranch }).filter((v) => normalizeVersion(v) !== undefined);
+const versionString = fc
+  .oneof({ weight: 3, arbitrary: classical }, { weight: 1, arbitrary: devBranch })
+  .filter((v) => normalizeVersion(v) !== undefined);
 
 // Values PHP decodes back to the same shape: no empty objects (PHP makes them []), no integer-like keys.
 const key = fc.stringMatching(/^[a-z][a-z-]{0,8}$/);
 const leaf: fc.Arbitrary<JsonValue> = fc.oneof(fc.string({ maxLength: 12 }), fc.integer({ min: -1000, max: 1000 }), fc.boolean());
 const nested: fc.Arbitrary<JsonValue> = fc.letrec<{ value: JsonValue }>((tie) => ({
-  value: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('value'), { maxLength: 3 }), fc.dictionary(key, tie('value'), { minKeys: 1, maxKeys: 3 })),
+  value: fc.oneof(
+    { depthSize: 'small' },
+    leaf,
+    fc.array(tie('value'), { maxLength: 3 }),
+    fc.dictionary(key, tie('value'), { minKeys: 1, maxKeys: 3 }),
+  ),
 })).value;
 
 // Built once: arbitraries with stringMatching are costly to construct, so never inside a chain.
@@ -39,11 +58,18 @@ const extraFields = fc.record(
   {
     description: fc.string({ maxLength: 40 }),
     license: fc.array(fc.constantFrom('MIT', 'BSD-3-Clause', 'GPL-2.0-or-later'), { minLength: 1, maxLength: 2 }),
-    require: fc.dictionary(fc.stringMatching(/^[a-z]{1,6}\/[a-z]{1,6}$/), fc.constantFrom('^1.0', '*', '>=2 <3', 'dev-main'), { minKeys: 1, maxKeys: 3 }),
+    require: fc.dictionary(fc.stringMatching(/^[a-z]{1,6}\/[a-z]{1,6}$/), fc.constantFrom('^1.0', '*', '>=2 <3', 'dev-main'), {
+      minKeys: 1,
+      maxKeys: 3,
+    }),
     type: fc.constantFrom('library', 'composer-plugin', 'project'),
     extra: fc.dictionary(key, nested, { minKeys: 1, maxKeys: 3 }),
     time: fc.constantFrom('2024-01-02T03:04:05+00:00', '2025-12-31T23:59:59+00:00'),
-    source: fc.record({ type: fc.constant('git'), url: fc.constant('https://example.org/repo.git'), reference: fc.stringMatching(/^[0-9a-f]{40}$/) }),
+    source: fc.record({
+      type: fc.constant('git'),
+      url: fc.constant('https://example.org/repo.git'),
+      reference: fc.stringMatching(/^[0-9a-f]{40}$/),
+    }),
   },
   { requiredKeys: [] },
 );
@@ -56,7 +82,11 @@ const versionData = (version: string, extra: Record<string, JsonValue>): Version
 /** 1-12 versions with distinct normalized forms, each passing the publish API's validation. */
 const versionList: fc.Arbitrary<VersionData[]> = fc
   .uniqueArray(versionString, { minLength: 1, maxLength: 12, selector: (v) => normalizeVersion(v) })
-  .chain((versions) => fc.array(extraFields, { minLength: versions.length, maxLength: versions.length }).map((extras) => versions.map((v, i) => versionData(v, extras[i]!))))
+  .chain((versions) =>
+    fc
+      .array(extraFields, { minLength: versions.length, maxLength: versions.length })
+      .map((extras) => versions.map((v, i) => versionData(v, extras[i]!))),
+  )
   .map((list) => list.map((v, i) => validateVersion(NAME, v, `versions[${i}]`)));
 
 interface P2Document {
@@ -163,6 +193,11 @@ echo json_encode($out, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_PR
 `;
 
 function runComposerReader(input: Array<{ name: string; bytes: string }>): ComposerRead[] {
-  const stdout = execFileSync('php', ['-d', 'error_reporting=0', '-r', PHP_READER], { input: JSON.stringify(input), encoding: 'utf8', timeout: 20_000, maxBuffer: 64 * 1024 * 1024 });
+  const stdout = execFileSync('php', ['-d', 'error_reporting=0', '-r', PHP_READER], {
+    input: JSON.stringify(input),
+    encoding: 'utf8',
+    timeout: 20_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   return JSON.parse(stdout) as ComposerRead[];
 }

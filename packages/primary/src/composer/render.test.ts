@@ -12,15 +12,27 @@ describe('Composer repository rendering', () => {
       { version: '1.2.0-beta1', dist: dist('1.2.0-beta1') },
       { version: '2.x-dev', dist: dist('2.x') },
     ]);
-    const tagged = JSON.parse(rendered.tagged!.toString()) as { packages: Record<string, Array<Record<string, unknown>>>; minified: string };
+    const tagged = JSON.parse(rendered.tagged!.toString()) as {
+      packages: Record<string, Array<Record<string, unknown>>>;
+      minified: string;
+    };
     expect(tagged.minified).toBe('composer/2.0');
     expect(Object.keys(tagged.packages)).toEqual(['acme/foo']);
     const first = tagged.packages['acme/foo']![0]!;
     expect(Object.keys(first).slice(0, 3)).toEqual(['name', 'version', 'version_normalized']);
     expect(first).toMatchObject({ name: 'acme/foo', version: '1.10.0', version_normalized: '1.10.0.0' });
-    expect(tagged.packages['acme/foo']![1]).toEqual({ version: '1.2.0-beta1', version_normalized: '1.2.0.0-beta1', dist: dist('1.2.0-beta1'), require: '__unset' });
+    expect(tagged.packages['acme/foo']![1]).toEqual({
+      version: '1.2.0-beta1',
+      version_normalized: '1.2.0.0-beta1',
+      dist: dist('1.2.0-beta1'),
+      require: '__unset',
+    });
     expect(parseP2File('acme/foo', rendered.tagged!).map((v) => v.version)).toEqual(['1.10.0', '1.2.0-beta1', '1.0.0']);
-    expect(parseP2File('acme/foo', rendered.dev!).map((v) => v.version).sort()).toEqual(['2.x-dev', 'dev-main']);
+    expect(
+      parseP2File('acme/foo', rendered.dev!)
+        .map((v) => v.version)
+        .sort(),
+    ).toEqual(['2.x-dev', 'dev-main']);
   });
 
   it('leaves out the file of a kind the package has no version of', () => {

@@ -36,7 +36,9 @@ export function completeVersion(name: string, version: VersionData): VersionData
 }
 
 function sortVersions(versions: readonly VersionData[]): VersionData[] {
-  return sortNewestFirst(versions.map((data) => ({ data, version: String(data.version), normalized: String(data.version_normalized) }))).map((entry) => entry.data);
+  return sortNewestFirst(
+    versions.map((data) => ({ data, version: String(data.version), normalized: String(data.version_normalized) })),
+  ).map((entry) => entry.data);
 }
 
 function renderP2(name: string, versions: readonly VersionData[]): Buffer {
@@ -74,20 +76,33 @@ export function parseP2File(name: string, bytes: Buffer, path = p2PathFor(name, 
   try {
     document = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
-    throw metasyncError('METASYNC_ERR_PACKAGE_INVALID', `p2 file ${path} is not valid JSON`, { path, field: path, rule: 'composer-p2-file' }, err);
+    throw metasyncError(
+      'METASYNC_ERR_PACKAGE_INVALID',
+      `p2 file ${path} is not valid JSON`,
+      { path, field: path, rule: 'composer-p2-file' },
+      err,
+    );
   }
   const packages = (document as { packages?: unknown } | null)?.packages;
   if (typeof packages !== 'object' || packages === null || Array.isArray(packages)) {
-    throw metasyncError('METASYNC_ERR_PACKAGE_INVALID', `p2 file ${path} has no "packages" object`, { path, field: path, rule: 'composer-p2-file' });
+    throw metasyncError('METASYNC_ERR_PACKAGE_INVALID', `p2 file ${path} has no "packages" object`, {
+      path,
+      field: path,
+      rule: 'composer-p2-file',
+    });
   }
   const names = Object.keys(packages);
   const list = (packages as Record<string, unknown>)[name];
   if (names.length !== 1 || !Array.isArray(list) || !list.every((v) => typeof v === 'object' && v !== null && !Array.isArray(v))) {
-    throw metasyncError('METASYNC_ERR_PACKAGE_INVALID', `p2 file ${path} must hold exactly the package ${name}, found ${JSON.stringify(names.slice(0, 5))}`, {
-      path,
-      field: path,
-      rule: 'own-package-only',
-    });
+    throw metasyncError(
+      'METASYNC_ERR_PACKAGE_INVALID',
+      `p2 file ${path} must hold exactly the package ${name}, found ${JSON.stringify(names.slice(0, 5))}`,
+      {
+        path,
+        field: path,
+        rule: 'own-package-only',
+      },
+    );
   }
   const versions = list as VersionData[];
   return (document as { minified?: unknown }).minified === MINIFIED_FORMAT ? expandVersions(versions) : versions;

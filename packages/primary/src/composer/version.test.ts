@@ -4,10 +4,41 @@ import { runComposerPhpOracle as runPhpOracle } from '../../../../test/helpers/c
 import { isDevVersion, sortNewestFirst, normalizeBranch, normalizeVersion, parseStability, phpVersionCompare } from './version.js';
 
 const SAMPLES = [
-  '1.0.0', 'v1.2', '2.0-beta1', '2.0.0-RC2', '1.0.0-alpha.3', '1.0.0-a2', '1.0.0-b', '1.0.0-pl1', '1.0.0-patch2',
-  '1.0.0-stable', '1.0.x-dev', '1.x-dev', '2.1.*-dev', 'dev-main', 'dev-feature/x', 'master', '1.0.0+build5',
-  '20240101', '2024.01.01', '2024-01-01-10-30', '1.0.0-dev', '1.0.0.dev', '1.0.0-beta.2-dev', '1', '1.2.3.4',
-  'v10.20.30', 'foo', '1.0.0-foo', '', ' 1.0 ', '1.0 as 2.0', '1.0@beta', '99999999', '1.0.0-RC1-dev', 'dev-master#abc',
+  '1.0.0',
+  'v1.2',
+  '2.0-beta1',
+  '2.0.0-RC2',
+  '1.0.0-alpha.3',
+  '1.0.0-a2',
+  '1.0.0-b',
+  '1.0.0-pl1',
+  '1.0.0-patch2',
+  '1.0.0-stable',
+  '1.0.x-dev',
+  '1.x-dev',
+  '2.1.*-dev',
+  'dev-main',
+  'dev-feature/x',
+  'master',
+  '1.0.0+build5',
+  '20240101',
+  '2024.01.01',
+  '2024-01-01-10-30',
+  '1.0.0-dev',
+  '1.0.0.dev',
+  '1.0.0-beta.2-dev',
+  '1',
+  '1.2.3.4',
+  'v10.20.30',
+  'foo',
+  '1.0.0-foo',
+  '',
+  ' 1.0 ',
+  '1.0 as 2.0',
+  '1.0@beta',
+  '99999999',
+  '1.0.0-RC1-dev',
+  'dev-master#abc',
 ];
 
 const versionLike = fc.oneof(
@@ -41,11 +72,13 @@ describe('Composer version rules', () => {
 
   it('agrees with PHP and Composer on normalize, stability and version_compare', () => {
     const versions = [...SAMPLES, ...fc.sample(versionLike, { numRuns: 400, seed: 42 })];
-    const normalizedPairs = fc.sample(fc.tuple(versionLike, versionLike), { numRuns: 400, seed: 7 }).map(([a, b]): [string, string] => [
-      normalizeVersion(a) ?? a,
-      normalizeVersion(b) ?? b,
-    ]);
-    const rawPairs = fc.sample(fc.tuple(fc.stringMatching(/^[0-9a-zA-Z.+_#-]{1,10}$/), fc.stringMatching(/^[0-9a-zA-Z.+_#-]{1,10}$/)), { numRuns: 600, seed: 9 });
+    const normalizedPairs = fc
+      .sample(fc.tuple(versionLike, versionLike), { numRuns: 400, seed: 7 })
+      .map(([a, b]): [string, string] => [normalizeVersion(a) ?? a, normalizeVersion(b) ?? b]);
+    const rawPairs = fc.sample(fc.tuple(fc.stringMatching(/^[0-9a-zA-Z.+_#-]{1,10}$/), fc.stringMatching(/^[0-9a-zA-Z.+_#-]{1,10}$/)), {
+      numRuns: 600,
+      seed: 9,
+    });
     const pairs = [...normalizedPairs, ...rawPairs];
     const oracle = runPhpOracle({ normalize: versions, compare: pairs, minify: [] });
     versions.forEach((version, i) => {
@@ -58,7 +91,10 @@ describe('Composer version rules', () => {
   });
 
   it('sorts newest first with a deterministic tie-break', () => {
-    const list = ['1.0.0', '2.0.0-beta1', '2.0.0', '1.10.0', '1.9.0'].map((version) => ({ version, normalized: normalizeVersion(version)! }));
+    const list = ['1.0.0', '2.0.0-beta1', '2.0.0', '1.10.0', '1.9.0'].map((version) => ({
+      version,
+      normalized: normalizeVersion(version)!,
+    }));
     expect(sortNewestFirst(list).map((v) => v.version)).toEqual(['2.0.0', '2.0.0-beta1', '1.10.0', '1.9.0', '1.0.0']);
     // Tagged versions only: PHP's version_compare is not transitive across arbitrary branch names.
     const sample = fc
@@ -66,6 +102,7 @@ describe('Composer version rules', () => {
       .filter((version) => normalizeVersion(version) !== undefined && !isDevVersion(version))
       .map((version) => ({ version, normalized: normalizeVersion(version)! }));
     const sorted = sortNewestFirst(sample);
-    for (let i = 1; i < sorted.length; i++) expect(phpVersionCompare(sorted[i - 1]!.normalized, sorted[i]!.normalized)).toBeGreaterThanOrEqual(0);
+    for (let i = 1; i < sorted.length; i++)
+      expect(phpVersionCompare(sorted[i - 1]!.normalized, sorted[i]!.normalized)).toBeGreaterThanOrEqual(0);
   });
 });

@@ -102,7 +102,16 @@ export function normalizeBranch(name: string): string {
 
 // PHP's special version forms, in order; a part takes the first form it starts with, else -1.
 const SPECIAL_FORMS: ReadonlyArray<readonly [string, number]> = [
-  ['dev', 0], ['alpha', 1], ['a', 1], ['beta', 2], ['b', 2], ['RC', 3], ['rc', 3], ['#', 4], ['pl', 5], ['p', 5],
+  ['dev', 0],
+  ['alpha', 1],
+  ['a', 1],
+  ['beta', 2],
+  ['b', 2],
+  ['RC', 3],
+  ['rc', 3],
+  ['#', 4],
+  ['pl', 5],
+  ['p', 5],
 ];
 const NUMBER_FORM = '#N#';
 
@@ -197,7 +206,10 @@ export interface SortableVersion {
 export function sortNewestFirst<T extends SortableVersion>(versions: readonly T[]): T[] {
   const keyed = versions.map((entry) => ({ entry, parts: entry.normalized === '' ? undefined : canonicalParts(entry.normalized) }));
   keyed.sort((a, b) => {
-    const byNormalized = a.parts === undefined || b.parts === undefined ? phpVersionCompare(b.entry.normalized, a.entry.normalized) : compareCanonicalParts(b.parts, a.parts);
+    const byNormalized =
+      a.parts === undefined || b.parts === undefined
+        ? phpVersionCompare(b.entry.normalized, a.entry.normalized)
+        : compareCanonicalParts(b.parts, a.parts);
     if (byNormalized !== 0) return byNormalized;
     return a.entry.version < b.entry.version ? -1 : a.entry.version > b.entry.version ? 1 : 0;
   });

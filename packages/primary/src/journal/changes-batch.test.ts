@@ -13,12 +13,19 @@ let journal: Journal;
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'metasync-changes-'));
-  journal = (await openJournal({ dir, keepGenerations: 3, baseSeq: 0, baseTime: 0, log: createLogger({ name: 't', level: 'silent' }) })).journal;
+  journal = (await openJournal({ dir, keepGenerations: 3, baseSeq: 0, baseTime: 0, log: createLogger({ name: 't', level: 'silent' }) }))
+    .journal;
   // seq 1: a, b   seq 2: a   seq 3: c, d, e   seq 4: b deleted   seq 5: f
   const paths = [['a', 'b'], ['a'], ['c', 'd', 'e'], [], ['f']];
   for (const [index, names] of paths.entries()) {
     const seq = index + 1;
-    const entries: JournalEntry[] = names.map((name) => ({ path: `p2/acme/${name}.json`, sha256: sha256Hex(`${name}${seq}`), size: seq, mtime: seq * 1000, origin: 'api' }));
+    const entries: JournalEntry[] = names.map((name) => ({
+      path: `p2/acme/${name}.json`,
+      sha256: sha256Hex(`${name}${seq}`),
+      size: seq,
+      mtime: seq * 1000,
+      origin: 'api',
+    }));
     if (seq === 4) entries.push({ path: 'p2/acme/b.json', deleted: true, mtime: 4000, origin: 'api' });
     await journal.append({ seq, time: seq * 1000, entries });
   }

@@ -11,13 +11,24 @@ export const MAX_BATCH_ENTRIES = 50_000;
  * MAX_BATCH_ENTRIES entries (never splitting a generation); when cut short,
  * `to < head` tells the mirror to ask again from `to`.
  */
-export function buildChangesBatch(options: { journal: Journal; since: number; snapshotSeq: number; limit?: number; maxEntries?: number }): ChangesBatch {
+export function buildChangesBatch(options: {
+  journal: Journal;
+  since: number;
+  snapshotSeq: number;
+  limit?: number;
+  maxEntries?: number;
+}): ChangesBatch {
   const { journal, since } = options;
   const limit = options.limit ?? DEFAULT_CHANGES_LIMIT;
   const maxEntries = options.maxEntries ?? MAX_BATCH_ENTRIES;
   const head = journal.headSeq();
   if (since > head) {
-    throw metasyncError('METASYNC_ERR_REQUEST_INVALID', `since=${since} is ahead of the head seq ${head}`, { field: 'since', rule: 'at most head', since, head });
+    throw metasyncError('METASYNC_ERR_REQUEST_INVALID', `since=${since} is ahead of the head seq ${head}`, {
+      field: 'since',
+      rule: 'at most head',
+      since,
+      head,
+    });
   }
   if (since < journal.oldestSeq()) throw resyncRequired(journal, since, options.snapshotSeq);
   const merged = new Map<string, ChangeEntry>();
@@ -44,10 +55,14 @@ export function resyncRequired(journal: Journal, since: number, snapshotSeq: num
 export function parseSeqParam(name: string, value: unknown, required: boolean): number | undefined {
   if (value === undefined && !required) return undefined;
   if (typeof value !== 'string' || !/^\d{1,15}$/.test(value)) {
-    throw metasyncError('METASYNC_ERR_REQUEST_INVALID', `query parameter ${name} must be a non-negative integer, got ${JSON.stringify(value ?? null)}`, {
-      field: name,
-      rule: 'non-negative integer',
-    });
+    throw metasyncError(
+      'METASYNC_ERR_REQUEST_INVALID',
+      `query parameter ${name} must be a non-negative integer, got ${JSON.stringify(value ?? null)}`,
+      {
+        field: name,
+        rule: 'non-negative integer',
+      },
+    );
   }
   return Number(value);
 }

@@ -24,7 +24,9 @@ function generation(seq: number): JournalGeneration {
   return {
     seq,
     time: 1_700_000_000_000 + seq,
-    entries: [{ path: `p2/acme/pkg${seq}.json`, sha256: sha256Hex(String(seq)), size: 10 + seq, mtime: 1_700_000_000_000 + seq, origin: 'api' }],
+    entries: [
+      { path: `p2/acme/pkg${seq}.json`, sha256: sha256Hex(String(seq)), size: 10 + seq, mtime: 1_700_000_000_000 + seq, origin: 'api' },
+    ],
   };
 }
 

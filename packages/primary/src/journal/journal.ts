@@ -78,7 +78,10 @@ export async function openJournal(options: JournalOptions): Promise<OpenedJourna
     const isLast = index === files.length - 1;
     const contents = await readSegment(file);
     if (contents.tailBytes > 0 && !isLast) {
-      throw corrupt(`journal segment ${file.path} has ${contents.tailBytes} bad bytes at ${contents.validBytes} but is not the last segment`, file.path);
+      throw corrupt(
+        `journal segment ${file.path} has ${contents.tailBytes} bad bytes at ${contents.validBytes} but is not the last segment`,
+        file.path,
+      );
     }
     let expectedSeq = file.firstSeq;
     for (const generation of contents.generations) {
@@ -151,7 +154,12 @@ export async function openJournal(options: JournalOptions): Promise<OpenedJourna
         broken = truncateErr;
       });
       if (hasErrno(err, 'ENOSPC')) {
-        throw metasyncError('METASYNC_ERR_STORE_NO_SPACE', `no space left appending seq ${generation.seq} to ${active.segment.path}`, { path: active.segment.path }, err);
+        throw metasyncError(
+          'METASYNC_ERR_STORE_NO_SPACE',
+          `no space left appending seq ${generation.seq} to ${active.segment.path}`,
+          { path: active.segment.path },
+          err,
+        );
       }
       throw err;
     }

@@ -67,7 +67,16 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
     lastSeq = Math.max(lastSeq, snapshot.seq);
     await pruneSnapshots(dir, options.keepFiles);
     const dropped = await journal.dropSegmentsCoveredBy(Math.min(snapshot.seq, journal.oldestSeq()));
-    log.info({ seq: snapshot.seq, paths: manifest.size, bytes: snapshot.body.length, durationMs: Date.now() - startedMs, droppedSegments: dropped }, 'snapshot written');
+    log.info(
+      {
+        seq: snapshot.seq,
+        paths: manifest.size,
+        bytes: snapshot.body.length,
+        durationMs: Date.now() - startedMs,
+        droppedSegments: dropped,
+      },
+      'snapshot written',
+    );
     return { seq: snapshot.seq, path };
   }
 

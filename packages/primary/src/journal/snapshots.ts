@@ -84,11 +84,18 @@ export async function loadLatestSnapshot(dir: string): Promise<LoadedSnapshot | 
   const snapshot = JSON.parse(body.toString('utf8')) as Snapshot;
   const meta = JSON.parse(metaBytes.toString('utf8')) as { origins: string };
   if (snapshot.seq !== latest.seq || meta.origins.length !== snapshot.entries.length) {
-    throw metasyncError('METASYNC_ERR_JOURNAL_CORRUPT', `snapshot file ${latest.path} does not match its name or origins`, { path: latest.path });
+    throw metasyncError('METASYNC_ERR_JOURNAL_CORRUPT', `snapshot file ${latest.path} does not match its name or origins`, {
+      path: latest.path,
+    });
   }
   const manifest: Manifest = new Map();
   snapshot.entries.forEach((entry, index) => {
-    manifest.set(entry.path, { sha256: entry.sha256, size: entry.size, mtime: entry.mtime, origin: meta.origins[index] === 'a' ? 'api' : 'watch' });
+    manifest.set(entry.path, {
+      sha256: entry.sha256,
+      size: entry.size,
+      mtime: entry.mtime,
+      origin: meta.origins[index] === 'a' ? 'api' : 'watch',
+    });
   });
   return { seq: snapshot.seq, time: snapshot.time, manifest };
 }

@@ -1,4 +1,12 @@
-import { MAX_KEY_OVERLAP_MS, generateSigningKeyPem, hasErrno, metasyncError, signingKeyFromPem, type PublicKeyInfo, type SigningKey } from '@metasync/shared';
+import {
+  MAX_KEY_OVERLAP_MS,
+  generateSigningKeyPem,
+  hasErrno,
+  metasyncError,
+  signingKeyFromPem,
+  type PublicKeyInfo,
+  type SigningKey,
+} from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
 import { readJsonFile, writeFileAtomic } from '@metasync/shared/fs';
 import { unlink } from 'node:fs/promises';
@@ -72,7 +80,12 @@ const ringFileSchema = z.object({
 /** setTimeout's ceiling; a later expiry re-arms the timer. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export async function openKeyRing(options: { dataDir: string; keyFile: string | undefined; log: Logger; now?: () => number }): Promise<KeyRing> {
+export async function openKeyRing(options: {
+  dataDir: string;
+  keyFile: string | undefined;
+  log: Logger;
+  now?: () => number;
+}): Promise<KeyRing> {
   const { dataDir, log } = options;
   const now = options.now ?? Date.now;
   const path = join(dataDir, KEY_RING_FILE);
@@ -85,9 +98,12 @@ export async function openKeyRing(options: { dataDir: string; keyFile: string | 
     const fromFile = stored?.keys.find((entry) => entry.keyId === base.keyId);
     if (stored !== undefined && fromFile !== undefined) {
       version = stored.version;
-      entries = stored.keys.map((entry) => (entry.keyId === base.keyId ? { ...entryFromFile(entry, path), key: base, storePem: false } : entryFromFile(entry, path)));
+      entries = stored.keys.map((entry) =>
+        entry.keyId === base.keyId ? { ...entryFromFile(entry, path), key: base, storePem: false } : entryFromFile(entry, path),
+      );
     } else {
-      if (stored !== undefined) log.warn({ path, keyId: base.keyId }, 'signing key file is not in the stored key set: starting a new key set');
+      if (stored !== undefined)
+        log.warn({ path, keyId: base.keyId }, 'signing key file is not in the stored key set: starting a new key set');
       entries = [{ key: base, keyId: base.keyId, publicKey: base.publicKey, createdAt: now(), notAfter: undefined, storePem: false }];
     }
   } else if (stored !== undefined) {
@@ -102,7 +118,11 @@ export async function openKeyRing(options: { dataDir: string; keyFile: string | 
   }
   const activeEntry = entries.find((entry) => entry.notAfter === undefined);
   if (activeEntry?.key === undefined) {
-    throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `key set ${path} has no usable active key (its key came from --signing-key-file: pass that file again)`, { path });
+    throw metasyncError(
+      'METASYNC_ERR_CONFIG_INVALID',
+      `key set ${path} has no usable active key (its key came from --signing-key-file: pass that file again)`,
+      { path },
+    );
   }
   let timer: NodeJS.Timeout | undefined;
   let rotating: Promise<unknown> = Promise.resolve();
@@ -113,7 +133,9 @@ export async function openKeyRing(options: { dataDir: string; keyFile: string | 
       publicKey: entry.publicKey,
       createdAt: entry.createdAt,
       ...(entry.notAfter === undefined ? {} : { notAfter: entry.notAfter }),
-      ...(entry.storePem && entry.key !== undefined ? { pem: entry.key.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() } : {}),
+      ...(entry.storePem && entry.key !== undefined
+        ? { pem: entry.key.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() }
+        : {}),
     }));
     await writeFileAtomic(path, JSON.stringify({ version: nextVersion, keys }, null, 2) + '\n', { mode: 0o600 });
   }
@@ -136,9 +158,12 @@ export async function openKeyRing(options: { dataDir: string; keyFile: string | 
     timer = undefined;
     const next = Math.min(...entries.map((entry) => entry.notAfter ?? Infinity));
     if (next === Infinity) return;
-    timer = setTimeout(() => {
-      rotating = rotating.then(dropExpired).catch((err: unknown) => log.error({ err, path }, 'dropping retired signing keys failed'));
-    }, Math.min(MAX_TIMER_MS, Math.max(0, next - now())));
+    timer = setTimeout(
+      () => {
+        rotating = rotating.then(dropExpired).catch((err: unknown) => log.error({ err, path }, 'dropping retired signing keys failed'));
+      },
+      Math.min(MAX_TIMER_MS, Math.max(0, next - now())),
+    );
     timer.unref();
   }
 
@@ -148,27 +173,41 @@ export async function openKeyRing(options: { dataDir: string; keyFile: string | 
 
   async function rotate(overlapMs: number): Promise<RotationResult> {
     if (!Number.isInteger(overlapMs) || overlapMs < 0 || overlapMs > MAX_KEY_OVERLAP_MS) {
-      throw metasyncError('METASYNC_ERR_REQUEST_INVALID', `overlapMs must be an integer from 0 to ${MAX_KEY_OVERLAP_MS}, got ${String(overlapMs)}`, { field: 'overlapMs', rule: `0..${MAX_KEY_OVERLAP_MS}` });
+      throw metasyncError(
+        'METASYNC_ERR_REQUEST_INVALID',
+        `overlapMs must be an integer from 0 to ${MAX_KEY_OVERLAP_MS}, got ${String(overlapMs)}`,
+        { field: 'overlapMs', rule: `0..${MAX_KEY_OVERLAP_MS}` },
+      );
     }
     const nowMs = now();
     const fresh = signingKeyFromPem(generateSigningKeyPem());
     const retiredNow = entries.map((entry) => (entry.notAfter === undefined ? { ...entry, notAfter: nowMs + overlapMs } : entry));
-    const next = [{ key: fresh, keyId: fresh.keyId, publicKey: fresh.publicKey, createdAt: nowMs, notAfter: undefined, storePem: true }, ...retiredNow];
+    const next = [
+      { key: fresh, keyId: fresh.keyId, publicKey: fresh.publicKey, createdAt: nowMs, notAfter: undefined, storePem: true },
+      ...retiredNow,
+    ];
     await persist(next, version + 1);
     entries = next;
     version += 1;
     // The generated legacy file now lives in the ring (until the key is dropped); do not keep a second copy.
     if (legacyPem) await removeLegacyPem(join(dataDir, GENERATED_KEY_FILE));
     legacyPem = false;
-    const retired = retiredNow.filter((entry) => entry.notAfter !== undefined).map((entry) => ({ keyId: entry.keyId, notAfter: entry.notAfter as number }));
+    const retired = retiredNow
+      .filter((entry) => entry.notAfter !== undefined)
+      .map((entry) => ({ keyId: entry.keyId, notAfter: entry.notAfter as number }));
     log.info({ keyId: fresh.keyId, version, retired }, 'signing key rotated');
     await dropExpired();
-    return { version, active: { keyId: fresh.keyId, publicKey: fresh.publicKey, active: true }, retired: retired.filter((r) => r.notAfter > nowMs) };
+    return {
+      version,
+      active: { keyId: fresh.keyId, publicKey: fresh.publicKey, active: true },
+      retired: retired.filter((r) => r.notAfter > nowMs),
+    };
   }
 
   if (stored !== undefined && entries.some((entry) => entry.notAfter !== undefined && entry.notAfter <= now())) await dropExpired();
   else arm();
-  if (options.keyFile !== undefined && stored !== undefined && !stored.keys.some((entry) => entry.keyId === activeKey().keyId)) await persist(entries, version);
+  if (options.keyFile !== undefined && stored !== undefined && !stored.keys.some((entry) => entry.keyId === activeKey().keyId))
+    await persist(entries, version);
   log.info({ keyId: activeKey().keyId, version, keys: entries.length }, 'signing keys loaded');
 
   return {
@@ -178,7 +217,12 @@ export async function openKeyRing(options: { dataDir: string; keyFile: string | 
       const nowMs = now();
       return entries
         .filter((entry) => entry.notAfter === undefined || entry.notAfter > nowMs)
-        .map((entry) => ({ keyId: entry.keyId, publicKey: entry.publicKey, active: entry.notAfter === undefined, ...(entry.notAfter === undefined ? {} : { notAfter: entry.notAfter }) }));
+        .map((entry) => ({
+          keyId: entry.keyId,
+          publicKey: entry.publicKey,
+          active: entry.notAfter === undefined,
+          ...(entry.notAfter === undefined ? {} : { notAfter: entry.notAfter }),
+        }));
     },
     signer(keyId) {
       const entry = entries.find((candidate) => candidate.keyId === keyId);
@@ -209,9 +253,19 @@ async function readRingFile(path: string): Promise<z.infer<typeof ringFileSchema
 function entryFromFile(entry: z.infer<typeof ringFileSchema>['keys'][number], path: string): Entry {
   const key = entry.pem === undefined ? undefined : signingKeyFromPem(entry.pem);
   if (key !== undefined && key.keyId !== entry.keyId) {
-    throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `key set ${path}: key ${entry.keyId} holds the private key of ${key.keyId}`, { path, keyId: entry.keyId });
+    throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `key set ${path}: key ${entry.keyId} holds the private key of ${key.keyId}`, {
+      path,
+      keyId: entry.keyId,
+    });
   }
-  return { key, keyId: entry.keyId, publicKey: entry.publicKey, createdAt: entry.createdAt, notAfter: entry.notAfter, storePem: entry.pem !== undefined };
+  return {
+    key,
+    keyId: entry.keyId,
+    publicKey: entry.publicKey,
+    createdAt: entry.createdAt,
+    notAfter: entry.notAfter,
+    storePem: entry.pem !== undefined,
+  };
 }
 
 async function removeLegacyPem(path: string): Promise<void> {

@@ -124,10 +124,14 @@ export function createPackageOperations(options: { publisher: Publisher; limits?
 
   function checkSize(name: string, versions: readonly VersionData[]): void {
     if (versions.length > limits.maxVersionsPerPackage) {
-      throw metasyncError('METASYNC_ERR_PACKAGE_INVALID', `versions: ${name} would hold ${versions.length} versions, more than ${limits.maxVersionsPerPackage}`, {
-        field: 'versions',
-        rule: 'max-items',
-      });
+      throw metasyncError(
+        'METASYNC_ERR_PACKAGE_INVALID',
+        `versions: ${name} would hold ${versions.length} versions, more than ${limits.maxVersionsPerPackage}`,
+        {
+          field: 'versions',
+          rule: 'max-items',
+        },
+      );
     }
   }
 
@@ -213,7 +217,12 @@ export function createPackageOperations(options: { publisher: Publisher; limits?
       enqueue(name, {
         needsCurrent: true,
         apply: (current = []) => {
-          if (current.length === 0) throw metasyncError('METASYNC_ERR_PACKAGE_NOT_FOUND', `package ${name} does not exist`, { package: name, field: 'name', rule: 'exists' });
+          if (current.length === 0)
+            throw metasyncError('METASYNC_ERR_PACKAGE_NOT_FOUND', `package ${name} does not exist`, {
+              package: name,
+              field: 'name',
+              rule: 'exists',
+            });
           return [];
         },
       }),
@@ -223,7 +232,12 @@ export function createPackageOperations(options: { publisher: Publisher; limits?
         apply: (current = []) => {
           const after = current.filter((existing) => !sameVersion(String(existing.version), version));
           if (after.length === current.length) {
-            throw metasyncError('METASYNC_ERR_PACKAGE_NOT_FOUND', `package ${name} has no version ${JSON.stringify(version)}`, { package: name, version, field: 'version', rule: 'exists' });
+            throw metasyncError('METASYNC_ERR_PACKAGE_NOT_FOUND', `package ${name} has no version ${JSON.stringify(version)}`, {
+              package: name,
+              version,
+              field: 'version',
+              rule: 'exists',
+            });
           }
           return after;
         },

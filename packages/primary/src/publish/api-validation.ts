@@ -37,7 +37,11 @@ function isObject(value: unknown): value is Record<string, JsonValue> {
 export function validatePackageName(vendor: string, name: string): string {
   const full = `${vendor}/${name}`;
   if (!isComposerPackageName(full)) {
-    throw invalid('name', 'composer-package-name', `${JSON.stringify(full.slice(0, 220))} is not a valid Composer package name (lowercase vendor/name of [a-z0-9] joined by . _ -)`);
+    throw invalid(
+      'name',
+      'composer-package-name',
+      `${JSON.stringify(full.slice(0, 220))} is not a valid Composer package name (lowercase vendor/name of [a-z0-9] joined by . _ -)`,
+    );
   }
   return full;
 }
@@ -45,13 +49,15 @@ export function validatePackageName(vendor: string, name: string): string {
 /** A version string from a URL (`DELETE .../versions/{version}`). */
 export function validateVersionString(version: string, field = 'version'): string {
   if (version.length > MAX_VERSION_LENGTH) throw invalid(field, 'max-length', `longer than ${MAX_VERSION_LENGTH} characters`);
-  if (normalizeVersion(version) === undefined) throw invalid(field, 'composer-version', `${JSON.stringify(version)} is not a version Composer can normalize`);
+  if (normalizeVersion(version) === undefined)
+    throw invalid(field, 'composer-version', `${JSON.stringify(version)} is not a version Composer can normalize`);
   return version;
 }
 
 function checkSizes(value: JsonValue, field: string, limits: ApiLimits, depth: number): void {
   if (typeof value === 'string') {
-    if (value.length > limits.maxStringLength) throw invalid(field, 'max-length', `string longer than ${limits.maxStringLength} characters`);
+    if (value.length > limits.maxStringLength)
+      throw invalid(field, 'max-length', `string longer than ${limits.maxStringLength} characters`);
     return;
   }
   if (typeof value !== 'object' || value === null) return;
@@ -78,8 +84,10 @@ function checkSourceOrDist(version: Record<string, JsonValue>, kind: 'source' | 
   if (kind === 'source' && (typeof reference !== 'string' || reference === '')) {
     throw invalid(`${field}.source.reference`, 'required', 'must be a non-empty string');
   }
-  if (reference !== undefined && reference !== null && typeof reference !== 'string') throw invalid(`${field}.${kind}.reference`, 'type', 'must be a string');
-  if (location.shasum !== undefined && location.shasum !== null && typeof location.shasum !== 'string') throw invalid(`${field}.${kind}.shasum`, 'type', 'must be a string');
+  if (reference !== undefined && reference !== null && typeof reference !== 'string')
+    throw invalid(`${field}.${kind}.reference`, 'type', 'must be a string');
+  if (location.shasum !== undefined && location.shasum !== null && typeof location.shasum !== 'string')
+    throw invalid(`${field}.${kind}.shasum`, 'type', 'must be a string');
   return true;
 }
 
@@ -126,12 +134,18 @@ export function validateVersionList(packageName: string, body: unknown, limits: 
   const versions = body.versions;
   if (!Array.isArray(versions)) throw requestInvalid('versions', 'required', 'must be an array of version objects');
   if (versions.length === 0) throw invalid('versions', 'min-items', 'must hold at least one version (DELETE the package to remove it)');
-  if (versions.length > limits.maxVersionsPerPackage) throw invalid('versions', 'max-items', `holds ${versions.length} versions, more than ${limits.maxVersionsPerPackage}`);
+  if (versions.length > limits.maxVersionsPerPackage)
+    throw invalid('versions', 'max-items', `holds ${versions.length} versions, more than ${limits.maxVersionsPerPackage}`);
   const seen = new Set<string>();
   return versions.map((raw, i) => {
     const version = validateVersion(packageName, raw, `versions[${i}]`, limits);
     const normalized = normalizeVersion(version.version as string)!;
-    if (seen.has(normalized)) throw invalid(`versions[${i}].version`, 'unique-version', `${JSON.stringify(version.version)} repeats an earlier version (normalized ${normalized})`);
+    if (seen.has(normalized))
+      throw invalid(
+        `versions[${i}].version`,
+        'unique-version',
+        `${JSON.stringify(version.version)} repeats an earlier version (normalized ${normalized})`,
+      );
     seen.add(normalized);
     return version;
   });

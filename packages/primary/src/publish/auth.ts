@@ -139,7 +139,7 @@ export async function openPublishAuth(options: PublishAuthOptions): Promise<Publ
   let watcher: FSWatcher | undefined;
   if (options.watch !== false) {
     try {
-    // The directory, not the file: an editor's or `token create`'s rename replaces the file's inode.
+      // The directory, not the file: an editor's or `token create`'s rename replaces the file's inode.
       watcher = watch(dirname(tokensFile), (_event, name) => {
         if (name === null || name === basename(tokensFile)) void reload();
       });

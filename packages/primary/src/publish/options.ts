@@ -11,9 +11,18 @@ export const PUBLISH_LIMIT_OPTIONS = [
     key: 'tokensFile',
     flag: '--tokens-file <path>',
     env: 'METASYNC_TOKENS_FILE',
-    description: 'JSON file of scoped publish tokens (sha256 of each secret, vendor patterns, admin, revoked); re-read when it changes, no restart. Create entries with `metasync-primary token create`',
+    description:
+      'JSON file of scoped publish tokens (sha256 of each secret, vendor patterns, admin, ' +
+      'revoked); re-read when it changes, no restart. Create entries with `metasync-primary token ' +
+      'create`',
   },
-  { key: 'tokensPollMs', flag: '--tokens-poll-ms <ms>', env: 'METASYNC_TOKENS_POLL_MS', description: 'also re-stat the tokens file this often (besides watching it); 0 = watch only', defaultValue: '1000' },
+  {
+    key: 'tokensPollMs',
+    flag: '--tokens-poll-ms <ms>',
+    env: 'METASYNC_TOKENS_POLL_MS',
+    description: 'also re-stat the tokens file this often (besides watching it); 0 = watch only',
+    defaultValue: '1000',
+  },
   {
     key: 'publishRateLimit',
     flag: '--publish-rate-limit <requests>',
@@ -28,7 +37,13 @@ export const PUBLISH_LIMIT_OPTIONS = [
     description: 'admin calls per window per token (per client address without a valid token); 0 = unlimited',
     defaultValue: String(DEFAULT_RATE_LIMITS.admin.max),
   },
-  { key: 'rateLimitWindowMs', flag: '--rate-limit-window-ms <ms>', env: 'METASYNC_RATE_LIMIT_WINDOW_MS', description: 'window of the publish and admin rate limits', defaultValue: String(DEFAULT_RATE_LIMITS.publish.windowMs) },
+  {
+    key: 'rateLimitWindowMs',
+    flag: '--rate-limit-window-ms <ms>',
+    env: 'METASYNC_RATE_LIMIT_WINDOW_MS',
+    description: 'window of the publish and admin rate limits',
+    defaultValue: String(DEFAULT_RATE_LIMITS.publish.windowMs),
+  },
 ] as const satisfies readonly OptionSpec[];
 
 const count = z.string().regex(/^\d+$/, 'must be a non-negative integer').transform(Number);
@@ -48,7 +63,13 @@ export interface PublishLimitsConfig {
   rateLimits: RateLimitConfig;
 }
 
-export function publishLimitsConfig(raw: { tokensFile?: string | undefined; tokensPollMs: number; publishRateLimit: number; adminRateLimit: number; rateLimitWindowMs: number }): PublishLimitsConfig {
+export function publishLimitsConfig(raw: {
+  tokensFile?: string | undefined;
+  tokensPollMs: number;
+  publishRateLimit: number;
+  adminRateLimit: number;
+  rateLimitWindowMs: number;
+}): PublishLimitsConfig {
   return {
     tokensFile: raw.tokensFile,
     tokensPollMs: raw.tokensPollMs,

@@ -58,7 +58,9 @@ function memoryStore(): ObjectStore & { syncs: number } {
   return store;
 }
 
-async function setUp(options: { maxGenerationEntries?: number; now?: () => number } = {}): Promise<{ publisher: PrimaryPublisher; commits: CommitInfo[]; manifest: Manifest }> {
+async function setUp(
+  options: { maxGenerationEntries?: number; now?: () => number } = {},
+): Promise<{ publisher: PrimaryPublisher; commits: CommitInfo[]; manifest: Manifest }> {
   journal = (await openJournal({ dir, keepGenerations: 100_000, baseSeq: 0, baseTime: 0, log })).journal;
   const manifest: Manifest = new Map();
   const publisher = createPublisher({ store: memoryStore(), journal, manifest, log, ...options });
@@ -163,7 +165,13 @@ describe('publisher on a failed journal', () => {
     const failure = new Error('EIO: fsync failed');
     const failing: Journal = { ...journal, append: () => Promise.reject(failure), failure: () => failure };
     const fatal: unknown[] = [];
-    const publisher = createPublisher({ store: memoryStore(), journal: failing, manifest: new Map(), log, onFatal: (err) => fatal.push(err) });
+    const publisher = createPublisher({
+      store: memoryStore(),
+      journal: failing,
+      manifest: new Map(),
+      log,
+      onFatal: (err) => fatal.push(err),
+    });
     await expect(publisher.submit([change('p2/acme/a.json', '1')], 'api')).rejects.toThrow(/EIO/);
     await expect(publisher.submit([change('p2/acme/b.json', '1')], 'api')).rejects.toThrow(/EIO/);
     expect(fatal).toEqual([failure]);

@@ -20,16 +20,31 @@ afterEach(async () => {
 async function run(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout: string[] = [];
   const stderr: string[] = [];
-  const code = await runTokenCommand(argv, env, { stdout: (t) => stdout.push(t), stderr: (t) => stderr.push(t), nowMs: () => Date.parse('2026-11-22T06:00:00Z') });
+  const code = await runTokenCommand(argv, env, {
+    stdout: (t) => stdout.push(t),
+    stderr: (t) => stderr.push(t),
+    nowMs: () => Date.parse('2026-11-22T06:00:00Z'),
+  });
   return { code, stdout: stdout.join(''), stderr: stderr.join('') };
 }
 
 describe('metasync-primary token', () => {
   it('creates a token whose printed secret matches the stored hash, with its scope', async () => {
-    const created = await run(['create', '--vendor', 'acme', '--vendor', 'acme-*', '--id', 'ci-acme', '--admin'], { METASYNC_TOKENS_FILE: file });
+    const created = await run(['create', '--vendor', 'acme', '--vendor', 'acme-*', '--id', 'ci-acme', '--admin'], {
+      METASYNC_TOKENS_FILE: file,
+    });
     expect(created.code).toBe(0);
     const entries = parseTokensFile(await readFile(file, 'utf8'), file);
-    expect(entries).toEqual([{ id: 'ci-acme', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) as string, vendors: ['acme', 'acme-*'], admin: true, revoked: false, createdAt: '2026-11-22T06:00:00.000Z' }]);
+    expect(entries).toEqual([
+      {
+        id: 'ci-acme',
+        sha256: expect.stringMatching(/^[0-9a-f]{64}$/) as string,
+        vendors: ['acme', 'acme-*'],
+        admin: true,
+        revoked: false,
+        createdAt: '2026-11-22T06:00:00.000Z',
+      },
+    ]);
     expect(createTokenMatcher(entries)(created.stdout.trim())).toMatchObject({ ok: true, identity: { id: 'ci-acme', admin: true } });
     expect(created.stderr).toContain('shown only once');
   });

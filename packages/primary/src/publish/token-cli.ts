@@ -57,22 +57,31 @@ export async function runTokenCommand(argv: readonly string[], env: NodeJS.Proce
     .command('create')
     .description('add a token and print its secret once (only its sha256 is stored)')
     .option(...fileOption)
-    .option('--vendor <pattern>', 'vendor it may publish: acme, acme-* or * (repeatable)', (value: string, all: string[]) => [...all, value], [] as string[])
+    .option(
+      '--vendor <pattern>',
+      'vendor it may publish: acme, acme-* or * (repeatable)',
+      (value: string, all: string[]) => [...all, value],
+      [] as string[],
+    )
     .option('--id <id>', 'name for logs and 403 answers (default: token-<random>)')
     .option('--admin', 'may also call the admin routes (POST /admin/snapshot)', false)
     .action((options: { tokensFile?: string; vendor: string[]; id?: string; admin: boolean }) => {
       action = (async () => {
         const path = tokensFileOf(options, env);
         if (options.vendor.length === 0) usage('create needs at least one --vendor (use --vendor "*" for every vendor)');
-        for (const vendor of options.vendor) if (!VENDOR_PATTERN.test(vendor)) usage(`--vendor ${JSON.stringify(vendor)} is not a vendor name, a pattern with *, or *`);
+        for (const vendor of options.vendor)
+          if (!VENDOR_PATTERN.test(vendor)) usage(`--vendor ${JSON.stringify(vendor)} is not a vendor name, a pattern with *, or *`);
         const id = options.id ?? `token-${randomBytes(4).toString('hex')}`;
         if (!TOKEN_ID_PATTERN.test(id)) usage(`--id ${JSON.stringify(id)} must be 1-64 of [A-Za-z0-9_.-]`);
         const entries = await readEntries(path, true);
-        if (entries.some((entry) => entry.id === id)) usage(`a token with id ${id} already exists in ${path} (revoke it, or choose another --id)`);
+        if (entries.some((entry) => entry.id === id))
+          usage(`a token with id ${id} already exists in ${path} (revoke it, or choose another --id)`);
         const { secret, entry } = mintToken({ id, vendors: options.vendor, admin: options.admin, nowMs: io.nowMs() });
         await writeFileAtomic(path, serializeTokensFile([...entries, entry]), { mode: 0o600 });
         io.stdout(`${secret}\n`);
-        io.stderr(`token ${id} added to ${path} (vendors: ${options.vendor.join(', ')}${options.admin ? '; admin' : ''}); the secret above is shown only once\n`);
+        io.stderr(
+          `token ${id} added to ${path} (vendors: ${options.vendor.join(', ')}${options.admin ? '; admin' : ''}); the secret above is shown only once\n`,
+        );
       })();
     });
 
@@ -86,7 +95,11 @@ export async function runTokenCommand(argv: readonly string[], env: NodeJS.Proce
         const path = tokensFileOf(options, env);
         const entries = await readEntries(path, false);
         if (!entries.some((entry) => entry.id === options.id)) usage(`no token with id ${options.id} in ${path}`);
-        await writeFileAtomic(path, serializeTokensFile(entries.map((entry) => (entry.id === options.id ? { ...entry, revoked: true } : entry))), { mode: 0o600 });
+        await writeFileAtomic(
+          path,
+          serializeTokensFile(entries.map((entry) => (entry.id === options.id ? { ...entry, revoked: true } : entry))),
+          { mode: 0o600 },
+        );
         io.stderr(`token ${options.id} revoked in ${path}\n`);
       })();
     });
@@ -99,7 +112,9 @@ export async function runTokenCommand(argv: readonly string[], env: NodeJS.Proce
       action = (async () => {
         const path = tokensFileOf(options, env);
         for (const entry of await readEntries(path, false)) {
-          io.stdout(`${entry.id}\tvendors=${entry.vendors.join(',')}\tadmin=${entry.admin}\trevoked=${entry.revoked}\tcreated=${entry.createdAt ?? '-'}\n`);
+          io.stdout(
+            `${entry.id}\tvendors=${entry.vendors.join(',')}\tadmin=${entry.admin}\trevoked=${entry.revoked}\tcreated=${entry.createdAt ?? '-'}\n`,
+          );
         }
       })();
     });

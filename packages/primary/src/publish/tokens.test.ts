@@ -1,7 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isMetasyncError } from '@metasync/shared';
-import { createTokenMatcher, mintToken, parseTokensFile, serializeTokensFile, sha256OfSecret, staticTokenEntries, vendorAllowed } from './tokens.js';
+import {
+  createTokenMatcher,
+  mintToken,
+  parseTokensFile,
+  serializeTokensFile,
+  sha256OfSecret,
+  staticTokenEntries,
+  vendorAllowed,
+} from './tokens.js';
 
 describe('vendorAllowed', () => {
   it.each([

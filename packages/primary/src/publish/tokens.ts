@@ -45,7 +45,9 @@ export const VENDOR_PATTERN = /^(?:\*|[a-z0-9*][a-z0-9_.*-]{0,99})$/;
 const entrySchema = z.object({
   id: z.string().regex(TOKEN_ID_PATTERN, 'must be 1-64 of [A-Za-z0-9_.-]'),
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits (sha256 of the secret)'),
-  vendors: z.array(z.string().regex(VENDOR_PATTERN, 'must be a vendor name, a pattern with *, or *')).min(1, 'must list at least one vendor pattern'),
+  vendors: z
+    .array(z.string().regex(VENDOR_PATTERN, 'must be a vendor name, a pattern with *, or *'))
+    .min(1, 'must list at least one vendor pattern'),
   admin: z.boolean().default(false),
   revoked: z.boolean().default(false),
   createdAt: z.string().optional(),
@@ -74,8 +76,10 @@ export function parseTokensFile(text: string, path: string): TokenEntry[] {
   const seenIds = new Set<string>();
   const seenHashes = new Set<string>();
   for (const [i, entry] of entries.entries()) {
-    if (seenIds.has(entry.id)) throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `tokens file ${path}: tokens.${i}.id: ${entry.id} is used twice`, { path });
-    if (seenHashes.has(entry.sha256)) throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `tokens file ${path}: tokens.${i}.sha256: same secret as another token`, { path });
+    if (seenIds.has(entry.id))
+      throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `tokens file ${path}: tokens.${i}.id: ${entry.id} is used twice`, { path });
+    if (seenHashes.has(entry.sha256))
+      throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `tokens file ${path}: tokens.${i}.sha256: same secret as another token`, { path });
     seenIds.add(entry.id);
     seenHashes.add(entry.sha256);
   }
@@ -94,11 +98,21 @@ export function staticTokenEntries(secrets: readonly string[]): TokenEntry[] {
 }
 
 /** A new random secret (`mst_` + 256 bits, base64url) and its entry. */
-export function mintToken(options: { id: string; vendors: readonly string[]; admin: boolean; nowMs: number }): { secret: string; entry: TokenEntry } {
+export function mintToken(options: { id: string; vendors: readonly string[]; admin: boolean; nowMs: number }): {
+  secret: string;
+  entry: TokenEntry;
+} {
   const secret = `mst_${randomBytes(32).toString('base64url')}`;
   return {
     secret,
-    entry: { id: options.id, sha256: sha256OfSecret(secret), vendors: [...options.vendors], admin: options.admin, revoked: false, createdAt: new Date(options.nowMs).toISOString() },
+    entry: {
+      id: options.id,
+      sha256: sha256OfSecret(secret),
+      vendors: [...options.vendors],
+      admin: options.admin,
+      revoked: false,
+      createdAt: new Date(options.nowMs).toISOString(),
+    },
   };
 }
 

@@ -15,7 +15,16 @@ import { keyRotationRoute } from './key-rotation.js';
  *   POST /admin/snapshot   write a signed snapshot file of the head now -> {seq}
  *   POST /admin/keys/rotate  rotate the signing key with an overlap (key-rotation.ts)
  */
-export async function adminRoutes(app: FastifyInstance, options: { snapshots: SnapshotScheduler; keyRing: Pick<KeyRing, 'rotate'>; auth: PublishAuth; rateLimit?: RateLimitSettings; refusals?: RefusalCounter }): Promise<void> {
+export async function adminRoutes(
+  app: FastifyInstance,
+  options: {
+    snapshots: SnapshotScheduler;
+    keyRing: Pick<KeyRing, 'rotate'>;
+    auth: PublishAuth;
+    rateLimit?: RateLimitSettings;
+    refusals?: RefusalCounter;
+  },
+): Promise<void> {
   await registerRateLimiting(app);
   const limiter = rateLimitHook(app, { scope: 'admin', settings: options.rateLimit ?? DEFAULT_RATE_LIMITS.admin, key: callerKey });
   const onRequest = limiter === undefined ? [identifyHook(options.auth)] : [identifyHook(options.auth), limiter];

@@ -24,7 +24,8 @@ function resolve(auth: PublishAuth, request: FastifyRequest): BearerOutcome<Toke
     (token) => {
       const result = auth.match(token);
       if (result.ok) return result.identity;
-      if (result.revokedId !== undefined) request.log.info({ tokenId: result.revokedId, url: request.url }, 'revoked publish token refused');
+      if (result.revokedId !== undefined)
+        request.log.info({ tokenId: result.revokedId, url: request.url }, 'revoked publish token refused');
       return undefined;
     },
     WORDING,
@@ -57,21 +58,29 @@ export function requireVendor(request: FastifyRequest, packageName: string): voi
   const identity = requireToken(request);
   const vendor = packageName.slice(0, packageName.indexOf('/'));
   if (vendorAllowed(identity.vendors, vendor)) return;
-  throw metasyncError('METASYNC_ERR_AUTH_SCOPE', `token ${identity.id} may not publish ${packageName}: vendor ${vendor} is outside its scope (${identity.vendors.join(', ')})`, {
-    field: 'authorization',
-    rule: 'token-scope',
-    package: packageName,
-    tokenId: identity.id,
-  });
+  throw metasyncError(
+    'METASYNC_ERR_AUTH_SCOPE',
+    `token ${identity.id} may not publish ${packageName}: vendor ${vendor} is outside its scope (${identity.vendors.join(', ')})`,
+    {
+      field: 'authorization',
+      rule: 'token-scope',
+      package: packageName,
+      tokenId: identity.id,
+    },
+  );
 }
 
 /** 403 unless the caller's token is an admin token. */
 export function requireAdmin(request: FastifyRequest): void {
   const identity = requireToken(request);
   if (identity.admin) return;
-  throw metasyncError('METASYNC_ERR_AUTH_SCOPE', `token ${identity.id} may not call ${request.method} ${request.url}: it is not an admin token`, {
-    field: 'authorization',
-    rule: 'admin-token',
-    tokenId: identity.id,
-  });
+  throw metasyncError(
+    'METASYNC_ERR_AUTH_SCOPE',
+    `token ${identity.id} may not call ${request.method} ${request.url}: it is not an admin token`,
+    {
+      field: 'authorization',
+      rule: 'admin-token',
+      tokenId: identity.id,
+    },
+  );
 }

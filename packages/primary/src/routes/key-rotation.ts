@@ -30,12 +30,19 @@ export function keyRotationRoute(app: FastifyInstance, options: KeyRotationRoute
 function parseOverlapMs(body: unknown): number {
   if (body === undefined || body === null || body === '') return DEFAULT_KEY_OVERLAP_MS;
   if (typeof body !== 'object' || Array.isArray(body)) {
-    throw metasyncError('METASYNC_ERR_REQUEST_INVALID', 'key rotation body must be a JSON object like {"overlapMs": 86400000}', { field: 'body', rule: 'object' });
+    throw metasyncError('METASYNC_ERR_REQUEST_INVALID', 'key rotation body must be a JSON object like {"overlapMs": 86400000}', {
+      field: 'body',
+      rule: 'object',
+    });
   }
   const value = (body as Record<string, unknown>).overlapMs;
   if (value === undefined) return DEFAULT_KEY_OVERLAP_MS;
   if (typeof value !== 'number') {
-    throw metasyncError('METASYNC_ERR_REQUEST_INVALID', `overlapMs must be a number of milliseconds, got ${JSON.stringify(value)?.slice(0, 40) ?? 'undefined'}`, { field: 'overlapMs', rule: 'integer ms' });
+    throw metasyncError(
+      'METASYNC_ERR_REQUEST_INVALID',
+      `overlapMs must be a number of milliseconds, got ${JSON.stringify(value)?.slice(0, 40) ?? 'undefined'}`,
+      { field: 'overlapMs', rule: 'integer ms' },
+    );
   }
   return value;
 }

@@ -31,7 +31,10 @@ export function packagistChangesRoutes(app: FastifyInstance, options: { journal:
     const nowUnits = now() * UNITS_PER_MS;
     if (raw === undefined || !/^\d{1,17}$/.test(raw) || Number(raw) === 0) {
       return reply.code(400).send({
-        error: 'Invalid or missing "since" query parameter: store the timestamp of the point you started mirroring and send it to receive changes, e.g. /metadata/changes.json?since=' + nowUnits,
+        error:
+          'Invalid or missing "since" query parameter: store the timestamp of the point you started ' +
+          'mirroring and send it to receive changes, e.g. /metadata/changes.json?since=' +
+          nowUnits,
         timestamp: nowUnits,
       });
     }

@@ -15,7 +15,14 @@
 import { ERROR_CODES, isComposerPackageName, isMetasyncError, metasyncError, type MetasyncError } from '@metasync/shared';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createPackageOperations, type PackageOperations } from '../publish/api-packages.js';
-import { DEFAULT_API_LIMITS, validatePackageName, validateVersion, validateVersionList, validateVersionString, type ApiLimits } from '../publish/api-validation.js';
+import {
+  DEFAULT_API_LIMITS,
+  validatePackageName,
+  validateVersion,
+  validateVersionList,
+  validateVersionString,
+  type ApiLimits,
+} from '../publish/api-validation.js';
 import type { VersionData } from '../composer/minify.js';
 import { createStaticPublishAuth, type PublishAuth } from '../publish/auth.js';
 import type { Publisher } from '../publish/publisher.js';
@@ -46,14 +53,23 @@ type VersionParams = PackageParams & { version: string };
 function toProjectError(err: FastifyError, maxBodyBytes: number): MetasyncError | undefined {
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return metasyncError('METASYNC_ERR_REQUEST_TOO_LARGE', `request body is larger than ${maxBodyBytes} bytes`, { field: 'body', rule: 'max-bytes' });
+      return metasyncError('METASYNC_ERR_REQUEST_TOO_LARGE', `request body is larger than ${maxBodyBytes} bytes`, {
+        field: 'body',
+        rule: 'max-bytes',
+      });
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return metasyncError('METASYNC_ERR_REQUEST_INVALID', 'request body is not valid JSON', { field: 'body', rule: 'json' });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return metasyncError('METASYNC_ERR_REQUEST_INVALID', 'request body must be application/json', { field: 'content-type', rule: 'application/json' });
+      return metasyncError('METASYNC_ERR_REQUEST_INVALID', 'request body must be application/json', {
+        field: 'content-type',
+        rule: 'application/json',
+      });
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return metasyncError('METASYNC_ERR_REQUEST_INVALID', 'request body length does not match Content-Length', { field: 'body', rule: 'content-length' });
+      return metasyncError('METASYNC_ERR_REQUEST_INVALID', 'request body length does not match Content-Length', {
+        field: 'body',
+        rule: 'content-length',
+      });
     default:
       return undefined;
   }
@@ -64,7 +80,9 @@ function sendError(reply: FastifyReply, err: MetasyncError): FastifyReply {
   const rule = typeof err.details.rule === 'string' ? err.details.rule : undefined;
   // Scope refusals name the package and the token id; 429s say when to come back.
   const { package: packageName, tokenId, retryAfterS, limit, windowMs } = err.details;
-  return reply.code(ERROR_CODES[err.code].status).send({ code: err.code, message: err.message, field, rule, package: packageName, tokenId, retryAfterS, limit, windowMs });
+  return reply
+    .code(ERROR_CODES[err.code].status)
+    .send({ code: err.code, message: err.message, field, rule, package: packageName, tokenId, retryAfterS, limit, windowMs });
 }
 
 export async function publishApiPlugin(app: FastifyInstance, options: PublishApiOptions): Promise<void> {
@@ -90,12 +108,14 @@ export async function publishApiPlugin(app: FastifyInstance, options: PublishApi
   app.addHook('preParsing', async (request, _reply, payload) => {
     requireToken(request);
     const params = request.params as Partial<PackageParams>;
-    if (typeof params.vendor === 'string' && typeof params.name === 'string') requireVendor(request, `${params.vendor}/${params.name}`.slice(0, 220));
+    if (typeof params.vendor === 'string' && typeof params.name === 'string')
+      requireVendor(request, `${params.vendor}/${params.name}`.slice(0, 220));
     return payload;
   });
 
   const routeOptions = { bodyLimit: options.maxBodyBytes };
-  const packageName = (request: FastifyRequest<{ Params: PackageParams }>): string => validatePackageName(request.params.vendor, request.params.name);
+  const packageName = (request: FastifyRequest<{ Params: PackageParams }>): string =>
+    validatePackageName(request.params.vendor, request.params.name);
 
   app.put<{ Params: PackageParams; Body: unknown }>(`${PUBLISH_API_PREFIX}/:vendor/:name`, routeOptions, async (request) => {
     const name = packageName(request);
@@ -116,13 +136,22 @@ export async function publishApiPlugin(app: FastifyInstance, options: PublishApi
   // Anything else under the prefix: a known route with the wrong method, or a path that is no package name (`a/b/c`).
   app.all<{ Params: { '*': string } }>(`${PUBLISH_API_PREFIX}/*`, routeOptions, async (request) => {
     const segments = request.params['*'].split('/');
-    const isRoute = (segments.length === 2 || (segments.length >= 3 && segments.length <= 4 && segments[2] === 'versions')) && isComposerPackageName(`${segments[0]}/${segments[1]}`);
+    const isRoute =
+      (segments.length === 2 || (segments.length >= 3 && segments.length <= 4 && segments[2] === 'versions')) &&
+      isComposerPackageName(`${segments[0]}/${segments[1]}`);
     if (isRoute) {
-      throw metasyncError('METASYNC_ERR_REQUEST_INVALID', `method: ${request.method} is not allowed on ${request.url}`, { field: 'method', rule: 'allowed-methods' });
+      throw metasyncError('METASYNC_ERR_REQUEST_INVALID', `method: ${request.method} is not allowed on ${request.url}`, {
+        field: 'method',
+        rule: 'allowed-methods',
+      });
     }
-    throw metasyncError('METASYNC_ERR_PACKAGE_INVALID', `name: ${JSON.stringify(request.params['*'].slice(0, 220))} is not a vendor/name Composer package path`, {
-      field: 'name',
-      rule: 'composer-package-name',
-    });
+    throw metasyncError(
+      'METASYNC_ERR_PACKAGE_INVALID',
+      `name: ${JSON.stringify(request.params['*'].slice(0, 220))} is not a vendor/name Composer package path`,
+      {
+        field: 'name',
+        rule: 'composer-package-name',
+      },
+    );
   });
 }

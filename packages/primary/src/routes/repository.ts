@@ -1,4 +1,14 @@
-import { HEADERS, cacheControlFor, chooseEncoding, contentTypeFor, etagFor, formatHttpDate, isNotModified, metasyncError, repoPathFromUrl } from '@metasync/shared';
+import {
+  HEADERS,
+  cacheControlFor,
+  chooseEncoding,
+  contentTypeFor,
+  etagFor,
+  formatHttpDate,
+  isNotModified,
+  metasyncError,
+  repoPathFromUrl,
+} from '@metasync/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PrimaryPublisher } from '../publish/publisher.js';
 
@@ -30,7 +40,10 @@ export function repositoryRoutes(app: FastifyInstance, options: { publisher: Pri
     if (isNotModified(request.headers, { etag, lastModifiedMs: entry.mtime })) return reply.code(304).send();
     const wanted = chooseEncoding(request.headers['accept-encoding'], ['br', 'gzip']);
     // Small or incompressible objects keep no compressed variant: their raw bytes are the answer.
-    const { variant, bytes } = await publisher.store.readPreferred(entry.sha256, wanted === 'identity' ? ['identity'] : [wanted, 'identity']);
+    const { variant, bytes } = await publisher.store.readPreferred(
+      entry.sha256,
+      wanted === 'identity' ? ['identity'] : [wanted, 'identity'],
+    );
     if (variant !== 'identity') void reply.header('content-encoding', variant);
     return reply.send(bytes);
   };

@@ -1,5 +1,17 @@
 import { Readable } from 'node:stream';
-import { IMMUTABLE_CACHE_CONTROL, PACK_CONTENT_TYPE, SYNC_ROUTES, chooseEncoding, encodeMissingPackFrame, encodePackFrame, etagFor, isMetasyncError, isSha256Hex, metasyncError, packRequestSchema } from '@metasync/shared';
+import {
+  IMMUTABLE_CACHE_CONTROL,
+  PACK_CONTENT_TYPE,
+  SYNC_ROUTES,
+  chooseEncoding,
+  encodeMissingPackFrame,
+  encodePackFrame,
+  etagFor,
+  isMetasyncError,
+  isSha256Hex,
+  metasyncError,
+  packRequestSchema,
+} from '@metasync/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ObjectStore, Variant } from '@metasync/store';
 
@@ -16,10 +28,14 @@ export function syncObjectRoutes(app: FastifyInstance, options: { store: ObjectS
   app.get(`${SYNC_ROUTES.objects}/:sha256`, async (request: FastifyRequest<{ Params: { sha256: string } }>, reply) => {
     const { sha256 } = request.params;
     if (!isSha256Hex(sha256)) {
-      throw metasyncError('METASYNC_ERR_REQUEST_INVALID', `object address ${JSON.stringify(String(sha256).slice(0, 80))} is not a lowercase sha256 hex digest`, {
-        field: 'sha256',
-        rule: 'sha256 hex',
-      });
+      throw metasyncError(
+        'METASYNC_ERR_REQUEST_INVALID',
+        `object address ${JSON.stringify(String(sha256).slice(0, 80))} is not a lowercase sha256 hex digest`,
+        {
+          field: 'sha256',
+          rule: 'sha256 hex',
+        },
+      );
     }
     const wanted = chooseEncoding(request.headers['accept-encoding'], ['br', 'gzip']);
     const { variant, bytes } = await store.readPreferred(sha256, preferenceFor(wanted));
@@ -36,16 +52,23 @@ export function syncObjectRoutes(app: FastifyInstance, options: { store: ObjectS
     const parsed = packRequestSchema.safeParse(request.body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw metasyncError('METASYNC_ERR_REQUEST_INVALID', `pack request is invalid: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(), {
-        field: issue?.path.join('.') ?? 'objects',
-        rule: issue?.message ?? '',
-      });
+      throw metasyncError(
+        'METASYNC_ERR_REQUEST_INVALID',
+        `pack request is invalid: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(),
+        {
+          field: issue?.path.join('.') ?? 'objects',
+          rule: issue?.message ?? '',
+        },
+      );
     }
     const shas = parsed.data.objects;
     const withGzip = parsed.data.gzip === true;
     const readFrame = async (sha256: string): Promise<Buffer> => {
       try {
-        const [body, gzip] = await Promise.all([store.readPreferred(sha256, ['br', 'identity']), withGzip ? readOptionalVariant(store, sha256, 'gzip') : undefined]);
+        const [body, gzip] = await Promise.all([
+          store.readPreferred(sha256, ['br', 'identity']),
+          withGzip ? readOptionalVariant(store, sha256, 'gzip') : undefined,
+        ]);
         return encodePackFrame({ sha256, encoding: body.variant, bytes: body.bytes, gzip });
       } catch (err) {
         if (!isMetasyncError(err, 'METASYNC_ERR_OBJECT_NOT_FOUND')) throw err;

@@ -1,6 +1,18 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { HEADERS, PROTOCOL_VERSION, STATE_NONCE_PATTERN, SYNC_ROUTES, ackRequestSchema, chooseEncoding, metasyncError, type KeySet, signBody, type SigningKey, type StateResponse } from '@metasync/shared';
+import {
+  HEADERS,
+  PROTOCOL_VERSION,
+  STATE_NONCE_PATTERN,
+  SYNC_ROUTES,
+  ackRequestSchema,
+  chooseEncoding,
+  metasyncError,
+  type KeySet,
+  signBody,
+  type SigningKey,
+  type StateResponse,
+} from '@metasync/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { buildChangesBatch, parseSeqParam } from '../journal/changes-batch.js';
 import type { KeyRing } from '../keys/key-ring.js';
@@ -35,7 +47,10 @@ export function syncRoutes(app: FastifyInstance, options: SyncRoutesOptions): vo
   app.get(SYNC_ROUTES.state, async (request: FastifyRequest<{ Querystring: Record<string, string | undefined> }>, reply) => {
     const nonce = request.query.nonce;
     if (nonce !== undefined && !STATE_NONCE_PATTERN.test(nonce)) {
-      throw metasyncError('METASYNC_ERR_REQUEST_INVALID', `query parameter nonce must match ${STATE_NONCE_PATTERN.source}`, { field: 'nonce', rule: STATE_NONCE_PATTERN.source });
+      throw metasyncError('METASYNC_ERR_REQUEST_INVALID', `query parameter nonce must match ${STATE_NONCE_PATTERN.source}`, {
+        field: 'nonce',
+        rule: STATE_NONCE_PATTERN.source,
+      });
     }
     const state: StateResponse = {
       protocol: PROTOCOL_VERSION,
@@ -52,8 +67,14 @@ export function syncRoutes(app: FastifyInstance, options: SyncRoutesOptions): vo
   app.get(SYNC_ROUTES.changes, async (request: FastifyRequest<{ Querystring: Record<string, string | undefined> }>, reply) => {
     const since = parseSeqParam('since', request.query.since, true) as number;
     const limit = parseSeqParam('limit', request.query.limit, false);
-    if (limit === 0) throw metasyncError('METASYNC_ERR_REQUEST_INVALID', 'query parameter limit must be at least 1', { field: 'limit', rule: '>= 1' });
-    const batch = buildChangesBatch({ journal, since, snapshotSeq: snapshots.lastSnapshotSeq(), ...(limit === undefined ? {} : { limit }) });
+    if (limit === 0)
+      throw metasyncError('METASYNC_ERR_REQUEST_INVALID', 'query parameter limit must be at least 1', { field: 'limit', rule: '>= 1' });
+    const batch = buildChangesBatch({
+      journal,
+      since,
+      snapshotSeq: snapshots.lastSnapshotSeq(),
+      ...(limit === undefined ? {} : { limit }),
+    });
     return sendSigned(request, reply, Buffer.from(JSON.stringify(batch)), keyRing.active());
   });
 
@@ -62,10 +83,14 @@ export function syncRoutes(app: FastifyInstance, options: SyncRoutesOptions): vo
     const signerId = request.query.signer;
     const signer = signerId === undefined ? keyRing.active() : keyRing.signer(signerId);
     if (signer === undefined) {
-      throw metasyncError('METASYNC_ERR_REQUEST_INVALID', `signer ${String(signerId).slice(0, 40)} is not a key this primary can sign with (active, or retired within its overlap)`, {
-        field: 'signer',
-        rule: 'a current or overlapping key id',
-      });
+      throw metasyncError(
+        'METASYNC_ERR_REQUEST_INVALID',
+        `signer ${String(signerId).slice(0, 40)} is not a key this primary can sign with (active, or retired within its overlap)`,
+        {
+          field: 'signer',
+          rule: 'a current or overlapping key id',
+        },
+      );
     }
     const keySet: KeySet = { kind: 'keys', version: keyRing.version(), issuedAt: now(), keys: keyRing.publicKeys() };
     return sendSigned(request, reply, Buffer.from(JSON.stringify(keySet)), signer);
@@ -90,10 +115,14 @@ export function syncRoutes(app: FastifyInstance, options: SyncRoutesOptions): vo
     const parsed = ackRequestSchema.safeParse(request.body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw metasyncError('METASYNC_ERR_REQUEST_INVALID', `ack body is invalid: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(), {
-        field: issue?.path.join('.') ?? '',
-        rule: issue?.message ?? '',
-      });
+      throw metasyncError(
+        'METASYNC_ERR_REQUEST_INVALID',
+        `ack body is invalid: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(),
+        {
+          field: issue?.path.join('.') ?? '',
+          rule: issue?.message ?? '',
+        },
+      );
     }
     if (parsed.data.seq > journal.headSeq()) {
       throw metasyncError('METASYNC_ERR_REQUEST_INVALID', `ack of seq ${parsed.data.seq} is ahead of the head seq ${journal.headSeq()}`, {

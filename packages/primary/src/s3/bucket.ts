@@ -57,7 +57,9 @@ export function createBucket(options: {
     let token: string | undefined;
     for (let page = 0; page < 1_000_000; page++) {
       const answer = await retrying('ListObjectsV2', folder, () =>
-        client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: folder, ...(token === undefined ? {} : { ContinuationToken: token }) })),
+        client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: folder, ...(token === undefined ? {} : { ContinuationToken: token }) }),
+        ),
       );
       for (const item of answer.Contents ?? []) {
         const sha = item.Key?.slice(folder.length).replace('/', '');

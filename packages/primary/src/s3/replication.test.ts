@@ -71,7 +71,13 @@ describe('S3 replication', () => {
       log,
     });
     const sha = 'a'.repeat(64);
-    await replication.beforeCommit({ seq: 1, entries: [{ path: 'p2/a/b.json', sha256: sha, size: 1, mtime: 1 }, { path: 'p2/a/c.json', deleted: true, mtime: 1 }] });
+    await replication.beforeCommit({
+      seq: 1,
+      entries: [
+        { path: 'p2/a/b.json', sha256: sha, size: 1, mtime: 1 },
+        { path: 'p2/a/c.json', deleted: true, mtime: 1 },
+      ],
+    });
     await replication.beforeCommit({ seq: 2, entries: [{ path: 'p2/a/c.json', deleted: true, mtime: 2 }] });
     expect(fake.durableCalls).toEqual([[sha]]);
     await replication.close();
@@ -87,7 +93,12 @@ describe('S3 replication', () => {
       intervalMs: 60_000,
       log,
     });
-    const entries = Array.from({ length: 600 }, (_, i) => ({ path: `p2/a/p${i}.json`, sha256: i.toString(16).padStart(64, '0'), size: 1, mtime: 1 }));
+    const entries = Array.from({ length: 600 }, (_, i) => ({
+      path: `p2/a/p${i}.json`,
+      sha256: i.toString(16).padStart(64, '0'),
+      size: 1,
+      mtime: 1,
+    }));
     await replication.beforeCommit({ seq: 1, entries });
     expect(fake.durableCalls.map((call) => call.length)).toEqual([256, 256, 88]);
     expect(fake.durableCalls.flat()).toEqual(entries.map((e) => e.sha256));

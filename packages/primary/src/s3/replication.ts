@@ -64,7 +64,10 @@ export function createS3Replication(options: S3ReplicationOptions): S3Replicatio
     for (let i = 0; i < shas.length; i += LIST_INSTEAD_OF_HEAD) {
       uploaded += (await sink.awaitDurable(shas.slice(i, i + LIST_INSTEAD_OF_HEAD), options.readObject)).uploaded;
     }
-    log.debug({ seq: generation.seq, objects: shas.length, uploaded, durationMs: Math.round(performance.now() - started) }, 's3 generation objects durable');
+    log.debug(
+      { seq: generation.seq, objects: shas.length, uploaded, durationMs: Math.round(performance.now() - started) },
+      's3 generation objects durable',
+    );
   }
 
   async function upload(): Promise<number | undefined> {

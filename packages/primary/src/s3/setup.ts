@@ -21,9 +21,27 @@ export const PRIMARY_S3_OPTIONS = [
     bucket: 'also write every object and snapshot to this S3 bucket; a generation is announced only once its objects are there',
     prefix: 'key prefix inside the bucket',
   }),
-  { key: 's3NoUploadChecksum', flag: '--s3-no-upload-checksum', env: 'METASYNC_S3_NO_UPLOAD_CHECKSUM', description: 'do not send x-amz-checksum-sha256 (for servers that refuse it)', boolean: true },
-  { key: 's3ConditionalWrites', flag: '--s3-conditional-writes', env: 'METASYNC_S3_CONDITIONAL_WRITES', description: 'the server enforces If-None-Match (AWS S3, MinIO): skip the HEAD before each upload', boolean: true },
-  { key: 's3Concurrency', flag: '--s3-concurrency <n>', env: 'METASYNC_S3_CONCURRENCY', description: 'parallel S3 calls', defaultValue: '16' },
+  {
+    key: 's3NoUploadChecksum',
+    flag: '--s3-no-upload-checksum',
+    env: 'METASYNC_S3_NO_UPLOAD_CHECKSUM',
+    description: 'do not send x-amz-checksum-sha256 (for servers that refuse it)',
+    boolean: true,
+  },
+  {
+    key: 's3ConditionalWrites',
+    flag: '--s3-conditional-writes',
+    env: 'METASYNC_S3_CONDITIONAL_WRITES',
+    description: 'the server enforces If-None-Match (AWS S3, MinIO): skip the HEAD before each upload',
+    boolean: true,
+  },
+  {
+    key: 's3Concurrency',
+    flag: '--s3-concurrency <n>',
+    env: 'METASYNC_S3_CONCURRENCY',
+    description: 'parallel S3 calls',
+    defaultValue: '16',
+  },
 ] as const satisfies readonly OptionSpec[];
 
 /** zod fields for PRIMARY_S3_OPTIONS, spread into the primary's config schema. */
@@ -69,7 +87,10 @@ export interface PrimaryS3 {
   beforeCommit(generation: JournalGeneration): Promise<void>;
   /** Attaches to the opened core and starts snapshot uploads (the first one backfills the bucket). */
   start(core: {
-    publisher: { readObject(sha256: string): Promise<Buffer>; onCommit(listener: (info: { generation: { seq: number } }) => void): () => void };
+    publisher: {
+      readObject(sha256: string): Promise<Buffer>;
+      onCommit(listener: (info: { generation: { seq: number } }) => void): () => void;
+    };
     snapshots: SignedSnapshotSource;
   }): void;
   readonly replication: S3Replication | undefined;
@@ -89,7 +110,14 @@ export async function createPrimaryS3(options: {
     import('./sink.js'),
     import('./replication.js'),
   ]);
-  const client = new S3Client(s3ClientConfig({ region: config.region, endpoint: config.endpoint, forcePathStyle: config.forcePathStyle, checksumMode: config.checksumMode }));
+  const client = new S3Client(
+    s3ClientConfig({
+      region: config.region,
+      endpoint: config.endpoint,
+      forcePathStyle: config.forcePathStyle,
+      checksumMode: config.checksumMode,
+    }),
+  );
   const sink = createS3Sink({
     client,
     bucket: config.bucket,
@@ -107,7 +135,8 @@ export async function createPrimaryS3(options: {
       return replication;
     },
     beforeCommit(generation) {
-      if (replication === undefined) return Promise.reject(new Error('S3 write-through is not started: call start(core) before publishing'));
+      if (replication === undefined)
+        return Promise.reject(new Error('S3 write-through is not started: call start(core) before publishing'));
       return replication.beforeCommit(generation);
     },
     start(core) {

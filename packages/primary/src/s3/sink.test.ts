@@ -1,6 +1,16 @@
 import { createServer, type Socket } from 'node:net';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { generateSigningKeyPem, isMetasyncError, s3ClientConfig, s3ObjectKey, s3SnapshotKey, sha256Hex, signBody, signingKeyFromPem, type Snapshot } from '@metasync/shared';
+import {
+  generateSigningKeyPem,
+  isMetasyncError,
+  s3ClientConfig,
+  s3ObjectKey,
+  s3SnapshotKey,
+  sha256Hex,
+  signBody,
+  signingKeyFromPem,
+  type Snapshot,
+} from '@metasync/shared';
 import { createLogger } from '@metasync/shared/daemon';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startS3Server, testS3Connection, TEST_S3_CREDENTIALS, type S3TestServer } from '../../../../test/helpers/s3-server.js';
@@ -64,7 +74,9 @@ describe('S3 sink', () => {
     const s = sink();
     const { sha, bytes } = object('version one');
     await s.putObject(sha, bytes);
-    const err: unknown = await sink().putObject(sha, Buffer.from('version two')).catch((e: unknown) => e);
+    const err: unknown = await sink()
+      .putObject(sha, Buffer.from('version two'))
+      .catch((e: unknown) => e);
     expect(isMetasyncError(err, 'METASYNC_ERR_OBJECT_HASH_MISMATCH')).toBe(true);
     expect((await getBytes(s3ObjectKey('repo/', sha))).bytes.equals(bytes)).toBe(true);
   });
@@ -93,7 +105,8 @@ describe('S3 sink', () => {
     const err: unknown = await s.awaitDurable([present.sha, missing.sha]).catch((e: unknown) => e);
     expect(isMetasyncError(err, 'METASYNC_ERR_OBJECT_NOT_FOUND')).toBe(true);
     expect((err as Error).message).toContain(`s3://${bucket}/${s3ObjectKey('repo/', missing.sha)}`);
-    const read = (sha: string): Promise<Uint8Array> => (sha === missing.sha ? Promise.resolve(missing.bytes) : Promise.reject(new Error(`unexpected read ${sha}`)));
+    const read = (sha: string): Promise<Uint8Array> =>
+      sha === missing.sha ? Promise.resolve(missing.bytes) : Promise.reject(new Error(`unexpected read ${sha}`));
     await expect(s.awaitDurable([present.sha, missing.sha], read)).resolves.toEqual({ uploaded: 1 });
     expect((await getBytes(s3ObjectKey('repo/', missing.sha))).bytes.equals(missing.bytes)).toBe(true);
   });
@@ -105,7 +118,9 @@ describe('S3 sink', () => {
     const byId = new Map(objects.map((o) => [o.sha, o.bytes]));
     const reads: string[] = [];
     const sent: string[] = [];
-    const counting = { send: (command: { constructor: { name: string } }) => (sent.push(command.constructor.name), client.send(command as never)) } as unknown as S3Client;
+    const counting = {
+      send: (command: { constructor: { name: string } }) => (sent.push(command.constructor.name), client.send(command as never)),
+    } as unknown as S3Client;
     const result = await sink({ client: counting, listThreshold: 8 }).awaitDurable(
       objects.map((o) => o.sha),
       (sha) => {
@@ -114,7 +129,12 @@ describe('S3 sink', () => {
       },
     );
     expect(result).toEqual({ uploaded: 4 });
-    expect(reads.sort()).toEqual(objects.slice(26).map((o) => o.sha).sort());
+    expect(reads.sort()).toEqual(
+      objects
+        .slice(26)
+        .map((o) => o.sha)
+        .sort(),
+    );
     expect(sent.filter((name) => name === 'ListObjectsV2Command')).toHaveLength(1);
     expect(sent.filter((name) => name === 'HeadObjectCommand')).toHaveLength(4);
   });
@@ -126,7 +146,12 @@ describe('S3 sink', () => {
       kind: 'snapshot',
       seq: 7,
       time: 1_700_000_000_000,
-      entries: files.map((f, i) => ({ path: i === 0 ? 'packages.json' : 'p2/a/b.json', sha256: f.sha, size: f.bytes.length, mtime: 1_700_000_000_000 })),
+      entries: files.map((f, i) => ({
+        path: i === 0 ? 'packages.json' : 'p2/a/b.json',
+        sha256: f.sha,
+        size: f.bytes.length,
+        mtime: 1_700_000_000_000,
+      })),
     };
     const body = Buffer.from(JSON.stringify(snapshot));
     const signature = signBody(key, body);
@@ -141,7 +166,9 @@ describe('S3 sink', () => {
 
   it('fails with METASYNC_ERR_S3_CALL_FAILED naming bucket and key when the bucket does not exist', async () => {
     const { sha, bytes } = object('nowhere');
-    const err: unknown = await sink({ bucket: 'no-such-bucket' }).putObject(sha, bytes).catch((e: unknown) => e);
+    const err: unknown = await sink({ bucket: 'no-such-bucket' })
+      .putObject(sha, bytes)
+      .catch((e: unknown) => e);
     expect(isMetasyncError(err, 'METASYNC_ERR_S3_CALL_FAILED')).toBe(true);
     expect((err as Error).message).toContain(`s3://no-such-bucket/${s3ObjectKey('repo/', sha)}`);
   });
@@ -150,9 +177,17 @@ describe('S3 sink', () => {
     const down = await startS3Server();
     const endpoint = down.endpoint;
     await down.stop();
-    const deadClient = new S3Client({ ...s3ClientConfig({ ...testS3Connection(down), endpoint }), credentials: TEST_S3_CREDENTIALS, maxAttempts: 1 });
+    const deadClient = new S3Client({
+      ...s3ClientConfig({ ...testS3Connection(down), endpoint }),
+      credentials: TEST_S3_CREDENTIALS,
+      maxAttempts: 1,
+    });
     const delays: number[] = [];
-    const s = sink({ client: deadClient, retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 20 }, sleep: (ms) => (delays.push(ms), Promise.resolve()) });
+    const s = sink({
+      client: deadClient,
+      retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 20 },
+      sleep: (ms) => (delays.push(ms), Promise.resolve()),
+    });
     const { sha, bytes } = object('unreachable');
     const err: unknown = await s.putObject(sha, bytes).catch((e: unknown) => e);
     deadClient.destroy();
@@ -169,7 +204,12 @@ describe('S3 sink', () => {
         sent.push(command);
         const input = (command as PutObjectCommand).input;
         if (command instanceof PutObjectCommand && input.IfNoneMatch === '*') {
-          return Promise.reject(Object.assign(new Error('At least one of the pre-conditions you specified did not hold'), { name: 'PreconditionFailed', $metadata: { httpStatusCode: 412 } }));
+          return Promise.reject(
+            Object.assign(new Error('At least one of the pre-conditions you specified did not hold'), {
+              name: 'PreconditionFailed',
+              $metadata: { httpStatusCode: 412 },
+            }),
+          );
         }
         return Promise.reject(new Error('unexpected command'));
       },
@@ -195,7 +235,9 @@ describe('S3 sink', () => {
     try {
       const { sha, bytes } = object('hung');
       const started = Date.now();
-      const err: unknown = await sink({ client: hungClient, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 1 } }).putObject(sha, bytes).catch((e: unknown) => e);
+      const err: unknown = await sink({ client: hungClient, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 1 } })
+        .putObject(sha, bytes)
+        .catch((e: unknown) => e);
       expect(isMetasyncError(err, 'METASYNC_ERR_S3_CALL_FAILED')).toBe(true);
       expect((err as Error).message).toMatch(/HeadObject .* after 2 attempt/);
       expect(Date.now() - started).toBeLessThan(5_000);

@@ -1,6 +1,16 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import PQueue from 'p-queue';
-import { S3_SHA256_METADATA, S3_SIGNATURE_METADATA, isSha256Hex, metasyncError, normalizeS3Prefix, s3ObjectKey, s3SnapshotKey, sha256Hex, snapshotSchema } from '@metasync/shared';
+import {
+  S3_SHA256_METADATA,
+  S3_SIGNATURE_METADATA,
+  isSha256Hex,
+  metasyncError,
+  normalizeS3Prefix,
+  s3ObjectKey,
+  s3SnapshotKey,
+  sha256Hex,
+  snapshotSchema,
+} from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
 import type { S3RetryPolicy } from '@metasync/shared/s3';
 import { createBucket } from './bucket.js';
@@ -135,12 +145,16 @@ export function createS3Sink(options: S3SinkOptions): S3Sink {
     const actual = sha256Hex(bytes);
     if (actual !== sha256) {
       return Promise.reject(
-        metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `refusing to upload to s3://${bucket}/${s3ObjectKey(prefix, sha256)}: the bytes hash to ${actual}`, {
-          bucket,
-          key: s3ObjectKey(prefix, sha256),
-          expected: sha256,
-          got: actual,
-        }),
+        metasyncError(
+          'METASYNC_ERR_OBJECT_HASH_MISMATCH',
+          `refusing to upload to s3://${bucket}/${s3ObjectKey(prefix, sha256)}: the bytes hash to ${actual}`,
+          {
+            bucket,
+            key: s3ObjectKey(prefix, sha256),
+            expected: sha256,
+            got: actual,
+          },
+        ),
       );
     }
     const started = performance.now();
@@ -194,11 +208,15 @@ export function createS3Sink(options: S3SinkOptions): S3Sink {
     if (missing.length === 0) return { uploaded: 0 };
     if (readObject === undefined) {
       const key = s3ObjectKey(prefix, missing[0]!);
-      throw metasyncError('METASYNC_ERR_OBJECT_NOT_FOUND', `${missing.length} object(s) are not in the bucket, e.g. s3://${bucket}/${key}`, {
-        bucket,
-        key,
-        missing: missing.length,
-      });
+      throw metasyncError(
+        'METASYNC_ERR_OBJECT_NOT_FOUND',
+        `${missing.length} object(s) are not in the bucket, e.g. s3://${bucket}/${key}`,
+        {
+          bucket,
+          key,
+          missing: missing.length,
+        },
+      );
     }
     log.info({ bucket, prefix, missing: missing.length }, 's3 uploading objects the bucket lacks');
     const outcomes = await Promise.all(missing.map(async (sha) => putObject(sha, await readObject(sha))));
@@ -224,7 +242,6 @@ export function createS3Sink(options: S3SinkOptions): S3Sink {
           Metadata: { [S3_SIGNATURE_METADATA]: signature },
           ...(options.uploadChecksum === false ? {} : { ChecksumSHA256: Buffer.from(sha256Hex(body), 'hex').toString('base64') }),
         })),
-
     );
     log.info({ bucket, key, seq, paths: snapshot.entries.length, objectsUploaded: uploaded, created }, 's3 snapshot durable');
     return { key, created, objectsUploaded: uploaded };

@@ -12,14 +12,17 @@ export const OBJECT_GC_OPTIONS = [
     flag: '--object-gc-grace-ms <ms>',
     env: 'METASYNC_OBJECT_GC_GRACE_MS',
     description:
-      'a local object no manifest, kept snapshot or journal record in the changes window names is deleted only after being unreferenced this long (covers mirrors still fetching objects of recent generations)',
+      'a local object no manifest, kept snapshot or journal record in the changes window names is ' +
+      'deleted only after being unreferenced this long (covers mirrors still fetching objects of ' +
+      'recent generations)',
     defaultValue: String(DEFAULT_OBJECT_GC_GRACE_MS),
   },
   {
     key: 'objectGcIntervalMs',
     flag: '--object-gc-interval-ms <ms>',
     env: 'METASYNC_OBJECT_GC_INTERVAL_MS',
-    description: 'time between object GC runs, each scanning 1/8 of the local object store; 0 = never delete local objects (S3 objects are never deleted)',
+    description:
+      'time between object GC runs, each scanning 1/8 of the local object store; 0 = never delete local objects (S3 objects are never deleted)',
     defaultValue: String(DEFAULT_OBJECT_GC_INTERVAL_MS),
   },
 ] as const satisfies readonly OptionSpec[];

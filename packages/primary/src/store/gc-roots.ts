@@ -105,7 +105,11 @@ async function readSnapshotShas(path: string): Promise<PackedShas | undefined> {
     // Publishes keep flowing while a large snapshot is read.
     if (++found % YIELD_EVERY_ENTRIES === 0) await nextTurn();
     const sha256 = body.toString('latin1', at + SHA_KEY.length, at + SHA_KEY.length + 64);
-    if (!isSha256Hex(sha256)) throw metasyncError('METASYNC_ERR_JOURNAL_CORRUPT', `snapshot file ${path} has a malformed sha256 at byte ${at}`, { path, offset: at });
+    if (!isSha256Hex(sha256))
+      throw metasyncError('METASYNC_ERR_JOURNAL_CORRUPT', `snapshot file ${path} has a malformed sha256 at byte ${at}`, {
+        path,
+        offset: at,
+      });
     (buckets[shardIndexOf(sha256)] as string[]).push(sha256);
   }
   return buckets.map((bucket) => Buffer.from(bucket.join(''), 'hex'));

@@ -142,8 +142,7 @@ export function createObjectGc(options: ObjectGcOptions): ObjectGc {
         const since = candidates.get(sha256);
         if (since === undefined) {
           if (candidates.size < maxCandidates) candidates.set(sha256, nowMs);
-        }
-        else if (nowMs - since >= options.graceMs && expired.length < maxDeletes) expired.push(sha256);
+        } else if (nowMs - since >= options.graceMs && expired.length < maxDeletes) expired.push(sha256);
       }
       let deleted = 0;
       let bytesFreed = 0;
@@ -156,7 +155,13 @@ export function createObjectGc(options: ObjectGcOptions): ObjectGc {
         deleted++;
         bytesFreed += result.bytesFreed;
       }
-      const report: ObjectGcRun = { deleted, bytesFreed, durationMs: Math.round(performance.now() - started), scanned: found.length, candidates: candidates.size };
+      const report: ObjectGcRun = {
+        deleted,
+        bytesFreed,
+        durationMs: Math.round(performance.now() - started),
+        scanned: found.length,
+        candidates: candidates.size,
+      };
       if (deleted > 0) log.info(report, 'object gc run');
       else log.debug(report, 'object gc run');
       for (const listener of listeners) listener(report);

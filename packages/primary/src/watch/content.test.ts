@@ -43,8 +43,14 @@ describe('judgeRead', () => {
   });
 
   it('passes a refused read on and has nothing to do for a missing or skipped one', () => {
-    expect(judge('x.json', { kind: 'refused', reason: 'not a valid repository path' }).verdict).toEqual({ kind: 'refuse', reason: 'not a valid repository path' });
+    expect(judge('x.json', { kind: 'refused', reason: 'not a valid repository path' }).verdict).toEqual({
+      kind: 'refuse',
+      reason: 'not a valid repository path',
+    });
     expect(judge('x.json', { kind: 'missing' }).verdict).toEqual({ kind: 'none' });
-    expect(judge('x.json', { kind: 'skipped' }, { failSinceMs: 5, attempts: 2 })).toEqual({ verdict: { kind: 'none' }, wait: { failSinceMs: 5, attempts: 2 } });
+    expect(judge('x.json', { kind: 'skipped' }, { failSinceMs: 5, attempts: 2 })).toEqual({
+      verdict: { kind: 'none' },
+      wait: { failSinceMs: 5, attempts: 2 },
+    });
   });
 });

@@ -46,7 +46,10 @@ export type ReadVerdict =
  * The completeness rule applied to one read: is this file ready to publish,
  * to be refused, or to be read again? Pure: returns the path's next JsonWait.
  */
-export function judgeRead(options: { path: string; result: SourceRead; wait: JsonWait; nowMs: number; jsonSettleMs: number }): { verdict: ReadVerdict; wait: JsonWait } {
+export function judgeRead(options: { path: string; result: SourceRead; wait: JsonWait; nowMs: number; jsonSettleMs: number }): {
+  verdict: ReadVerdict;
+  wait: JsonWait;
+} {
   const { path, result, wait, nowMs, jsonSettleMs } = options;
   if (result.kind === 'missing' || result.kind === 'skipped') return { verdict: { kind: 'none' }, wait };
   if (result.kind === 'refused') return { verdict: { kind: 'refuse', reason: result.reason }, wait };
@@ -54,7 +57,10 @@ export function judgeRead(options: { path: string; result: SourceRead; wait: Jso
   if (document === NOT_JSON) {
     const failSinceMs = wait.failSinceMs ?? nowMs;
     if (nowMs - failSinceMs >= jsonSettleMs) {
-      return { verdict: { kind: 'refuse', reason: `not valid JSON ${jsonSettleMs} ms after its last change` }, wait: { failSinceMs: undefined, attempts: wait.attempts } };
+      return {
+        verdict: { kind: 'refuse', reason: `not valid JSON ${jsonSettleMs} ms after its last change` },
+        wait: { failSinceMs: undefined, attempts: wait.attempts },
+      };
     }
     const delayMs = Math.min(25 * 2 ** wait.attempts, 400);
     return { verdict: { kind: 'retry', delayMs }, wait: { failSinceMs, attempts: wait.attempts + 1 } };

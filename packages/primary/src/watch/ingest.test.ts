@@ -36,13 +36,18 @@ let fake: ReturnType<typeof fakePublisher>;
 
 function start(options: { stabilityWindowMs?: number; jsonSettleMs?: number; maxBatchPaths?: number } = {}): void {
   fake = fakePublisher();
-  const log = createLogger({ name: 'test', level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line) as Record<string, unknown>) });
+  const log = createLogger(
+    { name: 'test', level: 'info' },
+    { write: (line: string) => void logged.push(JSON.parse(line) as Record<string, unknown>) },
+  );
   ingest = createSourceIngest({
     publisher: fake.publisher,
     log,
     read: async (path): Promise<SourceRead> => {
       const content = files.get(path);
-      return content === undefined ? { kind: 'missing' } : { kind: 'file', file: { bytes: Buffer.from(content), size: content.length, mtimeMs: content.length, ino: 1 } };
+      return content === undefined
+        ? { kind: 'missing' }
+        : { kind: 'file', file: { bytes: Buffer.from(content), size: content.length, mtimeMs: content.length, ino: 1 } };
     },
     stat: async (path) => {
       const content = files.get(path);
@@ -124,7 +129,9 @@ describe('source ingest', () => {
     write('include/all.json', '{"broken":');
     await vi.advanceTimersByTimeAsync(3_000);
     expect(published('include/all.json')).toHaveLength(1);
-    expect(logged.some((l) => l.msg === 'source file refused' && (l.err as { code?: string }).code === 'METASYNC_ERR_SOURCE_REFUSED')).toBe(true);
+    expect(logged.some((l) => l.msg === 'source file refused' && (l.err as { code?: string }).code === 'METASYNC_ERR_SOURCE_REFUSED')).toBe(
+      true,
+    );
   });
 
   it('waits for the stability window before publishing a non-JSON file', async () => {

@@ -118,21 +118,23 @@ export function createPathSettler(options: PathSettlerOptions): PathSettler {
   }
 
   function enqueueRead(path: string, token: number): void {
-    void reads.add(async () => {
-      const full = options.waitForRoom();
-      if (full !== undefined) await full;
-      const state = states.get(path);
-      if (closed || state === undefined || state.token !== token) return;
-      let result: SourceRead;
-      try {
-        result = await options.read(path);
-      } catch (err) {
-        log.error({ err, path }, 'source file read failed');
-        return;
-      }
-      if (state.token !== token) return; // a newer event owns this path now
-      handleRead(path, state, token, result);
-    }).finally(options.onProgress);
+    void reads
+      .add(async () => {
+        const full = options.waitForRoom();
+        if (full !== undefined) await full;
+        const state = states.get(path);
+        if (closed || state === undefined || state.token !== token) return;
+        let result: SourceRead;
+        try {
+          result = await options.read(path);
+        } catch (err) {
+          log.error({ err, path }, 'source file read failed');
+          return;
+        }
+        if (state.token !== token) return; // a newer event owns this path now
+        handleRead(path, state, token, result);
+      })
+      .finally(options.onProgress);
   }
 
   function handleRead(path: string, state: PathState, token: number, result: SourceRead): void {
@@ -141,7 +143,10 @@ export function createPathSettler(options: PathSettlerOptions): PathSettler {
     const { verdict } = judged;
     if (verdict.kind === 'none') return;
     if (verdict.kind === 'refuse') {
-      const err = metasyncError('METASYNC_ERR_SOURCE_REFUSED', `source file ${path} refused: ${verdict.reason}`, { path, reason: verdict.reason });
+      const err = metasyncError('METASYNC_ERR_SOURCE_REFUSED', `source file ${path} refused: ${verdict.reason}`, {
+        path,
+        reason: verdict.reason,
+      });
       log.error({ err, path, reason: verdict.reason }, 'source file refused');
       return;
     }

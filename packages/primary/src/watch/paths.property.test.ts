@@ -13,8 +13,16 @@ import { readSourceFile, relativeSourcePath } from './paths.js';
  * whatever the path or the symlinks in the tree.
  */
 const ROOT = resolve('/srv/source-root');
-const segment = fc.oneof(fc.constantFrom('..', '.', '', 'p2', 'acme', 'foo.json', '.hidden', 'source-root', 'source-root-evil', '~', 'a b'), fc.string({ maxLength: 8 }));
-const absolute = fc.tuple(fc.constantFrom('/srv/source-root', '/srv', '/', '/srv/source-root/', '/srv/source-root-evil'), fc.array(segment, { maxLength: 6 })).map(([base, parts]) => `${base}/${parts.join('/')}`);
+const segment = fc.oneof(
+  fc.constantFrom('..', '.', '', 'p2', 'acme', 'foo.json', '.hidden', 'source-root', 'source-root-evil', '~', 'a b'),
+  fc.string({ maxLength: 8 }),
+);
+const absolute = fc
+  .tuple(
+    fc.constantFrom('/srv/source-root', '/srv', '/', '/srv/source-root/', '/srv/source-root-evil'),
+    fc.array(segment, { maxLength: 6 }),
+  )
+  .map(([base, parts]) => `${base}/${parts.join('/')}`);
 
 let root: string;
 let outside: string;
@@ -54,7 +62,18 @@ describe('watcher path mapping (property)', () => {
 
   it('reads a repository path only from inside the root, refusing links that lead out', async () => {
     const names = fc.oneof(
-      fc.constantFrom('p2/acme/foo.json', 'p2/leak.json', 'p2/out/secret.json', 'p2/alias.json', 'p2/../../outside/secret.json', '../outside/secret.json', 'p2/out', 'p2', 'p2/missing.json', 'p2/acme/foo.json/x'),
+      fc.constantFrom(
+        'p2/acme/foo.json',
+        'p2/leak.json',
+        'p2/out/secret.json',
+        'p2/alias.json',
+        'p2/../../outside/secret.json',
+        '../outside/secret.json',
+        'p2/out',
+        'p2',
+        'p2/missing.json',
+        'p2/acme/foo.json/x',
+      ),
       fc.array(segment, { minLength: 1, maxLength: 4 }).map((parts) => parts.join('/')),
     );
     await fc.assert(

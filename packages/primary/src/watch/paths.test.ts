@@ -22,7 +22,8 @@ afterEach(async () => {
 
 describe('source paths', () => {
   it('ignores temp, editor and dot files anywhere in the path', () => {
-    for (const path of ['p2/a.json.tmp', 'p2/.#a.json', 'p2/a.json~', 'p2/.a.json.swp', 'x.swp', '.git/config', 'p2/.hidden/a.json']) expect(isIgnoredRelative(path)).toBe(true);
+    for (const path of ['p2/a.json.tmp', 'p2/.#a.json', 'p2/a.json~', 'p2/.a.json.swp', 'x.swp', '.git/config', 'p2/.hidden/a.json'])
+      expect(isIgnoredRelative(path)).toBe(true);
     for (const path of ['p2/acme/foo.json', 'p2/acme/foo~dev.json', 'packages.json']) expect(isIgnoredRelative(path)).toBe(false);
     expect(relativeSourcePath('/src', '/src/p2/a.json')).toBe('p2/a.json');
     expect(relativeSourcePath('/src', '/elsewhere/a.json')).toBeUndefined();

@@ -92,7 +92,10 @@ async function openedPath(handle: FileHandle, absolute: string): Promise<string>
 }
 
 /** Size and mtime, or undefined when the file is gone. */
-export async function statSourceFile(options: ReadSourceOptions, relPath: string): Promise<{ size: number; mtimeMs: number; ino: number } | undefined> {
+export async function statSourceFile(
+  options: ReadSourceOptions,
+  relPath: string,
+): Promise<{ size: number; mtimeMs: number; ino: number } | undefined> {
   try {
     const info = await stat(`${options.rootReal}${sep}${relPath.split('/').join(sep)}`);
     return { size: info.size, mtimeMs: info.mtimeMs, ino: info.ino };

@@ -18,7 +18,14 @@ let commits: CommitInfo[];
 let log: Logger;
 
 async function open(): Promise<PrimaryCore> {
-  const opened = await openPrimaryCore({ dataDir: join(base, 'data'), signingKeyFile: undefined, keepGenerations: 100_000, snapshotEveryGenerations: 1_000_000, snapshotIntervalMs: 3_600_000, log });
+  const opened = await openPrimaryCore({
+    dataDir: join(base, 'data'),
+    signingKeyFile: undefined,
+    keepGenerations: 100_000,
+    snapshotEveryGenerations: 1_000_000,
+    snapshotIntervalMs: 3_600_000,
+    log,
+  });
   opened.publisher.onCommit((info) => commits.push(info));
   core = opened;
   return opened;
@@ -46,7 +53,10 @@ beforeEach(async () => {
   await mkdir(join(source, 'include', 'acme'), { recursive: true });
   logs = [];
   commits = [];
-  log = createLogger({ name: 'test', level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+  log = createLogger(
+    { name: 'test', level: 'info' },
+    { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) },
+  );
 });
 
 afterEach(async () => {
@@ -89,7 +99,10 @@ describe('watched source tree', () => {
     await writeFile(join(source, 'include/acme/foo.json'), '{"v":2}');
     await waitFor(() => entryOf('include/acme/foo.json')?.sha256 === sha('{"v":2}'), { what: 'change published', timeoutMs: 5_000 });
     await rename(join(source, 'include/acme/foo.json'), join(source, 'include/acme/moved.json'));
-    await waitFor(() => entryOf('include/acme/foo.json') === undefined && entryOf('include/acme/moved.json') !== undefined, { what: 'rename published', timeoutMs: 5_000 });
+    await waitFor(() => entryOf('include/acme/foo.json') === undefined && entryOf('include/acme/moved.json') !== undefined, {
+      what: 'rename published',
+      timeoutMs: 5_000,
+    });
     await unlink(join(source, 'include/acme/moved.json'));
     await waitFor(() => entryOf('include/acme/moved.json') === undefined, { what: 'delete published', timeoutMs: 5_000 });
     await mkdir(join(source, 'include/gone'));
@@ -119,7 +132,10 @@ describe('watched source tree', () => {
   it('publishes a file written in three chunks 50 ms apart once, complete', async () => {
     await open();
     await startWatching();
-    const full = JSON.stringify({ packages: { 'acme/foo': [{ name: 'acme/foo', version: '1.0.0', description: 'x'.repeat(3000) }] }, minified: 'composer/2.0' });
+    const full = JSON.stringify({
+      packages: { 'acme/foo': [{ name: 'acme/foo', version: '1.0.0', description: 'x'.repeat(3000) }] },
+      minified: 'composer/2.0',
+    });
     await mkdir(join(source, 'p2/acme'), { recursive: true });
     const path = join(source, 'p2/acme/foo.json');
     const third = Math.ceil(full.length / 3);
@@ -145,7 +161,10 @@ describe('watched source tree', () => {
     const refusal = logs.find((l) => l.msg === 'source file refused' && l.path === 'include/acme/outside.json');
     expect((refusal?.err as { code?: string } | undefined)?.code).toBe('METASYNC_ERR_SOURCE_REFUSED');
     await symlink('/etc/hostname', join(source, 'include/acme/live.json'));
-    await waitFor(() => logs.some((l) => l.msg === 'source file refused' && l.path === 'include/acme/live.json'), { what: 'live symlink refused', timeoutMs: 5_000 });
+    await waitFor(() => logs.some((l) => l.msg === 'source file refused' && l.path === 'include/acme/live.json'), {
+      what: 'live symlink refused',
+      timeoutMs: 5_000,
+    });
     expect(entryOf('include/acme/live.json')).toBeUndefined();
   });
 
@@ -157,9 +176,15 @@ describe('watched source tree', () => {
     const count = 10_000;
     for (let d = 0; d < 100; d++) await mkdir(join(source, 'include', `v${d}`));
     for (let i = 0; i < count; i += 500) {
-      await Promise.all(Array.from({ length: 500 }, (_, k) => writeFile(join(source, 'include', `v${(i + k) % 100}`, `p${i + k}.json`), `{"n":${i + k}}`)));
+      await Promise.all(
+        Array.from({ length: 500 }, (_, k) => writeFile(join(source, 'include', `v${(i + k) % 100}`, `p${i + k}.json`), `{"n":${i + k}}`)),
+      );
     }
-    await waitFor(() => [...core!.publisher.entries()].length === count, { what: `${count} files published`, timeoutMs: 150_000, intervalMs: 100 });
+    await waitFor(() => [...core!.publisher.entries()].length === count, {
+      what: `${count} files published`,
+      timeoutMs: 150_000,
+      intervalMs: 100,
+    });
     const generations = core!.publisher.headSeq() - seqBefore;
     console.log(`burst: ${count} files in ${generations} generations, ${Date.now() - startedMs} ms`);
     expect(generations).toBeLessThan(count / 20);

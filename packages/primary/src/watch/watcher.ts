@@ -85,7 +85,10 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
     await ingest.settled();
     ingest.release();
     await ingest.idle();
-    log.info({ sourceDir: rootReal, files: files.size, deleted, seq: publisher.headSeq(), watchingMs, durationMs: Date.now() - startedMs }, 'source tree reconciled');
+    log.info(
+      { sourceDir: rootReal, files: files.size, deleted, seq: publisher.headSeq(), watchingMs, durationMs: Date.now() - startedMs },
+      'source tree reconciled',
+    );
   } catch (err) {
     await watcher.close();
     await ingest.close();
@@ -115,10 +118,12 @@ function removeTree(publisher: Publisher, ingest: SourceIngest, prefix: string):
 async function realSourceDir(sourceDir: string): Promise<string> {
   try {
     const real = await realpath(sourceDir);
-    if (!(await stat(real)).isDirectory()) throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `--source ${sourceDir} is not a directory`, { sourceDir });
+    if (!(await stat(real)).isDirectory())
+      throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `--source ${sourceDir} is not a directory`, { sourceDir });
     return real;
   } catch (err) {
-    if (hasErrno(err, 'ENOENT')) throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `--source ${sourceDir} does not exist`, { sourceDir }, err);
+    if (hasErrno(err, 'ENOENT'))
+      throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `--source ${sourceDir} does not exist`, { sourceDir }, err);
     throw err;
   }
 }

@@ -42,7 +42,13 @@ export function buildCommand(name: string, summary: string, specs: readonly Opti
 }
 
 /** Parses argv (without node and script) and env into raw option strings. */
-export function parseOptions(name: string, summary: string, specs: readonly OptionSpec[], argv: readonly string[], env: NodeJS.ProcessEnv): ParsedCli {
+export function parseOptions(
+  name: string,
+  summary: string,
+  specs: readonly OptionSpec[],
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+): ParsedCli {
   const command = buildCommand(name, summary, specs);
   const helpText = command.helpInformation();
   try {
@@ -62,8 +68,9 @@ export function parseOptions(name: string, summary: string, specs: readonly Opti
     const argvValue = fromArgv[spec.key];
     const envValue = env[spec.env];
     if (argvValue !== undefined) raw[spec.key] = argvValue;
-    else if (envValue !== undefined && envValue !== '') raw[spec.key] = spec.boolean === true ? /^(1|true|yes|on)$/i.test(envValue) : envValue;
-    else raw[spec.key] = spec.boolean === true ? (spec.defaultValue === 'true') : spec.defaultValue;
+    else if (envValue !== undefined && envValue !== '')
+      raw[spec.key] = spec.boolean === true ? /^(1|true|yes|on)$/i.test(envValue) : envValue;
+    else raw[spec.key] = spec.boolean === true ? spec.defaultValue === 'true' : spec.defaultValue;
   }
   return { help: false, helpText, raw };
 }

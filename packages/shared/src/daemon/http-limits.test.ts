@@ -3,10 +3,25 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { parseOptions } from './cli-options.js';
-import { createLimitedHttpServer, HTTP_LIMITS_SCHEMA_SHAPE, httpLimitOptions, pickHttpLimits, type HttpServerLimits } from './http-limits.js';
+import {
+  createLimitedHttpServer,
+  HTTP_LIMITS_SCHEMA_SHAPE,
+  httpLimitOptions,
+  pickHttpLimits,
+  type HttpServerLimits,
+} from './http-limits.js';
 import type { Logger } from './logger.js';
 
-const DEFAULTS: HttpServerLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 10_000, maxHeaderBytes: 16_384, maxConnections: 100, maxRequestsPerSocket: 0, socketTimeoutMs: 60_000, maxPipelinedRequests: 4 };
+const DEFAULTS: HttpServerLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 10_000,
+  maxHeaderBytes: 16_384,
+  maxConnections: 100,
+  maxRequestsPerSocket: 0,
+  socketTimeoutMs: 60_000,
+  maxPipelinedRequests: 4,
+};
 const schema = z.object(HTTP_LIMITS_SCHEMA_SHAPE);
 
 function parse(argv: string[], env: NodeJS.ProcessEnv = {}) {
@@ -24,7 +39,11 @@ describe('http limit options', () => {
   it('refuses zero connections, sub-100 ms timeouts and tiny header limits', () => {
     const result = parse(['--http-max-connections', '0', '--http-headers-timeout-ms', '5', '--http-max-header-bytes', '10']);
     expect(result.success).toBe(false);
-    expect(result.error?.issues.map((issue) => issue.path[0]).sort()).toEqual(['httpHeadersTimeoutMs', 'httpMaxConnections', 'httpMaxHeaderBytes']);
+    expect(result.error?.issues.map((issue) => issue.path[0]).sort()).toEqual([
+      'httpHeadersTimeoutMs',
+      'httpMaxConnections',
+      'httpMaxHeaderBytes',
+    ]);
   });
 });
 
@@ -40,8 +59,19 @@ describe('createLimitedHttpServer', () => {
 
   it('sets the limits on the node server', () => {
     const logger = { warn: vi.fn() } as unknown as Logger;
-    const server = createLimitedHttpServer({ limits: { ...DEFAULTS, maxRequestsPerSocket: 50 }, logger, handler: (_req, res) => res.end() });
-    expect({ headers: server.headersTimeout, request: server.requestTimeout, keepAlive: server.keepAliveTimeout, max: server.maxConnections, perSocket: server.maxRequestsPerSocket, socket: server.timeout }).toEqual({
+    const server = createLimitedHttpServer({
+      limits: { ...DEFAULTS, maxRequestsPerSocket: 50 },
+      logger,
+      handler: (_req, res) => res.end(),
+    });
+    expect({
+      headers: server.headersTimeout,
+      request: server.requestTimeout,
+      keepAlive: server.keepAliveTimeout,
+      max: server.maxConnections,
+      perSocket: server.maxRequestsPerSocket,
+      socket: server.timeout,
+    }).toEqual({
       headers: 10_000,
       request: 30_000,
       keepAlive: 10_000,
@@ -52,7 +82,11 @@ describe('createLimitedHttpServer', () => {
   });
 
   it('serves up to maxPipelinedRequests pipelined requests and destroys a connection that queues more', async () => {
-    const server = createLimitedHttpServer({ limits: DEFAULTS, logger: { warn: vi.fn() } as unknown as Logger, handler: (_req, res) => void setTimeout(() => res.end('ok'), 20) });
+    const server = createLimitedHttpServer({
+      limits: DEFAULTS,
+      logger: { warn: vi.fn() } as unknown as Logger,
+      handler: (_req, res) => void setTimeout(() => res.end('ok'), 20),
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     close = () => new Promise((resolve) => server.close(() => resolve()));
     const { port } = server.address() as AddressInfo;
@@ -79,7 +113,11 @@ describe('createLimitedHttpServer', () => {
   it('refuses connections past maxConnections, warning once and then once per window with the count', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const warn = vi.fn();
-    const server = createLimitedHttpServer({ limits: { ...DEFAULTS, maxConnections: 1 }, logger: { warn } as unknown as Logger, handler: (_req, res) => res.end() });
+    const server = createLimitedHttpServer({
+      limits: { ...DEFAULTS, maxConnections: 1 },
+      logger: { warn } as unknown as Logger,
+      handler: (_req, res) => res.end(),
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     close = () => new Promise((resolve) => server.close(() => resolve()));
     const { port } = server.address() as AddressInfo;
@@ -107,6 +145,9 @@ describe('createLimitedHttpServer', () => {
     expect(warn.mock.calls[0]?.[1]).toBe('connection refused: max connections reached');
     vi.advanceTimersByTime(10_000);
     expect(warn).toHaveBeenCalledTimes(2);
-    expect(warn.mock.calls[1]).toEqual([{ maxConnections: 1, dropped: 2, windowMs: 10_000 }, 'connections refused: max connections reached']);
+    expect(warn.mock.calls[1]).toEqual([
+      { maxConnections: 1, dropped: 2, windowMs: 10_000 },
+      'connections refused: max connections reached',
+    ]);
   });
 });

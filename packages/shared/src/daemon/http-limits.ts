@@ -47,7 +47,8 @@ export function httpLimitOptions(defaults: HttpServerLimits): OptionSpec[] {
       key: 'httpHeadersTimeoutMs',
       flag: '--http-headers-timeout-ms <ms>',
       env: 'METASYNC_HTTP_HEADERS_TIMEOUT_MS',
-      description: 'a client must send its complete request headers within this (slowloris guard; 408 and close; the request timeout bounds it too)',
+      description:
+        'a client must send its complete request headers within this (slowloris guard; 408 and close; the request timeout bounds it too)',
       defaultValue: String(defaults.headersTimeoutMs),
     },
     {
@@ -75,7 +76,8 @@ export function httpLimitOptions(defaults: HttpServerLimits): OptionSpec[] {
       key: 'httpMaxConnections',
       flag: '--http-max-connections <n>',
       env: 'METASYNC_HTTP_MAX_CONNECTIONS',
-      description: 'open client connections; beyond it a new connection is closed at once, without a response (keep it below the open-files limit)',
+      description:
+        'open client connections; beyond it a new connection is closed at once, without a response (keep it below the open-files limit)',
       defaultValue: String(defaults.maxConnections),
     },
     {
@@ -157,7 +159,10 @@ export function createLimitedHttpServer(options: {
 }): Server {
   const { limits, logger } = options;
   const checkEveryMs = Math.max(50, Math.min(1_000, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4)));
-  const server = createServer({ maxHeaderSize: limits.maxHeaderBytes, connectionsCheckingInterval: checkEveryMs }, limitPipelining(limits.maxPipelinedRequests, options.handler));
+  const server = createServer(
+    { maxHeaderSize: limits.maxHeaderBytes, connectionsCheckingInterval: checkEveryMs },
+    limitPipelining(limits.maxPipelinedRequests, options.handler),
+  );
   // Set as properties, not constructor options: the constructor refuses a headers timeout above the
   // request timeout, while at run time the shorter one simply wins (documented in docs/operations.md).
   server.headersTimeout = limits.headersTimeoutMs;
@@ -177,7 +182,11 @@ export function createLimitedHttpServer(options: {
     logger.warn({ maxConnections: limits.maxConnections }, 'connection refused: max connections reached');
     windowTimer = setTimeout(() => {
       windowTimer = undefined;
-      if (droppedInWindow > 0) logger.warn({ maxConnections: limits.maxConnections, dropped: droppedInWindow, windowMs: DROP_LOG_WINDOW_MS }, 'connections refused: max connections reached');
+      if (droppedInWindow > 0)
+        logger.warn(
+          { maxConnections: limits.maxConnections, dropped: droppedInWindow, windowMs: DROP_LOG_WINDOW_MS },
+          'connections refused: max connections reached',
+        );
       droppedInWindow = 0;
     }, DROP_LOG_WINDOW_MS);
     windowTimer.unref();
@@ -196,7 +205,10 @@ type CountedSocket = Socket & { [kUnanswered]?: number };
  * sends a stream of requests without reading the answers is refused before
  * their responses pile up in memory.
  */
-function limitPipelining(max: number, handler: RequestListener<typeof IncomingMessage, typeof ServerResponse>): RequestListener<typeof IncomingMessage, typeof ServerResponse> {
+function limitPipelining(
+  max: number,
+  handler: RequestListener<typeof IncomingMessage, typeof ServerResponse>,
+): RequestListener<typeof IncomingMessage, typeof ServerResponse> {
   return (req, res) => {
     const socket = req.socket as CountedSocket;
     const unanswered = (socket[kUnanswered] ?? 0) + 1;

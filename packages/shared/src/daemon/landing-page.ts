@@ -15,9 +15,16 @@ export function landingPageText(role: 'primary' | 'mirror'): string {
     '  /p2/<vendor>/<name>.json  tagged versions; ~dev.json for dev branches',
   ];
   if (role === 'primary') {
-    lines.push('  /status                   every mirror, its lag and health', '  /metadata/changes.json    Packagist-compatible change feed', '  /sync/v1/state            the sync protocol (docs/protocol.md)');
+    lines.push(
+      '  /status                   every mirror, its lag and health',
+      '  /metadata/changes.json    Packagist-compatible change feed',
+      '  /sync/v1/state            the sync protocol (docs/protocol.md)',
+    );
   } else {
-    lines.push('  /health/fresh             200 while this mirror is within its lag bound', '  /healthz                  200 while the process is alive');
+    lines.push(
+      '  /health/fresh             200 while this mirror is within its lag bound',
+      '  /healthz                  200 while the process is alive',
+    );
   }
   lines.push('  /metrics                  Prometheus metrics', '');
   return lines.join('\n');

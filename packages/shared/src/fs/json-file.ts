@@ -23,6 +23,7 @@ export async function readJsonFile<T>(path: string, schema: z.ZodType<T>, what: 
     throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `${what} ${path} is not JSON`, { path }, err);
   }
   const parsed = schema.safeParse(value);
-  if (!parsed.success) throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `${what} ${path} is malformed: ${parsed.error.message.slice(0, 300)}`, { path });
+  if (!parsed.success)
+    throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `${what} ${path} is malformed: ${parsed.error.message.slice(0, 300)}`, { path });
   return parsed.data;
 }

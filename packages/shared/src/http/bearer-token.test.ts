@@ -8,7 +8,10 @@ afterEach(async () => {
 });
 
 /** The outcome verifyBearer gives for a request carrying `authorization` (or none). */
-async function outcomeFor(authorization: string | undefined, verify: (token: string) => string | undefined): Promise<BearerOutcome<string>> {
+async function outcomeFor(
+  authorization: string | undefined,
+  verify: (token: string) => string | undefined,
+): Promise<BearerOutcome<string>> {
   const app = Fastify();
   apps.push(app);
   let outcome: BearerOutcome<string> | undefined;
@@ -37,7 +40,10 @@ describe('verifyBearer', () => {
       const outcome = await outcomeFor(header, known);
       expect(outcome.ok, header).toBe(false);
       if (outcome.ok) continue;
-      expect(outcome.error, header).toMatchObject({ code: 'METASYNC_ERR_AUTH_INVALID', details: { field: 'authorization', rule: 'bearer-token' } });
+      expect(outcome.error, header).toMatchObject({
+        code: 'METASYNC_ERR_AUTH_INVALID',
+        details: { field: 'authorization', rule: 'bearer-token' },
+      });
       expect(outcome.error.message).toBe('POST /admin/x: the bearer token is not valid (unknown or revoked)');
     }
   });

@@ -28,15 +28,33 @@ const BEARER = /^Bearer +(\S+) *$/i;
  *   not `Bearer <token>`       -> METASYNC_ERR_AUTH_INVALID
  *   verify(token) undefined    -> METASYNC_ERR_AUTH_INVALID
  */
-export function verifyBearer<T>(request: FastifyRequest, verify: (token: string) => T | undefined, wording: BearerWording): BearerOutcome<T> {
+export function verifyBearer<T>(
+  request: FastifyRequest,
+  verify: (token: string) => T | undefined,
+  wording: BearerWording,
+): BearerOutcome<T> {
   const header = request.headers.authorization;
   if (header === undefined || header === '') {
-    return { ok: false, error: metasyncError('METASYNC_ERR_AUTH_MISSING', `${request.method} ${request.url} needs Authorization: Bearer <${wording.tokenName}>`, { field: 'authorization', rule: 'bearer-token' }) };
+    return {
+      ok: false,
+      error: metasyncError(
+        'METASYNC_ERR_AUTH_MISSING',
+        `${request.method} ${request.url} needs Authorization: Bearer <${wording.tokenName}>`,
+        { field: 'authorization', rule: 'bearer-token' },
+      ),
+    };
   }
   const token = BEARER.exec(header)?.[1];
   const caller = token === undefined ? undefined : verify(token);
   if (caller !== undefined) return { ok: true, caller };
-  return { ok: false, error: metasyncError('METASYNC_ERR_AUTH_INVALID', `${request.method} ${request.url}: the bearer token is not valid${wording.invalidDetail}`, { field: 'authorization', rule: 'bearer-token' }) };
+  return {
+    ok: false,
+    error: metasyncError(
+      'METASYNC_ERR_AUTH_INVALID',
+      `${request.method} ${request.url}: the bearer token is not valid${wording.invalidDetail}`,
+      { field: 'authorization', rule: 'bearer-token' },
+    ),
+  };
 }
 
 const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();

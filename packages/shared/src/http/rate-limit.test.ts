@@ -13,7 +13,9 @@ async function limitedApp(settings: RateLimitSettings) {
   apps.push(app);
   // As the daemons' error handlers do: a project error's details go into the JSON body.
   app.setErrorHandler((err, _request, reply) =>
-    isMetasyncError(err) ? reply.code(err.statusCode).send({ code: err.code, message: err.message, ...err.details }) : reply.code(500).send({ message: 'internal error' }),
+    isMetasyncError(err)
+      ? reply.code(err.statusCode).send({ code: err.code, message: err.message, ...err.details })
+      : reply.code(500).send({ message: 'internal error' }),
   );
   await registerRateLimiting(app);
   await registerRateLimiting(app); // idempotent
@@ -34,7 +36,14 @@ describe('rateLimitHook', () => {
     const retryAfterS = Number(limited.headers['retry-after']);
     expect(retryAfterS).toBeGreaterThanOrEqual(1);
     expect(retryAfterS).toBeLessThanOrEqual(60);
-    expect(limited.json()).toMatchObject({ code: 'METASYNC_ERR_RATE_LIMITED', field: 'rate', rule: 'admin-rate-limit', limit: 2, windowMs: 60_000, retryAfterS });
+    expect(limited.json()).toMatchObject({
+      code: 'METASYNC_ERR_RATE_LIMITED',
+      field: 'rate',
+      rule: 'admin-rate-limit',
+      limit: 2,
+      windowMs: 60_000,
+      retryAfterS,
+    });
     expect(limited.json().message).toContain('more than 2 admin requests in 60000 ms from ip:127.0.0.1');
     for (let i = 0; i < 5; i++) expect((await app.inject({ url: '/open' })).statusCode).toBe(200);
   });

@@ -33,7 +33,10 @@ export function clientAddressKey(request: FastifyRequest): string {
  * Buckets are `<scope>:<key>`, so two scopes never share a budget. Needs
  * `registerRateLimiting` on this app or a parent first.
  */
-export function rateLimitHook(app: FastifyInstance, options: { scope: string; settings: RateLimitSettings; key: (request: FastifyRequest) => string }): onRequestHookHandler | undefined {
+export function rateLimitHook(
+  app: FastifyInstance,
+  options: { scope: string; settings: RateLimitSettings; key: (request: FastifyRequest) => string },
+): onRequestHookHandler | undefined {
   const { max, windowMs } = options.settings;
   if (max <= 0) return undefined;
   const hook = app.rateLimit({

@@ -58,11 +58,15 @@ describe('encodePackFrame', () => {
     expect(encodePackFrame({ sha256: textSha, encoding: 'br', bytes: br, gzip: gz })).toEqual(
       handFrame(`{"sha256":"${textSha}","length":${br.length},"encoding":"br","gzipLength":${gz.length}}`, br, gz),
     );
-    expect(encodePackFrame({ sha256: otherSha, encoding: 'identity', bytes: other })).toEqual(handFrame(`{"sha256":"${otherSha}","length":${other.length},"encoding":"identity"}`, other));
+    expect(encodePackFrame({ sha256: otherSha, encoding: 'identity', bytes: other })).toEqual(
+      handFrame(`{"sha256":"${otherSha}","length":${other.length},"encoding":"identity"}`, other),
+    );
   });
 
   it('writes a missing object as a header with missing: true and no body', () => {
-    expect(encodeMissingPackFrame(absentSha)).toEqual(handFrame(`{"sha256":"${absentSha}","length":0,"encoding":"identity","missing":true}`));
+    expect(encodeMissingPackFrame(absentSha)).toEqual(
+      handFrame(`{"sha256":"${absentSha}","length":0,"encoding":"identity","missing":true}`),
+    );
   });
 
   it('refuses a frame for something that is not a sha256 hex digest', () => {
@@ -72,10 +76,14 @@ describe('encodePackFrame', () => {
 });
 
 describe('decodePackFrame', () => {
-  it('round-trips frames with a gzip variant, without one, and missing, reporting each frame\'s wire length', () => {
+  it("round-trips frames with a gzip variant, without one, and missing, reporting each frame's wire length", () => {
     const br = brotliCompressSync(text);
     const gz = gzipSync(text);
-    const frames = [encodePackFrame({ sha256: textSha, encoding: 'br', bytes: br, gzip: gz }), encodeMissingPackFrame(absentSha), encodePackFrame({ sha256: otherSha, encoding: 'identity', bytes: other })];
+    const frames = [
+      encodePackFrame({ sha256: textSha, encoding: 'br', bytes: br, gzip: gz }),
+      encodeMissingPackFrame(absentSha),
+      encodePackFrame({ sha256: otherSha, encoding: 'identity', bytes: other }),
+    ];
     let data = Buffer.concat(frames);
     const decoded: PackFrame[] = [];
     for (let frame = decodePackFrame(data, sizes); frame !== undefined; frame = decodePackFrame(data, sizes)) {
@@ -84,16 +92,33 @@ describe('decodePackFrame', () => {
     }
     expect(data.length).toBe(0);
     expect(decoded).toEqual([
-      { header: { sha256: textSha, length: br.length, encoding: 'br', gzipLength: gz.length }, bytes: br, gzip: gz, size: text.length, consumed: frames[0]!.length },
-      { header: { sha256: absentSha, length: 0, encoding: 'identity', missing: true }, bytes: Buffer.alloc(0), size: 10, consumed: frames[1]!.length },
-      { header: { sha256: otherSha, length: other.length, encoding: 'identity' }, bytes: other, size: other.length, consumed: frames[2]!.length },
+      {
+        header: { sha256: textSha, length: br.length, encoding: 'br', gzipLength: gz.length },
+        bytes: br,
+        gzip: gz,
+        size: text.length,
+        consumed: frames[0]!.length,
+      },
+      {
+        header: { sha256: absentSha, length: 0, encoding: 'identity', missing: true },
+        bytes: Buffer.alloc(0),
+        size: 10,
+        consumed: frames[1]!.length,
+      },
+      {
+        header: { sha256: otherSha, length: other.length, encoding: 'identity' },
+        bytes: other,
+        size: other.length,
+        consumed: frames[2]!.length,
+      },
     ]);
     expect('gzip' in decoded[2]!).toBe(false);
   });
 
   it('waits (returns undefined) for every truncation of a frame, and decodes it once the last byte is there', () => {
     const frame = encodePackFrame({ sha256: textSha, encoding: 'identity', bytes: text, gzip: gzipSync(text) });
-    for (let length = 0; length < frame.length; length++) expect(decodePackFrame(frame.subarray(0, length), sizes), `first ${length} bytes`).toBeUndefined();
+    for (let length = 0; length < frame.length; length++)
+      expect(decodePackFrame(frame.subarray(0, length), sizes), `first ${length} bytes`).toBeUndefined();
     expect(decodePackFrame(frame, sizes)?.consumed).toBe(frame.length);
   });
 
@@ -168,7 +193,10 @@ describe('readPackFrames', () => {
   });
 
   it('hands out the frames before a bad one, then throws its error', async () => {
-    const bad = Buffer.concat([stream, encodePackFrame({ sha256: sha256Hex('unasked'), encoding: 'identity', bytes: Buffer.from('unasked') })]);
+    const bad = Buffer.concat([
+      stream,
+      encodePackFrame({ sha256: sha256Hex('unasked'), encoding: 'identity', bytes: Buffer.from('unasked') }),
+    ]);
     const seen: string[] = [];
     let thrown: unknown;
     try {

@@ -76,7 +76,8 @@ export function encodeMissingPackFrame(sha256: string): Buffer {
 }
 
 function frameOf(header: PackFrameHeader, parts: readonly Uint8Array[]): Buffer {
-  if (!isSha256Hex(header.sha256)) throw new TypeError(`expected a lowercase sha256 hex digest for a pack frame, got ${JSON.stringify(header.sha256)}`);
+  if (!isSha256Hex(header.sha256))
+    throw new TypeError(`expected a lowercase sha256 hex digest for a pack frame, got ${JSON.stringify(header.sha256)}`);
   const headerBytes = Buffer.from(JSON.stringify(header));
   const prefix = Buffer.allocUnsafe(LENGTH_PREFIX_BYTES);
   prefix.writeUInt32BE(headerBytes.length, 0);
@@ -107,7 +108,8 @@ export interface PackFrame {
 export function decodePackFrame(data: Buffer, sizes: ReadonlyMap<string, number>): PackFrame | undefined {
   if (data.length < LENGTH_PREFIX_BYTES) return undefined;
   const headLength = data.readUInt32BE(0);
-  if (headLength > MAX_PACK_FRAME_HEADER_BYTES) throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `pack frame header of ${headLength} bytes`, { headLength });
+  if (headLength > MAX_PACK_FRAME_HEADER_BYTES)
+    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `pack frame header of ${headLength} bytes`, { headLength });
   const headEnd = LENGTH_PREFIX_BYTES + headLength;
   if (data.length < headEnd) return undefined;
   let header: PackFrameHeader;
@@ -117,13 +119,24 @@ export function decodePackFrame(data: Buffer, sizes: ReadonlyMap<string, number>
     throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', 'pack frame header is malformed', {}, err);
   }
   const size = sizes.get(header.sha256);
-  if (size === undefined) throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `pack sent object ${header.sha256}, which was not asked for`, { sha256: header.sha256 });
+  if (size === undefined)
+    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `pack sent object ${header.sha256}, which was not asked for`, {
+      sha256: header.sha256,
+    });
   if (header.length > size + COMPRESSED_SLACK_BYTES) {
-    throw metasyncError('METASYNC_ERR_OBJECT_TOO_LARGE', `pack frame of ${header.sha256} is ${header.length} bytes for a ${size} byte object`, { sha256: header.sha256 });
+    throw metasyncError(
+      'METASYNC_ERR_OBJECT_TOO_LARGE',
+      `pack frame of ${header.sha256} is ${header.length} bytes for a ${size} byte object`,
+      { sha256: header.sha256 },
+    );
   }
   const gzipLength = header.gzipLength ?? 0;
   if (gzipLength > size + COMPRESSED_SLACK_BYTES) {
-    throw metasyncError('METASYNC_ERR_OBJECT_TOO_LARGE', `pack frame of ${header.sha256} carries a ${gzipLength} byte gzip variant for a ${size} byte object`, { sha256: header.sha256 });
+    throw metasyncError(
+      'METASYNC_ERR_OBJECT_TOO_LARGE',
+      `pack frame of ${header.sha256} carries a ${gzipLength} byte gzip variant for a ${size} byte object`,
+      { sha256: header.sha256 },
+    );
   }
   const bodyEnd = headEnd + header.length;
   const end = bodyEnd + gzipLength;
@@ -140,7 +153,10 @@ export function decodePackFrame(data: Buffer, sizes: ReadonlyMap<string, number>
  * A source that ends inside a frame ends the frames without an error: the
  * caller sees which asked-for objects never came.
  */
-export async function* readPackFrames(source: AsyncIterable<Uint8Array>, sizes: ReadonlyMap<string, number>): AsyncGenerator<PackFrame, void, undefined> {
+export async function* readPackFrames(
+  source: AsyncIterable<Uint8Array>,
+  sizes: ReadonlyMap<string, number>,
+): AsyncGenerator<PackFrame, void, undefined> {
   let pending: Buffer = Buffer.alloc(0);
   for await (const chunk of source) {
     const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);

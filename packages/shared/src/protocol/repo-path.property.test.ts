@@ -15,18 +15,75 @@ const DATA_DIR = resolve('/srv/metasync-data');
 
 /** Pieces attackers combine: dot segments, encoded separators and dots (single and double), NUL, backslashes, unicode. */
 const hostilePiece = fc.constantFrom(
-  '.', '..', '...', '/', '//', '\\', '\0', '%00', '%2e', '%2E', '%2e%2e', '%2E%2e', '.%2e', '%2f', '%2F', '%5c', '%5C',
-  '%252e', '%252f', '%25', '%', '%zz', '%c0%ae', '%c0%af', '%e2%80%ae', '..%2f', '%2e%2e%2f', '~', '$', '@', '+', '=',
-  '?', '#', ';', ':', ' ', '%20', '\u2025', '\uff0e', '\u0130', '\ud800', 'é', '%C3%A9', 'p2', 'acme', 'foo.json', '.git', 'etc', 'passwd',
+  '.',
+  '..',
+  '...',
+  '/',
+  '//',
+  '\\',
+  '\0',
+  '%00',
+  '%2e',
+  '%2E',
+  '%2e%2e',
+  '%2E%2e',
+  '.%2e',
+  '%2f',
+  '%2F',
+  '%5c',
+  '%5C',
+  '%252e',
+  '%252f',
+  '%25',
+  '%',
+  '%zz',
+  '%c0%ae',
+  '%c0%af',
+  '%e2%80%ae',
+  '..%2f',
+  '%2e%2e%2f',
+  '~',
+  '$',
+  '@',
+  '+',
+  '=',
+  '?',
+  '#',
+  ';',
+  ':',
+  ' ',
+  '%20',
+  '\u2025',
+  '\uff0e',
+  '\u0130',
+  '\ud800',
+  'é',
+  '%C3%A9',
+  'p2',
+  'acme',
+  'foo.json',
+  '.git',
+  'etc',
+  'passwd',
 );
 const segmentChars = fc.string({ unit: fc.constantFrom(...'abcxyz019_.~-$@+='.split('')), minLength: 1, maxLength: 12 });
-const piece = fc.oneof({ weight: 3, arbitrary: hostilePiece }, { weight: 2, arbitrary: segmentChars }, { weight: 1, arbitrary: fc.string({ maxLength: 6 }) }, { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 4 }) });
+const piece = fc.oneof(
+  { weight: 3, arbitrary: hostilePiece },
+  { weight: 2, arbitrary: segmentChars },
+  { weight: 1, arbitrary: fc.string({ maxLength: 6 }) },
+  { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 4 }) },
+);
 const hostilePath = fc.array(piece, { maxLength: 14 }).map((parts) => parts.join(''));
-const hostileUrl = fc.tuple(fc.constantFrom('/', '', '//', 'http://evil.example/', '/p2/', '\\'), hostilePath).map(([head, rest]) => head + rest);
+const hostileUrl = fc
+  .tuple(fc.constantFrom('/', '', '//', 'http://evil.example/', '/p2/', '\\'), hostilePath)
+  .map(([head, rest]) => head + rest);
 
 /** A valid repository path: 1-5 segments of allowed characters, none starting with a dot. */
 const validSegment = fc
-  .tuple(fc.constantFrom(...'abcxyz019_~-$@+='.split('')), fc.string({ unit: fc.constantFrom(...'abcxyz019_.~-$@+='.split('')), maxLength: 20 }))
+  .tuple(
+    fc.constantFrom(...'abcxyz019_~-$@+='.split('')),
+    fc.string({ unit: fc.constantFrom(...'abcxyz019_.~-$@+='.split('')), maxLength: 20 }),
+  )
   .map(([first, rest]) => first + rest);
 const validPath = fc.array(validSegment, { minLength: 1, maxLength: 5 }).map((segments) => segments.join('/'));
 
@@ -66,12 +123,18 @@ describe('repository path normalisation (property)', () => {
 
   it('repoPathFromUrl turns any request target into a confined repository path or METASYNC_ERR_PATH_INVALID', () => {
     fc.assert(
-      fc.property(fc.oneof(hostileUrl, fc.string().map((s) => `/${s}`)), (url) => {
-        const path = acceptedOrPathInvalid(() => repoPathFromUrl(url));
-        if (path === undefined) return;
-        expectConfined(path);
-        expect(isRepoPath(path)).toBe(true);
-      }),
+      fc.property(
+        fc.oneof(
+          hostileUrl,
+          fc.string().map((s) => `/${s}`),
+        ),
+        (url) => {
+          const path = acceptedOrPathInvalid(() => repoPathFromUrl(url));
+          if (path === undefined) return;
+          expectConfined(path);
+          expect(isRepoPath(path)).toBe(true);
+        },
+      ),
       { numRuns: 3_000 },
     );
   });
@@ -92,11 +155,18 @@ describe('repository path normalisation (property)', () => {
 
   it('round-trips every valid path through percent-encoding of any of its characters', () => {
     fc.assert(
-      fc.property(validPath, fc.array(fc.boolean(), { maxLength: 120 }), fc.constantFrom('', '?x=1', '#frag'), (path, encodeMask, suffix) => {
-        const encoded = [...path].map((char, i) => (char !== '/' && encodeMask[i] === true ? `%${char.charCodeAt(0).toString(16).padStart(2, '0')}` : char)).join('');
-        expect(repoPathFromUrl(`/${encoded}${suffix}`)).toBe(path);
-        expectConfined(path);
-      }),
+      fc.property(
+        validPath,
+        fc.array(fc.boolean(), { maxLength: 120 }),
+        fc.constantFrom('', '?x=1', '#frag'),
+        (path, encodeMask, suffix) => {
+          const encoded = [...path]
+            .map((char, i) => (char !== '/' && encodeMask[i] === true ? `%${char.charCodeAt(0).toString(16).padStart(2, '0')}` : char))
+            .join('');
+          expect(repoPathFromUrl(`/${encoded}${suffix}`)).toBe(path);
+          expectConfined(path);
+        },
+      ),
       { numRuns: 1_000 },
     );
   });
@@ -105,10 +175,14 @@ describe('repository path normalisation (property)', () => {
     const dots = fc.constantFrom('..', '%2e%2e', '%2E%2E', '.%2e', '%2e.', '%252e%252e', '%252E.');
     const slash = fc.constantFrom('%2f', '%2F', '%5c', '%5C', '%252f', '\\');
     fc.assert(
-      fc.property(fc.array(fc.tuple(dots, slash), { minLength: 1, maxLength: 6 }), fc.constantFrom('etc/passwd', 'p2/acme/foo.json', ''), (steps, tail) => {
-        const url = `/p2/${steps.map(([d, s]) => d + s).join('')}${tail}`;
-        expect(acceptedOrPathInvalid(() => repoPathFromUrl(url))).toBeUndefined();
-      }),
+      fc.property(
+        fc.array(fc.tuple(dots, slash), { minLength: 1, maxLength: 6 }),
+        fc.constantFrom('etc/passwd', 'p2/acme/foo.json', ''),
+        (steps, tail) => {
+          const url = `/p2/${steps.map(([d, s]) => d + s).join('')}${tail}`;
+          expect(acceptedOrPathInvalid(() => repoPathFromUrl(url))).toBeUndefined();
+        },
+      ),
       { numRuns: 500 },
     );
   });

@@ -3,7 +3,13 @@ import { assertRepoPath, isRepoPath, repoPathFromUrl } from './repo-path.js';
 
 describe('repo paths', () => {
   it('accepts Composer repository paths', () => {
-    for (const path of ['packages.json', 'p2/acme/foo.json', 'p2/acme/foo~dev.json', 'include/all$0123abcd.json', 'p/provider-2024$ab.json']) {
+    for (const path of [
+      'packages.json',
+      'p2/acme/foo.json',
+      'p2/acme/foo~dev.json',
+      'include/all$0123abcd.json',
+      'p/provider-2024$ab.json',
+    ]) {
       expect(assertRepoPath(path)).toBe(path);
     }
   });

@@ -59,19 +59,28 @@ export function repoPathFromUrl(url: string): string {
   const rawRelative = rawPath.slice(1);
   // An encoded slash would let one segment masquerade as two: refuse it before decoding.
   if (/%2f|%5c|%00/i.test(rawRelative)) {
-    throw metasyncError('METASYNC_ERR_PATH_INVALID', `request path ${JSON.stringify(rawPath.slice(0, 200))} contains an encoded separator or NUL`, {
-      path: rawPath.slice(0, 200),
-      reason: 'encoded separator',
-    });
+    throw metasyncError(
+      'METASYNC_ERR_PATH_INVALID',
+      `request path ${JSON.stringify(rawPath.slice(0, 200))} contains an encoded separator or NUL`,
+      {
+        path: rawPath.slice(0, 200),
+        reason: 'encoded separator',
+      },
+    );
   }
   let decoded: string;
   try {
     decoded = decodeURIComponent(rawRelative);
   } catch (err) {
-    throw metasyncError('METASYNC_ERR_PATH_INVALID', `request path ${JSON.stringify(rawPath.slice(0, 200))} has a malformed percent-escape`, {
-      path: rawPath.slice(0, 200),
-      reason: 'malformed escape',
-    }, err);
+    throw metasyncError(
+      'METASYNC_ERR_PATH_INVALID',
+      `request path ${JSON.stringify(rawPath.slice(0, 200))} has a malformed percent-escape`,
+      {
+        path: rawPath.slice(0, 200),
+        reason: 'malformed escape',
+      },
+      err,
+    );
   }
   return assertRepoPath(decoded);
 }

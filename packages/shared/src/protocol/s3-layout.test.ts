@@ -41,6 +41,9 @@ describe('s3 layout', () => {
       responseChecksumValidation: 'WHEN_REQUIRED',
       requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000, throwOnRequestTimeout: true },
     });
-    expect(s3ClientConfig({ region: 'eu-west-1', checksumMode: 'when-supported' })).toMatchObject({ forcePathStyle: false, requestChecksumCalculation: 'WHEN_SUPPORTED' });
+    expect(s3ClientConfig({ region: 'eu-west-1', checksumMode: 'when-supported' })).toMatchObject({
+      forcePathStyle: false,
+      requestChecksumCalculation: 'WHEN_SUPPORTED',
+    });
   });
 });

@@ -39,7 +39,9 @@ export function normalizeS3Prefix(prefix: string | undefined): string {
   const trimmed = (prefix ?? '').replace(/^\/+/, '').replace(/\/+$/, '');
   if (trimmed === '') return '';
   if (!PREFIX_CHARS.test(trimmed) || trimmed.includes('//') || trimmed.split('/').some((part) => part === '.' || part === '..')) {
-    throw new TypeError(`expected an S3 key prefix of letters, digits and !_.*'()/- without empty, . or .. segments, got ${JSON.stringify(prefix)}`);
+    throw new TypeError(
+      `expected an S3 key prefix of letters, digits and !_.*'()/- without empty, . or .. segments, got ${JSON.stringify(prefix)}`,
+    );
   }
   return `${trimmed}/`;
 }
@@ -108,7 +110,11 @@ export function s3ClientConfig(options: S3ConnectionOptions): S3ClientConfigShap
     forcePathStyle: options.forcePathStyle ?? false,
     requestChecksumCalculation: checksum,
     responseChecksumValidation: checksum,
-    requestHandler: { connectionTimeout: options.connectTimeoutMs ?? 5_000, requestTimeout: options.requestTimeoutMs ?? 30_000, throwOnRequestTimeout: true },
+    requestHandler: {
+      connectionTimeout: options.connectTimeoutMs ?? 5_000,
+      requestTimeout: options.requestTimeoutMs ?? 30_000,
+      throwOnRequestTimeout: true,
+    },
   };
 }
 
@@ -118,7 +124,10 @@ export function s3ClientConfig(options: S3ConnectionOptions): S3ClientConfigShap
  * side accepts the other cannot refuse.
  */
 export const S3_SETTING_SCHEMAS = {
-  bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name').optional(),
+  bucket: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')
+    .optional(),
   prefix: z.string().transform((value, ctx) => {
     try {
       return normalizeS3Prefix(value);
@@ -127,7 +136,10 @@ export const S3_SETTING_SCHEMAS = {
       return z.NEVER;
     }
   }),
-  region: z.string().regex(/^[a-z0-9-]{2,32}$/, 'must be a region name like eu-west-1').optional(),
+  region: z
+    .string()
+    .regex(/^[a-z0-9-]{2,32}$/, 'must be a region name like eu-west-1')
+    .optional(),
   endpoint: z
     .string()
     .url()

@@ -65,11 +65,15 @@ export function verifyBody(body: Uint8Array, header: string | undefined, options
     });
   }
   if (key.notAfter !== undefined && options.nowMs > key.notAfter) {
-    throw metasyncError('METASYNC_ERR_SIGNATURE_UNKNOWN_KEY', `${options.what} is signed by key ${keyId}, retired since ${new Date(key.notAfter).toISOString()}`, {
-      what: options.what,
-      keyId,
-      notAfter: key.notAfter,
-    });
+    throw metasyncError(
+      'METASYNC_ERR_SIGNATURE_UNKNOWN_KEY',
+      `${options.what} is signed by key ${keyId}, retired since ${new Date(key.notAfter).toISOString()}`,
+      {
+        what: options.what,
+        keyId,
+        notAfter: key.notAfter,
+      },
+    );
   }
   const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: key.publicKey }, format: 'jwk' });
   if (!verify(null, body, publicKey, Buffer.from(signature, 'base64url'))) {

@@ -17,7 +17,11 @@ describe('s3ConnectionOptions', () => {
     expect(rows[1]).toMatchObject({ description: 'key prefix', defaultValue: '' });
     expect(rows[4]).toMatchObject({ boolean: true });
     expect(rows[5]).toMatchObject({ defaultValue: 'when-required' });
-    expect(s3ConnectionOptions('s3', { bucket: 'b', prefix: 'p' })[0]).toMatchObject({ key: 's3Bucket', flag: '--s3-bucket <name>', env: 'METASYNC_S3_BUCKET' });
+    expect(s3ConnectionOptions('s3', { bucket: 'b', prefix: 'p' })[0]).toMatchObject({
+      key: 's3Bucket',
+      flag: '--s3-bucket <name>',
+      env: 'METASYNC_S3_BUCKET',
+    });
   });
 });
 
@@ -27,7 +31,12 @@ describe('s3ConnectionSchemaShape', () => {
     const shape = s3ConnectionSchemaShape('s3');
     expect(Object.keys(shape)).toEqual(rows.map((row) => row.key));
     const schema = z.object(shape);
-    expect(schema.parse({ s3Bucket: 'my-bucket', s3Prefix: 'a/b', s3ForcePathStyle: false, s3Checksums: 'when-required' })).toMatchObject({ s3Bucket: 'my-bucket', s3Prefix: 'a/b/' });
-    expect(schema.safeParse({ s3Bucket: 'Not A Bucket', s3Prefix: '', s3ForcePathStyle: false, s3Checksums: 'when-required' }).success).toBe(false);
+    expect(schema.parse({ s3Bucket: 'my-bucket', s3Prefix: 'a/b', s3ForcePathStyle: false, s3Checksums: 'when-required' })).toMatchObject({
+      s3Bucket: 'my-bucket',
+      s3Prefix: 'a/b/',
+    });
+    expect(
+      schema.safeParse({ s3Bucket: 'Not A Bucket', s3Prefix: '', s3ForcePathStyle: false, s3Checksums: 'when-required' }).success,
+    ).toBe(false);
   });
 });

@@ -39,7 +39,11 @@ const kebab = (camel: string): string => camel.replace(/[A-Z]/g, (letter) => `-$
 
 /** The option-table rows (spread into the daemon's OPTIONS), in this order: bucket, prefix, region, endpoint, force path style, checksums. */
 export function s3ConnectionOptions(keyPrefix: string, descriptions: S3ConnectionDescriptions): OptionSpec[] {
-  const row = (field: keyof S3ConnectionFields, placeholder: string | undefined, rest: Omit<OptionSpec, 'key' | 'flag' | 'env'>): OptionSpec => {
+  const row = (
+    field: keyof S3ConnectionFields,
+    placeholder: string | undefined,
+    rest: Omit<OptionSpec, 'key' | 'flag' | 'env'>,
+  ): OptionSpec => {
     const name = kebab(`${keyPrefix}${field}`);
     return {
       key: `${keyPrefix}${field}`,
@@ -60,5 +64,7 @@ export function s3ConnectionOptions(keyPrefix: string, descriptions: S3Connectio
 
 /** zod fields for the rows of `s3ConnectionOptions(keyPrefix, ...)`, spread into the daemon's config schema. */
 export function s3ConnectionSchemaShape<P extends string>(keyPrefix: P): S3ConnectionSchemaShape<P> {
-  return Object.fromEntries(Object.entries(S3_CONNECTION_FIELDS).map(([field, schema]) => [`${keyPrefix}${field}`, schema])) as S3ConnectionSchemaShape<P>;
+  return Object.fromEntries(
+    Object.entries(S3_CONNECTION_FIELDS).map(([field, schema]) => [`${keyPrefix}${field}`, schema]),
+  ) as S3ConnectionSchemaShape<P>;
 }

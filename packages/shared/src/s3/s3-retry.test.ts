@@ -11,7 +11,8 @@ const noSleep = (): Promise<void> => Promise.resolve();
 
 describe('withS3Retry', () => {
   it('retries throttling and 5xx, then returns the first success', async () => {
-    const call = vi.fn<() => Promise<string>>()
+    const call = vi
+      .fn<() => Promise<string>>()
       .mockRejectedValueOnce(awsError('SlowDown', 503))
       .mockRejectedValueOnce(awsError('InternalError', 500))
       .mockResolvedValueOnce('ok');
@@ -32,7 +33,11 @@ describe('withS3Retry', () => {
 
   it('stops after the policy attempts on a persistent network error', async () => {
     const call = vi.fn(() => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })));
-    const err: unknown = await withS3Retry(call, { ...context, sleep: noSleep, policy: { attempts: 3, baseDelayMs: 1, maxDelayMs: 1 } }).catch((e: unknown) => e);
+    const err: unknown = await withS3Retry(call, {
+      ...context,
+      sleep: noSleep,
+      policy: { attempts: 3, baseDelayMs: 1, maxDelayMs: 1 },
+    }).catch((e: unknown) => e);
     expect(call).toHaveBeenCalledTimes(3);
     expect((err as Error).message).toContain('after 3 attempt(s)');
   });
@@ -79,7 +84,10 @@ describe('createS3Retrier', () => {
     const call = vi.fn<() => Promise<string>>().mockRejectedValueOnce(awsError('SlowDown', 503)).mockResolvedValueOnce('ok');
     await expect(retrying('GetObject', 'snapshots/1.json', call)).resolves.toBe('ok');
     expect(warn).toHaveBeenCalledTimes(1);
-    expect(warn).toHaveBeenCalledWith(expect.objectContaining({ operation: 'GetObject', bucket: 'b', key: 'snapshots/1.json', attempt: 1 }), 's3 call retrying');
+    expect(warn).toHaveBeenCalledWith(
+      expect.objectContaining({ operation: 'GetObject', bucket: 'b', key: 'snapshots/1.json', attempt: 1 }),
+      's3 call retrying',
+    );
     const failing = vi.fn(() => Promise.reject(awsError('SlowDown', 503)));
     const err: unknown = await retrying('PutObject', 'k', failing).catch((e: unknown) => e);
     expect(failing).toHaveBeenCalledTimes(2);
