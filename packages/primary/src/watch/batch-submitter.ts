@@ -142,6 +142,9 @@ export function createBatchSubmitter(options: BatchSubmitterOptions): BatchSubmi
     remove(path) {
       retrying.delete(path);
       const pending = queued.get(path);
+      // A deletion already queued or in flight: a second removal (an unlink event after the
+      // directory's, or a reconcile walk) must not drop it from the batch.
+      if (pending === DELETED) return;
       const entry = publisher.getEntry(path);
       const published = pending !== undefined ? pending !== DELETED : entry?.origin === 'watch';
       if (!published) {

@@ -171,6 +171,18 @@ describe('source ingest', () => {
     expect(fake.submits.flat().some((c) => c.path === 'include/never-seen.json')).toBe(false);
   });
 
+  it('keeps a queued deletion when the same path is removed twice (a file event after its directory, or a reconcile walk)', async () => {
+    start();
+    write('include/c.json', '{}');
+    await vi.advanceTimersByTimeAsync(20);
+    expect(fake.manifest.has('include/c.json')).toBe(true);
+    files.delete('include/c.json');
+    ingest.remove('include/c.json');
+    ingest.remove('include/c.json');
+    await vi.advanceTimersByTimeAsync(20);
+    expect(fake.manifest.has('include/c.json')).toBe(false);
+  });
+
   it('refuses a p2 file that holds another package than its path names', async () => {
     start();
     write('p2/acme/foo.json', '{"packages":{"evil/other":[]},"minified":"composer/2.0"}');

@@ -33,6 +33,8 @@ export interface SourceIngest {
   touch(path: string, options?: { recheck?: boolean }): void;
   /** A file was removed. */
   remove(path: string): void;
+  /** Whether a touch brought `path` in and no removal has dropped it since. */
+  tracks(path: string): boolean;
   /** Resolves once every pending read, wait and submit has finished. */
   idle(): Promise<void>;
   /** Resolves once every pending read and wait has finished (changes may still sit in the batch). */
@@ -74,6 +76,7 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
     touch(path, touchOptions) {
       if (!closed) settler.touch(path, touchOptions);
     },
+    tracks: settler.tracks,
     remove(path) {
       if (closed) return;
       settler.forget(path);

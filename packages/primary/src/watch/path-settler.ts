@@ -50,6 +50,8 @@ export interface PathSettler {
   forget(path: string): void;
   /** No read queued or running, and no timer that leads to a read. */
   isSettled(): boolean;
+  /** Whether `path` was touched and not forgotten since. */
+  tracks(path: string): boolean;
   /** Stops timers, drops queued reads and waits for the ones already started. */
   close(): Promise<void>;
 }
@@ -186,6 +188,7 @@ export function createPathSettler(options: PathSettlerOptions): PathSettler {
       states.delete(path);
     },
     isSettled: () => waitingTimers === 0 && reads.size === 0 && reads.pending === 0,
+    tracks: (path) => states.has(path),
     async close() {
       closed = true;
       for (const state of states.values()) clearTimer(state);

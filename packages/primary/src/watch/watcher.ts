@@ -18,6 +18,7 @@ import type { Logger } from '@metasync/shared/daemon';
 import { watch } from 'chokidar';
 import type { Publisher } from '../publish/publisher.js';
 import { createSourceIngest, type SourceIngest } from './ingest.js';
+import { createBurstReconcile } from './burst-reconcile.js';
 import { isIgnoredName, isIgnoredRelative, readSourceFile, relativeSourcePath, statSourceFile } from './paths.js';
 
 export interface SourceWatcherOptions {
@@ -63,6 +64,16 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
       return rel !== undefined && isIgnoredRelative(rel);
     },
   });
+  const bursts = createBurstReconcile({
+    walk: () => walkTreeMtimes(rootReal),
+    tracks: (path) => ingest.tracks(path),
+    publishedPaths: () => watchedPaths(publisher),
+    touch: (path) => ingest.touch(path, { recheck: false }),
+    remove: (path) => ingest.remove(path),
+    onReconciled: (stats) => log.info(stats, 'source tree reconciled after a burst'),
+    onError: (err) => log.error({ err, sourceDir: rootReal }, 'source tree reconcile after a burst failed'),
+  });
+  watcher.on('all', () => bursts.event());
   watcher.on('add', (absolute: string) => withPath(toPath(absolute), (path) => ingest.touch(path)));
   watcher.on('change', (absolute: string) => withPath(toPath(absolute), (path) => ingest.touch(path)));
   watcher.on('unlink', (absolute: string) => withPath(toPath(absolute), (path) => ingest.remove(path)));
@@ -76,8 +87,8 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
     const files = await walkTree(rootReal);
     for (const path of files) ingest.touch(path, { recheck: false });
     let deleted = 0;
-    for (const [path, entry] of publisher.entries()) {
-      if (entry.origin === 'watch' && !files.has(path)) {
+    for (const path of watchedPaths(publisher)) {
+      if (!files.has(path)) {
         ingest.remove(path);
         deleted++;
       }
@@ -90,6 +101,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
       'source tree reconciled',
     );
   } catch (err) {
+    bursts.close();
     await watcher.close();
     await ingest.close();
     throw err;
@@ -97,6 +109,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
 
   return {
     async close() {
+      bursts.close();
       await watcher.close();
       await ingest.close();
     },
@@ -126,6 +139,33 @@ async function realSourceDir(sourceDir: string): Promise<string> {
       throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `--source ${sourceDir} does not exist`, { sourceDir }, err);
     throw err;
   }
+}
+
+/** The published paths that came from this watcher. */
+function* watchedPaths(publisher: Publisher): Iterable<string> {
+  for (const [path, entry] of publisher.entries()) if (entry.origin === 'watch') yield path;
+}
+
+/** walkTree, with each file's mtime (a file removed meanwhile is left out). */
+async function walkTreeMtimes(rootReal: string): Promise<Map<string, number>> {
+  const paths = [...(await walkTree(rootReal))];
+  const mtimes = new Map<string, number>();
+  const STAT_BATCH = 64;
+  for (let i = 0; i < paths.length; i += STAT_BATCH) {
+    const batch = paths.slice(i, i + STAT_BATCH);
+    const stats = await Promise.all(
+      batch.map((path) =>
+        stat(join(rootReal, path)).catch((err: unknown) => {
+          if (hasErrno(err, 'ENOENT')) return undefined;
+          throw err;
+        }),
+      ),
+    );
+    stats.forEach((st, index) => {
+      if (st !== undefined) mtimes.set(batch[index]!, st.mtimeMs);
+    });
+  }
+  return mtimes;
 }
 
 /** Every non-ignored file (and symlink) under the root, as repository-style relative paths. */
