@@ -34,7 +34,12 @@ beforeAll(async () => {
   await writeSource(source, 'p2/acme/foo.json', P2);
   primary = await startPrimary({ args: ['--source', source] });
   mirror = await startMirror({ primaryUrl: primary.url, keyArg: primary.keyArg });
-  await waitFor(async () => (await getText(`${mirror.url}/p2/acme/foo.json`)).status === 200, { what: 'mirror serving acme/foo' });
+  // The primary has reconciled the whole tree before it listens; wait until the mirror applied all of it.
+  const headSeq = (await fetch(`${primary.url}/p2/acme/foo.json`)).headers.get('x-metasync-seq');
+  expect(headSeq).toMatch(/^[1-9]\d*$/);
+  await waitFor(async () => (await fetch(`${mirror.url}/p2/acme/foo.json`)).headers.get('x-metasync-seq') === headSeq, {
+    what: `mirror at the primary's head seq ${headSeq}`,
+  });
 });
 
 afterAll(async () => {
