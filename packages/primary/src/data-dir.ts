@@ -9,6 +9,7 @@ import { openJournal } from './journal/journal.js';
 import type { Manifest } from './journal/manifest.js';
 import { createObjectGc, type ObjectGc } from './store/gc.js';
 import { applyToManifest, createPublisher, type PrimaryPublisher, type PublisherOptions } from './publish/publisher.js';
+import { deleteReservedPaths } from './publish/reserved-paths.js';
 import { createSnapshotScheduler, type SnapshotScheduler } from './journal/snapshot-scheduler.js';
 import { loadLatestSnapshot } from './journal/snapshots.js';
 
@@ -101,6 +102,7 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
     keepFiles: options.snapshotKeepFiles ?? 3,
     log,
   });
+  await deleteReservedPaths({ manifest, submit: publisher.submit, log });
   const gc = options.objectGc;
   const objectGc =
     gc === undefined || gc.intervalMs <= 0

@@ -52,6 +52,15 @@ export function createPrimaryMetrics(options: {
       this.set(publisher.headSeq());
     },
   });
+  const reservedRefused = new Counter({
+    name: 'metasync_primary_reserved_paths_refused_total',
+    help: 'paths refused because a daemon route owns them (health, metrics, sync, api, admin, status), by source',
+    labelNames: ['source'],
+    registers: [registry],
+  });
+  // Both series exist from the start, so an alert on any increase needs no special case.
+  for (const source of ['watch', 'api']) reservedRefused.inc({ source }, 0);
+  const unsubscribeReserved = publisher.onReservedRefused((source) => reservedRefused.inc({ source }));
   const unsubscribe = publisher.onCommit((info: CommitInfo) => {
     generations.inc();
     paths.inc(info.generation.entries.length);
@@ -63,6 +72,7 @@ export function createPrimaryMetrics(options: {
     observeVisible: (latencyMs) => visibleSeconds.observe(latencyMs / 1000),
     close() {
       unsubscribe();
+      unsubscribeReserved();
       unsubscribeGc();
     },
   };

@@ -7,6 +7,7 @@ export const ERROR_CODES = {
   METASYNC_ERR_CONFIG_INVALID: { status: 500, summary: 'configuration is invalid' },
   METASYNC_ERR_PATH_INVALID: { status: 400, summary: 'repository path is not allowed' },
   METASYNC_ERR_PATH_NOT_FOUND: { status: 404, summary: 'no such path in the repository' },
+  METASYNC_ERR_PATH_RESERVED: { status: 400, summary: "path belongs to the daemons' own routes, not the repository" },
   METASYNC_ERR_AUTH_MISSING: { status: 401, summary: 'credentials are required' },
   METASYNC_ERR_AUTH_INVALID: { status: 401, summary: 'credentials are unknown or revoked' },
   METASYNC_ERR_AUTH_SCOPE: { status: 403, summary: 'token is not allowed this call (vendor scope or admin)' },

@@ -4,6 +4,7 @@ import type { ObjectStore } from '@metasync/store';
 import type { Journal } from '../journal/journal.js';
 import type { JournalEntry, JournalGeneration, Origin } from '../journal/record.js';
 import type { Manifest, ManifestEntry } from '../journal/manifest.js';
+import { createReservedPathGate } from './reserved-paths.js';
 
 export type { Origin } from '../journal/record.js';
 export type { ManifestEntry } from '../journal/manifest.js';
@@ -14,8 +15,11 @@ export interface Publisher {
   /** All `changes` land in ONE generation (never split; may be merged with concurrent submits).
    *  Resolves once that generation is durable (fsynced) and announced; returns its seq. Unchanged
    *  content (same sha256 at same path) is a no-op and resolves with the current seq.
-   *  Paths are validated with assertRepoPath; an invalid one rejects the whole submit, nothing applied. */
+   *  Paths are validated with assertRepoPath; an invalid one rejects the whole submit, nothing applied.
+   *  So does content for a reserved path (a daemon route, METASYNC_ERR_PATH_RESERVED); deleting one is allowed. */
   submit(changes: readonly SourceChange[], origin: Origin): Promise<{ seq: number }>;
+  /** True (logged and counted) when `path` belongs to a daemon route: a source must drop it before submitting. */
+  refusesPath(path: string, origin: Origin): boolean;
   getEntry(path: string): ManifestEntry | undefined;
   entries(): IterableIterator<[string, ManifestEntry]>;
   readObject(sha256: string): Promise<Buffer>;
@@ -34,6 +38,8 @@ export interface PrimaryPublisher extends Publisher {
   headTime(): number;
   /** Called synchronously after each generation is durable, before submits resolve. */
   onCommit(listener: (info: CommitInfo) => void): () => void;
+  /** Called once per reserved path refused (by a source's check or by submit), with the refusing source. */
+  onReservedRefused(listener: (origin: Origin) => void): () => void;
   /** Refuses new submits and waits for queued ones to commit. */
   close(): Promise<void>;
   /** True while a submit naming this object has not committed or failed yet (the object GC must keep it). */
@@ -95,6 +101,7 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
   let fatalReported = false;
   /** sha256 -> submits between their first hash and their commit (or failure) that name it. */
   const pendingObjects = new Map<string, number>();
+  const reserved = createReservedPathGate(log);
 
   function pin(sha256: string): void {
     pendingObjects.set(sha256, (pendingObjects.get(sha256) ?? 0) + 1);
@@ -118,6 +125,12 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
   async function ingestAndCommit(changes: readonly SourceChange[], origin: Origin): Promise<{ seq: number }> {
     const startedMs = now();
     for (const change of changes) assertRepoPath(change.path);
+    // The last gate: whatever built this submit, it cannot make a daemon route answer content.
+    const refused = changes.filter((change) => !('deleted' in change) && reserved.refuses(change.path, origin));
+    if (refused.length > 0) {
+      const paths = refused.map((change) => change.path);
+      throw metasyncError('METASYNC_ERR_PATH_RESERVED', `submit refused: ${paths.join(', ')} belong to the daemons' own routes`, { paths });
+    }
     // Pinned synchronously, before the first await, until the commit put them in the manifest (or
     // failed): the object GC re-checks pins right before each unlink, so it never collects an
     // object a submit in progress will reference.
@@ -230,6 +243,8 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    refusesPath: reserved.refuses,
+    onReservedRefused: reserved.onRefused,
     async close() {
       closed = true;
       await Promise.all(inFlight);

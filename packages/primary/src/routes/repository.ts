@@ -6,6 +6,7 @@ import {
   etagFor,
   formatHttpDate,
   isNotModified,
+  isReservedPath,
   metasyncError,
   repoPathFromUrl,
 } from '@metasync/shared';
@@ -18,13 +19,17 @@ import type { PrimaryPublisher } from '../publish/publisher.js';
  * looked up, and only the manifest decides what exists: a request can name a
  * manifest path or nothing, so no request reaches the filesystem by its own
  * path. Answers use the shared http-cache helpers, identical to the mirror's.
+ * A reserved path (a daemon route, shared isReservedPath) is never looked up:
+ * the route itself matched before this catch-all, and what reaches here under
+ * a reserved name (`/health/fresh` on the primary, which has no such route) is
+ * a 404, even when data of an older version still lists it.
  */
 export function repositoryRoutes(app: FastifyInstance, options: { publisher: PrimaryPublisher }): void {
   const { publisher } = options;
 
   const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const path = repoPathFromUrl(request.raw.url ?? '/');
-    const entry = publisher.getEntry(path);
+    const entry = isReservedPath(path) ? undefined : publisher.getEntry(path);
     void reply.header(HEADERS.seq, String(publisher.headSeq()));
     if (entry === undefined) {
       const error = metasyncError('METASYNC_ERR_PATH_NOT_FOUND', `no path ${path} in the repository`, { path });

@@ -74,7 +74,8 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
 
   return {
     touch(path, touchOptions) {
-      if (!closed) settler.touch(path, touchOptions);
+      // A file named like a daemon route is refused (logged, counted) before it is even read.
+      if (!closed && !options.publisher.refusesPath(path, 'watch')) settler.touch(path, touchOptions);
     },
     tracks: settler.tracks,
     remove(path) {

@@ -53,14 +53,21 @@ export const DEFAULT_CHANGES_LIMIT = 10_000;
 export const MAX_KEY_OVERLAP_MS = 90 * 24 * 60 * 60 * 1000;
 
 /**
- * First path segments the daemons use for their own APIs (sync, publish,
- * health, metrics). A path under one of them is never a repository path: the
- * primary must not publish one, and a mirror must not proxy one (its proxy
- * fallback would otherwise reach the primary's sync or admin API).
+ * First path segments the daemons use for their own routes (sync, publish,
+ * admin, health, metrics, status). A path under one of them is never a
+ * repository path: the primary refuses to ingest or publish one and never
+ * serves one from its manifest, and a mirror neither serves nor proxies one
+ * (its proxy fallback would otherwise reach the primary's sync or admin API).
+ * test/reserved-routes.test.ts checks that every route both daemons register
+ * is covered, so a new route cannot be forgotten here.
  */
 export const RESERVED_TOP_SEGMENTS = ['sync', 'api', 'admin', 'metrics', 'healthz', 'health', 'status'] as const;
 
+/** Whole paths the daemons serve outside those segments: the primary's Packagist-compatible change feed. */
+export const RESERVED_PATHS = ['metadata/changes.json'] as const;
+
+/** True for a path a daemon route owns; matched case-sensitively, as the router matches. */
 export function isReservedPath(path: string): boolean {
   const top = path.split('/', 1)[0] ?? '';
-  return (RESERVED_TOP_SEGMENTS as readonly string[]).includes(top);
+  return (RESERVED_TOP_SEGMENTS as readonly string[]).includes(top) || (RESERVED_PATHS as readonly string[]).includes(path);
 }
