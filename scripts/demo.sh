@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Where setup.sh installs Node 24 when the system one is older; first, even if the caller's PATH lacks it.
+export PATH="/usr/local/bin:$PATH"
 exec node --import tsx scripts/demo.ts "$@"

@@ -29,6 +29,15 @@ for svc in nginx pdns; do
   if command -v service >/dev/null && service "$svc" status >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
 
+# Node: the exact version in .node-version, from the npm registry's platform
+# package (node-linux-<arch>, which ships bin/node), installed as
+# /usr/local/bin/node. /usr/local/bin comes before /usr/bin on PATH, so npm, pnpm
+# (both `#!/usr/bin/env node`), pnpm exec, vitest and every process the tests spawn
+# (process.execPath) run on it, and no file of a Debian package is touched.
+bash scripts/install-node.sh
+export PATH="/usr/local/bin:$PATH"
+hash -r
+
 PNPM_VERSION=10.34.8
 if ! command -v pnpm >/dev/null || [ "$(pnpm --version)" != "$PNPM_VERSION" ]; then
   echo "setup: installing pnpm $PNPM_VERSION"
@@ -37,4 +46,4 @@ fi
 
 pnpm install --frozen-lockfile --reporter=silent
 pnpm run build >/dev/null
-echo "setup: done"
+echo "setup: done (node $(node --version), pnpm $(pnpm --version))"

@@ -1,3 +1,4 @@
+import { get } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveWithComposer } from './helpers/composer-client.js';
 import {
@@ -68,9 +69,10 @@ describe('Composer through mirrors', () => {
   it('stops cleanly on SIGTERM (exit 0, a request sent just before still answered) and restarts into the same generation', async () => {
     const mirror = mirrors.pop()!;
     const seq = (await getChecked(`${mirror.url}/packages.json`)).headers.get('x-metasync-seq');
-    const inFlight = getChecked(`${mirror.url}/p2/acme/lib.json`);
+    const inFlight = getSent(`${mirror.url}/p2/acme/lib.json`);
+    await inFlight.sent;
     await mirror.stop();
-    expect((await inFlight).status).toBe(200);
+    expect(await inFlight.status).toBe(200);
     expect(await mirror.exited).toEqual({ code: 0, signal: null });
     expect(mirror.logs.some((line) => line.msg === 'stopped')).toBe(true);
     const again = await startMirror({ primaryUrl: primary!.url, keyArg: primary!.keyArg, dataDir: mirror.dataDir });
@@ -78,3 +80,24 @@ describe('Composer through mirrors', () => {
     expect(again.logs.find((line) => line.msg === 'listening')?.seq).toBe(Number(seq));
   }, 30_000);
 });
+
+/**
+ * A GET whose request bytes are on the wire when `sent` resolves. Node 24's fetch
+ * writes them some ticks after the call, so a SIGTERM sent right after a fetch
+ * could arrive first, and the test would measure a request sent after the stop.
+ */
+function getSent(url: string): { sent: Promise<void>; status: Promise<number> } {
+  let onSent!: () => void;
+  const sent = new Promise<void>((resolve) => (onSent = resolve));
+  const status = new Promise<number>((resolve, reject) => {
+    const request = get(url, { agent: false, timeout: 10_000 }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode ?? 0));
+      response.on('error', reject);
+    });
+    request.on('finish', onSent);
+    request.on('timeout', () => request.destroy(new Error(`GET ${url}: no answer in 10 s`)));
+    request.on('error', reject);
+  });
+  return { sent, status };
+}

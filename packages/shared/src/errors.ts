@@ -32,6 +32,7 @@ export const ERROR_CODES = {
   METASYNC_ERR_DNS_CALL_FAILED: { status: 502, summary: 'DNS provider call failed' },
   METASYNC_ERR_S3_CALL_FAILED: { status: 502, summary: 'S3 call failed' },
   METASYNC_ERR_CLI_USAGE: { status: 400, summary: 'command line is not valid' },
+  METASYNC_ERR_NODE_UNSUPPORTED: { status: 500, summary: 'Node.js is older than metasync needs' },
   METASYNC_ERR_CLI_TIMEOUT: { status: 504, summary: 'an operator CLI wait did not finish in time' },
 } as const;
 

