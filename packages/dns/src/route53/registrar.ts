@@ -1,8 +1,6 @@
 import {
   ChangeResourceRecordSetsCommand,
   ChangeTagsForResourceCommand,
-  CreateHealthCheckCommand,
-  DeleteHealthCheckCommand,
   type Change,
   type Route53Client,
   type RRType,
@@ -20,10 +18,10 @@ import {
 } from '../registrar.js';
 import { awsCall, DEFAULT_RETRY, type RetryPolicy } from './aws-call.js';
 import type { Route53Context } from './context.js';
+import { createHealthChecks, step } from './health-checks.js';
+import { listEntries } from './list-entries.js';
 import { movedRecordDeletes } from './moved-records.js';
 import {
-  deriveCallerReference,
-  healthCheckConfigFor,
   latencyAliasRecordSet,
   mirrorRecordSet,
   recordTypeFor,
@@ -34,7 +32,7 @@ import {
   type HealthCheckTuning,
 } from './records.js';
 import type { MirrorState, StateStore } from './state-file.js';
-import { listOwnedHealthChecks, listRecordSets, listZoneRecordSets, waitInsync, type OwnedHealthCheck } from './zone-reader.js';
+import { listRecordSets, waitInsync } from './zone-reader.js';
 
 export interface Route53RegistrarOptions {
   client: Route53Client;
@@ -57,8 +55,6 @@ export interface Route53RegistrarOptions {
 
 const ADDRESS_TYPES: readonly RRType[] = ['A', 'AAAA'];
 /** Bound on fresh CallerReferences tried when Route53 says one is taken. */
-const MAX_GENERATION_BUMPS = 5;
-
 /**
  * Route53 topology (see docs/operations.md, DNS):
  *
@@ -84,100 +80,6 @@ export function createRoute53Registrar(options: Route53RegistrarOptions): DnsReg
   const stateKey = (mirrorId: string): string => `route53/${ctx.hostedZoneId}/${mirrorId}`;
   const call = <T>(what: string, details: Record<string, unknown>, fn: () => Promise<T>, passThrough?: readonly string[]): Promise<T> =>
     awsCall({ what, details, retry: ctx.retry, clock: ctx.clock, passThrough }, fn);
-
-  async function step<T>(
-    onStep: StepListener | undefined,
-    name: string,
-    detail: Record<string, unknown>,
-    fn: () => Promise<T>,
-  ): Promise<T> {
-    await onStep?.({ step: name, phase: 'start', detail });
-    const result = await fn();
-    await onStep?.({ step: name, phase: 'done', detail });
-    return result;
-  }
-
-  /** CreateHealthCheck with a CallerReference saved first; a taken reference moves to the next generation. */
-  async function ensureHealthCheck(mirror: MirrorEndpoint, st: MirrorState, onStep: StepListener | undefined): Promise<string> {
-    const key = stateKey(mirror.mirrorId);
-    const regionalName = regionalNameFor(mirror.region);
-    const config = healthCheckConfigFor(mirror.healthUrl, tuning);
-    for (let bump = 0; bump <= MAX_GENERATION_BUMPS; bump++) {
-      const ref = deriveCallerReference({
-        hostedZoneId: ctx.hostedZoneId,
-        regionalName,
-        mirrorId: mirror.mirrorId,
-        generation: st.generation,
-      });
-      if (st.callerReference !== ref) {
-        st.callerReference = ref;
-        await options.state.put(key, st);
-      }
-      try {
-        const out = await step(onStep, 'create-health-check', { callerReference: ref }, () =>
-          call(
-            `CreateHealthCheck ${ref} for mirror ${mirror.mirrorId}`,
-            { callerReference: ref, mirrorId: mirror.mirrorId },
-            () => ctx.client.send(new CreateHealthCheckCommand({ CallerReference: ref, HealthCheckConfig: config })),
-            ['HealthCheckAlreadyExists'],
-          ),
-        );
-        const id = out.HealthCheck?.Id;
-        if (id === undefined)
-          throw metasyncError('METASYNC_ERR_DNS_CALL_FAILED', `CreateHealthCheck ${ref} answered without an Id`, { callerReference: ref });
-        if (st.healthCheckId !== undefined && st.healthCheckId !== id && !st.obsoleteHealthCheckIds.includes(st.healthCheckId)) {
-          st.obsoleteHealthCheckIds.push(st.healthCheckId);
-        }
-        st.healthCheckId = id;
-        await options.state.put(key, st);
-        return id;
-      } catch (err) {
-        if ((err as { name?: unknown }).name !== 'HealthCheckAlreadyExists') throw err;
-        // Taken by a deleted check, or by a live one with another config (the health URL changed).
-        const live = (await listOwnedHealthChecks(ctx)).find((c) => c.callerReference === ref);
-        if (live !== undefined && !st.obsoleteHealthCheckIds.includes(live.id)) st.obsoleteHealthCheckIds.push(live.id);
-        if (live !== undefined && st.healthCheckId === live.id) delete st.healthCheckId;
-        st.generation += 1;
-        await options.state.put(key, st);
-      }
-    }
-    throw metasyncError(
-      'METASYNC_ERR_DNS_CALL_FAILED',
-      `CreateHealthCheck for mirror ${mirror.mirrorId}: ${MAX_GENERATION_BUMPS} CallerReferences in a row already taken`,
-      {
-        mirrorId: mirror.mirrorId,
-      },
-    );
-  }
-
-  /** Record sets anywhere in the zone that still name `healthCheckId` (a wrong --region must not hide one). */
-  async function recordsUsingCheck(healthCheckId: string): Promise<string[]> {
-    return (await listZoneRecordSets(ctx))
-      .filter((set) => set.HealthCheckId === healthCheckId)
-      .map((set) => `${set.Name} ${set.Type} ${set.SetIdentifier ?? ''}`);
-  }
-
-  /** Deletes a check only once no record uses it; NoSuchHealthCheck means an earlier run did it. */
-  async function deleteUnusedCheck(healthCheckId: string): Promise<void> {
-    const users = await recordsUsingCheck(healthCheckId);
-    if (users.length > 0) {
-      throw metasyncError(
-        'METASYNC_ERR_DNS_CALL_FAILED',
-        `health check ${healthCheckId} is still used by ${users.join(', ')}; not deleting it`,
-        { healthCheckId, records: users },
-      );
-    }
-    try {
-      await call(
-        `DeleteHealthCheck ${healthCheckId}`,
-        { healthCheckId },
-        () => ctx.client.send(new DeleteHealthCheckCommand({ HealthCheckId: healthCheckId })),
-        ['NoSuchHealthCheck'],
-      );
-    } catch (err) {
-      if ((err as { name?: unknown }).name !== 'NoSuchHealthCheck') throw err;
-    }
-  }
 
   async function register(mirror: MirrorEndpoint, callOptions: { onStep?: StepListener } = {}): Promise<void> {
     const onStep = callOptions.onStep;
@@ -344,45 +246,15 @@ export function createRoute53Registrar(options: Route53RegistrarOptions): DnsReg
     await options.state.put(key, { generation: st.generation + 1, obsoleteHealthCheckIds: [] });
   }
 
-  /** Our checks for this mirror: tagged with its id, or untagged with one of its CallerReferences. */
-  async function ownedChecksOf(mirrorId: string, regionalName: string, st: MirrorState): Promise<OwnedHealthCheck[]> {
-    const refs = new Set<string>();
-    for (let generation = 0; generation <= st.generation + 1; generation++) {
-      refs.add(deriveCallerReference({ hostedZoneId: ctx.hostedZoneId, regionalName, mirrorId, generation }));
-    }
-    return (await listOwnedHealthChecks(ctx)).filter((c) => c.mirrorId === mirrorId || (!c.tagged && refs.has(c.callerReference)));
-  }
-
-  async function list(): Promise<DnsEntry[]> {
-    const checks = await listOwnedHealthChecks(ctx);
-    const liveIds = new Set(checks.map((c) => c.id));
-    const usedIds = new Set<string>();
-    const entries: DnsEntry[] = [];
-    for (const set of await listZoneRecordSets(ctx)) {
-      const name = set.Name ?? '';
-      if (!name.endsWith(`.${regionalSuffix}`) || set.SetIdentifier === undefined || (set.Type !== 'A' && set.Type !== 'AAAA')) continue;
-      const entry: DnsEntry = { mirrorId: set.SetIdentifier, region: name.slice(0, -regionalSuffix.length - 1), state: 'record-only' };
-      const address = set.ResourceRecords?.[0]?.Value;
-      if (address !== undefined) entry.address = address;
-      if (set.HealthCheckId !== undefined) {
-        entry.healthCheckId = set.HealthCheckId;
-        usedIds.add(set.HealthCheckId);
-        if (liveIds.has(set.HealthCheckId)) entry.state = 'registered';
-      }
-      entries.push(entry);
-    }
-    for (const check of checks) {
-      if (usedIds.has(check.id)) continue;
-      const entry: DnsEntry = {
-        mirrorId: check.mirrorId ?? `(untagged ${check.callerReference})`,
-        healthCheckId: check.id,
-        state: 'check-only',
-      };
-      if (check.region !== undefined) entry.region = check.region;
-      entries.push(entry);
-    }
-    return entries;
-  }
+  const { ensureHealthCheck, deleteUnusedCheck, ownedChecksOf } = createHealthChecks({
+    ctx,
+    state: options.state,
+    tuning,
+    call,
+    stateKey,
+    regionalNameFor,
+  });
+  const list = (): Promise<DnsEntry[]> => listEntries(ctx, regionalSuffix);
 
   return { kind: 'route53', register, withdraw, retire, list };
 }
