@@ -83,3 +83,16 @@ export function absoluteName(name: string): string {
   const lower = name.toLowerCase();
   return lower.endsWith('.') ? lower : `${lower}.`;
 }
+
+/** Runs one named step between its start and done events. */
+export async function step<T>(
+  onStep: StepListener | undefined,
+  name: string,
+  detail: Record<string, unknown>,
+  fn: () => Promise<T>,
+): Promise<T> {
+  await onStep?.({ step: name, phase: 'start', detail });
+  const result = await fn();
+  await onStep?.({ step: name, phase: 'done', detail });
+  return result;
+}

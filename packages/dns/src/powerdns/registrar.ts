@@ -2,6 +2,7 @@ import { request } from 'undici';
 import { metasyncError } from '@metasync/shared';
 import {
   absoluteName,
+  step,
   systemClock,
   type Clock,
   type DnsEntry,
@@ -106,17 +107,6 @@ export function createPowerDnsRegistrar(options: PowerDnsRegistrarOptions): DnsR
           },
     );
     await api('PATCH', { rrsets });
-  }
-
-  async function step(
-    onStep: StepListener | undefined,
-    name: string,
-    detail: Record<string, unknown>,
-    fn: () => Promise<void>,
-  ): Promise<void> {
-    await onStep?.({ step: name, phase: 'start', detail });
-    await fn();
-    await onStep?.({ step: name, phase: 'done', detail });
   }
 
   async function register(mirror: MirrorEndpoint, callOptions: { onStep?: StepListener } = {}): Promise<void> {

@@ -6,7 +6,7 @@
  */
 import { CreateHealthCheckCommand, DeleteHealthCheckCommand } from '@aws-sdk/client-route-53';
 import { metasyncError } from '@metasync/shared';
-import type { MirrorEndpoint, StepListener } from '../registrar.js';
+import { step, type MirrorEndpoint, type StepListener } from '../registrar.js';
 import type { Route53Context } from './context.js';
 import { deriveCallerReference, healthCheckConfigFor, type HealthCheckTuning } from './records.js';
 import type { MirrorState, StateStore } from './state-file.js';
@@ -29,19 +29,6 @@ export interface HealthCheckDeps {
   call: Route53Call;
   stateKey(mirrorId: string): string;
   regionalNameFor(region: string): string;
-}
-
-/** Runs one named step between its start and done events. */
-export async function step<T>(
-  onStep: StepListener | undefined,
-  name: string,
-  detail: Record<string, unknown>,
-  fn: () => Promise<T>,
-): Promise<T> {
-  await onStep?.({ step: name, phase: 'start', detail });
-  const result = await fn();
-  await onStep?.({ step: name, phase: 'done', detail });
-  return result;
 }
 
 export function createHealthChecks(deps: HealthCheckDeps) {

@@ -8,6 +8,7 @@ import {
 import { metasyncError } from '@metasync/shared';
 import {
   absoluteName,
+  step,
   systemClock,
   type Clock,
   type DnsEntry,
@@ -18,7 +19,7 @@ import {
 } from '../registrar.js';
 import { awsCall, DEFAULT_RETRY, type RetryPolicy } from './aws-call.js';
 import type { Route53Context } from './context.js';
-import { createHealthChecks, step } from './health-checks.js';
+import { createHealthChecks } from './health-checks.js';
 import { listEntries } from './list-entries.js';
 import { movedRecordDeletes } from './moved-records.js';
 import {
