@@ -60,7 +60,10 @@ export const MAX_KEY_OVERLAP_MS = 90 * 24 * 60 * 60 * 1000;
  */
 export const RESERVED_TOP_SEGMENTS = ['sync', 'api', 'admin', 'metrics', 'healthz', 'health', 'status'] as const;
 
+/** Whether `path` (no leading slash) is under a reserved first segment; allocates nothing (the mirror checks every request). */
 export function isReservedPath(path: string): boolean {
-  const top = path.split('/', 1)[0] ?? '';
-  return (RESERVED_TOP_SEGMENTS as readonly string[]).includes(top);
+  for (const segment of RESERVED_TOP_SEGMENTS) {
+    if (path.startsWith(segment) && (path.length === segment.length || path.charCodeAt(segment.length) === 0x2f)) return true;
+  }
+  return false;
 }
