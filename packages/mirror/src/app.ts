@@ -10,7 +10,7 @@ import type { MirrorMetrics } from './metrics.js';
 import type { Proxy } from './serve/proxy.js';
 import { registerAdminRoutes, type AdminRouteOptions } from './serve/admin.js';
 import { createFastPath } from './serve/fast-path.js';
-import { frontWithFastSockets } from './serve/fast-socket.js';
+import { createRepositoryAnswers } from './serve/repository-answer.js';
 import { createRepositoryHandler } from './serve/repository.js';
 import { createVariantSizes } from './serve/variant-sizes.js';
 
@@ -42,21 +42,20 @@ export interface AppOptions {
 export function buildApp(options: AppOptions): FastifyInstance {
   const nowMs = options.nowMs ?? Date.now;
   const variantSizes = createVariantSizes(options.store);
-  const fastPath = createFastPath({ index: options.index, store: options.store, hotCache: options.hotCache, variantSizes });
+  // One function builds every repository answer, for the fast path and the route alike.
+  const answers = createRepositoryAnswers({ index: options.index, store: options.store, hotCache: options.hotCache, variantSizes });
+  const fastPath = createFastPath(answers);
   const app = Fastify({
-    // Hot hits are answered before fastify (serve/fast-path.ts); everything else is routed as usual.
-    serverFactory: (handler) => {
-      const server = createLimitedHttpServer({
+    // Node parses every request (llhttp) and applies every limit; hot hits are then answered
+    // before fastify routes (serve/fast-path.ts), everything else is routed as usual.
+    serverFactory: (handler) =>
+      createLimitedHttpServer({
         limits: options.httpLimits ?? MIRROR_HTTP_LIMITS,
         logger: options.logger,
         handler: (req, res) => {
           if (!fastPath.tryServe(req, res)) handler(req, res);
         },
-      });
-      // Plain GET/HEAD requests are answered on the socket before node parses them (serve/fast-socket.ts).
-      frontWithFastSockets({ server, fastPath });
-      return server;
-    },
+      }),
     loggerInstance: options.logger,
     // Per-request logs would cost more than serving a hot file; metrics count responses instead.
     logController: new LogController({ disableRequestLogging: true }),
@@ -66,7 +65,16 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // Bigger than any valid path so the path check, not the router, answers overlong ones.
     routerOptions: { maxParamLength: 2048 },
   });
-  const serveRepository = createRepositoryHandler({ ...options, variantSizes });
+  // Requests Node's parser refuses are answered as Node answers them (400/413/431/408, and
+  // nothing once a response has started), not with fastify's JSON written mid-stream.
+  app.server.removeAllListeners('clientError');
+  const serveRepository = createRepositoryHandler({
+    index: options.index,
+    answers,
+    metrics: options.metrics,
+    proxy: options.proxy,
+    logger: options.logger,
+  });
   const fastReported = { ok: 0, notModified: 0, cacheHits: 0, cacheMisses: 0 };
   const drain = options.drain ?? createDrainState();
   registerAdminRoutes(app as unknown as FastifyInstance, {
@@ -109,15 +117,15 @@ export function buildApp(options: AppOptions): FastifyInstance {
     options.metrics.lagMs.set(freshness.lagMs);
     options.metrics.headSeq.set(options.status.headSeq);
     options.metrics.appliedSeq.set(options.index.seq);
-    // The fast path counts in a plain number (no label hashing per request); fold it in at scrape time.
-    const fast = fastPath.counts();
+    // Answers are counted in plain numbers (no label hashing per request); fold them in at scrape time.
+    const fast = answers.counts();
     if (fast.ok > fastReported.ok) options.metrics.responses.inc({ source: 'store', status: '200' }, fast.ok - fastReported.ok);
     if (fast.notModified > fastReported.notModified)
       options.metrics.responses.inc({ source: 'store', status: '304' }, fast.notModified - fastReported.notModified);
     if (fast.cacheHits > fastReported.cacheHits) options.metrics.cacheHits.inc(fast.cacheHits - fastReported.cacheHits);
     if (fast.cacheMisses > fastReported.cacheMisses) options.metrics.cacheMisses.inc(fast.cacheMisses - fastReported.cacheMisses);
     Object.assign(fastReported, fast);
-    options.metrics.prebuiltHeaderPaths.set(fastPath.prebuiltPaths());
+    options.metrics.prebuiltHeaderPaths.set(answers.prebuiltPaths());
     await reply
       .header('cache-control', 'no-store')
       .type(options.metrics.registry.contentType)

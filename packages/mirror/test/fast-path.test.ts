@@ -46,8 +46,7 @@ interface Answer {
 
 /**
  * A raw HTTP/1.1 request: no automatic decompression, so the bytes on the wire are compared.
- * With a keep-alive agent it reaches the socket front (serve/fast-socket.ts); without one node
- * sends `Connection: close`, which the front hands to node's server, so the fast path answers there.
+ * With or without a keep-alive agent, Node parses it and the fast path answers.
  */
 function overSocket(
   base: string,

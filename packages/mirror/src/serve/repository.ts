@@ -1,48 +1,36 @@
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import {
-  HEADERS,
-  cacheControlFor,
-  chooseEncoding,
-  contentTypeFor,
-  etagFor,
-  formatHttpDate,
-  isMetasyncError,
-  isNotModified,
-  isReservedPath,
-  repoPathFromUrl,
-  type ContentEncoding,
-} from '@metasync/shared';
+import { isMetasyncError, isReservedPath, repoPathFromUrl } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
-import { VARIANT_SUFFIX, type ObjectStore, type Variant } from '@metasync/store';
-import type { HotCache } from './hot-cache.js';
 import type { IndexState } from '../index/index-state.js';
 import type { MirrorMetrics } from '../metrics.js';
-import type { VariantSizes } from './variant-sizes.js';
 import type { Proxy } from './proxy.js';
+import type { RepositoryAnswers } from './repository-answer.js';
 
 /**
- * GET/HEAD of any repository path. The entry is resolved ONCE, synchronously,
- * at the start: everything after (headers, body) comes from that immutable
- * object, so a response is all generation N or all N+1 (invariant 3), and the
- * object stays on disk for the grace window even if N+1 dropped it (invariant 6).
+ * GET/HEAD of any repository path the fast path did not answer (odd URLs,
+ * repeated headers, large bodies, paths absent from the index). The answer
+ * comes from the same function as the fast path's (repository-answer.ts):
+ * the entry is resolved ONCE, synchronously, so a response is all generation
+ * N or all N+1 (invariant 3), and a streamed object stays on disk for the
+ * grace window even if N+1 dropped it (invariant 6).
  *
- * Paths absent from the index go to the proxy fallback (invariant 5). Invalid
- * paths are refused before anything is read or fetched.
+ * Invalid paths are refused before anything is read or fetched; reserved
+ * paths (the daemons' own APIs) are 404 whatever the index holds; paths
+ * absent from the index go to the proxy fallback (invariant 5).
  */
 export interface RepositoryRouteOptions {
   index: IndexState;
-  store: ObjectStore;
-  hotCache: HotCache;
+  answers: RepositoryAnswers;
   metrics: MirrorMetrics;
   proxy: Proxy;
-  variantSizes: VariantSizes;
   logger: Logger;
 }
 
+const NOT_FOUND = { code: 'METASYNC_ERR_PATH_NOT_FOUND', message: 'no such path in the repository' } as const;
+
 export function createRepositoryHandler(options: RepositoryRouteOptions) {
-  const { index, store, hotCache, metrics, proxy, variantSizes } = options;
+  const { index, answers, metrics, proxy, logger } = options;
 
   return async function serveRepository(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     let path: string;
@@ -54,61 +42,38 @@ export function createRepositoryHandler(options: RepositoryRouteOptions) {
       await reply.code(400).header('cache-control', 'no-store').send({ code: err.code, message: err.message });
       return;
     }
+    // The daemons' own APIs: never repository content (whatever the index holds), never proxied.
+    if (isReservedPath(path)) {
+      metrics.notFound.inc();
+      metrics.responses.inc({ source: 'refused', status: '404' });
+      await reply.code(404).header('cache-control', 'no-store').send(NOT_FOUND);
+      return;
+    }
     const seq = index.seq;
-    const entry = index.paths.get(path);
-    if (entry === undefined) {
-      // The primary's own APIs live beside the repository: never reach them through the proxy.
-      if (isReservedPath(path)) {
-        metrics.notFound.inc();
-        metrics.responses.inc({ source: 'refused', status: '404' });
-        await reply
-          .code(404)
-          .header('cache-control', 'no-store')
-          .send({ code: 'METASYNC_ERR_PATH_NOT_FOUND', message: 'no such path in the repository' });
-        return;
-      }
+    const headers = request.headers;
+    const answered = answers.answer({
+      method: request.method === 'HEAD' ? 'HEAD' : 'GET',
+      path,
+      acceptEncoding: headers['accept-encoding'],
+      ifNoneMatch: headers['if-none-match'],
+      ifModifiedSince: headers['if-modified-since'],
+    });
+    if (answered === 'absent') {
       await proxy.forward({ path, query: safeQuery(request.raw.url ?? ''), request, reply, seq });
       return;
     }
-    const etag = etagFor(entry.sha256);
-    reply
-      .header('etag', etag)
-      .header('last-modified', formatHttpDate(entry.mtime))
-      .header('cache-control', cacheControlFor(path))
-      .header('vary', 'Accept-Encoding')
-      .header(HEADERS.seq, String(seq));
-    if (isNotModified(request.headers, { etag, lastModifiedMs: entry.mtime })) {
-      metrics.responses.inc({ source: 'store', status: '304' });
-      await reply.code(304).send();
+    if (answered === 'unreadable') {
+      // A repository path must never see a 5xx (Composer aborts on it): report "not found now".
+      logger.error({ path }, 'object in the index is unreadable');
+      metrics.notFound.inc();
+      await reply.code(404).header('cache-control', 'no-store').send(NOT_FOUND);
       return;
     }
-    const { sizes, available } = await variantSizes.load(entry);
-    const encoding: ContentEncoding = chooseEncoding(request.headers['accept-encoding'], available);
-    const variant: Variant = encoding;
-    const length = sizes[variant] ?? entry.size;
-    reply.header('content-type', contentTypeFor(path)).header('content-length', length);
-    if (encoding !== 'identity') reply.header('content-encoding', encoding);
-    metrics.responses.inc({ source: 'store', status: '200' });
-    if (request.method === 'HEAD') {
-      await reply.send();
-      return;
-    }
-    const key = entry.sha256 + VARIANT_SUFFIX[variant];
-    const cached = hotCache.get(key);
-    if (cached !== undefined) {
-      metrics.cacheHits.inc();
-      await reply.send(cached);
-      return;
-    }
-    metrics.cacheMisses.inc();
-    const file = store.pathOf(entry.sha256, variant);
-    if (hotCache.admits(length)) {
-      const body = await readFile(file);
-      hotCache.set(key, body);
-      await reply.send(body);
-      return;
-    }
-    await reply.send(createReadStream(file));
+    const list = answered.headers.list;
+    reply.code(answered.status);
+    for (let i = 0; i < list.length; i += 2) reply.header(String(list[i]), list[i + 1]);
+    if (answered.file !== undefined) await reply.send(createReadStream(answered.file));
+    else await reply.send(answered.body);
   };
 }
 

@@ -1,4 +1,4 @@
-/** The three request headers a fast-path answer depends on. */
+/** The three request headers a repository answer depends on. */
 export interface AnswerHeaders {
   acceptEncoding: string | undefined;
   ifNoneMatch: string | undefined;
@@ -7,10 +7,9 @@ export interface AnswerHeaders {
 
 /**
  * Records one request header in `into` if it is one of the three the answer
- * depends on. 'repeated' means the request sent it twice: node would merge the
- * values, so both fronts hand such a request to the careful (fastify) route.
- * Both fronts (node's raw header list and the raw-socket parser) read headers
- * through this one function, so they cannot disagree on which ones count.
+ * depends on. 'repeated' means the request sent it twice: Node would merge the
+ * values, so the fast path hands such a request to the fastify route, which
+ * answers with Node's merged value.
  */
 export function takeAnswerHeader(into: AnswerHeaders, lowerName: string, value: string): 'taken' | 'repeated' | 'other' {
   switch (lowerName) {

@@ -66,8 +66,13 @@ export const RESERVED_TOP_SEGMENTS = ['sync', 'api', 'admin', 'metrics', 'health
 /** Whole paths the daemons serve outside those segments: the primary's Packagist-compatible change feed. */
 export const RESERVED_PATHS = ['metadata/changes.json'] as const;
 
-/** True for a path a daemon route owns; matched case-sensitively, as the router matches. */
+/**
+ * True for a path (no leading slash) a daemon route owns; matched case-sensitively, as the router
+ * matches. Allocates nothing: the mirror checks every request.
+ */
 export function isReservedPath(path: string): boolean {
-  const top = path.split('/', 1)[0] ?? '';
-  return (RESERVED_TOP_SEGMENTS as readonly string[]).includes(top) || (RESERVED_PATHS as readonly string[]).includes(path);
+  for (const segment of RESERVED_TOP_SEGMENTS) {
+    if (path.startsWith(segment) && (path.length === segment.length || path.charCodeAt(segment.length) === 0x2f)) return true;
+  }
+  return (RESERVED_PATHS as readonly string[]).includes(path);
 }

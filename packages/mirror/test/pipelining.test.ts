@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type Mirror } from '../src/mirror.js';
 import { syncedTestMirror } from './synced-mirror.js';
 
-/** The socket front (serve/fast-socket.ts) over real sockets: order, hand-off, partial heads, shutdown. */
+/** Pipelined, split and body-carrying requests over real sockets, parsed by Node: answers in order, the stream kept in step, shutdown. */
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -59,7 +59,7 @@ function rawClient(port: number): {
 
 const statusLines = (text: string): string[] => text.match(/HTTP\/1\.1 \d{3}[^\r]*/g) ?? [];
 
-describe('mirror socket front', () => {
+describe('mirror connections', () => {
   it('answers pipelined requests in order, handing the connection to node at the first it does not take', async () => {
     const { port } = await servingMirror();
     const client = rawClient(port);
