@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseBenchOptions } from '../bench/lib/options.js';
+import { gcPausesBetween, readGcPauses } from '../bench/lib/gc.js';
 import { readPrometheusValue } from '../bench/lib/http.js';
 import { figure } from '../bench/lib/report.js';
 import { percentile } from '../bench/lib/stats.js';
@@ -84,6 +85,31 @@ describe('bench tool glue', () => {
       readPrometheusValue('# HELP x\nmetasync_mirror_applied_seq_total 9\nmetasync_mirror_applied_seq 42\n', 'metasync_mirror_applied_seq'),
     ).toBe(42);
     expect(readPrometheusValue('other 1\n', 'metasync_mirror_applied_seq')).toBeUndefined();
+  });
+
+  it('sums the GC pause histogram over every kind and tells the pauses a run added', () => {
+    const exposition = (minorCount: number, majorCount: number, slowMajor: number) =>
+      [
+        '# HELP nodejs_gc_duration_seconds Garbage collection duration by kind',
+        `nodejs_gc_duration_seconds_bucket{le="0.001",kind="minor"} ${minorCount - 1}`,
+        `nodejs_gc_duration_seconds_bucket{le="0.01",kind="minor"} ${minorCount}`,
+        `nodejs_gc_duration_seconds_bucket{le="0.1",kind="minor"} ${minorCount}`,
+        `nodejs_gc_duration_seconds_sum{kind="minor"} ${minorCount * 0.002}`,
+        `nodejs_gc_duration_seconds_count{kind="minor"} ${minorCount}`,
+        `nodejs_gc_duration_seconds_bucket{le="0.01",kind="major"} ${majorCount - slowMajor}`,
+        `nodejs_gc_duration_seconds_bucket{le="0.1",kind="major"} ${majorCount - 1}`,
+        `nodejs_gc_duration_seconds_sum{kind="major"} ${majorCount * 0.05}`,
+        `nodejs_gc_duration_seconds_count{kind="major"} ${majorCount}`,
+        'nodejs_gc_duration_seconds_other 99',
+      ].join('\n');
+    const before = readGcPauses(exposition(10, 2, 1));
+    expect(before).toMatchObject({ count: 12, over10ms: 1, over100ms: 1 });
+    expect(before.totalMs).toBeCloseTo(120, 6);
+    const run = gcPausesBetween(before, readGcPauses(exposition(110, 6, 3)));
+    expect(run.count).toBe(104);
+    expect(run.totalMs).toBeCloseTo(400, 6);
+    expect(run.over10ms).toBe(2);
+    expect(run.over100ms).toBe(0);
   });
 
   it('reads bench options from flags, then METASYNC_BENCH_* env, and rejects unknown benches', () => {

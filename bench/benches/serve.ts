@@ -5,6 +5,7 @@ import { runWrk, type WrkResult } from '../../test/helpers/wrk.js';
 import type { Bench } from '../lib/bench.js';
 import type { BenchContext } from '../lib/context.js';
 import { pinProcess } from '../lib/cpu.js';
+import { gcPausesBetween, readGcPauses, type GcPauses } from '../lib/gc.js';
 import { createKeepAliveAgent, httpRequest } from '../lib/http.js';
 import { figure } from '../lib/report.js';
 import { buildStaticRoot } from '../lib/static-root.js';
@@ -54,6 +55,7 @@ export const serveBench: Bench = async (ctx) => {
     // Alternate the servers round by round so a burst of outside load hits both alike.
     const nginxRounds: WrkResult[] = [];
     const mirrorRounds: WrkResult[] = [];
+    const gcBefore = await mirrorGcPauses(mirror.url);
     for (let round = 0; round < ctx.options.serveRounds; round++) {
       const nginxRound = await measure(ctx, nginx.url, paths);
       if (nginxRound.statusErrors + nginxRound.socketErrors > 0) {
@@ -64,6 +66,13 @@ export const serveBench: Bench = async (ctx) => {
       nginxRounds.push(nginxRound);
       mirrorRounds.push(await measure(ctx, mirror.url, paths));
     }
+    const gc = gcPausesBetween(gcBefore, await mirrorGcPauses(mirror.url));
+    const mirrorWrkMs = mirrorRounds.reduce((total, round) => total + round.durationSec * 1000, 0);
+    notes.push(
+      `mirror GC during the serve rounds (nodejs_gc_duration_seconds): ${gc.count} pauses, ${gc.totalMs.toFixed(0)} ms in all ` +
+        `(${((100 * gc.totalMs) / Math.max(1, mirrorWrkMs)).toFixed(1)}% of its ${(mirrorWrkMs / 1000).toFixed(0)} s under wrk), ` +
+        `${gc.over10ms} over 10 ms, ${gc.over100ms} over 100 ms`,
+    );
     const nginxWorker = nginxWorkers[0];
     if (nginxWorker !== undefined) ctx.observations.nginxWorkerMemoryAfterServe = await readProcMemory(nginxWorker);
     ctx.observations.mirrorMemoryAfterServe = await readProcMemory(mirrorPid);
@@ -126,6 +135,12 @@ export const serveBench: Bench = async (ctx) => {
     await nginx.stop();
   }
 };
+
+async function mirrorGcPauses(url: string): Promise<GcPauses> {
+  const response = await httpRequest(`${url}/metrics`);
+  if (response.status !== 200) throw new Error(`GET ${url}/metrics: expected 200, got ${response.status}`);
+  return readGcPauses(response.body.toString('utf8'));
+}
 
 /** The round with the most requests per second: the least disturbed by the rest of the machine. */
 function best(rounds: readonly WrkResult[]): WrkResult {
