@@ -3,3 +3,4 @@ export { VARIANT_SUFFIX, type Variant } from './layout.js';
 export { BROTLI_QUALITY, LARGE_OBJECT_BYTES, MIN_COMPRESS_BYTES, gzipLevelFor, type GivenVariants } from './compression.js';
 export { SYNCFS_THRESHOLD_FILES } from './durability.js';
 export { LIST_SHARDS_FROM } from './presence.js';
+export { storeError } from './errors.js';

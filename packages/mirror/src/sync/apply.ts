@@ -1,7 +1,7 @@
 import PQueue from 'p-queue';
-import { hasErrno, isDeletion, isMetasyncError, metasyncError, type ChangeEntry, type ChangesBatch, type Snapshot } from '@metasync/shared';
+import { isDeletion, isMetasyncError, type ChangeEntry, type ChangesBatch, type Snapshot } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
-import type { ObjectStore } from '@metasync/store';
+import { storeError, type ObjectStore } from '@metasync/store';
 import type { IndexLog } from '../index/index-log.js';
 import type { MirrorMetrics } from '../metrics.js';
 import { releaseMemory } from '../memory-release.js';
@@ -113,6 +113,7 @@ async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry
     try {
       await context.store.put({ sha256, raw: object.raw, brotli: object.brotli, gzip: object.gzip });
     } catch (err) {
+      // The store already reports a full disk; this also covers any ObjectStore that does not.
       throw storeError(err, context.store.pathOf(sha256));
     }
     context.metrics.objectsFetched.inc();
@@ -211,16 +212,4 @@ async function fetchOne(
       if (!retryable || attempt >= context.objectAttempts) throw err;
     }
   }
-}
-
-function storeError(err: unknown, path: string): unknown {
-  if (hasErrno(err, 'ENOSPC') || hasErrno(err, 'EDQUOT')) {
-    return metasyncError(
-      'METASYNC_ERR_STORE_NO_SPACE',
-      `no space left writing ${path}; the current generation keeps serving`,
-      { path },
-      err,
-    );
-  }
-  return err;
 }

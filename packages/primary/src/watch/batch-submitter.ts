@@ -146,7 +146,8 @@ export function createBatchSubmitter(options: BatchSubmitterOptions): BatchSubmi
       // directory's, or a reconcile walk) must not drop it from the batch.
       if (pending === DELETED) return;
       const entry = publisher.getEntry(path);
-      const published = pending !== undefined ? pending !== DELETED : entry?.origin === 'watch';
+      // A change still queued or in flight counts as published: its deletion must follow it.
+      const published = pending !== undefined || entry?.origin === 'watch';
       if (!published) {
         batch.delete(path);
         options.onProgress();
