@@ -163,7 +163,8 @@ const body = fc.oneof(
   { weight: 1, arbitrary: fc.jsonValue() },
 );
 
-describe('publish API (property)', () => {
+// Hundreds of durable publishes per property (a journal fsync each): 20 s was too little on a busy 2-core box.
+describe('publish API (property)', { timeout: 90_000 }, () => {
   it('answers any JSON body with a success or a 4xx naming code, field and rule, and a rejection changes nothing', async () => {
     let accepted = 0;
     await fc.assert(
