@@ -125,7 +125,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
     if (fast.cacheHits > fastReported.cacheHits) options.metrics.cacheHits.inc(fast.cacheHits - fastReported.cacheHits);
     if (fast.cacheMisses > fastReported.cacheMisses) options.metrics.cacheMisses.inc(fast.cacheMisses - fastReported.cacheMisses);
     Object.assign(fastReported, fast);
-    options.metrics.prebuiltHeaderPaths.set(answers.prebuiltPaths());
     await reply
       .header('cache-control', 'no-store')
       .type(options.metrics.registry.contentType)

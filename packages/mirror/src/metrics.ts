@@ -18,7 +18,6 @@ export interface MirrorMetrics {
   notFound: Counter;
   cacheHits: Counter;
   cacheMisses: Counter;
-  prebuiltHeaderPaths: Gauge;
 }
 
 export function createMetrics(options: { defaultMetrics: boolean }): MirrorMetrics {
@@ -80,11 +79,6 @@ export function createMetrics(options: { defaultMetrics: boolean }): MirrorMetri
     cacheMisses: new Counter({
       name: 'metasync_mirror_hot_cache_misses_total',
       help: 'responses that read the object from disk',
-      registers,
-    }),
-    prebuiltHeaderPaths: new Gauge({
-      name: 'metasync_mirror_prebuilt_header_paths',
-      help: 'paths whose response headers the fast path holds prebuilt (bounded; never more than the paths requested)',
       registers,
     }),
   };

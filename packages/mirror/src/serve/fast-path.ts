@@ -18,7 +18,7 @@ import type { AnswerRequest, RepositoryAnswers } from './repository-answer.js';
  *
  * Allocation-light: the request fields are gathered in one reused object (the
  * answer is built synchronously, so no two requests share it at once); the
- * answer and its header list are prebuilt (repository-answer.ts).
+ * answer is a header list of strings that already exist (repository-answer.ts).
  */
 export interface FastPath {
   /** True when it answered; false: fastify must route the request. */
@@ -43,7 +43,7 @@ export function createFastPath(answers: RepositoryAnswers): FastPath {
       if (!readAnswerHeaders(request, req.rawHeaders)) return false;
       const answered = answers.answer(request);
       if (typeof answered === 'string' || answered.file !== undefined) return false;
-      res.writeHead(answered.status, answered.headers.list);
+      res.writeHead(answered.status, answered.headers);
       res.end(answered.body);
       return true;
     },

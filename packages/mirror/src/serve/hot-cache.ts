@@ -1,84 +1,153 @@
+import type { Variant } from '@metasync/store';
+
 /**
- * A byte-budgeted cache of object bodies, keyed by `<sha256><variant suffix>`.
- * Keys are content addresses, so an entry is never stale: a new generation
- * simply stops asking for old keys and they age out.
+ * A byte-budgeted cache of object bodies, keyed by (sha256, variant). Keys are
+ * content addresses, so an entry is never stale: a new generation simply
+ * stops asking for old keys and they age out.
  *
- * Eviction is CLOCK (second chance), an LRU approximation whose hit costs one
- * Map lookup and a flag write: a hit on the serving hot path must not reorder
- * a 100k-entry Map. The hand sweeps the Map in insertion order: an entry is
- * evicted unless it was read since the hand last passed it, in which case it
- * moves to the back with its flag cleared (FIFO with second chance).
+ * Bodies live in a few large segments (budget / 8, at most 4 MiB each), not
+ * in a Buffer of their own: a miss reads the file straight into the current
+ * segment (`reserve`, then `set`), so a long tail of misses allocates no
+ * memory outside the heap per request. A Buffer per body did: each one was
+ * external memory that only a full GC returns, and at 100k paths under a
+ * uniform load those GCs were the serving tail latency.
+ *
+ *   segments:  [oldest] [ ... ] [current: filled ─▶ free]
+ *   full?      a fresh segment takes the oldest's bodies that were read since
+ *              they were filed (second chance, flag cleared), then the oldest
+ *              is dropped whole
+ *
+ * A dropped segment is never written again: a response still being sent from
+ * it keeps it alive until its bytes are out, and the GC frees it after.
+ * A hit is one Map lookup (keyed by the entry's own sha256 string, whose hash
+ * V8 keeps) and a flag write.
  */
 export interface HotCache {
-  get(key: string): Buffer | undefined;
-  set(key: string, body: Buffer): void;
-  /** Whether a body of this size is worth caching at all (at most 1/8 of the budget). */
+  get(sha256: string, variant: Variant): Buffer | undefined;
+  /**
+   * Room for a body of `bytes`, to read into; undefined when the cache does
+   * not take bodies that large. Nothing is cached until `set` files it.
+   */
+  reserve(bytes: number): Buffer | undefined;
+  /** Files a body: the buffer `reserve` just gave (no copy) or any other (copied in). */
+  set(sha256: string, variant: Variant, body: Buffer): void;
+  /** Whether a body of this size is cached at all (at most one segment). */
   admits(bytes: number): boolean;
+  /** Bytes of bodies held. */
   readonly bytes: number;
+  /** Bodies held. */
   readonly size: number;
 }
 
 interface Slot {
-  body: Buffer;
+  sha256: string;
+  variants: Map<string, Slot>;
+  view: Buffer;
   referenced: boolean;
 }
 
+interface Segment {
+  memory: ArrayBuffer;
+  used: number;
+  slots: Slot[];
+}
+
+const MAX_SEGMENT_BYTES = 4 * 1024 * 1024;
+
 export function createHotCache(budgetBytes: number): HotCache {
-  const entries = new Map<string, Slot>();
+  const segmentBytes = Math.min(MAX_SEGMENT_BYTES, Math.floor(budgetBytes / 8));
+  const maxSegments = segmentBytes > 0 ? Math.floor(budgetBytes / segmentBytes) : 0;
+  const maps: Record<Variant, Map<string, Slot>> = { identity: new Map(), gzip: new Map(), br: new Map() };
+  const segments: Segment[] = [];
   let bytes = 0;
-  const maxEntryBytes = Math.floor(budgetBytes / 8);
+  let size = 0;
+  /** The view `reserve` last handed out, so `set` can file it without a copy. */
+  let reserved: Buffer | undefined;
 
-  /**
-   * The clock hand: one live Map iterator, kept across calls (Map iterators follow inserts and
-   * deletes). A fresh iterator per eviction would walk every deleted slot at the front of the
-   * Map's table again, on every miss.
-   */
-  let hand = entries.entries();
+  function newSegment(): Segment {
+    const segment: Segment = { memory: new ArrayBuffer(segmentBytes), used: 0, slots: [] };
+    segments.push(segment);
+    return segment;
+  }
 
-  function evict(): void {
-    while (bytes > budgetBytes) {
-      let step = hand.next();
-      if (step.done === true) {
-        hand = entries.entries();
-        step = hand.next();
-        if (step.done === true) return;
-      }
-      const [key, slot] = step.value;
-      entries.delete(key);
-      if (slot.referenced) {
-        // Second chance: back of the line with its flag cleared (the hand reaches it again after the others).
+  /** A view of the segment's free space (Buffer.from on the ArrayBuffer: no species lookup, unlike subarray). */
+  function take(segment: Segment, length: number): Buffer {
+    return Buffer.from(segment.memory, segment.used, length);
+  }
+
+  /** Starts a fresh segment, carrying over the oldest's second-chance bodies when the budget is reached. */
+  function rotate(): Segment {
+    if (segments.length < maxSegments) return newSegment();
+    const oldest = segments.shift()!;
+    const fresh = newSegment();
+    for (const slot of oldest.slots) {
+      if (slot.variants.get(slot.sha256) !== slot) continue;
+      const length = slot.view.length;
+      if (slot.referenced && fresh.used + length <= segmentBytes) {
+        const moved = take(fresh, length);
+        slot.view.copy(moved);
+        fresh.used += length;
+        slot.view = moved;
         slot.referenced = false;
-        entries.set(key, slot);
+        fresh.slots.push(slot);
         continue;
       }
-      bytes -= slot.body.length;
+      slot.variants.delete(slot.sha256);
+      bytes -= length;
+      size -= 1;
     }
+    return fresh;
+  }
+
+  function reserve(length: number): Buffer | undefined {
+    if (length > segmentBytes || maxSegments === 0) return undefined;
+    let current = segments[segments.length - 1];
+    // Bounded: a rotation either frees room or clears the flags that kept bodies, so the next one frees it.
+    for (let rotations = 0; current === undefined || current.used + length > segmentBytes; rotations++) {
+      if (rotations > maxSegments + 1) return undefined;
+      current = rotate();
+    }
+    reserved = take(current, length);
+    return reserved;
   }
 
   return {
-    get(key) {
-      const slot = entries.get(key);
+    get(sha256, variant) {
+      const slot = maps[variant].get(sha256);
       if (slot === undefined) return undefined;
       slot.referenced = true;
-      return slot.body;
+      return slot.view;
     },
-    set(key, body) {
-      if (body.length > maxEntryBytes) return;
-      const old = entries.get(key);
-      if (old !== undefined) {
-        bytes -= old.body.length;
-        entries.delete(key);
+    reserve,
+    set(sha256, variant, body) {
+      let view = body;
+      if (body !== reserved || body.length === 0) {
+        const room = reserve(body.length);
+        if (room === undefined) return;
+        body.copy(room);
+        view = room;
       }
-      entries.set(key, { body, referenced: false });
-      bytes += body.length;
-      if (bytes > budgetBytes) evict();
+      reserved = undefined;
+      const current = segments[segments.length - 1]!;
+      current.used += view.length;
+      const variants = maps[variant];
+      const old = variants.get(sha256);
+      if (old !== undefined) {
+        bytes -= old.view.length;
+        size -= 1;
+      }
+      const slot: Slot = { sha256, variants, view, referenced: false };
+      variants.set(sha256, slot);
+      current.slots.push(slot);
+      bytes += view.length;
+      size += 1;
     },
-    admits: (size) => size <= maxEntryBytes,
+    admits: (length) => maxSegments > 0 && length <= segmentBytes,
     get bytes() {
       return bytes;
     },
     get size() {
-      return entries.size;
+      return size;
     },
   };
 }

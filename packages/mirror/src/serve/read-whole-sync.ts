@@ -8,8 +8,10 @@ export const MAX_SYNC_READ_BYTES = 1024 * 1024;
  * lacks), undefined when it cannot be served from here (larger than the cap,
  * shorter than its size, EMFILE...): the careful route then reads it again and
  * reports what it finds. Objects are immutable, so fstat's size is the file.
+ * `allocate` gives the buffer to read into (the hot cache's room for it, or a
+ * fresh one), once the size is known.
  */
-export function readWholeSync(file: string): Buffer | 'absent' | undefined {
+export function readWholeSync(file: string, allocate: (size: number) => Buffer = allocateFresh): Buffer | 'absent' | undefined {
   let fd: number;
   try {
     fd = openSync(file, 'r');
@@ -21,8 +23,7 @@ export function readWholeSync(file: string): Buffer | 'absent' | undefined {
   try {
     const size = fstatSync(fd).size;
     if (size > MAX_SYNC_READ_BYTES) return undefined;
-    // Not from the shared pool: a cached slice would keep a whole 8 KiB pool slab alive.
-    const body = Buffer.allocUnsafeSlow(size);
+    const body = allocate(size);
     let filled = 0;
     while (filled < size) {
       const read = readSync(fd, body, filled, size - filled, filled);
@@ -36,6 +37,10 @@ export function readWholeSync(file: string): Buffer | 'absent' | undefined {
   } finally {
     closeSync(fd);
   }
+}
+
+function allocateFresh(size: number): Buffer {
+  return Buffer.allocUnsafe(size);
 }
 
 function errnoOf(err: unknown): string | undefined {

@@ -11,10 +11,9 @@ import {
   isReservedPath,
   type ContentEncoding,
 } from '@metasync/shared';
-import { VARIANT_SUFFIX, type ObjectStore, type Variant } from '@metasync/store';
+import type { ObjectStore, Variant } from '@metasync/store';
 import type { HotCache } from './hot-cache.js';
 import type { IndexEntry, IndexState } from '../index/index-state.js';
-import { createBoundedMemo } from './bounded-memo.js';
 import type { AnswerHeaders } from './request-headers.js';
 import { MAX_SYNC_READ_BYTES, readWholeSync } from './read-whole-sync.js';
 import type { VariantSizes } from './variant-sizes.js';
@@ -30,12 +29,18 @@ import type { VariantSizes } from './variant-sizes.js';
  *   If-None-Match / If-Modified-Since match ──> 304
  *   HEAD ──> 200, headers only (variant sizes: one stat per variant, once per object)
  *   GET ───> the best variant the client accepts: hot cache, else read whole
- *            (<= 1 MiB, sync: open, fstat, read, close), else `file` to stream
+ *            (<= 1 MiB, sync: open, fstat, read, close) into the hot cache,
+ *            else `file` to stream
  *   a stat or read failing ──> 'unreadable' (the route answers 404, never 5xx)
  *
- * Allocation-light: headers are built once per entry, encoding and seq, and
- * the answer objects themselves are memoised beside them, so a hot hit
- * allocates nothing here. Answers are shared: callers must not modify them.
+ * Nothing is kept per path: the answer and its header list are built per
+ * request from strings that already exist (the entry's sha256, the path's
+ * content type and cache policy, Last-Modified per publish time, the seq),
+ * a few hundred bytes that die young. A memo of prebuilt answers per path
+ * was tried: under a long tail (100k paths, uniform) it missed most of the
+ * time, and its discarded entries had lived long enough to reach the old
+ * generation, so the churn became full GCs in the serving tail (and memory
+ * that grew with the repository, which invariant 11 forbids).
  * Why synchronous reads: for a page-cached object of a few KiB open+read+close
  * costs a few microseconds; four thread-pool round trips and promises cost ten
  * times that in CPU (nginx also reads with blocking calls in its worker).
@@ -53,16 +58,10 @@ export interface AnswerRequest extends AnswerHeaders {
   path: string;
 }
 
-/** A response's header list ([name, value, ...]), built once per entry, encoding and seq. */
-export interface BuiltHeaders {
-  seq: number;
-  length: number;
-  list: OutgoingHttpHeader[];
-}
-
 export interface RepositoryAnswer {
   readonly status: 200 | 304;
-  readonly headers: BuiltHeaders;
+  /** The response's header list ([name, value, ...]). */
+  readonly headers: OutgoingHttpHeader[];
   /** Undefined for a 304. */
   readonly variant: Variant | undefined;
   /** The whole body; undefined for HEAD, 304, or when `file` is to be streamed. */
@@ -82,103 +81,79 @@ export interface AnswerCounts {
 export interface RepositoryAnswers {
   answer(request: AnswerRequest): RepositoryAnswer | 'absent' | 'unreadable';
   counts(): Readonly<AnswerCounts>;
-  /** Paths whose headers are held prebuilt now. */
-  prebuiltPaths(): number;
 }
 
 const MAX_ACCEPT_CHOICES = 256;
-/**
- * Prebuilt answers are kept for about this many to twice this many paths. One
- * path's set costs ~1-2 KB of heap; kept for every path ever requested it grew
- * a 100k-path mirror by ~250 MB under a long-tail load (bench mirror-rss).
- */
-const RESPONSE_MEMO_GENERATION = 8_192;
-
-/** What the answers for one path's current index entry share, rebuilt when the path gets a new entry. */
-interface EntryAnswers {
-  entry: IndexEntry;
-  servable: boolean;
-  /** `<store>/ab/<rest>`: a variant's file is this plus its suffix. */
-  file: string;
-  etag: string;
-  /** etag, last-modified, cache-control, vary (the headers of a 304). */
-  validators: OutgoingHttpHeader[];
-  contentType: string;
-  ok: Partial<Record<ContentEncoding, BuiltHeaders>>;
-  /** The last GET answer per encoding (reused while its headers and body are the same). */
-  got: Partial<Record<ContentEncoding, RepositoryAnswer>>;
-  headed: Partial<Record<ContentEncoding, RepositoryAnswer>>;
-  notModified?: RepositoryAnswer;
-}
+/** Distinct publish times whose Last-Modified text is kept (a generation's paths mostly share a few). */
+const MAX_HTTP_DATES = 4_096;
 
 export function createRepositoryAnswers(options: RepositoryAnswerOptions): RepositoryAnswers {
   const { index, store, hotCache, variantSizes } = options;
-  // Keyed by path: keyed by entry, every republish left the old entry's answers in the memo.
-  const memo = createBoundedMemo<string, EntryAnswers>(RESPONSE_MEMO_GENERATION);
   /** Accept-Encoding value -> the encodings it takes, best first (always ending in identity). */
   const acceptChoices = new Map<string, readonly ContentEncoding[]>();
+  const httpDates = new Map<number, string>();
   const counts: AnswerCounts = { ok: 0, notModified: 0, cacheHits: 0, cacheMisses: 0 };
+  let seqText = { seq: -1, text: '' };
 
-  function answersOf(path: string, entry: IndexEntry): EntryAnswers {
-    let found = memo.get(path);
-    if (found === undefined || found.entry !== entry) {
-      const etag = etagFor(entry.sha256);
-      found = {
-        entry,
-        servable: isRepoPath(path),
-        file: store.pathOf(entry.sha256),
-        etag,
-        validators: [
-          'etag',
-          etag,
-          'last-modified',
-          formatHttpDate(entry.mtime),
-          'cache-control',
-          cacheControlFor(path),
-          'vary',
-          'Accept-Encoding',
-        ],
-        contentType: contentTypeFor(path),
-        ok: {},
-        got: {},
-        headed: {},
-      };
-      memo.set(path, found);
+  function lastModified(mtime: number): string {
+    let text = httpDates.get(mtime);
+    if (text === undefined) {
+      text = formatHttpDate(mtime);
+      if (httpDates.size >= MAX_HTTP_DATES) httpDates.clear();
+      httpDates.set(mtime, text);
     }
-    return found;
+    return text;
   }
 
-  function okHeaders(found: EntryAnswers, encoding: ContentEncoding, length: number): BuiltHeaders {
-    let built = found.ok[encoding];
-    if (built === undefined || built.seq !== index.seq || built.length !== length) {
-      const list = [...found.validators, 'content-type', found.contentType, 'content-length', String(length)];
-      if (encoding !== 'identity') list.push('content-encoding', encoding);
-      list.push(HEADERS.seq, String(index.seq));
-      built = { seq: index.seq, length, list };
-      found.ok[encoding] = built;
-    }
-    return built;
+  function currentSeq(): string {
+    if (seqText.seq !== index.seq) seqText = { seq: index.seq, text: String(index.seq) };
+    return seqText.text;
   }
 
-  function okAnswer(found: EntryAnswers, encoding: ContentEncoding, length: number, body: Buffer | undefined): RepositoryAnswer {
-    const headers = okHeaders(found, encoding, length);
-    const held = body === undefined ? found.headed : found.got;
-    let answer = held[encoding];
-    if (answer === undefined || answer.headers !== headers || answer.body !== body) {
-      answer = { status: 200, headers, variant: encoding, body, file: undefined };
-      held[encoding] = answer;
+  /** etag, last-modified, cache-control, vary: the headers of a 304, and the start of a 200's. */
+  function validators(path: string, entry: IndexEntry, extra: number): OutgoingHttpHeader[] {
+    const list: OutgoingHttpHeader[] = new Array(8 + extra);
+    list[0] = 'etag';
+    list[1] = etagFor(entry.sha256);
+    list[2] = 'last-modified';
+    list[3] = lastModified(entry.mtime);
+    list[4] = 'cache-control';
+    list[5] = cacheControlFor(path);
+    list[6] = 'vary';
+    list[7] = 'Accept-Encoding';
+    return list;
+  }
+
+  function okAnswer(
+    path: string,
+    entry: IndexEntry,
+    encoding: ContentEncoding,
+    length: number,
+    body: Buffer | undefined,
+    file?: string,
+  ): RepositoryAnswer {
+    const identity = encoding === 'identity';
+    const list = validators(path, entry, identity ? 6 : 8);
+    list[8] = 'content-type';
+    list[9] = contentTypeFor(path);
+    list[10] = 'content-length';
+    list[11] = length;
+    list[12] = HEADERS.seq;
+    list[13] = currentSeq();
+    if (!identity) {
+      list[14] = 'content-encoding';
+      list[15] = encoding;
     }
     counts.ok++;
-    return answer;
+    return { status: 200, headers: list, variant: encoding, body, file };
   }
 
-  function notModifiedAnswer(found: EntryAnswers): RepositoryAnswer {
-    if (found.notModified === undefined || found.notModified.headers.seq !== index.seq) {
-      const headers = { seq: index.seq, length: 0, list: [...found.validators, HEADERS.seq, String(index.seq)] };
-      found.notModified = { status: 304, headers, variant: undefined, body: undefined, file: undefined };
-    }
+  function notModifiedAnswer(path: string, entry: IndexEntry): RepositoryAnswer {
+    const list = validators(path, entry, 2);
+    list[8] = HEADERS.seq;
+    list[9] = currentSeq();
     counts.notModified++;
-    return found.notModified;
+    return { status: 304, headers: list, variant: undefined, body: undefined, file: undefined };
   }
 
   function acceptedEncodings(accept: string | undefined): readonly ContentEncoding[] {
@@ -194,47 +169,46 @@ export function createRepositoryAnswers(options: RepositoryAnswerOptions): Repos
   }
 
   /** A body too large to read here (or a variant known to be): the route streams the file. */
-  function streamedAnswer(found: EntryAnswers, accept: string | undefined): RepositoryAnswer | 'unreadable' {
-    const entry = found.entry;
+  function streamedAnswer(path: string, entry: IndexEntry, accept: string | undefined): RepositoryAnswer | 'unreadable' {
     const sizes = variantSizes.known(entry.sha256) ?? variantSizes.loadSync(entry);
     if (sizes === undefined) return 'unreadable';
     const encoding = chooseEncoding(accept, sizes.available);
-    const headers = okHeaders(found, encoding, sizes.sizes[encoding] ?? entry.size);
-    counts.ok++;
-    return { status: 200, headers, variant: encoding, body: undefined, file: found.file + VARIANT_SUFFIX[encoding] };
+    return okAnswer(path, entry, encoding, sizes.sizes[encoding] ?? entry.size, undefined, store.pathOf(entry.sha256, encoding));
   }
 
-  function getAnswer(found: EntryAnswers, accept: string | undefined): RepositoryAnswer | 'unreadable' {
-    const entry = found.entry;
+  function getAnswer(path: string, entry: IndexEntry, accept: string | undefined): RepositoryAnswer | 'unreadable' {
     const known = variantSizes.known(entry.sha256);
     for (const encoding of acceptedEncodings(accept)) {
-      let size: number | undefined;
       if (known !== undefined) {
         // Variants whose absence is known are skipped; unknown ones are tried on disk (ENOENT = absent).
-        size = known.sizes[encoding];
+        const size = known.sizes[encoding];
         if (size === undefined && encoding !== 'identity') continue;
-        if (size !== undefined && size > MAX_SYNC_READ_BYTES) return streamedAnswer(found, accept);
+        if (size !== undefined && size > MAX_SYNC_READ_BYTES) return streamedAnswer(path, entry, accept);
       }
-      const key = entry.sha256 + VARIANT_SUFFIX[encoding];
-      const cached = hotCache.get(key);
+      const cached = hotCache.get(entry.sha256, encoding);
       if (cached !== undefined) {
         counts.cacheHits++;
-        return okAnswer(found, encoding, cached.length, cached);
+        return okAnswer(path, entry, encoding, cached.length, cached);
       }
-      const read = readWholeSync(found.file + VARIANT_SUFFIX[encoding]);
+      const read = readWholeSync(store.pathOf(entry.sha256, encoding), allocateForCache);
       if (read === 'absent') {
         if (encoding === 'identity') return 'unreadable';
         // Learn which variants exist (one stat each), so later requests skip the missing one.
         variantSizes.loadSync(entry);
         continue;
       }
-      if (read === undefined) return streamedAnswer(found, accept);
+      if (read === undefined) return streamedAnswer(path, entry, accept);
       if (encoding === 'identity' && read.length !== entry.size) return 'unreadable';
       counts.cacheMisses++;
-      if (hotCache.admits(read.length)) hotCache.set(key, read);
-      return okAnswer(found, encoding, read.length, read);
+      hotCache.set(entry.sha256, encoding, read);
+      return okAnswer(path, entry, encoding, read.length, read);
     }
     return 'unreadable';
+  }
+
+  /** Reads straight into the hot cache's room when it takes a body that large. */
+  function allocateForCache(size: number): Buffer {
+    return hotCache.reserve(size) ?? Buffer.allocUnsafe(size);
   }
 
   function answer(request: AnswerRequest): RepositoryAnswer | 'absent' | 'unreadable' {
@@ -242,25 +216,23 @@ export function createRepositoryAnswers(options: RepositoryAnswerOptions): Repos
     // The daemons' own routes come first: an entry at such a path is never repository content.
     if (isReservedPath(path)) return 'absent';
     const entry = index.paths.get(path);
-    if (entry === undefined) return 'absent';
-    const found = answersOf(path, entry);
-    if (!found.servable) return 'absent';
+    if (entry === undefined || !isRepoPath(path)) return 'absent';
     if (
       (request.ifNoneMatch !== undefined || request.ifModifiedSince !== undefined) &&
       isNotModified(
         { 'if-none-match': request.ifNoneMatch, 'if-modified-since': request.ifModifiedSince },
-        { etag: found.etag, lastModifiedMs: entry.mtime },
+        { etag: etagFor(entry.sha256), lastModifiedMs: entry.mtime },
       )
     )
-      return notModifiedAnswer(found);
+      return notModifiedAnswer(path, entry);
     if (request.method === 'HEAD') {
       const sizes = variantSizes.known(entry.sha256) ?? variantSizes.loadSync(entry);
       if (sizes === undefined) return 'unreadable';
       const encoding = chooseEncoding(request.acceptEncoding, sizes.available);
-      return okAnswer(found, encoding, sizes.sizes[encoding] ?? entry.size, undefined);
+      return okAnswer(path, entry, encoding, sizes.sizes[encoding] ?? entry.size, undefined);
     }
-    return getAnswer(found, request.acceptEncoding);
+    return getAnswer(path, entry, request.acceptEncoding);
   }
 
-  return { answer, counts: () => counts, prebuiltPaths: () => memo.size() };
+  return { answer, counts: () => counts };
 }

@@ -69,7 +69,7 @@ export function createRepositoryHandler(options: RepositoryRouteOptions) {
       await reply.code(404).header('cache-control', 'no-store').send(NOT_FOUND);
       return;
     }
-    const list = answered.headers.list;
+    const list = answered.headers;
     reply.code(answered.status);
     for (let i = 0; i < list.length; i += 2) reply.header(String(list[i]), list[i + 1]);
     if (answered.file !== undefined) await reply.send(createReadStream(answered.file));

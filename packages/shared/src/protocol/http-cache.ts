@@ -69,6 +69,8 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 export function contentTypeFor(path: string): string {
+  // Nearly every repository path: answered without slicing a new string per request.
+  if (path.endsWith('.json')) return 'application/json';
   const dot = path.lastIndexOf('.');
   const extension = dot === -1 ? '' : path.slice(dot + 1).toLowerCase();
   return CONTENT_TYPES[extension] ?? 'application/octet-stream';
