@@ -217,10 +217,14 @@ function limitPipelining(
       return;
     }
     socket[kUnanswered] = unanswered;
-    // 'close' follows 'finish', and also comes when the connection dies first.
-    res.once('close', () => {
-      socket[kUnanswered] = (socket[kUnanswered] ?? 1) - 1;
-    });
+    // 'close' follows 'finish', and also comes when the connection dies first (and only once).
+    // One shared listener, not a closure per request: this wraps the serving hot path.
+    res.on('close', countAnswered);
     handler(req, res);
   };
+}
+
+function countAnswered(this: ServerResponse): void {
+  const socket = this.req.socket as CountedSocket;
+  socket[kUnanswered] = (socket[kUnanswered] ?? 1) - 1;
 }
