@@ -32,6 +32,8 @@ export interface MirrorCredentials {
   /** Revokes `mirrorId`'s credential, in force when this resolves; idempotent. */
   revoke(mirrorId: string): Promise<'revoked' | 'already-revoked' | 'unknown'>;
   list(): readonly MirrorCredentialEntry[];
+  /** Re-reads the file now (the watch and poll call it too); a no-op in memory. */
+  reload(): Promise<void>;
   close(): void;
 }
 
@@ -52,7 +54,7 @@ function hold(entries: readonly MirrorCredentialEntry[]): Holder {
 function storeOver(
   current: () => Holder,
   write: (update: (entries: readonly MirrorCredentialEntry[]) => readonly MirrorCredentialEntry[]) => Promise<void>,
-  close: () => void,
+  file: { reload(): Promise<void>; close(): void },
   nowMs: () => number,
 ): MirrorCredentials {
   return {
@@ -77,7 +79,8 @@ function storeOver(
       return outcome;
     },
     list: () => current().entries,
-    close,
+    reload: file.reload,
+    close: file.close,
   };
 }
 
@@ -92,7 +95,7 @@ export function createStaticMirrorCredentials(
     async (update) => {
       holder = hold(update(holder.entries));
     },
-    () => undefined,
+    { reload: () => Promise.resolve(), close: () => undefined },
     nowMs,
   );
 }
@@ -140,5 +143,5 @@ export async function openMirrorCredentials(options: {
     queue = next.catch(() => undefined);
     return next;
   };
-  return storeOver(() => holder, write, file.close, options.nowMs ?? Date.now);
+  return storeOver(() => holder, write, file, options.nowMs ?? Date.now);
 }
