@@ -71,7 +71,7 @@ describe('mirror config', () => {
     expect(trusting.help === false && trusting.config.primaryKey).toBeUndefined();
   });
 
-  it('pins the key from --primary-key, --primary-key-file or their env twins, and refuses a malformed or doubled pin', () => {
+  it('pins the key from --primary-key, --primary-key-file or their env twins, and refuses a doubled or unreadable pin', () => {
     const dir = mkdtempSync(join(tmpdir(), 'metasync-mirror-config-'));
     try {
       const pin = pinValue();
@@ -85,7 +85,6 @@ describe('mirror config', () => {
       ]) {
         expect(loaded.help === false && loaded.config.primaryKey).toBe(pin);
       }
-      expect(thrown(() => loadConfig([...MINIMAL, '--primary-key', 'nope'], {})).code).toBe('METASYNC_ERR_CONFIG_INVALID');
       expect(thrown(() => loadConfig([...MINIMAL, '--primary-key', pin, '--primary-key-file', file], {})).message).toContain('give one');
       const missing = thrown(() => loadConfig([...MINIMAL, '--primary-key-file', join(dir, 'absent')], {}));
       expect(missing.code).toBe('METASYNC_ERR_CONFIG_INVALID');

@@ -5,7 +5,6 @@ import { loadDnsConfig as loadRegistrarConfig, type DnsConfig } from '@metasync/
 import { isMetasyncError, metasyncError } from '@metasync/shared';
 import { formatIssues, HTTP_LIMITS_SCHEMA_SHAPE, parseListen, parseOptions, readSecret } from '@metasync/shared/daemon';
 import { MIRROR_OPTIONS } from './config-options.js';
-import { parsePinnedKey } from './sync/keys.js';
 import { MIRROR_S3_SCHEMA_SHAPE } from './sync/s3-source.js';
 
 export { MIRROR_OPTIONS };
@@ -135,10 +134,8 @@ function pinnedKeyOf(data: { primaryKey?: string | undefined; trustFirstKey: boo
     );
   }
   const pinned = readFileOption(data.primaryKey, file, '--primary-key-file')?.trim();
-  if (pinned !== undefined && pinned !== '') {
-    parsePinnedKey(pinned);
-    return pinned;
-  }
+  // Its format is checked where it is used (mirror.ts, parsePinnedKey), as before the file form existed.
+  if (pinned !== undefined && pinned !== '') return pinned;
   if (data.trustFirstKey) return undefined;
   throw metasyncError(
     'METASYNC_ERR_CONFIG_KEY_UNPINNED',
