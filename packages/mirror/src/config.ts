@@ -134,7 +134,7 @@ function pinnedKeyOf(data: { primaryKey?: string | undefined; trustFirstKey: boo
     );
   }
   const pinned = readFileOption(data.primaryKey, file, '--primary-key-file')?.trim();
-  // Its format is checked where it is used (mirror.ts, parsePinnedKey), as before the file form existed.
+  // Its format is checked where it is used (mirror.ts, parsePinnedKey), so placeholder pins in templates still load.
   if (pinned !== undefined && pinned !== '') return pinned;
   if (data.trustFirstKey) return undefined;
   throw metasyncError(
