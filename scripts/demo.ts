@@ -71,11 +71,37 @@ async function main(): Promise<void> {
       if (!response.ok) throw new Error(`publishing ${name} failed: ${response.status} ${await response.text()}`);
       seq = ((await response.json()) as { seq: number }).seq;
     }
+    // Each mirror is pinned to the primary's key and enrolled (its acks need the credential), as `metasync mirror up` sets them up.
+    const state = (await (await fetch(`${primary.url}/sync/v1/state`)).json()) as {
+      keys: { keyId: string; publicKey: string; active: boolean }[];
+    };
+    const key = state.keys.find((k) => k.active)!;
     const mirrors: Daemon[] = [];
     for (const region of ['eu-west', 'us-east']) {
+      const mirrorId = `demo-${region}`;
+      const enrolled = await fetch(`${primary.url}/admin/mirrors/${mirrorId}/credential`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      if (!enrolled.ok) throw new Error(`enrolling ${mirrorId} failed: ${enrolled.status} ${await enrolled.text()}`);
+      const { credential } = (await enrolled.json()) as { credential: string };
       const mirror = await startDaemon({
         bin: 'mirror',
-        args: ['--primary', primary.url, '--data', join(root, `mirror-${region}`), '--listen', '127.0.0.1:0', '--region', region],
+        args: [
+          '--primary',
+          primary.url,
+          '--data',
+          join(root, `mirror-${region}`),
+          '--listen',
+          '127.0.0.1:0',
+          '--region',
+          region,
+          '--mirror-id',
+          mirrorId,
+          '--primary-key',
+          `${key.keyId}:${key.publicKey}`,
+        ],
+        env: { METASYNC_MIRROR_CREDENTIAL: credential },
       });
       daemons.push(mirror);
       mirrors.push(mirror);

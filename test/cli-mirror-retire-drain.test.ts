@@ -20,6 +20,8 @@ describe(
       runCli(args, {
         env: {
           METASYNC_PRIMARY: cluster.primary.url,
+          // mirror retire revokes the mirror's credential last: it needs an admin token of the primary.
+          METASYNC_PRIMARY_TOKEN: cluster.token,
           ...route53FakeEnv(fake, { stateFile: join(dir, 'dns-state.json'), ttlS: 1, drainMarginMs: 200 }),
           ...env,
         },

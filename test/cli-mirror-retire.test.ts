@@ -12,11 +12,14 @@ describe('metasync mirror retire and exit codes (real primary and mirror, Route5
   let fake: Route53Fake;
   let dir: string;
   let mirror: Daemon;
+  let credential: string | undefined;
 
   const cli = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> =>
     runCli(args, {
       env: {
         METASYNC_PRIMARY: cluster.primary.url,
+        // mirror retire revokes the mirror's credential last: it needs an admin token of the primary.
+        METASYNC_PRIMARY_TOKEN: cluster.token,
         ...route53FakeEnv(fake, { stateFile: join(dir, 'dns-state.json'), ttlS: 1, drainMarginMs: 200 }),
         ...env,
       },
@@ -28,7 +31,7 @@ describe('metasync mirror retire and exit codes (real primary and mirror, Route5
     fake = await startRoute53Fake({ zones: [{ name: 'example.com' }], insyncAfterPolls: 1 });
     cluster = await startCluster();
     await cluster.publish('acme/widget', '1.0.0');
-    mirror = (await cluster.startMirror({ mirrorId: 'old', region: 'eu-west-1' })).daemon;
+    ({ daemon: mirror, credential } = await cluster.startMirror({ mirrorId: 'old', region: 'eu-west-1' }));
   });
   afterAll(async () => {
     await cluster?.stop();
@@ -108,5 +111,15 @@ describe('metasync mirror retire and exit codes (real primary and mirror, Route5
     expect(fake.healthChecks()).toEqual([]);
     const order = fake.calls.filter((call) => ['ChangeResourceRecordSets', 'DeleteHealthCheck'].includes(call));
     expect(order.slice(-2)).toEqual(['ChangeResourceRecordSets', 'DeleteHealthCheck']);
+    // Last, the credential: revoked, so the retired mirror is off the primary's list and its acks are refused.
+    expect(retired.stderr.indexOf('dns: delete-health-check')).toBeLessThan(retired.stderr.indexOf('credential of old revoked'));
+    const mirrors = (await (await fetch(`${cluster.primary.url}/sync/v1/mirrors`)).json()) as { mirrors: { mirrorId: string }[] };
+    expect(mirrors.mirrors.map((m) => m.mirrorId)).not.toContain('old');
+    const forged = await fetch(`${cluster.primary.url}/sync/v1/ack`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${credential}` },
+      body: JSON.stringify({ mirrorId: 'old', region: 'eu-west-1', url: mirror.url, seq: 1, appliedAt: Date.now() }),
+    });
+    expect(forged.status).toBe(403);
   }, 90_000);
 });

@@ -44,7 +44,9 @@ describe('mirror self-registration in DNS (real primary and mirror, Route53 fake
     await fake?.close();
   });
 
-  function startSelfRegistering(mirrorId: string, primaryUrl: string): Promise<Daemon> {
+  async function startSelfRegistering(mirrorId: string, primaryUrl: string): Promise<Daemon> {
+    const credential = await cluster.enroll(mirrorId);
+    const keyArg = await cluster.keyArg();
     return startDaemon({
       bin: 'mirror',
       args: [
@@ -58,9 +60,12 @@ describe('mirror self-registration in DNS (real primary and mirror, Route53 fake
         'eu-west-1',
         '--mirror-id',
         mirrorId,
+        '--primary-key',
+        keyArg,
         '--dns-self-register',
       ],
       env: {
+        METASYNC_MIRROR_CREDENTIAL: credential,
         METASYNC_ADMIN_TOKEN: ADMIN_TOKEN,
         ...route53FakeEnv(fake, { ttlS: 1, drainMarginMs: 200 }),
       },

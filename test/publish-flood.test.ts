@@ -154,9 +154,21 @@ beforeAll(async () => {
     });
     expect(response.status, await response.text()).toBe(200);
   }
+  const { keys } = (await (await fetch(`${primary.url}/sync/v1/state`)).json()) as { keys: { keyId: string; publicKey: string }[] };
   mirror = await startDaemon({
     bin: 'mirror',
-    args: ['--primary', primary.url, '--data', join(root, 'mirror'), '--listen', '127.0.0.1:0', '--poll-interval-ms', '200'],
+    args: [
+      '--primary',
+      primary.url,
+      '--data',
+      join(root, 'mirror'),
+      '--listen',
+      '127.0.0.1:0',
+      '--poll-interval-ms',
+      '200',
+      '--primary-key',
+      `${keys[0]!.keyId}:${keys[0]!.publicKey}`,
+    ],
   });
   const mirrorUrl = mirror.url;
   await waitFor(async () => (await fetch(`${mirrorUrl}/p2/flood/pkg${PACKAGES - 1}.json`)).status === 200, {

@@ -68,7 +68,10 @@ describe('daemon routes are reserved paths', () => {
   });
 
   it('reserves every route the mirror registers', async () => {
-    const loaded = loadMirrorConfig(['--primary', 'http://127.0.0.1:9', '--data', join(dir, 'mirror'), '--admin-token', 't'], {});
+    const loaded = loadMirrorConfig(
+      ['--primary', 'http://127.0.0.1:9', '--data', join(dir, 'mirror'), '--admin-token', 't', '--trust-first-key'],
+      {},
+    );
     if (loaded.help) throw new Error('unexpected help');
     const mirror = await openMirror(loaded.config, log, { defaultMetrics: false });
     try {

@@ -57,6 +57,8 @@ export const publishVisibleBench: Bench = async (ctx) => {
         primaryUrl: primary.url,
         dataDir: join(root, `mirror-${index}-data`),
         hotCacheMib: ctx.options.hotCacheMib,
+        publishToken,
+        mirrorId: `bench-${index}`,
       });
       ctx.defer(() => mirror.stop());
       return mirror;

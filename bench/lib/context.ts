@@ -118,6 +118,8 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
       primaryUrl: ingested.url,
       dataDir: join(root, 'mirror-data'),
       hotCacheMib: ctx.options.hotCacheMib,
+      publishToken: ingested.publishToken,
+      mirrorId: 'bench-mirror',
       readyTimeoutMs: 60 * 60_000,
     });
     ctx.defer(() => daemon.stop());

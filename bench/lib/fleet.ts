@@ -35,10 +35,23 @@ export interface StartMirrorOptions {
   primaryUrl: string;
   dataDir: string;
   hotCacheMib: number;
+  /** An admin token of the primary: the mirror is enrolled with it (its acks feed the primary's lag figures). */
+  publishToken: string;
+  mirrorId: string;
   readyTimeoutMs?: number;
 }
 
+/** Starts a mirror pinned to the primary's active key and enrolled under `mirrorId`, as `metasync mirror up` sets one up. */
 export async function startMirror(options: StartMirrorOptions): Promise<Daemon> {
+  const state = await getJson<{ keys: { keyId: string; publicKey: string; active: boolean }[] }>(`${options.primaryUrl}${STATE_PATH}`);
+  const key = state.keys.find((k) => k.active);
+  if (key === undefined) throw new Error(`${options.primaryUrl} lists no active key`);
+  const enrolled = await fetch(`${options.primaryUrl}/admin/mirrors/${options.mirrorId}/credential`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${options.publishToken}` },
+  });
+  if (!enrolled.ok) throw new Error(`enrolling ${options.mirrorId} answered ${enrolled.status}: ${await enrolled.text()}`);
+  const { credential } = (await enrolled.json()) as { credential: string };
   return await startDaemon({
     bin: 'mirror',
     args: [
@@ -50,7 +63,12 @@ export async function startMirror(options: StartMirrorOptions): Promise<Daemon> 
       '127.0.0.1:0',
       '--hot-cache-bytes',
       String(options.hotCacheMib * 2 ** 20),
+      '--mirror-id',
+      options.mirrorId,
+      '--primary-key',
+      `${key.keyId}:${key.publicKey}`,
     ],
+    env: { METASYNC_MIRROR_CREDENTIAL: credential },
     readyTimeoutMs: options.readyTimeoutMs ?? 120_000,
   });
 }

@@ -40,7 +40,7 @@ export type CliConfig = z.infer<typeof fileSchema> & {
   stateFile: string;
   /** Bearer token for the mirrors' POST /admin/drain; undefined = `mirror retire` does not call it. */
   adminToken?: string | undefined;
-  /** Bearer token with admin rights on the primary; undefined = `keys rotate` refuses to run. */
+  /** Bearer token with admin rights on the primary; undefined = `keys rotate`, `mirror retire` and enrolling refuse to run. */
   primaryToken?: string | undefined;
 };
 
@@ -52,7 +52,8 @@ export const CLI_ENV = {
   METASYNC_DNS_STATE_FILE: 'local DNS state file (default ~/.local/state/metasync/dns-state.json)',
   METASYNC_ADMIN_TOKEN: "mirrors' admin token: mirror retire then POSTs /admin/drain (secret; or METASYNC_ADMIN_TOKEN_FILE)",
   METASYNC_ADMIN_TOKEN_FILE: "file holding the mirrors' admin token (adminTokenFile)",
-  METASYNC_PRIMARY_TOKEN: 'a primary token with admin rights, for keys rotate (secret; or METASYNC_PRIMARY_TOKEN_FILE)',
+  METASYNC_PRIMARY_TOKEN:
+    'a primary token with admin rights, for keys rotate and mirror enrollment (secret; or METASYNC_PRIMARY_TOKEN_FILE)',
   METASYNC_PRIMARY_TOKEN_FILE: 'file holding that primary token (primaryTokenFile)',
 } as const;
 

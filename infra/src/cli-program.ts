@@ -91,18 +91,29 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
       .option('--health-url <url>', 'freshness URL DNS checks (default: <url>/health/fresh)')
       .addOption(new Option('--timeout-ms <ms>', 'give up waiting after this long').argParser(positiveInt).default(600_000));
   withMirrorFlags(mirror.command('up'))
-    .description('wait (with progress) until the mirror is caught up and fresh, then register it in DNS')
+    .description(
+      'optionally enroll it (--credential-file, --primary-key-file), wait (with progress) until the mirror is caught up and fresh, then register it in DNS',
+    )
     .addOption(new Option('--poll-ms <ms>', 'probe interval').argParser(positiveInt).default(1_000))
+    .option(
+      '--credential-file <path>',
+      "first enroll the mirror on the primary and write its credential here, 0600 (a rerun keeps one still enrolled; '-' prints it) [needs METASYNC_PRIMARY_TOKEN]",
+    )
+    .option('--primary-key-file <path>', "first write the primary's active key here, for the mirror's --primary-key-file")
     .action(async (mirrorId: string, opts: Record<string, string | undefined> & { timeoutMs: number; pollMs: number }) => {
       exitCode = await runMirrorUp(context(), {
         mirrorId,
         overrides: mirrorOverrides(opts),
         timeoutMs: opts.timeoutMs,
         pollMs: opts.pollMs,
+        credentialFile: opts.credentialFile,
+        primaryKeyFile: opts.primaryKeyFile,
       });
     });
   withMirrorFlags(mirror.command('retire'))
-    .description('DNS out, wait INSYNC and one TTL, stop the mirror (--stop-command), then delete its health check')
+    .description(
+      'DNS out, wait INSYNC and one TTL, stop the mirror (--stop-command), delete its health check, then revoke its credential [needs METASYNC_PRIMARY_TOKEN]',
+    )
     .option('--stop-command <cmd>', 'shell command that stops the mirror (else from the config file)')
     .action(async (mirrorId: string, opts: Record<string, string | undefined> & { timeoutMs: number }) => {
       exitCode = await runMirrorRetire(context(), { mirrorId, overrides: mirrorOverrides(opts), timeoutMs: opts.timeoutMs });

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import {
   changesBatchSchema,
   HEADERS,
+  MIRROR_CREDENTIAL_ROUTES,
   metasyncError,
   mirrorsResponseSchema,
   publicKeyInfoSchema,
@@ -21,7 +22,7 @@ export function joinUrl(base: string, path: string): string {
 }
 
 interface JsonCall {
-  method?: 'GET' | 'POST';
+  method?: 'GET' | 'POST' | 'DELETE';
   headers?: Record<string, string>;
   body?: string;
   timeoutMs?: number;
@@ -215,4 +216,58 @@ export function rotatePrimaryKey(input: { primary: string; token: string; overla
       }
     },
   });
+}
+
+/** A refused admin token is a usage problem (exit 2): nothing changed on the primary. */
+function refusedPrimaryToken(url: string, method: string) {
+  return (status: number): void => {
+    if (status === 401 || status === 403) {
+      throw metasyncError(
+        'METASYNC_ERR_CLI_USAGE',
+        `${method} ${url} refused the token (HTTP ${status}): METASYNC_PRIMARY_TOKEN[_FILE] must be a primary token with admin rights`,
+        { url, status },
+      );
+    }
+  };
+}
+
+const issuedCredentialSchema = z.object({ mirrorId: z.string(), credential: z.string().min(1), createdAt: z.string().optional() });
+const revokedCredentialSchema = z.object({ mirrorId: z.string(), outcome: z.enum(['revoked', 'already-revoked', 'unknown']) });
+const credentialListSchema = z.object({
+  mirrors: z.array(z.object({ mirrorId: z.string(), sha256: z.string(), revoked: z.boolean(), createdAt: z.string().optional() })),
+});
+export type EnrolledMirror = z.infer<typeof credentialListSchema>['mirrors'][number];
+
+/** POST /admin/mirrors/<id>/credential: a new credential for the mirror (replacing any earlier one); shown once. */
+export function issueMirrorCredential(input: { primary: string; token: string; mirrorId: string }): Promise<{ credential: string }> {
+  const url = joinUrl(input.primary, MIRROR_CREDENTIAL_ROUTES.one(input.mirrorId));
+  return requestJson(url, issuedCredentialSchema, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${input.token}` },
+    checkStatus: refusedPrimaryToken(url, 'POST'),
+  });
+}
+
+/** DELETE /admin/mirrors/<id>/credential: idempotent (`already-revoked`, `unknown` are answers, not errors). */
+export function revokeMirrorCredential(input: {
+  primary: string;
+  token: string;
+  mirrorId: string;
+}): Promise<{ outcome: 'revoked' | 'already-revoked' | 'unknown' }> {
+  const url = joinUrl(input.primary, MIRROR_CREDENTIAL_ROUTES.one(input.mirrorId));
+  return requestJson(url, revokedCredentialSchema, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${input.token}` },
+    checkStatus: refusedPrimaryToken(url, 'DELETE'),
+  });
+}
+
+/** GET /admin/mirrors/credentials: every enrolled mirror id with the sha256 of its credential (never a secret). */
+export async function listMirrorCredentials(input: { primary: string; token: string }): Promise<EnrolledMirror[]> {
+  const url = joinUrl(input.primary, MIRROR_CREDENTIAL_ROUTES.list);
+  const answer = await requestJson(url, credentialListSchema, {
+    headers: { authorization: `Bearer ${input.token}` },
+    checkStatus: refusedPrimaryToken(url, 'GET'),
+  });
+  return answer.mirrors;
 }

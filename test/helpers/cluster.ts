@@ -5,7 +5,9 @@ import { startDaemon, type Daemon } from './daemon.js';
 
 /**
  * A real primary (publish API on) and real mirrors from the built bins, in
- * temp dirs; `stop()` stops every process and removes the dirs.
+ * temp dirs; `stop()` stops every process and removes the dirs. Mirrors are
+ * enrolled (a credential from the primary's admin API, in their environment)
+ * and pinned to the primary's key, as `metasync mirror up` would set them up.
  */
 export interface Cluster {
   primary: Daemon;
@@ -17,7 +19,13 @@ export interface Cluster {
     region: string;
     primaryUrl?: string;
     args?: string[];
-  }): Promise<{ daemon: Daemon; dataDir: string }>;
+    /** Default true: enroll the mirror id and pass its credential. */
+    enroll?: boolean;
+  }): Promise<{ daemon: Daemon; dataDir: string; credential: string | undefined }>;
+  /** Issues a credential for a mirror id through the admin API. */
+  enroll(mirrorId: string): Promise<string>;
+  /** `--primary-key` value of the primary's active key. */
+  keyArg(): Promise<string>;
   headSeq(): Promise<number>;
   stop(): Promise<void>;
 }
@@ -32,10 +40,27 @@ export async function startCluster(): Promise<Cluster> {
     env: { METASYNC_PUBLISH_TOKEN: token },
   });
   daemons.push(primary);
+  const enroll = async (mirrorId: string): Promise<string> => {
+    const response = await fetch(`${primary.url}/admin/mirrors/${mirrorId}/credential`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    if (!response.ok) throw new Error(`enrolling ${mirrorId} answered ${response.status}: ${await response.text()}`);
+    return ((await response.json()) as { credential: string }).credential;
+  };
+  const keyArg = async (): Promise<string> => {
+    const state = (await (await fetch(`${primary.url}/sync/v1/state`)).json()) as {
+      keys: { keyId: string; publicKey: string; active: boolean }[];
+    };
+    const key = state.keys.find((k) => k.active)!;
+    return `${key.keyId}:${key.publicKey}`;
+  };
   return {
     primary,
     token,
     root,
+    enroll,
+    keyArg,
     async publish(name, version) {
       const response = await fetch(`${primary.url}/api/v1/packages/${name}/versions`, {
         method: 'POST',
@@ -50,6 +75,7 @@ export async function startCluster(): Promise<Cluster> {
     },
     async startMirror(options) {
       const dataDir = join(root, `mirror-${options.mirrorId}`);
+      const credential = options.enroll === false ? undefined : await enroll(options.mirrorId);
       const daemon = await startDaemon({
         bin: 'mirror',
         args: [
@@ -63,11 +89,14 @@ export async function startCluster(): Promise<Cluster> {
           options.region,
           '--mirror-id',
           options.mirrorId,
+          '--primary-key',
+          await keyArg(),
           ...(options.args ?? []),
         ],
+        ...(credential === undefined ? {} : { env: { METASYNC_MIRROR_CREDENTIAL: credential } }),
       });
       daemons.push(daemon);
-      return { daemon, dataDir };
+      return { daemon, dataDir, credential };
     },
     async headSeq() {
       const state = (await (await fetch(`${primary.url}/sync/v1/state`)).json()) as { seq: number };

@@ -1,7 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { startDaemon, type Daemon } from './daemon.js';
 
 /**
@@ -15,7 +15,16 @@ export interface RunningPrimary extends Daemon {
   dataDir: string;
   /** `--primary-key` value pinning this primary's key. */
   keyArg: string;
+  /** Issues a credential for a mirror id through the admin API (PUBLISH_TOKEN is an admin token). */
+  enroll(mirrorId: string): Promise<string>;
 }
+
+/**
+ * Primaries started here, by their `--primary-key` value: `startMirror` enrolls
+ * its mirror with the primary it is pinned to, so scenarios that reach the
+ * primary through a proxy still enroll on the primary itself.
+ */
+const primariesByKey = new Map<string, RunningPrimary>();
 
 export interface RunningMirror extends Daemon {
   dataDir: string;
@@ -41,7 +50,26 @@ export async function startPrimary(options: { dataDir?: string; listen?: string;
   });
   const state = (await (await fetch(`${daemon.url}/sync/v1/state`)).json()) as { keys: { keyId: string; publicKey: string }[] };
   const key = state.keys[0]!;
-  return Object.assign(daemon, { dataDir, keyArg: `${key.keyId}:${key.publicKey}` });
+  const enroll = async (mirrorId: string): Promise<string> => {
+    const response = await fetch(`${daemon.url}/admin/mirrors/${mirrorId}/credential`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${PUBLISH_TOKEN}` },
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!response.ok) throw new Error(`enrolling ${mirrorId} answered ${response.status}: ${await response.text()}`);
+    return ((await response.json()) as { credential: string }).credential;
+  };
+  const running = Object.assign(daemon, { dataDir, keyArg: `${key.keyId}:${key.publicKey}`, enroll });
+  primariesByKey.set(running.keyArg, running);
+  return running;
+}
+
+/** The `--mirror-id` in `args`, else a new one (so the helper knows whom it enrolls). */
+function mirrorIdIn(args: readonly string[]): { mirrorId: string; args: string[] } {
+  const at = args.indexOf('--mirror-id');
+  if (at !== -1 && args[at + 1] !== undefined) return { mirrorId: args[at + 1]!, args: [...args] };
+  const mirrorId = `e2e-${randomBytes(4).toString('hex')}`;
+  return { mirrorId, args: ['--mirror-id', mirrorId, ...args] };
 }
 
 export async function startMirror(options: {
@@ -53,6 +81,20 @@ export async function startMirror(options: {
   env?: NodeJS.ProcessEnv;
 }): Promise<RunningMirror> {
   const dataDir = options.dataDir ?? (await makeTempDir('e2e-mirror-'));
+  // A restart on the same data dir keeps the mirror id the data dir holds, unless the args name one.
+  const restarted = options.dataDir !== undefined && !(options.args ?? []).includes('--mirror-id');
+  const storedId = restarted
+    ? await readFile(join(dataDir, 'mirror-id'), 'utf8').then(
+        (t) => t.trim(),
+        () => undefined,
+      )
+    : undefined;
+  const named =
+    storedId === undefined
+      ? mirrorIdIn(options.args ?? [])
+      : { mirrorId: storedId, args: ['--mirror-id', storedId, ...(options.args ?? [])] };
+  const primary = options.keyArg === undefined ? undefined : primariesByKey.get(options.keyArg);
+  const credential = primary === undefined ? undefined : await primary.enroll(named.mirrorId);
   const daemon = await startDaemon({
     bin: 'mirror',
     args: [
@@ -63,10 +105,10 @@ export async function startMirror(options: {
       '--listen',
       '127.0.0.1:0',
       ...(options.keyArg === undefined ? [] : ['--primary-key', options.keyArg]),
-      ...(options.args ?? []),
+      ...named.args,
     ],
     ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
-    ...(options.env === undefined ? {} : { env: options.env }),
+    env: { ...(credential === undefined ? {} : { METASYNC_MIRROR_CREDENTIAL: credential }), ...options.env },
   });
   return Object.assign(daemon, { dataDir });
 }

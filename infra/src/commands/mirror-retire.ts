@@ -4,7 +4,8 @@ import { createRegistrar } from '@metasync/dns';
 import { metasyncError } from '@metasync/shared';
 import type { MirrorConfig } from '../cli-config.js';
 import { drainMirror, probeMirror } from '../remote.js';
-import { resolveMirror, type CommandContext } from './context.js';
+import { requirePrimary, resolveMirror, type CommandContext } from './context.js';
+import { requirePrimaryToken, revokeEnrollment } from './enroll.js';
 
 const execAsync = promisify(exec);
 
@@ -20,10 +21,15 @@ export interface MirrorRetireOptions {
  * configured (METASYNC_ADMIN_TOKEN[_FILE]) the drain is the mirror's
  * POST /admin/drain: its freshness endpoint fails closed, and a self-registered
  * mirror withdraws its own record too. Without one, the graceful SIGTERM
- * shutdown of the stop command finishes the requests in flight.
+ * shutdown of the stop command finishes the requests in flight. Last, the
+ * mirror's credential is revoked on the primary (METASYNC_PRIMARY_TOKEN[_FILE],
+ * checked before anything starts): it leaves the mirrors list and can no
+ * longer ack. Every step is idempotent, so a rerun after a crash finishes.
  */
 export async function runMirrorRetire(ctx: CommandContext, options: MirrorRetireOptions): Promise<number> {
   const mirror = resolveMirror(ctx.config, options.mirrorId, options.overrides);
+  requirePrimary(ctx.config);
+  const primaryToken = requirePrimaryToken(ctx.config, 'mirror retire (it revokes the mirror credential)');
   const dns = createRegistrar(ctx.config, ctx.clock);
   const onStep = (e: { step: string; phase: string; detail?: Record<string, unknown> }): void => {
     if (e.phase === 'start') ctx.io.err(`  dns: ${e.step}${e.step === 'wait-ttl' ? ` (${String(e.detail?.waitMs)} ms)` : ''}`);
@@ -60,6 +66,7 @@ export async function runMirrorRetire(ctx: CommandContext, options: MirrorRetire
   } finally {
     dns?.close();
   }
+  await revokeEnrollment(ctx, { mirrorId: mirror.mirrorId, token: primaryToken });
   ctx.io.out(`retired ${mirror.mirrorId}`);
   return 0;
 }

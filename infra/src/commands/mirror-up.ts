@@ -4,22 +4,29 @@ import { metasyncError } from '@metasync/shared';
 import type { MirrorConfig } from '../cli-config.js';
 import { fetchPrimaryState, probeMirror } from '../remote.js';
 import { requirePrimary, resolveMirror, type CommandContext } from './context.js';
+import { enrollMirror } from './enroll.js';
 
 export interface MirrorUpOptions {
   mirrorId: string;
   overrides: Partial<MirrorConfig>;
   timeoutMs: number;
   pollMs: number;
+  /** Enroll the mirror and write its credential here (`-`: print it) before waiting (enroll.ts). */
+  credentialFile?: string | undefined;
+  /** Write the primary's active key here, for the mirror's --primary-key-file. */
+  primaryKeyFile?: string | undefined;
 }
 
 /**
- * Waits until the mirror serves at least the primary's head as of the start
+ * Enrolls the mirror and writes its pinned key when asked (so it can be started
+ * with both), then waits until the mirror serves at least the primary's head as of the start
  * and its freshness endpoint says `fresh`, and only then puts it into DNS:
  * a mirror still bootstrapping never receives a client.
  */
 export async function runMirrorUp(ctx: CommandContext, options: MirrorUpOptions): Promise<number> {
   const primary = requirePrimary(ctx.config);
   const mirror = resolveMirror(ctx.config, options.mirrorId, options.overrides);
+  await enrollMirror(ctx, { mirrorId: mirror.mirrorId, credentialFile: options.credentialFile, primaryKeyFile: options.primaryKeyFile });
   const dns = createRegistrar(ctx.config, ctx.clock);
   const target = (await fetchPrimaryState(primary)).seq;
   ctx.io.err(`waiting for ${mirror.mirrorId} (${mirror.url}) to reach seq ${target} and report fresh`);

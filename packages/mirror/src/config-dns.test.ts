@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
 
-const base = ['--primary', 'http://127.0.0.1:9', '--data', '/tmp/metasync-config-dns'];
+const base = ['--primary', 'http://127.0.0.1:9', '--data', '/tmp/metasync-config-dns', '--trust-first-key'];
 const route53Env = { METASYNC_DNS_PROVIDER: 'route53', METASYNC_ROUTE53_ZONE_ID: 'Z1', METASYNC_ROUTE53_SERVICE_NAME: 'repo.example.com' };
 
 describe('mirror config: admin token and DNS self-registration', () => {

@@ -22,7 +22,34 @@ export const MIRROR_OPTIONS = [
     key: 'primaryKey',
     flag: '--primary-key <keyId:base64url>',
     env: 'METASYNC_PRIMARY_KEY',
-    description: "pin the primary's Ed25519 public key (else trust on first use)",
+    description: "pin the primary's Ed25519 public key (`metasync keys list`); this, --primary-key-file or --trust-first-key is required",
+  },
+  {
+    key: 'primaryKeyFile',
+    flag: '--primary-key-file <path>',
+    env: 'METASYNC_PRIMARY_KEY_FILE',
+    description: 'file holding the --primary-key value (written by `metasync mirror up --primary-key-file`)',
+  },
+  {
+    key: 'trustFirstKey',
+    flag: '--trust-first-key',
+    env: 'METASYNC_TRUST_FIRST_KEY',
+    description:
+      "with no pinned key, trust whatever key the primary's first state answer lists (warned at every start; tests and demos only)",
+    boolean: true,
+  },
+  {
+    key: 'mirrorCredential',
+    flag: '--mirror-credential <secret>',
+    env: 'METASYNC_MIRROR_CREDENTIAL',
+    description: "this mirror's enrollment credential, sent on acks and the push stream (secret; prefer the _FILE form)",
+    secret: true,
+  },
+  {
+    key: 'mirrorCredentialFile',
+    flag: '--mirror-credential-file <path>',
+    env: 'METASYNC_MIRROR_CREDENTIAL_FILE',
+    description: 'file holding the mirror credential (written by `metasync mirror up --credential-file`)',
   },
   {
     key: 'mirrorId',

@@ -1,9 +1,31 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { keyIdOf } from '@metasync/shared';
 import { loadConfig, MIRROR_OPTIONS } from './config.js';
+
+const MINIMAL = ['--primary', 'http://127.0.0.1:8080', '--data', '/tmp/m'];
+
+/** A well-formed `--primary-key` value for a fresh Ed25519 key. */
+function pinValue(): string {
+  const jwk = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' });
+  return `${keyIdOf(jwk.x!)}:${jwk.x!}`;
+}
+
+function thrown(fn: () => unknown): { code?: string; message: string } {
+  try {
+    fn();
+  } catch (err) {
+    return err as { code?: string; message: string };
+  }
+  throw new Error('expected a throw');
+}
 
 describe('mirror config', () => {
   it('starts from --primary and --data alone with documented defaults', () => {
-    const loaded = loadConfig(['--primary', 'http://127.0.0.1:8080', '--data', '/tmp/m'], {});
+    const loaded = loadConfig([...MINIMAL, '--trust-first-key'], {});
     if (loaded.help) throw new Error('unexpected help');
     expect(loaded.config).toMatchObject({ region: 'local', gcGraceMs: 600_000, listen: { host: '127.0.0.1', port: 8081 } });
     expect(Object.isFrozen(loaded.config)).toBe(true);
@@ -15,6 +37,7 @@ describe('mirror config', () => {
       METASYNC_DATA: '/d',
       METASYNC_REGION: 'us-east',
       METASYNC_MAX_LAG_SEQ: '3',
+      METASYNC_TRUST_FIRST_KEY: '1',
     });
     if (loaded.help) throw new Error('unexpected help');
     expect(loaded.config).toMatchObject({ primary: 'http://p:1', data: '/d', region: 'eu-west', maxLagSeq: 3 });
@@ -36,5 +59,52 @@ describe('mirror config', () => {
     const loaded = loadConfig(['--help'], {});
     if (!loaded.help) throw new Error('expected help');
     for (const spec of MIRROR_OPTIONS) expect(loaded.helpText).toContain(spec.flag.split(' ')[0]);
+  });
+
+  it('refuses to start without a pinned primary key, naming the flag, unless --trust-first-key', () => {
+    const err = thrown(() => loadConfig(MINIMAL, {}));
+    expect(err.code).toBe('METASYNC_ERR_CONFIG_KEY_UNPINNED');
+    expect(err.message).toContain('--primary-key');
+    expect(err.message).toContain('--primary-key-file');
+    expect(err.message).toContain('--trust-first-key');
+    const trusting = loadConfig([...MINIMAL, '--trust-first-key'], {});
+    expect(trusting.help === false && trusting.config.primaryKey).toBeUndefined();
+  });
+
+  it('pins the key from --primary-key, --primary-key-file or their env twins, and refuses a doubled or unreadable pin', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'metasync-mirror-config-'));
+    try {
+      const pin = pinValue();
+      const file = join(dir, 'primary-key');
+      writeFileSync(file, `${pin}\n`);
+      for (const loaded of [
+        loadConfig([...MINIMAL, '--primary-key', pin], {}),
+        loadConfig([...MINIMAL, '--primary-key-file', file], {}),
+        loadConfig(MINIMAL, { METASYNC_PRIMARY_KEY_FILE: file }),
+        loadConfig(MINIMAL, { METASYNC_PRIMARY_KEY: pin }),
+      ]) {
+        expect(loaded.help === false && loaded.config.primaryKey).toBe(pin);
+      }
+      expect(thrown(() => loadConfig([...MINIMAL, '--primary-key', pin, '--primary-key-file', file], {})).message).toContain('give one');
+      const missing = thrown(() => loadConfig([...MINIMAL, '--primary-key-file', join(dir, 'absent')], {}));
+      expect(missing.code).toBe('METASYNC_ERR_CONFIG_INVALID');
+      expect(missing.message).toContain('--primary-key-file');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads the mirror credential from --mirror-credential-file (trimmed) or METASYNC_MIRROR_CREDENTIAL', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'metasync-mirror-config-'));
+    try {
+      const file = join(dir, 'credential');
+      writeFileSync(file, 'msm_secret\n');
+      const fromFile = loadConfig([...MINIMAL, '--trust-first-key', '--mirror-credential-file', file], {});
+      expect(fromFile.help === false && fromFile.config.mirrorCredential).toBe('msm_secret');
+      const fromEnv = loadConfig([...MINIMAL, '--trust-first-key'], { METASYNC_MIRROR_CREDENTIAL: 'msm_env' });
+      expect(fromEnv.help === false && fromEnv.config.mirrorCredential).toBe('msm_env');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -28,6 +28,10 @@ const schema = z
       }
     }),
     primaryKey: z.string().optional(),
+    primaryKeyFile: z.string().optional(),
+    trustFirstKey: z.boolean(),
+    mirrorCredential: z.string().optional(),
+    mirrorCredentialFile: z.string().optional(),
     mirrorId: z
       .string()
       .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 of [A-Za-z0-9_.:-]')
@@ -78,7 +82,9 @@ export interface MirrorDnsConfig {
   address: string;
 }
 
-export type MirrorConfig = Readonly<Omit<z.infer<typeof schema>, 'adminTokenFile'> & { dns: MirrorDnsConfig | undefined }>;
+export type MirrorConfig = Readonly<
+  Omit<z.infer<typeof schema>, 'adminTokenFile' | 'primaryKeyFile' | 'mirrorCredentialFile'> & { dns: MirrorDnsConfig | undefined }
+>;
 
 export type LoadConfigResult = { help: true; helpText: string } | { help: false; config: MirrorConfig };
 
@@ -96,10 +102,47 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
   if (!result.success) {
     throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `metasync-mirror: ${formatIssues(result.error.issues, MIRROR_OPTIONS)}`, {});
   }
-  const { adminTokenFile, ...data } = result.data;
+  const { adminTokenFile, primaryKeyFile, mirrorCredentialFile, ...data } = result.data;
   const adminToken = readSecret(data.adminToken, adminTokenFile);
+  const mirrorCredential = readFileOption(data.mirrorCredential, mirrorCredentialFile, '--mirror-credential-file')?.trim();
+  const primaryKey = pinnedKeyOf(data, primaryKeyFile);
   const dns = data.dnsSelfRegister ? loadDnsConfig(data, env) : undefined;
-  return { help: false, config: Object.freeze({ ...data, adminToken, dns }) };
+  return { help: false, config: Object.freeze({ ...data, primaryKey, adminToken, mirrorCredential, dns }) };
+}
+
+/** A value given directly or through a file flag; an unreadable file is a config error naming the flag. */
+function readFileOption(value: string | undefined, file: string | undefined, flag: string): string | undefined {
+  try {
+    return readSecret(value, file);
+  } catch (err) {
+    throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `metasync-mirror: ${flag} ${file}: ${(err as Error).message}`, { path: file }, err);
+  }
+}
+
+/**
+ * The pinned primary key, from --primary-key or the file --primary-key-file
+ * names (`<keyId>:<publicKey>`, as `metasync keys list` prints it). Without one,
+ * a mirror would trust whatever key its first state answer lists, so it refuses
+ * to start unless the operator chose that with --trust-first-key.
+ */
+function pinnedKeyOf(data: { primaryKey?: string | undefined; trustFirstKey: boolean }, file: string | undefined): string | undefined {
+  if (data.primaryKey !== undefined && data.primaryKey !== '' && file !== undefined && file !== '') {
+    throw metasyncError(
+      'METASYNC_ERR_CONFIG_INVALID',
+      'metasync-mirror: --primary-key / METASYNC_PRIMARY_KEY and --primary-key-file / METASYNC_PRIMARY_KEY_FILE both set: give one',
+      {},
+    );
+  }
+  const pinned = readFileOption(data.primaryKey, file, '--primary-key-file')?.trim();
+  // Its format is checked where it is used (mirror.ts, parsePinnedKey), so placeholder pins in templates still load.
+  if (pinned !== undefined && pinned !== '') return pinned;
+  if (data.trustFirstKey) return undefined;
+  throw metasyncError(
+    'METASYNC_ERR_CONFIG_KEY_UNPINNED',
+    'metasync-mirror: no pinned primary key: pass --primary-key <keyId:publicKey> (METASYNC_PRIMARY_KEY) or --primary-key-file <path> ' +
+      "(METASYNC_PRIMARY_KEY_FILE), as `metasync keys list` prints it; --trust-first-key trusts whatever key the primary's first answer lists",
+    { flag: '--primary-key' },
+  );
 }
 
 function loadDnsConfig(data: z.infer<typeof schema>, env: NodeJS.ProcessEnv): MirrorDnsConfig {

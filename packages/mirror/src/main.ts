@@ -13,7 +13,7 @@ async function main(): Promise<void> {
   try {
     loaded = loadConfig(process.argv.slice(2), process.env);
   } catch (err) {
-    if (isMetasyncError(err, 'METASYNC_ERR_CONFIG_INVALID')) {
+    if (isMetasyncError(err, 'METASYNC_ERR_CONFIG_INVALID') || isMetasyncError(err, 'METASYNC_ERR_CONFIG_KEY_UNPINNED')) {
       console.error(`${err.code}: ${err.message}`);
       process.exit(2);
     }

@@ -49,6 +49,17 @@ export async function openMirror(
   await mkdir(config.data, { recursive: true });
   const mirrorId = config.mirrorId ?? (await loadOrCreateMirrorId(config.data));
   const pinnedKeys = config.primaryKey === undefined ? undefined : [parsePinnedKey(config.primaryKey)];
+  // Chosen by the operator (config.ts refuses to start otherwise), and said at every start so it is not forgotten.
+  if (pinnedKeys === undefined)
+    logger.warn(
+      { primary: config.primary },
+      '--trust-first-key: no pinned primary key, trusting the keys first seen (or pinned earlier in the data dir); pin them with --primary-key',
+    );
+  if (config.mirrorCredential === undefined)
+    logger.warn(
+      { mirrorId },
+      'no --mirror-credential: the primary refuses this mirror’s acks and it is not listed; enroll it (metasync mirror up --credential-file)',
+    );
   const { log, repairedTail } = await openIndexLog(config.data);
   if (repairedTail) logger.warn({ seq: log.state.seq }, 'cut a torn tail off the index log');
   logger.info({ seq: log.state.seq, paths: log.state.paths.size, mirrorId }, 'index loaded');
@@ -60,6 +71,7 @@ export async function openMirror(
   const client = createPrimaryClient({
     primaryUrl: config.primary,
     mirrorId,
+    ...(config.mirrorCredential === undefined ? {} : { credential: config.mirrorCredential }),
     connections: config.fetchConcurrency,
     connectTimeoutMs: config.connectTimeoutMs,
     requestTimeoutMs: config.requestTimeoutMs,
@@ -108,6 +120,7 @@ export async function openMirror(
   const syncer = createSyncer({
     dataDir: config.data,
     mirrorId,
+    credential: config.mirrorCredential,
     region: config.region,
     publicUrl: () => publicUrl,
     log,

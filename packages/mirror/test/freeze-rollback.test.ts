@@ -27,7 +27,7 @@ async function setup(extra: string[] = [], before?: (primary: FakePrimary) => vo
   const dataDir = await mkdtemp(join(tmpdir(), 'mirror-freeze-'));
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
   const loaded = loadConfig(
-    ['--primary', primary.url, '--data', dataDir, '--poll-interval-ms', '100', '--proxy-timeout-ms', '500', ...extra],
+    ['--primary', primary.url, '--data', dataDir, '--poll-interval-ms', '100', '--proxy-timeout-ms', '500', '--trust-first-key', ...extra],
     {},
   );
   if (loaded.help) throw new Error('unexpected help');
@@ -222,11 +222,24 @@ describe('freeze', () => {
 
   it('rejects a bound shorter than two poll intervals', () => {
     expect(() =>
-      loadConfig(['--primary', 'http://127.0.0.1:1', '--data', '/tmp/x', '--poll-interval-ms', '500', '--max-unconfirmed-ms', '900'], {}),
+      loadConfig(
+        [
+          '--primary',
+          'http://127.0.0.1:1',
+          '--data',
+          '/tmp/x',
+          '--trust-first-key',
+          '--poll-interval-ms',
+          '500',
+          '--max-unconfirmed-ms',
+          '900',
+        ],
+        {},
+      ),
     ).toThrow(
       /--max-unconfirmed-ms \/ METASYNC_MAX_UNCONFIRMED_MS: must be 0 \(off\) or at least twice --poll-interval-ms \(1000\), got 900/,
     );
-    const off = loadConfig(['--primary', 'http://127.0.0.1:1', '--data', '/tmp/x', '--max-unconfirmed-ms', '0'], {});
+    const off = loadConfig(['--primary', 'http://127.0.0.1:1', '--data', '/tmp/x', '--trust-first-key', '--max-unconfirmed-ms', '0'], {});
     expect(off.help === false && off.config.maxUnconfirmedMs).toBe(0);
   });
 });

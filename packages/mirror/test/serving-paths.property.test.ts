@@ -36,7 +36,10 @@ beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'mirror-serving-paths-'));
   await writeFile(join(dataDir, 'canary.json'), CANARY_CONTENT);
   await writeFile(join(dirname(dataDir), `${CANARY}.json`), CANARY_CONTENT);
-  const loaded = loadConfig(['--primary', upstreamUrl, '--data', dataDir, '--listen', '127.0.0.1:0', '--proxy-timeout-ms', '1000'], {});
+  const loaded = loadConfig(
+    ['--primary', upstreamUrl, '--data', dataDir, '--listen', '127.0.0.1:0', '--proxy-timeout-ms', '1000', '--trust-first-key'],
+    {},
+  );
   if (loaded.help) throw new Error('unexpected help');
   mirror = await openMirror(loaded.config, createLogger({ name: 'property', level: 'silent' }), {
     defaultMetrics: false,

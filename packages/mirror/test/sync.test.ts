@@ -28,7 +28,7 @@ async function setup(
   const dataDir = await mkdtemp(join(tmpdir(), 'mirror-sync-'));
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
   const loaded = loadConfig(
-    ['--primary', primary.url, '--data', dataDir, '--poll-interval-ms', '100', '--proxy-timeout-ms', '500', ...extra],
+    ['--primary', primary.url, '--data', dataDir, '--poll-interval-ms', '100', '--proxy-timeout-ms', '500', '--trust-first-key', ...extra],
     {},
   );
   if (loaded.help) throw new Error('unexpected help');

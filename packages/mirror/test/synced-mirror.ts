@@ -14,7 +14,7 @@ export type Cleanups = (() => Promise<void>)[];
 export async function openTestMirror(primaryUrl: string, args: string[], cleanups: Cleanups): Promise<{ mirror: Mirror; dataDir: string }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'mirror-test-'));
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-  const loaded = loadConfig(['--primary', primaryUrl, '--data', dataDir, '--poll-interval-ms', '100', ...args], {});
+  const loaded = loadConfig(['--primary', primaryUrl, '--data', dataDir, '--poll-interval-ms', '100', '--trust-first-key', ...args], {});
   if (loaded.help) throw new Error('unexpected help');
   const mirror = await openMirror(loaded.config, createLogger({ name: 'test', level: 'silent' }), { defaultMetrics: false });
   cleanups.push(() => mirror.close());

@@ -5,6 +5,8 @@ import { PRIMARY_HTTP_LIMITS } from './http-limits.js';
 import { createPrimaryMetrics } from './metrics.js';
 import { createMirrorRegistry, type MirrorRegistry } from './mirrors/registry.js';
 import { createNotifier, type Notifier } from './mirrors/notifier.js';
+import { createStaticMirrorCredentials, type MirrorCredentials } from './mirrors/credential-store.js';
+import { createMirrorAuth } from './routes/mirror-auth.js';
 import { createStaticPublishAuth, type PublishAuth } from './publish/auth.js';
 import { registerRateLimiting } from '@metasync/shared/http';
 import { createRefusalCounter, type RateLimitConfig } from './routes/rate-limits.js';
@@ -24,6 +26,8 @@ export interface AppDeps {
   publishTokens: readonly string[];
   /** Scoped, reloadable tokens (publish/auth.ts); replaces `publishTokens`. The app closes it. */
   publishAuth?: PublishAuth;
+  /** Enrolled mirrors (mirrors/credential-store.ts); default: none enrolled, in memory. The app closes it. */
+  mirrorCredentials?: MirrorCredentials;
   /** Publish and admin rate limits; default DEFAULT_RATE_LIMITS. */
   rateLimits?: RateLimitConfig;
   maxBodyBytes: number;
@@ -39,6 +43,7 @@ export interface PrimaryApp {
   app: FastifyInstance;
   notifier: Notifier;
   registry: MirrorRegistry;
+  mirrorCredentials: MirrorCredentials;
 }
 
 /**
@@ -48,7 +53,7 @@ export interface PrimaryApp {
  *   /metadata/changes.json     Packagist-compatible change feed
  *   /metrics                   Prometheus
  *   /api/v1/packages/*         publish API (H2: routes/publish-api.ts), when a token is configured
- *   /admin/*                   admin calls with an admin publish token (routes/admin.ts)
+ *   /admin/*                   admin calls with an admin publish token (routes/admin.ts), mirror enrollment among them
  *   (publish and admin routes are rate limited per token/address: routes/rate-limits.ts; nothing else is)
  *   /*                         the repository itself (routes/repository.ts)
  */
@@ -77,7 +82,12 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
     return503OnClosing: true,
   });
   const notifier = createNotifier({ publisher: core.publisher, heartbeatMs: deps.heartbeatMs, log: logger });
-  const registry = createMirrorRegistry({ journal: core.publisher.journal, isConnected: notifier.isConnected });
+  const mirrorCredentials = deps.mirrorCredentials ?? createStaticMirrorCredentials();
+  const registry = createMirrorRegistry({
+    journal: core.publisher.journal,
+    isConnected: notifier.isConnected,
+    isEnrolled: mirrorCredentials.isEnrolled,
+  });
   const metrics = createPrimaryMetrics({ publisher: core.publisher, connectedMirrors: notifier.connectedCount, objectGc: core.objectGc });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
@@ -107,6 +117,7 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
   app.addHook('onClose', (_instance, done) => {
     metrics.close();
     auth.close();
+    mirrorCredentials.close();
     done();
   });
 
@@ -116,6 +127,7 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
     keyRing: core.keyRing,
     notifier,
     registry,
+    requireMirror: createMirrorAuth({ credentials: mirrorCredentials, registry: metrics.registry }),
     observeVisible: metrics.observeVisible,
     now,
   });
@@ -146,10 +158,11 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
     snapshots: core.snapshots,
     keyRing: core.keyRing,
     auth,
+    mirrorCredentials,
     refusals,
     ...(deps.rateLimits === undefined ? {} : { rateLimit: deps.rateLimits.admin }),
   });
   statusPageRoutes(app, { registry, now, staleAfterMs: deps.statusStaleAfterMs ?? 5_000 });
   repositoryRoutes(app, { publisher: core.publisher });
-  return { app, notifier, registry };
+  return { app, notifier, registry, mirrorCredentials };
 }

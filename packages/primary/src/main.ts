@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import { isMetasyncError } from '@metasync/shared';
 import { createLogger } from '@metasync/shared/daemon';
 import { buildApp } from './app.js';
@@ -7,6 +8,8 @@ import { openPublishAuth } from './publish/auth.js';
 import { createPrimaryS3 } from './s3/setup.js';
 import { startSourceWatcher } from './watch/watcher.js';
 import { runTokenCommand } from './publish/token-cli.js';
+import { runMirrorCredentialCommand } from './mirrors/credential-cli.js';
+import { openMirrorCredentials } from './mirrors/credential-store.js';
 
 /**
  * The metasync-primary daemon: the only file that reads process.env, listens or exits.
@@ -14,13 +17,15 @@ import { runTokenCommand } from './publish/token-cli.js';
  * and queued commits, close the journal, exit 0.
  */
 async function main(): Promise<void> {
-  if (process.argv[2] === 'token') {
+  const subcommand =
+    process.argv[2] === 'token' ? runTokenCommand : process.argv[2] === 'mirror-credential' ? runMirrorCredentialCommand : undefined;
+  if (subcommand !== undefined) {
     const io = {
       stdout: (text: string) => process.stdout.write(text),
       stderr: (text: string) => process.stderr.write(text),
       nowMs: Date.now,
     };
-    process.exitCode = await runTokenCommand(process.argv.slice(3), process.env, io);
+    process.exitCode = await subcommand(process.argv.slice(3), process.env, io);
     return;
   }
   let loaded;
@@ -45,6 +50,15 @@ async function main(): Promise<void> {
       pollMs: config.publishLimits.tokensPollMs,
       log,
     });
+  } catch (err) {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  }
+  // Enrolled mirrors: <data>/mirror-credentials.json, followed like the tokens file (absent: none enrolled yet).
+  let mirrorCredentials;
+  try {
+    await mkdir(config.dataDir, { recursive: true });
+    mirrorCredentials = await openMirrorCredentials({ dataDir: config.dataDir, pollMs: config.publishLimits.tokensPollMs, log });
   } catch (err) {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(2);
@@ -78,6 +92,7 @@ async function main(): Promise<void> {
     logger: log,
     publishTokens: config.publishTokens,
     publishAuth,
+    mirrorCredentials,
     rateLimits: config.publishLimits.rateLimits,
     maxBodyBytes: config.maxBodyBytes,
     heartbeatMs: config.heartbeatMs,

@@ -61,7 +61,8 @@ describe('events stream (SSE)', () => {
     primary = await startTestPrimary();
     await publish(primary, 'p2/acme/a.json', '1');
     const port = await listen(primary);
-    const stream = await openEvents(port, `${SYNC_ROUTES.events}?mirror=m1`);
+    const { secret } = await primary.mirrorCredentials.issue('m1');
+    const stream = await openEvents(port, `${SYNC_ROUTES.events}?mirror=m1`, { authorization: `Bearer ${secret}` });
     await waitFor(() => stream.events.length === 1, { timeoutMs: 2_000, what: 'initial head event' });
     expect(headEventSchema.parse(JSON.parse(stream.events[0]!.data))).toMatchObject({ seq: 1 });
     const startedMs = performance.now();
@@ -76,8 +77,13 @@ describe('events stream (SSE)', () => {
   it('announces every commit to many clients and counts named mirrors as connected', async () => {
     primary = await startTestPrimary();
     const port = await listen(primary);
+    const secrets = await Promise.all(
+      Array.from({ length: 50 }, async (_, i) => (await primary!.mirrorCredentials.issue(`mirror-${i}`)).secret),
+    );
     const streams = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => openEvents(port, SYNC_ROUTES.events, { [HEADERS.mirrorId]: `mirror-${i}` })),
+      secrets.map((secret, i) =>
+        openEvents(port, SYNC_ROUTES.events, { [HEADERS.mirrorId]: `mirror-${i}`, authorization: `Bearer ${secret}` }),
+      ),
     );
     await waitFor(() => streams.every((s) => s.events.length === 1), { timeoutMs: 5_000, what: 'all initial events' });
     for (let i = 0; i < 3; i++) await publish(primary, `p2/acme/p${i}.json`, String(i));

@@ -18,9 +18,11 @@ describe('metrics', () => {
       ],
       'api',
     );
+    const { secret } = await primary.mirrorCredentials.issue('m1');
     await primary.app.inject({
       method: 'POST',
       url: SYNC_ROUTES.ack,
+      headers: { authorization: `Bearer ${secret}` },
       payload: { mirrorId: 'm1', region: 'eu', url: 'https://m1.example', seq: 2, appliedAt: Date.now() },
     });
     const response = await primary.app.inject({ url: '/metrics' });

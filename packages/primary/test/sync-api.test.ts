@@ -220,10 +220,13 @@ describe('sync API', () => {
     await publish(primary, 'p2/acme/a.json', '1');
     const firstCommit = primary.core.publisher.headTime();
     await publish(primary, 'p2/acme/a.json', '2');
+    const secrets = new Map<string, string>();
+    for (const id of ['m-behind', 'm-current', 'm-ahead']) secrets.set(id, (await primary.mirrorCredentials.issue(id)).secret);
     const ack = (mirrorId: string, seq: number) =>
       primary.app.inject({
         method: 'POST',
         url: SYNC_ROUTES.ack,
+        headers: { authorization: `Bearer ${secrets.get(mirrorId) ?? 'none'}` },
         payload: { mirrorId, region: 'eu-west-1', url: `https://${mirrorId}.example`, seq, appliedAt: clock },
       });
     clock = firstCommit + 5_000;

@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   METASYNC_ERR_AUTH_MISSING: { status: 401, summary: 'credentials are required' },
   METASYNC_ERR_AUTH_INVALID: { status: 401, summary: 'credentials are unknown or revoked' },
   METASYNC_ERR_AUTH_SCOPE: { status: 403, summary: 'token is not allowed this call (vendor scope or admin)' },
+  METASYNC_ERR_AUTH_MIRROR_CREDENTIAL: { status: 403, summary: 'mirror credential is not enrolled for that mirror id' },
   METASYNC_ERR_REQUEST_INVALID: { status: 400, summary: 'request is malformed' },
   METASYNC_ERR_REQUEST_TOO_LARGE: { status: 413, summary: 'request body exceeds the limit' },
   METASYNC_ERR_RATE_LIMITED: { status: 429, summary: 'too many requests' },
@@ -34,6 +35,7 @@ export const ERROR_CODES = {
   METASYNC_ERR_CLI_USAGE: { status: 400, summary: 'command line is not valid' },
   METASYNC_ERR_NODE_UNSUPPORTED: { status: 500, summary: 'Node.js is older than metasync needs' },
   METASYNC_ERR_CLI_TIMEOUT: { status: 504, summary: 'an operator CLI wait did not finish in time' },
+  METASYNC_ERR_CONFIG_KEY_UNPINNED: { status: 500, summary: "a mirror was started without the primary's pinned key" },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

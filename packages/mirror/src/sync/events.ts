@@ -11,6 +11,12 @@ import type { Logger } from '@metasync/shared/daemon';
 export interface EventStreamOptions {
   primaryUrl: string;
   mirrorId: string;
+  /**
+   * The mirror's enrollment credential. With it the stream names the mirror (the
+   * primary then lists it as connected); without it the stream is anonymous, which
+   * the primary allows: heads are public, only naming a mirror needs its credential.
+   */
+  credential?: string | undefined;
   connectTimeoutMs: number;
   /**
    * Longest silence on an open stream (the primary sends a heartbeat comment
@@ -57,7 +63,10 @@ export function followEvents(options: EventStreamOptions): EventStream {
     const response = await client.request({
       path,
       method: 'GET',
-      headers: { accept: 'text/event-stream', [HEADERS.mirrorId]: options.mirrorId },
+      headers:
+        options.credential === undefined
+          ? { accept: 'text/event-stream' }
+          : { accept: 'text/event-stream', [HEADERS.mirrorId]: options.mirrorId, authorization: `Bearer ${options.credential}` },
       signal: abort.signal,
     });
     if (response.statusCode !== 200) {

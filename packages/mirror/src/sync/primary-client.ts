@@ -20,6 +20,8 @@ import {
 export interface PrimaryClientOptions {
   primaryUrl: string;
   mirrorId: string;
+  /** The mirror's enrollment credential, sent on acks (the primary refuses an ack without it). */
+  credential?: string;
   connections: number;
   connectTimeoutMs: number;
   /** Per-request budget for headers and for body inactivity. */
@@ -216,7 +218,10 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
       const path = urlPath(SYNC_ROUTES.ack);
       const response = await request(path, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: {
+          'content-type': 'application/json',
+          ...(options.credential === undefined ? {} : { authorization: `Bearer ${options.credential}` }),
+        },
         body: JSON.stringify(body),
         maxBytes: 64 * 1024,
       });

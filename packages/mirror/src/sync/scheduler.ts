@@ -17,6 +17,8 @@ export interface SchedulerOptions {
   logger: Logger;
   primaryUrl: string;
   mirrorId: string;
+  /** Names the mirror on the push stream (events.ts). */
+  credential?: string | undefined;
   connectTimeoutMs: number;
   pollIntervalMs: number;
   /** Interval of runs triggered for housekeeping alone. */
@@ -122,6 +124,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
         events = followEvents({
           primaryUrl: options.primaryUrl,
           mirrorId: options.mirrorId,
+          credential: options.credential,
           connectTimeoutMs: options.connectTimeoutMs,
           ...(options.eventsIdleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.eventsIdleTimeoutMs }),
           logger,

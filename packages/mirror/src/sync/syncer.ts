@@ -30,6 +30,8 @@ import { createTrustedKeys } from './trusted-keys.js';
 export interface SyncerOptions {
   dataDir: string;
   mirrorId: string;
+  /** Enrollment credential: names the mirror on the push stream (acks carry it through `client`). */
+  credential?: string | undefined;
   region: string;
   publicUrl: () => string;
   log: IndexLog;
@@ -84,6 +86,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
     logger,
     primaryUrl: options.primaryUrl,
     mirrorId: options.mirrorId,
+    credential: options.credential,
     connectTimeoutMs: options.connectTimeoutMs,
     pollIntervalMs: options.pollIntervalMs,
     housekeepingIntervalMs: housekeepingIntervalMs(options.gcGraceMs),

@@ -2,14 +2,18 @@ import type { AckRequest, MirrorStatus, MirrorsResponse } from '@metasync/shared
 import type { Journal } from '../journal/journal.js';
 
 /**
- * Every mirror the primary has heard of (by ack or by an events stream), its
- * applied seq and its lag:
+ * Every enrolled mirror the primary has heard of (by an authenticated ack or
+ * events stream: routes/mirror-auth.ts), its applied seq and its lag:
  *
  *   lagSeq = head - acked seq
  *   lagMs  = now - commit time of the oldest generation it has not acked (0 when caught up)
  *
  * Each ack that advances a mirror also yields a publish-to-visible sample:
  * ack receive time minus the commit time of the acked seq.
+ *
+ * `list` and the samples show only mirrors still enrolled (`isEnrolled`), so a
+ * revoked credential takes its mirror off the list, the status page and the
+ * lag figures at once.
  */
 export interface MirrorRegistry {
   /** Records an ack; returns the publish-to-visible latency when the ack advanced the mirror. */
@@ -37,10 +41,16 @@ interface MirrorRecord {
 }
 
 export const VISIBLE_SAMPLES_KEPT = 1000;
-/** Acks and event streams are unauthenticated: bound what a flood of made-up ids can cost. */
+/** Bounds the map even if many mirror ids are enrolled and retired over a primary's life. */
 export const MAX_KNOWN_MIRRORS = 1024;
 
-export function createMirrorRegistry(options: { journal: Journal; isConnected: (mirrorId: string) => boolean }): MirrorRegistry {
+export function createMirrorRegistry(options: {
+  journal: Journal;
+  isConnected: (mirrorId: string) => boolean;
+  /** Whether a mirror id holds an unrevoked credential now; default: every id (unit tests of the registry alone). */
+  isEnrolled?: (mirrorId: string) => boolean;
+}): MirrorRegistry {
+  const isEnrolled = options.isEnrolled ?? (() => true);
   const { journal } = options;
   const mirrors = new Map<string, MirrorRecord>();
   const samples: VisibleSample[] = [];
@@ -82,6 +92,7 @@ export function createMirrorRegistry(options: { journal: Journal; isConnected: (
     list(nowMs) {
       const head = journal.headSeq();
       const list: MirrorStatus[] = [...mirrors.values()]
+        .filter((record) => isEnrolled(record.mirrorId))
         .sort((a, b) => a.mirrorId.localeCompare(b.mirrorId))
         .map((record) => ({
           ...record,
@@ -91,6 +102,6 @@ export function createMirrorRegistry(options: { journal: Journal; isConnected: (
         }));
       return { seq: head, time: journal.headTime(), mirrors: list };
     },
-    recentVisibleMs: () => samples.slice(-VISIBLE_SAMPLES_KEPT),
+    recentVisibleMs: () => samples.slice(-VISIBLE_SAMPLES_KEPT).filter((sample) => isEnrolled(sample.mirrorId)),
   };
 }

@@ -16,9 +16,11 @@
  * Vendor patterns: `acme` (exactly that vendor), `acme-*` (`*` = any run of
  * vendor characters, anywhere in the pattern), `*` (every vendor).
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { metasyncError } from '@metasync/shared';
+import { createDigestMatcher, mintSecret, sha256OfSecret } from '../auth/hashed-secrets.js';
+
+export { sha256OfSecret };
 
 export interface TokenEntry {
   id: string;
@@ -54,10 +56,6 @@ const entrySchema = z.object({
 });
 
 const fileSchema = z.object({ tokens: z.array(entrySchema) });
-
-export function sha256OfSecret(secret: string): string {
-  return createHash('sha256').update(secret, 'utf8').digest('hex');
-}
 
 /** Parses a tokens file's text; throws METASYNC_ERR_CONFIG_INVALID naming the file and every problem. */
 export function parseTokensFile(text: string, path: string): TokenEntry[] {
@@ -102,7 +100,7 @@ export function mintToken(options: { id: string; vendors: readonly string[]; adm
   secret: string;
   entry: TokenEntry;
 } {
-  const secret = `mst_${randomBytes(32).toString('base64url')}`;
+  const secret = mintSecret('mst_');
   return {
     secret,
     entry: {
@@ -131,13 +129,9 @@ export function vendorAllowed(patterns: readonly string[], vendor: string): bool
 
 /** A constant-time matcher over a fixed set of entries (revoked ones included, to tell them apart in logs). */
 export function createTokenMatcher(entries: readonly TokenEntry[]): (presented: string) => TokenMatch {
-  const digests = entries.map((entry) => ({ entry, digest: Buffer.from(entry.sha256, 'hex') }));
+  const match = createDigestMatcher(entries);
   return (presented) => {
-    const candidate = createHash('sha256').update(presented, 'utf8').digest();
-    let found: TokenEntry | undefined;
-    for (const { entry, digest } of digests) {
-      if (timingSafeEqual(candidate, digest)) found = entry;
-    }
+    const found = match(presented);
     if (found === undefined) return { ok: false };
     if (found.revoked) return { ok: false, revokedId: found.id };
     return { ok: true, identity: { id: found.id, vendors: found.vendors, admin: found.admin } };

@@ -6,6 +6,8 @@ import type { SnapshotScheduler } from '../journal/snapshot-scheduler.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import { callerKey, identifyHook, requireAdmin } from './bearer-auth.js';
 import { keyRotationRoute } from './key-rotation.js';
+import { mirrorCredentialRoutes } from './mirror-credentials.js';
+import type { MirrorCredentials } from '../mirrors/credential-store.js';
 
 /**
  * Admin calls, authenticated with an admin publish token (bearer, constant-time;
@@ -14,6 +16,7 @@ import { keyRotationRoute } from './key-rotation.js';
  *
  *   POST /admin/snapshot   write a signed snapshot file of the head now -> {seq}
  *   POST /admin/keys/rotate  rotate the signing key with an overlap (key-rotation.ts)
+ *   /admin/mirrors/...       enroll mirrors: issue, revoke, list credentials (mirror-credentials.ts)
  */
 export async function adminRoutes(
   app: FastifyInstance,
@@ -21,6 +24,7 @@ export async function adminRoutes(
     snapshots: SnapshotScheduler;
     keyRing: Pick<KeyRing, 'rotate'>;
     auth: PublishAuth;
+    mirrorCredentials: MirrorCredentials;
     rateLimit?: RateLimitSettings;
     refusals?: RefusalCounter;
   },
@@ -37,5 +41,6 @@ export async function adminRoutes(
       return reply.header('cache-control', 'no-store').send({ seq });
     });
     keyRotationRoute(admin, { keyRing: options.keyRing, onRequest, authorize: requireAdmin });
+    mirrorCredentialRoutes(admin, { credentials: options.mirrorCredentials, onRequest, authorize: requireAdmin });
   });
 }

@@ -2,6 +2,7 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import {
   HEADERS,
+  MIRROR_ID_PATTERN,
   PROTOCOL_VERSION,
   STATE_NONCE_PATTERN,
   SYNC_ROUTES,
@@ -20,6 +21,7 @@ import type { MirrorRegistry } from '../mirrors/registry.js';
 import type { Notifier } from '../mirrors/notifier.js';
 import type { PrimaryPublisher } from '../publish/publisher.js';
 import type { SnapshotScheduler } from '../journal/snapshot-scheduler.js';
+import type { RequireMirror } from './mirror-auth.js';
 
 /** Sync API under /sync/v1 (see packages/shared/src/protocol.ts and docs/protocol.md); objects are in sync-objects.ts. */
 export interface SyncRoutesOptions {
@@ -29,6 +31,8 @@ export interface SyncRoutesOptions {
   keyRing: Pick<KeyRing, 'active' | 'publicKeys' | 'signer' | 'version'>;
   notifier: Notifier;
   registry: MirrorRegistry;
+  /** Acks and named push streams need the mirror's credential (mirror-auth.ts). */
+  requireMirror: RequireMirror;
   observeVisible: (latencyMs: number) => void;
   now: () => number;
 }
@@ -124,6 +128,7 @@ export function syncRoutes(app: FastifyInstance, options: SyncRoutesOptions): vo
         },
       );
     }
+    options.requireMirror(request, parsed.data.mirrorId, 'ack');
     if (parsed.data.seq > journal.headSeq()) {
       throw metasyncError('METASYNC_ERR_REQUEST_INVALID', `ack of seq ${parsed.data.seq} is ahead of the head seq ${journal.headSeq()}`, {
         field: 'seq',
@@ -143,8 +148,12 @@ export function syncRoutes(app: FastifyInstance, options: SyncRoutesOptions): vo
     const header = request.headers[HEADERS.mirrorId];
     const fromHeader = Array.isArray(header) ? header[0] : header;
     const candidate = fromHeader ?? request.query.mirror;
-    const mirrorId = candidate !== undefined && /^[A-Za-z0-9_.:-]{1,64}$/.test(candidate) ? candidate : undefined;
-    if (mirrorId !== undefined) registry.seen(mirrorId, now());
+    const mirrorId = candidate !== undefined && MIRROR_ID_PATTERN.test(candidate) ? candidate : undefined;
+    // A stream that names a mirror registers it, so it must be that mirror's; an anonymous one only hears heads (public).
+    if (mirrorId !== undefined) {
+      options.requireMirror(request, mirrorId, 'events');
+      registry.seen(mirrorId, now());
+    }
     reply.hijack();
     notifier.attach(reply.raw, mirrorId);
   });

@@ -127,8 +127,11 @@ export type ResyncResponse = z.infer<typeof resyncResponseSchema>;
 export const headEventSchema = z.object({ seq, time: epochMs });
 export type HeadEvent = z.infer<typeof headEventSchema>;
 
+/** A mirror's identity: what it acks as, names its push stream with, and is enrolled under. */
+export const MIRROR_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+
 export const ackRequestSchema = z.object({
-  mirrorId: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/),
+  mirrorId: z.string().regex(MIRROR_ID_PATTERN),
   region: z.string().regex(/^[a-z0-9-]{1,32}$/),
   /** Public base URL the mirror serves on, for operators and health checks. */
   url: z.string().url().max(512),

@@ -9,8 +9,12 @@
  *     | GET  /sync/v1/objects/<sha256> ------> |  bytes (br/gzip in transit), immutable
  *     | POST /sync/v1/objects/pack ----------> |  many objects in one framed stream
  *     | GET  /sync/v1/snapshot --------------> |  signed Snapshot (full manifest)
- *     | POST /sync/v1/ack {seq} -------------> |  records the mirror's applied seq
+ *     | POST /sync/v1/ack {seq} -------------> |  records the mirror's applied seq (mirror credential)
  *     | GET  /sync/v1/keys?signer=K ---------> |  KeySet signed by key K (key rotation)
+ *
+ * Acks and a push stream that names its mirror carry the mirror's credential
+ * (`Authorization: Bearer <credential>`, issued at enrollment): 401 without,
+ * 403 when it is not that mirror id's. Everything else is signed public data.
  *
  * Signed documents (changes, snapshots) are sent as their exact JSON bytes with
  * the signature in the SIGNATURE_HEADER, so nothing needs canonical JSON: the
@@ -44,6 +48,14 @@ export const HEADERS = {
   proxied: 'x-metasync-proxied',
   /** The generation a response was served from. */
   seq: 'x-metasync-seq',
+} as const;
+
+/** The primary's admin routes for mirror enrollment (admin publish token). */
+export const MIRROR_CREDENTIAL_ROUTES = {
+  /** POST: issue (or replace) the credential of a mirror id -> {mirrorId, credential}; DELETE: revoke it (idempotent). */
+  one: (mirrorId: string) => `/admin/mirrors/${encodeURIComponent(mirrorId)}/credential`,
+  /** GET: every enrolled mirror id with its digest and revoked flag (never a secret). */
+  list: '/admin/mirrors/credentials',
 } as const;
 
 /** Most generations merged into one changes batch before `more` is set. */
