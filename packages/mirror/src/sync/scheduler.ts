@@ -18,6 +18,8 @@ export interface SchedulerOptions {
   primaryUrl: string;
   mirrorId: string;
   connectTimeoutMs: number;
+  /** --primary-ca, for the push stream. */
+  primaryCa?: Buffer | undefined;
   pollIntervalMs: number;
   /** Interval of runs triggered for housekeeping alone. */
   housekeepingIntervalMs: number;
@@ -123,6 +125,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
           primaryUrl: options.primaryUrl,
           mirrorId: options.mirrorId,
           connectTimeoutMs: options.connectTimeoutMs,
+          ca: options.primaryCa,
           ...(options.eventsIdleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.eventsIdleTimeoutMs }),
           logger,
           onHead(head) {
