@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CLI_ENV } from '../infra/src/cli-config.js';
 import { loadConfig as loadMirrorConfig, MIRROR_OPTIONS } from '@metasync/mirror';
 import { loadConfig as loadPrimaryConfig, OPTION_SPECS as PRIMARY_OPTIONS } from '@metasync/primary';
+import { healthCheckConfigFor } from '../packages/dns/src/route53/records.js';
 import { REPO_ROOT } from './helpers/daemon.js';
 
 /**
@@ -45,12 +46,14 @@ function renderedCloudInitEnv(): NodeJS.ProcessEnv {
     node_sha512: 'b'.repeat(128),
     route53_zone_id: 'Z0123456789',
     service_name: 'repo.example.com',
+    acme_email: 'ops@example.com',
   };
   const rendered = read('cloud-init/mirror.yaml').replace(/\$\{([a-z0-9_]+)\}/g, (_, name: string) => values[name] ?? `<unset ${name}>`);
   const env = Object.fromEntries(envLines(rendered, { includeCommented: false }));
+  // What the IMDS step appends (its printf format is checked below).
   return {
     ...env,
-    METASYNC_PUBLIC_URL: 'http://198.51.100.7:8080',
+    METASYNC_PUBLIC_URL: 'https://198.51.100.7',
     METASYNC_PUBLIC_ADDRESS: '198.51.100.7',
     METASYNC_MIRROR_ID: 'eu-west-1-ip-10-0-0-7',
   };
@@ -142,5 +145,67 @@ describe('deployment templates', () => {
     const terraform = read('terraform/region/main.tf');
     expect(terraform).not.toMatch(/repo_url/);
     expect(/variable "release_sha256" \{.*?validation \{\s*condition\s*=\s*([^\n]+)/s.exec(terraform)?.[1]).toContain('^[0-9a-f]{64}$');
+  });
+
+  it('serve HTTPS on 443 from the files the certbot deploy hook writes, and health-check over HTTPS', () => {
+    const tls = { certFile: '/etc/metasync/tls/fullchain.pem', keyFile: '/etc/metasync/tls/privkey.pem', reloadIntervalMs: 60_000 };
+    const mirrorExample = loadMirrorConfig(
+      [],
+      Object.fromEntries(envLines(read('systemd/mirror.env.example'), { includeCommented: false })),
+    );
+    const cloudInit = loadMirrorConfig([], renderedCloudInitEnv());
+    for (const [name, loaded] of [
+      ['mirror.env.example', mirrorExample],
+      ['cloud-init', cloudInit],
+    ] as const) {
+      if (loaded.help) throw new Error('unexpected --help');
+      expect(loaded.config.tls, name).toEqual(tls);
+      expect(loaded.config.listen.port, name).toBe(443);
+      expect(loaded.config.publicUrl, name).toMatch(/^https:\/\//);
+      // What the mirror registers (self-registration and `mirror up` use <public URL>/health/fresh).
+      expect(
+        healthCheckConfigFor(`${loaded.config.publicUrl}/health/fresh`, { requestIntervalS: 10, failureThreshold: 2 }),
+        name,
+      ).toMatchObject({
+        Type: 'HTTPS_STR_MATCH',
+        Port: 443,
+        ResourcePath: '/health/fresh',
+      });
+    }
+    const raw = read('cloud-init/mirror.yaml');
+    expect(raw).toContain('printf "METASYNC_PUBLIC_URL=https://%s\\nMETASYNC_PUBLIC_ADDRESS=%s');
+    const primaryEnv = Object.fromEntries(envLines(read('systemd/primary.env.example'), { includeCommented: false }));
+    const primary = loadPrimaryConfig([], { ...primaryEnv, METASYNC_PUBLISH_TOKEN: 'x' });
+    if (primary.help) throw new Error('unexpected --help');
+    expect(primary.config.tls).toEqual(tls);
+    expect(primary.config.listen.port).toBe(443);
+  });
+
+  it('obtain and renew the certificate with certbot and its Route53 DNS plugin, installing it where the mirror reads it', () => {
+    const cloudInit = read('cloud-init/mirror.yaml');
+    expect(/^packages: \[([^\]]*)\]$/m.exec(cloudInit)?.[1]?.split(/,\s*/)).toEqual(
+      expect.arrayContaining(['certbot', 'python3-certbot-dns-route53']),
+    );
+    const hookPath = /- path: (\S*certbot-deploy-hook\.sh)/.exec(cloudInit)?.[1];
+    expect(hookPath).toBeDefined();
+    const runcmd = cloudInit.slice(cloudInit.indexOf('runcmd:'));
+    const certbot = /certbot certonly [^']*/.exec(runcmd)?.[0] ?? '';
+    for (const part of ['--dns-route53', `--deploy-hook ${hookPath}`, '-d "${service_name}"', '--non-interactive'])
+      expect(certbot).toContain(part);
+    // The certificate exists before the unit starts.
+    expect(runcmd.indexOf('certbot certonly')).toBeLessThan(runcmd.indexOf('enable, --now, metasync-mirror.service'));
+    // The hook writes the two files the env names, each by a rename, readable by the service's group only.
+    const hook = cloudInit.slice(cloudInit.indexOf(`- path: ${hookPath}`), cloudInit.indexOf('runcmd:'));
+    expect(hook).toContain('D=/etc/metasync/tls');
+    for (const file of ['privkey.pem', 'fullchain.pem']) {
+      expect(hook).toContain(`install -m 0640 -o root -g metasync "$RENEWED_LINEAGE/${file}" "$D/.${file}.new"`);
+      expect(hook).toContain(`mv -f "$D/.${file}.new" "$D/${file}"`);
+    }
+    const terraform = read('terraform/region/main.tf');
+    expect(terraform).toContain('"route53:ListHostedZones"');
+    expect(/from_port\s*=\s*(\d+)/.exec(terraform)?.[1]).toBe('443');
+    for (const unit of ['metasync-mirror.service', 'metasync-primary.service']) {
+      expect(read(`systemd/${unit}`), unit).toMatch(/^AmbientCapabilities=CAP_NET_BIND_SERVICE$/m);
+    }
   });
 });

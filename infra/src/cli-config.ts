@@ -1,3 +1,5 @@
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -35,6 +37,8 @@ const fileSchema = z.object({
   adminTokenFile: z.string().optional(),
   /** File holding a primary token with admin rights (for `keys rotate`'s POST /admin/keys/rotate). */
   primaryTokenFile: z.string().optional(),
+  /** PEM CA certificate(s) trusted, besides the system's, for https:// primaries and mirrors (a private CA). */
+  caFile: z.string().optional(),
 });
 export type CliConfig = z.infer<typeof fileSchema> & {
   stateFile: string;
@@ -42,6 +46,8 @@ export type CliConfig = z.infer<typeof fileSchema> & {
   adminToken?: string | undefined;
   /** Bearer token with admin rights on the primary; undefined = `keys rotate`, `mirror retire` and enrolling refuse to run. */
   primaryToken?: string | undefined;
+  /** `caFile` / METASYNC_CA_FILE / --ca, read: added to the system CAs for every request the CLI makes. */
+  ca?: Buffer | undefined;
 };
 
 /** Environment twins of the config file's fields (env wins over the file). */
@@ -55,10 +61,16 @@ export const CLI_ENV = {
   METASYNC_PRIMARY_TOKEN:
     'a primary token with admin rights, for keys rotate and mirror enrollment (secret; or METASYNC_PRIMARY_TOKEN_FILE)',
   METASYNC_PRIMARY_TOKEN_FILE: 'file holding that primary token (primaryTokenFile)',
+  METASYNC_CA_FILE: 'PEM CA certificate(s) trusted besides the system CAs for https:// primaries and mirrors (caFile; or --ca)',
 } as const;
 
 /** Pure apart from reading the named files: file, then env, then flags. */
-export function loadCliConfig(input: { configPath?: string | undefined; primary?: string | undefined; env: NodeJS.ProcessEnv }): CliConfig {
+export function loadCliConfig(input: {
+  configPath?: string | undefined;
+  primary?: string | undefined;
+  caFile?: string | undefined;
+  env: NodeJS.ProcessEnv;
+}): CliConfig {
   const env = input.env;
   const raw = readConfigFile(input.configPath ?? env.METASYNC_CONFIG) as Record<string, unknown>;
   const merged = structuredClone(raw);
@@ -76,5 +88,30 @@ export function loadCliConfig(input: { configPath?: string | undefined; primary?
   });
   const adminToken = readSecret(env.METASYNC_ADMIN_TOKEN, env.METASYNC_ADMIN_TOKEN_FILE ?? parsed.data.adminTokenFile);
   const primaryToken = readSecret(env.METASYNC_PRIMARY_TOKEN, env.METASYNC_PRIMARY_TOKEN_FILE ?? parsed.data.primaryTokenFile);
-  return { ...parsed.data, dns, stateFile, adminToken, primaryToken };
+  const caFile = input.caFile ?? env.METASYNC_CA_FILE ?? parsed.data.caFile;
+  return {
+    ...parsed.data,
+    dns,
+    stateFile,
+    adminToken,
+    primaryToken,
+    ca: caFile === undefined || caFile === '' ? undefined : readCa(caFile),
+  };
+}
+
+function readCa(file: string): Buffer {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(file);
+    new X509Certificate(pem);
+  } catch (err) {
+    throw metasyncError(
+      'METASYNC_ERR_CONFIG_INVALID',
+      `metasync config: CA file ${file} is not a readable PEM certificate: ${(err as Error).message}`,
+      {
+        path: file,
+      },
+    );
+  }
+  return pem;
 }

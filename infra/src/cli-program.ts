@@ -10,6 +10,7 @@ import { runVerify } from './commands/verify.js';
 import type { CommandContext, Io } from './commands/context.js';
 import { systemClock, type Clock } from '@metasync/dns';
 import { EXIT, EXIT_HELP, exitCodeFor } from './exit-codes.js';
+import { trustCa } from './remote.js';
 
 export interface RunCliOptions {
   env: NodeJS.ProcessEnv;
@@ -62,14 +63,17 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
     .description("Operate metasync mirrors: list, bring up, retire, check and verify them; list and rotate the primary's signing keys.")
     .option('--config <file>', 'JSON config file [env: METASYNC_CONFIG]')
     .option('--primary <url>', 'primary base URL [env: METASYNC_PRIMARY]')
+    .option('--ca <file>', 'PEM CA trusted besides the system CAs for https:// primaries and mirrors [env: METASYNC_CA_FILE]')
     .helpOption('-h, --help', 'show this help')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .addHelpText('after', `\n${EXIT_HELP}\n\n${ENV_HELP}`)
     .showHelpAfterError();
   const context = (): CommandContext => {
-    const globals = program.opts<{ config?: string; primary?: string }>();
-    return { config: loadCliConfig({ configPath: globals.config, primary: globals.primary, env }), io, clock };
+    const globals = program.opts<{ config?: string; primary?: string; ca?: string }>();
+    const config = loadCliConfig({ configPath: globals.config, primary: globals.primary, caFile: globals.ca, env });
+    if (config.ca !== undefined) trustCa(config.ca);
+    return { config, io, clock };
   };
 
   const mirrors = program.command('mirrors').description('commands over all mirrors');

@@ -20,7 +20,8 @@ export const EXIT_HELP = `Exit codes:
      or a Node.js older than 24 (METASYNC_ERR_NODE_UNSUPPORTED)
   3  a DNS provider call failed after retries (METASYNC_ERR_DNS_CALL_FAILED)
   4  a wait ran past --timeout-ms (METASYNC_ERR_CLI_TIMEOUT)
-  5  the primary or a mirror could not be reached or answered outside the protocol
+  5  the primary or a mirror could not be reached (METASYNC_ERR_TLS_HANDSHAKE: its certificate is not
+     trusted: --ca) or answered outside the protocol
   6  verify: the mirror's files differ from the primary's`;
 
 export function exitCodeFor(code: ErrorCode): number {
@@ -35,6 +36,7 @@ export function exitCodeFor(code: ErrorCode): number {
       return EXIT.timeout;
     case 'METASYNC_ERR_SYNC_UNREACHABLE':
     case 'METASYNC_ERR_SYNC_PROTOCOL':
+    case 'METASYNC_ERR_TLS_HANDSHAKE':
       return EXIT.unreachable;
     default:
       return EXIT.failure;

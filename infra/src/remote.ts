@@ -1,4 +1,5 @@
-import { request } from 'undici';
+import { rootCertificates } from 'node:tls';
+import { Agent, request, setGlobalDispatcher } from 'undici';
 import { z } from 'zod';
 import {
   changesBatchSchema,
@@ -10,12 +11,22 @@ import {
   snapshotSchema,
   stateResponseSchema,
   SYNC_ROUTES,
+  tlsHandshakeError,
   type MirrorsResponse,
   type StateResponse,
 } from '@metasync/shared';
 
-/** What the CLI reads from the primary and the mirrors, over plain HTTP with timeouts. */
+/** What the CLI reads from the primary and the mirrors, over HTTP or HTTPS, with timeouts. */
 const TIMEOUT_MS = 5_000;
+const TLS_HINT = 'pass the CA that signed its certificate with --ca FILE (or METASYNC_CA_FILE, or "caFile" in the config)';
+
+/**
+ * --ca: every request the CLI makes (undici's global dispatcher) trusts this CA besides the
+ * system ones, so one run can reach a primary with a private CA and mirrors with public ones.
+ */
+export function trustCa(ca: Buffer): void {
+  setGlobalDispatcher(new Agent({ connect: { ca: [...rootCertificates, ca.toString('utf8')] } }));
+}
 
 export function joinUrl(base: string, path: string): string {
   return `${base.replace(/\/+$/, '')}${path.startsWith('/') ? path : `/${path}`}`;
@@ -44,7 +55,10 @@ async function requestJson<T>(url: string, schema: z.ZodType<T>, call: JsonCall 
       body: call.body,
     });
   } catch (err) {
-    throw metasyncError('METASYNC_ERR_SYNC_UNREACHABLE', `${method} ${url} failed: ${(err as Error).message}`, { url }, err);
+    throw (
+      tlsHandshakeError(err, url, TLS_HINT) ??
+      metasyncError('METASYNC_ERR_SYNC_UNREACHABLE', `${method} ${url} failed: ${(err as Error).message}`, { url }, err)
+    );
   }
   const text = await response.body.text();
   call.checkStatus?.(response.statusCode);
@@ -122,7 +136,7 @@ export async function probeMirror(input: { url: string; healthUrl?: string | und
     probe.health = response.statusCode === 200 && body.startsWith('fresh') ? 'fresh' : 'stale';
     probe.detail = body.slice(0, 200);
   } catch (err) {
-    probe.detail = (err as Error).message;
+    probe.detail = (tlsHandshakeError(err, input.url, TLS_HINT) ?? (err as Error)).message;
     return probe;
   }
   try {
@@ -170,7 +184,10 @@ export async function drainMirror(input: { url: string; token: string; timeoutMs
       bodyTimeout: input.timeoutMs,
     });
   } catch (err) {
-    throw metasyncError('METASYNC_ERR_SYNC_UNREACHABLE', `POST ${url} failed: ${(err as Error).message}`, { url }, err);
+    throw (
+      tlsHandshakeError(err, url, TLS_HINT) ??
+      metasyncError('METASYNC_ERR_SYNC_UNREACHABLE', `POST ${url} failed: ${(err as Error).message}`, { url }, err)
+    );
   }
   const body = (await response.body.text()).slice(0, 500);
   if (response.statusCode === 200) return { outcome: 'drained', body };

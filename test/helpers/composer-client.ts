@@ -17,6 +17,11 @@ export interface ResolveOptions {
   require: Record<string, string>;
   minimumStability?: 'dev' | 'alpha' | 'beta' | 'RC' | 'stable';
   timeoutMs?: number;
+  /**
+   * For an https:// repository: Composer's `cafile` (the CA it verifies the mirror with), and
+   * `secure-http` left at Composer's default (on), as a real deployment runs it.
+   */
+  cafile?: string;
 }
 
 export interface LockedPackage {
@@ -52,7 +57,12 @@ export async function resolveWithComposer(options: ResolveOptions): Promise<Reso
       'minimum-stability': options.minimumStability ?? 'stable',
       'prefer-stable': true,
       repositories: [{ type: 'composer', url: options.repoUrl }, { 'packagist.org': false }],
-      config: { 'secure-http': false, 'allow-plugins': false, 'platform-check': false, 'cache-dir': join(dir, 'cache') },
+      config: {
+        ...(options.cafile === undefined ? { 'secure-http': false } : { cafile: options.cafile }),
+        'allow-plugins': false,
+        'platform-check': false,
+        'cache-dir': join(dir, 'cache'),
+      },
     };
     await writeFile(join(dir, 'composer.json'), JSON.stringify(composerJson, null, 2));
     const env: NodeJS.ProcessEnv = {

@@ -1,6 +1,13 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { isMetasyncError } from '@metasync/shared';
-import { createLimitedHttpServer, landingPageText, type HttpServerLimits, type Logger } from '@metasync/shared/daemon';
+import {
+  createDaemonServer,
+  fastifyTlsOptions,
+  landingPageText,
+  type HttpServerLimits,
+  type Logger,
+  type TlsFiles,
+} from '@metasync/shared/daemon';
 import type { ObjectStore } from '@metasync/store';
 import { assessFreshness, createDrainState, type DrainState, type FreshnessLimits, type SyncStatus } from './health.js';
 import type { HotCache } from './serve/hot-cache.js';
@@ -31,6 +38,8 @@ export interface AppOptions {
   admin?: Pick<AdminRouteOptions, 'adminToken' | 'mirrorId' | 'withdrawFromDns' | 'rateLimit'>;
   /** What the server tolerates from clients (timeouts, header size, connections); default MIRROR_HTTP_LIMITS. */
   httpLimits?: HttpServerLimits;
+  /** Serve HTTPS, HTTP/2 by ALPN with HTTP/1.1 as the fallback (shared server-factory.ts); undefined: plain HTTP. */
+  tls?: TlsFiles | undefined;
 }
 
 /**
@@ -48,10 +57,14 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const app = Fastify({
     // Node parses every request (llhttp) and applies every limit; hot hits are then answered
     // before fastify routes (serve/fast-path.ts), everything else is routed as usual.
+    // With TLS, HTTP/2 streams reach the fast path as Node's compat request/response objects:
+    // it uses only method, url, rawHeaders, writeHead(status, flat list) and end(body), which they share.
+    ...fastifyTlsOptions(options.tls),
     serverFactory: (handler) =>
-      createLimitedHttpServer({
+      createDaemonServer({
         limits: options.httpLimits ?? MIRROR_HTTP_LIMITS,
         logger: options.logger,
+        tls: options.tls,
         handler: (req, res) => {
           if (!fastPath.tryServe(req, res)) handler(req, res);
         },

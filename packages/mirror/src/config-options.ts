@@ -1,5 +1,5 @@
 /** Every flag of metasync-mirror, with its METASYNC_* twin, default and --help text; config.ts validates them. */
-import { httpLimitOptions, type OptionSpec } from '@metasync/shared/daemon';
+import { httpLimitOptions, TLS_OPTIONS, type OptionSpec } from '@metasync/shared/daemon';
 import { MIRROR_HTTP_LIMITS } from './serve/http-limits.js';
 import { MIRROR_S3_OPTIONS } from './sync/s3-source.js';
 
@@ -50,6 +50,13 @@ export const MIRROR_OPTIONS = [
     flag: '--mirror-credential-file <path>',
     env: 'METASYNC_MIRROR_CREDENTIAL_FILE',
     description: 'file holding the mirror credential (written by `metasync mirror up --credential-file`)',
+  },
+  {
+    key: 'primaryCa',
+    flag: '--primary-ca <file>',
+    env: 'METASYNC_PRIMARY_CA',
+    description:
+      "PEM CA certificate(s) that sign an https:// primary's certificate (a private CA); trusted instead of the system CAs for every request to the primary",
   },
   {
     key: 'mirrorId',
@@ -197,5 +204,6 @@ export const MIRROR_OPTIONS = [
     defaultValue: '120000',
   },
   ...MIRROR_S3_OPTIONS,
+  ...TLS_OPTIONS,
   ...httpLimitOptions(MIRROR_HTTP_LIMITS),
 ] as const satisfies readonly OptionSpec[];

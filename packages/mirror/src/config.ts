@@ -3,7 +3,18 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { loadDnsConfig as loadRegistrarConfig, type DnsConfig } from '@metasync/dns';
 import { isMetasyncError, metasyncError } from '@metasync/shared';
-import { formatIssues, HTTP_LIMITS_SCHEMA_SHAPE, parseListen, parseOptions, readSecret } from '@metasync/shared/daemon';
+import {
+  formatIssues,
+  HTTP_LIMITS_SCHEMA_SHAPE,
+  parseListen,
+  parseOptions,
+  pickTlsFiles,
+  readSecret,
+  TLS_SCHEMA_SHAPE,
+  tlsPairProblem,
+  type TlsFiles,
+} from '@metasync/shared/daemon';
+import { readPrimaryCa } from './sync/primary-ca.js';
 import { MIRROR_OPTIONS } from './config-options.js';
 import { MIRROR_S3_SCHEMA_SHAPE } from './sync/s3-source.js';
 
@@ -32,6 +43,7 @@ const schema = z
     trustFirstKey: z.boolean(),
     mirrorCredential: z.string().optional(),
     mirrorCredentialFile: z.string().optional(),
+    primaryCa: z.string().min(1).optional(),
     mirrorId: z
       .string()
       .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 of [A-Za-z0-9_.:-]')
@@ -62,8 +74,14 @@ const schema = z
     dnsTimeoutMs: int(1000),
     ...MIRROR_S3_SCHEMA_SHAPE,
     ...HTTP_LIMITS_SCHEMA_SHAPE,
+    ...TLS_SCHEMA_SHAPE,
   })
   .superRefine((data, ctx) => {
+    const tlsProblem = tlsPairProblem(data);
+    if (tlsProblem !== undefined) ctx.addIssue({ code: 'custom', path: [tlsProblem.path], message: tlsProblem.message });
+    // A CA for a plain-HTTP primary would suggest a protection that is not there.
+    if (data.primaryCa !== undefined && new URL(data.primary).protocol !== 'https:')
+      ctx.addIssue({ code: 'custom', path: ['primaryCa'], message: `needs an https:// --primary, got ${data.primary}` });
     // Each poll is one challenge: a bound under two polls would flap on one slow answer.
     if (data.maxUnconfirmedMs > 0 && data.maxUnconfirmedMs < 2 * data.pollIntervalMs) {
       ctx.addIssue({
@@ -83,7 +101,16 @@ export interface MirrorDnsConfig {
 }
 
 export type MirrorConfig = Readonly<
-  Omit<z.infer<typeof schema>, 'adminTokenFile' | 'primaryKeyFile' | 'mirrorCredentialFile'> & { dns: MirrorDnsConfig | undefined }
+  Omit<
+    z.infer<typeof schema>,
+    'adminTokenFile' | 'primaryKeyFile' | 'mirrorCredentialFile' | 'primaryCa' | 'tlsCert' | 'tlsKey' | 'tlsReloadIntervalMs'
+  > & {
+    dns: MirrorDnsConfig | undefined;
+    /** --primary-ca read and checked: the CAs trusted for the primary (instead of the system's); undefined: system CAs. */
+    primaryCa: Buffer | undefined;
+    /** --tls-cert/--tls-key: serve HTTPS (HTTP/2 + HTTP/1.1); undefined: plain HTTP. */
+    tls: TlsFiles | undefined;
+  }
 >;
 
 export type LoadConfigResult = { help: true; helpText: string } | { help: false; config: MirrorConfig };
@@ -102,12 +129,23 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
   if (!result.success) {
     throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `metasync-mirror: ${formatIssues(result.error.issues, MIRROR_OPTIONS)}`, {});
   }
-  const { adminTokenFile, primaryKeyFile, mirrorCredentialFile, ...data } = result.data;
+  const {
+    adminTokenFile,
+    primaryKeyFile,
+    mirrorCredentialFile,
+    primaryCa: primaryCaFile,
+    tlsCert,
+    tlsKey,
+    tlsReloadIntervalMs,
+    ...data
+  } = result.data;
   const adminToken = readSecret(data.adminToken, adminTokenFile);
   const mirrorCredential = readFileOption(data.mirrorCredential, mirrorCredentialFile, '--mirror-credential-file')?.trim();
   const primaryKey = pinnedKeyOf(data, primaryKeyFile);
-  const dns = data.dnsSelfRegister ? loadDnsConfig(data, env) : undefined;
-  return { help: false, config: Object.freeze({ ...data, primaryKey, adminToken, mirrorCredential, dns }) };
+  const dns = data.dnsSelfRegister ? loadDnsConfig(result.data, env) : undefined;
+  const primaryCa = primaryCaFile === undefined ? undefined : readPrimaryCa(primaryCaFile);
+  const tls = pickTlsFiles({ tlsCert, tlsKey, tlsReloadIntervalMs });
+  return { help: false, config: Object.freeze({ ...data, primaryKey, adminToken, mirrorCredential, dns, primaryCa, tls }) };
 }
 
 /** A value given directly or through a file flag; an unreadable file is a config error naming the flag. */

@@ -133,7 +133,7 @@ function assessLag(status: SyncStatus, appliedSeq: number, nowMs: number, limits
   const lagSeq = Math.max(0, status.headSeq - appliedSeq);
   const lagMs = status.behindSinceMs === undefined ? 0 : Math.max(0, Math.round(nowMs - status.behindSinceMs));
   const base = { lagSeq, lagMs };
-  if (status.heardAtMs === undefined) return { ...base, fresh: false, reason: 'primary never heard from' };
+  if (status.heardAtMs === undefined) return { ...base, fresh: false, reason: `primary never heard from${errorSuffix(status)}` };
   const silentMs = Math.round(nowMs - status.heardAtMs);
   if (silentMs > limits.maxLagMs) {
     return { ...base, fresh: false, reason: `primary silent for ${silentMs} ms (max ${limits.maxLagMs})${errorSuffix(status)}` };

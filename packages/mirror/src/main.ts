@@ -91,6 +91,11 @@ async function bounded(step: Promise<void>, timeoutMs: number, what: string, log
 }
 
 main().catch((err: unknown) => {
+  // A config problem found after loadConfig (a TLS certificate and key that do not make a pair) is still exit 2.
+  if (isMetasyncError(err, 'METASYNC_ERR_CONFIG_INVALID')) {
+    console.error(`${err.code}: ${err.message}`);
+    process.exit(2);
+  }
   console.error(err);
   process.exit(1);
 });

@@ -75,11 +75,13 @@ export async function openMirror(
     connections: config.fetchConcurrency,
     connectTimeoutMs: config.connectTimeoutMs,
     requestTimeoutMs: config.requestTimeoutMs,
+    ca: config.primaryCa,
   });
   const proxy = createProxy({
     primaryUrl: config.primary,
     connectTimeoutMs: config.connectTimeoutMs,
     totalTimeoutMs: config.proxyTimeoutMs,
+    ca: config.primaryCa,
     metrics,
     logger,
   });
@@ -114,8 +116,9 @@ export async function openMirror(
       rateLimit: { max: config.adminRateLimit, windowMs: config.rateLimitWindowMs },
     },
     httpLimits: pickHttpLimits(config),
+    tls: config.tls,
   });
-  let publicUrl = config.publicUrl ?? `http://${config.listen.host}:${config.listen.port}`;
+  let publicUrl = config.publicUrl ?? `${config.tls === undefined ? 'http' : 'https'}://${config.listen.host}:${config.listen.port}`;
   const s3Bootstrap = createS3BootstrapSource({ config, store, logger, concurrency: config.fetchConcurrency });
   const syncer = createSyncer({
     dataDir: config.data,
@@ -135,6 +138,7 @@ export async function openMirror(
     pollIntervalMs: config.pollIntervalMs,
     gcGraceMs: config.gcGraceMs,
     connectTimeoutMs: config.connectTimeoutMs,
+    primaryCa: config.primaryCa,
     eventsIdleTimeoutMs: config.eventsIdleTimeoutMs,
     ...(options.useEvents === undefined ? {} : { useEvents: options.useEvents }),
     s3Bootstrap,

@@ -1,5 +1,12 @@
 import { isMetasyncError } from '@metasync/shared';
-import { createLimitedHttpServer, landingPageText, type HttpServerLimits, type Logger } from '@metasync/shared/daemon';
+import {
+  createDaemonServer,
+  fastifyTlsOptions,
+  landingPageText,
+  type HttpServerLimits,
+  type Logger,
+  type TlsFiles,
+} from '@metasync/shared/daemon';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { PRIMARY_HTTP_LIMITS } from './http-limits.js';
 import { createPrimaryMetrics } from './metrics.js';
@@ -34,6 +41,8 @@ export interface AppDeps {
   heartbeatMs: number;
   /** What the server tolerates from clients (timeouts, header size, connections); default PRIMARY_HTTP_LIMITS. */
   httpLimits?: HttpServerLimits;
+  /** Serve HTTPS, HTTP/2 by ALPN with HTTP/1.1 as the fallback (shared server-factory.ts); undefined: plain HTTP. */
+  tls?: TlsFiles | undefined;
   /** A mirror more than this behind shows as unhealthy on the status page. */
   statusStaleAfterMs?: number;
   now?: () => number;
@@ -63,7 +72,8 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // Timeouts, header size and connection cap are set on the node server itself (shared http-limits.ts).
-    serverFactory: (handler) => createLimitedHttpServer({ limits: deps.httpLimits ?? PRIMARY_HTTP_LIMITS, logger, handler }),
+    ...fastifyTlsOptions(deps.tls),
+    serverFactory: (handler) => createDaemonServer({ limits: deps.httpLimits ?? PRIMARY_HTTP_LIMITS, logger, tls: deps.tls, handler }),
     // Per-request logs would dominate serving cost; errors are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.maxBodyBytes,

@@ -7,7 +7,12 @@ import {
   parseListen,
   parseOptions,
   pickHttpLimits,
+  pickTlsFiles,
   readSecret,
+  TLS_OPTIONS,
+  TLS_SCHEMA_SHAPE,
+  tlsPairProblem,
+  type TlsFiles,
   type HttpServerLimits,
   type OptionSpec,
 } from '@metasync/shared/daemon';
@@ -98,36 +103,43 @@ export const OPTION_SPECS = [
   ...PUBLISH_LIMIT_OPTIONS,
   ...OBJECT_GC_OPTIONS,
   ...httpLimitOptions(PRIMARY_HTTP_LIMITS),
+  ...TLS_OPTIONS,
 ] as const satisfies readonly OptionSpec[];
 
 const positiveInt = z.string().regex(/^\d+$/, 'must be a positive integer').transform(Number).pipe(z.number().int().positive());
 
-const rawSchema = z.object({
-  source: z.string().min(1).optional(),
-  data: z.string({ error: 'is required' }).min(1, 'is required'),
-  listen: z.string().transform((value, ctx) => {
-    try {
-      return parseListen(value);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      return z.NEVER;
-    }
-  }),
-  signingKeyFile: z.string().min(1).optional(),
-  publishToken: z.string().optional(),
-  publishTokenFile: z.string().optional(),
-  journalKeep: positiveInt,
-  snapshotEvery: positiveInt,
-  snapshotIntervalMs: positiveInt,
-  maxGenerationEntries: positiveInt,
-  maxBodyBytes: positiveInt,
-  heartbeatMs: positiveInt,
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
-  ...PRIMARY_S3_SCHEMA_SHAPE,
-  ...PUBLISH_LIMIT_SCHEMA_SHAPE,
-  ...OBJECT_GC_SCHEMA_SHAPE,
-  ...HTTP_LIMITS_SCHEMA_SHAPE,
-});
+const rawSchema = z
+  .object({
+    source: z.string().min(1).optional(),
+    data: z.string({ error: 'is required' }).min(1, 'is required'),
+    listen: z.string().transform((value, ctx) => {
+      try {
+        return parseListen(value);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    }),
+    signingKeyFile: z.string().min(1).optional(),
+    publishToken: z.string().optional(),
+    publishTokenFile: z.string().optional(),
+    journalKeep: positiveInt,
+    snapshotEvery: positiveInt,
+    snapshotIntervalMs: positiveInt,
+    maxGenerationEntries: positiveInt,
+    maxBodyBytes: positiveInt,
+    heartbeatMs: positiveInt,
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    ...PRIMARY_S3_SCHEMA_SHAPE,
+    ...PUBLISH_LIMIT_SCHEMA_SHAPE,
+    ...OBJECT_GC_SCHEMA_SHAPE,
+    ...HTTP_LIMITS_SCHEMA_SHAPE,
+    ...TLS_SCHEMA_SHAPE,
+  })
+  .superRefine((data, ctx) => {
+    const tlsProblem = tlsPairProblem(data);
+    if (tlsProblem !== undefined) ctx.addIssue({ code: 'custom', path: [tlsProblem.path], message: tlsProblem.message });
+  });
 
 export interface PrimaryConfig {
   sourceDir: string | undefined;
@@ -151,6 +163,8 @@ export interface PrimaryConfig {
   objectGc: ObjectGcConfig;
   /** What the HTTP server tolerates from clients (timeouts, header size, connections). */
   httpLimits: HttpServerLimits;
+  /** --tls-cert/--tls-key: serve HTTPS (HTTP/2 + HTTP/1.1); undefined: plain HTTP. */
+  tls: TlsFiles | undefined;
 }
 
 export type LoadedConfig = { help: true; helpText: string } | { help: false; config: Readonly<PrimaryConfig> };
@@ -206,6 +220,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
       publishLimits: publishLimitsConfig(raw),
       objectGc: objectGcConfig(raw),
       httpLimits: Object.freeze(pickHttpLimits(raw)),
+      tls: pickTlsFiles(raw),
     }),
   };
 }

@@ -25,4 +25,6 @@ export const PRIMARY_HTTP_LIMITS: HttpServerLimits = {
   socketTimeoutMs: 300_000,
   // No client of the primary pipelines (undici's pools send one request at a time per connection).
   maxPipelinedRequests: 16,
+  // HTTP/2 (with TLS): mirrors speak HTTP/1.1 through undici pools; 100 is RFC 9113's recommended floor.
+  maxConcurrentStreams: 100,
 };

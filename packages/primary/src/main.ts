@@ -97,6 +97,7 @@ async function main(): Promise<void> {
     maxBodyBytes: config.maxBodyBytes,
     heartbeatMs: config.heartbeatMs,
     httpLimits: config.httpLimits,
+    tls: config.tls,
   });
   if (!publishAuth.enabled()) log.info('no publish token configured: publish API disabled');
   // Reconciles the tree against the manifest before resolving, so listening means "caught up with --source".
@@ -107,7 +108,7 @@ async function main(): Promise<void> {
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.listen.port;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
-  log.info({ url: `http://${host}:${port}`, seq: core.publisher.headSeq() }, 'listening');
+  log.info({ url: `${config.tls === undefined ? 'http' : 'https'}://${host}:${port}`, seq: core.publisher.headSeq() }, 'listening');
 
   let stopping = false;
   const shutdown = (signal: string): void => {

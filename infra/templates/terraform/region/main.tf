@@ -53,6 +53,10 @@ variable "node_sha512" {
     error_message = "node_sha512 must be 128 lowercase hex digits."
   }
 }
+variable "acme_email" {
+  type        = string
+  description = "Contact for the Let's Encrypt account certbot registers on each mirror (expiry notices)"
+}
 variable "route53_zone_id" {
   type        = string
   description = "Hosted zone holding service_name"
@@ -71,9 +75,9 @@ resource "aws_security_group" "mirror" {
   name_prefix = "metasync-mirror-"
   vpc_id      = var.vpc_id
   ingress {
-    description = "Composer clients and Route53 health checks"
-    from_port   = 8080
-    to_port     = 8080
+    description = "Composer clients and Route53 health checks, HTTPS (HTTP/2 and HTTP/1.1)"
+    from_port   = 443
+    to_port     = 443
     protocol    = "tcp"
     cidr_blocks = var.health_check_cidrs
   }
@@ -102,6 +106,7 @@ resource "aws_iam_role_policy" "mirror_dns" {
       Effect = "Allow"
       Action = [
         "route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets", "route53:GetChange",
+        "route53:ListHostedZones", # certbot's dns-route53 plugin finds the zone of its TXT records
         "route53:CreateHealthCheck", "route53:DeleteHealthCheck", "route53:GetHealthCheck",
         "route53:ListHealthChecks", "route53:ChangeTagsForResource", "route53:ListTagsForResource"
       ]
@@ -132,6 +137,7 @@ resource "aws_instance" "mirror" {
     node_sha512     = var.node_sha512
     route53_zone_id = var.route53_zone_id
     service_name    = var.service_name
+    acme_email      = var.acme_email
   })
   tags = { Name = "metasync-mirror-${var.region}-${count.index}", "managed-by" = "metasync" }
 }

@@ -27,4 +27,8 @@ export const MIRROR_HTTP_LIMITS: HttpServerLimits = {
   socketTimeoutMs: 300_000,
   // Composer (curl) never pipelines; a few in flight would be harmless, hundreds are an attack.
   maxPipelinedRequests: 16,
+  // HTTP/2 (with TLS): Composer multiplexes at most 12 requests per run on one connection; 100 is
+  // RFC 9113's recommended floor and what browsers expect. Answers are prebuilt shared buffers and
+  // HTTP/2 flow control holds back a client that does not read, so 100 open streams cost little.
+  maxConcurrentStreams: 100,
 };

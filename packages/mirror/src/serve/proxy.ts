@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { HEADERS, assertRepoPath, sha256Hex } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
 import type { MirrorMetrics } from '../metrics.js';
+import { primaryConnectOptions } from '../sync/primary-ca.js';
 
 /**
  * Proxy fallback (invariant 5): a repository path the mirror's generation
@@ -27,6 +28,8 @@ export interface ProxyOptions {
   logger: Logger;
   /** Largest body buffered for verification. */
   maxVerifyBytes?: number;
+  /** --primary-ca (sync/primary-ca.ts); a handshake it refuses is a failed fallback: 404 `no-store`. */
+  ca?: Buffer | undefined;
 }
 
 export interface Proxy {
@@ -50,7 +53,7 @@ export function createProxy(options: ProxyOptions): Proxy {
   const basePath = base.pathname.replace(/\/+$/, '');
   const pool = new Pool(base.origin, {
     connections: 16,
-    connect: { timeout: options.connectTimeoutMs },
+    connect: primaryConnectOptions(options.connectTimeoutMs, options.ca),
     headersTimeout: options.totalTimeoutMs,
     bodyTimeout: options.totalTimeoutMs,
   });

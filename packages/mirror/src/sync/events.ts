@@ -1,6 +1,7 @@
 import { Client } from 'undici';
 import { HEADERS, SYNC_ROUTES, headEventSchema, type HeadEvent } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
+import { primaryConnectOptions } from './primary-ca.js';
 
 /**
  * Follows the primary's push stream (`GET /sync/v1/events`, SSE) over its own
@@ -18,6 +19,8 @@ export interface EventStreamOptions {
    */
   credential?: string | undefined;
   connectTimeoutMs: number;
+  /** --primary-ca (primary-ca.ts). */
+  ca?: Buffer | undefined;
   /**
    * Longest silence on an open stream (the primary sends a heartbeat comment
    * every --heartbeat-ms) before it counts as dead and is reconnected: the far
@@ -55,7 +58,7 @@ export function followEvents(options: EventStreamOptions): EventStream {
 
   async function connectOnce(): Promise<void> {
     client = new Client(base.origin, {
-      connect: { timeout: options.connectTimeoutMs },
+      connect: primaryConnectOptions(options.connectTimeoutMs, options.ca),
       headersTimeout: options.connectTimeoutMs,
       bodyTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     });

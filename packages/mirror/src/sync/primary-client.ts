@@ -8,8 +8,10 @@ import {
   metasyncError,
   readPackFrames,
   sha256Hex,
+  tlsHandshakeError,
   type AckRequest,
 } from '@metasync/shared';
+import { PRIMARY_TLS_HINT, primaryConnectOptions } from './primary-ca.js';
 
 /**
  * The mirror's side of the sync protocol's transport: one keep-alive undici
@@ -26,6 +28,8 @@ export interface PrimaryClientOptions {
   connectTimeoutMs: number;
   /** Per-request budget for headers and for body inactivity. */
   requestTimeoutMs: number;
+  /** --primary-ca: the CAs an https:// primary must chain to (else the system CAs). */
+  ca?: Buffer | undefined;
 }
 
 export interface RawResponse {
@@ -79,7 +83,7 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
     connections: options.connections,
     pipelining: 1,
     keepAliveTimeout: 30_000,
-    connect: { timeout: options.connectTimeoutMs },
+    connect: primaryConnectOptions(options.connectTimeoutMs, options.ca),
     headersTimeout: options.requestTimeoutMs,
     bodyTimeout: options.requestTimeoutMs,
   });
@@ -100,11 +104,15 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
         ...(init.body === undefined ? {} : { body: init.body }),
       });
     } catch (err) {
-      throw metasyncError(
-        'METASYNC_ERR_SYNC_UNREACHABLE',
-        `primary ${where} could not be reached: ${(err as Error).message}`,
-        { url: where },
-        err,
+      // An untrusted certificate is not an outage: it needs the operator, so it says what to fix.
+      throw (
+        tlsHandshakeError(err, where, PRIMARY_TLS_HINT) ??
+        metasyncError(
+          'METASYNC_ERR_SYNC_UNREACHABLE',
+          `primary ${where} could not be reached: ${(err as Error).message}`,
+          { url: where },
+          err,
+        )
       );
     }
     const chunks: Buffer[] = [];

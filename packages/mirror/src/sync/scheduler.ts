@@ -20,6 +20,8 @@ export interface SchedulerOptions {
   /** Names the mirror on the push stream (events.ts). */
   credential?: string | undefined;
   connectTimeoutMs: number;
+  /** --primary-ca, for the push stream. */
+  primaryCa?: Buffer | undefined;
   pollIntervalMs: number;
   /** Interval of runs triggered for housekeeping alone. */
   housekeepingIntervalMs: number;
@@ -126,6 +128,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
           mirrorId: options.mirrorId,
           credential: options.credential,
           connectTimeoutMs: options.connectTimeoutMs,
+          ca: options.primaryCa,
           ...(options.eventsIdleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.eventsIdleTimeoutMs }),
           logger,
           onHead(head) {

@@ -47,6 +47,8 @@ export interface SyncerOptions {
   pollIntervalMs: number;
   gcGraceMs: number;
   connectTimeoutMs: number;
+  /** --primary-ca, for the push stream (the client has its own). */
+  primaryCa?: Buffer | undefined;
   /** Silence after which the push stream is reconnected (events.ts). */
   eventsIdleTimeoutMs?: number;
   /** Disable the SSE stream (tests of the poll fallback). */
@@ -88,6 +90,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
     mirrorId: options.mirrorId,
     credential: options.credential,
     connectTimeoutMs: options.connectTimeoutMs,
+    primaryCa: options.primaryCa,
     pollIntervalMs: options.pollIntervalMs,
     housekeepingIntervalMs: housekeepingIntervalMs(options.gcGraceMs),
     ...(options.eventsIdleTimeoutMs === undefined ? {} : { eventsIdleTimeoutMs: options.eventsIdleTimeoutMs }),

@@ -20,6 +20,7 @@ const DEFAULTS: HttpServerLimits = {
   maxConnections: 100,
   maxRequestsPerSocket: 0,
   socketTimeoutMs: 60_000,
+  maxConcurrentStreams: 100,
   maxPipelinedRequests: 4,
 };
 const schema = z.object(HTTP_LIMITS_SCHEMA_SHAPE);

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import { z } from 'zod';
 import type { OptionSpec } from './cli-options.js';
 import type { Logger } from './logger.js';
@@ -38,6 +38,8 @@ export interface HttpServerLimits {
   socketTimeoutMs: number;
   /** Requests received on one connection and not yet answered. */
   maxPipelinedRequests: number;
+  /** HTTP/2 (TLS servers only): streams one connection may have open at once; its pipelining bound (http2-limits.ts). */
+  maxConcurrentStreams: number;
 }
 
 /** The option table rows for one daemon, with that daemon's defaults (spread into its OPTIONS). */
@@ -101,6 +103,14 @@ export function httpLimitOptions(defaults: HttpServerLimits): OptionSpec[] {
       description: 'unanswered requests one connection may have queued (HTTP/1.1 pipelining); beyond it the connection is destroyed',
       defaultValue: String(defaults.maxPipelinedRequests),
     },
+    {
+      key: 'http2MaxConcurrentStreams',
+      flag: '--http2-max-concurrent-streams <n>',
+      env: 'METASYNC_HTTP2_MAX_CONCURRENT_STREAMS',
+      description:
+        'with TLS: HTTP/2 streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS; a stream past it is refused with REFUSED_STREAM)',
+      defaultValue: String(defaults.maxConcurrentStreams),
+    },
   ];
 }
 
@@ -117,6 +127,7 @@ export const HTTP_LIMITS_SCHEMA_SHAPE = {
   httpMaxRequestsPerSocket: int(0, 1_000_000),
   httpSocketTimeoutMs: int(0, 3_600_000),
   httpMaxPipelinedRequests: int(1, 10_000),
+  http2MaxConcurrentStreams: int(1, 10_000),
 } as const;
 
 /** The parsed rows of `httpLimitOptions`, as they sit in a daemon's config. */
@@ -129,6 +140,7 @@ export interface RawHttpLimits {
   httpMaxRequestsPerSocket: number;
   httpSocketTimeoutMs: number;
   httpMaxPipelinedRequests: number;
+  http2MaxConcurrentStreams: number;
 }
 
 /** The limits out of a parsed config holding the rows of `httpLimitOptions`. */
@@ -142,6 +154,7 @@ export function pickHttpLimits(raw: RawHttpLimits): HttpServerLimits {
     maxRequestsPerSocket: raw.httpMaxRequestsPerSocket,
     socketTimeoutMs: raw.httpSocketTimeoutMs,
     maxPipelinedRequests: raw.httpMaxPipelinedRequests,
+    maxConcurrentStreams: raw.http2MaxConcurrentStreams,
   };
 }
 
@@ -172,6 +185,12 @@ export function createLimitedHttpServer(options: {
   server.maxRequestsPerSocket = limits.maxRequestsPerSocket;
   // No 'timeout' listener anywhere (fastify adds none), so Node destroys the socket when it fires.
   server.setTimeout(limits.socketTimeoutMs);
+  logDroppedConnections(server, limits, logger);
+  return server;
+}
+
+/** Logs connections refused at `maxConnections` ('drop', any net.Server): once, then summed per 10 s window. */
+export function logDroppedConnections(server: NetServer, limits: HttpServerLimits, logger: Logger): void {
   let droppedInWindow = 0;
   let windowTimer: NodeJS.Timeout | undefined;
   server.on('drop', () => {
@@ -192,7 +211,6 @@ export function createLimitedHttpServer(options: {
     windowTimer.unref();
   });
   server.on('close', () => clearTimeout(windowTimer));
-  return server;
 }
 
 const kUnanswered = Symbol('metasync.unansweredRequests');
@@ -205,7 +223,7 @@ type CountedSocket = Socket & { [kUnanswered]?: number };
  * sends a stream of requests without reading the answers is refused before
  * their responses pile up in memory.
  */
-function limitPipelining(
+export function limitPipelining(
   max: number,
   handler: RequestListener<typeof IncomingMessage, typeof ServerResponse>,
 ): RequestListener<typeof IncomingMessage, typeof ServerResponse> {

@@ -3,3 +3,6 @@ export * from './cli-options.js';
 export * from './logger.js';
 export * from './http-limits.js';
 export * from './landing-page.js';
+export * from './tls-options.js';
+export * from './tls-pair.js';
+export * from './server-factory.js';
