@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +34,20 @@ function envLines(text: string, options: { includeCommented: boolean }): Map<str
   return vars;
 }
 
+const credentialDirs: string[] = [];
+afterAll(() => {
+  for (const dir of credentialDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The file cloud-init writes at /etc/metasync/mirror-credential, here in a temp dir. */
+function renderedCredentialFile(credential: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'templates-credential-'));
+  credentialDirs.push(dir);
+  const file = join(dir, 'mirror-credential');
+  writeFileSync(file, `${credential}\n`);
+  return file;
+}
+
 /** The cloud-init file as Terraform's templatefile() would render it, plus what its IMDS step appends. */
 function renderedCloudInitEnv(): NodeJS.ProcessEnv {
   const values: Record<string, string> = {
@@ -47,15 +61,17 @@ function renderedCloudInitEnv(): NodeJS.ProcessEnv {
     route53_zone_id: 'Z0123456789',
     service_name: 'repo.example.com',
     acme_email: 'ops@example.com',
+    mirror_id: 'eu-west-1-0',
+    mirror_credential: 'msm_' + 'c'.repeat(43),
   };
   const rendered = read('cloud-init/mirror.yaml').replace(/\$\{([a-z0-9_]+)\}/g, (_, name: string) => values[name] ?? `<unset ${name}>`);
   const env = Object.fromEntries(envLines(rendered, { includeCommented: false }));
-  // What the IMDS step appends (its printf format is checked below).
+  // What the IMDS step appends (its printf format is checked below); the credential file cloud-init writes.
   return {
     ...env,
+    METASYNC_MIRROR_CREDENTIAL_FILE: renderedCredentialFile(values.mirror_credential!),
     METASYNC_PUBLIC_URL: 'https://198.51.100.7',
     METASYNC_PUBLIC_ADDRESS: '198.51.100.7',
-    METASYNC_MIRROR_ID: 'eu-west-1-ip-10-0-0-7',
   };
 }
 
@@ -79,12 +95,15 @@ describe('deployment templates', () => {
     expect(loaded.help).toBe(false);
   });
 
-  it('render a cloud-init env that starts a self-registering Route53 mirror', () => {
+  it('render a cloud-init env that starts a self-registering Route53 mirror, pinned and enrolled', () => {
     const loaded = loadMirrorConfig([], renderedCloudInitEnv());
     if (loaded.help) throw new Error('unexpected --help');
     expect(loaded.config.dns?.registrar.dns.provider).toBe('route53');
     expect(loaded.config.dns?.address).toBe('198.51.100.7');
     expect(loaded.config.region).toBe('eu-west-1');
+    expect(loaded.config.mirrorId).toBe('eu-west-1-0');
+    expect(loaded.config.mirrorCredential).toBe('msm_' + 'c'.repeat(43));
+    expect(loaded.config.primaryKey).toBe('0123456789abcdef:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
   });
 
   it("give the primary's config loader an env file it accepts", async () => {
@@ -103,7 +122,8 @@ describe('deployment templates', () => {
     const call = /templatefile\("[^"]*",\s*\{([^}]*)\}\)/s.exec(terraform);
     const passed = new Set([...(call?.[1] ?? '').matchAll(/^\s*([a-z0-9_]+)\s*=/gm)].map((match) => match[1]!));
     expect([...wanted].filter((name) => !passed.has(name))).toEqual([]);
-    for (const name of passed) expect(terraform).toMatch(new RegExp(`variable "${name}"`));
+    // Every variable the call reads is declared.
+    for (const [, name] of (call?.[1] ?? '').matchAll(/\bvar\.([a-z0-9_]+)/g)) expect(terraform).toMatch(new RegExp(`variable "${name}"`));
   });
 
   it('point the systemd units at the bins of the release artifact, run by /usr/local/bin/node', () => {

@@ -27,6 +27,11 @@ variable "primary_key" {
   type        = string
   description = "<keyId>:<base64url public key> of the primary, pinned by every mirror"
 }
+variable "mirror_credentials" {
+  type        = list(string)
+  sensitive   = true
+  description = "One enrollment credential per mirror, in order: mirror i is <region>-i (`metasync-primary mirror-credential issue <region>-<i>`)"
+}
 variable "release_url" {
   type        = string
   description = "HTTPS URL of the release artifact built by `pnpm release` (metasync-<version>.tar.gz)"
@@ -128,16 +133,18 @@ resource "aws_instance" "mirror" {
   vpc_security_group_ids = [aws_security_group.mirror.id]
   iam_instance_profile   = aws_iam_instance_profile.mirror.name
   user_data = templatefile("${path.module}/../../cloud-init/mirror.yaml", {
-    primary_url     = var.primary_url
-    primary_key     = var.primary_key
-    region          = var.region
-    release_url     = var.release_url
-    release_sha256  = var.release_sha256
-    node_version    = var.node_version
-    node_sha512     = var.node_sha512
-    route53_zone_id = var.route53_zone_id
-    service_name    = var.service_name
-    acme_email      = var.acme_email
+    primary_url       = var.primary_url
+    primary_key       = var.primary_key
+    mirror_id         = format("%s-%d", var.region, count.index)
+    mirror_credential = var.mirror_credentials[count.index]
+    region            = var.region
+    release_url       = var.release_url
+    release_sha256    = var.release_sha256
+    node_version      = var.node_version
+    node_sha512       = var.node_sha512
+    route53_zone_id   = var.route53_zone_id
+    service_name      = var.service_name
+    acme_email        = var.acme_email
   })
   tags = { Name = "metasync-mirror-${var.region}-${count.index}", "managed-by" = "metasync" }
 }
