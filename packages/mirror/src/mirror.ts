@@ -64,10 +64,36 @@ export async function openMirror(
     connectTimeoutMs: config.connectTimeoutMs,
     requestTimeoutMs: config.requestTimeoutMs,
   });
+  let publicUrl = config.publicUrl ?? `http://${config.listen.host}:${config.listen.port}`;
+  const s3Bootstrap = createS3BootstrapSource({ config, store, logger, concurrency: config.fetchConcurrency });
+  const syncer = createSyncer({
+    dataDir: config.data,
+    mirrorId,
+    region: config.region,
+    publicUrl: () => publicUrl,
+    log,
+    store,
+    client,
+    status,
+    metrics,
+    logger,
+    primaryUrl: config.primary,
+    pinnedKeys,
+    fetchConcurrency: config.fetchConcurrency,
+    pollIntervalMs: config.pollIntervalMs,
+    gcGraceMs: config.gcGraceMs,
+    connectTimeoutMs: config.connectTimeoutMs,
+    eventsIdleTimeoutMs: config.eventsIdleTimeoutMs,
+    ...(options.useEvents === undefined ? {} : { useEvents: options.useEvents }),
+    s3Bootstrap,
+  });
+  // The proxy fallback verifies answers with the keys the syncer trusts (and follows their rotations).
   const proxy = createProxy({
     primaryUrl: config.primary,
     connectTimeoutMs: config.connectTimeoutMs,
     totalTimeoutMs: config.proxyTimeoutMs,
+    maxBodyBytes: config.proxyMaxBodyBytes,
+    trust: syncer.keys,
     metrics,
     logger,
   });
@@ -102,29 +128,6 @@ export async function openMirror(
       rateLimit: { max: config.adminRateLimit, windowMs: config.rateLimitWindowMs },
     },
     httpLimits: pickHttpLimits(config),
-  });
-  let publicUrl = config.publicUrl ?? `http://${config.listen.host}:${config.listen.port}`;
-  const s3Bootstrap = createS3BootstrapSource({ config, store, logger, concurrency: config.fetchConcurrency });
-  const syncer = createSyncer({
-    dataDir: config.data,
-    mirrorId,
-    region: config.region,
-    publicUrl: () => publicUrl,
-    log,
-    store,
-    client,
-    status,
-    metrics,
-    logger,
-    primaryUrl: config.primary,
-    pinnedKeys,
-    fetchConcurrency: config.fetchConcurrency,
-    pollIntervalMs: config.pollIntervalMs,
-    gcGraceMs: config.gcGraceMs,
-    connectTimeoutMs: config.connectTimeoutMs,
-    eventsIdleTimeoutMs: config.eventsIdleTimeoutMs,
-    ...(options.useEvents === undefined ? {} : { useEvents: options.useEvents }),
-    s3Bootstrap,
   });
   let closed = false;
   return {
