@@ -99,8 +99,13 @@ async function expectRefused(path: string, reason: string, rewrite: Rewrite): Pr
   expect(m.logs.find((entry) => entry.msg === 'refused proxied answer' && entry.path === path)?.level).toBe(40);
 }
 
-function withoutSignedFields(headers: HopAnswer['headers']): HopAnswer['headers'] {
-  return Object.fromEntries(Object.entries(headers).filter(([name]) => !name.startsWith('x-metasync-') && name !== 'etag'));
+/** The primary's headers minus `drop` (and its content-encoding: a forger sends its body as is) plus `set`. */
+function forgedHeaders(
+  headers: HopAnswer['headers'],
+  change: { drop?: (name: string) => boolean; set?: Record<string, string> },
+): HopAnswer['headers'] {
+  const kept = Object.entries(headers).filter(([name]) => name !== 'content-encoding' && change.drop?.(name) !== true);
+  return { ...Object.fromEntries(kept), ...change.set };
 }
 
 describe('proxy fallback behind a rewriting hop', () => {
@@ -145,7 +150,7 @@ describe('proxy fallback behind a rewriting hop', () => {
   it('refuses a forged answer stripped of the signed fields (no ETag)', async () => {
     await expectRefused('p2/acme/fresh.json', 'unsigned', ({ answer }) => ({
       status: 200,
-      headers: { ...withoutSignedFields(answer.headers), 'content-type': 'application/json' },
+      headers: forgedHeaders(answer.headers, { drop: (name) => name.startsWith('x-metasync-') || name === 'etag' }),
       body: Buffer.from(FORGED_JSON),
     }));
   });
@@ -153,7 +158,7 @@ describe('proxy fallback behind a rewriting hop', () => {
   it('refuses forged JSON that comes with its own ETag and sha256 header (the signature no longer matches)', async () => {
     await expectRefused('p2/acme/fresh.json', 'bad-signature', ({ answer }) => ({
       status: 200,
-      headers: { ...answer.headers, etag: `"${sha256(FORGED_JSON)}"`, 'x-metasync-sha256': sha256(FORGED_JSON) },
+      headers: forgedHeaders(answer.headers, { set: { etag: `"${sha256(FORGED_JSON)}"`, 'x-metasync-sha256': sha256(FORGED_JSON) } }),
       body: Buffer.from(FORGED_JSON),
     }));
   });
@@ -161,7 +166,7 @@ describe('proxy fallback behind a rewriting hop', () => {
   it('refuses forged JSON under the genuine signed fields (the hash does not match)', async () => {
     await expectRefused('p2/acme/fresh.json', 'hash-mismatch', ({ answer }) => ({
       status: 200,
-      headers: { ...answer.headers, etag: `"${sha256(FORGED_JSON)}"` },
+      headers: forgedHeaders(answer.headers, { set: { etag: `"${sha256(FORGED_JSON)}"` } }),
       body: Buffer.from(FORGED_JSON),
     }));
   });
@@ -180,10 +185,7 @@ describe('proxy fallback behind a rewriting hop', () => {
     const page = `<html><body><a href="https://${FORGED_MARKER}/">update</a></body></html>`;
     await expectRefused('p2/acme/fresh.json', 'hash-mismatch', ({ answer }) => ({
       status: 200,
-      headers: {
-        ...Object.fromEntries(Object.entries(answer.headers).filter(([name]) => name !== 'etag')),
-        'content-type': 'text/html; charset=utf-8',
-      },
+      headers: forgedHeaders(answer.headers, { drop: (name) => name === 'etag', set: { 'content-type': 'text/html; charset=utf-8' } }),
       body: Buffer.from(page),
     }));
   });
