@@ -35,6 +35,8 @@ import { judgeProxyAnswer, type ProxyRefusalReason, type ProxyVerdict } from './
  * Safety rules kept from before: only GET/HEAD (HEAD is fetched as GET, so it is verified too),
  * only a path that passed assertRepoPath, always relative to the configured primary URL; connect
  * and total timeouts; never a 5xx (Composer aborts on one).
+ * Buffered, not streamed as the reference design sketches: no byte may leave before the hash
+ * of the whole body is checked, and --proxy-max-body-bytes bounds what one request holds.
  * The body goes out identity-encoded: the store's precompressed variants do not exist for a
  * path the mirror lacks, and compressing per request is not worth it for a path the next
  * applied generation serves from the store.
