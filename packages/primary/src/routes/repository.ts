@@ -30,8 +30,8 @@ import { createAnswerSignatures, type AnswerSignatures } from './answer-signatur
  * Every 200 (GET and HEAD) carries the active key's signature over (path,
  * sha256, head seq, mtime) in the headers of shared proxy-answer.ts, whatever
  * encoding the body is sent in: a mirror's proxy fallback serves a body only
- * when it verifies. Entry and head are read in the same synchronous step, so
- * the seq signed is the generation the entry was current in.
+ * when it verifies. The entry and the manifest's seq are read in the same
+ * synchronous step, so the seq signed is a generation the entry was current in.
  */
 export function repositoryRoutes(
   app: FastifyInstance,
@@ -43,7 +43,7 @@ export function repositoryRoutes(
   const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const path = repoPathFromUrl(request.raw.url ?? '/');
     const entry = isReservedPath(path) ? undefined : publisher.getEntry(path);
-    const seq = publisher.headSeq();
+    const seq = publisher.manifestSeq();
     void reply.header(HEADERS.seq, String(seq));
     if (entry === undefined) {
       const error = metasyncError('METASYNC_ERR_PATH_NOT_FOUND', `no path ${path} in the repository`, { path });
