@@ -129,6 +129,13 @@ export const MIRROR_OPTIONS = [
     defaultValue: '3000',
   },
   {
+    key: 'proxyMaxBodyBytes',
+    flag: '--proxy-max-body-bytes <n>',
+    env: 'METASYNC_PROXY_MAX_BODY_BYTES',
+    description: 'largest proxy fallback body buffered to verify its signature and hash; a larger one is answered 404',
+    defaultValue: String(8 * 1024 * 1024),
+  },
+  {
     key: 'connectTimeoutMs',
     flag: '--connect-timeout-ms <ms>',
     env: 'METASYNC_CONNECT_TIMEOUT_MS',

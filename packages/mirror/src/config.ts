@@ -58,6 +58,7 @@ const schema = z
     maxUnconfirmedMs: int(0),
     pollIntervalMs: int(50),
     proxyTimeoutMs: int(50),
+    proxyMaxBodyBytes: int(1),
     connectTimeoutMs: int(50),
     eventsIdleTimeoutMs: int(100),
     requestTimeoutMs: int(100),

@@ -15,6 +15,7 @@ export interface MirrorMetrics {
   syncErrors: Counter<'code'>;
   responses: Counter<'source' | 'status'>;
   proxied: Counter<'outcome'>;
+  proxyRefused: Counter<'reason'>;
   notFound: Counter;
   cacheHits: Counter;
   cacheMisses: Counter;
@@ -68,6 +69,12 @@ export function createMetrics(options: { defaultMetrics: boolean }): MirrorMetri
       name: 'metasync_mirror_proxied_responses_total',
       help: 'proxy fallback answers by outcome',
       labelNames: ['outcome'] as const,
+      registers,
+    }),
+    proxyRefused: new Counter({
+      name: 'metasync_mirror_proxy_refused_total',
+      help: 'proxied answers refused (answered 404 no-store) because the primary did not vouch for them, by reason',
+      labelNames: ['reason'] as const,
       registers,
     }),
     notFound: new Counter({ name: 'metasync_mirror_not_found_total', help: 'repository 404 answers', registers }),

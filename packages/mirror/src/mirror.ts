@@ -77,11 +77,39 @@ export async function openMirror(
     requestTimeoutMs: config.requestTimeoutMs,
     ca: config.primaryCa,
   });
+  let publicUrl = config.publicUrl ?? `${config.tls === undefined ? 'http' : 'https'}://${config.listen.host}:${config.listen.port}`;
+  const s3Bootstrap = createS3BootstrapSource({ config, store, logger, concurrency: config.fetchConcurrency });
+  const syncer = createSyncer({
+    dataDir: config.data,
+    mirrorId,
+    credential: config.mirrorCredential,
+    region: config.region,
+    publicUrl: () => publicUrl,
+    log,
+    store,
+    client,
+    status,
+    metrics,
+    logger,
+    primaryUrl: config.primary,
+    pinnedKeys,
+    fetchConcurrency: config.fetchConcurrency,
+    pollIntervalMs: config.pollIntervalMs,
+    gcGraceMs: config.gcGraceMs,
+    connectTimeoutMs: config.connectTimeoutMs,
+    primaryCa: config.primaryCa,
+    eventsIdleTimeoutMs: config.eventsIdleTimeoutMs,
+    ...(options.useEvents === undefined ? {} : { useEvents: options.useEvents }),
+    s3Bootstrap,
+  });
+  // The proxy fallback verifies answers with the keys the syncer trusts (and follows their rotations).
   const proxy = createProxy({
     primaryUrl: config.primary,
     connectTimeoutMs: config.connectTimeoutMs,
     totalTimeoutMs: config.proxyTimeoutMs,
     ca: config.primaryCa,
+    maxBodyBytes: config.proxyMaxBodyBytes,
+    trust: syncer.keys,
     metrics,
     logger,
   });
@@ -117,31 +145,6 @@ export async function openMirror(
     },
     httpLimits: pickHttpLimits(config),
     tls: config.tls,
-  });
-  let publicUrl = config.publicUrl ?? `${config.tls === undefined ? 'http' : 'https'}://${config.listen.host}:${config.listen.port}`;
-  const s3Bootstrap = createS3BootstrapSource({ config, store, logger, concurrency: config.fetchConcurrency });
-  const syncer = createSyncer({
-    dataDir: config.data,
-    mirrorId,
-    credential: config.mirrorCredential,
-    region: config.region,
-    publicUrl: () => publicUrl,
-    log,
-    store,
-    client,
-    status,
-    metrics,
-    logger,
-    primaryUrl: config.primary,
-    pinnedKeys,
-    fetchConcurrency: config.fetchConcurrency,
-    pollIntervalMs: config.pollIntervalMs,
-    gcGraceMs: config.gcGraceMs,
-    connectTimeoutMs: config.connectTimeoutMs,
-    primaryCa: config.primaryCa,
-    eventsIdleTimeoutMs: config.eventsIdleTimeoutMs,
-    ...(options.useEvents === undefined ? {} : { useEvents: options.useEvents }),
-    s3Bootstrap,
   });
   let closed = false;
   return {

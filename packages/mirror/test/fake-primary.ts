@@ -10,6 +10,7 @@ import {
   generateSigningKeyPem,
   sha256Hex,
   signBody,
+  signProxyAnswer,
   signingKeyFromPem,
   type ChangeEntry,
   type SigningKey,
@@ -206,12 +207,20 @@ export async function startFakePrimary(): Promise<FakePrimary> {
       });
       return;
     }
-    const entry = current.get(decodeURIComponent(path.slice(1)));
+    const repoPath = decodeURIComponent(path.slice(1));
+    const entry = current.get(repoPath);
     if (entry === undefined) return send(res, 404, '{}');
+    // Vouched for as the real primary does (routes/repository.ts), so the proxy fallback serves it.
+    const fields = { path: repoPath, sha256: entry.sha256, seq: head, mtime: entry.mtime };
     send(res, 200, objects.get(entry.sha256)!, {
       etag: etagFor(entry.sha256),
       'last-modified': formatHttpDate(entry.mtime),
       'content-type': 'application/json',
+      [HEADERS.path]: repoPath,
+      [HEADERS.sha256]: entry.sha256,
+      [HEADERS.seq]: String(head),
+      [HEADERS.mtime]: String(entry.mtime),
+      [HEADERS.signature]: signProxyAnswer(faults.signWith ?? key, fields),
     });
   }
 

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HEADERS, sha256Hex } from '@metasync/shared';
+import { HEADERS, generateSigningKeyPem, sha256Hex, signProxyAnswer, signingKeyFromPem } from '@metasync/shared';
 import { type Mirror } from '../src/mirror.js';
 import { type FakePrimary } from './fake-primary.js';
 import { openTestMirror, syncedTestMirror } from './synced-mirror.js';
@@ -113,16 +113,53 @@ describe('mirror serving', () => {
     expect(primary.requests.slice(before).filter((r) => !r.startsWith('/sync/'))).toEqual([]);
   });
 
-  it('proxies a path it lacks to the primary, verified and marked', async () => {
+  it('proxies a path it lacks to the primary, verified, marked, with its own headers and 304s', async () => {
     const { primary, mirror } = await syncedMirror();
     primary.faults.silentEvents = true;
     await mirror.syncer.stop();
     primary.publish({ 'p2/acme/new.json': '{"new":true}' });
-    const response = await mirror.app.inject({ url: '/p2/acme/new.json' });
+    const response = await mirror.app.inject({ url: '/p2/acme/new.json', headers: { 'accept-encoding': 'gzip, br' } });
     expect(response.statusCode).toBe(200);
     expect(response.body).toBe('{"new":true}');
-    expect(response.headers[HEADERS.proxied]).toBe('1');
-    expect(response.headers['cache-control']).toBe('no-store');
+    expect(response.headers).toMatchObject({
+      [HEADERS.proxied]: '1',
+      [HEADERS.seq]: '1',
+      etag: `"${sha256Hex('{"new":true}')}"`,
+      'content-type': 'application/json',
+      'cache-control': 'public, max-age=60, stale-while-revalidate=30',
+      'content-length': '12',
+    });
+    expect(response.headers['content-encoding']).toBeUndefined();
+    const lastModified = String(response.headers['last-modified']);
+    expect(Date.parse(lastModified)).toBeGreaterThan(0);
+    const notModified = await mirror.app.inject({ url: '/p2/acme/new.json', headers: { 'if-modified-since': lastModified } });
+    expect(notModified.statusCode).toBe(304);
+    expect(notModified.body).toBe('');
+    const head = await mirror.app.inject({ method: 'HEAD', url: '/p2/acme/new.json' });
+    expect(head.statusCode).toBe(200);
+    expect(head.body).toBe('');
+    expect(head.headers['content-length']).toBe('12');
+    // Conditionals are answered by the mirror, from signed fields: the primary is asked for the whole answer.
+    expect(primary.requests.filter((target) => target === '/p2/acme/new.json')).toHaveLength(3);
+  });
+
+  it('refuses a proxied answer signed by a key it does not trust, or over the body limit, with 404 no-store and a metric', async () => {
+    const { primary, mirror } = await syncedMirror(['--proxy-max-body-bytes', '100']);
+    primary.faults.silentEvents = true;
+    await mirror.syncer.stop();
+    primary.publish({ 'p2/acme/big.json': JSON.stringify({ pad: 'x'.repeat(200) }), 'p2/acme/small.json': '{"small":true}' });
+    const tooLarge = await mirror.app.inject({ url: '/p2/acme/big.json' });
+    expect(tooLarge.statusCode).toBe(404);
+    expect(tooLarge.headers['cache-control']).toBe('no-store');
+    expect(tooLarge.body).not.toContain('xxx');
+    primary.faults.signWith = signingKeyFromPem(generateSigningKeyPem());
+    const forged = await mirror.app.inject({ url: '/p2/acme/small.json' });
+    expect(forged.statusCode).toBe(404);
+    expect(forged.headers['cache-control']).toBe('no-store');
+    expect(forged.body).not.toContain('small');
+    const metrics = (await mirror.app.inject({ url: '/metrics' })).body;
+    expect(metrics).toContain('metasync_mirror_proxy_refused_total{reason="too-large"} 1');
+    expect(metrics).toContain('metasync_mirror_proxy_refused_total{reason="unknown-key"} 1');
   });
 
   it('passes a primary 404 as 404 no-store', async () => {
@@ -148,17 +185,30 @@ describe('mirror serving', () => {
 
   it('retries a proxied request once when its connection is reset before an answer', async () => {
     let requests = 0;
+    const key = signingKeyFromPem(generateSigningKeyPem());
+    const fields = { path: 'p2/acme/flaky.json', sha256: sha256Hex('{"flaky":true}'), seq: 0, mtime: 1_000 };
     const flaky: Server = createServer((req, res) => {
       requests++;
       if (requests === 1) {
         req.socket.destroy();
         return;
       }
-      res.writeHead(200, { etag: `"${sha256Hex('{"flaky":true}')}"`, 'content-type': 'application/json' }).end('{"flaky":true}');
+      res
+        .writeHead(200, {
+          [HEADERS.path]: fields.path,
+          [HEADERS.sha256]: fields.sha256,
+          [HEADERS.seq]: '0',
+          [HEADERS.mtime]: '1000',
+          [HEADERS.signature]: signProxyAnswer(key, fields),
+        })
+        .end('{"flaky":true}');
     });
     await new Promise<void>((resolve) => flaky.listen(0, '127.0.0.1', resolve));
     cleanups.push(() => new Promise<void>((resolve) => flaky.close(() => resolve())));
-    const mirror = await mirrorOf(`http://127.0.0.1:${(flaky.address() as AddressInfo).port}`);
+    const mirror = await mirrorOf(`http://127.0.0.1:${(flaky.address() as AddressInfo).port}`, [
+      '--primary-key',
+      `${key.keyId}:${key.publicKey}`,
+    ]);
     const response = await mirror.app.inject({ url: '/p2/acme/flaky.json' });
     expect(response.statusCode).toBe(200);
     expect(response.body).toBe('{"flaky":true}');

@@ -173,6 +173,6 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
     ...(deps.rateLimits === undefined ? {} : { rateLimit: deps.rateLimits.admin }),
   });
   statusPageRoutes(app, { registry, now, staleAfterMs: deps.statusStaleAfterMs ?? 5_000 });
-  repositoryRoutes(app, { publisher: core.publisher });
+  repositoryRoutes(app, { publisher: core.publisher, keyRing: core.keyRing });
   return { app, notifier, registry, mirrorCredentials };
 }

@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { formatHttpDate, sha256Hex } from '@metasync/shared';
+import { HEADERS, formatHttpDate, proxyAnswerMessage, readProxyAnswerHeaders, sha256Hex, verifyBody } from '@metasync/shared';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { publish, startTestPrimary, type TestPrimary } from './primary-fixture.js';
 
@@ -95,6 +95,51 @@ describe('repository serving', () => {
     expect(head.body).toBe('');
     expect(head.headers.etag).toBeDefined();
     expect(head.headers['cache-control']).toBe('public, max-age=0, must-revalidate');
+  });
+
+  it('signs every 200, whatever the encoding, over path, body hash, head seq and mtime with the active key', async () => {
+    primary = await startTestPrimary();
+    await publish(primary, 'p2/acme/foo.json', LARGE_P2);
+    await publish(primary, 'p2/acme/other.json', P2);
+    const entry = primary.core.publisher.getEntry('p2/acme/foo.json')!;
+    const keys = primary.core.keyRing.publicKeys();
+    for (const [method, acceptEncoding] of [
+      ['GET', 'br'],
+      ['GET', 'gzip'],
+      ['GET', ''],
+      ['HEAD', 'gzip'],
+    ] as const) {
+      const response = await primary.app.inject({ method, url: '/p2/acme/foo.json', headers: { 'accept-encoding': acceptEncoding } });
+      const signed = readProxyAnswerHeaders(response.headers);
+      expect(signed, `${method} ${acceptEncoding}`).toEqual({
+        path: 'p2/acme/foo.json',
+        sha256: sha256Hex(LARGE_P2),
+        seq: 2,
+        mtime: entry.mtime,
+        signature: response.headers[HEADERS.signature],
+      });
+      expect(verifyBody(proxyAnswerMessage(signed!), signed!.signature, { keys, nowMs: Date.now(), what: 'answer' }).keyId).toBe(
+        keys[0]!.keyId,
+      );
+    }
+    // A 404 vouches for nothing.
+    const missing = await primary.app.inject({ url: '/p2/acme/missing.json' });
+    expect(missing.headers[HEADERS.signature]).toBeUndefined();
+  });
+
+  it('signs with the new key after a rotation, and signs a path again only when its head or key changed', async () => {
+    primary = await startTestPrimary();
+    await publish(primary, 'p2/acme/foo.json', P2);
+    const first = await primary.app.inject({ url: '/p2/acme/foo.json' });
+    const again = await primary.app.inject({ url: '/p2/acme/foo.json' });
+    expect(again.headers[HEADERS.signature]).toBe(first.headers[HEADERS.signature]);
+    await primary.core.keyRing.rotate({ overlapMs: 60_000 });
+    const rotated = await primary.app.inject({ url: '/p2/acme/foo.json' });
+    expect(String(rotated.headers[HEADERS.signature]).split('.')[0]).toBe(primary.core.keyRing.active().keyId);
+    await publish(primary, 'p2/acme/other.json', P2);
+    const later = await primary.app.inject({ url: '/p2/acme/foo.json' });
+    expect(later.headers[HEADERS.seq]).toBe('2');
+    expect(later.headers[HEADERS.signature]).not.toBe(rotated.headers[HEADERS.signature]);
   });
 
   it('answers a fast 404 with no-store for an unknown path, and for a deleted one', async () => {

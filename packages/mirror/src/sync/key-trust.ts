@@ -60,10 +60,22 @@ export function createKeyTrust(options: KeyTrustOptions): KeyTrust {
   const askedAtMs = new Map<string, number>();
   let learning: Promise<void> | undefined;
 
+  /** One initial load at a time: the syncer and the proxy fallback may both ask first. */
+  let loading: Promise<void> | undefined;
+
   async function load(): Promise<PublicKeyInfo[] | undefined> {
     if (!loaded) {
-      trusted = await initialTrust();
-      loaded = true;
+      loading ??= initialTrust().then(
+        (initial) => {
+          if (!loaded) trusted = initial;
+          loaded = true;
+        },
+        (err: unknown) => {
+          loading = undefined;
+          throw err;
+        },
+      );
+      await loading;
     }
     return trusted?.keys;
   }

@@ -12,7 +12,7 @@ import { createPuller } from './puller.js';
 import type { S3BootstrapSource } from './s3-source.js';
 import { createScheduler } from './scheduler.js';
 import { createStatePoll } from './state-poll.js';
-import { createTrustedKeys } from './trusted-keys.js';
+import { createTrustedKeys, type TrustedKeys } from './trusted-keys.js';
 
 /**
  * The sync loop, wired from parts with one job each:
@@ -62,6 +62,8 @@ export interface Syncer {
   /** Request a pull; returns when the worker that will see it finishes. */
   trigger(reason: string): Promise<void>;
   stop(): Promise<void>;
+  /** The trusted primary keys, for verifying what is not a sync document (the proxy fallback's answers). */
+  keys: Pick<TrustedKeys, 'known' | 'verifying'>;
 }
 
 export function createSyncer(options: SyncerOptions): Syncer {
@@ -120,5 +122,5 @@ export function createSyncer(options: SyncerOptions): Syncer {
     onApplied: () => void acker.ack(),
   });
 
-  return { start: scheduler.start, trigger: scheduler.trigger, stop: scheduler.stop };
+  return { start: scheduler.start, trigger: scheduler.trigger, stop: scheduler.stop, keys };
 }

@@ -31,6 +31,8 @@ export interface SignedDocument<T> {
 export interface TrustedKeys {
   /** The keys the mirror trusts; on first use (nothing pinned) those of `state`, else of a fresh state answer. */
   load(state?: StateResponse): Promise<PublicKeyInfo[]>;
+  /** The keys the mirror trusts, or undefined while nothing is pinned; never pins (the proxy fallback asks this). */
+  known(): Promise<PublicKeyInfo[] | undefined>;
   /** Runs `verify` with the trusted keys, once more after following an endorsed key rotation (key-trust.ts). */
   verifying: KeyTrust['verifying'];
   /** Verifies a document's signature against the trusted keys, then parses it; a refusal is counted and logged. */
@@ -76,5 +78,5 @@ export function createTrustedKeys(options: TrustedKeysOptions): TrustedKeys {
     return parseSyncDocument(body, schema, what);
   }
 
-  return { load, verifying: trust.verifying, readSigned };
+  return { load, known: trust.load, verifying: trust.verifying, readSigned };
 }

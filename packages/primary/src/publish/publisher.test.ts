@@ -59,11 +59,21 @@ function memoryStore(): ObjectStore & { syncs: number } {
 }
 
 async function setUp(
-  options: { maxGenerationEntries?: number; now?: () => number } = {},
+  options: { maxGenerationEntries?: number; now?: () => number; segmentMaxBytes?: number } = {},
 ): Promise<{ publisher: PrimaryPublisher; commits: CommitInfo[]; manifest: Manifest }> {
-  journal = (await openJournal({ dir, keepGenerations: 100_000, baseSeq: 0, baseTime: 0, log })).journal;
+  const { segmentMaxBytes, ...publisherOptions } = options;
+  journal = (
+    await openJournal({
+      dir,
+      keepGenerations: 100_000,
+      baseSeq: 0,
+      baseTime: 0,
+      log,
+      ...(segmentMaxBytes === undefined ? {} : { segmentMaxBytes }),
+    })
+  ).journal;
   const manifest: Manifest = new Map();
-  const publisher = createPublisher({ store: memoryStore(), journal, manifest, log, ...options });
+  const publisher = createPublisher({ store: memoryStore(), journal, manifest, log, ...publisherOptions });
   const commits: CommitInfo[] = [];
   publisher.onCommit((info) => commits.push(info));
   return { publisher, commits, manifest };
@@ -103,6 +113,31 @@ describe('publisher', () => {
     expect(commits.every((commit) => commit.generation.entries.length <= 5_000)).toBe(true);
     expect(new Set(results.map((r) => r.seq)).size).toBe(commits.length);
     expect(publisher.headSeq()).toBe(commits.length);
+  });
+
+  it('names in manifestSeq the generation getEntry reflects, also while the journal head moved ahead during a segment rotation', async () => {
+    // A 1-byte segment cap: every append rotates, awaiting file I/O after the journal head moved.
+    const { publisher } = await setUp({ segmentMaxBytes: 1 });
+    await publisher.submit([change('p2/acme/foo.json', '{"v":1}')], 'api');
+    expect(publisher.manifestSeq()).toBe(1);
+    const seen: { head: number; manifest: number; present: boolean }[] = [];
+    let sampling = true;
+    const sample = (): void => {
+      seen.push({
+        head: publisher.headSeq(),
+        manifest: publisher.manifestSeq(),
+        present: publisher.getEntry('p2/acme/foo.json') !== undefined,
+      });
+      if (sampling && seen.length < 100_000) setImmediate(sample);
+    };
+    sample();
+    await publisher.submit([{ path: 'p2/acme/foo.json', deleted: true }], 'api');
+    sampling = false;
+    // The window exists (the head says 2 while the path is still there)...
+    expect(seen.some((s) => s.head === 2 && s.present)).toBe(true);
+    // ...and manifestSeq never claims the deleting generation while the path is still there.
+    expect(seen.filter((s) => s.present).every((s) => s.manifest === 1)).toBe(true);
+    expect(publisher.manifestSeq()).toBe(2);
   });
 
   it('puts all changes of one submit in one generation even above the generation cap', async () => {

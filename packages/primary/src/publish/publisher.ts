@@ -36,6 +36,12 @@ export interface PrimaryPublisher extends Publisher {
   readonly journal: Journal;
   readonly store: ObjectStore;
   headTime(): number;
+  /**
+   * The generation getEntry() reflects: headSeq(), except while a commit is between its journal
+   * append (which may await a segment rotation after moving the head) and its manifest update.
+   * What vouches for an entry (a signed repository answer) names this seq, never a later one.
+   */
+  manifestSeq(): number;
   /** Called synchronously after each generation is durable, before submits resolve. */
   onCommit(listener: (info: CommitInfo) => void): () => void;
   /** Called once per reserved path refused (by a source's check or by submit), with the refusing source. */
@@ -91,6 +97,8 @@ interface PendingSubmit {
  */
 export function createPublisher(options: PublisherOptions): PrimaryPublisher {
   const { store, journal, manifest, log } = options;
+  // The manifest comes replayed to the journal's head.
+  let manifestSeq = journal.headSeq();
   const maxEntries = options.maxGenerationEntries ?? DEFAULT_MAX_GENERATION_ENTRIES;
   const now = options.now ?? Date.now;
   const listeners = new Set<(info: CommitInfo) => void>();
@@ -216,6 +224,7 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
     await options.beforeCommit?.(generation);
     await journal.append(generation);
     applyToManifest(manifest, generation);
+    manifestSeq = generation.seq;
     const committedMs = now();
     const info: CommitInfo = { generation, submitLatenciesMs: batch.map((item) => committedMs - item.startedMs) };
     for (const listener of listeners) {
@@ -237,6 +246,7 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
     entries: () => manifest.entries(),
     readObject: (sha256) => store.read(sha256),
     headSeq: () => journal.headSeq(),
+    manifestSeq: () => manifestSeq,
     headTime: () => journal.headTime(),
     isPending: (sha256) => pendingObjects.has(sha256),
     onCommit(listener) {

@@ -40,14 +40,20 @@ export const SYNC_ROUTES = {
 } as const;
 
 export const HEADERS = {
-  /** `<keyId>.<base64url signature>` over the exact response body bytes. */
+  /** `<keyId>.<base64url signature>` over the exact response body bytes (a repository answer: over proxy-answer.ts's message). */
   signature: 'x-metasync-signature',
   /** Sent by mirrors on every sync call so the primary can name them. */
   mirrorId: 'x-metasync-mirror',
   /** Set by a mirror on responses it proxied from the primary. */
   proxied: 'x-metasync-proxied',
-  /** The generation a response was served from. */
+  /** The generation a response was served from (signed in a repository answer: proxy-answer.ts). */
   seq: 'x-metasync-seq',
+  /** A primary's repository answer: the path it vouches for (proxy-answer.ts). */
+  path: 'x-metasync-path',
+  /** A primary's repository answer: sha256 of the identity-encoded body. */
+  sha256: 'x-metasync-sha256',
+  /** A primary's repository answer: the path's Last-Modified, ms since the epoch. */
+  mtime: 'x-metasync-mtime',
 } as const;
 
 /** The primary's admin routes for mirror enrollment (admin publish token). */
