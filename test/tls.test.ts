@@ -246,7 +246,10 @@ describe('TLS on both hops', () => {
       { what: 'the wrong-CA mirror names the TLS failure in /health/fresh' },
     );
     expect(health.status).toBe(503);
-    const failure = wrong.logs.find((line) => line.msg === 'sync failed') as { err: { code: string; message: string } } | undefined;
+    // The log line travels through a pipe: it may arrive after /health/fresh already says so.
+    const failure = (await waitFor(() => wrong.logs.find((line) => line.msg === 'sync failed'), {
+      what: "the wrong-CA mirror's sync failed log line",
+    })) as { err: { code: string; message: string } } | undefined;
     expect(failure?.err.code).toBe('METASYNC_ERR_TLS_HANDSHAKE');
     expect(failure?.err.message).toMatch(/--primary-ca/);
     // A package the primary has: the proxy fallback cannot fetch it either, so 404 no-store, never a 5xx.
