@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { OptionSpec } from '@metasync/shared/daemon';
 
 export const DEFAULT_SOURCE_RESCAN_MS = 600_000;
-export const DEFAULT_SOURCE_FALLBACK_SCAN_MS = 30_000;
+export const DEFAULT_SOURCE_FALLBACK_SCAN_MS = 60_000;
 
 export const SOURCE_WATCH_OPTIONS = [
   {
