@@ -51,7 +51,8 @@ describe('the primary watches its source tree with one watch per directory', () 
   it('holds at most one inotify watch per directory for 3,000 files in 50 vendor directories, and still publishes a new file', async () => {
     const source = await writeTree(50, 60);
     const directories = 52; // the root, p2/, 50 vendors
-    primary = await startPrimary({ args: ['--source', source] });
+    // Listening waits for the start-up ingest of all 3,000 files: slow on 2 shared cores (issue 13 part 4).
+    primary = await startPrimary({ args: ['--source', source], readyTimeoutMs: 90_000 });
     const watches = await inotifyWatches(primary.child.pid!);
     // The small constant: the primary also follows files in its data dir (mirror credentials).
     expect(watches).toBeGreaterThanOrEqual(directories);
@@ -70,7 +71,10 @@ describe('the primary watches its source tree with one watch per directory', () 
 
   it('keeps running past a watch limit (simulated with --source-max-watches), warns, and publishes through the fallback scan', async () => {
     const source = await writeTree(10, 5);
-    primary = await startPrimary({ args: ['--source', source, '--source-max-watches', '3', '--source-fallback-scan-ms', '500'] });
+    primary = await startPrimary({
+      args: ['--source', source, '--source-max-watches', '3', '--source-fallback-scan-ms', '500'],
+      readyTimeoutMs: 60_000,
+    });
     const warning = primary.logs.find((l) => l.msg === 'source watch limit reached');
     expect(warning).toMatchObject({ level: 40, reason: 'source-max-watches', watches: 3, fallbackScanMs: 500 });
     expect((warning?.err as { code?: string } | undefined)?.code).toBe('METASYNC_ERR_SOURCE_WATCH_LIMIT');
