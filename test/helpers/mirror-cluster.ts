@@ -42,11 +42,14 @@ export async function removeTempDirs(): Promise<void> {
   for (const dir of tempDirs.splice(0)) await rm(dir, { recursive: true, force: true });
 }
 
-export async function startPrimary(options: { dataDir?: string; listen?: string; args?: string[] } = {}): Promise<RunningPrimary> {
+export async function startPrimary(
+  options: { dataDir?: string; listen?: string; args?: string[]; readyTimeoutMs?: number } = {},
+): Promise<RunningPrimary> {
   const dataDir = options.dataDir ?? (await makeTempDir('e2e-primary-'));
   const daemon = await startDaemon({
     bin: 'primary',
     args: ['--data', dataDir, '--listen', options.listen ?? '127.0.0.1:0', '--publish-token', PUBLISH_TOKEN, ...(options.args ?? [])],
+    ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
   });
   const state = (await (await fetch(`${daemon.url}/sync/v1/state`)).json()) as { keys: { keyId: string; publicKey: string }[] };
   const key = state.keys[0]!;

@@ -18,6 +18,7 @@ import { createStaticPublishAuth, type PublishAuth } from './publish/auth.js';
 import { registerRateLimiting } from '@metasync/shared/http';
 import { createRefusalCounter, type RateLimitConfig } from './routes/rate-limits.js';
 import type { PrimaryCore } from './data-dir.js';
+import type { SourceWatchStatus } from './watch/watch-status.js';
 import { adminRoutes } from './routes/admin.js';
 import { packagistChangesRoutes } from './routes/packagist-changes.js';
 import { publishApiPlugin } from './routes/publish-api.js';
@@ -45,6 +46,8 @@ export interface AppDeps {
   tls?: TlsFiles | undefined;
   /** A mirror more than this behind shows as unhealthy on the status page. */
   statusStaleAfterMs?: number;
+  /** The --source watcher's state, shown on /metrics and the status page; undefined without --source. */
+  sourceWatch?: SourceWatchStatus | undefined;
   now?: () => number;
 }
 
@@ -98,7 +101,12 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
     isConnected: notifier.isConnected,
     isEnrolled: mirrorCredentials.isEnrolled,
   });
-  const metrics = createPrimaryMetrics({ publisher: core.publisher, connectedMirrors: notifier.connectedCount, objectGc: core.objectGc });
+  const metrics = createPrimaryMetrics({
+    publisher: core.publisher,
+    connectedMirrors: notifier.connectedCount,
+    objectGc: core.objectGc,
+    sourceWatch: deps.sourceWatch,
+  });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (isMetasyncError(err)) {
@@ -172,7 +180,7 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
     refusals,
     ...(deps.rateLimits === undefined ? {} : { rateLimit: deps.rateLimits.admin }),
   });
-  statusPageRoutes(app, { registry, now, staleAfterMs: deps.statusStaleAfterMs ?? 5_000 });
+  statusPageRoutes(app, { registry, now, staleAfterMs: deps.statusStaleAfterMs ?? 5_000, sourceWatch: deps.sourceWatch });
   repositoryRoutes(app, { publisher: core.publisher, keyRing: core.keyRing });
   return { app, notifier, registry, mirrorCredentials };
 }

@@ -19,10 +19,12 @@ import {
 import { PRIMARY_HTTP_LIMITS } from './http-limits.js';
 import { OBJECT_GC_OPTIONS, OBJECT_GC_SCHEMA_SHAPE, objectGcConfig, type ObjectGcConfig } from './store/gc-options.js';
 import { PUBLISH_LIMIT_OPTIONS, PUBLISH_LIMIT_SCHEMA_SHAPE, publishLimitsConfig, type PublishLimitsConfig } from './publish/options.js';
+import { SOURCE_WATCH_OPTIONS, SOURCE_WATCH_SCHEMA_SHAPE, sourceWatchConfig, type SourceWatchConfig } from './watch/options.js';
 import { PRIMARY_S3_OPTIONS, PRIMARY_S3_SCHEMA_SHAPE, primaryS3Config, type PrimaryS3Config } from './s3/setup.js';
 
 export const OPTION_SPECS = [
   { key: 'source', flag: '--source <dir>', env: 'METASYNC_SOURCE', description: 'Composer repository tree to watch and publish' },
+  ...SOURCE_WATCH_OPTIONS,
   { key: 'data', flag: '--data <dir>', env: 'METASYNC_DATA', description: 'data dir: object store, journal, snapshots (required)' },
   {
     key: 'listen',
@@ -130,6 +132,7 @@ const rawSchema = z
     maxBodyBytes: positiveInt,
     heartbeatMs: positiveInt,
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    ...SOURCE_WATCH_SCHEMA_SHAPE,
     ...PRIMARY_S3_SCHEMA_SHAPE,
     ...PUBLISH_LIMIT_SCHEMA_SHAPE,
     ...OBJECT_GC_SCHEMA_SHAPE,
@@ -143,6 +146,8 @@ const rawSchema = z
 
 export interface PrimaryConfig {
   sourceDir: string | undefined;
+  /** Rescan and fallback intervals, watch cap (watch/options.ts). */
+  sourceWatch: SourceWatchConfig;
   dataDir: string;
   listen: { host: string; port: number };
   signingKeyFile: string | undefined;
@@ -205,6 +210,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
     help: false,
     config: Object.freeze({
       sourceDir: raw.source,
+      sourceWatch: sourceWatchConfig(raw),
       dataDir: raw.data,
       listen: raw.listen,
       signingKeyFile: raw.signingKeyFile,

@@ -7,6 +7,7 @@ import { openPrimaryCore } from './data-dir.js';
 import { openPublishAuth } from './publish/auth.js';
 import { createPrimaryS3 } from './s3/setup.js';
 import { startSourceWatcher } from './watch/watcher.js';
+import { createSourceWatchStatus } from './watch/watch-status.js';
 import { runTokenCommand } from './publish/token-cli.js';
 import { runMirrorCredentialCommand } from './mirrors/credential-cli.js';
 import { openMirrorCredentials } from './mirrors/credential-store.js';
@@ -87,6 +88,8 @@ async function main(): Promise<void> {
     },
   });
   s3?.start(core);
+  // The app reports the watcher's state (metrics, status page) but is built before the watcher walks the tree.
+  const sourceWatch = config.sourceDir === undefined ? undefined : createSourceWatchStatus();
   const { app } = await buildApp({
     core,
     logger: log,
@@ -98,11 +101,22 @@ async function main(): Promise<void> {
     heartbeatMs: config.heartbeatMs,
     httpLimits: config.httpLimits,
     tls: config.tls,
+    sourceWatch,
   });
   if (!publishAuth.enabled()) log.info('no publish token configured: publish API disabled');
   // Reconciles the tree against the manifest before resolving, so listening means "caught up with --source".
   const watcher =
-    config.sourceDir === undefined ? undefined : await startSourceWatcher({ sourceDir: config.sourceDir, publisher: core.publisher, log });
+    config.sourceDir === undefined
+      ? undefined
+      : await startSourceWatcher({
+          sourceDir: config.sourceDir,
+          publisher: core.publisher,
+          log,
+          rescanMs: config.sourceWatch.rescanMs,
+          fallbackScanMs: config.sourceWatch.fallbackScanMs,
+          maxWatches: config.sourceWatch.maxWatches,
+          ...(sourceWatch === undefined ? {} : { status: sourceWatch }),
+        });
 
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address();

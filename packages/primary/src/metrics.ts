@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ObjectGc, ObjectGcRun } from './store/gc.js';
 import type { CommitInfo, PrimaryPublisher } from './publish/publisher.js';
+import type { ScanReason, SourceWatchStatus } from './watch/watch-status.js';
 
 /** Prometheus metrics of one primary app (own registry, so tests can build several apps). */
 export interface PrimaryMetrics {
@@ -14,6 +15,8 @@ export function createPrimaryMetrics(options: {
   publisher: PrimaryPublisher;
   connectedMirrors: () => number;
   objectGc?: Pick<ObjectGc, 'onRun'> | undefined;
+  /** The --source watcher's state; without --source its series are absent. */
+  sourceWatch?: SourceWatchStatus | undefined;
 }): PrimaryMetrics & { close(): void } {
   const { publisher } = options;
   const registry = new Registry();
@@ -67,6 +70,7 @@ export function createPrimaryMetrics(options: {
     for (const latencyMs of info.submitLatenciesMs) commitSeconds.observe(latencyMs / 1000);
   });
   const unsubscribeGc = observeObjectGc(registry, options.objectGc);
+  if (options.sourceWatch !== undefined) observeSourceWatch(registry, options.sourceWatch);
   return {
     registry,
     observeVisible: (latencyMs) => visibleSeconds.observe(latencyMs / 1000),
@@ -102,5 +106,47 @@ function observeObjectGc(registry: Registry, objectGc: Pick<ObjectGc, 'onRun'> |
     deleted.inc(run.deleted);
     freed.inc(run.bytesFreed);
     candidates.set(run.candidates);
+  });
+}
+
+/** The watched tree: watches held, whether a watch limit forced fallback scanning (alert on 1), and its scans. */
+function observeSourceWatch(registry: Registry, status: SourceWatchStatus): void {
+  new Gauge({
+    name: 'metasync_primary_watch_degraded',
+    help: '1 once a watch limit (inotify ENOSPC, EMFILE, --source-max-watches) left part of --source unwatched and the tree is scanned instead; reason label',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      const { degraded } = status.snapshot();
+      this.reset();
+      this.set({ reason: degraded?.reason ?? 'none' }, degraded === undefined ? 0 : 1);
+    },
+  });
+  new Gauge({
+    name: 'metasync_primary_watch_directories',
+    help: 'directories of --source with a watch (one inotify watch each; files need none)',
+    registers: [registry],
+    collect() {
+      this.set(status.snapshot().watches);
+    },
+  });
+  new Counter({
+    name: 'metasync_primary_source_scans_total',
+    help: 'reconciling walks of --source, by reason (burst, periodic, fallback)',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      const { scans } = status.snapshot();
+      this.reset();
+      for (const reason of Object.keys(scans) as ScanReason[]) this.inc({ reason }, scans[reason]);
+    },
+  });
+  new Gauge({
+    name: 'metasync_primary_source_scan_duration_seconds',
+    help: 'duration of the last reconciling walk of --source (a stat per file)',
+    registers: [registry],
+    collect() {
+      this.set((status.snapshot().lastScan?.durationMs ?? 0) / 1000);
+    },
   });
 }

@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   METASYNC_ERR_JOURNAL_CORRUPT: { status: 500, summary: 'journal record failed its checksum' },
   METASYNC_ERR_STORE_NO_SPACE: { status: 507, summary: 'disk is full' },
   METASYNC_ERR_SOURCE_REFUSED: { status: 422, summary: 'source file refused' },
+  METASYNC_ERR_SOURCE_WATCH_LIMIT: { status: 500, summary: 'source tree watch hit a limit; the tree is scanned periodically instead' },
   METASYNC_ERR_DNS_CALL_FAILED: { status: 502, summary: 'DNS provider call failed' },
   METASYNC_ERR_S3_CALL_FAILED: { status: 502, summary: 'S3 call failed' },
   METASYNC_ERR_CLI_USAGE: { status: 400, summary: 'command line is not valid' },

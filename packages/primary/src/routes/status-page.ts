@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { MirrorRegistry } from '../mirrors/registry.js';
+import type { SourceWatchStatus } from '../watch/watch-status.js';
 import { collectStatus } from '../status/status-data.js';
 import { STATUS_PAGE_HTML } from '../status/status-page-html.js';
 
@@ -10,7 +11,7 @@ import { STATUS_PAGE_HTML } from '../status/status-page-html.js';
  */
 export function statusPageRoutes(
   app: FastifyInstance,
-  options: { registry: MirrorRegistry; now: () => number; staleAfterMs: number },
+  options: { registry: MirrorRegistry; now: () => number; staleAfterMs: number; sourceWatch?: SourceWatchStatus | undefined },
 ): void {
   app.get('/status', (_request, reply) =>
     reply
@@ -20,8 +21,9 @@ export function statusPageRoutes(
       .send(STATUS_PAGE_HTML),
   );
   app.get('/status/data.json', (_request, reply) =>
-    reply
-      .header('cache-control', 'no-store')
-      .send(collectStatus({ registry: options.registry, nowMs: options.now(), staleAfterMs: options.staleAfterMs, maxSamples: 300 })),
+    reply.header('cache-control', 'no-store').send({
+      ...collectStatus({ registry: options.registry, nowMs: options.now(), staleAfterMs: options.staleAfterMs, maxSamples: 300 }),
+      source: options.sourceWatch?.snapshot() ?? null,
+    }),
   );
 }

@@ -28,6 +28,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <body>
 <h1>metasync status</h1>
 <div class="summary" id="summary">loading...</div>
+<div class="summary" id="source"></div>
 <table id="mirrors">
   <thead><tr><th>mirror</th><th>region</th><th>endpoint</th><th>applied seq</th><th>lag (seq)</th><th>lag (ms)</th><th>health</th></tr></thead>
   <tbody></tbody>
@@ -91,6 +92,14 @@ async function refresh() {
   document.getElementById('summary').textContent =
     'head seq ' + data.seq + ', committed ' + new Date(data.time).toISOString() + ' - ' +
     healthy + ' of ' + data.mirrors.length + ' mirrors healthy (stale after ' + data.staleAfterMs + ' ms)';
+  const source = document.getElementById('source');
+  const src = data.source;
+  source.className = src && src.degraded ? 'summary unhealthy' : 'summary';
+  source.textContent = !src ? ''
+    : src.degraded
+      ? 'source watch degraded (' + src.degraded.reason + ' at ' + (src.degraded.directory || '.') + '): ' + src.watches +
+        ' directories watched, whole tree scanned every ' + src.scanIntervalMs + ' ms'
+      : 'source: ' + src.watches + ' directories watched' + (src.scanIntervalMs > 0 ? ', rescanned every ' + src.scanIntervalMs + ' ms' : '');
   const body = document.querySelector('#mirrors tbody');
   body.replaceChildren();
   if (data.mirrors.length === 0) {

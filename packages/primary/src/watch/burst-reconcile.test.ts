@@ -80,3 +80,39 @@ describe('reconcile after a burst of file events', () => {
     expect(walks).toBe(2);
   });
 });
+
+describe('reconcile on demand (periodic and fallback scans)', () => {
+  it('touches what changed since the previous scan began and what no event brought in, and removes what is gone', async () => {
+    const tree = new Map([
+      ['old.json', 50_000], // changed long before the first scan's window
+      ['new.json', 150_000],
+    ]);
+    const published = ['old.json', 'gone.json'];
+    start(tree, new Set(['old.json', 'new.json']), published);
+    const reasons: string[] = [];
+    reconcile.close();
+    reconcile = createBurstReconcile({
+      walk: async () => tree,
+      tracks: () => true,
+      publishedPaths: () => published,
+      touch: (path) => touched.push(path),
+      remove: (path) => removed.push(path),
+      onReconciled: (stats) => reasons.push(stats.reason),
+      onError: (err) => {
+        throw err;
+      },
+    });
+    vi.setSystemTime(200_000);
+    await reconcile.scan('periodic');
+    // The first scan's window starts when the reconcile was created (100,000): new.json changed after it.
+    expect(touched).toEqual(['new.json']);
+    expect(removed).toEqual(['gone.json']);
+    touched.length = 0;
+    tree.set('later.json', 250_000); // changed after the first scan began, its event lost
+    vi.setSystemTime(300_000);
+    await reconcile.scan('fallback');
+    // The second window starts where the first scan began (200,000): new.json is not read again.
+    expect(touched).toEqual(['later.json']);
+    expect(reasons).toEqual(['periodic', 'fallback']);
+  });
+});

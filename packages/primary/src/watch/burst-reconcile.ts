@@ -7,17 +7,24 @@
  * of 10,000 files makes three or four events each; on a loaded 2-core machine
  * (another test run beside it) the last few hundred files of the burst were
  * never reported, in about one run in three, and stayed unpublished for ever.
- * chokidar does not see the overflow, so a burst itself is the signal: once
+ * Node's fs.watch does not report the overflow, so a burst itself is the signal: once
  * `burstEvents` events have arrived and then `quietMs` passes without one, the
  * tree is walked and
  *   - a file no event brought in is touched (created during the burst),
- *   - a file modified since the burst began is touched again (its event may be
+ *   - a file changed since the burst began is touched again (its event may be
  *     gone; an unchanged file costs a read and is not republished),
  *   - a published path whose file is gone is removed.
  * Small changes never pay for a walk; a burst pays one walk per quiet period.
+ *
+ * `scan(reason)` runs the same walk on demand (periodic-rescan.ts: every
+ * --source-rescan-ms, or every --source-fallback-scan-ms once a watch limit is
+ * reached). Its "since" is the start of the previous such scan, so a change
+ * whose event was lost at any time is found by the next scan.
  */
+import type { ScanReason } from './watch-status.js';
+
 export interface BurstReconcileOptions {
-  /** Every file under the source root, with its mtime. */
+  /** Every file under the source root, with its last change time (tree-walk.ts: the later of mtime and ctime). */
   walk(): Promise<Map<string, number>>;
   /** Whether an event already brought `path` in. */
   tracks(path: string): boolean;
@@ -25,7 +32,7 @@ export interface BurstReconcileOptions {
   publishedPaths(): Iterable<string>;
   touch(path: string): void;
   remove(path: string): void;
-  onReconciled(stats: { files: number; touched: number; removed: number; durationMs: number }): void;
+  onReconciled(stats: { reason: ScanReason; files: number; touched: number; removed: number; durationMs: number }): void;
   onError(err: unknown): void;
   burstEvents?: number;
   quietMs?: number;
@@ -35,6 +42,8 @@ export interface BurstReconcileOptions {
 export interface BurstReconcile {
   /** A file event arrived. */
   event(): void;
+  /** Walks now unless a walk is running (that one's successor covers the rest); resolves when done. */
+  scan(reason: Exclude<ScanReason, 'burst'>): Promise<void>;
   close(): void;
 }
 
@@ -48,6 +57,8 @@ export function createBurstReconcile(options: BurstReconcileOptions): BurstRecon
   let events = 0;
   let windowStartMs = 0;
   let burstStartMs: number | undefined;
+  /** Start of the previous on-demand scan: what it saw, it handled. */
+  let scannedSinceMs = now();
   let timer: NodeJS.Timeout | undefined;
   let running = false;
   let closed = false;
@@ -66,21 +77,21 @@ export function createBurstReconcile(options: BurstReconcileOptions): BurstRecon
     burstStartMs = undefined;
     events = 0;
     running = true;
-    reconcile(sinceMs)
+    reconcile(sinceMs, 'burst')
       .catch(options.onError)
       .finally(() => {
         running = false;
       });
   }
 
-  async function reconcile(sinceMs: number): Promise<void> {
+  async function reconcile(sinceMs: number, reason: ScanReason): Promise<void> {
     const startedMs = now();
     const files = await options.walk();
     if (closed) return;
     let touched = 0;
-    for (const [path, mtimeMs] of files) {
-      // mtime has whole-millisecond or coarser granularity: a second of slack before the burst.
-      if (!options.tracks(path) || mtimeMs >= sinceMs - 1_000) {
+    for (const [path, changedMs] of files) {
+      // File times have whole-millisecond or coarser granularity: a second of slack.
+      if (!options.tracks(path) || changedMs >= sinceMs - 1_000) {
         options.touch(path);
         touched++;
       }
@@ -92,7 +103,7 @@ export function createBurstReconcile(options: BurstReconcileOptions): BurstRecon
         removed++;
       }
     }
-    options.onReconciled({ files: files.size, touched, removed, durationMs: now() - startedMs });
+    options.onReconciled({ reason, files: files.size, touched, removed, durationMs: now() - startedMs });
   }
 
   return {
@@ -109,6 +120,19 @@ export function createBurstReconcile(options: BurstReconcileOptions): BurstRecon
           if (burstStartMs === undefined) events = 0;
         }, quietMs);
         timer.unref?.();
+      }
+    },
+    async scan(reason) {
+      if (closed || running) return;
+      running = true;
+      const startedMs = now();
+      try {
+        await reconcile(scannedSinceMs, reason);
+        scannedSinceMs = startedMs;
+      } catch (err) {
+        options.onError(err);
+      } finally {
+        running = false;
       }
     },
     close() {

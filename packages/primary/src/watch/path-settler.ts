@@ -11,8 +11,9 @@
  *   previously published version stays.
  * - any other file: when it has had no event for `stabilityWindowMs`.
  * - after an event-driven read, a stat 20 ms and 150 ms later catches a write
- *   whose event was lost: chokidar throttles events 5 ms apart and re-arms its
- *   watcher after a rename-over, and a write landing in between sends nothing.
+ *   whose event was lost or merged: inotify merges identical unread events and
+ *   drops events when its queue overflows, and a directory event's lstat can
+ *   race a rename-over (tree-events.ts), so no event is trusted to be the last.
  *
  *   touch(path) -> [timer] -> waitForRoom -> read (p-queue) -> judgeRead -> complete: onComplete(path, file)
  *                                                                 \-> not yet: read again after a backoff

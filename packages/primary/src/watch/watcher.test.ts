@@ -1,3 +1,4 @@
+import { watch as fsWatch } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +8,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../../../test/helpers/wait-for.js';
 import { openPrimaryCore, type PrimaryCore } from '../data-dir.js';
 import type { CommitInfo } from '../publish/publisher.js';
-import { startSourceWatcher, type SourceWatcher } from './watcher.js';
+import type { WatchDir } from './dir-watches.js';
+import { createSourceWatchStatus, type SourceWatchStatus } from './watch-status.js';
+import { startSourceWatcher, type SourceWatcherOptions, type SourceWatcher } from './watcher.js';
 
 let base: string;
 let source: string;
@@ -31,9 +34,20 @@ async function open(): Promise<PrimaryCore> {
   return opened;
 }
 
-async function startWatching(): Promise<SourceWatcher> {
-  watcher = await startSourceWatcher({ sourceDir: source, publisher: core!.publisher, log });
+async function startWatching(extra: Partial<SourceWatcherOptions> = {}): Promise<SourceWatcher> {
+  watcher = await startSourceWatcher({ sourceDir: source, publisher: core!.publisher, log, ...extra });
   return watcher;
+}
+
+/** fs.watch as the kernel gives it, but ENOSPC once `limit` watches were added. */
+function watchUpTo(limit: number): WatchDir {
+  let added = 0;
+  return (absolute, listener) => {
+    if (++added > limit) {
+      throw Object.assign(new Error(`ENOSPC: System limit for number of file watchers reached, watch '${absolute}'`), { code: 'ENOSPC' });
+    }
+    return fsWatch(absolute, { persistent: false }, listener);
+  };
 }
 
 async function stopAll(): Promise<void> {
@@ -189,4 +203,73 @@ describe('watched source tree', () => {
     console.log(`burst: ${count} files in ${generations} generations, ${Date.now() - startedMs} ms`);
     expect(generations).toBeLessThan(count / 20);
   }, 180_000);
+
+  it('publishes files created in a directory created a moment ago, and follows directories renamed in, within and out', async () => {
+    await open();
+    const status = createSourceWatchStatus();
+    await startWatching({ status });
+    expect(status.snapshot().watches).toBe(3); // the root, include, include/acme: no watch per file
+    await mkdir(join(source, 'p/a/b/c'), { recursive: true });
+    await writeFile(join(source, 'p/a/b/c/x.json'), '{"x":1}');
+    await writeFile(join(source, 'p/a/y.json'), '{"y":1}');
+    await waitFor(() => entryOf('p/a/b/c/x.json') !== undefined && entryOf('p/a/y.json') !== undefined, {
+      what: 'files in new nested directories',
+      timeoutMs: 5_000,
+    });
+    await mkdir(join(base, 'outside/v/w'), { recursive: true });
+    await writeFile(join(base, 'outside/v/w/z.json'), '{"z":1}');
+    await rename(join(base, 'outside/v'), join(source, 'include/v'));
+    await waitFor(() => entryOf('include/v/w/z.json') !== undefined, { what: 'directory renamed in', timeoutMs: 5_000 });
+    await rename(join(source, 'include/v'), join(source, 'include/moved'));
+    await waitFor(() => entryOf('include/v/w/z.json') === undefined && entryOf('include/moved/w/z.json') !== undefined, {
+      what: 'directory renamed within',
+      timeoutMs: 5_000,
+    });
+    await rename(join(source, 'p'), join(base, 'elsewhere'));
+    await waitFor(() => entryOf('p/a/b/c/x.json') === undefined && entryOf('p/a/y.json') === undefined, {
+      what: 'directory renamed out',
+      timeoutMs: 5_000,
+    });
+    await waitFor(() => status.snapshot().watches === 5, { what: 'watches of the moved-out subtree closed', timeoutMs: 5_000 });
+    await writeFile(join(base, 'elsewhere/a/late.json'), '{}'); // outside the tree now: never published
+    await writeFile(join(source, 'include/moved/w/after.json'), '{}');
+    await waitFor(() => entryOf('include/moved/w/after.json') !== undefined, { what: 'write in the renamed directory', timeoutMs: 5_000 });
+    expect([...core!.publisher.entries()].map(([path]) => path).sort()).toEqual(['include/moved/w/after.json', 'include/moved/w/z.json']);
+  });
+
+  it('falls back to scanning when the kernel refuses a watch (ENOSPC): warns, keeps running, publishes and deletes through the scan', async () => {
+    await mkdir(join(source, 'p2/acme'), { recursive: true });
+    await writeFile(join(source, 'p2/acme/old.json'), '{"packages":{"acme/old":[]}}');
+    await open();
+    const status: SourceWatchStatus = createSourceWatchStatus();
+    await startWatching({ status, watchDir: watchUpTo(2), fallbackScanMs: 200 });
+    expect(entryOf('p2/acme/old.json')).toBeDefined(); // the start-up walk does not depend on watches
+    const warning = logs.find((l) => l.msg === 'source watch limit reached');
+    expect(warning).toMatchObject({ level: 40, reason: 'ENOSPC', watches: 2 });
+    expect((warning?.err as { code?: string }).code).toBe('METASYNC_ERR_SOURCE_WATCH_LIMIT');
+    expect(status.snapshot()).toMatchObject({ watches: 2, degraded: { reason: 'ENOSPC' }, scanIntervalMs: 200 });
+    expect(['include/acme', 'p2', 'p2/acme']).toContain(status.snapshot().degraded?.directory);
+    await writeFile(join(source, 'p2/acme/new.json'), '{"packages":{"acme/new":[]}}');
+    await writeFile(join(source, 'include/acme/new.json'), '{}');
+    await unlink(join(source, 'p2/acme/old.json'));
+    await waitFor(
+      () =>
+        entryOf('p2/acme/new.json') !== undefined &&
+        entryOf('include/acme/new.json') !== undefined &&
+        entryOf('p2/acme/old.json') === undefined,
+      { what: 'changes in unwatched directories published by the fallback scan', timeoutMs: 5_000 },
+    );
+    expect(logs.some((l) => l.msg === 'source tree rescanned' && l.reason === 'fallback' && typeof l.durationMs === 'number')).toBe(true);
+  });
+
+  it('the periodic rescan publishes a change whose event was lost', async () => {
+    await open();
+    // Watches that never report: every event is lost, as when inotify's queue overflows.
+    const deaf: WatchDir = (absolute) => fsWatch(absolute, { persistent: false }, () => undefined);
+    await startWatching({ watchDir: deaf, rescanMs: 200 });
+    await writeFile(join(source, 'include/acme/lost.json'), '{"lost":true}');
+    await waitFor(() => entryOf('include/acme/lost.json') !== undefined, { what: 'lost change found by the rescan', timeoutMs: 5_000 });
+    const scan = logs.find((l) => l.msg === 'source tree rescanned' && l.reason === 'periodic' && l.touched === 1);
+    expect(scan).toMatchObject({ files: 1, removed: 0 });
+  });
 });

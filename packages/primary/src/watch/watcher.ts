@@ -4,22 +4,34 @@
  * path change published with origin 'watch'. See path-settler.ts for when a
  * file counts as complete, paths.ts for what is ignored or refused.
  *
- * Start-up: chokidar is watching before the tree is walked, so nothing written
+ *   fs.watch per directory (dir-watches.ts) -> tree-events.ts (lstat: file, new directory, gone)
+ *        -> ingest.ts (settle, batch, submit)
+ *   bursts, every --source-rescan-ms, and every --source-fallback-scan-ms once a watch
+ *   limit is reached -> burst-reconcile.ts (walk the tree, touch what changed, remove what is gone)
+ *
+ * One watch per directory, none per file: see dir-watches.ts for why not chokidar.
+ * A watch limit (inotify ENOSPC, EMFILE, --source-max-watches) is a warning and a
+ * fallback to scanning, never an exit.
+ *
+ * Start-up: each directory is watched before it is read, so nothing written
  * during the walk is missed; the walk re-reads every file (same pipeline, so a
  * newer event always wins) and publishes what differs from the manifest, then
  * deletes manifest paths of origin 'watch' that are no longer in the tree.
  * startSourceWatcher resolves only after that reconcile is committed.
  */
-import { once } from 'node:events';
-import { readdir, realpath, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { realpath, stat } from 'node:fs/promises';
 import { hasErrno, metasyncError } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
-import { watch } from 'chokidar';
 import type { Publisher } from '../publish/publisher.js';
-import { createSourceIngest, type SourceIngest } from './ingest.js';
 import { createBurstReconcile } from './burst-reconcile.js';
-import { isIgnoredName, isIgnoredRelative, readSourceFile, relativeSourcePath, statSourceFile } from './paths.js';
+import { createDirWatches, type WatchDir } from './dir-watches.js';
+import { createSourceIngest, type SourceIngest } from './ingest.js';
+import { DEFAULT_SOURCE_FALLBACK_SCAN_MS, DEFAULT_SOURCE_RESCAN_MS } from './options.js';
+import { readSourceFile, statSourceFile } from './paths.js';
+import { createPeriodicRescan, type PeriodicRescan } from './periodic-rescan.js';
+import { createTreeEvents } from './tree-events.js';
+import { walkTree, walkTreeChanges } from './tree-walk.js';
+import { createSourceWatchStatus, type SourceWatchStatus } from './watch-status.js';
 
 export interface SourceWatcherOptions {
   sourceDir: string;
@@ -30,6 +42,16 @@ export interface SourceWatcherOptions {
   /** JSON still unparseable this long after its last event is refused. */
   jsonSettleMs?: number;
   maxFileBytes?: number;
+  /** Reconciling walk interval; 0 = only after bursts. Default 10 minutes. */
+  rescanMs?: number;
+  /** Walk interval once a watch limit is reached. */
+  fallbackScanMs?: number;
+  /** Most directories watched; 0 = the kernel's limit. */
+  maxWatches?: number;
+  /** Where watches, degradation and scans are reported (metrics, status page). */
+  status?: SourceWatchStatus;
+  /** Tests inject an fs.watch that fails like the kernel. */
+  watchDir?: WatchDir;
 }
 
 export interface SourceWatcher {
@@ -41,6 +63,9 @@ export const DEFAULT_MAX_SOURCE_FILE_BYTES = 64 * 1024 * 1024;
 export async function startSourceWatcher(options: SourceWatcherOptions): Promise<SourceWatcher> {
   const { publisher, log } = options;
   const startedMs = Date.now();
+  const status = options.status ?? createSourceWatchStatus();
+  const rescanMs = options.rescanMs ?? DEFAULT_SOURCE_RESCAN_MS;
+  const fallbackScanMs = options.fallbackScanMs ?? DEFAULT_SOURCE_FALLBACK_SCAN_MS;
   const rootReal = await realSourceDir(options.sourceDir);
   const readOptions = { rootReal, maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_SOURCE_FILE_BYTES };
   const ingest = createSourceIngest({
@@ -52,39 +77,62 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
     ...(options.jsonSettleMs === undefined ? {} : { jsonSettleMs: options.jsonSettleMs }),
   });
 
-  const toPath = (absolute: string): string | undefined => {
-    const rel = relativeSourcePath(rootReal, absolute);
-    return rel === undefined || isIgnoredRelative(rel) ? undefined : rel;
-  };
-  const watcher = watch(rootReal, {
-    ignoreInitial: true,
-    followSymlinks: false,
-    ignored: (absolute: string) => {
-      const rel = relativeSourcePath(rootReal, absolute);
-      return rel !== undefined && isIgnoredRelative(rel);
-    },
-  });
   const bursts = createBurstReconcile({
-    walk: () => walkTreeMtimes(rootReal),
+    walk: () => walkTreeChanges(rootReal),
     tracks: (path) => ingest.tracks(path),
     publishedPaths: () => watchedPaths(publisher),
     touch: (path) => ingest.touch(path, { recheck: false }),
     remove: (path) => ingest.remove(path),
-    onReconciled: (stats) => log.info(stats, 'source tree reconciled after a burst'),
-    onError: (err) => log.error({ err, sourceDir: rootReal }, 'source tree reconcile after a burst failed'),
+    onReconciled: (stats) => {
+      status.recordScan({ ...stats, atMs: Date.now() });
+      if (stats.reason === 'burst') log.info(stats, 'source tree reconciled after a burst');
+      else log.info({ ...stats, watches: watches.size() }, 'source tree rescanned');
+    },
+    onError: (err) => log.error({ err, sourceDir: rootReal }, 'source tree reconcile walk failed'),
   });
-  watcher.on('all', () => bursts.event());
-  watcher.on('add', (absolute: string) => withPath(toPath(absolute), (path) => ingest.touch(path)));
-  watcher.on('change', (absolute: string) => withPath(toPath(absolute), (path) => ingest.touch(path)));
-  watcher.on('unlink', (absolute: string) => withPath(toPath(absolute), (path) => ingest.remove(path)));
-  watcher.on('unlinkDir', (absolute: string) => withPath(toPath(absolute), (prefix) => removeTree(publisher, ingest, prefix)));
-  watcher.on('error', (err: unknown) => log.error({ err, sourceDir: rootReal }, 'source watcher failed'));
-  await once(watcher, 'ready');
-  const watchingMs = Date.now() - startedMs;
+  let rescan: PeriodicRescan | undefined = undefined; // created once start-up is done; a limit hit before then degrades it on creation
+  const watches = createDirWatches({
+    rootReal,
+    maxWatches: options.maxWatches ?? 0,
+    onEvent: (dirRel, name, eventType) => {
+      bursts.event();
+      events.event(dirRel, name, eventType);
+    },
+    onLimit: ({ reason, directory, err }) => {
+      const intervalMs = Math.min(fallbackScanMs, rescanMs > 0 ? rescanMs : Infinity);
+      const warning = metasyncError(
+        'METASYNC_ERR_SOURCE_WATCH_LIMIT',
+        `cannot watch ${directory === '' ? '.' : directory} under --source ${rootReal} (${reason}): ` +
+          `scanning the whole tree every ${intervalMs} ms instead`,
+        { reason, directory },
+        err,
+      );
+      log.warn({ err: warning, reason, directory, watches: watches.size(), fallbackScanMs: intervalMs }, 'source watch limit reached');
+      status.markDegraded({ reason, sinceMs: Date.now(), directory });
+      rescan?.degrade(); // before start-up finishes: degraded once the rescan exists
+    },
+    onCountChange: (count) => status.setWatches(count),
+    ...(options.watchDir === undefined ? {} : { watchDir: options.watchDir }),
+  });
+  const events = createTreeEvents({
+    rootReal,
+    watches,
+    ingest,
+    removeTree: (prefix, keep) => removeTree(publisher, ingest, prefix, keep),
+    onError: (err, path) => log.error({ err, path }, 'source event handling failed'),
+  });
+  const closeAll = async (): Promise<void> => {
+    rescan?.close();
+    bursts.close();
+    watches.close();
+    await events.close();
+    await ingest.close();
+  };
 
   try {
     ingest.hold();
-    const files = await walkTree(rootReal);
+    const files = await walkTree({ rootReal, onDirectory: (rel, ino) => watches.add(rel, ino) });
+    const watchingMs = Date.now() - startedMs;
     for (const path of files) ingest.touch(path, { recheck: false });
     let deleted = 0;
     for (const path of watchedPaths(publisher)) {
@@ -97,34 +145,35 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
     ingest.release();
     await ingest.idle();
     log.info(
-      { sourceDir: rootReal, files: files.size, deleted, seq: publisher.headSeq(), watchingMs, durationMs: Date.now() - startedMs },
+      {
+        sourceDir: rootReal,
+        files: files.size,
+        deleted,
+        seq: publisher.headSeq(),
+        watches: watches.size(),
+        degraded: watches.limited(),
+        watchingMs,
+        durationMs: Date.now() - startedMs,
+      },
       'source tree reconciled',
     );
   } catch (err) {
-    bursts.close();
-    await watcher.close();
-    await ingest.close();
+    await closeAll();
     throw err;
   }
+  rescan = createPeriodicRescan({ rescanMs, fallbackScanMs, scan: bursts.scan, onIntervalChange: status.setScanIntervalMs });
+  if (watches.limited()) rescan.degrade();
 
-  return {
-    async close() {
-      bursts.close();
-      await watcher.close();
-      await ingest.close();
-    },
-  };
+  return { close: closeAll };
 }
 
-function withPath(path: string | undefined, action: (path: string) => void): void {
-  if (path !== undefined) action(path);
-}
-
-/** A removed directory: every published path below it goes (chokidar may not list each file). */
-function removeTree(publisher: Publisher, ingest: SourceIngest, prefix: string): void {
-  const under = `${prefix}/`;
+/** A removed directory: every published path below it goes, except those in `keep` (a directory that replaced it holds them). */
+function removeTree(publisher: Publisher, ingest: SourceIngest, prefix: string, keep?: ReadonlySet<string>): void {
+  const under = prefix === '' ? '' : `${prefix}/`;
   const paths: string[] = [];
-  for (const [path, entry] of publisher.entries()) if (entry.origin === 'watch' && path.startsWith(under)) paths.push(path);
+  for (const [path, entry] of publisher.entries()) {
+    if (entry.origin === 'watch' && path.startsWith(under) && keep?.has(path) !== true) paths.push(path);
+  }
   for (const path of paths) ingest.remove(path);
 }
 
@@ -144,49 +193,4 @@ async function realSourceDir(sourceDir: string): Promise<string> {
 /** The published paths that came from this watcher. */
 function* watchedPaths(publisher: Publisher): Iterable<string> {
   for (const [path, entry] of publisher.entries()) if (entry.origin === 'watch') yield path;
-}
-
-/** walkTree, with each file's mtime (a file removed meanwhile is left out). */
-async function walkTreeMtimes(rootReal: string): Promise<Map<string, number>> {
-  const paths = [...(await walkTree(rootReal))];
-  const mtimes = new Map<string, number>();
-  const STAT_BATCH = 64;
-  for (let i = 0; i < paths.length; i += STAT_BATCH) {
-    const batch = paths.slice(i, i + STAT_BATCH);
-    const stats = await Promise.all(
-      batch.map((path) =>
-        stat(join(rootReal, path)).catch((err: unknown) => {
-          if (hasErrno(err, 'ENOENT')) return undefined;
-          throw err;
-        }),
-      ),
-    );
-    stats.forEach((st, index) => {
-      if (st !== undefined) mtimes.set(batch[index]!, st.mtimeMs);
-    });
-  }
-  return mtimes;
-}
-
-/** Every non-ignored file (and symlink) under the root, as repository-style relative paths. */
-async function walkTree(rootReal: string): Promise<Set<string>> {
-  const files = new Set<string>();
-  const pending: Array<{ dir: string; rel: string }> = [{ dir: rootReal, rel: '' }];
-  while (pending.length > 0) {
-    const { dir, rel } = pending.pop()!;
-    let entries;
-    try {
-      entries = await readdir(dir, { withFileTypes: true });
-    } catch (err) {
-      if (hasErrno(err, 'ENOENT')) continue; // removed while walking; its unlink events handle it
-      throw err;
-    }
-    for (const entry of entries) {
-      if (isIgnoredName(entry.name)) continue;
-      const childRel = rel === '' ? entry.name : `${rel}/${entry.name}`;
-      if (entry.isDirectory()) pending.push({ dir: join(dir, entry.name), rel: childRel });
-      else if (entry.isFile() || entry.isSymbolicLink()) files.add(childRel);
-    }
-  }
-  return files;
 }

@@ -1,0 +1,57 @@
+/**
+ * The watched tree's options (--source-*), spread into config.ts's option
+ * table and schema like publish/options.ts.
+ */
+import { z } from 'zod';
+import type { OptionSpec } from '@metasync/shared/daemon';
+
+export const DEFAULT_SOURCE_RESCAN_MS = 600_000;
+export const DEFAULT_SOURCE_FALLBACK_SCAN_MS = 60_000;
+
+export const SOURCE_WATCH_OPTIONS = [
+  {
+    key: 'sourceRescanMs',
+    flag: '--source-rescan-ms <ms>',
+    env: 'METASYNC_SOURCE_RESCAN_MS',
+    description: 'walk the --source tree this often to find changes whose events were lost; 0 = only after bursts',
+    defaultValue: String(DEFAULT_SOURCE_RESCAN_MS),
+  },
+  {
+    key: 'sourceFallbackScanMs',
+    flag: '--source-fallback-scan-ms <ms>',
+    env: 'METASYNC_SOURCE_FALLBACK_SCAN_MS',
+    description: 'scan interval once a watch limit is reached (inotify ENOSPC, EMFILE, --source-max-watches)',
+    defaultValue: String(DEFAULT_SOURCE_FALLBACK_SCAN_MS),
+  },
+  {
+    key: 'sourceMaxWatches',
+    flag: '--source-max-watches <dirs>',
+    env: 'METASYNC_SOURCE_MAX_WATCHES',
+    description: 'most directories of --source to watch (one inotify watch each); past it, fallback scanning; 0 = the kernel limit',
+    defaultValue: '0',
+  },
+] as const satisfies readonly OptionSpec[];
+
+const count = z.string().regex(/^\d+$/, 'must be a non-negative integer').transform(Number);
+
+export const SOURCE_WATCH_SCHEMA_SHAPE = {
+  sourceRescanMs: count,
+  sourceFallbackScanMs: count.pipe(z.number().int().positive('must be a positive integer')),
+  sourceMaxWatches: count,
+};
+
+export interface SourceWatchConfig {
+  /** 0: no periodic rescan (bursts still reconcile). */
+  rescanMs: number;
+  fallbackScanMs: number;
+  /** 0: no cap of our own. */
+  maxWatches: number;
+}
+
+export function sourceWatchConfig(raw: {
+  sourceRescanMs: number;
+  sourceFallbackScanMs: number;
+  sourceMaxWatches: number;
+}): SourceWatchConfig {
+  return Object.freeze({ rescanMs: raw.sourceRescanMs, fallbackScanMs: raw.sourceFallbackScanMs, maxWatches: raw.sourceMaxWatches });
+}

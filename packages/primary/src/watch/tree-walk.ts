@@ -1,0 +1,74 @@
+/**
+ * Walks of the source tree: every non-ignored file as a repository-style
+ * relative path, optionally telling the caller about each directory before its
+ * entries are read (so a watch added there misses nothing created meanwhile).
+ */
+import { lstat, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { hasErrno } from '@metasync/shared';
+import { isIgnoredName } from './paths.js';
+
+export interface WalkOptions {
+  rootReal: string;
+  /** Walk only below this directory ('' = the whole tree). */
+  startRel?: string;
+  /** Called for each directory (inode from lstat) before it is read. */
+  onDirectory?(rel: string, ino: number): void;
+}
+
+/** Every non-ignored file (and symlink) under the start directory, as paths relative to the root. */
+export async function walkTree(options: WalkOptions): Promise<Set<string>> {
+  const files = new Set<string>();
+  const startRel = options.startRel ?? '';
+  const pending: string[] = [startRel];
+  while (pending.length > 0) {
+    const rel = pending.pop()!;
+    const dir = rel === '' ? options.rootReal : join(options.rootReal, rel);
+    let entries;
+    try {
+      if (options.onDirectory !== undefined) {
+        const info = await lstat(dir);
+        if (!info.isDirectory()) continue; // replaced by a file meanwhile; its event handles it
+        options.onDirectory(rel, info.ino);
+      }
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) continue; // removed while walking; its removal event handles it
+      throw err;
+    }
+    for (const entry of entries) {
+      if (isIgnoredName(entry.name)) continue;
+      const childRel = rel === '' ? entry.name : `${rel}/${entry.name}`;
+      if (entry.isDirectory()) pending.push(childRel);
+      else if (entry.isFile() || entry.isSymbolicLink()) files.add(childRel);
+    }
+  }
+  return files;
+}
+
+/**
+ * walkTree, with each file's last change time: the later of mtime and ctime,
+ * because a writer can set mtime into the past (`rsync -t`, `touch -d`) but
+ * not ctime, which a write, a rename into place or a chmod all move forward.
+ * A file removed meanwhile is left out.
+ */
+export async function walkTreeChanges(rootReal: string): Promise<Map<string, number>> {
+  const paths = [...(await walkTree({ rootReal }))];
+  const changed = new Map<string, number>();
+  const STAT_BATCH = 64;
+  for (let i = 0; i < paths.length; i += STAT_BATCH) {
+    const batch = paths.slice(i, i + STAT_BATCH);
+    const stats = await Promise.all(
+      batch.map((path) =>
+        stat(join(rootReal, path)).catch((err: unknown) => {
+          if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) return undefined;
+          throw err;
+        }),
+      ),
+    );
+    stats.forEach((st, index) => {
+      if (st !== undefined) changed.set(batch[index]!, Math.max(st.mtimeMs, st.ctimeMs));
+    });
+  }
+  return changed;
+}
