@@ -39,8 +39,11 @@ export interface IndexState {
   set(path: string, entry: IndexEntry): string | undefined;
   /** Removes `path`; returns the sha256 no path references any more, if any. */
   delete(path: string): string | undefined;
-  /** Empties the index, sized for `expectedPaths` (the old tables become garbage at once). */
-  clear(expectedPaths: number): void;
+  /**
+   * Empties the index, sized for `expectedPaths`. Returns a visitor over the objects the
+   * cleared index referenced: the old tables live as long as it does, and no longer.
+   */
+  clear(expectedPaths: number): (visit: (sha256: string) => void) => void;
   /** Every path with its entry: O(paths) and allocating, for compaction and tests, never serving. */
   forEachPath(visit: (path: string, entry: IndexEntry) => void): void;
   /** Every referenced object: O(objects), allocating. */
@@ -85,8 +88,10 @@ export function emptyIndex(expectedPaths = 0): IndexState {
       return previous === -1 ? undefined : objects.release(previous);
     },
     clear(expectedPaths) {
+      const previous = objects;
       paths = createPathTable(expectedPaths);
       objects = createObjectTable(expectedPaths);
+      return (visit) => previous.forEach(visit);
     },
     forEachPath(visit) {
       paths.forEach((id) => visit(paths.pathOf(id), entryOf(id)));
@@ -129,13 +134,15 @@ export function replaceWithSnapshot(
   snapshot: { seq: number; time: number; entries: readonly PathEntry[] },
   atMs: number,
 ): Dereference[] {
-  const before: string[] = [];
-  state.forEachObject((sha256) => before.push(sha256));
-  state.clear(snapshot.entries.length);
+  const before = state.clear(snapshot.entries.length);
   for (const entry of snapshot.entries) state.set(entry.path, entry);
   state.seq = snapshot.seq;
   state.time = snapshot.time;
-  return before.filter((sha256) => !state.hasObject(sha256)).map((sha256) => ({ sha256, atMs }));
+  const dropped: Dereference[] = [];
+  before((sha256) => {
+    if (!state.hasObject(sha256)) dropped.push({ sha256, atMs });
+  });
+  return dropped;
 }
 
 /** The whole index as a Map (tests and diagnostics: one object per path). */
