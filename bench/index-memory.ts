@@ -109,6 +109,7 @@ function runChild(kind: 'maps' | 'compact'): void {
     rssMB: mb(after.rss),
     rssGrowthMB: mb(after.rss - before.rss),
     heapUsedMB: mb(after.heapUsed - before.heapUsed),
+    heapTotalMB: mb(after.heapTotal - before.heapTotal),
     externalMB: mb(after.external - before.external),
     arrayBuffersMB: mb(after.arrayBuffers - before.arrayBuffers),
     bytesPerPath: Math.round((after.heapUsed - before.heapUsed + (after.external - before.external)) / PATHS),
