@@ -15,7 +15,7 @@ export interface IndexEntry {
  * arrays (path-table.ts, object-table.ts), so the long-lived state holds no JS
  * object or string per path (invariant 11). `lookup` builds a small entry per
  * call (its sha256 hex made from the raw digest) that dies young: the hex costs
- * ~0.2-0.3 µs of CPU a lookup (bench/index-memory.ts), under 1% of a request.
+ * ~0.3 µs of CPU a lookup (bench/index-memory.ts), under 1% of a request.
  * A cache of hex strings would save it for hot objects only and, under a long
  * tail, push its replaced strings into the old generation (see repository-answer.ts).
  *
