@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { startNginx } from '../../test/helpers/nginx.js';
-import { readProcMemory } from '../../test/helpers/proc-stats.js';
+import { readProcCpuMs, readProcMemory } from '../../test/helpers/proc-stats.js';
 import { runWrk, type WrkResult } from '../../test/helpers/wrk.js';
 import type { Bench } from '../lib/bench.js';
 import type { BenchContext } from '../lib/context.js';
@@ -56,16 +56,27 @@ export const serveBench: Bench = async (ctx) => {
     const nginxRounds: WrkResult[] = [];
     const mirrorRounds: WrkResult[] = [];
     const gcBefore = await mirrorGcPauses(mirror.url);
+    // CPU time per request survives a busy machine better than req/s: it is noted per round.
+    const cpuUsPerRequest = { nginx: [] as number[], mirror: [] as number[] };
+    const measureCpu = async (pid: number | undefined, url: string, into: number[]): Promise<WrkResult> => {
+      const before = pid === undefined ? 0 : await readProcCpuMs(pid);
+      const result = await measure(ctx, url, paths);
+      if (pid !== undefined) into.push((((await readProcCpuMs(pid)) - before) * 1000) / Math.max(1, result.requests));
+      return result;
+    };
     for (let round = 0; round < ctx.options.serveRounds; round++) {
-      const nginxRound = await measure(ctx, nginx.url, paths);
+      const nginxRound = await measureCpu(nginxWorkers[0], nginx.url, cpuUsPerRequest.nginx);
       if (nginxRound.statusErrors + nginxRound.socketErrors > 0) {
         throw new Error(
           `the nginx baseline failed ${nginxRound.statusErrors} responses with status >= 400 and ${nginxRound.socketErrors} socket errors (see ${join(ctx.workDir, 'nginx-prefix', 'error.log')}): the comparison would be void`,
         );
       }
       nginxRounds.push(nginxRound);
-      mirrorRounds.push(await measure(ctx, mirror.url, paths));
+      mirrorRounds.push(await measureCpu(mirrorPid, mirror.url, cpuUsPerRequest.mirror));
     }
+    notes.push(
+      `CPU per request (user + system, /proc, by round): nginx worker ${cpuUsPerRequest.nginx.map((us) => us.toFixed(1)).join(', ')} µs; mirror ${cpuUsPerRequest.mirror.map((us) => us.toFixed(1)).join(', ')} µs`,
+    );
     const gc = gcPausesBetween(gcBefore, await mirrorGcPauses(mirror.url));
     const mirrorWrkMs = mirrorRounds.reduce((total, round) => total + round.durationSec * 1000, 0);
     notes.push(

@@ -12,7 +12,7 @@ import type { ObjectStore } from '@metasync/store';
 import { assessFreshness, createDrainState, type DrainState, type FreshnessLimits, type SyncStatus } from './health.js';
 import type { HotCache } from './serve/hot-cache.js';
 import { MIRROR_HTTP_LIMITS } from './serve/http-limits.js';
-import type { IndexState } from './index/index-state.js';
+import type { IndexView } from './index/index-state.js';
 import type { MirrorMetrics } from './metrics.js';
 import type { Proxy } from './serve/proxy.js';
 import { registerAdminRoutes, type AdminRouteOptions } from './serve/admin.js';
@@ -22,7 +22,7 @@ import { createRepositoryHandler } from './serve/repository.js';
 import { createVariantSizes } from './serve/variant-sizes.js';
 
 export interface AppOptions {
-  index: IndexState;
+  index: IndexView;
   store: ObjectStore;
   hotCache: HotCache;
   metrics: MirrorMetrics;

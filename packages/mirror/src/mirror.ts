@@ -62,7 +62,7 @@ export async function openMirror(
     );
   const { log, repairedTail } = await openIndexLog(config.data);
   if (repairedTail) logger.warn({ seq: log.state.seq }, 'cut a torn tail off the index log');
-  logger.info({ seq: log.state.seq, paths: log.state.paths.size, mirrorId }, 'index loaded');
+  logger.info({ seq: log.state.seq, paths: log.state.pathCount(), mirrorId }, 'index loaded');
   const store = await openObjectStore({ dir: join(config.data, 'objects') });
   const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? true });
   metrics.appliedSeq.set(log.state.seq);

@@ -99,7 +99,7 @@ describe('mirror fast path', () => {
     cleanups.push(async () => {
       if (agent !== false) agent.destroy();
     });
-    const entry = mirror.log.state.paths.get('p2/acme/foo.json')!;
+    const entry = mirror.log.state.lookup('p2/acme/foo.json')!;
     const etag = `"${entry.sha256}"`;
     const conditions: Record<string, string>[] = [
       {},
@@ -174,7 +174,7 @@ describe('mirror fast path', () => {
 
   it('leaves an object whose file vanished to the route: 404 no-store, never a partial body', async () => {
     const { mirror, base, dataDir } = await servingMirror({ 'p2/acme/foo.json': p2Body });
-    const entry = mirror.log.state.paths.get('p2/acme/foo.json')!;
+    const entry = mirror.log.state.lookup('p2/acme/foo.json')!;
     const file = join(dataDir, 'objects', entry.sha256.slice(0, 2), entry.sha256.slice(2));
     for (const suffix of ['', '.gz', '.br']) await rm(`${file}${suffix}`, { force: true });
     const answer = await overSocket(base, '/p2/acme/foo.json', 'GET', { 'accept-encoding': 'gzip' });

@@ -41,7 +41,7 @@ describe('mirror serving', () => {
     expect(response.statusCode).toBe(200);
     expect(response.body).toBe(p2Body);
     expect(response.headers.etag).toBe(`"${sha256Hex(p2Body)}"`);
-    const entry = mirror.log.state.paths.get('p2/acme/foo.json')!;
+    const entry = mirror.log.state.lookup('p2/acme/foo.json')!;
     expect(response.headers['last-modified']).toBe(new Date(entry.mtime).toUTCString());
     expect(response.headers['content-type']).toBe('application/json');
     expect(response.headers['cache-control']).toContain('max-age=60');

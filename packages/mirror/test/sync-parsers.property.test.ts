@@ -25,6 +25,7 @@ import {
 import { createLogger } from '@metasync/shared/daemon';
 import { loadConfig } from '../src/config.js';
 import { openMirror, type Mirror } from '../src/mirror.js';
+import { indexToMap } from '../src/index/index-state.js';
 import { createPrimaryClient } from '../src/sync/primary-client.js';
 import { followEvents } from '../src/sync/events.js';
 
@@ -350,7 +351,7 @@ function scriptFor(plan: RunPlan, since: number): Script {
 }
 
 async function expectStoreVerified(): Promise<void> {
-  for (const [path, entry] of mirror.log.state.paths) {
+  for (const [path, entry] of indexToMap(mirror.log.state)) {
     expect(isRepoPath(path), `index holds invalid path ${JSON.stringify(path)}`).toBe(true);
     expect(isSha256Hex(entry.sha256)).toBe(true);
     const bytes = await readFile(join(dataDir, 'objects', entry.sha256.slice(0, 2), entry.sha256.slice(2)));
@@ -365,7 +366,7 @@ describe('mirror sync parsers (property)', () => {
     await fc.assert(
       fc.asyncProperty(runPlan, async (plan) => {
         const since = mirror.log.state.seq;
-        const before = new Map(mirror.log.state.paths);
+        const before = indexToMap(mirror.log.state);
         script = scriptFor(plan, since);
         await mirror.syncer.trigger('property');
         script = undefined;
@@ -382,7 +383,7 @@ describe('mirror sync parsers (property)', () => {
           applied++;
         } else {
           expect(lastError, `refused plan ${JSON.stringify(plan).slice(0, 300)} left no error`).toBeDefined();
-          expect([...mirror.log.state.paths]).toEqual([...before]);
+          expect([...indexToMap(mirror.log.state)]).toEqual([...before]);
           refused++;
         }
       }),

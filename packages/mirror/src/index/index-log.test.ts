@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '@metasync/shared';
 import { openIndexLog, type IndexRecord } from './index-log.js';
+import { indexToMap } from './index-state.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -30,7 +31,7 @@ describe('applied-index log', () => {
     await log.close();
     const { log: again } = await openIndexLog(dir);
     expect(again.state.seq).toBe(2);
-    expect([...again.state.paths.keys()]).toEqual(['packages.json']);
+    expect([...indexToMap(again.state).keys()]).toEqual(['packages.json']);
     expect(again.derefs.map((d) => d.sha256)).toEqual([sha256Hex('b')]);
     await again.close();
   });
@@ -64,7 +65,7 @@ describe('applied-index log', () => {
     await log.close();
     const { log: again } = await openIndexLog(dir);
     expect(again.state.seq).toBe(2);
-    expect(again.state.paths.get('p2/x/a.json')?.sha256).toBe(sha256Hex('a2'));
+    expect(again.state.lookup('p2/x/a.json')?.sha256).toBe(sha256Hex('a2'));
     await again.close();
   });
 
@@ -80,7 +81,7 @@ describe('applied-index log', () => {
     await writeFile(logPath, oldLog);
     const { log: third } = await openIndexLog(dir);
     expect(third.state.seq).toBe(1);
-    expect(third.state.paths.size).toBe(1);
+    expect(third.state.pathCount()).toBe(1);
     await third.close();
   });
 
@@ -98,7 +99,7 @@ describe('applied-index log', () => {
     await log.close();
     const { log: again } = await openIndexLog(dir);
     expect(again.state.seq).toBe(10);
-    expect([...again.state.paths.keys()]).toEqual(['p2/x/b.json']);
+    expect([...indexToMap(again.state).keys()]).toEqual(['p2/x/b.json']);
     await again.close();
   });
 });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { changeEntrySchema, hasErrno, metasyncError, type ChangeEntry, type Snapshot } from '@metasync/shared';
 import { decodeRecords, encodeRecord, fsyncDir, tempPathFor, writeFileAtomic } from '@metasync/shared/fs';
 import { z } from 'zod';
-import { applyEntries, emptyIndex, replaceWithSnapshot, type Dereference, type IndexState } from './index-state.js';
+import { applyEntries, emptyIndex, replaceWithSnapshot, type Dereference, type IndexEntry, type IndexState } from './index-state.js';
 
 /**
  * The applied-index log: how the mirror remembers which generation it serves.
@@ -20,6 +20,10 @@ import { applyEntries, emptyIndex, replaceWithSnapshot, type Dereference, type I
  *
  * A crash between writing a new base and emptying the log is harmless: records
  * with `to <= base.seq` are skipped on replay.
+ *
+ * Memory: replay parses the base into a transient array of tuples (one per
+ * path, garbage once the index tables hold them); writing a base streams the
+ * tables into JSON text chunk by chunk, never a per-path array.
  */
 const baseSchema = z.object({
   seq: z.number().int().nonnegative(),
@@ -76,10 +80,8 @@ export async function openIndexLog(dataDir: string): Promise<OpenIndexLogResult>
     const base = baseSchema.parse(JSON.parse(payload.toString('utf8')));
     state.seq = base.seq;
     state.time = base.time;
-    for (const [path, sha256, size, mtime] of base.paths) {
-      state.paths.set(path, { sha256, size, mtime });
-      state.refs.set(sha256, (state.refs.get(sha256) ?? 0) + 1);
-    }
+    state.clear(base.paths.length);
+    for (const [path, sha256, size, mtime] of base.paths) state.set(path, { sha256, size, mtime });
     derefs.push(...base.derefs);
   }
 
@@ -112,14 +114,8 @@ export async function openIndexLog(dataDir: string): Promise<OpenIndexLogResult>
   }
   let bytes = decoded.validBytes;
 
-  async function writeBase(base: {
-    seq: number;
-    time: number;
-    paths: [string, string, number, number][];
-    derefs: Dereference[];
-  }): Promise<void> {
-    const payload = Buffer.from(JSON.stringify(base));
-    await writeFileAtomic(basePath, encodeRecord(payload));
+  async function writeBase(base: BaseHeader, forEachPath: (visit: (path: string, entry: IndexEntry) => void) => void): Promise<void> {
+    await writeFileAtomic(basePath, encodeRecord(encodeBase(base, forEachPath)));
     // The base now covers every record: start an empty log (temp + rename, so a crash keeps one of the two).
     const emptyTemp = tempPathFor(logPath);
     await (await open(emptyTemp, 'wx')).close();
@@ -155,25 +151,53 @@ export async function openIndexLog(dataDir: string): Promise<OpenIndexLogResult>
       return dropped;
     },
     async commitSnapshot(snapshot, appliedAt) {
-      const paths: [string, string, number, number][] = snapshot.entries.map((e) => [e.path, e.sha256, e.size, e.mtime]);
-      const kept = new Set(paths.map((p) => p[1]));
-      const dropped = [...state.refs.keys()].filter((sha256) => !kept.has(sha256)).map((sha256) => ({ sha256, atMs: appliedAt }));
+      const kept = new Set(snapshot.entries.map((e) => e.sha256));
+      const dropped: Dereference[] = [];
+      state.forEachObject((sha256) => {
+        if (!kept.has(sha256)) dropped.push({ sha256, atMs: appliedAt });
+      });
       // Durable first, then the synchronous in-memory switch: memory never runs ahead of disk.
-      await writeBase({ seq: snapshot.seq, time: snapshot.time, paths, derefs: [...derefs, ...dropped] });
+      await writeBase({ seq: snapshot.seq, time: snapshot.time, derefs: [...derefs, ...dropped] }, (visit) => {
+        for (const entry of snapshot.entries) visit(entry.path, entry);
+      });
       replaceWithSnapshot(state, snapshot, appliedAt);
       derefs.push(...dropped);
       return dropped;
     },
     async compact() {
-      const paths: [string, string, number, number][] = [];
-      for (const [path, entry] of state.paths) paths.push([path, entry.sha256, entry.size, entry.mtime]);
-      await writeBase({ seq: state.seq, time: state.time, paths, derefs });
+      await writeBase({ seq: state.seq, time: state.time, derefs }, (visit) => state.forEachPath(visit));
     },
     async close() {
       await handle.close();
     },
   };
   return { log, repairedTail: decoded.tornTail };
+}
+
+interface BaseHeader {
+  seq: number;
+  time: number;
+  derefs: Dereference[];
+}
+
+/** Chunks of base JSON text are turned into bytes at about this size. */
+const BASE_CHUNK_CHARS = 1 << 20;
+
+/** The base record's JSON (baseSchema), built from the paths one at a time: no per-path array. */
+function encodeBase(base: BaseHeader, forEachPath: (visit: (path: string, entry: IndexEntry) => void) => void): Buffer {
+  const chunks: Buffer[] = [];
+  let text = `{"seq":${base.seq},"time":${base.time},"derefs":${JSON.stringify(base.derefs)},"paths":[`;
+  let first = true;
+  forEachPath((path, entry) => {
+    text += `${first ? '' : ','}[${JSON.stringify(path)},"${entry.sha256}",${entry.size},${entry.mtime}]`;
+    first = false;
+    if (text.length >= BASE_CHUNK_CHARS) {
+      chunks.push(Buffer.from(text));
+      text = '';
+    }
+  });
+  chunks.push(Buffer.from(`${text}]}`));
+  return Buffer.concat(chunks);
 }
 
 async function readOptional(path: string): Promise<Buffer | undefined> {

@@ -1,4 +1,6 @@
 import { isDeletion, type ChangeEntry, type PathEntry } from '@metasync/shared';
+import { createObjectTable, type ObjectTable } from './object-table.js';
+import { createPathTable, type PathTable } from './path-table.js';
 
 /** What the mirror serves for one path. Objects are immutable, so this triple is the whole answer. */
 export interface IndexEntry {
@@ -9,20 +11,47 @@ export interface IndexEntry {
 }
 
 /**
- * The applied generation in memory. `paths` is mutated only inside one
- * synchronous loop per generation (`applyEntries`), so a request, which reads
- * its entry once when it starts, sees generation N or N+1, never a mix: no
- * await can interleave with the switch. Mutating in place (rather than copying
- * the map) keeps a switch O(changed paths).
+ * The applied generation in memory: a path table and an object table of typed
+ * arrays (path-table.ts, object-table.ts), so the long-lived state holds no JS
+ * object or string per path (invariant 11). `lookup` builds a small entry per
+ * call (its sha256 hex made from the raw digest) that dies young: the hex costs
+ * ~0.3 µs of CPU a lookup (bench/index-memory.ts), under 1% of a request.
+ * A cache of hex strings would save it for hot objects only and, under a long
+ * tail, push its replaced strings into the old generation (see repository-answer.ts).
+ *
+ * `set`/`delete` are called only inside one synchronous loop per generation
+ * (`applyEntries`, `replaceWithSnapshot`), so a request, which looks its entry
+ * up once when it starts, sees generation N or N+1, never a mix: no await can
+ * interleave with the switch. Mutating in place keeps a switch O(changed paths)
+ * (table growth is amortized into it).
  */
 export interface IndexState {
   seq: number;
   /** Commit time of `seq` on the primary (ms). */
   time: number;
-  paths: Map<string, IndexEntry>;
-  /** sha256 -> number of paths pointing at it; an object at 0 enters the grace window. */
-  refs: Map<string, number>;
+  /** The entry at `path` now (a new small object), or undefined. */
+  lookup(path: string): IndexEntry | undefined;
+  /** Whether any path references the object; one at 0 references enters the grace window. */
+  hasObject(sha256: string): boolean;
+  pathCount(): number;
+  objectCount(): number;
+  /** Points `path` at an object; returns the sha256 no path references any more, if any. */
+  set(path: string, entry: IndexEntry): string | undefined;
+  /** Removes `path`; returns the sha256 no path references any more, if any. */
+  delete(path: string): string | undefined;
+  /**
+   * Empties the index, sized for `expectedPaths`. Returns a visitor over the objects the
+   * cleared index referenced: the old tables live as long as it does, and no longer.
+   */
+  clear(expectedPaths: number): (visit: (sha256: string) => void) => void;
+  /** Every path with its entry: O(paths) and allocating, for compaction and tests, never serving. */
+  forEachPath(visit: (path: string, entry: IndexEntry) => void): void;
+  /** Every referenced object: O(objects), allocating. */
+  forEachObject(visit: (sha256: string) => void): void;
 }
+
+/** What serving needs: the applied seq and one lookup per request. */
+export type IndexView = Pick<IndexState, 'seq' | 'time' | 'lookup' | 'pathCount'>;
 
 export interface Dereference {
   sha256: string;
@@ -30,8 +59,46 @@ export interface Dereference {
   atMs: number;
 }
 
-export function emptyIndex(): IndexState {
-  return { seq: 0, time: 0, paths: new Map(), refs: new Map() };
+export function emptyIndex(expectedPaths = 0): IndexState {
+  let paths: PathTable = createPathTable(expectedPaths);
+  let objects: ObjectTable = createObjectTable(expectedPaths);
+
+  function entryOf(id: number): IndexEntry {
+    return { sha256: objects.hexOf(paths.objectOf(id)), size: paths.sizeOf(id), mtime: paths.mtimeOf(id) };
+  }
+
+  const state: IndexState = {
+    seq: 0,
+    time: 0,
+    lookup(path) {
+      const id = paths.find(path);
+      return id === -1 ? undefined : entryOf(id);
+    },
+    hasObject: (sha256) => objects.has(sha256),
+    pathCount: () => paths.size(),
+    objectCount: () => objects.size(),
+    set(path, entry) {
+      // Acquire before release: a path re-pointed at the object it had keeps it referenced.
+      const object = objects.acquire(entry.sha256);
+      const previous = paths.set(path, { object, size: entry.size, mtime: entry.mtime });
+      return previous === -1 ? undefined : objects.release(previous);
+    },
+    delete(path) {
+      const previous = paths.delete(path);
+      return previous === -1 ? undefined : objects.release(previous);
+    },
+    clear(expectedPaths) {
+      const previous = objects;
+      paths = createPathTable(expectedPaths);
+      objects = createObjectTable(expectedPaths);
+      return (visit) => previous.forEach(visit);
+    },
+    forEachPath(visit) {
+      paths.forEach((id) => visit(paths.pathOf(id), entryOf(id)));
+    },
+    forEachObject: (visit) => objects.forEach(visit),
+  };
+  return state;
 }
 
 /** Root files reference the others: they switch last (invariant 2), even inside one synchronous step. */
@@ -48,42 +115,39 @@ export function orderRootLast<T extends { path: string }>(entries: readonly T[])
  * path references any more. Cost: O(entries).
  */
 export function applyEntries(state: IndexState, entries: readonly ChangeEntry[], atMs: number): Dereference[] {
-  const dropped: string[] = [];
+  const dropped = new Set<string>();
   for (const entry of orderRootLast(entries)) {
-    const old = state.paths.get(entry.path);
-    if (isDeletion(entry)) {
-      if (old === undefined) continue;
-      state.paths.delete(entry.path);
-    } else {
-      state.paths.set(entry.path, { sha256: entry.sha256, size: entry.size, mtime: entry.mtime });
-      state.refs.set(entry.sha256, (state.refs.get(entry.sha256) ?? 0) + 1);
-    }
-    if (old !== undefined) {
-      const count = (state.refs.get(old.sha256) ?? 1) - 1;
-      if (count > 0) state.refs.set(old.sha256, count);
-      else {
-        state.refs.delete(old.sha256);
-        dropped.push(old.sha256);
-      }
-    }
+    const gone = isDeletion(entry) ? state.delete(entry.path) : state.set(entry.path, entry);
+    if (gone !== undefined) dropped.add(gone);
   }
-  return [...new Set(dropped)].filter((sha256) => !state.refs.has(sha256)).map((sha256) => ({ sha256, atMs }));
+  // An object dropped and referenced again within the batch stays.
+  return [...dropped].filter((sha256) => !state.hasObject(sha256)).map((sha256) => ({ sha256, atMs }));
 }
 
-/** Replaces the whole state with a snapshot's entries; returns every object no longer referenced. */
+/**
+ * Replaces the whole state with a snapshot's entries in one synchronous step;
+ * returns every object no longer referenced. The old tables stay alive only
+ * until the comparison at the end.
+ */
 export function replaceWithSnapshot(
   state: IndexState,
   snapshot: { seq: number; time: number; entries: readonly PathEntry[] },
   atMs: number,
 ): Dereference[] {
-  const before = new Set(state.refs.keys());
-  state.paths.clear();
-  state.refs.clear();
-  for (const entry of snapshot.entries) {
-    state.paths.set(entry.path, { sha256: entry.sha256, size: entry.size, mtime: entry.mtime });
-    state.refs.set(entry.sha256, (state.refs.get(entry.sha256) ?? 0) + 1);
-  }
+  const before = state.clear(snapshot.entries.length);
+  for (const entry of snapshot.entries) state.set(entry.path, entry);
   state.seq = snapshot.seq;
   state.time = snapshot.time;
-  return [...before].filter((sha256) => !state.refs.has(sha256)).map((sha256) => ({ sha256, atMs }));
+  const dropped: Dereference[] = [];
+  before((sha256) => {
+    if (!state.hasObject(sha256)) dropped.push({ sha256, atMs });
+  });
+  return dropped;
+}
+
+/** The whole index as a Map (tests and diagnostics: one object per path). */
+export function indexToMap(state: IndexState): Map<string, IndexEntry> {
+  const map = new Map<string, IndexEntry>();
+  state.forEachPath((path, entry) => map.set(path, entry));
+  return map;
 }

@@ -13,7 +13,7 @@ import {
 } from '@metasync/shared';
 import type { ObjectStore, Variant } from '@metasync/store';
 import type { HotCache } from './hot-cache.js';
-import type { IndexEntry, IndexState } from '../index/index-state.js';
+import type { IndexEntry, IndexView } from '../index/index-state.js';
 import type { AnswerHeaders } from './request-headers.js';
 import { MAX_SYNC_READ_BYTES, readWholeSync } from './read-whole-sync.js';
 import type { VariantSizes } from './variant-sizes.js';
@@ -46,7 +46,7 @@ import type { VariantSizes } from './variant-sizes.js';
  * times that in CPU (nginx also reads with blocking calls in its worker).
  */
 export interface RepositoryAnswerOptions {
-  index: IndexState;
+  index: IndexView;
   store: ObjectStore;
   hotCache: HotCache;
   variantSizes: VariantSizes;
@@ -215,7 +215,7 @@ export function createRepositoryAnswers(options: RepositoryAnswerOptions): Repos
     const path = request.path;
     // The daemons' own routes come first: an entry at such a path is never repository content.
     if (isReservedPath(path)) return 'absent';
-    const entry = index.paths.get(path);
+    const entry = index.lookup(path);
     if (entry === undefined || !isRepoPath(path)) return 'absent';
     if (
       (request.ifNoneMatch !== undefined || request.ifModifiedSince !== undefined) &&

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isMetasyncError, isReservedPath, repoPathFromUrl } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
-import type { IndexState } from '../index/index-state.js';
+import type { IndexView } from '../index/index-state.js';
 import type { MirrorMetrics } from '../metrics.js';
 import type { Proxy } from './proxy.js';
 import type { RepositoryAnswers } from './repository-answer.js';
@@ -20,7 +20,7 @@ import type { RepositoryAnswers } from './repository-answer.js';
  * absent from the index go to the proxy fallback (invariant 5).
  */
 export interface RepositoryRouteOptions {
-  index: IndexState;
+  index: IndexView;
   answers: RepositoryAnswers;
   metrics: MirrorMetrics;
   proxy: Proxy;

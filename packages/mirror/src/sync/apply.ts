@@ -93,7 +93,7 @@ const MAX_PACK_OBJECTS_PER_REQUEST = 500;
 async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry[]): Promise<number> {
   const wanted = new Map<string, number>();
   for (const entry of entries) {
-    if (isDeletion(entry) || context.log.state.refs.has(entry.sha256)) continue;
+    if (isDeletion(entry) || context.log.state.hasObject(entry.sha256)) continue;
     wanted.set(entry.sha256, entry.size);
   }
   // Objects in the grace window, or left by an apply that crashed before its commit, are reused by hash.

@@ -21,7 +21,7 @@ export async function collectGarbage(input: { log: IndexLog; store: ObjectStore;
   const stillYoung = new Set(log.derefs.slice(expired).map((d) => d.sha256));
   let collected = 0;
   for (const deref of batch) {
-    if (log.state.refs.has(deref.sha256) || stillYoung.has(deref.sha256)) continue;
+    if (log.state.hasObject(deref.sha256) || stillYoung.has(deref.sha256)) continue;
     await store.remove(deref.sha256);
     collected++;
   }

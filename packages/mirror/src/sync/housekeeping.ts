@@ -15,11 +15,11 @@ export async function runHousekeeping(options: HousekeepingOptions): Promise<voi
   const { log, logger } = options;
   const collected = await collectGarbage({ log, store: options.store, graceMs: options.gcGraceMs, nowMs: Date.now() });
   if (collected > 0) logger.info({ collected }, 'collected dereferenced objects');
-  if (log.logBytes() > Math.max(1024 * 1024, log.state.paths.size * 120)) {
+  if (log.logBytes() > Math.max(1024 * 1024, log.state.pathCount() * 120)) {
     const started = performance.now();
     await log.compact();
     logger.info(
-      { seq: log.state.seq, paths: log.state.paths.size, durationMs: Math.round(performance.now() - started) },
+      { seq: log.state.seq, paths: log.state.pathCount(), durationMs: Math.round(performance.now() - started) },
       'index compacted',
     );
   }

@@ -1,0 +1,136 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { sha256Hex, type ChangeEntry, type PathEntry } from '@metasync/shared';
+import { applyEntries, emptyIndex, indexToMap, orderRootLast, replaceWithSnapshot, type IndexEntry } from './index-state.js';
+
+/** The index as it was before the compact tables (two Maps): the model the tables must agree with. */
+function createModel() {
+  const paths = new Map<string, IndexEntry>();
+  const refs = new Map<string, number>();
+  function release(sha256: string, dropped: Set<string>): void {
+    const count = refs.get(sha256)! - 1;
+    if (count > 0) refs.set(sha256, count);
+    else {
+      refs.delete(sha256);
+      dropped.add(sha256);
+    }
+  }
+  return {
+    paths,
+    refs,
+    apply(entries: readonly ChangeEntry[]): string[] {
+      const dropped = new Set<string>();
+      for (const entry of orderRootLast(entries)) {
+        const old = paths.get(entry.path);
+        if ('deleted' in entry) {
+          if (old === undefined) continue;
+          paths.delete(entry.path);
+        } else {
+          paths.set(entry.path, { sha256: entry.sha256, size: entry.size, mtime: entry.mtime });
+          refs.set(entry.sha256, (refs.get(entry.sha256) ?? 0) + 1);
+        }
+        if (old !== undefined) release(old.sha256, dropped);
+      }
+      return [...dropped].filter((sha256) => !refs.has(sha256));
+    },
+    replace(entries: readonly PathEntry[]): string[] {
+      const before = [...refs.keys()];
+      paths.clear();
+      refs.clear();
+      this.apply(entries);
+      return before.filter((sha256) => !refs.has(sha256));
+    },
+  };
+}
+
+const PATHS = ['packages.json', 'p2/a/b.json', 'p2/a/b~dev.json', 'p2/a/c.json', 'p2/longer-vendor/some-package.json', 'x.json'];
+const path = fc.oneof(
+  fc.constantFrom(...PATHS),
+  fc.integer({ min: 0, max: 300 }).map((n) => `p2/v${n % 7}/p${n}.json`),
+);
+const sha256 = fc.integer({ min: 0, max: 12 }).map((n) => sha256Hex(`object-${n}`));
+const put = fc.record({
+  path,
+  sha256,
+  size: fc.integer({ min: 0, max: 2 ** 40 }),
+  mtime: fc.integer({ min: 0, max: 4_102_444_800_000 }),
+});
+const change: fc.Arbitrary<ChangeEntry> = fc.oneof(
+  { weight: 3, arbitrary: put },
+  { weight: 1, arbitrary: fc.record({ path, deleted: fc.constant(true as const), mtime: fc.constant(1) }) },
+);
+const operation = fc.oneof(
+  { weight: 8, arbitrary: fc.record({ kind: fc.constant('batch' as const), entries: fc.array(change, { maxLength: 60 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('snapshot' as const), entries: fc.array(put, { maxLength: 80 }) }) },
+);
+
+describe('index state', () => {
+  it('agrees with a Map model over random batches and snapshots: entries, refcounts and dereferences', () => {
+    fc.assert(
+      fc.property(fc.array(operation, { maxLength: 40 }), (operations) => {
+        const state = emptyIndex();
+        const model = createModel();
+        for (const op of operations) {
+          if (op.kind === 'batch') {
+            expect(applyEntries(state, op.entries, 5).map((d) => d.sha256)).toEqual(model.apply(op.entries));
+          } else {
+            // A snapshot holds each path once.
+            const entries = [...new Map(op.entries.map((e) => [e.path, e])).values()];
+            const dropped = replaceWithSnapshot(state, { seq: 1, time: 1, entries }, 5).map((d) => d.sha256);
+            expect(dropped.sort()).toEqual(model.replace(entries).sort());
+          }
+          expect(state.pathCount()).toBe(model.paths.size);
+          expect(state.objectCount()).toBe(model.refs.size);
+          expect(new Map([...indexToMap(state)].sort())).toEqual(new Map([...model.paths].sort()));
+          for (const p of PATHS) expect(state.lookup(p)).toEqual(model.paths.get(p));
+          for (let n = 0; n <= 12; n++) expect(state.hasObject(sha256Hex(`object-${n}`))).toBe(model.refs.has(sha256Hex(`object-${n}`)));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps an object that a batch drops from one path and points another path at', () => {
+    const state = emptyIndex();
+    const a = sha256Hex('a');
+    applyEntries(state, [{ path: 'p2/x/1.json', sha256: a, size: 1, mtime: 1 }], 1);
+    const dropped = applyEntries(
+      state,
+      [
+        { path: 'p2/x/1.json', deleted: true, mtime: 2 },
+        { path: 'p2/x/2.json', sha256: a, size: 1, mtime: 2 },
+      ],
+      2,
+    );
+    expect(dropped).toEqual([]);
+    expect(state.hasObject(a)).toBe(true);
+  });
+
+  it('hands out a fresh entry per lookup, so a caller cannot change the index through it', () => {
+    const state = emptyIndex();
+    state.set('p2/x/1.json', { sha256: sha256Hex('a'), size: 1, mtime: 10 });
+    const first = state.lookup('p2/x/1.json')!;
+    first.mtime = 99;
+    expect(state.lookup('p2/x/1.json')).toEqual({ sha256: sha256Hex('a'), size: 1, mtime: 10 });
+    expect(state.lookup('p2/x/2.json')).toBeUndefined();
+  });
+
+  it('switches a batch in one synchronous call, root files last', () => {
+    const state = emptyIndex();
+    const seen: string[] = [];
+    const original = state.set.bind(state);
+    state.set = (p, entry) => {
+      seen.push(p);
+      return original(p, entry);
+    };
+    applyEntries(
+      state,
+      [
+        { path: 'packages.json', sha256: sha256Hex('root'), size: 1, mtime: 1 },
+        { path: 'p2/a/b.json', sha256: sha256Hex('b'), size: 1, mtime: 1 },
+      ],
+      1,
+    );
+    expect(seen).toEqual(['p2/a/b.json', 'packages.json']);
+  });
+});

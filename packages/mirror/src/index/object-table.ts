@@ -1,0 +1,162 @@
+/**
+ * The objects a generation references, with how many paths point at each
+ * (an object whose count reaches 0 enters the grace window). Keyed by the raw
+ * 32 digest bytes; nothing here is a JS object or string per object.
+ *
+ *   slots  Int32Array, capacity a power of two, linear probing
+ *          -1 empty, -2 tombstone, else an object id
+ *   ids    digest  Uint32Array, 8 words per id (the raw sha256, little-endian words)
+ *          count   Uint32Array, paths referencing the id (0 = free id, on the free list)
+ *
+ * The first digest word is the hash (sha256 output is already uniform). Load
+ * factor, tombstones included, stays <= 3/4: past it the slots are rebuilt,
+ * doubled when live ids fill more than 3/8 of them, else at the same size
+ * (which clears tombstones). Free ids are reused through a list threaded
+ * through the free ids' first digest word, so ids stay dense. About 41 bytes
+ * an object (32 digest, 4 count, 4-8 slot) plus growth slack.
+ */
+export interface ObjectTable {
+  /** The id of `sha256` with its count raised by one (inserted at 1 when new). */
+  acquire(sha256: string): number;
+  /** Lowers `id`'s count; returns its sha256 when that was the last reference (the id is then free). */
+  release(id: number): string | undefined;
+  /** Whether any path references `sha256`. */
+  has(sha256: string): boolean;
+  /** The lowercase hex digest of a live id, made from the raw bytes (a new 64-char string). */
+  hexOf(id: number): string;
+  countOf(id: number): number;
+  /** Live objects. */
+  size(): number;
+  /** Every live object's digest (O(capacity): compaction, snapshots and tests only). */
+  forEach(visit: (sha256: string) => void): void;
+}
+
+const EMPTY = -1;
+const TOMBSTONE = -2;
+const WORDS = 8;
+const MIN_CAPACITY = 16;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+export function createObjectTable(expected = 0): ObjectTable {
+  let slots = newSlots(capacityFor(expected));
+  let used = 0; // live + tombstones in `slots`
+  let live = 0;
+  let idCapacity = Math.max(MIN_CAPACITY, expected);
+  let digest = new Uint32Array(idCapacity * WORDS);
+  let digestBytes = Buffer.from(digest.buffer);
+  let count = new Uint32Array(idCapacity);
+  let freeHead = -1;
+  let nextId = 0;
+  // The key of the current call, parsed once from hex: no allocation per call.
+  const key = new Uint32Array(WORDS);
+  const keyBytes = Buffer.from(key.buffer);
+
+  function parseKey(sha256: string): boolean {
+    return sha256.length === 64 && SHA256_HEX.test(sha256) && keyBytes.write(sha256, 0, 32, 'hex') === 32;
+  }
+
+  function matches(id: number): boolean {
+    const at = id * WORDS;
+    for (let w = 0; w < WORDS; w++) if (digest[at + w] !== key[w]) return false;
+    return true;
+  }
+
+  /** The slot holding the key, or -1. */
+  function find(): number {
+    const mask = slots.length - 1;
+    for (let slot = key[0]! & mask; ; slot = (slot + 1) & mask) {
+      const id = slots[slot]!;
+      if (id === EMPTY) return -1;
+      if (id !== TOMBSTONE && matches(id)) return slot;
+    }
+  }
+
+  function place(id: number): void {
+    const mask = slots.length - 1;
+    let slot = digest[id * WORDS]! & mask;
+    while (slots[slot] !== EMPTY) slot = (slot + 1) & mask;
+    slots[slot] = id;
+  }
+
+  function rebuildSlots(capacity: number): void {
+    const old = slots;
+    slots = newSlots(capacity);
+    for (const id of old) if (id >= 0) place(id);
+    used = live;
+  }
+
+  function newId(): number {
+    if (freeHead !== -1) {
+      const id = freeHead;
+      freeHead = digest[id * WORDS]! - 1;
+      return id;
+    }
+    if (nextId === idCapacity) {
+      idCapacity *= 2;
+      digest = grow(digest, idCapacity * WORDS);
+      digestBytes = Buffer.from(digest.buffer);
+      count = grow(count, idCapacity);
+    }
+    return nextId++;
+  }
+
+  return {
+    acquire(sha256) {
+      if (!parseKey(sha256)) throw new TypeError(`expected a lowercase sha256 hex digest, got ${JSON.stringify(sha256.slice(0, 80))}`);
+      const found = find();
+      if (found !== -1) {
+        const id = slots[found]!;
+        count[id]!++;
+        return id;
+      }
+      if ((used + 1) * 4 > slots.length * 3) rebuildSlots((live + 1) * 8 > slots.length * 3 ? slots.length * 2 : slots.length);
+      const id = newId();
+      digest.set(key, id * WORDS);
+      count[id] = 1;
+      const mask = slots.length - 1;
+      let slot = key[0]! & mask;
+      while (slots[slot]! >= 0) slot = (slot + 1) & mask;
+      if (slots[slot] === EMPTY) used++;
+      slots[slot] = id;
+      live++;
+      return id;
+    },
+    release(id) {
+      const remaining = count[id]! - 1;
+      if (remaining < 0) throw new Error(`object id ${id} released more often than acquired`);
+      count[id] = remaining;
+      if (remaining > 0) return undefined;
+      const sha256 = digestBytes.toString('hex', id * 32, id * 32 + 32);
+      key.set(digest.subarray(id * WORDS, id * WORDS + WORDS));
+      slots[find()] = TOMBSTONE;
+      live--;
+      digest[id * WORDS] = freeHead + 1;
+      freeHead = id;
+      return sha256;
+    },
+    has: (sha256) => parseKey(sha256) && find() !== -1,
+    hexOf: (id) => digestBytes.toString('hex', id * 32, id * 32 + 32),
+    countOf: (id) => count[id]!,
+    size: () => live,
+    forEach(visit) {
+      for (let id = 0; id < nextId; id++) if (count[id]! > 0) visit(digestBytes.toString('hex', id * 32, id * 32 + 32));
+    },
+  };
+}
+
+/** Slots for `entries` keys at a load factor of at most 1/2 (presizing for a snapshot or a base). */
+export function capacityFor(entries: number): number {
+  let capacity = MIN_CAPACITY;
+  while (entries * 2 > capacity) capacity *= 2;
+  return capacity;
+}
+
+function newSlots(capacity: number): Int32Array {
+  return new Int32Array(capacity).fill(EMPTY);
+}
+
+export function grow<T extends Uint32Array | Int32Array | Uint16Array | Float64Array>(array: T, length: number): T {
+  const next = new (array.constructor as new (length: number) => T)(length);
+  next.set(array);
+  return next;
+}

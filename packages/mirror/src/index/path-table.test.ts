@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_REPO_PATH_BYTES } from '@metasync/shared';
+import { createPathTable, hashPath, type PathTable } from './path-table.js';
+
+const entry = (object: number, size = object * 10, mtime = 1_700_000_000_000 + object) => ({ object, size, mtime });
+
+function read(table: PathTable, path: string): { object: number; size: number; mtime: number } | undefined {
+  const id = table.find(path);
+  return id === -1 ? undefined : { object: table.objectOf(id), size: table.sizeOf(id), mtime: table.mtimeOf(id) };
+}
+
+describe('path table', () => {
+  it('sets, finds, overwrites and deletes paths, reporting the object each pointed at', () => {
+    const table = createPathTable();
+    expect(table.set('p2/acme/foo.json', entry(1))).toBe(-1);
+    expect(table.set('packages.json', entry(2))).toBe(-1);
+    expect(read(table, 'p2/acme/foo.json')).toEqual(entry(1));
+    expect(table.set('p2/acme/foo.json', entry(3, 7, 5))).toBe(1);
+    expect(read(table, 'p2/acme/foo.json')).toEqual(entry(3, 7, 5));
+    expect(table.size()).toBe(2);
+    expect(table.delete('p2/acme/foo.json')).toBe(3);
+    expect(table.delete('p2/acme/foo.json')).toBe(-1);
+    expect(table.find('p2/acme/foo.json')).toBe(-1);
+    expect(table.size()).toBe(1);
+    expect(table.pathOf(table.find('packages.json'))).toBe('packages.json');
+  });
+
+  it('keeps sizes and publish times beyond 32 bits exactly', () => {
+    const table = createPathTable();
+    table.set('p2/a/b.json', { object: 0, size: 2 ** 40 + 3, mtime: 4_102_444_800_123 });
+    expect(read(table, 'p2/a/b.json')).toEqual({ object: 0, size: 2 ** 40 + 3, mtime: 4_102_444_800_123 });
+  });
+
+  it('tells apart paths that differ only in their last byte or in length', () => {
+    const table = createPathTable();
+    table.set('p2/a/b.json', entry(1));
+    table.set('p2/a/b.jsoN', entry(2));
+    table.set('p2/a/b.jso', entry(3));
+    expect([table.find('p2/a/b.json'), table.find('p2/a/b.jsoN'), table.find('p2/a/b.jso')].map((id) => table.objectOf(id))).toEqual([
+      1, 2, 3,
+    ]);
+    expect(table.find('p2/a/b.js')).toBe(-1);
+  });
+
+  it('reuses freed entry ids and tombstoned slots instead of growing under churn', () => {
+    const table = createPathTable();
+    for (let round = 0; round < 200; round++) {
+      for (let i = 0; i < 10; i++) table.set(`p2/v/churn-${round}-${i}.json`, entry(i));
+      for (let i = 0; i < 10; i++) expect(table.delete(`p2/v/churn-${round}-${i}.json`)).toBe(i);
+    }
+    expect(table.size()).toBe(0);
+    const ids = new Set<number>();
+    for (let i = 0; i < 10; i++) {
+      table.set(`p2/v/after-${i}.json`, entry(i));
+      ids.add(table.find(`p2/v/after-${i}.json`));
+    }
+    // 2,000 inserts and deletes later, the ten live paths still sit in the first ten ids.
+    expect(Math.max(...ids)).toBeLessThan(10);
+  });
+
+  it('keeps every entry through slot growth, tombstone rebuilds and arena compaction', () => {
+    const table = createPathTable();
+    const live = new Map<string, number>();
+    for (let i = 0; i < 20_000; i++) {
+      const path = `p2/vendor-${i % 97}/package-${i}.json`;
+      table.set(path, entry(i));
+      live.set(path, i);
+      if (i % 3 === 0) {
+        const victim = `p2/vendor-${(i / 3) % 97}/package-${i / 3}.json`;
+        if (live.has(victim)) {
+          expect(table.delete(victim)).toBe(live.get(victim));
+          live.delete(victim);
+        }
+      }
+    }
+    expect(table.size()).toBe(live.size);
+    for (const [path, object] of live) expect(read(table, path)?.object).toBe(object);
+    const seen: string[] = [];
+    table.forEach((id) => seen.push(table.pathOf(id)));
+    expect(seen.sort()).toEqual([...live.keys()].sort());
+  });
+
+  it('refuses to store a non-ASCII, empty or over-long path, and never finds one', () => {
+    const table = createPathTable();
+    expect(() => table.set('p2/ä/b.json', entry(1))).toThrow(TypeError);
+    expect(() => table.set('', entry(1))).toThrow(TypeError);
+    expect(() => table.set(`p2/${'x'.repeat(MAX_REPO_PATH_BYTES)}.json`, entry(1))).toThrow(TypeError);
+    table.set(`p2/${'y'.repeat(MAX_REPO_PATH_BYTES - 8)}.json`, entry(2));
+    expect(read(table, `p2/${'y'.repeat(MAX_REPO_PATH_BYTES - 8)}.json`)?.object).toBe(2);
+    expect(table.find('p2/ä/b.json')).toBe(-1);
+    expect(table.find('x'.repeat(100_000))).toBe(-1);
+    expect(table.delete('p2/ä/b.json')).toBe(-1);
+    expect(table.size()).toBe(1);
+  });
+
+  it('hashes without allocating and refuses non-ASCII with -1', () => {
+    expect(hashPath('p2/acme/foo.json')).toBe(hashPath('p2/acme/foo.json'));
+    expect(hashPath('p2/acme/foo.json')).not.toBe(hashPath('p2/acme/fop.json'));
+    expect(hashPath('p2/\u00e9.json')).toBe(-1);
+    expect(hashPath('p2/acme/foo.json')).toBeGreaterThanOrEqual(0);
+  });
+});

@@ -1,0 +1,227 @@
+import { MAX_REPO_PATH_BYTES } from '@metasync/shared';
+import { capacityFor, grow } from './object-table.js';
+
+/**
+ * Path -> (object id, size, mtime) without a JS object or string per path
+ * (invariant 11): typed arrays and one byte arena, a few dozen bytes a path.
+ *
+ *   slots   capacity a power of two, linear probing
+ *     slotId    Int32Array   -1 empty, -2 tombstone, else an entry id
+ *     slotHash  Uint32Array  the path's hash: a probe reads the arena only on a hash match
+ *   entries ids dense; a freed id is reused (free list threaded through `offset`)
+ *     offset    Uint32Array  start of the path's bytes in the arena
+ *     length    Uint16Array  path bytes, 0 for a free id
+ *     object    Uint32Array  id in the object table (digest + refcount)
+ *     size      Float64Array bytes of the raw object
+ *     mtime     Float64Array publish time (ms)
+ *   arena   Buffer of ASCII path bytes, appended; compacted into 1.5x its live bytes when full
+ *
+ *   slot --> id --> offset,length --> arena: ...p2/acme/foo.json...
+ *                   object --> object table
+ *
+ * Load factor, tombstones included, stays <= 3/4: past it the slots are
+ * rebuilt from the stored hashes (no rehash), doubled when live entries fill
+ * more than 3/8 of them, else at the same size to clear tombstones. Growth is
+ * O(paths) but doubling makes it amortized O(1) a change; it happens inside
+ * the synchronous switch, so it is invisible to requests. Repository paths
+ * are ASCII (repo-path.ts): a lookup hashes the string's char codes (FNV-1a
+ * plus a finalizer) and compares them with the arena, allocating nothing.
+ */
+export interface PathTable {
+  /** The entry id of `path`, or -1 (a non-ASCII or over-long path is never present). */
+  find(path: string): number;
+  objectOf(id: number): number;
+  sizeOf(id: number): number;
+  mtimeOf(id: number): number;
+  /** The path of a live id (a new string: iteration, not the serving path). */
+  pathOf(id: number): string;
+  /** Sets `path`; returns the object id it pointed at before, or -1 when it is new. */
+  set(path: string, entry: { object: number; size: number; mtime: number }): number;
+  /** Removes `path`; returns the object id it pointed at, or -1 when absent. */
+  delete(path: string): number;
+  size(): number;
+  /** Every live entry id (O(entries ever allocated)). */
+  forEach(visit: (id: number) => void): void;
+}
+
+const EMPTY = -1;
+const TOMBSTONE = -2;
+const MIN_ENTRIES = 16;
+const MIN_ARENA_BYTES = 4096;
+
+/** FNV-1a over char codes, then murmur3's finalizer so the low bits (the probe start) mix well; -1 when not ASCII. */
+export function hashPath(path: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < path.length; i++) {
+    const code = path.charCodeAt(i);
+    if (code > 0x7f) return -1;
+    hash = Math.imul(hash ^ code, 0x01000193);
+  }
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  return (hash ^ (hash >>> 16)) >>> 0;
+}
+
+export function createPathTable(expected = 0): PathTable {
+  let slotId = new Int32Array(capacityFor(expected)).fill(EMPTY);
+  let slotHash = new Uint32Array(slotId.length);
+  let used = 0; // live + tombstones in the slots
+  let live = 0;
+  let entryCapacity = Math.max(MIN_ENTRIES, expected);
+  let offset = new Uint32Array(entryCapacity);
+  let length = new Uint16Array(entryCapacity);
+  let object = new Uint32Array(entryCapacity);
+  let size = new Float64Array(entryCapacity);
+  let mtime = new Float64Array(entryCapacity);
+  let freeHead = -1;
+  let nextId = 0;
+  let arena = Buffer.alloc(Math.max(MIN_ARENA_BYTES, expected * 40));
+  let arenaUsed = 0;
+  let liveBytes = 0;
+
+  function equals(id: number, path: string): boolean {
+    if (length[id] !== path.length) return false;
+    const at = offset[id]!;
+    for (let i = 0; i < path.length; i++) if (arena[at + i] !== path.charCodeAt(i)) return false;
+    return true;
+  }
+
+  /** The slot holding `path` (hash already computed), or -1. */
+  function findSlot(path: string, hash: number): number {
+    const mask = slotId.length - 1;
+    for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
+      const id = slotId[slot]!;
+      if (id === EMPTY) return -1;
+      if (id !== TOMBSTONE && slotHash[slot] === hash && equals(id, path)) return slot;
+    }
+  }
+
+  function rebuildSlots(capacity: number): void {
+    const oldIds = slotId;
+    const oldHashes = slotHash;
+    slotId = new Int32Array(capacity).fill(EMPTY);
+    slotHash = new Uint32Array(capacity);
+    const mask = capacity - 1;
+    for (let old = 0; old < oldIds.length; old++) {
+      const id = oldIds[old]!;
+      if (id < 0) continue;
+      const hash = oldHashes[old]!;
+      let slot = hash & mask;
+      while (slotId[slot] !== EMPTY) slot = (slot + 1) & mask;
+      slotId[slot] = id;
+      slotHash[slot] = hash;
+    }
+    used = live;
+  }
+
+  function newId(): number {
+    if (freeHead !== -1) {
+      const id = freeHead;
+      freeHead = offset[id]! - 1;
+      return id;
+    }
+    if (nextId === entryCapacity) {
+      entryCapacity *= 2;
+      offset = grow(offset, entryCapacity);
+      length = grow(length, entryCapacity);
+      object = grow(object, entryCapacity);
+      size = grow(size, entryCapacity);
+      mtime = grow(mtime, entryCapacity);
+    }
+    return nextId++;
+  }
+
+  /**
+   * Room for `bytes` more: a new arena 2/3 full of live paths (dead bytes dropped), so it holds
+   * between 1 and 1.5 times the live bytes. Growth by 1.5 rather than 2: the arena is the largest
+   * part of the table, and its copy stays amortized O(1) a byte.
+   */
+  function reserveArena(bytes: number): void {
+    if (arenaUsed + bytes <= arena.length) return;
+    const next = Buffer.alloc(Math.max(MIN_ARENA_BYTES, Math.ceil((liveBytes + bytes) * 1.5)));
+    let at = 0;
+    for (let id = 0; id < nextId; id++) {
+      const n = length[id]!;
+      if (n === 0) continue;
+      arena.copy(next, at, offset[id]!, offset[id]! + n);
+      offset[id] = at;
+      at += n;
+    }
+    arena = next;
+    arenaUsed = at;
+  }
+
+  function insert(path: string, hash: number, entry: { object: number; size: number; mtime: number }): void {
+    if (path.length === 0 || path.length > MAX_REPO_PATH_BYTES) {
+      throw new TypeError(`expected a repository path of 1 to ${MAX_REPO_PATH_BYTES} bytes, got ${path.length} characters`);
+    }
+    if ((used + 1) * 4 > slotId.length * 3) rebuildSlots((live + 1) * 8 > slotId.length * 3 ? slotId.length * 2 : slotId.length);
+    reserveArena(path.length);
+    const id = newId();
+    arena.write(path, arenaUsed, 'latin1');
+    offset[id] = arenaUsed;
+    length[id] = path.length;
+    arenaUsed += path.length;
+    liveBytes += path.length;
+    object[id] = entry.object;
+    size[id] = entry.size;
+    mtime[id] = entry.mtime;
+    const mask = slotId.length - 1;
+    let slot = hash & mask;
+    while (slotId[slot]! >= 0) slot = (slot + 1) & mask;
+    if (slotId[slot] === EMPTY) used++;
+    slotId[slot] = id;
+    slotHash[slot] = hash;
+    live++;
+  }
+
+  return {
+    find(path) {
+      if (path.length > MAX_REPO_PATH_BYTES) return -1;
+      const hash = hashPath(path);
+      if (hash === -1) return -1;
+      const slot = findSlot(path, hash);
+      return slot === -1 ? -1 : slotId[slot]!;
+    },
+    objectOf: (id) => object[id]!,
+    sizeOf: (id) => size[id]!,
+    mtimeOf: (id) => mtime[id]!,
+    pathOf: (id) => arena.toString('latin1', offset[id]!, offset[id]! + length[id]!),
+    set(path, entry) {
+      const hash = hashPath(path);
+      if (hash === -1) throw new TypeError(`expected an ASCII repository path, got ${JSON.stringify(path.slice(0, 200))}`);
+      const slot = path.length > MAX_REPO_PATH_BYTES ? -1 : findSlot(path, hash);
+      if (slot === -1) {
+        insert(path, hash, entry);
+        return -1;
+      }
+      const id = slotId[slot]!;
+      const previous = object[id]!;
+      object[id] = entry.object;
+      size[id] = entry.size;
+      mtime[id] = entry.mtime;
+      return previous;
+    },
+    delete(path) {
+      if (path.length > MAX_REPO_PATH_BYTES) return -1;
+      const hash = hashPath(path);
+      if (hash === -1) return -1;
+      const slot = findSlot(path, hash);
+      if (slot === -1) return -1;
+      const id = slotId[slot]!;
+      slotId[slot] = TOMBSTONE;
+      live--;
+      liveBytes -= length[id]!;
+      length[id] = 0;
+      offset[id] = freeHead + 1;
+      freeHead = id;
+      return object[id]!;
+    },
+    size: () => live,
+    forEach(visit) {
+      for (let id = 0; id < nextId; id++) if (length[id]! > 0) visit(id);
+    },
+  };
+}
