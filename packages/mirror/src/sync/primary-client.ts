@@ -1,5 +1,5 @@
 import { Pool, type Dispatcher } from 'undici';
-import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import { gunzipSync } from 'node:zlib';
 import {
   HEADERS,
   SYNC_ROUTES,
@@ -7,10 +7,10 @@ import {
   COMPRESSED_SLACK_BYTES,
   metasyncError,
   readPackFrames,
-  sha256Hex,
   tlsHandshakeError,
   type AckRequest,
 } from '@metasync/shared';
+import { decodeBounded, verifyGzip, verifyRaw } from './object-verify.js';
 import { PRIMARY_TLS_HINT, primaryConnectOptions } from './primary-ca.js';
 
 /**
@@ -244,59 +244,4 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
       await pool.close();
     },
   };
-}
-
-/** Decodes a transfer encoding with the output capped just above the announced size. */
-function decodeBounded(body: Buffer, encoding: string, size: number, sha256: string): Buffer {
-  try {
-    if (encoding === 'br') return brotliDecompressSync(body, { maxOutputLength: size + 1 });
-    if (encoding === 'gzip') return gunzipSync(body, { maxOutputLength: size + 1 });
-  } catch (err) {
-    throw metasyncError(
-      'METASYNC_ERR_OBJECT_HASH_MISMATCH',
-      `object ${sha256} (${encoding}) does not decode: ${(err as Error).message}`,
-      { sha256, encoding },
-      err,
-    );
-  }
-  if (encoding === 'identity' || encoding === '') return body;
-  throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `object ${sha256} came with unsupported content-encoding ${encoding}`, {
-    sha256,
-    encoding,
-  });
-}
-
-/** A gzip variant is kept only if it decodes to exactly the verified bytes. */
-function verifyGzip(gzip: Buffer, raw: Buffer, sha256: string): void {
-  let decoded: Buffer;
-  try {
-    decoded = gunzipSync(gzip, { maxOutputLength: raw.length + 1 });
-  } catch (err) {
-    throw metasyncError(
-      'METASYNC_ERR_OBJECT_HASH_MISMATCH',
-      `gzip variant of object ${sha256} does not decode: ${(err as Error).message}`,
-      { sha256, encoding: 'gzip' },
-      err,
-    );
-  }
-  if (!decoded.equals(raw)) {
-    throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `gzip variant of object ${sha256} decodes to other bytes than the object`, {
-      sha256,
-      encoding: 'gzip',
-    });
-  }
-}
-
-function verifyRaw(raw: Buffer, sha256: string, size: number): void {
-  if (raw.length !== size) {
-    throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `object ${sha256} is ${raw.length} bytes, expected ${size}`, {
-      sha256,
-      expected: size,
-      got: raw.length,
-    });
-  }
-  const actual = sha256Hex(raw);
-  if (actual !== sha256) {
-    throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `object ${sha256} hashes to ${actual}`, { sha256, actual });
-  }
 }
