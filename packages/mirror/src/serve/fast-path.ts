@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isReservedPath } from '@metasync/shared';
 import { takeAnswerHeader } from './request-headers.js';
 import type { AnswerRequest, RepositoryAnswers } from './repository-answer.js';
 
@@ -10,11 +9,12 @@ import type { AnswerRequest, RepositoryAnswers } from './repository-answer.js';
  * one writeHead and one end. Node has parsed the request (llhttp) and applies
  * every limit of the server; this only skips fastify's per-request objects.
  *
- *   request ── not GET/HEAD, not a plain URL, a reserved path (the daemon's
- *              own routes: /health/*, /metrics...), a repeated answer header,
- *              not in the index, a body to stream, unreadable ──> fastify
+ *   request ── not GET/HEAD, not a plain URL, a repeated answer header, a
+ *              reserved path (the daemon's own routes: /health/*, /metrics...;
+ *              answer() says 'absent' for them first), not in the index, a body
+ *              to stream, unreadable ──> fastify
  *      │ else
- *   writeHead(prebuilt status and header list), end(body)
+ *   writeHead(status, header list), end(body)
  *
  * Allocation-light: the request fields are gathered in one reused object (the
  * answer is built synchronously, so no two requests share it at once); the
@@ -37,7 +37,6 @@ export function createFastPath(answers: RepositoryAnswers): FastPath {
       const url = req.url ?? '';
       if (!PLAIN_URL.test(url)) return false;
       const path = url.slice(1);
-      if (isReservedPath(path)) return false;
       request.method = method;
       request.path = path;
       if (!readAnswerHeaders(request, req.rawHeaders)) return false;
