@@ -34,6 +34,14 @@ describe('hot cache', () => {
     expect(cache.get('big', 'identity')).toBeUndefined();
   });
 
+  it('keeps segments at 1 MiB however large the budget, so a stuck response pins at most that much', () => {
+    const cache = createHotCache(1024 * 1024 * 1024);
+    const room = cache.reserve(100)!;
+    expect(room.buffer.byteLength).toBe(1024 * 1024);
+    expect(cache.admits(1024 * 1024)).toBe(true);
+    expect(cache.admits(1024 * 1024 + 1)).toBe(false);
+  });
+
   it('holds nothing with a zero budget', () => {
     const cache = createHotCache(0);
     expect(cache.reserve(1)).toBeUndefined();

@@ -1,11 +1,12 @@
 import type { Variant } from '@metasync/store';
+import { MAX_SYNC_READ_BYTES } from './read-whole-sync.js';
 
 /**
  * A byte-budgeted cache of object bodies, keyed by (sha256, variant). Keys are
  * content addresses, so an entry is never stale: a new generation simply
  * stops asking for old keys and they age out.
  *
- * Bodies live in a few large segments (budget / 8, at most 4 MiB each), not
+ * Bodies live in segments (budget / 8, at most 1 MiB each), not
  * in a Buffer of their own: a miss reads the file straight into the current
  * segment (`reserve`, then `set`), so a long tail of misses allocates no
  * memory outside the heap per request. A Buffer per body did: each one was
@@ -18,7 +19,11 @@ import type { Variant } from '@metasync/store';
  *              is dropped whole
  *
  * A dropped segment is never written again: a response still being sent from
- * it keeps it alive until its bytes are out, and the GC frees it after.
+ * it keeps it alive until its bytes are out, and the GC frees it after. So a
+ * client that stops reading pins a whole segment with one small body: 1 MiB
+ * segments keep that at what one stuck response could already hold (a body
+ * read whole is at most 1 MiB, read-whole-sync.ts), and the pipelining and
+ * socket-inactivity limits bound how many and how long.
  * A hit is one Map lookup (keyed by the entry's own sha256 string, whose hash
  * V8 keeps) and a flag write.
  */
@@ -52,7 +57,7 @@ interface Segment {
   slots: Slot[];
 }
 
-const MAX_SEGMENT_BYTES = 4 * 1024 * 1024;
+const MAX_SEGMENT_BYTES = MAX_SYNC_READ_BYTES;
 
 export function createHotCache(budgetBytes: number): HotCache {
   const segmentBytes = Math.min(MAX_SEGMENT_BYTES, Math.floor(budgetBytes / 8));
