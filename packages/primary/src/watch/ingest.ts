@@ -33,7 +33,7 @@ export interface SourceIngest {
   touch(path: string, options?: { recheck?: boolean }): void;
   /** A file was removed. */
   remove(path: string): void;
-  /** Whether a touch brought `path` in and no removal has dropped it since. */
+  /** Whether `path` is known here: pending or refused in the settler, or published by the watcher (a reconcile walk then re-reads it only when it changed). */
   tracks(path: string): boolean;
   /** Resolves once every pending read, wait and submit has finished. */
   idle(): Promise<void>;
@@ -77,7 +77,7 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
       // A file named like a daemon route is refused (logged, counted) before it is even read.
       if (!closed && !options.publisher.refusesPath(path, 'watch')) settler.touch(path, touchOptions);
     },
-    tracks: settler.tracks,
+    tracks: (path) => settler.tracks(path) || options.publisher.getEntry(path)?.origin === 'watch',
     remove(path) {
       if (closed) return;
       settler.forget(path);

@@ -18,7 +18,12 @@
  *   touch(path) -> [timer] -> waitForRoom -> read (p-queue) -> judgeRead -> complete: onComplete(path, file)
  *                                                                 \-> not yet: read again after a backoff
  *
- * Each event bumps the path's token; a read or timer of an older token is dropped.
+ * Each event gives the path a new token; a read or timer of an older token is dropped.
+ * A path's state lives only while something is pending for it: once it is
+ * published (and rechecked), refused or gone, the state is dropped, so a tree of
+ * a million settled files holds no per-file object here. Tokens come from one
+ * counter for all paths, so a state created anew never reuses a token that a
+ * read still in flight for an earlier state could carry.
  */
 import { metasyncError } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
@@ -51,7 +56,7 @@ export interface PathSettler {
   forget(path: string): void;
   /** No read queued or running, and no timer that leads to a read. */
   isSettled(): boolean;
-  /** Whether `path` was touched and not forgotten since. */
+  /** Whether `path` has a read, wait or recheck pending, or was refused and not touched or forgotten since. */
   tracks(path: string): boolean;
   /** Stops timers, drops queued reads and waits for the ones already started. */
   close(): Promise<void>;
@@ -71,6 +76,9 @@ export function createPathSettler(options: PathSettlerOptions): PathSettler {
   const { log } = options;
   const reads = new PQueue({ concurrency: options.readConcurrency });
   const states = new Map<string, PathState>();
+  /** Refused paths (few: broken files), so a reconcile walk does not re-read them until they change. */
+  const refused = new Set<string>();
+  let lastToken = 0;
   let waitingTimers = 0;
   let closed = false;
 
@@ -81,6 +89,11 @@ export function createPathSettler(options: PathSettlerOptions): PathSettler {
       states.set(path, state);
     }
     return state;
+  }
+
+  /** Drops the state of a path whose current token has nothing left pending. */
+  function release(path: string, state: PathState, token: number): void {
+    if (states.get(path) === state && state.token === token && state.timer === undefined) states.delete(path);
   }
 
   function clearTimer(state: PathState): void {
@@ -107,8 +120,9 @@ export function createPathSettler(options: PathSettlerOptions): PathSettler {
   function touch(path: string, touchOptions: { recheck?: boolean } = {}): void {
     if (closed) return;
     options.onTouch(path);
+    refused.delete(path);
     const state = stateOf(path);
-    state.token++;
+    state.token = ++lastToken;
     state.recheck = touchOptions.recheck ?? true;
     state.json = { failSinceMs: undefined, attempts: 0 };
     const token = state.token;
@@ -132,6 +146,7 @@ export function createPathSettler(options: PathSettlerOptions): PathSettler {
           result = await options.read(path);
         } catch (err) {
           log.error({ err, path }, 'source file read failed');
+          release(path, state, token);
           return;
         }
         if (state.token !== token) return; // a newer event owns this path now
@@ -144,8 +159,13 @@ export function createPathSettler(options: PathSettlerOptions): PathSettler {
     const judged = judgeRead({ path, result, wait: state.json, nowMs: Date.now(), jsonSettleMs: options.jsonSettleMs });
     state.json = judged.wait;
     const { verdict } = judged;
-    if (verdict.kind === 'none') return;
+    if (verdict.kind === 'none') {
+      release(path, state, token);
+      return;
+    }
     if (verdict.kind === 'refuse') {
+      refused.add(path);
+      release(path, state, token);
       const err = metasyncError('METASYNC_ERR_SOURCE_REFUSED', `source file ${path} refused: ${verdict.reason}`, {
         path,
         reason: verdict.reason,
@@ -159,11 +179,15 @@ export function createPathSettler(options: PathSettlerOptions): PathSettler {
     }
     options.onComplete(path, verdict.file);
     if (state.recheck) scheduleRecheck(path, state, token, verdict.file, 0);
+    else release(path, state, token);
   }
 
   function scheduleRecheck(path: string, state: PathState, token: number, seen: SourceFile, attempt: number): void {
     const delayMs = options.recheckDelaysMs[attempt];
-    if (delayMs === undefined) return;
+    if (delayMs === undefined) {
+      release(path, state, token);
+      return;
+    }
     const sincePrevious = delayMs - (options.recheckDelaysMs[attempt - 1] ?? 0);
     wait(state, sincePrevious, () => void recheck(path, token, seen, attempt), false);
   }
@@ -174,7 +198,11 @@ export function createPathSettler(options: PathSettlerOptions): PathSettler {
       return undefined;
     });
     const state = states.get(path);
-    if (now === undefined || state === undefined || state.token !== token || closed) return;
+    if (state === undefined || state.token !== token || closed) return;
+    if (now === undefined) {
+      release(path, state, token);
+      return;
+    }
     if (now.size !== seen.size || now.mtimeMs !== seen.mtimeMs || now.ino !== seen.ino) touch(path);
     else scheduleRecheck(path, state, token, seen, attempt + 1);
   }
@@ -182,14 +210,15 @@ export function createPathSettler(options: PathSettlerOptions): PathSettler {
   return {
     touch,
     forget(path) {
+      refused.delete(path);
       const state = states.get(path);
       if (state === undefined) return;
-      state.token++;
+      state.token = ++lastToken;
       clearTimer(state);
       states.delete(path);
     },
     isSettled: () => waitingTimers === 0 && reads.size === 0 && reads.pending === 0,
-    tracks: (path) => states.has(path),
+    tracks: (path) => states.has(path) || refused.has(path),
     async close() {
       closed = true;
       for (const state of states.values()) clearTimer(state);
