@@ -60,6 +60,13 @@ export const OPTION_SPECS = [
     defaultValue: '10000',
   },
   {
+    key: 'journalKeepEntries',
+    flag: '--journal-keep-entries <entries>',
+    env: 'METASYNC_JOURNAL_KEEP_ENTRIES',
+    description: 'most path entries those generations hold in memory; a mirror further behind resyncs from a snapshot',
+    defaultValue: '200000',
+  },
+  {
     key: 'snapshotEvery',
     flag: '--snapshot-every <generations>',
     env: 'METASYNC_SNAPSHOT_EVERY',
@@ -126,6 +133,7 @@ const rawSchema = z
     publishToken: z.string().optional(),
     publishTokenFile: z.string().optional(),
     journalKeep: positiveInt,
+    journalKeepEntries: positiveInt,
     snapshotEvery: positiveInt,
     snapshotIntervalMs: positiveInt,
     maxGenerationEntries: positiveInt,
@@ -154,6 +162,7 @@ export interface PrimaryConfig {
   /** Empty: the publish and admin API is disabled. */
   publishTokens: readonly string[];
   journalKeep: number;
+  journalKeepEntries: number;
   snapshotEvery: number;
   snapshotIntervalMs: number;
   maxGenerationEntries: number;
@@ -216,6 +225,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
       signingKeyFile: raw.signingKeyFile,
       publishTokens: Object.freeze(publishTokens),
       journalKeep: raw.journalKeep,
+      journalKeepEntries: raw.journalKeepEntries,
       snapshotEvery: raw.snapshotEvery,
       snapshotIntervalMs: raw.snapshotIntervalMs,
       maxGenerationEntries: raw.maxGenerationEntries,

@@ -27,6 +27,8 @@ export interface PrimaryCoreOptions {
   dataDir: string;
   signingKeyFile: string | undefined;
   keepGenerations: number;
+  /** Most entries the journal's kept generations hold in memory (journal.ts). */
+  keepEntries?: number;
   snapshotEveryGenerations: number;
   snapshotIntervalMs: number;
   snapshotKeepFiles?: number;
@@ -74,6 +76,7 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
   const { journal, replayed } = await openJournal({
     dir: join(dataDir, 'journal'),
     keepGenerations: options.keepGenerations,
+    ...(options.keepEntries === undefined ? {} : { keepEntries: options.keepEntries }),
     baseSeq: base?.seq ?? 0,
     baseTime: base?.time ?? 0,
     log,

@@ -75,6 +75,7 @@ async function main(): Promise<void> {
     dataDir: config.dataDir,
     signingKeyFile: config.signingKeyFile,
     keepGenerations: config.journalKeep,
+    keepEntries: config.journalKeepEntries,
     snapshotEveryGenerations: config.snapshotEvery,
     snapshotIntervalMs: config.snapshotIntervalMs,
     maxGenerationEntries: config.maxGenerationEntries,

@@ -30,10 +30,11 @@ function generation(seq: number): JournalGeneration {
   };
 }
 
-async function openIn(options: { keepGenerations?: number; segmentMaxBytes?: number; baseSeq?: number } = {}) {
+async function openIn(options: { keepGenerations?: number; keepEntries?: number; segmentMaxBytes?: number; baseSeq?: number } = {}) {
   const opened = await openJournal({
     dir,
     keepGenerations: options.keepGenerations ?? 1000,
+    ...(options.keepEntries === undefined ? {} : { keepEntries: options.keepEntries }),
     baseSeq: options.baseSeq ?? 0,
     baseTime: 0,
     log,
@@ -154,5 +155,33 @@ describe('journal', () => {
     await closeAll();
     const missingSnapshot = await openIn({ segmentMaxBytes: 300, keepGenerations: 2, baseSeq: 0 }).catch((err: unknown) => err);
     expect(isMetasyncError(missingSnapshot, 'METASYNC_ERR_JOURNAL_CORRUPT')).toBe(true);
+  });
+
+  it('keeps at most keepEntries entries in memory, always the newest generation, and says older asks need a resync', async () => {
+    const { journal } = await openIn({ keepGenerations: 1000, keepEntries: 25 });
+    const wide = (seq: number, width: number): JournalGeneration => ({
+      seq,
+      time: 1_700_000_000_000 + seq,
+      entries: Array.from({ length: width }, (_, i) => ({
+        path: `p2/acme/pkg${seq}-${i}.json`,
+        sha256: sha256Hex(`${seq}-${i}`),
+        size: 1,
+        mtime: 1,
+        origin: 'watch' as const,
+      })),
+    });
+    for (let seq = 1; seq <= 5; seq++) await journal.append(wide(seq, 10));
+    // 5 x 10 entries with room for 25: generations 4 and 5 (20 entries) stay, 3 would make 30.
+    expect(journal.oldestSeq()).toBe(3);
+    expect(journal.generationsAfter(3).map((g) => g.seq)).toEqual([4, 5]);
+    expect(() => journal.generationsAfter(2)).toThrow(RangeError);
+    await journal.append(wide(6, 40)); // alone over the cap: still kept, as the newest
+    expect(journal.oldestSeq()).toBe(5);
+    expect(journal.generationsAfter(5).map((g) => g.seq)).toEqual([6]);
+    await closeAll();
+    // Replay applies the same cap.
+    const reopened = await openIn({ keepGenerations: 1000, keepEntries: 25 });
+    expect(reopened.journal.oldestSeq()).toBe(5);
+    expect(reopened.replayed.map((g) => g.seq)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 });

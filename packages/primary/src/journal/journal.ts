@@ -22,12 +22,17 @@ import { listSegments, readSegment, segmentName, type SegmentFile } from './segm
  * died survives in the page cache and is simply replayed as committed.
  *
  * Retention: generations with seq <= head - keepGenerations are no longer
- * offered (`oldestSeq`); whole segments are deleted once a snapshot covers
+ * offered (`oldestSeq`), nor are older generations once the newer ones kept
+ * hold `keepEntries` entries: the history lives in memory, and one ingest of a
+ * million-path tree must not keep a million entries there (a mirror that far
+ * behind resyncs from a snapshot, which is smaller than those deltas). Whole segments are deleted once a snapshot covers
  * them (`dropSegmentsCoveredBy`), so replay always starts from a snapshot.
  */
 export interface JournalOptions {
   dir: string;
   keepGenerations: number;
+  /** Most entries the kept generations hold (at least the newest generation is kept). Default 200,000. */
+  keepEntries?: number;
   /** Rotate to a new segment past this size. */
   segmentMaxBytes?: number;
   /** The snapshot replay starts from (0/0 when none). */
@@ -61,6 +66,7 @@ export interface OpenedJournal {
 }
 
 export const DEFAULT_SEGMENT_MAX_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_JOURNAL_KEEP_ENTRIES = 200_000;
 
 interface LiveSegment extends SegmentFile {
   lastSeq: number;
@@ -124,8 +130,22 @@ export async function openJournal(options: JournalOptions): Promise<OpenedJourna
     throw corrupt(`journal ends at seq ${lastSegment.lastSeq} but the latest snapshot is at seq ${headSeq}`, lastSegment.path);
   }
 
+  const keepEntries = options.keepEntries ?? DEFAULT_JOURNAL_KEEP_ENTRIES;
   let history = replayed.slice(-options.keepGenerations);
+  let historyEntries = history.reduce((sum, generation) => sum + generation.entries.length, 0);
+  trimHistory();
   let broken: unknown;
+
+  /** Drops the oldest kept generations beyond keepGenerations (with slack, so slicing is rare) or keepEntries. */
+  function trimHistory(): void {
+    let drop = history.length > options.keepGenerations + 1024 ? history.length - options.keepGenerations : 0;
+    let entries = historyEntries;
+    for (let i = 0; i < drop; i++) entries -= history[i]!.entries.length;
+    while (entries > keepEntries && drop < history.length - 1) entries -= history[drop++]!.entries.length;
+    if (drop === 0) return;
+    history = history.slice(drop);
+    historyEntries = entries;
+  }
 
   async function createSegment(firstSeq: number): Promise<{ segment: LiveSegment; handle: FileHandle; size: number }> {
     const segment: LiveSegment = { path: join(dir, segmentName(firstSeq)), firstSeq, lastSeq: firstSeq - 1 };
@@ -175,7 +195,8 @@ export async function openJournal(options: JournalOptions): Promise<OpenedJourna
     headSeq = generation.seq;
     headTime = generation.time;
     history.push(generation);
-    if (history.length > options.keepGenerations + 1024) history = history.slice(-options.keepGenerations);
+    historyEntries += generation.entries.length;
+    trimHistory();
     if (active.size >= segmentMaxBytes) await rotate();
   }
 
