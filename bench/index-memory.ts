@@ -17,8 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { isDeletion, type ChangeEntry } from '@metasync/shared';
 import { applyEntries, emptyIndex, orderRootLast, type IndexEntry } from '../packages/mirror/src/index/index-state.js';
-import { createObjectTable } from '../packages/mirror/src/index/object-table.js';
-import { createPathTable } from '../packages/mirror/src/index/path-table.js';
+import { createObjectTable, createPathTable } from '@metasync/shared/tables';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1] ?? '');

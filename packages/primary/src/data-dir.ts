@@ -6,7 +6,7 @@ import { openObjectStore } from '@metasync/store';
 import { lockDataDir } from './data-dir-lock.js';
 import { openKeyRing, type KeyRing } from './keys/key-ring.js';
 import { openJournal } from './journal/journal.js';
-import type { Manifest } from './journal/manifest.js';
+import { createManifest, type Manifest } from './journal/manifest.js';
 import { createObjectGc, type ObjectGc } from './store/gc.js';
 import { applyToManifest, createPublisher, type PrimaryPublisher, type PublisherOptions } from './publish/publisher.js';
 import { deleteReservedPaths } from './publish/reserved-paths.js';
@@ -82,7 +82,7 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
     log,
     ...(options.segmentMaxBytes === undefined ? {} : { segmentMaxBytes: options.segmentMaxBytes }),
   });
-  const manifest: Manifest = base?.manifest ?? new Map();
+  const manifest: Manifest = base?.manifest ?? createManifest();
   for (const generation of replayed) if (generation.seq > (base?.seq ?? 0)) applyToManifest(manifest, generation);
   log.info({ seq: journal.headSeq(), snapshotSeq: base?.seq ?? 0, replayed: replayed.length, paths: manifest.size }, 'journal replayed');
   const publisher = createPublisher({

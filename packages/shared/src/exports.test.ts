@@ -6,6 +6,7 @@ import * as fs from './fs/index.js';
 import * as http from './http/index.js';
 import * as nodeVersion from './runtime/node-version.js';
 import * as s3 from './s3/index.js';
+import * as tables from './tables/index.js';
 
 const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   exports: Record<string, { source: string; default: string }>;
@@ -13,7 +14,7 @@ const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.
 
 describe('package entry points', () => {
   it('maps every subpath to a source file and the dist file tsc emits for it', () => {
-    expect(Object.keys(manifest.exports).sort()).toEqual(['.', './daemon', './fs', './http', './node-version', './s3']);
+    expect(Object.keys(manifest.exports).sort()).toEqual(['.', './daemon', './fs', './http', './node-version', './s3', './tables']);
     for (const [subpath, target] of Object.entries(manifest.exports)) {
       expect(target.source, subpath).toMatch(/^\.\/src\/.+\.ts$/);
       expect(target.default, subpath).toBe(target.source.replace(/^\.\/src\//, './dist/').replace(/\.ts$/, '.js'));
@@ -29,6 +30,7 @@ describe('package entry points', () => {
       ['http', Object.keys(http)],
       ['node-version', Object.keys(nodeVersion)],
       ['s3', Object.keys(s3)],
+      ['tables', Object.keys(tables)],
     ] as const) {
       for (const name of names) {
         expect(seen.get(name), `${name} in ${subpath}`).toBeUndefined();
@@ -39,7 +41,7 @@ describe('package entry points', () => {
   });
 
   it('keeps every helper out of the root entry, so the contract is only protocol and errors', () => {
-    for (const helpers of [daemon, fs, http, nodeVersion, s3]) {
+    for (const helpers of [daemon, fs, http, nodeVersion, s3, tables]) {
       const names = Object.keys(helpers);
       expect(names.length).toBeGreaterThan(0);
       for (const name of names) expect(Object.keys(contract), name).not.toContain(name);

@@ -1,6 +1,5 @@
 import { isDeletion, type ChangeEntry, type PathEntry } from '@metasync/shared';
-import { createObjectTable, type ObjectTable } from './object-table.js';
-import { createPathTable, type PathTable } from './path-table.js';
+import { createObjectTable, createPathTable, type ObjectTable, type PathTable } from '@metasync/shared/tables';
 
 /** What the mirror serves for one path. Objects are immutable, so this triple is the whole answer. */
 export interface IndexEntry {

@@ -1,3 +1,4 @@
+import { createObjectTable, createPathTable } from '@metasync/shared/tables';
 import type { Origin } from './record.js';
 
 /** What the primary knows about one live path. `mtime` is the commit time of the generation that last changed it. */
@@ -8,5 +9,104 @@ export interface ManifestEntry {
   origin: Origin;
 }
 
-/** path -> entry for every path that exists at the head generation. */
-export type Manifest = Map<string, ManifestEntry>;
+/**
+ * path -> entry for every path that exists at the head generation. The part of
+ * Map's interface the primary uses, so a plain Map satisfies it (tests);
+ * `createManifest` is the one the daemon holds.
+ */
+export interface Manifest {
+  readonly size: number;
+  get(path: string): ManifestEntry | undefined;
+  has(path: string): boolean;
+  set(path: string, entry: ManifestEntry): unknown;
+  delete(path: string): boolean;
+  keys(): IterableIterator<string>;
+  values(): IterableIterator<ManifestEntry>;
+  entries(): IterableIterator<[string, ManifestEntry]>;
+}
+
+/**
+ * The head manifest without a JS object or string per path (DESIGN.md
+ * invariant 11): the compact path and object tables the mirror's index uses,
+ * plus one byte per entry for its origin. A million paths cost on the order of
+ * 130 MB here instead of several hundred MB of Map entries, objects and
+ * strings. get() and iteration build an entry (and its sha256 string) on each
+ * call: callers hold it only as long as they need it.
+ */
+export function createManifest(expectedPaths = 0): Manifest {
+  const paths = createPathTable(expectedPaths);
+  const objects = createObjectTable(expectedPaths);
+  /** Origin code by entry id; entry ids are dense, so this grows with the table's high-water mark. */
+  let originCodes = new Uint8Array(Math.max(16, expectedPaths));
+  const origins: Origin[] = [];
+
+  function codeOf(origin: Origin): number {
+    let code = origins.indexOf(origin);
+    if (code === -1) code = origins.push(origin) - 1;
+    return code;
+  }
+
+  function entryOf(id: number): ManifestEntry {
+    return {
+      sha256: objects.hexOf(paths.objectOf(id)),
+      size: paths.sizeOf(id),
+      mtime: paths.mtimeOf(id),
+      origin: origins[originCodes[id]!]!,
+    };
+  }
+
+  /**
+   * Live entry ids, taken when iteration starts. A caller may await between
+   * items while commits change the table (as Map iteration allows): an id freed
+   * since is skipped, and one reused for a new path yields that path.
+   */
+  function* live(): Generator<{ id: number; path: string }> {
+    const ids: number[] = [];
+    paths.forEach((id) => ids.push(id));
+    for (const id of ids) {
+      const path = paths.pathOf(id);
+      if (path !== '') yield { id, path };
+    }
+  }
+
+  const manifest: Manifest = {
+    get size() {
+      return paths.size();
+    },
+    get(path) {
+      const id = paths.find(path);
+      return id === -1 ? undefined : entryOf(id);
+    },
+    has: (path) => paths.find(path) !== -1,
+    set(path, entry) {
+      // Acquire before release: a path re-pointed at the object it had keeps it referenced.
+      const object = objects.acquire(entry.sha256);
+      const previous = paths.set(path, { object, size: entry.size, mtime: entry.mtime });
+      if (previous !== -1) objects.release(previous);
+      const id = paths.find(path);
+      if (id >= originCodes.length) {
+        const grown = new Uint8Array(Math.max(id + 1, originCodes.length * 2));
+        grown.set(originCodes);
+        originCodes = grown;
+      }
+      originCodes[id] = codeOf(entry.origin);
+      return manifest;
+    },
+    delete(path) {
+      const previous = paths.delete(path);
+      if (previous === -1) return false;
+      objects.release(previous);
+      return true;
+    },
+    *keys() {
+      for (const { path } of live()) yield path;
+    },
+    *values() {
+      for (const { id } of live()) yield entryOf(id);
+    },
+    *entries() {
+      for (const { id, path } of live()) yield [path, entryOf(id)];
+    },
+  };
+  return manifest;
+}

@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { metasyncError, signBody, type SigningKey, type Snapshot } from '@metasync/shared';
 import { decodeRecords, encodeRecord, writeFileAtomic } from '@metasync/shared/fs';
-import type { Manifest, ManifestEntry } from './manifest.js';
+import { createManifest, type Manifest, type ManifestEntry } from './manifest.js';
 
 /**
  * Snapshot files: `<dir>/snapshot-<seq, 16 digits>.bin`, written atomically,
@@ -88,7 +88,7 @@ export async function loadLatestSnapshot(dir: string): Promise<LoadedSnapshot | 
       path: latest.path,
     });
   }
-  const manifest: Manifest = new Map();
+  const manifest = createManifest(snapshot.entries.length);
   snapshot.entries.forEach((entry, index) => {
     manifest.set(entry.path, {
       sha256: entry.sha256,

@@ -1,4 +1,4 @@
-import { MAX_REPO_PATH_BYTES } from '@metasync/shared';
+import { MAX_REPO_PATH_BYTES } from '../protocol/repo-path.js';
 import { capacityFor, grow } from './object-table.js';
 
 /**

@@ -1,0 +1,85 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { sha256Hex } from '@metasync/shared';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createManifest, type ManifestEntry } from './manifest.js';
+
+const entryArb = fc.record({
+  sha256: fc.integer({ min: 0, max: 20 }).map((n) => sha256Hex(String(n))),
+  size: fc.integer({ min: 0, max: 1 << 30 }),
+  mtime: fc.integer({ min: 0, max: 2 ** 45 }),
+  origin: fc.constantFrom('watch' as const, 'api' as const),
+});
+const pathArb = fc.integer({ min: 0, max: 60 }).map((n) => `p2/vendor${n % 7}/pkg-${n}.json`);
+const opArb = fc.oneof(
+  fc.record({ kind: fc.constant('set' as const), path: pathArb, entry: entryArb }),
+  fc.record({ kind: fc.constant('delete' as const), path: pathArb }),
+);
+
+describe('compact manifest', () => {
+  it('answers as a Map would through any sequence of sets and deletes', () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 400 }), (ops) => {
+        const map = new Map<string, ManifestEntry>();
+        const manifest = createManifest();
+        for (const op of ops) {
+          if (op.kind === 'set') {
+            map.set(op.path, op.entry);
+            manifest.set(op.path, op.entry);
+          } else {
+            expect(manifest.delete(op.path)).toBe(map.delete(op.path));
+          }
+          expect(manifest.size).toBe(map.size);
+          expect(manifest.get(op.path)).toEqual(map.get(op.path));
+          expect(manifest.has(op.path)).toBe(map.has(op.path));
+        }
+        const sorted = <T extends [string, unknown]>(list: T[]): T[] => list.sort((a, b) => a[0].localeCompare(b[0]));
+        expect(sorted([...manifest.entries()])).toEqual(sorted([...map.entries()]));
+        expect([...manifest.keys()].sort()).toEqual([...map.keys()].sort());
+        expect([...manifest.values()].length).toBe(map.size);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('skips a path deleted while an iteration is under way, as Map iteration does', () => {
+    const manifest = createManifest();
+    const entry: ManifestEntry = { sha256: sha256Hex('x'), size: 1, mtime: 2, origin: 'api' };
+    for (let i = 0; i < 10; i++) manifest.set(`p2/acme/p${i}.json`, entry);
+    const seen: string[] = [];
+    for (const path of manifest.keys()) {
+      seen.push(path);
+      if (path === 'p2/acme/p0.json') manifest.delete('p2/acme/p5.json');
+    }
+    expect(seen).not.toContain('p2/acme/p5.json');
+    expect(seen).toHaveLength(9);
+  });
+
+  it('holds 100,000 paths in under 200 bytes a path, well under what a Map of entry objects takes', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const used = (): number => {
+      gc();
+      const usage = process.memoryUsage();
+      return usage.heapUsed + usage.arrayBuffers;
+    };
+    const fill = (manifest: { set(path: string, entry: ManifestEntry): unknown }): void => {
+      for (let i = 0; i < 100_000; i++) {
+        const sha256 = sha256Hex(String(i));
+        manifest.set(`p2/vendor${i % 5000}/package-number-${i}.json`, { sha256, size: i, mtime: 1_700_000_000_000 + i, origin: 'watch' });
+      }
+    };
+    let before = used();
+    const map = new Map<string, ManifestEntry>();
+    fill(map);
+    const mapBytes = used() - before;
+    before = used();
+    const manifest = createManifest();
+    fill(manifest);
+    const compactBytes = used() - before;
+    expect(manifest.size).toBe(map.size);
+    expect(compactBytes / 100_000).toBeLessThan(200);
+    expect(compactBytes).toBeLessThan(mapBytes * 0.6);
+  });
+});
