@@ -4,7 +4,7 @@ import type { Logger } from '@metasync/shared/daemon';
 import { storeError, type ObjectStore } from '@metasync/store';
 import type { IndexLog } from '../index/index-log.js';
 import type { MirrorMetrics } from '../metrics.js';
-import { releaseMemory } from '../memory-release.js';
+import { releaseMemory } from '@metasync/shared/daemon';
 import type { FetchedObject, PrimaryClient } from './primary-client.js';
 
 /**

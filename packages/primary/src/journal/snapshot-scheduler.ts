@@ -1,5 +1,5 @@
 import type { SigningKey } from '@metasync/shared';
-import type { Logger } from '@metasync/shared/daemon';
+import { releaseMemorySoon, type Logger } from '@metasync/shared/daemon';
 import type { Manifest } from './manifest.js';
 import type { PrimaryPublisher } from '../publish/publisher.js';
 import { pruneSnapshots, signSnapshot, writeSnapshotFile, type SignedSnapshot } from './snapshots.js';
@@ -77,6 +77,7 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
       },
       'snapshot written',
     );
+    releaseMemorySoon(); // the sorted path list and the document built for it
     return { seq: snapshot.seq, path };
   }
 

@@ -1,5 +1,5 @@
 import { assertRepoPath, metasyncError, sha256Hex } from '@metasync/shared';
-import type { Logger } from '@metasync/shared/daemon';
+import { releaseMemorySoon, type Logger } from '@metasync/shared/daemon';
 import type { ObjectStore } from '@metasync/store';
 import type { Journal } from '../journal/journal.js';
 import type { JournalEntry, JournalGeneration, Origin } from '../journal/record.js';
@@ -225,6 +225,8 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
     await journal.append(generation);
     applyToManifest(manifest, generation);
     manifestSeq = generation.seq;
+    // A large commit leaves its file bytes, parses and records behind as garbage that an idle primary would keep.
+    if (generation.entries.length >= RELEASE_MEMORY_FROM_ENTRIES) releaseMemorySoon();
     const committedMs = now();
     const info: CommitInfo = { generation, submitLatenciesMs: batch.map((item) => committedMs - item.startedMs) };
     for (const listener of listeners) {
@@ -261,6 +263,9 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
     },
   };
 }
+
+/** Commits this large are worth a full collection once a run of them ends (memory-release.ts). */
+const RELEASE_MEMORY_FROM_ENTRIES = 1_000;
 
 export function applyToManifest(manifest: Manifest, generation: JournalGeneration): void {
   for (const entry of generation.entries) {

@@ -21,7 +21,7 @@
  */
 import { realpath, stat } from 'node:fs/promises';
 import { hasErrno, metasyncError } from '@metasync/shared';
-import type { Logger } from '@metasync/shared/daemon';
+import { releaseMemorySoon, type Logger } from '@metasync/shared/daemon';
 import type { Publisher } from '../publish/publisher.js';
 import { createBurstReconcile } from './burst-reconcile.js';
 import { createDirWatches, type WatchDir } from './dir-watches.js';
@@ -157,6 +157,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
       },
       'source tree reconciled',
     );
+    releaseMemorySoon(); // the walk and every file read of it are garbage now
   } catch (err) {
     await closeAll();
     throw err;

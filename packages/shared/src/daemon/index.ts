@@ -6,3 +6,4 @@ export * from './landing-page.js';
 export * from './tls-options.js';
 export * from './tls-pair.js';
 export * from './server-factory.js';
+export * from './memory-release.js';

@@ -2,7 +2,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 /**
- * Gives memory back after a bulk apply (bootstrap, resync, a big burst).
+ * Gives memory back after bulk work: a mirror's bulk apply (bootstrap, resync,
+ * a big burst), a primary's ingest of a large tree or its start-up reconcile.
  *
  * Applying 100k paths allocates ~150 MB that is garbage a moment later (the
  * batch body, its parse, the index record, pack chunks), while the index that
@@ -39,4 +40,20 @@ export function releaseMemory(delayMs = 1_000): void {
   }, delayMs);
   // Never what keeps a stopping process alive.
   scheduled.unref();
+}
+
+let debounced: NodeJS.Timeout | undefined;
+
+/**
+ * One full collection `delayMs` after the last call: for work that comes in
+ * many steps (a primary commits an ingest in generations of 2,000 paths), so a
+ * run of large commits costs one pause when it ends, not one per step.
+ */
+export function releaseMemorySoon(delayMs = 2_000): void {
+  if (debounced !== undefined) clearTimeout(debounced);
+  debounced = setTimeout(() => {
+    debounced = undefined;
+    exposedGc()();
+  }, delayMs);
+  debounced.unref();
 }
