@@ -43,8 +43,14 @@ export interface BootstrappedMirror {
   url: string;
   /** From spawning the mirror (empty data dir) to it serving the primary's head. */
   bootstrapMs: number;
+  /** Sampled the moment the head is served: bootstrap's temporary data still resident. */
+  memoryAtBootstrap: ProcMemory;
+  /** Sampled SETTLE_AFTER_BOOTSTRAP_MS later, once the mirror's post-apply collection ran: what it keeps. */
   memoryAfterBootstrap: ProcMemory;
 }
+
+/** The mirror runs a full collection when a bulk apply commits and one 1 s later (memory-release.ts); 5 s covers both with margin. */
+const SETTLE_AFTER_BOOTSTRAP_MS = 5_000;
 
 export interface RsyncCopies {
   /** `rsync -a source/ a/` into an empty directory. */
@@ -127,9 +133,14 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
     const bootstrapMs = elapsedMs(startedNs);
     const pid = daemon.child.pid;
     if (pid === undefined) throw new Error('mirror process has no pid');
+    const memoryAtBootstrap = await readProcMemory(pid);
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_AFTER_BOOTSTRAP_MS));
     const memoryAfterBootstrap = await readProcMemory(pid);
-    ctx.log(`mirror bootstrapped in ${(bootstrapMs / 1000).toFixed(1)} s, RSS ${(memoryAfterBootstrap.rssBytes / 2 ** 20).toFixed(0)} MiB`);
-    return { daemon, url: daemon.url, bootstrapMs, memoryAfterBootstrap };
+    const mib = (memory: ProcMemory): string => `${(memory.rssBytes / 2 ** 20).toFixed(0)} MiB`;
+    ctx.log(
+      `mirror bootstrapped in ${(bootstrapMs / 1000).toFixed(1)} s, RSS ${mib(memoryAtBootstrap)} then ${mib(memoryAfterBootstrap)} ${SETTLE_AFTER_BOOTSTRAP_MS / 1000} s later`,
+    );
+    return { daemon, url: daemon.url, bootstrapMs, memoryAtBootstrap, memoryAfterBootstrap };
   });
   return {
     corpus: corpus.get,
