@@ -192,6 +192,10 @@ describe('aws launcher against the EC2 Query-API fake (real SDK over HTTP)', () 
     expect(instance.instanceProfile).toBe('arn:aws:iam::123456789012:instance-profile/metasync-mirror');
     expect(server.address).toBe(instance.privateIp);
     expect(await launcherFor().find('eu-1')).toBeUndefined();
+    expect(await launcherFor().find('us-1')).toMatchObject({ region: 'us-east-1', serverId: instance.id });
+    // The same mirror id is not launched a second time in another region.
+    await expect(launcherFor().launch({ ...spec, mirrorId: 'us-1' })).rejects.toThrow(/already has i-\S+ in us-east-1, not eu-west-1/);
+    expect(fake.instances()).toHaveLength(1);
   });
 
   it(

@@ -82,6 +82,18 @@ export function createAwsLauncher(options: AwsLauncherOptions): Launcher {
 
   /** The one live instance of the mirror in the region, refusing what launch() must not adopt. */
   const existingInstance = async (spec: LaunchSpec): Promise<Instance | undefined> => {
+    // A mirror id names one server fleet-wide: one in another region is not launched twice either.
+    const elsewhere = regions.filter((region) => region !== spec.region);
+    const foreign = (
+      await Promise.all(elsewhere.map(async (region) => ({ region, found: await liveInstances(region, spec.mirrorId) })))
+    ).find((entry) => entry.found.length > 0);
+    if (foreign !== undefined) {
+      throw metasyncError(
+        'METASYNC_ERR_EC2_CONFLICT',
+        `mirror ${spec.mirrorId} already has ${foreign.found[0]!.InstanceId} in ${foreign.region}, not ${spec.region}; retire it first, or launch under another mirror id`,
+        { mirrorId: spec.mirrorId, region: spec.region, otherRegion: foreign.region, instanceId: foreign.found[0]!.InstanceId },
+      );
+    }
     const found = await liveInstances(spec.region, spec.mirrorId);
     if (found.length > 1) {
       throw metasyncError(
