@@ -11,8 +11,9 @@
  * terminated instances still described, InvalidInstanceID.NotFound, the
  * 16 KB user-data limit, and optionally DescribeInstances' eventual
  * consistency (a new instance missing from filtered answers for a while).
- * Time moves with polls: an instance advances one state per N answers that
- * show it, so tests need no real waiting.
+ * Time moves with polls: each DescribeInstances in a region is a tick for
+ * its instances, which leave pending or shutting-down after N ticks, so tests
+ * need no real waiting.
  *
  * Crash points: `onServed` runs after an action took effect and before its
  * answer is written; it may kill the client process (a real crash at that

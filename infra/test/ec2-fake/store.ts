@@ -29,7 +29,7 @@ export interface FakeInstance {
   associatePublicIp: boolean;
   tags: Map<string, string>;
   state: FakeState;
-  /** DescribeInstances answers that showed this instance in its current state. */
+  /** DescribeInstances calls in its region since it entered its current state. */
   pollsInState: number;
   privateIp: string;
   publicIp?: string | undefined;
@@ -40,7 +40,7 @@ export interface FakeInstance {
 }
 
 export interface StoreOptions {
-  /** pending -> running after this many DescribeInstances answers that showed it (default 2). */
+  /** pending -> running after this many DescribeInstances calls in its region (default 2). */
   runningAfterPolls: number;
   /** shutting-down -> terminated likewise (default 2). */
   terminatedAfterPolls: number;
@@ -72,10 +72,13 @@ export function createStore(options: StoreOptions) {
     return instance;
   };
 
-  /** Time in the fake moves with polls: each answer that shows an instance may advance it one state. */
-  const advance = (instance: FakeInstance): void => {
-    instance.pollsInState += 1;
-    if (instance.state === 'pending' && instance.pollsInState > options.runningAfterPolls) {
+  /**
+   * Time in the fake moves with polls: each DescribeInstances in a region is one
+   * tick for every instance there, and an instance leaves pending (or
+   * shutting-down) after the configured number of ticks in that state.
+   */
+  const tick = (instance: FakeInstance): void => {
+    if (instance.state === 'pending' && instance.pollsInState >= options.runningAfterPolls) {
       const failure = options.failingImages.get(instance.imageId);
       if (failure !== undefined) {
         instance.stateReason = failure;
@@ -84,9 +87,11 @@ export function createStore(options: StoreOptions) {
       }
       if (instance.associatePublicIp) instance.publicIp = `198.51.100.${nextIp++}`;
       setState(instance, 'running');
-    } else if (instance.state === 'shutting-down' && instance.pollsInState > options.terminatedAfterPolls) {
+    } else if (instance.state === 'shutting-down' && instance.pollsInState >= options.terminatedAfterPolls) {
       instance.publicIp = undefined;
       setState(instance, 'terminated');
+    } else {
+      instance.pollsInState += 1;
     }
   };
 
@@ -161,14 +166,17 @@ export function createStore(options: StoreOptions) {
       const value = instance.tags.get(filter.name.slice(4));
       return value !== undefined && filter.values.includes(value);
     }
-    throw new FakeEc2Error('InvalidParameterValue', 400, `The filter '${filter.name}' is invalid`);
+    return false;
   };
 
   const describeInstances = (region: string, q: QueryTree): FakeInstance[] => {
     const ids = strings(q.InstanceId);
+    for (const instance of instances.values()) if (instance.region === region) tick(instance);
     const filters = items(q.Filter)
       .map(tree)
       .map((f) => ({ name: str(f?.Name) ?? '', values: strings(f?.Value) }));
+    const unknown = filters.find((f) => !['instance-state-name', 'client-token'].includes(f.name) && !f.name.startsWith('tag:'));
+    if (unknown !== undefined) throw new FakeEc2Error('InvalidParameterValue', 400, `The filter '${unknown.name}' is invalid`);
     let found: FakeInstance[];
     if (ids.length > 0) found = ids.map((id) => instanceOf(region, id));
     else {
@@ -181,9 +189,7 @@ export function createStore(options: StoreOptions) {
         return true;
       });
     }
-    found = found.filter((instance) => filters.every((filter) => matches(instance, filter)));
-    for (const instance of found) advance(instance);
-    return found;
+    return found.filter((instance) => filters.every((filter) => matches(instance, filter)));
   };
 
   const terminateInstances = (region: string, q: QueryTree): { instance: FakeInstance; previous: FakeState }[] => {
