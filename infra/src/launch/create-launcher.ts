@@ -1,8 +1,7 @@
-import { EC2Client } from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { Clock } from '@metasync/dns';
 import { metasyncError } from '@metasync/shared';
 import type { CliConfig } from '../cli-config.js';
-import { createAwsLauncher } from './aws/aws-launcher.js';
 import { terraformNodeDefaults } from './aws/user-data.js';
 import type { Launcher, LauncherKind } from './launcher.js';
 
@@ -48,24 +47,44 @@ function createAws(
     );
   }
   const clients = new Map<string, EC2Client>();
-  const clientFor =
-    options.clientFor ??
-    ((region: string): EC2Client => {
-      let client = clients.get(region);
-      if (client === undefined) {
-        // The SDK's standard retry covers RequestLimitExceeded, 5xx and dropped connections.
-        client = new EC2Client({ region, maxAttempts: 5, ...(aws.endpoint === undefined ? {} : { endpoint: aws.endpoint }) });
-        clients.set(region, client);
-      }
-      return client;
-    });
-  const launcher = createAwsLauncher({
-    config: aws,
-    dns: { hostedZoneId, serviceName },
-    node: aws.node ?? terraformNodeDefaults(),
-    clientFor,
-    ...(options.clock === undefined ? {} : { clock: options.clock }),
-  });
+  const node = aws.node ?? terraformNodeDefaults();
+  /**
+   * The EC2 SDK takes over a second to load; it is imported on the first call,
+   * so CLI commands that build a launcher but never use it do not pay for it.
+   */
+  let loaded: Promise<Launcher> | undefined;
+  const load = (): Promise<Launcher> =>
+    (loaded ??= (async () => {
+      const [{ EC2Client: Client }, { createAwsLauncher }] = await Promise.all([
+        import('@aws-sdk/client-ec2'),
+        import('./aws/aws-launcher.js'),
+      ]);
+      const clientFor =
+        options.clientFor ??
+        ((region: string): EC2Client => {
+          let client = clients.get(region);
+          if (client === undefined) {
+            // The SDK's standard retry covers RequestLimitExceeded, 5xx and dropped connections.
+            client = new Client({ region, maxAttempts: 5, ...(aws.endpoint === undefined ? {} : { endpoint: aws.endpoint }) });
+            clients.set(region, client);
+          }
+          return client;
+        });
+      return createAwsLauncher({
+        config: aws,
+        dns: { hostedZoneId, serviceName },
+        node,
+        clientFor,
+        ...(options.clock === undefined ? {} : { clock: options.clock }),
+      });
+    })());
+  const launcher: Launcher = {
+    kind: 'aws',
+    launch: async (spec, progress) => (await load()).launch(spec, progress),
+    find: async (mirrorId) => (await load()).find(mirrorId),
+    list: async () => (await load()).list(),
+    destroy: async (mirrorId, progress) => (await load()).destroy(mirrorId, progress),
+  };
   return {
     launcher,
     close: () => {
