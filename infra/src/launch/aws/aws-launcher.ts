@@ -12,7 +12,6 @@ import type { AwsLaunchConfig, AwsRegionLaunchConfig } from './aws-launch-config
 import { deriveClientToken } from './client-token.js';
 import { awsErrorName, ec2Call } from './ec2-call.js';
 import {
-  addressOf,
   describeInstances,
   LIVE_STATES,
   MANAGED_BY_VALUE,
@@ -23,6 +22,7 @@ import {
   toLaunchedServer,
 } from './instances.js';
 import { encodeUserData, renderCloudInit } from './user-data.js';
+import { GONE_STATES, waitRunning, waitShuttingDown, type WaitContext } from './wait-instance.js';
 
 /**
  * `--launch aws`: one EC2 instance per mirror, booted by the cloud-init
@@ -52,7 +52,6 @@ export interface AwsLauncherOptions {
 
 /** Tokens whose instance was terminated are skipped (client-token.ts); more than this many retires of one mirror on one release within EC2's token memory is not expected. */
 const MAX_TOKEN_ATTEMPTS = 16;
-const GONE_STATES = new Set(['shutting-down', 'terminated']);
 
 export function createAwsLauncher(options: AwsLauncherOptions): Launcher {
   const { config } = options;
@@ -60,6 +59,15 @@ export function createAwsLauncher(options: AwsLauncherOptions): Launcher {
   const regions = Object.keys(config.regions);
   const serverOf = (instance: Instance, region: string): LaunchedServer =>
     toLaunchedServer(instance, { region, addressType: config.addressType });
+  const waitContext = (region: string, say: LaunchProgress): WaitContext => ({
+    client: options.clientFor(region),
+    region,
+    addressType: config.addressType,
+    timeoutMs: config.launchTimeoutMs,
+    pollIntervalMs: config.pollIntervalMs,
+    clock,
+    say,
+  });
 
   const regionConfig = (region: string): AwsRegionLaunchConfig => {
     const found = config.regions[region];
@@ -202,77 +210,6 @@ export function createAwsLauncher(options: AwsLauncherOptions): Launcher {
     );
   };
 
-  /** Polls until the instance runs and has the address DNS needs; bounded by launchTimeoutMs. */
-  const waitRunning = async (region: string, instanceId: string, say: LaunchProgress): Promise<LaunchedServer> => {
-    const client = options.clientFor(region);
-    const startMs = clock.now();
-    const deadlineMs = startMs + config.launchTimeoutMs;
-    let lastLine = '';
-    for (;;) {
-      let instance: Instance | undefined;
-      try {
-        instance = (
-          await describeInstances(client, {
-            instanceIds: [instanceId],
-            what: instanceId,
-            region,
-            passThrough: ['InvalidInstanceID.NotFound'],
-          })
-        )[0];
-      } catch (err) {
-        // DescribeInstances is eventually consistent: a new instance can be unknown for a moment.
-        if (awsErrorName(err) !== 'InvalidInstanceID.NotFound') throw err;
-      }
-      const state = instance?.State?.Name ?? 'not visible yet';
-      if (instance !== undefined && (GONE_STATES.has(state) || state === 'stopped' || state === 'stopping')) {
-        throw metasyncError(
-          'METASYNC_ERR_EC2_INSTANCE_FAILED',
-          `ec2 ${instanceId} is ${state} instead of running: ${instance.StateReason?.Message ?? 'no reason given'}`,
-          { region, instanceId, state, reason: instance.StateReason?.Code },
-        );
-      }
-      if (instance !== undefined && state === 'running' && addressOf(instance, config.addressType) !== '') {
-        const server = serverOf(instance, region);
-        say(`ec2 ${instanceId}: running at ${server.address}`);
-        return server;
-      }
-      const line = `ec2 ${instanceId}: ${state}${state === 'running' ? `, waiting for its ${config.addressType} address` : ''}`;
-      if (line !== lastLine) say(`${line} (${Math.round((clock.now() - startMs) / 1000)} s)`);
-      lastLine = line;
-      const leftMs = deadlineMs - clock.now();
-      if (leftMs <= 0) {
-        throw metasyncError(
-          'METASYNC_ERR_CLI_TIMEOUT',
-          `ec2 ${instanceId} was not running with a ${config.addressType} address within ${config.launchTimeoutMs} ms (last: ${state})`,
-          { region, instanceId, state, timeoutMs: config.launchTimeoutMs },
-        );
-      }
-      await clock.sleep(Math.min(config.pollIntervalMs, leftMs));
-    }
-  };
-
-  /** Waits until none of the instances is still pending/running/stopping/stopped. */
-  const waitGone = async (region: string, instanceIds: string[], say: LaunchProgress): Promise<void> => {
-    const client = options.clientFor(region);
-    const deadlineMs = clock.now() + config.launchTimeoutMs;
-    for (;;) {
-      const left = (await describeInstances(client, { instanceIds, what: instanceIds.join(','), region })).filter(
-        (instance) => !GONE_STATES.has(instance.State?.Name ?? ''),
-      );
-      if (left.length === 0) return;
-      const leftMs = deadlineMs - clock.now();
-      if (leftMs <= 0) {
-        throw metasyncError(
-          'METASYNC_ERR_CLI_TIMEOUT',
-          `ec2 ${left.map((i) => `${i.InstanceId} (${i.State?.Name})`).join(', ')} still not shutting down after ${config.launchTimeoutMs} ms`,
-          { region, instanceIds: left.map((i) => i.InstanceId), timeoutMs: config.launchTimeoutMs },
-        );
-      }
-      say(`ec2 ${left.map((i) => `${i.InstanceId}: ${i.State?.Name}`).join(', ')}; waiting for shutting-down`);
-      await clock.sleep(Math.min(config.pollIntervalMs, leftMs));
-    }
-  };
-
   return {
     kind: 'aws',
 
@@ -314,7 +251,7 @@ export function createAwsLauncher(options: AwsLauncherOptions): Launcher {
       const existing = await existingInstance(spec);
       if (existing !== undefined) say(`ec2 ${existing.InstanceId}: found for ${spec.mirrorId} (${existing.State?.Name}), launched earlier`);
       const instance = existing ?? (await runInstance(spec, userData, say));
-      return waitRunning(spec.region, instance.InstanceId!, say);
+      return waitRunning(waitContext(spec.region, say), instance.InstanceId!);
     },
 
     async find(mirrorId) {
@@ -356,7 +293,7 @@ export function createAwsLauncher(options: AwsLauncherOptions): Launcher {
           );
           say(`ec2 ${toTerminate.join(', ')}: terminating (${mirrorId})`);
         }
-        await waitGone(region, ids, say);
+        await waitShuttingDown(waitContext(region, say), ids);
         say(`ec2 ${ids.join(', ')}: shutting down (${mirrorId})`);
       }
       if (seen === 0) say(`ec2: no instance for ${mirrorId}; nothing to destroy`);
