@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EC2Client } from '@aws-sdk/client-ec2';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isMetasyncError } from '@metasync/shared';
 import type { Clock } from '@metasync/dns';
 import { awsLaunchSchema, type AwsLaunchConfig } from '../src/launch/aws/aws-launch-config.js';
@@ -252,6 +252,50 @@ describe('aws launcher against the EC2 Query-API fake (real SDK over HTTP)', () 
       const server = await launcherFor().launch(spec);
       expect(fake.instances(), `drop at call ${k}`).toHaveLength(1);
       expect(server.serverId).toBe(fake.instances()[0]!.id);
+    }
+  });
+
+  it('finishes a destroy whose connection dropped after any call took effect', async () => {
+    await launcherFor().launch(spec);
+    const before = fake.calls.length;
+    await launcherFor().destroy('eu-1');
+    const steps = fake.calls.length - before;
+    for (let k = 0; k < steps; k++) {
+      await start();
+      await launcherFor().launch(spec);
+      const first = fake.calls.length;
+      fake.onServed((call) => (call.index === first + k ? 'drop' : 'respond'));
+      await expect(launcherFor().destroy('eu-1'), `drop at destroy call ${k}`).rejects.toMatchObject({
+        code: 'METASYNC_ERR_EC2_CALL_FAILED',
+      });
+      fake.onServed(undefined);
+      await launcherFor().destroy('eu-1');
+      expect(fake.liveInstances(), `drop at destroy call ${k}`).toEqual([]);
+      expect(await launcherFor().find('eu-1')).toBeUndefined();
+    }
+  });
+
+  it('through the endpoint override and the SDK retry: an answer lost after RunInstances is retried with the same ClientToken, one instance', async () => {
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIDFAKE');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'fake-secret');
+    vi.stubEnv('AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED', 'true');
+    const created = createLauncher('aws', {
+      launch: { aws: { ...config, endpoint: fake.url } },
+      dns: { provider: 'none', ttlS: 60, drainMarginMs: 0 },
+    });
+    try {
+      fake.onServed((call) =>
+        call.action === 'RunInstances' && fake.calls.filter((c) => c === 'RunInstances').length === 1 ? 'drop' : 'respond',
+      );
+      fake.inject({ action: 'DescribeInstances', code: 'RequestLimitExceeded', status: 503, times: 1 });
+      const server = await created.launcher.launch(spec);
+      expect(fake.calls.filter((c) => c === 'RunInstances')).toHaveLength(2);
+      expect(fake.calls).toContain('DescribeInstances!RequestLimitExceeded');
+      expect(fake.instances()).toHaveLength(1);
+      expect(server.serverId).toBe(fake.instances()[0]!.id);
+    } finally {
+      created.close();
+      vi.unstubAllEnvs();
     }
   });
 
