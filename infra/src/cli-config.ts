@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { completeDnsConfig, DNS_ENV, dnsSectionSchema, mergeDnsEnv, readConfigFile } from '@metasync/dns';
 import { metasyncError } from '@metasync/shared';
 import { readSecret } from '@metasync/shared/daemon';
+import { launchSectionSchema } from './launch/launch-config.js';
 
 /**
  * The operator CLI's config: a JSON file (`--config` / METASYNC_CONFIG) plus
@@ -33,6 +34,8 @@ const fileSchema = z.object({
   primary: httpUrl.optional(),
   dns: dnsSectionSchema,
   mirrors: z.record(z.string(), mirrorSchema).default({}),
+  /** `mirror up --launch <kind>`: how each launcher creates servers (infra/src/launch/launch-config.ts). */
+  launch: launchSectionSchema,
   /** File holding the mirrors' admin token (for `mirror retire`'s POST /admin/drain). */
   adminTokenFile: z.string().optional(),
   /** File holding a primary token with admin rights (for `keys rotate`'s POST /admin/keys/rotate). */

@@ -33,6 +33,12 @@ export const ERROR_CODES = {
   METASYNC_ERR_SOURCE_WATCH_LIMIT: { status: 500, summary: 'source tree watch hit a limit; the tree is scanned periodically instead' },
   METASYNC_ERR_DNS_CALL_FAILED: { status: 502, summary: 'DNS provider call failed' },
   METASYNC_ERR_S3_CALL_FAILED: { status: 502, summary: 'S3 call failed' },
+  METASYNC_ERR_EC2_CALL_FAILED: { status: 502, summary: 'EC2 call failed' },
+  METASYNC_ERR_EC2_CONFLICT: {
+    status: 409,
+    summary: 'EC2 instances of a mirror do not match the launch (another release, several, or a reused client token)',
+  },
+  METASYNC_ERR_EC2_INSTANCE_FAILED: { status: 502, summary: 'EC2 instance stopped or terminated instead of running' },
   METASYNC_ERR_CLI_USAGE: { status: 400, summary: 'command line is not valid' },
   METASYNC_ERR_NODE_UNSUPPORTED: { status: 500, summary: 'Node.js is older than metasync needs' },
   METASYNC_ERR_CLI_TIMEOUT: { status: 504, summary: 'an operator CLI wait did not finish in time' },
