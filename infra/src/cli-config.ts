@@ -26,6 +26,8 @@ const mirrorSchema = z.object({
   stopCommand: z.string().optional(),
   /** Local data dir, for `verify` to hash the objects on disk. */
   dataDir: z.string().optional(),
+  /** Set for a mirror a launcher created (`mirror up --launch`): `mirror retire` destroys its server through it. */
+  launcher: z.enum(['aws', 'local']).optional(),
 });
 export type MirrorConfig = z.infer<typeof mirrorSchema>;
 
@@ -39,9 +41,28 @@ const fileSchema = z.object({
   primaryTokenFile: z.string().optional(),
   /** PEM CA certificate(s) trusted, besides the system's, for https:// primaries and mirrors (a private CA). */
   caFile: z.string().optional(),
+  /** Launchers (`mirror up --launch`, `mirrors roll`); see infra/src/launch/. */
+  launch: z
+    .object({
+      local: z
+        .object({
+          /** One directory per launched mirror (default: <XDG_STATE_HOME>/metasync/launch-local). */
+          dir: z.string().optional(),
+          /** Release version -> its unpacked release dir or .tar.gz; without an entry only this CLI's own version launches. */
+          releases: z.record(z.string(), z.string()).default({}),
+          /** Addresses DNS answers carry, one per launched mirror (default: every mirror is 127.0.0.1). */
+          addresses: z.array(z.string()).default([]),
+          /** Extra flags for every launched mirror (e.g. ["--max-lag-ms", "2000"]). */
+          mirrorArgs: z.array(z.string()).default([]),
+        })
+        .default({ releases: {}, addresses: [], mirrorArgs: [] }),
+    })
+    .default({ local: { releases: {}, addresses: [], mirrorArgs: [] } }),
 });
 export type CliConfig = z.infer<typeof fileSchema> & {
   stateFile: string;
+  /** The local launcher's directory (launch.local.dir / METASYNC_LAUNCH_LOCAL_DIR, else under the state dir). */
+  launchLocalDir: string;
   /** Bearer token for the mirrors' POST /admin/drain; undefined = `mirror retire` does not call it. */
   adminToken?: string | undefined;
   /** Bearer token with admin rights on the primary; undefined = `keys rotate`, `mirror retire` and enrolling refuse to run. */
@@ -62,6 +83,7 @@ export const CLI_ENV = {
     'a primary token with admin rights, for keys rotate and mirror enrollment (secret; or METASYNC_PRIMARY_TOKEN_FILE)',
   METASYNC_PRIMARY_TOKEN_FILE: 'file holding that primary token (primaryTokenFile)',
   METASYNC_CA_FILE: 'PEM CA certificate(s) trusted besides the system CAs for https:// primaries and mirrors (caFile; or --ca)',
+  METASYNC_LAUNCH_LOCAL_DIR: "the local launcher's directory, one subdirectory per mirror (launch.local.dir)",
 } as const;
 
 /** Pure apart from reading the named files: file, then env, then flags. */
@@ -86,11 +108,21 @@ export function loadCliConfig(input: {
   const { dns, stateFile } = completeDnsConfig(parsed.data.dns, env, {
     defaultStateFile: parsed.data.dns.route53?.stateFile ?? join(stateHome, 'metasync', 'dns-state.json'),
   });
-  const adminToken = readSecret(env.METASYNC_ADMIN_TOKEN, env.METASYNC_ADMIN_TOKEN_FILE ?? parsed.data.adminTokenFile);
-  const primaryToken = readSecret(env.METASYNC_PRIMARY_TOKEN, env.METASYNC_PRIMARY_TOKEN_FILE ?? parsed.data.primaryTokenFile);
+  const adminToken = readSecret(
+    env.METASYNC_ADMIN_TOKEN,
+    env.METASYNC_ADMIN_TOKEN_FILE ?? parsed.data.adminTokenFile,
+    env.METASYNC_ADMIN_TOKEN_FILE === undefined ? 'metasync config: adminTokenFile' : 'METASYNC_ADMIN_TOKEN_FILE',
+  );
+  const primaryToken = readSecret(
+    env.METASYNC_PRIMARY_TOKEN,
+    env.METASYNC_PRIMARY_TOKEN_FILE ?? parsed.data.primaryTokenFile,
+    env.METASYNC_PRIMARY_TOKEN_FILE === undefined ? 'metasync config: primaryTokenFile' : 'METASYNC_PRIMARY_TOKEN_FILE',
+  );
   const caFile = input.caFile ?? env.METASYNC_CA_FILE ?? parsed.data.caFile;
+  const launchLocalDir = env.METASYNC_LAUNCH_LOCAL_DIR ?? parsed.data.launch.local.dir ?? join(stateHome, 'metasync', 'launch-local');
   return {
     ...parsed.data,
+    launchLocalDir,
     dns,
     stateFile,
     adminToken,
