@@ -50,7 +50,8 @@ describe(
         `curl -sf ${mirror.url}/p2/acme/widget.json > ${join(dir, 'file-at-stop.json')}`,
         `kill -TERM ${mirror.child.pid}`,
       ].join(' && ');
-      const retired = await cli(['mirror', 'retire', 'drained', ...flags, '--stop-command', stopCommand, '--timeout-ms', '20000'], {
+      // --force: it is the only mirror in DNS (retire refuses to empty the name otherwise).
+      const retired = await cli(['mirror', 'retire', 'drained', ...flags, '--force', '--stop-command', stopCommand, '--timeout-ms', '20000'], {
         METASYNC_ADMIN_TOKEN: ADMIN_TOKEN,
       });
       expect(retired.code, retired.stderr).toBe(0);
