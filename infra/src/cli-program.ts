@@ -5,6 +5,7 @@ import { runKeysList, runKeysRotate } from './commands/keys.js';
 import { runMirrorRetire } from './commands/mirror-retire.js';
 import { runMirrorUp } from './commands/mirror-up.js';
 import { runMirrorsList } from './commands/mirrors-list.js';
+import { runMirrorsRoll } from './commands/mirrors-roll.js';
 import { runStatus } from './commands/status.js';
 import { runVerify } from './commands/verify.js';
 import type { CommandContext, Io } from './commands/context.js';
@@ -86,6 +87,28 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
     .option('--json', 'print JSON instead of a table')
     .action(async (opts: { json?: boolean }) => {
       exitCode = await runMirrorsList(await context(), { json: opts.json === true });
+    });
+
+  mirrors
+    .command('roll')
+    .description(
+      'rolling replacement: per region, launch a mirror on --to, wait until it is fresh and in DNS, then retire the old one; stops at the first failure [needs METASYNC_PRIMARY_TOKEN]',
+    )
+    .requiredOption('--to <version>', 'release the new mirrors run')
+    .addOption(new Option('--launch <provider>', 'the launcher whose mirrors are rolled').choices(['local', 'aws']).default('local'))
+    .addOption(
+      new Option('--timeout-ms <ms>', 'give up waiting for one new mirror after this long').argParser(positiveInt).default(600_000),
+    )
+    .addOption(new Option('--poll-ms <ms>', 'probe interval').argParser(positiveInt).default(1_000))
+    .option('--force', 'retire old mirrors even when that leaves a region with no fresh mirror in DNS')
+    .action(async (opts: { to: string; launch: string; timeoutMs: number; pollMs: number; force?: boolean }) => {
+      exitCode = await runMirrorsRoll(await context(), {
+        to: opts.to,
+        launch: opts.launch as LauncherKind,
+        timeoutMs: opts.timeoutMs,
+        pollMs: opts.pollMs,
+        force: opts.force === true,
+      });
     });
 
   const mirror = program.command('mirror').description('commands over one mirror');
