@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { hasErrno, metasyncError } from '@metasync/shared';
@@ -59,6 +59,7 @@ export async function readRecord(dir: string, mirrorId: string): Promise<ServerR
 }
 
 export async function writeRecord(dir: string, record: ServerRecord): Promise<void> {
+  await mkdir(mirrorDir(dir, record.mirrorId), { recursive: true });
   await writeFileAtomic(recordPath(dir, record.mirrorId), `${JSON.stringify(record, null, 2)}\n`, { mode: 0o644 });
 }
 
