@@ -71,7 +71,9 @@ describe('the operator sees one clear line and the documented exit code for a us
         METASYNC_PDNS_API_URL: 'http://127.0.0.1:9',
         METASYNC_PDNS_API_KEY: '',
         METASYNC_PDNS_API_KEY_FILE: missing,
-        METASYNC_CONFIG: await writeConfig({ dns: { powerdns: { apiUrl: 'http://127.0.0.1:9', zone: 'example.test', serviceName: 'repo.example.test' } } }),
+        METASYNC_CONFIG: await writeConfig({
+          dns: { powerdns: { apiUrl: 'http://127.0.0.1:9', zone: 'example.test', serviceName: 'repo.example.test' } },
+        }),
       },
     });
     expect(result.code, result.stderr).toBe(2);
@@ -81,7 +83,9 @@ describe('the operator sees one clear line and the documented exit code for a us
 
   it('a token file that does not exist is a config error naming its variable', async () => {
     const missing = join(dir, 'no-such-token');
-    const result = await runCli(['--primary', cluster.primary.url, 'mirrors', 'list'], { env: { METASYNC_PRIMARY_TOKEN: '', METASYNC_PRIMARY_TOKEN_FILE: missing } });
+    const result = await runCli(['--primary', cluster.primary.url, 'mirrors', 'list'], {
+      env: { METASYNC_PRIMARY_TOKEN: '', METASYNC_PRIMARY_TOKEN_FILE: missing },
+    });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(`METASYNC_ERR_CONFIG_INVALID: METASYNC_PRIMARY_TOKEN_FILE ${missing}: ENOENT`);
     expect(result.stderr).not.toMatch(STACK_LINE);
@@ -93,9 +97,15 @@ describe('the operator sees one clear line and the documented exit code for a us
     const [keyId, publicKey] = pin.split(':') as [string, string];
     const cases: { args: string[]; expected: string }[] = [
       { args: ['--primary-key', 'garbage'], expected: '--primary-key must be <16 hex keyId>:<43 char base64url key>, got "garbage"' },
-      { args: ['--primary-key', `${keyId.replace(/^./, (c) => (c === '0' ? '1' : '0'))}:${publicKey}`], expected: 'does not match its key' },
+      {
+        args: ['--primary-key', `${keyId.replace(/^./, (c) => (c === '0' ? '1' : '0'))}:${publicKey}`],
+        expected: 'does not match its key',
+      },
       { args: ['--primary-key-file', join(dir, 'no-such-pin')], expected: `--primary-key-file ${join(dir, 'no-such-pin')}: ENOENT` },
-      { args: ['--primary-key', pin, '--admin-token-file', join(dir, 'no-such-admin-token')], expected: `--admin-token-file ${join(dir, 'no-such-admin-token')}: ENOENT` },
+      {
+        args: ['--primary-key', pin, '--admin-token-file', join(dir, 'no-such-admin-token')],
+        expected: `--admin-token-file ${join(dir, 'no-such-admin-token')}: ENOENT`,
+      },
     ];
     for (const [i, c] of cases.entries()) {
       const result = await runMirror([...base, '--data', join(dir, `mirror-${i}`), ...c.args]);

@@ -51,9 +51,12 @@ describe(
         `kill -TERM ${mirror.child.pid}`,
       ].join(' && ');
       // --force: it is the only mirror in DNS (retire refuses to empty the name otherwise).
-      const retired = await cli(['mirror', 'retire', 'drained', ...flags, '--force', '--stop-command', stopCommand, '--timeout-ms', '20000'], {
-        METASYNC_ADMIN_TOKEN: ADMIN_TOKEN,
-      });
+      const retired = await cli(
+        ['mirror', 'retire', 'drained', ...flags, '--force', '--stop-command', stopCommand, '--timeout-ms', '20000'],
+        {
+          METASYNC_ADMIN_TOKEN: ADMIN_TOKEN,
+        },
+      );
       expect(retired.code, retired.stderr).toBe(0);
       expect(retired.stderr).toMatch(/drained is draining: \{"draining":true,"dns":"off"/);
       expect(retired.stderr.indexOf('dns: wait-ttl')).toBeLessThan(retired.stderr.indexOf('draining drained'));

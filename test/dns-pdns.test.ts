@@ -131,7 +131,9 @@ describe('DNS with PowerDNS, real mirrors, dig +subnet', () => {
     // every address, dead ones included, so retire refuses without --force and changes nothing.
     const refused = await cli(['mirror', 'retire', 'm1', '--timeout-ms', '30000']);
     expect(refused.code, refused.stderr).toBe(7);
-    expect(refused.stderr).toMatch(/METASYNC_ERR_CLI_NO_FRESH_MIRROR: mirror retire m1 refused: it would leave the service name with no fresh mirror/);
+    expect(refused.stderr).toMatch(
+      /METASYNC_ERR_CLI_NO_FRESH_MIRROR: mirror retire m1 refused: it would leave the service name with no fresh mirror/,
+    );
     expect(refused.stderr).toMatch(/m2 \(eu, stale/);
     expect(refused.stderr).not.toMatch(/\n\s+at /);
     await expectAnswers(EU, [ADDRESS.m1], 'a refused retire leaves m1 in DNS');

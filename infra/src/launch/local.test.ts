@@ -16,7 +16,8 @@ describe('local launcher state and safety', () => {
   afterEach(async () => {
     await rm(dir, { recursive: true, force: true });
   });
-  const launcher = () => createLocalLauncher({ dir, releases: {}, addresses: [], mirrorArgs: [], clock: systemClock, stopTimeoutMs: 1_000 });
+  const launcher = () =>
+    createLocalLauncher({ dir, releases: {}, addresses: [], mirrorArgs: [], clock: systemClock, stopTimeoutMs: 1_000 });
 
   it('never signals a process whose command line is not the recorded mirror (a reused pid)', async () => {
     const stranger = spawn('sleep', ['30'], { stdio: 'ignore' });
@@ -52,7 +53,10 @@ describe('local launcher state and safety', () => {
   it('destroying a mirror it has no record of is a no-op, and an unknown release or a bad id is refused before anything starts', async () => {
     await launcher().destroy('nobody');
     const spec = { mirrorId: 'm2', region: 'eu', releaseVersion: '9.9.9-unknown', primaryUrl: 'http://127.0.0.1:9', primaryKey: 'k:v' };
-    await expect(launcher().launch(spec)).rejects.toMatchObject({ code: 'METASYNC_ERR_CLI_USAGE', message: expect.stringContaining('release 9.9.9-unknown is unknown') });
+    await expect(launcher().launch(spec)).rejects.toMatchObject({
+      code: 'METASYNC_ERR_CLI_USAGE',
+      message: expect.stringContaining('release 9.9.9-unknown is unknown'),
+    });
     await expect(launcher().launch({ ...spec, mirrorId: '../escape' })).rejects.toMatchObject({ code: 'METASYNC_ERR_CLI_USAGE' });
     expect(existsSync(join(dir, 'mirrors'))).toBe(false);
   });
