@@ -70,17 +70,13 @@ async function replaceOne(
 ): Promise<void> {
   const { server, newId, options } = input;
   ctx.io.err(`[${server.region}] launching ${newId} on release ${options.to} to replace ${server.mirrorId}`);
-  const fresh = await launchMirror(ctx, {
-    mirrorId: newId,
-    kind: options.launch,
-    overrides: { region: server.region },
-    release: options.to,
-  });
+  let fresh: ResolvedMirror;
   try {
+    fresh = await launchMirror(ctx, { mirrorId: newId, kind: options.launch, overrides: { region: server.region }, release: options.to });
     await waitCaughtUp(ctx, fresh, { primary: input.primary, timeoutMs: options.timeoutMs, pollMs: options.pollMs });
   } catch (err) {
     // Never registered, so DNS never pointed at it: remove it and leave the old mirror serving.
-    ctx.io.err(`${newId} did not get fresh: destroying it; ${server.mirrorId} keeps serving`);
+    ctx.io.err(`${newId} did not start or get fresh: destroying it; ${server.mirrorId} keeps serving`);
     await createLauncher(options.launch, ctx.config, ctx.clock).destroy(newId, (line) => ctx.io.err(`  ${line}`));
     throw err;
   }
