@@ -178,6 +178,7 @@ describe('mirrors roll with the local launcher, PowerDNS and Composer clients re
     expect(broken.stderr).toContain('METASYNC_ERR_LAUNCH_FAILED: roll to 2.0.0-broken stopped at eu-1-v1-1-0 -> eu-1-v2-0-0-broken');
     expect(broken.stderr).toContain('this release is broken on purpose');
     expect(broken.stderr).not.toMatch(/\n\s+at /);
+    expect(broken.stderr).toContain('credential of eu-1-v2-0-0-broken revoked');
     expect(launchedMirrors(launchDir).map((r) => r.mirrorId)).toEqual(['eu-1-v1-1-0', 'us-1-v1-1-0']);
     expect(await answers('eu')).toEqual([addressOf('eu-1-v1-1-0')]);
     expect(await answers('us')).toEqual([addressOf('us-1-v1-1-0')]);

@@ -3,7 +3,7 @@ import { createLauncher } from '../launch/launchers.js';
 import type { LaunchedServer, LauncherKind } from '../launch/launcher.js';
 import { probeMirror } from '../remote.js';
 import { requirePrimary, type CommandContext, type ResolvedMirror } from './context.js';
-import { requirePrimaryToken } from './enroll.js';
+import { requirePrimaryToken, revokeEnrollment } from './enroll.js';
 import { launchMirror } from './mirror-launch.js';
 import { retireMirror } from './mirror-retire.js';
 import { registerInDns, waitCaughtUp } from './mirror-wait.js';
@@ -78,6 +78,10 @@ async function replaceOne(
     // Never registered, so DNS never pointed at it: remove it and leave the old mirror serving.
     ctx.io.err(`${newId} did not start or get fresh: destroying it; ${server.mirrorId} keeps serving`);
     await createLauncher(options.launch, ctx.config, ctx.clock).destroy(newId, (line) => ctx.io.err(`  ${line}`));
+    // Its credential goes too; a failure here must not hide the error that stopped the roll.
+    await revokeEnrollment(ctx, { mirrorId: newId, token: input.primaryToken }).catch((revokeErr: unknown) =>
+      ctx.io.err(`warning: could not revoke the credential of ${newId}: ${(revokeErr as Error).message}`),
+    );
     throw err;
   }
   await registerInDns(ctx, fresh);

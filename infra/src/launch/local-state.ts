@@ -46,7 +46,18 @@ export async function readRecord(dir: string, mirrorId: string): Promise<ServerR
     if (hasErrno(err, 'ENOENT')) return undefined;
     throw err;
   }
-  const parsed = serverRecordSchema.safeParse(JSON.parse(text));
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw metasyncError(
+      'METASYNC_ERR_LAUNCH_FAILED',
+      `${recordPath(dir, mirrorId)} is not JSON: ${(err as Error).message}`,
+      { path: recordPath(dir, mirrorId) },
+      err,
+    );
+  }
+  const parsed = serverRecordSchema.safeParse(json);
   if (!parsed.success)
     throw metasyncError(
       'METASYNC_ERR_LAUNCH_FAILED',
