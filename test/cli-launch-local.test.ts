@@ -26,7 +26,8 @@ describe('local launcher with PowerDNS: up, idempotent rerun, a SIGKILLed mirror
 
   const cli = (args: string[]): Promise<CliResult> =>
     runCli(['--config', join(dir, 'metasync.json'), ...args], {
-      env: { METASYNC_PDNS_API_KEY: pdns.apiKey, METASYNC_PRIMARY_TOKEN: cluster.token },
+      // The launcher hands the admin token to the mirrors it starts, so retire drains them through POST /admin/drain.
+      env: { METASYNC_PDNS_API_KEY: pdns.apiKey, METASYNC_PRIMARY_TOKEN: cluster.token, METASYNC_ADMIN_TOKEN: 'launch-admin-token' },
       timeoutMs: 90_000,
     });
   const expectAnswers = async (expected: string[], what: string): Promise<void> => {
@@ -113,6 +114,7 @@ describe('local launcher with PowerDNS: up, idempotent rerun, a SIGKILLed mirror
     // The dead one may go: m1 stays fresh in its region. Its launcher record and directory go with it.
     const dead = await cli(['mirror', 'retire', 'm2', '--timeout-ms', '30000']);
     expect(dead.code, dead.stderr).toBe(0);
+    expect(dead.stderr).toContain('m2 does not answer: nothing to drain');
     expect(dead.stderr).toContain('m2 destroyed');
     expect(existsSync(join(launchDir, 'mirrors', 'm2'))).toBe(false);
     await expectAnswers([POOL[0]!], 'only m1 after retiring m2');
@@ -123,7 +125,8 @@ describe('local launcher with PowerDNS: up, idempotent rerun, a SIGKILLed mirror
     expect(forced.stderr).toContain(
       'warning: mirror retire m1 would leave the service name with no fresh mirror in DNS; going on because of --force',
     );
-    expect(forced.stderr.indexOf('m1 is out of DNS')).toBeLessThan(forced.stderr.indexOf(`SIGTERM to pid ${m1.pid}`));
+    expect(forced.stderr.indexOf('m1 is out of DNS')).toBeLessThan(forced.stderr.indexOf('m1 is draining: {"draining":true'));
+    expect(forced.stderr.indexOf('m1 is draining')).toBeLessThan(forced.stderr.indexOf(`SIGTERM to pid ${m1.pid}`));
     await waitFor(async () => !isAlive(m1.pid), { timeoutMs: 10_000, what: 'm1 process gone' });
     expect(launchedMirrors(launchDir)).toEqual([]);
     await expectAnswers([], 'no answers once every mirror is retired');

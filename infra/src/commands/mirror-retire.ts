@@ -1,7 +1,7 @@
 import { exec } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createRegistrar } from '@metasync/dns';
-import { metasyncError } from '@metasync/shared';
+import { isMetasyncError, metasyncError } from '@metasync/shared';
 import type { MirrorConfig } from '../cli-config.js';
 import { drainMirror, probeMirror } from '../remote.js';
 import { createLauncher } from '../launch/launchers.js';
@@ -72,8 +72,16 @@ export async function retireMirror(
     }
     if (ctx.config.adminToken !== undefined) {
       ctx.io.err(`draining ${mirror.mirrorId}: POST ${mirror.url}/admin/drain`);
-      const drained = await drainMirror({ url: mirror.url, token: ctx.config.adminToken, timeoutMs: options.timeoutMs });
-      if (drained.outcome === 'disabled')
+      const drained = await drainMirror({ url: mirror.url, token: ctx.config.adminToken, timeoutMs: options.timeoutMs }).catch(
+        async (err: unknown) => {
+          // A crashed mirror has no clients to drain: retiring it must still work.
+          if (!isMetasyncError(err, 'METASYNC_ERR_SYNC_UNREACHABLE') || (await probeMirror({ url: mirror.url })).health !== 'down')
+            throw err;
+          return undefined;
+        },
+      );
+      if (drained === undefined) ctx.io.err(`${mirror.mirrorId} does not answer: nothing to drain`);
+      else if (drained.outcome === 'disabled')
         ctx.io.err(`${mirror.mirrorId} has no admin token configured (its /admin/drain answered 404): going on without a drain`);
       else ctx.io.err(`${mirror.mirrorId} is draining: ${drained.body}`);
     }
