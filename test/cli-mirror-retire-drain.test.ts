@@ -50,9 +50,13 @@ describe(
         `curl -sf ${mirror.url}/p2/acme/widget.json > ${join(dir, 'file-at-stop.json')}`,
         `kill -TERM ${mirror.child.pid}`,
       ].join(' && ');
-      const retired = await cli(['mirror', 'retire', 'drained', ...flags, '--stop-command', stopCommand, '--timeout-ms', '20000'], {
-        METASYNC_ADMIN_TOKEN: ADMIN_TOKEN,
-      });
+      // --force: it is the only mirror in DNS (retire refuses to empty the name otherwise).
+      const retired = await cli(
+        ['mirror', 'retire', 'drained', ...flags, '--force', '--stop-command', stopCommand, '--timeout-ms', '20000'],
+        {
+          METASYNC_ADMIN_TOKEN: ADMIN_TOKEN,
+        },
+      );
       expect(retired.code, retired.stderr).toBe(0);
       expect(retired.stderr).toMatch(/drained is draining: \{"draining":true,"dns":"off"/);
       expect(retired.stderr.indexOf('dns: wait-ttl')).toBeLessThan(retired.stderr.indexOf('draining drained'));

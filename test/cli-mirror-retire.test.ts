@@ -81,7 +81,7 @@ describe('metasync mirror retire and exit codes (real primary and mirror, Route5
       `curl -sf ${fake.url}/2013-04-01/healthcheck > ${join(dir, 'checks-at-stop.xml')}`,
       `kill -TERM ${mirror.child.pid}`,
     ].join(' && ');
-    const retired = await cli([
+    const retireArgs = [
       'mirror',
       'retire',
       'old',
@@ -93,8 +93,21 @@ describe('metasync mirror retire and exit codes (real primary and mirror, Route5
       stopCommand,
       '--timeout-ms',
       '20000',
-    ]);
+    ];
+    // 'old' is the only mirror in DNS: retiring it would leave the name with no fresh mirror, so it is refused (exit 7) and nothing changes.
+    const refused = await cli(retireArgs);
+    expect(refused.code, refused.stderr).toBe(7);
+    expect(refused.stderr).toContain(
+      'METASYNC_ERR_CLI_NO_FRESH_MIRROR: mirror retire old refused: it would leave the service name with no fresh mirror',
+    );
+    expect(refused.stderr).not.toMatch(/\n\s+at /);
+    expect(fake.zone(zone).records.map((r) => r.SetIdentifier)).toContain('old');
+    expect(mirror.child.exitCode).toBeNull();
+    const retired = await cli([...retireArgs, '--force']);
     expect(retired.code, retired.stderr).toBe(0);
+    expect(retired.stderr).toContain(
+      'warning: mirror retire old would leave the service name with no fresh mirror in DNS; going on because of --force',
+    );
     // One TTL (1 s) plus the 200 ms margin, counted from the DELETE (INSYNC polling already used some of it).
     const ttlWaitMs = Number(/dns: wait-ttl \((\d+) ms\)/.exec(retired.stderr)?.[1]);
     expect(ttlWaitMs).toBeGreaterThan(0);

@@ -127,8 +127,20 @@ describe('DNS with PowerDNS, real mirrors, dig +subnet', () => {
     expect((await fetch(`${mirrors.m1!.url}/health/fresh`)).status).toBe(200);
     await expectAnswers(EU, [ADDRESS.m1], 'stale eu mirror leaves the answers');
 
-    // Retire m1 with the CLI: out of DNS before its stop command runs.
-    const retired = await cli(['mirror', 'retire', 'm1', '--timeout-ms', '30000']);
+    // m1 is the last fresh mirror (m2 stale, m3 stopped): with no healthy answer, ifurlextup would hand out
+    // every address, dead ones included, so retire refuses without --force and changes nothing.
+    const refused = await cli(['mirror', 'retire', 'm1', '--timeout-ms', '30000']);
+    expect(refused.code, refused.stderr).toBe(7);
+    expect(refused.stderr).toMatch(
+      /METASYNC_ERR_CLI_NO_FRESH_MIRROR: mirror retire m1 refused: it would leave the service name with no fresh mirror/,
+    );
+    expect(refused.stderr).toMatch(/m2 \(eu, stale/);
+    expect(refused.stderr).not.toMatch(/\n\s+at /);
+    await expectAnswers(EU, [ADDRESS.m1], 'a refused retire leaves m1 in DNS');
+    expect(mirrors.m1!.child.exitCode).toBeNull();
+
+    // Retire m1 with the CLI, forced: out of DNS before its stop command runs.
+    const retired = await cli(['mirror', 'retire', 'm1', '--force', '--timeout-ms', '30000']);
     expect(retired.code, retired.stderr).toBe(0);
     expect(retired.stderr.indexOf('m1 is out of DNS')).toBeLessThan(retired.stderr.indexOf('stopping m1'));
     const atStop = (await readFile(join(dir, 'answers-at-stop.txt'), 'utf8')).split('\n').filter((line) => line !== '');

@@ -27,6 +27,8 @@ const mirrorSchema = z.object({
   stopCommand: z.string().optional(),
   /** Local data dir, for `verify` to hash the objects on disk. */
   dataDir: z.string().optional(),
+  /** Set for a mirror a launcher created (`mirror up --launch`): `mirror retire` destroys its server through it. */
+  launcher: z.enum(['aws', 'local']).optional(),
 });
 export type MirrorConfig = z.infer<typeof mirrorSchema>;
 
@@ -34,7 +36,7 @@ const fileSchema = z.object({
   primary: httpUrl.optional(),
   dns: dnsSectionSchema,
   mirrors: z.record(z.string(), mirrorSchema).default({}),
-  /** `mirror up --launch <kind>`: how each launcher creates servers (infra/src/launch/launch-config.ts). */
+  /** `mirror up --launch <kind>`, `mirrors roll`: how each launcher creates servers (infra/src/launch/launch-config.ts). */
   launch: launchSectionSchema,
   /** File holding the mirrors' admin token (for `mirror retire`'s POST /admin/drain). */
   adminTokenFile: z.string().optional(),
@@ -45,6 +47,8 @@ const fileSchema = z.object({
 });
 export type CliConfig = z.infer<typeof fileSchema> & {
   stateFile: string;
+  /** The local launcher's directory (launch.local.dir / METASYNC_LAUNCH_LOCAL_DIR, else under the state dir). */
+  launchLocalDir: string;
   /** Bearer token for the mirrors' POST /admin/drain; undefined = `mirror retire` does not call it. */
   adminToken?: string | undefined;
   /** Bearer token with admin rights on the primary; undefined = `keys rotate`, `mirror retire` and enrolling refuse to run. */
@@ -65,6 +69,7 @@ export const CLI_ENV = {
     'a primary token with admin rights, for keys rotate and mirror enrollment (secret; or METASYNC_PRIMARY_TOKEN_FILE)',
   METASYNC_PRIMARY_TOKEN_FILE: 'file holding that primary token (primaryTokenFile)',
   METASYNC_CA_FILE: 'PEM CA certificate(s) trusted besides the system CAs for https:// primaries and mirrors (caFile; or --ca)',
+  METASYNC_LAUNCH_LOCAL_DIR: "the local launcher's directory, one subdirectory per mirror (launch.local.dir)",
 } as const;
 
 /** Pure apart from reading the named files: file, then env, then flags. */
@@ -89,11 +94,21 @@ export function loadCliConfig(input: {
   const { dns, stateFile } = completeDnsConfig(parsed.data.dns, env, {
     defaultStateFile: parsed.data.dns.route53?.stateFile ?? join(stateHome, 'metasync', 'dns-state.json'),
   });
-  const adminToken = readSecret(env.METASYNC_ADMIN_TOKEN, env.METASYNC_ADMIN_TOKEN_FILE ?? parsed.data.adminTokenFile);
-  const primaryToken = readSecret(env.METASYNC_PRIMARY_TOKEN, env.METASYNC_PRIMARY_TOKEN_FILE ?? parsed.data.primaryTokenFile);
+  const adminToken = readSecret(
+    env.METASYNC_ADMIN_TOKEN,
+    env.METASYNC_ADMIN_TOKEN_FILE ?? parsed.data.adminTokenFile,
+    env.METASYNC_ADMIN_TOKEN_FILE === undefined ? 'metasync config: adminTokenFile' : 'METASYNC_ADMIN_TOKEN_FILE',
+  );
+  const primaryToken = readSecret(
+    env.METASYNC_PRIMARY_TOKEN,
+    env.METASYNC_PRIMARY_TOKEN_FILE ?? parsed.data.primaryTokenFile,
+    env.METASYNC_PRIMARY_TOKEN_FILE === undefined ? 'metasync config: primaryTokenFile' : 'METASYNC_PRIMARY_TOKEN_FILE',
+  );
   const caFile = input.caFile ?? env.METASYNC_CA_FILE ?? parsed.data.caFile;
+  const launchLocalDir = env.METASYNC_LAUNCH_LOCAL_DIR ?? parsed.data.launch.local.dir ?? join(stateHome, 'metasync', 'launch-local');
   return {
     ...parsed.data,
+    launchLocalDir,
     dns,
     stateFile,
     adminToken,

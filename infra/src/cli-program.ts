@@ -1,15 +1,19 @@
 import { Command, CommanderError, Option } from 'commander';
-import { MAX_KEY_OVERLAP_MS, isMetasyncError, metasyncError } from '@metasync/shared';
+import { MAX_KEY_OVERLAP_MS, metasyncError } from '@metasync/shared';
 import { CLI_ENV, loadCliConfig, type MirrorConfig } from './cli-config.js';
 import { runKeysList, runKeysRotate } from './commands/keys.js';
 import { runMirrorRetire } from './commands/mirror-retire.js';
 import { runMirrorUp } from './commands/mirror-up.js';
 import { runMirrorsList } from './commands/mirrors-list.js';
+import { runMirrorsRoll } from './commands/mirrors-roll.js';
 import { runStatus } from './commands/status.js';
 import { runVerify } from './commands/verify.js';
 import type { CommandContext, Io } from './commands/context.js';
+import type { LauncherKind } from './launch/launcher.js';
 import { systemClock, type Clock } from '@metasync/dns';
-import { EXIT, EXIT_HELP, exitCodeFor } from './exit-codes.js';
+import { describeFailure } from './cli-errors.js';
+import { EXIT, EXIT_HELP } from './exit-codes.js';
+import { withLaunchedMirrors } from './launch/launchers.js';
 import { trustCa } from './remote.js';
 
 export interface RunCliOptions {
@@ -69,11 +73,11 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .addHelpText('after', `\n${EXIT_HELP}\n\n${ENV_HELP}`)
     .showHelpAfterError();
-  const context = (): CommandContext => {
+  const context = async (): Promise<CommandContext> => {
     const globals = program.opts<{ config?: string; primary?: string; ca?: string }>();
     const config = loadCliConfig({ configPath: globals.config, primary: globals.primary, caFile: globals.ca, env });
     if (config.ca !== undefined) trustCa(config.ca);
-    return { config, io, clock };
+    return { config: await withLaunchedMirrors(config, clock), io, clock };
   };
 
   const mirrors = program.command('mirrors').description('commands over all mirrors');
@@ -82,7 +86,29 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
     .description('region, endpoint, applied seq, lag, health (live /health/fresh) and DNS state of every mirror')
     .option('--json', 'print JSON instead of a table')
     .action(async (opts: { json?: boolean }) => {
-      exitCode = await runMirrorsList(context(), { json: opts.json === true });
+      exitCode = await runMirrorsList(await context(), { json: opts.json === true });
+    });
+
+  mirrors
+    .command('roll')
+    .description(
+      'rolling replacement: per region, launch a mirror on --to, wait until it is fresh and in DNS, then retire the old one; stops at the first failure [needs METASYNC_PRIMARY_TOKEN]',
+    )
+    .requiredOption('--to <version>', 'release the new mirrors run')
+    .addOption(new Option('--launch <provider>', 'the launcher whose mirrors are rolled').choices(['local', 'aws']).default('local'))
+    .addOption(
+      new Option('--timeout-ms <ms>', 'give up waiting for one new mirror after this long').argParser(positiveInt).default(600_000),
+    )
+    .addOption(new Option('--poll-ms <ms>', 'probe interval').argParser(positiveInt).default(1_000))
+    .option('--force', 'retire old mirrors even when that leaves a region with no fresh mirror in DNS')
+    .action(async (opts: { to: string; launch: string; timeoutMs: number; pollMs: number; force?: boolean }) => {
+      exitCode = await runMirrorsRoll(await context(), {
+        to: opts.to,
+        launch: opts.launch as LauncherKind,
+        timeoutMs: opts.timeoutMs,
+        pollMs: opts.pollMs,
+        force: opts.force === true,
+      });
     });
 
   const mirror = program.command('mirror').description('commands over one mirror');
@@ -104,23 +130,41 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
       "first enroll the mirror on the primary and write its credential here, 0600 (a rerun keeps one still enrolled; '-' prints it) [needs METASYNC_PRIMARY_TOKEN]",
     )
     .option('--primary-key-file <path>', "first write the primary's active key here, for the mirror's --primary-key-file")
+    .addOption(
+      new Option(
+        '--launch <provider>',
+        'first create the server: local = a mirror process on this host (enrolled and pinned for you)',
+      ).choices(['local', 'aws']),
+    )
+    .option('--release <version>', "release the launched server runs (default: this CLI's version; others from launch.local.releases)")
     .action(async (mirrorId: string, opts: Record<string, string | undefined> & { timeoutMs: number; pollMs: number }) => {
-      exitCode = await runMirrorUp(context(), {
+      exitCode = await runMirrorUp(await context(), {
         mirrorId,
         overrides: mirrorOverrides(opts),
         timeoutMs: opts.timeoutMs,
         pollMs: opts.pollMs,
         credentialFile: opts.credentialFile,
         primaryKeyFile: opts.primaryKeyFile,
+        launch: opts.launch as LauncherKind | undefined,
+        release: opts.release,
       });
     });
   withMirrorFlags(mirror.command('retire'))
     .description(
       'DNS out, wait INSYNC and one TTL, stop the mirror (--stop-command), delete its health check, then revoke its credential [needs METASYNC_PRIMARY_TOKEN]',
     )
-    .option('--stop-command <cmd>', 'shell command that stops the mirror (else from the config file)')
-    .action(async (mirrorId: string, opts: Record<string, string | undefined> & { timeoutMs: number }) => {
-      exitCode = await runMirrorRetire(context(), { mirrorId, overrides: mirrorOverrides(opts), timeoutMs: opts.timeoutMs });
+    .option(
+      '--stop-command <cmd>',
+      'shell command that stops the mirror (else from the config file; a launched mirror is destroyed by its launcher)',
+    )
+    .option('--force', 'retire even if it leaves its region, or the whole name, with no fresh mirror in DNS (exit 7 otherwise)')
+    .action(async (mirrorId: string, opts: Record<string, string | undefined> & { timeoutMs: number; force?: boolean }) => {
+      exitCode = await runMirrorRetire(await context(), {
+        mirrorId,
+        overrides: mirrorOverrides(opts),
+        timeoutMs: opts.timeoutMs,
+        force: opts.force === true,
+      });
     });
 
   const keys = program.command('keys').description("the primary's signing keys");
@@ -129,7 +173,7 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
     .description('the active key and the retired keys still within their overlap, with the --primary-key value of each')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
-      exitCode = await runKeysList(context(), { json: opts.json === true });
+      exitCode = await runKeysList(await context(), { json: opts.json === true });
     });
   keys
     .command('rotate')
@@ -144,7 +188,7 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
     .option('--force', 'allow --overlap-ms 0 (every mirror must then be re-pinned by hand)')
     .option('--json', 'print JSON')
     .action(async (opts: { overlapMs: number; force?: boolean; json?: boolean }) => {
-      exitCode = await runKeysRotate(context(), { overlapMs: opts.overlapMs, force: opts.force === true, json: opts.json === true });
+      exitCode = await runKeysRotate(await context(), { overlapMs: opts.overlapMs, force: opts.force === true, json: opts.json === true });
     });
 
   program
@@ -152,7 +196,7 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
     .description('the primary and every mirror at a glance (exit 1 unless all are healthy)')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
-      exitCode = await runStatus(context(), { json: opts.json === true });
+      exitCode = await runStatus(await context(), { json: opts.json === true });
     });
 
   program
@@ -164,7 +208,7 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
     .addOption(new Option('--concurrency <n>', 'parallel requests').argParser(positiveInt).default(16))
     .option('--json', 'print JSON')
     .action(async (mirrorId: string | undefined, opts: { url?: string; data?: string; json?: boolean; concurrency: number }) => {
-      exitCode = await runVerify(context(), {
+      exitCode = await runVerify(await context(), {
         mirrorId,
         url: opts.url,
         dataDir: opts.data,
@@ -181,11 +225,8 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') return EXIT.ok;
       return EXIT.usage;
     }
-    if (isMetasyncError(err)) {
-      io.err(`${err.code}: ${err.message}`);
-      return exitCodeFor(err.code);
-    }
-    io.err(`unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    return EXIT.failure;
+    const failure = describeFailure(err);
+    io.err(failure.text);
+    return failure.exitCode;
   }
 }

@@ -153,13 +153,21 @@ export async function probeMirror(input: { url: string; healthUrl?: string | und
 
 /** Raw bytes of one repository path as the mirror serves them (no content coding). */
 export async function fetchMirrorPath(mirrorUrl: string, path: string): Promise<{ status: number; body: Buffer }> {
-  const response = await request(joinUrl(mirrorUrl, `/${path}`), {
-    headers: { 'accept-encoding': 'identity' },
-    headersTimeout: 10_000,
-    bodyTimeout: 10_000,
-  });
-  const body = Buffer.from(await response.body.arrayBuffer());
-  return { status: response.statusCode, body };
+  const url = joinUrl(mirrorUrl, `/${path}`);
+  try {
+    const response = await request(url, {
+      headers: { 'accept-encoding': 'identity' },
+      headersTimeout: 10_000,
+      bodyTimeout: 10_000,
+    });
+    const body = Buffer.from(await response.body.arrayBuffer());
+    return { status: response.statusCode, body };
+  } catch (err) {
+    throw (
+      tlsHandshakeError(err, url, TLS_HINT) ??
+      metasyncError('METASYNC_ERR_SYNC_UNREACHABLE', `GET ${url} failed: ${(err as Error).message}`, { url }, err)
+    );
+  }
 }
 
 export interface DrainAnswer {

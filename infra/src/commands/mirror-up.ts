@@ -1,10 +1,9 @@
-import { SingleBar } from 'cli-progress';
-import { createRegistrar } from '@metasync/dns';
-import { metasyncError } from '@metasync/shared';
 import type { MirrorConfig } from '../cli-config.js';
-import { fetchPrimaryState, probeMirror } from '../remote.js';
+import type { LauncherKind } from '../launch/launcher.js';
 import { requirePrimary, resolveMirror, type CommandContext } from './context.js';
 import { enrollMirror } from './enroll.js';
+import { launchMirror } from './mirror-launch.js';
+import { registerInDns, waitCaughtUp } from './mirror-wait.js';
 
 export interface MirrorUpOptions {
   mirrorId: string;
@@ -15,66 +14,32 @@ export interface MirrorUpOptions {
   credentialFile?: string | undefined;
   /** Write the primary's active key here, for the mirror's --primary-key-file. */
   primaryKeyFile?: string | undefined;
+  /** Create the server first with this launcher (enrolled and pinned by the CLI). */
+  launch?: LauncherKind | undefined;
+  /** Release the launched server runs (default: this CLI's version). */
+  release?: string | undefined;
 }
 
 /**
- * Enrolls the mirror and writes its pinned key when asked (so it can be started
- * with both), then waits until the mirror serves at least the primary's head as of the start
- * and its freshness endpoint says `fresh`, and only then puts it into DNS:
- * a mirror still bootstrapping never receives a client.
+ * With --launch, first creates the server (mirror-launch.ts); else enrolls the
+ * mirror and writes its pinned key when asked (so it can be started with both).
+ * Then waits until it is caught up and fresh, and only then registers it in DNS.
  */
 export async function runMirrorUp(ctx: CommandContext, options: MirrorUpOptions): Promise<number> {
   const primary = requirePrimary(ctx.config);
-  const mirror = resolveMirror(ctx.config, options.mirrorId, options.overrides);
-  await enrollMirror(ctx, { mirrorId: mirror.mirrorId, credentialFile: options.credentialFile, primaryKeyFile: options.primaryKeyFile });
-  const dns = createRegistrar(ctx.config, ctx.clock);
-  const target = (await fetchPrimaryState(primary)).seq;
-  ctx.io.err(`waiting for ${mirror.mirrorId} (${mirror.url}) to reach seq ${target} and report fresh`);
-  const bar =
-    ctx.io.progressStream.isTTY === true
-      ? new SingleBar({ stream: ctx.io.progressStream, format: ' {bar} seq {value}/{total} | {health}', hideCursor: true })
-      : undefined;
-  bar?.start(Math.max(1, target), 0, { health: 'probing' });
-  const started = ctx.clock.now();
-  let lastLine = '';
-  try {
-    for (let poll = 0; ; poll++) {
-      const probe = await probeMirror({ url: mirror.url, healthUrl: mirror.healthUrl });
-      const seq = probe.seq ?? 0;
-      const caughtUp = seq >= target && probe.health === 'fresh';
-      bar?.update(Math.min(seq, Math.max(1, target)), { health: probe.health });
-      const line = `  seq ${probe.seq ?? '-'}/${target}, health ${probe.health}${probe.detail === '' ? '' : `: ${probe.detail}`}`;
-      if (bar === undefined && line !== lastLine) ctx.io.err(line);
-      lastLine = line;
-      if (caughtUp) break;
-      if (ctx.clock.now() - started + options.pollMs > options.timeoutMs || poll > 1_000_000) {
-        throw metasyncError(
-          'METASYNC_ERR_CLI_TIMEOUT',
-          `mirror ${mirror.mirrorId} did not catch up within ${options.timeoutMs} ms (${line.trim()}); it was NOT registered in DNS`,
-          {
-            mirrorId: mirror.mirrorId,
-            url: mirror.url,
-          },
-        );
-      }
-      await ctx.clock.sleep(options.pollMs);
-    }
-  } finally {
-    bar?.stop();
+  let mirror;
+  if (options.launch !== undefined) {
+    mirror = await launchMirror(ctx, {
+      mirrorId: options.mirrorId,
+      kind: options.launch,
+      overrides: options.overrides,
+      release: options.release,
+    });
+  } else {
+    mirror = resolveMirror(ctx.config, options.mirrorId, options.overrides);
+    await enrollMirror(ctx, { mirrorId: mirror.mirrorId, credentialFile: options.credentialFile, primaryKeyFile: options.primaryKeyFile });
   }
-  ctx.io.err(`${mirror.mirrorId} is caught up and fresh`);
-  if (dns === undefined) {
-    ctx.io.err('dns provider is none: not registering');
-    return 0;
-  }
-  try {
-    await dns.registrar.register(
-      { mirrorId: mirror.mirrorId, region: mirror.region, address: mirror.address, healthUrl: mirror.healthUrl },
-      { onStep: (e) => void (e.phase === 'start' && ctx.io.err(`  dns: ${e.step}`)) },
-    );
-  } finally {
-    dns.close();
-  }
-  ctx.io.out(`registered ${mirror.mirrorId} (${mirror.address}, region ${mirror.region}) in ${dns.registrar.kind}`);
+  await waitCaughtUp(ctx, mirror, { primary, timeoutMs: options.timeoutMs, pollMs: options.pollMs });
+  await registerInDns(ctx, mirror);
   return 0;
 }

@@ -3,6 +3,7 @@ import { createRegistrar, type DnsEntry } from '@metasync/dns';
 import { isMetasyncError, type MirrorStatus } from '@metasync/shared';
 import { fetchPrimaryMirrors, probeMirror, type Health } from '../remote.js';
 import { requirePrimary, type CommandContext } from './context.js';
+import { EXIT } from '../exit-codes.js';
 
 export interface MirrorRow {
   mirrorId: string;
@@ -92,6 +93,11 @@ export function mirrorsTable(rows: readonly MirrorRow[]): string {
   return table.toString();
 }
 
+/**
+ * The table is printed even when the primary or DNS could not be asked (what is
+ * known still helps), but the exit code says the list is incomplete: 5 when the
+ * primary did not answer, 3 when the DNS provider did not.
+ */
 export async function runMirrorsList(ctx: CommandContext, options: { json: boolean }): Promise<number> {
   const report = await collectMirrors(ctx);
   if (options.json) ctx.io.out(JSON.stringify(report, null, 2));
@@ -99,5 +105,7 @@ export async function runMirrorsList(ctx: CommandContext, options: { json: boole
     ctx.io.out(mirrorsTable(report.rows));
     for (const warning of report.warnings) ctx.io.err(`warning: ${warning}`);
   }
-  return 0;
+  if (report.primarySeq === null) return EXIT.unreachable;
+  if (report.warnings.some((warning) => warning.startsWith('dns:'))) return EXIT.dns;
+  return EXIT.ok;
 }

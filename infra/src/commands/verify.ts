@@ -85,6 +85,11 @@ export async function runVerify(ctx: CommandContext, options: VerifyOptions): Pr
   const dataDir = options.dataDir ?? configured?.dataDir;
   const manifest = await fetchPrimaryManifest(primary);
   const probe = await probeMirror({ url });
+  // Every path would otherwise be one more connection error: say once that the mirror is down (exit 5).
+  if (probe.health === 'down')
+    throw metasyncError('METASYNC_ERR_SYNC_UNREACHABLE', `mirror ${url} cannot be reached (${probe.detail}); nothing was verified`, {
+      url,
+    });
   const differences: Difference[] = [];
   const paths = [...manifest.entries.keys()].sort();
   await pool(paths, options.concurrency, async (path) => {

@@ -2,8 +2,15 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { Clock } from '@metasync/dns';
 import { metasyncError } from '@metasync/shared';
 import type { CliConfig } from '../cli-config.js';
+import type { LaunchSection } from './launch-config.js';
 import { terraformNodeDefaults } from './aws/user-data.js';
 import type { Launcher, LauncherKind } from './launcher.js';
+
+/** What the aws launcher reads of the CLI config. */
+export interface AwsLauncherConfig {
+  launch: Pick<LaunchSection, 'aws'>;
+  dns: CliConfig['dns'];
+}
 
 export interface CreatedLauncher {
   launcher: Launcher;
@@ -18,7 +25,7 @@ export interface CreatedLauncher {
  */
 export function createLauncher(
   kind: LauncherKind,
-  config: Pick<CliConfig, 'launch' | 'dns'>,
+  config: AwsLauncherConfig,
   options: { clock?: Clock; clientFor?: (region: string) => EC2Client } = {},
 ): CreatedLauncher {
   if (kind === 'aws') return createAws(config, options);
@@ -26,7 +33,7 @@ export function createLauncher(
 }
 
 function createAws(
-  config: Pick<CliConfig, 'launch' | 'dns'>,
+  config: AwsLauncherConfig,
   options: { clock?: Clock; clientFor?: (region: string) => EC2Client },
 ): CreatedLauncher {
   const aws = config.launch.aws;

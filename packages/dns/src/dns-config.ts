@@ -124,7 +124,11 @@ export function completeDnsConfig(dns: DnsSection, env: NodeJS.ProcessEnv, optio
   if (dns.provider === 'powerdns') {
     if (dns.powerdns === undefined)
       throw metasyncError('METASYNC_ERR_CONFIG_INVALID', 'metasync config: dns.provider is powerdns but dns.powerdns is missing', {});
-    const apiKey = readSecret(env.METASYNC_PDNS_API_KEY ?? dns.powerdns.apiKey, env.METASYNC_PDNS_API_KEY_FILE ?? dns.powerdns.apiKeyFile);
+    const apiKey = readSecret(
+      env.METASYNC_PDNS_API_KEY ?? dns.powerdns.apiKey,
+      env.METASYNC_PDNS_API_KEY_FILE ?? dns.powerdns.apiKeyFile,
+      env.METASYNC_PDNS_API_KEY_FILE === undefined ? 'metasync config: dns.powerdns.apiKeyFile' : 'METASYNC_PDNS_API_KEY_FILE',
+    );
     if (apiKey === undefined)
       throw metasyncError(
         'METASYNC_ERR_CONFIG_INVALID',

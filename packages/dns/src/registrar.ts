@@ -36,6 +36,8 @@ export interface DnsEntry {
   region?: string;
   address?: string;
   healthCheckId?: string;
+  /** The freshness URL its health check fetches, when the provider's listing carries it (PowerDNS does). */
+  healthUrl?: string;
   state: DnsState;
 }
 

@@ -140,7 +140,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
     tlsReloadIntervalMs,
     ...data
   } = result.data;
-  const adminToken = readSecret(data.adminToken, adminTokenFile);
+  const adminToken = readFileOption(data.adminToken, adminTokenFile, '--admin-token-file');
   const mirrorCredential = readFileOption(data.mirrorCredential, mirrorCredentialFile, '--mirror-credential-file')?.trim();
   const primaryKey = pinnedKeyOf(data, primaryKeyFile);
   const dns = data.dnsSelfRegister ? loadDnsConfig(result.data, env) : undefined;
@@ -151,11 +151,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
 
 /** A value given directly or through a file flag; an unreadable file is a config error naming the flag. */
 function readFileOption(value: string | undefined, file: string | undefined, flag: string): string | undefined {
-  try {
-    return readSecret(value, file);
-  } catch (err) {
-    throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `metasync-mirror: ${flag} ${file}: ${(err as Error).message}`, { path: file }, err);
-  }
+  return readSecret(value, file, `metasync-mirror: ${flag}`);
 }
 
 /**

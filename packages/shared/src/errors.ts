@@ -42,6 +42,8 @@ export const ERROR_CODES = {
   METASYNC_ERR_CLI_USAGE: { status: 400, summary: 'command line is not valid' },
   METASYNC_ERR_NODE_UNSUPPORTED: { status: 500, summary: 'Node.js is older than metasync needs' },
   METASYNC_ERR_CLI_TIMEOUT: { status: 504, summary: 'an operator CLI wait did not finish in time' },
+  METASYNC_ERR_CLI_NO_FRESH_MIRROR: { status: 409, summary: 'the command would leave a region or the whole name with no fresh mirror' },
+  METASYNC_ERR_LAUNCH_FAILED: { status: 500, summary: 'a launcher could not create, find or destroy a mirror server' },
   METASYNC_ERR_CONFIG_KEY_UNPINNED: { status: 500, summary: "a mirror was started without the primary's pinned key" },
   METASYNC_ERR_TLS_HANDSHAKE: { status: 502, summary: 'TLS handshake with the peer failed (untrusted certificate, wrong name, not TLS)' },
   METASYNC_ERR_TLS_RELOAD_FAILED: { status: 500, summary: 'renewed TLS certificate or key could not be loaded; the current one stays' },

@@ -132,7 +132,13 @@ export function createPowerDnsRegistrar(options: PowerDnsRegistrarOptions): DnsR
   }
 
   async function list(): Promise<DnsEntry[]> {
-    return (await readMirrors()).map((m) => ({ mirrorId: m.mirrorId, region: m.region, address: m.address, state: 'registered' as const }));
+    return (await readMirrors()).map((m) => ({
+      mirrorId: m.mirrorId,
+      region: m.region,
+      address: m.address,
+      healthUrl: m.healthUrl,
+      state: 'registered' as const,
+    }));
   }
 
   return { kind: 'powerdns', register, withdraw, retire, list };

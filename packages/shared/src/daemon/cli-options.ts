@@ -75,11 +75,19 @@ export function parseOptions(
   return { help: false, helpText, raw };
 }
 
-/** Reads a secret given directly or as `<KEY>_FILE` style path; trims one trailing newline. */
-export function readSecret(value: string | undefined, filePath: string | undefined): string | undefined {
+/**
+ * Reads a secret given directly or as `<KEY>_FILE` style path; trims one trailing newline.
+ * An unreadable file is METASYNC_ERR_CONFIG_INVALID naming `source` (the variable or flag
+ * that named the file), so an operator learns which setting to fix, not only `ENOENT`.
+ */
+export function readSecret(value: string | undefined, filePath: string | undefined, source = 'secret file'): string | undefined {
   if (value !== undefined && value !== '') return value;
   if (filePath === undefined || filePath === '') return undefined;
-  return readFileSync(filePath, 'utf8').replace(/\r?\n$/, '');
+  try {
+    return readFileSync(filePath, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `${source} ${filePath}: ${(err as Error).message}`, { path: filePath, source }, err);
+  }
 }
 
 /** Joins zod issues into one message listing every problem. */
