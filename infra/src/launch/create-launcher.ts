@@ -32,10 +32,7 @@ export function createLauncher(
   throw metasyncError('METASYNC_ERR_CLI_USAGE', `--launch ${kind}: not built here yet (only the aws launcher is)`, { kind });
 }
 
-function createAws(
-  config: AwsLauncherConfig,
-  options: { clock?: Clock; clientFor?: (region: string) => EC2Client },
-): CreatedLauncher {
+function createAws(config: AwsLauncherConfig, options: { clock?: Clock; clientFor?: (region: string) => EC2Client }): CreatedLauncher {
   const aws = config.launch.aws;
   if (aws === undefined) {
     throw metasyncError(
