@@ -41,6 +41,8 @@ describe('pnpm bench at a tiny size', () => {
       '20',
       '--wrk-seconds',
       '2',
+      '--settle-seconds',
+      '1',
       '--wrk-warmup-seconds',
       '0',
       '--connections',

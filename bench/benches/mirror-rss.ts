@@ -6,7 +6,7 @@ const MB = 1e6;
 
 /**
  * The mirror's resident memory with the large corpus applied, beyond the hot
- * cache it was configured with (`--hot-cache-bytes`). Taken 20 s after
+ * cache it was configured with (`--hot-cache-bytes`). Taken --settle-seconds (20) after
  * bootstrap (once the mirror dropped bootstrap's temporary data; the moment of
  * reaching the head and the peak are reported too), after the serve bench
  * warmed the cache (when it ran first) and now; the target is judged on the
@@ -42,7 +42,7 @@ export const mirrorRssBench: Bench = async (ctx) => {
       }),
     ],
     notes: [
-      `RSS on reaching the head ${show(mirror.memoryAtBootstrap.rssBytes)}, 20 s later ${show(mirror.memoryAfterBootstrap.rssBytes)}, after serve ${afterServe === undefined ? 'n/a (serve did not run first)' : show(afterServe.rssBytes)}, now ${show(now.rssBytes)}, peak ${show(now.peakRssBytes)}; hot-cache budget ${show(hotCacheBytes)} (${ctx.options.hotCacheMib} MiB)`,
+      `RSS on reaching the head ${show(mirror.memoryAtBootstrap.rssBytes)}, ${ctx.options.settleSeconds} s later ${show(mirror.memoryAfterBootstrap.rssBytes)}, after serve ${afterServe === undefined ? 'n/a (serve did not run first)' : show(afterServe.rssBytes)}, now ${show(now.rssBytes)}, peak ${show(now.peakRssBytes)}; hot-cache budget ${show(hotCacheBytes)} (${ctx.options.hotCacheMib} MiB)`,
     ],
   };
 };

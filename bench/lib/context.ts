@@ -45,16 +45,9 @@ export interface BootstrappedMirror {
   bootstrapMs: number;
   /** Sampled the moment the head is served: bootstrap's temporary data still resident. */
   memoryAtBootstrap: ProcMemory;
-  /** Sampled SETTLE_AFTER_BOOTSTRAP_MS later, once the mirror's post-apply collection ran: what it keeps. */
+  /** Sampled --settle-seconds later, once the mirror's post-apply collection ran: what it keeps. */
   memoryAfterBootstrap: ProcMemory;
 }
-
-/**
- * The mirror runs a full collection when a bulk apply commits and one 1 s later
- * (memory-release.ts); V8 gives the freed pages back to the OS some seconds after
- * that (measured at 100k paths: RSS 398 MB 5 s after reaching the head, 203 MB 15 s later).
- */
-const SETTLE_AFTER_BOOTSTRAP_MS = 20_000;
 
 export interface RsyncCopies {
   /** `rsync -a source/ a/` into an empty directory. */
@@ -138,11 +131,13 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
     const pid = daemon.child.pid;
     if (pid === undefined) throw new Error('mirror process has no pid');
     const memoryAtBootstrap = await readProcMemory(pid);
-    await new Promise((resolve) => setTimeout(resolve, SETTLE_AFTER_BOOTSTRAP_MS));
+    // The mirror runs a full collection when a bulk apply commits and one 1 s later (memory-release.ts); V8
+    // gives the freed pages back some seconds after that (at 100k paths: 398 MB 5 s after the head, 203 MB at 20 s).
+    await new Promise((resolve) => setTimeout(resolve, ctx.options.settleSeconds * 1000));
     const memoryAfterBootstrap = await readProcMemory(pid);
     const mib = (memory: ProcMemory): string => `${(memory.rssBytes / 2 ** 20).toFixed(0)} MiB`;
     ctx.log(
-      `mirror bootstrapped in ${(bootstrapMs / 1000).toFixed(1)} s, RSS ${mib(memoryAtBootstrap)} then ${mib(memoryAfterBootstrap)} ${SETTLE_AFTER_BOOTSTRAP_MS / 1000} s later`,
+      `mirror bootstrapped in ${(bootstrapMs / 1000).toFixed(1)} s, RSS ${mib(memoryAtBootstrap)} then ${mib(memoryAfterBootstrap)} ${ctx.options.settleSeconds} s later`,
     );
     return { daemon, url: daemon.url, bootstrapMs, memoryAtBootstrap, memoryAfterBootstrap };
   });

@@ -26,6 +26,8 @@ export interface BenchOptions {
   applyRounds: number;
   /** Mirror hot-cache budget (MiB) passed to the mirror as --hot-cache-bytes; RSS is judged beyond it. */
   hotCacheMib: number;
+  /** Wait after bootstrap before the mirror's memory is sampled as kept (V8 returns freed pages seconds after a collection). */
+  settleSeconds: number;
   /** Pin servers and load generator to separate cores (taskset), when there are at least 2. */
   pin: boolean;
   only: BenchId[];
@@ -51,6 +53,7 @@ const HELP = `pnpm bench [-- options]   (every option also reads METASYNC_BENCH_
   --publish-requests N   publish API requests (default 2000)
   --apply-rounds N       single-file changes measured (default 5)
   --hot-cache-mib N      mirror hot-cache budget, MiB (default 64, the mirror's default)
+  --settle-seconds N     wait after bootstrap before sampling the mirror's kept memory (default 20)
   --no-pin               do not pin servers and wrk to separate cores
   --only a,b             run only these: ${BENCH_IDS.join(', ')}
   --seed N               corpus and path-choice seed (default 1)
@@ -83,6 +86,7 @@ export function parseBenchOptions(
       'publish-requests': { type: 'string' },
       'apply-rounds': { type: 'string' },
       'hot-cache-mib': { type: 'string' },
+      'settle-seconds': { type: 'string' },
       'no-pin': { type: 'boolean' },
       only: { type: 'string' },
       seed: { type: 'string' },
@@ -134,6 +138,7 @@ export function parseBenchOptions(
     publishRequests: int('publish-requests', 2000, 1),
     applyRounds: int('apply-rounds', 5, 1),
     hotCacheMib: int('hot-cache-mib', 64, 0),
+    settleSeconds: int('settle-seconds', 20, 0),
     pin: values['no-pin'] !== true && env.METASYNC_BENCH_NO_PIN !== '1',
     only: only as BenchId[],
     seed: int('seed', 1, 0),
