@@ -1,5 +1,5 @@
 import * as fsCallback from 'node:fs';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { hasErrno, metasyncError, sha256Hex } from '@metasync/shared';
@@ -13,6 +13,8 @@ import { hasObject, listShard, presentAmong, sizeOf } from './presence.js';
 import { verifyObject, writeObject, type WriteContext } from './write-path.js';
 
 const unlink = promisify(fsCallback.unlink);
+// The callback API skips a FileHandle per call: a bootstrap reads two variants of every object.
+const readFile = promisify(fsCallback.readFile);
 
 /**
  * The content-addressed object store shared by primary and mirror (layout in

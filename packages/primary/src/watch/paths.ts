@@ -31,6 +31,9 @@ export interface SourceFile {
   mtimeMs: number;
   /** Inode: a rename-over with the same size and mtime (rsync -t) still differs here. */
   ino: number;
+  /** Nanosecond times of the opened file, for the start-up stat cache (stat-cache.ts). */
+  mtimeNs?: bigint;
+  ctimeNs?: bigint;
 }
 
 export type SourceRead =
@@ -72,11 +75,12 @@ export async function readSourceFile(options: ReadSourceOptions, relPath: string
   try {
     const opened = await openedPath(handle, absolute);
     if (!isInside(options.rootReal, opened)) return { kind: 'refused', reason: `resolves outside the source tree (to ${opened})` };
-    const info = await handle.stat();
+    const info = await handle.stat({ bigint: true });
     if (!info.isFile()) return { kind: 'skipped' };
     if (info.size > options.maxFileBytes) return { kind: 'refused', reason: `larger than ${options.maxFileBytes} bytes` };
     const bytes = await handle.readFile();
-    return { kind: 'file', file: { bytes, size: bytes.length, mtimeMs: info.mtimeMs, ino: info.ino } };
+    const file = { bytes, size: bytes.length, mtimeMs: Number(info.mtimeMs), ino: Number(info.ino) };
+    return { kind: 'file', file: { ...file, mtimeNs: info.mtimeNs, ctimeNs: info.ctimeNs } };
   } finally {
     await handle.close();
   }
