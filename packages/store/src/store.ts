@@ -33,6 +33,11 @@ export interface ObjectInput extends GivenVariants {
   raw: Buffer;
   /** The address the caller expects; bytes that hash otherwise are refused (METASYNC_ERR_OBJECT_HASH_MISMATCH). */
   sha256?: string | undefined;
+  /**
+   * The caller has just found the object absent or damaged: the put skips its own check. Were it present
+   * after all, its files are replaced by the same bytes (variants unlinked and created anew, raw renamed over).
+   */
+  knownAbsent?: boolean | undefined;
 }
 
 export interface StoredObject {

@@ -46,10 +46,15 @@ export interface WriteContext {
 }
 
 /** Stores `raw` under `sha256` (already checked to be its hash); false when an intact copy was already present. */
-export async function writeObject(context: WriteContext, sha256: string, raw: Buffer, given: GivenVariants): Promise<boolean> {
+export async function writeObject(
+  context: WriteContext,
+  sha256: string,
+  raw: Buffer,
+  given: GivenVariants & { knownAbsent?: boolean | undefined },
+): Promise<boolean> {
   const shard = shardOf(sha256);
   const rawPath = objectPath(context.dir, sha256);
-  const rawSize = await sizeOf(rawPath);
+  const rawSize = given.knownAbsent === true ? undefined : await sizeOf(rawPath);
   if (rawSize !== undefined) {
     if (rawSize === raw.length && (await isIntact(context, sha256, raw, given))) {
       context.reused(sha256);
