@@ -24,7 +24,7 @@ const readFile = promisify(fsCallback.readFile);
  * atomically). rename rather than link + unlink: one directory operation fewer
  * per object, and directory operations are most of a bootstrap's cost.
  *
- * Variants are created in place (no temp + rename: 3 fewer syscalls per object,
+ * Variants are created in place (no temp + rename: 2 fewer syscalls per object,
  * most of a 10k-file burst) because nothing reads a variant before its raw file
  * exists, and this path only runs while the raw file is absent (or, with
  * knownAbsent, a damaged leftover nothing references yet). A variant left
