@@ -58,6 +58,7 @@ export const bootstrapBench: Bench = async (ctx) => {
       }),
     ],
     notes: [
+      `CPU time of the mirror process until then (user + system): ${(mirror.bootstrapCpuMs / 1000).toFixed(1)} s (steadier than wall time on a loaded machine)`,
       `second rsync cold copy sample: ${(copies.secondColdCopyMs / 1000).toFixed(2)} s; sources in page cache for both`,
       `${SAMPLE_PATHS} sampled paths read back from the mirror with the source's bytes`,
     ],

@@ -35,6 +35,7 @@ export const ingestBench: Bench = async (ctx) => {
       }),
     ],
     notes: [
+      `CPU time of the primary process until then (user + system): ${(primary.ingestCpuMs / 1000).toFixed(1)} s (steadier than wall time on a loaded machine)`,
       `corpus: ${paths} paths (${packages} packages, their ~dev files and packages.json), ${(tree.bytes / 1e6).toFixed(1)} MB, written in ${(tree.writeMs / 1000).toFixed(1)} s; ingested into ${primary.head.seq} generation(s); no DESIGN target, rsync is a reference floor`,
     ],
   };

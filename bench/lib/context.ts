@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Daemon } from '../../test/helpers/daemon.js';
-import { readProcMemory, type ProcMemory } from '../../test/helpers/proc-stats.js';
+import { readProcCpuMs, readProcMemory, type ProcMemory } from '../../test/helpers/proc-stats.js';
 import { runRsync } from '../../test/helpers/rsync.js';
 import { buildCorpusTree, type CorpusTree } from './corpus.js';
 import type { CpuPlan } from './cpu.js';
@@ -36,6 +36,8 @@ export interface IngestedPrimary {
   head: PrimaryState;
   /** From spawning the primary to the commit of the last ingest generation. */
   ingestMs: number;
+  /** CPU time (user + system) the primary used until then: steadier than wall time on a loaded machine. */
+  ingestCpuMs: number;
 }
 
 export interface BootstrappedMirror {
@@ -43,6 +45,8 @@ export interface BootstrappedMirror {
   url: string;
   /** From spawning the mirror (empty data dir) to it serving the primary's head. */
   bootstrapMs: number;
+  /** CPU time (user + system) the mirror used until then. */
+  bootstrapCpuMs: number;
   /** Sampled the moment the head is served: bootstrap's temporary data still resident. */
   memoryAtBootstrap: ProcMemory;
   /** Sampled --settle-seconds later, once the mirror's post-apply collection ran: what it keeps. */
@@ -109,8 +113,12 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
     ctx.defer(() => daemon.stop());
     const head = await waitForIngest({ primaryUrl: daemon.url, paths: tree.paths, timeoutMs: 60 * 60_000 });
     const ingestMs = head.time - spawnedAtMs;
-    ctx.log(`primary ingested ${tree.paths.length} paths at seq ${head.seq} in ${(ingestMs / 1000).toFixed(1)} s`);
-    return { daemon, url: daemon.url, sourceDir: tree.dir, publishToken, head, ingestMs };
+    if (daemon.child.pid === undefined) throw new Error('primary process has no pid');
+    const ingestCpuMs = await readProcCpuMs(daemon.child.pid);
+    ctx.log(
+      `primary ingested ${tree.paths.length} paths at seq ${head.seq} in ${(ingestMs / 1000).toFixed(1)} s (${(ingestCpuMs / 1000).toFixed(1)} s CPU)`,
+    );
+    return { daemon, url: daemon.url, sourceDir: tree.dir, publishToken, head, ingestMs, ingestCpuMs };
   });
   const mirror = once(async () => {
     const ingested = await primary.get();
@@ -130,6 +138,7 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
     const bootstrapMs = elapsedMs(startedNs);
     const pid = daemon.child.pid;
     if (pid === undefined) throw new Error('mirror process has no pid');
+    const bootstrapCpuMs = await readProcCpuMs(pid);
     const memoryAtBootstrap = await readProcMemory(pid);
     // The mirror runs a full collection when a bulk apply commits and one 1 s later (memory-release.ts); V8
     // gives the freed pages back some seconds after that (at 100k paths: 398 MB 5 s after the head, 203 MB at 20 s).
@@ -137,9 +146,9 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
     const memoryAfterBootstrap = await readProcMemory(pid);
     const mib = (memory: ProcMemory): string => `${(memory.rssBytes / 2 ** 20).toFixed(0)} MiB`;
     ctx.log(
-      `mirror bootstrapped in ${(bootstrapMs / 1000).toFixed(1)} s, RSS ${mib(memoryAtBootstrap)} then ${mib(memoryAfterBootstrap)} ${ctx.options.settleSeconds} s later`,
+      `mirror bootstrapped in ${(bootstrapMs / 1000).toFixed(1)} s (${(bootstrapCpuMs / 1000).toFixed(1)} s CPU), RSS ${mib(memoryAtBootstrap)} then ${mib(memoryAfterBootstrap)} ${ctx.options.settleSeconds} s later`,
     );
-    return { daemon, url: daemon.url, bootstrapMs, memoryAtBootstrap, memoryAfterBootstrap };
+    return { daemon, url: daemon.url, bootstrapMs, bootstrapCpuMs, memoryAtBootstrap, memoryAfterBootstrap };
   });
   return {
     corpus: corpus.get,

@@ -22,6 +22,7 @@ import { loadLatestSnapshot } from './journal/snapshots.js';
  *   <data>/objects/          content-addressed store
  *   <data>/journal/          generation segments
  *   <data>/snapshots/        signed full manifests
+ *   <data>/source-stat-cache with --source: the start-up stat cache (watch/stat-cache.ts)
  */
 export interface PrimaryCoreOptions {
   dataDir: string;

@@ -116,6 +116,7 @@ async function main(): Promise<void> {
           rescanMs: config.sourceWatch.rescanMs,
           fallbackScanMs: config.sourceWatch.fallbackScanMs,
           maxWatches: config.sourceWatch.maxWatches,
+          statCacheDir: config.dataDir,
           ...(sourceWatch === undefined ? {} : { status: sourceWatch }),
         });
 

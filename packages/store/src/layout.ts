@@ -7,7 +7,7 @@ import { objectRelPath } from '@metasync/shared';
  *   <dir>/ab/cdef...        raw bytes, named by their sha256 (the object "exists" iff this does)
  *   <dir>/ab/cdef....gz     gzip variant, when kept
  *   <dir>/ab/cdef....br     brotli variant, when kept
- *   <dir>/tmp/              temp files (same filesystem, for link(); cleared on open)
+ *   <dir>/tmp/              temp files (same filesystem, for rename(); cleared on open)
  */
 export const VARIANT_SUFFIX = { identity: '', gzip: '.gz', br: '.br' } as const;
 export type Variant = keyof typeof VARIANT_SUFFIX;

@@ -126,6 +126,17 @@ describe('object store: leftovers of a crash', () => {
     expect(brotliDecompressSync(await store.readVariant(sha, 'br'))).toEqual(json);
   });
 
+  it('a put told the object is absent replaces a damaged leftover it did not check: raw and variants intact after', async () => {
+    await store.put({ raw: json });
+    await writeFile(store.pathOf(sha), Buffer.alloc(json.length));
+    await writeFile(store.pathOf(sha, 'gzip'), Buffer.from('garbage'));
+    expect(await store.verify(sha)).toBe(false);
+    expect((await store.put({ raw: json, knownAbsent: true })).created).toBe(true);
+    expect(await store.verify(sha)).toBe(true);
+    expect(gunzipSync(await store.readVariant(sha, 'gzip'))).toEqual(json);
+    expect(await readdir(join(dir, 'tmp'))).toEqual([]);
+  });
+
   it('re-creates a leftover whose raw bytes are damaged though its size is right (power loss before sync)', async () => {
     await store.put({ raw: json });
     await writeFile(store.pathOf(sha), Buffer.alloc(json.length));

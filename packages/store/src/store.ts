@@ -1,5 +1,5 @@
 import * as fsCallback from 'node:fs';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { hasErrno, metasyncError, sha256Hex } from '@metasync/shared';
@@ -13,6 +13,8 @@ import { hasObject, listShard, presentAmong, sizeOf } from './presence.js';
 import { verifyObject, writeObject, type WriteContext } from './write-path.js';
 
 const unlink = promisify(fsCallback.unlink);
+// The callback API skips a FileHandle per call: a bootstrap reads two variants of every object.
+const readFile = promisify(fsCallback.readFile);
 
 /**
  * The content-addressed object store shared by primary and mirror (layout in
@@ -31,6 +33,11 @@ export interface ObjectInput extends GivenVariants {
   raw: Buffer;
   /** The address the caller expects; bytes that hash otherwise are refused (METASYNC_ERR_OBJECT_HASH_MISMATCH). */
   sha256?: string | undefined;
+  /**
+   * The caller has just found the object absent or damaged: the put skips its own check. Were it present
+   * after all, its files are replaced by the same bytes (variants unlinked and created anew, raw renamed over).
+   */
+  knownAbsent?: boolean | undefined;
 }
 
 export interface StoredObject {

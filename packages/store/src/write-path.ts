@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as fsCallback from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { hasErrno, sha256Hex } from '@metasync/shared';
@@ -11,18 +11,23 @@ import { sizeOf } from './presence.js';
 
 // The callback API skips a FileHandle per call: measurably cheaper on a 10k-file burst.
 const writeFile = promisify(fsCallback.writeFile);
-const link = promisify(fsCallback.link);
+const rename = promisify(fsCallback.rename);
 const unlink = promisify(fsCallback.unlink);
+const readFile = promisify(fsCallback.readFile);
 
 /**
  * The one write path. A new object: variants first, then the raw bytes to a
- * temp file and `link()` into place. link fails with EEXIST instead of
- * replacing, so a present object is never rewritten, and the raw file appears
- * whole and last: "raw present" implies every kept variant was written whole.
+ * temp file and `rename()` into place, so the raw file appears whole and last:
+ * "raw present" implies every kept variant was written whole. The raw file was
+ * absent when checked, and puts of one hash share one attempt (store.ts), so
+ * the rename replaces nothing (if it ever did, it would swap in the same bytes
+ * atomically). rename rather than link + unlink: one directory operation fewer
+ * per object, and directory operations are most of a bootstrap's cost.
  *
- * Variants are created in place (no temp + link: 4 fewer syscalls per object,
+ * Variants are created in place (no temp + rename: 2 fewer syscalls per object,
  * most of a 10k-file burst) because nothing reads a variant before its raw file
- * exists, and this path only runs while the raw file is absent. A variant left
+ * exists, and this path only runs while the raw file is absent (or, with
+ * knownAbsent, a damaged leftover nothing references yet). A variant left
  * by a crashed put is unlinked and created anew, never truncated: a reader that
  * opened the old file keeps the bytes it opened.
  *
@@ -42,10 +47,15 @@ export interface WriteContext {
 }
 
 /** Stores `raw` under `sha256` (already checked to be its hash); false when an intact copy was already present. */
-export async function writeObject(context: WriteContext, sha256: string, raw: Buffer, given: GivenVariants): Promise<boolean> {
+export async function writeObject(
+  context: WriteContext,
+  sha256: string,
+  raw: Buffer,
+  given: GivenVariants & { knownAbsent?: boolean | undefined },
+): Promise<boolean> {
   const shard = shardOf(sha256);
   const rawPath = objectPath(context.dir, sha256);
-  const rawSize = await sizeOf(rawPath);
+  const rawSize = given.knownAbsent === true ? undefined : await sizeOf(rawPath);
   if (rawSize !== undefined) {
     if (rawSize === raw.length && (await isIntact(context, sha256, raw, given))) {
       context.reused(sha256);
@@ -63,7 +73,7 @@ export async function writeObject(context: WriteContext, sha256: string, raw: Bu
       return bytes === undefined ? removeIfPresent(context, path, shard) : createVariant(context, path, bytes, shard);
     }),
   );
-  return linkRaw(context, rawPath, raw, shard);
+  return renameRaw(context, rawPath, raw, shard);
 }
 
 async function ensureShard(context: WriteContext, shard: string): Promise<void> {
@@ -93,22 +103,20 @@ async function removeIfPresent(context: WriteContext, path: string, shard: strin
   }
 }
 
-/** Raw bytes appear whole: temp + link. False when the file already existed (it is never replaced). */
-async function linkRaw(context: WriteContext, rawPath: string, raw: Buffer, shard: string): Promise<boolean> {
+/** Raw bytes appear whole: temp + rename. */
+async function renameRaw(context: WriteContext, rawPath: string, raw: Buffer, shard: string): Promise<boolean> {
   const temp = join(context.tmpDir, randomBytes(12).toString('hex'));
   try {
     await writeFile(temp, raw, { flag: 'wx', mode: 0o644 });
-    await link(temp, rawPath);
-    context.durability.fileWritten(rawPath, shard);
-    return true;
+    await rename(temp, rawPath);
   } catch (err) {
-    if (hasErrno(err, 'EEXIST')) return false;
-    throw err;
-  } finally {
-    await unlink(temp).catch((err: unknown) => {
-      if (!hasErrno(err, 'ENOENT')) throw err;
+    await unlink(temp).catch((unlinkErr: unknown) => {
+      if (!hasErrno(unlinkErr, 'ENOENT')) throw unlinkErr;
     });
+    throw err;
   }
+  context.durability.fileWritten(rawPath, shard);
+  return true;
 }
 
 async function readIfPresent(path: string): Promise<Buffer | undefined> {

@@ -111,7 +111,8 @@ async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry
     assertRunning(context);
     context.metrics.bytesFetched.inc(object.wireBytes);
     try {
-      await context.store.put({ sha256, raw: object.raw, brotli: object.brotli, gzip: object.gzip });
+      // Absent or damaged by the checks above (one apply at a time, one process per store): the put need not stat it again.
+      await context.store.put({ sha256, raw: object.raw, brotli: object.brotli, gzip: object.gzip, knownAbsent: true });
     } catch (err) {
       // The store already reports a full disk; this also covers any ObjectStore that does not.
       throw storeError(err, context.store.pathOf(sha256));

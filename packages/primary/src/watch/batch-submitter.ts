@@ -29,8 +29,8 @@ export interface BatchSubmitterOptions {
 }
 
 export interface BatchSubmitter {
-  /** Queues a complete file, unless its bytes are already published or queued. */
-  add(path: string, file: SourceFile): void;
+  /** Queues a complete file, unless its bytes are already published or queued. `sha256` when the caller hashed it already. */
+  add(path: string, file: SourceFile, sha256?: string): void;
   /** Queues the deletion of a path this watcher published; forgets one it only queued. */
   remove(path: string): void;
   /** A newer event owns the path: its failed change is not retried. */
@@ -132,8 +132,8 @@ export function createBatchSubmitter(options: BatchSubmitterOptions): BatchSubmi
   }
 
   return {
-    add(path, file) {
-      const sha = sha256Hex(file.bytes);
+    add(path, file, sha256) {
+      const sha = sha256 ?? sha256Hex(file.bytes);
       if (sha === currentSha(path)) return;
       batch.set(path, { change: { path, content: file.bytes }, sha });
       queued.set(path, sha);

@@ -7,12 +7,13 @@
  * and `idle()`, from one set of conditions re-checked whenever either part
  * reports progress.
  */
+import { sha256Hex } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
 import type { Publisher } from '../publish/publisher.js';
 import { createBatchSubmitter } from './batch-submitter.js';
 import { createConditions } from './conditions.js';
 import { createPathSettler } from './path-settler.js';
-import type { SourceRead } from './paths.js';
+import type { SourceFile, SourceRead } from './paths.js';
 
 export interface SourceIngestOptions {
   publisher: Publisher;
@@ -26,6 +27,8 @@ export interface SourceIngestOptions {
   readConcurrency?: number;
   /** Most paths in one submit; reads pause while the batch is this full. */
   maxBatchPaths?: number;
+  /** Every complete file read, with its hash (the start-up stat cache records them). */
+  onFile?(path: string, file: SourceFile, sha256: string): void;
 }
 
 export interface SourceIngest {
@@ -65,7 +68,11 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
     readConcurrency: options.readConcurrency ?? 64,
     waitForRoom: submitter.waitForRoom,
     onTouch: submitter.cancelRetry,
-    onComplete: submitter.add,
+    onComplete(path, file) {
+      const sha256 = sha256Hex(file.bytes);
+      options.onFile?.(path, file, sha256);
+      submitter.add(path, file, sha256);
+    },
     onProgress: check,
   });
   const isSettled = settler.isSettled;

@@ -31,6 +31,9 @@ export interface SourceFile {
   mtimeMs: number;
   /** Inode: a rename-over with the same size and mtime (rsync -t) still differs here. */
   ino: number;
+  /** Nanosecond times of the opened file, for the start-up stat cache (stat-cache.ts). */
+  mtimeNs?: bigint;
+  ctimeNs?: bigint;
 }
 
 export type SourceRead =
@@ -72,14 +75,27 @@ export async function readSourceFile(options: ReadSourceOptions, relPath: string
   try {
     const opened = await openedPath(handle, absolute);
     if (!isInside(options.rootReal, opened)) return { kind: 'refused', reason: `resolves outside the source tree (to ${opened})` };
-    const info = await handle.stat();
+    const info = await handle.stat({ bigint: true });
     if (!info.isFile()) return { kind: 'skipped' };
     if (info.size > options.maxFileBytes) return { kind: 'refused', reason: `larger than ${options.maxFileBytes} bytes` };
-    const bytes = await handle.readFile();
-    return { kind: 'file', file: { bytes, size: bytes.length, mtimeMs: info.mtimeMs, ino: info.ino } };
+    const bytes = await readWhole(handle, Number(info.size));
+    const file = { bytes, size: bytes.length, mtimeMs: Number(info.mtimeMs), ino: Number(info.ino) };
+    return { kind: 'file', file: { ...file, mtimeNs: info.mtimeNs, ctimeNs: info.ctimeNs } };
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * One positional read of the size fstat gave, plus one byte to see growth: a start-up ingest reads every
+ * file, and FileHandle.readFile costs two more requests each (another fstat, and a read to find EOF).
+ * A file that grew since the fstat is read to its end the usual way.
+ */
+async function readWhole(handle: FileHandle, size: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafeSlow(size + 1);
+  const { bytesRead } = await handle.read(buffer, 0, size + 1, 0);
+  if (bytesRead <= size) return buffer.subarray(0, bytesRead);
+  return await handle.readFile();
 }
 
 async function openedPath(handle: FileHandle, absolute: string): Promise<string> {

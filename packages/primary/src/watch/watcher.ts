@@ -17,6 +17,10 @@
  * during the walk is missed; the walk re-reads every file (same pipeline, so a
  * newer event always wins) and publishes what differs from the manifest, then
  * deletes manifest paths of origin 'watch' that are no longer in the tree.
+ * With a stat cache (stat-cache.ts) a file whose size, mtime, ctime and inode
+ * are those of the last start's read, and whose hash from then the manifest
+ * still publishes, is not read again: a restart on an unchanged tree stats
+ * every file and reads none.
  * startSourceWatcher resolves only after that reconcile is committed.
  */
 import { realpath, stat } from 'node:fs/promises';
@@ -28,6 +32,7 @@ import { createDirWatches, type WatchDir } from './dir-watches.js';
 import { createSourceIngest, type SourceIngest } from './ingest.js';
 import { DEFAULT_SOURCE_FALLBACK_SCAN_MS, DEFAULT_SOURCE_RESCAN_MS } from './options.js';
 import { readSourceFile, statSourceFile } from './paths.js';
+import { cachedSha, cacheLine, loadStatCache, saveStatCache, statIdentity } from './stat-cache.js';
 import { createPeriodicRescan, type PeriodicRescan } from './periodic-rescan.js';
 import { createTreeEvents } from './tree-events.js';
 import { walkTree, walkTreeChanges } from './tree-walk.js';
@@ -52,6 +57,8 @@ export interface SourceWatcherOptions {
   status?: SourceWatchStatus;
   /** Tests inject an fs.watch that fails like the kernel. */
   watchDir?: WatchDir;
+  /** Where the start-up stat cache lives (the primary's data dir); absent: every start reads every file. */
+  statCacheDir?: string;
 }
 
 export interface SourceWatcher {
@@ -68,10 +75,25 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
   const fallbackScanMs = options.fallbackScanMs ?? DEFAULT_SOURCE_FALLBACK_SCAN_MS;
   const rootReal = await realSourceDir(options.sourceDir);
   const readOptions = { rootReal, maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_SOURCE_FILE_BYTES };
+  let filesRead = 0;
+  /** The next stat cache, filled during start-up only (no per-path state outlives it). */
+  let nextCache: Map<string, string> | undefined = options.statCacheDir === undefined ? undefined : new Map();
   const ingest = createSourceIngest({
     publisher,
     log,
-    read: (path) => readSourceFile(readOptions, path),
+    read: (path) => {
+      filesRead++;
+      return readSourceFile(readOptions, path);
+    },
+    onFile(path, file, sha256) {
+      if (nextCache === undefined) return;
+      const line =
+        file.mtimeNs === undefined || file.ctimeNs === undefined
+          ? undefined
+          : cacheLine({ size: file.size, mtimeNs: file.mtimeNs, ctimeNs: file.ctimeNs, ino: file.ino }, sha256, wallClockNs());
+      if (line === undefined) nextCache.delete(path);
+      else nextCache.set(path, line);
+    },
     stat: (path) => statSourceFile(readOptions, path),
     ...(options.stabilityWindowMs === undefined ? {} : { stabilityWindowMs: options.stabilityWindowMs }),
     ...(options.jsonSettleMs === undefined ? {} : { jsonSettleMs: options.jsonSettleMs }),
@@ -133,7 +155,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
     ingest.hold();
     const files = await walkTree({ rootReal, onDirectory: (rel, ino) => watches.add(rel, ino) });
     const watchingMs = Date.now() - startedMs;
-    for (const path of files) ingest.touch(path, { recheck: false });
+    const unchanged = await touchChanged({ files, rootReal, publisher, ingest, statCacheDir: options.statCacheDir, nextCache, log });
     let deleted = 0;
     for (const path of watchedPaths(publisher)) {
       if (!files.has(path)) {
@@ -144,10 +166,20 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
     await ingest.settled();
     ingest.release();
     await ingest.idle();
+    if (options.statCacheDir !== undefined && nextCache !== undefined) {
+      const cache = nextCache;
+      nextCache = undefined;
+      // A cache that cannot be written only costs the next start its reads.
+      await saveStatCache(options.statCacheDir, cache).catch((err: unknown) =>
+        log.warn({ err, dataDir: options.statCacheDir }, 'source stat cache not written'),
+      );
+    }
     log.info(
       {
         sourceDir: rootReal,
         files: files.size,
+        filesRead,
+        unchanged,
         deleted,
         seq: publisher.headSeq(),
         watches: watches.size(),
@@ -166,6 +198,63 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
   if (watches.limited()) rescan.degrade();
 
   return { close: closeAll };
+}
+
+const STAT_CONCURRENCY = 64;
+
+function wallClockNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}
+
+/**
+ * Touches every walked file except those the stat cache vouches for (same identity, and the manifest
+ * still publishes the hash read then); returns how many were trusted unread.
+ */
+async function touchChanged(options: {
+  files: ReadonlySet<string>;
+  rootReal: string;
+  publisher: Publisher;
+  ingest: SourceIngest;
+  statCacheDir: string | undefined;
+  nextCache: Map<string, string> | undefined;
+  log: Logger;
+}): Promise<number> {
+  const { files, ingest, publisher } = options;
+  const cache = options.statCacheDir === undefined ? new Map<string, string>() : await loadCacheOrNone(options.statCacheDir, options.log);
+  let unchanged = 0;
+  const paths = [...files];
+  for (let i = 0; i < paths.length; i += STAT_CONCURRENCY) {
+    const batch = paths.slice(i, i + STAT_CONCURRENCY);
+    const verdicts = await Promise.all(
+      batch.map(async (path) => {
+        const line = cache.get(path);
+        if (line === undefined) return undefined;
+        const identity = await statIdentity(`${options.rootReal}/${path}`);
+        const sha256 = identity === undefined ? undefined : cachedSha(line, identity);
+        return sha256 !== undefined && publisher.getEntry(path)?.sha256 === sha256 ? line : undefined;
+      }),
+    );
+    batch.forEach((path, index) => {
+      const line = verdicts[index];
+      if (line === undefined) {
+        ingest.touch(path, { recheck: false });
+        return;
+      }
+      unchanged++;
+      // An event-driven read meanwhile already recorded a newer line.
+      if (options.nextCache !== undefined && !options.nextCache.has(path)) options.nextCache.set(path, line);
+    });
+  }
+  return unchanged;
+}
+
+async function loadCacheOrNone(dataDir: string, log: Logger): Promise<Map<string, string>> {
+  try {
+    return await loadStatCache(dataDir);
+  } catch (err) {
+    log.warn({ err, dataDir }, 'source stat cache unreadable: reading every file');
+    return new Map();
+  }
 }
 
 /** A removed directory: every published path below it goes, except those in `keep` (a directory that replaced it holds them). */
