@@ -147,7 +147,11 @@ const rawSchema = z
     if (tlsProblem !== undefined) ctx.addIssue({ code: 'custom', path: [tlsProblem.path], message: tlsProblem.message });
     // One source of truth per repository: a watched tree and an upstream would overwrite each other's files.
     if (data.source !== undefined && data.upstream !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['upstream'], message: 'cannot be combined with --source: choose one source for the repository' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['upstream'],
+        message: 'cannot be combined with --source: choose one source for the repository',
+      });
     }
   });
 

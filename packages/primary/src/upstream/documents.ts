@@ -16,7 +16,8 @@ export interface UpstreamRoot {
   availablePackages: string[] | undefined;
 }
 
-export type UpstreamAction = { type: 'update'; key: string; timeS: number } | { type: 'delete'; key: string; timeS: number } | { type: 'resync' };
+export type UpstreamAction =
+  { type: 'update'; key: string; timeS: number } | { type: 'delete'; key: string; timeS: number } | { type: 'resync' };
 
 export interface UpstreamChanges {
   actions: UpstreamAction[];
@@ -80,7 +81,12 @@ export function parseUpstreamRoot(bytes: Buffer, rootUrl: string): UpstreamRoot 
       '%package%',
     ),
     changesUrl,
-    listUrl: root.list !== undefined ? httpUrl(root.list, rootUrl, 'list') : available === undefined ? httpUrl('/packages/list.json', changesUrl, 'list') : undefined,
+    listUrl:
+      root.list !== undefined
+        ? httpUrl(root.list, rootUrl, 'list')
+        : available === undefined
+          ? httpUrl('/packages/list.json', changesUrl, 'list')
+          : undefined,
     availablePackages: root.list === undefined ? available : undefined,
   };
 }

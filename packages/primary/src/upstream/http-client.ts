@@ -121,10 +121,18 @@ export function createUpstreamHttp(options: UpstreamHttpOptions): UpstreamHttp {
     } catch (err) {
       if (signal?.aborted === true || (err as { code?: string }).code === 'METASYNC_ERR_UPSTREAM_INVALID') throw err;
       const code = (err as { code?: string }).code ?? '';
-      throw new RetryableError(code.includes('TIMEOUT') ? 'timeout' : 'truncated', undefined, `body of ${url} was cut: ${(err as Error).message}`);
+      throw new RetryableError(
+        code.includes('TIMEOUT') ? 'timeout' : 'truncated',
+        undefined,
+        `body of ${url} was cut: ${(err as Error).message}`,
+      );
     }
     if (status === 429 || status >= 500) {
-      throw new RetryableError(`status-${status}`, parseRetryAfterMs(response.headers['retry-after'], Date.now()), `${url} answered ${status}`);
+      throw new RetryableError(
+        `status-${status}`,
+        parseRetryAfterMs(response.headers['retry-after'], Date.now()),
+        `${url} answered ${status}`,
+      );
     }
     const raw = Buffer.concat(chunks);
     const body = status === 304 ? raw : decode(raw, headerText(response.headers['content-encoding']), maxBodyBytes, url);

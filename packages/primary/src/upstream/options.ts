@@ -71,5 +71,10 @@ export function upstreamConfig(raw: {
   upstreamTimeoutMs: number;
 }): UpstreamConfig | undefined {
   if (raw.upstream === undefined) return undefined;
-  return Object.freeze({ url: raw.upstream, pollMs: raw.upstreamPollMs, concurrency: raw.upstreamConcurrency, timeoutMs: raw.upstreamTimeoutMs });
+  return Object.freeze({
+    url: raw.upstream,
+    pollMs: raw.upstreamPollMs,
+    concurrency: raw.upstreamConcurrency,
+    timeoutMs: raw.upstreamTimeoutMs,
+  });
 }

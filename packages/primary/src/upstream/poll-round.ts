@@ -30,7 +30,8 @@ export interface PollDeps {
   signal: AbortSignal;
 }
 
-export type PollResult = { kind: 'resync'; timestamp: number } | { kind: 'applied'; timestamp: number; paths: number; seq: number | undefined };
+export type PollResult =
+  { kind: 'resync'; timestamp: number } | { kind: 'applied'; timestamp: number; paths: number; seq: number | undefined };
 
 export function changesUrlSince(changesUrl: string, since: number): string {
   const url = new URL(changesUrl);

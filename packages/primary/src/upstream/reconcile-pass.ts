@@ -3,8 +3,8 @@
  * the change feed asks for when our cursor is older than it remembers.
  *
  *   list names (list.json or available-packages) -> refuse invalid names (traversal, case, junk)
- *   for each chunk of names: fetch p2/<name>.json and p2/<name>~dev.json (p-queue, bounded)
- *                            -> one generation per chunk (the bytes as served; gone upstream: deleted)
+ *   for each name: fetch p2/<name>.json and p2/<name>~dev.json (p-queue, bounded)
+ *                  -> a generation every 500 paths or 1 s (the bytes as served; gone upstream: deleted)
  *   last generation: our packages.json + deletion of every upstream path whose package left the list
  *
  * Bootstrap skips files already in the manifest (a restart resumes where the
@@ -32,8 +32,10 @@ export interface PassDeps {
   status: UpstreamStatus;
   log: Logger;
   concurrency: number;
-  /** Package names per generation (each gives up to two paths). */
-  chunkNames?: number;
+  /** Most paths per generation during a pass (default 500). */
+  flushPaths?: number;
+  /** Commit what was fetched at least this often (default 1 s). */
+  flushMs?: number;
   lagRetries: number;
   lagRetryMs: number;
   signal: AbortSignal;
@@ -88,7 +90,8 @@ export async function runReconcilePass(
   deps.status.setProgress(progress);
   const result: PassResult = { names: names.length, fetched: 0, unchanged: 0, deleted: 0, failed: 0, lastError: undefined, durationMs: 0 };
   const queue = new PQueue({ concurrency: deps.concurrency });
-  const chunkNames = deps.chunkNames ?? 500;
+  const flushPaths = deps.flushPaths ?? 500;
+  const flushMs = deps.flushMs ?? 1_000;
   let lastLogMs = startedMs;
 
   const report = (): void => {
@@ -99,59 +102,70 @@ export async function runReconcilePass(
     log.info({ mode: options.mode, ...progress, pathsPerSecond: Math.round(progress.done / seconds) }, 'upstream pass progress');
   };
 
-  for (let start = 0; start < names.length; start += chunkNames) {
-    if (deps.signal.aborted) throw deps.signal.reason;
-    const requests: P2Request[] = [];
-    for (const name of names.slice(start, start + chunkNames)) {
-      for (const key of [name, `${name}~dev`]) {
-        const held = publisher.getEntry(p2PathOfKey(key))?.origin === 'upstream';
-        if (held && options.mode === 'bootstrap') {
-          progress.done++;
-          continue;
-        }
-        requests.push({ key, ifModifiedSinceMs: held ? options.heldValidSinceMs : undefined });
-      }
-    }
-    let unreachable = 0;
-    const outcomes = await Promise.all(
-      requests.map((request) =>
-        queue.add(async () => {
-          try {
-            return { request, outcome: await fetchP2(request, { ...deps, metadataUrl: options.root.metadataUrl }) };
-          } catch (err) {
-            if (deps.signal.aborted) throw err;
-            progress.failed++;
-            result.failed++;
-            result.lastError = err;
-            if (isMetasyncError(err, 'METASYNC_ERR_UPSTREAM_UNREACHABLE')) unreachable++;
-            if (isMetasyncError(err, 'METASYNC_ERR_UPSTREAM_INVALID')) deps.status.refused(String(err.details.reason ?? 'invalid'));
-            log.warn({ err, key: request.key }, 'upstream file not fetched; retried next pass');
-            return undefined;
-          } finally {
-            progress.done++;
-            report();
-          }
-        }),
-      ),
-    );
-    // A whole chunk unreachable: the upstream is down, not one file; stop instead of timing out on every name.
-    if (requests.length > 0 && unreachable === requests.length) throw result.lastError;
-    const changes: SourceChange[] = [];
-    for (const item of outcomes) {
-      if (item === undefined) continue;
-      const path = p2PathOfKey(item.request.key);
-      if (item.outcome.kind === 'content') {
-        changes.push({ path, content: item.outcome.content });
+  // Fetches run continuously; what they bring is committed every `flushPaths` paths or `flushMs`,
+  // one generation at a time, so a killed bootstrap loses at most that much work.
+  let pending: SourceChange[] = [];
+  let lastFlushMs = startedMs;
+  let committing: Promise<unknown> = Promise.resolve();
+  let unreachableRun = 0;
+  const flush = (): void => {
+    if (pending.length === 0) return;
+    const changes = pending;
+    pending = [];
+    lastFlushMs = now();
+    committing = committing.then(() => publisher.submit(changes, 'upstream'));
+    // Awaited after the fetches; handled here so a failed commit is not an unhandled rejection meanwhile.
+    committing.catch(() => undefined);
+  };
+  const fetchOne = async (request: P2Request): Promise<void> => {
+    try {
+      const outcome = await fetchP2(request, { ...deps, metadataUrl: options.root.metadataUrl });
+      unreachableRun = 0;
+      const path = p2PathOfKey(request.key);
+      if (outcome.kind === 'content') {
+        pending.push({ path, content: outcome.content });
         result.fetched++;
-      } else if (item.outcome.kind === 'unchanged') {
+      } else if (outcome.kind === 'unchanged') {
         result.unchanged++;
       } else if (publisher.getEntry(path) !== undefined) {
-        changes.push({ path, deleted: true });
+        pending.push({ path, deleted: true });
         result.deleted++;
       }
+    } catch (err) {
+      if (deps.signal.aborted) throw err;
+      progress.failed++;
+      result.failed++;
+      result.lastError = err;
+      if (isMetasyncError(err, 'METASYNC_ERR_UPSTREAM_UNREACHABLE')) unreachableRun++;
+      if (isMetasyncError(err, 'METASYNC_ERR_UPSTREAM_INVALID')) deps.status.refused(String(err.details.reason ?? 'invalid'));
+      log.warn({ err, key: request.key }, 'upstream file not fetched; retried next pass');
+    } finally {
+      progress.done++;
+      report();
+      if (pending.length >= flushPaths || now() - lastFlushMs >= flushMs) flush();
     }
-    if (changes.length > 0) await publisher.submit(changes, 'upstream');
+  };
+
+  const fetches: Promise<void>[] = [];
+  for (const name of names) {
+    if (deps.signal.aborted) throw deps.signal.reason;
+    // The upstream is down, not one file: stop instead of timing out on every name.
+    if (unreachableRun >= deps.concurrency * 2) break;
+    for (const key of [name, `${name}~dev`]) {
+      const held = publisher.getEntry(p2PathOfKey(key))?.origin === 'upstream';
+      if (held && options.mode === 'bootstrap') {
+        progress.done++;
+        continue;
+      }
+      // Bounded memory: no more than a few requests per connection wait in the queue.
+      if (queue.size >= deps.concurrency * 4) await queue.onSizeLessThan(deps.concurrency * 2);
+      fetches.push(queue.add(() => fetchOne({ key, ifModifiedSinceMs: held ? options.heldValidSinceMs : undefined })));
+    }
   }
+  await Promise.all(fetches);
+  flush();
+  await committing;
+  if (unreachableRun >= deps.concurrency * 2) throw result.lastError;
 
   // Paths of packages no longer listed, and our root, in one last generation.
   const last: SourceChange[] = [];
@@ -161,12 +175,18 @@ export async function runReconcilePass(
     if (key === undefined || !listed.has(key.replace(/~dev$/, ''))) last.push({ path, deleted: true });
   }
   result.deleted += last.length;
-  if (publisher.getEntry(ROOT_PATH)?.origin !== 'upstream' || !(await sameRoot(publisher))) last.push({ path: ROOT_PATH, content: UPSTREAM_ROOT });
+  if (publisher.getEntry(ROOT_PATH)?.origin !== 'upstream' || !(await sameRoot(publisher)))
+    last.push({ path: ROOT_PATH, content: UPSTREAM_ROOT });
   if (last.length > 0) await publisher.submit(last, 'upstream');
   result.durationMs = now() - startedMs;
   deps.onProgress?.(progress);
   log.info(
-    { mode: options.mode, ...result, lastError: undefined, pathsPerSecond: Math.round(progress.total / Math.max(0.001, result.durationMs / 1000)) },
+    {
+      mode: options.mode,
+      ...result,
+      lastError: undefined,
+      pathsPerSecond: Math.round(progress.total / Math.max(0.001, result.durationMs / 1000)),
+    },
     'upstream pass finished',
   );
   return result;

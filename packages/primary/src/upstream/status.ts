@@ -58,7 +58,8 @@ export function createUpstreamStatus(options: { upstream: string; pollMs: number
 
   function stale(nowMs: number): { code: string; reason: string } | undefined {
     if (lastError !== undefined) return { code: lastError.code, reason: `${lastError.code}: ${lastError.message}` };
-    if (phase !== 'follow') return { code: phase, reason: phase === 'starting' ? 'starting: no round finished yet' : `${phase} in progress` };
+    if (phase !== 'follow')
+      return { code: phase, reason: phase === 'starting' ? 'starting: no round finished yet' : `${phase} in progress` };
     if (lastSuccessMs === undefined || nowMs - lastSuccessMs > maxSilenceMs) {
       return { code: 'silent', reason: `no successful poll for more than ${maxSilenceMs} ms` };
     }
