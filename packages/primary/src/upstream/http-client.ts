@@ -3,7 +3,7 @@
  * of at most `concurrency` connections per origin):
  *
  *   request -> 200/304/404/4xx: returned to the caller (the change feed's 400 carries its timestamp)
- *           -> 429, 5xx, timeout, reset, truncated or undecodable body: wait, retry
+ *           -> 429, 5xx, timeout, connection closed mid-answer, truncated or undecodable body: wait, retry
  *              (Retry-After when the upstream sends one, else exponential backoff with jitter)
  *           -> still failing after `maxAttempts`: METASYNC_ERR_UPSTREAM_UNREACHABLE
  *
@@ -89,8 +89,8 @@ export function createUpstreamHttp(options: UpstreamHttpOptions): UpstreamHttp {
     bodyTimeout: options.timeoutMs,
     connectTimeout: options.timeoutMs,
   });
-  const maxAttempts = options.maxAttempts ?? 5;
-  const retryBaseMs = options.retryBaseMs ?? 500;
+  const maxAttempts = options.maxAttempts ?? 4;
+  const retryBaseMs = options.retryBaseMs ?? 250;
   const maxBackoffMs = options.maxBackoffMs ?? 15_000;
   const maxRetryAfterMs = options.maxRetryAfterMs ?? 60_000;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
@@ -104,7 +104,9 @@ export function createUpstreamHttp(options: UpstreamHttpOptions): UpstreamHttp {
     } catch (err) {
       if (signal?.aborted === true) throw err;
       const code = (err as { code?: string }).code ?? 'network';
-      throw new RetryableError(code.includes('TIMEOUT') ? 'timeout' : 'network', undefined, `GET ${url} failed: ${(err as Error).message}`);
+      // UND_ERR_SOCKET: the connection closed mid-answer (a body cut short often shows up here, before the body is read).
+      const reason = code.includes('TIMEOUT') ? 'timeout' : code === 'UND_ERR_SOCKET' ? 'closed' : 'network';
+      throw new RetryableError(reason, undefined, `GET ${url} failed: ${(err as Error).message}`);
     }
     const status = response.statusCode;
     const chunks: Buffer[] = [];
