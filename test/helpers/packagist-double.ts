@@ -43,6 +43,8 @@ export interface PackagistDouble {
   setClockOffsetMs(ms: number): void;
   /** The next change-feed answer is a resync (as when `since` is older than Packagist keeps). */
   forceResync(): void;
+  /** Every answer waits this long first (a WAN round trip to packagist.org; default 0). */
+  setDelayMs(ms: number): void;
   /** While down, every connection is destroyed on arrival. */
   setDown(down: boolean): void;
   /** Every request seen: path (with query), status answered, ms. */
@@ -62,6 +64,7 @@ export async function startPackagistDouble(): Promise<PackagistDouble> {
   const keepSinceMs = 24 * 3600 * 1000;
   let resyncNext = false;
   let down = false;
+  let delayMs = 0;
   let lastUnits = 0;
   let base = '';
 
@@ -157,8 +160,12 @@ export async function startPackagistDouble(): Promise<PackagistDouble> {
       req.socket.destroy();
       return;
     }
-    const status = answer(req, res);
-    seen.push({ path: req.url ?? '', status, atMs: Date.now(), ifModifiedSince: req.headers['if-modified-since'] !== undefined });
+    const respond = (): void => {
+      const status = answer(req, res);
+      seen.push({ path: req.url ?? '', status, atMs: Date.now(), ifModifiedSince: req.headers['if-modified-since'] !== undefined });
+    };
+    if (delayMs > 0) setTimeout(respond, delayMs);
+    else respond();
   });
   server.on('connection', (socket) => {
     sockets.add(socket);
@@ -195,6 +202,9 @@ export async function startPackagistDouble(): Promise<PackagistDouble> {
     },
     forceResync() {
       resyncNext = true;
+    },
+    setDelayMs(ms) {
+      delayMs = ms;
     },
     setDown(next) {
       down = next;
