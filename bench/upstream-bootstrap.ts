@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { generateCorpus, renderCorpusPackage } from '../test/helpers/corpus.js';
 import { startDaemon } from '../test/helpers/daemon.js';
 import { startPackagistDouble } from '../test/helpers/packagist-double.js';
+import { readProcCpuMs, readProcMemory } from '../test/helpers/proc-stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -44,6 +45,7 @@ double.setList(names);
 double.setDelayMs(Number(values['delay-ms']));
 const dataDir = await mkdtemp(join(tmpdir(), 'metasync-upstream-bench-'));
 const startedMs = performance.now();
+const benchCpuStart = process.cpuUsage();
 const follower = await startDaemon({
   bin: 'primary',
   args: ['--data', dataDir, '--listen', '127.0.0.1:0', '--upstream', double.url, '--upstream-concurrency', String(values.concurrency)],
@@ -58,6 +60,9 @@ try {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   const seconds = (performance.now() - startedMs) / 1000;
+  const followerCpuMs = await readProcCpuMs(follower.child.pid!);
+  const followerRssMiB = Math.round((await readProcMemory(follower.child.pid!)).rssBytes / 1048576);
+  const benchCpu = process.cpuUsage(benchCpuStart);
   const requests = double.requests().filter((r) => r.path.startsWith('/repo/p2/')).length;
   console.log(
     JSON.stringify({
@@ -70,6 +75,11 @@ try {
       seconds: Number(seconds.toFixed(2)),
       requestsPerSecond: Math.round(requests / seconds),
       filesPerSecond: Math.round(files / seconds),
+      // Where the time went: the follower's CPU, and the double's (this process: it gzips every answer).
+      followerCpuSeconds: Number((followerCpuMs / 1000).toFixed(1)),
+      followerRssMiB,
+      doubleCpuSeconds: Number(((benchCpu.user + benchCpu.system) / 1e6).toFixed(1)),
+      loadAverage1m: Number((await import('node:os')).loadavg()[0]!.toFixed(1)),
     }),
   );
 } finally {
