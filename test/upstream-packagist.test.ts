@@ -4,7 +4,7 @@
  * change feed's 400-then-since protocol, resync, gzip, If-Modified-Since, and
  * a bad upstream's faults: 429 with Retry-After, 5xx, truncated bodies, a CDN
  * serving an older file than announced, a file for another package, a feed
- * going back in time, invalid names in the list, an upstream that is down.
+ * going back in time, invalid names in the list, an upstream that is down or slow.
  * Through all of it the follower serves its last good generation, says why it
  * is stale, and converges once the upstream behaves.
  */
@@ -178,6 +178,36 @@ describe('primary following a packagist.org double', () => {
       intervalMs: 100,
     });
     await waitFresh('fresh after the outage', 40_000);
+  }, 90_000);
+
+  it('deletes a held ~dev file of a package whose deletion the feed names only as vendor/name', async () => {
+    double.put('acme/f', p2('acme/f', [{ version: '1.0.0' }]));
+    double.put('acme/f~dev', p2('acme/f', [{ version: 'dev-main' }]));
+    await waitFor(async () => (await served('acme/f~dev')).status === 200, {
+      what: 'acme/f~dev followed',
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
+    double.remove('acme/f~dev', { silent: true });
+    double.remove('acme/f');
+    await waitFor(async () => (await served('acme/f')).status === 404 && (await served('acme/f~dev')).status === 404, {
+      what: 'both files of acme/f deleted',
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
+  }, 30_000);
+
+  it('reports a slow upstream (timeouts) as unreachable, and follows again once it answers in time', async () => {
+    double.setDelayMs(3_000);
+    await waitFor(async () => (await health()).body.staleReason?.startsWith('METASYNC_ERR_UPSTREAM_UNREACHABLE') === true, {
+      what: 'stale: timed out',
+      timeoutMs: 40_000,
+      intervalMs: 100,
+    });
+    expect(await metric('metasync_primary_upstream_retries_total', 'reason="timeout"')).toBeGreaterThanOrEqual(1);
+    expect((await served('acme/a')).status).toBe(200);
+    double.setDelayMs(0);
+    await waitFresh('fresh once the upstream is fast again', 40_000);
   }, 90_000);
 
   it('resyncs when the feed says so: re-lists, deletes what left the list, asks held files conditionally', async () => {

@@ -33,8 +33,8 @@ export interface PackagistDouble {
   url: string;
   /** Sets a p2 file (`vendor/name` or `vendor/name~dev`) and records an update action unless `silent`. */
   put(key: string, body: Buffer | object, options?: { silent?: boolean }): void;
-  /** Removes a file and records a delete action. */
-  remove(key: string): void;
+  /** Removes a file and records a delete action unless `silent`. */
+  remove(key: string, options?: { silent?: boolean }): void;
   /** The names /packages/list.json answers (may hold invalid ones). */
   setList(names: string[]): void;
   /** The next `count` answers for this file carry `fault`. */
@@ -187,9 +187,9 @@ export async function startPackagistDouble(): Promise<PackagistDouble> {
       });
       if (options.silent !== true) actions.push({ type: 'update', package: key, units });
     },
-    remove(key) {
+    remove(key, options = {}) {
       files.delete(key);
-      actions.push({ type: 'delete', package: key, units: nowUnits() });
+      if (options.silent !== true) actions.push({ type: 'delete', package: key, units: nowUnits() });
     },
     setList(names) {
       list = [...names];

@@ -4,7 +4,7 @@
  *   GET <changes>?since=T -> {"actions":[{type,package,time}], "timestamp":T'}
  *     resync            -> the caller runs a reconcile pass (our cursor is older than the feed keeps)
  *     update a/b[~dev]  -> fetch p2/a/b[~dev].json, Last-Modified must be >= time (else retried: CDN lag)
- *     delete a/b[~dev]  -> delete the path
+ *     delete a/b[~dev]  -> delete the path (and ask for a held a/b~dev: gone too, or not)
  *   -> all of it ONE generation; the caller saves T' only after it committed.
  *
  * All or nothing: a file that fails (unreachable, malformed, lagging) fails the
@@ -75,11 +75,24 @@ export async function runPollRound(
   }
   if (changes.actions.some((action) => action.type === 'resync')) return { kind: 'resync', timestamp: changes.timestamp };
   // The last action per file wins (the feed lists them oldest first).
-  const latest = new Map<string, { type: 'update' | 'delete'; timeS: number }>();
+  const latest = new Map<string, { type: 'update' | 'delete' | 'verify'; timeS: number }>();
   for (const action of changes.actions) {
     if (action.type === 'resync') continue;
     latest.delete(action.key);
     latest.set(action.key, { type: action.type, timeS: action.timeS });
+  }
+  // Whether a package's deletion lists its `~dev` file too differs between upstreams; a held
+  // `~dev` file of a deleted package is asked for (404: deleted, else kept current).
+  for (const [key, action] of [...latest]) {
+    const devKey = `${key}~dev`;
+    if (
+      action.type === 'delete' &&
+      !key.endsWith('~dev') &&
+      !latest.has(devKey) &&
+      deps.publisher.getEntry(p2PathOfKey(devKey)) !== undefined
+    ) {
+      latest.set(devKey, { type: 'verify', timeS: 0 });
+    }
   }
   const queue = new PQueue({ concurrency: deps.concurrency });
   const submitted: SourceChange[] = [];
@@ -93,7 +106,8 @@ export async function runPollRound(
         }
         let outcome;
         try {
-          outcome = await fetchP2({ key, minTimeS: action.timeS }, { ...deps, metadataUrl: options.root.metadataUrl });
+          const minTimeS = action.type === 'update' ? action.timeS : undefined;
+          outcome = await fetchP2({ key, minTimeS }, { ...deps, metadataUrl: options.root.metadataUrl });
         } catch (err) {
           const reason = (err as { details?: { reason?: unknown } }).details?.reason;
           if ((err as { code?: string }).code === 'METASYNC_ERR_UPSTREAM_INVALID') deps.status.refused(String(reason ?? 'invalid'));
