@@ -100,6 +100,8 @@ describe('primary following a packagist.org double', () => {
     const root = (await getChecked(`${follower.url}/packages.json`)).body.toString();
     expect(JSON.parse(root)).toMatchObject({ 'metadata-url': '/p2/%package%.json', 'metadata-changes-url': '/metadata/changes.json' });
     expect(root).not.toContain(new URL(double.url).host);
+    const status = (await (await fetch(`${follower.url}/status/data.json`)).json()) as { upstream: { phase: string; fresh: boolean } };
+    expect(status.upstream).toMatchObject({ phase: 'follow', fresh: true });
     const resolved = await resolveWithComposer({ repoUrl: follower.url, require: { 'acme/b': '^2.0' } });
     expect(resolved.versions).toEqual({ 'acme/b': '2.0.0', 'acme/a': '1.1.0' });
   }, 90_000);
@@ -131,6 +133,21 @@ describe('primary following a packagist.org double', () => {
       .filter((r) => r.path === '/repo/p2/acme/a.json');
     expect(asked.length).toBeGreaterThanOrEqual(2);
   }, 60_000);
+
+  it("commits one poll's changes as one generation", async () => {
+    const seqOf = async (): Promise<number> => ((await (await fetch(`${follower.url}/sync/v1/state`)).json()) as { seq: number }).seq;
+    await waitFresh('fresh before the batch');
+    const before = await seqOf();
+    for (const name of ['acme/g1', 'acme/g2', 'acme/g3']) double.put(name, p2(name, [{ version: '1.0.0' }]));
+    await waitFor(async () => (await served('acme/g3')).status === 200 && (await served('acme/g1')).status === 200, {
+      what: 'batch followed',
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
+    expect(await seqOf()).toBe(before + 1);
+    const changes = (await (await fetch(`${follower.url}/sync/v1/changes?since=${before}`)).json()) as { entries: { path: string }[] };
+    expect(changes.entries.map((e) => e.path).sort()).toEqual(['p2/acme/g1.json', 'p2/acme/g2.json', 'p2/acme/g3.json']);
+  }, 30_000);
 
   it('refuses a p2 file holding another package: keeps serving the last good one, reports stale, converges when fixed', async () => {
     const good = double.body('acme/b')!;
