@@ -146,7 +146,7 @@ export async function runReconcilePass(
     }
   };
 
-  const fetches: Promise<void>[] = [];
+  // No promise kept per request: a packagist.org pass is ~900k of them (memory must not grow with the repository).
   for (const name of names) {
     if (deps.signal.aborted) throw deps.signal.reason;
     // The upstream is down, not one file: stop instead of timing out on every name.
@@ -159,10 +159,12 @@ export async function runReconcilePass(
       }
       // Bounded memory: no more than a few requests per connection wait in the queue.
       if (queue.size >= deps.concurrency * 4) await queue.onSizeLessThan(deps.concurrency * 2);
-      fetches.push(queue.add(() => fetchOne({ key, ifModifiedSinceMs: held ? options.heldValidSinceMs : undefined })));
+      // fetchOne settles every outcome itself; only an abort rejects, and that is checked after onIdle().
+      queue.add(() => fetchOne({ key, ifModifiedSinceMs: held ? options.heldValidSinceMs : undefined })).catch(() => undefined);
     }
   }
-  await Promise.all(fetches);
+  await queue.onIdle();
+  if (deps.signal.aborted) throw deps.signal.reason;
   flush();
   await committing;
   if (unreachableRun >= deps.concurrency * 2) throw result.lastError;
