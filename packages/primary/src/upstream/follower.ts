@@ -45,6 +45,7 @@ export interface UpstreamFollower {
 }
 
 const UNITS_PER_MS = 10;
+const ROOT_REFRESH_MS = 600_000;
 
 export function startUpstreamFollower(options: UpstreamFollowerOptions): UpstreamFollower {
   const { config, status, log, publisher } = options;
@@ -150,12 +151,16 @@ export function startUpstreamFollower(options: UpstreamFollowerOptions): Upstrea
       status.setPhase(state.phase);
     }
     let root: UpstreamRoot | undefined;
+    let rootReadMs = 0;
     let failures = 0;
     while (!abort.signal.aborted) {
       let again = false;
       try {
-        // The root is re-read for each pass and after any failure (its URLs may have moved).
-        if (root === undefined || state?.phase !== 'follow') root = await fetchRoot();
+        // The root is re-read for each pass, after any failure and every 10 min (its URLs may have moved).
+        if (root === undefined || state?.phase !== 'follow' || now() - rootReadMs > ROOT_REFRESH_MS) {
+          root = await fetchRoot();
+          rootReadMs = now();
+        }
         const before = state?.phase;
         state = await round(state, root);
         again = state.phase !== before && state.phase !== 'follow';
