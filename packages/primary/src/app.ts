@@ -19,6 +19,8 @@ import { registerRateLimiting } from '@metasync/shared/http';
 import { createRefusalCounter, type RateLimitConfig } from './routes/rate-limits.js';
 import type { PrimaryCore } from './data-dir.js';
 import type { SourceWatchStatus } from './watch/watch-status.js';
+import type { UpstreamStatus } from './upstream/status.js';
+import { upstreamHealthRoutes } from './routes/upstream-health.js';
 import { adminRoutes } from './routes/admin.js';
 import { packagistChangesRoutes } from './routes/packagist-changes.js';
 import { publishApiPlugin } from './routes/publish-api.js';
@@ -48,6 +50,8 @@ export interface AppDeps {
   statusStaleAfterMs?: number;
   /** The --source watcher's state, shown on /metrics and the status page; undefined without --source. */
   sourceWatch?: SourceWatchStatus | undefined;
+  /** The --upstream follower's state, on /metrics, /health/upstream and the status page; undefined without --upstream. */
+  upstream?: UpstreamStatus | undefined;
   now?: () => number;
 }
 
@@ -64,6 +68,7 @@ export interface PrimaryApp {
  *   /sync/v1/*                 sync protocol (routes/sync.ts, routes/sync-objects.ts)
  *   /metadata/changes.json     Packagist-compatible change feed
  *   /metrics                   Prometheus
+ *   /health/upstream           with --upstream: 200 when following and fresh, else 503 with the reason
  *   /api/v1/packages/*         publish API (H2: routes/publish-api.ts), when a token is configured
  *   /admin/*                   admin calls with an admin publish token (routes/admin.ts), mirror enrollment among them
  *   (publish and admin routes are rate limited per token/address: routes/rate-limits.ts; nothing else is)
@@ -106,6 +111,7 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
     connectedMirrors: notifier.connectedCount,
     objectGc: core.objectGc,
     sourceWatch: deps.sourceWatch,
+    upstream: deps.upstream,
   });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
@@ -180,7 +186,14 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
     refusals,
     ...(deps.rateLimits === undefined ? {} : { rateLimit: deps.rateLimits.admin }),
   });
-  statusPageRoutes(app, { registry, now, staleAfterMs: deps.statusStaleAfterMs ?? 5_000, sourceWatch: deps.sourceWatch });
+  statusPageRoutes(app, {
+    registry,
+    now,
+    staleAfterMs: deps.statusStaleAfterMs ?? 5_000,
+    sourceWatch: deps.sourceWatch,
+    upstream: deps.upstream,
+  });
+  if (deps.upstream !== undefined) upstreamHealthRoutes(app, { status: deps.upstream, now });
   repositoryRoutes(app, { publisher: core.publisher, keyRing: core.keyRing });
   return { app, notifier, registry, mirrorCredentials };
 }

@@ -48,6 +48,25 @@ describe('primary config', () => {
     for (const name of ['--data', '--listen', '--journal-keep', '--log-level']) expect(message).toContain(name);
   });
 
+  it('reads --upstream and its env twin, with the poll interval defaulting to 2 s', () => {
+    const loaded = loadConfig(['--data', '/d'], { METASYNC_UPSTREAM: 'https://repo.packagist.org' });
+    expect(!loaded.help && loaded.config.upstream).toEqual({
+      url: 'https://repo.packagist.org',
+      pollMs: 2_000,
+      concurrency: 16,
+      timeoutMs: 30_000,
+    });
+    const flagged = loadConfig(['--data', '/d', '--upstream', 'http://127.0.0.1:9/', '--upstream-poll-ms', '500'], {});
+    expect(!flagged.help && flagged.config.upstream?.pollMs).toBe(500);
+  });
+
+  it('refuses --upstream together with a watched --source, and a non-http upstream', () => {
+    expect(() => loadConfig(['--data', '/d', '--source', '/src', '--upstream', 'https://repo.packagist.org'], {})).toThrow(
+      /--upstream.*cannot be combined with --source/,
+    );
+    expect(() => loadConfig(['--data', '/d'], { METASYNC_UPSTREAM: 'file:///etc/passwd' })).toThrow(/--upstream.*http\(s\) URL/);
+  });
+
   it('lists every option and its env twin in --help', () => {
     const loaded = loadConfig(['--help'], {});
     expect(loaded.help).toBe(true);

@@ -20,11 +20,13 @@ import { PRIMARY_HTTP_LIMITS } from './http-limits.js';
 import { OBJECT_GC_OPTIONS, OBJECT_GC_SCHEMA_SHAPE, objectGcConfig, type ObjectGcConfig } from './store/gc-options.js';
 import { PUBLISH_LIMIT_OPTIONS, PUBLISH_LIMIT_SCHEMA_SHAPE, publishLimitsConfig, type PublishLimitsConfig } from './publish/options.js';
 import { SOURCE_WATCH_OPTIONS, SOURCE_WATCH_SCHEMA_SHAPE, sourceWatchConfig, type SourceWatchConfig } from './watch/options.js';
+import { UPSTREAM_OPTIONS, UPSTREAM_SCHEMA_SHAPE, upstreamConfig, type UpstreamConfig } from './upstream/options.js';
 import { PRIMARY_S3_OPTIONS, PRIMARY_S3_SCHEMA_SHAPE, primaryS3Config, type PrimaryS3Config } from './s3/setup.js';
 
 export const OPTION_SPECS = [
   { key: 'source', flag: '--source <dir>', env: 'METASYNC_SOURCE', description: 'Composer repository tree to watch and publish' },
   ...SOURCE_WATCH_OPTIONS,
+  ...UPSTREAM_OPTIONS,
   { key: 'data', flag: '--data <dir>', env: 'METASYNC_DATA', description: 'data dir: object store, journal, snapshots (required)' },
   {
     key: 'listen',
@@ -141,6 +143,7 @@ const rawSchema = z
     heartbeatMs: positiveInt,
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     ...SOURCE_WATCH_SCHEMA_SHAPE,
+    ...UPSTREAM_SCHEMA_SHAPE,
     ...PRIMARY_S3_SCHEMA_SHAPE,
     ...PUBLISH_LIMIT_SCHEMA_SHAPE,
     ...OBJECT_GC_SCHEMA_SHAPE,
@@ -150,12 +153,22 @@ const rawSchema = z
   .superRefine((data, ctx) => {
     const tlsProblem = tlsPairProblem(data);
     if (tlsProblem !== undefined) ctx.addIssue({ code: 'custom', path: [tlsProblem.path], message: tlsProblem.message });
+    // One source of truth per repository: a watched tree and an upstream would overwrite each other's files.
+    if (data.source !== undefined && data.upstream !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['upstream'],
+        message: 'cannot be combined with --source: choose one source for the repository',
+      });
+    }
   });
 
 export interface PrimaryConfig {
   sourceDir: string | undefined;
   /** Rescan and fallback intervals, watch cap (watch/options.ts). */
   sourceWatch: SourceWatchConfig;
+  /** --upstream: follow an upstream Composer v2 repository (upstream/options.ts); undefined without it. */
+  upstream: UpstreamConfig | undefined;
   dataDir: string;
   listen: { host: string; port: number };
   signingKeyFile: string | undefined;
@@ -220,6 +233,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
     config: Object.freeze({
       sourceDir: raw.source,
       sourceWatch: sourceWatchConfig(raw),
+      upstream: upstreamConfig(raw),
       dataDir: raw.data,
       listen: raw.listen,
       signingKeyFile: raw.signingKeyFile,

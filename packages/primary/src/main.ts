@@ -8,6 +8,9 @@ import { openPublishAuth } from './publish/auth.js';
 import { createPrimaryS3 } from './s3/setup.js';
 import { startSourceWatcher } from './watch/watcher.js';
 import { createSourceWatchStatus } from './watch/watch-status.js';
+import { startUpstreamFollower } from './upstream/follower.js';
+import { createProgressBar } from './upstream/progress-bar.js';
+import { createUpstreamStatus } from './upstream/status.js';
 import { runTokenCommand } from './publish/token-cli.js';
 import { runMirrorCredentialCommand } from './mirrors/credential-cli.js';
 import { openMirrorCredentials } from './mirrors/credential-store.js';
@@ -91,6 +94,8 @@ async function main(): Promise<void> {
   s3?.start(core);
   // The app reports the watcher's state (metrics, status page) but is built before the watcher walks the tree.
   const sourceWatch = config.sourceDir === undefined ? undefined : createSourceWatchStatus();
+  const upstreamStatus =
+    config.upstream === undefined ? undefined : createUpstreamStatus({ upstream: config.upstream.url, pollMs: config.upstream.pollMs });
   const { app } = await buildApp({
     core,
     logger: log,
@@ -103,6 +108,7 @@ async function main(): Promise<void> {
     httpLimits: config.httpLimits,
     tls: config.tls,
     sourceWatch,
+    upstream: upstreamStatus,
   });
   if (!publishAuth.enabled()) log.info('no publish token configured: publish API disabled');
   // Reconciles the tree against the manifest before resolving, so listening means "caught up with --source".
@@ -121,6 +127,20 @@ async function main(): Promise<void> {
         });
 
   await app.listen({ host: config.listen.host, port: config.listen.port });
+  // Unlike --source, the upstream is followed after listening: a bootstrap of packagist.org takes
+  // a while, and the primary serves (and reports itself stale on /health/upstream) meanwhile.
+  const progressBar = config.upstream !== undefined && process.stderr.isTTY ? createProgressBar(process.stderr) : undefined;
+  const follower =
+    config.upstream === undefined || upstreamStatus === undefined
+      ? undefined
+      : startUpstreamFollower({
+          config: config.upstream,
+          dataDir: config.dataDir,
+          publisher: core.publisher,
+          status: upstreamStatus,
+          log,
+          ...(progressBar === undefined ? {} : { onProgress: progressBar.update }),
+        });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.listen.port;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
@@ -134,6 +154,8 @@ async function main(): Promise<void> {
     void (async () => {
       try {
         await watcher?.close();
+        await follower?.close();
+        progressBar?.stop();
         await app.close();
         await core.close();
         await s3?.close();

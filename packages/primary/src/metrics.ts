@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { ObjectGc, ObjectGcRun } from './store/gc.js';
 import type { CommitInfo, PrimaryPublisher } from './publish/publisher.js';
 import type { ScanReason, SourceWatchStatus } from './watch/watch-status.js';
+import type { UpstreamStatus } from './upstream/status.js';
 
 /** Prometheus metrics of one primary app (own registry, so tests can build several apps). */
 export interface PrimaryMetrics {
@@ -17,6 +18,8 @@ export function createPrimaryMetrics(options: {
   objectGc?: Pick<ObjectGc, 'onRun'> | undefined;
   /** The --source watcher's state; without --source its series are absent. */
   sourceWatch?: SourceWatchStatus | undefined;
+  /** The --upstream follower's state; without --upstream its series are absent. */
+  upstream?: UpstreamStatus | undefined;
 }): PrimaryMetrics & { close(): void } {
   const { publisher } = options;
   const registry = new Registry();
@@ -62,7 +65,7 @@ export function createPrimaryMetrics(options: {
     registers: [registry],
   });
   // Both series exist from the start, so an alert on any increase needs no special case.
-  for (const source of ['watch', 'api']) reservedRefused.inc({ source }, 0);
+  for (const source of ['watch', 'api', 'upstream']) reservedRefused.inc({ source }, 0);
   const unsubscribeReserved = publisher.onReservedRefused((source) => reservedRefused.inc({ source }));
   const unsubscribe = publisher.onCommit((info: CommitInfo) => {
     generations.inc();
@@ -71,6 +74,7 @@ export function createPrimaryMetrics(options: {
   });
   const unsubscribeGc = observeObjectGc(registry, options.objectGc);
   if (options.sourceWatch !== undefined) observeSourceWatch(registry, options.sourceWatch);
+  if (options.upstream !== undefined) observeUpstream(registry, options.upstream);
   return {
     registry,
     observeVisible: (latencyMs) => visibleSeconds.observe(latencyMs / 1000),
@@ -147,6 +151,64 @@ function observeSourceWatch(registry: Registry, status: SourceWatchStatus): void
     registers: [registry],
     collect() {
       this.set((status.snapshot().lastScan?.durationMs ?? 0) / 1000);
+    },
+  });
+}
+
+/** The followed upstream: stale (alert on 1, reason label), refusals and retries by reason, pass progress, cursor age. */
+function observeUpstream(registry: Registry, status: UpstreamStatus): void {
+  new Gauge({
+    name: 'metasync_primary_upstream_stale',
+    help: '1 while the primary is not following its upstream fresh (bootstrap, resync, failing polls); reason label (error code or phase)',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      const snapshot = status.snapshot();
+      this.reset();
+      this.set({ reason: snapshot.staleCode }, snapshot.fresh ? 0 : 1);
+    },
+  });
+  new Counter({
+    name: 'metasync_primary_upstream_refused_total',
+    help: 'upstream documents or names refused and not published (p2-package, p2-json, list-name, changes-backwards...), by reason',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      const { refused } = status.snapshot();
+      this.reset();
+      for (const reason of Object.keys(refused)) this.inc({ reason }, refused[reason]);
+    },
+  });
+  new Counter({
+    name: 'metasync_primary_upstream_retries_total',
+    help: 'upstream requests retried (status-429, status-503, timeout, truncated, network...), by reason',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      const { retries } = status.snapshot();
+      this.reset();
+      for (const reason of Object.keys(retries)) this.inc({ reason }, retries[reason]);
+    },
+  });
+  new Gauge({
+    name: 'metasync_primary_upstream_pass_files',
+    help: 'the current or last bootstrap/resync pass: p2 files to look at (total), looked at (done), failed',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const { progress } = status.snapshot();
+      this.set({ state: 'total' }, progress?.total ?? 0);
+      this.set({ state: 'done' }, progress?.done ?? 0);
+      this.set({ state: 'failed' }, progress?.failed ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'metasync_primary_upstream_cursor_age_seconds',
+    help: "now minus the change-feed cursor saved (the upstream's time we are in sync up to); 0 before the first",
+    registers: [registry],
+    collect() {
+      const { cursor } = status.snapshot();
+      this.set(cursor === undefined ? 0 : Math.max(0, Date.now() / 1000 - cursor / 10_000));
     },
   });
 }

@@ -47,6 +47,9 @@ export const ERROR_CODES = {
   METASYNC_ERR_CONFIG_KEY_UNPINNED: { status: 500, summary: "a mirror was started without the primary's pinned key" },
   METASYNC_ERR_TLS_HANDSHAKE: { status: 502, summary: 'TLS handshake with the peer failed (untrusted certificate, wrong name, not TLS)' },
   METASYNC_ERR_TLS_RELOAD_FAILED: { status: 500, summary: 'renewed TLS certificate or key could not be loaded; the current one stays' },
+  METASYNC_ERR_UPSTREAM_UNREACHABLE: { status: 502, summary: 'the followed upstream repository could not be reached or kept failing' },
+  METASYNC_ERR_UPSTREAM_INVALID: { status: 502, summary: 'the followed upstream answered a malformed document; it is not published' },
+  METASYNC_ERR_UPSTREAM_LAGGING: { status: 503, summary: 'the upstream still serves a file older than its change feed announced' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

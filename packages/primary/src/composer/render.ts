@@ -111,6 +111,8 @@ export function parseP2File(name: string, bytes: Buffer, path = p2PathFor(name, 
 export interface RootOptions {
   /** Every package name in the repository, or undefined when there are too many to list. */
   availablePackages: readonly string[] | undefined;
+  /** `metadata-changes-url`, relative like `metadata-url` (the primary's own Packagist-compatible feed); omitted when undefined. */
+  metadataChangesUrl?: string | undefined;
 }
 
 /**
@@ -123,6 +125,7 @@ export function renderRootPackagesJson(options: RootOptions): Buffer {
     packages: [],
     'metadata-url': METADATA_URL,
   };
+  if (options.metadataChangesUrl !== undefined) root['metadata-changes-url'] = options.metadataChangesUrl;
   const names = options.availablePackages;
   if (names !== undefined && names.length <= MAX_AVAILABLE_PACKAGES) root['available-packages'] = [...names].sort();
   return Buffer.from(JSON.stringify(root));

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { metasyncError, signBody, type SigningKey, type Snapshot } from '@metasync/shared';
 import { decodeRecords, encodeRecord, writeFileAtomic } from '@metasync/shared/fs';
 import { createManifest, type Manifest, type ManifestEntry } from './manifest.js';
+import type { Origin } from './record.js';
 
 /**
  * Snapshot files: `<dir>/snapshot-<seq, 16 digits>.bin`, written atomically,
@@ -20,7 +21,7 @@ export interface SignedSnapshot {
   body: Buffer;
   /** HEADERS.signature value over `body`. */
   signature: string;
-  /** Internal: one origin letter (`w`/`a`) per entry, in entry order. */
+  /** Internal: one origin letter (`w`/`a`/`u`) per entry, in entry order. */
   origins: string;
 }
 
@@ -28,6 +29,12 @@ export interface LoadedSnapshot {
   seq: number;
   time: number;
   manifest: Manifest;
+}
+
+const ORIGIN_LETTERS = { watch: 'w', api: 'a', upstream: 'u' } as const satisfies Record<Origin, string>;
+
+function originOfLetter(letter: string | undefined): Origin {
+  return letter === 'a' ? 'api' : letter === 'u' ? 'upstream' : 'watch';
 }
 
 const SNAPSHOT_NAME = /^snapshot-(\d{16})\.bin$/;
@@ -46,7 +53,7 @@ export function signSnapshot(options: { seq: number; time: number; manifest: Man
     time: options.time,
     entries: paths.map((path) => {
       const entry = options.manifest.get(path) as ManifestEntry;
-      origins += entry.origin === 'api' ? 'a' : 'w';
+      origins += ORIGIN_LETTERS[entry.origin];
       return { path, sha256: entry.sha256, size: entry.size, mtime: entry.mtime };
     }),
   };
@@ -94,7 +101,7 @@ export async function loadLatestSnapshot(dir: string): Promise<LoadedSnapshot | 
       sha256: entry.sha256,
       size: entry.size,
       mtime: entry.mtime,
-      origin: meta.origins[index] === 'a' ? 'api' : 'watch',
+      origin: originOfLetter(meta.origins[index]),
     });
   });
   return { seq: snapshot.seq, time: snapshot.time, manifest };

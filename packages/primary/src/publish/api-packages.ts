@@ -111,8 +111,8 @@ export function createPackageOperations(options: { publisher: Publisher; limits?
   }
 
   function rootChange(): SourceChange | undefined {
-    // A packages.json from the watched tree belongs to its generator: the API leaves it alone.
-    if (publisher.getEntry(ROOT_PATH)?.origin === 'watch') return undefined;
+    // A packages.json from the watched tree belongs to its generator, one from an upstream to its follower: the API leaves it alone.
+    if (publisher.getEntry(ROOT_PATH)?.origin !== undefined && publisher.getEntry(ROOT_PATH)?.origin !== 'api') return undefined;
     names ??= scanNames();
     const content = renderRootPackagesJson({ availablePackages: tooManyNames ? undefined : [...names] });
     const sha = sha256Hex(content);

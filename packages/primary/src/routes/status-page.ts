@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { MirrorRegistry } from '../mirrors/registry.js';
 import type { SourceWatchStatus } from '../watch/watch-status.js';
+import type { UpstreamStatus } from '../upstream/status.js';
 import { collectStatus } from '../status/status-data.js';
 import { STATUS_PAGE_HTML } from '../status/status-page-html.js';
 
@@ -11,7 +12,13 @@ import { STATUS_PAGE_HTML } from '../status/status-page-html.js';
  */
 export function statusPageRoutes(
   app: FastifyInstance,
-  options: { registry: MirrorRegistry; now: () => number; staleAfterMs: number; sourceWatch?: SourceWatchStatus | undefined },
+  options: {
+    registry: MirrorRegistry;
+    now: () => number;
+    staleAfterMs: number;
+    sourceWatch?: SourceWatchStatus | undefined;
+    upstream?: UpstreamStatus | undefined;
+  },
 ): void {
   app.get('/status', (_request, reply) =>
     reply
@@ -24,6 +31,7 @@ export function statusPageRoutes(
     reply.header('cache-control', 'no-store').send({
       ...collectStatus({ registry: options.registry, nowMs: options.now(), staleAfterMs: options.staleAfterMs, maxSamples: 300 }),
       source: options.sourceWatch?.snapshot() ?? null,
+      upstream: options.upstream?.snapshot(options.now()) ?? null,
     }),
   );
 }

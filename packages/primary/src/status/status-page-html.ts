@@ -29,6 +29,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <h1>metasync status</h1>
 <div class="summary" id="summary">loading...</div>
 <div class="summary" id="source"></div>
+<div class="summary" id="upstream"></div>
 <table id="mirrors">
   <thead><tr><th>mirror</th><th>region</th><th>endpoint</th><th>applied seq</th><th>lag (seq)</th><th>lag (ms)</th><th>health</th></tr></thead>
   <tbody></tbody>
@@ -100,6 +101,12 @@ async function refresh() {
       ? 'source watch degraded (' + src.degraded.reason + ' at ' + (src.degraded.directory || '.') + '): ' + src.watches +
         ' directories watched, whole tree scanned every ' + src.scanIntervalMs + ' ms'
       : 'source: ' + src.watches + ' directories watched' + (src.scanIntervalMs > 0 ? ', rescanned every ' + src.scanIntervalMs + ' ms' : '');
+  const upstream = document.getElementById('upstream');
+  const up = data.upstream;
+  upstream.className = up && !up.fresh ? 'summary unhealthy' : 'summary';
+  upstream.textContent = !up ? ''
+    : 'upstream ' + up.upstream + ': ' + up.phase + (up.fresh ? ', fresh' : ', stale (' + up.staleReason + ')') +
+      (up.progress ? ', ' + up.progress.done + ' of ' + up.progress.total + ' files (' + up.progress.failed + ' failed)' : '');
   const body = document.querySelector('#mirrors tbody');
   body.replaceChildren();
   if (data.mirrors.length === 0) {
