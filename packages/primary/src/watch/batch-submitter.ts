@@ -133,9 +133,11 @@ export function createBatchSubmitter(options: BatchSubmitterOptions): BatchSubmi
 
   return {
     add(path, file) {
-      const sha = sha256Hex(file.bytes);
+      // What the publisher would store (dist mirrors added), so an unchanged file is not resubmitted on every rescan.
+      const content = publisher.contentFor(path, file.bytes);
+      const sha = sha256Hex(content);
       if (sha === currentSha(path)) return;
-      batch.set(path, { change: { path, content: file.bytes }, sha });
+      batch.set(path, { change: { path, content }, sha });
       queued.set(path, sha);
       scheduleFlush();
     },
