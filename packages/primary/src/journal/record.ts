@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { pathDeletionSchema, pathEntrySchema, type PathDeletion, type PathEntry } from '@metasync/shared';
 import { encodeRecord } from '@metasync/shared/fs';
 
-/** Which ingest published a path; the watcher reconciles only its own paths. */
-export type Origin = 'watch' | 'api';
+/** Which ingest published a path; the watcher reconciles only its own paths. `pins`: the dist pins (dists/pins.ts). */
+export type Origin = 'watch' | 'api' | 'pins';
 
 /** A change as the journal stores it: the protocol entry plus its (internal) origin. */
 export type JournalEntry = (PathEntry | PathDeletion) & { origin: Origin };
@@ -16,7 +16,7 @@ export interface JournalGeneration {
   entries: JournalEntry[];
 }
 
-const origin = z.enum(['watch', 'api']);
+const origin = z.enum(['watch', 'api', 'pins']);
 const journalGenerationSchema = z.object({
   seq: z.number().int().positive(),
   time: z.number().int().nonnegative(),
