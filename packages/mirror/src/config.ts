@@ -87,7 +87,11 @@ const schema = z
       ctx.addIssue({ code: 'custom', path: ['primaryCa'], message: `needs an https:// --primary, got ${data.primary}` });
     // An archive bigger than the whole cache could only be stored by evicting itself.
     if (data.distCacheBytes > 0 && data.distMaxBytes > data.distCacheBytes)
-      ctx.addIssue({ code: 'custom', path: ['distMaxBytes'], message: `must not exceed --dist-cache-bytes (${data.distCacheBytes}), got ${data.distMaxBytes}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['distMaxBytes'],
+        message: `must not exceed --dist-cache-bytes (${data.distCacheBytes}), got ${data.distMaxBytes}`,
+      });
     // Each poll is one challenge: a bound under two polls would flap on one slow answer.
     if (data.maxUnconfirmedMs > 0 && data.maxUnconfirmedMs < 2 * data.pollIntervalMs) {
       ctx.addIssue({

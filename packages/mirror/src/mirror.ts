@@ -114,7 +114,15 @@ export async function openMirror(
     metrics,
     logger,
   });
-  const dists = await openDists({ config, index: log.state, store, client, registry: metrics.registry, publicUrl: () => publicUrl, logger });
+  const dists = await openDists({
+    config,
+    index: log.state,
+    store,
+    client,
+    registry: metrics.registry,
+    publicUrl: () => publicUrl,
+    logger,
+  });
   const drain = createDrainState();
   const limits = { maxLagMs: config.maxLagMs, maxLagSeq: config.maxLagSeq, maxUnconfirmedMs: config.maxUnconfirmedMs };
   const dnsRegistrar = config.dns === undefined ? undefined : createRegistrar(config.dns.registrar);

@@ -43,7 +43,11 @@ export interface ArchiveStore {
   count(): number;
 }
 
-export async function openArchiveStore(options: { dir: string; budgetBytes: number; onEvict?: (key: string) => void }): Promise<ArchiveStore> {
+export async function openArchiveStore(options: {
+  dir: string;
+  budgetBytes: number;
+  onEvict?: (key: string) => void;
+}): Promise<ArchiveStore> {
   const { dir, budgetBytes } = options;
   const objectsDir = join(dir, 'objects');
   const refsDir = join(dir, 'refs');

@@ -11,7 +11,12 @@ export interface DistMetrics {
 export function createDistMetrics(registry: Registry): DistMetrics {
   const registers = [registry];
   return {
-    responses: new Counter({ name: 'metasync_mirror_dist_responses_total', help: '/dists/ answers by status', labelNames: ['status'] as const, registers }),
+    responses: new Counter({
+      name: 'metasync_mirror_dist_responses_total',
+      help: '/dists/ answers by status',
+      labelNames: ['status'] as const,
+      registers,
+    }),
     fetches: new Counter({
       name: 'metasync_mirror_dist_fetches_total',
       help: 'archive fetches on a cache miss, by source (origin, peer) and outcome',

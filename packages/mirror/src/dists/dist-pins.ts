@@ -46,10 +46,14 @@ export async function reportPin(client: Pick<PrimaryClient, 'postAsMirror'>, rep
     throw metasyncError('METASYNC_ERR_DIST_UNPINNED', `pin of ${where} not recorded: ${err.message}`, { package: report.package }, err);
   }
   if (response.status !== 200) {
-    throw metasyncError('METASYNC_ERR_DIST_UNPINNED', `pin of ${where} answered HTTP ${response.status}: ${response.body.toString('utf8').slice(0, 200)}`, {
-      package: report.package,
-      status: response.status,
-    });
+    throw metasyncError(
+      'METASYNC_ERR_DIST_UNPINNED',
+      `pin of ${where} answered HTTP ${response.status}: ${response.body.toString('utf8').slice(0, 200)}`,
+      {
+        package: report.package,
+        status: response.status,
+      },
+    );
   }
   const answer = JSON.parse(response.body.toString('utf8')) as DistPinAnswer;
   if (typeof answer.pin?.sha256 !== 'string') {

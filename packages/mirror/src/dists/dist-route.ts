@@ -101,7 +101,11 @@ export function registerDistRoute(app: FastifyInstance, options: DistRouteOption
       let status = 200;
       const rangeHeader = request.headers.range;
       const ifRange = request.headers['if-range'];
-      if (rangeHeader !== undefined && entry.size > 0 && (ifRange === undefined || ifRange === etag || ifRange === formatHttpDate(entry.storedMs))) {
+      if (
+        rangeHeader !== undefined &&
+        entry.size > 0 &&
+        (ifRange === undefined || ifRange === etag || ifRange === formatHttpDate(entry.storedMs))
+      ) {
         const ranges = parseRange(entry.size, rangeHeader, { combine: true });
         if (ranges === -1) {
           metrics.responses.inc({ status: '416' });

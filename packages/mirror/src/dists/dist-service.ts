@@ -107,7 +107,10 @@ export function createDistService(options: DistServiceOptions): DistService {
     }
     if (fetched.sha256 !== pin.sha256 || (shasum !== undefined && fetched.sha1 !== shasum)) {
       metrics.pinMismatches.inc();
-      logger.error({ archive: distName(key), source, pinned: pin.sha256, got: fetched.sha256 }, 'pinning mirror served other bytes than its pin');
+      logger.error(
+        { archive: distName(key), source, pinned: pin.sha256, got: fetched.sha256 },
+        'pinning mirror served other bytes than its pin',
+      );
       await discard(fetched);
       return undefined;
     }
@@ -118,7 +121,9 @@ export function createDistService(options: DistServiceOptions): DistService {
     const name = distName(key);
     const source = await lookupDist({ index: options.index, store: options.store, key });
     if (source === undefined) {
-      throw metasyncError('METASYNC_ERR_DIST_NOT_FOUND', `no dist ${name} in the metadata of generation ${options.index.seq}`, { archive: name });
+      throw metasyncError('METASYNC_ERR_DIST_NOT_FOUND', `no dist ${name} in the metadata of generation ${options.index.seq}`, {
+        archive: name,
+      });
     }
     let pin = await readPin({ index: options.index, store: options.store, key });
     let triedPeer = false;
@@ -140,11 +145,15 @@ export function createDistService(options: DistServiceOptions): DistService {
     let committed = false;
     try {
       if (source.shasum !== undefined && fetched.sha1 !== source.shasum) {
-        throw metasyncError('METASYNC_ERR_DIST_CHECKSUM_MISMATCH', `${source.url} answered bytes with sha1 ${fetched.sha1}, the metadata says ${source.shasum}`, {
-          archive: name,
-          expected: source.shasum,
-          got: fetched.sha1,
-        });
+        throw metasyncError(
+          'METASYNC_ERR_DIST_CHECKSUM_MISMATCH',
+          `${source.url} answered bytes with sha1 ${fetched.sha1}, the metadata says ${source.shasum}`,
+          {
+            archive: name,
+            expected: source.shasum,
+            got: fetched.sha1,
+          },
+        );
       }
       if (pin === undefined) {
         const answer = await reportPin(options.client, {
@@ -156,11 +165,15 @@ export function createDistService(options: DistServiceOptions): DistService {
           source: options.publicUrl(),
         });
         pin = answer.pin;
-        if (answer.created) logger.info({ archive: name, sha256: fetched.sha256, size: fetched.size, seq: answer.seq }, 'dist archive pinned');
+        if (answer.created)
+          logger.info({ archive: name, sha256: fetched.sha256, size: fetched.size, seq: answer.seq }, 'dist archive pinned');
       }
       if (pin.sha256 !== fetched.sha256) {
         metrics.pinMismatches.inc();
-        logger.warn({ archive: name, url: source.url, pinned: pin.sha256, got: fetched.sha256 }, 'origin bytes differ from the pinned archive; refused');
+        logger.warn(
+          { archive: name, url: source.url, pinned: pin.sha256, got: fetched.sha256 },
+          'origin bytes differ from the pinned archive; refused',
+        );
         const entry = triedPeer || fromPeer ? undefined : await fromPinningMirror(key, pin, source.shasum);
         if (entry !== undefined) return entry;
         throw metasyncError(

@@ -49,7 +49,10 @@ export async function openDists(options: {
     metrics,
     logger,
   });
-  logger.info({ archives: archives.count(), bytes: archives.totalBytes(), budgetBytes: config.distCacheBytes }, 'dist archive cache opened');
+  logger.info(
+    { archives: archives.count(), bytes: archives.totalBytes(), budgetBytes: config.distCacheBytes },
+    'dist archive cache opened',
+  );
   return {
     route: { service, archives, metrics },
     async close() {

@@ -75,19 +75,20 @@ export async function fetchArchive(options: ArchiveFetchOptions): Promise<Fetche
     const declared = Number(response.headers['content-length'] ?? Number.NaN);
     if (declared > options.maxBytes) {
       response.body.destroy();
-      throw metasyncError('METASYNC_ERR_DIST_TOO_LARGE', `${url.slice(0, 200)} declares ${declared} bytes, over --dist-max-bytes ${options.maxBytes}`, {
-        url: url.slice(0, 200),
-        limit: options.maxBytes,
-      });
+      throw metasyncError(
+        'METASYNC_ERR_DIST_TOO_LARGE',
+        `${url.slice(0, 200)} declares ${declared} bytes, over --dist-max-bytes ${options.maxBytes}`,
+        {
+          url: url.slice(0, 200),
+          limit: options.maxBytes,
+        },
+      );
     }
     return await receive(response, { ...options, url, signal });
   }
 }
 
-async function receive(
-  response: Dispatcher.ResponseData,
-  options: ArchiveFetchOptions & { signal: AbortSignal },
-): Promise<FetchedArchive> {
+async function receive(response: Dispatcher.ResponseData, options: ArchiveFetchOptions & { signal: AbortSignal }): Promise<FetchedArchive> {
   const sha256 = createHash('sha256');
   const sha1 = createHash('sha1');
   let size = 0;

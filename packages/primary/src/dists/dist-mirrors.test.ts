@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { distMirrorUrl, isP2Path, withDistMirrors } from './dist-mirrors.js';
+import { distMirrorUrl, isP2Path, withDistMirrors, withRootDistMirror } from './dist-mirrors.js';
 
 const MIRROR = { url: 'https://repo.example.com/dists/%package%/%reference%.%type%', preferred: true };
 const doc = (packages: unknown) => Buffer.from(JSON.stringify({ packages, minified: 'composer/2.0' }));
@@ -50,5 +50,20 @@ describe('withDistMirrors', () => {
     expect(isP2Path('p2/acme/foo~dev.json')).toBe(true);
     expect(isP2Path('packages.json')).toBe(false);
     expect(isP2Path('p/acme/foo.json')).toBe(false);
+  });
+});
+
+describe('withRootDistMirror', () => {
+  it('names the template as the repository dist mirror, first and preferred, once', () => {
+    const root = Buffer.from(JSON.stringify({ packages: [], 'metadata-url': '/p2/%package%.json', mirrors: [{ 'git-url': 'g' }] }));
+    const once = withRootDistMirror(root, 'https://repo.example.com');
+    expect(JSON.parse(once.toString())).toEqual({
+      packages: [],
+      'metadata-url': '/p2/%package%.json',
+      mirrors: [{ 'dist-url': 'https://repo.example.com/dists/%package%/%reference%.%type%', preferred: true }, { 'git-url': 'g' }],
+    });
+    expect(withRootDistMirror(once, 'https://repo.example.com')).toBe(once);
+    const broken = Buffer.from('{');
+    expect(withRootDistMirror(broken, 'https://repo.example.com')).toBe(broken);
   });
 });

@@ -6,13 +6,24 @@
  *   "dist": {"type": "zip", "url": "https://codehost/...", "reference": "abc",
  *            "mirrors": [{"url": "<distsUrl>/dists/%package%/%reference%.%type%", "preferred": true}]}
  *
- * Pure: bytes in, bytes out. The publisher applies it to every p2 file it
+ * and the root packages.json names the same template as the repository's dist mirror.
+ *
+ * Pure: bytes in, bytes out. The publisher applies it to every p2 file (and the root) it
  * stores (publisher.ts), whichever source produced it, so watched, published and
  * followed metadata are signed with the same mirrors. Idempotent: a document
  * that already carries the mirror comes back as the same Buffer, so a watched
  * tree rescanned does not republish. A file that is not a JSON object with
  * `packages` is returned untouched (the publisher stores what the source wrote).
  */
+
+/**
+ * Why both places: Composer's ComposerRepository replaces every package's dist mirrors with the
+ * repository's own (root `mirrors` with `dist-url`; Composer 2.5, ComposerRepository::createPackages),
+ * so a client resolving from the repository uses the root entry, writes it into each dist of its
+ * composer.lock, and `composer install` from that lock (ArrayLoader) uses the lock's. The per-dist
+ * entry is what other readers of p2 files (and Composer, should it stop overwriting) see.
+ */
+export const ROOT_PATH = 'packages.json';
 
 /** The paths whose documents carry dist entries Composer 2 reads: `p2/<vendor>/<name>.json` and `~dev.json`. */
 export function isP2Path(path: string): boolean {
@@ -36,6 +47,25 @@ function addMirror(dist: Record<string, Json>, url: string): boolean {
   if (mirrors.some((mirror) => isObject(mirror) && mirror.url === url)) return false;
   dist.mirrors = [{ url, preferred: true }, ...mirrors];
   return true;
+}
+
+/**
+ * The root `packages.json` with `"mirrors": [{"dist-url": <template>, "preferred": true}]` first in its
+ * mirrors; the same Buffer when it is there already or the document is not a JSON object.
+ */
+export function withRootDistMirror(document: Buffer, distsUrl: string): Buffer {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(document.toString('utf8'));
+  } catch {
+    return document;
+  }
+  if (!isObject(parsed)) return document;
+  const url = distMirrorUrl(distsUrl);
+  const mirrors = Array.isArray(parsed.mirrors) ? parsed.mirrors : [];
+  if (mirrors.some((mirror) => isObject(mirror) && mirror['dist-url'] === url)) return document;
+  parsed.mirrors = [{ 'dist-url': url, preferred: true }, ...mirrors];
+  return Buffer.from(JSON.stringify(parsed));
 }
 
 /**

@@ -4,7 +4,7 @@ import type { ObjectStore } from '@metasync/store';
 import type { Journal } from '../journal/journal.js';
 import type { JournalEntry, JournalGeneration, Origin } from '../journal/record.js';
 import type { Manifest, ManifestEntry } from '../journal/manifest.js';
-import { isP2Path, withDistMirrors } from '../dists/dist-mirrors.js';
+import { isP2Path, ROOT_PATH, withDistMirrors, withRootDistMirror } from '../dists/dist-mirrors.js';
 import { createReservedPathGate } from './reserved-paths.js';
 
 export type { Origin } from '../journal/record.js';
@@ -122,7 +122,9 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
 
   // Here, not in each source: every source's p2 bytes pass through submit before they are hashed, stored and signed.
   function contentFor(path: string, content: Buffer): Buffer {
-    return distsUrl !== undefined && isP2Path(path) ? withDistMirrors(content, distsUrl) : content;
+    if (distsUrl === undefined) return content;
+    if (isP2Path(path)) return withDistMirrors(content, distsUrl);
+    return path === ROOT_PATH ? withRootDistMirror(content, distsUrl) : content;
   }
 
   function pin(sha256: string): void {

@@ -14,9 +14,13 @@ export function distPinRoutes(app: FastifyInstance, options: { pins: DistPins; r
     const parsed = distPinReportSchema.safeParse(request.body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw metasyncError('METASYNC_ERR_REQUEST_INVALID', `pin report is invalid: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(), {
-        field: issue?.path.join('.') ?? 'body',
-      });
+      throw metasyncError(
+        'METASYNC_ERR_REQUEST_INVALID',
+        `pin report is invalid: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(),
+        {
+          field: issue?.path.join('.') ?? 'body',
+        },
+      );
     }
     const answer = await options.pins.pin(parsed.data);
     return reply.header('cache-control', 'no-store').send(answer);
