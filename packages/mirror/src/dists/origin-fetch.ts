@@ -37,12 +37,28 @@ export interface ArchiveFetchOptions {
 
 export const DEFAULT_MAX_REDIRECTS = 5;
 
+/** Drops a body not wanted (a redirect's, an error's): undici reports the destroy as an error, which is expected here. */
+function discard(response: Dispatcher.ResponseData): void {
+  response.body.on('error', () => undefined);
+  response.body.destroy();
+}
+
 function failed(url: string, why: string, cause?: unknown) {
   return metasyncError('METASYNC_ERR_DIST_FETCH_FAILED', `fetching ${url.slice(0, 200)}: ${why}`, { url: url.slice(0, 200) }, cause);
 }
 
 export async function fetchArchive(options: ArchiveFetchOptions): Promise<FetchedArchive> {
-  const signal = AbortSignal.timeout(options.timeoutMs);
+  // Aborted only while the fetch runs: a signal that fired after undici finished would surface as an unhandled error.
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), options.timeoutMs);
+  try {
+    return await fetchWithin(options, controller.signal);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function fetchWithin(options: ArchiveFetchOptions, signal: AbortSignal): Promise<FetchedArchive> {
   let url = options.url;
   const maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
   for (let hop = 0; ; hop++) {
@@ -61,7 +77,7 @@ export async function fetchArchive(options: ArchiveFetchOptions): Promise<Fetche
     }
     const { statusCode } = response;
     if (statusCode >= 300 && statusCode < 400 && statusCode !== 304) {
-      response.body.destroy();
+      discard(response);
       const location = response.headers.location;
       if (typeof location !== 'string') throw failed(url, `redirect ${statusCode} without a Location`);
       if (hop >= maxRedirects) throw failed(options.url, `more than ${maxRedirects} redirects`);
@@ -69,12 +85,12 @@ export async function fetchArchive(options: ArchiveFetchOptions): Promise<Fetche
       continue;
     }
     if (statusCode !== 200) {
-      response.body.destroy();
+      discard(response);
       throw failed(url, `answered ${statusCode}`);
     }
     const declared = Number(response.headers['content-length'] ?? Number.NaN);
     if (declared > options.maxBytes) {
-      response.body.destroy();
+      discard(response);
       throw metasyncError(
         'METASYNC_ERR_DIST_TOO_LARGE',
         `${url.slice(0, 200)} declares ${declared} bytes, over --dist-max-bytes ${options.maxBytes}`,

@@ -21,7 +21,6 @@ import {
   type DistPinAnswer,
   type DistPinReport,
   type DistPinsDocument,
-  type DistType,
 } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
 import type { PrimaryPublisher } from '../publish/publisher.js';
@@ -55,7 +54,7 @@ export function createDistPins(options: {
       throw metasyncError('METASYNC_ERR_PACKAGE_NOT_FOUND', `no package ${name} in the repository to pin an archive of`, { package: name });
     }
     const document = await current(name);
-    const key = distPinKey({ reference: report.reference, type: report.type as DistType });
+    const key = distPinKey(report);
     const existing = document.pins[key];
     if (existing !== undefined) return { pin: existing, created: false, seq: publisher.manifestSeq() };
     const pin: DistPin = {
