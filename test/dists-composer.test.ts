@@ -171,6 +171,28 @@ describe('composer install through mirrors carrying the dist archives', () => {
     expect(sha256(second.body)).toBe(sha256(utilZip));
     expect(origin.hits.filter((hit) => hit.path === utilPath)).toHaveLength(1);
 
+    // What download clients expect of a static file: HEAD, validators, one byte range, 416 past the end.
+    const archiveUrl = `${mirror1.url}/dists/acme/util/${UTIL_REF}.zip`;
+    const head = await fetch(archiveUrl, { method: 'HEAD', signal: AbortSignal.timeout(10_000) });
+    expect([head.status, head.headers.get('content-length'), head.headers.get('accept-ranges')]).toEqual([
+      200,
+      String(utilZip.length),
+      'bytes',
+    ]);
+    const notModified = await fetch(archiveUrl, {
+      headers: { 'if-none-match': `"${sha256(utilZip)}"` },
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(notModified.status).toBe(304);
+    const ranged = await fetch(archiveUrl, { headers: { range: 'bytes=4-13' }, signal: AbortSignal.timeout(10_000) });
+    expect(ranged.status).toBe(206);
+    expect(ranged.headers.get('content-range')).toBe(`bytes 4-13/${utilZip.length}`);
+    expect(Buffer.from(await ranged.arrayBuffer())).toEqual(utilZip.subarray(4, 14));
+    const beyond = await fetch(archiveUrl, { headers: { range: `bytes=${utilZip.length + 10}-` }, signal: AbortSignal.timeout(10_000) });
+    expect(beyond.status).toBe(416);
+    // An archive the metadata does not name: 404 (Composer then tries the dist url), and nothing fetched.
+    expect((await fetch(`${mirror1.url}/dists/acme/util/${'c'.repeat(40)}.zip`, { signal: AbortSignal.timeout(10_000) })).status).toBe(404);
+
     // 1. composer install (no lock yet: resolves, then installs every dist) through mirror 1.
     const projectA = join(work, 'a');
     await mkdir(projectA);
