@@ -139,14 +139,7 @@ const rawSchema = z
     maxGenerationEntries: positiveInt,
     maxBodyBytes: positiveInt,
     heartbeatMs: positiveInt,
-    distsUrl: z
-      .string()
-      .url()
-      .refine(
-        (u) => /^https?:$/.test(new URL(u).protocol) && new URL(u).search === '' && new URL(u).hash === '',
-        'must be an http(s) URL without query or fragment',
-      )
-      .optional(),
+    distsUrl: z.string().refine(isDistsUrl, 'must be an http(s) URL without query or fragment').optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     ...SOURCE_WATCH_SCHEMA_SHAPE,
     ...PRIMARY_S3_SCHEMA_SHAPE,
@@ -159,6 +152,16 @@ const rawSchema = z
     const tlsProblem = tlsPairProblem(data);
     if (tlsProblem !== undefined) ctx.addIssue({ code: 'custom', path: [tlsProblem.path], message: tlsProblem.message });
   });
+
+/** An absolute http(s) URL with no query or fragment (Composer appends the template to it). */
+function isDistsUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return /^https?:$/.test(url.protocol) && url.search === '' && url.hash === '';
+  } catch {
+    return false;
+  }
+}
 
 export interface PrimaryConfig {
   sourceDir: string | undefined;
