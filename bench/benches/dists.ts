@@ -73,7 +73,8 @@ export const distsBench: Bench = async (ctx) => {
   const timeGet = async (url: string): Promise<number> => {
     const startNs = nowNs();
     const response = await httpRequest(url);
-    if (response.status !== 200 || response.body.length !== ARCHIVE_BYTES) throw new Error(`GET ${url} answered ${response.status}, ${response.body.length} bytes`);
+    if (response.status !== 200 || response.body.length !== ARCHIVE_BYTES)
+      throw new Error(`GET ${url} answered ${response.status}, ${response.body.length} bytes`);
     return elapsedMs(startNs);
   };
   const coldMirror: number[] = [];
@@ -118,7 +119,12 @@ export const distsBench: Bench = async (ctx) => {
         baseline: { name: 'nginx p99', value: cachedNginx.latencyP99Ms },
         ratioOf: 'metasync/baseline',
       }),
-      figure({ metric: 'mirror error responses under wrk', unit: 'count', metasync: errors, target: { text: '0', on: 'value', atMost: 0 } }),
+      figure({
+        metric: 'mirror error responses under wrk',
+        unit: 'count',
+        metasync: errors,
+        target: { text: '0', on: 'value', atMost: 0 },
+      }),
     ],
     notes: [
       `throughput: mirror ${(cachedMirror.bytesPerSec / 2 ** 20).toFixed(0)} MiB/s, nginx ${(cachedNginx.bytesPerSec / 2 ** 20).toFixed(0)} MiB/s`,
