@@ -29,6 +29,7 @@ const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex
 const sha1 = (bytes: Buffer) => createHash('sha1').update(bytes).digest('hex');
 const UTIL_REF = 'a'.repeat(40);
 const LIB_REF = 'b'.repeat(40);
+const BAD_REF = 'd'.repeat(40);
 
 interface Origin {
   url: string;
@@ -120,10 +121,12 @@ describe('composer install through mirrors carrying the dist archives', () => {
     const libZip = await buildZip(work, 'lib', '<?php // lib 1.0.0, first build');
     const utilPath = `/acme/util/${UTIL_REF}.zip`;
     const libPath = `/acme/lib/${LIB_REF}.zip`;
+    const badPath = `/acme/bad/${BAD_REF}.zip`;
     origin = await startOrigin(
       new Map([
         [utilPath, utilZip],
         [libPath, libZip],
+        [badPath, libZip],
       ]),
     );
     const originPort = Number(new URL(origin.url).port);
@@ -136,6 +139,11 @@ describe('composer install through mirrors carrying the dist archives', () => {
     await publish(primary.url, 'acme/util', {
       version: '1.0.0',
       dist: { type: 'zip', url: `${origin.url}${utilPath}`, reference: UTIL_REF, shasum: sha1(utilZip) },
+    });
+    // A dist whose bytes do not match its shasum: never pinned, never served.
+    await publish(primary.url, 'acme/bad', {
+      version: '1.0.0',
+      dist: { type: 'zip', url: `${origin.url}${badPath}`, reference: BAD_REF, shasum: sha1(utilZip) },
     });
     await publish(primary.url, 'acme/lib', {
       version: '1.0.0',
@@ -193,6 +201,10 @@ describe('composer install through mirrors carrying the dist archives', () => {
     // An archive the metadata does not name: 404 (Composer then tries the dist url), and nothing fetched.
     expect((await fetch(`${mirror1.url}/dists/acme/util/${'c'.repeat(40)}.zip`, { signal: AbortSignal.timeout(10_000) })).status).toBe(404);
 
+    const bad = await fetch(`${mirror1.url}/dists/acme/bad/${BAD_REF}.zip`, { signal: AbortSignal.timeout(30_000) });
+    expect(bad.status).toBe(502);
+    expect(((await bad.json()) as { code: string }).code).toBe('METASYNC_ERR_DIST_CHECKSUM_MISMATCH');
+
     // 1. composer install (no lock yet: resolves, then installs every dist) through mirror 1.
     const projectA = join(work, 'a');
     await mkdir(projectA);
@@ -205,7 +217,12 @@ describe('composer install through mirrors carrying the dist archives', () => {
     for (const pkg of lock.packages)
       expect(pkg.dist.mirrors).toEqual([{ url: `${distsUrl}/dists/%package%/%reference%.%type%`, preferred: true }]);
     // Composer took both archives from the mirror: the origin saw one fetch of each, both by the mirror.
-    expect(origin.hits.map((hit) => hit.path).sort()).toEqual([libPath, utilPath]);
+    expect(
+      origin.hits
+        .map((hit) => hit.path)
+        .filter((path) => path !== badPath)
+        .sort(),
+    ).toEqual([libPath, utilPath]);
     expect(origin.hits.every((hit) => hit.agent === 'metasync-mirror')).toBe(true);
 
     // 2. The origin goes away; a fresh project with an empty cache installs from the lock, through the mirror alone.
