@@ -17,6 +17,7 @@ import { mirrorRssBench } from './benches/mirror-rss.js';
 import { publishApiBench } from './benches/publish-api.js';
 import { publishVisibleBench } from './benches/publish-visible.js';
 import { serveBench } from './benches/serve.js';
+import { distsBench } from './benches/dists.js';
 import type { Bench } from './lib/bench.js';
 import { createLargeFixture, type BenchContext } from './lib/context.js';
 import { planCpus } from './lib/cpu.js';
@@ -32,6 +33,7 @@ const BENCHES: Record<BenchId, Bench> = {
   'mirror-rss': mirrorRssBench,
   'publish-api': publishApiBench,
   'publish-visible': publishVisibleBench,
+  dists: distsBench,
 };
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));

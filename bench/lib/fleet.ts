@@ -39,6 +39,8 @@ export interface StartMirrorOptions {
   publishToken: string;
   mirrorId: string;
   readyTimeoutMs?: number;
+  /** More mirror flags (e.g. the dist options). */
+  extraArgs?: string[];
 }
 
 /** Starts a mirror pinned to the primary's active key and enrolled under `mirrorId`, as `metasync mirror up` sets one up. */
@@ -67,6 +69,7 @@ export async function startMirror(options: StartMirrorOptions): Promise<Daemon> 
       options.mirrorId,
       '--primary-key',
       `${key.keyId}:${key.publicKey}`,
+      ...(options.extraArgs ?? []),
     ],
     env: { METASYNC_MIRROR_CREDENTIAL: credential },
     readyTimeoutMs: options.readyTimeoutMs ?? 120_000,

@@ -156,3 +156,62 @@ export function runComposerPhpOracle(input: OracleInput): OracleOutput {
   });
   return JSON.parse(stdout) as OracleOutput;
 }
+
+export interface InstallOptions {
+  /** The project directory (created by the caller; it may hold a composer.lock to install from). */
+  dir: string;
+  repoUrl: string;
+  require: Record<string, string>;
+  timeoutMs?: number;
+}
+
+/**
+ * `composer install` with the real client in `dir`: with a composer.lock there it installs
+ * exactly what the lock names (dist mirrors included), else it resolves first. The Composer
+ * cache is `dir/cache`, so a new dir starts with an empty cache. Returns Composer's output.
+ */
+export async function installWithComposer(options: InstallOptions): Promise<string> {
+  assertLoopback(options.repoUrl);
+  const composerJson = {
+    name: 'metasync-test/project',
+    type: 'project',
+    require: options.require,
+    repositories: [{ type: 'composer', url: options.repoUrl }, { 'packagist.org': false }],
+    config: { 'secure-http': false, 'allow-plugins': false, 'platform-check': false, 'cache-dir': join(options.dir, 'cache') },
+  };
+  await writeFile(join(options.dir, 'composer.json'), JSON.stringify(composerJson, null, 2));
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: options.dir,
+    COMPOSER_HOME: join(options.dir, 'home'),
+    COMPOSER_CACHE_DIR: join(options.dir, 'cache'),
+    COMPOSER_ALLOW_SUPERUSER: '1',
+    COMPOSER_NO_INTERACTION: '1',
+    COMPOSER_NO_AUDIT: '1',
+    COMPOSER_DISABLE_XDEBUG_WARN: '1',
+  };
+  const args = [
+    'install',
+    '--prefer-dist',
+    '--no-interaction',
+    '--no-progress',
+    '--no-plugins',
+    '--no-scripts',
+    '--ignore-platform-reqs',
+    '--no-ansi',
+    '-vvv',
+  ];
+  return new Promise<string>((resolve, reject) => {
+    execFile(
+      'composer',
+      args,
+      { cwd: options.dir, env, timeout: options.timeoutMs ?? 90_000, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const text = `${stdout}\n${stderr}`;
+        if (err)
+          reject(new Error(`composer install failed (${err.killed ? 'timed out' : `exit ${String(err.code)}`}): ${text.slice(-6000)}`));
+        else resolve(text);
+      },
+    );
+  });
+}

@@ -20,6 +20,7 @@ import { createFastPath } from './serve/fast-path.js';
 import { createRepositoryAnswers } from './serve/repository-answer.js';
 import { createRepositoryHandler } from './serve/repository.js';
 import { createVariantSizes } from './serve/variant-sizes.js';
+import { registerDistRoute, type DistRouteOptions } from './dists/dist-route.js';
 
 export interface AppOptions {
   index: IndexView;
@@ -40,6 +41,8 @@ export interface AppOptions {
   httpLimits?: HttpServerLimits;
   /** Serve HTTPS, HTTP/2 by ALPN with HTTP/1.1 as the fallback (shared server-factory.ts); undefined: plain HTTP. */
   tls?: TlsFiles | undefined;
+  /** `/dists/` (dists/dist-route.ts); without it every /dists/ URL is a 404 (still never a repository lookup). */
+  dists?: Omit<DistRouteOptions, 'logger'>;
 }
 
 /**
@@ -143,6 +146,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
       .type(options.metrics.registry.contentType)
       .send(await options.metrics.registry.metrics());
   });
+  if (options.dists !== undefined) registerDistRoute(app as unknown as FastifyInstance, { ...options.dists, logger: options.logger });
   app.route({ method: ['GET', 'HEAD'], url: '/*', handler: serveRepository });
   app.setNotFoundHandler(async (request, reply) => {
     if (request.method === 'GET' || request.method === 'HEAD') return serveRepository(request, reply);

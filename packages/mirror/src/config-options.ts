@@ -2,6 +2,7 @@
 import { httpLimitOptions, TLS_OPTIONS, type OptionSpec } from '@metasync/shared/daemon';
 import { MIRROR_HTTP_LIMITS } from './serve/http-limits.js';
 import { MIRROR_S3_OPTIONS } from './sync/s3-source.js';
+import { DIST_OPTIONS } from './dists/dist-options.js';
 
 export const MIRROR_OPTIONS = [
   { key: 'primary', flag: '--primary <url>', env: 'METASYNC_PRIMARY', description: "primary's base URL (sync API and repository)" },
@@ -211,6 +212,7 @@ export const MIRROR_OPTIONS = [
     defaultValue: '120000',
   },
   ...MIRROR_S3_OPTIONS,
+  ...DIST_OPTIONS,
   ...TLS_OPTIONS,
   ...httpLimitOptions(MIRROR_HTTP_LIMITS),
 ] as const satisfies readonly OptionSpec[];

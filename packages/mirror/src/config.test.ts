@@ -107,4 +107,19 @@ describe('mirror config', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('reads the dist options, allowlist split and lower-cased, and refuses an archive cap over the cache budget', () => {
+    const loaded = loadConfig([...MINIMAL, '--trust-first-key', '--dist-allow-hosts', 'GitHub.com, git.internal'], {
+      METASYNC_DIST_ALLOW_PRIVATE: '1',
+    });
+    if (loaded.help) throw new Error('unexpected help');
+    expect(loaded.config).toMatchObject({
+      distAllowHosts: ['github.com', 'git.internal'],
+      distAllowPrivate: true,
+      distCacheBytes: 10 * 1024 ** 3,
+    });
+    const err = thrown(() => loadConfig([...MINIMAL, '--trust-first-key', '--dist-cache-bytes', '1000', '--dist-max-bytes', '2000'], {}));
+    expect(err.code).toBe('METASYNC_ERR_CONFIG_INVALID');
+    expect(err.message).toContain('--dist-max-bytes');
+  });
 });

@@ -17,6 +17,7 @@ import {
 import { readPrimaryCa } from './sync/primary-ca.js';
 import { MIRROR_OPTIONS } from './config-options.js';
 import { MIRROR_S3_SCHEMA_SHAPE } from './sync/s3-source.js';
+import { DIST_SCHEMA_SHAPE } from './dists/dist-options.js';
 
 export { MIRROR_OPTIONS };
 
@@ -74,6 +75,7 @@ const schema = z
       .optional(),
     dnsTimeoutMs: int(1000),
     ...MIRROR_S3_SCHEMA_SHAPE,
+    ...DIST_SCHEMA_SHAPE,
     ...HTTP_LIMITS_SCHEMA_SHAPE,
     ...TLS_SCHEMA_SHAPE,
   })
@@ -83,6 +85,13 @@ const schema = z
     // A CA for a plain-HTTP primary would suggest a protection that is not there.
     if (data.primaryCa !== undefined && new URL(data.primary).protocol !== 'https:')
       ctx.addIssue({ code: 'custom', path: ['primaryCa'], message: `needs an https:// --primary, got ${data.primary}` });
+    // An archive bigger than the whole cache could only be stored by evicting itself.
+    if (data.distCacheBytes > 0 && data.distMaxBytes > data.distCacheBytes)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['distMaxBytes'],
+        message: `must not exceed --dist-cache-bytes (${data.distCacheBytes}), got ${data.distMaxBytes}`,
+      });
     // Each poll is one challenge: a bound under two polls would flap on one slow answer.
     if (data.maxUnconfirmedMs > 0 && data.maxUnconfirmedMs < 2 * data.pollIntervalMs) {
       ctx.addIssue({

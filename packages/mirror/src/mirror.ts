@@ -19,6 +19,7 @@ import { parsePinnedKey } from './sync/keys.js';
 import { createS3BootstrapSource } from './sync/s3-source.js';
 import { createPrimaryClient } from './sync/primary-client.js';
 import { createSyncer, type Syncer } from './sync/syncer.js';
+import { openDists } from './dists/open-dists.js';
 
 /**
  * Wires one mirror: data dir -> index log + object store -> app + syncer.
@@ -113,6 +114,15 @@ export async function openMirror(
     metrics,
     logger,
   });
+  const dists = await openDists({
+    config,
+    index: log.state,
+    store,
+    client,
+    registry: metrics.registry,
+    publicUrl: () => publicUrl,
+    logger,
+  });
   const drain = createDrainState();
   const limits = { maxLagMs: config.maxLagMs, maxLagSeq: config.maxLagSeq, maxUnconfirmedMs: config.maxUnconfirmedMs };
   const dnsRegistrar = config.dns === undefined ? undefined : createRegistrar(config.dns.registrar);
@@ -145,6 +155,7 @@ export async function openMirror(
     },
     httpLimits: pickHttpLimits(config),
     tls: config.tls,
+    dists: dists.route,
   });
   let closed = false;
   return {
@@ -181,6 +192,7 @@ export async function openMirror(
       await syncer.stop();
       await app.close();
       await proxy.close();
+      await dists.close();
       await client.close();
       await log.close();
       s3Bootstrap?.close();

@@ -28,6 +28,8 @@ import { repositoryRoutes } from './routes/repository.js';
 import { statusPageRoutes } from './routes/status-page.js';
 import { syncObjectRoutes } from './routes/sync-objects.js';
 import { syncRoutes } from './routes/sync.js';
+import { distPinRoutes } from './routes/dist-pins.js';
+import { createDistPins } from './dists/pins.js';
 
 export interface AppDeps {
   core: Pick<PrimaryCore, 'publisher' | 'snapshots' | 'key' | 'keyRing' | 'objectGc'>;
@@ -145,17 +147,19 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
     done();
   });
 
+  const requireMirror = createMirrorAuth({ credentials: mirrorCredentials, registry: metrics.registry });
   syncRoutes(app, {
     publisher: core.publisher,
     snapshots: core.snapshots,
     keyRing: core.keyRing,
     notifier,
     registry,
-    requireMirror: createMirrorAuth({ credentials: mirrorCredentials, registry: metrics.registry }),
+    requireMirror,
     observeVisible: metrics.observeVisible,
     now,
   });
   syncObjectRoutes(app, { store: core.publisher.store });
+  distPinRoutes(app, { pins: createDistPins({ publisher: core.publisher, log: logger, now }), requireMirror });
   packagistChangesRoutes(app, { journal: core.publisher.journal, now });
   app.route({
     method: ['GET', 'HEAD'],

@@ -76,4 +76,19 @@ describe('primary config', () => {
       expect(loaded.helpText).toContain(spec.env);
     }
   });
+
+  it('takes an http(s) --dists-url (or METASYNC_DISTS_URL) and refuses anything else', () => {
+    const loaded = loadConfig(['--data', '/d'], { METASYNC_DISTS_URL: 'https://repo.example.com' });
+    if (loaded.help) throw new Error('unexpected help');
+    expect(loaded.config.distsUrl).toBe('https://repo.example.com');
+    for (const bad of ['ftp://repo.example.com', 'repo.example.com', 'https://repo.example.com/?x=1']) {
+      let caught: unknown;
+      try {
+        loadConfig(['--data', '/d', '--dists-url', bad], {});
+      } catch (err) {
+        caught = err;
+      }
+      expect(isMetasyncError(caught, 'METASYNC_ERR_CONFIG_INVALID'), bad).toBe(true);
+    }
+  });
 });

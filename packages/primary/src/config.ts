@@ -104,6 +104,14 @@ export const OPTION_SPECS = [
     defaultValue: '15000',
   },
   {
+    key: 'distsUrl',
+    flag: '--dists-url <url>',
+    env: 'METASYNC_DISTS_URL',
+    description:
+      'base URL of the mirror network clients resolve (e.g. https://repo.example.com): every dist in the p2 files gets ' +
+      'a preferred Composer mirror <url>/dists/%package%/%reference%.%type%; unset: dists are published as given',
+  },
+  {
     key: 'logLevel',
     flag: '--log-level <level>',
     env: 'METASYNC_LOG_LEVEL',
@@ -141,6 +149,7 @@ const rawSchema = z
     maxGenerationEntries: positiveInt,
     maxBodyBytes: positiveInt,
     heartbeatMs: positiveInt,
+    distsUrl: z.string().refine(isDistsUrl, 'must be an http(s) URL without query or fragment').optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     ...SOURCE_WATCH_SCHEMA_SHAPE,
     ...UPSTREAM_SCHEMA_SHAPE,
@@ -163,6 +172,16 @@ const rawSchema = z
     }
   });
 
+/** An absolute http(s) URL with no query or fragment (Composer appends the template to it). */
+function isDistsUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return /^https?:$/.test(url.protocol) && url.search === '' && url.hash === '';
+  } catch {
+    return false;
+  }
+}
+
 export interface PrimaryConfig {
   sourceDir: string | undefined;
   /** Rescan and fallback intervals, watch cap (watch/options.ts). */
@@ -181,6 +200,8 @@ export interface PrimaryConfig {
   maxGenerationEntries: number;
   maxBodyBytes: number;
   heartbeatMs: number;
+  /** --dists-url: the dist mirror every p2 file's dists get (dists/dist-mirrors.ts); undefined: none. */
+  distsUrl: string | undefined;
   logLevel: string;
   /** S3 write-through; undefined without --s3-bucket. */
   s3: PrimaryS3Config | undefined;
@@ -245,6 +266,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
       maxGenerationEntries: raw.maxGenerationEntries,
       maxBodyBytes: raw.maxBodyBytes,
       heartbeatMs: raw.heartbeatMs,
+      distsUrl: raw.distsUrl,
       logLevel: raw.logLevel,
       s3: primaryS3Config(raw),
       publishLimits: publishLimitsConfig(raw),

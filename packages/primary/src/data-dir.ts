@@ -40,6 +40,8 @@ export interface PrimaryCoreOptions {
   beforeCommit?: PublisherOptions['beforeCommit'];
   /** The journal failed for good (see Journal.failure); the daemon exits so its supervisor restarts it. */
   onFatal?: PublisherOptions['onFatal'];
+  /** --dists-url, passed to the publisher. */
+  distsUrl?: string | undefined;
   /** Local object store GC (store/gc.ts); absent or intervalMs 0: objects are never deleted. */
   objectGc?: { graceMs: number; intervalMs: number };
 }
@@ -94,6 +96,7 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
     ...(options.maxGenerationEntries === undefined ? {} : { maxGenerationEntries: options.maxGenerationEntries }),
     ...(options.beforeCommit === undefined ? {} : { beforeCommit: options.beforeCommit }),
     ...(options.onFatal === undefined ? {} : { onFatal: options.onFatal }),
+    distsUrl: options.distsUrl,
   });
   const snapshots = createSnapshotScheduler({
     publisher,

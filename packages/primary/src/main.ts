@@ -83,6 +83,7 @@ async function main(): Promise<void> {
     snapshotIntervalMs: config.snapshotIntervalMs,
     maxGenerationEntries: config.maxGenerationEntries,
     objectGc: config.objectGc,
+    distsUrl: config.distsUrl,
     log,
     ...(s3 === undefined ? {} : { beforeCommit: (generation) => s3.beforeCommit(generation) }),
     onFatal: (err) => {

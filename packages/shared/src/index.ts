@@ -15,4 +15,5 @@ export * from './protocol/repo-path.js';
 export * from './protocol/composer-names.js';
 export * from './protocol/s3-layout.js';
 export * from './protocol/http-cache.js';
+export * from './protocol/dists.js';
 export * from './tls-client.js';

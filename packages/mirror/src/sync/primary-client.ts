@@ -71,6 +71,8 @@ export interface PrimaryClient {
     onObject: (sha256: string, object: FetchedObject) => Promise<void>,
   ): Promise<PackOutcome>;
   ack(body: AckRequest): Promise<void>;
+  /** POSTs JSON to a sync route with the mirror's credential (as acks are); the caller judges the answer. */
+  postAsMirror(route: string, body: unknown): Promise<RawResponse>;
   /** The pool, for the proxy (repository paths) and the events stream. */
   readonly dispatcher: Dispatcher;
   close(): Promise<void>;
@@ -239,6 +241,17 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
           status: response.status,
         });
       }
+    },
+    postAsMirror(route, body) {
+      return request(urlPath(route), {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(options.credential === undefined ? {} : { authorization: `Bearer ${options.credential}` }),
+        },
+        body: JSON.stringify(body),
+        maxBytes: 64 * 1024,
+      });
     },
     async close() {
       await pool.close();

@@ -2,8 +2,11 @@ import { z } from 'zod';
 import { pathDeletionSchema, pathEntrySchema, type PathDeletion, type PathEntry } from '@metasync/shared';
 import { encodeRecord } from '@metasync/shared/fs';
 
-/** Which ingest published a path; the watcher and the upstream follower each reconcile only their own paths. */
-export type Origin = 'watch' | 'api' | 'upstream';
+/**
+ * Which ingest published a path; the watcher and the upstream follower each reconcile only their own
+ * paths. `pins`: the dist pins (dists/pins.ts).
+ */
+export type Origin = 'watch' | 'api' | 'upstream' | 'pins';
 
 /** A change as the journal stores it: the protocol entry plus its (internal) origin. */
 export type JournalEntry = (PathEntry | PathDeletion) & { origin: Origin };
@@ -16,7 +19,7 @@ export interface JournalGeneration {
   entries: JournalEntry[];
 }
 
-const origin = z.enum(['watch', 'api', 'upstream']);
+const origin = z.enum(['watch', 'api', 'upstream', 'pins']);
 const journalGenerationSchema = z.object({
   seq: z.number().int().positive(),
   time: z.number().int().nonnegative(),

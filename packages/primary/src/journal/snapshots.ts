@@ -31,10 +31,10 @@ export interface LoadedSnapshot {
   manifest: Manifest;
 }
 
-const ORIGIN_LETTERS = { watch: 'w', api: 'a', upstream: 'u' } as const satisfies Record<Origin, string>;
+const ORIGIN_LETTERS = { watch: 'w', api: 'a', upstream: 'u', pins: 'p' } as const satisfies Record<Origin, string>;
 
 function originOfLetter(letter: string | undefined): Origin {
-  return letter === 'a' ? 'api' : letter === 'u' ? 'upstream' : 'watch';
+  return letter === 'a' ? 'api' : letter === 'u' ? 'upstream' : letter === 'p' ? 'pins' : 'watch';
 }
 
 const SNAPSHOT_NAME = /^snapshot-(\d{16})\.bin$/;

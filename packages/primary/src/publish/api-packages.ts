@@ -114,7 +114,8 @@ export function createPackageOperations(options: { publisher: Publisher; limits?
     // A packages.json from the watched tree belongs to its generator, one from an upstream to its follower: the API leaves it alone.
     if (publisher.getEntry(ROOT_PATH)?.origin !== undefined && publisher.getEntry(ROOT_PATH)?.origin !== 'api') return undefined;
     names ??= scanNames();
-    const content = renderRootPackagesJson({ availablePackages: tooManyNames ? undefined : [...names] });
+    // As the publisher stores it (with --dists-url's root mirror), so the comparison with the manifest holds.
+    const content = publisher.contentFor(ROOT_PATH, renderRootPackagesJson({ availablePackages: tooManyNames ? undefined : [...names] }));
     const sha = sha256Hex(content);
     lastRootSha ??= publisher.getEntry(ROOT_PATH)?.sha256;
     if (sha === lastRootSha) return undefined;

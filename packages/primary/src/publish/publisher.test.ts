@@ -59,7 +59,7 @@ function memoryStore(): ObjectStore & { syncs: number } {
 }
 
 async function setUp(
-  options: { maxGenerationEntries?: number; now?: () => number; segmentMaxBytes?: number } = {},
+  options: { maxGenerationEntries?: number; now?: () => number; segmentMaxBytes?: number; distsUrl?: string } = {},
 ): Promise<{ publisher: PrimaryPublisher; commits: CommitInfo[]; manifest: Manifest }> {
   const { segmentMaxBytes, ...publisherOptions } = options;
   journal = (
@@ -211,5 +211,29 @@ describe('publisher on a failed journal', () => {
     await expect(publisher.submit([change('p2/acme/b.json', '1')], 'api')).rejects.toThrow(/EIO/);
     expect(fatal).toEqual([failure]);
     expect(publisher.getEntry('p2/acme/a.json')).toBeUndefined();
+  });
+
+  it('stores p2 files of every source with the --dists-url mirror, and other paths as given', async () => {
+    const { publisher, manifest } = await setUp({ distsUrl: 'https://repo.example.com' });
+    const p2 = JSON.stringify({
+      packages: {
+        'acme/foo': [{ name: 'acme/foo', version: '1.0.0', dist: { type: 'zip', url: 'https://codehost/a.zip', reference: 'abc' } }],
+      },
+    });
+    await publisher.submit([change('p2/acme/foo.json', p2)], 'watch');
+    await publisher.submit([change('p2/acme/bar~dev.json', p2.replaceAll('foo', 'bar')), change('notes/p2.json', p2)], 'api');
+    for (const path of ['p2/acme/foo.json', 'p2/acme/bar~dev.json']) {
+      const stored = JSON.parse((await publisher.readObject(manifest.get(path)!.sha256)).toString()) as {
+        packages: Record<string, Array<{ dist: { url: string; mirrors: unknown } }>>;
+      };
+      const dist = Object.values(stored.packages)[0]![0]!.dist;
+      expect(dist.url).toBe('https://codehost/a.zip');
+      expect(dist.mirrors).toEqual([{ url: 'https://repo.example.com/dists/%package%/%reference%.%type%', preferred: true }]);
+    }
+    expect((await publisher.readObject(manifest.get('notes/p2.json')!.sha256)).toString()).toBe(p2);
+    // The same source bytes again are no change: the stored (transformed) bytes are compared.
+    const seq = publisher.headSeq();
+    expect(await publisher.submit([change('p2/acme/foo.json', p2)], 'watch')).toEqual({ seq });
+    expect(sha256Hex(publisher.contentFor('p2/acme/foo.json', Buffer.from(p2)))).toBe(manifest.get('p2/acme/foo.json')!.sha256);
   });
 });

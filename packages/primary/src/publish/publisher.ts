@@ -4,6 +4,7 @@ import type { ObjectStore } from '@metasync/store';
 import type { Journal } from '../journal/journal.js';
 import type { JournalEntry, JournalGeneration, Origin } from '../journal/record.js';
 import type { Manifest, ManifestEntry } from '../journal/manifest.js';
+import { isP2Path, ROOT_PATH, withDistMirrors, withRootDistMirror } from '../dists/dist-mirrors.js';
 import { createReservedPathGate } from './reserved-paths.js';
 
 export type { Origin } from '../journal/record.js';
@@ -24,6 +25,11 @@ export interface Publisher {
   entries(): IterableIterator<[string, ManifestEntry]>;
   readObject(sha256: string): Promise<Buffer>;
   headSeq(): number;
+  /**
+   * The bytes submit() stores for `content` at `path` (the dist mirrors of --dists-url added to p2
+   * files). A source that skips unchanged files compares this content's sha256 with the manifest's.
+   */
+  contentFor(path: string, content: Buffer): Buffer;
 }
 
 export interface CommitInfo {
@@ -68,6 +74,8 @@ export interface PublisherOptions {
   beforeCommit?: (generation: JournalGeneration) => Promise<void>;
   /** Called once when the journal stops accepting appends (failed fsync): the process should restart. */
   onFatal?: (err: unknown) => void;
+  /** --dists-url: every p2 file stored gets this dist mirror (dists/dist-mirrors.ts); undefined: stored as given. */
+  distsUrl?: string | undefined;
   now?: () => number;
 }
 
@@ -110,6 +118,14 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
   /** sha256 -> submits between their first hash and their commit (or failure) that name it. */
   const pendingObjects = new Map<string, number>();
   const reserved = createReservedPathGate(log);
+  const { distsUrl } = options;
+
+  // Here, not in each source: every source's p2 bytes pass through submit before they are hashed, stored and signed.
+  function contentFor(path: string, content: Buffer): Buffer {
+    if (distsUrl === undefined) return content;
+    if (isP2Path(path)) return withDistMirrors(content, distsUrl);
+    return path === ROOT_PATH ? withRootDistMirror(content, distsUrl) : content;
+  }
 
   function pin(sha256: string): void {
     pendingObjects.set(sha256, (pendingObjects.get(sha256) ?? 0) + 1);
@@ -147,13 +163,14 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
       const prepared = await Promise.all(
         changes.map(async (change): Promise<PreparedChange> => {
           if ('deleted' in change) return { path: change.path, deleted: true };
-          const sha256 = sha256Hex(change.content);
+          const content = contentFor(change.path, change.content);
+          const sha256 = sha256Hex(content);
           pin(sha256);
           pinned.push(sha256);
           // Unchanged content (a reconcile, a rewrite of the same bytes) needs no store work: the
           // object is in the manifest, which the GC never collects from, and it is pinned until this commits.
-          if (manifest.get(change.path)?.sha256 === sha256) return { path: change.path, sha256, size: change.content.length };
-          const stored = await store.put({ raw: change.content, sha256 });
+          if (manifest.get(change.path)?.sha256 === sha256) return { path: change.path, sha256, size: content.length };
+          const stored = await store.put({ raw: content, sha256 });
           return { path: change.path, sha256: stored.sha256, size: stored.size };
         }),
       );
@@ -248,6 +265,7 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
     entries: () => manifest.entries(),
     readObject: (sha256) => store.read(sha256),
     headSeq: () => journal.headSeq(),
+    contentFor,
     manifestSeq: () => manifestSeq,
     headTime: () => journal.headTime(),
     isPending: (sha256) => pendingObjects.has(sha256),

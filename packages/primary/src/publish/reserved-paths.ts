@@ -10,8 +10,15 @@
  *   GET /<reserved>           -> the route, or 404: never a manifest lookup (routes/repository.ts)
  *
  * Deletions of a reserved path always pass: they only remove what shadows a route.
+ * The one reserved path content may take: `dist-pins/*`, from the pins source only
+ * (dists/pins.ts); the daemons carry it in generations and never serve it.
  */
-import { isReservedPath, metasyncError } from '@metasync/shared';
+
+/** True for a pins document written by the pins source: the gate lets it through. */
+export function isOwnPinsPath(path: string, source: Origin): boolean {
+  return source === 'pins' && path.startsWith(`${DIST_PINS_SEGMENT}/`);
+}
+import { DIST_PINS_SEGMENT, isReservedPath, metasyncError } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
 import type { Manifest } from '../journal/manifest.js';
 import type { Origin } from '../journal/record.js';
@@ -27,7 +34,7 @@ export function createReservedPathGate(log: Logger): ReservedPathGate {
   const listeners = new Set<(source: Origin) => void>();
   return {
     refuses(path, source) {
-      if (!isReservedPath(path)) return false;
+      if (!isReservedPath(path) || isOwnPinsPath(path, source)) return false;
       const err = metasyncError(
         'METASYNC_ERR_PATH_RESERVED',
         `path ${path} belongs to the daemons' own routes, not the repository; not published`,
@@ -55,7 +62,9 @@ export async function deleteReservedPaths(options: {
   submit(changes: { path: string; deleted: true }[], origin: Origin): Promise<{ seq: number }>;
   log: Logger;
 }): Promise<void> {
-  const paths = [...options.manifest.keys()].filter(isReservedPath);
+  const paths = [...options.manifest.entries()]
+    .filter(([path, entry]) => isReservedPath(path) && !isOwnPinsPath(path, entry.origin))
+    .map(([path]) => path);
   if (paths.length === 0) return;
   const { seq } = await options.submit(
     paths.map((path) => ({ path, deleted: true })),

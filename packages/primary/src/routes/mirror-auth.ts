@@ -16,7 +16,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { MirrorCredentials } from '../mirrors/credential-store.js';
 import type { MirrorCredentialCheck } from '../mirrors/credentials.js';
 
-export type MirrorAuthRoute = 'ack' | 'events';
+export type MirrorAuthRoute = 'ack' | 'events' | 'dist-pin';
 
 /** Throws 401 METASYNC_ERR_AUTH_MISSING or 403 METASYNC_ERR_AUTH_MIRROR_CREDENTIAL unless the request carries `mirrorId`'s credential. */
 export type RequireMirror = (request: FastifyRequest, mirrorId: string, route: MirrorAuthRoute) => void;

@@ -13,11 +13,9 @@
  * (`cancelRetry`). Without this a refused change waited for the file to change
  * again. A pending retry does not count as busy: startup must not hang on an outage.
  */
-import { sha256Hex } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
 import type { Publisher, SourceChange } from '../publish/publisher.js';
 import { createConditions } from './conditions.js';
-import type { SourceFile } from './paths.js';
 
 export interface BatchSubmitterOptions {
   publisher: Publisher;
@@ -29,8 +27,12 @@ export interface BatchSubmitterOptions {
 }
 
 export interface BatchSubmitter {
-  /** Queues a complete file, unless its bytes are already published or queued. `sha256` when the caller hashed it already. */
-  add(path: string, file: SourceFile, sha256?: string): void;
+  /**
+   * Queues a complete file, unless its bytes are already published or queued: `content` is what the
+   * publisher stores for it (publisher.contentFor: dist mirrors added), so an unchanged file is not
+   * resubmitted on every rescan, and `sha256` its hash.
+   */
+  add(path: string, stored: { content: Buffer; sha256: string }): void;
   /** Queues the deletion of a path this watcher published; forgets one it only queued. */
   remove(path: string): void;
   /** A newer event owns the path: its failed change is not retried. */
@@ -132,10 +134,10 @@ export function createBatchSubmitter(options: BatchSubmitterOptions): BatchSubmi
   }
 
   return {
-    add(path, file, sha256) {
-      const sha = sha256 ?? sha256Hex(file.bytes);
+    add(path, stored) {
+      const { content, sha256: sha } = stored;
       if (sha === currentSha(path)) return;
-      batch.set(path, { change: { path, content: file.bytes }, sha });
+      batch.set(path, { change: { path, content }, sha });
       queued.set(path, sha);
       scheduleFlush();
     },

@@ -25,6 +25,7 @@ function fakePublisher(commitMs = 5) {
     entries: () => manifest.entries(),
     readObject: () => Promise.reject(new Error('not used')),
     headSeq: () => seq,
+    contentFor: (_path, content) => content,
     refusesPath: () => false,
   };
   return { publisher, submits, manifest };

@@ -69,9 +69,11 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
     waitForRoom: submitter.waitForRoom,
     onTouch: submitter.cancelRetry,
     onComplete(path, file) {
-      const sha256 = sha256Hex(file.bytes);
+      // The hash of what is stored, so the stat cache's line can be matched against the manifest.
+      const content = options.publisher.contentFor(path, file.bytes);
+      const sha256 = sha256Hex(content);
       options.onFile?.(path, file, sha256);
-      submitter.add(path, file, sha256);
+      submitter.add(path, { content, sha256 });
     },
     onProgress: check,
   });

@@ -76,10 +76,12 @@ export const MAX_KEY_OVERLAP_MS = 90 * 24 * 60 * 60 * 1000;
  * repository path: the primary refuses to ingest or publish one and never
  * serves one from its manifest, and a mirror neither serves nor proxies one
  * (its proxy fallback would otherwise reach the primary's sync or admin API).
+ * `dists` is the mirror's archive route; `dist-pins` holds the primary's pins
+ * documents (dists.ts), carried in generations but never served.
  * test/reserved-routes.test.ts checks that every route both daemons register
  * is covered, so a new route cannot be forgotten here.
  */
-export const RESERVED_TOP_SEGMENTS = ['sync', 'api', 'admin', 'metrics', 'healthz', 'health', 'status'] as const;
+export const RESERVED_TOP_SEGMENTS = ['sync', 'api', 'admin', 'metrics', 'healthz', 'health', 'status', 'dists', 'dist-pins'] as const;
 
 /** Whole paths the daemons serve outside those segments: the primary's Packagist-compatible change feed. */
 export const RESERVED_PATHS = ['metadata/changes.json'] as const;
