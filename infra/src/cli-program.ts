@@ -158,12 +158,19 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
       'shell command that stops the mirror (else from the config file; a launched mirror is destroyed by its launcher)',
     )
     .option('--force', 'retire even if it leaves its region, or the whole name, with no fresh mirror in DNS (exit 7 otherwise)')
+    .addOption(
+      new Option('--launch <provider>', 'the launcher that created it, when the config does not say (aws: found by its tags)').choices([
+        'local',
+        'aws',
+      ]),
+    )
     .action(async (mirrorId: string, opts: Record<string, string | undefined> & { timeoutMs: number; force?: boolean }) => {
       exitCode = await runMirrorRetire(await context(), {
         mirrorId,
         overrides: mirrorOverrides(opts),
         timeoutMs: opts.timeoutMs,
         force: opts.force === true,
+        launch: opts.launch as LauncherKind | undefined,
       });
     });
 

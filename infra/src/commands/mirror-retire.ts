@@ -5,6 +5,7 @@ import { isMetasyncError, metasyncError } from '@metasync/shared';
 import type { MirrorConfig } from '../cli-config.js';
 import { drainMirror, probeMirror } from '../remote.js';
 import { createLauncher } from '../launch/launchers.js';
+import type { LauncherKind } from '../launch/launcher.js';
 import { requirePrimary, resolveMirror, type CommandContext, type ResolvedMirror } from './context.js';
 import { assertFreshRemains, probeOthersInDns } from './fresh-guard.js';
 import { requirePrimaryToken, revokeEnrollment } from './enroll.js';
@@ -17,6 +18,8 @@ export interface MirrorRetireOptions {
   timeoutMs: number;
   /** Retire even when it leaves the region or the name with no fresh mirror in DNS. */
   force?: boolean;
+  /** The launcher that created the server, when the config does not say; its record fills what the config lacks. */
+  launch?: LauncherKind | undefined;
 }
 
 /**
@@ -35,7 +38,10 @@ export interface MirrorRetireOptions {
  * after a crash finishes.
  */
 export async function runMirrorRetire(ctx: CommandContext, options: MirrorRetireOptions): Promise<number> {
-  const mirror = resolveMirror(ctx.config, options.mirrorId, options.overrides);
+  // Flags win over the config, which wins over what the launcher knows.
+  const given = Object.fromEntries(Object.entries(options.overrides).filter(([, value]) => value !== undefined));
+  const launched = await launchedServerOf(ctx, options);
+  const mirror = resolveMirror(ctx.config, options.mirrorId, { ...launched, ...ctx.config.mirrors[options.mirrorId], ...given });
   requirePrimary(ctx.config);
   const primaryToken = requirePrimaryToken(ctx.config, 'mirror retire (it revokes the mirror credential)');
   await retireMirror(ctx, mirror, { timeoutMs: options.timeoutMs, force: options.force === true, primaryToken, command: 'mirror retire' });
@@ -124,4 +130,16 @@ async function waitUntilDown(ctx: CommandContext, url: string, timeoutMs: number
     mirrorId,
     url,
   });
+}
+
+/**
+ * What `--launch <kind>` knows of a mirror the config does not list: an aws
+ * server is found by its tags (nothing is recorded locally), so retire needs
+ * no config entry for it.
+ */
+async function launchedServerOf(ctx: CommandContext, options: MirrorRetireOptions): Promise<Partial<MirrorConfig>> {
+  if (options.launch === undefined) return {};
+  const server = await createLauncher(options.launch, ctx.config, ctx.clock).find(options.mirrorId);
+  if (server === undefined) return { launcher: options.launch };
+  return { url: server.url, region: server.region, address: server.address, healthUrl: server.healthUrl, launcher: options.launch };
 }
