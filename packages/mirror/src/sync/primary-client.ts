@@ -144,6 +144,19 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
     return { status: response.statusCode, headers: response.headers, body: Buffer.concat(chunks, total) };
   }
 
+  /** A small JSON POST authenticated with the mirror's credential (acks, dist pins). */
+  function postAsMirror(route: string, body: unknown): Promise<RawResponse> {
+    return request(urlPath(route), {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(options.credential === undefined ? {} : { authorization: `Bearer ${options.credential}` }),
+      },
+      body: JSON.stringify(body),
+      maxBytes: 64 * 1024,
+    });
+  }
+
   return {
     origin: base.origin,
     urlPath,
@@ -225,16 +238,7 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
       }
     },
     async ack(body) {
-      const path = urlPath(SYNC_ROUTES.ack);
-      const response = await request(path, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          ...(options.credential === undefined ? {} : { authorization: `Bearer ${options.credential}` }),
-        },
-        body: JSON.stringify(body),
-        maxBytes: 64 * 1024,
-      });
+      const response = await postAsMirror(SYNC_ROUTES.ack, body);
       if (response.status >= 300) {
         throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `ack of seq ${body.seq} answered HTTP ${response.status}`, {
           seq: body.seq,
@@ -242,17 +246,7 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
         });
       }
     },
-    postAsMirror(route, body) {
-      return request(urlPath(route), {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          ...(options.credential === undefined ? {} : { authorization: `Bearer ${options.credential}` }),
-        },
-        body: JSON.stringify(body),
-        maxBytes: 64 * 1024,
-      });
-    },
+    postAsMirror,
     async close() {
       await pool.close();
     },
