@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createRegistrar } from '@metasync/dns';
 import { hasErrno } from '@metasync/shared';
-import { pickHttpLimits, releaseMemory, startIdleRelease, type Logger } from '@metasync/shared/daemon';
+import { pickHttpLimits, releaseMemory, type Logger } from '@metasync/shared/daemon';
 import { writeFileAtomic } from '@metasync/shared/fs';
 import { openObjectStore } from '@metasync/store';
 import { buildApp } from './app.js';
@@ -67,7 +67,6 @@ export async function openMirror(
   // Reading the index log leaves its records behind as garbage: at 100k paths the heap had grown to ~200 MB
   // for ~65 MB live, and an idle or cache-served mirror would keep it that size.
   releaseMemory();
-  const stopIdleRelease = startIdleRelease();
   const store = await openObjectStore({ dir: join(config.data, 'objects') });
   const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? true });
   metrics.appliedSeq.set(log.state.seq);
@@ -190,7 +189,6 @@ export async function openMirror(
       }
     },
     async close() {
-      stopIdleRelease();
       if (closed) return;
       closed = true;
       // Sync first: an apply in progress finishes its commit (or never starts it), then serving stops.

@@ -7,4 +7,3 @@ export * from './tls-options.js';
 export * from './tls-pair.js';
 export * from './server-factory.js';
 export * from './memory-release.js';
-export * from './idle-release.js';
