@@ -1,26 +1,12 @@
-import {
-  RunInstancesCommand,
-  TerminateInstancesCommand,
-  type EC2Client,
-  type Instance,
-  type RunInstancesCommandInput,
-} from '@aws-sdk/client-ec2';
+import { RunInstancesCommand, TerminateInstancesCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
 import { systemClock, type Clock } from '@metasync/dns';
 import { metasyncError } from '@metasync/shared';
 import type { LaunchedServer, Launcher, LaunchProgress, LaunchSpec } from '../launcher.js';
 import type { AwsLaunchConfig, AwsRegionLaunchConfig } from './aws-launch-config.js';
 import { deriveClientToken } from './client-token.js';
 import { awsErrorName, ec2Call } from './ec2-call.js';
-import {
-  describeInstances,
-  LIVE_STATES,
-  MANAGED_BY_VALUE,
-  managedFilters,
-  NOT_TERMINATED_STATES,
-  TAGS,
-  tagOf,
-  toLaunchedServer,
-} from './instances.js';
+import { describeInstances, LIVE_STATES, managedFilters, NOT_TERMINATED_STATES, TAGS, tagOf, toLaunchedServer } from './instances.js';
+import { runInstancesInput } from './run-input.js';
 import { encodeUserData, renderCloudInit } from './user-data.js';
 import { GONE_STATES, waitRunning, waitShuttingDown, type WaitContext } from './wait-instance.js';
 
@@ -122,41 +108,6 @@ export function createAwsLauncher(options: AwsLauncherOptions): Launcher {
     return instance;
   };
 
-  const runInput = (spec: LaunchSpec, userData: string, clientToken: string): RunInstancesCommandInput => {
-    const region = regionConfig(spec.region);
-    return {
-      ImageId: region.amiId,
-      InstanceType: region.instanceType as RunInstancesCommandInput['InstanceType'],
-      MinCount: 1,
-      MaxCount: 1,
-      ClientToken: clientToken,
-      UserData: userData,
-      IamInstanceProfile: region.instanceProfile.startsWith('arn:') ? { Arn: region.instanceProfile } : { Name: region.instanceProfile },
-      NetworkInterfaces: [
-        {
-          DeviceIndex: 0,
-          SubnetId: region.subnetId,
-          Groups: region.securityGroupIds,
-          AssociatePublicIpAddress: config.addressType === 'public',
-          DeleteOnTermination: true,
-        },
-      ],
-      // cloud-init reads the instance's address through IMDSv2; v1 stays off.
-      MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
-      TagSpecifications: [
-        {
-          ResourceType: 'instance',
-          Tags: [
-            { Key: TAGS.managedBy, Value: MANAGED_BY_VALUE },
-            { Key: TAGS.mirrorId, Value: spec.mirrorId },
-            { Key: TAGS.release, Value: spec.releaseVersion },
-            { Key: 'Name', Value: `metasync-mirror-${spec.mirrorId}` },
-          ],
-        },
-      ],
-    };
-  };
-
   /** RunInstances under the first token of this mirror and release whose instance is not gone. */
   const runInstance = async (spec: LaunchSpec, userData: string, say: LaunchProgress): Promise<Instance> => {
     const client = options.clientFor(spec.region);
@@ -167,7 +118,12 @@ export function createAwsLauncher(options: AwsLauncherOptions): Launcher {
       try {
         const out = await ec2Call(
           { what: `RunInstances for mirror ${spec.mirrorId}`, details, passThrough: ['IdempotentParameterMismatch'] },
-          () => client.send(new RunInstancesCommand(runInput(spec, userData, clientToken))),
+          () =>
+            client.send(
+              new RunInstancesCommand(
+                runInstancesInput({ spec, region: regionConfig(spec.region), addressType: config.addressType, userData, clientToken }),
+              ),
+            ),
         );
         instance = out.Instances?.[0];
       } catch (err) {
