@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Daemon } from '../../test/helpers/daemon.js';
 import { readProcCpuMs, readProcMemory, type ProcMemory } from '../../test/helpers/proc-stats.js';
 import { runRsync } from '../../test/helpers/rsync.js';
-import { buildCorpusTree, type CorpusTree } from './corpus.js';
+import { buildCorpusTree, cachedCorpusTree, type CorpusTree } from './corpus.js';
 import type { CpuPlan } from './cpu.js';
 import { readPrimaryState, startMirror, startPrimary, waitForIngest, waitForMirrorSeq, type PrimaryState } from './fleet.js';
 import type { BenchOptions } from './options.js';
@@ -83,9 +83,13 @@ function once<T>(build: () => Promise<T>): { get: () => Promise<T>; peek: () => 
 export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixture {
   const root = join(ctx.workDir, 'large');
   const corpus = once(async () => {
-    ctx.log(`writing a ${ctx.options.paths}-path corpus`);
+    const { paths, seed, corpusCache } = ctx.options;
+    ctx.log(corpusCache === undefined ? `writing a ${paths}-path corpus` : `${paths}-path corpus from ${corpusCache} (written there if absent)`);
     const startedNs = nowNs();
-    const tree = await buildCorpusTree({ dir: join(root, 'source'), paths: ctx.options.paths, seed: ctx.options.seed });
+    const tree =
+      corpusCache === undefined
+        ? await buildCorpusTree({ dir: join(root, 'source'), paths, seed })
+        : await cachedCorpusTree({ cacheDir: corpusCache, paths, seed });
     const writeMs = elapsedMs(startedNs);
     ctx.log(`corpus: ${tree.paths.length} paths, ${(tree.bytes / 1e6).toFixed(1)} MB in ${(writeMs / 1000).toFixed(1)} s`);
     return { ...tree, writeMs };

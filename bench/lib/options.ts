@@ -33,6 +33,8 @@ export interface BenchOptions {
   only: BenchId[];
   seed: number;
   workDir: string | undefined;
+  /** Where the large corpus is kept between runs (built once per paths and seed), instead of inside the work dir. */
+  corpusCache: string | undefined;
   keep: boolean;
   out: string | undefined;
 }
@@ -58,6 +60,8 @@ const HELP = `pnpm bench [-- options]   (every option also reads METASYNC_BENCH_
   --only a,b             run only these: ${BENCH_IDS.join(', ')}
   --seed N               corpus and path-choice seed (default 1)
   --work-dir DIR         scratch directory, empty or absent; kept afterwards (default: a new temp dir, removed)
+  --corpus-cache DIR     keep the large corpus in DIR/<paths>-<seed>/ and reuse it in later runs (at 1M paths
+                         writing it takes ~15 min); never modified by the benches
   --keep                 keep the scratch directory
   --out FILE             result JSON (default bench/results/<timestamp>.json)`;
 
@@ -91,6 +95,7 @@ export function parseBenchOptions(
       only: { type: 'string' },
       seed: { type: 'string' },
       'work-dir': { type: 'string' },
+      'corpus-cache': { type: 'string' },
       keep: { type: 'boolean' },
       out: { type: 'string' },
     },
@@ -143,6 +148,7 @@ export function parseBenchOptions(
     only: only as BenchId[],
     seed: int('seed', 1, 0),
     workDir: read('work-dir'),
+    corpusCache: read('corpus-cache'),
     keep: values.keep === true || env.METASYNC_BENCH_KEEP === '1',
     out: read('out'),
   };

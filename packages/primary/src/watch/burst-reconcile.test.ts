@@ -115,4 +115,38 @@ describe('reconcile on demand (periodic and fallback scans)', () => {
     expect(touched).toEqual(['later.json']);
     expect(reasons).toEqual(['periodic', 'fallback']);
   });
+
+  it('awaits roomToTouch before each touch, so a changed tree is not queued all at once', async () => {
+    const tree = new Map(Array.from({ length: 10 }, (_, i) => [`p${i}.json`, 150_000] as [string, number]));
+    let gate: () => void = () => undefined;
+    let waits = 0;
+    reconcile.close();
+    touched = [];
+    reconcile = createBurstReconcile({
+      walk: async () => tree,
+      tracks: () => false,
+      publishedPaths: () => [],
+      touch: (path) => touched.push(path),
+      roomToTouch: () => {
+        waits++;
+        // Room for 3 touches, then the pipeline is "full" until the gate opens.
+        return touched.length < 3 ? Promise.resolve() : new Promise<void>((resolve) => (gate = resolve));
+      },
+      remove: () => undefined,
+      onReconciled: () => undefined,
+      onError: (err) => {
+        throw err;
+      },
+    });
+    const scanning = reconcile.scan('periodic');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(touched).toHaveLength(3);
+    for (let i = 0; i < 20 && touched.length < 10; i++) {
+      gate();
+      await vi.advanceTimersByTimeAsync(0);
+    }
+    await scanning;
+    expect(touched).toHaveLength(10);
+    expect(waits).toBe(10);
+  });
 });

@@ -31,6 +31,8 @@ export interface BurstReconcileOptions {
   /** Paths this watcher published that should exist on disk. */
   publishedPaths(): Iterable<string>;
   touch(path: string): void;
+  /** Awaited between touches: resolves when the pipeline has room for more (a whole changed tree is not queued at once). */
+  roomToTouch?(): Promise<void>;
   remove(path: string): void;
   onReconciled(stats: { reason: ScanReason; files: number; touched: number; removed: number; durationMs: number }): void;
   onError(err: unknown): void;
@@ -92,6 +94,8 @@ export function createBurstReconcile(options: BurstReconcileOptions): BurstRecon
     for (const [path, changedMs] of files) {
       // File times have whole-millisecond or coarser granularity: a second of slack.
       if (!options.tracks(path) || changedMs >= sinceMs - 1_000) {
+        await options.roomToTouch?.();
+        if (closed) return;
         options.touch(path);
         touched++;
       }

@@ -95,6 +95,22 @@ describe('source ingest', () => {
     expect((changes[0] as { content: Buffer }).content.toString()).toBe(full);
   });
 
+  it('roomFor resolves only once fewer than the limit of paths are pending, and every touched file still lands', async () => {
+    start();
+    for (let i = 0; i < 20; i++) files.set(`p2/acme/p${i}.json`, `{"packages":{"acme/p${i}":[]}}`);
+    for (let i = 0; i < 20; i++) ingest.touch(`p2/acme/p${i}.json`, { recheck: false });
+    let roomy = false;
+    void ingest.roomFor(5).then(() => (roomy = true));
+    expect(roomy).toBe(false); // 20 reads queued
+    await vi.advanceTimersByTimeAsync(10);
+    expect(roomy).toBe(true);
+    const idle = ingest.idle();
+    await vi.advanceTimersByTimeAsync(100);
+    await idle;
+    expect(new Set(fake.submits.flat().map((c) => c.path)).size).toBe(20);
+    await expect(ingest.roomFor(1)).resolves.toBeUndefined(); // nothing pending now
+  });
+
   it('publishes a complete JSON file on the next turn, without waiting for a window', async () => {
     start({ stabilityWindowMs: 10_000 });
     write('packages.json', '{"packages":[]}');

@@ -42,6 +42,11 @@ export interface SourceIngest {
   idle(): Promise<void>;
   /** Resolves once every pending read and wait has finished (changes may still sit in the batch). */
   settled(): Promise<void>;
+  /**
+   * Resolves once fewer than `limit` paths have something pending. A walk that touches a whole tree awaits it
+   * between touches: each pending path holds a state and a queued read, and a million of them took 2 GB.
+   */
+  roomFor(limit: number): Promise<void>;
   /** Holds submits (except a full batch) until release(), so a reconcile lands in as few generations as possible. */
   hold(): void;
   release(): void;
@@ -94,6 +99,7 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
     },
     idle: () => conditions.until(isIdle),
     settled: () => conditions.until(isSettled),
+    roomFor: (limit) => (settler.pendingPaths() < limit ? Promise.resolve() : conditions.until(() => settler.pendingPaths() < limit)),
     hold: submitter.hold,
     release() {
       submitter.release();

@@ -58,6 +58,8 @@ export interface PathSettler {
   isSettled(): boolean;
   /** Whether `path` has a read, wait or recheck pending, or was refused and not touched or forgotten since. */
   tracks(path: string): boolean;
+  /** Paths with something pending (a read queued or running, a wait, a recheck): what a walk's touches cost in memory. */
+  pendingPaths(): number;
   /** Stops timers, drops queued reads and waits for the ones already started. */
   close(): Promise<void>;
 }
@@ -219,6 +221,7 @@ export function createPathSettler(options: PathSettlerOptions): PathSettler {
     },
     isSettled: () => waitingTimers === 0 && reads.size === 0 && reads.pending === 0,
     tracks: (path) => states.has(path) || refused.has(path),
+    pendingPaths: () => states.size,
     async close() {
       closed = true;
       for (const state of states.values()) clearTimer(state);
