@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cachedSha, cacheLine, loadStatCache, RACY_WINDOW_NS, saveStatCache, STAT_CACHE_FILE, type FileIdentity } from './stat-cache.js';
+import { cachedSha, cacheLine, loadStatCache, RACY_WINDOW_NS, createStatCacheWriter, STAT_CACHE_FILE, type FileIdentity } from './stat-cache.js';
 
 const sha = 'ab'.repeat(32);
 const nowNs = 1_800_000_000_000_000_000n;
@@ -34,13 +34,34 @@ describe('source stat cache', () => {
 
   it('round-trips paths with spaces and skips damaged lines', async () => {
     const line = cacheLine(old, sha, nowNs)!;
-    await saveStatCache(dir, new Map([['p2/acme/with space.json', line]]));
+    const writer = createStatCacheWriter(dir);
+    writer.record('p2/acme/with space.json', line);
+    await writer.finish();
     expect(await loadStatCache(dir)).toEqual(new Map([['p2/acme/with space.json', line]]));
     await writeFile(join(dir, STAT_CACHE_FILE), `${line} p2/a.json\ngarbage\n1 2 3\n${line.replace(sha, 'zz')} p2/b.json\n`);
     const loaded = await loadStatCache(dir);
     expect(loaded.get('p2/a.json')).toBe(line);
     expect(loaded.has('garbage')).toBe(false);
     expect(cachedSha(loaded.get('p2/b.json')!, old)).toBeUndefined();
+  });
+
+  it('streams lines as they come: the last line of a path wins, a forgotten path has none, the old cache stays until finish', async () => {
+    const line = cacheLine(old, sha, nowNs)!;
+    const newer = cacheLine({ ...old, size: 13 }, sha, nowNs)!;
+    await writeFile(join(dir, STAT_CACHE_FILE), `${line} p2/kept-until-finish.json\n`);
+    const writer = createStatCacheWriter(dir);
+    for (let i = 0; i < 5_000; i++) writer.record(`p2/v/p${i}.json`, line); // several chunks
+    writer.record('p2/a.json', line);
+    writer.record('p2/a.json', newer);
+    writer.record('p2/b.json', line);
+    writer.record('p2/b.json', undefined);
+    expect((await loadStatCache(dir)).has('p2/kept-until-finish.json')).toBe(true);
+    await writer.finish();
+    const loaded = await loadStatCache(dir);
+    expect(loaded.get('p2/a.json')).toBe(newer);
+    expect(loaded.has('p2/b.json')).toBe(false);
+    expect(loaded.has('p2/kept-until-finish.json')).toBe(false);
+    expect(loaded.size).toBe(5_001);
   });
 
   it('is empty when no cache was written', async () => {

@@ -20,17 +20,18 @@
  * files are read again), read once at start-up, and never held in memory after.
  */
 import * as fsCallback from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { hasErrno, isSha256Hex } from '@metasync/shared';
-import { writeFileAtomic } from '@metasync/shared/fs';
 
 const lstat = promisify(fsCallback.lstat);
 
 export const STAT_CACHE_FILE = 'source-stat-cache';
 /** Generous for coarse (jiffy) kernel timestamps and for filesystems with 1 s granularity. */
 export const RACY_WINDOW_NS = 2_000_000_000n;
+/** Written for a path whose earlier line no longer holds (a racy re-read): a later line wins on load, and this one drops the path. */
+const FORGET_LINE = '0 0 0 0 -';
 
 export interface FileIdentity {
   size: number;
@@ -56,7 +57,9 @@ export async function loadStatCache(dataDir: string): Promise<StatCache> {
     let at = -1;
     for (let field = 0; field < 5 && (at = line.indexOf(' ', at + 1)) !== -1; field++);
     if (at <= 0 || at === line.length - 1) continue;
-    cache.set(line.slice(at + 1), line.slice(0, at));
+    const fields = line.slice(0, at);
+    if (fields === FORGET_LINE) cache.delete(line.slice(at + 1));
+    else cache.set(line.slice(at + 1), fields);
   }
   return cache;
 }
@@ -80,10 +83,45 @@ export function cacheLine(identity: FileIdentity, sha256: string, nowNs: bigint)
   return `${identity.size} ${identity.mtimeNs} ${identity.ctimeNs} ${identity.ino} ${sha256}`;
 }
 
-export async function saveStatCache(dataDir: string, lines: ReadonlyMap<string, string>): Promise<void> {
-  const parts: string[] = [];
-  for (const [path, line] of lines) parts.push(`${line} ${path}\n`);
-  await writeFileAtomic(join(dataDir, STAT_CACHE_FILE), parts.join(''), { durable: false });
+/** Lines are gathered into chunks this large before they reach the stream (a million small writes cost more than the data). */
+const CHUNK_CHARS = 64 * 1024;
+
+export interface StatCacheWriter {
+  /** The line for `path` now; undefined forgets any line written for it earlier in this cache. */
+  record(path: string, line: string | undefined): void;
+  /** Flushes and puts the new cache in place of the old one (rejects when it could not be written). */
+  finish(): Promise<void>;
+}
+
+/**
+ * The next stat cache, appended to a temp file as files are read and renamed over the old one at the
+ * end, so a start-up over a million files holds no line per file in memory (a Map of them was ~200 MB).
+ * A path may get several lines; the last one wins on load (loadStatCache), which only ever costs a read.
+ */
+export function createStatCacheWriter(dataDir: string): StatCacheWriter {
+  const finalPath = join(dataDir, STAT_CACHE_FILE);
+  const tempPath = `${finalPath}.writing`;
+  const stream = fsCallback.createWriteStream(tempPath, { mode: 0o600 });
+  let failure: Error | undefined;
+  stream.on('error', (err) => (failure ??= err));
+  let chunk = '';
+  const flush = (): void => {
+    if (chunk === '' || failure !== undefined) return;
+    stream.write(chunk);
+    chunk = '';
+  };
+  return {
+    record(path, line) {
+      chunk += `${line ?? FORGET_LINE} ${path}\n`;
+      if (chunk.length >= CHUNK_CHARS) flush();
+    },
+    async finish() {
+      flush();
+      await new Promise<void>((resolve) => stream.end(resolve));
+      if (failure !== undefined) throw failure;
+      await rename(tempPath, finalPath);
+    },
+  };
 }
 
 /**

@@ -32,7 +32,7 @@ import { createDirWatches, type WatchDir } from './dir-watches.js';
 import { createSourceIngest, type SourceIngest } from './ingest.js';
 import { DEFAULT_SOURCE_FALLBACK_SCAN_MS, DEFAULT_SOURCE_RESCAN_MS } from './options.js';
 import { readSourceFile, statSourceFile } from './paths.js';
-import { cachedSha, cacheLine, loadStatCache, saveStatCache, statIdentity } from './stat-cache.js';
+import { cachedSha, cacheLine, createStatCacheWriter, loadStatCache, statIdentity, type StatCacheWriter } from './stat-cache.js';
 import { createPeriodicRescan, type PeriodicRescan } from './periodic-rescan.js';
 import { createTreeEvents } from './tree-events.js';
 import { walkTree, walkTreeChanges } from './tree-walk.js';
@@ -77,7 +77,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
   const readOptions = { rootReal, maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_SOURCE_FILE_BYTES };
   let filesRead = 0;
   /** The next stat cache, filled during start-up only (no per-path state outlives it). */
-  let nextCache: Map<string, string> | undefined = options.statCacheDir === undefined ? undefined : new Map();
+  let nextCache: StatCacheWriter | undefined = options.statCacheDir === undefined ? undefined : createStatCacheWriter(options.statCacheDir);
   const ingest = createSourceIngest({
     publisher,
     log,
@@ -91,8 +91,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
         file.mtimeNs === undefined || file.ctimeNs === undefined
           ? undefined
           : cacheLine({ size: file.size, mtimeNs: file.mtimeNs, ctimeNs: file.ctimeNs, ino: file.ino }, sha256, wallClockNs());
-      if (line === undefined) nextCache.delete(path);
-      else nextCache.set(path, line);
+      nextCache.record(path, line);
     },
     stat: (path) => statSourceFile(readOptions, path),
     ...(options.stabilityWindowMs === undefined ? {} : { stabilityWindowMs: options.stabilityWindowMs }),
@@ -167,11 +166,11 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
     await ingest.settled();
     ingest.release();
     await ingest.idle();
-    if (options.statCacheDir !== undefined && nextCache !== undefined) {
+    if (nextCache !== undefined) {
       const cache = nextCache;
       nextCache = undefined;
       // A cache that cannot be written only costs the next start its reads.
-      await saveStatCache(options.statCacheDir, cache).catch((err: unknown) =>
+      await cache.finish().catch((err: unknown) =>
         log.warn({ err, dataDir: options.statCacheDir }, 'source stat cache not written'),
       );
     }
@@ -222,7 +221,7 @@ async function touchChanged(options: {
   publisher: Publisher;
   ingest: SourceIngest;
   statCacheDir: string | undefined;
-  nextCache: Map<string, string> | undefined;
+  nextCache: StatCacheWriter | undefined;
   log: Logger;
 }): Promise<number> {
   const { files, ingest, publisher } = options;
@@ -248,8 +247,9 @@ async function touchChanged(options: {
         return;
       }
       unchanged++;
-      // An event-driven read meanwhile already recorded a newer line.
-      if (options.nextCache !== undefined && !options.nextCache.has(path)) options.nextCache.set(path, line);
+      // A line an event-driven read wrote meanwhile is older in the file, so this one wins on load; its identity no
+      // longer matches the changed file, so that only costs the next start a read.
+      options.nextCache?.record(path, line);
     });
   }
   return unchanged;
