@@ -84,7 +84,9 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
   const root = join(ctx.workDir, 'large');
   const corpus = once(async () => {
     const { paths, seed, corpusCache } = ctx.options;
-    ctx.log(corpusCache === undefined ? `writing a ${paths}-path corpus` : `${paths}-path corpus from ${corpusCache} (written there if absent)`);
+    ctx.log(
+      corpusCache === undefined ? `writing a ${paths}-path corpus` : `${paths}-path corpus from ${corpusCache} (written there if absent)`,
+    );
     const startedNs = nowNs();
     const tree =
       corpusCache === undefined

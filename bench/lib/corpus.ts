@@ -37,7 +37,11 @@ interface CachedCorpus {
  * bytes). A directory without the marker is a cut-off build and is redone.
  * The benches only read the tree (the primary watches it; rsync copies it).
  */
-export async function cachedCorpusTree(options: { cacheDir: string; paths: number; seed: number }): Promise<CorpusTree & { reused: boolean }> {
+export async function cachedCorpusTree(options: {
+  cacheDir: string;
+  paths: number;
+  seed: number;
+}): Promise<CorpusTree & { reused: boolean }> {
   const root = join(options.cacheDir, `${options.paths}-${options.seed}`);
   const dir = join(root, 'source');
   const marker = join(root, COMPLETE_MARKER);

@@ -170,9 +170,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
       const cache = nextCache;
       nextCache = undefined;
       // A cache that cannot be written only costs the next start its reads.
-      await cache.finish().catch((err: unknown) =>
-        log.warn({ err, dataDir: options.statCacheDir }, 'source stat cache not written'),
-      );
+      await cache.finish().catch((err: unknown) => log.warn({ err, dataDir: options.statCacheDir }, 'source stat cache not written'));
     }
     log.info(
       {
