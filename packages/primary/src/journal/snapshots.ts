@@ -1,9 +1,10 @@
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { metasyncError, signBody, type SigningKey, type Snapshot } from '@metasync/shared';
-import { decodeRecords, encodeRecord, writeFileAtomic } from '@metasync/shared/fs';
+import { metasyncError, signBody, type SigningKey } from '@metasync/shared';
+import { decodeRecords, encodeRecord, encodeRecordHeader, writeFileAtomic } from '@metasync/shared/fs';
 import { createManifest, type Manifest, type ManifestEntry } from './manifest.js';
 import type { Origin } from './record.js';
+import { decodeSnapshotBody, encodeSnapshotBody } from './snapshot-body.js';
 
 /**
  * Snapshot files: `<dir>/snapshot-<seq, 16 digits>.bin`, written atomically,
@@ -43,21 +44,13 @@ export function snapshotFileName(seq: number): string {
   return `snapshot-${String(seq).padStart(16, '0')}.bin`;
 }
 
-/** The Snapshot of `manifest` at `seq`, paths sorted, signed with `key`. */
+/** The Snapshot of `manifest` at `seq`, paths sorted, one entry per line (snapshot-body.ts), signed with `key`. */
 export function signSnapshot(options: { seq: number; time: number; manifest: Manifest; key: SigningKey }): SignedSnapshot {
   const paths = [...options.manifest.keys()].sort();
+  const entryOf = (path: string): ManifestEntry => options.manifest.get(path) as ManifestEntry;
   let origins = '';
-  const snapshot: Snapshot = {
-    kind: 'snapshot',
-    seq: options.seq,
-    time: options.time,
-    entries: paths.map((path) => {
-      const entry = options.manifest.get(path) as ManifestEntry;
-      origins += ORIGIN_LETTERS[entry.origin];
-      return { path, sha256: entry.sha256, size: entry.size, mtime: entry.mtime };
-    }),
-  };
-  const body = Buffer.from(JSON.stringify(snapshot));
+  for (const path of paths) origins += ORIGIN_LETTERS[entryOf(path).origin];
+  const body = encodeSnapshotBody({ seq: options.seq, time: options.time, paths, entryOf });
   return { seq: options.seq, time: options.time, body, signature: signBody(options.key, body), origins };
 }
 
@@ -65,7 +58,7 @@ export async function writeSnapshotFile(options: { dir: string; snapshot: Signed
   await mkdir(options.dir, { recursive: true });
   const meta = Buffer.from(JSON.stringify({ signature: options.snapshot.signature, origins: options.snapshot.origins }));
   const path = join(options.dir, snapshotFileName(options.snapshot.seq));
-  await writeFileAtomic(path, Buffer.concat([encodeRecord(options.snapshot.body), encodeRecord(meta)]));
+  await writeFileAtomic(path, [encodeRecordHeader(options.snapshot.body), options.snapshot.body, encodeRecord(meta)]);
   return path;
 }
 
@@ -88,23 +81,17 @@ export async function loadLatestSnapshot(dir: string): Promise<LoadedSnapshot | 
   if (decoded.tornTail || body === undefined || metaBytes === undefined) {
     throw metasyncError('METASYNC_ERR_JOURNAL_CORRUPT', `snapshot file ${latest.path} is damaged`, { path: latest.path });
   }
-  const snapshot = JSON.parse(body.toString('utf8')) as Snapshot;
   const meta = JSON.parse(metaBytes.toString('utf8')) as { origins: string };
-  if (snapshot.seq !== latest.seq || meta.origins.length !== snapshot.entries.length) {
+  const manifest = createManifest(meta.origins.length);
+  const head = decodeSnapshotBody(body, (entry, index) => {
+    manifest.set(entry.path, { sha256: entry.sha256, size: entry.size, mtime: entry.mtime, origin: originOfLetter(meta.origins[index]) });
+  });
+  if (head.seq !== latest.seq || meta.origins.length !== manifest.size) {
     throw metasyncError('METASYNC_ERR_JOURNAL_CORRUPT', `snapshot file ${latest.path} does not match its name or origins`, {
       path: latest.path,
     });
   }
-  const manifest = createManifest(snapshot.entries.length);
-  snapshot.entries.forEach((entry, index) => {
-    manifest.set(entry.path, {
-      sha256: entry.sha256,
-      size: entry.size,
-      mtime: entry.mtime,
-      origin: originOfLetter(meta.origins[index]),
-    });
-  });
-  return { seq: snapshot.seq, time: snapshot.time, manifest };
+  return { seq: head.seq, time: head.time, manifest };
 }
 
 /** Keeps the newest `keepCount` snapshot files. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm, utimes } from 'node:fs/promises';
+import { open, rename, rm, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 
 export interface AtomicWriteOptions {
@@ -20,12 +20,18 @@ export function tempPathFor(path: string): string {
  * Writes `data` to `path` so that a reader (or a crash) sees the old file or
  * the new one, never a part: temp file, fsync, rename, fsync the directory.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string | readonly Uint8Array[],
+  options: AtomicWriteOptions = {},
+): Promise<void> {
   const durable = options.durable ?? true;
   const temp = tempPathFor(path);
   const handle = await open(temp, 'wx', options.mode ?? 0o644);
   try {
-    await handle.writeFile(data);
+    // Parts are written as they are (a large record need not be copied into one buffer first).
+    if (Array.isArray(data)) await writeAll(handle, data);
+    else await handle.writeFile(data as Uint8Array | string);
     if (durable) await handle.sync();
   } catch (err) {
     await handle.close();
@@ -52,5 +58,18 @@ export async function fsyncDir(dir: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+async function writeAll(handle: FileHandle, parts: readonly Uint8Array[]): Promise<void> {
+  let pending = parts.filter((part) => part.length > 0);
+  while (pending.length > 0) {
+    let { bytesWritten } = await handle.writev(pending);
+    // A short writev leaves the rest of the parts: drop what went, slice the part it stopped in.
+    while (pending.length > 0 && bytesWritten >= pending[0]!.length) {
+      bytesWritten -= pending[0]!.length;
+      pending = pending.slice(1);
+    }
+    if (pending.length > 0 && bytesWritten > 0) pending = [pending[0]!.subarray(bytesWritten), ...pending.slice(1)];
   }
 }

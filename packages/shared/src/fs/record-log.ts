@@ -14,12 +14,19 @@ export const RECORD_HEADER_BYTES = 8;
 export const MAX_RECORD_BYTES = 256 * 1024 * 1024;
 
 export function encodeRecord(payload: Uint8Array): Buffer {
-  if (payload.length > MAX_RECORD_BYTES) throw new RangeError(`record of ${payload.length} bytes exceeds ${MAX_RECORD_BYTES}`);
   const frame = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payload.length);
-  frame.writeUInt32BE(payload.length, 0);
-  frame.writeUInt32BE(crc32(payload), 4);
+  encodeRecordHeader(payload).copy(frame, 0);
   frame.set(payload, RECORD_HEADER_BYTES);
   return frame;
+}
+
+/** The frame header alone: a large payload is then written after it as it is, not copied into a frame. */
+export function encodeRecordHeader(payload: Uint8Array): Buffer {
+  if (payload.length > MAX_RECORD_BYTES) throw new RangeError(`record of ${payload.length} bytes exceeds ${MAX_RECORD_BYTES}`);
+  const header = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
+  header.writeUInt32BE(payload.length, 0);
+  header.writeUInt32BE(crc32(payload), 4);
+  return header;
 }
 
 export interface DecodedRecords {
