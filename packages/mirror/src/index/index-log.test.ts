@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '@metasync/shared';
+import { encodeRecord } from '@metasync/shared/fs';
 import { openIndexLog, type IndexRecord } from './index-log.js';
 import { indexToMap } from './index-state.js';
 
@@ -101,5 +102,30 @@ describe('applied-index log', () => {
     expect(again.state.seq).toBe(10);
     expect([...indexToMap(again.state).keys()]).toEqual(['p2/x/b.json']);
     await again.close();
+  });
+
+  it('writes the base one path per line and reloads it; a base written whole by an older version still loads; a cut one is refused', async () => {
+    const { log } = await openIndexLog(dir);
+    const entries = Array.from({ length: 50 }, (_, i) => entry(`p2/v/p${i}.json`, `c${i}`, 1000 + i));
+    await log.commitSnapshot({ kind: 'snapshot', seq: 7, time: 70, entries }, 9000);
+    await log.close();
+    const baseFile = join(dir, 'index', 'base');
+    const payload = (await readFile(baseFile)).subarray(8);
+    expect(payload.toString('utf8').split('\n')).toHaveLength(entries.length + 2);
+    const { log: again } = await openIndexLog(dir);
+    expect(again.state.seq).toBe(7);
+    expect(indexToMap(again.state)).toEqual(new Map(entries.map(({ path, ...rest }) => [path, rest])));
+    await again.close();
+
+    const whole = JSON.stringify({ seq: 3, time: 30, derefs: [], paths: entries.map((e) => [e.path, e.sha256, e.size, e.mtime]) });
+    await writeFile(baseFile, encodeRecord(Buffer.from(whole)));
+    const { log: old } = await openIndexLog(dir);
+    expect(old.state.seq).toBe(3);
+    expect(old.state.pathCount()).toBe(50);
+    await old.close();
+
+    const cut = payload.subarray(0, payload.lastIndexOf(10));
+    await writeFile(baseFile, encodeRecord(cut));
+    await expect(openIndexLog(dir)).rejects.toMatchObject({ code: 'METASYNC_ERR_JOURNAL_CORRUPT' });
   });
 });

@@ -1,7 +1,19 @@
 import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { changeEntrySchema, hasErrno, metasyncError, type ChangeEntry, type Snapshot } from '@metasync/shared';
-import { decodeRecords, encodeRecord, fsyncDir, tempPathFor, writeFileAtomic } from '@metasync/shared/fs';
+import {
+  decodeLinedJson,
+  decodeRecords,
+  encodeRecord,
+  encodeRecordHeaderOfParts,
+  fsyncDir,
+  linedJsonHead,
+  LINED_JSON_SEPARATOR,
+  LINED_JSON_TAIL,
+  parseLinedJsonHead,
+  tempPathFor,
+  writeFileAtomic,
+} from '@metasync/shared/fs';
 import { z } from 'zod';
 import { applyEntries, emptyIndex, replaceWithSnapshot, type Dereference, type IndexEntry, type IndexState } from './index-state.js';
 
@@ -21,17 +33,21 @@ import { applyEntries, emptyIndex, replaceWithSnapshot, type Dereference, type I
  * A crash between writing a new base and emptying the log is harmless: records
  * with `to <= base.seq` are skipped on replay.
  *
- * Memory: replay parses the base into a transient array of tuples (one per
- * path, garbage once the index tables hold them); writing a base streams the
- * tables into JSON text chunk by chunk, never a per-path array.
+ * Memory: the base is written one path tuple per line (lined-json.ts) and
+ * replayed a line at a time into the index tables, so neither a write nor a
+ * restart holds a per-path array (a base written whole, by an older version,
+ * is still parsed whole).
  */
-const baseSchema = z.object({
+const baseHeadSchema = z.object({
   seq: z.number().int().nonnegative(),
   time: z.number().int().nonnegative(),
-  /** [path, sha256, size, mtime] tuples: a third the size of objects at 100k paths. */
-  paths: z.array(z.tuple([z.string(), z.string(), z.number(), z.number()])),
   derefs: z.array(z.object({ sha256: z.string(), atMs: z.number() })),
+  /** Paths that follow (sizes the tables before the lines are read); absent in bases written whole. */
+  count: z.number().int().nonnegative().optional(),
 });
+/** [path, sha256, size, mtime] tuples: a third the size of objects at 100k paths. */
+const baseTupleSchema = z.tuple([z.string(), z.string(), z.number(), z.number()]);
+const baseSchema = baseHeadSchema.extend({ paths: z.array(baseTupleSchema) });
 
 const recordSchema = z.object({
   from: z.number().int().nonnegative(),
@@ -77,11 +93,9 @@ export async function openIndexLog(dataDir: string): Promise<OpenIndexLogResult>
     if (payload === undefined || decoded.tornTail) {
       throw metasyncError('METASYNC_ERR_JOURNAL_CORRUPT', `index base ${basePath} failed its checksum`, { path: basePath });
     }
-    const base = baseSchema.parse(JSON.parse(payload.toString('utf8')));
+    const base = decodeBase(payload, basePath, state);
     state.seq = base.seq;
     state.time = base.time;
-    state.clear(base.paths.length);
-    for (const [path, sha256, size, mtime] of base.paths) state.set(path, { sha256, size, mtime });
     derefs.push(...base.derefs);
   }
 
@@ -115,7 +129,8 @@ export async function openIndexLog(dataDir: string): Promise<OpenIndexLogResult>
   let bytes = decoded.validBytes;
 
   async function writeBase(base: BaseHeader, forEachPath: (visit: (path: string, entry: IndexEntry) => void) => void): Promise<void> {
-    await writeFileAtomic(basePath, encodeRecord(encodeBase(base, forEachPath)));
+    const chunks = encodeBase(base, forEachPath);
+    await writeFileAtomic(basePath, [encodeRecordHeaderOfParts(chunks), ...chunks]);
     // The base now covers every record: start an empty log (temp + rename, so a crash keeps one of the two).
     const emptyTemp = tempPathFor(logPath);
     await (await open(emptyTemp, 'wx')).close();
@@ -157,15 +172,18 @@ export async function openIndexLog(dataDir: string): Promise<OpenIndexLogResult>
         if (!kept.has(sha256)) dropped.push({ sha256, atMs: appliedAt });
       });
       // Durable first, then the synchronous in-memory switch: memory never runs ahead of disk.
-      await writeBase({ seq: snapshot.seq, time: snapshot.time, derefs: [...derefs, ...dropped] }, (visit) => {
-        for (const entry of snapshot.entries) visit(entry.path, entry);
-      });
+      await writeBase(
+        { seq: snapshot.seq, time: snapshot.time, count: snapshot.entries.length, derefs: [...derefs, ...dropped] },
+        (visit) => {
+          for (const entry of snapshot.entries) visit(entry.path, entry);
+        },
+      );
       replaceWithSnapshot(state, snapshot, appliedAt);
       derefs.push(...dropped);
       return dropped;
     },
     async compact() {
-      await writeBase({ seq: state.seq, time: state.time, derefs }, (visit) => state.forEachPath(visit));
+      await writeBase({ seq: state.seq, time: state.time, count: state.pathCount(), derefs }, (visit) => state.forEachPath(visit));
     },
     async close() {
       await handle.close();
@@ -177,27 +195,63 @@ export async function openIndexLog(dataDir: string): Promise<OpenIndexLogResult>
 interface BaseHeader {
   seq: number;
   time: number;
+  /** Paths forEachPath visits. */
+  count: number;
   derefs: Dereference[];
 }
 
 /** Chunks of base JSON text are turned into bytes at about this size. */
 const BASE_CHUNK_CHARS = 1 << 20;
 
-/** The base record's JSON (baseSchema), built from the paths one at a time: no per-path array. */
-function encodeBase(base: BaseHeader, forEachPath: (visit: (path: string, entry: IndexEntry) => void) => void): Buffer {
+/**
+ * The base record's JSON, one path tuple per line (lined-json.ts), built from the paths one at a time
+ * and kept as chunks (written as they are, never concatenated): no per-path array, no copy of the whole.
+ */
+function encodeBase(base: BaseHeader, forEachPath: (visit: (path: string, entry: IndexEntry) => void) => void): Buffer[] {
   const chunks: Buffer[] = [];
-  let text = `{"seq":${base.seq},"time":${base.time},"derefs":${JSON.stringify(base.derefs)},"paths":[`;
+  const fields = `"seq":${base.seq},"time":${base.time},"count":${base.count},"derefs":${JSON.stringify(base.derefs)}`;
+  let text = linedJsonHead(fields, 'paths');
   let first = true;
   forEachPath((path, entry) => {
-    text += `${first ? '' : ','}[${JSON.stringify(path)},"${entry.sha256}",${entry.size},${entry.mtime}]`;
+    text += `${first ? '' : LINED_JSON_SEPARATOR}[${JSON.stringify(path)},"${entry.sha256}",${entry.size},${entry.mtime}]`;
     first = false;
     if (text.length >= BASE_CHUNK_CHARS) {
       chunks.push(Buffer.from(text));
       text = '';
     }
   });
-  chunks.push(Buffer.from(`${text}]}`));
-  return Buffer.concat(chunks);
+  chunks.push(Buffer.from(`${text}${LINED_JSON_TAIL}`));
+  return chunks;
+}
+
+/**
+ * Loads a base into `state` a line at a time; a base written whole on one line (before the lined layout)
+ * is parsed whole. Each tuple is checked as baseSchema would.
+ */
+function decodeBase(payload: Buffer, basePath: string, state: IndexState): { seq: number; time: number; derefs: Dereference[] } {
+  const corrupt = (why: string): Error =>
+    metasyncError('METASYNC_ERR_JOURNAL_CORRUPT', `index base ${basePath} is damaged: ${why}`, { path: basePath });
+  const setTuple = (tuple: unknown): void => {
+    const [path, sha256, size, mtime] = baseTupleSchema.parse(tuple);
+    state.set(path, { sha256, size, mtime });
+  };
+  const count = /^\{"seq":\d+,"time":\d+,"count":(\d+),/.exec(payload.toString('latin1', 0, 100));
+  state.clear(count === null ? 0 : Number(count[1]));
+  let lined;
+  try {
+    lined = decodeLinedJson(payload, setTuple);
+  } catch (err) {
+    throw corrupt((err as Error).message);
+  }
+  if (lined === undefined) {
+    const whole = baseSchema.parse(JSON.parse(payload.toString('utf8')));
+    state.clear(whole.paths.length);
+    whole.paths.forEach(setTuple);
+    return whole;
+  }
+  const head = baseHeadSchema.safeParse(parseLinedJsonHead(lined));
+  if (!head.success) throw corrupt(head.error.message);
+  return head.data;
 }
 
 async function readOptional(path: string): Promise<Buffer | undefined> {

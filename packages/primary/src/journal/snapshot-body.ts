@@ -1,4 +1,12 @@
-import { metasyncError, type PathEntry } from '@metasync/shared';
+import { metasyncError, type PathEntry, type Snapshot } from '@metasync/shared';
+import {
+  decodeLinedJson,
+  linedJsonHead,
+  LINED_JSON_SEPARATOR,
+  LINED_JSON_TAIL,
+  parseLinedJsonHead,
+  type LinedJsonHead,
+} from '@metasync/shared/fs';
 
 /**
  * The Snapshot JSON a primary signs and serves, written one entry per line:
@@ -24,31 +32,25 @@ export interface SnapshotBodyInput {
   entryOf(path: string): Omit<PathEntry, 'path'>;
 }
 
-function headerOf(seq: number, time: number): string {
-  return `{"kind":"snapshot","seq":${seq},"time":${time},"entries":[\n`;
-}
-
-const FOOTER = '\n]}';
-
 function lineOf(path: string, entry: Omit<PathEntry, 'path'>): string {
   return `{"path":${JSON.stringify(path)},"sha256":"${entry.sha256}","size":${entry.size},"mtime":${entry.mtime}}`;
 }
 
 export function encodeSnapshotBody(input: SnapshotBodyInput): Buffer {
-  const header = headerOf(input.seq, input.time);
-  let bytes = Buffer.byteLength(header) + FOOTER.length;
+  const head = linedJsonHead(`"kind":"snapshot","seq":${input.seq},"time":${input.time}`, 'entries');
+  let bytes = Buffer.byteLength(head) + LINED_JSON_TAIL.length;
   for (let i = 0; i < input.paths.length; i++) {
     const path = input.paths[i]!;
-    bytes += Buffer.byteLength(lineOf(path, input.entryOf(path))) + (i > 0 ? 2 : 0);
+    bytes += Buffer.byteLength(lineOf(path, input.entryOf(path))) + (i > 0 ? LINED_JSON_SEPARATOR.length : 0);
   }
   const body = Buffer.allocUnsafe(bytes);
-  let at = body.write(header, 0);
+  let at = body.write(head, 0);
   for (let i = 0; i < input.paths.length; i++) {
     const path = input.paths[i]!;
-    if (i > 0) at += body.write(',\n', at);
+    if (i > 0) at += body.write(LINED_JSON_SEPARATOR, at);
     at += body.write(lineOf(path, input.entryOf(path)), at);
   }
-  at += body.write(FOOTER, at);
+  at += body.write(LINED_JSON_TAIL, at);
   if (at !== bytes) throw new Error(`snapshot body is ${at} bytes, sized ${bytes}: the manifest changed while it was written`);
   return body;
 }
@@ -58,36 +60,24 @@ export interface DecodedSnapshotHead {
   time: number;
 }
 
-const HEADER_LINE = /^\{"kind":"snapshot","seq":(\d+),"time":(\d+),"entries":\[$/;
-
 /**
- * Reads a snapshot body, calling `visit` for each entry in order. A body in
- * the line layout is parsed a line at a time; any other valid Snapshot JSON
- * (files written before the layout existed) is parsed whole.
+ * Reads a snapshot body, calling `visit` for each entry in order: a line at a
+ * time in the lined layout, else (files written before it) parsed whole.
  */
 export function decodeSnapshotBody(body: Buffer, visit: (entry: PathEntry, index: number) => void): DecodedSnapshotHead {
-  const firstBreak = body.indexOf(10);
-  const header = firstBreak === -1 ? null : HEADER_LINE.exec(body.toString('latin1', 0, firstBreak));
-  if (header === null) return decodeWhole(body, visit);
-  let index = 0;
-  let start = firstBreak + 1;
-  for (;;) {
-    const end = body.indexOf(10, start);
-    const line = body.toString('utf8', start, end === -1 ? body.length : end);
-    if (end === -1) {
-      if (line !== ']}') throw damaged(`its last line is not "]}"`);
-      return { seq: Number(header[1]), time: Number(header[2]) };
-    }
-    const json = line.endsWith(',') ? line.slice(0, -1) : line;
-    if (json !== '') visit(JSON.parse(json) as PathEntry, index++);
-    start = end + 1;
+  let lined: LinedJsonHead | undefined;
+  try {
+    lined = decodeLinedJson(body, (item, index) => visit(item as PathEntry, index));
+  } catch (err) {
+    throw damaged((err as Error).message);
   }
-}
-
-function decodeWhole(body: Buffer, visit: (entry: PathEntry, index: number) => void): DecodedSnapshotHead {
-  const snapshot = JSON.parse(body.toString('utf8')) as { seq: number; time: number; entries?: PathEntry[] };
-  if (!Array.isArray(snapshot.entries)) throw damaged('it has no entries');
-  snapshot.entries.forEach(visit);
+  const snapshot = (lined === undefined ? JSON.parse(body.toString('utf8')) : parseLinedJsonHead(lined)) as Partial<Snapshot>;
+  if (snapshot.kind !== 'snapshot' || typeof snapshot.seq !== 'number' || typeof snapshot.time !== 'number')
+    throw damaged('no snapshot head');
+  if (lined === undefined) {
+    if (!Array.isArray(snapshot.entries)) throw damaged('it has no entries');
+    snapshot.entries.forEach(visit);
+  }
   return { seq: snapshot.seq, time: snapshot.time };
 }
 

@@ -2,3 +2,4 @@
 export * from './atomic-write.js';
 export * from './json-file.js';
 export * from './record-log.js';
+export * from './lined-json.js';

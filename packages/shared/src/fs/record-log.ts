@@ -20,6 +20,21 @@ export function encodeRecord(payload: Uint8Array): Buffer {
   return frame;
 }
 
+/** The frame header of a payload given in parts (written after it as they are: a large payload is never concatenated). */
+export function encodeRecordHeaderOfParts(parts: readonly Uint8Array[]): Buffer {
+  let length = 0;
+  let crc = 0;
+  for (const part of parts) {
+    length += part.length;
+    crc = crc32(part, crc);
+  }
+  if (length > MAX_RECORD_BYTES) throw new RangeError(`record of ${length} bytes exceeds ${MAX_RECORD_BYTES}`);
+  const header = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
+  header.writeUInt32BE(length, 0);
+  header.writeUInt32BE(crc, 4);
+  return header;
+}
+
 /** The frame header alone: a large payload is then written after it as it is, not copied into a frame. */
 export function encodeRecordHeader(payload: Uint8Array): Buffer {
   if (payload.length > MAX_RECORD_BYTES) throw new RangeError(`record of ${payload.length} bytes exceeds ${MAX_RECORD_BYTES}`);

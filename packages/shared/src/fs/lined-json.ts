@@ -1,0 +1,64 @@
+/**
+ * Large JSON documents of the shape `{<fields>,"<name>":[<items>]}` written one
+ * item per line:
+ *
+ *   {"seq":7,"time":1700000000000,"entries":[
+ *   <item 0>,
+ *   <item 1>
+ *   ]}
+ *
+ * Still one JSON document (newlines are whitespace): any reader may parse it
+ * whole. The layout lets its owner write it from a compact table and read it
+ * back an item at a time, never holding every item as a JS object at once
+ * (a million items parsed whole cost several hundred MB of objects and strings
+ * beyond the bytes). Used for the primary's snapshot and the mirror's index base.
+ */
+
+/** The head line: the document's fields up to and including `"<name>":[` (no newline inside). */
+export function linedJsonHead(fields: string, arrayName: string): string {
+  return `{${fields}${fields === '' ? '' : ','}${JSON.stringify(arrayName)}:[\n`;
+}
+
+export const LINED_JSON_TAIL = '\n]}';
+
+/** Separator written before every item but the first. */
+export const LINED_JSON_SEPARATOR = ',\n';
+
+export interface LinedJsonHead {
+  /** The document's head line without its newline, e.g. `{"seq":7,"time":1,"entries":[`. */
+  line: string;
+}
+
+/**
+ * Reads a lined document: calls `visit` with each item parsed alone and returns
+ * the head line, or returns undefined (visiting nothing) when `body` is not in
+ * the lined layout (its first line does not end with `:[`), so the caller parses
+ * it whole. Throws on a damaged body (an item line that does not parse, or a
+ * missing `]}` line).
+ */
+export function decodeLinedJson(body: Buffer, visit: (item: unknown, index: number) => void): LinedJsonHead | undefined {
+  const firstBreak = body.indexOf(10);
+  if (firstBreak === -1) return undefined;
+  const head = body.toString('utf8', 0, firstBreak);
+  if (!head.startsWith('{') || !head.endsWith(':[')) return undefined;
+  let index = 0;
+  let start = firstBreak + 1;
+  for (;;) {
+    const end = body.indexOf(10, start);
+    const line = body.toString('utf8', start, end === -1 ? body.length : end);
+    if (end === -1) {
+      if (line !== ']}') throw new SyntaxError('lined JSON document: the last line is not "]}" (cut short?)');
+      return { line: head };
+    }
+    const json = line.endsWith(',') ? line.slice(0, -1) : line;
+    if (json !== '') visit(JSON.parse(json), index++);
+    start = end + 1;
+  }
+}
+
+/** The fields of a head line, parsed (`{"seq":7,"entries":[` -> {seq: 7}). */
+export function parseLinedJsonHead(head: LinedJsonHead): Record<string, unknown> {
+  const open = head.line.lastIndexOf(',"');
+  const fields = open === -1 ? '{}' : `${head.line.slice(0, open)}}`;
+  return JSON.parse(fields) as Record<string, unknown>;
+}
