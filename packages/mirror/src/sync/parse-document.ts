@@ -1,5 +1,6 @@
 import type { z } from 'zod';
-import { metasyncError } from '@metasync/shared';
+import { metasyncError, pathEntrySchema, snapshotSchema, type PathEntry, type Snapshot } from '@metasync/shared';
+import { decodeLinedJson, parseLinedJsonHead } from '@metasync/shared/fs';
 
 /**
  * Parses a sync document (batch, snapshot, state, key set) against its schema.
@@ -20,4 +21,36 @@ export function parseSyncDocument<T>(body: Buffer, schema: z.ZodType<T>, what: s
     throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} has the wrong shape: ${issues.slice(0, 500)}`, { what });
   }
   return parsed.data;
+}
+
+const snapshotHeadSchema = snapshotSchema.omit({ entries: true });
+
+/**
+ * A Snapshot, checked as parseSyncDocument checks it. One written an entry per
+ * line (what the primary writes, docs/protocol.md) is read a line at a time,
+ * each entry checked alone: at a million paths that spares a ~150 MB string and
+ * a second copy of every entry that parsing the whole and then the schema made.
+ * Any other layout is parsed whole.
+ */
+export function parseSnapshotDocument(body: Buffer, what: string): Snapshot {
+  const entries: PathEntry[] = [];
+  let firstProblem: string | undefined;
+  let head;
+  try {
+    head = decodeLinedJson(body, (item, index) => {
+      const parsed = pathEntrySchema.safeParse(item);
+      if (parsed.success) entries.push(parsed.data);
+      else
+        firstProblem ??= `entries.${index}: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`;
+    });
+  } catch (err) {
+    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} is not JSON`, { what }, err);
+  }
+  if (head === undefined) return parseSyncDocument(body, snapshotSchema, what);
+  const parsedHead = snapshotHeadSchema.safeParse(parseLinedJsonHead(head));
+  if (!parsedHead.success) firstProblem ??= parsedHead.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
+  if (firstProblem !== undefined || !parsedHead.success) {
+    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} has the wrong shape: ${(firstProblem ?? '').slice(0, 500)}`, { what });
+  }
+  return { ...parsedHead.data, entries };
 }

@@ -1,5 +1,6 @@
 import type PQueue from 'p-queue';
-import { HEADERS, SYNC_ROUTES, changesBatchSchema, snapshotSchema } from '@metasync/shared';
+import { HEADERS, SYNC_ROUTES, changesBatchSchema } from '@metasync/shared';
+import { parseSnapshotDocument, parseSyncDocument } from './parse-document.js';
 import type { Logger } from '@metasync/shared/daemon';
 import type { ObjectStore } from '@metasync/store';
 import { noteApplied, noteHead, type SyncStatus } from '../health.js';
@@ -88,7 +89,7 @@ export function createPuller(options: PullerOptions): Puller {
       const batch = await keys.readSigned({
         route: SYNC_ROUTES.changes,
         query,
-        schema: changesBatchSchema,
+        parse: (body, what) => parseSyncDocument(body, changesBatchSchema, what),
         what: `changes since ${since}`,
         body: response.body,
         signature: response.headers[HEADERS.signature],
@@ -114,7 +115,7 @@ export function createPuller(options: PullerOptions): Puller {
     if (response.status !== 200) throw protocolError(`snapshot answered HTTP ${response.status}`);
     const snapshot = await keys.readSigned({
       route: SYNC_ROUTES.snapshot,
-      schema: snapshotSchema,
+      parse: parseSnapshotDocument,
       what: 'snapshot',
       body: response.body,
       signature: response.headers[HEADERS.signature],

@@ -9,7 +9,6 @@ import {
   s3ObjectKey,
   s3SnapshotsPrefix,
   sha256Hex,
-  snapshotSchema,
   verifyBody,
   type ErrorCode,
   type PublicKeyInfo,
@@ -17,7 +16,7 @@ import {
 } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
 import { createS3Retrier, s3ErrorName, s3StatusOf, type S3Retrier, type S3RetryPolicy } from '@metasync/shared/s3';
-import { parseSyncDocument } from './parse-document.js';
+import { parseSnapshotDocument } from './parse-document.js';
 
 /**
  * Cold start of a new mirror from the primary's S3 bucket (layout in
@@ -102,7 +101,7 @@ export async function bootstrapFromS3(options: S3BootstrapOptions): Promise<S3Bo
   });
   const what = `snapshot s3://${bucket}/${key.key}`;
   verifyBody(fetched.body, fetched.signature, { keys: options.trustedKeys, nowMs: options.nowMs?.() ?? Date.now(), what });
-  const snapshot = parseSyncDocument(fetched.body, snapshotSchema, what);
+  const snapshot = parseSnapshotDocument(fetched.body, what);
   if (snapshot.seq !== key.seq) {
     throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} holds seq ${snapshot.seq}, but its key names seq ${key.seq}`, {
       bucket,

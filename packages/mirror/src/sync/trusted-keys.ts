@@ -1,9 +1,7 @@
 import { HEADERS, SYNC_ROUTES, verifyBody, type PublicKeyInfo, type StateResponse } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
-import type { z } from 'zod';
 import type { MirrorMetrics } from '../metrics.js';
 import { createKeyTrust, type KeyTrust } from './key-trust.js';
-import { parseSyncDocument } from './parse-document.js';
 import type { PrimaryClient } from './primary-client.js';
 
 export interface TrustedKeysOptions {
@@ -21,7 +19,8 @@ export interface TrustedKeysOptions {
 export interface SignedDocument<T> {
   route: string;
   query?: Record<string, string> | undefined;
-  schema: z.ZodType<T>;
+  /** Parses and checks the verified body (parse-document.ts). */
+  parse(body: Buffer, what: string): T;
   /** Names the document in errors: `snapshot`, `changes since 5`. */
   what: string;
   body: Buffer;
@@ -64,7 +63,7 @@ export function createTrustedKeys(options: TrustedKeysOptions): TrustedKeys {
     return pinned;
   }
 
-  async function readSigned<T>({ route, query, schema, what, body, signature }: SignedDocument<T>): Promise<T> {
+  async function readSigned<T>({ route, query, parse, what, body, signature }: SignedDocument<T>): Promise<T> {
     await load();
     try {
       await trust.verifying((keys) =>
@@ -75,7 +74,7 @@ export function createTrustedKeys(options: TrustedKeysOptions): TrustedKeys {
       logger.error({ err, route, query }, 'refused unsigned or forged document');
       throw err;
     }
-    return parseSyncDocument(body, schema, what);
+    return parse(body, what);
   }
 
   return { load, known: trust.load, verifying: trust.verifying, readSigned };
