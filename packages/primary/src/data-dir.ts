@@ -33,6 +33,8 @@ export interface PrimaryCoreOptions {
   snapshotEveryGenerations: number;
   snapshotIntervalMs: number;
   snapshotKeepFiles?: number;
+  /** How long the signed snapshot served to mirrors stays in memory after it was last asked for (default 60 s). */
+  snapshotKeepSignedMs?: number;
   maxGenerationEntries?: number;
   segmentMaxBytes?: number;
   log: Logger;
@@ -108,6 +110,7 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
     intervalMs: options.snapshotIntervalMs,
     keepFiles: options.snapshotKeepFiles ?? 3,
     log,
+    ...(options.snapshotKeepSignedMs === undefined ? {} : { keepSignedMs: options.snapshotKeepSignedMs }),
   });
   await deleteReservedPaths({ manifest, submit: publisher.submit, log });
   const gc = options.objectGc;

@@ -67,6 +67,22 @@ describe('snapshots and retention', () => {
     expect(snapshotSchema.parse(JSON.parse(current.body.toString())).entries).toHaveLength(4);
   });
 
+  it('keeps the signed snapshot (and its gzip) while mirrors ask for it, and drops both once nobody has for a while', async () => {
+    const c = await open({ snapshotKeepSignedMs: 300 });
+    await publish(c, 1);
+    const first = c.snapshots.current();
+    const gzip = c.snapshots.gzipped(first);
+    for (let i = 0; i < 4; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(c.snapshots.current()).toBe(first); // asked again within the window: kept
+      expect(c.snapshots.gzipped(first)).toBe(gzip);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const again = c.snapshots.current();
+    expect(again).not.toBe(first); // dropped, signed anew
+    expect(again.body.equals(first.body)).toBe(true);
+  });
+
   it('drops journal segments a snapshot covers and restarts from the snapshot with the same state', async () => {
     const c = await open({ keepGenerations: 5, segmentMaxBytes: 400 });
     for (let i = 1; i <= 30; i++) await publish(c, i);

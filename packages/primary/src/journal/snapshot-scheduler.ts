@@ -1,3 +1,5 @@
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import type { SigningKey } from '@metasync/shared';
 import { releaseMemorySoon, type Logger } from '@metasync/shared/daemon';
 import type { Manifest } from './manifest.js';
@@ -11,6 +13,8 @@ import { pruneSnapshots, signSnapshot, writeSnapshotFile, type SignedSnapshot } 
  * `current()` serves `GET /sync/v1/snapshot`: the head manifest, signed once
  * per head seq and cached.
  */
+const gzipAsync = promisify(gzip);
+
 export interface SnapshotScheduler {
   /**
    * The signed snapshot of the head generation (cached per seq). With `maxAgeMs`, a cached
@@ -19,6 +23,8 @@ export interface SnapshotScheduler {
    * primary does not re-sign 100k paths for every bootstrapping mirror.
    */
   current(options?: { maxAgeMs?: number }): SignedSnapshot;
+  /** `snapshot`'s body gzipped (level 6, off the event loop), once per signed snapshot. */
+  gzipped(snapshot: SignedSnapshot): Promise<Buffer>;
   /** Writes a snapshot file of the head now; concurrent calls share one write. */
   take(): Promise<{ seq: number; path: string }>;
   lastSnapshotSeq(): number;
@@ -38,13 +44,32 @@ export interface SnapshotSchedulerOptions {
   /** Snapshot files kept on disk. */
   keepFiles: number;
   log: Logger;
+  /** How long a signed snapshot (and its gzip) is kept after it was last asked for. */
+  keepSignedMs?: number;
 }
+
+export const DEFAULT_KEEP_SIGNED_MS = 60_000;
 
 export function createSnapshotScheduler(options: SnapshotSchedulerOptions): SnapshotScheduler {
   const { publisher, manifest, dir, log, signingKey } = options;
   const journal = publisher.journal;
   let cached: SignedSnapshot | undefined;
   let cachedAtMs = 0;
+  let gzipped: { of: SignedSnapshot; body: Promise<Buffer> } | undefined;
+  /**
+   * The signed body (~150 MB at a million paths) and its gzip are dropped once no mirror asked for
+   * them for a while: bootstraps come in bursts, and the primary should not hold them in between.
+   */
+  let dropTimer: NodeJS.Timeout | undefined;
+  function keepForAWhile(): void {
+    clearTimeout(dropTimer);
+    dropTimer = setTimeout(() => {
+      cached = undefined;
+      gzipped = undefined;
+      releaseMemorySoon();
+    }, options.keepSignedMs ?? DEFAULT_KEEP_SIGNED_MS);
+    dropTimer.unref();
+  }
   let lastSeq = options.initialSeq;
   let running: Promise<{ seq: number; path: string }> | undefined;
 
@@ -57,7 +82,14 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
       cached = signSnapshot({ seq, time: journal.headTime(), manifest, key });
       cachedAtMs = Date.now();
     }
+    keepForAWhile();
     return cached as SignedSnapshot;
+  }
+
+  function gzippedBody(snapshot: SignedSnapshot): Promise<Buffer> {
+    if (gzipped?.of !== snapshot) gzipped = { of: snapshot, body: gzipAsync(snapshot.body, { level: 6 }) };
+    keepForAWhile();
+    return gzipped.body;
   }
 
   async function write(): Promise<{ seq: number; path: string }> {
@@ -102,11 +134,13 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
 
   return {
     current,
+    gzipped: gzippedBody,
     take,
     lastSnapshotSeq: () => lastSeq,
     async close() {
       unsubscribe();
       clearInterval(timer);
+      clearTimeout(dropTimer);
       if (running !== undefined) await running.catch(() => undefined);
     },
   };

@@ -100,8 +100,7 @@ export function syncRoutes(app: FastifyInstance, options: SyncRoutesOptions): vo
     return sendSigned(request, reply, Buffer.from(JSON.stringify(keySet)), signer);
   });
 
-  // A snapshot of 100k paths is ~15 MB of JSON: sign and gzip it once per head seq, off the event loop.
-  let gzipped: { seq: number; body: Promise<Buffer> } | undefined;
+  // A snapshot of 100k paths is ~15 MB of JSON: signed and gzipped once per head seq (snapshot-scheduler.ts).
   app.get(SYNC_ROUTES.snapshot, async (request, reply) => {
     const snapshot = snapshots.current({ maxAgeMs: SNAPSHOT_REUSE_MS });
     void reply
@@ -111,8 +110,7 @@ export function syncRoutes(app: FastifyInstance, options: SyncRoutesOptions): vo
       .header('cache-control', 'no-store')
       .header('vary', 'accept-encoding');
     if (chooseEncoding(request.headers['accept-encoding'], ['gzip']) !== 'gzip') return reply.send(snapshot.body);
-    if (gzipped?.seq !== snapshot.seq) gzipped = { seq: snapshot.seq, body: gzipAsync(snapshot.body, { level: 6 }) };
-    return reply.header('content-encoding', 'gzip').send(await gzipped.body);
+    return reply.header('content-encoding', 'gzip').send(await snapshots.gzipped(snapshot));
   });
 
   app.post(SYNC_ROUTES.ack, (request, reply) => {
