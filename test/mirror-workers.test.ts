@@ -150,16 +150,30 @@ describe('mirror with --workers 2', () => {
     );
   });
 
-  it('leaves nothing behind when the process is SIGKILLed: the port is free again', async () => {
+  it('leaves nothing behind when SIGKILLed, restarts into its applied generation, and stops cleanly on SIGTERM', async () => {
     const port = Number(new URL(pooled!.url).port);
     const pid = pooled!.child.pid!;
+    const seq = await appliedSeq(pooled!.url);
     await pooled!.kill();
     expect(() => process.kill(pid, 0)).toThrow();
-    await new Promise<void>((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      // Not reusePort: a listener still holding the port would make this fail with EADDRINUSE.
-      server.listen({ host: '127.0.0.1', port }, () => server.close(() => resolve()));
-    });
+    await expectPortFree(port);
+    pooled = await startMirror({ primaryUrl: hop!.url, keyArg: primary!.keyArg, dataDir: pooled!.dataDir, args: ['--workers', '2'] });
+    const answer = await rawRequest(`${pooled.url}/p2/acme/one.json`);
+    expect(answer.status).toBe(200);
+    expect(Number(answer.headers['x-metasync-seq'])).toBeGreaterThanOrEqual(seq);
+    expect(answer.body.toString()).toContain('2.0.0');
+    const restartedPort = Number(new URL(pooled.url).port);
+    await pooled.stop(15_000);
+    expect(await pooled.exited).toEqual({ code: 0, signal: null });
+    await expectPortFree(restartedPort);
   });
 });
+
+/** Binds the port without reusePort: a listener still holding it would make this fail with EADDRINUSE. */
+async function expectPortFree(port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port }, () => server.close(() => resolve()));
+  });
+}

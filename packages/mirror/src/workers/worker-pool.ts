@@ -32,12 +32,14 @@ export interface WorkerPoolOptions {
   logger: Logger;
   /** Every worker is down and may not be restarted: the mirror no longer serves. */
   onFatal(): void;
+  /** The thread's script (default serve-worker.js beside this file); tests give a thread that crashes on demand. */
+  script?: URL;
 }
 
 export interface WorkerPool {
   /** The address the workers serve on, e.g. http://127.0.0.1:8081. */
   url: string;
-  /** Workers running now. */
+  /** Workers listening now. */
   running(): number;
   close(): Promise<void>;
 }
@@ -50,6 +52,7 @@ const WORKER_SCRIPT = new URL('./serve-worker.js', import.meta.url);
 export async function startWorkerPool(options: WorkerPoolOptions): Promise<WorkerPool> {
   const { logger } = options;
   const live = new Map<number, Worker>();
+  const listeningNow = new Set<number>();
   const restarts = new Map<number, number[]>();
   let closing = false;
   let port = options.listen.port;
@@ -71,7 +74,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       objectsDir: options.objectsDir,
       logLevel: options.logLevel,
     };
-    const worker = new Worker(WORKER_SCRIPT, { workerData: data, transferList: [channel.port2] });
+    const worker = new Worker(options.script ?? WORKER_SCRIPT, { workerData: data, transferList: [channel.port2] });
     live.set(i, worker);
     return new Promise<number>((resolve, reject) => {
       let listening = false;
@@ -80,6 +83,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
           void answerForwarded(options.app, message, logger).then((response) => worker.postMessage(response satisfies MainMessage));
         } else if (message.type === 'listening') {
           listening = true;
+          listeningNow.add(i);
           resolve(message.port);
         }
       });
@@ -88,6 +92,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
         unsubscribe();
         channel.port1.close();
         live.delete(i);
+        listeningNow.delete(i);
         if (!listening) reject(new Error(`serving worker ${i} exited (code ${code}) before listening on ${options.listen.host}:${port}`));
         else if (!closing) restart(i, code);
       });
@@ -120,7 +125,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   logger.info({ workers: options.count, port }, 'serving workers listening');
   return {
     url: `${options.tls === undefined ? 'http' : 'https'}://${host}:${port}`,
-    running: () => live.size,
+    running: () => listeningNow.size,
     async close() {
       closing = true;
       await Promise.all(
