@@ -58,7 +58,13 @@ async function workerRequests(url: string): Promise<number[]> {
 beforeAll(async () => {
   primary = await startPrimary();
   hop = await startRewriteHop(primary.url);
-  const seq = await publishPackage(primary.url, 'acme/one', [{ version: '1.0.0', description: 'first' }]);
+  await publishPackage(primary.url, 'acme/one', [{ version: '1.0.0', description: 'first' }]);
+  // Over 1 MiB as identity: not read whole by the hot path, so a worker forwards it and the main app streams it.
+  const bigVersions = Array.from({ length: 40 }, (_, i) => ({
+    version: `1.0.${i}`,
+    description: `${i} ${'lorem ipsum dolor sit amet '.repeat(1_500)}`,
+  }));
+  const seq = await publishPackage(primary.url, 'acme/big', bigVersions);
   const args = ['--poll-interval-ms', '200'];
   single = await startMirror({ primaryUrl: primary.url, keyArg: primary.keyArg, args: [...args, '--workers', '1'] });
   pooled = await startMirror({ primaryUrl: hop.url, keyArg: primary.keyArg, args: [...args, '--workers', '2'] });
@@ -82,6 +88,8 @@ describe('mirror with --workers 2', () => {
       { path: '/p2/acme/one.json', headers: {} },
       { path: '/p2/acme/one.json', headers: { 'accept-encoding': 'br' }, method: 'HEAD' },
       { path: '/packages.json', headers: { 'accept-encoding': 'gzip' } },
+      { path: '/p2/acme/big.json', headers: {} },
+      { path: '/p2/acme/big.json', headers: {}, method: 'HEAD' },
     ];
     for (const ask of asks) {
       const [one, two] = await Promise.all([single!, pooled!].map((m) => rawRequest(`${m.url}${ask.path}`, ask)));
@@ -90,6 +98,12 @@ describe('mirror with --workers 2', () => {
       expect(comparable(two!.headers)).toEqual(comparable(one!.headers));
       expect(two!.body.equals(one!.body)).toBe(true);
     }
+    const forwardedBefore = await metricValue(pooled!.url, 'metasync_mirror_worker_requests_total', 'route="forwarded"');
+    const big = await rawRequest(`${pooled!.url}/p2/acme/big.json`);
+    expect(big.body.length).toBeGreaterThan(1024 * 1024);
+    expect(big.body.length).toBe(Number(big.headers['content-length']));
+    // The big answer and this scrape itself (metrics are the main thread's too).
+    expect(await metricValue(pooled!.url, 'metasync_mirror_worker_requests_total', 'route="forwarded"')).toBe(forwardedBefore + 2);
     const etag = (await rawRequest(`${pooled!.url}/p2/acme/one.json`)).headers.etag!;
     const [one, two] = await Promise.all(
       [single!, pooled!].map((m) => rawRequest(`${m.url}/p2/acme/one.json`, { headers: { 'if-none-match': etag } })),

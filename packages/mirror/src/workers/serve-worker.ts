@@ -8,7 +8,7 @@ import { createFastPath } from '../serve/fast-path.js';
 import { createHotCache } from '../serve/hot-cache.js';
 import { createRepositoryAnswers } from '../serve/repository-answer.js';
 import { createVariantSizes } from '../serve/variant-sizes.js';
-import { createForwarder, type ForwardedResponse } from './forward.js';
+import { createForwarder, type ForwardedAnswer } from './forward.js';
 import { workerSlot } from './worker-counters.js';
 
 /**
@@ -35,7 +35,7 @@ export interface ServeWorkerData {
 }
 
 export type WorkerMessage = { type: 'listening'; port: number } | { type: 'closed' };
-export type MainMessage = ForwardedResponse | { type: 'close' };
+export type MainMessage = ForwardedAnswer | { type: 'close' };
 
 /** How often the answer counters are published and replaced index arrays pulled by an idle thread. */
 const HOUSEKEEPING_MS = 250;
@@ -70,8 +70,8 @@ const housekeeping = setInterval(() => {
 }, HOUSEKEEPING_MS);
 
 port.on('message', (message: MainMessage) => {
-  if (message.type === 'response') {
-    forwarder.settle(message);
+  if (message.type !== 'close') {
+    forwarder.receive(message);
     return;
   }
   // Stop accepting; requests in flight (forwarded ones too: the main app is still up) finish first.

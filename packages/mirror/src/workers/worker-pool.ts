@@ -2,7 +2,7 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import type { FastifyInstance } from 'fastify';
 import type { HttpServerLimits, Logger, TlsFiles } from '@metasync/shared/daemon';
 import type { IndexSharing } from '../index/index-share.js';
-import { answerForwarded, type ForwardedRequest } from './forward.js';
+import { answerForwarded, type ForwardControl, type ForwardedExchange, type ForwardedRequest } from './forward.js';
 import type { MainMessage, ServeWorkerData, WorkerMessage } from './serve-worker.js';
 
 /**
@@ -76,11 +76,27 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
     };
     const worker = new Worker(options.script ?? WORKER_SCRIPT, { workerData: data, transferList: [channel.port2] });
     live.set(i, worker);
+    // This worker's forwarded requests still answering: abandoned if it dies.
+    const exchanges = new Map<number, ForwardedExchange>();
     return new Promise<number>((resolve, reject) => {
       let listening = false;
-      worker.on('message', (message: WorkerMessage | ForwardedRequest) => {
+      worker.on('message', (message: WorkerMessage | ForwardedRequest | ForwardControl) => {
         if (message.type === 'request') {
-          void answerForwarded(options.app, message, logger).then((response) => worker.postMessage(response satisfies MainMessage));
+          const id = message.id;
+          exchanges.set(
+            id,
+            answerForwarded({
+              app: options.app,
+              request: message,
+              send: (answer) => worker.postMessage(answer satisfies MainMessage),
+              logger,
+              done: () => exchanges.delete(id),
+            }),
+          );
+        } else if (message.type === 'ack') {
+          exchanges.get(message.id)?.ack(message.bytes);
+        } else if (message.type === 'abort') {
+          exchanges.get(message.id)?.abort();
         } else if (message.type === 'listening') {
           listening = true;
           listeningNow.add(i);
@@ -89,6 +105,7 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
       });
       worker.on('error', (err) => logger.error({ err, worker: i }, 'serving worker failed'));
       worker.once('exit', (code) => {
+        for (const exchange of [...exchanges.values()]) exchange.abort();
         unsubscribe();
         channel.port1.close();
         live.delete(i);
