@@ -114,11 +114,17 @@ describe('mirror with --workers 2', () => {
 
   it('answers on both threads, each counted on /metrics', async () => {
     const before = await workerRequests(pooled!.url);
+    const storeBefore = await metricValue(pooled!.url, 'metasync_mirror_responses_total', 'source="store",status="200"');
     for (let i = 0; i < 48; i++) expect((await rawRequest(`${pooled!.url}/p2/acme/one.json`)).status).toBe(200);
     const after = await workerRequests(pooled!.url);
     expect(after[0]! - before[0]!).toBeGreaterThan(0);
     expect(after[1]! - before[1]!).toBeGreaterThan(0);
     expect(after[0]! + after[1]! - before[0]! - before[1]!).toBe(48);
+    // The workers' answers also reach the mirror-wide counters (published every 250 ms).
+    await waitFor(
+      async () => (await metricValue(pooled!.url, 'metasync_mirror_responses_total', 'source="store",status="200"')) >= storeBefore + 48,
+      { what: 'worker answers in metasync_mirror_responses_total', timeoutMs: 5_000 },
+    );
   });
 
   it('shows a publish on every thread: once one answer has the new generation, none has the old', async () => {
