@@ -1,23 +1,25 @@
 import { join } from 'node:path';
 import { startNginx } from '../../test/helpers/nginx.js';
-import { readProcCpuMs, readProcMemory } from '../../test/helpers/proc-stats.js';
-import { runWrk, type WrkResult } from '../../test/helpers/wrk.js';
+import { readProcMemory } from '../../test/helpers/proc-stats.js';
 import type { Bench } from '../lib/bench.js';
-import type { BenchContext } from '../lib/context.js';
 import { pinProcess } from '../lib/cpu.js';
 import { gcPausesBetween, readGcPauses, type GcPauses } from '../lib/gc.js';
 import { createKeepAliveAgent, httpRequest } from '../lib/http.js';
 import { figure } from '../lib/report.js';
+import { best, describeRound, errorsIn, GZIP, runAlternatingRounds } from '../lib/serve-rounds.js';
+import { serveWithWorkers } from '../lib/serve-workers.js';
 import { buildStaticRoot } from '../lib/static-root.js';
 import { elapsedMs, nowNs } from '../lib/stats.js';
 
-const GZIP = { 'Accept-Encoding': 'gzip' } as const;
+/** The multi-core comparison: the mirror's --workers against nginx's worker_processes. */
+const SERVE_WORKERS = 2;
 
 /**
  * Random p2 files with `Accept-Encoding: gzip` over 64 keep-alive connections:
  * the mirror against nginx (1 worker, `gzip_static on`) serving the same files
  * with precompressed siblings, same wrk settings, same path sequence (seeded).
  * With two or more cores each server gets core 0 and wrk the others.
+ * Then the same with 2 workers on each side, unpinned (bench/lib/serve-workers.ts).
  */
 export const serveBench: Bench = async (ctx) => {
   const tree = await ctx.large.corpus();
@@ -52,28 +54,18 @@ export const serveBench: Bench = async (ctx) => {
     } else {
       notes.push('not pinned: servers and wrk share all cores');
     }
-    // Alternate the servers round by round so a burst of outside load hits both alike.
-    const nginxRounds: WrkResult[] = [];
-    const mirrorRounds: WrkResult[] = [];
     const gcBefore = await mirrorGcPauses(mirror.url);
+    const rounds = await runAlternatingRounds(ctx, {
+      nginx: { url: nginx.url, pids: nginxWorkers.slice(0, 1) },
+      mirror: { url: mirror.url, pids: [mirrorPid] },
+      paths,
+      pinned: ctx.cpu.pin,
+      nginxPrefix: join(ctx.workDir, 'nginx-prefix'),
+    });
+    const nginxRounds = rounds.nginx;
+    const mirrorRounds = rounds.mirror;
     // CPU time per request survives a busy machine better than req/s: it is noted per round.
-    const cpuUsPerRequest = { nginx: [] as number[], mirror: [] as number[] };
-    const measureCpu = async (pid: number | undefined, url: string, into: number[]): Promise<WrkResult> => {
-      const before = pid === undefined ? 0 : await readProcCpuMs(pid);
-      const result = await measure(ctx, url, paths);
-      if (pid !== undefined) into.push((((await readProcCpuMs(pid)) - before) * 1000) / Math.max(1, result.requests));
-      return result;
-    };
-    for (let round = 0; round < ctx.options.serveRounds; round++) {
-      const nginxRound = await measureCpu(nginxWorkers[0], nginx.url, cpuUsPerRequest.nginx);
-      if (nginxRound.statusErrors + nginxRound.socketErrors > 0) {
-        throw new Error(
-          `the nginx baseline failed ${nginxRound.statusErrors} responses with status >= 400 and ${nginxRound.socketErrors} socket errors (see ${join(ctx.workDir, 'nginx-prefix', 'error.log')}): the comparison would be void`,
-        );
-      }
-      nginxRounds.push(nginxRound);
-      mirrorRounds.push(await measureCpu(mirrorPid, mirror.url, cpuUsPerRequest.mirror));
-    }
+    const cpuUsPerRequest = rounds.cpuUsPerRequest;
     notes.push(
       `CPU per request (user + system, /proc, by round): nginx worker ${cpuUsPerRequest.nginx.map((us) => us.toFixed(1)).join(', ')} µs; mirror ${cpuUsPerRequest.mirror.map((us) => us.toFixed(1)).join(', ')} µs`,
     );
@@ -89,21 +81,24 @@ export const serveBench: Bench = async (ctx) => {
     ctx.observations.mirrorMemoryAfterServe = await readProcMemory(mirrorPid);
     const nginxResult = best(nginxRounds);
     const mirrorResult = best(mirrorRounds);
-    const mirrorErrors = mirrorRounds.reduce((total, result) => total + result.statusErrors + result.socketErrors, 0);
+    const mirrorErrors = errorsIn(mirrorRounds);
     if (ctx.options.serveRounds > 1) {
       notes.push(
         `best of ${ctx.options.serveRounds} alternating rounds per server (req/s by round: nginx ${nginxRounds.map((r) => r.requestsPerSec.toFixed(0)).join(', ')}; mirror ${mirrorRounds.map((r) => r.requestsPerSec.toFixed(0)).join(', ')})`,
       );
     }
     if (ctx.cpu.pin) for (const pid of [mirrorPid, primaryPid]) await pinProcess(pid, ctx.cpu.allCpus);
-    for (const [name, result] of [
-      ['nginx', nginxResult],
-      ['mirror', mirrorResult],
-    ] as const) {
-      notes.push(
-        `${name}: ${result.requests} requests in ${result.durationSec.toFixed(1)} s, p50 ${result.latencyP50Ms.toFixed(2)} ms, p90 ${result.latencyP90Ms.toFixed(2)} ms, max ${result.latencyMaxMs.toFixed(1)} ms, ${(result.bytesPerSec / 2 ** 20).toFixed(1)} MiB/s, ${result.statusErrors} status >= 400, ${result.socketErrors} socket errors`,
-      );
-    }
+    notes.push(describeRound('nginx', nginxResult), describeRound('mirror', mirrorResult));
+    // The second nginx and the worker mirror come up only now: the one-core rounds ran alone.
+    await nginx.stop();
+    const multi = await serveWithWorkers(ctx, {
+      workers: SERVE_WORKERS,
+      nginxRoot: root,
+      paths,
+      mirrorDataDir: mirror.dataDir,
+      primary: { url: primary.url, publishToken: primary.publishToken },
+    });
+    notes.push(...multi.notes);
     return {
       title: `serve random p2 files, gzip, ${ctx.options.connections} connections`,
       params: {
@@ -139,6 +134,7 @@ export const serveBench: Bench = async (ctx) => {
           baseline: { name: 'nginx', value: 0 },
           target: { text: '0', on: 'value', atMost: 0 },
         }),
+        ...multi.figures,
       ],
       notes,
     };
@@ -151,28 +147,6 @@ async function mirrorGcPauses(url: string): Promise<GcPauses> {
   const response = await httpRequest(`${url}/metrics`);
   if (response.status !== 200) throw new Error(`GET ${url}/metrics: expected 200, got ${response.status}`);
   return readGcPauses(response.body.toString('utf8'));
-}
-
-/** The round with the most requests per second: the least disturbed by the rest of the machine. */
-function best(rounds: readonly WrkResult[]): WrkResult {
-  const [first, ...rest] = rounds;
-  if (first === undefined) throw new Error('no wrk rounds were run');
-  return rest.reduce((winner, round) => (round.requestsPerSec > winner.requestsPerSec ? round : winner), first);
-}
-
-async function measure(ctx: BenchContext, url: string, paths: string[]): Promise<WrkResult> {
-  const common = {
-    url,
-    paths,
-    connections: ctx.options.connections,
-    threads: ctx.options.wrkThreads,
-    headers: GZIP,
-    seed: ctx.options.seed,
-    ...(ctx.cpu.pin ? { cpuList: ctx.cpu.loadCpus } : {}),
-  };
-  if (ctx.options.wrkWarmupSeconds > 0) await runWrk({ ...common, durationSec: ctx.options.wrkWarmupSeconds, seed: ctx.options.seed + 1 });
-  ctx.log(`wrk ${ctx.options.wrkSeconds} s against ${url}`);
-  return await runWrk({ ...common, durationSec: ctx.options.wrkSeconds });
 }
 
 /** Both servers must really answer this path with gzip, or the comparison is not like for like. */

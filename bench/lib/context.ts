@@ -43,6 +43,7 @@ export interface IngestedPrimary {
 export interface BootstrappedMirror {
   daemon: Daemon;
   url: string;
+  dataDir: string;
   /** From spawning the mirror (empty data dir) to it serving the primary's head. */
   bootstrapMs: number;
   /** CPU time (user + system) the mirror used until then. */
@@ -131,9 +132,10 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
     const head = await readPrimaryState(ingested.url);
     ctx.log(`starting a cold mirror (primary head ${head.seq})`);
     const startedNs = nowNs();
+    const dataDir = join(root, 'mirror-data');
     const daemon = await startMirror({
       primaryUrl: ingested.url,
-      dataDir: join(root, 'mirror-data'),
+      dataDir,
       hotCacheMib: ctx.options.hotCacheMib,
       publishToken: ingested.publishToken,
       mirrorId: 'bench-mirror',
@@ -154,7 +156,7 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
     ctx.log(
       `mirror bootstrapped in ${(bootstrapMs / 1000).toFixed(1)} s (${(bootstrapCpuMs / 1000).toFixed(1)} s CPU), RSS ${mib(memoryAtBootstrap)} then ${mib(memoryAfterBootstrap)} ${ctx.options.settleSeconds} s later`,
     );
-    return { daemon, url: daemon.url, bootstrapMs, bootstrapCpuMs, memoryAtBootstrap, memoryAfterBootstrap };
+    return { daemon, url: daemon.url, dataDir, bootstrapMs, bootstrapCpuMs, memoryAtBootstrap, memoryAfterBootstrap };
   });
   return {
     corpus: corpus.get,

@@ -17,7 +17,7 @@ import type { MirrorMetrics } from './metrics.js';
 import type { Proxy } from './serve/proxy.js';
 import { registerAdminRoutes, type AdminRouteOptions } from './serve/admin.js';
 import { createFastPath } from './serve/fast-path.js';
-import { createRepositoryAnswers } from './serve/repository-answer.js';
+import { createRepositoryAnswers, type AnswerCounts } from './serve/repository-answer.js';
 import { createRepositoryHandler } from './serve/repository.js';
 import { createVariantSizes } from './serve/variant-sizes.js';
 import { registerDistRoute, type DistRouteOptions } from './dists/dist-route.js';
@@ -43,6 +43,8 @@ export interface AppOptions {
   tls?: TlsFiles | undefined;
   /** `/dists/` (dists/dist-route.ts); without it every /dists/ URL is a 404 (still never a repository lookup). */
   dists?: Omit<DistRouteOptions, 'logger'>;
+  /** Answers counted elsewhere (serving threads, workers/worker-counters.ts), folded into /metrics with this app's own. */
+  moreAnswerCounts?: () => AnswerCounts;
 }
 
 /**
@@ -134,7 +136,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     options.metrics.headSeq.set(options.status.headSeq);
     options.metrics.appliedSeq.set(options.index.seq);
     // Answers are counted in plain numbers (no label hashing per request); fold them in at scrape time.
-    const fast = answers.counts();
+    const fast = addCounts(answers.counts(), options.moreAnswerCounts?.());
     if (fast.ok > fastReported.ok) options.metrics.responses.inc({ source: 'store', status: '200' }, fast.ok - fastReported.ok);
     if (fast.notModified > fastReported.notModified)
       options.metrics.responses.inc({ source: 'store', status: '304' }, fast.notModified - fastReported.notModified);
@@ -177,4 +179,14 @@ export function buildApp(options: AppOptions): FastifyInstance {
       .send({ code: 'METASYNC_ERR_PATH_NOT_FOUND', message: 'no such path in the repository' });
   });
   return app as unknown as FastifyInstance;
+}
+
+function addCounts(own: Readonly<AnswerCounts>, more: AnswerCounts | undefined): AnswerCounts {
+  if (more === undefined) return { ...own };
+  return {
+    ok: own.ok + more.ok,
+    notModified: own.notModified + more.notModified,
+    cacheHits: own.cacheHits + more.cacheHits,
+    cacheMisses: own.cacheMisses + more.cacheMisses,
+  };
 }

@@ -80,6 +80,14 @@ export const MIRROR_OPTIONS = [
     defaultValue: String(64 * 1024 * 1024),
   },
   {
+    key: 'workers',
+    flag: '--workers <n|auto>',
+    env: 'METASYNC_WORKERS',
+    description:
+      'serving threads on the listen address (reusePort), sharing the index; auto = one per core; 1 = serve from the main thread. Each worker has its own --hot-cache-bytes',
+    defaultValue: '1',
+  },
+  {
     key: 'fetchConcurrency',
     flag: '--fetch-concurrency <n>',
     env: 'METASYNC_FETCH_CONCURRENCY',

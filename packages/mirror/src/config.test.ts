@@ -5,6 +5,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { keyIdOf } from '@metasync/shared';
 import { loadConfig, MIRROR_OPTIONS } from './config.js';
+import { resolveWorkerCount } from './workers/worker-count.js';
 
 const MINIMAL = ['--primary', 'http://127.0.0.1:8080', '--data', '/tmp/m'];
 
@@ -24,6 +25,25 @@ function thrown(fn: () => unknown): { code?: string; message: string } {
 }
 
 describe('mirror config', () => {
+  it('takes --workers as a count or auto (default 1), refusing 0, over 64 and words', () => {
+    const workers = (args: string[], env: NodeJS.ProcessEnv = {}): unknown => {
+      const loaded = loadConfig([...MINIMAL, '--trust-first-key', ...args], env);
+      if (loaded.help) throw new Error('unexpected help');
+      return loaded.config.workers;
+    };
+    expect(workers([])).toBe(1);
+    expect(workers(['--workers', '4'])).toBe(4);
+    expect(workers([], { METASYNC_WORKERS: 'auto' })).toBe('auto');
+    for (const bad of ['0', '65', 'many', '1.5']) {
+      const err = thrown(() => workers(['--workers', bad]));
+      expect(err.code).toBe('METASYNC_ERR_CONFIG_INVALID');
+      expect(err.message).toContain('--workers');
+    }
+    expect(resolveWorkerCount('auto', () => 6)).toBe(6);
+    expect(resolveWorkerCount('auto', () => 512)).toBe(64);
+    expect(resolveWorkerCount(3, () => 6)).toBe(3);
+  });
+
   it('starts from --primary and --data alone with documented defaults', () => {
     const loaded = loadConfig([...MINIMAL, '--trust-first-key'], {});
     if (loaded.help) throw new Error('unexpected help');

@@ -18,6 +18,7 @@ import { readPrimaryCa } from './sync/primary-ca.js';
 import { MIRROR_OPTIONS } from './config-options.js';
 import { MIRROR_S3_SCHEMA_SHAPE } from './sync/s3-source.js';
 import { DIST_SCHEMA_SHAPE } from './dists/dist-options.js';
+import { MAX_WORKERS } from './workers/worker-count.js';
 
 export { MIRROR_OPTIONS };
 
@@ -52,6 +53,8 @@ const schema = z
     region: z.string().regex(/^[a-z0-9-]{1,32}$/, 'must be 1-32 of [a-z0-9-]'),
     publicUrl: httpUrl.optional(),
     hotCacheBytes: int(0),
+    // How many serving threads: resolved to a count at start (workers/worker-count.ts), so loadConfig stays pure.
+    workers: z.union([z.literal('auto'), int(1).max(MAX_WORKERS)]),
     fetchConcurrency: int(1).max(256),
     gcGraceMs: int(0),
     maxLagMs: int(1),

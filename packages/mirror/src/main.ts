@@ -1,8 +1,11 @@
 import { isMetasyncError } from '@metasync/shared';
-import { createLogger, type Logger } from '@metasync/shared/daemon';
+import { join } from 'node:path';
+import { createLogger, pickHttpLimits, type Logger } from '@metasync/shared/daemon';
 import { loadConfig } from './config.js';
 import { startDraining } from './health.js';
-import { openMirror } from './mirror.js';
+import { openMirror, type Mirror } from './mirror.js';
+import type { MirrorConfig } from './config.js';
+import { startWorkerPool, type WorkerPool } from './workers/worker-pool.js';
 
 /** The only file that reads process.env, listens, or exits. */
 async function main(): Promise<void> {
@@ -26,8 +29,15 @@ async function main(): Promise<void> {
   const config = loaded.config;
   const logger = createLogger({ name: 'metasync-mirror', level: config.logLevel });
   const mirror = await openMirror(config, logger);
-  const address = await mirror.app.listen({ host: config.listen.host, port: config.listen.port });
-  const url = address.replace('[::1]', '127.0.0.1');
+  let pool: WorkerPool | undefined;
+  let url: string;
+  if (mirror.workers > 1) {
+    pool = await startWorkers(mirror, config, logger);
+    url = pool.url;
+  } else {
+    const address = await mirror.app.listen({ host: config.listen.host, port: config.listen.port });
+    url = address.replace('[::1]', '127.0.0.1');
+  }
   mirror.startSync(url);
   logger.info({ url, mirrorId: mirror.mirrorId, seq: mirror.log.state.seq }, 'listening');
 
@@ -52,6 +62,8 @@ async function main(): Promise<void> {
         startDraining(mirror.drain, Date.now());
         dnsOk = await bounded(dns.withdraw(), config.dnsTimeoutMs, 'dns withdraw', logger);
       }
+      // Workers first: their requests in flight may be forwarded ones, which need the main app.
+      await pool?.close();
       await mirror.close();
       if (dns !== undefined) dnsOk = (await bounded(dns.retire(), config.dnsTimeoutMs, 'dns health check delete', logger)) && dnsOk;
       return dnsOk;
@@ -70,6 +82,28 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** The serving threads (--workers > 1): they listen instead of the main app, which answers what they forward. */
+async function startWorkers(mirror: Mirror, config: MirrorConfig, logger: Logger): Promise<WorkerPool> {
+  await mirror.app.ready();
+  return startWorkerPool({
+    count: mirror.workers,
+    app: mirror.app,
+    sharing: mirror.log.state.sharing!,
+    counters: mirror.workerCounters!,
+    listen: config.listen,
+    tls: config.tls,
+    httpLimits: pickHttpLimits(config),
+    hotCacheBytes: config.hotCacheBytes,
+    objectsDir: join(config.data, 'objects'),
+    logLevel: config.logLevel,
+    logger,
+    onFatal() {
+      logger.fatal('no serving worker left');
+      process.exit(1);
+    },
+  });
 }
 
 /** Waits for a shutdown step at most `timeoutMs`; a failure or timeout is logged and the shutdown goes on. */

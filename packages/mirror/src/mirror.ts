@@ -20,6 +20,14 @@ import { createS3BootstrapSource } from './sync/s3-source.js';
 import { createPrimaryClient } from './sync/primary-client.js';
 import { createSyncer, type Syncer } from './sync/syncer.js';
 import { openDists } from './dists/open-dists.js';
+import { resolveWorkerCount } from './workers/worker-count.js';
+import { createWorkerCounters, registerWorkerMetrics, sumAnswerCounts } from './workers/worker-counters.js';
+
+/**
+ * With serving workers the main thread answers only what they forward (health, admin, the proxy
+ * fallback, odd URLs): a small cache is plenty, and each worker has the full --hot-cache-bytes.
+ */
+const MAIN_HOT_CACHE_WITH_WORKERS_BYTES = 8 * 1024 * 1024;
 
 /**
  * Wires one mirror: data dir -> index log + object store -> app + syncer.
@@ -36,6 +44,10 @@ export interface Mirror {
   drain: DrainState;
   /** With --dns-self-register: withdraw (drain, SIGTERM) and retire (last step of a shutdown); undefined without. */
   dns: { withdraw(): Promise<void>; retire(): Promise<void> } | undefined;
+  /** Serving threads (--workers resolved): 1 = the app's own server serves; more = workers/worker-pool.ts. */
+  workers: number;
+  /** With workers: their shared counters (workers/worker-counters.ts), folded into /metrics. */
+  workerCounters: Float64Array | undefined;
   /** Starts syncing; `publicUrl` is what acks report (known only after listen). */
   startSync(publicUrl: string): void;
   /** Stops syncing, closes the server (finishing in-flight requests) and the log. */
@@ -61,7 +73,9 @@ export async function openMirror(
       { mirrorId },
       'no --mirror-credential: the primary refuses this mirror’s acks and it is not listed; enroll it (metasync mirror up --credential-file)',
     );
-  const { log, repairedTail } = await openIndexLog(config.data);
+  const workers = resolveWorkerCount(config.workers);
+  // Serving threads read the index where the main thread writes it: shared memory, never a copy per worker.
+  const { log, repairedTail } = await openIndexLog(config.data, { sharedIndex: workers > 1 });
   if (repairedTail) logger.warn({ seq: log.state.seq }, 'cut a torn tail off the index log');
   logger.info({ seq: log.state.seq, paths: log.state.pathCount(), mirrorId }, 'index loaded');
   // Reading the index log leaves its records behind as garbage: at 100k paths the heap had grown to ~200 MB
@@ -69,6 +83,8 @@ export async function openMirror(
   releaseMemory();
   const store = await openObjectStore({ dir: join(config.data, 'objects') });
   const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? true });
+  const workerCounters = workers > 1 ? createWorkerCounters(workers) : undefined;
+  if (workerCounters !== undefined) registerWorkerMetrics(metrics.registry, workerCounters);
   metrics.appliedSeq.set(log.state.seq);
   const status = createSyncStatus();
   noteApplied(status, log.state.seq, status.monoNowMs());
@@ -143,7 +159,7 @@ export async function openMirror(
   const app = buildApp({
     index: log.state,
     store,
-    hotCache: createHotCache(config.hotCacheBytes),
+    hotCache: createHotCache(workers > 1 ? Math.min(config.hotCacheBytes, MAIN_HOT_CACHE_WITH_WORKERS_BYTES) : config.hotCacheBytes),
     metrics,
     proxy,
     status,
@@ -159,6 +175,7 @@ export async function openMirror(
     httpLimits: pickHttpLimits(config),
     tls: config.tls,
     dists: dists.route,
+    ...(workerCounters === undefined ? {} : { moreAnswerCounts: () => sumAnswerCounts(workerCounters) }),
   });
   let closed = false;
   return {
@@ -170,6 +187,8 @@ export async function openMirror(
     mirrorId,
     drain,
     dns,
+    workers,
+    workerCounters,
     startSync(url) {
       publicUrl = config.publicUrl ?? url;
       syncer.start();

@@ -78,12 +78,13 @@ export interface OpenIndexLogResult {
   repairedTail: boolean;
 }
 
-export async function openIndexLog(dataDir: string): Promise<OpenIndexLogResult> {
+/** `sharedIndex`: the tables in shared memory, for serving worker threads (index-state.ts). */
+export async function openIndexLog(dataDir: string, options: { sharedIndex?: boolean } = {}): Promise<OpenIndexLogResult> {
   const dir = join(dataDir, 'index');
   await mkdir(dir, { recursive: true });
   const basePath = join(dir, 'base');
   const logPath = join(dir, 'log');
-  const state = emptyIndex();
+  const state = emptyIndex(0, { shared: options.sharedIndex === true });
   const derefs: Dereference[] = [];
 
   const baseBytes = await readOptional(basePath);
@@ -93,9 +94,12 @@ export async function openIndexLog(dataDir: string): Promise<OpenIndexLogResult>
     if (payload === undefined || decoded.tornTail) {
       throw metasyncError('METASYNC_ERR_JOURNAL_CORRUPT', `index base ${basePath} failed its checksum`, { path: basePath });
     }
-    const base = decodeBase(payload, basePath, state);
-    state.seq = base.seq;
-    state.time = base.time;
+    const base = state.write(() => {
+      const decoded = decodeBase(payload, basePath, state);
+      state.seq = decoded.seq;
+      state.time = decoded.time;
+      return decoded;
+    });
     derefs.push(...base.derefs);
   }
 
@@ -116,9 +120,11 @@ export async function openIndexLog(dataDir: string): Promise<OpenIndexLogResult>
         },
       );
     }
-    derefs.push(...applyEntries(state, record.entries, record.appliedAt));
-    state.seq = record.to;
-    state.time = record.time;
+    state.write(() => {
+      derefs.push(...applyEntries(state, record.entries, record.appliedAt));
+      state.seq = record.to;
+      state.time = record.time;
+    });
   }
 
   let handle: FileHandle = await open(logPath, 'a');
@@ -159,9 +165,13 @@ export async function openIndexLog(dataDir: string): Promise<OpenIndexLogResult>
         throw err;
       }
       bytes += frame.length;
-      const dropped = applyEntries(state, record.entries, record.appliedAt);
-      state.seq = record.to;
-      state.time = record.time;
+      // One switch: readers in serving threads see the entries and the seq together (index-share.ts).
+      const dropped = state.write(() => {
+        const gone = applyEntries(state, record.entries, record.appliedAt);
+        state.seq = record.to;
+        state.time = record.time;
+        return gone;
+      });
       derefs.push(...dropped);
       return dropped;
     },

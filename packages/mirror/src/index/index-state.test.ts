@@ -65,10 +65,14 @@ const operation = fc.oneof(
 );
 
 describe('index state', () => {
-  it('agrees with a Map model over random batches and snapshots: entries, refcounts and dereferences', () => {
+  it.each([
+    { memory: 'ordinary', shared: false },
+    { memory: 'shared', shared: true },
+  ])('agrees with a Map model over random batches and snapshots ($memory memory): entries, refcounts and dereferences', ({ shared }) => {
     fc.assert(
       fc.property(fc.array(operation, { maxLength: 40 }), (operations) => {
-        const state = emptyIndex();
+        const state = emptyIndex(0, { shared });
+        expect(state.sharing === undefined).toBe(!shared);
         const model = createModel();
         for (const op of operations) {
           if (op.kind === 'batch') {
@@ -84,9 +88,15 @@ describe('index state', () => {
           expect(new Map([...indexToMap(state)].sort())).toEqual(new Map([...model.paths].sort()));
           for (const p of PATHS) expect(state.lookup(p)).toEqual(model.paths.get(p));
           for (let n = 0; n <= 12; n++) expect(state.hasObject(sha256Hex(`object-${n}`))).toBe(model.refs.has(sha256Hex(`object-${n}`)));
+          if (shared) {
+            const layout = state.sharing!.handle().layout;
+            expect(layout.paths.slotId.buffer).toBeInstanceOf(SharedArrayBuffer);
+            expect(layout.paths.arena.buffer).toBeInstanceOf(SharedArrayBuffer);
+            expect(layout.objects.digest.buffer).toBeInstanceOf(SharedArrayBuffer);
+          }
         }
       }),
-      { numRuns: 300 },
+      { numRuns: shared ? 100 : 300 },
     );
   });
 

@@ -1,5 +1,6 @@
 import { isDeletion, type ChangeEntry, type PathEntry } from '@metasync/shared';
 import { createObjectTable, createPathTable, type ObjectTable, type PathTable } from '@metasync/shared/tables';
+import { createIndexShare, type IndexSharing } from './index-share.js';
 
 /** What the mirror serves for one path. Objects are immutable, so this triple is the whole answer. */
 export interface IndexEntry {
@@ -23,6 +24,11 @@ export interface IndexEntry {
  * up once when it starts, sees generation N or N+1, never a mix: no await can
  * interleave with the switch. Mutating in place keeps a switch O(changed paths)
  * (table growth is amortized into it).
+ *
+ * Shared (`{ shared: true }`, the mirror with serving workers): the tables live
+ * in SharedArrayBuffers that worker threads read in place (index-share.ts,
+ * index-reader.ts). Every change then runs inside `write`, a seqlock window:
+ * readers that overlap it retry, so they too see N or N+1, never a mix.
  */
 export interface IndexState {
   seq: number;
@@ -47,6 +53,13 @@ export interface IndexState {
   forEachPath(visit: (path: string, entry: IndexEntry) => void): void;
   /** Every referenced object: O(objects), allocating. */
   forEachObject(visit: (sha256: string) => void): void;
+  /**
+   * Runs `change` (set, delete, clear, seq and time) as one switch: with shared tables,
+   * readers in other threads see all of it or none (index-share.ts); else it just runs it.
+   */
+  write<T>(change: () => T): T;
+  /** With `{ shared: true }`: what reader threads need; undefined otherwise. */
+  readonly sharing: IndexSharing | undefined;
 }
 
 /** What serving needs: the applied seq and one lookup per request. */
@@ -58,17 +71,31 @@ export interface Dereference {
   atMs: number;
 }
 
-export function emptyIndex(expectedPaths = 0): IndexState {
-  let paths: PathTable = createPathTable(expectedPaths);
-  let objects: ObjectTable = createObjectTable(expectedPaths);
+export function emptyIndex(expectedPaths = 0, options: { shared?: boolean } = {}): IndexState {
+  const memory = { shared: options.shared === true };
+  let paths: PathTable = createPathTable(expectedPaths, memory);
+  let objects: ObjectTable = createObjectTable(expectedPaths, memory);
+  const share = memory.shared ? createIndexShare({ paths: () => paths.arrays(), objects: () => objects.arrays() }) : undefined;
+  // seq and time: in the share's words when shared (readers take them inside their read), else plain numbers.
+  const numbers = share?.numbers ?? new Float64Array(2);
 
   function entryOf(id: number): IndexEntry {
     return { sha256: objects.hexOf(paths.objectOf(id)), size: paths.sizeOf(id), mtime: paths.mtimeOf(id) };
   }
 
   const state: IndexState = {
-    seq: 0,
-    time: 0,
+    get seq() {
+      return numbers[0]!;
+    },
+    set seq(seq) {
+      numbers[0] = seq;
+    },
+    get time() {
+      return numbers[1]!;
+    },
+    set time(time) {
+      numbers[1] = time;
+    },
     lookup(path) {
       const id = paths.find(path);
       return id === -1 ? undefined : entryOf(id);
@@ -88,14 +115,16 @@ export function emptyIndex(expectedPaths = 0): IndexState {
     },
     clear(expectedPaths) {
       const previous = objects;
-      paths = createPathTable(expectedPaths);
-      objects = createObjectTable(expectedPaths);
+      paths = createPathTable(expectedPaths, memory);
+      objects = createObjectTable(expectedPaths, memory);
       return (visit) => previous.forEach(visit);
     },
     forEachPath(visit) {
       paths.forEach((id) => visit(paths.pathOf(id), entryOf(id)));
     },
     forEachObject: (visit) => objects.forEach(visit),
+    write: (change) => (share === undefined ? change() : share.write(change, () => paths.size())),
+    sharing: share?.sharing,
   };
   return state;
 }
@@ -115,10 +144,12 @@ export function orderRootLast<T extends { path: string }>(entries: readonly T[])
  */
 export function applyEntries(state: IndexState, entries: readonly ChangeEntry[], atMs: number): Dereference[] {
   const dropped = new Set<string>();
-  for (const entry of orderRootLast(entries)) {
-    const gone = isDeletion(entry) ? state.delete(entry.path) : state.set(entry.path, entry);
-    if (gone !== undefined) dropped.add(gone);
-  }
+  state.write(() => {
+    for (const entry of orderRootLast(entries)) {
+      const gone = isDeletion(entry) ? state.delete(entry.path) : state.set(entry.path, entry);
+      if (gone !== undefined) dropped.add(gone);
+    }
+  });
   // An object dropped and referenced again within the batch stays.
   return [...dropped].filter((sha256) => !state.hasObject(sha256)).map((sha256) => ({ sha256, atMs }));
 }
@@ -133,10 +164,13 @@ export function replaceWithSnapshot(
   snapshot: { seq: number; time: number; entries: readonly PathEntry[] },
   atMs: number,
 ): Dereference[] {
-  const before = state.clear(snapshot.entries.length);
-  for (const entry of snapshot.entries) state.set(entry.path, entry);
-  state.seq = snapshot.seq;
-  state.time = snapshot.time;
+  const before = state.write(() => {
+    const old = state.clear(snapshot.entries.length);
+    for (const entry of snapshot.entries) state.set(entry.path, entry);
+    state.seq = snapshot.seq;
+    state.time = snapshot.time;
+    return old;
+  });
   const dropped: Dereference[] = [];
   before((sha256) => {
     if (!state.hasObject(sha256)) dropped.push({ sha256, atMs });

@@ -47,7 +47,8 @@ import type { VariantSizes } from './variant-sizes.js';
  */
 export interface RepositoryAnswerOptions {
   index: IndexView;
-  store: ObjectStore;
+  /** Only where objects are: serving threads read the store, they never write it. */
+  store: Pick<ObjectStore, 'pathOf'>;
   hotCache: HotCache;
   variantSizes: VariantSizes;
 }

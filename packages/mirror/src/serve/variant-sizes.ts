@@ -25,7 +25,7 @@ export interface VariantSizes {
 
 const KNOWN_GENERATION = 32_768;
 
-export function createVariantSizes(store: ObjectStore): VariantSizes {
+export function createVariantSizes(store: Pick<ObjectStore, 'pathOf'>): VariantSizes {
   const known = createBoundedMemo<string, ObjectSizes>(KNOWN_GENERATION);
   function remember(entry: IndexEntry, variants: { gzipSize?: number | undefined; brSize?: number | undefined }): ObjectSizes {
     const sizes: Partial<Record<Variant, number>> = { identity: entry.size };

@@ -1,7 +1,10 @@
 /**
  * Compact tables for state that grows with the repository: no JS object or
  * string per path (DESIGN.md invariant 11). The mirror's index and the
- * primary's manifest are both built on them.
+ * primary's manifest are both built on them. With `{ shared: true }` their
+ * arrays live in SharedArrayBuffers, so other threads read them in place.
  */
-export { capacityFor, createObjectTable, grow, type ObjectTable } from './object-table.js';
-export { createPathTable, hashPath, type PathTable } from './path-table.js';
+export { capacityFor, createObjectTable, hexOfDigest, type ObjectArrays, type ObjectTable } from './object-table.js';
+export { createPathTable, type PathTable } from './path-table.js';
+export { findPathId, hashPath, type PathArrays } from './path-lookup.js';
+export { grow, type TableMemory } from './table-memory.js';

@@ -1,3 +1,5 @@
+import { allocArray, grow, type TableMemory } from './table-memory.js';
+
 /**
  * The objects a generation references, with how many paths point at each
  * (an object whose count reaches 0 enters the grace window). Keyed by the raw
@@ -29,6 +31,17 @@ export interface ObjectTable {
   size(): number;
   /** Every live object's digest (O(capacity): compaction, snapshots and tests only). */
   forEach(visit: (sha256: string) => void): void;
+  /**
+   * The digest array now: the same object until the table replaces it (growth), so a
+   * writer compares identities to know when readers need the new one (`hexOfDigest`).
+   */
+  arrays(): ObjectArrays;
+}
+
+/** What a reader in another thread needs to turn an object id into its sha256 (shared tables). */
+export interface ObjectArrays {
+  /** 8 little-endian words per id: the raw sha256. */
+  readonly digest: Uint32Array;
 }
 
 const EMPTY = -1;
@@ -37,14 +50,16 @@ const WORDS = 8;
 const MIN_CAPACITY = 16;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
-export function createObjectTable(expected = 0): ObjectTable {
-  let slots = newSlots(capacityFor(expected));
+export function createObjectTable(expected = 0, memory: TableMemory = {}): ObjectTable {
+  const shared = memory.shared === true;
+  let slots = newSlots(capacityFor(expected), shared);
   let used = 0; // live + tombstones in `slots`
   let live = 0;
   let idCapacity = Math.max(MIN_CAPACITY, expected);
-  let digest = new Uint32Array(idCapacity * WORDS);
+  let digest = allocArray(Uint32Array, idCapacity * WORDS, shared);
   let digestBytes = Buffer.from(digest.buffer);
-  let count = new Uint32Array(idCapacity);
+  let count = allocArray(Uint32Array, idCapacity, shared);
+  let arrays: ObjectArrays = { digest };
   let freeHead = -1;
   let nextId = 0;
   // The key of the current call, parsed once from hex: no allocation per call.
@@ -80,7 +95,7 @@ export function createObjectTable(expected = 0): ObjectTable {
 
   function rebuildSlots(capacity: number): void {
     const old = slots;
-    slots = newSlots(capacity);
+    slots = newSlots(capacity, shared);
     for (const id of old) if (id >= 0) place(id);
     used = live;
   }
@@ -95,6 +110,7 @@ export function createObjectTable(expected = 0): ObjectTable {
       idCapacity *= 2;
       digest = grow(digest, idCapacity * WORDS);
       digestBytes = Buffer.from(digest.buffer);
+      arrays = { digest };
       count = grow(count, idCapacity);
     }
     return nextId++;
@@ -135,13 +151,19 @@ export function createObjectTable(expected = 0): ObjectTable {
       return sha256;
     },
     has: (sha256) => parseKey(sha256) && find() !== -1,
-    hexOf: (id) => digestBytes.toString('hex', id * 32, id * 32 + 32),
+    hexOf: (id) => hexOfDigest(digestBytes, id),
     countOf: (id) => count[id]!,
     size: () => live,
     forEach(visit) {
-      for (let id = 0; id < nextId; id++) if (count[id]! > 0) visit(digestBytes.toString('hex', id * 32, id * 32 + 32));
+      for (let id = 0; id < nextId; id++) if (count[id]! > 0) visit(hexOfDigest(digestBytes, id));
     },
+    arrays: () => arrays,
   };
+}
+
+/** The lowercase hex sha256 of `id`, from the digest array's bytes (an id beyond them gives a short string). */
+export function hexOfDigest(digestBytes: Buffer, id: number): string {
+  return digestBytes.toString('hex', id * 32, id * 32 + 32);
 }
 
 /** Slots for `entries` keys at a load factor of at most 1/2 (presizing for a snapshot or a base). */
@@ -151,12 +173,6 @@ export function capacityFor(entries: number): number {
   return capacity;
 }
 
-function newSlots(capacity: number): Int32Array {
-  return new Int32Array(capacity).fill(EMPTY);
-}
-
-export function grow<T extends Uint32Array | Int32Array | Uint16Array | Float64Array>(array: T, length: number): T {
-  const next = new (array.constructor as new (length: number) => T)(length);
-  next.set(array);
-  return next;
+function newSlots(capacity: number, shared: boolean): Int32Array {
+  return allocArray(Int32Array, capacity, shared).fill(EMPTY);
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_REPO_PATH_BYTES } from '@metasync/shared';
+import { findPathId } from './path-lookup.js';
 import { createPathTable, hashPath, type PathTable } from './path-table.js';
 
 const entry = (object: number, size = object * 10, mtime = 1_700_000_000_000 + object) => ({ object, size, mtime });
@@ -98,5 +99,28 @@ describe('path table', () => {
     expect(hashPath('p2/acme/foo.json')).not.toBe(hashPath('p2/acme/fop.json'));
     expect(hashPath('p2/\u00e9.json')).toBe(-1);
     expect(hashPath('p2/acme/foo.json')).toBeGreaterThanOrEqual(0);
+  });
+
+  it('keeps a shared table in SharedArrayBuffers through growth, and gives new arrays only when it replaced one', () => {
+    const table = createPathTable(0, { shared: true });
+    table.set('p2/a/0.json', entry(0));
+    const first = table.arrays();
+    table.set('p2/a/0.json', entry(1));
+    expect(table.arrays()).toBe(first);
+    for (let i = 1; i < 3_000; i++) table.set(`p2/vendor-${i % 13}/package-${i}.json`, entry(i));
+    const grown = table.arrays();
+    expect(grown).not.toBe(first);
+    for (const array of Object.values(grown) as ArrayBufferView[]) expect(array.buffer).toBeInstanceOf(SharedArrayBuffer);
+    // A reader holding only the arrays finds what the table finds.
+    for (let i = 1; i < 3_000; i += 97)
+      expect(findPathId(grown, `p2/vendor-${i % 13}/package-${i}.json`)).toBe(table.find(`p2/vendor-${i % 13}/package-${i}.json`));
+    expect(findPathId(grown, 'p2/none/such.json')).toBe(-1);
+  });
+
+  it('ends a lookup over arrays that another thread is rewriting: ids beyond the entries and full slots match nothing', () => {
+    const table = createPathTable();
+    table.set('p2/a/b.json', entry(1));
+    const torn = { ...table.arrays(), slotId: new Int32Array(table.arrays().slotId.length).fill(1_000_000) };
+    expect(findPathId(torn, 'p2/a/b.json')).toBe(-1);
   });
 });

@@ -1,5 +1,9 @@
 import { MAX_REPO_PATH_BYTES } from '../protocol/repo-path.js';
-import { capacityFor, grow } from './object-table.js';
+import { capacityFor } from './object-table.js';
+import { EMPTY_SLOT, TOMBSTONE_SLOT, findPathId, findPathSlot, hashPath, type PathArrays } from './path-lookup.js';
+import { allocArray, allocBytes, grow, type TableMemory } from './table-memory.js';
+
+export { hashPath };
 
 /**
  * Path -> (object id, size, mtime) without a JS object or string per path
@@ -42,67 +46,52 @@ export interface PathTable {
   size(): number;
   /** Every live entry id (O(entries ever allocated)). */
   forEach(visit: (id: number) => void): void;
+  /**
+   * The arrays now (path-lookup.ts): the same object until the table replaces one of them
+   * (growth, slot rebuild, arena compaction), so a writer compares identities to know when
+   * readers in other threads need the new ones.
+   */
+  arrays(): PathArrays;
 }
 
-const EMPTY = -1;
-const TOMBSTONE = -2;
+const EMPTY = EMPTY_SLOT;
+const TOMBSTONE = TOMBSTONE_SLOT;
 const MIN_ENTRIES = 16;
 const MIN_ARENA_BYTES = 4096;
 
-/** FNV-1a over char codes, then murmur3's finalizer so the low bits (the probe start) mix well; -1 when not ASCII. */
-export function hashPath(path: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < path.length; i++) {
-    const code = path.charCodeAt(i);
-    if (code > 0x7f) return -1;
-    hash = Math.imul(hash ^ code, 0x01000193);
-  }
-  hash ^= hash >>> 16;
-  hash = Math.imul(hash, 0x85ebca6b);
-  hash ^= hash >>> 13;
-  hash = Math.imul(hash, 0xc2b2ae35);
-  return (hash ^ (hash >>> 16)) >>> 0;
-}
-
-export function createPathTable(expected = 0): PathTable {
-  let slotId = new Int32Array(capacityFor(expected)).fill(EMPTY);
-  let slotHash = new Uint32Array(slotId.length);
+export function createPathTable(expected = 0, memory: TableMemory = {}): PathTable {
+  const shared = memory.shared === true;
+  let slotId = allocArray(Int32Array, capacityFor(expected), shared).fill(EMPTY);
+  let slotHash = allocArray(Uint32Array, slotId.length, shared);
   let used = 0; // live + tombstones in the slots
   let live = 0;
   let entryCapacity = Math.max(MIN_ENTRIES, expected);
-  let offset = new Uint32Array(entryCapacity);
-  let length = new Uint16Array(entryCapacity);
-  let object = new Uint32Array(entryCapacity);
-  let size = new Float64Array(entryCapacity);
-  let mtime = new Float64Array(entryCapacity);
+  let offset = allocArray(Uint32Array, entryCapacity, shared);
+  let length = allocArray(Uint16Array, entryCapacity, shared);
+  let object = allocArray(Uint32Array, entryCapacity, shared);
+  let size = allocArray(Float64Array, entryCapacity, shared);
+  let mtime = allocArray(Float64Array, entryCapacity, shared);
   let freeHead = -1;
   let nextId = 0;
-  let arena = Buffer.alloc(Math.max(MIN_ARENA_BYTES, expected * 40));
+  let arena = allocBytes(Math.max(MIN_ARENA_BYTES, expected * 40), shared);
   let arenaUsed = 0;
   let liveBytes = 0;
+  let arrays = currentArrays();
 
-  function equals(id: number, path: string): boolean {
-    if (length[id] !== path.length) return false;
-    const at = offset[id]!;
-    for (let i = 0; i < path.length; i++) if (arena[at + i] !== path.charCodeAt(i)) return false;
-    return true;
+  /** Called after any array is replaced: a new object, so its identity tells that it changed. */
+  function currentArrays(): PathArrays {
+    return { slotId, slotHash, offset, length, object, size, mtime, arena };
   }
 
-  /** The slot holding `path` (hash already computed), or -1. */
   function findSlot(path: string, hash: number): number {
-    const mask = slotId.length - 1;
-    for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
-      const id = slotId[slot]!;
-      if (id === EMPTY) return -1;
-      if (id !== TOMBSTONE && slotHash[slot] === hash && equals(id, path)) return slot;
-    }
+    return findPathSlot(arrays, path, hash);
   }
 
   function rebuildSlots(capacity: number): void {
     const oldIds = slotId;
     const oldHashes = slotHash;
-    slotId = new Int32Array(capacity).fill(EMPTY);
-    slotHash = new Uint32Array(capacity);
+    slotId = allocArray(Int32Array, capacity, shared).fill(EMPTY);
+    slotHash = allocArray(Uint32Array, capacity, shared);
     const mask = capacity - 1;
     for (let old = 0; old < oldIds.length; old++) {
       const id = oldIds[old]!;
@@ -114,6 +103,7 @@ export function createPathTable(expected = 0): PathTable {
       slotHash[slot] = hash;
     }
     used = live;
+    arrays = currentArrays();
   }
 
   function newId(): number {
@@ -129,6 +119,7 @@ export function createPathTable(expected = 0): PathTable {
       object = grow(object, entryCapacity);
       size = grow(size, entryCapacity);
       mtime = grow(mtime, entryCapacity);
+      arrays = currentArrays();
     }
     return nextId++;
   }
@@ -140,7 +131,7 @@ export function createPathTable(expected = 0): PathTable {
    */
   function reserveArena(bytes: number): void {
     if (arenaUsed + bytes <= arena.length) return;
-    const next = Buffer.alloc(Math.max(MIN_ARENA_BYTES, Math.ceil((liveBytes + bytes) * 1.5)));
+    const next = allocBytes(Math.max(MIN_ARENA_BYTES, Math.ceil((liveBytes + bytes) * 1.5)), shared);
     let at = 0;
     for (let id = 0; id < nextId; id++) {
       const n = length[id]!;
@@ -151,6 +142,7 @@ export function createPathTable(expected = 0): PathTable {
     }
     arena = next;
     arenaUsed = at;
+    arrays = currentArrays();
   }
 
   function insert(path: string, hash: number, entry: { object: number; size: number; mtime: number }): void {
@@ -178,13 +170,7 @@ export function createPathTable(expected = 0): PathTable {
   }
 
   return {
-    find(path) {
-      if (path.length > MAX_REPO_PATH_BYTES) return -1;
-      const hash = hashPath(path);
-      if (hash === -1) return -1;
-      const slot = findSlot(path, hash);
-      return slot === -1 ? -1 : slotId[slot]!;
-    },
+    find: (path) => findPathId(arrays, path),
     objectOf: (id) => object[id]!,
     sizeOf: (id) => size[id]!,
     mtimeOf: (id) => mtime[id]!,
@@ -223,5 +209,6 @@ export function createPathTable(expected = 0): PathTable {
     forEach(visit) {
       for (let id = 0; id < nextId; id++) if (length[id]! > 0) visit(id);
     },
+    arrays: () => arrays,
   };
 }
