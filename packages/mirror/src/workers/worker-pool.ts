@@ -1,6 +1,6 @@
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { FastifyInstance } from 'fastify';
-import type { HttpServerLimits, Logger, TlsFiles } from '@metasync/shared/daemon';
+import type { Logger } from '@metasync/shared/daemon';
 import type { IndexSharing } from '../index/index-share.js';
 import { answerForwarded, type ForwardControl, type ForwardedExchange, type ForwardedRequest } from './forward.js';
 import type { MainMessage, ServeWorkerData, WorkerMessage } from './serve-worker.js';
@@ -18,17 +18,13 @@ import type { MainMessage, ServeWorkerData, WorkerMessage } from './serve-worker
  *   close: each worker stops accepting and finishes what it has, then exits
  *          (terminated after CLOSE_GRACE_MS)
  */
-export interface WorkerPoolOptions {
+/** What each serving thread is started with, besides its number, index handle and layout port. */
+export type WorkerSettings = Omit<ServeWorkerData, 'worker' | 'index' | 'layoutPort'>;
+
+export interface WorkerPoolOptions extends WorkerSettings {
   count: number;
   app: FastifyInstance;
   sharing: IndexSharing;
-  counters: Float64Array;
-  listen: { host: string; port: number };
-  tls: TlsFiles | undefined;
-  httpLimits: HttpServerLimits;
-  hotCacheBytes: number;
-  objectsDir: string;
-  logLevel: string;
   logger: Logger;
   /** Every worker is down and may not be restarted: the mirror no longer serves. */
   onFatal(): void;
