@@ -1,0 +1,85 @@
+import type { ObjectStore } from './store.js';
+
+/**
+ * Makes deferred brotli variants in the background, after the commit that
+ * made their objects visible (puts with `deferBrotli`: a bulk ingest or a
+ * bootstrap). Until an object's variant exists, a client accepting br gets
+ * gzip (or identity): never an error, never a wait.
+ *
+ *   add(shas) -> queue (bounded) -> chunks of CHUNK_OBJECTS -> store.addBrotli, one at a time
+ *
+ * The queue holds hashes only while work is behind; beyond `maxQueued` new
+ * hashes are dropped and counted (those objects keep serving gzip), so memory
+ * stays bounded whatever the repository's size. Nothing is persisted: objects
+ * a restart leaves without a variant keep serving gzip until stored again.
+ */
+export interface BrotliBackfill {
+  add(sha256s: Iterable<string>): void;
+  /** Resolves once the queue is empty and no chunk runs. */
+  idle(): Promise<void>;
+  /** Hashes dropped because the queue was full. */
+  dropped(): number;
+  /** Stops after the running chunk. */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_MAX_QUEUED = 200_000;
+/** Objects per store.addBrotli call: one durability barrier per chunk, and the loop is yielded between chunks. */
+const CHUNK_OBJECTS = 256;
+
+export function createBrotliBackfill(options: {
+  store: Pick<ObjectStore, 'addBrotli'>;
+  onError: (err: unknown) => void;
+  maxQueued?: number;
+}): BrotliBackfill {
+  const maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED;
+  const queue = new Set<string>();
+  let dropped = 0;
+  let running: Promise<void> | undefined;
+  let closed = false;
+
+  async function drain(): Promise<void> {
+    while (!closed && queue.size > 0) {
+      const chunk: string[] = [];
+      for (const sha256 of queue) {
+        chunk.push(sha256);
+        queue.delete(sha256);
+        if (chunk.length >= CHUNK_OBJECTS) break;
+      }
+      try {
+        await options.store.addBrotli(chunk);
+      } catch (err) {
+        // The chunk's objects keep serving gzip; the next chunk may succeed (e.g. once space is freed).
+        options.onError(err);
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  function start(): void {
+    if (running !== undefined || closed) return;
+    running = drain().finally(() => {
+      running = undefined;
+      if (!closed && queue.size > 0) start();
+    });
+  }
+
+  return {
+    add(sha256s) {
+      if (closed) return;
+      for (const sha256 of sha256s) {
+        if (queue.size >= maxQueued) dropped++;
+        else queue.add(sha256);
+      }
+      start();
+    },
+    async idle() {
+      while (running !== undefined) await running;
+    },
+    dropped: () => dropped,
+    async close() {
+      closed = true;
+      await running;
+    },
+  };
+}
