@@ -16,6 +16,7 @@ import {
   type PublicKeyInfo,
 } from '@metasync/shared';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { variantsOf } from '@metasync/store';
 import { publish, startTestPrimary, type TestPrimary } from './primary-fixture.js';
 
 let primary: TestPrimary;
@@ -165,6 +166,34 @@ describe('sync API', () => {
     const rest = data.subarray(bodyEnd + (header.gzipLength ?? 0));
     expect(rest.subarray(4).toString()).toBe(`{"sha256":"${wanted[1]}","length":0,"encoding":"identity","missing":true}`);
     expect(rest.length).toBe(4 + rest.readUInt32BE(0));
+  });
+
+  it('stores a bulk source\'s object without brotli until the backfill after its commit; a pack then carries the gzip variant as the body', async () => {
+    primary = await startTestPrimary();
+    const text = '{"packages":{"acme/watched":[]}}'.repeat(20);
+    const sha = sha256Hex(text);
+    // With the backfill stopped, what the put itself left is visible: raw and gzip, no brotli.
+    await primary.core.brotliBackfill.close();
+    await primary.core.publisher.submit([{ path: 'p2/acme/watched.json', content: Buffer.from(text) }], 'watch');
+    expect(await variantsOf(primary.core.publisher.store, sha)).toEqual({ gzipSize: expect.any(Number) as number });
+    const single = await primary.app.inject({ url: `${SYNC_ROUTES.objects}/${sha}`, headers: { 'accept-encoding': 'gzip, br' } });
+    expect(single.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(single.rawPayload).toString()).toBe(text);
+    const response = await primary.app.inject({ method: 'POST', url: SYNC_ROUTES.objectPack, payload: { objects: [sha], gzip: true } });
+    const [frame] = await framesOf(response.rawPayload, [sha]);
+    expect(frame?.header).toEqual({ sha256: sha, length: frame?.bytes.length, encoding: 'gzip' });
+    expect(frame?.gzip).toBeUndefined();
+    expect(gunzipSync(frame?.bytes ?? Buffer.alloc(0)).toString()).toBe(text);
+  });
+
+  it('makes the brotli variant of a watched file after its commit', async () => {
+    primary = await startTestPrimary();
+    const text = '{"packages":{"acme/later":[]}}'.repeat(20);
+    await primary.core.publisher.submit([{ path: 'p2/acme/later.json', content: Buffer.from(text) }], 'watch');
+    await primary.core.brotliBackfill.idle();
+    const br = await primary.app.inject({ url: `${SYNC_ROUTES.objects}/${sha256Hex(text)}`, headers: { 'accept-encoding': 'br' } });
+    expect(br.headers['content-encoding']).toBe('br');
+    expect(brotliDecompressSync(br.rawPayload).toString()).toBe(text);
   });
 
   it('serves an object that keeps no compressed variant as identity, alone and in a pack', async () => {

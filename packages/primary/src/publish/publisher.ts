@@ -81,6 +81,14 @@ export interface PublisherOptions {
 
 export const DEFAULT_MAX_GENERATION_ENTRIES = 5_000;
 
+/**
+ * Sources that store objects in bulk (a tree ingested at start, an upstream followed): their brotli variants
+ * are made after the commit (data-dir.ts runs the backfill), which takes two thirds of the compression and one
+ * file of three off the path to the commit. A publish through the API stays whole at once: one package, and
+ * mirrors fetch it within milliseconds.
+ */
+export const DEFERRED_BROTLI_ORIGINS: ReadonlySet<Origin> = new Set<Origin>(['watch', 'upstream']);
+
 type PreparedChange = { path: string; sha256: string; size: number } | { path: string; deleted: true };
 
 interface PendingSubmit {
@@ -170,7 +178,7 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
           // Unchanged content (a reconcile, a rewrite of the same bytes) needs no store work: the
           // object is in the manifest, which the GC never collects from, and it is pinned until this commits.
           if (manifest.get(change.path)?.sha256 === sha256) return { path: change.path, sha256, size: content.length };
-          const stored = await store.put({ raw: content, sha256 });
+          const stored = await store.put({ raw: content, sha256, deferBrotli: DEFERRED_BROTLI_ORIGINS.has(origin) });
           return { path: change.path, sha256: stored.sha256, size: stored.size };
         }),
       );
