@@ -62,7 +62,7 @@ describe('deferred brotli variants', () => {
     const objects = Array.from({ length: 300 }, (_, index) => objectOf(`acme/p${index}`));
     for (const object of objects) await store.put({ ...object, deferBrotli: true });
     const errors: unknown[] = [];
-    const backfill = createBrotliBackfill({ store, onError: (err) => errors.push(err), maxQueued: 290 });
+    const backfill = createBrotliBackfill({ store, onError: (err) => errors.push(err), maxQueued: 290, quietMs: 0 });
     backfill.add(objects.map((object) => object.sha256));
     expect(backfill.dropped()).toBe(10);
     await backfill.idle();
@@ -70,5 +70,18 @@ describe('deferred brotli variants', () => {
     expect(sizes.filter((size) => size.brSize !== undefined)).toHaveLength(290);
     expect(errors).toEqual([]);
     await backfill.close();
+  });
+
+  it('waits until no hashes were added for quietMs before it compresses, and close() ends the wait', async () => {
+    const { raw, sha256 } = objectOf('acme/quiet');
+    await store.put({ raw, sha256, deferBrotli: true });
+    const backfill = createBrotliBackfill({ store, onError: (err) => expect.fail(String(err)), quietMs: 60_000 });
+    backfill.add([sha256]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await variantsOf(store, sha256)).brSize).toBeUndefined();
+    const started = Date.now();
+    await backfill.close();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect((await variantsOf(store, sha256)).brSize).toBeUndefined();
   });
 });
