@@ -200,7 +200,7 @@ describe('mirror sync against a protocol-level primary', () => {
     expect(primary.requests.filter((r) => r.startsWith('/sync/v1/objects/') && r !== '/sync/v1/objects/pack').length).toBeGreaterThan(0);
   });
 
-  it('keeps a pack frame\'s gzip body as its gzip variant, then makes the brotli variant itself after the apply', async () => {
+  it("keeps a pack frame's gzip body as its gzip variant, then makes the brotli variant itself after the apply", async () => {
     const { primary, mirror, dataDir } = await setup();
     const files: Record<string, string> = {};
     for (let i = 0; i < 200; i++) files[`p2/acme/z${i}.json`] = JSON.stringify({ i, pad: 'q'.repeat(200 + i) });
@@ -221,9 +221,12 @@ describe('mirror sync against a protocol-level primary', () => {
     await waitFor(
       async () => {
         const response = await mirror.app.inject({ url: '/p2/acme/z199.json', headers: { 'accept-encoding': 'br' } });
-        return response.headers['content-encoding'] === 'br' && brotliDecompressSync(response.rawPayload).toString() === files['p2/acme/z199.json'];
+        return (
+          response.headers['content-encoding'] === 'br' &&
+          brotliDecompressSync(response.rawPayload).toString() === files['p2/acme/z199.json']
+        );
       },
-      { timeoutMs: 10_000, what: 'brotli variant served' },
+      { timeoutMs: 20_000, what: 'brotli variant served' },
     );
   });
 

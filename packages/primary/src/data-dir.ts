@@ -8,7 +8,13 @@ import { openKeyRing, type KeyRing } from './keys/key-ring.js';
 import { openJournal } from './journal/journal.js';
 import { createManifest, type Manifest } from './journal/manifest.js';
 import { createObjectGc, type ObjectGc } from './store/gc.js';
-import { applyToManifest, createPublisher, DEFERRED_BROTLI_ORIGINS, type PrimaryPublisher, type PublisherOptions } from './publish/publisher.js';
+import {
+  applyToManifest,
+  createPublisher,
+  DEFERRED_BROTLI_ORIGINS,
+  type PrimaryPublisher,
+  type PublisherOptions,
+} from './publish/publisher.js';
 import { deleteReservedPaths } from './publish/reserved-paths.js';
 import { createSnapshotScheduler, type SnapshotScheduler } from './journal/snapshot-scheduler.js';
 import { loadLatestSnapshot } from './journal/snapshots.js';
@@ -111,7 +117,11 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
     keepFiles: options.snapshotKeepFiles ?? 3,
     log,
   });
-  const brotliBackfill = createBrotliBackfill({ store, onError: (err) => log.warn({ err }, 'brotli variants not made') });
+  const brotliBackfill = createBrotliBackfill({
+    store,
+    onError: (err) => log.warn({ err }, 'brotli variants not made'),
+    onDropped: (dropped) => log.warn({ dropped }, 'brotli backfill queue full: these objects serve gzip only'),
+  });
   const stopBackfill = publisher.onCommit(({ generation }) => {
     const deferred: string[] = [];
     for (const entry of generation.entries) {

@@ -168,7 +168,7 @@ describe('sync API', () => {
     expect(rest.length).toBe(4 + rest.readUInt32BE(0));
   });
 
-  it('stores a bulk source\'s object without brotli until the backfill after its commit; a pack then carries the gzip variant as the body', async () => {
+  it("stores a bulk source's object without brotli until the backfill after its commit; a pack then carries the gzip variant as the body", async () => {
     primary = await startTestPrimary();
     const text = '{"packages":{"acme/watched":[]}}'.repeat(20);
     const sha = sha256Hex(text);

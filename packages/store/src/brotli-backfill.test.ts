@@ -62,9 +62,17 @@ describe('deferred brotli variants', () => {
     const objects = Array.from({ length: 300 }, (_, index) => objectOf(`acme/p${index}`));
     for (const object of objects) await store.put({ ...object, deferBrotli: true });
     const errors: unknown[] = [];
-    const backfill = createBrotliBackfill({ store, onError: (err) => errors.push(err), maxQueued: 290, quietMs: 0 });
+    const reported: number[] = [];
+    const backfill = createBrotliBackfill({
+      store,
+      onError: (err) => errors.push(err),
+      onDropped: (count) => reported.push(count),
+      maxQueued: 290,
+      quietMs: 0,
+    });
     backfill.add(objects.map((object) => object.sha256));
     expect(backfill.dropped()).toBe(10);
+    expect(reported).toEqual([10]);
     await backfill.idle();
     const sizes = await Promise.all(objects.map((object) => variantsOf(store, object.sha256)));
     expect(sizes.filter((size) => size.brSize !== undefined)).toHaveLength(290);

@@ -8,9 +8,10 @@ import type { ObjectStore } from './store.js';
  *
  *   add(shas) -> queue (bounded) -> [quiet for quietMs] -> chunks of CHUNK_OBJECTS -> store.addBrotli, one at a time
  *
- * It waits until no hashes were added for `quietMs`: while a bulk ingest or
- * a run of applies goes on, its CPU goes to them (measured: run alongside a
- * 20k-file ingest, it took back all the ingest time deferring had saved).
+ * It waits until no hashes were added for `quietMs` (at most `maxWaitMs`
+ * after the oldest waiting one came): while a bulk ingest or a run of applies
+ * goes on, its CPU goes to them (measured: run between the generations of a
+ * 20k-file ingest, it took back the ingest time deferring had saved).
  *
  * The queue holds hashes only while work is behind; beyond `maxQueued` new
  * hashes are dropped and counted (those objects keep serving gzip), so memory
@@ -28,25 +29,35 @@ export interface BrotliBackfill {
 }
 
 export const DEFAULT_MAX_QUEUED = 200_000;
-export const DEFAULT_QUIET_MS = 1_000;
+/** Longer than a bulk ingest's pause between two generations (~2.5 s at 2,000 paths a generation here). */
+export const DEFAULT_QUIET_MS = 5_000;
+/** Work never waits longer than this for quiet: a source that changes every few seconds still gets its variants. */
+export const DEFAULT_MAX_WAIT_MS = 60_000;
 /** Objects per store.addBrotli call: one durability barrier per chunk, and the loop is yielded between chunks. */
 const CHUNK_OBJECTS = 256;
 
 export function createBrotliBackfill(options: {
   store: Pick<ObjectStore, 'addBrotli'>;
   onError: (err: unknown) => void;
+  /** Called when an add() finds the queue full, with the hashes it dropped. */
+  onDropped?: (count: number) => void;
   maxQueued?: number;
   quietMs?: number;
+  maxWaitMs?: number;
 }): BrotliBackfill {
   const maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED;
   const quietMs = options.quietMs ?? DEFAULT_QUIET_MS;
+  const maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
   let lastAddMs = 0;
+  /** When the oldest hash still queued was added (0: none waiting). */
+  let waitingSinceMs = 0;
   let wakeUp: (() => void) | undefined;
   let quietTimer: NodeJS.Timeout | undefined;
 
-  /** Sleeps until adds have been quiet for quietMs (close() wakes it early). */
+  /** Sleeps until adds have been quiet for quietMs, or the oldest waited maxWaitMs (close() wakes it early). */
   async function untilQuiet(): Promise<void> {
-    for (let waitMs = lastAddMs + quietMs - Date.now(); !closed && waitMs > 0; waitMs = lastAddMs + quietMs - Date.now()) {
+    const remainingMs = (): number => Math.min(lastAddMs + quietMs, waitingSinceMs + maxWaitMs) - Date.now();
+    for (let waitMs = remainingMs(); !closed && waitMs > 0; waitMs = remainingMs()) {
       await new Promise<void>((resolve) => {
         wakeUp = resolve;
         quietTimer = setTimeout(resolve, waitMs);
@@ -63,6 +74,7 @@ export function createBrotliBackfill(options: {
     while (!closed && queue.size > 0) {
       await untilQuiet();
       if (closed) return;
+      waitingSinceMs = Date.now();
       const chunk: string[] = [];
       for (const sha256 of queue) {
         chunk.push(sha256);
@@ -91,10 +103,14 @@ export function createBrotliBackfill(options: {
     add(sha256s) {
       if (closed) return;
       lastAddMs = Date.now();
+      if (queue.size === 0) waitingSinceMs = lastAddMs;
+      let droppedNow = 0;
       for (const sha256 of sha256s) {
-        if (queue.size >= maxQueued) dropped++;
+        if (queue.size >= maxQueued) droppedNow++;
         else queue.add(sha256);
       }
+      dropped += droppedNow;
+      if (droppedNow > 0) options.onDropped?.(droppedNow);
       start();
     },
     async idle() {

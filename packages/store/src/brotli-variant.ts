@@ -26,7 +26,11 @@ const unlink = promisify(fsCallback.unlink);
  * is left alone (its owner's next verify or put replaces it). Objects `skip`
  * names (a put or removal in flight) are passed over. Returns the variants made.
  */
-export async function addBrotliVariants(context: WriteContext, sha256s: readonly string[], skip: (sha256: string) => boolean): Promise<number> {
+export async function addBrotliVariants(
+  context: WriteContext,
+  sha256s: readonly string[],
+  skip: (sha256: string) => boolean,
+): Promise<number> {
   const staged: { temp: string; path: string; shard: string }[] = [];
   let renamed = 0;
   try {
@@ -42,7 +46,10 @@ export async function addBrotliVariants(context: WriteContext, sha256s: readonly
       await writeFile(temp, br, { flag: 'wx', mode: 0o644 });
       staged.push({ temp, path, shard: shardOf(sha256) });
     }
-    await syncFiles(context.dir, staged.map((item) => item.temp));
+    await syncFiles(
+      context.dir,
+      staged.map((item) => item.temp),
+    );
     for (const item of staged) {
       await rename(item.temp, item.path);
       renamed++;

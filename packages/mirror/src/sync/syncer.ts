@@ -110,6 +110,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
   const brotliBackfill = createBrotliBackfill({
     store: options.store,
     onError: (err) => logger.warn({ err }, 'brotli variants not made'),
+    onDropped: (dropped) => logger.warn({ dropped }, 'brotli backfill queue full: these objects serve gzip only'),
   });
   const puller = createPuller({
     log,
