@@ -11,7 +11,7 @@ import { createObjectGc, type ObjectGc } from './store/gc.js';
 import {
   applyToManifest,
   createPublisher,
-  DEFERRED_BROTLI_ORIGINS,
+  DEFER_BROTLI_FROM_PATHS,
   type PrimaryPublisher,
   type PublisherOptions,
 } from './publish/publisher.js';
@@ -123,11 +123,11 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
     onDropped: (dropped) => log.warn({ dropped }, 'brotli backfill queue full: these objects serve gzip only'),
   });
   const stopBackfill = publisher.onCommit(({ generation }) => {
+    // Only a generation this large can hold a deferring submit; objects stored whole are passed over by a stat.
+    if (generation.entries.length < DEFER_BROTLI_FROM_PATHS) return;
     const deferred: string[] = [];
-    for (const entry of generation.entries) {
-      if (!('deleted' in entry) && DEFERRED_BROTLI_ORIGINS.has(entry.origin)) deferred.push(entry.sha256);
-    }
-    if (deferred.length > 0) brotliBackfill.add(deferred);
+    for (const entry of generation.entries) if (!('deleted' in entry)) deferred.push(entry.sha256);
+    brotliBackfill.add(deferred);
   });
   await deleteReservedPaths({ manifest, submit: publisher.submit, log });
   const gc = options.objectGc;
