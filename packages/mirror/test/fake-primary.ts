@@ -49,6 +49,8 @@ export interface FakePrimary {
     corruptPackFrame?: number;
     /** In packs asked for gzip variants, send a gzip variant of other bytes at this frame index. */
     wrongPackGzip?: number;
+    /** Send each pack frame's body as a gzip variant (level 1), no trailer: a primary whose brotli variants are not made yet. */
+    gzipPackBodies?: boolean;
     /** Answer `state` with these recorded bytes (a replaying hop: the freeze attack). */
     replayState?: SignedResponse;
     /** Answer `changes` with these recorded bytes. */
@@ -177,6 +179,15 @@ export async function startFakePrimary(): Promise<FakePrimary> {
         res.writeHead(200, { 'content-type': PACK_CONTENT_TYPE });
         wanted.forEach((sha256, i) => {
           const object = objects.get(sha256);
+          if (faults.gzipPackBodies === true && object !== undefined) {
+            let body = gzipSync(object, { level: 1 });
+            if (faults.corruptPackFrame === i) body = Buffer.concat([body.subarray(0, 10), Buffer.from('garbage'), body.subarray(17)]);
+            const head = Buffer.from(JSON.stringify({ sha256, length: body.length, encoding: 'gzip' }));
+            const lengthPrefix = Buffer.alloc(4);
+            lengthPrefix.writeUInt32BE(head.length, 0);
+            res.write(Buffer.concat([lengthPrefix, head, body]));
+            return;
+          }
           let bytes = object === undefined ? Buffer.alloc(0) : brotliCompressSync(object, BR_FAST);
           if (faults.corruptPackFrame === i) bytes = Buffer.concat([bytes, Buffer.from('x')]).subarray(1);
           const gz =

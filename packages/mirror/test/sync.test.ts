@@ -1,9 +1,9 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { gunzipSync } from 'node:zlib';
+import { brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { generateSigningKeyPem, sha256Hex, signingKeyFromPem } from '@metasync/shared';
+import { generateSigningKeyPem, objectRelPath as relPathOf, sha256Hex, signingKeyFromPem } from '@metasync/shared';
 import { createLogger } from '@metasync/shared/daemon';
 import { openObjectStore } from '@metasync/store';
 import { waitFor } from '../../../test/helpers/wait-for.js';
@@ -198,6 +198,36 @@ describe('mirror sync against a protocol-level primary', () => {
       expect(gunzipSync(response.rawPayload).toString()).toBe(files[`p2/acme/g${i}.json`]);
     }
     expect(primary.requests.filter((r) => r.startsWith('/sync/v1/objects/') && r !== '/sync/v1/objects/pack').length).toBeGreaterThan(0);
+  });
+
+  it("keeps a pack frame's gzip body as its gzip variant, then makes the brotli variant itself after the apply", async () => {
+    const { primary, mirror, dataDir } = await setup();
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 200; i++) files[`p2/acme/z${i}.json`] = JSON.stringify({ i, pad: 'q'.repeat(200 + i) });
+    primary.publish(files);
+    primary.faults.gzipPackBodies = true;
+    mirror.startSync('http://127.0.0.1:1');
+    await waitFor(() => mirror.log.state.seq === 1, { timeoutMs: 10_000, what: 'seq 1' });
+    let keptAsSent = 0;
+    for (let i = 0; i < 200; i++) {
+      const text = files[`p2/acme/z${i}.json`] ?? '';
+      const gzip = await readFile(join(dataDir, 'objects', relPathOf(sha256Hex(text)) + '.gz'));
+      expect(gunzipSync(gzip).toString()).toBe(text);
+      // The primary's level-1 bytes, kept as they came (the mirror's own would be level 9).
+      if (gzip.equals(gzipSync(text, { level: 1 }))) keptAsSent++;
+    }
+    expect(keptAsSent).toBe(200);
+    // Brotli is made by the mirror from the verified bytes after the commit; until then br+gzip clients get gzip.
+    await waitFor(
+      async () => {
+        const response = await mirror.app.inject({ url: '/p2/acme/z199.json', headers: { 'accept-encoding': 'br' } });
+        return (
+          response.headers['content-encoding'] === 'br' &&
+          brotliDecompressSync(response.rawPayload).toString() === files['p2/acme/z199.json']
+        );
+      },
+      { timeoutMs: 20_000, what: 'brotli variant served' },
+    );
   });
 
   it('refuses to follow a primary that went back to an older seq, and says so in its health', async () => {

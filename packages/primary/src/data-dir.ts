@@ -2,13 +2,19 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SigningKey } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
-import { openObjectStore } from '@metasync/store';
+import { createBrotliBackfill, openObjectStore, type BrotliBackfill } from '@metasync/store';
 import { lockDataDir } from './data-dir-lock.js';
 import { openKeyRing, type KeyRing } from './keys/key-ring.js';
 import { openJournal } from './journal/journal.js';
 import { createManifest, type Manifest } from './journal/manifest.js';
 import { createObjectGc, type ObjectGc } from './store/gc.js';
-import { applyToManifest, createPublisher, type PrimaryPublisher, type PublisherOptions } from './publish/publisher.js';
+import {
+  applyToManifest,
+  createPublisher,
+  DEFER_BROTLI_FROM_PATHS,
+  type PrimaryPublisher,
+  type PublisherOptions,
+} from './publish/publisher.js';
 import { deleteReservedPaths } from './publish/reserved-paths.js';
 import { createSnapshotScheduler, type SnapshotScheduler } from './journal/snapshot-scheduler.js';
 import { loadLatestSnapshot } from './journal/snapshots.js';
@@ -57,6 +63,8 @@ export interface PrimaryCore {
   snapshots: SnapshotScheduler;
   /** Undefined when the object GC is disabled. */
   objectGc: ObjectGc | undefined;
+  /** Makes the brotli variants that bulk sources' puts deferred, after their commit (publisher.ts). */
+  brotliBackfill: BrotliBackfill;
   /** Stops accepting submits, finishes queued commits, closes the journal. */
   close(): Promise<void>;
 }
@@ -112,6 +120,18 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
     log,
     ...(options.snapshotKeepSignedMs === undefined ? {} : { keepSignedMs: options.snapshotKeepSignedMs }),
   });
+  const brotliBackfill = createBrotliBackfill({
+    store,
+    onError: (err) => log.warn({ err }, 'brotli variants not made'),
+    onDropped: (dropped) => log.warn({ dropped }, 'brotli backfill queue full: these objects serve gzip only'),
+  });
+  const stopBackfill = publisher.onCommit(({ generation }) => {
+    // Only a generation this large can hold a deferring submit; objects stored whole are passed over by a stat.
+    if (generation.entries.length < DEFER_BROTLI_FROM_PATHS) return;
+    const deferred: string[] = [];
+    for (const entry of generation.entries) if (!('deleted' in entry)) deferred.push(entry.sha256);
+    brotliBackfill.add(deferred);
+  });
   await deleteReservedPaths({ manifest, submit: publisher.submit, log });
   const gc = options.objectGc;
   const objectGc =
@@ -128,9 +148,12 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
     publisher,
     snapshots,
     objectGc,
+    brotliBackfill,
     async close() {
       await objectGc?.close();
       await publisher.close();
+      stopBackfill();
+      await brotliBackfill.close();
       await snapshots.close();
       await journal.close();
       keyRing.close();

@@ -16,6 +16,8 @@ import {
   type PublicKeyInfo,
 } from '@metasync/shared';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { variantsOf } from '@metasync/store';
+import { DEFER_BROTLI_FROM_PATHS } from '../src/publish/publisher.js';
 import { publish, startTestPrimary, type TestPrimary } from './primary-fixture.js';
 
 let primary: TestPrimary;
@@ -165,6 +167,49 @@ describe('sync API', () => {
     const rest = data.subarray(bodyEnd + (header.gzipLength ?? 0));
     expect(rest.subarray(4).toString()).toBe(`{"sha256":"${wanted[1]}","length":0,"encoding":"identity","missing":true}`);
     expect(rest.length).toBe(4 + rest.readUInt32BE(0));
+  });
+
+  it('stores the objects of a large submit without brotli until the backfill after its commit; a pack then carries the gzip variant as the body', async () => {
+    primary = await startTestPrimary();
+    const textOf = (i: number): string => `{"packages":{"acme/w${i}":[]}}`.repeat(20);
+    const changes = Array.from({ length: DEFER_BROTLI_FROM_PATHS }, (_, i) => ({
+      path: `p2/acme/w${i}.json`,
+      content: Buffer.from(textOf(i)),
+    }));
+    const text = textOf(0);
+    const sha = sha256Hex(text);
+    // With the backfill stopped, what the put itself left is visible: raw and gzip, no brotli.
+    await primary.core.brotliBackfill.close();
+    await primary.core.publisher.submit(changes, 'watch');
+    expect(await variantsOf(primary.core.publisher.store, sha)).toEqual({ gzipSize: expect.any(Number) as number });
+    const single = await primary.app.inject({ url: `${SYNC_ROUTES.objects}/${sha}`, headers: { 'accept-encoding': 'gzip, br' } });
+    expect(single.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(single.rawPayload).toString()).toBe(text);
+    const response = await primary.app.inject({ method: 'POST', url: SYNC_ROUTES.objectPack, payload: { objects: [sha], gzip: true } });
+    const [frame] = await framesOf(response.rawPayload, [sha]);
+    expect(frame?.header).toEqual({ sha256: sha, length: frame?.bytes.length, encoding: 'gzip' });
+    expect(frame?.gzip).toBeUndefined();
+    expect(gunzipSync(frame?.bytes ?? Buffer.alloc(0)).toString()).toBe(text);
+    // A small submit (an edit, a publish) stores its brotli variant at once, whatever its source.
+    const edit = '{"packages":{"acme/edit":[]}}'.repeat(20);
+    await primary.core.publisher.submit([{ path: 'p2/acme/edit.json', content: Buffer.from(edit) }], 'watch');
+    expect((await variantsOf(primary.core.publisher.store, sha256Hex(edit))).brSize).toBeGreaterThan(0);
+  });
+
+  it('makes the brotli variants of a large submit after its commit', async () => {
+    primary = await startTestPrimary();
+    const textOf = (i: number): string => `{"packages":{"acme/l${i}":[]}}`.repeat(20);
+    const changes = Array.from({ length: DEFER_BROTLI_FROM_PATHS }, (_, i) => ({
+      path: `p2/acme/l${i}.json`,
+      content: Buffer.from(textOf(i)),
+    }));
+    await primary.core.publisher.submit(changes, 'watch');
+    await primary.core.brotliBackfill.idle();
+    for (const i of [0, DEFER_BROTLI_FROM_PATHS - 1]) {
+      const br = await primary.app.inject({ url: `${SYNC_ROUTES.objects}/${sha256Hex(textOf(i))}`, headers: { 'accept-encoding': 'br' } });
+      expect(br.headers['content-encoding']).toBe('br');
+      expect(brotliDecompressSync(br.rawPayload).toString()).toBe(textOf(i));
+    }
   });
 
   it('serves an object that keeps no compressed variant as identity, alone and in a pack', async () => {

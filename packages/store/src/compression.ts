@@ -37,14 +37,31 @@ export function gzipLevelFor(sizeBytes: number): number {
   return sizeBytes <= LARGE_OBJECT_BYTES ? 9 : 6;
 }
 
+/**
+ * The window just covers the input (10..24 bits; the default is 22): the encoder then sets up and clears
+ * far less state per call, and no match can reach further back than the input's start anyway. Measured on
+ * the bench corpus (5,000 p2 files, 5.4 KB average): 188 -> 151 us per file, the same 18.5% of raw bytes.
+ */
+export function brotliWindowBits(sizeBytes: number): number {
+  return Math.max(constants.BROTLI_MIN_WINDOW_BITS, Math.min(constants.BROTLI_MAX_WINDOW_BITS, Math.ceil(Math.log2(sizeBytes + 16))));
+}
+
 function brotliOptions(sizeBytes: number) {
   return {
     params: {
       [constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY,
       [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT,
       [constants.BROTLI_PARAM_SIZE_HINT]: sizeBytes,
+      [constants.BROTLI_PARAM_LGWIN]: brotliWindowBits(sizeBytes),
     },
   };
+}
+
+/** The brotli variant alone (a deferred variant made after the commit, brotli-backfill.ts); undefined when not worth keeping. */
+export function brotliFor(raw: Buffer): Buffer | undefined {
+  if (raw.length < MIN_COMPRESS_BYTES) return undefined;
+  const br = brotliCompressSync(raw, brotliOptions(raw.length));
+  return br.length < raw.length ? br : undefined;
 }
 
 /** Compressed variants a caller already holds, each known to decode to the raw bytes. */
@@ -62,23 +79,27 @@ export interface KeptVariants {
 /**
  * The variants to store for `raw`. A variant the caller passes is used as it is
  * (the mirror's pack frames carry the primary's, checked by decoding), so a
- * bootstrap never recompresses; only missing ones are compressed here.
+ * bootstrap never recompresses; only missing ones are compressed here. With
+ * `deferBrotli` a missing brotli variant is not made here (a bulk ingest or
+ * bootstrap makes it after its commit, brotli-backfill.ts): brotli is two
+ * thirds of the compression time and one file of three.
  */
-export async function variantsFor(raw: Buffer, given: GivenVariants = {}): Promise<KeptVariants> {
+export async function variantsFor(raw: Buffer, given: GivenVariants = {}, options: { deferBrotli?: boolean } = {}): Promise<KeptVariants> {
   if (raw.length < MIN_COMPRESS_BYTES) return {};
+  const makeBrotli = given.brotli === undefined && options.deferBrotli !== true;
   let br = given.brotli;
   let gz = given.gzip;
   if (raw.length <= LARGE_OBJECT_BYTES) {
-    br ??= brotliCompressSync(raw, brotliOptions(raw.length));
+    if (makeBrotli) br = brotliCompressSync(raw, brotliOptions(raw.length));
     gz ??= gzipSync(raw, { level: gzipLevelFor(raw.length) });
   } else {
     [br, gz] = await Promise.all([
-      br ?? brotliAsync(raw, brotliOptions(raw.length)),
+      makeBrotli ? brotliAsync(raw, brotliOptions(raw.length)) : br,
       gz ?? gzipAsync(raw, { level: gzipLevelFor(raw.length) }),
     ]);
   }
   const kept: KeptVariants = {};
-  if (br.length < raw.length) kept.br = br;
+  if (br !== undefined && br.length < raw.length) kept.br = br;
   if (gz.length < raw.length) kept.gzip = gz;
   return kept;
 }

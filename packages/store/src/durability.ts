@@ -75,6 +75,12 @@ export function createDurability(dir: string): Durability {
   };
 }
 
+/** Makes the contents of `paths` (files under `dir`) durable: one fsync each for a few, one syncfs for many. */
+export async function syncFiles(dir: string, paths: readonly string[]): Promise<void> {
+  if (paths.length > SYNCFS_THRESHOLD_FILES) await syncfs(dir);
+  else await Promise.all(paths.map((path) => fsyncFile(path)));
+}
+
 /** Node has no syncfs(2); coreutils `sync -f` is it, and waits until the data is on disk. */
 function syncfs(dir: string): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -4,3 +4,4 @@ export { BROTLI_QUALITY, LARGE_OBJECT_BYTES, MIN_COMPRESS_BYTES, gzipLevelFor, t
 export { SYNCFS_THRESHOLD_FILES } from './durability.js';
 export { LIST_SHARDS_FROM } from './presence.js';
 export { storeError } from './errors.js';
+export { createBrotliBackfill, type BrotliBackfill } from './brotli-backfill.js';

@@ -10,6 +10,7 @@ import { storeError } from './errors.js';
 import { objectPath, shardOf, VARIANTS, type Variant } from './layout.js';
 import { createLimiter } from './limiter.js';
 import { hasObject, listShard, presentAmong, sizeOf } from './presence.js';
+import { addBrotliVariants } from './brotli-variant.js';
 import { verifyObject, writeObject, type WriteContext } from './write-path.js';
 
 const unlink = promisify(fsCallback.unlink);
@@ -38,6 +39,8 @@ export interface ObjectInput extends GivenVariants {
    * after all, its files are replaced by the same bytes (variants unlinked and created anew, raw renamed over).
    */
   knownAbsent?: boolean | undefined;
+  /** Leave a brotli variant the caller does not give for later (addBrotli, after the commit): bulk ingest and bootstrap. */
+  deferBrotli?: boolean | undefined;
 }
 
 export interface StoredObject {
@@ -51,6 +54,11 @@ export interface ObjectStore {
   readonly dir: string;
   /** Stores the bytes and their variants (`brotli`/`gzip` when the caller holds verified ones). Never fsyncs: see sync(). */
   put(object: ObjectInput): Promise<StoredObject>;
+  /**
+   * Adds the brotli variant to each of `sha256s` that is present and lacks one (brotli-variant.ts): made from
+   * the raw bytes hashed against the name, durable before it appears. Returns how many were made.
+   */
+  addBrotli(sha256s: readonly string[]): Promise<number>;
   /** Makes every file and directory entry created since the last sync durable. */
   sync(): Promise<void>;
   /** What the next sync() will make durable. */
@@ -185,6 +193,13 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
   return {
     dir,
     put,
+    async addBrotli(sha256s) {
+      try {
+        return await addBrotliVariants(context, sha256s, (sha256) => inFlight.has(sha256) || removing.has(sha256));
+      } catch (err) {
+        throw storeError(err, dir);
+      }
+    },
     async sync() {
       try {
         await durability.sync();

@@ -14,7 +14,12 @@ export interface ObjectSizes {
   sizes: Partial<Record<Variant, number>>;
   /** Compressed variants present, best first, for chooseEncoding. */
   available: readonly ContentEncoding[];
+  /** Set while the brotli variant is missing: after this time the sizes are looked up again. */
+  recheckAtMs?: number;
 }
+
+/** How long an object served without its brotli variant is served so before the variant is looked for again. */
+const RECHECK_MISSING_BROTLI_MS = 2_000;
 
 export interface VariantSizes {
   known(sha256: string): ObjectSizes | undefined;
@@ -31,14 +36,20 @@ export function createVariantSizes(store: Pick<ObjectStore, 'pathOf'>): VariantS
     const sizes: Partial<Record<Variant, number>> = { identity: entry.size };
     if (variants.brSize !== undefined) sizes.br = variants.brSize;
     if (variants.gzipSize !== undefined) sizes.gzip = variants.gzipSize;
-    const found = { sizes, available: AVAILABLE[(sizes.br === undefined ? 0 : 2) + (sizes.gzip === undefined ? 0 : 1)] ?? [] };
+    const found: ObjectSizes = { sizes, available: AVAILABLE[(sizes.br === undefined ? 0 : 2) + (sizes.gzip === undefined ? 0 : 1)] ?? [] };
+    // gzip without brotli: the brotli variant may still be on its way (a backfill after a bulk apply), so look again later.
+    if (sizes.gzip !== undefined && sizes.br === undefined) found.recheckAtMs = Date.now() + RECHECK_MISSING_BROTLI_MS;
     known.set(entry.sha256, found);
     return found;
   }
+  const knownNow = (sha256: string): ObjectSizes | undefined => {
+    const found = known.get(sha256);
+    return found?.recheckAtMs !== undefined && Date.now() >= found.recheckAtMs ? undefined : found;
+  };
   return {
-    known: (sha256) => known.get(sha256),
+    known: knownNow,
     async load(entry) {
-      return known.get(entry.sha256) ?? remember(entry, await variantsOf(store, entry.sha256));
+      return knownNow(entry.sha256) ?? remember(entry, await variantsOf(store, entry.sha256));
     },
     loadSync(entry) {
       try {

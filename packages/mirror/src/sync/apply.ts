@@ -1,7 +1,7 @@
 import PQueue from 'p-queue';
 import { isDeletion, isMetasyncError, type ChangeEntry, type ChangesBatch, type Snapshot } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
-import { storeError, type ObjectStore } from '@metasync/store';
+import { storeError, type BrotliBackfill, type ObjectStore } from '@metasync/store';
 import type { IndexLog } from '../index/index-log.js';
 import type { MirrorMetrics } from '../metrics.js';
 import { releaseMemory } from '@metasync/shared/daemon';
@@ -42,6 +42,12 @@ export interface ApplyContext {
    * everything it put or reused was synced before that commit.
    */
   trustPresent?: boolean;
+  /**
+   * When set, objects that arrive without the primary's brotli variant are stored with gzip only and their
+   * brotli variant is made here after the commit (a bootstrap then neither compresses nor writes a third file
+   * per object before it serves). Unset: put compresses it at once.
+   */
+  brotliBackfill?: BrotliBackfill;
 }
 
 export interface ApplyResult {
@@ -53,25 +59,27 @@ export interface ApplyResult {
 
 export async function applyChanges(context: ApplyContext, batch: ChangesBatch): Promise<ApplyResult> {
   const started = performance.now();
-  const fetched = await fetchMissing(context, batch.entries);
+  const { fetched, withoutBrotli } = await fetchMissing(context, batch.entries);
   try {
     await context.log.commitBatch({ from: batch.from, to: batch.to, time: batch.time, appliedAt: Date.now(), entries: batch.entries });
   } catch (err) {
     throw storeError(err, context.store.dir);
   }
   context.trustPresent = true;
+  context.brotliBackfill?.add(withoutBrotli);
   return finish(context, { seq: batch.to, paths: batch.entries.length, objectsFetched: fetched, started });
 }
 
 export async function applySnapshot(context: ApplyContext, snapshot: Snapshot): Promise<ApplyResult> {
   const started = performance.now();
-  const fetched = await fetchMissing(context, snapshot.entries);
+  const { fetched, withoutBrotli } = await fetchMissing(context, snapshot.entries);
   try {
     await context.log.commitSnapshot(snapshot, Date.now());
   } catch (err) {
     throw storeError(err, context.store.dir);
   }
   context.trustPresent = true;
+  context.brotliBackfill?.add(withoutBrotli);
   return finish(context, { seq: snapshot.seq, paths: snapshot.entries.length, objectsFetched: fetched, started });
 }
 
@@ -90,7 +98,8 @@ function finish(context: ApplyContext, result: { seq: number; paths: number; obj
 const PACK_THRESHOLD = 64;
 const MAX_PACK_OBJECTS_PER_REQUEST = 500;
 
-async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry[]): Promise<number> {
+/** Fetches and puts what the store lacks; answers how many were fetched and which of them came without brotli. */
+async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry[]): Promise<{ fetched: number; withoutBrotli: string[] }> {
   const wanted = new Map<string, number>();
   for (const entry of entries) {
     if (isDeletion(entry) || context.log.state.hasObject(entry.sha256)) continue;
@@ -103,6 +112,8 @@ async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry
   for (const [sha256, size] of wanted) if (!present.has(sha256)) absent.push({ sha256, size });
   const total = absent.length;
   let done = 0;
+  const withoutBrotli: string[] = [];
+  const deferBrotli = context.brotliBackfill !== undefined;
   const progress = (): void => {
     done++;
     context.onProgress?.(done, total);
@@ -112,11 +123,12 @@ async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry
     context.metrics.bytesFetched.inc(object.wireBytes);
     try {
       // Absent or damaged by the checks above (one apply at a time, one process per store): the put need not stat it again.
-      await context.store.put({ sha256, raw: object.raw, brotli: object.brotli, gzip: object.gzip, knownAbsent: true });
+      await context.store.put({ sha256, raw: object.raw, brotli: object.brotli, gzip: object.gzip, knownAbsent: true, deferBrotli });
     } catch (err) {
       // The store already reports a full disk; this also covers any ObjectStore that does not.
       throw storeError(err, context.store.pathOf(sha256));
     }
+    if (deferBrotli && object.brotli === undefined) withoutBrotli.push(sha256);
     context.metrics.objectsFetched.inc();
     progress();
   };
@@ -155,7 +167,7 @@ async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry
   } catch (err) {
     throw storeError(err, context.store.dir);
   }
-  return total;
+  return { fetched: total, withoutBrotli };
 }
 
 /** Objects verified at once: bounds open files and memory when a restart finds thousands of leftovers. */

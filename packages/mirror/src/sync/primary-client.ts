@@ -42,7 +42,7 @@ export interface FetchedObject {
   raw: Buffer;
   /** The primary's brotli bytes, decoded and hashed: kept as the `.br` variant. */
   brotli?: Buffer;
-  /** The primary's gzip bytes (pack frames), gunzipped and compared with `raw`: kept as the `.gz` variant. */
+  /** The primary's gzip bytes (a gzip body, decoded and hashed; or a pack frame's trailer, gunzipped and compared with `raw`): kept as the `.gz` variant. */
   gzip?: Buffer;
   /** Bytes that crossed the wire. */
   wireBytes: number;
@@ -198,7 +198,7 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
         .toLowerCase();
       const raw = decodeBounded(response.body, encoding, size, sha256);
       verifyRaw(raw, sha256, size);
-      return { raw, wireBytes: response.body.length, ...(encoding === 'br' ? { brotli: response.body } : {}) };
+      return { raw, wireBytes: response.body.length, ...keptBody(encoding, response.body) };
     },
     async fetchPack(objects, onObject) {
       const delivered = new Set<string>();
@@ -227,7 +227,7 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
           await onObject(frame.header.sha256, {
             raw,
             wireBytes: frame.consumed,
-            ...(frame.header.encoding === 'br' ? { brotli: frame.bytes } : {}),
+            ...keptBody(frame.header.encoding, frame.bytes),
             ...(frame.gzip === undefined ? {} : { gzip: frame.gzip }),
           });
           delivered.add(frame.header.sha256);
@@ -251,4 +251,11 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
       await pool.close();
     },
   };
+}
+
+/** A compressed body that decoded to the verified bytes is kept as that variant: no recompression. */
+function keptBody(encoding: string, body: Buffer): { brotli?: Buffer; gzip?: Buffer } {
+  if (encoding === 'br') return { brotli: body };
+  if (encoding === 'gzip') return { gzip: body };
+  return {};
 }

@@ -2,7 +2,7 @@ import type PQueue from 'p-queue';
 import { HEADERS, SYNC_ROUTES, changesBatchSchema } from '@metasync/shared';
 import { parseSnapshotDocument, parseSyncDocument } from './parse-document.js';
 import type { Logger } from '@metasync/shared/daemon';
-import type { ObjectStore } from '@metasync/store';
+import type { BrotliBackfill, ObjectStore } from '@metasync/store';
 import { noteApplied, noteHead, type SyncStatus } from '../health.js';
 import type { IndexLog } from '../index/index-log.js';
 import type { MirrorMetrics } from '../metrics.js';
@@ -28,6 +28,8 @@ export interface PullerOptions {
   stopping: () => boolean;
   /** Called after each applied generation (the ack). */
   onApplied: () => void;
+  /** Makes the brotli variants of objects that came without one, after their apply (apply.ts). */
+  brotliBackfill?: BrotliBackfill;
 }
 
 export interface Puller {
@@ -58,6 +60,7 @@ export function createPuller(options: PullerOptions): Puller {
     logger,
     objectAttempts: 3,
     stopping: options.stopping,
+    ...(options.brotliBackfill === undefined ? {} : { brotliBackfill: options.brotliBackfill }),
     onProgress(done, total) {
       const now = Date.now();
       if (total < 500 || (now - lastProgressLogMs < 2_000 && done !== total)) return;

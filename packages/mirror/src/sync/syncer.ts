@@ -1,7 +1,7 @@
 import PQueue from 'p-queue';
 import type { PublicKeyInfo } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
-import type { ObjectStore } from '@metasync/store';
+import { createBrotliBackfill, type ObjectStore } from '@metasync/store';
 import type { SyncStatus } from '../health.js';
 import type { IndexLog } from '../index/index-log.js';
 import type { MirrorMetrics } from '../metrics.js';
@@ -107,6 +107,11 @@ export function createSyncer(options: SyncerOptions): Syncer {
     logger,
     stopping: scheduler.stopping,
   });
+  const brotliBackfill = createBrotliBackfill({
+    store: options.store,
+    onError: (err) => logger.warn({ err }, 'brotli variants not made'),
+    onDropped: (dropped) => logger.warn({ dropped }, 'brotli backfill queue full: these objects serve gzip only'),
+  });
   const puller = createPuller({
     log,
     store: options.store,
@@ -120,7 +125,16 @@ export function createSyncer(options: SyncerOptions): Syncer {
     s3Bootstrap: options.s3Bootstrap,
     stopping: scheduler.stopping,
     onApplied: () => void acker.ack(),
+    brotliBackfill,
   });
 
-  return { start: scheduler.start, trigger: scheduler.trigger, stop: scheduler.stop, keys };
+  return {
+    start: scheduler.start,
+    trigger: scheduler.trigger,
+    async stop() {
+      await scheduler.stop();
+      await brotliBackfill.close();
+    },
+    keys,
+  };
 }

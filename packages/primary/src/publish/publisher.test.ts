@@ -48,6 +48,7 @@ function memoryStore(): ObjectStore & { syncs: number } {
       store.syncs++;
     },
     unsynced: () => ({ files: 0, dirs: 0 }),
+    addBrotli: async () => 0,
     async remove(sha256: string) {
       return { removed: objects.delete(sha256), bytesFreed: 0 };
     },

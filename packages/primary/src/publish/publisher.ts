@@ -81,6 +81,14 @@ export interface PublisherOptions {
 
 export const DEFAULT_MAX_GENERATION_ENTRIES = 5_000;
 
+/**
+ * A submit of this many paths or more (a tree ingested at start, a burst, an upstream bootstrap) stores its
+ * objects without their brotli variant, made after the commit (data-dir.ts runs the backfill): that takes two
+ * thirds of the compression and one file of three off the path to the commit. A smaller submit (an edit, a
+ * publish) stores it at once, so mirrors fetching it within milliseconds get the primary's and none compresses it.
+ */
+export const DEFER_BROTLI_FROM_PATHS = 100;
+
 type PreparedChange = { path: string; sha256: string; size: number } | { path: string; deleted: true };
 
 interface PendingSubmit {
@@ -159,6 +167,7 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
     // failed): the object GC re-checks pins right before each unlink, so it never collects an
     // object a submit in progress will reference.
     const pinned: string[] = [];
+    const deferBrotli = changes.length >= DEFER_BROTLI_FROM_PATHS;
     try {
       const prepared = await Promise.all(
         changes.map(async (change): Promise<PreparedChange> => {
@@ -170,7 +179,7 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
           // Unchanged content (a reconcile, a rewrite of the same bytes) needs no store work: the
           // object is in the manifest, which the GC never collects from, and it is pinned until this commits.
           if (manifest.get(change.path)?.sha256 === sha256) return { path: change.path, sha256, size: content.length };
-          const stored = await store.put({ raw: content, sha256 });
+          const stored = await store.put({ raw: content, sha256, deferBrotli });
           return { path: change.path, sha256: stored.sha256, size: stored.size };
         }),
       );

@@ -2,7 +2,6 @@ import {
   HEADERS,
   PROXY_ANSWER_HEADERS,
   cacheControlFor,
-  chooseEncoding,
   contentTypeFor,
   etagFor,
   formatHttpDate,
@@ -14,6 +13,7 @@ import {
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { PrimaryPublisher } from '../publish/publisher.js';
+import { acceptedVariants } from './accepted-variants.js';
 import { createAnswerSignatures, type AnswerSignatures } from './answer-signatures.js';
 
 /**
@@ -63,12 +63,7 @@ export function repositoryRoutes(
       .header(PROXY_ANSWER_HEADERS.sha256, entry.sha256)
       .header(PROXY_ANSWER_HEADERS.mtime, String(entry.mtime))
       .header(HEADERS.signature, signatures.signatureFor(keyRing.active(), fields));
-    const wanted = chooseEncoding(request.headers['accept-encoding'], ['br', 'gzip']);
-    // Small or incompressible objects keep no compressed variant: their raw bytes are the answer.
-    const { variant, bytes } = await publisher.store.readPreferred(
-      entry.sha256,
-      wanted === 'identity' ? ['identity'] : [wanted, 'identity'],
-    );
+    const { variant, bytes } = await publisher.store.readPreferred(entry.sha256, acceptedVariants(request.headers['accept-encoding']));
     if (variant !== 'identity') void reply.header('content-encoding', variant);
     return reply.send(bytes);
   };

@@ -3,7 +3,6 @@ import {
   IMMUTABLE_CACHE_CONTROL,
   PACK_CONTENT_TYPE,
   SYNC_ROUTES,
-  chooseEncoding,
   encodeMissingPackFrame,
   encodePackFrame,
   etagFor,
@@ -13,14 +12,16 @@ import {
   packRequestSchema,
 } from '@metasync/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ObjectStore, Variant } from '@metasync/store';
+import type { ObjectStore } from '@metasync/store';
+import { acceptedVariants } from './accepted-variants.js';
 
 /**
  * `GET /sync/v1/objects/<sha256>`: one object, its precompressed br/gzip
  * variant when accepted and kept, immutable. `POST /sync/v1/objects/pack`: many
  * objects in one framed stream (shared protocol/pack-frame.ts), each frame
- * brotli when the object keeps a br variant and identity otherwise, followed
- * by the gzip variant when the request asks for it and the object keeps one.
+ * brotli when the object keeps a br variant, followed by the gzip variant when
+ * the request asks for it and the object keeps one; without a br variant the
+ * body is the gzip variant (when asked for and kept), else identity.
  */
 export function syncObjectRoutes(app: FastifyInstance, options: { store: ObjectStore }): void {
   const { store } = options;
@@ -37,8 +38,7 @@ export function syncObjectRoutes(app: FastifyInstance, options: { store: ObjectS
         },
       );
     }
-    const wanted = chooseEncoding(request.headers['accept-encoding'], ['br', 'gzip']);
-    const { variant, bytes } = await store.readPreferred(sha256, preferenceFor(wanted));
+    const { variant, bytes } = await store.readPreferred(sha256, acceptedVariants(request.headers['accept-encoding']));
     void reply
       .header('content-type', 'application/octet-stream')
       .header('cache-control', IMMUTABLE_CACHE_CONTROL)
@@ -65,11 +65,15 @@ export function syncObjectRoutes(app: FastifyInstance, options: { store: ObjectS
     const withGzip = parsed.data.gzip === true;
     const readFrame = async (sha256: string): Promise<Buffer> => {
       try {
-        const [body, gzip] = await Promise.all([
-          store.readPreferred(sha256, ['br', 'identity']),
+        const [br, gzip] = await Promise.all([
+          readOptionalVariant(store, sha256, 'br'),
           withGzip ? readOptionalVariant(store, sha256, 'gzip') : undefined,
         ]);
-        return encodePackFrame({ sha256, encoding: body.variant, bytes: body.bytes, gzip });
+        if (br !== undefined) return encodePackFrame({ sha256, encoding: 'br', bytes: br, gzip });
+        // No brotli variant (deferred, not made yet): the gzip variant is the body, decoded once by the
+        // receiver, which so verifies the object and the variant it keeps in one step.
+        if (gzip !== undefined) return encodePackFrame({ sha256, encoding: 'gzip', bytes: gzip });
+        return encodePackFrame({ sha256, encoding: 'identity', bytes: await store.read(sha256) });
       } catch (err) {
         if (!isMetasyncError(err, 'METASYNC_ERR_OBJECT_NOT_FOUND')) throw err;
         return encodeMissingPackFrame(sha256);
@@ -96,15 +100,10 @@ export function syncObjectRoutes(app: FastifyInstance, options: { store: ObjectS
   });
 }
 
-/** The wanted variant, then the raw bytes: small or incompressible objects keep no compressed variant. */
-function preferenceFor(wanted: Variant): Variant[] {
-  return wanted === 'identity' ? ['identity'] : [wanted, 'identity'];
-}
-
 /** Objects read ahead of the one being sent in a pack stream. */
 const PACK_READ_AHEAD = 8;
 
-async function readOptionalVariant(store: ObjectStore, sha256: string, encoding: 'gzip'): Promise<Buffer | undefined> {
+async function readOptionalVariant(store: ObjectStore, sha256: string, encoding: 'gzip' | 'br'): Promise<Buffer | undefined> {
   try {
     return await store.readVariant(sha256, encoding);
   } catch (err) {

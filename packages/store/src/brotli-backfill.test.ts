@@ -1,0 +1,95 @@
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import { sha256Hex } from '@metasync/shared';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createBrotliBackfill } from './brotli-backfill.js';
+import { openObjectStore, variantsOf, type ObjectStore } from './store.js';
+
+let dir: string;
+let store: ObjectStore;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'metasync-backfill-'));
+  store = await openObjectStore({ dir });
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const objectOf = (name: string): { raw: Buffer; sha256: string } => {
+  const raw = Buffer.from(JSON.stringify({ packages: { [name]: [{ version: '1.0.0', description: `${name} `.repeat(500) }] } }));
+  return { raw, sha256: sha256Hex(raw) };
+};
+
+describe('deferred brotli variants', () => {
+  it('a put with deferBrotli keeps gzip only; addBrotli then adds a variant that decodes to the object', async () => {
+    const { raw, sha256 } = objectOf('acme/foo');
+    await store.put({ raw, sha256, deferBrotli: true });
+    expect(await variantsOf(store, sha256)).toEqual({ gzipSize: expect.any(Number) as number });
+    // A client accepting br meanwhile gets gzip, never an error.
+    const before = await store.readPreferred(sha256, ['br', 'gzip', 'identity']);
+    expect(before.variant).toBe('gzip');
+    expect(gunzipSync(before.bytes)).toEqual(raw);
+    expect(await store.verify(sha256)).toBe(true);
+
+    expect(await store.addBrotli([sha256])).toBe(1);
+    const after = await store.readPreferred(sha256, ['br', 'gzip', 'identity']);
+    expect(after.variant).toBe('br');
+    expect(brotliDecompressSync(after.bytes)).toEqual(raw);
+    // Made once: a second call finds it present; the temp directory is left empty.
+    expect(await store.addBrotli([sha256])).toBe(0);
+    expect(await readdir(join(dir, 'tmp'))).toEqual([]);
+  });
+
+  it('a present object without its brotli variant is reused by a put, not rewritten', async () => {
+    const { raw, sha256 } = objectOf('acme/bar');
+    await store.put({ raw, sha256, deferBrotli: true });
+    expect((await store.put({ raw, sha256 })).created).toBe(false);
+  });
+
+  it('makes no variant from a raw file that does not hash to its name, nor for absent objects', async () => {
+    const { raw, sha256 } = objectOf('acme/baz');
+    await store.put({ raw, sha256, deferBrotli: true });
+    await writeFile(store.pathOf(sha256), Buffer.concat([raw.subarray(0, 100), Buffer.from('garbage')]));
+    const absent = objectOf('acme/absent').sha256;
+    expect(await store.addBrotli([sha256, absent])).toBe(0);
+    expect((await variantsOf(store, sha256)).brSize).toBeUndefined();
+    expect(await store.verify(sha256)).toBe(false);
+  });
+
+  it('the backfill makes the variants of what it is given in the background, and drops beyond its bound', async () => {
+    const objects = Array.from({ length: 300 }, (_, index) => objectOf(`acme/p${index}`));
+    for (const object of objects) await store.put({ ...object, deferBrotli: true });
+    const errors: unknown[] = [];
+    const reported: number[] = [];
+    const backfill = createBrotliBackfill({
+      store,
+      onError: (err) => errors.push(err),
+      onDropped: (count) => reported.push(count),
+      maxQueued: 290,
+      quietMs: 0,
+    });
+    backfill.add(objects.map((object) => object.sha256));
+    expect(backfill.dropped()).toBe(10);
+    expect(reported).toEqual([10]);
+    await backfill.idle();
+    const sizes = await Promise.all(objects.map((object) => variantsOf(store, object.sha256)));
+    expect(sizes.filter((size) => size.brSize !== undefined)).toHaveLength(290);
+    expect(errors).toEqual([]);
+    await backfill.close();
+  });
+
+  it('waits until no hashes were added for quietMs before it compresses, and close() ends the wait', async () => {
+    const { raw, sha256 } = objectOf('acme/quiet');
+    await store.put({ raw, sha256, deferBrotli: true });
+    const backfill = createBrotliBackfill({ store, onError: (err) => expect.fail(String(err)), quietMs: 60_000 });
+    backfill.add([sha256]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await variantsOf(store, sha256)).brSize).toBeUndefined();
+    const started = Date.now();
+    await backfill.close();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect((await variantsOf(store, sha256)).brSize).toBeUndefined();
+  });
+});
