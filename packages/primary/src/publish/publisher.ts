@@ -82,10 +82,8 @@ export interface PublisherOptions {
 export const DEFAULT_MAX_GENERATION_ENTRIES = 5_000;
 
 /**
- * A submit of this many paths or more (a tree ingested at start, a burst, an upstream bootstrap) stores its
- * objects without their brotli variant, made after the commit (data-dir.ts runs the backfill): that takes two
- * thirds of the compression and one file of three off the path to the commit. A smaller submit (an edit, a
- * publish) stores it at once, so mirrors fetching it within milliseconds get the primary's and none compresses it.
+ * From this many paths (an ingest, a burst, an upstream bootstrap) brotli is made after the commit (data-dir.ts
+ * backfill): two thirds of the compression off the commit path. An edit keeps it at once, so no mirror compresses it.
  */
 export const DEFER_BROTLI_FROM_PATHS = 100;
 
