@@ -124,6 +124,14 @@ describe('applied-index log', () => {
     expect(old.state.pathCount()).toBe(50);
     await old.close();
 
+    // A damaged count is not taken as a size to allocate.
+    const tuple = JSON.stringify([entries[0]!.path, entries[0]!.sha256, entries[0]!.size, entries[0]!.mtime]);
+    const hugeCount = `{"seq":4,"time":40,"count":1000000000000,"derefs":[],"paths":[\n${tuple}\n]}`;
+    await writeFile(baseFile, encodeRecord(Buffer.from(hugeCount)));
+    const { log: counted } = await openIndexLog(dir);
+    expect(counted.state.pathCount()).toBe(1);
+    await counted.close();
+
     const cut = payload.subarray(0, payload.lastIndexOf(10));
     await writeFile(baseFile, encodeRecord(cut));
     await expect(openIndexLog(dir)).rejects.toMatchObject({ code: 'METASYNC_ERR_JOURNAL_CORRUPT' });

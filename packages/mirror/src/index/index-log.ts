@@ -246,7 +246,8 @@ function decodeBase(payload: Buffer, basePath: string, state: IndexState): { seq
     state.set(path, { sha256, size, mtime });
   };
   const count = /^\{"seq":\d+,"time":\d+,"count":(\d+),/.exec(payload.toString('latin1', 0, 100));
-  state.clear(count === null ? 0 : Number(count[1]));
+  // A path tuple line is over 64 bytes (its sha256 alone): a count beyond that is damage, not a size to allocate.
+  state.clear(count === null ? 0 : Math.min(Number(count[1]), Math.floor(payload.length / 64)));
   let lined;
   try {
     lined = decodeLinedJson(payload, setTuple);

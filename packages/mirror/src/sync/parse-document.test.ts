@@ -34,5 +34,9 @@ describe('parseSnapshotDocument', () => {
     const body = lined(entries);
     expect(() => parseSnapshotDocument(body.subarray(0, body.lastIndexOf(10)), 'snapshot')).toThrow(/not JSON/);
     expect(() => parseSnapshotDocument(Buffer.from(body.toString().replace('"sha256"', '"sha256')), 'snapshot')).toThrow(/not JSON/);
+    // A head line that is not JSON fields is the same protocol error, not a stray SyntaxError.
+    expect(() => parseSnapshotDocument(lined(entries, '"kind":"snapshot",oops'), 'snapshot')).toThrow(
+      expect.objectContaining({ code: 'METASYNC_ERR_SYNC_PROTOCOL' }),
+    );
   });
 });

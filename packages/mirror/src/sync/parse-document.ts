@@ -16,11 +16,16 @@ export function parseSyncDocument<T>(body: Buffer, schema: z.ZodType<T>, what: s
     throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} is not JSON`, { what }, err);
   }
   const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
-    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} has the wrong shape: ${issues.slice(0, 500)}`, { what });
-  }
+  if (!parsed.success) throw wrongShape(what, issuesOf(parsed.error));
   return parsed.data;
+}
+
+function issuesOf(error: z.ZodError): string {
+  return error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
+}
+
+function wrongShape(what: string, issues: string): Error {
+  return metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} has the wrong shape: ${issues.slice(0, 500)}`, { what });
 }
 
 const snapshotHeadSchema = snapshotSchema.omit({ entries: true });
@@ -35,22 +40,20 @@ const snapshotHeadSchema = snapshotSchema.omit({ entries: true });
 export function parseSnapshotDocument(body: Buffer, what: string): Snapshot {
   const entries: PathEntry[] = [];
   let firstProblem: string | undefined;
-  let head;
+  let fields: Record<string, unknown> | undefined;
   try {
-    head = decodeLinedJson(body, (item, index) => {
+    const head = decodeLinedJson(body, (item, index) => {
       const parsed = pathEntrySchema.safeParse(item);
       if (parsed.success) entries.push(parsed.data);
-      else
-        firstProblem ??= `entries.${index}: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`;
+      else firstProblem ??= `entries.${index}: ${issuesOf(parsed.error)}`;
     });
+    fields = head === undefined ? undefined : parseLinedJsonHead(head);
   } catch (err) {
     throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} is not JSON`, { what }, err);
   }
-  if (head === undefined) return parseSyncDocument(body, snapshotSchema, what);
-  const parsedHead = snapshotHeadSchema.safeParse(parseLinedJsonHead(head));
-  if (!parsedHead.success) firstProblem ??= parsedHead.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
-  if (firstProblem !== undefined || !parsedHead.success) {
-    throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} has the wrong shape: ${(firstProblem ?? '').slice(0, 500)}`, { what });
-  }
+  if (fields === undefined) return parseSyncDocument(body, snapshotSchema, what);
+  const parsedHead = snapshotHeadSchema.safeParse(fields);
+  if (!parsedHead.success) throw wrongShape(what, issuesOf(parsedHead.error));
+  if (firstProblem !== undefined) throw wrongShape(what, firstProblem);
   return { ...parsedHead.data, entries };
 }

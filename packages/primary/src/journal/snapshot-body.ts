@@ -66,12 +66,13 @@ export interface DecodedSnapshotHead {
  */
 export function decodeSnapshotBody(body: Buffer, visit: (entry: PathEntry, index: number) => void): DecodedSnapshotHead {
   let lined: LinedJsonHead | undefined;
+  let snapshot: Partial<Snapshot>;
   try {
     lined = decodeLinedJson(body, (item, index) => visit(item as PathEntry, index));
+    snapshot = (lined === undefined ? JSON.parse(body.toString('utf8')) : parseLinedJsonHead(lined)) as Partial<Snapshot>;
   } catch (err) {
     throw damaged((err as Error).message);
   }
-  const snapshot = (lined === undefined ? JSON.parse(body.toString('utf8')) : parseLinedJsonHead(lined)) as Partial<Snapshot>;
   if (snapshot.kind !== 'snapshot' || typeof snapshot.seq !== 'number' || typeof snapshot.time !== 'number')
     throw damaged('no snapshot head');
   if (lined === undefined) {

@@ -33,25 +33,34 @@ export interface LinedJsonHead {
  * Reads a lined document: calls `visit` with each item parsed alone and returns
  * the head line, or returns undefined (visiting nothing) when `body` is not in
  * the lined layout (its first line does not end with `:[`), so the caller parses
- * it whole. Throws on a damaged body (an item line that does not parse, or a
- * missing `]}` line).
+ * it whole. Throws on a damaged body (an item line that does not parse, a
+ * missing comma or `]}` line): what it accepts, JSON.parse accepts too.
  */
 export function decodeLinedJson(body: Buffer, visit: (item: unknown, index: number) => void): LinedJsonHead | undefined {
   const firstBreak = body.indexOf(10);
   if (firstBreak === -1) return undefined;
   const head = body.toString('utf8', 0, firstBreak);
   if (!head.startsWith('{') || !head.endsWith(':[')) return undefined;
+  // Exactly the layout the writer makes, so a line-wise read accepts no document JSON.parse would refuse:
+  // item lines end with ',' except the last; the only empty line is that of an empty array.
   let index = 0;
+  let lastHadComma = false;
   let start = firstBreak + 1;
   for (;;) {
     const end = body.indexOf(10, start);
     const line = body.toString('utf8', start, end === -1 ? body.length : end);
     if (end === -1) {
       if (line !== ']}') throw new SyntaxError('lined JSON document: the last line is not "]}" (cut short?)');
+      if (lastHadComma) throw new SyntaxError('lined JSON document: a comma after the last item');
       return { line: head };
     }
-    const json = line.endsWith(',') ? line.slice(0, -1) : line;
-    if (json !== '') visit(JSON.parse(json), index++);
+    if (line === '') {
+      if (index > 0 || body.indexOf(10, end + 1) !== -1) throw new SyntaxError('lined JSON document: an empty line among items');
+    } else {
+      if (index > 0 && !lastHadComma) throw new SyntaxError(`lined JSON document: item ${index - 1} has no comma after it`);
+      lastHadComma = line.endsWith(',');
+      visit(JSON.parse(lastHadComma ? line.slice(0, -1) : line), index++);
+    }
     start = end + 1;
   }
 }

@@ -37,11 +37,7 @@ export function encodeRecordHeaderOfParts(parts: readonly Uint8Array[]): Buffer 
 
 /** The frame header alone: a large payload is then written after it as it is, not copied into a frame. */
 export function encodeRecordHeader(payload: Uint8Array): Buffer {
-  if (payload.length > MAX_RECORD_BYTES) throw new RangeError(`record of ${payload.length} bytes exceeds ${MAX_RECORD_BYTES}`);
-  const header = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
-  header.writeUInt32BE(payload.length, 0);
-  header.writeUInt32BE(crc32(payload), 4);
-  return header;
+  return encodeRecordHeaderOfParts([payload]);
 }
 
 export interface DecodedRecords {
