@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { runCli, type CliResult } from './helpers/cli.js';
@@ -49,17 +50,18 @@ describe('metasync verify (real primary and mirror)', () => {
       await (await fetch(`${mirrorUrl}/p2/acme/widget.json`, { headers: { 'accept-encoding': 'identity' } })).arrayBuffer(),
     );
     const hash = createHash('sha256').update(body).digest('hex');
-    const objectPath = join(dataDir, 'objects', hash.slice(0, 2), hash.slice(2));
+    // The object's one file: its gzip variant.
+    const objectPath = join(dataDir, 'objects', hash.slice(0, 2), `${hash.slice(2)}.gz`);
     const tampered = Buffer.from(body);
     tampered[tampered.length - 2] = tampered[tampered.length - 2] === 0x20 ? 0x21 : 0x20;
-    await writeFile(objectPath, tampered);
+    await writeFile(objectPath, gzipSync(tampered));
 
     const result = await cli(['verify', '--primary', cluster.primary.url, '--url', mirrorUrl, '--data', dataDir, '--json']);
     expect(result.code, result.stderr).toBe(6);
     const report = JSON.parse(result.stdout) as { differences: { path: string; problem: string; expected: string }[] };
     expect(report.differences).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ path: `objects/${hash}`, problem: 'object-corrupt', expected: hash }),
+        expect.objectContaining({ path: `objects/${hash}.gz`, problem: 'object-corrupt', expected: hash }),
         expect.objectContaining({ path: 'p2/acme/widget.json', problem: 'hash-mismatch', expected: hash }),
       ]),
     );

@@ -35,7 +35,7 @@ async function pool<T>(items: readonly T[], concurrency: number, work: (item: T)
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
 }
 
-/** Every on-disk object a manifest needs: the raw bytes and any precompressed variant must hash to its name. */
+/** Every on-disk object a manifest needs: present (its gzip or raw file), and every file it has must hash to its name. */
 async function verifyObjectsOnDisk(
   dataDir: string,
   hashes: ReadonlySet<string>,
@@ -44,6 +44,8 @@ async function verifyObjectsOnDisk(
 ): Promise<void> {
   await pool([...hashes], concurrency, async (hash) => {
     const base = join(dataDir, 'objects', objectRelPath(hash));
+    // The object is its gzip file, or its raw file when it keeps no gzip variant (both, from older versions).
+    let objectFiles = 0;
     for (const [suffix, decode] of [
       ['', (b: Buffer) => b],
       ['.gz', gunzipSync],
@@ -54,9 +56,9 @@ async function verifyObjectsOnDisk(
         bytes = await readFile(base + suffix);
       } catch (err) {
         if (!hasErrno(err, 'ENOENT')) throw err;
-        if (suffix === '') differences.push({ path: `objects/${hash}`, problem: 'object-missing', expected: hash, got: 'absent' });
         continue;
       }
+      if (suffix !== '.br') objectFiles++;
       let got: string;
       try {
         got = sha256(decode(bytes));
@@ -65,6 +67,7 @@ async function verifyObjectsOnDisk(
       }
       if (got !== hash) differences.push({ path: `objects/${hash}${suffix}`, problem: 'object-corrupt', expected: hash, got });
     }
+    if (objectFiles === 0) differences.push({ path: `objects/${hash}`, problem: 'object-missing', expected: hash, got: 'absent' });
   });
 }
 

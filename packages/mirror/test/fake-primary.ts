@@ -47,7 +47,7 @@ export interface FakePrimary {
     stateSeq?: number;
     /** Corrupt the pack frame at this index. */
     corruptPackFrame?: number;
-    /** In packs asked for gzip variants, send a gzip variant of other bytes at this frame index. */
+    /** In packs asked for gzip variants, send a gzip variant (or gzip body) of other bytes at this frame index. */
     wrongPackGzip?: number;
     /** Send each pack frame's body as a gzip variant (level 1), no trailer: a primary whose brotli variants are not made yet. */
     gzipPackBodies?: boolean;
@@ -64,6 +64,8 @@ export interface FakePrimary {
   signed: { state: SignedResponse[]; changes: SignedResponse[]; snapshot: SignedResponse[] };
   /** Object counts of each pack request. */
   packRequests: number[];
+  /** Whether each pack request took brotli variants (its `brotli` flag, absent meaning true). */
+  packBrotli: boolean[];
   seq(): number;
   /** Sends a head event for `seq` on every open event stream, whatever the journal holds (an unsigned, forged hint). */
   announce(seq: number): void;
@@ -84,6 +86,7 @@ export async function startFakePrimary(): Promise<FakePrimary> {
   const requests: string[] = [];
   const acks: unknown[] = [];
   const packRequests: number[] = [];
+  const packBrotli: boolean[] = [];
   const faults: FakePrimary['faults'] = {};
   let head = 0;
   let lastTime = 0;
@@ -171,16 +174,23 @@ export async function startFakePrimary(): Promise<FakePrimary> {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const { objects: wanted, gzip: withGzip } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+        const {
+          objects: wanted,
+          gzip: withGzip,
+          brotli,
+        } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
           objects: string[];
           gzip?: boolean;
+          brotli?: boolean;
         };
         packRequests.push(wanted.length);
+        packBrotli.push(brotli !== false);
         res.writeHead(200, { 'content-type': PACK_CONTENT_TYPE });
         wanted.forEach((sha256, i) => {
           const object = objects.get(sha256);
-          if (faults.gzipPackBodies === true && object !== undefined) {
-            let body = gzipSync(object, { level: 1 });
+          // Without brotli, as the real primary: the gzip variant is the frame's body.
+          if ((faults.gzipPackBodies === true || brotli === false) && object !== undefined) {
+            let body = gzipSync(faults.wrongPackGzip === i ? Buffer.concat([object, Buffer.from(' ')]) : object, { level: 1 });
             if (faults.corruptPackFrame === i) body = Buffer.concat([body.subarray(0, 10), Buffer.from('garbage'), body.subarray(17)]);
             const head = Buffer.from(JSON.stringify({ sha256, length: body.length, encoding: 'gzip' }));
             const lengthPrefix = Buffer.alloc(4);
@@ -247,6 +257,7 @@ export async function startFakePrimary(): Promise<FakePrimary> {
     faults,
     signed,
     packRequests,
+    packBrotli,
     seq: () => head,
     announce(seq) {
       for (const res of sse) res.write(`event: head\ndata: ${JSON.stringify({ seq, time: lastTime })}\n\n`);

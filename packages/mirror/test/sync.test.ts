@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
@@ -97,6 +98,31 @@ describe('mirror sync against a protocol-level primary', () => {
     expect((await mirror.app.inject({ url: '/p2/acme/a.json' })).body).toBe('a');
   });
 
+  it('bootstraps from the snapshot with packs asked without brotli: one file per object until its brotli variant follows', async () => {
+    const { primary, mirror, dataDir } = await setup();
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 150; i++) files[`p2/acme/s${i}.json`] = JSON.stringify({ i, pad: 's'.repeat(300 + i) });
+    primary.publish(files);
+    primary.publish({ 'p2/acme/last.json': JSON.stringify({ last: 'l'.repeat(300) }) });
+    primary.faults.oldestSeq = 2;
+    mirror.startSync('http://127.0.0.1:1');
+    await waitFor(() => mirror.log.state.seq === 2, { timeoutMs, what: 'snapshot applied' });
+    expect(primary.packBrotli.length).toBeGreaterThan(0);
+    expect(primary.packBrotli.every((brotli) => !brotli)).toBe(true);
+    const sha256 = sha256Hex(files['p2/acme/s7.json'] ?? '');
+    // The gzip file alone is the object (no raw file); a client taking no gzip gets its decoding.
+    expect(existsSync(join(dataDir, 'objects', relPathOf(sha256)))).toBe(false);
+    expect(gunzipSync(await readFile(join(dataDir, 'objects', relPathOf(sha256) + '.gz'))).toString()).toBe(files['p2/acme/s7.json']);
+    const identity = await mirror.app.inject({ url: '/p2/acme/s7.json' });
+    expect(identity.headers['content-encoding']).toBeUndefined();
+    expect(identity.headers['content-length']).toBe(String(files['p2/acme/s7.json']?.length));
+    expect(identity.body).toBe(files['p2/acme/s7.json']);
+    await waitFor(() => existsSync(join(dataDir, 'objects', relPathOf(sha256) + '.br')), {
+      timeoutMs: 20_000,
+      what: 'brotli variant made',
+    });
+  });
+
   it('converges by polling when push events are lost', async () => {
     const { primary, mirror } = await setup([], { useEvents: false });
     primary.faults.silentEvents = true;
@@ -133,7 +159,7 @@ describe('mirror sync against a protocol-level primary', () => {
     const sha256 = sha256Hex(content);
     const leftover = await openObjectStore({ dir: join(dataDir, 'objects') });
     await leftover.put({ raw: Buffer.from(content) });
-    await writeFile(leftover.pathOf(sha256), Buffer.alloc(content.length, '!'));
+    await writeFile(leftover.pathOf(sha256, 'gzip'), gzipSync(Buffer.alloc(content.length, '!')));
     primary.publish({ 'p2/acme/b.json': content });
 
     const again = await openMirror(config, createLogger({ name: 'test', level: 'silent' }), { defaultMetrics: false });
@@ -144,7 +170,7 @@ describe('mirror sync against a protocol-level primary', () => {
     const gzipped = await again.app.inject({ url: '/p2/acme/b.json', headers: { 'accept-encoding': 'gzip' } });
     expect(gzipped.headers['content-encoding']).toBe('gzip');
     expect(gunzipSync(gzipped.rawPayload).toString()).toBe(content);
-    expect(sha256Hex(await readFile(leftover.pathOf(sha256)))).toBe(sha256);
+    expect(sha256Hex(gunzipSync(await readFile(leftover.pathOf(sha256, 'gzip'))))).toBe(sha256);
     expect(primary.requests).toContain(`/sync/v1/objects/${sha256}`);
   });
 

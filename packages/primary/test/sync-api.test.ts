@@ -210,6 +210,21 @@ describe('sync API', () => {
       expect(br.headers['content-encoding']).toBe('br');
       expect(brotliDecompressSync(br.rawPayload).toString()).toBe(textOf(i));
     }
+    // A pack asked with brotli: false (a bootstrap) still gets each object's gzip variant as the frame's body.
+    const shas = [0, 1].map((i) => sha256Hex(textOf(i)));
+    const withBrotli = await primary.app.inject({ method: 'POST', url: SYNC_ROUTES.objectPack, payload: { objects: shas, gzip: true } });
+    expect((await framesOf(withBrotli.rawPayload, shas)).map((frame) => frame.header.encoding)).toEqual(['br', 'br']);
+    const response = await primary.app.inject({
+      method: 'POST',
+      url: SYNC_ROUTES.objectPack,
+      payload: { objects: shas, gzip: true, brotli: false },
+    });
+    const frames = await framesOf(response.rawPayload, shas);
+    expect(frames.map((frame) => [frame.header.encoding, frame.gzip])).toEqual([
+      ['gzip', undefined],
+      ['gzip', undefined],
+    ]);
+    frames.forEach((frame, i) => expect(gunzipSync(frame.bytes).toString()).toBe(textOf(i)));
   });
 
   it('serves an object that keeps no compressed variant as identity, alone and in a pack', async () => {

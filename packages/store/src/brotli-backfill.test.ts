@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import { brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import { sha256Hex } from '@metasync/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBrotliBackfill } from './brotli-backfill.js';
@@ -48,14 +48,19 @@ describe('deferred brotli variants', () => {
     expect((await store.put({ raw, sha256 })).created).toBe(false);
   });
 
-  it('makes no variant from a raw file that does not hash to its name, nor for absent objects', async () => {
+  it('makes no variant from an object that does not decode or hash to its name, nor for absent objects', async () => {
     const { raw, sha256 } = objectOf('acme/baz');
     await store.put({ raw, sha256, deferBrotli: true });
-    await writeFile(store.pathOf(sha256), Buffer.concat([raw.subarray(0, 100), Buffer.from('garbage')]));
+    await writeFile(store.pathOf(sha256, 'gzip'), gzipSync(Buffer.concat([raw.subarray(0, 100), Buffer.from('garbage')])));
+    const undecodable = objectOf('acme/qux');
+    await store.put({ ...undecodable, deferBrotli: true });
+    await writeFile(store.pathOf(undecodable.sha256, 'gzip'), 'not gzip');
     const absent = objectOf('acme/absent').sha256;
-    expect(await store.addBrotli([sha256, absent])).toBe(0);
+    expect(await store.addBrotli([sha256, undecodable.sha256, absent])).toBe(0);
     expect((await variantsOf(store, sha256)).brSize).toBeUndefined();
+    expect((await variantsOf(store, undecodable.sha256)).brSize).toBeUndefined();
     expect(await store.verify(sha256)).toBe(false);
+    expect(await store.verify(undecodable.sha256)).toBe(false);
   });
 
   it('the backfill makes the variants of what it is given in the background, and drops beyond its bound', async () => {

@@ -5,7 +5,8 @@ import { brotliFor } from './compression.js';
 import { syncFiles } from './durability.js';
 import { objectPath, shardOf } from './layout.js';
 import { sizeOf } from './presence.js';
-import { readIfPresent, tempPath, type WriteContext } from './write-path.js';
+import { readIdentity } from './identity.js';
+import { tempPath, type WriteContext } from './write-path.js';
 
 const writeFile = promisify(fsCallback.writeFile);
 const rename = promisify(fsCallback.rename);
@@ -14,16 +15,16 @@ const unlink = promisify(fsCallback.unlink);
 /**
  * Adds the brotli variant to present objects that lack it (puts with
  * `deferBrotli` leave it out; brotli-backfill.ts calls this after the commit).
- * The raw file may be read by clients already, so the variant must appear
+ * The object may be read by clients already, so the variant must appear
  * whole and stay whole across a power loss:
  *
- *   raw read back, hashed against its name -> brotli -> temp file
+ *   raw bytes read back (gzip file decoded), hashed against its name -> brotli -> temp file
  *   -> every temp of the call made durable (fsyncs, or one syncfs)
  *   -> renamed into place (only then does serving see it)
  *
  * Compressed only from bytes that hash to the object's name, so the variant
- * decodes to the verified object. A raw file that does not hash to its name
- * is left alone (its owner's next verify or put replaces it). Objects `skip`
+ * decodes to the verified object. An object that does not decode or hash to
+ * its name is left alone (its owner's next verify or put replaces it). Objects `skip`
  * names (a put or removal in flight) are passed over. Returns the variants made.
  */
 export async function addBrotliVariants(
@@ -38,8 +39,8 @@ export async function addBrotliVariants(
       if (skip(sha256)) continue;
       const path = objectPath(context.dir, sha256, 'br');
       if ((await sizeOf(path)) !== undefined) continue;
-      const raw = await readIfPresent(objectPath(context.dir, sha256));
-      if (raw === undefined || sha256Hex(raw) !== sha256) continue;
+      const raw = await readIdentity(context.dir, sha256);
+      if (typeof raw === 'string' || sha256Hex(raw) !== sha256) continue;
       const br = brotliFor(raw);
       if (br === undefined) continue;
       const temp = tempPath(context);

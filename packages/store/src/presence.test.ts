@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,26 +17,38 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** Even objects are too small to compress (a raw file), odd ones keep a gzip variant (a gzip file only). */
+const objectBytes = (i: number): Buffer =>
+  Buffer.from(i % 2 === 0 ? `{"present":${i}}` : JSON.stringify({ present: i, pad: 'x'.repeat(400) }));
+
 describe('object presence', () => {
   it.each([
     ['a few (one stat each)', 40],
     ['many (one listing per shard)', LIST_SHARDS_FROM + 10],
   ])('finds exactly the present objects among %s', async (_, count) => {
-    const stored = await Promise.all(Array.from({ length: 40 }, (_, i) => store.put({ raw: Buffer.from(`{"present":${i}}`) })));
-    // A variant-only leftover (no raw file) is not present: the raw file is what makes an object exist.
+    // Small objects are stored as their raw file, larger ones as their gzip file alone: both are present.
+    const stored = await Promise.all(Array.from({ length: 40 }, (_, i) => store.put({ raw: objectBytes(i) })));
+    expect(existsSync(store.pathOf(stored[0]!.sha256))).toBe(true);
+    expect(existsSync(store.pathOf(stored[1]!.sha256))).toBe(false);
+    expect(existsSync(store.pathOf(stored[1]!.sha256, 'gzip'))).toBe(true);
+    // A brotli-only leftover (a crashed removal's) is not present: a gzip or raw file is what makes an object exist.
     const leftover = stored.pop()!.sha256;
-    await rm(store.pathOf(leftover));
-    await writeFile(store.pathOf(leftover, 'gzip'), 'x');
+    await rm(store.pathOf(leftover, 'gzip'));
+    await writeFile(store.pathOf(leftover, 'br'), 'x');
     const absent = Array.from({ length: count - 40 }, (_, i) => sha256Hex(`absent ${i}`));
     const found = await store.presentAmong([...absent, leftover, ...stored.map((s) => s.sha256)]);
     expect([...found].sort()).toEqual(stored.map((s) => s.sha256).sort());
   });
 
-  it('answers has() by the raw file alone', async () => {
-    const { sha256 } = await store.put({ raw: Buffer.from('{"has":1}') });
-    expect(await store.has(sha256)).toBe(true);
-    await rm(store.pathOf(sha256));
-    expect(await store.has(sha256)).toBe(false);
+  it('answers has() by the gzip file, or by the raw file of an object that keeps no gzip variant', async () => {
+    const small = await store.put({ raw: Buffer.from('{"has":1}') });
+    const large = await store.put({ raw: objectBytes(1) });
+    expect(await store.has(small.sha256)).toBe(true);
+    expect(await store.has(large.sha256)).toBe(true);
+    await rm(store.pathOf(small.sha256));
+    await rm(store.pathOf(large.sha256, 'gzip'));
+    expect(await store.has(small.sha256)).toBe(false);
+    expect(await store.has(large.sha256)).toBe(false);
   });
 
   it('has the next sync cover present objects a caller found to reuse (a killed process may have left them unsynced)', async () => {

@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { hasErrno, isSha256Hex } from '@metasync/shared';
-import { objectPath, RAW_NAME_LENGTH, shardOf } from './layout.js';
+import { GZIP_NAME_LENGTH, objectPath, RAW_NAME_LENGTH, shardOf } from './layout.js';
 
 const stat = promisify(fsCallback.stat);
 
@@ -30,11 +30,12 @@ async function namesIn(dir: string, shard: string): Promise<string[]> {
   }
 }
 
+/** Present: its gzip file or its raw file exists (layout.ts). The gzip file is looked for first: most objects have one. */
 export async function hasObject(dir: string, sha256: string): Promise<boolean> {
-  return (await sizeOf(objectPath(dir, sha256))) !== undefined;
+  return (await sizeOf(objectPath(dir, sha256, 'gzip'))) !== undefined || (await sizeOf(objectPath(dir, sha256))) !== undefined;
 }
 
-/** Which of `sha256s` are present (raw file exists): one stat each for a few, one listing per shard for many. */
+/** Which of `sha256s` are present: one or two stats each for a few, one listing per shard for many. */
 export async function presentAmong(dir: string, sha256s: readonly string[]): Promise<Set<string>> {
   if (sha256s.length < LIST_SHARDS_FROM) {
     const found = await Promise.all(sha256s.map((sha256) => hasObject(dir, sha256)));
@@ -43,9 +44,12 @@ export async function presentAmong(dir: string, sha256s: readonly string[]): Pro
   const present = new Set<string>();
   const wanted = new Set(sha256s);
   for (const shard of new Set(sha256s.map(shardOf))) {
-    // The raw file's name is the hash's remaining 62 hex digits; variants have longer names.
+    // A raw file's name is the hash's remaining 62 hex digits, a gzip file's that plus ".gz" (a brotli file
+    // alone is no object: the leftover of a crashed removal).
     for (const name of await namesIn(dir, shard)) {
-      if (name.length === RAW_NAME_LENGTH && wanted.has(shard + name)) present.add(shard + name);
+      const sha256 = shard + name.slice(0, RAW_NAME_LENGTH);
+      const isObjectFile = name.length === RAW_NAME_LENGTH || (name.length === GZIP_NAME_LENGTH && name.endsWith('.gz'));
+      if (isObjectFile && wanted.has(sha256)) present.add(sha256);
     }
   }
   return present;

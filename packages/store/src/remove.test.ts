@@ -1,4 +1,4 @@
-import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
@@ -34,13 +34,15 @@ async function expectIntact(content: Buffer): Promise<void> {
 }
 
 describe('object store removal (the GC path)', () => {
-  it('removes the raw file and both variants and reports the bytes freed', async () => {
+  it("removes the object's files (a raw one left by an older version too) and reports the bytes freed", async () => {
     const content = Buffer.from('{"remove":"me"}'.repeat(100));
     const { sha256 } = await store.put({ raw: content });
+    const compressed = (await stat(store.pathOf(sha256, 'gzip'))).size + (await stat(store.pathOf(sha256, 'br'))).size;
+    // Older versions kept the raw file beside the gzip one.
+    await writeFile(store.pathOf(sha256), content);
     const result = await store.remove(sha256);
     expect(result.removed).toBe(true);
-    // raw + two compressed variants, each non-empty
-    expect(result.bytesFreed).toBeGreaterThan(content.length);
+    expect(result.bytesFreed).toBe(content.length + compressed);
     expect(await filesPresent(sha256)).toEqual([false, false, false]);
     expect(await store.has(sha256)).toBe(false);
   });
@@ -71,7 +73,7 @@ describe('object store removal (the GC path)', () => {
       const stored = await store.put({ raw: content });
       expect((await removing).removed).toBe(true);
       expect(stored).toEqual({ sha256, size: content.length, created: true });
-      expect(await filesPresent(sha256)).toEqual([true, true, true]);
+      expect(await filesPresent(sha256)).toEqual([false, true, true]);
       await expectIntact(content);
     }
   });
@@ -82,7 +84,7 @@ describe('object store removal (the GC path)', () => {
     await store.remove(sha256);
     const again = await store.put({ raw: content });
     expect(again.created).toBe(true);
-    expect(await filesPresent(sha256)).toEqual([true, true, true]);
+    expect(await filesPresent(sha256)).toEqual([false, true, true]);
     await expectIntact(content);
   });
 
@@ -93,11 +95,11 @@ describe('object store removal (the GC path)', () => {
     expect(store.unsynced()).toEqual({ files: 0, dirs: 0 });
   });
 
-  it('lists a shard by hash, counting variant-only leftovers of a crashed removal, and an absent shard as empty', async () => {
+  it('lists a shard by hash, counting brotli-only leftovers of a crashed removal, and an absent shard as empty', async () => {
     const whole = await store.put({ raw: Buffer.from('{"whole":1}') });
     const shard = whole.sha256.slice(0, 2);
     const orphan = `${shard}${'0'.repeat(62)}`;
-    await writeFile(`${store.pathOf(orphan)}.gz`, 'x');
+    await writeFile(store.pathOf(orphan, 'br'), 'x');
     await writeFile(join(dir, shard, 'not-an-object'), 'x');
     expect((await store.listShard(shard)).sort()).toEqual([whole.sha256, orphan].sort());
     const otherShard = shard === 'ff' ? 'fe' : 'ff';

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,12 +21,17 @@ const json = Buffer.from(JSON.stringify({ packages: { 'acme/foo': [{ version: '1
 const sha = sha256Hex(json);
 
 describe('object store: put and read', () => {
-  it('stores bytes under their sha256 with gzip and brotli variants that decode to the same bytes', async () => {
+  it('stores bytes under their sha256 as gzip and brotli variants that decode to the same bytes, and no raw file', async () => {
     const stored = await store.put({ raw: json });
     expect(stored).toEqual({ sha256: sha, size: json.length, created: true });
     expect(store.pathOf(sha)).toBe(join(dir, objectRelPath(sha)));
     expect(store.pathOf(sha, 'identity')).toBe(join(dir, objectRelPath(sha)));
-    expect(await readFile(join(dir, objectRelPath(sha)))).toEqual(json);
+    expect(store.pathOf(sha, 'gzip')).toBe(join(dir, `${objectRelPath(sha)}.gz`));
+    // The gzip file is the object's one copy: read() decodes it.
+    expect(existsSync(store.pathOf(sha))).toBe(false);
+    expect(await store.read(sha)).toEqual(json);
+    expect(await store.readVariant(sha, 'identity')).toEqual(json);
+    expect(await store.readPreferred(sha, ['identity'])).toEqual({ variant: 'identity', bytes: json });
     expect(gunzipSync(await store.readVariant(sha, 'gzip'))).toEqual(json);
     expect(brotliDecompressSync(await store.readVariant(sha, 'br'))).toEqual(json);
     expect(await variantsOf(store, sha)).toEqual({
@@ -34,11 +40,11 @@ describe('object store: put and read', () => {
     });
   });
 
-  it('never rewrites an existing object: a second put of the same bytes leaves raw and variants untouched', async () => {
+  it('never rewrites an existing object: a second put of the same bytes leaves its files untouched', async () => {
     await store.put({ raw: json });
-    const before = await Promise.all((['identity', 'gzip', 'br'] as const).map((v) => stat(store.pathOf(sha, v))));
+    const before = await Promise.all((['gzip', 'br'] as const).map((v) => stat(store.pathOf(sha, v))));
     const second = await store.put({ sha256: sha, raw: json });
-    const after = await Promise.all((['identity', 'gzip', 'br'] as const).map((v) => stat(store.pathOf(sha, v))));
+    const after = await Promise.all((['gzip', 'br'] as const).map((v) => stat(store.pathOf(sha, v))));
     expect(second.created).toBe(false);
     expect(after.map((s) => [s.ino, s.mtimeMs])).toEqual(before.map((s) => [s.ino, s.mtimeMs]));
   });
@@ -118,7 +124,7 @@ describe('object store: variants the caller already holds', () => {
 describe('object store: leftovers of a crash', () => {
   it('re-creates an object left empty by a crash before its sync', async () => {
     await store.put({ raw: json });
-    await writeFile(store.pathOf(sha), '');
+    await writeFile(store.pathOf(sha, 'gzip'), '');
     await writeFile(store.pathOf(sha, 'br'), '');
     const again = await store.put({ raw: json });
     expect(again.created).toBe(true);
@@ -128,8 +134,8 @@ describe('object store: leftovers of a crash', () => {
 
   it('a put told the object is absent replaces a damaged leftover it did not check: raw and variants intact after', async () => {
     await store.put({ raw: json });
-    await writeFile(store.pathOf(sha), Buffer.alloc(json.length));
     await writeFile(store.pathOf(sha, 'gzip'), Buffer.from('garbage'));
+    await writeFile(store.pathOf(sha, 'br'), Buffer.from('garbage'));
     expect(await store.verify(sha)).toBe(false);
     expect((await store.put({ raw: json, knownAbsent: true })).created).toBe(true);
     expect(await store.verify(sha)).toBe(true);
@@ -137,11 +143,27 @@ describe('object store: leftovers of a crash', () => {
     expect(await readdir(join(dir, 'tmp'))).toEqual([]);
   });
 
-  it('re-creates a leftover whose raw bytes are damaged though its size is right (power loss before sync)', async () => {
+  it('re-creates a leftover whose gzip file decodes to other bytes of the same size (power loss before sync)', async () => {
     await store.put({ raw: json });
-    await writeFile(store.pathOf(sha), Buffer.alloc(json.length));
+    await writeFile(store.pathOf(sha, 'gzip'), gzipSync(Buffer.alloc(json.length)));
     expect((await store.put({ raw: json })).created).toBe(true);
     expect(await store.read(sha)).toEqual(json);
+  });
+
+  it('re-creates a leftover of an older version whose raw file beside the gzip one is damaged', async () => {
+    await store.put({ raw: json });
+    await writeFile(store.pathOf(sha), Buffer.alloc(json.length));
+    expect(await store.verify(sha)).toBe(false);
+    expect((await store.put({ raw: json })).created).toBe(true);
+    expect(existsSync(store.pathOf(sha))).toBe(false);
+    expect(await store.verify(sha)).toBe(true);
+  });
+
+  it('reads a stored gzip file that does not decode as METASYNC_ERR_OBJECT_HASH_MISMATCH, never as bytes', async () => {
+    await store.put({ raw: json });
+    await writeFile(store.pathOf(sha, 'gzip'), Buffer.from('garbage'));
+    const error = await store.read(sha).catch((err: unknown) => err);
+    expect(isMetasyncError(error, 'METASYNC_ERR_OBJECT_HASH_MISMATCH')).toBe(true);
   });
 
   it('re-creates an object whose brotli variant does not decode', async () => {
@@ -151,10 +173,12 @@ describe('object store: leftovers of a crash', () => {
     expect(brotliDecompressSync(await store.readVariant(sha, 'br'))).toEqual(json);
   });
 
-  it('re-creates an object whose gzip variant is missing though the policy keeps one', async () => {
+  it('re-creates an object stored as its raw file though the policy keeps a gzip variant', async () => {
     await store.put({ raw: json });
     await rm(store.pathOf(sha, 'gzip'));
+    await writeFile(store.pathOf(sha), json);
     expect((await store.put({ raw: json })).created).toBe(true);
+    expect(existsSync(store.pathOf(sha))).toBe(false);
     expect(gunzipSync(await store.readVariant(sha, 'gzip'))).toEqual(json);
   });
 
@@ -166,7 +190,7 @@ describe('object store: leftovers of a crash', () => {
     expect((await stat(store.pathOf(sha256))).ino).toBe(before.ino);
   });
 
-  it('replaces a variant that a crashed put left behind without its raw file by a new file, never truncating it', async () => {
+  it('replaces a file that a crashed put left behind by a new file, never truncating it', async () => {
     await mkdir(join(dir, sha.slice(0, 2)), { recursive: true });
     await writeFile(store.pathOf(sha, 'gzip'), 'half a gzip');
     // A reader that opened the leftover keeps reading the bytes it opened.
@@ -180,7 +204,7 @@ describe('object store: leftovers of a crash', () => {
     }
   });
 
-  it('removes a leftover variant the policy does not keep, so it never sits beside the new raw file', async () => {
+  it('removes a leftover brotli file the put does not replace, so it never sits beside the new object', async () => {
     const tiny = Buffer.from('{"c":3}');
     const sha256 = sha256Hex(tiny);
     await mkdir(join(dir, sha256.slice(0, 2)), { recursive: true });
@@ -194,12 +218,12 @@ describe('object store: leftovers of a crash', () => {
     const reopened = await openObjectStore({ dir });
     expect(await readdir(join(dir, 'tmp'))).toEqual([]);
     await reopened.put({ raw: json });
-    expect((await readdir(join(dir, sha.slice(0, 2)))).sort()).toEqual([sha.slice(2), `${sha.slice(2)}.br`, `${sha.slice(2)}.gz`]);
+    expect((await readdir(join(dir, sha.slice(0, 2)))).sort()).toEqual([`${sha.slice(2)}.br`, `${sha.slice(2)}.gz`]);
   });
 });
 
 describe('object store: verifying an object reused without its bytes', () => {
-  it('accepts an intact object, and refuses an absent one, one whose raw bytes do not hash to its name, or one with a damaged variant', async () => {
+  it('accepts an intact object, and refuses an absent one, one whose bytes do not hash to its name, or one with a damaged variant', async () => {
     await store.put({ raw: json });
     expect(await store.verify(sha)).toBe(true);
     expect(await store.verify(sha256Hex('absent'))).toBe(false);
@@ -208,7 +232,10 @@ describe('object store: verifying an object reused without its bytes', () => {
     expect(await store.verify(sha)).toBe(false);
     await writeFile(store.pathOf(sha, 'br'), original);
     expect(await store.verify(sha)).toBe(true);
-    await writeFile(store.pathOf(sha), Buffer.alloc(json.length));
+    const gzip = await readFile(store.pathOf(sha, 'gzip'));
+    await writeFile(store.pathOf(sha, 'gzip'), gzip.subarray(0, gzip.length - 3));
+    expect(await store.verify(sha)).toBe(false);
+    await writeFile(store.pathOf(sha, 'gzip'), gzipSync(Buffer.alloc(json.length)));
     expect(await store.verify(sha)).toBe(false);
   });
 

@@ -11,6 +11,7 @@ import { objectPath, shardOf, VARIANTS, type Variant } from './layout.js';
 import { createLimiter } from './limiter.js';
 import { hasObject, listShard, presentAmong, sizeOf } from './presence.js';
 import { addBrotliVariants } from './brotli-variant.js';
+import { readIdentity } from './identity.js';
 import { verifyObject, writeObject, type WriteContext } from './write-path.js';
 
 const unlink = promisify(fsCallback.unlink);
@@ -71,12 +72,13 @@ export interface ObjectStore {
    * bytes at hand (after a restart, a present object may be an unsynced leftover damaged by a power loss).
    */
   verify(sha256: string): Promise<boolean>;
-  /** The raw bytes; METASYNC_ERR_OBJECT_NOT_FOUND when absent. */
+  /** The raw bytes (an object with a gzip variant keeps no raw file: decoded from it); METASYNC_ERR_OBJECT_NOT_FOUND when absent. */
   read(sha256: string): Promise<Buffer>;
   /** One variant's bytes; METASYNC_ERR_OBJECT_NOT_FOUND when absent (small or incompressible objects keep none). */
   readVariant(sha256: string, variant: Variant): Promise<Buffer>;
   /** The first of `variants` the object keeps; METASYNC_ERR_OBJECT_NOT_FOUND when none. List 'identity' last to always get bytes. */
   readPreferred(sha256: string, variants: readonly Variant[]): Promise<{ variant: Variant; bytes: Buffer }>;
+  /** Where a variant's file is; 'identity' names the raw file, which an object keeping a gzip variant does not have. */
   pathOf(sha256: string, variant?: Variant): string;
   /** Unlinks the raw file and its variants; `removed: false` (nothing touched) while a put of it is in flight. */
   remove(sha256: string): Promise<{ removed: boolean; bytesFreed: number }>;
@@ -140,29 +142,49 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
     }
   }
 
-  async function readVariant(sha256: string, variant: Variant): Promise<Buffer> {
+  const notFound = (sha256: string, variants: readonly Variant[]) =>
+    metasyncError('METASYNC_ERR_OBJECT_NOT_FOUND', `no object ${sha256} (${variants.join(', ')}) in ${dir}`, {
+      sha256,
+      encoding: variants.join(','),
+    });
+
+  /** The raw bytes: the gzip file decoded, else the raw file (layout.ts). */
+  async function readRaw(sha256: string): Promise<Buffer> {
+    const stored = await readIdentity(dir, sha256);
+    if (stored === 'absent') throw notFound(sha256, ['identity']);
+    if (stored === 'undecodable') {
+      throw metasyncError('METASYNC_ERR_OBJECT_HASH_MISMATCH', `stored object ${sha256} does not decode: ${pathOf(sha256, 'gzip')}`, {
+        sha256,
+        encoding: 'gzip',
+      });
+    }
+    return stored;
+  }
+
+  /** A variant's file, undefined when the object keeps none. */
+  async function readFileOf(sha256: string, variant: Exclude<Variant, 'identity'>): Promise<Buffer | undefined> {
     try {
       return await readFile(pathOf(sha256, variant));
     } catch (err) {
-      if (hasErrno(err, 'ENOENT')) {
-        throw metasyncError('METASYNC_ERR_OBJECT_NOT_FOUND', `no object ${sha256} (${variant}) in ${dir}`, { sha256, encoding: variant });
-      }
+      if (hasErrno(err, 'ENOENT')) return undefined;
       throw err;
     }
   }
 
+  async function readVariant(sha256: string, variant: Variant): Promise<Buffer> {
+    if (variant === 'identity') return readRaw(sha256);
+    const bytes = await readFileOf(sha256, variant);
+    if (bytes === undefined) throw notFound(sha256, [variant]);
+    return bytes;
+  }
+
   async function readPreferred(sha256: string, variants: readonly Variant[]): Promise<{ variant: Variant; bytes: Buffer }> {
     for (const variant of variants) {
-      try {
-        return { variant, bytes: await readFile(pathOf(sha256, variant)) };
-      } catch (err) {
-        if (!hasErrno(err, 'ENOENT')) throw err;
-      }
+      if (variant === 'identity') return { variant, bytes: await readRaw(sha256) };
+      const bytes = await readFileOf(sha256, variant);
+      if (bytes !== undefined) return { variant, bytes };
     }
-    throw metasyncError('METASYNC_ERR_OBJECT_NOT_FOUND', `no object ${sha256} (${variants.join(', ')}) in ${dir}`, {
-      sha256,
-      encoding: variants.join(','),
-    });
+    throw notFound(sha256, variants);
   }
 
   function remove(sha256: string): Promise<{ removed: boolean; bytesFreed: number }> {
@@ -175,7 +197,7 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
 
   async function removeFiles(sha256: string): Promise<{ removed: boolean; bytesFreed: number }> {
     let bytesFreed = 0;
-    // Raw first (VARIANTS order): once it is gone the object counts as absent, whatever variants linger.
+    // Raw, then gzip (VARIANTS order): once both are gone the object counts as absent, whatever brotli file lingers.
     for (const variant of VARIANTS) {
       const path = pathOf(sha256, variant);
       const size = await sizeOf(path);
@@ -219,7 +241,7 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
       return found;
     },
     verify: (sha256) => verifyObject(context, sha256),
-    read: (sha256) => readVariant(sha256, 'identity'),
+    read: readRaw,
     readVariant,
     readPreferred,
     pathOf,

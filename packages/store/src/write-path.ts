@@ -6,35 +6,31 @@ import { promisify } from 'node:util';
 import { hasErrno, sha256Hex } from '@metasync/shared';
 import { decodesTo, variantsFor, type GivenVariants, type KeptVariants } from './compression.js';
 import type { Durability } from './durability.js';
-import { COMPRESSED_VARIANTS, objectPath, shardOf } from './layout.js';
-import { sizeOf } from './presence.js';
+import { readIdentity, readIfPresent } from './identity.js';
+import { objectPath, shardOf, type Variant } from './layout.js';
 
 // The callback API skips a FileHandle per call: measurably cheaper on a 10k-file burst.
 const writeFile = promisify(fsCallback.writeFile);
-const rename = promisify(fsCallback.rename);
 const unlink = promisify(fsCallback.unlink);
-const readFile = promisify(fsCallback.readFile);
 
 /**
- * The one write path. A new object: variants first, then the raw bytes to a
- * temp file and `rename()` into place, so the raw file appears whole and last:
- * "raw present" implies every kept variant was written whole. The raw file was
- * absent when checked, and puts of one hash share one attempt (store.ts), so
- * the rename replaces nothing (if it ever did, it would swap in the same bytes
- * atomically). rename rather than link + unlink: one directory operation fewer
- * per object, and directory operations are most of a bootstrap's cost.
+ * The one write path. A new object is one file (layout.ts): its gzip variant,
+ * or its raw bytes when it keeps none, written last, after a brotli variant
+ * given with it. Its appearance makes the object present.
  *
- * Variants are created in place (no temp + rename: 2 fewer syscalls per object,
- * most of a 10k-file burst) because nothing reads a variant before its raw file
- * exists, and this path only runs while the raw file is absent (or, with
- * knownAbsent, a damaged leftover nothing references yet). A variant left
- * by a crashed put is unlinked and created anew, never truncated: a reader that
- * opened the old file keeps the bytes it opened.
- *
- * An object found present may be a leftover of a put whose generation never
- * committed, unsynced when the power went: it is trusted only when intact (raw
- * bytes equal, kept variants decode to them), else its raw file is unlinked
- * (the object stops existing) and it is created again.
+ * Files are created in place (no temp + rename: a rename costs as much as the
+ * file itself under a bulk write), so a put killed mid-write can leave a
+ * short file that reads as a present object. That is safe because nothing
+ * reuses a present object unchecked:
+ *  - a put holds the bytes, and trusts a present object only when intact
+ *    (decodes to those bytes, kept variants too), else removes it and writes
+ *    it anew;
+ *  - a caller reusing objects it holds no bytes for (the mirror after a
+ *    restart, or after a failed apply) verifies them first (verifyObject);
+ *  - a put whose write fails removes what it wrote before it reports.
+ * Nothing serves an object before the sync and the commit that reference it.
+ * A file left by a crashed put is unlinked and created anew, never truncated:
+ * a reader that opened the old file keeps the bytes it opened.
  */
 export interface WriteContext {
   dir: string;
@@ -54,26 +50,27 @@ export async function writeObject(
   given: GivenVariants & { knownAbsent?: boolean | undefined; deferBrotli?: boolean | undefined },
 ): Promise<boolean> {
   const shard = shardOf(sha256);
-  const rawPath = objectPath(context.dir, sha256);
-  const rawSize = given.knownAbsent === true ? undefined : await sizeOf(rawPath);
-  if (rawSize !== undefined) {
-    if (rawSize === raw.length && (await isIntact(context, sha256, raw, given))) {
-      context.reused(sha256);
-      return false;
+  if (given.knownAbsent !== true) {
+    const stored = await readIdentity(context.dir, sha256, raw.length + 1);
+    if (stored !== 'absent') {
+      if (stored !== 'undecodable' && stored.equals(raw) && (await variantsIntact(context, sha256, raw, given))) {
+        context.reused(sha256);
+        return false;
+      }
+      // Damaged: the object stops existing before anything is written again.
+      await removeIfPresent(context, objectPath(context.dir, sha256), shard);
+      await removeIfPresent(context, objectPath(context.dir, sha256, 'gzip'), shard);
     }
-    await removeIfPresent(context, rawPath, shard);
   }
   await ensureShard(context, shard);
   const kept = await variantsFor(raw, given, { deferBrotli: given.deferBrotli === true });
-  await Promise.all(
-    COMPRESSED_VARIANTS.map((variant) => {
-      const path = objectPath(context.dir, sha256, variant);
-      const bytes = kept[variant];
-      // A leftover of a variant this policy does not keep must not sit beside the new raw file.
-      return bytes === undefined ? removeIfPresent(context, path, shard) : createVariant(context, path, bytes, shard);
-    }),
-  );
-  return renameRaw(context, rawPath, raw, shard);
+  const brPath = objectPath(context.dir, sha256, 'br');
+  // A leftover brotli file this put does not replace must not sit beside the new object.
+  if (kept.br === undefined) await removeIfPresent(context, brPath, shard);
+  else await createFile(context, brPath, kept.br, shard);
+  const base: Variant = kept.gzip === undefined ? 'identity' : 'gzip';
+  await createFile(context, objectPath(context.dir, sha256, base), kept.gzip ?? raw, shard);
+  return true;
 }
 
 async function ensureShard(context: WriteContext, shard: string): Promise<void> {
@@ -83,13 +80,20 @@ async function ensureShard(context: WriteContext, shard: string): Promise<void> 
   context.knownShards.add(shard);
 }
 
-async function createVariant(context: WriteContext, path: string, bytes: Buffer, shard: string): Promise<void> {
+/** Creates `path` with `bytes`; a leftover is unlinked first, and a failed write leaves no file behind. */
+async function createFile(context: WriteContext, path: string, bytes: Buffer, shard: string): Promise<void> {
   try {
-    await writeFile(path, bytes, { flag: 'wx', mode: 0o644 });
+    try {
+      await writeFile(path, bytes, { flag: 'wx', mode: 0o644 });
+    } catch (err) {
+      if (!hasErrno(err, 'EEXIST')) throw err;
+      await unlink(path);
+      await writeFile(path, bytes, { flag: 'wx', mode: 0o644 });
+    }
   } catch (err) {
-    if (!hasErrno(err, 'EEXIST')) throw err;
-    await unlink(path);
-    await writeFile(path, bytes, { flag: 'wx', mode: 0o644 });
+    // A short file would read as a present object (or variant): it goes before the error is reported.
+    await unlink(path).catch(() => undefined);
+    throw err;
   }
   context.durability.fileWritten(path, shard);
 }
@@ -108,57 +112,32 @@ export function tempPath(context: WriteContext): string {
   return join(context.tmpDir, randomBytes(12).toString('hex'));
 }
 
-/** Raw bytes appear whole: temp + rename. */
-async function renameRaw(context: WriteContext, rawPath: string, raw: Buffer, shard: string): Promise<boolean> {
-  const temp = tempPath(context);
-  try {
-    await writeFile(temp, raw, { flag: 'wx', mode: 0o644 });
-    await rename(temp, rawPath);
-  } catch (err) {
-    await unlink(temp).catch((unlinkErr: unknown) => {
-      if (!hasErrno(unlinkErr, 'ENOENT')) throw unlinkErr;
-    });
-    throw err;
-  }
-  context.durability.fileWritten(rawPath, shard);
-  return true;
-}
-
-export async function readIfPresent(path: string): Promise<Buffer | undefined> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    if (hasErrno(err, 'ENOENT')) return undefined;
-    throw err;
-  }
-}
-
-/** Raw equals `raw`, every present variant decodes to it, and a gzip variant the policy keeps is present (brotli may come later). */
-async function isIntact(context: WriteContext, sha256: string, raw: Buffer, given: GivenVariants): Promise<boolean> {
-  const stored = await readIfPresent(objectPath(context.dir, sha256));
-  return stored !== undefined && stored.equals(raw) && (await variantsIntact(context, sha256, raw, given));
-}
-
 /**
  * True when the present object hashes to its name and is intact. For a caller
  * that reuses objects it holds no bytes for (the mirror, by presentAmong): the
- * raw file of a put that never reached its sync may be empty or garbage after a
- * power loss, and such an object must be fetched and put again.
+ * file of a put that never reached its sync may be short or garbage after a
+ * power loss or a kill, and such an object must be fetched and put again.
  */
 export async function verifyObject(context: WriteContext, sha256: string): Promise<boolean> {
-  const stored = await readIfPresent(objectPath(context.dir, sha256));
-  return stored !== undefined && sha256Hex(stored) === sha256 && (await variantsIntact(context, sha256, stored, {}));
+  const stored = await readIdentity(context.dir, sha256);
+  return typeof stored !== 'string' && sha256Hex(stored) === sha256 && (await variantsIntact(context, sha256, stored, {}));
 }
 
+/**
+ * Every present file decodes to `raw` (a raw file beside a gzip one, from an older version, included), and a
+ * gzip variant the policy keeps is present (brotli may come later: brotli-backfill.ts).
+ */
 async function variantsIntact(context: WriteContext, sha256: string, raw: Buffer, given: GivenVariants): Promise<boolean> {
-  const [gzip, br] = await Promise.all([
+  const [identity, gzip, br] = await Promise.all([
+    readIfPresent(objectPath(context.dir, sha256)),
     readIfPresent(objectPath(context.dir, sha256, 'gzip')),
     readIfPresent(objectPath(context.dir, sha256, 'br')),
   ]);
+  if (identity !== undefined && !identity.equals(raw)) return false;
   if (gzip !== undefined && !decodesTo('gzip', gzip, raw)) return false;
   if (br !== undefined && !decodesTo('br', br, raw)) return false;
-  // A missing brotli variant is normal (deferred: brotli-backfill.ts). A missing gzip variant is intact only if the
-  // policy would not keep one (compressing says; rare, and cheap for small objects).
+  // A missing gzip variant is intact only if the policy would not keep one (compressing says; rare, and cheap
+  // for small objects).
   if (gzip !== undefined) return true;
   const kept: KeptVariants = await variantsFor(raw, given, { deferBrotli: true });
   return kept.gzip === undefined;

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import type { OutgoingHttpHeader } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import {
   HEADERS,
   cacheControlFor,
@@ -30,7 +32,8 @@ import type { VariantSizes } from './variant-sizes.js';
  *   HEAD ──> 200, headers only (variant sizes: one stat per variant, once per object)
  *   GET ───> the best variant the client accepts: hot cache, else read whole
  *            (<= 1 MiB, sync: open, fstat, read, close) into the hot cache,
- *            else `file` to stream
+ *            else `file` to stream; identity of an object stored as its gzip
+ *            file alone is its decoding (cached too, or streamed through gunzip)
  *   a stat or read failing ──> 'unreadable' (the route answers 404, never 5xx)
  *
  * Nothing is kept per path: the answer and its header list are built per
@@ -69,6 +72,8 @@ export interface RepositoryAnswer {
   readonly body: Buffer | undefined;
   /** A GET whose body is too large to read here: stream this file. */
   readonly file: string | undefined;
+  /** `file` is the object's gzip file and the answer its decoding (identity asked of an object with no raw file). */
+  readonly fileIsGzip: boolean;
 }
 
 /** Answers counted in plain numbers (no label hashing per request); /metrics folds them in at scrape time. */
@@ -132,6 +137,7 @@ export function createRepositoryAnswers(options: RepositoryAnswerOptions): Repos
     length: number,
     body: Buffer | undefined,
     file?: string,
+    fileIsGzip = false,
   ): RepositoryAnswer {
     const identity = encoding === 'identity';
     const list = validators(path, entry, identity ? 6 : 8);
@@ -146,7 +152,7 @@ export function createRepositoryAnswers(options: RepositoryAnswerOptions): Repos
       list[15] = encoding;
     }
     counts.ok++;
-    return { status: 200, headers: list, variant: encoding, body, file };
+    return { status: 200, headers: list, variant: encoding, body, file, fileIsGzip };
   }
 
   function notModifiedAnswer(path: string, entry: IndexEntry): RepositoryAnswer {
@@ -154,7 +160,7 @@ export function createRepositoryAnswers(options: RepositoryAnswerOptions): Repos
     list[8] = HEADERS.seq;
     list[9] = currentSeq();
     counts.notModified++;
-    return { status: 304, headers: list, variant: undefined, body: undefined, file: undefined };
+    return { status: 304, headers: list, variant: undefined, body: undefined, file: undefined, fileIsGzip: false };
   }
 
   function acceptedEncodings(accept: string | undefined): readonly ContentEncoding[] {
@@ -174,7 +180,31 @@ export function createRepositoryAnswers(options: RepositoryAnswerOptions): Repos
     const sizes = variantSizes.known(entry.sha256) ?? variantSizes.loadSync(entry);
     if (sizes === undefined) return 'unreadable';
     const encoding = chooseEncoding(accept, sizes.available);
+    if (encoding === 'identity' && sizes.sizes.gzip !== undefined && !existsSync(store.pathOf(entry.sha256))) {
+      return okAnswer(path, entry, encoding, entry.size, undefined, store.pathOf(entry.sha256, 'gzip'), true);
+    }
     return okAnswer(path, entry, encoding, sizes.sizes[encoding] ?? entry.size, undefined, store.pathOf(entry.sha256, encoding));
+  }
+
+  /**
+   * Identity asked of an object stored as its gzip file alone (the store's layout): decoded here, once, into
+   * the hot cache, as nginx's gunzip module answers a client that takes no gzip. The gzip file was verified to
+   * decode to the object when it was stored; its decoding must still come out at the object's size.
+   */
+  function decodedAnswer(path: string, entry: IndexEntry, accept: string | undefined): RepositoryAnswer | 'unreadable' {
+    if (entry.size > MAX_SYNC_READ_BYTES) return streamedAnswer(path, entry, accept);
+    const gzip = readWholeSync(store.pathOf(entry.sha256, 'gzip'));
+    if (typeof gzip === 'string' || gzip === undefined) return 'unreadable';
+    let raw: Buffer;
+    try {
+      raw = gunzipSync(gzip, { maxOutputLength: entry.size + 1 });
+    } catch {
+      return 'unreadable';
+    }
+    if (raw.length !== entry.size) return 'unreadable';
+    counts.cacheMisses++;
+    hotCache.set(entry.sha256, 'identity', raw);
+    return okAnswer(path, entry, 'identity', raw.length, raw);
   }
 
   function getAnswer(path: string, entry: IndexEntry, accept: string | undefined): RepositoryAnswer | 'unreadable' {
@@ -193,7 +223,7 @@ export function createRepositoryAnswers(options: RepositoryAnswerOptions): Repos
       }
       const read = readWholeSync(store.pathOf(entry.sha256, encoding), allocateForCache);
       if (read === 'absent') {
-        if (encoding === 'identity') return 'unreadable';
+        if (encoding === 'identity') return decodedAnswer(path, entry, accept);
         // Learn which variants exist (one stat each), so later requests skip the missing one.
         variantSizes.loadSync(entry);
         continue;

@@ -1,4 +1,6 @@
 import { createReadStream } from 'node:fs';
+import { pipeline, type Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isMetasyncError, isReservedPath, repoPathFromUrl } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
@@ -72,9 +74,19 @@ export function createRepositoryHandler(options: RepositoryRouteOptions) {
     const list = answered.headers;
     reply.code(answered.status);
     for (let i = 0; i < list.length; i += 2) reply.header(String(list[i]), list[i + 1]);
-    if (answered.file !== undefined) await reply.send(createReadStream(answered.file));
-    else await reply.send(answered.body);
+    if (answered.file !== undefined) {
+      const stream = createReadStream(answered.file);
+      await reply.send(answered.fileIsGzip ? decoded(stream) : stream);
+    } else await reply.send(answered.body);
   };
+}
+
+/** A gzip file's decoding, as a stream that fails (and so aborts the response) when the file or the decoding does. */
+function decoded(file: Readable): Readable {
+  const gunzip = createGunzip();
+  // pipeline destroys the decoder with the file's error; the reply sees it on the stream it sends.
+  pipeline(file, gunzip, () => undefined);
+  return gunzip;
 }
 
 /**

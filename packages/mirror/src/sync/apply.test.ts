@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import PQueue from 'p-queue';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { metasyncError, sha256Hex, type ChangesBatch } from '@metasync/shared';
@@ -95,9 +96,9 @@ describe('objects an earlier run left behind', () => {
   it('verifies present objects in its first apply and refetches a damaged one; once an apply committed, it trusts them', async () => {
     const left = JSON.stringify({ c: 'c'.repeat(200) });
     const leftSha = sha256Hex(left);
-    // A put whose apply never reached its sync, then a power loss: the raw file has the right size and garbage bytes.
+    // A put whose apply never reached its sync, then a power loss: the object's file holds other bytes.
     await store.put({ raw: Buffer.from(left) });
-    await writeFile(store.pathOf(leftSha), Buffer.alloc(left.length, '!'));
+    await writeFile(store.pathOf(leftSha, 'gzip'), gzipSync(Buffer.alloc(left.length, '!')));
     const fetched: string[] = [];
     let verified = 0;
     const context = contextWith({
@@ -119,5 +120,29 @@ describe('objects an earlier run left behind', () => {
     expect(fetched).toEqual([leftSha]);
     expect(verified).toBe(1);
     expect(log.state.lookup('p2/a/d.json')?.sha256).toBe(sha256Hex(intact));
+  });
+
+  it('after a failed apply, verifies present objects again until an apply commits', async () => {
+    let verified = 0;
+    let failing = false;
+    const context = contextWith({
+      store: { ...store, verify: (sha256) => (verified++, store.verify(sha256)) },
+      fetchObject: async (sha256) => {
+        if (failing) throw metasyncError('METASYNC_ERR_SYNC_UNREACHABLE', 'primary went away', {});
+        return { raw: objects.get(sha256)!, wireBytes: 1 };
+      },
+    });
+    await applyChanges(context, batchOf(0, { 'p2/a/e.json': JSON.stringify({ e: 'e'.repeat(200) }) }));
+    failing = true;
+    await expect(applyChanges(context, batchOf(1, { 'p2/a/f.json': JSON.stringify({ f: 'f'.repeat(200) }) }))).rejects.toThrow();
+    // What a failed put could leave (files are written in place): the object present, its bytes wrong.
+    const left = JSON.stringify({ g: 'g'.repeat(200) });
+    await store.put({ raw: Buffer.from(left) });
+    await writeFile(store.pathOf(sha256Hex(left), 'gzip'), gzipSync(Buffer.alloc(left.length, '!')));
+    failing = false;
+    verified = 0;
+    await applyChanges(context, batchOf(1, { 'p2/a/g.json': left }));
+    expect(verified).toBe(1);
+    expect((await store.read(sha256Hex(left))).toString()).toBe(left);
   });
 });

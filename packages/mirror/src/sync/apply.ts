@@ -36,10 +36,11 @@ export interface ApplyContext {
   /** True once the mirror is shutting down: queued fetches give up instead of starting. */
   stopping?: () => boolean;
   /**
-   * Whether present objects are reused unread. Unset until an apply commits with this context: until then a
-   * present object may be the leftover of an earlier run's put that never reached its sync, damaged by a power
-   * loss (puts do not fsync), so each one is verified and refetched when damaged. Once an apply committed,
-   * everything it put or reused was synced before that commit.
+   * Whether present objects are reused unread. Unset until an apply commits with this context, and again from
+   * the start of each apply until it commits: until then a present object may be the leftover of a put that
+   * never reached its sync (damaged by a power loss: puts do not fsync) or of a failed put (files are written in
+   * place), so each one is verified and refetched when damaged. Once an apply committed, everything it put or
+   * reused was whole and synced before that commit.
    */
   trustPresent?: boolean;
   /**
@@ -59,7 +60,7 @@ export interface ApplyResult {
 
 export async function applyChanges(context: ApplyContext, batch: ChangesBatch): Promise<ApplyResult> {
   const started = performance.now();
-  const { fetched, withoutBrotli } = await fetchMissing(context, batch.entries);
+  const { fetched, withoutBrotli } = await fetchMissing(context, batch.entries, { brotliFromPrimary: true });
   try {
     await context.log.commitBatch({ from: batch.from, to: batch.to, time: batch.time, appliedAt: Date.now(), entries: batch.entries });
   } catch (err) {
@@ -72,7 +73,10 @@ export async function applyChanges(context: ApplyContext, batch: ChangesBatch): 
 
 export async function applySnapshot(context: ApplyContext, snapshot: Snapshot): Promise<ApplyResult> {
   const started = performance.now();
-  const { fetched, withoutBrotli } = await fetchMissing(context, snapshot.entries);
+  // A bootstrap or resync asks for no brotli variants: one file per object before it serves (they follow after).
+  const { fetched, withoutBrotli } = await fetchMissing(context, snapshot.entries, {
+    brotliFromPrimary: context.brotliBackfill === undefined,
+  });
   try {
     await context.log.commitSnapshot(snapshot, Date.now());
   } catch (err) {
@@ -99,15 +103,23 @@ const PACK_THRESHOLD = 64;
 const MAX_PACK_OBJECTS_PER_REQUEST = 500;
 
 /** Fetches and puts what the store lacks; answers how many were fetched and which of them came without brotli. */
-async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry[]): Promise<{ fetched: number; withoutBrotli: string[] }> {
+async function fetchMissing(
+  context: ApplyContext,
+  entries: readonly ChangeEntry[],
+  options: { brotliFromPrimary: boolean },
+): Promise<{ fetched: number; withoutBrotli: string[] }> {
   const wanted = new Map<string, number>();
   for (const entry of entries) {
     if (isDeletion(entry) || context.log.state.hasObject(entry.sha256)) continue;
     wanted.set(entry.sha256, entry.size);
   }
+  // A put writes its file in place, so an apply that fails may leave a short file (a put whose cleanup failed
+  // too): until an apply commits again, present objects are verified before they are reused.
+  const trusted = context.trustPresent === true;
+  context.trustPresent = false;
   // Objects in the grace window, or left by an apply that crashed before its commit, are reused by hash.
   const present = await context.store.presentAmong([...wanted.keys()]);
-  if (context.trustPresent !== true) await dropDamaged(context, present);
+  if (!trusted) await dropDamaged(context, present);
   const absent: { sha256: string; size: number }[] = [];
   for (const [sha256, size] of wanted) if (!present.has(sha256)) absent.push({ sha256, size });
   const total = absent.length;
@@ -147,7 +159,7 @@ async function fetchMissing(context: ApplyContext, entries: readonly ChangeEntry
       packs.map((pack) =>
         context.queue.add(async () => {
           assertRunning(context);
-          const outcome = await context.client.fetchPack(pack, put);
+          const outcome = await context.client.fetchPack(pack, put, { brotli: options.brotliFromPrimary });
           if (outcome.error !== undefined) {
             if (isMetasyncError(outcome.error, 'METASYNC_ERR_STORE_NO_SPACE')) throw outcome.error;
             context.logger.warn(

@@ -66,9 +66,11 @@ export interface PrimaryClient {
    * broken stream: it stops there and returns the hashes delivered, so the
    * caller fetches the rest one by one.
    */
+  /** `brotli: false` asks for no brotli variants (the caller makes its own later): each frame is then its gzip variant. */
   fetchPack(
     objects: readonly { sha256: string; size: number }[],
     onObject: (sha256: string, object: FetchedObject) => Promise<void>,
+    options?: { brotli?: boolean },
   ): Promise<PackOutcome>;
   ack(body: AckRequest): Promise<void>;
   /** POSTs JSON to a sync route with the mirror's credential (as acks are); the caller judges the answer. */
@@ -200,7 +202,7 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
       verifyRaw(raw, sha256, size);
       return { raw, wireBytes: response.body.length, ...keptBody(encoding, response.body) };
     },
-    async fetchPack(objects, onObject) {
+    async fetchPack(objects, onObject, packOptions = {}) {
       const delivered = new Set<string>();
       const sizes = new Map(objects.map((o) => [o.sha256, o.size]));
       const path = urlPath(SYNC_ROUTES.objectPack);
@@ -210,7 +212,11 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
           method: 'POST',
           headers: { ...commonHeaders, 'content-type': 'application/json' },
           // The primary's gzip variant too: checking it (gunzip) costs a fraction of recompressing it.
-          body: JSON.stringify({ objects: objects.map((o) => o.sha256), gzip: true }),
+          body: JSON.stringify({
+            objects: objects.map((o) => o.sha256),
+            gzip: true,
+            ...(packOptions.brotli === false ? { brotli: false } : {}),
+          }),
         });
         if (response.statusCode !== 200) {
           response.body.resume();

@@ -67,7 +67,9 @@ export function createS3BootstrapSource(options: {
       log: logger,
       minSeq,
       concurrency: options.concurrency,
-      hasObject: (sha256) => store.has(sha256),
+      // A present object may be a killed run's short file (puts write in place): reused only when it verifies;
+      // has() also has the flush make it durable.
+      hasObject: async (sha256) => (await store.has(sha256)) && (await store.verify(sha256)),
       writeObject: async (object) => {
         await store.put(object);
       },

@@ -63,10 +63,11 @@ export function syncObjectRoutes(app: FastifyInstance, options: { store: ObjectS
     }
     const shas = parsed.data.objects;
     const withGzip = parsed.data.gzip === true;
+    const withBrotli = parsed.data.brotli !== false;
     const readFrame = async (sha256: string): Promise<Buffer> => {
       try {
         const [br, gzip] = await Promise.all([
-          readOptionalVariant(store, sha256, 'br'),
+          withBrotli ? readOptionalVariant(store, sha256, 'br') : undefined,
           withGzip ? readOptionalVariant(store, sha256, 'gzip') : undefined,
         ]);
         if (br !== undefined) return encodePackFrame({ sha256, encoding: 'br', bytes: br, gzip });

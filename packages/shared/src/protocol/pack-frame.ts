@@ -17,6 +17,12 @@ export const packRequestSchema = z.object({
   objects: z.array(sha256).min(1).max(MAX_PACK_OBJECTS),
   /** Also send each object's precompressed gzip variant (`gzipLength` in its frame), so the mirror need not recompress. */
   gzip: z.boolean().optional(),
+  /**
+   * false: send no brotli variant; with `gzip`, a frame's body is then the gzip variant itself (one decode checks
+   * the object and the variant the receiver keeps). For a receiver that makes its brotli variants later (a
+   * bootstrap: one file per object, nothing to write but what it serves first). Absent means true.
+   */
+  brotli: z.boolean().optional(),
 });
 export type PackRequest = z.infer<typeof packRequestSchema>;
 

@@ -1,0 +1,42 @@
+import * as fsCallback from 'node:fs';
+import { promisify } from 'node:util';
+import { gunzip, gunzipSync } from 'node:zlib';
+import { hasErrno } from '@metasync/shared';
+import { LARGE_OBJECT_BYTES } from './compression.js';
+import { MAX_DECODED_OBJECT_BYTES, objectPath } from './layout.js';
+
+// The callback API skips a FileHandle per call.
+const readFile = promisify(fsCallback.readFile);
+const gunzipAsync = promisify(gunzip);
+
+export async function readIfPresent(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    if (hasErrno(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * An object's raw bytes as stored (layout.ts): its gzip file decoded, else its raw file. 'absent' when it has
+ * neither; 'undecodable' when its gzip file does not decode within `maxBytes` (damaged: a put killed mid-write,
+ * a power loss before the sync). Filesystem errors other than ENOENT are thrown.
+ */
+export async function readIdentity(
+  dir: string,
+  sha256: string,
+  maxBytes = MAX_DECODED_OBJECT_BYTES,
+): Promise<Buffer | 'absent' | 'undecodable'> {
+  const gzip = await readIfPresent(objectPath(dir, sha256, 'gzip'));
+  if (gzip === undefined) return (await readIfPresent(objectPath(dir, sha256))) ?? 'absent';
+  try {
+    // A large object is decoded on the threadpool so it never stalls the loop (as compression.ts compresses);
+    // JSON gzips to a fifth or less, so a quarter of the threshold in gzip bytes is a large object.
+    return gzip.length <= LARGE_OBJECT_BYTES / 4
+      ? gunzipSync(gzip, { maxOutputLength: maxBytes })
+      : await gunzipAsync(gzip, { maxOutputLength: maxBytes });
+  } catch {
+    return 'undecodable';
+  }
+}
