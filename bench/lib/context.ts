@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Daemon } from '../../test/helpers/daemon.js';
 import { readProcCpuMs, readProcMemory, type ProcMemory } from '../../test/helpers/proc-stats.js';
@@ -102,6 +103,8 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
     const dirA = join(root, 'rsync-a');
     const dirB = join(root, 'rsync-b');
     ctx.log('rsync -a cold copies');
+    // With --corpus-cache the corpus lives elsewhere and nothing else has made this run's directory yet.
+    await mkdir(root, { recursive: true });
     const first = await runRsync({ src: tree.dir, dst: dirA });
     const second = await runRsync({ src: dirA, dst: dirB });
     return { coldCopyMs: first.durationMs, secondColdCopyMs: second.durationMs, dirA, dirB };

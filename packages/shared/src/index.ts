@@ -17,3 +17,4 @@ export * from './protocol/s3-layout.js';
 export * from './protocol/http-cache.js';
 export * from './protocol/dists.js';
 export * from './tls-client.js';
+export * from './runtime/zlib-chunk.js';

@@ -1,5 +1,6 @@
 import { promisify } from 'node:util';
 import { brotliCompress, brotliCompressSync, brotliDecompressSync, constants, gunzipSync, gzip, gzipSync } from 'node:zlib';
+import { zlibChunkFor } from '@metasync/shared';
 
 const brotliAsync = promisify(brotliCompress);
 const gzipAsync = promisify(gzip);
@@ -48,6 +49,7 @@ export function brotliWindowBits(sizeBytes: number): number {
 
 function brotliOptions(sizeBytes: number) {
   return {
+    chunkSize: zlibChunkFor(sizeBytes),
     params: {
       [constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY,
       [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT,
@@ -91,7 +93,8 @@ export async function variantsFor(raw: Buffer, given: GivenVariants = {}, option
   let gz = given.gzip;
   if (raw.length <= LARGE_OBJECT_BYTES) {
     if (makeBrotli) br = brotliCompressSync(raw, brotliOptions(raw.length));
-    gz ??= gzipSync(raw, { level: gzipLevelFor(raw.length) });
+    // Output chunks sized to the input (zlibChunkFor): compressed JSON is smaller, so one chunk holds it.
+    gz ??= gzipSync(raw, { level: gzipLevelFor(raw.length), chunkSize: zlibChunkFor(raw.length) });
   } else {
     [br, gz] = await Promise.all([
       makeBrotli ? brotliAsync(raw, brotliOptions(raw.length)) : br,
@@ -109,8 +112,8 @@ export function decodesTo(encoding: 'br' | 'gzip', bytes: Buffer, raw: Buffer): 
   try {
     const decoded =
       encoding === 'br'
-        ? brotliDecompressSync(bytes, { maxOutputLength: raw.length + 1 })
-        : gunzipSync(bytes, { maxOutputLength: raw.length + 1 });
+        ? brotliDecompressSync(bytes, { maxOutputLength: raw.length + 1, chunkSize: zlibChunkFor(raw.length + 1) })
+        : gunzipSync(bytes, { maxOutputLength: raw.length + 1, chunkSize: zlibChunkFor(raw.length + 1) });
     return decoded.equals(raw);
   } catch {
     return false; // any decode failure means damaged: the caller re-creates the object

@@ -1,7 +1,7 @@
 import * as fsCallback from 'node:fs';
 import { promisify } from 'node:util';
 import { gunzip, gunzipSync } from 'node:zlib';
-import { hasErrno } from '@metasync/shared';
+import { hasErrno, zlibChunkFor } from '@metasync/shared';
 import { LARGE_OBJECT_BYTES } from './compression.js';
 import { MAX_DECODED_OBJECT_BYTES, objectPath } from './layout.js';
 
@@ -33,10 +33,18 @@ export async function readIdentity(
   try {
     // A large object is decoded on the threadpool so it never stalls the loop (as compression.ts compresses);
     // JSON gzips to a fifth or less, so a quarter of the threshold in gzip bytes is a large object.
-    return gzip.length <= LARGE_OBJECT_BYTES / 4
-      ? gunzipSync(gzip, { maxOutputLength: maxBytes })
-      : await gunzipAsync(gzip, { maxOutputLength: maxBytes });
+    const options = { maxOutputLength: maxBytes, chunkSize: zlibChunkFor(decodedSizeHint(gzip, maxBytes)) };
+    return gzip.length <= LARGE_OBJECT_BYTES / 4 ? gunzipSync(gzip, options) : await gunzipAsync(gzip, options);
   } catch {
     return 'undecodable';
   }
+}
+
+/** Most bytes one output chunk is sized to from a gzip trailer: a damaged trailer never sizes a larger buffer. */
+const MAX_HINTED_CHUNK_BYTES = 64 * 1024 * 1024;
+
+/** The decoded size a gzip member's trailer (ISIZE, the size mod 2^32) announces, bounded; one byte more. */
+function decodedSizeHint(gzip: Buffer, maxBytes: number): number {
+  const announced = gzip.length >= 18 ? gzip.readUInt32LE(gzip.length - 4) : 0;
+  return Math.min(announced + 1, maxBytes, MAX_HINTED_CHUNK_BYTES);
 }

@@ -12,6 +12,7 @@ import {
   isRepoPath,
   isReservedPath,
   type ContentEncoding,
+  zlibChunkFor,
 } from '@metasync/shared';
 import type { ObjectStore, Variant } from '@metasync/store';
 import type { HotCache } from './hot-cache.js';
@@ -197,7 +198,7 @@ export function createRepositoryAnswers(options: RepositoryAnswerOptions): Repos
     if (typeof gzip === 'string' || gzip === undefined) return 'unreadable';
     let raw: Buffer;
     try {
-      raw = gunzipSync(gzip, { maxOutputLength: entry.size + 1 });
+      raw = gunzipSync(gzip, { maxOutputLength: entry.size + 1, chunkSize: zlibChunkFor(entry.size + 1) });
     } catch {
       return 'unreadable';
     }

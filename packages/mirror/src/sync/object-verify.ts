@@ -1,5 +1,5 @@
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { metasyncError, sha256Hex } from '@metasync/shared';
+import { metasyncError, sha256Hex, zlibChunkFor } from '@metasync/shared';
 
 /**
  * Checks of an object fetched from the primary (alone or in a pack), before
@@ -9,8 +9,9 @@ import { metasyncError, sha256Hex } from '@metasync/shared';
 /** Decodes a transfer encoding with the output capped just above the announced size. */
 export function decodeBounded(body: Buffer, encoding: string, size: number, sha256: string): Buffer {
   try {
-    if (encoding === 'br') return brotliDecompressSync(body, { maxOutputLength: size + 1 });
-    if (encoding === 'gzip') return gunzipSync(body, { maxOutputLength: size + 1 });
+    // One output chunk of the announced size (zlibChunkFor: no 16 KiB chunk per object to collect).
+    if (encoding === 'br') return brotliDecompressSync(body, { maxOutputLength: size + 1, chunkSize: zlibChunkFor(size + 1) });
+    if (encoding === 'gzip') return gunzipSync(body, { maxOutputLength: size + 1, chunkSize: zlibChunkFor(size + 1) });
   } catch (err) {
     throw metasyncError(
       'METASYNC_ERR_OBJECT_HASH_MISMATCH',
@@ -30,7 +31,7 @@ export function decodeBounded(body: Buffer, encoding: string, size: number, sha2
 export function verifyGzip(gzip: Buffer, raw: Buffer, sha256: string): void {
   let decoded: Buffer;
   try {
-    decoded = gunzipSync(gzip, { maxOutputLength: raw.length + 1 });
+    decoded = gunzipSync(gzip, { maxOutputLength: raw.length + 1, chunkSize: zlibChunkFor(raw.length + 1) });
   } catch (err) {
     throw metasyncError(
       'METASYNC_ERR_OBJECT_HASH_MISMATCH',
