@@ -40,6 +40,19 @@ describe('object presence', () => {
     expect([...found].sort()).toEqual(stored.map((s) => s.sha256).sort());
   });
 
+  it('surveys many by listing: present objects, and every hash with any file (a lone brotli leftover too)', async () => {
+    const stored = await Promise.all(Array.from({ length: 20 }, (_, i) => store.put({ raw: objectBytes(i) })));
+    const leftover = stored.pop()!.sha256;
+    await rm(store.pathOf(leftover, 'gzip'));
+    await writeFile(store.pathOf(leftover, 'br'), 'x');
+    const absent = Array.from({ length: LIST_SHARDS_FROM }, (_, i) => sha256Hex(`absent ${i}`));
+    const survey = await store.survey([...absent, leftover, ...stored.map((s) => s.sha256)]);
+    expect([...survey.present].sort()).toEqual(stored.map((s) => s.sha256).sort());
+    expect([...(survey.withFiles ?? [])].sort()).toEqual([leftover, ...stored.map((s) => s.sha256)].sort());
+    // A few are checked by stat: which have files is then unknown, never guessed.
+    expect((await store.survey([leftover, stored[0]!.sha256])).withFiles).toBeUndefined();
+  });
+
   it('answers has() by the gzip file, or by the raw file of an object that keeps no gzip variant', async () => {
     const small = await store.put({ raw: Buffer.from('{"has":1}') });
     const large = await store.put({ raw: objectBytes(1) });

@@ -41,18 +41,35 @@ export async function presentAmong(dir: string, sha256s: readonly string[]): Pro
     const found = await Promise.all(sha256s.map((sha256) => hasObject(dir, sha256)));
     return new Set(sha256s.filter((_, index) => found[index] === true));
   }
+  return (await surveyAmong(dir, sha256s)).present;
+}
+
+export interface Survey {
+  present: Set<string>;
+  /**
+   * Those of the hashes with any file in their shard (present, or a leftover such as a lone brotli file), when
+   * the shards were listed; undefined when they were checked by stat. One not in it has no file at all.
+   */
+  withFiles: Set<string> | undefined;
+}
+
+/** presentAmong, and from a listing also which hashes have any file: a put of one that has none need not look. */
+export async function surveyAmong(dir: string, sha256s: readonly string[]): Promise<Survey> {
+  if (sha256s.length < LIST_SHARDS_FROM) return { present: await presentAmong(dir, sha256s), withFiles: undefined };
   const present = new Set<string>();
+  const withFiles = new Set<string>();
   const wanted = new Set(sha256s);
   for (const shard of new Set(sha256s.map(shardOf))) {
     // A raw file's name is the hash's remaining 62 hex digits, a gzip file's that plus ".gz" (a brotli file
     // alone is no object: the leftover of a crashed removal).
     for (const name of await namesIn(dir, shard)) {
       const sha256 = shard + name.slice(0, RAW_NAME_LENGTH);
-      const isObjectFile = name.length === RAW_NAME_LENGTH || (name.length === GZIP_NAME_LENGTH && name.endsWith('.gz'));
-      if (isObjectFile && wanted.has(sha256)) present.add(sha256);
+      if (!wanted.has(sha256)) continue;
+      withFiles.add(sha256);
+      if (name.length === RAW_NAME_LENGTH || (name.length === GZIP_NAME_LENGTH && name.endsWith('.gz'))) present.add(sha256);
     }
   }
-  return present;
+  return { present, withFiles };
 }
 
 /** The shas with any file (raw or variant) in shard `shard`, so a collector also finds a crashed removal's leftovers. */

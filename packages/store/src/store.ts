@@ -9,7 +9,7 @@ import { createDurability } from './durability.js';
 import { storeError } from './errors.js';
 import { objectPath, shardOf, VARIANTS, type Variant } from './layout.js';
 import { createLimiter } from './limiter.js';
-import { hasObject, listShard, presentAmong, sizeOf } from './presence.js';
+import { hasObject, listShard, presentAmong, sizeOf, surveyAmong, type Survey } from './presence.js';
 import { addBrotliVariants } from './brotli-variant.js';
 import { readIdentity } from './identity.js';
 import { verifyObject, writeObject, type WriteContext } from './write-path.js';
@@ -40,6 +40,8 @@ export interface ObjectInput extends GivenVariants {
    * after all, its files are replaced by the same bytes (variants unlinked and created anew, raw renamed over).
    */
   knownAbsent?: boolean | undefined;
+  /** Stronger than knownAbsent: the caller's survey just found no file of this object at all, not even a leftover to remove. */
+  knownClean?: boolean | undefined;
   /** Leave a brotli variant the caller does not give for later (addBrotli, after the commit): bulk ingest and bootstrap. */
   deferBrotli?: boolean | undefined;
 }
@@ -67,6 +69,8 @@ export interface ObjectStore {
   has(sha256: string): Promise<boolean>;
   /** Which of `sha256s` are present: one stat each for a few, one listing per shard directory for many. */
   presentAmong(sha256s: readonly string[]): Promise<Set<string>>;
+  /** presentAmong, and (when the shards were listed) which have any file at all: a put of one without need not look (knownClean). */
+  survey(sha256s: readonly string[]): Promise<Survey>;
   /**
    * True when the object is present, hashes to its name and its variants decode to it. For reuse without the
    * bytes at hand (after a restart, a present object may be an unsynced leftover damaged by a power loss).
@@ -233,6 +237,11 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
     async has(sha256) {
       const found = await hasObject(dir, sha256);
       if (found) reused(sha256);
+      return found;
+    },
+    async survey(sha256s) {
+      const found = await surveyAmong(dir, sha256s);
+      for (const sha256 of found.present) reused(sha256);
       return found;
     },
     async presentAmong(sha256s) {

@@ -47,10 +47,10 @@ export async function writeObject(
   context: WriteContext,
   sha256: string,
   raw: Buffer,
-  given: GivenVariants & { knownAbsent?: boolean | undefined; deferBrotli?: boolean | undefined },
+  given: GivenVariants & { knownAbsent?: boolean | undefined; knownClean?: boolean | undefined; deferBrotli?: boolean | undefined },
 ): Promise<boolean> {
   const shard = shardOf(sha256);
-  if (given.knownAbsent !== true) {
+  if (given.knownAbsent !== true && given.knownClean !== true) {
     const stored = await readIdentity(context.dir, sha256, raw.length + 1);
     if (stored !== 'absent') {
       if (stored !== 'undecodable' && stored.equals(raw) && (await variantsIntact(context, sha256, raw, given))) {
@@ -66,8 +66,9 @@ export async function writeObject(
   const kept = await variantsFor(raw, given, { deferBrotli: given.deferBrotli === true });
   const brPath = objectPath(context.dir, sha256, 'br');
   // A leftover brotli file this put does not replace must not sit beside the new object.
-  if (kept.br === undefined) await removeIfPresent(context, brPath, shard);
-  else await createFile(context, brPath, kept.br, shard);
+  if (kept.br === undefined) {
+    if (given.knownClean !== true) await removeIfPresent(context, brPath, shard);
+  } else await createFile(context, brPath, kept.br, shard);
   const base: Variant = kept.gzip === undefined ? 'identity' : 'gzip';
   await createFile(context, objectPath(context.dir, sha256, base), kept.gzip ?? raw, shard);
   return true;

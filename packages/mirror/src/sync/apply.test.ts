@@ -1,12 +1,13 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import PQueue from 'p-queue';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { metasyncError, sha256Hex, type ChangesBatch } from '@metasync/shared';
 import { createLogger } from '@metasync/shared/daemon';
-import { openObjectStore, type ObjectStore } from '@metasync/store';
+import { createBrotliBackfill, LIST_SHARDS_FROM, openObjectStore, type ObjectStore } from '@metasync/store';
 import { openIndexLog, type IndexLog } from '../index/index-log.js';
 import { createMetrics } from '../metrics.js';
 import { applyChanges, type ApplyContext } from './apply.js';
@@ -120,6 +121,22 @@ describe('objects an earlier run left behind', () => {
     expect(fetched).toEqual([leftSha]);
     expect(verified).toBe(1);
     expect(log.state.lookup('p2/a/d.json')?.sha256).toBe(sha256Hex(intact));
+  });
+
+  it('a large apply skips looking for leftovers only of objects its shard listing saw no file of', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < LIST_SHARDS_FROM + 10; i++) files[`p2/big/p${i}.json`] = JSON.stringify({ i, pad: 'b'.repeat(200) });
+    // A crashed removal's lone brotli file, of bytes other than the object's: it must not sit beside the new object.
+    const stale = sha256Hex(files['p2/big/p7.json']!);
+    await mkdir(dirname(store.pathOf(stale, 'br')), { recursive: true });
+    await writeFile(store.pathOf(stale, 'br'), 'stale');
+    // Brotli deferred (as a mirror runs): the put writes no brotli file that would replace the stale one.
+    const brotliBackfill = createBrotliBackfill({ store, onError: (err) => expect.fail(String(err)), quietMs: 60_000 });
+    await applyChanges({ ...contextWith(), trustPresent: true, brotliBackfill }, batchOf(0, files));
+    expect(existsSync(store.pathOf(stale, 'br'))).toBe(false);
+    await brotliBackfill.close();
+    expect(await store.verify(stale)).toBe(true);
+    expect((await store.read(sha256Hex(files['p2/big/p8.json']!))).toString()).toBe(files['p2/big/p8.json']);
   });
 
   it('after a failed apply, verifies present objects again until an apply commits', async () => {

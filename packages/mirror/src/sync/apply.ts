@@ -118,7 +118,7 @@ async function fetchMissing(
   const trusted = context.trustPresent === true;
   context.trustPresent = false;
   // Objects in the grace window, or left by an apply that crashed before its commit, are reused by hash.
-  const present = await context.store.presentAmong([...wanted.keys()]);
+  const { present, withFiles } = await context.store.survey([...wanted.keys()]);
   if (!trusted) await dropDamaged(context, present);
   const absent: { sha256: string; size: number }[] = [];
   for (const [sha256, size] of wanted) if (!present.has(sha256)) absent.push({ sha256, size });
@@ -135,7 +135,16 @@ async function fetchMissing(
     context.metrics.bytesFetched.inc(object.wireBytes);
     try {
       // Absent or damaged by the checks above (one apply at a time, one process per store): the put need not stat it again.
-      await context.store.put({ sha256, raw: object.raw, brotli: object.brotli, gzip: object.gzip, knownAbsent: true, deferBrotli });
+      await context.store.put({
+        sha256,
+        raw: object.raw,
+        brotli: object.brotli,
+        gzip: object.gzip,
+        knownAbsent: true,
+        // The survey listed its shard and saw no file of it: no leftover to look for (a cold bootstrap's every object).
+        knownClean: withFiles !== undefined && !withFiles.has(sha256),
+        deferBrotli,
+      });
     } catch (err) {
       // The store already reports a full disk; this also covers any ObjectStore that does not.
       throw storeError(err, context.store.pathOf(sha256));

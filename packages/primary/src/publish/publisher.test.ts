@@ -31,6 +31,9 @@ function memoryStore(): ObjectStore & { syncs: number } {
     async presentAmong(sha256s: readonly string[]) {
       return new Set(sha256s.filter((sha256) => objects.has(sha256)));
     },
+    async survey(sha256s: readonly string[]) {
+      return { present: new Set(sha256s.filter((sha256) => objects.has(sha256))), withFiles: undefined };
+    },
     async verify(sha256: string) {
       return objects.has(sha256);
     },
