@@ -12,6 +12,7 @@ APT_PACKAGES=(
   chromium                                               # status page test (playwright-core)
   procps iproute2                                        # ps/ss for RSS and fd figures
   faketime                                               # libfaketime: a mirror's clock an hour off (fault tests)
+  libjemalloc2                                           # the malloc the systemd units preload (memory tests)
 )
 
 missing=()

@@ -138,6 +138,11 @@ describe('deployment templates', () => {
     }
   });
 
+  it('run the mirror on jemalloc, from the Debian package cloud-init installs', () => {
+    expect(read('systemd/metasync-mirror.service')).toMatch(/^Environment=LD_PRELOAD=libjemalloc\.so\.2$/m);
+    expect(/^packages: \[([^\]]*)\]$/m.exec(read('cloud-init/mirror.yaml'))?.[1]?.split(/,\s*/)).toContain('libjemalloc2');
+  });
+
   it("install Node from the npm registry at the version .node-version pins, its sha512 checked, never Debian's nodejs", () => {
     const cloudInit = read('cloud-init/mirror.yaml');
     const terraform = read('terraform/region/main.tf');

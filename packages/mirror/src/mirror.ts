@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createRegistrar } from '@metasync/dns';
 import { hasErrno } from '@metasync/shared';
-import { pickHttpLimits, releaseMemory, type Logger } from '@metasync/shared/daemon';
+import { memoryAllocator, pickHttpLimits, releaseMemory, type Logger } from '@metasync/shared/daemon';
 import { writeFileAtomic } from '@metasync/shared/fs';
 import { openObjectStore } from '@metasync/store';
 import { buildApp } from './app.js';
@@ -77,7 +77,8 @@ export async function openMirror(
   // Serving threads read the index where the main thread writes it: shared memory, never a copy per worker.
   const { log, repairedTail } = await openIndexLog(config.data, { sharedIndex: workers > 1 });
   if (repairedTail) logger.warn({ seq: log.state.seq }, 'cut a torn tail off the index log');
-  logger.info({ seq: log.state.seq, paths: log.state.pathCount(), mirrorId }, 'index loaded');
+  // The allocator decides whether a bootstrap's freed native memory goes back to the system (memory-allocator.ts).
+  logger.info({ seq: log.state.seq, paths: log.state.pathCount(), mirrorId, allocator: memoryAllocator() }, 'index loaded');
   // Reading the index log leaves its records behind as garbage: at 100k paths the heap had grown to ~200 MB
   // for ~65 MB live, and an idle or cache-served mirror would keep it that size.
   releaseMemory();

@@ -144,3 +144,26 @@ describe('index state', () => {
     expect(seen).toEqual(['p2/a/b.json', 'packages.json']);
   });
 });
+
+describe('table sizing', () => {
+  /** Bytes of every array the index's tables hold (what its shared memory costs). */
+  function tableBytes(state: ReturnType<typeof emptyIndex>): number {
+    const { layout } = state.sharing!.handle();
+    return [...Object.values(layout.paths), ...Object.values(layout.objects)].reduce((sum, array) => sum + array.byteLength, 0);
+  }
+
+  it('sizes an empty index for the batch it takes, as for a base of the same paths', () => {
+    const entries: PathEntry[] = Array.from({ length: 5_000 }, (_, i) => ({
+      path: `p2/vendor${i % 37}/package-${i}.json`,
+      sha256: sha256Hex(`object ${i}`),
+      size: 100 + i,
+      mtime: 1_000 + i,
+    }));
+    const applied = emptyIndex(0, { shared: true });
+    applyEntries(applied, entries, 1_000);
+    const loaded = emptyIndex(0, { shared: true });
+    replaceWithSnapshot(loaded, { seq: 1, time: 1_000, entries }, 1_000);
+    expect(applied.pathCount()).toBe(5_000);
+    expect(tableBytes(applied)).toBe(tableBytes(loaded));
+  });
+});

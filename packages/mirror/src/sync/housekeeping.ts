@@ -1,4 +1,4 @@
-import type { Logger } from '@metasync/shared/daemon';
+import { releaseMemory, type Logger } from '@metasync/shared/daemon';
 import type { ObjectStore } from '@metasync/store';
 import type { IndexLog } from '../index/index-log.js';
 import { collectGarbage } from './gc.js';
@@ -18,6 +18,9 @@ export async function runHousekeeping(options: HousekeepingOptions): Promise<voi
   if (log.logBytes() > Math.max(1024 * 1024, log.state.pathCount() * 120)) {
     const started = performance.now();
     await log.compact();
+    // The base's text, built from every path, is garbage now; right after a bootstrap it is the last bulk
+    // work, often done after the apply's own release ran, and an idle mirror would keep it (memory-release.ts).
+    releaseMemory();
     logger.info(
       { seq: log.state.seq, paths: log.state.pathCount(), durationMs: Math.round(performance.now() - started) },
       'index compacted',

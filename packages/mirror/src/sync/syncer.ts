@@ -6,6 +6,7 @@ import type { SyncStatus } from '../health.js';
 import type { IndexLog } from '../index/index-log.js';
 import type { MirrorMetrics } from '../metrics.js';
 import { createAcker } from './acker.js';
+import { releasingAfterBackfill } from './backfill-release.js';
 import { housekeepingIntervalMs, runHousekeeping } from './housekeeping.js';
 import type { PrimaryClient } from './primary-client.js';
 import { createPuller } from './puller.js';
@@ -107,11 +108,13 @@ export function createSyncer(options: SyncerOptions): Syncer {
     logger,
     stopping: scheduler.stopping,
   });
-  const brotliBackfill = createBrotliBackfill({
-    store: options.store,
-    onError: (err) => logger.warn({ err }, 'brotli variants not made'),
-    onDropped: (dropped) => logger.warn({ dropped }, 'brotli backfill queue full: these objects serve gzip only'),
-  });
+  const brotliBackfill = releasingAfterBackfill(
+    createBrotliBackfill({
+      store: options.store,
+      onError: (err) => logger.warn({ err }, 'brotli variants not made'),
+      onDropped: (dropped) => logger.warn({ dropped }, 'brotli backfill queue full: these objects serve gzip only'),
+    }),
+  );
   const puller = createPuller({
     log,
     store: options.store,

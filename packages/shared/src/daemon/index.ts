@@ -7,3 +7,4 @@ export * from './tls-options.js';
 export * from './tls-pair.js';
 export * from './server-factory.js';
 export * from './memory-release.js';
+export * from './memory-allocator.js';

@@ -1,0 +1,66 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { sha256Hex } from '@metasync/shared';
+import { createBrotliBackfill, openObjectStore, variantsOf, type ObjectStore } from '@metasync/store';
+import { releasingAfterBackfill } from './backfill-release.js';
+
+const released = vi.hoisted(() => ({ calls: 0 }));
+vi.mock('@metasync/shared/daemon', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('@metasync/shared/daemon')>();
+  return {
+    ...actual,
+    releaseMemory: (delayMs?: number) => {
+      released.calls++;
+      actual.releaseMemory(delayMs);
+    },
+  };
+});
+
+let dir: string;
+let store: ObjectStore;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'backfill-release-'));
+  store = await openObjectStore({ dir });
+  released.calls = 0;
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Objects stored as a bootstrap stores them when the primary sent no brotli variant. */
+async function putWithoutBrotli(count: number): Promise<string[]> {
+  const hashes: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const raw = Buffer.from(JSON.stringify({ packages: { [`acme/p${i}`]: [{ version: '1.0.0', description: 'x '.repeat(300) }] } }));
+    const sha256 = sha256Hex(raw);
+    await store.put({ raw, sha256, deferBrotli: true });
+    hashes.push(sha256);
+  }
+  return hashes;
+}
+
+describe('releasingAfterBackfill', () => {
+  it('releases memory once a large run of variants is made, not before', async () => {
+    const backfill = releasingAfterBackfill(createBrotliBackfill({ store, onError: (err) => expect.fail(String(err)), quietMs: 0 }), 6);
+    const hashes = await putWithoutBrotli(8);
+    backfill.add(hashes.slice(0, 3));
+    backfill.add(hashes.slice(3));
+    expect(released.calls).toBe(0);
+    await backfill.idle();
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const sha256 of hashes) expect((await variantsOf(store, sha256)).brSize).toBeGreaterThan(0);
+    expect(released.calls).toBe(1);
+    await backfill.close();
+  });
+
+  it('leaves memory alone after a few variants', async () => {
+    const backfill = releasingAfterBackfill(createBrotliBackfill({ store, onError: (err) => expect.fail(String(err)), quietMs: 0 }), 6);
+    backfill.add(await putWithoutBrotli(2));
+    await backfill.idle();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(released.calls).toBe(0);
+    await backfill.close();
+  });
+});
