@@ -16,10 +16,18 @@ export interface ObjectSizes {
   available: readonly ContentEncoding[];
   /** Set while the brotli variant is missing: after this time the sizes are looked up again. */
   recheckAtMs?: number;
+  /** When the brotli variant was first found missing (kept across rechecks, so the looking stops). */
+  brotliMissingSinceMs?: number;
 }
 
 /** How long an object served without its brotli variant is served so before the variant is looked for again. */
 const RECHECK_MISSING_BROTLI_MS = 2_000;
+/**
+ * How long a missing brotli variant is looked for. A backfill makes it within minutes of the commit (it waits
+ * at most 60 s to start); one that never comes (the backfill queue overflowed, or a restart dropped it) would
+ * otherwise cost a stat per object every 2 s for as long as the object is served.
+ */
+export const LOOK_FOR_MISSING_BROTLI_MS = 10 * 60_000;
 
 export interface VariantSizes {
   known(sha256: string): ObjectSizes | undefined;
@@ -37,8 +45,14 @@ export function createVariantSizes(store: Pick<ObjectStore, 'pathOf'>): VariantS
     if (variants.brSize !== undefined) sizes.br = variants.brSize;
     if (variants.gzipSize !== undefined) sizes.gzip = variants.gzipSize;
     const found: ObjectSizes = { sizes, available: AVAILABLE[(sizes.br === undefined ? 0 : 2) + (sizes.gzip === undefined ? 0 : 1)] ?? [] };
-    // gzip without brotli: the brotli variant may still be on its way (a backfill after a bulk apply), so look again later.
-    if (sizes.gzip !== undefined && sizes.br === undefined) found.recheckAtMs = Date.now() + RECHECK_MISSING_BROTLI_MS;
+    // gzip without brotli: the brotli variant may still be on its way (a backfill after a bulk apply), so look
+    // again later, for a while.
+    if (sizes.gzip !== undefined && sizes.br === undefined) {
+      const nowMs = Date.now();
+      const since = known.get(entry.sha256)?.brotliMissingSinceMs ?? nowMs;
+      found.brotliMissingSinceMs = since;
+      if (nowMs - since < LOOK_FOR_MISSING_BROTLI_MS) found.recheckAtMs = nowMs + RECHECK_MISSING_BROTLI_MS;
+    }
     known.set(entry.sha256, found);
     return found;
   }
