@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readPackFrames, type PackFrame } from '@metasync/shared';
 import { createLogger } from '@metasync/shared/daemon';
 import { buildApp, type PrimaryApp } from '../src/app.js';
 import { openPrimaryCore, type PrimaryCore } from '../src/data-dir.js';
@@ -59,3 +60,13 @@ export async function startTestPrimary(
 
 export const publish = (primary: TestPrimary, path: string, text: string) =>
   primary.core.publisher.submit([{ path, content: Buffer.from(text) }], 'api');
+
+/** A pack response through the shared decoder; it refuses frames not asked for, so each hash gets a generous size. */
+export async function framesOf(data: Buffer, shas: readonly (string | undefined)[]): Promise<PackFrame[]> {
+  const frames: PackFrame[] = [];
+  const chunks = (async function* () {
+    yield data;
+  })();
+  for await (const frame of readPackFrames(chunks, new Map(shas.map((sha) => [sha ?? '', 1 << 20])))) frames.push(frame);
+  return frames;
+}

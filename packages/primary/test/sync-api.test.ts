@@ -6,35 +6,23 @@ import {
   changesBatchSchema,
   mirrorsResponseSchema,
   packFrameHeaderSchema,
-  readPackFrames,
   resyncResponseSchema,
   sha256Hex,
   snapshotSchema,
   stateResponseSchema,
   verifyBody,
-  type PackFrame,
   type PublicKeyInfo,
 } from '@metasync/shared';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { variantsOf } from '@metasync/store';
 import { DEFER_BROTLI_FROM_PATHS } from '../src/publish/publisher.js';
-import { publish, startTestPrimary, type TestPrimary } from './primary-fixture.js';
+import { framesOf, publish, startTestPrimary, type TestPrimary } from './primary-fixture.js';
 
 let primary: TestPrimary;
 afterEach(async () => {
   vi.useRealTimers();
   await primary.close();
 });
-
-/** A pack response through the shared decoder; it refuses frames not asked for, so each hash gets a generous size. */
-async function framesOf(data: Buffer, shas: readonly (string | undefined)[]): Promise<PackFrame[]> {
-  const frames: PackFrame[] = [];
-  const chunks = (async function* () {
-    yield data;
-  })();
-  for await (const frame of readPackFrames(chunks, new Map(shas.map((sha) => [sha ?? '', 1 << 20])))) frames.push(frame);
-  return frames;
-}
 
 async function keysOf(p: TestPrimary): Promise<PublicKeyInfo[]> {
   const response = await p.app.inject({ url: SYNC_ROUTES.state });
@@ -210,21 +198,6 @@ describe('sync API', () => {
       expect(br.headers['content-encoding']).toBe('br');
       expect(brotliDecompressSync(br.rawPayload).toString()).toBe(textOf(i));
     }
-    // A pack asked with brotli: false (a bootstrap) still gets each object's gzip variant as the frame's body.
-    const shas = [0, 1].map((i) => sha256Hex(textOf(i)));
-    const withBrotli = await primary.app.inject({ method: 'POST', url: SYNC_ROUTES.objectPack, payload: { objects: shas, gzip: true } });
-    expect((await framesOf(withBrotli.rawPayload, shas)).map((frame) => frame.header.encoding)).toEqual(['br', 'br']);
-    const response = await primary.app.inject({
-      method: 'POST',
-      url: SYNC_ROUTES.objectPack,
-      payload: { objects: shas, gzip: true, brotli: false },
-    });
-    const frames = await framesOf(response.rawPayload, shas);
-    expect(frames.map((frame) => [frame.header.encoding, frame.gzip])).toEqual([
-      ['gzip', undefined],
-      ['gzip', undefined],
-    ]);
-    frames.forEach((frame, i) => expect(gunzipSync(frame.bytes).toString()).toBe(textOf(i)));
   });
 
   it('serves an object that keeps no compressed variant as identity, alone and in a pack', async () => {
