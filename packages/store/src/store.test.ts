@@ -136,8 +136,11 @@ describe('object store: leftovers of a crash', () => {
     await store.put({ raw: json });
     await writeFile(store.pathOf(sha, 'gzip'), Buffer.from('garbage'));
     await writeFile(store.pathOf(sha, 'br'), Buffer.from('garbage'));
+    // An older version's raw file beside them, zero-filled by a power loss: reads would take it.
+    await writeFile(store.pathOf(sha), Buffer.alloc(json.length));
     expect(await store.verify(sha)).toBe(false);
     expect((await store.put({ raw: json, knownAbsent: true })).created).toBe(true);
+    expect(existsSync(store.pathOf(sha))).toBe(false);
     expect(await store.verify(sha)).toBe(true);
     expect(gunzipSync(await store.readVariant(sha, 'gzip'))).toEqual(json);
     expect(await readdir(join(dir, 'tmp'))).toEqual([]);

@@ -37,7 +37,8 @@ export interface ObjectInput extends GivenVariants {
   sha256?: string | undefined;
   /**
    * The caller has just found the object absent or damaged: the put skips its own check. Were it present
-   * after all, its files are replaced by the same bytes (variants unlinked and created anew, raw renamed over).
+   * after all, its files are replaced by the same bytes (each unlinked and created anew; a raw file beside a
+   * gzip one, from an older version, unlinked).
    */
   knownAbsent?: boolean | undefined;
   /** Stronger than knownAbsent: the caller's survey just found no file of this object at all, not even a leftover to remove. */

@@ -70,6 +70,11 @@ export async function writeObject(
     if (given.knownClean !== true) await removeIfPresent(context, brPath, shard);
   } else await createFile(context, brPath, kept.br, shard);
   const base: Variant = kept.gzip === undefined ? 'identity' : 'gzip';
+  // A put told the object is absent or damaged did not look: the other base file (a raw file an older version
+  // wrote beside its gzip file, damaged by a power loss) must not outlive it, since reads and serving take it.
+  if (given.knownAbsent === true && given.knownClean !== true) {
+    await removeIfPresent(context, objectPath(context.dir, sha256, base === 'gzip' ? 'identity' : 'gzip'), shard);
+  }
   await createFile(context, objectPath(context.dir, sha256, base), kept.gzip ?? raw, shard);
   return true;
 }
