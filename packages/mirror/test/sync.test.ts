@@ -1,16 +1,14 @@
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateSigningKeyPem, objectRelPath as relPathOf, sha256Hex, signingKeyFromPem } from '@metasync/shared';
 import { createLogger } from '@metasync/shared/daemon';
 import { openObjectStore } from '@metasync/store';
 import { waitFor } from '../../../test/helpers/wait-for.js';
-import { loadConfig, type MirrorConfig } from '../src/config.js';
-import { openMirror, type Mirror } from '../src/mirror.js';
-import { startFakePrimary, type FakePrimary } from './fake-primary.js';
+import { openMirror } from '../src/mirror.js';
+import { startFakePrimary } from './fake-primary.js';
+import { startSyncFixture } from './sync-fixture.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -20,23 +18,7 @@ afterEach(async () => {
 /** What each wait here allows unless it says otherwise (waitFor's own default is 10 s). */
 const timeoutMs = 5_000;
 
-async function setup(
-  extra: string[] = [],
-  options: { useEvents?: boolean } = {},
-): Promise<{ primary: FakePrimary; mirror: Mirror; config: MirrorConfig; dataDir: string }> {
-  const primary = await startFakePrimary();
-  cleanups.push(() => primary.close());
-  const dataDir = await mkdtemp(join(tmpdir(), 'mirror-sync-'));
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-  const loaded = loadConfig(
-    ['--primary', primary.url, '--data', dataDir, '--poll-interval-ms', '100', '--proxy-timeout-ms', '500', '--trust-first-key', ...extra],
-    {},
-  );
-  if (loaded.help) throw new Error('unexpected help');
-  const mirror = await openMirror(loaded.config, createLogger({ name: 'test', level: 'silent' }), { defaultMetrics: false, ...options });
-  cleanups.push(() => mirror.close());
-  return { primary, mirror, config: loaded.config, dataDir };
-}
+const setup = (extra: string[] = [], options: { useEvents?: boolean } = {}) => startSyncFixture(cleanups, extra, options);
 
 describe('mirror sync against a protocol-level primary', () => {
   it('bootstraps, then makes each publish visible, deletions included', async () => {
@@ -96,31 +78,6 @@ describe('mirror sync against a protocol-level primary', () => {
     await waitFor(() => mirror.log.state.seq === 2, { timeoutMs, what: 'snapshot applied' });
     expect(primary.requests.some((r) => r.startsWith('/sync/v1/snapshot'))).toBe(true);
     expect((await mirror.app.inject({ url: '/p2/acme/a.json' })).body).toBe('a');
-  });
-
-  it('bootstraps from the snapshot with packs asked without brotli: one file per object until its brotli variant follows', async () => {
-    const { primary, mirror, dataDir } = await setup();
-    const files: Record<string, string> = {};
-    for (let i = 0; i < 150; i++) files[`p2/acme/s${i}.json`] = JSON.stringify({ i, pad: 's'.repeat(300 + i) });
-    primary.publish(files);
-    primary.publish({ 'p2/acme/last.json': JSON.stringify({ last: 'l'.repeat(300) }) });
-    primary.faults.oldestSeq = 2;
-    mirror.startSync('http://127.0.0.1:1');
-    await waitFor(() => mirror.log.state.seq === 2, { timeoutMs, what: 'snapshot applied' });
-    expect(primary.packBrotli.length).toBeGreaterThan(0);
-    expect(primary.packBrotli.every((brotli) => !brotli)).toBe(true);
-    const sha256 = sha256Hex(files['p2/acme/s7.json'] ?? '');
-    // The gzip file alone is the object (no raw file); a client taking no gzip gets its decoding.
-    expect(existsSync(join(dataDir, 'objects', relPathOf(sha256)))).toBe(false);
-    expect(gunzipSync(await readFile(join(dataDir, 'objects', relPathOf(sha256) + '.gz'))).toString()).toBe(files['p2/acme/s7.json']);
-    const identity = await mirror.app.inject({ url: '/p2/acme/s7.json' });
-    expect(identity.headers['content-encoding']).toBeUndefined();
-    expect(identity.headers['content-length']).toBe(String(files['p2/acme/s7.json']?.length));
-    expect(identity.body).toBe(files['p2/acme/s7.json']);
-    await waitFor(() => existsSync(join(dataDir, 'objects', relPathOf(sha256) + '.br')), {
-      timeoutMs: 20_000,
-      what: 'brotli variant made',
-    });
   });
 
   it('converges by polling when push events are lost', async () => {

@@ -41,4 +41,15 @@ describe('object packs asked without brotli (a bootstrapping mirror)', () => {
     ]);
     frames.forEach((frame, i) => expect(gunzipSync(frame.bytes).toString()).toBe(textOf(i)));
   });
+
+  it('refuses a brotli flag that is not a boolean, saying which field', async () => {
+    primary = await startTestPrimary();
+    const response = await primary.app.inject({
+      method: 'POST',
+      url: SYNC_ROUTES.objectPack,
+      payload: { objects: [sha256Hex('x')], brotli: 'no' },
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ code: 'METASYNC_ERR_REQUEST_INVALID', field: 'brotli' });
+  });
 });

@@ -75,6 +75,10 @@ export function createRepositoryHandler(options: RepositoryRouteOptions) {
     reply.code(answered.status);
     for (let i = 0; i < list.length; i += 2) reply.header(String(list[i]), list[i + 1]);
     if (answered.file !== undefined) {
+      // A file (or its decoding) that changed on disk since it was verified must not write past its
+      // Content-Length (bytes the next response on a kept-alive connection would start with): Node errors
+      // on a mismatch, and the response is cut off.
+      reply.raw.strictContentLength = true;
       const stream = createReadStream(answered.file);
       await reply.send(answered.fileIsGzip ? decoded(stream) : stream);
     } else await reply.send(answered.body);
