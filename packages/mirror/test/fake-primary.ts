@@ -45,6 +45,8 @@ export interface FakePrimary {
     rewriteBatch?: (batch: Record<string, unknown>) => Record<string, unknown>;
     /** Report this head in `state` (a primary restored from an old backup). */
     stateSeq?: number;
+    /** Report this snapshot seq in `state` (0: a freshly ingested primary that wrote no snapshot yet). */
+    snapshotSeq?: number;
     /** Corrupt the pack frame at this index. */
     corruptPackFrame?: number;
     /** In packs asked for gzip variants, send a gzip variant (or gzip body) of other bytes at this frame index. */
@@ -120,7 +122,7 @@ export async function startFakePrimary(): Promise<FakePrimary> {
         seq: faults.stateSeq ?? head,
         time: lastTime,
         oldestSeq: faults.oldestSeq ?? 0,
-        snapshotSeq: head,
+        snapshotSeq: faults.snapshotSeq ?? head,
         keys: [{ keyId: key.keyId, publicKey: key.publicKey, active: true }],
       };
       sendSigned(res, state, 'state');

@@ -40,6 +40,27 @@ describe("a mirror's object files: one per object, decoded for clients that take
     });
   });
 
+  it("takes a catch-up's change batches without brotli too, and a publish's few objects with it", async () => {
+    const { primary, mirror } = await setup();
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 1_200; i++) files[`p2/acme/c${i}.json`] = JSON.stringify({ i, pad: 'c'.repeat(100) });
+    primary.publish(files);
+    // No snapshot yet (a freshly ingested primary): the new mirror pulls the change batch.
+    primary.faults.snapshotSeq = 0;
+    mirror.startSync('http://127.0.0.1:1');
+    await waitFor(() => mirror.log.state.seq === 1, { timeoutMs, what: 'catch-up applied' });
+    expect(primary.signed.snapshot).toHaveLength(0);
+    expect(primary.packBrotli.length).toBeGreaterThan(0);
+    expect(primary.packBrotli.every((brotli) => !brotli)).toBe(true);
+    const asked = primary.packBrotli.length;
+    const publish: Record<string, string> = {};
+    for (let i = 0; i < 100; i++) publish[`p2/acme/p${i}.json`] = JSON.stringify({ i, pad: 'p'.repeat(100) });
+    primary.publish(publish);
+    await waitFor(() => mirror.log.state.seq === 2, { timeoutMs, what: 'publish applied' });
+    expect(primary.packBrotli.length).toBeGreaterThan(asked);
+    expect(primary.packBrotli.slice(asked).every((brotli) => brotli)).toBe(true);
+  });
+
   it('streams identity of an object over 1 MiB through gunzip, and never sends more bytes than its Content-Length', async () => {
     const { primary, mirror, dataDir } = await setup();
     const big = JSON.stringify({

@@ -60,7 +60,7 @@ export interface ApplyResult {
 
 export async function applyChanges(context: ApplyContext, batch: ChangesBatch): Promise<ApplyResult> {
   const started = performance.now();
-  const { fetched, withoutBrotli } = await fetchMissing(context, batch.entries, { brotliFromPrimary: true });
+  const { fetched, withoutBrotli } = await fetchMissing(context, batch.entries, { bulk: false });
   try {
     await context.log.commitBatch({ from: batch.from, to: batch.to, time: batch.time, appliedAt: Date.now(), entries: batch.entries });
   } catch (err) {
@@ -73,10 +73,7 @@ export async function applyChanges(context: ApplyContext, batch: ChangesBatch): 
 
 export async function applySnapshot(context: ApplyContext, snapshot: Snapshot): Promise<ApplyResult> {
   const started = performance.now();
-  // A bootstrap or resync asks for no brotli variants: one file per object before it serves (they follow after).
-  const { fetched, withoutBrotli } = await fetchMissing(context, snapshot.entries, {
-    brotliFromPrimary: context.brotliBackfill === undefined,
-  });
+  const { fetched, withoutBrotli } = await fetchMissing(context, snapshot.entries, { bulk: true });
   try {
     await context.log.commitSnapshot(snapshot, Date.now());
   } catch (err) {
@@ -100,13 +97,21 @@ function finish(context: ApplyContext, result: { seq: number; paths: number; obj
 
 /** Below this many absent objects, parallel single GETs beat a pack stream. */
 const PACK_THRESHOLD = 64;
+/**
+ * From this many absent objects a change batch is a catch-up (a new mirror pulling a freshly ingested
+ * primary's generations, or one back from a long outage), fetched like a snapshot: without the primary's
+ * brotli variants. A brotli frame carries the gzip variant too, so each object would cost two decodes and
+ * two files before it serves; the backfill makes brotli after the commit instead. A publish's few objects
+ * still take the primary's brotli, so they serve it at once.
+ */
+const BULK_OBJECTS = 1_000;
 const MAX_PACK_OBJECTS_PER_REQUEST = 500;
 
 /** Fetches and puts what the store lacks; answers how many were fetched and which of them came without brotli. */
 async function fetchMissing(
   context: ApplyContext,
   entries: readonly ChangeEntry[],
-  options: { brotliFromPrimary: boolean },
+  options: { bulk: boolean },
 ): Promise<{ fetched: number; withoutBrotli: string[] }> {
   const wanted = new Map<string, number>();
   for (const entry of entries) {
@@ -126,6 +131,8 @@ async function fetchMissing(
   let done = 0;
   const withoutBrotli: string[] = [];
   const deferBrotli = context.brotliBackfill !== undefined;
+  // A bootstrap, resync or catch-up asks for no brotli variants: one file per object before it serves.
+  const brotliFromPrimary = !deferBrotli || (!options.bulk && total < BULK_OBJECTS);
   const progress = (): void => {
     done++;
     context.onProgress?.(done, total);
@@ -168,7 +175,7 @@ async function fetchMissing(
       packs.map((pack) =>
         context.queue.add(async () => {
           assertRunning(context);
-          const outcome = await context.client.fetchPack(pack, put, { brotli: options.brotliFromPrimary });
+          const outcome = await context.client.fetchPack(pack, put, { brotli: brotliFromPrimary });
           if (outcome.error !== undefined) {
             if (isMetasyncError(outcome.error, 'METASYNC_ERR_STORE_NO_SPACE')) throw outcome.error;
             context.logger.warn(
