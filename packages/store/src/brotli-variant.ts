@@ -35,18 +35,25 @@ export async function addBrotliVariants(
   const staged: { temp: string; path: string; shard: string }[] = [];
   let renamed = 0;
   try {
-    for (const sha256 of sha256s) {
-      if (skip(sha256)) continue;
-      const path = objectPath(context.dir, sha256, 'br');
-      if ((await sizeOf(path)) !== undefined) continue;
-      const raw = await readIdentity(context.dir, sha256);
-      if (typeof raw === 'string' || sha256Hex(raw) !== sha256) continue;
-      const br = brotliFor(raw);
-      if (br === undefined) continue;
-      const temp = tempPath(context);
-      await writeFile(temp, br, { flag: 'wx', mode: 0o644 });
-      staged.push({ temp, path, shard: shardOf(sha256) });
-    }
+    // A few objects at once: each is a stat, a read and a write through the threadpool around the
+    // compression, so one at a time left the CPU idle on every round trip.
+    let next = 0;
+    let failed = false;
+    const stageNext = async (): Promise<void> => {
+      while (!failed && next < sha256s.length) {
+        try {
+          const staging = await stageOne(context, sha256s[next++] as string, skip);
+          if (staging !== undefined) staged.push(staging);
+        } catch (err) {
+          failed = true;
+          throw err;
+        }
+      }
+    };
+    // Every stage settles before a failure is reported, so the cleanup below sees each temp written.
+    const stages = await Promise.allSettled(Array.from({ length: Math.min(STAGE_CONCURRENCY, sha256s.length) }, stageNext));
+    const failure = stages.find((stage): stage is PromiseRejectedResult => stage.status === 'rejected');
+    if (failure !== undefined) throw failure.reason;
     await syncFiles(
       context.dir,
       staged.map((item) => item.temp),
@@ -59,10 +66,37 @@ export async function addBrotliVariants(
     }
     return renamed;
   } finally {
+    // Temps of a failed call (staged, or written by a stage still in flight when another failed) go.
     for (const item of staged.slice(renamed)) {
       await unlink(item.temp).catch((err: unknown) => {
         if (!hasErrno(err, 'ENOENT')) throw err;
       });
     }
   }
+}
+
+/** Objects read, compressed and written to temp files at once. */
+const STAGE_CONCURRENCY = 4;
+
+/** The brotli variant of one object in a temp file; undefined when it needs none or must be left alone. */
+async function stageOne(
+  context: WriteContext,
+  sha256: string,
+  skip: (sha256: string) => boolean,
+): Promise<{ temp: string; path: string; shard: string } | undefined> {
+  if (skip(sha256)) return undefined;
+  const path = objectPath(context.dir, sha256, 'br');
+  if ((await sizeOf(path)) !== undefined) return undefined;
+  const raw = await readIdentity(context.dir, sha256);
+  if (typeof raw === 'string' || sha256Hex(raw) !== sha256) return undefined;
+  const br = brotliFor(raw);
+  if (br === undefined) return undefined;
+  const temp = tempPath(context);
+  try {
+    await writeFile(temp, br, { flag: 'wx', mode: 0o644 });
+  } catch (err) {
+    await unlink(temp).catch(() => undefined);
+    throw err;
+  }
+  return { temp, path, shard: shardOf(sha256) };
 }

@@ -1,0 +1,60 @@
+/**
+ * `node --conditions=source --import tsx bench/brotli-backfill.ts [objects] [dir]` (default 20,000, a new
+ * temp dir): how fast deferred brotli variants are made after a bulk ingest or bootstrap. Puts `objects`
+ * p2-like objects with `deferBrotli` (gzip file only), syncs, then times the backfill over all of them
+ * (the store's own chunks: read back, hash, compress, temp file, one durability barrier, rename). Pass a
+ * `dir` on the file system you want to measure; it must be empty or absent and is removed afterwards.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createBrotliBackfill, openObjectStore } from '@metasync/store';
+
+const count = Number(process.argv[2] ?? 20_000);
+const dir = process.argv[3] ?? (await mkdtemp(join(tmpdir(), 'brotli-backfill-')));
+
+/** A p2-like document: most packages have a few versions, a few have hundreds (heavy-tailed sizes). */
+function p2(i: number): Buffer {
+  const versions = i % 97 === 0 ? 300 : 2 + (i % 11);
+  const list = Array.from({ length: versions }, (_, v) => ({
+    version: `${v}.${i % 7}.0`,
+    require: { php: '>=8.1', [`vendor${i % 300}/lib${v % 13}`]: `^${v % 5}.0` },
+    dist: { type: 'zip', url: `https://example.invalid/acme/p${i}/${v}.zip`, reference: `${i}${v}`.padStart(40, '0') },
+    time: '2026-11-30T12:00:00+00:00',
+  }));
+  return Buffer.from(JSON.stringify({ packages: { [`acme/p${i}`]: list }, minified: 'composer/2.0' }));
+}
+
+const store = await openObjectStore({ dir });
+const shas: string[] = [];
+let bytes = 0;
+const putStarted = performance.now();
+for (let i = 0; i < count; i += 256) {
+  const stored = await Promise.all(
+    Array.from({ length: Math.min(256, count - i) }, (_, k) => {
+      const raw = p2(i + k);
+      bytes += raw.length;
+      return store.put({ raw, deferBrotli: true });
+    }),
+  );
+  for (const object of stored) shas.push(object.sha256);
+}
+await store.sync();
+const putMs = performance.now() - putStarted;
+
+let failures = 0;
+const backfill = createBrotliBackfill({ store, quietMs: 0, maxWaitMs: 0, onError: () => failures++ });
+const started = performance.now();
+const cpu = process.cpuUsage();
+backfill.add(shas);
+await backfill.idle();
+const used = process.cpuUsage(cpu);
+const ms = performance.now() - started;
+await backfill.close();
+console.log(
+  `${count} objects (${(bytes / 1e6).toFixed(1)} MB raw) put in ${(putMs / 1000).toFixed(1)} s; ` +
+    `brotli backfill ${(ms / 1000).toFixed(2)} s wall, ${((used.user + used.system) / 1000 / 1000).toFixed(2)} s CPU ` +
+    `(${Math.round(count / (ms / 1000))} objects/s, ${(((used.user + used.system) / count) | 0).toString()} us CPU each), ` +
+    `${failures} failed chunks; load ${loadavg()[0]?.toFixed(2)}`,
+);
+await rm(dir, { recursive: true, force: true });
