@@ -32,7 +32,7 @@ import { distPinRoutes } from './routes/dist-pins.js';
 import { createDistPins } from './dists/pins.js';
 
 export interface AppDeps {
-  core: Pick<PrimaryCore, 'publisher' | 'snapshots' | 'key' | 'keyRing' | 'objectGc'>;
+  core: Pick<PrimaryCore, 'publisher' | 'snapshots' | 'key' | 'keyRing' | 'objectGc' | 'brotliBackfill'>;
   logger: Logger;
   /** Bearer tokens for the publish and admin API; empty disables both (unless `publishAuth` has a tokens file). */
   publishTokens: readonly string[];
@@ -158,7 +158,7 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
     observeVisible: metrics.observeVisible,
     now,
   });
-  syncObjectRoutes(app, { store: core.publisher.store });
+  syncObjectRoutes(app, { store: core.publisher.store, onPack: () => core.brotliBackfill.postpone() });
   distPinRoutes(app, { pins: createDistPins({ publisher: core.publisher, log: logger, now }), requireMirror });
   packagistChangesRoutes(app, { journal: core.publisher.journal, now });
   app.route({

@@ -1,6 +1,6 @@
 import { gunzipSync } from 'node:zlib';
 import { SYNC_ROUTES, sha256Hex } from '@metasync/shared';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DEFER_BROTLI_FROM_PATHS } from '../src/publish/publisher.js';
 import { framesOf, startTestPrimary, type TestPrimary } from './primary-fixture.js';
 
@@ -51,5 +51,13 @@ describe('object packs asked without brotli (a bootstrapping mirror)', () => {
     });
     expect(response.statusCode).toBe(400);
     expect(response.json()).toMatchObject({ code: 'METASYNC_ERR_REQUEST_INVALID', field: 'brotli' });
+  });
+
+  it('postpones the brotli backfill while packs stream: a bootstrapping mirror gets the CPU first', async () => {
+    primary = await startTestPrimary();
+    const postpone = vi.spyOn(primary.core.brotliBackfill, 'postpone');
+    const response = await primary.app.inject({ method: 'POST', url: SYNC_ROUTES.objectPack, payload: { objects: [sha256Hex('x')] } });
+    expect(response.statusCode).toBe(200);
+    expect(postpone).toHaveBeenCalledTimes(1);
   });
 });

@@ -97,4 +97,28 @@ describe('deferred brotli variants', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     expect((await variantsOf(store, sha256)).brSize).toBeUndefined();
   });
+
+  it('postpone() holds waiting work like an add (a primary streaming packs), never beyond maxWaitMs', async () => {
+    const { raw, sha256 } = objectOf('acme/postponed');
+    await store.put({ raw, sha256, deferBrotli: true });
+    const backfill = createBrotliBackfill({ store, onError: (err) => expect.fail(String(err)), quietMs: 300, maxWaitMs: 2_000 });
+    backfill.add([sha256]);
+    const started = Date.now();
+    // Postponed every 100 ms: past the quiet window of 300 ms, still waiting.
+    for (let i = 0; i < 8; i++) {
+      backfill.postpone();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect((await variantsOf(store, sha256)).brSize).toBeUndefined();
+    // Postponed without end: made once the oldest waited maxWaitMs.
+    const timer = setInterval(() => backfill.postpone(), 100);
+    try {
+      await backfill.idle();
+    } finally {
+      clearInterval(timer);
+    }
+    expect((await variantsOf(store, sha256)).brSize).toEqual(expect.any(Number));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);
+    await backfill.close();
+  });
 });

@@ -8,10 +8,11 @@ import type { ObjectStore } from './store.js';
  *
  *   add(shas) -> queue (bounded) -> [quiet for quietMs] -> chunks of CHUNK_OBJECTS -> store.addBrotli, one at a time
  *
- * It waits until no hashes were added for `quietMs` (at most `maxWaitMs`
- * after the oldest waiting one came): while a bulk ingest or a run of applies
- * goes on, its CPU goes to them (measured: run between the generations of a
- * 20k-file ingest, it took back the ingest time deferring had saved).
+ * It waits until no hashes were added (and no postpone() came) for `quietMs`
+ * (at most `maxWaitMs` after the oldest waiting one came): while a bulk
+ * ingest, a run of applies or a mirror's bootstrap goes on, its CPU goes to
+ * them (measured: run between the generations of a 20k-file ingest, it took
+ * back the ingest time deferring had saved).
  *
  * The queue holds hashes only while work is behind; beyond `maxQueued` new
  * hashes are dropped and counted (those objects keep serving gzip), so memory
@@ -22,6 +23,11 @@ export interface BrotliBackfill {
   add(sha256s: Iterable<string>): void;
   /** Resolves once the queue is empty and no chunk runs. */
   idle(): Promise<void>;
+  /**
+   * Work the backfill should not compete with is going on (the primary streaming packs to a bootstrapping
+   * mirror): waiting work waits quietMs more, as after an add, and never beyond maxWaitMs.
+   */
+  postpone(): void;
   /** Hashes dropped because the queue was full. */
   dropped(): number;
   /** Stops after the running chunk. */
@@ -53,6 +59,7 @@ export function createBrotliBackfill(options: {
   const quietMs = options.quietMs ?? DEFAULT_QUIET_MS;
   const maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
   let lastAddMs = 0;
+  let lastPostponedMs = 0;
   /** When the oldest hash still queued was added (0: none waiting). */
   let waitingSinceMs = 0;
   let wakeUp: (() => void) | undefined;
@@ -60,7 +67,7 @@ export function createBrotliBackfill(options: {
 
   /** Sleeps until adds have been quiet for quietMs, or the oldest waited maxWaitMs (close() wakes it early). */
   async function untilQuiet(): Promise<void> {
-    const remainingMs = (): number => Math.min(lastAddMs + quietMs, waitingSinceMs + maxWaitMs) - Date.now();
+    const remainingMs = (): number => Math.min(Math.max(lastAddMs, lastPostponedMs) + quietMs, waitingSinceMs + maxWaitMs) - Date.now();
     for (let waitMs = remainingMs(); !closed && waitMs > 0; waitMs = remainingMs()) {
       await new Promise<void>((resolve) => {
         wakeUp = resolve;
@@ -119,6 +126,9 @@ export function createBrotliBackfill(options: {
     },
     async idle() {
       while (running !== undefined) await running;
+    },
+    postpone() {
+      lastPostponedMs = Date.now();
     },
     dropped: () => dropped,
     async close() {

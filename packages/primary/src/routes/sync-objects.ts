@@ -23,7 +23,14 @@ import { acceptedVariants } from './accepted-variants.js';
  * the request asks for it and the object keeps one; without a br variant the
  * body is the gzip variant (when asked for and kept), else identity.
  */
-export function syncObjectRoutes(app: FastifyInstance, options: { store: ObjectStore }): void {
+export function syncObjectRoutes(
+  app: FastifyInstance,
+  options: {
+    store: ObjectStore;
+    /** A pack stream starts: a mirror is bootstrapping or catching up (the brotli backfill waits for it). */
+    onPack?: () => void;
+  },
+): void {
   const { store } = options;
 
   app.get(`${SYNC_ROUTES.objects}/:sha256`, async (request: FastifyRequest<{ Params: { sha256: string } }>, reply) => {
@@ -62,6 +69,7 @@ export function syncObjectRoutes(app: FastifyInstance, options: { store: ObjectS
       );
     }
     const shas = parsed.data.objects;
+    options.onPack?.();
     const withGzip = parsed.data.gzip === true;
     const withBrotli = parsed.data.brotli !== false;
     const readFrame = async (sha256: string): Promise<Buffer> => {
