@@ -57,6 +57,7 @@ export const distsBench: Bench = async (ctx) => {
     primaryUrl: primary.url,
     dataDir: join(ctx.workDir, 'dists-mirror'),
     hotCacheMib: ctx.options.hotCacheMib,
+    malloc: ctx.options.malloc,
     publishToken: TOKEN,
     mirrorId: 'bench-dists',
     extraArgs: ['--dist-allow-hosts', '127.0.0.1', '--dist-allow-private'],

@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { allocatorOfMaps } from '@metasync/shared/daemon';
 import { readProcMemory } from '../../test/helpers/proc-stats.js';
 import type { Bench } from '../lib/bench.js';
 import { figure } from '../lib/report.js';
@@ -25,6 +27,8 @@ export const mirrorRssBench: Bench = async (ctx) => {
   const hotCacheBytes = ctx.options.hotCacheMib * 2 ** 20;
   const steadyBytes = Math.max(mirror.memoryAfterBootstrap.rssBytes, now.rssBytes);
   const nginx = ctx.observations.nginxWorkerMemoryAfterServe;
+  // What the process really runs on (a preload that failed is only a line on stderr).
+  const allocator = allocatorOfMaps(await readFile(`/proc/${pid}/maps`, 'utf8'));
   const show = (bytes: number): string => `${(bytes / MB).toFixed(0)} MB`;
   return {
     title: `mirror memory at ${tree.paths.length} paths`,
@@ -44,7 +48,7 @@ export const mirrorRssBench: Bench = async (ctx) => {
       }),
     ],
     notes: [
-      `RSS on reaching the head ${show(mirror.memoryAtBootstrap.rssBytes)}, ${ctx.options.settleSeconds} s later ${show(mirror.memoryAfterBootstrap.rssBytes)}, as wrk stopped ${afterServe === undefined ? 'n/a (serve did not run first)' : show(afterServe.rssBytes)}, ${ctx.options.settleSeconds} s after serve ${show(now.rssBytes)}, peak ${show(now.peakRssBytes)}; hot-cache budget ${show(hotCacheBytes)} (${ctx.options.hotCacheMib} MiB)`,
+      `RSS on reaching the head ${show(mirror.memoryAtBootstrap.rssBytes)}, ${ctx.options.settleSeconds} s later ${show(mirror.memoryAfterBootstrap.rssBytes)}, as wrk stopped ${afterServe === undefined ? 'n/a (serve did not run first)' : show(afterServe.rssBytes)}, ${ctx.options.settleSeconds} s after serve ${show(now.rssBytes)}, peak ${show(now.peakRssBytes)}; hot-cache budget ${show(hotCacheBytes)} (${ctx.options.hotCacheMib} MiB); malloc: ${allocator} (asked for ${ctx.options.malloc})`,
     ],
   };
 };

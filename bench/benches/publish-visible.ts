@@ -57,6 +57,7 @@ export const publishVisibleBench: Bench = async (ctx) => {
         primaryUrl: primary.url,
         dataDir: join(root, `mirror-${index}-data`),
         hotCacheMib: ctx.options.hotCacheMib,
+        malloc: ctx.options.malloc,
         publishToken,
         mirrorId: `bench-${index}`,
       });

@@ -140,6 +140,7 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
       primaryUrl: ingested.url,
       dataDir,
       hotCacheMib: ctx.options.hotCacheMib,
+      malloc: ctx.options.malloc,
       publishToken: ingested.publishToken,
       mirrorId: 'bench-mirror',
       readyTimeoutMs: 60 * 60_000,

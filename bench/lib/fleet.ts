@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { Agent } from 'node:http';
 import { startDaemon, type Daemon } from '../../test/helpers/daemon.js';
@@ -41,6 +42,19 @@ export interface StartMirrorOptions {
   readyTimeoutMs?: number;
   /** More mirror flags (e.g. the dist options). */
   extraArgs?: string[];
+  /** The malloc the mirror runs on: jemalloc (preloaded, as the systemd unit does; when installed) or glibc's. */
+  malloc: BenchMalloc;
+}
+
+export type BenchMalloc = 'jemalloc' | 'glibc';
+
+/** Where Debian's libjemalloc2 puts the library the mirror's systemd unit preloads. */
+const JEMALLOC_PATHS = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2'];
+
+/** The environment that gives a mirror `malloc` (nothing when jemalloc is asked for but not installed: it runs on glibc, and says so). */
+export function mallocEnv(malloc: BenchMalloc): Record<string, string> {
+  const library = malloc === 'jemalloc' ? JEMALLOC_PATHS.find((path) => existsSync(path)) : undefined;
+  return library === undefined ? {} : { LD_PRELOAD: library };
 }
 
 /** Starts a mirror pinned to the primary's active key and enrolled under `mirrorId`, as `metasync mirror up` sets one up. */
@@ -71,7 +85,7 @@ export async function startMirror(options: StartMirrorOptions): Promise<Daemon> 
       `${key.keyId}:${key.publicKey}`,
       ...(options.extraArgs ?? []),
     ],
-    env: { METASYNC_MIRROR_CREDENTIAL: credential },
+    env: { METASYNC_MIRROR_CREDENTIAL: credential, ...mallocEnv(options.malloc) },
     readyTimeoutMs: options.readyTimeoutMs ?? 120_000,
   });
 }

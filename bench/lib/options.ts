@@ -30,6 +30,8 @@ export interface BenchOptions {
   settleSeconds: number;
   /** Pin servers and load generator to separate cores (taskset), when there are at least 2. */
   pin: boolean;
+  /** The mirrors' malloc: jemalloc as the systemd unit preloads it, or glibc's (--glibc-malloc). */
+  malloc: 'jemalloc' | 'glibc';
   only: BenchId[];
   seed: number;
   workDir: string | undefined;
@@ -57,6 +59,7 @@ const HELP = `pnpm bench [-- options]   (every option also reads METASYNC_BENCH_
   --hot-cache-mib N      mirror hot-cache budget, MiB (default 64, the mirror's default)
   --settle-seconds N     wait after bootstrap before sampling the mirror's kept memory (default 20)
   --no-pin               do not pin servers and wrk to separate cores
+  --glibc-malloc         run the mirrors on glibc's malloc (default: jemalloc preloaded, as the systemd unit does)
   --only a,b             run only these: ${BENCH_IDS.join(', ')}
   --seed N               corpus and path-choice seed (default 1)
   --work-dir DIR         scratch directory, empty or absent; kept afterwards (default: a new temp dir, removed)
@@ -92,6 +95,7 @@ export function parseBenchOptions(
       'hot-cache-mib': { type: 'string' },
       'settle-seconds': { type: 'string' },
       'no-pin': { type: 'boolean' },
+      'glibc-malloc': { type: 'boolean' },
       only: { type: 'string' },
       seed: { type: 'string' },
       'work-dir': { type: 'string' },
@@ -145,6 +149,7 @@ export function parseBenchOptions(
     hotCacheMib: int('hot-cache-mib', 64, 0),
     settleSeconds: int('settle-seconds', 20, 0),
     pin: values['no-pin'] !== true && env.METASYNC_BENCH_NO_PIN !== '1',
+    malloc: values['glibc-malloc'] === true || env.METASYNC_BENCH_GLIBC_MALLOC === '1' ? 'glibc' : 'jemalloc',
     only: only as BenchId[],
     seed: int('seed', 1, 0),
     workDir: read('work-dir'),

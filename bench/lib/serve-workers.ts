@@ -43,6 +43,7 @@ export async function serveWithWorkers(
     primaryUrl: options.primary.url,
     dataDir,
     hotCacheMib: ctx.options.hotCacheMib,
+    malloc: ctx.options.malloc,
     publishToken: options.primary.publishToken,
     mirrorId: `bench-mirror-${workers}-workers`,
     extraArgs: ['--workers', String(workers)],
