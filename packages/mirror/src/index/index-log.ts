@@ -176,11 +176,14 @@ export async function openIndexLog(dataDir: string, options: { sharedIndex?: boo
       return dropped;
     },
     async commitSnapshot(snapshot, appliedAt) {
-      const kept = new Set(snapshot.entries.map((e) => e.sha256));
       const dropped: Dereference[] = [];
-      state.forEachObject((sha256) => {
-        if (!kept.has(sha256)) dropped.push({ sha256, atMs: appliedAt });
-      });
+      // A bootstrap has nothing to drop: no set of a million hashes for an empty index.
+      if (state.objectCount() > 0) {
+        const kept = new Set(snapshot.entries.map((e) => e.sha256));
+        state.forEachObject((sha256) => {
+          if (!kept.has(sha256)) dropped.push({ sha256, atMs: appliedAt });
+        });
+      }
       // Durable first, then the synchronous in-memory switch: memory never runs ahead of disk.
       await writeBase(
         { seq: snapshot.seq, time: snapshot.time, count: snapshot.entries.length, derefs: [...derefs, ...dropped] },
