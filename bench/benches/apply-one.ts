@@ -1,6 +1,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runRsync } from '../../test/helpers/rsync.js';
+import { settleDaemons } from '../lib/quiet-cpu.js';
 import type { Bench } from '../lib/bench.js';
 import { EVENTS_PATH, pollUntilVisible, servedFromMirror, sha256Hex, waitForMirrorSeq } from '../lib/fleet.js';
 import { createKeepAliveAgent, subscribeSse } from '../lib/http.js';
@@ -22,6 +23,7 @@ export const applyOneBench: Bench = async (ctx) => {
   const copies = await ctx.large.rsyncCopies();
   const primary = await ctx.large.primary();
   const mirror = await ctx.large.mirror();
+  const settled = await settleDaemons(ctx, [primary.daemon.child.pid, mirror.daemon.child.pid]);
   const agent = createKeepAliveAgent(2);
   const heads: { seq: number; receivedNs: bigint }[] = [];
   const events = subscribeSse(`${primary.url}${EVENTS_PATH}`, (event, data, receivedNs) => {
@@ -90,6 +92,7 @@ export const applyOneBench: Bench = async (ctx) => {
   }
   const metasyncMs = median(visibleMs);
   const notes = [
+    settled,
     `median of ${ctx.options.applyRounds} rounds; per round (ms): source tree ${visibleMs.map((ms) => ms.toFixed(1)).join(', ')}; publish API ${apiVisibleMs.map((ms) => ms.toFixed(1)).join(', ')}; rsync ${rsyncMs.map((ms) => ms.toFixed(0)).join(', ')}`,
   ];
   if (announcedMs.length > 0) {

@@ -8,6 +8,7 @@ import { createKeepAliveAgent, httpRequest } from '../lib/http.js';
 import { figure } from '../lib/report.js';
 import { best, describeRound, errorsIn, GZIP, runAlternatingRounds } from '../lib/serve-rounds.js';
 import { serveWithWorkers } from '../lib/serve-workers.js';
+import { settleDaemons } from '../lib/quiet-cpu.js';
 import { buildStaticRoot } from '../lib/static-root.js';
 import { elapsedMs, nowNs } from '../lib/stats.js';
 
@@ -25,6 +26,7 @@ export const serveBench: Bench = async (ctx) => {
   const tree = await ctx.large.corpus();
   const primary = await ctx.large.primary();
   const mirror = await ctx.large.mirror();
+  const settled = await settleDaemons(ctx, [primary.daemon.child.pid, mirror.daemon.child.pid]);
   const root = join(ctx.workDir, 'nginx-root');
   ctx.log(`writing the nginx root (${tree.p2Paths.length} files + .gz siblings)`);
   const rootStartNs = nowNs();
@@ -39,6 +41,7 @@ export const serveBench: Bench = async (ctx) => {
   const nginx = await startNginx({ root, prefix: join(ctx.workDir, 'nginx-prefix') });
   const paths = tree.p2Paths.map((path) => `/${path}`);
   const notes: string[] = [
+    settled,
     `nginx root written in ${(rootMs / 1000).toFixed(1)} s: ${built.linkedGzip} .gz siblings hard links to the mirror's gzip files (the same bytes it serves), ${built.compressed} compressed at level 9; wrk picks among ${paths.length} p2 paths, seeded identically for both servers`,
   ];
   try {

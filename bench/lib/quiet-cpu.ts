@@ -1,0 +1,37 @@
+import { readProcCpuMs } from '../../test/helpers/proc-stats.js';
+import type { BenchContext } from './context.js';
+
+/** Below this share of one core over a sample, a daemon counts as idle. */
+const IDLE_SHARE = 0.05;
+const SAMPLE_MS = 2_000;
+
+/**
+ * Waits until every one of `pids` used under 5% of a core over a 2 s sample, at most `maxMs`: after a
+ * bootstrap the daemons make brotli variants in the background for a while (docs/operations.md,
+ * "Compressed variants"), and a latency or throughput figure taken meanwhile measures that work too.
+ * Returns how long it waited and whether they went quiet, for the bench's notes.
+ */
+export async function waitForQuietCpu(pids: readonly number[], maxMs: number): Promise<{ waitedMs: number; quiet: boolean }> {
+  const started = performance.now();
+  for (;;) {
+    const before = await Promise.all(pids.map((pid) => readProcCpuMs(pid)));
+    await new Promise((resolve) => setTimeout(resolve, SAMPLE_MS));
+    const after = await Promise.all(pids.map((pid) => readProcCpuMs(pid)));
+    const quiet = after.every((cpuMs, i) => cpuMs - (before[i] ?? 0) < IDLE_SHARE * SAMPLE_MS);
+    const waitedMs = performance.now() - started;
+    if (quiet || waitedMs >= maxMs) return { waitedMs, quiet };
+  }
+}
+
+/** Most a bench waits for the daemons' background work before it measures anyway (and says so). */
+const SETTLE_MAX_MS = 15 * 60_000;
+
+/** waitForQuietCpu for a bench's daemons, logged; answers the note saying how long it waited. */
+export async function settleDaemons(ctx: Pick<BenchContext, 'log'>, pids: readonly (number | undefined)[]): Promise<string> {
+  const live = pids.filter((pid): pid is number => pid !== undefined);
+  ctx.log('waiting for the daemons to go idle (brotli variants made after the bootstrap)');
+  const { waitedMs, quiet } = await waitForQuietCpu(live, SETTLE_MAX_MS);
+  return quiet
+    ? `measured once the primary and the mirror were idle (waited ${(waitedMs / 1000).toFixed(0)} s for their background work)`
+    : `the primary or the mirror was still busy after ${(waitedMs / 1000).toFixed(0)} s: measured anyway`;
+}
