@@ -121,4 +121,28 @@ describe('deferred brotli variants', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);
     await backfill.close();
   });
+
+  it('a run of postpones counts for maxPostponeMs at most: packs that never stop cannot hold it for ever', async () => {
+    const { raw, sha256 } = objectOf('acme/held');
+    await store.put({ raw, sha256, deferBrotli: true });
+    const backfill = createBrotliBackfill({
+      store,
+      onError: (err) => expect.fail(String(err)),
+      quietMs: 300,
+      maxWaitMs: 60_000,
+      maxPostponeMs: 1_000,
+    });
+    backfill.add([sha256]);
+    const started = Date.now();
+    const timer = setInterval(() => backfill.postpone(), 100);
+    try {
+      await backfill.idle();
+    } finally {
+      clearInterval(timer);
+    }
+    expect((await variantsOf(store, sha256)).brSize).toEqual(expect.any(Number));
+    // Made about quietMs after the run passed maxPostponeMs, long before maxWaitMs.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await backfill.close();
+  });
 });

@@ -25,7 +25,8 @@ export interface BrotliBackfill {
   idle(): Promise<void>;
   /**
    * Work the backfill should not compete with is going on (the primary streaming packs to a bootstrapping
-   * mirror): waiting work waits quietMs more, as after an add, and never beyond maxWaitMs.
+   * mirror): waiting work waits quietMs more, as after an add, each chunk at most maxWaitMs; a run of
+   * postpones counts for maxPostponeMs at most.
    */
   postpone(): void;
   /** Hashes dropped because the queue was full. */
@@ -39,6 +40,8 @@ export const DEFAULT_MAX_QUEUED = 200_000;
 export const DEFAULT_QUIET_MS = 5_000;
 /** Work never waits longer than this for quiet: a source that changes every few seconds still gets its variants. */
 export const DEFAULT_MAX_WAIT_MS = 60_000;
+/** Longest run of postpones that holds the backfill (a million-path bootstrap streams packs for ~6 minutes here). */
+export const DEFAULT_MAX_POSTPONE_MS = 15 * 60_000;
 /**
  * Objects per store.addBrotli call: one durability barrier per chunk (a syncfs, which flushes the whole file
  * system and costs a process start), and the loop is yielded between chunks. 256 made ~4,000 barriers at a
@@ -54,12 +57,16 @@ export function createBrotliBackfill(options: {
   maxQueued?: number;
   quietMs?: number;
   maxWaitMs?: number;
+  maxPostponeMs?: number;
 }): BrotliBackfill {
   const maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED;
   const quietMs = options.quietMs ?? DEFAULT_QUIET_MS;
   const maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
+  const maxPostponeMs = options.maxPostponeMs ?? DEFAULT_MAX_POSTPONE_MS;
   let lastAddMs = 0;
   let lastPostponedMs = 0;
+  /** Start of the current run of postpones (each within quietMs of the one before). */
+  let postponingSinceMs = 0;
   /** When the oldest hash still queued was added (0: none waiting). */
   let waitingSinceMs = 0;
   let wakeUp: (() => void) | undefined;
@@ -67,7 +74,12 @@ export function createBrotliBackfill(options: {
 
   /** Sleeps until adds have been quiet for quietMs, or the oldest waited maxWaitMs (close() wakes it early). */
   async function untilQuiet(): Promise<void> {
-    const remainingMs = (): number => Math.min(Math.max(lastAddMs, lastPostponedMs) + quietMs, waitingSinceMs + maxWaitMs) - Date.now();
+    const remainingMs = (): number => {
+      // A run of postpones longer than maxPostponeMs no longer counts: pack traffic that never stops
+      // (or a client posting empty packs) cannot hold the backfill to one chunk per maxWaitMs for ever.
+      const postponed = lastPostponedMs - postponingSinceMs < maxPostponeMs ? lastPostponedMs : 0;
+      return Math.min(Math.max(lastAddMs, postponed) + quietMs, waitingSinceMs + maxWaitMs) - Date.now();
+    };
     for (let waitMs = remainingMs(); !closed && waitMs > 0; waitMs = remainingMs()) {
       await new Promise<void>((resolve) => {
         wakeUp = resolve;
@@ -128,7 +140,9 @@ export function createBrotliBackfill(options: {
       while (running !== undefined) await running;
     },
     postpone() {
-      lastPostponedMs = Date.now();
+      const now = Date.now();
+      if (now - lastPostponedMs > quietMs) postponingSinceMs = now;
+      lastPostponedMs = now;
     },
     dropped: () => dropped,
     async close() {

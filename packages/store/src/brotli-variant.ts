@@ -32,8 +32,8 @@ export async function addBrotliVariants(
   sha256s: readonly string[],
   skip: (sha256: string) => boolean,
 ): Promise<number> {
-  const staged: { temp: string; path: string; shard: string }[] = [];
-  let renamed = 0;
+  const staged: { sha256: string; temp: string; path: string; shard: string }[] = [];
+  const renamedTemps = new Set<string>();
   try {
     // A few objects at once: each is a stat, a read and a write through the threadpool around the
     // compression, so one at a time left the CPU idle on every round trip.
@@ -59,15 +59,17 @@ export async function addBrotliVariants(
       staged.map((item) => item.temp),
     );
     for (const item of staged) {
+      // A put or removal that started since this object was staged owns it now: its temp goes (below).
+      if (skip(item.sha256)) continue;
       await rename(item.temp, item.path);
-      renamed++;
+      renamedTemps.add(item.temp);
       // The new name is not made durable here: lost in a power loss, the variant is simply absent again.
       context.durability.shardChanged(item.shard);
     }
-    return renamed;
+    return renamedTemps.size;
   } finally {
-    // Temps of a failed call (staged, or written by a stage still in flight when another failed) go.
-    for (const item of staged.slice(renamed)) {
+    // Temps not renamed (a failed call, or an object a put or removal took over) go.
+    for (const item of staged.filter((staging) => !renamedTemps.has(staging.temp))) {
       await unlink(item.temp).catch((err: unknown) => {
         if (!hasErrno(err, 'ENOENT')) throw err;
       });
@@ -83,7 +85,7 @@ async function stageOne(
   context: WriteContext,
   sha256: string,
   skip: (sha256: string) => boolean,
-): Promise<{ temp: string; path: string; shard: string } | undefined> {
+): Promise<{ sha256: string; temp: string; path: string; shard: string } | undefined> {
   if (skip(sha256)) return undefined;
   const path = objectPath(context.dir, sha256, 'br');
   if ((await sizeOf(path)) !== undefined) return undefined;
@@ -98,5 +100,5 @@ async function stageOne(
     await unlink(temp).catch(() => undefined);
     throw err;
   }
-  return { temp, path, shard: shardOf(sha256) };
+  return { sha256, temp, path, shard: shardOf(sha256) };
 }

@@ -27,7 +27,7 @@ export function syncObjectRoutes(
   app: FastifyInstance,
   options: {
     store: ObjectStore;
-    /** A pack stream starts: a mirror is bootstrapping or catching up (the brotli backfill waits for it). */
+    /** A pack asked without brotli starts: a mirror is bootstrapping or catching up (the brotli backfill waits for it). */
     onPack?: () => void;
   },
 ): void {
@@ -69,9 +69,9 @@ export function syncObjectRoutes(
       );
     }
     const shas = parsed.data.objects;
-    options.onPack?.();
     const withGzip = parsed.data.gzip === true;
     const withBrotli = parsed.data.brotli !== false;
+    if (!withBrotli) options.onPack?.();
     const readFrame = async (sha256: string): Promise<Buffer> => {
       try {
         const [br, gzip] = await Promise.all([
