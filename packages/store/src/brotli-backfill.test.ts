@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import { sha256Hex } from '@metasync/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createBrotliBackfill } from './brotli-backfill.js';
+import { createBrotliBackfill, type BrotliBackfill } from './brotli-backfill.js';
 import { openObjectStore, variantsOf, type ObjectStore } from './store.js';
 
 let dir: string;
@@ -21,6 +21,16 @@ const objectOf = (name: string): { raw: Buffer; sha256: string } => {
   const raw = Buffer.from(JSON.stringify({ packages: { [name]: [{ version: '1.0.0', description: `${name} `.repeat(500) }] } }));
   return { raw, sha256: sha256Hex(raw) };
 };
+
+/** Postpones the backfill every 100 ms (packs that never stop) until its queue is done. */
+async function idleWhilePostponed(backfill: BrotliBackfill): Promise<void> {
+  const timer = setInterval(() => backfill.postpone(), 100);
+  try {
+    await backfill.idle();
+  } finally {
+    clearInterval(timer);
+  }
+}
 
 describe('deferred brotli variants', () => {
   it('a put with deferBrotli keeps gzip only; addBrotli then adds a variant that decodes to the object', async () => {
@@ -111,12 +121,7 @@ describe('deferred brotli variants', () => {
     }
     expect((await variantsOf(store, sha256)).brSize).toBeUndefined();
     // Postponed without end: made once the oldest waited maxWaitMs.
-    const timer = setInterval(() => backfill.postpone(), 100);
-    try {
-      await backfill.idle();
-    } finally {
-      clearInterval(timer);
-    }
+    await idleWhilePostponed(backfill);
     expect((await variantsOf(store, sha256)).brSize).toEqual(expect.any(Number));
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);
     await backfill.close();
@@ -134,12 +139,7 @@ describe('deferred brotli variants', () => {
     });
     backfill.add([sha256]);
     const started = Date.now();
-    const timer = setInterval(() => backfill.postpone(), 100);
-    try {
-      await backfill.idle();
-    } finally {
-      clearInterval(timer);
-    }
+    await idleWhilePostponed(backfill);
     expect((await variantsOf(store, sha256)).brSize).toEqual(expect.any(Number));
     // Made about quietMs after the run passed maxPostponeMs, long before maxWaitMs.
     expect(Date.now() - started).toBeLessThan(10_000);
