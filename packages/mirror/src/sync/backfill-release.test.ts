@@ -1,22 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '@metasync/shared';
 import { createBrotliBackfill, openObjectStore, variantsOf, type ObjectStore } from '@metasync/store';
 import { releasingAfterBackfill } from './backfill-release.js';
 
-const released = vi.hoisted(() => ({ calls: 0 }));
-vi.mock('@metasync/shared/daemon', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('@metasync/shared/daemon')>();
-  return {
-    ...actual,
-    releaseMemory: (delayMs?: number) => {
-      released.calls++;
-      actual.releaseMemory(delayMs);
-    },
-  };
-});
+/** Counts the memory releases the code under test asks for. */
+const released = { calls: 0, release: () => void released.calls++ };
 
 let dir: string;
 let store: ObjectStore;
@@ -43,7 +34,10 @@ async function putWithoutBrotli(count: number): Promise<string[]> {
 
 describe('releasingAfterBackfill', () => {
   it('releases memory once a large run of variants is made, not before', async () => {
-    const backfill = releasingAfterBackfill(createBrotliBackfill({ store, onError: (err) => expect.fail(String(err)), quietMs: 0 }), 6);
+    const backfill = releasingAfterBackfill(createBrotliBackfill({ store, onError: (err) => expect.fail(String(err)), quietMs: 0 }), {
+      fromVariants: 6,
+      release: released.release,
+    });
     const hashes = await putWithoutBrotli(8);
     backfill.add(hashes.slice(0, 3));
     backfill.add(hashes.slice(3));
@@ -56,7 +50,10 @@ describe('releasingAfterBackfill', () => {
   });
 
   it('leaves memory alone after a few variants', async () => {
-    const backfill = releasingAfterBackfill(createBrotliBackfill({ store, onError: (err) => expect.fail(String(err)), quietMs: 0 }), 6);
+    const backfill = releasingAfterBackfill(createBrotliBackfill({ store, onError: (err) => expect.fail(String(err)), quietMs: 0 }), {
+      fromVariants: 6,
+      release: released.release,
+    });
     backfill.add(await putWithoutBrotli(2));
     await backfill.idle();
     await new Promise((resolve) => setImmediate(resolve));

@@ -12,7 +12,12 @@ export const RELEASE_MEMORY_FROM_VARIANTS = 5_000;
  * mirror reached the head), and an idle mirror would keep the file bytes,
  * compressed outputs and encoder state it left behind (memory-release.ts).
  */
-export function releasingAfterBackfill(backfill: BrotliBackfill, fromVariants = RELEASE_MEMORY_FROM_VARIANTS): BrotliBackfill {
+export function releasingAfterBackfill(
+  backfill: BrotliBackfill,
+  options: { fromVariants?: number; release?: () => void } = {},
+): BrotliBackfill {
+  const fromVariants = options.fromVariants ?? RELEASE_MEMORY_FROM_VARIANTS;
+  const release = options.release ?? releaseMemory;
   let added = 0;
   let waiting = false;
   return {
@@ -26,7 +31,7 @@ export function releasingAfterBackfill(backfill: BrotliBackfill, fromVariants = 
       void backfill.idle().then(() => {
         waiting = false;
         added = 0;
-        releaseMemory();
+        release();
       });
     },
   };
