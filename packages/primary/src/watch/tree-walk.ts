@@ -2,9 +2,14 @@
  * Walks of the source tree: every non-ignored file as a repository-style
  * relative path, optionally telling the caller about each directory before its
  * entries are read (so a watch added there misses nothing created meanwhile).
+ *
+ * Directories are read WALK_CONCURRENCY at a time: one at a time, each cost two
+ * threadpool round trips in turn, and a 12,500-directory tree took 3.6 s to walk
+ * with the loop mostly idle.
  */
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import PQueue from 'p-queue';
 import { hasErrno } from '@metasync/shared';
 import { isIgnoredName } from './paths.js';
 
@@ -16,34 +21,54 @@ export interface WalkOptions {
   onDirectory?(rel: string, ino: number): void;
 }
 
+/** Directories read at once: enough to keep the threadpool's four threads fed, few enough to bound open handles. */
+export const WALK_CONCURRENCY = 16;
+
 /** Every non-ignored file (and symlink) under the start directory, as paths relative to the root. */
 export async function walkTree(options: WalkOptions): Promise<Set<string>> {
   const files = new Set<string>();
-  const startRel = options.startRel ?? '';
-  const pending: string[] = [startRel];
-  while (pending.length > 0) {
-    const rel = pending.pop()!;
-    const dir = rel === '' ? options.rootReal : join(options.rootReal, rel);
-    let entries;
-    try {
-      if (options.onDirectory !== undefined) {
-        const info = await lstat(dir);
-        if (!info.isDirectory()) continue; // replaced by a file meanwhile; its event handles it
-        options.onDirectory(rel, info.ino);
-      }
-      entries = await readdir(dir, { withFileTypes: true });
-    } catch (err) {
-      if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) continue; // removed while walking; its removal event handles it
-      throw err;
-    }
-    for (const entry of entries) {
-      if (isIgnoredName(entry.name)) continue;
-      const childRel = rel === '' ? entry.name : `${rel}/${entry.name}`;
-      if (entry.isDirectory()) pending.push(childRel);
-      else if (entry.isFile() || entry.isSymbolicLink()) files.add(childRel);
-    }
-  }
+  const queue = new PQueue({ concurrency: WALK_CONCURRENCY });
+  let failure: { err: unknown } | undefined;
+  const visit = (rel: string): void => {
+    if (failure !== undefined) return;
+    queue
+      .add(async () => {
+        for (const childRel of await readDirectory(options, rel, files)) visit(childRel);
+      })
+      .catch((err: unknown) => {
+        failure ??= { err };
+        queue.clear();
+      });
+  };
+  visit(options.startRel ?? '');
+  await queue.onIdle();
+  if (failure !== undefined) throw failure.err;
   return files;
+}
+
+/** Adds the directory's files to `files` and returns its subdirectories (none when it is gone or no longer a directory). */
+async function readDirectory(options: WalkOptions, rel: string, files: Set<string>): Promise<string[]> {
+  const dir = rel === '' ? options.rootReal : join(options.rootReal, rel);
+  let entries;
+  try {
+    if (options.onDirectory !== undefined) {
+      const info = await lstat(dir);
+      if (!info.isDirectory()) return []; // replaced by a file meanwhile; its event handles it
+      options.onDirectory(rel, info.ino);
+    }
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) return []; // removed while walking; its removal event handles it
+    throw err;
+  }
+  const directories: string[] = [];
+  for (const entry of entries) {
+    if (isIgnoredName(entry.name)) continue;
+    const childRel = rel === '' ? entry.name : `${rel}/${entry.name}`;
+    if (entry.isDirectory()) directories.push(childRel);
+    else if (entry.isFile() || entry.isSymbolicLink()) files.add(childRel);
+  }
+  return directories;
 }
 
 /**

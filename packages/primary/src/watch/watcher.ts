@@ -24,6 +24,7 @@
  * startSourceWatcher resolves only after that reconcile is committed.
  */
 import { realpath, stat } from 'node:fs/promises';
+import PQueue from 'p-queue';
 import { hasErrno, metasyncError } from '@metasync/shared';
 import { releaseMemorySoon, type Logger } from '@metasync/shared/daemon';
 import type { Publisher } from '../publish/publisher.js';
@@ -225,31 +226,34 @@ async function touchChanged(options: {
   const { files, ingest, publisher } = options;
   const cache = options.statCacheDir === undefined ? new Map<string, string>() : await loadCacheOrNone(options.statCacheDir, options.log);
   let unchanged = 0;
-  const paths = [...files];
-  for (let i = 0; i < paths.length; i += STAT_CONCURRENCY) {
+  let failure: { err: unknown } | undefined;
+  // A window of stats in flight, not batches in lockstep: a batch waited for its slowest stat.
+  const stats = new PQueue({ concurrency: STAT_CONCURRENCY });
+  const judge = async (path: string, line: string): Promise<void> => {
+    const identity = await statIdentity(`${options.rootReal}/${path}`);
+    const sha256 = identity === undefined ? undefined : cachedSha(line, identity);
+    if (sha256 === undefined || publisher.getEntry(path)?.sha256 !== sha256) {
+      ingest.touch(path, { recheck: false });
+      return;
+    }
+    unchanged++;
+    // A line an event-driven read wrote meanwhile is older in the file, so this one wins on load; its identity no
+    // longer matches the changed file, so that only costs the next start a read.
+    options.nextCache?.record(path, line);
+  };
+  for (const path of files) {
+    if (failure !== undefined) break;
     await ingest.roomFor(MAX_PENDING_TOUCHES);
-    const batch = paths.slice(i, i + STAT_CONCURRENCY);
-    const verdicts = await Promise.all(
-      batch.map(async (path) => {
-        const line = cache.get(path);
-        if (line === undefined) return undefined;
-        const identity = await statIdentity(`${options.rootReal}/${path}`);
-        const sha256 = identity === undefined ? undefined : cachedSha(line, identity);
-        return sha256 !== undefined && publisher.getEntry(path)?.sha256 === sha256 ? line : undefined;
-      }),
-    );
-    batch.forEach((path, index) => {
-      const line = verdicts[index];
-      if (line === undefined) {
-        ingest.touch(path, { recheck: false });
-        return;
-      }
-      unchanged++;
-      // A line an event-driven read wrote meanwhile is older in the file, so this one wins on load; its identity no
-      // longer matches the changed file, so that only costs the next start a read.
-      options.nextCache?.record(path, line);
-    });
+    const line = cache.get(path);
+    if (line === undefined) {
+      ingest.touch(path, { recheck: false });
+      continue;
+    }
+    if (stats.size >= STAT_CONCURRENCY) await stats.onSizeLessThan(STAT_CONCURRENCY);
+    stats.add(() => judge(path, line)).catch((err: unknown) => (failure ??= { err }));
   }
+  await stats.onIdle();
+  if (failure !== undefined) throw failure.err;
   return unchanged;
 }
 
