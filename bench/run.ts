@@ -16,6 +16,7 @@ import { ingestBench } from './benches/ingest.js';
 import { mirrorRssBench } from './benches/mirror-rss.js';
 import { publishApiBench } from './benches/publish-api.js';
 import { publishVisibleBench } from './benches/publish-visible.js';
+import { restartBench } from './benches/restart.js';
 import { serveBench } from './benches/serve.js';
 import { distsBench } from './benches/dists.js';
 import type { Bench } from './lib/bench.js';
@@ -27,6 +28,7 @@ import { elapsedMs, nowNs } from './lib/stats.js';
 
 const BENCHES: Record<BenchId, Bench> = {
   ingest: ingestBench,
+  restart: restartBench,
   bootstrap: bootstrapBench,
   'apply-one': applyOneBench,
   serve: serveBench,

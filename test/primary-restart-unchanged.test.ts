@@ -28,6 +28,25 @@ function reconciled(running: RunningPrimary): { files: number; filesRead: number
   return { files: Number(line.files), filesRead: Number(line.filesRead), unchanged: Number(line.unchanged) };
 }
 
+/** Which of the two came first in the primary's log: 'listening' or 'source tree reconciled'. */
+function firstOf(running: RunningPrimary): string | undefined {
+  return running.logs.find((entry) => entry.msg === 'listening' || entry.msg === 'source tree reconciled')?.msg as string | undefined;
+}
+
+/** The start-up reconcile as /status/data.json reports it, once finished. */
+async function startupFinished(url: string): Promise<{ files: number; filesRead: number; unchanged: number }> {
+  let finished: { files: number; filesRead: number; unchanged: number } | undefined;
+  await waitFor(
+    async () => {
+      const data = (await (await fetch(`${url}/status/data.json`)).json()) as { source: { startup?: { finished?: typeof finished } } };
+      finished = data.source.startup?.finished;
+      return finished !== undefined;
+    },
+    { what: 'the start-up reconcile to finish', timeoutMs: 60_000 },
+  );
+  return finished!;
+}
+
 async function served(url: string, path: string): Promise<string> {
   const response = await fetch(`${url}/${path}`);
   return `${response.status} ${await response.text()}`;
@@ -48,6 +67,8 @@ describe('primary restart on an ingested tree', () => {
     await waitFor(async () => Date.now() - writtenMs > 2_100, { what: 'the tree to age past the racy window', timeoutMs: 5_000 });
 
     primary = await startPrimary({ dataDir, args: ['--source', source], readyTimeoutMs: 90_000 });
+    // A first start listens once the tree is published: a mirror's first pull gets all of it.
+    expect(firstOf(primary)).toBe('source tree reconciled');
     expect(reconciled(primary)).toMatchObject({ files: FILES + 1, filesRead: FILES + 1, unchanged: 0 });
     // Killed, not stopped: the cache is written by the start-up reconcile, not at shutdown.
     await primary.kill();
@@ -64,6 +85,9 @@ describe('primary restart on an ingested tree', () => {
     await writeFile(join(source, 'p2', 'acme', 'new.json'), p2('acme/new', '1.0.0'));
 
     primary = await startPrimary({ dataDir, args: ['--source', source], readyTimeoutMs: 90_000 });
+    // A restart serves its last generation at once and reconciles behind it.
+    expect(firstOf(primary)).toBe('listening');
+    expect(await startupFinished(primary.url)).toMatchObject({ files: FILES + 2, filesRead: 3, unchanged: FILES - 1 });
     expect(reconciled(primary)).toEqual({ files: FILES + 2, filesRead: 3, unchanged: FILES - 1 });
     expect(await served(primary.url, 'p2/acme/p1.json')).toBe(`200 ${p2('acme/p1', '9.0.0')}`);
     expect(await served(primary.url, 'p2/acme/p2.json')).toBe(`200 ${p2('acme/p2', '2.0.0-longer')}`);

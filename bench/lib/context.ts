@@ -6,7 +6,7 @@ import { readProcCpuMs, readProcMemory, type ProcMemory } from '../../test/helpe
 import { runRsync } from '../../test/helpers/rsync.js';
 import { buildCorpusTree, cachedCorpusTree, type CorpusTree } from './corpus.js';
 import type { CpuPlan } from './cpu.js';
-import { readPrimaryState, startMirror, startPrimary, waitForIngest, waitForMirrorSeq, type PrimaryState } from './fleet.js';
+import { readPrimaryState, startMirror, startPrimary, waitForIngest, waitForMirrorSeq, waitForStartupReconcile, type PrimaryState } from './fleet.js';
 import type { BenchOptions } from './options.js';
 import { elapsedMs, nowNs } from './stats.js';
 
@@ -29,6 +29,7 @@ export interface Observations {
 }
 
 export interface IngestedPrimary {
+  /** The running process: replaced by restartPrimary(), on the same port. */
   daemon: Daemon;
   url: string;
   sourceDir: string;
@@ -39,6 +40,18 @@ export interface IngestedPrimary {
   ingestMs: number;
   /** CPU time (user + system) the primary used until then: steadier than wall time on a loaded machine. */
   ingestCpuMs: number;
+}
+
+export interface RestartedPrimary {
+  /** From spawning the process on the ingested data dir to it listening. */
+  listeningMs: number;
+  /** From spawning to the start-up reconcile of the tree being committed (/status/data.json). */
+  reconciledMs: number;
+  /** CPU time (user + system) until reconciled. */
+  cpuMs: number;
+  memory: ProcMemory;
+  /** Files the reconcile read (the stat cache vouched for the rest). */
+  filesRead: number;
 }
 
 export interface BootstrappedMirror {
@@ -75,6 +88,8 @@ export interface LargeFixture {
   primary(): Promise<IngestedPrimary>;
   mirror(): Promise<BootstrappedMirror>;
   stopMirror(): Promise<void>;
+  /** Stops the ingested primary (SIGTERM) and starts it again on its data dir and port. */
+  restartPrimary(): Promise<RestartedPrimary>;
 }
 
 function once<T>(build: () => Promise<T>): { get: () => Promise<T>; peek: () => Promise<T> | undefined; reset: () => void } {
@@ -172,6 +187,26 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
       if (running === undefined) return;
       mirror.reset();
       await (await running).daemon.stop();
+    },
+    async restartPrimary() {
+      const ingested = await primary.get();
+      await ingested.daemon.stop(5 * 60_000);
+      const spawnedNs = nowNs();
+      const daemon = await startPrimary({
+        sourceDir: ingested.sourceDir,
+        dataDir: join(root, 'primary-data'),
+        publishToken: ingested.publishToken,
+        listen: new URL(ingested.url).host,
+        readyTimeoutMs: 30 * 60_000,
+      });
+      ctx.defer(() => daemon.stop());
+      ingested.daemon = daemon;
+      const listeningMs = elapsedMs(spawnedNs);
+      const finished = await waitForStartupReconcile(ingested.url, 30 * 60_000);
+      const reconciledMs = elapsedMs(spawnedNs);
+      const pid = daemon.child.pid;
+      if (pid === undefined) throw new Error('primary process has no pid');
+      return { listeningMs, reconciledMs, cpuMs: await readProcCpuMs(pid), memory: await readProcMemory(pid), filesRead: finished.filesRead };
     },
   };
 }

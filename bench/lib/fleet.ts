@@ -21,12 +21,14 @@ export interface StartPrimaryOptions {
   dataDir: string;
   publishToken: string;
   readyTimeoutMs?: number;
+  /** host:port (default 127.0.0.1:0); a restart reuses the first start's port so mirrors and benches keep its URL. */
+  listen?: string;
 }
 
 export async function startPrimary(options: StartPrimaryOptions): Promise<Daemon> {
   return await startDaemon({
     bin: 'primary',
-    args: ['--source', options.sourceDir, '--data', options.dataDir, '--listen', '127.0.0.1:0'],
+    args: ['--source', options.sourceDir, '--data', options.dataDir, '--listen', options.listen ?? '127.0.0.1:0'],
     env: { METASYNC_PUBLISH_TOKEN: options.publishToken },
     readyTimeoutMs: options.readyTimeoutMs ?? 120_000,
   });
@@ -92,6 +94,20 @@ export async function startMirror(options: StartMirrorOptions): Promise<Daemon> 
 
 export async function readPrimaryState(primaryUrl: string, agent?: Agent): Promise<PrimaryState> {
   return await getJson<PrimaryState>(`${primaryUrl}${STATE_PATH}`, agent);
+}
+
+/** Waits until the primary's start-up reconcile of --source has committed (a restart listens before it); its figures. */
+export async function waitForStartupReconcile(primaryUrl: string, timeoutMs: number): Promise<{ durationMs: number; files: number; filesRead: number }> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 0; Date.now() < deadline && attempt < 1_000_000; attempt++) {
+    const data = await getJson<{ source: { startup?: { finished?: { durationMs: number; files: number; filesRead: number } } } | null }>(
+      `${primaryUrl}/status/data.json`,
+    );
+    const finished = data.source?.startup?.finished;
+    if (finished !== undefined) return finished;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${primaryUrl} did not finish its start-up reconcile within ${timeoutMs} ms`);
 }
 
 /**

@@ -112,7 +112,7 @@ async function main(): Promise<void> {
     upstream: upstreamStatus,
   });
   if (!publishAuth.enabled()) log.info('no publish token configured: publish API disabled');
-  // Reconciles the tree against the manifest before resolving, so listening means "caught up with --source".
+  // The watcher reconciles the tree against the manifest (startup-reconcile.ts) from here on.
   const watcher =
     config.sourceDir === undefined
       ? undefined
@@ -127,6 +127,19 @@ async function main(): Promise<void> {
           ...(sourceWatch === undefined ? {} : { status: sourceWatch }),
         });
 
+  if (watcher !== undefined) {
+    if (core.publisher.headSeq() === 0) {
+      // Nothing published yet: listening waits for the first ingest, so a mirror's first pull gets the whole tree.
+      await watcher.reconciled;
+    } else {
+      // A restart serves its last generation at once (a million-path tree takes a minute to stat) and publishes
+      // what changed while it was down once the reconcile commits; /status shows it running.
+      watcher.reconciled.catch((err: unknown) => {
+        log.fatal({ err, sourceDir: config.sourceDir }, 'source tree reconcile at start failed, exiting');
+        process.exit(1);
+      });
+    }
+  }
   await app.listen({ host: config.listen.host, port: config.listen.port });
   // Unlike --source, the upstream is followed after listening: a bootstrap of packagist.org takes
   // a while, and the primary serves (and reports itself stale on /health/upstream) meanwhile.

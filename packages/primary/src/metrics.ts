@@ -127,6 +127,15 @@ function observeSourceWatch(registry: Registry, status: SourceWatchStatus): void
     },
   });
   new Gauge({
+    name: 'metasync_primary_source_startup_reconciling',
+    help: '1 while the start-up reconcile of --source runs (a restarted primary serves its last generation meanwhile)',
+    registers: [registry],
+    collect() {
+      const { startup } = status.snapshot();
+      this.set(startup !== undefined && startup.finished === undefined ? 1 : 0);
+    },
+  });
+  new Gauge({
     name: 'metasync_primary_watch_directories',
     help: 'directories of --source with a watch (one inotify watch each; files need none)',
     registers: [registry],

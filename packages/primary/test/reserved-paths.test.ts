@@ -98,6 +98,7 @@ describe('reserved paths at ingest (watched source)', () => {
     await openCore();
     await openApp();
     watcher = await startSourceWatcher({ sourceDir: join(base, 'source'), publisher: core!.publisher, log });
+    await watcher.reconciled;
 
     expect(core!.publisher.getEntry(ORDINARY)?.sha256).toBe(sha256Hex(P2));
     for (const path of RESERVED_SOURCE_FILES) {

@@ -100,7 +100,8 @@ async function refresh() {
     : src.degraded
       ? 'source watch degraded (' + src.degraded.reason + ' at ' + (src.degraded.directory || '.') + '): ' + src.watches +
         ' directories watched, whole tree scanned every ' + src.scanIntervalMs + ' ms'
-      : 'source: ' + src.watches + ' directories watched' + (src.scanIntervalMs > 0 ? ', rescanned every ' + src.scanIntervalMs + ' ms' : '');
+      : 'source: ' + src.watches + ' directories watched' + (src.scanIntervalMs > 0 ? ', rescanned every ' + src.scanIntervalMs + ' ms' : '') +
+        (src.startup && !src.startup.finished ? ', reconciling the tree since ' + new Date(src.startup.startedAtMs).toISOString() : '');
   const upstream = document.getElementById('upstream');
   const up = data.upstream;
   upstream.className = up && !up.fresh ? 'summary unhealthy' : 'summary';

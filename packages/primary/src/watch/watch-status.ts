@@ -1,7 +1,7 @@
 /**
  * What the source watcher reports about itself, read by /metrics and the
  * status page: how many directories it watches, whether it has fallen back to
- * scanning (and why), and its last scan. main.ts creates one and hands it to
+ * scanning (and why), its start-up reconcile and its last scan. main.ts creates one and hands it to
  * both the watcher and the app, because the app is built before the watcher
  * has walked the tree.
  */
@@ -16,7 +16,15 @@ export interface SourceScan {
   atMs: number;
 }
 
+/** The start-up reconcile: running from `startedAtMs` until `finished` is set. A restarted primary listens meanwhile. */
+export interface SourceStartup {
+  startedAtMs: number;
+  finished?: { atMs: number; durationMs: number; files: number; filesRead: number; unchanged: number };
+}
+
 export interface SourceWatchSnapshot {
+  /** Undefined before the watcher starts its first walk. */
+  startup: SourceStartup | undefined;
   /** Directories with a watch (one inotify watch each on Linux). */
   watches: number;
   /** Set once a watch limit was hit: the tree is then scanned every `scanIntervalMs`. */
@@ -33,6 +41,8 @@ export interface SourceWatchStatus {
   /** Only the first call counts: the reason the watcher first stopped adding watches. */
   markDegraded(degraded: { reason: string; sinceMs: number; directory: string }): void;
   recordScan(scan: SourceScan): void;
+  startupStarted(atMs: number): void;
+  startupFinished(finished: NonNullable<SourceStartup['finished']>): void;
 }
 
 export function createSourceWatchStatus(): SourceWatchStatus {
@@ -41,8 +51,15 @@ export function createSourceWatchStatus(): SourceWatchStatus {
   let scanIntervalMs = 0;
   let lastScan: SourceScan | undefined;
   const scans: Record<ScanReason, number> = { burst: 0, periodic: 0, fallback: 0 };
+  let startup: SourceStartup | undefined;
   return {
-    snapshot: () => ({ watches, degraded, scanIntervalMs, lastScan, scans: { ...scans } }),
+    snapshot: () => ({ startup, watches, degraded, scanIntervalMs, lastScan, scans: { ...scans } }),
+    startupStarted(atMs) {
+      startup = { startedAtMs: atMs };
+    },
+    startupFinished(finished) {
+      if (startup !== undefined) startup = { ...startup, finished };
+    },
     setWatches(count) {
       watches = count;
     },

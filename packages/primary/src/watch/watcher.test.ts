@@ -36,6 +36,7 @@ async function open(): Promise<PrimaryCore> {
 
 async function startWatching(extra: Partial<SourceWatcherOptions> = {}): Promise<SourceWatcher> {
   watcher = await startSourceWatcher({ sourceDir: source, publisher: core!.publisher, log, ...extra });
+  await watcher.reconciled;
   return watcher;
 }
 
@@ -103,6 +104,25 @@ describe('watched source tree', () => {
     const seqUnchanged = core!.publisher.headSeq();
     await startWatching();
     expect(core!.publisher.headSeq()).toBe(seqUnchanged);
+  });
+
+  it('closes during its start-up reconcile: close resolves, the reconcile settles, nothing half of it is published', async () => {
+    for (let dir = 0; dir < 40; dir++) {
+      await mkdir(join(source, 'p2', `v${dir}`), { recursive: true });
+      await Promise.all(Array.from({ length: 50 }, (_, i) => writeFile(join(source, 'p2', `v${dir}`, `p${i}.json`), `{"v":${i}}`)));
+    }
+    await open();
+    watcher = await startSourceWatcher({ sourceDir: source, publisher: core!.publisher, log });
+    const outcome = watcher.reconciled.then(
+      () => 'resolved',
+      () => 'rejected',
+    );
+    await watcher.close();
+    watcher = undefined;
+    expect(await outcome).toBe('resolved');
+    // The ingest was held for the reconcile: closing drops what it held rather than committing a part.
+    expect(core!.publisher.headSeq()).toBe(0);
+    expect(logs.some((line) => line.msg === 'source tree reconciled')).toBe(false);
   });
 
   it('publishes creates, changes, renames and deletes as they happen', async () => {

@@ -21,10 +21,10 @@
  * are those of the last start's read, and whose hash from then the manifest
  * still publishes, is not read again: a restart on an unchanged tree stats
  * every file and reads none.
- * startSourceWatcher resolves only after that reconcile is committed.
+ * startSourceWatcher resolves once the watches are being set up; `reconciled`
+ * resolves after that reconcile is committed (startup-reconcile.ts).
  */
 import { realpath, stat } from 'node:fs/promises';
-import PQueue from 'p-queue';
 import { hasErrno, metasyncError } from '@metasync/shared';
 import { releaseMemorySoon, type Logger } from '@metasync/shared/daemon';
 import type { Publisher } from '../publish/publisher.js';
@@ -33,10 +33,11 @@ import { createDirWatches, type WatchDir } from './dir-watches.js';
 import { createSourceIngest, type SourceIngest } from './ingest.js';
 import { DEFAULT_SOURCE_FALLBACK_SCAN_MS, DEFAULT_SOURCE_RESCAN_MS } from './options.js';
 import { readSourceFile, statSourceFile } from './paths.js';
-import { cachedSha, cacheLine, createStatCacheWriter, loadStatCache, statIdentity, type StatCacheWriter } from './stat-cache.js';
+import { cacheLine, createStatCacheWriter, type StatCacheWriter } from './stat-cache.js';
+import { MAX_PENDING_TOUCHES, reconcileAtStart } from './startup-reconcile.js';
 import { createPeriodicRescan, type PeriodicRescan } from './periodic-rescan.js';
 import { createTreeEvents } from './tree-events.js';
-import { walkTree, walkTreeChanges } from './tree-walk.js';
+import { walkTreeChanges } from './tree-walk.js';
 import { createSourceWatchStatus, type SourceWatchStatus } from './watch-status.js';
 
 export interface SourceWatcherOptions {
@@ -63,6 +64,11 @@ export interface SourceWatcherOptions {
 }
 
 export interface SourceWatcher {
+  /**
+   * Resolves once the start-up reconcile has committed: the tree's changes since the last start are published.
+   * Rejects when it failed (the watcher is closed then). The primary listens before it on a restart (main.ts).
+   */
+  readonly reconciled: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -152,118 +158,65 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
     await ingest.close();
   };
 
-  try {
-    ingest.hold();
-    const files = await walkTree({ rootReal, onDirectory: (rel, ino) => watches.add(rel, ino) });
-    const watchingMs = Date.now() - startedMs;
-    const unchanged = await touchChanged({ files, rootReal, publisher, ingest, statCacheDir: options.statCacheDir, nextCache, log });
-    let deleted = 0;
-    for (const path of watchedPaths(publisher)) {
-      if (!files.has(path)) {
-        ingest.remove(path);
-        deleted++;
+  let closing = false;
+  const reconciled = (async () => {
+    try {
+      status.startupStarted(startedMs);
+      const result = await reconcileAtStart({
+        rootReal,
+        publisher,
+        ingest,
+        onDirectory: (rel, ino) => watches.add(rel, ino),
+        statCacheDir: options.statCacheDir,
+        nextCache,
+        stopped: () => closing,
+        log,
+      });
+      if (closing) return;
+      if (nextCache !== undefined) {
+        const cache = nextCache;
+        nextCache = undefined;
+        // A cache that cannot be written only costs the next start its reads.
+        await cache.finish().catch((err: unknown) => log.warn({ err, dataDir: options.statCacheDir }, 'source stat cache not written'));
       }
+      const durationMs = Date.now() - startedMs;
+      status.startupFinished({ atMs: Date.now(), durationMs, files: result.files, filesRead, unchanged: result.unchanged });
+      log.info(
+        {
+          sourceDir: rootReal,
+          ...result,
+          filesRead,
+          seq: publisher.headSeq(),
+          watches: watches.size(),
+          degraded: watches.limited(),
+          durationMs,
+        },
+        'source tree reconciled',
+      );
+      releaseMemorySoon(); // the walk and every file read of it are garbage now
+    } catch (err) {
+      await closeAll();
+      throw err;
     }
-    await ingest.settled();
-    ingest.release();
-    await ingest.idle();
-    if (nextCache !== undefined) {
-      const cache = nextCache;
-      nextCache = undefined;
-      // A cache that cannot be written only costs the next start its reads.
-      await cache.finish().catch((err: unknown) => log.warn({ err, dataDir: options.statCacheDir }, 'source stat cache not written'));
-    }
-    log.info(
-      {
-        sourceDir: rootReal,
-        files: files.size,
-        filesRead,
-        unchanged,
-        deleted,
-        seq: publisher.headSeq(),
-        watches: watches.size(),
-        degraded: watches.limited(),
-        watchingMs,
-        durationMs: Date.now() - startedMs,
-      },
-      'source tree reconciled',
-    );
-    releaseMemorySoon(); // the walk and every file read of it are garbage now
-  } catch (err) {
-    await closeAll();
-    throw err;
-  }
-  rescan = createPeriodicRescan({ rescanMs, fallbackScanMs, scan: bursts.scan, onIntervalChange: status.setScanIntervalMs });
-  if (watches.limited()) rescan.degrade();
+    if (closing) return;
+    rescan = createPeriodicRescan({ rescanMs, fallbackScanMs, scan: bursts.scan, onIntervalChange: status.setScanIntervalMs });
+    if (watches.limited()) rescan.degrade();
+  })();
+  // The caller observes it (watcher.reconciled); this only keeps a failure from counting as unhandled meanwhile.
+  reconciled.catch(() => undefined);
 
-  return { close: closeAll };
+  return {
+    reconciled,
+    async close() {
+      closing = true;
+      await closeAll();
+      await reconciled.catch(() => undefined);
+    },
+  };
 }
-
-const STAT_CONCURRENCY = 64;
-/**
- * Paths a walk lets wait in the read pipeline at once. Touching a million-file tree in one go queued a million
- * reads and states (2 GB of RSS before the first commit); this many keep 64 readers and a 2,000-path batch busy.
- */
-const MAX_PENDING_TOUCHES = 8_192;
 
 function wallClockNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n;
-}
-
-/**
- * Touches every walked file except those the stat cache vouches for (same identity, and the manifest
- * still publishes the hash read then); returns how many were trusted unread.
- */
-async function touchChanged(options: {
-  files: ReadonlySet<string>;
-  rootReal: string;
-  publisher: Publisher;
-  ingest: SourceIngest;
-  statCacheDir: string | undefined;
-  nextCache: StatCacheWriter | undefined;
-  log: Logger;
-}): Promise<number> {
-  const { files, ingest, publisher } = options;
-  const cache = options.statCacheDir === undefined ? new Map<string, string>() : await loadCacheOrNone(options.statCacheDir, options.log);
-  let unchanged = 0;
-  let failure: { err: unknown } | undefined;
-  // A window of stats in flight, not batches in lockstep: a batch waited for its slowest stat.
-  const stats = new PQueue({ concurrency: STAT_CONCURRENCY });
-  const judge = async (path: string, line: string): Promise<void> => {
-    const identity = await statIdentity(`${options.rootReal}/${path}`);
-    const sha256 = identity === undefined ? undefined : cachedSha(line, identity);
-    if (sha256 === undefined || publisher.getEntry(path)?.sha256 !== sha256) {
-      ingest.touch(path, { recheck: false });
-      return;
-    }
-    unchanged++;
-    // A line an event-driven read wrote meanwhile is older in the file, so this one wins on load; its identity no
-    // longer matches the changed file, so that only costs the next start a read.
-    options.nextCache?.record(path, line);
-  };
-  for (const path of files) {
-    if (failure !== undefined) break;
-    await ingest.roomFor(MAX_PENDING_TOUCHES);
-    const line = cache.get(path);
-    if (line === undefined) {
-      ingest.touch(path, { recheck: false });
-      continue;
-    }
-    if (stats.size >= STAT_CONCURRENCY) await stats.onSizeLessThan(STAT_CONCURRENCY);
-    stats.add(() => judge(path, line)).catch((err: unknown) => (failure ??= { err }));
-  }
-  await stats.onIdle();
-  if (failure !== undefined) throw failure.err;
-  return unchanged;
-}
-
-async function loadCacheOrNone(dataDir: string, log: Logger): Promise<Map<string, string>> {
-  try {
-    return await loadStatCache(dataDir);
-  } catch (err) {
-    log.warn({ err, dataDir }, 'source stat cache unreadable: reading every file');
-    return new Map();
-  }
 }
 
 /** A removed directory: every published path below it goes, except those in `keep` (a directory that replaced it holds them). */
