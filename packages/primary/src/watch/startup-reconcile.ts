@@ -6,12 +6,13 @@
  * commit it all in as few generations as possible (the ingest is held until
  * every read has settled).
  */
-import PQueue from 'p-queue';
+import { setImmediate } from 'node:timers/promises';
 import type { Logger } from '@metasync/shared/daemon';
 import type { Publisher } from '../publish/publisher.js';
 import type { SourceIngest } from './ingest.js';
-import { cachedSha, loadStatCache, statIdentity, type StatCacheWriter } from './stat-cache.js';
-import { walkTree } from './tree-walk.js';
+import { createPathKeys } from './path-keys.js';
+import { loadStatCache, statIdentitySync, vouchedLine, type StatCache, type StatCacheWriter } from './stat-cache.js';
+import { walkTreeFiles } from './tree-walk.js';
 
 export interface StartupReconcileOptions {
   rootReal: string;
@@ -32,12 +33,9 @@ export interface StartupReconcileResult {
   /** Trusted unread: the stat cache vouched for them. */
   unchanged: number;
   deleted: number;
-  /** The walk alone (every directory watched and read). */
+  /** The walk (every directory watched and read, each file checked against the stat cache as it came). */
   watchingMs: number;
 }
-
-/** Stats in flight at once while files are checked against the stat cache. */
-const STAT_CONCURRENCY = 64;
 
 /**
  * Paths a walk lets wait in the read pipeline at once. Touching a million-file tree in one go queued a million
@@ -49,12 +47,29 @@ export async function reconcileAtStart(options: StartupReconcileOptions): Promis
   const { ingest, publisher } = options;
   const startedMs = Date.now();
   ingest.hold();
-  const files = await walkTree({ rootReal: options.rootReal, onDirectory: options.onDirectory });
+  const cache = options.statCacheDir === undefined ? undefined : await loadCacheOrNone(options.statCacheDir, options.log);
+  // Which paths the walk found, for the deletions below: a key per path, not a string (path-keys.ts).
+  const seen = createPathKeys(Math.max(1 << 16, cache?.size ?? 0));
+  const checks = createCacheChecks(options, cache);
+  const files = await walkTreeFiles({
+    rootReal: options.rootReal,
+    onDirectory: options.onDirectory,
+    async onFiles(paths) {
+      for (const path of paths) {
+        seen.add(path);
+        if (options.stopped()) continue;
+        await ingest.roomFor(MAX_PENDING_TOUCHES);
+        await checks.touchUnlessVouched(path);
+      }
+    },
+  });
   const watchingMs = Date.now() - startedMs;
-  const unchanged = await touchChanged(options, files);
+  const unchanged = checks.done();
+  // A path whose key equals a walked one's is kept (path-keys.ts: about once in 10^7 starts at 1M paths); the
+  // next periodic or burst rescan, which compares paths themselves, deletes it.
   let deleted = 0;
   for (const [path, entry] of publisher.entries()) {
-    if (entry.origin === 'watch' && !files.has(path) && !options.stopped()) {
+    if (entry.origin === 'watch' && seen.find(path) === -1 && !options.stopped()) {
       ingest.remove(path);
       deleted++;
     }
@@ -62,53 +77,57 @@ export async function reconcileAtStart(options: StartupReconcileOptions): Promis
   await ingest.settled();
   ingest.release();
   await ingest.idle();
-  return { files: files.size, unchanged, deleted, watchingMs };
+  return { files, unchanged, deleted, watchingMs };
 }
 
 /**
- * Touches every walked file except those the stat cache vouches for (same identity, and the manifest
- * still publishes the hash read then); returns how many were trusted unread.
+ * Touches each walked file the stat cache does not vouch for (same identity, and the manifest still
+ * publishes the hash read then); done() counts those trusted unread. A key shared with another path's
+ * line (path-keys.ts) only costs a stat: that line's identity is another file's.
+ *
+ * The stats are synchronous, in slices of at most SLICE_MS before the loop gets a turn: through the
+ * threadpool, beside the walk's readdirs, each cost 30 us of this thread (100k files: 8.5 s to reconcile).
  */
-async function touchChanged(options: StartupReconcileOptions, files: ReadonlySet<string>): Promise<number> {
+function createCacheChecks(
+  options: StartupReconcileOptions,
+  cache: StatCache | undefined,
+): { touchUnlessVouched(path: string): Promise<void>; done(): number } {
   const { ingest, publisher } = options;
-  const cache = options.statCacheDir === undefined ? new Map<string, string>() : await loadCacheOrNone(options.statCacheDir, options.log);
   let unchanged = 0;
-  let failure: { err: unknown } | undefined;
-  // A window of stats in flight, not batches in lockstep: a batch waited for its slowest stat.
-  const stats = new PQueue({ concurrency: STAT_CONCURRENCY });
-  const judge = async (path: string, line: string): Promise<void> => {
-    const identity = await statIdentity(`${options.rootReal}/${path}`);
-    const sha256 = identity === undefined ? undefined : cachedSha(line, identity);
-    if (sha256 === undefined || publisher.getEntry(path)?.sha256 !== sha256) {
-      ingest.touch(path, { recheck: false });
-      return;
-    }
-    unchanged++;
-    // A line an event-driven read wrote meanwhile is older in the file, so this one wins on load; its identity no
-    // longer matches the changed file, so that only costs the next start a read.
-    options.nextCache?.record(path, line);
+  let sliceStartedMs = performance.now();
+  return {
+    async touchUnlessVouched(path) {
+      if (cache?.has(path) !== true) {
+        ingest.touch(path, { recheck: false });
+        return;
+      }
+      const identity = statIdentitySync(`${options.rootReal}/${path}`);
+      const published = publisher.getEntry(path)?.sha256;
+      if (identity === undefined || published === undefined || !cache.vouches(path, identity, published)) {
+        ingest.touch(path, { recheck: false });
+      } else {
+        unchanged++;
+        // A line an event-driven read wrote meanwhile is older in the file, so this one wins on load; its identity no
+        // longer matches the changed file, so that only costs the next start a read.
+        options.nextCache?.record(path, vouchedLine(identity, published));
+      }
+      if (performance.now() - sliceStartedMs >= SLICE_MS) {
+        await setImmediate();
+        sliceStartedMs = performance.now();
+      }
+    },
+    done: () => unchanged,
   };
-  for (const path of files) {
-    if (failure !== undefined || options.stopped()) break;
-    await ingest.roomFor(MAX_PENDING_TOUCHES);
-    const line = cache.get(path);
-    if (line === undefined) {
-      ingest.touch(path, { recheck: false });
-      continue;
-    }
-    if (stats.size >= STAT_CONCURRENCY) await stats.onSizeLessThan(STAT_CONCURRENCY);
-    stats.add(() => judge(path, line)).catch((err: unknown) => (failure ??= { err }));
-  }
-  await stats.onIdle();
-  if (failure !== undefined) throw failure.err;
-  return unchanged;
 }
 
-async function loadCacheOrNone(dataDir: string, log: Logger): Promise<Map<string, string>> {
+/** Longest the synchronous stats hold the event loop at a time (a restarted primary is serving meanwhile). */
+const SLICE_MS = 5;
+
+async function loadCacheOrNone(dataDir: string, log: Logger): Promise<StatCache | undefined> {
   try {
     return await loadStatCache(dataDir);
   } catch (err) {
     log.warn({ err, dataDir }, 'source stat cache unreadable: reading every file');
-    return new Map();
+    return undefined;
   }
 }

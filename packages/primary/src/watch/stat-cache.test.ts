@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
-  cachedSha,
   cacheLine,
   loadStatCache,
   RACY_WINDOW_NS,
@@ -25,13 +24,31 @@ afterEach(async () => {
 });
 
 describe('source stat cache', () => {
-  it('vouches for a file only when size, mtime, ctime and inode all match', () => {
+  it('vouches for a file only when size, mtime, ctime and inode all match and the manifest still publishes its sha256', async () => {
+    await writeFile(join(dir, STAT_CACHE_FILE), `${cacheLine(old, sha, nowNs)!} p2/a.json\n`);
+    const cache = await loadStatCache(dir);
+    expect(cache.vouches('p2/a.json', old, sha)).toBe(true);
+    expect(cache.vouches('p2/a.json', { ...old, size: 121 }, sha)).toBe(false);
+    expect(cache.vouches('p2/a.json', { ...old, mtimeNs: old.mtimeNs + 1n }, sha)).toBe(false);
+    expect(cache.vouches('p2/a.json', { ...old, ctimeNs: old.ctimeNs + 1n }, sha)).toBe(false);
+    expect(cache.vouches('p2/a.json', { ...old, ino: 43 }, sha)).toBe(false);
+    // Published content that is not what was read (the publish API wrote the path since): read again.
+    expect(cache.vouches('p2/a.json', old, 'ac'.repeat(32))).toBe(false);
+    expect(cache.vouches('p2/a.json', old, undefined)).toBe(false);
+    expect(cache.vouches('p2/other.json', old, sha)).toBe(false);
+  });
+
+  it('holds a million lines in compact arrays', async () => {
     const line = cacheLine(old, sha, nowNs)!;
-    expect(cachedSha(line, old)).toBe(sha);
-    expect(cachedSha(line, { ...old, size: 121 })).toBeUndefined();
-    expect(cachedSha(line, { ...old, mtimeNs: old.mtimeNs + 1n })).toBeUndefined();
-    expect(cachedSha(line, { ...old, ctimeNs: old.ctimeNs + 1n })).toBeUndefined();
-    expect(cachedSha(line, { ...old, ino: 43 })).toBeUndefined();
+    const writer = createStatCacheWriter(dir);
+    for (let i = 0; i < 200_000; i++) writer.record(`p2/vendor${i % 997}/package-${i}.json`, line);
+    await writer.finish();
+    const cache = await loadStatCache(dir);
+    expect(cache.size).toBe(200_000);
+    expect(cache.vouches('p2/vendor7/package-7.json', old, sha)).toBe(true);
+    expect(cache.vouches('p2/vendor7/package-199999.json', old, sha)).toBe(false);
+    expect(cache.has('p2/vendor0/package-199999.json')).toBe(false);
+    expect(cache.has(`p2/vendor${199_999 % 997}/package-199999.json`)).toBe(true);
   });
 
   it('records no line for a file changed within the racy window (ctime or mtime)', () => {
@@ -45,12 +62,15 @@ describe('source stat cache', () => {
     const writer = createStatCacheWriter(dir);
     writer.record('p2/acme/with space.json', line);
     await writer.finish();
-    expect(await loadStatCache(dir)).toEqual(new Map([['p2/acme/with space.json', line]]));
+    const roundTripped = await loadStatCache(dir);
+    expect(roundTripped.size).toBe(1);
+    expect(roundTripped.vouches('p2/acme/with space.json', old, sha)).toBe(true);
     await writeFile(join(dir, STAT_CACHE_FILE), `${line} p2/a.json\ngarbage\n1 2 3\n${line.replace(sha, 'zz')} p2/b.json\n`);
     const loaded = await loadStatCache(dir);
-    expect(loaded.get('p2/a.json')).toBe(line);
+    expect(loaded.vouches('p2/a.json', old, sha)).toBe(true);
     expect(loaded.has('garbage')).toBe(false);
-    expect(cachedSha(loaded.get('p2/b.json')!, old)).toBeUndefined();
+    expect(loaded.has('p2/b.json')).toBe(false);
+    expect(loaded.size).toBe(1);
   });
 
   it('streams lines as they come: the last line of a path wins, a forgotten path has none, the old cache stays until finish', async () => {
@@ -66,7 +86,8 @@ describe('source stat cache', () => {
     expect((await loadStatCache(dir)).has('p2/kept-until-finish.json')).toBe(true);
     await writer.finish();
     const loaded = await loadStatCache(dir);
-    expect(loaded.get('p2/a.json')).toBe(newer);
+    expect(loaded.vouches('p2/a.json', { ...old, size: 13 }, sha)).toBe(true);
+    expect(loaded.vouches('p2/a.json', old, sha)).toBe(false);
     expect(loaded.has('p2/b.json')).toBe(false);
     expect(loaded.has('p2/kept-until-finish.json')).toBe(false);
     expect(loaded.size).toBe(5_001);

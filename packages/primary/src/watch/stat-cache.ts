@@ -17,13 +17,16 @@
  * again at the next start.
  *
  * The file is a cache: written without fsync (a torn or lost file only means
- * files are read again), read once at start-up, and never held in memory after.
+ * files are read again), read once at start-up into a compact table (no string
+ * per path), and not held after the start-up reconcile.
  */
 import * as fsCallback from 'node:fs';
-import { readFile, rename } from 'node:fs/promises';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { hasErrno, isSha256Hex } from '@metasync/shared';
+import { createPathKeys } from './path-keys.js';
 
 const lstat = promisify(fsCallback.lstat);
 
@@ -40,46 +43,147 @@ export interface FileIdentity {
   ino: number;
 }
 
-/** Lines of the last cache by path (the rest of the line, parsed on lookup). */
-export type StatCache = Map<string, string>;
+/**
+ * The last cache, held compactly (path-keys.ts): no string per path. A line is kept only when its sha256 is
+ * well formed; of the sha256 only its first 64 bits are kept, which is all vouches() compares.
+ */
+export interface StatCache {
+  /** Paths with a line. */
+  readonly size: number;
+  has(path: string): boolean;
+  /**
+   * True when `path` has a line whose size, mtime, ctime and inode all equal `identity`, and whose sha256 is
+   * `published` (what the manifest publishes for the path now).
+   */
+  vouches(path: string, identity: FileIdentity, published: string | undefined): boolean;
+}
 
 export async function loadStatCache(dataDir: string): Promise<StatCache> {
-  const cache: StatCache = new Map();
-  let text: string;
+  const table = createStatCacheTable();
+  let lines;
   try {
-    text = await readFile(join(dataDir, STAT_CACHE_FILE), 'utf8');
+    const file = await open(join(dataDir, STAT_CACHE_FILE));
+    lines = createInterface({ input: file.createReadStream(), crlfDelay: Infinity });
   } catch (err) {
-    if (hasErrno(err, 'ENOENT')) return cache;
+    if (hasErrno(err, 'ENOENT')) return table;
     throw err;
   }
-  for (const line of text.split('\n')) {
+  for await (const line of lines) {
     // Five space-separated fields, then the path (repository paths hold no newline).
     let at = -1;
     for (let field = 0; field < 5 && (at = line.indexOf(' ', at + 1)) !== -1; field++);
     if (at <= 0 || at === line.length - 1) continue;
+    const path = line.slice(at + 1);
     const fields = line.slice(0, at);
-    if (fields === FORGET_LINE) cache.delete(line.slice(at + 1));
-    else cache.set(line.slice(at + 1), fields);
+    const [size, mtimeNs, ctimeNs, ino, sha256] = fields.split(' ');
+    const wellFormed = sha256 !== undefined && isSha256Hex(sha256) && DIGITS.test(`${size}${mtimeNs}${ctimeNs}${ino}`);
+    // A forget line (sha256 '-') or a damaged one drops the path's earlier line: a later line wins.
+    if (!wellFormed) table.forget(path);
+    else table.set(path, { size: Number(size), mtimeNs: BigInt(mtimeNs!), ctimeNs: BigInt(ctimeNs!), ino: Number(ino) }, sha256);
   }
-  return cache;
+  return table;
 }
 
-/** The sha256 a cache line vouches for, or undefined when `identity` differs from the line's (or the line is damaged). */
-export function cachedSha(line: string, identity: FileIdentity): string | undefined {
-  const [size, mtimeNs, ctimeNs, ino, sha256] = line.split(' ');
-  if (sha256 === undefined || !isSha256Hex(sha256)) return undefined;
-  const same =
-    size === String(identity.size) &&
-    mtimeNs === String(identity.mtimeNs) &&
-    ctimeNs === String(identity.ctimeNs) &&
-    ino === String(identity.ino);
-  return same ? sha256 : undefined;
+const DIGITS = /^\d+$/;
+
+/** The first 64 bits of a sha256 in hex, as two numbers. */
+const shaHi = (sha256: string): number => Number.parseInt(sha256.slice(0, 8), 16);
+const shaLo = (sha256: string): number => Number.parseInt(sha256.slice(8, 16), 16);
+
+interface StatCacheTable extends StatCache {
+  set(path: string, identity: FileIdentity, sha256: string): void;
+  forget(path: string): void;
+}
+
+/** 44 bytes per line (path-keys.ts 12, identity 32, sha256 prefix 8) where a Map of the lines took ~300. */
+function createStatCacheTable(): StatCacheTable {
+  const keys = createPathKeys(1 << 16);
+  let sizes = new Float64Array(1 << 16);
+  let inos = new Float64Array(sizes.length);
+  let mtimes = new BigInt64Array(sizes.length);
+  let ctimes = new BigInt64Array(sizes.length);
+  let shaHis = new Uint32Array(sizes.length);
+  let shaLos = new Uint32Array(sizes.length);
+  let live = 0;
+  /** A forgotten line keeps its key, with size -1. */
+  const lineOf = (path: string): number => {
+    const at = keys.find(path);
+    return at !== -1 && sizes[at]! >= 0 ? at : -1;
+  };
+  function grow(): void {
+    const length = sizes.length * 2;
+    sizes = grownFloat(sizes, length);
+    inos = grownFloat(inos, length);
+    mtimes = grownBigInt(mtimes, length);
+    ctimes = grownBigInt(ctimes, length);
+    shaHis = grownUint(shaHis, length);
+    shaLos = grownUint(shaLos, length);
+  }
+  return {
+    get size() {
+      return live;
+    },
+    has: (path) => lineOf(path) !== -1,
+    vouches(path, identity, published) {
+      const at = lineOf(path);
+      return (
+        at !== -1 &&
+        published !== undefined &&
+        sizes[at] === identity.size &&
+        mtimes[at] === identity.mtimeNs &&
+        ctimes[at] === identity.ctimeNs &&
+        inos[at] === identity.ino &&
+        shaHis[at] === shaHi(published) &&
+        shaLos[at] === shaLo(published)
+      );
+    },
+    set(path, identity, sha256) {
+      if (lineOf(path) === -1) live++;
+      const at = keys.add(path);
+      if (at >= sizes.length) grow();
+      sizes[at] = identity.size;
+      inos[at] = identity.ino;
+      mtimes[at] = identity.mtimeNs;
+      ctimes[at] = identity.ctimeNs;
+      shaHis[at] = shaHi(sha256);
+      shaLos[at] = shaLo(sha256);
+    },
+    forget(path) {
+      const at = lineOf(path);
+      if (at === -1) return;
+      sizes[at] = -1;
+      live--;
+    },
+  };
+}
+
+function grownFloat(array: Float64Array<ArrayBuffer>, length: number): Float64Array<ArrayBuffer> {
+  const next = new Float64Array(length);
+  next.set(array);
+  return next;
+}
+
+function grownBigInt(array: BigInt64Array<ArrayBuffer>, length: number): BigInt64Array<ArrayBuffer> {
+  const next = new BigInt64Array(length);
+  next.set(array);
+  return next;
+}
+
+function grownUint(array: Uint32Array<ArrayBuffer>, length: number): Uint32Array<ArrayBuffer> {
+  const next = new Uint32Array(length);
+  next.set(array);
+  return next;
 }
 
 /** One line for a file read (or trusted) now; undefined when the file is too young to trust later (racy). */
 export function cacheLine(identity: FileIdentity, sha256: string, nowNs: bigint): string | undefined {
   const changedNs = identity.ctimeNs > identity.mtimeNs ? identity.ctimeNs : identity.mtimeNs;
   if (changedNs > nowNs - RACY_WINDOW_NS) return undefined;
+  return vouchedLine(identity, sha256);
+}
+
+/** The line again for a file the cache vouched for (it was not racy when first written). */
+export function vouchedLine(identity: FileIdentity, sha256: string): string {
   return `${identity.size} ${identity.mtimeNs} ${identity.ctimeNs} ${identity.ino} ${sha256}`;
 }
 
@@ -138,4 +242,15 @@ export async function statIdentity(absolute: string): Promise<FileIdentity | und
     if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) return undefined;
     throw err;
   }
+}
+
+/**
+ * statIdentity without the threadpool, for the start-up reconcile's million checks: a cached lstat costs
+ * about a microsecond in the kernel, a threadpool round trip 10-30 us of this thread's time on a busy pool.
+ * The caller bounds how long it holds the event loop (startup-reconcile.ts).
+ */
+export function statIdentitySync(absolute: string): FileIdentity | undefined {
+  const info = fsCallback.lstatSync(absolute, { bigint: true, throwIfNoEntry: false });
+  if (info === undefined || !info.isFile()) return undefined;
+  return { size: Number(info.size), mtimeNs: info.mtimeNs, ctimeNs: info.ctimeNs, ino: Number(info.ino) };
 }

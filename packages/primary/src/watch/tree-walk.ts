@@ -27,13 +27,32 @@ export const WALK_CONCURRENCY = 16;
 /** Every non-ignored file (and symlink) under the start directory, as paths relative to the root. */
 export async function walkTree(options: WalkOptions): Promise<Set<string>> {
   const files = new Set<string>();
+  await walkTreeFiles({
+    ...options,
+    onFiles(paths) {
+      for (const path of paths) files.add(path);
+    },
+  });
+  return files;
+}
+
+/**
+ * The walk, handing each directory's files to `onFiles` as it reads them (no set of every path is built); the
+ * directory's task waits for what onFiles returns, so a slow consumer holds the walk back. Resolves with how
+ * many files it found.
+ */
+export async function walkTreeFiles(options: WalkOptions & { onFiles(paths: string[]): Promise<void> | void }): Promise<number> {
   const queue = new PQueue({ concurrency: WALK_CONCURRENCY });
   let failure: { err: unknown } | undefined;
+  let found = 0;
   const visit = (rel: string): void => {
     if (failure !== undefined) return;
     queue
       .add(async () => {
-        for (const childRel of await readDirectory(options, rel, files)) visit(childRel);
+        const { files, directories } = await readDirectory(options, rel);
+        found += files.length;
+        if (files.length > 0) await options.onFiles(files);
+        for (const childRel of directories) visit(childRel);
       })
       .catch((err: unknown) => {
         failure ??= { err };
@@ -43,32 +62,33 @@ export async function walkTree(options: WalkOptions): Promise<Set<string>> {
   visit(options.startRel ?? '');
   await queue.onIdle();
   if (failure !== undefined) throw failure.err;
-  return files;
+  return found;
 }
 
-/** Adds the directory's files to `files` and returns its subdirectories (none when it is gone or no longer a directory). */
-async function readDirectory(options: WalkOptions, rel: string, files: Set<string>): Promise<string[]> {
+/** The directory's files and subdirectories (none when it is gone or no longer a directory). */
+async function readDirectory(options: WalkOptions, rel: string): Promise<{ files: string[]; directories: string[] }> {
   const dir = rel === '' ? options.rootReal : join(options.rootReal, rel);
+  const files: string[] = [];
+  const directories: string[] = [];
   let entries;
   try {
     if (options.onDirectory !== undefined) {
       const info = await lstat(dir);
-      if (!info.isDirectory()) return []; // replaced by a file meanwhile; its event handles it
+      if (!info.isDirectory()) return { files, directories }; // replaced by a file meanwhile; its event handles it
       options.onDirectory(rel, info.ino);
     }
     entries = await readdir(dir, { withFileTypes: true });
   } catch (err) {
-    if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) return []; // removed while walking; its removal event handles it
+    if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) return { files, directories }; // removed while walking; its removal event handles it
     throw err;
   }
-  const directories: string[] = [];
   for (const entry of entries) {
     if (isIgnoredName(entry.name)) continue;
     const childRel = rel === '' ? entry.name : `${rel}/${entry.name}`;
     if (entry.isDirectory()) directories.push(childRel);
-    else if (entry.isFile() || entry.isSymbolicLink()) files.add(childRel);
+    else if (entry.isFile() || entry.isSymbolicLink()) files.push(childRel);
   }
-  return directories;
+  return { files, directories };
 }
 
 /**
