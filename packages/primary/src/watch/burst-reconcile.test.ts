@@ -6,14 +6,25 @@ let touched: string[];
 let removed: string[];
 let walks: number;
 
+/** A walk of `tree` as tree-walk.ts gives it: its files in directory-sized batches (two here). */
+function walkOf(tree: Map<string, number>) {
+  return async (onFiles: (files: ReadonlyArray<readonly [string, number]>) => Promise<void>): Promise<number> => {
+    const entries = [...tree];
+    const half = Math.ceil(entries.length / 2);
+    await onFiles(entries.slice(0, half));
+    await onFiles(entries.slice(half));
+    return entries.length;
+  };
+}
+
 function start(tree: Map<string, number>, tracked: Set<string>, published: string[]): void {
   touched = [];
   removed = [];
   walks = 0;
   reconcile = createBurstReconcile({
-    walk: async () => {
+    walk: async (onFiles) => {
       walks++;
-      return tree;
+      return await walkOf(tree)(onFiles);
     },
     tracks: (path) => tracked.has(path),
     publishedPaths: () => published,
@@ -92,7 +103,7 @@ describe('reconcile on demand (periodic and fallback scans)', () => {
     const reasons: string[] = [];
     reconcile.close();
     reconcile = createBurstReconcile({
-      walk: async () => tree,
+      walk: walkOf(tree),
       tracks: () => true,
       publishedPaths: () => published,
       touch: (path) => touched.push(path),
@@ -123,7 +134,7 @@ describe('reconcile on demand (periodic and fallback scans)', () => {
     reconcile.close();
     touched = [];
     reconcile = createBurstReconcile({
-      walk: async () => tree,
+      walk: walkOf(tree),
       tracks: () => false,
       publishedPaths: () => [],
       touch: (path) => touched.push(path),

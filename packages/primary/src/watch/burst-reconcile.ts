@@ -21,11 +21,15 @@
  * reached). Its "since" is the start of the previous such scan, so a change
  * whose event was lost at any time is found by the next scan.
  */
+import { createPathKeys } from './path-keys.js';
 import type { ScanReason } from './watch-status.js';
 
 export interface BurstReconcileOptions {
-  /** Every file under the source root, with its last change time (tree-walk.ts: the later of mtime and ctime). */
-  walk(): Promise<Map<string, number>>;
+  /**
+   * Walks every file under the source root, handing them on with their last change time (tree-walk.ts: the
+   * later of mtime and ctime) a directory at a time; resolves with how many there were.
+   */
+  walk(onFiles: (files: ReadonlyArray<readonly [path: string, changedMs: number]>) => Promise<void>): Promise<number>;
   /** Whether an event already brought `path` in. */
   tracks(path: string): boolean;
   /** Paths this watcher published that should exist on disk. */
@@ -88,26 +92,28 @@ export function createBurstReconcile(options: BurstReconcileOptions): BurstRecon
 
   async function reconcile(sinceMs: number, reason: ScanReason): Promise<void> {
     const startedMs = now();
-    const files = await options.walk();
-    if (closed) return;
+    // The paths found, as 64-bit keys (path-keys.ts), not strings: a million-path tree is walked every 10 minutes.
+    // A published path whose key equals a found one's is not removed by this walk; the next walk, seeded anew, does.
+    const seen = createPathKeys(1 << 16);
     let touched = 0;
-    for (const [path, changedMs] of files) {
-      // File times have whole-millisecond or coarser granularity: a second of slack.
-      if (!options.tracks(path) || changedMs >= sinceMs - 1_000) {
-        await options.roomToTouch?.();
+    const files = await options.walk(async (batch) => {
+      for (const [path, changedMs] of batch) {
+        seen.add(path);
         if (closed) return;
-        options.touch(path);
-        touched++;
+        // File times have whole-millisecond or coarser granularity: a second of slack.
+        if (!options.tracks(path) || changedMs >= sinceMs - 1_000) {
+          await options.roomToTouch?.();
+          if (closed) return;
+          options.touch(path);
+          touched++;
+        }
       }
-    }
-    let removed = 0;
-    for (const path of [...options.publishedPaths()]) {
-      if (!files.has(path)) {
-        options.remove(path);
-        removed++;
-      }
-    }
-    options.onReconciled({ reason, files: files.size, touched, removed, durationMs: now() - startedMs });
+    });
+    if (closed) return;
+    const gone: string[] = [];
+    for (const path of options.publishedPaths()) if (seen.find(path) === -1) gone.push(path);
+    for (const path of gone) options.remove(path);
+    options.onReconciled({ reason, files, touched, removed: gone.length, durationMs: now() - startedMs });
   }
 
   return {

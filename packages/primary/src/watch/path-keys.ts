@@ -5,10 +5,10 @@
  * Map took ~1 GB at 1M paths). 12 bytes per path plus 8 per slot.
  *
  * Two paths with the same key count as one. At a million paths that happens
- * about once in 10^7 starts (birthday bound over 64 bits, with a seed new to
- * each process so it is never the same pair twice), and each use here is
- * chosen so that it only costs work that a later walk redoes: see
- * startup-reconcile.ts.
+ * about once in 10^7 walks (birthday bound over 64 bits, with a seed new to
+ * each set so it is never the same pair twice), and each use here is chosen
+ * so that it only costs work that a later walk redoes: see
+ * startup-reconcile.ts and burst-reconcile.ts.
  */
 import { randomInt } from 'node:crypto';
 
@@ -20,16 +20,14 @@ export interface PathKeys {
   readonly size: number;
 }
 
-const SEED = randomInt(2 ** 32 - 1);
-
-function keyLo(path: string): number {
-  let hash = 0x811c9dc5 ^ SEED;
+function keyLo(path: string, seed: number): number {
+  let hash = 0x811c9dc5 ^ seed;
   for (let i = 0; i < path.length; i++) hash = Math.imul(hash ^ path.charCodeAt(i), 0x01000193);
   return finalize(hash);
 }
 
-function keyHi(path: string): number {
-  let hash = 0x9747b28c ^ SEED;
+function keyHi(path: string, seed: number): number {
+  let hash = 0x9747b28c ^ seed;
   for (let i = 0; i < path.length; i++) {
     hash = Math.imul(hash ^ path.charCodeAt(i), 0x5bd1e995);
     hash ^= hash >>> 15;
@@ -46,7 +44,7 @@ function finalize(value: number): number {
   return (hash ^ (hash >>> 16)) >>> 0;
 }
 
-export function createPathKeys(expected = 1024): PathKeys {
+export function createPathKeys(expected = 1024, seed = randomInt(2 ** 32 - 1)): PathKeys {
   let his = new Uint32Array(Math.max(16, expected));
   let los = new Uint32Array(his.length);
   let slots = emptySlots(slotCountFor(his.length));
@@ -76,11 +74,11 @@ export function createPathKeys(expected = 1024): PathKeys {
 
   return {
     find(path) {
-      return slots[slotOf(keyHi(path), keyLo(path))]!;
+      return slots[slotOf(keyHi(path, seed), keyLo(path, seed))]!;
     },
     add(path) {
-      const hi = keyHi(path);
-      const lo = keyLo(path);
+      const hi = keyHi(path, seed);
+      const lo = keyLo(path, seed);
       const found = slots[slotOf(hi, lo)]!;
       if (found !== -1) return found;
       if (size === his.length) grow();

@@ -6,10 +6,10 @@
  * commit it all in as few generations as possible (the ingest is held until
  * every read has settled).
  */
-import { setImmediate } from 'node:timers/promises';
 import type { Logger } from '@metasync/shared/daemon';
 import type { Publisher } from '../publish/publisher.js';
 import type { SourceIngest } from './ingest.js';
+import { createLoopSlices } from './loop-slices.js';
 import { createPathKeys } from './path-keys.js';
 import { loadStatCache, statIdentitySync, vouchedLine, type StatCache, type StatCacheWriter } from './stat-cache.js';
 import { walkTreeFiles } from './tree-walk.js';
@@ -85,7 +85,7 @@ export async function reconcileAtStart(options: StartupReconcileOptions): Promis
  * publishes the hash read then); done() counts those trusted unread. A key shared with another path's
  * line (path-keys.ts) only costs a stat: that line's identity is another file's.
  *
- * The stats are synchronous, in slices of at most SLICE_MS before the loop gets a turn: through the
+ * The stats are synchronous, in slices (loop-slices.ts) before the loop gets a turn: through the
  * threadpool, beside the walk's readdirs, each cost 30 us of this thread (100k files: 8.5 s to reconcile).
  */
 function createCacheChecks(
@@ -94,7 +94,7 @@ function createCacheChecks(
 ): { touchUnlessVouched(path: string): Promise<void>; done(): number } {
   const { ingest, publisher } = options;
   let unchanged = 0;
-  let sliceStartedMs = performance.now();
+  const slices = createLoopSlices();
   return {
     async touchUnlessVouched(path) {
       if (cache?.has(path) !== true) {
@@ -111,17 +111,11 @@ function createCacheChecks(
         // longer matches the changed file, so that only costs the next start a read.
         options.nextCache?.record(path, vouchedLine(identity, published));
       }
-      if (performance.now() - sliceStartedMs >= SLICE_MS) {
-        await setImmediate();
-        sliceStartedMs = performance.now();
-      }
+      await slices.due();
     },
     done: () => unchanged,
   };
 }
-
-/** Longest the synchronous stats hold the event loop at a time (a restarted primary is serving meanwhile). */
-const SLICE_MS = 5;
 
 async function loadCacheOrNone(dataDir: string, log: Logger): Promise<StatCache | undefined> {
   try {

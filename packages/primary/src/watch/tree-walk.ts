@@ -7,10 +7,12 @@
  * threadpool round trips in turn, and a 12,500-directory tree took 3.6 s to walk
  * with the loop mostly idle.
  */
-import { lstat, readdir, stat } from 'node:fs/promises';
+import { statSync, type Stats } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
 import { hasErrno } from '@metasync/shared';
+import { createLoopSlices } from './loop-slices.js';
 import { isIgnoredName } from './paths.js';
 
 export interface WalkOptions {
@@ -92,28 +94,37 @@ async function readDirectory(options: WalkOptions, rel: string): Promise<{ files
 }
 
 /**
- * walkTree, with each file's last change time: the later of mtime and ctime,
+ * The walk, with each file's last change time: the later of mtime and ctime,
  * because a writer can set mtime into the past (`rsync -t`, `touch -d`) but
  * not ctime, which a write, a rename into place or a chmod all move forward.
- * A file removed meanwhile is left out.
+ * Each directory's files go to `onFiles` as they are read (no map of every
+ * path is built); a file removed meanwhile is left out. The stats are
+ * synchronous, in slices (loop-slices.ts).
  */
-export async function walkTreeChanges(rootReal: string): Promise<Map<string, number>> {
-  const paths = [...(await walkTree({ rootReal }))];
-  const changed = new Map<string, number>();
-  const STAT_BATCH = 64;
-  for (let i = 0; i < paths.length; i += STAT_BATCH) {
-    const batch = paths.slice(i, i + STAT_BATCH);
-    const stats = await Promise.all(
-      batch.map((path) =>
-        stat(join(rootReal, path)).catch((err: unknown) => {
-          if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) return undefined;
-          throw err;
-        }),
-      ),
-    );
-    stats.forEach((st, index) => {
-      if (st !== undefined) changed.set(batch[index]!, Math.max(st.mtimeMs, st.ctimeMs));
-    });
+export async function walkTreeChanges(
+  rootReal: string,
+  onFiles: (files: ReadonlyArray<readonly [path: string, changedMs: number]>) => Promise<void> | void,
+): Promise<number> {
+  const slices = createLoopSlices();
+  return await walkTreeFiles({
+    rootReal,
+    async onFiles(paths) {
+      const changed: Array<readonly [string, number]> = [];
+      for (const path of paths) {
+        const info = statIfPresent(join(rootReal, path));
+        if (info !== undefined) changed.push([path, Math.max(info.mtimeMs, info.ctimeMs)]);
+        await slices.due();
+      }
+      await onFiles(changed);
+    },
+  });
+}
+
+function statIfPresent(absolute: string): Stats | undefined {
+  try {
+    return statSync(absolute, { throwIfNoEntry: false });
+  } catch (err) {
+    if (hasErrno(err, 'ENOTDIR')) return undefined; // a directory on the way became a file meanwhile
+    throw err;
   }
-  return changed;
 }

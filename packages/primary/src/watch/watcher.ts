@@ -106,7 +106,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
   });
 
   const bursts = createBurstReconcile({
-    walk: () => walkTreeChanges(rootReal),
+    walk: (onFiles) => walkTreeChanges(rootReal, onFiles),
     tracks: (path) => ingest.tracks(path),
     publishedPaths: () => watchedPaths(publisher),
     touch: (path) => ingest.touch(path, { recheck: false }),
