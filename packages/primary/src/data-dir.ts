@@ -86,6 +86,7 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
   const store = await openObjectStore({ dir: join(dataDir, 'objects') });
   const snapshotDir = join(dataDir, 'snapshots');
   const base = await loadLatestSnapshot(snapshotDir);
+  const manifest: Manifest = base?.manifest ?? createManifest();
   const { journal, replayed } = await openJournal({
     dir: join(dataDir, 'journal'),
     keepGenerations: options.keepGenerations,
@@ -94,10 +95,11 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
     baseTime: base?.time ?? 0,
     log,
     ...(options.segmentMaxBytes === undefined ? {} : { segmentMaxBytes: options.segmentMaxBytes }),
+    onReplay(generation) {
+      if (generation.seq > (base?.seq ?? 0)) applyToManifest(manifest, generation);
+    },
   });
-  const manifest: Manifest = base?.manifest ?? createManifest();
-  for (const generation of replayed) if (generation.seq > (base?.seq ?? 0)) applyToManifest(manifest, generation);
-  log.info({ seq: journal.headSeq(), snapshotSeq: base?.seq ?? 0, replayed: replayed.length, paths: manifest.size }, 'journal replayed');
+  log.info({ seq: journal.headSeq(), snapshotSeq: base?.seq ?? 0, replayed, paths: manifest.size }, 'journal replayed');
   const publisher = createPublisher({
     store,
     journal,

@@ -31,7 +31,9 @@ function generation(seq: number): JournalGeneration {
 }
 
 async function openIn(options: { keepGenerations?: number; keepEntries?: number; segmentMaxBytes?: number; baseSeq?: number } = {}) {
+  const replayed: JournalGeneration[] = [];
   const opened = await openJournal({
+    onReplay: (generation) => replayed.push(generation),
     dir,
     keepGenerations: options.keepGenerations ?? 1000,
     ...(options.keepEntries === undefined ? {} : { keepEntries: options.keepEntries }),
@@ -41,7 +43,8 @@ async function openIn(options: { keepGenerations?: number; keepEntries?: number;
     ...(options.segmentMaxBytes === undefined ? {} : { segmentMaxBytes: options.segmentMaxBytes }),
   });
   open.push(opened.journal);
-  return opened;
+  expect(opened.replayed).toBe(replayed.length);
+  return { journal: opened.journal, replayed };
 }
 
 async function closeAll(): Promise<void> {

@@ -39,6 +39,11 @@ export interface JournalOptions {
   baseSeq: number;
   baseTime: number;
   log: Logger;
+  /**
+   * Each generation found on disk, oldest first, as it is read (the caller applies those after its snapshot).
+   * Only the kept history stays in memory: a million-path ingest replayed as one array peaked near 1 GB.
+   */
+  onReplay?(generation: JournalGeneration): void;
 }
 
 export interface Journal {
@@ -61,8 +66,8 @@ export interface Journal {
 
 export interface OpenedJournal {
   journal: Journal;
-  /** Every generation found on disk, oldest first (the caller replays those after its snapshot). */
-  replayed: JournalGeneration[];
+  /** How many generations were found on disk (each went to onReplay). */
+  replayed: number;
 }
 
 export const DEFAULT_SEGMENT_MAX_BYTES = 16 * 1024 * 1024;
@@ -78,7 +83,12 @@ export async function openJournal(options: JournalOptions): Promise<OpenedJourna
   await mkdir(dir, { recursive: true });
   const files = await listSegments(dir);
   const segments: LiveSegment[] = [];
-  const replayed: JournalGeneration[] = [];
+  const keepEntries = options.keepEntries ?? DEFAULT_JOURNAL_KEEP_ENTRIES;
+  let history: JournalGeneration[] = [];
+  let historyEntries = 0;
+  let replayed = 0;
+  let first: JournalGeneration | undefined;
+  let last: JournalGeneration | undefined;
   let activeSize = 0;
   for (const [index, file] of files.entries()) {
     const isLast = index === files.length - 1;
@@ -94,11 +104,16 @@ export async function openJournal(options: JournalOptions): Promise<OpenedJourna
       if (generation.seq !== expectedSeq) {
         throw corrupt(`journal segment ${file.path} holds seq ${generation.seq} where ${expectedSeq} was expected`, file.path);
       }
-      const previous = replayed.at(-1);
-      if (previous !== undefined && generation.seq !== previous.seq + 1) {
-        throw corrupt(`journal segment ${file.path} starts at seq ${generation.seq} after ${previous.seq}`, file.path);
+      if (last !== undefined && generation.seq !== last.seq + 1) {
+        throw corrupt(`journal segment ${file.path} starts at seq ${generation.seq} after ${last.seq}`, file.path);
       }
-      replayed.push(generation);
+      options.onReplay?.(generation);
+      first ??= generation;
+      last = generation;
+      replayed++;
+      history.push(generation);
+      historyEntries += generation.entries.length;
+      trimHistory();
       expectedSeq++;
     }
     if (isLast && contents.tailBytes > 0) {
@@ -111,11 +126,9 @@ export async function openJournal(options: JournalOptions): Promise<OpenedJourna
     if (isLast) activeSize = contents.validBytes;
     segments.push({ ...file, lastSeq: expectedSeq - 1 });
   }
-  const first = replayed[0];
   if (first !== undefined && first.seq > options.baseSeq + 1) {
     throw corrupt(`journal starts at seq ${first.seq} but the latest snapshot is at seq ${options.baseSeq}: generations are missing`, dir);
   }
-  const last = replayed.at(-1);
   let headSeq = Math.max(options.baseSeq, last?.seq ?? 0);
   let headTime = last !== undefined && last.seq >= options.baseSeq ? last.time : options.baseTime;
 
@@ -130,10 +143,6 @@ export async function openJournal(options: JournalOptions): Promise<OpenedJourna
     throw corrupt(`journal ends at seq ${lastSegment.lastSeq} but the latest snapshot is at seq ${headSeq}`, lastSegment.path);
   }
 
-  const keepEntries = options.keepEntries ?? DEFAULT_JOURNAL_KEEP_ENTRIES;
-  let history = replayed.slice(-options.keepGenerations);
-  let historyEntries = history.reduce((sum, generation) => sum + generation.entries.length, 0);
-  trimHistory();
   let broken: unknown;
 
   /** Drops the oldest kept generations beyond keepGenerations (with slack, so slicing is rare) or keepEntries. */

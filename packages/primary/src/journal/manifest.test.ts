@@ -38,6 +38,10 @@ describe('compact manifest', () => {
         expect(sorted([...manifest.entries()])).toEqual(sorted([...map.entries()]));
         expect([...manifest.keys()].sort()).toEqual([...map.keys()].sort());
         expect([...manifest.values()].length).toBe(map.size);
+        for (const origin of ['watch', 'api', 'upstream'] as const) {
+          const fromMap = [...map].filter(([, entry]) => entry.origin === origin).map(([path]) => path);
+          expect([...manifest.pathsWithOrigin!(origin)].sort()).toEqual(fromMap.sort());
+        }
       }),
       { numRuns: 200 },
     );

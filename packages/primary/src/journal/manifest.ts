@@ -23,6 +23,8 @@ export interface Manifest {
   keys(): IterableIterator<string>;
   values(): IterableIterator<ManifestEntry>;
   entries(): IterableIterator<[string, ManifestEntry]>;
+  /** The paths one origin published, without building an entry (and its sha256 string) for every path. Optional: a Map has none. */
+  pathsWithOrigin?(origin: Origin): IterableIterator<string>;
 }
 
 /**
@@ -106,6 +108,11 @@ export function createManifest(expectedPaths = 0): Manifest {
     },
     *entries() {
       for (const { id, path } of live()) yield [path, entryOf(id)];
+    },
+    *pathsWithOrigin(origin) {
+      const code = origins.indexOf(origin);
+      if (code === -1) return;
+      for (const { id, path } of live()) if (originCodes[id] === code) yield path;
     },
   };
   return manifest;

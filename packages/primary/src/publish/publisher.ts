@@ -23,6 +23,8 @@ export interface Publisher {
   refusesPath(path: string, origin: Origin): boolean;
   getEntry(path: string): ManifestEntry | undefined;
   entries(): IterableIterator<[string, ManifestEntry]>;
+  /** The paths `origin` published: what a source walks to find its deletions (no entry built per path). */
+  pathsFrom(origin: Origin): Iterable<string>;
   readObject(sha256: string): Promise<Buffer>;
   headSeq(): number;
   /**
@@ -270,6 +272,7 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
     submit,
     getEntry: (path) => manifest.get(path),
     entries: () => manifest.entries(),
+    pathsFrom: (origin) => manifest.pathsWithOrigin?.(origin) ?? pathsOf(manifest.entries(), origin),
     readObject: (sha256) => store.read(sha256),
     headSeq: () => journal.headSeq(),
     contentFor,
@@ -287,6 +290,10 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
       await Promise.all(inFlight);
     },
   };
+}
+
+function* pathsOf(entries: Iterable<[string, ManifestEntry]>, origin: Origin): Iterable<string> {
+  for (const [path, entry] of entries) if (entry.origin === origin) yield path;
 }
 
 /** Commits this large are worth a full collection once a run of them ends (memory-release.ts). */

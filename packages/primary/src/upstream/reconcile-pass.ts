@@ -171,8 +171,8 @@ export async function runReconcilePass(
 
   // Paths of packages no longer listed, and our root, in one last generation.
   const last: SourceChange[] = [];
-  for (const [path, entry] of publisher.entries()) {
-    if (entry.origin !== 'upstream' || path === ROOT_PATH) continue;
+  for (const path of publisher.pathsFrom('upstream')) {
+    if (path === ROOT_PATH) continue;
     const key = packageKeyFromP2Path(path);
     if (key === undefined || !listed.has(key.replace(/~dev$/, ''))) last.push({ path, deleted: true });
   }

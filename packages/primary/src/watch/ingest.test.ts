@@ -23,6 +23,7 @@ function fakePublisher(commitMs = 5) {
     },
     getEntry: (path) => manifest.get(path),
     entries: () => manifest.entries(),
+    pathsFrom: (origin) => [...manifest].filter(([, entry]) => entry.origin === origin).map(([path]) => path),
     readObject: () => Promise.reject(new Error('not used')),
     headSeq: () => seq,
     contentFor: (_path, content) => content,

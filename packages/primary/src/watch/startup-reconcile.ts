@@ -68,8 +68,8 @@ export async function reconcileAtStart(options: StartupReconcileOptions): Promis
   // A path whose key equals a walked one's is kept (path-keys.ts: about once in 10^7 starts at 1M paths); the
   // next periodic or burst rescan, which compares paths themselves, deletes it.
   let deleted = 0;
-  for (const [path, entry] of publisher.entries()) {
-    if (entry.origin === 'watch' && seen.find(path) === -1 && !options.stopped()) {
+  for (const path of publisher.pathsFrom('watch')) {
+    if (seen.find(path) === -1 && !options.stopped()) {
       ingest.remove(path);
       deleted++;
     }

@@ -108,7 +108,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
   const bursts = createBurstReconcile({
     walk: (onFiles) => walkTreeChanges(rootReal, onFiles),
     tracks: (path) => ingest.tracks(path),
-    publishedPaths: () => watchedPaths(publisher),
+    publishedPaths: () => publisher.pathsFrom('watch'),
     touch: (path) => ingest.touch(path, { recheck: false }),
     roomToTouch: () => ingest.roomFor(MAX_PENDING_TOUCHES),
     remove: (path) => ingest.remove(path),
@@ -223,9 +223,7 @@ function wallClockNs(): bigint {
 function removeTree(publisher: Publisher, ingest: SourceIngest, prefix: string, keep?: ReadonlySet<string>): void {
   const under = prefix === '' ? '' : `${prefix}/`;
   const paths: string[] = [];
-  for (const [path, entry] of publisher.entries()) {
-    if (entry.origin === 'watch' && path.startsWith(under) && keep?.has(path) !== true) paths.push(path);
-  }
+  for (const path of publisher.pathsFrom('watch')) if (path.startsWith(under) && keep?.has(path) !== true) paths.push(path);
   for (const path of paths) ingest.remove(path);
 }
 
@@ -240,9 +238,4 @@ async function realSourceDir(sourceDir: string): Promise<string> {
       throw metasyncError('METASYNC_ERR_CONFIG_INVALID', `--source ${sourceDir} does not exist`, { sourceDir }, err);
     throw err;
   }
-}
-
-/** The published paths that came from this watcher. */
-function* watchedPaths(publisher: Publisher): Iterable<string> {
-  for (const [path, entry] of publisher.entries()) if (entry.origin === 'watch') yield path;
 }
