@@ -134,6 +134,7 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
       dataDir: join(root, 'primary-data'),
       publishToken,
       readyTimeoutMs: 30 * 60_000,
+      malloc: ctx.options.malloc,
     });
     ctx.defer(() => daemon.stop());
     const head = await waitForIngest({ primaryUrl: daemon.url, paths: tree.paths, timeoutMs: 60 * 60_000 });
@@ -198,6 +199,7 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
         publishToken: ingested.publishToken,
         listen: new URL(ingested.url).host,
         readyTimeoutMs: 30 * 60_000,
+        malloc: ctx.options.malloc,
       });
       ctx.defer(() => daemon.stop());
       ingested.daemon = daemon;

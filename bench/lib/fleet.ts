@@ -23,13 +23,15 @@ export interface StartPrimaryOptions {
   readyTimeoutMs?: number;
   /** host:port (default 127.0.0.1:0); a restart reuses the first start's port so mirrors and benches keep its URL. */
   listen?: string;
+  /** The malloc it runs on, as for mirrors (its systemd unit preloads jemalloc too). */
+  malloc: BenchMalloc;
 }
 
 export async function startPrimary(options: StartPrimaryOptions): Promise<Daemon> {
   return await startDaemon({
     bin: 'primary',
     args: ['--source', options.sourceDir, '--data', options.dataDir, '--listen', options.listen ?? '127.0.0.1:0'],
-    env: { METASYNC_PUBLISH_TOKEN: options.publishToken },
+    env: { METASYNC_PUBLISH_TOKEN: options.publishToken, ...mallocEnv(options.malloc) },
     readyTimeoutMs: options.readyTimeoutMs ?? 120_000,
   });
 }
@@ -50,10 +52,10 @@ export interface StartMirrorOptions {
 
 export type BenchMalloc = 'jemalloc' | 'glibc';
 
-/** Where Debian's libjemalloc2 puts the library the mirror's systemd unit preloads. */
+/** Where Debian's libjemalloc2 puts the library the systemd units preload. */
 const JEMALLOC_PATHS = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2'];
 
-/** The environment that gives a mirror `malloc` (nothing when jemalloc is asked for but not installed: it runs on glibc, and says so). */
+/** The environment that gives a daemon `malloc` (nothing when jemalloc is asked for but not installed: it runs on glibc, and says so). */
 export function mallocEnv(malloc: BenchMalloc): Record<string, string> {
   const library = malloc === 'jemalloc' ? JEMALLOC_PATHS.find((path) => existsSync(path)) : undefined;
   return library === undefined ? {} : { LD_PRELOAD: library };

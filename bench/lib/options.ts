@@ -30,7 +30,7 @@ export interface BenchOptions {
   settleSeconds: number;
   /** Pin servers and load generator to separate cores (taskset), when there are at least 2. */
   pin: boolean;
-  /** The mirrors' malloc: jemalloc as the systemd unit preloads it, or glibc's (--glibc-malloc). */
+  /** The daemons' malloc: jemalloc as the systemd units preload it, or glibc's (--glibc-malloc). */
   malloc: 'jemalloc' | 'glibc';
   only: BenchId[];
   seed: number;
@@ -59,7 +59,7 @@ const HELP = `pnpm bench [-- options]   (every option also reads METASYNC_BENCH_
   --hot-cache-mib N      mirror hot-cache budget, MiB (default 64, the mirror's default)
   --settle-seconds N     wait after bootstrap before sampling the mirror's kept memory (default 20)
   --no-pin               do not pin servers and wrk to separate cores
-  --glibc-malloc         run the mirrors on glibc's malloc (default: jemalloc preloaded, as the systemd unit does)
+  --glibc-malloc         run the primary and mirrors on glibc's malloc (default: jemalloc preloaded, as the systemd units do)
   --only a,b             run only these: ${BENCH_IDS.join(', ')}
   --seed N               corpus and path-choice seed (default 1)
   --work-dir DIR         scratch directory, empty or absent; kept afterwards (default: a new temp dir, removed)

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SigningKey } from '@metasync/shared';
-import type { Logger } from '@metasync/shared/daemon';
+import { memoryAllocator, type Logger } from '@metasync/shared/daemon';
 import { createBrotliBackfill, openObjectStore, type BrotliBackfill } from '@metasync/store';
 import { lockDataDir } from './data-dir-lock.js';
 import { openKeyRing, type KeyRing } from './keys/key-ring.js';
@@ -99,7 +99,10 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
       if (generation.seq > (base?.seq ?? 0)) applyToManifest(manifest, generation);
     },
   });
-  log.info({ seq: journal.headSeq(), snapshotSeq: base?.seq ?? 0, replayed, paths: manifest.size }, 'journal replayed');
+  log.info(
+    { seq: journal.headSeq(), snapshotSeq: base?.seq ?? 0, replayed, paths: manifest.size, allocator: memoryAllocator() },
+    'journal replayed',
+  );
   const publisher = createPublisher({
     store,
     journal,
