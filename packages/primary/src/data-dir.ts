@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SigningKey } from '@metasync/shared';
-import { memoryAllocator, type Logger } from '@metasync/shared/daemon';
+import { memoryAllocator, releaseMemory, type Logger } from '@metasync/shared/daemon';
 import { createBrotliBackfill, openObjectStore, type BrotliBackfill } from '@metasync/store';
 import { lockDataDir } from './data-dir-lock.js';
 import { openKeyRing, type KeyRing } from './keys/key-ring.js';
@@ -80,6 +80,9 @@ export async function openPrimaryCore(options: PrimaryCoreOptions): Promise<Prim
   }
 }
 
+/** A replay this long leaves enough garbage to be worth a full collection. */
+const REPLAYED_RELEASE_FROM = 50;
+
 async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promise<void> }): Promise<PrimaryCore> {
   const { dataDir, log } = options;
   const keyRing = await openKeyRing({ keyFile: options.signingKeyFile, dataDir, log });
@@ -103,6 +106,9 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
     { seq: journal.headSeq(), snapshotSeq: base?.seq ?? 0, replayed, paths: manifest.size, allocator: memoryAllocator() },
     'journal replayed',
   );
+  // The replay's segments and parses are garbage now: collected before the start-up reconcile allocates its own
+  // (at 1M paths the restart's peak RSS was 976 MB without this).
+  if (replayed >= REPLAYED_RELEASE_FROM) releaseMemory();
   const publisher = createPublisher({
     store,
     journal,

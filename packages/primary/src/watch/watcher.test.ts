@@ -268,7 +268,8 @@ describe('watched source tree', () => {
     expect(warning).toMatchObject({ level: 40, reason: 'ENOSPC', watches: 2 });
     expect((warning?.err as { code?: string }).code).toBe('METASYNC_ERR_SOURCE_WATCH_LIMIT');
     expect(status.snapshot()).toMatchObject({ watches: 2, degraded: { reason: 'ENOSPC' }, scanIntervalMs: 200 });
-    expect(['include/acme', 'p2', 'p2/acme']).toContain(status.snapshot().degraded?.directory);
+    // Directories are walked several at a time: which one the limit hits first depends on the order they are read in.
+    expect(['include', 'include/acme', 'p2', 'p2/acme']).toContain(status.snapshot().degraded?.directory);
     await writeFile(join(source, 'p2/acme/new.json'), '{"packages":{"acme/new":[]}}');
     await writeFile(join(source, 'include/acme/new.json'), '{}');
     await unlink(join(source, 'p2/acme/old.json'));
