@@ -11,7 +11,11 @@ const entryArb = fc.record({
   mtime: fc.integer({ min: 0, max: 2 ** 45 }),
   origin: fc.constantFrom('watch' as const, 'api' as const),
 });
-const pathArb = fc.integer({ min: 0, max: 60 }).map((n) => `p2/vendor${n % 7}/pkg-${n}.json`);
+const pathArb = fc.oneof(
+  fc.integer({ min: 0, max: 60 }).map((n) => `p2/vendor${n % 7}/pkg-${n}.json`),
+  // Prefixes of one another and of longer paths: the sorted view compares bytes, then length.
+  fc.constantFrom('p2/a.json', 'p2/a.json~dev', 'p2/a', 'p2/a-b.json', 'p2/A.json', 'p2/a/b.json', 'p'),
+);
 const opArb = fc.oneof(
   fc.record({ kind: fc.constant('set' as const), path: pathArb, entry: entryArb }),
   fc.record({ kind: fc.constant('delete' as const), path: pathArb }),
@@ -38,6 +42,10 @@ describe('compact manifest', () => {
         expect(sorted([...manifest.entries()])).toEqual(sorted([...map.entries()]));
         expect([...manifest.keys()].sort()).toEqual([...map.keys()].sort());
         expect([...manifest.values()].length).toBe(map.size);
+        const inOrder = manifest.sorted!();
+        const keys = [...map.keys()].sort();
+        expect(Array.from({ length: inOrder.size }, (_, i) => inOrder.pathAt(i))).toEqual(keys);
+        expect(Array.from({ length: inOrder.size }, (_, i) => inOrder.entryAt(i))).toEqual(keys.map((key) => map.get(key)));
         for (const origin of ['watch', 'api', 'upstream'] as const) {
           const fromMap = [...map].filter(([, entry]) => entry.origin === origin).map(([path]) => path);
           expect([...manifest.pathsWithOrigin!(origin)].sort()).toEqual(fromMap.sort());

@@ -25,6 +25,15 @@ export interface Manifest {
   entries(): IterableIterator<[string, ManifestEntry]>;
   /** The paths one origin published, without building an entry (and its sha256 string) for every path. Optional: a Map has none. */
   pathsWithOrigin?(origin: Origin): IterableIterator<string>;
+  /** Every path in sorted order, read by position (a snapshot): no array of every path string. Optional: a Map has none. */
+  sorted?(): SortedManifest;
+}
+
+/** The manifest in path order at one moment: valid until the next set or delete. */
+export interface SortedManifest {
+  readonly size: number;
+  pathAt(index: number): string;
+  entryAt(index: number): ManifestEntry;
 }
 
 /**
@@ -108,6 +117,18 @@ export function createManifest(expectedPaths = 0): Manifest {
     },
     *entries() {
       for (const { id, path } of live()) yield [path, entryOf(id)];
+    },
+    sorted() {
+      const ids = new Uint32Array(paths.size());
+      let count = 0;
+      paths.forEach((id) => {
+        ids[count++] = id;
+      });
+      // Byte order of ASCII paths is the code-unit order of [...keys()].sort(): the same snapshot, 4 bytes a path.
+      const { offset, length, arena } = paths.arrays();
+      // compare(target range b, source range a): negative when a's bytes sort first.
+      ids.sort((a, b) => arena.compare(arena, offset[b]!, offset[b]! + length[b]!, offset[a]!, offset[a]! + length[a]!));
+      return { size: count, pathAt: (index) => paths.pathOf(ids[index]!), entryAt: (index) => entryOf(ids[index]!) };
     },
     *pathsWithOrigin(origin) {
       const code = origins.indexOf(origin);

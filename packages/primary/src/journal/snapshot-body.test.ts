@@ -13,7 +13,7 @@ function entries(count: number): PathEntry[] {
 
 function encode(list: PathEntry[], seq = 9, time = 1_700_000_123_456): Buffer {
   const byPath = new Map(list.map((entry) => [entry.path, entry]));
-  return encodeSnapshotBody({ seq, time, paths: list.map((e) => e.path), entryOf: (path) => byPath.get(path)! });
+  return encodeSnapshotBody({ seq, time, size: list.length, pathAt: (i) => list[i]!.path, entryAt: (i) => byPath.get(list[i]!.path)! });
 }
 
 function decode(body: Buffer): { seq: number; time: number; entries: PathEntry[] } {

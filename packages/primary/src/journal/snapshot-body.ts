@@ -27,9 +27,10 @@ import {
 export interface SnapshotBodyInput {
   seq: number;
   time: number;
-  /** Sorted. */
-  paths: readonly string[];
-  entryOf(path: string): Omit<PathEntry, 'path'>;
+  /** The entries in sorted path order, read by position. */
+  size: number;
+  pathAt(index: number): string;
+  entryAt(index: number): Omit<PathEntry, 'path'>;
 }
 
 function lineOf(path: string, entry: Omit<PathEntry, 'path'>): string {
@@ -39,16 +40,14 @@ function lineOf(path: string, entry: Omit<PathEntry, 'path'>): string {
 export function encodeSnapshotBody(input: SnapshotBodyInput): Buffer {
   const head = linedJsonHead(`"kind":"snapshot","seq":${input.seq},"time":${input.time}`, 'entries');
   let bytes = Buffer.byteLength(head) + LINED_JSON_TAIL.length;
-  for (let i = 0; i < input.paths.length; i++) {
-    const path = input.paths[i]!;
-    bytes += Buffer.byteLength(lineOf(path, input.entryOf(path))) + (i > 0 ? LINED_JSON_SEPARATOR.length : 0);
+  for (let i = 0; i < input.size; i++) {
+    bytes += Buffer.byteLength(lineOf(input.pathAt(i), input.entryAt(i))) + (i > 0 ? LINED_JSON_SEPARATOR.length : 0);
   }
   const body = Buffer.allocUnsafe(bytes);
   let at = body.write(head, 0);
-  for (let i = 0; i < input.paths.length; i++) {
-    const path = input.paths[i]!;
+  for (let i = 0; i < input.size; i++) {
     if (i > 0) at += body.write(LINED_JSON_SEPARATOR, at);
-    at += body.write(lineOf(path, input.entryOf(path)), at);
+    at += body.write(lineOf(input.pathAt(i), input.entryAt(i)), at);
   }
   at += body.write(LINED_JSON_TAIL, at);
   if (at !== bytes) throw new Error(`snapshot body is ${at} bytes, sized ${bytes}: the manifest changed while it was written`);

@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { metasyncError, signBody, type SigningKey } from '@metasync/shared';
 import { decodeRecords, encodeRecord, encodeRecordHeader, writeFileAtomic } from '@metasync/shared/fs';
-import { createManifest, type Manifest, type ManifestEntry } from './manifest.js';
+import { createManifest, type Manifest, type SortedManifest } from './manifest.js';
 import type { Origin } from './record.js';
 import { decodeSnapshotBody, encodeSnapshotBody } from './snapshot-body.js';
 
@@ -46,12 +46,18 @@ export function snapshotFileName(seq: number): string {
 
 /** The Snapshot of `manifest` at `seq`, paths sorted, one entry per line (snapshot-body.ts), signed with `key`. */
 export function signSnapshot(options: { seq: number; time: number; manifest: Manifest; key: SigningKey }): SignedSnapshot {
-  const paths = [...options.manifest.keys()].sort();
-  const entryOf = (path: string): ManifestEntry => options.manifest.get(path) as ManifestEntry;
-  let origins = '';
-  for (const path of paths) origins += ORIGIN_LETTERS[entryOf(path).origin];
-  const body = encodeSnapshotBody({ seq: options.seq, time: options.time, paths, entryOf });
+  const sorted = options.manifest.sorted?.() ?? sortedOfMap(options.manifest);
+  const letters: string[] = [];
+  for (let i = 0; i < sorted.size; i++) letters.push(ORIGIN_LETTERS[sorted.entryAt(i).origin]);
+  const origins = letters.join('');
+  const body = encodeSnapshotBody({ seq: options.seq, time: options.time, ...sorted });
   return { seq: options.seq, time: options.time, body, signature: signBody(options.key, body), origins };
+}
+
+/** A manifest without a sorted view (a plain Map, in tests): sorted the plain way. */
+function sortedOfMap(manifest: Manifest): SortedManifest {
+  const paths = [...manifest.keys()].sort();
+  return { size: paths.length, pathAt: (index) => paths[index]!, entryAt: (index) => manifest.get(paths[index]!)! };
 }
 
 export async function writeSnapshotFile(options: { dir: string; snapshot: SignedSnapshot }): Promise<string> {
