@@ -48,7 +48,12 @@ export const publishVisibleBench: Bench = async (ctx) => {
   const rsyncMs = await measureRsyncFanOut(ctx, tree.dir, tree.p2Paths, root);
 
   const publishToken = 'bench-fleet-token';
-  const primary = await startPrimary({ sourceDir: tree.dir, dataDir: join(root, 'primary-data'), publishToken, malloc: ctx.options.malloc });
+  const primary = await startPrimary({
+    sourceDir: tree.dir,
+    dataDir: join(root, 'primary-data'),
+    publishToken,
+    malloc: ctx.options.malloc,
+  });
   ctx.defer(() => primary.stop());
   const head = await waitForIngest({ primaryUrl: primary.url, paths: tree.paths, timeoutMs: 5 * 60_000, quietMs: 300 });
   const mirrors = await Promise.all(

@@ -6,7 +6,15 @@ import { readProcCpuMs, readProcMemory, type ProcMemory } from '../../test/helpe
 import { runRsync } from '../../test/helpers/rsync.js';
 import { buildCorpusTree, cachedCorpusTree, type CorpusTree } from './corpus.js';
 import type { CpuPlan } from './cpu.js';
-import { readPrimaryState, startMirror, startPrimary, waitForIngest, waitForMirrorSeq, waitForStartupReconcile, type PrimaryState } from './fleet.js';
+import {
+  readPrimaryState,
+  startMirror,
+  startPrimary,
+  waitForIngest,
+  waitForMirrorSeq,
+  waitForStartupReconcile,
+  type PrimaryState,
+} from './fleet.js';
 import type { BenchOptions } from './options.js';
 import { elapsedMs, nowNs } from './stats.js';
 
@@ -208,7 +216,13 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
       const reconciledMs = elapsedMs(spawnedNs);
       const pid = daemon.child.pid;
       if (pid === undefined) throw new Error('primary process has no pid');
-      return { listeningMs, reconciledMs, cpuMs: await readProcCpuMs(pid), memory: await readProcMemory(pid), filesRead: finished.filesRead };
+      return {
+        listeningMs,
+        reconciledMs,
+        cpuMs: await readProcCpuMs(pid),
+        memory: await readProcMemory(pid),
+        filesRead: finished.filesRead,
+      };
     },
   };
 }

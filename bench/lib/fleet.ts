@@ -99,7 +99,10 @@ export async function readPrimaryState(primaryUrl: string, agent?: Agent): Promi
 }
 
 /** Waits until the primary's start-up reconcile of --source has committed (a restart listens before it); its figures. */
-export async function waitForStartupReconcile(primaryUrl: string, timeoutMs: number): Promise<{ durationMs: number; files: number; filesRead: number }> {
+export async function waitForStartupReconcile(
+  primaryUrl: string,
+  timeoutMs: number,
+): Promise<{ durationMs: number; files: number; filesRead: number }> {
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; Date.now() < deadline && attempt < 1_000_000; attempt++) {
     const data = await getJson<{ source: { startup?: { finished?: { durationMs: number; files: number; filesRead: number } } } | null }>(

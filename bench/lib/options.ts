@@ -1,6 +1,16 @@
 import { parseArgs } from 'node:util';
 
-export const BENCH_IDS = ['ingest', 'restart', 'bootstrap', 'apply-one', 'serve', 'mirror-rss', 'publish-api', 'publish-visible', 'dists'] as const;
+export const BENCH_IDS = [
+  'ingest',
+  'restart',
+  'bootstrap',
+  'apply-one',
+  'serve',
+  'mirror-rss',
+  'publish-api',
+  'publish-visible',
+  'dists',
+] as const;
 export type BenchId = (typeof BENCH_IDS)[number];
 
 export interface BenchOptions {

@@ -27,6 +27,8 @@ export interface Manifest {
   pathsWithOrigin?(origin: Origin): IterableIterator<string>;
   /** Every path in sorted order, read by position (a snapshot): no array of every path string. Optional: a Map has none. */
   sorted?(): SortedManifest;
+  /** Each object some path references whose shard (first byte) `mask` sets, once (the object GC's roots). Optional: a Map has none. */
+  objectsInShards?(mask: Uint8Array, visit: (sha256: string) => void): void;
 }
 
 /** The manifest in path order at one moment: valid until the next set or delete. */
@@ -130,6 +132,7 @@ export function createManifest(expectedPaths = 0): Manifest {
       ids.sort((a, b) => arena.compare(arena, offset[b]!, offset[b]! + length[b]!, offset[a]!, offset[a]! + length[a]!));
       return { size: count, pathAt: (index) => paths.pathOf(ids[index]!), entryAt: (index) => entryOf(ids[index]!) };
     },
+    objectsInShards: (mask, visit) => objects.forEachInShards(mask, visit),
     *pathsWithOrigin(origin) {
       const code = origins.indexOf(origin);
       if (code === -1) return;

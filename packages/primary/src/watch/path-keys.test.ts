@@ -14,7 +14,8 @@ describe('path keys', () => {
 
   it('tells near paths apart: one character, case, order, non-ASCII', () => {
     const keys = createPathKeys();
-    for (const path of ['p2/a/b.json', 'p2/a/c.json', 'p2/A/b.json', 'p2/b/a.json', 'p2/a/b.json~', 'p2/é/b.json', 'p2/e/b.json']) keys.add(path);
+    for (const path of ['p2/a/b.json', 'p2/a/c.json', 'p2/A/b.json', 'p2/b/a.json', 'p2/a/b.json~', 'p2/é/b.json', 'p2/e/b.json'])
+      keys.add(path);
     expect(keys.size).toBe(7);
     expect(keys.find('p2/a/b.jso')).toBe(-1);
     expect(keys.find('')).toBe(-1);

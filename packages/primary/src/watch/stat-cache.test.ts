@@ -2,14 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  cacheLine,
-  loadStatCache,
-  RACY_WINDOW_NS,
-  createStatCacheWriter,
-  STAT_CACHE_FILE,
-  type FileIdentity,
-} from './stat-cache.js';
+import { cacheLine, loadStatCache, RACY_WINDOW_NS, createStatCacheWriter, STAT_CACHE_FILE, type FileIdentity } from './stat-cache.js';
 
 const sha = 'ab'.repeat(32);
 const nowNs = 1_800_000_000_000_000_000n;

@@ -31,6 +31,8 @@ export interface ObjectTable {
   size(): number;
   /** Every live object's digest (O(capacity): compaction, snapshots and tests only). */
   forEach(visit: (sha256: string) => void): void;
+  /** The live objects whose first byte is set in `mask` (256 entries): a string made only for those. */
+  forEachInShards(mask: Uint8Array, visit: (sha256: string) => void): void;
   /**
    * The digest array now: the same object until the table replaces it (growth), so a
    * writer compares identities to know when readers need the new one (`hexOfDigest`).
@@ -156,6 +158,11 @@ export function createObjectTable(expected = 0, memory: TableMemory = {}): Objec
     size: () => live,
     forEach(visit) {
       for (let id = 0; id < nextId; id++) if (count[id]! > 0) visit(hexOfDigest(digestBytes, id));
+    },
+    forEachInShards(mask, visit) {
+      for (let id = 0; id < nextId; id++) {
+        if (count[id]! > 0 && mask[digestBytes[id * WORDS * 4]!] === 1) visit(hexOfDigest(digestBytes, id));
+      }
     },
     arrays: () => arrays,
   };
