@@ -6,7 +6,7 @@
  * commit it all in as few generations as possible (the ingest is held until
  * every read has settled).
  */
-import { releaseMemory, type Logger } from '@metasync/shared/daemon';
+import { fullCollection, type Logger } from '@metasync/shared/daemon';
 import type { Publisher } from '../publish/publisher.js';
 import type { SourceIngest } from './ingest.js';
 import { createLoopSlices } from './loop-slices.js';
@@ -65,7 +65,7 @@ export async function reconcileAtStart(options: StartupReconcileOptions): Promis
       sinceRelease += paths.length;
       if (sinceRelease >= RELEASE_EVERY_FILES) {
         sinceRelease = 0;
-        releaseMemory();
+        fullCollection();
       }
       for (const path of paths) {
         seen.add(path);
