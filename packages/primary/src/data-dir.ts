@@ -6,15 +6,9 @@ import { createBrotliBackfill, openObjectStore, type BrotliBackfill } from '@met
 import { lockDataDir } from './data-dir-lock.js';
 import { openKeyRing, type KeyRing } from './keys/key-ring.js';
 import { openJournal } from './journal/journal.js';
-import { createManifest, type Manifest } from './journal/manifest.js';
+import { applyToManifest, createManifest, type Manifest } from './journal/manifest.js';
 import { createObjectGc, type ObjectGc } from './store/gc.js';
-import {
-  applyToManifest,
-  createPublisher,
-  DEFER_BROTLI_FROM_PATHS,
-  type PrimaryPublisher,
-  type PublisherOptions,
-} from './publish/publisher.js';
+import { createPublisher, DEFER_BROTLI_FROM_PATHS, type PrimaryPublisher, type PublisherOptions } from './publish/publisher.js';
 import { deleteReservedPaths } from './publish/reserved-paths.js';
 import { createSnapshotScheduler, type SnapshotScheduler } from './journal/snapshot-scheduler.js';
 import { loadLatestSnapshot } from './journal/snapshots.js';

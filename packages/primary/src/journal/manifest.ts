@@ -1,5 +1,5 @@
 import { createObjectTable, createPathTable } from '@metasync/shared/tables';
-import type { Origin } from './record.js';
+import type { JournalGeneration, Origin } from './record.js';
 
 /** What the primary knows about one live path. `mtime` is the commit time of the generation that last changed it. */
 export interface ManifestEntry {
@@ -140,4 +140,21 @@ export function createManifest(expectedPaths = 0): Manifest {
     },
   };
   return manifest;
+}
+
+/** Applies a committed generation's changes (a commit, or a replay). */
+export function applyToManifest(manifest: Manifest, generation: JournalGeneration): void {
+  for (const entry of generation.entries) {
+    if ('deleted' in entry) manifest.delete(entry.path);
+    else manifest.set(entry.path, { sha256: entry.sha256, size: entry.size, mtime: entry.mtime, origin: entry.origin });
+  }
+}
+
+/** The paths `origin` published: from the compact manifest's origin codes, else (a Map) from its entries. */
+export function pathsWithOrigin(manifest: Manifest, origin: Origin): Iterable<string> {
+  return manifest.pathsWithOrigin?.(origin) ?? filterByOrigin(manifest.entries(), origin);
+}
+
+function* filterByOrigin(entries: Iterable<[string, ManifestEntry]>, origin: Origin): Iterable<string> {
+  for (const [path, entry] of entries) if (entry.origin === origin) yield path;
 }

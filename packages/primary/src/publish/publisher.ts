@@ -3,7 +3,7 @@ import { releaseMemorySoon, type Logger } from '@metasync/shared/daemon';
 import type { ObjectStore } from '@metasync/store';
 import type { Journal } from '../journal/journal.js';
 import type { JournalEntry, JournalGeneration, Origin } from '../journal/record.js';
-import type { Manifest, ManifestEntry } from '../journal/manifest.js';
+import { applyToManifest, pathsWithOrigin, type Manifest, type ManifestEntry } from '../journal/manifest.js';
 import { isP2Path, ROOT_PATH, withDistMirrors, withRootDistMirror } from '../dists/dist-mirrors.js';
 import { createReservedPathGate } from './reserved-paths.js';
 
@@ -272,7 +272,7 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
     submit,
     getEntry: (path) => manifest.get(path),
     entries: () => manifest.entries(),
-    pathsFrom: (origin) => manifest.pathsWithOrigin?.(origin) ?? pathsOf(manifest.entries(), origin),
+    pathsFrom: (origin) => pathsWithOrigin(manifest, origin),
     readObject: (sha256) => store.read(sha256),
     headSeq: () => journal.headSeq(),
     contentFor,
@@ -292,16 +292,5 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
   };
 }
 
-function* pathsOf(entries: Iterable<[string, ManifestEntry]>, origin: Origin): Iterable<string> {
-  for (const [path, entry] of entries) if (entry.origin === origin) yield path;
-}
-
 /** Commits this large are worth a full collection once a run of them ends (memory-release.ts). */
 const RELEASE_MEMORY_FROM_ENTRIES = 1_000;
-
-export function applyToManifest(manifest: Manifest, generation: JournalGeneration): void {
-  for (const entry of generation.entries) {
-    if ('deleted' in entry) manifest.delete(entry.path);
-    else manifest.set(entry.path, { sha256: entry.sha256, size: entry.size, mtime: entry.mtime, origin: entry.origin });
-  }
-}
