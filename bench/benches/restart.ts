@@ -4,7 +4,7 @@ import { runRsync } from '../../test/helpers/rsync.js';
 
 /**
  * DESIGN: "restart on an ingested tree in seconds". The ingested primary is
- * stopped (SIGTERM) and started again on its data dir and port; timed from the
+ * stopped (SIGTERM) and started again on its data dir (a new port); timed from the
  * spawn to listening (the journal replayed: it serves its last generation) and
  * to its start-up reconcile of the unchanged tree being committed (a stat of
  * every file against the stat cache; no file read). The baseline is what rsync

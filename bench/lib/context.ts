@@ -37,7 +37,7 @@ export interface Observations {
 }
 
 export interface IngestedPrimary {
-  /** The running process: replaced by restartPrimary(), on the same port. */
+  /** The running process and its URL: replaced by restartPrimary(). */
   daemon: Daemon;
   url: string;
   sourceDir: string;
@@ -96,7 +96,7 @@ export interface LargeFixture {
   primary(): Promise<IngestedPrimary>;
   mirror(): Promise<BootstrappedMirror>;
   stopMirror(): Promise<void>;
-  /** Stops the ingested primary (SIGTERM) and starts it again on its data dir and port. */
+  /** Stops the ingested primary (SIGTERM) and starts it again on its data dir (on a new port: primary().url follows). */
   restartPrimary(): Promise<RestartedPrimary>;
 }
 
@@ -205,12 +205,13 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
         sourceDir: ingested.sourceDir,
         dataDir: join(root, 'primary-data'),
         publishToken: ingested.publishToken,
-        listen: new URL(ingested.url).host,
         readyTimeoutMs: 30 * 60_000,
         malloc: ctx.options.malloc,
       });
       ctx.defer(() => daemon.stop());
+      // A new port: the old one may have gone to another process meanwhile. Mirrors start after this bench.
       ingested.daemon = daemon;
+      ingested.url = daemon.url;
       const listeningMs = elapsedMs(spawnedNs);
       const finished = await waitForStartupReconcile(ingested.url, 30 * 60_000);
       const reconciledMs = elapsedMs(spawnedNs);

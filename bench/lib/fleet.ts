@@ -21,8 +21,6 @@ export interface StartPrimaryOptions {
   dataDir: string;
   publishToken: string;
   readyTimeoutMs?: number;
-  /** host:port (default 127.0.0.1:0); a restart reuses the first start's port so mirrors and benches keep its URL. */
-  listen?: string;
   /** The malloc it runs on, as for mirrors (its systemd unit preloads jemalloc too). */
   malloc: BenchMalloc;
 }
@@ -30,7 +28,7 @@ export interface StartPrimaryOptions {
 export async function startPrimary(options: StartPrimaryOptions): Promise<Daemon> {
   return await startDaemon({
     bin: 'primary',
-    args: ['--source', options.sourceDir, '--data', options.dataDir, '--listen', options.listen ?? '127.0.0.1:0'],
+    args: ['--source', options.sourceDir, '--data', options.dataDir, '--listen', '127.0.0.1:0'],
     env: { METASYNC_PUBLISH_TOKEN: options.publishToken, ...mallocEnv(options.malloc) },
     readyTimeoutMs: options.readyTimeoutMs ?? 120_000,
   });
