@@ -72,9 +72,28 @@ http {
 `;
 }
 
-/** Starts Debian's nginx in the foreground on a free loopback port; resolves once it accepts connections. */
+/**
+ * Starts Debian's nginx in the foreground on a free loopback port; resolves once it accepts connections.
+ * The port is found by binding and releasing it, so another process (a test running beside) may take it
+ * first: nginx then fails to bind and is started again on a new port, and a connection is only trusted
+ * once nginx is still running after it (it could have reached the other process).
+ */
 export async function startNginx(options: StartNginxOptions): Promise<Nginx> {
   await mkdir(join(options.prefix, 'tmp'), { recursive: true });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNginxOnce(options);
+    } catch (err) {
+      if (!(err instanceof PortTakenError) || attempt >= START_ATTEMPTS) throw err;
+    }
+  }
+}
+
+const START_ATTEMPTS = 3;
+
+class PortTakenError extends Error {}
+
+async function startNginxOnce(options: StartNginxOptions): Promise<Nginx> {
   const port = await findFreePort();
   const configPath = join(options.prefix, 'nginx.conf');
   const config = renderNginxConfig({
@@ -86,7 +105,8 @@ export async function startNginx(options: StartNginxOptions): Promise<Nginx> {
     maxOpenFiles: await readHardOpenFilesLimit(),
   });
   await writeFile(configPath, config);
-  const child = spawn(NGINX_BIN, ['-c', configPath, '-p', options.prefix, '-e', join(options.prefix, 'error.log'), '-g', 'daemon off;'], {
+  const errorLog = join(options.prefix, 'error.log');
+  const child = spawn(NGINX_BIN, ['-c', configPath, '-p', options.prefix, '-e', errorLog, '-g', 'daemon off;'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const stderr: string[] = [];
@@ -95,12 +115,19 @@ export async function startNginx(options: StartNginxOptions): Promise<Nginx> {
   if (child.pid === undefined) throw new Error(`could not spawn ${NGINX_BIN}`);
   const masterPid = child.pid;
   const deadline = Date.now() + (options.readyTimeoutMs ?? 10_000);
+  const failed = async (): Promise<Error> => {
+    const log = await readFile(errorLog, 'utf8').catch(() => '');
+    const text = `nginx exited before listening on 127.0.0.1:${port}; stderr: ${stderr.join('')}; error.log: ${log.slice(-2000)}`;
+    return /Address already in use/.test(stderr.join('') + log) ? new PortTakenError(text) : new Error(text);
+  };
   for (let attempt = 0; attempt < 10_000; attempt++) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      const log = await readFile(join(options.prefix, 'error.log'), 'utf8').catch(() => '');
-      throw new Error(`nginx exited before listening on 127.0.0.1:${port}; stderr: ${stderr.join('')}; error.log: ${log.slice(-2000)}`);
+    if (child.exitCode !== null || child.signalCode !== null) throw await failed();
+    if (await canConnect(port)) {
+      // Still running a moment after the connection: it was nginx that answered, not a process holding the port.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      if (child.exitCode !== null || child.signalCode !== null) throw await failed();
+      break;
     }
-    if (await canConnect(port)) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`nginx did not accept connections on 127.0.0.1:${port} within ${options.readyTimeoutMs ?? 10_000} ms`);
