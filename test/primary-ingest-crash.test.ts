@@ -78,5 +78,15 @@ describe('primary killed right after an ingest commit', () => {
       );
     }
     expect(bad.slice(0, 10)).toEqual([]);
+
+    // With --source again: that tree was never published whole (no start-up reconcile finished), so unlike a
+    // restart of a reconciled primary this one listens only once all of it is committed.
+    await primary.kill();
+    primary = await startPrimary({ dataDir, args: ['--source', source], readyTimeoutMs: 120_000 });
+    expect(primary.logs.find((entry) => entry.msg === 'listening' || entry.msg === 'source tree reconciled')?.msg).toBe(
+      'source tree reconciled',
+    );
+    const wholeHead = Number(((await (await fetch(`${primary.url}/sync/v1/state`)).json()) as { seq: number }).seq);
+    expect((await primaryStateAt(primary.url, wholeHead)).size).toBe(FILES);
   }, 240_000);
 });

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { isMetasyncError } from '@metasync/shared';
 import { createLogger } from '@metasync/shared/daemon';
 import { buildApp } from './app.js';
@@ -6,6 +8,7 @@ import { loadConfig } from './config.js';
 import { openPrimaryCore } from './data-dir.js';
 import { openPublishAuth } from './publish/auth.js';
 import { createPrimaryS3 } from './s3/setup.js';
+import { STAT_CACHE_FILE } from './watch/stat-cache.js';
 import { startSourceWatcher } from './watch/watcher.js';
 import { createSourceWatchStatus } from './watch/watch-status.js';
 import { startUpstreamFollower } from './upstream/follower.js';
@@ -112,6 +115,9 @@ async function main(): Promise<void> {
     upstream: upstreamStatus,
   });
   if (!publishAuth.enabled()) log.info('no publish token configured: publish API disabled');
+  // A start-up reconcile that finished wrote the stat cache: without one, the tree may never have been published
+  // whole (a first start, or one killed mid-ingest after some generations committed).
+  const reconciledBefore = config.sourceDir !== undefined && existsSync(join(config.dataDir, STAT_CACHE_FILE));
   // The watcher reconciles the tree against the manifest (startup-reconcile.ts) from here on.
   const watcher =
     config.sourceDir === undefined
@@ -128,8 +134,8 @@ async function main(): Promise<void> {
         });
 
   if (watcher !== undefined) {
-    if (core.publisher.headSeq() === 0) {
-      // Nothing published yet: listening waits for the first ingest, so a mirror's first pull gets the whole tree.
+    if (core.publisher.headSeq() === 0 || !reconciledBefore) {
+      // Nothing published yet, or not the whole tree: listening waits for the ingest, so a mirror's first pull gets all of it.
       await watcher.reconciled;
     } else {
       // A restart serves its last generation at once (a million-path tree takes a minute to stat) and publishes

@@ -81,6 +81,22 @@ afterEach(async () => {
 });
 
 describe('source ingest', () => {
+  it('lets a walk waiting for room go once closed: a closed settler keeps its states, and shutdown must not wait for them', async () => {
+    start({ stabilityWindowMs: 60_000 });
+    ingest.hold();
+    // Non-JSON files wait out their stability window: each holds a pending state until then.
+    for (let i = 0; i < 40; i++) write(`dists/a${i}.zip`, 'zip');
+    let roomed = false;
+    const waiting = ingest.roomFor(40).then(() => (roomed = true));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(roomed).toBe(false);
+    const closing = ingest.close();
+    await vi.runAllTimersAsync();
+    await closing;
+    await waiting;
+    expect(roomed).toBe(true);
+  });
+
   it('publishes a JSON file written in three chunks 50 ms apart once, complete', async () => {
     start();
     const full = JSON.stringify({ packages: { 'acme/foo': [{ version: '1.0.0' }] }, minified: 'composer/2.0' });

@@ -99,7 +99,11 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
     },
     idle: () => conditions.until(isIdle),
     settled: () => conditions.until(isSettled),
-    roomFor: (limit) => (settler.pendingPaths() < limit ? Promise.resolve() : conditions.until(() => settler.pendingPaths() < limit)),
+    // Also true once closed: a closed settler keeps the states it dropped the reads of, and a walk waiting here must end.
+    roomFor: (limit) => {
+      const room = (): boolean => closed || settler.pendingPaths() < limit;
+      return room() ? Promise.resolve() : conditions.until(room);
+    },
     hold: submitter.hold,
     release() {
       submitter.release();
@@ -107,6 +111,7 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
     },
     async close() {
       closed = true;
+      check();
       submitter.stop();
       await settler.close();
       await submitter.finish();

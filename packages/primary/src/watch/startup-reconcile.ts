@@ -58,6 +58,7 @@ export async function reconcileAtStart(options: StartupReconcileOptions): Promis
   const files = await walkTreeFiles({
     rootReal: options.rootReal,
     onDirectory: options.onDirectory,
+    stopped: options.stopped,
     async onFiles(paths) {
       // The walk's names, stats and cache lines outlive a few scavenges (each slice awaits) and so reach the old
       // generation: at 1M paths RSS climbed ~600 MB before V8 collected it. A full collection every so often
@@ -71,6 +72,7 @@ export async function reconcileAtStart(options: StartupReconcileOptions): Promis
         seen.add(path);
         if (options.stopped()) continue;
         await ingest.roomFor(MAX_PENDING_TOUCHES);
+        if (options.stopped()) continue;
         await checks.touchUnlessVouched(path);
       }
     },

@@ -21,6 +21,8 @@ export interface WalkOptions {
   startRel?: string;
   /** Called for each directory (inode from lstat) before it is read. */
   onDirectory?(rel: string, ino: number): void;
+  /** True once the walk should end early: no further directory is read. */
+  stopped?(): boolean;
 }
 
 /** Directories read at once: enough to keep the threadpool's four threads fed, few enough to bound open handles. */
@@ -48,9 +50,10 @@ export async function walkTreeFiles(options: WalkOptions & { onFiles(paths: stri
   let failure: { err: unknown } | undefined;
   let found = 0;
   const visit = (rel: string): void => {
-    if (failure !== undefined) return;
+    if (failure !== undefined || options.stopped?.() === true) return;
     queue
       .add(async () => {
+        if (options.stopped?.() === true) return;
         const { files, directories } = await readDirectory(options, rel);
         found += files.length;
         if (files.length > 0) await options.onFiles(files);

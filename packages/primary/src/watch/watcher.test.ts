@@ -120,7 +120,7 @@ describe('watched source tree', () => {
     await watcher.close();
     watcher = undefined;
     expect(await outcome).toBe('resolved');
-    // The ingest was held for the reconcile: closing drops what it held rather than committing a part.
+    // Closed before any file was read: nothing of the reconcile is committed (a batch already read would be).
     expect(core!.publisher.headSeq()).toBe(0);
     expect(logs.some((line) => line.msg === 'source tree reconciled')).toBe(false);
   });
