@@ -128,8 +128,16 @@ export function createManifest(expectedPaths = 0): Manifest {
       });
       // Byte order of ASCII paths is the code-unit order of [...keys()].sort(): the same snapshot, 4 bytes a path.
       const { offset, length, arena } = paths.arrays();
-      // compare(target range b, source range a): negative when a's bytes sort first.
-      ids.sort((a, b) => arena.compare(arena, offset[b]!, offset[b]! + length[b]!, offset[a]!, offset[a]! + length[a]!));
+      // A byte loop, not Buffer.compare: a native call per comparison cost twice the sort of the strings.
+      ids.sort((a, b) => {
+        const endA = offset[a]! + length[a]!;
+        const endB = offset[b]! + length[b]!;
+        for (let i = offset[a]!, j = offset[b]!; i < endA && j < endB; i++, j++) {
+          const difference = arena[i]! - arena[j]!;
+          if (difference !== 0) return difference;
+        }
+        return length[a]! - length[b]!;
+      });
       return { size: count, pathAt: (index) => paths.pathOf(ids[index]!), entryAt: (index) => entryOf(ids[index]!) };
     },
     objectsInShards: (mask, visit) => objects.forEachInShards(mask, visit),
