@@ -121,7 +121,9 @@ async function readSnapshotShas(path: string): Promise<PackedShas | undefined> {
     // Publishes keep flowing while a large snapshot is read.
     if (++found % YIELD_EVERY_ENTRIES === 0) await nextTurn();
     const shard = hexByteAt(body, at);
-    buckets[shard]!.write(body.toString('latin1', at, at + 64), filled[shard]! * 32, 'hex');
+    const bucket = buckets[shard]!;
+    const into = filled[shard]! * 32;
+    for (let byte = 0; byte < 32; byte++) bucket[into + byte] = hexByteAt(body, at + byte * 2);
     filled[shard]!++;
   }
   return buckets;
