@@ -2,7 +2,7 @@
  * A compact set of paths, each kept as a 64-bit key (two 32-bit hashes of its
  * characters) and numbered densely in insertion order, so a start-up over a
  * million files holds no string per path (the walk's Set and the stat cache's
- * Map took ~1 GB at 1M paths). 12 bytes per path plus 8 per slot.
+ * Map took ~1 GB at 1M paths). 8 bytes a path plus a 4-byte slot, at least two slots a path: about 16.
  *
  * Two paths with the same key count as one. At a million paths that happens
  * about once in 10^7 walks (birthday bound over 64 bits, with a seed new to
@@ -11,6 +11,7 @@
  * startup-reconcile.ts and burst-reconcile.ts.
  */
 import { randomInt } from 'node:crypto';
+import { capacityFor, grow, mix32 } from '@metasync/shared/tables';
 
 export interface PathKeys {
   /** The path's dense number, or -1. */
@@ -23,7 +24,7 @@ export interface PathKeys {
 function keyLo(path: string, seed: number): number {
   let hash = 0x811c9dc5 ^ seed;
   for (let i = 0; i < path.length; i++) hash = Math.imul(hash ^ path.charCodeAt(i), 0x01000193);
-  return finalize(hash);
+  return mix32(hash);
 }
 
 function keyHi(path: string, seed: number): number {
@@ -32,22 +33,13 @@ function keyHi(path: string, seed: number): number {
     hash = Math.imul(hash ^ path.charCodeAt(i), 0x5bd1e995);
     hash ^= hash >>> 15;
   }
-  return finalize(hash);
-}
-
-/** murmur3's finalizer: every input bit reaches the low bits, which pick the slot. */
-function finalize(value: number): number {
-  let hash = value ^ (value >>> 16);
-  hash = Math.imul(hash, 0x85ebca6b);
-  hash ^= hash >>> 13;
-  hash = Math.imul(hash, 0xc2b2ae35);
-  return (hash ^ (hash >>> 16)) >>> 0;
+  return mix32(hash);
 }
 
 export function createPathKeys(expected = 1024, seed = randomInt(2 ** 32 - 1)): PathKeys {
   let his = new Uint32Array(Math.max(16, expected));
   let los = new Uint32Array(his.length);
-  let slots = emptySlots(slotCountFor(his.length));
+  let slots = emptySlots(capacityFor(his.length));
   let size = 0;
 
   /** The slot of (hi, lo), or the empty slot where it would go. */
@@ -61,14 +53,10 @@ export function createPathKeys(expected = 1024, seed = randomInt(2 ** 32 - 1)): 
     }
   }
 
-  function grow(): void {
-    const nextHis = new Uint32Array(his.length * 2);
-    nextHis.set(his);
-    const nextLos = new Uint32Array(los.length * 2);
-    nextLos.set(los);
-    his = nextHis;
-    los = nextLos;
-    slots = emptySlots(slotCountFor(his.length));
+  function growKeys(): void {
+    his = grow(his, his.length * 2);
+    los = grow(los, los.length * 2);
+    slots = emptySlots(capacityFor(his.length));
     for (let at = 0; at < size; at++) slots[slotOf(his[at]!, los[at]!)] = at;
   }
 
@@ -81,7 +69,7 @@ export function createPathKeys(expected = 1024, seed = randomInt(2 ** 32 - 1)): 
       const lo = keyLo(path, seed);
       const found = slots[slotOf(hi, lo)]!;
       if (found !== -1) return found;
-      if (size === his.length) grow();
+      if (size === his.length) growKeys();
       his[size] = hi;
       los[size] = lo;
       slots[slotOf(hi, lo)] = size;
@@ -91,13 +79,6 @@ export function createPathKeys(expected = 1024, seed = randomInt(2 ** 32 - 1)): 
       return size;
     },
   };
-}
-
-/** At most half full: probes stay short. */
-function slotCountFor(entries: number): number {
-  let count = 16;
-  while (count < entries * 2) count *= 2;
-  return count;
 }
 
 function emptySlots(count: number): Int32Array {

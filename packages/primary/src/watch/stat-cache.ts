@@ -24,11 +24,9 @@ import * as fsCallback from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { promisify } from 'node:util';
 import { hasErrno, isSha256Hex } from '@metasync/shared';
+import { grow } from '@metasync/shared/tables';
 import { createPathKeys } from './path-keys.js';
-
-const lstat = promisify(fsCallback.lstat);
 
 export const STAT_CACHE_FILE = 'source-stat-cache';
 /** Generous for coarse (jiffy) kernel timestamps and for filesystems with 1 s granularity. */
@@ -95,7 +93,7 @@ interface StatCacheTable extends StatCache {
   forget(path: string): void;
 }
 
-/** 44 bytes per line (path-keys.ts 12, identity 32, sha256 prefix 8) where a Map of the lines took ~300. */
+/** About 56 bytes a line (identity 32, sha256 prefix 8, path-keys.ts 16 with its slots; 75 measured with growth slack) where a Map of the lines took 261. */
 function createStatCacheTable(): StatCacheTable {
   const keys = createPathKeys(1 << 16);
   let sizes = new Float64Array(1 << 16);
@@ -110,14 +108,11 @@ function createStatCacheTable(): StatCacheTable {
     const at = keys.find(path);
     return at !== -1 && sizes[at]! >= 0 ? at : -1;
   };
-  function grow(): void {
+  function growLines(): void {
     const length = sizes.length * 2;
-    sizes = grownFloat(sizes, length);
-    inos = grownFloat(inos, length);
-    mtimes = grownBigInt(mtimes, length);
-    ctimes = grownBigInt(ctimes, length);
-    shaHis = grownUint(shaHis, length);
-    shaLos = grownUint(shaLos, length);
+    [sizes, inos] = [grow(sizes, length), grow(inos, length)];
+    [mtimes, ctimes] = [grow(mtimes, length), grow(ctimes, length)];
+    [shaHis, shaLos] = [grow(shaHis, length), grow(shaLos, length)];
   }
   return {
     get size() {
@@ -140,7 +135,7 @@ function createStatCacheTable(): StatCacheTable {
     set(path, identity, sha256) {
       if (lineOf(path) === -1) live++;
       const at = keys.add(path);
-      if (at >= sizes.length) grow();
+      if (at >= sizes.length) growLines();
       sizes[at] = identity.size;
       inos[at] = identity.ino;
       mtimes[at] = identity.mtimeNs;
@@ -155,24 +150,6 @@ function createStatCacheTable(): StatCacheTable {
       live--;
     },
   };
-}
-
-function grownFloat(array: Float64Array<ArrayBuffer>, length: number): Float64Array<ArrayBuffer> {
-  const next = new Float64Array(length);
-  next.set(array);
-  return next;
-}
-
-function grownBigInt(array: BigInt64Array<ArrayBuffer>, length: number): BigInt64Array<ArrayBuffer> {
-  const next = new BigInt64Array(length);
-  next.set(array);
-  return next;
-}
-
-function grownUint(array: Uint32Array<ArrayBuffer>, length: number): Uint32Array<ArrayBuffer> {
-  const next = new Uint32Array(length);
-  next.set(array);
-  return next;
 }
 
 /** One line for a file read (or trusted) now; undefined when the file is too young to trust later (racy). */
@@ -229,25 +206,11 @@ export function createStatCacheWriter(dataDir: string): StatCacheWriter {
 }
 
 /**
- * The file's identity now, or undefined when it is gone or not a regular file. A symlink is never
- * trusted unread (lstat): where it leads is checked by the read (paths.ts), and its target may change
- * without the link changing.
- */
-export async function statIdentity(absolute: string): Promise<FileIdentity | undefined> {
-  try {
-    const info = await lstat(absolute, { bigint: true });
-    if (!info.isFile()) return undefined;
-    return { size: Number(info.size), mtimeNs: info.mtimeNs, ctimeNs: info.ctimeNs, ino: Number(info.ino) };
-  } catch (err) {
-    if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) return undefined;
-    throw err;
-  }
-}
-
-/**
- * statIdentity without the threadpool, for the start-up reconcile's million checks: a cached lstat costs
- * about a microsecond in the kernel, a threadpool round trip 10-30 us of this thread's time on a busy pool.
- * The caller bounds how long it holds the event loop (startup-reconcile.ts).
+ * The file's identity now, or undefined when it is gone or not a regular file. A symlink is never trusted
+ * unread (lstat): where it leads is checked by the read (paths.ts), and its target may change without the
+ * link changing. Synchronous, for the start-up reconcile's million checks: a cached lstat costs about a
+ * microsecond in the kernel, a threadpool round trip 10-30 us of this thread's time on a busy pool. The
+ * caller bounds how long it holds the event loop (startup-reconcile.ts).
  */
 export function statIdentitySync(absolute: string): FileIdentity | undefined {
   const info = fsCallback.lstatSync(absolute, { bigint: true, throwIfNoEntry: false });

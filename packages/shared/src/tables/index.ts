@@ -6,5 +6,5 @@
  */
 export { capacityFor, createObjectTable, hexOfDigest, type ObjectArrays, type ObjectTable } from './object-table.js';
 export { createPathTable, type PathTable } from './path-table.js';
-export { findPathId, hashPath, type PathArrays } from './path-lookup.js';
+export { findPathId, hashPath, mix32, type PathArrays } from './path-lookup.js';
 export { grow, type TableMemory } from './table-memory.js';

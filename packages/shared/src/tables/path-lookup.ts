@@ -36,7 +36,12 @@ export function hashPath(path: string): number {
     if (code > 0x7f) return -1;
     hash = Math.imul(hash ^ code, 0x01000193);
   }
-  hash ^= hash >>> 16;
+  return mix32(hash);
+}
+
+/** murmur3's 32-bit finalizer: every input bit reaches the low bits (which pick a slot); unsigned. */
+export function mix32(value: number): number {
+  let hash = value ^ (value >>> 16);
   hash = Math.imul(hash, 0x85ebca6b);
   hash ^= hash >>> 13;
   hash = Math.imul(hash, 0xc2b2ae35);

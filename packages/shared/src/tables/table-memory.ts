@@ -10,7 +10,7 @@ export interface TableMemory {
   shared?: boolean;
 }
 
-type NumberArray = Uint32Array | Int32Array | Uint16Array | Float64Array;
+type NumberArray = Uint32Array | Int32Array | Uint16Array | Float64Array | BigInt64Array;
 type NumberArrayClass<T extends NumberArray> = { new (buffer: ArrayBufferLike): T; new (length: number): T; BYTES_PER_ELEMENT: number };
 
 export function allocArray<T extends NumberArray>(type: NumberArrayClass<T>, length: number, shared: boolean): T {
@@ -29,6 +29,6 @@ export function isShared(array: ArrayBufferView): boolean {
 /** A longer copy of `array`, in the same kind of memory (shared stays shared). */
 export function grow<T extends NumberArray>(array: T, length: number): T {
   const next = allocArray(array.constructor as NumberArrayClass<T>, length, isShared(array));
-  next.set(array);
+  (next as { set(source: T): void }).set(array);
   return next;
 }
