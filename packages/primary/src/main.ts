@@ -129,6 +129,8 @@ async function main(): Promise<void> {
           rescanMs: config.sourceWatch.rescanMs,
           fallbackScanMs: config.sourceWatch.fallbackScanMs,
           maxWatches: config.sourceWatch.maxWatches,
+          prepareThreads: config.sourceWatch.prepareThreads,
+          distsUrl: config.distsUrl,
           statCacheDir: config.dataDir,
           ...(sourceWatch === undefined ? {} : { status: sourceWatch }),
         });

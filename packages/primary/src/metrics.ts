@@ -154,6 +154,15 @@ function observeSourceWatch(registry: Registry, status: SourceWatchStatus): void
       for (const reason of Object.keys(scans) as ScanReason[]) this.inc({ reason }, scans[reason]);
     },
   });
+  new Counter({
+    name: 'metasync_primary_source_files_read_total',
+    help: 'files of --source read (start-up walk, events, rescans); it stays flat while the tree does not change',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(status.snapshot().filesRead);
+    },
+  });
   new Gauge({
     name: 'metasync_primary_source_scan_duration_seconds',
     help: 'duration of the last reconciling walk of --source (a stat per file)',

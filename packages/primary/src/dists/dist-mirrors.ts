@@ -30,6 +30,13 @@ export function isP2Path(path: string): boolean {
   return /^p2\/[^/]+\/[^/]+\.json$/.test(path);
 }
 
+/** The bytes the publisher stores for a source's `content` at `path`: dist mirrors added to p2 files and the root when `distsUrl` is set. */
+export function storedContentFor(path: string, content: Buffer, distsUrl: string | undefined): Buffer {
+  if (distsUrl === undefined) return content;
+  if (isP2Path(path)) return withDistMirrors(content, distsUrl);
+  return path === ROOT_PATH ? withRootDistMirror(content, distsUrl) : content;
+}
+
 /** The Composer mirror URL template for `distsUrl` (the name clients resolve, e.g. the DNS service name). */
 export function distMirrorUrl(distsUrl: string): string {
   return `${distsUrl.replace(/\/+$/, '')}/dists/%package%/%reference%.%type%`;

@@ -4,13 +4,17 @@ import type { ObjectStore } from '@metasync/store';
 import type { Journal } from '../journal/journal.js';
 import type { JournalEntry, JournalGeneration, Origin } from '../journal/record.js';
 import { applyToManifest, pathsWithOrigin, type Manifest, type ManifestEntry } from '../journal/manifest.js';
-import { isP2Path, ROOT_PATH, withDistMirrors, withRootDistMirror } from '../dists/dist-mirrors.js';
+import { storedContentFor } from '../dists/dist-mirrors.js';
 import { createReservedPathGate } from './reserved-paths.js';
 
 export type { Origin } from '../journal/record.js';
 export type { ManifestEntry } from '../journal/manifest.js';
 
-export type SourceChange = { path: string; content: Buffer } | { path: string; deleted: true };
+/**
+ * A path's new bytes, or its deletion. `gzip`: the gzip variant of `content` the source already made (the
+ * watcher's prepare threads), stored as it is when contentFor leaves `content` unchanged.
+ */
+export type SourceChange = { path: string; content: Buffer; gzip?: Buffer } | { path: string; deleted: true };
 
 export interface Publisher {
   /** All `changes` land in ONE generation (never split; may be merged with concurrent submits).
@@ -130,9 +134,7 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
 
   // Here, not in each source: every source's p2 bytes pass through submit before they are hashed, stored and signed.
   function contentFor(path: string, content: Buffer): Buffer {
-    if (distsUrl === undefined) return content;
-    if (isP2Path(path)) return withDistMirrors(content, distsUrl);
-    return path === ROOT_PATH ? withRootDistMirror(content, distsUrl) : content;
+    return storedContentFor(path, content, distsUrl);
   }
 
   function pin(sha256: string): void {
@@ -179,7 +181,9 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
           // Unchanged content (a reconcile, a rewrite of the same bytes) needs no store work: the
           // object is in the manifest, which the GC never collects from, and it is pinned until this commits.
           if (manifest.get(change.path)?.sha256 === sha256) return { path: change.path, sha256, size: content.length };
-          const stored = await store.put({ raw: content, sha256, deferBrotli });
+          // A source's gzip is of its own bytes: of no use once contentFor rewrote them.
+          const gzip = content === change.content ? change.gzip : undefined;
+          const stored = await store.put({ raw: content, sha256, deferBrotli, gzip });
           return { path: change.path, sha256: stored.sha256, size: stored.size };
         }),
       );

@@ -16,6 +16,7 @@
 import type { Logger } from '@metasync/shared/daemon';
 import type { Publisher, SourceChange } from '../publish/publisher.js';
 import { createConditions } from './conditions.js';
+import type { StoredContent } from './prepare.js';
 
 export interface BatchSubmitterOptions {
   publisher: Publisher;
@@ -30,9 +31,9 @@ export interface BatchSubmitter {
   /**
    * Queues a complete file, unless its bytes are already published or queued: `content` is what the
    * publisher stores for it (publisher.contentFor: dist mirrors added), so an unchanged file is not
-   * resubmitted on every rescan, and `sha256` its hash.
+   * resubmitted on every rescan, `sha256` its hash and `gzip` its gzip variant if it keeps one.
    */
-  add(path: string, stored: { content: Buffer; sha256: string }): void;
+  add(path: string, stored: StoredContent): void;
   /** Queues the deletion of a path this watcher published; forgets one it only queued. */
   remove(path: string): void;
   /** A newer event owns the path: its failed change is not retried. */
@@ -135,9 +136,9 @@ export function createBatchSubmitter(options: BatchSubmitterOptions): BatchSubmi
 
   return {
     add(path, stored) {
-      const { content, sha256: sha } = stored;
+      const { content, sha256: sha, gzip } = stored;
       if (sha === currentSha(path)) return;
-      batch.set(path, { change: { path, content }, sha });
+      batch.set(path, { change: { path, content, ...(gzip === undefined ? {} : { gzip }) }, sha });
       queued.set(path, sha);
       scheduleFlush();
     },

@@ -1,10 +1,12 @@
 /**
  * What the watcher checks in a file's bytes before publishing it: that JSON
- * parses (the completeness rule) and that a p2 file holds its own package;
- * `judgeRead` applies both to one read.
+ * parses (the completeness rule) and that a p2 file holds its own package.
+ * prepare.ts applies both to a read; `judgeRead` decides what the result means
+ * for the path's wait.
  */
 import { packageKeyFromP2Path } from '@metasync/shared';
-import type { SourceFile, SourceRead } from './paths.js';
+import type { SourceFile } from './paths.js';
+import type { PreparedRead, StoredContent } from './prepare.js';
 
 export const NOT_JSON = Symbol('not json');
 
@@ -40,21 +42,19 @@ export type ReadVerdict =
   | { kind: 'refuse'; reason: string }
   /** JSON that does not parse yet: read again after `delayMs`. */
   | { kind: 'retry'; delayMs: number }
-  | { kind: 'complete'; file: SourceFile };
+  | { kind: 'complete'; file: SourceFile; stored: StoredContent };
 
 /**
  * The completeness rule applied to one read: is this file ready to publish,
  * to be refused, or to be read again? Pure: returns the path's next JsonWait.
  */
-export function judgeRead(options: { path: string; result: SourceRead; wait: JsonWait; nowMs: number; jsonSettleMs: number }): {
+export function judgeRead(options: { result: PreparedRead; wait: JsonWait; nowMs: number; jsonSettleMs: number }): {
   verdict: ReadVerdict;
   wait: JsonWait;
 } {
-  const { path, result, wait, nowMs, jsonSettleMs } = options;
+  const { result, wait, nowMs, jsonSettleMs } = options;
   if (result.kind === 'missing' || result.kind === 'skipped') return { verdict: { kind: 'none' }, wait };
-  if (result.kind === 'refused') return { verdict: { kind: 'refuse', reason: result.reason }, wait };
-  const document = path.endsWith('.json') ? parseJson(result.file.bytes) : undefined;
-  if (document === NOT_JSON) {
+  if (result.kind === 'not-json') {
     const failSinceMs = wait.failSinceMs ?? nowMs;
     if (nowMs - failSinceMs >= jsonSettleMs) {
       return {
@@ -66,7 +66,6 @@ export function judgeRead(options: { path: string; result: SourceRead; wait: Jso
     return { verdict: { kind: 'retry', delayMs }, wait: { failSinceMs, attempts: wait.attempts + 1 } };
   }
   const settled = { failSinceMs: undefined, attempts: wait.attempts };
-  const problem = p2Problem(path, document);
-  if (problem !== undefined) return { verdict: { kind: 'refuse', reason: problem }, wait: settled };
-  return { verdict: { kind: 'complete', file: result.file }, wait: settled };
+  if (result.kind === 'refused') return { verdict: { kind: 'refuse', reason: result.reason }, wait: settled };
+  return { verdict: { kind: 'complete', file: result.file, stored: result.stored }, wait: settled };
 }

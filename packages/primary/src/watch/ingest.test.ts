@@ -3,7 +3,7 @@ import { createLogger } from '@metasync/shared/daemon';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ManifestEntry, Origin, Publisher, SourceChange } from '../publish/publisher.js';
 import { createSourceIngest, type SourceIngest } from './ingest.js';
-import type { SourceRead } from './paths.js';
+import { prepareRead, type PreparedRead } from './prepare.js';
 
 /** An in-memory publisher: records each submit, commits after `commitMs`. */
 function fakePublisher(commitMs = 5) {
@@ -46,11 +46,14 @@ function start(options: { stabilityWindowMs?: number; jsonSettleMs?: number; max
   ingest = createSourceIngest({
     publisher: fake.publisher,
     log,
-    read: async (path): Promise<SourceRead> => {
+    read: async (path): Promise<PreparedRead> => {
       const content = files.get(path);
-      return content === undefined
-        ? { kind: 'missing' }
-        : { kind: 'file', file: { bytes: Buffer.from(content), size: content.length, mtimeMs: content.length, ino: 1 } };
+      return prepareRead(
+        path,
+        content === undefined
+          ? { kind: 'missing' }
+          : { kind: 'file', file: { bytes: Buffer.from(content), size: content.length, mtimeMs: content.length, ino: 1 } },
+      );
     },
     stat: async (path) => {
       const content = files.get(path);

@@ -7,19 +7,20 @@
  * and `idle()`, from one set of conditions re-checked whenever either part
  * reports progress.
  */
-import { sha256Hex } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
 import type { Publisher } from '../publish/publisher.js';
 import { createBatchSubmitter } from './batch-submitter.js';
 import { createConditions } from './conditions.js';
 import { createPathSettler } from './path-settler.js';
-import type { SourceFile, SourceRead } from './paths.js';
+import type { FileIdentity, SourceFile } from './paths.js';
+import type { PreparedRead } from './prepare.js';
 
 export interface SourceIngestOptions {
   publisher: Publisher;
   log: Logger;
-  read(path: string): Promise<SourceRead>;
-  stat(path: string): Promise<{ size: number; mtimeMs: number; ino: number } | undefined>;
+  /** Reads and prepares a file (prepare.ts, in a prepare thread). */
+  read(path: string): Promise<PreparedRead>;
+  stat(path: string): Promise<FileIdentity | undefined>;
   stabilityWindowMs?: number;
   jsonSettleMs?: number;
   /** Delays after an event-driven read at which the file is stat'ed again for a lost event. */
@@ -73,12 +74,10 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
     readConcurrency: options.readConcurrency ?? 64,
     waitForRoom: submitter.waitForRoom,
     onTouch: submitter.cancelRetry,
-    onComplete(path, file) {
+    onComplete(path, file, stored) {
       // The hash of what is stored, so the stat cache's line can be matched against the manifest.
-      const content = options.publisher.contentFor(path, file.bytes);
-      const sha256 = sha256Hex(content);
-      options.onFile?.(path, file, sha256);
-      submitter.add(path, { content, sha256 });
+      options.onFile?.(path, file, stored.sha256);
+      submitter.add(path, stored);
     },
     onProgress: check,
   });

@@ -2,6 +2,7 @@
  * The watched tree's options (--source-*), spread into config.ts's option
  * table and schema like publish/options.ts.
  */
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import type { OptionSpec } from '@metasync/shared/daemon';
 
@@ -30,7 +31,19 @@ export const SOURCE_WATCH_OPTIONS = [
     description: 'most directories of --source to watch (one inotify watch each); past it, fallback scanning; 0 = the kernel limit',
     defaultValue: '0',
   },
+  {
+    key: 'sourcePrepareThreads',
+    flag: '--source-prepare-threads <n>',
+    env: 'METASYNC_SOURCE_PREPARE_THREADS',
+    description: 'threads that read, check, hash and gzip source files beside the main thread; auto = one per core but one; 0 = none',
+    defaultValue: 'auto',
+  },
 ] as const satisfies readonly OptionSpec[];
+
+/** auto: the main thread keeps one core (it batches, stores and commits), the others prepare files. */
+export function autoPrepareThreads(cores = availableParallelism()): number {
+  return Math.max(1, cores - 1);
+}
 
 const count = z.string().regex(/^\d+$/, 'must be a non-negative integer').transform(Number);
 
@@ -38,6 +51,11 @@ export const SOURCE_WATCH_SCHEMA_SHAPE = {
   sourceRescanMs: count,
   sourceFallbackScanMs: count.pipe(z.number().int().positive('must be a positive integer')),
   sourceMaxWatches: count,
+  sourcePrepareThreads: z
+    .string()
+    .regex(/^(auto|\d+)$/, 'must be auto or a non-negative integer')
+    .transform((value) => (value === 'auto' ? autoPrepareThreads() : Number(value)))
+    .pipe(z.number().int().max(64, 'must be at most 64')),
 };
 
 export interface SourceWatchConfig {
@@ -46,12 +64,20 @@ export interface SourceWatchConfig {
   fallbackScanMs: number;
   /** 0: no cap of our own. */
   maxWatches: number;
+  /** 0: files are prepared in the main thread. */
+  prepareThreads: number;
 }
 
 export function sourceWatchConfig(raw: {
   sourceRescanMs: number;
   sourceFallbackScanMs: number;
   sourceMaxWatches: number;
+  sourcePrepareThreads: number;
 }): SourceWatchConfig {
-  return Object.freeze({ rescanMs: raw.sourceRescanMs, fallbackScanMs: raw.sourceFallbackScanMs, maxWatches: raw.sourceMaxWatches });
+  return Object.freeze({
+    rescanMs: raw.sourceRescanMs,
+    fallbackScanMs: raw.sourceFallbackScanMs,
+    maxWatches: raw.sourceMaxWatches,
+    prepareThreads: raw.sourcePrepareThreads,
+  });
 }

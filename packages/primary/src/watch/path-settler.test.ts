@@ -1,7 +1,8 @@
 import { createLogger } from '@metasync/shared/daemon';
 import { describe, expect, it } from 'vitest';
 import { createPathSettler } from './path-settler.js';
-import type { SourceFile, SourceRead } from './paths.js';
+import type { SourceFile } from './paths.js';
+import { prepareRead, type PreparedRead } from './prepare.js';
 
 const log = createLogger({ name: 'path-settler-test', level: 'silent' });
 
@@ -15,10 +16,10 @@ function settlerOver(files: Map<string, string>, broken: Set<string>) {
   };
   const settler = createPathSettler({
     log,
-    read: async (path): Promise<SourceRead> => {
+    read: async (path): Promise<PreparedRead> => {
       if (!files.has(path)) return { kind: 'missing' };
       if (broken.has(path)) return { kind: 'refused', reason: 'broken on purpose' };
-      return { kind: 'file', file: fileOf(path) };
+      return prepareRead(path, { kind: 'file', file: fileOf(path) });
     },
     stat: async (path) => (files.has(path) ? { size: fileOf(path).size, mtimeMs: 1, ino: 7 } : undefined),
     stabilityWindowMs: 5,

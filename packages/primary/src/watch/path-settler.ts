@@ -15,7 +15,7 @@
  *   drops events when its queue overflows, and a directory event's lstat can
  *   race a rename-over (tree-events.ts), so no event is trusted to be the last.
  *
- *   touch(path) -> [timer] -> waitForRoom -> read (p-queue) -> judgeRead -> complete: onComplete(path, file)
+ *   touch(path) -> [timer] -> waitForRoom -> read (p-queue; prepare.ts) -> judgeRead -> complete: onComplete(path, file, stored)
  *                                                                 \-> not yet: read again after a backoff
  *
  * Each event gives the path a new token; a read or timer of an older token is dropped.
@@ -29,12 +29,14 @@ import { metasyncError } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
 import PQueue from 'p-queue';
 import { judgeRead, type JsonWait } from './content.js';
-import type { SourceFile, SourceRead } from './paths.js';
+import { sameFile, type FileIdentity, type SourceFile } from './paths.js';
+import type { PreparedRead, StoredContent } from './prepare.js';
 
 export interface PathSettlerOptions {
   log: Logger;
-  read(path: string): Promise<SourceRead>;
-  stat(path: string): Promise<{ size: number; mtimeMs: number; ino: number } | undefined>;
+  /** Reads and prepares the file (prepare.ts): its checks, hash and gzip done. */
+  read(path: string): Promise<PreparedRead>;
+  stat(path: string): Promise<FileIdentity | undefined>;
   stabilityWindowMs: number;
   jsonSettleMs: number;
   /** Delays after an event-driven read at which the file is stat'ed again for a lost event. */
@@ -44,7 +46,7 @@ export interface PathSettlerOptions {
   waitForRoom(): Promise<void> | undefined;
   /** Called at the start of every touch, including one a recheck makes. */
   onTouch(path: string): void;
-  onComplete(path: string, file: SourceFile): void;
+  onComplete(path: string, file: SourceFile, stored: StoredContent): void;
   /** A read or timer finished: whatever `isSettled()` answers may have changed. */
   onProgress(): void;
 }
@@ -143,7 +145,7 @@ export function createPathSettler(options: PathSettlerOptions): PathSettler {
         if (full !== undefined) await full;
         const state = states.get(path);
         if (closed || state === undefined || state.token !== token) return;
-        let result: SourceRead;
+        let result: PreparedRead;
         try {
           result = await options.read(path);
         } catch (err) {
@@ -157,8 +159,8 @@ export function createPathSettler(options: PathSettlerOptions): PathSettler {
       .finally(options.onProgress);
   }
 
-  function handleRead(path: string, state: PathState, token: number, result: SourceRead): void {
-    const judged = judgeRead({ path, result, wait: state.json, nowMs: Date.now(), jsonSettleMs: options.jsonSettleMs });
+  function handleRead(path: string, state: PathState, token: number, result: PreparedRead): void {
+    const judged = judgeRead({ result, wait: state.json, nowMs: Date.now(), jsonSettleMs: options.jsonSettleMs });
     state.json = judged.wait;
     const { verdict } = judged;
     if (verdict.kind === 'none') {
@@ -179,7 +181,7 @@ export function createPathSettler(options: PathSettlerOptions): PathSettler {
       wait(state, verdict.delayMs, () => enqueueRead(path, token), true);
       return;
     }
-    options.onComplete(path, verdict.file);
+    options.onComplete(path, verdict.file, verdict.stored);
     if (state.recheck) scheduleRecheck(path, state, token, verdict.file, 0);
     else release(path, state, token);
   }
@@ -205,7 +207,7 @@ export function createPathSettler(options: PathSettlerOptions): PathSettler {
       release(path, state, token);
       return;
     }
-    if (now.size !== seen.size || now.mtimeMs !== seen.mtimeMs || now.ino !== seen.ino) touch(path);
+    if (!sameFile(now, seen)) touch(path);
     else scheduleRecheck(path, state, token, seen, attempt + 1);
   }
 

@@ -3,8 +3,8 @@
  * the mapping from a file under --source to a repository path, and a read that
  * refuses symlinks leading out of the tree (checked before any byte is read).
  */
-import { constants } from 'node:fs';
-import { open, readlink, realpath, stat, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readlinkSync, readSync, realpathSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { relative, sep } from 'node:path';
 import { hasErrno, isRepoPath } from '@metasync/shared';
 
@@ -59,62 +59,90 @@ function isInside(rootReal: string, target: string): boolean {
  * (`/proc/self/fd/N`, realpath where /proc is missing) must lie inside the
  * root before a single byte is read. A symlink leading out, directly or through
  * a parent directory, is refused; nothing outside is ever read.
+ *
+ * Synchronous: it runs in a prepare thread (prepare-pool.ts), where five
+ * blocking syscalls cost a few microseconds, against about 30 us each of the
+ * main thread's time as threadpool requests.
  */
-export async function readSourceFile(options: ReadSourceOptions, relPath: string): Promise<SourceRead> {
+export function readSourceFile(options: ReadSourceOptions, relPath: string): SourceRead {
   if (!isRepoPath(relPath)) return { kind: 'refused', reason: 'not a valid repository path' };
   const absolute = `${options.rootReal}${sep}${relPath.split('/').join(sep)}`;
-  let handle: FileHandle;
+  let fd: number;
   try {
     // O_NONBLOCK: a FIFO dropped into the tree must not block the open.
-    handle = await open(absolute, constants.O_RDONLY | constants.O_NONBLOCK);
+    fd = openSync(absolute, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) return { kind: 'missing' };
     if (hasErrno(err, 'ELOOP')) return { kind: 'refused', reason: 'symlink loop' };
     throw err;
   }
   try {
-    const opened = await openedPath(handle, absolute);
+    const opened = openedPath(fd, absolute);
     if (!isInside(options.rootReal, opened)) return { kind: 'refused', reason: `resolves outside the source tree (to ${opened})` };
-    const info = await handle.stat({ bigint: true });
+    const info = fstatSync(fd, { bigint: true });
     if (!info.isFile()) return { kind: 'skipped' };
     if (info.size > options.maxFileBytes) return { kind: 'refused', reason: `larger than ${options.maxFileBytes} bytes` };
-    const bytes = await readWhole(handle, Number(info.size));
+    const bytes = readWhole(fd, Number(info.size), options.maxFileBytes);
+    if (bytes === undefined) return { kind: 'refused', reason: `larger than ${options.maxFileBytes} bytes` };
     const file = { bytes, size: bytes.length, mtimeMs: Number(info.mtimeMs), ino: Number(info.ino) };
     return { kind: 'file', file: { ...file, mtimeNs: info.mtimeNs, ctimeNs: info.ctimeNs } };
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
 /**
- * One positional read of the size fstat gave, plus one byte to see growth: a start-up ingest reads every
- * file, and FileHandle.readFile costs two more requests each (another fstat, and a read to find EOF).
- * A file that grew since the fstat is read to its end the usual way.
+ * One positional read of the size fstat gave, plus one byte to see growth: a file that grew since the
+ * fstat is read on to its end (a writer still appending; the completeness rule judges what was read),
+ * unless it grows past `maxBytes` (undefined).
  */
-async function readWhole(handle: FileHandle, size: number): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafeSlow(size + 1);
-  const { bytesRead } = await handle.read(buffer, 0, size + 1, 0);
-  if (bytesRead <= size) return buffer.subarray(0, bytesRead);
-  return await handle.readFile();
-}
-
-async function openedPath(handle: FileHandle, absolute: string): Promise<string> {
-  try {
-    return await readlink(`/proc/self/fd/${handle.fd}`);
-  } catch (err) {
-    if (!hasErrno(err, 'ENOENT')) throw err;
-    return realpath(absolute); // no /proc: fall back to resolving the name
+function readWhole(fd: number, size: number, maxBytes: number): Buffer | undefined {
+  let buffer = Buffer.allocUnsafeSlow(size + 1);
+  let length = 0;
+  for (;;) {
+    const bytesRead = readSync(fd, buffer, length, buffer.length - length, length);
+    length += bytesRead;
+    if (length > maxBytes) return undefined;
+    if (bytesRead === 0 || length < buffer.length) return buffer.subarray(0, length);
+    const larger = Buffer.allocUnsafeSlow(buffer.length * 2);
+    buffer.copy(larger);
+    buffer = larger;
   }
 }
 
-/** Size and mtime, or undefined when the file is gone. */
-export async function statSourceFile(
-  options: ReadSourceOptions,
-  relPath: string,
-): Promise<{ size: number; mtimeMs: number; ino: number } | undefined> {
+function openedPath(fd: number, absolute: string): string {
   try {
-    const info = await stat(`${options.rootReal}${sep}${relPath.split('/').join(sep)}`);
-    return { size: info.size, mtimeMs: info.mtimeMs, ino: info.ino };
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch (err) {
+    if (!hasErrno(err, 'ENOENT')) throw err;
+    return realpathSync(absolute); // no /proc: fall back to resolving the name
+  }
+}
+
+/** What a recheck compares: a file rewritten since it was read differs in one of these (a rename-over in its inode). */
+export interface FileIdentity {
+  size: number;
+  /** Whole milliseconds, as a BigInt stat gives them (a plain stat's fraction is not comparable). */
+  mtimeMs: number;
+  ino: number;
+  mtimeNs?: bigint;
+}
+
+/**
+ * Whether two looks at a file saw the same file: nanoseconds when both have them. Both sides must come
+ * from BigInt stats: a plain stat's fractional mtimeMs never equals a BigInt stat's whole one, and a
+ * recheck comparing them re-read every event-written file every 20 ms, for good.
+ */
+export function sameFile(a: FileIdentity, b: FileIdentity): boolean {
+  if (a.size !== b.size || a.ino !== b.ino) return false;
+  return a.mtimeNs !== undefined && b.mtimeNs !== undefined ? a.mtimeNs === b.mtimeNs : a.mtimeMs === b.mtimeMs;
+}
+
+/** Size, mtime and inode, or undefined when the file is gone. */
+export async function statSourceFile(options: ReadSourceOptions, relPath: string): Promise<FileIdentity | undefined> {
+  try {
+    const info = await stat(`${options.rootReal}${sep}${relPath.split('/').join(sep)}`, { bigint: true });
+    return { size: Number(info.size), mtimeMs: Number(info.mtimeMs), ino: Number(info.ino), mtimeNs: info.mtimeNs };
   } catch (err) {
     if (hasErrno(err, 'ENOENT') || hasErrno(err, 'ENOTDIR')) return undefined;
     throw err;

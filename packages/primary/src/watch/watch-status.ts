@@ -32,6 +32,8 @@ export interface SourceWatchSnapshot {
   scanIntervalMs: number;
   lastScan: SourceScan | undefined;
   scans: Readonly<Record<ScanReason, number>>;
+  /** Source files read since start (start-up walk, events, rescans): flat while the tree is unchanged. */
+  filesRead: number;
 }
 
 export interface SourceWatchStatus {
@@ -43,6 +45,7 @@ export interface SourceWatchStatus {
   recordScan(scan: SourceScan): void;
   startupStarted(atMs: number): void;
   startupFinished(finished: NonNullable<SourceStartup['finished']>): void;
+  recordRead(): void;
 }
 
 export function createSourceWatchStatus(): SourceWatchStatus {
@@ -52,8 +55,12 @@ export function createSourceWatchStatus(): SourceWatchStatus {
   let lastScan: SourceScan | undefined;
   const scans: Record<ScanReason, number> = { burst: 0, periodic: 0, fallback: 0 };
   let startup: SourceStartup | undefined;
+  let filesRead = 0;
   return {
-    snapshot: () => ({ startup, watches, degraded, scanIntervalMs, lastScan, scans: { ...scans } }),
+    snapshot: () => ({ startup, watches, degraded, scanIntervalMs, lastScan, scans: { ...scans }, filesRead }),
+    recordRead() {
+      filesRead++;
+    },
     startupStarted(atMs) {
       startup = { startedAtMs: atMs };
     },

@@ -202,9 +202,27 @@ describe('watched source tree', () => {
     expect(entryOf('include/acme/live.json')).toBeUndefined();
   });
 
-  it('takes a burst of 10,000 files in far fewer generations than files', async () => {
+  it('stops reading event-written files once their rechecks see them unchanged', async () => {
     await open();
-    await startWatching();
+    const status = createSourceWatchStatus();
+    await startWatching({ status });
+    const count = 50;
+    for (let i = 0; i < count; i++) await writeFile(join(source, 'include', 'acme', `r${i}.json`), `{"r":${i}}`);
+    await waitFor(() => [...core!.publisher.entries()].filter(([path]) => path.includes('/r')).length === count, {
+      what: `${count} files published`,
+      timeoutMs: 10_000,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 400)); // past the last recheck (150 ms)
+    const settled = status.snapshot().filesRead;
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    // Before the rechecks compared like with like, every file was read again every 20 ms, for good.
+    expect(status.snapshot().filesRead).toBe(settled);
+    expect(settled).toBeLessThanOrEqual(3 * count + 10);
+  });
+
+  it('takes a burst of 10,000 files in far fewer generations than files, prepared in a thread', async () => {
+    await open();
+    await startWatching({ prepareThreads: 1 });
     const seqBefore = core!.publisher.headSeq();
     const startedMs = Date.now();
     const count = 10_000;

@@ -32,7 +32,8 @@ import { createBurstReconcile } from './burst-reconcile.js';
 import { createDirWatches, type WatchDir } from './dir-watches.js';
 import { createSourceIngest, type SourceIngest } from './ingest.js';
 import { DEFAULT_SOURCE_FALLBACK_SCAN_MS, DEFAULT_SOURCE_RESCAN_MS } from './options.js';
-import { readSourceFile, statSourceFile } from './paths.js';
+import { statSourceFile } from './paths.js';
+import { createPreparePool } from './prepare-pool.js';
 import { cacheLine, createStatCacheWriter, type StatCacheWriter } from './stat-cache.js';
 import { MAX_PENDING_TOUCHES, reconcileAtStart } from './startup-reconcile.js';
 import { createPeriodicRescan, type PeriodicRescan } from './periodic-rescan.js';
@@ -61,6 +62,10 @@ export interface SourceWatcherOptions {
   watchDir?: WatchDir;
   /** Where the start-up stat cache lives (the primary's data dir); absent: every start reads every file. */
   statCacheDir?: string;
+  /** Threads that read, check, hash and gzip files beside the main thread (prepare-pool.ts); default 0, in the main thread. */
+  prepareThreads?: number;
+  /** --dists-url, as the publisher has it: the prepare threads add the same dist mirrors before hashing. */
+  distsUrl?: string | undefined;
 }
 
 export interface SourceWatcher {
@@ -82,6 +87,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
   const fallbackScanMs = options.fallbackScanMs ?? DEFAULT_SOURCE_FALLBACK_SCAN_MS;
   const rootReal = await realSourceDir(options.sourceDir);
   const readOptions = { rootReal, maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_SOURCE_FILE_BYTES };
+  const preparer = createPreparePool({ ...readOptions, distsUrl: options.distsUrl }, options.prepareThreads ?? 0);
   let filesRead = 0;
   /** The next stat cache, filled during start-up only (no per-path state outlives it). */
   let nextCache: StatCacheWriter | undefined = options.statCacheDir === undefined ? undefined : createStatCacheWriter(options.statCacheDir);
@@ -90,7 +96,8 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
     log,
     read: (path) => {
       filesRead++;
-      return readSourceFile(readOptions, path);
+      status.recordRead();
+      return preparer.prepare(path);
     },
     onFile(path, file, sha256) {
       if (nextCache === undefined) return;
@@ -156,6 +163,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
     watches.close();
     await events.close();
     await ingest.close();
+    await preparer.close();
   };
 
   let closing = false;
