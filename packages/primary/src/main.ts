@@ -131,6 +131,7 @@ async function main(): Promise<void> {
           maxWatches: config.sourceWatch.maxWatches,
           prepareThreads: config.sourceWatch.prepareThreads,
           distsUrl: config.distsUrl,
+          storeDir: core.publisher.store.dir,
           statCacheDir: config.dataDir,
           ...(sourceWatch === undefined ? {} : { status: sourceWatch }),
         });

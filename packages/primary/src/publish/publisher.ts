@@ -11,10 +11,11 @@ export type { Origin } from '../journal/record.js';
 export type { ManifestEntry } from '../journal/manifest.js';
 
 /**
- * A path's new bytes, or its deletion. `gzip`: the gzip variant of `content` the source already made (the
- * watcher's prepare threads), stored as it is when contentFor leaves `content` unchanged.
+ * A path's new bytes, or its deletion. What the watcher's prepare threads add, used only when contentFor
+ * leaves `content` as it is: `gzip`, the gzip variant they made of it, stored as it is; `absent`, the store
+ * had no file of the object when they looked (store.put's knownClean: the put does not look again).
  */
-export type SourceChange = { path: string; content: Buffer; gzip?: Buffer } | { path: string; deleted: true };
+export type SourceChange = { path: string; content: Buffer; gzip?: Buffer; absent?: boolean } | { path: string; deleted: true };
 
 export interface Publisher {
   /** All `changes` land in ONE generation (never split; may be merged with concurrent submits).
@@ -181,9 +182,9 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
           // Unchanged content (a reconcile, a rewrite of the same bytes) needs no store work: the
           // object is in the manifest, which the GC never collects from, and it is pinned until this commits.
           if (manifest.get(change.path)?.sha256 === sha256) return { path: change.path, sha256, size: content.length };
-          // A source's gzip is of its own bytes: of no use once contentFor rewrote them.
-          const gzip = content === change.content ? change.gzip : undefined;
-          const stored = await store.put({ raw: content, sha256, deferBrotli, gzip });
+          // What a source prepared is of its own bytes: of no use once contentFor rewrote them.
+          const prepared = content === change.content ? { gzip: change.gzip, knownClean: change.absent } : {};
+          const stored = await store.put({ raw: content, sha256, deferBrotli, ...prepared });
           return { path: change.path, sha256: stored.sha256, size: stored.size };
         }),
       );

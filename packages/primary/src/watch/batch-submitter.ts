@@ -136,9 +136,9 @@ export function createBatchSubmitter(options: BatchSubmitterOptions): BatchSubmi
 
   return {
     add(path, stored) {
-      const { content, sha256: sha, gzip } = stored;
+      const { content, sha256: sha, gzip, absent } = stored;
       if (sha === currentSha(path)) return;
-      batch.set(path, { change: { path, content, ...(gzip === undefined ? {} : { gzip }) }, sha });
+      batch.set(path, { change: { path, content, ...(gzip === undefined ? {} : { gzip }), ...(absent === true ? { absent } : {}) }, sha });
       queued.set(path, sha);
       scheduleFlush();
     },

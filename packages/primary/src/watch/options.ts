@@ -35,12 +35,16 @@ export const SOURCE_WATCH_OPTIONS = [
     key: 'sourcePrepareThreads',
     flag: '--source-prepare-threads <n>',
     env: 'METASYNC_SOURCE_PREPARE_THREADS',
-    description: 'threads that read, check, hash and gzip source files beside the main thread; auto = one per core but one; 0 = none',
-    defaultValue: 'auto',
+    description:
+      'threads that read, check, hash and gzip source files beside the main thread; 0 = in the main thread; auto = one per core but one',
+    defaultValue: '0',
   },
 ] as const satisfies readonly OptionSpec[];
 
-/** auto: the main thread keeps one core (it batches, stores and commits), the others prepare files. */
+/**
+ * auto: the main thread keeps one core (it batches, stores and commits), the others prepare files. Not the
+ * default: on a 2-core machine threads cost more CPU and memory than they save (docs/operations.md).
+ */
 export function autoPrepareThreads(cores = availableParallelism()): number {
   return Math.max(1, cores - 1);
 }

@@ -1,14 +1,18 @@
 /**
- * The threads that prepare source files (prepare.ts) beside the main thread.
- * Before them, an ingest kept the main thread busy with each file's five
- * threadpool reads, its JSON parse, three hashes and its gzip; a 2-core
- * machine's second core did little. Now the main thread batches, stores and
- * commits, and the files' CPU work runs on the other cores.
+ * Where source files are prepared (prepare.ts): in the main thread (`threads: 0`,
+ * the default), or in threads beside it, the main thread then only batching,
+ * storing and committing.
  *
- * `threads: 0` prepares in the calling thread (tests, and a machine of one core).
- * Run from TypeScript sources (tests), the thread loads its module through tsx.
+ * Measured on the 100k bench corpus, 2 cores, cold page cache (docs/operations.md):
+ * 0 threads 63.6 s wall, 66 s CPU, 466 MB RSS; 1 thread 80 s, 110 s, 613 MB;
+ * 2 threads 61 s, 102 s, 755 MB; 3 threads 56 s, 100 s, 846 MB. Each thread is
+ * an isolate of its own with its own heap and collector, and on two cores they
+ * compete with the main thread for the same CPU. Hence no threads by default.
+ *
+ * Run from TypeScript sources (tests), a thread loads its module through tsx.
  */
 import { Piscina } from 'piscina';
+import { createLoopSlices } from './loop-slices.js';
 import { prepareSourceFile, type PrepareSettings, type PreparedRead } from './prepare.js';
 
 export interface PreparePool {
@@ -21,7 +25,17 @@ export interface PreparePool {
 const TASKS_PER_THREAD = 4;
 
 export function createPreparePool(settings: PrepareSettings, threads: number): PreparePool {
-  if (threads === 0) return { prepare: (relPath) => prepareSourceFile(settings, relPath), close: async () => undefined };
+  if (threads === 0) {
+    // Reads that complete without a threadpool turn would otherwise chain through a whole burst in one turn.
+    const slices = createLoopSlices();
+    return {
+      async prepare(relPath) {
+        await slices.due();
+        return prepareSourceFile(settings, relPath);
+      },
+      close: async () => undefined,
+    };
+  }
   const fromSources = import.meta.url.endsWith('.ts');
   const pool = new Piscina<string, PreparedRead>({
     filename: new URL(fromSources ? './prepare-worker.ts' : './prepare-worker.js', import.meta.url).href,

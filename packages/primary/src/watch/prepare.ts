@@ -5,8 +5,9 @@
  * be stored. Pure CPU and blocking reads, so it runs in a prepare thread
  * (prepare-pool.ts) and the main thread only batches and stores the result.
  */
+import { existsSync } from 'node:fs';
 import { sha256Hex } from '@metasync/shared';
-import { variantsFor } from '@metasync/store';
+import { objectPath, variantsFor, VARIANTS } from '@metasync/store';
 import { storedContentFor } from '../dists/dist-mirrors.js';
 import { NOT_JSON, p2Problem, parseJson } from './content.js';
 import { readSourceFile, type ReadSourceOptions, type SourceFile, type SourceRead } from './paths.js';
@@ -14,6 +15,8 @@ import { readSourceFile, type ReadSourceOptions, type SourceFile, type SourceRea
 export interface PrepareSettings extends ReadSourceOptions {
   /** --dists-url: what the publisher's contentFor adds to p2 files and the root (the same pure function). */
   distsUrl?: string | undefined;
+  /** The publisher's object store: whether it holds any file of the object yet (StoredContent.absent). */
+  storeDir?: string | undefined;
 }
 
 /** What the publisher stores for a complete file: its bytes, their sha256, and their gzip variant if one is kept. */
@@ -21,6 +24,12 @@ export interface StoredContent {
   content: Buffer;
   sha256: string;
   gzip?: Buffer | undefined;
+  /**
+   * The store held no file of this object (raw, gzip or brotli) when it was prepared: the put need not look
+   * for a copy or leftovers (store.put's knownClean). Only ever a hint that saves the look: a put of the same
+   * bytes since then makes this one's create meet the file, unlink it and write the same bytes again.
+   */
+  absent?: boolean | undefined;
 }
 
 export type PreparedRead =
@@ -34,11 +43,11 @@ export type PreparedRead =
   | { kind: 'file'; file: SourceFile; stored: StoredContent };
 
 export function prepareSourceFile(settings: PrepareSettings, relPath: string): Promise<PreparedRead> {
-  return prepareRead(relPath, readSourceFile(settings, relPath), settings.distsUrl);
+  return prepareRead(relPath, readSourceFile(settings, relPath), settings.distsUrl, settings.storeDir);
 }
 
 /** The checks, the dist mirrors, the hash and the gzip, applied to one read of `relPath`. */
-export async function prepareRead(relPath: string, read: SourceRead, distsUrl?: string): Promise<PreparedRead> {
+export async function prepareRead(relPath: string, read: SourceRead, distsUrl?: string, storeDir?: string): Promise<PreparedRead> {
   if (read.kind !== 'file') return read;
   const { bytes } = read.file;
   if (relPath.endsWith('.json')) {
@@ -50,5 +59,7 @@ export async function prepareRead(relPath: string, read: SourceRead, distsUrl?: 
   const content = storedContentFor(relPath, bytes, distsUrl);
   // Brotli is left to the backfill after the commit, as for any bulk ingest; a lone change's submit makes it.
   const { gzip } = await variantsFor(content, {}, { deferBrotli: true });
-  return { kind: 'file', file: read.file, stored: { content, sha256: sha256Hex(content), gzip } };
+  const sha256 = sha256Hex(content);
+  const absent = storeDir === undefined ? undefined : VARIANTS.every((variant) => !existsSync(objectPath(storeDir, sha256, variant)));
+  return { kind: 'file', file: read.file, stored: { content, sha256, gzip, absent } };
 }

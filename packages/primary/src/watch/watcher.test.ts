@@ -222,7 +222,7 @@ describe('watched source tree', () => {
 
   it('takes a burst of 10,000 files in far fewer generations than files, prepared in a thread', async () => {
     await open();
-    await startWatching({ prepareThreads: 1 });
+    await startWatching({ prepareThreads: 1, storeDir: core!.publisher.store.dir });
     const seqBefore = core!.publisher.headSeq();
     const startedMs = Date.now();
     const count = 10_000;

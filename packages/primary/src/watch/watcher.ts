@@ -66,6 +66,8 @@ export interface SourceWatcherOptions {
   prepareThreads?: number;
   /** --dists-url, as the publisher has it: the prepare threads add the same dist mirrors before hashing. */
   distsUrl?: string | undefined;
+  /** The publisher's object store: the prepare threads look whether an object is new there (prepare.ts). */
+  storeDir?: string | undefined;
 }
 
 export interface SourceWatcher {
@@ -87,7 +89,10 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
   const fallbackScanMs = options.fallbackScanMs ?? DEFAULT_SOURCE_FALLBACK_SCAN_MS;
   const rootReal = await realSourceDir(options.sourceDir);
   const readOptions = { rootReal, maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_SOURCE_FILE_BYTES };
-  const preparer = createPreparePool({ ...readOptions, distsUrl: options.distsUrl }, options.prepareThreads ?? 0);
+  const preparer = createPreparePool(
+    { ...readOptions, distsUrl: options.distsUrl, storeDir: options.storeDir },
+    options.prepareThreads ?? 0,
+  );
   let filesRead = 0;
   /** The next stat cache, filled during start-up only (no per-path state outlives it). */
   let nextCache: StatCacheWriter | undefined = options.statCacheDir === undefined ? undefined : createStatCacheWriter(options.statCacheDir);
