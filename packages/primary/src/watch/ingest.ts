@@ -20,6 +20,8 @@ export interface SourceIngestOptions {
   log: Logger;
   /** Reads and prepares a file (prepare.ts, in a prepare thread). */
   read(path: string): Promise<PreparedRead>;
+  /** A touched path will be read (a readahead hint). */
+  willRead?(path: string): void;
   stat(path: string): Promise<FileIdentity | undefined>;
   stabilityWindowMs?: number;
   jsonSettleMs?: number;
@@ -88,7 +90,9 @@ export function createSourceIngest(options: SourceIngestOptions): SourceIngest {
   return {
     touch(path, touchOptions) {
       // A file named like a daemon route is refused (logged, counted) before it is even read.
-      if (!closed && !options.publisher.refusesPath(path, 'watch')) settler.touch(path, touchOptions);
+      if (closed || options.publisher.refusesPath(path, 'watch')) return;
+      options.willRead?.(path);
+      settler.touch(path, touchOptions);
     },
     tracks: (path) => settler.tracks(path) || options.publisher.getEntry(path)?.origin === 'watch',
     remove(path) {

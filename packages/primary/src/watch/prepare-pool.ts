@@ -13,9 +13,12 @@
  */
 import { Piscina } from 'piscina';
 import { createLoopSlices } from './loop-slices.js';
+import { createReadahead } from './readahead.js';
 import { prepareSourceFile, type PrepareSettings, type PreparedRead } from './prepare.js';
 
 export interface PreparePool {
+  /** `relPath` is about to be read: in the main thread, a readahead thread reads it into the page cache first. */
+  willRead(relPath: string): void;
   prepare(relPath: string): Promise<PreparedRead>;
   /** Waits for the tasks already given, then stops the threads. */
   close(): Promise<void>;
@@ -28,12 +31,14 @@ export function createPreparePool(settings: PrepareSettings, threads: number): P
   if (threads === 0) {
     // Reads that complete without a threadpool turn would otherwise chain through a whole burst in one turn.
     const slices = createLoopSlices();
+    const readahead = createReadahead(settings);
     return {
+      willRead: readahead.hint,
       async prepare(relPath) {
         await slices.due();
         return prepareSourceFile(settings, relPath);
       },
-      close: async () => undefined,
+      close: readahead.close,
     };
   }
   const fromSources = import.meta.url.endsWith('.ts');
@@ -47,6 +52,7 @@ export function createPreparePool(settings: PrepareSettings, threads: number): P
     ...(fromSources ? { execArgv: ['--conditions=source', '--import', 'tsx'] } : {}),
   });
   return {
+    willRead: () => undefined,
     prepare: async (relPath) => asBuffers(await pool.run(relPath)),
     close: () => pool.close(),
   };

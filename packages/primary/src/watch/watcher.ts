@@ -104,6 +104,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
       status.recordRead();
       return preparer.prepare(path);
     },
+    willRead: (path) => preparer.willRead(path),
     onFile(path, file, sha256) {
       if (nextCache === undefined) return;
       const line =
