@@ -247,3 +247,21 @@ describe('object store: verifying an object reused without its bytes', () => {
     expect(await store.verify(sha256)).toBe(true);
   });
 });
+
+describe('object store: a stale knownClean hint', () => {
+  it('keeps an intact object it meets (same inode, no put of its own), and replaces a damaged one', async () => {
+    await store.put({ raw: json, deferBrotli: true });
+    const gz = store.pathOf(sha, 'gzip');
+    const before = await stat(gz);
+    // The hint was taken before that put: a committed generation may be serving the file now.
+    const again = await store.put({ raw: json, knownClean: true, deferBrotli: true });
+    expect(again.created).toBe(false);
+    expect((await stat(gz)).ino).toBe(before.ino);
+    expect(await store.read(sha)).toEqual(json);
+
+    await writeFile(gz, Buffer.from('not gzip')); // a put killed mid-write, then a stale hint
+    const repaired = await store.put({ raw: json, knownClean: true, deferBrotli: true });
+    expect(repaired.created).toBe(true);
+    expect(await store.read(sha)).toEqual(json);
+  });
+});

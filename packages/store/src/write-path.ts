@@ -42,13 +42,31 @@ export interface WriteContext {
   reused(sha256: string): void;
 }
 
-/** Stores `raw` under `sha256` (already checked to be its hash); false when an intact copy was already present. */
-export async function writeObject(
-  context: WriteContext,
-  sha256: string,
-  raw: Buffer,
-  given: GivenVariants & { knownAbsent?: boolean | undefined; knownClean?: boolean | undefined; deferBrotli?: boolean | undefined },
-): Promise<boolean> {
+type WriteGiven = GivenVariants & {
+  knownAbsent?: boolean | undefined;
+  knownClean?: boolean | undefined;
+  deferBrotli?: boolean | undefined;
+};
+
+/**
+ * Stores `raw` under `sha256` (already checked to be its hash); false when an intact copy was already present.
+ * `knownClean` may be stale (a hint taken before another put of the same bytes): a file met on create is then
+ * never replaced blindly, since a committed generation may be serving it; the put looks, as without the hint.
+ */
+export async function writeObject(context: WriteContext, sha256: string, raw: Buffer, given: WriteGiven): Promise<boolean> {
+  if (given.knownClean !== true) return writeChecked(context, sha256, raw, given);
+  try {
+    return await writeChecked(context, sha256, raw, given);
+  } catch (err) {
+    if (!(err instanceof FileMet)) throw err;
+    return writeChecked(context, sha256, raw, { ...given, knownClean: false });
+  }
+}
+
+/** A create of a put with `knownClean` found the file there. */
+class FileMet extends Error {}
+
+async function writeChecked(context: WriteContext, sha256: string, raw: Buffer, given: WriteGiven): Promise<boolean> {
   const shard = shardOf(sha256);
   if (given.knownAbsent !== true && given.knownClean !== true) {
     const stored = await readIdentity(context.dir, sha256, raw.length + 1);
@@ -68,14 +86,14 @@ export async function writeObject(
   // A leftover brotli file this put does not replace must not sit beside the new object.
   if (kept.br === undefined) {
     if (given.knownClean !== true) await removeIfPresent(context, brPath, shard);
-  } else await createFile(context, brPath, kept.br, shard);
+  } else await createFile(context, brPath, kept.br, shard, given.knownClean === true);
   const base: Variant = kept.gzip === undefined ? 'identity' : 'gzip';
   // A put told the object is absent or damaged did not look: the other base file (a raw file an older version
   // wrote beside its gzip file, damaged by a power loss) must not outlive it, since reads and serving take it.
   if (given.knownAbsent === true && given.knownClean !== true) {
     await removeIfPresent(context, objectPath(context.dir, sha256, base === 'gzip' ? 'identity' : 'gzip'), shard);
   }
-  await createFile(context, objectPath(context.dir, sha256, base), kept.gzip ?? raw, shard);
+  await createFile(context, objectPath(context.dir, sha256, base), kept.gzip ?? raw, shard, given.knownClean === true);
   return true;
 }
 
@@ -86,17 +104,22 @@ async function ensureShard(context: WriteContext, shard: string): Promise<void> 
   context.knownShards.add(shard);
 }
 
-/** Creates `path` with `bytes`; a leftover is unlinked first, and a failed write leaves no file behind. */
-async function createFile(context: WriteContext, path: string, bytes: Buffer, shard: string): Promise<void> {
+/**
+ * Creates `path` with `bytes`; a leftover is unlinked first (unless `clean`: the put expected none, and
+ * throws FileMet), and a failed write leaves no file behind.
+ */
+async function createFile(context: WriteContext, path: string, bytes: Buffer, shard: string, clean = false): Promise<void> {
   try {
     try {
       await writeFile(path, bytes, { flag: 'wx', mode: 0o644 });
     } catch (err) {
       if (!hasErrno(err, 'EEXIST')) throw err;
+      if (clean) throw new FileMet(path);
       await unlink(path);
       await writeFile(path, bytes, { flag: 'wx', mode: 0o644 });
     }
   } catch (err) {
+    if (err instanceof FileMet) throw err; // not ours: left as it is
     // A short file would read as a present object (or variant): it goes before the error is reported.
     await unlink(path).catch(() => undefined);
     throw err;

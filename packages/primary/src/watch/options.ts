@@ -43,7 +43,7 @@ export const SOURCE_WATCH_OPTIONS = [
 
 /**
  * auto: the main thread keeps one core (it batches, stores and commits), the others prepare files. Not the
- * default: on a 2-core machine threads cost more CPU and memory than they save (docs/operations.md).
+ * default: on a 2-core machine threads cost more CPU and memory than they save (docs/publishing.md).
  */
 export function autoPrepareThreads(cores = availableParallelism()): number {
   return Math.max(1, cores - 1);

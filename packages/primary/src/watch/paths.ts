@@ -104,7 +104,7 @@ function readWhole(fd: number, size: number, maxBytes: number): Buffer | undefin
     length += bytesRead;
     if (length > maxBytes) return undefined;
     if (bytesRead === 0 || length < buffer.length) return buffer.subarray(0, length);
-    const larger = Buffer.allocUnsafeSlow(buffer.length * 2);
+    const larger = Buffer.allocUnsafeSlow(Math.min(buffer.length * 2, maxBytes + 1));
     buffer.copy(larger);
     buffer = larger;
   }

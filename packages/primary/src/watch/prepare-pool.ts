@@ -3,7 +3,7 @@
  * the default), or in threads beside it, the main thread then only batching,
  * storing and committing.
  *
- * Measured on the 100k bench corpus, 2 cores, cold page cache (docs/operations.md):
+ * Measured on the 100k bench corpus, 2 cores, cold page cache (docs/publishing.md):
  * 0 threads 63.6 s wall, 66 s CPU, 466 MB RSS; 1 thread 80 s, 110 s, 613 MB;
  * 2 threads 61 s, 102 s, 755 MB; 3 threads 56 s, 100 s, 846 MB. Each thread is
  * an isolate of its own with its own heap and collector, and on two cores they
@@ -31,11 +31,11 @@ export function createPreparePool(settings: PrepareSettings, threads: number): P
   if (threads === 0) {
     // Reads that complete without a threadpool turn would otherwise chain through a whole burst in one turn.
     const slices = createLoopSlices();
-    const readahead = createReadahead(settings);
+    const readahead = createReadahead({ rootReal: settings.rootReal, maxFileBytes: settings.maxFileBytes });
     return {
       willRead: readahead.hint,
       async prepare(relPath) {
-        await slices.due();
+        await slices.turn();
         return prepareSourceFile(settings, relPath);
       },
       close: readahead.close,

@@ -26,8 +26,8 @@ export interface StoredContent {
   gzip?: Buffer | undefined;
   /**
    * The store held no file of this object (raw, gzip or brotli) when it was prepared: the put need not look
-   * for a copy or leftovers (store.put's knownClean). Only ever a hint that saves the look: a put of the same
-   * bytes since then makes this one's create meet the file, unlink it and write the same bytes again.
+   * for a copy or leftovers (store.put's knownClean). Only a hint, possibly stale by the time of the put (a
+   * put of the same bytes since): a put that meets the file then checks it as any put does (write-path.ts).
    */
   absent?: boolean | undefined;
 }

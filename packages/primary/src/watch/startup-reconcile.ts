@@ -125,7 +125,7 @@ function createCacheChecks(
         // longer matches the changed file, so that only costs the next start a read.
         options.nextCache?.record(path, vouchedLine(identity, published));
       }
-      await slices.due();
+      await slices.turn();
     },
     done: () => unchanged,
   };

@@ -116,7 +116,7 @@ export async function walkTreeChanges(
       for (const path of paths) {
         const info = statIfPresent(join(rootReal, path));
         if (info !== undefined) changed.push([path, Math.max(info.mtimeMs, info.ctimeMs)]);
-        await slices.due();
+        await slices.turn();
       }
       await onFiles(changed);
     },

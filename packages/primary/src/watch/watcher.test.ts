@@ -1,6 +1,7 @@
 import { watch as fsWatch } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { sha256Hex } from '@metasync/shared';
 import { createLogger, type Logger } from '@metasync/shared/daemon';
@@ -20,8 +21,9 @@ let logs: Array<Record<string, unknown>>;
 let commits: CommitInfo[];
 let log: Logger;
 
-async function open(): Promise<PrimaryCore> {
+async function open(extra: { distsUrl?: string } = {}): Promise<PrimaryCore> {
   const opened = await openPrimaryCore({
+    ...extra,
     dataDir: join(base, 'data'),
     signingKeyFile: undefined,
     keepGenerations: 100_000,
@@ -200,6 +202,20 @@ describe('watched source tree', () => {
       timeoutMs: 5_000,
     });
     expect(entryOf('include/acme/live.json')).toBeUndefined();
+  });
+
+  it.each([0, 1])('with --dists-url, stores the gzip the watcher made of the rewritten bytes (prepare threads: %i)', async (threads) => {
+    const distsUrl = 'https://dists.example';
+    await open({ distsUrl });
+    await startWatching({ distsUrl, storeDir: core!.publisher.store.dir, prepareThreads: threads });
+    const name = 'acme/dist';
+    const doc = { packages: { [name]: [{ name, version: '1.0.0', dist: { type: 'zip', url: 'https://x/a.zip', reference: 'r1' } }] } };
+    await mkdir(join(source, 'p2', 'acme'), { recursive: true });
+    await writeFile(join(source, 'p2', 'acme', 'dist.json'), JSON.stringify(doc).padEnd(300, ' '));
+    const entry = await waitFor(() => entryOf('p2/acme/dist.json'), { what: 'p2 file published', timeoutMs: 10_000 });
+    const gz = gunzipSync(await core!.publisher.store.readVariant(entry.sha256, 'gzip')).toString();
+    expect(gz).toContain('https://dists.example/dists/%package%/%reference%.%type%');
+    expect(sha256Hex(Buffer.from(gz))).toBe(entry.sha256);
   });
 
   it('stops reading event-written files once their rechecks see them unchanged', async () => {

@@ -80,6 +80,8 @@ export interface SourceWatcher {
 }
 
 export const DEFAULT_MAX_SOURCE_FILE_BYTES = 64 * 1024 * 1024;
+/** Reads at once when files are prepared in the main thread. */
+const MAIN_THREAD_READS = 8;
 
 export async function startSourceWatcher(options: SourceWatcherOptions): Promise<SourceWatcher> {
   const { publisher, log } = options;
@@ -89,10 +91,8 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
   const fallbackScanMs = options.fallbackScanMs ?? DEFAULT_SOURCE_FALLBACK_SCAN_MS;
   const rootReal = await realSourceDir(options.sourceDir);
   const readOptions = { rootReal, maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_SOURCE_FILE_BYTES };
-  const preparer = createPreparePool(
-    { ...readOptions, distsUrl: options.distsUrl, storeDir: options.storeDir },
-    options.prepareThreads ?? 0,
-  );
+  const prepareThreads = options.prepareThreads ?? 0;
+  const preparer = createPreparePool({ ...readOptions, distsUrl: options.distsUrl, storeDir: options.storeDir }, prepareThreads);
   let filesRead = 0;
   /** The next stat cache, filled during start-up only (no per-path state outlives it). */
   let nextCache: StatCacheWriter | undefined = options.statCacheDir === undefined ? undefined : createStatCacheWriter(options.statCacheDir);
@@ -104,6 +104,9 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
       status.recordRead();
       return preparer.prepare(path);
     },
+    // In the main thread, reads are synchronous and each one a turn wakes takes a step before it looks at
+    // the slice again (loop-slices.ts): a few at once are enough (large files gzip in the threadpool).
+    ...(prepareThreads === 0 ? { readConcurrency: MAIN_THREAD_READS } : {}),
     willRead: (path) => preparer.willRead(path),
     onFile(path, file, sha256) {
       if (nextCache === undefined) return;
