@@ -78,7 +78,7 @@ describe('watcher path mapping (property)', () => {
     );
     await fc.assert(
       fc.asyncProperty(names, async (relPath) => {
-        const read = await readSourceFile({ rootReal: root, maxFileBytes: 1024 * 1024 }, relPath);
+        const read = readSourceFile({ rootReal: root, maxFileBytes: 1024 * 1024 }, relPath);
         if (read.kind !== 'file') return;
         expect(isRepoPath(relPath)).toBe(true);
         expect(read.file.bytes.toString('utf8')).not.toContain(SECRET);
@@ -86,8 +86,8 @@ describe('watcher path mapping (property)', () => {
       { numRuns: 300 },
     );
     // The tree's own files are read (the property is not vacuous), links out are refused.
-    expect((await readSourceFile({ rootReal: root, maxFileBytes: 1024 }, 'p2/alias.json')).kind).toBe('file');
-    expect((await readSourceFile({ rootReal: root, maxFileBytes: 1024 }, 'p2/leak.json')).kind).toBe('refused');
-    expect((await readSourceFile({ rootReal: root, maxFileBytes: 1024 }, 'p2/out/secret.json')).kind).toBe('refused');
+    expect(readSourceFile({ rootReal: root, maxFileBytes: 1024 }, 'p2/alias.json').kind).toBe('file');
+    expect(readSourceFile({ rootReal: root, maxFileBytes: 1024 }, 'p2/leak.json').kind).toBe('refused');
+    expect(readSourceFile({ rootReal: root, maxFileBytes: 1024 }, 'p2/out/secret.json').kind).toBe('refused');
   });
 });
