@@ -10,11 +10,7 @@ import { createReservedPathGate } from './reserved-paths.js';
 export type { Origin } from '../journal/record.js';
 export type { ManifestEntry } from '../journal/manifest.js';
 
-/**
- * A path's new bytes, or its deletion. What the watcher's prepare threads add, used only when contentFor
- * leaves `content` as it is: `gzip`, the gzip variant they made of it, stored as it is; `absent`, the store
- * had no file of the object when they looked (store.put's knownClean: the put does not look again).
- */
+/** New bytes or a deletion; `gzip` and `absent` (store.put's knownClean hint): what watch/prepare.ts made of `content`. */
 export type SourceChange = { path: string; content: Buffer; gzip?: Buffer; absent?: boolean } | { path: string; deleted: true };
 
 export interface Publisher {
