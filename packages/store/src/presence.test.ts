@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256Hex } from '@metasync/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LIST_SHARDS_FROM } from './presence.js';
+import { hasNoFileSync, LIST_SHARDS_FROM } from './presence.js';
 import { openObjectStore, type ObjectStore } from './store.js';
 
 let dir: string;
@@ -73,5 +73,22 @@ describe('object presence', () => {
     expect(reopened.unsynced().files).toBeGreaterThan(0);
     await reopened.sync();
     expect(reopened.unsynced()).toEqual({ files: 0, dirs: 0 });
+  });
+});
+
+describe('hasNoFileSync (what a put with knownClean claims)', () => {
+  it('is true only while no file of the object exists: a raw file, a gzip file, or a brotli leftover alone', async () => {
+    const bytes = objectBytes(1);
+    const sha = sha256Hex(bytes);
+    expect(hasNoFileSync(dir, sha)).toBe(true);
+    await store.put({ raw: bytes, deferBrotli: true });
+    expect(hasNoFileSync(dir, sha)).toBe(false); // its gzip file
+    await rm(store.pathOf(sha, 'gzip'));
+    expect(hasNoFileSync(dir, sha)).toBe(true);
+    await writeFile(store.pathOf(sha, 'br'), 'leftover of a removal cut short');
+    expect(hasNoFileSync(dir, sha)).toBe(false);
+    const small = objectBytes(2);
+    await store.put({ raw: small });
+    expect(hasNoFileSync(dir, sha256Hex(small))).toBe(false); // its raw file
   });
 });

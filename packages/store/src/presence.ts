@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { hasErrno, isSha256Hex } from '@metasync/shared';
-import { GZIP_NAME_LENGTH, objectPath, RAW_NAME_LENGTH, shardOf } from './layout.js';
+import { GZIP_NAME_LENGTH, objectPath, RAW_NAME_LENGTH, shardOf, VARIANTS } from './layout.js';
 
 const stat = promisify(fsCallback.stat);
 
@@ -33,6 +33,14 @@ async function namesIn(dir: string, shard: string): Promise<string[]> {
 /** Present: its gzip file or its raw file exists (layout.ts). The gzip file is looked for first: most objects have one. */
 export async function hasObject(dir: string, sha256: string): Promise<boolean> {
   return (await sizeOf(objectPath(dir, sha256, 'gzip'))) !== undefined || (await sizeOf(objectPath(dir, sha256))) !== undefined;
+}
+
+/**
+ * No file of the object exists, not even a leftover (raw, gzip or brotli): what a put's `knownClean` claims.
+ * Synchronous, for a caller off the event loop's hot path (the watcher's prepare step) that asks per object.
+ */
+export function hasNoFileSync(dir: string, sha256: string): boolean {
+  return VARIANTS.every((variant) => !fsCallback.existsSync(objectPath(dir, sha256, variant)));
 }
 
 /** Which of `sha256s` are present: one or two stats each for a few, one listing per shard for many. */

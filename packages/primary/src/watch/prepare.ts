@@ -5,9 +5,8 @@
  * be stored. Pure CPU and blocking reads, so it runs in a prepare thread
  * (prepare-pool.ts) and the main thread only batches and stores the result.
  */
-import { existsSync } from 'node:fs';
 import { sha256Hex } from '@metasync/shared';
-import { objectPath, variantsFor, VARIANTS } from '@metasync/store';
+import { hasNoFileSync, variantsFor } from '@metasync/store';
 import { storedContentFor } from '../dists/dist-mirrors.js';
 import { NOT_JSON, p2Problem, parseJson } from './content.js';
 import { readSourceFile, type ReadSourceOptions, type SourceFile, type SourceRead } from './paths.js';
@@ -60,6 +59,6 @@ export async function prepareRead(relPath: string, read: SourceRead, distsUrl?: 
   // Brotli is left to the backfill after the commit, as for any bulk ingest; a lone change's submit makes it.
   const { gzip } = await variantsFor(content, {}, { deferBrotli: true });
   const sha256 = sha256Hex(content);
-  const absent = storeDir === undefined ? undefined : VARIANTS.every((variant) => !existsSync(objectPath(storeDir, sha256, variant)));
+  const absent = storeDir === undefined ? undefined : hasNoFileSync(storeDir, sha256);
   return { kind: 'file', file: read.file, stored: { content, sha256, gzip, absent } };
 }

@@ -93,14 +93,12 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
   const readOptions = { rootReal, maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_SOURCE_FILE_BYTES };
   const prepareThreads = options.prepareThreads ?? 0;
   const preparer = createPreparePool({ ...readOptions, distsUrl: options.distsUrl, storeDir: options.storeDir }, prepareThreads);
-  let filesRead = 0;
   /** The next stat cache, filled during start-up only (no per-path state outlives it). */
   let nextCache: StatCacheWriter | undefined = options.statCacheDir === undefined ? undefined : createStatCacheWriter(options.statCacheDir);
   const ingest = createSourceIngest({
     publisher,
     log,
     read: (path) => {
-      filesRead++;
       status.recordRead();
       return preparer.prepare(path);
     },
@@ -197,6 +195,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
         await cache.finish().catch((err: unknown) => log.warn({ err, dataDir: options.statCacheDir }, 'source stat cache not written'));
       }
       const durationMs = Date.now() - startedMs;
+      const { filesRead } = status.snapshot();
       status.startupFinished({ atMs: Date.now(), durationMs, files: result.files, filesRead, unchanged: result.unchanged });
       log.info(
         {
