@@ -88,6 +88,12 @@ describe('primary restart on an ingested tree', () => {
     // A restart serves its last generation at once and reconciles behind it.
     expect(firstOf(primary)).toBe('listening');
     expect(await startupFinished(primary.url)).toMatchObject({ files: FILES + 2, filesRead: 3, unchanged: FILES - 1 });
+    // The status answers as soon as the reconcile ends; its log line reaches us through a pipe, maybe later.
+    const restarted = primary;
+    await waitFor(async () => restarted.logs.some((entry) => entry.msg === 'source tree reconciled'), {
+      what: "the 'source tree reconciled' log line",
+      timeoutMs: 10_000,
+    });
     expect(reconciled(primary)).toEqual({ files: FILES + 2, filesRead: 3, unchanged: FILES - 1 });
     expect(await served(primary.url, 'p2/acme/p1.json')).toBe(`200 ${p2('acme/p1', '9.0.0')}`);
     expect(await served(primary.url, 'p2/acme/p2.json')).toBe(`200 ${p2('acme/p2', '2.0.0-longer')}`);
