@@ -7,6 +7,7 @@ import { CLI_ENV } from '../infra/src/cli-config.js';
 import { loadConfig as loadMirrorConfig, MIRROR_OPTIONS } from '@metasync/mirror';
 import { loadConfig as loadPrimaryConfig, OPTION_SPECS as PRIMARY_OPTIONS } from '@metasync/primary';
 import { healthCheckConfigFor } from '../packages/dns/src/route53/records.js';
+import { PRIMARY_NODE_FLAGS } from '@metasync/shared/node-version';
 import { REPO_ROOT } from './helpers/daemon.js';
 
 /**
@@ -127,12 +128,15 @@ describe('deployment templates', () => {
   });
 
   it('point the systemd units at the bins of the release artifact, run by /usr/local/bin/node', () => {
-    for (const [unit, pkg, bin] of [
-      ['metasync-mirror.service', 'packages/mirror', 'metasync-mirror'],
-      ['metasync-primary.service', 'packages/primary', 'metasync-primary'],
+    for (const [unit, pkg, bin, flags] of [
+      ['metasync-mirror.service', 'packages/mirror', 'metasync-mirror', []],
+      ['metasync-primary.service', 'packages/primary', 'metasync-primary', PRIMARY_NODE_FLAGS],
     ] as const) {
-      const execStart = /^ExecStart=(\S+) \/opt\/metasync\/(\S+)$/m.exec(read(`systemd/${unit}`));
-      expect(execStart?.slice(1), unit).toEqual(['/usr/local/bin/node', `${pkg}/bin/${bin}.js`]);
+      const execStart = /^ExecStart=(\S+)((?: --\S+)*) \/opt\/metasync\/(\S+)$/m.exec(read(`systemd/${unit}`));
+      expect(execStart?.[1], unit).toBe('/usr/local/bin/node');
+      // The node flags the tests and the bench start the daemon with (test/helpers/daemon.ts).
+      expect(execStart?.[2]?.split(' ').filter(Boolean), unit).toEqual(flags);
+      expect(execStart?.[3], unit).toBe(`${pkg}/bin/${bin}.js`);
       const manifest = JSON.parse(readFileSync(join(REPO_ROOT, pkg, 'package.json'), 'utf8')) as { bin: Record<string, string> };
       expect(manifest.bin[bin], unit).toBe(`./bin/${bin}.js`);
     }

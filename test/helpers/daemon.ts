@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { PRIMARY_NODE_FLAGS } from '@metasync/shared/node-version';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -53,7 +54,9 @@ function killOnExit(child: ChildProcess): void {
  * Daemons log pino JSON to stdout; the ready line is `{"msg":"listening","url":...}`.
  */
 export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> {
-  const child = spawn(process.execPath, [BINS[options.bin], ...options.args], {
+  // Started as the systemd unit starts it (infra/templates/systemd), so tests and bench see its memory.
+  const nodeFlags = options.bin === 'primary' ? PRIMARY_NODE_FLAGS : [];
+  const child = spawn(process.execPath, [...nodeFlags, BINS[options.bin], ...options.args], {
     env: { ...process.env, METASYNC_LOG_LEVEL: 'info', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

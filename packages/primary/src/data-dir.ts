@@ -97,7 +97,14 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
     },
   });
   log.info(
-    { seq: journal.headSeq(), snapshotSeq: base?.seq ?? 0, replayed, paths: manifest.size, allocator: memoryAllocator() },
+    {
+      seq: journal.headSeq(),
+      snapshotSeq: base?.seq ?? 0,
+      replayed,
+      paths: manifest.size,
+      allocator: memoryAllocator(),
+      nodeFlags: process.execArgv,
+    },
     'journal replayed',
   );
   // The replay's segments and parses are garbage now: collected before the start-up reconcile allocates its own
