@@ -1,5 +1,6 @@
 import { createObjectTable, createPathTable } from '@metasync/shared/tables';
 import type { JournalGeneration, Origin } from './record.js';
+import type { RawSnapshotEntry } from './snapshot-body.js';
 
 /** What the primary knows about one live path. `mtime` is the commit time of the generation that last changed it. */
 export interface ManifestEntry {
@@ -36,6 +37,9 @@ export interface SortedManifest {
   readonly size: number;
   pathAt(index: number): string;
   entryAt(index: number): ManifestEntry;
+  /** The entry's bytes from the tables, no string built (snapshot-body.ts); one scratch object for every call. */
+  rawAt?(index: number): RawSnapshotEntry;
+  originAt?(index: number): Origin;
 }
 
 /**
@@ -138,7 +142,31 @@ export function createManifest(expectedPaths = 0): Manifest {
         }
         return length[a]! - length[b]!;
       });
-      return { size: count, pathAt: (index) => paths.pathOf(ids[index]!), entryAt: (index) => entryOf(ids[index]!) };
+      const { digest } = objects.arrays();
+      const raw: RawSnapshotEntry = {
+        bytes: arena,
+        pathStart: 0,
+        pathEnd: 0,
+        digest: new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength),
+        digestStart: 0,
+        size: 0,
+        mtime: 0,
+      };
+      return {
+        size: count,
+        pathAt: (index) => paths.pathOf(ids[index]!),
+        entryAt: (index) => entryOf(ids[index]!),
+        originAt: (index) => origins[originCodes[ids[index]!]!]!,
+        rawAt(index) {
+          const id = ids[index]!;
+          raw.pathStart = offset[id]!;
+          raw.pathEnd = offset[id]! + length[id]!;
+          raw.digestStart = paths.objectOf(id) * 32;
+          raw.size = paths.sizeOf(id);
+          raw.mtime = paths.mtimeOf(id);
+          return raw;
+        },
+      };
     },
     objectsInShards: (mask, visit) => objects.forEachInShards(mask, visit),
     *pathsWithOrigin(origin) {

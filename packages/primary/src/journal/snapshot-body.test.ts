@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import type { PathEntry } from '@metasync/shared';
 import { describe, expect, it } from 'vitest';
+import { createManifest } from './manifest.js';
 import { decodeSnapshotBody, encodeSnapshotBody } from './snapshot-body.js';
 
 function entries(count: number): PathEntry[] {
@@ -53,5 +55,37 @@ describe('snapshot body', () => {
   it('refuses a body whose entry lines are broken', () => {
     const text = encode(entries(3)).toString('utf8').replace('"sha256"', '"sha256');
     expect(() => decode(Buffer.from(text))).toThrow();
+  });
+
+  it('copies lines from the compact manifest byte for byte as lineOf writes them, and falls back where JSON needs more', () => {
+    const manifest = createManifest(0);
+    // Digests whose two nibbles differ in every byte order, sizes of every digit count up to a safe integer's.
+    const list = entries(300).map((entry, i) => ({
+      ...entry,
+      sha256: createHash('sha256').update(entry.path).digest('hex'),
+      size: 10 ** (i % 16),
+    }));
+    for (const entry of list) manifest.set(entry.path, { sha256: entry.sha256, size: entry.size, mtime: entry.mtime, origin: 'watch' });
+    // Never published (paths are checked first), but the table can hold them: each takes the string way.
+    manifest.set('p2/quote"d/x.json', { sha256: 'ab'.repeat(32), size: 0, mtime: 1, origin: 'api' });
+    manifest.set('p2/tab\tbed/x.json', { sha256: 'cd'.repeat(32), size: 12, mtime: 1, origin: 'api' });
+    manifest.set('p2/back\\slash/x.json', { sha256: 'ef'.repeat(32), size: 3, mtime: 7, origin: 'api' });
+    manifest.set('p2/fraction/x.json', { sha256: '01'.repeat(32), size: 4, mtime: 1.5, origin: 'api' });
+    manifest.set('p2/huge/x.json', { sha256: '23'.repeat(32), size: 2 ** 60, mtime: 8, origin: 'api' });
+    const sorted = manifest.sorted!();
+    expect(sorted.rawAt).toBeDefined();
+    const input = { seq: 3, time: 1_700_000_000_001, ...sorted };
+    const copied = encodeSnapshotBody(input);
+    const built = encodeSnapshotBody({ ...input, rawAt: undefined });
+    expect(copied.equals(built)).toBe(true);
+    const snapshot = JSON.parse(copied.toString('utf8')) as { entries: PathEntry[] };
+    expect(snapshot.entries).toHaveLength(305);
+    expect(snapshot.entries.find((entry) => entry.path.startsWith('p2/tab'))).toEqual({
+      path: 'p2/tab\tbed/x.json',
+      sha256: 'cd'.repeat(32),
+      size: 12,
+      mtime: 1,
+    });
+    expect(snapshot.entries.find((entry) => entry.path === 'p2/fraction/x.json')?.mtime).toBe(1.5);
   });
 });

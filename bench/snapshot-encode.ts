@@ -1,0 +1,67 @@
+/**
+ * `node --conditions=source --import tsx bench/snapshot-encode.ts [paths]` (default 1,000,000)
+ *
+ * How long a snapshot holds the primary's event loop, and how much memory it takes, at `paths` paths
+ * (packages/primary/src/journal/snapshot-body.ts): signSnapshot of a compact manifest, with its lines
+ * copied from the tables' bytes and with every line built as a string (the way before), in the same run.
+ * Each way runs in a fresh child process, so the RSS growth and peak are its own.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { generateSigningKeyPem, signingKeyFromPem } from '@metasync/shared';
+import { createManifest } from '../packages/primary/src/journal/manifest.js';
+import { signSnapshot } from '../packages/primary/src/journal/snapshots.js';
+
+const paths = Number(process.argv[2] ?? 1_000_000);
+const way = process.argv[3];
+const MB = 2 ** 20;
+
+function procKb(field: string): number {
+  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0);
+}
+
+if (way === undefined) {
+  console.log(`signSnapshot of a ${paths.toLocaleString('en-US')}-path manifest, each way in its own process:`);
+  const results: Record<string, { ms: number; body: number; rssGrowthMb: number; peakGrowthMb: number }> = {};
+  for (const each of ['copied', 'strings']) {
+    const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), String(paths), each], {
+      encoding: 'utf8',
+    });
+    results[each] = JSON.parse(out) as (typeof results)[string];
+    const r = results[each]!;
+    console.log(
+      `  ${each.padEnd(8)} ${r.ms.toFixed(0).padStart(6)} ms  body ${(r.body / MB).toFixed(0)} MiB  RSS +${r.rssGrowthMb.toFixed(0)} MiB, peak +${r.peakGrowthMb.toFixed(0)} MiB`,
+    );
+  }
+  const { copied, strings } = results as Record<'copied' | 'strings', { ms: number }>;
+  console.log(`  lines built as strings take ${(strings.ms / copied.ms).toFixed(2)}x the time of copied lines`);
+} else {
+  const manifest = createManifest(paths);
+  for (let i = 0; i < paths; i++) {
+    const sha256 = createHash('sha256').update(String(i)).digest('hex');
+    manifest.set(`p2/vendor${i % 120_000}/package-${i}.json`, { sha256, size: 1_000 + i, mtime: 1_700_000_000_000 + i, origin: 'watch' });
+  }
+  const key = signingKeyFromPem(generateSigningKeyPem());
+  const rssBefore = procKb('VmRSS');
+  const peakBefore = procKb('VmHWM');
+  // The way before: the same sorted view without its byte access, so every line is built as a string.
+  const sorted = way === 'copied' ? () => manifest.sorted!() : () => ({ ...manifest.sorted!(), rawAt: undefined, originAt: undefined });
+  const started = performance.now();
+  const snapshot = signSnapshot({
+    seq: 1,
+    time: 1_700_000_000_000,
+    manifest: Object.assign(Object.create(manifest) as typeof manifest, { sorted }),
+    key,
+  });
+  const ms = performance.now() - started;
+  process.stdout.write(
+    JSON.stringify({
+      ms,
+      body: snapshot.body.length,
+      rssGrowthMb: (procKb('VmRSS') - rssBefore) / 1024,
+      peakGrowthMb: (procKb('VmHWM') - Math.max(peakBefore, rssBefore)) / 1024,
+    }),
+  );
+}
