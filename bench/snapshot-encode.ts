@@ -4,13 +4,14 @@
  * How long a snapshot holds the primary's event loop, and how much memory it takes, at `paths` paths
  * (packages/primary/src/journal/snapshot-body.ts): signSnapshot of a compact manifest, with its lines
  * copied from the tables' bytes and with every line built as a string (the way before), in the same run.
- * Each way runs in a fresh child process, so the RSS growth and peak are its own.
+ * Each way runs in a fresh child process with the primary's node flags, so the RSS growth and peak are its own.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { generateSigningKeyPem, signingKeyFromPem } from '@metasync/shared';
+import { PRIMARY_NODE_FLAGS } from '@metasync/shared/node-version';
 import { createManifest } from '../packages/primary/src/journal/manifest.js';
 import { signSnapshot } from '../packages/primary/src/journal/snapshots.js';
 
@@ -26,9 +27,13 @@ if (way === undefined) {
   console.log(`signSnapshot of a ${paths.toLocaleString('en-US')}-path manifest, each way in its own process:`);
   const results: Record<string, { ms: number; body: number; rssGrowthMb: number; peakGrowthMb: number }> = {};
   for (const each of ['copied', 'strings']) {
-    const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), String(paths), each], {
-      encoding: 'utf8',
-    });
+    const out = execFileSync(
+      process.execPath,
+      [...process.execArgv, ...PRIMARY_NODE_FLAGS, fileURLToPath(import.meta.url), String(paths), each],
+      {
+        encoding: 'utf8',
+      },
+    );
     results[each] = JSON.parse(out) as (typeof results)[string];
     const r = results[each]!;
     console.log(

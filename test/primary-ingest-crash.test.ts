@@ -4,7 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BINS } from './helpers/daemon.js';
+import { nodeArgsFor } from './helpers/daemon.js';
 import { makeTempDir, primaryStateAt, removeTempDirs, startPrimary, type RunningPrimary } from './helpers/mirror-cluster.js';
 
 /**
@@ -40,7 +40,7 @@ describe('primary killed right after an ingest commit', () => {
     }
 
     // Spawned by hand: the helpers wait for `listening`, which comes only after the whole ingest.
-    const child = spawn(process.execPath, [BINS.primary, '--data', dataDir, '--source', source, '--listen', '127.0.0.1:0'], {
+    const child = spawn(process.execPath, nodeArgsFor('primary', ['--data', dataDir, '--source', source, '--listen', '127.0.0.1:0']), {
       env: { ...process.env, METASYNC_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'ignore'],
     });

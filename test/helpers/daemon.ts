@@ -11,6 +11,11 @@ export const BINS = {
   cli: `${REPO_ROOT}infra/dist/cli.js`,
 } as const;
 
+/** Node's arguments for `bin`: the node flags the systemd unit starts it with (infra/templates/systemd), the script, `args`. */
+export function nodeArgsFor(bin: keyof typeof BINS, args: readonly string[]): string[] {
+  return [...(bin === 'primary' ? PRIMARY_NODE_FLAGS : []), BINS[bin], ...args];
+}
+
 export interface Daemon {
   child: ChildProcess;
   /** Base URL from the daemon's `listening` log line, e.g. http://127.0.0.1:41234 */
@@ -54,9 +59,7 @@ function killOnExit(child: ChildProcess): void {
  * Daemons log pino JSON to stdout; the ready line is `{"msg":"listening","url":...}`.
  */
 export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> {
-  // Started as the systemd unit starts it (infra/templates/systemd), so tests and bench see its memory.
-  const nodeFlags = options.bin === 'primary' ? PRIMARY_NODE_FLAGS : [];
-  const child = spawn(process.execPath, [...nodeFlags, BINS[options.bin], ...options.args], {
+  const child = spawn(process.execPath, nodeArgsFor(options.bin, options.args), {
     env: { ...process.env, METASYNC_LOG_LEVEL: 'info', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -37,7 +37,10 @@ export interface SortedManifest {
   readonly size: number;
   pathAt(index: number): string;
   entryAt(index: number): ManifestEntry;
-  /** The entry's bytes from the tables, no string built (snapshot-body.ts); one scratch object for every call. */
+  /**
+   * The entry's bytes from the tables, no string built (snapshot-body.ts); one scratch object for every call.
+   * It reads arrays taken when sorted() ran: read it only before the manifest changes again (signSnapshot is synchronous).
+   */
   rawAt?(index: number): RawSnapshotEntry;
   originAt?(index: number): Origin;
 }

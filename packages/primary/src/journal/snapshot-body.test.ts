@@ -72,14 +72,32 @@ describe('snapshot body', () => {
     manifest.set('p2/back\\slash/x.json', { sha256: 'ef'.repeat(32), size: 3, mtime: 7, origin: 'api' });
     manifest.set('p2/fraction/x.json', { sha256: '01'.repeat(32), size: 4, mtime: 1.5, origin: 'api' });
     manifest.set('p2/huge/x.json', { sha256: '23'.repeat(32), size: 2 ** 60, mtime: 8, origin: 'api' });
+    manifest.set('p2/negative/x.json', { sha256: '45'.repeat(32), size: 5, mtime: -1, origin: 'api' });
+    manifest.set('p2/unit\x1fsep/x.json', { sha256: '67'.repeat(32), size: 6, mtime: 9, origin: 'api' });
+    const fallbacks = 7;
+    // Copied (no string made): -0 prints as 0, as a template string prints it.
+    manifest.set('p2/minus-zero/x.json', { sha256: '89'.repeat(32), size: -0, mtime: 10, origin: 'api' });
     const sorted = manifest.sorted!();
-    expect(sorted.rawAt).toBeDefined();
-    const input = { seq: 3, time: 1_700_000_000_001, ...sorted };
+    let stringsBuilt = 0;
+    const input = {
+      seq: 3,
+      time: 1_700_000_000_001,
+      ...sorted,
+      pathAt: (index: number) => {
+        stringsBuilt++;
+        return sorted.pathAt(index);
+      },
+    };
     const copied = encodeSnapshotBody(input);
+    // Each line that falls back is built twice (sized, then written); every other one is copied.
+    expect(stringsBuilt).toBe(2 * fallbacks);
     const built = encodeSnapshotBody({ ...input, rawAt: undefined });
+    expect(stringsBuilt).toBe(2 * fallbacks + 2 * 308);
     expect(copied.equals(built)).toBe(true);
     const snapshot = JSON.parse(copied.toString('utf8')) as { entries: PathEntry[] };
-    expect(snapshot.entries).toHaveLength(305);
+    expect(snapshot.entries).toHaveLength(308);
+    expect(snapshot.entries.find((entry) => entry.path === 'p2/negative/x.json')?.mtime).toBe(-1);
+    expect(snapshot.entries.find((entry) => entry.path === 'p2/minus-zero/x.json')?.size).toBe(0);
     expect(snapshot.entries.find((entry) => entry.path.startsWith('p2/tab'))).toEqual({
       path: 'p2/tab\tbed/x.json',
       sha256: 'cd'.repeat(32),

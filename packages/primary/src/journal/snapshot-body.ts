@@ -54,7 +54,7 @@ function lineOf(path: string, entry: Omit<PathEntry, 'path'>): string {
 
 /*
  * At a million paths, building each line as a string (twice: once to size the body, once to write it)
- * took 3.3 s of the 5.2 s a snapshot held the event loop (bench/snapshot-encode.ts). A line whose path
+ * was most of the time a snapshot holds the event loop (bench/snapshot-encode.ts compares). A line whose path
  * needs no JSON escaping and whose numbers are plain integers is copied from the tables' bytes instead;
  * any other goes through lineOf. Either way the bytes are lineOf's (snapshot-body.test.ts compares).
  */
