@@ -27,6 +27,8 @@ export interface SnapshotScheduler {
   gzipped(snapshot: SignedSnapshot): Promise<Buffer>;
   /** Writes a snapshot file of the head now; concurrent calls share one write. */
   take(): Promise<{ seq: number; path: string }>;
+  /** Bytes of signed body (and its gzip, once made) held for `GET /sync/v1/snapshot`. */
+  heldBytes(): number;
   lastSnapshotSeq(): number;
   close(): Promise<void>;
 }
@@ -55,7 +57,7 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
   const journal = publisher.journal;
   let cached: SignedSnapshot | undefined;
   let cachedAtMs = 0;
-  let gzipped: { of: SignedSnapshot; body: Promise<Buffer> } | undefined;
+  let gzipped: { of: SignedSnapshot; body: Promise<Buffer>; bytes: number } | undefined;
   /**
    * The signed body (~150 MB at a million paths) and its gzip are dropped once no mirror asked for
    * them for a while: bootstraps come in bursts, and the primary should not hold them in between.
@@ -73,27 +75,42 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
   let lastSeq = options.initialSeq;
   let running: Promise<{ seq: number; path: string }> | undefined;
 
-  function current(options: { maxAgeMs?: number } = {}): SignedSnapshot {
-    const seq = journal.headSeq();
-    const fresh = cached !== undefined && Date.now() - cachedAtMs <= (options.maxAgeMs ?? -1) && cached.seq >= journal.oldestSeq();
+  /** The cached snapshot if it may be served for the head now (`maxAgeMs`: see current()), else undefined. */
+  function reusable(maxAgeMs = -1): SignedSnapshot | undefined {
+    const fresh = cached !== undefined && Date.now() - cachedAtMs <= maxAgeMs && cached.seq >= journal.oldestSeq();
     // A snapshot signed by a key rotated out since is re-signed: after the overlap mirrors would refuse it.
-    const key = signingKey();
-    if ((cached?.seq !== seq && !fresh) || cached?.signature.startsWith(`${key.keyId}.`) !== true) {
-      cached = signSnapshot({ seq, time: journal.headTime(), manifest, key });
+    const signedByActiveKey = cached?.signature.startsWith(`${signingKey().keyId}.`) === true;
+    return (cached?.seq === journal.headSeq() || fresh) && signedByActiveKey ? cached : undefined;
+  }
+
+  function signHead(): SignedSnapshot {
+    return signSnapshot({ seq: journal.headSeq(), time: journal.headTime(), manifest, key: signingKey() });
+  }
+
+  function current(options: { maxAgeMs?: number } = {}): SignedSnapshot {
+    let snapshot = reusable(options.maxAgeMs);
+    if (snapshot === undefined) {
+      snapshot = cached = signHead();
       cachedAtMs = Date.now();
     }
     keepForAWhile();
-    return cached as SignedSnapshot;
+    return snapshot;
   }
 
   function gzippedBody(snapshot: SignedSnapshot): Promise<Buffer> {
-    if (gzipped?.of !== snapshot) gzipped = { of: snapshot, body: gzipAsync(snapshot.body, { level: 6 }) };
+    if (gzipped?.of !== snapshot) {
+      const entry = { of: snapshot, body: gzipAsync(snapshot.body, { level: 6 }), bytes: 0 };
+      entry.body.then((body) => (entry.bytes = body.length)).catch(() => undefined);
+      gzipped = entry;
+    }
     keepForAWhile();
     return gzipped.body;
   }
 
   async function write(): Promise<{ seq: number; path: string }> {
-    const snapshot = current();
+    // A file write alone does not keep the body (~150 MB at a million paths) for mirrors that may never ask:
+    // a snapshot a mirror asked for is reused, any other is signed for the file and then let go.
+    const snapshot = reusable() ?? signHead();
     const startedMs = Date.now();
     const path = await writeSnapshotFile({ dir, snapshot });
     lastSeq = Math.max(lastSeq, snapshot.seq);
@@ -136,6 +153,7 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
     current,
     gzipped: gzippedBody,
     take,
+    heldBytes: () => (cached?.body.length ?? 0) + (gzipped?.bytes ?? 0),
     lastSnapshotSeq: () => lastSeq,
     async close() {
       unsubscribe();
