@@ -73,7 +73,7 @@ describe('deferred brotli variants', () => {
     expect(await store.verify(undecodable.sha256)).toBe(false);
   });
 
-  it('the backfill makes the variants of what it is given in the background, and drops beyond its bound', async () => {
+  it('the backfill makes the variants of what it is given in the background, drops beyond its bound, then sweeps the store for those', async () => {
     const objects = Array.from({ length: 300 }, (_, index) => objectOf(`acme/p${index}`));
     for (const object of objects) await store.put({ ...object, deferBrotli: true });
     const errors: unknown[] = [];
@@ -89,9 +89,41 @@ describe('deferred brotli variants', () => {
     expect(backfill.dropped()).toBe(10);
     expect(reported).toEqual([10]);
     await backfill.idle();
+    // The 290 it queued, and the 10 it dropped, found by the sweep that follows drops.
     const sizes = await Promise.all(objects.map((object) => variantsOf(store, object.sha256)));
-    expect(sizes.filter((size) => size.brSize !== undefined)).toHaveLength(290);
+    expect(sizes.filter((size) => size.brSize !== undefined)).toHaveLength(300);
+    expect(backfill.sweeps()).toBe(1);
     expect(errors).toEqual([]);
+    await backfill.close();
+  });
+
+  it('sweeps only after drops, and a sweep holds no more than maxQueued hashes at once', async () => {
+    // Twelve objects of one shard directory: the sweep lists them together and must still queue 3 at a time.
+    const objects: { raw: Buffer; sha256: string }[] = [];
+    for (let index = 0; objects.length < 12 && index < 100_000; index++) {
+      const object = objectOf(`acme/s${index}`);
+      if (object.sha256.startsWith('00')) objects.push(object);
+    }
+    for (const object of objects) await store.put({ ...object, deferBrotli: true });
+    const chunks: number[] = [];
+    const counting = {
+      ...store,
+      addBrotli: async (sha256s: readonly string[]) => (chunks.push(sha256s.length), await store.addBrotli(sha256s)),
+    };
+    const backfill = createBrotliBackfill({ store: counting, onError: (err) => expect.fail(String(err)), maxQueued: 3, quietMs: 0 });
+    backfill.add(objects.slice(0, 2).map((object) => object.sha256));
+    await backfill.idle();
+    // Nothing dropped: no sweep, only what it was given.
+    expect(backfill.sweeps()).toBe(0);
+    expect((await Promise.all(objects.map((object) => variantsOf(store, object.sha256)))).filter((size) => size.brSize).length).toBe(2);
+    backfill.add(objects.slice(2, 6).map((object) => object.sha256));
+    expect(backfill.dropped()).toBe(1);
+    await backfill.idle();
+    expect(backfill.sweeps()).toBe(1);
+    expect((await Promise.all(objects.map((object) => variantsOf(store, object.sha256)))).every((size) => size.brSize !== undefined)).toBe(
+      true,
+    );
+    expect(Math.max(...chunks)).toBeLessThanOrEqual(3);
     await backfill.close();
   });
 

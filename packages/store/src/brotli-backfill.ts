@@ -15,9 +15,13 @@ import type { ObjectStore } from './store.js';
  * back the ingest time deferring had saved).
  *
  * The queue holds hashes only while work is behind; beyond `maxQueued` new
- * hashes are dropped and counted (those objects keep serving gzip), so memory
- * stays bounded whatever the repository's size. Nothing is persisted: objects
- * a restart leaves without a variant keep serving gzip until stored again.
+ * hashes are dropped and counted, so memory stays bounded whatever the
+ * repository's size. Once the queue is empty after drops, a sweep lists the
+ * store's shard directories one at a time and queues each shard's objects
+ * that keep gzip but no brotli (a million-path ingest drops ~800,000: without
+ * the sweep they served gzip for good). Nothing is persisted: objects a
+ * restart leaves without a variant keep serving gzip until stored again, or
+ * until a later sweep finds them.
  */
 export interface BrotliBackfill {
   add(sha256s: Iterable<string>): void;
@@ -31,6 +35,8 @@ export interface BrotliBackfill {
   postpone(): void;
   /** Hashes dropped because the queue was full. */
   dropped(): number;
+  /** Sweeps finished (each after drops: the store's objects lacking brotli, found shard by shard). */
+  sweeps(): number;
   /** Stops after the running chunk. */
   close(): Promise<void>;
 }
@@ -49,8 +55,11 @@ export const DEFAULT_MAX_POSTPONE_MS = 15 * 60_000;
  */
 const CHUNK_OBJECTS = 1_024;
 
+/** Shard directories of the store (objects/00 .. objects/ff), as the sweep lists them. */
+const SHARDS = Array.from({ length: 256 }, (_, index) => index.toString(16).padStart(2, '0'));
+
 export function createBrotliBackfill(options: {
-  store: Pick<ObjectStore, 'addBrotli'>;
+  store: Pick<ObjectStore, 'addBrotli' | 'lackingBrotli'>;
   onError: (err: unknown) => void;
   /** Called when an add() finds the queue full, with the hashes it dropped. */
   onDropped?: (count: number) => void;
@@ -90,10 +99,13 @@ export function createBrotliBackfill(options: {
   }
   const queue = new Set<string>();
   let dropped = 0;
+  /** Drops happened since the last sweep began: the store holds objects nobody will queue again. */
+  let sweepPending = false;
+  let sweeps = 0;
   let running: Promise<void> | undefined;
   let closed = false;
 
-  async function drain(): Promise<void> {
+  async function drainQueue(): Promise<void> {
     while (!closed && queue.size > 0) {
       await untilQuiet();
       if (closed) return;
@@ -114,11 +126,37 @@ export function createBrotliBackfill(options: {
     }
   }
 
+  /** One shard at a time, so the sweep holds one listing's hashes at most (a few thousand at a million objects). */
+  async function sweep(): Promise<void> {
+    sweepPending = false;
+    for (const shard of SHARDS) {
+      if (closed) return;
+      let lacking: string[];
+      try {
+        lacking = await options.store.lackingBrotli(shard);
+      } catch (err) {
+        options.onError(err);
+        continue;
+      }
+      // Slices of at most maxQueued, so a shard of a huge store does not outgrow the queue's bound.
+      for (let at = 0; at < lacking.length && !closed; at += maxQueued) {
+        for (const sha256 of lacking.slice(at, at + maxQueued)) queue.add(sha256);
+        await drainQueue();
+      }
+    }
+    sweeps++;
+  }
+
+  async function drain(): Promise<void> {
+    await drainQueue();
+    while (!closed && sweepPending) await sweep();
+  }
+
   function start(): void {
     if (running !== undefined || closed) return;
     running = drain().finally(() => {
       running = undefined;
-      if (!closed && queue.size > 0) start();
+      if (!closed && (queue.size > 0 || sweepPending)) start();
     });
   }
 
@@ -133,7 +171,10 @@ export function createBrotliBackfill(options: {
         else queue.add(sha256);
       }
       dropped += droppedNow;
-      if (droppedNow > 0) options.onDropped?.(droppedNow);
+      if (droppedNow > 0) {
+        sweepPending = true;
+        options.onDropped?.(droppedNow);
+      }
       start();
     },
     async idle() {
@@ -145,6 +186,7 @@ export function createBrotliBackfill(options: {
       lastPostponedMs = now;
     },
     dropped: () => dropped,
+    sweeps: () => sweeps,
     async close() {
       closed = true;
       clearTimeout(quietTimer);

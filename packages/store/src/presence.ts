@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { hasErrno, isSha256Hex } from '@metasync/shared';
-import { GZIP_NAME_LENGTH, objectPath, RAW_NAME_LENGTH, shardOf, VARIANTS } from './layout.js';
+import { GZIP_NAME_LENGTH, objectPath, RAW_NAME_LENGTH, shardOf, VARIANT_SUFFIX, VARIANTS } from './layout.js';
 
 const stat = promisify(fsCallback.stat);
 
@@ -88,4 +88,18 @@ export async function listShard(dir: string, shard: string): Promise<string[]> {
     if (isSha256Hex(sha256)) shas.add(sha256);
   }
   return [...shas];
+}
+
+/** The shas in shard directory `shard` that keep a gzip variant but no brotli one: one listing, nothing kept beyond it. */
+export async function lackingBrotli(dir: string, shard: string): Promise<string[]> {
+  const names = await namesIn(dir, shard);
+  const withBrotli = new Set<string>();
+  for (const name of names) if (name.endsWith(VARIANT_SUFFIX.br)) withBrotli.add(name.slice(0, -VARIANT_SUFFIX.br.length));
+  const lacking: string[] = [];
+  for (const name of names) {
+    if (name.length !== GZIP_NAME_LENGTH || !name.endsWith(VARIANT_SUFFIX.gzip)) continue;
+    const stem = name.slice(0, RAW_NAME_LENGTH);
+    if (!withBrotli.has(stem) && isSha256Hex(shard + stem)) lacking.push(shard + stem);
+  }
+  return lacking;
 }

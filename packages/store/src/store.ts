@@ -9,7 +9,7 @@ import { createDurability } from './durability.js';
 import { storeError } from './errors.js';
 import { objectPath, shardOf, VARIANTS, type Variant } from './layout.js';
 import { createLimiter } from './limiter.js';
-import { hasObject, listShard, presentAmong, sizeOf, surveyAmong, type Survey } from './presence.js';
+import { hasObject, lackingBrotli, listShard, presentAmong, sizeOf, surveyAmong, type Survey } from './presence.js';
 import { addBrotliVariants } from './brotli-variant.js';
 import { readIdentity } from './identity.js';
 import { verifyObject, writeObject, type WriteContext } from './write-path.js';
@@ -89,6 +89,8 @@ export interface ObjectStore {
   remove(sha256: string): Promise<{ removed: boolean; bytesFreed: number }>;
   /** The shas with any file (raw or variant) in shard directory `shard` (2 hex digits); empty when it does not exist. */
   listShard(shard: string): Promise<string[]>;
+  /** The shas in shard directory `shard` that keep a gzip variant and no brotli one (the backfill's sweep). */
+  lackingBrotli(shard: string): Promise<string[]>;
 }
 
 /** Puts in progress at once: bounds open files and memory under a burst of thousands. */
@@ -257,6 +259,7 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
     pathOf,
     remove,
     listShard: (shard) => listShard(dir, shard),
+    lackingBrotli: (shard) => lackingBrotli(dir, shard),
   };
 }
 

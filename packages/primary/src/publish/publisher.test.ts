@@ -52,6 +52,7 @@ function memoryStore(): ObjectStore & { syncs: number } {
     },
     unsynced: () => ({ files: 0, dirs: 0 }),
     addBrotli: async () => 0,
+    lackingBrotli: async () => [],
     async remove(sha256: string) {
       return { removed: objects.delete(sha256), bytesFreed: 0 };
     },
