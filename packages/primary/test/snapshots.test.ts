@@ -1,8 +1,9 @@
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSigningKeyPem, signingKeyFromPem, snapshotSchema, verifyBody } from '@metasync/shared';
 import { createLogger } from '@metasync/shared/daemon';
+import { decodeRecords } from '@metasync/shared/fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../../test/helpers/wait-for.js';
 import { openPrimaryCore, type PrimaryCore, type PrimaryCoreOptions } from '../src/data-dir.js';
@@ -139,6 +140,35 @@ describe('snapshots and retention', () => {
     expect(response.statusCode).toBe(200);
     expect(response.json()).toEqual({ seq: 1 });
     expect((await loadLatestSnapshot(join(primary.dataDir, 'snapshots')))?.seq).toBe(1);
+  });
+});
+
+describe('signed snapshot held for mirrors', () => {
+  /** The signed body a snapshot file holds (its first record). */
+  async function bodyOfFile(path: string): Promise<Buffer> {
+    return decodeRecords(await readFile(path)).records[0]!;
+  }
+
+  it('lets go of a body it signed only to write its file (at a million paths ~150 MB no mirror may ask for)', async () => {
+    const c = await open({ snapshotEveryGenerations: 1_000_000 });
+    for (let i = 1; i <= 3; i++) await publish(c, i);
+    const { snapshots } = c;
+    const written = await snapshots.take();
+    expect(snapshots.heldBytes()).toBe(0);
+    // A mirror's request signs and keeps it; the next file write of the same head reuses that one.
+    const served = snapshots.current();
+    expect(snapshots.heldBytes()).toBe(served.body.length);
+    await snapshots.gzipped(served);
+    expect(snapshots.heldBytes()).toBeGreaterThan(served.body.length);
+    await publish(c, 4);
+    const again = snapshots.current();
+    expect(again.seq).toBe(served.seq + 1);
+    const rewritten = await snapshots.take();
+    expect(rewritten.seq).toBe(again.seq);
+    expect((await bodyOfFile(rewritten.path)).equals(again.body)).toBe(true);
+    expect(snapshots.current()).toBe(again);
+    // The first file holds the same bytes as the snapshot signed later for its seq.
+    expect((await bodyOfFile(written.path)).equals(served.body)).toBe(true);
   });
 });
 
