@@ -1,17 +1,20 @@
 /**
- * `node --conditions=source --import tsx bench/brotli-backfill.ts [objects] [dir]` (default 20,000, a new
- * temp dir): how fast deferred brotli variants are made after a bulk ingest or bootstrap. Puts `objects`
- * p2-like objects with `deferBrotli` (gzip file only), syncs, then times the backfill over all of them
- * (the store's own chunks: read back, hash, compress, temp file, one durability barrier, rename). Pass a
- * `dir` on the file system you want to measure; it must be empty or absent and is removed afterwards.
+ * `node --conditions=source --import tsx bench/brotli-backfill.ts [objects] [dir] [max-queued]` (default 20,000,
+ * a new temp dir, the backfill's own bound): how fast deferred brotli variants are made after a bulk ingest or
+ * bootstrap. Puts `objects` p2-like objects with `deferBrotli` (gzip file only), syncs, then times the backfill
+ * over all of them (the store's own chunks: read back, hash, compress, temp file, one durability barrier,
+ * rename). Pass a `dir` on the file system you want to measure (`-` for a temp dir); it must be empty or absent
+ * and is removed afterwards. A `max-queued` below `objects` drops the rest, which the sweep then finds by
+ * listing the shard directories (as at a million paths, where 800,000 of a million are dropped).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createBrotliBackfill, openObjectStore } from '@metasync/store';
+import { createBrotliBackfill, openObjectStore, variantsOf } from '@metasync/store';
 
 const count = Number(process.argv[2] ?? 20_000);
-const dir = process.argv[3] ?? (await mkdtemp(join(tmpdir(), 'brotli-backfill-')));
+const dir = process.argv[3] !== undefined && process.argv[3] !== '-' ? process.argv[3] : await mkdtemp(join(tmpdir(), 'brotli-backfill-'));
+const maxQueued = process.argv[4] === undefined ? undefined : Number(process.argv[4]);
 
 /** A p2-like document: most packages have a few versions, a few have hundreds (heavy-tailed sizes). */
 function p2(i: number): Buffer {
@@ -43,7 +46,13 @@ await store.sync();
 const putMs = performance.now() - putStarted;
 
 let failures = 0;
-const backfill = createBrotliBackfill({ store, quietMs: 0, maxWaitMs: 0, onError: () => failures++ });
+const backfill = createBrotliBackfill({
+  store,
+  quietMs: 0,
+  maxWaitMs: 0,
+  onError: () => failures++,
+  ...(maxQueued === undefined ? {} : { maxQueued }),
+});
 const started = performance.now();
 const cpu = process.cpuUsage();
 backfill.add(shas);
@@ -56,5 +65,9 @@ console.log(
     `brotli backfill ${(ms / 1000).toFixed(2)} s wall, ${((used.user + used.system) / 1000 / 1000).toFixed(2)} s CPU ` +
     `(${Math.round(count / (ms / 1000))} objects/s, ${(((used.user + used.system) / count) | 0).toString()} us CPU each), ` +
     `${failures} failed chunks; load ${loadavg()[0]?.toFixed(2)}`,
+);
+const made = (await Promise.all(shas.map((sha256) => variantsOf(store, sha256)))).filter((sizes) => sizes.brSize !== undefined).length;
+console.log(
+  `queue bound ${maxQueued ?? 'default'}: ${backfill.dropped()} dropped, ${backfill.sweeps()} sweep(s); ${made} of ${count} objects have a brotli variant`,
 );
 await rm(dir, { recursive: true, force: true });

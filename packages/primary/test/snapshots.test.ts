@@ -170,6 +170,21 @@ describe('signed snapshot held for mirrors', () => {
     // The first file holds the same bytes as the snapshot signed later for its seq.
     expect((await bodyOfFile(written.path)).equals(served.body)).toBe(true);
   });
+
+  it('signs the same head again once a key is rotated in: mirrors past the overlap refuse the old key', async () => {
+    const c = await open({ snapshotEveryGenerations: 1_000_000 });
+    await publish(c, 1);
+    const before = c.snapshots.current();
+    await c.keyRing.rotate({ overlapMs: 60_000 });
+    const keyIdOf = (signature: string): string => signature.split('.')[0]!;
+    const after = c.snapshots.current();
+    expect(after.seq).toBe(before.seq);
+    expect(keyIdOf(after.signature)).toBe(c.keyRing.active().keyId);
+    expect(keyIdOf(after.signature)).not.toBe(keyIdOf(before.signature));
+    const { path } = await c.snapshots.take();
+    const meta = JSON.parse(decodeRecords(await readFile(path)).records[1]!.toString('utf8')) as { signature: string };
+    expect(keyIdOf(meta.signature)).toBe(c.keyRing.active().keyId);
+  });
 });
 
 describe('data dir lock', () => {

@@ -25,7 +25,7 @@ import type { ObjectStore } from './store.js';
  */
 export interface BrotliBackfill {
   add(sha256s: Iterable<string>): void;
-  /** Resolves once the queue is empty and no chunk runs. */
+  /** Resolves once the queue is empty, no chunk runs and no sweep is under way (a sweep at a million objects takes minutes). */
   idle(): Promise<void>;
   /**
    * Work the backfill should not compete with is going on (the primary streaming packs to a bootstrapping
@@ -138,12 +138,16 @@ export function createBrotliBackfill(options: {
         options.onError(err);
         continue;
       }
-      // Slices of at most maxQueued, so a shard of a huge store does not outgrow the queue's bound.
-      for (let at = 0; at < lacking.length && !closed; at += maxQueued) {
-        for (const sha256 of lacking.slice(at, at + maxQueued)) queue.add(sha256);
-        await drainQueue();
+      // Within the queue's bound (commits may add beside it), and shard after shard into whole chunks:
+      // each chunk costs one durability barrier, and a small store's shards hold a few objects each.
+      for (let at = 0; at < lacking.length && !closed;) {
+        const room = Math.max(1, maxQueued - queue.size);
+        for (const sha256 of lacking.slice(at, at + room)) queue.add(sha256);
+        at += room;
+        if (queue.size >= Math.min(CHUNK_OBJECTS, maxQueued)) await drainQueue();
       }
     }
+    await drainQueue();
     sweeps++;
   }
 

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256Hex } from '@metasync/shared';
@@ -90,5 +90,26 @@ describe('hasNoFileSync (what a put with knownClean claims)', () => {
     const small = objectBytes(2);
     await store.put({ raw: small });
     expect(hasNoFileSync(dir, sha256Hex(small))).toBe(false); // its raw file
+  });
+});
+
+describe('lackingBrotli (what the backfill sweep queues)', () => {
+  it('names the objects of a shard that keep a gzip file and no brotli file, and nothing else', async () => {
+    const shard = 'ab';
+    const stem = (i: number): string => String(i).padStart(62, '0');
+    const files = [
+      `${stem(1)}.gz`, // lacking
+      `${stem(2)}.gz`, // has both
+      `${stem(2)}.br`,
+      `${stem(3)}.br`, // a lone brotli file: no object to make one from
+      stem(4), // raw only: no gzip variant kept, so no brotli either
+      `${stem(5)}.gz.tmp`, // not an object's name
+      'x.gz',
+    ];
+
+    await mkdir(join(dir, shard), { recursive: true });
+    for (const name of files) await writeFile(join(dir, shard, name), 'x');
+    expect(await store.lackingBrotli(shard)).toEqual([`${shard}${stem(1)}`]);
+    expect(await store.lackingBrotli('cd')).toEqual([]);
   });
 });

@@ -24,8 +24,9 @@ export interface ObjectSizes {
 const RECHECK_MISSING_BROTLI_MS = 2_000;
 /**
  * How long a missing brotli variant is looked for. A backfill makes it within minutes of the commit (it waits
- * at most 60 s to start); one that never comes (the backfill queue overflowed, or a restart dropped it) would
- * otherwise cost a stat per object every 2 s for as long as the object is served.
+ * at most 60 s to start); one that comes late (the queue overflowed: the sweep after it takes minutes at a
+ * million objects) or never (a restart dropped it) would otherwise cost a stat per object every 2 s for as long
+ * as the object is served. A variant made later is seen once the object leaves the memo.
  */
 export const LOOK_FOR_MISSING_BROTLI_MS = 10 * 60_000;
 
