@@ -8,20 +8,16 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { generateSigningKeyPem, signingKeyFromPem } from '@metasync/shared';
 import { PRIMARY_NODE_FLAGS } from '@metasync/shared/node-version';
 import { createManifest } from '../packages/primary/src/journal/manifest.js';
 import { signSnapshot } from '../packages/primary/src/journal/snapshots.js';
+import { readProcMemory } from '../test/helpers/proc-stats.js';
 
 const paths = Number(process.argv[2] ?? 1_000_000);
 const way = process.argv[3];
 const MB = 2 ** 20;
-
-function procKb(field: string): number {
-  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0);
-}
 
 if (way === undefined) {
   console.log(`signSnapshot of a ${paths.toLocaleString('en-US')}-path manifest, each way in its own process:`);
@@ -49,8 +45,7 @@ if (way === undefined) {
     manifest.set(`p2/vendor${i % 120_000}/package-${i}.json`, { sha256, size: 1_000 + i, mtime: 1_700_000_000_000 + i, origin: 'watch' });
   }
   const key = signingKeyFromPem(generateSigningKeyPem());
-  const rssBefore = procKb('VmRSS');
-  const peakBefore = procKb('VmHWM');
+  const before = await readProcMemory(process.pid);
   // The way before: the same sorted view without its byte access, so every line is built as a string.
   const sorted = way === 'copied' ? () => manifest.sorted!() : () => ({ ...manifest.sorted!(), rawAt: undefined, originAt: undefined });
   const started = performance.now();
@@ -61,12 +56,13 @@ if (way === undefined) {
     key,
   });
   const ms = performance.now() - started;
+  const after = await readProcMemory(process.pid);
   process.stdout.write(
     JSON.stringify({
       ms,
       body: snapshot.body.length,
-      rssGrowthMb: (procKb('VmRSS') - rssBefore) / 1024,
-      peakGrowthMb: (procKb('VmHWM') - Math.max(peakBefore, rssBefore)) / 1024,
+      rssGrowthMb: (after.rssBytes - before.rssBytes) / MB,
+      peakGrowthMb: (after.peakRssBytes - Math.max(before.peakRssBytes, before.rssBytes)) / MB,
     }),
   );
 }

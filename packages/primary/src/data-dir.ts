@@ -135,7 +135,8 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
   const brotliBackfill = createBrotliBackfill({
     store,
     onError: (err) => log.warn({ err }, 'brotli variants not made'),
-    onDropped: (dropped) => log.warn({ dropped }, 'brotli backfill queue full: these objects serve gzip only'),
+    onDropped: (dropped) =>
+      log.info({ dropped }, 'brotli backfill queue full: these serve gzip until the sweep after the queue makes their variant'),
   });
   const stopBackfill = publisher.onCommit(({ generation }) => {
     // Only a generation this large can hold a deferring submit; objects stored whole are passed over by a stat.

@@ -112,7 +112,8 @@ export function createSyncer(options: SyncerOptions): Syncer {
     createBrotliBackfill({
       store: options.store,
       onError: (err) => logger.warn({ err }, 'brotli variants not made'),
-      onDropped: (dropped) => logger.warn({ dropped }, 'brotli backfill queue full: these objects serve gzip only'),
+      onDropped: (dropped) =>
+        logger.info({ dropped }, 'brotli backfill queue full: these serve gzip until the sweep after the queue makes their variant'),
     }),
   );
   const puller = createPuller({
