@@ -127,6 +127,23 @@ describe('deferred brotli variants', () => {
     await backfill.close();
   });
 
+  it('a sweep passes over a damaged object it lists, makes no variant of it, and finishes the rest', async () => {
+    const objects = Array.from({ length: 6 }, (_, index) => objectOf(`acme/d${index}`));
+    for (const object of objects) await store.put({ ...object, deferBrotli: true });
+    const damaged = objects[3]!;
+    await writeFile(store.pathOf(damaged.sha256, 'gzip'), gzipSync(Buffer.from('{"not":"the object named"}')));
+    const errors: unknown[] = [];
+    const backfill = createBrotliBackfill({ store, onError: (err) => errors.push(err), maxQueued: 1, quietMs: 0 });
+    backfill.add(objects.map((object) => object.sha256));
+    await backfill.idle();
+    expect(backfill.sweeps()).toBe(1);
+    const sizes = await Promise.all(objects.map((object) => variantsOf(store, object.sha256)));
+    expect(sizes.map((size) => size.brSize !== undefined)).toEqual([true, true, true, false, true, true]);
+    expect(await store.verify(damaged.sha256)).toBe(false);
+    expect(errors).toEqual([]);
+    await backfill.close();
+  });
+
   it('waits until no hashes were added for quietMs before it compresses, and close() ends the wait', async () => {
     const { raw, sha256 } = objectOf('acme/quiet');
     await store.put({ raw, sha256, deferBrotli: true });
