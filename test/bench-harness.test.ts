@@ -119,4 +119,12 @@ describe('bench tool glue', () => {
     expect(() => parseBenchOptions(['--only', 'nope'], {})).toThrow(/unknown bench "nope"/);
     expect(() => parseBenchOptions(['--paths', 'ten'], {})).toThrow(/--paths/);
   });
+
+  it('gives the fleet another corpus than the large one and one rsync tree per mirror, unless told', () => {
+    const defaults = parseBenchOptions(['--seed', '4', '--mirrors', '3'], {});
+    if (!defaults.help) expect(defaults.options).toMatchObject({ fleetSeed: 5, fleetRsyncTrees: 3 });
+    const told = parseBenchOptions(['--seed', '4', '--fleet-seed', '4', '--fleet-rsync-trees', '1'], {});
+    if (!told.help) expect(told.options).toMatchObject({ fleetSeed: 4, fleetRsyncTrees: 1, mirrors: 5 });
+    expect(() => parseBenchOptions(['--mirrors', '2', '--fleet-rsync-trees', '3'], {})).toThrow(/--fleet-rsync-trees: at most/);
+  });
 });

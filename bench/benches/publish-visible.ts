@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import { runRsync } from '../../test/helpers/rsync.js';
 import type { Bench } from '../lib/bench.js';
 import type { BenchContext } from '../lib/context.js';
-import { buildCorpusTree } from '../lib/corpus.js';
+import { buildCorpusTree, cachedCorpusTree } from '../lib/corpus.js';
 import { EVENTS_PATH, servedFromMirror, startMirror, startPrimary, waitForIngest, waitForMirrorSeq } from '../lib/fleet.js';
 import { createKeepAliveAgent, httpRequest, subscribeSse } from '../lib/http.js';
 import { putPackage } from '../lib/publish.js';
+import { settleDaemons } from '../lib/quiet-cpu.js';
 import { figure } from '../lib/report.js';
 import { createSeqWatcher } from '../lib/seq-watch.js';
 import { median, summarizeLatencies } from '../lib/stats.js';
@@ -16,6 +17,12 @@ const VISIBLE_TIMEOUT_MS = 10_000;
 const PACKAGES_IN_ROTATION = 50;
 const WARMUP_PUBLISHES = 5;
 const RSYNC_ROUNDS = 5;
+/** Fleet set-up waits scale with the repository: at 1M paths an ingest takes ~10 min and five bootstraps beside each other ~20. */
+const SETUP_MIN_MS = 5 * 60_000;
+const INGEST_MS_PER_PATH = 2;
+const BOOTSTRAP_MS_PER_PATH_PER_MIRROR = 0.6;
+/** Brotli variants after five bootstraps: ~650 us of CPU an object, per daemon, on whatever cores there are. */
+const SETTLE_MS_PER_PATH_PER_DAEMON = 0.4;
 
 interface PublishSample {
   /** Publish call start -> the last mirror answering with the new version. */
@@ -43,9 +50,15 @@ interface PublishSample {
  */
 export const publishVisibleBench: Bench = async (ctx) => {
   const { mirrors: mirrorCount, publishes, publishRatePerSec } = ctx.options;
+  const { fleetPaths, fleetSeed, corpusCache } = ctx.options;
   const root = join(ctx.workDir, 'fleet');
-  const tree = await buildCorpusTree({ dir: join(root, 'source'), paths: ctx.options.fleetPaths, seed: ctx.options.seed + 1 });
+  // Only read, as the large corpus: the publish API writes into the primary's data directory, not its source tree.
+  const tree =
+    corpusCache === undefined
+      ? await buildCorpusTree({ dir: join(root, 'source'), paths: fleetPaths, seed: fleetSeed })
+      : await cachedCorpusTree({ cacheDir: corpusCache, paths: fleetPaths, seed: fleetSeed });
   const rsyncMs = await measureRsyncFanOut(ctx, tree.dir, tree.p2Paths, root);
+  const setupMs = (perPath: number): number => Math.max(SETUP_MIN_MS, tree.paths.length * perPath);
 
   const publishToken = 'bench-fleet-token';
   const primary = await startPrimary({
@@ -55,7 +68,7 @@ export const publishVisibleBench: Bench = async (ctx) => {
     malloc: ctx.options.malloc,
   });
   ctx.defer(() => primary.stop());
-  const head = await waitForIngest({ primaryUrl: primary.url, paths: tree.paths, timeoutMs: 5 * 60_000, quietMs: 300 });
+  const head = await waitForIngest({ primaryUrl: primary.url, paths: tree.paths, timeoutMs: setupMs(INGEST_MS_PER_PATH), quietMs: 300 });
   const mirrors = await Promise.all(
     Array.from({ length: mirrorCount }, async (_, index) => {
       const mirror = await startMirror({
@@ -70,8 +83,16 @@ export const publishVisibleBench: Bench = async (ctx) => {
       return mirror;
     }),
   );
-  await Promise.all(mirrors.map((mirror) => waitForMirrorSeq({ mirrorUrl: mirror.url, seq: head.seq, timeoutMs: 5 * 60_000 })));
-  ctx.log(`fleet ready: primary + ${mirrorCount} mirrors at seq ${head.seq}; publishing ${publishes} at ${publishRatePerSec}/s`);
+  const bootstrapMs = setupMs(BOOTSTRAP_MS_PER_PATH_PER_MIRROR * mirrorCount);
+  await Promise.all(mirrors.map((mirror) => waitForMirrorSeq({ mirrorUrl: mirror.url, seq: head.seq, timeoutMs: bootstrapMs })));
+  ctx.log(`fleet ready: primary + ${mirrorCount} mirrors at seq ${head.seq}`);
+  // A fleet just bootstrapped is making brotli variants on every daemon: publish latency is measured on a steady fleet.
+  const settled = await settleDaemons(
+    ctx,
+    [primary.child.pid, ...mirrors.map((mirror) => mirror.child.pid)],
+    setupMs(SETTLE_MS_PER_PATH_PER_DAEMON * (mirrorCount + 1)),
+  );
+  ctx.log(`publishing ${publishes} at ${publishRatePerSec}/s`);
 
   const heads: { seq: number; receivedNs: bigint }[] = [];
   const events = subscribeSse(`${primary.url}${EVENTS_PATH}`, (event, data, receivedNs) => {
@@ -178,7 +199,7 @@ export const publishVisibleBench: Bench = async (ctx) => {
     publishAgent.destroy();
     for (const agent of mirrorAgents) agent.destroy();
   }
-  return report(ctx, { samples, achievedRate, rsyncMs, fleetPaths: tree.paths.length, settledBy });
+  return report(ctx, { samples, achievedRate, rsyncMs, fleetPaths: tree.paths.length, settledBy, settled });
 };
 
 function report(
@@ -189,6 +210,8 @@ function report(
     rsyncMs: number[];
     fleetPaths: number;
     settledBy: { log: number; probe: number };
+    /** How long the fleet's background work was waited for. */
+    settled: string;
   },
 ): Awaited<ReturnType<Bench>> {
   const { samples, rsyncMs } = input;
@@ -200,7 +223,9 @@ function report(
   const timedOut = samples.filter((sample) => sample.timedOut).length;
   const mismatches = samples.reduce((total, sample) => total + sample.contentMismatches, 0);
   const rsyncMedian = median(rsyncMs);
-  const baselineName = `rsync -a to ${ctx.options.mirrors} trees in turn`;
+  const { mirrors, fleetRsyncTrees } = ctx.options;
+  const baselineName =
+    fleetRsyncTrees === mirrors ? `rsync -a to ${mirrors} trees in turn` : `${mirrors} rsync -a runs over ${fleetRsyncTrees} trees in turn`;
   return {
     title: `publish -> visible on all of ${ctx.options.mirrors} mirrors at ${ctx.options.publishRatePerSec} publishes/s`,
     params: {
@@ -248,10 +273,11 @@ function report(
       }),
     ],
     notes: [
+      input.settled,
       `${samples.length} publishes at an achieved ${input.achievedRate.toFixed(1)}/s (after ${WARMUP_PUBLISHES} warm-up publishes) over a ${input.fleetPaths}-path repository; visible = first evidence the mirror serves the publish's generation or later: its 'generation applied' log line (${input.settledBy.log} detections) or a HEAD /packages.json probe every ${ctx.options.pollIntervalMs} ms while a publish is pending (${input.settledBy.probe}); each then confirmed by a client GET of the p2 file`,
       `all mirrors: p50 ${all.p50Ms.toFixed(1)} ms, p90 ${all.p90Ms.toFixed(1)} ms, p99 ${all.p99Ms.toFixed(1)} ms, max ${all.maxMs.toFixed(1)} ms; any one mirror: p50 ${perMirror.p50Ms.toFixed(1)} ms, p99 ${perMirror.p99Ms.toFixed(1)} ms`,
       `publish call (PUT -> 2xx): p50 ${put.p50Ms.toFixed(1)} ms, p99 ${put.p99Ms.toFixed(1)} ms; head events seen for ${announced.length}/${samples.length} publishes, p99 ${announcedSummary.p99Ms.toFixed(1)} ms after the call returned`,
-      `rsync baseline per round (ms): ${rsyncMs.map((ms) => ms.toFixed(1)).join(', ')} (no poll delay counted; composer/mirror-style pull would add its poll interval)`,
+      `rsync baseline per round (ms): ${rsyncMs.map((ms) => ms.toFixed(1)).join(', ')} (no poll delay counted; composer/mirror-style pull would add its poll interval)${fleetRsyncTrees === mirrors ? '' : `; ${fleetRsyncTrees} target tree(s) kept for disk space, each round still one rsync per mirror`}`,
     ],
   };
 }
@@ -260,8 +286,10 @@ function report(
 async function measureRsyncFanOut(ctx: BenchContext, sourceDir: string, p2Paths: readonly string[], root: string): Promise<number[]> {
   const origin = join(root, 'rsync-origin');
   await runRsync({ src: sourceDir, dst: origin });
-  const targets = Array.from({ length: ctx.options.mirrors }, (_, index) => join(root, `rsync-mirror-${index}`));
-  for (const target of targets) await runRsync({ src: origin, dst: target });
+  const trees = Array.from({ length: ctx.options.fleetRsyncTrees }, (_, index) => join(root, `rsync-mirror-${index}`));
+  for (const tree of trees) await runRsync({ src: origin, dst: tree });
+  // One rsync per mirror a round, cycling over the trees kept: an rsync to a tree already in step walks both trees all the same.
+  const targets = Array.from({ length: ctx.options.mirrors }, (_, index) => trees[index % trees.length]!);
   const rounds: number[] = [];
   for (let round = 0; round < RSYNC_ROUNDS; round++) {
     const path = p2Paths[(round * 7919) % p2Paths.length];

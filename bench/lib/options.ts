@@ -18,6 +18,10 @@ export interface BenchOptions {
   paths: number;
   /** Paths in the publish-visible fleet's corpus (a small repository: the figure is about latency). */
   fleetPaths: number;
+  /** The publish-visible fleet's corpus seed (default seed + 1: another repository than the large one). */
+  fleetSeed: number;
+  /** Trees the fleet's rsync baseline keeps (default: one per mirror); fewer are each synced in turn, mirrors rsyncs a round. */
+  fleetRsyncTrees: number;
   mirrors: number;
   publishRatePerSec: number;
   publishes: number;
@@ -54,6 +58,10 @@ export interface BenchOptions {
 const HELP = `pnpm bench [-- options]   (every option also reads METASYNC_BENCH_<NAME>, e.g. METASYNC_BENCH_PATHS)
   --paths N              large corpus paths (default 100000)
   --fleet-paths N        publish-visible fleet corpus paths (default 1000)
+  --fleet-seed N         publish-visible fleet corpus seed (default seed + 1; with --corpus-cache the fleet
+                         corpus is cached too, so --fleet-seed equal to --seed reuses the large corpus)
+  --fleet-rsync-trees N  rsync baseline target trees (default --mirrors; fewer saves a full copy each at 1M:
+                         each round still runs one rsync per mirror, cycling over the trees)
   --mirrors N            mirrors in the publish-visible fleet (default 5)
   --publish-rate N       publishes per second (default 20)
   --publishes N          publishes measured (default 400)
@@ -90,6 +98,8 @@ export function parseBenchOptions(
       help: { type: 'boolean', short: 'h' },
       paths: { type: 'string' },
       'fleet-paths': { type: 'string' },
+      'fleet-seed': { type: 'string' },
+      'fleet-rsync-trees': { type: 'string' },
       mirrors: { type: 'string' },
       'publish-rate': { type: 'string' },
       publishes: { type: 'string' },
@@ -141,10 +151,14 @@ export function parseBenchOptions(
   for (const id of only)
     if (!(BENCH_IDS as readonly string[]).includes(id))
       problems.push(`--only: unknown bench ${JSON.stringify(id)}, expected one of ${BENCH_IDS.join(', ')}`);
+  const seed = int('seed', 1, 0);
+  const mirrors = int('mirrors', 5, 1);
   const options: BenchOptions = {
     paths: int('paths', 100_000, 10),
     fleetPaths: int('fleet-paths', 1000, 10),
-    mirrors: int('mirrors', 5, 1),
+    fleetSeed: int('fleet-seed', seed + 1, 0),
+    mirrors,
+    fleetRsyncTrees: int('fleet-rsync-trees', mirrors, 1),
     publishRatePerSec: int('publish-rate', 20, 1),
     publishes: int('publishes', 400, 1),
     pollIntervalMs: int('poll-interval-ms', 20, 0),
@@ -161,12 +175,13 @@ export function parseBenchOptions(
     pin: values['no-pin'] !== true && env.METASYNC_BENCH_NO_PIN !== '1',
     malloc: values['glibc-malloc'] === true || env.METASYNC_BENCH_GLIBC_MALLOC === '1' ? 'glibc' : 'jemalloc',
     only: only as BenchId[],
-    seed: int('seed', 1, 0),
+    seed,
     workDir: read('work-dir'),
     corpusCache: read('corpus-cache'),
     keep: values.keep === true || env.METASYNC_BENCH_KEEP === '1',
     out: read('out'),
   };
+  if (options.fleetRsyncTrees > options.mirrors) problems.push(`--fleet-rsync-trees: at most --mirrors (${options.mirrors})`);
   if (problems.length > 0) throw new Error(`invalid bench options: ${problems.join('; ')}`);
   return { help: false, options };
 }

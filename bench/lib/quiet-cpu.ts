@@ -26,12 +26,17 @@ export async function waitForQuietCpu(pids: readonly number[], maxMs: number): P
 /** Most a bench waits for the daemons' background work before it measures anyway (and says so). */
 const SETTLE_MAX_MS = 15 * 60_000;
 
-/** waitForQuietCpu for a bench's daemons, logged; answers the note saying how long it waited. */
-export async function settleDaemons(ctx: Pick<BenchContext, 'log'>, pids: readonly (number | undefined)[]): Promise<string> {
+/** waitForQuietCpu for a bench's daemons (at most `maxMs`, default 15 min), logged; answers the note saying how long it waited. */
+export async function settleDaemons(
+  ctx: Pick<BenchContext, 'log'>,
+  pids: readonly (number | undefined)[],
+  maxMs = SETTLE_MAX_MS,
+): Promise<string> {
   const live = pids.filter((pid): pid is number => pid !== undefined);
   ctx.log('waiting for the daemons to go idle (brotli variants made after the bootstrap)');
-  const { waitedMs, quiet } = await waitForQuietCpu(live, SETTLE_MAX_MS);
+  const { waitedMs, quiet } = await waitForQuietCpu(live, maxMs);
+  const daemons = live.length === 2 ? 'the primary and the mirror' : `the ${live.length} daemons`;
   return quiet
-    ? `measured once the primary and the mirror were idle (waited ${(waitedMs / 1000).toFixed(0)} s for their background work)`
-    : `the primary or the mirror was still busy after ${(waitedMs / 1000).toFixed(0)} s: measured anyway`;
+    ? `measured once ${daemons} were idle (waited ${(waitedMs / 1000).toFixed(0)} s for their background work)`
+    : `not all of ${daemons} were idle after ${(waitedMs / 1000).toFixed(0)} s: measured anyway`;
 }
