@@ -1,4 +1,4 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runRsync } from '../../test/helpers/rsync.js';
 import type { Bench } from '../lib/bench.js';
@@ -52,6 +52,7 @@ export const publishVisibleBench: Bench = async (ctx) => {
   const { mirrors: mirrorCount, publishes, publishRatePerSec } = ctx.options;
   const { fleetPaths, fleetSeed, corpusCache } = ctx.options;
   const root = join(ctx.workDir, 'fleet');
+  await mkdir(root, { recursive: true });
   // Only read, as the large corpus: the publish API writes into the primary's data directory, not its source tree.
   const tree =
     corpusCache === undefined
