@@ -29,7 +29,7 @@ function start(tree: Map<string, number>, tracked: Set<string>, published: strin
     tracks: (path) => tracked.has(path),
     publishedPaths: () => published,
     touch: (path) => touched.push(path),
-    remove: (path) => removed.push(path),
+    remove: (path) => removed.push(path) > 0,
     onReconciled: () => undefined,
     onError: (err) => {
       throw err;
@@ -107,7 +107,7 @@ describe('reconcile on demand (periodic and fallback scans)', () => {
       tracks: () => true,
       publishedPaths: () => published,
       touch: (path) => touched.push(path),
-      remove: (path) => removed.push(path),
+      remove: (path) => removed.push(path) > 0,
       onReconciled: (stats) => reasons.push(stats.reason),
       onError: (err) => {
         throw err;
@@ -127,6 +127,27 @@ describe('reconcile on demand (periodic and fallback scans)', () => {
     expect(reasons).toEqual(['periodic', 'fallback']);
   });
 
+  it('counts a gone path that remove found back as touched, not removed', async () => {
+    const tree = new Map([['kept.json', 1_000]]);
+    start(tree, new Set(['kept.json']), []);
+    reconcile.close();
+    const stats: { touched: number; removed: number }[] = [];
+    reconcile = createBurstReconcile({
+      walk: walkOf(tree),
+      tracks: () => true,
+      publishedPaths: () => ['kept.json', 'back.json', 'gone.json'],
+      touch: (path) => touched.push(path),
+      // walk-deletions.ts: back.json is a file again when its deletion comes, so it is touched instead.
+      remove: (path) => path !== 'back.json',
+      onReconciled: (reconciled) => stats.push(reconciled),
+      onError: (err) => {
+        throw err;
+      },
+    });
+    await reconcile.scan('periodic');
+    expect(stats).toMatchObject([{ touched: 1, removed: 1 }]);
+  });
+
   it('awaits roomToTouch before each touch, so a changed tree is not queued all at once', async () => {
     const tree = new Map(Array.from({ length: 10 }, (_, i) => [`p${i}.json`, 150_000] as [string, number]));
     let gate: () => void = () => undefined;
@@ -143,7 +164,7 @@ describe('reconcile on demand (periodic and fallback scans)', () => {
         // Room for 3 touches, then the pipeline is "full" until the gate opens.
         return touched.length < 3 ? Promise.resolve() : new Promise<void>((resolve) => (gate = resolve));
       },
-      remove: () => undefined,
+      remove: () => true,
       onReconciled: () => undefined,
       onError: (err) => {
         throw err;

@@ -37,7 +37,8 @@ export interface BurstReconcileOptions {
   touch(path: string): void;
   /** Awaited between touches: resolves when the pipeline has room for more (a whole changed tree is not queued at once). */
   roomToTouch?(): Promise<void>;
-  remove(path: string): void;
+  /** A path the walk did not find; false when it was a file again by then and was touched instead (walk-deletions.ts). */
+  remove(path: string): boolean;
   onReconciled(stats: { reason: ScanReason; files: number; touched: number; removed: number; durationMs: number }): void;
   onError(err: unknown): void;
   burstEvents?: number;
@@ -112,8 +113,12 @@ export function createBurstReconcile(options: BurstReconcileOptions): BurstRecon
     if (closed) return;
     const gone: string[] = [];
     for (const path of options.publishedPaths()) if (seen.find(path) === -1) gone.push(path);
-    for (const path of gone) options.remove(path);
-    options.onReconciled({ reason, files, touched, removed: gone.length, durationMs: now() - startedMs });
+    let removed = 0;
+    for (const path of gone) {
+      if (options.remove(path)) removed++;
+      else touched++;
+    }
+    options.onReconciled({ reason, files, touched, removed, durationMs: now() - startedMs });
   }
 
   return {

@@ -13,6 +13,7 @@ import { createLoopSlices } from './loop-slices.js';
 import { createPathKeys } from './path-keys.js';
 import { loadStatCache, statIdentitySync, vouchedLine, type StatCache, type StatCacheWriter } from './stat-cache.js';
 import { walkTreeFiles } from './tree-walk.js';
+import { removeUnlessBack } from './walk-deletions.js';
 
 export interface StartupReconcileOptions {
   rootReal: string;
@@ -83,10 +84,7 @@ export async function reconcileAtStart(options: StartupReconcileOptions): Promis
   // next periodic or burst rescan, which compares paths themselves, deletes it.
   let deleted = 0;
   for (const path of publisher.pathsFrom('watch')) {
-    if (seen.find(path) === -1 && !options.stopped()) {
-      ingest.remove(path);
-      deleted++;
-    }
+    if (seen.find(path) === -1 && !options.stopped() && removeUnlessBack(options.rootReal, path, ingest)) deleted++;
   }
   await ingest.settled();
   ingest.release();

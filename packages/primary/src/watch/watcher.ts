@@ -39,6 +39,7 @@ import { MAX_PENDING_TOUCHES, reconcileAtStart } from './startup-reconcile.js';
 import { createPeriodicRescan, type PeriodicRescan } from './periodic-rescan.js';
 import { createTreeEvents } from './tree-events.js';
 import { walkTreeChanges } from './tree-walk.js';
+import { removeUnlessBack } from './walk-deletions.js';
 import { createSourceWatchStatus, type SourceWatchStatus } from './watch-status.js';
 
 export interface SourceWatcherOptions {
@@ -125,7 +126,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
     publishedPaths: () => publisher.pathsFrom('watch'),
     touch: (path) => ingest.touch(path, { recheck: false }),
     roomToTouch: () => ingest.roomFor(MAX_PENDING_TOUCHES),
-    remove: (path) => ingest.remove(path),
+    remove: (path) => removeUnlessBack(rootReal, path, ingest),
     onReconciled: (stats) => {
       status.recordScan({ ...stats, atMs: Date.now() });
       if (stats.reason === 'burst') log.info(stats, 'source tree reconciled after a burst');
