@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SigningKey } from '@metasync/shared';
 import { memoryAllocator, releaseMemory, type Logger } from '@metasync/shared/daemon';
-import { createBrotliBackfill, openObjectStore, type BrotliBackfill } from '@metasync/store';
+import { BROTLI_OWED_FILE, createBrotliBackfill, openObjectStore, type BrotliBackfill } from '@metasync/store';
 import { lockDataDir } from './data-dir-lock.js';
 import { openKeyRing, type KeyRing } from './keys/key-ring.js';
 import { openJournal } from './journal/journal.js';
@@ -134,6 +134,7 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
   });
   const brotliBackfill = createBrotliBackfill({
     store,
+    pendingMarkerPath: join(dataDir, BROTLI_OWED_FILE),
     onError: (err) => log.warn({ err }, 'brotli variants not made'),
     onDropped: (dropped) =>
       log.info({ dropped }, 'brotli backfill queue full: these serve gzip until the sweep after the queue makes their variant'),

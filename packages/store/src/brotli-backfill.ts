@@ -1,3 +1,4 @@
+import { createPendingMarker, markerPresent } from './pending-marker.js';
 import type { ObjectStore } from './store.js';
 
 /**
@@ -19,9 +20,10 @@ import type { ObjectStore } from './store.js';
  * repository's size. Once the queue is empty after drops, a sweep lists the
  * store's shard directories one at a time and queues each shard's objects
  * that keep gzip but no brotli (a million-path ingest drops ~800,000: without
- * the sweep they served gzip for good). Nothing is persisted: objects a
- * restart leaves without a variant keep serving gzip until stored again, or
- * until a later sweep finds them.
+ * the sweep they served gzip for good). With `pendingMarkerPath`, a file
+ * there says work is owed, from the first hash taken until nothing is queued
+ * and no sweep is pending: a backfill started while it exists sweeps the
+ * store, so what a stop left queued or dropped still gets its variant.
  */
 export interface BrotliBackfill {
   add(sha256s: Iterable<string>): void;
@@ -42,6 +44,8 @@ export interface BrotliBackfill {
 }
 
 export const DEFAULT_MAX_QUEUED = 200_000;
+/** The daemons' owed-work file, in their data directory (pendingMarkerPath). */
+export const BROTLI_OWED_FILE = 'brotli-sweep-owed';
 /** Longer than a bulk ingest's pause between two generations (~2.5 s at 2,000 paths a generation here). */
 export const DEFAULT_QUIET_MS = 5_000;
 /** Work never waits longer than this for quiet: a source that changes every few seconds still gets its variants. */
@@ -67,6 +71,8 @@ export function createBrotliBackfill(options: {
   quietMs?: number;
   maxWaitMs?: number;
   maxPostponeMs?: number;
+  /** Where the owed-work file goes (pending-marker.ts); none: a restart forgets what was queued or dropped. */
+  pendingMarkerPath?: string;
 }): BrotliBackfill {
   const maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED;
   const quietMs = options.quietMs ?? DEFAULT_QUIET_MS;
@@ -104,6 +110,18 @@ export function createBrotliBackfill(options: {
   let sweeps = 0;
   let running: Promise<void> | undefined;
   let closed = false;
+  const markerPath = options.pendingMarkerPath;
+  const marker = markerPath === undefined ? undefined : createPendingMarker(markerPath, options.onError);
+  // Left by a process that stopped with work owed: sweep for it.
+  const resumed =
+    markerPath === undefined
+      ? Promise.resolve()
+      : markerPresent(markerPath).then((present) => {
+          if (!present || closed) return;
+          sweepPending = true;
+          marker?.set(true);
+          start();
+        });
 
   async function drainQueue(): Promise<void> {
     while (!closed && queue.size > 0) {
@@ -160,7 +178,9 @@ export function createBrotliBackfill(options: {
     if (running !== undefined || closed) return;
     running = drain().finally(() => {
       running = undefined;
-      if (!closed && (queue.size > 0 || sweepPending)) start();
+      if (closed) return;
+      if (queue.size > 0 || sweepPending) start();
+      else marker?.set(false);
     });
   }
 
@@ -179,10 +199,13 @@ export function createBrotliBackfill(options: {
         sweepPending = true;
         options.onDropped?.(droppedNow);
       }
+      if (queue.size > 0 || sweepPending) marker?.set(true);
       start();
     },
     async idle() {
+      await resumed;
       while (running !== undefined) await running;
+      await marker?.settled();
     },
     postpone() {
       const now = Date.now();
@@ -195,7 +218,9 @@ export function createBrotliBackfill(options: {
       closed = true;
       clearTimeout(quietTimer);
       wakeUp?.();
+      await resumed;
       await running;
+      await marker?.settled();
     },
   };
 }

@@ -1,7 +1,8 @@
+import { join } from 'node:path';
 import PQueue from 'p-queue';
 import type { PublicKeyInfo } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
-import { createBrotliBackfill, type ObjectStore } from '@metasync/store';
+import { BROTLI_OWED_FILE, createBrotliBackfill, type ObjectStore } from '@metasync/store';
 import type { SyncStatus } from '../health.js';
 import type { IndexLog } from '../index/index-log.js';
 import type { MirrorMetrics } from '../metrics.js';
@@ -111,6 +112,7 @@ export function createSyncer(options: SyncerOptions): Syncer {
   const brotliBackfill = releasingAfterBackfill(
     createBrotliBackfill({
       store: options.store,
+      pendingMarkerPath: join(options.dataDir, BROTLI_OWED_FILE),
       onError: (err) => logger.warn({ err }, 'brotli variants not made'),
       onDropped: (dropped) =>
         logger.info({ dropped }, 'brotli backfill queue full: these serve gzip until the sweep after the queue makes their variant'),

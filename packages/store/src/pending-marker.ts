@@ -1,0 +1,54 @@
+import { access, rm, writeFile } from 'node:fs/promises';
+
+/**
+ * A file saying that background work is owed (the brotli backfill: brotli-backfill.ts), so a restart finds
+ * it: present from the first piece of work taken until none is left. Changes are applied one at a time,
+ * the last wanted state winning, so a quick on/off/on never leaves the file in the wrong state.
+ *
+ * Not fsynced: the store's next durability barrier (a syncfs for any bulk commit, which flushes the whole
+ * file system) carries it, and a marker lost to a power cut costs only variants that serve gzip until a
+ * later sweep makes them.
+ */
+export interface PendingMarker {
+  set(owed: boolean): void;
+  /** Resolves once the file matches the last set(). */
+  settled(): Promise<void>;
+}
+
+export function createPendingMarker(path: string, onError: (err: unknown) => void): PendingMarker {
+  let wanted: boolean | undefined;
+  let onDisk: boolean | undefined;
+  let applying: Promise<void> = Promise.resolve();
+
+  async function apply(): Promise<void> {
+    while (wanted !== onDisk) {
+      const target = wanted;
+      try {
+        if (target === true) await writeFile(path, '');
+        else await rm(path, { force: true });
+        onDisk = target;
+      } catch (err) {
+        onError(err);
+        return;
+      }
+    }
+  }
+
+  return {
+    set(owed) {
+      if (wanted === owed) return;
+      wanted = owed;
+      applying = applying.then(apply);
+    },
+    settled: () => applying,
+  };
+}
+
+export async function markerPresent(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
