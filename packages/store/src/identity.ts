@@ -28,13 +28,27 @@ export async function readIdentity(
   sha256: string,
   maxBytes = MAX_DECODED_OBJECT_BYTES,
 ): Promise<Buffer | 'absent' | 'undecodable'> {
+  const stored = await readStoredIdentity(dir, sha256, maxBytes);
+  return typeof stored === 'string' ? stored : stored.raw;
+}
+
+/** readIdentity, saying whether the bytes came from the gzip file (which then needs no second read to be checked). */
+export async function readStoredIdentity(
+  dir: string,
+  sha256: string,
+  maxBytes = MAX_DECODED_OBJECT_BYTES,
+): Promise<{ raw: Buffer; fromGzip: boolean } | 'absent' | 'undecodable'> {
   const gzip = await readIfPresent(objectPath(dir, sha256, 'gzip'));
-  if (gzip === undefined) return (await readIfPresent(objectPath(dir, sha256))) ?? 'absent';
+  if (gzip === undefined) {
+    const raw = await readIfPresent(objectPath(dir, sha256));
+    return raw === undefined ? 'absent' : { raw, fromGzip: false };
+  }
   try {
     // A large object is decoded on the threadpool so it never stalls the loop (as compression.ts compresses);
     // JSON gzips to a fifth or less, so a quarter of the threshold in gzip bytes is a large object.
     const options = { maxOutputLength: maxBytes, chunkSize: zlibChunkFor(decodedSizeHint(gzip, maxBytes)) };
-    return gzip.length <= LARGE_OBJECT_BYTES / 4 ? gunzipSync(gzip, options) : await gunzipAsync(gzip, options);
+    const raw = gzip.length <= LARGE_OBJECT_BYTES / 4 ? gunzipSync(gzip, options) : await gunzipAsync(gzip, options);
+    return { raw, fromGzip: true };
   } catch {
     return 'undecodable';
   }

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { hasErrno, sha256Hex } from '@metasync/shared';
 import { decodesTo, variantsFor, type GivenVariants, type KeptVariants } from './compression.js';
 import type { Durability } from './durability.js';
-import { readIdentity, readIfPresent } from './identity.js';
+import { readIfPresent, readStoredIdentity } from './identity.js';
 import { objectPath, shardOf, type Variant } from './layout.js';
 
 // The callback API skips a FileHandle per call: measurably cheaper on a 10k-file burst.
@@ -69,9 +69,9 @@ class FileMet extends Error {}
 async function writeChecked(context: WriteContext, sha256: string, raw: Buffer, given: WriteGiven): Promise<boolean> {
   const shard = shardOf(sha256);
   if (given.knownAbsent !== true && given.knownClean !== true) {
-    const stored = await readIdentity(context.dir, sha256, raw.length + 1);
+    const stored = await readStoredIdentity(context.dir, sha256, raw.length + 1);
     if (stored !== 'absent') {
-      if (stored !== 'undecodable' && stored.equals(raw) && (await variantsIntact(context, sha256, raw, given))) {
+      if (stored !== 'undecodable' && stored.raw.equals(raw) && (await variantsIntact(context, sha256, raw, given, stored.fromGzip))) {
         context.reused(sha256);
         return false;
       }
@@ -148,18 +148,30 @@ export function tempPath(context: WriteContext): string {
  * power loss or a kill, and such an object must be fetched and put again.
  */
 export async function verifyObject(context: WriteContext, sha256: string): Promise<boolean> {
-  const stored = await readIdentity(context.dir, sha256);
-  return typeof stored !== 'string' && sha256Hex(stored) === sha256 && (await variantsIntact(context, sha256, stored, {}));
+  const stored = await readStoredIdentity(context.dir, sha256);
+  return (
+    typeof stored !== 'string' &&
+    sha256Hex(stored.raw) === sha256 &&
+    (await variantsIntact(context, sha256, stored.raw, {}, stored.fromGzip))
+  );
 }
 
 /**
  * Every present file decodes to `raw` (a raw file beside a gzip one, from an older version, included), and a
- * gzip variant the policy keeps is present (brotli may come later: brotli-backfill.ts).
+ * gzip variant the policy keeps is present (brotli may come later: brotli-backfill.ts). `rawFromGzip`: `raw`
+ * was just decoded from the gzip file, so that file is present and intact without a second read (a mirror
+ * verifying a million objects after a restart read and decoded each twice).
  */
-async function variantsIntact(context: WriteContext, sha256: string, raw: Buffer, given: GivenVariants): Promise<boolean> {
+async function variantsIntact(
+  context: WriteContext,
+  sha256: string,
+  raw: Buffer,
+  given: GivenVariants,
+  rawFromGzip: boolean,
+): Promise<boolean> {
   const [identity, gzip, br] = await Promise.all([
     readIfPresent(objectPath(context.dir, sha256)),
-    readIfPresent(objectPath(context.dir, sha256, 'gzip')),
+    rawFromGzip ? undefined : readIfPresent(objectPath(context.dir, sha256, 'gzip')),
     readIfPresent(objectPath(context.dir, sha256, 'br')),
   ]);
   if (identity !== undefined && !identity.equals(raw)) return false;
@@ -167,7 +179,7 @@ async function variantsIntact(context: WriteContext, sha256: string, raw: Buffer
   if (br !== undefined && !decodesTo('br', br, raw)) return false;
   // A missing gzip variant is intact only if the policy would not keep one (compressing says; rare, and cheap
   // for small objects).
-  if (gzip !== undefined) return true;
+  if (rawFromGzip || gzip !== undefined) return true;
   const kept: KeptVariants = await variantsFor(raw, given, { deferBrotli: true });
   return kept.gzip === undefined;
 }
