@@ -60,6 +60,7 @@ export const publishVisibleBench: Bench = async (ctx) => {
       : await cachedCorpusTree({ cacheDir: corpusCache, paths: fleetPaths, seed: fleetSeed });
   const rsyncMs = await measureRsyncFanOut(ctx, tree.dir, tree.p2Paths, root);
   const setupMs = (perPath: number): number => Math.max(SETUP_MIN_MS, tree.paths.length * perPath);
+  const bootstrapMs = setupMs(BOOTSTRAP_MS_PER_PATH_PER_MIRROR * mirrorCount);
 
   const publishToken = 'bench-fleet-token';
   const primary = await startPrimary({
@@ -67,6 +68,8 @@ export const publishVisibleBench: Bench = async (ctx) => {
     dataDir: join(root, 'primary-data'),
     publishToken,
     malloc: ctx.options.malloc,
+    // A new primary commits its whole tree before it listens.
+    readyTimeoutMs: setupMs(INGEST_MS_PER_PATH),
   });
   ctx.defer(() => primary.stop());
   const head = await waitForIngest({ primaryUrl: primary.url, paths: tree.paths, timeoutMs: setupMs(INGEST_MS_PER_PATH), quietMs: 300 });
@@ -79,12 +82,12 @@ export const publishVisibleBench: Bench = async (ctx) => {
         malloc: ctx.options.malloc,
         publishToken,
         mirrorId: `bench-${index}`,
+        readyTimeoutMs: bootstrapMs,
       });
       ctx.defer(() => mirror.stop());
       return mirror;
     }),
   );
-  const bootstrapMs = setupMs(BOOTSTRAP_MS_PER_PATH_PER_MIRROR * mirrorCount);
   await Promise.all(mirrors.map((mirror) => waitForMirrorSeq({ mirrorUrl: mirror.url, seq: head.seq, timeoutMs: bootstrapMs })));
   ctx.log(`fleet ready: primary + ${mirrorCount} mirrors at seq ${head.seq}`);
   // A fleet just bootstrapped is making brotli variants on every daemon: publish latency is measured on a steady fleet.
