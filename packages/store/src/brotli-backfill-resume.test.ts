@@ -65,6 +65,34 @@ describe('brotli work owed across a restart', () => {
     await backfill.close();
   });
 
+  it('the sweep a start owes waits for quiet like any other work, and close() ends the wait', async () => {
+    const hashes = await putDeferred(3);
+    await writeFile(marker, '');
+    const backfill = createBrotliBackfill({
+      store,
+      pendingMarkerPath: marker,
+      onError: (err) => expect.fail(String(err)),
+      quietMs: 60_000,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await withBrotli(hashes)).toBe(0);
+    await backfill.close();
+    expect(await withBrotli(hashes)).toBe(0);
+    expect(await exists(marker)).toBe(true);
+  });
+
+  it('work that failed keeps the owed file, so the next start sweeps for it', async () => {
+    const hashes = await putDeferred(2);
+    const errors: unknown[] = [];
+    const failing = { ...store, addBrotli: () => Promise.reject(new Error('ENOSPC: no space left on device')) };
+    const backfill = createBrotliBackfill({ store: failing, pendingMarkerPath: marker, onError: (err) => errors.push(err), quietMs: 0 });
+    backfill.add(hashes);
+    await backfill.idle();
+    expect(errors).toHaveLength(1);
+    expect(await exists(marker)).toBe(true);
+    await backfill.close();
+  });
+
   it('without the owed file a start sweeps nothing', async () => {
     const hashes = await putDeferred(2);
     const backfill = createBrotliBackfill({ store, pendingMarkerPath: marker, onError: (err) => expect.fail(String(err)), quietMs: 0 });

@@ -111,13 +111,21 @@ export function createBrotliBackfill(options: {
   let running: Promise<void> | undefined;
   let closed = false;
   const markerPath = options.pendingMarkerPath;
-  const marker = markerPath === undefined ? undefined : createPendingMarker(markerPath, options.onError);
-  // Left by a process that stopped with work owed: sweep for it.
+  const marker =
+    markerPath === undefined
+      ? undefined
+      : createPendingMarker(markerPath, (err) =>
+          options.onError(new Error(`brotli owed-work file ${markerPath} not updated: ${(err as Error).message}`, { cause: err })),
+        );
+  /** A chunk or a shard listing failed since the last sweep began: work is owed that nothing queues again. */
+  let failedSinceSweep = false;
+  // Left by a process that stopped with work owed: sweep for it, once the daemon's start-up work went quiet.
   const resumed =
     markerPath === undefined
       ? Promise.resolve()
       : markerPresent(markerPath).then((present) => {
           if (!present || closed) return;
+          lastAddMs = waitingSinceMs = Date.now();
           sweepPending = true;
           marker?.set(true);
           start();
@@ -137,7 +145,9 @@ export function createBrotliBackfill(options: {
       try {
         await options.store.addBrotli(chunk);
       } catch (err) {
-        // The chunk's objects keep serving gzip; the next chunk may succeed (e.g. once space is freed).
+        // The chunk's objects keep serving gzip; the next chunk may succeed (e.g. once space is freed), and the
+        // owed-work file stays, so the next start sweeps for them.
+        failedSinceSweep = true;
         options.onError(err);
       }
       await new Promise((resolve) => setImmediate(resolve));
@@ -146,13 +156,18 @@ export function createBrotliBackfill(options: {
 
   /** One shard at a time, so the sweep holds one listing's hashes at most (a few thousand at a million objects). */
   async function sweep(): Promise<void> {
+    // Listing the shards is work too: it waits for quiet as a chunk does.
+    await untilQuiet();
+    if (closed) return;
     sweepPending = false;
+    failedSinceSweep = false;
     for (const shard of SHARDS) {
       if (closed) return;
       let lacking: string[];
       try {
         lacking = await options.store.lackingBrotli(shard);
       } catch (err) {
+        failedSinceSweep = true;
         options.onError(err);
         continue;
       }
@@ -180,7 +195,7 @@ export function createBrotliBackfill(options: {
       running = undefined;
       if (closed) return;
       if (queue.size > 0 || sweepPending) start();
-      else marker?.set(false);
+      else if (!failedSinceSweep) marker?.set(false);
     });
   }
 

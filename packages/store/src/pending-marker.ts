@@ -36,9 +36,9 @@ export function createPendingMarker(path: string, onError: (err: unknown) => voi
 
   return {
     set(owed) {
-      if (wanted === owed) return;
       wanted = owed;
-      applying = applying.then(apply);
+      // Also when unchanged: a write that failed (a full disk) is tried again at the next set().
+      if (onDisk !== owed) applying = applying.then(apply);
     },
     settled: () => applying,
   };

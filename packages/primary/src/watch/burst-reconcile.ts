@@ -21,6 +21,7 @@
  * reached). Its "since" is the start of the previous such scan, so a change
  * whose event was lost at any time is found by the next scan.
  */
+import { createLoopSlices } from './loop-slices.js';
 import { createPathKeys } from './path-keys.js';
 import type { ScanReason } from './watch-status.js';
 
@@ -114,7 +115,11 @@ export function createBurstReconcile(options: BurstReconcileOptions): BurstRecon
     const gone: string[] = [];
     for (const path of options.publishedPaths()) if (seen.find(path) === -1) gone.push(path);
     let removed = 0;
+    // remove() looks at each path (walk-deletions.ts): in slices, as the walk's own stats.
+    const slices = createLoopSlices();
     for (const path of gone) {
+      await slices.turn();
+      if (closed) return;
       if (options.remove(path)) removed++;
       else touched++;
     }

@@ -82,9 +82,15 @@ export async function reconcileAtStart(options: StartupReconcileOptions): Promis
   const unchanged = checks.done();
   // A path whose key equals a walked one's is kept (path-keys.ts: about once in 10^7 starts at 1M paths); the
   // next periodic or burst rescan, which compares paths themselves, deletes it.
+  const gone: string[] = [];
+  for (const path of publisher.pathsFrom('watch')) if (seen.find(path) === -1) gone.push(path);
+  // A look (lstat) each, in slices: a tree emptied while the primary was down is a million of them.
+  const slices = createLoopSlices();
   let deleted = 0;
-  for (const path of publisher.pathsFrom('watch')) {
-    if (seen.find(path) === -1 && !options.stopped() && removeUnlessBack(options.rootReal, path, ingest)) deleted++;
+  for (const path of gone) {
+    await slices.turn();
+    if (options.stopped()) break;
+    if (removeUnlessBack(options.rootReal, path, ingest)) deleted++;
   }
   await ingest.settled();
   ingest.release();

@@ -38,6 +38,16 @@ describe('deleting what a walk did not find', () => {
     ]);
   });
 
+  it('removes a path below a directory that became a symbolic link, which a walk does not enter', async () => {
+    await mkdir(join(root, 'releases/r2/acme'), { recursive: true });
+    await writeFile(join(root, 'releases/r2/acme/x.json'), '{}');
+    await mkdir(join(root, 'p2'));
+    await symlink(join(root, 'releases/r2/acme'), join(root, 'p2/acme'));
+    expect(removeUnlessBack(root, 'p2/acme/x.json', ingest)).toBe(true);
+    expect(removeUnlessBack(root, 'releases/r2/acme/x.json', ingest)).toBe(false);
+    expect(calls).toEqual(['remove p2/acme/x.json', 'touch releases/r2/acme/x.json']);
+  });
+
   it('at start-up, a file created again after the walk passed its directory is read, not unpublished', async () => {
     await mkdir(join(root, 'p2/acme'), { recursive: true });
     await writeFile(join(root, 'p2/acme/kept.json'), '{}');

@@ -1,4 +1,5 @@
-import { lstatSync } from 'node:fs';
+import { lstatSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { SourceIngest } from './ingest.js';
 
 /**
@@ -13,12 +14,26 @@ import type { SourceIngest } from './ingest.js';
  * Returns true when the path was removed, false when it was touched instead.
  */
 export function removeUnlessBack(rootReal: string, path: string, ingest: Pick<SourceIngest, 'touch' | 'remove'>): boolean {
-  // What a walk would have found (tree-walk.ts takes files and symbolic links; a directory there is not one).
-  const entry = lstatSync(`${rootReal}/${path}`, { throwIfNoEntry: false });
-  if (entry !== undefined && (entry.isFile() || entry.isSymbolicLink())) {
+  if (isWalkableFile(rootReal, path)) {
     ingest.touch(path);
     return false;
   }
   ingest.remove(path);
   return true;
+}
+
+/**
+ * What a walk would find at `path`: a file or a symbolic link (tree-walk.ts takes both), in directories that are
+ * directories. A walk does not enter a directory that became a symbolic link (an `ln -sfn` deploy swap), so a
+ * path below one is gone for it, and for this check too.
+ */
+function isWalkableFile(rootReal: string, path: string): boolean {
+  const absolute = join(rootReal, path);
+  const entry = lstatSync(absolute, { throwIfNoEntry: false });
+  if (entry === undefined || !(entry.isFile() || entry.isSymbolicLink())) return false;
+  try {
+    return realpathSync(dirname(absolute)) === dirname(absolute);
+  } catch {
+    return false; // its directory went meanwhile
+  }
 }
