@@ -104,6 +104,41 @@ describe('applied-index log', () => {
     await again.close();
   });
 
+  it('serves the old generation while a large snapshot is taken in, and the new one from its commit on', async () => {
+    const { log } = await openIndexLog(dir, { sharedIndex: true });
+    await log.commitBatch(record(0, [entry('packages.json', 'root-1'), entry('p2/x/old.json', 'old')]));
+    const entries = Array.from({ length: 200_000 }, (_, index) => entry(`p2/v${index % 97}/p${index}.json`, `content ${index}`));
+    entries.push(entry('packages.json', 'root-2'));
+    // What a request sees at each turn the commit gives the event loop (one synchronous step a million paths long before).
+    const seen: string[] = [];
+    let turns = 0;
+    let longestMs = 0;
+    const committing = log.commitSnapshot({ kind: 'snapshot', seq: 9, time: 90, entries }, 5);
+    let done = false;
+    void committing.then(() => (done = true));
+    for (let at = performance.now(); !done && turns < 1_000_000; turns++) {
+      seen.push(`${log.state.seq}:${log.state.lookup('packages.json')?.sha256 === sha256Hex('root-1') ? 'old' : 'new'}`);
+      await new Promise((resolve) => setImmediate(resolve));
+      longestMs = Math.max(longestMs, performance.now() - at);
+      at = performance.now();
+    }
+    const dropped = await committing;
+    // 200k paths in one synchronous step held the loop ~0.5 s here; in 5 ms slices, nothing near it.
+    expect(longestMs).toBeLessThan(150);
+    // Only the old generation while it was built, never a mix.
+    expect(new Set(seen.slice(0, -1))).toEqual(new Set(['1:old']));
+    expect(log.state.seq).toBe(9);
+    expect(log.state.lookup('packages.json')?.sha256).toBe(sha256Hex('root-2'));
+    expect(log.state.lookup('p2/v3/p3.json')?.sha256).toBe(sha256Hex('content 3'));
+    expect(log.state.lookup('p2/x/old.json')).toBeUndefined();
+    expect(dropped.map((d) => d.sha256).sort()).toEqual([sha256Hex('old'), sha256Hex('root-1')].sort());
+    await log.close();
+    const { log: again } = await openIndexLog(dir);
+    expect(again.state.pathCount()).toBe(200_001);
+    expect(again.derefs.map((d) => d.sha256).sort()).toEqual([sha256Hex('old'), sha256Hex('root-1')].sort());
+    await again.close();
+  });
+
   it('writes the base one path per line and reloads it; a base written whole by an older version still loads; a cut one is refused', async () => {
     const { log } = await openIndexLog(dir);
     const entries = Array.from({ length: 50 }, (_, i) => entry(`p2/v/p${i}.json`, `c${i}`, 1000 + i));

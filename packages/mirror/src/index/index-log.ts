@@ -1,21 +1,20 @@
 import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { changeEntrySchema, hasErrno, metasyncError, type ChangeEntry, type Snapshot } from '@metasync/shared';
+import { createLoopSlices } from '@metasync/shared/daemon';
 import {
   decodeLinedJson,
   decodeRecords,
   encodeRecord,
   encodeRecordHeaderOfParts,
   fsyncDir,
-  linedJsonHead,
-  LINED_JSON_SEPARATOR,
-  LINED_JSON_TAIL,
   parseLinedJsonHead,
   tempPathFor,
   writeFileAtomic,
 } from '@metasync/shared/fs';
 import { z } from 'zod';
-import { applyEntries, emptyIndex, replaceWithSnapshot, type Dereference, type IndexEntry, type IndexState } from './index-state.js';
+import { encodeBase, encodeSnapshotBase, type BaseHeader } from './index-base.js';
+import { applyEntries, emptyIndex, type Dereference, type IndexEntry, type IndexState } from './index-state.js';
 
 /**
  * The applied-index log: how the mirror remembers which generation it serves.
@@ -135,7 +134,10 @@ export async function openIndexLog(dataDir: string, options: { sharedIndex?: boo
   let bytes = decoded.validBytes;
 
   async function writeBase(base: BaseHeader, forEachPath: (visit: (path: string, entry: IndexEntry) => void) => void): Promise<void> {
-    const chunks = encodeBase(base, forEachPath);
+    await writeBaseChunks(encodeBase(base, forEachPath));
+  }
+
+  async function writeBaseChunks(chunks: Buffer[]): Promise<void> {
     await writeFileAtomic(basePath, [encodeRecordHeaderOfParts(chunks), ...chunks]);
     // The base now covers every record: start an empty log (temp + rename, so a crash keeps one of the two).
     const emptyTemp = tempPathFor(logPath);
@@ -176,22 +178,23 @@ export async function openIndexLog(dataDir: string, options: { sharedIndex?: boo
       return dropped;
     },
     async commitSnapshot(snapshot, appliedAt) {
+      // The new tables are built, and the base encoded, in slices (a million paths are seconds of work and
+      // the mirror serves meanwhile, from the tables it has); only the switch is one synchronous step.
+      const slices = createLoopSlices();
+      const prepared = await state.prepare(snapshot.entries, slices.turn);
       const dropped: Dereference[] = [];
-      // A bootstrap has nothing to drop: no set of a million hashes for an empty index.
-      if (state.objectCount() > 0) {
-        const kept = new Set(snapshot.entries.map((e) => e.sha256));
-        state.forEachObject((sha256) => {
-          if (!kept.has(sha256)) dropped.push({ sha256, atMs: appliedAt });
-        });
-      }
+      state.forEachObject((sha256) => {
+        if (!prepared.hasObject(sha256)) dropped.push({ sha256, atMs: appliedAt });
+      });
       // Durable first, then the synchronous in-memory switch: memory never runs ahead of disk.
-      await writeBase(
-        { seq: snapshot.seq, time: snapshot.time, count: snapshot.entries.length, derefs: [...derefs, ...dropped] },
-        (visit) => {
-          for (const entry of snapshot.entries) visit(entry.path, entry);
-        },
+      await writeBaseChunks(
+        await encodeSnapshotBase(
+          { seq: snapshot.seq, time: snapshot.time, count: snapshot.entries.length, derefs: [...derefs, ...dropped] },
+          snapshot.entries,
+          slices.turn,
+        ),
       );
-      replaceWithSnapshot(state, snapshot, appliedAt);
+      state.switchTo(prepared, snapshot);
       derefs.push(...dropped);
       return dropped;
     },
@@ -203,38 +206,6 @@ export async function openIndexLog(dataDir: string, options: { sharedIndex?: boo
     },
   };
   return { log, repairedTail: decoded.tornTail };
-}
-
-interface BaseHeader {
-  seq: number;
-  time: number;
-  /** Paths forEachPath visits. */
-  count: number;
-  derefs: Dereference[];
-}
-
-/** Chunks of base JSON text are turned into bytes at about this size. */
-const BASE_CHUNK_CHARS = 1 << 20;
-
-/**
- * The base record's JSON, one path tuple per line (lined-json.ts), built from the paths one at a time
- * and kept as chunks (written as they are, never concatenated): no per-path array, no copy of the whole.
- */
-function encodeBase(base: BaseHeader, forEachPath: (visit: (path: string, entry: IndexEntry) => void) => void): Buffer[] {
-  const chunks: Buffer[] = [];
-  const fields = `"seq":${base.seq},"time":${base.time},"count":${base.count},"derefs":${JSON.stringify(base.derefs)}`;
-  let text = linedJsonHead(fields, 'paths');
-  let first = true;
-  forEachPath((path, entry) => {
-    text += `${first ? '' : LINED_JSON_SEPARATOR}[${JSON.stringify(path)},"${entry.sha256}",${entry.size},${entry.mtime}]`;
-    first = false;
-    if (text.length >= BASE_CHUNK_CHARS) {
-      chunks.push(Buffer.from(text));
-      text = '';
-    }
-  });
-  chunks.push(Buffer.from(`${text}${LINED_JSON_TAIL}`));
-  return chunks;
 }
 
 /**

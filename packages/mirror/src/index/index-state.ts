@@ -49,6 +49,16 @@ export interface IndexState {
    * cleared index referenced: the old tables live as long as it does, and no longer.
    */
   clear(expectedPaths: number): (visit: (sha256: string) => void) => void;
+  /**
+   * Builds the tables of `entries` aside, awaiting `turn()` between slices: the current ones serve meanwhile
+   * (a million paths took seconds of one synchronous step, during which nothing answered).
+   */
+  prepare(entries: readonly PathEntry[], turn: () => Promise<void> | undefined): Promise<PreparedIndex>;
+  /**
+   * Switches to prepared tables, `seq` and `time` in one `write`; returns a visitor over the objects the old
+   * tables referenced, as clear() does. Nothing else may change the state between prepare and this.
+   */
+  switchTo(prepared: PreparedIndex, generation: { seq: number; time: number }): (visit: (sha256: string) => void) => void;
   /** Every path with its entry: O(paths) and allocating, for compaction and tests, never serving. */
   forEachPath(visit: (path: string, entry: IndexEntry) => void): void;
   /** Every referenced object: O(objects), allocating. */
@@ -62,6 +72,11 @@ export interface IndexState {
   readonly sharing: IndexSharing | undefined;
 }
 
+/** Tables built by prepare(), not yet switched to. */
+export interface PreparedIndex {
+  hasObject(sha256: string): boolean;
+}
+
 /** What serving needs: the applied seq and one lookup per request. */
 export type IndexView = Pick<IndexState, 'seq' | 'time' | 'lookup' | 'pathCount'>;
 
@@ -70,6 +85,8 @@ export interface Dereference {
   /** When the generation that dropped it became visible (ms). */
   atMs: number;
 }
+
+type Prepared = PreparedIndex & { paths: PathTable; objects: ObjectTable };
 
 export function emptyIndex(expectedPaths = 0, options: { shared?: boolean } = {}): IndexState {
   const memory = { shared: options.shared === true };
@@ -117,6 +134,28 @@ export function emptyIndex(expectedPaths = 0, options: { shared?: boolean } = {}
       const previous = objects;
       paths = createPathTable(expectedPaths, memory);
       objects = createObjectTable(expectedPaths, memory);
+      return (visit) => previous.forEach(visit);
+    },
+    async prepare(entries, turn) {
+      const next = { paths: createPathTable(entries.length, memory), objects: createObjectTable(entries.length, memory) };
+      for (const [index, entry] of entries.entries()) {
+        const object = next.objects.acquire(entry.sha256);
+        const previous = next.paths.set(entry.path, { object, size: entry.size, mtime: entry.mtime });
+        if (previous !== -1) next.objects.release(previous);
+        if ((index & 1023) === 1023) await turn();
+      }
+      const prepared: Prepared = { ...next, hasObject: (sha256) => next.objects.has(sha256) };
+      return prepared;
+    },
+    switchTo(prepared, generation) {
+      const next = prepared as Prepared;
+      const previous = objects;
+      state.write(() => {
+        paths = next.paths;
+        objects = next.objects;
+        state.seq = generation.seq;
+        state.time = generation.time;
+      });
       return (visit) => previous.forEach(visit);
     },
     forEachPath(visit) {

@@ -16,26 +16,28 @@ function lined(items: unknown[], head = '"kind":"snapshot","seq":5,"time":170000
 }
 
 describe('parseSnapshotDocument', () => {
-  it('reads a snapshot written an entry per line, and the same snapshot written whole, to the same value', () => {
+  it('reads a snapshot written an entry per line, and the same snapshot written whole, to the same value', async () => {
     const whole = Buffer.from(JSON.stringify({ kind: 'snapshot', seq: 5, time: 1_700_000_000_000, entries }));
     const expected = { kind: 'snapshot', seq: 5, time: 1_700_000_000_000, entries };
-    expect(parseSnapshotDocument(lined(entries), 'snapshot')).toEqual(expected);
-    expect(parseSnapshotDocument(whole, 'snapshot')).toEqual(expected);
-    expect(parseSnapshotDocument(lined([]), 'snapshot')).toEqual({ ...expected, entries: [] });
+    expect(await parseSnapshotDocument(lined(entries), 'snapshot')).toEqual(expected);
+    expect(await parseSnapshotDocument(whole, 'snapshot')).toEqual(expected);
+    expect(await parseSnapshotDocument(lined([]), 'snapshot')).toEqual({ ...expected, entries: [] });
   });
 
-  it('refuses a lined snapshot with a bad entry, naming it, as the whole-document schema would', () => {
+  it('refuses a lined snapshot with a bad entry, naming it, as the whole-document schema would', async () => {
     const bad = [...entries.slice(0, 3), { ...entries[3], path: '../etc/passwd' }];
-    expect(() => parseSnapshotDocument(lined(bad), 'snapshot')).toThrow(/wrong shape: entries\.3: path/);
-    expect(() => parseSnapshotDocument(lined(entries, '"kind":"batch","seq":5,"time":1'), 'snapshot')).toThrow(/wrong shape: kind/);
+    await expect(parseSnapshotDocument(lined(bad), 'snapshot')).rejects.toThrow(/wrong shape: entries\.3: path/);
+    await expect(parseSnapshotDocument(lined(entries, '"kind":"batch","seq":5,"time":1'), 'snapshot')).rejects.toThrow(/wrong shape: kind/);
   });
 
-  it('refuses a lined snapshot cut short or with a line that is not JSON', () => {
+  it('refuses a lined snapshot cut short or with a line that is not JSON', async () => {
     const body = lined(entries);
-    expect(() => parseSnapshotDocument(body.subarray(0, body.lastIndexOf(10)), 'snapshot')).toThrow(/not JSON/);
-    expect(() => parseSnapshotDocument(Buffer.from(body.toString().replace('"sha256"', '"sha256')), 'snapshot')).toThrow(/not JSON/);
+    await expect(parseSnapshotDocument(body.subarray(0, body.lastIndexOf(10)), 'snapshot')).rejects.toThrow(/not JSON/);
+    await expect(parseSnapshotDocument(Buffer.from(body.toString().replace('"sha256"', '"sha256')), 'snapshot')).rejects.toThrow(
+      /not JSON/,
+    );
     // A head line that is not JSON fields is the same protocol error, not a stray SyntaxError.
-    expect(() => parseSnapshotDocument(lined(entries, '"kind":"snapshot",oops'), 'snapshot')).toThrow(
+    await expect(parseSnapshotDocument(lined(entries, '"kind":"snapshot",oops'), 'snapshot')).rejects.toThrow(
       expect.objectContaining({ code: 'METASYNC_ERR_SYNC_PROTOCOL' }),
     );
   });

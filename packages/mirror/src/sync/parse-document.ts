@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { metasyncError, pathEntrySchema, snapshotSchema, type PathEntry, type Snapshot } from '@metasync/shared';
-import { decodeLinedJson, parseLinedJsonHead } from '@metasync/shared/fs';
+import { createLoopSlices } from '@metasync/shared/daemon';
+import { decodeLinedJsonInSlices, parseLinedJsonHead } from '@metasync/shared/fs';
 
 /**
  * Parses a sync document (batch, snapshot, state, key set) against its schema.
@@ -37,16 +38,22 @@ const snapshotHeadSchema = snapshotSchema.omit({ entries: true });
  * a second copy of every entry that parsing the whole and then the schema made.
  * Any other layout is parsed whole.
  */
-export function parseSnapshotDocument(body: Buffer, what: string): Snapshot {
+export async function parseSnapshotDocument(body: Buffer, what: string): Promise<Snapshot> {
   const entries: PathEntry[] = [];
   let firstProblem: string | undefined;
   let fields: Record<string, unknown> | undefined;
+  // In slices: a million entries took 2.7 s to parse and check, and the mirror serves meanwhile.
+  const slices = createLoopSlices();
   try {
-    const head = decodeLinedJson(body, (item, index) => {
-      const parsed = pathEntrySchema.safeParse(item);
-      if (parsed.success) entries.push(parsed.data);
-      else firstProblem ??= `entries.${index}: ${issuesOf(parsed.error)}`;
-    });
+    const head = await decodeLinedJsonInSlices(
+      body,
+      (item, index) => {
+        const parsed = pathEntrySchema.safeParse(item);
+        if (parsed.success) entries.push(parsed.data);
+        else firstProblem ??= `entries.${index}: ${issuesOf(parsed.error)}`;
+      },
+      slices.turn,
+    );
     fields = head === undefined ? undefined : parseLinedJsonHead(head);
   } catch (err) {
     throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} is not JSON`, { what }, err);

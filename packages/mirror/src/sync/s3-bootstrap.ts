@@ -101,7 +101,7 @@ export async function bootstrapFromS3(options: S3BootstrapOptions): Promise<S3Bo
   });
   const what = `snapshot s3://${bucket}/${key.key}`;
   verifyBody(fetched.body, fetched.signature, { keys: options.trustedKeys, nowMs: options.nowMs?.() ?? Date.now(), what });
-  const snapshot = parseSnapshotDocument(fetched.body, what);
+  const snapshot = await parseSnapshotDocument(fetched.body, what);
   if (snapshot.seq !== key.seq) {
     throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} holds seq ${snapshot.seq}, but its key names seq ${key.seq}`, {
       bucket,

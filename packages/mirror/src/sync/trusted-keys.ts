@@ -20,7 +20,7 @@ export interface SignedDocument<T> {
   route: string;
   query?: Record<string, string> | undefined;
   /** Parses and checks the verified body (parse-document.ts). */
-  parse(body: Buffer, what: string): T;
+  parse(body: Buffer, what: string): T | Promise<T>;
   /** Names the document in errors: `snapshot`, `changes since 5`. */
   what: string;
   body: Buffer;
@@ -74,7 +74,7 @@ export function createTrustedKeys(options: TrustedKeysOptions): TrustedKeys {
       logger.error({ err, route, query }, 'refused unsigned or forged document');
       throw err;
     }
-    return parse(body, what);
+    return await parse(body, what);
   }
 
   return { load, known: trust.load, verifying: trust.verifying, readSigned };

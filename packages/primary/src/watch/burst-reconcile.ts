@@ -21,7 +21,7 @@
  * reached). Its "since" is the start of the previous such scan, so a change
  * whose event was lost at any time is found by the next scan.
  */
-import { createLoopSlices } from './loop-slices.js';
+import { createLoopSlices } from '@metasync/shared/daemon';
 import { createPathKeys } from './path-keys.js';
 import type { ScanReason } from './watch-status.js';
 

@@ -12,7 +12,7 @@
  * Run from TypeScript sources (tests), a thread loads its module through tsx.
  */
 import { Piscina } from 'piscina';
-import { createLoopSlices } from './loop-slices.js';
+import { createLoopSlices } from '@metasync/shared/daemon';
 import { createReadahead } from './readahead.js';
 import { prepareSourceFile, type PrepareSettings, type PreparedRead } from './prepare.js';
 

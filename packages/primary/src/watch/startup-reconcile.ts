@@ -9,7 +9,7 @@
 import { fullCollection, type Logger } from '@metasync/shared/daemon';
 import type { Publisher } from '../publish/publisher.js';
 import type { SourceIngest } from './ingest.js';
-import { createLoopSlices } from './loop-slices.js';
+import { createLoopSlices } from '@metasync/shared/daemon';
 import { createPathKeys } from './path-keys.js';
 import { loadStatCache, statIdentitySync, vouchedLine, type StatCache, type StatCacheWriter } from './stat-cache.js';
 import { walkTreeFiles } from './tree-walk.js';

@@ -12,7 +12,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
 import { hasErrno } from '@metasync/shared';
-import { createLoopSlices } from './loop-slices.js';
+import { createLoopSlices } from '@metasync/shared/daemon';
 import { isIgnoredName } from './paths.js';
 
 export interface WalkOptions {

@@ -8,3 +8,4 @@ export * from './tls-pair.js';
 export * from './server-factory.js';
 export * from './memory-release.js';
 export * from './memory-allocator.js';
+export * from './loop-slices.js';

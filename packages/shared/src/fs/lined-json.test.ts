@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { decodeLinedJson, linedJsonHead, LINED_JSON_SEPARATOR, LINED_JSON_TAIL, parseLinedJsonHead } from './lined-json.js';
+import {
+  decodeLinedJson,
+  decodeLinedJsonInSlices,
+  linedJsonHead,
+  LINED_JSON_SEPARATOR,
+  LINED_JSON_TAIL,
+  parseLinedJsonHead,
+} from './lined-json.js';
 
 function lined(items: unknown[]): string {
   return `${linedJsonHead('"seq":3', 'items')}${items.map((item) => JSON.stringify(item)).join(LINED_JSON_SEPARATOR)}${LINED_JSON_TAIL}`;
@@ -16,6 +23,31 @@ describe('lined JSON', () => {
     const text = lined(items);
     expect(JSON.parse(text)).toEqual({ seq: 3, items });
     expect(decode(text)).toEqual({ head: { seq: 3 }, items });
+  });
+
+  it('in slices, reads the same items and awaits a turn every 1,024 of them, and refuses the same bodies', async () => {
+    const items = Array.from({ length: 3_000 }, (_, index) => ({ index }));
+    const seen: unknown[] = [];
+    let turns = 0;
+    const head = await decodeLinedJsonInSlices(
+      Buffer.from(lined(items)),
+      (item) => seen.push(item),
+      () => {
+        turns++;
+        return undefined;
+      },
+    );
+    expect(head === undefined ? undefined : parseLinedJsonHead(head)).toEqual({ seq: 3 });
+    expect(seen).toEqual(items);
+    expect(turns).toBe(2);
+    const cut = lined(items).slice(0, -3);
+    await expect(
+      decodeLinedJsonInSlices(
+        Buffer.from(cut),
+        () => undefined,
+        () => undefined,
+      ),
+    ).rejects.toThrow(SyntaxError);
   });
 
   it('leaves a document in another layout to the caller', () => {

@@ -37,6 +37,35 @@ export interface LinedJsonHead {
  * missing comma or `]}` line): what it accepts, JSON.parse accepts too.
  */
 export function decodeLinedJson(body: Buffer, visit: (item: unknown, index: number) => void): LinedJsonHead | undefined {
+  const items = linedItems(body);
+  for (let index = 0; ; index++) {
+    const next = items.next();
+    if (next.done === true) return next.value;
+    visit(next.value, index);
+  }
+}
+
+/**
+ * decodeLinedJson for a daemon that serves meanwhile: awaits `turn()` (loop-slices.ts) every 1,024 items, so
+ * a million-item document does not hold the event loop for the seconds its parse takes. `body` must not
+ * change until it resolves.
+ */
+export async function decodeLinedJsonInSlices(
+  body: Buffer,
+  visit: (item: unknown, index: number) => void,
+  turn: () => Promise<void> | undefined,
+): Promise<LinedJsonHead | undefined> {
+  const items = linedItems(body);
+  for (let index = 0; ; index++) {
+    const next = items.next();
+    if (next.done === true) return next.value;
+    visit(next.value, index);
+    if ((index & 1023) === 1023) await turn();
+  }
+}
+
+/** Each item of a lined document, parsed; returns its head line, or undefined (no item) when not lined. */
+function* linedItems(body: Buffer): Generator<unknown, LinedJsonHead | undefined> {
   const firstBreak = body.indexOf(10);
   if (firstBreak === -1) return undefined;
   const head = body.toString('utf8', 0, firstBreak);
@@ -59,7 +88,8 @@ export function decodeLinedJson(body: Buffer, visit: (item: unknown, index: numb
     } else {
       if (index > 0 && !lastHadComma) throw new SyntaxError(`lined JSON document: item ${index - 1} has no comma after it`);
       lastHadComma = line.endsWith(',');
-      visit(JSON.parse(lastHadComma ? line.slice(0, -1) : line), index++);
+      index++;
+      yield JSON.parse(lastHadComma ? line.slice(0, -1) : line);
     }
     start = end + 1;
   }
