@@ -57,7 +57,7 @@ describe('the release artifact', () => {
     expect(readFileSync(join(unpacked, 'NODE_VERSION'), 'utf8')).toBe(readFileSync(join(REPO_ROOT, '.node-version'), 'utf8'));
     for (const unit of ['metasync-mirror.service', 'metasync-primary.service']) {
       const text = readFileSync(join(unpacked, 'infra', 'templates', 'systemd', unit), 'utf8');
-      // node, its flags (the primary's PRIMARY_NODE_FLAGS), then the script the unit starts.
+      // node, its flags (PRIMARY_NODE_FLAGS, MIRROR_NODE_FLAGS), then the script the unit starts.
       const started = /^ExecStart=\S+(?: --\S+)* \/opt\/metasync\/(\S+)$/m.exec(text)?.[1];
       expect(started !== undefined && existsSync(join(unpacked, started)), unit).toBe(true);
     }

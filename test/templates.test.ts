@@ -7,7 +7,7 @@ import { CLI_ENV } from '../infra/src/cli-config.js';
 import { loadConfig as loadMirrorConfig, MIRROR_OPTIONS } from '@metasync/mirror';
 import { loadConfig as loadPrimaryConfig, OPTION_SPECS as PRIMARY_OPTIONS } from '@metasync/primary';
 import { healthCheckConfigFor } from '../packages/dns/src/route53/records.js';
-import { PRIMARY_NODE_FLAGS } from '@metasync/shared/node-version';
+import { MIRROR_NODE_FLAGS, PRIMARY_NODE_FLAGS } from '@metasync/shared/node-version';
 import { REPO_ROOT } from './helpers/daemon.js';
 
 /**
@@ -129,7 +129,7 @@ describe('deployment templates', () => {
 
   it('point the systemd units at the bins of the release artifact, run by /usr/local/bin/node', () => {
     for (const [unit, pkg, bin, flags] of [
-      ['metasync-mirror.service', 'packages/mirror', 'metasync-mirror', []],
+      ['metasync-mirror.service', 'packages/mirror', 'metasync-mirror', MIRROR_NODE_FLAGS],
       ['metasync-primary.service', 'packages/primary', 'metasync-primary', PRIMARY_NODE_FLAGS],
     ] as const) {
       const execStart = /^ExecStart=(\S+)((?: --\S+)*) \/opt\/metasync\/(\S+)$/m.exec(read(`systemd/${unit}`));

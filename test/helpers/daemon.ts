@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { PRIMARY_NODE_FLAGS } from '@metasync/shared/node-version';
+import { MIRROR_NODE_FLAGS, PRIMARY_NODE_FLAGS } from '@metasync/shared/node-version';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -13,7 +13,8 @@ export const BINS = {
 
 /** Node's arguments for `bin`: the node flags the systemd unit starts it with (infra/templates/systemd), the script, `args`. */
 export function nodeArgsFor(bin: keyof typeof BINS, args: readonly string[]): string[] {
-  return [...(bin === 'primary' ? PRIMARY_NODE_FLAGS : []), BINS[bin], ...args];
+  const flags = bin === 'primary' ? PRIMARY_NODE_FLAGS : bin === 'mirror' ? MIRROR_NODE_FLAGS : [];
+  return [...flags, BINS[bin], ...args];
 }
 
 export interface Daemon {

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { metasyncError } from '@metasync/shared';
+import { MIRROR_NODE_FLAGS } from '@metasync/shared/node-version';
 import type { Clock } from '@metasync/dns';
 import type { LaunchedServer, LaunchProgress, LaunchSpec, Launcher } from './launcher.js';
 import {
@@ -202,6 +203,8 @@ export function createLocalLauncher(options: LocalLauncherOptions): Launcher {
     if (spec.credential !== undefined) env.METASYNC_MIRROR_CREDENTIAL = spec.credential;
     if (options.adminToken !== undefined) env.METASYNC_ADMIN_TOKEN = options.adminToken;
     const args = [
+      // The flags the systemd unit starts a mirror with.
+      ...MIRROR_NODE_FLAGS,
       main,
       '--primary',
       spec.primaryUrl,

@@ -78,7 +78,10 @@ export async function openMirror(
   const { log, repairedTail } = await openIndexLog(config.data, { sharedIndex: workers > 1 });
   if (repairedTail) logger.warn({ seq: log.state.seq }, 'cut a torn tail off the index log');
   // The allocator decides whether a bootstrap's freed native memory goes back to the system (memory-allocator.ts).
-  logger.info({ seq: log.state.seq, paths: log.state.pathCount(), mirrorId, allocator: memoryAllocator() }, 'index loaded');
+  logger.info(
+    { seq: log.state.seq, paths: log.state.pathCount(), mirrorId, allocator: memoryAllocator(), nodeFlags: process.execArgv },
+    'index loaded',
+  );
   // Reading the index log leaves its records behind as garbage: at 100k paths the heap had grown to ~200 MB
   // for ~65 MB live, and an idle or cache-served mirror would keep it that size.
   releaseMemory();
