@@ -106,9 +106,11 @@ describe('applied-index log', () => {
 
   it('serves the old generation while a large snapshot is taken in, and the new one from its commit on', async () => {
     const { log } = await openIndexLog(dir, { sharedIndex: true });
-    await log.commitBatch(record(0, [entry('packages.json', 'root-1'), entry('p2/x/old.json', 'old')]));
+    // A resync: the old index holds 30,000 objects, of which the snapshot keeps 10,000.
+    const old = Array.from({ length: 30_000 }, (_, index) => entry(`p2/old/o${index}.json`, `old ${index}`));
+    await log.commitBatch(record(0, [entry('packages.json', 'root-1'), entry('p2/x/old.json', 'old'), ...old]));
     const entries = Array.from({ length: 200_000 }, (_, index) => entry(`p2/v${index % 97}/p${index}.json`, `content ${index}`));
-    entries.push(entry('packages.json', 'root-2'));
+    entries.push(...old.slice(0, 10_000), entry('packages.json', 'root-2'));
     // What a request sees at each turn the commit gives the event loop (one synchronous step a million paths long before).
     const seen: string[] = [];
     let turns = 0;
@@ -131,11 +133,13 @@ describe('applied-index log', () => {
     expect(log.state.lookup('packages.json')?.sha256).toBe(sha256Hex('root-2'));
     expect(log.state.lookup('p2/v3/p3.json')?.sha256).toBe(sha256Hex('content 3'));
     expect(log.state.lookup('p2/x/old.json')).toBeUndefined();
-    expect(dropped.map((d) => d.sha256).sort()).toEqual([sha256Hex('old'), sha256Hex('root-1')].sort());
+    const wantDropped = [sha256Hex('old'), sha256Hex('root-1'), ...old.slice(10_000).map((e) => e.sha256)].sort();
+    expect(dropped.map((d) => d.sha256).sort()).toEqual(wantDropped);
+    expect(log.state.hasObject(old[9_999]!.sha256)).toBe(true);
     await log.close();
     const { log: again } = await openIndexLog(dir);
-    expect(again.state.pathCount()).toBe(200_001);
-    expect(again.derefs.map((d) => d.sha256).sort()).toEqual([sha256Hex('old'), sha256Hex('root-1')].sort());
+    expect(again.state.pathCount()).toBe(210_001);
+    expect(again.derefs.map((d) => d.sha256).sort()).toEqual(wantDropped);
     await again.close();
   });
 

@@ -183,9 +183,9 @@ export async function openIndexLog(dataDir: string, options: { sharedIndex?: boo
       const slices = createLoopSlices();
       const prepared = await state.prepare(snapshot.entries, slices.turn);
       const dropped: Dereference[] = [];
-      state.forEachObject((sha256) => {
+      await state.forEachObjectInSlices((sha256) => {
         if (!prepared.hasObject(sha256)) dropped.push({ sha256, atMs: appliedAt });
-      });
+      }, slices.turn);
       // Durable first, then the synchronous in-memory switch: memory never runs ahead of disk.
       await writeBaseChunks(
         await encodeSnapshotBase(

@@ -166,4 +166,16 @@ describe('table sizing', () => {
     expect(applied.pathCount()).toBe(5_000);
     expect(tableBytes(applied)).toBe(tableBytes(loaded));
   });
+
+  it('refuses to switch to tables prepared before another change, instead of dropping that change', () => {
+    const state = emptyIndex(0, { shared: true });
+    applyEntries(state, [{ path: 'p2/a/b.json', sha256: sha256Hex('one'), size: 3, mtime: 1 }], 1);
+    const prepared = state.prepareNow([{ path: 'p2/a/c.json', sha256: sha256Hex('two'), size: 3, mtime: 2 }]);
+    state.write(() => {
+      applyEntries(state, [{ path: 'p2/a/d.json', sha256: sha256Hex('three'), size: 5, mtime: 3 }], 3);
+      state.seq = 4;
+    });
+    expect(() => state.switchTo(prepared, { seq: 5, time: 5 })).toThrow(/index changed between prepare and switch/);
+    expect(state.lookup('p2/a/d.json')?.sha256).toBe(sha256Hex('three'));
+  });
 });

@@ -59,6 +59,10 @@ export interface IndexState {
    * tables referenced, as clear() does. Nothing else may change the state between prepare and this.
    */
   switchTo(prepared: PreparedIndex, generation: { seq: number; time: number }): (visit: (sha256: string) => void) => void;
+  /** prepare() in one synchronous step (tests, and callers with nothing to serve meanwhile). */
+  prepareNow(entries: readonly PathEntry[]): PreparedIndex;
+  /** forEachObject, awaiting `turn()` every 1,024 objects; the caller changes nothing meanwhile. */
+  forEachObjectInSlices(visit: (sha256: string) => void, turn: () => Promise<void> | undefined): Promise<void>;
   /** Every path with its entry: O(paths) and allocating, for compaction and tests, never serving. */
   forEachPath(visit: (path: string, entry: IndexEntry) => void): void;
   /** Every referenced object: O(objects), allocating. */
@@ -86,7 +90,10 @@ export interface Dereference {
   atMs: number;
 }
 
-type Prepared = PreparedIndex & { paths: PathTable; objects: ObjectTable };
+type Prepared = PreparedIndex & { paths: PathTable; objects: ObjectTable; basis: { paths: PathTable; objects: ObjectTable; seq: number } };
+
+/** Entries or objects handled between two turns of a sliced step. */
+const SLICE_ENTRIES = 1_024;
 
 export function emptyIndex(expectedPaths = 0, options: { shared?: boolean } = {}): IndexState {
   const memory = { shared: options.shared === true };
@@ -95,6 +102,19 @@ export function emptyIndex(expectedPaths = 0, options: { shared?: boolean } = {}
   const share = memory.shared ? createIndexShare({ paths: () => paths.arrays(), objects: () => objects.arrays() }) : undefined;
   // seq and time: in the share's words when shared (readers take them inside their read), else plain numbers.
   const numbers = share?.numbers ?? new Float64Array(2);
+
+  /** The tables of `entries`, built beside the current ones; yields every SLICE_ENTRIES entries. */
+  function* buildAside(entries: readonly PathEntry[]): Generator<void, Prepared> {
+    const basis = { paths, objects, seq: numbers[0]! };
+    const next = { paths: createPathTable(entries.length, memory), objects: createObjectTable(entries.length, memory) };
+    for (const [index, entry] of entries.entries()) {
+      const object = next.objects.acquire(entry.sha256);
+      const previous = next.paths.set(entry.path, { object, size: entry.size, mtime: entry.mtime });
+      if (previous !== -1) next.objects.release(previous);
+      if (index % SLICE_ENTRIES === SLICE_ENTRIES - 1) yield;
+    }
+    return { ...next, basis, hasObject: (sha256) => next.objects.has(sha256) };
+  }
 
   function entryOf(id: number): IndexEntry {
     return { sha256: objects.hexOf(paths.objectOf(id)), size: paths.sizeOf(id), mtime: paths.mtimeOf(id) };
@@ -137,18 +157,21 @@ export function emptyIndex(expectedPaths = 0, options: { shared?: boolean } = {}
       return (visit) => previous.forEach(visit);
     },
     async prepare(entries, turn) {
-      const next = { paths: createPathTable(entries.length, memory), objects: createObjectTable(entries.length, memory) };
-      for (const [index, entry] of entries.entries()) {
-        const object = next.objects.acquire(entry.sha256);
-        const previous = next.paths.set(entry.path, { object, size: entry.size, mtime: entry.mtime });
-        if (previous !== -1) next.objects.release(previous);
-        if ((index & 1023) === 1023) await turn();
+      const build = buildAside(entries);
+      for (let step = build.next(); ; step = build.next()) {
+        if (step.done === true) return step.value;
+        await turn();
       }
-      const prepared: Prepared = { ...next, hasObject: (sha256) => next.objects.has(sha256) };
-      return prepared;
+    },
+    prepareNow(entries) {
+      const build = buildAside(entries);
+      for (let step = build.next(); ; step = build.next()) if (step.done === true) return step.value;
     },
     switchTo(prepared, generation) {
       const next = prepared as Prepared;
+      // Prepared from other tables or another generation: switching would silently drop what changed since.
+      if (next.basis.paths !== paths || next.basis.objects !== objects || next.basis.seq !== state.seq)
+        throw new Error(`index changed between prepare and switch (seq ${next.basis.seq} -> ${state.seq})`);
       const previous = objects;
       state.write(() => {
         paths = next.paths;
@@ -157,6 +180,11 @@ export function emptyIndex(expectedPaths = 0, options: { shared?: boolean } = {}
         state.time = generation.time;
       });
       return (visit) => previous.forEach(visit);
+    },
+    async forEachObjectInSlices(visit, turn) {
+      const table = objects;
+      for (let from = table.forEachFrom(0, SLICE_ENTRIES, visit); from !== -1; from = table.forEachFrom(from, SLICE_ENTRIES, visit))
+        await turn();
     },
     forEachPath(visit) {
       paths.forEach((id) => visit(paths.pathOf(id), entryOf(id)));
@@ -207,13 +235,7 @@ export function replaceWithSnapshot(
   snapshot: { seq: number; time: number; entries: readonly PathEntry[] },
   atMs: number,
 ): Dereference[] {
-  const before = state.write(() => {
-    const old = state.clear(snapshot.entries.length);
-    for (const entry of snapshot.entries) state.set(entry.path, entry);
-    state.seq = snapshot.seq;
-    state.time = snapshot.time;
-    return old;
-  });
+  const before = state.switchTo(state.prepareNow(snapshot.entries), snapshot);
   const dropped: Dereference[] = [];
   before((sha256) => {
     if (!state.hasObject(sha256)) dropped.push({ sha256, atMs });

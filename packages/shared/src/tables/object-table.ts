@@ -31,6 +31,11 @@ export interface ObjectTable {
   size(): number;
   /** Every live object's digest (O(capacity): compaction, snapshots and tests only). */
   forEach(visit: (sha256: string) => void): void;
+  /**
+   * forEach over ids `from` up to `from + limit`: returns the id to go on from, or -1 when done. A caller
+   * that pauses between calls must not change the table meanwhile.
+   */
+  forEachFrom(from: number, limit: number, visit: (sha256: string) => void): number;
   /** The live objects whose first byte is set in `mask` (256 entries): a string made only for those. */
   forEachInShards(mask: Uint8Array, visit: (sha256: string) => void): void;
   /**
@@ -158,6 +163,11 @@ export function createObjectTable(expected = 0, memory: TableMemory = {}): Objec
     size: () => live,
     forEach(visit) {
       for (let id = 0; id < nextId; id++) if (count[id]! > 0) visit(hexOfDigest(digestBytes, id));
+    },
+    forEachFrom(from, limit, visit) {
+      const end = Math.min(nextId, from + limit);
+      for (let id = from; id < end; id++) if (count[id]! > 0) visit(hexOfDigest(digestBytes, id));
+      return end < nextId ? end : -1;
     },
     forEachInShards(mask, visit) {
       for (let id = 0; id < nextId; id++) {
