@@ -1,6 +1,5 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runRsync } from '../../test/helpers/rsync.js';
 import type { Bench } from '../lib/bench.js';
 import type { BenchContext } from '../lib/context.js';
 import { buildCorpusTree, cachedCorpusTree } from '../lib/corpus.js';
@@ -11,12 +10,11 @@ import { settleDaemons } from '../lib/quiet-cpu.js';
 import { figure } from '../lib/report.js';
 import { createSeqWatcher } from '../lib/seq-watch.js';
 import { median, summarizeLatencies } from '../lib/stats.js';
-import { touchJson } from './apply-one.js';
+import { measureRsyncFanOut } from './rsync-fan-out.js';
 
 const VISIBLE_TIMEOUT_MS = 10_000;
 const PACKAGES_IN_ROTATION = 50;
 const WARMUP_PUBLISHES = 5;
-const RSYNC_ROUNDS = 5;
 /** Fleet set-up waits scale with the repository: at 1M paths an ingest takes ~10 min and five bootstraps beside each other ~20. */
 const SETUP_MIN_MS = 5 * 60_000;
 const INGEST_MS_PER_PATH = 2;
@@ -284,26 +282,4 @@ function report(
       `rsync baseline per round (ms): ${rsyncMs.map((ms) => ms.toFixed(1)).join(', ')} (no poll delay counted; composer/mirror-style pull would add its poll interval)${fleetRsyncTrees === mirrors ? '' : `; ${fleetRsyncTrees} target tree(s) kept for disk space, each round still one rsync per mirror`}`,
     ],
   };
-}
-
-/** One file changed, then `rsync -a` to every mirror tree in turn: what a push-by-rsync fleet pays per change. */
-async function measureRsyncFanOut(ctx: BenchContext, sourceDir: string, p2Paths: readonly string[], root: string): Promise<number[]> {
-  const origin = join(root, 'rsync-origin');
-  await runRsync({ src: sourceDir, dst: origin });
-  const trees = Array.from({ length: ctx.options.fleetRsyncTrees }, (_, index) => join(root, `rsync-mirror-${index}`));
-  for (const tree of trees) await runRsync({ src: origin, dst: tree });
-  // One rsync per mirror a round, cycling over the trees kept: an rsync to a tree already in step walks both trees all the same.
-  const targets = Array.from({ length: ctx.options.mirrors }, (_, index) => trees[index % trees.length]!);
-  const rounds: number[] = [];
-  for (let round = 0; round < RSYNC_ROUNDS; round++) {
-    const path = p2Paths[(round * 7919) % p2Paths.length];
-    if (path === undefined) throw new Error('the fleet corpus has no p2 paths');
-    const file = join(origin, path);
-    await writeFile(`${file}.bench.tmp`, touchJson(await readFile(file, 'utf8'), `rsync-${round}`));
-    await rename(`${file}.bench.tmp`, file);
-    const startNs = process.hrtime.bigint();
-    for (const target of targets) await runRsync({ src: origin, dst: target });
-    rounds.push(Number(process.hrtime.bigint() - startNs) / 1e6);
-  }
-  return rounds;
 }
