@@ -3,6 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { hasErrno, isSha256Hex } from '@metasync/shared';
+import { createLoopSlices } from '@metasync/shared/daemon';
 import { GZIP_NAME_LENGTH, objectPath, RAW_NAME_LENGTH, shardOf, VARIANT_SUFFIX, VARIANTS } from './layout.js';
 
 const stat = promisify(fsCallback.stat);
@@ -66,11 +67,22 @@ export async function surveyAmong(dir: string, sha256s: readonly string[]): Prom
   if (sha256s.length < LIST_SHARDS_FROM) return { present: await presentAmong(dir, sha256s), withFiles: undefined };
   const present = new Set<string>();
   const withFiles = new Set<string>();
-  const wanted = new Set(sha256s);
-  for (const shard of new Set(sha256s.map(shardOf))) {
+  // In 5 ms slices: a bootstrap asks about a million hashes, and the mirror serves meanwhile.
+  const slices = createLoopSlices();
+  const wanted = new Set<string>();
+  const shards = new Set<string>();
+  for (const sha256 of sha256s) {
+    const turn = slices.turn();
+    if (turn !== undefined) await turn;
+    wanted.add(sha256);
+    shards.add(shardOf(sha256));
+  }
+  for (const shard of shards) {
     // A raw file's name is the hash's remaining 62 hex digits, a gzip file's that plus ".gz" (a brotli file
     // alone is no object: the leftover of a crashed removal).
     for (const name of await namesIn(dir, shard)) {
+      const turn = slices.turn();
+      if (turn !== undefined) await turn;
       const sha256 = shard + name.slice(0, RAW_NAME_LENGTH);
       if (!wanted.has(sha256)) continue;
       withFiles.add(sha256);

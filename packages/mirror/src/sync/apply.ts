@@ -1,10 +1,9 @@
 import PQueue from 'p-queue';
 import { isDeletion, isMetasyncError, type ChangeEntry, type ChangesBatch, type Snapshot } from '@metasync/shared';
-import type { Logger } from '@metasync/shared/daemon';
+import { createLoopSlices, releaseMemory, type Logger } from '@metasync/shared/daemon';
 import { storeError, type BrotliBackfill, type ObjectStore } from '@metasync/store';
 import type { IndexLog } from '../index/index-log.js';
 import type { MirrorMetrics } from '../metrics.js';
-import { releaseMemory } from '@metasync/shared/daemon';
 import type { FetchedObject, PrimaryClient } from './primary-client.js';
 
 /**
@@ -113,8 +112,13 @@ async function fetchMissing(
   entries: readonly ChangeEntry[],
   options: { bulk: boolean },
 ): Promise<{ fetched: number; withoutBrotli: string[] }> {
+  // The loops over a snapshot's million entries give the event loop turns (5 ms slices): in one step they
+  // held it 2.6 s at 1M paths, and the mirror serves meanwhile.
+  const slices = createLoopSlices();
   const wanted = new Map<string, number>();
   for (const entry of entries) {
+    const turn = slices.turn();
+    if (turn !== undefined) await turn;
     if (isDeletion(entry) || context.log.state.hasObject(entry.sha256)) continue;
     wanted.set(entry.sha256, entry.size);
   }
@@ -126,7 +130,11 @@ async function fetchMissing(
   const { present, withFiles } = await context.store.survey([...wanted.keys()]);
   if (!trusted) await dropDamaged(context, present);
   const absent: { sha256: string; size: number }[] = [];
-  for (const [sha256, size] of wanted) if (!present.has(sha256)) absent.push({ sha256, size });
+  for (const [sha256, size] of wanted) {
+    const turn = slices.turn();
+    if (turn !== undefined) await turn;
+    if (!present.has(sha256)) absent.push({ sha256, size });
+  }
   const total = absent.length;
   let done = 0;
   const withoutBrotli: string[] = [];
