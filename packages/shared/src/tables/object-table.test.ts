@@ -5,6 +5,17 @@ import { createObjectTable } from './object-table.js';
 const digest = (n: number) => sha256Hex(`object-${n}`);
 
 describe('object table', () => {
+  it('grows a full large table by a quarter, not double, and keeps every digest', () => {
+    const n = 80_000;
+    const table = createObjectTable(n);
+    for (let i = 0; i < n; i++) table.acquire(digest(i));
+    expect(table.arrays().digest.length).toBe(n * 8);
+    const added = table.acquire(digest(n));
+    expect(table.arrays().digest.length).toBe((n + n / 4) * 8);
+    for (const i of [0, 1, n / 2, n - 1]) expect(table.has(digest(i))).toBe(true);
+    expect(table.hexOf(added)).toBe(digest(n));
+  });
+
   it('counts references per digest and reports the last release', () => {
     const table = createObjectTable();
     const a = table.acquire(digest(1));

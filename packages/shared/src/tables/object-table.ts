@@ -1,4 +1,4 @@
-import { allocArray, grow, type TableMemory } from './table-memory.js';
+import { allocArray, nextCapacity, grow, type TableMemory } from './table-memory.js';
 
 /**
  * The objects a generation references, with how many paths point at each
@@ -114,7 +114,7 @@ export function createObjectTable(expected = 0, memory: TableMemory = {}): Objec
       return id;
     }
     if (nextId === idCapacity) {
-      idCapacity *= 2;
+      idCapacity = nextCapacity(idCapacity);
       digest = grow(digest, idCapacity * WORDS);
       digestBytes = Buffer.from(digest.buffer);
       arrays = { digest };

@@ -11,6 +11,17 @@ function read(table: PathTable, path: string): { object: number; size: number; m
 }
 
 describe('path table', () => {
+  it('grows a full large table by a quarter, not double, and keeps every path', () => {
+    const n = 100_000;
+    const table = createPathTable(n);
+    for (let i = 0; i < n; i++) table.set(`p2/v${i % 97}/p${i}.json`, entry(i));
+    expect(table.arrays().object.length).toBe(n);
+    table.set('p2/new/one.json', entry(n));
+    expect(table.arrays().object.length).toBe(n + n / 4);
+    for (const i of [0, 1, n / 2, n - 1]) expect(read(table, `p2/v${i % 97}/p${i}.json`)).toEqual(entry(i));
+    expect(read(table, 'p2/new/one.json')).toEqual(entry(n));
+  });
+
   it('sets, finds, overwrites and deletes paths, reporting the object each pointed at', () => {
     const table = createPathTable();
     expect(table.set('p2/acme/foo.json', entry(1))).toBe(-1);

@@ -1,7 +1,7 @@
 import { MAX_REPO_PATH_BYTES } from '../protocol/repo-path.js';
 import { capacityFor } from './object-table.js';
 import { EMPTY_SLOT, TOMBSTONE_SLOT, findPathId, findPathSlot, hashPath, type PathArrays } from './path-lookup.js';
-import { allocArray, allocBytes, grow, type TableMemory } from './table-memory.js';
+import { allocArray, nextCapacity, allocBytes, grow, type TableMemory } from './table-memory.js';
 
 export { hashPath };
 
@@ -113,7 +113,7 @@ export function createPathTable(expected = 0, memory: TableMemory = {}): PathTab
       return id;
     }
     if (nextId === entryCapacity) {
-      entryCapacity *= 2;
+      entryCapacity = nextCapacity(entryCapacity);
       offset = grow(offset, entryCapacity);
       length = grow(length, entryCapacity);
       object = grow(object, entryCapacity);

@@ -26,6 +26,19 @@ export function isShared(array: ArrayBufferView): boolean {
   return array.buffer instanceof SharedArrayBuffer;
 }
 
+/** Below this many entries a full table doubles; from it on it grows by a quarter. */
+const DOUBLE_BELOW = 1 << 16;
+
+/**
+ * The entry capacity after `current` is full. Large tables grow by a quarter, not double: a mirror's
+ * index is built at exactly a snapshot's size, so the first path a publish adds after a bootstrap would
+ * otherwise double every per-entry array (at a million paths, 62 MB more for one new package). Growth stays
+ * geometric, so inserts stay amortized O(1) (each entry is copied at most about five times).
+ */
+export function nextCapacity(current: number): number {
+  return current < DOUBLE_BELOW ? current * 2 : current + Math.ceil(current / 4);
+}
+
 /** A longer copy of `array`, in the same kind of memory (shared stays shared). */
 export function grow<T extends NumberArray>(array: T, length: number): T {
   const next = allocArray(array.constructor as NumberArrayClass<T>, length, isShared(array));
