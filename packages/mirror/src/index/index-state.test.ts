@@ -165,6 +165,9 @@ describe('table sizing', () => {
     replaceWithSnapshot(loaded, { seq: 1, time: 1_000, entries }, 1_000);
     expect(applied.pathCount()).toBe(5_000);
     expect(tableBytes(applied)).toBe(tableBytes(loaded));
+    // The arena holds the paths' bytes and a sixteenth more, not 40 bytes a path.
+    const pathBytes = entries.reduce((sum, entry) => sum + entry.path.length, 0);
+    expect(loaded.sharing!.handle().layout.paths.arena.byteLength).toBe(pathBytes + Math.ceil(pathBytes / 16));
   });
 
   it('refuses to switch to tables prepared before another change, instead of dropping that change', () => {

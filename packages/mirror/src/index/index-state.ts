@@ -45,10 +45,10 @@ export interface IndexState {
   /** Removes `path`; returns the sha256 no path references any more, if any. */
   delete(path: string): string | undefined;
   /**
-   * Empties the index, sized for `expectedPaths`. Returns a visitor over the objects the
-   * cleared index referenced: the old tables live as long as it does, and no longer.
+   * Empties the index, sized for `expectedPaths` (and `pathBytes` of them: arenaBytesFor). Returns a visitor
+   * over the objects the cleared index referenced: the old tables live as long as it does, and no longer.
    */
-  clear(expectedPaths: number): (visit: (sha256: string) => void) => void;
+  clear(expectedPaths: number, pathBytes?: number): (visit: (sha256: string) => void) => void;
   /**
    * Builds the tables of `entries` aside, awaiting `turn()` between slices: the current ones serve meanwhile
    * (a million paths took seconds of one synchronous step, during which nothing answered).
@@ -106,7 +106,10 @@ export function emptyIndex(expectedPaths = 0, options: { shared?: boolean } = {}
   /** The tables of `entries`, built beside the current ones; yields every SLICE_ENTRIES entries. */
   function* buildAside(entries: readonly PathEntry[]): Generator<void, Prepared> {
     const basis = { paths, objects, seq: numbers[0]! };
-    const next = { paths: createPathTable(entries.length, memory), objects: createObjectTable(entries.length, memory) };
+    const next = {
+      paths: createPathTable(entries.length, memory, arenaBytesFor(entries)),
+      objects: createObjectTable(entries.length, memory),
+    };
     for (const [index, entry] of entries.entries()) {
       const object = next.objects.acquire(entry.sha256);
       const previous = next.paths.set(entry.path, { object, size: entry.size, mtime: entry.mtime });
@@ -150,9 +153,9 @@ export function emptyIndex(expectedPaths = 0, options: { shared?: boolean } = {}
       const previous = paths.delete(path);
       return previous === -1 ? undefined : objects.release(previous);
     },
-    clear(expectedPaths) {
+    clear(expectedPaths, pathBytes) {
       const previous = objects;
-      paths = createPathTable(expectedPaths, memory);
+      paths = createPathTable(expectedPaths, memory, pathBytes);
       objects = createObjectTable(expectedPaths, memory);
       return (visit) => previous.forEach(visit);
     },
@@ -196,6 +199,16 @@ export function emptyIndex(expectedPaths = 0, options: { shared?: boolean } = {}
   return state;
 }
 
+/**
+ * The path bytes of `entries` and a sixteenth more, for a table built from them: the next publishes add
+ * paths without a copy, and a million 32-byte paths do not take the default 40 MB.
+ */
+export function arenaBytesFor(entries: readonly { path: string }[]): number {
+  let bytes = 0;
+  for (const entry of entries) bytes += entry.path.length;
+  return bytes + Math.ceil(bytes / 16);
+}
+
 /** Root files reference the others: they switch last (invariant 2), even inside one synchronous step. */
 export function isRootPath(path: string): boolean {
   return path === 'packages.json' || !path.includes('/');
@@ -215,7 +228,7 @@ export function applyEntries(state: IndexState, entries: readonly ChangeEntry[],
     // An empty index taking a batch (a bootstrap from seq 0, or its replay) is sized for it at once, as a
     // loaded base is: grown an insert at a time, its tables keep up to twice the room until a restart
     // (measured at 100k paths: ~6 MB more than the same index restarted).
-    if (state.pathCount() === 0 && entries.length > 0) state.clear(entries.length);
+    if (state.pathCount() === 0 && entries.length > 0) state.clear(entries.length, arenaBytesFor(entries));
     for (const entry of orderRootLast(entries)) {
       const gone = isDeletion(entry) ? state.delete(entry.path) : state.set(entry.path, entry);
       if (gone !== undefined) dropped.add(gone);

@@ -11,6 +11,17 @@ function read(table: PathTable, path: string): { object: number; size: number; m
 }
 
 describe('path table', () => {
+  it('takes an arena of the given bytes, and grows a full large one by a quarter', () => {
+    const paths = Array.from({ length: 100_000 }, (_, i) => `p2/vendor-${i % 97}/package-${i}.json`);
+    const bytes = paths.reduce((sum, path) => sum + path.length, 0);
+    const table = createPathTable(paths.length, {}, bytes);
+    paths.forEach((path, i) => table.set(path, entry(i)));
+    expect(table.arrays().arena.length).toBe(bytes);
+    table.set('p2/new/one.json', entry(1));
+    expect(table.arrays().arena.length).toBe(Math.ceil((bytes + 'p2/new/one.json'.length) * 1.25));
+    expect(read(table, paths[77_777]!)).toEqual(entry(77_777));
+  });
+
   it('grows a full large table by a quarter, not double, and keeps every path', () => {
     const n = 100_000;
     const table = createPathTable(n);

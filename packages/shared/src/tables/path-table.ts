@@ -18,7 +18,7 @@ export { hashPath };
  *     object    Uint32Array  id in the object table (digest + refcount)
  *     size      Float64Array bytes of the raw object
  *     mtime     Float64Array publish time (ms)
- *   arena   Buffer of ASCII path bytes, appended; compacted into 1.5x its live bytes when full
+ *   arena   Buffer of ASCII path bytes, appended; compacted into 1.25-1.5x its live bytes when full
  *
  *   slot --> id --> offset,length --> arena: ...p2/acme/foo.json...
  *                   object --> object table
@@ -58,8 +58,13 @@ const EMPTY = EMPTY_SLOT;
 const TOMBSTONE = TOMBSTONE_SLOT;
 const MIN_ENTRIES = 16;
 const MIN_ARENA_BYTES = 4096;
+const ARENA_SPARE_QUARTER_FROM = 1 << 21;
 
-export function createPathTable(expected = 0, memory: TableMemory = {}): PathTable {
+/**
+ * `expected` paths presize the slots and entries; `arenaBytes` their bytes (a snapshot's builder passes the
+ * exact sum, so a million 32-byte paths do not take a 40 MB arena).
+ */
+export function createPathTable(expected = 0, memory: TableMemory = {}, arenaBytes = expected * 40): PathTable {
   const shared = memory.shared === true;
   let slotId = allocArray(Int32Array, capacityFor(expected), shared).fill(EMPTY);
   let slotHash = allocArray(Uint32Array, slotId.length, shared);
@@ -73,7 +78,7 @@ export function createPathTable(expected = 0, memory: TableMemory = {}): PathTab
   let mtime = allocArray(Float64Array, entryCapacity, shared);
   let freeHead = -1;
   let nextId = 0;
-  let arena = allocBytes(Math.max(MIN_ARENA_BYTES, expected * 40), shared);
+  let arena = allocBytes(Math.max(MIN_ARENA_BYTES, arenaBytes), shared);
   let arenaUsed = 0;
   let liveBytes = 0;
   let arrays = currentArrays();
@@ -125,13 +130,15 @@ export function createPathTable(expected = 0, memory: TableMemory = {}): PathTab
   }
 
   /**
-   * Room for `bytes` more: a new arena 2/3 full of live paths (dead bytes dropped), so it holds
-   * between 1 and 1.5 times the live bytes. Growth by 1.5 rather than 2: the arena is the largest
-   * part of the table, and its copy stays amortized O(1) a byte.
+   * Room for `bytes` more: a new arena holding the live paths (dead bytes dropped) with room for half as
+   * many bytes again, a quarter once past ARENA_SPARE_QUARTER_FROM (as the entries grow, table-memory.ts).
+   * Growth by less than 2: the arena is the largest part of the table, and its copy stays amortized O(1) a byte.
    */
   function reserveArena(bytes: number): void {
     if (arenaUsed + bytes <= arena.length) return;
-    const next = allocBytes(Math.max(MIN_ARENA_BYTES, Math.ceil((liveBytes + bytes) * 1.5)), shared);
+    const needed = liveBytes + bytes;
+    const spare = needed < ARENA_SPARE_QUARTER_FROM ? needed / 2 : needed / 4;
+    const next = allocBytes(Math.max(MIN_ARENA_BYTES, Math.ceil(needed + spare)), shared);
     let at = 0;
     for (let id = 0; id < nextId; id++) {
       const n = length[id]!;
