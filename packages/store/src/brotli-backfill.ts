@@ -43,7 +43,12 @@ export interface BrotliBackfill {
   close(): Promise<void>;
 }
 
-export const DEFAULT_MAX_QUEUED = 200_000;
+/**
+ * Hashes queued at most (a sweep finds the rest). Each queued hash is a 64-character string in a Set, about
+ * 100 bytes of heap: 200,000 held ~20 MB of a million-path mirror's heap for minutes after its bootstrap
+ * (all of whose objects lack brotli, so the sweep does most of the work whatever the bound).
+ */
+export const DEFAULT_MAX_QUEUED = 16_384;
 /** The daemons' owed-work file, in their data directory (pendingMarkerPath). */
 export const BROTLI_OWED_FILE = 'brotli-sweep-owed';
 /** Longer than a bulk ingest's pause between two generations (~2.5 s at 2,000 paths a generation here). */
