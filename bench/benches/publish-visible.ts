@@ -10,6 +10,7 @@ import { settleDaemons } from '../lib/quiet-cpu.js';
 import { figure } from '../lib/report.js';
 import { createSeqWatcher } from '../lib/seq-watch.js';
 import { median, summarizeLatencies } from '../lib/stats.js';
+import { readProcMemory } from '../../test/helpers/proc-stats.js';
 import { measureRsyncFanOut } from './rsync-fan-out.js';
 
 const VISIBLE_TIMEOUT_MS = 10_000;
@@ -95,7 +96,9 @@ export const publishVisibleBench: Bench = async (ctx) => {
     [primary.child.pid, ...mirrors.map((mirror) => mirror.child.pid)],
     setupMs(SETTLE_MS_PER_PATH_PER_DAEMON * (mirrorCount + 1)),
   );
-  ctx.log(`publishing ${publishes} at ${publishRatePerSec}/s`);
+  const pids = [primary.child.pid, ...mirrors.map((mirror) => mirror.child.pid)];
+  const memorySettled = await fleetMemory(pids);
+  ctx.log(`publishing ${publishes} at ${publishRatePerSec}/s (RSS settled: ${memorySettled})`);
 
   const heads: { seq: number; receivedNs: bigint }[] = [];
   const events = subscribeSse(`${primary.url}${EVENTS_PATH}`, (event, data, receivedNs) => {
@@ -202,8 +205,15 @@ export const publishVisibleBench: Bench = async (ctx) => {
     publishAgent.destroy();
     for (const agent of mirrorAgents) agent.destroy();
   }
-  return report(ctx, { samples, achievedRate, rsyncMs, fleetPaths: tree.paths.length, settledBy, settled });
+  const memory = `RSS (MB) of the primary, then each mirror: once settled ${memorySettled}; after the publishes ${await fleetMemory(pids)}`;
+  return report(ctx, { samples, achievedRate, rsyncMs, fleetPaths: tree.paths.length, settledBy, settled, memory });
 };
+
+/** The daemons' RSS in decimal MB, as one line (the mirrors' memory at this size, with no serve load). */
+async function fleetMemory(pids: readonly (number | undefined)[]): Promise<string> {
+  const rss = await Promise.all(pids.map(async (pid) => (pid === undefined ? NaN : (await readProcMemory(pid)).rssBytes / 1e6)));
+  return rss.map((mb) => mb.toFixed(0)).join(', ');
+}
 
 function report(
   ctx: BenchContext,
@@ -215,6 +225,7 @@ function report(
     settledBy: { log: number; probe: number };
     /** How long the fleet's background work was waited for. */
     settled: string;
+    memory: string;
   },
 ): Awaited<ReturnType<Bench>> {
   const { samples, rsyncMs } = input;
@@ -277,6 +288,7 @@ function report(
     ],
     notes: [
       input.settled,
+      input.memory,
       `${samples.length} publishes at an achieved ${input.achievedRate.toFixed(1)}/s (after ${WARMUP_PUBLISHES} warm-up publishes) over a ${input.fleetPaths}-path repository; visible = first evidence the mirror serves the publish's generation or later: its 'generation applied' log line (${input.settledBy.log} detections) or a HEAD /packages.json probe every ${ctx.options.pollIntervalMs} ms while a publish is pending (${input.settledBy.probe}); each then confirmed by a client GET of the p2 file`,
       `all mirrors: p50 ${all.p50Ms.toFixed(1)} ms, p90 ${all.p90Ms.toFixed(1)} ms, p99 ${all.p99Ms.toFixed(1)} ms, max ${all.maxMs.toFixed(1)} ms; any one mirror: p50 ${perMirror.p50Ms.toFixed(1)} ms, p99 ${perMirror.p99Ms.toFixed(1)} ms`,
       `publish call (PUT -> 2xx): p50 ${put.p50Ms.toFixed(1)} ms, p99 ${put.p99Ms.toFixed(1)} ms; head events seen for ${announced.length}/${samples.length} publishes, p99 ${announcedSummary.p99Ms.toFixed(1)} ms after the call returned`,
