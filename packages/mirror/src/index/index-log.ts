@@ -14,7 +14,7 @@ import {
 } from '@metasync/shared/fs';
 import { z } from 'zod';
 import { encodeBase, encodeSnapshotBase, type BaseHeader } from './index-base.js';
-import { applyEntries, emptyIndex, type Dereference, type IndexEntry, type IndexState } from './index-state.js';
+import { applyEntries, arenaBytesFor, emptyIndex, pathBytesOf, type Dereference, type IndexEntry, type IndexState } from './index-state.js';
 
 /**
  * The applied-index log: how the mirror remembers which generation it serves.
@@ -43,6 +43,8 @@ const baseHeadSchema = z.object({
   derefs: z.array(z.object({ sha256: z.string(), atMs: z.number() })),
   /** Paths that follow (sizes the tables before the lines are read); absent in bases written whole. */
   count: z.number().int().nonnegative().optional(),
+  /** Their bytes (sizes the path arena); absent in bases written before 2026-12-07. */
+  pathBytes: z.number().int().nonnegative().optional(),
 });
 /** [path, sha256, size, mtime] tuples: a third the size of objects at 100k paths. */
 const baseTupleSchema = z.tuple([z.string(), z.string(), z.number(), z.number()]);
@@ -189,7 +191,13 @@ export async function openIndexLog(dataDir: string, options: { sharedIndex?: boo
       // Durable first, then the synchronous in-memory switch: memory never runs ahead of disk.
       await writeBaseChunks(
         await encodeSnapshotBase(
-          { seq: snapshot.seq, time: snapshot.time, count: snapshot.entries.length, derefs: [...derefs, ...dropped] },
+          {
+            seq: snapshot.seq,
+            time: snapshot.time,
+            count: snapshot.entries.length,
+            pathBytes: pathBytesOf(snapshot.entries),
+            derefs: [...derefs, ...dropped],
+          },
           snapshot.entries,
           slices.turn,
         ),
@@ -199,7 +207,8 @@ export async function openIndexLog(dataDir: string, options: { sharedIndex?: boo
       return dropped;
     },
     async compact() {
-      await writeBase({ seq: state.seq, time: state.time, count: state.pathCount(), derefs }, (visit) => state.forEachPath(visit));
+      const base = { seq: state.seq, time: state.time, count: state.pathCount(), pathBytes: state.pathBytes(), derefs };
+      await writeBase(base, (visit) => state.forEachPath(visit));
     },
     async close() {
       await handle.close();
@@ -219,9 +228,12 @@ function decodeBase(payload: Buffer, basePath: string, state: IndexState): { seq
     const [path, sha256, size, mtime] = baseTupleSchema.parse(tuple);
     state.set(path, { sha256, size, mtime });
   };
-  const count = /^\{"seq":\d+,"time":\d+,"count":(\d+),/.exec(payload.toString('latin1', 0, 100));
-  // A path tuple line is over 64 bytes (its sha256 alone): a count beyond that is damage, not a size to allocate.
-  state.clear(count === null ? 0 : Math.min(Number(count[1]), Math.floor(payload.length / 64)));
+  const sizes = /^\{"seq":\d+,"time":\d+,"count":(\d+),(?:"pathBytes":(\d+),)?/.exec(payload.toString('latin1', 0, 120));
+  // A path tuple line is over 64 bytes (its sha256 alone): a count beyond that is damage, not a size to
+  // allocate; and the paths' bytes are within the payload's.
+  const count = sizes === null ? 0 : Math.min(Number(sizes[1]), Math.floor(payload.length / 64));
+  const pathBytes = sizes?.[2] === undefined ? undefined : Math.min(Number(sizes[2]), payload.length);
+  state.clear(count, pathBytes === undefined ? undefined : arenaBytesFor(pathBytes));
   let lined;
   try {
     lined = decodeLinedJson(payload, setTuple);

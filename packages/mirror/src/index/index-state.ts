@@ -39,16 +39,18 @@ export interface IndexState {
   /** Whether any path references the object; one at 0 references enters the grace window. */
   hasObject(sha256: string): boolean;
   pathCount(): number;
+  /** Bytes of the paths (a base records them, so a restart sizes the arena as a snapshot does). */
+  pathBytes(): number;
   objectCount(): number;
   /** Points `path` at an object; returns the sha256 no path references any more, if any. */
   set(path: string, entry: IndexEntry): string | undefined;
   /** Removes `path`; returns the sha256 no path references any more, if any. */
   delete(path: string): string | undefined;
   /**
-   * Empties the index, sized for `expectedPaths` (and `pathBytes` of them: arenaBytesFor). Returns a visitor
+   * Empties the index, sized for `expectedPaths` (and an arena of `arenaBytes`: arenaBytesFor). Returns a visitor
    * over the objects the cleared index referenced: the old tables live as long as it does, and no longer.
    */
-  clear(expectedPaths: number, pathBytes?: number): (visit: (sha256: string) => void) => void;
+  clear(expectedPaths: number, arenaBytes?: number): (visit: (sha256: string) => void) => void;
   /**
    * Builds the tables of `entries` aside, awaiting `turn()` between slices: the current ones serve meanwhile
    * (a million paths took seconds of one synchronous step, during which nothing answered).
@@ -107,7 +109,7 @@ export function emptyIndex(expectedPaths = 0, options: { shared?: boolean } = {}
   function* buildAside(entries: readonly PathEntry[]): Generator<void, Prepared> {
     const basis = { paths, objects, seq: numbers[0]! };
     const next = {
-      paths: createPathTable(entries.length, memory, arenaBytesFor(entries)),
+      paths: createPathTable(entries.length, memory, arenaBytesFor(pathBytesOf(entries))),
       objects: createObjectTable(entries.length, memory),
     };
     for (const [index, entry] of entries.entries()) {
@@ -142,6 +144,7 @@ export function emptyIndex(expectedPaths = 0, options: { shared?: boolean } = {}
     },
     hasObject: (sha256) => objects.has(sha256),
     pathCount: () => paths.size(),
+    pathBytes: () => paths.bytes(),
     objectCount: () => objects.size(),
     set(path, entry) {
       // Acquire before release: a path re-pointed at the object it had keeps it referenced.
@@ -153,9 +156,9 @@ export function emptyIndex(expectedPaths = 0, options: { shared?: boolean } = {}
       const previous = paths.delete(path);
       return previous === -1 ? undefined : objects.release(previous);
     },
-    clear(expectedPaths, pathBytes) {
+    clear(expectedPaths, arenaBytes) {
       const previous = objects;
-      paths = createPathTable(expectedPaths, memory, pathBytes);
+      paths = createPathTable(expectedPaths, memory, arenaBytes);
       objects = createObjectTable(expectedPaths, memory);
       return (visit) => previous.forEach(visit);
     },
@@ -199,14 +202,18 @@ export function emptyIndex(expectedPaths = 0, options: { shared?: boolean } = {}
   return state;
 }
 
-/**
- * The path bytes of `entries` and a sixteenth more, for a table built from them: the next publishes add
- * paths without a copy, and a million 32-byte paths do not take the default 40 MB.
- */
-export function arenaBytesFor(entries: readonly { path: string }[]): number {
+export function pathBytesOf(entries: readonly { path: string }[]): number {
   let bytes = 0;
   for (const entry of entries) bytes += entry.path.length;
-  return bytes + Math.ceil(bytes / 16);
+  return bytes;
+}
+
+/**
+ * An arena for `pathBytes` of paths and a sixteenth more: the next publishes add paths without a copy, and
+ * a million 32-byte paths do not take the default 40 bytes a path.
+ */
+export function arenaBytesFor(pathBytes: number): number {
+  return pathBytes + Math.ceil(pathBytes / 16);
 }
 
 /** Root files reference the others: they switch last (invariant 2), even inside one synchronous step. */
@@ -228,7 +235,7 @@ export function applyEntries(state: IndexState, entries: readonly ChangeEntry[],
     // An empty index taking a batch (a bootstrap from seq 0, or its replay) is sized for it at once, as a
     // loaded base is: grown an insert at a time, its tables keep up to twice the room until a restart
     // (measured at 100k paths: ~6 MB more than the same index restarted).
-    if (state.pathCount() === 0 && entries.length > 0) state.clear(entries.length, arenaBytesFor(entries));
+    if (state.pathCount() === 0 && entries.length > 0) state.clear(entries.length, arenaBytesFor(pathBytesOf(entries)));
     for (const entry of orderRootLast(entries)) {
       const gone = isDeletion(entry) ? state.delete(entry.path) : state.set(entry.path, entry);
       if (gone !== undefined) dropped.add(gone);

@@ -44,6 +44,8 @@ export interface PathTable {
   /** Removes `path`; returns the object id it pointed at, or -1 when absent. */
   delete(path: string): number;
   size(): number;
+  /** Bytes of the live paths (what an arena sized for them needs). */
+  bytes(): number;
   /** Every live entry id (O(entries ever allocated)). */
   forEach(visit: (id: number) => void): void;
   /**
@@ -213,6 +215,7 @@ export function createPathTable(expected = 0, memory: TableMemory = {}, arenaByt
       return object[id]!;
     },
     size: () => live,
+    bytes: () => liveBytes,
     forEach(visit) {
       for (let id = 0; id < nextId; id++) if (length[id]! > 0) visit(id);
     },
