@@ -9,9 +9,10 @@ import { startWorkerPool, type WorkerPool } from './workers/worker-pool.js';
 
 /** The only file that reads process.env, listens, or exits. */
 async function main(): Promise<void> {
-  // Applies are fsync-bound (every object is fsynced before its commit): more libuv threads keep the
-  // disk busy instead of queueing behind four. Read by libuv on first use of the pool, i.e. after this line.
-  process.env.UV_THREADPOOL_SIZE ??= '32';
+  // libuv's own four threads, unless the operator sets UV_THREADPOOL_SIZE. This was 32 while every object was
+  // fsynced before its commit; puts no longer fsync (one syncfs a batch), and 32 threads creating files on two
+  // cores contend for the pool's queue lock and the file system (docs/operations.md, "Sizing": 50,000 file
+  // creates kept the main thread busy 4.9-5.3 s with 32 threads, 1.3-1.6 s with 4).
   let loaded: ReturnType<typeof loadConfig>;
   try {
     loaded = loadConfig(process.argv.slice(2), process.env);
