@@ -1,5 +1,8 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { parseBenchOptions } from '../bench/lib/options.js';
+import { waitForMirrorSeq } from '../bench/lib/fleet.js';
 import { gcPausesBetween, readGcPauses } from '../bench/lib/gc.js';
 import { readPrometheusValue } from '../bench/lib/http.js';
 import { figure } from '../bench/lib/report.js';
@@ -126,5 +129,25 @@ describe('bench tool glue', () => {
     const told = parseBenchOptions(['--seed', '4', '--fleet-seed', '4', '--fleet-rsync-trees', '1'], {});
     if (!told.help) expect(told.options).toMatchObject({ fleetSeed: 4, fleetRsyncTrees: 1, mirrors: 5 });
     expect(() => parseBenchOptions(['--mirrors', '2', '--fleet-rsync-trees', '3'], {})).toThrow(/--fleet-rsync-trees: at most/);
+  });
+});
+
+describe('waiting for a mirror', () => {
+  it("takes the applied seq from the mirror's log lines without asking its /metrics, and only at the target", async () => {
+    // A closed port: any /metrics read would reject, and the metrics fallback only comes after a second.
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    const logs: Record<string, unknown>[] = [
+      { msg: 'generation applied', seq: 3 },
+      { msg: 'fetching objects', seq: 9 },
+    ];
+    setTimeout(() => logs.push({ msg: 'snapshot applied', seq: 7 }), 150);
+    const startMs = Date.now();
+    const seq = await waitForMirrorSeq({ mirrorUrl: `http://127.0.0.1:${port}`, seq: 5, timeoutMs: 5_000, intervalMs: 10, logs });
+    expect(seq).toBe(7);
+    expect(Date.now() - startMs).toBeGreaterThanOrEqual(140);
+    expect(Date.now() - startMs).toBeLessThan(1_000);
   });
 });

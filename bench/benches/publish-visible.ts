@@ -86,7 +86,7 @@ export const publishVisibleBench: Bench = async (ctx) => {
       readyTimeoutMs: bootstrapMs,
     });
     ctx.defer(() => mirror.stop());
-    await waitForMirrorSeq({ mirrorUrl: mirror.url, seq: head.seq, timeoutMs: bootstrapMs });
+    await waitForMirrorSeq({ mirrorUrl: mirror.url, seq: head.seq, timeoutMs: bootstrapMs, logs: mirror.logs });
     mirrors.push(mirror);
   }
   ctx.log(`fleet ready: primary + ${mirrorCount} mirrors at seq ${head.seq}`);

@@ -170,7 +170,7 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
       readyTimeoutMs: 60 * 60_000,
     });
     ctx.defer(() => daemon.stop());
-    await waitForMirrorSeq({ mirrorUrl: daemon.url, seq: head.seq, timeoutMs: 60 * 60_000, intervalMs: 50 });
+    await waitForMirrorSeq({ mirrorUrl: daemon.url, seq: head.seq, timeoutMs: 60 * 60_000, intervalMs: 50, logs: daemon.logs });
     const bootstrapMs = elapsedMs(startedNs);
     const pid = daemon.child.pid;
     if (pid === undefined) throw new Error('mirror process has no pid');

@@ -53,7 +53,7 @@ export async function serveWithWorkers(
   try {
     // Serving what the bench's own mirror serves: the primary's head now (apply-one may have moved it).
     const head = await readPrimaryState(options.primary.url);
-    await waitForMirrorSeq({ mirrorUrl: mirror.url, seq: head.seq, timeoutMs: 10 * 60_000, intervalMs: 50 });
+    await waitForMirrorSeq({ mirrorUrl: mirror.url, seq: head.seq, timeoutMs: 10 * 60_000, intervalMs: 50, logs: mirror.logs });
     const mirrorPid = mirror.child.pid;
     if (mirrorPid === undefined) throw new Error('mirror process has no pid');
     const rounds = await runAlternatingRounds(ctx, {
