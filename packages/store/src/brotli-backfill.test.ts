@@ -127,6 +127,24 @@ describe('deferred brotli variants', () => {
     await backfill.close();
   });
 
+  it('sweeps for objects a caller says it did not list, as for drops', async () => {
+    const objects = Array.from({ length: 8 }, (_, index) => objectOf(`acme/u${index}`));
+    for (const object of objects) await store.put({ ...object, deferBrotli: true });
+    const backfill = createBrotliBackfill({ store, onError: (err) => expect.fail(String(err)), quietMs: 0 });
+    // A bulk apply lists the first few; the rest only as a count.
+    backfill.add(
+      objects.slice(0, 2).map((object) => object.sha256),
+      6,
+    );
+    expect(backfill.dropped()).toBe(6);
+    await backfill.idle();
+    expect(backfill.sweeps()).toBe(1);
+    expect((await Promise.all(objects.map((object) => variantsOf(store, object.sha256)))).every((size) => size.brSize !== undefined)).toBe(
+      true,
+    );
+    await backfill.close();
+  });
+
   it('a sweep passes over a damaged object it lists, makes no variant of it, and finishes the rest', async () => {
     const objects = Array.from({ length: 6 }, (_, index) => objectOf(`acme/d${index}`));
     for (const object of objects) await store.put({ ...object, deferBrotli: true });

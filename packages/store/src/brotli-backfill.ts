@@ -26,7 +26,11 @@ import type { ObjectStore } from './store.js';
  * store, so what a stop left queued or dropped still gets its variant.
  */
 export interface BrotliBackfill {
-  add(sha256s: Iterable<string>): void;
+  /**
+   * Queues `sha256s`; `unlisted` more objects lack brotli that the caller did not list (a bulk apply lists
+   * only the first DEFAULT_MAX_QUEUED): they count as dropped, so a sweep finds them.
+   */
+  add(sha256s: Iterable<string>, unlisted?: number): void;
   /** Resolves once the queue is empty, no chunk runs and no sweep is under way (a sweep at a million objects takes minutes). */
   idle(): Promise<void>;
   /**
@@ -205,11 +209,11 @@ export function createBrotliBackfill(options: {
   }
 
   return {
-    add(sha256s) {
+    add(sha256s, unlisted = 0) {
       if (closed) return;
       lastAddMs = Date.now();
       if (queue.size === 0) waitingSinceMs = lastAddMs;
-      let droppedNow = 0;
+      let droppedNow = unlisted;
       for (const sha256 of sha256s) {
         if (queue.size >= maxQueued) droppedNow++;
         else queue.add(sha256);

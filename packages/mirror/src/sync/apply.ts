@@ -1,7 +1,7 @@
 import PQueue from 'p-queue';
 import { isDeletion, isMetasyncError, type ChangeEntry, type ChangesBatch, type Snapshot } from '@metasync/shared';
 import { createLoopSlices, releaseMemory, type Logger } from '@metasync/shared/daemon';
-import { storeError, type BrotliBackfill, type ObjectStore } from '@metasync/store';
+import { BROTLI_MAX_QUEUED, storeError, type BrotliBackfill, type ObjectStore } from '@metasync/store';
 import type { IndexLog } from '../index/index-log.js';
 import type { MirrorMetrics } from '../metrics.js';
 import type { FetchedObject, PrimaryClient } from './primary-client.js';
@@ -59,27 +59,27 @@ export interface ApplyResult {
 
 export async function applyChanges(context: ApplyContext, batch: ChangesBatch): Promise<ApplyResult> {
   const started = performance.now();
-  const { fetched, withoutBrotli } = await fetchMissing(context, batch.entries, { bulk: false });
+  const { fetched, withoutBrotli, unlisted } = await fetchMissing(context, batch.entries, { bulk: false });
   try {
     await context.log.commitBatch({ from: batch.from, to: batch.to, time: batch.time, appliedAt: Date.now(), entries: batch.entries });
   } catch (err) {
     throw storeError(err, context.store.dir);
   }
   context.trustPresent = true;
-  context.brotliBackfill?.add(withoutBrotli);
+  context.brotliBackfill?.add(withoutBrotli, unlisted);
   return finish(context, { seq: batch.to, paths: batch.entries.length, objectsFetched: fetched, started });
 }
 
 export async function applySnapshot(context: ApplyContext, snapshot: Snapshot): Promise<ApplyResult> {
   const started = performance.now();
-  const { fetched, withoutBrotli } = await fetchMissing(context, snapshot.entries, { bulk: true });
+  const { fetched, withoutBrotli, unlisted } = await fetchMissing(context, snapshot.entries, { bulk: true });
   try {
     await context.log.commitSnapshot(snapshot, Date.now());
   } catch (err) {
     throw storeError(err, context.store.dir);
   }
   context.trustPresent = true;
-  context.brotliBackfill?.add(withoutBrotli);
+  context.brotliBackfill?.add(withoutBrotli, unlisted);
   return finish(context, { seq: snapshot.seq, paths: snapshot.entries.length, objectsFetched: fetched, started });
 }
 
@@ -111,7 +111,7 @@ async function fetchMissing(
   context: ApplyContext,
   entries: readonly ChangeEntry[],
   options: { bulk: boolean },
-): Promise<{ fetched: number; withoutBrotli: string[] }> {
+): Promise<{ fetched: number; withoutBrotli: string[]; unlisted: number }> {
   // The loops over a snapshot's million entries give the event loop turns (5 ms slices): in one step they
   // held it 2.6 s at 1M paths, and the mirror serves meanwhile.
   const slices = createLoopSlices();
@@ -137,7 +137,10 @@ async function fetchMissing(
   }
   const total = absent.length;
   let done = 0;
+  // Only as many as the backfill queues: a bootstrap's million would be ~100 MB of strings, which the
+  // backfill then drops for its sweep to find anyway (BrotliBackfill.add's `unlisted`).
   const withoutBrotli: string[] = [];
+  let unlisted = 0;
   const deferBrotli = context.brotliBackfill !== undefined;
   // A bootstrap, resync or catch-up asks for no brotli variants: one file per object before it serves.
   const brotliFromPrimary = !deferBrotli || (!options.bulk && total < BULK_OBJECTS);
@@ -164,7 +167,10 @@ async function fetchMissing(
       // The store already reports a full disk; this also covers any ObjectStore that does not.
       throw storeError(err, context.store.pathOf(sha256));
     }
-    if (deferBrotli && object.brotli === undefined) withoutBrotli.push(sha256);
+    if (deferBrotli && object.brotli === undefined) {
+      if (withoutBrotli.length < BROTLI_MAX_QUEUED) withoutBrotli.push(sha256);
+      else unlisted++;
+    }
     context.metrics.objectsFetched.inc();
     progress();
   };
@@ -203,7 +209,7 @@ async function fetchMissing(
   } catch (err) {
     throw storeError(err, context.store.dir);
   }
-  return { fetched: total, withoutBrotli };
+  return { fetched: total, withoutBrotli, unlisted };
 }
 
 /** Objects verified at once: bounds open files and memory when a restart finds thousands of leftovers. */

@@ -22,10 +22,10 @@ export function releasingAfterBackfill(
   let waiting = false;
   return {
     ...backfill,
-    add(sha256s) {
+    add(sha256s, unlisted = 0) {
       const list = [...sha256s];
-      backfill.add(list);
-      added += list.length;
+      backfill.add(list, unlisted);
+      added += list.length + unlisted;
       if (waiting || added < fromVariants) return;
       waiting = true;
       void backfill.idle().then(() => {
