@@ -1,12 +1,17 @@
 import { readProcCpuMs } from '../../test/helpers/proc-stats.js';
 import type { BenchContext } from './context.js';
 
-/** Below this share of one core over a sample, a daemon counts as idle (measured: a primary re-walking its 100k-path source tree used ~13% of a core for minutes). */
+/**
+ * Below this share of one core over a sample, all the daemons together count as idle (measured: a primary
+ * re-walking its 100k-path source tree used ~13% of a core for minutes). Judged on the sum, not on each: six
+ * daemons all making brotli variants on two cores each got about 30% of a core, and a 2 s sample where each
+ * stayed under 25% let the 1M publish-visible run (2026-12-07) measure while every mirror was busy (load 10).
+ */
 const IDLE_SHARE = 0.25;
 const SAMPLE_MS = 2_000;
 
 /**
- * Waits until every one of `pids` used under 25% of a core over a 2 s sample, at most `maxMs`: after a
+ * Waits until `pids` together used under 25% of a core over a 2 s sample, at most `maxMs`: after a
  * bootstrap the daemons make brotli variants in the background for a while (docs/operations.md,
  * "Compressed variants"), and a latency or throughput figure taken meanwhile measures that work too.
  * Returns how long it waited and whether they went quiet, for the bench's notes.
@@ -17,7 +22,8 @@ export async function waitForQuietCpu(pids: readonly number[], maxMs: number): P
     const before = await Promise.all(pids.map((pid) => readProcCpuMs(pid)));
     await new Promise((resolve) => setTimeout(resolve, SAMPLE_MS));
     const after = await Promise.all(pids.map((pid) => readProcCpuMs(pid)));
-    const quiet = after.every((cpuMs, i) => cpuMs - (before[i] ?? 0) < IDLE_SHARE * SAMPLE_MS);
+    const usedMs = after.reduce((sum, cpuMs, i) => sum + cpuMs - (before[i] ?? 0), 0);
+    const quiet = usedMs < IDLE_SHARE * SAMPLE_MS;
     const waitedMs = performance.now() - started;
     if (quiet || waitedMs >= maxMs) return { waitedMs, quiet };
   }
