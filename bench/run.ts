@@ -69,9 +69,23 @@ async function main(): Promise<number> {
   };
   const ctx: BenchContext = { ...base, large: createLargeFixture(base) };
   const results: BenchResult[] = [];
+  const out = options.out ?? join(REPO_ROOT, 'bench', 'results', `${startedAt.toISOString().replaceAll(':', '-').slice(0, 19)}.json`);
+  const reportOf = (): BenchReport => ({
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    command: ['pnpm bench --', ...process.argv.slice(2).filter((arg) => arg !== '--')].join(' '),
+    machine,
+    options: { ...options, cpuPlan: ctx.cpu },
+    results,
+  });
+  // The benches that finished are kept: a million-path run is an hour, and stopping it during one bench
+  // used to lose every figure of the others.
   const stopOnSignal = (): void => {
-    ctx.log('interrupted: stopping what the bench started');
-    void runStops(stops).finally(() => process.exit(130));
+    ctx.log(`interrupted: stopping what the bench started; the ${results.length} finished bench(es) go to ${out}`);
+    void writeReport(out, reportOf())
+      .catch((err: unknown) => ctx.log(`results not written: ${String(err)}`))
+      .then(() => runStops(stops))
+      .finally(() => process.exit(130));
   };
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
@@ -110,15 +124,7 @@ async function main(): Promise<number> {
   } finally {
     await runStops(stops);
   }
-  const report: BenchReport = {
-    startedAt: startedAt.toISOString(),
-    finishedAt: new Date().toISOString(),
-    command: ['pnpm bench --', ...process.argv.slice(2).filter((arg) => arg !== '--')].join(' '),
-    machine,
-    options: { ...options, cpuPlan: ctx.cpu },
-    results,
-  };
-  const out = options.out ?? join(REPO_ROOT, 'bench', 'results', `${startedAt.toISOString().replaceAll(':', '-').slice(0, 19)}.json`);
+  const report = reportOf();
   await writeReport(out, report);
   console.log(renderTable(report));
   console.log(`\nresults: ${out}${options.keep || options.workDir !== undefined ? `\nscratch kept: ${workDir}` : ''}`);
