@@ -28,9 +28,11 @@ import type { ObjectStore } from './store.js';
 export interface BrotliBackfill {
   /**
    * Queues `sha256s`; `unlisted` more objects lack brotli that the caller did not list (a bulk apply lists
-   * only the first DEFAULT_MAX_QUEUED): they count as dropped, so a sweep finds them.
+   * only the first maxQueued): they count as dropped, so a sweep finds them.
    */
   add(sha256s: Iterable<string>, unlisted?: number): void;
+  /** Hashes it queues at most: a caller listing more only makes strings the backfill drops. */
+  readonly maxQueued: number;
   /** Resolves once the queue is empty, no chunk runs and no sweep is under way (a sweep at a million objects takes minutes). */
   idle(): Promise<void>;
   /**
@@ -209,6 +211,7 @@ export function createBrotliBackfill(options: {
   }
 
   return {
+    maxQueued,
     add(sha256s, unlisted = 0) {
       if (closed) return;
       lastAddMs = Date.now();

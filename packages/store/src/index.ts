@@ -4,4 +4,4 @@ export { BROTLI_QUALITY, LARGE_OBJECT_BYTES, MIN_COMPRESS_BYTES, gzipLevelFor, v
 export { SYNCFS_THRESHOLD_FILES } from './durability.js';
 export { LIST_SHARDS_FROM, hasNoFileSync, type Survey } from './presence.js';
 export { storeError } from './errors.js';
-export { BROTLI_OWED_FILE, createBrotliBackfill, DEFAULT_MAX_QUEUED as BROTLI_MAX_QUEUED, type BrotliBackfill } from './brotli-backfill.js';
+export { BROTLI_OWED_FILE, createBrotliBackfill, type BrotliBackfill } from './brotli-backfill.js';

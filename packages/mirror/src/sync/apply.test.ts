@@ -139,6 +139,20 @@ describe('objects an earlier run left behind', () => {
     expect((await store.read(sha256Hex(files['p2/big/p8.json']!))).toString()).toBe(files['p2/big/p8.json']);
   });
 
+  it('hands the backfill no more hashes lacking brotli than it queues, and the count of the rest', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 7; i++) files[`p2/cap/p${i}.json`] = JSON.stringify({ i, pad: 'c'.repeat(300) });
+    const backfill = createBrotliBackfill({ store, onError: (err) => expect.fail(String(err)), maxQueued: 3, quietMs: 60_000 });
+    const handed: { listed: number; unlisted: number }[] = [];
+    const recording = {
+      ...backfill,
+      add: (sha256s: Iterable<string>, unlisted = 0) => handed.push({ listed: [...sha256s].length, unlisted }),
+    };
+    await applyChanges({ ...contextWith(), trustPresent: true, brotliBackfill: recording }, batchOf(0, files));
+    expect(handed).toEqual([{ listed: 3, unlisted: 4 }]);
+    await backfill.close();
+  });
+
   it('after a failed apply, verifies present objects again until an apply commits', async () => {
     let verified = 0;
     let failing = false;

@@ -1,7 +1,7 @@
 import PQueue from 'p-queue';
 import { isDeletion, isMetasyncError, type ChangeEntry, type ChangesBatch, type Snapshot } from '@metasync/shared';
 import { createLoopSlices, releaseMemory, type Logger } from '@metasync/shared/daemon';
-import { BROTLI_MAX_QUEUED, storeError, type BrotliBackfill, type ObjectStore } from '@metasync/store';
+import { storeError, type BrotliBackfill, type ObjectStore } from '@metasync/store';
 import type { IndexLog } from '../index/index-log.js';
 import type { MirrorMetrics } from '../metrics.js';
 import type { FetchedObject, PrimaryClient } from './primary-client.js';
@@ -168,7 +168,7 @@ async function fetchMissing(
       throw storeError(err, context.store.pathOf(sha256));
     }
     if (deferBrotli && object.brotli === undefined) {
-      if (withoutBrotli.length < BROTLI_MAX_QUEUED) withoutBrotli.push(sha256);
+      if (withoutBrotli.length < (context.brotliBackfill?.maxQueued ?? 0)) withoutBrotli.push(sha256);
       else unlisted++;
     }
     context.metrics.objectsFetched.inc();
