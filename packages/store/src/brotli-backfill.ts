@@ -122,11 +122,16 @@ export function createBrotliBackfill(options: {
   let running: Promise<void> | undefined;
   let closed = false;
   const markerPath = options.pendingMarkerPath;
+  // Looked at before this backfill can write the file: an add() right after creation must not be taken for work
+  // an earlier process left (a race the tests met once the store's threadpool shrank to four threads).
+  const leftByEarlier = markerPath === undefined ? Promise.resolve(false) : markerPresent(markerPath);
   const marker =
     markerPath === undefined
       ? undefined
-      : createPendingMarker(markerPath, (err) =>
-          options.onError(new Error(`brotli owed-work file ${markerPath} not updated: ${(err as Error).message}`, { cause: err })),
+      : createPendingMarker(
+          markerPath,
+          (err) => options.onError(new Error(`brotli owed-work file ${markerPath} not updated: ${(err as Error).message}`, { cause: err })),
+          leftByEarlier,
         );
   /** A chunk or a shard listing failed since the last sweep began: work is owed that nothing queues again. */
   let failedSinceSweep = false;
@@ -134,7 +139,7 @@ export function createBrotliBackfill(options: {
   const resumed =
     markerPath === undefined
       ? Promise.resolve()
-      : markerPresent(markerPath).then((present) => {
+      : leftByEarlier.then((present) => {
           if (!present || closed) return;
           lastAddMs = waitingSinceMs = Date.now();
           sweepPending = true;

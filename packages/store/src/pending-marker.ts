@@ -15,10 +15,18 @@ export interface PendingMarker {
   settled(): Promise<void>;
 }
 
-export function createPendingMarker(path: string, onError: (err: unknown) => void): PendingMarker {
+/** `after`: no write starts before it settles (the owner's look at whether an earlier process left the file). */
+export function createPendingMarker(
+  path: string,
+  onError: (err: unknown) => void,
+  after: Promise<unknown> = Promise.resolve(),
+): PendingMarker {
   let wanted: boolean | undefined;
   let onDisk: boolean | undefined;
-  let applying: Promise<void> = Promise.resolve();
+  let applying: Promise<void> = after.then(
+    () => undefined,
+    () => undefined,
+  );
 
   async function apply(): Promise<void> {
     while (wanted !== onDisk) {
