@@ -13,6 +13,7 @@ APT_PACKAGES=(
   procps iproute2                                        # ps/ss for RSS and fd figures
   faketime                                               # libfaketime: a mirror's clock an hour off (fault tests)
   libjemalloc2                                           # the malloc the systemd units preload (memory tests)
+  inotify-tools                                          # inotifywait: holds the primary's source-tree watches
 )
 
 missing=()

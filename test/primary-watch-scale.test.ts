@@ -6,8 +6,9 @@ import { waitFor } from './helpers/wait-for.js';
 
 /**
  * Issue 13 part 5: the built primary watching --source costs one inotify watch
- * per directory, not per file, and a watch limit is a warning plus fallback
- * scanning, never an exit. Watches are counted from the kernel's own view:
+ * per directory, not per file, held by an inotifywait child (or by the primary
+ * itself with a --source-max-watches cap), and a watch limit is a warning plus
+ * fallback scanning, never an exit. Watches are counted from the kernel's own view:
  * the `inotify wd:` lines of the process's inotify fds in /proc/<pid>/fdinfo.
  */
 let primary: RunningPrimary | undefined;
@@ -27,6 +28,27 @@ async function inotifyWatches(pid: number): Promise<number> {
     watches += info.split('\n').filter((line) => line.startsWith('inotify wd:')).length;
   }
   return watches;
+}
+
+/** `pid` and every process below it (the kernel's lists of each task's children). */
+async function processTree(pid: number): Promise<number[]> {
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    for (const task of await readdir(`/proc/${pids[i]}/task`).catch(() => [])) {
+      const children = await readFile(`/proc/${pids[i]}/task/${task}/children`, 'utf8').catch(() => '');
+      pids.push(
+        ...children
+          .split(' ')
+          .filter((p) => p !== '')
+          .map(Number),
+      );
+    }
+  }
+  return pids;
+}
+
+async function commandOf(pid: number): Promise<string> {
+  return (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
 }
 
 /** `vendors` directories under p2/ with `perVendor` p2 files each; returns the source dir. */
@@ -53,10 +75,17 @@ describe('the primary watches its source tree with one watch per directory', () 
     const directories = 52; // the root, p2/, 50 vendors
     // Listening waits for the start-up ingest of all 3,000 files: slow on 2 shared cores (issue 13 part 4).
     primary = await startPrimary({ args: ['--source', source], readyTimeoutMs: 90_000 });
-    const watches = await inotifyWatches(primary.child.pid!);
+    // The tree's watches are held by one inotifywait child (bulk-dir-watches.ts), not by the primary.
+    const pids = await processTree(primary.child.pid!);
+    const watchers: number[] = [];
+    for (const pid of pids) if ((await commandOf(pid)) === 'inotifywait') watchers.push(pid);
+    expect(watchers).toHaveLength(1);
+    const childWatches = await inotifyWatches(watchers[0]!);
+    expect(childWatches).toBeGreaterThanOrEqual(directories);
     // The small constant: the primary also follows files in its data dir (mirror credentials).
-    expect(watches).toBeGreaterThanOrEqual(directories);
-    expect(watches).toBeLessThanOrEqual(directories + 3);
+    const ownWatches = await inotifyWatches(primary.child.pid!);
+    expect(ownWatches).toBeLessThanOrEqual(3);
+    expect(childWatches + ownWatches).toBeLessThanOrEqual(directories + 3);
     const metrics = await metricsText(primary.url);
     expect(metrics).toContain(`metasync_primary_watch_directories ${directories}`);
     expect(metrics).toContain('metasync_primary_watch_degraded{reason="none"} 0');
@@ -65,6 +94,21 @@ describe('the primary watches its source tree with one watch per directory', () 
     await waitFor(async () => (await fetch(`${primary!.url}/p2/v7/fresh.json`)).status === 200, {
       what: 'a file written after start published',
       timeoutMs: 10_000,
+      intervalMs: 50,
+    });
+  }, 120_000);
+
+  it('leaves no inotifywait behind when the primary is killed with SIGKILL', async () => {
+    const source = await writeTree(3, 2);
+    primary = await startPrimary({ args: ['--source', source], readyTimeoutMs: 60_000 });
+    const watchers: number[] = [];
+    for (const pid of await processTree(primary.child.pid!)) if ((await commandOf(pid)) === 'inotifywait') watchers.push(pid);
+    expect(watchers).toHaveLength(1);
+    primary.child.kill('SIGKILL');
+    // Its parent-death signal (setpriv --pdeathsig) ends it; otherwise it would hold the watches until the next event.
+    await waitFor(async () => (await commandOf(watchers[0]!)) !== 'inotifywait', {
+      what: 'the inotifywait child gone after its primary was killed',
+      timeoutMs: 5_000,
       intervalMs: 50,
     });
   }, 120_000);

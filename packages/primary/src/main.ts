@@ -129,6 +129,7 @@ async function main(): Promise<void> {
           rescanMs: config.sourceWatch.rescanMs,
           fallbackScanMs: config.sourceWatch.fallbackScanMs,
           maxWatches: config.sourceWatch.maxWatches,
+          watcher: config.sourceWatch.watcher,
           prepareThreads: config.sourceWatch.prepareThreads,
           distsUrl: config.distsUrl,
           storeDir: core.publisher.store.dir,

@@ -158,7 +158,7 @@ function observeSourceWatch(registry: Registry, status: SourceWatchStatus): void
   });
   new Counter({
     name: 'metasync_primary_source_scans_total',
-    help: 'reconciling walks of --source, by reason (burst, periodic, fallback)',
+    help: 'reconciling walks of --source, by reason (burst, periodic, fallback, overflow)',
     labelNames: ['reason'],
     registers: [registry],
     collect() {

@@ -33,10 +33,14 @@ export interface DirWatchesOptions {
 }
 
 export interface DirWatches {
+  /** Resolves once add() may be called (bulk-dir-watches.ts sets up a child first; here at once). */
+  readonly ready: Promise<void>;
   /** Watches `rel` (idempotent for the same inode). False: not watched (limit reached, or the directory is gone). */
   add(rel: string, ino: number): boolean;
   /** The inode `rel` was watched with, or undefined when it is not watched. */
   inode(rel: string): number | undefined;
+  /** Stops watching `rel` only (another watch covers it now). */
+  release(rel: string): void;
   /** Stops watching `rel` and every directory below it; returns how many watches were closed. */
   removeSubtree(rel: string): number;
   size(): number;
@@ -106,8 +110,12 @@ export function createDirWatches(options: DirWatchesOptions): DirWatches {
   }
 
   return {
+    ready: Promise.resolve(),
     add,
     inode: (rel) => watches.get(rel)?.ino,
+    release(rel) {
+      if (drop(rel)) options.onCountChange(watches.size);
+    },
     removeSubtree(rel) {
       const under = rel === '' ? '' : `${rel}/`;
       const doomed = [...watches.keys()].filter((key) => key === rel || key.startsWith(under));

@@ -32,6 +32,14 @@ export const SOURCE_WATCH_OPTIONS = [
     defaultValue: '0',
   },
   {
+    key: 'sourceWatcher',
+    flag: '--source-watcher <kind>',
+    env: 'METASYNC_SOURCE_WATCHER',
+    description:
+      'who holds the directory watches: inotifywait (one child process, about 200 bytes a directory; inotify-tools), fs-watch (one fs.watch a directory in the primary, 1.4-1.7 KB each), auto = inotifywait when on PATH',
+    defaultValue: 'auto',
+  },
+  {
     key: 'sourcePrepareThreads',
     flag: '--source-prepare-threads <n>',
     env: 'METASYNC_SOURCE_PREPARE_THREADS',
@@ -55,6 +63,7 @@ export const SOURCE_WATCH_SCHEMA_SHAPE = {
   sourceRescanMs: count,
   sourceFallbackScanMs: count.pipe(z.number().int().positive('must be a positive integer')),
   sourceMaxWatches: count,
+  sourceWatcher: z.enum(['auto', 'inotifywait', 'fs-watch']),
   sourcePrepareThreads: z
     .string()
     .regex(/^(auto|\d+)$/, 'must be auto or a non-negative integer')
@@ -68,6 +77,8 @@ export interface SourceWatchConfig {
   fallbackScanMs: number;
   /** 0: no cap of our own. */
   maxWatches: number;
+  /** Who holds the watches (bulk-dir-watches.ts); a cap (maxWatches) is kept exactly by fs-watch only. */
+  watcher: 'auto' | 'inotifywait' | 'fs-watch';
   /** 0: files are prepared in the main thread. */
   prepareThreads: number;
 }
@@ -76,12 +87,14 @@ export function sourceWatchConfig(raw: {
   sourceRescanMs: number;
   sourceFallbackScanMs: number;
   sourceMaxWatches: number;
+  sourceWatcher: 'auto' | 'inotifywait' | 'fs-watch';
   sourcePrepareThreads: number;
 }): SourceWatchConfig {
   return Object.freeze({
     rescanMs: raw.sourceRescanMs,
     fallbackScanMs: raw.sourceFallbackScanMs,
     maxWatches: raw.sourceMaxWatches,
+    watcher: raw.sourceWatcher,
     prepareThreads: raw.sourcePrepareThreads,
   });
 }

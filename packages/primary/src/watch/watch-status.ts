@@ -5,7 +5,8 @@
  * both the watcher and the app, because the app is built before the watcher
  * has walked the tree.
  */
-export type ScanReason = 'burst' | 'periodic' | 'fallback';
+/** overflow: inotifywait reported that the kernel's event queue overflowed (events were dropped). */
+export type ScanReason = 'burst' | 'periodic' | 'fallback' | 'overflow';
 
 export interface SourceScan {
   reason: ScanReason;
@@ -53,7 +54,7 @@ export function createSourceWatchStatus(): SourceWatchStatus {
   let degraded: SourceWatchSnapshot['degraded'];
   let scanIntervalMs = 0;
   let lastScan: SourceScan | undefined;
-  const scans: Record<ScanReason, number> = { burst: 0, periodic: 0, fallback: 0 };
+  const scans: Record<ScanReason, number> = { burst: 0, periodic: 0, fallback: 0, overflow: 0 };
   let startup: SourceStartup | undefined;
   let filesRead = 0;
   return {

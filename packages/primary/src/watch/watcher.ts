@@ -4,12 +4,14 @@
  * path change published with origin 'watch'. See path-settler.ts for when a
  * file counts as complete, paths.ts for what is ignored or refused.
  *
- *   fs.watch per directory (dir-watches.ts) -> tree-events.ts (lstat: file, new directory, gone)
+ *   one inotifywait child for the tree (bulk-dir-watches.ts), or fs.watch per directory (dir-watches.ts)
+ *        -> tree-events.ts (lstat: file, new directory, gone)
  *        -> ingest.ts (settle, batch, submit)
  *   bursts, every --source-rescan-ms, and every --source-fallback-scan-ms once a watch
  *   limit is reached -> burst-reconcile.ts (walk the tree, touch what changed, remove what is gone)
  *
- * One watch per directory, none per file: see dir-watches.ts for why not chokidar.
+ * One watch per directory, none per file: see dir-watches.ts for why not chokidar, and
+ * bulk-dir-watches.ts for why the watches live in a child process when inotifywait is there.
  * A watch limit (inotify ENOSPC, EMFILE, --source-max-watches) is a warning and a
  * fallback to scanning, never an exit.
  *
@@ -29,7 +31,9 @@ import { hasErrno, metasyncError } from '@metasync/shared';
 import { releaseMemorySoon, type Logger } from '@metasync/shared/daemon';
 import type { Publisher } from '../publish/publisher.js';
 import { createBurstReconcile } from './burst-reconcile.js';
-import { createDirWatches, type WatchDir } from './dir-watches.js';
+import { createBulkDirWatches } from './bulk-dir-watches.js';
+import { createDirWatches, type DirWatches, type DirWatchesOptions, type WatchDir } from './dir-watches.js';
+import { chooseInotifywait } from './inotifywait-process.js';
 import { createSourceIngest, type SourceIngest } from './ingest.js';
 import { DEFAULT_SOURCE_FALLBACK_SCAN_MS, DEFAULT_SOURCE_RESCAN_MS } from './options.js';
 import { statSourceFile } from './paths.js';
@@ -59,6 +63,10 @@ export interface SourceWatcherOptions {
   maxWatches?: number;
   /** Where watches, degradation and scans are reported (metrics, status page). */
   status?: SourceWatchStatus;
+  /** Who holds the watches (options.ts, --source-watcher); default auto. An injected watchDir or a maxWatches cap means fs-watch. */
+  watcher?: 'auto' | 'inotifywait' | 'fs-watch';
+  /** Tests: the inotifywait command (default: found on PATH, findInotifywait). */
+  inotifywaitCommand?: readonly string[];
   /** Tests inject an fs.watch that fails like the kernel. */
   watchDir?: WatchDir;
   /** Where the start-up stat cache lives (the primary's data dir); absent: every start reads every file. */
@@ -135,7 +143,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
     onError: (err) => log.error({ err, sourceDir: rootReal }, 'source tree reconcile walk failed'),
   });
   let rescan: PeriodicRescan | undefined = undefined; // created once start-up is done; a limit hit before then degrades it on creation
-  const watches = createDirWatches({
+  const dirWatchesOptions: DirWatchesOptions = {
     rootReal,
     maxWatches: options.maxWatches ?? 0,
     onEvent: (dirRel, name, eventType) => {
@@ -157,7 +165,21 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
     },
     onCountChange: (count) => status.setWatches(count),
     ...(options.watchDir === undefined ? {} : { watchDir: options.watchDir }),
-  });
+  };
+  const inotifywait = chooseInotifywait(options);
+  const watches: DirWatches =
+    inotifywait === undefined
+      ? createDirWatches(dirWatchesOptions)
+      : createBulkDirWatches({
+          ...dirWatchesOptions,
+          command: inotifywait,
+          onOverflow: () => {
+            log.warn({ sourceDir: rootReal }, 'source events lost (the kernel queue overflowed): scanning the tree');
+            void bursts.scan('overflow');
+          },
+          onBulkUnavailable: (message) =>
+            log.warn({ sourceDir: rootReal, reason: message }, 'inotifywait not used: each directory is watched with fs.watch'),
+        });
   const events = createTreeEvents({
     rootReal,
     watches,
@@ -178,6 +200,8 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
   const reconciled = (async () => {
     try {
       status.startupStarted(startedMs);
+      await watches.ready; // every directory present is watched before the walk reads it
+      if (closing) return;
       const result = await reconcileAtStart({
         rootReal,
         publisher,
@@ -205,6 +229,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
           filesRead,
           seq: publisher.headSeq(),
           watches: watches.size(),
+          watcher: inotifywait === undefined ? 'fs-watch' : 'inotifywait',
           degraded: watches.limited(),
           durationMs,
         },

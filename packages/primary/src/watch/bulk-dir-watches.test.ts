@@ -1,0 +1,168 @@
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createBulkDirWatches } from './bulk-dir-watches.js';
+import type { DirWatches } from './dir-watches.js';
+import { findInotifywait, watchedInodes } from './inotifywait-process.js';
+
+/**
+ * The real inotifywait (inotify-tools, installed by scripts/setup.sh) holding a tree's watches; who holds
+ * which watch is read from the kernel's own lists (/proc/<pid>/fdinfo).
+ */
+const command = findInotifywait();
+if (command === undefined) throw new Error('inotifywait is not installed: run scripts/setup.sh');
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+const VENDORS = 20;
+const DIRECTORIES = ['', 'p2', 'p2/acme', 'p2/other', ...Array.from({ length: VENDORS }, (_, v) => `p2/v${v}`)];
+
+async function tree(): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'bulk-watch-'));
+  cleanups.push(() => rm(root, { recursive: true, force: true }));
+  await mkdir(join(root, 'p2', 'acme'), { recursive: true });
+  await mkdir(join(root, 'p2', 'other'), { recursive: true });
+  // Enough directories that the kernel numbers watches past 9 (its fdinfo lists them in hex).
+  for (let v = 0; v < VENDORS; v++) await mkdir(join(root, 'p2', `v${v}`));
+  return root;
+}
+
+interface Seen {
+  events: Array<[string, string | undefined, string]>;
+  limits: Array<{ reason: string; directory: string }>;
+  unavailable: string[];
+  overflows: number;
+}
+
+function watch(root: string, options: { command?: readonly string[]; handoverMs?: number } = {}): { watches: DirWatches; seen: Seen } {
+  const seen: Seen = { events: [], limits: [], unavailable: [], overflows: 0 };
+  const watches = createBulkDirWatches(
+    {
+      rootReal: root,
+      maxWatches: 0,
+      command: options.command ?? command!,
+      onEvent: (dirRel, name, eventType) => seen.events.push([dirRel, name, eventType]),
+      onLimit: ({ reason, directory }) => seen.limits.push({ reason, directory }),
+      onCountChange: () => undefined,
+      onOverflow: () => seen.overflows++,
+      onBulkUnavailable: (message) => seen.unavailable.push(message),
+    },
+    options.handoverMs,
+  );
+  cleanups.push(() => watches.close());
+  return { watches, seen };
+}
+
+async function inodeOf(path: string): Promise<number> {
+  return (await stat(path)).ino;
+}
+
+/** This process's inotifywait children watching `root` (from the kernel's list of its children; other test files share the process). */
+async function inotifywaitChildren(root: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const task of await readdir(`/proc/${process.pid}/task`)) {
+    const children = await readFile(`/proc/${process.pid}/task/${task}/children`, 'utf8').catch(() => '');
+    for (const pid of children.split(' ').filter((p) => p !== '')) {
+      const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (comm.trim() === 'inotifywait' && cmdline.split('\0').includes(root)) pids.push(Number(pid));
+    }
+  }
+  return pids;
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('directory watches held by an inotifywait child', () => {
+  it('holds every directory present in the child, none in this process, and reports entries changed below them', async () => {
+    const root = await tree();
+    const { watches, seen } = watch(root);
+    await watches.ready;
+    for (const rel of DIRECTORIES) expect(watches.add(rel, await inodeOf(join(root, rel)))).toBe(true);
+    expect(watches.size()).toBe(DIRECTORIES.length);
+    const [child] = await inotifywaitChildren(root);
+    expect(child).toBeDefined();
+    const held = await watchedInodes(child!);
+    const mine = (await watchedInodes(process.pid)) ?? new Set<number>();
+    for (const rel of DIRECTORIES) {
+      const ino = await inodeOf(join(root, rel));
+      expect(held?.has(ino)).toBe(true);
+      expect(mine.has(ino)).toBe(false);
+    }
+
+    await writeFile(join(root, 'p2/acme/new file.json'), '{}');
+    await until('the create event', () => seen.events.some(([dir, name]) => dir === 'p2/acme' && name === 'new file.json'));
+    expect(seen.events).toContainEqual(['p2/acme', 'new file.json', 'rename']);
+    await until('the write event', () => seen.events.some((event) => event[2] === 'change'));
+    expect(seen.events).toContainEqual(['p2/acme', 'new file.json', 'change']);
+    await rm(join(root, 'p2/other'), { recursive: true });
+    await until('the removal', () => seen.events.some(([dir, name]) => dir === 'p2' && name === 'other'));
+    expect(seen.limits).toEqual([]);
+    expect(seen.unavailable).toEqual([]);
+  });
+
+  it('watches a directory created later in this process at once, then leaves it to the child', async () => {
+    const root = await tree();
+    const { watches } = watch(root, { handoverMs: 200 });
+    await watches.ready;
+    await mkdir(join(root, 'p2', 'fresh'));
+    const ino = await inodeOf(join(root, 'p2', 'fresh'));
+    expect(watches.add('p2/fresh', ino)).toBe(true);
+    expect((await watchedInodes(process.pid))?.has(ino)).toBe(true); // watched here before anything reads it
+    await until('the fs.watch here closed once the child holds it', async () => !((await watchedInodes(process.pid))?.has(ino) ?? false));
+    const [child] = await inotifywaitChildren(root);
+    expect((await watchedInodes(child!))?.has(ino)).toBe(true);
+    expect(watches.inode('p2/fresh')).toBe(ino);
+    expect(watches.removeSubtree('p2/fresh')).toBe(1);
+    expect(watches.inode('p2/fresh')).toBeUndefined();
+  });
+
+  it('watches everything in this process when the child fails to set up (the kernel refusing a watch)', async () => {
+    const root = await tree();
+    // Stands in for inotifywait meeting the kernel's limit: its own message, then its exit status.
+    const refusing = [
+      'sh',
+      '-c',
+      'for last; do :; done; echo "Failed to watch $last; upper limit on inotify watches reached!" >&2; exit 1',
+      'inotifywait',
+    ];
+    const { watches, seen } = watch(root, { command: refusing });
+    await watches.ready;
+    expect(seen.unavailable).toEqual(['inotifywait did not set up']);
+    const ino = await inodeOf(join(root, 'p2', 'acme'));
+    expect(watches.add('p2/acme', ino)).toBe(true);
+    expect((await watchedInodes(process.pid))?.has(ino)).toBe(true);
+    expect(watches.limited()).toBe(false);
+  });
+
+  it('reports a child that ends after set-up as a limit: its directories are scanned from then on', async () => {
+    const root = await tree();
+    const { watches, seen } = watch(root);
+    await watches.ready;
+    watches.add('p2', await inodeOf(join(root, 'p2')));
+    const [child] = await inotifywaitChildren(root);
+    process.kill(child!, 'SIGKILL');
+    await until('the limit', () => seen.limits.length > 0);
+    expect(seen.limits).toEqual([{ reason: 'watch process exited', directory: '' }]);
+    expect(watches.limited()).toBe(true);
+  });
+
+  it('closes its child', async () => {
+    const root = await tree();
+    const { watches } = watch(root);
+    await watches.ready;
+    const [child] = await inotifywaitChildren(root);
+    watches.close();
+    await until('the child gone', async () => !(await inotifywaitChildren(root)).includes(child!));
+  });
+});
