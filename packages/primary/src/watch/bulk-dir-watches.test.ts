@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -38,21 +38,18 @@ interface Seen {
   overflows: number;
 }
 
-function watch(root: string, options: { command?: readonly string[]; handoverMs?: number } = {}): { watches: DirWatches; seen: Seen } {
+function watch(root: string, options: { command?: readonly string[] } = {}): { watches: DirWatches; seen: Seen } {
   const seen: Seen = { events: [], limits: [], unavailable: [], overflows: 0 };
-  const watches = createBulkDirWatches(
-    {
-      rootReal: root,
-      maxWatches: 0,
-      command: options.command ?? command!,
-      onEvent: (dirRel, name, eventType) => seen.events.push([dirRel, name, eventType]),
-      onLimit: ({ reason, directory }) => seen.limits.push({ reason, directory }),
-      onCountChange: () => undefined,
-      onOverflow: () => seen.overflows++,
-      onBulkUnavailable: (message) => seen.unavailable.push(message),
-    },
-    options.handoverMs,
-  );
+  const watches = createBulkDirWatches({
+    rootReal: root,
+    maxWatches: 0,
+    command: options.command ?? command!,
+    onEvent: (dirRel, name, eventType) => seen.events.push([dirRel, name, eventType]),
+    onLimit: ({ reason, directory }) => seen.limits.push({ reason, directory }),
+    onCountChange: () => undefined,
+    onOverflow: () => seen.overflows++,
+    onBulkUnavailable: (message) => seen.unavailable.push(message),
+  });
   cleanups.push(() => watches.close());
   return { watches, seen };
 }
@@ -61,15 +58,15 @@ async function inodeOf(path: string): Promise<number> {
   return (await stat(path)).ino;
 }
 
-/** This process's inotifywait children watching `root` (from the kernel's list of its children; other test files share the process). */
+/** This process's inotifywait children watching `root` (from the kernel's lists; other test files share the process). */
 async function inotifywaitChildren(root: string): Promise<number[]> {
+  const rootIno = await inodeOf(root);
   const pids: number[] = [];
   for (const task of await readdir(`/proc/${process.pid}/task`)) {
     const children = await readFile(`/proc/${process.pid}/task/${task}/children`, 'utf8').catch(() => '');
     for (const pid of children.split(' ').filter((p) => p !== '')) {
       const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
-      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-      if (comm.trim() === 'inotifywait' && cmdline.split('\0').includes(root)) pids.push(Number(pid));
+      if (comm.trim() === 'inotifywait' && (await watchedInodes(Number(pid)))?.has(rootIno) === true) pids.push(Number(pid));
     }
   }
   return pids;
@@ -111,38 +108,74 @@ describe('directory watches held by an inotifywait child', () => {
     expect(seen.unavailable).toEqual([]);
   });
 
-  it('watches a directory created later in this process at once, then leaves it to the child', async () => {
+  it('watches here a directory renamed before the start-up walk met it, and every directory added after that walk', async () => {
     const root = await tree();
-    const { watches } = watch(root, { handoverMs: 200 });
+    const { watches, seen } = watch(root);
     await watches.ready;
-    await mkdir(join(root, 'p2', 'fresh'));
-    const ino = await inodeOf(join(root, 'p2', 'fresh'));
-    expect(watches.add('p2/fresh', ino)).toBe(true);
-    expect((await watchedInodes(process.pid))?.has(ino)).toBe(true); // watched here before anything reads it
-    await until('the fs.watch here closed once the child holds it', async () => !((await watchedInodes(process.pid))?.has(ino) ?? false));
-    const [child] = await inotifywaitChildren(root);
-    expect((await watchedInodes(child!))?.has(ino)).toBe(true);
-    expect(watches.inode('p2/fresh')).toBe(ino);
-    expect(watches.removeSubtree('p2/fresh')).toBe(1);
-    expect(watches.inode('p2/fresh')).toBeUndefined();
+    // Renamed after the child was given its list: the child would name its events by the old path.
+    await rename(join(root, 'p2/acme'), join(root, 'p2/moved'));
+    for (const rel of ['', 'p2', 'p2/moved', 'p2/other']) expect(watches.add(rel, await inodeOf(join(root, rel)))).toBe(true);
+    const mine = async (rel: string): Promise<boolean> => (await watchedInodes(process.pid))?.has(await inodeOf(join(root, rel))) === true;
+    expect(await mine('p2/moved')).toBe(true);
+    expect(await mine('p2/other')).toBe(false);
+    watches.startupWalked();
+
+    // After the walk: made, and renamed (as tree-events.ts does: the old name's subtree goes, the new one is added).
+    await mkdir(join(root, 'p2/fresh'));
+    expect(watches.add('p2/fresh', await inodeOf(join(root, 'p2/fresh')))).toBe(true);
+    await rename(join(root, 'p2/other'), join(root, 'p2/elsewhere'));
+    expect(watches.removeSubtree('p2/other')).toBe(1);
+    expect(watches.add('p2/elsewhere', await inodeOf(join(root, 'p2/elsewhere')))).toBe(true);
+    expect(await mine('p2/fresh')).toBe(true);
+    expect(await mine('p2/elsewhere')).toBe(true);
+    await writeFile(join(root, 'p2/elsewhere/x.json'), '{}');
+    await until('the event under the new name', () => seen.events.some(([dir, name]) => dir === 'p2/elsewhere' && name === 'x.json'));
+    // A chmod of a directory is named by its parent's watch, never an event without a name (a walk of it all).
+    await chmod(join(root, 'p2/v3'), 0o700);
+    await until('the attribute event', () => seen.events.some(([dir, name]) => dir === 'p2' && name === 'v3'));
+    expect(seen.events).toContainEqual(['p2', 'v3', 'rename']);
+    expect(seen.events.filter(([, name]) => name === undefined || name === '')).toEqual([]);
   });
 
   it('watches everything in this process when the child fails to set up (the kernel refusing a watch)', async () => {
     const root = await tree();
-    // Stands in for inotifywait meeting the kernel's limit: its own message, then its exit status.
+    // Stands in for inotifywait meeting the kernel's limit: its two lines of stderr, then its exit status.
+    const tries = join(root, 'tries');
     const refusing = [
       'sh',
       '-c',
-      'for last; do :; done; echo "Failed to watch $last; upper limit on inotify watches reached!" >&2; exit 1',
+      `echo x >> ${tries}; echo "Failed to watch /x/; upper limit on inotify watches reached!" >&2; ` +
+        'echo "Please increase the amount of inotify watches allowed per user via /proc/sys/fs/inotify/max_user_watches." >&2; exit 1',
       'inotifywait',
     ];
     const { watches, seen } = watch(root, { command: refusing });
     await watches.ready;
-    expect(seen.unavailable).toEqual(['inotifywait did not set up']);
+    expect(seen.unavailable).toHaveLength(1);
+    expect(await readFile(tries, 'utf8')).toBe('x\n'); // tried once: another try meets the same limit
+    expect(seen.unavailable[0]).toMatch(/exited \(code 1\): Failed to watch .*upper limit on inotify watches reached!$/);
+    expect(watches.kind()).toBe('fs-watch');
     const ino = await inodeOf(join(root, 'p2', 'acme'));
     expect(watches.add('p2/acme', ino)).toBe(true);
     expect((await watchedInodes(process.pid))?.has(ino)).toBe(true);
     expect(watches.limited()).toBe(false);
+  });
+
+  it('tries the set-up again when a listed directory vanished before its watch', async () => {
+    const root = await tree();
+    const tries = join(root, 'tries');
+    // Stands in for inotifywait finding a listed directory gone, twice; the third time is the real one.
+    const real = command![command!.length - 1]!;
+    const flaky = [
+      'sh',
+      '-c',
+      `echo x >> ${tries}; [ $(wc -l < ${tries}) -ge 3 ] && exec ${real} "$@"; echo "Couldn't watch /x/: No such file or directory" >&2; exit 1`,
+      'inotifywait',
+    ];
+    const { watches, seen } = watch(root, { command: flaky });
+    await watches.ready;
+    expect((await readFile(tries, 'utf8')).split('\n').filter((line) => line !== '')).toHaveLength(3);
+    expect(seen.unavailable).toEqual([]);
+    expect(watches.kind()).toBe('inotifywait');
   });
 
   it('reports a child that ends after set-up as a limit: its directories are scanned from then on', async () => {

@@ -35,6 +35,10 @@ export interface DirWatchesOptions {
 export interface DirWatches {
   /** Resolves once add() may be called (bulk-dir-watches.ts sets up a child first; here at once). */
   readonly ready: Promise<void>;
+  /** Who holds the watches now. */
+  kind(): 'inotifywait' | 'fs-watch';
+  /** The start-up walk has added every directory (bulk-dir-watches.ts trusts its child no further). */
+  startupWalked(): void;
   /** Watches `rel` (idempotent for the same inode). False: not watched (limit reached, or the directory is gone). */
   add(rel: string, ino: number): boolean;
   /** The inode `rel` was watched with, or undefined when it is not watched. */
@@ -111,6 +115,8 @@ export function createDirWatches(options: DirWatchesOptions): DirWatches {
 
   return {
     ready: Promise.resolve(),
+    kind: () => 'fs-watch',
+    startupWalked: () => undefined,
     add,
     inode: (rel) => watches.get(rel)?.ino,
     release(rel) {

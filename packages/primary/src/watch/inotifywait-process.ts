@@ -1,24 +1,26 @@
 /**
- * One `inotifywait -m -r` child (inotify-tools) watching the whole source
- * tree: the kernel watches of a large tree held outside this process.
+ * One `inotifywait -m --fromfile -` child (inotify-tools) watching the
+ * directories it is given on stdin: the kernel watches of a large tree held
+ * outside this process.
  *
  * Why: each `fs.watch` costs this process 1.4-1.7 KB of RSS (Node's FSWatcher
  * and handle, its listeners, libuv's watcher and path), about 200 MB for the
  * 124,732 directories of a million-path tree; inotifywait holds a watch in
  * about 200 bytes (12.8 MB RSS for 50,000 directories, measured).
  *
- * Its output is NUL-separated (`%w%0%f%0%e%0`: a file name cannot hold a NUL),
- * its stderr says when every watch is in place ("Watches established."); a
- * watch the kernel refuses during set-up ends it ("Failed to watch D; upper
- * limit on inotify watches reached!"), one refused later (a new directory) is
- * only reported, and bulk-dir-watches.ts watches that directory itself. It is started under `setpriv --pdeathsig TERM`
- * when setpriv is there, so a primary killed with SIGKILL does not leave it
- * holding a second set of watches against the user's limit.
+ * Not `-r`: its recursion watches a directory only after reading it, and its
+ * names for watches go stale when directories are renamed (libinotifytools
+ * keeps the path it recorded), so events would come under old paths. Given a
+ * list, parents first, it watches exactly those paths in that order and adds
+ * none. A listed path gone before its watch ends the set-up ("Couldn't watch
+ * D: No such file or directory"); so does the kernel's limit ("Failed to watch
+ * D; upper limit on inotify watches reached!").
  *
- * Its recursion watches a directory after reading it (libinotifytools watches
- * depth first, the directory last), so a directory created during the set-up
- * can be left unwatched: bulk-dir-watches.ts reads the watched inodes back from
- * the kernel (`watchedInodes`) and watches any other directory itself.
+ * Its output is NUL-separated (`%w%0%f%0%e%0`: a file name cannot hold a NUL);
+ * its stderr says when every watch is in place ("Watches established."). It is
+ * started under `setpriv --pdeathsig TERM` when setpriv is there, so a primary
+ * killed with SIGKILL does not leave it holding a second set of watches
+ * against the user's limit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
@@ -26,25 +28,34 @@ import { readdir, readFile, readlink } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { metasyncError } from '@metasync/shared';
 
-/** What Node's fs.watch asks inotify for (libuv): the same events, so both backends report alike. */
-const EVENTS = 'create,modify,attrib,delete,moved_from,moved_to,delete_self,move_self';
+/**
+ * What Node's fs.watch asks inotify for (libuv), without the events about a watched directory itself
+ * (delete_self, move_self, and attrib with an empty name): its parent's watch reports the same entry by name,
+ * and an event without a name would have tree-events.ts walk and re-read the whole directory. inotifywait
+ * prints only events it was asked for, so q_overflow is asked for too.
+ */
+const EVENTS = 'create,modify,attrib,delete,moved_from,moved_to,q_overflow';
 const CHANGE_FLAGS = new Set(['MODIFY', 'ATTRIB']);
+/** An event's flags as inotifywait prints them; anything else means its output cannot be trusted. */
+const FLAGS_PATTERN = /^[A-Z_]+(,[A-Z_]+)*$/;
 
 export interface InotifywaitOptions {
   rootReal: string;
+  /** Directories to watch, absolute, parents before children; a name --fromfile cannot carry (a newline, a leading @) is not listable. */
+  directories: readonly string[];
   /** The program and its leading arguments; default: setpriv --pdeathsig TERM inotifywait (or inotifywait alone). */
   command: readonly string[];
-  /** An entry of `dirRel` changed ('' = the root); `name` undefined for the directory itself. */
-  onEvent(dirRel: string, name: string | undefined, eventType: 'rename' | 'change'): void;
+  /** The entry `name` of `dirRel` ('' = the root) changed. */
+  onEvent(dirRel: string, name: string, eventType: 'rename' | 'change'): void;
   /** The kernel dropped events (its queue overflowed): only a scan finds what they were. */
   onOverflow(): void;
-  /** The child ended without close() (any output line it wrote last in `message`). */
+  /** The child ended (or its output became unreadable) after set-up, without close(); its last stderr line in `message`. */
   onExit(message: string): void;
 }
 
 export interface InotifywaitProcess {
-  /** Resolves true once every directory present is watched, false when the child ended first. */
-  readonly established: Promise<boolean>;
+  /** Resolves true once every directory present is watched, or with why not (the child ended, or was closed). */
+  readonly established: Promise<true | string>;
   readonly pid: number | undefined;
   close(): void;
 }
@@ -89,16 +100,24 @@ export function chooseInotifywait(options: {
   return command;
 }
 
+/** Whether --fromfile can carry `absolute` (one path a line; a leading @ would mean "exclude"). */
+export function listable(absolute: string): boolean {
+  return !absolute.includes('\n') && !absolute.startsWith('@');
+}
+
 export function startInotifywait(options: InotifywaitOptions): InotifywaitProcess {
   const [program, ...leading] = options.command;
   if (program === undefined) throw new Error('no inotifywait command');
-  const args = [...leading, '-m', '-r', '-e', EVENTS, '--format', '%w%0%f%0%e%0', '--no-newline', '--', options.rootReal];
-  const child: ChildProcess = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = [...leading, '-m', '--fromfile', '-', '-e', EVENTS, '--format', '%w%0%f%0%e%0', '--no-newline'];
+  const child: ChildProcess = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin?.on('error', () => undefined); // a child that ended early: its exit says why
+  child.stdin?.end(options.directories.map((dir) => `${dir}\n`).join(''));
   const prefix = `${options.rootReal}/`;
   let closed = false;
   let lastLine = '';
-  let establish: (ok: boolean) => void = () => undefined;
-  const established = new Promise<boolean>((resolve) => (establish = resolve));
+  let limitLine: string | undefined;
+  let establish: (result: true | string) => void = () => undefined;
+  const established = new Promise<true | string>((resolve) => (establish = resolve));
 
   const fields: string[] = [];
   let partial = '';
@@ -121,10 +140,17 @@ export function startInotifywait(options: InotifywaitOptions): InotifywaitProces
   function dispatch(dir: string, name: string, flags: string): void {
     const list = flags.split(',');
     if (list.includes('Q_OVERFLOW')) return options.onOverflow();
-    if (!dir.startsWith(prefix)) return; // not below the root (inotifywait names every watch by the path it added)
-    const dirRel = dir.slice(prefix.length, dir.endsWith('/') ? -1 : undefined);
-    const change = list.every((flag) => CHANGE_FLAGS.has(flag) || flag === 'ISDIR');
-    options.onEvent(dirRel, name === '' ? undefined : name, change ? 'change' : 'rename');
+    // inotifywait names every watch by the path it was given (a directory of the root, with a slash added);
+    // a record over 4 KiB comes out garbled.
+    if (!FLAGS_PATTERN.test(flags) || !dir.startsWith(prefix)) {
+      child.kill('SIGTERM');
+      return ended(`inotifywait printed an unreadable event (${JSON.stringify(`${dir.slice(0, 200)}|${flags.slice(0, 40)}`)})`);
+    }
+    if (name === '') return; // about the watched directory itself: its parent's watch names it
+    const dirRel = dir.slice(prefix.length, -1);
+    // As fs.watch: an attribute change of a subdirectory is a 'rename' (tree-events.ts looks at what it is now).
+    const change = list.every((flag) => CHANGE_FLAGS.has(flag));
+    options.onEvent(dirRel, name, change ? 'change' : 'rename');
   }
 
   let stderr = '';
@@ -136,26 +162,30 @@ export function startInotifywait(options: InotifywaitOptions): InotifywaitProces
       const line = stderr.slice(0, newline);
       stderr = stderr.slice(newline + 1);
       if (line !== '') lastLine = line;
+      if (line.includes('upper limit on inotify watches')) limitLine = line; // the next line only says how to raise it
       if (line === 'Watches established.') establish(true);
     }
   });
 
   const ended = (message: string): void => {
-    establish(false);
+    establish(message);
     if (!closed) {
       closed = true;
       options.onExit(message);
     }
   };
   child.on('error', (err) => ended(`${program}: ${err.message}`));
-  child.on('exit', (code, signal) => ended(`inotifywait exited (${signal ?? `code ${code}`})${lastLine === '' ? '' : `: ${lastLine}`}`));
+  child.on('exit', (code, signal) => {
+    const said = limitLine ?? lastLine;
+    ended(`inotifywait exited (${signal ?? `code ${code}`})${said === '' ? '' : `: ${said}`}`);
+  });
 
   return {
     established,
     pid: child.pid,
     close() {
       closed = true;
-      establish(false);
+      establish('closed');
       child.kill('SIGTERM');
     },
   };

@@ -183,6 +183,30 @@ describe('watched source tree', () => {
     expect([...t.core!.publisher.entries()].map(([path]) => path).sort()).toEqual(['include/moved/w/after.json', 'include/moved/w/z.json']);
   });
 
+  it('publishes into a directory deleted, made again and renamed, and into one moved out and back in', async () => {
+    // inotifywait's names for such directories go stale (bulk-dir-watches.ts): their new paths need watches of their own.
+    await mkdir(join(t.source, 'include/a/sub'), { recursive: true });
+    await mkdir(join(t.source, 'include/c/sub'), { recursive: true });
+    await t.open();
+    await t.startWatching();
+    await rm(join(t.source, 'include/a'), { recursive: true });
+    await mkdir(join(t.source, 'include/a'));
+    await rename(join(t.source, 'include/a'), join(t.source, 'include/b'));
+    await writeFile(join(t.source, 'include/b/new.json'), '{"n":1}');
+    await waitFor(() => t.entryOf('include/b/new.json') !== undefined, {
+      what: 'a file in the remade, renamed directory',
+      timeoutMs: 5_000,
+    });
+    await rename(join(t.source, 'include/c'), join(t.base, 'out-c'));
+    await writeFile(join(t.source, 'include/between.json'), '{}');
+    await rename(join(t.base, 'out-c'), join(t.source, 'include/d'));
+    await writeFile(join(t.source, 'include/d/sub/new.json'), '{"n":2}');
+    await waitFor(() => t.entryOf('include/d/sub/new.json') !== undefined, {
+      what: 'a file in the directory moved back in',
+      timeoutMs: 5_000,
+    });
+  });
+
   it('falls back to scanning when the kernel refuses a watch (ENOSPC): warns, keeps running, publishes and deletes through the scan', async () => {
     await mkdir(join(t.source, 'p2/acme'), { recursive: true });
     await writeFile(join(t.source, 'p2/acme/old.json'), '{"packages":{"acme/old":[]}}');

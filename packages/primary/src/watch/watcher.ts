@@ -213,6 +213,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
         log,
       });
       if (closing) return;
+      watches.startupWalked();
       if (nextCache !== undefined) {
         const cache = nextCache;
         nextCache = undefined;
@@ -229,7 +230,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
           filesRead,
           seq: publisher.headSeq(),
           watches: watches.size(),
-          watcher: inotifywait === undefined ? 'fs-watch' : 'inotifywait',
+          watcher: watches.kind(),
           degraded: watches.limited(),
           durationMs,
         },
