@@ -10,7 +10,7 @@ import { settleDaemons } from '../lib/quiet-cpu.js';
 import { figure } from '../lib/report.js';
 import { createSeqWatcher } from '../lib/seq-watch.js';
 import { median, summarizeLatencies } from '../lib/stats.js';
-import { readProcMemory } from '../../test/helpers/proc-stats.js';
+import { readChildRssBytes, readProcMemory } from '../../test/helpers/proc-stats.js';
 import { measureRsyncFanOut } from './rsync-fan-out.js';
 
 const VISIBLE_TIMEOUT_MS = 10_000;
@@ -215,10 +215,14 @@ export const publishVisibleBench: Bench = async (ctx) => {
   return report(ctx, { samples, achievedRate, rsyncMs, fleetPaths: tree.paths.length, settledBy, settled, memory });
 };
 
-/** The daemons' RSS in decimal MB, as one line (the mirrors' memory at this size, with no serve load). */
+/**
+ * The daemons' RSS in decimal MB, as one line (the mirrors' memory at this size, with no serve load); the first
+ * (the primary) with its inotifywait child's after a plus.
+ */
 async function fleetMemory(pids: readonly (number | undefined)[]): Promise<string> {
   const rss = await Promise.all(pids.map(async (pid) => (pid === undefined ? NaN : (await readProcMemory(pid)).rssBytes / 1e6)));
-  return rss.map((mb) => mb.toFixed(0)).join(', ');
+  const watcher = pids[0] === undefined ? 0 : (await readChildRssBytes(pids[0], 'inotifywait')) / 1e6;
+  return rss.map((mb, i) => (i === 0 && watcher > 0 ? `${mb.toFixed(0)}+${watcher.toFixed(0)}` : mb.toFixed(0))).join(', ');
 }
 
 function report(

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Daemon } from '../../test/helpers/daemon.js';
-import { readProcCpuMs, readProcMemory, type ProcMemory } from '../../test/helpers/proc-stats.js';
+import { readChildRssBytes, readProcCpuMs, readProcMemory, type ProcMemory } from '../../test/helpers/proc-stats.js';
 import { runRsync } from '../../test/helpers/rsync.js';
 import { buildCorpusTree, cachedCorpusTree, type CorpusTree } from './corpus.js';
 import type { CpuPlan } from './cpu.js';
@@ -58,6 +58,8 @@ export interface RestartedPrimary {
   /** CPU time (user + system) until reconciled. */
   cpuMs: number;
   memory: ProcMemory;
+  /** RSS of its inotifywait child, which holds the source tree's watches (0 with fs.watch). */
+  watcherRssBytes: number;
   /** Files the reconcile read (the stat cache vouched for the rest). */
   filesRead: number;
 }
@@ -222,6 +224,7 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
         reconciledMs,
         cpuMs: await readProcCpuMs(pid),
         memory: await readProcMemory(pid),
+        watcherRssBytes: await readChildRssBytes(pid, 'inotifywait'),
         filesRead: finished.filesRead,
       };
     },

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 
 export interface ProcMemory {
@@ -16,6 +16,25 @@ export async function readProcMemory(pid: number): Promise<ProcMemory> {
   const statusPath = `/proc/${pid}/status`;
   const text = await readFile(statusPath, 'utf8');
   return { rssBytes: readKilobytes(text, 'VmRSS', statusPath), peakRssBytes: readKilobytes(text, 'VmHWM', statusPath) };
+}
+
+/**
+ * The RSS of `pid`'s child processes named `comm` (the primary's inotifywait, which holds its source-tree watches:
+ * its memory is the primary's too). 0 when there is none.
+ */
+export async function readChildRssBytes(pid: number, comm: string): Promise<number> {
+  let bytes = 0;
+  for (const task of await readdir(`/proc/${pid}/task`).catch(() => [])) {
+    const children = await readFile(`/proc/${pid}/task/${task}/children`, 'utf8').catch(() => '');
+    for (const child of children.split(' ').filter((word) => word !== '')) {
+      if ((await readFile(`/proc/${child}/comm`, 'utf8').catch(() => '')).trim() !== comm) continue;
+      bytes += await readProcMemory(Number(child)).then(
+        (memory) => memory.rssBytes,
+        () => 0,
+      );
+    }
+  }
+  return bytes;
 }
 
 function readKilobytes(statusText: string, field: string, statusPath: string): number {

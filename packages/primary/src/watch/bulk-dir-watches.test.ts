@@ -58,6 +58,12 @@ async function inodeOf(path: string): Promise<number> {
   return (await stat(path)).ino;
 }
 
+/** Inode and birth time, as the walks give them to add(). */
+async function identity(path: string): Promise<[number, number]> {
+  const info = await stat(path);
+  return [info.ino, info.birthtimeMs];
+}
+
 /** This process's inotifywait children watching `root` (from the kernel's lists; other test files share the process). */
 async function inotifywaitChildren(root: string): Promise<number[]> {
   const rootIno = await inodeOf(root);
@@ -85,7 +91,7 @@ describe('directory watches held by an inotifywait child', () => {
     const root = await tree();
     const { watches, seen } = watch(root);
     await watches.ready;
-    for (const rel of DIRECTORIES) expect(watches.add(rel, await inodeOf(join(root, rel)))).toBe(true);
+    for (const rel of DIRECTORIES) expect(watches.add(rel, ...(await identity(join(root, rel))))).toBe(true);
     expect(watches.size()).toBe(DIRECTORIES.length);
     const [child] = await inotifywaitChildren(root);
     expect(child).toBeDefined();
@@ -114,18 +120,23 @@ describe('directory watches held by an inotifywait child', () => {
     await watches.ready;
     // Renamed after the child was given its list: the child would name its events by the old path.
     await rename(join(root, 'p2/acme'), join(root, 'p2/moved'));
-    for (const rel of ['', 'p2', 'p2/moved', 'p2/other']) expect(watches.add(rel, await inodeOf(join(root, rel)))).toBe(true);
+    // Deleted and made again under its name: ext4 gives it the same inode number, the child no watch.
+    await rm(join(root, 'p2/v1'), { recursive: true });
+    await mkdir(join(root, 'p2/v1'));
+    for (const rel of ['', 'p2', 'p2/moved', 'p2/other', 'p2/v1'])
+      expect(watches.add(rel, ...(await identity(join(root, rel))))).toBe(true);
     const mine = async (rel: string): Promise<boolean> => (await watchedInodes(process.pid))?.has(await inodeOf(join(root, rel))) === true;
     expect(await mine('p2/moved')).toBe(true);
+    expect(await mine('p2/v1')).toBe(true);
     expect(await mine('p2/other')).toBe(false);
     watches.startupWalked();
 
     // After the walk: made, and renamed (as tree-events.ts does: the old name's subtree goes, the new one is added).
     await mkdir(join(root, 'p2/fresh'));
-    expect(watches.add('p2/fresh', await inodeOf(join(root, 'p2/fresh')))).toBe(true);
+    expect(watches.add('p2/fresh', ...(await identity(join(root, 'p2/fresh'))))).toBe(true);
     await rename(join(root, 'p2/other'), join(root, 'p2/elsewhere'));
     expect(watches.removeSubtree('p2/other')).toBe(1);
-    expect(watches.add('p2/elsewhere', await inodeOf(join(root, 'p2/elsewhere')))).toBe(true);
+    expect(watches.add('p2/elsewhere', ...(await identity(join(root, 'p2/elsewhere'))))).toBe(true);
     expect(await mine('p2/fresh')).toBe(true);
     expect(await mine('p2/elsewhere')).toBe(true);
     await writeFile(join(root, 'p2/elsewhere/x.json'), '{}');
@@ -182,7 +193,7 @@ describe('directory watches held by an inotifywait child', () => {
     const root = await tree();
     const { watches, seen } = watch(root);
     await watches.ready;
-    watches.add('p2', await inodeOf(join(root, 'p2')));
+    watches.add('p2', ...(await identity(join(root, 'p2'))));
     const [child] = await inotifywaitChildren(root);
     process.kill(child!, 'SIGKILL');
     await until('the limit', () => seen.limits.length > 0);

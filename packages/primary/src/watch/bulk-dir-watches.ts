@@ -23,7 +23,7 @@
  * limit, so the tree is scanned from then on.
  */
 import { createDirWatches, type DirWatches, type DirWatchesOptions } from './dir-watches.js';
-import { listable, startInotifywait, watchedInodes, type InotifywaitProcess } from './inotifywait-process.js';
+import { listable, startInotifywait, watchesByNumber, type InotifywaitProcess } from './inotifywait-process.js';
 import { walkTreeFiles } from './tree-walk.js';
 
 export interface BulkDirWatchesOptions extends DirWatchesOptions {
@@ -40,6 +40,13 @@ const SETUP_ATTEMPTS = 3;
 /** Most the child's set-up may take. */
 const SETUP_TIMEOUT_MS = 15 * 60_000;
 
+/** The directories listed to the child, in its order: watch number i + 1 is entry i when the child added each once. */
+interface Listing {
+  index: Map<string, number>;
+  ino: number[];
+  bornMs: number[];
+}
+
 export function createBulkDirWatches(options: BulkDirWatchesOptions): DirWatches {
   let limitReported = false;
   const reportLimit: DirWatchesOptions['onLimit'] = (limit) => {
@@ -47,16 +54,16 @@ export function createBulkDirWatches(options: BulkDirWatchesOptions): DirWatches
     limitReported = true;
     options.onLimit(limit);
   };
-  /** Directories the child watches under their right names: relative path -> inode. */
-  const bulk = new Map<string, number>();
+  /** Directories the child watches under their right names. */
+  const bulk = new Map<string, { ino: number; bornMs: number }>();
   const own = createDirWatches({
     ...options,
     onLimit: reportLimit,
     onCountChange: (count) => options.onCountChange(bulk.size + count),
   });
-  /** Until the start-up walk is over: the directories listed to the child (path -> inode) and the inodes it watches. */
-  let listed: Map<string, number> | undefined;
-  let childInodes: Set<number> | undefined;
+  /** Until the start-up walk is over: what was listed to the child, and its watches by number (-> inode). */
+  let listing: Listing | undefined;
+  let watchInodes: Map<number, number> | undefined;
   let child: InotifywaitProcess | undefined;
   let childUsed = false;
   let closed = false;
@@ -75,7 +82,7 @@ export function createBulkDirWatches(options: BulkDirWatchesOptions): DirWatches
       onExit: (message) => {
         if (!childUsed || closed) return; // still setting up: `ready` gives it up
         childUsed = false;
-        childInodes = undefined;
+        watchInodes = undefined;
         if (bulk.size > 0) reportLimit({ reason: 'watch process exited', directory: '', err: new Error(message) });
       },
     });
@@ -83,74 +90,90 @@ export function createBulkDirWatches(options: BulkDirWatchesOptions): DirWatches
   const ready = (async () => {
     let why = '';
     for (let attempt = 1; attempt <= SETUP_ATTEMPTS && !closed; attempt++) {
-      const directories = await listDirectories();
+      const listed = await listDirectories();
       if (closed) return;
       const root = options.rootReal;
-      const started = startChild([...directories.keys()].map((rel) => (rel === '' ? `${root}/` : `${root}/${rel}/`)).filter(listable));
+      const started = startChild([...listed.index.keys()].map((rel) => (rel === '' ? `${root}/` : `${root}/${rel}/`)));
       child = started;
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('set-up timed out'), SETUP_TIMEOUT_MS)));
       const result = await Promise.race([started.established, timeout]);
       clearTimeout(timer);
-      const inodes = result === true && started.pid !== undefined ? await watchedInodes(started.pid) : undefined;
+      const watches = result === true && started.pid !== undefined ? await watchesByNumber(started.pid) : undefined;
       if (closed) return;
-      if (inodes !== undefined) {
-        listed = directories;
-        childInodes = inodes;
+      if (watches !== undefined && !started.ended()) {
+        listing = listed;
+        watchInodes = watches;
         childUsed = true;
         return;
       }
       started.close();
-      why = result === true ? 'its watches could not be read from /proc' : result;
+      why =
+        result === true ? (started.ended() ? 'inotifywait ended after its set-up' : 'its watches could not be read from /proc') : result;
       if (why.includes('upper limit on inotify watches')) break; // another try meets the same limit
     }
     child = undefined;
     if (!closed) options.onBulkUnavailable(why);
   })();
 
-  /** Every directory of the tree (relative path -> inode), parents first. */
-  async function listDirectories(): Promise<Map<string, number>> {
-    const directories = new Map<string, number>();
+  /** Every listable directory of the tree with its inode and birth time, parents first. */
+  async function listDirectories(): Promise<Listing> {
+    const listed: Listing = { index: new Map(), ino: [], bornMs: [] };
     await walkTreeFiles({
       rootReal: options.rootReal,
-      onDirectory: (rel, ino) => directories.set(rel, ino),
+      onDirectory: (rel, ino, bornMs) => {
+        if (!listable(`${options.rootReal}/${rel}/`)) return; // watched here when the start-up walk meets it
+        listed.index.set(rel, listed.ino.length);
+        listed.ino.push(ino);
+        listed.bornMs.push(bornMs);
+      },
       onFiles: () => undefined,
       stopped: () => closed,
     });
-    return directories;
+    return listed;
   }
 
-  const trusted = (rel: string, ino: number): boolean => listed?.get(rel) === ino && childInodes?.has(ino) === true;
+  /**
+   * The child holds `rel` under that name: it is the very directory listed (inode and birth time: ext4 gives a
+   * directory made after a delete the old inode number), and the child's watch number for that list entry is on
+   * that inode (given an inode twice, the child keeps its first name; the numbers then no longer match the list).
+   */
+  function trusted(rel: string, ino: number, bornMs: number | undefined): boolean {
+    const i = listing?.index.get(rel);
+    if (i === undefined || listing === undefined || bornMs === undefined) return false;
+    return listing.ino[i] === ino && listing.bornMs[i] === bornMs && watchInodes?.get(i + 1) === ino;
+  }
 
   return {
     ready,
     kind: () => (childUsed ? 'inotifywait' : 'fs-watch'),
-    add(rel, ino) {
+    add(rel, ino, bornMs) {
       if (closed) return false;
-      if (bulk.get(rel) === ino) return true;
+      const held = bulk.get(rel);
+      if (held !== undefined && held.ino === ino && held.bornMs === bornMs) return true;
       bulk.delete(rel); // another directory took this name (or none held it)
-      if (!trusted(rel, ino)) return own.add(rel, ino);
-      bulk.set(rel, ino);
+      if (!trusted(rel, ino, bornMs)) return own.add(rel, ino, bornMs);
+      bulk.set(rel, { ino, bornMs: bornMs! });
       options.onCountChange(bulk.size + own.size());
       return true;
     },
     startupWalked() {
       // From now on every directory added is new, moved or replaced: its own watch here.
-      listed = undefined;
-      childInodes = undefined;
+      listing = undefined;
+      watchInodes = undefined;
     },
-    inode: (rel) => bulk.get(rel) ?? own.inode(rel),
-    release(rel) {
-      if (bulk.delete(rel)) options.onCountChange(bulk.size + own.size());
-      own.release(rel);
+    inode: (rel) => bulk.get(rel)?.ino ?? own.inode(rel),
+    same(rel, ino, bornMs) {
+      const held = bulk.get(rel);
+      return held === undefined ? own.same(rel, ino, bornMs) : held.ino === ino && held.bornMs === bornMs;
     },
     removeSubtree(rel) {
       const under = rel === '' ? '' : `${rel}/`;
       let removed = 0;
       for (const key of [...bulk.keys()]) {
         if (key !== rel && !key.startsWith(under)) continue;
-        listed?.delete(key); // renamed or deleted: what comes under this name now is watched here
         bulk.delete(key);
+        listing?.index.delete(key); // renamed or deleted: what comes under this name now is watched here
         removed++;
       }
       removed += own.removeSubtree(rel);

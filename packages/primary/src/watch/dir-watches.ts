@@ -39,12 +39,15 @@ export interface DirWatches {
   kind(): 'inotifywait' | 'fs-watch';
   /** The start-up walk has added every directory (bulk-dir-watches.ts trusts its child no further). */
   startupWalked(): void;
-  /** Watches `rel` (idempotent for the same inode). False: not watched (limit reached, or the directory is gone). */
-  add(rel: string, ino: number): boolean;
+  /**
+   * Watches `rel` (idempotent for the same directory: inode and birth time, as ext4 gives a directory made at once
+   * after another was deleted the same inode number). False: not watched (limit reached, or the directory is gone).
+   */
+  add(rel: string, ino: number, bornMs?: number): boolean;
   /** The inode `rel` was watched with, or undefined when it is not watched. */
   inode(rel: string): number | undefined;
-  /** Stops watching `rel` only (another watch covers it now). */
-  release(rel: string): void;
+  /** Whether `rel` is watched as this very directory. */
+  same(rel: string, ino: number, bornMs: number): boolean;
   /** Stops watching `rel` and every directory below it; returns how many watches were closed. */
   removeSubtree(rel: string): number;
   size(): number;
@@ -60,7 +63,7 @@ const defaultWatchDir: WatchDir = (absolute, listener) => fsWatch(absolute, { pe
 
 export function createDirWatches(options: DirWatchesOptions): DirWatches {
   const watchDir = options.watchDir ?? defaultWatchDir;
-  const watches = new Map<string, { watcher: FSWatcher; ino: number }>();
+  const watches = new Map<string, { watcher: FSWatcher; ino: number; bornMs: number }>();
   let limitReached = false;
   let closed = false;
 
@@ -80,10 +83,10 @@ export function createDirWatches(options: DirWatchesOptions): DirWatches {
     return true;
   }
 
-  function add(rel: string, ino: number): boolean {
+  function add(rel: string, ino: number, bornMs = 0): boolean {
     if (closed) return false;
     const held = watches.get(rel);
-    if (held !== undefined && held.ino === ino) return true;
+    if (held !== undefined && held.ino === ino && held.bornMs === bornMs) return true;
     if (held !== undefined) drop(rel); // another directory now has this name
     if (limitReached) return false;
     if (options.maxWatches > 0 && watches.size >= options.maxWatches) {
@@ -108,7 +111,7 @@ export function createDirWatches(options: DirWatchesOptions): DirWatches {
       options.onCountChange(watches.size);
       hitLimit((err as { code?: string }).code ?? 'watch error', rel, err);
     });
-    watches.set(rel, { watcher, ino });
+    watches.set(rel, { watcher, ino, bornMs });
     options.onCountChange(watches.size);
     return true;
   }
@@ -119,8 +122,9 @@ export function createDirWatches(options: DirWatchesOptions): DirWatches {
     startupWalked: () => undefined,
     add,
     inode: (rel) => watches.get(rel)?.ino,
-    release(rel) {
-      if (drop(rel)) options.onCountChange(watches.size);
+    same(rel, ino, bornMs) {
+      const held = watches.get(rel);
+      return held !== undefined && held.ino === ino && held.bornMs === bornMs;
     },
     removeSubtree(rel) {
       const under = rel === '' ? '' : `${rel}/`;

@@ -20,7 +20,7 @@ export interface StartupReconcileOptions {
   publisher: Publisher;
   ingest: SourceIngest;
   /** Each directory, before its entries are read (the watcher adds its watch). */
-  onDirectory(rel: string, ino: number): void;
+  onDirectory(rel: string, ino: number, bornMs: number): void;
   statCacheDir: string | undefined;
   /** Where lines of files trusted unread go (those read are recorded by the read path). */
   nextCache: StatCacheWriter | undefined;

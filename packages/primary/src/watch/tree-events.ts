@@ -67,19 +67,25 @@ export function createTreeEvents(options: TreeEventsOptions): TreeEvents {
   /** Brings the watches and ingest in line with what `rel` is now. */
   async function syncDirectory(rel: string, rescan: boolean): Promise<void> {
     const info = await lstatOrGone(rel);
-    const heldIno = watches.inode(rel);
+    const held = watches.inode(rel) !== undefined;
     if (info === undefined || !info.isDirectory()) {
-      if (heldIno !== undefined) {
+      if (held) {
         watches.removeSubtree(rel);
         options.removeTree(rel);
       }
       if (info !== undefined && rel !== '') ingest.touch(rel);
       return;
     }
-    if (heldIno === info.ino && !rescan) return; // already watched: an event about the directory itself
-    const replaced = heldIno !== undefined && heldIno !== info.ino;
+    const same = watches.same(rel, info.ino, info.birthtimeMs);
+    if (same && !rescan) return; // already watched: an event about the directory itself
+    // Another directory took this name (ext4 may give one made at once after a delete the same inode number).
+    const replaced = held && !same;
     if (replaced) watches.removeSubtree(rel);
-    const files = await walkTree({ rootReal: options.rootReal, startRel: rel, onDirectory: (dir, ino) => watches.add(dir, ino) });
+    const files = await walkTree({
+      rootReal: options.rootReal,
+      startRel: rel,
+      onDirectory: (dir, ino, bornMs) => watches.add(dir, ino, bornMs),
+    });
     if (closed) return;
     for (const path of files) ingest.touch(path);
     // Another directory took this name: what the old one held and the new one lacks is gone.

@@ -19,8 +19,8 @@ export interface WalkOptions {
   rootReal: string;
   /** Walk only below this directory ('' = the whole tree). */
   startRel?: string;
-  /** Called for each directory (inode from lstat) before it is read. */
-  onDirectory?(rel: string, ino: number): void;
+  /** Called for each directory (inode and birth time from lstat: together they tell a remade directory) before it is read. */
+  onDirectory?(rel: string, ino: number, bornMs: number): void;
   /** True once the walk should end early: no further directory is read. */
   stopped?(): boolean;
 }
@@ -80,7 +80,7 @@ async function readDirectory(options: WalkOptions, rel: string): Promise<{ files
     if (options.onDirectory !== undefined) {
       const info = await lstat(dir);
       if (!info.isDirectory()) return { files, directories }; // replaced by a file meanwhile; its event handles it
-      options.onDirectory(rel, info.ino);
+      options.onDirectory(rel, info.ino, info.birthtimeMs);
     }
     entries = await readdir(dir, { withFileTypes: true });
   } catch (err) {

@@ -207,6 +207,26 @@ describe('watched source tree', () => {
     });
   });
 
+  it('publishes into a directory deleted and made again under its name, each time (ext4 gives it the old inode number)', async () => {
+    await t.open();
+    await t.startWatching();
+    for (let round = 0; round < 3; round++) {
+      await rm(join(t.source, 'include/acme'), { recursive: true, force: true });
+      await mkdir(join(t.source, 'include/acme'));
+      await writeFile(join(t.source, `include/acme/r${round}.json`), `{"r":${round}}`);
+      await waitFor(() => t.entryOf(`include/acme/r${round}.json`) !== undefined, {
+        what: `a file in the remade directory, round ${round}`,
+        timeoutMs: 5_000,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200)); // its events handled before the next delete
+      await writeFile(join(t.source, `include/acme/late${round}.json`), `{"late":${round}}`);
+      await waitFor(() => t.entryOf(`include/acme/late${round}.json`) !== undefined, {
+        what: `a later file there, round ${round}`,
+        timeoutMs: 5_000,
+      });
+    }
+  });
+
   it('falls back to scanning when the kernel refuses a watch (ENOSPC): warns, keeps running, publishes and deletes through the scan', async () => {
     await mkdir(join(t.source, 'p2/acme'), { recursive: true });
     await writeFile(join(t.source, 'p2/acme/old.json'), '{"packages":{"acme/old":[]}}');

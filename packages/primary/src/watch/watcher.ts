@@ -206,7 +206,7 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
         rootReal,
         publisher,
         ingest,
-        onDirectory: (rel, ino) => watches.add(rel, ino),
+        onDirectory: (rel, ino, bornMs) => watches.add(rel, ino, bornMs),
         statCacheDir: options.statCacheDir,
         nextCache,
         stopped: () => closing,
