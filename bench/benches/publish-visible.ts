@@ -3,14 +3,13 @@ import { join } from 'node:path';
 import type { Bench } from '../lib/bench.js';
 import type { BenchContext } from '../lib/context.js';
 import { buildCorpusTree, cachedCorpusTree } from '../lib/corpus.js';
-import { EVENTS_PATH, servedFromMirror, startMirror, startPrimary, waitForIngest, waitForMirrorSeq } from '../lib/fleet.js';
+import { EVENTS_PATH, fleetMemory, servedFromMirror, startMirror, startPrimary, waitForIngest, waitForMirrorSeq } from '../lib/fleet.js';
 import { createKeepAliveAgent, httpRequest, subscribeSse } from '../lib/http.js';
 import { putPackage } from '../lib/publish.js';
 import { settleDaemons } from '../lib/quiet-cpu.js';
 import { figure } from '../lib/report.js';
 import { createSeqWatcher } from '../lib/seq-watch.js';
 import { median, summarizeLatencies } from '../lib/stats.js';
-import { readChildRssBytes, readProcMemory } from '../../test/helpers/proc-stats.js';
 import { measureRsyncFanOut } from './rsync-fan-out.js';
 
 const VISIBLE_TIMEOUT_MS = 10_000;
@@ -214,16 +213,6 @@ export const publishVisibleBench: Bench = async (ctx) => {
   const memory = `RSS (MB) of the primary, then each mirror: once settled ${memorySettled}; after the publishes ${await fleetMemory(pids)}`;
   return report(ctx, { samples, achievedRate, rsyncMs, fleetPaths: tree.paths.length, settledBy, settled, memory });
 };
-
-/**
- * The daemons' RSS in decimal MB, as one line (the mirrors' memory at this size, with no serve load); the first
- * (the primary) with its inotifywait child's after a plus.
- */
-async function fleetMemory(pids: readonly (number | undefined)[]): Promise<string> {
-  const rss = await Promise.all(pids.map(async (pid) => (pid === undefined ? NaN : (await readProcMemory(pid)).rssBytes / 1e6)));
-  const watcher = pids[0] === undefined ? 0 : (await readChildRssBytes(pids[0], 'inotifywait')) / 1e6;
-  return rss.map((mb, i) => (i === 0 && watcher > 0 ? `${mb.toFixed(0)}+${watcher.toFixed(0)}` : mb.toFixed(0))).join(', ');
-}
 
 function report(
   ctx: BenchContext,

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { Agent } from 'node:http';
 import { startDaemon, type Daemon } from '../../test/helpers/daemon.js';
+import { readChildRssBytes, readProcMemory } from '../../test/helpers/proc-stats.js';
 import { getJson, httpRequest, readMetric, type HttpResponse } from './http.js';
 import { elapsedMs, nowNs } from './stats.js';
 
@@ -230,4 +231,14 @@ export async function pollUntilVisible(options: {
     if (options.intervalMs > 0) await new Promise((resolve) => setTimeout(resolve, options.intervalMs));
   }
   throw new Error(`${options.url} did not show the expected content within ${options.timeoutMs} ms`);
+}
+
+/**
+ * The daemons' RSS in decimal MB, as one line (the mirrors' memory at this size, with no serve load); the first
+ * (the primary) with its inotifywait child's after a plus.
+ */
+export async function fleetMemory(pids: readonly (number | undefined)[]): Promise<string> {
+  const rss = await Promise.all(pids.map(async (pid) => (pid === undefined ? NaN : (await readProcMemory(pid)).rssBytes / 1e6)));
+  const watcher = pids[0] === undefined ? 0 : (await readChildRssBytes(pids[0], 'inotifywait')) / 1e6;
+  return rss.map((mb, i) => (i === 0 && watcher > 0 ? `${mb.toFixed(0)}+${watcher.toFixed(0)}` : mb.toFixed(0))).join(', ');
 }
