@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SigningKey } from '@metasync/shared';
 import { memoryAllocator, releaseMemory, type Logger } from '@metasync/shared/daemon';
-import { BROTLI_OWED_FILE, createBrotliBackfill, openObjectStore, type BrotliBackfill } from '@metasync/store';
+import { BROTLI_OWED_FILE, createBrotliBackfill, openObjectStore, releasingAfterBackfill, type BrotliBackfill } from '@metasync/store';
 import { lockDataDir } from './data-dir-lock.js';
 import { openKeyRing, type KeyRing } from './keys/key-ring.js';
 import { openJournal } from './journal/journal.js';
@@ -132,13 +132,16 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
     log,
     ...(options.snapshotKeepSignedMs === undefined ? {} : { keepSignedMs: options.snapshotKeepSignedMs }),
   });
-  const brotliBackfill = createBrotliBackfill({
-    store,
-    pendingMarkerPath: join(dataDir, BROTLI_OWED_FILE),
-    onError: (err) => log.warn({ err }, 'brotli variants not made'),
-    onDropped: (dropped) =>
-      log.info({ dropped }, 'brotli backfill queue full: these serve gzip until the sweep after the queue makes their variant'),
-  });
+  // Its memory goes back once a large run is done: an idle primary otherwise keeps the run's garbage.
+  const brotliBackfill = releasingAfterBackfill(
+    createBrotliBackfill({
+      store,
+      pendingMarkerPath: join(dataDir, BROTLI_OWED_FILE),
+      onError: (err) => log.warn({ err }, 'brotli variants not made'),
+      onDropped: (dropped) =>
+        log.info({ dropped }, 'brotli backfill queue full: these serve gzip until the sweep after the queue makes their variant'),
+    }),
+  );
   const stopBackfill = publisher.onCommit(({ generation }) => {
     // Only a generation this large can hold a deferring submit; objects stored whole are passed over by a stat.
     if (generation.entries.length < DEFER_BROTLI_FROM_PATHS) return;

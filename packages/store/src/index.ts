@@ -5,3 +5,4 @@ export { SYNCFS_THRESHOLD_FILES } from './durability.js';
 export { LIST_SHARDS_FROM, hasNoFileSync, type Survey } from './presence.js';
 export { storeError } from './errors.js';
 export { BROTLI_OWED_FILE, createBrotliBackfill, type BrotliBackfill } from './brotli-backfill.js';
+export { releasingAfterBackfill, RELEASE_MEMORY_FROM_VARIANTS } from './backfill-release.js';

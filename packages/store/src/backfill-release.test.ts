@@ -1,10 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '@metasync/shared';
-import { createBrotliBackfill, openObjectStore, variantsOf, type ObjectStore } from '@metasync/store';
 import { releasingAfterBackfill } from './backfill-release.js';
+import { createBrotliBackfill } from './brotli-backfill.js';
+import { openObjectStore, variantsOf, type ObjectStore } from './store.js';
 
 /** Counts the memory releases the code under test asks for. */
 const released = { calls: 0, release: () => void released.calls++ };
@@ -59,5 +60,28 @@ describe('releasingAfterBackfill', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(released.calls).toBe(0);
     await backfill.close();
+  });
+
+  it('releases memory once a sweep it resumed at start (owed by a stopped process) is done, and not when none was owed', async () => {
+    const hashes = await putWithoutBrotli(3);
+    const marker = join(dir, 'owed');
+    const quiet = releasingAfterBackfill(
+      createBrotliBackfill({ store, pendingMarkerPath: marker, onError: (err) => expect.fail(String(err)), quietMs: 0 }),
+      { fromVariants: 1_000, release: released.release },
+    );
+    await quiet.idle();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(released.calls).toBe(0);
+    await quiet.close();
+    await writeFile(marker, '');
+    const resumed = releasingAfterBackfill(
+      createBrotliBackfill({ store, pendingMarkerPath: marker, onError: (err) => expect.fail(String(err)), quietMs: 0 }),
+      { fromVariants: 1_000, release: released.release },
+    );
+    await resumed.idle();
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const sha256 of hashes) expect((await variantsOf(store, sha256)).brSize).toBeGreaterThan(0);
+    expect(released.calls).toBe(1);
+    await resumed.close();
   });
 });
