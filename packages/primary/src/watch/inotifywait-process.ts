@@ -91,6 +91,13 @@ export function chooseInotifywait(options: {
   maxWatches?: number | undefined;
 }): readonly string[] | undefined {
   const kind = options.watcher ?? 'auto';
+  if (kind === 'inotifywait' && (options.maxWatches ?? 0) > 0) {
+    throw metasyncError(
+      'METASYNC_ERR_CONFIG_INVALID',
+      '--source-watcher inotifywait with --source-max-watches: only fs-watch keeps a cap exactly (drop one of them)',
+      { sourceWatcher: kind, sourceMaxWatches: options.maxWatches },
+    );
+  }
   // A cap is kept exactly only by watching one directory at a time here; an injected fs.watch is a test's.
   if (kind === 'fs-watch' || options.watchDir !== undefined || (options.maxWatches ?? 0) > 0) return undefined;
   const command = options.inotifywaitCommand ?? findInotifywait();
@@ -215,10 +222,4 @@ export async function watchesByNumber(pid: number): Promise<Map<number, number> 
   } catch {
     return undefined;
   }
-}
-
-/** The inodes `pid` holds inotify watches on (watchesByNumber). */
-export async function watchedInodes(pid: number): Promise<Set<number> | undefined> {
-  const watches = await watchesByNumber(pid);
-  return watches === undefined ? undefined : new Set(watches.values());
 }
