@@ -2,6 +2,7 @@ import { mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeTempDir, removeTempDirs, startPrimary, type RunningPrimary } from './helpers/mirror-cluster.js';
+import { childrenNamed } from './helpers/proc-stats.js';
 import { waitFor } from './helpers/wait-for.js';
 
 /**
@@ -30,27 +31,6 @@ async function inotifyWatches(pid: number): Promise<number> {
   return watches;
 }
 
-/** `pid` and every process below it (the kernel's lists of each task's children). */
-async function processTree(pid: number): Promise<number[]> {
-  const pids = [pid];
-  for (let i = 0; i < pids.length; i++) {
-    for (const task of await readdir(`/proc/${pids[i]}/task`).catch(() => [])) {
-      const children = await readFile(`/proc/${pids[i]}/task/${task}/children`, 'utf8').catch(() => '');
-      pids.push(
-        ...children
-          .split(' ')
-          .filter((p) => p !== '')
-          .map(Number),
-      );
-    }
-  }
-  return pids;
-}
-
-async function commandOf(pid: number): Promise<string> {
-  return (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
-}
-
 /** `vendors` directories under p2/ with `perVendor` p2 files each; returns the source dir. */
 async function writeTree(vendors: number, perVendor: number): Promise<string> {
   const source = await makeTempDir('e2e-watch-scale-');
@@ -76,9 +56,7 @@ describe('the primary watches its source tree with one watch per directory', () 
     // Listening waits for the start-up ingest of all 3,000 files: slow on 2 shared cores (issue 13 part 4).
     primary = await startPrimary({ args: ['--source', source], readyTimeoutMs: 90_000 });
     // The tree's watches are held by one inotifywait child (bulk-dir-watches.ts), not by the primary.
-    const pids = await processTree(primary.child.pid!);
-    const watchers: number[] = [];
-    for (const pid of pids) if ((await commandOf(pid)) === 'inotifywait') watchers.push(pid);
+    const watchers = await childrenNamed(primary.child.pid!, 'inotifywait');
     expect(watchers).toHaveLength(1);
     const childWatches = await inotifyWatches(watchers[0]!);
     expect(childWatches).toBeGreaterThanOrEqual(directories);
@@ -101,11 +79,11 @@ describe('the primary watches its source tree with one watch per directory', () 
   it('leaves no inotifywait behind when the primary is killed with SIGKILL', async () => {
     const source = await writeTree(3, 2);
     primary = await startPrimary({ args: ['--source', source], readyTimeoutMs: 60_000 });
-    const watchers: number[] = [];
-    for (const pid of await processTree(primary.child.pid!)) if ((await commandOf(pid)) === 'inotifywait') watchers.push(pid);
+    const watchers = await childrenNamed(primary.child.pid!, 'inotifywait');
     expect(watchers).toHaveLength(1);
     primary.child.kill('SIGKILL');
     // Its parent-death signal (setpriv --pdeathsig) ends it; otherwise it would hold the watches until the next event.
+    const commandOf = async (pid: number): Promise<string> => (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
     await waitFor(async () => (await commandOf(watchers[0]!)) !== 'inotifywait', {
       what: 'the inotifywait child gone after its primary was killed',
       timeoutMs: 5_000,

@@ -18,22 +18,29 @@ export async function readProcMemory(pid: number): Promise<ProcMemory> {
   return { rssBytes: readKilobytes(text, 'VmRSS', statusPath), peakRssBytes: readKilobytes(text, 'VmHWM', statusPath) };
 }
 
+/** `pid`'s child processes named `comm` (the kernel's list of each of its threads' children). */
+export async function childrenNamed(pid: number, comm: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const task of await readdir(`/proc/${pid}/task`).catch(() => [])) {
+    const children = await readFile(`/proc/${pid}/task/${task}/children`, 'utf8').catch(() => '');
+    for (const child of children.split(' ').filter((word) => word !== '')) {
+      if ((await readFile(`/proc/${child}/comm`, 'utf8').catch(() => '')).trim() === comm) found.push(Number(child));
+    }
+  }
+  return found;
+}
+
 /**
  * The RSS of `pid`'s child processes named `comm` (the primary's inotifywait, which holds its source-tree watches:
  * its memory is the primary's too). 0 when there is none.
  */
 export async function readChildRssBytes(pid: number, comm: string): Promise<number> {
   let bytes = 0;
-  for (const task of await readdir(`/proc/${pid}/task`).catch(() => [])) {
-    const children = await readFile(`/proc/${pid}/task/${task}/children`, 'utf8').catch(() => '');
-    for (const child of children.split(' ').filter((word) => word !== '')) {
-      if ((await readFile(`/proc/${child}/comm`, 'utf8').catch(() => '')).trim() !== comm) continue;
-      bytes += await readProcMemory(Number(child)).then(
-        (memory) => memory.rssBytes,
-        () => 0,
-      );
-    }
-  }
+  for (const child of await childrenNamed(pid, comm))
+    bytes += await readProcMemory(child).then(
+      (memory) => memory.rssBytes,
+      () => 0,
+    );
   return bytes;
 }
 

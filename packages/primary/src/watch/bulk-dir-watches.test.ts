@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createBulkDirWatches } from './bulk-dir-watches.js';
 import type { DirWatches } from './dir-watches.js';
-import { findInotifywait, watchedInodes } from './inotifywait-process.js';
+import { childrenNamed } from '../../../../test/helpers/proc-stats.js';
+import { findInotifywait, watchesByNumber } from './inotifywait-process.js';
 
 /**
  * The real inotifywait (inotify-tools, installed by scripts/setup.sh) holding a tree's watches; who holds
@@ -64,17 +65,17 @@ async function identity(path: string): Promise<[number, number]> {
   return [info.ino, info.birthtimeMs];
 }
 
-/** This process's inotifywait children watching `root` (from the kernel's lists; other test files share the process). */
+/** The inodes `pid` holds inotify watches on. */
+async function watchedInodes(pid: number): Promise<Set<number> | undefined> {
+  const watches = await watchesByNumber(pid);
+  return watches === undefined ? undefined : new Set(watches.values());
+}
+
+/** This process's inotifywait children watching `root` (other test files share the process). */
 async function inotifywaitChildren(root: string): Promise<number[]> {
   const rootIno = await inodeOf(root);
   const pids: number[] = [];
-  for (const task of await readdir(`/proc/${process.pid}/task`)) {
-    const children = await readFile(`/proc/${process.pid}/task/${task}/children`, 'utf8').catch(() => '');
-    for (const pid of children.split(' ').filter((p) => p !== '')) {
-      const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
-      if (comm.trim() === 'inotifywait' && (await watchedInodes(Number(pid)))?.has(rootIno) === true) pids.push(Number(pid));
-    }
-  }
+  for (const pid of await childrenNamed(process.pid, 'inotifywait')) if ((await watchedInodes(pid))?.has(rootIno) === true) pids.push(pid);
   return pids;
 }
 
