@@ -131,4 +131,18 @@ async function serveThenSettle(mirror: Daemon, seconds: number): Promise<void> {
   const settled = await readProcMemory(mirror.child.pid!);
   const beyond = mb(settled.rssBytes - HOT_CACHE_MIB * 2 ** 20);
   console.log(`mirror RSS as wrk stopped ${mb(asStopped.rssBytes)}, 20 s later ${mb(settled.rssBytes)}: ${beyond} beyond the hot cache`);
+  console.log(`  of which ${await memoryBreakdown(mirror)}`);
+}
+
+/** Where the mirror's RSS is: anonymous vs file-backed pages (the node binary), and V8's heap vs external memory. */
+async function memoryBreakdown(mirror: Daemon): Promise<string> {
+  const status = await readFile(`/proc/${mirror.child.pid!}/status`, 'utf8');
+  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  const metrics = await (await fetch(`${mirror.url}/metrics`)).text();
+  const gauge = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+  return [
+    `anonymous ${mb(kb('RssAnon'))}, file-backed ${mb(kb('RssFile'))}, shmem ${mb(kb('RssShmem'))};`,
+    `heap used ${mb(gauge('nodejs_heap_size_used_bytes'))} of ${mb(gauge('nodejs_heap_size_total_bytes'))},`,
+    `external ${mb(gauge('nodejs_external_memory_bytes'))}`,
+  ].join(' ');
 }

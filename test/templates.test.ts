@@ -145,6 +145,8 @@ describe('deployment templates', () => {
   it('run the mirror and the primary on jemalloc, from the Debian package cloud-init installs', () => {
     expect(read('systemd/metasync-mirror.service')).toMatch(/^Environment=LD_PRELOAD=libjemalloc\.so\.2$/m);
     expect(read('systemd/metasync-primary.service')).toMatch(/^Environment=LD_PRELOAD=libjemalloc\.so\.2$/m);
+    for (const unit of ['systemd/metasync-mirror.service', 'systemd/metasync-primary.service'])
+      expect(read(unit)).toMatch(/^Environment=MALLOC_CONF=background_thread:true$/m);
     expect(/^packages: \[([^\]]*)\]$/m.exec(read('cloud-init/mirror.yaml'))?.[1]?.split(/,\s*/)).toContain('libjemalloc2');
   });
 

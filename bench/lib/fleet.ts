@@ -57,7 +57,8 @@ const JEMALLOC_PATHS = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/
 /** The environment that gives a daemon `malloc` (nothing when jemalloc is asked for but not installed: it runs on glibc, and says so). */
 export function mallocEnv(malloc: BenchMalloc): Record<string, string> {
   const library = malloc === 'jemalloc' ? JEMALLOC_PATHS.find((path) => existsSync(path)) : undefined;
-  return library === undefined ? {} : { LD_PRELOAD: library };
+  // As the units run it: the background thread purges freed pages of an idle daemon (docs/operations.md, "Memory").
+  return library === undefined ? {} : { LD_PRELOAD: library, MALLOC_CONF: 'background_thread:true' };
 }
 
 /** Starts a mirror pinned to the primary's active key and enrolled under `mirrorId`, as `metasync mirror up` sets one up. */

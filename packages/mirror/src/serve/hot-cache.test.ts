@@ -1,9 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { createHotCache } from './hot-cache.js';
+import { createHotCache as createHotCacheCharged } from './hot-cache.js';
 
 const body = (length: number, fill: number) => Buffer.alloc(length, fill);
+/** Segment mechanics with budgets of a few bodies: bookkeeping left out (its own test below). */
+const createHotCache = (budgetBytes: number) => createHotCacheCharged(budgetBytes, { bookkeepingBytesPerBody: 0 });
 
 describe('hot cache', () => {
+  it("counts each body's bookkeeping against the budget, so many small bodies leave room for fewer segments", () => {
+    // Segments of 10,000 bytes; a full one holds 100 bodies of 100 bytes and 100 x 100 bytes of bookkeeping.
+    const cache = createHotCacheCharged(80_000, { bookkeepingBytesPerBody: 100 });
+    for (let i = 0; i < 2_000; i++) cache.set(`k${i}`, 'gzip', body(100, i % 251));
+    // Bodies alone would fill all eight segments (800); with bookkeeping about half of that fits. The segment
+    // being filled may run past the budget by its own bookkeeping until the next rotation.
+    expect(cache.size).toBeLessThan(600);
+    expect(cache.bytes + cache.size * 100).toBeLessThanOrEqual(80_000 + 100 * 100);
+    expect(cache.get('k1999', 'gzip')).toEqual(body(100, 1999 % 251));
+  });
+
   it('stays within its byte budget and drops the oldest unread bodies first', () => {
     // 800 bytes: eight segments of 100, one body each.
     const cache = createHotCache(800);

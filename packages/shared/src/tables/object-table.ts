@@ -1,4 +1,4 @@
-import { allocArray, nextCapacity, grow, type TableMemory } from './table-memory.js';
+import { allocArray, nextCapacity, grow, withHeadroom, type TableMemory } from './table-memory.js';
 
 /**
  * The objects a generation references, with how many paths point at each
@@ -62,7 +62,7 @@ export function createObjectTable(expected = 0, memory: TableMemory = {}): Objec
   let slots = newSlots(capacityFor(expected), shared);
   let used = 0; // live + tombstones in `slots`
   let live = 0;
-  let idCapacity = Math.max(MIN_CAPACITY, expected);
+  let idCapacity = Math.max(MIN_CAPACITY, withHeadroom(expected));
   let digest = allocArray(Uint32Array, idCapacity * WORDS, shared);
   let digestBytes = Buffer.from(digest.buffer);
   let count = allocArray(Uint32Array, idCapacity, shared);

@@ -22,14 +22,15 @@ describe('path table', () => {
     expect(read(table, paths[77_777]!)).toEqual(entry(77_777));
   });
 
-  it('grows a full large table by a quarter, not double, and keeps every path', () => {
-    const n = 100_000;
+  it('starts with a sixty-fourth of headroom, then grows a full large table by an eighth, not double, keeping every path', () => {
+    const n = 128_000;
+    const room = n + n / 64;
     const table = createPathTable(n);
-    for (let i = 0; i < n; i++) table.set(`p2/v${i % 97}/p${i}.json`, entry(i));
-    expect(table.arrays().object.length).toBe(n);
+    for (let i = 0; i < room; i++) table.set(`p2/v${i % 97}/p${i}.json`, entry(i));
+    expect(table.arrays().object.length).toBe(room);
     table.set('p2/new/one.json', entry(n));
-    expect(table.arrays().object.length).toBe(n + n / 4);
-    for (const i of [0, 1, n / 2, n - 1]) expect(read(table, `p2/v${i % 97}/p${i}.json`)).toEqual(entry(i));
+    expect(table.arrays().object.length).toBe(room + room / 8);
+    for (const i of [0, 1, n / 2, room - 1]) expect(read(table, `p2/v${i % 97}/p${i}.json`)).toEqual(entry(i));
     expect(read(table, 'p2/new/one.json')).toEqual(entry(n));
   });
 

@@ -1,7 +1,7 @@
 import { MAX_REPO_PATH_BYTES } from '../protocol/repo-path.js';
 import { capacityFor } from './object-table.js';
 import { EMPTY_SLOT, TOMBSTONE_SLOT, findPathId, findPathSlot, hashPath, type PathArrays } from './path-lookup.js';
-import { allocArray, nextCapacity, allocBytes, grow, type TableMemory } from './table-memory.js';
+import { allocArray, nextCapacity, allocBytes, grow, withHeadroom, type TableMemory } from './table-memory.js';
 
 export { hashPath };
 
@@ -72,7 +72,7 @@ export function createPathTable(expected = 0, memory: TableMemory = {}, arenaByt
   let slotHash = allocArray(Uint32Array, slotId.length, shared);
   let used = 0; // live + tombstones in the slots
   let live = 0;
-  let entryCapacity = Math.max(MIN_ENTRIES, expected);
+  let entryCapacity = Math.max(MIN_ENTRIES, withHeadroom(expected));
   let offset = allocArray(Uint32Array, entryCapacity, shared);
   let length = allocArray(Uint16Array, entryCapacity, shared);
   let object = allocArray(Uint32Array, entryCapacity, shared);

@@ -26,17 +26,25 @@ export function isShared(array: ArrayBufferView): boolean {
   return array.buffer instanceof SharedArrayBuffer;
 }
 
-/** Below this many entries a full table doubles; from it on it grows by a quarter. */
+/** Below this many entries a full table doubles; from it on it grows by an eighth. */
 const DOUBLE_BELOW = 1 << 16;
 
 /**
- * The entry capacity after `current` is full. Large tables grow by a quarter, not double: a mirror's
- * index is built at exactly a snapshot's size, so the first path a publish adds after a bootstrap would
- * otherwise double every per-entry array (at a million paths, 62 MB more for one new package). Growth stays
- * geometric, so inserts stay amortized O(1) (each entry is copied at most about five times).
+ * The entry capacity after `current` is full. Large tables grow by an eighth, not double: a mirror's
+ * index is built at a snapshot's size, and at a million paths a quarter more of every per-entry array
+ * (path and object tables) was 16 MB held for one new package. Growth stays geometric, so inserts stay
+ * amortized O(1) (each entry is copied about nine times at most).
  */
 export function nextCapacity(current: number): number {
-  return current < DOUBLE_BELOW ? current * 2 : current + Math.ceil(current / 4);
+  return current < DOUBLE_BELOW ? current * 2 : current + Math.ceil(current / 8);
+}
+
+/**
+ * The entry capacity a table built for `expected` entries starts with: a sixty-fourth more (16k paths at a
+ * million, under 1 MB), so the publishes after a bootstrap or a restart add paths without growing anything.
+ */
+export function withHeadroom(expected: number): number {
+  return expected + Math.ceil(expected / 64);
 }
 
 /** A longer copy of `array`, in the same kind of memory (shared stays shared). */
