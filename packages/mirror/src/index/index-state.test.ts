@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { sha256Hex, type ChangeEntry, type PathEntry } from '@metasync/shared';
+import { MAX_OBJECT_BYTES, sha256Hex, type ChangeEntry, type PathEntry } from '@metasync/shared';
 import { applyEntries, emptyIndex, indexToMap, orderRootLast, replaceWithSnapshot, type IndexEntry } from './index-state.js';
 
 /** The index as it was before the compact tables (two Maps): the model the tables must agree with. */
@@ -52,7 +52,7 @@ const sha256 = fc.integer({ min: 0, max: 12 }).map((n) => sha256Hex(`object-${n}
 const put = fc.record({
   path,
   sha256,
-  size: fc.integer({ min: 0, max: 2 ** 40 }),
+  size: fc.integer({ min: 0, max: MAX_OBJECT_BYTES }),
   mtime: fc.integer({ min: 0, max: 4_102_444_800_000 }),
 });
 const change: fc.Arbitrary<ChangeEntry> = fc.oneof(

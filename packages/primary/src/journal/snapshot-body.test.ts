@@ -59,11 +59,11 @@ describe('snapshot body', () => {
 
   it('copies lines from the compact manifest byte for byte as lineOf writes them, and falls back where JSON needs more', () => {
     const manifest = createManifest(0);
-    // Digests whose two nibbles differ in every byte order, sizes of every digit count up to a safe integer's.
+    // Digests whose two nibbles differ in every byte order, sizes of every digit count up to the table's 4 GiB.
     const list = entries(300).map((entry, i) => ({
       ...entry,
       sha256: createHash('sha256').update(entry.path).digest('hex'),
-      size: 10 ** (i % 16),
+      size: i === 0 ? 2 ** 32 - 1 : 10 ** (i % 10),
     }));
     for (const entry of list) manifest.set(entry.path, { sha256: entry.sha256, size: entry.size, mtime: entry.mtime, origin: 'watch' });
     // Never published (paths are checked first), but the table can hold them: each takes the string way.
@@ -71,7 +71,7 @@ describe('snapshot body', () => {
     manifest.set('p2/tab\tbed/x.json', { sha256: 'cd'.repeat(32), size: 12, mtime: 1, origin: 'api' });
     manifest.set('p2/back\\slash/x.json', { sha256: 'ef'.repeat(32), size: 3, mtime: 7, origin: 'api' });
     manifest.set('p2/fraction/x.json', { sha256: '01'.repeat(32), size: 4, mtime: 1.5, origin: 'api' });
-    manifest.set('p2/huge/x.json', { sha256: '23'.repeat(32), size: 2 ** 60, mtime: 8, origin: 'api' });
+    manifest.set('p2/huge/x.json', { sha256: '23'.repeat(32), size: 8, mtime: 2 ** 60, origin: 'api' });
     manifest.set('p2/negative/x.json', { sha256: '45'.repeat(32), size: 5, mtime: -1, origin: 'api' });
     manifest.set('p2/unit\x1fsep/x.json', { sha256: '67'.repeat(32), size: 6, mtime: 9, origin: 'api' });
     const fallbacks = 7;

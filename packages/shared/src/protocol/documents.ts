@@ -12,11 +12,17 @@ const sha256 = z.string().refine(isSha256Hex, 'must be a lowercase sha256 hex di
 const seq = z.number().int().nonnegative();
 const epochMs = z.number().int().nonnegative();
 
+/**
+ * The largest metadata object a path may point at: the compact tables keep sizes in 32 bits (a primary reads
+ * source files of at most 64 MiB, and a journal record is at most 256 MiB).
+ */
+export const MAX_OBJECT_BYTES = 2 ** 32 - 1;
+
 /** A path that exists in a generation. `mtime` is the publish time (ms): the Last-Modified. */
 export const pathEntrySchema = z.object({
   path: repoPath,
   sha256,
-  size: z.number().int().nonnegative(),
+  size: z.number().int().nonnegative().max(MAX_OBJECT_BYTES),
   mtime: epochMs,
 });
 export type PathEntry = z.infer<typeof pathEntrySchema>;

@@ -14,12 +14,12 @@ import { MAX_REPO_PATH_BYTES } from '../protocol/repo-path.js';
 export interface PathArrays {
   /** -1 empty, -2 tombstone, else an entry id; capacity a power of two. */
   readonly slotId: Int32Array;
-  readonly slotHash: Uint32Array;
   readonly offset: Uint32Array;
   /** Path bytes, 0 for a free id. */
   readonly length: Uint16Array;
   readonly object: Uint32Array;
-  readonly size: Float64Array;
+  /** Bytes of the raw object (the primary refuses files over 64 MiB; the table, sizes of 4 GiB and more). */
+  readonly size: Uint32Array;
   readonly mtime: Float64Array;
   /** ASCII path bytes. */
   readonly arena: Buffer;
@@ -28,14 +28,24 @@ export interface PathArrays {
 export const EMPTY_SLOT = -1;
 export const TOMBSTONE_SLOT = -2;
 
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
 /** FNV-1a over char codes, then murmur3's finalizer so the low bits (the probe start) mix well; -1 when not ASCII. */
 export function hashPath(path: string): number {
-  let hash = 0x811c9dc5;
+  let hash = FNV_OFFSET;
   for (let i = 0; i < path.length; i++) {
     const code = path.charCodeAt(i);
     if (code > 0x7f) return -1;
-    hash = Math.imul(hash ^ code, 0x01000193);
+    hash = Math.imul(hash ^ code, FNV_PRIME);
   }
+  return mix32(hash);
+}
+
+/** hashPath of the ASCII path stored at `bytes[offset, offset + length)` (a slot rebuild: no string made). */
+export function hashPathBytes(bytes: Uint8Array, offset: number, length: number): number {
+  let hash = FNV_OFFSET;
+  for (let i = offset; i < offset + length; i++) hash = Math.imul(hash ^ bytes[i]!, FNV_PRIME);
   return mix32(hash);
 }
 
@@ -48,15 +58,19 @@ export function mix32(value: number): number {
   return (hash ^ (hash >>> 16)) >>> 0;
 }
 
-/** The slot holding `path` (its `hashPath` given), or -1. */
+/**
+ * The slot holding `path` (its `hashPath` given), or -1. Slots keep no hash (8 MB at a million paths): a probe
+ * tells entries apart by their length, then their bytes, and at the load factor kept (<= 3/4, about 1/2 after
+ * a build) a lookup visits about two slots.
+ */
 export function findPathSlot(a: PathArrays, path: string, hash: number): number {
-  const { slotId, slotHash, offset, length, arena } = a;
+  const { slotId, offset, length, arena } = a;
   const mask = slotId.length - 1;
   let slot = hash & mask;
   for (let probes = 0; probes <= mask; probes++, slot = (slot + 1) & mask) {
     const id = slotId[slot]!;
     if (id === EMPTY_SLOT) return -1;
-    if (id === TOMBSTONE_SLOT || slotHash[slot] !== hash || length[id] !== path.length) continue;
+    if (id === TOMBSTONE_SLOT || length[id] !== path.length) continue;
     const at = offset[id]!;
     let i = 0;
     while (i < path.length && arena[at + i] === path.charCodeAt(i)) i++;

@@ -49,10 +49,12 @@ describe('path table', () => {
     expect(table.pathOf(table.find('packages.json'))).toBe('packages.json');
   });
 
-  it('keeps sizes and publish times beyond 32 bits exactly', () => {
+  it('keeps publish times beyond 32 bits exactly, sizes up to 4 GiB, and refuses a size beyond', () => {
     const table = createPathTable();
-    table.set('p2/a/b.json', { object: 0, size: 2 ** 40 + 3, mtime: 4_102_444_800_123 });
-    expect(read(table, 'p2/a/b.json')).toEqual({ object: 0, size: 2 ** 40 + 3, mtime: 4_102_444_800_123 });
+    table.set('p2/a/b.json', { object: 0, size: 2 ** 32 - 1, mtime: 4_102_444_800_123 });
+    expect(read(table, 'p2/a/b.json')).toEqual({ object: 0, size: 2 ** 32 - 1, mtime: 4_102_444_800_123 });
+    for (const size of [2 ** 32, -1, Number.NaN]) expect(() => table.set('p2/a/c.json', { object: 1, size, mtime: 0 })).toThrow(/under 4 GiB/);
+    expect(table.find('p2/a/c.json')).toBe(-1);
   });
 
   it('tells apart paths that differ only in their last byte or in length', () => {

@@ -1,6 +1,7 @@
+import { MAX_OBJECT_BYTES } from '../protocol/documents.js';
 import { MAX_REPO_PATH_BYTES } from '../protocol/repo-path.js';
 import { capacityFor } from './object-table.js';
-import { EMPTY_SLOT, TOMBSTONE_SLOT, findPathId, findPathSlot, hashPath, type PathArrays } from './path-lookup.js';
+import { EMPTY_SLOT, TOMBSTONE_SLOT, findPathId, findPathSlot, hashPath, hashPathBytes, type PathArrays } from './path-lookup.js';
 import { allocArray, nextCapacity, allocBytes, grow, withHeadroom, type TableMemory } from './table-memory.js';
 
 export { hashPath };
@@ -10,13 +11,12 @@ export { hashPath };
  * (invariant 11): typed arrays and one byte arena, a few dozen bytes a path.
  *
  *   slots   capacity a power of two, linear probing
- *     slotId    Int32Array   -1 empty, -2 tombstone, else an entry id
- *     slotHash  Uint32Array  the path's hash: a probe reads the arena only on a hash match
+ *     slotId    Int32Array   -1 empty, -2 tombstone, else an entry id (no stored hash: path-lookup.ts)
  *   entries ids dense; a freed id is reused (free list threaded through `offset`)
  *     offset    Uint32Array  start of the path's bytes in the arena
  *     length    Uint16Array  path bytes, 0 for a free id
  *     object    Uint32Array  id in the object table (digest + refcount)
- *     size      Float64Array bytes of the raw object
+ *     size      Uint32Array  bytes of the raw object (under 4 GiB)
  *     mtime     Float64Array publish time (ms)
  *   arena   Buffer of ASCII path bytes, appended; compacted into 1.25-1.5x its live bytes when full
  *
@@ -24,7 +24,7 @@ export { hashPath };
  *                   object --> object table
  *
  * Load factor, tombstones included, stays <= 3/4: past it the slots are
- * rebuilt from the stored hashes (no rehash), doubled when live entries fill
+ * rebuilt, each path hashed again from the arena, doubled when live entries fill
  * more than 3/8 of them, else at the same size to clear tombstones. Growth is
  * O(paths) but doubling makes it amortized O(1) a change; it happens inside
  * the synchronous switch, so it is invisible to requests. Repository paths
@@ -69,14 +69,13 @@ const ARENA_SPARE_QUARTER_FROM = 1 << 21;
 export function createPathTable(expected = 0, memory: TableMemory = {}, arenaBytes = expected * 40): PathTable {
   const shared = memory.shared === true;
   let slotId = allocArray(Int32Array, capacityFor(expected), shared).fill(EMPTY);
-  let slotHash = allocArray(Uint32Array, slotId.length, shared);
   let used = 0; // live + tombstones in the slots
   let live = 0;
   let entryCapacity = Math.max(MIN_ENTRIES, withHeadroom(expected));
   let offset = allocArray(Uint32Array, entryCapacity, shared);
   let length = allocArray(Uint16Array, entryCapacity, shared);
   let object = allocArray(Uint32Array, entryCapacity, shared);
-  let size = allocArray(Float64Array, entryCapacity, shared);
+  let size = allocArray(Uint32Array, entryCapacity, shared);
   let mtime = allocArray(Float64Array, entryCapacity, shared);
   let freeHead = -1;
   let nextId = 0;
@@ -87,27 +86,24 @@ export function createPathTable(expected = 0, memory: TableMemory = {}, arenaByt
 
   /** Called after any array is replaced: a new object, so its identity tells that it changed. */
   function currentArrays(): PathArrays {
-    return { slotId, slotHash, offset, length, object, size, mtime, arena };
+    return { slotId, offset, length, object, size, mtime, arena };
   }
 
   function findSlot(path: string, hash: number): number {
     return findPathSlot(arrays, path, hash);
   }
 
+  /** O(live path bytes): at a million paths about 34 MB hashed, rare (doubling, or tombstones past the load factor). */
   function rebuildSlots(capacity: number): void {
     const oldIds = slotId;
-    const oldHashes = slotHash;
     slotId = allocArray(Int32Array, capacity, shared).fill(EMPTY);
-    slotHash = allocArray(Uint32Array, capacity, shared);
     const mask = capacity - 1;
     for (let old = 0; old < oldIds.length; old++) {
       const id = oldIds[old]!;
       if (id < 0) continue;
-      const hash = oldHashes[old]!;
-      let slot = hash & mask;
+      let slot = hashPathBytes(arena, offset[id]!, length[id]!) & mask;
       while (slotId[slot] !== EMPTY) slot = (slot + 1) & mask;
       slotId[slot] = id;
-      slotHash[slot] = hash;
     }
     used = live;
     arrays = currentArrays();
@@ -174,7 +170,6 @@ export function createPathTable(expected = 0, memory: TableMemory = {}, arenaByt
     while (slotId[slot]! >= 0) slot = (slot + 1) & mask;
     if (slotId[slot] === EMPTY) used++;
     slotId[slot] = id;
-    slotHash[slot] = hash;
     live++;
   }
 
@@ -185,6 +180,7 @@ export function createPathTable(expected = 0, memory: TableMemory = {}, arenaByt
     mtimeOf: (id) => mtime[id]!,
     pathOf: (id) => arena.toString('latin1', offset[id]!, offset[id]! + length[id]!),
     set(path, entry) {
+      if (!(entry.size >= 0 && entry.size <= MAX_OBJECT_BYTES)) throw new RangeError(`expected an object size under 4 GiB, got ${entry.size}`);
       const hash = hashPath(path);
       if (hash === -1) throw new TypeError(`expected an ASCII repository path, got ${JSON.stringify(path.slice(0, 200))}`);
       const slot = path.length > MAX_REPO_PATH_BYTES ? -1 : findSlot(path, hash);
