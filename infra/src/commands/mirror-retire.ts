@@ -55,7 +55,7 @@ export async function retireMirror(
   mirror: ResolvedMirror,
   options: { timeoutMs: number; force: boolean; primaryToken: string; command: string },
 ): Promise<void> {
-  const dns = createRegistrar(ctx.config, ctx.clock);
+  const dns = await createRegistrar(ctx.config, ctx.clock);
   const onStep = (e: { step: string; phase: string; detail?: Record<string, unknown> }): void => {
     if (e.phase === 'start') ctx.io.err(`  dns: ${e.step}${e.step === 'wait-ttl' ? ` (${String(e.detail?.waitMs)} ms)` : ''}`);
   };

@@ -51,7 +51,7 @@ export async function waitCaughtUp(
 
 /** Registers the mirror (record and health check); false when the DNS provider is `none`. */
 export async function registerInDns(ctx: CommandContext, mirror: ResolvedMirror): Promise<boolean> {
-  const dns = createRegistrar(ctx.config, ctx.clock);
+  const dns = await createRegistrar(ctx.config, ctx.clock);
   if (dns === undefined) {
     ctx.io.err('dns provider is none: not registering');
     return false;

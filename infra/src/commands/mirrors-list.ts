@@ -44,7 +44,7 @@ export async function collectMirrors(ctx: CommandContext): Promise<MirrorsReport
     warnings.push(`primary: ${err.message}`);
   }
   let dnsEntries: DnsEntry[] | undefined;
-  const dns = createRegistrar(ctx.config);
+  const dns = await createRegistrar(ctx.config);
   if (dns !== undefined) {
     try {
       dnsEntries = await dns.registrar.list();

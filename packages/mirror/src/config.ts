@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { loadDnsConfig as loadRegistrarConfig, type DnsConfig } from '@metasync/dns';
+import { loadDnsConfig as loadRegistrarConfig, type DnsConfig } from '@metasync/dns/config';
 import { isMetasyncError, metasyncError } from '@metasync/shared';
 import {
   formatIssues,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { createRegistrar } from '@metasync/dns';
+import { createRegistrar } from '@metasync/dns/registrar';
 import { hasErrno } from '@metasync/shared';
 import { memoryAllocator, pickHttpLimits, releaseMemory, type Logger } from '@metasync/shared/daemon';
 import { writeFileAtomic } from '@metasync/shared/fs';
@@ -148,7 +148,7 @@ export async function openMirror(
   });
   const drain = createDrainState();
   const limits = { maxLagMs: config.maxLagMs, maxLagSeq: config.maxLagSeq, maxUnconfirmedMs: config.maxUnconfirmedMs };
-  const dnsRegistrar = config.dns === undefined ? undefined : createRegistrar(config.dns.registrar);
+  const dnsRegistrar = config.dns === undefined ? undefined : await createRegistrar(config.dns.registrar);
   let selfRegistration: SelfRegistration | undefined;
   const dns =
     dnsRegistrar === undefined

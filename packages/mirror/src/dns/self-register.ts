@@ -1,4 +1,4 @@
-import type { DnsRegistrar, MirrorEndpoint } from '@metasync/dns';
+import type { DnsRegistrar, MirrorEndpoint } from '@metasync/dns/registrar';
 import type { Logger } from '@metasync/shared/daemon';
 
 /**

@@ -53,7 +53,8 @@ describe('path table', () => {
     const table = createPathTable();
     table.set('p2/a/b.json', { object: 0, size: 2 ** 32 - 1, mtime: 4_102_444_800_123 });
     expect(read(table, 'p2/a/b.json')).toEqual({ object: 0, size: 2 ** 32 - 1, mtime: 4_102_444_800_123 });
-    for (const size of [2 ** 32, -1, Number.NaN]) expect(() => table.set('p2/a/c.json', { object: 1, size, mtime: 0 })).toThrow(/under 4 GiB/);
+    for (const size of [2 ** 32, -1, Number.NaN])
+      expect(() => table.set('p2/a/c.json', { object: 1, size, mtime: 0 })).toThrow(/under 4 GiB/);
     expect(table.find('p2/a/c.json')).toBe(-1);
   });
 

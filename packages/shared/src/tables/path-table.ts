@@ -180,7 +180,8 @@ export function createPathTable(expected = 0, memory: TableMemory = {}, arenaByt
     mtimeOf: (id) => mtime[id]!,
     pathOf: (id) => arena.toString('latin1', offset[id]!, offset[id]! + length[id]!),
     set(path, entry) {
-      if (!(entry.size >= 0 && entry.size <= MAX_OBJECT_BYTES)) throw new RangeError(`expected an object size under 4 GiB, got ${entry.size}`);
+      if (!(entry.size >= 0 && entry.size <= MAX_OBJECT_BYTES))
+        throw new RangeError(`expected an object size under 4 GiB, got ${entry.size}`);
       const hash = hashPath(path);
       if (hash === -1) throw new TypeError(`expected an ASCII repository path, got ${JSON.stringify(path.slice(0, 200))}`);
       const slot = path.length > MAX_REPO_PATH_BYTES ? -1 : findSlot(path, hash);
