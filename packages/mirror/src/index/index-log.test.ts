@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '@metasync/shared';
 import { encodeRecord } from '@metasync/shared/fs';
 import { openIndexLog, type IndexRecord } from './index-log.js';
-import { indexToMap } from './index-state.js';
+import { indexToMap, pathBytesOf } from './index-state.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -106,7 +106,7 @@ describe('applied-index log', () => {
 
   it("records the paths' bytes in the base, and a restart sizes its path arena by them (snapshot and compaction)", async () => {
     const entries = Array.from({ length: 3_000 }, (_, i) => entry(`p2/vendor-${i % 41}/package-${i}.json`, `content ${i}`));
-    const pathBytes = entries.reduce((sum, e) => sum + e.path.length, 0);
+    const pathBytes = pathBytesOf(entries);
     const arenaAfterRestart = async (): Promise<number> => {
       const { log: again } = await openIndexLog(dir, { sharedIndex: true });
       const bytes = again.state.sharing!.handle().layout.paths.arena.byteLength;
@@ -121,7 +121,7 @@ describe('applied-index log', () => {
     await compacting.commitBatch(record(4, [entry('p2/new/one.json', 'new')]));
     await compacting.compact();
     await compacting.close();
-    const grown = pathBytes + 'p2/new/one.json'.length;
+    const grown = pathBytes + pathBytesOf([{ path: 'p2/new/one.json' }]);
     expect(await arenaAfterRestart()).toBe(grown + Math.ceil(grown / 16));
   });
 

@@ -244,10 +244,14 @@ function decodeBase(payload: Buffer, basePath: string, state: IndexState): { seq
     const whole = baseSchema.parse(JSON.parse(payload.toString('utf8')));
     state.clear(whole.paths.length);
     whole.paths.forEach(setTuple);
+    state.trimArena();
     return whole;
   }
   const head = baseHeadSchema.safeParse(parseLinedJsonHead(lined));
   if (!head.success) throw corrupt(head.error.message);
+  // A base written before paths were stored without their affixes counted their whole bytes: its arena is
+  // a quarter larger than they need.
+  state.trimArena();
   return head.data;
 }
 

@@ -165,9 +165,21 @@ describe('table sizing', () => {
     replaceWithSnapshot(loaded, { seq: 1, time: 1_000, entries }, 1_000);
     expect(applied.pathCount()).toBe(5_000);
     expect(tableBytes(applied)).toBe(tableBytes(loaded));
-    // The arena holds the paths' bytes and a sixteenth more, not 40 bytes a path.
-    const pathBytes = entries.reduce((sum, entry) => sum + entry.path.length, 0);
+    // The arena holds the paths' bytes without `p2/` and `.json`, and a sixteenth more, not 40 bytes a path.
+    const pathBytes = entries.reduce((sum, entry) => sum + entry.path.length - 'p2/'.length - '.json'.length, 0);
+    expect(loaded.pathBytes()).toBe(pathBytes);
     expect(loaded.sharing!.handle().layout.paths.arena.byteLength).toBe(pathBytes + Math.ceil(pathBytes / 16));
+  });
+
+  it('trims an arena sized by an older, larger figure to the paths and a sixteenth more, and still finds them', () => {
+    const state = emptyIndex(0, { shared: true });
+    // A base from before the affixes were left out recorded whole paths' bytes.
+    state.clear(2_000, 2_000 * 40);
+    for (let i = 0; i < 2_000; i++) state.set(`p2/vendor${i % 37}/package-${i}.json`, { sha256: sha256Hex(`o${i}`), size: i, mtime: i });
+    const bytes = state.pathBytes();
+    state.trimArena();
+    expect(state.sharing!.handle().layout.paths.arena.byteLength).toBe(bytes + Math.ceil(bytes / 16));
+    expect(state.lookup('p2/vendor1/package-1999.json')).toEqual({ sha256: sha256Hex('o1999'), size: 1999, mtime: 1999 });
   });
 
   it('refuses to switch to tables prepared before another change, instead of dropping that change', () => {

@@ -1,5 +1,5 @@
 import { isDeletion, type ChangeEntry, type PathEntry } from '@metasync/shared';
-import { createObjectTable, createPathTable, type ObjectTable, type PathTable } from '@metasync/shared/tables';
+import { createObjectTable, createPathTable, storedPathBytes, type ObjectTable, type PathTable } from '@metasync/shared/tables';
 import { createIndexShare, type IndexSharing } from './index-share.js';
 
 /** What the mirror serves for one path. Objects are immutable, so this triple is the whole answer. */
@@ -39,8 +39,10 @@ export interface IndexState {
   /** Whether any path references the object; one at 0 references enters the grace window. */
   hasObject(sha256: string): boolean;
   pathCount(): number;
-  /** Bytes of the paths (a base records them, so a restart sizes the arena as a snapshot does). */
+  /** Bytes the paths take in the table (a base records them, so a restart sizes the arena as a snapshot does). */
   pathBytes(): number;
+  /** Gives back path-arena room beyond arenaBytesFor(pathBytes()) (after a load sized by an older base's figure). */
+  trimArena(): void;
   objectCount(): number;
   /** Points `path` at an object; returns the sha256 no path references any more, if any. */
   set(path: string, entry: IndexEntry): string | undefined;
@@ -98,7 +100,8 @@ type Prepared = PreparedIndex & { paths: PathTable; objects: ObjectTable; basis:
 const SLICE_ENTRIES = 1_024;
 
 export function emptyIndex(expectedPaths = 0, options: { shared?: boolean } = {}): IndexState {
-  const memory = { shared: options.shared === true };
+  // Paths without `p2/` and `.json` in the arena (path-lookup.ts): 8 MB less at a million paths.
+  const memory = { shared: options.shared === true, affixes: true };
   let paths: PathTable = createPathTable(expectedPaths, memory);
   let objects: ObjectTable = createObjectTable(expectedPaths, memory);
   const share = memory.shared ? createIndexShare({ paths: () => paths.arrays(), objects: () => objects.arrays() }) : undefined;
@@ -145,6 +148,11 @@ export function emptyIndex(expectedPaths = 0, options: { shared?: boolean } = {}
     hasObject: (sha256) => objects.has(sha256),
     pathCount: () => paths.size(),
     pathBytes: () => paths.bytes(),
+    trimArena() {
+      const room = arenaBytesFor(paths.bytes());
+      // Only past twice the slack a sized arena keeps: a copy of the arena is not worth a few bytes.
+      if (paths.arrays().arena.length > room + (room - paths.bytes())) state.write(() => paths.trimArena(room));
+    },
     objectCount: () => objects.size(),
     set(path, entry) {
       // Acquire before release: a path re-pointed at the object it had keeps it referenced.
@@ -202,9 +210,10 @@ export function emptyIndex(expectedPaths = 0, options: { shared?: boolean } = {}
   return state;
 }
 
+/** Bytes `entries`' paths take in the index's path table (without the affixes it leaves out). */
 export function pathBytesOf(entries: readonly { path: string }[]): number {
   let bytes = 0;
-  for (const entry of entries) bytes += entry.path.length;
+  for (const entry of entries) bytes += storedPathBytes(entry.path, true);
   return bytes;
 }
 

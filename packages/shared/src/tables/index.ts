@@ -5,6 +5,6 @@
  * arrays live in SharedArrayBuffers, so other threads read them in place.
  */
 export { capacityFor, createObjectTable, hexOfDigest, type ObjectArrays, type ObjectTable } from './object-table.js';
-export { createPathTable, type PathTable } from './path-table.js';
-export { findPathId, hashPath, mix32, type PathArrays } from './path-lookup.js';
+export { createPathTable, type PathTable, type PathTableOptions } from './path-table.js';
+export { findPathId, hashPath, mix32, storedPathBytes, type PathArrays } from './path-lookup.js';
 export { grow, type TableMemory } from './table-memory.js';

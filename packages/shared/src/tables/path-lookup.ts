@@ -15,7 +15,7 @@ export interface PathArrays {
   /** -1 empty, -2 tombstone, else an entry id; capacity a power of two. */
   readonly slotId: Int32Array;
   readonly offset: Uint32Array;
-  /** Path bytes, 0 for a free id. */
+  /** Bytes stored in the arena, with AFFIXED set for a path stored without `p2/` and `.json`; 0 for a free id. */
   readonly length: Uint16Array;
   readonly object: Uint32Array;
   /** Bytes of the raw object (the primary refuses files over 64 MiB; the table, sizes of 4 GiB and more). */
@@ -23,10 +23,51 @@ export interface PathArrays {
   readonly mtime: Float64Array;
   /** ASCII path bytes. */
   readonly arena: Buffer;
+  /** Whether the table stores `p2/<name>.json` paths without those affixes (storedLength). */
+  readonly affixes: boolean;
 }
 
 export const EMPTY_SLOT = -1;
 export const TOMBSTONE_SLOT = -2;
+
+/**
+ * Composer's metadata paths are nearly all `p2/<vendor>/<package>(~dev).json`. A table with `affixes` stores
+ * such a path without its prefix and suffix: 8 of its ~34 bytes, 8 MB of arena at a million paths. Its
+ * `length` word then carries AFFIXED beside the bytes stored (paths are at most 512 bytes).
+ */
+export const AFFIXED = 0x8000;
+const PREFIX = 'p2/';
+const SUFFIX = '.json';
+const PREFIX_BYTES = PREFIX.length;
+const AFFIX_BYTES = PREFIX.length + SUFFIX.length;
+
+/** The `length` word `path` has (or would have) in a table: its stored bytes, with AFFIXED when stored without affixes. */
+export function storedLength(path: string, affixes: boolean): number {
+  return affixes && path.length > AFFIX_BYTES && path.startsWith(PREFIX) && path.endsWith(SUFFIX)
+    ? (path.length - AFFIX_BYTES) | AFFIXED
+    : path.length;
+}
+
+/** The arena bytes `path` takes in a table with or without `affixes`. */
+export function storedPathBytes(path: string, affixes: boolean): number {
+  return storedBytes(storedLength(path, affixes));
+}
+
+/** The arena bytes of a `length` word. */
+export function storedBytes(lengthWord: number): number {
+  return lengthWord & ~AFFIXED;
+}
+
+/** Where in the path its stored bytes start. */
+export function storedStart(lengthWord: number): number {
+  return (lengthWord & AFFIXED) === 0 ? 0 : PREFIX_BYTES;
+}
+
+/** The whole path of stored bytes (a new string). */
+export function pathOfStored(arena: Buffer, offset: number, lengthWord: number): string {
+  const stored = arena.toString('latin1', offset, offset + storedBytes(lengthWord));
+  return (lengthWord & AFFIXED) === 0 ? stored : `${PREFIX}${stored}${SUFFIX}`;
+}
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
@@ -42,11 +83,18 @@ export function hashPath(path: string): number {
   return mix32(hash);
 }
 
-/** hashPath of the ASCII path stored at `bytes[offset, offset + length)` (a slot rebuild: no string made). */
-export function hashPathBytes(bytes: Uint8Array, offset: number, length: number): number {
-  let hash = FNV_OFFSET;
-  for (let i = offset; i < offset + length; i++) hash = Math.imul(hash ^ bytes[i]!, FNV_PRIME);
-  return mix32(hash);
+/** hashPath of the path stored at `arena[offset...]` with `length` word (a slot rebuild: no string made). */
+export function hashStoredPath(arena: Uint8Array, offset: number, lengthWord: number): number {
+  const affixed = (lengthWord & AFFIXED) !== 0;
+  let hash = affixed ? hashAscii(FNV_OFFSET, PREFIX) : FNV_OFFSET;
+  for (let i = offset; i < offset + storedBytes(lengthWord); i++) hash = Math.imul(hash ^ arena[i]!, FNV_PRIME);
+  return mix32(affixed ? hashAscii(hash, SUFFIX) : hash);
+}
+
+function hashAscii(from: number, text: string): number {
+  let hash = from;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), FNV_PRIME);
+  return hash;
 }
 
 /** murmur3's 32-bit finalizer: every input bit reaches the low bits (which pick a slot); unsigned. */
@@ -65,16 +113,19 @@ export function mix32(value: number): number {
  */
 export function findPathSlot(a: PathArrays, path: string, hash: number): number {
   const { slotId, offset, length, arena } = a;
+  const word = storedLength(path, a.affixes);
+  const start = storedStart(word);
+  const bytes = storedBytes(word);
   const mask = slotId.length - 1;
   let slot = hash & mask;
   for (let probes = 0; probes <= mask; probes++, slot = (slot + 1) & mask) {
     const id = slotId[slot]!;
     if (id === EMPTY_SLOT) return -1;
-    if (id === TOMBSTONE_SLOT || length[id] !== path.length) continue;
+    if (id === TOMBSTONE_SLOT || length[id] !== word) continue;
     const at = offset[id]!;
     let i = 0;
-    while (i < path.length && arena[at + i] === path.charCodeAt(i)) i++;
-    if (i === path.length) return slot;
+    while (i < bytes && arena[at + i] === path.charCodeAt(start + i)) i++;
+    if (i === bytes) return slot;
   }
   return -1;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_REPO_PATH_BYTES } from '@metasync/shared';
-import { findPathId } from './path-lookup.js';
-import { createPathTable, hashPath, type PathTable } from './path-table.js';
+import { findPathId, storedPathBytes } from './path-lookup.js';
+import { createPathTable as createTable, hashPath, type PathTable, type PathTableOptions } from './path-table.js';
 
 const entry = (object: number, size = object * 10, mtime = 1_700_000_000_000 + object) => ({ object, size, mtime });
 
@@ -10,15 +10,19 @@ function read(table: PathTable, path: string): { object: number; size: number; m
   return id === -1 ? undefined : { object: table.objectOf(id), size: table.sizeOf(id), mtime: table.mtimeOf(id) };
 }
 
-describe('path table', () => {
+// Every behaviour with paths stored whole (the primary's manifest) and without `p2/` and `.json` (the mirror's index).
+describe.each([false, true])('path table (affixes left out: %s)', (affixes) => {
+  const createPathTable = (expected = 0, options: PathTableOptions = {}, arenaBytes?: number): PathTable =>
+    createTable(expected, { ...options, affixes }, arenaBytes);
+
   it('takes an arena of the given bytes, and grows a full large one by a quarter', () => {
     const paths = Array.from({ length: 100_000 }, (_, i) => `p2/vendor-${i % 97}/package-${i}.json`);
-    const bytes = paths.reduce((sum, path) => sum + path.length, 0);
+    const bytes = paths.reduce((sum, path) => sum + storedPathBytes(path, affixes), 0);
     const table = createPathTable(paths.length, {}, bytes);
     paths.forEach((path, i) => table.set(path, entry(i)));
     expect(table.arrays().arena.length).toBe(bytes);
     table.set('p2/new/one.json', entry(1));
-    expect(table.arrays().arena.length).toBe(Math.ceil((bytes + 'p2/new/one.json'.length) * 1.25));
+    expect(table.arrays().arena.length).toBe(Math.ceil((bytes + storedPathBytes('p2/new/one.json', affixes)) * 1.25));
     expect(read(table, paths[77_777]!)).toEqual(entry(77_777));
   });
 
@@ -136,7 +140,7 @@ describe('path table', () => {
     for (let i = 1; i < 3_000; i++) table.set(`p2/vendor-${i % 13}/package-${i}.json`, entry(i));
     const grown = table.arrays();
     expect(grown).not.toBe(first);
-    for (const array of Object.values(grown) as ArrayBufferView[]) expect(array.buffer).toBeInstanceOf(SharedArrayBuffer);
+    for (const array of Object.values(grown).filter(ArrayBuffer.isView)) expect(array.buffer).toBeInstanceOf(SharedArrayBuffer);
     // A reader holding only the arrays finds what the table finds.
     for (let i = 1; i < 3_000; i += 97)
       expect(findPathId(grown, `p2/vendor-${i % 13}/package-${i}.json`)).toBe(table.find(`p2/vendor-${i % 13}/package-${i}.json`));
@@ -148,5 +152,39 @@ describe('path table', () => {
     table.set('p2/a/b.json', entry(1));
     const torn = { ...table.arrays(), slotId: new Int32Array(table.arrays().slotId.length).fill(1_000_000) };
     expect(findPathId(torn, 'p2/a/b.json')).toBe(-1);
+  });
+
+  it('tells apart paths with and without the affixes, or with parts of them, and gives each back whole', () => {
+    const table = createPathTable();
+    const paths = [
+      'p2/a/b.json',
+      'p2/a/b~dev.json',
+      'a/b.json',
+      'p2/a/b.jsonx',
+      'p2x/a/b.json',
+      'p2/.json',
+      'p2/x.json',
+      'p2/',
+      '.json',
+      'packages.json',
+      'p2/p2/.json.json',
+    ];
+    paths.forEach((path, i) => table.set(path, entry(i)));
+    paths.forEach((path, i) => expect(read(table, path)?.object, path).toBe(i));
+    const seen: string[] = [];
+    table.forEach((id) => seen.push(table.pathOf(id)));
+    expect(seen.sort()).toEqual([...paths].sort());
+    for (const absent of ['p2/a/c.json', 'p2/a/b.jso', 'p2a/b.json', 'p2/json', 'p2/a/b']) expect(table.find(absent), absent).toBe(-1);
+    expect(table.bytes()).toBe(paths.reduce((sum, path) => sum + storedPathBytes(path, affixes), 0));
+  });
+
+  it('trims an arena larger than asked to the live paths, keeping every entry', () => {
+    const table = createPathTable(1_000, {}, 1_000_000);
+    for (let i = 0; i < 1_000; i++) table.set(`p2/vendor-${i % 7}/package-${i}.json`, entry(i));
+    table.trimArena(table.bytes() + 100);
+    expect(table.arrays().arena.length).toBe(table.bytes() + 100);
+    for (const i of [0, 1, 500, 999]) expect(read(table, `p2/vendor-${i % 7}/package-${i}.json`)).toEqual(entry(i));
+    table.trimArena(10);
+    expect(table.arrays().arena.length).toBe(Math.max(4096, table.bytes()));
   });
 });

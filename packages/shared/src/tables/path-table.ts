@@ -1,7 +1,19 @@
 import { MAX_OBJECT_BYTES } from '../protocol/documents.js';
 import { MAX_REPO_PATH_BYTES } from '../protocol/repo-path.js';
 import { capacityFor } from './object-table.js';
-import { EMPTY_SLOT, TOMBSTONE_SLOT, findPathId, findPathSlot, hashPath, hashPathBytes, type PathArrays } from './path-lookup.js';
+import {
+  EMPTY_SLOT,
+  TOMBSTONE_SLOT,
+  findPathId,
+  findPathSlot,
+  hashPath,
+  hashStoredPath,
+  pathOfStored,
+  storedBytes,
+  storedLength,
+  storedStart,
+  type PathArrays,
+} from './path-lookup.js';
 import { allocArray, nextCapacity, allocBytes, grow, withHeadroom, type TableMemory } from './table-memory.js';
 
 export { hashPath };
@@ -14,7 +26,8 @@ export { hashPath };
  *     slotId    Int32Array   -1 empty, -2 tombstone, else an entry id (no stored hash: path-lookup.ts)
  *   entries ids dense; a freed id is reused (free list threaded through `offset`)
  *     offset    Uint32Array  start of the path's bytes in the arena
- *     length    Uint16Array  path bytes, 0 for a free id
+ *     length    Uint16Array  stored bytes, with AFFIXED for a path kept without `p2/` and `.json`
+ *                            (tables made with `affixes`, path-lookup.ts); 0 for a free id
  *     object    Uint32Array  id in the object table (digest + refcount)
  *     size      Uint32Array  bytes of the raw object (under 4 GiB)
  *     mtime     Float64Array publish time (ms)
@@ -44,8 +57,10 @@ export interface PathTable {
   /** Removes `path`; returns the object id it pointed at, or -1 when absent. */
   delete(path: string): number;
   size(): number;
-  /** Bytes of the live paths (what an arena sized for them needs). */
+  /** Bytes the live paths take in the arena (without the affixes a table with `affixes` leaves out). */
   bytes(): number;
+  /** Moves the paths into an arena of `bytes` (at least bytes()) when the current one is larger: O(bytes). */
+  trimArena(bytes: number): void;
   /** Every live entry id (O(entries ever allocated)). */
   forEach(visit: (id: number) => void): void;
   /**
@@ -62,12 +77,18 @@ const MIN_ENTRIES = 16;
 const MIN_ARENA_BYTES = 4096;
 const ARENA_SPARE_QUARTER_FROM = 1 << 21;
 
+export interface PathTableOptions extends TableMemory {
+  /** Store `p2/<name>.json` paths without those affixes (the mirror's index; the primary's manifest copies raw bytes). */
+  affixes?: boolean;
+}
+
 /**
  * `expected` paths presize the slots and entries; `arenaBytes` their bytes (a snapshot's builder passes the
  * exact sum, so a million 32-byte paths do not take a 40 MB arena).
  */
-export function createPathTable(expected = 0, memory: TableMemory = {}, arenaBytes = expected * 40): PathTable {
-  const shared = memory.shared === true;
+export function createPathTable(expected = 0, options: PathTableOptions = {}, arenaBytes = expected * 40): PathTable {
+  const shared = options.shared === true;
+  const affixes = options.affixes === true;
   let slotId = allocArray(Int32Array, capacityFor(expected), shared).fill(EMPTY);
   let used = 0; // live + tombstones in the slots
   let live = 0;
@@ -86,7 +107,7 @@ export function createPathTable(expected = 0, memory: TableMemory = {}, arenaByt
 
   /** Called after any array is replaced: a new object, so its identity tells that it changed. */
   function currentArrays(): PathArrays {
-    return { slotId, offset, length, object, size, mtime, arena };
+    return { slotId, offset, length, object, size, mtime, arena, affixes };
   }
 
   function findSlot(path: string, hash: number): number {
@@ -101,7 +122,7 @@ export function createPathTable(expected = 0, memory: TableMemory = {}, arenaByt
     for (let old = 0; old < oldIds.length; old++) {
       const id = oldIds[old]!;
       if (id < 0) continue;
-      let slot = hashPathBytes(arena, offset[id]!, length[id]!) & mask;
+      let slot = hashStoredPath(arena, offset[id]!, length[id]!) & mask;
       while (slotId[slot] !== EMPTY) slot = (slot + 1) & mask;
       slotId[slot] = id;
     }
@@ -136,11 +157,16 @@ export function createPathTable(expected = 0, memory: TableMemory = {}, arenaByt
     if (arenaUsed + bytes <= arena.length) return;
     const needed = liveBytes + bytes;
     const spare = needed < ARENA_SPARE_QUARTER_FROM ? needed / 2 : needed / 4;
-    const next = allocBytes(Math.max(MIN_ARENA_BYTES, Math.ceil(needed + spare)), shared);
+    moveArena(Math.max(MIN_ARENA_BYTES, Math.ceil(needed + spare)));
+  }
+
+  /** A new arena of `bytes` holding the live paths packed (dead bytes dropped). */
+  function moveArena(bytes: number): void {
+    const next = allocBytes(bytes, shared);
     let at = 0;
     for (let id = 0; id < nextId; id++) {
-      const n = length[id]!;
-      if (n === 0) continue;
+      if (length[id] === 0) continue;
+      const n = storedBytes(length[id]!);
       arena.copy(next, at, offset[id]!, offset[id]! + n);
       offset[id] = at;
       at += n;
@@ -155,13 +181,16 @@ export function createPathTable(expected = 0, memory: TableMemory = {}, arenaByt
       throw new TypeError(`expected a repository path of 1 to ${MAX_REPO_PATH_BYTES} bytes, got ${path.length} characters`);
     }
     if ((used + 1) * 4 > slotId.length * 3) rebuildSlots((live + 1) * 8 > slotId.length * 3 ? slotId.length * 2 : slotId.length);
-    reserveArena(path.length);
+    const word = storedLength(path, affixes);
+    const bytes = storedBytes(word);
+    reserveArena(bytes);
     const id = newId();
-    arena.write(path, arenaUsed, 'latin1');
+    const start = storedStart(word);
+    arena.write(bytes === path.length ? path : path.substring(start, start + bytes), arenaUsed, 'latin1');
     offset[id] = arenaUsed;
-    length[id] = path.length;
-    arenaUsed += path.length;
-    liveBytes += path.length;
+    length[id] = word;
+    arenaUsed += bytes;
+    liveBytes += bytes;
     object[id] = entry.object;
     size[id] = entry.size;
     mtime[id] = entry.mtime;
@@ -178,7 +207,7 @@ export function createPathTable(expected = 0, memory: TableMemory = {}, arenaByt
     objectOf: (id) => object[id]!,
     sizeOf: (id) => size[id]!,
     mtimeOf: (id) => mtime[id]!,
-    pathOf: (id) => arena.toString('latin1', offset[id]!, offset[id]! + length[id]!),
+    pathOf: (id) => pathOfStored(arena, offset[id]!, length[id]!),
     set(path, entry) {
       if (!(entry.size >= 0 && entry.size <= MAX_OBJECT_BYTES))
         throw new RangeError(`expected an object size under 4 GiB, got ${entry.size}`);
@@ -205,7 +234,7 @@ export function createPathTable(expected = 0, memory: TableMemory = {}, arenaByt
       const id = slotId[slot]!;
       slotId[slot] = TOMBSTONE;
       live--;
-      liveBytes -= length[id]!;
+      liveBytes -= storedBytes(length[id]!);
       length[id] = 0;
       offset[id] = freeHead + 1;
       freeHead = id;
@@ -213,6 +242,9 @@ export function createPathTable(expected = 0, memory: TableMemory = {}, arenaByt
     },
     size: () => live,
     bytes: () => liveBytes,
+    trimArena(bytes) {
+      if (bytes < arena.length) moveArena(Math.max(MIN_ARENA_BYTES, liveBytes, bytes));
+    },
     forEach(visit) {
       for (let id = 0; id < nextId; id++) if (length[id]! > 0) visit(id);
     },
