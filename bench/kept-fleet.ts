@@ -142,7 +142,8 @@ async function memoryBreakdown(mirror: Daemon): Promise<string> {
   const gauge = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
   return [
     `anonymous ${mb(kb('RssAnon'))}, file-backed ${mb(kb('RssFile'))}, shmem ${mb(kb('RssShmem'))};`,
-    `heap used ${mb(gauge('nodejs_heap_size_used_bytes'))} of ${mb(gauge('nodejs_heap_size_total_bytes'))},`,
+    `heap used ${mb(gauge('nodejs_heap_size_used_bytes'))} of ${mb(gauge('nodejs_heap_size_total_bytes'))}`,
+    `(young generation ${mb(gauge('nodejs_heap_space_size_total_bytes\\{space="new"\\}'))}),`,
     `external ${mb(gauge('nodejs_external_memory_bytes'))}`,
   ].join(' ');
 }

@@ -17,6 +17,22 @@ describe('object table', () => {
     expect(table.hexOf(added)).toBe(digest(room));
   });
 
+  it('counts thousands of references to one digest past the count byte, and reports only the last release', () => {
+    const table = createObjectTable();
+    const id = table.acquire(digest(7));
+    const other = table.acquire(digest(8));
+    for (let i = 1; i < 1_000; i++) expect(table.acquire(digest(7))).toBe(id);
+    expect(table.countOf(id)).toBe(1_000);
+    for (let i = 1_000; i > 1; i--) expect(table.release(id)).toBeUndefined();
+    expect(table.countOf(id)).toBe(1);
+    expect(table.release(id)).toBe(digest(7));
+    expect(table.has(digest(7))).toBe(false);
+    // The freed id comes back with a count of one, not a left-over overflow count.
+    expect(table.acquire(digest(9))).toBe(id);
+    expect(table.countOf(id)).toBe(1);
+    expect(table.countOf(other)).toBe(1);
+  });
+
   it('counts references per digest and reports the last release', () => {
     const table = createObjectTable();
     const a = table.acquire(digest(1));

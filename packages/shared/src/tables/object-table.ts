@@ -8,14 +8,16 @@ import { allocArray, nextCapacity, grow, withHeadroom, type TableMemory } from '
  *   slots  Int32Array, capacity a power of two, linear probing
  *          -1 empty, -2 tombstone, else an object id
  *   ids    digest  Uint32Array, 8 words per id (the raw sha256, little-endian words)
- *          count   Uint32Array, paths referencing the id (0 = free id, on the free list)
+ *          count   Uint8Array, paths referencing the id (0 = free id, on the free list); SATURATED
+ *                  for 255 and more, the count then in `overflow` (a Map of the few such ids: an
+ *                  object is nearly always one path's, and 3 bytes less an object is 3 MB at a million)
  *
  * The first digest word is the hash (sha256 output is already uniform). Load
  * factor, tombstones included, stays <= 3/4: past it the slots are rebuilt,
  * doubled when live ids fill more than 3/8 of them, else at the same size
  * (which clears tombstones). Free ids are reused through a list threaded
  * through the free ids' first digest word, so ids stay dense. About 41 bytes
- * an object (32 digest, 4 count, 4-8 slot) plus growth slack.
+ * an object (32 digest, 1 count, 4-8 slot) plus growth slack.
  */
 export interface ObjectTable {
   /** The id of `sha256` with its count raised by one (inserted at 1 when new). */
@@ -53,6 +55,8 @@ export interface ObjectArrays {
 
 const EMPTY = -1;
 const TOMBSTONE = -2;
+/** A count word meaning "255 or more: see overflow". */
+const SATURATED = 255;
 const WORDS = 8;
 const MIN_CAPACITY = 16;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -65,7 +69,8 @@ export function createObjectTable(expected = 0, memory: TableMemory = {}): Objec
   let idCapacity = Math.max(MIN_CAPACITY, withHeadroom(expected));
   let digest = allocArray(Uint32Array, idCapacity * WORDS, shared);
   let digestBytes = Buffer.from(digest.buffer);
-  let count = allocArray(Uint32Array, idCapacity, shared);
+  let count = allocArray(Uint8Array, idCapacity, shared);
+  const overflow = new Map<number, number>();
   let arrays: ObjectArrays = { digest };
   let freeHead = -1;
   let nextId = 0;
@@ -123,13 +128,33 @@ export function createObjectTable(expected = 0, memory: TableMemory = {}): Objec
     return nextId++;
   }
 
+  function countOf(id: number): number {
+    const word = count[id]!;
+    return word === SATURATED ? overflow.get(id)! : word;
+  }
+
+  function setCount(id: number, value: number): void {
+    if (value < SATURATED) {
+      overflow.delete(id);
+      count[id] = value;
+    } else {
+      overflow.set(id, value);
+      count[id] = SATURATED;
+    }
+  }
+
+  function raise(id: number): void {
+    if (count[id]! < SATURATED - 1) count[id]!++;
+    else setCount(id, countOf(id) + 1);
+  }
+
   return {
     acquire(sha256) {
       if (!parseKey(sha256)) throw new TypeError(`expected a lowercase sha256 hex digest, got ${JSON.stringify(sha256.slice(0, 80))}`);
       const found = find();
       if (found !== -1) {
         const id = slots[found]!;
-        count[id]!++;
+        raise(id);
         return id;
       }
       if ((used + 1) * 4 > slots.length * 3) rebuildSlots((live + 1) * 8 > slots.length * 3 ? slots.length * 2 : slots.length);
@@ -145,9 +170,9 @@ export function createObjectTable(expected = 0, memory: TableMemory = {}): Objec
       return id;
     },
     release(id) {
-      const remaining = count[id]! - 1;
+      const remaining = countOf(id) - 1;
       if (remaining < 0) throw new Error(`object id ${id} released more often than acquired`);
-      count[id] = remaining;
+      setCount(id, remaining);
       if (remaining > 0) return undefined;
       const sha256 = digestBytes.toString('hex', id * 32, id * 32 + 32);
       key.set(digest.subarray(id * WORDS, id * WORDS + WORDS));
@@ -159,7 +184,7 @@ export function createObjectTable(expected = 0, memory: TableMemory = {}): Objec
     },
     has: (sha256) => parseKey(sha256) && find() !== -1,
     hexOf: (id) => hexOfDigest(digestBytes, id),
-    countOf: (id) => count[id]!,
+    countOf,
     size: () => live,
     forEach(visit) {
       for (let id = 0; id < nextId; id++) if (count[id]! > 0) visit(hexOfDigest(digestBytes, id));

@@ -10,7 +10,7 @@ export interface TableMemory {
   shared?: boolean;
 }
 
-type NumberArray = Uint32Array | Int32Array | Uint16Array | Float64Array | BigInt64Array;
+type NumberArray = Uint8Array | Uint32Array | Int32Array | Uint16Array | Float64Array | BigInt64Array;
 type NumberArrayClass<T extends NumberArray> = { new (buffer: ArrayBufferLike): T; new (length: number): T; BYTES_PER_ELEMENT: number };
 
 export function allocArray<T extends NumberArray>(type: NumberArrayClass<T>, length: number, shared: boolean): T {
