@@ -1,11 +1,11 @@
-import { allocArray, nextCapacity, grow, withHeadroom, type TableMemory } from './table-memory.js';
+import { allocArray, homeSlot, nextCapacity, grow, slotCapacityFor, withHeadroom, type TableMemory } from './table-memory.js';
 
 /**
  * The objects a generation references, with how many paths point at each
  * (an object whose count reaches 0 enters the grace window). Keyed by the raw
  * 32 digest bytes; nothing here is a JS object or string per object.
  *
- *   slots  Int32Array, capacity a power of two, linear probing
+ *   slots  Int32Array, linear probing from homeSlot (any capacity, table-memory.ts)
  *          -1 empty, -2 tombstone, else an object id
  *   ids    digest  Uint32Array, 8 words per id (the raw sha256, little-endian words)
  *          count   Uint8Array, paths referencing the id (0 = free id, on the free list); SATURATED
@@ -63,7 +63,7 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 export function createObjectTable(expected = 0, memory: TableMemory = {}): ObjectTable {
   const shared = memory.shared === true;
-  let slots = newSlots(capacityFor(expected), shared);
+  let slots = newSlots(slotCapacityFor(expected), shared);
   let used = 0; // live + tombstones in `slots`
   let live = 0;
   let idCapacity = Math.max(MIN_CAPACITY, withHeadroom(expected));
@@ -90,8 +90,8 @@ export function createObjectTable(expected = 0, memory: TableMemory = {}): Objec
 
   /** The slot holding the key, or -1. */
   function find(): number {
-    const mask = slots.length - 1;
-    for (let slot = key[0]! & mask; ; slot = (slot + 1) & mask) {
+    const capacity = slots.length;
+    for (let slot = homeSlot(key[0]!, capacity); ; slot = slot + 1 === capacity ? 0 : slot + 1) {
       const id = slots[slot]!;
       if (id === EMPTY) return -1;
       if (id !== TOMBSTONE && matches(id)) return slot;
@@ -99,9 +99,9 @@ export function createObjectTable(expected = 0, memory: TableMemory = {}): Objec
   }
 
   function place(id: number): void {
-    const mask = slots.length - 1;
-    let slot = digest[id * WORDS]! & mask;
-    while (slots[slot] !== EMPTY) slot = (slot + 1) & mask;
+    const capacity = slots.length;
+    let slot = homeSlot(digest[id * WORDS]!, capacity);
+    while (slots[slot] !== EMPTY) slot = slot + 1 === capacity ? 0 : slot + 1;
     slots[slot] = id;
   }
 
@@ -161,9 +161,9 @@ export function createObjectTable(expected = 0, memory: TableMemory = {}): Objec
       const id = newId();
       digest.set(key, id * WORDS);
       count[id] = 1;
-      const mask = slots.length - 1;
-      let slot = key[0]! & mask;
-      while (slots[slot]! >= 0) slot = (slot + 1) & mask;
+      const capacity = slots.length;
+      let slot = homeSlot(key[0]!, capacity);
+      while (slots[slot]! >= 0) slot = slot + 1 === capacity ? 0 : slot + 1;
       if (slots[slot] === EMPTY) used++;
       slots[slot] = id;
       live++;
@@ -208,7 +208,7 @@ export function hexOfDigest(digestBytes: Buffer, id: number): string {
   return digestBytes.toString('hex', id * 32, id * 32 + 32);
 }
 
-/** Slots for `entries` keys at a load factor of at most 1/2 (presizing for a snapshot or a base). */
+/** A power of two of slots for `entries` keys at a load factor of at most 1/2 (tables that probe with a mask). */
 export function capacityFor(entries: number): number {
   let capacity = MIN_CAPACITY;
   while (entries * 2 > capacity) capacity *= 2;

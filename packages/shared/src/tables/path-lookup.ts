@@ -1,4 +1,5 @@
 import { MAX_REPO_PATH_BYTES } from '../protocol/repo-path.js';
+import { homeSlot } from './table-memory.js';
 
 /**
  * The arrays of a path table that a lookup reads (path-table.ts draws them),
@@ -12,7 +13,7 @@ import { MAX_REPO_PATH_BYTES } from '../protocol/repo-path.js';
  * which matches nothing.
  */
 export interface PathArrays {
-  /** -1 empty, -2 tombstone, else an entry id; capacity a power of two. */
+  /** -1 empty, -2 tombstone, else an entry id; probed from homeSlot. */
   readonly slotId: Int32Array;
   readonly offset: Uint32Array;
   /** Bytes stored in the arena, with AFFIXED set for a path stored without `p2/` and `.json`; 0 for a free id. */
@@ -116,9 +117,9 @@ export function findPathSlot(a: PathArrays, path: string, hash: number): number 
   const word = storedLength(path, a.affixes);
   const start = storedStart(word);
   const bytes = storedBytes(word);
-  const mask = slotId.length - 1;
-  let slot = hash & mask;
-  for (let probes = 0; probes <= mask; probes++, slot = (slot + 1) & mask) {
+  const capacity = slotId.length;
+  let slot = homeSlot(hash, capacity);
+  for (let probes = 0; probes < capacity; probes++, slot = slot + 1 === capacity ? 0 : slot + 1) {
     const id = slotId[slot]!;
     if (id === EMPTY_SLOT) return -1;
     if (id === TOMBSTONE_SLOT || length[id] !== word) continue;

@@ -1,6 +1,5 @@
 import { MAX_OBJECT_BYTES } from '../protocol/documents.js';
 import { MAX_REPO_PATH_BYTES } from '../protocol/repo-path.js';
-import { capacityFor } from './object-table.js';
 import {
   EMPTY_SLOT,
   TOMBSTONE_SLOT,
@@ -14,7 +13,7 @@ import {
   storedStart,
   type PathArrays,
 } from './path-lookup.js';
-import { allocArray, nextCapacity, allocBytes, grow, withHeadroom, type TableMemory } from './table-memory.js';
+import { allocArray, allocBytes, grow, homeSlot, nextCapacity, slotCapacityFor, withHeadroom, type TableMemory } from './table-memory.js';
 
 export { hashPath };
 
@@ -22,7 +21,7 @@ export { hashPath };
  * Path -> (object id, size, mtime) without a JS object or string per path
  * (invariant 11): typed arrays and one byte arena, a few dozen bytes a path.
  *
- *   slots   capacity a power of two, linear probing
+ *   slots   linear probing from homeSlot (any capacity, table-memory.ts)
  *     slotId    Int32Array   -1 empty, -2 tombstone, else an entry id (no stored hash: path-lookup.ts)
  *   entries ids dense; a freed id is reused (free list threaded through `offset`)
  *     offset    Uint32Array  start of the path's bytes in the arena
@@ -89,7 +88,7 @@ export interface PathTableOptions extends TableMemory {
 export function createPathTable(expected = 0, options: PathTableOptions = {}, arenaBytes = expected * 40): PathTable {
   const shared = options.shared === true;
   const affixes = options.affixes === true;
-  let slotId = allocArray(Int32Array, capacityFor(expected), shared).fill(EMPTY);
+  let slotId = allocArray(Int32Array, slotCapacityFor(expected), shared).fill(EMPTY);
   let used = 0; // live + tombstones in the slots
   let live = 0;
   let entryCapacity = Math.max(MIN_ENTRIES, withHeadroom(expected));
@@ -118,12 +117,11 @@ export function createPathTable(expected = 0, options: PathTableOptions = {}, ar
   function rebuildSlots(capacity: number): void {
     const oldIds = slotId;
     slotId = allocArray(Int32Array, capacity, shared).fill(EMPTY);
-    const mask = capacity - 1;
     for (let old = 0; old < oldIds.length; old++) {
       const id = oldIds[old]!;
       if (id < 0) continue;
-      let slot = hashStoredPath(arena, offset[id]!, length[id]!) & mask;
-      while (slotId[slot] !== EMPTY) slot = (slot + 1) & mask;
+      let slot = homeSlot(hashStoredPath(arena, offset[id]!, length[id]!), capacity);
+      while (slotId[slot] !== EMPTY) slot = slot + 1 === capacity ? 0 : slot + 1;
       slotId[slot] = id;
     }
     used = live;
@@ -194,9 +192,9 @@ export function createPathTable(expected = 0, options: PathTableOptions = {}, ar
     object[id] = entry.object;
     size[id] = entry.size;
     mtime[id] = entry.mtime;
-    const mask = slotId.length - 1;
-    let slot = hash & mask;
-    while (slotId[slot]! >= 0) slot = (slot + 1) & mask;
+    const capacity = slotId.length;
+    let slot = homeSlot(hash, capacity);
+    while (slotId[slot]! >= 0) slot = slot + 1 === capacity ? 0 : slot + 1;
     if (slotId[slot] === EMPTY) used++;
     slotId[slot] = id;
     live++;
