@@ -76,7 +76,7 @@ export const MIRROR_OPTIONS = [
     key: 'hotCacheBytes',
     flag: '--hot-cache-bytes <n>',
     env: 'METASYNC_HOT_CACHE_BYTES',
-    description: 'memory budget for hot object bodies',
+    description: 'memory budget for hot object bodies, their bookkeeping (~280 B a body) included',
     defaultValue: String(64 * 1024 * 1024),
   },
   {
