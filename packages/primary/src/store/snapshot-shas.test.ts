@@ -1,0 +1,62 @@
+import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sha256Hex } from '@metasync/shared';
+import { encodeRecord } from '@metasync/shared/fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readSnapshotShas, type PackedShas } from './snapshot-shas.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'metasync-snapshot-shas-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const line = (sha256: string, i: number): string => `{"path":"p2/v${i % 7}/p${i}.json","sha256":"${sha256}","size":${i},"mtime":1}`;
+
+/** A snapshot file as snapshots.ts writes it: the body record, then the meta record. */
+async function writeSnapshot(name: string, body: string): Promise<string> {
+  const path = join(dir, name);
+  const meta = Buffer.from(JSON.stringify({ signature: 'k.s', origins: 'w' }));
+  await writeFile(path, Buffer.concat([encodeRecord(Buffer.from(body)), encodeRecord(meta)]));
+  return path;
+}
+
+const unpack = (packed: PackedShas): string[] =>
+  packed.flatMap((bucket) => Array.from({ length: bucket.length / 32 }, (_, i) => bucket.toString('hex', i * 32, i * 32 + 32)));
+
+describe('snapshot file hashes read in chunks', () => {
+  it('finds every hash whatever the chunk size, including hashes and keys cut by a chunk end, in their shard', async () => {
+    const shas = Array.from({ length: 500 }, (_, i) => sha256Hex(`object ${i}`));
+    const path = await writeSnapshot('a.bin', `{"kind":"snapshot","seq":3,"time":3,"entries":[\n${shas.map(line).join(',\n')}\n]}`);
+    for (const chunkBytes of [1, 7, 73, 74, 75, 100, 4096, 1 << 20]) {
+      const packed = (await readSnapshotShas(path, chunkBytes))!;
+      expect(unpack(packed).sort(), `chunks of ${chunkBytes}`).toEqual([...shas].sort());
+      packed.forEach((bucket, shard) => {
+        for (let at = 0; at < bucket.length; at += 32) expect(bucket[at]).toBe(shard);
+      });
+    }
+  });
+
+  it('refuses a damaged body (CRC), a malformed hash, a hash cut by the end of the body and a file cut short; a missing file is undefined', async () => {
+    const good = `{"kind":"snapshot","seq":3,"time":3,"entries":[\n${line(sha256Hex('x'), 1)}\n]}`;
+    const damaged = await writeSnapshot('damaged.bin', good);
+    const bytes = await import('node:fs/promises').then((fs) => fs.readFile(damaged));
+    bytes[40] = bytes[40]! ^ 1;
+    await writeFile(damaged, bytes);
+    const malformed = await writeSnapshot('malformed.bin', good.replace(sha256Hex('x'), 'Z'.repeat(64)));
+    const cutHash = await writeSnapshot('cut-hash.bin', `{"entries":[{"sha256":"${'ab'.repeat(20)}`);
+    const short = await writeSnapshot('short.bin', good);
+    await truncate(short, 30);
+    for (const path of [damaged, malformed, cutHash, short]) {
+      for (const chunkBytes of [5, 1 << 20]) {
+        await expect(readSnapshotShas(path, chunkBytes), `${path} in chunks of ${chunkBytes}`).rejects.toMatchObject({
+          code: 'METASYNC_ERR_JOURNAL_CORRUPT',
+        });
+      }
+    }
+    expect(await readSnapshotShas(join(dir, 'none.bin'))).toBeUndefined();
+  });
+});
