@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '@metasync/shared';
-import { encodeRecord } from '@metasync/shared/fs';
+import { decodeRecords, encodeRecord } from '@metasync/shared/fs';
 import { openIndexLog, type IndexRecord } from './index-log.js';
 import { indexToMap, pathBytesOf } from './index-state.js';
 
@@ -122,6 +122,15 @@ describe('applied-index log', () => {
     await compacting.compact();
     await compacting.close();
     const grown = pathBytes + pathBytesOf([{ path: 'p2/new/one.json' }]);
+    expect(await arenaAfterRestart()).toBe(grown + Math.ceil(grown / 16));
+
+    // A base written before the affixes were left out recorded whole paths' bytes: the arena sized by them is trimmed.
+    const baseFile = join(dir, 'index', 'base');
+    const payload = decodeRecords(await readFile(baseFile)).records[0]!;
+    const wholeBytes = [...entries, entry('p2/new/one.json', 'new')].reduce((sum, e) => sum + e.path.length, 0);
+    const old = payload.toString('utf8').replace(`"pathBytes":${grown},`, `"pathBytes":${wholeBytes},`);
+    expect(old).toContain(`"pathBytes":${wholeBytes},`);
+    await writeFile(baseFile, encodeRecord(Buffer.from(old)));
     expect(await arenaAfterRestart()).toBe(grown + Math.ceil(grown / 16));
   });
 

@@ -1,6 +1,6 @@
 import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { changeEntrySchema, hasErrno, metasyncError, type ChangeEntry, type Snapshot } from '@metasync/shared';
+import { MAX_OBJECT_BYTES, changeEntrySchema, hasErrno, metasyncError, type ChangeEntry, type Snapshot } from '@metasync/shared';
 import { createLoopSlices } from '@metasync/shared/daemon';
 import {
   decodeLinedJson,
@@ -47,7 +47,7 @@ const baseHeadSchema = z.object({
   pathBytes: z.number().int().nonnegative().optional(),
 });
 /** [path, sha256, size, mtime] tuples: a third the size of objects at 100k paths. */
-const baseTupleSchema = z.tuple([z.string(), z.string(), z.number(), z.number()]);
+const baseTupleSchema = z.tuple([z.string(), z.string(), z.number().int().nonnegative().max(MAX_OBJECT_BYTES), z.number()]);
 const baseSchema = baseHeadSchema.extend({ paths: z.array(baseTupleSchema) });
 
 const recordSchema = z.object({

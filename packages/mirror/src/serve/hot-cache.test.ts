@@ -29,6 +29,20 @@ describe('hot cache', () => {
     expect(cache.get('a', 'gzip')).toEqual(body(100, 1));
   });
 
+  it('stays within its budget, bookkeeping included, when the bodies it takes get smaller', () => {
+    const budget = 8 * 2 ** 20; // segments of 1 MiB
+    const cache = createHotCacheCharged(budget, { bookkeepingBytesPerBody: 280 });
+    for (let i = 0; i < 10_000; i++) cache.set(`big${i}`, 'gzip', body(1_000, 1));
+    let worst = 0;
+    for (let i = 0; i < 200_000; i++) {
+      cache.set(`small${i}`, 'gzip', body(20, 2));
+      // What the cache surely holds: its bodies' bytes and their bookkeeping (segments' unused room not counted).
+      worst = Math.max(worst, cache.bytes + cache.size * 280);
+    }
+    expect(worst).toBeLessThanOrEqual(budget);
+    expect(cache.get('small199999', 'gzip')).toEqual(body(20, 2));
+  });
+
   it('keys variants apart', () => {
     const cache = createHotCache(8_000);
     cache.set('a', 'gzip', body(10, 1));

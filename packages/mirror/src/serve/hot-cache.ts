@@ -93,9 +93,9 @@ export function createHotCache(budgetBytes: number, options: { bookkeepingBytesP
     return Buffer.from(segment.memory, segment.used, length);
   }
 
-  /** Whether `segments` more segments, with the bodies' bookkeeping, would exceed the budget. */
-  function overBudget(more: number): boolean {
-    return (segments.length + more) * segmentBytes + size * perBody > budgetBytes;
+  /** Whether `more` segments and `bodies` more bodies, with the bodies' bookkeeping, would exceed the budget. */
+  function overBudget(more: number, bodies = 0): boolean {
+    return (segments.length + more) * segmentBytes + (size + bodies) * perBody > budgetBytes;
   }
 
   /**
@@ -135,7 +135,12 @@ export function createHotCache(budgetBytes: number, options: { bookkeepingBytesP
     if (length > segmentBytes || maxSegments === 0) return undefined;
     let current = segments[segments.length - 1];
     // Bounded: a rotation either frees room or clears the flags that kept bodies, so the next one frees it.
-    for (let rotations = 0; current === undefined || current.used + length > segmentBytes; rotations++) {
+    // A body's bookkeeping counts when it is filed, so a segment of small bodies is closed before the budget is.
+    for (
+      let rotations = 0;
+      current === undefined || current.used + length > segmentBytes || (current.slots.length > 0 && overBudget(0, 1));
+      rotations++
+    ) {
       if (rotations > maxSegments + 1) return undefined;
       current = rotate();
     }

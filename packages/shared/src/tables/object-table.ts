@@ -14,7 +14,7 @@ import { allocArray, homeSlot, nextCapacity, grow, slotCapacityFor, withHeadroom
  *
  * The first digest word is the hash (sha256 output is already uniform). Load
  * factor, tombstones included, stays <= 3/4: past it the slots are rebuilt,
- * doubled when live ids fill more than 3/8 of them, else at the same size
+ * doubled when live ids fill more than 3/5 of them (the load a presized table starts at), else at the same size
  * (which clears tombstones). Free ids are reused through a list threaded
  * through the free ids' first digest word, so ids stay dense. About 41 bytes
  * an object (32 digest, 1 count, 4-8 slot) plus growth slack.
@@ -157,7 +157,7 @@ export function createObjectTable(expected = 0, memory: TableMemory = {}): Objec
         raise(id);
         return id;
       }
-      if ((used + 1) * 4 > slots.length * 3) rebuildSlots((live + 1) * 8 > slots.length * 3 ? slots.length * 2 : slots.length);
+      if ((used + 1) * 4 > slots.length * 3) rebuildSlots((live + 1) * 5 > slots.length * 3 ? slots.length * 2 : slots.length);
       const id = newId();
       digest.set(key, id * WORDS);
       count[id] = 1;

@@ -109,8 +109,8 @@ export function mix32(value: number): number {
 
 /**
  * The slot holding `path` (its `hashPath` given), or -1. Slots keep no hash (8 MB at a million paths): a probe
- * tells entries apart by their length, then their bytes, and at the load factor kept (<= 3/4, about 1/2 after
- * a build) a lookup visits about two slots.
+ * tells entries apart by their length, then their bytes, and at the load factor kept (<= 3/4, 3/5 after a
+ * build) a lookup visits about two slots.
  */
 export function findPathSlot(a: PathArrays, path: string, hash: number): number {
   const { slotId, offset, length, arena } = a;

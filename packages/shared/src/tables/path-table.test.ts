@@ -178,6 +178,20 @@ describe.each([false, true])('path table (affixes left out: %s)', (affixes) => {
     expect(table.bytes()).toBe(paths.reduce((sum, path) => sum + storedPathBytes(path, affixes), 0));
   });
 
+  it('keeps a presized table at its slot count under churn (tombstones cleared at the same size, not doubled)', () => {
+    const n = 10_000;
+    const table = createPathTable(n);
+    for (let i = 0; i < n; i++) table.set(`p2/v${i % 13}/p${i}.json`, entry(i));
+    const slots = table.arrays().slotId.length;
+    for (let i = 0; i < 3 * n; i++) {
+      expect(table.delete(`p2/v${i % 13}/p${i}.json`)).toBe(i);
+      table.set(`p2/v${(i + n) % 13}/p${i + n}.json`, entry(i + n));
+    }
+    expect(table.size()).toBe(n);
+    expect(table.arrays().slotId.length).toBe(slots);
+    for (const i of [3 * n, 3 * n + 1, 4 * n - 1]) expect(read(table, `p2/v${i % 13}/p${i}.json`)).toEqual(entry(i));
+  });
+
   it('trims an arena larger than asked to the live paths, keeping every entry', () => {
     const table = createPathTable(1_000, {}, 1_000_000);
     for (let i = 0; i < 1_000; i++) table.set(`p2/vendor-${i % 7}/package-${i}.json`, entry(i));

@@ -37,7 +37,7 @@ export { hashPath };
  *
  * Load factor, tombstones included, stays <= 3/4: past it the slots are
  * rebuilt, each path hashed again from the arena, doubled when live entries fill
- * more than 3/8 of them, else at the same size to clear tombstones. Growth is
+ * more than 3/5 of them (the load a presized table starts at), else at the same size to clear tombstones. Growth is
  * O(paths) but doubling makes it amortized O(1) a change; it happens inside
  * the synchronous switch, so it is invisible to requests. Repository paths
  * are ASCII (repo-path.ts): a lookup hashes the string's char codes (FNV-1a
@@ -178,7 +178,7 @@ export function createPathTable(expected = 0, options: PathTableOptions = {}, ar
     if (path.length === 0 || path.length > MAX_REPO_PATH_BYTES) {
       throw new TypeError(`expected a repository path of 1 to ${MAX_REPO_PATH_BYTES} bytes, got ${path.length} characters`);
     }
-    if ((used + 1) * 4 > slotId.length * 3) rebuildSlots((live + 1) * 8 > slotId.length * 3 ? slotId.length * 2 : slotId.length);
+    if ((used + 1) * 4 > slotId.length * 3) rebuildSlots((live + 1) * 5 > slotId.length * 3 ? slotId.length * 2 : slotId.length);
     const word = storedLength(path, affixes);
     const bytes = storedBytes(word);
     reserveArena(bytes);
