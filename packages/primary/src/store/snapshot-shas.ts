@@ -4,7 +4,7 @@ import { crc32 } from 'node:zlib';
 import { hasErrno, metasyncError } from '@metasync/shared';
 import { MAX_RECORD_BYTES, RECORD_HEADER_BYTES } from '@metasync/shared/fs';
 
-/** A snapshot file's hashes as 256 buckets of packed 32-byte digests, by shard (first byte); empty for shards not asked for. */
+/** A snapshot file's hashes as 256 buckets of packed 32-byte digests, by shard (first byte). */
 export type PackedShas = Buffer[];
 
 const SHA_KEY = Buffer.from('"sha256":"');
@@ -23,13 +23,7 @@ const YIELD_EVERY_CHUNKS = 2;
  * damaged file is refused as decodeRecords would. Hashes are found by the `"sha256":"` key rather than a
  * JSON parse: inside a JSON string every quote is escaped, so the key cannot match inside a path.
  */
-export async function readSnapshotShas(
-  path: string,
-  options: { chunkBytes?: number; shards?: Uint8Array } = {},
-): Promise<PackedShas | undefined> {
-  const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
-  // 256 entries, 1 for a shard whose hashes are wanted (all when absent).
-  const wanted = options.shards ?? new Uint8Array(256).fill(1);
+export async function readSnapshotShas(path: string, chunkBytes = DEFAULT_CHUNK_BYTES): Promise<PackedShas | undefined> {
   let file: FileHandle;
   try {
     file = await open(path, 'r');
@@ -52,8 +46,7 @@ export async function readSnapshotShas(
       },
       onSha(window, at, offset) {
         if (!isHexAt(window, at)) throw corrupt(`has a malformed sha256 at byte ${offset}`, offset);
-        const shard = hexByteAt(window, at);
-        if (wanted[shard] === 1) counts[shard]!++;
+        counts[hexByteAt(window, at)]!++;
       },
       onShort: () => {
         throw corrupt('has no snapshot record');
@@ -65,7 +58,6 @@ export async function readSnapshotShas(
     await forEachSha(file, length, chunkBytes, {
       onSha(window, at) {
         const shard = hexByteAt(window, at);
-        if (wanted[shard] !== 1) return;
         const into = filled[shard]! * 32;
         // The file was checked on the first pass; one changed since (they are immutable) must not write past a bucket.
         if (into + 32 > buckets[shard]!.length) throw corrupt('changed while it was read');
