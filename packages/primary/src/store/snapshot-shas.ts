@@ -68,6 +68,8 @@ export async function readSnapshotShas(path: string, chunkBytes = DEFAULT_CHUNK_
         throw corrupt('changed while it was read');
       },
     });
+    // Fewer hashes on the second pass (a file edited in place) would leave bucket bytes unwritten.
+    for (let shard = 0; shard < 256; shard++) if (filled[shard] !== counts[shard]) throw corrupt('changed while it was read');
     return buckets;
   } finally {
     await file.close();

@@ -55,4 +55,44 @@ describe('tree walk', () => {
     expect(read).toBeGreaterThanOrEqual(50);
     expect(read).toBeLessThan(50 + 2 * 16);
   });
+
+  it('rejects only once no task can still call back, when a failure and another task end in the same burst', async () => {
+    for (const dir of ['a', 'b']) {
+      await mkdir(join(root, dir));
+      await writeFile(join(root, dir, 'f'), '');
+    }
+    for (let i = 0; i < 5; i++) {
+      await mkdir(join(root, 'a', `c${i}`));
+      await writeFile(join(root, 'a', `c${i}`, 'f'), '');
+    }
+    const ticks = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) await Promise.resolve();
+    };
+    // a/f ends k microtask ticks after a shared gate opens, b/f throws j ticks after it: every interleaving.
+    for (let k = 0; k <= 8; k++) {
+      for (let j = 0; j <= 8; j++) {
+        let open!: () => void;
+        const gate = new Promise<void>((resolve) => (open = resolve));
+        let atGate = 0;
+        let settled = false;
+        const late: string[] = [];
+        const walk = walkTreeFiles({
+          rootReal: root,
+          onDirectory: (rel) => void (settled && late.push(`dir ${rel}`)),
+          async onFiles(paths) {
+            if (settled) late.push(`files ${paths[0]}`);
+            if (paths[0] !== 'a/f' && paths[0] !== 'b/f') return;
+            if (++atGate === 2) setImmediate(open);
+            await gate;
+            await ticks(paths[0] === 'a/f' ? k : j);
+            if (paths[0] === 'b/f') throw new Error('boom');
+          },
+        });
+        await expect(walk, `k=${k} j=${j}`).rejects.toThrow('boom');
+        settled = true;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        expect(late, `k=${k} j=${j}`).toEqual([]);
+      }
+    }
+  });
 });

@@ -63,7 +63,7 @@ export async function walkTreeFiles(options: WalkOptions & { onFiles(paths: stri
       }
       queue
         .add(async () => {
-          if (options.stopped?.() === true) return;
+          if (failure !== undefined || options.stopped?.() === true) return;
           const { files, directories } = await readDirectory(options, rel);
           found += files.length;
           if (files.length > 0) await options.onFiles(files);
@@ -82,8 +82,9 @@ export async function walkTreeFiles(options: WalkOptions & { onFiles(paths: stri
   // wakes: look again until nothing runs, is queued or waits.
   for (;;) {
     await queue.onIdle();
-    if (failure !== undefined) break;
+    // Running tasks first: a failure ends the walk only once none of them can still call back.
     if (queue.pending > 0 || queue.size > 0) continue;
+    if (failure !== undefined) break;
     if (head >= waiting.length || options.stopped?.() === true) break;
     pump();
   }
