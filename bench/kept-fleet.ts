@@ -22,7 +22,7 @@ import type { Daemon } from '../test/helpers/daemon.js';
 import { readChildRssBytes, readProcMemory } from '../test/helpers/proc-stats.js';
 import { runWrk } from '../test/helpers/wrk.js';
 import { startMirror, startPrimary, waitForMirrorSeq, waitForStartupReconcile } from './lib/fleet.js';
-import { createKeepAliveAgent } from './lib/http.js';
+import { createKeepAliveAgent, httpRequest, readPrometheusValue } from './lib/http.js';
 import { putPackage } from './lib/publish.js';
 import { waitForQuietCpu } from './lib/quiet-cpu.js';
 import { GZIP } from './lib/serve-rounds.js';
@@ -136,14 +136,13 @@ async function serveThenSettle(mirror: Daemon, seconds: number): Promise<void> {
 
 /** Where the mirror's RSS is: anonymous vs file-backed pages (the node binary), and V8's heap vs external memory. */
 async function memoryBreakdown(mirror: Daemon): Promise<string> {
-  const status = await readFile(`/proc/${mirror.child.pid!}/status`, 'utf8');
-  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-  const metrics = await (await fetch(`${mirror.url}/metrics`)).text();
-  const gauge = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+  const memory = await readProcMemory(mirror.child.pid!);
+  const text = (await httpRequest(`${mirror.url}/metrics`)).body.toString('utf8');
+  const gauge = (name: string): number => readPrometheusValue(text, name) ?? Number.NaN;
   return [
-    `anonymous ${mb(kb('RssAnon'))}, file-backed ${mb(kb('RssFile'))}, shmem ${mb(kb('RssShmem'))};`,
+    `anonymous ${mb(memory.rssAnonBytes)}, file-backed ${mb(memory.rssFileBytes)}, shmem ${mb(memory.rssShmemBytes)};`,
     `heap used ${mb(gauge('nodejs_heap_size_used_bytes'))} of ${mb(gauge('nodejs_heap_size_total_bytes'))}`,
-    `(young generation ${mb(gauge('nodejs_heap_space_size_total_bytes\\{space="new"\\}'))}),`,
+    `(young generation ${mb(gauge('nodejs_heap_space_size_total_bytes{space="new"}'))}),`,
     `external ${mb(gauge('nodejs_external_memory_bytes'))}`,
   ].join(' ');
 }

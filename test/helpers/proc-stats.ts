@@ -6,6 +6,10 @@ export interface ProcMemory {
   rssBytes: number;
   /** Peak resident set size, bytes (VmHWM). */
   peakRssBytes: number;
+  /** Of the RSS: anonymous pages (heap, buffers), file-backed ones (the node binary's code) and shared memory. */
+  rssAnonBytes: number;
+  rssFileBytes: number;
+  rssShmemBytes: number;
 }
 
 /**
@@ -15,7 +19,13 @@ export interface ProcMemory {
 export async function readProcMemory(pid: number): Promise<ProcMemory> {
   const statusPath = `/proc/${pid}/status`;
   const text = await readFile(statusPath, 'utf8');
-  return { rssBytes: readKilobytes(text, 'VmRSS', statusPath), peakRssBytes: readKilobytes(text, 'VmHWM', statusPath) };
+  return {
+    rssBytes: readKilobytes(text, 'VmRSS', statusPath),
+    peakRssBytes: readKilobytes(text, 'VmHWM', statusPath),
+    rssAnonBytes: readKilobytes(text, 'RssAnon', statusPath),
+    rssFileBytes: readKilobytes(text, 'RssFile', statusPath),
+    rssShmemBytes: readKilobytes(text, 'RssShmem', statusPath),
+  };
 }
 
 /** `pid`'s child processes named `comm` (the kernel's list of each of its threads' children). */

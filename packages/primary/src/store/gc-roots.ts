@@ -2,7 +2,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Journal } from '../journal/journal.js';
 import type { Manifest } from '../journal/manifest.js';
 import { listSnapshotFiles } from '../journal/snapshots.js';
-import { readSnapshotShas, type PackedShas } from './snapshot-shas.js';
+import { hexValue, readSnapshotShas, type PackedShas } from './snapshot-shas.js';
 
 /**
  * The object GC's roots: what may still ask for an object by hash.
@@ -27,10 +27,6 @@ export interface GcRoots {
 /** The shard index (first byte) of a lowercase hex sha256, without allocating. */
 export function shardIndexOf(sha256: string): number {
   return (hexValue(sha256.charCodeAt(0)) << 4) | hexValue(sha256.charCodeAt(1));
-}
-
-function hexValue(code: number): number {
-  return code <= 57 ? code - 48 : code - 87;
 }
 
 export function createGcRoots(options: { manifest: Manifest; journal: Journal; snapshotDir: string }): GcRoots {

@@ -1,9 +1,9 @@
-import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256Hex } from '@metasync/shared';
 import { encodeRecord } from '@metasync/shared/fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { readSnapshotShas, type PackedShas } from './snapshot-shas.js';
 
 let dir: string;
@@ -58,5 +58,37 @@ describe('snapshot file hashes read in chunks', () => {
       }
     }
     expect(await readSnapshotShas(join(dir, 'none.bin'))).toBeUndefined();
+  });
+
+  it('refuses a file edited in place between its two passes, naming fewer hashes or more, rather than return unwritten bytes', async () => {
+    const [a, b] = [`ab${'1'.repeat(62)}`, `ab${'2'.repeat(62)}`];
+    const both = `{"entries":[{"sha256":"${a}"},{"sha256":"${b}"}]}`;
+    const one = both.replace(`"sha256":"${b}`, `"sha256":_${b}`);
+    for (const [before, after] of [
+      [both, one],
+      [one, both],
+    ] as const) {
+      const path = await writeSnapshot('edited.bin', before);
+      const probe = await open(path, 'r');
+      const handle = Object.getPrototypeOf(probe) as { read(...args: unknown[]): Promise<unknown> };
+      await probe.close();
+      const original = handle.read;
+      let reads = 0;
+      // Reads: the header, the first pass's one chunk, then the second pass's: the file changes before that one.
+      const spy = vi.spyOn(handle, 'read').mockImplementation(async function (this: unknown, ...args: unknown[]) {
+        if (++reads === 3) {
+          const frame = await readFile(path);
+          frame.write(after, 8, 'latin1');
+          await writeFile(path, frame);
+        }
+        return original.apply(this, args);
+      });
+      try {
+        await expect(readSnapshotShas(path)).rejects.toMatchObject({ code: 'METASYNC_ERR_JOURNAL_CORRUPT' });
+        expect(reads).toBe(3);
+      } finally {
+        spy.mockRestore();
+      }
+    }
   });
 });

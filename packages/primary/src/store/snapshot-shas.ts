@@ -133,6 +133,7 @@ function hexByteAt(body: Buffer, at: number): number {
   return (hexValue(body[at]!) << 4) | hexValue(body[at + 1]!);
 }
 
-function hexValue(code: number): number {
+/** The value of one lowercase hex digit's character code. */
+export function hexValue(code: number): number {
   return code <= 57 ? code - 48 : code - 87;
 }
