@@ -62,9 +62,14 @@ export async function deleteReservedPaths(options: {
   submit(changes: { path: string; deleted: true }[], origin: Origin): Promise<{ seq: number }>;
   log: Logger;
 }): Promise<void> {
-  const paths = [...options.manifest.entries()]
-    .filter(([path, entry]) => isReservedPath(path) && !isOwnPinsPath(path, entry.origin))
-    .map(([path]) => path);
+  // Paths one at a time, an entry only for a reserved one: an array of every [path, entry] of a million-path
+  // manifest was the restart's peak (RSS 262 -> 580 MB, all garbage a moment later).
+  const paths: string[] = [];
+  for (const path of options.manifest.keys()) {
+    if (!isReservedPath(path)) continue;
+    const entry = options.manifest.get(path);
+    if (entry !== undefined && !isOwnPinsPath(path, entry.origin)) paths.push(path);
+  }
   if (paths.length === 0) return;
   const { seq } = await options.submit(
     paths.map((path) => ({ path, deleted: true })),
