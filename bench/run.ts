@@ -53,7 +53,7 @@ async function main(): Promise<number> {
   if (options.workDir !== undefined) {
     // A reused directory would hold a warm primary and mirror: bootstrap and ingest would not be cold.
     await mkdir(workDir, { recursive: true });
-    if ((await readdir(workDir)).length > 0) throw new Error(`--work-dir ${workDir} must be empty (or absent)`);
+    if (!options.reuseFleet && (await readdir(workDir)).length > 0) throw new Error(`--work-dir ${workDir} must be empty (or absent)`);
   }
   const stops: (() => Promise<void>)[] = [];
   const base: Omit<BenchContext, 'large'> = {

@@ -130,6 +130,15 @@ describe('bench tool glue', () => {
     if (!told.help) expect(told.options).toMatchObject({ fleetSeed: 4, fleetRsyncTrees: 1, mirrors: 5 });
     expect(() => parseBenchOptions(['--mirrors', '2', '--fleet-rsync-trees', '3'], {})).toThrow(/--fleet-rsync-trees: at most/);
   });
+
+  it('restarts a kept fleet only for publish-visible in a named work dir', () => {
+    const reuse = parseBenchOptions(['--reuse-fleet', '--work-dir', '/tmp/kept', '--only', 'publish-visible'], {});
+    if (!reuse.help) expect(reuse.options).toMatchObject({ reuseFleet: true, workDir: '/tmp/kept' });
+    expect(() => parseBenchOptions(['--reuse-fleet', '--only', 'publish-visible'], {})).toThrow(/--reuse-fleet: needs/);
+    expect(() => parseBenchOptions(['--reuse-fleet', '--work-dir', '/tmp/kept', '--only', 'publish-visible,bootstrap'], {})).toThrow(
+      /--reuse-fleet: needs/,
+    );
+  });
 });
 
 describe('waiting for a mirror', () => {

@@ -286,6 +286,7 @@ function report(
       }),
     ],
     notes: [
+      ...(ctx.options.reuseFleet ? ['the fleet was restarted on the data dirs a previous run kept in the work dir (--reuse-fleet)'] : []),
       input.settled,
       input.memory,
       `${samples.length} publishes at an achieved ${input.achievedRate.toFixed(1)}/s (after ${WARMUP_PUBLISHES} warm-up publishes) over a ${input.fleetPaths}-path repository; visible = first evidence the mirror serves the publish's generation or later: its 'generation applied' log line (${input.settledBy.log} detections) or a HEAD /packages.json probe every ${ctx.options.pollIntervalMs} ms while a publish is pending (${input.settledBy.probe}); each then confirmed by a client GET of the p2 file`,

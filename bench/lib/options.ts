@@ -49,6 +49,11 @@ export interface BenchOptions {
   only: BenchId[];
   seed: number;
   workDir: string | undefined;
+  /**
+   * publish-visible only: restart the fleet a previous run kept in --work-dir (its primary and mirror data dirs)
+   * instead of building one. At 1M paths building it takes hours; a kept fleet is steady (no bootstrap's brotli work).
+   */
+  reuseFleet: boolean;
   /** Where the large corpus is kept between runs (built once per paths and seed), instead of inside the work dir. */
   corpusCache: string | undefined;
   keep: boolean;
@@ -81,6 +86,8 @@ const HELP = `pnpm bench [-- options]   (every option also reads METASYNC_BENCH_
   --only a,b             run only these: ${BENCH_IDS.join(', ')}
   --seed N               corpus and path-choice seed (default 1)
   --work-dir DIR         scratch directory, empty or absent; kept afterwards (default: a new temp dir, removed)
+  --reuse-fleet          with --only publish-visible: restart the fleet a run kept in --work-dir instead of
+                         building one (the work dir may then be non-empty; a missing mirror data dir bootstraps)
   --corpus-cache DIR     keep the large corpus in DIR/<paths>-<seed>/ and reuse it in later runs (at 1M paths
                          writing it takes ~15 min); never modified by the benches
   --keep                 keep the scratch directory
@@ -120,6 +127,7 @@ export function parseBenchOptions(
       seed: { type: 'string' },
       'work-dir': { type: 'string' },
       'corpus-cache': { type: 'string' },
+      'reuse-fleet': { type: 'boolean' },
       keep: { type: 'boolean' },
       out: { type: 'string' },
     },
@@ -178,10 +186,14 @@ export function parseBenchOptions(
     seed,
     workDir: read('work-dir'),
     corpusCache: read('corpus-cache'),
+    reuseFleet: values['reuse-fleet'] === true,
     keep: values.keep === true || env.METASYNC_BENCH_KEEP === '1',
     out: read('out'),
   };
   if (options.fleetRsyncTrees > options.mirrors) problems.push(`--fleet-rsync-trees: at most --mirrors (${options.mirrors})`);
+  if (options.reuseFleet && (options.workDir === undefined || options.only.join() !== 'publish-visible')) {
+    problems.push('--reuse-fleet: needs --work-dir and --only publish-visible (other benches measure cold starts)');
+  }
   if (problems.length > 0) throw new Error(`invalid bench options: ${problems.join('; ')}`);
   return { help: false, options };
 }
