@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { hasErrno, metasyncError } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
 import { fsyncDir } from '@metasync/shared/fs';
+import { forEachPackedObject, packGeneration, unpackGeneration, type PackedGeneration } from './packed-generation.js';
 import { encodeGeneration, type JournalGeneration } from './record.js';
 import { listSegments, readSegment, segmentName, type SegmentFile } from './segments.js';
 
@@ -23,10 +24,12 @@ import { listSegments, readSegment, segmentName, type SegmentFile } from './segm
  *
  * Retention: generations with seq <= head - keepGenerations are no longer
  * offered (`oldestSeq`), nor are older generations once the newer ones kept
- * hold `keepEntries` entries: the history lives in memory, and one ingest of a
- * million-path tree must not keep a million entries there (a mirror that far
- * behind resyncs from a snapshot, which is smaller than those deltas). Whole segments are deleted once a snapshot covers
- * them (`dropSegmentsCoveredBy`), so replay always starts from a snapshot.
+ * hold `keepEntries` entries: the history lives in memory, packed (about 40
+ * bytes an entry beyond its path), and one ingest of a million-path tree must
+ * not keep a million entries there (a mirror that far behind resyncs from a
+ * snapshot, which is smaller than those deltas). Whole segments are deleted
+ * once a snapshot covers them (`dropSegmentsCoveredBy`), so replay always
+ * starts from a snapshot.
  */
 export interface JournalOptions {
   dir: string;
@@ -53,8 +56,10 @@ export interface Journal {
   oldestSeq(): number;
   /** Commit time of a generation still in memory, else undefined. */
   timeOf(seq: number): number | undefined;
-  /** Committed generations with seq > afterSeq, oldest first, at most `maxCount`. */
+  /** Committed generations with seq > afterSeq, oldest first, at most `maxCount` (built from the packed history). */
   generationsAfter(afterSeq: number, maxCount?: number): JournalGeneration[];
+  /** Each object a kept generation references whose shard (first byte) `mask` sets: the object GC's roots. */
+  forEachKeptObject(mask: Uint8Array, visit: (sha256: string) => void): void;
   /** Appends and fsyncs; `generation.seq` must be headSeq() + 1. */
   append(generation: JournalGeneration): Promise<void>;
   /** The error that made the journal refuse appends (a failed fsync or undo), if any: restart to recover. */
@@ -84,7 +89,8 @@ export async function openJournal(options: JournalOptions): Promise<OpenedJourna
   const files = await listSegments(dir);
   const segments: LiveSegment[] = [];
   const keepEntries = options.keepEntries ?? DEFAULT_JOURNAL_KEEP_ENTRIES;
-  let history: JournalGeneration[] = [];
+  /** The generations still offered, packed (packed-generation.ts): no object or string per entry. */
+  let history: PackedGeneration[] = [];
   let historyEntries = 0;
   let replayed = 0;
   let first: JournalGeneration | undefined;
@@ -111,7 +117,7 @@ export async function openJournal(options: JournalOptions): Promise<OpenedJourna
       first ??= generation;
       last = generation;
       replayed++;
-      history.push(generation);
+      history.push(packGeneration(generation));
       historyEntries += generation.entries.length;
       trimHistory();
       expectedSeq++;
@@ -149,8 +155,8 @@ export async function openJournal(options: JournalOptions): Promise<OpenedJourna
   function trimHistory(): void {
     let drop = history.length > options.keepGenerations + 1024 ? history.length - options.keepGenerations : 0;
     let entries = historyEntries;
-    for (let i = 0; i < drop; i++) entries -= history[i]!.entries.length;
-    while (entries > keepEntries && drop < history.length - 1) entries -= history[drop++]!.entries.length;
+    for (let i = 0; i < drop; i++) entries -= history[i]!.count;
+    while (entries > keepEntries && drop < history.length - 1) entries -= history[drop++]!.count;
     if (drop === 0) return;
     history = history.slice(drop);
     historyEntries = entries;
@@ -203,7 +209,7 @@ export async function openJournal(options: JournalOptions): Promise<OpenedJourna
     active.segment.lastSeq = generation.seq;
     headSeq = generation.seq;
     headTime = generation.time;
-    history.push(generation);
+    history.push(packGeneration(generation));
     historyEntries += generation.entries.length;
     trimHistory();
     if (active.size >= segmentMaxBytes) await rotate();
@@ -234,7 +240,12 @@ export async function openJournal(options: JournalOptions): Promise<OpenedJourna
     const firstKept = history[0];
     if (firstKept === undefined || afterSeq >= headSeq) return [];
     const start = afterSeq + 1 - firstKept.seq;
-    return history.slice(start, start + Math.min(maxCount, history.length));
+    return history.slice(start, start + Math.min(maxCount, history.length)).map(unpackGeneration);
+  }
+
+  function forEachKeptObject(mask: Uint8Array, visit: (sha256: string) => void): void {
+    const from = oldestSeq();
+    for (const packed of history) if (packed.seq > from) forEachPackedObject(packed, mask, visit);
   }
 
   function timeOf(seq: number): number | undefined {
@@ -263,6 +274,7 @@ export async function openJournal(options: JournalOptions): Promise<OpenedJourna
     timeOf,
     failure: () => broken,
     generationsAfter,
+    forEachKeptObject,
     append,
     dropSegmentsCoveredBy,
     close: () => active.handle.close(),

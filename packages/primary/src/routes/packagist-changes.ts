@@ -53,11 +53,11 @@ export function packagistChanges(journal: Journal, since: number, nowUnits: numb
       return { actions: [{ type: 'resync', package: '*', time: Math.floor(nowUnits / 10_000) }], timestamp };
     }
   }
-  const generations = journal.generationsAfter(oldest);
-  let start = generations.length;
-  while (start > 0 && (generations[start - 1]?.time ?? 0) * UNITS_PER_MS >= since) start--;
+  // The first generation at or after `since`, found by its time: only generations from there are unpacked.
+  let after = head;
+  while (after > oldest && (journal.timeOf(after) ?? 0) * UNITS_PER_MS >= since) after--;
   const actions = new Map<string, PackagistAction>();
-  for (const generation of generations.slice(start)) {
+  for (const generation of journal.generationsAfter(after)) {
     for (const entry of generation.entries) {
       const key = packageKeyFromP2Path(entry.path);
       if (key === undefined) continue;

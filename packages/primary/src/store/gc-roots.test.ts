@@ -17,7 +17,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const journal = { oldestSeq: () => 0, generationsAfter: () => [] } as unknown as Journal;
+const journal = { oldestSeq: () => 0, generationsAfter: () => [], forEachKeptObject: () => undefined } as unknown as Journal;
 const everyShard = new Uint8Array(256).fill(1);
 
 /** A snapshot file as snapshots.ts writes it: the body record, then the meta record. */

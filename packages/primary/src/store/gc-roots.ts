@@ -66,11 +66,7 @@ export function createGcRoots(options: { manifest: Manifest; journal: Journal; s
       // path made a run's garbage.
       if (manifest.objectsInShards !== undefined) manifest.objectsInShards(mask, (sha256) => roots.add(sha256));
       else for (const entry of manifest.values()) if (mask[shardIndexOf(entry.sha256)] === 1) roots.add(entry.sha256);
-      for (const generation of journal.generationsAfter(journal.oldestSeq())) {
-        for (const entry of generation.entries) {
-          if ('sha256' in entry && mask[shardIndexOf(entry.sha256)] === 1) roots.add(entry.sha256);
-        }
-      }
+      journal.forEachKeptObject(mask, (sha256) => roots.add(sha256));
       return roots;
     },
   };
