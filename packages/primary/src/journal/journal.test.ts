@@ -71,7 +71,7 @@ describe('journal', () => {
     expect(replayed).toEqual([1, 2, 3, 4, 5].map(generation));
     expect(journal.headSeq()).toBe(5);
     expect(journal.headTime()).toBe(generation(5).time);
-    expect(journal.generationsAfter(3).map((g) => g.seq)).toEqual([4, 5]);
+    expect([...journal.generationsAfter(3)].map((g) => g.seq)).toEqual([4, 5]);
   });
 
   it('refuses an append whose seq is not head + 1', async () => {
@@ -138,7 +138,7 @@ describe('journal', () => {
   it('keeps the configured number of generations and refuses older history', async () => {
     const journal = await writeGenerations(10, { keepGenerations: 3 });
     expect(journal.oldestSeq()).toBe(7);
-    expect(journal.generationsAfter(7).map((g) => g.seq)).toEqual([8, 9, 10]);
+    expect([...journal.generationsAfter(7)].map((g) => g.seq)).toEqual([8, 9, 10]);
     expect(() => journal.generationsAfter(6)).toThrow(RangeError);
     await closeAll();
     const reopened = await openIn({ keepGenerations: 3 });
@@ -176,11 +176,11 @@ describe('journal', () => {
     for (let seq = 1; seq <= 5; seq++) await journal.append(wide(seq, 10));
     // 5 x 10 entries with room for 25: generations 4 and 5 (20 entries) stay, 3 would make 30.
     expect(journal.oldestSeq()).toBe(3);
-    expect(journal.generationsAfter(3).map((g) => g.seq)).toEqual([4, 5]);
+    expect([...journal.generationsAfter(3)].map((g) => g.seq)).toEqual([4, 5]);
     expect(() => journal.generationsAfter(2)).toThrow(RangeError);
     await journal.append(wide(6, 40)); // alone over the cap: still kept, as the newest
     expect(journal.oldestSeq()).toBe(5);
-    expect(journal.generationsAfter(5).map((g) => g.seq)).toEqual([6]);
+    expect([...journal.generationsAfter(5)].map((g) => g.seq)).toEqual([6]);
     await closeAll();
     // Replay applies the same cap.
     const reopened = await openIn({ keepGenerations: 1000, keepEntries: 25 });

@@ -56,8 +56,12 @@ export interface Journal {
   oldestSeq(): number;
   /** Commit time of a generation still in memory, else undefined. */
   timeOf(seq: number): number | undefined;
-  /** Committed generations with seq > afterSeq, oldest first, at most `maxCount` (built from the packed history). */
-  generationsAfter(afterSeq: number, maxCount?: number): JournalGeneration[];
+  /**
+   * Committed generations with seq > afterSeq, oldest first, at most `maxCount`: each unpacked only when the
+   * iteration reaches it (a caller that stops early, as a changes batch at its entry cap, unpacks no more).
+   * The generations are those kept at the call.
+   */
+  generationsAfter(afterSeq: number, maxCount?: number): IterableIterator<JournalGeneration>;
   /** Each object a kept generation references whose shard (first byte) `mask` sets: the object GC's roots. */
   forEachKeptObject(mask: Uint8Array, visit: (sha256: string) => void): void;
   /** Appends and fsyncs; `generation.seq` must be headSeq() + 1. */
@@ -181,6 +185,8 @@ export async function openJournal(options: JournalOptions): Promise<OpenedJourna
     if (broken !== undefined) throw broken;
     if (generation.seq !== headSeq + 1) throw new Error(`journal append of seq ${generation.seq}, expected ${headSeq + 1}`);
     const frame = encodeGeneration(generation);
+    // Packed before the write: a generation the history cannot hold is refused before it is durable.
+    const packed = packGeneration(generation);
     const before = active.size;
     try {
       await active.handle.write(frame, 0, frame.length, before);
@@ -209,7 +215,7 @@ export async function openJournal(options: JournalOptions): Promise<OpenedJourna
     active.segment.lastSeq = generation.seq;
     headSeq = generation.seq;
     headTime = generation.time;
-    history.push(packGeneration(generation));
+    history.push(packed);
     historyEntries += generation.entries.length;
     trimHistory();
     if (active.size >= segmentMaxBytes) await rotate();
@@ -235,12 +241,13 @@ export async function openJournal(options: JournalOptions): Promise<OpenedJourna
     return Math.max(firstKept.seq - 1, headSeq - options.keepGenerations, 0);
   }
 
-  function generationsAfter(afterSeq: number, maxCount = Number.POSITIVE_INFINITY): JournalGeneration[] {
+  function generationsAfter(afterSeq: number, maxCount = Number.POSITIVE_INFINITY): IterableIterator<JournalGeneration> {
+    // Checked now, not when the iteration starts.
     if (afterSeq < oldestSeq()) throw new RangeError(`seq ${afterSeq} is older than the journal keeps (${oldestSeq()})`);
     const firstKept = history[0];
-    if (firstKept === undefined || afterSeq >= headSeq) return [];
+    if (firstKept === undefined || afterSeq >= headSeq) return [][Symbol.iterator]();
     const start = afterSeq + 1 - firstKept.seq;
-    return history.slice(start, start + Math.min(maxCount, history.length)).map(unpackGeneration);
+    return unpackEach(history, start, Math.min(history.length, start + Math.min(maxCount, history.length)));
   }
 
   function forEachKeptObject(mask: Uint8Array, visit: (sha256: string) => void): void {
@@ -280,6 +287,11 @@ export async function openJournal(options: JournalOptions): Promise<OpenedJourna
     close: () => active.handle.close(),
   };
   return { journal, replayed };
+}
+
+/** `kept[from..to)` unpacked one at a time; `kept` is the array of the call (a trim replaces the array, never edits it). */
+function* unpackEach(kept: readonly PackedGeneration[], from: number, to: number): IterableIterator<JournalGeneration> {
+  for (let index = from; index < to; index++) yield unpackGeneration(kept[index]!);
 }
 
 function corrupt(message: string, path: string): Error {

@@ -53,7 +53,11 @@ describe('packed generations', () => {
 
   it('refuse what the packing cannot hold rather than store it wrong', () => {
     const bad = (entry: JournalGeneration['entries'][number]) => () => packGeneration({ seq: 1, time: TIME, entries: [entry] });
-    expect(bad({ path: 'p2/a.json', sha256: 'xyz', size: 1, mtime: TIME, origin: 'watch' })).toThrow(/not 64 hex/);
+    expect(bad({ path: 'p2/a.json', sha256: 'xyz', size: 1, mtime: TIME, origin: 'watch' })).toThrow(/not 64 lower-case hex/);
+    expect(bad({ path: 'p2/a.json', sha256: 'A'.repeat(64), size: 1, mtime: TIME, origin: 'watch' })).toThrow(/not 64 lower-case hex/);
+    expect(bad({ path: 'p2/a.json', sha256: 'a'.repeat(65), size: 1, mtime: TIME, origin: 'watch' })).toThrow(/not 64 lower-case hex/);
+    expect(bad({ path: 'p2/a.json', sha256: 'a'.repeat(64), size: 1.5, mtime: TIME, origin: 'watch' })).toThrow(/size 1.5/);
+    expect(bad({ path: 'p2/a.json', sha256: 'a'.repeat(64), size: 2 ** 32, mtime: TIME, origin: 'watch' })).toThrow(/size/);
     expect(bad({ path: `p2/${'a'.repeat(600)}.json`, deleted: true, mtime: TIME, origin: 'watch' })).toThrow(/bytes/);
     expect(bad({ path: 'p2/a.json', deleted: true, mtime: TIME, origin: 'mars' as never })).toThrow(/origin/);
   });

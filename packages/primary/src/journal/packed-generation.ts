@@ -1,4 +1,4 @@
-import { MAX_REPO_PATH_BYTES } from '@metasync/shared';
+import { isSha256Hex, MAX_OBJECT_BYTES, MAX_REPO_PATH_BYTES } from '@metasync/shared';
 import type { JournalEntry, JournalGeneration, Origin } from './record.js';
 
 /**
@@ -36,7 +36,11 @@ export function packGeneration(generation: JournalGeneration): PackedGeneration 
     bytes.writeUInt16BE(pathBytes, at + 1);
     at += 3 + pathBytes;
     if (!deleted) {
-      if (bytes.write(entry.sha256, at, 'hex') !== 32) throw new RangeError(`journal sha256 ${entry.sha256} is not 64 hex digits`);
+      if (!isSha256Hex(entry.sha256)) throw new RangeError(`journal sha256 ${entry.sha256} is not 64 lower-case hex digits`);
+      if (!Number.isInteger(entry.size) || entry.size < 0 || entry.size > MAX_OBJECT_BYTES) {
+        throw new RangeError(`journal entry size ${entry.size} is not an integer in 0..${MAX_OBJECT_BYTES}`);
+      }
+      bytes.write(entry.sha256, at, 'hex');
       bytes.writeUInt32BE(entry.size, at + 32);
       at += 36;
     }
