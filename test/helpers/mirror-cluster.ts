@@ -43,13 +43,14 @@ export async function removeTempDirs(): Promise<void> {
 }
 
 export async function startPrimary(
-  options: { dataDir?: string; listen?: string; args?: string[]; readyTimeoutMs?: number } = {},
+  options: { dataDir?: string; listen?: string; args?: string[]; readyTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
 ): Promise<RunningPrimary> {
   const dataDir = options.dataDir ?? (await makeTempDir('e2e-primary-'));
   const daemon = await startDaemon({
     bin: 'primary',
     args: ['--data', dataDir, '--listen', options.listen ?? '127.0.0.1:0', '--publish-token', PUBLISH_TOKEN, ...(options.args ?? [])],
     ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
+    ...(options.env === undefined ? {} : { env: options.env }),
   });
   const state = (await (await fetch(`${daemon.url}/sync/v1/state`)).json()) as { keys: { keyId: string; publicKey: string }[] };
   const key = state.keys[0]!;

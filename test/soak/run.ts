@@ -34,13 +34,14 @@ function usage(): string {
     .map((flag) => `  --${flag} <n>`)
     .join(
       '\n',
-    )}\ndefaults: duration 600000 ms (warm-up 60000 ms unless given: 10% of the duration, at least 10 s), RSS growth limit 10%, non-socket descriptor growth limit 0, socket growth limit: the pools' width (${poolSocketWidth(DEFAULT_SOAK_OPTIONS.workers)} with the default workers)`;
+    )}\n  --kept-fleet <dir>  restart the fleet a publish-visible bench kept in --work-dir <dir> (e.g. a million paths)\ndefaults: duration 600000 ms (warm-up 60000 ms unless given: 10% of the duration, at least 10 s), RSS growth limit 10%, non-socket descriptor growth limit 0, socket growth limit: the pools' width (${poolSocketWidth(DEFAULT_SOAK_OPTIONS.workers)} with the default workers)`;
 }
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       ...Object.fromEntries(Object.keys(NUMERIC_FLAGS).map((flag) => [flag, { type: 'string' as const }])),
+      'kept-fleet': { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -67,6 +68,7 @@ async function main(): Promise<number> {
   const options: Partial<SoakOptions> = {
     warmupMs: Math.max(10_000, Math.min(60_000, Math.round(durationMs / 10))),
     ...soakNumbers,
+    keptFleetDir: values['kept-fleet'],
     progress: (line) => process.stdout.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${line}\n`),
   };
   const machine = readMachineInfo();

@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { HEADERS } from '@metasync/shared';
+import { mallocEnv } from '../../bench/lib/fleet.js';
 import { createRandom } from '../helpers/corpus.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from '../helpers/mirror-cluster.js';
@@ -47,6 +50,12 @@ export interface SoakOptions {
    */
   hotCacheBytes: number;
   seed: number;
+  /**
+   * A work dir a publish-visible bench kept (`pnpm bench -- --only publish-visible --work-dir DIR`): the primary
+   * and mirror i restart on its `fleet/primary-data` and `fleet/mirror-<i>-data`, on jemalloc as the units run
+   * them, so the soak runs over that fleet's repository (a million paths) instead of a new empty one.
+   */
+  keptFleetDir?: string | undefined;
   progress(line: string): void;
 }
 
@@ -107,6 +116,24 @@ async function waitConverged(primaryUrl: string, mirrors: readonly RunningMirror
   });
 }
 
+/** A million-path primary replays its journal, and a mirror loads its index and catches up, in well under this. */
+const KEPT_FLEET_START_MS = 600_000;
+
+function keptFleet(options: SoakOptions) {
+  if (options.keptFleetDir === undefined) return undefined;
+  const fleet = join(options.keptFleetDir, 'fleet');
+  const dataDir = (name: string): string => {
+    const dir = join(fleet, name);
+    if (!existsSync(dir)) throw new Error(`--kept-fleet: ${dir} does not exist (a kept fleet of ${options.mirrors} mirrors is needed)`);
+    return dir;
+  };
+  const env = mallocEnv('jemalloc');
+  return {
+    primary: { dataDir: dataDir('primary-data'), readyTimeoutMs: KEPT_FLEET_START_MS, env },
+    mirror: (index: number) => ({ dataDir: dataDir(`mirror-${index}-data`), readyTimeoutMs: KEPT_FLEET_START_MS, env }),
+  };
+}
+
 export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakResult> {
   const options: SoakOptions = { ...DEFAULT_SOAK_OPTIONS, ...input };
   const random = createRandom(options.seed);
@@ -117,7 +144,8 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
   let schedule: FaultSchedule | undefined;
   let tracker: VisibilityTracker | undefined;
   try {
-    primary = await startPrimary({ args: ['--heartbeat-ms', '1000'] });
+    const kept = keptFleet(options);
+    primary = await startPrimary({ args: ['--heartbeat-ms', '1000'], ...kept?.primary });
     const primaryUrl = primary.url;
     const publishLoad = createPublishLoad({
       primaryUrl,
@@ -157,11 +185,12 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
           '--hot-cache-bytes',
           String(options.hotCacheBytes),
         ],
+        ...kept?.mirror(i),
       });
       mirrors.push(mirror);
       clientMirrors.push({ url: mirror.url, proxyIndex: faulted ? proxies.length - 1 : undefined });
     }
-    await waitConverged(primaryUrl, mirrors, 60_000);
+    await waitConverged(primaryUrl, mirrors, kept === undefined ? 60_000 : KEPT_FLEET_START_MS);
     options.progress(`mirrors ${mirrors.map((m) => m.url).join(' ')} caught up`);
 
     const pids: Record<string, number> = { primary: primary.child.pid! };
