@@ -2,16 +2,20 @@
  * `node --conditions=source --import tsx bench/snapshot-encode.ts [paths]` (default 1,000,000)
  *
  * How long a snapshot holds the primary's event loop, and how much memory it takes, at `paths` paths
- * (packages/primary/src/journal/snapshot-body.ts): signSnapshot of a compact manifest, with its lines
- * copied from the tables' bytes and with every line built as a string (the way before), in the same run.
+ * (packages/primary/src/journal/snapshot-body.ts): a compact manifest signed on another thread from a copy
+ * (snapshot-signer.ts, as the primary does), and on this thread with its lines copied from the tables' bytes
+ * and with every line built as a string (the ways before), in the same run, with the longest the main
+ * thread's event loop was held.
  * Each way runs in a fresh child process with the primary's node flags, so the RSS growth and peak are its own.
  */
 import { execFileSync } from 'node:child_process';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { generateSigningKeyPem, signingKeyFromPem } from '@metasync/shared';
 import { PRIMARY_NODE_FLAGS } from '@metasync/shared/node-version';
 import { createManifest } from '../packages/primary/src/journal/manifest.js';
+import { signSnapshotOffThread } from '../packages/primary/src/journal/snapshot-signer.js';
 import { signSnapshot } from '../packages/primary/src/journal/snapshots.js';
 import { readProcMemory } from '../test/helpers/proc-stats.js';
 
@@ -21,8 +25,8 @@ const MB = 2 ** 20;
 
 if (way === undefined) {
   console.log(`signSnapshot of a ${paths.toLocaleString('en-US')}-path manifest, each way in its own process:`);
-  const results: Record<string, { ms: number; body: number; rssGrowthMb: number; peakGrowthMb: number }> = {};
-  for (const each of ['copied', 'strings']) {
+  const results: Record<string, { ms: number; loopMaxMs: number; body: number; rssGrowthMb: number; peakGrowthMb: number }> = {};
+  for (const each of ['thread', 'copied', 'strings']) {
     const out = execFileSync(
       process.execPath,
       [...process.execArgv, ...PRIMARY_NODE_FLAGS, fileURLToPath(import.meta.url), String(paths), each],
@@ -33,7 +37,7 @@ if (way === undefined) {
     results[each] = JSON.parse(out) as (typeof results)[string];
     const r = results[each]!;
     console.log(
-      `  ${each.padEnd(8)} ${r.ms.toFixed(0).padStart(6)} ms  body ${(r.body / MB).toFixed(0)} MiB  RSS +${r.rssGrowthMb.toFixed(0)} MiB, peak +${r.peakGrowthMb.toFixed(0)} MiB`,
+      `  ${each.padEnd(8)} ${r.ms.toFixed(0).padStart(6)} ms, event loop held up to ${r.loopMaxMs.toFixed(0).padStart(5)} ms  body ${(r.body / MB).toFixed(0)} MiB  RSS +${r.rssGrowthMb.toFixed(0)} MiB, peak +${r.peakGrowthMb.toFixed(0)} MiB`,
     );
   }
   const { copied, strings } = results as Record<'copied' | 'strings', { ms: number }>;
@@ -48,18 +52,25 @@ if (way === undefined) {
   const before = await readProcMemory(process.pid);
   // The way before: the same sorted view without its byte access, so every line is built as a string.
   const sorted = way === 'copied' ? () => manifest.sorted!() : () => ({ ...manifest.sorted!(), rawAt: undefined, originAt: undefined });
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  // Its timer runs from the next turn of the loop: a call made at once would block it before it started.
+  await new Promise((resolve) => setTimeout(resolve, 50));
   const started = performance.now();
-  const snapshot = signSnapshot({
-    seq: 1,
-    time: 1_700_000_000_000,
-    manifest: Object.assign(Object.create(manifest) as typeof manifest, { sorted }),
-    key,
-  });
+  const input = { seq: 1, time: 1_700_000_000_000, key };
+  const snapshot =
+    way === 'thread'
+      ? await signSnapshotOffThread({ manifest, key, head: () => input })
+      : signSnapshot({ ...input, manifest: Object.assign(Object.create(manifest) as typeof manifest, { sorted }) });
   const ms = performance.now() - started;
+  // The delay of the timer that could not run while the loop was held is recorded once it runs.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  loop.disable();
   const after = await readProcMemory(process.pid);
   process.stdout.write(
     JSON.stringify({
       ms,
+      loopMaxMs: loop.max / 1e6,
       body: snapshot.body.length,
       rssGrowthMb: (after.rssBytes - before.rssBytes) / MB,
       peakGrowthMb: (after.peakRssBytes - Math.max(before.peakRssBytes, before.rssBytes)) / MB,

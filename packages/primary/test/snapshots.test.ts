@@ -59,7 +59,7 @@ describe('snapshots and retention', () => {
     expect(loaded?.seq).toBeGreaterThanOrEqual(3);
     expect(loaded?.manifest.get('p2/acme/p2.json')?.origin).toBe('api');
     expect(loaded?.manifest.get('p2/acme/p1.json')?.origin).toBe('watch');
-    const current = c.snapshots.current();
+    const current = await c.snapshots.current();
     verifyBody(current.body, current.signature, {
       keys: [{ keyId: c.key.keyId, publicKey: c.key.publicKey, active: true }],
       nowMs: Date.now(),
@@ -71,15 +71,15 @@ describe('snapshots and retention', () => {
   it('keeps the signed snapshot (and its gzip) while mirrors ask for it, and drops both once nobody has for a while', async () => {
     const c = await open({ snapshotKeepSignedMs: 300 });
     await publish(c, 1);
-    const first = c.snapshots.current();
+    const first = await c.snapshots.current();
     const gzip = c.snapshots.gzipped(first);
     for (let i = 0; i < 4; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(c.snapshots.current()).toBe(first); // asked again within the window: kept
+      expect(await c.snapshots.current()).toBe(first); // asked again within the window: kept
       expect(c.snapshots.gzipped(first)).toBe(gzip);
     }
     await new Promise((resolve) => setTimeout(resolve, 600));
-    const again = c.snapshots.current();
+    const again = await c.snapshots.current();
     expect(again).not.toBe(first); // dropped, signed anew
     expect(again.body.equals(first.body)).toBe(true);
   });
@@ -156,17 +156,17 @@ describe('signed snapshot held for mirrors', () => {
     const written = await snapshots.take();
     expect(snapshots.heldBytes()).toBe(0);
     // A mirror's request signs and keeps it; the next file write of the same head reuses that one.
-    const served = snapshots.current();
+    const served = await snapshots.current();
     expect(snapshots.heldBytes()).toBe(served.body.length);
     await snapshots.gzipped(served);
     expect(snapshots.heldBytes()).toBeGreaterThan(served.body.length);
     await publish(c, 4);
-    const again = snapshots.current();
+    const again = await snapshots.current();
     expect(again.seq).toBe(served.seq + 1);
     const rewritten = await snapshots.take();
     expect(rewritten.seq).toBe(again.seq);
     expect((await bodyOfFile(rewritten.path)).equals(again.body)).toBe(true);
-    expect(snapshots.current()).toBe(again);
+    expect(await snapshots.current()).toBe(again);
     // The first file holds the same bytes as the snapshot signed later for its seq.
     expect((await bodyOfFile(written.path)).equals(served.body)).toBe(true);
   });
@@ -174,10 +174,10 @@ describe('signed snapshot held for mirrors', () => {
   it('signs the same head again once a key is rotated in: mirrors past the overlap refuse the old key', async () => {
     const c = await open({ snapshotEveryGenerations: 1_000_000 });
     await publish(c, 1);
-    const before = c.snapshots.current();
+    const before = await c.snapshots.current();
     await c.keyRing.rotate({ overlapMs: 60_000 });
     const keyIdOf = (signature: string): string => signature.split('.')[0]!;
-    const after = c.snapshots.current();
+    const after = await c.snapshots.current();
     expect(after.seq).toBe(before.seq);
     expect(keyIdOf(after.signature)).toBe(c.keyRing.active().keyId);
     expect(keyIdOf(after.signature)).not.toBe(keyIdOf(before.signature));

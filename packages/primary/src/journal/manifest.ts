@@ -1,4 +1,5 @@
 import { createObjectTable, createPathTable } from '@metasync/shared/tables';
+import { sortedView, type ManifestTables } from './manifest-view.js';
 import type { JournalGeneration, Origin } from './record.js';
 import type { RawSnapshotEntry } from './snapshot-body.js';
 
@@ -28,6 +29,8 @@ export interface Manifest {
   pathsWithOrigin?(origin: Origin): IterableIterator<string>;
   /** Every path in sorted order, read by position (a snapshot): no array of every path string. Optional: a Map has none. */
   sorted?(): SortedManifest;
+  /** Its tables now, valid until the next set or delete (manifest-view.ts): a snapshot copies them for another thread. Optional: a Map has none. */
+  tables?(): ManifestTables;
   /** Each object some path references whose shard (first byte) `mask` sets, once (the object GC's roots). Optional: a Map has none. */
   objectsInShards?(mask: Uint8Array, visit: (sha256: string) => void): void;
 }
@@ -89,6 +92,16 @@ export function createManifest(expectedPaths = 0): Manifest {
     }
   }
 
+  /** The tables' arrays now (manifest-view.ts): valid until the next set or delete. */
+  function tables(): ManifestTables {
+    const { offset, length, object, size, mtime, arena, affixes } = paths.arrays();
+    // Stored lengths are plain byte counts only without affixes (path-lookup.ts); the manifest never uses them.
+    if (affixes) throw new Error('the manifest path table must not use affixes');
+    const { digest } = objects.arrays();
+    const digestBytes = new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
+    return { offset, length, object, size, mtime, originCodes, arena, digest: digestBytes, origins };
+  }
+
   const manifest: Manifest = {
     get size() {
       return paths.size();
@@ -127,50 +140,8 @@ export function createManifest(expectedPaths = 0): Manifest {
     *entries() {
       for (const { id, path } of live()) yield [path, entryOf(id)];
     },
-    sorted() {
-      const ids = new Uint32Array(paths.size());
-      let count = 0;
-      paths.forEach((id) => {
-        ids[count++] = id;
-      });
-      // Byte order of ASCII paths is the code-unit order of [...keys()].sort(): the same snapshot, 4 bytes a path.
-      const { offset, length, arena } = paths.arrays();
-      // A byte loop, not Buffer.compare: a native call per comparison cost twice the sort of the strings.
-      ids.sort((a, b) => {
-        const endA = offset[a]! + length[a]!;
-        const endB = offset[b]! + length[b]!;
-        for (let i = offset[a]!, j = offset[b]!; i < endA && j < endB; i++, j++) {
-          const difference = arena[i]! - arena[j]!;
-          if (difference !== 0) return difference;
-        }
-        return length[a]! - length[b]!;
-      });
-      const { digest } = objects.arrays();
-      const raw: RawSnapshotEntry = {
-        bytes: arena,
-        pathStart: 0,
-        pathEnd: 0,
-        digest: new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength),
-        digestStart: 0,
-        size: 0,
-        mtime: 0,
-      };
-      return {
-        size: count,
-        pathAt: (index) => paths.pathOf(ids[index]!),
-        entryAt: (index) => entryOf(ids[index]!),
-        originAt: (index) => origins[originCodes[ids[index]!]!]!,
-        rawAt(index) {
-          const id = ids[index]!;
-          raw.pathStart = offset[id]!;
-          raw.pathEnd = offset[id]! + length[id]!;
-          raw.digestStart = paths.objectOf(id) * 32;
-          raw.size = paths.sizeOf(id);
-          raw.mtime = paths.mtimeOf(id);
-          return raw;
-        },
-      };
-    },
+    sorted: () => sortedView(tables()),
+    tables,
     objectsInShards: (mask, visit) => objects.forEachInShards(mask, visit),
     *pathsWithOrigin(origin) {
       const code = origins.indexOf(origin);

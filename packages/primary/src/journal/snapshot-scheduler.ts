@@ -4,7 +4,8 @@ import type { SigningKey } from '@metasync/shared';
 import { releaseMemorySoon, type Logger } from '@metasync/shared/daemon';
 import type { Manifest } from './manifest.js';
 import type { PrimaryPublisher } from '../publish/publisher.js';
-import { pruneSnapshots, signSnapshot, writeSnapshotFile, type SignedSnapshot } from './snapshots.js';
+import { signSnapshotOffThread } from './snapshot-signer.js';
+import { pruneSnapshots, writeSnapshotFile, type SignedSnapshot } from './snapshots.js';
 
 /**
  * Writes a signed snapshot file every `everyGenerations` commits, every
@@ -22,7 +23,7 @@ export interface SnapshotScheduler {
    * still reaches back to it: the mirror continues with `changes?since=<its seq>`, and a busy
    * primary does not re-sign 100k paths for every bootstrapping mirror.
    */
-  current(options?: { maxAgeMs?: number }): SignedSnapshot;
+  current(options?: { maxAgeMs?: number }): Promise<SignedSnapshot>;
   /** `snapshot`'s body gzipped (level 6, off the event loop), once per signed snapshot. */
   gzipped(snapshot: SignedSnapshot): Promise<Buffer>;
   /** Writes a snapshot file of the head now; concurrent calls share one write. */
@@ -83,17 +84,39 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
     return (cached?.seq === journal.headSeq() || fresh) && signedByActiveKey ? cached : undefined;
   }
 
-  function signHead(): SignedSnapshot {
-    return signSnapshot({ seq: journal.headSeq(), time: journal.headTime(), manifest, key: signingKey() });
+  /**
+   * The head signed on another thread (snapshot-signer.ts). Asks while one is being signed share it: its
+   * seq is the head when its tables were copied, which a mirror may start from (it then asks for changes).
+   */
+  let signing: { seq: number; keyId: string; snapshot: Promise<SignedSnapshot> } | undefined;
+  function signHead(): Promise<SignedSnapshot> {
+    const seq = journal.headSeq();
+    const key = signingKey();
+    if (signing === undefined || signing.keyId !== key.keyId) {
+      // The head is read when the tables are copied: the snapshot is of that seq, at least `seq`.
+      const head = (): { seq: number; time: number } => ({ seq: journal.headSeq(), time: journal.headTime() });
+      const started = signSnapshotOffThread({ manifest, key, head });
+      const entry = { seq, keyId: key.keyId, snapshot: started };
+      signing = entry;
+      const forget = (): void => {
+        if (signing === entry) signing = undefined;
+      };
+      started.then(forget, forget);
+    }
+    return signing.snapshot;
   }
 
-  function current(options: { maxAgeMs?: number } = {}): SignedSnapshot {
+  async function current(options: { maxAgeMs?: number } = {}): Promise<SignedSnapshot> {
     let snapshot = reusable(options.maxAgeMs);
     if (snapshot === undefined) {
-      snapshot = cached = signHead();
-      cachedAtMs = Date.now();
-      // The gzip of the snapshot replaced goes with it (~25 MB at a million paths), and heldBytes stays whole.
-      if (gzipped !== undefined && gzipped.of !== snapshot) gzipped = undefined;
+      snapshot = await signHead();
+      // Another ask may have cached a newer head while this one was signed: the newer stays.
+      if (cached === undefined || cached.seq <= snapshot.seq) {
+        cached = snapshot;
+        cachedAtMs = Date.now();
+        // The gzip of the snapshot replaced goes with it (~25 MB at a million paths), and heldBytes stays whole.
+        if (gzipped !== undefined && gzipped.of !== snapshot) gzipped = undefined;
+      }
     }
     keepForAWhile();
     return snapshot;
@@ -112,7 +135,7 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
   async function write(): Promise<{ seq: number; path: string }> {
     // A file write alone does not keep the body (~150 MB at a million paths) for mirrors that may never ask:
     // a snapshot a mirror asked for is reused, any other is signed for the file and then let go.
-    const snapshot = reusable() ?? signHead();
+    const snapshot = reusable() ?? (await signHead());
     const startedMs = Date.now();
     const path = await writeSnapshotFile({ dir, snapshot });
     lastSeq = Math.max(lastSeq, snapshot.seq);

@@ -45,8 +45,13 @@ export function snapshotFileName(seq: number): string {
 }
 
 /** The Snapshot of `manifest` at `seq`, paths sorted, one entry per line (snapshot-body.ts), signed with `key`. */
+/** Signs the manifest as it is now, on this thread (snapshot-signer.ts signs a copy on another). */
 export function signSnapshot(options: { seq: number; time: number; manifest: Manifest; key: SigningKey }): SignedSnapshot {
-  const sorted = options.manifest.sorted?.() ?? sortedOfMap(options.manifest);
+  return signSorted({ ...options, sorted: options.manifest.sorted?.() ?? sortedOfMap(options.manifest) });
+}
+
+export function signSorted(options: { seq: number; time: number; sorted: SortedManifest; key: SigningKey }): SignedSnapshot {
+  const { sorted } = options;
   const letters: string[] = [];
   // originAt, where there is one, builds no entry (and no sha256 string) for every path.
   const originAt = sorted.originAt ?? ((index: number) => sorted.entryAt(index).origin);

@@ -102,7 +102,7 @@ export function syncRoutes(app: FastifyInstance, options: SyncRoutesOptions): vo
 
   // A snapshot of 100k paths is ~15 MB of JSON: signed and gzipped once per head seq (snapshot-scheduler.ts).
   app.get(SYNC_ROUTES.snapshot, async (request, reply) => {
-    const snapshot = snapshots.current({ maxAgeMs: SNAPSHOT_REUSE_MS });
+    const snapshot = await snapshots.current({ maxAgeMs: SNAPSHOT_REUSE_MS });
     void reply
       .header(HEADERS.signature, snapshot.signature)
       .header(HEADERS.seq, String(snapshot.seq))

@@ -37,7 +37,7 @@ describe('S3 replication', () => {
     const replication = createS3Replication({
       sink: fake.sink,
       readObject: () => Promise.reject(new Error('not used')),
-      snapshots: { current: () => ({ seq: head, body: Buffer.from('{}'), signature: 'sig' }) },
+      snapshots: { current: async () => ({ seq: head, body: Buffer.from('{}'), signature: 'sig' }) },
       everyGenerations: 1,
       intervalMs: 60_000,
       log,
@@ -65,7 +65,7 @@ describe('S3 replication', () => {
     const replication = createS3Replication({
       sink: fake.sink,
       readObject: () => Promise.reject(new Error('not used')),
-      snapshots: { current: () => ({ seq: 0, body: Buffer.from('{}'), signature: 'sig' }) },
+      snapshots: { current: async () => ({ seq: 0, body: Buffer.from('{}'), signature: 'sig' }) },
       everyGenerations: 100,
       intervalMs: 60_000,
       log,
@@ -88,7 +88,7 @@ describe('S3 replication', () => {
     const replication = createS3Replication({
       sink: fake.sink,
       readObject: () => Promise.reject(new Error('not used')),
-      snapshots: { current: () => ({ seq: 0, body: Buffer.from('{}'), signature: 'sig' }) },
+      snapshots: { current: async () => ({ seq: 0, body: Buffer.from('{}'), signature: 'sig' }) },
       everyGenerations: 100,
       intervalMs: 60_000,
       log,
@@ -110,7 +110,7 @@ describe('S3 replication', () => {
     const replication = createS3Replication({
       sink: fake.sink,
       readObject: () => Promise.reject(new Error('not used')),
-      snapshots: { current: () => ({ seq: 5, body: Buffer.from('{}'), signature: 'sig' }) },
+      snapshots: { current: async () => ({ seq: 5, body: Buffer.from('{}'), signature: 'sig' }) },
       everyGenerations: 1,
       intervalMs: 60_000,
       closeTimeoutMs: 20,

@@ -15,7 +15,7 @@ import { LIST_INSTEAD_OF_HEAD, type ReadObject, type S3Sink } from './sink.js';
  */
 export interface SignedSnapshotSource {
   /** The signed snapshot of the head generation. */
-  current(): { seq: number; body: Buffer; signature: string };
+  current(): Promise<{ seq: number; body: Buffer; signature: string }>;
 }
 
 export interface S3ReplicationOptions {
@@ -71,7 +71,7 @@ export function createS3Replication(options: S3ReplicationOptions): S3Replicatio
   }
 
   async function upload(): Promise<number | undefined> {
-    const snapshot = options.snapshots.current();
+    const snapshot = await options.snapshots.current();
     if (snapshot.seq === 0 || snapshot.seq <= lastSeq) return snapshot.seq === 0 ? undefined : lastSeq;
     await sink.putSnapshot({ seq: snapshot.seq, body: snapshot.body, signature: snapshot.signature, readObject: options.readObject });
     lastSeq = Math.max(lastSeq, snapshot.seq);

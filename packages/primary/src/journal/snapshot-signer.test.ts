@@ -1,0 +1,92 @@
+import { generateSigningKeyPem, sha256Hex, signingKeyFromPem } from '@metasync/shared';
+import { describe, expect, it } from 'vitest';
+import { createManifest, type Manifest } from './manifest.js';
+import { decodeSnapshotBody } from './snapshot-body.js';
+import { signSnapshotOffThread } from './snapshot-signer.js';
+import { signSnapshot, type SignedSnapshot } from './snapshots.js';
+
+const key = signingKeyFromPem(generateSigningKeyPem());
+const ORIGINS = ['watch', 'api', 'upstream', 'pins'] as const;
+const SHA = (text: string): string => sha256Hex(text);
+
+function filled(paths: number): Manifest {
+  const manifest = createManifest();
+  for (let i = 0; i < paths; i++) {
+    manifest.set(`p2/vendor${i % 37}/package-${i}.json`, {
+      sha256: SHA(String(i)),
+      size: i,
+      mtime: 1_700_000_000_000 + i,
+      origin: ORIGINS[i % 4]!,
+    });
+  }
+  // Freed ids, and a path whose line is built as a string (it needs escaping) rather than copied.
+  for (let i = 0; i < paths; i += 7) manifest.delete(`p2/vendor${i % 37}/package-${i}.json`);
+  manifest.set('p2/odd/quo"te.json', { sha256: SHA('odd'), size: 3, mtime: 5, origin: 'api' });
+  return manifest;
+}
+
+function pathsOf(snapshot: SignedSnapshot): string[] {
+  const paths: string[] = [];
+  decodeSnapshotBody(snapshot.body, (entry) => paths.push(entry.path));
+  return paths;
+}
+
+describe('signing a snapshot on another thread', () => {
+  it('gives the bytes, signature and origins signing on this thread gives', async () => {
+    const manifest = filled(3_000);
+    const here = signSnapshot({ seq: 9, time: 1_800_000_000_000, manifest, key });
+    const there = await signSnapshotOffThread({ manifest, key, head: () => ({ seq: 9, time: 1_800_000_000_000 }) });
+    expect(there.body.equals(here.body)).toBe(true);
+    expect(there.signature).toBe(here.signature);
+    expect(there.origins).toBe(here.origins);
+    expect(there.seq).toBe(9);
+  });
+
+  it('signs the manifest of the head read at the copy: changes before it are in, changes after it are not', async () => {
+    const manifest = filled(2_000);
+    let expected: SignedSnapshot | undefined;
+    const signing = signSnapshotOffThread({
+      manifest,
+      key,
+      head: () => {
+        expected = signSnapshot({ seq: 4, time: 1, manifest, key });
+        // Commits right after the copy, while the other thread sorts and signs: enough to grow the tables.
+        setImmediate(() => {
+          for (let i = 0; i < 5_000; i++)
+            manifest.set(`p2/later/p${i}.json`, { sha256: SHA(`later${i}`), size: 1, mtime: 2, origin: 'watch' });
+          manifest.set('p2/vendor1/package-1.json', { sha256: SHA('changed'), size: 9, mtime: 3, origin: 'api' });
+          manifest.delete('p2/vendor2/package-2.json');
+        });
+        return { seq: 4, time: 1 };
+      },
+    });
+    manifest.set('p2/early/one.json', { sha256: SHA('early'), size: 1, mtime: 1, origin: 'watch' });
+    const snapshot = await signing;
+    expect(snapshot.body.equals(expected!.body)).toBe(true);
+    const paths = pathsOf(snapshot);
+    expect(paths).toContain('p2/early/one.json');
+    expect(paths).toContain('p2/vendor2/package-2.json');
+    expect(paths.some((path) => path.startsWith('p2/later/'))).toBe(false);
+    // The manifest still reads and writes its own tables (nothing of them was handed over).
+    expect(manifest.get('p2/vendor1/package-1.json')?.size).toBe(9);
+    expect(manifest.has('p2/vendor2/package-2.json')).toBe(false);
+  });
+
+  it('copies tables that outgrew the memory the thread prepared, and signs them all the same', async () => {
+    const manifest = filled(100);
+    let expected: SignedSnapshot | undefined;
+    const snapshot = await signSnapshotOffThread({
+      manifest,
+      key,
+      head: () => {
+        // Far past the prepared headroom, between the thread's preparation and the copy.
+        for (let i = 0; i < 20_000; i++)
+          manifest.set(`p2/grown/p${i}.json`, { sha256: SHA(`grown${i}`), size: i, mtime: 7, origin: 'upstream' });
+        expected = signSnapshot({ seq: 2, time: 7, manifest, key });
+        return { seq: 2, time: 7 };
+      },
+    });
+    expect(snapshot.body.equals(expected!.body)).toBe(true);
+    expect(pathsOf(snapshot)).toHaveLength(manifest.size);
+  });
+});
