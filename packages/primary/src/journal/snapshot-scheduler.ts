@@ -93,8 +93,12 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
     const seq = journal.headSeq();
     const key = signingKey();
     if (signing === undefined || signing.keyId !== key.keyId) {
-      // The head is read when the tables are copied: the snapshot is of that seq, at least `seq`.
-      const head = (): { seq: number; time: number } => ({ seq: journal.headSeq(), time: journal.headTime() });
+      // Read when the tables are copied: the generation the manifest reflects then (the journal's head may be one
+      // ahead while a commit awaits a segment rotation between its append and its manifest update).
+      const head = (): { seq: number; time: number } => {
+        const manifestSeq = publisher.manifestSeq();
+        return { seq: manifestSeq, time: journal.timeOf(manifestSeq) ?? journal.headTime() };
+      };
       const started = signSnapshotOffThread({ manifest, key, head });
       const entry = { seq, keyId: key.keyId, snapshot: started };
       signing = entry;
