@@ -38,7 +38,10 @@ function usage(): string {
 }
 
 async function main(): Promise<number> {
+  // `pnpm soak -- --flag` passes the `--` on, as `pnpm bench -- ...` does: dropped, not read as the end of the options.
+  const argv = process.argv.slice(2);
   const { values } = parseArgs({
+    args: argv[0] === '--' ? argv.slice(1) : argv,
     options: {
       ...Object.fromEntries(Object.keys(NUMERIC_FLAGS).map((flag) => [flag, { type: 'string' as const }])),
       'kept-fleet': { type: 'string' },
