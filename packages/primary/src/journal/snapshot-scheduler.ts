@@ -85,37 +85,48 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
   }
 
   /**
-   * The head signed on another thread (snapshot-signer.ts). Asks while one is being signed share it: its
-   * seq is the head when its tables were copied, which a mirror may start from (it then asks for changes).
+   * The head signed on another thread (snapshot-signer.ts). An ask while one is being signed shares it when
+   * its tables are not copied yet, or were copied at the generation the manifest still reflects: every ask
+   * gets a snapshot of the head at its call or later, as when signing was synchronous.
    */
-  let signing: { seq: number; keyId: string; snapshot: Promise<SignedSnapshot> } | undefined;
+  let signing: { keyId: string; copied: { seq?: number }; snapshot: Promise<SignedSnapshot> } | undefined;
   function signHead(): Promise<SignedSnapshot> {
-    const seq = journal.headSeq();
     const key = signingKey();
-    if (signing === undefined || signing.keyId !== key.keyId) {
+    const shareable = signing?.keyId === key.keyId && (signing.copied.seq === undefined || signing.copied.seq === publisher.manifestSeq());
+    if (signing === undefined || !shareable) {
+      const copied: { seq?: number } = {};
       // Read when the tables are copied: the generation the manifest reflects then (the journal's head may be one
       // ahead while a commit awaits a segment rotation between its append and its manifest update).
       const head = (): { seq: number; time: number } => {
-        const manifestSeq = publisher.manifestSeq();
-        return { seq: manifestSeq, time: journal.timeOf(manifestSeq) ?? journal.headTime() };
+        copied.seq = publisher.manifestSeq();
+        return { seq: copied.seq, time: publisher.manifestTime() };
       };
-      const started = signSnapshotOffThread({ manifest, key, head });
-      const entry = { seq, keyId: key.keyId, snapshot: started };
+      const entry = { keyId: key.keyId, copied, snapshot: signSnapshotOffThread({ manifest, key, head }) };
       signing = entry;
       const forget = (): void => {
         if (signing === entry) signing = undefined;
       };
-      started.then(forget, forget);
+      entry.snapshot.then(forget, forget);
+      return entry.snapshot;
     }
     return signing.snapshot;
+  }
+
+  /** Signings of the head, again while the journal has moved past what one covers (a mirror could not continue from it). */
+  async function signAnswerable(): Promise<SignedSnapshot> {
+    let snapshot = await signHead();
+    for (let attempt = 0; attempt < 3 && snapshot.seq < journal.oldestSeq(); attempt++) snapshot = await signHead();
+    return snapshot;
   }
 
   async function current(options: { maxAgeMs?: number } = {}): Promise<SignedSnapshot> {
     let snapshot = reusable(options.maxAgeMs);
     if (snapshot === undefined) {
-      snapshot = await signHead();
-      // Another ask may have cached a newer head while this one was signed: the newer stays.
-      if (cached === undefined || cached.seq <= snapshot.seq) {
+      snapshot = await signAnswerable();
+      if (cached !== undefined && cached.seq > snapshot.seq && reusable(options.maxAgeMs) === cached) {
+        // Another ask cached a newer head while this one was signed: the newer is served and stays.
+        snapshot = cached;
+      } else {
         cached = snapshot;
         cachedAtMs = Date.now();
         // The gzip of the snapshot replaced goes with it (~25 MB at a million paths), and heldBytes stays whole.
@@ -189,6 +200,7 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
       clearInterval(timer);
       clearTimeout(dropTimer);
       if (running !== undefined) await running.catch(() => undefined);
+      if (signing !== undefined) await signing.snapshot.catch(() => undefined);
     },
   };
 }

@@ -59,8 +59,9 @@ export async function signSnapshotOffThread(options: {
   try {
     const memory = (await messages.next()) as PreparedMemory;
     const { seq, time } = head();
-    const request: SignRequest = { seq, time, tables: copyInto(memory, manifest.tables!()), key };
-    worker.postMessage(request);
+    const transfer: ArrayBuffer[] = [];
+    const request: SignRequest = { seq, time, tables: copyInto(memory, manifest.tables!(), transfer), key };
+    worker.postMessage(request, transfer);
     const answer = (await messages.next()) as SignAnswer;
     const body = Buffer.from(answer.body.buffer, answer.body.byteOffset, answer.body.byteLength);
     return { seq, time, body, signature: answer.signature, origins: answer.origins };
@@ -69,15 +70,22 @@ export async function signSnapshotOffThread(options: {
   }
 }
 
-/** The live tables copied into the prepared memory; an array that outgrew it is copied plainly (its pages fault here). */
-function copyInto(memory: PreparedMemory, live: ManifestTables): ManifestTables {
+/**
+ * The live tables copied into the prepared memory. An array that outgrew it (the arena grows by a quarter at
+ * once) is copied plainly, its pages faulting on this thread, and its copy added to `transfer`.
+ */
+function copyInto(memory: PreparedMemory, live: ManifestTables, transfer: ArrayBuffer[]): ManifestTables {
   const copy = <T extends Uint8Array | Uint16Array | Uint32Array | Float64Array>(
     name: TableArrayName,
     source: T,
     make: (buffer: SharedArrayBuffer, length: number) => T,
   ): T => {
     const shared = memory[name];
-    if (source.byteLength > shared.byteLength) return source.slice() as T;
+    if (source.byteLength > shared.byteLength) {
+      const plain = source.slice() as T;
+      transfer.push(plain.buffer as ArrayBuffer);
+      return plain;
+    }
     const target = make(shared, source.length);
     target.set(source as never);
     return target;

@@ -51,6 +51,8 @@ export interface PrimaryPublisher extends Publisher {
    * What vouches for an entry (a signed repository answer) names this seq, never a later one.
    */
   manifestSeq(): number;
+  /** The commit time of manifestSeq(). */
+  manifestTime(): number;
   /** Called synchronously after each generation is durable, before submits resolve. */
   onCommit(listener: (info: CommitInfo) => void): () => void;
   /** Called once per reserved path refused (by a source's check or by submit), with the refusing source. */
@@ -116,6 +118,7 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
   const { store, journal, manifest, log } = options;
   // The manifest comes replayed to the journal's head.
   let manifestSeq = journal.headSeq();
+  let manifestTime = journal.headTime();
   const maxEntries = options.maxGenerationEntries ?? DEFAULT_MAX_GENERATION_ENTRIES;
   const now = options.now ?? Date.now;
   const listeners = new Set<(info: CommitInfo) => void>();
@@ -252,6 +255,7 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
     await journal.append(generation);
     applyToManifest(manifest, generation);
     manifestSeq = generation.seq;
+    manifestTime = generation.time;
     // A large commit leaves its file bytes, parses and records behind as garbage that an idle primary would keep.
     if (generation.entries.length >= RELEASE_MEMORY_FROM_ENTRIES) releaseMemorySoon();
     const committedMs = now();
@@ -278,6 +282,7 @@ export function createPublisher(options: PublisherOptions): PrimaryPublisher {
     headSeq: () => journal.headSeq(),
     contentFor,
     manifestSeq: () => manifestSeq,
+    manifestTime: () => manifestTime,
     headTime: () => journal.headTime(),
     isPending: (sha256) => pendingObjects.has(sha256),
     onCommit(listener) {
