@@ -1,3 +1,4 @@
+import { readChildRssBytes, readProcMemory } from '../../test/helpers/proc-stats.js';
 import type { Bench } from '../lib/bench.js';
 import { figure } from '../lib/report.js';
 
@@ -13,6 +14,12 @@ export const ingestBench: Bench = async (ctx) => {
   const primary = await ctx.large.primary();
   const paths = tree.paths.length;
   const packages = tree.p2Paths.filter((path) => !path.endsWith('~dev.json')).length;
+  const pid = primary.daemon.child.pid!;
+  // As mirror-rss: V8 and the allocator give freed pages back seconds after the work that freed them.
+  await new Promise((resolve) => setTimeout(resolve, ctx.options.settleSeconds * 1000));
+  const settled = await readProcMemory(pid);
+  const watcherRssBytes = await readChildRssBytes(pid, 'inotifywait');
+  const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(0)} MB`;
   return {
     title: `primary ingest of a ${paths}-path tree`,
     params: { paths, packages, corpusMb: Number((tree.bytes / 1e6).toFixed(1)), generations: primary.head.seq },
@@ -35,6 +42,7 @@ export const ingestBench: Bench = async (ctx) => {
       }),
     ],
     notes: [
+      `primary RSS at the last commit ${mb(primary.memoryAtIngest.rssBytes)}, peak until then ${mb(primary.memoryAtIngest.peakRssBytes)}; ${ctx.options.settleSeconds} s later ${mb(settled.rssBytes)}, and its inotifywait child ${mb(watcherRssBytes)} (DESIGN: primary <= 500 MB at 1M paths)`,
       `CPU time of the primary process until then (user + system): ${(primary.ingestCpuMs / 1000).toFixed(1)} s (steadier than wall time on a loaded machine)`,
       `corpus: ${paths} paths (${packages} packages, their ~dev files and packages.json), ${(tree.bytes / 1e6).toFixed(1)} MB, written in ${(tree.writeMs / 1000).toFixed(1)} s; ingested into ${primary.head.seq} generation(s); no DESIGN target, rsync is a reference floor`,
     ],

@@ -48,6 +48,8 @@ export interface IngestedPrimary {
   ingestMs: number;
   /** CPU time (user + system) the primary used until then: steadier than wall time on a loaded machine. */
   ingestCpuMs: number;
+  /** Read the moment the ingest's last generation is served; its peak is the process's high-water mark until then. */
+  memoryAtIngest: ProcMemory;
 }
 
 export interface RestartedPrimary {
@@ -151,10 +153,11 @@ export function createLargeFixture(ctx: Omit<BenchContext, 'large'>): LargeFixtu
     const ingestMs = head.time - spawnedAtMs;
     if (daemon.child.pid === undefined) throw new Error('primary process has no pid');
     const ingestCpuMs = await readProcCpuMs(daemon.child.pid);
+    const memoryAtIngest = await readProcMemory(daemon.child.pid);
     ctx.log(
       `primary ingested ${tree.paths.length} paths at seq ${head.seq} in ${(ingestMs / 1000).toFixed(1)} s (${(ingestCpuMs / 1000).toFixed(1)} s CPU)`,
     );
-    return { daemon, url: daemon.url, sourceDir: tree.dir, publishToken, head, ingestMs, ingestCpuMs };
+    return { daemon, url: daemon.url, sourceDir: tree.dir, publishToken, head, ingestMs, ingestCpuMs, memoryAtIngest };
   });
   const mirror = once(async () => {
     const ingested = await primary.get();
