@@ -2,7 +2,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Journal } from '../journal/journal.js';
 import type { Manifest } from '../journal/manifest.js';
 import { listSnapshotFiles } from '../journal/snapshots.js';
-import { hexValue, readSnapshotShas, type PackedShas } from './snapshot-shas.js';
+import { forEachKeptSha, hexValue, KEPT_SHA_HEX_CHARS, readSnapshotShas, type PackedShas } from './snapshot-shas.js';
 
 /**
  * The object GC's roots: what may still ask for an object by hash.
@@ -14,14 +14,20 @@ import { hexValue, readSnapshotShas, type PackedShas } from './snapshot-shas.js'
  *
  * One run looks only at the shards it scans (a 256-entry mask). Snapshot files
  * are immutable, so each is read once, in chunks (snapshot-shas.ts), and kept
- * as 256 buckets of packed 32-byte hashes (3.2 MB per 100k paths, not 100k
- * strings): a run decodes only its shards' buckets.
+ * as 256 buckets of each hash's leading 9 bytes (0.8 MB per 100k paths, not
+ * 100k strings): a run decodes only its shards' buckets, and counts an object
+ * whose hash starts with one of them as a root.
  */
 export type ShardMask = Uint8Array;
 
 export interface GcRoots {
   /** Roots whose shard is set in `mask` (index = first byte of the hash). */
-  collect(mask: ShardMask): Promise<Set<string>>;
+  collect(mask: ShardMask): Promise<RootSet>;
+}
+
+/** What a run asks of its roots: whether a hash (of a masked shard) is one. */
+export interface RootSet {
+  has(sha256: string): boolean;
 }
 
 /** The shard index (first byte) of a lowercase hex sha256, without allocating. */
@@ -54,20 +60,20 @@ export function createGcRoots(options: { manifest: Manifest; journal: Journal; s
 
   return {
     async collect(mask) {
-      const roots = new Set<string>();
+      const snapshotPrefixes = new Set<string>();
       for (const packed of await snapshotRoots()) {
         packed.forEach((bucket, shard) => {
-          if (mask[shard] !== 1) return;
-          for (let offset = 0; offset < bucket.length; offset += 32) roots.add(bucket.toString('hex', offset, offset + 32));
+          if (mask[shard] === 1) forEachKeptSha(bucket, shard, (prefix) => snapshotPrefixes.add(prefix));
         });
       }
+      const roots = new Set<string>();
       // Synchronous from here on: the manifest and the window are read at one instant.
       // From the manifest's object table where it has one: at 1M paths, an entry and its sha256 string for every
       // path made a run's garbage.
       if (manifest.objectsInShards !== undefined) manifest.objectsInShards(mask, (sha256) => roots.add(sha256));
       else for (const entry of manifest.values()) if (mask[shardIndexOf(entry.sha256)] === 1) roots.add(entry.sha256);
       journal.forEachKeptObject(mask, (sha256) => roots.add(sha256));
-      return roots;
+      return { has: (sha256) => roots.has(sha256) || snapshotPrefixes.has(sha256.slice(0, KEPT_SHA_HEX_CHARS)) };
     },
   };
 }

@@ -4,8 +4,22 @@ import { crc32 } from 'node:zlib';
 import { hasErrno, metasyncError } from '@metasync/shared';
 import { MAX_RECORD_BYTES, RECORD_HEADER_BYTES } from '@metasync/shared/fs';
 
-/** A snapshot file's hashes as 256 buckets of packed 32-byte digests, by shard (first byte). */
+/**
+ * A snapshot file's hashes as 256 buckets by shard (first byte), each hash kept as its next KEPT_SHA_BYTES
+ * bytes. A root only ever keeps an object, so a garbage object whose 72 leading bits equal a root's (about
+ * one pair in 10^21) is merely kept longer; whole 32-byte hashes took 32 MB a file at a million paths.
+ */
 export type PackedShas = Buffer[];
+
+export const KEPT_SHA_BYTES = 8;
+/** Hex characters of a hash that PackedShas keeps, its shard's two included. */
+export const KEPT_SHA_HEX_CHARS = 2 + KEPT_SHA_BYTES * 2;
+
+/** Each kept hash of `bucket` (shard `shard`) as the first KEPT_SHA_HEX_CHARS hex characters of the hash. */
+export function forEachKeptSha(bucket: Buffer, shard: number, visit: (prefix: string) => void): void {
+  const shardHex = shard.toString(16).padStart(2, '0');
+  for (let at = 0; at < bucket.length; at += KEPT_SHA_BYTES) visit(shardHex + bucket.toString('hex', at, at + KEPT_SHA_BYTES));
+}
 
 const SHA_KEY = Buffer.from('"sha256":"');
 const HEX_CHARS = 64;
@@ -53,15 +67,16 @@ export async function readSnapshotShas(path: string, chunkBytes = DEFAULT_CHUNK_
       },
     });
     if (crc !== header.readUInt32BE(4)) throw corrupt('has no snapshot record');
-    const buckets = Array.from(counts, (count) => Buffer.allocUnsafe(count * 32));
+    const buckets = Array.from(counts, (count) => Buffer.allocUnsafe(count * KEPT_SHA_BYTES));
     const filled = new Uint32Array(256);
     await forEachSha(file, length, chunkBytes, {
       onSha(window, at) {
         const shard = hexByteAt(window, at);
-        const into = filled[shard]! * 32;
+        const into = filled[shard]! * KEPT_SHA_BYTES;
         // The file was checked on the first pass; one changed since (they are immutable) must not write past a bucket.
-        if (into + 32 > buckets[shard]!.length) throw corrupt('changed while it was read');
-        for (let byte = 0; byte < 32; byte++) buckets[shard]![into + byte] = hexByteAt(window, at + byte * 2);
+        if (into + KEPT_SHA_BYTES > buckets[shard]!.length) throw corrupt('changed while it was read');
+        // The shard is the bucket: the bytes after it are kept.
+        for (let byte = 0; byte < KEPT_SHA_BYTES; byte++) buckets[shard]![into + byte] = hexByteAt(window, at + 2 + byte * 2);
         filled[shard]!++;
       },
       onShort: () => {
