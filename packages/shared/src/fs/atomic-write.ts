@@ -11,6 +11,35 @@ export interface AtomicWriteOptions {
   mode?: number;
 }
 
+/**
+ * A durable write larger than this is synced every this many bytes, not once at the end. On ext4 one fsync of
+ * a 156 MB snapshot file made the journal's small fsyncs beside it wait up to 95-192 ms for its writeback on an
+ * idle machine (20-25 ms when synced every 16 MiB), and a publish waited seconds under load.
+ */
+export const SYNC_STEP_BYTES = 16 * 1024 * 1024;
+
+/** `parts` cut into runs of at most `stepBytes` bytes (views, no copy). */
+export function inSteps(parts: readonly Uint8Array[], stepBytes: number): Uint8Array[][] {
+  const steps: Uint8Array[][] = [];
+  let step: Uint8Array[] = [];
+  let room = stepBytes;
+  for (const part of parts) {
+    for (let at = 0; at < part.length;) {
+      const length = Math.min(room, part.length - at);
+      step.push(part.subarray(at, at + length));
+      at += length;
+      room -= length;
+      if (room === 0) {
+        steps.push(step);
+        step = [];
+        room = stepBytes;
+      }
+    }
+  }
+  if (step.length > 0 || steps.length === 0) steps.push(step);
+  return steps;
+}
+
 /** A temp name beside `path`, so the rename stays on one filesystem. */
 export function tempPathFor(path: string): string {
   return join(dirname(path), `.tmp-${basename(path)}-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -30,8 +59,12 @@ export async function writeFileAtomic(
   const handle = await open(temp, 'wx', options.mode ?? 0o644);
   try {
     // Parts are written as they are (a large record need not be copied into one buffer first).
-    if (Array.isArray(data)) await writeAll(handle, data);
-    else await handle.writeFile(data as Uint8Array | string);
+    const parts =
+      typeof data === 'string' ? [Buffer.from(data)] : Array.isArray(data) ? (data as readonly Uint8Array[]) : [data as Uint8Array];
+    for (const [index, step] of inSteps(parts, SYNC_STEP_BYTES).entries()) {
+      if (durable && index > 0) await handle.datasync();
+      await writeAll(handle, step);
+    }
     if (durable) await handle.sync();
   } catch (err) {
     await handle.close();
