@@ -1,12 +1,10 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { HEADERS } from '@metasync/shared';
-import { mallocEnv } from '../../bench/lib/fleet.js';
 import { createRandom } from '../helpers/corpus.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { removeTempDirs, startMirror, startPrimary, type RunningMirror, type RunningPrimary } from '../helpers/mirror-cluster.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { createClientLoad, type ClientMirror, type OutcomeKind } from './client-load.js';
+import { keptFleet } from './kept-fleet.js';
 import { startFaultSchedule, type FaultSchedule } from './fault-schedule.js';
 import { readProcMemory } from '../helpers/proc-stats.js';
 import { sampleProcesses, type ProcessSample } from './process-sampler.js';
@@ -50,11 +48,7 @@ export interface SoakOptions {
    */
   hotCacheBytes: number;
   seed: number;
-  /**
-   * A work dir a publish-visible bench kept (`pnpm bench -- --only publish-visible --work-dir DIR`): the primary
-   * and mirror i restart on its `fleet/primary-data` and `fleet/mirror-<i>-data`, on jemalloc as the units run
-   * them, so the soak runs over that fleet's repository (a million paths) instead of a new empty one.
-   */
+  /** A work dir a publish-visible bench kept: the soak restarts its fleet (kept-fleet.ts), a million paths say. */
   keptFleetDir?: string | undefined;
   progress(line: string): void;
 }
@@ -116,24 +110,6 @@ async function waitConverged(primaryUrl: string, mirrors: readonly RunningMirror
   });
 }
 
-/** A million-path primary replays its journal, and a mirror loads its index and catches up, in well under this. */
-const KEPT_FLEET_START_MS = 600_000;
-
-function keptFleet(options: SoakOptions) {
-  if (options.keptFleetDir === undefined) return undefined;
-  const fleet = join(options.keptFleetDir, 'fleet');
-  const dataDir = (name: string): string => {
-    const dir = join(fleet, name);
-    if (!existsSync(dir)) throw new Error(`--kept-fleet: ${dir} does not exist (a kept fleet of ${options.mirrors} mirrors is needed)`);
-    return dir;
-  };
-  const env = mallocEnv('jemalloc');
-  return {
-    primary: { dataDir: dataDir('primary-data'), readyTimeoutMs: KEPT_FLEET_START_MS, env },
-    mirror: (index: number) => ({ dataDir: dataDir(`mirror-${index}-data`), readyTimeoutMs: KEPT_FLEET_START_MS, env }),
-  };
-}
-
 export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakResult> {
   const options: SoakOptions = { ...DEFAULT_SOAK_OPTIONS, ...input };
   const random = createRandom(options.seed);
@@ -144,7 +120,7 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
   let schedule: FaultSchedule | undefined;
   let tracker: VisibilityTracker | undefined;
   try {
-    const kept = keptFleet(options);
+    const kept = keptFleet(options.keptFleetDir, options.mirrors);
     primary = await startPrimary({ args: ['--heartbeat-ms', '1000'], ...kept?.primary });
     const primaryUrl = primary.url;
     const publishLoad = createPublishLoad({
@@ -190,7 +166,7 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
       mirrors.push(mirror);
       clientMirrors.push({ url: mirror.url, proxyIndex: faulted ? proxies.length - 1 : undefined });
     }
-    await waitConverged(primaryUrl, mirrors, kept === undefined ? 60_000 : KEPT_FLEET_START_MS);
+    await waitConverged(primaryUrl, mirrors, kept?.startMs ?? 60_000);
     options.progress(`mirrors ${mirrors.map((m) => m.url).join(' ')} caught up`);
 
     const pids: Record<string, number> = { primary: primary.child.pid! };

@@ -48,10 +48,9 @@ export interface PrimaryPublisher extends Publisher {
   /**
    * The generation getEntry() reflects: headSeq(), except while a commit is between its journal
    * append (which may await a segment rotation after moving the head) and its manifest update.
-   * What vouches for an entry (a signed repository answer) names this seq, never a later one.
+   * What vouches for an entry (a signed repository answer) names this seq, never a later one. manifestTime(): its commit time.
    */
   manifestSeq(): number;
-  /** The commit time of manifestSeq(). */
   manifestTime(): number;
   /** Called synchronously after each generation is durable, before submits resolve. */
   onCommit(listener: (info: CommitInfo) => void): () => void;
@@ -117,8 +116,7 @@ interface PendingSubmit {
 export function createPublisher(options: PublisherOptions): PrimaryPublisher {
   const { store, journal, manifest, log } = options;
   // The manifest comes replayed to the journal's head.
-  let manifestSeq = journal.headSeq();
-  let manifestTime = journal.headTime();
+  let [manifestSeq, manifestTime] = [journal.headSeq(), journal.headTime()];
   const maxEntries = options.maxGenerationEntries ?? DEFAULT_MAX_GENERATION_ENTRIES;
   const now = options.now ?? Date.now;
   const listeners = new Set<(info: CommitInfo) => void>();
