@@ -187,4 +187,17 @@ describe('journal', () => {
     expect(reopened.journal.oldestSeq()).toBe(5);
     expect(reopened.replayed.map((g) => g.seq)).toEqual([1, 2, 3, 4, 5, 6]);
   });
+
+  it('refuses a generation its history cannot hold before writing it: nothing becomes durable, the head stays', async () => {
+    const journal = await writeGenerations(2);
+    const bad = generation(3);
+    bad.entries = [{ ...bad.entries[0]!, sha256: 'A'.repeat(64) }];
+    await expect(journal.append(bad)).rejects.toThrow(/lower-case hex/);
+    expect(journal.headSeq()).toBe(2);
+    await journal.append(generation(3));
+    await closeAll();
+    const reopened = await openIn();
+    expect(reopened.replayed.map((g) => g.seq)).toEqual([1, 2, 3]);
+    expect(reopened.replayed[2]!.entries[0]!).toMatchObject({ sha256: sha256Hex('3') });
+  });
 });
