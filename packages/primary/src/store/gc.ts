@@ -28,8 +28,9 @@ import type { PrimaryPublisher } from '../publish/publisher.js';
  *
  * Bounded per run: `shardsPerRun` of the 256 shard directories (a full pass
  * every 256 / shardsPerRun runs) and at most `maxDeletesPerRun` unlinks. A run
- * never holds the publisher: it reads the manifest and journal window
- * synchronously (one instant), and decides each unlink in the same tick as the
+ * never holds the publisher: it goes SHARDS_PER_STEP shards at a time, reads
+ * their roots in the manifest and journal window synchronously (one instant a
+ * step), and decides each unlink in the same tick as the
  * store's removal claims the hash (@metasync/store: a put that arrives later
  * waits for the removal and writes the object anew).
  */
@@ -76,6 +77,8 @@ export const DEFAULT_GC_MAX_DELETES_PER_RUN = 5_000;
 export const DEFAULT_GC_MAX_CANDIDATES = 500_000;
 
 const YIELD_EVERY_OBJECTS = 4_096;
+/** Shards listed and matched against their roots together (of a run's shardsPerRun). */
+const SHARDS_PER_STEP = 4;
 const SHARDS = Array.from({ length: 256 }, (_, index) => index.toString(16).padStart(2, '0'));
 
 export function createObjectGc(options: ObjectGcOptions): ObjectGc {
@@ -121,53 +124,65 @@ export function createObjectGc(options: ObjectGcOptions): ObjectGc {
     committedDuringRun = committed;
     try {
       const shards = nextShards();
-      const mask = new Uint8Array(SHARDS.length);
-      for (const shard of shards) mask[Number.parseInt(shard, 16)] = 1;
-      const found = (await Promise.all(shards.map((shard) => store.listShard(shard)))).flat();
-      const live = await roots.collect(mask);
-      const nowMs = now();
-      const expired: string[] = [];
-      const present = new Set(found);
-      for (const sha256 of candidates.keys()) {
-        // Gone by other means (an operator, a put that replaced a damaged leftover): forget it.
-        if (mask[shardIndexOf(sha256)] === 1 && !present.has(sha256)) candidates.delete(sha256);
-      }
-      for (const [index, sha256] of found.entries()) {
-        // Publishes keep flowing during a large scan; a commit meanwhile lands in `committed`.
-        if (index > 0 && index % YIELD_EVERY_OBJECTS === 0) await nextTurn();
-        if (live.has(sha256) || referencedNow(sha256, committed)) {
-          candidates.delete(sha256);
-          continue;
-        }
-        const since = candidates.get(sha256);
-        if (since === undefined) {
-          if (candidates.size < maxCandidates) candidates.set(sha256, nowMs);
-        } else if (nowMs - since >= options.graceMs && expired.length < maxDeletes) expired.push(sha256);
-      }
-      let deleted = 0;
-      let bytesFreed = 0;
-      for (const sha256 of expired) {
-        // Same tick as store.remove claims the hash: a commit or submit since the scan wins.
-        if (!candidates.has(sha256) || referencedNow(sha256, committed)) continue;
-        const result = await store.remove(sha256);
-        if (!result.removed) continue;
-        candidates.delete(sha256);
-        deleted++;
-        bytesFreed += result.bytesFreed;
+      const tally = { deleted: 0, bytesFreed: 0, scanned: 0 };
+      // A few shards at a time: the listing's names and the roots' strings of all 32 shards at once were the
+      // first run's peak after a restart of a million-path primary (the roots are read per step, one instant each).
+      for (let at = 0; at < shards.length; at += SHARDS_PER_STEP) {
+        await scanStep(shards.slice(at, at + SHARDS_PER_STEP), committed, tally);
       }
       const report: ObjectGcRun = {
-        deleted,
-        bytesFreed,
+        ...tally,
         durationMs: Math.round(performance.now() - started),
-        scanned: found.length,
         candidates: candidates.size,
       };
-      if (deleted > 0) log.info(report, 'object gc run');
+      if (report.deleted > 0) log.info(report, 'object gc run');
       else log.debug(report, 'object gc run');
       for (const listener of listeners) listener(report);
       return report;
     } finally {
       committedDuringRun = undefined;
+    }
+  }
+
+  /** Scans `shards`, then unlinks what waited out its grace there (within the run's maxDeletes). */
+  async function scanStep(
+    shards: readonly string[],
+    committed: ReadonlySet<string>,
+    tally: { deleted: number; bytesFreed: number; scanned: number },
+  ): Promise<void> {
+    const mask = new Uint8Array(SHARDS.length);
+    for (const shard of shards) mask[Number.parseInt(shard, 16)] = 1;
+    const found = (await Promise.all(shards.map((shard) => store.listShard(shard)))).flat();
+    const live = await roots.collect(mask);
+    const nowMs = now();
+    const expired: string[] = [];
+    const present = new Set(found);
+    for (const sha256 of candidates.keys()) {
+      // Gone by other means (an operator, a put that replaced a damaged leftover): forget it.
+      if (mask[shardIndexOf(sha256)] === 1 && !present.has(sha256)) candidates.delete(sha256);
+    }
+    present.clear();
+    for (const [index, sha256] of found.entries()) {
+      // Publishes keep flowing during a large scan; a commit meanwhile lands in `committed`.
+      if (index > 0 && index % YIELD_EVERY_OBJECTS === 0) await nextTurn();
+      if (live.has(sha256) || referencedNow(sha256, committed)) {
+        candidates.delete(sha256);
+        continue;
+      }
+      const since = candidates.get(sha256);
+      if (since === undefined) {
+        if (candidates.size < maxCandidates) candidates.set(sha256, nowMs);
+      } else if (nowMs - since >= options.graceMs && tally.deleted + expired.length < maxDeletes) expired.push(sha256);
+    }
+    tally.scanned += found.length;
+    for (const sha256 of expired) {
+      // Same tick as store.remove claims the hash: a commit or submit since the scan wins.
+      if (!candidates.has(sha256) || referencedNow(sha256, committed)) continue;
+      const result = await store.remove(sha256);
+      if (!result.removed) continue;
+      candidates.delete(sha256);
+      tally.deleted++;
+      tally.bytesFreed += result.bytesFreed;
     }
   }
 
