@@ -5,6 +5,7 @@ import { sha256Hex } from '@metasync/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { addBrotliVariants } from './brotli-variant.js';
 import { createDurability } from './durability.js';
+import { createBatchedFiles } from './batched-files.js';
 import { openObjectStore, variantsOf, type ObjectStore } from './store.js';
 import type { WriteContext } from './write-path.js';
 
@@ -17,7 +18,14 @@ beforeEach(async () => {
   // The store's own layout, driven directly so `skip` can change its answer between staging and rename.
   const tmpDir = join(dir, 'tmp');
   await mkdir(tmpDir, { recursive: true });
-  context = { dir, tmpDir, durability: createDurability(dir), knownShards: new Set(), reused: () => undefined };
+  context = {
+    dir,
+    tmpDir,
+    durability: createDurability(dir),
+    knownShards: new Set(),
+    reused: () => undefined,
+    files: createBatchedFiles(),
+  };
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });

@@ -6,6 +6,7 @@ import { hasErrno, metasyncError, sha256Hex } from '@metasync/shared';
 import { fsyncDir } from '@metasync/shared/fs';
 import type { GivenVariants } from './compression.js';
 import { createDurability } from './durability.js';
+import { createBatchedFiles } from './batched-files.js';
 import { storeError } from './errors.js';
 import { objectPath, shardOf, VARIANTS, type Variant } from './layout.js';
 import { createLimiter } from './limiter.js';
@@ -15,8 +16,6 @@ import { readIdentity } from './identity.js';
 import { verifyObject, writeObject, type WriteContext } from './write-path.js';
 
 const unlink = promisify(fsCallback.unlink);
-// The callback API skips a FileHandle per call: a bootstrap reads two variants of every object.
-const readFile = promisify(fsCallback.readFile);
 
 /**
  * The content-addressed object store shared by primary and mirror (layout in
@@ -118,7 +117,7 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
     for (const variant of VARIANTS) durability.fileWritten(pathOf(sha256, variant), shardOf(sha256));
   }
 
-  const context: WriteContext = { dir, tmpDir, durability, knownShards, reused };
+  const context: WriteContext = { dir, tmpDir, durability, knownShards, reused, files: createBatchedFiles() };
 
   async function put(object: ObjectInput): Promise<StoredObject> {
     const sha256 = sha256Hex(object.raw);
@@ -170,12 +169,8 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
 
   /** A variant's file, undefined when the object keeps none. */
   async function readFileOf(sha256: string, variant: Exclude<Variant, 'identity'>): Promise<Buffer | undefined> {
-    try {
-      return await readFile(pathOf(sha256, variant));
-    } catch (err) {
-      if (hasErrno(err, 'ENOENT')) return undefined;
-      throw err;
-    }
+    // Batched with the turn's other reads when there are many (a pack's objects): batched-files.ts.
+    return context.files.read(pathOf(sha256, variant));
   }
 
   async function readVariant(sha256: string, variant: Variant): Promise<Buffer> {

@@ -6,11 +6,11 @@ import { promisify } from 'node:util';
 import { hasErrno, sha256Hex } from '@metasync/shared';
 import { decodesTo, variantsFor, type GivenVariants, type KeptVariants } from './compression.js';
 import type { Durability } from './durability.js';
+import type { BatchedFiles } from './batched-files.js';
 import { readIfPresent, readStoredIdentity } from './identity.js';
 import { objectPath, shardOf, type Variant } from './layout.js';
 
 // The callback API skips a FileHandle per call: measurably cheaper on a 10k-file burst.
-const writeFile = promisify(fsCallback.writeFile);
 const unlink = promisify(fsCallback.unlink);
 
 /**
@@ -40,6 +40,8 @@ export interface WriteContext {
   knownShards: Set<string>;
   /** An intact object is being reused: it may be a killed process's leftover only in the page cache. */
   reused(sha256: string): void;
+  /** New files are created through it (batched-files.ts: a bulk write's files in batches on a thread). */
+  files: BatchedFiles;
 }
 
 type WriteGiven = GivenVariants & {
@@ -111,12 +113,12 @@ async function ensureShard(context: WriteContext, shard: string): Promise<void> 
 async function createFile(context: WriteContext, path: string, bytes: Buffer, shard: string, clean = false): Promise<void> {
   try {
     try {
-      await writeFile(path, bytes, { flag: 'wx', mode: 0o644 });
+      await context.files.create(path, bytes);
     } catch (err) {
       if (!hasErrno(err, 'EEXIST')) throw err;
       if (clean) throw new FileMet(path);
       await unlink(path);
-      await writeFile(path, bytes, { flag: 'wx', mode: 0o644 });
+      await context.files.create(path, bytes);
     }
   } catch (err) {
     if (err instanceof FileMet) throw err; // not ours: left as it is
