@@ -92,14 +92,28 @@ export async function surveyAmong(dir: string, sha256s: readonly string[]): Prom
   return { present, withFiles };
 }
 
-/** The shas with any file (raw or variant) in shard `shard`, so a collector also finds a crashed removal's leftovers. */
+/**
+ * The shas with any file (raw or variant) in shard `shard`, so a collector also finds a crashed removal's leftovers.
+ * Sorted, an object's files are neighbours (stem, stem.br, stem.gz): each is named once without a Set, and no
+ * name is rewritten but to cut its suffix. At a million objects a Set and a regex replace per name made the
+ * object GC's pass grow the primary's heap by ~130 MB of short-lived strings (with 4 shards listed at a time).
+ */
 export async function listShard(dir: string, shard: string): Promise<string[]> {
-  const shas = new Set<string>();
-  for (const name of await namesIn(dir, shard)) {
-    const sha256 = shard + name.replace(/\.(gz|br)$/, '');
-    if (isSha256Hex(sha256)) shas.add(sha256);
+  const names = await namesIn(dir, shard);
+  names.sort();
+  const shas: string[] = [];
+  let previous = '';
+  for (const name of names) {
+    const stem =
+      name.length === GZIP_NAME_LENGTH && (name.endsWith(VARIANT_SUFFIX.gzip) || name.endsWith(VARIANT_SUFFIX.br))
+        ? name.slice(0, RAW_NAME_LENGTH)
+        : name;
+    if (stem === previous) continue;
+    previous = stem;
+    const sha256 = shard + stem;
+    if (isSha256Hex(sha256)) shas.push(sha256);
   }
-  return [...shas];
+  return shas;
 }
 
 /** The shas in shard directory `shard` that keep a gzip variant but no brotli one: one listing, nothing kept beyond it. */

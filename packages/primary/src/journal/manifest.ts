@@ -31,8 +31,8 @@ export interface Manifest {
   sorted?(): SortedManifest;
   /** Its tables now, valid until the next set or delete (manifest-view.ts): a snapshot copies them for another thread. Optional: a Map has none. */
   tables?(): ManifestTables;
-  /** Each object some path references whose shard (first byte) `mask` sets, once (the object GC's roots). Optional: a Map has none. */
-  objectsInShards?(mask: Uint8Array, visit: (sha256: string) => void): void;
+  /** Whether some path references the object now: a table lookup, no string or entry made. Optional: a Map has none. */
+  hasObject?(sha256: string): boolean;
 }
 
 /** The manifest in path order at one moment: valid until the next set or delete. */
@@ -142,7 +142,7 @@ export function createManifest(expectedPaths = 0): Manifest {
     },
     sorted: () => sortedView(tables()),
     tables,
-    objectsInShards: (mask, visit) => objects.forEachInShards(mask, visit),
+    hasObject: (sha256) => objects.has(sha256),
     *pathsWithOrigin(origin) {
       const code = origins.indexOf(origin);
       if (code === -1) return;

@@ -67,13 +67,18 @@ export function createGcRoots(options: { manifest: Manifest; journal: Journal; s
         });
       }
       const roots = new Set<string>();
-      // Synchronous from here on: the manifest and the window are read at one instant.
-      // From the manifest's object table where it has one: at 1M paths, an entry and its sha256 string for every
-      // path made a run's garbage.
-      if (manifest.objectsInShards !== undefined) manifest.objectsInShards(mask, (sha256) => roots.add(sha256));
-      else for (const entry of manifest.values()) if (mask[shardIndexOf(entry.sha256)] === 1) roots.add(entry.sha256);
+      // Synchronous from here on: the journal window is read at one instant.
       journal.forEachKeptObject(mask, (sha256) => roots.add(sha256));
-      return { has: (sha256) => roots.has(sha256) || snapshotPrefixes.has(sha256.slice(0, KEPT_SHA_HEX_CHARS)) };
+      const { hasObject } = manifest;
+      const inSnapshots = (sha256: string) => snapshotPrefixes.has(sha256.slice(0, KEPT_SHA_HEX_CHARS));
+      // The head manifest is asked at each check, in its own table: a string per object of the scanned shards
+      // made most of a million-path run's garbage. Asked later than the window is read, it can only answer for a
+      // later moment, and a path that lets go of an object in between leaves it unreferenced from then on: the
+      // run's clock for it starts after that commit (gc.ts reads the time after each turn it gives up).
+      if (hasObject !== undefined) return { has: (sha256) => hasObject(sha256) || roots.has(sha256) || inSnapshots(sha256) };
+      // A Map manifest (tests) is read here, at the same instant as the window.
+      for (const entry of manifest.values()) if (mask[shardIndexOf(entry.sha256)] === 1) roots.add(entry.sha256);
+      return { has: (sha256) => roots.has(sha256) || inSnapshots(sha256) };
     },
   };
 }
