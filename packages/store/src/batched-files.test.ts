@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BATCH_FROM, createBatchedFiles, type BatchedFiles } from './batched-files.js';
 
 let dir: string;
@@ -13,6 +13,7 @@ beforeEach(async () => {
   creator = createBatchedFiles();
 });
 afterEach(async () => {
+  vi.useRealTimers();
   await creator.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -81,6 +82,20 @@ describe('batched file creates and reads', () => {
     expect(await creator.read(join(dir, 'r3'))).toEqual(bytesOf(3));
     expect(await creator.read(join(dir, 'absent'))).toBeUndefined();
     expect(creator.counts()).toEqual({ viaThread: 0, viaPool: 2 });
+  });
+
+  it('a batch handed to a new thread is not failed by the exit of the thread stopped for idleness', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const burst = (prefix: string) =>
+      Promise.allSettled(
+        Array.from({ length: BATCH_FROM }, (_, i) => creator.create(join(dir, `${prefix}${i}`), Buffer.from(`${prefix}${i}`))),
+      );
+    await burst('a');
+    // The idle thread is terminated; its exit comes a few ms later, while a new thread has this batch.
+    vi.advanceTimersByTime(5_000);
+    const outcomes = await burst('b');
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(Array(BATCH_FROM).fill('fulfilled'));
+    expect(await readFile(join(dir, 'b7'), 'utf8')).toBe('b7');
   });
 
   it('close waits for creates handed to the thread', async () => {

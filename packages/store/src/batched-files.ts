@@ -16,8 +16,9 @@ const readFile = promisify(fsCallback.readFile);
  * threads cost the main thread about 60 µs a file (100k-path bootstrap profiles, 2026-12-07). So when one turn
  * of the event loop asks for BATCH_FROM files or more, they go to a thread of their own in one message, are
  * done there one after another with the same calls' synchronous forms, and one message answers them all.
- * Fewer go through the pool as before: a publish's few files, or one GET, never wait for a thread to start.
- * The thread starts on the first batch and ends after IDLE_MS without one.
+ * Fewer go through the pool as before while no thread runs: a publish's few files, or one GET, never wait
+ * for a thread to start. The thread starts on the first batch and ends after IDLE_MS without one; while it
+ * runs, every file goes to it (behind at most a batch of MAX_BATCH_FILES, a few ms).
  *
  * Nothing about a file changes: it is created exclusively, written whole, closed, and not synced (the store's
  * sync() makes it durable, durability.ts). A failure is reported per file with the errno fields the async
@@ -31,7 +32,7 @@ export interface BatchedFiles {
   read(path: string): Promise<Buffer | undefined>;
   /** Files done so far through the thread and through libuv's pool (tests, and a bench's notes). */
   counts(): { viaThread: number; viaPool: number };
-  /** Ends the thread once what it was handed is done (a later call starts another). */
+  /** Ends the thread once what it was handed is done; later calls go through the pool. */
   close(): Promise<void>;
 }
 
@@ -103,7 +104,8 @@ export function createBatchedFiles(): BatchedFiles {
   let flushScheduled = false;
   let worker: Worker | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
-  const inFlight = new Map<number, Op[]>();
+  /** Batches sent and not answered, with the thread each went to (a thread that dies fails only its own). */
+  const inFlight = new Map<number, { ops: Op[]; thread: Worker }>();
   let nextId = 0;
   let closed = false;
   let drained: (() => void)[] = [];
@@ -156,7 +158,7 @@ export function createBatchedFiles(): BatchedFiles {
       ends.push(offset);
     }
     const id = nextId++;
-    inFlight.set(id, ops);
+    inFlight.set(id, { ops, thread });
     counts.viaThread += ops.length;
     clearTimeout(idleTimer);
     // Held while work is in flight (a caller's await alone would not keep the process alive), not after.
@@ -165,7 +167,7 @@ export function createBatchedFiles(): BatchedFiles {
   }
 
   function answered(thread: Worker, { id, failures, readEnds, buffer }: Answer): void {
-    const ops = inFlight.get(id);
+    const ops = inFlight.get(id)?.ops;
     inFlight.delete(id);
     const bytes = new Uint8Array(buffer);
     ops?.forEach((op, index) => {
@@ -200,8 +202,11 @@ export function createBatchedFiles(): BatchedFiles {
     thread.on('message', (answer: Answer) => answered(thread, answer));
     const failAll = (err: Error): void => {
       if (worker === thread) worker = undefined;
-      for (const ops of inFlight.values()) for (const op of ops) op.reject(err);
-      inFlight.clear();
+      for (const [id, batch] of inFlight) {
+        if (batch.thread !== thread) continue;
+        inFlight.delete(id);
+        for (const op of batch.ops) op.reject(err);
+      }
       settled();
     };
     thread.on('error', failAll);

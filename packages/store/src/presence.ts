@@ -102,6 +102,7 @@ export async function listShard(dir: string, shard: string): Promise<string[]> {
   const names = await namesIn(dir, shard);
   names.sort();
   const shas: string[] = [];
+  // The stem last named: a foreign name sorted between an object's files (`<stem>.br~`) must not make it named twice.
   let previous = '';
   for (const name of names) {
     const stem =
@@ -109,9 +110,10 @@ export async function listShard(dir: string, shard: string): Promise<string[]> {
         ? name.slice(0, RAW_NAME_LENGTH)
         : name;
     if (stem === previous) continue;
-    previous = stem;
     const sha256 = shard + stem;
-    if (isSha256Hex(sha256)) shas.push(sha256);
+    if (!isSha256Hex(sha256)) continue;
+    previous = stem;
+    shas.push(sha256);
   }
   return shas;
 }

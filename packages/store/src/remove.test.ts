@@ -102,6 +102,10 @@ describe('object store removal (the GC path)', () => {
     await writeFile(store.pathOf(orphan, 'br'), 'x');
     await writeFile(join(dir, shard, 'not-an-object'), 'x');
     expect((await store.listShard(shard)).sort()).toEqual([whole.sha256, orphan].sort());
+    // Each once, whatever foreign names sort between an object's files (a raw file, its .br~ and its .gz).
+    const stem = whole.sha256.slice(2);
+    for (const name of [stem, `${stem}.br`, `${stem}.br~`, `${stem}.bak`, `${stem}-x`]) await writeFile(join(dir, shard, name), 'x');
+    expect((await store.listShard(shard)).sort()).toEqual([whole.sha256, orphan].sort());
     const otherShard = shard === 'ff' ? 'fe' : 'ff';
     expect(await store.listShard(otherShard)).toEqual([]);
   });

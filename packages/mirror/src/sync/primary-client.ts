@@ -11,7 +11,6 @@ import {
   tlsHandshakeError,
   type AckRequest,
 } from '@metasync/shared';
-import { createHandOffs } from './hand-offs.js';
 import { decodeBounded, verifyGzip, verifyRaw } from './object-verify.js';
 import { PRIMARY_TLS_HINT, primaryConnectOptions } from './primary-ca.js';
 
@@ -68,10 +67,9 @@ export interface PrimaryClient {
   fetchObject(sha256: string, size: number): Promise<FetchedObject>;
   /**
    * Fetches many objects in one framed stream (`objects/pack`), handing each
-   * verified one to `onObject` as it arrives (a few may be in onObject at once;
-   * every one has settled when this returns). Never throws for a bad frame, a
-   * broken stream or a failed onObject: it stops there and returns the hashes
-   * delivered (onObject resolved), so the caller fetches the rest one by one.
+   * verified one to `onObject` as it arrives. Never throws for a bad frame or a
+   * broken stream: it stops there and returns the hashes delivered, so the
+   * caller fetches the rest one by one.
    */
   /** `brotli: false` asks for no brotli variants (the caller makes its own later): each frame is then its gzip variant. */
   fetchPack(
@@ -216,7 +214,6 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
     },
     async fetchPack(objects, onObject, packOptions = {}) {
       const delivered = new Set<string>();
-      const handing = createHandOffs(PACK_OBJECTS_IN_FLIGHT);
       const sizes = new Map(objects.map((o) => [o.sha256, o.size]));
       const path = urlPath(SYNC_ROUTES.objectPack);
       try {
@@ -238,28 +235,22 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
           });
         }
         for await (const frame of readPackFrames(response.body, sizes)) {
-          if (handing.failure !== undefined) break;
           if (frame.header.missing === true) continue;
           const raw = decodeBounded(frame.bytes, frame.header.encoding, frame.size, frame.header.sha256);
           verifyRaw(raw, frame.header.sha256, frame.size);
           if (frame.gzip !== undefined) verifyGzip(frame.gzip, raw, frame.header.sha256);
-          const sha256 = frame.header.sha256;
-          // The frame's bytes are views of the received chunk, held until its onObject settles (a few at most).
-          await handing.add(
-            onObject(sha256, {
-              raw,
-              wireBytes: frame.consumed,
-              ...keptBody(frame.header.encoding, frame.bytes),
-              ...(frame.gzip === undefined ? {} : { gzip: frame.gzip }),
-            }).then(() => void delivered.add(sha256)),
-          );
+          // The frame's bytes are views of the received chunk; onObject is awaited before the next frame, then they are dropped.
+          await onObject(frame.header.sha256, {
+            raw,
+            wireBytes: frame.consumed,
+            ...keptBody(frame.header.encoding, frame.bytes),
+            ...(frame.gzip === undefined ? {} : { gzip: frame.gzip }),
+          });
+          delivered.add(frame.header.sha256);
         }
-        await handing.settled();
-        return handing.failure === undefined ? { delivered } : { delivered, error: handing.failure };
+        return { delivered };
       } catch (err) {
-        // No orphaned puts: the caller refetches what was not delivered only once these are done.
-        await handing.settled();
-        return { delivered, error: handing.failure ?? err };
+        return { delivered, error: err };
       }
     },
     async ack(body) {
@@ -277,13 +268,6 @@ export function createPrimaryClient(options: PrimaryClientOptions): PrimaryClien
     },
   };
 }
-
-/**
- * Objects of one pack handed to onObject and not yet stored. The next frame is decoded while earlier ones are
- * written, so a bootstrap's puts reach the store many at once (batched-files.ts batches them): one at a time
- * per pack, 16 packs kept the store's file thread waking for a few files each.
- */
-const PACK_OBJECTS_IN_FLIGHT = 16;
 
 /** A compressed body that decoded to the verified bytes is kept as that variant: no recompression. */
 function keptBody(encoding: string, body: Buffer): { brotli?: Buffer; gzip?: Buffer } {
