@@ -85,7 +85,7 @@ export async function openMirror(
   // Reading the index log leaves its records behind as garbage: at 100k paths the heap had grown to ~200 MB
   // for ~65 MB live, and an idle or cache-served mirror would keep it that size.
   releaseMemory();
-  const store = await openObjectStore({ dir: join(config.data, 'objects') });
+  const store = await openObjectStore({ dir: join(config.data, 'objects'), keepFileThread: true });
   const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? true });
   const workerCounters = workers > 1 ? createWorkerCounters(workers) : undefined;
   if (workerCounters !== undefined) registerWorkerMetrics(metrics.registry, workerCounters);
@@ -222,6 +222,7 @@ export async function openMirror(
       await client.close();
       await log.close();
       s3Bootstrap?.close();
+      await store.close();
     },
   };
 }

@@ -80,7 +80,7 @@ const REPLAYED_RELEASE_FROM = 50;
 async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promise<void> }): Promise<PrimaryCore> {
   const { dataDir, log } = options;
   const keyRing = await openKeyRing({ keyFile: options.signingKeyFile, dataDir, log });
-  const store = await openObjectStore({ dir: join(dataDir, 'objects') });
+  const store = await openObjectStore({ dir: join(dataDir, 'objects'), keepFileThread: true });
   const snapshotDir = join(dataDir, 'snapshots');
   const base = await loadLatestSnapshot(snapshotDir);
   const manifest: Manifest = base?.manifest ?? createManifest();
@@ -173,6 +173,7 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
       await brotliBackfill.close();
       await snapshots.close();
       await journal.close();
+      await store.close();
       keyRing.close();
       await lock.release();
     },

@@ -98,6 +98,19 @@ describe('batched file creates and reads', () => {
     expect(await readFile(join(dir, 'b7'), 'utf8')).toBe('b7');
   });
 
+  it('kept: the thread runs from the start, takes even a single file, and stays past the idle time until close', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    await creator.close();
+    creator = createBatchedFiles({ kept: true });
+    await creator.create(join(dir, 'one'), bytesOf(1));
+    vi.advanceTimersByTime(60_000);
+    expect(await creator.read(join(dir, 'one'))).toEqual(bytesOf(1));
+    expect(creator.counts()).toEqual({ viaThread: 2, viaPool: 0 });
+    await creator.close();
+    await creator.create(join(dir, 'two'), bytesOf(2));
+    expect(creator.counts()).toEqual({ viaThread: 2, viaPool: 1 });
+  });
+
   it('close waits for creates handed to the thread', async () => {
     const burst = Array.from({ length: 100 }, (_, i) => creator.create(join(dir, `c${i}`), bytesOf(i)));
     await new Promise((resolve) => setImmediate(resolve));
@@ -106,11 +119,11 @@ describe('batched file creates and reads', () => {
     expect(await readFile(join(dir, 'c99'))).toEqual(bytesOf(99));
   });
 
-  it('keeps a process alive while creates are in flight, and not once it is idle', async () => {
+  it.each([false, true])('keeps a process alive while creates are in flight, and not once it is idle (kept: %s)', async (kept) => {
     await mkdir(join(dir, 'child'));
     const script = `
       import { createBatchedFiles } from ${JSON.stringify(new URL('./batched-files.ts', import.meta.url).pathname)};
-      const creator = createBatchedFiles();
+      const creator = createBatchedFiles({ kept: ${kept} });
       await Promise.all(Array.from({ length: 2000 }, (_, i) => creator.create(${JSON.stringify(join(dir, 'child'))} + '/f' + i, Buffer.alloc(512, i))));
       console.log(JSON.stringify(creator.counts()));
     `;
@@ -119,7 +132,7 @@ describe('batched file creates and reads', () => {
       timeout: 20_000,
     });
     expect(JSON.parse(stdout)).toEqual({ viaThread: 2000, viaPool: 0 });
-    // The idle thread ends only after 5 s; the process exits well before.
+    // An idle thread (kept for good, or until 5 s idle) does not hold the process: it exits well before.
     expect(Date.now() - started).toBeLessThan(4_500);
     expect(await readFile(join(dir, 'child', 'f1999'))).toEqual(Buffer.alloc(512, 1999));
   });

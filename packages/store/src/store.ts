@@ -90,12 +90,19 @@ export interface ObjectStore {
   listShard(shard: string): Promise<string[]>;
   /** The shas in shard directory `shard` that keep a gzip variant and no brotli one (the backfill's sweep). */
   lackingBrotli(shard: string): Promise<string[]>;
+  /** Ends the store's file thread (batched-files.ts) once its work is done; the store still works, through libuv's pool. */
+  close(): Promise<void>;
 }
 
 /** Puts in progress at once: bounds open files and memory under a burst of thousands. */
 export const DEFAULT_PUT_CONCURRENCY = 32;
 
-export async function openObjectStore(options: { dir: string; putConcurrency?: number }): Promise<ObjectStore> {
+export async function openObjectStore(options: {
+  dir: string;
+  putConcurrency?: number;
+  /** A daemon's store: its file thread starts now and lives until close() (batched-files.ts says why). */
+  keepFileThread?: boolean;
+}): Promise<ObjectStore> {
   const { dir } = options;
   const limit = createLimiter(options.putConcurrency ?? DEFAULT_PUT_CONCURRENCY);
   const tmpDir = join(dir, 'tmp');
@@ -117,7 +124,14 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
     for (const variant of VARIANTS) durability.fileWritten(pathOf(sha256, variant), shardOf(sha256));
   }
 
-  const context: WriteContext = { dir, tmpDir, durability, knownShards, reused, files: createBatchedFiles() };
+  const context: WriteContext = {
+    dir,
+    tmpDir,
+    durability,
+    knownShards,
+    reused,
+    files: createBatchedFiles({ kept: options.keepFileThread === true }),
+  };
 
   async function put(object: ObjectInput): Promise<StoredObject> {
     const sha256 = sha256Hex(object.raw);
@@ -255,6 +269,7 @@ export async function openObjectStore(options: { dir: string; putConcurrency?: n
     remove,
     listShard: (shard) => listShard(dir, shard),
     lackingBrotli: (shard) => lackingBrotli(dir, shard),
+    close: () => context.files.close(),
   };
 }
 

@@ -19,6 +19,7 @@ function memoryStore(): ObjectStore & { syncs: number } {
   const store = {
     dir: '(memory)',
     syncs: 0,
+    close: async () => undefined,
     async put({ raw }: { raw: Buffer }) {
       const sha256 = sha256Hex(raw);
       const created = !objects.has(sha256);
