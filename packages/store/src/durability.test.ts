@@ -2,10 +2,12 @@ import * as childProcess from 'node:child_process';
 import * as fsPromises from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
 import { sha256Hex } from '@metasync/shared';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { SYNCFS_THRESHOLD_FILES } from './durability.js';
+import { createDurability, SYNCFS_THRESHOLD_FILES } from './durability.js';
 import { openObjectStore, type ObjectStore } from './store.js';
 
 // The real execFile, counted: `sync -f` is the syncfs path, so its calls say which path a sync took.
@@ -87,6 +89,27 @@ describe('store durability', () => {
     expect(store.unsynced()).toEqual(before);
     await store.sync();
     expect(store.unsynced()).toEqual({ files: 0, dirs: 0 });
+  });
+
+  it('names at most the files a syncfs needs no names for: a bulk write of 200,000 files holds no string per file', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const durability = createDurability(dir);
+    const heapUsed = () => {
+      gc();
+      return process.memoryUsage().heapUsed;
+    };
+    const before = heapUsed();
+    for (let i = 0; i < 200_000; i++) {
+      const sha256 = sha256Hex(String(i));
+      durability.fileWritten(join(dir, sha256.slice(0, 2), `${sha256.slice(2)}.gz`), sha256.slice(0, 2));
+    }
+    // Named (the code before), they held 90 MB of path strings and set entries until the sync.
+    expect(heapUsed() - before).toBeLessThan(2_000_000);
+    expect(durability.pending()).toEqual({ files: 200_000, dirs: 256 });
+    await durability.sync();
+    expect(execFile.mock.calls[0]?.slice(0, 2)).toEqual(['sync', ['-f', dir]]);
+    expect(durability.pending()).toEqual({ files: 0, dirs: 0 });
   });
 
   it('syncs nothing twice: puts after a sync form the next batch', async () => {

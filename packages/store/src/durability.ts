@@ -33,16 +33,23 @@ export interface Durability {
 /** `dir` is the store's top directory; shards are its 2-hex subdirectories. */
 export function createDurability(dir: string): Durability {
   let files = new Set<string>();
+  /**
+   * Files written past the first SYNCFS_THRESHOLD_FILES + 1, counted and not named: that many make the sync one
+   * syncfs, which needs no paths. A million-path bootstrap named every object's file until its one sync (about
+   * 100 MB of path strings at its peak).
+   */
+  let moreFiles = 0;
   let shards = new Set<string>();
   let topChanged = false;
 
   async function sync(): Promise<void> {
-    const batch = { files, shards, topChanged };
+    const batch = { files, moreFiles, shards, topChanged };
     files = new Set();
+    moreFiles = 0;
     shards = new Set();
     topChanged = false;
     try {
-      if (batch.files.size > SYNCFS_THRESHOLD_FILES) {
+      if (batch.files.size + batch.moreFiles > SYNCFS_THRESHOLD_FILES) {
         await syncfs(dir);
         return;
       }
@@ -54,6 +61,7 @@ export function createDurability(dir: string): Durability {
     } catch (err) {
       // Nothing of a failed batch is known durable: the next sync covers it again.
       for (const path of batch.files) files.add(path);
+      moreFiles += batch.moreFiles;
       for (const shard of batch.shards) shards.add(shard);
       topChanged ||= batch.topChanged;
       throw err;
@@ -62,7 +70,8 @@ export function createDurability(dir: string): Durability {
 
   return {
     fileWritten(path, shard) {
-      files.add(path);
+      if (files.size <= SYNCFS_THRESHOLD_FILES) files.add(path);
+      else if (!files.has(path)) moreFiles++;
       shards.add(shard);
     },
     shardChanged: (shard) => void shards.add(shard),
@@ -70,7 +79,7 @@ export function createDurability(dir: string): Durability {
       shards.add(shard);
       topChanged = true;
     },
-    pending: () => ({ files: files.size, dirs: shards.size + (topChanged ? 1 : 0) }),
+    pending: () => ({ files: files.size + moreFiles, dirs: shards.size + (topChanged ? 1 : 0) }),
     sync,
   };
 }
