@@ -130,6 +130,19 @@ describe('primary object GC', () => {
     expect(await filesOf(store, version(1))).toEqual([false, false]);
   });
 
+  it('forgets a candidate whose files went by other means (an operator), so it is not counted or unlinked later', async () => {
+    const p = await setUp(1);
+    for (const n of [1, 2, 3]) await publish(p, P, version(n));
+    const gc = gcOf(p);
+    expect((await gc.runOnce()).candidates).toBe(2);
+    await p.core.publisher.store.remove(shaOf(version(1)));
+    expect((await gc.runOnce()).candidates).toBe(1);
+    clockMs += GRACE_MS;
+    expect((await gc.runOnce()).deleted).toBe(1);
+    expect((await gc.runOnce()).candidates).toBe(0);
+    await expectIntact(p.core.publisher.store, version(3));
+  });
+
   it('a restart never deletes early: a new collector restarts every grace clock', async () => {
     const p = await setUp(1);
     for (const n of [1, 2]) await publish(p, P, version(n));

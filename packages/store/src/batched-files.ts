@@ -1,10 +1,9 @@
 import * as fsCallback from 'node:fs';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { hasErrno } from '@metasync/shared';
+import { readIfPresent } from './identity.js';
 
 const writeFile = promisify(fsCallback.writeFile);
-const readFile = promisify(fsCallback.readFile);
 
 /**
  * Whole-file creates (`wx`: never over an existing file) and reads of the object store, as
@@ -257,10 +256,7 @@ function viaPool(op: Op): void {
     writeFile(op.path, op.bytes, { flag: 'wx', mode: 0o644 }).then(op.resolve, op.reject);
     return;
   }
-  readFile(op.path).then(op.resolve, (err: unknown) => {
-    if (hasErrno(err, 'ENOENT')) op.resolve(undefined);
-    else op.reject(err as Error);
-  });
+  readIfPresent(op.path).then(op.resolve, op.reject);
 }
 
 /** The thread's report as the Error the async call would have rejected with. */

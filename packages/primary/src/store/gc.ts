@@ -1,7 +1,8 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from '@metasync/shared/daemon';
 import type { Manifest } from '../journal/manifest.js';
-import { createGcRoots, shardIndexOf } from './gc-roots.js';
+import { createGcCandidates } from './gc-candidates.js';
+import { createGcRoots } from './gc-roots.js';
 import type { PrimaryPublisher } from '../publish/publisher.js';
 
 /**
@@ -77,13 +78,12 @@ export const DEFAULT_GC_MAX_DELETES_PER_RUN = 5_000;
 export const DEFAULT_GC_MAX_CANDIDATES = 500_000;
 
 const YIELD_EVERY_OBJECTS = 4_096;
-/**
- * Shards listed and matched against their roots together. One: what a step holds (names, hashes, root prefixes)
- * then dies young. A full pass over a million objects grew the heap by 338 MB with all 32 of a run's shards at
- * once and 177 MB with 4, against 40 MB with 1 (25 of them the snapshot files' kept hashes), for runs of
- * ~440 ms instead of ~350 (`bench/object-gc-pass.ts`).
+/*
+ * A run goes one shard at a time: what a step holds (names, hashes, root prefixes) then dies young. A full pass
+ * over a million objects grew the heap by 338 MB with all 32 of a run's shards at once and 177 MB with 4,
+ * against 40 MB with 1 (25 of them the snapshot files' kept hashes), for runs of ~440 ms instead of ~350
+ * (`bench/object-gc-pass.ts`).
  */
-const SHARDS_PER_STEP = 1;
 const SHARDS = Array.from({ length: 256 }, (_, index) => index.toString(16).padStart(2, '0'));
 
 export function createObjectGc(options: ObjectGcOptions): ObjectGc {
@@ -95,8 +95,7 @@ export function createObjectGc(options: ObjectGcOptions): ObjectGc {
   const maxCandidates = options.maxCandidates ?? DEFAULT_GC_MAX_CANDIDATES;
   const roots = createGcRoots({ manifest: options.manifest, journal: publisher.journal, snapshotDir: options.snapshotDir });
   const listeners = new Set<(run: ObjectGcRun) => void>();
-  /** sha256 -> when a scan first saw it unreferenced (ms). */
-  const candidates = new Map<string, number>();
+  const candidates = createGcCandidates();
   /** Shas committed while a run is in progress: referenced, whatever the run's earlier reads said. */
   let committedDuringRun: Set<string> | undefined;
   let cursor = 0;
@@ -107,7 +106,7 @@ export function createObjectGc(options: ObjectGcOptions): ObjectGc {
   const unsubscribe = publisher.onCommit(({ generation }) => {
     for (const entry of generation.entries) {
       if (!('sha256' in entry)) continue;
-      candidates.delete(entry.sha256);
+      candidates.forget(entry.sha256);
       committedDuringRun?.add(entry.sha256);
     }
   });
@@ -131,10 +130,8 @@ export function createObjectGc(options: ObjectGcOptions): ObjectGc {
       const shards = nextShards();
       const tally = { deleted: 0, bytesFreed: 0, scanned: 0 };
       // A shard at a time: the listing's names and the roots' strings of all 32 shards at once were the
-      // first run's peak after a restart of a million-path primary (the roots are read per step, one instant each).
-      for (let at = 0; at < shards.length; at += SHARDS_PER_STEP) {
-        await scanStep(shards.slice(at, at + SHARDS_PER_STEP), committed, tally);
-      }
+      // first run's peak after a restart of a million-path primary (the roots are read per shard, one instant each).
+      for (const shard of shards) await scanShard(shard, committed, tally);
       const report: ObjectGcRun = {
         ...tally,
         durationMs: Math.round(performance.now() - started),
@@ -149,38 +146,40 @@ export function createObjectGc(options: ObjectGcOptions): ObjectGc {
     }
   }
 
-  /** Scans `shards`, then unlinks what waited out its grace there (within the run's maxDeletes). */
-  async function scanStep(
-    shards: readonly string[],
+  /** Scans one shard directory, then unlinks what waited out its grace there (within the run's maxDeletes). */
+  async function scanShard(
+    shard: string,
     committed: ReadonlySet<string>,
     tally: { deleted: number; bytesFreed: number; scanned: number },
   ): Promise<void> {
+    const index = Number.parseInt(shard, 16);
     const mask = new Uint8Array(SHARDS.length);
-    for (const shard of shards) mask[Number.parseInt(shard, 16)] = 1;
-    const found = (await Promise.all(shards.map((shard) => store.listShard(shard)))).flat();
+    mask[index] = 1;
+    const found = await store.listShard(shard);
     const live = await roots.collect(mask);
     let nowMs = now();
     const expired: string[] = [];
-    const present = new Set(found);
-    for (const sha256 of candidates.keys()) {
+    const tracked = candidates.ofShard(index);
+    if (tracked.size > 0) {
+      const present = new Set(found);
       // Gone by other means (an operator, a put that replaced a damaged leftover): forget it.
-      if (mask[shardIndexOf(sha256)] === 1 && !present.has(sha256)) candidates.delete(sha256);
+      for (const sha256 of tracked.keys()) if (!present.has(sha256)) candidates.forget(sha256);
     }
-    present.clear();
-    for (const [index, sha256] of found.entries()) {
+    for (let at = 0; at < found.length; at++) {
+      const sha256 = found[at]!;
       // Publishes keep flowing during a large scan; a commit meanwhile lands in `committed`.
-      if (index > 0 && index % YIELD_EVERY_OBJECTS === 0) {
+      if (at > 0 && at % YIELD_EVERY_OBJECTS === 0) {
         await nextTurn();
         // Commits ran meanwhile, and the manifest is asked at each check (gc-roots.ts): a clock starts after them.
         nowMs = now();
       }
       if (live.has(sha256) || referencedNow(sha256, committed)) {
-        candidates.delete(sha256);
+        candidates.forget(sha256);
         continue;
       }
       const since = candidates.get(sha256);
       if (since === undefined) {
-        if (candidates.size < maxCandidates) candidates.set(sha256, nowMs);
+        if (candidates.size < maxCandidates) candidates.track(sha256, nowMs);
       } else if (nowMs - since >= options.graceMs && tally.deleted + expired.length < maxDeletes) expired.push(sha256);
     }
     tally.scanned += found.length;
@@ -189,7 +188,7 @@ export function createObjectGc(options: ObjectGcOptions): ObjectGc {
       if (!candidates.has(sha256) || referencedNow(sha256, committed)) continue;
       const result = await store.remove(sha256);
       if (!result.removed) continue;
-      candidates.delete(sha256);
+      candidates.forget(sha256);
       tally.deleted++;
       tally.bytesFreed += result.bytesFreed;
     }
