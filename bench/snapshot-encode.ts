@@ -9,6 +9,9 @@
  * Each way runs in a fresh child process with the primary's node flags, so the RSS growth and peak are its own.
  */
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -58,11 +61,14 @@ if (way === undefined) {
   await new Promise((resolve) => setTimeout(resolve, 50));
   const started = performance.now();
   const input = { seq: 1, time: 1_700_000_000_000, key };
+  // The snapshot file is written where the system keeps temporary files, and removed after.
+  const dir = mkdtempSync(join(tmpdir(), 'metasync-snapshot-encode-'));
   const snapshot =
     way === 'thread'
-      ? await signSnapshotOffThread({ manifest, key, head: () => input })
-      : signSnapshot({ ...input, manifest: Object.assign(Object.create(manifest) as typeof manifest, { sorted }) });
+      ? await signSnapshotOffThread({ manifest, key, head: () => input, dir })
+      : await signSnapshot({ ...input, dir, manifest: Object.assign(Object.create(manifest) as typeof manifest, { sorted }) });
   const ms = performance.now() - started;
+  rmSync(dir, { recursive: true, force: true });
   // The delay of the timer that could not run while the loop was held is recorded once it runs.
   await new Promise((resolve) => setTimeout(resolve, 50));
   loop.disable();
@@ -71,7 +77,7 @@ if (way === undefined) {
     JSON.stringify({
       ms,
       loopMaxMs: loop.max / 1e6,
-      body: snapshot.body.length,
+      body: snapshot.length,
       rssGrowthMb: (after.rssBytes - before.rssBytes) / MB,
       peakGrowthMb: (after.peakRssBytes - Math.max(before.peakRssBytes, before.rssBytes)) / MB,
     }),

@@ -11,6 +11,7 @@ import {
   sha256Hex,
   signBody,
   signProxyAnswer,
+  signSnapshotStatement,
   signingKeyFromPem,
   type ChangeEntry,
   type SigningKey,
@@ -59,6 +60,10 @@ export interface FakePrimary {
     replayChanges?: SignedResponse;
     /** Answer `snapshot` with these recorded bytes. */
     replaySnapshot?: SignedResponse;
+    /** Sign snapshots over their body, without a statement (a primary from before statements). */
+    snapshotSignedOverBody?: boolean;
+    /** Change a snapshot's body after it is signed (a damaged file or a hop that rewrites it). */
+    rewriteSnapshotBody?: (body: Buffer) => Buffer;
     /** Answer `state` without echoing the request's nonce (a primary without the challenge). */
     ignoreNonce?: boolean;
   };
@@ -77,6 +82,8 @@ export interface FakePrimary {
 export interface SignedResponse {
   body: Buffer;
   signature: string;
+  /** A snapshot's signed statement of its body (HEADERS.snapshotStatement), as the primary sends it. */
+  statement?: string;
 }
 
 export async function startFakePrimary(): Promise<FakePrimary> {
@@ -99,7 +106,11 @@ export async function startFakePrimary(): Promise<FakePrimary> {
   };
   const signed: FakePrimary['signed'] = { state: [], changes: [], snapshot: [] };
   const sendRecorded = (res: ServerResponse, answer: SignedResponse): void => {
-    send(res, 200, answer.body, { 'content-type': 'application/json', [HEADERS.signature]: answer.signature });
+    send(res, 200, answer.body, {
+      'content-type': 'application/json',
+      [HEADERS.signature]: answer.signature,
+      ...(answer.statement === undefined ? {} : { [HEADERS.snapshotStatement]: answer.statement }),
+    });
   };
   const sendSigned = (res: ServerResponse, doc: Record<string, unknown>, route: keyof FakePrimary['signed']): void => {
     const body = Buffer.from(JSON.stringify(doc));
@@ -158,11 +169,13 @@ export async function startFakePrimary(): Promise<FakePrimary> {
     }
     if (path === SYNC_ROUTES.snapshot) {
       if (faults.replaySnapshot !== undefined) return sendRecorded(res, faults.replaySnapshot);
-      sendSigned(
-        res,
-        { kind: 'snapshot', seq: head, time: lastTime, entries: [...current].map(([p, e]) => ({ path: p, ...e })) },
-        'snapshot',
-      );
+      const snapshot = { kind: 'snapshot', seq: head, time: lastTime, entries: [...current].map(([p, e]) => ({ path: p, ...e })) };
+      if (faults.snapshotSignedOverBody === true) return sendSigned(res, snapshot, 'snapshot');
+      const body = Buffer.from(JSON.stringify(snapshot));
+      const statement = { seq: head, time: lastTime, length: body.length, sha256: sha256Hex(body) };
+      const answer = { body: faults.rewriteSnapshotBody?.(body) ?? body, ...signSnapshotStatement(faults.signWith ?? key, statement) };
+      signed.snapshot.push(answer);
+      sendRecorded(res, answer);
       return;
     }
     if (path.startsWith(`${SYNC_ROUTES.objects}/`) && path !== SYNC_ROUTES.objectPack) {

@@ -49,7 +49,10 @@ async function uploadSnapshot(primary: FakePrimary, client: S3Client, bucket: st
       Bucket: bucket,
       Key: s3SnapshotKey('repo/', snapshot.seq),
       Body: body,
-      Metadata: { 'metasync-signature': response.headers.get(HEADERS.signature)! },
+      Metadata: {
+        'metasync-signature': response.headers.get(HEADERS.signature)!,
+        'metasync-snapshot-statement': response.headers.get(HEADERS.snapshotStatement)!,
+      },
     }),
   );
   primary.requests.length = 0;

@@ -57,6 +57,32 @@ describe('mirror sync against a protocol-level primary', () => {
     await waitFor(() => mirror.log.state.seq === 2, { timeoutMs, what: 'convergence' });
   });
 
+  it('refuses a snapshot whose body is not the one its signed statement names, applies nothing, and converges once it is', async () => {
+    const { primary, mirror } = await setup();
+    primary.publish({ 'p2/acme/a.json': 'a' });
+    primary.publish({ 'p2/acme/b.json': 'b' });
+    primary.faults.oldestSeq = 2;
+    // One path's hash swapped for another's: still a well-formed snapshot, but not the bytes that were stated.
+    primary.faults.rewriteSnapshotBody = (body) => Buffer.from(body.toString('utf8').replace('"p2/acme/b.json"', '"p2/acme/c.json"'));
+    mirror.startSync('http://127.0.0.1:1');
+    await waitFor(() => mirror.status.lastError === 'METASYNC_ERR_SIGNATURE_INVALID', { timeoutMs, what: 'refusal' });
+    expect(mirror.log.state.seq).toBe(0);
+    delete primary.faults.rewriteSnapshotBody;
+    await waitFor(() => mirror.log.state.seq === 2, { timeoutMs, what: 'snapshot applied' });
+    expect((await mirror.app.inject({ url: '/p2/acme/b.json' })).body).toBe('b');
+  });
+
+  it('still takes a snapshot signed over its body, as a primary from before statements sends it', async () => {
+    const { primary, mirror } = await setup();
+    primary.publish({ 'p2/acme/a.json': 'a' });
+    primary.publish({ 'p2/acme/b.json': 'b' });
+    primary.faults.oldestSeq = 2;
+    primary.faults.snapshotSignedOverBody = true;
+    mirror.startSync('http://127.0.0.1:1');
+    await waitFor(() => mirror.log.state.seq === 2, { timeoutMs, what: 'snapshot applied' });
+    expect(primary.signed.snapshot.every((answer) => answer.statement === undefined)).toBe(true);
+  });
+
   it('refuses a rollback to an older generation', async () => {
     const { primary, mirror } = await setup();
     primary.publish({ 'p2/acme/foo.json': '{"v":1}' });

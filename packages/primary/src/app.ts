@@ -114,7 +114,6 @@ export async function buildApp(deps: AppDeps): Promise<PrimaryApp> {
     objectGc: core.objectGc,
     sourceWatch: deps.sourceWatch,
     upstream: deps.upstream,
-    snapshots: core.snapshots,
   });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {

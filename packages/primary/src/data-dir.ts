@@ -11,7 +11,7 @@ import { createObjectGc, type ObjectGc } from './store/gc.js';
 import { createPublisher, DEFER_BROTLI_FROM_PATHS, type PrimaryPublisher, type PublisherOptions } from './publish/publisher.js';
 import { deleteReservedPaths } from './publish/reserved-paths.js';
 import { createSnapshotScheduler, type SnapshotScheduler } from './journal/snapshot-scheduler.js';
-import { loadLatestSnapshot } from './journal/snapshots.js';
+import { loadLatestSnapshot, removeSnapshotLeftovers } from './journal/snapshots.js';
 
 /**
  * The primary's durable state, opened from its data dir:
@@ -33,8 +33,6 @@ export interface PrimaryCoreOptions {
   snapshotEveryGenerations: number;
   snapshotIntervalMs: number;
   snapshotKeepFiles?: number;
-  /** How long the signed snapshot served to mirrors stays in memory after it was last asked for (default 60 s). */
-  snapshotKeepSignedMs?: number;
   maxGenerationEntries?: number;
   segmentMaxBytes?: number;
   log: Logger;
@@ -82,6 +80,7 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
   const keyRing = await openKeyRing({ keyFile: options.signingKeyFile, dataDir, log });
   const store = await openObjectStore({ dir: join(dataDir, 'objects'), keepFileThread: true });
   const snapshotDir = join(dataDir, 'snapshots');
+  await removeSnapshotLeftovers(snapshotDir);
   const base = await loadLatestSnapshot(snapshotDir);
   const manifest: Manifest = base?.manifest ?? createManifest();
   const { journal, replayed } = await openJournal({
@@ -130,7 +129,6 @@ async function openLocked(options: PrimaryCoreOptions, lock: { release(): Promis
     intervalMs: options.snapshotIntervalMs,
     keepFiles: options.snapshotKeepFiles ?? 3,
     log,
-    ...(options.snapshotKeepSignedMs === undefined ? {} : { keepSignedMs: options.snapshotKeepSignedMs }),
   });
   // Its memory goes back once a large run is done: an idle primary otherwise keeps the run's garbage.
   const brotliBackfill = releasingAfterBackfill(

@@ -1,5 +1,4 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { SnapshotScheduler } from './journal/snapshot-scheduler.js';
 import type { ObjectGc, ObjectGcRun } from './store/gc.js';
 import type { CommitInfo, PrimaryPublisher } from './publish/publisher.js';
 import type { ScanReason, SourceWatchStatus } from './watch/watch-status.js';
@@ -21,7 +20,6 @@ export function createPrimaryMetrics(options: {
   sourceWatch?: SourceWatchStatus | undefined;
   /** The --upstream follower's state; without --upstream its series are absent. */
   upstream?: UpstreamStatus | undefined;
-  snapshots?: Pick<SnapshotScheduler, 'heldBytes'> | undefined;
 }): PrimaryMetrics & { close(): void } {
   const { publisher } = options;
   const registry = new Registry();
@@ -52,17 +50,6 @@ export function createPrimaryMetrics(options: {
       this.set(options.connectedMirrors());
     },
   });
-  const { snapshots } = options;
-  if (snapshots !== undefined) {
-    new Gauge({
-      name: 'metasync_primary_snapshot_held_bytes',
-      help: 'signed snapshot body and its gzip held for GET /sync/v1/snapshot (dropped 60 s after the last request)',
-      registers: [registry],
-      collect() {
-        this.set(snapshots.heldBytes());
-      },
-    });
-  }
   new Gauge({
     name: 'metasync_head_seq',
     help: 'seq of the head generation',

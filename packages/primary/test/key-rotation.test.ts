@@ -4,6 +4,7 @@ import {
   changesBatchSchema,
   keySetSchema,
   snapshotSchema,
+  verifySnapshotBody,
   stateResponseSchema,
   verifyBody,
   type PublicKeyInfo,
@@ -41,7 +42,10 @@ describe('key rotation on the primary', () => {
     for (const url of [`${SYNC_ROUTES.state}?nonce=AAAAAAAAAAAAAAAAAAAAAA`, `${SYNC_ROUTES.changes}?since=0`, SYNC_ROUTES.snapshot]) {
       const signed = await primary.app.inject({ url });
       expect(signed.headers[HEADERS.signature], url).toMatch(new RegExp(`^${fresh.keyId}\\.`));
-      verifyBody(signed.rawPayload, signed.headers[HEADERS.signature] as string, { keys: [fresh], nowMs: Date.now(), what: url });
+      const signature = signed.headers[HEADERS.signature] as string;
+      // A snapshot is signed through its statement of the body (verifySnapshotBody takes a body signed whole as well).
+      const statement = signed.headers[HEADERS.snapshotStatement] as string | undefined;
+      verifySnapshotBody(signed.rawPayload, { signature, statement }, { keys: [fresh], nowMs: Date.now(), what: url });
     }
     changesBatchSchema.parse((await primary.app.inject({ url: `${SYNC_ROUTES.changes}?since=0` })).json());
     snapshotSchema.parse((await primary.app.inject({ url: SYNC_ROUTES.snapshot })).json());

@@ -77,7 +77,7 @@ describe('signing snapshots on another thread, seen from the scheduler', () => {
   });
 
   it('close() waits for a signing a mirror started', async () => {
-    const c = await open({ snapshotKeepSignedMs: 60_000 });
+    const c = await open();
     await publish(c, 1);
     let settled = false;
     const pending = c.snapshots.current().then((snapshot) => {

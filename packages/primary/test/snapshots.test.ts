@@ -1,14 +1,15 @@
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateSigningKeyPem, signingKeyFromPem, snapshotSchema, verifyBody } from '@metasync/shared';
+import { gunzipSync } from 'node:zlib';
+import { generateSigningKeyPem, signingKeyFromPem, snapshotSchema, verifySnapshotBody } from '@metasync/shared';
 import { createLogger } from '@metasync/shared/daemon';
 import { decodeRecords } from '@metasync/shared/fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../../test/helpers/wait-for.js';
 import { openPrimaryCore, type PrimaryCore, type PrimaryCoreOptions } from '../src/data-dir.js';
 import { GENERATED_KEY_FILE } from '../src/keys/signing-key.js';
-import { loadLatestSnapshot } from '../src/journal/snapshots.js';
+import { loadLatestSnapshot, readSnapshotBody } from '../src/journal/snapshots.js';
 import { TEST_TOKEN, startTestPrimary, type TestPrimary } from './primary-fixture.js';
 
 let dataDir: string;
@@ -60,28 +61,41 @@ describe('snapshots and retention', () => {
     expect(loaded?.manifest.get('p2/acme/p2.json')?.origin).toBe('api');
     expect(loaded?.manifest.get('p2/acme/p1.json')?.origin).toBe('watch');
     const current = await c.snapshots.current();
-    verifyBody(current.body, current.signature, {
+    const body = await readSnapshotBody(current);
+    const statement = verifySnapshotBody(body, current, {
       keys: [{ keyId: c.key.keyId, publicKey: c.key.publicKey, active: true }],
       nowMs: Date.now(),
       what: 'snapshot',
     });
-    expect(snapshotSchema.parse(JSON.parse(current.body.toString())).entries).toHaveLength(4);
+    expect(statement).toMatchObject({ seq: current.seq, length: body.length, sha256: current.sha256 });
+    expect(snapshotSchema.parse(JSON.parse(body.toString())).entries).toHaveLength(4);
   });
 
-  it('keeps the signed snapshot (and its gzip) while mirrors ask for it, and drops both once nobody has for a while', async () => {
-    const c = await open({ snapshotKeepSignedMs: 300 });
+  it('serves one file a seq and one gzip file of it, and drops the gzip with its snapshot', async () => {
+    const c = await open({ snapshotKeepFiles: 1 });
     await publish(c, 1);
     const first = await c.snapshots.current();
-    const gzip = c.snapshots.gzipped(first);
-    for (let i = 0; i < 4; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(await c.snapshots.current()).toBe(first); // asked again within the window: kept
-      expect(c.snapshots.gzipped(first)).toBe(gzip);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 600));
-    const again = await c.snapshots.current();
-    expect(again).not.toBe(first); // dropped, signed anew
-    expect(again.body.equals(first.body)).toBe(true);
+    const gzip = await c.snapshots.gzipped(first);
+    expect(await c.snapshots.current()).toBe(first);
+    expect(await c.snapshots.gzipped(first)).toEqual(gzip);
+    expect(gunzipSync(await readFile(gzip.path)).equals(await readSnapshotBody(first))).toBe(true);
+    expect((await stat(gzip.path)).size).toBe(gzip.length);
+    await publish(c, 2);
+    const second = await c.snapshots.current();
+    expect(second.seq).toBe(first.seq + 1);
+    await c.snapshots.gzipped(second);
+    const names = async () => (await readdir(join(dataDir, 'snapshots'))).sort();
+    // keepFiles 1, but the first was being served when the second was written: it stays until the next one.
+    expect(await names()).toContain('snapshot-0000000000000001.bin');
+    await publish(c, 3);
+    const third = await c.snapshots.current();
+    // ...which takes the first file and its gzip, and keeps the second (served when the third was written).
+    expect(await names()).toEqual([
+      `snapshot-0000000000000002.${second.sha256.slice(0, 16)}.gz`,
+      'snapshot-0000000000000002.bin',
+      'snapshot-0000000000000003.bin',
+    ]);
+    expect(third.seq).toBe(3);
   });
 
   it('drops journal segments a snapshot covers and restarts from the snapshot with the same state', async () => {
@@ -143,32 +157,24 @@ describe('snapshots and retention', () => {
   });
 });
 
-describe('signed snapshot held for mirrors', () => {
-  /** The signed body a snapshot file holds (its first record). */
-  async function bodyOfFile(path: string): Promise<Buffer> {
-    return decodeRecords(await readFile(path)).records[0]!;
-  }
-
-  it('lets go of a body it signed only to write its file (at a million paths ~150 MB no mirror may ask for)', async () => {
+describe('signed snapshot served to mirrors', () => {
+  it('signs a head once, whether a mirror asked for it or a file was due, and serves the file it wrote', async () => {
     const c = await open({ snapshotEveryGenerations: 1_000_000 });
     for (let i = 1; i <= 3; i++) await publish(c, i);
     const { snapshots } = c;
     const written = await snapshots.take();
-    expect(snapshots.heldBytes()).toBe(0);
-    // A mirror's request signs and keeps it; the next file write of the same head reuses that one.
     const served = await snapshots.current();
-    expect(snapshots.heldBytes()).toBe(served.body.length);
-    await snapshots.gzipped(served);
-    expect(snapshots.heldBytes()).toBeGreaterThan(served.body.length);
+    expect(served.path).toBe(written.path);
+    const { mtimeMs } = await stat(written.path);
     await publish(c, 4);
     const again = await snapshots.current();
     expect(again.seq).toBe(served.seq + 1);
     const rewritten = await snapshots.take();
-    expect(rewritten.seq).toBe(again.seq);
-    expect((await bodyOfFile(rewritten.path)).equals(again.body)).toBe(true);
+    expect(rewritten.path).toBe(again.path);
     expect(await snapshots.current()).toBe(again);
-    // The first file holds the same bytes as the snapshot signed later for its seq.
-    expect((await bodyOfFile(written.path)).equals(served.body)).toBe(true);
+    // Nothing signed the first seq again.
+    expect((await stat(written.path)).mtimeMs).toBe(mtimeMs);
+    expect(decodeRecords(await readFile(rewritten.path)).records[0]!.equals(await readSnapshotBody(again))).toBe(true);
   });
 
   it('signs the same head again once a key is rotated in: mirrors past the overlap refuse the old key', async () => {

@@ -11,6 +11,7 @@ import {
   snapshotSchema,
   stateResponseSchema,
   verifyBody,
+  verifySnapshotBody,
   type PublicKeyInfo,
 } from '@metasync/shared';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -226,11 +227,22 @@ describe('sync API', () => {
     await publish(primary, 'p2/acme/a.json', '{"a":1}');
     const response = await primary.app.inject({ url: SYNC_ROUTES.snapshot, headers: { 'accept-encoding': 'gzip' } });
     expect(response.headers['content-encoding']).toBe('gzip');
+    expect(Number(response.headers['content-length'])).toBe(response.rawPayload.length);
     const body = gunzipSync(response.rawPayload);
-    verifyBody(body, response.headers[HEADERS.signature] as string, { keys: stateKeys(primary), nowMs: Date.now(), what: 'snapshot' });
+    const signed = {
+      signature: response.headers[HEADERS.signature] as string,
+      statement: response.headers[HEADERS.snapshotStatement] as string,
+    };
+    const statement = verifySnapshotBody(body, signed, { keys: stateKeys(primary), nowMs: Date.now(), what: 'snapshot' });
+    expect(statement).toMatchObject({ seq: 2, length: body.length });
     const snapshot = snapshotSchema.parse(JSON.parse(body.toString()));
     expect(snapshot.seq).toBe(2);
     expect(snapshot.entries.map((e) => e.path)).toEqual(['p2/acme/a.json', 'p2/acme/b.json']);
+    // Without gzip: the same bytes, from the snapshot file, with their length.
+    const plain = await primary.app.inject({ url: SYNC_ROUTES.snapshot });
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.rawPayload.equals(body)).toBe(true);
+    expect(Number(plain.headers['content-length'])).toBe(body.length);
   });
 
   it('serves a snapshot signed within the last second again instead of re-signing, and changes continue from it', async () => {

@@ -9,6 +9,7 @@ export * from './protocol/routes.js';
 export * from './protocol/documents.js';
 export * from './protocol/pack-frame.js';
 export * from './protocol/signing.js';
+export * from './protocol/snapshot-statement.js';
 export * from './protocol/proxy-answer.js';
 export * from './protocol/content-address.js';
 export * from './protocol/repo-path.js';

@@ -116,12 +116,12 @@ export function createPuller(options: PullerOptions): Puller {
     logger.info({ reason, seq: log.state.seq }, 'resyncing from snapshot');
     const response = await client.get(SYNC_ROUTES.snapshot);
     if (response.status !== 200) throw protocolError(`snapshot answered HTTP ${response.status}`);
-    const snapshot = await keys.readSigned({
+    const snapshot = await keys.readSignedSnapshot({
       route: SYNC_ROUTES.snapshot,
       parse: parseSnapshotDocument,
-      what: 'snapshot',
       body: response.body,
       signature: response.headers[HEADERS.signature],
+      statement: response.headers[HEADERS.snapshotStatement],
     });
     const verdict = judgeSnapshot(snapshot.seq, log.state.seq);
     if (verdict.action === 'refuse') {

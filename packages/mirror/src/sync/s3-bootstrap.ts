@@ -2,6 +2,8 @@ import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/
 import PQueue from 'p-queue';
 import {
   S3_SIGNATURE_METADATA,
+  S3_STATEMENT_METADATA,
+  checkSnapshotHead,
   isMetasyncError,
   metasyncError,
   normalizeS3Prefix,
@@ -9,7 +11,7 @@ import {
   s3ObjectKey,
   s3SnapshotsPrefix,
   sha256Hex,
-  verifyBody,
+  verifySnapshotBody,
   type ErrorCode,
   type PublicKeyInfo,
   type Snapshot,
@@ -97,11 +99,13 @@ export async function bootstrapFromS3(options: S3BootstrapOptions): Promise<S3Bo
     const body = await readBounded(answer.Body, maxBytes, () =>
       tooLarge(`snapshot s3://${bucket}/${key.key}`, key.key, '', maxBytes, maxBytes + 1),
     );
-    return { body, signature: answer.Metadata?.[S3_SIGNATURE_METADATA] };
+    return { body, signature: answer.Metadata?.[S3_SIGNATURE_METADATA], statement: answer.Metadata?.[S3_STATEMENT_METADATA] };
   });
   const what = `snapshot s3://${bucket}/${key.key}`;
-  verifyBody(fetched.body, fetched.signature, { keys: options.trustedKeys, nowMs: options.nowMs?.() ?? Date.now(), what });
+  const verifyOptions = { keys: options.trustedKeys, nowMs: options.nowMs?.() ?? Date.now(), what };
+  const stated = verifySnapshotBody(fetched.body, fetched, verifyOptions);
   const snapshot = await parseSnapshotDocument(fetched.body, what);
+  checkSnapshotHead(snapshot, stated, what);
   if (snapshot.seq !== key.seq) {
     throw metasyncError('METASYNC_ERR_SYNC_PROTOCOL', `${what} holds seq ${snapshot.seq}, but its key names seq ${key.seq}`, {
       bucket,

@@ -1,4 +1,14 @@
-import { HEADERS, SYNC_ROUTES, verifyBody, type PublicKeyInfo, type StateResponse } from '@metasync/shared';
+import {
+  checkSnapshotHead,
+  HEADERS,
+  SYNC_ROUTES,
+  verifyBody,
+  verifySnapshotBody,
+  type PublicKeyInfo,
+  type Snapshot,
+  type SnapshotStatement,
+  type StateResponse,
+} from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
 import type { MirrorMetrics } from '../metrics.js';
 import { createKeyTrust, type KeyTrust } from './key-trust.js';
@@ -27,6 +37,11 @@ export interface SignedDocument<T> {
   signature: unknown;
 }
 
+/** A snapshot: signed through a statement of its body (HEADERS.snapshotStatement), or over the body by an older primary. */
+export interface SignedSnapshotDocument extends Omit<SignedDocument<Snapshot>, 'what'> {
+  statement: unknown;
+}
+
 export interface TrustedKeys {
   /** The keys the mirror trusts; on first use (nothing pinned) those of `state`, else of a fresh state answer. */
   load(state?: StateResponse): Promise<PublicKeyInfo[]>;
@@ -36,6 +51,8 @@ export interface TrustedKeys {
   verifying: KeyTrust['verifying'];
   /** Verifies a document's signature against the trusted keys, then parses it; a refusal is counted and logged. */
   readSigned<T>(document: SignedDocument<T>): Promise<T>;
+  /** readSigned for a snapshot: its statement, its body's hash, then its seq and time against the statement. */
+  readSignedSnapshot(document: SignedSnapshotDocument): Promise<Snapshot>;
 }
 
 /** Pinned or first-use keys, following the primary's key rotations through endorsed key sets (key-trust.ts). */
@@ -63,19 +80,38 @@ export function createTrustedKeys(options: TrustedKeysOptions): TrustedKeys {
     return pinned;
   }
 
-  async function readSigned<T>({ route, query, parse, what, body, signature }: SignedDocument<T>): Promise<T> {
+  /** Runs `verify` with the trusted keys; a refusal is counted and logged. */
+  async function verified<R>(verify: (keys: readonly PublicKeyInfo[]) => R, context: { route: string; query?: unknown }): Promise<R> {
     await load();
     try {
-      await trust.verifying((keys) =>
-        verifyBody(body, typeof signature === 'string' ? signature : undefined, { keys, nowMs: Date.now(), what }),
-      );
+      return await trust.verifying(verify);
     } catch (err) {
       metrics.batchesRefused.inc();
-      logger.error({ err, route, query }, 'refused unsigned or forged document');
+      logger.error({ err, ...context }, 'refused unsigned or forged document');
       throw err;
     }
+  }
+
+  async function readSigned<T>({ route, query, parse, what, body, signature }: SignedDocument<T>): Promise<T> {
+    const header = typeof signature === 'string' ? signature : undefined;
+    await verified((keys) => verifyBody(body, header, { keys, nowMs: Date.now(), what }), { route, query });
     return await parse(body, what);
   }
 
-  return { load, known: trust.load, verifying: trust.verifying, readSigned };
+  async function readSignedSnapshot({ route, parse, body, signature, statement }: SignedSnapshotDocument): Promise<Snapshot> {
+    const what = 'snapshot';
+    const signed = {
+      signature: typeof signature === 'string' ? signature : undefined,
+      statement: typeof statement === 'string' ? statement : undefined,
+    };
+    const stated: SnapshotStatement | undefined = await verified(
+      (keys) => verifySnapshotBody(body, signed, { keys, nowMs: Date.now(), what }),
+      { route },
+    );
+    const snapshot = await parse(body, what);
+    checkSnapshotHead(snapshot, stated, what);
+    return snapshot;
+  }
+
+  return { load, known: trust.load, verifying: trust.verifying, readSigned, readSignedSnapshot };
 }

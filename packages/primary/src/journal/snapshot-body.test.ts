@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { PathEntry } from '@metasync/shared';
 import { describe, expect, it } from 'vitest';
 import { createManifest } from './manifest.js';
-import { decodeSnapshotBody, encodeSnapshotBody } from './snapshot-body.js';
+import { decodeSnapshotBody, encodeSnapshotBody, streamSnapshotBody } from './snapshot-body.js';
 
 function entries(count: number): PathEntry[] {
   return Array.from({ length: count }, (_, i) => ({
@@ -89,11 +89,19 @@ describe('snapshot body', () => {
       },
     };
     const copied = encodeSnapshotBody(input);
-    // Each line that falls back is built twice (sized, then written); every other one is copied.
-    expect(stringsBuilt).toBe(2 * fallbacks);
+    // Each line that falls back is built once; every other one is copied.
+    expect(stringsBuilt).toBe(fallbacks);
     const built = encodeSnapshotBody({ ...input, rawAt: undefined });
-    expect(stringsBuilt).toBe(2 * fallbacks + 2 * 308);
+    expect(stringsBuilt).toBe(fallbacks + 308);
     expect(copied.equals(built)).toBe(true);
+    // In chunks smaller than a line (each line given alone) and of a few lines, the same bytes, and the length returned.
+    for (const chunkBytes of [40, 1000]) {
+      const chunks: Buffer[] = [];
+      const length = streamSnapshotBody(input, (chunk) => chunks.push(Buffer.from(chunk)), chunkBytes);
+      expect(Buffer.concat(chunks).equals(copied)).toBe(true);
+      expect(length).toBe(copied.length);
+      expect(chunks.length).toBeGreaterThan(copied.length / (chunkBytes * 2));
+    }
     const snapshot = JSON.parse(copied.toString('utf8')) as { entries: PathEntry[] };
     expect(snapshot.entries).toHaveLength(308);
     expect(snapshot.entries.find((entry) => entry.path === 'p2/negative/x.json')?.mtime).toBe(-1);

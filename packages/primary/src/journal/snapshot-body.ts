@@ -21,8 +21,8 @@ import {
  * read it back without holding every entry at once: at a million paths the
  * document is ~150 MB, and `JSON.stringify` of an array of entry objects, or
  * `JSON.parse` of the file, held several hundred MB of objects and strings
- * besides the bytes. Built in two passes over the sorted paths (exact size,
- * then bytes), so the only large allocation is the body itself.
+ * besides the bytes. It is written in chunks as it is built (streamSnapshotBody),
+ * so not even the body is whole in memory.
  */
 export interface SnapshotBodyInput {
   seq: number;
@@ -120,31 +120,54 @@ function writeRawLine(body: Buffer, start: number, raw: RawSnapshotEntry): numbe
   return copyBytes(close, 0, close.length, body, at);
 }
 
-function lineBytes(input: SnapshotBodyInput, index: number): number {
-  const raw = input.rawAt?.(index);
-  const bytes = raw === undefined ? -1 : rawLineBytes(raw);
-  return bytes !== -1 ? bytes : Buffer.byteLength(lineOf(input.pathAt(index), input.entryAt(index)));
-}
+/** A chunk of body bytes, to be used before the call returns: the buffer is written again after it. */
+export type SnapshotBodySink = (chunk: Buffer) => void;
 
-function writeLine(body: Buffer, at: number, input: SnapshotBodyInput, index: number): number {
-  const raw = input.rawAt?.(index);
-  if (raw !== undefined && rawLineBytes(raw) !== -1) return writeRawLine(body, at, raw);
-  return at + body.write(lineOf(input.pathAt(index), input.entryAt(index)), at);
-}
+const DEFAULT_CHUNK_BYTES = 1 << 20;
 
-export function encodeSnapshotBody(input: SnapshotBodyInput): Buffer {
-  const head = linedJsonHead(`"kind":"snapshot","seq":${input.seq},"time":${input.time}`, 'entries');
-  let bytes = Buffer.byteLength(head) + LINED_JSON_TAIL.length;
-  for (let i = 0; i < input.size; i++) bytes += lineBytes(input, i) + (i > 0 ? LINED_JSON_SEPARATOR.length : 0);
-  const body = Buffer.allocUnsafe(bytes);
-  let at = body.write(head, 0);
+/**
+ * Writes the body to `sink` in chunks of `chunkBytes` (the last one shorter) and returns its length: the
+ * body is never whole in memory (~150 MB at a million paths). A line longer than a chunk is given alone.
+ */
+export function streamSnapshotBody(input: SnapshotBodyInput, sink: SnapshotBodySink, chunkBytes = DEFAULT_CHUNK_BYTES): number {
+  const chunk = Buffer.allocUnsafe(chunkBytes);
+  let at = 0;
+  let total = 0;
+  const flush = (): void => {
+    if (at > 0) sink(chunk.subarray(0, at));
+    total += at;
+    at = 0;
+  };
+  const put = (text: string): void => {
+    const bytes = Buffer.byteLength(text);
+    if (at + bytes > chunkBytes) flush();
+    if (bytes > chunkBytes) {
+      sink(Buffer.from(text));
+      total += bytes;
+    } else at += chunk.write(text, at);
+  };
+  put(linedJsonHead(`"kind":"snapshot","seq":${input.seq},"time":${input.time}`, 'entries'));
   for (let i = 0; i < input.size; i++) {
-    if (i > 0) at += body.write(LINED_JSON_SEPARATOR, at);
-    at = writeLine(body, at, input, i);
+    if (i > 0) put(LINED_JSON_SEPARATOR);
+    const raw = input.rawAt?.(i);
+    const rawBytes = raw === undefined ? -1 : rawLineBytes(raw);
+    if (rawBytes === -1 || rawBytes > chunkBytes) {
+      put(lineOf(input.pathAt(i), input.entryAt(i)));
+      continue;
+    }
+    if (at + rawBytes > chunkBytes) flush();
+    at = writeRawLine(chunk, at, raw!);
   }
-  at += body.write(LINED_JSON_TAIL, at);
-  if (at !== bytes) throw new Error(`snapshot body is ${at} bytes, sized ${bytes}: the manifest changed while it was written`);
-  return body;
+  put(LINED_JSON_TAIL);
+  flush();
+  return total;
+}
+
+/** The whole body in one buffer: for tests and tools; the primary streams it (snapshot-file.ts). */
+export function encodeSnapshotBody(input: SnapshotBodyInput): Buffer {
+  const parts: Buffer[] = [];
+  streamSnapshotBody(input, (chunk) => parts.push(Buffer.from(chunk)));
+  return Buffer.concat(parts);
 }
 
 export interface DecodedSnapshotHead {

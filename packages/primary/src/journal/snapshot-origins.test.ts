@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { generateSigningKeyPem, signingKeyFromPem } from '@metasync/shared';
 import { describe, expect, it } from 'vitest';
 import type { Manifest } from './manifest.js';
-import { loadLatestSnapshot, signSnapshot, writeSnapshotFile } from './snapshots.js';
+import { loadLatestSnapshot, signSnapshot } from './snapshots.js';
 
 describe('snapshot origins', () => {
   it('keeps each path its origin (watch, api, upstream, pins) across a snapshot, so each source still reconciles only its own paths', async () => {
@@ -17,7 +17,7 @@ describe('snapshot origins', () => {
         ['dist-pins/a/p.json', { sha256: 'd'.repeat(64), size: 4, mtime: 4, origin: 'pins' }],
       ]);
       const key = signingKeyFromPem(generateSigningKeyPem());
-      await writeSnapshotFile({ dir, snapshot: signSnapshot({ seq: 3, time: 3, manifest, key }) });
+      await signSnapshot({ seq: 3, time: 3, manifest, key, dir });
       const loaded = await loadLatestSnapshot(dir);
       expect(new Map(loaded?.manifest.entries())).toEqual(manifest);
     } finally {

@@ -1,20 +1,25 @@
-import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import type { SigningKey } from '@metasync/shared';
 import { releaseMemorySoon, type Logger } from '@metasync/shared/daemon';
+import { tempPathFor } from '@metasync/shared/fs';
 import type { Manifest } from './manifest.js';
 import type { PrimaryPublisher } from '../publish/publisher.js';
+import { SNAPSHOT_BODY_OFFSET } from './snapshot-file.js';
 import { signSnapshotOffThread } from './snapshot-signer.js';
-import { pruneSnapshots, writeSnapshotFile, type SignedSnapshot } from './snapshots.js';
+import { pruneSnapshots, snapshotGzipName, type SignedSnapshot } from './snapshots.js';
 
 /**
  * Writes a signed snapshot file every `everyGenerations` commits, every
  * `intervalMs` when something changed, and on demand; then drops journal
  * segments the snapshot covers and that are older than the retention.
  * `current()` serves `GET /sync/v1/snapshot`: the head manifest, signed once
- * per head seq and cached.
+ * per head seq into a snapshot file, which is served from disk (nothing of
+ * its ~150 MB at a million paths is held in memory).
  */
-const gzipAsync = promisify(gzip);
 
 export interface SnapshotScheduler {
   /**
@@ -24,12 +29,10 @@ export interface SnapshotScheduler {
    * primary does not re-sign 100k paths for every bootstrapping mirror.
    */
   current(options?: { maxAgeMs?: number }): Promise<SignedSnapshot>;
-  /** `snapshot`'s body gzipped (level 6, off the event loop), once per signed snapshot. */
-  gzipped(snapshot: SignedSnapshot): Promise<Buffer>;
-  /** Writes a snapshot file of the head now; concurrent calls share one write. */
+  /** A file of `snapshot`'s body gzipped (level 6, streamed on the threadpool), made once per signed body. */
+  gzipped(snapshot: SignedSnapshot): Promise<{ path: string; length: number }>;
+  /** Writes a snapshot file of the head now (or keeps the served one, when it is of the head); concurrent calls share one write. */
   take(): Promise<{ seq: number; path: string }>;
-  /** Bytes of signed body (and its gzip, once made) held for `GET /sync/v1/snapshot`. */
-  heldBytes(): number;
   lastSnapshotSeq(): number;
   close(): Promise<void>;
 }
@@ -47,32 +50,14 @@ export interface SnapshotSchedulerOptions {
   /** Snapshot files kept on disk. */
   keepFiles: number;
   log: Logger;
-  /** How long a signed snapshot (and its gzip) is kept after it was last asked for. */
-  keepSignedMs?: number;
 }
-
-export const DEFAULT_KEEP_SIGNED_MS = 60_000;
 
 export function createSnapshotScheduler(options: SnapshotSchedulerOptions): SnapshotScheduler {
   const { publisher, manifest, dir, log, signingKey } = options;
   const journal = publisher.journal;
   let cached: SignedSnapshot | undefined;
   let cachedAtMs = 0;
-  let gzipped: { of: SignedSnapshot; body: Promise<Buffer>; bytes: number } | undefined;
-  /**
-   * The signed body (~150 MB at a million paths) and its gzip are dropped once no mirror asked for
-   * them for a while: bootstraps come in bursts, and the primary should not hold them in between.
-   */
-  let dropTimer: NodeJS.Timeout | undefined;
-  function keepForAWhile(): void {
-    clearTimeout(dropTimer);
-    dropTimer = setTimeout(() => {
-      cached = undefined;
-      gzipped = undefined;
-      releaseMemorySoon();
-    }, options.keepSignedMs ?? DEFAULT_KEEP_SIGNED_MS);
-    dropTimer.unref();
-  }
+  const gzips = new Map<string, Promise<{ path: string; length: number }>>();
   let lastSeq = options.initialSeq;
   let running: Promise<{ seq: number; path: string }> | undefined;
 
@@ -101,7 +86,7 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
         copied.seq = publisher.manifestSeq();
         return { seq: copied.seq, time: publisher.manifestTime() };
       };
-      const entry = { keyId: key.keyId, copied, snapshot: signSnapshotOffThread({ manifest, key, head }) };
+      const entry = { keyId: key.keyId, copied, snapshot: signSnapshotOffThread({ manifest, key, head, dir }).then(afterWrite) };
       signing = entry;
       const forget = (): void => {
         if (signing === entry) signing = undefined;
@@ -129,45 +114,56 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
       } else {
         cached = snapshot;
         cachedAtMs = Date.now();
-        // The gzip of the snapshot replaced goes with it (~25 MB at a million paths), and heldBytes stays whole.
-        if (gzipped !== undefined && gzipped.of !== snapshot) gzipped = undefined;
       }
     }
-    keepForAWhile();
     return snapshot;
   }
 
-  function gzippedBody(snapshot: SignedSnapshot): Promise<Buffer> {
-    if (gzipped?.of !== snapshot) {
-      const entry = { of: snapshot, body: gzipAsync(snapshot.body, { level: 6 }), bytes: 0 };
-      entry.body.then((body) => (entry.bytes = body.length)).catch(() => undefined);
-      gzipped = entry;
+  function gzipped(snapshot: SignedSnapshot): Promise<{ path: string; length: number }> {
+    const name = snapshotGzipName(snapshot);
+    let made = gzips.get(name);
+    if (made === undefined) {
+      made = gzipFile(snapshot, join(dir, name));
+      gzips.set(name, made);
+      made.catch(() => gzips.delete(name));
     }
-    keepForAWhile();
-    return gzipped.body;
+    // Only the newest body's gzip is remembered; older files go when their snapshot is pruned.
+    for (const other of gzips.keys()) if (other !== name) gzips.delete(other);
+    return made;
+  }
+
+  async function gzipFile(snapshot: SignedSnapshot, path: string): Promise<{ path: string; length: number }> {
+    const temp = tempPathFor(path);
+    try {
+      const body = createReadStream(snapshot.path, { start: SNAPSHOT_BODY_OFFSET, end: SNAPSHOT_BODY_OFFSET + snapshot.length - 1 });
+      // Synced before the rename: a gzip cut by a crash would be served to every mirror that asks.
+      await pipeline(body, createGzip({ level: 6 }), createWriteStream(temp, { flags: 'wx', flush: true }));
+      await rename(temp, path);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+    return { path, length: (await stat(path)).size };
+  }
+
+  /** After each snapshot file is signed: it is a replay base, so older files and the journal it covers can go. */
+  async function afterWrite(snapshot: SignedSnapshot): Promise<SignedSnapshot> {
+    lastSeq = Math.max(lastSeq, snapshot.seq);
+    await pruneSnapshots(dir, options.keepFiles, cached?.path);
+    const dropped = await journal.dropSegmentsCoveredBy(Math.min(snapshot.seq, journal.oldestSeq()));
+    log.info({ seq: snapshot.seq, paths: manifest.size, bytes: snapshot.length, droppedSegments: dropped }, 'snapshot written');
+    releaseMemorySoon(); // the copied tables and the sorted view
+    return snapshot;
   }
 
   async function write(): Promise<{ seq: number; path: string }> {
-    // A file write alone does not keep the body (~150 MB at a million paths) for mirrors that may never ask:
-    // a snapshot a mirror asked for is reused, any other is signed for the file and then let go.
+    // The snapshot served for the head is already a file of it; one signed here is served from now on.
     const snapshot = reusable() ?? (await signHead());
-    const startedMs = Date.now();
-    const path = await writeSnapshotFile({ dir, snapshot });
-    lastSeq = Math.max(lastSeq, snapshot.seq);
-    await pruneSnapshots(dir, options.keepFiles);
-    const dropped = await journal.dropSegmentsCoveredBy(Math.min(snapshot.seq, journal.oldestSeq()));
-    log.info(
-      {
-        seq: snapshot.seq,
-        paths: manifest.size,
-        bytes: snapshot.body.length,
-        durationMs: Date.now() - startedMs,
-        droppedSegments: dropped,
-      },
-      'snapshot written',
-    );
-    releaseMemorySoon(); // the sorted path list and the document built for it
-    return { seq: snapshot.seq, path };
+    if (cached === undefined || snapshot.seq >= cached.seq) {
+      cached = snapshot;
+      cachedAtMs = Date.now();
+    }
+    return { seq: snapshot.seq, path: snapshot.path };
   }
 
   function take(): Promise<{ seq: number; path: string }> {
@@ -191,14 +187,12 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
 
   return {
     current,
-    gzipped: gzippedBody,
+    gzipped,
     take,
-    heldBytes: () => (cached?.body.length ?? 0) + (gzipped?.bytes ?? 0),
     lastSnapshotSeq: () => lastSeq,
     async close() {
       unsubscribe();
       clearInterval(timer);
-      clearTimeout(dropTimer);
       if (running !== undefined) await running.catch(() => undefined);
       if (signing !== undefined) await signing.snapshot.catch(() => undefined);
     },

@@ -2,7 +2,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { sortedView, TABLE_ARRAY_NAMES } from './manifest-view.js';
 import type { PreparedMemory, SignAnswer, SignRequest } from './snapshot-signer.js';
-import { signSorted } from './snapshots.js';
+import { writeSignedSnapshotFile } from './snapshot-file.js';
 
 const PAGE_BYTES = 4096;
 const port = parentPort!;
@@ -17,11 +17,8 @@ for (const name of TABLE_ARRAY_NAMES) {
   memory[name] = shared;
 }
 port.once('message', (request: SignRequest) => {
-  const snapshot = signSorted({ seq: request.seq, time: request.time, sorted: sortedView(request.tables), key: request.key });
-  // Transferred, so the body must own its buffer (a small one may sit in Buffer's shared pool).
-  const own = snapshot.body.byteOffset === 0 && snapshot.body.byteLength === snapshot.body.buffer.byteLength;
-  const body = own ? snapshot.body : new Uint8Array(snapshot.body);
-  const answer: SignAnswer = { body, signature: snapshot.signature, origins: snapshot.origins };
-  port.postMessage(answer, [body.buffer as ArrayBuffer]);
+  const { seq, time, key, dir } = request;
+  const answer: SignAnswer = writeSignedSnapshotFile({ dir, seq, time, sorted: sortedView(request.tables), key });
+  port.postMessage(answer);
 });
 port.postMessage(memory);

@@ -1,9 +1,14 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { generateSigningKeyPem, sha256Hex, signingKeyFromPem } from '@metasync/shared';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createManifest, type Manifest } from './manifest.js';
 import { decodeSnapshotBody } from './snapshot-body.js';
+import { writeSignedSnapshotFile, type SignedSnapshot } from './snapshot-file.js';
 import { signSnapshotOffThread } from './snapshot-signer.js';
-import { signSnapshot, type SignedSnapshot } from './snapshots.js';
+import { readSnapshotBody } from './snapshots.js';
 
 const key = signingKeyFromPem(generateSigningKeyPem());
 const ORIGINS = ['watch', 'api', 'upstream', 'pins'] as const;
@@ -25,31 +30,46 @@ function filled(paths: number): Manifest {
   return manifest;
 }
 
-function pathsOf(snapshot: SignedSnapshot): string[] {
+async function pathsOf(snapshot: SignedSnapshot): Promise<string[]> {
   const paths: string[] = [];
-  decodeSnapshotBody(snapshot.body, (entry) => paths.push(entry.path));
+  decodeSnapshotBody(await readSnapshotBody(snapshot), (entry) => paths.push(entry.path));
   return paths;
 }
 
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'metasync-snapshot-signer-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** The manifest as it is now, written and signed on this thread into a directory of its own: the whole file's bytes. */
+function signedHere(manifest: Manifest, seq: number, time: number): Buffer {
+  const here = join(dir, 'here');
+  mkdirSync(here, { recursive: true });
+  return readFileSync(writeSignedSnapshotFile({ dir: here, seq, time, sorted: manifest.sorted!(), key }).path);
+}
+
 describe('signing a snapshot on another thread', () => {
-  it('gives the bytes, signature and origins signing on this thread gives', async () => {
+  it('writes the file (body, statement, signature and origins) signing on this thread writes', async () => {
     const manifest = filled(3_000);
-    const here = signSnapshot({ seq: 9, time: 1_800_000_000_000, manifest, key });
-    const there = await signSnapshotOffThread({ manifest, key, head: () => ({ seq: 9, time: 1_800_000_000_000 }) });
-    expect(there.body.equals(here.body)).toBe(true);
-    expect(there.signature).toBe(here.signature);
-    expect(there.origins).toBe(here.origins);
+    const here = signedHere(manifest, 9, 1_800_000_000_000);
+    const there = await signSnapshotOffThread({ manifest, key, dir, head: () => ({ seq: 9, time: 1_800_000_000_000 }) });
+    expect(readFileSync(there.path).equals(here)).toBe(true);
     expect(there.seq).toBe(9);
+    expect(there.length).toBe((await readSnapshotBody(there)).length);
   });
 
   it('signs the manifest of the head read at the copy: changes before it are in, changes after it are not', async () => {
     const manifest = filled(2_000);
-    let expected: SignedSnapshot | undefined;
+    let expected: Buffer | undefined;
     const signing = signSnapshotOffThread({
       manifest,
       key,
+      dir,
       head: () => {
-        expected = signSnapshot({ seq: 4, time: 1, manifest, key });
+        expected = signedHere(manifest, 4, 1);
         // Commits right after the copy, while the other thread sorts and signs: enough to grow the tables.
         setImmediate(() => {
           for (let i = 0; i < 5_000; i++)
@@ -62,8 +82,8 @@ describe('signing a snapshot on another thread', () => {
     });
     manifest.set('p2/early/one.json', { sha256: SHA('early'), size: 1, mtime: 1, origin: 'watch' });
     const snapshot = await signing;
-    expect(snapshot.body.equals(expected!.body)).toBe(true);
-    const paths = pathsOf(snapshot);
+    expect(readFileSync(snapshot.path).equals(expected!)).toBe(true);
+    const paths = await pathsOf(snapshot);
     expect(paths).toContain('p2/early/one.json');
     expect(paths).toContain('p2/vendor2/package-2.json');
     expect(paths.some((path) => path.startsWith('p2/later/'))).toBe(false);
@@ -74,19 +94,20 @@ describe('signing a snapshot on another thread', () => {
 
   it('copies tables that outgrew the memory the thread prepared, and signs them all the same', async () => {
     const manifest = filled(100);
-    let expected: SignedSnapshot | undefined;
+    let expected: Buffer | undefined;
     const snapshot = await signSnapshotOffThread({
       manifest,
       key,
+      dir,
       head: () => {
         // Far past the prepared headroom, between the thread's preparation and the copy.
         for (let i = 0; i < 20_000; i++)
           manifest.set(`p2/grown/p${i}.json`, { sha256: SHA(`grown${i}`), size: i, mtime: 7, origin: 'upstream' });
-        expected = signSnapshot({ seq: 2, time: 7, manifest, key });
+        expected = signedHere(manifest, 2, 7);
         return { seq: 2, time: 7 };
       },
     });
-    expect(snapshot.body.equals(expected!.body)).toBe(true);
-    expect(pathsOf(snapshot)).toHaveLength(manifest.size);
+    expect(readFileSync(snapshot.path).equals(expected!)).toBe(true);
+    expect(await pathsOf(snapshot)).toHaveLength(manifest.size);
   });
 });

@@ -2,7 +2,8 @@ import { Worker } from 'node:worker_threads';
 import type { SigningKey } from '@metasync/shared';
 import type { Manifest } from './manifest.js';
 import { TABLE_ARRAY_NAMES, type ManifestTables, type TableArrayName } from './manifest-view.js';
-import { signSnapshot, type SignedSnapshot } from './snapshots.js';
+import type { SignedSnapshot } from './snapshot-file.js';
+import { signSnapshot } from './snapshots.js';
 
 /** The signing thread's first message: shared memory for each table array, its pages already touched. */
 export type PreparedMemory = Record<TableArrayName, SharedArrayBuffer>;
@@ -13,14 +14,12 @@ export interface SignRequest {
   time: number;
   tables: ManifestTables;
   key: SigningKey;
+  /** Where the snapshot file is written (snapshot-file.ts). */
+  dir: string;
 }
 
-/** The thread's answer: the body's own buffer (transferred), its signature and origin letters. */
-export interface SignAnswer {
-  body: Uint8Array;
-  signature: string;
-  origins: string;
-}
+/** The thread's answer: the snapshot file written and signed. */
+export type SignAnswer = SignedSnapshot;
 
 /** Room for tables that grow while the thread prepares its memory (well under a second). */
 const HEADROOM = 1 / 8;
@@ -33,7 +32,8 @@ const HEADROOM = 1 / 8;
  *   thread: shared memory the size of the tables, every page touched   (~100 MB at 1M: page faults cost
  *           ~3 ms a MB on the build VM, so a plain copy held the loop 340 ms)
  *   here:   the tables copied into it and the head read, in one synchronous step (memcpy, a few ms)
- *   thread: sorts, encodes and signs that copy, while this thread serves and commits
+ *   thread: sorts that copy and writes it to the snapshot file a chunk at a time, hashing it, then signs
+ *           the statement of its hash, while this thread serves and commits
  *
  * `head` is read at the copy, so the snapshot is the manifest of that seq. A manifest without tables
  * (a Map, in tests) is signed here.
@@ -42,10 +42,11 @@ export async function signSnapshotOffThread(options: {
   manifest: Manifest;
   key: SigningKey;
   head: () => { seq: number; time: number };
+  dir: string;
 }): Promise<SignedSnapshot> {
-  const { manifest, key, head } = options;
+  const { manifest, key, head, dir } = options;
   const planned = manifest.tables?.();
-  if (planned === undefined) return signSnapshot({ ...head(), manifest, key });
+  if (planned === undefined) return signSnapshot({ ...head(), manifest, key, dir });
   const fromSources = import.meta.url.endsWith('.ts');
   const bytes = Object.fromEntries(TABLE_ARRAY_NAMES.map((name) => [name, Math.ceil(planned[name].byteLength * (1 + HEADROOM))])) as Record<
     TableArrayName,
@@ -60,11 +61,9 @@ export async function signSnapshotOffThread(options: {
     const memory = (await messages.next()) as PreparedMemory;
     const { seq, time } = head();
     const transfer: ArrayBuffer[] = [];
-    const request: SignRequest = { seq, time, tables: copyInto(memory, manifest.tables!(), transfer), key };
+    const request: SignRequest = { seq, time, tables: copyInto(memory, manifest.tables!(), transfer), key, dir };
     worker.postMessage(request, transfer);
-    const answer = (await messages.next()) as SignAnswer;
-    const body = Buffer.from(answer.body.buffer, answer.body.byteOffset, answer.body.byteLength);
-    return { seq, time, body, signature: answer.signature, origins: answer.origins };
+    return (await messages.next()) as SignAnswer;
   } finally {
     await worker.terminate();
   }

@@ -1,64 +1,47 @@
-import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { metasyncError, signBody, type SigningKey } from '@metasync/shared';
-import { decodeRecords, encodeRecord, encodeRecordHeader, writeFileAtomic } from '@metasync/shared/fs';
+import { metasyncError, type SigningKey } from '@metasync/shared';
+import { decodeRecords } from '@metasync/shared/fs';
 import { createManifest, type Manifest, type SortedManifest } from './manifest.js';
 import type { Origin } from './record.js';
-import { decodeSnapshotBody, encodeSnapshotBody } from './snapshot-body.js';
+import { decodeSnapshotBody } from './snapshot-body.js';
+import { SNAPSHOT_BODY_OFFSET, snapshotFileName, writeSignedSnapshotFile, type SignedSnapshot } from './snapshot-file.js';
+
+export { snapshotFileName, type SignedSnapshot } from './snapshot-file.js';
 
 /**
- * Snapshot files: `<dir>/snapshot-<seq, 16 digits>.bin`, written atomically,
- * two record-log frames:
- *
- *   [0] the signed Snapshot JSON bytes (exactly what `GET /sync/v1/snapshot` serves)
- *   [1] {"signature": "<keyId>.<sig>", "origins": "wwaw..."}  (internal: one origin per entry)
- *
- * Replay starts from the newest snapshot; journal segments it covers can go.
+ * Snapshot files (layout in snapshot-file.ts): every signed snapshot is one, the snapshot served to mirrors
+ * and the replay base alike. Replay starts from the newest; journal segments it covers can go.
  */
-export interface SignedSnapshot {
-  seq: number;
-  time: number;
-  /** Exact JSON bytes of the Snapshot. */
-  body: Buffer;
-  /** HEADERS.signature value over `body`. */
-  signature: string;
-  /** Internal: one origin letter (`w`/`a`/`u`) per entry, in entry order. */
-  origins: string;
-}
-
 export interface LoadedSnapshot {
   seq: number;
   time: number;
   manifest: Manifest;
 }
 
-const ORIGIN_LETTERS = { watch: 'w', api: 'a', upstream: 'u', pins: 'p' } as const satisfies Record<Origin, string>;
-
 function originOfLetter(letter: string | undefined): Origin {
   return letter === 'a' ? 'api' : letter === 'u' ? 'upstream' : letter === 'p' ? 'pins' : 'watch';
 }
 
 const SNAPSHOT_NAME = /^snapshot-(\d{16})\.bin$/;
+/** A served body's gzip, made once per signed body: `snapshot-<seq>.<first 16 hex of the body's sha256>.gz`. */
+const GZIP_NAME = /^snapshot-(\d{16})\.[0-9a-f]{16}\.gz$/;
 
-export function snapshotFileName(seq: number): string {
-  return `snapshot-${String(seq).padStart(16, '0')}.bin`;
+export function snapshotGzipName(snapshot: Pick<SignedSnapshot, 'seq' | 'sha256'>): string {
+  return `${snapshotFileName(snapshot.seq).replace(/\.bin$/, '')}.${snapshot.sha256.slice(0, 16)}.gz`;
 }
 
-/** The Snapshot of `manifest` at `seq`, paths sorted, one entry per line (snapshot-body.ts), signed with `key`. */
-/** Signs the manifest as it is now, on this thread (snapshot-signer.ts signs a copy on another). */
-export function signSnapshot(options: { seq: number; time: number; manifest: Manifest; key: SigningKey }): SignedSnapshot {
-  return signSorted({ ...options, sorted: options.manifest.sorted?.() ?? sortedOfMap(options.manifest) });
-}
-
-export function signSorted(options: { seq: number; time: number; sorted: SortedManifest; key: SigningKey }): SignedSnapshot {
-  const { sorted } = options;
-  const letters: string[] = [];
-  // originAt, where there is one, builds no entry (and no sha256 string) for every path.
-  const originAt = sorted.originAt ?? ((index: number) => sorted.entryAt(index).origin);
-  for (let i = 0; i < sorted.size; i++) letters.push(ORIGIN_LETTERS[originAt(i)]);
-  const origins = letters.join('');
-  const body = encodeSnapshotBody({ seq: options.seq, time: options.time, ...sorted });
-  return { seq: options.seq, time: options.time, body, signature: signBody(options.key, body), origins };
+/** Writes and signs the manifest as it is now, on this thread (snapshot-signer.ts signs a copy on another). */
+export async function signSnapshot(options: {
+  seq: number;
+  time: number;
+  manifest: Manifest;
+  key: SigningKey;
+  dir: string;
+}): Promise<SignedSnapshot> {
+  await mkdir(options.dir, { recursive: true });
+  const sorted = options.manifest.sorted?.() ?? sortedOfMap(options.manifest);
+  return writeSignedSnapshotFile({ ...options, sorted });
 }
 
 /** A manifest without a sorted view (a plain Map, in tests): sorted the plain way. */
@@ -67,12 +50,25 @@ function sortedOfMap(manifest: Manifest): SortedManifest {
   return { size: paths.length, pathAt: (index) => paths[index]!, entryAt: (index) => manifest.get(paths[index]!)! };
 }
 
-export async function writeSnapshotFile(options: { dir: string; snapshot: SignedSnapshot }): Promise<string> {
-  await mkdir(options.dir, { recursive: true });
-  const meta = Buffer.from(JSON.stringify({ signature: options.snapshot.signature, origins: options.snapshot.origins }));
-  const path = join(options.dir, snapshotFileName(options.snapshot.seq));
-  await writeFileAtomic(path, [encodeRecordHeader(options.snapshot.body), options.snapshot.body, encodeRecord(meta)]);
-  return path;
+/** The body of a snapshot file, whole (tests and tools; the primary streams it). */
+export async function readSnapshotBody(snapshot: Pick<SignedSnapshot, 'path' | 'length'>): Promise<Buffer> {
+  const file = await open(snapshot.path, 'r');
+  try {
+    const body = Buffer.allocUnsafe(snapshot.length);
+    const { bytesRead } = await file.read(body, 0, snapshot.length, SNAPSHOT_BODY_OFFSET);
+    if (bytesRead !== snapshot.length) throw metasyncError('METASYNC_ERR_JOURNAL_CORRUPT', `snapshot file ${snapshot.path} is short`, {});
+    return body;
+  } finally {
+    await file.close();
+  }
+}
+
+/** Temp files of writes a crash cut short, and gzips of bodies (made again when asked for). */
+export async function removeSnapshotLeftovers(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const name of await readdir(dir)) {
+    if (name.startsWith('.tmp-snapshot-') || GZIP_NAME.test(name)) await rm(join(dir, name), { force: true });
+  }
 }
 
 /** Snapshot files on disk, oldest first. */
@@ -107,10 +103,15 @@ export async function loadLatestSnapshot(dir: string): Promise<LoadedSnapshot | 
   return { seq: head.seq, time: head.time, manifest };
 }
 
-/** Keeps the newest `keepCount` snapshot files. */
-export async function pruneSnapshots(dir: string, keepCount: number): Promise<number> {
+/** Keeps the newest `keepCount` snapshot files, and `alsoKeep` (the one being served); gzips go with their file. */
+export async function pruneSnapshots(dir: string, keepCount: number, alsoKeep?: string): Promise<number> {
   const files = await listSnapshotFiles(dir);
-  const drop = files.slice(0, Math.max(0, files.length - keepCount));
+  const drop = files.slice(0, Math.max(0, files.length - keepCount)).filter((file) => file.path !== alsoKeep);
   for (const file of drop) await unlink(file.path);
+  const kept = new Set(files.filter((file) => !drop.includes(file)).map((file) => file.seq));
+  for (const name of await readdir(dir)) {
+    const gzip = GZIP_NAME.exec(name);
+    if (gzip !== null && !kept.has(Number(gzip[1]))) await rm(join(dir, name), { force: true });
+  }
   return drop.length;
 }

@@ -1,3 +1,4 @@
+import { open } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import {
@@ -21,6 +22,7 @@ import type { MirrorRegistry } from '../mirrors/registry.js';
 import type { Notifier } from '../mirrors/notifier.js';
 import type { PrimaryPublisher } from '../publish/publisher.js';
 import type { SnapshotScheduler } from '../journal/snapshot-scheduler.js';
+import { SNAPSHOT_BODY_OFFSET } from '../journal/snapshot-file.js';
 import type { RequireMirror } from './mirror-auth.js';
 
 /** Sync API under /sync/v1 (see packages/shared/src/protocol.ts and docs/protocol.md); objects are in sync-objects.ts. */
@@ -100,17 +102,26 @@ export function syncRoutes(app: FastifyInstance, options: SyncRoutesOptions): vo
     return sendSigned(request, reply, Buffer.from(JSON.stringify(keySet)), signer);
   });
 
-  // A snapshot of 100k paths is ~15 MB of JSON: signed and gzipped once per head seq (snapshot-scheduler.ts).
+  // A snapshot of 100k paths is ~15 MB of JSON: signed once per head seq into a file, gzipped once into
+  // another, and streamed from disk (snapshot-scheduler.ts).
   app.get(SYNC_ROUTES.snapshot, async (request, reply) => {
     const snapshot = await snapshots.current({ maxAgeMs: SNAPSHOT_REUSE_MS });
+    const gzip = chooseEncoding(request.headers['accept-encoding'], ['gzip']) === 'gzip';
+    // Opened before anything is sent: a file pruned meanwhile fails the request whole (500), never midway.
+    const served = gzip ? await snapshots.gzipped(snapshot) : undefined;
+    const file = await open(served?.path ?? snapshot.path, 'r');
+    const start = served === undefined ? SNAPSHOT_BODY_OFFSET : 0;
+    const length = served?.length ?? snapshot.length;
     void reply
       .header(HEADERS.signature, snapshot.signature)
+      .header(HEADERS.snapshotStatement, snapshot.statement)
       .header(HEADERS.seq, String(snapshot.seq))
       .header('content-type', 'application/json')
+      .header('content-length', String(length))
       .header('cache-control', 'no-store')
       .header('vary', 'accept-encoding');
-    if (chooseEncoding(request.headers['accept-encoding'], ['gzip']) !== 'gzip') return reply.send(snapshot.body);
-    return reply.header('content-encoding', 'gzip').send(await snapshots.gzipped(snapshot));
+    if (gzip) void reply.header('content-encoding', 'gzip');
+    return reply.send(file.createReadStream({ start, end: start + length - 1 }));
   });
 
   app.post(SYNC_ROUTES.ack, (request, reply) => {

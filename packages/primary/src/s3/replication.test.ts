@@ -1,6 +1,7 @@
 import { createLogger } from '@metasync/shared/daemon';
 import { describe, expect, it } from 'vitest';
 import { createS3Replication } from './replication.js';
+import type { SignedSnapshot } from '../journal/snapshot-file.js';
 import type { PutSnapshotOptions, S3Sink } from './sink.js';
 
 const log = createLogger({ name: 's3-replication-unit', level: 'silent' });
@@ -19,14 +20,17 @@ function fakeSink(): { sink: S3Sink; uploads: number[]; release: () => void; dur
     },
     putSnapshot: (options: PutSnapshotOptions) =>
       new Promise((resolve) => {
-        uploads.push(options.seq);
-        releaseCurrent = () => resolve({ key: `k${options.seq}`, created: true, objectsUploaded: 0 });
+        uploads.push(options.snapshot.seq);
+        releaseCurrent = () => resolve({ key: `k${options.snapshot.seq}`, created: true, objectsUploaded: 0 });
       }),
     stats: () => ({ stored: 0, existed: 0, failed: 0, pending: 0 }),
     drain: () => Promise.resolve(),
   } as unknown as S3Sink;
   return { sink, uploads, durableCalls, release: () => releaseCurrent() };
 }
+
+/** What replication reads of a signed snapshot: its seq (the sink, faked here, reads the rest). */
+const signedAt = (seq: number): SignedSnapshot => ({ seq, time: 0, path: '', length: 0, sha256: '', statement: '', signature: 'sig' });
 
 const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -37,7 +41,7 @@ describe('S3 replication', () => {
     const replication = createS3Replication({
       sink: fake.sink,
       readObject: () => Promise.reject(new Error('not used')),
-      snapshots: { current: async () => ({ seq: head, body: Buffer.from('{}'), signature: 'sig' }) },
+      snapshots: { current: async () => signedAt(head) },
       everyGenerations: 1,
       intervalMs: 60_000,
       log,
@@ -65,7 +69,7 @@ describe('S3 replication', () => {
     const replication = createS3Replication({
       sink: fake.sink,
       readObject: () => Promise.reject(new Error('not used')),
-      snapshots: { current: async () => ({ seq: 0, body: Buffer.from('{}'), signature: 'sig' }) },
+      snapshots: { current: async () => signedAt(0) },
       everyGenerations: 100,
       intervalMs: 60_000,
       log,
@@ -88,7 +92,7 @@ describe('S3 replication', () => {
     const replication = createS3Replication({
       sink: fake.sink,
       readObject: () => Promise.reject(new Error('not used')),
-      snapshots: { current: async () => ({ seq: 0, body: Buffer.from('{}'), signature: 'sig' }) },
+      snapshots: { current: async () => signedAt(0) },
       everyGenerations: 100,
       intervalMs: 60_000,
       log,
@@ -110,7 +114,7 @@ describe('S3 replication', () => {
     const replication = createS3Replication({
       sink: fake.sink,
       readObject: () => Promise.reject(new Error('not used')),
-      snapshots: { current: async () => ({ seq: 5, body: Buffer.from('{}'), signature: 'sig' }) },
+      snapshots: { current: async () => signedAt(5) },
       everyGenerations: 1,
       intervalMs: 60_000,
       closeTimeoutMs: 20,

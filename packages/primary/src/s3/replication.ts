@@ -1,5 +1,6 @@
 import { isDeletion, type ChangeEntry } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
+import type { SignedSnapshot } from '../journal/snapshot-file.js';
 import { LIST_INSTEAD_OF_HEAD, type ReadObject, type S3Sink } from './sink.js';
 
 /**
@@ -15,7 +16,7 @@ import { LIST_INSTEAD_OF_HEAD, type ReadObject, type S3Sink } from './sink.js';
  */
 export interface SignedSnapshotSource {
   /** The signed snapshot of the head generation. */
-  current(): Promise<{ seq: number; body: Buffer; signature: string }>;
+  current(): Promise<SignedSnapshot>;
 }
 
 export interface S3ReplicationOptions {
@@ -73,7 +74,7 @@ export function createS3Replication(options: S3ReplicationOptions): S3Replicatio
   async function upload(): Promise<number | undefined> {
     const snapshot = await options.snapshots.current();
     if (snapshot.seq === 0 || snapshot.seq <= lastSeq) return snapshot.seq === 0 ? undefined : lastSeq;
-    await sink.putSnapshot({ seq: snapshot.seq, body: snapshot.body, signature: snapshot.signature, readObject: options.readObject });
+    await sink.putSnapshot({ snapshot, readObject: options.readObject });
     lastSeq = Math.max(lastSeq, snapshot.seq);
     return snapshot.seq;
   }

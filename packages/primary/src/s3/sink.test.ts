@@ -1,4 +1,7 @@
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   generateSigningKeyPem,
@@ -7,13 +10,12 @@ import {
   s3ObjectKey,
   s3SnapshotKey,
   sha256Hex,
-  signBody,
   signingKeyFromPem,
-  type Snapshot,
 } from '@metasync/shared';
 import { createLogger } from '@metasync/shared/daemon';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startS3Server, testS3Connection, TEST_S3_CREDENTIALS, type S3TestServer } from '../../../../test/helpers/s3-server.js';
+import { readSnapshotBody, signSnapshot } from '../journal/snapshots.js';
 import { createS3Sink, type S3Sink } from './sink.js';
 
 const log = createLogger({ name: 's3-sink-test', level: 'silent' });
@@ -139,29 +141,29 @@ describe('S3 sink', () => {
     expect(sent.filter((name) => name === 'HeadObjectCommand')).toHaveLength(4);
   });
 
-  it('writes a snapshot with its signature after uploading the objects it names', async () => {
+  it('writes a snapshot with its statement and signature after uploading the objects it names', async () => {
     const key = signingKeyFromPem(generateSigningKeyPem());
     const files = [object('{"packages":[]}'), object('{"minified":"composer/2.0"}')];
-    const snapshot: Snapshot = {
-      kind: 'snapshot',
-      seq: 7,
-      time: 1_700_000_000_000,
-      entries: files.map((f, i) => ({
-        path: i === 0 ? 'packages.json' : 'p2/a/b.json',
-        sha256: f.sha,
-        size: f.bytes.length,
-        mtime: 1_700_000_000_000,
-      })),
-    };
-    const body = Buffer.from(JSON.stringify(snapshot));
-    const signature = signBody(key, body);
-    const byId = new Map(files.map((f) => [f.sha, f.bytes]));
-    const result = await sink().putSnapshot({ seq: 7, body, signature, readObject: (sha) => Promise.resolve(byId.get(sha)!) });
-    expect(result).toEqual({ key: s3SnapshotKey('repo/', 7), created: true, objectsUploaded: 2 });
-    const stored = await getBytes(result.key);
-    expect(stored.bytes.equals(body)).toBe(true);
-    expect(stored.metadata['metasync-signature']).toBe(signature);
-    await expect(sink().putSnapshot({ seq: 7, body, signature })).resolves.toMatchObject({ created: false, objectsUploaded: 0 });
+    const manifest = new Map(
+      files.map((f, i) => [
+        i === 0 ? 'packages.json' : 'p2/a/b.json',
+        { sha256: f.sha, size: f.bytes.length, mtime: 1_700_000_000_000, origin: 'api' as const },
+      ]),
+    );
+    const dir = await mkdtemp(join(tmpdir(), 'metasync-sink-snapshot-'));
+    try {
+      const snapshot = await signSnapshot({ seq: 7, time: 1_700_000_000_000, manifest, key, dir });
+      const byId = new Map(files.map((f) => [f.sha, f.bytes]));
+      const result = await sink().putSnapshot({ snapshot, readObject: (sha) => Promise.resolve(byId.get(sha)!) });
+      expect(result).toEqual({ key: s3SnapshotKey('repo/', 7), created: true, objectsUploaded: 2 });
+      const stored = await getBytes(result.key);
+      expect(stored.bytes.equals(await readSnapshotBody(snapshot))).toBe(true);
+      expect(stored.metadata['metasync-signature']).toBe(snapshot.signature);
+      expect(stored.metadata['metasync-snapshot-statement']).toBe(snapshot.statement);
+      await expect(sink().putSnapshot({ snapshot })).resolves.toMatchObject({ created: false, objectsUploaded: 0 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('fails with METASYNC_ERR_S3_CALL_FAILED naming bucket and key when the bucket does not exist', async () => {

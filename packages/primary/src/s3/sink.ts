@@ -3,17 +3,20 @@ import PQueue from 'p-queue';
 import {
   S3_SHA256_METADATA,
   S3_SIGNATURE_METADATA,
+  S3_STATEMENT_METADATA,
   isSha256Hex,
   metasyncError,
   normalizeS3Prefix,
   s3ObjectKey,
   s3SnapshotKey,
   sha256Hex,
-  snapshotSchema,
 } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
 import type { S3RetryPolicy } from '@metasync/shared/s3';
 import { createBucket } from './bucket.js';
+import { decodeSnapshotBody } from '../journal/snapshot-body.js';
+import type { SignedSnapshot } from '../journal/snapshot-file.js';
+import { readSnapshotBody } from '../journal/snapshots.js';
 
 /**
  * Write-through of the primary's objects and snapshots to S3 (layout in
@@ -57,11 +60,8 @@ export type PutObjectOutcome = 'stored' | 'existed';
 export type ReadObject = (sha256: string) => Promise<Uint8Array>;
 
 export interface PutSnapshotOptions {
-  seq: number;
-  /** The exact signed Snapshot JSON bytes. */
-  body: Uint8Array;
-  /** The SIGNATURE_HEADER value for `body`. */
-  signature: string;
+  /** The signed snapshot file; its body is uploaded with its statement and signature as metadata. */
+  snapshot: SignedSnapshot;
   /** Uploads objects the snapshot names that the bucket lacks (S3 enabled on an existing primary). */
   readObject?: ReadObject | undefined;
 }
@@ -224,13 +224,12 @@ export function createS3Sink(options: S3SinkOptions): S3Sink {
   }
 
   async function putSnapshot(snapshotOptions: PutSnapshotOptions): Promise<PutSnapshotResult> {
-    const { seq, body, signature } = snapshotOptions;
-    const snapshot = snapshotSchema.parse(JSON.parse(Buffer.from(body).toString('utf8')));
-    if (snapshot.seq !== seq) throw new TypeError(`snapshot body is for seq ${snapshot.seq}, not ${seq}`);
-    const { uploaded } = await awaitDurable(
-      snapshot.entries.map((entry) => entry.sha256),
-      snapshotOptions.readObject,
-    );
+    const { seq, signature, statement } = snapshotOptions.snapshot;
+    const body = await readSnapshotBody(snapshotOptions.snapshot);
+    const shas: string[] = [];
+    const head = decodeSnapshotBody(body, (entry) => shas.push(entry.sha256));
+    if (head.seq !== seq) throw new TypeError(`snapshot body is for seq ${head.seq}, not ${seq}`);
+    const { uploaded } = await awaitDurable(shas, snapshotOptions.readObject);
     const key = s3SnapshotKey(prefix, seq);
     const created = await queue.add(
       async () =>
@@ -239,11 +238,13 @@ export function createS3Sink(options: S3SinkOptions): S3Sink {
           Body: body,
           ContentLength: body.byteLength,
           ContentType: 'application/json',
-          Metadata: { [S3_SIGNATURE_METADATA]: signature },
-          ...(options.uploadChecksum === false ? {} : { ChecksumSHA256: Buffer.from(sha256Hex(body), 'hex').toString('base64') }),
+          Metadata: { [S3_SIGNATURE_METADATA]: signature, [S3_STATEMENT_METADATA]: statement },
+          ...(options.uploadChecksum === false
+            ? {}
+            : { ChecksumSHA256: Buffer.from(snapshotOptions.snapshot.sha256, 'hex').toString('base64') }),
         })),
     );
-    log.info({ bucket, key, seq, paths: snapshot.entries.length, objectsUploaded: uploaded, created }, 's3 snapshot durable');
+    log.info({ bucket, key, seq, paths: shas.length, objectsUploaded: uploaded, created }, 's3 snapshot durable');
     return { key, created, objectsUploaded: uploaded };
   }
 

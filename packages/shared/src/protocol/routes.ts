@@ -54,6 +54,8 @@ export const HEADERS = {
   sha256: 'x-metasync-sha256',
   /** A primary's repository answer: the path's Last-Modified, ms since the epoch. */
   mtime: 'x-metasync-mtime',
+  /** A snapshot's signed statement of its body (snapshot-statement.ts), base64url; the signature covers it, not the body. */
+  snapshotStatement: 'x-metasync-snapshot-statement',
 } as const;
 
 /** The primary's admin routes for mirror enrollment (admin publish token). */

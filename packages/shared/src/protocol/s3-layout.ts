@@ -19,6 +19,8 @@ import { objectRelPath } from './content-address.js';
 
 /** User-metadata key (without `x-amz-meta-`) carrying the SIGNATURE_HEADER value of a snapshot. */
 export const S3_SIGNATURE_METADATA = 'metasync-signature';
+/** User-metadata key carrying a snapshot's signed statement (HEADERS.snapshotStatement's value). */
+export const S3_STATEMENT_METADATA = 'metasync-snapshot-statement';
 /** User-metadata key carrying the sha256 hex of an object, for operators and tools. */
 export const S3_SHA256_METADATA = 'metasync-sha256';
 
