@@ -64,6 +64,8 @@ export interface FakePrimary {
     snapshotSignedOverBody?: boolean;
     /** Change a snapshot's body after it is signed (a damaged file or a hop that rewrites it). */
     rewriteSnapshotBody?: (body: Buffer) => Buffer;
+    /** Sign a snapshot statement that names another seq than its body (a signer's mistake: the hash still matches). */
+    statementSeqOffset?: number;
     /** Answer `state` without echoing the request's nonce (a primary without the challenge). */
     ignoreNonce?: boolean;
   };
@@ -172,7 +174,7 @@ export async function startFakePrimary(): Promise<FakePrimary> {
       const snapshot = { kind: 'snapshot', seq: head, time: lastTime, entries: [...current].map(([p, e]) => ({ path: p, ...e })) };
       if (faults.snapshotSignedOverBody === true) return sendSigned(res, snapshot, 'snapshot');
       const body = Buffer.from(JSON.stringify(snapshot));
-      const statement = { seq: head, time: lastTime, length: body.length, sha256: sha256Hex(body) };
+      const statement = { seq: head + (faults.statementSeqOffset ?? 0), time: lastTime, length: body.length, sha256: sha256Hex(body) };
       const answer = { body: faults.rewriteSnapshotBody?.(body) ?? body, ...signSnapshotStatement(faults.signWith ?? key, statement) };
       signed.snapshot.push(answer);
       sendRecorded(res, answer);

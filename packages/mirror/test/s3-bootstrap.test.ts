@@ -35,7 +35,13 @@ afterEach(async () => {
 const timeoutMs = 5_000;
 
 /** Copies the primary's signed snapshot and its objects into the bucket, laid out as the primary's S3 sink does. */
-async function uploadSnapshot(primary: FakePrimary, client: S3Client, bucket: string, corrupt?: string): Promise<number> {
+async function uploadSnapshot(
+  primary: FakePrimary,
+  client: S3Client,
+  bucket: string,
+  corrupt?: string,
+  rewriteBody: (body: Buffer) => Buffer = (body) => body,
+): Promise<number> {
   const response = await fetch(`${primary.url}${SYNC_ROUTES.snapshot}`);
   const body = Buffer.from(await response.arrayBuffer());
   const snapshot = snapshotSchema.parse(JSON.parse(body.toString('utf8')));
@@ -48,7 +54,7 @@ async function uploadSnapshot(primary: FakePrimary, client: S3Client, bucket: st
     new PutObjectCommand({
       Bucket: bucket,
       Key: s3SnapshotKey('repo/', snapshot.seq),
-      Body: body,
+      Body: rewriteBody(body),
       Metadata: {
         'metasync-signature': response.headers.get(HEADERS.signature)!,
         'metasync-snapshot-statement': response.headers.get(HEADERS.snapshotStatement)!,
@@ -122,6 +128,18 @@ describe('mirror cold start from S3', () => {
     expect(primary.requests.filter((r) => r.startsWith(`${SYNC_ROUTES.objects}/`))).toEqual([
       `${SYNC_ROUTES.objects}/${sha256Hex('{"v":1,"ok":false}')}`,
     ]);
+  });
+
+  it('falls back to the primary when the bucket snapshot is not the body its signed statement names', async () => {
+    const { primary, client, start } = await setup();
+    primary.publish({ 'p2/acme/real.json': '{"v":"real"}' });
+    await uploadSnapshot(primary, client, 'mirror-boot', undefined, (body) =>
+      Buffer.from(body.toString('utf8').replace('"p2/acme/real.json"', '"p2/acme/fake.json"')),
+    );
+    const mirror = await start();
+    await waitFor(() => mirror.log.state.seq === 1, { timeoutMs, what: 'seq 1' });
+    expect((await mirror.app.inject({ url: '/p2/acme/real.json' })).body).toBe('{"v":"real"}');
+    expect(primary.requests.some((r) => r.startsWith(SYNC_ROUTES.snapshot))).toBe(true);
   });
 
   it('falls back to the primary when the bucket holds no snapshot', async () => {

@@ -72,6 +72,17 @@ describe('mirror sync against a protocol-level primary', () => {
     expect((await mirror.app.inject({ url: '/p2/acme/b.json' })).body).toBe('b');
   });
 
+  it('refuses a snapshot whose signed statement names another seq than its body', async () => {
+    const { primary, mirror } = await setup();
+    primary.publish({ 'p2/acme/a.json': 'a' });
+    primary.publish({ 'p2/acme/b.json': 'b' });
+    primary.faults.oldestSeq = 2;
+    primary.faults.statementSeqOffset = 1;
+    mirror.startSync('http://127.0.0.1:1');
+    await waitFor(() => mirror.status.lastError === 'METASYNC_ERR_SIGNATURE_INVALID', { timeoutMs, what: 'refusal' });
+    expect(mirror.log.state.seq).toBe(0);
+  });
+
   it('still takes a snapshot signed over its body, as a primary from before statements sends it', async () => {
     const { primary, mirror } = await setup();
     primary.publish({ 'p2/acme/a.json': 'a' });
@@ -80,6 +91,7 @@ describe('mirror sync against a protocol-level primary', () => {
     primary.faults.snapshotSignedOverBody = true;
     mirror.startSync('http://127.0.0.1:1');
     await waitFor(() => mirror.log.state.seq === 2, { timeoutMs, what: 'snapshot applied' });
+    expect(primary.signed.snapshot.length).toBeGreaterThan(0);
     expect(primary.signed.snapshot.every((answer) => answer.statement === undefined)).toBe(true);
   });
 

@@ -1,10 +1,12 @@
-import { metasyncError, type PathEntry, type Snapshot } from '@metasync/shared';
+import { isMetasyncError, metasyncError, type PathEntry, type Snapshot } from '@metasync/shared';
 import {
   decodeLinedJson,
+  linedItemsAfterHead,
   linedJsonHead,
   LINED_JSON_SEPARATOR,
   LINED_JSON_TAIL,
   parseLinedJsonHead,
+  type DocumentLine,
   type LinedJsonHead,
 } from '@metasync/shared/fs';
 
@@ -188,12 +190,43 @@ export function decodeSnapshotBody(body: Buffer, visit: (entry: PathEntry, index
   } catch (err) {
     throw damaged((err as Error).message);
   }
-  if (snapshot.kind !== 'snapshot' || typeof snapshot.seq !== 'number' || typeof snapshot.time !== 'number')
-    throw damaged('no snapshot head');
   if (lined === undefined) {
     if (!Array.isArray(snapshot.entries)) throw damaged('it has no entries');
     snapshot.entries.forEach(visit);
   }
+  return checkedHead(snapshot);
+}
+
+/**
+ * decodeSnapshotBody for a body read in pieces (a snapshot file read in chunks): its head line, then the
+ * lines after it. Undefined, visiting nothing, when the body is not in the lined layout.
+ */
+export function decodeSnapshotLines(
+  head: string,
+  lines: Iterator<DocumentLine, void>,
+  visit: (entry: PathEntry, index: number) => void,
+): DecodedSnapshotHead | undefined {
+  let lined: LinedJsonHead | undefined;
+  try {
+    const items = linedItemsAfterHead(head, lines);
+    for (let index = 0; ; index++) {
+      const next = items.next();
+      if (next.done === true) {
+        lined = next.value;
+        break;
+      }
+      visit(next.value as PathEntry, index);
+    }
+    if (lined === undefined) return undefined;
+    return checkedHead(parseLinedJsonHead(lined) as Partial<Snapshot>);
+  } catch (err) {
+    throw isMetasyncError(err) ? err : damaged((err as Error).message);
+  }
+}
+
+function checkedHead(snapshot: Partial<Snapshot>): DecodedSnapshotHead {
+  if (snapshot.kind !== 'snapshot' || typeof snapshot.seq !== 'number' || typeof snapshot.time !== 'number')
+    throw damaged('no snapshot head');
   return { seq: snapshot.seq, time: snapshot.time };
 }
 

@@ -1,24 +1,20 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import type { SigningKey } from '@metasync/shared';
 import { releaseMemorySoon, type Logger } from '@metasync/shared/daemon';
-import { tempPathFor } from '@metasync/shared/fs';
 import type { Manifest } from './manifest.js';
 import type { PrimaryPublisher } from '../publish/publisher.js';
-import { SNAPSHOT_BODY_OFFSET } from './snapshot-file.js';
+import { keepAsReplayBase, makeGzipFile, retireLater, SERVED_DIR_NAME } from './snapshot-served.js';
 import { signSnapshotOffThread } from './snapshot-signer.js';
-import { pruneSnapshots, snapshotGzipName, type SignedSnapshot } from './snapshots.js';
+import { pruneSnapshots, type SignedSnapshot } from './snapshots.js';
 
 /**
  * Writes a signed snapshot file every `everyGenerations` commits, every
  * `intervalMs` when something changed, and on demand; then drops journal
  * segments the snapshot covers and that are older than the retention.
  * `current()` serves `GET /sync/v1/snapshot`: the head manifest, signed once
- * per head seq into a snapshot file, which is served from disk (nothing of
- * its ~150 MB at a million paths is held in memory).
+ * per head seq into a snapshot file (snapshot-served.ts), which is served from
+ * disk (nothing of its ~150 MB at a million paths is held in memory).
  */
 
 export interface SnapshotScheduler {
@@ -55,6 +51,8 @@ export interface SnapshotSchedulerOptions {
 export function createSnapshotScheduler(options: SnapshotSchedulerOptions): SnapshotScheduler {
   const { publisher, manifest, dir, log, signingKey } = options;
   const journal = publisher.journal;
+  const servedDir = join(dir, SERVED_DIR_NAME);
+  mkdirSync(servedDir, { recursive: true });
   let cached: SignedSnapshot | undefined;
   let cachedAtMs = 0;
   const gzips = new Map<string, Promise<{ path: string; length: number }>>();
@@ -86,7 +84,7 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
         copied.seq = publisher.manifestSeq();
         return { seq: copied.seq, time: publisher.manifestTime() };
       };
-      const entry = { keyId: key.keyId, copied, snapshot: signSnapshotOffThread({ manifest, key, head, dir }).then(afterWrite) };
+      const entry = { keyId: key.keyId, copied, snapshot: signSnapshotOffThread({ manifest, key, head, dir: servedDir }) };
       signing = entry;
       const forget = (): void => {
         if (signing === entry) signing = undefined;
@@ -110,60 +108,53 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
       snapshot = await signAnswerable();
       if (cached !== undefined && cached.seq > snapshot.seq && reusable(options.maxAgeMs) === cached) {
         // Another ask cached a newer head while this one was signed: the newer is served and stays.
+        if (snapshot.path !== cached.path) retireLater(snapshot);
         snapshot = cached;
-      } else {
-        cached = snapshot;
-        cachedAtMs = Date.now();
-      }
+      } else adopt(snapshot);
     }
     return snapshot;
+  }
+
+  /** `snapshot` is served from now on, unless a newer one is; the file no longer served goes a while later. */
+  function adopt(snapshot: SignedSnapshot): void {
+    if (cached !== undefined && cached.seq > snapshot.seq) {
+      if (snapshot.path !== cached.path) retireLater(snapshot);
+      return;
+    }
+    // The same seq signed again (a key rotated in) is written over the same file: nothing to remove.
+    if (cached !== undefined && cached.path !== snapshot.path) retireLater(cached);
+    cached = snapshot;
+    cachedAtMs = Date.now();
   }
 
   function gzipped(snapshot: SignedSnapshot): Promise<{ path: string; length: number }> {
-    const name = snapshotGzipName(snapshot);
-    let made = gzips.get(name);
+    const key = `${snapshot.path}:${snapshot.sha256}`;
+    let made = gzips.get(key);
     if (made === undefined) {
-      made = gzipFile(snapshot, join(dir, name));
-      gzips.set(name, made);
-      made.catch(() => gzips.delete(name));
+      made = makeGzipFile(snapshot);
+      gzips.set(key, made);
+      made.catch(() => gzips.delete(key));
     }
-    // Only the newest body's gzip is remembered; older files go when their snapshot is pruned.
-    for (const other of gzips.keys()) if (other !== name) gzips.delete(other);
+    // Only the newest body's gzip is remembered; an older one's file goes with it (retireLater).
+    for (const other of gzips.keys()) if (other !== key) gzips.delete(other);
     return made;
   }
 
-  async function gzipFile(snapshot: SignedSnapshot, path: string): Promise<{ path: string; length: number }> {
-    const temp = tempPathFor(path);
-    try {
-      const body = createReadStream(snapshot.path, { start: SNAPSHOT_BODY_OFFSET, end: SNAPSHOT_BODY_OFFSET + snapshot.length - 1 });
-      // Synced before the rename: a gzip cut by a crash would be served to every mirror that asks.
-      await pipeline(body, createGzip({ level: 6 }), createWriteStream(temp, { flags: 'wx', flush: true }));
-      await rename(temp, path);
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
-    }
-    return { path, length: (await stat(path)).size };
-  }
-
-  /** After each snapshot file is signed: it is a replay base, so older files and the journal it covers can go. */
-  async function afterWrite(snapshot: SignedSnapshot): Promise<SignedSnapshot> {
-    lastSeq = Math.max(lastSeq, snapshot.seq);
-    await pruneSnapshots(dir, options.keepFiles, cached?.path);
-    const dropped = await journal.dropSegmentsCoveredBy(Math.min(snapshot.seq, journal.oldestSeq()));
-    log.info({ seq: snapshot.seq, paths: manifest.size, bytes: snapshot.length, droppedSegments: dropped }, 'snapshot written');
-    releaseMemorySoon(); // the copied tables and the sorted view
-    return snapshot;
-  }
-
+  /** A snapshot file of the head: the served one when it is of the head, else signed now; older files and the journal it covers go. */
   async function write(): Promise<{ seq: number; path: string }> {
-    // The snapshot served for the head is already a file of it; one signed here is served from now on.
     const snapshot = reusable() ?? (await signHead());
-    if (cached === undefined || snapshot.seq >= cached.seq) {
-      cached = snapshot;
-      cachedAtMs = Date.now();
-    }
-    return { seq: snapshot.seq, path: snapshot.path };
+    adopt(snapshot);
+    const startedMs = Date.now();
+    const path = await keepAsReplayBase(snapshot, dir);
+    lastSeq = Math.max(lastSeq, snapshot.seq);
+    await pruneSnapshots(dir, options.keepFiles);
+    const dropped = await journal.dropSegmentsCoveredBy(Math.min(snapshot.seq, journal.oldestSeq()));
+    log.info(
+      { seq: snapshot.seq, paths: manifest.size, bytes: snapshot.length, durationMs: Date.now() - startedMs, droppedSegments: dropped },
+      'snapshot written',
+    );
+    releaseMemorySoon(); // the copied tables and the sorted view
+    return { seq: snapshot.seq, path };
   }
 
   function take(): Promise<{ seq: number; path: string }> {

@@ -1,11 +1,14 @@
-import { mkdir, open, readdir, readFile, rm, unlink } from 'node:fs/promises';
+import { closeSync, createReadStream, openSync, readSync, type ReadStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import { metasyncError, type SigningKey } from '@metasync/shared';
-import { decodeRecords } from '@metasync/shared/fs';
+import { decodeRecords, MAX_RECORD_BYTES, RECORD_HEADER_BYTES, type DocumentLine } from '@metasync/shared/fs';
 import { createManifest, type Manifest, type SortedManifest } from './manifest.js';
 import type { Origin } from './record.js';
-import { decodeSnapshotBody } from './snapshot-body.js';
-import { SNAPSHOT_BODY_OFFSET, snapshotFileName, writeSignedSnapshotFile, type SignedSnapshot } from './snapshot-file.js';
+import { decodeSnapshotBody, decodeSnapshotLines } from './snapshot-body.js';
+import { SNAPSHOT_BODY_OFFSET, writeSignedSnapshotFile, type SignedSnapshot } from './snapshot-file.js';
+import { SERVED_DIR_NAME } from './snapshot-served.js';
 
 export { snapshotFileName, type SignedSnapshot } from './snapshot-file.js';
 
@@ -23,14 +26,9 @@ function originOfLetter(letter: string | undefined): Origin {
   return letter === 'a' ? 'api' : letter === 'u' ? 'upstream' : letter === 'p' ? 'pins' : 'watch';
 }
 
+const READ_CHUNK_BYTES = 4 << 20;
+
 const SNAPSHOT_NAME = /^snapshot-(\d{16})\.bin$/;
-/** A served body's gzip, made once per signed body: `snapshot-<seq>.<first 16 hex of the body's sha256>.gz`. */
-const GZIP_NAME = /^snapshot-(\d{16})\.[0-9a-f]{16}\.gz$/;
-
-export function snapshotGzipName(snapshot: Pick<SignedSnapshot, 'seq' | 'sha256'>): string {
-  return `${snapshotFileName(snapshot.seq).replace(/\.bin$/, '')}.${snapshot.sha256.slice(0, 16)}.gz`;
-}
-
 /** Writes and signs the manifest as it is now, on this thread (snapshot-signer.ts signs a copy on another). */
 export async function signSnapshot(options: {
   seq: number;
@@ -63,12 +61,16 @@ export async function readSnapshotBody(snapshot: Pick<SignedSnapshot, 'path' | '
   }
 }
 
-/** Temp files of writes a crash cut short, and gzips of bodies (made again when asked for). */
+/** The body of a snapshot file as a stream (an upload). */
+export function snapshotBodyStream(snapshot: Pick<SignedSnapshot, 'path' | 'length'>): ReadStream {
+  return createReadStream(snapshot.path, { start: SNAPSHOT_BODY_OFFSET, end: SNAPSHOT_BODY_OFFSET + snapshot.length - 1 });
+}
+
+/** Temp files of writes a crash cut short, and the snapshots served to mirrors (a cache, snapshot-served.ts). */
 export async function removeSnapshotLeftovers(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
-  for (const name of await readdir(dir)) {
-    if (name.startsWith('.tmp-snapshot-') || GZIP_NAME.test(name)) await rm(join(dir, name), { force: true });
-  }
+  for (const name of await readdir(dir)) if (name.startsWith('.tmp-snapshot-')) await rm(join(dir, name), { force: true });
+  await rm(join(dir, SERVED_DIR_NAME), { recursive: true, force: true });
 }
 
 /** Snapshot files on disk, oldest first. */
@@ -82,36 +84,107 @@ export async function listSnapshotFiles(dir: string): Promise<{ path: string; se
 }
 
 /** The newest snapshot, or undefined when there is none yet. */
-export async function loadLatestSnapshot(dir: string): Promise<LoadedSnapshot | undefined> {
+export async function loadLatestSnapshot(dir: string, chunkBytes = READ_CHUNK_BYTES): Promise<LoadedSnapshot | undefined> {
   const latest = (await listSnapshotFiles(dir)).at(-1);
   if (latest === undefined) return undefined;
-  const decoded = decodeRecords(await readFile(latest.path));
-  const [body, metaBytes] = decoded.records;
-  if (decoded.tornTail || body === undefined || metaBytes === undefined) {
-    throw metasyncError('METASYNC_ERR_JOURNAL_CORRUPT', `snapshot file ${latest.path} is damaged`, { path: latest.path });
+  const loaded = readSnapshotFileInChunks(latest.path, chunkBytes) ?? decodeWholeSnapshotFile(latest.path, await readFile(latest.path));
+  if (loaded.seq !== latest.seq) {
+    throw metasyncError('METASYNC_ERR_JOURNAL_CORRUPT', `snapshot file ${latest.path} does not match its name`, { path: latest.path });
   }
+  return loaded;
+}
+
+/**
+ * A snapshot file read a chunk at a time, the body's lines decoded as they come: at a million paths the
+ * file is ~150 MB, which a whole read held beside the manifest built from it (the primary's start-up
+ * peak). Synchronous: it runs before the primary listens. Undefined when the body is not in the lined
+ * layout (files from before it are read whole).
+ */
+function readSnapshotFileInChunks(path: string, chunkBytes: number): LoadedSnapshot | undefined {
+  const fd = openSync(path, 'r');
+  try {
+    const length = frameLength(fd, 0, path);
+    const origins = readMetaFrame(fd, SNAPSHOT_BODY_OFFSET + length, path).origins;
+    const lines = bodyLines(fd, length, path, chunkBytes);
+    const first = lines.next();
+    if (first.done === true || first.value.last) return undefined;
+    const manifest = createManifest(origins.length);
+    const head = decodeSnapshotLines(first.value.text, lines, (entry, index) => {
+      manifest.set(entry.path, { sha256: entry.sha256, size: entry.size, mtime: entry.mtime, origin: originOfLetter(origins[index]) });
+    });
+    if (head === undefined) return undefined;
+    if (origins.length !== manifest.size) throw damaged(path, 'does not match its origins');
+    return { ...head, manifest };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The payload length of the frame at `offset`, checked against the largest record. */
+function frameLength(fd: number, offset: number, path: string): number {
+  const header = Buffer.alloc(RECORD_HEADER_BYTES);
+  if (readSync(fd, header, 0, RECORD_HEADER_BYTES, offset) !== RECORD_HEADER_BYTES) throw damaged(path, 'is cut short');
+  const length = header.readUInt32BE(0);
+  if (length > MAX_RECORD_BYTES) throw damaged(path, 'has a frame longer than any record');
+  return length;
+}
+
+function readMetaFrame(fd: number, offset: number, path: string): { origins: string } {
+  const length = frameLength(fd, offset, path);
+  const frame = Buffer.allocUnsafe(RECORD_HEADER_BYTES + length);
+  if (readSync(fd, frame, 0, frame.length, offset) !== frame.length) throw damaged(path, 'is cut short');
+  const meta = decodeRecords(frame).records[0];
+  if (meta === undefined) throw damaged(path, 'has a damaged origins record');
+  return JSON.parse(meta.toString('utf8')) as { origins: string };
+}
+
+/** The body's lines, read in chunks; its CRC is checked before the last line is given. */
+function* bodyLines(fd: number, length: number, path: string, chunkBytes: number): Generator<DocumentLine, void> {
+  const header = Buffer.alloc(RECORD_HEADER_BYTES);
+  readSync(fd, header, 0, RECORD_HEADER_BYTES, 0);
+  const chunk = Buffer.allocUnsafe(chunkBytes);
+  let carry = Buffer.alloc(0);
+  let crc = 0;
+  for (let read = 0; read < length;) {
+    const got = readSync(fd, chunk, 0, Math.min(chunk.length, length - read), SNAPSHOT_BODY_OFFSET + read);
+    if (got === 0) throw damaged(path, 'is cut short');
+    crc = crc32(chunk.subarray(0, got), crc);
+    read += got;
+    const window = carry.length === 0 ? chunk.subarray(0, got) : Buffer.concat([carry, chunk.subarray(0, got)]);
+    let start = 0;
+    for (let end = window.indexOf(10); end !== -1; end = window.indexOf(10, start)) {
+      yield { text: window.toString('utf8', start, end), last: false };
+      start = end + 1;
+    }
+    // Copied: `chunk` is read into again.
+    carry = Buffer.from(window.subarray(start));
+  }
+  if (crc !== header.readUInt32BE(4)) throw damaged(path, 'fails its checksum');
+  yield { text: carry.toString('utf8'), last: true };
+}
+
+/** A snapshot file read whole: bodies from before the lined layout. */
+function decodeWholeSnapshotFile(path: string, bytes: Buffer): LoadedSnapshot {
+  const decoded = decodeRecords(bytes);
+  const [body, metaBytes] = decoded.records;
+  if (decoded.tornTail || body === undefined || metaBytes === undefined) throw damaged(path, 'is damaged');
   const meta = JSON.parse(metaBytes.toString('utf8')) as { origins: string };
   const manifest = createManifest(meta.origins.length);
   const head = decodeSnapshotBody(body, (entry, index) => {
     manifest.set(entry.path, { sha256: entry.sha256, size: entry.size, mtime: entry.mtime, origin: originOfLetter(meta.origins[index]) });
   });
-  if (head.seq !== latest.seq || meta.origins.length !== manifest.size) {
-    throw metasyncError('METASYNC_ERR_JOURNAL_CORRUPT', `snapshot file ${latest.path} does not match its name or origins`, {
-      path: latest.path,
-    });
-  }
-  return { seq: head.seq, time: head.time, manifest };
+  if (meta.origins.length !== manifest.size) throw damaged(path, 'does not match its origins');
+  return { ...head, manifest };
 }
 
-/** Keeps the newest `keepCount` snapshot files, and `alsoKeep` (the one being served); gzips go with their file. */
-export async function pruneSnapshots(dir: string, keepCount: number, alsoKeep?: string): Promise<number> {
+function damaged(path: string, why: string): Error {
+  return metasyncError('METASYNC_ERR_JOURNAL_CORRUPT', `snapshot file ${path} ${why}`, { path });
+}
+
+/** Keeps the newest `keepCount` snapshot files. */
+export async function pruneSnapshots(dir: string, keepCount: number): Promise<number> {
   const files = await listSnapshotFiles(dir);
-  const drop = files.slice(0, Math.max(0, files.length - keepCount)).filter((file) => file.path !== alsoKeep);
-  for (const file of drop) await unlink(file.path);
-  const kept = new Set(files.filter((file) => !drop.includes(file)).map((file) => file.seq));
-  for (const name of await readdir(dir)) {
-    const gzip = GZIP_NAME.exec(name);
-    if (gzip !== null && !kept.has(Number(gzip[1]))) await rm(join(dir, name), { force: true });
-  }
+  const drop = files.slice(0, Math.max(0, files.length - keepCount));
+  for (const file of drop) await rm(file.path, { force: true });
   return drop.length;
 }

@@ -66,32 +66,58 @@ export async function decodeLinedJsonInSlices(
 
 /** Each item of a lined document, parsed; returns its head line, or undefined (no item) when not lined. */
 function* linedItems(body: Buffer): Generator<unknown, LinedJsonHead | undefined> {
-  const firstBreak = body.indexOf(10);
-  if (firstBreak === -1) return undefined;
-  const head = body.toString('utf8', 0, firstBreak);
+  const lines = linesOf(body);
+  const first = lines.next();
+  if (first.done === true || first.value.last) return undefined;
+  return yield* linedItemsAfterHead(first.value.text, lines);
+}
+
+/** A line of a document, and whether it is the last (no newline after it). */
+export interface DocumentLine {
+  text: string;
+  last: boolean;
+}
+
+/** The lines of `body`, split at `\n`. */
+function* linesOf(body: Buffer): Generator<DocumentLine, void> {
+  for (let start = 0; ; ) {
+    const end = body.indexOf(10, start);
+    yield { text: body.toString('utf8', start, end === -1 ? body.length : end), last: end === -1 };
+    if (end === -1) return;
+    start = end + 1;
+  }
+}
+
+/**
+ * The items of a lined document whose head line was `head`, from its following `lines` (a reader that has the
+ * document in pieces, not in one buffer, gives them one by one); undefined when `head` is not a lined head.
+ * Exactly the layout the writer makes, so a line-wise read accepts no document JSON.parse would refuse: item
+ * lines end with ',' except the last; the only empty line is that of an empty array.
+ */
+export function* linedItemsAfterHead(head: string, lines: Iterator<DocumentLine, void>): Generator<unknown, LinedJsonHead | undefined> {
   if (!head.startsWith('{') || !head.endsWith(':[')) return undefined;
-  // Exactly the layout the writer makes, so a line-wise read accepts no document JSON.parse would refuse:
-  // item lines end with ',' except the last; the only empty line is that of an empty array.
   let index = 0;
   let lastHadComma = false;
-  let start = firstBreak + 1;
+  let afterEmpty = false;
   for (;;) {
-    const end = body.indexOf(10, start);
-    const line = body.toString('utf8', start, end === -1 ? body.length : end);
-    if (end === -1) {
+    const next = lines.next();
+    if (next.done === true) throw new SyntaxError('lined JSON document: the last line is not "]}" (cut short?)');
+    const { text: line, last } = next.value;
+    if (afterEmpty && !last) throw new SyntaxError('lined JSON document: an empty line among items');
+    if (last) {
       if (line !== ']}') throw new SyntaxError('lined JSON document: the last line is not "]}" (cut short?)');
       if (lastHadComma) throw new SyntaxError('lined JSON document: a comma after the last item');
       return { line: head };
     }
     if (line === '') {
-      if (index > 0 || body.indexOf(10, end + 1) !== -1) throw new SyntaxError('lined JSON document: an empty line among items');
+      if (index > 0) throw new SyntaxError('lined JSON document: an empty line among items');
+      afterEmpty = true;
     } else {
       if (index > 0 && !lastHadComma) throw new SyntaxError(`lined JSON document: item ${index - 1} has no comma after it`);
       lastHadComma = line.endsWith(',');
       index++;
       yield JSON.parse(lastHadComma ? line.slice(0, -1) : line);
     }
-    start = end + 1;
   }
 }
 
