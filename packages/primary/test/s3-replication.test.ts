@@ -3,7 +3,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isMetasyncError, s3ClientConfig, s3ObjectKey, s3SnapshotKey, sha256Hex, snapshotSchema, verifyBody } from '@metasync/shared';
+import {
+  isMetasyncError,
+  s3ClientConfig,
+  s3ObjectKey,
+  s3SnapshotKey,
+  sha256Hex,
+  snapshotSchema,
+  verifySnapshotBody,
+} from '@metasync/shared';
 import { createLogger } from '@metasync/shared/daemon';
 import { startS3Server, testS3Connection, TEST_S3_CREDENTIALS, type S3TestServer } from '../../../test/helpers/s3-server.js';
 import { openPrimaryCore, type PrimaryCore } from '../src/data-dir.js';
@@ -94,7 +102,9 @@ describe('primary S3 write-through', () => {
     await core.publisher.submit([{ path: 'p2/acme/new.json', content: Buffer.from('{"new":true}') }], 'api');
     await expect(replication.uploadSnapshot()).resolves.toBe(2);
     const stored = await read(client, 'snap', s3SnapshotKey('repo/', 2));
-    verifyBody(stored.body, stored.metadata['metasync-signature'], {
+    const signed = { signature: stored.metadata['metasync-signature'], statement: stored.metadata['metasync-snapshot-statement'] };
+    expect(signed.statement).toBeDefined();
+    verifySnapshotBody(stored.body, signed, {
       keys: [{ keyId: core.key.keyId, publicKey: core.key.publicKey, active: true }],
       nowMs: Date.now(),
       what: 'snapshot',
