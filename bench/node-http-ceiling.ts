@@ -27,12 +27,12 @@ const execFileAsync = promisify(execFile);
 const seconds = Number(process.argv[2] ?? 10);
 const fileCount = Number(process.argv[3] ?? 2000);
 
-/** The bare server, run in its own process: files from argv[1] (JSON lines of [path, base64 gzip body]). */
+/** The bare server, run in its own process: files from argv[2] (JSON lines of [path, base64 gzip body]). */
 const BARE_SERVER = `
 const http = require('node:http');
 const fs = require('node:fs');
 const answers = new Map();
-for (const line of fs.readFileSync(process.argv[1], 'utf8').split('\\n')) {
+for (const line of fs.readFileSync(process.argv[2], 'utf8').split('\\n')) {
   if (line === '') continue;
   const [path, b64] = JSON.parse(line);
   const body = Buffer.from(b64, 'base64');
