@@ -16,6 +16,7 @@ import {
   type ChangeEntry,
   type SigningKey,
 } from '@metasync/shared';
+import type { FakePrimaryFaults } from './fake-primary-faults.js';
 
 /**
  * A protocol-level stand-in for the primary, for the mirror's package tests:
@@ -33,42 +34,8 @@ export interface FakePrimary {
   /** Raw request targets received, in order. */
   requests: string[];
   acks: unknown[];
-  /** Overrides for staging faults. */
-  faults: {
-    /** Sign with this key instead (forgery). */
-    signWith?: SigningKey;
-    /** Answer changes with this status. */
-    changesStatus?: number;
-    /** Drop SSE notifications. */
-    silentEvents?: boolean;
-    oldestSeq?: number;
-    /** Rewrite a batch before signing. */
-    rewriteBatch?: (batch: Record<string, unknown>) => Record<string, unknown>;
-    /** Report this head in `state` (a primary restored from an old backup). */
-    stateSeq?: number;
-    /** Report this snapshot seq in `state` (0: a freshly ingested primary that wrote no snapshot yet). */
-    snapshotSeq?: number;
-    /** Corrupt the pack frame at this index. */
-    corruptPackFrame?: number;
-    /** In packs asked for gzip variants, send a gzip variant (or gzip body) of other bytes at this frame index. */
-    wrongPackGzip?: number;
-    /** Send each pack frame's body as a gzip variant (level 1), no trailer: a primary whose brotli variants are not made yet. */
-    gzipPackBodies?: boolean;
-    /** Answer `state` with these recorded bytes (a replaying hop: the freeze attack). */
-    replayState?: SignedResponse;
-    /** Answer `changes` with these recorded bytes. */
-    replayChanges?: SignedResponse;
-    /** Answer `snapshot` with these recorded bytes. */
-    replaySnapshot?: SignedResponse;
-    /** Sign snapshots over their body, without a statement (a primary from before statements). */
-    snapshotSignedOverBody?: boolean;
-    /** Change a snapshot's body after it is signed (a damaged file or a hop that rewrites it). */
-    rewriteSnapshotBody?: (body: Buffer) => Buffer;
-    /** Sign a snapshot statement that names another seq than its body (a signer's mistake: the hash still matches). */
-    statementSeqOffset?: number;
-    /** Answer `state` without echoing the request's nonce (a primary without the challenge). */
-    ignoreNonce?: boolean;
-  };
+  /** Overrides for staging faults (fake-primary-faults.ts). */
+  faults: FakePrimaryFaults;
   /** Every signed answer sent, by route name, oldest first: material for replays. */
   signed: { state: SignedResponse[]; changes: SignedResponse[]; snapshot: SignedResponse[] };
   /** Object counts of each pack request. */
@@ -98,7 +65,7 @@ export async function startFakePrimary(): Promise<FakePrimary> {
   const acks: unknown[] = [];
   const packRequests: number[] = [];
   const packBrotli: boolean[] = [];
-  const faults: FakePrimary['faults'] = {};
+  const faults: FakePrimaryFaults = {};
   let head = 0;
   let lastTime = 0;
 
