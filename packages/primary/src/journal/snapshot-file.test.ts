@@ -35,7 +35,7 @@ describe('snapshot files', () => {
     expect(new Map(loaded?.manifest.entries())).toEqual(manifest);
   });
 
-  it('reads a file in chunks of any size, and refuses one with a byte changed or cut short', async () => {
+  it('reads a file in chunks of any size, and refuses one with a byte changed, cut short or with bytes after it', async () => {
     const many: Manifest = new Map();
     for (let i = 0; i < 500; i++)
       many.set(`p2/v${i % 7}/p${i}.json`, { sha256: sha256Hex(String(i)), size: i, mtime: i, origin: i % 2 ? 'api' : 'watch' });
@@ -51,6 +51,8 @@ describe('snapshot files', () => {
     await writeFile(written.path, changed);
     await expect(loadLatestSnapshot(dir, 64)).rejects.toMatchObject({ code: 'METASYNC_ERR_JOURNAL_CORRUPT' });
     await writeFile(written.path, bytes.subarray(0, bytes.length - 300));
+    await expect(loadLatestSnapshot(dir, 64)).rejects.toMatchObject({ code: 'METASYNC_ERR_JOURNAL_CORRUPT' });
+    await writeFile(written.path, Buffer.concat([bytes, Buffer.from('junk')]));
     await expect(loadLatestSnapshot(dir, 64)).rejects.toMatchObject({ code: 'METASYNC_ERR_JOURNAL_CORRUPT' });
   });
 

@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, openSync, readSync, type ReadStream } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
@@ -61,11 +61,6 @@ export async function readSnapshotBody(snapshot: Pick<SignedSnapshot, 'path' | '
   }
 }
 
-/** The body of a snapshot file as a stream (an upload). */
-export function snapshotBodyStream(snapshot: Pick<SignedSnapshot, 'path' | 'length'>): ReadStream {
-  return createReadStream(snapshot.path, { start: SNAPSHOT_BODY_OFFSET, end: SNAPSHOT_BODY_OFFSET + snapshot.length - 1 });
-}
-
 /** Temp files of writes a crash cut short, and the snapshots served to mirrors (a cache, snapshot-served.ts). */
 export async function removeSnapshotLeftovers(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
@@ -104,7 +99,10 @@ function readSnapshotFileInChunks(path: string, chunkBytes: number): LoadedSnaps
   const fd = openSync(path, 'r');
   try {
     const length = frameLength(fd, 0, path);
-    const origins = readMetaFrame(fd, SNAPSHOT_BODY_OFFSET + length, path).origins;
+    const metaAt = SNAPSHOT_BODY_OFFSET + length;
+    // Exactly two frames, as the whole-file read required: nothing after the origins record.
+    if (fstatSync(fd).size !== metaAt + RECORD_HEADER_BYTES + frameLength(fd, metaAt, path)) throw damaged(path, 'is not two whole frames');
+    const origins = readMetaFrame(fd, metaAt, path).origins;
     const lines = bodyLines(fd, length, path, chunkBytes);
     const first = lines.next();
     if (first.done === true || first.value.last) return undefined;

@@ -154,13 +154,20 @@ describe('S3 sink', () => {
     try {
       const snapshot = await signSnapshot({ seq: 7, time: 1_700_000_000_000, manifest, key, dir });
       const byId = new Map(files.map((f) => [f.sha, f.bytes]));
-      const result = await sink().putSnapshot({ snapshot, readObject: (sha) => Promise.resolve(byId.get(sha)!) });
+      // The served file goes while objects upload (a newer head replaced it a minute ago): the upload has its bytes.
+      const readObject = async (sha: string) => {
+        await rm(snapshot.path, { force: true });
+        return byId.get(sha)!;
+      };
+      const body = await readSnapshotBody(snapshot);
+      const result = await sink().putSnapshot({ snapshot, readObject });
       expect(result).toEqual({ key: s3SnapshotKey('repo/', 7), created: true, objectsUploaded: 2 });
       const stored = await getBytes(result.key);
-      expect(stored.bytes.equals(await readSnapshotBody(snapshot))).toBe(true);
+      expect(stored.bytes.equals(body)).toBe(true);
       expect(stored.metadata['metasync-signature']).toBe(snapshot.signature);
       expect(stored.metadata['metasync-snapshot-statement']).toBe(snapshot.statement);
-      await expect(sink().putSnapshot({ snapshot })).resolves.toMatchObject({ created: false, objectsUploaded: 0 });
+      const again = await signSnapshot({ seq: 7, time: 1_700_000_000_000, manifest, key, dir });
+      await expect(sink().putSnapshot({ snapshot: again })).resolves.toMatchObject({ created: false, objectsUploaded: 0 });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -16,7 +16,7 @@ import type { S3RetryPolicy } from '@metasync/shared/s3';
 import { createBucket } from './bucket.js';
 import { decodeSnapshotBody } from '../journal/snapshot-body.js';
 import type { SignedSnapshot } from '../journal/snapshot-file.js';
-import { readSnapshotBody, snapshotBodyStream } from '../journal/snapshots.js';
+import { readSnapshotBody } from '../journal/snapshots.js';
 
 /**
  * Write-through of the primary's objects and snapshots to S3 (layout in
@@ -225,10 +225,12 @@ export function createS3Sink(options: S3SinkOptions): S3Sink {
 
   async function putSnapshot(snapshotOptions: PutSnapshotOptions): Promise<PutSnapshotResult> {
     const { seq, signature, statement } = snapshotOptions.snapshot;
-    // The hashes are read from the file (every object must be in the bucket before the snapshot names it), then
-    // the body is streamed from it: at a million paths it is ~150 MB, and an array of 64-hex strings ~100 MB.
+    // Read once, at the start: the served file may be removed while objects upload (a minute after a newer head
+    // replaced it), and a retried PUT must send the same bytes again. At a million paths that is ~150 MB held
+    // for the upload, with an array of every hash (the bucket must hold each object before the snapshot names it).
+    const body = await readSnapshotBody(snapshotOptions.snapshot);
     const shas: string[] = [];
-    const head = decodeSnapshotBody(await readSnapshotBody(snapshotOptions.snapshot), (entry) => shas.push(entry.sha256));
+    const head = decodeSnapshotBody(body, (entry) => shas.push(entry.sha256));
     if (head.seq !== seq) throw new TypeError(`snapshot body is for seq ${head.seq}, not ${seq}`);
     const { uploaded } = await awaitDurable(shas, snapshotOptions.readObject);
     const key = s3SnapshotKey(prefix, seq);
@@ -236,8 +238,8 @@ export function createS3Sink(options: S3SinkOptions): S3Sink {
       async () =>
         (options.conditionalWrites === true || !(await exists(key))) &&
         (await putIfAbsent(key, {
-          Body: snapshotBodyStream(snapshotOptions.snapshot),
-          ContentLength: snapshotOptions.snapshot.length,
+          Body: body,
+          ContentLength: body.length,
           ContentType: 'application/json',
           Metadata: { [S3_SIGNATURE_METADATA]: signature, [S3_STATEMENT_METADATA]: statement },
           ...(options.uploadChecksum === false
