@@ -80,7 +80,7 @@ export interface DocumentLine {
 
 /** The lines of `body`, split at `\n`. */
 function* linesOf(body: Buffer): Generator<DocumentLine, void> {
-  for (let start = 0; ; ) {
+  for (let start = 0; ;) {
     const end = body.indexOf(10, start);
     yield { text: body.toString('utf8', start, end === -1 ? body.length : end), last: end === -1 };
     if (end === -1) return;
