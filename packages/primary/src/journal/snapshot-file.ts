@@ -3,8 +3,9 @@ import { closeSync, fdatasyncSync, fsyncSync, openSync, renameSync, rmSync, writ
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { signSnapshotStatement, type SigningKey } from '@metasync/shared';
-import { encodeRecord, MAX_RECORD_BYTES, RECORD_HEADER_BYTES, SYNC_STEP_BYTES, tempPathFor } from '@metasync/shared/fs';
+import { encodeRecord, fsyncDirSync, MAX_RECORD_BYTES, RECORD_HEADER_BYTES, SYNC_STEP_BYTES, tempPathFor } from '@metasync/shared/fs';
 import type { SortedManifest } from './manifest.js';
+import type { Origin } from './record.js';
 import { streamSnapshotBody } from './snapshot-body.js';
 
 /**
@@ -37,7 +38,12 @@ export interface SignedSnapshot {
   signature: string;
 }
 
-export const ORIGIN_LETTERS = { watch: 'w', api: 'a', upstream: 'u', pins: 'p' } as const;
+/** Each entry's origin as one letter in the origins record, and back. */
+const ORIGIN_LETTERS = { watch: 'w', api: 'a', upstream: 'u', pins: 'p' } as const satisfies Record<Origin, string>;
+
+export function originOfLetter(letter: string | undefined): Origin {
+  return letter === 'a' ? 'api' : letter === 'u' ? 'upstream' : letter === 'p' ? 'pins' : 'watch';
+}
 
 export function snapshotFileName(seq: number): string {
   return `snapshot-${String(seq).padStart(16, '0')}.bin`;
@@ -90,7 +96,7 @@ export function writeSignedSnapshotFile(options: {
   }
   closeSync(fd);
   renameSync(temp, path);
-  syncDirectory(dir);
+  fsyncDirSync(dir);
   return { seq, time, path, ...signed };
 }
 
@@ -105,13 +111,4 @@ function originLetters(sorted: SortedManifest): string {
 function writeWhole(fd: number, bytes: Uint8Array, position: number): number {
   for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
   return bytes.length;
-}
-
-function syncDirectory(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }

@@ -106,11 +106,9 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
     let snapshot = reusable(options.maxAgeMs);
     if (snapshot === undefined) {
       snapshot = await signAnswerable();
-      if (cached !== undefined && cached.seq > snapshot.seq && reusable(options.maxAgeMs) === cached) {
-        // Another ask cached a newer head while this one was signed: the newer is served and stays.
-        if (snapshot.path !== cached.path) retireLater(snapshot);
-        snapshot = cached;
-      } else adopt(snapshot);
+      adopt(snapshot);
+      // Another ask cached a newer head while this one was signed: the newer is served.
+      if (cached !== snapshot && reusable(options.maxAgeMs) === cached) snapshot = cached!;
     }
     return snapshot;
   }

@@ -2,12 +2,11 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
-import { metasyncError, type SigningKey } from '@metasync/shared';
+import { metasyncError, type PathEntry, type SigningKey } from '@metasync/shared';
 import { decodeRecords, MAX_RECORD_BYTES, RECORD_HEADER_BYTES, type DocumentLine } from '@metasync/shared/fs';
 import { createManifest, type Manifest, type SortedManifest } from './manifest.js';
-import type { Origin } from './record.js';
 import { decodeSnapshotBody, decodeSnapshotLines } from './snapshot-body.js';
-import { SNAPSHOT_BODY_OFFSET, writeSignedSnapshotFile, type SignedSnapshot } from './snapshot-file.js';
+import { originOfLetter, SNAPSHOT_BODY_OFFSET, writeSignedSnapshotFile, type SignedSnapshot } from './snapshot-file.js';
 import { SERVED_DIR_NAME } from './snapshot-served.js';
 
 export { snapshotFileName, type SignedSnapshot } from './snapshot-file.js';
@@ -20,10 +19,6 @@ export interface LoadedSnapshot {
   seq: number;
   time: number;
   manifest: Manifest;
-}
-
-function originOfLetter(letter: string | undefined): Origin {
-  return letter === 'a' ? 'api' : letter === 'u' ? 'upstream' : letter === 'p' ? 'pins' : 'watch';
 }
 
 const READ_CHUNK_BYTES = 4 << 20;
@@ -100,19 +95,15 @@ function readSnapshotFileInChunks(path: string, chunkBytes: number): LoadedSnaps
   try {
     const length = frameLength(fd, 0, path);
     const metaAt = SNAPSHOT_BODY_OFFSET + length;
+    const metaLength = frameLength(fd, metaAt, path);
     // Exactly two frames, as the whole-file read required: nothing after the origins record.
-    if (fstatSync(fd).size !== metaAt + RECORD_HEADER_BYTES + frameLength(fd, metaAt, path)) throw damaged(path, 'is not two whole frames');
-    const origins = readMetaFrame(fd, metaAt, path).origins;
+    if (fstatSync(fd).size !== metaAt + RECORD_HEADER_BYTES + metaLength) throw damaged(path, 'is not two whole frames');
     const lines = bodyLines(fd, length, path, chunkBytes);
     const first = lines.next();
     if (first.done === true || first.value.last) return undefined;
-    const manifest = createManifest(origins.length);
-    const head = decodeSnapshotLines(first.value.text, lines, (entry, index) => {
-      manifest.set(entry.path, { sha256: entry.sha256, size: entry.size, mtime: entry.mtime, origin: originOfLetter(origins[index]) });
-    });
-    if (head === undefined) return undefined;
-    if (origins.length !== manifest.size) throw damaged(path, 'does not match its origins');
-    return { ...head, manifest };
+    const built = manifestOf(path, readMetaFrame(fd, metaAt, metaLength, path).origins);
+    const head = decodeSnapshotLines(first.value.text, lines, built.set);
+    return head === undefined ? undefined : { ...head, manifest: built.done() };
   } finally {
     closeSync(fd);
   }
@@ -127,8 +118,7 @@ function frameLength(fd: number, offset: number, path: string): number {
   return length;
 }
 
-function readMetaFrame(fd: number, offset: number, path: string): { origins: string } {
-  const length = frameLength(fd, offset, path);
+function readMetaFrame(fd: number, offset: number, length: number, path: string): { origins: string } {
   const frame = Buffer.allocUnsafe(RECORD_HEADER_BYTES + length);
   if (readSync(fd, frame, 0, frame.length, offset) !== frame.length) throw damaged(path, 'is cut short');
   const meta = decodeRecords(frame).records[0];
@@ -166,13 +156,23 @@ function decodeWholeSnapshotFile(path: string, bytes: Buffer): LoadedSnapshot {
   const decoded = decodeRecords(bytes);
   const [body, metaBytes] = decoded.records;
   if (decoded.tornTail || body === undefined || metaBytes === undefined) throw damaged(path, 'is damaged');
-  const meta = JSON.parse(metaBytes.toString('utf8')) as { origins: string };
-  const manifest = createManifest(meta.origins.length);
-  const head = decodeSnapshotBody(body, (entry, index) => {
-    manifest.set(entry.path, { sha256: entry.sha256, size: entry.size, mtime: entry.mtime, origin: originOfLetter(meta.origins[index]) });
-  });
-  if (meta.origins.length !== manifest.size) throw damaged(path, 'does not match its origins');
-  return { ...head, manifest };
+  const built = manifestOf(path, (JSON.parse(metaBytes.toString('utf8')) as { origins: string }).origins);
+  const head = decodeSnapshotBody(body, built.set);
+  return { ...head, manifest: built.done() };
+}
+
+/** The manifest a snapshot file's entries fill, each with its origin letter; `done` checks there was one letter an entry. */
+function manifestOf(path: string, origins: string): { set(entry: PathEntry, index: number): void; done(): Manifest } {
+  const manifest = createManifest(origins.length);
+  return {
+    set(entry, index) {
+      manifest.set(entry.path, { sha256: entry.sha256, size: entry.size, mtime: entry.mtime, origin: originOfLetter(origins[index]) });
+    },
+    done() {
+      if (origins.length !== manifest.size) throw damaged(path, 'does not match its origins');
+      return manifest;
+    },
+  };
 }
 
 function damaged(path: string, why: string): Error {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { open, rename, rm, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 
@@ -83,6 +84,16 @@ export async function writeFileAtomic(
     throw err;
   }
   if (durable) await fsyncDir(dirname(path));
+}
+
+/** fsyncDir for code that runs synchronously (a worker thread writing a snapshot file). */
+export function fsyncDirSync(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export async function fsyncDir(dir: string): Promise<void> {
