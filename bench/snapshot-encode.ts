@@ -2,7 +2,7 @@
  * `node --conditions=source --import tsx bench/snapshot-encode.ts [paths]` (default 1,000,000)
  *
  * How long a snapshot holds the primary's event loop, and how much memory it takes, at `paths` paths
- * (packages/primary/src/journal/snapshot-body.ts): a compact manifest signed on another thread from a copy
+ * (packages/primary/src/journal/snapshot-body.ts): a compact manifest signed on another thread reading its frozen tables in place
  * (snapshot-signer.ts, as the primary does), and on this thread with its lines copied from the tables' bytes
  * and with every line built as a string (the ways before), in the same run, with the longest the main
  * thread's event loop was held.

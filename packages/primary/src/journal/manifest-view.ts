@@ -23,18 +23,6 @@ export interface ManifestTables {
   origins: readonly Origin[];
 }
 
-export type TableArrayName = Exclude<keyof ManifestTables, 'origins'>;
-export const TABLE_ARRAY_NAMES: readonly TableArrayName[] = [
-  'offset',
-  'length',
-  'object',
-  'size',
-  'mtime',
-  'originCodes',
-  'arena',
-  'digest',
-];
-
 /** The ids of live entries (a free id has length 0), in id order. */
 export function liveIds(tables: ManifestTables): Uint32Array {
   const { length } = tables;

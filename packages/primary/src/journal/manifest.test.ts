@@ -3,7 +3,9 @@ import { runInNewContext } from 'node:vm';
 import { sha256Hex } from '@metasync/shared';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { FrozenManifest } from './manifest-freeze.js';
 import { createManifest, type ManifestEntry } from './manifest.js';
+import { sortedView } from './manifest-view.js';
 
 const entryArb = fc.record({
   sha256: fc.integer({ min: 0, max: 20 }).map((n) => sha256Hex(String(n))),
@@ -17,17 +19,40 @@ const pathArb = fc.oneof(
   fc.constantFrom('p2/a.json', 'p2/a.json~dev', 'p2/a', 'p2/a-b.json', 'p2/A.json', 'p2/a/b.json', 'p'),
 );
 const opArb = fc.oneof(
-  fc.record({ kind: fc.constant('set' as const), path: pathArb, entry: entryArb }),
-  fc.record({ kind: fc.constant('delete' as const), path: pathArb }),
+  { weight: 8, arbitrary: fc.record({ kind: fc.constant('set' as const), path: pathArb, entry: entryArb }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('delete' as const), path: pathArb }) },
+  // A snapshot's signing thread reading the tables while commits go on (manifest-freeze.ts), possibly several.
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('freeze' as const) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('thaw' as const), which: fc.nat() }) },
 );
 
 describe('compact manifest', () => {
-  it('answers as a Map would through any sequence of sets and deletes', () => {
+  it('answers as a Map would through any sequence of sets and deletes, frozen or not', () => {
     fc.assert(
       fc.property(fc.array(opArb, { maxLength: 400 }), (ops) => {
         const map = new Map<string, ManifestEntry>();
         const manifest = createManifest();
+        const freezes: { frozen: FrozenManifest; paths: string[] }[] = [];
+        const thaw = (index: number): void => {
+          const { frozen, paths } = freezes.splice(index, 1)[0]!;
+          // What the signing thread read: the manifest as it was at its freeze, whatever came since.
+          const view = sortedView(frozen.tables);
+          expect(Array.from({ length: view.size }, (_, i) => view.pathAt(i))).toEqual(paths);
+          frozen.thaw();
+        };
         for (const op of ops) {
+          if (op.kind === 'freeze') {
+            if (manifest.changesWaiting!()) {
+              expect(() => manifest.freeze!()).toThrow(/wait/);
+              continue;
+            }
+            freezes.push({ frozen: manifest.freeze!(), paths: [...map.keys()].sort() });
+            continue;
+          }
+          if (op.kind === 'thaw') {
+            if (freezes.length > 0) thaw(op.which % freezes.length);
+            continue;
+          }
           if (op.kind === 'set') {
             map.set(op.path, op.entry);
             manifest.set(op.path, op.entry);
@@ -38,6 +63,7 @@ describe('compact manifest', () => {
           expect(manifest.get(op.path)).toEqual(map.get(op.path));
           expect(manifest.has(op.path)).toBe(map.has(op.path));
         }
+        while (freezes.length > 0) thaw(freezes.length - 1);
         const sorted = <T extends [string, unknown]>(list: T[]): T[] => list.sort((a, b) => a[0].localeCompare(b[0]));
         expect(sorted([...manifest.entries()])).toEqual(sorted([...map.entries()]));
         expect([...manifest.keys()].sort()).toEqual([...map.keys()].sort());

@@ -1,4 +1,5 @@
-import { createObjectTable, createPathTable } from '@metasync/shared/tables';
+import { allocArray, createObjectTable, createPathTable } from '@metasync/shared/tables';
+import { deferWhileFrozen, type FrozenManifest } from './manifest-freeze.js';
 import { sortedView, type ManifestTables } from './manifest-view.js';
 import type { JournalGeneration, Origin } from './record.js';
 import type { RawSnapshotEntry } from './snapshot-body.js';
@@ -29,8 +30,15 @@ export interface Manifest {
   pathsWithOrigin?(origin: Origin): IterableIterator<string>;
   /** Every path in sorted order, read by position (a snapshot): no array of every path string. Optional: a Map has none. */
   sorted?(): SortedManifest;
-  /** Its tables now, valid until the next set or delete (manifest-view.ts): a snapshot copies them for another thread. Optional: a Map has none. */
-  tables?(): ManifestTables;
+  /**
+   * Its tables now, unchanged until thaw() (manifest-freeze.ts): another thread reads them in place for a snapshot
+   * while sets and deletes wait beside them. Optional: a Map has none.
+   */
+  freeze?(): FrozenManifest;
+  /** Whether changes made during a freeze wait for its thaw: a freeze now would miss them (it throws). */
+  changesWaiting?(): boolean;
+  /** Resolves once no change waits (at once when none does). */
+  thawed?(): Promise<void>;
   /** Whether some path references the object now: a table lookup, no string or entry made. Optional: a Map has none. */
   hasObject?(sha256: string): boolean;
 }
@@ -48,19 +56,28 @@ export interface SortedManifest {
   originAt?(index: number): Origin;
 }
 
+/** The manifest the daemon holds: compact tables, frozen while a snapshot reads them (manifest-freeze.ts). */
+export function createManifest(expectedPaths = 0): Manifest {
+  return deferWhileFrozen(createTableManifest(expectedPaths));
+}
+
+/** The compact manifest's own interface: its live tables, read in place. */
+export type TableManifest = Manifest & Required<Pick<Manifest, 'sorted' | 'hasObject' | 'pathsWithOrigin'>> & { tables(): ManifestTables };
+
 /**
  * The head manifest without a JS object or string per path (DESIGN.md
  * invariant 11): the compact path and object tables the mirror's index uses,
  * plus one byte per entry for its origin. A million paths cost on the order of
  * 130 MB here instead of several hundred MB of Map entries, objects and
  * strings. get() and iteration build an entry (and its sha256 string) on each
- * call: callers hold it only as long as they need it.
+ * call: callers hold it only as long as they need it. The arrays are shared
+ * memory, so the snapshot signing thread reads them without a copy.
  */
-export function createManifest(expectedPaths = 0): Manifest {
-  const paths = createPathTable(expectedPaths);
-  const objects = createObjectTable(expectedPaths);
+function createTableManifest(expectedPaths: number): TableManifest {
+  const paths = createPathTable(expectedPaths, { shared: true });
+  const objects = createObjectTable(expectedPaths, { shared: true });
   /** Origin code by entry id; entry ids are dense, so this grows with the table's high-water mark. */
-  let originCodes = new Uint8Array(Math.max(16, expectedPaths));
+  let originCodes = allocArray(Uint8Array, Math.max(16, expectedPaths), true);
   const origins: Origin[] = [];
 
   function codeOf(origin: Origin): number {
@@ -102,7 +119,7 @@ export function createManifest(expectedPaths = 0): Manifest {
     return { offset, length, object, size, mtime, originCodes, arena, digest: digestBytes, origins };
   }
 
-  const manifest: Manifest = {
+  const manifest: TableManifest = {
     get size() {
       return paths.size();
     },
@@ -118,7 +135,7 @@ export function createManifest(expectedPaths = 0): Manifest {
       if (previous !== -1) objects.release(previous);
       const id = paths.find(path);
       if (id >= originCodes.length) {
-        const grown = new Uint8Array(Math.max(id + 1, originCodes.length * 2));
+        const grown = allocArray(Uint8Array, Math.max(id + 1, originCodes.length * 2), true);
         grown.set(originCodes);
         originCodes = grown;
       }

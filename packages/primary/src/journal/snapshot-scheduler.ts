@@ -69,22 +69,22 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
 
   /**
    * The head signed on another thread (snapshot-signer.ts). An ask while one is being signed shares it when
-   * its tables are not copied yet, or were copied at the generation the manifest still reflects: every ask
+   * the manifest is not frozen for it yet, or was frozen at the generation the manifest still reflects: every ask
    * gets a snapshot of the head at its call or later, as when signing was synchronous.
    */
-  let signing: { keyId: string; copied: { seq?: number }; snapshot: Promise<SignedSnapshot> } | undefined;
+  let signing: { keyId: string; frozen: { seq?: number }; snapshot: Promise<SignedSnapshot> } | undefined;
   function signHead(): Promise<SignedSnapshot> {
     const key = signingKey();
-    const shareable = signing?.keyId === key.keyId && (signing.copied.seq === undefined || signing.copied.seq === publisher.manifestSeq());
+    const shareable = signing?.keyId === key.keyId && (signing.frozen.seq === undefined || signing.frozen.seq === publisher.manifestSeq());
     if (signing === undefined || !shareable) {
-      const copied: { seq?: number } = {};
-      // Read when the tables are copied: the generation the manifest reflects then (the journal's head may be one
+      const frozen: { seq?: number } = {};
+      // Read when the manifest is frozen: the generation the manifest reflects then (the journal's head may be one
       // ahead while a commit awaits a segment rotation between its append and its manifest update).
       const head = (): { seq: number; time: number } => {
-        copied.seq = publisher.manifestSeq();
-        return { seq: copied.seq, time: publisher.manifestTime() };
+        frozen.seq = publisher.manifestSeq();
+        return { seq: frozen.seq, time: publisher.manifestTime() };
       };
-      const entry = { keyId: key.keyId, copied, snapshot: signSnapshotOffThread({ manifest, key, head, dir: servedDir }) };
+      const entry = { keyId: key.keyId, frozen, snapshot: signSnapshotOffThread({ manifest, key, head, dir: servedDir }) };
       signing = entry;
       const forget = (): void => {
         if (signing === entry) signing = undefined;
@@ -151,7 +151,7 @@ export function createSnapshotScheduler(options: SnapshotSchedulerOptions): Snap
       { seq: snapshot.seq, paths: manifest.size, bytes: snapshot.length, durationMs: Date.now() - startedMs, droppedSegments: dropped },
       'snapshot written',
     );
-    releaseMemorySoon(); // the copied tables and the sorted view
+    releaseMemorySoon(); // the signing's sorted view and its waiting changes
     return { seq: snapshot.seq, path };
   }
 

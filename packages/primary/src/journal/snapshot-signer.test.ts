@@ -92,22 +92,52 @@ describe('signing a snapshot on another thread', () => {
     expect(manifest.has('p2/vendor2/package-2.json')).toBe(false);
   });
 
-  it('copies tables that outgrew the memory the thread prepared, and signs them all the same', async () => {
+  it('reads the tables in place, and the commits made meanwhile reach them once it ends', async () => {
     const manifest = filled(100);
     let expected: Buffer | undefined;
-    const snapshot = await signSnapshotOffThread({
+    const signing = signSnapshotOffThread({
       manifest,
       key,
       dir,
       head: () => {
-        // Far past the prepared headroom, between the thread's preparation and the copy.
-        for (let i = 0; i < 20_000; i++)
-          manifest.set(`p2/grown/p${i}.json`, { sha256: SHA(`grown${i}`), size: i, mtime: 7, origin: 'upstream' });
         expected = signedHere(manifest, 2, 7);
+        // Commits while the thread reads: enough to grow every table several times over.
+        setImmediate(() => {
+          for (let i = 0; i < 20_000; i++)
+            manifest.set(`p2/grown/p${i}.json`, { sha256: SHA(`grown${i}`), size: i, mtime: 7, origin: 'upstream' });
+          manifest.delete('p2/odd/quo"te.json');
+        });
         return { seq: 2, time: 7 };
       },
     });
+    const snapshot = await signing;
     expect(readFileSync(snapshot.path).equals(expected!)).toBe(true);
-    expect(await pathsOf(snapshot)).toHaveLength(manifest.size);
+    expect(manifest.size).toBe(100 - 15 + 1 + 20_000 - 1);
+    // Thawed: the changes are in the tables, so a snapshot signed here now has them all.
+    const again = await pathsOf(await signSnapshotOffThread({ manifest, key, dir, head: () => ({ seq: 3, time: 8 }) }));
+    expect(again).toHaveLength(manifest.size);
+    expect(again).toContain('p2/grown/p19999.json');
+    expect(again).not.toContain('p2/odd/quo"te.json');
+  });
+
+  it('waits for an earlier freeze to thaw, so the changes made under it are in its snapshot', async () => {
+    const manifest = filled(300);
+    const earlier = manifest.freeze!();
+    manifest.set('p2/while/frozen.json', { sha256: SHA('while'), size: 1, mtime: 1, origin: 'api' });
+    let headRead = false;
+    const signing = signSnapshotOffThread({ manifest, key, dir, head: () => ((headRead = true), { seq: 5, time: 5 }) });
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // the thread is up by now, and waits
+    expect(headRead).toBe(false);
+    earlier.thaw();
+    expect(await pathsOf(await signing)).toContain('p2/while/frozen.json');
+  });
+
+  it('gives up a signing over its time limit with a clear error, and the manifest takes commits again', async () => {
+    const manifest = filled(100);
+    await expect(signSnapshotOffThread({ manifest, key, dir, head: () => ({ seq: 1, time: 1 }), timeLimitMs: 1 })).rejects.toThrow(
+      /took over 1 ms and was stopped/,
+    );
+    manifest.set('p2/after/limit.json', { sha256: SHA('after'), size: 1, mtime: 1, origin: 'api' });
+    expect(manifest.sorted!().size).toBe(manifest.size);
   });
 });

@@ -1,14 +1,12 @@
 import { Worker } from 'node:worker_threads';
 import type { SigningKey } from '@metasync/shared';
 import type { Manifest } from './manifest.js';
-import { TABLE_ARRAY_NAMES, type ManifestTables, type TableArrayName } from './manifest-view.js';
+import type { FrozenManifest } from './manifest-freeze.js';
+import type { ManifestTables } from './manifest-view.js';
 import type { SignedSnapshot } from './snapshot-file.js';
 import { signSnapshot } from './snapshots.js';
 
-/** The signing thread's first message: shared memory for each table array, its pages already touched. */
-export type PreparedMemory = Record<TableArrayName, SharedArrayBuffer>;
-
-/** The second message, to the thread: the tables copied into that memory (or, when they outgrew it, plain copies). */
+/** The request: the frozen tables, whose arrays are shared memory, so the thread reads them in place. */
 export interface SignRequest {
   seq: number;
   time: number;
@@ -21,21 +19,24 @@ export interface SignRequest {
 /** The thread's answer: the snapshot file written and signed. */
 export type SignAnswer = SignedSnapshot;
 
-/** Room for tables that grow while the thread prepares its memory (well under a second). */
-const HEADROOM = 1 / 8;
+/**
+ * A signing that takes longer is given up (its thread terminated): commits wait in memory beside the frozen
+ * tables meanwhile. A million paths take 2-3 s.
+ */
+export const SIGNING_TIME_LIMIT_MS = 120_000;
 
 /**
  * Signs the manifest on a thread of its own. At a million paths sorting, encoding and signing held the
  * event loop 1.8 s on an idle machine, and publishes waited up to 5 s behind it on a busy one
  * (publish-visible at 1M, 2026-12-07).
  *
- *   thread: shared memory the size of the tables, every page touched   (~100 MB at 1M: page faults cost
- *           ~3 ms a MB on the build VM, so a plain copy held the loop 340 ms)
- *   here:   the tables copied into it and the head read, in one synchronous step (memcpy, a few ms)
- *   thread: sorts that copy and writes it to the snapshot file a chunk at a time, hashing it, then signs
- *           the statement of its hash, while this thread serves and commits
+ *   here:   once the thread is up, the manifest frozen and the head read, in one synchronous step
+ *   thread: sorts the frozen tables' live ids and writes the snapshot file a chunk at a time, hashing it,
+ *           then signs the statement of its hash, while this thread serves and commits (the commits wait
+ *           beside the tables, manifest-freeze.ts)
+ *   here:   the thread ended, the manifest thawed
  *
- * `head` is read at the copy, so the snapshot is the manifest of that seq. A manifest without tables
+ * `head` is read at the freeze, so the snapshot is the manifest of that seq. A manifest without tables
  * (a Map, in tests) is signed here.
  */
 export async function signSnapshotOffThread(options: {
@@ -43,68 +44,39 @@ export async function signSnapshotOffThread(options: {
   key: SigningKey;
   head: () => { seq: number; time: number };
   dir: string;
+  timeLimitMs?: number;
 }): Promise<SignedSnapshot> {
   const { manifest, key, head, dir } = options;
-  const planned = manifest.tables?.();
-  if (planned === undefined) return signSnapshot({ ...head(), manifest, key, dir });
+  if (manifest.freeze === undefined) return signSnapshot({ ...head(), manifest, key, dir });
   const fromSources = import.meta.url.endsWith('.ts');
-  const bytes = Object.fromEntries(TABLE_ARRAY_NAMES.map((name) => [name, Math.ceil(planned[name].byteLength * (1 + HEADROOM))])) as Record<
-    TableArrayName,
-    number
-  >;
   const worker = new Worker(new URL(fromSources ? './snapshot-sign-worker.ts' : './snapshot-sign-worker.js', import.meta.url), {
-    workerData: bytes,
     ...(fromSources ? { execArgv: ['--conditions=source', '--import', 'tsx'] } : {}),
   });
   const messages = workerMessages(worker);
+  let frozen: FrozenManifest | undefined;
+  const timeLimitMs = options.timeLimitMs ?? SIGNING_TIME_LIMIT_MS;
+  let timedOut = false;
+  const limit = setTimeout(() => {
+    timedOut = true;
+    void worker.terminate();
+  }, timeLimitMs);
   try {
-    const memory = (await messages.next()) as PreparedMemory;
-    const { seq, time } = head();
-    const transfer: ArrayBuffer[] = [];
-    const request: SignRequest = { seq, time, tables: copyInto(memory, manifest.tables!(), transfer), key, dir };
-    worker.postMessage(request, transfer);
+    await messages.next(); // 'ready': the thread is up
+    // A signing that overlaps another waits for its thaw: tables frozen now would miss the changes waiting.
+    while (manifest.changesWaiting!()) await manifest.thawed!();
+    const at = head();
+    frozen = manifest.freeze();
+    const request: SignRequest = { ...at, tables: frozen.tables, key, dir };
+    worker.postMessage(request);
     return (await messages.next()) as SignAnswer;
+  } catch (err) {
+    if (timedOut) throw new Error(`the snapshot signing thread took over ${timeLimitMs} ms and was stopped`, { cause: err });
+    throw err;
   } finally {
+    clearTimeout(limit);
     await worker.terminate();
+    frozen?.thaw();
   }
-}
-
-/**
- * The live tables copied into the prepared memory. An array that outgrew it (the arena grows by a quarter at
- * once) is copied plainly, its pages faulting on this thread, and its copy added to `transfer`.
- */
-function copyInto(memory: PreparedMemory, live: ManifestTables, transfer: ArrayBuffer[]): ManifestTables {
-  const copy = <T extends Uint8Array | Uint16Array | Uint32Array | Float64Array>(
-    name: TableArrayName,
-    source: T,
-    make: (buffer: SharedArrayBuffer, length: number) => T,
-  ): T => {
-    const shared = memory[name];
-    if (source.byteLength > shared.byteLength) {
-      const plain = source.slice() as T;
-      transfer.push(plain.buffer as ArrayBuffer);
-      return plain;
-    }
-    const target = make(shared, source.length);
-    target.set(source as never);
-    return target;
-  };
-  return {
-    offset: copy('offset', live.offset, (buffer, length) => new Uint32Array(buffer, 0, length)),
-    length: copy('length', live.length, (buffer, length) => new Uint16Array(buffer, 0, length)),
-    object: copy('object', live.object, (buffer, length) => new Uint32Array(buffer, 0, length)),
-    size: copy('size', live.size, (buffer, length) => new Uint32Array(buffer, 0, length)),
-    mtime: copy('mtime', live.mtime, (buffer, length) => new Float64Array(buffer, 0, length)),
-    originCodes: copy('originCodes', live.originCodes, (buffer, length) => new Uint8Array(buffer, 0, length)),
-    arena: copy('arena', asPlainBytes(live.arena), (buffer, length) => new Uint8Array(buffer, 0, length)),
-    digest: copy('digest', live.digest, (buffer, length) => new Uint8Array(buffer, 0, length)),
-    origins: [...live.origins],
-  };
-}
-
-/** The arena is a Buffer, whose slice() is a view, not a copy: it is read through a plain Uint8Array. */
-function asPlainBytes(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** The worker's messages in order; an error, or an exit before the next message, rejects. */

@@ -7,4 +7,4 @@
 export { capacityFor, createObjectTable, hexOfDigest, type ObjectArrays, type ObjectTable } from './object-table.js';
 export { createPathTable, type PathTable, type PathTableOptions } from './path-table.js';
 export { findPathId, hashPath, mix32, storedPathBytes, type PathArrays } from './path-lookup.js';
-export { grow, type TableMemory } from './table-memory.js';
+export { allocArray, grow, type TableMemory } from './table-memory.js';
