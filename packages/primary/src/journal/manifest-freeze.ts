@@ -49,35 +49,56 @@ export function deferWhileFrozen(tables: TableManifest): Manifest {
     deferred.set(path, entry);
   }
 
+  /**
+   * The waiting changes into the tables, each taken out as it goes in. Whatever happens, nothing waits
+   * afterwards and the callers of thawed() are woken; a change the tables refused anyway (each was checked
+   * when it was made, so only a failed allocation) is thrown after the rest went in.
+   */
   function applyDeferred(): void {
+    let failure: unknown;
     for (const [path, entry] of deferred) {
-      if (entry === null) tables.delete(path);
-      else tables.set(path, entry);
+      deferred.delete(path);
+      try {
+        if (entry === null) tables.delete(path);
+        else tables.set(path, entry);
+      } catch (err) {
+        failure ??= err;
+      }
     }
-    deferred.clear();
     deferredObjects.clear();
     sizeChange = 0;
     const waiters = onThaw;
     onThaw = [];
     for (const resolve of waiters) resolve();
+    if (failure !== undefined) throw failure;
   }
 
   /**
-   * `fromTables` items, then the waiting changes' (each path once, its latest). The waiting paths are taken at
-   * the start, so a thaw during an iteration that awaits between items neither repeats nor loses a path.
+   * `fromTables` items, then the waiting changes': as Map iteration, a path is yielded once, with its value
+   * when reached, and one deleted before it is reached is not. A table item whose path waits when reached is
+   * put off to the end (its latest value then); a path added while frozen comes at the end too, if it still
+   * waits then (one applied by a thaw in the meantime is missed, as the tables' own iteration misses a path
+   * added behind it).
    */
   function* merged<T>(
     fromTables: Iterable<T>,
     pathOf: (item: T) => string,
     fromWaiting: (path: string, entry: ManifestEntry) => T | undefined,
+    /** Whether `fromTables` yields the path the tables hold (pathsWithOrigin yields only its origin's). */
+    inTables: (path: string) => boolean = (path) => tables.has(path),
   ): Generator<T> {
-    if (deferred.size === 0) {
-      yield* fromTables;
-      return;
+    const putOff = new Set<string>();
+    for (const item of fromTables) {
+      if (deferred.size === 0) {
+        yield item;
+        continue;
+      }
+      const path = pathOf(item);
+      if (deferred.has(path)) putOff.add(path);
+      else yield item;
     }
-    const changed = new Set(deferred.keys());
-    for (const item of fromTables) if (!changed.has(pathOf(item))) yield item;
-    for (const path of changed) {
+    for (const path of deferred.keys()) if (!inTables(path)) putOff.add(path);
+    for (const path of putOff) {
       const entry = get(path);
       const item = entry === undefined ? undefined : fromWaiting(path, entry);
       if (item !== undefined) yield item;
@@ -95,6 +116,7 @@ export function deferWhileFrozen(tables: TableManifest): Manifest {
         tables.set(path, entry);
         return manifest;
       }
+      tables.check(path, entry); // refused now, as the tables would: not at the thaw
       if (!has(path)) sizeChange++;
       defer(path, { ...entry });
       return manifest;
@@ -112,7 +134,7 @@ export function deferWhileFrozen(tables: TableManifest): Manifest {
         (path) => path,
         (path) => path,
       ),
-    values: () => (deferred.size === 0 ? tables.values() : entriesOnly(manifest.entries())),
+    values: () => entriesOnly(manifest.entries()),
     entries: () =>
       merged<[string, ManifestEntry]>(
         tables.entries(),
@@ -124,6 +146,7 @@ export function deferWhileFrozen(tables: TableManifest): Manifest {
         tables.pathsWithOrigin(origin),
         (path) => path,
         (path, entry) => (entry.origin === origin ? path : undefined),
+        (path) => tables.get(path)?.origin === origin,
       ),
     // An object a waiting change dropped still counts until the thaw: the GC keeps it one pass longer.
     hasObject: (sha256) => deferredObjects.has(sha256) || tables.hasObject(sha256),

@@ -3,9 +3,9 @@ import type { Origin } from './record.js';
 import type { RawSnapshotEntry } from './snapshot-body.js';
 
 /**
- * The compact manifest's tables as plain arrays (manifest.ts): the live ones, read at once by a sorted
- * view, or copies of them in memory another thread reads while the manifest goes on changing. A snapshot
- * of a million paths is signed from such a copy on a thread of its own (snapshot-signer.ts).
+ * The compact manifest's tables as plain arrays (manifest.ts), in shared memory: read at once by a sorted
+ * view here, or by the snapshot signing thread while the manifest is frozen and its changes wait beside
+ * them (manifest-freeze.ts, snapshot-signer.ts).
  */
 export interface ManifestTables {
   /** Per entry id: where its path is in `arena` and how long (0 for a free id), its object id, size and mtime, its origin's code. */

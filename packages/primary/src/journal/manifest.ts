@@ -1,4 +1,4 @@
-import { allocArray, createObjectTable, createPathTable } from '@metasync/shared/tables';
+import { allocArray, checkDigestHex, checkedPathHash, createObjectTable, createPathTable } from '@metasync/shared/tables';
 import { deferWhileFrozen, type FrozenManifest } from './manifest-freeze.js';
 import { sortedView, type ManifestTables } from './manifest-view.js';
 import type { JournalGeneration, Origin } from './record.js';
@@ -62,7 +62,12 @@ export function createManifest(expectedPaths = 0): Manifest {
 }
 
 /** The compact manifest's own interface: its live tables, read in place. */
-export type TableManifest = Manifest & Required<Pick<Manifest, 'sorted' | 'hasObject' | 'pathsWithOrigin'>> & { tables(): ManifestTables };
+export type TableManifest = Manifest &
+  Required<Pick<Manifest, 'sorted' | 'hasObject' | 'pathsWithOrigin'>> & {
+    tables(): ManifestTables;
+    /** Throws what set() would throw for this change, and changes nothing. */
+    check(path: string, entry: ManifestEntry): void;
+  };
 
 /**
  * The head manifest without a JS object or string per path (DESIGN.md
@@ -159,6 +164,10 @@ function createTableManifest(expectedPaths: number): TableManifest {
     },
     sorted: () => sortedView(tables()),
     tables,
+    check(path, entry) {
+      checkedPathHash(path, entry.size);
+      checkDigestHex(entry.sha256);
+    },
     hasObject: (sha256) => objects.has(sha256),
     *pathsWithOrigin(origin) {
       const code = origins.indexOf(origin);

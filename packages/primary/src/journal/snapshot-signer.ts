@@ -56,14 +56,21 @@ export async function signSnapshotOffThread(options: {
   let frozen: FrozenManifest | undefined;
   const timeLimitMs = options.timeLimitMs ?? SIGNING_TIME_LIMIT_MS;
   let timedOut = false;
-  const limit = setTimeout(() => {
-    timedOut = true;
-    void worker.terminate();
-  }, timeLimitMs);
+  let limit: NodeJS.Timeout | undefined;
+  // The limit counts the thread's own work: its start, then its signing, not a wait for another's thaw.
+  const startLimit = (): void => {
+    limit = setTimeout(() => {
+      timedOut = true;
+      void worker.terminate();
+    }, timeLimitMs);
+  };
   try {
+    startLimit();
     await messages.next(); // 'ready': the thread is up
+    clearTimeout(limit);
     // A signing that overlaps another waits for its thaw: tables frozen now would miss the changes waiting.
     while (manifest.changesWaiting!()) await manifest.thawed!();
+    startLimit();
     const at = head();
     frozen = manifest.freeze();
     const request: SignRequest = { ...at, tables: frozen.tables, key, dir };
@@ -75,7 +82,27 @@ export async function signSnapshotOffThread(options: {
   } finally {
     clearTimeout(limit);
     await worker.terminate();
-    frozen?.thaw();
+    if (frozen !== undefined) thawOrCrash(frozen);
+  }
+}
+
+/**
+ * A thaw that could not apply a waiting change (each was checked when made, so only a failed allocation)
+ * leaves the manifest short of what the journal committed: the process stops, loudly, and its restart
+ * replays the journal. Thrown outside the signing, so no caller can take it for a failed signing.
+ */
+function thawOrCrash(frozen: FrozenManifest): void {
+  try {
+    frozen.thaw();
+  } catch (err) {
+    process.nextTick(() => {
+      throw new Error(
+        'the manifest could not take the changes committed while a snapshot was signed; a restart replays them from the journal',
+        {
+          cause: err,
+        },
+      );
+    });
   }
 }
 

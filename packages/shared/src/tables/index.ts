@@ -4,7 +4,7 @@
  * primary's manifest are both built on them. With `{ shared: true }` their
  * arrays live in SharedArrayBuffers, so other threads read them in place.
  */
-export { capacityFor, createObjectTable, hexOfDigest, type ObjectArrays, type ObjectTable } from './object-table.js';
-export { createPathTable, type PathTable, type PathTableOptions } from './path-table.js';
+export { capacityFor, checkDigestHex, createObjectTable, hexOfDigest, type ObjectArrays, type ObjectTable } from './object-table.js';
+export { checkedPathHash, createPathTable, type PathTable, type PathTableOptions } from './path-table.js';
 export { findPathId, hashPath, mix32, storedPathBytes, type PathArrays } from './path-lookup.js';
 export { allocArray, grow, type TableMemory } from './table-memory.js';

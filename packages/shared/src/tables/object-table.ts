@@ -218,3 +218,9 @@ export function capacityFor(entries: number): number {
 function newSlots(capacity: number, shared: boolean): Int32Array {
   return allocArray(Int32Array, capacity, shared).fill(EMPTY);
 }
+
+/** Refuses what acquire() would refuse as a key, without changing anything (manifest-freeze.ts). */
+export function checkDigestHex(sha256: string): void {
+  if (!(sha256.length === 64 && SHA256_HEX.test(sha256)))
+    throw new TypeError(`expected a lowercase sha256 hex digest, got ${JSON.stringify(sha256.slice(0, 80))}`);
+}

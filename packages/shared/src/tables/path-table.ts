@@ -175,9 +175,6 @@ export function createPathTable(expected = 0, options: PathTableOptions = {}, ar
   }
 
   function insert(path: string, hash: number, entry: { object: number; size: number; mtime: number }): void {
-    if (path.length === 0 || path.length > MAX_REPO_PATH_BYTES) {
-      throw new TypeError(`expected a repository path of 1 to ${MAX_REPO_PATH_BYTES} bytes, got ${path.length} characters`);
-    }
     if ((used + 1) * 4 > slotId.length * 3) rebuildSlots((live + 1) * 5 > slotId.length * 3 ? slotId.length * 2 : slotId.length);
     const word = storedLength(path, affixes);
     const bytes = storedBytes(word);
@@ -207,11 +204,8 @@ export function createPathTable(expected = 0, options: PathTableOptions = {}, ar
     mtimeOf: (id) => mtime[id]!,
     pathOf: (id) => pathOfStored(arena, offset[id]!, length[id]!),
     set(path, entry) {
-      if (!(entry.size >= 0 && entry.size <= MAX_OBJECT_BYTES))
-        throw new RangeError(`expected an object size under 4 GiB, got ${entry.size}`);
-      const hash = hashPath(path);
-      if (hash === -1) throw new TypeError(`expected an ASCII repository path, got ${JSON.stringify(path.slice(0, 200))}`);
-      const slot = path.length > MAX_REPO_PATH_BYTES ? -1 : findSlot(path, hash);
+      const hash = checkedPathHash(path, entry.size);
+      const slot = findSlot(path, hash);
       if (slot === -1) {
         insert(path, hash, entry);
         return -1;
@@ -248,4 +242,18 @@ export function createPathTable(expected = 0, options: PathTableOptions = {}, ar
     },
     arrays: () => arrays,
   };
+}
+
+/**
+ * The path's hash, once `path` and `size` are known to fit the table (what set() would refuse, refused
+ * here without changing anything: the primary's manifest checks a change it defers, manifest-freeze.ts).
+ */
+export function checkedPathHash(path: string, size: number): number {
+  if (!(size >= 0 && size <= MAX_OBJECT_BYTES)) throw new RangeError(`expected an object size under 4 GiB, got ${size}`);
+  if (path.length === 0 || path.length > MAX_REPO_PATH_BYTES) {
+    throw new TypeError(`expected a repository path of 1 to ${MAX_REPO_PATH_BYTES} bytes, got ${path.length} characters`);
+  }
+  const hash = hashPath(path);
+  if (hash === -1) throw new TypeError(`expected an ASCII repository path, got ${JSON.stringify(path.slice(0, 200))}`);
+  return hash;
 }
