@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../../../test/helpers/wait-for.js';
-import { snapshotFileName, type SignedSnapshot } from './snapshot-file.js';
-import { gzipPathOf, keepAsReplayBase, retireLater } from './snapshot-served.js';
+import { randomBytes } from 'node:crypto';
+import { SNAPSHOT_BODY_OFFSET, snapshotFileName, type SignedSnapshot } from './snapshot-file.js';
+import { gzipPathOf, keepAsReplayBase, makeGzipFile, retireLater } from './snapshot-served.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -41,5 +42,18 @@ describe('served snapshot files', () => {
     expect(path).toBe(join(dir, snapshotFileName(3)));
     expect(await readFile(path, 'utf8')).toBe('signed');
     expect((await readdir(dir)).filter((name) => name.startsWith('.'))).toEqual([]);
+  });
+
+  it('removes a gzip that was still being made when its snapshot was retired', async () => {
+    // Incompressible, so the gzip takes a while: the retirement comes while it is under way.
+    const body = randomBytes(24 * 2 ** 20);
+    const snapshot = { ...servedAt(4), length: body.length };
+    await writeFile(snapshot.path, Buffer.concat([Buffer.alloc(SNAPSHOT_BODY_OFFSET), body]));
+    const making = makeGzipFile(snapshot);
+    making.catch(() => undefined);
+    await waitFor(async () => (await readdir(dir)).some((name) => name.includes('.gz')), { timeoutMs: 10_000, what: 'the gzip under way' });
+    retireLater(snapshot, 0);
+    await expect(making).rejects.toThrow(/retired while its gzip was made/);
+    expect(await readdir(dir)).toEqual([]);
   });
 });

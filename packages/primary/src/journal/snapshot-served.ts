@@ -35,7 +35,19 @@ export async function makeGzipFile(snapshot: SignedSnapshot): Promise<{ path: st
     await rm(temp, { force: true });
     throw err;
   }
+  // Retired while it was made (retireLater removed the body and a gzip not there yet): nothing would remove it.
+  if (!(await exists(snapshot.path))) {
+    await rm(path, { force: true });
+    throw new Error(`snapshot ${snapshot.path} was retired while its gzip was made`);
+  }
   return { path, length: (await stat(path)).size };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Makes the served `snapshot` a replay base in `dir` (a hard link, atomically replacing one of its seq); its path there. */
