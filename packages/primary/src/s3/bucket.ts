@@ -10,7 +10,8 @@ export type PutInput = Omit<ConstructorParameters<typeof PutObjectCommand>[0], '
 export interface Bucket {
   exists(key: string): Promise<boolean>;
   /** PUT with `If-None-Match: *`; false (a 412) when another writer created the key first. */
-  putIfAbsent(key: string, put: PutInput): Promise<boolean>;
+  /** `put` may be a function: called for each attempt, so a streamed body is opened afresh for a retry. */
+  putIfAbsent(key: string, put: PutInput | (() => PutInput)): Promise<boolean>;
   /** The shas of every object under `<prefix>objects/`. */
   listObjectShas(): Promise<Set<string>>;
 }
@@ -39,10 +40,11 @@ export function createBucket(options: {
     });
   }
 
-  async function putIfAbsent(key: string, put: PutInput): Promise<boolean> {
+  async function putIfAbsent(key: string, put: PutInput | (() => PutInput)): Promise<boolean> {
     return retrying('PutObject', key, async () => {
       try {
-        await client.send(new PutObjectCommand({ ...put, Bucket: bucket, Key: key, IfNoneMatch: '*' }));
+        const input = typeof put === 'function' ? put() : put;
+        await client.send(new PutObjectCommand({ ...input, Bucket: bucket, Key: key, IfNoneMatch: '*' }));
         return true;
       } catch (err) {
         if (s3StatusOf(err) === 412 || s3ErrorName(err) === 'PreconditionFailed') return false;

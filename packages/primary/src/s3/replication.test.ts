@@ -6,8 +6,9 @@ import type { PutSnapshotOptions, S3Sink } from './sink.js';
 
 const log = createLogger({ name: 's3-replication-unit', level: 'silent' });
 
-function fakeSink(): { sink: S3Sink; uploads: number[]; release: () => void; durableCalls: string[][] } {
+function fakeSink(): { sink: S3Sink; uploads: number[]; checked: boolean[]; release: () => void; durableCalls: string[][] } {
   const uploads: number[] = [];
+  const checked: boolean[] = [];
   const durableCalls: string[][] = [];
   let releaseCurrent: () => void = () => undefined;
   const sink = {
@@ -21,12 +22,13 @@ function fakeSink(): { sink: S3Sink; uploads: number[]; release: () => void; dur
     putSnapshot: (options: PutSnapshotOptions) =>
       new Promise((resolve) => {
         uploads.push(options.snapshot.seq);
+        checked.push(options.objectsDurable !== true);
         releaseCurrent = () => resolve({ key: `k${options.snapshot.seq}`, created: true, objectsUploaded: 0 });
       }),
     stats: () => ({ stored: 0, existed: 0, failed: 0, pending: 0 }),
     drain: () => Promise.resolve(),
   } as unknown as S3Sink;
-  return { sink, uploads, durableCalls, release: () => releaseCurrent() };
+  return { sink, uploads, checked, durableCalls, release: () => releaseCurrent() };
 }
 
 /** What replication reads of a signed snapshot: its seq (the sink, faked here, reads the rest). */
@@ -59,6 +61,8 @@ describe('S3 replication', () => {
     await flush();
     await flush();
     expect(fake.uploads).toEqual([1, 3]);
+    // The first upload of a start checks every object; later ones rely on each commit's own barrier.
+    expect(fake.checked).toEqual([true, false]);
     fake.release();
     await replication.close();
     expect(replication.lastSnapshotSeq()).toBe(3);

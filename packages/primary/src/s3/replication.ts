@@ -74,7 +74,9 @@ export function createS3Replication(options: S3ReplicationOptions): S3Replicatio
   async function upload(): Promise<number | undefined> {
     const snapshot = await options.snapshots.current();
     if (snapshot.seq === 0 || snapshot.seq <= lastSeq) return snapshot.seq === 0 ? undefined : lastSeq;
-    await sink.putSnapshot({ snapshot, readObject: options.readObject });
+    // After the first upload of this process, every object a snapshot names is in the bucket already: the
+    // first one's were checked, and each commit since waited for its own (beforeCommit).
+    await sink.putSnapshot({ snapshot, readObject: options.readObject, objectsDurable: lastSeq > 0 });
     lastSeq = Math.max(lastSeq, snapshot.seq);
     return snapshot.seq;
   }

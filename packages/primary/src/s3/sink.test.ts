@@ -1,7 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   generateSigningKeyPem,
@@ -168,6 +168,49 @@ describe('S3 sink', () => {
       expect(stored.metadata['metasync-snapshot-statement']).toBe(snapshot.statement);
       const again = await signSnapshot({ seq: 7, time: 1_700_000_000_000, manifest, key, dir });
       await expect(sink().putSnapshot({ snapshot: again })).resolves.toMatchObject({ created: false, objectsUploaded: 0 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('streams the body from disk when its objects are known durable, checks none, and resends it whole on a retry', async () => {
+    const key = signingKeyFromPem(generateSigningKeyPem());
+    const manifest = new Map(
+      Array.from({ length: 2_000 }, (_, i) => [
+        `p2/v${i % 13}/p${i}.json`,
+        { sha256: sha256Hex(`object ${i}`), size: i, mtime: 1_700_000_000_000, origin: 'watch' as const },
+      ]),
+    );
+    const dir = await mkdtemp(join(tmpdir(), 'metasync-sink-stream-'));
+    try {
+      const snapshot = await signSnapshot({ seq: 9, time: 1_700_000_000_000, manifest, key, dir });
+      const body = await readSnapshotBody(snapshot);
+      const sent: string[] = [];
+      let failedOnce = false;
+      // The first PUT of the snapshot reads its body to the end, then fails as a 500 would: the retry must send it all again.
+      const flaky = {
+        async send(command: PutObjectCommand | HeadObjectCommand) {
+          sent.push(command.constructor.name);
+          if (command instanceof PutObjectCommand && !failedOnce) {
+            failedOnce = true;
+            for await (const chunk of command.input.Body as AsyncIterable<Buffer>) void chunk;
+            throw Object.assign(new Error('We encountered an internal error'), {
+              name: 'InternalError',
+              $metadata: { httpStatusCode: 500 },
+            });
+          }
+          return client.send(command as never);
+        },
+      } as unknown as S3Client;
+      const result = await sink({ client: flaky, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 } }).putSnapshot({
+        snapshot,
+        objectsDurable: true,
+      });
+      expect(result).toEqual({ key: s3SnapshotKey('repo/', 9), created: true, objectsUploaded: 0 });
+      expect(sent).toEqual(['HeadObjectCommand', 'PutObjectCommand', 'PutObjectCommand']);
+      expect((await getBytes(result.key)).bytes.equals(body)).toBe(true);
+      // Its link for the upload is gone; the served file is untouched.
+      expect(await readdir(dir)).toEqual([basename(snapshot.path)]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

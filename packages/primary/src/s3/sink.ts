@@ -1,3 +1,5 @@
+import { createReadStream } from 'node:fs';
+import { link, rm } from 'node:fs/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import PQueue from 'p-queue';
 import {
@@ -12,10 +14,11 @@ import {
   sha256Hex,
 } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
+import { tempPathFor } from '@metasync/shared/fs';
 import type { S3RetryPolicy } from '@metasync/shared/s3';
 import { createBucket } from './bucket.js';
 import { decodeSnapshotBody } from '../journal/snapshot-body.js';
-import type { SignedSnapshot } from '../journal/snapshot-file.js';
+import { SNAPSHOT_BODY_OFFSET, type SignedSnapshot } from '../journal/snapshot-file.js';
 import { readSnapshotBody } from '../journal/snapshots.js';
 
 /**
@@ -64,6 +67,12 @@ export interface PutSnapshotOptions {
   snapshot: SignedSnapshot;
   /** Uploads objects the snapshot names that the bucket lacks (S3 enabled on an existing primary). */
   readObject?: ReadObject | undefined;
+  /**
+   * Every object the snapshot names is known to be in the bucket (an earlier snapshot's objects were, and
+   * each commit since made its own durable first, replication.ts): none is checked, and the body is
+   * streamed from disk rather than read whole.
+   */
+  objectsDurable?: boolean;
 }
 
 export interface PutSnapshotResult {
@@ -224,30 +233,47 @@ export function createS3Sink(options: S3SinkOptions): S3Sink {
   }
 
   async function putSnapshot(snapshotOptions: PutSnapshotOptions): Promise<PutSnapshotResult> {
-    const { seq, signature, statement } = snapshotOptions.snapshot;
-    // Read once, at the start: the served file may be removed while objects upload (a minute after a newer head
-    // replaced it), and a retried PUT must send the same bytes again. At a million paths that is ~150 MB held
-    // for the upload, with an array of every hash (the bucket must hold each object before the snapshot names it).
-    const body = await readSnapshotBody(snapshotOptions.snapshot);
-    const shas: string[] = [];
-    const head = decodeSnapshotBody(body, (entry) => shas.push(entry.sha256));
-    if (head.seq !== seq) throw new TypeError(`snapshot body is for seq ${head.seq}, not ${seq}`);
-    const { uploaded } = await awaitDurable(shas, snapshotOptions.readObject);
+    const { snapshot } = snapshotOptions;
+    // A link of its own: the served file may be removed while objects upload (a minute after a newer head
+    // replaced it), and each attempt of the PUT opens the body afresh from this one. Removed once done.
+    const upload = tempPathFor(snapshot.path);
+    await link(snapshot.path, upload);
+    try {
+      return await putSnapshotFrom({ ...snapshot, path: upload }, snapshotOptions);
+    } finally {
+      await rm(upload, { force: true });
+    }
+  }
+
+  async function putSnapshotFrom(snapshot: SignedSnapshot, snapshotOptions: PutSnapshotOptions): Promise<PutSnapshotResult> {
+    const { seq, signature, statement, length } = snapshot;
+    let paths = 0;
+    let uploaded = 0;
+    if (snapshotOptions.objectsDurable !== true) {
+      // Every hash checked: at a million paths the body (~150 MB) and an array of every hash are held meanwhile,
+      // once per start of the primary (the bucket must hold each object before a snapshot names it).
+      const shas: string[] = [];
+      const head = decodeSnapshotBody(await readSnapshotBody(snapshot), (entry) => shas.push(entry.sha256));
+      if (head.seq !== seq) throw new TypeError(`snapshot body is for seq ${head.seq}, not ${seq}`);
+      paths = shas.length;
+      uploaded = (await awaitDurable(shas, snapshotOptions.readObject)).uploaded;
+    }
     const key = s3SnapshotKey(prefix, seq);
     const created = await queue.add(
       async () =>
         (options.conditionalWrites === true || !(await exists(key))) &&
-        (await putIfAbsent(key, {
-          Body: body,
-          ContentLength: body.length,
+        (await putIfAbsent(key, () => ({
+          Body: createReadStream(snapshot.path, { start: SNAPSHOT_BODY_OFFSET, end: SNAPSHOT_BODY_OFFSET + length - 1 }),
+          ContentLength: length,
           ContentType: 'application/json',
           Metadata: { [S3_SIGNATURE_METADATA]: signature, [S3_STATEMENT_METADATA]: statement },
-          ...(options.uploadChecksum === false
-            ? {}
-            : { ChecksumSHA256: Buffer.from(snapshotOptions.snapshot.sha256, 'hex').toString('base64') }),
-        })),
+          ...(options.uploadChecksum === false ? {} : { ChecksumSHA256: Buffer.from(snapshot.sha256, 'hex').toString('base64') }),
+        }))),
     );
-    log.info({ bucket, key, seq, paths: shas.length, objectsUploaded: uploaded, created }, 's3 snapshot durable');
+    log.info(
+      { bucket, key, seq, paths, objectsChecked: snapshotOptions.objectsDurable !== true, objectsUploaded: uploaded, created },
+      's3 snapshot durable',
+    );
     return { key, created, objectsUploaded: uploaded };
   }
 
