@@ -67,8 +67,13 @@ export async function keepAsReplayBase(snapshot: SignedSnapshot, dir: string): P
 
 /** Removes a served file and its gzip once requests that had it have opened it. */
 export function retireLater(snapshot: SignedSnapshot, afterMs = RETIRE_AFTER_MS): void {
+  // The body first, then its gzip: a gzip renamed into place after this removal finds the body gone and
+  // removes itself (makeGzipFile), one renamed before it is removed here.
   const timer = setTimeout(() => {
-    for (const path of [snapshot.path, gzipPathOf(snapshot)]) void rm(path, { force: true }).catch(() => undefined);
+    void (async () => {
+      await rm(snapshot.path, { force: true });
+      await rm(gzipPathOf(snapshot), { force: true });
+    })().catch(() => undefined);
   }, afterMs);
   timer.unref();
 }

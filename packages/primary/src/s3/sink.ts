@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, type ReadStream } from 'node:fs';
 import { link, rm } from 'node:fs/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import PQueue from 'p-queue';
@@ -259,17 +259,32 @@ export function createS3Sink(options: S3SinkOptions): S3Sink {
       uploaded = (await awaitDurable(shas, snapshotOptions.readObject)).uploaded;
     }
     const key = s3SnapshotKey(prefix, seq);
-    const created = await queue.add(
-      async () =>
-        (options.conditionalWrites === true || !(await exists(key))) &&
-        (await putIfAbsent(key, () => ({
-          Body: createReadStream(snapshot.path, { start: SNAPSHOT_BODY_OFFSET, end: SNAPSHOT_BODY_OFFSET + length - 1 }),
-          ContentLength: length,
-          ContentType: 'application/json',
-          Metadata: { [S3_SIGNATURE_METADATA]: signature, [S3_STATEMENT_METADATA]: statement },
-          ...(options.uploadChecksum === false ? {} : { ChecksumSHA256: Buffer.from(snapshot.sha256, 'hex').toString('base64') }),
-        }))),
-    );
+    // Each attempt opens the body afresh; one the server answered before reading it (a 412, a 503) is never
+    // read to its end, so every stream is destroyed here (an open one would pin the unlinked file).
+    const bodies: ReadStream[] = [];
+    const body = (): ReadStream => {
+      const stream = createReadStream(snapshot.path, { start: SNAPSHOT_BODY_OFFSET, end: SNAPSHOT_BODY_OFFSET + length - 1 });
+      bodies.push(stream);
+      return stream;
+    };
+    let created: boolean;
+    try {
+      // HEAD first even with conditional writes: a snapshot already there (the head after a restart) is common,
+      // and a streamed PUT refused with 412 costs the SDK a warning on stderr.
+      created = await queue.add(
+        async () =>
+          !(await exists(key)) &&
+          (await putIfAbsent(key, () => ({
+            Body: body(),
+            ContentLength: length,
+            ContentType: 'application/json',
+            Metadata: { [S3_SIGNATURE_METADATA]: signature, [S3_STATEMENT_METADATA]: statement },
+            ...(options.uploadChecksum === false ? {} : { ChecksumSHA256: Buffer.from(snapshot.sha256, 'hex').toString('base64') }),
+          }))),
+      );
+    } finally {
+      for (const stream of bodies) stream.destroy();
+    }
     log.info(
       { bucket, key, seq, paths, objectsChecked: snapshotOptions.objectsDurable !== true, objectsUploaded: uploaded, created },
       's3 snapshot durable',

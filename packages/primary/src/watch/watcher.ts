@@ -28,7 +28,7 @@
  */
 import { realpath, stat } from 'node:fs/promises';
 import { hasErrno, metasyncError } from '@metasync/shared';
-import { releaseMemorySoon, type Logger } from '@metasync/shared/daemon';
+import { releaseMemory, type Logger } from '@metasync/shared/daemon';
 import type { Publisher } from '../publish/publisher.js';
 import { createBurstReconcile } from './burst-reconcile.js';
 import { createBulkDirWatches } from './bulk-dir-watches.js';
@@ -236,7 +236,9 @@ export async function startSourceWatcher(options: SourceWatcherOptions): Promise
         },
         'source tree reconciled',
       );
-      releaseMemorySoon(); // the walk and every file read of it are garbage now
+      // The walk and every file read of it are garbage now. Once per start, also the memory-reducing collection:
+      // an ingest's churn leaves the young generation at its largest and the old one fragmented.
+      releaseMemory();
     } catch (err) {
       await closeAll();
       throw err;
