@@ -1,5 +1,3 @@
-import { createReadStream, type ReadStream } from 'node:fs';
-import { link, rm } from 'node:fs/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import PQueue from 'p-queue';
 import {
@@ -14,11 +12,11 @@ import {
   sha256Hex,
 } from '@metasync/shared';
 import type { Logger } from '@metasync/shared/daemon';
-import { tempPathFor } from '@metasync/shared/fs';
 import type { S3RetryPolicy } from '@metasync/shared/s3';
 import { createBucket } from './bucket.js';
+import { bodyStreams, withUploadLink } from './snapshot-upload-file.js';
 import { decodeSnapshotBody } from '../journal/snapshot-body.js';
-import { SNAPSHOT_BODY_OFFSET, type SignedSnapshot } from '../journal/snapshot-file.js';
+import type { SignedSnapshot } from '../journal/snapshot-file.js';
 import { readSnapshotBody } from '../journal/snapshots.js';
 
 /**
@@ -233,16 +231,7 @@ export function createS3Sink(options: S3SinkOptions): S3Sink {
   }
 
   async function putSnapshot(snapshotOptions: PutSnapshotOptions): Promise<PutSnapshotResult> {
-    const { snapshot } = snapshotOptions;
-    // A link of its own: the served file may be removed while objects upload (a minute after a newer head
-    // replaced it), and each attempt of the PUT opens the body afresh from this one. Removed once done.
-    const upload = tempPathFor(snapshot.path);
-    await link(snapshot.path, upload);
-    try {
-      return await putSnapshotFrom({ ...snapshot, path: upload }, snapshotOptions);
-    } finally {
-      await rm(upload, { force: true });
-    }
+    return withUploadLink(snapshotOptions.snapshot, (linked) => putSnapshotFrom(linked, snapshotOptions));
   }
 
   async function putSnapshotFrom(snapshot: SignedSnapshot, snapshotOptions: PutSnapshotOptions): Promise<PutSnapshotResult> {
@@ -259,14 +248,7 @@ export function createS3Sink(options: S3SinkOptions): S3Sink {
       uploaded = (await awaitDurable(shas, snapshotOptions.readObject)).uploaded;
     }
     const key = s3SnapshotKey(prefix, seq);
-    // Each attempt opens the body afresh; one the server answered before reading it (a 412, a 503) is never
-    // read to its end, so every stream is destroyed here (an open one would pin the unlinked file).
-    const bodies: ReadStream[] = [];
-    const body = (): ReadStream => {
-      const stream = createReadStream(snapshot.path, { start: SNAPSHOT_BODY_OFFSET, end: SNAPSHOT_BODY_OFFSET + length - 1 });
-      bodies.push(stream);
-      return stream;
-    };
+    const bodies = bodyStreams(snapshot);
     let created: boolean;
     try {
       // HEAD first even with conditional writes: a snapshot already there (the head after a restart) is common,
@@ -275,7 +257,7 @@ export function createS3Sink(options: S3SinkOptions): S3Sink {
         async () =>
           !(await exists(key)) &&
           (await putIfAbsent(key, () => ({
-            Body: body(),
+            Body: bodies.open(),
             ContentLength: length,
             ContentType: 'application/json',
             Metadata: { [S3_SIGNATURE_METADATA]: signature, [S3_STATEMENT_METADATA]: statement },
@@ -283,7 +265,7 @@ export function createS3Sink(options: S3SinkOptions): S3Sink {
           }))),
       );
     } finally {
-      for (const stream of bodies) stream.destroy();
+      bodies.destroyAll();
     }
     log.info(
       { bucket, key, seq, paths, objectsChecked: snapshotOptions.objectsDurable !== true, objectsUploaded: uploaded, created },
