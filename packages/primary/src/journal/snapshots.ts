@@ -93,12 +93,12 @@ export async function loadLatestSnapshot(dir: string, chunkBytes = READ_CHUNK_BY
 function readSnapshotFileInChunks(path: string, chunkBytes: number): LoadedSnapshot | undefined {
   const fd = openSync(path, 'r');
   try {
-    const length = frameLength(fd, 0, path);
+    const { length, crc } = frameHeader(fd, 0, path);
     const metaAt = SNAPSHOT_BODY_OFFSET + length;
-    const metaLength = frameLength(fd, metaAt, path);
+    const { length: metaLength } = frameHeader(fd, metaAt, path);
     // Exactly two frames, as the whole-file read required: nothing after the origins record.
     if (fstatSync(fd).size !== metaAt + RECORD_HEADER_BYTES + metaLength) throw damaged(path, 'is not two whole frames');
-    const lines = bodyLines(fd, length, path, chunkBytes);
+    const lines = bodyLines(fd, { length, crc }, path, chunkBytes);
     const first = lines.next();
     if (first.done === true || first.value.last) return undefined;
     const built = manifestOf(path, readMetaFrame(fd, metaAt, metaLength, path).origins);
@@ -109,13 +109,13 @@ function readSnapshotFileInChunks(path: string, chunkBytes: number): LoadedSnaps
   }
 }
 
-/** The payload length of the frame at `offset`, checked against the largest record. */
-function frameLength(fd: number, offset: number, path: string): number {
+/** The payload length of the frame at `offset`, checked against the largest record, and its CRC. */
+function frameHeader(fd: number, offset: number, path: string): { length: number; crc: number } {
   const header = Buffer.alloc(RECORD_HEADER_BYTES);
   if (readSync(fd, header, 0, RECORD_HEADER_BYTES, offset) !== RECORD_HEADER_BYTES) throw damaged(path, 'is cut short');
   const length = header.readUInt32BE(0);
   if (length > MAX_RECORD_BYTES) throw damaged(path, 'has a frame longer than any record');
-  return length;
+  return { length, crc: header.readUInt32BE(4) };
 }
 
 function readMetaFrame(fd: number, offset: number, length: number, path: string): { origins: string } {
@@ -127,9 +127,8 @@ function readMetaFrame(fd: number, offset: number, length: number, path: string)
 }
 
 /** The body's lines, read in chunks; its CRC is checked before the last line is given. */
-function* bodyLines(fd: number, length: number, path: string, chunkBytes: number): Generator<DocumentLine, void> {
-  const header = Buffer.alloc(RECORD_HEADER_BYTES);
-  readSync(fd, header, 0, RECORD_HEADER_BYTES, 0);
+function* bodyLines(fd: number, frame: { length: number; crc: number }, path: string, chunkBytes: number): Generator<DocumentLine, void> {
+  const { length } = frame;
   const chunk = Buffer.allocUnsafe(chunkBytes);
   let carry = Buffer.alloc(0);
   let crc = 0;
@@ -147,7 +146,7 @@ function* bodyLines(fd: number, length: number, path: string, chunkBytes: number
     // Copied: `chunk` is read into again.
     carry = Buffer.from(window.subarray(start));
   }
-  if (crc !== header.readUInt32BE(4)) throw damaged(path, 'fails its checksum');
+  if (crc !== frame.crc) throw damaged(path, 'fails its checksum');
   yield { text: carry.toString('utf8'), last: true };
 }
 
