@@ -54,6 +54,13 @@ describe('snapshot files', () => {
     await expect(loadLatestSnapshot(dir, 64)).rejects.toMatchObject({ code: 'METASYNC_ERR_JOURNAL_CORRUPT' });
     await writeFile(written.path, Buffer.concat([bytes, Buffer.from('junk')]));
     await expect(loadLatestSnapshot(dir, 64)).rejects.toMatchObject({ code: 'METASYNC_ERR_JOURNAL_CORRUPT' });
+    // A crafted body length: past any record (refused before anything is allocated for it), or past the file.
+    for (const length of [0xffffffff, bytes.length]) {
+      const crafted = Buffer.from(bytes);
+      crafted.writeUInt32BE(length, 0);
+      await writeFile(written.path, crafted);
+      await expect(loadLatestSnapshot(dir, 64)).rejects.toMatchObject({ code: 'METASYNC_ERR_JOURNAL_CORRUPT' });
+    }
   });
 
   it('leaves nothing behind when a write fails, and start-up clears what a crash left mid-write', async () => {
